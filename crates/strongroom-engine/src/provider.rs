@@ -1,0 +1,48 @@
+//! The seam between the engine and a cryptographic library. The engine only ever calls
+//! primitives through [`CryptoProvider`]; the production implementation lives in
+//! `strongroom-crypto-awslc`. Errors carry no detail on purpose (no oracle).
+
+/// An opaque failure of a primitive (bad tag, bad length, library failure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cryptographic operation failed")]
+pub struct CryptoError;
+
+/// The AEAD algorithms the engine uses. Key length decides the AES variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AeadAlg {
+    /// AES-GCM with a 128-, 192- or 256-bit key, 96-bit nonce, 128-bit tag.
+    AesGcm,
+}
+
+/// A prepared AEAD key (key schedule done once). Implementations must not expose the key.
+pub trait AeadKey: Send + Sync {
+    /// Encrypts `in_out` in place and appends the 16-byte tag.
+    fn seal(&self, nonce: &[u8; 12], aad: &[u8], in_out: &mut Vec<u8>) -> Result<(), CryptoError>;
+    /// Decrypts `in_out` (ciphertext followed by tag) in place and truncates it to the
+    /// plaintext. On failure the buffer content is unspecified and must be discarded.
+    fn open(&self, nonce: &[u8; 12], aad: &[u8], in_out: &mut Vec<u8>) -> Result<(), CryptoError>;
+}
+
+/// The primitives a crypto unit needs. Implementations are stateless and thread-safe.
+pub trait CryptoProvider: Send + Sync + 'static {
+    /// A short name for logs (`aws-lc-rs 1.x`).
+    fn name(&self) -> &'static str;
+    /// Fills `out` from a cryptographically secure generator.
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError>;
+    /// Prepares an AEAD key. Key lengths: 16, 24 or 32 bytes.
+    fn aead_key(&self, alg: AeadAlg, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError>;
+    /// HKDF-SHA-256 (extract then expand) into `out` (at most 255 × 32 bytes).
+    fn hkdf_sha256(
+        &self,
+        salt: &[u8],
+        ikm: &[u8],
+        info: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError>;
+    /// HMAC-SHA-256 over the concatenation of `parts`.
+    fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> [u8; 32];
+    /// SHA-256 over the concatenation of `parts`.
+    fn sha256(&self, parts: &[&[u8]]) -> [u8; 32];
+    /// Compares two secrets in time independent of their content.
+    fn ct_eq(&self, a: &[u8], b: &[u8]) -> bool;
+}

@@ -1,0 +1,185 @@
+//! Engine behaviour through its public API, with the production provider.
+
+use std::sync::Arc;
+
+use strongroom_crypto_awslc::AwsLcProvider;
+use strongroom_engine::*;
+use strongroom_model::{InstanceId, KeyId, KeyKind, VersionId};
+
+fn unit() -> CryptoUnit {
+    let mut u = CryptoUnit::new(Arc::new(AwsLcProvider)).expect("self tests pass");
+    u.set_current_master_key(MasterKey::random(&AwsLcProvider).expect("rng"));
+    u
+}
+
+fn binding() -> BlobBinding {
+    let key = KeyId::random();
+    BlobBinding {
+        instance: InstanceId::random(),
+        key,
+        version: VersionId::from(key),
+        kind: KeyKind::Root,
+        imported: false,
+    }
+}
+
+#[test]
+fn self_tests_pass_and_format_vectors_match_the_docs() {
+    run_self_tests(&AwsLcProvider).expect("known answers");
+    let docs = include_str!("../../../docs/formats.md");
+    for v in compute_format_vectors(&AwsLcProvider).unwrap() {
+        assert!(
+            docs.contains(&v),
+            "docs/formats.md must show the vector {v}"
+        );
+    }
+}
+
+#[test]
+fn unit_without_master_key_refuses_blob_operations() {
+    let u = CryptoUnit::new(Arc::new(AwsLcProvider)).unwrap();
+    let m = u.generate(32).unwrap();
+    assert_eq!(
+        u.seal_blob(&binding(), &m).unwrap_err(),
+        EngineError::NotInitialized
+    );
+    assert_eq!(u.current_mk_id(), None);
+}
+
+#[test]
+fn blob_round_trip_and_every_binding_field_is_checked() {
+    let u = unit();
+    let b = binding();
+    let m = u.generate(32).unwrap();
+    let blob = u.seal_blob(&b, &m).unwrap();
+    assert_eq!(blob_mk_id(&blob).unwrap(), u.current_mk_id().unwrap());
+    assert_eq!(u.open_blob(&b, &blob).unwrap().expose(), m.expose());
+    let variants = [
+        BlobBinding {
+            instance: InstanceId::random(),
+            ..b
+        },
+        BlobBinding {
+            key: KeyId::random(),
+            ..b
+        },
+        BlobBinding {
+            version: VersionId::random(),
+            ..b
+        },
+        BlobBinding {
+            kind: KeyKind::Standard,
+            ..b
+        },
+        BlobBinding {
+            imported: true,
+            ..b
+        },
+    ];
+    for v in variants {
+        assert_eq!(
+            u.open_blob(&v, &blob).unwrap_err(),
+            EngineError::BlobAuthFailed
+        );
+    }
+}
+
+#[test]
+fn tampered_truncated_or_foreign_blobs_are_refused() {
+    let u = unit();
+    let b = binding();
+    let blob = u.seal_blob(&b, &u.generate(32).unwrap()).unwrap();
+    for i in [0usize, 1, 20, 50, 61, blob.len() - 1] {
+        let mut t = blob.clone();
+        t[i] ^= 0x01;
+        assert!(u.open_blob(&b, &t).is_err(), "flip at {i} must fail");
+    }
+    assert_eq!(
+        u.open_blob(&b, &blob[..70]).unwrap_err(),
+        EngineError::BlobMalformed
+    );
+    assert_eq!(
+        u.open_blob(&b, &[]).unwrap_err(),
+        EngineError::BlobMalformed
+    );
+    let other = unit();
+    assert!(matches!(
+        other.open_blob(&b, &blob).unwrap_err(),
+        EngineError::WrongMasterKey { .. }
+    ));
+}
+
+#[test]
+fn wdek_round_trip_with_all_key_sizes_and_aad() {
+    let u = unit();
+    for len in [16, 24, 32] {
+        let wk = u.wrapping_key(&u.generate(len).unwrap()).unwrap();
+        assert_eq!(usize::from(wk.bits()), len * 8);
+        let handle = VersionId::random();
+        let aad = vec!["a".to_string(), "bc".to_string()];
+        for dek in [&b""[..], &[7u8; 18][..], &[9u8; 32][..], &[1u8; 7500][..]] {
+            let w = u.wrap(&wk, handle, dek, &aad).unwrap();
+            let p = Wdek::parse(&w).unwrap();
+            assert_eq!(p.handle, handle);
+            assert_eq!(envelope::unwrap(&wk, &p, &aad).unwrap().as_slice(), dek);
+            // AAD must match exactly, including how it is split.
+            for wrong in [
+                vec![],
+                vec!["ab".to_string(), "c".to_string()],
+                vec!["a".to_string()],
+            ] {
+                assert_eq!(
+                    envelope::unwrap(&wk, &p, &wrong).unwrap_err(),
+                    EngineError::CiphertextAuthFailed
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn wdek_tampering_and_wrong_key_fail_the_same_way() {
+    let u = unit();
+    let wk = u.wrapping_key(&u.generate(32).unwrap()).unwrap();
+    let other = u.wrapping_key(&u.generate(32).unwrap()).unwrap();
+    let w = u.wrap(&wk, VersionId::random(), &[5u8; 32], &[]).unwrap();
+    for i in 0..w.len() {
+        let mut t = w.clone();
+        t[i] ^= 0x80;
+        match Wdek::parse(&t) {
+            Ok(p) => assert_eq!(
+                envelope::unwrap(&wk, &p, &[]).unwrap_err(),
+                EngineError::CiphertextAuthFailed
+            ),
+            Err(e) => assert_eq!(e, EngineError::CiphertextMalformed),
+        }
+    }
+    let p = Wdek::parse(&w).unwrap();
+    assert_eq!(
+        envelope::unwrap(&other, &p, &[]).unwrap_err(),
+        EngineError::CiphertextAuthFailed
+    );
+    assert_eq!(
+        Wdek::parse(&w[..40]).unwrap_err(),
+        EngineError::CiphertextMalformed
+    );
+}
+
+#[test]
+fn invalid_root_key_lengths_are_refused() {
+    let u = unit();
+    for len in [0, 15, 17, 31, 33, 64] {
+        assert_eq!(
+            u.wrapping_key(&KeyMaterial::new(vec![0; len])).unwrap_err(),
+            EngineError::InvalidKeyLength
+        );
+    }
+}
+
+#[test]
+fn secrets_do_not_print() {
+    let mk = MasterKey::from_bytes([0xAB; 32]);
+    let m = KeyMaterial::new(vec![0xCD; 32]);
+    assert_eq!(format!("{mk:?}"), "MasterKey(AES-256, <redacted>)");
+    assert_eq!(format!("{m:?}"), "KeyMaterial(32 bytes, <redacted>)");
+}
