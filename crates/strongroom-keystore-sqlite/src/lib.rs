@@ -1,0 +1,647 @@
+//! The SQLite keystore: one file, WAL journal, `synchronous = FULL` so that every
+//! acknowledged write survives a crash or power loss. Writes go through a single
+//! connection (SQLite has one writer anyway; this avoids lock upgrade failures), reads
+//! through a small pool. Schema changes are numbered migrations in `migrations/`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite};
+use strongroom_keystore::*;
+use strongroom_model::{InstanceId, KeyId, KeyKind, KeyState, Roles, UnixMillis, VersionId};
+
+/// The SQLite keystore.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        other => StoreError::Unavailable(Box::new(other)),
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-16000");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.clone())
+            .await
+            .map_err(unavailable)?;
+        sqlx::migrate!("./migrations")
+            .run(&write)
+            .await
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.read_only(true))
+            .await
+            .map_err(unavailable)?;
+        Ok(SqliteStore { write, read })
+    }
+
+    /// Opens an existing database read-only (for offline tools such as `audit verify`).
+    pub async fn open_read_only(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(StoreError::NotFound);
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(10));
+        let read = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .map_err(unavailable)?;
+        Ok(SqliteStore {
+            write: read.clone(),
+            read,
+        })
+    }
+
+    /// Closes both pools (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+fn parse_uuid(s: &str) -> Result<uuid::Uuid> {
+    uuid::Uuid::from_str(s).map_err(|_| corrupt("uuid"))
+}
+
+fn opt_ms(v: Option<i64>) -> Option<UnixMillis> {
+    v.map(UnixMillis)
+}
+
+fn key_from_row(r: &SqliteRow) -> Result<KeyRecord> {
+    let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+    let aliases: String = r.try_get("aliases").map_err(g)?;
+    Ok(KeyRecord {
+        instance: InstanceId(parse_uuid(r.try_get("instance_id").map_err(g)?)?),
+        id: KeyId(parse_uuid(r.try_get("id").map_err(g)?)?),
+        name: r.try_get("name").map_err(g)?,
+        description: r.try_get("description").map_err(g)?,
+        aliases: aliases
+            .split('\n')
+            .filter(|a| !a.is_empty())
+            .map(String::from)
+            .collect(),
+        kind: KeyKind::from_code(r.try_get("kind").map_err(g)?).ok_or_else(|| corrupt("kind"))?,
+        imported: r.try_get("imported").map_err(g)?,
+        bits: r.try_get("bits").map_err(g)?,
+        state: KeyState::from_code(r.try_get("state").map_err(g)?)
+            .ok_or_else(|| corrupt("state"))?,
+        key_ring: r.try_get("key_ring").map_err(g)?,
+        created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
+        created_by: r.try_get("created_by").map_err(g)?,
+        updated_at: UnixMillis(r.try_get("updated_at").map_err(g)?),
+        state_changed_at: UnixMillis(r.try_get("state_changed_at").map_err(g)?),
+        expiration: opt_ms(r.try_get("expiration").map_err(g)?),
+        last_rotated_at: opt_ms(r.try_get("last_rotated_at").map_err(g)?),
+        deleted_at: opt_ms(r.try_get("deleted_at").map_err(g)?),
+        deleted_by: r.try_get("deleted_by").map_err(g)?,
+        current_version: VersionId(parse_uuid(r.try_get("current_version").map_err(g)?)?),
+        current_version_at: UnixMillis(r.try_get("current_version_at").map_err(g)?),
+        version_count: r.try_get("version_count").map_err(g)?,
+        row_version: r.try_get("row_version").map_err(g)?,
+    })
+}
+
+fn push_filter<'a>(q: &mut QueryBuilder<'a, Sqlite>, instance: InstanceId, f: &'a KeyFilter) {
+    q.push(" WHERE instance_id = ")
+        .push_bind(instance.to_string());
+    if !f.states.is_empty() {
+        q.push(" AND state IN (");
+        let mut sep = q.separated(", ");
+        for s in &f.states {
+            sep.push_bind(i64::from(s.code()));
+        }
+        sep.push_unseparated(")");
+    }
+    if let Some(x) = f.extractable {
+        let kind = if x { KeyKind::Standard } else { KeyKind::Root };
+        q.push(" AND kind = ").push_bind(i64::from(kind.code()));
+    }
+    if let Some(ring) = &f.key_ring {
+        q.push(" AND key_ring = ").push_bind(ring.as_str());
+    }
+}
+
+const UPDATE_KEY: &str = "UPDATE keys SET name = ?, description = ?, state = ?, key_ring = ?, updated_at = ?, \
+    state_changed_at = ?, expiration = ?, last_rotated_at = ?, deleted_at = ?, deleted_by = ?, current_version = ?, \
+    current_version_at = ?, version_count = ?, row_version = row_version + 1 \
+    WHERE instance_id = ? AND id = ? AND row_version = ?";
+
+async fn update_in<'c, E>(exec: E, k: &KeyRecord) -> std::result::Result<u64, sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = Sqlite>,
+{
+    let r = sqlx::query(UPDATE_KEY)
+        .bind(&k.name)
+        .bind(&k.description)
+        .bind(i64::from(k.state.code()))
+        .bind(&k.key_ring)
+        .bind(k.updated_at.0)
+        .bind(k.state_changed_at.0)
+        .bind(k.expiration.map(|t| t.0))
+        .bind(k.last_rotated_at.map(|t| t.0))
+        .bind(k.deleted_at.map(|t| t.0))
+        .bind(&k.deleted_by)
+        .bind(k.current_version.to_string())
+        .bind(k.current_version_at.0)
+        .bind(k.version_count)
+        .bind(k.instance.to_string())
+        .bind(k.id.to_string())
+        .bind(k.row_version)
+        .execute(exec)
+        .await?;
+    Ok(r.rows_affected())
+}
+
+impl SqliteStore {
+    async fn exists(&self, instance: InstanceId, id: KeyId) -> Result<bool> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM keys WHERE instance_id = ? AND id = ?")
+                .bind(instance.to_string())
+                .bind(id.to_string())
+                .fetch_one(&self.write)
+                .await
+                .map_err(unavailable)?;
+        Ok(n > 0)
+    }
+
+    async fn not_updated(&self, instance: InstanceId, id: KeyId) -> StoreError {
+        match self.exists(instance, id).await {
+            Ok(true) => StoreError::Conflict,
+            Ok(false) => StoreError::NotFound,
+            Err(e) => e,
+        }
+    }
+}
+
+fn audit_from_row(r: &SqliteRow) -> Result<AuditRecord> {
+    let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+    let hash32 =
+        |v: Vec<u8>| -> Result<[u8; 32]> { v.try_into().map_err(|_| corrupt("audit hash")) };
+    let instance: Option<String> = r.try_get("instance_id").map_err(g)?;
+    let status: i64 = r.try_get("status").map_err(g)?;
+    Ok(AuditRecord {
+        seq: r.try_get("seq").map_err(g)?,
+        at: UnixMillis(r.try_get("at").map_err(g)?),
+        instance: instance
+            .map(|s| parse_uuid(&s).map(InstanceId))
+            .transpose()?,
+        principal: r.try_get("principal").map_err(g)?,
+        action: r.try_get("action").map_err(g)?,
+        key: r.try_get("key").map_err(g)?,
+        outcome: r.try_get("outcome").map_err(g)?,
+        status: u16::try_from(status).map_err(|_| corrupt("audit status"))?,
+        correlation_id: r.try_get("correlation_id").map_err(g)?,
+        prev_hash: hash32(r.try_get("prev_hash").map_err(g)?)?,
+        hash: hash32(r.try_get("hash").map_err(g)?)?,
+    })
+}
+
+fn api_key_from_row(r: &SqliteRow) -> Result<ApiKeyRecord> {
+    let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+    let hash: Vec<u8> = r.try_get("secret_hash").map_err(g)?;
+    let roles: i64 = r.try_get("roles").map_err(g)?;
+    Ok(ApiKeyRecord {
+        id: r.try_get("id").map_err(g)?,
+        instance: InstanceId(parse_uuid(r.try_get("instance_id").map_err(g)?)?),
+        name: r.try_get("name").map_err(g)?,
+        roles: Roles(u8::try_from(roles).map_err(|_| corrupt("roles"))?),
+        secret_hash: hash.try_into().map_err(|_| corrupt("secret hash"))?,
+        created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
+    })
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn create_instance(&self, rec: &InstanceRecord) -> Result<()> {
+        sqlx::query("INSERT INTO instances (id, name, created_at) VALUES (?, ?, ?)")
+            .bind(rec.id.to_string())
+            .bind(&rec.name)
+            .bind(rec.created_at.0)
+            .execute(&self.write)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::AlreadyExists("instance")
+                } else {
+                    unavailable(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn get_instance(&self, id: InstanceId) -> Result<InstanceRecord> {
+        let r = sqlx::query("SELECT id, name, created_at FROM instances WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_one(&self.read)
+            .await
+            .map_err(unavailable)?;
+        instance_from_row(&r)
+    }
+
+    async fn list_instances(&self) -> Result<Vec<InstanceRecord>> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM instances ORDER BY name")
+            .fetch_all(&self.read)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(instance_from_row).collect()
+    }
+
+    async fn delete_instance(&self, id: InstanceId, force: bool) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM keys WHERE instance_id = ?")
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if n > 0 && !force {
+            return Err(StoreError::InstanceNotEmpty(u64::try_from(n).unwrap_or(0)));
+        }
+        for table in ["key_versions", "aliases", "keys", "api_keys"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE instance_id = ?"))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        let r = sqlx::query("DELETE FROM instances WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn create_key(&self, k: &KeyRecord, first: &KeyVersionRecord) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO keys (instance_id, id, name, description, aliases, kind, imported, bits, state, key_ring, \
+             created_at, created_by, updated_at, state_changed_at, expiration, last_rotated_at, deleted_at, deleted_by, \
+             current_version, current_version_at, version_count, row_version) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(k.instance.to_string())
+        .bind(k.id.to_string())
+        .bind(&k.name)
+        .bind(&k.description)
+        .bind(k.aliases.join("\n"))
+        .bind(i64::from(k.kind.code()))
+        .bind(k.imported)
+        .bind(k.bits)
+        .bind(i64::from(k.state.code()))
+        .bind(&k.key_ring)
+        .bind(k.created_at.0)
+        .bind(&k.created_by)
+        .bind(k.updated_at.0)
+        .bind(k.state_changed_at.0)
+        .bind(k.expiration.map(|t| t.0))
+        .bind(k.last_rotated_at.map(|t| t.0))
+        .bind(k.deleted_at.map(|t| t.0))
+        .bind(&k.deleted_by)
+        .bind(k.current_version.to_string())
+        .bind(k.current_version_at.0)
+        .bind(k.version_count)
+        .bind(k.row_version)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists("key") } else { unavailable(e) })?;
+        for alias in &k.aliases {
+            sqlx::query("INSERT INTO aliases (instance_id, alias, key_id) VALUES (?, ?, ?)")
+                .bind(k.instance.to_string())
+                .bind(alias)
+                .bind(k.id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::AlreadyExists("alias")
+                    } else {
+                        unavailable(e)
+                    }
+                })?;
+        }
+        sqlx::query("INSERT INTO key_versions (instance_id, key_id, seq, id, created_at, blob) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(k.instance.to_string())
+            .bind(k.id.to_string())
+            .bind(first.seq)
+            .bind(first.id.to_string())
+            .bind(first.created_at.0)
+            .bind(&first.blob)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_key(&self, instance: InstanceId, id: KeyId) -> Result<KeyRecord> {
+        let r = sqlx::query("SELECT * FROM keys WHERE instance_id = ? AND id = ?")
+            .bind(instance.to_string())
+            .bind(id.to_string())
+            .fetch_one(&self.read)
+            .await
+            .map_err(unavailable)?;
+        key_from_row(&r)
+    }
+
+    async fn key_id_by_alias(&self, instance: InstanceId, alias: &str) -> Result<KeyId> {
+        let id: String =
+            sqlx::query_scalar("SELECT key_id FROM aliases WHERE instance_id = ? AND alias = ?")
+                .bind(instance.to_string())
+                .bind(alias)
+                .fetch_one(&self.read)
+                .await
+                .map_err(unavailable)?;
+        Ok(KeyId(parse_uuid(&id)?))
+    }
+
+    async fn list_keys(
+        &self,
+        instance: InstanceId,
+        filter: &KeyFilter,
+        page: Page,
+    ) -> Result<Vec<KeyRecord>> {
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM keys");
+        push_filter(&mut q, instance, filter);
+        q.push(" ORDER BY id LIMIT ")
+            .push_bind(i64::from(page.limit));
+        q.push(" OFFSET ").push_bind(i64::from(page.offset));
+        let rows = q.build().fetch_all(&self.read).await.map_err(unavailable)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn count_keys(&self, instance: InstanceId, filter: &KeyFilter) -> Result<u64> {
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM keys");
+        push_filter(&mut q, instance, filter);
+        let n: i64 = q
+            .build_query_scalar()
+            .fetch_one(&self.read)
+            .await
+            .map_err(unavailable)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn key_versions(&self, instance: InstanceId, id: KeyId) -> Result<Vec<KeyVersionRecord>> {
+        let rows = sqlx::query("SELECT seq, id, created_at, blob FROM key_versions WHERE instance_id = ? AND key_id = ? ORDER BY seq DESC")
+            .bind(instance.to_string())
+            .bind(id.to_string())
+            .fetch_all(&self.read)
+            .await
+            .map_err(unavailable)?;
+        if rows.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        rows.iter()
+            .map(|r| {
+                let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+                Ok(KeyVersionRecord {
+                    seq: r.try_get("seq").map_err(g)?,
+                    id: VersionId(parse_uuid(r.try_get("id").map_err(g)?)?),
+                    created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
+                    blob: r.try_get("blob").map_err(g)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn update_key(&self, key: &KeyRecord) -> Result<i64> {
+        let n = update_in(&self.write, key).await.map_err(unavailable)?;
+        if n == 0 {
+            return Err(self.not_updated(key.instance, key.id).await);
+        }
+        Ok(key.row_version + 1)
+    }
+
+    async fn add_key_version(&self, key: &KeyRecord, v: &KeyVersionRecord) -> Result<i64> {
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        let n = update_in(&mut *tx, key).await.map_err(unavailable)?;
+        if n == 0 {
+            drop(tx);
+            return Err(self.not_updated(key.instance, key.id).await);
+        }
+        sqlx::query("INSERT INTO key_versions (instance_id, key_id, seq, id, created_at, blob) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(key.instance.to_string())
+            .bind(key.id.to_string())
+            .bind(v.seq)
+            .bind(v.id.to_string())
+            .bind(v.created_at.0)
+            .bind(&v.blob)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { unavailable(e) })?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(key.row_version + 1)
+    }
+
+    async fn purge_key(
+        &self,
+        instance: InstanceId,
+        id: KeyId,
+        expected_row_version: i64,
+    ) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        let r =
+            sqlx::query("DELETE FROM keys WHERE instance_id = ? AND id = ? AND row_version = ?")
+                .bind(instance.to_string())
+                .bind(id.to_string())
+                .bind(expected_row_version)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        if r.rows_affected() == 0 {
+            drop(tx);
+            return Err(self.not_updated(instance, id).await);
+        }
+        for table in ["key_versions", "aliases"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE instance_id = ? AND key_id = ?"
+            ))
+            .bind(instance.to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn create_api_key(&self, rec: &ApiKeyRecord) -> Result<()> {
+        sqlx::query("INSERT INTO api_keys (id, instance_id, name, roles, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(&rec.id)
+            .bind(rec.instance.to_string())
+            .bind(&rec.name)
+            .bind(i64::from(rec.roles.0))
+            .bind(rec.secret_hash.to_vec())
+            .bind(rec.created_at.0)
+            .execute(&self.write)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists("api key") } else { unavailable(e) })?;
+        Ok(())
+    }
+
+    async fn get_api_key(&self, id: &str) -> Result<ApiKeyRecord> {
+        let r = sqlx::query("SELECT * FROM api_keys WHERE id = ?")
+            .bind(id)
+            .fetch_one(&self.read)
+            .await
+            .map_err(unavailable)?;
+        api_key_from_row(&r)
+    }
+
+    async fn list_api_keys(&self, instance: InstanceId) -> Result<Vec<ApiKeyRecord>> {
+        let rows =
+            sqlx::query("SELECT * FROM api_keys WHERE instance_id = ? ORDER BY created_at, id")
+                .bind(instance.to_string())
+                .fetch_all(&self.read)
+                .await
+                .map_err(unavailable)?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    async fn delete_api_key(&self, instance: InstanceId, id: &str) -> Result<()> {
+        let r = sqlx::query("DELETE FROM api_keys WHERE instance_id = ? AND id = ?")
+            .bind(instance.to_string())
+            .bind(id)
+            .execute(&self.write)
+            .await
+            .map_err(unavailable)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn append_audit(&self, records: &[AuditRecord]) -> Result<()> {
+        let Some(first) = records.first() else {
+            return Ok(());
+        };
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        let head: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if first.seq != head.unwrap_or(0) + 1
+            || records.windows(2).any(|w| w[1].seq != w[0].seq + 1)
+        {
+            return Err(StoreError::Conflict);
+        }
+        // Multi-row inserts keep the per-statement overhead low under load.
+        for chunk in records.chunks(80) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO audit (seq, at, instance_id, principal, action, key, outcome, status, correlation_id, prev_hash, hash) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.seq)
+                    .push_bind(r.at.0)
+                    .push_bind(r.instance.map(|i| i.to_string()))
+                    .push_bind(r.principal.as_str())
+                    .push_bind(r.action.as_str())
+                    .push_bind(r.key.as_deref())
+                    .push_bind(r.outcome.as_str())
+                    .push_bind(i64::from(r.status))
+                    .push_bind(r.correlation_id.as_str())
+                    .push_bind(r.prev_hash.to_vec())
+                    .push_bind(r.hash.to_vec());
+            });
+            q.build().execute(&mut *tx).await.map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn audit_head(&self) -> Result<Option<(i64, [u8; 32])>> {
+        let row = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.write)
+            .await
+            .map_err(unavailable)?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let seq: i64 = r
+                    .try_get("seq")
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let hash: Vec<u8> = r
+                    .try_get("hash")
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(Some((
+                    seq,
+                    hash.try_into().map_err(|_| corrupt("audit hash"))?,
+                )))
+            }
+        }
+    }
+
+    async fn read_audit(&self, from: i64, limit: u32) -> Result<Vec<AuditRecord>> {
+        let rows = sqlx::query("SELECT * FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?")
+            .bind(from)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+}
+
+fn instance_from_row(r: &SqliteRow) -> Result<InstanceRecord> {
+    let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+    Ok(InstanceRecord {
+        id: InstanceId(parse_uuid(r.try_get("id").map_err(g)?)?),
+        name: r.try_get("name").map_err(g)?,
+        created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
+    })
+}

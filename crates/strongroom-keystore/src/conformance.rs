@@ -1,0 +1,484 @@
+//! The conformance suite every [`KeyStore`] backend must pass. A backend's tests invoke
+//! [`conformance_tests!`](crate::conformance_tests) with an async factory of fresh stores;
+//! the macro expands to one test per case below.
+
+use std::sync::Arc;
+
+use strongroom_model::{InstanceId, KeyId, KeyKind, KeyState, Role, Roles, UnixMillis, VersionId};
+
+use crate::*;
+
+/// Expands to one `#[tokio::test]` per conformance case. `$factory` is an async expression
+/// returning a fresh `Arc<dyn KeyStore>` each time it is evaluated.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:expr) => {
+        $crate::conformance_tests!(@case $factory,
+            instances_round_trip, instance_isolation, key_create_get_list_count,
+            aliases_are_unique_per_instance, optimistic_concurrency_one_winner,
+            versions_newest_first, delete_instance_rules, purge_erases_everything,
+            api_keys_round_trip, audit_chain_append_and_read, list_filters_and_pages);
+    };
+    (@case $factory:expr, $($name:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let store = $factory.await;
+                $crate::conformance::$name(store).await;
+            }
+        )*
+    };
+}
+
+fn t(ms: i64) -> UnixMillis {
+    UnixMillis(1_700_000_000_000 + ms)
+}
+
+/// A fresh instance record.
+pub fn instance(name: &str) -> InstanceRecord {
+    InstanceRecord {
+        id: InstanceId::random(),
+        name: format!("{name}-{}", InstanceId::random()),
+        created_at: t(0),
+    }
+}
+
+/// A fresh active root key record of `instance` and its first version.
+pub fn key(instance: InstanceId, name: &str) -> (KeyRecord, KeyVersionRecord) {
+    let id = KeyId::random();
+    let v = VersionId::from(id);
+    (
+        KeyRecord {
+            instance,
+            id,
+            name: name.to_string(),
+            description: Some("d".into()),
+            aliases: vec![],
+            kind: KeyKind::Root,
+            imported: false,
+            bits: 256,
+            state: KeyState::Active,
+            key_ring: "default".into(),
+            created_at: t(1),
+            created_by: "tester".into(),
+            updated_at: t(1),
+            state_changed_at: t(1),
+            expiration: None,
+            last_rotated_at: None,
+            deleted_at: None,
+            deleted_by: None,
+            current_version: v,
+            current_version_at: t(1),
+            version_count: 1,
+            row_version: 1,
+        },
+        KeyVersionRecord {
+            id: v,
+            seq: 0,
+            created_at: t(1),
+            blob: vec![1, 2, 3, 4],
+        },
+    )
+}
+
+async fn new_instance(s: &dyn KeyStore) -> InstanceId {
+    let i = instance("conf");
+    s.create_instance(&i).await.expect("create instance");
+    i.id
+}
+
+/// Instances can be created, read and listed; duplicates are refused.
+pub async fn instances_round_trip(s: Arc<dyn KeyStore>) {
+    let i = instance("a");
+    s.create_instance(&i).await.unwrap();
+    assert_eq!(s.get_instance(i.id).await.unwrap(), i);
+    assert!(matches!(
+        s.create_instance(&i).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let same_name = InstanceRecord {
+        id: InstanceId::random(),
+        ..i.clone()
+    };
+    assert!(matches!(
+        s.create_instance(&same_name).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(s.list_instances().await.unwrap().contains(&i));
+    assert!(matches!(
+        s.get_instance(InstanceId::random()).await,
+        Err(StoreError::NotFound)
+    ));
+    s.ping().await.unwrap();
+}
+
+/// Nothing of one instance is visible from another.
+pub async fn instance_isolation(s: Arc<dyn KeyStore>) {
+    let a = new_instance(s.as_ref()).await;
+    let b = new_instance(s.as_ref()).await;
+    let (mut k, v) = key(a, "k");
+    k.aliases = vec!["shared-name".into()];
+    s.create_key(&k, &v).await.unwrap();
+    assert!(matches!(
+        s.get_key(b, k.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.key_versions(b, k.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.key_id_by_alias(b, "shared-name").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.count_keys(b, &KeyFilter::default()).await.unwrap(), 0);
+    assert!(s
+        .list_keys(
+            b,
+            &KeyFilter::default(),
+            Page {
+                limit: 10,
+                offset: 0
+            }
+        )
+        .await
+        .unwrap()
+        .is_empty());
+    // The same alias may exist in another instance.
+    let (mut k2, v2) = key(b, "k2");
+    k2.aliases = vec!["shared-name".into()];
+    s.create_key(&k2, &v2).await.unwrap();
+    let mut wrong = k.clone();
+    wrong.instance = b;
+    assert!(matches!(
+        s.update_key(&wrong).await,
+        Err(StoreError::NotFound | StoreError::Conflict)
+    ));
+    assert!(s.purge_key(b, k.id, k.row_version).await.is_err());
+    assert_eq!(s.get_key(a, k.id).await.unwrap(), k);
+}
+
+/// Keys round-trip exactly.
+pub async fn key_create_get_list_count(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let (mut k, v) = key(i, "named");
+    k.aliases = vec!["one".into(), "two".into()];
+    k.expiration = Some(t(99));
+    s.create_key(&k, &v).await.unwrap();
+    assert_eq!(s.get_key(i, k.id).await.unwrap(), k);
+    assert_eq!(s.key_versions(i, k.id).await.unwrap(), vec![v.clone()]);
+    assert_eq!(s.key_id_by_alias(i, "two").await.unwrap(), k.id);
+    assert!(matches!(
+        s.create_key(&k, &v).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(s.count_keys(i, &KeyFilter::default()).await.unwrap(), 1);
+    let listed = s
+        .list_keys(
+            i,
+            &KeyFilter::default(),
+            Page {
+                limit: 10,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![k]);
+}
+
+/// An alias taken in an instance refuses the whole key; nothing is written.
+pub async fn aliases_are_unique_per_instance(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let (mut a, va) = key(i, "a");
+    a.aliases = vec!["taken".into()];
+    s.create_key(&a, &va).await.unwrap();
+    let (mut b, vb) = key(i, "b");
+    b.aliases = vec!["fresh".into(), "taken".into()];
+    assert!(matches!(
+        s.create_key(&b, &vb).await,
+        Err(StoreError::AlreadyExists("alias"))
+    ));
+    assert!(matches!(
+        s.get_key(i, b.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.key_id_by_alias(i, "fresh").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.count_keys(i, &KeyFilter::default()).await.unwrap(), 1);
+}
+
+/// Two writers that read the same row_version: exactly one wins.
+pub async fn optimistic_concurrency_one_winner(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let (k, v) = key(i, "k");
+    s.create_key(&k, &v).await.unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..8u32 {
+        let s = Arc::clone(&s);
+        let mut k = k.clone();
+        tasks.push(tokio::spawn(async move {
+            let nv = KeyVersionRecord {
+                id: VersionId::random(),
+                seq: 1,
+                created_at: t(10),
+                blob: vec![n as u8],
+            };
+            k.current_version = nv.id;
+            k.version_count = 2;
+            k.last_rotated_at = Some(t(10));
+            s.add_key_version(&k, &nv).await
+        }));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(rv) => {
+                assert_eq!(rv, k.row_version + 1);
+                wins += 1;
+            }
+            Err(StoreError::Conflict) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(s.key_versions(i, k.id).await.unwrap().len(), 2);
+    let now = s.get_key(i, k.id).await.unwrap();
+    assert_eq!(now.row_version, k.row_version + 1);
+    let mut stale = k.clone();
+    stale.state = KeyState::Suspended;
+    assert!(matches!(
+        s.update_key(&stale).await,
+        Err(StoreError::Conflict)
+    ));
+    let mut fresh = now.clone();
+    fresh.state = KeyState::Suspended;
+    assert_eq!(s.update_key(&fresh).await.unwrap(), now.row_version + 1);
+    assert_eq!(s.get_key(i, k.id).await.unwrap().state, KeyState::Suspended);
+}
+
+/// Versions come back newest first with their blobs intact.
+pub async fn versions_newest_first(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let (mut k, v) = key(i, "k");
+    s.create_key(&k, &v).await.unwrap();
+    let mut ids = vec![v.id];
+    for n in 1..5u32 {
+        let nv = KeyVersionRecord {
+            id: VersionId::random(),
+            seq: n,
+            created_at: t(i64::from(n) * 10),
+            blob: vec![n as u8; 70],
+        };
+        k.current_version = nv.id;
+        k.version_count = n + 1;
+        k.row_version = s.add_key_version(&k, &nv).await.unwrap();
+        ids.push(nv.id);
+    }
+    let got = s.key_versions(i, k.id).await.unwrap();
+    ids.reverse();
+    assert_eq!(got.iter().map(|v| v.id).collect::<Vec<_>>(), ids);
+    assert_eq!(got[0].blob, vec![4u8; 70]);
+    assert_eq!(s.get_key(i, k.id).await.unwrap().version_count, 5);
+}
+
+/// Deleting an instance is refused while it holds keys; forced, it erases everything.
+pub async fn delete_instance_rules(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let (k, v) = key(i, "k");
+    s.create_key(&k, &v).await.unwrap();
+    s.create_api_key(&api_key(i, "x")).await.unwrap();
+    assert!(matches!(
+        s.delete_instance(i, false).await,
+        Err(StoreError::InstanceNotEmpty(1))
+    ));
+    assert!(s.get_instance(i).await.is_ok());
+    s.delete_instance(i, true).await.unwrap();
+    assert!(matches!(s.get_instance(i).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.get_key(i, k.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.get_api_key(&format!("x-{i}")).await,
+        Err(StoreError::NotFound)
+    ));
+    let empty = new_instance(s.as_ref()).await;
+    s.delete_instance(empty, false).await.unwrap();
+    assert!(matches!(
+        s.delete_instance(empty, false).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+/// Purge erases a key, its versions and aliases; a stale row_version is refused.
+pub async fn purge_erases_everything(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let (mut k, v) = key(i, "k");
+    k.aliases = vec!["gone-soon".into()];
+    s.create_key(&k, &v).await.unwrap();
+    assert!(matches!(
+        s.purge_key(i, k.id, k.row_version + 7).await,
+        Err(StoreError::Conflict)
+    ));
+    s.purge_key(i, k.id, k.row_version).await.unwrap();
+    assert!(matches!(
+        s.get_key(i, k.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.key_versions(i, k.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.key_id_by_alias(i, "gone-soon").await,
+        Err(StoreError::NotFound)
+    ));
+    let (mut k2, v2) = key(i, "k2");
+    k2.aliases = vec!["gone-soon".into()];
+    s.create_key(&k2, &v2).await.unwrap();
+}
+
+fn api_key(instance: InstanceId, id: &str) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: format!("{id}-{instance}"),
+        instance,
+        name: "ci".into(),
+        roles: Roles::of(&[Role::Writer, Role::KeyPurge]),
+        secret_hash: [9; 32],
+        created_at: t(5),
+    }
+}
+
+/// API keys round-trip; ids are unique.
+pub async fn api_keys_round_trip(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let a = api_key(i, "a");
+    s.create_api_key(&a).await.unwrap();
+    assert!(matches!(
+        s.create_api_key(&a).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(s.get_api_key(&a.id).await.unwrap(), a);
+    assert_eq!(s.list_api_keys(i).await.unwrap(), vec![a.clone()]);
+    assert!(matches!(
+        s.delete_api_key(InstanceId::random(), &a.id).await,
+        Err(StoreError::NotFound)
+    ));
+    s.delete_api_key(i, &a.id).await.unwrap();
+    assert!(matches!(
+        s.get_api_key(&a.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+/// Audit records append in sequence and read back exactly; gaps and replays are refused.
+pub async fn audit_chain_append_and_read(s: Arc<dyn KeyStore>) {
+    let start = s.audit_head().await.unwrap().map_or(0, |(seq, _)| seq);
+    let rec = |seq: i64| AuditRecord {
+        seq,
+        at: t(seq),
+        instance: Some(InstanceId::random()),
+        principal: "p".into(),
+        action: "kms.secrets.wrap".into(),
+        key: Some("k".into()),
+        outcome: "success".into(),
+        status: 200,
+        correlation_id: "c".into(),
+        prev_hash: [seq as u8; 32],
+        hash: [(seq + 1) as u8; 32],
+    };
+    let batch: Vec<_> = (start + 1..=start + 3).map(rec).collect();
+    s.append_audit(&batch).await.unwrap();
+    assert_eq!(
+        s.audit_head().await.unwrap(),
+        Some((start + 3, batch[2].hash))
+    );
+    assert!(matches!(
+        s.append_audit(&[rec(start + 2)]).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        s.append_audit(&[rec(start + 5)]).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(s.read_audit(start + 1, 10).await.unwrap(), batch);
+    assert_eq!(
+        s.read_audit(start + 2, 1).await.unwrap(),
+        vec![batch[1].clone()]
+    );
+}
+
+/// Filters by state, extractable and ring; pages by offset and limit in id order.
+pub async fn list_filters_and_pages(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let mut all = Vec::new();
+    for n in 0..10 {
+        let (mut k, v) = key(i, &format!("k{n}"));
+        if n % 2 == 0 {
+            k.kind = KeyKind::Standard;
+        }
+        if n % 5 == 0 {
+            k.state = KeyState::Destroyed;
+        }
+        if n == 3 {
+            k.key_ring = "ring-a".into();
+        }
+        s.create_key(&k, &v).await.unwrap();
+        all.push(k);
+    }
+    all.sort_by_key(|k| k.id.to_string());
+    let f = |states: Vec<KeyState>, extractable: Option<bool>, ring: Option<&str>| KeyFilter {
+        states,
+        extractable,
+        key_ring: ring.map(String::from),
+    };
+    assert_eq!(
+        s.count_keys(i, &f(vec![KeyState::Destroyed], None, None))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.count_keys(i, &f(vec![], Some(true), None)).await.unwrap(),
+        5
+    );
+    assert_eq!(
+        s.count_keys(i, &f(vec![KeyState::Active], Some(false), None))
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        s.count_keys(i, &f(vec![], None, Some("ring-a")))
+            .await
+            .unwrap(),
+        1
+    );
+    let page = s
+        .list_keys(
+            i,
+            &KeyFilter::default(),
+            Page {
+                limit: 4,
+                offset: 3,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page, all[3..7].to_vec());
+    let tail = s
+        .list_keys(
+            i,
+            &KeyFilter::default(),
+            Page {
+                limit: 100,
+                offset: 8,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(tail.len(), 2);
+}

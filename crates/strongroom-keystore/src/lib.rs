@@ -1,0 +1,272 @@
+//! The keystore seam: where an instance's keys, API keys and audit log live. Backends
+//! (SQLite, later PostgreSQL) implement [`KeyStore`] and must pass [`conformance`].
+//!
+//! The store never sees plaintext: key material arrives as sealed blobs. Every write is
+//! durable before the call returns. Updates of a key use optimistic concurrency: the
+//! caller passes the `row_version` it read, and a write based on a stale read fails with
+//! [`StoreError::Conflict`], so two concurrent rotations cannot both win.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+use async_trait::async_trait;
+use strongroom_model::{InstanceId, KeyId, KeyKind, KeyState, Roles, UnixMillis, VersionId};
+
+/// Result of store calls.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Store failures, by condition.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The record does not exist (or belongs to another instance).
+    #[error("not found")]
+    NotFound,
+    /// The record changed since it was read (optimistic concurrency).
+    #[error("concurrent modification")]
+    Conflict,
+    /// A unique value is taken (alias, instance name, key id).
+    #[error("{0} already exists")]
+    AlreadyExists(&'static str),
+    /// The instance still holds keys.
+    #[error("instance still holds {0} keys")]
+    InstanceNotEmpty(u64),
+    /// The stored data is not what this version of Strongroom wrote.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The backend failed (I/O, database down). Retryable.
+    #[error("keystore unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRecord {
+    /// The instance id.
+    pub id: InstanceId,
+    /// A human name, unique on the node.
+    pub name: String,
+    /// Creation time.
+    pub created_at: UnixMillis,
+}
+
+/// A key's metadata (no material).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Owning instance.
+    pub instance: InstanceId,
+    /// Key id.
+    pub id: KeyId,
+    /// Name (not unique).
+    pub name: String,
+    /// Optional description.
+    pub description: Option<String>,
+    /// Aliases, unique within the instance.
+    pub aliases: Vec<String>,
+    /// Root or standard.
+    pub kind: KeyKind,
+    /// Whether the material was imported.
+    pub imported: bool,
+    /// Length of the key material in bits.
+    pub bits: u32,
+    /// Lifecycle state.
+    pub state: KeyState,
+    /// Key ring (`default` unless set).
+    pub key_ring: String,
+    /// Creation time.
+    pub created_at: UnixMillis,
+    /// Creating principal.
+    pub created_by: String,
+    /// Last change of any kind.
+    pub updated_at: UnixMillis,
+    /// Last change of state (cool-downs are measured from it).
+    pub state_changed_at: UnixMillis,
+    /// Optional expiration.
+    pub expiration: Option<UnixMillis>,
+    /// Last rotation.
+    pub last_rotated_at: Option<UnixMillis>,
+    /// Deletion time (state 5).
+    pub deleted_at: Option<UnixMillis>,
+    /// Deleting principal.
+    pub deleted_by: Option<String>,
+    /// The newest version's id.
+    pub current_version: VersionId,
+    /// The newest version's creation time.
+    pub current_version_at: UnixMillis,
+    /// Number of versions.
+    pub version_count: u32,
+    /// Optimistic concurrency token; incremented by every write.
+    pub row_version: i64,
+}
+
+/// One version of a key's material, sealed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyVersionRecord {
+    /// Version id (the first version's id is the key id).
+    pub id: VersionId,
+    /// 0-based sequence number.
+    pub seq: u32,
+    /// Creation time.
+    pub created_at: UnixMillis,
+    /// The sealed key blob (see `docs/formats.md`).
+    pub blob: Vec<u8>,
+}
+
+impl std::fmt::Debug for KeyVersionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyVersionRecord")
+            .field("id", &self.id)
+            .field("seq", &self.seq)
+            .field("created_at", &self.created_at)
+            .field("blob_len", &self.blob.len())
+            .finish()
+    }
+}
+
+/// Which keys a list or count covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyFilter {
+    /// States to include (empty = all).
+    pub states: Vec<KeyState>,
+    /// Only standard (`true`) or root (`false`) keys.
+    pub extractable: Option<bool>,
+    /// Only keys of this ring.
+    pub key_ring: Option<String>,
+}
+
+/// A page of results (keys are ordered by id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Maximum number of records.
+    pub limit: u32,
+    /// Records to skip.
+    pub offset: u32,
+}
+
+/// An API key: a secret exchanged for bearer tokens. Only a hash of the secret is stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Public id (part of the API key string).
+    pub id: String,
+    /// Owning instance.
+    pub instance: InstanceId,
+    /// A label.
+    pub name: String,
+    /// Granted roles.
+    pub roles: Roles,
+    /// SHA-256 of the secret part.
+    pub secret_hash: [u8; 32],
+    /// Creation time.
+    pub created_at: UnixMillis,
+}
+
+impl std::fmt::Debug for ApiKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyRecord")
+            .field("id", &self.id)
+            .field("instance", &self.instance)
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One audit event, as chained by the service. The store only keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: i64,
+    /// When it happened.
+    pub at: UnixMillis,
+    /// The instance it concerns, if any.
+    pub instance: Option<InstanceId>,
+    /// Who (API key id, token subject, `admin`, `anonymous`).
+    pub principal: String,
+    /// What (`kms.secrets.wrap`, ...).
+    pub action: String,
+    /// Which key, if any (id or alias as given).
+    pub key: Option<String>,
+    /// `success`, or the reason code of the failure.
+    pub outcome: String,
+    /// HTTP status answered.
+    pub status: u16,
+    /// Correlation id of the request.
+    pub correlation_id: String,
+    /// Hash of the previous record (zeros for the first).
+    pub prev_hash: [u8; 32],
+    /// This record's chain hash.
+    pub hash: [u8; 32],
+}
+
+/// The keystore. All methods are scoped by instance: a record of one instance is never
+/// returned for another.
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    /// Backend name for logs.
+    fn backend(&self) -> &'static str;
+
+    /// Checks that the store answers (readiness).
+    async fn ping(&self) -> Result<()>;
+
+    /// Creates an instance. Fails with `AlreadyExists` on a duplicate id or name.
+    async fn create_instance(&self, rec: &InstanceRecord) -> Result<()>;
+    /// Reads an instance.
+    async fn get_instance(&self, id: InstanceId) -> Result<InstanceRecord>;
+    /// Lists instances by name.
+    async fn list_instances(&self) -> Result<Vec<InstanceRecord>>;
+    /// Deletes an instance. With `force == false` it is refused (`InstanceNotEmpty`) while
+    /// any key remains in any state. With `force == true` every remaining record of the
+    /// instance (keys, versions, API keys) is erased in one transaction.
+    async fn delete_instance(&self, id: InstanceId, force: bool) -> Result<()>;
+
+    /// Creates a key with its first version. Fails with `AlreadyExists("alias")` if an
+    /// alias is taken in the instance; nothing is written then.
+    async fn create_key(&self, key: &KeyRecord, first: &KeyVersionRecord) -> Result<()>;
+    /// Reads a key's metadata.
+    async fn get_key(&self, instance: InstanceId, id: KeyId) -> Result<KeyRecord>;
+    /// Resolves an alias to a key id.
+    async fn key_id_by_alias(&self, instance: InstanceId, alias: &str) -> Result<KeyId>;
+    /// Lists keys, ordered by id.
+    async fn list_keys(
+        &self,
+        instance: InstanceId,
+        filter: &KeyFilter,
+        page: Page,
+    ) -> Result<Vec<KeyRecord>>;
+    /// Counts keys.
+    async fn count_keys(&self, instance: InstanceId, filter: &KeyFilter) -> Result<u64>;
+    /// All versions of a key, newest first.
+    async fn key_versions(&self, instance: InstanceId, id: KeyId) -> Result<Vec<KeyVersionRecord>>;
+    /// Writes changed metadata. `key.row_version` must be the version that was read; the
+    /// stored row_version becomes `key.row_version + 1`. Aliases are not changed here.
+    async fn update_key(&self, key: &KeyRecord) -> Result<i64>;
+    /// Adds a version and writes the metadata (which must name it as current) in one
+    /// transaction, with the same concurrency rule as [`KeyStore::update_key`].
+    async fn add_key_version(&self, key: &KeyRecord, version: &KeyVersionRecord) -> Result<i64>;
+    /// Erases a key, its versions and aliases.
+    async fn purge_key(
+        &self,
+        instance: InstanceId,
+        id: KeyId,
+        expected_row_version: i64,
+    ) -> Result<()>;
+
+    /// Stores an API key.
+    async fn create_api_key(&self, rec: &ApiKeyRecord) -> Result<()>;
+    /// Reads an API key by id.
+    async fn get_api_key(&self, id: &str) -> Result<ApiKeyRecord>;
+    /// Lists an instance's API keys.
+    async fn list_api_keys(&self, instance: InstanceId) -> Result<Vec<ApiKeyRecord>>;
+    /// Deletes an API key.
+    async fn delete_api_key(&self, instance: InstanceId, id: &str) -> Result<()>;
+
+    /// Appends audit records. Their `seq` must continue the stored chain without gaps
+    /// (`Conflict` otherwise); the batch is durable when this returns.
+    async fn append_audit(&self, records: &[AuditRecord]) -> Result<()>;
+    /// The last audit record's seq and hash, if any.
+    async fn audit_head(&self) -> Result<Option<(i64, [u8; 32])>>;
+    /// Reads audit records with `seq >= from`, in order, at most `limit`.
+    async fn read_audit(&self, from: i64, limit: u32) -> Result<Vec<AuditRecord>>;
+}
