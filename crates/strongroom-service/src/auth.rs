@@ -1,0 +1,194 @@
+//! Access: API keys exchanged for short-lived signed bearer tokens (JWT, HS256, signed with
+//! a node key), roles per instance, and the node administrator token.
+//!
+//! Token claims: `sub` (principal), `iid` (instance id), `roles` (role names), `iat`, `exp`
+//! (seconds), `iss` = "strongroom". The official IBM SDKs decode `exp`/`iat` without
+//! checking the signature to schedule refreshes; the server always checks it.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use strongroom_engine::CryptoProvider;
+use strongroom_model::{InstanceId, Role, Roles, UnixMillis};
+
+use crate::error::{ErrorKind, Result, ServiceError};
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Subject: API key id, `dev`, or `admin`.
+    pub subject: String,
+    /// The instance the credentials belong to (`None` for the node administrator).
+    pub instance: Option<InstanceId>,
+    /// Granted roles.
+    pub roles: Roles,
+}
+
+/// A request's context: who, which instance, and the correlation id for the audit log.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The authenticated caller.
+    pub principal: Principal,
+    /// The instance the request names.
+    pub instance: InstanceId,
+    /// Correlation id (from the request or generated).
+    pub correlation_id: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iid: String,
+    roles: Vec<String>,
+    iat: i64,
+    exp: i64,
+    iss: String,
+}
+
+const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"; // {"alg":"HS256","typ":"JWT"}
+
+/// Signs and verifies bearer tokens with a node key.
+pub struct TokenSigner {
+    key: zeroize::Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for TokenSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenSigner(HS256, <redacted>)")
+    }
+}
+
+impl TokenSigner {
+    /// A signer with a 32-byte key.
+    pub fn new(key: [u8; 32]) -> Self {
+        TokenSigner {
+            key: zeroize::Zeroizing::new(key),
+        }
+    }
+
+    /// Issues a token for `principal` valid for `ttl_secs` from `now`.
+    pub fn issue(
+        &self,
+        p: &dyn CryptoProvider,
+        principal: &Principal,
+        now: UnixMillis,
+        ttl_secs: i64,
+    ) -> Result<(String, i64)> {
+        let instance = principal.instance.ok_or_else(|| {
+            ServiceError::new(ErrorKind::Internal, "tokens are issued for an instance")
+        })?;
+        let iat = now.0.div_euclid(1000);
+        let exp = iat + ttl_secs;
+        let claims = Claims {
+            sub: principal.subject.clone(),
+            iid: instance.to_string(),
+            roles: principal
+                .roles
+                .names()
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            iat,
+            exp,
+            iss: "strongroom".into(),
+        };
+        let payload = serde_json::to_vec(&claims)
+            .map_err(|_| ServiceError::new(ErrorKind::Internal, "token encoding"))?;
+        let signing_input = format!("{HEADER_B64}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let sig = p.hmac_sha256(self.key.as_ref(), &[signing_input.as_bytes()]);
+        Ok((
+            format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)),
+            exp,
+        ))
+    }
+
+    /// Verifies a token and returns its principal.
+    pub fn verify(
+        &self,
+        p: &dyn CryptoProvider,
+        token: &str,
+        now: UnixMillis,
+    ) -> Result<Principal> {
+        let malformed = || {
+            ServiceError::new(
+                ErrorKind::MalformedToken,
+                "the bearer token cannot be parsed",
+            )
+        };
+        let mut parts = token.split('.');
+        let (Some(h), Some(body), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed());
+        };
+        let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| malformed())?;
+        let signing_input = token
+            .get(..h.len() + 1 + body.len())
+            .ok_or_else(malformed)?;
+        let expected = p.hmac_sha256(self.key.as_ref(), &[signing_input.as_bytes()]);
+        if h != HEADER_B64 || !p.ct_eq(&expected, &sig) {
+            return Err(ServiceError::new(
+                ErrorKind::Unauthenticated,
+                "the bearer token is not valid",
+            ));
+        }
+        let claims: Claims = URL_SAFE_NO_PAD
+            .decode(body)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(malformed)?;
+        if claims.exp <= now.0.div_euclid(1000) {
+            return Err(ServiceError::new(
+                ErrorKind::Unauthenticated,
+                "the bearer token has expired",
+            ));
+        }
+        let roles = claims
+            .roles
+            .iter()
+            .filter_map(|r| r.parse::<Role>().ok())
+            .collect::<Vec<_>>();
+        Ok(Principal {
+            subject: claims.sub,
+            instance: Some(claims.iid.parse().map_err(|_| malformed())?),
+            roles: Roles::of(&roles),
+        })
+    }
+}
+
+/// A parsed API key string: `sr1.<id>.<secret>`.
+pub(crate) struct ApiKeyParts<'a> {
+    pub id: &'a str,
+    pub secret: &'a str,
+}
+
+pub(crate) fn parse_api_key(s: &str) -> Option<ApiKeyParts<'_>> {
+    let mut it = s.trim().splitn(3, '.');
+    match (it.next(), it.next(), it.next()) {
+        (Some("sr1"), Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+            Some(ApiKeyParts { id, secret })
+        }
+        _ => None,
+    }
+}
+
+/// Creates the secret part of an API key and its stored hash.
+pub(crate) fn new_api_key_secret(p: &dyn CryptoProvider) -> Result<(String, String, [u8; 32])> {
+    let mut id = [0u8; 8];
+    let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+    p.fill_random(&mut id)
+        .map_err(|_| ServiceError::new(ErrorKind::Internal, "random generator failed"))?;
+    p.fill_random(secret.as_mut())
+        .map_err(|_| ServiceError::new(ErrorKind::Internal, "random generator failed"))?;
+    let id_hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let secret_b64 = URL_SAFE_NO_PAD.encode(secret.as_ref());
+    let hash = p.sha256(&[secret_b64.as_bytes()]);
+    Ok((id_hex, secret_b64, hash))
+}
+
+/// Whether `supplied` matches the node administrator token (constant time).
+pub(crate) fn admin_token_matches(p: &dyn CryptoProvider, expected: &[u8], supplied: &str) -> bool {
+    let a = p.sha256(&[expected]);
+    let b = p.sha256(&[supplied.as_bytes()]);
+    p.ct_eq(&a, &b)
+}

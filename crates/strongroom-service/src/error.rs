@@ -1,0 +1,203 @@
+//! The service's error vocabulary. Each front end maps [`ErrorKind`] in one exhaustive
+//! table; messages never carry secrets.
+
+use strongroom_keystore::StoreError;
+
+/// What went wrong, by condition. Stable: front ends and the audit log depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// No credentials, bad signature, expired token, unknown API key.
+    Unauthenticated,
+    /// The bearer token cannot be parsed at all.
+    MalformedToken,
+    /// Authenticated, but the role or instance does not allow the action.
+    Forbidden,
+    /// The instance header is missing or not a UUID.
+    InvalidInstanceHeader,
+    /// The request body cannot be used (malformed JSON, wrong shape, extra fields).
+    BadBody,
+    /// The request body is missing where one is required.
+    NoBody,
+    /// The envelope's collectionTotal does not match its resources.
+    CollectionTotalMismatch,
+    /// A field has an invalid value.
+    InvalidField,
+    /// A query parameter is invalid.
+    InvalidQueryParam,
+    /// The key does not exist (or is purged, or is another instance's).
+    KeyNotFound,
+    /// The action needs a root key.
+    RootKeyRequired,
+    /// Rotating an imported key needs a payload.
+    PayloadRequired,
+    /// The key is expired.
+    KeyExpired,
+    /// The restore window (30 days) has passed.
+    RestoreExpired,
+    /// The key's state does not allow the action.
+    InvalidKeyState,
+    /// A cool-down has not passed yet (enable, restore, purge).
+    TooEarly,
+    /// The key was rotated less than an hour ago.
+    RotationNotPermitted,
+    /// The key is already deleted.
+    KeyDeleted,
+    /// An alias is already used in the instance.
+    AliasTaken,
+    /// The instance does not exist.
+    InstanceNotFound,
+    /// The instance still holds keys.
+    InstanceNotEmpty,
+    /// A name is already used (instance name).
+    AlreadyExists,
+    /// An API key does not exist.
+    ApiKeyNotFound,
+    /// The instance's crypto unit holds no valid master key.
+    UnitNotInitialized,
+    /// A concurrent change won; retry.
+    Conflict,
+    /// The keystore or audit log is unavailable; retry later.
+    Unavailable,
+    /// A bug or corrupted data. Details are in the server log only.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind (for exhaustive mapping tests).
+    pub const ALL: [ErrorKind; 27] = [
+        ErrorKind::Unauthenticated,
+        ErrorKind::MalformedToken,
+        ErrorKind::Forbidden,
+        ErrorKind::InvalidInstanceHeader,
+        ErrorKind::BadBody,
+        ErrorKind::NoBody,
+        ErrorKind::CollectionTotalMismatch,
+        ErrorKind::InvalidField,
+        ErrorKind::InvalidQueryParam,
+        ErrorKind::KeyNotFound,
+        ErrorKind::RootKeyRequired,
+        ErrorKind::PayloadRequired,
+        ErrorKind::KeyExpired,
+        ErrorKind::RestoreExpired,
+        ErrorKind::InvalidKeyState,
+        ErrorKind::TooEarly,
+        ErrorKind::RotationNotPermitted,
+        ErrorKind::KeyDeleted,
+        ErrorKind::AliasTaken,
+        ErrorKind::InstanceNotFound,
+        ErrorKind::InstanceNotEmpty,
+        ErrorKind::AlreadyExists,
+        ErrorKind::ApiKeyNotFound,
+        ErrorKind::UnitNotInitialized,
+        ErrorKind::Conflict,
+        ErrorKind::Unavailable,
+        ErrorKind::Internal,
+    ];
+
+    /// A stable code for the audit log and logs.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::MalformedToken => "malformed_token",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::InvalidInstanceHeader => "invalid_instance_header",
+            ErrorKind::BadBody => "bad_body",
+            ErrorKind::NoBody => "no_body",
+            ErrorKind::CollectionTotalMismatch => "collection_total_mismatch",
+            ErrorKind::InvalidField => "invalid_field",
+            ErrorKind::InvalidQueryParam => "invalid_query_param",
+            ErrorKind::KeyNotFound => "key_not_found",
+            ErrorKind::RootKeyRequired => "root_key_required",
+            ErrorKind::PayloadRequired => "payload_required",
+            ErrorKind::KeyExpired => "key_expired",
+            ErrorKind::RestoreExpired => "restore_expired",
+            ErrorKind::InvalidKeyState => "invalid_key_state",
+            ErrorKind::TooEarly => "too_early",
+            ErrorKind::RotationNotPermitted => "rotation_not_permitted",
+            ErrorKind::KeyDeleted => "key_deleted",
+            ErrorKind::AliasTaken => "alias_taken",
+            ErrorKind::InstanceNotFound => "instance_not_found",
+            ErrorKind::InstanceNotEmpty => "instance_not_empty",
+            ErrorKind::AlreadyExists => "already_exists",
+            ErrorKind::ApiKeyNotFound => "api_key_not_found",
+            ErrorKind::UnitNotInitialized => "unit_not_initialized",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// A service error: a kind, a human message safe to show the caller, and for field errors
+/// the field's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ServiceError {
+    /// The condition.
+    pub kind: ErrorKind,
+    /// What to tell the caller (never secrets).
+    pub message: String,
+    /// The offending field, for field errors.
+    pub field: Option<&'static str>,
+}
+
+impl ServiceError {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ServiceError {
+            kind,
+            message: message.into(),
+            field: None,
+        }
+    }
+    /// A field error.
+    pub fn field(kind: ErrorKind, field: &'static str, message: impl Into<String>) -> Self {
+        ServiceError {
+            kind,
+            message: message.into(),
+            field: Some(field),
+        }
+    }
+}
+
+/// Result of service calls.
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ServiceError::new(ErrorKind::KeyNotFound, "key does not exist"),
+            StoreError::Conflict => ServiceError::new(
+                ErrorKind::Conflict,
+                "the key was changed concurrently; retry",
+            ),
+            StoreError::AlreadyExists("alias") => ServiceError::field(
+                ErrorKind::AliasTaken,
+                "aliases",
+                "an alias is already used by another key in this instance",
+            ),
+            StoreError::AlreadyExists(what) => {
+                ServiceError::new(ErrorKind::AlreadyExists, format!("{what} already exists"))
+            }
+            StoreError::InstanceNotEmpty(n) => ServiceError::new(
+                ErrorKind::InstanceNotEmpty,
+                format!("instance still holds {n} keys; delete and purge them first"),
+            ),
+            StoreError::Corrupt(what) => {
+                tracing::error!(%what, "keystore data is corrupt");
+                ServiceError::new(ErrorKind::Internal, "stored key metadata is corrupt")
+            }
+            StoreError::Unavailable(source) => {
+                tracing::error!(error = %source, "keystore unavailable");
+                ServiceError::new(
+                    ErrorKind::Unavailable,
+                    "the keystore is unavailable; retry later",
+                )
+            }
+            other => {
+                tracing::error!(error = %other, "keystore error");
+                ServiceError::new(ErrorKind::Internal, "internal keystore error")
+            }
+        }
+    }
+}

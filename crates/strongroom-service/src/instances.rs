@@ -1,0 +1,383 @@
+//! Instances (tenants) and their API keys: the service-administrator side, plus the
+//! exchange of API keys for bearer tokens.
+
+use std::sync::Arc;
+
+use strongroom_engine::{CryptoUnit, MasterKey};
+use strongroom_keystore::{ApiKeyRecord, InstanceRecord, StoreError};
+use strongroom_model::{InstanceId, Roles};
+
+use crate::audit::AuditEvent;
+use crate::auth::{admin_token_matches, new_api_key_secret, parse_api_key, Principal};
+use crate::error::{ErrorKind, Result, ServiceError};
+use crate::Service;
+
+/// A newly created API key. `api_key` is shown once and never stored.
+pub struct ApiKeyCreated {
+    /// The stored record.
+    pub record: ApiKeyRecord,
+    /// The full API key string (`sr1.<id>.<secret>`).
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for ApiKeyCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyCreated")
+            .field("record", &self.record)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A bearer token issued to a caller.
+#[derive(Clone)]
+pub struct IssuedToken {
+    /// The token.
+    pub access_token: String,
+    /// Seconds of validity.
+    pub expires_in: i64,
+    /// Expiry, seconds since the epoch.
+    pub expiration: i64,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IssuedToken(expires {})", self.expiration)
+    }
+}
+
+/// The context of an authenticated node administrator.
+#[derive(Debug, Clone)]
+pub struct AdminCtx {
+    correlation_id: String,
+}
+
+fn not_found_instance() -> ServiceError {
+    ServiceError::new(ErrorKind::InstanceNotFound, "instance does not exist")
+}
+
+impl Service {
+    /// Authenticates the node administrator token.
+    pub async fn authenticate_admin(
+        &self,
+        authorization: Option<&str>,
+        correlation_id: String,
+        action: &'static str,
+    ) -> Result<AdminCtx> {
+        let token = authorization
+            .map(|a| a.trim())
+            .map(|a| a.strip_prefix("Bearer ").unwrap_or(a).trim());
+        match token {
+            Some(t)
+                if admin_token_matches(self.provider.as_ref(), self.admin_token.as_bytes(), t) =>
+            {
+                Ok(AdminCtx { correlation_id })
+            }
+            _ => {
+                let e = ServiceError::new(
+                    ErrorKind::Unauthenticated,
+                    "the service administrator token is missing or wrong",
+                );
+                self.audit_failure(None, "anonymous", action, None, &e, &correlation_id)
+                    .await?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn admin_audited<T>(
+        &self,
+        ctx: &AdminCtx,
+        action: &'static str,
+        instance: Option<InstanceId>,
+        result: Result<T>,
+    ) -> Result<T> {
+        let (outcome, status) = match &result {
+            Ok(_) => ("success".to_string(), 200),
+            Err(e) => (e.kind.code().to_string(), crate::canonical_status(e.kind)),
+        };
+        self.audit
+            .record(AuditEvent {
+                instance,
+                principal: "admin".into(),
+                action,
+                key: None,
+                outcome,
+                status,
+                correlation_id: ctx.correlation_id.clone(),
+            })
+            .await?;
+        result
+    }
+
+    /// Creates an instance and initialises its crypto unit with a fresh random master key.
+    /// (The key-part ceremony of the crypto-unit issue will replace the random key outside
+    /// dev mode.)
+    pub async fn create_instance(&self, ctx: &AdminCtx, name: &str) -> Result<InstanceRecord> {
+        let r = self.create_instance_inner(name, None).await;
+        let id = r.as_ref().ok().map(|i| i.id);
+        self.admin_audited(ctx, "admin.instances.create", id, r)
+            .await
+    }
+
+    /// Creates the dev instance (`serve --dev`) without an administrator request, or
+    /// returns the existing one of that name.
+    pub async fn ensure_dev_instance(&self, name: &str) -> Result<InstanceRecord> {
+        if let Some(existing) = self
+            .store
+            .list_instances()
+            .await?
+            .into_iter()
+            .find(|i| i.name == name)
+        {
+            if self.unit(existing.id).is_err() {
+                self.load_unit(existing.id).await?;
+            }
+            return Ok(existing);
+        }
+        self.create_instance_inner(name, None).await
+    }
+
+    async fn create_instance_inner(
+        &self,
+        name: &str,
+        id: Option<InstanceId>,
+    ) -> Result<InstanceRecord> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+            return Err(ServiceError::field(
+                ErrorKind::InvalidField,
+                "name",
+                "instance name must be 1 to 100 printable characters",
+            ));
+        }
+        let rec = InstanceRecord {
+            id: id.unwrap_or_else(InstanceId::random),
+            name: name.to_string(),
+            created_at: self.clock.now(),
+        };
+        let mk = MasterKey::random(self.provider.as_ref())
+            .map_err(|_| ServiceError::new(ErrorKind::Internal, "random generator failed"))?;
+        // The master key is persisted before the instance exists, so an instance never
+        // exists without its key; a crash in between leaves only an orphan vault file.
+        self.vault.save(rec.id, &mk).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot persist the crypto unit state");
+            ServiceError::new(
+                ErrorKind::Unavailable,
+                "cannot persist the crypto unit state",
+            )
+        })?;
+        if let Err(e) = self.store.create_instance(&rec).await {
+            let _ = self.vault.destroy(rec.id).await;
+            return Err(match e {
+                StoreError::AlreadyExists(_) => ServiceError::new(
+                    ErrorKind::AlreadyExists,
+                    format!("an instance named '{name}' already exists"),
+                ),
+                other => other.into(),
+            });
+        }
+        let mut unit = CryptoUnit::new(self.provider_arc()).map_err(|e| {
+            ServiceError::new(
+                ErrorKind::Internal,
+                format!("crypto unit start failed: {e}"),
+            )
+        })?;
+        let mk_id = unit.set_current_master_key(mk);
+        tracing::info!(instance = %rec.id, master_key_id = %mk_id, "instance created; crypto unit initialised");
+        if let Ok(mut u) = self.units.write() {
+            u.insert(rec.id, Arc::new(unit));
+        }
+        Ok(rec)
+    }
+
+    fn provider_arc(&self) -> Arc<dyn strongroom_engine::CryptoProvider> {
+        Arc::clone(&self.provider)
+    }
+
+    /// Lists the node's instances.
+    pub async fn list_instances(&self, ctx: &AdminCtx) -> Result<Vec<InstanceRecord>> {
+        let r = self
+            .store
+            .list_instances()
+            .await
+            .map_err(ServiceError::from);
+        self.admin_audited(ctx, "admin.instances.list", None, r)
+            .await
+    }
+
+    /// Deletes an instance: refused while it holds keys in any state; otherwise its API
+    /// keys are erased and its master key destroyed (crypto-shredding anything left, such
+    /// as blobs in old backups).
+    pub async fn delete_instance(&self, ctx: &AdminCtx, id: InstanceId) -> Result<()> {
+        let r = async {
+            self.store.get_instance(id).await.map_err(|e| match e {
+                StoreError::NotFound => not_found_instance(),
+                other => other.into(),
+            })?;
+            self.store.delete_instance(id, false).await.map_err(|e| match e {
+                StoreError::NotFound => not_found_instance(),
+                other => other.into(),
+            })?;
+            if let Ok(mut u) = self.units.write() {
+                u.remove(&id);
+            }
+            self.cache.remove_instance(id);
+            self.vault.destroy(id).await.map_err(|e| {
+                tracing::error!(instance = %id, error = %e, "instance deleted but its master key file could not be destroyed");
+                ServiceError::new(ErrorKind::Unavailable, "instance deleted, but its master key could not be destroyed; remove the unit file by hand")
+            })?;
+            Ok(())
+        }
+        .await;
+        self.admin_audited(ctx, "admin.instances.delete", Some(id), r)
+            .await
+    }
+
+    /// Creates an API key for `instance` with `roles`.
+    pub async fn create_api_key(
+        &self,
+        ctx: &AdminCtx,
+        instance: InstanceId,
+        name: &str,
+        roles: Roles,
+    ) -> Result<ApiKeyCreated> {
+        let r = async {
+            if !roles.is_valid() {
+                return Err(ServiceError::field(
+                    ErrorKind::InvalidField,
+                    "roles",
+                    "at least one of Reader, Writer, Manager, KeyPurge is required",
+                ));
+            }
+            self.store
+                .get_instance(instance)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => not_found_instance(),
+                    other => other.into(),
+                })?;
+            let (id, secret, hash) = new_api_key_secret(self.provider.as_ref())?;
+            let record = ApiKeyRecord {
+                id: id.clone(),
+                instance,
+                name: name.to_string(),
+                roles,
+                secret_hash: hash,
+                created_at: self.clock.now(),
+            };
+            self.store.create_api_key(&record).await?;
+            Ok(ApiKeyCreated {
+                record,
+                api_key: format!("sr1.{id}.{secret}"),
+            })
+        }
+        .await;
+        self.admin_audited(ctx, "admin.apikeys.create", Some(instance), r)
+            .await
+    }
+
+    /// Lists an instance's API keys (never their secrets).
+    pub async fn list_api_keys(
+        &self,
+        ctx: &AdminCtx,
+        instance: InstanceId,
+    ) -> Result<Vec<ApiKeyRecord>> {
+        let r = self
+            .store
+            .list_api_keys(instance)
+            .await
+            .map_err(ServiceError::from);
+        self.admin_audited(ctx, "admin.apikeys.list", Some(instance), r)
+            .await
+    }
+
+    /// Deletes an API key (tokens already issued stay valid until they expire).
+    pub async fn delete_api_key(
+        &self,
+        ctx: &AdminCtx,
+        instance: InstanceId,
+        id: &str,
+    ) -> Result<()> {
+        let r = self
+            .store
+            .delete_api_key(instance, id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => {
+                    ServiceError::new(ErrorKind::ApiKeyNotFound, "API key does not exist")
+                }
+                other => other.into(),
+            });
+        self.admin_audited(ctx, "admin.apikeys.delete", Some(instance), r)
+            .await
+    }
+
+    /// Exchanges an API key for a bearer token (the IAM apikey grant).
+    pub async fn issue_token(&self, api_key: &str, correlation_id: &str) -> Result<IssuedToken> {
+        let denied = || {
+            ServiceError::new(
+                ErrorKind::Unauthenticated,
+                "Provided API key could not be found",
+            )
+        };
+        let r = async {
+            let parts = parse_api_key(api_key).ok_or_else(denied)?;
+            let rec = match self.store.get_api_key(parts.id).await {
+                Ok(r) => r,
+                Err(StoreError::NotFound) => return Err(denied()),
+                Err(e) => return Err(e.into()),
+            };
+            let hash = self.provider.sha256(&[parts.secret.as_bytes()]);
+            if !self.provider.ct_eq(&hash, &rec.secret_hash) {
+                return Err(denied());
+            }
+            let principal = Principal {
+                subject: format!("apikey:{}", rec.id),
+                instance: Some(rec.instance),
+                roles: rec.roles,
+            };
+            let token = self.token_for(&principal, self.config.token_ttl_secs)?;
+            Ok((rec, token))
+        }
+        .await;
+        let subject = parse_api_key(api_key)
+            .map(|p| format!("apikey:{}", p.id))
+            .unwrap_or_else(|| "anonymous".into());
+        match r {
+            Ok((rec, token)) => {
+                self.audit
+                    .record(AuditEvent {
+                        instance: Some(rec.instance),
+                        principal: subject,
+                        action: "iam.token.create",
+                        key: None,
+                        outcome: "success".into(),
+                        status: 200,
+                        correlation_id: correlation_id.to_string(),
+                    })
+                    .await?;
+                Ok(token)
+            }
+            Err(e) => {
+                self.audit_failure(None, &subject, "iam.token.create", None, &e, correlation_id)
+                    .await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Issues a token for a principal (dev mode prints one at start-up).
+    pub fn token_for(&self, principal: &Principal, ttl_secs: i64) -> Result<IssuedToken> {
+        let (access_token, expiration) = self.tokens.issue(
+            self.provider.as_ref(),
+            principal,
+            self.clock.now(),
+            ttl_secs,
+        )?;
+        Ok(IssuedToken {
+            access_token,
+            expires_in: ttl_secs,
+            expiration,
+        })
+    }
+}

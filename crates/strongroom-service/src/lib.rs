@@ -1,0 +1,357 @@
+//! The service core: instances and their crypto units, keys and versions, lifecycle rules,
+//! access control and audit. Front ends (REST, later gRPC and KMIP) are thin adapters over
+//! [`Service`]; they convert protocol types and map [`ErrorKind`] in one table each.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod audit;
+pub mod auth;
+mod cache;
+pub mod clock;
+pub mod error;
+mod instances;
+mod keys;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use strongroom_engine::{CryptoProvider, CryptoUnit, MasterKey};
+use strongroom_keystore::KeyStore;
+use strongroom_model::{InstanceId, Role, Roles, UnixMillis};
+
+pub use audit::{verify_chain, AuditEvent, VerifyReport};
+pub use auth::{Ctx, Principal, TokenSigner};
+pub use clock::{Clock, OffsetClock, SystemClock};
+pub use error::{ErrorKind, Result, ServiceError};
+pub use instances::{AdminCtx, ApiKeyCreated, IssuedToken};
+pub use keys::*;
+
+/// Where a node keeps its crypto units' master keys, sealed at rest. Implemented by the
+/// server (files sealed under the node key); the ceremony issue replaces the dev path.
+#[async_trait]
+pub trait UnitVault: Send + Sync + 'static {
+    /// Persists the master key of `instance`'s unit (durably, before returning).
+    async fn save(&self, instance: InstanceId, mk: &MasterKey) -> std::io::Result<()>;
+    /// Loads it, if this node holds one.
+    async fn load(&self, instance: InstanceId) -> std::io::Result<Option<MasterKey>>;
+    /// Destroys it (crypto-shredding every blob sealed under it).
+    async fn destroy(&self, instance: InstanceId) -> std::io::Result<()>;
+}
+
+/// Tunables.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Maximum number of keys whose material is kept unwrapped in memory.
+    pub key_cache_capacity: usize,
+    /// Lifetime of tokens issued at `/identity/token`, in seconds.
+    pub token_ttl_secs: i64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            key_cache_capacity: 10_000,
+            token_ttl_secs: 3600,
+        }
+    }
+}
+
+/// Secrets of the node, derived from its node key by the server.
+pub struct NodeSecrets {
+    /// Signs bearer tokens.
+    pub token_key: [u8; 32],
+    /// Keys the audit chain.
+    pub audit_key: [u8; 32],
+    /// The node administrator token (service-administrator API).
+    pub admin_token: String,
+}
+
+/// The service. Cheap to share behind an `Arc`.
+pub struct Service {
+    store: Arc<dyn KeyStore>,
+    provider: Arc<dyn CryptoProvider>,
+    vault: Arc<dyn UnitVault>,
+    clock: Arc<dyn Clock>,
+    config: ServiceConfig,
+    units: RwLock<HashMap<InstanceId, Arc<CryptoUnit>>>,
+    cache: cache::KeyCache,
+    tokens: TokenSigner,
+    audit: audit::AuditLog,
+    admin_token: zeroize::Zeroizing<String>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("store", &self.store.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// Starts the service: runs the crypto self-tests, loads every instance's master key
+    /// from the vault, and starts the audit writer (whose task is returned; it ends after
+    /// the last `Service` reference is dropped, having flushed every record).
+    pub async fn start(
+        store: Arc<dyn KeyStore>,
+        provider: Arc<dyn CryptoProvider>,
+        vault: Arc<dyn UnitVault>,
+        clock: Arc<dyn Clock>,
+        secrets: NodeSecrets,
+        config: ServiceConfig,
+    ) -> Result<(Arc<Service>, tokio::task::JoinHandle<()>)> {
+        strongroom_engine::run_self_tests(provider.as_ref()).map_err(|e| {
+            tracing::error!(error = %e, "crypto self-test failed; refusing to serve");
+            ServiceError::new(ErrorKind::Internal, format!("crypto self-test failed: {e}"))
+        })?;
+        let (audit, handle) = audit::AuditLog::start(
+            Arc::clone(&store),
+            Arc::clone(&provider),
+            zeroize::Zeroizing::new(secrets.audit_key),
+            Arc::clone(&clock),
+        )
+        .await?;
+        let svc = Service {
+            cache: cache::KeyCache::new(config.key_cache_capacity),
+            store,
+            provider,
+            vault,
+            clock,
+            config,
+            units: RwLock::new(HashMap::new()),
+            tokens: TokenSigner::new(secrets.token_key),
+            audit,
+            admin_token: zeroize::Zeroizing::new(secrets.admin_token),
+        };
+        for inst in svc.store.list_instances().await? {
+            svc.load_unit(inst.id).await?;
+        }
+        Ok((Arc::new(svc), handle))
+    }
+
+    /// The keystore (for readiness checks).
+    pub async fn ready(&self) -> Result<()> {
+        self.store.ping().await.map_err(ServiceError::from)
+    }
+
+    /// Now, by the service clock.
+    pub fn now(&self) -> UnixMillis {
+        self.clock.now()
+    }
+
+    /// Number of keys currently held unwrapped in memory.
+    pub fn cached_keys(&self) -> usize {
+        self.cache.len()
+    }
+
+    async fn load_unit(&self, instance: InstanceId) -> Result<()> {
+        let mk = self.vault.load(instance).await.map_err(|e| {
+            tracing::error!(%instance, error = %e, "cannot read the crypto unit state");
+            ServiceError::new(ErrorKind::Unavailable, "cannot read the crypto unit state")
+        })?;
+        match mk {
+            Some(mk) => {
+                let mut unit = CryptoUnit::new(Arc::clone(&self.provider)).map_err(|e| {
+                    ServiceError::new(
+                        ErrorKind::Internal,
+                        format!("crypto unit start failed: {e}"),
+                    )
+                })?;
+                let id = unit.set_current_master_key(mk);
+                tracing::info!(%instance, master_key_id = %id, "crypto unit ready");
+                if let Ok(mut u) = self.units.write() {
+                    u.insert(instance, Arc::new(unit));
+                }
+            }
+            None => {
+                tracing::warn!(%instance, "crypto unit holds no master key; key operations will fail")
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn unit(&self, instance: InstanceId) -> Result<Arc<CryptoUnit>> {
+        self.units
+            .read()
+            .ok()
+            .and_then(|u| u.get(&instance).cloned())
+            .ok_or_else(|| {
+                ServiceError::new(
+                    ErrorKind::UnitNotInitialized,
+                    "crypto unit not initialized: the instance has no master key loaded",
+                )
+            })
+    }
+
+    /// Authenticates a bearer token for a request naming `instance`, recording denials in
+    /// the audit log. `instance_header` is the raw header value.
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        instance_header: Option<&str>,
+        correlation_id: String,
+        action: &'static str,
+    ) -> Result<Ctx> {
+        let result = self.authenticate_inner(authorization, instance_header);
+        match result {
+            Ok((principal, instance)) => Ok(Ctx {
+                principal,
+                instance,
+                correlation_id,
+            }),
+            Err(e) => {
+                let instance = instance_header.and_then(|h| h.trim().parse().ok());
+                self.audit_failure(instance, "anonymous", action, None, &e, &correlation_id)
+                    .await?;
+                Err(e)
+            }
+        }
+    }
+
+    fn authenticate_inner(
+        &self,
+        authorization: Option<&str>,
+        instance_header: Option<&str>,
+    ) -> Result<(Principal, InstanceId)> {
+        let Some(auth) = authorization else {
+            return Err(ServiceError::new(
+                ErrorKind::Unauthenticated,
+                "no Authorization header: send 'Authorization: Bearer <token>'",
+            ));
+        };
+        let token = auth.trim();
+        let token = token
+            .strip_prefix("Bearer ")
+            .or_else(|| token.strip_prefix("bearer "))
+            .unwrap_or(token)
+            .trim();
+        let principal = self
+            .tokens
+            .verify(self.provider.as_ref(), token, self.clock.now())?;
+        let instance: InstanceId = instance_header
+            .ok_or_else(|| {
+                ServiceError::new(
+                    ErrorKind::InvalidInstanceHeader,
+                    "Request requires valid Bluemix-Instance Header containing a valid UUID",
+                )
+            })?
+            .trim()
+            .parse()
+            .map_err(|_| {
+                ServiceError::new(
+                    ErrorKind::InvalidInstanceHeader,
+                    "Request requires valid Bluemix-Instance Header containing a valid UUID",
+                )
+            })?;
+        if principal.instance != Some(instance) {
+            return Err(ServiceError::new(
+                ErrorKind::Forbidden,
+                "The user does not have access to the specified resource",
+            ));
+        }
+        Ok((principal, instance))
+    }
+
+    /// Checks that the caller's roles grant `needed`.
+    pub(crate) fn require(&self, ctx: &Ctx, needed: Role) -> Result<()> {
+        if ctx.principal.roles.grants(needed) {
+            Ok(())
+        } else {
+            Err(ServiceError::new(
+                ErrorKind::Forbidden,
+                format!("The user does not have access to the specified resource: the action needs the {} role", needed.name()),
+            ))
+        }
+    }
+
+    pub(crate) async fn audit_failure(
+        &self,
+        instance: Option<InstanceId>,
+        principal: &str,
+        action: &'static str,
+        key: Option<String>,
+        e: &ServiceError,
+        correlation_id: &str,
+    ) -> Result<()> {
+        self.audit
+            .record(AuditEvent {
+                instance,
+                principal: principal.to_string(),
+                action,
+                key,
+                outcome: e.kind.code().to_string(),
+                status: canonical_status(e.kind),
+                correlation_id: correlation_id.to_string(),
+            })
+            .await
+    }
+
+    /// Runs `op` for `ctx` after checking `role`, and records the outcome in the audit log.
+    /// The caller sees the operation's result only once its audit record is durable.
+    pub(crate) async fn audited<T, F>(
+        &self,
+        ctx: &Ctx,
+        action: &'static str,
+        role: Role,
+        key: Option<&str>,
+        op: F,
+    ) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>>,
+    {
+        let result = match self.require(ctx, role) {
+            Ok(()) => op.await,
+            Err(e) => Err(e),
+        };
+        let (outcome, status) = match &result {
+            Ok(_) => ("success".to_string(), 200),
+            Err(e) => (e.kind.code().to_string(), canonical_status(e.kind)),
+        };
+        self.audit
+            .record(AuditEvent {
+                instance: Some(ctx.instance),
+                principal: ctx.principal.subject.clone(),
+                action,
+                key: key.map(String::from),
+                outcome,
+                status,
+                correlation_id: ctx.correlation_id.clone(),
+            })
+            .await?;
+        result
+    }
+
+    /// The roles a dev-mode token carries.
+    pub fn dev_roles() -> Roles {
+        Roles::of(&[Role::Manager])
+    }
+}
+
+/// The canonical status of an error kind (HTTP numbering), as recorded in the audit log.
+pub fn canonical_status(kind: ErrorKind) -> u16 {
+    use ErrorKind::*;
+    match kind {
+        Unauthenticated | Forbidden => 401,
+        MalformedToken
+        | InvalidInstanceHeader
+        | BadBody
+        | NoBody
+        | CollectionTotalMismatch
+        | InvalidField
+        | InvalidQueryParam
+        | RootKeyRequired
+        | PayloadRequired
+        | KeyExpired
+        | RestoreExpired => 400,
+        KeyNotFound | InstanceNotFound | ApiKeyNotFound => 404,
+        InvalidKeyState | TooEarly | RotationNotPermitted | AliasTaken | InstanceNotEmpty
+        | AlreadyExists | Conflict => 409,
+        KeyDeleted => 410,
+        UnitNotInitialized | Unavailable => 503,
+        Internal => 500,
+    }
+}
+
+#[cfg(test)]
+mod tests;

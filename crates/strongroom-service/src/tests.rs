@@ -1,0 +1,736 @@
+//! Service behaviour with a real SQLite store and an adjustable clock (no sleeping).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use strongroom_crypto_awslc::AwsLcProvider;
+use strongroom_keystore::Page;
+use strongroom_keystore_sqlite::SqliteStore;
+use strongroom_model::{KeyKind, KeyState, Role, Roles};
+use zeroize::Zeroizing;
+
+use super::*;
+
+#[derive(Default)]
+struct MemVault(Mutex<HashMap<InstanceId, [u8; 32]>>);
+
+#[async_trait]
+impl UnitVault for MemVault {
+    async fn save(&self, i: InstanceId, mk: &MasterKey) -> std::io::Result<()> {
+        self.0.lock().unwrap().insert(i, *mk.expose());
+        Ok(())
+    }
+    async fn load(&self, i: InstanceId) -> std::io::Result<Option<MasterKey>> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .get(&i)
+            .map(|b| MasterKey::from_bytes(*b)))
+    }
+    async fn destroy(&self, i: InstanceId) -> std::io::Result<()> {
+        self.0.lock().unwrap().remove(&i);
+        Ok(())
+    }
+}
+
+struct Fixture {
+    svc: Arc<Service>,
+    clock: Arc<OffsetClock>,
+    store: Arc<dyn KeyStore>,
+    vault: Arc<MemVault>,
+    _dir: tempfile::TempDir,
+}
+
+const AUDIT_KEY: [u8; 32] = [7; 32];
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn KeyStore> =
+        Arc::new(SqliteStore::open(&dir.path().join("ks.db")).await.unwrap());
+    let clock = Arc::new(OffsetClock::default());
+    let vault = Arc::new(MemVault::default());
+    let secrets = NodeSecrets {
+        token_key: [1; 32],
+        audit_key: AUDIT_KEY,
+        admin_token: "admin-secret".into(),
+    };
+    let (svc, _task) = Service::start(
+        Arc::clone(&store),
+        Arc::new(AwsLcProvider),
+        vault.clone(),
+        clock.clone(),
+        secrets,
+        ServiceConfig {
+            key_cache_capacity: 4,
+            token_ttl_secs: 3600,
+        },
+    )
+    .await
+    .unwrap();
+    Fixture {
+        svc,
+        clock,
+        store,
+        vault,
+        _dir: dir,
+    }
+}
+
+impl Fixture {
+    async fn admin(&self) -> AdminCtx {
+        self.svc
+            .authenticate_admin(Some("Bearer admin-secret"), "c".into(), "admin.test")
+            .await
+            .unwrap()
+    }
+    async fn instance(&self) -> InstanceId {
+        let a = self.admin().await;
+        self.svc
+            .create_instance(&a, &format!("i-{}", InstanceId::random()))
+            .await
+            .unwrap()
+            .id
+    }
+    async fn ctx(&self, instance: InstanceId, roles: &[Role]) -> Ctx {
+        let p = Principal {
+            subject: format!("user-{}", roles.len()),
+            instance: Some(instance),
+            roles: Roles::of(roles),
+        };
+        let token = self.svc.token_for(&p, 600).unwrap().access_token;
+        self.svc
+            .authenticate(
+                Some(&format!("Bearer {token}")),
+                Some(&instance.to_string()),
+                "corr".into(),
+                "test",
+            )
+            .await
+            .unwrap()
+    }
+}
+
+fn root(name: &str) -> CreateKey {
+    CreateKey {
+        name: name.into(),
+        description: None,
+        aliases: vec![],
+        kind: KeyKind::Root,
+        payload: None,
+        expiration: None,
+    }
+}
+
+fn kind(r: Result<impl Sized>) -> ErrorKind {
+    match r {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.kind,
+    }
+}
+
+#[tokio::test]
+async fn wrap_rotate_unwrap_returns_rewrapped_ciphertext() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let c = f.ctx(i, &[Role::Manager]).await;
+    let k = f.svc.create_key(&c, root("r")).await.unwrap().record;
+    assert_eq!(
+        k.current_version.0, k.id.0,
+        "first version id equals key id"
+    );
+    let aad = vec!["ctx".to_string()];
+    let w = f.svc.wrap(&c, &k.id.to_string(), None, &aad).await.unwrap();
+    let dek = w.generated.clone().unwrap();
+    assert_eq!(dek.len(), 32);
+    let v2 = f.svc.rotate(&c, &k.id.to_string(), None).await.unwrap();
+    assert_ne!(v2.id, w.key_version.id);
+    let u = f
+        .svc
+        .unwrap(&c, &k.id.to_string(), &w.ciphertext, &aad)
+        .await
+        .unwrap();
+    assert_eq!(u.plaintext, dek);
+    assert_eq!(u.key_version.id, w.key_version.id);
+    let (re_ct, re_v) = u.rewrapped.expect("old-version ciphertext is rewrapped");
+    assert_eq!(re_v.id, v2.id);
+    let u2 = f
+        .svc
+        .unwrap(&c, &k.id.to_string(), &re_ct, &aad)
+        .await
+        .unwrap();
+    assert_eq!(u2.plaintext, dek);
+    assert!(u2.rewrapped.is_none());
+    let rw = f
+        .svc
+        .rewrap(&c, &k.id.to_string(), &w.ciphertext, &aad)
+        .await
+        .unwrap();
+    assert_eq!(
+        (rw.key_version.id, rw.rewrapped_key_version.id),
+        (w.key_version.id, v2.id)
+    );
+    assert_eq!(
+        kind(f.svc.rotate(&c, &k.id.to_string(), None).await),
+        ErrorKind::RotationNotPermitted
+    );
+    f.clock.advance(3601);
+    f.svc.rotate(&c, &k.id.to_string(), None).await.unwrap();
+    let (versions, total) = f
+        .svc
+        .key_versions(
+            &c,
+            &k.id.to_string(),
+            Page {
+                limit: 10,
+                offset: 0,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(versions[2].id.0, k.id.0);
+    // wrong AAD, tampering
+    assert_eq!(
+        kind(
+            f.svc
+                .unwrap(&c, &k.id.to_string(), &w.ciphertext, &[])
+                .await
+        ),
+        ErrorKind::InvalidField
+    );
+    let mut t = w.ciphertext.clone();
+    *t.last_mut().unwrap() ^= 1;
+    assert_eq!(
+        kind(f.svc.unwrap(&c, &k.id.to_string(), &t, &aad).await),
+        ErrorKind::InvalidField
+    );
+}
+
+#[tokio::test]
+async fn lifecycle_timing_rules_with_injected_clock() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let c = f.ctx(i, &[Role::Manager, Role::KeyPurge]).await;
+    let id = f
+        .svc
+        .create_key(&c, root("r"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    f.svc.disable(&c, &id).await.unwrap();
+    assert_eq!(
+        kind(f.svc.wrap(&c, &id, None, &[]).await),
+        ErrorKind::InvalidKeyState
+    );
+    assert_eq!(
+        kind(f.svc.disable(&c, &id).await),
+        ErrorKind::InvalidKeyState
+    );
+    assert_eq!(kind(f.svc.enable(&c, &id).await), ErrorKind::TooEarly);
+    f.clock.advance(31);
+    f.svc.enable(&c, &id).await.unwrap();
+    f.svc.wrap(&c, &id, None, &[]).await.unwrap();
+
+    let deleted = f.svc.delete(&c, &id, false).await.unwrap();
+    assert_eq!(deleted.state, KeyState::Destroyed);
+    assert_eq!(
+        kind(f.svc.delete(&c, &id, false).await),
+        ErrorKind::KeyDeleted
+    );
+    assert_eq!(
+        kind(f.svc.wrap(&c, &id, None, &[]).await),
+        ErrorKind::InvalidKeyState
+    );
+    assert_eq!(kind(f.svc.restore(&c, &id).await), ErrorKind::TooEarly);
+    f.clock.advance(31);
+    assert_eq!(
+        f.svc.restore(&c, &id).await.unwrap().state,
+        KeyState::Active
+    );
+    f.svc.delete(&c, &id, true).await.unwrap();
+    assert_eq!(kind(f.svc.purge(&c, &id).await), ErrorKind::TooEarly);
+    f.clock.advance(4 * 3600);
+    f.svc.purge(&c, &id).await.unwrap();
+    assert_eq!(kind(f.svc.get_key(&c, &id).await), ErrorKind::KeyNotFound);
+
+    let late = f
+        .svc
+        .create_key(&c, root("late"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    f.svc.delete(&c, &late, false).await.unwrap();
+    f.clock.advance(31 * 86_400);
+    assert_eq!(
+        kind(f.svc.restore(&c, &late).await),
+        ErrorKind::RestoreExpired
+    );
+}
+
+#[tokio::test]
+async fn expiration_deactivates_wrap_but_not_unwrap() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let c = f.ctx(i, &[Role::Manager]).await;
+    let mut req = root("exp");
+    req.expiration = Some(f.svc.now().plus_secs(60));
+    let id = f
+        .svc
+        .create_key(&c, req)
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    let w = f
+        .svc
+        .wrap(&c, &id, Some(Zeroizing::new(b"dek".to_vec())), &[])
+        .await
+        .unwrap();
+    f.clock.advance(61);
+    assert_eq!(
+        f.svc.get_key_metadata(&c, &id).await.unwrap().state,
+        KeyState::Deactivated
+    );
+    assert_eq!(
+        kind(f.svc.wrap(&c, &id, None, &[]).await),
+        ErrorKind::KeyExpired
+    );
+    assert_eq!(
+        f.svc
+            .unwrap(&c, &id, &w.ciphertext, &[])
+            .await
+            .unwrap()
+            .plaintext
+            .as_slice(),
+        b"dek"
+    );
+    let mut past = root("past");
+    past.expiration = Some(f.svc.now().plus_secs(-1));
+    assert_eq!(
+        kind(f.svc.create_key(&c, past).await),
+        ErrorKind::InvalidField
+    );
+}
+
+#[tokio::test]
+async fn roles_are_least_privilege() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let manager = f.ctx(i, &[Role::Manager]).await;
+    let reader = f.ctx(i, &[Role::Reader]).await;
+    let writer = f.ctx(i, &[Role::Writer]).await;
+    let purger = f.ctx(i, &[Role::KeyPurge]).await;
+    let id = f
+        .svc
+        .create_key(&manager, root("r"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    let w = f.svc.wrap(&reader, &id, None, &[]).await.unwrap();
+    assert_eq!(
+        kind(f.svc.unwrap(&reader, &id, &w.ciphertext, &[]).await),
+        ErrorKind::Forbidden
+    );
+    assert_eq!(
+        kind(f.svc.create_key(&reader, root("no")).await),
+        ErrorKind::Forbidden
+    );
+    f.svc
+        .unwrap(&writer, &id, &w.ciphertext, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        kind(f.svc.disable(&writer, &id).await),
+        ErrorKind::Forbidden
+    );
+    assert_eq!(
+        kind(f.svc.delete(&writer, &id, false).await),
+        ErrorKind::Forbidden
+    );
+    assert_eq!(
+        kind(
+            f.svc
+                .list_keys(
+                    &purger,
+                    &Default::default(),
+                    Page {
+                        limit: 5,
+                        offset: 0
+                    }
+                )
+                .await
+        ),
+        ErrorKind::Forbidden
+    );
+    f.svc.delete(&manager, &id, false).await.unwrap();
+    f.clock.advance(4 * 3600 + 1);
+    assert_eq!(kind(f.svc.purge(&manager, &id).await), ErrorKind::Forbidden);
+    f.svc.purge(&purger, &id).await.unwrap();
+}
+
+#[tokio::test]
+async fn instances_are_isolated_and_tokens_checked() {
+    let f = fixture().await;
+    let a = f.instance().await;
+    let b = f.instance().await;
+    let ca = f.ctx(a, &[Role::Manager]).await;
+    let cb = f.ctx(b, &[Role::Manager]).await;
+    let mut req = root("r");
+    req.aliases = vec!["shared".into()];
+    let id = f
+        .svc
+        .create_key(&ca, req)
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    assert_eq!(kind(f.svc.get_key(&cb, &id).await), ErrorKind::KeyNotFound);
+    assert_eq!(
+        kind(f.svc.get_key(&cb, "shared").await),
+        ErrorKind::KeyNotFound
+    );
+    assert_eq!(
+        f.svc
+            .get_key(&ca, "shared")
+            .await
+            .unwrap()
+            .record
+            .id
+            .to_string(),
+        id
+    );
+    let w = f.svc.wrap(&ca, &id, None, &[]).await.unwrap();
+    let other = f
+        .svc
+        .create_key(&cb, root("rb"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    assert_eq!(
+        kind(f.svc.unwrap(&cb, &other, &w.ciphertext, &[]).await),
+        ErrorKind::InvalidField
+    );
+
+    // A token for instance A used against instance B.
+    let p = Principal {
+        subject: "x".into(),
+        instance: Some(a),
+        roles: Roles::of(&[Role::Manager]),
+    };
+    let token = f.svc.token_for(&p, 60).unwrap().access_token;
+    let auth = format!("Bearer {token}");
+    let r = f
+        .svc
+        .authenticate(Some(&auth), Some(&b.to_string()), "c".into(), "t")
+        .await;
+    assert_eq!(kind(r), ErrorKind::Forbidden);
+    assert_eq!(
+        kind(
+            f.svc
+                .authenticate(None, Some(&a.to_string()), "c".into(), "t")
+                .await
+        ),
+        ErrorKind::Unauthenticated
+    );
+    assert_eq!(
+        kind(
+            f.svc
+                .authenticate(Some("Bearer junk"), Some(&a.to_string()), "c".into(), "t")
+                .await
+        ),
+        ErrorKind::MalformedToken
+    );
+    assert_eq!(
+        kind(
+            f.svc
+                .authenticate(Some(&auth), Some("nope"), "c".into(), "t")
+                .await
+        ),
+        ErrorKind::InvalidInstanceHeader
+    );
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(
+        kind(
+            f.svc
+                .authenticate(Some(&forged), Some(&a.to_string()), "c".into(), "t")
+                .await
+        ),
+        ErrorKind::Unauthenticated
+    );
+    f.clock.advance(61);
+    assert_eq!(
+        kind(
+            f.svc
+                .authenticate(Some(&auth), Some(&a.to_string()), "c".into(), "t")
+                .await
+        ),
+        ErrorKind::Unauthenticated
+    );
+}
+
+#[tokio::test]
+async fn api_keys_exchange_for_tokens() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let admin = f.admin().await;
+    let created = f
+        .svc
+        .create_api_key(&admin, i, "ci", Roles::of(&[Role::Writer]))
+        .await
+        .unwrap();
+    assert!(!format!("{created:?}").contains(created.api_key.rsplit('.').next().unwrap()));
+    let t = f.svc.issue_token(&created.api_key, "c").await.unwrap();
+    let ctx = f
+        .svc
+        .authenticate(Some(&t.access_token), Some(&i.to_string()), "c".into(), "t")
+        .await
+        .unwrap();
+    assert_eq!(ctx.principal.roles, Roles::of(&[Role::Writer]));
+    let mut wrong = created.api_key.clone();
+    wrong.push('x');
+    assert_eq!(
+        kind(f.svc.issue_token(&wrong, "c").await),
+        ErrorKind::Unauthenticated
+    );
+    assert_eq!(
+        kind(f.svc.issue_token("garbage", "c").await),
+        ErrorKind::Unauthenticated
+    );
+    f.svc
+        .delete_api_key(&admin, i, &created.record.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        kind(f.svc.issue_token(&created.api_key, "c").await),
+        ErrorKind::Unauthenticated
+    );
+    assert_eq!(
+        kind(
+            f.svc
+                .authenticate_admin(Some("Bearer nope"), "c".into(), "a")
+                .await
+        ),
+        ErrorKind::Unauthenticated
+    );
+}
+
+#[tokio::test]
+async fn deleting_an_instance_is_refused_while_it_holds_keys_then_shreds() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let admin = f.admin().await;
+    let c = f.ctx(i, &[Role::Manager, Role::KeyPurge]).await;
+    let id = f
+        .svc
+        .create_key(&c, root("r"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    assert_eq!(
+        kind(f.svc.delete_instance(&admin, i).await),
+        ErrorKind::InstanceNotEmpty
+    );
+    f.svc.delete(&c, &id, false).await.unwrap();
+    assert_eq!(
+        kind(f.svc.delete_instance(&admin, i).await),
+        ErrorKind::InstanceNotEmpty
+    );
+    f.clock.advance(4 * 3600);
+    f.svc.purge(&c, &id).await.unwrap();
+    assert!(f.vault.0.lock().unwrap().contains_key(&i));
+    f.svc.delete_instance(&admin, i).await.unwrap();
+    assert!(
+        !f.vault.0.lock().unwrap().contains_key(&i),
+        "master key destroyed"
+    );
+    assert_eq!(
+        kind(f.svc.create_key(&c, root("after")).await),
+        ErrorKind::UnitNotInitialized
+    );
+}
+
+#[tokio::test]
+async fn every_call_is_audited_and_the_chain_verifies() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let c = f.ctx(i, &[Role::Reader]).await;
+    let before = f.store.audit_head().await.unwrap().unwrap().0;
+    let _ = f.svc.create_key(&c, root("denied")).await;
+    let _ = f.svc.get_key_metadata(&c, "missing-alias").await;
+    let _ = f
+        .svc
+        .authenticate(
+            None,
+            Some(&i.to_string()),
+            "corr-x".into(),
+            "kms.secrets.list",
+        )
+        .await;
+    let after = f.store.audit_head().await.unwrap().unwrap().0;
+    assert_eq!(after - before, 3);
+    let recs = f.store.read_audit(before + 1, 10).await.unwrap();
+    assert_eq!(recs[0].outcome, "forbidden");
+    assert_eq!(recs[0].action, "kms.secrets.create");
+    assert_eq!(recs[1].outcome, "key_not_found");
+    assert_eq!(
+        (recs[2].principal.as_str(), recs[2].correlation_id.as_str()),
+        ("anonymous", "corr-x")
+    );
+    let report = verify_chain(f.store.as_ref(), &AwsLcProvider, &AUDIT_KEY)
+        .await
+        .unwrap();
+    assert_eq!(report.problem, None);
+    assert_eq!(report.records as i64, after);
+    let bad = verify_chain(f.store.as_ref(), &AwsLcProvider, &[0u8; 32])
+        .await
+        .unwrap();
+    assert!(
+        bad.problem.is_some(),
+        "a chain can't be verified (or forged) without the node audit key"
+    );
+}
+
+#[tokio::test]
+async fn standard_keys_return_payload_and_refuse_root_actions() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let c = f.ctx(i, &[Role::Manager]).await;
+    let req = CreateKey {
+        name: "std".into(),
+        description: Some("d".into()),
+        aliases: vec!["std-alias".into()],
+        kind: KeyKind::Standard,
+        payload: Some(Zeroizing::new(vec![3u8; 7500])),
+        expiration: None,
+    };
+    let k = f.svc.create_key(&c, req).await.unwrap();
+    assert!(k.record.imported);
+    let got = f.svc.get_key(&c, "std-alias").await.unwrap();
+    assert_eq!(got.payload.unwrap().as_slice(), vec![3u8; 7500].as_slice());
+    let id = k.record.id.to_string();
+    assert_eq!(
+        kind(f.svc.wrap(&c, &id, None, &[]).await),
+        ErrorKind::RootKeyRequired
+    );
+    assert_eq!(
+        kind(f.svc.disable(&c, &id).await),
+        ErrorKind::RootKeyRequired
+    );
+    assert_eq!(
+        kind(f.svc.rotate(&c, &id, None).await),
+        ErrorKind::RootKeyRequired
+    );
+    for bad in [vec![0u8; 7501], vec![]] {
+        let mut r = root("x");
+        r.kind = KeyKind::Standard;
+        r.payload = Some(Zeroizing::new(bad));
+        assert_eq!(kind(f.svc.create_key(&c, r).await), ErrorKind::InvalidField);
+    }
+    let mut r = root("bad-root");
+    r.payload = Some(Zeroizing::new(vec![0u8; 20]));
+    assert_eq!(kind(f.svc.create_key(&c, r).await), ErrorKind::InvalidField);
+    let mut dup = root("dup");
+    dup.aliases = vec!["std-alias".into()];
+    assert_eq!(kind(f.svc.create_key(&c, dup).await), ErrorKind::AliasTaken);
+    for a in [
+        "x",
+        "wrap",
+        "9b2ae0a2-0e0e-4c3f-9f37-3f8e3c1c9c01",
+        "bad alias",
+    ] {
+        let mut r = root("a");
+        r.aliases = vec![a.into()];
+        assert_eq!(
+            kind(f.svc.create_key(&c, r).await),
+            ErrorKind::InvalidField,
+            "alias {a}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn imported_root_keys_rotate_only_with_payload() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let c = f.ctx(i, &[Role::Manager]).await;
+    for len in [16usize, 24, 32] {
+        let mut r = root("imp");
+        r.payload = Some(Zeroizing::new(vec![len as u8; len]));
+        let k = f.svc.create_key(&c, r).await.unwrap().record;
+        assert_eq!(k.bits as usize, len * 8);
+        let id = k.id.to_string();
+        let w = f
+            .svc
+            .wrap(&c, &id, Some(Zeroizing::new(vec![1; 32])), &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            kind(f.svc.rotate(&c, &id, None).await),
+            ErrorKind::PayloadRequired
+        );
+        f.svc
+            .rotate(&c, &id, Some(Zeroizing::new(vec![9; 32])))
+            .await
+            .unwrap();
+        let u = f.svc.unwrap(&c, &id, &w.ciphertext, &[]).await.unwrap();
+        assert_eq!(u.plaintext.as_slice(), &[1; 32]);
+        assert!(u.rewrapped.is_some());
+    }
+}
+
+#[tokio::test]
+async fn cache_stays_bounded_and_restart_keeps_keys() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let c = f.ctx(i, &[Role::Manager]).await;
+    let mut wraps = Vec::new();
+    for n in 0..10 {
+        let id = f
+            .svc
+            .create_key(&c, root(&format!("k{n}")))
+            .await
+            .unwrap()
+            .record
+            .id
+            .to_string();
+        let w = f.svc.wrap(&c, &id, None, &[]).await.unwrap();
+        wraps.push((id, w));
+    }
+    assert!(f.svc.cached_keys() <= 4);
+    // A second service on the same store and vault (a restart) unwraps everything.
+    let secrets = NodeSecrets {
+        token_key: [1; 32],
+        audit_key: AUDIT_KEY,
+        admin_token: "admin-secret".into(),
+    };
+    let (svc2, _t) = Service::start(
+        Arc::clone(&f.store),
+        Arc::new(AwsLcProvider),
+        f.vault.clone(),
+        f.clock.clone(),
+        secrets,
+        ServiceConfig::default(),
+    )
+    .await
+    .unwrap();
+    for (id, w) in wraps {
+        let u = svc2.unwrap(&c, &id, &w.ciphertext, &[]).await.unwrap();
+        assert_eq!(u.plaintext, w.generated.unwrap());
+    }
+}
