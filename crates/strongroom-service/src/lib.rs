@@ -322,6 +322,32 @@ impl Service {
         result
     }
 
+    /// Records a request that a front end refused before it reached the service (bad
+    /// input), and returns the error to answer with (or the audit failure, if the record
+    /// could not be written).
+    pub async fn record_rejected(
+        &self,
+        ctx: &Ctx,
+        action: &'static str,
+        key: Option<&str>,
+        e: ServiceError,
+    ) -> ServiceError {
+        match self
+            .audit_failure(
+                Some(ctx.instance),
+                &ctx.principal.subject,
+                action,
+                key.map(String::from),
+                &e,
+                &ctx.correlation_id,
+            )
+            .await
+        {
+            Ok(()) => e,
+            Err(audit_err) => audit_err,
+        }
+    }
+
     /// The roles a dev-mode token carries.
     pub fn dev_roles() -> Roles {
         Roles::of(&[Role::Manager])

@@ -1,0 +1,268 @@
+//! A small client for Strongroom's REST API. It speaks JSON values (the wire shapes are
+//! documented in the Key Protect API notes), authenticates with a bearer token or an API
+//! key (exchanged at `/identity/token`), and tries each configured endpoint in turn when
+//! one cannot be reached.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::time::Duration;
+
+pub use reqwest::Method;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// Client errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error envelope.
+    #[error("{status} {code}: {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Reason code (`KEY_NOT_FOUND_ERR`).
+        code: String,
+        /// Reason message.
+        message: String,
+    },
+    /// No endpoint could be reached.
+    #[error("cannot reach {endpoints}: {source}")]
+    Unreachable {
+        /// The endpoints tried.
+        endpoints: String,
+        /// The last transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Bad configuration or an unexpected answer.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// How requests authenticate.
+#[derive(Clone)]
+pub enum Auth {
+    /// A bearer token.
+    Token(String),
+    /// An API key, exchanged for a token on first use.
+    ApiKey(String),
+    /// The node administrator token.
+    Admin(String),
+    /// None.
+    None,
+}
+
+/// A response: status, headers of interest and JSON body (Null when empty).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// The `Key-Total` header, when present.
+    pub key_total: Option<u64>,
+    /// Body.
+    pub body: Value,
+}
+
+/// The client.
+#[derive(Clone)]
+pub struct Client {
+    endpoints: Vec<String>,
+    http: reqwest::Client,
+    auth: Auth,
+    instance: Option<String>,
+    token: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Client {
+    /// A client for one or more endpoints (comma-separated URLs are split).
+    pub fn new(
+        endpoints: &str,
+        auth: Auth,
+        instance: Option<String>,
+        accept_invalid_certs: bool,
+    ) -> Result<Self, ClientError> {
+        let endpoints: Vec<String> = endpoints
+            .split(',')
+            .map(|e| e.trim().trim_end_matches('/').to_string())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if endpoints.is_empty() {
+            return Err(ClientError::Other(
+                "no server URL given (use --url or STRONGROOM_URL)".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(accept_invalid_certs)
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| ClientError::Other(format!("cannot build HTTP client: {e}")))?;
+        Ok(Client {
+            endpoints,
+            http,
+            auth,
+            instance,
+            token: Default::default(),
+        })
+    }
+
+    async fn bearer(&self) -> Result<Option<String>, ClientError> {
+        match &self.auth {
+            Auth::Token(t) | Auth::Admin(t) => Ok(Some(t.clone())),
+            Auth::None => Ok(None),
+            Auth::ApiKey(k) => {
+                if let Some(t) = self.token.lock().ok().and_then(|t| t.clone()) {
+                    return Ok(Some(t));
+                }
+                let form = [
+                    ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
+                    ("apikey", k.as_str()),
+                ];
+                let body = serde_urlencoded_form(&form);
+                let r = self
+                    .send(
+                        Method::POST,
+                        "/identity/token",
+                        Some(("application/x-www-form-urlencoded", body)),
+                        None,
+                        &[],
+                    )
+                    .await?;
+                let t = r
+                    .body
+                    .get("access_token")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+                    .ok_or_else(|| {
+                        ClientError::Other(format!("token exchange failed: {}", r.body))
+                    })?;
+                if let Ok(mut slot) = self.token.lock() {
+                    *slot = Some(t.clone());
+                }
+                Ok(Some(t))
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, String)>,
+        bearer: Option<&str>,
+        extra: &[(&str, String)],
+    ) -> Result<Reply, ClientError> {
+        let mut last = None;
+        for ep in &self.endpoints {
+            let mut req = self.http.request(method.clone(), format!("{ep}{path}"));
+            if let Some(t) = bearer {
+                req = req.header("authorization", format!("Bearer {t}"));
+            }
+            if let Some(i) = &self.instance {
+                req = req.header("bluemix-instance", i);
+            }
+            req = req.header("correlation-id", uuid::Uuid::new_v4().to_string());
+            for (k, v) in extra {
+                req = req.header(*k, v);
+            }
+            if let Some((ct, b)) = &body {
+                req = req.header("content-type", *ct).body(b.clone());
+            }
+            match req.send().await {
+                Ok(resp) => return decode(resp).await,
+                // Connection failures mean the request never reached that node: try the next.
+                Err(e) if e.is_connect() => last = Some(e),
+                Err(e) => {
+                    return Err(ClientError::Unreachable {
+                        endpoints: ep.clone(),
+                        source: e,
+                    })
+                }
+            }
+        }
+        match last {
+            Some(source) => Err(ClientError::Unreachable {
+                endpoints: self.endpoints.join(", "),
+                source,
+            }),
+            None => Err(ClientError::Other("no endpoint".into())),
+        }
+    }
+
+    /// Sends a request with authentication; `body` is JSON.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        extra: &[(&str, String)],
+    ) -> Result<Reply, ClientError> {
+        let bearer = self.bearer().await?;
+        let body = body.map(|b| ("application/json", b.to_string()));
+        self.send(method, path, body, bearer.as_deref(), extra)
+            .await
+    }
+}
+
+fn serde_urlencoded_form(pairs: &[(&str, &str)]) -> String {
+    fn enc(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn decode(resp: reqwest::Response) -> Result<Reply, ClientError> {
+    let status = resp.status();
+    let key_total = resp
+        .headers()
+        .get("key-total")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let text = resp.text().await.unwrap_or_default();
+    let body: Value = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    if status.is_success() {
+        return Ok(Reply {
+            status: status.as_u16(),
+            key_total,
+            body,
+        });
+    }
+    let reason = &body["resources"][0]["reasons"][0];
+    let (code, message) = match (reason["code"].as_str(), reason["message"].as_str()) {
+        (Some(c), Some(m)) => (c.to_string(), m.to_string()),
+        _ => (
+            body["errorCode"]
+                .as_str()
+                .unwrap_or(status.canonical_reason().unwrap_or("ERROR"))
+                .to_string(),
+            body["errorMessage"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| body.to_string()),
+        ),
+    };
+    Err(ClientError::Api {
+        status: status.as_u16(),
+        code,
+        message,
+    })
+}
+
+/// Whether an error status is worth retrying.
+pub fn is_retryable(status: u16) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS.as_u16() || (status >= 500 && status != 501)
+}

@@ -1,0 +1,323 @@
+//! Conversions between Key Protect JSON and service types. Field names are matched
+//! case-insensitively (the real service is written in Go, and Go clients send `KeyRingID`
+//! or `Tags`); unknown fields are refused so that typos do not pass silently.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use strongroom_keystore::KeyRecord;
+use strongroom_model::{InstanceId, KeyKind, KeyState, UnixMillis};
+use strongroom_service::{
+    ErrorKind, ServiceError, VersionInfo, AUTO_PURGE_SECS, PURGE_AFTER_SECS, RESTORE_WITHIN_SECS,
+};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+pub const KEY_JSON: &str = "application/vnd.ibm.kms.key+json";
+pub const KEY_ACTION_JSON: &str = "application/vnd.ibm.kms.key_action+json";
+pub const VERSION_JSON: &str = "application/vnd.ibm.kms.key.version+json";
+
+fn bad_body(msg: impl Into<String>) -> ServiceError {
+    ServiceError::new(ErrorKind::BadBody, msg)
+}
+
+/// Formats a time as RFC 3339 in UTC with `Z` and whole seconds (what Go clients parse).
+pub fn ts(t: UnixMillis) -> String {
+    let secs = t.0.div_euclid(1000);
+    OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}
+
+/// Parses an RFC 3339 time stamp.
+pub fn parse_ts(field: &'static str, s: &str) -> Result<UnixMillis, ServiceError> {
+    let d = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
+        ServiceError::field(
+            ErrorKind::InvalidField,
+            field,
+            format!(
+                "The field '{field}' must be an RFC 3339 date and time, e.g. 2030-01-01T00:00:00Z"
+            ),
+        )
+    })?;
+    let ms = d.unix_timestamp_nanos() / 1_000_000;
+    Ok(UnixMillis(i64::try_from(ms).unwrap_or(i64::MAX)))
+}
+
+/// Decodes base64 (standard alphabet, padding optional).
+pub fn b64_field(field: &'static str, s: &str) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    engine.decode(s.trim()).map(Zeroizing::new).map_err(|e| {
+        ServiceError::field(
+            ErrorKind::InvalidField,
+            field,
+            format!("The field '{field}' must be: base64 encoded data: {e}"),
+        )
+    })
+}
+
+pub fn b64(data: &[u8]) -> String {
+    STANDARD.encode(data)
+}
+
+/// Parses a request body into a JSON object (empty body → `None`).
+pub fn parse_object(body: &[u8]) -> Result<Option<Map<String, Value>>, ServiceError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(Some(m)),
+        Ok(_) => Err(bad_body(
+            "Invalid body data was passed: the body must be a JSON object",
+        )),
+        Err(e) => Err(bad_body(format!(
+            "Invalid body data was passed: malformed JSON at line {} column {}",
+            e.line(),
+            e.column()
+        ))),
+    }
+}
+
+/// A JSON object with case-folded field names, checked against a list of known fields.
+pub struct Fields(HashMap<String, Value>);
+
+impl Fields {
+    pub fn new(obj: Map<String, Value>, known: &[&str]) -> Result<Self, ServiceError> {
+        let mut out = HashMap::new();
+        for (k, v) in obj {
+            let lk = k.to_ascii_lowercase();
+            if !known.contains(&lk.as_str()) {
+                return Err(bad_body(format!(
+                    "Invalid body data was passed: unknown field \"{k}\""
+                )));
+            }
+            if out.insert(lk, v).is_some() {
+                return Err(bad_body(format!(
+                    "Invalid body data was passed: field \"{k}\" appears twice"
+                )));
+            }
+        }
+        Ok(Fields(out))
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+
+    pub fn string(&self, name: &str, field: &'static str) -> Result<Option<String>, ServiceError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(ServiceError::field(
+                ErrorKind::InvalidField,
+                field,
+                format!("The field '{field}' must be a string"),
+            )),
+        }
+    }
+
+    pub fn bool(&self, name: &str, field: &'static str) -> Result<Option<bool>, ServiceError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(ServiceError::field(
+                ErrorKind::InvalidField,
+                field,
+                format!("The field '{field}' must be true or false"),
+            )),
+        }
+    }
+
+    pub fn strings(&self, name: &str, field: &'static str) -> Result<Vec<String>, ServiceError> {
+        let err = || {
+            ServiceError::field(
+                ErrorKind::InvalidField,
+                field,
+                format!("The field '{field}' must be a list of strings"),
+            )
+        };
+        match self.get(name) {
+            None => Ok(vec![]),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(String::from).ok_or_else(err))
+                .collect(),
+            Some(_) => Err(err()),
+        }
+    }
+}
+
+/// Opens a Key Protect collection envelope and returns its single resource.
+pub fn single_resource(obj: Map<String, Value>) -> Result<Map<String, Value>, ServiceError> {
+    let f = Fields::new(obj, &["metadata", "resources"])?;
+    let resources = match f.get("resources") {
+        Some(Value::Array(r)) => r.clone(),
+        _ => {
+            return Err(bad_body(
+                "Invalid body data was passed: 'resources' must be a list with one key",
+            ))
+        }
+    };
+    if let Some(Value::Object(meta)) = f.get("metadata") {
+        let meta = Fields::new(meta.clone(), &["collectiontype", "collectiontotal"])?;
+        if let Some(total) = meta.get("collectiontotal") {
+            if total.as_u64() != Some(resources.len() as u64) {
+                return Err(ServiceError::new(
+                    ErrorKind::CollectionTotalMismatch,
+                    "Collection total does not match number of resources",
+                ));
+            }
+        }
+    }
+    if resources.len() != 1 {
+        return Err(bad_body(
+            "Invalid body data was passed: exactly one resource is required",
+        ));
+    }
+    match resources.into_iter().next() {
+        Some(Value::Object(r)) => Ok(r),
+        _ => Err(bad_body(
+            "Invalid body data was passed: the resource must be a JSON object",
+        )),
+    }
+}
+
+pub fn crn(instance: InstanceId, key: &str) -> String {
+    format!("crn:v1:strongroom:local:kms:local:a/strongroom:{instance}:key:{key}")
+}
+
+/// The Key Protect JSON of a key.
+pub fn key_json(r: &KeyRecord, payload: Option<&[u8]>) -> Value {
+    let mut k = json!({
+        "type": KEY_JSON,
+        "id": r.id.to_string(),
+        "name": r.name,
+        "aliases": r.aliases,
+        "state": r.state.code(),
+        "extractable": r.kind.extractable(),
+        "crn": crn(r.instance, &r.id.to_string()),
+        "imported": r.imported,
+        "creationDate": ts(r.created_at),
+        "createdBy": r.created_by,
+        "algorithmType": "AES",
+        "algorithmMetadata": {"bitLength": r.bits.to_string(), "mode": if r.kind == KeyKind::Root { "GCM" } else { "N/A" }},
+        "algorithmBitSize": r.bits,
+        "algorithmMode": if r.kind == KeyKind::Root { "GCM" } else { "N/A" },
+        "lastUpdateDate": ts(r.updated_at),
+        "keyVersion": {"id": r.current_version.to_string(), "creationDate": ts(r.current_version_at)},
+        "dualAuthDelete": {"enabled": false},
+        "deleted": r.state == KeyState::Destroyed,
+        "keyRingID": r.key_ring,
+    });
+    let obj = k.as_object_mut();
+    if let Some(o) = obj {
+        if let Some(d) = &r.description {
+            o.insert("description".into(), json!(d));
+        }
+        if let Some(e) = r.expiration {
+            o.insert("expirationDate".into(), json!(ts(e)));
+        }
+        if let Some(t) = r.last_rotated_at {
+            o.insert("lastRotateDate".into(), json!(ts(t)));
+        }
+        if let Some(d) = r.deleted_at {
+            o.insert("deletionDate".into(), json!(ts(d)));
+            o.insert("deletedBy".into(), json!(r.deleted_by));
+            o.insert(
+                "restoreExpirationDate".into(),
+                json!(ts(d.plus_secs(RESTORE_WITHIN_SECS))),
+            );
+            o.insert(
+                "purgeAllowedFrom".into(),
+                json!(ts(d.plus_secs(PURGE_AFTER_SECS))),
+            );
+            o.insert(
+                "purgeScheduledOn".into(),
+                json!(ts(d.plus_secs(AUTO_PURGE_SECS))),
+            );
+        }
+        if let Some(p) = payload {
+            o.insert("payload".into(), json!(b64(p)));
+        }
+    }
+    k
+}
+
+/// Deleted-key flags that depend on the current time.
+pub fn add_deletion_flags(k: &mut Value, r: &KeyRecord, now: UnixMillis) {
+    if let (Some(d), Some(o)) = (r.deleted_at, k.as_object_mut()) {
+        let age = now.secs_since(d);
+        o.insert(
+            "restoreAllowed".into(),
+            json!(age <= RESTORE_WITHIN_SECS && r.expiration.is_none_or(|e| e > now)),
+        );
+        o.insert("purgeAllowed".into(), json!(age >= PURGE_AFTER_SECS));
+    }
+}
+
+pub fn collection(collection_type: &str, resources: Vec<Value>) -> Value {
+    json!({
+        "metadata": {"collectionType": collection_type, "collectionTotal": resources.len()},
+        "resources": resources,
+    })
+}
+
+pub fn version_json(v: &VersionInfo) -> Value {
+    json!({"id": v.id.to_string(), "creationDate": ts(v.created_at)})
+}
+
+/// Parses a `state` query list (`0,1,2,3,5`).
+pub fn parse_states(s: &str) -> Result<Vec<KeyState>, ServiceError> {
+    s.split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<i64>()
+                .ok()
+                .and_then(KeyState::from_code)
+                .ok_or_else(|| {
+                    ServiceError::new(
+                        ErrorKind::InvalidQueryParam,
+                        format!(
+                            "'state' must be a comma-separated list of 0, 1, 2, 3, 5; got '{p}'"
+                        ),
+                    )
+                })
+        })
+        .collect()
+}
+
+pub fn parse_bool_param(name: &str, s: &str) -> Result<bool, ServiceError> {
+    match s {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ServiceError::new(
+            ErrorKind::InvalidQueryParam,
+            format!("'{name}' must be true or false"),
+        )),
+    }
+}
+
+pub fn parse_u32_param(name: &str, s: &str, min: u32, max: u32) -> Result<u32, ServiceError> {
+    s.parse::<u32>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            ServiceError::new(
+                ErrorKind::InvalidQueryParam,
+                format!("'{name}' must be an integer from {min} to {max}"),
+            )
+        })
+}

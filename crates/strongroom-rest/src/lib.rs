@@ -1,0 +1,1133 @@
+//! The REST front end: the Key Protect v2 key API, the IAM API-key token exchange, the
+//! service-administrator API, `/health` and `/ready`. A thin adapter: it converts JSON
+//! (in [`convert`]) and maps errors (in [`error_map`]); every decision is the service's.
+#![forbid(unsafe_code)]
+
+pub mod convert;
+pub mod error_map;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use serde_json::{json, Value};
+use strongroom_keystore::{KeyFilter, Page};
+use strongroom_model::{InstanceId, KeyKind, KeyState, Role, Roles};
+use strongroom_service::{AdminCtx, CreateKey, Ctx, ErrorKind, OffsetClock, Service, ServiceError};
+
+use convert::*;
+use error_map::ApiError;
+
+/// Options of the REST front end.
+#[derive(Clone)]
+pub struct RestOptions {
+    /// Largest accepted request body, in bytes.
+    pub max_body: usize,
+    /// When set, `POST /admin/v1/test/clock` moves this clock forward (tests only).
+    pub test_clock: Option<Arc<OffsetClock>>,
+}
+
+impl Default for RestOptions {
+    fn default() -> Self {
+        RestOptions {
+            max_body: 64 * 1024,
+            test_clock: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    svc: Arc<Service>,
+    opts: RestOptions,
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Builds the router.
+pub fn router(svc: Arc<Service>, opts: RestOptions) -> Router {
+    let state = AppState { svc, opts };
+    Router::new()
+        .route(
+            "/api/v2/keys",
+            get(list_keys).post(create_key).head(count_keys),
+        )
+        .route(
+            "/api/v2/keys/{id}",
+            get(get_key).delete(delete_key).post(legacy_action),
+        )
+        .route("/api/v2/keys/{id}/metadata", get(get_metadata))
+        .route("/api/v2/keys/{id}/versions", get(key_versions))
+        .route("/api/v2/keys/{id}/purge", delete(purge_key))
+        .route("/api/v2/keys/{id}/restore", post(restore_key))
+        .route("/api/v2/keys/{id}/actions/{action}", post(action))
+        .route("/identity/token", post(identity_token))
+        .route("/oidc/token", post(identity_token))
+        .route(
+            "/admin/v1/instances",
+            get(admin_list_instances).post(admin_create_instance),
+        )
+        .route("/admin/v1/instances/{id}", delete(admin_delete_instance))
+        .route(
+            "/admin/v1/instances/{id}/api_keys",
+            get(admin_list_api_keys).post(admin_create_api_key),
+        )
+        .route(
+            "/admin/v1/instances/{id}/api_keys/{key_id}",
+            delete(admin_delete_api_key),
+        )
+        .route("/admin/v1/test/clock", post(test_clock))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+// ---------------------------------------------------------------- plumbing
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn correlation_id(h: &HeaderMap) -> String {
+    ["correlation-id", "x-correlation-id", "x-request-id"]
+        .iter()
+        .find_map(|n| header(h, n))
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(String::from)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Option<Value>,
+    corr: &str,
+) -> Response {
+    let mut resp = match body {
+        Some(v) => (status, v.to_string()).into_response(),
+        None => status.into_response(),
+    };
+    let h = resp.headers_mut();
+    if status != StatusCode::NO_CONTENT {
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type),
+        );
+    }
+    if let Ok(v) = HeaderValue::from_str(corr) {
+        h.insert("correlation-id", v);
+    }
+    resp
+}
+
+async fn body_bytes(body: Body, max: usize, what: &'static str) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, max).await.map_err(|_| {
+        ApiError::new(
+            ServiceError::new(
+                ErrorKind::BadBody,
+                format!(
+                    "Invalid body data was passed: the request body is larger than {max} bytes"
+                ),
+            ),
+            what,
+        )
+    })
+}
+
+/// Clients send JSON with many content types (vendor types, none at all from the Go
+/// client). Anything that is not JSON-like is refused.
+fn check_content_type(h: &HeaderMap, body: &[u8], what: &'static str) -> Result<(), ApiError> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    match header(h, "content-type").map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase()) {
+        None => Ok(()),
+        Some(ct) if ct.is_empty() || ct == "application/json" || ct.ends_with("+json") || ct == "*/*" => Ok(()),
+        Some(ct) => Err(ApiError::new(
+            ServiceError::new(ErrorKind::BadBody, format!("Invalid body data was passed: Content-Type '{ct}' is not supported; send application/json")),
+            what,
+        )),
+    }
+}
+
+async fn auth(
+    st: &AppState,
+    h: &HeaderMap,
+    action: &'static str,
+    what: &'static str,
+) -> Result<Ctx, ApiError> {
+    st.svc
+        .authenticate(
+            header(h, "authorization"),
+            header(h, "bluemix-instance"),
+            correlation_id(h),
+            action,
+        )
+        .await
+        .map_err(|e| ApiError::new(e, what))
+}
+
+fn prefer_minimal(h: &HeaderMap) -> bool {
+    header(h, "prefer").is_some_and(|p| p.to_ascii_lowercase().contains("return=minimal"))
+}
+
+fn aad_of(f: &Fields) -> Result<Vec<String>, ServiceError> {
+    f.strings("aad", "aad")
+}
+
+// ---------------------------------------------------------------- keys
+
+const CREATE_FIELDS: &[&str] = &[
+    "type",
+    "name",
+    "description",
+    "aliases",
+    "tags",
+    "expirationdate",
+    "extractable",
+    "payload",
+    "encryptednonce",
+    "iv",
+    "encryptionalgorithm",
+    "keyringid",
+];
+
+async fn create_key(State(st): State<AppState>, h: HeaderMap, body: Body) -> ApiResult {
+    const WHAT: &str = "Key could not be created";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let ctx = auth(&st, &h, "kms.secrets.create", WHAT).await?;
+    let parsed = (|| {
+        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
+        let obj = parse_object(&body)?
+            .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Missing body in request"))?;
+        let f = Fields::new(single_resource(obj)?, CREATE_FIELDS)?;
+        if f.string("encryptednonce", "encryptedNonce")?.is_some()
+            || f.string("encryptionalgorithm", "encryptionAlgorithm")?
+                .is_some()
+        {
+            return Err(ServiceError::field(ErrorKind::InvalidField, "encryptedNonce", "secure import with an import token is not supported yet; import the payload directly over TLS"));
+        }
+        if let Some(ring) = f.string("keyringid", "keyRingID")? {
+            if ring != "default" {
+                return Err(ServiceError::field(
+                    ErrorKind::InvalidField,
+                    "keyRingID",
+                    "only the 'default' key ring exists in this version",
+                ));
+            }
+        }
+        let name = f.string("name", "name")?.ok_or_else(|| {
+            ServiceError::field(
+                ErrorKind::InvalidField,
+                "name",
+                "The field 'name' is required",
+            )
+        })?;
+        let extractable = f.bool("extractable", "extractable")?.unwrap_or(false);
+        let payload = f
+            .string("payload", "payload")?
+            .map(|p| b64_field("payload", &p))
+            .transpose()?;
+        let expiration = f
+            .string("expirationdate", "expirationDate")?
+            .map(|s| parse_ts("expirationDate", &s))
+            .transpose()?;
+        Ok(CreateKey {
+            name,
+            description: f.string("description", "description")?,
+            aliases: f.strings("aliases", "aliases")?,
+            kind: if extractable {
+                KeyKind::Standard
+            } else {
+                KeyKind::Root
+            },
+            payload,
+            expiration,
+        })
+    })();
+    let req = match parsed {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc
+                    .record_rejected(&ctx, "kms.secrets.create", None, e)
+                    .await,
+                WHAT,
+            ))
+        }
+    };
+    let view = st
+        .svc
+        .create_key(&ctx, req)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let payload = if prefer_minimal(&h) {
+        None
+    } else {
+        view.payload.as_deref().map(|p| p.as_slice())
+    };
+    let body = collection(KEY_JSON, vec![key_json(&view.record, payload)]);
+    Ok(respond(
+        StatusCode::CREATED,
+        KEY_JSON,
+        Some(body),
+        &ctx.correlation_id,
+    ))
+}
+
+fn list_filter(q: &HashMap<String, String>, h: &HeaderMap) -> Result<KeyFilter, ServiceError> {
+    let states = match q.get("state") {
+        Some(s) => parse_states(s)?,
+        None => vec![
+            KeyState::PreActivation,
+            KeyState::Active,
+            KeyState::Suspended,
+            KeyState::Deactivated,
+        ],
+    };
+    let extractable = q
+        .get("extractable")
+        .map(|s| parse_bool_param("extractable", s))
+        .transpose()?;
+    for unsupported in ["search", "sort", "filter"] {
+        if q.contains_key(unsupported) {
+            return Err(ServiceError::new(
+                ErrorKind::InvalidQueryParam,
+                format!("the '{unsupported}' parameter is not supported yet"),
+            ));
+        }
+    }
+    let key_ring = header(h, "x-kms-key-ring").map(String::from);
+    Ok(KeyFilter {
+        states,
+        extractable,
+        key_ring,
+    })
+}
+
+async fn list_keys(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Keys could not be listed";
+    let ctx = auth(&st, &h, "kms.secrets.list", WHAT).await?;
+    let parsed = (|| {
+        let filter = list_filter(&q, &h)?;
+        let limit = q
+            .get("limit")
+            .map(|s| parse_u32_param("limit", s, 1, 5000))
+            .transpose()?
+            .unwrap_or(200);
+        let offset = q
+            .get("offset")
+            .map(|s| parse_u32_param("offset", s, 0, u32::MAX))
+            .transpose()?
+            .unwrap_or(0);
+        Ok((filter, Page { limit, offset }))
+    })();
+    let (filter, page) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc
+                    .record_rejected(&ctx, "kms.secrets.list", None, e)
+                    .await,
+                WHAT,
+            ))
+        }
+    };
+    let keys = st
+        .svc
+        .list_keys(&ctx, &filter, page)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let now = st.svc.now();
+    let resources = keys
+        .iter()
+        .map(|k| {
+            let mut j = key_json(k, None);
+            add_deletion_flags(&mut j, k, now);
+            j
+        })
+        .collect();
+    Ok(respond(
+        StatusCode::OK,
+        KEY_JSON,
+        Some(collection(KEY_JSON, resources)),
+        &ctx.correlation_id,
+    ))
+}
+
+async fn count_keys(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Keys could not be counted";
+    let ctx = auth(&st, &h, "kms.secrets.head", WHAT).await?;
+    let filter = match list_filter(&q, &h) {
+        Ok(f) => f,
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc
+                    .record_rejected(&ctx, "kms.secrets.head", None, e)
+                    .await,
+                WHAT,
+            ))
+        }
+    };
+    let n = st
+        .svc
+        .count_keys(&ctx, &filter)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let mut resp = respond(StatusCode::OK, KEY_JSON, None, &ctx.correlation_id);
+    if let Ok(v) = HeaderValue::from_str(&n.to_string()) {
+        resp.headers_mut().insert("key-total", v);
+    }
+    Ok(resp)
+}
+
+async fn get_key(State(st): State<AppState>, Path(id): Path<String>, h: HeaderMap) -> ApiResult {
+    const WHAT: &str = "Key could not be retrieved";
+    let ctx = auth(&st, &h, "kms.secrets.read", WHAT).await?;
+    let view = st
+        .svc
+        .get_key(&ctx, &id)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let mut j = key_json(&view.record, view.payload.as_deref().map(|p| p.as_slice()));
+    add_deletion_flags(&mut j, &view.record, st.svc.now());
+    Ok(respond(
+        StatusCode::OK,
+        KEY_JSON,
+        Some(collection(KEY_JSON, vec![j])),
+        &ctx.correlation_id,
+    ))
+}
+
+async fn get_metadata(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key metadata could not be retrieved";
+    let ctx = auth(&st, &h, "kms.secrets.readmetadata", WHAT).await?;
+    let rec = st
+        .svc
+        .get_key_metadata(&ctx, &id)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let mut j = key_json(&rec, None);
+    add_deletion_flags(&mut j, &rec, st.svc.now());
+    Ok(respond(
+        StatusCode::OK,
+        KEY_JSON,
+        Some(collection(KEY_JSON, vec![j])),
+        &ctx.correlation_id,
+    ))
+}
+
+async fn key_versions(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key versions could not be listed";
+    let ctx = auth(&st, &h, "kms.secrets.listkeyversions", WHAT).await?;
+    let parsed = (|| {
+        let limit = q
+            .get("limit")
+            .map(|s| parse_u32_param("limit", s, 1, 5000))
+            .transpose()?
+            .unwrap_or(200);
+        let offset = q
+            .get("offset")
+            .map(|s| parse_u32_param("offset", s, 0, u32::MAX))
+            .transpose()?
+            .unwrap_or(0);
+        let total = q
+            .get("totalCount")
+            .map(|s| parse_bool_param("totalCount", s))
+            .transpose()?
+            .unwrap_or(false);
+        let all = q
+            .get("allKeyStates")
+            .map(|s| parse_bool_param("allKeyStates", s))
+            .transpose()?
+            .unwrap_or(false);
+        Ok((Page { limit, offset }, total, all))
+    })();
+    let (page, want_total, all) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc
+                    .record_rejected(&ctx, "kms.secrets.listkeyversions", Some(&id), e)
+                    .await,
+                WHAT,
+            ))
+        }
+    };
+    let (versions, total) = st
+        .svc
+        .key_versions(&ctx, &id, page, all)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let mut body = collection(VERSION_JSON, versions.iter().map(version_json).collect());
+    if want_total {
+        body["metadata"]["totalCount"] = json!(total);
+    }
+    Ok(respond(
+        StatusCode::OK,
+        VERSION_JSON,
+        Some(body),
+        &ctx.correlation_id,
+    ))
+}
+
+async fn delete_key(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key could not be deleted";
+    let ctx = auth(&st, &h, "kms.secrets.delete", WHAT).await?;
+    let force = match q
+        .get("force")
+        .map(|s| parse_bool_param("force", s))
+        .transpose()
+    {
+        Ok(f) => f.unwrap_or(false),
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc
+                    .record_rejected(&ctx, "kms.secrets.delete", Some(&id), e)
+                    .await,
+                WHAT,
+            ))
+        }
+    };
+    let rec = st
+        .svc
+        .delete(&ctx, &id, force)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    if prefer_minimal(&h) {
+        return Ok(respond(
+            StatusCode::NO_CONTENT,
+            KEY_JSON,
+            None,
+            &ctx.correlation_id,
+        ));
+    }
+    let mut j = key_json(&rec, None);
+    add_deletion_flags(&mut j, &rec, st.svc.now());
+    Ok(respond(
+        StatusCode::OK,
+        KEY_JSON,
+        Some(collection(KEY_JSON, vec![j])),
+        &ctx.correlation_id,
+    ))
+}
+
+async fn purge_key(State(st): State<AppState>, Path(id): Path<String>, h: HeaderMap) -> ApiResult {
+    const WHAT: &str = "Key could not be purged";
+    let ctx = auth(&st, &h, "kms.secrets.purge", WHAT).await?;
+    let rec = st
+        .svc
+        .purge(&ctx, &id)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    if prefer_minimal(&h) {
+        return Ok(respond(
+            StatusCode::NO_CONTENT,
+            KEY_JSON,
+            None,
+            &ctx.correlation_id,
+        ));
+    }
+    Ok(respond(
+        StatusCode::OK,
+        KEY_JSON,
+        Some(collection(KEY_JSON, vec![key_json(&rec, None)])),
+        &ctx.correlation_id,
+    ))
+}
+
+async fn restore_key(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key could not be restored";
+    let ctx = auth(&st, &h, "kms.secrets.restore", WHAT).await?;
+    let rec = st
+        .svc
+        .restore(&ctx, &id)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::CREATED,
+        KEY_JSON,
+        Some(collection(KEY_JSON, vec![key_json(&rec, None)])),
+        &ctx.correlation_id,
+    ))
+}
+
+async fn action(
+    State(st): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    run_action(st, id, action, q, h, body).await
+}
+
+async fn legacy_action(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let Some(action) = q.get("action").cloned() else {
+        let e = ServiceError::new(ErrorKind::InvalidQueryParam, "POST /api/v2/keys/{id} needs ?action=<wrap|unwrap|rewrap|rotate|disable|enable|restore>");
+        return Err(ApiError::new(e, "Key action could not be performed"));
+    };
+    run_action(st, id, action, q, h, body).await
+}
+
+fn action_audit_name(action: &str) -> (&'static str, &'static str) {
+    match action {
+        "wrap" => ("kms.secrets.wrap", "Key could not be wrapped"),
+        "unwrap" => ("kms.secrets.unwrap", "Key could not be unwrapped"),
+        "rewrap" => ("kms.secrets.rewrap", "Key could not be rewrapped"),
+        "rotate" => ("kms.secrets.rotate", "Key could not be rotated"),
+        "disable" => ("kms.secrets.disable", "Key could not be disabled"),
+        "enable" => ("kms.secrets.enable", "Key could not be enabled"),
+        "restore" => ("kms.secrets.restore", "Key could not be restored"),
+        _ => ("kms.secrets.action", "Key action could not be performed"),
+    }
+}
+
+async fn run_action(
+    st: AppState,
+    id: String,
+    action: String,
+    _q: HashMap<String, String>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let (audit_name, what) = action_audit_name(&action);
+    let body = body_bytes(body, st.opts.max_body, what).await?;
+    let ctx = auth(&st, &h, audit_name, what).await?;
+    let corr = ctx.correlation_id.clone();
+    let parsed = (|| {
+        check_content_type(&h, &body, what).map_err(|e| e.err)?;
+        let obj = parse_object(&body)?;
+        let known: &[&str] = match action.as_str() {
+            "wrap" => &["plaintext", "aad"],
+            "unwrap" | "rewrap" => &["ciphertext", "aad"],
+            "rotate" => &["payload", "encryptednonce", "iv", "encryptionalgorithm"],
+            "disable" | "enable" | "restore" => &[],
+            "setKeyForDeletion" | "unsetKeyForDeletion" | "sync" => {
+                return Err(ServiceError::new(
+                    ErrorKind::InvalidQueryParam,
+                    format!("the '{action}' action is not supported yet"),
+                ));
+            }
+            other => {
+                return Err(ServiceError::new(
+                    ErrorKind::InvalidQueryParam,
+                    format!("unknown action '{other}'"),
+                ))
+            }
+        };
+        let f = match obj {
+            Some(o) => Some(Fields::new(o, known)?),
+            None => None,
+        };
+        Ok(f)
+    })();
+    let fields = match parsed {
+        Ok(f) => f,
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc.record_rejected(&ctx, audit_name, Some(&id), e).await,
+                what,
+            ))
+        }
+    };
+    let svc = &st.svc;
+    let fail = |e: ServiceError| ApiError::new(e, what);
+    match action.as_str() {
+        "wrap" => {
+            let (plaintext, aad) = match &fields {
+                Some(f) => {
+                    let p = f
+                        .string("plaintext", "plaintext")
+                        .and_then(|p| p.map(|p| b64_field("plaintext", &p)).transpose());
+                    let aad = aad_of(f);
+                    match (p, aad) {
+                        (Ok(p), Ok(a)) => (p, a),
+                        (Err(e), _) | (_, Err(e)) => {
+                            return Err(fail(
+                                svc.record_rejected(&ctx, audit_name, Some(&id), e).await,
+                            ))
+                        }
+                    }
+                }
+                None => (None, vec![]),
+            };
+            let w = svc.wrap(&ctx, &id, plaintext, &aad).await.map_err(fail)?;
+            let mut out = json!({"ciphertext": b64(&w.ciphertext), "keyVersion": version_json(&w.key_version)});
+            if let Some(p) = &w.generated {
+                out["plaintext"] = json!(b64(p));
+            }
+            Ok(respond(StatusCode::OK, KEY_ACTION_JSON, Some(out), &corr))
+        }
+        "unwrap" | "rewrap" => {
+            let parsed = (|| {
+                let f = fields.as_ref().ok_or_else(|| {
+                    ServiceError::new(
+                        ErrorKind::NoBody,
+                        "Missing body in request: 'ciphertext' is required",
+                    )
+                })?;
+                let ct = f.string("ciphertext", "ciphertext")?.ok_or_else(|| {
+                    ServiceError::field(
+                        ErrorKind::InvalidField,
+                        "ciphertext",
+                        "The field 'ciphertext' is required",
+                    )
+                })?;
+                let ct = b64_field("ciphertext", &ct)?;
+                Ok((ct, aad_of(f)?))
+            })();
+            let (ct, aad) = match parsed {
+                Ok(p) => p,
+                Err(e) => {
+                    return Err(fail(
+                        svc.record_rejected(&ctx, audit_name, Some(&id), e).await,
+                    ))
+                }
+            };
+            if action == "unwrap" {
+                let u = svc.unwrap(&ctx, &id, &ct, &aad).await.map_err(fail)?;
+                let mut out = json!({"plaintext": b64(&u.plaintext), "keyVersion": {"id": u.key_version.id.to_string()}});
+                if let Some((c, v)) = &u.rewrapped {
+                    out["ciphertext"] = json!(b64(c));
+                    out["rewrappedKeyVersion"] = json!({"id": v.id.to_string()});
+                }
+                Ok(respond(StatusCode::OK, KEY_ACTION_JSON, Some(out), &corr))
+            } else {
+                let r = svc.rewrap(&ctx, &id, &ct, &aad).await.map_err(fail)?;
+                let out = json!({
+                    "ciphertext": b64(&r.ciphertext),
+                    "keyVersion": {"id": r.key_version.id.to_string()},
+                    "rewrappedKeyVersion": {"id": r.rewrapped_key_version.id.to_string()},
+                });
+                Ok(respond(StatusCode::OK, KEY_ACTION_JSON, Some(out), &corr))
+            }
+        }
+        "rotate" => {
+            let payload = match &fields {
+                Some(f) => {
+                    let p = (|| {
+                        if f.string("encryptednonce", "encryptedNonce")?.is_some() {
+                            return Err(ServiceError::field(
+                                ErrorKind::InvalidField,
+                                "encryptedNonce",
+                                "secure import with an import token is not supported yet",
+                            ));
+                        }
+                        f.string("payload", "payload")?
+                            .map(|p| b64_field("payload", &p))
+                            .transpose()
+                    })();
+                    match p {
+                        Ok(p) => p,
+                        Err(e) => {
+                            return Err(fail(
+                                svc.record_rejected(&ctx, audit_name, Some(&id), e).await,
+                            ))
+                        }
+                    }
+                }
+                None => None,
+            };
+            svc.rotate(&ctx, &id, payload).await.map_err(fail)?;
+            Ok(respond(StatusCode::NO_CONTENT, KEY_JSON, None, &corr))
+        }
+        "disable" => {
+            svc.disable(&ctx, &id).await.map_err(fail)?;
+            Ok(respond(StatusCode::NO_CONTENT, KEY_JSON, None, &corr))
+        }
+        "enable" => {
+            svc.enable(&ctx, &id).await.map_err(fail)?;
+            Ok(respond(StatusCode::NO_CONTENT, KEY_JSON, None, &corr))
+        }
+        _ => {
+            let rec = svc.restore(&ctx, &id).await.map_err(fail)?;
+            Ok(respond(
+                StatusCode::CREATED,
+                KEY_JSON,
+                Some(collection(KEY_JSON, vec![key_json(&rec, None)])),
+                &corr,
+            ))
+        }
+    }
+}
+
+// ---------------------------------------------------------------- identity
+
+fn iam_error(status: StatusCode, code: &str, msg: &str) -> Response {
+    let body = json!({"errorCode": code, "errorMessage": msg, "context": {"requestId": uuid::Uuid::new_v4().to_string()}});
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// `POST /identity/token`: the IAM API-key grant, so IBM SDK authenticators work as-is.
+async fn identity_token(State(st): State<AppState>, h: HeaderMap, body: Body) -> Response {
+    let Ok(body) = axum::body::to_bytes(body, 16 * 1024).await else {
+        return iam_error(
+            StatusCode::BAD_REQUEST,
+            "BXNIM0109E",
+            "Request body too large",
+        );
+    };
+    let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if form.get("grant_type").map(String::as_str) != Some("urn:ibm:params:oauth:grant-type:apikey")
+    {
+        return iam_error(
+            StatusCode::BAD_REQUEST,
+            "BXNIM0109E",
+            "Property 'grant_type' must be 'urn:ibm:params:oauth:grant-type:apikey'",
+        );
+    }
+    let Some(apikey) = form.get("apikey") else {
+        return iam_error(
+            StatusCode::BAD_REQUEST,
+            "BXNIM0109E",
+            "Property 'apikey' is missing",
+        );
+    };
+    match st.svc.issue_token(apikey, &correlation_id(&h)).await {
+        Ok(t) => {
+            let body = json!({
+                "access_token": t.access_token,
+                "refresh_token": "not_supported",
+                "token_type": "Bearer",
+                "expires_in": t.expires_in,
+                "expiration": t.expiration,
+                "scope": "ibm openid",
+            });
+            let mut r = (StatusCode::OK, body.to_string()).into_response();
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        Err(e) if e.kind == ErrorKind::Unauthenticated => iam_error(
+            StatusCode::BAD_REQUEST,
+            "BXNIM0415E",
+            "Provided API key could not be found",
+        ),
+        Err(e) => {
+            let (status, _) = error_map::status_and_code(e.kind);
+            iam_error(status, "BXNIM0001E", &e.message)
+        }
+    }
+}
+
+// ---------------------------------------------------------------- administration
+
+async fn admin(
+    st: &AppState,
+    h: &HeaderMap,
+    action: &'static str,
+    what: &'static str,
+) -> Result<AdminCtx, ApiError> {
+    st.svc
+        .authenticate_admin(header(h, "authorization"), correlation_id(h), action)
+        .await
+        .map_err(|e| ApiError::new(e, what))
+}
+
+fn instance_json(i: &strongroom_keystore::InstanceRecord) -> Value {
+    json!({"id": i.id.to_string(), "name": i.name, "creationDate": ts(i.created_at)})
+}
+
+fn parse_instance_id(s: &str, what: &'static str) -> Result<InstanceId, ApiError> {
+    s.parse().map_err(|_| {
+        ApiError::new(
+            ServiceError::new(ErrorKind::InstanceNotFound, "instance does not exist"),
+            what,
+        )
+    })
+}
+
+async fn admin_create_instance(State(st): State<AppState>, h: HeaderMap, body: Body) -> ApiResult {
+    const WHAT: &str = "Instance could not be created";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let ctx = admin(&st, &h, "admin.instances.create", WHAT).await?;
+    let name = parse_object(&body)
+        .and_then(|o| {
+            o.ok_or_else(|| {
+                ServiceError::new(
+                    ErrorKind::NoBody,
+                    "Missing body in request: {\"name\": ...} is required",
+                )
+            })
+        })
+        .and_then(|o| Fields::new(o, &["name"]))
+        .and_then(|f| f.string("name", "name"))
+        .and_then(|n| {
+            n.ok_or_else(|| {
+                ServiceError::field(
+                    ErrorKind::InvalidField,
+                    "name",
+                    "The field 'name' is required",
+                )
+            })
+        })
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let rec = st
+        .svc
+        .create_instance(&ctx, &name)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::CREATED,
+        "application/json",
+        Some(instance_json(&rec)),
+        &correlation_id(&h),
+    ))
+}
+
+async fn admin_list_instances(State(st): State<AppState>, h: HeaderMap) -> ApiResult {
+    const WHAT: &str = "Instances could not be listed";
+    let ctx = admin(&st, &h, "admin.instances.list", WHAT).await?;
+    let list = st
+        .svc
+        .list_instances(&ctx)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let body = json!({"instances": list.iter().map(instance_json).collect::<Vec<_>>()});
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(body),
+        &correlation_id(&h),
+    ))
+}
+
+async fn admin_delete_instance(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Instance could not be deleted";
+    let ctx = admin(&st, &h, "admin.instances.delete", WHAT).await?;
+    let id = parse_instance_id(&id, WHAT)?;
+    st.svc
+        .delete_instance(&ctx, id)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::NO_CONTENT,
+        "application/json",
+        None,
+        &correlation_id(&h),
+    ))
+}
+
+fn api_key_json(r: &strongroom_keystore::ApiKeyRecord) -> Value {
+    json!({"id": r.id, "name": r.name, "instance": r.instance.to_string(), "roles": r.roles.names(), "creationDate": ts(r.created_at)})
+}
+
+async fn admin_create_api_key(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    const WHAT: &str = "API key could not be created";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let ctx = admin(&st, &h, "admin.apikeys.create", WHAT).await?;
+    let instance = parse_instance_id(&id, WHAT)?;
+    let (name, roles) = (|| {
+        let o = parse_object(&body)?.ok_or_else(|| {
+            ServiceError::new(
+                ErrorKind::NoBody,
+                "Missing body in request: {\"name\", \"roles\"} is required",
+            )
+        })?;
+        let f = Fields::new(o, &["name", "roles"])?;
+        let name = f
+            .string("name", "name")?
+            .unwrap_or_else(|| "api key".into());
+        let roles = f
+            .strings("roles", "roles")?
+            .iter()
+            .map(|r| {
+                r.parse::<Role>()
+                    .map_err(|e| ServiceError::field(ErrorKind::InvalidField, "roles", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok::<_, ServiceError>((name, Roles::of(&roles)))
+    })()
+    .map_err(|e| ApiError::new(e, WHAT))?;
+    let created = st
+        .svc
+        .create_api_key(&ctx, instance, &name, roles)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let mut body = api_key_json(&created.record);
+    body["apikey"] = json!(created.api_key);
+    Ok(respond(
+        StatusCode::CREATED,
+        "application/json",
+        Some(body),
+        &correlation_id(&h),
+    ))
+}
+
+async fn admin_list_api_keys(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "API keys could not be listed";
+    let ctx = admin(&st, &h, "admin.apikeys.list", WHAT).await?;
+    let instance = parse_instance_id(&id, WHAT)?;
+    let list = st
+        .svc
+        .list_api_keys(&ctx, instance)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let body = json!({"api_keys": list.iter().map(api_key_json).collect::<Vec<_>>()});
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(body),
+        &correlation_id(&h),
+    ))
+}
+
+async fn admin_delete_api_key(
+    State(st): State<AppState>,
+    Path((id, key_id)): Path<(String, String)>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "API key could not be deleted";
+    let ctx = admin(&st, &h, "admin.apikeys.delete", WHAT).await?;
+    let instance = parse_instance_id(&id, WHAT)?;
+    st.svc
+        .delete_api_key(&ctx, instance, &key_id)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::NO_CONTENT,
+        "application/json",
+        None,
+        &correlation_id(&h),
+    ))
+}
+
+/// `POST /admin/v1/test/clock {"advance_seconds": n}`: only when the server runs with
+/// `--dev --test-clock`; moves the service clock forward so timing rules can be tested.
+async fn test_clock(State(st): State<AppState>, h: HeaderMap, body: Body) -> ApiResult {
+    const WHAT: &str = "Clock could not be advanced";
+    let Some(clock) = st.opts.test_clock.clone() else {
+        return Ok(not_found().await);
+    };
+    let body = body_bytes(body, 1024, WHAT).await?;
+    admin(&st, &h, "admin.testclock.advance", WHAT).await?;
+    let secs = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("advance_seconds").and_then(Value::as_i64))
+        .ok_or_else(|| {
+            ApiError::new(
+                ServiceError::field(
+                    ErrorKind::InvalidField,
+                    "advance_seconds",
+                    "advance_seconds must be an integer",
+                ),
+                WHAT,
+            )
+        })?;
+    clock.advance(secs);
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(json!({"now": ts(st.svc.now())})),
+        &correlation_id(&h),
+    ))
+}
+
+// ---------------------------------------------------------------- probes and fallbacks
+
+async fn health() -> Response {
+    (
+        StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"ok"}"#,
+    )
+        .into_response()
+}
+
+async fn ready(State(st): State<AppState>) -> Response {
+    match st.svc.ready().await {
+        Ok(()) => (
+            StatusCode::OK,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            r#"{"status":"ready"}"#,
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            r#"{"status":"keystore unavailable"}"#,
+        )
+            .into_response(),
+    }
+}
+
+async fn not_found() -> Response {
+    ApiError::new(
+        ServiceError::new(ErrorKind::KeyNotFound, "no such endpoint"),
+        "Resource could not be found",
+    )
+    .into_response()
+}
+
+async fn method_not_allowed(method: Method) -> Response {
+    let mut r = ApiError::new(
+        ServiceError::new(
+            ErrorKind::BadBody,
+            format!("method {method} is not allowed on this endpoint"),
+        ),
+        "Request could not be processed",
+    )
+    .into_response();
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}

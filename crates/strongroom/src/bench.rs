@@ -1,0 +1,271 @@
+//! Load generation for `scripts/bench`: an HTTP/1.1 keep-alive load generator with a fixed
+//! number of connections, and the trivial axum server that serves as the same-run
+//! baseline. Figures are printed as JSON for the script to compare.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::routing::post;
+use clap::{Args, Subcommand};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    cmd: BenchCmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCmd {
+    /// Serve a trivial JSON handler (the baseline): POST /trivial.
+    TrivialServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: std::net::SocketAddr,
+        /// Write the bound address here.
+        #[arg(long)]
+        addr_file: PathBuf,
+    },
+    /// Drive load against a URL and print ops/s and latency percentiles as JSON.
+    Load {
+        /// Base URL (http://host:port).
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value = "POST")]
+        method: String,
+        /// Request path; `{}` is replaced by successive lines of --ids-file.
+        #[arg(long)]
+        path: String,
+        /// Lines substituted for `{}` in the path, round-robin.
+        #[arg(long)]
+        ids_file: Option<PathBuf>,
+        /// Request body.
+        #[arg(long, default_value = "")]
+        body: String,
+        /// Extra header `Name: value` (repeatable).
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Seconds to measure.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Seconds of warm-up before measuring.
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+        /// Stop after this many successful requests (e.g. to create N keys).
+        #[arg(long)]
+        max_requests: Option<u64>,
+    },
+}
+
+pub async fn run(a: BenchArgs) -> Result<(), String> {
+    match a.cmd {
+        BenchCmd::TrivialServer { addr, addr_file } => {
+            let router = axum::Router::new().route(
+                "/trivial",
+                post(|body: Bytes| async move {
+                    let _ = body.len();
+                    (
+                        [(hyper::header::CONTENT_TYPE, "application/vnd.ibm.kms.key_action+json")],
+                        r#"{"ciphertext":"AQ2XsJ2c3ZqOYzM2NmI0LTk2YzMtNDk4ZC1hOGQ0LTE4ZjFkZWI1ZjQ2NmVkZGY2NjYyMWJiNmQ2N2Y=","keyVersion":{"id":"9b2ae0a2-0e0e-4c3f-9f37-3f8e3c1c9c01","creationDate":"2026-11-22T11:00:00Z"}}"#,
+                    )
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| e.to_string())?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            std::fs::write(&addr_file, local.to_string()).map_err(|e| e.to_string())?;
+            let (_tx, rx) = tokio::sync::watch::channel(false);
+            crate::serve::serve_loop(listener, None, router, rx).await;
+            Ok(())
+        }
+        BenchCmd::Load {
+            url,
+            method,
+            path,
+            ids_file,
+            body,
+            headers,
+            connections,
+            duration,
+            warmup,
+            max_requests,
+        } => {
+            let ids: Vec<String> = match ids_file {
+                Some(f) => std::fs::read_to_string(&f)
+                    .map_err(|e| e.to_string())?
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect(),
+                None => vec![String::new()],
+            };
+            let authority = url
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_string();
+            let method: hyper::Method = method.parse().map_err(|_| "bad method")?;
+            let headers: Vec<(String, String)> = headers
+                .iter()
+                .filter_map(|h| {
+                    h.split_once(':')
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                })
+                .collect();
+            let shared = Arc::new(Shared {
+                measuring: AtomicBool::new(false),
+                stop: AtomicBool::new(false),
+                ok: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                counter: AtomicU64::new(0),
+                max_requests,
+            });
+            let mut tasks = Vec::new();
+            for _ in 0..connections {
+                let (shared, ids, authority, method, path, body, headers) = (
+                    shared.clone(),
+                    ids.clone(),
+                    authority.clone(),
+                    method.clone(),
+                    path.clone(),
+                    body.clone(),
+                    headers.clone(),
+                );
+                tasks.push(tokio::spawn(async move {
+                    worker(
+                        shared,
+                        ids,
+                        authority,
+                        method,
+                        path,
+                        Bytes::from(body),
+                        headers,
+                    )
+                    .await
+                }));
+            }
+            tokio::time::sleep(Duration::from_secs_f64(warmup)).await;
+            let ok0 = shared.ok.load(Ordering::SeqCst);
+            shared.measuring.store(true, Ordering::SeqCst);
+            let start = Instant::now();
+            while start.elapsed().as_secs_f64() < duration && !shared.stop.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let elapsed = start.elapsed().as_secs_f64();
+            shared.measuring.store(false, Ordering::SeqCst);
+            let ok = shared.ok.load(Ordering::SeqCst) - ok0;
+            shared.stop.store(true, Ordering::SeqCst);
+            let mut lat = Vec::new();
+            for t in tasks {
+                if let Ok(v) = t.await {
+                    lat.extend(v);
+                }
+            }
+            lat.sort_unstable();
+            let pct = |p: f64| -> f64 {
+                if lat.is_empty() {
+                    return 0.0;
+                }
+                let i = ((lat.len() as f64 - 1.0) * p).round() as usize;
+                lat[i.min(lat.len() - 1)] as f64 / 1000.0
+            };
+            let out = json!({
+                "ops": ok,
+                "errors": shared.errors.load(Ordering::SeqCst),
+                "seconds": elapsed,
+                "ops_per_sec": ok as f64 / elapsed,
+                "p50_ms": pct(0.50),
+                "p99_ms": pct(0.99),
+                "connections": connections,
+            });
+            println!("{out}");
+            Ok(())
+        }
+    }
+}
+
+struct Shared {
+    measuring: AtomicBool,
+    stop: AtomicBool,
+    ok: AtomicU64,
+    errors: AtomicU64,
+    counter: AtomicU64,
+    max_requests: Option<u64>,
+}
+
+async fn worker(
+    shared: Arc<Shared>,
+    ids: Vec<String>,
+    authority: String,
+    method: hyper::Method,
+    path: String,
+    body: Bytes,
+    headers: Vec<(String, String)>,
+) -> Vec<u64> {
+    let mut lat = Vec::with_capacity(100_000);
+    'reconnect: while !shared.stop.load(Ordering::Relaxed) {
+        let Ok(stream) = tokio::net::TcpStream::connect(&authority).await else {
+            shared.errors.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok((mut sender, conn)) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+        else {
+            continue;
+        };
+        tokio::spawn(conn);
+        while !shared.stop.load(Ordering::Relaxed) {
+            let n = shared.counter.fetch_add(1, Ordering::Relaxed);
+            if let Some(max) = shared.max_requests {
+                if n >= max {
+                    shared.stop.store(true, Ordering::Relaxed);
+                    break 'reconnect;
+                }
+            }
+            let id = &ids[(n as usize) % ids.len()];
+            let p = path.replace("{}", id);
+            let mut req = hyper::Request::builder()
+                .method(method.clone())
+                .uri(p)
+                .header("host", authority.as_str());
+            for (k, v) in &headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            let Ok(req) = req.body(Full::new(body.clone())) else {
+                break 'reconnect;
+            };
+            if sender.ready().await.is_err() {
+                continue 'reconnect;
+            }
+            let t = Instant::now();
+            match sender.send_request(req).await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let _ = resp.into_body().collect().await;
+                    let us = t.elapsed().as_micros() as u64;
+                    if status.is_success() {
+                        shared.ok.fetch_add(1, Ordering::Relaxed);
+                        if shared.measuring.load(Ordering::Relaxed) {
+                            lat.push(us);
+                        }
+                    } else {
+                        shared.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(_) => {
+                    shared.errors.fetch_add(1, Ordering::Relaxed);
+                    continue 'reconnect;
+                }
+            }
+        }
+    }
+    lat
+}

@@ -1,0 +1,829 @@
+//! The command-line client: `key`, `instance` and `audit` subcommands. Human output by
+//! default, `--output json` for scripts. Connection settings come from flags, then
+//! `STRONGROOM_*` variables, then `<data-dir>/dev.json` when a dev server runs locally.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+use strongroom_client::Method;
+use strongroom_client::{Auth, Client, ClientError};
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    Human,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Conn {
+    /// Server URL(s), comma-separated for failover.
+    #[arg(long, env = "STRONGROOM_URL", global = true)]
+    url: Option<String>,
+    /// Bearer token.
+    #[arg(long, env = "STRONGROOM_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// API key (exchanged for a token at /identity/token).
+    #[arg(
+        long,
+        env = "STRONGROOM_API_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    api_key: Option<String>,
+    /// Instance id (the Bluemix-Instance header).
+    #[arg(long, env = "STRONGROOM_INSTANCE", global = true)]
+    instance: Option<String>,
+    /// Data directory of a local dev server, whose dev.json fills in what is missing.
+    #[arg(
+        long,
+        env = "STRONGROOM_DATA_DIR",
+        global = true,
+        default_value = "./strongroom-data"
+    )]
+    data_dir: PathBuf,
+    /// Accept a TLS certificate that does not verify (test servers only).
+    #[arg(long, global = true)]
+    insecure: bool,
+    /// Output format.
+    #[arg(long, value_enum, global = true, default_value = "human")]
+    output: Output,
+}
+
+fn dev_json(dir: &std::path::Path) -> Option<Value> {
+    let text = std::fs::read_to_string(dir.join("dev.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+impl Conn {
+    fn client(&self) -> Result<Client, String> {
+        let dev = dev_json(&self.data_dir);
+        let from_dev = |k: &str| dev.as_ref().and_then(|d| d[k].as_str()).map(String::from);
+        let url = self.url.clone().or_else(|| from_dev("rest_url")).ok_or(
+            "no server: pass --url (or STRONGROOM_URL), or run `strongroom serve --dev` here so ./strongroom-data/dev.json exists",
+        )?;
+        let instance = self
+            .instance
+            .clone()
+            .or_else(|| from_dev("instance_id"))
+            .ok_or("no instance: pass --instance (or STRONGROOM_INSTANCE)")?;
+        let auth = match (&self.token, &self.api_key) {
+            (Some(t), _) => Auth::Token(t.clone()),
+            (None, Some(k)) => Auth::ApiKey(k.clone()),
+            (None, None) => Auth::Token(from_dev("token").ok_or("no credentials: pass --token or --api-key (or STRONGROOM_TOKEN / STRONGROOM_API_KEY)")?),
+        };
+        Client::new(&url, auth, Some(instance), self.insecure).map_err(|e| e.to_string())
+    }
+
+    fn admin_client(&self, admin_token: &Option<String>) -> Result<Client, String> {
+        let dev = dev_json(&self.data_dir);
+        let url = self
+            .url
+            .clone()
+            .or_else(|| {
+                dev.as_ref()
+                    .and_then(|d| d["rest_url"].as_str())
+                    .map(String::from)
+            })
+            .ok_or("no server: pass --url (or STRONGROOM_URL)")?;
+        let token = admin_token
+            .clone()
+            .or_else(|| std::fs::read_to_string(self.data_dir.join("admin.token")).ok().map(|s| s.trim().to_string()))
+            .ok_or("no administrator token: pass --admin-token (or STRONGROOM_ADMIN_TOKEN), or run on the node so <data-dir>/admin.token is readable")?;
+        Client::new(&url, Auth::Admin(token), None, self.insecure).map_err(|e| e.to_string())
+    }
+}
+
+fn err(e: ClientError) -> String {
+    e.to_string()
+}
+
+fn print(output: Output, human: String, value: &Value) {
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        ),
+        Output::Human => println!("{human}"),
+    }
+}
+
+// ------------------------------------------------------------------ key
+
+#[derive(Args, Debug)]
+pub struct KeyArgs {
+    #[command(flatten)]
+    conn: Conn,
+    #[command(subcommand)]
+    cmd: KeyCmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCmd {
+    /// Create a root key (default) or a standard key; generated, or imported from a payload.
+    Create {
+        /// Key name (1-90 characters).
+        name: String,
+        /// Create a standard key (extractable secret) instead of a root key.
+        #[arg(long)]
+        standard: bool,
+        /// Import this base64 key material instead of generating it.
+        #[arg(long, conflicts_with = "payload_file")]
+        payload: Option<String>,
+        /// Import raw key material from a file.
+        #[arg(long)]
+        payload_file: Option<PathBuf>,
+        /// Description (up to 240 characters).
+        #[arg(long)]
+        description: Option<String>,
+        /// Alias (repeat up to 5 times).
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+        /// Expiration date, RFC 3339 (2030-01-01T00:00:00Z).
+        #[arg(long)]
+        expiration: Option<String>,
+    },
+    /// List keys.
+    List {
+        /// States to include, e.g. 1,2,3,5 (default: all but destroyed).
+        #[arg(long)]
+        state: Option<String>,
+        /// Only standard (true) or root (false) keys.
+        #[arg(long)]
+        extractable: Option<bool>,
+        #[arg(long, default_value_t = 200)]
+        limit: u32,
+        #[arg(long, default_value_t = 0)]
+        offset: u32,
+    },
+    /// Show a key (standard keys include their payload unless --metadata).
+    Show {
+        /// Key id or alias.
+        id: String,
+        /// Metadata only (Reader role suffices).
+        #[arg(long)]
+        metadata: bool,
+    },
+    /// Wrap a data key with a root key (a 32-byte key is generated when none is given).
+    Wrap {
+        id: String,
+        /// Base64 plaintext to wrap.
+        #[arg(long)]
+        plaintext: Option<String>,
+        /// Additional authenticated data (repeatable; unwrap needs the same list).
+        #[arg(long)]
+        aad: Vec<String>,
+    },
+    /// Unwrap a wrapped data key.
+    Unwrap {
+        id: String,
+        /// The base64 ciphertext returned by wrap.
+        #[arg(long)]
+        ciphertext: String,
+        #[arg(long)]
+        aad: Vec<String>,
+    },
+    /// Re-wrap a wrapped data key with the newest key version.
+    Rewrap {
+        id: String,
+        #[arg(long)]
+        ciphertext: String,
+        #[arg(long)]
+        aad: Vec<String>,
+    },
+    /// Rotate a root key (imported keys need --payload).
+    Rotate {
+        id: String,
+        #[arg(long)]
+        payload: Option<String>,
+    },
+    /// List a key's versions.
+    Versions { id: String },
+    /// Disable (suspend) a root key.
+    Disable { id: String },
+    /// Enable a disabled root key (30 s after it was disabled).
+    Enable { id: String },
+    /// Delete a key (restorable for 30 days; purgeable after 4 hours).
+    Delete {
+        id: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Restore a deleted key.
+    Restore { id: String },
+    /// Purge a deleted key for good (KeyPurge role, 4 hours after deletion).
+    Purge { id: String },
+}
+
+fn key_line(k: &Value) -> String {
+    let state = match k["state"].as_u64() {
+        Some(0) => "pre-active",
+        Some(1) => "active",
+        Some(2) => "suspended",
+        Some(3) => "deactivated",
+        Some(5) => "destroyed",
+        _ => "?",
+    };
+    let kind = if k["extractable"].as_bool() == Some(true) {
+        "standard"
+    } else {
+        "root"
+    };
+    format!(
+        "{}  {:<8}  {:<11}  {}",
+        k["id"].as_str().unwrap_or("?"),
+        kind,
+        state,
+        k["name"].as_str().unwrap_or("")
+    )
+}
+
+fn key_details(k: &Value) -> String {
+    let mut s = key_line(k);
+    for (label, field) in [
+        ("created", "creationDate"),
+        ("version", "keyVersion"),
+        ("aliases", "aliases"),
+        ("description", "description"),
+        ("expires", "expirationDate"),
+        ("rotated", "lastRotateDate"),
+        ("deleted", "deletionDate"),
+        ("payload", "payload"),
+    ] {
+        let v = &k[field];
+        let text = match v {
+            Value::Null => continue,
+            Value::String(t) => t.clone(),
+            Value::Object(o) => o
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            Value::Array(a) if a.is_empty() => continue,
+            other => other.to_string(),
+        };
+        s.push_str(&format!("\n  {label:<12} {text}"));
+    }
+    s
+}
+
+fn collection_body(resource: Value) -> Value {
+    json!({"metadata": {"collectionType": "application/vnd.ibm.kms.key+json", "collectionTotal": 1}, "resources": [resource]})
+}
+
+pub async fn key(a: KeyArgs) -> Result<(), String> {
+    let c = a.conn.client()?;
+    let out = a.conn.output;
+    let path = |id: &str, rest: &str| format!("/api/v2/keys/{}{rest}", urlencode(id));
+    match a.cmd {
+        KeyCmd::Create {
+            name,
+            standard,
+            payload,
+            payload_file,
+            description,
+            aliases,
+            expiration,
+        } => {
+            let payload = match (payload, payload_file) {
+                (Some(p), _) => Some(p),
+                (None, Some(f)) => {
+                    use base64::Engine as _;
+                    let bytes = zeroize::Zeroizing::new(
+                        std::fs::read(&f)
+                            .map_err(|e| format!("cannot read {}: {e}", f.display()))?,
+                    );
+                    Some(base64::engine::general_purpose::STANDARD.encode(bytes.as_slice()))
+                }
+                (None, None) => None,
+            };
+            let mut r = json!({"type": "application/vnd.ibm.kms.key+json", "name": name, "extractable": standard});
+            if let Some(p) = payload {
+                r["payload"] = json!(p);
+            }
+            if let Some(d) = description {
+                r["description"] = json!(d);
+            }
+            if !aliases.is_empty() {
+                r["aliases"] = json!(aliases);
+            }
+            if let Some(e) = expiration {
+                r["expirationDate"] = json!(e);
+            }
+            let reply = c
+                .request(
+                    Method::POST,
+                    "/api/v2/keys",
+                    Some(collection_body(r)),
+                    &[("prefer", "return=representation".into())],
+                )
+                .await
+                .map_err(err)?;
+            let k = &reply.body["resources"][0];
+            print(out, format!("created {}", key_details(k)), k);
+        }
+        KeyCmd::List {
+            state,
+            extractable,
+            limit,
+            offset,
+        } => {
+            let mut q = format!("?limit={limit}&offset={offset}");
+            if let Some(s) = state {
+                q.push_str(&format!("&state={s}"));
+            }
+            if let Some(x) = extractable {
+                q.push_str(&format!("&extractable={x}"));
+            }
+            let reply = c
+                .request(Method::GET, &format!("/api/v2/keys{q}"), None, &[])
+                .await
+                .map_err(err)?;
+            let keys = reply.body["resources"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let human = if keys.is_empty() {
+                "no keys".to_string()
+            } else {
+                let mut s = format!("{:<36}  {:<8}  {:<11}  NAME", "ID", "KIND", "STATE");
+                for k in &keys {
+                    s.push('\n');
+                    s.push_str(&key_line(k));
+                }
+                s
+            };
+            print(out, human, &Value::Array(keys));
+        }
+        KeyCmd::Show { id, metadata } => {
+            let p = if metadata {
+                path(&id, "/metadata")
+            } else {
+                path(&id, "")
+            };
+            let reply = c.request(Method::GET, &p, None, &[]).await.map_err(err)?;
+            let k = &reply.body["resources"][0];
+            print(out, key_details(k), k);
+        }
+        KeyCmd::Wrap { id, plaintext, aad } => {
+            let mut body = json!({});
+            if let Some(p) = plaintext {
+                body["plaintext"] = json!(p);
+            }
+            if !aad.is_empty() {
+                body["aad"] = json!(aad);
+            }
+            let reply = c
+                .request(Method::POST, &path(&id, "/actions/wrap"), Some(body), &[])
+                .await
+                .map_err(err)?;
+            let b = &reply.body;
+            let mut human = format!(
+                "ciphertext  {}\nversion     {}",
+                b["ciphertext"].as_str().unwrap_or(""),
+                b["keyVersion"]["id"].as_str().unwrap_or("")
+            );
+            if let Some(p) = b["plaintext"].as_str() {
+                human.push_str(&format!(
+                    "\nplaintext   {p}   (generated data key: keep it secret)"
+                ));
+            }
+            print(out, human, b);
+        }
+        KeyCmd::Unwrap {
+            id,
+            ciphertext,
+            aad,
+        } => {
+            let mut body = json!({"ciphertext": ciphertext});
+            if !aad.is_empty() {
+                body["aad"] = json!(aad);
+            }
+            let reply = c
+                .request(Method::POST, &path(&id, "/actions/unwrap"), Some(body), &[])
+                .await
+                .map_err(err)?;
+            let b = &reply.body;
+            let mut human = format!(
+                "plaintext   {}\nversion     {}",
+                b["plaintext"].as_str().unwrap_or(""),
+                b["keyVersion"]["id"].as_str().unwrap_or("")
+            );
+            if let Some(ct) = b["ciphertext"].as_str() {
+                human.push_str(&format!(
+                    "\nrewrapped   {ct}\n            (made with an older version; store this ciphertext from version {})",
+                    b["rewrappedKeyVersion"]["id"].as_str().unwrap_or("")
+                ));
+            }
+            print(out, human, b);
+        }
+        KeyCmd::Rewrap {
+            id,
+            ciphertext,
+            aad,
+        } => {
+            let mut body = json!({"ciphertext": ciphertext});
+            if !aad.is_empty() {
+                body["aad"] = json!(aad);
+            }
+            let reply = c
+                .request(Method::POST, &path(&id, "/actions/rewrap"), Some(body), &[])
+                .await
+                .map_err(err)?;
+            let b = &reply.body;
+            print(
+                out,
+                format!(
+                    "ciphertext  {}\nversion     {}",
+                    b["ciphertext"].as_str().unwrap_or(""),
+                    b["rewrappedKeyVersion"]["id"].as_str().unwrap_or("")
+                ),
+                b,
+            );
+        }
+        KeyCmd::Rotate { id, payload } => {
+            let body = payload
+                .map(|p| json!({"payload": p}))
+                .unwrap_or_else(|| json!({}));
+            c.request(Method::POST, &path(&id, "/actions/rotate"), Some(body), &[])
+                .await
+                .map_err(err)?;
+            let reply = c
+                .request(Method::GET, &path(&id, "/metadata"), None, &[])
+                .await
+                .map_err(err)?;
+            let k = &reply.body["resources"][0];
+            print(
+                out,
+                format!(
+                    "rotated {}; new version {}",
+                    id,
+                    k["keyVersion"]["id"].as_str().unwrap_or("?")
+                ),
+                k,
+            );
+        }
+        KeyCmd::Versions { id } => {
+            let reply = c
+                .request(
+                    Method::GET,
+                    &format!(
+                        "{}?allKeyStates=true&totalCount=true",
+                        path(&id, "/versions")
+                    ),
+                    None,
+                    &[],
+                )
+                .await
+                .map_err(err)?;
+            let vs = reply.body["resources"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let human = vs
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{}  {}",
+                        v["id"].as_str().unwrap_or(""),
+                        v["creationDate"].as_str().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(out, human, &Value::Array(vs));
+        }
+        KeyCmd::Disable { id } => {
+            simple_action(
+                &c,
+                out,
+                &path(&id, "/actions/disable"),
+                &format!("disabled {id}"),
+            )
+            .await?
+        }
+        KeyCmd::Enable { id } => {
+            simple_action(
+                &c,
+                out,
+                &path(&id, "/actions/enable"),
+                &format!("enabled {id}"),
+            )
+            .await?
+        }
+        KeyCmd::Delete { id, force } => {
+            let reply = c
+                .request(
+                    Method::DELETE,
+                    &format!("{}?force={force}", path(&id, "")),
+                    None,
+                    &[("prefer", "return=representation".into())],
+                )
+                .await
+                .map_err(err)?;
+            let k = &reply.body["resources"][0];
+            print(
+                out,
+                format!(
+                    "deleted {}\n  restorable until {}\n  purgeable from   {}",
+                    id,
+                    k["restoreExpirationDate"].as_str().unwrap_or("?"),
+                    k["purgeAllowedFrom"].as_str().unwrap_or("?")
+                ),
+                k,
+            );
+        }
+        KeyCmd::Restore { id } => {
+            let reply = c
+                .request(Method::POST, &path(&id, "/restore"), None, &[])
+                .await
+                .map_err(err)?;
+            let k = &reply.body["resources"][0];
+            print(out, format!("restored {}", key_line(k)), k);
+        }
+        KeyCmd::Purge { id } => {
+            let reply = c
+                .request(Method::DELETE, &path(&id, "/purge"), None, &[])
+                .await
+                .map_err(err)?;
+            let k = &reply.body["resources"][0];
+            print(out, format!("purged {id}"), k);
+        }
+    }
+    Ok(())
+}
+
+async fn simple_action(c: &Client, out: Output, path: &str, msg: &str) -> Result<(), String> {
+    c.request(Method::POST, path, None, &[])
+        .await
+        .map_err(err)?;
+    print(out, msg.to_string(), &json!({"result": msg}));
+    Ok(())
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------------ instance
+
+#[derive(Args, Debug)]
+pub struct InstanceArgs {
+    #[command(flatten)]
+    conn: Conn,
+    /// Service administrator token (default: <data-dir>/admin.token).
+    #[arg(
+        long,
+        env = "STRONGROOM_ADMIN_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+    #[command(subcommand)]
+    cmd: InstanceCmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum InstanceCmd {
+    /// Create an instance (its crypto unit gets a fresh master key).
+    Create { name: String },
+    /// List instances.
+    List,
+    /// Delete an instance (refused while it holds keys; destroys its master key).
+    Delete { id: String },
+    /// Manage an instance's API keys.
+    #[command(subcommand)]
+    Apikey(ApiKeyCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum ApiKeyCmd {
+    /// Create an API key; it is shown once.
+    Create {
+        /// Instance id.
+        instance: String,
+        /// Role (repeatable): Reader, Writer, Manager, KeyPurge.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        #[arg(long, default_value = "api key")]
+        name: String,
+    },
+    /// List an instance's API keys.
+    List { instance: String },
+    /// Delete an API key.
+    Delete { instance: String, id: String },
+}
+
+pub async fn instance(a: InstanceArgs) -> Result<(), String> {
+    let c = a.conn.admin_client(&a.admin_token)?;
+    let out = a.conn.output;
+    match a.cmd {
+        InstanceCmd::Create { name } => {
+            let r = c
+                .request(
+                    Method::POST,
+                    "/admin/v1/instances",
+                    Some(json!({"name": name})),
+                    &[],
+                )
+                .await
+                .map_err(err)?;
+            print(
+                out,
+                format!(
+                    "created instance {} ({})",
+                    r.body["id"].as_str().unwrap_or("?"),
+                    name
+                ),
+                &r.body,
+            );
+        }
+        InstanceCmd::List => {
+            let r = c
+                .request(Method::GET, "/admin/v1/instances", None, &[])
+                .await
+                .map_err(err)?;
+            let list = r.body["instances"].as_array().cloned().unwrap_or_default();
+            let human = list
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{}  {}  {}",
+                        i["id"].as_str().unwrap_or(""),
+                        i["creationDate"].as_str().unwrap_or(""),
+                        i["name"].as_str().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(
+                out,
+                if human.is_empty() {
+                    "no instances".into()
+                } else {
+                    human
+                },
+                &Value::Array(list),
+            );
+        }
+        InstanceCmd::Delete { id } => {
+            c.request(
+                Method::DELETE,
+                &format!("/admin/v1/instances/{}", urlencode(&id)),
+                None,
+                &[],
+            )
+            .await
+            .map_err(err)?;
+            print(
+                out,
+                format!("deleted instance {id}; its master key is destroyed"),
+                &json!({"deleted": id}),
+            );
+        }
+        InstanceCmd::Apikey(ApiKeyCmd::Create {
+            instance,
+            roles,
+            name,
+        }) => {
+            let r = c
+                .request(
+                    Method::POST,
+                    &format!("/admin/v1/instances/{}/api_keys", urlencode(&instance)),
+                    Some(json!({"name": name, "roles": roles})),
+                    &[],
+                )
+                .await
+                .map_err(err)?;
+            print(
+                out,
+                format!(
+                    "API key (shown once, store it now):\n{}\nroles: {}",
+                    r.body["apikey"].as_str().unwrap_or("?"),
+                    r.body["roles"]
+                ),
+                &r.body,
+            );
+        }
+        InstanceCmd::Apikey(ApiKeyCmd::List { instance }) => {
+            let r = c
+                .request(
+                    Method::GET,
+                    &format!("/admin/v1/instances/{}/api_keys", urlencode(&instance)),
+                    None,
+                    &[],
+                )
+                .await
+                .map_err(err)?;
+            let list = r.body["api_keys"].as_array().cloned().unwrap_or_default();
+            let human = list
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}  {}  {}",
+                        k["id"].as_str().unwrap_or(""),
+                        k["roles"],
+                        k["name"].as_str().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(
+                out,
+                if human.is_empty() {
+                    "no API keys".into()
+                } else {
+                    human
+                },
+                &Value::Array(list),
+            );
+        }
+        InstanceCmd::Apikey(ApiKeyCmd::Delete { instance, id }) => {
+            c.request(
+                Method::DELETE,
+                &format!(
+                    "/admin/v1/instances/{}/api_keys/{}",
+                    urlencode(&instance),
+                    urlencode(&id)
+                ),
+                None,
+                &[],
+            )
+            .await
+            .map_err(err)?;
+            print(
+                out,
+                format!("deleted API key {id}"),
+                &json!({"deleted": id}),
+            );
+        }
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ audit
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    cmd: AuditCmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCmd {
+    /// Verify the hash chain of the audit log (offline, on the node: needs the data
+    /// directory's keystore.db and node.key). Exits non-zero if a record was changed,
+    /// inserted or removed.
+    Verify {
+        #[arg(long, env = "STRONGROOM_DATA_DIR", default_value = "./strongroom-data")]
+        data_dir: PathBuf,
+        #[arg(long, value_enum, default_value = "human")]
+        output: Output,
+    },
+}
+
+pub async fn audit(a: AuditArgs) -> Result<(), String> {
+    match a.cmd {
+        AuditCmd::Verify { data_dir, output } => {
+            use strongroom_engine::CryptoProvider;
+            let provider = strongroom_crypto_awslc::AwsLcProvider;
+            let node_key =
+                crate::node::NodeFiles::load_key(&data_dir).map_err(|e| e.to_string())?;
+            let audit_key = zeroize::Zeroizing::new(
+                crate::node::NodeFiles::derive(&provider, &node_key, "audit")
+                    .map_err(|e| e.to_string())?,
+            );
+            let db = data_dir.join("keystore.db");
+            let store = strongroom_keystore_sqlite::SqliteStore::open_read_only(&db)
+                .await
+                .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+            let store: Arc<dyn strongroom_keystore::KeyStore> = Arc::new(store);
+            let _ = provider.name();
+            let report =
+                strongroom_service::verify_chain(store.as_ref(), &provider, audit_key.as_ref())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            let v = json!({"records": report.records, "ok": report.problem.is_none(), "problem": report.problem.as_ref().map(|(s, m)| json!({"seq": s, "message": m}))});
+            match &report.problem {
+                None => print(
+                    output,
+                    format!("audit log OK: {} records, chain intact", report.records),
+                    &v,
+                ),
+                Some((seq, msg)) => {
+                    print(output, format!("audit log BROKEN at record {seq}: {msg} ({} records verified before it)", report.records), &v);
+                    return Err("audit verification failed".into());
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! `strongroom`: the server (`serve`) and the command-line client (`key`, `instance`,
+//! `audit`, `bench`) in one binary.
+#![forbid(unsafe_code)]
+
+mod bench;
+mod cli;
+mod node;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Strongroom: a self-hosted, keep-your-own-key HSM and key management service that speaks
+/// the IBM Key Protect API.
+///
+/// Quick start: `strongroom serve --dev` in one terminal, then `strongroom key create demo`
+/// in another (the CLI finds ./strongroom-data/dev.json by itself).
+#[derive(Parser, Debug)]
+#[command(name = "strongroom", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Manage keys of an instance (create, list, show, wrap, unwrap, rotate, ...).
+    #[command(subcommand_required = true)]
+    Key(cli::KeyArgs),
+    /// Manage instances and their API keys (service administrator).
+    #[command(subcommand_required = true)]
+    Instance(cli::InstanceArgs),
+    /// Check the audit log.
+    #[command(subcommand_required = true)]
+    Audit(cli::AuditArgs),
+    /// Load generator and baseline server used by scripts/bench.
+    #[command(subcommand_required = true, hide = true)]
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.cmd {
+            Cmd::Serve(a) => {
+                let cfg = serve::resolve(a)?;
+                serve::init_logging(cfg.log_json);
+                serve::run(cfg).await
+            }
+            Cmd::Key(a) => cli::key(a).await,
+            Cmd::Instance(a) => cli::instance(a).await,
+            Cmd::Audit(a) => cli::audit(a).await,
+            Cmd::Bench(a) => bench::run(a).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

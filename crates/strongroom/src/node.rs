@@ -1,0 +1,230 @@
+//! The node's own files in the data directory: the node key (from which the token, audit
+//! and unit-seal keys are derived), the administrator token, and the crypto unit state
+//! files (master keys sealed under the node's unit-seal key). Formats: docs/formats.md.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use strongroom_engine::{AeadAlg, AeadKey, CryptoProvider, MasterKey, MASTER_KEY_LEN};
+use strongroom_model::InstanceId;
+use strongroom_service::{NodeSecrets, UnitVault};
+use zeroize::Zeroizing;
+
+const UNIT_MAGIC: &[u8; 4] = b"SRU1";
+const UNIT_VERSION: u8 = 1;
+
+fn other(msg: impl Into<String>) -> std::io::Error {
+    std::io::Error::other(msg.into())
+}
+
+/// Writes `data` to `path` atomically and durably (temp file, fsync, rename, fsync dir),
+/// readable by the owner only.
+pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().ok_or_else(|| other("path has no parent"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+    ));
+    {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    fs::File::open(dir)?.sync_all()
+}
+
+/// The node's secrets, created on first start.
+pub struct NodeFiles {
+    pub node_key: Zeroizing<[u8; 32]>,
+    pub admin_token: Zeroizing<String>,
+}
+
+impl NodeFiles {
+    /// Loads `node.key` and `admin.token` from `dir`, creating them if absent.
+    pub fn load_or_create(dir: &Path, p: &dyn CryptoProvider) -> std::io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        let key_path = dir.join("node.key");
+        let node_key = if key_path.exists() {
+            let b = Zeroizing::new(fs::read(&key_path)?);
+            let arr: [u8; 32] = b
+                .as_slice()
+                .try_into()
+                .map_err(|_| other(format!("{} must hold exactly 32 bytes", key_path.display())))?;
+            Zeroizing::new(arr)
+        } else {
+            let mut k = Zeroizing::new([0u8; 32]);
+            p.fill_random(k.as_mut())
+                .map_err(|_| other("random generator failed"))?;
+            write_private(&key_path, k.as_ref())?;
+            k
+        };
+        let tok_path = dir.join("admin.token");
+        let admin_token = if tok_path.exists() {
+            Zeroizing::new(fs::read_to_string(&tok_path)?.trim().to_string())
+        } else {
+            let mut t = Zeroizing::new([0u8; 32]);
+            p.fill_random(t.as_mut())
+                .map_err(|_| other("random generator failed"))?;
+            let s = Zeroizing::new(format!("sradm.{}", URL_SAFE_NO_PAD.encode(t.as_ref())));
+            write_private(&tok_path, s.as_bytes())?;
+            s
+        };
+        Ok(NodeFiles {
+            node_key,
+            admin_token,
+        })
+    }
+
+    /// Loads the node key only (offline tools).
+    pub fn load_key(dir: &Path) -> std::io::Result<Zeroizing<[u8; 32]>> {
+        let key_path = dir.join("node.key");
+        let b = Zeroizing::new(
+            fs::read(&key_path)
+                .map_err(|e| other(format!("cannot read {}: {e}", key_path.display())))?,
+        );
+        let arr: [u8; 32] = b
+            .as_slice()
+            .try_into()
+            .map_err(|_| other("node.key must hold exactly 32 bytes"))?;
+        Ok(Zeroizing::new(arr))
+    }
+
+    pub fn derive(
+        p: &dyn CryptoProvider,
+        node_key: &[u8; 32],
+        purpose: &str,
+    ) -> std::io::Result<[u8; 32]> {
+        let mut out = [0u8; 32];
+        p.hkdf_sha256(
+            b"strongroom/node",
+            node_key,
+            format!("strongroom/node/{purpose}/v1").as_bytes(),
+            &mut out,
+        )
+        .map_err(|_| other("key derivation failed"))?;
+        Ok(out)
+    }
+
+    pub fn secrets(&self, p: &dyn CryptoProvider) -> std::io::Result<NodeSecrets> {
+        Ok(NodeSecrets {
+            token_key: Self::derive(p, &self.node_key, "token")?,
+            audit_key: Self::derive(p, &self.node_key, "audit")?,
+            admin_token: self.admin_token.to_string(),
+        })
+    }
+}
+
+/// Crypto unit state files: `units/<instance>.unit`, the master key sealed with
+/// AES-256-GCM under the node's unit-seal key.
+pub struct FileVault {
+    dir: PathBuf,
+    seal: Box<dyn AeadKey>,
+    provider: Arc<dyn CryptoProvider>,
+}
+
+impl FileVault {
+    pub fn new(
+        data_dir: &Path,
+        node_key: &[u8; 32],
+        provider: Arc<dyn CryptoProvider>,
+    ) -> std::io::Result<Self> {
+        let dir = data_dir.join("units");
+        fs::create_dir_all(&dir)?;
+        let k = Zeroizing::new(NodeFiles::derive(provider.as_ref(), node_key, "unit-seal")?);
+        let seal = provider
+            .aead_key(AeadAlg::AesGcm, k.as_ref())
+            .map_err(|_| other("cannot prepare the unit seal key"))?;
+        Ok(FileVault {
+            dir,
+            seal,
+            provider,
+        })
+    }
+
+    fn path(&self, i: InstanceId) -> PathBuf {
+        self.dir.join(format!("{i}.unit"))
+    }
+
+    fn aad(i: InstanceId) -> Vec<u8> {
+        let mut a = UNIT_MAGIC.to_vec();
+        a.push(UNIT_VERSION);
+        a.extend_from_slice(i.as_bytes());
+        a
+    }
+}
+
+#[async_trait]
+impl UnitVault for FileVault {
+    async fn save(&self, i: InstanceId, mk: &MasterKey) -> std::io::Result<()> {
+        let mut nonce = [0u8; 12];
+        self.provider
+            .fill_random(&mut nonce)
+            .map_err(|_| other("random generator failed"))?;
+        let mut body = Zeroizing::new(mk.expose().to_vec());
+        self.seal
+            .seal(&nonce, &Self::aad(i), &mut body)
+            .map_err(|_| other("sealing failed"))?;
+        let mut out = UNIT_MAGIC.to_vec();
+        out.push(UNIT_VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&body);
+        write_private(&self.path(i), &out)
+    }
+
+    async fn load(&self, i: InstanceId) -> std::io::Result<Option<MasterKey>> {
+        let path = self.path(i);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if data.len() != 4 + 1 + 12 + MASTER_KEY_LEN + 16
+            || &data[..4] != UNIT_MAGIC
+            || data[4] != UNIT_VERSION
+        {
+            return Err(other(format!(
+                "{} is not a Strongroom v1 unit file",
+                path.display()
+            )));
+        }
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&data[5..17]);
+        let mut body = Zeroizing::new(data[17..].to_vec());
+        self.seal
+            .open(&nonce, &Self::aad(i), &mut body)
+            .map_err(|_| {
+                other(format!(
+                    "{} cannot be opened with this node's key (wrong node.key or tampered file)",
+                    path.display()
+                ))
+            })?;
+        let arr: [u8; MASTER_KEY_LEN] = body
+            .as_slice()
+            .try_into()
+            .map_err(|_| other("bad master key length"))?;
+        Ok(Some(MasterKey::from_bytes(arr)))
+    }
+
+    async fn destroy(&self, i: InstanceId) -> std::io::Result<()> {
+        let path = self.path(i);
+        if path.exists() {
+            // Crypto-shredding: once no copy of the master key remains, every blob sealed
+            // under it (in the keystore or in backups) is unreadable.
+            fs::remove_file(&path)?;
+            fs::File::open(&self.dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,430 @@
+//! `strongroom serve`: configuration (file, `STRONGROOM_*` environment, flags), wiring of
+//! store, provider, vault and service, the HTTP listener (TLS via rustls unless `--dev`),
+//! dev-mode bootstrap and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use serde::Deserialize;
+use strongroom_crypto_awslc::AwsLcProvider;
+use strongroom_engine::CryptoProvider;
+use strongroom_keystore::KeyStore;
+use strongroom_keystore_sqlite::SqliteStore;
+use strongroom_service::{Clock, OffsetClock, Principal, Service, ServiceConfig, SystemClock};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::node::{write_private, FileVault, NodeFiles};
+
+/// Options of `strongroom serve`. Each can also come from the config file (same name with
+/// underscores) or from a `STRONGROOM_*` environment variable; flags win over the
+/// environment, which wins over the file.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Development mode: plain HTTP on loopback, an instance "dev" whose crypto unit gets a
+    /// RANDOM master key, and dev.json (instance id, token, URLs) in the data directory.
+    #[arg(long)]
+    pub dev: bool,
+    /// TOML configuration file.
+    #[arg(long, env = "STRONGROOM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the node keeps its keystore, node key and crypto unit files.
+    #[arg(long, env = "STRONGROOM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// REST listener address (port 0 picks a free port). Default 127.0.0.1:8080 with
+    /// --dev, else 127.0.0.1:8443.
+    #[arg(long, env = "STRONGROOM_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// gRPC listener address (reserved for the GREP11 API; not served yet).
+    #[arg(long, env = "STRONGROOM_GRPC_ADDR")]
+    pub grpc_addr: Option<SocketAddr>,
+    /// PEM certificate chain for TLS (required without --dev).
+    #[arg(long, env = "STRONGROOM_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS (required without --dev).
+    #[arg(long, env = "STRONGROOM_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Maximum number of keys kept unwrapped in memory (default 10000).
+    #[arg(long, env = "STRONGROOM_KEY_CACHE_SIZE")]
+    pub key_cache_size: Option<usize>,
+    /// Lifetime of bearer tokens issued at /identity/token, in seconds (default 3600).
+    #[arg(long, env = "STRONGROOM_TOKEN_TTL")]
+    pub token_ttl: Option<i64>,
+    /// Largest accepted request body in bytes (default 65536).
+    #[arg(long, env = "STRONGROOM_MAX_BODY")]
+    pub max_body: Option<usize>,
+    /// Log format: text or json.
+    #[arg(long, env = "STRONGROOM_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Testing only (with --dev): lets POST /admin/v1/test/clock move the service clock.
+    #[arg(long, hide = true)]
+    pub test_clock: bool,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    http_addr: Option<SocketAddr>,
+    grpc_addr: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    key_cache_size: Option<usize>,
+    token_ttl: Option<i64>,
+    max_body: Option<usize>,
+    log_format: Option<String>,
+}
+
+/// The resolved configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub dev: bool,
+    pub data_dir: PathBuf,
+    pub http_addr: SocketAddr,
+    pub grpc_addr: Option<SocketAddr>,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub key_cache_size: usize,
+    pub token_ttl: i64,
+    pub max_body: usize,
+    pub log_json: bool,
+    pub test_clock: bool,
+}
+
+pub fn resolve(a: ServeArgs) -> Result<Config, String> {
+    let file: FileConfig = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
+            toml::from_str(&text).map_err(|e| format!("config file {}: {e}", p.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let default_addr: SocketAddr = if a.dev {
+        "127.0.0.1:8080"
+    } else {
+        "127.0.0.1:8443"
+    }
+    .parse()
+    .map_err(|_| "bad default")?;
+    let tls = match (a.tls_cert.or(file.tls_cert), a.tls_key.or(file.tls_key)) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key must be given together".into()),
+    };
+    if !a.dev && tls.is_none() {
+        return Err("TLS is required outside development mode: pass --tls-cert and --tls-key (or run with --dev on a workstation)".into());
+    }
+    if a.test_clock && !a.dev {
+        return Err("--test-clock is only allowed with --dev".into());
+    }
+    let log_format = a
+        .log_format
+        .or(file.log_format)
+        .unwrap_or_else(|| "text".into());
+    if log_format != "text" && log_format != "json" {
+        return Err(format!(
+            "--log-format must be text or json, not '{log_format}'"
+        ));
+    }
+    let key_cache_size = a.key_cache_size.or(file.key_cache_size).unwrap_or(10_000);
+    if key_cache_size == 0 {
+        return Err("--key-cache-size must be at least 1".into());
+    }
+    let token_ttl = a.token_ttl.or(file.token_ttl).unwrap_or(3600);
+    if !(60..=86_400).contains(&token_ttl) {
+        return Err("--token-ttl must be between 60 and 86400 seconds".into());
+    }
+    Ok(Config {
+        dev: a.dev,
+        data_dir: a
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./strongroom-data")),
+        http_addr: a.http_addr.or(file.http_addr).unwrap_or(default_addr),
+        grpc_addr: a.grpc_addr.or(file.grpc_addr),
+        tls,
+        key_cache_size,
+        token_ttl,
+        max_body: a
+            .max_body
+            .or(file.max_body)
+            .unwrap_or(64 * 1024)
+            .clamp(1024, 16 * 1024 * 1024),
+        log_json: log_format == "json",
+        test_clock: a.test_clock,
+    })
+}
+
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(cert)
+            .map_err(|e| format!("cannot read TLS certificate {}: {e}", cert.display()))?,
+    ))
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(|e| format!("TLS certificate {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", cert.display()));
+    }
+    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
+        std::fs::File::open(key)
+            .map_err(|e| format!("cannot read TLS key {}: {e}", key.display()))?,
+    ))
+    .map_err(|e| format!("TLS key {}: {e}", key.display()))?
+    .ok_or_else(|| format!("{} holds no PEM private key", key.display()))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("TLS certificate and key do not match: {e}"))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+}
+
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STRONGROOM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        let _ = b.json().try_init();
+    } else {
+        let _ = b.try_init();
+    }
+}
+
+pub async fn run(cfg: Config) -> Result<(), String> {
+    let provider: Arc<dyn CryptoProvider> = Arc::new(AwsLcProvider);
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", cfg.data_dir.display()))?;
+    let node = NodeFiles::load_or_create(&cfg.data_dir, provider.as_ref())
+        .map_err(|e| format!("node files: {e}"))?;
+    let secrets = node
+        .secrets(provider.as_ref())
+        .map_err(|e| format!("node key: {e}"))?;
+    let vault = Arc::new(
+        FileVault::new(&cfg.data_dir, &node.node_key, Arc::clone(&provider))
+            .map_err(|e| format!("unit files: {e}"))?,
+    );
+    let store = Arc::new(
+        SqliteStore::open(&cfg.data_dir.join("keystore.db"))
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot open the keystore: {e} ({:?})",
+                    std::error::Error::source(&e)
+                )
+            })?,
+    );
+    let store_dyn: Arc<dyn KeyStore> = store.clone();
+    let test_clock = cfg.test_clock.then(|| Arc::new(OffsetClock::default()));
+    let clock: Arc<dyn Clock> = match &test_clock {
+        Some(c) => c.clone(),
+        None => Arc::new(SystemClock),
+    };
+    let (svc, audit_task) = Service::start(
+        store_dyn,
+        Arc::clone(&provider),
+        vault,
+        clock,
+        secrets,
+        ServiceConfig {
+            key_cache_capacity: cfg.key_cache_size,
+            token_ttl_secs: cfg.token_ttl,
+        },
+    )
+    .await
+    .map_err(|e| format!("service start failed: {e}"))?;
+
+    let listener = TcpListener::bind(cfg.http_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.http_addr))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let tls = match &cfg.tls {
+        Some((c, k)) => Some(tls_acceptor(c, k)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let rest_url = format!("{scheme}://{local}");
+
+    if cfg.dev {
+        dev_bootstrap(&svc, &cfg, &node, &rest_url).await?;
+    }
+    let router = strongroom_rest::router(
+        Arc::clone(&svc),
+        strongroom_rest::RestOptions {
+            max_body: cfg.max_body,
+            test_clock,
+        },
+    );
+    tracing::info!(url = %rest_url, store = "sqlite", data_dir = %cfg.data_dir.display(), "strongroom is serving");
+    if let Some(g) = cfg.grpc_addr {
+        tracing::warn!(addr = %g, "the GREP11 gRPC API is not implemented yet; --grpc-addr is ignored");
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: no new connections; finishing requests in flight");
+        let _ = stop_tx.send(true);
+    });
+    serve_loop(listener, tls, router, stop_rx).await;
+    drop(svc);
+    // The audit writer ends once the last service handle is gone, after flushing.
+    if tokio::time::timeout(Duration::from_secs(10), audit_task)
+        .await
+        .is_err()
+    {
+        tracing::error!("the audit writer did not finish within 10 s");
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn dev_bootstrap(
+    svc: &Arc<Service>,
+    cfg: &Config,
+    node: &NodeFiles,
+    rest_url: &str,
+) -> Result<(), String> {
+    let inst = svc
+        .ensure_dev_instance("dev")
+        .await
+        .map_err(|e| format!("dev instance: {e}"))?;
+    let principal = Principal {
+        subject: "dev".into(),
+        instance: Some(inst.id),
+        roles: Service::dev_roles(),
+    };
+    let ttl = 7 * 86_400;
+    let token = svc
+        .token_for(&principal, ttl)
+        .map_err(|e| format!("dev token: {e}"))?;
+    let dev = serde_json::json!({
+        "instance_id": inst.id.to_string(),
+        "token": token.access_token,
+        "rest_url": rest_url,
+        "grpc_addr": serde_json::Value::Null,
+        "admin_token": node.admin_token.as_str(),
+    });
+    let path = cfg.data_dir.join("dev.json");
+    write_private(
+        &path,
+        serde_json::to_string_pretty(&dev)
+            .map_err(|e| e.to_string())?
+            .as_bytes(),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!(
+        "\n==================== STRONGROOM DEVELOPMENT MODE ====================\n\
+         !! The dev instance's crypto unit holds a RANDOM master key kept in\n\
+         !! {units}. Plain HTTP, no ceremony: never use this for real keys.\n\
+         REST API     {rest_url}\n\
+         Instance     {inst}   (Bluemix-Instance header)\n\
+         Token        {tok}\n\
+         (Manager role, valid 7 days; send as 'Authorization: Bearer <token>')\n\
+         Written to   {path}\n\
+         Try:         strongroom key create my-first-key\n\
+         =====================================================================\n",
+        units = cfg.data_dir.join("units").display(),
+        inst = inst.id,
+        tok = token.access_token,
+        path = path.display(),
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Accepts connections until `stop` flips, then waits (up to 30 s) for open connections
+/// to finish their requests.
+pub async fn serve_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = Builder::new(TokioExecutor::new());
+    loop {
+        let (stream, _peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = TowerToHyperService::new(router.clone());
+        let builder = builder.clone();
+        match &tls {
+            None => {
+                let conn = builder
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(
+                        Duration::from_secs(10),
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(s)) => s,
+                        _ => return,
+                    };
+                    let conn = builder
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .into_owned();
+                    let _ = watcher.watch(conn).await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still open after 30 s; closing them");
+    }
+}
