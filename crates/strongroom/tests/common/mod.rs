@@ -1,0 +1,204 @@
+//! Starts real `strongroom serve --dev` processes on loopback for integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_strongroom"))
+}
+
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub instance: String,
+    pub token: String,
+    pub admin_token: String,
+    pub dir: PathBuf,
+}
+
+impl Server {
+    /// Starts a dev server with the test clock on a free port, in `dir`.
+    pub fn start(dir: &Path) -> Server {
+        Self::start_with(dir, &[])
+    }
+
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Server {
+        let dev = dir.join("dev.json");
+        let _ = std::fs::remove_file(&dev);
+        let log =
+            std::fs::File::create(dir.join(format!("server-{}.log", std::process::id()))).ok();
+        let mut cmd = Command::new(bin());
+        cmd.args([
+            "serve",
+            "--dev",
+            "--test-clock",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::null());
+        match log {
+            Some(f) => cmd.stderr(f),
+            None => cmd.stderr(Stdio::null()),
+        };
+        let child = cmd.spawn().expect("spawn strongroom");
+        let start = Instant::now();
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&dev) {
+                if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                    return Server {
+                        child,
+                        url: v["rest_url"].as_str().unwrap().to_string(),
+                        instance: v["instance_id"].as_str().unwrap().to_string(),
+                        token: v["token"].as_str().unwrap().to_string(),
+                        admin_token: v["admin_token"].as_str().unwrap().to_string(),
+                        dir: dir.to_path_buf(),
+                    };
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().expect("wait")
+    }
+
+    pub fn client(&self) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            url: self.url.clone(),
+            instance: self.instance.clone(),
+            token: self.token.clone(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub instance: String,
+    pub token: String,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.body["resources"][0]["reasons"][0]["code"]
+            .as_str()
+            .unwrap_or("")
+    }
+}
+
+impl Api {
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        self.raw(
+            method,
+            path,
+            body.map(|b| b.to_string()),
+            Some("application/json"),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+        ct: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Resp {
+        let mut r = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.url))
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("bluemix-instance", &self.instance);
+        for (k, v) in extra {
+            r = r.header(*k, *v);
+        }
+        if let Some(b) = body {
+            if let Some(ct) = ct {
+                r = r.header("content-type", ct);
+            }
+            r = r.body(b);
+        }
+        let resp = r.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Resp {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn create_root(&self, name: &str) -> String {
+        let r = self
+            .call(
+                "POST",
+                "/api/v2/keys",
+                Some(key_body(json!({"name": name, "extractable": false}))),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body["resources"][0]["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn advance(&self, admin_token: &str, secs: i64) {
+        let r = self
+            .http
+            .post(format!("{}/admin/v1/test/clock", self.url))
+            .header("authorization", format!("Bearer {admin_token}"))
+            .body(json!({"advance_seconds": secs}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+}
+
+pub fn key_body(resource: Value) -> Value {
+    let mut r = resource;
+    r["type"] = json!("application/vnd.ibm.kms.key+json");
+    json!({"metadata": {"collectionType": "application/vnd.ibm.kms.key+json", "collectionTotal": 1}, "resources": [r]})
+}
