@@ -1,0 +1,177 @@
+//! Crash safety: kill -9 in the middle of key creations, rotations and wraps; after a
+//! restart every acknowledged key and version is there and every returned DEK unwraps.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+#[derive(Default)]
+struct Acked {
+    keys: Vec<String>,
+    versions: Vec<(String, String)>,
+    wraps: Vec<(String, String, String)>, // key, ciphertext, plaintext
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_nothing_that_was_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start(dir.path());
+    let api = s.client();
+    let acked = Arc::new(Mutex::new(Acked::default()));
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let api = api.clone();
+        let acked = acked.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0.. {
+                let r = api
+                    .try_call(
+                        "POST",
+                        "/api/v2/keys",
+                        Some(key_body(
+                            json!({"name": format!("k{w}-{n}"), "extractable": false}),
+                        )),
+                    )
+                    .await;
+                let Some(r) = r else { return };
+                if r.status != 201 {
+                    continue;
+                }
+                let id = r.body["resources"][0]["id"].as_str().unwrap().to_string();
+                acked.lock().unwrap().keys.push(id.clone());
+                // Each key is rotated once (the once-per-hour rule) and wraps a DEK.
+                let Some(r) = api
+                    .try_call("POST", &format!("/api/v2/keys/{id}/actions/rotate"), None)
+                    .await
+                else {
+                    return;
+                };
+                if r.status == 204 {
+                    let Some(m) = api
+                        .try_call("GET", &format!("/api/v2/keys/{id}/metadata"), None)
+                        .await
+                    else {
+                        return;
+                    };
+                    if let Some(v) = m.body["resources"][0]["keyVersion"]["id"].as_str() {
+                        acked
+                            .lock()
+                            .unwrap()
+                            .versions
+                            .push((id.clone(), v.to_string()));
+                    }
+                }
+                let Some(r) = api
+                    .try_call(
+                        "POST",
+                        &format!("/api/v2/keys/{id}/actions/wrap"),
+                        Some(json!({})),
+                    )
+                    .await
+                else {
+                    return;
+                };
+                if r.status == 200 {
+                    let ct = r.body["ciphertext"].as_str().unwrap().to_string();
+                    let pt = r.body["plaintext"].as_str().unwrap().to_string();
+                    acked.lock().unwrap().wraps.push((id, ct, pt));
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.kill9();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let acked = Arc::try_unwrap(acked).ok().unwrap().into_inner().unwrap();
+    assert!(
+        acked.keys.len() > 20,
+        "the load made progress before the kill ({} keys)",
+        acked.keys.len()
+    );
+
+    let s2 = Server::start(dir.path());
+    let api = s2.client();
+    for id in &acked.keys {
+        let r = api
+            .call("GET", &format!("/api/v2/keys/{id}/metadata"), None)
+            .await;
+        assert_eq!(r.status, 200, "acknowledged key {id} survived");
+    }
+    for (id, v) in &acked.versions {
+        let r = api
+            .call("GET", &format!("/api/v2/keys/{id}/versions"), None)
+            .await;
+        let ids: Vec<&str> = r.body["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["id"].as_str().unwrap())
+            .collect();
+        assert!(
+            ids.contains(&v.as_str()),
+            "acknowledged version {v} of {id} survived"
+        );
+    }
+    for (id, ct, pt) in &acked.wraps {
+        let r = api
+            .call(
+                "POST",
+                &format!("/api/v2/keys/{id}/actions/unwrap"),
+                Some(json!({"ciphertext": ct})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(r.body["plaintext"].as_str(), Some(pt.as_str()));
+    }
+    eprintln!(
+        "kill -9: {} keys, {} rotations, {} wraps acknowledged and intact",
+        acked.keys.len(),
+        acked.versions.len(),
+        acked.wraps.len()
+    );
+}
+
+trait TryCall {
+    async fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Option<Resp>;
+}
+
+impl TryCall for Api {
+    async fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Option<Resp> {
+        let mut r = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.url))
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("bluemix-instance", &self.instance);
+        if let Some(b) = body {
+            r = r
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = r.send().await.ok()?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.ok()?;
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        Some(Resp {
+            status,
+            body,
+            headers,
+        })
+    }
+}

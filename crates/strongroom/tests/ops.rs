@@ -1,0 +1,232 @@
+//! Operations: TLS outside dev mode, graceful shutdown, audit verification and tamper
+//! detection, instance administration through the CLI.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn cli(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn tls_is_required_without_dev() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args(["serve", "--http-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("TLS is required"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn serves_https_with_the_given_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cp, kp) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    std::fs::write(&cp, cert.cert.pem()).unwrap();
+    std::fs::write(&kp, cert.key_pair.serialize_pem()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(bin())
+        .args([
+            "serve",
+            "--http-addr",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .arg("--tls-cert")
+        .arg(&cp)
+        .arg("--tls-key")
+        .arg(&kp)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let mut ok = false;
+    for _ in 0..200 {
+        if let Ok(r) = http
+            .get(format!("https://127.0.0.1:{port}/health"))
+            .send()
+            .await
+        {
+            ok = r.status().is_success();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    // Plain HTTP on the TLS port gets nothing useful.
+    let plain = reqwest::get(format!("http://127.0.0.1:{port}/health")).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ok, "https /health answered");
+    assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
+}
+
+#[tokio::test]
+async fn audit_verify_detects_changed_and_removed_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start(dir.path());
+    let api = s.client();
+    let id = api.create_root("a").await;
+    for _ in 0..5 {
+        api.call(
+            "POST",
+            &format!("/api/v2/keys/{id}/actions/wrap"),
+            Some(json!({})),
+        )
+        .await;
+    }
+    api.call("GET", "/api/v2/keys/missing-key", None).await;
+    let status = s.terminate();
+    assert!(status.success(), "graceful shutdown exits 0");
+
+    let (ok, out, _) = cli(dir.path(), &["audit", "verify", "--output", "json"]);
+    assert!(ok, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["records"].as_u64().unwrap(),
+        7,
+        "create, 5 wraps and one denied read"
+    );
+
+    let db = dir.path().join("keystore.db");
+    let url = format!("sqlite://{}", db.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE audit SET outcome = 'success' WHERE outcome = 'key_not_found'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (ok, out, err) = cli(dir.path(), &["audit", "verify"]);
+    assert!(!ok);
+    assert!(
+        out.contains("BROKEN") && out.contains("changed"),
+        "{out} {err}"
+    );
+
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE audit SET outcome = 'key_not_found' WHERE action = 'kms.secrets.read'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (ok, out, _) = cli(dir.path(), &["audit", "verify"]);
+    assert!(ok, "restored record verifies again: {out}");
+    sqlx::query("DELETE FROM audit WHERE seq = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (ok, out, _) = cli(dir.path(), &["audit", "verify"]);
+    assert!(!ok);
+    assert!(out.contains("record 3 is missing"), "{out}");
+}
+
+#[tokio::test]
+async fn cli_drives_instances_api_keys_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let (ok, out, err) = cli(
+        dir.path(),
+        &["instance", "create", "team-a", "--output", "json"],
+    );
+    assert!(ok, "{err}");
+    let inst: Value = serde_json::from_str(&out).unwrap();
+    let iid = inst["id"].as_str().unwrap().to_string();
+    let (ok, out, err) = cli(
+        dir.path(),
+        &[
+            "instance", "apikey", "create", &iid, "--role", "Writer", "--output", "json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let key: Value = serde_json::from_str(&out).unwrap();
+    let apikey = key["apikey"].as_str().unwrap().to_string();
+    let (ok, out, _) = cli(dir.path(), &["instance", "list"]);
+    assert!(ok && out.contains("team-a") && out.contains("dev"));
+
+    // Keys of team-a through the API key; the dev instance does not see them.
+    let base = ["--url", &s.url, "--instance", &iid, "--api-key", &apikey];
+    let run = |extra: &[&str]| {
+        let mut a: Vec<&str> = vec!["key"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&base);
+        cli(dir.path(), &a)
+    };
+    let (ok, out, err) = run(&[
+        "create",
+        "payments",
+        "--alias",
+        "payments-root",
+        "--output",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let k: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(k["name"], "payments");
+    let (ok, out, _) = run(&[
+        "wrap",
+        "payments-root",
+        "--aad",
+        "order-1",
+        "--output",
+        "json",
+    ]);
+    assert!(ok);
+    let w: Value = serde_json::from_str(&out).unwrap();
+    let (ok, out, _) = run(&[
+        "unwrap",
+        "payments-root",
+        "--ciphertext",
+        w["ciphertext"].as_str().unwrap(),
+        "--aad",
+        "order-1",
+        "--output",
+        "json",
+    ]);
+    assert!(ok);
+    let u: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(u["plaintext"], w["plaintext"]);
+    let (ok, _, err) = run(&["disable", "payments-root"]);
+    assert!(
+        !ok && err.contains("401 UNAUTHORIZED_ERR"),
+        "Writer cannot disable: {err}"
+    );
+    let (ok, out, _) = cli(dir.path(), &["key", "list"]);
+    assert!(
+        ok && out.contains("no keys"),
+        "the dev instance sees none of team-a's keys: {out}"
+    );
+
+    // Deleting an instance is refused while it holds keys.
+    let (ok, _, err) = cli(dir.path(), &["instance", "delete", &iid]);
+    assert!(!ok && err.contains("INSTANCE_NOT_EMPTY_ERR"), "{err}");
+    let (ok, _, err) = cli(dir.path(), &["instance", "list", "--admin-token", "wrong"]);
+    assert!(!ok && err.contains("401"), "{err}");
+}
