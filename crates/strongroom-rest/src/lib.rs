@@ -283,7 +283,8 @@ async fn create_key(State(st): State<AppState>, h: HeaderMap, body: Body) -> Api
 }
 
 fn list_filter(q: &HashMap<String, String>, h: &HeaderMap) -> Result<KeyFilter, ServiceError> {
-    let states = match q.get("state") {
+    // The IBM Python SDK sends `state=` (empty) when no state is asked for.
+    let states = match q.get("state").filter(|s| !s.is_empty()) {
         Some(s) => parse_states(s)?,
         None => vec![
             KeyState::PreActivation,
