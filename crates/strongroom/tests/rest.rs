@@ -1,4 +1,5 @@
 //! REST integration tests against a real `strongroom serve --dev` process on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -126,7 +127,7 @@ async fn key_api_end_to_end_with_both_action_styles() {
     let r = api
         .raw(
             "POST",
-            &format!("/api/v2/keys/r1?action=wrap"),
+            "/api/v2/keys/r1?action=wrap",
             Some(json!({"plaintext": b64(b"dek"), "aad": ["a", "b"]}).to_string()),
             Some("application/vnd.ibm.kms.key_action+json"),
             &[],

@@ -1,4 +1,10 @@
 //! Starts real `strongroom serve --dev` processes on loopback for integration tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::zombie_processes
+)]
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
