@@ -59,16 +59,4 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_by_instance ON api_keys (instance_id);
 
-CREATE TABLE audit (
-    seq            INTEGER PRIMARY KEY,
-    at             INTEGER NOT NULL,
-    instance_id    TEXT,
-    principal      TEXT NOT NULL,
-    action         TEXT NOT NULL,
-    key            TEXT,
-    outcome        TEXT NOT NULL,
-    status         INTEGER NOT NULL,
-    correlation_id TEXT NOT NULL,
-    prev_hash      BLOB NOT NULL,
-    hash           BLOB NOT NULL
-);
+-- The audit log lives in its own database file (see migrations-audit/).

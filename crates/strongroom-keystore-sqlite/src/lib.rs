@@ -23,6 +23,7 @@ use strongroom_model::{InstanceId, KeyId, KeyKind, KeyState, Roles, UnixMillis, 
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    audit: SqlitePool,
 }
 
 fn unavailable(e: sqlx::Error) -> StoreError {
@@ -41,7 +42,18 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file at `path` and applies migrations.
+    /// The audit database that belongs to the keystore file `path` (`keystore.db` →
+    /// `keystore-audit.db`).
+    pub fn audit_path(path: &Path) -> std::path::PathBuf {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("keystore");
+        path.with_file_name(format!("{stem}-audit.db"))
+    }
+
+    /// Opens (creating if needed) the keystore file at `path` and its audit file, and
+    /// applies migrations.
     pub async fn open(path: &Path) -> Result<Self> {
         let opts = SqliteConnectOptions::new()
             .filename(path)
@@ -68,33 +80,61 @@ impl SqliteStore {
             .connect_with(opts.read_only(true))
             .await
             .map_err(unavailable)?;
-        Ok(SqliteStore { write, read })
+        // The audit file commits with synchronous=NORMAL: a committed record is in the WAL
+        // and survives a crash of the process; it reaches the disk at the next checkpoint.
+        let audit_opts = SqliteConnectOptions::new()
+            .filename(Self::audit_path(path))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let audit = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(audit_opts)
+            .await
+            .map_err(unavailable)?;
+        sqlx::migrate!("./migrations-audit")
+            .run(&audit)
+            .await
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        Ok(SqliteStore { write, read, audit })
     }
 
-    /// Opens an existing database read-only (for offline tools such as `audit verify`).
+    /// Opens an existing keystore read-only (for offline tools such as `audit verify`).
     pub async fn open_read_only(path: &Path) -> Result<Self> {
         if !path.exists() {
             return Err(StoreError::NotFound);
         }
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .read_only(true)
-            .busy_timeout(Duration::from_secs(10));
+        let ro = |p: &Path| {
+            SqliteConnectOptions::new()
+                .filename(p)
+                .read_only(true)
+                .busy_timeout(Duration::from_secs(10))
+        };
         let read = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(opts)
+            .connect_with(ro(path))
+            .await
+            .map_err(unavailable)?;
+        let audit = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(ro(&Self::audit_path(path)))
             .await
             .map_err(unavailable)?;
         Ok(SqliteStore {
             write: read.clone(),
             read,
+            audit,
         })
     }
 
-    /// Closes both pools (checkpointing the WAL).
+    /// Closes the pools (checkpointing the WAL).
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
+        self.audit.close().await;
     }
 }
 
@@ -159,6 +199,11 @@ fn push_filter<'a>(q: &mut QueryBuilder<'a, Sqlite>, instance: InstanceId, f: &'
         q.push(" AND key_ring = ").push_bind(ring.as_str());
     }
 }
+
+/// Rows per audit INSERT statement (11 parameters each, far below SQLite's limit).
+const AUDIT_CHUNK: usize = 500;
+/// SQLite's extended result code for a constraint raised by a trigger.
+const SQLITE_CONSTRAINT_TRIGGER: &str = "1811";
 
 const UPDATE_KEY: &str = "UPDATE keys SET name = ?, description = ?, state = ?, key_ring = ?, updated_at = ?, \
     state_changed_at = ?, expiration = ?, last_rotated_at = ?, deleted_at = ?, deleted_by = ?, current_version = ?, \
@@ -567,21 +612,20 @@ impl KeyStore for SqliteStore {
     }
 
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<()> {
-        let Some(first) = records.first() else {
-            return Ok(());
-        };
-        let mut tx = self.write.begin().await.map_err(unavailable)?;
-        let head: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        if first.seq != head.unwrap_or(0) + 1
-            || records.windows(2).any(|w| w[1].seq != w[0].seq + 1)
-        {
+        if records.windows(2).any(|w| w[1].seq != w[0].seq + 1) {
             return Err(StoreError::Conflict);
         }
-        // Multi-row inserts keep the per-statement overhead low under load.
-        for chunk in records.chunks(80) {
+        // One multi-row statement per chunk; the `audit_contiguous` trigger refuses gaps
+        // and the primary key refuses replays, so no read is needed before the write.
+        let mut conn = self.audit.acquire().await.map_err(unavailable)?;
+        let mut tx = (records.len() > AUDIT_CHUNK).then_some(());
+        if tx.is_some() {
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+        }
+        for chunk in records.chunks(AUDIT_CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO audit (seq, at, instance_id, principal, action, key, outcome, status, correlation_id, prev_hash, hash) ",
             );
@@ -598,15 +642,33 @@ impl KeyStore for SqliteStore {
                     .push_bind(r.prev_hash.to_vec())
                     .push_bind(r.hash.to_vec());
             });
-            q.build().execute(&mut *tx).await.map_err(unavailable)?;
+            if let Err(e) = q.build().execute(&mut *conn).await {
+                if tx.take().is_some() {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                }
+                return Err(match &e {
+                    sqlx::Error::Database(d)
+                        if d.is_unique_violation()
+                            || d.code().as_deref() == Some(SQLITE_CONSTRAINT_TRIGGER) =>
+                    {
+                        StoreError::Conflict
+                    }
+                    _ => unavailable(e),
+                });
+            }
         }
-        tx.commit().await.map_err(unavailable)?;
+        if tx.is_some() {
+            sqlx::query("COMMIT")
+                .execute(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+        }
         Ok(())
     }
 
     async fn audit_head(&self) -> Result<Option<(i64, [u8; 32])>> {
         let row = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.write)
+            .fetch_optional(&self.audit)
             .await
             .map_err(unavailable)?;
         match row {
@@ -630,7 +692,7 @@ impl KeyStore for SqliteStore {
         let rows = sqlx::query("SELECT * FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?")
             .bind(from)
             .bind(i64::from(limit))
-            .fetch_all(&self.read)
+            .fetch_all(&self.audit)
             .await
             .map_err(unavailable)?;
         rows.iter().map(audit_from_row).collect()

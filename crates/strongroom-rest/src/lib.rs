@@ -589,11 +589,10 @@ async fn restore_key(
 async fn action(
     State(st): State<AppState>,
     Path((id, action)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
     h: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    run_action(st, id, action, q, h, body).await
+    run_action(st, id, action, h, body).await
 }
 
 async fn legacy_action(
@@ -607,7 +606,7 @@ async fn legacy_action(
         let e = ServiceError::new(ErrorKind::InvalidQueryParam, "POST /api/v2/keys/{id} needs ?action=<wrap|unwrap|rewrap|rotate|disable|enable|restore>");
         return Err(ApiError::new(e, "Key action could not be performed"));
     };
-    run_action(st, id, action, q, h, body).await
+    run_action(st, id, action, h, body).await
 }
 
 fn action_audit_name(action: &str) -> (&'static str, &'static str) {
@@ -627,7 +626,6 @@ async fn run_action(
     st: AppState,
     id: String,
     action: String,
-    _q: HashMap<String, String>,
     h: HeaderMap,
     body: Body,
 ) -> ApiResult {

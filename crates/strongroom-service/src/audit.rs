@@ -3,8 +3,11 @@
 //! previous hash and the record's canonical encoding, so a changed, inserted or removed
 //! record breaks the chain, and the chain cannot be recomputed without the node key.
 //!
-//! Records are written by one task in batches (group commit); a request completes only
-//! after its record is durable. Records never contain key material.
+//! Records are written by one task in batches (group commit). A request that changed
+//! something completes only after its record is committed; requests that changed nothing
+//! (reads, wrap/unwrap, refusals) complete once their record is queued, unless
+//! `audit_sync_all` is set. If the log cannot be written, every request fails until it
+//! can (fail closed). Records never contain key material.
 
 use std::sync::Arc;
 
@@ -42,6 +45,7 @@ type Pending = (AuditEvent, UnixMillis, oneshot::Sender<Result<()>>);
 pub(crate) struct AuditLog {
     tx: mpsc::Sender<Pending>,
     clock: Arc<dyn Clock>,
+    healthy: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -82,6 +86,8 @@ impl AuditLog {
     ) -> Result<(Self, tokio::task::JoinHandle<()>)> {
         let (mut seq, mut prev) = store.audit_head().await?.unwrap_or((0, [0u8; 32]));
         let (tx, mut rx) = mpsc::channel::<Pending>(16_384);
+        let healthy = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let health = Arc::clone(&healthy);
         let handle = tokio::spawn(async move {
             let mut batch: Vec<Pending> = Vec::with_capacity(1024);
             while let Some(first) = rx.recv().await {
@@ -118,10 +124,12 @@ impl AuditLog {
                     Ok(()) => {
                         seq = s;
                         prev = h;
+                        health.store(true, std::sync::atomic::Ordering::SeqCst);
                         Ok(())
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "audit log write failed; requests fail until it recovers");
+                        health.store(false, std::sync::atomic::Ordering::SeqCst);
+                        tracing::error!(error = %e, records = batch.len(), "audit log write failed; requests fail until it recovers");
                         // Re-read the head in case another writer appended (cluster) or the
                         // batch partially landed (it cannot: append is one transaction).
                         if let Ok(Some((s2, h2))) = store.audit_head().await {
@@ -139,11 +147,27 @@ impl AuditLog {
                 }
             }
         });
-        Ok((AuditLog { tx, clock }, handle))
+        Ok((AuditLog { tx, clock, healthy }, handle))
     }
 
-    /// Records an event and waits until it is durable.
-    pub async fn record(&self, ev: AuditEvent) -> Result<()> {
+    /// Records an event. With `wait`, returns once the record is committed; otherwise once
+    /// it is queued (the bounded queue applies back-pressure).
+    pub async fn record(&self, ev: AuditEvent, wait: bool) -> Result<()> {
+        // While the log cannot be written, every request waits for its own record, so
+        // requests fail (closed) until a commit succeeds again.
+        if wait || !self.healthy.load(std::sync::atomic::Ordering::SeqCst) {
+            return self.record_waiting(ev).await;
+        }
+        let (done, _) = oneshot::channel();
+        self.tx
+            .send((ev, self.clock.now(), done))
+            .await
+            .map_err(|_| {
+                ServiceError::new(ErrorKind::Unavailable, "the audit log is shutting down")
+            })
+    }
+
+    async fn record_waiting(&self, ev: AuditEvent) -> Result<()> {
         let (done, wait) = oneshot::channel();
         let unavailable =
             || ServiceError::new(ErrorKind::Unavailable, "the audit log is shutting down");

@@ -96,15 +96,18 @@ impl Service {
             Err(e) => (e.kind.code().to_string(), crate::canonical_status(e.kind)),
         };
         self.audit
-            .record(AuditEvent {
-                instance,
-                principal: "admin".into(),
-                action,
-                key: None,
-                outcome,
-                status,
-                correlation_id: ctx.correlation_id.clone(),
-            })
+            .record(
+                AuditEvent {
+                    instance,
+                    principal: "admin".into(),
+                    action,
+                    key: None,
+                    outcome,
+                    status,
+                    correlation_id: ctx.correlation_id.clone(),
+                },
+                true,
+            )
             .await?;
         result
     }
@@ -346,15 +349,18 @@ impl Service {
         match r {
             Ok((rec, token)) => {
                 self.audit
-                    .record(AuditEvent {
-                        instance: Some(rec.instance),
-                        principal: subject,
-                        action: "iam.token.create",
-                        key: None,
-                        outcome: "success".into(),
-                        status: 200,
-                        correlation_id: correlation_id.to_string(),
-                    })
+                    .record(
+                        AuditEvent {
+                            instance: Some(rec.instance),
+                            principal: subject,
+                            action: "iam.token.create",
+                            key: None,
+                            outcome: "success".into(),
+                            status: 200,
+                            correlation_id: correlation_id.to_string(),
+                        },
+                        true,
+                    )
                     .await?;
                 Ok(token)
             }

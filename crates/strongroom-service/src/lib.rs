@@ -46,6 +46,8 @@ pub struct ServiceConfig {
     pub key_cache_capacity: usize,
     /// Lifetime of tokens issued at `/identity/token`, in seconds.
     pub token_ttl_secs: i64,
+    /// Wait for the audit commit on every request, not only on those that change state.
+    pub audit_sync_all: bool,
 }
 
 impl Default for ServiceConfig {
@@ -53,6 +55,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             key_cache_capacity: 10_000,
             token_ttl_secs: 3600,
+            audit_sync_all: false,
         }
     }
 }
@@ -274,16 +277,21 @@ impl Service {
         e: &ServiceError,
         correlation_id: &str,
     ) -> Result<()> {
+        // A refused request changed nothing: its record need not be committed first.
+        let wait = self.config.audit_sync_all;
         self.audit
-            .record(AuditEvent {
-                instance,
-                principal: principal.to_string(),
-                action,
-                key,
-                outcome: e.kind.code().to_string(),
-                status: canonical_status(e.kind),
-                correlation_id: correlation_id.to_string(),
-            })
+            .record(
+                AuditEvent {
+                    instance,
+                    principal: principal.to_string(),
+                    action,
+                    key,
+                    outcome: e.kind.code().to_string(),
+                    status: canonical_status(e.kind),
+                    correlation_id: correlation_id.to_string(),
+                },
+                wait,
+            )
             .await
     }
 
@@ -308,16 +316,21 @@ impl Service {
             Ok(_) => ("success".to_string(), 200),
             Err(e) => (e.kind.code().to_string(), canonical_status(e.kind)),
         };
+        let wait =
+            self.config.audit_sync_all || (result.is_ok() && !READ_ONLY_ACTIONS.contains(&action));
         self.audit
-            .record(AuditEvent {
-                instance: Some(ctx.instance),
-                principal: ctx.principal.subject.clone(),
-                action,
-                key: key.map(String::from),
-                outcome,
-                status,
-                correlation_id: ctx.correlation_id.clone(),
-            })
+            .record(
+                AuditEvent {
+                    instance: Some(ctx.instance),
+                    principal: ctx.principal.subject.clone(),
+                    action,
+                    key: key.map(String::from),
+                    outcome,
+                    status,
+                    correlation_id: ctx.correlation_id.clone(),
+                },
+                wait,
+            )
             .await?;
         result
     }
@@ -353,6 +366,19 @@ impl Service {
         Roles::of(&[Role::Manager])
     }
 }
+
+/// Actions that never change stored state: their audit records are queued, not awaited
+/// (unless `audit_sync_all`).
+const READ_ONLY_ACTIONS: [&str; 8] = [
+    "kms.secrets.read",
+    "kms.secrets.readmetadata",
+    "kms.secrets.list",
+    "kms.secrets.head",
+    "kms.secrets.listkeyversions",
+    "kms.secrets.wrap",
+    "kms.secrets.unwrap",
+    "kms.secrets.rewrap",
+];
 
 /// The canonical status of an error kind (HTTP numbering), as recorded in the audit log.
 pub fn canonical_status(kind: ErrorKind) -> u16 {

@@ -45,6 +45,10 @@ struct Fixture {
 const AUDIT_KEY: [u8; 32] = [7; 32];
 
 async fn fixture() -> Fixture {
+    fixture_with(true).await
+}
+
+async fn fixture_with(audit_sync_all: bool) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn KeyStore> =
         Arc::new(SqliteStore::open(&dir.path().join("ks.db")).await.unwrap());
@@ -64,6 +68,8 @@ async fn fixture() -> Fixture {
         ServiceConfig {
             key_cache_capacity: 4,
             token_ttl_secs: 3600,
+            // Deterministic tests read the log right after a call.
+            audit_sync_all,
         },
     )
     .await
@@ -733,4 +739,41 @@ async fn cache_stays_bounded_and_restart_keeps_keys() {
         let u = svc2.unwrap(&c, &id, &w.ciphertext, &[]).await.unwrap();
         assert_eq!(u.plaintext, w.generated.unwrap());
     }
+}
+
+#[tokio::test]
+async fn mutations_wait_for_their_audit_record_and_reads_are_queued() {
+    let f = fixture_with(false).await;
+    let i = f.instance().await;
+    let c = f.ctx(i, &[Role::Manager]).await;
+    let id = f
+        .svc
+        .create_key(&c, root("r"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    let head = f.store.audit_head().await.unwrap().unwrap().0;
+    let last = f.store.read_audit(head, 1).await.unwrap();
+    assert_eq!(
+        last[0].action, "kms.secrets.create",
+        "a change is committed before its response"
+    );
+    for _ in 0..20 {
+        f.svc.wrap(&c, &id, None, &[]).await.unwrap();
+    }
+    let mut seen = 0;
+    for _ in 0..200 {
+        seen = f.store.audit_head().await.unwrap().unwrap().0 - head;
+        if seen == 20 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(seen, 20, "queued records are committed shortly after");
+    let report = verify_chain(f.store.as_ref(), &AwsLcProvider, &AUDIT_KEY)
+        .await
+        .unwrap();
+    assert_eq!(report.problem, None);
 }

@@ -62,6 +62,11 @@ pub struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "STRONGROOM_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// When a response waits for its audit record to be committed: `changes` (default:
+    /// requests that changed state; reads, wraps and refusals are queued and committed
+    /// within milliseconds) or `all` (every request; slower).
+    #[arg(long, env = "STRONGROOM_AUDIT_SYNC")]
+    pub audit_sync: Option<String>,
     /// Testing only (with --dev): lets POST /admin/v1/test/clock move the service clock.
     #[arg(long, hide = true)]
     pub test_clock: bool,
@@ -79,6 +84,7 @@ struct FileConfig {
     token_ttl: Option<i64>,
     max_body: Option<usize>,
     log_format: Option<String>,
+    audit_sync: Option<String>,
 }
 
 /// The resolved configuration.
@@ -94,6 +100,7 @@ pub struct Config {
     pub max_body: usize,
     pub log_json: bool,
     pub test_clock: bool,
+    pub audit_sync_all: bool,
 }
 
 pub fn resolve(a: ServeArgs) -> Result<Config, String> {
@@ -136,6 +143,15 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
     if key_cache_size == 0 {
         return Err("--key-cache-size must be at least 1".into());
     }
+    let audit_sync = a
+        .audit_sync
+        .or(file.audit_sync)
+        .unwrap_or_else(|| "changes".into());
+    if audit_sync != "changes" && audit_sync != "all" {
+        return Err(format!(
+            "--audit-sync must be 'changes' or 'all', not '{audit_sync}'"
+        ));
+    }
     let token_ttl = a.token_ttl.or(file.token_ttl).unwrap_or(3600);
     if !(60..=86_400).contains(&token_ttl) {
         return Err("--token-ttl must be between 60 and 86400 seconds".into());
@@ -158,6 +174,7 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
             .clamp(1024, 16 * 1024 * 1024),
         log_json: log_format == "json",
         test_clock: a.test_clock,
+        audit_sync_all: audit_sync == "all",
     })
 }
 
@@ -239,6 +256,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         ServiceConfig {
             key_cache_capacity: cfg.key_cache_size,
             token_ttl_secs: cfg.token_ttl,
+            audit_sync_all: cfg.audit_sync_all,
         },
     )
     .await

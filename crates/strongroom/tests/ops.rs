@@ -117,9 +117,24 @@ async fn audit_verify_detects_changed_and_removed_records() {
         "create, 5 wraps and one denied read"
     );
 
-    let db = dir.path().join("keystore.db");
+    let db = dir.path().join("keystore-audit.db");
     let url = format!("sqlite://{}", db.display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let refused =
+        sqlx::query("UPDATE audit SET outcome = 'success' WHERE outcome = 'key_not_found'")
+            .execute(&pool)
+            .await;
+    assert!(
+        refused.is_err(),
+        "the database itself refuses changes to the audit log"
+    );
+    // An attacker with write access to the file can drop the triggers; the chain still tells.
+    for t in ["audit_no_update", "audit_no_delete", "audit_contiguous"] {
+        sqlx::query(&format!("DROP TRIGGER {t}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
     sqlx::query("UPDATE audit SET outcome = 'success' WHERE outcome = 'key_not_found'")
         .execute(&pool)
         .await
