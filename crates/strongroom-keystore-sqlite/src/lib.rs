@@ -62,7 +62,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            .pragma("cache_size", "-16000");
+            .pragma("cache_size", "-8000");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -77,7 +77,7 @@ impl SqliteStore {
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(opts.read_only(true))
+            .connect_with(opts.read_only(true).pragma("cache_size", "-2000"))
             .await
             .map_err(unavailable)?;
         // The audit file commits with synchronous=NORMAL: a committed record is in the WAL

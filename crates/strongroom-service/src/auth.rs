@@ -50,7 +50,12 @@ const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"; // {"alg":"HS25
 /// Signs and verifies bearer tokens with a node key.
 pub struct TokenSigner {
     key: zeroize::Zeroizing<[u8; 32]>,
+    /// Tokens whose signature was already checked, with their principal and expiry: a
+    /// token is verified once, not on every request. Bounded; cleared when full.
+    verified: std::sync::Mutex<std::collections::HashMap<String, (Principal, i64)>>,
 }
+
+const VERIFIED_CACHE_MAX: usize = 4096;
 
 impl std::fmt::Debug for TokenSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,6 +68,7 @@ impl TokenSigner {
     pub fn new(key: [u8; 32]) -> Self {
         TokenSigner {
             key: zeroize::Zeroizing::new(key),
+            verified: Default::default(),
         }
     }
 
@@ -109,6 +115,33 @@ impl TokenSigner {
         token: &str,
         now: UnixMillis,
     ) -> Result<Principal> {
+        let now_secs = now.0.div_euclid(1000);
+        if let Some((principal, exp)) = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|c| c.get(token).cloned())
+        {
+            if exp > now_secs {
+                return Ok(principal);
+            }
+        }
+        let (principal, exp) = self.verify_uncached(p, token, now)?;
+        if let Ok(mut c) = self.verified.lock() {
+            if c.len() >= VERIFIED_CACHE_MAX {
+                c.clear();
+            }
+            c.insert(token.to_string(), (principal.clone(), exp));
+        }
+        Ok(principal)
+    }
+
+    fn verify_uncached(
+        &self,
+        p: &dyn CryptoProvider,
+        token: &str,
+        now: UnixMillis,
+    ) -> Result<(Principal, i64)> {
         let malformed = || {
             ServiceError::new(
                 ErrorKind::MalformedToken,
@@ -148,11 +181,12 @@ impl TokenSigner {
             .iter()
             .filter_map(|r| r.parse::<Role>().ok())
             .collect::<Vec<_>>();
-        Ok(Principal {
+        let principal = Principal {
             subject: claims.sub,
             instance: Some(claims.iid.parse().map_err(|_| malformed())?),
             roles: Roles::of(&roles),
-        })
+        };
+        Ok((principal, claims.exp))
     }
 }
 
