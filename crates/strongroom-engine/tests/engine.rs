@@ -184,3 +184,46 @@ fn secrets_do_not_print() {
     assert_eq!(format!("{mk:?}"), "MasterKey(AES-256, <redacted>)");
     assert_eq!(format!("{m:?}"), "KeyMaterial(32 bytes, <redacted>)");
 }
+
+/// A provider whose HMAC is wrong: the unit must refuse to start.
+struct BrokenHmac;
+
+impl CryptoProvider for BrokenHmac {
+    fn name(&self) -> &'static str {
+        "broken"
+    }
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
+        AwsLcProvider.fill_random(out)
+    }
+    fn aead_key(&self, alg: AeadAlg, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError> {
+        AwsLcProvider.aead_key(alg, key)
+    }
+    fn hkdf_sha256(
+        &self,
+        salt: &[u8],
+        ikm: &[u8],
+        info: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        AwsLcProvider.hkdf_sha256(salt, ikm, info, out)
+    }
+    fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        let mut h = AwsLcProvider.hmac_sha256(key, parts);
+        h[0] ^= 1;
+        h
+    }
+    fn sha256(&self, parts: &[&[u8]]) -> [u8; 32] {
+        AwsLcProvider.sha256(parts)
+    }
+    fn ct_eq(&self, a: &[u8], b: &[u8]) -> bool {
+        AwsLcProvider.ct_eq(a, b)
+    }
+}
+
+#[test]
+fn a_unit_whose_provider_fails_a_known_answer_test_refuses_to_start() {
+    assert_eq!(
+        CryptoUnit::new(Arc::new(BrokenHmac)).unwrap_err(),
+        EngineError::SelfTestFailed("HMAC-SHA-256")
+    );
+}

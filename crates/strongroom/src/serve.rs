@@ -446,3 +446,74 @@ pub async fn serve_loop(
         tracing::warn!("some connections were still open after 30 s; closing them");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        a: ServeArgs,
+    }
+
+    fn args(v: &[&str]) -> ServeArgs {
+        T::parse_from(std::iter::once("serve").chain(v.iter().copied())).a
+    }
+
+    #[test]
+    fn flags_override_the_config_file_and_defaults_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "http_addr = \"127.0.0.1:9000\"\nkey_cache_size = 5\ntoken_ttl = 120\naudit_sync = \"all\"\n").unwrap();
+        let f = file.to_str().unwrap();
+        let c = resolve(args(&["--dev", "--config", f])).unwrap();
+        assert_eq!(
+            (
+                c.http_addr.port(),
+                c.key_cache_size,
+                c.token_ttl,
+                c.audit_sync_all
+            ),
+            (9000, 5, 120, true)
+        );
+        let c = resolve(args(&[
+            "--dev",
+            "--config",
+            f,
+            "--http-addr",
+            "127.0.0.1:9100",
+            "--key-cache-size",
+            "7",
+        ]))
+        .unwrap();
+        assert_eq!((c.http_addr.port(), c.key_cache_size), (9100, 7));
+        let c = resolve(args(&["--dev"])).unwrap();
+        assert_eq!(
+            (c.http_addr.port(), c.key_cache_size, c.audit_sync_all),
+            (8080, 10_000, false)
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_a_clear_message() {
+        assert!(resolve(args(&[])).unwrap_err().contains("TLS is required"));
+        assert!(resolve(args(&["--dev", "--audit-sync", "sometimes"]))
+            .unwrap_err()
+            .contains("--audit-sync"));
+        assert!(resolve(args(&["--dev", "--token-ttl", "5"]))
+            .unwrap_err()
+            .contains("--token-ttl"));
+        assert!(resolve(args(&["--test-clock"])).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "colour = \"blue\"\n").unwrap();
+        assert!(
+            resolve(args(&["--dev", "--config", file.to_str().unwrap()]))
+                .unwrap_err()
+                .contains("unknown field")
+        );
+    }
+}
