@@ -177,6 +177,42 @@ fn key_from_row(r: &SqliteRow) -> Result<KeyRecord> {
         current_version_at: UnixMillis(r.try_get("current_version_at").map_err(g)?),
         version_count: r.try_get("version_count").map_err(g)?,
         row_version: r.try_get("row_version").map_err(g)?,
+        rotation: match r
+            .try_get::<Option<bool>, _>("rotation_enabled")
+            .map_err(g)?
+        {
+            None => None,
+            Some(enabled) => Some(RotationPolicy {
+                enabled,
+                interval_month: u8::try_from(
+                    r.try_get::<i64, _>("rotation_interval_month").map_err(g)?,
+                )
+                .map_err(|_| corrupt("rotation interval"))?,
+                updated_at: UnixMillis(r.try_get("rotation_policy_at").map_err(g)?),
+                updated_by: r.try_get("rotation_policy_by").map_err(g)?,
+            }),
+        },
+        dual_auth: match r
+            .try_get::<Option<bool>, _>("dual_auth_enabled")
+            .map_err(g)?
+        {
+            None => None,
+            Some(enabled) => Some(DualAuthPolicy {
+                enabled,
+                updated_at: UnixMillis(r.try_get("dual_auth_policy_at").map_err(g)?),
+                updated_by: r.try_get("dual_auth_policy_by").map_err(g)?,
+            }),
+        },
+        deletion_auth: match r
+            .try_get::<Option<String>, _>("deletion_authorized_by")
+            .map_err(g)?
+        {
+            None => None,
+            Some(by) => Some(DeletionAuthorization {
+                by,
+                at: UnixMillis(r.try_get("deletion_authorized_at").map_err(g)?),
+            }),
+        },
     })
 }
 
@@ -205,9 +241,16 @@ const AUDIT_CHUNK: usize = 500;
 /// SQLite's extended result code for a constraint raised by a trigger.
 const SQLITE_CONSTRAINT_TRIGGER: &str = "1811";
 
+/// Sets the policy columns of a new key (same transaction as its insert).
+const POLICY_COLUMNS: &str = "UPDATE keys SET rotation_enabled = ?, rotation_interval_month = ?, rotation_policy_at = ?, \
+    rotation_policy_by = ?, dual_auth_enabled = ?, dual_auth_policy_at = ?, dual_auth_policy_by = ?, \
+    deletion_authorized_by = ?, deletion_authorized_at = ? WHERE instance_id = ? AND id = ?";
+
 const UPDATE_KEY: &str = "UPDATE keys SET name = ?, description = ?, state = ?, key_ring = ?, updated_at = ?, \
     state_changed_at = ?, expiration = ?, last_rotated_at = ?, deleted_at = ?, deleted_by = ?, current_version = ?, \
-    current_version_at = ?, version_count = ?, row_version = row_version + 1 \
+    current_version_at = ?, version_count = ?, aliases = ?, rotation_enabled = ?, rotation_interval_month = ?, \
+    rotation_policy_at = ?, rotation_policy_by = ?, dual_auth_enabled = ?, dual_auth_policy_at = ?, dual_auth_policy_by = ?, \
+    deletion_authorized_by = ?, deletion_authorized_at = ?, row_version = row_version + 1 \
     WHERE instance_id = ? AND id = ? AND row_version = ?";
 
 async fn update_in<'c, E>(exec: E, k: &KeyRecord) -> std::result::Result<u64, sqlx::Error>
@@ -228,6 +271,16 @@ where
         .bind(k.current_version.to_string())
         .bind(k.current_version_at.0)
         .bind(k.version_count)
+        .bind(k.aliases.join("\n"))
+        .bind(k.rotation.as_ref().map(|p| p.enabled))
+        .bind(k.rotation.as_ref().map(|p| i64::from(p.interval_month)))
+        .bind(k.rotation.as_ref().map(|p| p.updated_at.0))
+        .bind(k.rotation.as_ref().map(|p| p.updated_by.as_str()))
+        .bind(k.dual_auth.as_ref().map(|p| p.enabled))
+        .bind(k.dual_auth.as_ref().map(|p| p.updated_at.0))
+        .bind(k.dual_auth.as_ref().map(|p| p.updated_by.as_str()))
+        .bind(k.deletion_auth.as_ref().map(|d| d.by.as_str()))
+        .bind(k.deletion_auth.as_ref().map(|d| d.at.0))
         .bind(k.instance.to_string())
         .bind(k.id.to_string())
         .bind(k.row_version)
@@ -352,7 +405,7 @@ impl KeyStore for SqliteStore {
         if n > 0 && !force {
             return Err(StoreError::InstanceNotEmpty(u64::try_from(n).unwrap_or(0)));
         }
-        for table in ["key_versions", "aliases", "keys", "api_keys"] {
+        for table in ["key_versions", "aliases", "keys", "api_keys", "key_rings"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE instance_id = ?"))
                 .bind(id.to_string())
                 .execute(&mut *tx)
@@ -404,6 +457,21 @@ impl KeyStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists("key") } else { unavailable(e) })?;
+        sqlx::query(POLICY_COLUMNS)
+            .bind(k.rotation.as_ref().map(|p| p.enabled))
+            .bind(k.rotation.as_ref().map(|p| i64::from(p.interval_month)))
+            .bind(k.rotation.as_ref().map(|p| p.updated_at.0))
+            .bind(k.rotation.as_ref().map(|p| p.updated_by.as_str()))
+            .bind(k.dual_auth.as_ref().map(|p| p.enabled))
+            .bind(k.dual_auth.as_ref().map(|p| p.updated_at.0))
+            .bind(k.dual_auth.as_ref().map(|p| p.updated_by.as_str()))
+            .bind(k.deletion_auth.as_ref().map(|d| d.by.as_str()))
+            .bind(k.deletion_auth.as_ref().map(|d| d.at.0))
+            .bind(k.instance.to_string())
+            .bind(k.id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         for alias in &k.aliases {
             sqlx::query("INSERT INTO aliases (instance_id, alias, key_id) VALUES (?, ?, ?)")
                 .bind(k.instance.to_string())
@@ -530,6 +598,133 @@ impl KeyStore for SqliteStore {
             .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { unavailable(e) })?;
         tx.commit().await.map_err(unavailable)?;
         Ok(key.row_version + 1)
+    }
+
+    async fn add_alias(&self, key: &KeyRecord, alias: &str) -> Result<i64> {
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        sqlx::query("INSERT INTO aliases (instance_id, alias, key_id) VALUES (?, ?, ?)")
+            .bind(key.instance.to_string())
+            .bind(alias)
+            .bind(key.id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::AlreadyExists("alias")
+                } else {
+                    unavailable(e)
+                }
+            })?;
+        if update_in(&mut *tx, key).await.map_err(unavailable)? == 0 {
+            drop(tx);
+            return Err(self.not_updated(key.instance, key.id).await);
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(key.row_version + 1)
+    }
+
+    async fn remove_alias(&self, key: &KeyRecord, alias: &str) -> Result<i64> {
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        let r =
+            sqlx::query("DELETE FROM aliases WHERE instance_id = ? AND alias = ? AND key_id = ?")
+                .bind(key.instance.to_string())
+                .bind(alias)
+                .bind(key.id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if update_in(&mut *tx, key).await.map_err(unavailable)? == 0 {
+            drop(tx);
+            return Err(self.not_updated(key.instance, key.id).await);
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(key.row_version + 1)
+    }
+
+    async fn keys_with_rotation_policy(&self) -> Result<Vec<KeyRecord>> {
+        let rows = sqlx::query("SELECT * FROM keys WHERE rotation_enabled = 1 AND state IN (1, 3) ORDER BY instance_id, id")
+            .fetch_all(&self.read)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn create_key_ring(&self, instance: InstanceId, ring: &KeyRingRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO key_rings (instance_id, id, created_at, created_by) VALUES (?, ?, ?, ?)",
+        )
+        .bind(instance.to_string())
+        .bind(&ring.id)
+        .bind(ring.created_at.0)
+        .bind(&ring.created_by)
+        .execute(&self.write)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::AlreadyExists("key ring")
+            } else {
+                unavailable(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn list_key_rings(&self, instance: InstanceId) -> Result<Vec<KeyRingRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, created_at, created_by FROM key_rings WHERE instance_id = ? ORDER BY id",
+        )
+        .bind(instance.to_string())
+        .fetch_all(&self.read)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+                Ok(KeyRingRecord {
+                    id: r.try_get("id").map_err(g)?,
+                    created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
+                    created_by: r.try_get("created_by").map_err(g)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_key_ring(&self, instance: InstanceId, id: &str, force: bool) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        let blocking = if force {
+            "SELECT COUNT(*) FROM keys WHERE instance_id = ? AND key_ring = ? AND state != 5"
+        } else {
+            "SELECT COUNT(*) FROM keys WHERE instance_id = ? AND key_ring = ?"
+        };
+        let n: i64 = sqlx::query_scalar(blocking)
+            .bind(instance.to_string())
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if n > 0 {
+            return Err(StoreError::RingNotEmpty(u64::try_from(n).unwrap_or(0)));
+        }
+        let r = sqlx::query("DELETE FROM key_rings WHERE instance_id = ? AND id = ?")
+            .bind(instance.to_string())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("UPDATE keys SET key_ring = 'default', row_version = row_version + 1 WHERE instance_id = ? AND key_ring = ?")
+            .bind(instance.to_string())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(())
     }
 
     async fn purge_key(

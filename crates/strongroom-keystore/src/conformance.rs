@@ -18,7 +18,8 @@ macro_rules! conformance_tests {
             instances_round_trip, instance_isolation, key_create_get_list_count,
             aliases_are_unique_per_instance, optimistic_concurrency_one_winner,
             versions_newest_first, delete_instance_rules, purge_erases_everything,
-            api_keys_round_trip, audit_chain_append_and_read, list_filters_and_pages);
+            api_keys_round_trip, audit_chain_append_and_read, list_filters_and_pages,
+            aliases_add_and_remove, key_rings_rules, policies_round_trip);
     };
     (@case $factory:expr, $($name:ident),*) => {
         $(
@@ -72,6 +73,9 @@ pub fn key(instance: InstanceId, name: &str) -> (KeyRecord, KeyVersionRecord) {
             current_version_at: t(1),
             version_count: 1,
             row_version: 1,
+            rotation: None,
+            dual_auth: None,
+            deletion_auth: None,
         },
         KeyVersionRecord {
             id: v,
@@ -482,4 +486,143 @@ pub async fn list_filters_and_pages(s: Arc<dyn KeyStore>) {
         .await
         .unwrap();
     assert_eq!(tail.len(), 2);
+}
+
+/// Aliases can be added and removed; a taken alias refuses the change; stale writes fail.
+pub async fn aliases_add_and_remove(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let (mut a, va) = key(i, "a");
+    a.aliases = vec!["first".into()];
+    s.create_key(&a, &va).await.unwrap();
+    let (b, vb) = key(i, "b");
+    s.create_key(&b, &vb).await.unwrap();
+    let mut a2 = a.clone();
+    a2.aliases.push("second".into());
+    a2.row_version = s.add_alias(&a2, "second").await.unwrap();
+    assert_eq!(s.key_id_by_alias(i, "second").await.unwrap(), a.id);
+    assert_eq!(
+        s.get_key(i, a.id).await.unwrap().aliases,
+        vec!["first".to_string(), "second".to_string()]
+    );
+    let mut b2 = b.clone();
+    b2.aliases.push("second".into());
+    assert!(matches!(
+        s.add_alias(&b2, "second").await,
+        Err(StoreError::AlreadyExists("alias"))
+    ));
+    assert!(
+        s.get_key(i, b.id).await.unwrap().aliases.is_empty(),
+        "nothing written"
+    );
+    let mut stale = a.clone();
+    stale.aliases.push("third".into());
+    assert!(matches!(
+        s.add_alias(&stale, "third").await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        s.key_id_by_alias(i, "third").await,
+        Err(StoreError::NotFound)
+    ));
+    let mut a3 = a2.clone();
+    a3.aliases.retain(|x| x != "first");
+    s.remove_alias(&a3, "first").await.unwrap();
+    assert!(matches!(
+        s.key_id_by_alias(i, "first").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        s.get_key(i, a.id).await.unwrap().aliases,
+        vec!["second".to_string()]
+    );
+}
+
+/// Rings: unique per instance; deletion refused while keys remain; force moves destroyed keys.
+pub async fn key_rings_rules(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let ring = KeyRingRecord {
+        id: "ring-a".into(),
+        created_at: t(3),
+        created_by: "me".into(),
+    };
+    s.create_key_ring(i, &ring).await.unwrap();
+    assert!(matches!(
+        s.create_key_ring(i, &ring).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let other = new_instance(s.as_ref()).await;
+    s.create_key_ring(other, &ring).await.unwrap();
+    assert_eq!(s.list_key_rings(i).await.unwrap(), vec![ring.clone()]);
+    let (mut k, v) = key(i, "k");
+    k.key_ring = "ring-a".into();
+    s.create_key(&k, &v).await.unwrap();
+    assert!(matches!(
+        s.delete_key_ring(i, "ring-a", false).await,
+        Err(StoreError::RingNotEmpty(1))
+    ));
+    assert!(matches!(
+        s.delete_key_ring(i, "ring-a", true).await,
+        Err(StoreError::RingNotEmpty(1))
+    ));
+    k.state = KeyState::Destroyed;
+    k.row_version = s.update_key(&k).await.unwrap();
+    assert!(matches!(
+        s.delete_key_ring(i, "ring-a", false).await,
+        Err(StoreError::RingNotEmpty(1))
+    ));
+    s.delete_key_ring(i, "ring-a", true).await.unwrap();
+    assert_eq!(s.get_key(i, k.id).await.unwrap().key_ring, "default");
+    assert!(s.list_key_rings(i).await.unwrap().is_empty());
+    assert!(matches!(
+        s.delete_key_ring(i, "ring-a", false).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        s.list_key_rings(other).await.unwrap().len(),
+        1,
+        "other instances keep theirs"
+    );
+}
+
+/// Policies and deletion authorizations round-trip; the scheduler query finds enabled ones.
+pub async fn policies_round_trip(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let (mut k, v) = key(i, "k");
+    k.rotation = Some(RotationPolicy {
+        enabled: true,
+        interval_month: 3,
+        updated_at: t(5),
+        updated_by: "p".into(),
+    });
+    k.dual_auth = Some(DualAuthPolicy {
+        enabled: true,
+        updated_at: t(6),
+        updated_by: "q".into(),
+    });
+    s.create_key(&k, &v).await.unwrap();
+    assert_eq!(s.get_key(i, k.id).await.unwrap(), k);
+    k.deletion_auth = Some(DeletionAuthorization {
+        by: "r".into(),
+        at: t(7),
+    });
+    k.row_version = s.update_key(&k).await.unwrap();
+    assert_eq!(s.get_key(i, k.id).await.unwrap(), k);
+    let (plain, pv) = key(i, "plain");
+    s.create_key(&plain, &pv).await.unwrap();
+    let due = s.keys_with_rotation_policy().await.unwrap();
+    assert!(due.iter().any(|d| d.id == k.id));
+    assert!(!due.iter().any(|d| d.id == plain.id));
+    k.rotation = Some(RotationPolicy {
+        enabled: false,
+        interval_month: 3,
+        updated_at: t(8),
+        updated_by: "p".into(),
+    });
+    s.update_key(&k).await.unwrap();
+    assert!(!s
+        .keys_with_rotation_policy()
+        .await
+        .unwrap()
+        .iter()
+        .any(|d| d.id == k.id));
 }

@@ -33,6 +33,9 @@ pub enum StoreError {
     /// The instance still holds keys.
     #[error("instance still holds {0} keys")]
     InstanceNotEmpty(u64),
+    /// The key ring still holds keys (any state without `force`, non-destroyed with it).
+    #[error("key ring still holds {0} keys")]
+    RingNotEmpty(u64),
     /// The stored data is not what this version of Strongroom wrote.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -99,6 +102,56 @@ pub struct KeyRecord {
     pub version_count: u32,
     /// Optimistic concurrency token; incremented by every write.
     pub row_version: i64,
+    /// Rotation policy, if one was set.
+    pub rotation: Option<RotationPolicy>,
+    /// Dual authorization delete policy, if one was set.
+    pub dual_auth: Option<DualAuthPolicy>,
+    /// A pending authorization to delete (dual authorization), if any.
+    pub deletion_auth: Option<DeletionAuthorization>,
+}
+
+/// A key's rotation policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationPolicy {
+    /// Whether automatic rotation is on.
+    pub enabled: bool,
+    /// Interval in months of 30 days (1–12).
+    pub interval_month: u8,
+    /// Last change of the policy.
+    pub updated_at: UnixMillis,
+    /// Who changed it.
+    pub updated_by: String,
+}
+
+/// A key's dual authorization delete policy (once enabled, never disabled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DualAuthPolicy {
+    /// Whether deletion needs a prior authorization by another user.
+    pub enabled: bool,
+    /// Last change of the policy.
+    pub updated_at: UnixMillis,
+    /// Who changed it.
+    pub updated_by: String,
+}
+
+/// A first authorization to delete a dual-auth key (`setKeyForDeletion`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletionAuthorization {
+    /// Who authorized.
+    pub by: String,
+    /// When (valid for 7 days).
+    pub at: UnixMillis,
+}
+
+/// A key ring of an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRingRecord {
+    /// Ring id (2–100 characters; `default` always exists).
+    pub id: String,
+    /// Creation time.
+    pub created_at: UnixMillis,
+    /// Creator.
+    pub created_by: String,
 }
 
 /// One version of a key's material, sealed.
@@ -245,6 +298,24 @@ pub trait KeyStore: Send + Sync + 'static {
     /// Adds a version and writes the metadata (which must name it as current) in one
     /// transaction, with the same concurrency rule as [`KeyStore::update_key`].
     async fn add_key_version(&self, key: &KeyRecord, version: &KeyVersionRecord) -> Result<i64>;
+    /// Adds an alias to a key: `key` carries the new alias list and the row_version that was
+    /// read (same rule as [`KeyStore::update_key`]). `AlreadyExists("alias")` if taken.
+    async fn add_alias(&self, key: &KeyRecord, alias: &str) -> Result<i64>;
+    /// Removes an alias from a key (`key` carries the new list and the row_version read).
+    async fn remove_alias(&self, key: &KeyRecord, alias: &str) -> Result<i64>;
+    /// Keys whose rotation policy is enabled, of every instance, in active or deactivated
+    /// state (for the rotation scheduler).
+    async fn keys_with_rotation_policy(&self) -> Result<Vec<KeyRecord>>;
+
+    /// Creates a key ring. `AlreadyExists("key ring")` if it exists.
+    async fn create_key_ring(&self, instance: InstanceId, ring: &KeyRingRecord) -> Result<()>;
+    /// Lists an instance's key rings (not including the implicit `default`).
+    async fn list_key_rings(&self, instance: InstanceId) -> Result<Vec<KeyRingRecord>>;
+    /// Deletes a key ring. Without `force`, refused (`RingNotEmpty`) while any key is in it;
+    /// with `force`, refused while a key that is not destroyed is in it, and destroyed keys
+    /// move to `default`.
+    async fn delete_key_ring(&self, instance: InstanceId, id: &str, force: bool) -> Result<()>;
+
     /// Erases a key, its versions and aliases.
     async fn purge_key(
         &self,

@@ -19,6 +19,9 @@ use zeroize::Zeroizing;
 pub const KEY_JSON: &str = "application/vnd.ibm.kms.key+json";
 pub const KEY_ACTION_JSON: &str = "application/vnd.ibm.kms.key_action+json";
 pub const VERSION_JSON: &str = "application/vnd.ibm.kms.key.version+json";
+pub const ALIAS_JSON: &str = "application/vnd.ibm.kms.alias+json";
+pub const KEY_RING_JSON: &str = "application/vnd.ibm.kms.key_ring+json";
+pub const POLICY_JSON: &str = "application/vnd.ibm.kms.policy+json";
 
 fn bad_body(msg: impl Into<String>) -> ServiceError {
     ServiceError::new(ErrorKind::BadBody, msg)
@@ -218,7 +221,7 @@ pub fn key_json(r: &KeyRecord, payload: Option<&[u8]>) -> Value {
         "algorithmMode": if r.kind == KeyKind::Root { "GCM" } else { "N/A" },
         "lastUpdateDate": ts(r.updated_at),
         "keyVersion": {"id": r.current_version.to_string(), "creationDate": ts(r.current_version_at)},
-        "dualAuthDelete": {"enabled": false},
+        "dualAuthDelete": dual_auth_json(r),
         "deleted": r.state == KeyState::Destroyed,
         "keyRingID": r.key_ring,
     });
@@ -251,6 +254,12 @@ pub fn key_json(r: &KeyRecord, payload: Option<&[u8]>) -> Value {
         }
         if let Some(p) = payload {
             o.insert("payload".into(), json!(b64(p)));
+        }
+        if let Some(rot) = &r.rotation {
+            o.insert(
+                "rotation".into(),
+                json!({"enabled": rot.enabled, "interval_month": rot.interval_month}),
+            );
         }
     }
     k
@@ -320,4 +329,133 @@ pub fn parse_u32_param(name: &str, s: &str, min: u32, max: u32) -> Result<u32, S
                 format!("'{name}' must be an integer from {min} to {max}"),
             )
         })
+}
+
+fn dual_auth_json(r: &KeyRecord) -> Value {
+    let enabled = r.dual_auth.as_ref().is_some_and(|d| d.enabled);
+    let mut v = json!({"enabled": enabled});
+    if enabled {
+        v["keySetForDeletion"] = json!(r.deletion_auth.is_some());
+        if let Some(a) = &r.deletion_auth {
+            v["authExpiration"] = json!(ts(a.at.plus_secs(strongroom_service::DELETION_AUTH_SECS)));
+        }
+    }
+    v
+}
+
+/// The Key Protect JSON of a key's policies (`which` limits it to one type).
+pub fn policies_json(
+    instance: InstanceId,
+    key: strongroom_model::KeyId,
+    p: &strongroom_service::KeyPolicies,
+    which: Option<&str>,
+) -> Value {
+    let policy_id = |kind: &str| uuid::Uuid::new_v5(&key.0, kind.as_bytes()).to_string();
+    let base = |kind: &str, at: UnixMillis, by: &str| {
+        json!({
+            "id": policy_id(kind),
+            "crn": crn(instance, &key.to_string()),
+            "type": POLICY_JSON,
+            "creationDate": ts(at),
+            "createdBy": by,
+            "lastUpdateDate": ts(at),
+            "updatedBy": by,
+        })
+    };
+    let mut resources = Vec::new();
+    if let Some(r) = p
+        .rotation
+        .as_ref()
+        .filter(|_| which.is_none_or(|w| w == "rotation"))
+    {
+        let mut v = base("rotation", r.updated_at, &r.updated_by);
+        v["rotation"] = json!({"enabled": r.enabled, "interval_month": r.interval_month});
+        resources.push(v);
+    }
+    if let Some(d) = p
+        .dual_auth
+        .as_ref()
+        .filter(|_| which.is_none_or(|w| w == "dualAuthDelete"))
+    {
+        let mut v = base("dualAuthDelete", d.updated_at, &d.updated_by);
+        v["dualAuthDelete"] = json!({"enabled": d.enabled});
+        resources.push(v);
+    }
+    if resources.is_empty() {
+        return json!({"metadata": {"collectionType": POLICY_JSON, "collectionTotal": 0}});
+    }
+    collection(POLICY_JSON, resources)
+}
+
+/// Parses a `PUT /keys/{id}/policies` body.
+pub fn parse_policy_body(
+    obj: Map<String, Value>,
+    which: Option<&str>,
+) -> Result<(Option<strongroom_service::RotationChange>, Option<bool>), ServiceError> {
+    let f = Fields::new(obj, &["metadata", "resources"])?;
+    let resources = match f.get("resources") {
+        Some(Value::Array(r)) if !r.is_empty() => r.clone(),
+        _ => {
+            return Err(bad_body(
+                "Invalid body data was passed: 'resources' must list at least one policy",
+            ))
+        }
+    };
+    if let Some(Value::Object(meta)) = f.get("metadata") {
+        let meta = Fields::new(meta.clone(), &["collectiontype", "collectiontotal"])?;
+        if let Some(total) = meta.get("collectiontotal") {
+            if total.as_u64() != Some(resources.len() as u64) {
+                return Err(ServiceError::new(
+                    ErrorKind::CollectionTotalMismatch,
+                    "Collection total does not match number of resources",
+                ));
+            }
+        }
+    }
+    let (mut rotation, mut dual) = (None, None);
+    for r in resources {
+        let Value::Object(o) = r else {
+            return Err(bad_body(
+                "Invalid body data was passed: each policy must be an object",
+            ));
+        };
+        let pf = Fields::new(o, &["type", "rotation", "dualauthdelete"])?;
+        if let Some(Value::Object(rot)) = pf.get("rotation") {
+            let rf = Fields::new(rot.clone(), &["enabled", "interval_month"])?;
+            let interval_month = match rf.get("interval_month") {
+                None => None,
+                Some(v) => Some(v.as_i64().ok_or_else(|| {
+                    ServiceError::field(
+                        ErrorKind::InvalidField,
+                        "interval_month",
+                        "interval_month must be an integer between 1 to 12",
+                    )
+                })?),
+            };
+            rotation = Some(strongroom_service::RotationChange {
+                enabled: rf.bool("enabled", "enabled")?,
+                interval_month,
+            });
+        } else if let Some(Value::Object(d)) = pf.get("dualauthdelete") {
+            let df = Fields::new(d.clone(), &["enabled"])?;
+            dual = Some(df.bool("enabled", "enabled")?.ok_or_else(|| {
+                ServiceError::field(
+                    ErrorKind::InvalidField,
+                    "dualAuthDelete",
+                    "dualAuthDelete.enabled is required",
+                )
+            })?);
+        } else {
+            return Err(bad_body("Invalid body data was passed: a policy needs a 'rotation' or 'dualAuthDelete' object"));
+        }
+    }
+    match which {
+        Some("rotation") if dual.is_some() || rotation.is_none() => Err(bad_body(
+            "Data in body does not match data required by the 'policy' query parameter",
+        )),
+        Some("dualAuthDelete") if rotation.is_some() || dual.is_none() => Err(bad_body(
+            "Data in body does not match data required by the 'policy' query parameter",
+        )),
+        _ => Ok((rotation, dual)),
+    }
 }

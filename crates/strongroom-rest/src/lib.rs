@@ -59,7 +59,23 @@ pub fn router(svc: Arc<Service>, opts: RestOptions) -> Router {
         )
         .route(
             "/api/v2/keys/{id}",
-            get(get_key).delete(delete_key).post(legacy_action),
+            get(get_key)
+                .delete(delete_key)
+                .post(legacy_action)
+                .patch(patch_key),
+        )
+        .route(
+            "/api/v2/keys/{id}/aliases/{alias}",
+            post(create_alias).delete(delete_alias),
+        )
+        .route(
+            "/api/v2/keys/{id}/policies",
+            get(get_policies).put(put_policies),
+        )
+        .route("/api/v2/key_rings", get(list_rings))
+        .route(
+            "/api/v2/key_rings/{ring}",
+            post(create_ring).delete(delete_ring),
         )
         .route("/api/v2/keys/{id}/metadata", get(get_metadata))
         .route("/api/v2/keys/{id}/versions", get(key_versions))
@@ -214,15 +230,20 @@ async fn create_key(State(st): State<AppState>, h: HeaderMap, body: Body) -> Api
         {
             return Err(ServiceError::field(ErrorKind::InvalidField, "encryptedNonce", "secure import with an import token is not supported yet; import the payload directly over TLS"));
         }
-        if let Some(ring) = f.string("keyringid", "keyRingID")? {
-            if ring != "default" {
+        // The ring comes from X-Kms-Key-Ring (as Key Protect does); a keyRingID in the
+        // body must agree with it.
+        let header_ring = header(&h, "x-kms-key-ring").map(String::from);
+        let body_ring = f.string("keyringid", "keyRingID")?;
+        let key_ring = match (header_ring, body_ring) {
+            (Some(a), Some(b)) if a != b => {
                 return Err(ServiceError::field(
                     ErrorKind::InvalidField,
                     "keyRingID",
-                    "only the 'default' key ring exists in this version",
+                    "keyRingID and the X-Kms-Key-Ring header name different key rings",
                 ));
             }
-        }
+            (a, b) => a.or(b),
+        };
         let name = f.string("name", "name")?.ok_or_else(|| {
             ServiceError::field(
                 ErrorKind::InvalidField,
@@ -250,6 +271,7 @@ async fn create_key(State(st): State<AppState>, h: HeaderMap, body: Body) -> Api
             },
             payload,
             expiration,
+            key_ring,
         })
     })();
     let req = match parsed {
@@ -618,6 +640,14 @@ fn action_audit_name(action: &str) -> (&'static str, &'static str) {
         "disable" => ("kms.secrets.disable", "Key could not be disabled"),
         "enable" => ("kms.secrets.enable", "Key could not be enabled"),
         "restore" => ("kms.secrets.restore", "Key could not be restored"),
+        "setKeyForDeletion" => (
+            "kms.secrets.setkeyfordeletion",
+            "Key could not be set for deletion",
+        ),
+        "unsetKeyForDeletion" => (
+            "kms.secrets.unsetkeyfordeletion",
+            "Key could not be unset for deletion",
+        ),
         _ => ("kms.secrets.action", "Key action could not be performed"),
     }
 }
@@ -641,7 +671,8 @@ async fn run_action(
             "unwrap" | "rewrap" => &["ciphertext", "aad"],
             "rotate" => &["payload", "encryptednonce", "iv", "encryptionalgorithm"],
             "disable" | "enable" | "restore" => &[],
-            "setKeyForDeletion" | "unsetKeyForDeletion" | "sync" => {
+            "setKeyForDeletion" | "unsetKeyForDeletion" => &[],
+            "sync" => {
                 return Err(ServiceError::new(
                     ErrorKind::InvalidQueryParam,
                     format!("the '{action}' action is not supported yet"),
@@ -778,6 +809,14 @@ async fn run_action(
             svc.enable(&ctx, &id).await.map_err(fail)?;
             Ok(respond(StatusCode::NO_CONTENT, KEY_JSON, None, &corr))
         }
+        "setKeyForDeletion" => {
+            svc.set_key_for_deletion(&ctx, &id).await.map_err(fail)?;
+            Ok(respond(StatusCode::NO_CONTENT, KEY_JSON, None, &corr))
+        }
+        "unsetKeyForDeletion" => {
+            svc.unset_key_for_deletion(&ctx, &id).await.map_err(fail)?;
+            Ok(respond(StatusCode::NO_CONTENT, KEY_JSON, None, &corr))
+        }
         _ => {
             let rec = svc.restore(&ctx, &id).await.map_err(fail)?;
             Ok(respond(
@@ -788,6 +827,302 @@ async fn run_action(
             ))
         }
     }
+}
+
+// ---------------------------------------------------------------- aliases, rings, policies
+
+async fn create_alias(
+    State(st): State<AppState>,
+    Path((id, alias)): Path<(String, String)>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key alias could not be created";
+    let ctx = auth(&st, &h, "kms.secrets.createalias", WHAT).await?;
+    let (key_id, at) = st
+        .svc
+        .create_key_alias(&ctx, &id, &alias)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let res = json!({"keyId": key_id.to_string(), "alias": alias, "creationDate": ts(at), "createdBy": ctx.principal.subject});
+    Ok(respond(
+        StatusCode::CREATED,
+        ALIAS_JSON,
+        Some(collection(ALIAS_JSON, vec![res])),
+        &ctx.correlation_id,
+    ))
+}
+
+async fn delete_alias(
+    State(st): State<AppState>,
+    Path((id, alias)): Path<(String, String)>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key alias could not be deleted";
+    let ctx = auth(&st, &h, "kms.secrets.deletealias", WHAT).await?;
+    st.svc
+        .delete_key_alias(&ctx, &id, &alias)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::NO_CONTENT,
+        ALIAS_JSON,
+        None,
+        &ctx.correlation_id,
+    ))
+}
+
+async fn list_rings(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key rings could not be listed";
+    let ctx = auth(&st, &h, "kms.keyrings.list", WHAT).await?;
+    let parsed = (|| {
+        let limit = q
+            .get("limit")
+            .map(|s| parse_u32_param("limit", s, 1, 5000))
+            .transpose()?
+            .unwrap_or(100);
+        let offset = q
+            .get("offset")
+            .map(|s| parse_u32_param("offset", s, 0, u32::MAX))
+            .transpose()?
+            .unwrap_or(0);
+        let total = q
+            .get("totalCount")
+            .map(|s| parse_bool_param("totalCount", s))
+            .transpose()?
+            .unwrap_or(false);
+        Ok((limit, offset, total))
+    })();
+    let (limit, offset, want_total) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc
+                    .record_rejected(&ctx, "kms.keyrings.list", None, e)
+                    .await,
+                WHAT,
+            ))
+        }
+    };
+    let rings = st
+        .svc
+        .list_key_rings(&ctx)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let total = rings.len();
+    let page: Vec<Value> = rings
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(|r| {
+            if r.id == strongroom_service::DEFAULT_RING {
+                json!({"id": r.id})
+            } else {
+                json!({"id": r.id, "creationDate": ts(r.created_at), "createdBy": r.created_by})
+            }
+        })
+        .collect();
+    let mut body = collection(KEY_RING_JSON, page);
+    if want_total {
+        body["metadata"]["totalCount"] = json!(total);
+    }
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(body),
+        &ctx.correlation_id,
+    ))
+}
+
+async fn create_ring(
+    State(st): State<AppState>,
+    Path(ring): Path<String>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key ring could not be created";
+    let ctx = auth(&st, &h, "kms.keyrings.create", WHAT).await?;
+    st.svc
+        .create_key_ring(&ctx, &ring)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::CREATED,
+        KEY_RING_JSON,
+        None,
+        &ctx.correlation_id,
+    ))
+}
+
+async fn delete_ring(
+    State(st): State<AppState>,
+    Path(ring): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key ring could not be deleted";
+    let ctx = auth(&st, &h, "kms.keyrings.delete", WHAT).await?;
+    let force = match q
+        .get("force")
+        .map(|s| parse_bool_param("force", s))
+        .transpose()
+    {
+        Ok(f) => f.unwrap_or(false),
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc
+                    .record_rejected(&ctx, "kms.keyrings.delete", Some(&ring), e)
+                    .await,
+                WHAT,
+            ))
+        }
+    };
+    st.svc
+        .delete_key_ring(&ctx, &ring, force)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::NO_CONTENT,
+        KEY_RING_JSON,
+        None,
+        &ctx.correlation_id,
+    ))
+}
+
+async fn patch_key(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    const WHAT: &str = "Key could not be updated";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let ctx = auth(&st, &h, "kms.secrets.patch", WHAT).await?;
+    let target = (|| {
+        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
+        let obj = parse_object(&body)?.ok_or_else(|| {
+            ServiceError::new(
+                ErrorKind::NoBody,
+                "Missing body in request: {\"keyRingID\": ...} is required",
+            )
+        })?;
+        let f = Fields::new(obj, &["keyringid"])?;
+        f.string("keyringid", "keyRingID")?.ok_or_else(|| {
+            ServiceError::field(
+                ErrorKind::InvalidField,
+                "keyRingID",
+                "The field 'keyRingID' is required",
+            )
+        })
+    })();
+    let target = match target {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc
+                    .record_rejected(&ctx, "kms.secrets.patch", Some(&id), e)
+                    .await,
+                WHAT,
+            ))
+        }
+    };
+    let rec = st
+        .svc
+        .move_key(&ctx, &id, header(&h, "x-kms-key-ring"), &target)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::OK,
+        KEY_JSON,
+        Some(collection(KEY_JSON, vec![key_json(&rec, None)])),
+        &ctx.correlation_id,
+    ))
+}
+
+fn policy_filter(q: &HashMap<String, String>) -> Result<Option<&str>, ServiceError> {
+    match q.get("policy").map(String::as_str) {
+        None | Some("") => Ok(None),
+        Some(p @ ("rotation" | "dualAuthDelete")) => Ok(Some(p)),
+        Some(other) => Err(ServiceError::new(
+            ErrorKind::InvalidQueryParam,
+            format!("'policy' must be rotation or dualAuthDelete, not '{other}'"),
+        )),
+    }
+}
+
+async fn get_policies(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key policies could not be retrieved";
+    let ctx = auth(&st, &h, "kms.policies.read", WHAT).await?;
+    let which = match policy_filter(&q) {
+        Ok(w) => w,
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc
+                    .record_rejected(&ctx, "kms.policies.read", Some(&id), e)
+                    .await,
+                WHAT,
+            ))
+        }
+    };
+    let (key, p) = st
+        .svc
+        .get_key_policies(&ctx, &id)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(policies_json(ctx.instance, key, &p, which)),
+        &ctx.correlation_id,
+    ))
+}
+
+async fn put_policies(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    const WHAT: &str = "Key policies could not be updated";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let ctx = auth(&st, &h, "kms.policies.write", WHAT).await?;
+    let parsed = (|| {
+        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
+        let which = policy_filter(&q)?;
+        let obj = parse_object(&body)?
+            .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Missing body in request"))?;
+        parse_policy_body(obj, which)
+    })();
+    let (rotation, dual) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc
+                    .record_rejected(&ctx, "kms.policies.write", Some(&id), e)
+                    .await,
+                WHAT,
+            ))
+        }
+    };
+    let (key, p) = st
+        .svc
+        .put_key_policies(&ctx, &id, rotation, dual)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(policies_json(ctx.instance, key, &p, None)),
+        &ctx.correlation_id,
+    ))
 }
 
 // ---------------------------------------------------------------- identity

@@ -54,6 +54,16 @@ pub enum ErrorKind {
     ApiKeyNotFound,
     /// The instance's crypto unit holds no valid master key.
     UnitNotInitialized,
+    /// The key ring does not exist.
+    KeyRingNotFound,
+    /// The key ring still holds keys.
+    KeyRingNotEmpty,
+    /// Dual authorization: deleting needs a prior authorization by another user.
+    AuthorizationsNotMet,
+    /// The key has no dual authorization delete policy.
+    NotDualAuth,
+    /// A per-key or per-instance limit is reached (aliases, key rings).
+    LimitReached,
     /// A concurrent change won; retry.
     Conflict,
     /// The keystore or audit log is unavailable; retry later.
@@ -64,7 +74,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind (for exhaustive mapping tests).
-    pub const ALL: [ErrorKind; 27] = [
+    pub const ALL: [ErrorKind; 32] = [
         ErrorKind::Unauthenticated,
         ErrorKind::MalformedToken,
         ErrorKind::Forbidden,
@@ -89,6 +99,11 @@ impl ErrorKind {
         ErrorKind::AlreadyExists,
         ErrorKind::ApiKeyNotFound,
         ErrorKind::UnitNotInitialized,
+        ErrorKind::KeyRingNotFound,
+        ErrorKind::KeyRingNotEmpty,
+        ErrorKind::AuthorizationsNotMet,
+        ErrorKind::NotDualAuth,
+        ErrorKind::LimitReached,
         ErrorKind::Conflict,
         ErrorKind::Unavailable,
         ErrorKind::Internal,
@@ -121,6 +136,11 @@ impl ErrorKind {
             ErrorKind::AlreadyExists => "already_exists",
             ErrorKind::ApiKeyNotFound => "api_key_not_found",
             ErrorKind::UnitNotInitialized => "unit_not_initialized",
+            ErrorKind::KeyRingNotFound => "key_ring_not_found",
+            ErrorKind::KeyRingNotEmpty => "key_ring_not_empty",
+            ErrorKind::AuthorizationsNotMet => "authorizations_not_met",
+            ErrorKind::NotDualAuth => "not_dual_auth",
+            ErrorKind::LimitReached => "limit_reached",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
@@ -182,6 +202,10 @@ impl From<StoreError> for ServiceError {
             StoreError::InstanceNotEmpty(n) => ServiceError::new(
                 ErrorKind::InstanceNotEmpty,
                 format!("instance still holds {n} keys; delete and purge them first"),
+            ),
+            StoreError::RingNotEmpty(n) => ServiceError::new(
+                ErrorKind::KeyRingNotEmpty,
+                format!("The specified key ring contains {n} key(s); move or delete them first (destroyed keys move to 'default' with force=true)"),
             ),
             StoreError::Corrupt(what) => {
                 tracing::error!(%what, "keystore data is corrupt");

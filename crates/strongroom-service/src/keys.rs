@@ -6,7 +6,8 @@ use std::sync::Arc;
 use strongroom_engine::{envelope, BlobBinding, EngineError, KeyMaterial, Wdek};
 use strongroom_keystore::{KeyFilter, KeyRecord, KeyVersionRecord, Page, StoreError};
 use strongroom_model::{
-    KeyId, KeyKind, KeyState, LifecycleEvent, Role, TransitionError, UnixMillis, VersionId,
+    InstanceId, KeyId, KeyKind, KeyState, LifecycleEvent, Role, TransitionError, UnixMillis,
+    VersionId,
 };
 use zeroize::Zeroizing;
 
@@ -74,6 +75,8 @@ pub struct CreateKey {
     pub payload: Option<Zeroizing<Vec<u8>>>,
     /// Optional expiration (must be in the future).
     pub expiration: Option<UnixMillis>,
+    /// Key ring (`default` when `None`); it must exist.
+    pub key_ring: Option<String>,
 }
 
 /// A key as shown to a caller: metadata with its effective state, plus the material of a
@@ -163,7 +166,7 @@ pub fn effective_state(rec: &KeyRecord, now: UnixMillis) -> KeyState {
     }
 }
 
-fn validate_alias(a: &str) -> Result<()> {
+pub(crate) fn validate_alias(a: &str) -> Result<()> {
     let ok_chars = a
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -228,7 +231,7 @@ fn transition(
 
 impl Service {
     /// Resolves an id or alias to a key id within the caller's instance.
-    async fn resolve(&self, ctx: &Ctx, id_or_alias: &str) -> Result<KeyId> {
+    pub(crate) async fn resolve(&self, ctx: &Ctx, id_or_alias: &str) -> Result<KeyId> {
         if let Ok(id) = id_or_alias.parse::<KeyId>() {
             return Ok(id);
         }
@@ -345,6 +348,11 @@ impl Service {
                 ));
             }
         }
+        let key_ring = req
+            .key_ring
+            .clone()
+            .unwrap_or_else(|| crate::DEFAULT_RING.to_string());
+        self.require_ring(ctx, &key_ring).await?;
         let imported = req.payload.is_some();
         let material = match (&req.payload, req.kind) {
             (Some(p), KeyKind::Root) if ![16, 24, 32].contains(&p.len()) => {
@@ -380,7 +388,7 @@ impl Service {
             imported,
             bits: u32::try_from(material.len() * 8).unwrap_or(u32::MAX),
             state: KeyState::Active,
-            key_ring: "default".into(),
+            key_ring: key_ring.clone(),
             created_at: now,
             created_by: ctx.principal.subject.clone(),
             updated_at: now,
@@ -393,6 +401,9 @@ impl Service {
             current_version_at: now,
             version_count: 1,
             row_version: 1,
+            rotation: None,
+            dual_auth: None,
+            deletion_auth: None,
         };
         let first = KeyVersionRecord {
             id: version,
@@ -730,13 +741,21 @@ impl Service {
 
     /// Runs a read-modify-write of one key under its stripe lock, from the stored record,
     /// and drops the cached entry afterwards.
-    async fn mutate<T, F>(&self, ctx: &Ctx, id: KeyId, f: F) -> Result<T>
+    pub(crate) async fn mutate<T, F>(&self, ctx: &Ctx, id: KeyId, f: F) -> Result<T>
     where
         F: for<'a> FnOnce(&'a mut KeyRecord, UnixMillis) -> Result<MutateOutcome<T>>,
     {
-        let ck = (ctx.instance, id);
+        self.mutate_in(ctx.instance, id, f).await
+    }
+
+    /// [`Service::mutate`] for a known instance (background jobs have no request).
+    pub(crate) async fn mutate_in<T, F>(&self, instance: InstanceId, id: KeyId, f: F) -> Result<T>
+    where
+        F: for<'a> FnOnce(&'a mut KeyRecord, UnixMillis) -> Result<MutateOutcome<T>>,
+    {
+        let ck = (instance, id);
         let _guard = self.cache.stripe(&ck).lock().await;
-        let mut rec = match self.store.get_key(ctx.instance, id).await {
+        let mut rec = match self.store.get_key(instance, id).await {
             Ok(r) => r,
             Err(StoreError::NotFound) => return Err(key_not_found()),
             Err(e) => return Err(e.into()),
@@ -754,9 +773,17 @@ impl Service {
             }
             MutateOutcome::Purge(v) => self
                 .store
-                .purge_key(ctx.instance, id, rec.row_version)
+                .purge_key(instance, id, rec.row_version)
                 .await
                 .map(|_| v),
+            MutateOutcome::AddAlias(alias, v) => {
+                rec.updated_at = now;
+                self.store.add_alias(&rec, &alias).await.map(|_| v)
+            }
+            MutateOutcome::RemoveAlias(alias, v) => {
+                rec.updated_at = now;
+                self.store.remove_alias(&rec, &alias).await.map(|_| v)
+            }
         };
         self.cache.remove(&ck);
         result.map_err(|e| match e {
@@ -765,19 +792,15 @@ impl Service {
         })
     }
 
-    /// Rotates a root key: a new version with fresh material, or with `payload` for
-    /// imported keys. Older versions keep unwrapping.
-    pub async fn rotate(
+    /// Rotates key `id` of `instance` (requests and the rotation scheduler).
+    pub(crate) async fn rotate_in(
         &self,
-        ctx: &Ctx,
-        id_or_alias: &str,
+        instance: InstanceId,
+        id: KeyId,
         payload: Option<Zeroizing<Vec<u8>>>,
     ) -> Result<VersionInfo> {
-        let op = async {
-            let id = self.resolve(ctx, id_or_alias).await?;
-            let unit = self.unit(ctx.instance)?;
-            let instance = ctx.instance;
-            self.mutate(ctx, id, move |rec, now| {
+        let unit = self.unit(instance)?;
+        self.mutate_in(instance, id, move |rec, now| {
                 if rec.kind != KeyKind::Root {
                     return Err(ServiceError::new(ErrorKind::RootKeyRequired, "Requested action can only be completed with a root key"));
                 }
@@ -821,7 +844,20 @@ impl Service {
                 let info = VersionInfo { id: version, created_at: now };
                 Ok(MutateOutcome::AddVersion(KeyVersionRecord { id: version, seq, created_at: now, blob }, info))
             })
-            .await
+        .await
+    }
+
+    /// Rotates a root key: a new version with fresh material, or with `payload` for
+    /// imported keys. Older versions keep unwrapping.
+    pub async fn rotate(
+        &self,
+        ctx: &Ctx,
+        id_or_alias: &str,
+        payload: Option<Zeroizing<Vec<u8>>>,
+    ) -> Result<VersionInfo> {
+        let op = async {
+            let id = self.resolve(ctx, id_or_alias).await?;
+            self.rotate_in(ctx.instance, id, payload).await
         };
         self.audited(
             ctx,
@@ -908,10 +944,13 @@ impl Service {
             let id = self.resolve(ctx, id_or_alias).await?;
             let by = ctx.principal.subject.clone();
             self.mutate(ctx, id, move |rec, now| {
-                rec.state = transition(rec, now, LifecycleEvent::Delete, "deleted")?;
+                let next = transition(rec, now, LifecycleEvent::Delete, "deleted")?;
+                crate::policies::check_dual_auth_delete(rec, &by, now)?;
+                rec.state = next;
                 rec.state_changed_at = now;
                 rec.deleted_at = Some(now);
                 rec.deleted_by = Some(by);
+                rec.deletion_auth = None;
                 let mut shown = rec.clone();
                 shown.row_version += 1;
                 shown.updated_at = now;
@@ -1011,8 +1050,10 @@ impl Service {
 }
 
 /// What a mutation writes.
-enum MutateOutcome<T> {
+pub(crate) enum MutateOutcome<T> {
     Update(T),
     AddVersion(KeyVersionRecord, T),
     Purge(T),
+    AddAlias(String, T),
+    RemoveAlias(String, T),
 }

@@ -11,6 +11,8 @@ pub mod clock;
 pub mod error;
 mod instances;
 mod keys;
+mod policies;
+mod rings;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -26,6 +28,8 @@ pub use clock::{Clock, OffsetClock, SystemClock};
 pub use error::{ErrorKind, Result, ServiceError};
 pub use instances::{AdminCtx, ApiKeyCreated, IssuedToken};
 pub use keys::*;
+pub use policies::*;
+pub use rings::*;
 
 /// Where a node keeps its crypto units' master keys, sealed at rest. Implemented by the
 /// server (files sealed under the node key); the ceremony issue replaces the dev path.
@@ -396,9 +400,10 @@ pub fn canonical_status(kind: ErrorKind) -> u16 {
         | PayloadRequired
         | KeyExpired
         | RestoreExpired => 400,
-        KeyNotFound | InstanceNotFound | ApiKeyNotFound => 404,
+        KeyNotFound | InstanceNotFound | ApiKeyNotFound | KeyRingNotFound => 404,
         InvalidKeyState | TooEarly | RotationNotPermitted | AliasTaken | InstanceNotEmpty
-        | AlreadyExists | Conflict => 409,
+        | AlreadyExists | Conflict | KeyRingNotEmpty | AuthorizationsNotMet | NotDualAuth
+        | LimitReached => 409,
         KeyDeleted => 410,
         UnitNotInitialized | Unavailable => 503,
         Internal => 500,

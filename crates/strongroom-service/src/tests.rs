@@ -125,6 +125,7 @@ fn root(name: &str) -> CreateKey {
         kind: KeyKind::Root,
         payload: None,
         expiration: None,
+        key_ring: None,
     }
 }
 
@@ -624,6 +625,7 @@ async fn standard_keys_return_payload_and_refuse_root_actions() {
         kind: KeyKind::Standard,
         payload: Some(Zeroizing::new(vec![3u8; 7500])),
         expiration: None,
+        key_ring: None,
     };
     let k = f.svc.create_key(&c, req).await.unwrap();
     assert!(k.record.imported);
@@ -776,4 +778,329 @@ async fn mutations_wait_for_their_audit_record_and_reads_are_queued() {
         .await
         .unwrap();
     assert_eq!(report.problem, None);
+}
+
+#[tokio::test]
+async fn aliases_rings_and_moves() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let c = f.ctx(i, &[Role::Manager]).await;
+    let id = f
+        .svc
+        .create_key(&c, root("r"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    for n in 0..5 {
+        f.svc
+            .create_key_alias(&c, &id, &format!("alias-{n}"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        kind(f.svc.create_key_alias(&c, &id, "alias-6").await),
+        ErrorKind::LimitReached
+    );
+    assert_eq!(
+        kind(f.svc.create_key_alias(&c, &id, "alias-1").await),
+        ErrorKind::AliasTaken
+    );
+    let other = f
+        .svc
+        .create_key(&c, root("o"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    assert_eq!(
+        kind(f.svc.create_key_alias(&c, &other, "alias-1").await),
+        ErrorKind::AliasTaken
+    );
+    assert_eq!(
+        kind(
+            f.svc
+                .create_key_alias(&c, &other, "9b2ae0a2-0e0e-4c3f-9f37-3f8e3c1c9c01")
+                .await
+        ),
+        ErrorKind::InvalidField
+    );
+    f.svc.wrap(&c, "alias-3", None, &[]).await.unwrap();
+    f.svc.delete_key_alias(&c, &id, "alias-3").await.unwrap();
+    assert_eq!(
+        kind(f.svc.wrap(&c, "alias-3", None, &[]).await),
+        ErrorKind::KeyNotFound
+    );
+    f.svc.create_key_alias(&c, &other, "alias-3").await.unwrap();
+    assert_eq!(
+        f.svc
+            .get_key_metadata(&c, "alias-3")
+            .await
+            .unwrap()
+            .id
+            .to_string(),
+        other
+    );
+
+    // rings
+    assert_eq!(
+        kind(f.svc.create_key_ring(&c, "x").await),
+        ErrorKind::InvalidField
+    );
+    f.svc.create_key_ring(&c, "payments").await.unwrap();
+    assert_eq!(
+        kind(f.svc.create_key_ring(&c, "payments").await),
+        ErrorKind::AlreadyExists
+    );
+    let mut req = root("in-ring");
+    req.key_ring = Some("payments".into());
+    let in_ring = f.svc.create_key(&c, req).await.unwrap().record;
+    assert_eq!(in_ring.key_ring, "payments");
+    let mut bad = root("nowhere");
+    bad.key_ring = Some("missing".into());
+    assert_eq!(
+        kind(f.svc.create_key(&c, bad).await),
+        ErrorKind::KeyRingNotFound
+    );
+    assert_eq!(
+        kind(f.svc.delete_key_ring(&c, "payments", false).await),
+        ErrorKind::KeyRingNotEmpty
+    );
+    let moved = f
+        .svc
+        .move_key(&c, &in_ring.id.to_string(), Some("payments"), "default")
+        .await
+        .unwrap();
+    assert_eq!(moved.key_ring, "default");
+    assert_eq!(
+        kind(
+            f.svc
+                .move_key(&c, &in_ring.id.to_string(), Some("payments"), "default")
+                .await
+        ),
+        ErrorKind::InvalidField
+    );
+    f.svc.delete_key_ring(&c, "payments", false).await.unwrap();
+    let rings: Vec<String> = f
+        .svc
+        .list_key_rings(&c)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(rings, vec!["default".to_string()]);
+}
+
+#[tokio::test]
+async fn rotation_policy_scheduler_with_injected_clock() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let c = f.ctx(i, &[Role::Manager]).await;
+    let id = f
+        .svc
+        .create_key(&c, root("auto"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    let idle = f
+        .svc
+        .create_key(&c, root("idle"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    let mut imp = root("imported");
+    imp.payload = Some(Zeroizing::new(vec![5; 32]));
+    let imported = f
+        .svc
+        .create_key(&c, imp)
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    let policy = |m: i64| {
+        Some(RotationChange {
+            enabled: Some(true),
+            interval_month: Some(m),
+        })
+    };
+    for bad in [0, 13, -1] {
+        assert_eq!(
+            kind(f.svc.put_key_policies(&c, &id, policy(bad), None).await),
+            ErrorKind::InvalidField,
+            "interval {bad}"
+        );
+    }
+    assert_eq!(
+        kind(f.svc.put_key_policies(&c, &imported, policy(1), None).await),
+        ErrorKind::InvalidField
+    );
+    f.svc
+        .put_key_policies(&c, &id, policy(2), None)
+        .await
+        .unwrap();
+    // Enabling again without an interval keeps the stored one.
+    let (_, p) = f
+        .svc
+        .put_key_policies(
+            &c,
+            &id,
+            Some(RotationChange {
+                enabled: Some(true),
+                interval_month: None,
+            }),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.rotation.unwrap().interval_month, 2);
+    let w = f.svc.wrap(&c, &id, None, &[]).await.unwrap();
+
+    assert_eq!(f.svc.rotate_due_keys().await.unwrap(), 0, "not due yet");
+    f.clock.advance(59 * 86_400);
+    assert_eq!(
+        f.svc.rotate_due_keys().await.unwrap(),
+        0,
+        "59 days < 2 months of 30 days"
+    );
+    f.clock.advance(86_400 + 1);
+    assert_eq!(f.svc.rotate_due_keys().await.unwrap(), 1);
+    assert_eq!(
+        f.svc.rotate_due_keys().await.unwrap(),
+        0,
+        "rotated once, due again in 60 days"
+    );
+    let c = f.ctx(i, &[Role::Manager]).await; // the earlier token expired with the clock move
+    let (versions, _) = f
+        .svc
+        .key_versions(
+            &c,
+            &id,
+            Page {
+                limit: 10,
+                offset: 0,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 2);
+    let (idle_versions, _) = f
+        .svc
+        .key_versions(
+            &c,
+            &idle,
+            Page {
+                limit: 10,
+                offset: 0,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        idle_versions.len(),
+        1,
+        "keys without a policy are left alone"
+    );
+    assert!(f
+        .svc
+        .unwrap(&c, &id, &w.ciphertext, &[])
+        .await
+        .unwrap()
+        .rewrapped
+        .is_some());
+    let head = f.store.audit_head().await.unwrap().unwrap().0;
+    let recs = f.store.read_audit(head - 20, 30).await.unwrap();
+    assert!(recs.iter().any(|r| r.principal == "scheduler"
+        && r.action == "kms.secrets.rotate"
+        && r.outcome == "success"));
+    // Disabled policies stop the rotation.
+    f.svc
+        .put_key_policies(
+            &c,
+            &id,
+            Some(RotationChange {
+                enabled: Some(false),
+                interval_month: None,
+            }),
+            None,
+        )
+        .await
+        .unwrap();
+    f.clock.advance(61 * 86_400);
+    assert_eq!(f.svc.rotate_due_keys().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn dual_authorization_delete_needs_a_second_user() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let alice = f.ctx(i, &[Role::Manager]).await;
+    let p = Principal {
+        subject: "bob".into(),
+        instance: Some(i),
+        roles: Roles::of(&[Role::Manager]),
+    };
+    let token = f.svc.token_for(&p, 30 * 86_400).unwrap().access_token;
+    let bob = f
+        .svc
+        .authenticate(Some(&token), Some(&i.to_string()), "c".into(), "t")
+        .await
+        .unwrap();
+    let id = f
+        .svc
+        .create_key(&alice, root("guarded"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    assert_eq!(
+        kind(f.svc.set_key_for_deletion(&alice, &id).await),
+        ErrorKind::NotDualAuth
+    );
+    f.svc
+        .put_key_policies(&alice, &id, None, Some(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        kind(f.svc.put_key_policies(&alice, &id, None, Some(false)).await),
+        ErrorKind::InvalidField,
+        "cannot be turned off"
+    );
+    assert_eq!(
+        kind(f.svc.delete(&alice, &id, false).await),
+        ErrorKind::AuthorizationsNotMet
+    );
+    f.svc.set_key_for_deletion(&alice, &id).await.unwrap();
+    assert_eq!(
+        kind(f.svc.delete(&alice, &id, false).await),
+        ErrorKind::AuthorizationsNotMet,
+        "not by the same user"
+    );
+    f.svc.unset_key_for_deletion(&bob, &id).await.unwrap();
+    assert_eq!(
+        kind(f.svc.delete(&bob, &id, false).await),
+        ErrorKind::AuthorizationsNotMet,
+        "authorization withdrawn"
+    );
+    f.svc.set_key_for_deletion(&alice, &id).await.unwrap();
+    f.clock.advance(8 * 86_400);
+    assert_eq!(
+        kind(f.svc.delete(&bob, &id, false).await),
+        ErrorKind::AuthorizationsNotMet,
+        "expired after 7 days"
+    );
+    let alice = f.ctx(i, &[Role::Manager]).await;
+    f.svc.set_key_for_deletion(&alice, &id).await.unwrap();
+    let deleted = f.svc.delete(&bob, &id, false).await.unwrap();
+    assert_eq!(deleted.state, KeyState::Destroyed);
 }

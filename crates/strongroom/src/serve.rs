@@ -22,6 +22,9 @@ use tokio::sync::watch;
 
 use crate::node::{write_private, FileVault, NodeFiles};
 
+/// How often the rotation scheduler looks for keys whose rotation policy is due.
+const ROTATION_CHECK_SECS: u64 = 300;
+
 /// Options of `strongroom serve`. Each can also come from the config file (same name with
 /// underscores) or from a `STRONGROOM_*` environment variable; flags win over the
 /// environment, which wins over the file.
@@ -288,6 +291,25 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         tracing::warn!(addr = %g, "the GREP11 gRPC API is not implemented yet; --grpc-addr is ignored");
     }
 
+    // Rotation policies: check every few minutes for keys that are due (Key Protect
+    // promises rotation "within a 24-hour window" of the due time).
+    let scheduler_svc = Arc::downgrade(&svc);
+    let scheduler = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(ROTATION_CHECK_SECS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(svc) = scheduler_svc.upgrade() else {
+                break;
+            };
+            match svc.rotate_due_keys().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rotated = n, "rotation policies applied"),
+                Err(e) => tracing::warn!(error = %e, "rotation policy check failed"),
+            }
+        }
+    });
+
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -295,6 +317,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         let _ = stop_tx.send(true);
     });
     serve_loop(listener, tls, router, stop_rx).await;
+    scheduler.abort();
     drop(svc);
     // The audit writer ends once the last service handle is gone, after flushing.
     if tokio::time::timeout(Duration::from_secs(10), audit_task)
