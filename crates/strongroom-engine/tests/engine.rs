@@ -218,6 +218,31 @@ impl CryptoProvider for BrokenHmac {
     fn ct_eq(&self, a: &[u8], b: &[u8]) -> bool {
         AwsLcProvider.ct_eq(a, b)
     }
+    fn rsa_generate(
+        &self,
+        bits: usize,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CryptoError> {
+        AwsLcProvider.rsa_generate(bits)
+    }
+    fn rsa_oaep_decrypt(
+        &self,
+        k: &[u8],
+        h: OaepHash,
+        c: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        AwsLcProvider.rsa_oaep_decrypt(k, h, c)
+    }
+    fn rsa_oaep_encrypt(&self, k: &[u8], h: OaepHash, m: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        AwsLcProvider.rsa_oaep_encrypt(k, h, m)
+    }
+    fn aes_cbc_pkcs7_decrypt(
+        &self,
+        k: &[u8],
+        iv: &[u8; 16],
+        c: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        AwsLcProvider.aes_cbc_pkcs7_decrypt(k, iv, c)
+    }
 }
 
 #[test]
