@@ -405,7 +405,14 @@ impl KeyStore for SqliteStore {
         if n > 0 && !force {
             return Err(StoreError::InstanceNotEmpty(u64::try_from(n).unwrap_or(0)));
         }
-        for table in ["key_versions", "aliases", "keys", "api_keys", "key_rings"] {
+        for table in [
+            "key_versions",
+            "aliases",
+            "keys",
+            "api_keys",
+            "key_rings",
+            "import_tokens",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE instance_id = ?"))
                 .bind(id.to_string())
                 .execute(&mut *tx)
@@ -650,6 +657,63 @@ impl KeyStore for SqliteStore {
             .await
             .map_err(unavailable)?;
         rows.iter().map(key_from_row).collect()
+    }
+
+    async fn put_import_token(&self, instance: InstanceId, t: &ImportTokenRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO import_tokens (instance_id, id, created_at, expires_at, max_retrievals, remaining, \
+             public_key, private_blob, nonce) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(instance.to_string())
+        .bind(t.id.to_string())
+        .bind(t.created_at.0)
+        .bind(t.expires_at.0)
+        .bind(t.max_retrievals)
+        .bind(t.remaining)
+        .bind(&t.public_key)
+        .bind(&t.private_blob)
+        .bind(&t.nonce)
+        .execute(&self.write)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_import_token(&self, instance: InstanceId) -> Result<ImportTokenRecord> {
+        let r = sqlx::query("SELECT * FROM import_tokens WHERE instance_id = ?")
+            .bind(instance.to_string())
+            .fetch_one(&self.write)
+            .await
+            .map_err(unavailable)?;
+        let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+        Ok(ImportTokenRecord {
+            id: KeyId(parse_uuid(r.try_get("id").map_err(g)?)?),
+            created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
+            expires_at: UnixMillis(r.try_get("expires_at").map_err(g)?),
+            max_retrievals: r.try_get("max_retrievals").map_err(g)?,
+            remaining: r.try_get("remaining").map_err(g)?,
+            public_key: r.try_get("public_key").map_err(g)?,
+            private_blob: r.try_get("private_blob").map_err(g)?,
+            nonce: r.try_get("nonce").map_err(g)?,
+        })
+    }
+
+    async fn take_import_token_retrieval(&self, instance: InstanceId, id: KeyId) -> Result<u32> {
+        let left: Option<i64> = sqlx::query_scalar(
+            "UPDATE import_tokens SET remaining = remaining - 1 WHERE instance_id = ? AND id = ? AND remaining > 0 RETURNING remaining",
+        )
+        .bind(instance.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.write)
+        .await
+        .map_err(unavailable)?;
+        match left {
+            Some(n) => Ok(u32::try_from(n).unwrap_or(0)),
+            None => match self.get_import_token(instance).await {
+                Ok(_) => Err(StoreError::Conflict),
+                Err(e) => Err(e),
+            },
+        }
     }
 
     async fn create_key_ring(&self, instance: InstanceId, ring: &KeyRingRecord) -> Result<()> {

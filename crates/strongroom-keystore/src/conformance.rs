@@ -19,7 +19,7 @@ macro_rules! conformance_tests {
             aliases_are_unique_per_instance, optimistic_concurrency_one_winner,
             versions_newest_first, delete_instance_rules, purge_erases_everything,
             api_keys_round_trip, audit_chain_append_and_read, list_filters_and_pages,
-            aliases_add_and_remove, key_rings_rules, policies_round_trip);
+            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip);
     };
     (@case $factory:expr, $($name:ident),*) => {
         $(
@@ -625,4 +625,50 @@ pub async fn policies_round_trip(s: Arc<dyn KeyStore>) {
         .unwrap()
         .iter()
         .any(|d| d.id == k.id));
+}
+
+/// One import token per instance; retrievals count down and stop at zero.
+pub async fn import_tokens_round_trip(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    assert!(matches!(
+        s.get_import_token(i).await,
+        Err(StoreError::NotFound)
+    ));
+    let tok = ImportTokenRecord {
+        id: KeyId::random(),
+        created_at: t(1),
+        expires_at: t(600_000),
+        max_retrievals: 2,
+        remaining: 2,
+        public_key: vec![1, 2],
+        private_blob: vec![3, 4],
+        nonce: vec![5; 12],
+    };
+    s.put_import_token(i, &tok).await.unwrap();
+    assert_eq!(s.get_import_token(i).await.unwrap(), tok);
+    assert_eq!(s.take_import_token_retrieval(i, tok.id).await.unwrap(), 1);
+    assert_eq!(s.take_import_token_retrieval(i, tok.id).await.unwrap(), 0);
+    assert!(matches!(
+        s.take_import_token_retrieval(i, tok.id).await,
+        Err(StoreError::Conflict)
+    ));
+    let newer = ImportTokenRecord {
+        id: KeyId::random(),
+        remaining: 1,
+        ..tok.clone()
+    };
+    s.put_import_token(i, &newer).await.unwrap();
+    assert!(
+        matches!(
+            s.take_import_token_retrieval(i, tok.id).await,
+            Err(StoreError::Conflict)
+        ),
+        "replaced token"
+    );
+    assert_eq!(s.get_import_token(i).await.unwrap().id, newer.id);
+    let other = new_instance(s.as_ref()).await;
+    assert!(matches!(
+        s.get_import_token(other).await,
+        Err(StoreError::NotFound)
+    ));
 }

@@ -143,6 +143,37 @@ pub struct DeletionAuthorization {
     pub at: UnixMillis,
 }
 
+/// An instance's import token: an RSA transport key and a nonce for secure import.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ImportTokenRecord {
+    /// Token id (binds the sealed private key).
+    pub id: KeyId,
+    /// Creation time.
+    pub created_at: UnixMillis,
+    /// Expiry.
+    pub expires_at: UnixMillis,
+    /// Allowed retrievals of the public key.
+    pub max_retrievals: u32,
+    /// Retrievals left.
+    pub remaining: u32,
+    /// SubjectPublicKeyInfo DER of the transport key.
+    pub public_key: Vec<u8>,
+    /// The PKCS#8 private key sealed as a key blob.
+    pub private_blob: Vec<u8>,
+    /// The nonce the importer must encrypt with the key material.
+    pub nonce: Vec<u8>,
+}
+
+impl std::fmt::Debug for ImportTokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportTokenRecord")
+            .field("id", &self.id)
+            .field("expires_at", &self.expires_at)
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A key ring of an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRingRecord {
@@ -315,6 +346,15 @@ pub trait KeyStore: Send + Sync + 'static {
     /// with `force`, refused while a key that is not destroyed is in it, and destroyed keys
     /// move to `default`.
     async fn delete_key_ring(&self, instance: InstanceId, id: &str, force: bool) -> Result<()>;
+
+    /// Stores the instance's import token, replacing any previous one.
+    async fn put_import_token(&self, instance: InstanceId, token: &ImportTokenRecord)
+        -> Result<()>;
+    /// Reads the instance's import token.
+    async fn get_import_token(&self, instance: InstanceId) -> Result<ImportTokenRecord>;
+    /// Uses one retrieval of token `id`: `Conflict` when none is left (or the token was
+    /// replaced), `NotFound` when there is no token.
+    async fn take_import_token_retrieval(&self, instance: InstanceId, id: KeyId) -> Result<u32>;
 
     /// Erases a key, its versions and aliases.
     async fn purge_key(

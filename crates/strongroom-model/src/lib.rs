@@ -190,6 +190,8 @@ pub enum KeyKind {
     Root = 1,
     /// A standard key (`extractable: true`).
     Standard = 2,
+    /// The private transport key of an import token (never a user key).
+    TransportKey = 3,
 }
 
 impl KeyKind {
@@ -202,6 +204,7 @@ impl KeyKind {
         match code {
             1 => Some(Self::Root),
             2 => Some(Self::Standard),
+            3 => Some(Self::TransportKey),
             _ => None,
         }
     }

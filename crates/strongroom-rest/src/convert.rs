@@ -144,6 +144,19 @@ impl Fields {
         }
     }
 
+    pub fn int(&self, name: &str, field: &'static str) -> Result<Option<i64>, ServiceError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => v.as_i64().map(Some).ok_or_else(|| {
+                ServiceError::field(
+                    ErrorKind::InvalidField,
+                    field,
+                    format!("The field '{field}' must be an integer"),
+                )
+            }),
+        }
+    }
+
     pub fn strings(&self, name: &str, field: &'static str) -> Result<Vec<String>, ServiceError> {
         let err = || {
             ServiceError::field(
@@ -458,4 +471,73 @@ pub fn parse_policy_body(
         )),
         _ => Ok((rotation, dual)),
     }
+}
+
+/// Reads the secure-import fields of a create or rotate resource.
+pub fn parse_secure_import(
+    f: &Fields,
+) -> Result<Option<strongroom_service::SecureImport>, ServiceError> {
+    let nonce = f.string("encryptednonce", "encryptedNonce")?;
+    let iv = f.string("iv", "iv")?;
+    let alg = f.string("encryptionalgorithm", "encryptionAlgorithm")?;
+    let Some(nonce) = nonce else {
+        if iv.is_some() || alg.is_some() {
+            return Err(ServiceError::field(
+                ErrorKind::InvalidField,
+                "encryptedNonce",
+                "secure import needs 'encryptedNonce' with 'iv' and 'encryptionAlgorithm'",
+            ));
+        }
+        return Ok(None);
+    };
+    let iv = iv.ok_or_else(|| {
+        ServiceError::field(
+            ErrorKind::InvalidField,
+            "iv",
+            "secure import needs the 'iv' used to encrypt the nonce",
+        )
+    })?;
+    let algorithm = match alg.as_deref() {
+        None | Some("RSAES_OAEP_SHA_256") => strongroom_engine_hash::Sha256,
+        Some("RSAES_OAEP_SHA_1") => strongroom_engine_hash::Sha1,
+        Some(other) => return Err(ServiceError::field(
+            ErrorKind::InvalidField,
+            "encryptionAlgorithm",
+            format!(
+                "encryptionAlgorithm must be RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1, not '{other}'"
+            ),
+        )),
+    };
+    Ok(Some(strongroom_service::SecureImport {
+        encrypted_nonce: b64_field("encryptedNonce", &nonce)?.to_vec(),
+        iv: b64_field("iv", &iv)?.to_vec(),
+        algorithm,
+    }))
+}
+
+use strongroom_service::OaepHash as strongroom_engine_hash;
+
+/// The JSON of an import token (`payload` is base64 of the PEM public key).
+pub fn import_token_json(t: &strongroom_service::ImportTokenInfo) -> Value {
+    let mut v = json!({
+        "creationDate": ts(t.created_at),
+        "expirationDate": ts(t.expires_at),
+        "expiration": t.expiration_secs,
+        "maxAllowedRetrievals": t.max_retrievals,
+        "remainingRetrievals": t.remaining,
+    });
+    if let Some(spki) = &t.public_key {
+        let body = STANDARD.encode(spki);
+        let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+        for chunk in body.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(chunk));
+            pem.push('\n');
+        }
+        pem.push_str("-----END PUBLIC KEY-----\n");
+        v["payload"] = json!(b64(pem.as_bytes()));
+    }
+    if let Some(n) = &t.nonce {
+        v["nonce"] = json!(b64(n));
+    }
+    v
 }

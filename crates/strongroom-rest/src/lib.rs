@@ -72,6 +72,10 @@ pub fn router(svc: Arc<Service>, opts: RestOptions) -> Router {
             "/api/v2/keys/{id}/policies",
             get(get_policies).put(put_policies),
         )
+        .route(
+            "/api/v2/import_token",
+            get(get_import_token).post(post_import_token),
+        )
         .route("/api/v2/key_rings", get(list_rings))
         .route(
             "/api/v2/key_rings/{ring}",
@@ -224,12 +228,7 @@ async fn create_key(State(st): State<AppState>, h: HeaderMap, body: Body) -> Api
         let obj = parse_object(&body)?
             .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Missing body in request"))?;
         let f = Fields::new(single_resource(obj)?, CREATE_FIELDS)?;
-        if f.string("encryptednonce", "encryptedNonce")?.is_some()
-            || f.string("encryptionalgorithm", "encryptionAlgorithm")?
-                .is_some()
-        {
-            return Err(ServiceError::field(ErrorKind::InvalidField, "encryptedNonce", "secure import with an import token is not supported yet; import the payload directly over TLS"));
-        }
+        let secure = parse_secure_import(&f)?;
         // The ring comes from X-Kms-Key-Ring (as Key Protect does); a keyRingID in the
         // body must agree with it.
         let header_ring = header(&h, "x-kms-key-ring").map(String::from);
@@ -272,6 +271,7 @@ async fn create_key(State(st): State<AppState>, h: HeaderMap, body: Body) -> Api
             payload,
             expiration,
             key_ring,
+            secure,
         })
     })();
     let req = match parsed {
@@ -773,19 +773,15 @@ async fn run_action(
             }
         }
         "rotate" => {
-            let payload = match &fields {
+            let (payload, secure) = match &fields {
                 Some(f) => {
                     let p = (|| {
-                        if f.string("encryptednonce", "encryptedNonce")?.is_some() {
-                            return Err(ServiceError::field(
-                                ErrorKind::InvalidField,
-                                "encryptedNonce",
-                                "secure import with an import token is not supported yet",
-                            ));
-                        }
-                        f.string("payload", "payload")?
+                        let secure = parse_secure_import(f)?;
+                        let payload = f
+                            .string("payload", "payload")?
                             .map(|p| b64_field("payload", &p))
-                            .transpose()
+                            .transpose()?;
+                        Ok::<_, ServiceError>((payload, secure))
                     })();
                     match p {
                         Ok(p) => p,
@@ -796,9 +792,9 @@ async fn run_action(
                         }
                     }
                 }
-                None => None,
+                None => (None, None),
             };
-            svc.rotate(&ctx, &id, payload).await.map_err(fail)?;
+            svc.rotate(&ctx, &id, payload, secure).await.map_err(fail)?;
             Ok(respond(StatusCode::NO_CONTENT, KEY_JSON, None, &corr))
         }
         "disable" => {
@@ -1121,6 +1117,63 @@ async fn put_policies(
         StatusCode::OK,
         "application/json",
         Some(policies_json(ctx.instance, key, &p, None)),
+        &ctx.correlation_id,
+    ))
+}
+
+// ---------------------------------------------------------------- import tokens
+
+async fn post_import_token(State(st): State<AppState>, h: HeaderMap, body: Body) -> ApiResult {
+    const WHAT: &str = "Import token could not be created";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let ctx = auth(&st, &h, "kms.importtoken.create", WHAT).await?;
+    let parsed = (|| {
+        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
+        let Some(obj) = parse_object(&body)? else {
+            return Ok((None, None));
+        };
+        let f = Fields::new(obj, &["expiration", "maxallowedretrievals"])?;
+        Ok((
+            f.int("expiration", "expiration")?,
+            f.int("maxallowedretrievals", "maxAllowedRetrievals")?,
+        ))
+    })();
+    let (expiration, retrievals) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc
+                    .record_rejected(&ctx, "kms.importtoken.create", None, e)
+                    .await,
+                WHAT,
+            ))
+        }
+    };
+    let t = st
+        .svc
+        .create_import_token(&ctx, expiration, retrievals)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(import_token_json(&t)),
+        &ctx.correlation_id,
+    ))
+}
+
+async fn get_import_token(State(st): State<AppState>, h: HeaderMap) -> ApiResult {
+    const WHAT: &str = "Import Token could not be retrieved";
+    let ctx = auth(&st, &h, "kms.importtoken.read", WHAT).await?;
+    let t = st
+        .svc
+        .get_import_token(&ctx)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(import_token_json(&t)),
         &ctx.correlation_id,
     ))
 }

@@ -64,6 +64,12 @@ pub enum ErrorKind {
     NotDualAuth,
     /// A per-key or per-instance limit is reached (aliases, key rings).
     LimitReached,
+    /// The import token is missing, expired or used up.
+    ImportTokenExpired,
+    /// Secure import: the decrypted nonce is not the import token's nonce.
+    IncorrectNonce,
+    /// Secure import: the nonce could not be decrypted with the key material and IV.
+    IncorrectNonceIv,
     /// A concurrent change won; retry.
     Conflict,
     /// The keystore or audit log is unavailable; retry later.
@@ -74,7 +80,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind (for exhaustive mapping tests).
-    pub const ALL: [ErrorKind; 32] = [
+    pub const ALL: [ErrorKind; 35] = [
         ErrorKind::Unauthenticated,
         ErrorKind::MalformedToken,
         ErrorKind::Forbidden,
@@ -104,6 +110,9 @@ impl ErrorKind {
         ErrorKind::AuthorizationsNotMet,
         ErrorKind::NotDualAuth,
         ErrorKind::LimitReached,
+        ErrorKind::ImportTokenExpired,
+        ErrorKind::IncorrectNonce,
+        ErrorKind::IncorrectNonceIv,
         ErrorKind::Conflict,
         ErrorKind::Unavailable,
         ErrorKind::Internal,
@@ -141,6 +150,9 @@ impl ErrorKind {
             ErrorKind::AuthorizationsNotMet => "authorizations_not_met",
             ErrorKind::NotDualAuth => "not_dual_auth",
             ErrorKind::LimitReached => "limit_reached",
+            ErrorKind::ImportTokenExpired => "import_token_expired",
+            ErrorKind::IncorrectNonce => "incorrect_nonce",
+            ErrorKind::IncorrectNonceIv => "incorrect_nonce_iv",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",

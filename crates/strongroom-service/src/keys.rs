@@ -77,6 +77,8 @@ pub struct CreateKey {
     pub expiration: Option<UnixMillis>,
     /// Key ring (`default` when `None`); it must exist.
     pub key_ring: Option<String>,
+    /// Secure import: `payload` is encrypted to the instance's import token.
+    pub secure: Option<crate::SecureImport>,
 }
 
 /// A key as shown to a caller: metadata with its effective state, plus the material of a
@@ -281,6 +283,12 @@ impl Service {
                 let material = match record.kind {
                     KeyKind::Root => Material::Root(unit.wrapping_key(&m).map_err(engine_err)?),
                     KeyKind::Standard => Material::Standard(m),
+                    KeyKind::TransportKey => {
+                        return Err(ServiceError::new(
+                            ErrorKind::Internal,
+                            "stored key has an unexpected kind",
+                        ));
+                    }
                 };
                 versions.push(CachedVersion {
                     id: v.id,
@@ -353,6 +361,26 @@ impl Service {
             .clone()
             .unwrap_or_else(|| crate::DEFAULT_RING.to_string());
         self.require_ring(ctx, &key_ring).await?;
+        if req.kind == KeyKind::TransportKey {
+            return Err(ServiceError::new(
+                ErrorKind::BadBody,
+                "only root and standard keys can be created",
+            ));
+        }
+        let mut req = req;
+        if let Some(secure) = req.secure.take() {
+            if req.kind != KeyKind::Root {
+                return Err(invalid(
+                    "encryptedNonce",
+                    "secure import with an import token applies to root keys only",
+                ));
+            }
+            let sealed = req
+                .payload
+                .take()
+                .ok_or_else(|| invalid("payload", "secure import needs the encrypted 'payload'"))?;
+            req.payload = Some(self.open_secure_import(ctx, &sealed, &secure).await?);
+        }
         let imported = req.payload.is_some();
         let material = match (&req.payload, req.kind) {
             (Some(p), KeyKind::Root) if ![16, 24, 32].contains(&p.len()) => {
@@ -414,7 +442,7 @@ impl Service {
         self.store.create_key(&record, &first).await?;
         let payload = match req.kind {
             KeyKind::Standard => Some(Zeroizing::new(material.expose().to_vec())),
-            KeyKind::Root => None,
+            KeyKind::Root | KeyKind::TransportKey => None,
         };
         Ok(KeyView { record, payload })
     }
@@ -854,9 +882,22 @@ impl Service {
         ctx: &Ctx,
         id_or_alias: &str,
         payload: Option<Zeroizing<Vec<u8>>>,
+        secure: Option<crate::SecureImport>,
     ) -> Result<VersionInfo> {
         let op = async {
             let id = self.resolve(ctx, id_or_alias).await?;
+            let payload = match (secure, payload) {
+                (Some(secure), Some(sealed)) => {
+                    Some(self.open_secure_import(ctx, &sealed, &secure).await?)
+                }
+                (Some(_), None) => {
+                    return Err(invalid(
+                        "payload",
+                        "secure import needs the encrypted 'payload'",
+                    ))
+                }
+                (None, p) => p,
+            };
             self.rotate_in(ctx.instance, id, payload).await
         };
         self.audited(

@@ -9,6 +9,7 @@ pub mod auth;
 mod cache;
 pub mod clock;
 pub mod error;
+mod import;
 mod instances;
 mod keys;
 mod policies;
@@ -26,10 +27,12 @@ pub use audit::{verify_chain, AuditEvent, VerifyReport};
 pub use auth::{Ctx, Principal, TokenSigner};
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use error::{ErrorKind, Result, ServiceError};
+pub use import::*;
 pub use instances::{AdminCtx, ApiKeyCreated, IssuedToken};
 pub use keys::*;
 pub use policies::*;
 pub use rings::*;
+pub use strongroom_engine::OaepHash;
 
 /// Where a node keeps its crypto units' master keys, sealed at rest. Implemented by the
 /// server (files sealed under the node key); the ceremony issue replaces the dev path.
@@ -399,11 +402,13 @@ pub fn canonical_status(kind: ErrorKind) -> u16 {
         | RootKeyRequired
         | PayloadRequired
         | KeyExpired
-        | RestoreExpired => 400,
+        | RestoreExpired
+        | IncorrectNonce
+        | IncorrectNonceIv => 400,
         KeyNotFound | InstanceNotFound | ApiKeyNotFound | KeyRingNotFound => 404,
         InvalidKeyState | TooEarly | RotationNotPermitted | AliasTaken | InstanceNotEmpty
         | AlreadyExists | Conflict | KeyRingNotEmpty | AuthorizationsNotMet | NotDualAuth
-        | LimitReached => 409,
+        | LimitReached | ImportTokenExpired => 409,
         KeyDeleted => 410,
         UnitNotInitialized | Unavailable => 503,
         Internal => 500,

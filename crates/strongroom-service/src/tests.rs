@@ -126,6 +126,7 @@ fn root(name: &str) -> CreateKey {
         payload: None,
         expiration: None,
         key_ring: None,
+        secure: None,
     }
 }
 
@@ -150,7 +151,11 @@ async fn wrap_rotate_unwrap_returns_rewrapped_ciphertext() {
     let w = f.svc.wrap(&c, &k.id.to_string(), None, &aad).await.unwrap();
     let dek = w.generated.clone().unwrap();
     assert_eq!(dek.len(), 32);
-    let v2 = f.svc.rotate(&c, &k.id.to_string(), None).await.unwrap();
+    let v2 = f
+        .svc
+        .rotate(&c, &k.id.to_string(), None, None)
+        .await
+        .unwrap();
     assert_ne!(v2.id, w.key_version.id);
     let u = f
         .svc
@@ -178,11 +183,14 @@ async fn wrap_rotate_unwrap_returns_rewrapped_ciphertext() {
         (w.key_version.id, v2.id)
     );
     assert_eq!(
-        kind(f.svc.rotate(&c, &k.id.to_string(), None).await),
+        kind(f.svc.rotate(&c, &k.id.to_string(), None, None).await),
         ErrorKind::RotationNotPermitted
     );
     f.clock.advance(3601);
-    f.svc.rotate(&c, &k.id.to_string(), None).await.unwrap();
+    f.svc
+        .rotate(&c, &k.id.to_string(), None, None)
+        .await
+        .unwrap();
     let (versions, total) = f
         .svc
         .key_versions(
@@ -626,6 +634,7 @@ async fn standard_keys_return_payload_and_refuse_root_actions() {
         payload: Some(Zeroizing::new(vec![3u8; 7500])),
         expiration: None,
         key_ring: None,
+        secure: None,
     };
     let k = f.svc.create_key(&c, req).await.unwrap();
     assert!(k.record.imported);
@@ -641,7 +650,7 @@ async fn standard_keys_return_payload_and_refuse_root_actions() {
         ErrorKind::RootKeyRequired
     );
     assert_eq!(
-        kind(f.svc.rotate(&c, &id, None).await),
+        kind(f.svc.rotate(&c, &id, None, None).await),
         ErrorKind::RootKeyRequired
     );
     for bad in [vec![0u8; 7501], vec![]] {
@@ -689,11 +698,11 @@ async fn imported_root_keys_rotate_only_with_payload() {
             .await
             .unwrap();
         assert_eq!(
-            kind(f.svc.rotate(&c, &id, None).await),
+            kind(f.svc.rotate(&c, &id, None, None).await),
             ErrorKind::PayloadRequired
         );
         f.svc
-            .rotate(&c, &id, Some(Zeroizing::new(vec![9; 32])))
+            .rotate(&c, &id, Some(Zeroizing::new(vec![9; 32])), None)
             .await
             .unwrap();
         let u = f.svc.unwrap(&c, &id, &w.ciphertext, &[]).await.unwrap();
