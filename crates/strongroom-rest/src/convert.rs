@@ -500,13 +500,15 @@ pub fn parse_secure_import(
     let algorithm = match alg.as_deref() {
         None | Some("RSAES_OAEP_SHA_256") => strongroom_engine_hash::Sha256,
         Some("RSAES_OAEP_SHA_1") => strongroom_engine_hash::Sha1,
-        Some(other) => return Err(ServiceError::field(
-            ErrorKind::InvalidField,
-            "encryptionAlgorithm",
-            format!(
+        Some(other) => {
+            return Err(ServiceError::field(
+                ErrorKind::InvalidField,
+                "encryptionAlgorithm",
+                format!(
                 "encryptionAlgorithm must be RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1, not '{other}'"
             ),
-        )),
+            ))
+        }
     };
     Ok(Some(strongroom_service::SecureImport {
         encrypted_nonce: b64_field("encryptedNonce", &nonce)?.to_vec(),

@@ -144,6 +144,20 @@ enum KeyCmd {
         #[arg(long)]
         expiration: Option<String>,
     },
+    /// Import a root key securely: fetches a fresh import token, encrypts FILE's key material
+    /// (16, 24 or 32 raw bytes) to it with RSA-OAEP-SHA-256 and proves possession with the
+    /// token's nonce (AES-GCM), so the material never travels in clear.
+    Import {
+        /// Key name.
+        name: String,
+        /// File with the raw key material.
+        #[arg(long = "secure", value_name = "FILE")]
+        secure: PathBuf,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+    },
     /// List keys.
     List {
         /// States to include, e.g. 1,2,3,5 (default: all but destroyed).
@@ -322,6 +336,52 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
                 .map_err(err)?;
             let k = &reply.body["resources"][0];
             print(out, format!("created {}", key_details(k)), k);
+        }
+        KeyCmd::Import {
+            name,
+            secure,
+            description,
+            aliases,
+        } => {
+            let material = zeroize::Zeroizing::new(
+                std::fs::read(&secure)
+                    .map_err(|e| format!("cannot read {}: {e}", secure.display()))?,
+            );
+            if ![16, 24, 32].contains(&material.len()) {
+                return Err(format!(
+                    "{} holds {} bytes; root key material must be 16, 24 or 32 raw bytes",
+                    secure.display(),
+                    material.len()
+                ));
+            }
+            c.request(
+                Method::POST,
+                "/api/v2/import_token",
+                Some(json!({"expiration": 300, "maxAllowedRetrievals": 1})),
+                &[],
+            )
+            .await
+            .map_err(err)?;
+            let tok = c
+                .request(Method::GET, "/api/v2/import_token", None, &[])
+                .await
+                .map_err(err)?;
+            let mut r = sealed_import(&tok.body, &material)?;
+            r["type"] = json!("application/vnd.ibm.kms.key+json");
+            r["name"] = json!(name);
+            r["extractable"] = json!(false);
+            if let Some(d) = description {
+                r["description"] = json!(d);
+            }
+            if !aliases.is_empty() {
+                r["aliases"] = json!(aliases);
+            }
+            let reply = c
+                .request(Method::POST, "/api/v2/keys", Some(collection_body(r)), &[])
+                .await
+                .map_err(err)?;
+            let k = &reply.body["resources"][0];
+            print(out, format!("imported {}", key_details(k)), k);
         }
         KeyCmd::List {
             state,
@@ -552,6 +612,43 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The client side of secure import: RSA-OAEP-SHA-256 of the material to the token's public
+/// key, and the token's nonce sealed with AES-GCM under the material.
+fn sealed_import(token: &Value, material: &[u8]) -> Result<Value, String> {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    use strongroom_engine::{AeadAlg, CryptoProvider, OaepHash};
+    let p = strongroom_crypto_awslc::AwsLcProvider;
+    let bad = |what: &str| format!("the server's import token is malformed ({what})");
+    let pem = STANDARD
+        .decode(token["payload"].as_str().ok_or_else(|| bad("payload"))?)
+        .map_err(|_| bad("payload"))?;
+    let pem = String::from_utf8(pem).map_err(|_| bad("PEM"))?;
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let spki = STANDARD.decode(body.trim()).map_err(|_| bad("PEM body"))?;
+    let nonce = STANDARD
+        .decode(token["nonce"].as_str().ok_or_else(|| bad("nonce"))?)
+        .map_err(|_| bad("nonce"))?;
+    let payload = p
+        .rsa_oaep_encrypt(&spki, OaepHash::Sha256, material)
+        .map_err(|_| bad("public key"))?;
+    let mut iv = [0u8; 12];
+    p.fill_random(&mut iv)
+        .map_err(|_| "random generator failed".to_string())?;
+    let key = p
+        .aead_key(AeadAlg::AesGcm, material)
+        .map_err(|_| "bad key material".to_string())?;
+    let mut sealed = nonce;
+    key.seal(&iv, &[], &mut sealed)
+        .map_err(|_| "sealing the nonce failed".to_string())?;
+    Ok(json!({
+        "payload": STANDARD.encode(payload),
+        "encryptedNonce": STANDARD.encode(sealed),
+        "iv": STANDARD.encode(iv),
+        "encryptionAlgorithm": "RSAES_OAEP_SHA_256",
+    }))
 }
 
 async fn simple_action(c: &Client, out: Output, path: &str, msg: &str) -> Result<(), String> {

@@ -246,3 +246,63 @@ async fn cli_drives_instances_api_keys_and_keys() {
     let (ok, _, err) = cli(dir.path(), &["instance", "list", "--admin-token", "wrong"]);
     assert!(!ok && err.contains("401"), "{err}");
 }
+
+#[tokio::test]
+async fn cli_secure_import_sends_no_material_in_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let material = [0x5au8; 32];
+    let file = dir.path().join("root.key");
+    std::fs::write(&file, material).unwrap();
+    let (ok, out, err) = cli(
+        dir.path(),
+        &[
+            "key",
+            "import",
+            "byok",
+            "--secure",
+            file.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let k: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (k["imported"].as_bool(), k["extractable"].as_bool()),
+        (Some(true), Some(false))
+    );
+    // The key holds exactly that material: a WDEK made by the server opens with it.
+    let api = s.client();
+    let id = k["id"].as_str().unwrap();
+    let w = api
+        .call(
+            "POST",
+            &format!("/api/v2/keys/{id}/actions/wrap"),
+            Some(json!({"plaintext": "ZGVr"})),
+        )
+        .await;
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(w.body["ciphertext"].as_str().unwrap())
+        .unwrap();
+    let wk = strongroom_engine::WrappingKey::new(
+        &strongroom_crypto_awslc::AwsLcProvider,
+        &strongroom_engine::KeyMaterial::from_slice(&material),
+    )
+    .unwrap();
+    let wdek = strongroom_engine::Wdek::parse(&raw).unwrap();
+    assert_eq!(
+        strongroom_engine::envelope::unwrap(&wk, &wdek, &[])
+            .unwrap()
+            .as_slice(),
+        b"dek"
+    );
+    let short = dir.path().join("short.key");
+    std::fs::write(&short, [1u8; 20]).unwrap();
+    let (ok, _, err) = cli(
+        dir.path(),
+        &["key", "import", "bad", "--secure", short.to_str().unwrap()],
+    );
+    assert!(!ok && err.contains("16, 24 or 32"), "{err}");
+}
