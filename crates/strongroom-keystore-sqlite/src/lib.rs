@@ -716,6 +716,61 @@ impl KeyStore for SqliteStore {
         }
     }
 
+    async fn put_instance_policies(
+        &self,
+        instance: InstanceId,
+        policies: &[InstancePolicyRecord],
+    ) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        for p in policies {
+            sqlx::query(
+                "INSERT INTO instance_policies (instance_id, policy_type, enabled, attributes, created_at, created_by, updated_at, updated_by) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (instance_id, policy_type) DO UPDATE SET \
+                 enabled = excluded.enabled, attributes = excluded.attributes, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            )
+            .bind(instance.to_string())
+            .bind(&p.policy_type)
+            .bind(p.enabled)
+            .bind(&p.attributes)
+            .bind(p.created_at.0)
+            .bind(&p.created_by)
+            .bind(p.updated_at.0)
+            .bind(&p.updated_by)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn list_instance_policies(
+        &self,
+        instance: InstanceId,
+    ) -> Result<Vec<InstancePolicyRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM instance_policies WHERE instance_id = ? ORDER BY policy_type",
+        )
+        .bind(instance.to_string())
+        .fetch_all(&self.write)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+                Ok(InstancePolicyRecord {
+                    policy_type: r.try_get("policy_type").map_err(g)?,
+                    enabled: r.try_get("enabled").map_err(g)?,
+                    attributes: r.try_get("attributes").map_err(g)?,
+                    created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
+                    created_by: r.try_get("created_by").map_err(g)?,
+                    updated_at: UnixMillis(r.try_get("updated_at").map_err(g)?),
+                    updated_by: r.try_get("updated_by").map_err(g)?,
+                })
+            })
+            .collect()
+    }
+
     async fn create_key_ring(&self, instance: InstanceId, ring: &KeyRingRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO key_rings (instance_id, id, created_at, created_by) VALUES (?, ?, ?, ?)",

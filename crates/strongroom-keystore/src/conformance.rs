@@ -19,7 +19,7 @@ macro_rules! conformance_tests {
             aliases_are_unique_per_instance, optimistic_concurrency_one_winner,
             versions_newest_first, delete_instance_rules, purge_erases_everything,
             api_keys_round_trip, audit_chain_append_and_read, list_filters_and_pages,
-            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip);
+            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip, instance_policies_round_trip);
     };
     (@case $factory:expr, $($name:ident),*) => {
         $(
@@ -671,4 +671,38 @@ pub async fn import_tokens_round_trip(s: Arc<dyn KeyStore>) {
         s.get_import_token(other).await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// Instance policies are stored per type and instance, replaced in place.
+pub async fn instance_policies_round_trip(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let p = |ty: &str, enabled: bool, attrs: &str| InstancePolicyRecord {
+        policy_type: ty.into(),
+        enabled,
+        attributes: attrs.into(),
+        created_at: t(1),
+        created_by: "a".into(),
+        updated_at: t(2),
+        updated_by: "b".into(),
+    };
+    assert!(s.list_instance_policies(i).await.unwrap().is_empty());
+    s.put_instance_policies(
+        i,
+        &[
+            p("rotation", true, r#"{"interval_month":3}"#),
+            p("metrics", false, "{}"),
+        ],
+    )
+    .await
+    .unwrap();
+    s.put_instance_policies(i, &[p("rotation", false, "{}")])
+        .await
+        .unwrap();
+    let got = s.list_instance_policies(i).await.unwrap();
+    assert_eq!(
+        got,
+        vec![p("metrics", false, "{}"), p("rotation", false, "{}")]
+    );
+    let other = new_instance(s.as_ref()).await;
+    assert!(s.list_instance_policies(other).await.unwrap().is_empty());
 }

@@ -174,6 +174,25 @@ impl std::fmt::Debug for ImportTokenRecord {
     }
 }
 
+/// One instance policy. `attributes` is JSON text, validated and read by the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstancePolicyRecord {
+    /// `dualAuthDelete`, `rotation`, `keyCreateImportAccess`, `allowedNetwork`, `allowedIP`, `metrics`.
+    pub policy_type: String,
+    /// Whether it is on.
+    pub enabled: bool,
+    /// Attributes as JSON (an object, possibly empty).
+    pub attributes: String,
+    /// First set.
+    pub created_at: UnixMillis,
+    /// First set by.
+    pub created_by: String,
+    /// Last changed.
+    pub updated_at: UnixMillis,
+    /// Last changed by.
+    pub updated_by: String,
+}
+
 /// A key ring of an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRingRecord {
@@ -355,6 +374,18 @@ pub trait KeyStore: Send + Sync + 'static {
     /// Uses one retrieval of token `id`: `Conflict` when none is left (or the token was
     /// replaced), `NotFound` when there is no token.
     async fn take_import_token_retrieval(&self, instance: InstanceId, id: KeyId) -> Result<u32>;
+
+    /// Writes instance policies (insert or replace each by type) in one transaction.
+    async fn put_instance_policies(
+        &self,
+        instance: InstanceId,
+        policies: &[InstancePolicyRecord],
+    ) -> Result<()>;
+    /// Reads an instance's policies, by type.
+    async fn list_instance_policies(
+        &self,
+        instance: InstanceId,
+    ) -> Result<Vec<InstancePolicyRecord>>;
 
     /// Erases a key, its versions and aliases.
     async fn purge_key(

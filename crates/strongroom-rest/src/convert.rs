@@ -116,7 +116,7 @@ impl Fields {
         Ok(Fields(out))
     }
 
-    fn get(&self, name: &str) -> Option<&Value> {
+    pub fn get(&self, name: &str) -> Option<&Value> {
         self.0.get(name).filter(|v| !v.is_null())
     }
 
@@ -542,4 +542,152 @@ pub fn import_token_json(t: &strongroom_service::ImportTokenInfo) -> Value {
         v["nonce"] = json!(b64(n));
     }
     v
+}
+
+/// Reads `rotation` / `dualAuthDelete` of a create resource; only the overrides route
+/// accepts them.
+pub fn parse_policy_overrides(
+    f: &Fields,
+    allowed: bool,
+) -> Result<Option<strongroom_service::PolicyOverrides>, ServiceError> {
+    let rotation = f.get("rotation").cloned();
+    let dual = f.get("dualauthdelete").cloned();
+    if rotation.is_none() && dual.is_none() {
+        return Ok(None);
+    }
+    if !allowed {
+        return Err(bad_body("Invalid body data was passed: per-key policies are accepted at /api/v2/keys_with_policy_overrides"));
+    }
+    let mut o = strongroom_service::PolicyOverrides::default();
+    if let Some(Value::Object(r)) = rotation {
+        let rf = Fields::new(r, &["enabled", "interval_month"])?;
+        let m = rf.int("interval_month", "interval_month")?.ok_or_else(|| {
+            ServiceError::field(
+                ErrorKind::InvalidField,
+                "interval_month",
+                "interval_month must be between 1 to 12",
+            )
+        })?;
+        o.rotation = Some((rf.bool("enabled", "enabled")?.unwrap_or(true), m));
+    } else if rotation.is_some() {
+        return Err(ServiceError::field(
+            ErrorKind::InvalidField,
+            "rotation",
+            "rotation must be an object",
+        ));
+    }
+    if let Some(Value::Object(d)) = dual {
+        let df = Fields::new(d, &["enabled"])?;
+        o.dual_auth = Some(df.bool("enabled", "enabled")?.unwrap_or(false));
+    } else if dual.is_some() {
+        return Err(ServiceError::field(
+            ErrorKind::InvalidField,
+            "dualAuthDelete",
+            "dualAuthDelete must be an object",
+        ));
+    }
+    Ok(Some(o))
+}
+
+/// Parses a `PUT /instance/policies` body.
+pub fn parse_instance_policies(
+    obj: Map<String, Value>,
+) -> Result<Vec<strongroom_service::InstancePolicyInput>, ServiceError> {
+    let f = Fields::new(obj, &["metadata", "resources"])?;
+    let resources = match f.get("resources") {
+        Some(Value::Array(r)) => r.clone(),
+        _ => {
+            return Err(bad_body(
+                "Invalid body data was passed: 'resources' must list the policies",
+            ))
+        }
+    };
+    if let Some(Value::Object(meta)) = f.get("metadata") {
+        let meta = Fields::new(meta.clone(), &["collectiontype", "collectiontotal"])?;
+        if let Some(total) = meta.get("collectiontotal") {
+            if total.as_u64() != Some(resources.len() as u64) {
+                return Err(ServiceError::new(
+                    ErrorKind::CollectionTotalMismatch,
+                    "Collection total does not match number of resources",
+                ));
+            }
+        }
+    }
+    resources
+        .into_iter()
+        .map(|r| {
+            let Value::Object(o) = r else {
+                return Err(bad_body(
+                    "Invalid body data was passed: each policy must be an object",
+                ));
+            };
+            // Instance policy fields are snake_case on the wire; match them exactly.
+            for k in o.keys() {
+                if k != "policy_type" && k != "policy_data" {
+                    return Err(bad_body(format!(
+                        "Invalid body data was passed: json: unknown field \"{k}\""
+                    )));
+                }
+            }
+            let policy_type = o
+                .get("policy_type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad_body("Invalid body data was passed: 'policy_type' is required"))?
+                .to_string();
+            let Some(Value::Object(data)) = o.get("policy_data") else {
+                return Err(bad_body(
+                    "Invalid body data was passed: 'policy_data' is required",
+                ));
+            };
+            for k in data.keys() {
+                if k != "enabled" && k != "attributes" {
+                    return Err(bad_body(format!(
+                        "Invalid body data was passed: json: unknown field \"{k}\""
+                    )));
+                }
+            }
+            let enabled = data
+                .get("enabled")
+                .and_then(Value::as_bool)
+                .ok_or_else(|| {
+                    ServiceError::field(
+                        ErrorKind::InvalidField,
+                        "enabled",
+                        "policy_data.enabled must be true or false",
+                    )
+                })?;
+            let attributes = match data.get("attributes") {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(a)) => Some(a.clone()),
+                Some(_) => {
+                    return Err(ServiceError::field(
+                        ErrorKind::InvalidField,
+                        "attributes",
+                        "policy_data.attributes must be an object",
+                    ))
+                }
+            };
+            Ok(strongroom_service::InstancePolicyInput {
+                policy_type,
+                enabled,
+                attributes,
+            })
+        })
+        .collect()
+}
+
+pub fn instance_policy_json(p: &strongroom_keystore::InstancePolicyRecord) -> Value {
+    let attrs: Value = serde_json::from_str(&p.attributes).unwrap_or(Value::Null);
+    let mut data = json!({"enabled": p.enabled});
+    if attrs.as_object().is_some_and(|a| !a.is_empty()) {
+        data["attributes"] = attrs;
+    }
+    json!({
+        "creationDate": ts(p.created_at),
+        "createdBy": p.created_by,
+        "updatedBy": p.updated_by,
+        "lastUpdated": ts(p.updated_at),
+        "policy_type": p.policy_type,
+        "policy_data": data,
+    })
 }

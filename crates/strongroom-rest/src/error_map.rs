@@ -45,6 +45,7 @@ pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
         ImportTokenExpired => (StatusCode::CONFLICT, "IMPORT_TOKEN_EXPIRED_ERR"),
         IncorrectNonce => (StatusCode::BAD_REQUEST, "INCORRECT_NONCE_ERR"),
         IncorrectNonceIv => (StatusCode::BAD_REQUEST, "INCORRECT_NONCE_IV_ERR"),
+        CreateImportAccessDenied => (StatusCode::CONFLICT, "KEY_CREATE_IMPORT_ACCESS_ERR"),
         Conflict => (StatusCode::CONFLICT, "CONCURRENT_MODIFICATION_ERR"),
         Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE_ERR"),
         Internal => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERR"),

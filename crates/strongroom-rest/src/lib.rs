@@ -76,6 +76,15 @@ pub fn router(svc: Arc<Service>, opts: RestOptions) -> Router {
             "/api/v2/import_token",
             get(get_import_token).post(post_import_token),
         )
+        .route(
+            "/api/v2/keys_with_policy_overrides",
+            post(create_key_with_overrides),
+        )
+        .route(
+            "/api/v2/instance/policies",
+            get(get_instance_policies).put(put_instance_policies),
+        )
+        .route("/api/v2/instance/allowed_ip_port", get(allowed_ip_port))
         .route("/api/v2/key_rings", get(list_rings))
         .route(
             "/api/v2/key_rings/{ring}",
@@ -104,6 +113,10 @@ pub fn router(svc: Arc<Service>, opts: RestOptions) -> Router {
         .route("/admin/v1/test/clock", post(test_clock))
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            allowed_ip_guard,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -217,9 +230,28 @@ const CREATE_FIELDS: &[&str] = &[
     "iv",
     "encryptionalgorithm",
     "keyringid",
+    "rotation",
+    "dualauthdelete",
 ];
 
 async fn create_key(State(st): State<AppState>, h: HeaderMap, body: Body) -> ApiResult {
+    create_key_with(st, h, body, false).await
+}
+
+async fn create_key_with_overrides(
+    State(st): State<AppState>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    create_key_with(st, h, body, true).await
+}
+
+async fn create_key_with(
+    st: AppState,
+    h: HeaderMap,
+    body: Body,
+    with_overrides: bool,
+) -> ApiResult {
     const WHAT: &str = "Key could not be created";
     let body = body_bytes(body, st.opts.max_body, WHAT).await?;
     let ctx = auth(&st, &h, "kms.secrets.create", WHAT).await?;
@@ -229,6 +261,7 @@ async fn create_key(State(st): State<AppState>, h: HeaderMap, body: Body) -> Api
             .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Missing body in request"))?;
         let f = Fields::new(single_resource(obj)?, CREATE_FIELDS)?;
         let secure = parse_secure_import(&f)?;
+        let overrides = parse_policy_overrides(&f, with_overrides)?;
         // The ring comes from X-Kms-Key-Ring (as Key Protect does); a keyRingID in the
         // body must agree with it.
         let header_ring = header(&h, "x-kms-key-ring").map(String::from);
@@ -272,6 +305,7 @@ async fn create_key(State(st): State<AppState>, h: HeaderMap, body: Body) -> Api
             expiration,
             key_ring,
             secure,
+            overrides,
         })
     })();
     let req = match parsed {
@@ -1174,6 +1208,111 @@ async fn get_import_token(State(st): State<AppState>, h: HeaderMap) -> ApiResult
         StatusCode::OK,
         "application/json",
         Some(import_token_json(&t)),
+        &ctx.correlation_id,
+    ))
+}
+
+// ---------------------------------------------------------------- instance policies
+
+/// The client's address, inserted by the server for each connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+/// Refuses requests from addresses outside the instance's allowedIP policy.
+async fn allowed_ip_guard(
+    State(st): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(ClientAddr(addr)) = req.extensions().get::<ClientAddr>().copied() {
+        let h = req.headers();
+        if let Err(e) = st
+            .svc
+            .check_client_ip(header(h, "bluemix-instance"), addr.ip(), &correlation_id(h))
+            .await
+        {
+            return ApiError::new(e, "Request could not be processed").into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn put_instance_policies(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    const WHAT: &str = "Instance policies could not be updated";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let ctx = auth(&st, &h, "kms.instancepolicies.write", WHAT).await?;
+    let only = q.get("policy").filter(|p| !p.is_empty()).cloned();
+    let parsed = (|| {
+        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
+        let obj = parse_object(&body)?
+            .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Missing body in request"))?;
+        parse_instance_policies(obj)
+    })();
+    let inputs = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc
+                    .record_rejected(&ctx, "kms.instancepolicies.write", None, e)
+                    .await,
+                WHAT,
+            ))
+        }
+    };
+    st.svc
+        .put_instance_policies(&ctx, inputs, only.as_deref())
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::NO_CONTENT,
+        POLICY_JSON,
+        None,
+        &ctx.correlation_id,
+    ))
+}
+
+async fn get_instance_policies(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Instance policies could not be retrieved";
+    let ctx = auth(&st, &h, "kms.instancepolicies.read", WHAT).await?;
+    let only = q.get("policy").filter(|p| !p.is_empty()).cloned();
+    let list = st
+        .svc
+        .get_instance_policies(&ctx, only.as_deref())
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let resources: Vec<Value> = list.iter().map(instance_policy_json).collect();
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(collection(POLICY_JSON, resources)),
+        &ctx.correlation_id,
+    ))
+}
+
+/// Strongroom has no private endpoint: the list is empty (documented in docs/compatibility.md).
+async fn allowed_ip_port(State(st): State<AppState>, h: HeaderMap) -> ApiResult {
+    const WHAT: &str = "Allowed IP port could not be retrieved";
+    let ctx = auth(&st, &h, "kms.instancepolicies.read", WHAT).await?;
+    st.svc
+        .get_instance_policies(&ctx, Some("allowedIP"))
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(collection(
+            "application/vnd.ibm.kms.allowed_ip_metadata+json",
+            vec![],
+        )),
         &ctx.correlation_id,
     ))
 }

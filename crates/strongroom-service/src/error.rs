@@ -70,6 +70,8 @@ pub enum ErrorKind {
     IncorrectNonce,
     /// Secure import: the nonce could not be decrypted with the key material and IV.
     IncorrectNonceIv,
+    /// The instance's keyCreateImportAccess policy forbids this creation or import.
+    CreateImportAccessDenied,
     /// A concurrent change won; retry.
     Conflict,
     /// The keystore or audit log is unavailable; retry later.
@@ -80,7 +82,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind (for exhaustive mapping tests).
-    pub const ALL: [ErrorKind; 35] = [
+    pub const ALL: [ErrorKind; 36] = [
         ErrorKind::Unauthenticated,
         ErrorKind::MalformedToken,
         ErrorKind::Forbidden,
@@ -113,6 +115,7 @@ impl ErrorKind {
         ErrorKind::ImportTokenExpired,
         ErrorKind::IncorrectNonce,
         ErrorKind::IncorrectNonceIv,
+        ErrorKind::CreateImportAccessDenied,
         ErrorKind::Conflict,
         ErrorKind::Unavailable,
         ErrorKind::Internal,
@@ -153,6 +156,7 @@ impl ErrorKind {
             ErrorKind::ImportTokenExpired => "import_token_expired",
             ErrorKind::IncorrectNonce => "incorrect_nonce",
             ErrorKind::IncorrectNonceIv => "incorrect_nonce_iv",
+            ErrorKind::CreateImportAccessDenied => "create_import_access_denied",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",

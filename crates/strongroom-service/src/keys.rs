@@ -79,6 +79,8 @@ pub struct CreateKey {
     pub key_ring: Option<String>,
     /// Secure import: `payload` is encrypted to the instance's import token.
     pub secure: Option<crate::SecureImport>,
+    /// Per-key policies that override the instance's (`keys_with_policy_overrides`).
+    pub overrides: Option<crate::PolicyOverrides>,
 }
 
 /// A key as shown to a caller: metadata with its effective state, plus the material of a
@@ -368,6 +370,7 @@ impl Service {
             ));
         }
         let mut req = req;
+        let was_secure = req.secure.is_some();
         if let Some(secure) = req.secure.take() {
             if req.kind != KeyKind::Root {
                 return Err(invalid(
@@ -406,6 +409,9 @@ impl Service {
             imported,
         };
         let blob = unit.seal_blob(&binding, &material).map_err(engine_err)?;
+        let (rotation, dual_auth) = self
+            .apply_creation_policies(ctx, req.kind, imported, was_secure, req.overrides, now)
+            .await?;
         let record = KeyRecord {
             instance: ctx.instance,
             id,
@@ -429,8 +435,8 @@ impl Service {
             current_version_at: now,
             version_count: 1,
             row_version: 1,
-            rotation: None,
-            dual_auth: None,
+            rotation,
+            dual_auth,
             deletion_auth: None,
         };
         let first = KeyVersionRecord {

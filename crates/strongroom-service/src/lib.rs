@@ -10,6 +10,7 @@ mod cache;
 pub mod clock;
 pub mod error;
 mod import;
+mod instance_policies;
 mod instances;
 mod keys;
 mod policies;
@@ -28,6 +29,7 @@ pub use auth::{Ctx, Principal, TokenSigner};
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use error::{ErrorKind, Result, ServiceError};
 pub use import::*;
+pub use instance_policies::*;
 pub use instances::{AdminCtx, ApiKeyCreated, IssuedToken};
 pub use keys::*;
 pub use policies::*;
@@ -89,6 +91,7 @@ pub struct Service {
     tokens: TokenSigner,
     audit: audit::AuditLog,
     admin_token: zeroize::Zeroizing<String>,
+    instance_policies: RwLock<HashMap<InstanceId, Arc<instance_policies::Effective>>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -133,6 +136,7 @@ impl Service {
             tokens: TokenSigner::new(secrets.token_key),
             audit,
             admin_token: zeroize::Zeroizing::new(secrets.admin_token),
+            instance_policies: RwLock::new(HashMap::new()),
         };
         for inst in svc.store.list_instances().await? {
             svc.load_unit(inst.id).await?;
@@ -406,9 +410,19 @@ pub fn canonical_status(kind: ErrorKind) -> u16 {
         | IncorrectNonce
         | IncorrectNonceIv => 400,
         KeyNotFound | InstanceNotFound | ApiKeyNotFound | KeyRingNotFound => 404,
-        InvalidKeyState | TooEarly | RotationNotPermitted | AliasTaken | InstanceNotEmpty
-        | AlreadyExists | Conflict | KeyRingNotEmpty | AuthorizationsNotMet | NotDualAuth
-        | LimitReached | ImportTokenExpired => 409,
+        InvalidKeyState
+        | TooEarly
+        | RotationNotPermitted
+        | AliasTaken
+        | InstanceNotEmpty
+        | AlreadyExists
+        | Conflict
+        | KeyRingNotEmpty
+        | AuthorizationsNotMet
+        | NotDualAuth
+        | LimitReached
+        | ImportTokenExpired
+        | CreateImportAccessDenied => 409,
         KeyDeleted => 410,
         UnitNotInitialized | Unavailable => 503,
         Internal => 500,

@@ -127,6 +127,7 @@ fn root(name: &str) -> CreateKey {
         expiration: None,
         key_ring: None,
         secure: None,
+        overrides: None,
     }
 }
 
@@ -635,6 +636,7 @@ async fn standard_keys_return_payload_and_refuse_root_actions() {
         expiration: None,
         key_ring: None,
         secure: None,
+        overrides: None,
     };
     let k = f.svc.create_key(&c, req).await.unwrap();
     assert!(k.record.imported);
