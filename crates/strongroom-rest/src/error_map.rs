@@ -46,6 +46,7 @@ pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
         IncorrectNonce => (StatusCode::BAD_REQUEST, "INCORRECT_NONCE_ERR"),
         IncorrectNonceIv => (StatusCode::BAD_REQUEST, "INCORRECT_NONCE_IV_ERR"),
         CreateImportAccessDenied => (StatusCode::CONFLICT, "KEY_CREATE_IMPORT_ACCESS_ERR"),
+        SearchTooBroad => (StatusCode::BAD_REQUEST, "KEY_SEARCH_TOO_BROAD"),
         Conflict => (StatusCode::CONFLICT, "CONCURRENT_MODIFICATION_ERR"),
         Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE_ERR"),
         Internal => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERR"),

@@ -338,7 +338,10 @@ async fn create_key_with(
     ))
 }
 
-fn list_filter(q: &HashMap<String, String>, h: &HeaderMap) -> Result<KeyFilter, ServiceError> {
+fn list_filter(
+    q: &HashMap<String, String>,
+    h: &HeaderMap,
+) -> Result<(KeyFilter, strongroom_service::ListQuery), ServiceError> {
     // The IBM Python SDK sends `state=` (empty) when no state is asked for.
     let states = match q.get("state").filter(|s| !s.is_empty()) {
         Some(s) => parse_states(s)?,
@@ -353,20 +356,47 @@ fn list_filter(q: &HashMap<String, String>, h: &HeaderMap) -> Result<KeyFilter, 
         .get("extractable")
         .map(|s| parse_bool_param("extractable", s))
         .transpose()?;
-    for unsupported in ["search", "sort", "filter"] {
-        if q.contains_key(unsupported) {
-            return Err(ServiceError::new(
-                ErrorKind::InvalidQueryParam,
-                format!("the '{unsupported}' parameter is not supported yet"),
-            ));
-        }
-    }
     let key_ring = header(h, "x-kms-key-ring").map(String::from);
-    Ok(KeyFilter {
+    let filter = KeyFilter {
         states,
         extractable,
         key_ring,
+    };
+    Ok((filter, list_query(q)?))
+}
+
+fn list_query(q: &HashMap<String, String>) -> Result<strongroom_service::ListQuery, ServiceError> {
+    let get = |k: &str| q.get(k).filter(|v| !v.is_empty());
+    let search = get("search")
+        .map(|s| strongroom_service::Search::parse(s))
+        .transpose()?;
+    let sort = get("sort")
+        .map(|s| strongroom_service::parse_sort(s))
+        .transpose()?
+        .unwrap_or_default();
+    let filter = match get("filter") {
+        Some(f) => strongroom_service::parse_filter(f, &|t| parse_ts("filter", t).ok())?,
+        None => vec![],
+    };
+    let has = |p: fn(&strongroom_service::FilterTerm) -> bool| filter.iter().any(p);
+    if (get("state").is_some() && has(|t| matches!(t, strongroom_service::FilterTerm::States(_))))
+        || (get("extractable").is_some()
+            && has(|t| matches!(t, strongroom_service::FilterTerm::Extractable(_))))
+    {
+        return Err(ServiceError::new(
+            ErrorKind::InvalidQueryParam,
+            "state and extractable cannot be given both in 'filter' and as query parameters",
+        ));
+    }
+    Ok(strongroom_service::ListQuery {
+        search,
+        sort,
+        filter,
     })
+}
+
+fn query_is_plain(q: &strongroom_service::ListQuery) -> bool {
+    q.search.is_none() && q.sort.is_empty() && q.filter.is_empty()
 }
 
 async fn list_keys(
@@ -390,7 +420,7 @@ async fn list_keys(
             .unwrap_or(0);
         Ok((filter, Page { limit, offset }))
     })();
-    let (filter, page) = match parsed {
+    let ((filter, query), page) = match parsed {
         Ok(p) => p,
         Err(e) => {
             return Err(ApiError::new(
@@ -401,11 +431,22 @@ async fn list_keys(
             ))
         }
     };
-    let keys = st
-        .svc
-        .list_keys(&ctx, &filter, page)
-        .await
-        .map_err(|e| ApiError::new(e, WHAT))?;
+    let (keys, incomplete) = if query_is_plain(&query) {
+        (
+            st.svc
+                .list_keys(&ctx, &filter, page)
+                .await
+                .map_err(|e| ApiError::new(e, WHAT))?,
+            false,
+        )
+    } else {
+        let out = st
+            .svc
+            .search_keys(&ctx, &filter, &query, page)
+            .await
+            .map_err(|e| ApiError::new(e, WHAT))?;
+        (out.keys, out.incomplete)
+    };
     let now = st.svc.now();
     let resources = keys
         .iter()
@@ -415,10 +456,23 @@ async fn list_keys(
             j
         })
         .collect();
+    let mut body = collection(KEY_JSON, resources);
+    if let Some(s) = &query.search {
+        let mut scopes = vec![];
+        if s.name {
+            scopes.push("name");
+        }
+        if s.alias {
+            scopes.push("alias");
+        }
+        body["metadata"]["incompleteSearch"] = json!(incomplete);
+        body["metadata"]["searchQuery"] =
+            json!({"query": s.query, "scopes": scopes, "not": s.not, "exact": s.exact});
+    }
     Ok(respond(
         StatusCode::OK,
         KEY_JSON,
-        Some(collection(KEY_JSON, resources)),
+        Some(body),
         &ctx.correlation_id,
     ))
 }
@@ -430,7 +484,7 @@ async fn count_keys(
 ) -> ApiResult {
     const WHAT: &str = "Keys could not be counted";
     let ctx = auth(&st, &h, "kms.secrets.head", WHAT).await?;
-    let filter = match list_filter(&q, &h) {
+    let (filter, query) = match list_filter(&q, &h) {
         Ok(f) => f,
         Err(e) => {
             return Err(ApiError::new(
@@ -441,11 +495,23 @@ async fn count_keys(
             ))
         }
     };
-    let n = st
-        .svc
-        .count_keys(&ctx, &filter)
-        .await
-        .map_err(|e| ApiError::new(e, WHAT))?;
+    let n = if query_is_plain(&query) {
+        st.svc
+            .count_keys(&ctx, &filter)
+            .await
+            .map_err(|e| ApiError::new(e, WHAT))?
+    } else {
+        let all = Page {
+            limit: strongroom_service::SEARCH_SPACE,
+            offset: 0,
+        };
+        st.svc
+            .search_keys(&ctx, &filter, &query, all)
+            .await
+            .map_err(|e| ApiError::new(e, WHAT))?
+            .keys
+            .len() as u64
+    };
     let mut resp = respond(StatusCode::OK, KEY_JSON, None, &ctx.correlation_id);
     if let Ok(v) = HeaderValue::from_str(&n.to_string()) {
         resp.headers_mut().insert("key-total", v);

@@ -72,6 +72,8 @@ pub enum ErrorKind {
     IncorrectNonceIv,
     /// The instance's keyCreateImportAccess policy forbids this creation or import.
     CreateImportAccessDenied,
+    /// A search would look at more than 5,000 keys.
+    SearchTooBroad,
     /// A concurrent change won; retry.
     Conflict,
     /// The keystore or audit log is unavailable; retry later.
@@ -82,7 +84,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind (for exhaustive mapping tests).
-    pub const ALL: [ErrorKind; 36] = [
+    pub const ALL: [ErrorKind; 37] = [
         ErrorKind::Unauthenticated,
         ErrorKind::MalformedToken,
         ErrorKind::Forbidden,
@@ -116,6 +118,7 @@ impl ErrorKind {
         ErrorKind::IncorrectNonce,
         ErrorKind::IncorrectNonceIv,
         ErrorKind::CreateImportAccessDenied,
+        ErrorKind::SearchTooBroad,
         ErrorKind::Conflict,
         ErrorKind::Unavailable,
         ErrorKind::Internal,
@@ -157,6 +160,7 @@ impl ErrorKind {
             ErrorKind::IncorrectNonce => "incorrect_nonce",
             ErrorKind::IncorrectNonceIv => "incorrect_nonce_iv",
             ErrorKind::CreateImportAccessDenied => "create_import_access_denied",
+            ErrorKind::SearchTooBroad => "search_too_broad",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",

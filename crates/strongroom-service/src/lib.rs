@@ -15,6 +15,7 @@ mod instances;
 mod keys;
 mod policies;
 mod rings;
+mod search;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -34,6 +35,7 @@ pub use instances::{AdminCtx, ApiKeyCreated, IssuedToken};
 pub use keys::*;
 pub use policies::*;
 pub use rings::*;
+pub use search::*;
 pub use strongroom_engine::OaepHash;
 
 /// Where a node keeps its crypto units' master keys, sealed at rest. Implemented by the
@@ -408,7 +410,8 @@ pub fn canonical_status(kind: ErrorKind) -> u16 {
         | KeyExpired
         | RestoreExpired
         | IncorrectNonce
-        | IncorrectNonceIv => 400,
+        | IncorrectNonceIv
+        | SearchTooBroad => 400,
         KeyNotFound | InstanceNotFound | ApiKeyNotFound | KeyRingNotFound => 404,
         InvalidKeyState
         | TooEarly
