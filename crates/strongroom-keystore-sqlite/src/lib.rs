@@ -771,6 +771,105 @@ impl KeyStore for SqliteStore {
             .collect()
     }
 
+    async fn put_registration(&self, instance: InstanceId, r: &RegistrationRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO registrations (instance_id, key_id, resource_crn, description, metadata, prevent_deletion, key_version_id, \
+             created_at, created_by, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (instance_id, key_id, resource_crn) DO UPDATE SET description = excluded.description, \
+             metadata = excluded.metadata, prevent_deletion = excluded.prevent_deletion, key_version_id = excluded.key_version_id, \
+             updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        )
+        .bind(instance.to_string())
+        .bind(r.key.to_string())
+        .bind(&r.resource_crn)
+        .bind(&r.description)
+        .bind(&r.metadata)
+        .bind(r.prevent_deletion)
+        .bind(r.key_version.to_string())
+        .bind(r.created_at.0)
+        .bind(&r.created_by)
+        .bind(r.updated_at.0)
+        .bind(&r.updated_by)
+        .execute(&self.write)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn delete_registration(&self, instance: InstanceId, key: KeyId, crn: &str) -> Result<()> {
+        let r = sqlx::query(
+            "DELETE FROM registrations WHERE instance_id = ? AND key_id = ? AND resource_crn = ?",
+        )
+        .bind(instance.to_string())
+        .bind(key.to_string())
+        .bind(crn)
+        .execute(&self.write)
+        .await
+        .map_err(unavailable)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn list_registrations(
+        &self,
+        instance: InstanceId,
+        key: Option<KeyId>,
+    ) -> Result<Vec<RegistrationRecord>> {
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM registrations WHERE instance_id = ");
+        q.push_bind(instance.to_string());
+        if let Some(k) = key {
+            q.push(" AND key_id = ").push_bind(k.to_string());
+        }
+        q.push(" ORDER BY key_id, resource_crn");
+        let rows = q
+            .build()
+            .fetch_all(&self.write)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+                Ok(RegistrationRecord {
+                    key: KeyId(parse_uuid(r.try_get("key_id").map_err(g)?)?),
+                    resource_crn: r.try_get("resource_crn").map_err(g)?,
+                    description: r.try_get("description").map_err(g)?,
+                    metadata: r.try_get("metadata").map_err(g)?,
+                    prevent_deletion: r.try_get("prevent_deletion").map_err(g)?,
+                    key_version: VersionId(parse_uuid(r.try_get("key_version_id").map_err(g)?)?),
+                    created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
+                    created_by: r.try_get("created_by").map_err(g)?,
+                    updated_at: UnixMillis(r.try_get("updated_at").map_err(g)?),
+                    updated_by: r.try_get("updated_by").map_err(g)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_synced(
+        &self,
+        instance: InstanceId,
+        key: KeyId,
+        at: UnixMillis,
+        not_after: UnixMillis,
+    ) -> Result<()> {
+        let r = sqlx::query(
+            "UPDATE keys SET last_synced_at = ? WHERE instance_id = ? AND id = ? AND (last_synced_at IS NULL OR last_synced_at <= ?)",
+        )
+        .bind(at.0)
+        .bind(instance.to_string())
+        .bind(key.to_string())
+        .bind(not_after.0)
+        .execute(&self.write)
+        .await
+        .map_err(unavailable)?;
+        if r.rows_affected() == 0 {
+            return Err(self.not_updated(instance, key).await);
+        }
+        Ok(())
+    }
+
     async fn create_key_ring(&self, instance: InstanceId, ring: &KeyRingRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO key_rings (instance_id, id, created_at, created_by) VALUES (?, ?, ?, ?)",
@@ -865,7 +964,7 @@ impl KeyStore for SqliteStore {
             drop(tx);
             return Err(self.not_updated(instance, id).await);
         }
-        for table in ["key_versions", "aliases"] {
+        for table in ["key_versions", "aliases", "registrations"] {
             sqlx::query(&format!(
                 "DELETE FROM {table} WHERE instance_id = ? AND key_id = ?"
             ))

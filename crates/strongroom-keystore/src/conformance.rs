@@ -19,7 +19,7 @@ macro_rules! conformance_tests {
             aliases_are_unique_per_instance, optimistic_concurrency_one_winner,
             versions_newest_first, delete_instance_rules, purge_erases_everything,
             api_keys_round_trip, audit_chain_append_and_read, list_filters_and_pages,
-            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip, instance_policies_round_trip);
+            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip, instance_policies_round_trip, registrations_round_trip);
     };
     (@case $factory:expr, $($name:ident),*) => {
         $(
@@ -705,4 +705,56 @@ pub async fn instance_policies_round_trip(s: Arc<dyn KeyStore>) {
     );
     let other = new_instance(s.as_ref()).await;
     assert!(s.list_instance_policies(other).await.unwrap().is_empty());
+}
+
+/// Registrations are per key and CRN; purging a key removes them; sync is rate-limited.
+pub async fn registrations_round_trip(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let (k, v) = key(i, "k");
+    s.create_key(&k, &v).await.unwrap();
+    let (k2, v2) = key(i, "k2");
+    s.create_key(&k2, &v2).await.unwrap();
+    let reg = |key: KeyId, crn: &str| RegistrationRecord {
+        key,
+        resource_crn: crn.into(),
+        description: Some("d".into()),
+        metadata: None,
+        prevent_deletion: false,
+        key_version: VersionId::from(key),
+        created_at: t(1),
+        created_by: "svc".into(),
+        updated_at: t(1),
+        updated_by: "svc".into(),
+    };
+    let a = reg(k.id, "crn:v1:x:a");
+    s.put_registration(i, &a).await.unwrap();
+    s.put_registration(i, &reg(k2.id, "crn:v1:x:b"))
+        .await
+        .unwrap();
+    let mut a2 = a.clone();
+    a2.prevent_deletion = true;
+    s.put_registration(i, &a2).await.unwrap();
+    assert_eq!(s.list_registrations(i, Some(k.id)).await.unwrap(), vec![a2]);
+    assert_eq!(s.list_registrations(i, None).await.unwrap().len(), 2);
+    assert!(matches!(
+        s.delete_registration(i, k.id, "crn:v1:x:zzz").await,
+        Err(StoreError::NotFound)
+    ));
+    s.delete_registration(i, k.id, "crn:v1:x:a").await.unwrap();
+    assert!(s
+        .list_registrations(i, Some(k.id))
+        .await
+        .unwrap()
+        .is_empty());
+    s.purge_key(i, k2.id, k2.row_version).await.unwrap();
+    assert!(
+        s.list_registrations(i, None).await.unwrap().is_empty(),
+        "purge removes registrations"
+    );
+    s.mark_synced(i, k.id, t(100), t(0)).await.unwrap();
+    assert!(matches!(
+        s.mark_synced(i, k.id, t(200), t(50)).await,
+        Err(StoreError::Conflict)
+    ));
+    s.mark_synced(i, k.id, t(300), t(150)).await.unwrap();
 }

@@ -193,6 +193,31 @@ pub struct InstancePolicyRecord {
     pub updated_by: String,
 }
 
+/// A registration: a cloud resource that uses a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationRecord {
+    /// The key.
+    pub key: KeyId,
+    /// The resource's CRN.
+    pub resource_crn: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Free text from the registering service.
+    pub metadata: Option<String>,
+    /// Whether the resource forbids deleting the key (even with force).
+    pub prevent_deletion: bool,
+    /// The key version the resource uses.
+    pub key_version: VersionId,
+    /// Created.
+    pub created_at: UnixMillis,
+    /// Created by.
+    pub created_by: String,
+    /// Updated.
+    pub updated_at: UnixMillis,
+    /// Updated by.
+    pub updated_by: String,
+}
+
 /// A key ring of an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRingRecord {
@@ -386,6 +411,30 @@ pub trait KeyStore: Send + Sync + 'static {
         &self,
         instance: InstanceId,
     ) -> Result<Vec<InstancePolicyRecord>>;
+
+    /// Creates or replaces a registration.
+    async fn put_registration(&self, instance: InstanceId, reg: &RegistrationRecord) -> Result<()>;
+    /// Deletes a registration.
+    async fn delete_registration(
+        &self,
+        instance: InstanceId,
+        key: KeyId,
+        resource_crn: &str,
+    ) -> Result<()>;
+    /// Lists registrations of one key, or of every key of the instance.
+    async fn list_registrations(
+        &self,
+        instance: InstanceId,
+        key: Option<KeyId>,
+    ) -> Result<Vec<RegistrationRecord>>;
+    /// Records a `sync` of a key; `Conflict` if the previous one was after `not_after`.
+    async fn mark_synced(
+        &self,
+        instance: InstanceId,
+        key: KeyId,
+        at: UnixMillis,
+        not_after: UnixMillis,
+    ) -> Result<()>;
 
     /// Erases a key, its versions and aliases.
     async fn purge_key(

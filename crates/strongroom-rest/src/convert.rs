@@ -22,6 +22,7 @@ pub const VERSION_JSON: &str = "application/vnd.ibm.kms.key.version+json";
 pub const ALIAS_JSON: &str = "application/vnd.ibm.kms.alias+json";
 pub const KEY_RING_JSON: &str = "application/vnd.ibm.kms.key_ring+json";
 pub const POLICY_JSON: &str = "application/vnd.ibm.kms.policy+json";
+pub const REGISTRATION_JSON: &str = "application/vnd.ibm.kms.registration+json";
 
 fn bad_body(msg: impl Into<String>) -> ServiceError {
     ServiceError::new(ErrorKind::BadBody, msg)
@@ -321,10 +322,11 @@ pub fn parse_states(s: &str) -> Result<Vec<KeyState>, ServiceError> {
         .collect()
 }
 
+/// Booleans as Go's `strconv.ParseBool` reads them (Python clients send `True`).
 pub fn parse_bool_param(name: &str, s: &str) -> Result<bool, ServiceError> {
     match s {
-        "true" => Ok(true),
-        "false" => Ok(false),
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
         _ => Err(ServiceError::new(
             ErrorKind::InvalidQueryParam,
             format!("'{name}' must be true or false"),

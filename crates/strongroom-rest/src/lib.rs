@@ -80,6 +80,19 @@ pub fn router(svc: Arc<Service>, opts: RestOptions) -> Router {
             "/api/v2/keys_with_policy_overrides",
             post(create_key_with_overrides),
         )
+        .route("/api/v2/keys/registrations", get(list_all_registrations))
+        .route(
+            "/api/v2/keys/{id}/registrations",
+            get(list_key_registrations),
+        )
+        .route(
+            "/api/v2/keys/{id}/registrations/{crn}",
+            post(create_registration)
+                .put(replace_registration)
+                .patch(update_registration)
+                .delete(delete_registration),
+        )
+        .route("/api/v2/event_ack", post(event_ack))
         .route(
             "/api/v2/instance/policies",
             get(get_instance_policies).put(put_instance_policies),
@@ -771,13 +784,7 @@ async fn run_action(
             "unwrap" | "rewrap" => &["ciphertext", "aad"],
             "rotate" => &["payload", "encryptednonce", "iv", "encryptionalgorithm"],
             "disable" | "enable" | "restore" => &[],
-            "setKeyForDeletion" | "unsetKeyForDeletion" => &[],
-            "sync" => {
-                return Err(ServiceError::new(
-                    ErrorKind::InvalidQueryParam,
-                    format!("the '{action}' action is not supported yet"),
-                ));
-            }
+            "setKeyForDeletion" | "unsetKeyForDeletion" | "sync" => &[],
             other => {
                 return Err(ServiceError::new(
                     ErrorKind::InvalidQueryParam,
@@ -911,6 +918,10 @@ async fn run_action(
         }
         "unsetKeyForDeletion" => {
             svc.unset_key_for_deletion(&ctx, &id).await.map_err(fail)?;
+            Ok(respond(StatusCode::NO_CONTENT, KEY_JSON, None, &corr))
+        }
+        "sync" => {
+            svc.sync_key(&ctx, &id).await.map_err(fail)?;
             Ok(respond(StatusCode::NO_CONTENT, KEY_JSON, None, &corr))
         }
         _ => {
@@ -1379,6 +1390,329 @@ async fn allowed_ip_port(State(st): State<AppState>, h: HeaderMap) -> ApiResult 
             "application/vnd.ibm.kms.allowed_ip_metadata+json",
             vec![],
         )),
+        &ctx.correlation_id,
+    ))
+}
+
+// ---------------------------------------------------------------- registrations
+
+fn registration_json(v: &strongroom_service::RegistrationView) -> Value {
+    let r = &v.record;
+    let mut kv = json!({"id": r.key_version.to_string()});
+    if let Some(at) = v.key_version_created_at {
+        kv["creationDate"] = json!(ts(at));
+    }
+    json!({
+        "keyId": r.key.to_string(),
+        "keyName": v.key_name,
+        "resourceCrn": r.resource_crn,
+        "createdBy": r.created_by,
+        "creationDate": ts(r.created_at),
+        "updatedBy": r.updated_by,
+        "lastUpdated": ts(r.updated_at),
+        "description": r.description,
+        "registrationMetadata": r.metadata,
+        "preventKeyDeletion": r.prevent_deletion,
+        "keyVersion": kv,
+    })
+}
+
+async fn list_registrations_common(
+    st: AppState,
+    key: Option<String>,
+    q: HashMap<String, String>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Registrations could not be listed";
+    let ctx = auth(&st, &h, "kms.registrations.list", WHAT).await?;
+    let parsed = (|| {
+        let limit = q
+            .get("limit")
+            .map(|s| parse_u32_param("limit", s, 1, 5000))
+            .transpose()?
+            .unwrap_or(200);
+        let offset = q
+            .get("offset")
+            .map(|s| parse_u32_param("offset", s, 0, u32::MAX))
+            .transpose()?
+            .unwrap_or(0);
+        let total = q
+            .get("totalCount")
+            .map(|s| parse_bool_param("totalCount", s))
+            .transpose()?
+            .unwrap_or(false);
+        let prevent = q
+            .get("preventKeyDeletion")
+            .map(|s| parse_bool_param("preventKeyDeletion", s))
+            .transpose()?;
+        let crn = q
+            .get("urlEncodedResourceCRNQuery")
+            .filter(|c| !c.is_empty())
+            .cloned();
+        if key.is_none() {
+            if let Some(c) = &crn {
+                if c.split(':').take(8).any(|seg| seg.contains('*')) {
+                    return Err(ServiceError::new(ErrorKind::InvalidQueryParam, "urlEncodedResourceCRNQuery may use '*' only after the eighth CRN segment when listing all keys"));
+                }
+            }
+        }
+        Ok((Page { limit, offset }, total, prevent, crn))
+    })();
+    let (page, want_total, prevent, crn) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc
+                    .record_rejected(&ctx, "kms.registrations.list", key.as_deref(), e)
+                    .await,
+                WHAT,
+            ))
+        }
+    };
+    let (list, total) = st
+        .svc
+        .list_registrations(&ctx, key.as_deref(), crn.as_deref(), prevent, page)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let mut body = collection(
+        REGISTRATION_JSON,
+        list.iter().map(registration_json).collect(),
+    );
+    if want_total {
+        body["metadata"]["totalCount"] = json!(total);
+    }
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(body),
+        &ctx.correlation_id,
+    ))
+}
+
+async fn list_all_registrations(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    list_registrations_common(st, None, q, h).await
+}
+
+async fn list_key_registrations(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    list_registrations_common(st, Some(id), q, h).await
+}
+
+async fn write_registration_common(
+    st: AppState,
+    id: String,
+    crn: String,
+    h: HeaderMap,
+    body: Body,
+    mode: strongroom_service::RegistrationWrite,
+) -> ApiResult {
+    const WHAT: &str = "Registration could not be written";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let action = match mode {
+        strongroom_service::RegistrationWrite::Create => "kms.registrations.create",
+        strongroom_service::RegistrationWrite::Replace => "kms.registrations.replace",
+        strongroom_service::RegistrationWrite::Update => "kms.registrations.update",
+    };
+    let ctx = auth(&st, &h, action, WHAT).await?;
+    let input = (|| {
+        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
+        let Some(obj) = parse_object(&body)? else {
+            return Ok(strongroom_service::RegistrationInput::default());
+        };
+        let f = Fields::new(
+            single_resource(obj)?,
+            &[
+                "preventkeydeletion",
+                "description",
+                "registrationmetadata",
+                "keyversionid",
+            ],
+        )?;
+        let key_version = f
+            .string("keyversionid", "keyVersionId")?
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    ServiceError::field(
+                        ErrorKind::InvalidField,
+                        "keyVersionId",
+                        "keyVersionId must be a key version id",
+                    )
+                })
+            })
+            .transpose()?;
+        Ok::<_, ServiceError>(strongroom_service::RegistrationInput {
+            prevent_key_deletion: f.bool("preventkeydeletion", "preventKeyDeletion")?,
+            description: f.string("description", "description")?,
+            metadata: f.string("registrationmetadata", "registrationMetadata")?,
+            key_version,
+        })
+    })();
+    let input = match input {
+        Ok(i) => i,
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc.record_rejected(&ctx, action, Some(&id), e).await,
+                WHAT,
+            ))
+        }
+    };
+    let rec = st
+        .svc
+        .write_registration(&ctx, &id, &crn, input, mode)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let view = strongroom_service::RegistrationView {
+        record: rec,
+        key_name: String::new(),
+        key_version_created_at: None,
+    };
+    let status = if mode == strongroom_service::RegistrationWrite::Create {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(respond(
+        status,
+        "application/json",
+        Some(collection(
+            REGISTRATION_JSON,
+            vec![registration_json(&view)],
+        )),
+        &ctx.correlation_id,
+    ))
+}
+
+async fn create_registration(
+    State(st): State<AppState>,
+    Path((id, crn)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    write_registration_common(
+        st,
+        id,
+        crn,
+        h,
+        body,
+        strongroom_service::RegistrationWrite::Create,
+    )
+    .await
+}
+
+async fn replace_registration(
+    State(st): State<AppState>,
+    Path((id, crn)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    write_registration_common(
+        st,
+        id,
+        crn,
+        h,
+        body,
+        strongroom_service::RegistrationWrite::Replace,
+    )
+    .await
+}
+
+async fn update_registration(
+    State(st): State<AppState>,
+    Path((id, crn)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    write_registration_common(
+        st,
+        id,
+        crn,
+        h,
+        body,
+        strongroom_service::RegistrationWrite::Update,
+    )
+    .await
+}
+
+async fn delete_registration(
+    State(st): State<AppState>,
+    Path((id, crn)): Path<(String, String)>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Registration could not be deleted";
+    let ctx = auth(&st, &h, "kms.registrations.delete", WHAT).await?;
+    st.svc
+        .delete_registration(&ctx, &id, &crn)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::NO_CONTENT,
+        REGISTRATION_JSON,
+        None,
+        &ctx.correlation_id,
+    ))
+}
+
+/// `POST /api/v2/event_ack`: an integrated service acknowledges a key lifecycle event.
+async fn event_ack(State(st): State<AppState>, h: HeaderMap, body: Body) -> ApiResult {
+    const WHAT: &str = "Event could not be acknowledged";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let ctx = auth(&st, &h, "kms.secrets.eventack", WHAT).await?;
+    let parsed = (|| {
+        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
+        let obj = parse_object(&body)?
+            .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Missing body in request"))?;
+        let f = Fields::new(
+            obj,
+            &[
+                "eventid",
+                "adopterkeystate",
+                "timestamp",
+                "keystatedata",
+                "deleteregistration",
+            ],
+        )?;
+        let event = f.string("eventid", "eventId")?.ok_or_else(|| {
+            ServiceError::field(ErrorKind::InvalidField, "eventId", "eventId is required")
+        })?;
+        if let Some(t) = f.string("timestamp", "timestamp")? {
+            parse_ts("timestamp", &t)?;
+        }
+        let version = match f.get("keystatedata") {
+            Some(Value::Object(d)) => d
+                .get("keyVersion")
+                .and_then(Value::as_str)
+                .map(String::from),
+            _ => None,
+        };
+        Ok::<_, ServiceError>((event, version))
+    })();
+    let (event, version) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc
+                    .record_rejected(&ctx, "kms.secrets.eventack", None, e)
+                    .await,
+                WHAT,
+            ))
+        }
+    };
+    st.svc
+        .acknowledge_event(&ctx, &event, version.as_deref())
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::NO_CONTENT,
+        "application/json",
+        None,
         &ctx.correlation_id,
     ))
 }

@@ -74,6 +74,18 @@ pub enum ErrorKind {
     CreateImportAccessDenied,
     /// A search would look at more than 5,000 keys.
     SearchTooBroad,
+    /// The registration does not exist.
+    RegistrationNotFound,
+    /// Registrations need an active key.
+    RegistrationKeyInvalidState,
+    /// Registrations need a root key.
+    RegistrationRootRequired,
+    /// The key version named by a registration is not a version of the key.
+    KeyVersionInvalid,
+    /// The key has registrations; deleting it needs force.
+    ProtectedResource,
+    /// A registration forbids deleting the key, even with force.
+    PreventKeyDeletion,
     /// A concurrent change won; retry.
     Conflict,
     /// The keystore or audit log is unavailable; retry later.
@@ -84,7 +96,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind (for exhaustive mapping tests).
-    pub const ALL: [ErrorKind; 37] = [
+    pub const ALL: [ErrorKind; 43] = [
         ErrorKind::Unauthenticated,
         ErrorKind::MalformedToken,
         ErrorKind::Forbidden,
@@ -119,6 +131,12 @@ impl ErrorKind {
         ErrorKind::IncorrectNonceIv,
         ErrorKind::CreateImportAccessDenied,
         ErrorKind::SearchTooBroad,
+        ErrorKind::RegistrationNotFound,
+        ErrorKind::RegistrationKeyInvalidState,
+        ErrorKind::RegistrationRootRequired,
+        ErrorKind::KeyVersionInvalid,
+        ErrorKind::ProtectedResource,
+        ErrorKind::PreventKeyDeletion,
         ErrorKind::Conflict,
         ErrorKind::Unavailable,
         ErrorKind::Internal,
@@ -161,6 +179,12 @@ impl ErrorKind {
             ErrorKind::IncorrectNonceIv => "incorrect_nonce_iv",
             ErrorKind::CreateImportAccessDenied => "create_import_access_denied",
             ErrorKind::SearchTooBroad => "search_too_broad",
+            ErrorKind::RegistrationNotFound => "registration_not_found",
+            ErrorKind::RegistrationKeyInvalidState => "registration_key_invalid_state",
+            ErrorKind::RegistrationRootRequired => "registration_root_required",
+            ErrorKind::KeyVersionInvalid => "key_version_invalid",
+            ErrorKind::ProtectedResource => "protected_resource",
+            ErrorKind::PreventKeyDeletion => "prevent_key_deletion",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",

@@ -983,12 +983,13 @@ impl Service {
         .await
     }
 
-    /// Deletes a key (state 5): restorable for 30 days, purgeable after 4 hours.
-    /// `force` is accepted for compatibility (it overrides registrations, which come with
-    /// the registrations feature).
-    pub async fn delete(&self, ctx: &Ctx, id_or_alias: &str, _force: bool) -> Result<KeyRecord> {
+    /// Deletes a key (state 5): restorable for 30 days, purgeable after 4 hours. Keys with
+    /// registrations need `force`; a `preventKeyDeletion` registration blocks even that.
+    pub async fn delete(&self, ctx: &Ctx, id_or_alias: &str, force: bool) -> Result<KeyRecord> {
         let op = async {
             let id = self.resolve(ctx, id_or_alias).await?;
+            self.check_registrations_allow_delete(ctx, id, force)
+                .await?;
             let by = ctx.principal.subject.clone();
             self.mutate(ctx, id, move |rec, now| {
                 let next = transition(rec, now, LifecycleEvent::Delete, "deleted")?;

@@ -14,6 +14,7 @@ mod instance_policies;
 mod instances;
 mod keys;
 mod policies;
+mod registrations;
 mod rings;
 mod search;
 
@@ -34,6 +35,7 @@ pub use instance_policies::*;
 pub use instances::{AdminCtx, ApiKeyCreated, IssuedToken};
 pub use keys::*;
 pub use policies::*;
+pub use registrations::*;
 pub use rings::*;
 pub use search::*;
 pub use strongroom_engine::OaepHash;
@@ -412,7 +414,9 @@ pub fn canonical_status(kind: ErrorKind) -> u16 {
         | IncorrectNonce
         | IncorrectNonceIv
         | SearchTooBroad => 400,
-        KeyNotFound | InstanceNotFound | ApiKeyNotFound | KeyRingNotFound => 404,
+        KeyNotFound | InstanceNotFound | ApiKeyNotFound | KeyRingNotFound
+        | RegistrationNotFound => 404,
+        RegistrationKeyInvalidState | RegistrationRootRequired | KeyVersionInvalid => 422,
         InvalidKeyState
         | TooEarly
         | RotationNotPermitted
@@ -425,7 +429,9 @@ pub fn canonical_status(kind: ErrorKind) -> u16 {
         | NotDualAuth
         | LimitReached
         | ImportTokenExpired
-        | CreateImportAccessDenied => 409,
+        | CreateImportAccessDenied
+        | ProtectedResource
+        | PreventKeyDeletion => 409,
         KeyDeleted => 410,
         UnitNotInitialized | Unavailable => 503,
         Internal => 500,
