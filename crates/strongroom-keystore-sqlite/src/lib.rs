@@ -870,6 +870,15 @@ impl KeyStore for SqliteStore {
         Ok(())
     }
 
+    async fn keys_expired_by(&self, now: UnixMillis) -> Result<Vec<KeyRecord>> {
+        let rows = sqlx::query("SELECT * FROM keys WHERE state IN (1, 2) AND expiration IS NOT NULL AND expiration <= ? ORDER BY instance_id, id")
+            .bind(now.0)
+            .fetch_all(&self.read)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
     async fn create_key_ring(&self, instance: InstanceId, ring: &KeyRingRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO key_rings (instance_id, id, created_at, created_by) VALUES (?, ?, ?, ?)",

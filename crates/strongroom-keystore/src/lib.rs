@@ -382,6 +382,9 @@ pub trait KeyStore: Send + Sync + 'static {
     /// state (for the rotation scheduler).
     async fn keys_with_rotation_policy(&self) -> Result<Vec<KeyRecord>>;
 
+    /// Keys of every instance in state 1 or 2 whose expiration is at or before `now`.
+    async fn keys_expired_by(&self, now: UnixMillis) -> Result<Vec<KeyRecord>>;
+
     /// Creates a key ring. `AlreadyExists("key ring")` if it exists.
     async fn create_key_ring(&self, instance: InstanceId, ring: &KeyRingRecord) -> Result<()>;
     /// Lists an instance's key rings (not including the implicit `default`).

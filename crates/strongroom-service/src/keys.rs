@@ -384,6 +384,17 @@ impl Service {
                 .ok_or_else(|| invalid("payload", "secure import needs the encrypted 'payload'"))?;
             req.payload = Some(self.open_secure_import(ctx, &sealed, &secure).await?);
         }
+        if let Some(max) = self.config.max_keys_per_instance {
+            // Checked before the write; two concurrent creations can overshoot by one each
+            // (the clustered keystore enforces it atomically).
+            let held = self
+                .store
+                .count_keys(ctx.instance, &KeyFilter::default())
+                .await?;
+            if held >= max {
+                return Err(ServiceError::new(ErrorKind::LimitReached, format!("The instance holds {held} keys, the most this server allows ({max}); purge keys or raise --max-keys-per-instance")));
+            }
+        }
         let imported = req.payload.is_some();
         let material = match (&req.payload, req.kind) {
             (Some(p), KeyKind::Root) if ![16, 24, 32].contains(&p.len()) => {

@@ -61,6 +61,8 @@ pub struct ServiceConfig {
     pub token_ttl_secs: i64,
     /// Wait for the audit commit on every request, not only on those that change state.
     pub audit_sync_all: bool,
+    /// Most keys (in any state) an instance may hold; `None` for no limit.
+    pub max_keys_per_instance: Option<u64>,
 }
 
 impl Default for ServiceConfig {
@@ -69,6 +71,7 @@ impl Default for ServiceConfig {
             key_cache_capacity: 10_000,
             token_ttl_secs: 3600,
             audit_sync_all: false,
+            max_keys_per_instance: None,
         }
     }
 }

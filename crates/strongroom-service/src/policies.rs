@@ -267,3 +267,48 @@ impl Service {
         Ok(rotated)
     }
 }
+
+impl Service {
+    /// Moves keys whose expiration date has passed to state 3 (Deactivated), recording each
+    /// as `kms.secrets.expire` by the `scheduler`. Reads already show them as deactivated;
+    /// this makes lists, filters and counts agree. Returns the number changed.
+    pub async fn deactivate_expired_keys(&self) -> Result<usize> {
+        let now = self.clock.now();
+        let mut changed = 0;
+        for rec in self.store.keys_expired_by(now).await? {
+            let result = self
+                .mutate_in(rec.instance, rec.id, |r, now| {
+                    if !matches!(r.state, KeyState::Active | KeyState::Suspended)
+                        || r.expiration.is_none_or(|e| e > now)
+                    {
+                        return Err(ServiceError::new(
+                            ErrorKind::Conflict,
+                            "key changed meanwhile",
+                        ));
+                    }
+                    r.state = KeyState::Deactivated;
+                    r.state_changed_at = now;
+                    Ok(MutateOutcome::Update(()))
+                })
+                .await;
+            if result.is_ok() {
+                changed += 1;
+                self.audit
+                    .record(
+                        AuditEvent {
+                            instance: Some(rec.instance),
+                            principal: "scheduler".into(),
+                            action: "kms.secrets.expire",
+                            key: Some(rec.id.to_string()),
+                            outcome: "success".into(),
+                            status: 200,
+                            correlation_id: format!("expiration-{}", now.0),
+                        },
+                        true,
+                    )
+                    .await?;
+            }
+        }
+        Ok(changed)
+    }
+}

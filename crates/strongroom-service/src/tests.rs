@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use strongroom_crypto_awslc::AwsLcProvider;
-use strongroom_keystore::Page;
+use strongroom_keystore::{KeyFilter, Page};
 use strongroom_keystore_sqlite::SqliteStore;
 use strongroom_model::{KeyKind, KeyState, Role, Roles};
 use zeroize::Zeroizing;
@@ -70,6 +70,7 @@ async fn fixture_with(audit_sync_all: bool) -> Fixture {
             token_ttl_secs: 3600,
             // Deterministic tests read the log right after a call.
             audit_sync_all,
+            max_keys_per_instance: Some(12),
         },
     )
     .await
@@ -1114,4 +1115,69 @@ async fn dual_authorization_delete_needs_a_second_user() {
     f.svc.set_key_for_deletion(&alice, &id).await.unwrap();
     let deleted = f.svc.delete(&bob, &id, false).await.unwrap();
     assert_eq!(deleted.state, KeyState::Destroyed);
+}
+
+#[tokio::test]
+async fn expired_keys_are_deactivated_by_the_scheduler() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let c = f.ctx(i, &[Role::Manager]).await;
+    let mut req = root("short-lived");
+    req.expiration = Some(f.svc.now().plus_secs(100));
+    let id = f
+        .svc
+        .create_key(&c, req)
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    let lasting = f
+        .svc
+        .create_key(&c, root("lasting"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    assert_eq!(f.svc.deactivate_expired_keys().await.unwrap(), 0);
+    f.clock.advance(101);
+    assert_eq!(f.svc.deactivate_expired_keys().await.unwrap(), 1);
+    assert_eq!(f.svc.deactivate_expired_keys().await.unwrap(), 0);
+    let states = |s: KeyState| KeyFilter {
+        states: vec![s],
+        extractable: None,
+        key_ring: None,
+    };
+    assert_eq!(
+        f.svc
+            .count_keys(&c, &states(KeyState::Deactivated))
+            .await
+            .unwrap(),
+        1,
+        "lists and counts agree now"
+    );
+    assert_eq!(
+        f.svc.get_key_metadata(&c, &lasting).await.unwrap().state,
+        KeyState::Active
+    );
+    let head = f.store.audit_head().await.unwrap().unwrap().0;
+    let recs = f.store.read_audit(head - 5, 10).await.unwrap();
+    assert!(recs
+        .iter()
+        .any(|r| r.action == "kms.secrets.expire" && r.key.as_deref() == Some(id.as_str())));
+}
+
+#[tokio::test]
+async fn the_instance_key_limit_is_enforced() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let c = f.ctx(i, &[Role::Manager]).await;
+    for n in 0..12 {
+        f.svc.create_key(&c, root(&format!("k{n}"))).await.unwrap();
+    }
+    assert_eq!(
+        kind(f.svc.create_key(&c, root("one-too-many")).await),
+        ErrorKind::LimitReached
+    );
 }

@@ -22,7 +22,8 @@ use tokio::sync::watch;
 
 use crate::node::{write_private, FileVault, NodeFiles};
 
-/// How often the rotation scheduler looks for keys whose rotation policy is due.
+/// How often the scheduler looks for keys whose rotation policy is due or whose
+/// expiration date has passed.
 const ROTATION_CHECK_SECS: u64 = 300;
 
 /// Options of `strongroom serve`. Each can also come from the config file (same name with
@@ -65,6 +66,9 @@ pub struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "STRONGROOM_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Most keys (in any state) one instance may hold (default: no limit; HPCS allows 50,000).
+    #[arg(long, env = "STRONGROOM_MAX_KEYS_PER_INSTANCE")]
+    pub max_keys_per_instance: Option<u64>,
     /// When a response waits for its audit record to be committed: `changes` (default:
     /// requests that changed state; reads, wraps and refusals are queued and committed
     /// within milliseconds) or `all` (every request; slower).
@@ -88,6 +92,7 @@ struct FileConfig {
     max_body: Option<usize>,
     log_format: Option<String>,
     audit_sync: Option<String>,
+    max_keys_per_instance: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -104,6 +109,7 @@ pub struct Config {
     pub log_json: bool,
     pub test_clock: bool,
     pub audit_sync_all: bool,
+    pub max_keys_per_instance: Option<u64>,
 }
 
 pub fn resolve(a: ServeArgs) -> Result<Config, String> {
@@ -178,6 +184,7 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
         log_json: log_format == "json",
         test_clock: a.test_clock,
         audit_sync_all: audit_sync == "all",
+        max_keys_per_instance: a.max_keys_per_instance.or(file.max_keys_per_instance),
     })
 }
 
@@ -260,6 +267,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             key_cache_capacity: cfg.key_cache_size,
             token_ttl_secs: cfg.token_ttl,
             audit_sync_all: cfg.audit_sync_all,
+            max_keys_per_instance: cfg.max_keys_per_instance,
         },
     )
     .await
@@ -306,6 +314,11 @@ pub async fn run(cfg: Config) -> Result<(), String> {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(rotated = n, "rotation policies applied"),
                 Err(e) => tracing::warn!(error = %e, "rotation policy check failed"),
+            }
+            match svc.deactivate_expired_keys().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deactivated = n, "expired keys deactivated"),
+                Err(e) => tracing::warn!(error = %e, "expiration check failed"),
             }
         }
     });
