@@ -357,8 +357,8 @@ impl Service {
         else {
             return Ok(());
         };
-        if self.store.get_instance(instance).await.is_err() {
-            return Ok(()); // authentication will refuse it
+        if self.unit(instance).is_err() {
+            return Ok(()); // not an instance of this node: authentication refuses it
         }
         let e = self.effective_policies(instance).await?;
         match &e.allowed_ip {
