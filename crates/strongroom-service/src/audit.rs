@@ -99,19 +99,21 @@ impl AuditLog {
                     }
                 }
                 let mut records = Vec::with_capacity(batch.len());
+                let mut waiters = Vec::with_capacity(batch.len());
                 let (mut s, mut h) = (seq, prev);
-                for (ev, at, _) in &batch {
+                for (ev, at, done) in batch.drain(..) {
                     s += 1;
+                    waiters.push(done);
                     let mut r = AuditRecord {
                         seq: s,
-                        at: *at,
+                        at,
                         instance: ev.instance,
-                        principal: ev.principal.clone(),
+                        principal: ev.principal,
                         action: ev.action.to_string(),
-                        key: ev.key.clone(),
-                        outcome: ev.outcome.clone(),
+                        key: ev.key,
+                        outcome: ev.outcome,
                         status: ev.status,
-                        correlation_id: ev.correlation_id.clone(),
+                        correlation_id: ev.correlation_id,
                         prev_hash: h,
                         hash: [0; 32],
                     };
@@ -129,7 +131,7 @@ impl AuditLog {
                     }
                     Err(e) => {
                         health.store(false, std::sync::atomic::Ordering::SeqCst);
-                        tracing::error!(error = %e, records = batch.len(), "audit log write failed; requests fail until it recovers");
+                        tracing::error!(error = %e, records = records.len(), "audit log write failed; requests fail until it recovers");
                         // Re-read the head in case another writer appended (cluster) or the
                         // batch partially landed (it cannot: append is one transaction).
                         if let Ok(Some((s2, h2))) = store.audit_head().await {
@@ -142,7 +144,7 @@ impl AuditLog {
                         ))
                     }
                 };
-                for (_, _, done) in batch.drain(..) {
+                for done in waiters {
                     let _ = done.send(reply.clone());
                 }
             }

@@ -261,6 +261,10 @@ impl Service {
         let e = Arc::new(effective(
             &self.store.list_instance_policies(instance).await?,
         ));
+        if e.allowed_ip.is_some() {
+            self.allowed_ip_in_use
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Ok(mut m) = self.instance_policies.write() {
             m.insert(instance, Arc::clone(&e));
         }
@@ -315,6 +319,8 @@ impl Service {
             if let Ok(mut m) = self.instance_policies.write() {
                 m.remove(&ctx.instance);
             }
+            // Reload at once, so that an allowedIP policy applies to the next request.
+            self.effective_policies(ctx.instance).await?;
             Ok(())
         };
         self.audited(ctx, "kms.instancepolicies.write", Role::Manager, None, op)
@@ -353,6 +359,12 @@ impl Service {
         ip: IpAddr,
         correlation_id: &str,
     ) -> Result<()> {
+        if !self
+            .allowed_ip_in_use
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Ok(());
+        }
         let Some(instance) = instance_header.and_then(|h| h.trim().parse::<InstanceId>().ok())
         else {
             return Ok(());

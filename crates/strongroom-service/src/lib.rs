@@ -99,6 +99,8 @@ pub struct Service {
     audit: audit::AuditLog,
     admin_token: zeroize::Zeroizing<String>,
     instance_policies: RwLock<HashMap<InstanceId, Arc<instance_policies::Effective>>>,
+    /// Whether any instance of this node has an allowedIP policy (skips the check if not).
+    allowed_ip_in_use: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Service {
@@ -144,9 +146,12 @@ impl Service {
             audit,
             admin_token: zeroize::Zeroizing::new(secrets.admin_token),
             instance_policies: RwLock::new(HashMap::new()),
+            allowed_ip_in_use: std::sync::atomic::AtomicBool::new(false),
         };
         for inst in svc.store.list_instances().await? {
             svc.load_unit(inst.id).await?;
+            // Loads instance policies, so that allowedIP applies from the first request.
+            svc.effective_policies(inst.id).await?;
         }
         Ok((Arc::new(svc), handle))
     }
