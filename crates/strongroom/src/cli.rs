@@ -882,6 +882,9 @@ enum AuditCmd {
     Verify {
         #[arg(long, env = "STRONGROOM_DATA_DIR", default_value = "./strongroom-data")]
         data_dir: PathBuf,
+        /// The node's PostgreSQL keystore, when it runs on one.
+        #[arg(long, env = "STRONGROOM_KEYSTORE_URL", hide_env_values = true)]
+        keystore_url: Option<String>,
         #[arg(long, value_enum, default_value = "human")]
         output: Output,
     },
@@ -889,7 +892,11 @@ enum AuditCmd {
 
 pub async fn audit(a: AuditArgs) -> Result<(), String> {
     match a.cmd {
-        AuditCmd::Verify { data_dir, output } => {
+        AuditCmd::Verify {
+            data_dir,
+            output,
+            keystore_url,
+        } => {
             use strongroom_engine::CryptoProvider;
             let provider = strongroom_crypto_awslc::AwsLcProvider;
             let node_key =
@@ -898,11 +905,21 @@ pub async fn audit(a: AuditArgs) -> Result<(), String> {
                 crate::node::NodeFiles::derive(&provider, &node_key, "audit")
                     .map_err(|e| e.to_string())?,
             );
-            let db = data_dir.join("keystore.db");
-            let store = strongroom_keystore_sqlite::SqliteStore::open_read_only(&db)
-                .await
-                .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
-            let store: Arc<dyn strongroom_keystore::KeyStore> = Arc::new(store);
+            let store: Arc<dyn strongroom_keystore::KeyStore> = match keystore_url {
+                Some(url) => Arc::new(
+                    strongroom_keystore_postgres::PgStore::connect(&url, &Default::default())
+                        .await
+                        .map_err(|e| format!("cannot open the PostgreSQL keystore: {e}"))?,
+                ),
+                None => {
+                    let db = data_dir.join("keystore.db");
+                    Arc::new(
+                        strongroom_keystore_sqlite::SqliteStore::open_read_only(&db)
+                            .await
+                            .map_err(|e| format!("cannot open {}: {e}", db.display()))?,
+                    )
+                }
+            };
             let _ = provider.name();
             let report =
                 strongroom_service::verify_chain(store.as_ref(), &provider, audit_key.as_ref())

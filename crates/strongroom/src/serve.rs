@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// Where the node keeps its keystore, node key and crypto unit files.
     #[arg(long, env = "STRONGROOM_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keystore: a `postgres://user@host:port/db` URL to share keys between nodes (default:
+    /// the embedded SQLite file `<data-dir>/keystore.db`).
+    #[arg(long, env = "STRONGROOM_KEYSTORE_URL", hide_env_values = true)]
+    pub keystore_url: Option<String>,
     /// REST listener address (port 0 picks a free port). Default 127.0.0.1:8080 with
     /// --dev, else 127.0.0.1:8443.
     #[arg(long, env = "STRONGROOM_HTTP_ADDR")]
@@ -83,6 +87,7 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
+    keystore_url: Option<String>,
     http_addr: Option<SocketAddr>,
     grpc_addr: Option<SocketAddr>,
     tls_cert: Option<PathBuf>,
@@ -100,6 +105,7 @@ struct FileConfig {
 pub struct Config {
     pub dev: bool,
     pub data_dir: PathBuf,
+    pub keystore_url: Option<String>,
     pub http_addr: SocketAddr,
     pub grpc_addr: Option<SocketAddr>,
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -167,6 +173,7 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
     }
     Ok(Config {
         dev: a.dev,
+        keystore_url: a.keystore_url.or(file.keystore_url),
         data_dir: a
             .data_dir
             .or(file.data_dir)
@@ -215,6 +222,57 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, St
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
 
+/// The keystore a node runs on.
+pub enum Store {
+    /// Embedded SQLite.
+    Sqlite(Arc<SqliteStore>),
+    /// Shared PostgreSQL.
+    Postgres(Arc<strongroom_keystore_postgres::PgStore>),
+}
+
+impl Store {
+    fn dyn_store(&self) -> Arc<dyn KeyStore> {
+        match self {
+            Store::Sqlite(s) => s.clone(),
+            Store::Postgres(s) => s.clone(),
+        }
+    }
+    async fn close(&self) {
+        match self {
+            Store::Sqlite(s) => s.close().await,
+            Store::Postgres(s) => s.close().await,
+        }
+    }
+}
+
+fn describe(e: &strongroom_keystore::StoreError) -> String {
+    match std::error::Error::source(e) {
+        Some(src) => format!("{e}: {src}"),
+        None => e.to_string(),
+    }
+}
+
+async fn open_store(cfg: &Config) -> Result<Store, String> {
+    match &cfg.keystore_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let s = strongroom_keystore_postgres::PgStore::connect(url, &Default::default())
+                .await
+                .map_err(|e| format!("cannot open the PostgreSQL keystore: {}", describe(&e)))?;
+            Ok(Store::Postgres(Arc::new(s)))
+        }
+        Some(other) => Err(format!(
+            "--keystore-url must be a postgres:// URL, not '{}'",
+            other.split(':').next().unwrap_or("")
+        )),
+        None => {
+            let s = SqliteStore::open(&cfg.data_dir.join("keystore.db"))
+                .await
+                .map_err(|e| format!("cannot open the keystore: {}", describe(&e)))?;
+            Ok(Store::Sqlite(Arc::new(s)))
+        }
+    }
+}
+
 pub fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STRONGROOM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn"));
@@ -241,17 +299,8 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         FileVault::new(&cfg.data_dir, &node.node_key, Arc::clone(&provider))
             .map_err(|e| format!("unit files: {e}"))?,
     );
-    let store = Arc::new(
-        SqliteStore::open(&cfg.data_dir.join("keystore.db"))
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot open the keystore: {e} ({:?})",
-                    std::error::Error::source(&e)
-                )
-            })?,
-    );
-    let store_dyn: Arc<dyn KeyStore> = store.clone();
+    let store = open_store(&cfg).await?;
+    let store_dyn: Arc<dyn KeyStore> = store.dyn_store();
     let test_clock = cfg.test_clock.then(|| Arc::new(OffsetClock::default()));
     let clock: Arc<dyn Clock> = match &test_clock {
         Some(c) => c.clone(),
@@ -294,7 +343,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             test_clock,
         },
     );
-    tracing::info!(url = %rest_url, store = "sqlite", data_dir = %cfg.data_dir.display(), "strongroom is serving");
+    tracing::info!(url = %rest_url, store = store.dyn_store().backend(), data_dir = %cfg.data_dir.display(), "strongroom is serving");
     if let Some(g) = cfg.grpc_addr {
         tracing::warn!(addr = %g, "the GREP11 gRPC API is not implemented yet; --grpc-addr is ignored");
     }

@@ -176,3 +176,55 @@ impl TryCall for Api {
         })
     }
 }
+
+/// The same server on PostgreSQL: keys created before a restart unwrap after it. Needs
+/// `STRONGROOM_TEST_POSTGRES_URL` (scripts/test provides it); fails without it.
+#[tokio::test]
+async fn serves_from_postgresql_across_restarts() {
+    let url = std::env::var("STRONGROOM_TEST_POSTGRES_URL")
+        .expect("STRONGROOM_TEST_POSTGRES_URL is not set: run scripts/test, which starts PostgreSQL on loopback");
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let name = format!("sr_srv_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let db = format!("{}/{name}", url.rsplit_once('/').unwrap().0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_with(dir.path(), &["--keystore-url", &db]);
+    let api = s.client();
+    let id = api.create_root("on-postgres").await;
+    let w = api
+        .call(
+            "POST",
+            &format!("/api/v2/keys/{id}/actions/wrap"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(w.status, 200);
+    s.kill9();
+    let s2 = Server::start_with(dir.path(), &["--keystore-url", &db]);
+    let api = s2.client();
+    let u = api
+        .call(
+            "POST",
+            &format!("/api/v2/keys/{id}/actions/unwrap"),
+            Some(json!({"ciphertext": w.body["ciphertext"]})),
+        )
+        .await;
+    assert_eq!(u.status, 200, "{:?}", u.body);
+    assert_eq!(u.body["plaintext"], w.body["plaintext"]);
+    let (ok, out) = {
+        let o = std::process::Command::new(bin())
+            .args(["audit", "verify", "--keystore-url", &db, "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+        )
+    };
+    assert!(ok && out.contains("chain intact"), "{out}");
+}
