@@ -39,6 +39,7 @@ impl Default for PgSettings {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    changes: tokio::sync::broadcast::Sender<Change>,
 }
 
 fn unavailable(e: sqlx::Error) -> StoreError {
@@ -128,7 +129,35 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
-        Ok(PgStore { pool })
+        let (changes, _) = tokio::sync::broadcast::channel(4096);
+        let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+            .await
+            .map_err(unavailable)?;
+        listener
+            .listen("strongroom_changes")
+            .await
+            .map_err(unavailable)?;
+        let feed = changes.clone();
+        let watched = pool.clone();
+        tokio::spawn(async move {
+            while !watched.is_closed() {
+                match listener.try_recv().await {
+                    Ok(Some(n)) => {
+                        let _ = feed.send(parse_change(n.payload()));
+                    }
+                    // The connection dropped: notifications may be lost, so flush everything.
+                    Ok(None) => {
+                        let _ = feed.send(Change::All);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "change feed interrupted; caches flushed");
+                        let _ = feed.send(Change::All);
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+        Ok(PgStore { pool, changes })
     }
 
     /// Closes the pool.
@@ -149,6 +178,18 @@ impl PgStore {
             Ok(_) => StoreError::NotFound,
             Err(e) => unavailable(e),
         }
+    }
+}
+
+fn parse_change(payload: &str) -> Change {
+    let mut parts = payload.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("k"), Some(i), Some(k)) => match (i.parse(), k.parse()) {
+            (Ok(i), Ok(k)) => Change::Key(i, k),
+            _ => Change::All,
+        },
+        (Some("i"), Some(i), None) => i.parse().map(Change::Instance).unwrap_or(Change::All),
+        _ => Change::All,
     }
 }
 
@@ -881,6 +922,31 @@ impl KeyStore for PgStore {
             .await
             .map_err(unavailable)?;
         rows.iter().map(key_from_row).collect()
+    }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        Some(self.changes.subscribe())
+    }
+
+    async fn claim_job(
+        &self,
+        job: &str,
+        holder: &str,
+        now: UnixMillis,
+        lease_ms: i64,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO jobs (name, holder, lease_until) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET \
+             holder = excluded.holder, lease_until = excluded.lease_until WHERE jobs.holder = excluded.holder OR jobs.lease_until < $4",
+        )
+        .bind(job)
+        .bind(holder)
+        .bind(now.0 + lease_ms)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(r.rows_affected() > 0)
     }
 
     async fn create_key_ring(&self, instance: InstanceId, ring: &KeyRingRecord) -> Result<()> {

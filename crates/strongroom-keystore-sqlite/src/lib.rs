@@ -879,6 +879,32 @@ impl KeyStore for SqliteStore {
         rows.iter().map(key_from_row).collect()
     }
 
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        // One node owns an SQLite file: its own writes already update its caches.
+        None
+    }
+
+    async fn claim_job(
+        &self,
+        job: &str,
+        holder: &str,
+        now: UnixMillis,
+        lease_ms: i64,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO jobs (name, holder, lease_until) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET \
+             holder = excluded.holder, lease_until = excluded.lease_until WHERE jobs.holder = excluded.holder OR jobs.lease_until < ?",
+        )
+        .bind(job)
+        .bind(holder)
+        .bind(now.0 + lease_ms)
+        .bind(now.0)
+        .execute(&self.write)
+        .await
+        .map_err(unavailable)?;
+        Ok(r.rows_affected() > 0)
+    }
+
     async fn create_key_ring(&self, instance: InstanceId, ring: &KeyRingRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO key_rings (instance_id, id, created_at, created_by) VALUES (?, ?, ?, ?)",

@@ -19,7 +19,7 @@ macro_rules! conformance_tests {
             aliases_are_unique_per_instance, optimistic_concurrency_one_winner,
             versions_newest_first, delete_instance_rules, purge_erases_everything,
             api_keys_round_trip, audit_chain_append_and_read, list_filters_and_pages,
-            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip, instance_policies_round_trip, registrations_round_trip);
+            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip, instance_policies_round_trip, registrations_round_trip, job_leases);
     };
     (@case $factory:expr, $($name:ident),*) => {
         $(
@@ -757,4 +757,28 @@ pub async fn registrations_round_trip(s: Arc<dyn KeyStore>) {
         Err(StoreError::Conflict)
     ));
     s.mark_synced(i, k.id, t(300), t(150)).await.unwrap();
+}
+
+/// One holder at a time per job; a lease can be renewed by its holder and taken over when it
+/// expires.
+pub async fn job_leases(s: Arc<dyn KeyStore>) {
+    let job = format!("job-{}", InstanceId::random());
+    assert!(s.claim_job(&job, "a", t(0), 1000).await.unwrap());
+    assert!(
+        !s.claim_job(&job, "b", t(500), 1000).await.unwrap(),
+        "a holds it"
+    );
+    assert!(
+        s.claim_job(&job, "a", t(600), 1000).await.unwrap(),
+        "renewal"
+    );
+    assert!(
+        !s.claim_job(&job, "b", t(1500), 1000).await.unwrap(),
+        "renewed until 1600"
+    );
+    assert!(
+        s.claim_job(&job, "b", t(1601), 1000).await.unwrap(),
+        "expired: b takes over"
+    );
+    assert!(!s.claim_job(&job, "a", t(1700), 1000).await.unwrap());
 }

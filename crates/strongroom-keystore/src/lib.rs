@@ -218,6 +218,18 @@ pub struct RegistrationRecord {
     pub updated_by: String,
 }
 
+/// A change made by any node, announced by stores that several nodes share, so that every
+/// node drops what it cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A key's metadata, versions or aliases changed.
+    Key(InstanceId, KeyId),
+    /// Something instance-wide changed (instance policies).
+    Instance(InstanceId),
+    /// Changes may have been missed (the feed reconnected): drop every cached entry.
+    All,
+}
+
 /// A key ring of an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRingRecord {
@@ -438,6 +450,19 @@ pub trait KeyStore: Send + Sync + 'static {
         at: UnixMillis,
         not_after: UnixMillis,
     ) -> Result<()>;
+
+    /// A feed of changes made through other nodes (and this one), for stores that several
+    /// nodes share; `None` for single-node stores.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>>;
+    /// Takes or renews the lease of a cluster-wide background job for `lease_ms`; `false`
+    /// when another holder's lease has not expired. Lets one node run each job.
+    async fn claim_job(
+        &self,
+        job: &str,
+        holder: &str,
+        now: UnixMillis,
+        lease_ms: i64,
+    ) -> Result<bool>;
 
     /// Erases a key, its versions and aliases.
     async fn purge_key(

@@ -121,7 +121,33 @@ impl AuditLog {
                     h = r.hash;
                     records.push(r);
                 }
-                let result = store.append_audit(&records).await;
+                // Nodes sharing a keystore append to one chain: when another node appended
+                // first, continue the chain from its head and try again.
+                let mut result = store.append_audit(&records).await;
+                let mut attempts = 0;
+                while matches!(result, Err(strongroom_keystore::StoreError::Conflict))
+                    && attempts < 20
+                {
+                    attempts += 1;
+                    let (head_seq, head_hash) = match store.audit_head().await {
+                        Ok(h) => h.unwrap_or((0, [0u8; 32])),
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
+                    };
+                    let (mut s2, mut h2) = (head_seq, head_hash);
+                    for r in records.iter_mut() {
+                        s2 += 1;
+                        r.seq = s2;
+                        r.prev_hash = h2;
+                        r.hash = chain_hash(provider.as_ref(), key.as_ref(), r);
+                        h2 = r.hash;
+                    }
+                    s = s2;
+                    h = h2;
+                    result = store.append_audit(&records).await;
+                }
                 let reply = match result {
                     Ok(()) => {
                         seq = s;

@@ -84,6 +84,12 @@ impl KeyCache {
         }
     }
 
+    pub fn clear(&self) {
+        if let Ok(mut l) = self.lru.lock() {
+            l.clear();
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.lru.lock().map(|l| l.len()).unwrap_or(0)
     }

@@ -148,12 +148,64 @@ impl Service {
             instance_policies: RwLock::new(HashMap::new()),
             allowed_ip_in_use: std::sync::atomic::AtomicBool::new(false),
         };
+        let svc = Arc::new(svc);
+        if let Some(mut feed) = svc.store.changes() {
+            // Another node changed something: drop what this node cached about it.
+            let weak = Arc::downgrade(&svc);
+            tokio::spawn(async move {
+                loop {
+                    let change = feed.recv().await;
+                    let Some(svc) = weak.upgrade() else { break };
+                    match change {
+                        Ok(strongroom_keystore::Change::Key(i, k)) => svc.cache.remove(&(i, k)),
+                        Ok(strongroom_keystore::Change::Instance(i)) => {
+                            if let Ok(mut m) = svc.instance_policies.write() {
+                                m.remove(&i);
+                            }
+                        }
+                        Ok(strongroom_keystore::Change::All)
+                        | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            svc.cache.clear();
+                            if let Ok(mut m) = svc.instance_policies.write() {
+                                m.clear();
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            });
+        }
         for inst in svc.store.list_instances().await? {
             svc.load_unit(inst.id).await?;
             // Loads instance policies, so that allowedIP applies from the first request.
             svc.effective_policies(inst.id).await?;
         }
-        Ok((Arc::new(svc), handle))
+        Ok((svc, handle))
+    }
+
+    /// Runs the cluster-wide background jobs (rotation policies, expiration) if this node
+    /// holds their lease; with several nodes on one keystore, one node runs each job.
+    pub async fn run_background_jobs(&self, node: &str, lease_ms: i64) -> Result<(usize, usize)> {
+        let now = self.clock.now();
+        let rotated = if self
+            .store
+            .claim_job("rotation-policies", node, now, lease_ms)
+            .await?
+        {
+            self.rotate_due_keys().await?
+        } else {
+            0
+        };
+        let expired = if self
+            .store
+            .claim_job("expiration", node, now, lease_ms)
+            .await?
+        {
+            self.deactivate_expired_keys().await?
+        } else {
+            0
+        };
+        Ok((rotated, expired))
     }
 
     /// The keystore (for readiness checks).

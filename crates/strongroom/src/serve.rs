@@ -351,6 +351,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     // Rotation policies: check every few minutes for keys that are due (Key Protect
     // promises rotation "within a 24-hour window" of the due time).
     let scheduler_svc = Arc::downgrade(&svc);
+    let node_id = format!("node-{}", uuid::Uuid::new_v4());
     let scheduler = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(ROTATION_CHECK_SECS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -359,15 +360,17 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             let Some(svc) = scheduler_svc.upgrade() else {
                 break;
             };
-            match svc.rotate_due_keys().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(rotated = n, "rotation policies applied"),
-                Err(e) => tracing::warn!(error = %e, "rotation policy check failed"),
-            }
-            match svc.deactivate_expired_keys().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(deactivated = n, "expired keys deactivated"),
-                Err(e) => tracing::warn!(error = %e, "expiration check failed"),
+            // The lease outlives one period so that the holder keeps it; another node takes
+            // over once a holder stops renewing.
+            match svc
+                .run_background_jobs(&node_id, (ROTATION_CHECK_SECS as i64) * 1500)
+                .await
+            {
+                Ok((0, 0)) => {}
+                Ok((rotated, deactivated)) => {
+                    tracing::info!(rotated, deactivated, "background jobs applied")
+                }
+                Err(e) => tracing::warn!(error = %e, "background jobs failed"),
             }
         }
     });

@@ -228,3 +228,84 @@ async fn serves_from_postgresql_across_restarts() {
     };
     assert!(ok && out.contains("chain intact"), "{out}");
 }
+
+/// Two nodes on one PostgreSQL keystore (the second node holding the same node key and
+/// master key, as the ceremony would give it): a key disabled through one node stops
+/// wrapping on the other within a second, and enabling it again is seen too.
+#[tokio::test]
+async fn two_nodes_on_postgresql_see_each_others_changes() {
+    let url = std::env::var("STRONGROOM_TEST_POSTGRES_URL")
+        .expect("STRONGROOM_TEST_POSTGRES_URL is not set: run scripts/test, which starts PostgreSQL on loopback");
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let name = format!("sr_two_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let db = format!("{}/{name}", url.rsplit_once('/').unwrap().0);
+    let dir_a = tempfile::tempdir().unwrap();
+    let a = Server::start_with(dir_a.path(), &["--keystore-url", &db]);
+    let dir_b = tempfile::tempdir().unwrap();
+    for f in ["node.key", "admin.token"] {
+        std::fs::copy(dir_a.path().join(f), dir_b.path().join(f)).unwrap();
+    }
+    std::fs::create_dir_all(dir_b.path().join("units")).unwrap();
+    for e in std::fs::read_dir(dir_a.path().join("units")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir_b.path().join("units").join(e.file_name())).unwrap();
+    }
+    let b = Server::start_with(dir_b.path(), &["--keystore-url", &db]);
+    let (api_a, api_b) = (a.client(), b.client());
+    let id = api_a.create_root("shared").await;
+    let wrap = |api: Api, id: String| async move {
+        api.call(
+            "POST",
+            &format!("/api/v2/keys/{id}/actions/wrap"),
+            Some(json!({})),
+        )
+        .await
+        .status
+    };
+    assert_eq!(
+        wrap(api_b.clone(), id.clone()).await,
+        200,
+        "node B serves a key created on node A"
+    );
+    assert_eq!(
+        api_a
+            .call("POST", &format!("/api/v2/keys/{id}/actions/disable"), None)
+            .await
+            .status,
+        204
+    );
+    let mut refused = false;
+    for _ in 0..40 {
+        if wrap(api_b.clone(), id.clone()).await == 409 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(
+        refused,
+        "node B stopped wrapping with the key disabled on node A within a second"
+    );
+    api_a.advance(&a.admin_token, 31).await;
+    assert_eq!(
+        api_a
+            .call("POST", &format!("/api/v2/keys/{id}/actions/enable"), None)
+            .await
+            .status,
+        204
+    );
+    let mut back = false;
+    for _ in 0..40 {
+        if wrap(api_b.clone(), id.clone()).await == 200 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(back, "node B sees the key enabled again");
+}
