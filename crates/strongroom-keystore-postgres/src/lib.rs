@@ -949,6 +949,46 @@ impl KeyStore for PgStore {
         Ok(r.rows_affected() > 0)
     }
 
+    async fn restore_key(&self, k: &KeyRecord, versions: &[KeyVersionRecord]) -> Result<()> {
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            let mut q = QueryBuilder::<Postgres>::new(format!("INSERT INTO keys ({KEY_COLUMNS}) VALUES ("));
+            {
+                let mut sep = q.separated(", ");
+                push_key_values(&mut sep, k);
+            }
+            q.push(")");
+            if let Err(e) = q.build().execute(&mut *tx).await {
+                return Err(if is_unique(&e) { RetryableError::Store(StoreError::AlreadyExists("key")) } else { e.into() });
+            }
+            for alias in &k.aliases {
+                let r = sqlx::query("INSERT INTO aliases (instance_id, alias, key_id) VALUES ($1, $2, $3)")
+                    .bind(k.instance.to_string())
+                    .bind(alias)
+                    .bind(k.id.to_string())
+                    .execute(&mut *tx)
+                    .await;
+                if let Err(e) = r {
+                    return Err(if is_unique(&e) { RetryableError::Store(StoreError::AlreadyExists("alias")) } else { e.into() });
+                }
+            }
+            for v in versions {
+                sqlx::query("INSERT INTO key_versions (instance_id, key_id, seq, id, created_at, blob) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(k.instance.to_string())
+                    .bind(k.id.to_string())
+                    .bind(i64::from(v.seq))
+                    .bind(v.id.to_string())
+                    .bind(v.created_at.0)
+                    .bind(&v.blob)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn create_key_ring(&self, instance: InstanceId, ring: &KeyRingRecord) -> Result<()> {
         sqlx::query("INSERT INTO key_rings (instance_id, id, created_at, created_by) VALUES ($1, $2, $3, $4)")
             .bind(instance.to_string())

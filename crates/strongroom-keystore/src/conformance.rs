@@ -19,7 +19,7 @@ macro_rules! conformance_tests {
             aliases_are_unique_per_instance, optimistic_concurrency_one_winner,
             versions_newest_first, delete_instance_rules, purge_erases_everything,
             api_keys_round_trip, audit_chain_append_and_read, list_filters_and_pages,
-            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip, instance_policies_round_trip, registrations_round_trip, job_leases);
+            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip, instance_policies_round_trip, registrations_round_trip, job_leases, restore_keeps_everything);
     };
     (@case $factory:expr, $($name:ident),*) => {
         $(
@@ -781,4 +781,34 @@ pub async fn job_leases(s: Arc<dyn KeyStore>) {
         "expired: b takes over"
     );
     assert!(!s.claim_job(&job, "a", t(1700), 1000).await.unwrap());
+}
+
+/// A restored key reads back exactly, with every version and alias.
+pub async fn restore_keeps_everything(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let (mut k, v0) = key(i, "restored");
+    let v1 = KeyVersionRecord {
+        id: VersionId::random(),
+        seq: 1,
+        created_at: t(9),
+        blob: vec![7; 80],
+    };
+    k.aliases = vec!["back-again".into()];
+    k.current_version = v1.id;
+    k.version_count = 2;
+    k.row_version = 5;
+    k.rotation = Some(RotationPolicy {
+        enabled: true,
+        interval_month: 4,
+        updated_at: t(3),
+        updated_by: "x".into(),
+    });
+    s.restore_key(&k, &[v1.clone(), v0.clone()]).await.unwrap();
+    assert_eq!(s.get_key(i, k.id).await.unwrap(), k);
+    assert_eq!(s.key_versions(i, k.id).await.unwrap(), vec![v1, v0.clone()]);
+    assert_eq!(s.key_id_by_alias(i, "back-again").await.unwrap(), k.id);
+    assert!(matches!(
+        s.restore_key(&k, &[v0]).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
 }

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 mod cache;
 pub mod clock;
 pub mod error;

@@ -41,6 +41,9 @@ enum Cmd {
     /// Check the audit log.
     #[command(subcommand_required = true)]
     Audit(cli::AuditArgs),
+    /// Back up and restore a node's keystore (key material stays sealed under the master keys).
+    #[command(subcommand_required = true)]
+    Backup(cli::BackupArgs),
     /// Load generator and baseline server used by scripts/bench.
     #[command(subcommand_required = true, hide = true)]
     Bench(bench::BenchArgs),
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
             Cmd::Key(a) => cli::key(a).await,
             Cmd::Instance(a) => cli::instance(a).await,
             Cmd::Audit(a) => cli::audit(a).await,
+            Cmd::Backup(a) => cli::backup(a).await,
             Cmd::Bench(a) => bench::run(a).await,
         }
     });

@@ -73,6 +73,13 @@ pub struct ServeArgs {
     /// Most keys (in any state) one instance may hold (default: no limit; HPCS allows 50,000).
     #[arg(long, env = "STRONGROOM_MAX_KEYS_PER_INSTANCE")]
     pub max_keys_per_instance: Option<u64>,
+    /// Write a backup archive of the keystore into this directory every day (and one minute
+    /// after start), keeping the newest `--backup-keep` archives.
+    #[arg(long, env = "STRONGROOM_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Number of daily archives to keep (default 7).
+    #[arg(long, env = "STRONGROOM_BACKUP_KEEP")]
+    pub backup_keep: Option<usize>,
     /// When a response waits for its audit record to be committed: `changes` (default:
     /// requests that changed state; reads, wraps and refusals are queued and committed
     /// within milliseconds) or `all` (every request; slower).
@@ -98,6 +105,8 @@ struct FileConfig {
     log_format: Option<String>,
     audit_sync: Option<String>,
     max_keys_per_instance: Option<u64>,
+    backup_dir: Option<PathBuf>,
+    backup_keep: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -116,6 +125,8 @@ pub struct Config {
     pub test_clock: bool,
     pub audit_sync_all: bool,
     pub max_keys_per_instance: Option<u64>,
+    pub backup_dir: Option<PathBuf>,
+    pub backup_keep: usize,
 }
 
 pub fn resolve(a: ServeArgs) -> Result<Config, String> {
@@ -192,6 +203,8 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
         test_clock: a.test_clock,
         audit_sync_all: audit_sync == "all",
         max_keys_per_instance: a.max_keys_per_instance.or(file.max_keys_per_instance),
+        backup_dir: a.backup_dir.or(file.backup_dir),
+        backup_keep: a.backup_keep.or(file.backup_keep).unwrap_or(7).max(1),
     })
 }
 
@@ -269,6 +282,32 @@ async fn open_store(cfg: &Config) -> Result<Store, String> {
                 .await
                 .map_err(|e| format!("cannot open the keystore: {}", describe(&e)))?;
             Ok(Store::Sqlite(Arc::new(s)))
+        }
+    }
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Keeps the newest `keep` archives in `dir`.
+fn prune_backups(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "srbk"))
+        .collect();
+    files.sort();
+    let excess = files.len().saturating_sub(keep);
+    for old in files.into_iter().take(excess) {
+        if let Err(e) = std::fs::remove_file(&old) {
+            tracing::warn!(file = %old.display(), error = %e, "cannot remove an old backup");
         }
     }
 }
@@ -352,7 +391,9 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     // promises rotation "within a 24-hour window" of the due time).
     let scheduler_svc = Arc::downgrade(&svc);
     let node_id = format!("node-{}", uuid::Uuid::new_v4());
+    let scheduler_node = node_id.clone();
     let scheduler = tokio::spawn(async move {
+        let node_id = scheduler_node;
         let mut tick = tokio::time::interval(Duration::from_secs(ROTATION_CHECK_SECS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -375,6 +416,31 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         }
     });
 
+    let backups = cfg.backup_dir.clone().map(|dir| {
+        let store = store.dyn_store();
+        let keep = cfg.backup_keep;
+        let node = node_id.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            let mut tick = tokio::time::interval(Duration::from_secs(86_400));
+            loop {
+                tick.tick().await;
+                let now = strongroom_model::UnixMillis(chrono_now_ms());
+                match store.claim_job("daily-backup", &node, now, 23 * 3_600_000).await {
+                    Ok(true) => match crate::cli::write_backup(store.as_ref(), &dir, None).await {
+                        Ok((path, sum)) => {
+                            tracing::info!(file = %path.display(), keys = sum.keys, "daily backup written");
+                            prune_backups(&dir, keep);
+                        }
+                        Err(e) => tracing::error!(error = %e, "daily backup failed"),
+                    },
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "daily backup lease check failed"),
+                }
+            }
+        })
+    });
+
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -383,6 +449,9 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     });
     serve_loop(listener, tls, router, stop_rx).await;
     scheduler.abort();
+    if let Some(b) = backups {
+        b.abort();
+    }
     drop(svc);
     // The audit writer ends once the last service handle is gone, after flushing.
     if tokio::time::timeout(Duration::from_secs(10), audit_task)

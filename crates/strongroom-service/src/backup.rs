@@ -1,0 +1,468 @@
+//! Backup archives of a keystore (a whole node or one instance), format v1 in
+//! docs/formats.md: JSON lines, a header, one line per record, and a trailer with the record
+//! count and the SHA-256 of everything before it. Key material is only ever in sealed blobs,
+//! so an archive is useless without the instances' master keys.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use strongroom_engine::CryptoProvider;
+use strongroom_keystore::*;
+use strongroom_model::{InstanceId, KeyId, KeyKind, KeyState, Roles, UnixMillis, VersionId};
+
+use crate::error::{ErrorKind, Result, ServiceError};
+
+/// The archive format version written today.
+pub const BACKUP_FORMAT_VERSION: u64 = 1;
+const PAGE: u32 = 1000;
+
+/// What an archive holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchiveSummary {
+    /// Creation time.
+    pub created_at: i64,
+    /// Instances.
+    pub instances: u64,
+    /// Keys.
+    pub keys: u64,
+    /// Key versions.
+    pub versions: u64,
+    /// Other records (API keys, rings, policies, registrations).
+    pub other: u64,
+}
+
+fn bad(msg: impl Into<String>) -> ServiceError {
+    ServiceError::new(ErrorKind::BadBody, msg)
+}
+
+fn ms(t: Option<UnixMillis>) -> Value {
+    t.map_or(Value::Null, |t| json!(t.0))
+}
+
+fn key_line(k: &KeyRecord, versions: &[KeyVersionRecord]) -> Value {
+    json!({
+        "type": "key", "instance": k.instance.to_string(), "id": k.id.to_string(), "name": k.name,
+        "description": k.description, "aliases": k.aliases, "kind": k.kind.code(), "imported": k.imported,
+        "bits": k.bits, "state": k.state.code(), "key_ring": k.key_ring, "created_at": k.created_at.0,
+        "created_by": k.created_by, "updated_at": k.updated_at.0, "state_changed_at": k.state_changed_at.0,
+        "expiration": ms(k.expiration), "last_rotated_at": ms(k.last_rotated_at), "deleted_at": ms(k.deleted_at),
+        "deleted_by": k.deleted_by, "current_version": k.current_version.to_string(),
+        "current_version_at": k.current_version_at.0, "version_count": k.version_count, "row_version": k.row_version,
+        "rotation": k.rotation.as_ref().map(|p| json!({"enabled": p.enabled, "interval_month": p.interval_month, "at": p.updated_at.0, "by": p.updated_by})),
+        "dual_auth": k.dual_auth.as_ref().map(|p| json!({"enabled": p.enabled, "at": p.updated_at.0, "by": p.updated_by})),
+        "deletion_auth": k.deletion_auth.as_ref().map(|d| json!({"by": d.by, "at": d.at.0})),
+        "versions": versions.iter().map(|v| json!({"id": v.id.to_string(), "seq": v.seq, "created_at": v.created_at.0, "blob": STANDARD.encode(&v.blob)})).collect::<Vec<_>>(),
+    })
+}
+
+/// Reads a key and its versions so that they agree (a rotation between the two reads is
+/// detected and the key read again).
+async fn consistent_key(
+    store: &dyn KeyStore,
+    k: KeyRecord,
+) -> Result<(KeyRecord, Vec<KeyVersionRecord>)> {
+    let mut k = k;
+    for _ in 0..10 {
+        let versions = store.key_versions(k.instance, k.id).await?;
+        if versions.first().map(|v| v.id) == Some(k.current_version)
+            && versions.len() == k.version_count as usize
+        {
+            return Ok((k, versions));
+        }
+        k = store.get_key(k.instance, k.id).await?;
+    }
+    Err(ServiceError::new(
+        ErrorKind::Conflict,
+        format!("key {} kept changing during the backup; retry", k.id),
+    ))
+}
+
+/// Writes an archive of the whole keystore, or of one instance.
+pub async fn export_archive(
+    store: &dyn KeyStore,
+    p: &dyn CryptoProvider,
+    only: Option<InstanceId>,
+    now: UnixMillis,
+) -> Result<(Vec<u8>, ArchiveSummary)> {
+    let mut out = Vec::new();
+    let mut sum = ArchiveSummary {
+        created_at: now.0,
+        ..Default::default()
+    };
+    let mut records = 0u64;
+    let push = |out: &mut Vec<u8>, v: Value| {
+        out.extend_from_slice(v.to_string().as_bytes());
+        out.push(b'\n');
+    };
+    let instances: Vec<InstanceRecord> = store
+        .list_instances()
+        .await?
+        .into_iter()
+        .filter(|i| only.is_none_or(|o| o == i.id))
+        .collect();
+    if let Some(o) = only {
+        if instances.is_empty() {
+            return Err(ServiceError::new(
+                ErrorKind::InstanceNotFound,
+                format!("instance {o} does not exist"),
+            ));
+        }
+    }
+    push(
+        &mut out,
+        json!({"format": "strongroom-backup", "version": BACKUP_FORMAT_VERSION, "created_at": now.0, "scope": if only.is_some() { "instance" } else { "node" }, "backend": store.backend()}),
+    );
+    let all_states = KeyFilter {
+        states: KeyState::ALL.to_vec(),
+        extractable: None,
+        key_ring: None,
+    };
+    for inst in &instances {
+        push(
+            &mut out,
+            json!({"type": "instance", "id": inst.id.to_string(), "name": inst.name, "created_at": inst.created_at.0}),
+        );
+        sum.instances += 1;
+        records += 1;
+        for r in store.list_key_rings(inst.id).await? {
+            push(
+                &mut out,
+                json!({"type": "key_ring", "instance": inst.id.to_string(), "id": r.id, "created_at": r.created_at.0, "created_by": r.created_by}),
+            );
+            sum.other += 1;
+            records += 1;
+        }
+        let mut offset = 0;
+        loop {
+            let page = store
+                .list_keys(
+                    inst.id,
+                    &all_states,
+                    Page {
+                        limit: PAGE,
+                        offset,
+                    },
+                )
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            offset += PAGE;
+            for k in page {
+                let (k, versions) = consistent_key(store, k).await?;
+                sum.keys += 1;
+                sum.versions += versions.len() as u64;
+                records += 1;
+                push(&mut out, key_line(&k, &versions));
+            }
+        }
+        for a in store.list_api_keys(inst.id).await? {
+            push(
+                &mut out,
+                json!({"type": "api_key", "instance": inst.id.to_string(), "id": a.id, "name": a.name, "roles": a.roles.0, "secret_hash": STANDARD.encode(a.secret_hash), "created_at": a.created_at.0}),
+            );
+            sum.other += 1;
+            records += 1;
+        }
+        for pol in store.list_instance_policies(inst.id).await? {
+            push(
+                &mut out,
+                json!({"type": "instance_policy", "instance": inst.id.to_string(), "policy_type": pol.policy_type, "enabled": pol.enabled, "attributes": pol.attributes, "created_at": pol.created_at.0, "created_by": pol.created_by, "updated_at": pol.updated_at.0, "updated_by": pol.updated_by}),
+            );
+            sum.other += 1;
+            records += 1;
+        }
+        for r in store.list_registrations(inst.id, None).await? {
+            push(
+                &mut out,
+                json!({"type": "registration", "instance": inst.id.to_string(), "key": r.key.to_string(), "crn": r.resource_crn, "description": r.description, "metadata": r.metadata, "prevent_deletion": r.prevent_deletion, "key_version": r.key_version.to_string(), "created_at": r.created_at.0, "created_by": r.created_by, "updated_at": r.updated_at.0, "updated_by": r.updated_by}),
+            );
+            sum.other += 1;
+            records += 1;
+        }
+    }
+    let digest = p.sha256(&[&out]);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    push(
+        &mut out,
+        json!({"type": "end", "records": records, "sha256": hex}),
+    );
+    Ok((out, sum))
+}
+
+fn lines(bytes: &[u8], p: &dyn CryptoProvider) -> Result<Vec<Value>> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| bad("the archive is not a Strongroom backup (not UTF-8 text)"))?;
+    let body_end = text
+        .trim_end_matches('\n')
+        .rfind('\n')
+        .ok_or_else(|| bad("the archive is truncated (no trailer)"))?
+        + 1;
+    let trailer: Value = serde_json::from_str(text[body_end..].trim())
+        .map_err(|_| bad("the archive is truncated or damaged (bad trailer)"))?;
+    if trailer["type"] != "end" {
+        return Err(bad("the archive is truncated (no end record)"));
+    }
+    let digest = p.sha256(&[text[..body_end].as_bytes()]);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    if trailer["sha256"].as_str() != Some(hex.as_str()) {
+        return Err(bad(
+            "the archive's checksum does not match: it was changed or damaged",
+        ));
+    }
+    let mut out = Vec::new();
+    for (n, l) in text[..body_end].lines().enumerate() {
+        out.push(
+            serde_json::from_str::<Value>(l)
+                .map_err(|_| bad(format!("line {} of the archive is not valid", n + 1)))?,
+        );
+    }
+    let header = out.first().ok_or_else(|| bad("the archive is empty"))?;
+    if header["format"] != "strongroom-backup" {
+        return Err(bad("not a Strongroom backup archive"));
+    }
+    if header["version"].as_u64() != Some(BACKUP_FORMAT_VERSION) {
+        return Err(bad(format!("archive format version {} is not supported by this Strongroom (it reads version {BACKUP_FORMAT_VERSION})", header["version"])));
+    }
+    if trailer["records"].as_u64() != Some(out.len() as u64 - 1) {
+        return Err(bad("the archive's record count does not match"));
+    }
+    Ok(out)
+}
+
+/// Checks an archive (checksum, format version, record count) and summarises it.
+pub fn verify_archive(bytes: &[u8], p: &dyn CryptoProvider) -> Result<ArchiveSummary> {
+    let ls = lines(bytes, p)?;
+    let mut sum = ArchiveSummary {
+        created_at: ls
+            .first()
+            .and_then(|h| h["created_at"].as_i64())
+            .unwrap_or(0),
+        ..Default::default()
+    };
+    for l in &ls[1..] {
+        match l["type"].as_str() {
+            Some("instance") => sum.instances += 1,
+            Some("key") => {
+                sum.keys += 1;
+                sum.versions += l["versions"].as_array().map_or(0, |v| v.len() as u64);
+            }
+            _ => sum.other += 1,
+        }
+    }
+    Ok(sum)
+}
+
+fn s(v: &Value, f: &str) -> Result<String> {
+    v[f].as_str()
+        .map(String::from)
+        .ok_or_else(|| bad(format!("archive record lacks '{f}'")))
+}
+fn i(v: &Value, f: &str) -> Result<i64> {
+    v[f].as_i64()
+        .ok_or_else(|| bad(format!("archive record lacks '{f}'")))
+}
+fn oi(v: &Value, f: &str) -> Option<UnixMillis> {
+    v[f].as_i64().map(UnixMillis)
+}
+fn os(v: &Value, f: &str) -> Option<String> {
+    v[f].as_str().map(String::from)
+}
+fn id<T: std::str::FromStr>(v: &Value, f: &str) -> Result<T> {
+    s(v, f)?
+        .parse()
+        .map_err(|_| bad(format!("archive record has a bad '{f}'")))
+}
+
+fn key_from(v: &Value) -> Result<(KeyRecord, Vec<KeyVersionRecord>)> {
+    let u32_of =
+        |f: &str| i(v, f).and_then(|n| u32::try_from(n).map_err(|_| bad(format!("bad '{f}'"))));
+    let rec = KeyRecord {
+        instance: id::<InstanceId>(v, "instance")?,
+        id: id::<KeyId>(v, "id")?,
+        name: s(v, "name")?,
+        description: os(v, "description"),
+        aliases: v["aliases"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        kind: KeyKind::from_code(i(v, "kind")?).ok_or_else(|| bad("bad kind"))?,
+        imported: v["imported"].as_bool().unwrap_or(false),
+        bits: u32_of("bits")?,
+        state: KeyState::from_code(i(v, "state")?).ok_or_else(|| bad("bad state"))?,
+        key_ring: s(v, "key_ring")?,
+        created_at: UnixMillis(i(v, "created_at")?),
+        created_by: s(v, "created_by")?,
+        updated_at: UnixMillis(i(v, "updated_at")?),
+        state_changed_at: UnixMillis(i(v, "state_changed_at")?),
+        expiration: oi(v, "expiration"),
+        last_rotated_at: oi(v, "last_rotated_at"),
+        deleted_at: oi(v, "deleted_at"),
+        deleted_by: os(v, "deleted_by"),
+        current_version: id::<VersionId>(v, "current_version")?,
+        current_version_at: UnixMillis(i(v, "current_version_at")?),
+        version_count: u32_of("version_count")?,
+        row_version: i(v, "row_version")?,
+        rotation: match &v["rotation"] {
+            Value::Object(_) => Some(RotationPolicy {
+                enabled: v["rotation"]["enabled"].as_bool().unwrap_or(false),
+                interval_month: u8::try_from(i(&v["rotation"], "interval_month")?)
+                    .map_err(|_| bad("bad interval"))?,
+                updated_at: UnixMillis(i(&v["rotation"], "at")?),
+                updated_by: s(&v["rotation"], "by")?,
+            }),
+            _ => None,
+        },
+        dual_auth: match &v["dual_auth"] {
+            Value::Object(_) => Some(DualAuthPolicy {
+                enabled: v["dual_auth"]["enabled"].as_bool().unwrap_or(false),
+                updated_at: UnixMillis(i(&v["dual_auth"], "at")?),
+                updated_by: s(&v["dual_auth"], "by")?,
+            }),
+            _ => None,
+        },
+        deletion_auth: match &v["deletion_auth"] {
+            Value::Object(_) => Some(DeletionAuthorization {
+                by: s(&v["deletion_auth"], "by")?,
+                at: UnixMillis(i(&v["deletion_auth"], "at")?),
+            }),
+            _ => None,
+        },
+    };
+    let versions = v["versions"]
+        .as_array()
+        .ok_or_else(|| bad("key record without versions"))?
+        .iter()
+        .map(|x| {
+            Ok(KeyVersionRecord {
+                id: id::<VersionId>(x, "id")?,
+                seq: u32::try_from(i(x, "seq")?).map_err(|_| bad("bad seq"))?,
+                created_at: UnixMillis(i(x, "created_at")?),
+                blob: STANDARD
+                    .decode(s(x, "blob")?)
+                    .map_err(|_| bad("bad blob"))?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((rec, versions))
+}
+
+/// Restores an archive into an empty keystore. Nothing is written unless the whole archive
+/// verifies; a keystore that already holds instances is refused.
+pub async fn restore_archive(
+    store: &dyn KeyStore,
+    bytes: &[u8],
+    p: &dyn CryptoProvider,
+) -> Result<ArchiveSummary> {
+    let ls = lines(bytes, p)?;
+    if !store.list_instances().await?.is_empty() {
+        return Err(ServiceError::new(
+            ErrorKind::AlreadyExists,
+            "the target keystore is not empty: restore into a fresh node",
+        ));
+    }
+    // Parse everything before writing anything.
+    let mut keys = Vec::new();
+    for l in &ls[1..] {
+        if l["type"] == "key" {
+            keys.push(key_from(l)?);
+        }
+    }
+    let mut sum = ArchiveSummary {
+        created_at: ls[0]["created_at"].as_i64().unwrap_or(0),
+        ..Default::default()
+    };
+    for l in &ls[1..] {
+        match l["type"].as_str() {
+            Some("instance") => {
+                store
+                    .create_instance(&InstanceRecord {
+                        id: id(l, "id")?,
+                        name: s(l, "name")?,
+                        created_at: UnixMillis(i(l, "created_at")?),
+                    })
+                    .await?;
+                sum.instances += 1;
+            }
+            Some("key_ring") => {
+                store
+                    .create_key_ring(
+                        id(l, "instance")?,
+                        &KeyRingRecord {
+                            id: s(l, "id")?,
+                            created_at: UnixMillis(i(l, "created_at")?),
+                            created_by: s(l, "created_by")?,
+                        },
+                    )
+                    .await?;
+                sum.other += 1;
+            }
+            Some("api_key") => {
+                let hash: [u8; 32] = STANDARD
+                    .decode(s(l, "secret_hash")?)
+                    .ok()
+                    .and_then(|h| h.try_into().ok())
+                    .ok_or_else(|| bad("bad API key hash"))?;
+                store
+                    .create_api_key(&ApiKeyRecord {
+                        id: s(l, "id")?,
+                        instance: id(l, "instance")?,
+                        name: s(l, "name")?,
+                        roles: Roles(u8::try_from(i(l, "roles")?).map_err(|_| bad("bad roles"))?),
+                        secret_hash: hash,
+                        created_at: UnixMillis(i(l, "created_at")?),
+                    })
+                    .await?;
+                sum.other += 1;
+            }
+            Some("instance_policy") => {
+                store
+                    .put_instance_policies(
+                        id(l, "instance")?,
+                        &[InstancePolicyRecord {
+                            policy_type: s(l, "policy_type")?,
+                            enabled: l["enabled"].as_bool().unwrap_or(false),
+                            attributes: s(l, "attributes")?,
+                            created_at: UnixMillis(i(l, "created_at")?),
+                            created_by: s(l, "created_by")?,
+                            updated_at: UnixMillis(i(l, "updated_at")?),
+                            updated_by: s(l, "updated_by")?,
+                        }],
+                    )
+                    .await?;
+                sum.other += 1;
+            }
+            Some("registration") => {
+                store
+                    .put_registration(
+                        id(l, "instance")?,
+                        &RegistrationRecord {
+                            key: id(l, "key")?,
+                            resource_crn: s(l, "crn")?,
+                            description: os(l, "description"),
+                            metadata: os(l, "metadata"),
+                            prevent_deletion: l["prevent_deletion"].as_bool().unwrap_or(false),
+                            key_version: id(l, "key_version")?,
+                            created_at: UnixMillis(i(l, "created_at")?),
+                            created_by: s(l, "created_by")?,
+                            updated_at: UnixMillis(i(l, "updated_at")?),
+                            updated_by: s(l, "updated_by")?,
+                        },
+                    )
+                    .await?;
+                sum.other += 1;
+            }
+            _ => {}
+        }
+    }
+    for (k, versions) in &keys {
+        store.restore_key(k, versions).await?;
+        sum.keys += 1;
+        sum.versions += versions.len() as u64;
+    }
+    Ok(sum)
+}
