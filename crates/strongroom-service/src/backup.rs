@@ -203,7 +203,7 @@ fn lines(bytes: &[u8], p: &dyn CryptoProvider) -> Result<Vec<Value>> {
     if trailer["type"] != "end" {
         return Err(bad("the archive is truncated (no end record)"));
     }
-    let digest = p.sha256(&[text[..body_end].as_bytes()]);
+    let digest = p.sha256(&[&text.as_bytes()[..body_end]]);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     if trailer["sha256"].as_str() != Some(hex.as_str()) {
         return Err(bad(
