@@ -1164,6 +1164,24 @@ impl KeyStore for PgStore {
         Ok(())
     }
 
+    async fn audit_usage(
+        &self,
+        instance: InstanceId,
+        from: UnixMillis,
+        to: UnixMillis,
+    ) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit WHERE instance_id = $1 AND at >= $2 AND at < $3",
+        )
+        .bind(instance.to_string())
+        .bind(from.0)
+        .bind(to.0)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn audit_head(&self) -> Result<Option<(i64, [u8; 32])>> {
         let row = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.pool)

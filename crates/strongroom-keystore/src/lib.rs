@@ -490,6 +490,14 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<()>;
     /// The last audit record's seq and hash, if any.
     async fn audit_head(&self) -> Result<Option<(i64, [u8; 32])>>;
+    /// Counts the audit records of `instance` (API calls, allowed or refused) with
+    /// `from <= at < to`: the metering of an instance.
+    async fn audit_usage(
+        &self,
+        instance: InstanceId,
+        from: UnixMillis,
+        to: UnixMillis,
+    ) -> Result<u64>;
     /// Reads audit records with `seq >= from`, in order, at most `limit`.
     async fn read_audit(&self, from: i64, limit: u32) -> Result<Vec<AuditRecord>>;
 }

@@ -693,3 +693,39 @@ pub fn instance_policy_json(p: &strongroom_keystore::InstancePolicyRecord) -> Va
         "policy_data": data,
     })
 }
+
+/// The bounds of a calendar month in UTC (`YYYY-MM`; the current month by default).
+pub fn month_bounds(
+    month: Option<&str>,
+    now: UnixMillis,
+) -> Result<(UnixMillis, UnixMillis, String), ServiceError> {
+    let bad = || ServiceError::new(ErrorKind::InvalidQueryParam, "'month' must be YYYY-MM");
+    let (y, m) = match month {
+        Some(s) => {
+            let (y, m) = s.split_once('-').ok_or_else(bad)?;
+            (
+                y.parse::<i32>().map_err(|_| bad())?,
+                m.parse::<u8>().map_err(|_| bad())?,
+            )
+        }
+        None => {
+            let d =
+                OffsetDateTime::from_unix_timestamp(now.0.div_euclid(1000)).map_err(|_| bad())?;
+            (d.year(), u8::from(d.month()))
+        }
+    };
+    let start = |y: i32, m: u8| -> Result<UnixMillis, ServiceError> {
+        let month = time::Month::try_from(m).map_err(|_| bad())?;
+        let d = time::Date::from_calendar_date(y, month, 1).map_err(|_| bad())?;
+        Ok(UnixMillis(
+            d.midnight().assume_utc().unix_timestamp() * 1000,
+        ))
+    };
+    let from = start(y, m)?;
+    let to = if m == 12 {
+        start(y + 1, 1)?
+    } else {
+        start(y, m + 1)?
+    };
+    Ok((from, to, format!("{y:04}-{m:02}")))
+}

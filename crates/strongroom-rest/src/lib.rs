@@ -5,6 +5,7 @@
 
 pub mod convert;
 pub mod error_map;
+mod metrics;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,13 +46,18 @@ impl Default for RestOptions {
 struct AppState {
     svc: Arc<Service>,
     opts: RestOptions,
+    metrics: Arc<metrics::Metrics>,
 }
 
 type ApiResult = Result<Response, ApiError>;
 
 /// Builds the router.
 pub fn router(svc: Arc<Service>, opts: RestOptions) -> Router {
-    let state = AppState { svc, opts };
+    let state = AppState {
+        svc,
+        opts,
+        metrics: Arc::new(metrics::Metrics::new()),
+    };
     Router::new()
         .route(
             "/api/v2/keys",
@@ -123,12 +129,18 @@ pub fn router(svc: Arc<Service>, opts: RestOptions) -> Router {
             "/admin/v1/instances/{id}/api_keys/{key_id}",
             delete(admin_delete_api_key),
         )
+        .route("/admin/v1/instances/{id}/usage", get(admin_instance_usage))
         .route("/admin/v1/test/clock", post(test_clock))
+        .route("/metrics", get(metrics_text))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             allowed_ip_guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
         ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -1889,6 +1901,32 @@ fn api_key_json(r: &strongroom_keystore::ApiKeyRecord) -> Value {
     json!({"id": r.id, "name": r.name, "instance": r.instance.to_string(), "roles": r.roles.names(), "creationDate": ts(r.created_at)})
 }
 
+/// `GET /admin/v1/instances/{id}/usage[?month=YYYY-MM]`: API calls in a calendar month (UTC).
+async fn admin_instance_usage(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Usage could not be retrieved";
+    let ctx = admin(&st, &h, "admin.instances.usage", WHAT).await?;
+    let instance = parse_instance_id(&id, WHAT)?;
+    let (from, to, month) = month_bounds(q.get("month").map(String::as_str), st.svc.now())
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let calls = st
+        .svc
+        .instance_usage(&ctx, instance, from, to)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let body = json!({"instance": instance.to_string(), "month": month, "from": ts(from), "to": ts(to), "api_calls": calls});
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(body),
+        &correlation_id(&h),
+    ))
+}
+
 async fn admin_create_api_key(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -2010,6 +2048,25 @@ async fn test_clock(State(st): State<AppState>, h: HeaderMap, body: Body) -> Api
 }
 
 // ---------------------------------------------------------------- probes and fallbacks
+
+/// `GET /metrics`: Prometheus text format (aggregate counts only; no tenant identifiers).
+async fn metrics_text(State(st): State<AppState>) -> Response {
+    st.metrics.cached_keys.set(st.svc.cached_keys() as i64);
+    let mut buf = String::new();
+    let families = st.metrics.registry.gather();
+    if prometheus::TextEncoder::new()
+        .encode_utf8(&families, &mut buf)
+        .is_err()
+    {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        buf,
+    )
+        .into_response()
+}
 
 async fn health() -> Response {
     (

@@ -315,6 +315,30 @@ impl Service {
             .await
     }
 
+    /// API calls of an instance (allowed or refused) with `from <= time < to`, counted from
+    /// the audit log: the metering HPCS prices by.
+    pub async fn instance_usage(
+        &self,
+        ctx: &AdminCtx,
+        instance: InstanceId,
+        from: strongroom_model::UnixMillis,
+        to: strongroom_model::UnixMillis,
+    ) -> Result<u64> {
+        let r = async {
+            self.store
+                .get_instance(instance)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => not_found_instance(),
+                    other => other.into(),
+                })?;
+            Ok(self.store.audit_usage(instance, from, to).await?)
+        }
+        .await;
+        self.admin_audited(ctx, "admin.instances.usage", Some(instance), r)
+            .await
+    }
+
     /// Exchanges an API key for a bearer token (the IAM apikey grant).
     pub async fn issue_token(&self, api_key: &str, correlation_id: &str) -> Result<IssuedToken> {
         let denied = || {

@@ -696,6 +696,13 @@ enum InstanceCmd {
     List,
     /// Delete an instance (refused while it holds keys; destroys its master key).
     Delete { id: String },
+    /// API calls of an instance in a calendar month (metering), from the audit log.
+    Usage {
+        id: String,
+        /// YYYY-MM (default: this month, UTC).
+        #[arg(long)]
+        month: Option<String>,
+    },
     /// Manage an instance's API keys.
     #[command(subcommand)]
     Apikey(ApiKeyCmd),
@@ -784,6 +791,30 @@ pub async fn instance(a: InstanceArgs) -> Result<(), String> {
                 out,
                 format!("deleted instance {id}; its master key is destroyed"),
                 &json!({"deleted": id}),
+            );
+        }
+        InstanceCmd::Usage { id, month } => {
+            let q = month
+                .map(|m| format!("?month={}", urlencode(&m)))
+                .unwrap_or_default();
+            let r = c
+                .request(
+                    Method::GET,
+                    &format!("/admin/v1/instances/{}/usage{q}", urlencode(&id)),
+                    None,
+                    &[],
+                )
+                .await
+                .map_err(err)?;
+            print(
+                out,
+                format!(
+                    "{}: {} API calls in {}",
+                    id,
+                    r.body["api_calls"],
+                    r.body["month"].as_str().unwrap_or("")
+                ),
+                &r.body,
             );
         }
         InstanceCmd::Apikey(ApiKeyCmd::Create {

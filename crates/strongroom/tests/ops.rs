@@ -437,3 +437,69 @@ async fn backup_restore_into_a_fresh_node_and_refuse_damaged_archives() {
         "a node without the master key cannot use restored keys"
     );
 }
+
+#[tokio::test]
+async fn metering_and_prometheus_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let api = s.client();
+    let id = api.create_root("metered").await;
+    for _ in 0..4 {
+        api.call(
+            "POST",
+            &format!("/api/v2/keys/{id}/actions/wrap"),
+            Some(json!({})),
+        )
+        .await;
+    }
+    api.call("GET", "/api/v2/keys/nope-alias", None).await;
+    // Refused calls count too; let the queued audit records land.
+    let mut calls = 0;
+    for _ in 0..50 {
+        let (ok, out, err) = cli(
+            dir.path(),
+            &["instance", "usage", &api.instance, "--output", "json"],
+        );
+        assert!(ok, "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        calls = v["api_calls"].as_u64().unwrap();
+        if calls >= 6 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(calls, 6, "create, 4 wraps, 1 refused read");
+    let (ok, out, _) = cli(
+        dir.path(),
+        &[
+            "instance",
+            "usage",
+            &api.instance,
+            "--month",
+            "2001-01",
+            "--output",
+            "json",
+        ],
+    );
+    assert!(ok);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["api_calls"], 0);
+    let (ok, _, err) = cli(
+        dir.path(),
+        &["instance", "usage", &api.instance, "--month", "2001-13"],
+    );
+    assert!(!ok && err.contains("YYYY-MM"), "{err}");
+
+    let text = reqwest::get(format!("{}/metrics", api.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains(r#"strongroom_http_requests_total{method="POST",route="/api/v2/keys/{id}/actions/{action}",status="200"} 4"#), "{text}");
+    assert!(text.contains("strongroom_http_request_duration_seconds_bucket"));
+    assert!(text.contains("strongroom_cached_keys 1"));
+    assert!(
+        !text.contains(&api.instance),
+        "no tenant identifiers in metrics"
+    );
+}
