@@ -53,6 +53,7 @@ pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
         KeyVersionInvalid => (StatusCode::UNPROCESSABLE_ENTITY, "KEY_VERSION_INVALID"),
         ProtectedResource => (StatusCode::CONFLICT, "PROTECTED_RESOURCE_ERR"),
         PreventKeyDeletion => (StatusCode::CONFLICT, "PREV_KEY_DEL_ERR"),
+        RateLimited => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS_ERR"),
         Conflict => (StatusCode::CONFLICT, "CONCURRENT_MODIFICATION_ERR"),
         Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE_ERR"),
         Internal => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERR"),

@@ -86,6 +86,8 @@ pub enum ErrorKind {
     ProtectedResource,
     /// A registration forbids deleting the key, even with force.
     PreventKeyDeletion,
+    /// The instance sends more requests than its rate limit allows; retry later.
+    RateLimited,
     /// A concurrent change won; retry.
     Conflict,
     /// The keystore or audit log is unavailable; retry later.
@@ -96,7 +98,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind (for exhaustive mapping tests).
-    pub const ALL: [ErrorKind; 43] = [
+    pub const ALL: [ErrorKind; 44] = [
         ErrorKind::Unauthenticated,
         ErrorKind::MalformedToken,
         ErrorKind::Forbidden,
@@ -137,6 +139,7 @@ impl ErrorKind {
         ErrorKind::KeyVersionInvalid,
         ErrorKind::ProtectedResource,
         ErrorKind::PreventKeyDeletion,
+        ErrorKind::RateLimited,
         ErrorKind::Conflict,
         ErrorKind::Unavailable,
         ErrorKind::Internal,
@@ -185,6 +188,7 @@ impl ErrorKind {
             ErrorKind::KeyVersionInvalid => "key_version_invalid",
             ErrorKind::ProtectedResource => "protected_resource",
             ErrorKind::PreventKeyDeletion => "prevent_key_deletion",
+            ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",

@@ -64,6 +64,9 @@ pub struct ServiceConfig {
     pub audit_sync_all: bool,
     /// Most keys (in any state) an instance may hold; `None` for no limit.
     pub max_keys_per_instance: Option<u64>,
+    /// Requests per second one instance may make on this node (bursts up to twice that);
+    /// `None` for no limit.
+    pub rate_limit_per_instance: Option<u32>,
 }
 
 impl Default for ServiceConfig {
@@ -73,6 +76,7 @@ impl Default for ServiceConfig {
             token_ttl_secs: 3600,
             audit_sync_all: false,
             max_keys_per_instance: None,
+            rate_limit_per_instance: None,
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct Service {
     instance_policies: RwLock<HashMap<InstanceId, Arc<instance_policies::Effective>>>,
     /// Whether any instance of this node has an allowedIP policy (skips the check if not).
     allowed_ip_in_use: std::sync::atomic::AtomicBool,
+    /// Token buckets of the per-instance rate limit: (tokens, last refill).
+    buckets: std::sync::Mutex<HashMap<InstanceId, (f64, std::time::Instant)>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -148,6 +154,7 @@ impl Service {
             admin_token: zeroize::Zeroizing::new(secrets.admin_token),
             instance_policies: RwLock::new(HashMap::new()),
             allowed_ip_in_use: std::sync::atomic::AtomicBool::new(false),
+            buckets: std::sync::Mutex::new(HashMap::new()),
         };
         let svc = Arc::new(svc);
         if let Some(mut feed) = svc.store.changes() {
@@ -329,7 +336,29 @@ impl Service {
                 "The user does not have access to the specified resource",
             ));
         }
+        self.take_rate_token(instance)?;
         Ok((principal, instance))
+    }
+
+    /// Takes one request from the instance's token bucket (per node).
+    fn take_rate_token(&self, instance: InstanceId) -> Result<()> {
+        let Some(rate) = self.config.rate_limit_per_instance else {
+            return Ok(());
+        };
+        let rate = f64::from(rate.max(1));
+        let burst = rate * 2.0;
+        let now = std::time::Instant::now();
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        let (tokens, last) = buckets.entry(instance).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
+        *last = now;
+        if *tokens < 1.0 {
+            return Err(ServiceError::new(ErrorKind::RateLimited, format!("The instance exceeds its rate limit of {rate} requests per second; retry later")));
+        }
+        *tokens -= 1.0;
+        Ok(())
     }
 
     /// Checks that the caller's roles grant `needed`.
@@ -494,6 +523,7 @@ pub fn canonical_status(kind: ErrorKind) -> u16 {
         | ProtectedResource
         | PreventKeyDeletion => 409,
         KeyDeleted => 410,
+        RateLimited => 429,
         UnitNotInitialized | Unavailable => 503,
         Internal => 500,
     }

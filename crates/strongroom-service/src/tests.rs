@@ -71,6 +71,7 @@ async fn fixture_with(audit_sync_all: bool) -> Fixture {
             // Deterministic tests read the log right after a call.
             audit_sync_all,
             max_keys_per_instance: Some(12),
+            rate_limit_per_instance: None,
         },
     )
     .await
@@ -1180,4 +1181,59 @@ async fn the_instance_key_limit_is_enforced() {
         kind(f.svc.create_key(&c, root("one-too-many")).await),
         ErrorKind::LimitReached
     );
+}
+
+#[tokio::test]
+async fn the_per_instance_rate_limit_refuses_bursts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn KeyStore> =
+        Arc::new(SqliteStore::open(&dir.path().join("ks.db")).await.unwrap());
+    let secrets = NodeSecrets {
+        token_key: [1; 32],
+        audit_key: AUDIT_KEY,
+        admin_token: "admin-secret".into(),
+    };
+    let config = ServiceConfig {
+        rate_limit_per_instance: Some(5),
+        audit_sync_all: true,
+        ..ServiceConfig::default()
+    };
+    let (svc, _t) = Service::start(
+        store,
+        Arc::new(AwsLcProvider),
+        Arc::new(MemVault::default()),
+        Arc::new(OffsetClock::default()),
+        secrets,
+        config,
+    )
+    .await
+    .unwrap();
+    let admin = svc
+        .authenticate_admin(Some("Bearer admin-secret"), "c".into(), "a")
+        .await
+        .unwrap();
+    let i = svc.create_instance(&admin, "limited").await.unwrap().id;
+    let p = Principal {
+        subject: "u".into(),
+        instance: Some(i),
+        roles: Roles::of(&[Role::Reader]),
+    };
+    let token = svc.token_for(&p, 60).unwrap().access_token;
+    let mut allowed = 0;
+    let mut limited = 0;
+    for _ in 0..30 {
+        match svc
+            .authenticate(Some(&token), Some(&i.to_string()), "c".into(), "t")
+            .await
+        {
+            Ok(_) => allowed += 1,
+            Err(e) if e.kind == ErrorKind::RateLimited => limited += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert!(
+        (10..=11).contains(&allowed),
+        "a burst of twice the rate passes ({allowed})"
+    );
+    assert_eq!(allowed + limited, 30);
 }

@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "STRONGROOM_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Requests per second one instance may make on this node (bursts up to twice that;
+    /// default: no limit). Refused requests get 429 TOO_MANY_REQUESTS_ERR.
+    #[arg(long, env = "STRONGROOM_RATE_LIMIT_PER_INSTANCE")]
+    pub rate_limit_per_instance: Option<u32>,
     /// Most keys (in any state) one instance may hold (default: no limit; HPCS allows 50,000).
     #[arg(long, env = "STRONGROOM_MAX_KEYS_PER_INSTANCE")]
     pub max_keys_per_instance: Option<u64>,
@@ -105,6 +109,7 @@ struct FileConfig {
     log_format: Option<String>,
     audit_sync: Option<String>,
     max_keys_per_instance: Option<u64>,
+    rate_limit_per_instance: Option<u32>,
     backup_dir: Option<PathBuf>,
     backup_keep: Option<usize>,
 }
@@ -125,6 +130,7 @@ pub struct Config {
     pub test_clock: bool,
     pub audit_sync_all: bool,
     pub max_keys_per_instance: Option<u64>,
+    pub rate_limit_per_instance: Option<u32>,
     pub backup_dir: Option<PathBuf>,
     pub backup_keep: usize,
 }
@@ -203,6 +209,7 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
         test_clock: a.test_clock,
         audit_sync_all: audit_sync == "all",
         max_keys_per_instance: a.max_keys_per_instance.or(file.max_keys_per_instance),
+        rate_limit_per_instance: a.rate_limit_per_instance.or(file.rate_limit_per_instance),
         backup_dir: a.backup_dir.or(file.backup_dir),
         backup_keep: a.backup_keep.or(file.backup_keep).unwrap_or(7).max(1),
     })
@@ -356,6 +363,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             token_ttl_secs: cfg.token_ttl,
             audit_sync_all: cfg.audit_sync_all,
             max_keys_per_instance: cfg.max_keys_per_instance,
+            rate_limit_per_instance: cfg.rate_limit_per_instance,
         },
     )
     .await
