@@ -518,41 +518,8 @@ impl KeyStore for PgStore {
     }
 
     async fn create_key(&self, k: &KeyRecord, first: &KeyVersionRecord) -> Result<()> {
-        retrying(|| async {
-            let mut tx = self.pool.begin().await?;
-            let mut q = QueryBuilder::<Postgres>::new(format!("INSERT INTO keys ({KEY_COLUMNS}) VALUES ("));
-            {
-                let mut sep = q.separated(", ");
-                push_key_values(&mut sep, k);
-            }
-            q.push(")");
-            if let Err(e) = q.build().execute(&mut *tx).await {
-                return Err(if is_unique(&e) { RetryableError::Store(StoreError::AlreadyExists("key")) } else { e.into() });
-            }
-            for alias in &k.aliases {
-                let r = sqlx::query("INSERT INTO aliases (instance_id, alias, key_id) VALUES ($1, $2, $3)")
-                    .bind(k.instance.to_string())
-                    .bind(alias)
-                    .bind(k.id.to_string())
-                    .execute(&mut *tx)
-                    .await;
-                if let Err(e) = r {
-                    return Err(if is_unique(&e) { RetryableError::Store(StoreError::AlreadyExists("alias")) } else { e.into() });
-                }
-            }
-            sqlx::query("INSERT INTO key_versions (instance_id, key_id, seq, id, created_at, blob) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(k.instance.to_string())
-                .bind(k.id.to_string())
-                .bind(i64::from(first.seq))
-                .bind(first.id.to_string())
-                .bind(first.created_at.0)
-                .bind(&first.blob)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(())
-        })
-        .await
+        // A new key is a restore of a key with one version: one code path, one transaction.
+        self.restore_key(k, std::slice::from_ref(first)).await
     }
 
     async fn get_key(&self, instance: InstanceId, id: KeyId) -> Result<KeyRecord> {

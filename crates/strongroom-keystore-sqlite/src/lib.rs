@@ -432,80 +432,8 @@ impl KeyStore for SqliteStore {
     }
 
     async fn create_key(&self, k: &KeyRecord, first: &KeyVersionRecord) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(unavailable)?;
-        sqlx::query(
-            "INSERT INTO keys (instance_id, id, name, description, aliases, kind, imported, bits, state, key_ring, \
-             created_at, created_by, updated_at, state_changed_at, expiration, last_rotated_at, deleted_at, deleted_by, \
-             current_version, current_version_at, version_count, row_version) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(k.instance.to_string())
-        .bind(k.id.to_string())
-        .bind(&k.name)
-        .bind(&k.description)
-        .bind(k.aliases.join("\n"))
-        .bind(i64::from(k.kind.code()))
-        .bind(k.imported)
-        .bind(k.bits)
-        .bind(i64::from(k.state.code()))
-        .bind(&k.key_ring)
-        .bind(k.created_at.0)
-        .bind(&k.created_by)
-        .bind(k.updated_at.0)
-        .bind(k.state_changed_at.0)
-        .bind(k.expiration.map(|t| t.0))
-        .bind(k.last_rotated_at.map(|t| t.0))
-        .bind(k.deleted_at.map(|t| t.0))
-        .bind(&k.deleted_by)
-        .bind(k.current_version.to_string())
-        .bind(k.current_version_at.0)
-        .bind(k.version_count)
-        .bind(k.row_version)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists("key") } else { unavailable(e) })?;
-        sqlx::query(POLICY_COLUMNS)
-            .bind(k.rotation.as_ref().map(|p| p.enabled))
-            .bind(k.rotation.as_ref().map(|p| i64::from(p.interval_month)))
-            .bind(k.rotation.as_ref().map(|p| p.updated_at.0))
-            .bind(k.rotation.as_ref().map(|p| p.updated_by.as_str()))
-            .bind(k.dual_auth.as_ref().map(|p| p.enabled))
-            .bind(k.dual_auth.as_ref().map(|p| p.updated_at.0))
-            .bind(k.dual_auth.as_ref().map(|p| p.updated_by.as_str()))
-            .bind(k.deletion_auth.as_ref().map(|d| d.by.as_str()))
-            .bind(k.deletion_auth.as_ref().map(|d| d.at.0))
-            .bind(k.instance.to_string())
-            .bind(k.id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        for alias in &k.aliases {
-            sqlx::query("INSERT INTO aliases (instance_id, alias, key_id) VALUES (?, ?, ?)")
-                .bind(k.instance.to_string())
-                .bind(alias)
-                .bind(k.id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::AlreadyExists("alias")
-                    } else {
-                        unavailable(e)
-                    }
-                })?;
-        }
-        sqlx::query("INSERT INTO key_versions (instance_id, key_id, seq, id, created_at, blob) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(k.instance.to_string())
-            .bind(k.id.to_string())
-            .bind(first.seq)
-            .bind(first.id.to_string())
-            .bind(first.created_at.0)
-            .bind(&first.blob)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok(())
+        // A new key is a restore of a key with one version: one code path, one transaction.
+        self.restore_key(k, std::slice::from_ref(first)).await
     }
 
     async fn get_key(&self, instance: InstanceId, id: KeyId) -> Result<KeyRecord> {
