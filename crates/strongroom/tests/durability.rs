@@ -309,3 +309,106 @@ async fn two_nodes_on_postgresql_see_each_others_changes() {
     }
     assert!(back, "node B sees the key enabled again");
 }
+
+/// PostgreSQL goes away under a running server: requests fail fast with a retryable 503
+/// instead of hanging, and the server recovers by itself when the database is back; nothing
+/// acknowledged is lost. Runs its own PostgreSQL (scripts/postgres), so it can stop it.
+#[tokio::test]
+async fn postgresql_restart_fails_fast_and_recovers() {
+    let _ = std::env::var("STRONGROOM_TEST_POSTGRES_URL")
+        .expect("STRONGROOM_TEST_POSTGRES_URL is not set: run scripts/test, which installs and starts PostgreSQL");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres");
+    let pgdir = tempfile::Builder::new()
+        .prefix("sr-pg-restart")
+        .tempdir()
+        .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(pgdir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let pg = pgdir.path().join("pg");
+    let out = std::process::Command::new(&script)
+        .arg("start")
+        .arg(&pg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(dir.path(), &["--keystore-url", &url]);
+    let api = s.client();
+    let id = api.create_root("before").await;
+    let w = api
+        .call(
+            "POST",
+            &format!("/api/v2/keys/{id}/actions/wrap"),
+            Some(json!({})),
+        )
+        .await;
+
+    assert!(std::process::Command::new(&script)
+        .arg("stop")
+        .arg(&pg)
+        .status()
+        .unwrap()
+        .success());
+    let started = std::time::Instant::now();
+    let r = api
+        .call(
+            "POST",
+            "/api/v2/keys",
+            Some(key_body(json!({"name": "during"}))),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (503, "SERVICE_UNAVAILABLE_ERR"),
+        "{:?}",
+        r.body
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(12),
+        "failed fast: {:?}",
+        started.elapsed()
+    );
+
+    assert!(std::process::Command::new(&script)
+        .arg("resume")
+        .arg(&pg)
+        .status()
+        .unwrap()
+        .success());
+    let mut recovered = false;
+    for _ in 0..60 {
+        let r = api
+            .call(
+                "POST",
+                "/api/v2/keys",
+                Some(key_body(json!({"name": "after"}))),
+            )
+            .await;
+        if r.status == 201 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(recovered, "the server recovered by itself");
+    let u = api
+        .call(
+            "POST",
+            &format!("/api/v2/keys/{id}/actions/unwrap"),
+            Some(json!({"ciphertext": w.body["ciphertext"]})),
+        )
+        .await;
+    assert_eq!(u.body["plaintext"], w.body["plaintext"]);
+    let _ = std::process::Command::new(&script)
+        .arg("stop")
+        .arg(&pg)
+        .status();
+}
