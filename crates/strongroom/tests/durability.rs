@@ -412,3 +412,141 @@ async fn postgresql_restart_fails_fast_and_recovers() {
         .arg(&pg)
         .status();
 }
+
+/// Three nodes on one PostgreSQL under a client load of creations, wraps and unwraps; one
+/// node is killed with SIGKILL mid-load and the client moves to the others, then the node is
+/// restarted. Nothing acknowledged is lost and every wrapped DEK unwraps on every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_survive_a_sigkill_under_load() {
+    let url = std::env::var("STRONGROOM_TEST_POSTGRES_URL")
+        .expect("STRONGROOM_TEST_POSTGRES_URL is not set: run scripts/test, which starts PostgreSQL on loopback");
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let name = format!("sr_three_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let db = format!("{}/{name}", url.rsplit_once('/').unwrap().0);
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = Server::start_with(dirs[0].path(), &["--keystore-url", &db]);
+    for d in &dirs[1..] {
+        for f in ["node.key", "admin.token"] {
+            std::fs::copy(dirs[0].path().join(f), d.path().join(f)).unwrap();
+        }
+        std::fs::create_dir_all(d.path().join("units")).unwrap();
+        for e in std::fs::read_dir(dirs[0].path().join("units")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), d.path().join("units").join(e.file_name())).unwrap();
+        }
+    }
+    let mut nodes = vec![first];
+    for d in &dirs[1..] {
+        nodes.push(Server::start_with(d.path(), &["--keystore-url", &db]));
+    }
+    let apis: Vec<Api> = nodes.iter().map(|n| n.client()).collect();
+    let acked = Arc::new(Mutex::new(Acked::default()));
+    let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for w in 0..6usize {
+        let (apis, acked, failed, stop) =
+            (apis.clone(), acked.clone(), failed.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = w;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                // The client's failover: try the nodes in turn until one answers.
+                let mut done = false;
+                for attempt in 0..3 {
+                    let api = &apis[(n + attempt) % 3];
+                    let Some(r) = api
+                        .try_call(
+                            "POST",
+                            "/api/v2/keys",
+                            Some(key_body(json!({"name": format!("l{w}-{n}")}))),
+                        )
+                        .await
+                    else {
+                        failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        continue;
+                    };
+                    if r.status != 201 {
+                        break;
+                    }
+                    let id = r.body["resources"][0]["id"].as_str().unwrap().to_string();
+                    acked.lock().unwrap().keys.push(id.clone());
+                    let Some(wr) = api
+                        .try_call(
+                            "POST",
+                            &format!("/api/v2/keys/{id}/actions/wrap"),
+                            Some(json!({})),
+                        )
+                        .await
+                    else {
+                        break;
+                    };
+                    if wr.status == 200 {
+                        let ct = wr.body["ciphertext"].as_str().unwrap().to_string();
+                        let pt = wr.body["plaintext"].as_str().unwrap().to_string();
+                        acked.lock().unwrap().wraps.push((id, ct, pt));
+                    }
+                    done = true;
+                    break;
+                }
+                if !done {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    nodes[1].kill9();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    nodes[1] = Server::start_with(dirs[1].path(), &["--keystore-url", &db]);
+    let restarted = nodes[1].client();
+    let acked = Arc::try_unwrap(acked).ok().unwrap().into_inner().unwrap();
+    assert!(
+        acked.keys.len() > 30,
+        "the load ran ({} keys)",
+        acked.keys.len()
+    );
+    for (i, api) in [apis[0].clone(), restarted, apis[2].clone()]
+        .into_iter()
+        .enumerate()
+    {
+        for id in &acked.keys {
+            assert_eq!(
+                api.call("GET", &format!("/api/v2/keys/{id}/metadata"), None)
+                    .await
+                    .status,
+                200,
+                "node {i} has key {id}"
+            );
+        }
+        for (id, ct, pt) in acked.wraps.iter().step_by(3) {
+            let r = api
+                .call(
+                    "POST",
+                    &format!("/api/v2/keys/{id}/actions/unwrap"),
+                    Some(json!({"ciphertext": ct})),
+                )
+                .await;
+            assert_eq!(
+                r.body["plaintext"].as_str(),
+                Some(pt.as_str()),
+                "node {i} unwraps"
+            );
+        }
+    }
+    eprintln!(
+        "three nodes: {} keys and {} wraps acknowledged and intact; {} requests refused by the killed node and retried",
+        acked.keys.len(),
+        acked.wraps.len(),
+        failed.load(std::sync::atomic::Ordering::Relaxed)
+    );
+}
