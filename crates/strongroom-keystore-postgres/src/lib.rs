@@ -919,37 +919,34 @@ impl KeyStore for PgStore {
     async fn restore_key(&self, k: &KeyRecord, versions: &[KeyVersionRecord]) -> Result<()> {
         retrying(|| async {
             let mut tx = self.pool.begin().await?;
-            let mut q = QueryBuilder::<Postgres>::new(format!("INSERT INTO keys ({KEY_COLUMNS}) VALUES ("));
-            {
-                let mut sep = q.separated(", ");
-                push_key_values(&mut sep, k);
+            insert_key(&mut tx, k, versions).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_key_within(
+        &self,
+        k: &KeyRecord,
+        first: &KeyVersionRecord,
+        max_keys: u64,
+    ) -> Result<()> {
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            // Serializes creations of one instance across every node until commit.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(k.instance.to_string())
+                .execute(&mut *tx)
+                .await?;
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM keys WHERE instance_id = $1")
+                .bind(k.instance.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+            if u64::try_from(n).unwrap_or(0) >= max_keys {
+                return Err(RetryableError::Store(StoreError::QuotaExceeded(max_keys)));
             }
-            q.push(")");
-            if let Err(e) = q.build().execute(&mut *tx).await {
-                return Err(if is_unique(&e) { RetryableError::Store(StoreError::AlreadyExists("key")) } else { e.into() });
-            }
-            for alias in &k.aliases {
-                let r = sqlx::query("INSERT INTO aliases (instance_id, alias, key_id) VALUES ($1, $2, $3)")
-                    .bind(k.instance.to_string())
-                    .bind(alias)
-                    .bind(k.id.to_string())
-                    .execute(&mut *tx)
-                    .await;
-                if let Err(e) = r {
-                    return Err(if is_unique(&e) { RetryableError::Store(StoreError::AlreadyExists("alias")) } else { e.into() });
-                }
-            }
-            for v in versions {
-                sqlx::query("INSERT INTO key_versions (instance_id, key_id, seq, id, created_at, blob) VALUES ($1, $2, $3, $4, $5, $6)")
-                    .bind(k.instance.to_string())
-                    .bind(k.id.to_string())
-                    .bind(i64::from(v.seq))
-                    .bind(v.id.to_string())
-                    .bind(v.created_at.0)
-                    .bind(&v.blob)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            insert_key(&mut tx, k, std::slice::from_ref(first)).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -1175,4 +1172,52 @@ impl KeyStore for PgStore {
             .map_err(unavailable)?;
         rows.iter().map(audit_from_row).collect()
     }
+}
+
+/// Inserts a key with its versions and aliases in the caller's transaction.
+async fn insert_key(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    k: &KeyRecord,
+    versions: &[KeyVersionRecord],
+) -> std::result::Result<(), RetryableError> {
+    let mut q = QueryBuilder::<Postgres>::new(format!("INSERT INTO keys ({KEY_COLUMNS}) VALUES ("));
+    {
+        let mut sep = q.separated(", ");
+        push_key_values(&mut sep, k);
+    }
+    q.push(")");
+    if let Err(e) = q.build().execute(&mut **tx).await {
+        return Err(if is_unique(&e) {
+            RetryableError::Store(StoreError::AlreadyExists("key"))
+        } else {
+            e.into()
+        });
+    }
+    for alias in &k.aliases {
+        let r = sqlx::query("INSERT INTO aliases (instance_id, alias, key_id) VALUES ($1, $2, $3)")
+            .bind(k.instance.to_string())
+            .bind(alias)
+            .bind(k.id.to_string())
+            .execute(&mut **tx)
+            .await;
+        if let Err(e) = r {
+            return Err(if is_unique(&e) {
+                RetryableError::Store(StoreError::AlreadyExists("alias"))
+            } else {
+                e.into()
+            });
+        }
+    }
+    for v in versions {
+        sqlx::query("INSERT INTO key_versions (instance_id, key_id, seq, id, created_at, blob) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(k.instance.to_string())
+                    .bind(k.id.to_string())
+                    .bind(i64::from(v.seq))
+                    .bind(v.id.to_string())
+                    .bind(v.created_at.0)
+                    .bind(&v.blob)
+                    .execute(&mut **tx)
+                    .await?;
+    }
+    Ok(())
 }

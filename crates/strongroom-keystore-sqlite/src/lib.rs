@@ -835,79 +835,28 @@ impl KeyStore for SqliteStore {
 
     async fn restore_key(&self, k: &KeyRecord, versions: &[KeyVersionRecord]) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(unavailable)?;
-        sqlx::query(
-            "INSERT INTO keys (instance_id, id, name, description, aliases, kind, imported, bits, state, key_ring, \
-             created_at, created_by, updated_at, state_changed_at, expiration, last_rotated_at, deleted_at, deleted_by, \
-             current_version, current_version_at, version_count, row_version) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(k.instance.to_string())
-        .bind(k.id.to_string())
-        .bind(&k.name)
-        .bind(&k.description)
-        .bind(k.aliases.join("\n"))
-        .bind(i64::from(k.kind.code()))
-        .bind(k.imported)
-        .bind(k.bits)
-        .bind(i64::from(k.state.code()))
-        .bind(&k.key_ring)
-        .bind(k.created_at.0)
-        .bind(&k.created_by)
-        .bind(k.updated_at.0)
-        .bind(k.state_changed_at.0)
-        .bind(k.expiration.map(|t| t.0))
-        .bind(k.last_rotated_at.map(|t| t.0))
-        .bind(k.deleted_at.map(|t| t.0))
-        .bind(&k.deleted_by)
-        .bind(k.current_version.to_string())
-        .bind(k.current_version_at.0)
-        .bind(k.version_count)
-        .bind(k.row_version)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists("key") } else { unavailable(e) })?;
-        sqlx::query(POLICY_COLUMNS)
-            .bind(k.rotation.as_ref().map(|p| p.enabled))
-            .bind(k.rotation.as_ref().map(|p| i64::from(p.interval_month)))
-            .bind(k.rotation.as_ref().map(|p| p.updated_at.0))
-            .bind(k.rotation.as_ref().map(|p| p.updated_by.as_str()))
-            .bind(k.dual_auth.as_ref().map(|p| p.enabled))
-            .bind(k.dual_auth.as_ref().map(|p| p.updated_at.0))
-            .bind(k.dual_auth.as_ref().map(|p| p.updated_by.as_str()))
-            .bind(k.deletion_auth.as_ref().map(|d| d.by.as_str()))
-            .bind(k.deletion_auth.as_ref().map(|d| d.at.0))
+        insert_key(&mut tx, k, versions).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn create_key_within(
+        &self,
+        k: &KeyRecord,
+        first: &KeyVersionRecord,
+        max_keys: u64,
+    ) -> Result<()> {
+        // One writer connection: the count and the insert cannot interleave with another write.
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM keys WHERE instance_id = ?")
             .bind(k.instance.to_string())
-            .bind(k.id.to_string())
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(unavailable)?;
-        for alias in &k.aliases {
-            sqlx::query("INSERT INTO aliases (instance_id, alias, key_id) VALUES (?, ?, ?)")
-                .bind(k.instance.to_string())
-                .bind(alias)
-                .bind(k.id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::AlreadyExists("alias")
-                    } else {
-                        unavailable(e)
-                    }
-                })?;
+        if u64::try_from(n).unwrap_or(0) >= max_keys {
+            return Err(StoreError::QuotaExceeded(max_keys));
         }
-        for v in versions {
-            sqlx::query("INSERT INTO key_versions (instance_id, key_id, seq, id, created_at, blob) VALUES (?, ?, ?, ?, ?, ?)")
-                .bind(k.instance.to_string())
-                .bind(k.id.to_string())
-                .bind(v.seq)
-                .bind(v.id.to_string())
-                .bind(v.created_at.0)
-                .bind(&v.blob)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists("key version") } else { unavailable(e) })?;
-        }
+        insert_key(&mut tx, k, std::slice::from_ref(first)).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(())
     }
@@ -1179,4 +1128,86 @@ fn instance_from_row(r: &SqliteRow) -> Result<InstanceRecord> {
         name: r.try_get("name").map_err(g)?,
         created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
     })
+}
+
+/// Inserts a key with its versions and aliases in the caller's transaction.
+async fn insert_key(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    k: &KeyRecord,
+    versions: &[KeyVersionRecord],
+) -> Result<()> {
+    sqlx::query(
+            "INSERT INTO keys (instance_id, id, name, description, aliases, kind, imported, bits, state, key_ring, \
+             created_at, created_by, updated_at, state_changed_at, expiration, last_rotated_at, deleted_at, deleted_by, \
+             current_version, current_version_at, version_count, row_version) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(k.instance.to_string())
+        .bind(k.id.to_string())
+        .bind(&k.name)
+        .bind(&k.description)
+        .bind(k.aliases.join("\n"))
+        .bind(i64::from(k.kind.code()))
+        .bind(k.imported)
+        .bind(k.bits)
+        .bind(i64::from(k.state.code()))
+        .bind(&k.key_ring)
+        .bind(k.created_at.0)
+        .bind(&k.created_by)
+        .bind(k.updated_at.0)
+        .bind(k.state_changed_at.0)
+        .bind(k.expiration.map(|t| t.0))
+        .bind(k.last_rotated_at.map(|t| t.0))
+        .bind(k.deleted_at.map(|t| t.0))
+        .bind(&k.deleted_by)
+        .bind(k.current_version.to_string())
+        .bind(k.current_version_at.0)
+        .bind(k.version_count)
+        .bind(k.row_version)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists("key") } else { unavailable(e) })?;
+    sqlx::query(POLICY_COLUMNS)
+        .bind(k.rotation.as_ref().map(|p| p.enabled))
+        .bind(k.rotation.as_ref().map(|p| i64::from(p.interval_month)))
+        .bind(k.rotation.as_ref().map(|p| p.updated_at.0))
+        .bind(k.rotation.as_ref().map(|p| p.updated_by.as_str()))
+        .bind(k.dual_auth.as_ref().map(|p| p.enabled))
+        .bind(k.dual_auth.as_ref().map(|p| p.updated_at.0))
+        .bind(k.dual_auth.as_ref().map(|p| p.updated_by.as_str()))
+        .bind(k.deletion_auth.as_ref().map(|d| d.by.as_str()))
+        .bind(k.deletion_auth.as_ref().map(|d| d.at.0))
+        .bind(k.instance.to_string())
+        .bind(k.id.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    for alias in &k.aliases {
+        sqlx::query("INSERT INTO aliases (instance_id, alias, key_id) VALUES (?, ?, ?)")
+            .bind(k.instance.to_string())
+            .bind(alias)
+            .bind(k.id.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::AlreadyExists("alias")
+                } else {
+                    unavailable(e)
+                }
+            })?;
+    }
+    for v in versions {
+        sqlx::query("INSERT INTO key_versions (instance_id, key_id, seq, id, created_at, blob) VALUES (?, ?, ?, ?, ?, ?)")
+                .bind(k.instance.to_string())
+                .bind(k.id.to_string())
+                .bind(v.seq)
+                .bind(v.id.to_string())
+                .bind(v.created_at.0)
+                .bind(&v.blob)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists("key version") } else { unavailable(e) })?;
+    }
+    Ok(())
 }

@@ -19,7 +19,7 @@ macro_rules! conformance_tests {
             aliases_are_unique_per_instance, optimistic_concurrency_one_winner,
             versions_newest_first, delete_instance_rules, purge_erases_everything,
             api_keys_round_trip, audit_chain_append_and_read, list_filters_and_pages,
-            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip, instance_policies_round_trip, registrations_round_trip, job_leases, restore_keeps_everything);
+            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip, instance_policies_round_trip, registrations_round_trip, job_leases, restore_keeps_everything, key_quota_is_atomic);
     };
     (@case $factory:expr, $($name:ident),*) => {
         $(
@@ -811,4 +811,27 @@ pub async fn restore_keeps_everything(s: Arc<dyn KeyStore>) {
         s.restore_key(&k, &[v0]).await,
         Err(StoreError::AlreadyExists(_))
     ));
+}
+
+/// Concurrent creations against a key quota: exactly the quota succeeds.
+pub async fn key_quota_is_atomic(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let mut tasks = Vec::new();
+    for n in 0..12 {
+        let s = Arc::clone(&s);
+        tasks.push(tokio::spawn(async move {
+            let (k, v) = key(i, &format!("q{n}"));
+            s.create_key_within(&k, &v, 5).await
+        }));
+    }
+    let (mut ok, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::QuotaExceeded(5)) => refused += 1,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!((ok, refused), (5, 7));
+    assert_eq!(s.count_keys(i, &KeyFilter::default()).await.unwrap(), 5);
 }

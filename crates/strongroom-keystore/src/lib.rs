@@ -33,6 +33,9 @@ pub enum StoreError {
     /// The instance still holds keys.
     #[error("instance still holds {0} keys")]
     InstanceNotEmpty(u64),
+    /// The instance already holds the most keys allowed.
+    #[error("the instance holds {0} keys, the most allowed")]
+    QuotaExceeded(u64),
     /// The key ring still holds keys (any state without `force`, non-destroyed with it).
     #[error("key ring still holds {0} keys")]
     RingNotEmpty(u64),
@@ -364,6 +367,14 @@ pub trait KeyStore: Send + Sync + 'static {
     /// Creates a key with its first version. Fails with `AlreadyExists("alias")` if an
     /// alias is taken in the instance; nothing is written then.
     async fn create_key(&self, key: &KeyRecord, first: &KeyVersionRecord) -> Result<()>;
+    /// [`KeyStore::create_key`], refused with `QuotaExceeded` when the instance already holds
+    /// `max_keys` keys (any state). The count and the insert are atomic across nodes.
+    async fn create_key_within(
+        &self,
+        key: &KeyRecord,
+        first: &KeyVersionRecord,
+        max_keys: u64,
+    ) -> Result<()>;
     /// Reads a key's metadata.
     async fn get_key(&self, instance: InstanceId, id: KeyId) -> Result<KeyRecord>;
     /// Resolves an alias to a key id.

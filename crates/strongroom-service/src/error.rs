@@ -251,6 +251,10 @@ impl From<StoreError> for ServiceError {
                 ErrorKind::InstanceNotEmpty,
                 format!("instance still holds {n} keys; delete and purge them first"),
             ),
+            StoreError::QuotaExceeded(max) => ServiceError::new(
+                ErrorKind::LimitReached,
+                format!("The instance holds {max} keys, the most this server allows; purge keys or raise --max-keys-per-instance"),
+            ),
             StoreError::RingNotEmpty(n) => ServiceError::new(
                 ErrorKind::KeyRingNotEmpty,
                 format!("The specified key ring contains {n} key(s); move or delete them first (destroyed keys move to 'default' with force=true)"),

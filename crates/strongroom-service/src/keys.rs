@@ -384,17 +384,6 @@ impl Service {
                 .ok_or_else(|| invalid("payload", "secure import needs the encrypted 'payload'"))?;
             req.payload = Some(self.open_secure_import(ctx, &sealed, &secure).await?);
         }
-        if let Some(max) = self.config.max_keys_per_instance {
-            // Checked before the write; two concurrent creations can overshoot by one each
-            // (the clustered keystore enforces it atomically).
-            let held = self
-                .store
-                .count_keys(ctx.instance, &KeyFilter::default())
-                .await?;
-            if held >= max {
-                return Err(ServiceError::new(ErrorKind::LimitReached, format!("The instance holds {held} keys, the most this server allows ({max}); purge keys or raise --max-keys-per-instance")));
-            }
-        }
         let imported = req.payload.is_some();
         let material = match (&req.payload, req.kind) {
             (Some(p), KeyKind::Root) if ![16, 24, 32].contains(&p.len()) => {
@@ -456,7 +445,11 @@ impl Service {
             created_at: now,
             blob,
         };
-        self.store.create_key(&record, &first).await?;
+        match self.config.max_keys_per_instance {
+            // Counted and inserted atomically by the keystore (across nodes on PostgreSQL).
+            Some(max) => self.store.create_key_within(&record, &first, max).await?,
+            None => self.store.create_key(&record, &first).await?,
+        }
         let payload = match req.kind {
             KeyKind::Standard => Some(Zeroizing::new(material.expose().to_vec())),
             KeyKind::Root | KeyKind::TransportKey => None,
