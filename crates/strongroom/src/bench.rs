@@ -32,7 +32,7 @@ enum BenchCmd {
     },
     /// Drive load against a URL and print ops/s and latency percentiles as JSON.
     Load {
-        /// Base URL (http://host:port).
+        /// Base URL (http://host:port); several, comma-separated, spread the connections.
         #[arg(long)]
         url: String,
         #[arg(long, default_value = "POST")]
@@ -106,10 +106,16 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
                     .collect(),
                 None => vec![String::new()],
             };
-            let authority = url
-                .trim_start_matches("http://")
-                .trim_end_matches('/')
-                .to_string();
+            // Several comma-separated URLs spread the connections over several nodes.
+            let authorities: Vec<String> = url
+                .split(',')
+                .map(|u| {
+                    u.trim()
+                        .trim_start_matches("http://")
+                        .trim_end_matches('/')
+                        .to_string()
+                })
+                .collect();
             let method: hyper::Method = method.parse().map_err(|_| "bad method")?;
             let headers: Vec<(String, String)> = headers
                 .iter()
@@ -127,11 +133,11 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
                 max_requests,
             });
             let mut tasks = Vec::new();
-            for _ in 0..connections {
+            for c in 0..connections {
                 let (shared, ids, authority, method, path, body, headers) = (
                     shared.clone(),
                     ids.clone(),
-                    authority.clone(),
+                    authorities[c % authorities.len()].clone(),
                     method.clone(),
                     path.clone(),
                     body.clone(),
