@@ -52,12 +52,68 @@ struct AppState {
 type ApiResult = Result<Response, ApiError>;
 
 /// Builds the router.
+/// The front end as the server runs it: the allowedIP check and metrics around the router,
+/// without per-request middleware boxing.
+pub struct Frontend {
+    router: Router,
+    svc: Arc<Service>,
+    metrics: Arc<metrics::Metrics>,
+}
+
+impl Frontend {
+    /// Builds the front end.
+    pub fn new(svc: Arc<Service>, opts: RestOptions) -> Self {
+        let metrics = Arc::new(metrics::Metrics::new());
+        let router = router_with(Arc::clone(&svc), opts, Arc::clone(&metrics));
+        Frontend {
+            router,
+            svc,
+            metrics,
+        }
+    }
+
+    /// Answers one request from `peer`.
+    pub async fn handle<B>(&self, req: http::Request<B>, peer: std::net::SocketAddr) -> Response
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        let started = std::time::Instant::now();
+        let route = metrics::route_class(req.uri().path());
+        let method = req.method().clone();
+        let corr = header(req.headers(), "correlation-id")
+            .unwrap_or("")
+            .to_owned();
+        let resp = match self
+            .svc
+            .check_client_ip(header(req.headers(), "bluemix-instance"), peer.ip(), &corr)
+            .await
+        {
+            Err(e) => ApiError::new(e, "Request could not be processed").into_response(),
+            Ok(()) => {
+                match tower::ServiceExt::oneshot(self.router.clone(), req.map(Body::new)).await {
+                    Ok(r) => r,
+                    Err(never) => match never {},
+                }
+            }
+        };
+        self.metrics.record(
+            route,
+            method.as_str(),
+            resp.status().as_str(),
+            started.elapsed(),
+        );
+        resp
+    }
+}
+
+/// The router alone (tests, tools).
 pub fn router(svc: Arc<Service>, opts: RestOptions) -> Router {
-    let state = AppState {
-        svc,
-        opts,
-        metrics: Arc::new(metrics::Metrics::new()),
-    };
+    router_with(svc, opts, Arc::new(metrics::Metrics::new()))
+}
+
+fn router_with(svc: Arc<Service>, opts: RestOptions, metrics: Arc<metrics::Metrics>) -> Router {
+    let state = AppState { svc, opts, metrics };
     Router::new()
         .route(
             "/api/v2/keys",
@@ -134,14 +190,6 @@ pub fn router(svc: Arc<Service>, opts: RestOptions) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            allowed_ip_guard,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -1302,29 +1350,6 @@ async fn get_import_token(State(st): State<AppState>, h: HeaderMap) -> ApiResult
 }
 
 // ---------------------------------------------------------------- instance policies
-
-/// The client's address, inserted by the server for each connection.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub std::net::SocketAddr);
-
-/// Refuses requests from addresses outside the instance's allowedIP policy.
-async fn allowed_ip_guard(
-    State(st): State<AppState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if let Some(ClientAddr(addr)) = req.extensions().get::<ClientAddr>().copied() {
-        let h = req.headers();
-        if let Err(e) = st
-            .svc
-            .check_client_ip(header(h, "bluemix-instance"), addr.ip(), &correlation_id(h))
-            .await
-        {
-            return ApiError::new(e, "Request could not be processed").into_response();
-        }
-    }
-    next.run(req).await
-}
 
 async fn put_instance_policies(
     State(st): State<AppState>,

@@ -1,14 +1,7 @@
 //! Prometheus metrics of the REST front end: requests by route, method and status, request
 //! latency by route, and the number of keys held unwrapped in memory.
 
-use std::time::Instant;
-
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
-
-use crate::AppState;
 
 pub struct Metrics {
     pub registry: Registry,
@@ -63,24 +56,97 @@ impl Metrics {
     }
 }
 
-/// Records each request's route, status and latency.
-pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_string();
-    let started = Instant::now();
-    let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    st.metrics
-        .requests
-        .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
-        .inc();
-    st.metrics
-        .latency
-        .with_label_values(&[route.as_str()])
-        .observe(started.elapsed().as_secs_f64());
-    resp
+impl Metrics {
+    /// Records one request.
+    pub fn record(&self, route: &str, method: &str, status: &str, took: std::time::Duration) {
+        self.requests
+            .with_label_values(&[route, method, status])
+            .inc();
+        self.latency
+            .with_label_values(&[route])
+            .observe(took.as_secs_f64());
+    }
+}
+
+/// The route template of a path, without allocating (ids and aliases become `{id}`).
+pub fn route_class(path: &str) -> &'static str {
+    let mut it = path.trim_end_matches('/').split('/').skip(1);
+    let seg: [Option<&str>; 7] = [
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+    ];
+    match seg {
+        [Some("api"), Some("v2"), Some("keys"), None, ..] => "/api/v2/keys",
+        [Some("api"), Some("v2"), Some("keys"), Some("registrations"), None, ..] => {
+            "/api/v2/keys/registrations"
+        }
+        [Some("api"), Some("v2"), Some("keys"), Some(_), None, ..] => "/api/v2/keys/{id}",
+        [Some("api"), Some("v2"), Some("keys"), Some(_), Some("actions"), Some(a), None] => match a
+        {
+            "wrap" => "/api/v2/keys/{id}/actions/wrap",
+            "unwrap" => "/api/v2/keys/{id}/actions/unwrap",
+            "rewrap" => "/api/v2/keys/{id}/actions/rewrap",
+            "rotate" => "/api/v2/keys/{id}/actions/rotate",
+            "disable" => "/api/v2/keys/{id}/actions/disable",
+            "enable" => "/api/v2/keys/{id}/actions/enable",
+            _ => "/api/v2/keys/{id}/actions/{action}",
+        },
+        [Some("api"), Some("v2"), Some("keys"), Some(_), Some(sub), None, ..] => match sub {
+            "metadata" => "/api/v2/keys/{id}/metadata",
+            "versions" => "/api/v2/keys/{id}/versions",
+            "purge" => "/api/v2/keys/{id}/purge",
+            "restore" => "/api/v2/keys/{id}/restore",
+            "policies" => "/api/v2/keys/{id}/policies",
+            "registrations" => "/api/v2/keys/{id}/registrations",
+            _ => "other",
+        },
+        [Some("api"), Some("v2"), Some("keys"), Some(_), Some("aliases"), Some(_), None] => {
+            "/api/v2/keys/{id}/aliases/{alias}"
+        }
+        [Some("api"), Some("v2"), Some("keys"), Some(_), Some("registrations"), Some(_), None] => {
+            "/api/v2/keys/{id}/registrations/{crn}"
+        }
+        [Some("api"), Some("v2"), Some("key_rings"), ..] => "/api/v2/key_rings",
+        [Some("api"), Some("v2"), Some("import_token"), None, ..] => "/api/v2/import_token",
+        [Some("api"), Some("v2"), Some("instance"), ..] => "/api/v2/instance",
+        [Some("api"), Some("v2"), ..] => "/api/v2/other",
+        [Some("identity"), Some("token"), None, ..] => "/identity/token",
+        [Some("admin"), ..] => "/admin",
+        [Some("metrics"), None, ..] => "/metrics",
+        [Some("health"), None, ..] => "/health",
+        [Some("ready"), None, ..] => "/ready",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_class;
+
+    #[test]
+    fn routes_are_classified_without_ids() {
+        assert_eq!(route_class("/api/v2/keys"), "/api/v2/keys");
+        assert_eq!(
+            route_class("/api/v2/keys/9b2ae0a2-0e0e-4c3f-9f37-3f8e3c1c9c01/actions/wrap"),
+            "/api/v2/keys/{id}/actions/wrap"
+        );
+        assert_eq!(
+            route_class("/api/v2/keys/my-alias/metadata"),
+            "/api/v2/keys/{id}/metadata"
+        );
+        assert_eq!(
+            route_class("/api/v2/keys/registrations"),
+            "/api/v2/keys/registrations"
+        );
+        assert_eq!(
+            route_class("/api/v2/keys/x/actions/explode"),
+            "/api/v2/keys/{id}/actions/{action}"
+        );
+        assert_eq!(route_class("/nope/at/all"), "other");
+    }
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 use clap::Args;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use strongroom_crypto_awslc::AwsLcProvider;
 use strongroom_engine::CryptoProvider;
@@ -383,13 +382,13 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     if cfg.dev {
         dev_bootstrap(&svc, &cfg, &node, &rest_url).await?;
     }
-    let router = strongroom_rest::router(
+    let frontend = Arc::new(strongroom_rest::Frontend::new(
         Arc::clone(&svc),
         strongroom_rest::RestOptions {
             max_body: cfg.max_body,
             test_clock,
         },
-    );
+    ));
     tracing::info!(url = %rest_url, store = store.dyn_store().backend(), data_dir = %cfg.data_dir.display(), "strongroom is serving");
     if let Some(g) = cfg.grpc_addr {
         tracing::warn!(addr = %g, "the GREP11 gRPC API is not implemented yet; --grpc-addr is ignored");
@@ -455,7 +454,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         tracing::info!("shutting down: no new connections; finishing requests in flight");
         let _ = stop_tx.send(true);
     });
-    serve_loop(listener, tls, router, stop_rx).await;
+    serve_loop(listener, tls, App::Frontend(frontend), stop_rx).await;
     scheduler.abort();
     if let Some(b) = backups {
         b.abort();
@@ -549,10 +548,19 @@ async fn shutdown_signal() {
 
 /// Accepts connections until `stop` flips, then waits (up to 30 s) for open connections
 /// to finish their requests.
+/// What a listener serves: the Strongroom front end, or a bare router (the bench baseline).
+#[derive(Clone)]
+pub enum App {
+    /// The REST front end (allowedIP check, metrics, router).
+    Frontend(Arc<strongroom_rest::Frontend>),
+    /// A bare router.
+    Router(axum::Router),
+}
+
 pub async fn serve_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    router: axum::Router,
+    app: App,
     mut stop: watch::Receiver<bool>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -570,14 +578,22 @@ pub async fn serve_loop(
             _ = stop.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let svc = TowerToHyperService::new(tower::ServiceExt::map_request(
-            router.clone(),
-            move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut()
-                    .insert(strongroom_rest::ClientAddr(peer));
-                req
-            },
-        ));
+        let app = app.clone();
+        let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let app = app.clone();
+            async move {
+                let resp = match app {
+                    App::Frontend(f) => f.handle(req, peer).await,
+                    App::Router(r) => {
+                        match tower::ServiceExt::oneshot(r, req.map(axum::body::Body::new)).await {
+                            Ok(resp) => resp,
+                            Err(never) => match never {},
+                        }
+                    }
+                };
+                Ok::<_, std::convert::Infallible>(resp)
+            }
+        });
         let builder = builder.clone();
         match &tls {
             None => {

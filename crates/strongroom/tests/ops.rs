@@ -495,7 +495,7 @@ async fn metering_and_prometheus_metrics() {
         .text()
         .await
         .unwrap();
-    assert!(text.contains(r#"strongroom_http_requests_total{method="POST",route="/api/v2/keys/{id}/actions/{action}",status="200"} 4"#), "{text}");
+    assert!(text.contains(r#"strongroom_http_requests_total{method="POST",route="/api/v2/keys/{id}/actions/wrap",status="200"} 4"#), "{text}");
     assert!(text.contains("strongroom_http_request_duration_seconds_bucket"));
     assert!(text.contains("strongroom_cached_keys 1"));
     assert!(
