@@ -81,14 +81,15 @@ impl Frontend {
         let started = std::time::Instant::now();
         let route = metrics::route_class(req.uri().path());
         let method = req.method().clone();
-        let corr = header(req.headers(), "correlation-id")
-            .unwrap_or("")
-            .to_owned();
-        let resp = match self
+        let allowed = self
             .svc
-            .check_client_ip(header(req.headers(), "bluemix-instance"), peer.ip(), &corr)
-            .await
-        {
+            .check_client_ip(
+                header(req.headers(), "bluemix-instance"),
+                peer.ip(),
+                header(req.headers(), "correlation-id").unwrap_or(""),
+            )
+            .await;
+        let resp = match allowed {
             Err(e) => ApiError::new(e, "Request could not be processed").into_response(),
             Ok(()) => {
                 match tower::ServiceExt::oneshot(self.router.clone(), req.map(Body::new)).await {

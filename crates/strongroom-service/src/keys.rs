@@ -1003,10 +1003,7 @@ impl Service {
                 rec.deleted_at = Some(now);
                 rec.deleted_by = Some(by);
                 rec.deletion_auth = None;
-                let mut shown = rec.clone();
-                shown.row_version += 1;
-                shown.updated_at = now;
-                Ok(MutateOutcome::Update(shown))
+                Ok(MutateOutcome::Update(as_written(rec, now)))
             })
             .await
         };
@@ -1048,10 +1045,7 @@ impl Service {
                 rec.state_changed_at = now;
                 rec.deleted_at = None;
                 rec.deleted_by = None;
-                let mut shown = rec.clone();
-                shown.row_version += 1;
-                shown.updated_at = now;
-                Ok(MutateOutcome::Update(shown))
+                Ok(MutateOutcome::Update(as_written(rec, now)))
             })
             .await
         };
@@ -1099,6 +1093,15 @@ impl Service {
         )
         .await
     }
+}
+
+/// The record as the store will hold it once `rec` is written at `now`: the store bumps the
+/// row version and stamps the update time, so a mutation that returns the key shows those.
+fn as_written(rec: &KeyRecord, now: strongroom_model::UnixMillis) -> KeyRecord {
+    let mut shown = rec.clone();
+    shown.row_version += 1;
+    shown.updated_at = now;
+    shown
 }
 
 /// What a mutation writes.
