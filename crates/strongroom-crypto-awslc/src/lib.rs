@@ -6,7 +6,9 @@
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_192_GCM, AES_256_GCM};
 use aws_lc_rs::rand::SecureRandom;
 use aws_lc_rs::{constant_time, digest, hkdf, hmac, rand};
-use strongroom_engine::provider::{AeadAlg, AeadKey, CryptoError, CryptoProvider, OaepHash};
+use strongroom_engine::provider::{
+    AeadAlg, AeadKey, CryptoError, CryptoProvider, OaepHash, SigAlg,
+};
 use zeroize::Zeroizing;
 
 /// The aws-lc-rs provider (stateless).
@@ -206,6 +208,219 @@ impl CryptoProvider for AwsLcProvider {
             .len();
         buf.truncate(n);
         Ok(buf)
+    }
+
+    fn sig_generate(&self, alg: SigAlg) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), CryptoError> {
+        use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair};
+        let rng = rand::SystemRandom::new();
+        let pkcs8 = match ecdsa_signing(alg) {
+            None => Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| CryptoError)?,
+            Some(a) => EcdsaKeyPair::generate_pkcs8(a, &rng).map_err(|_| CryptoError)?,
+        };
+        let pkcs8 = Zeroizing::new(pkcs8.as_ref().to_vec());
+        let public = Self::sig_keypair(alg, &pkcs8)?.public();
+        Ok((pkcs8, public))
+    }
+
+    fn sig_public_key(&self, alg: SigAlg, pkcs8: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        Ok(Self::sig_keypair(alg, pkcs8)?.public())
+    }
+
+    fn sig_sign(&self, alg: SigAlg, pkcs8: &[u8], msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        match Self::sig_keypair(alg, pkcs8)? {
+            SigKeyPair::Ed(k) => Ok(k.sign(msg).as_ref().to_vec()),
+            SigKeyPair::Ec(k) => k
+                .sign(&rand::SystemRandom::new(), msg)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| CryptoError),
+        }
+    }
+
+    fn sig_verify(&self, alg: SigAlg, public_key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+        use aws_lc_rs::signature::{
+            UnparsedPublicKey, VerificationAlgorithm, ECDSA_P256_SHA256_ASN1,
+            ECDSA_P521_SHA512_ASN1, ED25519,
+        };
+        let v: &'static dyn VerificationAlgorithm = match alg {
+            SigAlg::Ed25519 => &ED25519,
+            SigAlg::EcdsaP256Sha256 => &ECDSA_P256_SHA256_ASN1,
+            SigAlg::EcdsaP521Sha512 => &ECDSA_P521_SHA512_ASN1,
+        };
+        UnparsedPublicKey::new(v, public_key).verify(msg, sig).is_ok()
+    }
+
+    fn hpke_generate(&self) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), CryptoError> {
+        use hpke::{Kem as _, Serializable as _};
+        let mut ikm = Zeroizing::new([0u8; 32]);
+        self.fill_random(ikm.as_mut())?;
+        let (sk, pk) = HpkeKem::derive_keypair(ikm.as_ref());
+        Ok((
+            Zeroizing::new(sk.to_bytes().to_vec()),
+            pk.to_bytes().to_vec(),
+        ))
+    }
+
+    fn hpke_seal(
+        &self,
+        public_key: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        use hpke::{Deserializable as _, Serializable as _};
+        let pk = <HpkeKem as hpke::Kem>::PublicKey::from_bytes(public_key)
+            .map_err(|_| CryptoError)?;
+        let mut rng = PrefilledRng::new()?;
+        let (enc, ct) = hpke::single_shot_seal::<HpkeAead, HpkeKdf, HpkeKem, _>(
+            &hpke::OpModeS::Base,
+            &pk,
+            info,
+            plaintext,
+            aad,
+            &mut rng,
+        )
+        .map_err(|_| CryptoError)?;
+        if rng.exhausted {
+            return Err(CryptoError);
+        }
+        let mut out = enc.to_bytes().to_vec();
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    fn hpke_open(
+        &self,
+        private_key: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        use hpke::Deserializable as _;
+        let sk = <HpkeKem as hpke::Kem>::PrivateKey::from_bytes(private_key)
+            .map_err(|_| CryptoError)?;
+        if sealed.len() < HPKE_ENC_LEN {
+            return Err(CryptoError);
+        }
+        let (enc, ct) = sealed.split_at(HPKE_ENC_LEN);
+        let enc =
+            <HpkeKem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| CryptoError)?;
+        hpke::single_shot_open::<HpkeAead, HpkeKdf, HpkeKem>(
+            &hpke::OpModeR::Base,
+            &sk,
+            &enc,
+            info,
+            ct,
+            aad,
+        )
+        .map(Zeroizing::new)
+        .map_err(|_| CryptoError)
+    }
+
+    fn argon2id(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        m_kib: u32,
+        t: u32,
+        p: u32,
+        out: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        let params = argon2::Params::new(m_kib, t, p, Some(out.len())).map_err(|_| CryptoError)?;
+        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+            .hash_password_into(password, salt, out)
+            .map_err(|_| CryptoError)
+    }
+}
+
+/// A random generator for the `hpke` crate, fed from aws-lc: it serves bytes drawn in advance
+/// (so a failure of the system generator is an error, not a panic) and records exhaustion.
+struct PrefilledRng {
+    buf: Zeroizing<[u8; 64]>,
+    used: usize,
+    exhausted: bool,
+}
+
+impl PrefilledRng {
+    fn new() -> Result<Self, CryptoError> {
+        let mut buf = Zeroizing::new([0u8; 64]);
+        rand::SystemRandom::new()
+            .fill(buf.as_mut())
+            .map_err(|_| CryptoError)?;
+        Ok(PrefilledRng {
+            buf,
+            used: 0,
+            exhausted: false,
+        })
+    }
+}
+
+impl rand_core::RngCore for PrefilledRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        match self.buf.get(self.used..self.used + dst.len()) {
+            Some(src) => {
+                dst.copy_from_slice(src);
+                self.used += dst.len();
+            }
+            None => {
+                dst.fill(0);
+                self.exhausted = true;
+            }
+        }
+    }
+}
+
+impl rand_core::CryptoRng for PrefilledRng {}
+
+type HpkeKem = hpke::kem::X25519HkdfSha256;
+type HpkeKdf = hpke::kdf::HkdfSha256;
+type HpkeAead = hpke::aead::AesGcm256;
+const HPKE_ENC_LEN: usize = 32;
+
+fn ecdsa_signing(alg: SigAlg) -> Option<&'static aws_lc_rs::signature::EcdsaSigningAlgorithm> {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P521_SHA512_ASN1_SIGNING};
+    match alg {
+        SigAlg::Ed25519 => None,
+        SigAlg::EcdsaP256Sha256 => Some(&ECDSA_P256_SHA256_ASN1_SIGNING),
+        SigAlg::EcdsaP521Sha512 => Some(&ECDSA_P521_SHA512_ASN1_SIGNING),
+    }
+}
+
+impl AwsLcProvider {
+    fn sig_keypair(alg: SigAlg, pkcs8: &[u8]) -> Result<SigKeyPair, CryptoError> {
+        use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair};
+        match ecdsa_signing(alg) {
+            None => Ed25519KeyPair::from_pkcs8(pkcs8)
+                .map(SigKeyPair::Ed)
+                .map_err(|_| CryptoError),
+            Some(a) => EcdsaKeyPair::from_pkcs8(a, pkcs8)
+                .map(SigKeyPair::Ec)
+                .map_err(|_| CryptoError),
+        }
+    }
+}
+
+enum SigKeyPair {
+    Ed(aws_lc_rs::signature::Ed25519KeyPair),
+    Ec(aws_lc_rs::signature::EcdsaKeyPair),
+}
+
+impl SigKeyPair {
+    fn public(&self) -> Vec<u8> {
+        use aws_lc_rs::signature::KeyPair;
+        match self {
+            SigKeyPair::Ed(k) => k.public_key().as_ref().to_vec(),
+            SigKeyPair::Ec(k) => k.public_key().as_ref().to_vec(),
+        }
     }
 }
 

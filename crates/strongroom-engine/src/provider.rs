@@ -32,6 +32,37 @@ pub enum OaepHash {
     Sha256,
 }
 
+/// Signature algorithms of administrator keys and unit identity keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SigAlg {
+    /// Ed25519 (RFC 8032); public key: 32 bytes.
+    Ed25519,
+    /// ECDSA on P-256 over SHA-256, DER signatures; public key: uncompressed point (65 bytes).
+    EcdsaP256Sha256,
+    /// ECDSA on P-521 over SHA-512, DER signatures; public key: uncompressed point (133 bytes).
+    EcdsaP521Sha512,
+}
+
+impl SigAlg {
+    /// The name used in files and on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            SigAlg::Ed25519 => "ed25519",
+            SigAlg::EcdsaP256Sha256 => "ecdsa-p256-sha256",
+            SigAlg::EcdsaP521Sha512 => "ecdsa-p521-sha512",
+        }
+    }
+    /// Parses [`SigAlg::name`] (also the short forms `p256` and `p521`).
+    pub fn parse(s: &str) -> Option<SigAlg> {
+        match s.to_ascii_lowercase().as_str() {
+            "ed25519" => Some(SigAlg::Ed25519),
+            "ecdsa-p256-sha256" | "p256" | "p-256" => Some(SigAlg::EcdsaP256Sha256),
+            "ecdsa-p521-sha512" | "p521" | "p-521" => Some(SigAlg::EcdsaP521Sha512),
+            _ => None,
+        }
+    }
+}
+
 /// The primitives a crypto unit needs. Implementations are stateless and thread-safe.
 pub trait CryptoProvider: Send + Sync + 'static {
     /// A short name for logs (`aws-lc-rs 1.x`).
@@ -80,4 +111,42 @@ pub trait CryptoProvider: Send + Sync + 'static {
         iv: &[u8; 16],
         ciphertext: &[u8],
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
+    /// Generates a signature key pair: (PKCS#8 private key DER, raw public key).
+    fn sig_generate(&self, alg: SigAlg)
+        -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CryptoError>;
+    /// The raw public key of a PKCS#8 private key (fails if it is not a key of `alg`).
+    fn sig_public_key(&self, alg: SigAlg, pkcs8: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// Signs `msg` with a PKCS#8 private key.
+    fn sig_sign(&self, alg: SigAlg, pkcs8: &[u8], msg: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// Verifies a signature over `msg` by the raw public key.
+    fn sig_verify(&self, alg: SigAlg, public_key: &[u8], msg: &[u8], sig: &[u8]) -> bool;
+    /// Generates an HPKE key pair (DHKEM(X25519, HKDF-SHA256)): (private key, public key).
+    fn hpke_generate(&self) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CryptoError>;
+    /// HPKE base-mode single-shot seal (RFC 9180; DHKEM(X25519, HKDF-SHA256), HKDF-SHA256,
+    /// AES-256-GCM) to `public_key`: returns `enc (32 bytes) ‖ ciphertext ‖ tag`.
+    fn hpke_seal(
+        &self,
+        public_key: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError>;
+    /// Opens what [`CryptoProvider::hpke_seal`] produced.
+    fn hpke_open(
+        &self,
+        private_key: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
+    /// Argon2id (RFC 9106, version 0x13) of `password` into `out`.
+    fn argon2id(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        m_kib: u32,
+        t: u32,
+        p: u32,
+        out: &mut [u8],
+    ) -> Result<(), CryptoError>;
 }
