@@ -243,6 +243,47 @@ impl CryptoProvider for BrokenHmac {
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
         AwsLcProvider.aes_cbc_pkcs7_decrypt(k, iv, c)
     }
+    fn sig_generate(
+        &self,
+        alg: SigAlg,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CryptoError> {
+        AwsLcProvider.sig_generate(alg)
+    }
+    fn sig_public_key(&self, alg: SigAlg, k: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        AwsLcProvider.sig_public_key(alg, k)
+    }
+    fn sig_sign(&self, alg: SigAlg, k: &[u8], m: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        AwsLcProvider.sig_sign(alg, k, m)
+    }
+    fn sig_verify(&self, alg: SigAlg, k: &[u8], m: &[u8], s: &[u8]) -> bool {
+        AwsLcProvider.sig_verify(alg, k, m, s)
+    }
+    fn hpke_generate(&self) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CryptoError> {
+        AwsLcProvider.hpke_generate()
+    }
+    fn hpke_seal(&self, k: &[u8], i: &[u8], a: &[u8], m: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        AwsLcProvider.hpke_seal(k, i, a, m)
+    }
+    fn hpke_open(
+        &self,
+        k: &[u8],
+        i: &[u8],
+        a: &[u8],
+        c: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        AwsLcProvider.hpke_open(k, i, a, c)
+    }
+    fn argon2id(
+        &self,
+        pw: &[u8],
+        salt: &[u8],
+        m: u32,
+        t: u32,
+        p: u32,
+        out: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        AwsLcProvider.argon2id(pw, salt, m, t, p, out)
+    }
 }
 
 #[test]
