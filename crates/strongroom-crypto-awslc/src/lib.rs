@@ -246,7 +246,9 @@ impl CryptoProvider for AwsLcProvider {
             SigAlg::EcdsaP256Sha256 => &ECDSA_P256_SHA256_ASN1,
             SigAlg::EcdsaP521Sha512 => &ECDSA_P521_SHA512_ASN1,
         };
-        UnparsedPublicKey::new(v, public_key).verify(msg, sig).is_ok()
+        UnparsedPublicKey::new(v, public_key)
+            .verify(msg, sig)
+            .is_ok()
     }
 
     fn hpke_generate(&self) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), CryptoError> {
@@ -268,8 +270,8 @@ impl CryptoProvider for AwsLcProvider {
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
         use hpke::{Deserializable as _, Serializable as _};
-        let pk = <HpkeKem as hpke::Kem>::PublicKey::from_bytes(public_key)
-            .map_err(|_| CryptoError)?;
+        let pk =
+            <HpkeKem as hpke::Kem>::PublicKey::from_bytes(public_key).map_err(|_| CryptoError)?;
         let mut rng = PrefilledRng::new()?;
         let (enc, ct) = hpke::single_shot_seal::<HpkeAead, HpkeKdf, HpkeKem, _>(
             &hpke::OpModeS::Base,
@@ -296,14 +298,13 @@ impl CryptoProvider for AwsLcProvider {
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         use hpke::Deserializable as _;
-        let sk = <HpkeKem as hpke::Kem>::PrivateKey::from_bytes(private_key)
-            .map_err(|_| CryptoError)?;
+        let sk =
+            <HpkeKem as hpke::Kem>::PrivateKey::from_bytes(private_key).map_err(|_| CryptoError)?;
         if sealed.len() < HPKE_ENC_LEN {
             return Err(CryptoError);
         }
         let (enc, ct) = sealed.split_at(HPKE_ENC_LEN);
-        let enc =
-            <HpkeKem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| CryptoError)?;
+        let enc = <HpkeKem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| CryptoError)?;
         hpke::single_shot_open::<HpkeAead, HpkeKdf, HpkeKem>(
             &hpke::OpModeR::Base,
             &sk,

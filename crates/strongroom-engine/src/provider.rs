@@ -112,8 +112,10 @@ pub trait CryptoProvider: Send + Sync + 'static {
         ciphertext: &[u8],
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
     /// Generates a signature key pair: (PKCS#8 private key DER, raw public key).
-    fn sig_generate(&self, alg: SigAlg)
-        -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CryptoError>;
+    fn sig_generate(
+        &self,
+        alg: SigAlg,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CryptoError>;
     /// The raw public key of a PKCS#8 private key (fails if it is not a key of `alg`).
     fn sig_public_key(&self, alg: SigAlg, pkcs8: &[u8]) -> Result<Vec<u8>, CryptoError>;
     /// Signs `msg` with a PKCS#8 private key.

@@ -62,6 +62,10 @@ uuid_id!(
     KeyId
 );
 uuid_id!(
+    /// A crypto unit identifier.
+    UnitId
+);
+uuid_id!(
     /// A key version identifier. The first version of a key has the key's own id.
     VersionId
 );

@@ -1,0 +1,552 @@
+//! Crypto unit administration: the ceremony state machine, its refusals and invariants.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use proptest::prelude::*;
+use strongroom_crypto_awslc::AwsLcProvider;
+use strongroom_engine::admin::*;
+use strongroom_engine::{BlobBinding, CryptoProvider, KeyMaterial, SigAlg};
+use strongroom_model::{InstanceId, KeyId, KeyKind, UnitId, VersionId};
+
+const P: AwsLcProvider = AwsLcProvider;
+
+struct Key {
+    alg: SigAlg,
+    sk: zeroize::Zeroizing<Vec<u8>>,
+    ski: [u8; 32],
+}
+
+impl Key {
+    fn new(alg: SigAlg) -> Key {
+        let (sk, pk) = P.sig_generate(alg).unwrap();
+        Key {
+            alg,
+            ski: ski_of(&P, alg, &pk),
+            sk,
+        }
+    }
+    fn signer(&self) -> Signer<'_> {
+        Signer {
+            alg: self.alg,
+            pkcs8: &self.sk,
+            ski: self.ski,
+        }
+    }
+}
+
+fn body(u: &UnitState, cmd: Cmd) -> CommandBody {
+    let s = u.status();
+    CommandBody {
+        v: WIRE_VERSION,
+        instance: s.instance,
+        unit: s.unit,
+        epoch: s.epoch,
+        ctr: s.ctr + 1,
+        cmd,
+    }
+}
+
+fn run(u: &mut UnitState, cmd: Cmd, signers: &[&Key]) -> Result<Executed, Refusal> {
+    let signed = sign_command(
+        &P,
+        &body(u, cmd),
+        &signers.iter().map(|k| k.signer()).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    u.execute(&P, &signed)
+}
+
+fn add_admin(
+    u: &mut UnitState,
+    name: &str,
+    k: &Key,
+    signers: &[&Key],
+) -> Result<Executed, Refusal> {
+    let cmd = admin_add_command(&P, u.instance(), u.id(), name, k.alg, &k.sk).unwrap();
+    run(u, cmd, signers)
+}
+
+fn output(e: &Executed) -> ResponseBody {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&e.response.body)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn importer(u: &mut UnitState, signer: &Key) -> ([u8; 16], Vec<u8>, SignedResponse) {
+    let e = run(u, Cmd::GenImporter, &[signer]).unwrap();
+    match output(&e).output {
+        Output::Importer {
+            importer,
+            public_key,
+            ..
+        } => (
+            hex::decode(importer).unwrap().try_into().unwrap(),
+            base64::engine::general_purpose::STANDARD
+                .decode(public_key)
+                .unwrap(),
+            e.response,
+        ),
+        other => panic!("not an importer: {other:?}"),
+    }
+}
+
+fn load(u: &mut UnitState, parts: &[[u8; 32]], signer: &Key) -> Result<Executed, Refusal> {
+    let (id, pk, _) = importer(u, signer);
+    let sealed = parts
+        .iter()
+        .map(|part| seal_part(&P, u.instance(), u.id(), &id, &pk, part).unwrap())
+        .collect();
+    run(
+        u,
+        Cmd::LoadNew {
+            importer: hex::encode(id),
+            parts: sealed,
+        },
+        &[signer],
+    )
+}
+
+fn xor(parts: &[[u8; 32]]) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    for p in parts {
+        for (a, b) in k.iter_mut().zip(p) {
+            *a ^= b;
+        }
+    }
+    k
+}
+
+/// A unit with admins a and b, thresholds 2/1 (the acceptance setup).
+fn secured(kind: UnitKind, instance: InstanceId, a: &Key, b: &Key) -> UnitState {
+    let mut u = UnitState::new(&P, UnitId::random(), instance, kind).unwrap();
+    add_admin(&mut u, "alice", a, &[]).unwrap();
+    add_admin(&mut u, "bob", b, &[]).unwrap();
+    run(&mut u, Cmd::SetThresholds { sign: 2, revoke: 1 }, &[a, b]).unwrap();
+    u
+}
+
+fn snapshot(u: &UnitState) -> Vec<u8> {
+    u.to_persisted().unwrap().to_vec()
+}
+
+fn assert_refused(
+    u: &mut UnitState,
+    r: Result<Executed, Refusal>,
+    kind: RefusalKind,
+    before: &[u8],
+) {
+    let e = r.expect_err("the command must be refused");
+    assert_eq!(e.kind, kind, "{}", e.message);
+    assert_eq!(snapshot(u), before, "a refused command changed the state");
+}
+
+#[test]
+fn key_part_ceremony_initialises_a_unit_that_serves() {
+    let (a, b) = (Key::new(SigAlg::Ed25519), Key::new(SigAlg::EcdsaP256Sha256));
+    let mut u = secured(UnitKind::Operational, InstanceId::random(), &a, &b);
+    assert_eq!(u.mode(), Mode::Secured);
+    assert_eq!(u.thresholds(), (2, 1));
+    let parts = [[1u8; 32], [2u8; 32]];
+    load(&mut u, &parts, &a).unwrap();
+    let vp = vp_of(&P, &xor(&parts)).unwrap();
+    assert_eq!(u.new_vp(), Some((vp, false)));
+    run(&mut u, Cmd::Commit { vp: vp.to_hex() }, &[&a, &b]).unwrap();
+    assert_eq!(u.new_vp(), Some((vp, true)));
+    let e = run(&mut u, Cmd::Finalize { vp: vp.to_hex() }, &[&b]).unwrap();
+    assert_eq!(u.current_vp(), Some(vp));
+    assert_eq!(u.new_vp(), None);
+    // The response is signed by the unit's identity key and shows the new state.
+    let body = verify_response(&P, u.identity_key(), &e.response).unwrap();
+    let Output::Status(s) = body.output else {
+        panic!()
+    };
+    assert_eq!(s.current.state, "valid");
+    assert_eq!(s.current.vp.as_deref(), Some(vp.to_hex().as_str()));
+    assert!(verify_response(&P, &Key::new(SigAlg::Ed25519).ski, &e.response).is_err());
+    // The data plane seals under the new master key.
+    let unit = u.data_plane(Arc::new(P)).unwrap().unwrap();
+    assert_eq!(unit.current_mk_id(), Some(vp.mk_id()));
+}
+
+#[test]
+fn refusals_change_nothing() {
+    let (a, b, c) = (
+        Key::new(SigAlg::Ed25519),
+        Key::new(SigAlg::EcdsaP521Sha512),
+        Key::new(SigAlg::Ed25519),
+    );
+    let mut u = secured(UnitKind::Operational, InstanceId::random(), &a, &b);
+    let parts = [[1u8; 32], [2u8; 32]];
+    load(&mut u, &parts, &a).unwrap();
+    let vp = vp_of(&P, &xor(&parts)).unwrap();
+
+    // Too few signatures: commit needs the signature threshold (2).
+    let before = snapshot(&u);
+    let r = run(&mut u, Cmd::Commit { vp: vp.to_hex() }, &[&a]);
+    assert_refused(&mut u, r, RefusalKind::Signatures, &before);
+
+    // Commit naming the wrong verification pattern.
+    let r = run(
+        &mut u,
+        Cmd::Commit {
+            vp: hex::encode([9u8; 32]),
+        },
+        &[&a, &b],
+    );
+    assert_refused(&mut u, r, RefusalKind::State, &before);
+
+    // A signer that is not an administrator.
+    let r = run(&mut u, Cmd::Commit { vp: vp.to_hex() }, &[&a, &c]);
+    assert_refused(&mut u, r, RefusalKind::Signatures, &before);
+
+    // The same administrator twice does not count twice.
+    let r = run(&mut u, Cmd::Commit { vp: vp.to_hex() }, &[&a, &a]);
+    assert_refused(&mut u, r, RefusalKind::Signatures, &before);
+
+    // A tampered body: signatures no longer verify.
+    let mut signed = sign_command(
+        &P,
+        &body(&u, Cmd::Commit { vp: vp.to_hex() }),
+        &[a.signer(), b.signer()],
+    )
+    .unwrap();
+    let mut raw = base64::engine::general_purpose::STANDARD
+        .decode(&signed.body)
+        .unwrap();
+    let s = String::from_utf8(raw.clone())
+        .unwrap()
+        .replace("\"epoch\":0", "\"epoch\":0 ");
+    raw = s.into_bytes();
+    signed.body = base64::engine::general_purpose::STANDARD.encode(raw);
+    let r = u.execute(&P, &signed);
+    assert_refused(&mut u, r, RefusalKind::Signatures, &before);
+
+    // Replay: a command accepted once is refused the second time.
+    let signed = sign_command(
+        &P,
+        &body(&u, Cmd::Commit { vp: vp.to_hex() }),
+        &[a.signer(), b.signer()],
+    )
+    .unwrap();
+    u.execute(&P, &signed).unwrap();
+    let before = snapshot(&u);
+    let r = u.execute(&P, &signed);
+    assert_refused(&mut u, r, RefusalKind::Replay, &before);
+
+    run(&mut u, Cmd::Finalize { vp: vp.to_hex() }, &[&a]).unwrap();
+
+    // Loading parts that combine to the current master key.
+    let before_load = snapshot(&u);
+    let r = load(&mut u, &[[2u8; 32], [1u8; 32]], &a);
+    let e = r.err().unwrap();
+    assert_eq!(e.kind, RefusalKind::State);
+    assert!(e.message.contains("current master key"), "{}", e.message);
+    // (gen_importer succeeded in between; the registers are unchanged.)
+    assert_eq!(u.current_vp(), Some(vp));
+    assert_eq!(u.new_vp(), None);
+    assert_ne!(snapshot(&u), before_load);
+
+    // A removed administrator can no longer sign.
+    add_admin(&mut u, "carol", &c, &[&a, &b]).unwrap();
+    run(
+        &mut u,
+        Cmd::AdminRemove {
+            ski: hex::encode(b.ski),
+        },
+        &[&a],
+    )
+    .unwrap();
+    let before = snapshot(&u);
+    let r = run(&mut u, Cmd::ClearCurrent, &[&b]);
+    assert_refused(&mut u, r, RefusalKind::Signatures, &before);
+
+    // Removing below the thresholds is refused.
+    let r = run(
+        &mut u,
+        Cmd::AdminRemove {
+            ski: hex::encode(c.ski),
+        },
+        &[&a],
+    );
+    assert_refused(&mut u, r, RefusalKind::State, &before);
+
+    // Master key commands in imprint mode are refused.
+    let mut fresh =
+        UnitState::new(&P, UnitId::random(), u.instance(), UnitKind::Operational).unwrap();
+    let before = snapshot(&fresh);
+    let r = run(&mut fresh, Cmd::GenImporter, &[]);
+    assert_refused(&mut fresh, r, RefusalKind::State, &before);
+
+    // A command for another unit.
+    let mut other_body = body(&u, Cmd::ClearNew);
+    other_body.unit = UnitId::random();
+    let signed = sign_command(&P, &other_body, &[a.signer()]).unwrap();
+    let before = snapshot(&u);
+    let r = u.execute(&P, &signed);
+    assert_refused(&mut u, r, RefusalKind::WrongTarget, &before);
+}
+
+#[test]
+fn recovery_unit_transfers_only_to_roster_members() {
+    let instance = InstanceId::random();
+    let (a, b) = (Key::new(SigAlg::Ed25519), Key::new(SigAlg::Ed25519));
+    let mut rec = secured(UnitKind::Recovery, instance, &a, &b);
+    let mut op = secured(UnitKind::Operational, instance, &a, &b);
+    let mut stranger = secured(UnitKind::Operational, instance, &a, &b);
+    let entry = |u: &UnitState| RosterEntry {
+        unit: u.id(),
+        kind: u.kind(),
+        identity_key: base64::engine::general_purpose::STANDARD.encode(u.identity_key()),
+    };
+    let roster = vec![entry(&rec), entry(&op)];
+    for u in [&mut rec, &mut op] {
+        run(
+            u,
+            Cmd::SetRoster {
+                units: roster.clone(),
+            },
+            &[&a, &b],
+        )
+        .unwrap();
+    }
+    // Operational units may not generate or export.
+    let before = snapshot(&op);
+    let r = run(&mut op, Cmd::GenRandom, &[&a]);
+    assert_refused(&mut op, r, RefusalKind::State, &before);
+
+    run(&mut rec, Cmd::GenRandom, &[&a]).unwrap();
+    let vp = rec.current_vp().unwrap();
+
+    // Export to a unit that is not on the roster: refused.
+    let (_, _, imp_resp) = importer(&mut stranger, &a);
+    let before = snapshot(&rec);
+    let r = run(
+        &mut rec,
+        Cmd::Export {
+            register: Which::Current,
+            target: imp_resp,
+        },
+        &[&a, &b],
+    );
+    assert_refused(&mut rec, r, RefusalKind::Roster, &before);
+
+    // Export to a roster member: the sealed key imports, commits and finalizes.
+    let (_, _, imp_resp) = importer(&mut op, &a);
+    let e = run(
+        &mut rec,
+        Cmd::Export {
+            register: Which::Current,
+            target: imp_resp,
+        },
+        &[&a, &b],
+    )
+    .unwrap();
+    run(
+        &mut op,
+        Cmd::ImportTransfer {
+            transfer: e.response.clone(),
+        },
+        &[&a],
+    )
+    .unwrap();
+    run(&mut op, Cmd::Commit { vp: vp.to_hex() }, &[&a, &b]).unwrap();
+    run(&mut op, Cmd::Finalize { vp: vp.to_hex() }, &[&a]).unwrap();
+    assert_eq!(op.current_vp(), Some(vp));
+    // The transfer is bound to the importer key it was sealed to: replaying it after a new
+    // importer was generated fails.
+    run(&mut op, Cmd::Zeroize, &[&a]).unwrap();
+    assert_eq!(op.mode(), Mode::Imprint);
+    assert_eq!(op.current_vp(), None);
+    assert!(op.admins().is_empty());
+}
+
+#[test]
+fn rotation_reads_both_keys_and_rewraps_idempotently() {
+    let (a, b) = (Key::new(SigAlg::Ed25519), Key::new(SigAlg::Ed25519));
+    let mut u = secured(UnitKind::Operational, InstanceId::random(), &a, &b);
+    let old = [[1u8; 32], [2u8; 32]];
+    load(&mut u, &old, &a).unwrap();
+    let vp1 = vp_of(&P, &xor(&old)).unwrap();
+    run(&mut u, Cmd::Commit { vp: vp1.to_hex() }, &[&a, &b]).unwrap();
+    run(&mut u, Cmd::Finalize { vp: vp1.to_hex() }, &[&a]).unwrap();
+    let binding = BlobBinding {
+        instance: u.instance(),
+        key: KeyId::random(),
+        version: VersionId::random(),
+        kind: KeyKind::Root,
+        imported: false,
+    };
+    let dp = u.data_plane(Arc::new(P)).unwrap().unwrap();
+    let blob = dp
+        .seal_blob(&binding, &KeyMaterial::new(vec![5u8; 32]))
+        .unwrap();
+
+    let new = [[3u8; 32], [2u8; 32]];
+    load(&mut u, &new, &a).unwrap();
+    let vp2 = vp_of(&P, &xor(&new)).unwrap();
+    // Begin rotation needs a committed register.
+    assert!(run(&mut u, Cmd::BeginRotation { vp: vp2.to_hex() }, &[&a]).is_err());
+    run(&mut u, Cmd::Commit { vp: vp2.to_hex() }, &[&a, &b]).unwrap();
+    // Committed but not rotating: still sealing under the current key, both readable.
+    let dp = u.data_plane(Arc::new(P)).unwrap().unwrap();
+    assert_eq!(dp.sealing_mk_id(), Some(vp1.mk_id()));
+    run(&mut u, Cmd::BeginRotation { vp: vp2.to_hex() }, &[&a]).unwrap();
+    let before = snapshot(&u);
+    let r = run(&mut u, Cmd::ClearNew, &[&a]);
+    assert_refused(&mut u, r, RefusalKind::State, &before);
+    let dp = u.data_plane(Arc::new(P)).unwrap().unwrap();
+    assert_eq!(dp.sealing_mk_id(), Some(vp2.mk_id()));
+    let rewrapped = dp.rewrap_blob(&binding, &blob).unwrap().unwrap();
+    assert_eq!(dp.rewrap_blob(&binding, &rewrapped).unwrap(), None);
+    assert_eq!(dp.open_blob(&binding, &blob).unwrap().expose(), &[5u8; 32]);
+    assert_eq!(
+        dp.open_blob(&binding, &rewrapped).unwrap().expose(),
+        &[5u8; 32]
+    );
+    run(&mut u, Cmd::Finalize { vp: vp2.to_hex() }, &[&a]).unwrap();
+    let dp = u.data_plane(Arc::new(P)).unwrap().unwrap();
+    assert_eq!(
+        dp.open_blob(&binding, &rewrapped).unwrap().expose(),
+        &[5u8; 32]
+    );
+    assert!(
+        dp.open_blob(&binding, &blob).is_err(),
+        "blobs under the old key are dead after finalize"
+    );
+    assert!(!u.rotating());
+}
+
+#[test]
+fn state_survives_persistence() {
+    let (a, b) = (Key::new(SigAlg::Ed25519), Key::new(SigAlg::EcdsaP256Sha256));
+    let mut u = secured(UnitKind::Operational, InstanceId::random(), &a, &b);
+    let parts = [[1u8; 32], [2u8; 32], [4u8; 32]];
+    load(&mut u, &parts, &a).unwrap();
+    let bytes = u.to_persisted().unwrap();
+    let mut back = UnitState::from_persisted(&P, &bytes).unwrap();
+    assert_eq!(back.status(), u.status());
+    assert_eq!(back.to_persisted().unwrap().to_vec(), bytes.to_vec());
+    // The restored unit keeps its counter and identity: it continues the ceremony.
+    let vp = vp_of(&P, &xor(&parts)).unwrap();
+    run(&mut back, Cmd::Commit { vp: vp.to_hex() }, &[&a, &b]).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Property: random command sequences never break the invariants of spec §3.4/§3.5.
+
+#[derive(Debug, Clone)]
+enum Op {
+    Add(usize),
+    Remove(usize),
+    Thresholds(u8, u8),
+    Load(u8, u8),
+    Commit(bool),
+    Finalize(bool),
+    ClearNew,
+    ClearCurrent,
+    Zeroize,
+}
+
+fn op() -> impl Strategy<Value = (Op, Vec<usize>)> {
+    let o = prop_oneof![
+        (0..5usize).prop_map(Op::Add),
+        (0..5usize).prop_map(Op::Remove),
+        (0..10u8, 0..10u8).prop_map(|(a, b)| Op::Thresholds(a, b)),
+        (0..4u8, 0..4u8).prop_map(|(a, b)| Op::Load(a, b)),
+        any::<bool>().prop_map(Op::Commit),
+        any::<bool>().prop_map(Op::Finalize),
+        Just(Op::ClearNew),
+        Just(Op::ClearCurrent),
+        Just(Op::Zeroize),
+    ];
+    (o, proptest::collection::vec(0..5usize, 0..4))
+}
+
+fn check_invariants(u: &UnitState) {
+    let (sign, revoke) = u.thresholds();
+    let admins = u.admins();
+    assert!(admins.len() <= MAX_ADMINS);
+    for (i, a) in admins.iter().enumerate() {
+        assert!(admins[..i].iter().all(|b| b.ski != a.ski), "duplicate SKI");
+    }
+    match u.mode() {
+        Mode::Imprint => {
+            assert_eq!((sign, revoke), (0, 0));
+            assert_eq!(u.new_vp(), None);
+        }
+        Mode::Secured => {
+            assert!((1..=8).contains(&sign) && (1..=8).contains(&revoke));
+            assert!(admins.len() >= usize::from(sign.max(revoke)));
+        }
+    }
+    if u.rotating() {
+        assert!(matches!(u.new_vp(), Some((_, true))));
+        assert!(u.current_vp().is_some());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #[test]
+    fn random_command_sequences_keep_the_invariants(ops in proptest::collection::vec(op(), 1..30)) {
+        let keys: Vec<Key> = (0..5).map(|i| Key::new(if i % 2 == 0 { SigAlg::Ed25519 } else { SigAlg::EcdsaP256Sha256 })).collect();
+        let mut u = UnitState::new(&P, UnitId::random(), InstanceId::random(), UnitKind::Operational).unwrap();
+        for (op, signer_ix) in ops {
+            let signers: Vec<&Key> = signer_ix.iter().map(|i| &keys[*i]).collect();
+            let before = snapshot(&u);
+            let new_before = u.new_vp();
+            let cur_before = u.current_vp();
+            let result = match &op {
+                Op::Add(i) => add_admin(&mut u, &format!("admin{i}"), &keys[*i], &signers),
+                Op::Remove(i) => run(&mut u, Cmd::AdminRemove { ski: hex::encode(keys[*i].ski) }, &signers),
+                Op::Thresholds(s, r) => run(&mut u, Cmd::SetThresholds { sign: *s, revoke: *r }, &signers),
+                Op::Load(x, y) => {
+                    let parts = [[*x; 32], [y.wrapping_add(7); 32]];
+                    match signers.first() {
+                        Some(k) if u.mode() == Mode::Secured && u.admins().iter().any(|a| a.ski == k.ski) => load(&mut u, &parts, k),
+                        _ => run(&mut u, Cmd::LoadNew { importer: hex::encode([0u8; 16]), parts: vec![] }, &signers),
+                    }
+                }
+                Op::Commit(right) | Op::Finalize(right) => {
+                    let vp = match (u.new_vp(), right) {
+                        (Some((vp, _)), true) => vp.to_hex(),
+                        _ => hex::encode([1u8; 32]),
+                    };
+                    let cmd = if matches!(op, Op::Commit(_)) { Cmd::Commit { vp } } else { Cmd::Finalize { vp } };
+                    run(&mut u, cmd, &signers)
+                }
+                Op::ClearNew => run(&mut u, Cmd::ClearNew, &signers),
+                Op::ClearCurrent => run(&mut u, Cmd::ClearCurrent, &signers),
+                Op::Zeroize => run(&mut u, Cmd::Zeroize, &signers),
+            };
+            match result {
+                Err(_) => {
+                    // gen_importer inside `load` may have run; registers never change on refusal.
+                    if !matches!(op, Op::Load(..)) {
+                        prop_assert_eq!(snapshot(&u), before);
+                    }
+                    prop_assert_eq!(u.new_vp(), new_before);
+                    prop_assert_eq!(u.current_vp(), cur_before);
+                }
+                Ok(_) => {
+                    // Register transitions allowed by the spec's table (T1, T2, T4, T6, T7, T11).
+                    let (nb, na) = (new_before.map(|(_, c)| c), u.new_vp().map(|(_, c)| c));
+                    let ok = match op {
+                        Op::Load(..) => nb.is_none() && na == Some(false),
+                        Op::Commit(_) => nb == Some(false) && na == Some(true),
+                        Op::Finalize(_) => nb == Some(true) && na.is_none() && u.current_vp() == new_before.map(|(v, _)| v),
+                        Op::ClearNew => nb.is_some() && na.is_none(),
+                        Op::ClearCurrent => cur_before.is_some() && u.current_vp().is_none(),
+                        Op::Zeroize => na.is_none() && u.current_vp().is_none() && u.mode() == Mode::Imprint,
+                        _ => na == nb && u.current_vp() == cur_before,
+                    };
+                    prop_assert!(ok, "illegal register transition by {:?}", op);
+                }
+            }
+            check_invariants(&u);
+        }
+    }
+}
