@@ -591,6 +591,84 @@ impl KeyStore for PgStore {
             .collect()
     }
 
+    async fn versions_not_under(
+        &self,
+        instance: InstanceId,
+        mk_id: &[u8; 16],
+        after: Option<(KeyId, u32)>,
+        limit: u32,
+    ) -> Result<Vec<SealedVersion>> {
+        let (after_key, after_seq) = match after {
+            Some((k, s)) => (k.to_string(), i64::from(s)),
+            None => (String::new(), -1),
+        };
+        let rows = sqlx::query(
+            "SELECT v.key_id, v.seq, v.id, v.blob, k.kind, k.imported FROM key_versions v \
+             JOIN keys k ON k.instance_id = v.instance_id AND k.id = v.key_id \
+             WHERE v.instance_id = $1 AND substring(v.blob from 2 for 16) <> $2 \
+               AND (v.key_id COLLATE \"C\" > $3 OR (v.key_id = $3 AND v.seq > $4)) \
+             ORDER BY v.key_id COLLATE \"C\", v.seq LIMIT $5",
+        )
+        .bind(instance.to_string())
+        .bind(mk_id.as_slice())
+        .bind(&after_key)
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                Ok(SealedVersion {
+                    key: KeyId(uuid(r.try_get("key_id").map_err(g)?)?),
+                    seq: u32_of(r.try_get("seq").map_err(g)?, "seq")?,
+                    version: VersionId(uuid(r.try_get("id").map_err(g)?)?),
+                    blob: r.try_get("blob").map_err(g)?,
+                    kind: KeyKind::from_code(r.try_get("kind").map_err(g)?)
+                        .ok_or_else(|| corrupt("kind"))?,
+                    imported: r.try_get("imported").map_err(g)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count_versions_not_under(
+        &self,
+        instance: InstanceId,
+        mk_id: &[u8; 16],
+    ) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM key_versions WHERE instance_id = $1 AND substring(blob from 2 for 16) <> $2",
+        )
+        .bind(instance.to_string())
+        .bind(mk_id.as_slice())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn replace_blobs(&self, instance: InstanceId, updates: &[BlobUpdate]) -> Result<u64> {
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            let mut n = 0;
+            for u in updates {
+                n += sqlx::query("UPDATE key_versions SET blob = $1 WHERE instance_id = $2 AND key_id = $3 AND seq = $4 AND blob = $5")
+                    .bind(&u.new)
+                    .bind(instance.to_string())
+                    .bind(u.key.to_string())
+                    .bind(i64::from(u.seq))
+                    .bind(&u.old)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            tx.commit().await?;
+            Ok(n)
+        })
+        .await
+    }
+
     async fn update_key(&self, key: &KeyRecord) -> Result<i64> {
         let n = retrying(|| async { Ok(update_in(&self.pool, key).await?) }).await?;
         if n == 0 {

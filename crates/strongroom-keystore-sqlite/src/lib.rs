@@ -506,6 +506,84 @@ impl KeyStore for SqliteStore {
             .collect()
     }
 
+    async fn versions_not_under(
+        &self,
+        instance: InstanceId,
+        mk_id: &[u8; 16],
+        after: Option<(KeyId, u32)>,
+        limit: u32,
+    ) -> Result<Vec<SealedVersion>> {
+        let (after_key, after_seq) = match after {
+            Some((k, s)) => (k.to_string(), i64::from(s)),
+            None => (String::new(), -1),
+        };
+        let rows = sqlx::query(
+            "SELECT v.key_id, v.seq, v.id, v.blob, k.kind, k.imported FROM key_versions v \
+             JOIN keys k ON k.instance_id = v.instance_id AND k.id = v.key_id \
+             WHERE v.instance_id = ? AND substr(v.blob, 2, 16) <> ? \
+               AND (v.key_id > ? OR (v.key_id = ? AND v.seq > ?)) \
+             ORDER BY v.key_id, v.seq LIMIT ?",
+        )
+        .bind(instance.to_string())
+        .bind(mk_id.as_slice())
+        .bind(&after_key)
+        .bind(&after_key)
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+                Ok(SealedVersion {
+                    key: KeyId(parse_uuid(r.try_get("key_id").map_err(g)?)?),
+                    seq: r.try_get("seq").map_err(g)?,
+                    version: VersionId(parse_uuid(r.try_get("id").map_err(g)?)?),
+                    blob: r.try_get("blob").map_err(g)?,
+                    kind: KeyKind::from_code(r.try_get("kind").map_err(g)?)
+                        .ok_or_else(|| StoreError::Corrupt("kind".into()))?,
+                    imported: r.try_get("imported").map_err(g)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count_versions_not_under(
+        &self,
+        instance: InstanceId,
+        mk_id: &[u8; 16],
+    ) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM key_versions WHERE instance_id = ? AND substr(blob, 2, 16) <> ?",
+        )
+        .bind(instance.to_string())
+        .bind(mk_id.as_slice())
+        .fetch_one(&self.read)
+        .await
+        .map_err(unavailable)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn replace_blobs(&self, instance: InstanceId, updates: &[BlobUpdate]) -> Result<u64> {
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        let mut n = 0;
+        for u in updates {
+            n += sqlx::query("UPDATE key_versions SET blob = ? WHERE instance_id = ? AND key_id = ? AND seq = ? AND blob = ?")
+                .bind(&u.new)
+                .bind(instance.to_string())
+                .bind(u.key.to_string())
+                .bind(u.seq)
+                .bind(&u.old)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(n)
+    }
+
     async fn update_key(&self, key: &KeyRecord) -> Result<i64> {
         let n = update_in(&self.write, key).await.map_err(unavailable)?;
         if n == 0 {

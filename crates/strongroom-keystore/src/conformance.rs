@@ -19,7 +19,7 @@ macro_rules! conformance_tests {
             aliases_are_unique_per_instance, optimistic_concurrency_one_winner,
             versions_newest_first, delete_instance_rules, purge_erases_everything,
             api_keys_round_trip, audit_chain_append_and_read, list_filters_and_pages,
-            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip, instance_policies_round_trip, registrations_round_trip, job_leases, restore_keeps_everything, key_quota_is_atomic);
+            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip, instance_policies_round_trip, registrations_round_trip, job_leases, restore_keeps_everything, key_quota_is_atomic, blobs_rewrap_by_master_key);
     };
     (@case $factory:expr, $($name:ident),*) => {
         $(
@@ -287,6 +287,91 @@ pub async fn versions_newest_first(s: Arc<dyn KeyStore>) {
     assert_eq!(got.iter().map(|v| v.id).collect::<Vec<_>>(), ids);
     assert_eq!(got[0].blob, vec![4u8; 70]);
     assert_eq!(s.get_key(i, k.id).await.unwrap().version_count, 5);
+}
+
+/// Master key rotation: versions are found by the master key id stamped in their blob,
+/// paged by (key, seq), and replaced only if unchanged (compare-and-swap).
+pub async fn blobs_rewrap_by_master_key(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let other = new_instance(s.as_ref()).await;
+    let stamped = |mk: u8, fill: u8| {
+        let mut b = vec![1u8];
+        b.extend_from_slice(&[mk; 16]);
+        b.extend_from_slice(&[fill; 60]);
+        b
+    };
+    let mut keys = Vec::new();
+    for n in 0..5u8 {
+        let (mut k, mut v) = key(i, &format!("k{n}"));
+        v.blob = stamped(0xAA, n);
+        s.create_key(&k, &v).await.unwrap();
+        let nv = KeyVersionRecord {
+            id: VersionId::random(),
+            seq: 1,
+            created_at: t(5),
+            blob: stamped(if n == 0 { 0xBB } else { 0xAA }, n + 100),
+        };
+        k.current_version = nv.id;
+        k.version_count = 2;
+        s.add_key_version(&k, &nv).await.unwrap();
+        keys.push(k.id);
+    }
+    let (ok, mut ov) = key(other, "o");
+    ov.blob = stamped(0xAA, 9);
+    s.create_key(&ok, &ov).await.unwrap();
+    keys.sort();
+    assert_eq!(s.count_versions_not_under(i, &[0xBB; 16]).await.unwrap(), 9);
+    assert_eq!(s.count_versions_not_under(i, &[0xAA; 16]).await.unwrap(), 1);
+    // Paging in (key, seq) order.
+    let first = s.versions_not_under(i, &[0xBB; 16], None, 4).await.unwrap();
+    assert_eq!(first.len(), 4);
+    let last = first.last().map(|v| (v.key, v.seq)).unwrap();
+    let rest = s
+        .versions_not_under(i, &[0xBB; 16], Some(last), 100)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 5);
+    let all: Vec<(KeyId, u32)> = first
+        .iter()
+        .chain(rest.iter())
+        .map(|v| (v.key, v.seq))
+        .collect();
+    let mut sorted = all.clone();
+    sorted.sort();
+    assert_eq!(all, sorted);
+    assert!(first
+        .iter()
+        .chain(rest.iter())
+        .all(|v| v.blob[1..17] == [0xAA; 16]));
+    assert!(first
+        .iter()
+        .all(|v| v.kind == KeyKind::Root || v.kind == KeyKind::Standard));
+    // Compare-and-swap: a stale expected value is left alone.
+    let mut updates: Vec<BlobUpdate> = first
+        .iter()
+        .chain(rest.iter())
+        .map(|v| BlobUpdate {
+            key: v.key,
+            seq: v.seq,
+            old: v.blob.clone(),
+            new: stamped(0xBB, v.blob[20]),
+        })
+        .collect();
+    updates[0].old = stamped(0xCC, 0);
+    assert_eq!(s.replace_blobs(i, &updates).await.unwrap(), 8);
+    assert_eq!(s.count_versions_not_under(i, &[0xBB; 16]).await.unwrap(), 1);
+    assert_eq!(s.replace_blobs(i, &updates).await.unwrap(), 0, "idempotent");
+    // The other instance is untouched.
+    assert_eq!(
+        s.count_versions_not_under(other, &[0xAA; 16])
+            .await
+            .unwrap(),
+        0
+    );
+    let versions = s.key_versions(i, keys[1]).await.unwrap();
+    assert!(versions
+        .iter()
+        .all(|v| v.blob[1..17] == [0xBB; 16] || v.blob == updates[0].old));
 }
 
 /// Deleting an instance is refused while it holds keys; forced, it erases everything.

@@ -268,6 +268,49 @@ impl std::fmt::Debug for KeyVersionRecord {
     }
 }
 
+/// A key version's blob with what it is bound to (master key rotation reads these).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedVersion {
+    /// The key.
+    pub key: KeyId,
+    /// Root or standard.
+    pub kind: KeyKind,
+    /// Whether the material was imported.
+    pub imported: bool,
+    /// The version's sequence number.
+    pub seq: u32,
+    /// The version id.
+    pub version: VersionId,
+    /// The sealed blob.
+    pub blob: Vec<u8>,
+}
+
+impl std::fmt::Debug for SealedVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedVersion")
+            .field("key", &self.key)
+            .field("seq", &self.seq)
+            .field("blob_len", &self.blob.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Replace one version's blob, if it still holds `old` (compare-and-swap).
+#[derive(Clone, PartialEq, Eq)]
+pub struct BlobUpdate {
+    /// The key.
+    pub key: KeyId,
+    /// The version's sequence number.
+    pub seq: u32,
+    /// The blob expected in the store.
+    pub old: Vec<u8>,
+    /// The replacement.
+    pub new: Vec<u8>,
+}
+
+/// Bytes 1..17 of a v1 blob: the id of the master key it is sealed under.
+pub const BLOB_MK_ID_OFFSET: usize = 1;
+
 /// Which keys a list or count covers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyFilter {
@@ -390,6 +433,21 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn count_keys(&self, instance: InstanceId, filter: &KeyFilter) -> Result<u64>;
     /// All versions of a key, newest first.
     async fn key_versions(&self, instance: InstanceId, id: KeyId) -> Result<Vec<KeyVersionRecord>>;
+    /// Up to `limit` versions of `instance` whose blob is not stamped with master key id
+    /// `mk_id` (blob bytes 1..17), in (key id, seq) order, strictly after `after`.
+    async fn versions_not_under(
+        &self,
+        instance: InstanceId,
+        mk_id: &[u8; 16],
+        after: Option<(KeyId, u32)>,
+        limit: u32,
+    ) -> Result<Vec<SealedVersion>>;
+    /// How many versions of `instance` are not stamped with `mk_id`.
+    async fn count_versions_not_under(&self, instance: InstanceId, mk_id: &[u8; 16])
+        -> Result<u64>;
+    /// Replaces blobs that still hold their expected value, in one transaction; returns how
+    /// many were replaced (a blob changed meanwhile is left alone).
+    async fn replace_blobs(&self, instance: InstanceId, updates: &[BlobUpdate]) -> Result<u64>;
     /// Writes changed metadata. `key.row_version` must be the version that was read; the
     /// stored row_version becomes `key.row_version + 1`. Aliases are not changed here.
     async fn update_key(&self, key: &KeyRecord) -> Result<i64>;
