@@ -55,6 +55,12 @@ pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
         PreventKeyDeletion => (StatusCode::CONFLICT, "PREV_KEY_DEL_ERR"),
         RateLimited => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS_ERR"),
         Conflict => (StatusCode::CONFLICT, "CONCURRENT_MODIFICATION_ERR"),
+        UnitNotFound => (StatusCode::NOT_FOUND, "CRYPTO_UNIT_NOT_FOUND_ERR"),
+        UnitCommandMalformed => (StatusCode::BAD_REQUEST, "CRYPTO_UNIT_COMMAND_MALFORMED_ERR"),
+        UnitSignatures => (StatusCode::FORBIDDEN, "CRYPTO_UNIT_SIGNATURES_ERR"),
+        UnitReplay => (StatusCode::CONFLICT, "CRYPTO_UNIT_REPLAY_ERR"),
+        UnitState => (StatusCode::CONFLICT, "CRYPTO_UNIT_STATE_ERR"),
+        UnitRoster => (StatusCode::CONFLICT, "CRYPTO_UNIT_ROSTER_ERR"),
         Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE_ERR"),
         Internal => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERR"),
     }

@@ -88,6 +88,18 @@ pub enum ErrorKind {
     PreventKeyDeletion,
     /// The instance sends more requests than its rate limit allows; retry later.
     RateLimited,
+    /// The crypto unit is not hosted by this node (or belongs to another instance).
+    UnitNotFound,
+    /// A crypto unit command cannot be decoded or has an invalid field.
+    UnitCommandMalformed,
+    /// A crypto unit command lacks signatures, or one does not verify.
+    UnitSignatures,
+    /// A crypto unit command's counter is stale (replayed) or it targets another unit/epoch.
+    UnitReplay,
+    /// The crypto unit's state does not allow the command.
+    UnitState,
+    /// A roster or transfer check of a crypto unit failed.
+    UnitRoster,
     /// A concurrent change won; retry.
     Conflict,
     /// The keystore or audit log is unavailable; retry later.
@@ -98,7 +110,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind (for exhaustive mapping tests).
-    pub const ALL: [ErrorKind; 44] = [
+    pub const ALL: [ErrorKind; 50] = [
         ErrorKind::Unauthenticated,
         ErrorKind::MalformedToken,
         ErrorKind::Forbidden,
@@ -140,6 +152,12 @@ impl ErrorKind {
         ErrorKind::ProtectedResource,
         ErrorKind::PreventKeyDeletion,
         ErrorKind::RateLimited,
+        ErrorKind::UnitNotFound,
+        ErrorKind::UnitCommandMalformed,
+        ErrorKind::UnitSignatures,
+        ErrorKind::UnitReplay,
+        ErrorKind::UnitState,
+        ErrorKind::UnitRoster,
         ErrorKind::Conflict,
         ErrorKind::Unavailable,
         ErrorKind::Internal,
@@ -189,6 +207,12 @@ impl ErrorKind {
             ErrorKind::ProtectedResource => "protected_resource",
             ErrorKind::PreventKeyDeletion => "prevent_key_deletion",
             ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::UnitNotFound => "unit_not_found",
+            ErrorKind::UnitCommandMalformed => "unit_command_malformed",
+            ErrorKind::UnitSignatures => "unit_signatures",
+            ErrorKind::UnitReplay => "unit_replay",
+            ErrorKind::UnitState => "unit_state",
+            ErrorKind::UnitRoster => "unit_roster",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",

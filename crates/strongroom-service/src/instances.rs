@@ -1,15 +1,13 @@
 //! Instances (tenants) and their API keys: the service-administrator side, plus the
 //! exchange of API keys for bearer tokens.
 
-use std::sync::Arc;
-
-use strongroom_engine::{CryptoUnit, MasterKey};
 use strongroom_keystore::{ApiKeyRecord, InstanceRecord, StoreError};
 use strongroom_model::{InstanceId, Roles};
 
 use crate::audit::AuditEvent;
 use crate::auth::{admin_token_matches, new_api_key_secret, parse_api_key, Principal};
 use crate::error::{ErrorKind, Result, ServiceError};
+use crate::units::{UnitLayout, MAX_OPERATIONAL_UNITS, MAX_RECOVERY_UNITS};
 use crate::Service;
 
 /// A newly created API key. `api_key` is shown once and never stored.
@@ -84,7 +82,7 @@ impl Service {
         }
     }
 
-    async fn admin_audited<T>(
+    pub(crate) async fn admin_audited<T>(
         &self,
         ctx: &AdminCtx,
         action: &'static str,
@@ -112,11 +110,16 @@ impl Service {
         result
     }
 
-    /// Creates an instance and initialises its crypto unit with a fresh random master key.
-    /// (The key-part ceremony of the crypto-unit issue will replace the random key outside
-    /// dev mode.)
-    pub async fn create_instance(&self, ctx: &AdminCtx, name: &str) -> Result<InstanceRecord> {
-        let r = self.create_instance_inner(name, None).await;
+    /// Creates an instance and its crypto units on this node. Outside development the units
+    /// start in imprint mode with empty registers: key operations fail with "crypto unit not
+    /// initialized" until the administrators' ceremony (`strongroom tke`) loads a master key.
+    pub async fn create_instance(
+        &self,
+        ctx: &AdminCtx,
+        name: &str,
+        layout: UnitLayout,
+    ) -> Result<InstanceRecord> {
+        let r = self.create_instance_inner(name, None, layout).await;
         let id = r.as_ref().ok().map(|i| i.id);
         self.admin_audited(ctx, "admin.instances.create", id, r)
             .await
@@ -132,18 +135,17 @@ impl Service {
             .into_iter()
             .find(|i| i.name == name)
         {
-            if self.unit(existing.id).is_err() {
-                self.load_unit(existing.id).await?;
-            }
             return Ok(existing);
         }
-        self.create_instance_inner(name, None).await
+        self.create_instance_inner(name, None, UnitLayout::dev())
+            .await
     }
 
     async fn create_instance_inner(
         &self,
         name: &str,
         id: Option<InstanceId>,
+        layout: UnitLayout,
     ) -> Result<InstanceRecord> {
         let name = name.trim();
         if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
@@ -158,19 +160,30 @@ impl Service {
             name: name.to_string(),
             created_at: self.clock.now(),
         };
-        let mk = MasterKey::random(self.provider.as_ref())
-            .map_err(|_| ServiceError::new(ErrorKind::Internal, "random generator failed"))?;
-        // The master key is persisted before the instance exists, so an instance never
-        // exists without its key; a crash in between leaves only an orphan vault file.
-        self.vault.save(rec.id, &mk).await.map_err(|e| {
-            tracing::error!(error = %e, "cannot persist the crypto unit state");
-            ServiceError::new(
-                ErrorKind::Unavailable,
-                "cannot persist the crypto unit state",
-            )
-        })?;
+        if layout.dev_master_key && !self.config.dev {
+            return Err(ServiceError::field(
+                ErrorKind::InvalidField,
+                "dev_master_key",
+                "a random master key without a ceremony is only allowed on a server started with --dev",
+            ));
+        }
+        let total = usize::from(layout.operational) + usize::from(layout.recovery);
+        if !layout.dev_master_key
+            && (!(1..=MAX_OPERATIONAL_UNITS).contains(&usize::from(layout.operational))
+                || usize::from(layout.recovery) > MAX_RECOVERY_UNITS
+                || total == 0)
+        {
+            return Err(ServiceError::field(
+                ErrorKind::InvalidField,
+                "units",
+                format!("an instance has 1 to {MAX_OPERATIONAL_UNITS} operational units and 0 to {MAX_RECOVERY_UNITS} recovery units"),
+            ));
+        }
+        // The units are persisted before the instance exists, so an instance never exists
+        // without them; a crash in between leaves only orphan unit files.
+        self.create_units(rec.id, layout).await?;
         if let Err(e) = self.store.create_instance(&rec).await {
-            let _ = self.vault.destroy(rec.id).await;
+            let _ = self.destroy_units(rec.id).await;
             return Err(match e {
                 StoreError::AlreadyExists(_) => ServiceError::new(
                     ErrorKind::AlreadyExists,
@@ -179,22 +192,8 @@ impl Service {
                 other => other.into(),
             });
         }
-        let mut unit = CryptoUnit::new(self.provider_arc()).map_err(|e| {
-            ServiceError::new(
-                ErrorKind::Internal,
-                format!("crypto unit start failed: {e}"),
-            )
-        })?;
-        let mk_id = unit.set_current_master_key(mk);
-        tracing::info!(instance = %rec.id, master_key_id = %mk_id, "instance created; crypto unit initialised");
-        if let Ok(mut u) = self.units.write() {
-            u.insert(rec.id, Arc::new(unit));
-        }
+        tracing::info!(instance = %rec.id, operational = layout.operational, recovery = layout.recovery, dev = layout.dev_master_key, "instance created");
         Ok(rec)
-    }
-
-    fn provider_arc(&self) -> Arc<dyn strongroom_engine::CryptoProvider> {
-        Arc::clone(&self.provider)
     }
 
     /// Lists the node's instances.
@@ -221,14 +220,8 @@ impl Service {
                 StoreError::NotFound => not_found_instance(),
                 other => other.into(),
             })?;
-            if let Ok(mut u) = self.units.write() {
-                u.remove(&id);
-            }
             self.cache.remove_instance(id);
-            self.vault.destroy(id).await.map_err(|e| {
-                tracing::error!(instance = %id, error = %e, "instance deleted but its master key file could not be destroyed");
-                ServiceError::new(ErrorKind::Unavailable, "instance deleted, but its master key could not be destroyed; remove the unit file by hand")
-            })?;
+            self.destroy_units(id).await?;
             Ok(())
         }
         .await;

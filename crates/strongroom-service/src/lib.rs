@@ -18,14 +18,15 @@ mod policies;
 mod registrations;
 mod rings;
 mod search;
+mod units;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use strongroom_engine::{CryptoProvider, CryptoUnit, MasterKey};
+use strongroom_engine::{CryptoProvider, CryptoUnit};
 use strongroom_keystore::KeyStore;
-use strongroom_model::{InstanceId, Role, Roles, UnixMillis};
+use strongroom_model::{InstanceId, Role, Roles, UnitId, UnixMillis};
 
 pub use audit::{verify_chain, AuditEvent, VerifyReport};
 pub use auth::{Ctx, Principal, TokenSigner};
@@ -39,18 +40,20 @@ pub use policies::*;
 pub use registrations::*;
 pub use rings::*;
 pub use search::*;
+pub use units::*;
 pub use strongroom_engine::OaepHash;
 
-/// Where a node keeps its crypto units' master keys, sealed at rest. Implemented by the
-/// server (files sealed under the node key); the ceremony issue replaces the dev path.
+/// Where a node keeps the state of the crypto units it hosts, sealed at rest (the server
+/// seals it under the node's unit-seal key). Never in the shared keystore.
 #[async_trait]
 pub trait UnitVault: Send + Sync + 'static {
-    /// Persists the master key of `instance`'s unit (durably, before returning).
-    async fn save(&self, instance: InstanceId, mk: &MasterKey) -> std::io::Result<()>;
-    /// Loads it, if this node holds one.
-    async fn load(&self, instance: InstanceId) -> std::io::Result<Option<MasterKey>>;
-    /// Destroys it (crypto-shredding every blob sealed under it).
-    async fn destroy(&self, instance: InstanceId) -> std::io::Result<()>;
+    /// Persists a unit's state (the engine's persisted bytes), durably, before returning.
+    async fn save(&self, unit: UnitId, state: &[u8]) -> std::io::Result<()>;
+    /// Every unit state this node holds.
+    async fn load_all(&self) -> std::io::Result<Vec<zeroize::Zeroizing<Vec<u8>>>>;
+    /// Destroys a unit's state (crypto-shredding every blob sealed under its keys, once no
+    /// other unit holds them).
+    async fn destroy(&self, unit: UnitId) -> std::io::Result<()>;
 }
 
 /// Tunables.
@@ -67,6 +70,8 @@ pub struct ServiceConfig {
     /// Requests per second one instance may make on this node (bursts up to twice that);
     /// `None` for no limit.
     pub rate_limit_per_instance: Option<u32>,
+    /// Development mode: instances may be created with a random master key (no ceremony).
+    pub dev: bool,
 }
 
 impl Default for ServiceConfig {
@@ -77,6 +82,7 @@ impl Default for ServiceConfig {
             audit_sync_all: false,
             max_keys_per_instance: None,
             rate_limit_per_instance: None,
+            dev: false,
         }
     }
 }
@@ -99,6 +105,8 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     config: ServiceConfig,
     units: RwLock<HashMap<InstanceId, Arc<CryptoUnit>>>,
+    /// The crypto units this node hosts (administrative state); one command at a time.
+    hosted: tokio::sync::Mutex<units::Hosted>,
     cache: cache::KeyCache,
     tokens: TokenSigner,
     audit: audit::AuditLog,
@@ -149,6 +157,7 @@ impl Service {
             clock,
             config,
             units: RwLock::new(HashMap::new()),
+            hosted: tokio::sync::Mutex::new(Default::default()),
             tokens: TokenSigner::new(secrets.token_key),
             audit,
             admin_token: zeroize::Zeroizing::new(secrets.admin_token),
@@ -183,8 +192,8 @@ impl Service {
                 }
             });
         }
+        svc.load_units().await?;
         for inst in svc.store.list_instances().await? {
-            svc.load_unit(inst.id).await?;
             // Loads instance policies, so that allowedIP applies from the first request.
             svc.effective_policies(inst.id).await?;
         }
@@ -229,32 +238,6 @@ impl Service {
     /// Number of keys currently held unwrapped in memory.
     pub fn cached_keys(&self) -> usize {
         self.cache.len()
-    }
-
-    async fn load_unit(&self, instance: InstanceId) -> Result<()> {
-        let mk = self.vault.load(instance).await.map_err(|e| {
-            tracing::error!(%instance, error = %e, "cannot read the crypto unit state");
-            ServiceError::new(ErrorKind::Unavailable, "cannot read the crypto unit state")
-        })?;
-        match mk {
-            Some(mk) => {
-                let mut unit = CryptoUnit::new(Arc::clone(&self.provider)).map_err(|e| {
-                    ServiceError::new(
-                        ErrorKind::Internal,
-                        format!("crypto unit start failed: {e}"),
-                    )
-                })?;
-                let id = unit.set_current_master_key(mk);
-                tracing::info!(%instance, master_key_id = %id, "crypto unit ready");
-                if let Ok(mut u) = self.units.write() {
-                    u.insert(instance, Arc::new(unit));
-                }
-            }
-            None => {
-                tracing::warn!(%instance, "crypto unit holds no master key; key operations will fail")
-            }
-        }
-        Ok(())
     }
 
     pub(crate) fn unit(&self, instance: InstanceId) -> Result<Arc<CryptoUnit>> {
@@ -524,6 +507,10 @@ pub fn canonical_status(kind: ErrorKind) -> u16 {
         | PreventKeyDeletion => 409,
         KeyDeleted => 410,
         RateLimited => 429,
+        UnitNotFound => 404,
+        UnitCommandMalformed => 400,
+        UnitSignatures => 403,
+        UnitReplay | UnitState | UnitRoster => 409,
         UnitNotInitialized | Unavailable => 503,
         Internal => 500,
     }

@@ -12,24 +12,40 @@ use zeroize::Zeroizing;
 use super::*;
 
 #[derive(Default)]
-struct MemVault(Mutex<HashMap<InstanceId, [u8; 32]>>);
+struct MemVault(Mutex<HashMap<UnitId, Vec<u8>>>);
+
+impl MemVault {
+    /// The instances whose units the vault holds.
+    fn instances(&self) -> Vec<InstanceId> {
+        self.0
+            .lock()
+            .unwrap()
+            .values()
+            .map(|b| {
+                let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+                v["instance"].as_str().unwrap().parse().unwrap()
+            })
+            .collect()
+    }
+}
 
 #[async_trait]
 impl UnitVault for MemVault {
-    async fn save(&self, i: InstanceId, mk: &MasterKey) -> std::io::Result<()> {
-        self.0.lock().unwrap().insert(i, *mk.expose());
+    async fn save(&self, u: UnitId, state: &[u8]) -> std::io::Result<()> {
+        self.0.lock().unwrap().insert(u, state.to_vec());
         Ok(())
     }
-    async fn load(&self, i: InstanceId) -> std::io::Result<Option<MasterKey>> {
+    async fn load_all(&self) -> std::io::Result<Vec<Zeroizing<Vec<u8>>>> {
         Ok(self
             .0
             .lock()
             .unwrap()
-            .get(&i)
-            .map(|b| MasterKey::from_bytes(*b)))
+            .values()
+            .map(|b| Zeroizing::new(b.clone()))
+            .collect())
     }
-    async fn destroy(&self, i: InstanceId) -> std::io::Result<()> {
-        self.0.lock().unwrap().remove(&i);
+    async fn destroy(&self, u: UnitId) -> std::io::Result<()> {
+        self.0.lock().unwrap().remove(&u);
         Ok(())
     }
 }
@@ -72,6 +88,7 @@ async fn fixture_with(audit_sync_all: bool) -> Fixture {
             audit_sync_all,
             max_keys_per_instance: Some(12),
             rate_limit_per_instance: None,
+            dev: true,
         },
     )
     .await
@@ -95,7 +112,7 @@ impl Fixture {
     async fn instance(&self) -> InstanceId {
         let a = self.admin().await;
         self.svc
-            .create_instance(&a, &format!("i-{}", InstanceId::random()))
+            .create_instance(&a, &format!("i-{}", InstanceId::random()), UnitLayout::dev())
             .await
             .unwrap()
             .id
@@ -571,12 +588,9 @@ async fn deleting_an_instance_is_refused_while_it_holds_keys_then_shreds() {
     );
     f.clock.advance(4 * 3600);
     f.svc.purge(&c, &id).await.unwrap();
-    assert!(f.vault.0.lock().unwrap().contains_key(&i));
+    assert!(f.vault.instances().contains(&i));
     f.svc.delete_instance(&admin, i).await.unwrap();
-    assert!(
-        !f.vault.0.lock().unwrap().contains_key(&i),
-        "master key destroyed"
-    );
+    assert!(!f.vault.instances().contains(&i), "master key destroyed");
     assert_eq!(
         kind(f.svc.create_key(&c, root("after")).await),
         ErrorKind::UnitNotInitialized
@@ -1196,6 +1210,7 @@ async fn the_per_instance_rate_limit_refuses_bursts() {
     let config = ServiceConfig {
         rate_limit_per_instance: Some(5),
         audit_sync_all: true,
+        dev: true,
         ..ServiceConfig::default()
     };
     let (svc, _t) = Service::start(
@@ -1212,7 +1227,7 @@ async fn the_per_instance_rate_limit_refuses_bursts() {
         .authenticate_admin(Some("Bearer admin-secret"), "c".into(), "a")
         .await
         .unwrap();
-    let i = svc.create_instance(&admin, "limited").await.unwrap().id;
+    let i = svc.create_instance(&admin, "limited", UnitLayout::dev()).await.unwrap().id;
     let p = Principal {
         subject: "u".into(),
         instance: Some(i),
