@@ -18,8 +18,11 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use serde_json::{json, Value};
 use strongroom_keystore::{KeyFilter, Page};
-use strongroom_model::{InstanceId, KeyKind, KeyState, Role, Roles};
-use strongroom_service::{AdminCtx, CreateKey, Ctx, ErrorKind, OffsetClock, Service, ServiceError};
+use strongroom_model::{InstanceId, KeyKind, KeyState, Role, Roles, UnitId};
+use strongroom_service::{
+    AdminCtx, CreateKey, Ctx, ErrorKind, OffsetClock, Service, ServiceError, SignedCommand,
+    UnitLayout,
+};
 
 use convert::*;
 use error_map::ApiError;
@@ -171,6 +174,10 @@ fn router_with(svc: Arc<Service>, opts: RestOptions, metrics: Arc<metrics::Metri
         .route("/api/v2/keys/{id}/purge", delete(purge_key))
         .route("/api/v2/keys/{id}/restore", post(restore_key))
         .route("/api/v2/keys/{id}/actions/{action}", post(action))
+        .route("/api/v2/crypto_units", get(list_units))
+        .route("/api/v2/crypto_units/reencrypt", post(reencrypt))
+        .route("/api/v2/crypto_units/{unit}", get(get_unit))
+        .route("/api/v2/crypto_units/{unit}/commands", post(unit_command))
         .route("/identity/token", post(identity_token))
         .route("/oidc/token", post(identity_token))
         .route(
@@ -187,6 +194,7 @@ fn router_with(svc: Arc<Service>, opts: RestOptions, metrics: Arc<metrics::Metri
             delete(admin_delete_api_key),
         )
         .route("/admin/v1/instances/{id}/usage", get(admin_instance_usage))
+        .route("/admin/v1/instances/{id}/units", post(admin_add_unit))
         .route("/admin/v1/test/clock", post(test_clock))
         .route("/metrics", get(metrics_text))
         .route("/health", get(health))
@@ -1861,21 +1869,29 @@ async fn admin_create_instance(State(st): State<AppState>, h: HeaderMap, body: B
                 )
             })
         })
-        .and_then(|o| Fields::new(o, &["name"]))
-        .and_then(|f| f.string("name", "name"))
-        .and_then(|n| {
-            n.ok_or_else(|| {
-                ServiceError::field(
-                    ErrorKind::InvalidField,
-                    "name",
-                    "The field 'name' is required",
-                )
-            })
+        .and_then(|o| Fields::new(o, &["name", "units", "recovery_units", "dev_master_key"]))
+        .and_then(|f| {
+            let name = f.string("name", "name")?.ok_or_else(|| {
+                ServiceError::field(ErrorKind::InvalidField, "name", "The field 'name' is required")
+            })?;
+            let count = |field: &'static str, default: i64| -> Result<u8, ServiceError> {
+                let n = f.int(field, field)?.unwrap_or(default);
+                u8::try_from(n).map_err(|_| {
+                    ServiceError::field(ErrorKind::InvalidField, field, "must be a small non-negative number")
+                })
+            };
+            let layout = UnitLayout {
+                operational: count("units", 1)?,
+                recovery: count("recovery_units", 0)?,
+                dev_master_key: f.bool("dev_master_key", "dev_master_key")?.unwrap_or(false),
+            };
+            Ok((name, layout))
         })
         .map_err(|e| ApiError::new(e, WHAT))?;
+    let (name, layout) = name;
     let rec = st
         .svc
-        .create_instance(&ctx, &name)
+        .create_instance(&ctx, &name, layout)
         .await
         .map_err(|e| ApiError::new(e, WHAT))?;
     Ok(respond(
@@ -1884,6 +1900,128 @@ async fn admin_create_instance(State(st): State<AppState>, h: HeaderMap, body: B
         Some(instance_json(&rec)),
         &correlation_id(&h),
     ))
+}
+
+/// `POST /admin/v1/instances/{id}/units` `{"kind": "operational"|"recovery"}`: a new unit
+/// of the instance on this node, in imprint mode.
+async fn admin_add_unit(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    const WHAT: &str = "Crypto unit could not be created";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let ctx = admin(&st, &h, "admin.units.create", WHAT).await?;
+    let instance = parse_instance_id(&id, WHAT)?;
+    let kind = parse_object(&body)
+        .and_then(|o| Fields::new(o.unwrap_or_default(), &["kind"]))
+        .and_then(|f| f.string("kind", "kind"))
+        .and_then(|k| {
+            let k = k.unwrap_or_else(|| "operational".into());
+            strongroom_service::parse_unit_kind(&k).ok_or_else(|| {
+                ServiceError::field(ErrorKind::InvalidField, "kind", "kind must be 'operational' or 'recovery'")
+            })
+        })
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    let unit = st
+        .svc
+        .add_unit(&ctx, instance, kind)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::CREATED,
+        "application/json",
+        Some(json!({"unit": unit.to_string(), "instance": instance.to_string()})),
+        &correlation_id(&h),
+    ))
+}
+
+// ---------------------------------------------------------------- crypto units
+
+/// `GET /api/v2/crypto_units`: the signed status of each unit of the instance on this node.
+async fn list_units(State(st): State<AppState>, h: HeaderMap) -> ApiResult {
+    const WHAT: &str = "Crypto units could not be listed";
+    let ctx = auth(&st, &h, "crypto_units.list", WHAT).await?;
+    let list = st.svc.list_units(&ctx).await.map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(json!({"units": list})),
+        &correlation_id(&h),
+    ))
+}
+
+fn parse_unit_id(s: &str, what: &'static str) -> Result<UnitId, ApiError> {
+    s.parse().map_err(|_| {
+        ApiError::new(
+            ServiceError::new(ErrorKind::UnitNotFound, "crypto unit ids are UUIDs"),
+            what,
+        )
+    })
+}
+
+/// `GET /api/v2/crypto_units/{unit}`: one unit's signed status.
+async fn get_unit(State(st): State<AppState>, Path(unit): Path<String>, h: HeaderMap) -> ApiResult {
+    const WHAT: &str = "Crypto unit could not be read";
+    let ctx = auth(&st, &h, "crypto_units.read", WHAT).await?;
+    let unit = parse_unit_id(&unit, WHAT)?;
+    let r = st.svc.query_unit(&ctx, unit).await.map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(StatusCode::OK, "application/json", Some(json!(r)), &correlation_id(&h)))
+}
+
+/// `POST /api/v2/crypto_units/{unit}/commands`: a signed administrative command.
+async fn unit_command(
+    State(st): State<AppState>,
+    Path(unit): Path<String>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    const WHAT: &str = "Crypto unit command was refused";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let ctx = auth(&st, &h, "crypto_units.command", WHAT).await?;
+    let unit = parse_unit_id(&unit, WHAT)?;
+    let cmd: SignedCommand = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => {
+            let err = ServiceError::new(
+                ErrorKind::UnitCommandMalformed,
+                format!("the body is not a signed command ({{\"body\": base64, \"signatures\": [...]}}): {e}"),
+            );
+            return Err(ApiError::new(
+                st.svc.record_rejected(&ctx, "crypto_units.command", Some(&unit.to_string()), err).await,
+                WHAT,
+            ));
+        }
+    };
+    let r = st
+        .svc
+        .unit_command(&ctx, unit, &cmd)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(StatusCode::OK, "application/json", Some(json!(r)), &correlation_id(&h)))
+}
+
+/// `POST /api/v2/crypto_units/reencrypt?batch=N`: re-encrypts up to N key blobs of the
+/// instance under the new master key (rotation in progress); answers the progress.
+async fn reencrypt(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key storage could not be re-encrypted";
+    let ctx = auth(&st, &h, "crypto_units.reencrypt", WHAT).await?;
+    let batch = match q.get("batch").map(|s| parse_u32_param("batch", s, 1, 5000)).transpose() {
+        Ok(b) => b.unwrap_or(1000),
+        Err(e) => {
+            return Err(ApiError::new(
+                st.svc.record_rejected(&ctx, "crypto_units.reencrypt", None, e).await,
+                WHAT,
+            ))
+        }
+    };
+    let r = st.svc.reencrypt(&ctx, batch).await.map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(StatusCode::OK, "application/json", Some(json!(r)), &correlation_id(&h)))
 }
 
 async fn admin_list_instances(State(st): State<AppState>, h: HeaderMap) -> ApiResult {

@@ -41,6 +41,7 @@ pub use registrations::*;
 pub use rings::*;
 pub use search::*;
 pub use units::*;
+pub use strongroom_engine::admin::{SignedCommand, SignedResponse, UnitKind};
 pub use strongroom_engine::OaepHash;
 
 /// Where a node keeps the state of the crypto units it hosts, sealed at rest (the server
@@ -457,7 +458,9 @@ impl Service {
 
 /// Actions that never change stored state: their audit records are queued, not awaited
 /// (unless `audit_sync_all`).
-const READ_ONLY_ACTIONS: [&str; 8] = [
+const READ_ONLY_ACTIONS: [&str; 10] = [
+    "crypto_units.list",
+    "crypto_units.read",
     "kms.secrets.read",
     "kms.secrets.readmetadata",
     "kms.secrets.list",

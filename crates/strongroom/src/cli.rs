@@ -690,8 +690,32 @@ pub struct InstanceArgs {
 
 #[derive(Subcommand, Debug)]
 enum InstanceCmd {
-    /// Create an instance (its crypto unit gets a fresh master key).
-    Create { name: String },
+    /// Create an instance and its crypto units on this node. The units start in imprint mode
+    /// with no master key: key operations answer CRYPTO_UNIT_NOT_INITIALIZED_ERR until the
+    /// administrators run the ceremony (`strongroom tke`, docs/runbooks/ceremony.md).
+    Create {
+        name: String,
+        /// Operational crypto units on this node (1-3).
+        #[arg(long, default_value_t = 1)]
+        units: u8,
+        /// Recovery crypto units on this node (0-2); they can generate the master key
+        /// (`tke auto-init`) and keep a copy of it.
+        #[arg(long, default_value_t = 0)]
+        recovery_units: u8,
+        /// Development only (server started with --dev): one unit with a RANDOM master key
+        /// and no ceremony.
+        #[arg(long)]
+        dev_master_key: bool,
+    },
+    /// Add a crypto unit of an existing instance on this node (in a cluster each node
+    /// hosts its own unit of the instance). Starts in imprint mode.
+    AddUnit {
+        /// The instance id.
+        id: String,
+        /// operational or recovery.
+        #[arg(long, default_value = "operational")]
+        kind: String,
+    },
     /// List instances.
     List,
     /// Delete an instance (refused while it holds keys; destroys its master key).
@@ -730,12 +754,42 @@ pub async fn instance(a: InstanceArgs) -> Result<(), String> {
     let c = a.conn.admin_client(&a.admin_token)?;
     let out = a.conn.output;
     match a.cmd {
-        InstanceCmd::Create { name } => {
+        InstanceCmd::Create {
+            name,
+            units,
+            recovery_units,
+            dev_master_key,
+        } => {
             let r = c
                 .request(
                     Method::POST,
                     "/admin/v1/instances",
-                    Some(json!({"name": name})),
+                    Some(json!({"name": name, "units": units, "recovery_units": recovery_units, "dev_master_key": dev_master_key})),
+                    &[],
+                )
+                .await
+                .map_err(err)?;
+            let next = if dev_master_key {
+                String::new()
+            } else {
+                "\nits crypto units are in imprint mode: initialise them with `strongroom tke` (docs/runbooks/ceremony.md)".to_string()
+            };
+            print(
+                out,
+                format!(
+                    "created instance {} ({}){next}",
+                    r.body["id"].as_str().unwrap_or("?"),
+                    name
+                ),
+                &r.body,
+            );
+        }
+        InstanceCmd::AddUnit { id, kind } => {
+            let r = c
+                .request(
+                    Method::POST,
+                    &format!("/admin/v1/instances/{}/units", urlencode(&id)),
+                    Some(json!({"kind": kind})),
                     &[],
                 )
                 .await
@@ -743,9 +797,8 @@ pub async fn instance(a: InstanceArgs) -> Result<(), String> {
             print(
                 out,
                 format!(
-                    "created instance {} ({})",
-                    r.body["id"].as_str().unwrap_or("?"),
-                    name
+                    "created crypto unit {} of instance {id} ({kind}, imprint mode)",
+                    r.body["unit"].as_str().unwrap_or("?")
                 ),
                 &r.body,
             );

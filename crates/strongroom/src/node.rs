@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use strongroom_engine::{AeadAlg, AeadKey, CryptoProvider, MasterKey, MASTER_KEY_LEN};
-use strongroom_model::InstanceId;
+use strongroom_engine::admin::UnitState;
+use strongroom_model::{InstanceId, UnitId};
 use strongroom_service::{NodeSecrets, UnitVault};
 use zeroize::Zeroizing;
 
@@ -126,23 +127,56 @@ impl NodeFiles {
     }
 }
 
-/// Crypto unit state files: `units/<instance>.unit`, the master key sealed with
-/// AES-256-GCM under the node's unit-seal key.
+/// Crypto unit state files: `units/<unit id>.unit`, the unit's state (administrators,
+/// thresholds, registers, identity key; docs/formats.md) sealed with AES-256-GCM under the
+/// node's unit-seal key. Version 1 files (`units/<instance id>.unit`, a bare master key)
+/// are converted to version 2 on first start.
 pub struct FileVault {
     dir: PathBuf,
     seal: Box<dyn AeadKey>,
     provider: Arc<dyn CryptoProvider>,
 }
 
+const UNIT_V2_MAGIC: &[u8; 4] = b"SRU2";
+const UNIT_V2_VERSION: u8 = 2;
+const SEAL_SALT_FILE: &str = "seal.salt";
+/// Argon2id parameters of a passphrase-derived unit-seal key.
+const PASSPHRASE_M_KIB: u32 = 64 * 1024;
+const PASSPHRASE_T: u32 = 3;
+
 impl FileVault {
+    /// The unit-seal key comes from the node key (default) or, with `passphrase`, from
+    /// Argon2id over the passphrase and a salt kept in `units/seal.salt` (then the unit
+    /// files cannot be opened with the node's disk alone).
     pub fn new(
         data_dir: &Path,
         node_key: &[u8; 32],
+        passphrase: Option<&[u8]>,
         provider: Arc<dyn CryptoProvider>,
     ) -> std::io::Result<Self> {
         let dir = data_dir.join("units");
         fs::create_dir_all(&dir)?;
-        let k = Zeroizing::new(NodeFiles::derive(provider.as_ref(), node_key, "unit-seal")?);
+        let k = match passphrase {
+            None => Zeroizing::new(NodeFiles::derive(provider.as_ref(), node_key, "unit-seal")?),
+            Some(pw) => {
+                let salt_path = dir.join(SEAL_SALT_FILE);
+                let salt = if salt_path.exists() {
+                    fs::read(&salt_path)?
+                } else {
+                    let mut s = vec![0u8; 32];
+                    provider
+                        .fill_random(&mut s)
+                        .map_err(|_| other("random generator failed"))?;
+                    write_private(&salt_path, &s)?;
+                    s
+                };
+                let mut k = Zeroizing::new([0u8; 32]);
+                provider
+                    .argon2id(pw, &salt, PASSPHRASE_M_KIB, PASSPHRASE_T, 1, k.as_mut())
+                    .map_err(|_| other("passphrase key derivation failed"))?;
+                k
+            }
+        };
         let seal = provider
             .aead_key(AeadAlg::AesGcm, k.as_ref())
             .map_err(|_| other("cannot prepare the unit seal key"))?;
@@ -153,72 +187,124 @@ impl FileVault {
         })
     }
 
-    fn path(&self, i: InstanceId) -> PathBuf {
-        self.dir.join(format!("{i}.unit"))
+    fn path(&self, u: UnitId) -> PathBuf {
+        self.dir.join(format!("{u}.unit"))
     }
 
-    fn aad(i: InstanceId) -> Vec<u8> {
+    fn aad_v1(i: InstanceId) -> Vec<u8> {
         let mut a = UNIT_MAGIC.to_vec();
         a.push(UNIT_VERSION);
         a.extend_from_slice(i.as_bytes());
         a
     }
-}
 
-#[async_trait]
-impl UnitVault for FileVault {
-    async fn save(&self, i: InstanceId, mk: &MasterKey) -> std::io::Result<()> {
-        let mut nonce = [0u8; 12];
-        self.provider
-            .fill_random(&mut nonce)
-            .map_err(|_| other("random generator failed"))?;
-        let mut body = Zeroizing::new(mk.expose().to_vec());
-        self.seal
-            .seal(&nonce, &Self::aad(i), &mut body)
-            .map_err(|_| other("sealing failed"))?;
-        let mut out = UNIT_MAGIC.to_vec();
-        out.push(UNIT_VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&body);
-        write_private(&self.path(i), &out)
+    fn aad_v2(u: UnitId) -> Vec<u8> {
+        let mut a = UNIT_V2_MAGIC.to_vec();
+        a.push(UNIT_V2_VERSION);
+        a.extend_from_slice(u.as_bytes());
+        a
     }
 
-    async fn load(&self, i: InstanceId) -> std::io::Result<Option<MasterKey>> {
-        let path = self.path(i);
-        let data = match fs::read(&path) {
-            Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        if data.len() != 4 + 1 + 12 + MASTER_KEY_LEN + 16
-            || &data[..4] != UNIT_MAGIC
-            || data[4] != UNIT_VERSION
-        {
-            return Err(other(format!(
-                "{} is not a Strongroom v1 unit file",
-                path.display()
-            )));
+    fn open_v2(&self, path: &Path, u: UnitId, data: &[u8]) -> std::io::Result<Zeroizing<Vec<u8>>> {
+        if data.len() < 4 + 1 + 12 + 16 || &data[..4] != UNIT_V2_MAGIC || data[4] != UNIT_V2_VERSION {
+            return Err(other(format!("{} is not a Strongroom v2 unit file", path.display())));
         }
         let mut nonce = [0u8; 12];
         nonce.copy_from_slice(&data[5..17]);
         let mut body = Zeroizing::new(data[17..].to_vec());
-        self.seal
-            .open(&nonce, &Self::aad(i), &mut body)
-            .map_err(|_| {
-                other(format!(
-                    "{} cannot be opened with this node's key (wrong node.key or tampered file)",
-                    path.display()
-                ))
-            })?;
+        self.seal.open(&nonce, &Self::aad_v2(u), &mut body).map_err(|_| {
+            other(format!(
+                "{} cannot be opened with this node's unit-seal key (wrong node.key or passphrase, or a tampered file)",
+                path.display()
+            ))
+        })?;
+        Ok(body)
+    }
+
+    /// Converts a v1 file (a bare master key of an instance) into a v2 unit state.
+    fn migrate_v1(&self, path: &Path, i: InstanceId, data: &[u8]) -> std::io::Result<Zeroizing<Vec<u8>>> {
+        if data.len() != 4 + 1 + 12 + MASTER_KEY_LEN + 16 || data[4] != UNIT_VERSION {
+            return Err(other(format!("{} is not a Strongroom v1 unit file", path.display())));
+        }
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&data[5..17]);
+        let mut body = Zeroizing::new(data[17..].to_vec());
+        self.seal.open(&nonce, &Self::aad_v1(i), &mut body).map_err(|_| {
+            other(format!(
+                "{} cannot be opened with this node's key (wrong node.key or tampered file)",
+                path.display()
+            ))
+        })?;
         let arr: [u8; MASTER_KEY_LEN] = body
             .as_slice()
             .try_into()
             .map_err(|_| other("bad master key length"))?;
-        Ok(Some(MasterKey::from_bytes(arr)))
+        let state = UnitState::with_current(
+            self.provider.as_ref(),
+            UnitId::random(),
+            i,
+            MasterKey::from_bytes(arr),
+            false,
+        )
+        .map_err(|e| other(format!("cannot convert {}: {e}", path.display())))?;
+        let bytes = state
+            .to_persisted()
+            .map_err(|_| other("cannot encode the unit state"))?;
+        self.write_v2(state.id(), &bytes)?;
+        fs::remove_file(path)?;
+        fs::File::open(&self.dir)?.sync_all()?;
+        tracing::warn!(instance = %i, unit = %state.id(), "converted a version 1 unit file (master key only) into a version 2 unit in imprint mode holding that key; install administrators with strongroom tke");
+        Ok(bytes)
     }
 
-    async fn destroy(&self, i: InstanceId) -> std::io::Result<()> {
-        let path = self.path(i);
+    fn write_v2(&self, u: UnitId, state: &[u8]) -> std::io::Result<()> {
+        let mut nonce = [0u8; 12];
+        self.provider
+            .fill_random(&mut nonce)
+            .map_err(|_| other("random generator failed"))?;
+        let mut body = Zeroizing::new(state.to_vec());
+        self.seal
+            .seal(&nonce, &Self::aad_v2(u), &mut body)
+            .map_err(|_| other("sealing failed"))?;
+        let mut out = UNIT_V2_MAGIC.to_vec();
+        out.push(UNIT_V2_VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&body);
+        write_private(&self.path(u), &out)
+    }
+}
+
+#[async_trait]
+impl UnitVault for FileVault {
+    async fn save(&self, u: UnitId, state: &[u8]) -> std::io::Result<()> {
+        self.write_v2(u, state)
+    }
+
+    async fn load_all(&self) -> std::io::Result<Vec<Zeroizing<Vec<u8>>>> {
+        let mut out = Vec::new();
+        let mut entries: Vec<PathBuf> = fs::read_dir(&self.dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("unit"))
+            .collect();
+        entries.sort();
+        for path in entries {
+            let id: uuid::Uuid = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| other(format!("{} is not named <uuid>.unit", path.display())))?;
+            let data = fs::read(&path)?;
+            if data.starts_with(UNIT_MAGIC) {
+                out.push(self.migrate_v1(&path, InstanceId(id), &data)?);
+            } else {
+                out.push(self.open_v2(&path, UnitId(id), &data)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn destroy(&self, u: UnitId) -> std::io::Result<()> {
+        let path = self.path(u);
         if path.exists() {
             // Crypto-shredding: once no copy of the master key remains, every blob sealed
             // under it (in the keystore or in backups) is unreadable.

@@ -88,6 +88,11 @@ pub struct ServeArgs {
     /// within milliseconds) or `all` (every request; slower).
     #[arg(long, env = "STRONGROOM_AUDIT_SYNC")]
     pub audit_sync: Option<String>,
+    /// File holding a passphrase from which the key that seals the crypto unit state files
+    /// is derived (Argon2id); without it the seal key is derived from `node.key`. With a
+    /// passphrase, a copy of the data directory alone does not open the units.
+    #[arg(long, env = "STRONGROOM_UNIT_PASSPHRASE_FILE")]
+    pub unit_passphrase_file: Option<PathBuf>,
     /// Testing only (with --dev): lets POST /admin/v1/test/clock move the service clock.
     #[arg(long, hide = true)]
     pub test_clock: bool,
@@ -111,6 +116,7 @@ struct FileConfig {
     rate_limit_per_instance: Option<u32>,
     backup_dir: Option<PathBuf>,
     backup_keep: Option<usize>,
+    unit_passphrase_file: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -132,6 +138,7 @@ pub struct Config {
     pub rate_limit_per_instance: Option<u32>,
     pub backup_dir: Option<PathBuf>,
     pub backup_keep: usize,
+    pub unit_passphrase_file: Option<PathBuf>,
 }
 
 pub fn resolve(a: ServeArgs) -> Result<Config, String> {
@@ -211,6 +218,7 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
         rate_limit_per_instance: a.rate_limit_per_instance.or(file.rate_limit_per_instance),
         backup_dir: a.backup_dir.or(file.backup_dir),
         backup_keep: a.backup_keep.or(file.backup_keep).unwrap_or(7).max(1),
+        unit_passphrase_file: a.unit_passphrase_file.or(file.unit_passphrase_file),
     })
 }
 
@@ -340,9 +348,24 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let secrets = node
         .secrets(provider.as_ref())
         .map_err(|e| format!("node key: {e}"))?;
+    let passphrase = match &cfg.unit_passphrase_file {
+        Some(p) => Some(zeroize::Zeroizing::new(
+            std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read the unit passphrase file {}: {e}", p.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .as_bytes()
+                .to_vec(),
+        )),
+        None => None,
+    };
     let vault = Arc::new(
-        FileVault::new(&cfg.data_dir, &node.node_key, Arc::clone(&provider))
-            .map_err(|e| format!("unit files: {e}"))?,
+        FileVault::new(
+            &cfg.data_dir,
+            &node.node_key,
+            passphrase.as_deref().map(|p| p.as_slice()),
+            Arc::clone(&provider),
+        )
+        .map_err(|e| format!("unit files: {e}"))?,
     );
     let store = open_store(&cfg).await?;
     let store_dyn: Arc<dyn KeyStore> = store.dyn_store();
@@ -363,6 +386,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             audit_sync_all: cfg.audit_sync_all,
             max_keys_per_instance: cfg.max_keys_per_instance,
             rate_limit_per_instance: cfg.rate_limit_per_instance,
+            dev: cfg.dev,
         },
     )
     .await
