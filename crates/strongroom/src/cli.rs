@@ -17,7 +17,7 @@ pub enum Output {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct Conn {
+pub(crate) struct Conn {
     /// Server URL(s), comma-separated for failover.
     #[arg(long, env = "STRONGROOM_URL", global = true)]
     url: Option<String>,
@@ -57,6 +57,38 @@ fn dev_json(dir: &std::path::Path) -> Option<Value> {
 }
 
 impl Conn {
+    /// The output format.
+    pub(crate) fn output(&self) -> Output {
+        self.output
+    }
+
+    /// One client per endpoint of `--url a,b,c` (the `tke` commands talk to the units of
+    /// every node), and the instance id.
+    pub(crate) fn endpoint_clients(&self) -> Result<(Vec<(String, Client)>, String), String> {
+        let dev = dev_json(&self.data_dir);
+        let from_dev = |k: &str| dev.as_ref().and_then(|d| d[k].as_str()).map(String::from);
+        let urls = self.url.clone().or_else(|| from_dev("rest_url")).ok_or(
+            "no server: pass --url (several nodes: --url https://a:8443,https://b:8443)",
+        )?;
+        let instance = self
+            .instance
+            .clone()
+            .or_else(|| from_dev("instance_id"))
+            .ok_or("no instance: pass --instance (or STRONGROOM_INSTANCE)")?;
+        let auth = match (&self.token, &self.api_key) {
+            (Some(t), _) => Auth::Token(t.clone()),
+            (None, Some(k)) => Auth::ApiKey(k.clone()),
+            (None, None) => Auth::Token(from_dev("token").ok_or("no credentials: pass --token or --api-key of a Manager of the instance")?),
+        };
+        let mut out = Vec::new();
+        for url in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            let c = Client::new(url, auth.clone(), Some(instance.clone()), self.insecure)
+                .map_err(|e| e.to_string())?;
+            out.push((url.trim_end_matches('/').to_string(), c));
+        }
+        Ok((out, instance))
+    }
+
     fn client(&self) -> Result<Client, String> {
         let dev = dev_json(&self.data_dir);
         let from_dev = |k: &str| dev.as_ref().and_then(|d| d[k].as_str()).map(String::from);
@@ -99,7 +131,7 @@ fn err(e: ClientError) -> String {
     e.to_string()
 }
 
-fn print(output: Output, human: String, value: &Value) {
+pub(crate) fn print(output: Output, human: String, value: &Value) {
     match output {
         Output::Json => println!(
             "{}",
@@ -659,7 +691,7 @@ async fn simple_action(c: &Client, out: Output, path: &str, msg: &str) -> Result
     Ok(())
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -6,6 +6,7 @@ mod bench;
 mod cli;
 mod node;
 mod serve;
+mod tke;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,10 @@ enum Cmd {
     /// Manage keys of an instance (create, list, show, wrap, unwrap, rotate, ...).
     #[command(subcommand_required = true)]
     Key(cli::KeyArgs),
+    /// Administer crypto units: administrators, thresholds, master key ceremony, rotation
+    /// and recovery (the HPCS TKE command names; docs/runbooks/ceremony.md).
+    #[command(subcommand_required = true)]
+    Tke(tke::TkeArgs),
     /// Manage instances and their API keys (service administrator).
     #[command(subcommand_required = true)]
     Instance(cli::InstanceArgs),
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
             }
             Cmd::Key(a) => cli::key(a).await,
             Cmd::Instance(a) => cli::instance(a).await,
+            Cmd::Tke(a) => tke::tke(a).await,
             Cmd::Audit(a) => cli::audit(a).await,
             Cmd::Backup(a) => cli::backup(a).await,
             Cmd::Bench(a) => bench::run(a).await,

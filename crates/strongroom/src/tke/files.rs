@@ -1,0 +1,356 @@
+//! The ceremony workstation's files (docs/formats.md, "Workstation files"): signature key
+//! files (`*.sigkey`) and master key part files (`*.mkpart`), each a JSON document whose
+//! secret is sealed with AES-256-GCM under a key derived from a password with Argon2id; every
+//! header field is authenticated (AAD), so a description or verification pattern cannot be
+//! moved onto another file. Plus the workstation state (`workstation.json`): selected
+//! signature keys and units, and the pinned identity keys of the units seen.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use strongroom_engine::admin::{part_vp_of, ski_of};
+use strongroom_engine::{AeadAlg, CryptoProvider, SigAlg, MASTER_KEY_LEN};
+use zeroize::Zeroizing;
+
+use crate::node::write_private;
+
+pub const SIGKEY_FORMAT: &str = "strongroom-sigkey/1";
+pub const MKPART_FORMAT: &str = "strongroom-mkpart/1";
+/// Default Argon2id memory (RFC 9106's second recommended option).
+pub const DEFAULT_M_MIB: u32 = 256;
+/// Smallest memory accepted when creating a file.
+pub const MIN_M_MIB: u32 = 64;
+const KDF_T: u32 = 3;
+const KDF_P: u32 = 1;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Kdf {
+    pub alg: String,
+    pub v: u32,
+    pub m_kib: u32,
+    pub t: u32,
+    pub p: u32,
+    pub salt: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Aead {
+    pub alg: String,
+    pub nonce: String,
+}
+
+/// Header of a protected file: everything but the ciphertext, authenticated as AAD in this
+/// field order.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub format: String,
+    pub id: String,
+    /// The administrator name (signature keys) or the part description (key parts).
+    pub name: String,
+    pub created: String,
+    /// Signature keys: the algorithm.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub alg: Option<String>,
+    /// Signature keys: the raw public key (base64).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub public_key: Option<String>,
+    /// Signature keys: the SKI (hex).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ski: Option<String>,
+    /// Key parts: the part's verification pattern (hex).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub part_vp: Option<String>,
+    pub kdf: Kdf,
+    pub aead: Aead,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectedFile {
+    #[serde(flatten)]
+    pub header: Header,
+    pub ct: String,
+}
+
+fn derive(p: &dyn CryptoProvider, password: &[u8], kdf: &Kdf) -> Result<Zeroizing<[u8; 32]>, String> {
+    if kdf.alg != "argon2id" || kdf.v != 0x13 {
+        return Err(format!("unsupported key derivation {} v{}", kdf.alg, kdf.v));
+    }
+    // Bounds protect against a file that would make us allocate absurd memory.
+    if !(8..=4 * 1024 * 1024).contains(&kdf.m_kib) || !(1..=64).contains(&kdf.t) || !(1..=16).contains(&kdf.p) {
+        return Err("the file's Argon2id parameters are out of range".into());
+    }
+    let salt = B64.decode(&kdf.salt).map_err(|_| "the file's salt is not base64")?;
+    let mut k = Zeroizing::new([0u8; 32]);
+    p.argon2id(password, &salt, kdf.m_kib, kdf.t, kdf.p, k.as_mut())
+        .map_err(|_| "key derivation failed".to_string())?;
+    Ok(k)
+}
+
+fn aad(h: &Header) -> Result<Vec<u8>, String> {
+    serde_json::to_vec(h).map_err(|e| e.to_string())
+}
+
+/// Seals `secret` into a new protected file body.
+pub fn seal(
+    p: &dyn CryptoProvider,
+    mut header: Header,
+    password: &[u8],
+    m_mib: u32,
+    secret: &[u8],
+) -> Result<ProtectedFile, String> {
+    if m_mib < MIN_M_MIB {
+        return Err(format!("Argon2id memory below {MIN_M_MIB} MiB is refused"));
+    }
+    let mut salt = [0u8; 32];
+    let mut nonce = [0u8; 12];
+    p.fill_random(&mut salt).map_err(|_| "random generator failed")?;
+    p.fill_random(&mut nonce).map_err(|_| "random generator failed")?;
+    header.kdf = Kdf {
+        alg: "argon2id".into(),
+        v: 0x13,
+        m_kib: m_mib * 1024,
+        t: KDF_T,
+        p: KDF_P,
+        salt: B64.encode(salt),
+    };
+    header.aead = Aead {
+        alg: "A256GCM".into(),
+        nonce: B64.encode(nonce),
+    };
+    let k = derive(p, password, &header.kdf)?;
+    let key = p.aead_key(AeadAlg::AesGcm, k.as_ref()).map_err(|_| "cipher setup failed")?;
+    let mut body = Zeroizing::new(secret.to_vec());
+    key.seal(&nonce, &aad(&header)?, &mut body).map_err(|_| "encryption failed")?;
+    Ok(ProtectedFile {
+        header,
+        ct: B64.encode(body.as_slice()),
+    })
+}
+
+/// Opens a protected file with its password.
+pub fn open(p: &dyn CryptoProvider, f: &ProtectedFile, password: &[u8], what: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+    if f.header.aead.alg != "A256GCM" {
+        return Err(format!("{what}: unsupported cipher {}", f.header.aead.alg));
+    }
+    let nonce: [u8; 12] = B64
+        .decode(&f.header.aead.nonce)
+        .ok()
+        .and_then(|n| n.try_into().ok())
+        .ok_or_else(|| format!("{what}: bad nonce"))?;
+    let k = derive(p, password, &f.header.kdf).map_err(|e| format!("{what}: {e}"))?;
+    let key = p.aead_key(AeadAlg::AesGcm, k.as_ref()).map_err(|_| "cipher setup failed")?;
+    let mut body = Zeroizing::new(B64.decode(&f.ct).map_err(|_| format!("{what}: the ciphertext is not base64"))?);
+    key.open(&nonce, &aad(&f.header)?, &mut body).map_err(|_| {
+        format!("{what}: wrong password, or the file was altered (its header and ciphertext are authenticated together)")
+    })?;
+    Ok(body)
+}
+
+pub fn new_header(format: &str, name: &str) -> Header {
+    Header {
+        format: format.into(),
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.into(),
+        created: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        alg: None,
+        public_key: None,
+        ski: None,
+        part_vp: None,
+        kdf: Kdf { alg: String::new(), v: 0, m_kib: 0, t: 0, p: 0, salt: String::new() },
+        aead: Aead { alg: String::new(), nonce: String::new() },
+    }
+}
+
+pub fn read(path: &Path) -> Result<ProtectedFile, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is not a Strongroom workstation file: {e}", path.display()))
+}
+
+pub fn write(path: &Path, f: &ProtectedFile) -> Result<(), String> {
+    if path.exists() {
+        return Err(format!("{} already exists", path.display()));
+    }
+    let text = serde_json::to_string_pretty(f).map_err(|e| e.to_string())?;
+    write_private(path, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// An opened signature key.
+pub struct SigKey {
+    pub name: String,
+    pub alg: SigAlg,
+    pub ski: [u8; 32],
+    pub pkcs8: Zeroizing<Vec<u8>>,
+}
+
+/// Opens a signature key file and checks that its private key matches its header.
+pub fn open_sigkey(p: &dyn CryptoProvider, path: &Path, password: &[u8]) -> Result<SigKey, String> {
+    let f = read(path)?;
+    let what = path.display().to_string();
+    if f.header.format != SIGKEY_FORMAT {
+        return Err(format!("{what} is not a signature key file"));
+    }
+    let alg = f.header.alg.as_deref().and_then(SigAlg::parse).ok_or_else(|| format!("{what}: unknown algorithm"))?;
+    let pkcs8 = open(p, &f, password, &what)?;
+    let public = p.sig_public_key(alg, &pkcs8).map_err(|_| format!("{what}: the private key is damaged"))?;
+    let ski = ski_of(p, alg, &public);
+    if f.header.ski.as_deref() != Some(hex::encode(ski).as_str()) {
+        return Err(format!("{what}: the key does not match the SKI in the file"));
+    }
+    Ok(SigKey {
+        name: f.header.name,
+        alg,
+        ski,
+        pkcs8,
+    })
+}
+
+/// Opens a key part file and checks its part verification pattern.
+pub fn open_part(p: &dyn CryptoProvider, path: &Path, password: &[u8]) -> Result<Zeroizing<[u8; MASTER_KEY_LEN]>, String> {
+    let f = read(path)?;
+    let what = path.display().to_string();
+    if f.header.format != MKPART_FORMAT {
+        return Err(format!("{what} is not a master key part file"));
+    }
+    let body = open(p, &f, password, &what)?;
+    let part: [u8; MASTER_KEY_LEN] = body.as_slice().try_into().map_err(|_| format!("{what}: the part has the wrong length"))?;
+    let part = Zeroizing::new(part);
+    let vp = part_vp_of(p, &part).map_err(|_| "verification pattern failed")?;
+    if f.header.part_vp.as_deref() != Some(vp.to_hex().as_str()) {
+        return Err(format!("{what}: the part does not match its verification pattern"));
+    }
+    Ok(part)
+}
+
+pub fn file_name(path: &Path) -> String {
+    path.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string()
+}
+
+/// Files of one kind in the workstation directory, sorted (their 1-based position is the
+/// number the commands accept).
+pub fn list(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, String> {
+    let mut v: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().and_then(|e| e.to_str()) == Some(ext)).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
+    };
+    v.sort();
+    Ok(v)
+}
+
+/// Resolves a reference (a number from the listing or a file name) to a file.
+pub fn resolve(dir: &Path, ext: &str, r: &str) -> Result<PathBuf, String> {
+    let files = list(dir, ext)?;
+    if let Ok(n) = r.trim().parse::<usize>() {
+        return files.get(n.wrapping_sub(1)).cloned().ok_or_else(|| format!("there is no .{ext} file number {n} (see the listing)"));
+    }
+    let name = if r.ends_with(&format!(".{ext}")) { r.to_string() } else { format!("{r}.{ext}") };
+    let path = dir.join(&name);
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!("{} does not exist", path.display()))
+    }
+}
+
+/// A unit seen by this workstation, with its pinned identity key (trust on first use).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PinnedUnit {
+    pub instance: String,
+    pub url: String,
+    pub kind: String,
+    pub identity_key: String,
+}
+
+/// The workstation's state.
+#[derive(Serialize, Deserialize, Default, Debug)]
+pub struct Workstation {
+    /// Selected signature key files.
+    #[serde(default)]
+    pub sigkeys: Vec<String>,
+    /// Selected units.
+    #[serde(default)]
+    pub units: Vec<String>,
+    /// Units seen, by id.
+    #[serde(default)]
+    pub pinned: BTreeMap<String, PinnedUnit>,
+}
+
+impl Workstation {
+    pub fn load(dir: &Path) -> Result<Self, String> {
+        match std::fs::read_to_string(dir.join("workstation.json")) {
+            Ok(t) => serde_json::from_str(&t).map_err(|e| format!("workstation.json: {e}")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Workstation::default()),
+            Err(e) => Err(format!("cannot read workstation.json: {e}")),
+        }
+    }
+    pub fn save(&self, dir: &Path) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let t = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        write_private(&dir.join("workstation.json"), t.as_bytes()).map_err(|e| format!("cannot write workstation.json: {e}"))
+    }
+}
+
+/// Where passwords come from: a passwords file (`<file name>: <password>` per line, for
+/// automation), else an interactive prompt.
+pub struct Passwords {
+    file: BTreeMap<String, Zeroizing<String>>,
+}
+
+impl Passwords {
+    pub fn load(path: Option<&Path>) -> Result<Self, String> {
+        let mut file = BTreeMap::new();
+        if let Some(path) = path {
+            let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| format!("cannot read the passwords file {}: {e}", path.display()))?);
+            for (n, line) in text.lines().enumerate() {
+                if line.trim().is_empty() || line.trim_start().starts_with('#') {
+                    continue;
+                }
+                let (k, v) = line.split_once(':').ok_or_else(|| format!("{} line {}: expected '<file name>: <password>'", path.display(), n + 1))?;
+                file.insert(k.trim().to_string(), Zeroizing::new(v.trim().to_string()));
+            }
+        }
+        Ok(Passwords { file })
+    }
+
+    /// The password of `file` (a file name such as `alice.sigkey`).
+    pub fn get(&self, file: &str, prompt: &str) -> Result<Zeroizing<String>, String> {
+        if let Some(p) = self.file.get(file) {
+            return Ok(p.clone());
+        }
+        if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            return Err(format!("no password for {file}: add '{file}: <password>' to the passwords file (--passwords or STRONGROOM_TKE_PASSWORDS) or run interactively"));
+        }
+        rpassword::prompt_password(prompt).map(Zeroizing::new).map_err(|e| format!("cannot read the password: {e}"))
+    }
+
+    /// A new password (asked twice when interactive).
+    pub fn new_password(&self, file: &str, what: &str) -> Result<Zeroizing<String>, String> {
+        if let Some(p) = self.file.get(file) {
+            check_strength(p)?;
+            return Ok(p.clone());
+        }
+        let a = self.get(file, &format!("New password for {what}: "))?;
+        let b = Zeroizing::new(rpassword::prompt_password("Repeat it: ").map_err(|e| e.to_string())?);
+        if a != b {
+            return Err("the passwords differ".into());
+        }
+        check_strength(&a)?;
+        Ok(a)
+    }
+}
+
+fn check_strength(p: &str) -> Result<(), String> {
+    if p.chars().count() < 8 {
+        return Err("a workstation file password has at least 8 characters".into());
+    }
+    Ok(())
+}
