@@ -954,7 +954,17 @@ impl UnitState {
         self.ctr = body.ctr;
         let req = p.sha256(&[&bytes]);
         self.audit_head = p.sha256(&[AUDIT_DOMAIN, &self.audit_head, &req]);
+        // Statuses in the output show the state after the command (counter included).
         let output = match output {
+            Some(Output::Importer {
+                importer,
+                public_key,
+                ..
+            }) => Output::Importer {
+                importer,
+                public_key,
+                status: Box::new(self.status()),
+            },
             Some(o) => o,
             None => Output::Status(Box::new(self.status())),
         };

@@ -81,14 +81,21 @@ fn importer(u: &mut UnitState, signer: &Key) -> ([u8; 16], Vec<u8>, SignedRespon
         Output::Importer {
             importer,
             public_key,
-            ..
-        } => (
-            hex::decode(importer).unwrap().try_into().unwrap(),
-            base64::engine::general_purpose::STANDARD
-                .decode(public_key)
-                .unwrap(),
-            e.response,
-        ),
+            status,
+        } => {
+            assert_eq!(
+                status.ctr,
+                u.status().ctr,
+                "the status shows the state after the command"
+            );
+            (
+                hex::decode(importer).unwrap().try_into().unwrap(),
+                base64::engine::general_purpose::STANDARD
+                    .decode(public_key)
+                    .unwrap(),
+                e.response,
+            )
+        }
         other => panic!("not an importer: {other:?}"),
     }
 }

@@ -1872,12 +1872,20 @@ async fn admin_create_instance(State(st): State<AppState>, h: HeaderMap, body: B
         .and_then(|o| Fields::new(o, &["name", "units", "recovery_units", "dev_master_key"]))
         .and_then(|f| {
             let name = f.string("name", "name")?.ok_or_else(|| {
-                ServiceError::field(ErrorKind::InvalidField, "name", "The field 'name' is required")
+                ServiceError::field(
+                    ErrorKind::InvalidField,
+                    "name",
+                    "The field 'name' is required",
+                )
             })?;
             let count = |field: &'static str, default: i64| -> Result<u8, ServiceError> {
                 let n = f.int(field, field)?.unwrap_or(default);
                 u8::try_from(n).map_err(|_| {
-                    ServiceError::field(ErrorKind::InvalidField, field, "must be a small non-negative number")
+                    ServiceError::field(
+                        ErrorKind::InvalidField,
+                        field,
+                        "must be a small non-negative number",
+                    )
                 })
             };
             let layout = UnitLayout {
@@ -1920,7 +1928,11 @@ async fn admin_add_unit(
         .and_then(|k| {
             let k = k.unwrap_or_else(|| "operational".into());
             strongroom_service::parse_unit_kind(&k).ok_or_else(|| {
-                ServiceError::field(ErrorKind::InvalidField, "kind", "kind must be 'operational' or 'recovery'")
+                ServiceError::field(
+                    ErrorKind::InvalidField,
+                    "kind",
+                    "kind must be 'operational' or 'recovery'",
+                )
             })
         })
         .map_err(|e| ApiError::new(e, WHAT))?;
@@ -1943,7 +1955,11 @@ async fn admin_add_unit(
 async fn list_units(State(st): State<AppState>, h: HeaderMap) -> ApiResult {
     const WHAT: &str = "Crypto units could not be listed";
     let ctx = auth(&st, &h, "crypto_units.list", WHAT).await?;
-    let list = st.svc.list_units(&ctx).await.map_err(|e| ApiError::new(e, WHAT))?;
+    let list = st
+        .svc
+        .list_units(&ctx)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
     Ok(respond(
         StatusCode::OK,
         "application/json",
@@ -1966,8 +1982,17 @@ async fn get_unit(State(st): State<AppState>, Path(unit): Path<String>, h: Heade
     const WHAT: &str = "Crypto unit could not be read";
     let ctx = auth(&st, &h, "crypto_units.read", WHAT).await?;
     let unit = parse_unit_id(&unit, WHAT)?;
-    let r = st.svc.query_unit(&ctx, unit).await.map_err(|e| ApiError::new(e, WHAT))?;
-    Ok(respond(StatusCode::OK, "application/json", Some(json!(r)), &correlation_id(&h)))
+    let r = st
+        .svc
+        .query_unit(&ctx, unit)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(json!(r)),
+        &correlation_id(&h),
+    ))
 }
 
 /// `POST /api/v2/crypto_units/{unit}/commands`: a signed administrative command.
@@ -1989,7 +2014,9 @@ async fn unit_command(
                 format!("the body is not a signed command ({{\"body\": base64, \"signatures\": [...]}}): {e}"),
             );
             return Err(ApiError::new(
-                st.svc.record_rejected(&ctx, "crypto_units.command", Some(&unit.to_string()), err).await,
+                st.svc
+                    .record_rejected(&ctx, "crypto_units.command", Some(&unit.to_string()), err)
+                    .await,
                 WHAT,
             ));
         }
@@ -1999,7 +2026,12 @@ async fn unit_command(
         .unit_command(&ctx, unit, &cmd)
         .await
         .map_err(|e| ApiError::new(e, WHAT))?;
-    Ok(respond(StatusCode::OK, "application/json", Some(json!(r)), &correlation_id(&h)))
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(json!(r)),
+        &correlation_id(&h),
+    ))
 }
 
 /// `POST /api/v2/crypto_units/reencrypt?batch=N`: re-encrypts up to N key blobs of the
@@ -2011,17 +2043,32 @@ async fn reencrypt(
 ) -> ApiResult {
     const WHAT: &str = "Key storage could not be re-encrypted";
     let ctx = auth(&st, &h, "crypto_units.reencrypt", WHAT).await?;
-    let batch = match q.get("batch").map(|s| parse_u32_param("batch", s, 1, 5000)).transpose() {
+    let batch = match q
+        .get("batch")
+        .map(|s| parse_u32_param("batch", s, 1, 5000))
+        .transpose()
+    {
         Ok(b) => b.unwrap_or(1000),
         Err(e) => {
             return Err(ApiError::new(
-                st.svc.record_rejected(&ctx, "crypto_units.reencrypt", None, e).await,
+                st.svc
+                    .record_rejected(&ctx, "crypto_units.reencrypt", None, e)
+                    .await,
                 WHAT,
             ))
         }
     };
-    let r = st.svc.reencrypt(&ctx, batch).await.map_err(|e| ApiError::new(e, WHAT))?;
-    Ok(respond(StatusCode::OK, "application/json", Some(json!(r)), &correlation_id(&h)))
+    let r = st
+        .svc
+        .reencrypt(&ctx, batch)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(json!(r)),
+        &correlation_id(&h),
+    ))
 }
 
 async fn admin_list_instances(State(st): State<AppState>, h: HeaderMap) -> ApiResult {

@@ -216,10 +216,13 @@ impl Service {
                 StoreError::NotFound => not_found_instance(),
                 other => other.into(),
             })?;
-            self.store.delete_instance(id, false).await.map_err(|e| match e {
-                StoreError::NotFound => not_found_instance(),
-                other => other.into(),
-            })?;
+            self.store
+                .delete_instance(id, false)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => not_found_instance(),
+                    other => other.into(),
+                })?;
             self.cache.remove_instance(id);
             self.destroy_units(id).await?;
             Ok(())

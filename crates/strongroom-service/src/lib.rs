@@ -40,9 +40,9 @@ pub use policies::*;
 pub use registrations::*;
 pub use rings::*;
 pub use search::*;
-pub use units::*;
 pub use strongroom_engine::admin::{SignedCommand, SignedResponse, UnitKind};
 pub use strongroom_engine::OaepHash;
+pub use units::*;
 
 /// Where a node keeps the state of the crypto units it hosts, sealed at rest (the server
 /// seals it under the node's unit-seal key). Never in the shared keystore.

@@ -112,7 +112,11 @@ impl Fixture {
     async fn instance(&self) -> InstanceId {
         let a = self.admin().await;
         self.svc
-            .create_instance(&a, &format!("i-{}", InstanceId::random()), UnitLayout::dev())
+            .create_instance(
+                &a,
+                &format!("i-{}", InstanceId::random()),
+                UnitLayout::dev(),
+            )
             .await
             .unwrap()
             .id
@@ -1230,7 +1234,11 @@ async fn the_per_instance_rate_limit_refuses_bursts() {
         .authenticate_admin(Some("Bearer admin-secret"), "c".into(), "a")
         .await
         .unwrap();
-    let i = svc.create_instance(&admin, "limited", UnitLayout::dev()).await.unwrap().id;
+    let i = svc
+        .create_instance(&admin, "limited", UnitLayout::dev())
+        .await
+        .unwrap()
+        .id;
     let p = Principal {
         subject: "u".into(),
         instance: Some(i),

@@ -154,7 +154,11 @@ impl Service {
     }
 
     /// Creates the units of a new instance on this node (persisted before returning).
-    pub(crate) async fn create_units(&self, instance: InstanceId, layout: UnitLayout) -> Result<Vec<UnitId>> {
+    pub(crate) async fn create_units(
+        &self,
+        instance: InstanceId,
+        layout: UnitLayout,
+    ) -> Result<Vec<UnitId>> {
         let mut made = Vec::new();
         let p = self.provider.as_ref();
         let mut states = Vec::new();
@@ -197,13 +201,15 @@ impl Service {
         kind: UnitKind,
     ) -> Result<UnitId> {
         let r = async {
-            self.store.get_instance(instance).await.map_err(|e| match e {
-                strongroom_keystore::StoreError::NotFound => ServiceError::new(
-                    ErrorKind::InstanceNotFound,
-                    "instance not found",
-                ),
-                other => other.into(),
-            })?;
+            self.store
+                .get_instance(instance)
+                .await
+                .map_err(|e| match e {
+                    strongroom_keystore::StoreError::NotFound => {
+                        ServiceError::new(ErrorKind::InstanceNotFound, "instance not found")
+                    }
+                    other => other.into(),
+                })?;
             let hosted = self.hosted.lock().await;
             let here = hosted
                 .values()
@@ -216,7 +222,8 @@ impl Service {
             if here >= max {
                 return Err(ServiceError::new(
                     ErrorKind::LimitReached,
-                    format!("an instance has at most {max} {kind:?} units on one node").to_lowercase(),
+                    format!("an instance has at most {max} {kind:?} units on one node")
+                        .to_lowercase(),
                 ));
             }
             drop(hosted);
@@ -225,7 +232,9 @@ impl Service {
                 UnitKind::Recovery => UnitLayout::ceremony(0, 1),
             };
             let ids = self.create_units(instance, layout).await?;
-            ids.first().copied().ok_or_else(|| internal("no unit created"))
+            ids.first()
+                .copied()
+                .ok_or_else(|| internal("no unit created"))
         }
         .await;
         let id = r.as_ref().ok().copied();
@@ -330,7 +339,11 @@ impl Service {
             // Not durable: put the previous state back, as if the command never ran.
             match UnitState::from_persisted(self.provider.as_ref(), &before) {
                 Ok(old) => *u = old,
-                Err(_) => return Err(internal("crypto unit state lost in memory; restart the node")),
+                Err(_) => {
+                    return Err(internal(
+                        "crypto unit state lost in memory; restart the node",
+                    ))
+                }
             }
             return Err(e);
         }

@@ -67,19 +67,23 @@ impl Conn {
     pub(crate) fn endpoint_clients(&self) -> Result<(Vec<(String, Client)>, String), String> {
         let dev = dev_json(&self.data_dir);
         let from_dev = |k: &str| dev.as_ref().and_then(|d| d[k].as_str()).map(String::from);
-        let urls = self.url.clone().or_else(|| from_dev("rest_url")).ok_or(
-            "no server: pass --url (several nodes: --url https://a:8443,https://b:8443)",
-        )?;
+        let urls =
+            self.url.clone().or_else(|| from_dev("rest_url")).ok_or(
+                "no server: pass --url (several nodes: --url https://a:8443,https://b:8443)",
+            )?;
         let instance = self
             .instance
             .clone()
             .or_else(|| from_dev("instance_id"))
             .ok_or("no instance: pass --instance (or STRONGROOM_INSTANCE)")?;
-        let auth = match (&self.token, &self.api_key) {
-            (Some(t), _) => Auth::Token(t.clone()),
-            (None, Some(k)) => Auth::ApiKey(k.clone()),
-            (None, None) => Auth::Token(from_dev("token").ok_or("no credentials: pass --token or --api-key of a Manager of the instance")?),
-        };
+        let auth =
+            match (&self.token, &self.api_key) {
+                (Some(t), _) => Auth::Token(t.clone()),
+                (None, Some(k)) => Auth::ApiKey(k.clone()),
+                (None, None) => Auth::Token(from_dev("token").ok_or(
+                    "no credentials: pass --token or --api-key of a Manager of the instance",
+                )?),
+            };
         let mut out = Vec::new();
         for url in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
             let c = Client::new(url, auth.clone(), Some(instance.clone()), self.insecure)

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use strongroom_engine::{AeadAlg, AeadKey, CryptoProvider, MasterKey, MASTER_KEY_LEN};
 use strongroom_engine::admin::UnitState;
+use strongroom_engine::{AeadAlg, AeadKey, CryptoProvider, MasterKey, MASTER_KEY_LEN};
 use strongroom_model::{InstanceId, UnitId};
 use strongroom_service::{NodeSecrets, UnitVault};
 use zeroize::Zeroizing;
@@ -206,8 +206,12 @@ impl FileVault {
     }
 
     fn open_v2(&self, path: &Path, u: UnitId, data: &[u8]) -> std::io::Result<Zeroizing<Vec<u8>>> {
-        if data.len() < 4 + 1 + 12 + 16 || &data[..4] != UNIT_V2_MAGIC || data[4] != UNIT_V2_VERSION {
-            return Err(other(format!("{} is not a Strongroom v2 unit file", path.display())));
+        if data.len() < 4 + 1 + 12 + 16 || &data[..4] != UNIT_V2_MAGIC || data[4] != UNIT_V2_VERSION
+        {
+            return Err(other(format!(
+                "{} is not a Strongroom v2 unit file",
+                path.display()
+            )));
         }
         let mut nonce = [0u8; 12];
         nonce.copy_from_slice(&data[5..17]);
@@ -222,19 +226,29 @@ impl FileVault {
     }
 
     /// Converts a v1 file (a bare master key of an instance) into a v2 unit state.
-    fn migrate_v1(&self, path: &Path, i: InstanceId, data: &[u8]) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    fn migrate_v1(
+        &self,
+        path: &Path,
+        i: InstanceId,
+        data: &[u8],
+    ) -> std::io::Result<Zeroizing<Vec<u8>>> {
         if data.len() != 4 + 1 + 12 + MASTER_KEY_LEN + 16 || data[4] != UNIT_VERSION {
-            return Err(other(format!("{} is not a Strongroom v1 unit file", path.display())));
+            return Err(other(format!(
+                "{} is not a Strongroom v1 unit file",
+                path.display()
+            )));
         }
         let mut nonce = [0u8; 12];
         nonce.copy_from_slice(&data[5..17]);
         let mut body = Zeroizing::new(data[17..].to_vec());
-        self.seal.open(&nonce, &Self::aad_v1(i), &mut body).map_err(|_| {
-            other(format!(
-                "{} cannot be opened with this node's key (wrong node.key or tampered file)",
-                path.display()
-            ))
-        })?;
+        self.seal
+            .open(&nonce, &Self::aad_v1(i), &mut body)
+            .map_err(|_| {
+                other(format!(
+                    "{} cannot be opened with this node's key (wrong node.key or tampered file)",
+                    path.display()
+                ))
+            })?;
         let arr: [u8; MASTER_KEY_LEN] = body
             .as_slice()
             .try_into()

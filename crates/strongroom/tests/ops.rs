@@ -170,7 +170,14 @@ async fn cli_drives_instances_api_keys_and_keys() {
     let s = Server::start(dir.path());
     let (ok, out, err) = cli(
         dir.path(),
-        &["instance", "create", "team-a", "--dev-master-key", "--output", "json"],
+        &[
+            "instance",
+            "create",
+            "team-a",
+            "--dev-master-key",
+            "--output",
+            "json",
+        ],
     );
     assert!(ok, "{err}");
     let inst: Value = serde_json::from_str(&out).unwrap();

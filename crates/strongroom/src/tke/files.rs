@@ -78,15 +78,24 @@ pub struct ProtectedFile {
     pub ct: String,
 }
 
-fn derive(p: &dyn CryptoProvider, password: &[u8], kdf: &Kdf) -> Result<Zeroizing<[u8; 32]>, String> {
+fn derive(
+    p: &dyn CryptoProvider,
+    password: &[u8],
+    kdf: &Kdf,
+) -> Result<Zeroizing<[u8; 32]>, String> {
     if kdf.alg != "argon2id" || kdf.v != 0x13 {
         return Err(format!("unsupported key derivation {} v{}", kdf.alg, kdf.v));
     }
     // Bounds protect against a file that would make us allocate absurd memory.
-    if !(8..=4 * 1024 * 1024).contains(&kdf.m_kib) || !(1..=64).contains(&kdf.t) || !(1..=16).contains(&kdf.p) {
+    if !(8..=4 * 1024 * 1024).contains(&kdf.m_kib)
+        || !(1..=64).contains(&kdf.t)
+        || !(1..=16).contains(&kdf.p)
+    {
         return Err("the file's Argon2id parameters are out of range".into());
     }
-    let salt = B64.decode(&kdf.salt).map_err(|_| "the file's salt is not base64")?;
+    let salt = B64
+        .decode(&kdf.salt)
+        .map_err(|_| "the file's salt is not base64")?;
     let mut k = Zeroizing::new([0u8; 32]);
     p.argon2id(password, &salt, kdf.m_kib, kdf.t, kdf.p, k.as_mut())
         .map_err(|_| "key derivation failed".to_string())?;
@@ -110,8 +119,10 @@ pub fn seal(
     }
     let mut salt = [0u8; 32];
     let mut nonce = [0u8; 12];
-    p.fill_random(&mut salt).map_err(|_| "random generator failed")?;
-    p.fill_random(&mut nonce).map_err(|_| "random generator failed")?;
+    p.fill_random(&mut salt)
+        .map_err(|_| "random generator failed")?;
+    p.fill_random(&mut nonce)
+        .map_err(|_| "random generator failed")?;
     header.kdf = Kdf {
         alg: "argon2id".into(),
         v: 0x13,
@@ -125,9 +136,12 @@ pub fn seal(
         nonce: B64.encode(nonce),
     };
     let k = derive(p, password, &header.kdf)?;
-    let key = p.aead_key(AeadAlg::AesGcm, k.as_ref()).map_err(|_| "cipher setup failed")?;
+    let key = p
+        .aead_key(AeadAlg::AesGcm, k.as_ref())
+        .map_err(|_| "cipher setup failed")?;
     let mut body = Zeroizing::new(secret.to_vec());
-    key.seal(&nonce, &aad(&header)?, &mut body).map_err(|_| "encryption failed")?;
+    key.seal(&nonce, &aad(&header)?, &mut body)
+        .map_err(|_| "encryption failed")?;
     Ok(ProtectedFile {
         header,
         ct: B64.encode(body.as_slice()),
@@ -135,7 +149,12 @@ pub fn seal(
 }
 
 /// Opens a protected file with its password.
-pub fn open(p: &dyn CryptoProvider, f: &ProtectedFile, password: &[u8], what: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+pub fn open(
+    p: &dyn CryptoProvider,
+    f: &ProtectedFile,
+    password: &[u8],
+    what: &str,
+) -> Result<Zeroizing<Vec<u8>>, String> {
     if f.header.aead.alg != "A256GCM" {
         return Err(format!("{what}: unsupported cipher {}", f.header.aead.alg));
     }
@@ -145,8 +164,13 @@ pub fn open(p: &dyn CryptoProvider, f: &ProtectedFile, password: &[u8], what: &s
         .and_then(|n| n.try_into().ok())
         .ok_or_else(|| format!("{what}: bad nonce"))?;
     let k = derive(p, password, &f.header.kdf).map_err(|e| format!("{what}: {e}"))?;
-    let key = p.aead_key(AeadAlg::AesGcm, k.as_ref()).map_err(|_| "cipher setup failed")?;
-    let mut body = Zeroizing::new(B64.decode(&f.ct).map_err(|_| format!("{what}: the ciphertext is not base64"))?);
+    let key = p
+        .aead_key(AeadAlg::AesGcm, k.as_ref())
+        .map_err(|_| "cipher setup failed")?;
+    let mut body = Zeroizing::new(
+        B64.decode(&f.ct)
+            .map_err(|_| format!("{what}: the ciphertext is not base64"))?,
+    );
     key.open(&nonce, &aad(&f.header)?, &mut body).map_err(|_| {
         format!("{what}: wrong password, or the file was altered (its header and ciphertext are authenticated together)")
     })?;
@@ -165,14 +189,30 @@ pub fn new_header(format: &str, name: &str) -> Header {
         public_key: None,
         ski: None,
         part_vp: None,
-        kdf: Kdf { alg: String::new(), v: 0, m_kib: 0, t: 0, p: 0, salt: String::new() },
-        aead: Aead { alg: String::new(), nonce: String::new() },
+        kdf: Kdf {
+            alg: String::new(),
+            v: 0,
+            m_kib: 0,
+            t: 0,
+            p: 0,
+            salt: String::new(),
+        },
+        aead: Aead {
+            alg: String::new(),
+            nonce: String::new(),
+        },
     }
 }
 
 pub fn read(path: &Path) -> Result<ProtectedFile, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{} is not a Strongroom workstation file: {e}", path.display()))
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not a Strongroom workstation file: {e}",
+            path.display()
+        )
+    })
 }
 
 pub fn write(path: &Path, f: &ProtectedFile) -> Result<(), String> {
@@ -180,7 +220,8 @@ pub fn write(path: &Path, f: &ProtectedFile) -> Result<(), String> {
         return Err(format!("{} already exists", path.display()));
     }
     let text = serde_json::to_string_pretty(f).map_err(|e| e.to_string())?;
-    write_private(path, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    write_private(path, text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// An opened signature key.
@@ -198,12 +239,21 @@ pub fn open_sigkey(p: &dyn CryptoProvider, path: &Path, password: &[u8]) -> Resu
     if f.header.format != SIGKEY_FORMAT {
         return Err(format!("{what} is not a signature key file"));
     }
-    let alg = f.header.alg.as_deref().and_then(SigAlg::parse).ok_or_else(|| format!("{what}: unknown algorithm"))?;
+    let alg = f
+        .header
+        .alg
+        .as_deref()
+        .and_then(SigAlg::parse)
+        .ok_or_else(|| format!("{what}: unknown algorithm"))?;
     let pkcs8 = open(p, &f, password, &what)?;
-    let public = p.sig_public_key(alg, &pkcs8).map_err(|_| format!("{what}: the private key is damaged"))?;
+    let public = p
+        .sig_public_key(alg, &pkcs8)
+        .map_err(|_| format!("{what}: the private key is damaged"))?;
     let ski = ski_of(p, alg, &public);
     if f.header.ski.as_deref() != Some(hex::encode(ski).as_str()) {
-        return Err(format!("{what}: the key does not match the SKI in the file"));
+        return Err(format!(
+            "{what}: the key does not match the SKI in the file"
+        ));
     }
     Ok(SigKey {
         name: f.header.name,
@@ -214,31 +264,46 @@ pub fn open_sigkey(p: &dyn CryptoProvider, path: &Path, password: &[u8]) -> Resu
 }
 
 /// Opens a key part file and checks its part verification pattern.
-pub fn open_part(p: &dyn CryptoProvider, path: &Path, password: &[u8]) -> Result<Zeroizing<[u8; MASTER_KEY_LEN]>, String> {
+pub fn open_part(
+    p: &dyn CryptoProvider,
+    path: &Path,
+    password: &[u8],
+) -> Result<Zeroizing<[u8; MASTER_KEY_LEN]>, String> {
     let f = read(path)?;
     let what = path.display().to_string();
     if f.header.format != MKPART_FORMAT {
         return Err(format!("{what} is not a master key part file"));
     }
     let body = open(p, &f, password, &what)?;
-    let part: [u8; MASTER_KEY_LEN] = body.as_slice().try_into().map_err(|_| format!("{what}: the part has the wrong length"))?;
+    let part: [u8; MASTER_KEY_LEN] = body
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("{what}: the part has the wrong length"))?;
     let part = Zeroizing::new(part);
     let vp = part_vp_of(p, &part).map_err(|_| "verification pattern failed")?;
     if f.header.part_vp.as_deref() != Some(vp.to_hex().as_str()) {
-        return Err(format!("{what}: the part does not match its verification pattern"));
+        return Err(format!(
+            "{what}: the part does not match its verification pattern"
+        ));
     }
     Ok(part)
 }
 
 pub fn file_name(path: &Path) -> String {
-    path.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string()
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("?")
+        .to_string()
 }
 
 /// Files of one kind in the workstation directory, sorted (their 1-based position is the
 /// number the commands accept).
 pub fn list(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, String> {
     let mut v: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().and_then(|e| e.to_str()) == Some(ext)).collect(),
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().and_then(|e| e.to_str()) == Some(ext))
+            .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
     };
@@ -250,9 +315,16 @@ pub fn list(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, String> {
 pub fn resolve(dir: &Path, ext: &str, r: &str) -> Result<PathBuf, String> {
     let files = list(dir, ext)?;
     if let Ok(n) = r.trim().parse::<usize>() {
-        return files.get(n.wrapping_sub(1)).cloned().ok_or_else(|| format!("there is no .{ext} file number {n} (see the listing)"));
+        return files
+            .get(n.wrapping_sub(1))
+            .cloned()
+            .ok_or_else(|| format!("there is no .{ext} file number {n} (see the listing)"));
     }
-    let name = if r.ends_with(&format!(".{ext}")) { r.to_string() } else { format!("{r}.{ext}") };
+    let name = if r.ends_with(&format!(".{ext}")) {
+        r.to_string()
+    } else {
+        format!("{r}.{ext}")
+    };
     let path = dir.join(&name);
     if path.exists() {
         Ok(path)
@@ -293,9 +365,11 @@ impl Workstation {
         }
     }
     pub fn save(&self, dir: &Path) -> Result<(), String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let t = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
-        write_private(&dir.join("workstation.json"), t.as_bytes()).map_err(|e| format!("cannot write workstation.json: {e}"))
+        write_private(&dir.join("workstation.json"), t.as_bytes())
+            .map_err(|e| format!("cannot write workstation.json: {e}"))
     }
 }
 
@@ -309,12 +383,21 @@ impl Passwords {
     pub fn load(path: Option<&Path>) -> Result<Self, String> {
         let mut file = BTreeMap::new();
         if let Some(path) = path {
-            let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| format!("cannot read the passwords file {}: {e}", path.display()))?);
+            let text =
+                Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    format!("cannot read the passwords file {}: {e}", path.display())
+                })?);
             for (n, line) in text.lines().enumerate() {
                 if line.trim().is_empty() || line.trim_start().starts_with('#') {
                     continue;
                 }
-                let (k, v) = line.split_once(':').ok_or_else(|| format!("{} line {}: expected '<file name>: <password>'", path.display(), n + 1))?;
+                let (k, v) = line.split_once(':').ok_or_else(|| {
+                    format!(
+                        "{} line {}: expected '<file name>: <password>'",
+                        path.display(),
+                        n + 1
+                    )
+                })?;
                 file.insert(k.trim().to_string(), Zeroizing::new(v.trim().to_string()));
             }
         }
@@ -329,7 +412,9 @@ impl Passwords {
         if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             return Err(format!("no password for {file}: add '{file}: <password>' to the passwords file (--passwords or STRONGROOM_TKE_PASSWORDS) or run interactively"));
         }
-        rpassword::prompt_password(prompt).map(Zeroizing::new).map_err(|e| format!("cannot read the password: {e}"))
+        rpassword::prompt_password(prompt)
+            .map(Zeroizing::new)
+            .map_err(|e| format!("cannot read the password: {e}"))
     }
 
     /// A new password (asked twice when interactive).
@@ -339,7 +424,8 @@ impl Passwords {
             return Ok(p.clone());
         }
         let a = self.get(file, &format!("New password for {what}: "))?;
-        let b = Zeroizing::new(rpassword::prompt_password("Repeat it: ").map_err(|e| e.to_string())?);
+        let b =
+            Zeroizing::new(rpassword::prompt_password("Repeat it: ").map_err(|e| e.to_string())?);
         if a != b {
             return Err("the passwords differ".into());
         }

@@ -32,7 +32,12 @@ pub struct TkeArgs {
     conn: Conn,
     /// The workstation directory: signature key files, key part files, selections and the
     /// pinned identity keys of the units (like IBM's CLOUDTKEFILES).
-    #[arg(long, env = "STRONGROOM_TKE_FILES", global = true, default_value = "./tke-files")]
+    #[arg(
+        long,
+        env = "STRONGROOM_TKE_FILES",
+        global = true,
+        default_value = "./tke-files"
+    )]
     files: PathBuf,
     /// A file of passwords for automation, one '<file name>: <password>' per line (for
     /// example 'alice.sigkey: …'). Without it, passwords are asked on the terminal.
@@ -237,14 +242,21 @@ struct Tke {
 }
 
 fn required(s: &StatusView, cmd: &Cmd) -> usize {
-    let (sign, revoke) = (usize::from(s.signature_threshold), usize::from(s.revocation_threshold));
+    let (sign, revoke) = (
+        usize::from(s.signature_threshold),
+        usize::from(s.revocation_threshold),
+    );
     match s.mode {
         Mode::Imprint => match cmd {
             Cmd::SetThresholds { sign, .. } => usize::from(*sign),
             _ => 0,
         },
         Mode::Secured => match cmd {
-            Cmd::AdminAdd { .. } | Cmd::SetThresholds { .. } | Cmd::SetRoster { .. } | Cmd::Commit { .. } | Cmd::Export { .. } => sign,
+            Cmd::AdminAdd { .. }
+            | Cmd::SetThresholds { .. }
+            | Cmd::SetRoster { .. }
+            | Cmd::Commit { .. }
+            | Cmd::Export { .. } => sign,
             Cmd::AdminRemove { .. } => revoke,
             _ => 1,
         },
@@ -252,12 +264,17 @@ fn required(s: &StatusView, cmd: &Cmd) -> usize {
 }
 
 fn decode_body(r: &SignedResponse) -> Result<ResponseBody, String> {
-    let bytes = B64.decode(&r.body).map_err(|_| "a unit response is not base64")?;
+    let bytes = B64
+        .decode(&r.body)
+        .map_err(|_| "a unit response is not base64")?;
     serde_json::from_slice(&bytes).map_err(|e| format!("a unit response is malformed: {e}"))
 }
 
 fn hex32(s: &str) -> Result<[u8; 32], String> {
-    hex::decode(s.trim()).ok().and_then(|v| v.try_into().ok()).ok_or_else(|| format!("'{s}' is not 64 hex digits"))
+    hex::decode(s.trim())
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| format!("'{s}' is not 64 hex digits"))
 }
 
 impl Tke {
@@ -266,11 +283,15 @@ impl Tke {
             return Ok(());
         }
         if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-            return Err(format!("{question} — pass --yes to confirm when not running interactively"));
+            return Err(format!(
+                "{question} — pass --yes to confirm when not running interactively"
+            ));
         }
         eprint!("{question} [y/N] ");
         let mut line = String::new();
-        std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
         if line.trim().eq_ignore_ascii_case("y") || line.trim().eq_ignore_ascii_case("yes") {
             Ok(())
         } else {
@@ -297,7 +318,8 @@ impl Tke {
                 pin.identity_key.clone()
             }
             None => {
-                let k = status_key.ok_or_else(|| format!("unit {id} is unknown to this workstation"))?;
+                let k = status_key
+                    .ok_or_else(|| format!("unit {id} is unknown to this workstation"))?;
                 let kind = match &body.output {
                     UnitOutput::Status(s) => format!("{:?}", s.kind).to_lowercase(),
                     _ => "?".into(),
@@ -305,11 +327,21 @@ impl Tke {
                 let raw = B64.decode(&k).map_err(|_| "bad identity key")?;
                 let fp = hex::encode(&self.p.sha256(&[&raw])[..8]);
                 eprintln!("pinned the identity key of unit {id} ({kind}), fingerprint {fp}");
-                self.ws.pinned.insert(id.clone(), PinnedUnit { instance: body.instance.to_string(), url: url.to_string(), kind, identity_key: k.clone() });
+                self.ws.pinned.insert(
+                    id.clone(),
+                    PinnedUnit {
+                        instance: body.instance.to_string(),
+                        url: url.to_string(),
+                        kind,
+                        identity_key: k.clone(),
+                    },
+                );
                 k
             }
         };
-        let key = B64.decode(&key_b64).map_err(|_| "bad pinned identity key")?;
+        let key = B64
+            .decode(&key_b64)
+            .map_err(|_| "bad pinned identity key")?;
         let body = verify_response(&self.p, &key, r).map_err(|e| format!("unit {id}: {e}"))?;
         if body.instance != self.instance {
             return Err(format!("unit {id} answered for another instance"));
@@ -321,15 +353,25 @@ impl Tke {
         let mut units = Vec::new();
         for i in 0..self.clients.len() {
             let (url, client) = (self.clients[i].0.clone(), self.clients[i].1.clone());
-            let r = client.request(Method::GET, "/api/v2/crypto_units", None, &[]).await.map_err(|e| format!("{url}: {e}"))?;
-            let list: Vec<SignedResponse> = serde_json::from_value(r.body["units"].clone()).map_err(|e| format!("{url}: unexpected answer: {e}"))?;
+            let r = client
+                .request(Method::GET, "/api/v2/crypto_units", None, &[])
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            let list: Vec<SignedResponse> = serde_json::from_value(r.body["units"].clone())
+                .map_err(|e| format!("{url}: unexpected answer: {e}"))?;
             for sr in list {
                 let (body, identity) = self.accept(&url, &sr)?;
                 if let UnitOutput::Status(s) = body.output {
                     if units.iter().any(|u: &Unit| u.id == s.unit) {
                         continue; // the same unit reached through two endpoints
                     }
-                    units.push(Unit { id: s.unit, url: url.clone(), client: i, identity, status: *s });
+                    units.push(Unit {
+                        id: s.unit,
+                        url: url.clone(),
+                        client: i,
+                        identity,
+                        status: *s,
+                    });
                 }
             }
         }
@@ -340,7 +382,10 @@ impl Tke {
 
     async fn selected(&mut self) -> Result<Vec<Unit>, String> {
         let all = self.discover().await?;
-        let sel: Vec<Unit> = all.into_iter().filter(|u| self.ws.units.contains(&u.id.to_string())).collect();
+        let sel: Vec<Unit> = all
+            .into_iter()
+            .filter(|u| self.ws.units.contains(&u.id.to_string()))
+            .collect();
         if sel.is_empty() {
             return Err("no crypto units selected: list them with `strongroom tke cryptounits`, then `strongroom tke cryptounit-add --all` (or by number)".into());
         }
@@ -357,7 +402,9 @@ impl Tke {
         let mut keys = Vec::new();
         for f in &self.ws.sigkeys {
             let path = self.dir.join(f);
-            let pw = self.pw.get(f, &format!("Password for signature key {f}: "))?;
+            let pw = self
+                .pw
+                .get(f, &format!("Password for signature key {f}: "))?;
             keys.push(files::open_sigkey(&self.p, &path, pw.as_bytes())?);
         }
         self.keys = Some(keys);
@@ -366,8 +413,17 @@ impl Tke {
 
     async fn refresh(&mut self, u: &mut Unit) -> Result<(), String> {
         let client = self.clients[u.client].1.clone();
-        let r = client.request(Method::GET, &format!("/api/v2/crypto_units/{}", urlencode(&u.id.to_string())), None, &[]).await.map_err(|e| format!("unit {}: {e}", u.short()))?;
-        let sr: SignedResponse = serde_json::from_value(r.body).map_err(|e| format!("unexpected answer: {e}"))?;
+        let r = client
+            .request(
+                Method::GET,
+                &format!("/api/v2/crypto_units/{}", urlencode(&u.id.to_string())),
+                None,
+                &[],
+            )
+            .await
+            .map_err(|e| format!("unit {}: {e}", u.short()))?;
+        let sr: SignedResponse =
+            serde_json::from_value(r.body).map_err(|e| format!("unexpected answer: {e}"))?;
         let (body, _) = self.accept(&u.url, &sr)?;
         if let UnitOutput::Status(s) = body.output {
             u.status = *s;
@@ -380,7 +436,14 @@ impl Tke {
     async fn send(&mut self, u: &mut Unit, cmd: Cmd) -> Result<ResponseBody, String> {
         let name = cmd.name();
         let needed = required(&u.status, &cmd);
-        let body = CommandBody { v: WIRE_VERSION, instance: self.instance, unit: u.id, epoch: u.status.epoch, ctr: u.status.ctr + 1, cmd };
+        let body = CommandBody {
+            v: WIRE_VERSION,
+            instance: self.instance,
+            unit: u.id,
+            epoch: u.status.epoch,
+            ctr: u.status.ctr + 1,
+            cmd,
+        };
         let signed = {
             let signers: Vec<Signer<'_>> = if needed == 0 {
                 Vec::new()
@@ -392,7 +455,11 @@ impl Tke {
                     .iter()
                     .filter(|k| admins.contains(&hex::encode(k.ski).as_str()))
                     .take(needed)
-                    .map(|k| Signer { alg: k.alg, pkcs8: &k.pkcs8, ski: k.ski })
+                    .map(|k| Signer {
+                        alg: k.alg,
+                        pkcs8: &k.pkcs8,
+                        ski: k.ski,
+                    })
                     .collect();
                 if usable.len() < needed {
                     return Err(format!(
@@ -407,10 +474,19 @@ impl Tke {
         };
         let client = self.clients[u.client].1.clone();
         let r = client
-            .request(Method::POST, &format!("/api/v2/crypto_units/{}/commands", urlencode(&u.id.to_string())), Some(json!(signed)), &[])
+            .request(
+                Method::POST,
+                &format!(
+                    "/api/v2/crypto_units/{}/commands",
+                    urlencode(&u.id.to_string())
+                ),
+                Some(json!(signed)),
+                &[],
+            )
             .await
             .map_err(|e| format!("unit {}: {name}: {e}", u.short()))?;
-        let sr: SignedResponse = serde_json::from_value(r.body).map_err(|e| format!("unexpected answer: {e}"))?;
+        let sr: SignedResponse =
+            serde_json::from_value(r.body).map_err(|e| format!("unexpected answer: {e}"))?;
         let (resp, _) = self.accept(&u.url, &sr)?;
         self.last_signed = Some(sr);
         let sent = B64.decode(&signed.body).map_err(|_| "encoding")?;
@@ -422,7 +498,11 @@ impl Tke {
             UnitOutput::Importer { status, .. } => u.status = (**status).clone(),
             UnitOutput::Transfer { .. } => self.refresh(u).await?,
         }
-        eprintln!("  unit {}: {name} done ({} signature(s))", u.short(), needed);
+        eprintln!(
+            "  unit {}: {name} done ({} signature(s))",
+            u.short(),
+            needed
+        );
         Ok(resp)
     }
 
@@ -449,17 +529,35 @@ impl Tke {
     }
 
     fn step(u: &Unit, cmd: &Cmd) -> String {
-        format!("unit {}: {} — {}", u.short(), cmd.name(), Self::sig_desc(&u.status, cmd))
+        format!(
+            "unit {}: {} — {}",
+            u.short(),
+            cmd.name(),
+            Self::sig_desc(&u.status, cmd)
+        )
     }
 
-    async fn importer(&mut self, u: &mut Unit) -> Result<(SignedResponse, [u8; 16], Vec<u8>), String> {
+    async fn importer(
+        &mut self,
+        u: &mut Unit,
+    ) -> Result<(SignedResponse, [u8; 16], Vec<u8>), String> {
         let resp = self.send(u, Cmd::GenImporter).await?;
         match resp.output {
-            UnitOutput::Importer { importer, public_key, .. } => {
-                let id: [u8; 16] = hex::decode(&importer).ok().and_then(|v| v.try_into().ok()).ok_or("bad importer id")?;
+            UnitOutput::Importer {
+                importer,
+                public_key,
+                ..
+            } => {
+                let id: [u8; 16] = hex::decode(&importer)
+                    .ok()
+                    .and_then(|v| v.try_into().ok())
+                    .ok_or("bad importer id")?;
                 let pk = B64.decode(&public_key).map_err(|_| "bad importer key")?;
                 // The signed response itself is what a recovery unit checks.
-                let raw = self.last_signed.take().ok_or("internal: response missing")?;
+                let raw = self
+                    .last_signed
+                    .take()
+                    .ok_or("internal: response missing")?;
                 Ok((raw, id, pk))
             }
             _ => Err("the unit did not return an importer key".into()),
@@ -476,21 +574,44 @@ fn new_vp(u: &Unit) -> Option<String> {
 }
 
 impl Tke {
-    async fn transfer(&mut self, source: &mut Unit, target: &mut Unit, register: Which) -> Result<String, String> {
+    async fn transfer(
+        &mut self,
+        source: &mut Unit,
+        target: &mut Unit,
+        register: Which,
+    ) -> Result<String, String> {
         let (importer_resp, _, _) = self.importer(target).await?;
-        let resp = self.send(source, Cmd::Export { register, target: importer_resp }).await?;
+        let resp = self
+            .send(
+                source,
+                Cmd::Export {
+                    register,
+                    target: importer_resp,
+                },
+            )
+            .await?;
         let vp = match &resp.output {
             UnitOutput::Transfer { vp, .. } => vp.clone(),
             _ => return Err("the recovery unit did not return a transfer".into()),
         };
-        let transfer = self.last_signed.take().ok_or("internal: response missing")?;
+        let transfer = self
+            .last_signed
+            .take()
+            .ok_or("internal: response missing")?;
         self.send(target, Cmd::ImportTransfer { transfer }).await?;
         self.send(target, Cmd::Commit { vp: vp.clone() }).await?;
         Ok(vp)
     }
 
     fn roster(units: &[Unit]) -> Vec<RosterEntry> {
-        units.iter().map(|u| RosterEntry { unit: u.id, kind: u.status.kind, identity_key: B64.encode(&u.identity) }).collect()
+        units
+            .iter()
+            .map(|u| RosterEntry {
+                unit: u.id,
+                kind: u.status.kind,
+                identity_key: B64.encode(&u.identity),
+            })
+            .collect()
     }
 
     /// Begins the rotation on every operational unit, re-encrypts the key storage and
@@ -503,30 +624,58 @@ impl Tke {
         if !same(&vps) {
             return Err("the selected units hold different new master keys (see cryptounit-mk); they must agree before a rotation".into());
         }
-        if let Some(u) = units.iter().find(|u| u.status.new.state != "full_committed") {
-            return Err(format!("unit {}'s new register is not committed (cryptounit-mk-commit)", u.short()));
+        if let Some(u) = units
+            .iter()
+            .find(|u| u.status.new.state != "full_committed")
+        {
+            return Err(format!(
+                "unit {}'s new register is not committed (cryptounit-mk-commit)",
+                u.short()
+            ));
         }
-        let currents: Vec<Option<String>> = units.iter().map(|u| u.status.current.vp.clone()).collect();
+        let currents: Vec<Option<String>> =
+            units.iter().map(|u| u.status.current.vp.clone()).collect();
         if !same(&currents) || currents[0].is_none() {
             return Err("the selected units do not hold one and the same current master key; compare them (cryptounit-compare)".into());
         }
-        let op: Vec<usize> = (0..units.len()).filter(|i| units[*i].status.kind == strongroom_engine::admin::UnitKind::Operational).collect();
+        let op: Vec<usize> = (0..units.len())
+            .filter(|i| units[*i].status.kind == strongroom_engine::admin::UnitKind::Operational)
+            .collect();
         if op.is_empty() {
             return Err("select the operational units of the instance too".into());
         }
         for i in &op {
             if !units[*i].status.rotating {
-                self.send(&mut units[*i], Cmd::BeginRotation { vp: vp.clone() }).await?;
+                self.send(&mut units[*i], Cmd::BeginRotation { vp: vp.clone() })
+                    .await?;
             }
         }
-        eprintln!("re-encrypting the key storage under master key {}…", &vp[..32]);
+        eprintln!(
+            "re-encrypting the key storage under master key {}…",
+            &vp[..32]
+        );
         let client = self.clients[units[op[0]].client].1.clone();
         let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(indicatif::ProgressStyle::with_template("  {bar:40} {pos}/{len} key versions ({per_sec}, {eta} left)").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "  {bar:40} {pos}/{len} key versions ({per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         let mut total = None;
         let mut done = 0u64;
         loop {
-            let r = client.request(Method::POST, &format!("/api/v2/crypto_units/reencrypt?batch={batch}"), None, &[]).await.map_err(|e| format!("re-encryption: {e} (run the same command again to resume)"))?;
+            let r = client
+                .request(
+                    Method::POST,
+                    &format!("/api/v2/crypto_units/reencrypt?batch={batch}"),
+                    None,
+                    &[],
+                )
+                .await
+                .map_err(|e| {
+                    format!("re-encryption: {e} (run the same command again to resume)")
+                })?;
             let rewrapped = r.body["rewrapped"].as_u64().unwrap_or(0);
             let remaining = r.body["remaining"].as_u64().unwrap_or(0);
             let unreadable = r.body["unreadable"].as_u64().unwrap_or(0);
@@ -567,7 +716,11 @@ impl Tke {
             .map(|u| Self::step(u, &Cmd::BeginRotation { vp: vp.clone() }))
             .collect();
         l.push("service: re-encrypt every key blob of the instance under the new master key (no signature; Manager token)".into());
-        l.extend(units.iter().map(|u| Self::step(u, &Cmd::Finalize { vp: vp.clone() })));
+        l.extend(
+            units
+                .iter()
+                .map(|u| Self::step(u, &Cmd::Finalize { vp: vp.clone() })),
+        );
         l
     }
 
@@ -586,10 +739,24 @@ impl Tke {
                         human.push_str(&format!("  {:<30} {} ({})\n", a.name, a.ski, a.alg));
                     }
                 }
-                "thresholds" => human.push_str(&format!("  mode {:?}, signature threshold {}, revocation threshold {}\n", s.mode, s.signature_threshold, s.revocation_threshold).to_lowercase()),
+                "thresholds" => human.push_str(
+                    &format!(
+                        "  mode {:?}, signature threshold {}, revocation threshold {}\n",
+                        s.mode, s.signature_threshold, s.revocation_threshold
+                    )
+                    .to_lowercase(),
+                ),
                 _ => {
-                    human.push_str(&format!("  new register:     {:<17} {}\n", s.new.state, s.new.vp.as_deref().unwrap_or("-")));
-                    human.push_str(&format!("  current register: {:<17} {}\n", s.current.state, s.current.vp.as_deref().unwrap_or("-")));
+                    human.push_str(&format!(
+                        "  new register:     {:<17} {}\n",
+                        s.new.state,
+                        s.new.vp.as_deref().unwrap_or("-")
+                    ));
+                    human.push_str(&format!(
+                        "  current register: {:<17} {}\n",
+                        s.current.state,
+                        s.current.vp.as_deref().unwrap_or("-")
+                    ));
                     if s.rotating {
                         human.push_str("  rotation in progress (new blobs are sealed under the new register)\n");
                     }
@@ -617,18 +784,41 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             for (n, f) in files.iter().enumerate() {
                 let h = files::read(f)?.header;
                 let name = files::file_name(f);
-                let sel = if ws.sigkeys.contains(&name) { "SELECTED" } else { "" };
-                human.push_str(&format!("  {:>2}  {:<24} {:<18} {} {sel}\n", n + 1, h.name, h.alg.clone().unwrap_or_default(), h.ski.clone().unwrap_or_default()));
+                let sel = if ws.sigkeys.contains(&name) {
+                    "SELECTED"
+                } else {
+                    ""
+                };
+                human.push_str(&format!(
+                    "  {:>2}  {:<24} {:<18} {} {sel}\n",
+                    n + 1,
+                    h.name,
+                    h.alg.clone().unwrap_or_default(),
+                    h.ski.clone().unwrap_or_default()
+                ));
                 rows.push(json!({"number": n + 1, "file": name, "name": h.name, "alg": h.alg, "ski": h.ski, "selected": !sel.is_empty()}));
             }
             print(out, human.trim_end().into(), &json!({"sigkeys": rows}));
             return Ok(());
         }
-        TkeCmd::SigkeyAdd { name, alg, kdf_memory_mib } => {
-            let alg = SigAlg::parse(alg).ok_or("unknown algorithm: ed25519, ecdsa-p256-sha256 or ecdsa-p521-sha512")?;
+        TkeCmd::SigkeyAdd {
+            name,
+            alg,
+            kdf_memory_mib,
+        } => {
+            let alg = SigAlg::parse(alg)
+                .ok_or("unknown algorithm: ed25519, ecdsa-p256-sha256 or ecdsa-p521-sha512")?;
             let n = name.trim();
-            if n.is_empty() || n.chars().count() > 30 || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
-                return Err("an administrator name is 1-30 characters: letters, digits, '-', '_', '.'".into());
+            if n.is_empty()
+                || n.chars().count() > 30
+                || !n
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            {
+                return Err(
+                    "an administrator name is 1-30 characters: letters, digits, '-', '_', '.'"
+                        .into(),
+                );
             }
             let file = format!("{n}.sigkey");
             let path = dir.join(&file);
@@ -644,7 +834,14 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             h.ski = Some(hex::encode(ski));
             let f = files::seal(&p, h, password.as_bytes(), *kdf_memory_mib, &pkcs8)?;
             files::write(&path, &f)?;
-            print(out, format!("created signature key {file} for administrator {n}\n  SKI {}", hex::encode(ski)), &json!({"file": file, "ski": hex::encode(ski)}));
+            print(
+                out,
+                format!(
+                    "created signature key {file} for administrator {n}\n  SKI {}",
+                    hex::encode(ski)
+                ),
+                &json!({"file": file, "ski": hex::encode(ski)}),
+            );
             return Ok(());
         }
         TkeCmd::SigkeyRm { key } => {
@@ -679,15 +876,30 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             let mut human = format!("master key parts in {}:\n", dir.display());
             for (n, f) in files.iter().enumerate() {
                 let h = files::read(f)?.header;
-                human.push_str(&format!("  {:>2}  {:<30} part VP {}\n", n + 1, h.name, h.part_vp.clone().unwrap_or_default()));
+                human.push_str(&format!(
+                    "  {:>2}  {:<30} part VP {}\n",
+                    n + 1,
+                    h.name,
+                    h.part_vp.clone().unwrap_or_default()
+                ));
                 rows.push(json!({"number": n + 1, "file": files::file_name(f), "description": h.name, "part_vp": h.part_vp}));
             }
             print(out, human.trim_end().into(), &json!({"parts": rows}));
             return Ok(());
         }
-        TkeCmd::MkAdd { random, value, description, kdf_memory_mib } => {
+        TkeCmd::MkAdd {
+            random,
+            value,
+            description,
+            kdf_memory_mib,
+        } => {
             let d = description.trim();
-            if d.is_empty() || d.len() > 60 || !d.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
+            if d.is_empty()
+                || d.len() > 60
+                || !d
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            {
                 return Err("a description is 1-60 characters: letters, digits, '-', '_', '.' (it is also the file name)".into());
             }
             let file = format!("{d}.mkpart");
@@ -697,16 +909,22 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             }
             let mut part = Zeroizing::new([0u8; MASTER_KEY_LEN]);
             match (random, value) {
-                (true, _) => p.fill_random(part.as_mut()).map_err(|_| "random generator failed")?,
+                (true, _) => p
+                    .fill_random(part.as_mut())
+                    .map_err(|_| "random generator failed")?,
                 (false, Some(v)) => {
                     let text = Zeroizing::new(if v == "-" {
                         let mut s = String::new();
-                        std::io::stdin().read_line(&mut s).map_err(|e| e.to_string())?;
+                        std::io::stdin()
+                            .read_line(&mut s)
+                            .map_err(|e| e.to_string())?;
                         s
                     } else {
                         v.clone()
                     });
-                    let bytes = Zeroizing::new(hex::decode(text.trim()).map_err(|_| "the value must be 64 hex digits")?);
+                    let bytes = Zeroizing::new(
+                        hex::decode(text.trim()).map_err(|_| "the value must be 64 hex digits")?,
+                    );
                     if bytes.len() != MASTER_KEY_LEN {
                         return Err("the value must be 64 hex digits (32 bytes)".into());
                     }
@@ -717,13 +935,18 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             if part.iter().all(|b| *b == 0) {
                 return Err("an all-zero part is refused".into());
             }
-            let vp = strongroom_engine::admin::part_vp_of(&p, &part).map_err(|_| "verification pattern failed")?;
+            let vp = strongroom_engine::admin::part_vp_of(&p, &part)
+                .map_err(|_| "verification pattern failed")?;
             let password = pw.new_password(&file, &format!("key part {d}"))?;
             let mut h = files::new_header(files::MKPART_FORMAT, d);
             h.part_vp = Some(vp.to_hex());
             let f = files::seal(&p, h, password.as_bytes(), *kdf_memory_mib, part.as_ref())?;
             files::write(&path, &f)?;
-            print(out, format!("created key part {file}\n  part VP {}", vp.to_hex()), &json!({"file": file, "part_vp": vp.to_hex()}));
+            print(
+                out,
+                format!("created key part {file}\n  part VP {}", vp.to_hex()),
+                &json!({"file": file, "part_vp": vp.to_hex()}),
+            );
             return Ok(());
         }
         TkeCmd::MkRm { part } => {
@@ -736,17 +959,46 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
     }
 
     let (clients, instance) = a.conn.endpoint_clients()?;
-    let instance: InstanceId = instance.parse().map_err(|_| "the instance id is not a UUID")?;
-    let mut t = Tke { p, dir, ws, pw, plan: a.plan, yes: a.yes, out, clients, instance, keys: None, last_signed: None };
+    let instance: InstanceId = instance
+        .parse()
+        .map_err(|_| "the instance id is not a UUID")?;
+    let mut t = Tke {
+        p,
+        dir,
+        ws,
+        pw,
+        plan: a.plan,
+        yes: a.yes,
+        out,
+        clients,
+        instance,
+        keys: None,
+        last_signed: None,
+    };
     match a.cmd {
         TkeCmd::Cryptounits => {
             let units = t.discover().await?;
             let mut human = format!("crypto units of instance {instance}:\n");
             for (n, u) in units.iter().enumerate() {
-                let sel = if t.ws.units.contains(&u.id.to_string()) { "SELECTED" } else { "" };
-                human.push_str(&format!("  {:>2}  {}  {:<11} {:<8} current {:<5} {} {sel}\n", n + 1, u.id, format!("{:?}", u.status.kind).to_lowercase(), format!("{:?}", u.status.mode).to_lowercase(), u.status.current.state, u.url));
+                let sel = if t.ws.units.contains(&u.id.to_string()) {
+                    "SELECTED"
+                } else {
+                    ""
+                };
+                human.push_str(&format!(
+                    "  {:>2}  {}  {:<11} {:<8} current {:<5} {} {sel}\n",
+                    n + 1,
+                    u.id,
+                    format!("{:?}", u.status.kind).to_lowercase(),
+                    format!("{:?}", u.status.mode).to_lowercase(),
+                    u.status.current.state,
+                    u.url
+                ));
             }
-            let v: Vec<serde_json::Value> = units.iter().map(|u| json!({"unit": u.id, "url": u.url, "status": u.status})).collect();
+            let v: Vec<serde_json::Value> = units
+                .iter()
+                .map(|u| json!({"unit": u.id, "url": u.url, "status": u.status}))
+                .collect();
             print(out, human.trim_end().into(), &json!({"units": v}));
         }
         TkeCmd::CryptounitAdd { units, all } => {
@@ -760,7 +1012,9 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                         Ok(n) => found.get(n.wrapping_sub(1)),
                         Err(_) => found.iter().find(|u| u.id.to_string() == *r),
                     }
-                    .ok_or_else(|| format!("no crypto unit '{r}' (see `strongroom tke cryptounits`)"))?;
+                    .ok_or_else(|| {
+                        format!("no crypto unit '{r}' (see `strongroom tke cryptounits`)")
+                    })?;
                     v.push(u.id.to_string());
                 }
                 v
@@ -803,32 +1057,67 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             let mut units = t.selected().await?;
             let path = files::resolve(&t.dir, "sigkey", &sigkey)?;
             let name = files::file_name(&path);
-            let password = t.pw.get(&name, &format!("Password for {name} (the key to install): "))?;
+            let password = t.pw.get(
+                &name,
+                &format!("Password for {name} (the key to install): "),
+            )?;
             let key = files::open_sigkey(&t.p, &path, password.as_bytes())?;
             let mut cmds = Vec::new();
             for u in &units {
-                cmds.push(admin_add_command(&t.p, instance, u.id, &key.name, key.alg, &key.pkcs8).map_err(|e| e.to_string())?);
+                cmds.push(
+                    admin_add_command(&t.p, instance, u.id, &key.name, key.alg, &key.pkcs8)
+                        .map_err(|e| e.to_string())?,
+                );
             }
-            if t.plan_or(units.iter().zip(&cmds).map(|(u, c)| Tke::step(u, c)).collect()) {
+            if t.plan_or(
+                units
+                    .iter()
+                    .zip(&cmds)
+                    .map(|(u, c)| Tke::step(u, c))
+                    .collect(),
+            ) {
                 return Ok(());
             }
             for (u, c) in units.iter_mut().zip(cmds) {
-                if u.status.admins.iter().any(|a| a.ski == hex::encode(key.ski)) {
-                    eprintln!("  unit {}: {} is already an administrator", u.short(), key.name);
+                if u.status
+                    .admins
+                    .iter()
+                    .any(|a| a.ski == hex::encode(key.ski))
+                {
+                    eprintln!(
+                        "  unit {}: {} is already an administrator",
+                        u.short(),
+                        key.name
+                    );
                     continue;
                 }
                 t.send(u, c).await?;
             }
-            println!("administrator {} (SKI {}) installed", key.name, hex::encode(key.ski));
+            println!(
+                "administrator {} (SKI {}) installed",
+                key.name,
+                hex::encode(key.ski)
+            );
         }
         TkeCmd::CryptounitAdminRm { admin } => {
             let mut units = t.selected().await?;
             let mut steps = Vec::new();
             for u in &units {
-                let a = u.status.admins.iter().find(|a| a.name == admin || a.ski == admin.to_lowercase()).ok_or_else(|| format!("unit {} has no administrator '{admin}'", u.short()))?;
+                let a = u
+                    .status
+                    .admins
+                    .iter()
+                    .find(|a| a.name == admin || a.ski == admin.to_lowercase())
+                    .ok_or_else(|| format!("unit {} has no administrator '{admin}'", u.short()))?;
                 steps.push(Cmd::AdminRemove { ski: a.ski.clone() });
             }
-            if t.plan_or(units.iter().zip(&steps).map(|(u, c)| Tke::step(u, c)).collect()) {
+            if t.plan_or(
+                units
+                    .iter()
+                    .zip(&steps)
+                    .map(|(u, c)| Tke::step(u, c))
+                    .collect(),
+            ) {
                 return Ok(());
             }
             for (u, c) in units.iter_mut().zip(steps) {
@@ -836,9 +1125,15 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             }
             println!("administrator {admin} removed");
         }
-        TkeCmd::CryptounitThrhldSet { signature_threshold, revocation_threshold } => {
+        TkeCmd::CryptounitThrhldSet {
+            signature_threshold,
+            revocation_threshold,
+        } => {
             let mut units = t.selected().await?;
-            let cmd = Cmd::SetThresholds { sign: signature_threshold, revoke: revocation_threshold };
+            let cmd = Cmd::SetThresholds {
+                sign: signature_threshold,
+                revoke: revocation_threshold,
+            };
             if t.plan_or(units.iter().map(|u| Tke::step(u, &cmd)).collect()) {
                 return Ok(());
             }
@@ -861,14 +1156,31 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
         }
         TkeCmd::CryptounitMkLoad { parts } => {
             let mut units = t.selected().await?;
-            if t.plan_or(units.iter().flat_map(|u| [Tke::step(u, &Cmd::GenImporter), Tke::step(u, &Cmd::LoadNew { importer: String::new(), parts: vec![] })]).collect()) {
+            if t.plan_or(
+                units
+                    .iter()
+                    .flat_map(|u| {
+                        [
+                            Tke::step(u, &Cmd::GenImporter),
+                            Tke::step(
+                                u,
+                                &Cmd::LoadNew {
+                                    importer: String::new(),
+                                    parts: vec![],
+                                },
+                            ),
+                        ]
+                    })
+                    .collect(),
+            ) {
                 return Ok(());
             }
             let mut values = Vec::new();
             for r in &parts {
                 let path = files::resolve(&t.dir, "mkpart", r)?;
                 let name = files::file_name(&path);
-                let password = t.pw.get(&name, &format!("Password for key part {name}: "))?;
+                let password =
+                    t.pw.get(&name, &format!("Password for key part {name}: "))?;
                 values.push(files::open_part(&t.p, &path, password.as_bytes())?);
             }
             let mut mk = Zeroizing::new([0u8; MASTER_KEY_LEN]);
@@ -882,9 +1194,19 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                 let (_, id, pk) = t.importer(u).await?;
                 let sealed = values
                     .iter()
-                    .map(|v| seal_part(&t.p, instance, u.id, &id, &pk, v).map_err(|_| "sealing a part failed".to_string()))
+                    .map(|v| {
+                        seal_part(&t.p, instance, u.id, &id, &pk, v)
+                            .map_err(|_| "sealing a part failed".to_string())
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
-                t.send(u, Cmd::LoadNew { importer: hex::encode(id), parts: sealed }).await?;
+                t.send(
+                    u,
+                    Cmd::LoadNew {
+                        importer: hex::encode(id),
+                        parts: sealed,
+                    },
+                )
+                .await?;
             }
             println!("new master key loaded (uncommitted) in {} unit(s); verification pattern {}\nnext: strongroom tke cryptounit-mk-commit", units.len(), vp.to_hex());
         }
@@ -892,12 +1214,19 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             let mut units = t.selected().await?;
             let vps: Vec<Option<String>> = units.iter().map(new_vp).collect();
             if !same(&vps) {
-                return Err("the selected units hold different new master keys (cryptounit-mk)".into());
+                return Err(
+                    "the selected units hold different new master keys (cryptounit-mk)".into(),
+                );
             }
-            let shown = vps.first().cloned().flatten().ok_or("the new register is empty: load a master key first (cryptounit-mk-load)")?;
+            let shown =
+                vps.first().cloned().flatten().ok_or(
+                    "the new register is empty: load a master key first (cryptounit-mk-load)",
+                )?;
             if let Some(v) = vp {
                 if hex32(&v)? != hex32(&shown)? {
-                    return Err(format!("the units hold new master key {shown}, not {v}: nothing committed"));
+                    return Err(format!(
+                        "the units hold new master key {shown}, not {v}: nothing committed"
+                    ));
                 }
             }
             let cmd = Cmd::Commit { vp: shown.clone() };
@@ -915,9 +1244,15 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
         TkeCmd::CryptounitMkSetimm => {
             let mut units = t.selected().await?;
             let vps: Vec<Option<String>> = units.iter().map(new_vp).collect();
-            let vp = vps.first().cloned().flatten().ok_or("the new register is empty")?;
+            let vp = vps
+                .first()
+                .cloned()
+                .flatten()
+                .ok_or("the new register is empty")?;
             if !same(&vps) {
-                return Err("the selected units hold different new master keys (cryptounit-mk)".into());
+                return Err(
+                    "the selected units hold different new master keys (cryptounit-mk)".into(),
+                );
             }
             let cmd = Cmd::Finalize { vp: vp.clone() };
             if t.plan_or(units.iter().map(|u| Tke::step(u, &cmd)).collect()) {
@@ -933,11 +1268,18 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
         }
         TkeCmd::CryptounitMkClrnew | TkeCmd::CryptounitMkClrcur => {
             let mut units = t.selected().await?;
-            let (cmd, what) = if matches!(a.cmd, TkeCmd::CryptounitMkClrnew) { (Cmd::ClearNew, "new") } else { (Cmd::ClearCurrent, "current") };
+            let (cmd, what) = if matches!(a.cmd, TkeCmd::CryptounitMkClrnew) {
+                (Cmd::ClearNew, "new")
+            } else {
+                (Cmd::ClearCurrent, "current")
+            };
             if t.plan_or(units.iter().map(|u| Tke::step(u, &cmd)).collect()) {
                 return Ok(());
             }
-            t.confirm(&format!("Clear the {what} master key register of {} unit(s)?", units.len()))?;
+            t.confirm(&format!(
+                "Clear the {what} master key register of {} unit(s)?",
+                units.len()
+            ))?;
             for u in units.iter_mut() {
                 t.send(u, cmd.clone()).await?;
             }
@@ -956,7 +1298,14 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                 let s = &u.status;
                 let mut admins: Vec<String> = s.admins.iter().map(|a| a.ski.clone()).collect();
                 admins.sort();
-                (s.mode, admins, s.signature_threshold, s.revocation_threshold, s.current.clone(), s.new.clone())
+                (
+                    s.mode,
+                    admins,
+                    s.signature_threshold,
+                    s.revocation_threshold,
+                    s.current.clone(),
+                    s.new.clone(),
+                )
             };
             let keys: Vec<_> = units.iter().map(key).collect();
             t.print_units(&units, "registers");
@@ -971,22 +1320,40 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             if t.plan_or(units.iter().map(|u| Tke::step(u, &Cmd::Zeroize)).collect()) {
                 return Ok(());
             }
-            t.confirm(&format!("Zeroize {} unit(s)? Their administrators, thresholds and master keys are erased", units.len()))?;
+            t.confirm(&format!(
+                "Zeroize {} unit(s)? Their administrators, thresholds and master keys are erased",
+                units.len()
+            ))?;
             for u in units.iter_mut() {
                 t.send(u, Cmd::Zeroize).await?;
             }
             println!("{} unit(s) zeroized (imprint mode)", units.len());
         }
-        TkeCmd::AutoInit { signature_threshold, revocation_threshold } => {
+        TkeCmd::AutoInit {
+            signature_threshold,
+            revocation_threshold,
+        } => {
             let mut units = t.selected().await?;
-            if let Some(u) = units.iter().find(|u| u.status.mode != Mode::Imprint || !u.status.admins.is_empty()) {
+            if let Some(u) = units
+                .iter()
+                .find(|u| u.status.mode != Mode::Imprint || !u.status.admins.is_empty())
+            {
                 return Err(format!("auto-init needs every selected unit in imprint mode without administrators; unit {} is not (zeroize it first, or use the cryptounit-* commands)", u.short()));
             }
-            let Some(r) = units.iter().position(|u| u.status.kind == strongroom_engine::admin::UnitKind::Recovery) else {
+            let Some(r) = units
+                .iter()
+                .position(|u| u.status.kind == strongroom_engine::admin::UnitKind::Recovery)
+            else {
                 return Err("auto-init needs a recovery unit among the selected units".into());
             };
             t.load_keys()?;
-            let keys: Vec<(String, SigAlg, Zeroizing<Vec<u8>>)> = t.keys.as_deref().unwrap_or_default().iter().map(|k| (k.name.clone(), k.alg, k.pkcs8.clone())).collect();
+            let keys: Vec<(String, SigAlg, Zeroizing<Vec<u8>>)> = t
+                .keys
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(|k| (k.name.clone(), k.alg, k.pkcs8.clone()))
+                .collect();
             let needed = usize::from(signature_threshold.max(revocation_threshold));
             if keys.len() < needed {
                 return Err(format!("thresholds {signature_threshold}/{revocation_threshold} need at least {needed} administrators; {} signature key(s) selected", keys.len()));
@@ -995,16 +1362,25 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                 let mut l = Vec::new();
                 for u in &units {
                     for (n, _, _) in &keys {
-                        l.push(format!("unit {}: admin_add {n} — 0 signatures (imprint mode)", u.short()));
+                        l.push(format!(
+                            "unit {}: admin_add {n} — 0 signatures (imprint mode)",
+                            u.short()
+                        ));
                     }
                     l.push(format!("unit {}: set_thresholds {signature_threshold}/{revocation_threshold} — {signature_threshold} signature(s) (the new signature threshold)", u.short()));
                     l.push(format!("unit {}: set_roster — {signature_threshold} signature(s) (signature threshold)", u.short()));
                 }
-                l.push(format!("unit {}: gen_random — 1 signature", units[r].short()));
+                l.push(format!(
+                    "unit {}: gen_random — 1 signature",
+                    units[r].short()
+                ));
                 for (i, u) in units.iter().enumerate() {
                     if i != r {
                         l.push(format!("unit {}: gen_importer — 1 signature", u.short()));
-                        l.push(format!("unit {}: export (current) — {signature_threshold} signature(s)", units[r].short()));
+                        l.push(format!(
+                            "unit {}: export (current) — {signature_threshold} signature(s)",
+                            units[r].short()
+                        ));
                         l.push(format!("unit {}: import_transfer — 1; commit — {signature_threshold}; finalize — 1", u.short()));
                     }
                 }
@@ -1014,16 +1390,33 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             eprintln!("installing {} administrator(s) and thresholds {signature_threshold}/{revocation_threshold} in {} unit(s)", keys.len(), units.len());
             for u in units.iter_mut() {
                 for (name, alg, pkcs8) in &keys {
-                    let c = admin_add_command(&t.p, instance, u.id, name, *alg, pkcs8).map_err(|e| e.to_string())?;
+                    let c = admin_add_command(&t.p, instance, u.id, name, *alg, pkcs8)
+                        .map_err(|e| e.to_string())?;
                     t.send(u, c).await?;
                 }
-                t.send(u, Cmd::SetThresholds { sign: signature_threshold, revoke: revocation_threshold }).await?;
+                t.send(
+                    u,
+                    Cmd::SetThresholds {
+                        sign: signature_threshold,
+                        revoke: revocation_threshold,
+                    },
+                )
+                .await?;
             }
             let roster = Tke::roster(&units);
             for u in units.iter_mut() {
-                t.send(u, Cmd::SetRoster { units: roster.clone() }).await?;
+                t.send(
+                    u,
+                    Cmd::SetRoster {
+                        units: roster.clone(),
+                    },
+                )
+                .await?;
             }
-            eprintln!("generating a random master key inside recovery unit {}", units[r].short());
+            eprintln!(
+                "generating a random master key inside recovery unit {}",
+                units[r].short()
+            );
             let mut rec = units[r].clone();
             t.send(&mut rec, Cmd::GenRandom).await?;
             let vp = rec.status.current.vp.clone().unwrap_or_default();
@@ -1032,18 +1425,30 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                 if i == r {
                     continue;
                 }
-                eprintln!("transferring the master key value to unit {} ({} of {})", units[i].short(), i + 1, n);
+                eprintln!(
+                    "transferring the master key value to unit {} ({} of {})",
+                    units[i].short(),
+                    i + 1,
+                    n
+                );
                 let mut target = units[i].clone();
                 t.transfer(&mut rec, &mut target, Which::Current).await?;
-                t.send(&mut target, Cmd::Finalize { vp: vp.clone() }).await?;
+                t.send(&mut target, Cmd::Finalize { vp: vp.clone() })
+                    .await?;
                 units[i] = target;
             }
             units[r] = rec;
-            println!("instance initialised: {} unit(s) hold master key {vp}", units.len());
+            println!(
+                "instance initialised: {} unit(s) hold master key {vp}",
+                units.len()
+            );
         }
         TkeCmd::AutoMkRotate { batch } => {
             let mut units = t.selected().await?;
-            let Some(r) = units.iter().position(|u| u.status.kind == strongroom_engine::admin::UnitKind::Recovery) else {
+            let Some(r) = units
+                .iter()
+                .position(|u| u.status.kind == strongroom_engine::admin::UnitKind::Recovery)
+            else {
                 return Err("auto-mk-rotate needs a recovery unit among the selected units".into());
             };
             if t.plan {
@@ -1057,16 +1462,22 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                 t.plan_or(l);
                 return Ok(());
             }
-            let currents: Vec<Option<String>> = units.iter().map(|u| u.status.current.vp.clone()).collect();
+            let currents: Vec<Option<String>> =
+                units.iter().map(|u| u.status.current.vp.clone()).collect();
             if !same(&currents) || currents[0].is_none() {
-                return Err("the selected units do not share one current master key (cryptounit-compare)".into());
+                return Err(
+                    "the selected units do not share one current master key (cryptounit-compare)"
+                        .into(),
+                );
             }
             let mut rec = units[r].clone();
             match rec.status.new.state.as_str() {
                 "empty" => {
                     t.send(&mut rec, Cmd::GenRandom).await?;
                 }
-                _ => eprintln!("the recovery unit's new register is already loaded: resuming with it"),
+                _ => eprintln!(
+                    "the recovery unit's new register is already loaded: resuming with it"
+                ),
             }
             let vp = rec.status.new.vp.clone().ok_or("no new master key")?;
             if rec.status.new.state == "full_uncommitted" {
@@ -1096,12 +1507,19 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
         }
         TkeCmd::AutoMkRecover => {
             let mut units = t.selected().await?;
-            let Some(r) = units.iter().position(|u| u.status.kind == strongroom_engine::admin::UnitKind::Recovery && u.status.current.state == "valid") else {
+            let Some(r) = units.iter().position(|u| {
+                u.status.kind == strongroom_engine::admin::UnitKind::Recovery
+                    && u.status.current.state == "valid"
+            }) else {
                 return Err("auto-mk-recover needs a recovery unit with a valid current master key among the selected units".into());
             };
-            let targets: Vec<usize> = (0..units.len()).filter(|i| *i != r && units[*i].status.current.state == "empty").collect();
+            let targets: Vec<usize> = (0..units.len())
+                .filter(|i| *i != r && units[*i].status.current.state == "empty")
+                .collect();
             if targets.is_empty() {
-                return Err("no selected unit has an empty current register: nothing to recover".into());
+                return Err(
+                    "no selected unit has an empty current register: nothing to recover".into(),
+                );
             }
             let src = units[r].status.clone();
             if t.plan {
@@ -1132,20 +1550,37 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                         .filter(|k| src.admins.iter().any(|a| a.ski == hex::encode(k.ski)))
                         .map(|k| (k.name.clone(), k.alg, k.pkcs8.clone()))
                         .collect();
-                    if keys.len() < usize::from(src.signature_threshold.max(src.revocation_threshold)) {
+                    if keys.len()
+                        < usize::from(src.signature_threshold.max(src.revocation_threshold))
+                    {
                         return Err("select the signature keys of enough of the recovery unit's administrators to re-install them".into());
                     }
                     eprintln!("unit {} is in imprint mode: installing {} administrator(s), thresholds and roster", target.short(), keys.len());
                     for (name, alg, pkcs8) in &keys {
-                        let c = admin_add_command(&t.p, instance, target.id, name, *alg, pkcs8).map_err(|e| e.to_string())?;
+                        let c = admin_add_command(&t.p, instance, target.id, name, *alg, pkcs8)
+                            .map_err(|e| e.to_string())?;
                         t.send(&mut target, c).await?;
                     }
-                    t.send(&mut target, Cmd::SetThresholds { sign: src.signature_threshold, revoke: src.revocation_threshold }).await?;
-                    t.send(&mut target, Cmd::SetRoster { units: src.roster.clone() }).await?;
+                    t.send(
+                        &mut target,
+                        Cmd::SetThresholds {
+                            sign: src.signature_threshold,
+                            revoke: src.revocation_threshold,
+                        },
+                    )
+                    .await?;
+                    t.send(
+                        &mut target,
+                        Cmd::SetRoster {
+                            units: src.roster.clone(),
+                        },
+                    )
+                    .await?;
                 }
                 eprintln!("recovering the master key into unit {}", target.short());
                 t.transfer(&mut rec, &mut target, Which::Current).await?;
-                t.send(&mut target, Cmd::Finalize { vp: vp.clone() }).await?;
+                t.send(&mut target, Cmd::Finalize { vp: vp.clone() })
+                    .await?;
                 units[i] = target;
             }
             println!("master key {vp} recovered");
