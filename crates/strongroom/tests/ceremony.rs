@@ -351,3 +351,90 @@ fn strip_ctr(mut v: Vec<Value>) -> Vec<Value> {
     }
     v
 }
+
+#[tokio::test]
+async fn recovery_unit_initialises_recovers_and_exports_only_to_the_roster() {
+    let c = Ceremony::new("2", "1");
+    let api = c.api().await;
+    // auto-init refuses an impossible threshold before touching anything.
+    c.fails(&["auto-init", "--signature-threshold", "3", "--revocation-threshold", "1"], "need at least 3 administrators");
+    let out = c.ok(&["auto-init", "--signature-threshold", "2", "--revocation-threshold", "1", "--plan"]);
+    assert!(out.contains("gen_random") && out.contains("export (current)"), "{out}");
+    assert!(c.units().iter().all(|u| u["mode"] == "imprint"));
+
+    c.ok(&["auto-init", "--signature-threshold", "2", "--revocation-threshold", "1"]);
+    let out = c.ok(&["cryptounit-compare"]);
+    assert!(out.contains("3 selected units are identical"), "{out}");
+    let units = c.units();
+    let vp = units[0]["current"]["vp"].as_str().unwrap().to_string();
+    assert!(units.iter().all(|u| u["current"]["vp"] == vp.as_str() && u["roster"].as_array().unwrap().len() == 3));
+
+    let keys: Vec<String> = futures_join(&api, 5).await;
+    let mut deks = Vec::new();
+    for k in &keys {
+        let r = api.call("POST", &format!("/api/v2/keys/{k}/actions/wrap"), Some(json!({}))).await;
+        assert_eq!(r.status, 200);
+        deks.push((k.clone(), r.body["ciphertext"].as_str().unwrap().to_string(), r.body["plaintext"].as_str().unwrap().to_string()));
+    }
+
+    // Zeroize one operational unit; the other keeps serving.
+    let op: Vec<&Value> = units.iter().filter(|u| u["kind"] == "operational").collect();
+    let z = op[0]["unit"].as_str().unwrap().to_string();
+    let others: Vec<String> = units.iter().map(|u| u["unit"].as_str().unwrap().to_string()).filter(|u| *u != z).collect();
+    c.ok(&["cryptounit-rm", &others[0], &others[1]]);
+    c.fails(&["cryptounit-zeroize"], "pass --yes");
+    c.ok(&["cryptounit-zeroize", "--yes"]);
+    let zs = unit_status(&api, &z).await;
+    assert_eq!((zs["mode"].as_str(), zs["current"]["state"].as_str(), zs["admins"].as_array().unwrap().len()), (Some("imprint"), Some("empty"), 0));
+    for (k, ct, pt) in &deks {
+        let r = api.call("POST", &format!("/api/v2/keys/{k}/actions/unwrap"), Some(json!({"ciphertext": ct}))).await;
+        assert_eq!((r.status, r.body["plaintext"].as_str()), (200, Some(pt.as_str())));
+    }
+
+    // auto-mk-recover puts the master key back into the zeroized unit.
+    c.ok(&["cryptounit-add", "--all"]);
+    let out = c.ok(&["auto-mk-recover"]);
+    assert!(out.contains(&format!("master key {vp} recovered")), "{out}");
+    assert!(c.ok(&["cryptounit-compare"]).contains("identical"));
+
+    // A unit that is not on the roster gets nothing from the recovery unit.
+    let (ok, out, err) = run(
+        &["instance", "add-unit", &c.instance, "--kind", "operational", "--url", &c.server.url, "--data-dir", c._dir.path().to_str().unwrap(), "--output", "json"],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let newcomer = serde_json::from_str::<Value>(&out).unwrap()["unit"].as_str().unwrap().to_string();
+    c.ok(&["cryptounit-rm", &others[0], &others[1], &z]);
+    c.ok(&["cryptounit-add", &newcomer]);
+    c.ok(&["cryptounit-admin-add", "alice"]);
+    c.ok(&["cryptounit-admin-add", "bob"]);
+    c.ok(&["cryptounit-thrhld-set", "--signature-threshold", "2", "--revocation-threshold", "1"]);
+    let recovery = units.iter().find(|u| u["kind"] == "recovery").unwrap()["unit"].as_str().unwrap().to_string();
+    c.ok(&["cryptounit-add", &recovery]);
+    let rec_before = unit_status(&api, &recovery).await;
+    c.fails(&["auto-mk-recover"], "CRYPTO_UNIT_ROSTER_ERR");
+    let rec_after = unit_status(&api, &recovery).await;
+    assert_eq!(rec_after, rec_before, "the refused export changed nothing on the recovery unit");
+    // Once the administrators put it on the roster, it can receive the key.
+    c.ok(&["cryptounit-add", "--all"]);
+    c.ok(&["cryptounit-roster-set"]);
+    c.ok(&["auto-mk-recover"]);
+    assert!(c.ok(&["cryptounit-compare"]).contains("4 selected units are identical"));
+}
+
+/// Creates `n` root keys; returns their ids.
+async fn futures_join(api: &Api, n: usize) -> Vec<String> {
+    let mut out = Vec::with_capacity(n);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let api = api.clone();
+        tasks.spawn(async move { api.create_root(&format!("k{i}")).await });
+        if tasks.len() >= 16 {
+            out.push(tasks.join_next().await.unwrap().unwrap());
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        out.push(r.unwrap());
+    }
+    out
+}
