@@ -39,7 +39,11 @@ struct Ceremony {
 }
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let out = Command::new(bin()).args(args).envs(env.iter().copied()).output().unwrap();
+    let out = Command::new(bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -56,21 +60,53 @@ impl Ceremony {
         let server = Server::start(dir.path());
         let admin = |args: &[&str]| {
             let mut a = args.to_vec();
-            a.extend_from_slice(&["--url", &server.url, "--data-dir", dir.path().to_str().unwrap(), "--output", "json"]);
+            a.extend_from_slice(&[
+                "--url",
+                &server.url,
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+                "--output",
+                "json",
+            ]);
             let (ok, out, err) = run(&a, &[]);
             assert!(ok, "{err}");
             serde_json::from_str::<Value>(&out).unwrap()
         };
-        let inst = admin(&["instance", "create", "prod", "--units", units, "--recovery-units", recovery]);
+        let inst = admin(&[
+            "instance",
+            "create",
+            "prod",
+            "--units",
+            units,
+            "--recovery-units",
+            recovery,
+        ]);
         let instance = inst["id"].as_str().unwrap().to_string();
-        let key = admin(&["instance", "apikey", "create", &instance, "--role", "Manager"]);
+        let key = admin(&[
+            "instance", "apikey", "create", &instance, "--role", "Manager",
+        ]);
         let apikey = key["apikey"].as_str().unwrap().to_string();
         let ws = dir.path().join("tke");
         let pw = dir.path().join("passwords");
         std::fs::write(&pw, PASSWORDS).unwrap();
-        let c = Ceremony { server, ws, pw, instance, apikey, _dir: dir };
+        let c = Ceremony {
+            server,
+            ws,
+            pw,
+            instance,
+            apikey,
+            _dir: dir,
+        };
         c.ok(&["sigkey-add", "--name", "alice", "--kdf-memory-mib", "64"]);
-        c.ok(&["sigkey-add", "--name", "bob", "--alg", "ecdsa-p256-sha256", "--kdf-memory-mib", "64"]);
+        c.ok(&[
+            "sigkey-add",
+            "--name",
+            "bob",
+            "--alg",
+            "ecdsa-p256-sha256",
+            "--kdf-memory-mib",
+            "64",
+        ]);
         c.ok(&["sigkey-sel", "1", "2"]);
         c.ok(&["cryptounit-add", "--all"]);
         c
@@ -111,38 +147,72 @@ impl Ceremony {
     fn fails(&self, args: &[&str], expect: &str) -> String {
         let (ok, out, err) = self.tke(args);
         assert!(!ok, "tke {args:?} should fail:\n{out}");
-        assert!(err.contains(expect), "tke {args:?}: expected '{expect}' in:\n{err}");
+        assert!(
+            err.contains(expect),
+            "tke {args:?}: expected '{expect}' in:\n{err}"
+        );
         err
     }
 
     /// The selected units' statuses.
     fn units(&self) -> Vec<Value> {
         let out = self.ok(&["cryptounit-mk", "--output", "json"]);
-        serde_json::from_str::<Value>(&out).unwrap()["units"].as_array().unwrap().clone()
+        serde_json::from_str::<Value>(&out).unwrap()["units"]
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     async fn api(&self) -> Api {
         let http = reqwest::Client::new();
         let r: Value = http
             .post(format!("{}/identity/token", self.server.url))
-            .form(&[("grant_type", "urn:ibm:params:oauth:grant-type:apikey"), ("apikey", self.apikey.as_str())])
+            .form(&[
+                ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
+                ("apikey", self.apikey.as_str()),
+            ])
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        Api { http, url: self.server.url.clone(), instance: self.instance.clone(), token: r["access_token"].as_str().unwrap().to_string() }
+        Api {
+            http,
+            url: self.server.url.clone(),
+            instance: self.instance.clone(),
+            token: r["access_token"].as_str().unwrap().to_string(),
+        }
     }
 
     /// Initialises the units from key part files: admins alice and bob, thresholds 2/1,
     /// master key = part1 ⊕ part2.
     fn init_with_parts(&self) {
-        self.ok(&["mk-add", "--random", "--description", "part1", "--kdf-memory-mib", "64"]);
-        self.ok(&["mk-add", "--random", "--description", "part2", "--kdf-memory-mib", "64"]);
+        self.ok(&[
+            "mk-add",
+            "--random",
+            "--description",
+            "part1",
+            "--kdf-memory-mib",
+            "64",
+        ]);
+        self.ok(&[
+            "mk-add",
+            "--random",
+            "--description",
+            "part2",
+            "--kdf-memory-mib",
+            "64",
+        ]);
         self.ok(&["cryptounit-admin-add", "alice"]);
         self.ok(&["cryptounit-admin-add", "bob"]);
-        self.ok(&["cryptounit-thrhld-set", "--signature-threshold", "2", "--revocation-threshold", "1"]);
+        self.ok(&[
+            "cryptounit-thrhld-set",
+            "--signature-threshold",
+            "2",
+            "--revocation-threshold",
+            "1",
+        ]);
         self.ok(&["cryptounit-mk-load", "part1", "part2"]);
         self.ok(&["cryptounit-mk-commit"]);
         self.ok(&["cryptounit-mk-setimm", "--yes"]);
@@ -198,23 +268,49 @@ fn read_sigkey(path: &Path, password: &str) -> AdminKey {
     let p = AwsLcProvider;
     let f: SigkeyFile = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(f.header.format, "strongroom-sigkey/1");
-    assert_eq!((f.header.kdf.alg.as_str(), f.header.kdf.v), ("argon2id", 0x13));
+    assert_eq!(
+        (f.header.kdf.alg.as_str(), f.header.kdf.v),
+        ("argon2id", 0x13)
+    );
     let mut k = [0u8; 32];
-    p.argon2id(password.as_bytes(), &B64.decode(&f.header.kdf.salt).unwrap(), f.header.kdf.m_kib, f.header.kdf.t, f.header.kdf.p, &mut k).unwrap();
+    p.argon2id(
+        password.as_bytes(),
+        &B64.decode(&f.header.kdf.salt).unwrap(),
+        f.header.kdf.m_kib,
+        f.header.kdf.t,
+        f.header.kdf.p,
+        &mut k,
+    )
+    .unwrap();
     let key = p.aead_key(AeadAlg::AesGcm, &k).unwrap();
-    let nonce: [u8; 12] = B64.decode(&f.header.aead.nonce).unwrap().try_into().unwrap();
+    let nonce: [u8; 12] = B64
+        .decode(&f.header.aead.nonce)
+        .unwrap()
+        .try_into()
+        .unwrap();
     let mut body = B64.decode(&f.ct).unwrap();
-    key.open(&nonce, &serde_json::to_vec(&f.header).unwrap(), &mut body).expect("the documented AAD opens the file");
+    key.open(&nonce, &serde_json::to_vec(&f.header).unwrap(), &mut body)
+        .expect("the documented AAD opens the file");
     let alg = SigAlg::parse(&f.header.alg).unwrap();
     let public = p.sig_public_key(alg, &body).unwrap();
     assert_eq!(B64.encode(&public), f.header.public_key);
     let ski = strongroom_engine::admin::ski_of(&p, alg, &public);
     assert_eq!(hex::encode(ski), f.header.ski);
-    AdminKey { alg, pkcs8: body, ski }
+    AdminKey {
+        alg,
+        pkcs8: body,
+        ski,
+    }
 }
 
 /// Signs `cmd` for `unit` (at its current counter) with `keys` and posts it.
-async fn raw_command(api: &Api, unit: &Value, cmd: Cmd, keys: &[&AdminKey], ctr_offset: u64) -> (Resp, Value) {
+async fn raw_command(
+    api: &Api,
+    unit: &Value,
+    cmd: Cmd,
+    keys: &[&AdminKey],
+    ctr_offset: u64,
+) -> (Resp, Value) {
     let body = CommandBody {
         v: WIRE_VERSION,
         instance: api.instance.parse().unwrap(),
@@ -223,17 +319,30 @@ async fn raw_command(api: &Api, unit: &Value, cmd: Cmd, keys: &[&AdminKey], ctr_
         ctr: unit["ctr"].as_u64().unwrap() + ctr_offset,
         cmd,
     };
-    let signers: Vec<Signer<'_>> = keys.iter().map(|k| Signer { alg: k.alg, pkcs8: &k.pkcs8, ski: k.ski }).collect();
+    let signers: Vec<Signer<'_>> = keys
+        .iter()
+        .map(|k| Signer {
+            alg: k.alg,
+            pkcs8: &k.pkcs8,
+            ski: k.ski,
+        })
+        .collect();
     let signed = sign_command(&AwsLcProvider, &body, &signers).unwrap();
-    let path = format!("/api/v2/crypto_units/{}/commands", unit["unit"].as_str().unwrap());
+    let path = format!(
+        "/api/v2/crypto_units/{}/commands",
+        unit["unit"].as_str().unwrap()
+    );
     let r = api.call("POST", &path, Some(json!(signed))).await;
     (r, json!(signed))
 }
 
 async fn unit_status(api: &Api, id: &str) -> Value {
-    let r = api.call("GET", &format!("/api/v2/crypto_units/{id}"), None).await;
+    let r = api
+        .call("GET", &format!("/api/v2/crypto_units/{id}"), None)
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    let body: Value = serde_json::from_slice(&B64.decode(r.body["body"].as_str().unwrap()).unwrap()).unwrap();
+    let body: Value =
+        serde_json::from_slice(&B64.decode(r.body["body"].as_str().unwrap()).unwrap()).unwrap();
     body["output"].clone()
 }
 
@@ -243,12 +352,30 @@ async fn key_part_ceremony_with_refusals_that_change_nothing() {
     let api = c.api().await;
 
     // Until the units hold a master key, key operations fail clearly.
-    let r = api.call("POST", "/api/v2/keys", Some(key_body(json!({"name": "early", "extractable": false})))).await;
-    assert_eq!((r.status, r.code()), (503, "CRYPTO_UNIT_NOT_INITIALIZED_ERR"), "{:?}", r.body);
+    let r = api
+        .call(
+            "POST",
+            "/api/v2/keys",
+            Some(key_body(json!({"name": "early", "extractable": false}))),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (503, "CRYPTO_UNIT_NOT_INITIALIZED_ERR"),
+        "{:?}",
+        r.body
+    );
 
     // --plan shows the signatures and changes nothing.
     let before = c.units();
-    let out = c.ok(&["cryptounit-thrhld-set", "--signature-threshold", "2", "--revocation-threshold", "1", "--plan"]);
+    let out = c.ok(&[
+        "cryptounit-thrhld-set",
+        "--signature-threshold",
+        "2",
+        "--revocation-threshold",
+        "1",
+        "--plan",
+    ]);
     assert!(out.contains("set_thresholds — 2 signature(s)"), "{out}");
     assert_eq!(c.units(), before);
 
@@ -257,11 +384,23 @@ async fn key_part_ceremony_with_refusals_that_change_nothing() {
     assert_eq!(units.len(), 2);
     let vp = units[0]["current"]["vp"].as_str().unwrap().to_string();
     assert_eq!(units[1]["current"]["vp"].as_str().unwrap(), vp);
-    assert_eq!((units[0]["signature_threshold"].as_u64(), units[0]["revocation_threshold"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (
+            units[0]["signature_threshold"].as_u64(),
+            units[0]["revocation_threshold"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
 
     // Keys work now.
     let k = api.create_root("payments").await;
-    let r = api.call("POST", &format!("/api/v2/keys/{k}/actions/wrap"), Some(json!({}))).await;
+    let r = api
+        .call(
+            "POST",
+            &format!("/api/v2/keys/{k}/actions/wrap"),
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let ct = r.body["ciphertext"].as_str().unwrap().to_string();
     let dek = r.body["plaintext"].as_str().unwrap().to_string();
@@ -272,23 +411,66 @@ async fn key_part_ceremony_with_refusals_that_change_nothing() {
 
     // A command with too few signatures: clear the current register needs 1, a commit 2.
     let u = unit_status(&api, &id0).await;
-    let (r, _) = raw_command(&api, &u, Cmd::SetThresholds { sign: 1, revoke: 1 }, &[&alice], 1).await;
-    assert_eq!((r.status, r.code()), (403, "CRYPTO_UNIT_SIGNATURES_ERR"), "{:?}", r.body);
-    assert!(r.body["resources"][0]["reasons"][0]["message"].as_str().unwrap().contains("needs 2 administrator signature(s); 1 given"));
+    let (r, _) = raw_command(
+        &api,
+        &u,
+        Cmd::SetThresholds { sign: 1, revoke: 1 },
+        &[&alice],
+        1,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "CRYPTO_UNIT_SIGNATURES_ERR"),
+        "{:?}",
+        r.body
+    );
+    assert!(r.body["resources"][0]["reasons"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("needs 2 administrator signature(s); 1 given"));
     assert_eq!(unit_status(&api, &id0).await, u, "no state change");
 
     // A commit naming the wrong verification pattern (the server checks, not only the CLI).
-    let (r, _) = raw_command(&api, &u, Cmd::Commit { vp: "00".repeat(32) }, &[&alice, &bob], 1).await;
-    assert_eq!((r.status, r.code()), (409, "CRYPTO_UNIT_STATE_ERR"), "{:?}", r.body);
+    let (r, _) = raw_command(
+        &api,
+        &u,
+        Cmd::Commit {
+            vp: "00".repeat(32),
+        },
+        &[&alice, &bob],
+        1,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "CRYPTO_UNIT_STATE_ERR"),
+        "{:?}",
+        r.body
+    );
     assert_eq!(unit_status(&api, &id0).await, u);
-    c.fails(&["cryptounit-mk-commit", "--vp", &"11".repeat(32)], "the new register is empty");
+    c.fails(
+        &["cryptounit-mk-commit", "--vp", &"11".repeat(32)],
+        "the new register is empty",
+    );
 
     // A replayed command: accepted once, refused the second time.
     let (r, signed) = raw_command(&api, &u, Cmd::GenImporter, &[&alice], 1).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let after = unit_status(&api, &id0).await;
-    let replay = api.call("POST", &format!("/api/v2/crypto_units/{id0}/commands"), Some(signed)).await;
-    assert_eq!((replay.status, replay.code()), (409, "CRYPTO_UNIT_REPLAY_ERR"), "{:?}", replay.body);
+    let replay = api
+        .call(
+            "POST",
+            &format!("/api/v2/crypto_units/{id0}/commands"),
+            Some(signed),
+        )
+        .await;
+    assert_eq!(
+        (replay.status, replay.code()),
+        (409, "CRYPTO_UNIT_REPLAY_ERR"),
+        "{:?}",
+        replay.body
+    );
     assert_eq!(unit_status(&api, &id0).await, after);
     // A stale counter from the past, too.
     let (r, _) = raw_command(&api, &after, Cmd::GenImporter, &[&alice], 0).await;
@@ -300,47 +482,92 @@ async fn key_part_ceremony_with_refusals_that_change_nothing() {
     let carol = read_sigkey(&c.ws.join("carol.sigkey"), "carol-password-333");
     let u = unit_status(&api, &id0).await;
     let (r, _) = raw_command(&api, &u, Cmd::GenImporter, &[&carol], 1).await;
-    assert_eq!(r.status, 200, "carol may sign while installed: {:?}", r.body);
+    assert_eq!(
+        r.status, 200,
+        "carol may sign while installed: {:?}",
+        r.body
+    );
     c.ok(&["cryptounit-admin-rm", "carol"]);
     let u = unit_status(&api, &id0).await;
     assert_eq!(u["admins"].as_array().unwrap().len(), 2);
     let (r, _) = raw_command(&api, &u, Cmd::GenImporter, &[&carol], 1).await;
-    assert_eq!((r.status, r.code()), (403, "CRYPTO_UNIT_SIGNATURES_ERR"), "{:?}", r.body);
-    assert!(r.body["resources"][0]["reasons"][0]["message"].as_str().unwrap().contains("is not an administrator"));
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "CRYPTO_UNIT_SIGNATURES_ERR"),
+        "{:?}",
+        r.body
+    );
+    assert!(r.body["resources"][0]["reasons"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("is not an administrator"));
     assert_eq!(unit_status(&api, &id0).await, u);
 
     // A key part file with the wrong password; a tampered key part file.
     let before = c.units();
-    std::fs::write(&c.pw, PASSWORDS.replace("part-two-password", "not-the-password")).unwrap();
-    c.fails(&["cryptounit-mk-load", "part1", "part2"], "wrong password, or the file was altered");
+    std::fs::write(
+        &c.pw,
+        PASSWORDS.replace("part-two-password", "not-the-password"),
+    )
+    .unwrap();
+    c.fails(
+        &["cryptounit-mk-load", "part1", "part2"],
+        "wrong password, or the file was altered",
+    );
     std::fs::write(&c.pw, PASSWORDS).unwrap();
     let part2 = c.ws.join("part2.mkpart");
     let original = std::fs::read_to_string(&part2).unwrap();
-    std::fs::write(&part2, original.replace("\"name\": \"part2\"", "\"name\": \"part9\"")).unwrap();
-    c.fails(&["cryptounit-mk-load", "part1", "part2"], "wrong password, or the file was altered");
+    std::fs::write(
+        &part2,
+        original.replace("\"name\": \"part2\"", "\"name\": \"part9\""),
+    )
+    .unwrap();
+    c.fails(
+        &["cryptounit-mk-load", "part1", "part2"],
+        "wrong password, or the file was altered",
+    );
     std::fs::write(&part2, &original).unwrap();
     assert_eq!(strip_ctr(c.units()), strip_ctr(before.clone()));
 
     // Loading a master key equal to the current one.
-    c.fails(&["cryptounit-mk-load", "part2", "part1"], "combine to the current master key");
+    c.fails(
+        &["cryptounit-mk-load", "part2", "part1"],
+        "combine to the current master key",
+    );
     let now = c.units();
     assert_eq!(now[0]["new"]["state"], "empty");
     assert_eq!(now[0]["current"]["vp"], before[0]["current"]["vp"]);
 
     // Wrong signature key password.
-    std::fs::write(&c.pw, PASSWORDS.replace("bob-password-22", "bob-password-23")).unwrap();
+    std::fs::write(
+        &c.pw,
+        PASSWORDS.replace("bob-password-22", "bob-password-23"),
+    )
+    .unwrap();
     c.fails(&["sigkey-sel", "1", "2"], "wrong password");
     std::fs::write(&c.pw, PASSWORDS).unwrap();
 
     // Everything still works and the DEK still unwraps.
-    let r = api.call("POST", &format!("/api/v2/keys/{k}/actions/unwrap"), Some(json!({"ciphertext": ct}))).await;
+    let r = api
+        .call(
+            "POST",
+            &format!("/api/v2/keys/{k}/actions/unwrap"),
+            Some(json!({"ciphertext": ct})),
+        )
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["plaintext"].as_str().unwrap(), dek);
 
     // A restart keeps the units (sealed state files) and the keys working.
     c.restart(false);
     let api = c.api().await;
-    let r = api.call("POST", &format!("/api/v2/keys/{k}/actions/unwrap"), Some(json!({"ciphertext": ct}))).await;
+    let r = api
+        .call(
+            "POST",
+            &format!("/api/v2/keys/{k}/actions/unwrap"),
+            Some(json!({"ciphertext": ct})),
+        )
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(c.units()[0]["current"]["vp"].as_str().unwrap(), vp);
 }
@@ -357,38 +584,98 @@ async fn recovery_unit_initialises_recovers_and_exports_only_to_the_roster() {
     let c = Ceremony::new("2", "1");
     let api = c.api().await;
     // auto-init refuses an impossible threshold before touching anything.
-    c.fails(&["auto-init", "--signature-threshold", "3", "--revocation-threshold", "1"], "need at least 3 administrators");
-    let out = c.ok(&["auto-init", "--signature-threshold", "2", "--revocation-threshold", "1", "--plan"]);
-    assert!(out.contains("gen_random") && out.contains("export (current)"), "{out}");
+    c.fails(
+        &[
+            "auto-init",
+            "--signature-threshold",
+            "3",
+            "--revocation-threshold",
+            "1",
+        ],
+        "need at least 3 administrators",
+    );
+    let out = c.ok(&[
+        "auto-init",
+        "--signature-threshold",
+        "2",
+        "--revocation-threshold",
+        "1",
+        "--plan",
+    ]);
+    assert!(
+        out.contains("gen_random") && out.contains("export (current)"),
+        "{out}"
+    );
     assert!(c.units().iter().all(|u| u["mode"] == "imprint"));
 
-    c.ok(&["auto-init", "--signature-threshold", "2", "--revocation-threshold", "1"]);
+    c.ok(&[
+        "auto-init",
+        "--signature-threshold",
+        "2",
+        "--revocation-threshold",
+        "1",
+    ]);
     let out = c.ok(&["cryptounit-compare"]);
     assert!(out.contains("3 selected units are identical"), "{out}");
     let units = c.units();
     let vp = units[0]["current"]["vp"].as_str().unwrap().to_string();
-    assert!(units.iter().all(|u| u["current"]["vp"] == vp.as_str() && u["roster"].as_array().unwrap().len() == 3));
+    assert!(units
+        .iter()
+        .all(|u| u["current"]["vp"] == vp.as_str() && u["roster"].as_array().unwrap().len() == 3));
 
     let keys: Vec<String> = futures_join(&api, 5).await;
     let mut deks = Vec::new();
     for k in &keys {
-        let r = api.call("POST", &format!("/api/v2/keys/{k}/actions/wrap"), Some(json!({}))).await;
+        let r = api
+            .call(
+                "POST",
+                &format!("/api/v2/keys/{k}/actions/wrap"),
+                Some(json!({})),
+            )
+            .await;
         assert_eq!(r.status, 200);
-        deks.push((k.clone(), r.body["ciphertext"].as_str().unwrap().to_string(), r.body["plaintext"].as_str().unwrap().to_string()));
+        deks.push((
+            k.clone(),
+            r.body["ciphertext"].as_str().unwrap().to_string(),
+            r.body["plaintext"].as_str().unwrap().to_string(),
+        ));
     }
 
     // Zeroize one operational unit; the other keeps serving.
-    let op: Vec<&Value> = units.iter().filter(|u| u["kind"] == "operational").collect();
+    let op: Vec<&Value> = units
+        .iter()
+        .filter(|u| u["kind"] == "operational")
+        .collect();
     let z = op[0]["unit"].as_str().unwrap().to_string();
-    let others: Vec<String> = units.iter().map(|u| u["unit"].as_str().unwrap().to_string()).filter(|u| *u != z).collect();
+    let others: Vec<String> = units
+        .iter()
+        .map(|u| u["unit"].as_str().unwrap().to_string())
+        .filter(|u| *u != z)
+        .collect();
     c.ok(&["cryptounit-rm", &others[0], &others[1]]);
     c.fails(&["cryptounit-zeroize"], "pass --yes");
     c.ok(&["cryptounit-zeroize", "--yes"]);
     let zs = unit_status(&api, &z).await;
-    assert_eq!((zs["mode"].as_str(), zs["current"]["state"].as_str(), zs["admins"].as_array().unwrap().len()), (Some("imprint"), Some("empty"), 0));
+    assert_eq!(
+        (
+            zs["mode"].as_str(),
+            zs["current"]["state"].as_str(),
+            zs["admins"].as_array().unwrap().len()
+        ),
+        (Some("imprint"), Some("empty"), 0)
+    );
     for (k, ct, pt) in &deks {
-        let r = api.call("POST", &format!("/api/v2/keys/{k}/actions/unwrap"), Some(json!({"ciphertext": ct}))).await;
-        assert_eq!((r.status, r.body["plaintext"].as_str()), (200, Some(pt.as_str())));
+        let r = api
+            .call(
+                "POST",
+                &format!("/api/v2/keys/{k}/actions/unwrap"),
+                Some(json!({"ciphertext": ct})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["plaintext"].as_str()),
+            (200, Some(pt.as_str()))
+        );
     }
 
     // auto-mk-recover puts the master key back into the zeroized unit.
@@ -399,27 +686,56 @@ async fn recovery_unit_initialises_recovers_and_exports_only_to_the_roster() {
 
     // A unit that is not on the roster gets nothing from the recovery unit.
     let (ok, out, err) = run(
-        &["instance", "add-unit", &c.instance, "--kind", "operational", "--url", &c.server.url, "--data-dir", c._dir.path().to_str().unwrap(), "--output", "json"],
+        &[
+            "instance",
+            "add-unit",
+            &c.instance,
+            "--kind",
+            "operational",
+            "--url",
+            &c.server.url,
+            "--data-dir",
+            c._dir.path().to_str().unwrap(),
+            "--output",
+            "json",
+        ],
         &[],
     );
     assert!(ok, "{err}");
-    let newcomer = serde_json::from_str::<Value>(&out).unwrap()["unit"].as_str().unwrap().to_string();
+    let newcomer = serde_json::from_str::<Value>(&out).unwrap()["unit"]
+        .as_str()
+        .unwrap()
+        .to_string();
     c.ok(&["cryptounit-rm", &others[0], &others[1], &z]);
     c.ok(&["cryptounit-add", &newcomer]);
     c.ok(&["cryptounit-admin-add", "alice"]);
     c.ok(&["cryptounit-admin-add", "bob"]);
-    c.ok(&["cryptounit-thrhld-set", "--signature-threshold", "2", "--revocation-threshold", "1"]);
-    let recovery = units.iter().find(|u| u["kind"] == "recovery").unwrap()["unit"].as_str().unwrap().to_string();
+    c.ok(&[
+        "cryptounit-thrhld-set",
+        "--signature-threshold",
+        "2",
+        "--revocation-threshold",
+        "1",
+    ]);
+    let recovery = units.iter().find(|u| u["kind"] == "recovery").unwrap()["unit"]
+        .as_str()
+        .unwrap()
+        .to_string();
     c.ok(&["cryptounit-add", &recovery]);
     let rec_before = unit_status(&api, &recovery).await;
     c.fails(&["auto-mk-recover"], "CRYPTO_UNIT_ROSTER_ERR");
     let rec_after = unit_status(&api, &recovery).await;
-    assert_eq!(rec_after, rec_before, "the refused export changed nothing on the recovery unit");
+    assert_eq!(
+        rec_after, rec_before,
+        "the refused export changed nothing on the recovery unit"
+    );
     // Once the administrators put it on the roster, it can receive the key.
     c.ok(&["cryptounit-add", "--all"]);
     c.ok(&["cryptounit-roster-set"]);
     c.ok(&["auto-mk-recover"]);
-    assert!(c.ok(&["cryptounit-compare"]).contains("4 selected units are identical"));
+    assert!(c
+        .ok(&["cryptounit-compare"])
+        .contains("4 selected units are identical"));
 }
 
 /// Creates `n` root keys; returns their ids.
@@ -448,9 +764,19 @@ async fn rotation_of_10000_keys_keeps_serving_and_resumes_after_kill_9() {
     let keys = Arc::new(keys);
     let mut deks = Vec::new();
     for k in keys.iter().step_by(50) {
-        let r = api.call("POST", &format!("/api/v2/keys/{k}/actions/wrap"), Some(json!({}))).await;
+        let r = api
+            .call(
+                "POST",
+                &format!("/api/v2/keys/{k}/actions/wrap"),
+                Some(json!({})),
+            )
+            .await;
         assert_eq!(r.status, 200);
-        deks.push((k.clone(), r.body["ciphertext"].as_str().unwrap().to_string(), r.body["plaintext"].as_str().unwrap().to_string()));
+        deks.push((
+            k.clone(),
+            r.body["ciphertext"].as_str().unwrap().to_string(),
+            r.body["plaintext"].as_str().unwrap().to_string(),
+        ));
     }
     let deks = Arc::new(deks);
 
@@ -459,18 +785,36 @@ async fn rotation_of_10000_keys_keeps_serving_and_resumes_after_kill_9() {
     let done = Arc::new(AtomicU64::new(0));
     let mut load = tokio::task::JoinSet::new();
     for w in 0..4usize {
-        let (api, keys, deks, stop, done) = (api.clone(), keys.clone(), deks.clone(), stop.clone(), done.clone());
+        let (api, keys, deks, stop, done) = (
+            api.clone(),
+            keys.clone(),
+            deks.clone(),
+            stop.clone(),
+            done.clone(),
+        );
         load.spawn(async move {
             let mut failures = Vec::new();
             let mut i = w;
             while !stop.load(Ordering::Relaxed) {
                 let k = &keys[(i * 7919) % keys.len()];
-                let r = api.call("POST", &format!("/api/v2/keys/{k}/actions/wrap"), Some(json!({}))).await;
+                let r = api
+                    .call(
+                        "POST",
+                        &format!("/api/v2/keys/{k}/actions/wrap"),
+                        Some(json!({})),
+                    )
+                    .await;
                 if r.status != 200 {
                     failures.push(format!("wrap: {} {:?}", r.status, r.body));
                 }
                 let (k, ct, pt) = &deks[i % deks.len()];
-                let r = api.call("POST", &format!("/api/v2/keys/{k}/actions/unwrap"), Some(json!({"ciphertext": ct}))).await;
+                let r = api
+                    .call(
+                        "POST",
+                        &format!("/api/v2/keys/{k}/actions/unwrap"),
+                        Some(json!({"ciphertext": ct})),
+                    )
+                    .await;
                 if r.status != 200 || r.body["plaintext"].as_str() != Some(pt) {
                     failures.push(format!("unwrap: {} {:?}", r.status, r.body));
                 }
@@ -480,76 +824,184 @@ async fn rotation_of_10000_keys_keeps_serving_and_resumes_after_kill_9() {
             failures
         });
     }
-    c.ok(&["mk-add", "--random", "--description", "part3", "--kdf-memory-mib", "64"]);
+    c.ok(&[
+        "mk-add",
+        "--random",
+        "--description",
+        "part3",
+        "--kdf-memory-mib",
+        "64",
+    ]);
     c.ok(&["cryptounit-mk-load", "part1", "part3"]);
     c.ok(&["cryptounit-mk-commit"]);
     let before_rotation = done.load(Ordering::Relaxed);
-    let (ws, pw, url, inst, ak) = (c.ws.clone(), c.pw.clone(), c.server.url.clone(), c.instance.clone(), c.apikey.clone());
+    let (ws, pw, url, inst, ak) = (
+        c.ws.clone(),
+        c.pw.clone(),
+        c.server.url.clone(),
+        c.instance.clone(),
+        c.apikey.clone(),
+    );
     let rotate = tokio::task::spawn_blocking(move || {
         run(
             &["tke", "cryptounit-mk-rotate", "--batch", "500"],
-            &[("STRONGROOM_URL", &url), ("STRONGROOM_INSTANCE", &inst), ("STRONGROOM_API_KEY", &ak), ("STRONGROOM_TKE_FILES", ws.to_str().unwrap()), ("STRONGROOM_TKE_PASSWORDS", pw.to_str().unwrap())],
+            &[
+                ("STRONGROOM_URL", &url),
+                ("STRONGROOM_INSTANCE", &inst),
+                ("STRONGROOM_API_KEY", &ak),
+                ("STRONGROOM_TKE_FILES", ws.to_str().unwrap()),
+                ("STRONGROOM_TKE_PASSWORDS", pw.to_str().unwrap()),
+            ],
         )
     })
     .await
     .unwrap();
     assert!(rotate.0, "rotation failed: {}", rotate.2);
-    assert!(rotate.2.contains("key storage re-encrypted (10000 key version(s))"), "{}", rotate.2);
+    assert!(
+        rotate
+            .2
+            .contains("key storage re-encrypted (10000 key version(s))"),
+        "{}",
+        rotate.2
+    );
     let during = done.load(Ordering::Relaxed) - before_rotation;
     stop.store(true, Ordering::Relaxed);
     let mut failures = Vec::new();
     while let Some(f) = load.join_next().await {
         failures.extend(f.unwrap());
     }
-    assert!(failures.is_empty(), "{} failed requests during the rotation, first: {:?}", failures.len(), failures.first());
+    assert!(
+        failures.is_empty(),
+        "{} failed requests during the rotation, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
     assert!(during > 0, "the client made requests during the rotation");
     let units = c.units();
     let vp2 = units[0]["current"]["vp"].as_str().unwrap().to_string();
-    assert!(units.iter().all(|u| u["current"]["vp"] == vp2.as_str() && u["new"]["state"] == "empty" && u["rotating"] == false));
+    assert!(units.iter().all(|u| u["current"]["vp"] == vp2.as_str()
+        && u["new"]["state"] == "empty"
+        && u["rotating"] == false));
     for (k, ct, pt) in deks.iter() {
-        let r = api.call("POST", &format!("/api/v2/keys/{k}/actions/unwrap"), Some(json!({"ciphertext": ct}))).await;
-        assert_eq!((r.status, r.body["plaintext"].as_str()), (200, Some(pt.as_str())), "{k}");
+        let r = api
+            .call(
+                "POST",
+                &format!("/api/v2/keys/{k}/actions/unwrap"),
+                Some(json!({"ciphertext": ct})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["plaintext"].as_str()),
+            (200, Some(pt.as_str())),
+            "{k}"
+        );
     }
 
     // Second rotation, killed with SIGKILL in the middle of the re-encryption.
-    c.ok(&["mk-add", "--random", "--description", "part4", "--kdf-memory-mib", "64"]);
+    c.ok(&[
+        "mk-add",
+        "--random",
+        "--description",
+        "part4",
+        "--kdf-memory-mib",
+        "64",
+    ]);
     c.ok(&["cryptounit-mk-load", "part3", "part4"]);
     c.ok(&["cryptounit-mk-commit"]);
     let alice = read_sigkey(&c.ws.join("alice.sigkey"), "alice-password-1");
     let vp3 = c.units()[0]["new"]["vp"].as_str().unwrap().to_string();
     for u in c.units() {
-        let (r, _) = raw_command(&api, &u, Cmd::BeginRotation { vp: vp3.clone() }, &[&alice], 1).await;
+        let (r, _) = raw_command(
+            &api,
+            &u,
+            Cmd::BeginRotation { vp: vp3.clone() },
+            &[&alice],
+            1,
+        )
+        .await;
         assert_eq!(r.status, 200, "{:?}", r.body);
     }
-    let r = api.call("POST", "/api/v2/crypto_units/reencrypt?batch=1000", None).await;
+    let r = api
+        .call("POST", "/api/v2/crypto_units/reencrypt?batch=1000", None)
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    assert_eq!((r.body["rewrapped"].as_u64(), r.body["remaining"].as_u64()), (Some(1000), Some(9000)));
+    assert_eq!(
+        (r.body["rewrapped"].as_u64(), r.body["remaining"].as_u64()),
+        (Some(1000), Some(9000))
+    );
     // Keys sealed under either master key serve while the rotation is half done.
     for (k, ct, pt) in deks.iter().take(40) {
-        let r = api.call("POST", &format!("/api/v2/keys/{k}/actions/unwrap"), Some(json!({"ciphertext": ct}))).await;
-        assert_eq!((r.status, r.body["plaintext"].as_str()), (200, Some(pt.as_str())));
+        let r = api
+            .call(
+                "POST",
+                &format!("/api/v2/keys/{k}/actions/unwrap"),
+                Some(json!({"ciphertext": ct})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["plaintext"].as_str()),
+            (200, Some(pt.as_str()))
+        );
     }
     let in_flight = {
         let api = api.clone();
-        tokio::spawn(async move { api.http.post(format!("{}/api/v2/crypto_units/reencrypt?batch=5000", api.url)).header("authorization", format!("Bearer {}", api.token)).header("bluemix-instance", &api.instance).send().await })
+        tokio::spawn(async move {
+            api.http
+                .post(format!(
+                    "{}/api/v2/crypto_units/reencrypt?batch=5000",
+                    api.url
+                ))
+                .header("authorization", format!("Bearer {}", api.token))
+                .header("bluemix-instance", &api.instance)
+                .send()
+                .await
+        })
     };
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     c.restart(true);
     let _ = in_flight.await;
     let api = c.api().await;
     let units = c.units();
-    assert!(units.iter().all(|u| u["rotating"] == true && u["new"]["state"] == "full_committed"), "the crash left the rotation unfinished: {units:?}");
+    assert!(
+        units
+            .iter()
+            .all(|u| u["rotating"] == true && u["new"]["state"] == "full_committed"),
+        "the crash left the rotation unfinished: {units:?}"
+    );
     // Finalize is refused while blobs remain under the old key.
-    c.fails(&["cryptounit-mk-setimm", "--yes"], "still sealed under another master key");
+    c.fails(
+        &["cryptounit-mk-setimm", "--yes"],
+        "still sealed under another master key",
+    );
     let out = c.tke(&["cryptounit-mk-rotate", "--batch", "700"]);
     assert!(out.0, "resume failed: {}", out.2);
-    assert!(out.1.contains(&format!("current master key {vp3}")), "{}", out.1);
+    assert!(
+        out.1.contains(&format!("current master key {vp3}")),
+        "{}",
+        out.1
+    );
     for (k, ct, pt) in deks.iter() {
-        let r = api.call("POST", &format!("/api/v2/keys/{k}/actions/unwrap"), Some(json!({"ciphertext": ct}))).await;
-        assert_eq!((r.status, r.body["plaintext"].as_str()), (200, Some(pt.as_str())), "{k}");
+        let r = api
+            .call(
+                "POST",
+                &format!("/api/v2/keys/{k}/actions/unwrap"),
+                Some(json!({"ciphertext": ct})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["plaintext"].as_str()),
+            (200, Some(pt.as_str())),
+            "{k}"
+        );
     }
     for k in keys.iter().step_by(997) {
-        let r = api.call("POST", &format!("/api/v2/keys/{k}/actions/wrap"), Some(json!({}))).await;
+        let r = api
+            .call(
+                "POST",
+                &format!("/api/v2/keys/{k}/actions/wrap"),
+                Some(json!({})),
+            )
+            .await;
         assert_eq!(r.status, 200, "{:?}", r.body);
     }
 }

@@ -1421,21 +1421,18 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             t.send(&mut rec, Cmd::GenRandom).await?;
             let vp = rec.status.current.vp.clone().unwrap_or_default();
             let n = units.len();
-            for i in 0..n {
+            for (i, target) in units.iter_mut().enumerate() {
                 if i == r {
                     continue;
                 }
                 eprintln!(
                     "transferring the master key value to unit {} ({} of {})",
-                    units[i].short(),
+                    target.short(),
                     i + 1,
                     n
                 );
-                let mut target = units[i].clone();
-                t.transfer(&mut rec, &mut target, Which::Current).await?;
-                t.send(&mut target, Cmd::Finalize { vp: vp.clone() })
-                    .await?;
-                units[i] = target;
+                t.transfer(&mut rec, target, Which::Current).await?;
+                t.send(target, Cmd::Finalize { vp: vp.clone() }).await?;
             }
             units[r] = rec;
             println!(
@@ -1483,24 +1480,22 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             if rec.status.new.state == "full_uncommitted" {
                 t.send(&mut rec, Cmd::Commit { vp: vp.clone() }).await?;
             }
-            for i in 0..units.len() {
+            for (i, target) in units.iter_mut().enumerate() {
                 if i == r {
                     continue;
                 }
-                let mut target = units[i].clone();
-                match target.status.new.vp.as_deref() {
+                match target.status.new.vp.clone().as_deref() {
                     Some(v) if v == vp => {
                         if target.status.new.state == "full_uncommitted" {
-                            t.send(&mut target, Cmd::Commit { vp: vp.clone() }).await?;
+                            t.send(target, Cmd::Commit { vp: vp.clone() }).await?;
                         }
                     }
                     Some(_) => return Err(format!("unit {}'s new register holds another key; clear it (cryptounit-mk-clrnew) and run again", target.short())),
                     None => {
                         eprintln!("transferring the new master key to unit {}", target.short());
-                        t.transfer(&mut rec, &mut target, Which::New).await?;
+                        t.transfer(&mut rec, target, Which::New).await?;
                     }
                 }
-                units[i] = target;
             }
             units[r] = rec;
             t.rotate(&mut units, batch).await?;
