@@ -18,7 +18,7 @@ POLICY = "application/vnd.ibm.kms.policy+json"
 
 def own_instance(server):
     admin = {"Authorization": f"Bearer {server.admin_token}"}
-    inst = requests.post(f"{server.url}/admin/v1/instances", headers=admin, json={"name": f"py-{uuid.uuid4()}"}).json()["id"]
+    inst = requests.post(f"{server.url}/admin/v1/instances", headers=admin, json={"name": f"py-{uuid.uuid4()}", "dev_master_key": True}).json()["id"]
     key = requests.post(f"{server.url}/admin/v1/instances/{inst}/api_keys", headers=admin,
                         json={"name": "t", "roles": ["Manager"]}).json()["apikey"]
     return inst, client(server, IAMAuthenticator(apikey=key, url=server.url))
