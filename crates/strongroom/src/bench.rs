@@ -22,6 +22,12 @@ pub struct BenchArgs {
 
 #[derive(Subcommand, Debug)]
 enum BenchCmd {
+    /// In-process re-encryption rate of key blobs from one master key to another (open
+    /// and seal in the engine, one core): the physical limit of a rotation.
+    Rewrap {
+        #[arg(long, default_value_t = 20_000)]
+        count: u32,
+    },
     /// Serve a trivial JSON handler (the baseline): POST /trivial.
     TrivialServer {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -65,6 +71,45 @@ enum BenchCmd {
 
 pub async fn run(a: BenchArgs) -> Result<(), String> {
     match a.cmd {
+        BenchCmd::Rewrap { count } => {
+            use strongroom_engine::{BlobBinding, CryptoUnit, KeyMaterial, MasterKey};
+            use strongroom_model::{InstanceId, KeyId, KeyKind, VersionId};
+            let p: Arc<dyn strongroom_engine::CryptoProvider> =
+                Arc::new(strongroom_crypto_awslc::AwsLcProvider);
+            let e = |e: strongroom_engine::EngineError| e.to_string();
+            let mut k = zeroize::Zeroizing::new([0u8; 32]);
+            p.fill_random(k.as_mut()).map_err(|_| "rng")?;
+            let mut old = CryptoUnit::new(Arc::clone(&p)).map_err(e)?;
+            old.set_current_master_key(MasterKey::from_bytes(*k));
+            let mut unit = CryptoUnit::new(Arc::clone(&p)).map_err(e)?;
+            unit.set_current_master_key(MasterKey::from_bytes(*k));
+            unit.set_next_master_key(MasterKey::random(p.as_ref()).map_err(|_| "rng")?, true);
+            let instance = InstanceId::random();
+            let blobs: Vec<(BlobBinding, Vec<u8>)> = (0..count)
+                .map(|_| {
+                    let b = BlobBinding {
+                        instance,
+                        key: KeyId::random(),
+                        version: VersionId::random(),
+                        kind: KeyKind::Root,
+                        imported: false,
+                    };
+                    let blob = old.seal_blob(&b, &KeyMaterial::new(vec![7u8; 32]))?;
+                    Ok((b, blob))
+                })
+                .collect::<Result<_, strongroom_engine::EngineError>>()
+                .map_err(e)?;
+            let t = Instant::now();
+            for (b, blob) in &blobs {
+                unit.rewrap_blob(b, blob).map_err(e)?;
+            }
+            let secs = t.elapsed().as_secs_f64();
+            println!(
+                "{}",
+                json!({"count": count, "seconds": secs, "ops_per_sec": f64::from(count) / secs})
+            );
+            Ok(())
+        }
         BenchCmd::TrivialServer { addr, addr_file } => {
             let router = axum::Router::new().route(
                 "/trivial",
@@ -275,3 +320,4 @@ async fn worker(
     }
     lat
 }
+

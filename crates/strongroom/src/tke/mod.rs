@@ -1019,6 +1019,8 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                 }
                 v
             };
+            // A selection covers the units of one instance.
+            t.ws.units.retain(|id| found.iter().any(|u| u.id.to_string() == *id));
             for id in pick {
                 if !t.ws.units.contains(&id) {
                     t.ws.units.push(id);
@@ -1029,6 +1031,7 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
         }
         TkeCmd::CryptounitRm { units } => {
             let found = t.discover().await?;
+            t.ws.units.retain(|id| found.iter().any(|u| u.id.to_string() == *id));
             for r in &units {
                 let id = match r.parse::<usize>() {
                     Ok(n) => found.get(n.wrapping_sub(1)).map(|u| u.id.to_string()),
@@ -1421,15 +1424,16 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             t.send(&mut rec, Cmd::GenRandom).await?;
             let vp = rec.status.current.vp.clone().unwrap_or_default();
             let n = units.len();
+            let mut k = 0;
             for (i, target) in units.iter_mut().enumerate() {
                 if i == r {
                     continue;
                 }
+                k += 1;
                 eprintln!(
-                    "transferring the master key value to unit {} ({} of {})",
+                    "transferring the master key value to unit {} ({k} of {})",
                     target.short(),
-                    i + 1,
-                    n
+                    n - 1
                 );
                 t.transfer(&mut rec, target, Which::Current).await?;
                 t.send(target, Cmd::Finalize { vp: vp.clone() }).await?;
