@@ -320,4 +320,3 @@ async fn worker(
     }
     lat
 }
-

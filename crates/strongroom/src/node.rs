@@ -328,3 +328,103 @@ impl UnitVault for FileVault {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use strongroom_crypto_awslc::AwsLcProvider;
+    use strongroom_engine::admin::vp_of;
+
+    fn provider() -> Arc<dyn CryptoProvider> {
+        Arc::new(AwsLcProvider)
+    }
+
+    #[tokio::test]
+    async fn a_version_1_unit_file_becomes_a_version_2_unit_holding_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let node_key = [9u8; 32];
+        let vault = FileVault::new(dir.path(), &node_key, None, provider()).unwrap();
+        // A v1 file as the previous release wrote it.
+        let instance = InstanceId::random();
+        let mk = [0x42u8; 32];
+        let mut nonce = [0u8; 12];
+        AwsLcProvider.fill_random(&mut nonce).unwrap();
+        let mut body = mk.to_vec();
+        vault
+            .seal
+            .seal(&nonce, &FileVault::aad_v1(instance), &mut body)
+            .unwrap();
+        let mut v1 = UNIT_MAGIC.to_vec();
+        v1.push(UNIT_VERSION);
+        v1.extend_from_slice(&nonce);
+        v1.extend_from_slice(&body);
+        let v1_path = dir.path().join("units").join(format!("{instance}.unit"));
+        std::fs::write(&v1_path, &v1).unwrap();
+
+        let states = vault.load_all().await.unwrap();
+        assert_eq!(states.len(), 1);
+        let u = UnitState::from_persisted(&AwsLcProvider, &states[0]).unwrap();
+        assert_eq!(u.instance(), instance);
+        assert_eq!(u.current_vp(), Some(vp_of(&AwsLcProvider, &mk).unwrap()));
+        assert_eq!(u.mode(), strongroom_engine::admin::Mode::Imprint);
+        assert!(!v1_path.exists(), "the v1 file is replaced");
+        // The converted state loads again from its v2 file.
+        let again = vault.load_all().await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].as_slice(), states[0].as_slice());
+    }
+
+    #[tokio::test]
+    async fn unit_files_open_only_with_their_seal_key_and_detect_tampering() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = provider();
+        let vault = FileVault::new(
+            dir.path(),
+            &[1u8; 32],
+            Some(b"unit passphrase"),
+            Arc::clone(&p),
+        )
+        .unwrap();
+        let u = UnitState::new(
+            p.as_ref(),
+            UnitId::random(),
+            InstanceId::random(),
+            strongroom_engine::admin::UnitKind::Operational,
+        )
+        .unwrap();
+        vault
+            .save(u.id(), &u.to_persisted().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(vault.load_all().await.unwrap().len(), 1);
+        // The same passphrase (and the salt in units/seal.salt) opens it again.
+        let same = FileVault::new(
+            dir.path(),
+            &[2u8; 32],
+            Some(b"unit passphrase"),
+            Arc::clone(&p),
+        )
+        .unwrap();
+        assert_eq!(same.load_all().await.unwrap().len(), 1);
+        // Another passphrase, or the node key alone, does not.
+        let wrong = FileVault::new(
+            dir.path(),
+            &[1u8; 32],
+            Some(b"another passphrase"),
+            Arc::clone(&p),
+        )
+        .unwrap();
+        let e = wrong.load_all().await.unwrap_err().to_string();
+        assert!(e.contains("wrong node.key or passphrase"), "{e}");
+        let node_only = FileVault::new(dir.path(), &[1u8; 32], None, Arc::clone(&p)).unwrap();
+        assert!(node_only.load_all().await.is_err());
+        // A changed byte is detected.
+        let path = dir.path().join("units").join(format!("{}.unit", u.id()));
+        let mut data = std::fs::read(&path).unwrap();
+        let last = data.len() - 1;
+        data[last] ^= 1;
+        std::fs::write(&path, data).unwrap();
+        assert!(same.load_all().await.is_err());
+    }
+}

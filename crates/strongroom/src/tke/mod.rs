@@ -1020,7 +1020,8 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                 v
             };
             // A selection covers the units of one instance.
-            t.ws.units.retain(|id| found.iter().any(|u| u.id.to_string() == *id));
+            t.ws.units
+                .retain(|id| found.iter().any(|u| u.id.to_string() == *id));
             for id in pick {
                 if !t.ws.units.contains(&id) {
                     t.ws.units.push(id);
@@ -1031,7 +1032,8 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
         }
         TkeCmd::CryptounitRm { units } => {
             let found = t.discover().await?;
-            t.ws.units.retain(|id| found.iter().any(|u| u.id.to_string() == *id));
+            t.ws.units
+                .retain(|id| found.iter().any(|u| u.id.to_string() == *id));
             for r in &units {
                 let id = match r.parse::<usize>() {
                     Ok(n) => found.get(n.wrapping_sub(1)).map(|u| u.id.to_string()),
