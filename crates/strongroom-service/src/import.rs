@@ -217,11 +217,16 @@ impl Service {
         let p = unit.provider();
         let pkcs8 = unit
             .open_blob(&transport_binding(ctx.instance, tok.id), &tok.private_blob)
-            .map_err(|e| {
-                ServiceError::new(
+            .map_err(|e| match e {
+                // Import tokens are not re-encrypted by a master key rotation (they live
+                // minutes); one made before the rotation is simply stale.
+                strongroom_engine::EngineError::WrongMasterKey { .. } => expired(
+                    "The import token was created under a previous master key (the master key was rotated since); create a new import token and encrypt the key again",
+                ),
+                e => ServiceError::new(
                     ErrorKind::Internal,
                     format!("cannot open the transport key: {e}"),
-                )
+                ),
             })?;
         let material = p.rsa_oaep_decrypt(pkcs8.expose(), s.algorithm, sealed).map_err(|_| {
             ServiceError::field(

@@ -1015,7 +1015,10 @@ async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
         .expect("STRONGROOM_TEST_POSTGRES_URL is not set: run scripts/test, which starts PostgreSQL on loopback");
     let admin_db = sqlx::PgPool::connect(&url).await.unwrap();
     let name = format!("sr_cer_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin_db).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin_db)
+        .await
+        .unwrap();
     admin_db.close().await;
     let db = format!("{}/{name}", url.rsplit_once('/').unwrap().0);
     let dir_a = tempfile::tempdir().unwrap();
@@ -1029,14 +1032,37 @@ async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
     let b = Server::start_with(dir_b.path(), &["--keystore-url", &db]);
     let admin = |server: &Server, dir: &Path, args: &[&str]| {
         let mut v = args.to_vec();
-        v.extend_from_slice(&["--url", &server.url, "--data-dir", dir.to_str().unwrap(), "--output", "json"]);
+        v.extend_from_slice(&[
+            "--url",
+            &server.url,
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--output",
+            "json",
+        ]);
         let (ok, out, err) = run(&v, &[]);
         assert!(ok, "{err}");
         serde_json::from_str::<Value>(&out).unwrap()
     };
-    let instance = admin(&a, dir_a.path(), &["instance", "create", "shared", "--units", "1"])["id"].as_str().unwrap().to_string();
+    let instance = admin(
+        &a,
+        dir_a.path(),
+        &["instance", "create", "shared", "--units", "1"],
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     admin(&b, dir_b.path(), &["instance", "add-unit", &instance]);
-    let apikey = admin(&a, dir_a.path(), &["instance", "apikey", "create", &instance, "--role", "Manager"])["apikey"].as_str().unwrap().to_string();
+    let apikey = admin(
+        &a,
+        dir_a.path(),
+        &[
+            "instance", "apikey", "create", &instance, "--role", "Manager",
+        ],
+    )["apikey"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let ws = dir_a.path().join("tke");
     let pw = dir_a.path().join("passwords");
     std::fs::write(&pw, PASSWORDS).unwrap();
@@ -1056,16 +1082,32 @@ async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
         out + &err
     };
     let out = tke(&["cryptounits"]);
-    assert!(out.contains(&a.url) && out.contains(&b.url), "one unit on each node: {out}");
+    assert!(
+        out.contains(&a.url) && out.contains(&b.url),
+        "one unit on each node: {out}"
+    );
     tke(&["sigkey-add", "--name", "alice", "--kdf-memory-mib", "64"]);
     tke(&["sigkey-add", "--name", "bob", "--kdf-memory-mib", "64"]);
     tke(&["sigkey-sel", "1", "2"]);
     tke(&["cryptounit-add", "--all"]);
     tke(&["cryptounit-admin-add", "alice"]);
     tke(&["cryptounit-admin-add", "bob"]);
-    tke(&["cryptounit-thrhld-set", "--signature-threshold", "2", "--revocation-threshold", "2"]);
+    tke(&[
+        "cryptounit-thrhld-set",
+        "--signature-threshold",
+        "2",
+        "--revocation-threshold",
+        "2",
+    ]);
     for p in ["part1", "part2", "part3"] {
-        tke(&["mk-add", "--random", "--description", p, "--kdf-memory-mib", "64"]);
+        tke(&[
+            "mk-add",
+            "--random",
+            "--description",
+            p,
+            "--kdf-memory-mib",
+            "64",
+        ]);
     }
     tke(&["cryptounit-mk-load", "part1", "part2"]);
     tke(&["cryptounit-mk-commit"]);
@@ -1075,31 +1117,111 @@ async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
     let token = |server: &Server| {
         let (http, url, apikey) = (reqwest::Client::new(), server.url.clone(), apikey.clone());
         async move {
-            let r: Value = http.post(format!("{url}/identity/token")).form(&[("grant_type", "urn:ibm:params:oauth:grant-type:apikey"), ("apikey", apikey.as_str())]).send().await.unwrap().json().await.unwrap();
+            let r: Value = http
+                .post(format!("{url}/identity/token"))
+                .form(&[
+                    ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
+                    ("apikey", apikey.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             r["access_token"].as_str().unwrap().to_string()
         }
     };
-    let api_a = Api { http: reqwest::Client::new(), url: a.url.clone(), instance: instance.clone(), token: token(&a).await };
-    let api_b = Api { http: reqwest::Client::new(), url: b.url.clone(), instance: instance.clone(), token: token(&b).await };
+    let api_a = Api {
+        http: reqwest::Client::new(),
+        url: a.url.clone(),
+        instance: instance.clone(),
+        token: token(&a).await,
+    };
+    let api_b = Api {
+        http: reqwest::Client::new(),
+        url: b.url.clone(),
+        instance: instance.clone(),
+        token: token(&b).await,
+    };
     let keys = futures_join(&api_a, 50).await;
     let mut deks = Vec::new();
     for k in &keys {
-        let r = api_b.call("POST", &format!("/api/v2/keys/{k}/actions/wrap"), Some(json!({}))).await;
-        assert_eq!(r.status, 200, "node B serves keys created on node A: {:?}", r.body);
-        deks.push((k.clone(), r.body["ciphertext"].as_str().unwrap().to_string(), r.body["plaintext"].as_str().unwrap().to_string()));
+        let r = api_b
+            .call(
+                "POST",
+                &format!("/api/v2/keys/{k}/actions/wrap"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(
+            r.status, 200,
+            "node B serves keys created on node A: {:?}",
+            r.body
+        );
+        deks.push((
+            k.clone(),
+            r.body["ciphertext"].as_str().unwrap().to_string(),
+            r.body["plaintext"].as_str().unwrap().to_string(),
+        ));
     }
+    // An import token made before the rotation.
+    let r = api_a
+        .call(
+            "POST",
+            "/api/v2/import_token",
+            Some(json!({"expiration": 1200, "maxAllowedRetrievals": 5})),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 201, "{:?}", r.body);
     tke(&["cryptounit-mk-load", "part2", "part3"]);
     tke(&["cryptounit-mk-commit"]);
     let out = tke(&["cryptounit-mk-rotate"]);
-    assert!(out.contains("key storage re-encrypted (50 key version(s))"), "{out}");
+    assert!(
+        out.contains("key storage re-encrypted (50 key version(s))"),
+        "{out}"
+    );
     for (api, other) in [(&api_a, &api_b), (&api_b, &api_a)] {
         for (k, ct, pt) in &deks {
-            let r = api.call("POST", &format!("/api/v2/keys/{k}/actions/unwrap"), Some(json!({"ciphertext": ct}))).await;
-            assert_eq!((r.status, r.body["plaintext"].as_str()), (200, Some(pt.as_str())));
+            let r = api
+                .call(
+                    "POST",
+                    &format!("/api/v2/keys/{k}/actions/unwrap"),
+                    Some(json!({"ciphertext": ct})),
+                )
+                .await;
+            assert_eq!(
+                (r.status, r.body["plaintext"].as_str()),
+                (200, Some(pt.as_str()))
+            );
         }
         let k = other.create_root("after-rotation").await;
-        let r = api.call("POST", &format!("/api/v2/keys/{k}/actions/wrap"), Some(json!({}))).await;
+        let r = api
+            .call(
+                "POST",
+                &format!("/api/v2/keys/{k}/actions/wrap"),
+                Some(json!({})),
+            )
+            .await;
         assert_eq!(r.status, 200, "{:?}", r.body);
     }
     assert!(tke(&["cryptounit-compare"]).contains("identical"));
+    // The import token is stale after the rotation: a clear, retryable answer (not a 500).
+    let resource = json!({"name": "imported", "extractable": false,
+        "payload": B64.encode([1u8; 512]), "encryptedNonce": B64.encode([2u8; 28]), "iv": B64.encode([3u8; 12]),
+        "encryptionAlgorithm": "RSAES_OAEP_SHA_256"});
+    let r = api_a
+        .call("POST", "/api/v2/keys", Some(key_body(resource)))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "IMPORT_TOKEN_EXPIRED_ERR"),
+        "{:?}",
+        r.body
+    );
+    assert!(
+        r.body.to_string().contains("previous master key"),
+        "{:?}",
+        r.body
+    );
 }
