@@ -1076,6 +1076,17 @@ impl UnitState {
         Ok(())
     }
 
+    /// Puts a delivered key into the new register (uncommitted) and consumes the importer;
+    /// refuses a key equal to the current one.
+    fn load_new(&mut self, reg: Register, equal_current: &str) -> Result<Option<Output>, Refusal> {
+        if self.current.as_ref().is_some_and(|c| c.vp == reg.vp) {
+            return refuse(RefusalKind::State, equal_current);
+        }
+        self.new = NewRegister::Uncommitted(reg);
+        self.importer = None;
+        Ok(None)
+    }
+
     fn apply(&mut self, p: &dyn CryptoProvider, cmd: &Cmd) -> Result<Option<Output>, Refusal> {
         match cmd {
             Cmd::AdminAdd {
@@ -1260,15 +1271,10 @@ impl UnitState {
                     return Err(malformed("the parts combine to an all-zero key"));
                 }
                 let reg = Register::new(p, MasterKey::from_bytes(*key)).map_err(crypto)?;
-                if self.current.as_ref().is_some_and(|c| c.vp == reg.vp) {
-                    return refuse(
-                        RefusalKind::State,
-                        "the parts combine to the current master key; at least one part must be new",
-                    );
-                }
-                self.new = NewRegister::Uncommitted(reg);
-                self.importer = None;
-                Ok(None)
+                self.load_new(
+                    reg,
+                    "the parts combine to the current master key; at least one part must be new",
+                )
             }
             Cmd::ImportTransfer { transfer } => {
                 self.require_secured("importing a master key")?;
@@ -1324,15 +1330,7 @@ impl UnitState {
                         "the transferred key does not match its verification pattern",
                     );
                 }
-                if self.current.as_ref().is_some_and(|c| c.vp == reg.vp) {
-                    return refuse(
-                        RefusalKind::State,
-                        "the transferred key equals the current master key",
-                    );
-                }
-                self.new = NewRegister::Uncommitted(reg);
-                self.importer = None;
-                Ok(None)
+                self.load_new(reg, "the transferred key equals the current master key")
             }
             Cmd::Commit { vp } => {
                 self.require_secured("commit")?;

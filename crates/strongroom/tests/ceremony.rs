@@ -664,19 +664,7 @@ async fn recovery_unit_initialises_recovers_and_exports_only_to_the_roster() {
         ),
         (Some("imprint"), Some("empty"), 0)
     );
-    for (k, ct, pt) in &deks {
-        let r = api
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{k}/actions/unwrap"),
-                Some(json!({"ciphertext": ct})),
-            )
-            .await;
-        assert_eq!(
-            (r.status, r.body["plaintext"].as_str()),
-            (200, Some(pt.as_str()))
-        );
-    }
+    assert_unwraps(&api, &deks).await;
 
     // auto-mk-recover puts the master key back into the zeroized unit.
     c.ok(&["cryptounit-add", "--all"]);
@@ -736,6 +724,24 @@ async fn recovery_unit_initialises_recovers_and_exports_only_to_the_roster() {
     assert!(c
         .ok(&["cryptounit-compare"])
         .contains("4 selected units are identical"));
+}
+
+/// Every (key, ciphertext, plaintext) unwraps to its plaintext.
+async fn assert_unwraps(api: &Api, deks: &[(String, String, String)]) {
+    for (k, ct, pt) in deks {
+        let r = api
+            .call(
+                "POST",
+                &format!("/api/v2/keys/{k}/actions/unwrap"),
+                Some(json!({"ciphertext": ct})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["plaintext"].as_str()),
+            (200, Some(pt.as_str())),
+            "{k}"
+        );
+    }
 }
 
 /// Creates `n` root keys; returns their ids.
@@ -882,20 +888,7 @@ async fn rotation_of_10000_keys_keeps_serving_and_resumes_after_kill_9() {
     assert!(units.iter().all(|u| u["current"]["vp"] == vp2.as_str()
         && u["new"]["state"] == "empty"
         && u["rotating"] == false));
-    for (k, ct, pt) in deks.iter() {
-        let r = api
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{k}/actions/unwrap"),
-                Some(json!({"ciphertext": ct})),
-            )
-            .await;
-        assert_eq!(
-            (r.status, r.body["plaintext"].as_str()),
-            (200, Some(pt.as_str())),
-            "{k}"
-        );
-    }
+    assert_unwraps(&api, &deks).await;
 
     // Second rotation, killed with SIGKILL in the middle of the re-encryption.
     c.ok(&[
@@ -930,19 +923,7 @@ async fn rotation_of_10000_keys_keeps_serving_and_resumes_after_kill_9() {
         (Some(1000), Some(9000))
     );
     // Keys sealed under either master key serve while the rotation is half done.
-    for (k, ct, pt) in deks.iter().take(40) {
-        let r = api
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{k}/actions/unwrap"),
-                Some(json!({"ciphertext": ct})),
-            )
-            .await;
-        assert_eq!(
-            (r.status, r.body["plaintext"].as_str()),
-            (200, Some(pt.as_str()))
-        );
-    }
+    assert_unwraps(&api, &deks[..40]).await;
     let in_flight = {
         let api = api.clone();
         tokio::spawn(async move {
@@ -980,20 +961,7 @@ async fn rotation_of_10000_keys_keeps_serving_and_resumes_after_kill_9() {
         "{}",
         out.1
     );
-    for (k, ct, pt) in deks.iter() {
-        let r = api
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{k}/actions/unwrap"),
-                Some(json!({"ciphertext": ct})),
-            )
-            .await;
-        assert_eq!(
-            (r.status, r.body["plaintext"].as_str()),
-            (200, Some(pt.as_str())),
-            "{k}"
-        );
-    }
+    assert_unwraps(&api, &deks).await;
     for k in keys.iter().step_by(997) {
         let r = api
             .call(
@@ -1182,19 +1150,7 @@ async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
         "{out}"
     );
     for (api, other) in [(&api_a, &api_b), (&api_b, &api_a)] {
-        for (k, ct, pt) in &deks {
-            let r = api
-                .call(
-                    "POST",
-                    &format!("/api/v2/keys/{k}/actions/unwrap"),
-                    Some(json!({"ciphertext": ct})),
-                )
-                .await;
-            assert_eq!(
-                (r.status, r.body["plaintext"].as_str()),
-                (200, Some(pt.as_str()))
-            );
-        }
+        assert_unwraps(api, &deks).await;
         let k = other.create_root("after-rotation").await;
         let r = api
             .call(

@@ -516,6 +516,37 @@ impl Tke {
         self.plan
     }
 
+    /// Sends each unit its command (`None`: nothing to do on that unit); with `--plan`,
+    /// prints the commands and their signatures instead and returns `true`. `confirm` is
+    /// asked once, after the plan, before anything is sent.
+    async fn each(
+        &mut self,
+        units: &mut [Unit],
+        cmds: Vec<Option<Cmd>>,
+        confirm: Option<String>,
+    ) -> Result<bool, String> {
+        let plan = units
+            .iter()
+            .zip(&cmds)
+            .filter_map(|(u, c)| c.as_ref().map(|c| Self::step(u, c)))
+            .collect();
+        if self.plan_or(plan) {
+            return Ok(true);
+        }
+        if let Some(q) = confirm {
+            self.confirm(&q)?;
+        }
+        for (u, c) in units.iter_mut().zip(cmds) {
+            match c {
+                Some(c) => {
+                    self.send(u, c).await?;
+                }
+                None => eprintln!("  unit {}: nothing to do", u.short()),
+            }
+        }
+        Ok(false)
+    }
+
     fn sig_desc(s: &StatusView, cmd: &Cmd) -> String {
         let n = required(s, cmd);
         let why = match (s.mode, cmd) {
@@ -1069,34 +1100,22 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             let key = files::open_sigkey(&t.p, &path, password.as_bytes())?;
             let mut cmds = Vec::new();
             for u in &units {
-                cmds.push(
-                    admin_add_command(&t.p, instance, u.id, &key.name, key.alg, &key.pkcs8)
-                        .map_err(|e| e.to_string())?,
-                );
-            }
-            if t.plan_or(
-                units
-                    .iter()
-                    .zip(&cmds)
-                    .map(|(u, c)| Tke::step(u, c))
-                    .collect(),
-            ) {
-                return Ok(());
-            }
-            for (u, c) in units.iter_mut().zip(cmds) {
-                if u.status
+                let installed = u
+                    .status
                     .admins
                     .iter()
-                    .any(|a| a.ski == hex::encode(key.ski))
-                {
-                    eprintln!(
-                        "  unit {}: {} is already an administrator",
-                        u.short(),
-                        key.name
-                    );
-                    continue;
-                }
-                t.send(u, c).await?;
+                    .any(|a| a.ski == hex::encode(key.ski));
+                cmds.push(if installed {
+                    None
+                } else {
+                    Some(
+                        admin_add_command(&t.p, instance, u.id, &key.name, key.alg, &key.pkcs8)
+                            .map_err(|e| e.to_string())?,
+                    )
+                });
+            }
+            if t.each(&mut units, cmds, None).await? {
+                return Ok(());
             }
             println!(
                 "administrator {} (SKI {}) installed",
@@ -1114,19 +1133,10 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                     .iter()
                     .find(|a| a.name == admin || a.ski == admin.to_lowercase())
                     .ok_or_else(|| format!("unit {} has no administrator '{admin}'", u.short()))?;
-                steps.push(Cmd::AdminRemove { ski: a.ski.clone() });
+                steps.push(Some(Cmd::AdminRemove { ski: a.ski.clone() }));
             }
-            if t.plan_or(
-                units
-                    .iter()
-                    .zip(&steps)
-                    .map(|(u, c)| Tke::step(u, c))
-                    .collect(),
-            ) {
+            if t.each(&mut units, steps, None).await? {
                 return Ok(());
-            }
-            for (u, c) in units.iter_mut().zip(steps) {
-                t.send(u, c).await?;
             }
             println!("administrator {admin} removed");
         }
@@ -1139,11 +1149,9 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                 sign: signature_threshold,
                 revoke: revocation_threshold,
             };
-            if t.plan_or(units.iter().map(|u| Tke::step(u, &cmd)).collect()) {
+            let n = units.len();
+            if t.each(&mut units, vec![Some(cmd); n], None).await? {
                 return Ok(());
-            }
-            for u in units.iter_mut() {
-                t.send(u, cmd.clone()).await?;
             }
             println!("thresholds set: signature {signature_threshold}, revocation {revocation_threshold}");
         }
@@ -1151,11 +1159,9 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             let mut units = t.selected().await?;
             let roster = Tke::roster(&units);
             let cmd = Cmd::SetRoster { units: roster };
-            if t.plan_or(units.iter().map(|u| Tke::step(u, &cmd)).collect()) {
+            let n = units.len();
+            if t.each(&mut units, vec![Some(cmd); n], None).await? {
                 return Ok(());
-            }
-            for u in units.iter_mut() {
-                t.send(u, cmd.clone()).await?;
             }
             println!("roster of {} unit(s) installed", units.len());
         }
@@ -1234,15 +1240,15 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                     ));
                 }
             }
-            let cmd = Cmd::Commit { vp: shown.clone() };
-            if t.plan_or(units.iter().map(|u| Tke::step(u, &cmd)).collect()) {
+            let cmds = units
+                .iter()
+                .map(|u| {
+                    (u.status.new.state != "full_committed")
+                        .then(|| Cmd::Commit { vp: shown.clone() })
+                })
+                .collect();
+            if t.each(&mut units, cmds, None).await? {
                 return Ok(());
-            }
-            for u in units.iter_mut() {
-                if u.status.new.state == "full_committed" {
-                    continue;
-                }
-                t.send(u, cmd.clone()).await?;
             }
             println!("new master key {shown} committed");
         }
@@ -1259,15 +1265,10 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                     "the selected units hold different new master keys (cryptounit-mk)".into(),
                 );
             }
-            let cmd = Cmd::Finalize { vp: vp.clone() };
-            if t.plan_or(units.iter().map(|u| Tke::step(u, &cmd)).collect()) {
+            let confirm = units.iter().any(|u| u.status.current.state == "valid").then(|| "The current master key will be replaced. Keys sealed under it and not re-encrypted become unusable (the server refuses while any remain). Continue?".to_string());
+            let cmds = vec![Some(Cmd::Finalize { vp: vp.clone() }); units.len()];
+            if t.each(&mut units, cmds, confirm).await? {
                 return Ok(());
-            }
-            if units.iter().any(|u| u.status.current.state == "valid") {
-                t.confirm("The current master key will be replaced. Keys sealed under it and not re-encrypted become unusable (the server refuses while any remain). Continue?")?;
-            }
-            for u in units.iter_mut() {
-                t.send(u, cmd.clone()).await?;
             }
             println!("master key {vp} is now current");
         }
@@ -1278,15 +1279,15 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             } else {
                 (Cmd::ClearCurrent, "current")
             };
-            if t.plan_or(units.iter().map(|u| Tke::step(u, &cmd)).collect()) {
-                return Ok(());
-            }
-            t.confirm(&format!(
+            let confirm = format!(
                 "Clear the {what} master key register of {} unit(s)?",
                 units.len()
-            ))?;
-            for u in units.iter_mut() {
-                t.send(u, cmd.clone()).await?;
+            );
+            let n = units.len();
+            if t.each(&mut units, vec![Some(cmd); n], Some(confirm))
+                .await?
+            {
+                return Ok(());
             }
             println!("{what} master key register cleared");
         }
@@ -1322,15 +1323,15 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
         }
         TkeCmd::CryptounitZeroize => {
             let mut units = t.selected().await?;
-            if t.plan_or(units.iter().map(|u| Tke::step(u, &Cmd::Zeroize)).collect()) {
-                return Ok(());
-            }
-            t.confirm(&format!(
+            let confirm = format!(
                 "Zeroize {} unit(s)? Their administrators, thresholds and master keys are erased",
                 units.len()
-            ))?;
-            for u in units.iter_mut() {
-                t.send(u, Cmd::Zeroize).await?;
+            );
+            let n = units.len();
+            if t.each(&mut units, vec![Some(Cmd::Zeroize); n], Some(confirm))
+                .await?
+            {
+                return Ok(());
             }
             println!("{} unit(s) zeroized (imprint mode)", units.len());
         }
