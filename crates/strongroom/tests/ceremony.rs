@@ -979,16 +979,7 @@ async fn rotation_of_10000_keys_keeps_serving_and_resumes_after_kill_9() {
 /// other, and a rotation keeps both serving.
 #[tokio::test]
 async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
-    let url = std::env::var("STRONGROOM_TEST_POSTGRES_URL")
-        .expect("STRONGROOM_TEST_POSTGRES_URL is not set: run scripts/test, which starts PostgreSQL on loopback");
-    let admin_db = sqlx::PgPool::connect(&url).await.unwrap();
-    let name = format!("sr_cer_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin_db)
-        .await
-        .unwrap();
-    admin_db.close().await;
-    let db = format!("{}/{name}", url.rsplit_once('/').unwrap().0);
+    let db = fresh_postgres_db("sr_cer").await;
     let dir_a = tempfile::tempdir().unwrap();
     let a = Server::start_with(dir_a.path(), &["--keystore-url", &db]);
     let dir_b = tempfile::tempdir().unwrap();

@@ -181,16 +181,7 @@ impl TryCall for Api {
 /// `STRONGROOM_TEST_POSTGRES_URL` (scripts/test provides it); fails without it.
 #[tokio::test]
 async fn serves_from_postgresql_across_restarts() {
-    let url = std::env::var("STRONGROOM_TEST_POSTGRES_URL")
-        .expect("STRONGROOM_TEST_POSTGRES_URL is not set: run scripts/test, which starts PostgreSQL on loopback");
-    let admin = sqlx::PgPool::connect(&url).await.unwrap();
-    let name = format!("sr_srv_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let db = format!("{}/{name}", url.rsplit_once('/').unwrap().0);
+    let db = fresh_postgres_db("sr_srv").await;
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start_with(dir.path(), &["--keystore-url", &db]);
     let api = s.client();
@@ -234,16 +225,7 @@ async fn serves_from_postgresql_across_restarts() {
 /// wrapping on the other within a second, and enabling it again is seen too.
 #[tokio::test]
 async fn two_nodes_on_postgresql_see_each_others_changes() {
-    let url = std::env::var("STRONGROOM_TEST_POSTGRES_URL")
-        .expect("STRONGROOM_TEST_POSTGRES_URL is not set: run scripts/test, which starts PostgreSQL on loopback");
-    let admin = sqlx::PgPool::connect(&url).await.unwrap();
-    let name = format!("sr_two_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let db = format!("{}/{name}", url.rsplit_once('/').unwrap().0);
+    let db = fresh_postgres_db("sr_two").await;
     let dir_a = tempfile::tempdir().unwrap();
     let a = Server::start_with(dir_a.path(), &["--keystore-url", &db]);
     let dir_b = tempfile::tempdir().unwrap();
@@ -418,16 +400,7 @@ async fn postgresql_restart_fails_fast_and_recovers() {
 /// restarted. Nothing acknowledged is lost and every wrapped DEK unwraps on every node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_survive_a_sigkill_under_load() {
-    let url = std::env::var("STRONGROOM_TEST_POSTGRES_URL")
-        .expect("STRONGROOM_TEST_POSTGRES_URL is not set: run scripts/test, which starts PostgreSQL on loopback");
-    let admin = sqlx::PgPool::connect(&url).await.unwrap();
-    let name = format!("sr_three_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let db = format!("{}/{name}", url.rsplit_once('/').unwrap().0);
+    let db = fresh_postgres_db("sr_three").await;
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let first = Server::start_with(dirs[0].path(), &["--keystore-url", &db]);
     for d in &dirs[1..] {

@@ -208,3 +208,19 @@ pub fn key_body(resource: Value) -> Value {
     r["type"] = json!("application/vnd.ibm.kms.key+json");
     json!({"metadata": {"collectionType": "application/vnd.ibm.kms.key+json", "collectionTotal": 1}, "resources": [r]})
 }
+
+/// A new, empty database on the test PostgreSQL (`STRONGROOM_TEST_POSTGRES_URL`, set by
+/// scripts/test); its URL. Fails, never skips, without PostgreSQL.
+pub async fn fresh_postgres_db(prefix: &str) -> String {
+    let url = std::env::var("STRONGROOM_TEST_POSTGRES_URL").expect(
+        "STRONGROOM_TEST_POSTGRES_URL is not set: run scripts/test, which starts PostgreSQL on loopback",
+    );
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    format!("{}/{name}", url.rsplit_once('/').unwrap().0)
+}
