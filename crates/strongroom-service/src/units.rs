@@ -373,7 +373,7 @@ impl Service {
             return Err(ServiceError::new(
                 ErrorKind::UnitState,
                 format!(
-                    "{left} key version(s) of the instance are still sealed under another master key; finalizing now would make them unusable. Re-encrypt them first (strongroom tke cryptounit-mk-rotate)"
+                    "{left} key version(s) of the instance are still sealed under another master key; finalizing now would make them unusable. During a rotation, re-encrypt them first (strongroom tke cryptounit-mk-rotate); when initialising or restoring, the loaded key is not the one they were sealed under: check the key parts, then clear the new register (cryptounit-mk-clrnew)"
                 ),
             ));
         }
