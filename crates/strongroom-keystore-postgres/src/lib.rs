@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row};
 use strongroom_keystore::*;
-use strongroom_model::{InstanceId, KeyId, KeyKind, KeyState, Roles, UnixMillis, VersionId};
+use strongroom_model::{
+    InstanceId, KeyId, KeyKind, KeyState, Roles, UnitId, UnixMillis, VersionId,
+};
 
 /// Connection settings.
 #[derive(Debug, Clone)]
@@ -667,6 +669,43 @@ impl KeyStore for PgStore {
             Ok(n)
         })
         .await
+    }
+
+    async fn add_unit_usage(&self, counts: &[UnitUsage]) -> Result<()> {
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            for c in counts {
+                sqlx::query("INSERT INTO unit_usage (instance_id, month, unit_id, calls) VALUES ($1, $2, $3, $4) ON CONFLICT (instance_id, month, unit_id) DO UPDATE SET calls = unit_usage.calls + excluded.calls")
+                    .bind(c.instance.to_string())
+                    .bind(&c.month)
+                    .bind(c.unit.to_string())
+                    .bind(i64::try_from(c.calls).unwrap_or(i64::MAX))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unit_usage(&self, instance: InstanceId, month: &str) -> Result<Vec<UnitUsage>> {
+        let rows = sqlx::query("SELECT unit_id, calls FROM unit_usage WHERE instance_id = $1 AND month = $2 ORDER BY unit_id")
+            .bind(instance.to_string())
+            .bind(month)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                Ok(UnitUsage {
+                    instance,
+                    unit: UnitId(uuid(r.try_get("unit_id").map_err(g)?)?),
+                    month: month.to_string(),
+                    calls: u64::try_from(r.try_get::<i64, _>("calls").map_err(g)?).unwrap_or(0),
+                })
+            })
+            .collect()
     }
 
     async fn update_key(&self, key: &KeyRecord) -> Result<i64> {

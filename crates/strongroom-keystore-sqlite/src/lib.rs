@@ -16,7 +16,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 use strongroom_keystore::*;
-use strongroom_model::{InstanceId, KeyId, KeyKind, KeyState, Roles, UnixMillis, VersionId};
+use strongroom_model::{
+    InstanceId, KeyId, KeyKind, KeyState, Roles, UnitId, UnixMillis, VersionId,
+};
 
 /// The SQLite keystore.
 #[derive(Debug, Clone)]
@@ -582,6 +584,41 @@ impl KeyStore for SqliteStore {
         }
         tx.commit().await.map_err(unavailable)?;
         Ok(n)
+    }
+
+    async fn add_unit_usage(&self, counts: &[UnitUsage]) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        for c in counts {
+            sqlx::query("INSERT INTO unit_usage (instance_id, month, unit_id, calls) VALUES (?, ?, ?, ?) ON CONFLICT (instance_id, month, unit_id) DO UPDATE SET calls = calls + excluded.calls")
+                .bind(c.instance.to_string())
+                .bind(&c.month)
+                .bind(c.unit.to_string())
+                .bind(i64::try_from(c.calls).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn unit_usage(&self, instance: InstanceId, month: &str) -> Result<Vec<UnitUsage>> {
+        let rows = sqlx::query("SELECT unit_id, calls FROM unit_usage WHERE instance_id = ? AND month = ? ORDER BY unit_id")
+            .bind(instance.to_string())
+            .bind(month)
+            .fetch_all(&self.read)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+                Ok(UnitUsage {
+                    instance,
+                    unit: UnitId(parse_uuid(r.try_get("unit_id").map_err(g)?)?),
+                    month: month.to_string(),
+                    calls: u64::try_from(r.try_get::<i64, _>("calls").map_err(g)?).unwrap_or(0),
+                })
+            })
+            .collect()
     }
 
     async fn update_key(&self, key: &KeyRecord) -> Result<i64> {

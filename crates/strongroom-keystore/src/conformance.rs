@@ -19,7 +19,7 @@ macro_rules! conformance_tests {
             aliases_are_unique_per_instance, optimistic_concurrency_one_winner,
             versions_newest_first, delete_instance_rules, purge_erases_everything,
             api_keys_round_trip, audit_chain_append_and_read, list_filters_and_pages,
-            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip, instance_policies_round_trip, registrations_round_trip, job_leases, restore_keeps_everything, key_quota_is_atomic, blobs_rewrap_by_master_key);
+            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip, instance_policies_round_trip, registrations_round_trip, job_leases, restore_keeps_everything, key_quota_is_atomic, blobs_rewrap_by_master_key, unit_usage_adds_up);
     };
     (@case $factory:expr, $($name:ident),*) => {
         $(
@@ -372,6 +372,44 @@ pub async fn blobs_rewrap_by_master_key(s: Arc<dyn KeyStore>) {
     assert!(versions
         .iter()
         .all(|v| v.blob[1..17] == [0xBB; 16] || v.blob == updates[0].old));
+}
+
+/// Metering per crypto unit: counts add up per (instance, month, unit).
+pub async fn unit_usage_adds_up(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let other = new_instance(s.as_ref()).await;
+    let (u1, u2) = (
+        strongroom_model::UnitId::random(),
+        strongroom_model::UnitId::random(),
+    );
+    let usage = |instance, unit, month: &str, calls| UnitUsage {
+        instance,
+        unit,
+        month: month.into(),
+        calls,
+    };
+    s.add_unit_usage(&[
+        usage(i, u1, "2026-11", 5),
+        usage(i, u2, "2026-11", 2),
+        usage(other, u1, "2026-11", 9),
+    ])
+    .await
+    .unwrap();
+    s.add_unit_usage(&[usage(i, u1, "2026-11", 3), usage(i, u1, "2026-12", 1)])
+        .await
+        .unwrap();
+    s.add_unit_usage(&[]).await.unwrap();
+    let mut got = s.unit_usage(i, "2026-11").await.unwrap();
+    got.sort_by_key(|u| u.calls);
+    assert_eq!(
+        got,
+        vec![usage(i, u2, "2026-11", 2), usage(i, u1, "2026-11", 8)]
+    );
+    assert_eq!(
+        s.unit_usage(i, "2026-12").await.unwrap(),
+        vec![usage(i, u1, "2026-12", 1)]
+    );
+    assert!(s.unit_usage(i, "2026-10").await.unwrap().is_empty());
 }
 
 /// Deleting an instance is refused while it holds keys; forced, it erases everything.

@@ -12,7 +12,9 @@
 pub mod conformance;
 
 use async_trait::async_trait;
-use strongroom_model::{InstanceId, KeyId, KeyKind, KeyState, Roles, UnixMillis, VersionId};
+use strongroom_model::{
+    InstanceId, KeyId, KeyKind, KeyState, Roles, UnitId, UnixMillis, VersionId,
+};
 
 /// Result of store calls.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -308,6 +310,19 @@ pub struct BlobUpdate {
     pub new: Vec<u8>,
 }
 
+/// API calls served by one crypto unit for one instance in one calendar month (UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitUsage {
+    /// The instance.
+    pub instance: InstanceId,
+    /// The crypto unit that served the calls.
+    pub unit: UnitId,
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Number of calls.
+    pub calls: u64,
+}
+
 /// Bytes 1..17 of a v1 blob: the id of the master key it is sealed under.
 pub const BLOB_MK_ID_OFFSET: usize = 1;
 
@@ -567,6 +582,10 @@ pub trait KeyStore: Send + Sync + 'static {
         from: UnixMillis,
         to: UnixMillis,
     ) -> Result<u64>;
+    /// Adds API call counts per crypto unit and month (summed with what is stored).
+    async fn add_unit_usage(&self, counts: &[UnitUsage]) -> Result<()>;
+    /// The counts of `instance` in `month` (`YYYY-MM`), by unit.
+    async fn unit_usage(&self, instance: InstanceId, month: &str) -> Result<Vec<UnitUsage>>;
     /// Reads audit records with `seq >= from`, in order, at most `limit`.
     async fn read_audit(&self, from: i64, limit: u32) -> Result<Vec<AuditRecord>>;
 }

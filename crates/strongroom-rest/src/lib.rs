@@ -2124,12 +2124,17 @@ async fn admin_instance_usage(
     let instance = parse_instance_id(&id, WHAT)?;
     let (from, to, month) = month_bounds(q.get("month").map(String::as_str), st.svc.now())
         .map_err(|e| ApiError::new(e, WHAT))?;
-    let calls = st
+    let usage = st
         .svc
-        .instance_usage(&ctx, instance, from, to)
+        .instance_usage(&ctx, instance, from, to, &month)
         .await
         .map_err(|e| ApiError::new(e, WHAT))?;
-    let body = json!({"instance": instance.to_string(), "month": month, "from": ts(from), "to": ts(to), "api_calls": calls});
+    let units: Vec<Value> = usage
+        .units
+        .iter()
+        .map(|(u, n)| json!({"unit": u.to_string(), "api_calls": n}))
+        .collect();
+    let body = json!({"instance": instance.to_string(), "month": month, "from": ts(from), "to": ts(to), "api_calls": usage.api_calls, "crypto_units": units});
     Ok(respond(
         StatusCode::OK,
         "application/json",

@@ -10,6 +10,15 @@ use crate::error::{ErrorKind, Result, ServiceError};
 use crate::units::{UnitLayout, MAX_OPERATIONAL_UNITS, MAX_RECOVERY_UNITS};
 use crate::Service;
 
+/// Metering of an instance for one month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceUsage {
+    /// API calls (allowed or refused), from the audit log.
+    pub api_calls: u64,
+    /// API calls served by each crypto unit.
+    pub units: Vec<(strongroom_model::UnitId, u64)>,
+}
+
 /// A newly created API key. `api_key` is shown once and never stored.
 pub struct ApiKeyCreated {
     /// The stored record.
@@ -319,7 +328,8 @@ impl Service {
         instance: InstanceId,
         from: strongroom_model::UnixMillis,
         to: strongroom_model::UnixMillis,
-    ) -> Result<u64> {
+        month: &str,
+    ) -> Result<InstanceUsage> {
         let r = async {
             self.store
                 .get_instance(instance)
@@ -328,7 +338,18 @@ impl Service {
                     StoreError::NotFound => not_found_instance(),
                     other => other.into(),
                 })?;
-            Ok(self.store.audit_usage(instance, from, to).await?)
+            // This node's counts so far; other nodes add theirs every few seconds.
+            self.flush_unit_usage().await?;
+            Ok(InstanceUsage {
+                api_calls: self.store.audit_usage(instance, from, to).await?,
+                units: self
+                    .store
+                    .unit_usage(instance, month)
+                    .await?
+                    .into_iter()
+                    .map(|u| (u.unit, u.calls))
+                    .collect(),
+            })
         }
         .await;
         self.admin_audited(ctx, "admin.instances.usage", Some(instance), r)

@@ -34,7 +34,7 @@ pub use clock::{Clock, OffsetClock, SystemClock};
 pub use error::{ErrorKind, Result, ServiceError};
 pub use import::*;
 pub use instance_policies::*;
-pub use instances::{AdminCtx, ApiKeyCreated, IssuedToken};
+pub use instances::{AdminCtx, ApiKeyCreated, InstanceUsage, IssuedToken};
 pub use keys::*;
 pub use policies::*;
 pub use registrations::*;
@@ -55,6 +55,14 @@ pub trait UnitVault: Send + Sync + 'static {
     /// Destroys a unit's state (crypto-shredding every blob sealed under its keys, once no
     /// other unit holds them).
     async fn destroy(&self, unit: UnitId) -> std::io::Result<()>;
+}
+
+/// The calendar month (UTC) of a time, `YYYY-MM`.
+pub fn month_of(t: UnixMillis) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(t.0.div_euclid(1000)) {
+        Ok(d) => format!("{:04}-{:02}", d.year(), u8::from(d.month())),
+        Err(_) => "0000-00".into(),
+    }
 }
 
 /// Tunables.
@@ -108,6 +116,10 @@ pub struct Service {
     units: RwLock<HashMap<InstanceId, Arc<CryptoUnit>>>,
     /// The crypto units this node hosts (administrative state); one command at a time.
     hosted: tokio::sync::Mutex<units::Hosted>,
+    /// The unit serving each instance on this node, with its API call counter.
+    serving: RwLock<HashMap<InstanceId, (UnitId, Arc<std::sync::atomic::AtomicU64>)>>,
+    /// API call counters per (instance, unit) not yet added to the keystore.
+    unit_calls: std::sync::Mutex<HashMap<(InstanceId, UnitId), Arc<std::sync::atomic::AtomicU64>>>,
     cache: cache::KeyCache,
     tokens: TokenSigner,
     audit: audit::AuditLog,
@@ -159,6 +171,8 @@ impl Service {
             config,
             units: RwLock::new(HashMap::new()),
             hosted: tokio::sync::Mutex::new(Default::default()),
+            serving: RwLock::new(HashMap::new()),
+            unit_calls: std::sync::Mutex::new(HashMap::new()),
             tokens: TokenSigner::new(secrets.token_key),
             audit,
             admin_token: zeroize::Zeroizing::new(secrets.admin_token),
@@ -194,6 +208,20 @@ impl Service {
             });
         }
         svc.load_units().await?;
+        {
+            // Per-unit API call counts reach the keystore every few seconds.
+            let weak = Arc::downgrade(&svc);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    let Some(svc) = weak.upgrade() else { break };
+                    if let Err(e) = svc.flush_unit_usage().await {
+                        tracing::warn!(error = %e, "per-unit usage counts not written yet; retrying");
+                    }
+                }
+            });
+        }
         for inst in svc.store.list_instances().await? {
             // Loads instance policies, so that allowedIP applies from the first request.
             svc.effective_policies(inst.id).await?;
@@ -401,6 +429,7 @@ impl Service {
             Ok(()) => op.await,
             Err(e) => Err(e),
         };
+        self.count_unit_call(ctx.instance);
         let (outcome, status) = match &result {
             Ok(_) => ("success".to_string(), 200),
             Err(e) => (e.kind.code().to_string(), canonical_status(e.kind)),

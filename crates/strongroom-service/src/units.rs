@@ -126,6 +126,22 @@ impl Service {
                 .map_err(|e| internal(&format!("crypto unit start failed: {e}")))?,
             None => None,
         };
+        let serving_id = best.map(|u| u.id());
+        if let Ok(mut serving) = self.serving.write() {
+            match serving_id {
+                Some(id) => {
+                    let counter = self
+                        .unit_calls
+                        .lock()
+                        .map(|mut c| Arc::clone(c.entry((instance, id)).or_default()))
+                        .unwrap_or_default();
+                    serving.insert(instance, (id, counter));
+                }
+                None => {
+                    serving.remove(&instance);
+                }
+            }
+        }
         if let Ok(mut units) = self.units.write() {
             match unit {
                 Some(u) => {
@@ -438,6 +454,54 @@ impl Service {
             Ok(Reencryption { rewrapped, remaining, unreadable })
         })
         .await
+    }
+}
+
+impl Service {
+    /// Counts one API call of `instance` against the unit serving it on this node.
+    pub(crate) fn count_unit_call(&self, instance: InstanceId) {
+        if let Ok(serving) = self.serving.read() {
+            if let Some((_, c)) = serving.get(&instance) {
+                c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Adds the per-unit call counts gathered since the last flush to the keystore (month
+    /// of the flush, UTC). On failure the counts are kept for the next attempt.
+    pub async fn flush_unit_usage(&self) -> Result<()> {
+        let month = crate::month_of(self.clock.now());
+        let counters: Vec<((InstanceId, UnitId), Arc<std::sync::atomic::AtomicU64>)> = self
+            .unit_calls
+            .lock()
+            .map(|c| c.iter().map(|(k, v)| (*k, Arc::clone(v))).collect())
+            .unwrap_or_default();
+        let mut taken = Vec::new();
+        for ((instance, unit), c) in counters {
+            let calls = c.swap(0, std::sync::atomic::Ordering::Relaxed);
+            if calls > 0 {
+                taken.push((
+                    c,
+                    strongroom_keystore::UnitUsage {
+                        instance,
+                        unit,
+                        month: month.clone(),
+                        calls,
+                    },
+                ));
+            }
+        }
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<_> = taken.iter().map(|(_, u)| u.clone()).collect();
+        if let Err(e) = self.store.add_unit_usage(&rows).await {
+            for (c, u) in taken {
+                c.fetch_add(u.calls, std::sync::atomic::Ordering::Relaxed);
+            }
+            return Err(e.into());
+        }
+        Ok(())
     }
 }
 

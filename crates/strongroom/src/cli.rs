@@ -895,16 +895,20 @@ pub async fn instance(a: InstanceArgs) -> Result<(), String> {
                 )
                 .await
                 .map_err(err)?;
-            print(
-                out,
-                format!(
-                    "{}: {} API calls in {}",
-                    id,
-                    r.body["api_calls"],
-                    r.body["month"].as_str().unwrap_or("")
-                ),
-                &r.body,
+            let mut human = format!(
+                "{}: {} API calls in {}",
+                id,
+                r.body["api_calls"],
+                r.body["month"].as_str().unwrap_or("")
             );
+            for u in r.body["crypto_units"].as_array().into_iter().flatten() {
+                human.push_str(&format!(
+                    "\n  crypto unit {}: {} API calls served",
+                    u["unit"].as_str().unwrap_or("?"),
+                    u["api_calls"]
+                ));
+            }
+            print(out, human, &r.body);
         }
         InstanceCmd::Apikey(ApiKeyCmd::Create {
             instance,

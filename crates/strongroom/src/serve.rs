@@ -483,6 +483,9 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     if let Some(b) = backups {
         b.abort();
     }
+    if let Err(e) = svc.flush_unit_usage().await {
+        tracing::error!(error = %e, "per-unit usage counts of the last seconds could not be written");
+    }
     drop(svc);
     // The audit writer ends once the last service handle is gone, after flushing.
     if tokio::time::timeout(Duration::from_secs(10), audit_task)

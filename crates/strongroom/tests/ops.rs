@@ -462,20 +462,35 @@ async fn metering_and_prometheus_metrics() {
     api.call("GET", "/api/v2/keys/nope-alias", None).await;
     // Refused calls count too; let the queued audit records land.
     let mut calls = 0;
+    let mut usage = Value::Null;
     for _ in 0..50 {
         let (ok, out, err) = cli(
             dir.path(),
             &["instance", "usage", &api.instance, "--output", "json"],
         );
         assert!(ok, "{err}");
-        let v: Value = serde_json::from_str(&out).unwrap();
-        calls = v["api_calls"].as_u64().unwrap();
+        usage = serde_json::from_str(&out).unwrap();
+        calls = usage["api_calls"].as_u64().unwrap();
         if calls >= 6 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(calls, 6, "create, 4 wraps, 1 refused read");
+    // The same calls, counted against the crypto unit that served them.
+    let per_unit = usage["crypto_units"].as_array().unwrap();
+    assert_eq!(per_unit.len(), 1, "{usage}");
+    assert_eq!(per_unit[0]["api_calls"], 6, "{usage}");
+    let units = api.call("GET", "/api/v2/crypto_units", None).await;
+    let body: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            units.body["units"][0]["body"].as_str().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(body["unit"], per_unit[0]["unit"]);
     let (ok, out, _) = cli(
         dir.path(),
         &[
@@ -489,7 +504,9 @@ async fn metering_and_prometheus_metrics() {
         ],
     );
     assert!(ok);
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["api_calls"], 0);
+    let old: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(old["api_calls"], 0);
+    assert_eq!(old["crypto_units"], json!([]));
     let (ok, _, err) = cli(
         dir.path(),
         &["instance", "usage", &api.instance, "--month", "2001-13"],
