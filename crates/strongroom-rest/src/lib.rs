@@ -2268,6 +2268,11 @@ async fn test_clock(State(st): State<AppState>, h: HeaderMap, body: Body) -> Api
 /// `GET /metrics`: Prometheus text format (aggregate counts only; no tenant identifiers).
 async fn metrics_text(State(st): State<AppState>) -> Response {
     st.metrics.cached_keys.set(st.svc.cached_keys() as i64);
+    st.metrics.crypto_units.reset();
+    for (labels, n) in st.svc.unit_states().await {
+        let l: Vec<&str> = labels.iter().map(String::as_str).collect();
+        st.metrics.crypto_units.with_label_values(&l).set(n);
+    }
     let mut buf = String::new();
     let families = st.metrics.registry.gather();
     if prometheus::TextEncoder::new()

@@ -1,13 +1,17 @@
 //! Prometheus metrics of the REST front end: requests by route, method and status, request
-//! latency by route, and the number of keys held unwrapped in memory.
+//! latency by route, the number of keys held unwrapped in memory, and the crypto units of
+//! this node by kind and state (no tenant identifiers).
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 pub struct Metrics {
     pub registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
     pub cached_keys: IntGauge,
+    pub crypto_units: IntGaugeVec,
 }
 
 impl Metrics {
@@ -38,6 +42,17 @@ impl Metrics {
         .expect("valid histogram");
         let cached_keys =
             IntGauge::new("cached_keys", "keys held unwrapped in memory").expect("valid gauge");
+        let crypto_units = IntGaugeVec::new(
+            Opts::new(
+                "crypto_units",
+                "crypto units hosted by this node, by kind, mode, register states and rotation",
+            ),
+            &["kind", "mode", "current", "new", "rotating"],
+        )
+        .expect("valid gauge");
+        registry
+            .register(Box::new(crypto_units.clone()))
+            .expect("unique metric");
         registry
             .register(Box::new(requests.clone()))
             .expect("unique metric");
@@ -52,6 +67,7 @@ impl Metrics {
             requests,
             latency,
             cached_keys,
+            crypto_units,
         }
     }
 }

@@ -458,6 +458,25 @@ impl Service {
 }
 
 impl Service {
+    /// The hosted units counted by (kind, mode, current state, new state, rotating), for
+    /// metrics.
+    pub async fn unit_states(&self) -> Vec<([String; 5], i64)> {
+        let hosted = self.hosted.lock().await;
+        let mut counts: BTreeMap<[String; 5], i64> = BTreeMap::new();
+        for u in hosted.values() {
+            let s = u.status();
+            let key = [
+                format!("{:?}", s.kind).to_lowercase(),
+                format!("{:?}", s.mode).to_lowercase(),
+                s.current.state,
+                s.new.state,
+                s.rotating.to_string(),
+            ];
+            *counts.entry(key).or_default() += 1;
+        }
+        counts.into_iter().collect()
+    }
+
     /// Counts one API call of `instance` against the unit serving it on this node.
     pub(crate) fn count_unit_call(&self, instance: InstanceId) {
         if let Ok(serving) = self.serving.read() {

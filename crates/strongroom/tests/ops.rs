@@ -523,6 +523,10 @@ async fn metering_and_prometheus_metrics() {
     assert!(text.contains("strongroom_http_request_duration_seconds_bucket"));
     assert!(text.contains("strongroom_cached_keys 1"));
     assert!(
+        text.contains(r#"strongroom_crypto_units{current="valid",kind="operational",mode="imprint",new="empty",rotating="false"} 1"#),
+        "the dev unit: {text}"
+    );
+    assert!(
         !text.contains(&api.instance),
         "no tenant identifiers in metrics"
     );
