@@ -1009,6 +1009,9 @@ enum AuditCmd {
         /// The node's PostgreSQL keystore, when it runs on one.
         #[arg(long, env = "STRONGROOM_KEYSTORE_URL", hide_env_values = true)]
         keystore_url: Option<String>,
+        /// The cluster key file the nodes run with (`serve --cluster-key-file`), if any.
+        #[arg(long, env = "STRONGROOM_CLUSTER_KEY_FILE")]
+        cluster_key_file: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "human")]
         output: Output,
     },
@@ -1020,14 +1023,25 @@ pub async fn audit(a: AuditArgs) -> Result<(), String> {
             data_dir,
             output,
             keystore_url,
+            cluster_key_file,
         } => {
             use strongroom_engine::CryptoProvider;
             let provider = strongroom_crypto_awslc::AwsLcProvider;
             let node_key =
                 crate::node::NodeFiles::load_key(&data_dir).map_err(|e| e.to_string())?;
+            if let Some(f) = &cluster_key_file {
+                if !f.exists() {
+                    return Err(format!("{} does not exist", f.display()));
+                }
+            }
             let audit_key = zeroize::Zeroizing::new(
-                crate::node::NodeFiles::derive(&provider, &node_key, "audit")
-                    .map_err(|e| e.to_string())?,
+                crate::node::NodeFiles::shared_key(
+                    &provider,
+                    &node_key,
+                    cluster_key_file.as_deref(),
+                    "audit",
+                )
+                .map_err(|e| e.to_string())?,
             );
             let store: Arc<dyn strongroom_keystore::KeyStore> = match keystore_url {
                 Some(url) => Arc::new(

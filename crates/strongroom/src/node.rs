@@ -46,6 +46,28 @@ pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     fs::File::open(dir)?.sync_all()
 }
 
+/// Reads a cluster secret file (at least 32 bytes), or creates it with 32 random bytes
+/// (mode 0600) when it does not exist: copy it to the other nodes.
+fn load_or_create_secret(path: &Path, p: &dyn CryptoProvider) -> std::io::Result<Vec<u8>> {
+    match fs::read(path) {
+        Ok(b) if b.len() >= 32 => Ok(b),
+        Ok(_) => Err(other(format!(
+            "{} must hold at least 32 bytes (create it with: head -c 32 /dev/urandom > {})",
+            path.display(),
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut k = vec![0u8; 32];
+            p.fill_random(&mut k)
+                .map_err(|_| other("random generator failed"))?;
+            write_private(path, &k)?;
+            tracing::warn!(file = %path.display(), "created a new cluster key file: copy it to every node of the cluster");
+            Ok(k)
+        }
+        Err(e) => Err(other(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
 /// The node's secrets, created on first start.
 pub struct NodeFiles {
     pub node_key: Zeroizing<[u8; 32]>,
@@ -88,6 +110,29 @@ impl NodeFiles {
         })
     }
 
+    /// A key shared by the nodes of a cluster: from the cluster key file when given, else
+    /// from the node key.
+    pub fn shared_key(
+        p: &dyn CryptoProvider,
+        node_key: &[u8; 32],
+        cluster_key_file: Option<&Path>,
+        purpose: &str,
+    ) -> std::io::Result<[u8; 32]> {
+        let Some(path) = cluster_key_file else {
+            return Self::derive(p, node_key, purpose);
+        };
+        let secret = Zeroizing::new(load_or_create_secret(path, p)?);
+        let mut out = [0u8; 32];
+        p.hkdf_sha256(
+            b"strongroom/cluster",
+            &secret,
+            format!("strongroom/cluster/{purpose}/v1").as_bytes(),
+            &mut out,
+        )
+        .map_err(|_| other("key derivation failed"))?;
+        Ok(out)
+    }
+
     /// Loads the node key only (offline tools).
     pub fn load_key(dir: &Path) -> std::io::Result<Zeroizing<[u8; 32]>> {
         let key_path = dir.join("node.key");
@@ -118,10 +163,17 @@ impl NodeFiles {
         Ok(out)
     }
 
-    pub fn secrets(&self, p: &dyn CryptoProvider) -> std::io::Result<NodeSecrets> {
+    /// The node's secrets. With a cluster key file (shared by the nodes of a cluster), the
+    /// token-signing and audit-chain keys are derived from it, so any node accepts a token
+    /// another issued and every node extends the one audit chain; else from the node key.
+    pub fn secrets(
+        &self,
+        p: &dyn CryptoProvider,
+        cluster_key_file: Option<&Path>,
+    ) -> std::io::Result<NodeSecrets> {
         Ok(NodeSecrets {
-            token_key: Self::derive(p, &self.node_key, "token")?,
-            audit_key: Self::derive(p, &self.node_key, "audit")?,
+            token_key: Self::shared_key(p, &self.node_key, cluster_key_file, "token")?,
+            audit_key: Self::shared_key(p, &self.node_key, cluster_key_file, "audit")?,
             admin_token: self.admin_token.to_string(),
         })
     }

@@ -88,6 +88,13 @@ pub struct ServeArgs {
     /// within milliseconds) or `all` (every request; slower).
     #[arg(long, env = "STRONGROOM_AUDIT_SYNC")]
     pub audit_sync: Option<String>,
+    /// A file of at least 32 secret bytes shared by the nodes of a cluster: the keys that sign
+    /// bearer tokens and chain the audit log are derived from it, so any node accepts a token
+    /// another node issued and all nodes extend one audit chain (created with 32 random bytes
+    /// if absent; copy it to the other nodes). Default: derived from `node.key`, which then
+    /// has to be the same on every node.
+    #[arg(long, env = "STRONGROOM_CLUSTER_KEY_FILE")]
+    pub cluster_key_file: Option<PathBuf>,
     /// File holding a passphrase from which the key that seals the crypto unit state files
     /// is derived (Argon2id); without it the seal key is derived from `node.key`. With a
     /// passphrase, a copy of the data directory alone does not open the units.
@@ -117,6 +124,7 @@ struct FileConfig {
     backup_dir: Option<PathBuf>,
     backup_keep: Option<usize>,
     unit_passphrase_file: Option<PathBuf>,
+    cluster_key_file: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -139,6 +147,7 @@ pub struct Config {
     pub backup_dir: Option<PathBuf>,
     pub backup_keep: usize,
     pub unit_passphrase_file: Option<PathBuf>,
+    pub cluster_key_file: Option<PathBuf>,
 }
 
 pub fn resolve(a: ServeArgs) -> Result<Config, String> {
@@ -219,6 +228,7 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
         backup_dir: a.backup_dir.or(file.backup_dir),
         backup_keep: a.backup_keep.or(file.backup_keep).unwrap_or(7).max(1),
         unit_passphrase_file: a.unit_passphrase_file.or(file.unit_passphrase_file),
+        cluster_key_file: a.cluster_key_file.or(file.cluster_key_file),
     })
 }
 
@@ -346,7 +356,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let node = NodeFiles::load_or_create(&cfg.data_dir, provider.as_ref())
         .map_err(|e| format!("node files: {e}"))?;
     let secrets = node
-        .secrets(provider.as_ref())
+        .secrets(provider.as_ref(), cfg.cluster_key_file.as_deref())
         .map_err(|e| format!("node key: {e}"))?;
     let passphrase = match &cfg.unit_passphrase_file {
         Some(p) => Some(zeroize::Zeroizing::new(

@@ -980,15 +980,29 @@ async fn rotation_of_10000_keys_keeps_serving_and_resumes_after_kill_9() {
 #[tokio::test]
 async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
     let db = fresh_postgres_db("sr_cer").await;
+    // The nodes share only the cluster key (tokens, audit chain): each has its own node key,
+    // administrator token and crypto unit.
+    let cluster = tempfile::tempdir().unwrap();
+    let cluster_key = cluster.path().join("cluster.key");
+    let ck = cluster_key.to_str().unwrap();
     let dir_a = tempfile::tempdir().unwrap();
-    let a = Server::start_with(dir_a.path(), &["--keystore-url", &db]);
+    let a = Server::start_with(
+        dir_a.path(),
+        &["--keystore-url", &db, "--cluster-key-file", ck],
+    );
+    assert!(
+        cluster_key.exists(),
+        "the first node creates the cluster key file"
+    );
     let dir_b = tempfile::tempdir().unwrap();
-    // The nodes share the token-signing node key and the administrator token; each hosts its
-    // own crypto unit.
-    for f in ["node.key", "admin.token"] {
-        std::fs::copy(dir_a.path().join(f), dir_b.path().join(f)).unwrap();
-    }
-    let b = Server::start_with(dir_b.path(), &["--keystore-url", &db]);
+    let b = Server::start_with(
+        dir_b.path(),
+        &["--keystore-url", &db, "--cluster-key-file", ck],
+    );
+    assert_ne!(
+        std::fs::read(dir_a.path().join("node.key")).unwrap(),
+        std::fs::read(dir_b.path().join("node.key")).unwrap()
+    );
     let admin = |server: &Server, dir: &Path, args: &[&str]| {
         let mut v = args.to_vec();
         v.extend_from_slice(&[
@@ -1171,6 +1185,25 @@ async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
         "{:?}",
         r.body
     );
+    // Both nodes extended one audit chain, keyed by the cluster key.
+    let verify = |key: Option<&str>| {
+        let mut v = vec![
+            "audit",
+            "verify",
+            "--keystore-url",
+            &db,
+            "--data-dir",
+            dir_b.path().to_str().unwrap(),
+        ];
+        if let Some(k) = key {
+            v.extend_from_slice(&["--cluster-key-file", k]);
+        }
+        run(&v, &[])
+    };
+    let (ok, out, err) = verify(Some(ck));
+    assert!(ok && out.contains("chain intact"), "{out}{err}");
+    let (ok, _, _) = verify(None);
+    assert!(!ok, "the chain is not keyed by a node key");
 }
 
 /// Wraps one DEK with each key, 16 requests at a time.
