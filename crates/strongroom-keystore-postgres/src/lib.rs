@@ -521,7 +521,13 @@ impl KeyStore for PgStore {
 
     async fn create_key(&self, k: &KeyRecord, first: &KeyVersionRecord) -> Result<()> {
         // A new key is a restore of a key with one version: one code path, one transaction.
-        self.restore_key(k, std::slice::from_ref(first)).await
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            insert_key(&mut tx, k, std::slice::from_ref(first)).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn get_key(&self, instance: InstanceId, id: KeyId) -> Result<KeyRecord> {
@@ -1033,10 +1039,12 @@ impl KeyStore for PgStore {
         Ok(r.rows_affected() > 0)
     }
 
-    async fn restore_key(&self, k: &KeyRecord, versions: &[KeyVersionRecord]) -> Result<()> {
+    async fn restore_keys(&self, keys: &[(KeyRecord, Vec<KeyVersionRecord>)]) -> Result<()> {
         retrying(|| async {
             let mut tx = self.pool.begin().await?;
-            insert_key(&mut tx, k, versions).await?;
+            for (k, versions) in keys {
+                insert_key(&mut tx, k, versions).await?;
+            }
             tx.commit().await?;
             Ok(())
         })

@@ -435,7 +435,9 @@ impl KeyStore for SqliteStore {
 
     async fn create_key(&self, k: &KeyRecord, first: &KeyVersionRecord) -> Result<()> {
         // A new key is a restore of a key with one version: one code path, one transaction.
-        self.restore_key(k, std::slice::from_ref(first)).await
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        insert_key(&mut tx, k, std::slice::from_ref(first)).await?;
+        tx.commit().await.map_err(unavailable)
     }
 
     async fn get_key(&self, instance: InstanceId, id: KeyId) -> Result<KeyRecord> {
@@ -948,9 +950,11 @@ impl KeyStore for SqliteStore {
         Ok(r.rows_affected() > 0)
     }
 
-    async fn restore_key(&self, k: &KeyRecord, versions: &[KeyVersionRecord]) -> Result<()> {
+    async fn restore_keys(&self, keys: &[(KeyRecord, Vec<KeyVersionRecord>)]) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(unavailable)?;
-        insert_key(&mut tx, k, versions).await?;
+        for (k, versions) in keys {
+            insert_key(&mut tx, k, versions).await?;
+        }
         tx.commit().await.map_err(unavailable)?;
         Ok(())
     }

@@ -926,12 +926,29 @@ pub async fn restore_keeps_everything(s: Arc<dyn KeyStore>) {
         updated_at: t(3),
         updated_by: "x".into(),
     });
-    s.restore_key(&k, &[v1.clone(), v0.clone()]).await.unwrap();
+    // A batch is one transaction: a duplicate in it writes nothing.
+    let (mut other, ov) = key(i, "other");
+    other.aliases = vec!["back-again".into()];
+    assert!(matches!(
+        s.restore_keys(&[
+            (k.clone(), vec![v1.clone(), v0.clone()]),
+            (other.clone(), vec![ov.clone()])
+        ])
+        .await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        s.get_key(i, k.id).await,
+        Err(StoreError::NotFound)
+    ));
+    s.restore_keys(&[(k.clone(), vec![v1.clone(), v0.clone()])])
+        .await
+        .unwrap();
     assert_eq!(s.get_key(i, k.id).await.unwrap(), k);
     assert_eq!(s.key_versions(i, k.id).await.unwrap(), vec![v1, v0.clone()]);
     assert_eq!(s.key_id_by_alias(i, "back-again").await.unwrap(), k.id);
     assert!(matches!(
-        s.restore_key(&k, &[v0]).await,
+        s.restore_keys(&[(k.clone(), vec![v0])]).await,
         Err(StoreError::AlreadyExists(_))
     ));
 }

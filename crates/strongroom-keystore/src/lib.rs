@@ -548,9 +548,9 @@ pub trait KeyStore: Send + Sync + 'static {
         lease_ms: i64,
     ) -> Result<bool>;
 
-    /// Writes a key with all its versions and aliases exactly as given (restore from a
-    /// backup). `AlreadyExists` if the key or an alias exists.
-    async fn restore_key(&self, key: &KeyRecord, versions: &[KeyVersionRecord]) -> Result<()>;
+    /// Writes keys with all their versions and aliases exactly as given (restore from a
+    /// backup), in one transaction: all or none. `AlreadyExists` if a key or an alias exists.
+    async fn restore_keys(&self, keys: &[(KeyRecord, Vec<KeyVersionRecord>)]) -> Result<()>;
 
     /// Erases a key, its versions and aliases.
     async fn purge_key(

@@ -351,6 +351,9 @@ fn key_from(v: &Value) -> Result<(KeyRecord, Vec<KeyVersionRecord>)> {
     Ok((rec, versions))
 }
 
+/// Keys written per transaction during a restore.
+const RESTORE_BATCH: usize = 500;
+
 /// Restores an archive into an empty keystore. Nothing is written unless the whole archive
 /// verifies; a keystore that already holds instances is refused.
 pub async fn restore_archive(
@@ -459,10 +462,11 @@ pub async fn restore_archive(
             _ => {}
         }
     }
-    for (k, versions) in &keys {
-        store.restore_key(k, versions).await?;
-        sum.keys += 1;
-        sum.versions += versions.len() as u64;
+    // Batches of keys per transaction: one commit (fsync) per batch, not per key.
+    for batch in keys.chunks(RESTORE_BATCH) {
+        store.restore_keys(batch).await?;
+        sum.keys += batch.len() as u64;
+        sum.versions += batch.iter().map(|(_, v)| v.len() as u64).sum::<u64>();
     }
     Ok(sum)
 }
