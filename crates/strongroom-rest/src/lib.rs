@@ -34,6 +34,9 @@ pub struct RestOptions {
     pub max_body: usize,
     /// When set, `POST /admin/v1/test/clock` moves this clock forward (tests only).
     pub test_clock: Option<Arc<OffsetClock>>,
+    /// Wrap each request in a tracing span (exported over OpenTelemetry by the server),
+    /// continuing the caller's trace from a W3C `traceparent` header.
+    pub trace_requests: bool,
 }
 
 impl Default for RestOptions {
@@ -41,6 +44,7 @@ impl Default for RestOptions {
         RestOptions {
             max_body: 64 * 1024,
             test_clock: None,
+            trace_requests: false,
         }
     }
 }
@@ -61,22 +65,55 @@ pub struct Frontend {
     router: Router,
     svc: Arc<Service>,
     metrics: Arc<metrics::Metrics>,
+    trace_requests: bool,
 }
 
 impl Frontend {
     /// Builds the front end.
     pub fn new(svc: Arc<Service>, opts: RestOptions) -> Self {
         let metrics = Arc::new(metrics::Metrics::new());
+        let trace_requests = opts.trace_requests;
         let router = router_with(Arc::clone(&svc), opts, Arc::clone(&metrics));
         Frontend {
             router,
             svc,
             metrics,
+            trace_requests,
         }
     }
 
     /// Answers one request from `peer`.
     pub async fn handle<B>(&self, req: http::Request<B>, peer: std::net::SocketAddr) -> Response
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        if !self.trace_requests {
+            return self.answer(req, peer).await;
+        }
+        use opentelemetry::propagation::TextMapPropagator as _;
+        use tracing::Instrument as _;
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let route = metrics::route_class(req.uri().path());
+        let span = tracing::info_span!(
+            target: "strongroom::request",
+            "request",
+            otel.name = %format_args!("{} {route}", req.method()),
+            otel.kind = "server",
+            http.request.method = %req.method(),
+            http.route = route,
+            http.response.status_code = tracing::field::Empty,
+            correlation_id = header(req.headers(), "correlation-id").unwrap_or(""),
+        );
+        let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new()
+            .extract(&opentelemetry_http::HeaderExtractor(req.headers()));
+        let _ = span.set_parent(parent);
+        let resp = self.answer(req, peer).instrument(span.clone()).await;
+        span.record("http.response.status_code", resp.status().as_u16());
+        resp
+    }
+
+    async fn answer<B>(&self, req: http::Request<B>, peer: std::net::SocketAddr) -> Response
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,

@@ -70,8 +70,13 @@ fn main() -> ExitCode {
         match cli.cmd {
             Cmd::Serve(a) => {
                 let cfg = serve::resolve(a)?;
-                serve::init_logging(cfg.log_json);
-                serve::run(cfg).await
+                let traces = serve::init_logging(cfg.log_json, cfg.otlp_endpoint.as_deref())?;
+                let r = serve::run(cfg).await;
+                if let Some(t) = traces {
+                    // Flushes the spans still queued (blocking: the exporter has its own thread).
+                    let _ = tokio::task::spawn_blocking(move || t.shutdown()).await;
+                }
+                r
             }
             Cmd::Key(a) => cli::key(a).await,
             Cmd::Instance(a) => cli::instance(a).await,

@@ -95,6 +95,11 @@ pub struct ServeArgs {
     /// has to be the same on every node.
     #[arg(long, env = "STRONGROOM_CLUSTER_KEY_FILE")]
     pub cluster_key_file: Option<PathBuf>,
+    /// Export a tracing span per request (OpenTelemetry, OTLP over HTTP/protobuf) to this
+    /// collector URL, e.g. http://127.0.0.1:4318/v1/traces. Incoming W3C `traceparent`
+    /// headers are continued. Default: no export.
+    #[arg(long, env = "STRONGROOM_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// File holding a passphrase from which the key that seals the crypto unit state files
     /// is derived (Argon2id); without it the seal key is derived from `node.key`. With a
     /// passphrase, a copy of the data directory alone does not open the units.
@@ -125,6 +130,7 @@ struct FileConfig {
     backup_keep: Option<usize>,
     unit_passphrase_file: Option<PathBuf>,
     cluster_key_file: Option<PathBuf>,
+    otlp_endpoint: Option<String>,
 }
 
 /// The resolved configuration.
@@ -148,6 +154,7 @@ pub struct Config {
     pub backup_keep: usize,
     pub unit_passphrase_file: Option<PathBuf>,
     pub cluster_key_file: Option<PathBuf>,
+    pub otlp_endpoint: Option<String>,
 }
 
 pub fn resolve(a: ServeArgs) -> Result<Config, String> {
@@ -229,6 +236,7 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
         backup_keep: a.backup_keep.or(file.backup_keep).unwrap_or(7).max(1),
         unit_passphrase_file: a.unit_passphrase_file.or(file.unit_passphrase_file),
         cluster_key_file: a.cluster_key_file.or(file.cluster_key_file),
+        otlp_endpoint: a.otlp_endpoint.or(file.otlp_endpoint),
     })
 }
 
@@ -336,17 +344,55 @@ fn prune_backups(dir: &Path, keep: usize) {
     }
 }
 
-pub fn init_logging(json: bool) {
+/// Logs to stderr (text or JSON); with an OTLP endpoint, also exports the request spans.
+/// The returned provider must be shut down at exit (it flushes the spans in flight).
+pub fn init_logging(
+    json: bool,
+    otlp: Option<&str>,
+) -> Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>, String> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("STRONGROOM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        let _ = b.json().try_init();
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if json {
+        fmt.json().boxed()
     } else {
-        let _ = b.try_init();
-    }
+        fmt.boxed()
+    };
+    let (otel, provider) = match otlp {
+        None => (None, None),
+        Some(url) => {
+            use opentelemetry::trace::TracerProvider as _;
+            use opentelemetry_otlp::WithExportConfig as _;
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_endpoint(url)
+                .build()
+                .map_err(|e| format!("--otlp-endpoint {url}: {e}"))?;
+            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(
+                    opentelemetry_sdk::Resource::builder()
+                        .with_service_name("strongroom")
+                        .build(),
+                )
+                .build();
+            let layer = tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("strongroom"))
+                .with_filter(
+                    tracing_subscriber::filter::Targets::new()
+                        .with_target("strongroom::request", tracing::Level::INFO),
+                );
+            (Some(layer), Some(provider))
+        }
+    };
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(otel)
+        .try_init();
+    Ok(provider)
 }
 
 pub async fn run(cfg: Config) -> Result<(), String> {
@@ -421,6 +467,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         strongroom_rest::RestOptions {
             max_body: cfg.max_body,
             test_clock,
+            trace_requests: cfg.otlp_endpoint.is_some(),
         },
     ));
     tracing::info!(url = %rest_url, store = store.dyn_store().backend(), data_dir = %cfg.data_dir.display(), "strongroom is serving");

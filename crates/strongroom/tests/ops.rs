@@ -531,3 +531,58 @@ async fn metering_and_prometheus_metrics() {
         "no tenant identifiers in metrics"
     );
 }
+
+/// OpenTelemetry: with --otlp-endpoint, each request is exported as a span (OTLP over
+/// HTTP/protobuf) that continues the caller's W3C trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_spans_are_exported_over_otlp() {
+    use std::sync::{Arc, Mutex};
+    let received: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let sink = Arc::clone(&received);
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let sink = Arc::clone(&sink);
+            async move {
+                sink.lock().unwrap().push(body.to_vec());
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
+                    Vec::<u8>::new(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let collector = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_with(dir.path(), &["--otlp-endpoint", &collector]);
+    let api = s.client();
+    let id = api.create_root("traced").await;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let r = api
+        .raw(
+            "POST",
+            &format!("/api/v2/keys/{id}/actions/wrap"),
+            Some("{}".into()),
+            Some("application/json"),
+            &[("traceparent", &format!("00-{trace_id}-b7ad6b7169203331-01"))],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    // A graceful stop flushes the spans still queued.
+    assert!(s.terminate().success());
+    let all: Vec<u8> = received.lock().unwrap().concat();
+    let has = |needle: &[u8]| all.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        has(b"POST /api/v2/keys/{id}/actions/wrap"),
+        "span named after the route"
+    );
+    assert!(has(b"POST /api/v2/keys"), "the creation too");
+    assert!(
+        has(&hex::decode(trace_id).unwrap()),
+        "the caller's trace is continued"
+    );
+    assert!(has(b"strongroom"), "service name");
+}
