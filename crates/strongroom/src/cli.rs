@@ -1111,23 +1111,31 @@ enum BackupCmd {
     /// Write a consistent, versioned, checksummed archive of the keystore (the whole node, or
     /// one instance) into DIR. The server may keep running.
     Create {
-        /// Directory for the archive.
+        /// Directory for the archive, or s3://bucket/prefix (S3-compatible store; AWS_*
+        /// credentials, STRONGROOM_S3_ENDPOINT for a non-AWS store).
         #[arg(long)]
-        dir: PathBuf,
+        dir: String,
         /// Only this instance.
         #[arg(long)]
         instance: Option<String>,
     },
     /// List the archives in DIR, checking each.
     List {
+        /// Directory, or s3://bucket/prefix.
         #[arg(long)]
-        dir: PathBuf,
+        dir: String,
     },
     /// Check an archive's checksum, format version and record count.
-    Verify { file: PathBuf },
+    Verify {
+        /// Archive file, or s3://bucket/key.
+        file: String,
+    },
     /// Restore an archive into an empty keystore (a fresh node). Load the same master keys
     /// (unit files, or the ceremony) before serving.
-    Restore { file: PathBuf },
+    Restore {
+        /// Archive file, or s3://bucket/key.
+        file: String,
+    },
 }
 
 async fn open_keystore(
@@ -1167,9 +1175,9 @@ fn now_ms() -> i64 {
 /// Writes one archive into `dir` and returns its path (shared with the server's daily job).
 pub async fn write_backup(
     store: &dyn strongroom_keystore::KeyStore,
-    dir: &std::path::Path,
+    target: &crate::backup_target::Target,
     only: Option<strongroom_model::InstanceId>,
-) -> Result<(PathBuf, strongroom_service::backup::ArchiveSummary), String> {
+) -> Result<(String, strongroom_service::backup::ArchiveSummary), String> {
     let p = strongroom_crypto_awslc::AwsLcProvider;
     let now = now_ms();
     let (bytes, sum) = strongroom_service::backup::export_archive(
@@ -1180,15 +1188,12 @@ pub async fn write_backup(
     )
     .await
     .map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let name = match only {
         Some(i) => format!("strongroom-backup-{now}-{i}.srbk"),
         None => format!("strongroom-backup-{now}.srbk"),
     };
-    let path = dir.join(name);
-    crate::node::write_private(&path, &bytes)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok((path, sum))
+    let location = target.put(&name, bytes).await?;
+    Ok((location, sum))
 }
 
 pub async fn backup(a: BackupArgs) -> Result<(), String> {
@@ -1203,15 +1208,16 @@ pub async fn backup(a: BackupArgs) -> Result<(), String> {
                 .transpose()?;
             let store = open_keystore(&a.data_dir, &a.keystore_url).await?;
             let started = std::time::Instant::now();
-            let (path, sum) = write_backup(store.as_ref(), &dir, only).await?;
+            let target = crate::backup_target::Target::parse(&dir)?;
+            let (path, sum) = write_backup(store.as_ref(), &target, only).await?;
             let mut v = summary_json(&sum);
-            v["file"] = json!(path.display().to_string());
+            v["file"] = json!(path);
             v["seconds"] = json!(started.elapsed().as_secs_f64());
             print(
                 a.output,
                 format!(
                     "wrote {} ({} instances, {} keys, {} versions) in {:.1} s",
-                    path.display(),
+                    path,
                     sum.instances,
                     sum.keys,
                     sum.versions,
@@ -1221,22 +1227,15 @@ pub async fn backup(a: BackupArgs) -> Result<(), String> {
             );
         }
         BackupCmd::List { dir } => {
+            let target = crate::backup_target::Target::parse(&dir)?;
             let mut rows = Vec::new();
-            let mut entries: Vec<_> = std::fs::read_dir(&dir)
-                .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-                .filter_map(|e| e.ok())
-                .collect();
-            entries.sort_by_key(|e| e.file_name());
-            for e in entries
-                .iter()
-                .filter(|e| e.path().extension().is_some_and(|x| x == "srbk"))
-            {
-                let bytes = std::fs::read(e.path()).map_err(|err| err.to_string())?;
+            for name in target.list().await? {
+                let bytes = target.get(&name).await?;
                 let mut v = match strongroom_service::backup::verify_archive(&bytes, &p) {
                     Ok(s) => summary_json(&s),
                     Err(err) => json!({"error": err.message}),
                 };
-                v["file"] = json!(e.path().display().to_string());
+                v["file"] = json!(target.location(&name));
                 rows.push(v);
             }
             let human = rows
@@ -1267,27 +1266,22 @@ pub async fn backup(a: BackupArgs) -> Result<(), String> {
             );
         }
         BackupCmd::Verify { file } => {
-            let bytes =
-                std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let bytes = crate::backup_target::read_archive(&file).await?;
             let sum = strongroom_service::backup::verify_archive(&bytes, &p)
-                .map_err(|e| format!("{}: {}", file.display(), e.message))?;
+                .map_err(|e| format!("{file}: {}", e.message))?;
             print(
                 a.output,
                 format!(
                     "{} is intact: {} instances, {} keys, {} versions",
-                    file.display(),
-                    sum.instances,
-                    sum.keys,
-                    sum.versions
+                    file, sum.instances, sum.keys, sum.versions
                 ),
                 &summary_json(&sum),
             );
         }
         BackupCmd::Restore { file } => {
-            let bytes =
-                std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let bytes = crate::backup_target::read_archive(&file).await?;
             strongroom_service::backup::verify_archive(&bytes, &p)
-                .map_err(|e| format!("{}: {}", file.display(), e.message))?;
+                .map_err(|e| format!("{file}: {}", e.message))?;
             let store = open_keystore(&a.data_dir, &a.keystore_url).await?;
             let started = std::time::Instant::now();
             let sum = strongroom_service::backup::restore_archive(store.as_ref(), &bytes, &p)

@@ -2,6 +2,7 @@
 //! `audit`, `bench`) in one binary.
 #![forbid(unsafe_code)]
 
+mod backup_target;
 mod bench;
 mod cli;
 mod node;

@@ -76,8 +76,10 @@ pub struct ServeArgs {
     /// Most keys (in any state) one instance may hold (default: no limit; HPCS allows 50,000).
     #[arg(long, env = "STRONGROOM_MAX_KEYS_PER_INSTANCE")]
     pub max_keys_per_instance: Option<u64>,
-    /// Write a backup archive of the keystore into this directory every day (and one minute
-    /// after start), keeping the newest `--backup-keep` archives.
+    /// Write a backup archive of the keystore into this directory, or to an S3-compatible
+    /// store given as s3://bucket/prefix (credentials from AWS_* variables,
+    /// STRONGROOM_S3_ENDPOINT for a non-AWS store), every day (and one minute after start),
+    /// keeping the newest `--backup-keep` archives.
     #[arg(long, env = "STRONGROOM_BACKUP_DIR")]
     pub backup_dir: Option<PathBuf>,
     /// Number of daily archives to keep (default 7).
@@ -325,27 +327,6 @@ fn chrono_now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Keeps the newest `keep` archives in `dir`.
-fn prune_backups(dir: &Path, keep: usize) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "srbk"))
-        .collect();
-    files.sort();
-    let excess = files.len().saturating_sub(keep);
-    for old in files.into_iter().take(excess) {
-        if let Err(e) = std::fs::remove_file(&old) {
-            tracing::warn!(file = %old.display(), error = %e, "cannot remove an old backup");
-        }
-    }
-}
-
-/// Logs to stderr (text or JSON); with an OTLP endpoint, also exports the request spans.
-/// The returned provider must be shut down at exit (it flushes the spans in flight).
 pub fn init_logging(
     json: bool,
     otlp: Option<&str>,
@@ -504,7 +485,11 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         }
     });
 
-    let backups = cfg.backup_dir.clone().map(|dir| {
+    let backup_target = match &cfg.backup_dir {
+        Some(d) => Some(crate::backup_target::Target::parse(&d.to_string_lossy())?),
+        None => None,
+    };
+    let backups = backup_target.map(|target| {
         let store = store.dyn_store();
         let keep = cfg.backup_keep;
         let node = node_id.clone();
@@ -515,10 +500,10 @@ pub async fn run(cfg: Config) -> Result<(), String> {
                 tick.tick().await;
                 let now = strongroom_model::UnixMillis(chrono_now_ms());
                 match store.claim_job("daily-backup", &node, now, 23 * 3_600_000).await {
-                    Ok(true) => match crate::cli::write_backup(store.as_ref(), &dir, None).await {
-                        Ok((path, sum)) => {
-                            tracing::info!(file = %path.display(), keys = sum.keys, "daily backup written");
-                            prune_backups(&dir, keep);
+                    Ok(true) => match crate::cli::write_backup(store.as_ref(), &target, None).await {
+                        Ok((location, sum)) => {
+                            tracing::info!(archive = %location, keys = sum.keys, "daily backup written");
+                            target.prune(keep).await;
                         }
                         Err(e) => tracing::error!(error = %e, "daily backup failed"),
                     },
