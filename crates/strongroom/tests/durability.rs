@@ -395,29 +395,153 @@ async fn postgresql_restart_fails_fast_and_recovers() {
         .status();
 }
 
-/// Three nodes on one PostgreSQL under a client load of creations, wraps and unwraps; one
-/// node is killed with SIGKILL mid-load and the client moves to the others, then the node is
-/// restarted. Nothing acknowledged is lost and every wrapped DEK unwraps on every node.
+/// Three nodes on one PostgreSQL, each hosting its own crypto unit of an instance initialised
+/// by the ceremony (key parts, loaded into the three units at once), under a client load of
+/// creations, wraps and unwraps; one node is killed with SIGKILL mid-load and the client moves
+/// to the others, then the node is restarted. Nothing acknowledged is lost and every wrapped
+/// DEK unwraps on every node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_survive_a_sigkill_under_load() {
     let db = fresh_postgres_db("sr_three").await;
+    // Each node has its own node key and hosts its own crypto unit of the instance; the nodes
+    // share the cluster key (tokens, audit chain).
+    let cluster = tempfile::tempdir().unwrap();
+    let ck = cluster.path().join("cluster.key");
+    let ck = ck.to_str().unwrap().to_string();
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let first = Server::start_with(dirs[0].path(), &["--keystore-url", &db]);
-    for d in &dirs[1..] {
-        for f in ["node.key", "admin.token"] {
-            std::fs::copy(dirs[0].path().join(f), d.path().join(f)).unwrap();
-        }
-        std::fs::create_dir_all(d.path().join("units")).unwrap();
-        for e in std::fs::read_dir(dirs[0].path().join("units")).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), d.path().join("units").join(e.file_name())).unwrap();
-        }
+    let args = [
+        "--keystore-url",
+        db.as_str(),
+        "--cluster-key-file",
+        ck.as_str(),
+    ];
+    let mut nodes: Vec<Server> = dirs
+        .iter()
+        .map(|d| Server::start_with(d.path(), &args))
+        .collect();
+    let cli = |args: &[&str], env: &[(&str, &str)]| {
+        let out = std::process::Command::new(bin())
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    let admin = |n: usize, args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend_from_slice(&[
+            "--url",
+            &nodes[n].url,
+            "--data-dir",
+            dirs[n].path().to_str().unwrap(),
+            "--output",
+            "json",
+        ]);
+        cli(&a, &[])
+    };
+    let instance = admin(0, &["instance", "create", "three", "--units", "1"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    admin(1, &["instance", "add-unit", &instance]);
+    admin(2, &["instance", "add-unit", &instance]);
+    let apikey = admin(
+        0,
+        &[
+            "instance", "apikey", "create", &instance, "--role", "Manager",
+        ],
+    )["apikey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The ceremony, from one workstation, over the three nodes.
+    let ws = cluster.path().join("tke");
+    let pw = cluster.path().join("passwords");
+    std::fs::write(
+        &pw,
+        "admin.sigkey: admin-password-1\np1.mkpart: part-password-1\np2.mkpart: part-password-2\n",
+    )
+    .unwrap();
+    let urls = nodes
+        .iter()
+        .map(|n| n.url.clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    let env = [
+        ("STRONGROOM_URL", urls.as_str()),
+        ("STRONGROOM_INSTANCE", instance.as_str()),
+        ("STRONGROOM_API_KEY", apikey.as_str()),
+        ("STRONGROOM_TKE_FILES", ws.to_str().unwrap()),
+        ("STRONGROOM_TKE_PASSWORDS", pw.to_str().unwrap()),
+    ];
+    for step in [
+        &["sigkey-add", "--name", "admin", "--kdf-memory-mib", "64"][..],
+        &["sigkey-sel", "1"],
+        &["cryptounit-add", "--all"],
+        &["cryptounit-admin-add", "admin"],
+        &[
+            "cryptounit-thrhld-set",
+            "--signature-threshold",
+            "1",
+            "--revocation-threshold",
+            "1",
+        ],
+        &[
+            "mk-add",
+            "--random",
+            "--description",
+            "p1",
+            "--kdf-memory-mib",
+            "64",
+        ],
+        &[
+            "mk-add",
+            "--random",
+            "--description",
+            "p2",
+            "--kdf-memory-mib",
+            "64",
+        ],
+        &["cryptounit-mk-load", "p1", "p2"],
+        &["cryptounit-mk-commit"],
+        &["cryptounit-mk-setimm", "--yes"],
+    ] {
+        let mut a = vec!["tke"];
+        a.extend_from_slice(step);
+        cli(&a, &env);
     }
-    let mut nodes = vec![first];
-    for d in &dirs[1..] {
-        nodes.push(Server::start_with(d.path(), &["--keystore-url", &db]));
-    }
-    let apis: Vec<Api> = nodes.iter().map(|n| n.client()).collect();
+    let out = std::process::Command::new(bin())
+        .args(["tke", "cryptounit-compare"])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 selected units are identical"));
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{}/identity/token", nodes[0].url))
+        .form(&[
+            ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
+            ("apikey", apikey.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_string();
+    let api_for = |url: &str| Api {
+        http: http.clone(),
+        url: url.to_string(),
+        instance: instance.clone(),
+        token: token.clone(),
+    };
+    let apis: Vec<Api> = nodes.iter().map(|n| api_for(&n.url)).collect();
     let acked = Arc::new(Mutex::new(Acked::default()));
     let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -480,8 +604,8 @@ async fn three_nodes_survive_a_sigkill_under_load() {
     for t in tasks {
         t.await.unwrap();
     }
-    nodes[1] = Server::start_with(dirs[1].path(), &["--keystore-url", &db]);
-    let restarted = nodes[1].client();
+    nodes[1] = Server::start_with(dirs[1].path(), &args);
+    let restarted = api_for(&nodes[1].url);
     let acked = Arc::try_unwrap(acked).ok().unwrap().into_inner().unwrap();
     assert!(
         acked.keys.len() > 30,
