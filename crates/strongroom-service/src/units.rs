@@ -350,7 +350,17 @@ impl Service {
         let before: Zeroizing<Vec<u8>> = u
             .to_persisted()
             .map_err(|_| internal("cannot encode the crypto unit state"))?;
-        let executed = u.execute(self.provider.as_ref(), cmd).map_err(refusal)?;
+        let executed = match u.execute(self.provider.as_ref(), cmd) {
+            Ok(e) => e,
+            Err(r) => {
+                // Refusals change nothing; a failure after the change (signing the response)
+                // is undone here, so memory never runs ahead of the persisted state.
+                if let Ok(old) = UnitState::from_persisted(self.provider.as_ref(), &before) {
+                    *u = old;
+                }
+                return Err(refusal(r));
+            }
+        };
         if let Err(e) = self.persist(u).await {
             // Not durable: put the previous state back, as if the command never ran.
             match UnitState::from_persisted(self.provider.as_ref(), &before) {
