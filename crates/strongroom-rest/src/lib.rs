@@ -2305,6 +2305,17 @@ async fn test_clock(State(st): State<AppState>, h: HeaderMap, body: Body) -> Api
 /// `GET /metrics`: Prometheus text format (aggregate counts only; no tenant identifiers).
 async fn metrics_text(State(st): State<AppState>) -> Response {
     st.metrics.cached_keys.set(st.svc.cached_keys() as i64);
+    let o = st.svc.ops_stats();
+    for (name, v) in [
+        ("key_cache_hits", o.cache_hits as i64),
+        ("key_cache_misses", o.cache_misses as i64),
+        ("reencrypted_blobs", o.reencrypted as i64),
+        ("reencrypt_remaining", o.reencrypt_remaining as i64),
+        ("last_backup_seconds", o.last_backup_ms / 1000),
+        ("last_backup_keys", o.last_backup_keys as i64),
+    ] {
+        st.metrics.ops.with_label_values(&[name]).set(v);
+    }
     st.metrics.crypto_units.reset();
     for (labels, n) in st.svc.unit_states().await {
         let l: Vec<&str> = labels.iter().map(String::as_str).collect();

@@ -12,6 +12,8 @@ pub struct Metrics {
     latency: HistogramVec,
     pub cached_keys: IntGauge,
     pub crypto_units: IntGaugeVec,
+    /// Operational counters of the service, refreshed at each scrape.
+    pub ops: IntGaugeVec,
 }
 
 impl Metrics {
@@ -53,6 +55,17 @@ impl Metrics {
         registry
             .register(Box::new(crypto_units.clone()))
             .expect("unique metric");
+        let ops = IntGaugeVec::new(
+            Opts::new(
+                "node",
+                "this node's counters: key cache hits and misses (since start), key blobs re-encrypted and still to re-encrypt (master key rotation), time (Unix seconds) and keys of the last scheduled backup",
+            ),
+            &["counter"],
+        )
+        .expect("valid gauge");
+        registry
+            .register(Box::new(ops.clone()))
+            .expect("unique metric");
         registry
             .register(Box::new(requests.clone()))
             .expect("unique metric");
@@ -68,6 +81,7 @@ impl Metrics {
             latency,
             cached_keys,
             crypto_units,
+            ops,
         }
     }
 }

@@ -251,14 +251,18 @@ impl Service {
 
     /// Loads a key with its opened material, from the cache when possible.
     async fn load(&self, ctx: &Ctx, id: KeyId) -> Result<Arc<CachedKey>> {
+        use std::sync::atomic::Ordering::Relaxed;
         let ck = (ctx.instance, id);
         if let Some(hit) = self.cache.get(&ck) {
+            self.stats.cache_hits.fetch_add(1, Relaxed);
             return Ok(hit);
         }
         let _guard = self.cache.stripe(&ck).lock().await;
         if let Some(hit) = self.cache.get(&ck) {
+            self.stats.cache_hits.fetch_add(1, Relaxed);
             return Ok(hit);
         }
+        self.stats.cache_misses.fetch_add(1, Relaxed);
         let loaded = Arc::new(self.load_from_store(ctx, id).await?);
         self.cache.put(ck, Arc::clone(&loaded));
         Ok(loaded)

@@ -57,6 +57,34 @@ pub trait UnitVault: Send + Sync + 'static {
     async fn destroy(&self, unit: UnitId) -> std::io::Result<()>;
 }
 
+/// Operational counters of this node, for metrics.
+#[derive(Default)]
+pub(crate) struct Stats {
+    pub cache_hits: std::sync::atomic::AtomicU64,
+    pub cache_misses: std::sync::atomic::AtomicU64,
+    pub reencrypted: std::sync::atomic::AtomicU64,
+    pub reencrypt_remaining: std::sync::atomic::AtomicU64,
+    pub last_backup_ms: std::sync::atomic::AtomicI64,
+    pub last_backup_keys: std::sync::atomic::AtomicU64,
+}
+
+/// A snapshot of this node's operational counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpsStats {
+    /// Key loads answered from the cache of unwrapped keys.
+    pub cache_hits: u64,
+    /// Key loads that read and opened the key from the keystore.
+    pub cache_misses: u64,
+    /// Key blobs re-encrypted under a new master key by this node.
+    pub reencrypted: u64,
+    /// Blobs still to re-encrypt, as of this node's last re-encryption batch.
+    pub reencrypt_remaining: u64,
+    /// When this node last wrote a scheduled backup (Unix ms; 0: never).
+    pub last_backup_ms: i64,
+    /// Keys in that backup.
+    pub last_backup_keys: u64,
+}
+
 /// The calendar month (UTC) of a time, `YYYY-MM`.
 pub fn month_of(t: UnixMillis) -> String {
     match time::OffsetDateTime::from_unix_timestamp(t.0.div_euclid(1000)) {
@@ -118,6 +146,8 @@ pub struct Service {
     hosted: tokio::sync::Mutex<units::Hosted>,
     /// The unit serving each instance on this node, with its API call counter.
     serving: RwLock<HashMap<InstanceId, (UnitId, Arc<std::sync::atomic::AtomicU64>)>>,
+    /// Operational counters (metrics).
+    stats: Stats,
     /// API call counters per (instance, unit) not yet added to the keystore.
     unit_calls: std::sync::Mutex<HashMap<(InstanceId, UnitId), Arc<std::sync::atomic::AtomicU64>>>,
     cache: cache::KeyCache,
@@ -172,6 +202,7 @@ impl Service {
             units: RwLock::new(HashMap::new()),
             hosted: tokio::sync::Mutex::new(Default::default()),
             serving: RwLock::new(HashMap::new()),
+            stats: Stats::default(),
             unit_calls: std::sync::Mutex::new(HashMap::new()),
             tokens: TokenSigner::new(secrets.token_key),
             audit,
@@ -262,6 +293,26 @@ impl Service {
     /// Now, by the service clock.
     pub fn now(&self) -> UnixMillis {
         self.clock.now()
+    }
+
+    /// This node's operational counters.
+    pub fn ops_stats(&self) -> OpsStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        OpsStats {
+            cache_hits: self.stats.cache_hits.load(Relaxed),
+            cache_misses: self.stats.cache_misses.load(Relaxed),
+            reencrypted: self.stats.reencrypted.load(Relaxed),
+            reencrypt_remaining: self.stats.reencrypt_remaining.load(Relaxed),
+            last_backup_ms: self.stats.last_backup_ms.load(Relaxed),
+            last_backup_keys: self.stats.last_backup_keys.load(Relaxed),
+        }
+    }
+
+    /// Records a scheduled backup written by this node (metrics).
+    pub fn record_backup(&self, keys: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.stats.last_backup_ms.store(self.clock.now().0, Relaxed);
+        self.stats.last_backup_keys.store(keys, Relaxed);
     }
 
     /// Number of keys currently held unwrapped in memory.

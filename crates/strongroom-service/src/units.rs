@@ -461,6 +461,12 @@ impl Service {
                 .store
                 .count_versions_not_under(ctx.instance, &target.0)
                 .await?;
+            self.stats
+                .reencrypted
+                .fetch_add(rewrapped, std::sync::atomic::Ordering::Relaxed);
+            self.stats
+                .reencrypt_remaining
+                .store(remaining, std::sync::atomic::Ordering::Relaxed);
             Ok(Reencryption { rewrapped, remaining, unreadable })
         })
         .await

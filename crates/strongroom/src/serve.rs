@@ -491,6 +491,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     };
     let backups = backup_target.map(|target| {
         let store = store.dyn_store();
+        let svc_for_backups = Arc::downgrade(&svc);
         let keep = cfg.backup_keep;
         let node = node_id.clone();
         tokio::spawn(async move {
@@ -503,6 +504,9 @@ pub async fn run(cfg: Config) -> Result<(), String> {
                     Ok(true) => match crate::cli::write_backup(store.as_ref(), &target, None).await {
                         Ok((location, sum)) => {
                             tracing::info!(archive = %location, keys = sum.keys, "daily backup written");
+                            if let Some(svc) = svc_for_backups.upgrade() {
+                                svc.record_backup(sum.keys);
+                            }
                             target.prune(keep).await;
                         }
                         Err(e) => tracing::error!(error = %e, "daily backup failed"),

@@ -526,6 +526,15 @@ async fn metering_and_prometheus_metrics() {
         text.contains(r#"strongroom_crypto_units{current="valid",kind="operational",mode="imprint",new="empty",rotating="false"} 1"#),
         "the dev unit: {text}"
     );
+    // 4 wraps of one key: the first load opened it (the create put it in the cache).
+    assert!(
+        text.contains(r#"strongroom_node{counter="key_cache_hits"} 4"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"strongroom_node{counter="reencrypt_remaining"} 0"#),
+        "{text}"
+    );
     assert!(
         !text.contains(&api.instance),
         "no tenant identifiers in metrics"
