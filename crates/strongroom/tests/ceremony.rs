@@ -1149,6 +1149,21 @@ async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
     assert!(r.status == 200 || r.status == 201, "{:?}", r.body);
     tke(&["cryptounit-mk-load", "part2", "part3"]);
     tke(&["cryptounit-mk-commit"]);
+    // A rotation needs every unit of the instance.
+    let units_out = tke(&["cryptounits"]);
+    let unit_b = units_out
+        .lines()
+        .find(|l| l.contains(&b.url))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .to_string();
+    tke(&["cryptounit-rm", &unit_b]);
+    let (ok, _, err) = run(&["tke", "cryptounit-mk-rotate"], &env);
+    assert!(
+        !ok && err.contains("needs every unit of the instance selected"),
+        "{err}"
+    );
+    tke(&["cryptounit-add", "--all"]);
     let out = tke(&["cryptounit-mk-rotate"]);
     assert!(
         out.contains("key storage re-encrypted (50 key version(s))"),

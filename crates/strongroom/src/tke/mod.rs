@@ -647,7 +647,26 @@ impl Tke {
 
     /// Begins the rotation on every operational unit, re-encrypts the key storage and
     /// finalizes every unit. Each step is skipped when already done, so it resumes.
+    /// Every unit of the instance takes part in a rotation: a unit left out would keep
+    /// sealing new blobs under the old key, and the rotation could not finish.
+    async fn require_all_selected(&mut self, units: &[Unit]) -> Result<(), String> {
+        let all = self.discover().await?;
+        let missing: Vec<String> = all
+            .iter()
+            .filter(|a| !units.iter().any(|u| u.id == a.id))
+            .map(|a| a.short())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "a rotation needs every unit of the instance selected; not selected: {} (strongroom tke cryptounit-add --all)",
+                missing.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
     async fn rotate(&mut self, units: &mut [Unit], batch: u32) -> Result<(), String> {
+        self.require_all_selected(units).await?;
         let vps: Vec<Option<String>> = units.iter().map(new_vp).collect();
         let Some(Some(vp)) = vps.first().cloned() else {
             return Err("the new master key register is empty: load (cryptounit-mk-load) and commit (cryptounit-mk-commit) a new master key first".into());
@@ -1449,6 +1468,7 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
         }
         TkeCmd::AutoMkRotate { batch } => {
             let mut units = t.selected().await?;
+            t.require_all_selected(&units).await?;
             let Some(r) = units
                 .iter()
                 .position(|u| u.status.kind == strongroom_engine::admin::UnitKind::Recovery)
