@@ -7,7 +7,7 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_192_
 use aws_lc_rs::rand::SecureRandom;
 use aws_lc_rs::{constant_time, digest, hkdf, hmac, rand};
 use strongroom_engine::provider::{
-    AeadAlg, AeadKey, CryptoError, CryptoProvider, OaepHash, SigAlg,
+    AeadAlg, AeadKey, CryptoError, CryptoProvider, DigestAlg, OaepHash, SigAlg,
 };
 use zeroize::Zeroizing;
 
@@ -315,6 +315,21 @@ impl CryptoProvider for AwsLcProvider {
         )
         .map(Zeroizing::new)
         .map_err(|_| CryptoError)
+    }
+
+    fn digest(&self, alg: DigestAlg, data: &[u8]) -> Vec<u8> {
+        let a = match alg {
+            DigestAlg::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+            DigestAlg::Sha224 => &digest::SHA224,
+            DigestAlg::Sha256 => &digest::SHA256,
+            DigestAlg::Sha384 => &digest::SHA384,
+            DigestAlg::Sha512 => &digest::SHA512,
+            DigestAlg::Sha512_256 => &digest::SHA512_256,
+            DigestAlg::Sha3_256 => &digest::SHA3_256,
+            DigestAlg::Sha3_384 => &digest::SHA3_384,
+            DigestAlg::Sha3_512 => &digest::SHA3_512,
+        };
+        digest::digest(a, data).as_ref().to_vec()
     }
 
     fn argon2id(

@@ -294,3 +294,22 @@ fn argon2id_matches_the_reference_vector() {
         "09316115d5cf24ed5a15a31a3ba326e5cf32edc24702987c02b6566f61913cf7"
     );
 }
+
+#[test]
+fn digests_match_the_fips_abc_vectors() {
+    // "abc" digests of FIPS 180-4 / FIPS 202, cross-checked with Python's hashlib.
+    let p = AwsLcProvider;
+    for (alg, hex_digest) in [
+        (DigestAlg::Sha1, "a9993e364706816aba3e25717850c26c9cd0d89d"),
+        (DigestAlg::Sha224, "23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7"),
+        (DigestAlg::Sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+        (DigestAlg::Sha384, "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7"),
+        (DigestAlg::Sha512, "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"),
+        (DigestAlg::Sha512_256, "53048e2681941ef99b2e29b76b4c7dabe4c2d0c634fc6d46e0e2f13107e7af23"),
+        (DigestAlg::Sha3_256, "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532"),
+        (DigestAlg::Sha3_384, "ec01498288516fc926459f58e2c6ad8df9b473cb0fc08c2596da7cf0e49be4b298d88cea927ac7f539f1edf228376d25"),
+        (DigestAlg::Sha3_512, "b751850b1a57168a5693cd924b6b096e08f621827444f70d884f5d0240d2712e10e116e9192af3c91a7ec57647e3934057340b4cf408d5a56592f8274eec53f0"),
+    ] {
+        assert_eq!(hex::encode(p.digest(alg, b"abc")), hex_digest, "{alg:?}");
+    }
+}

@@ -32,6 +32,29 @@ pub enum OaepHash {
     Sha256,
 }
 
+/// Message digests (GREP11 Digest*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DigestAlg {
+    /// SHA-1 (legacy; digests only).
+    Sha1,
+    /// SHA-224.
+    Sha224,
+    /// SHA-256.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+    /// SHA-512/256.
+    Sha512_256,
+    /// SHA3-256.
+    Sha3_256,
+    /// SHA3-384.
+    Sha3_384,
+    /// SHA3-512.
+    Sha3_512,
+}
+
 /// Signature algorithms of administrator keys and unit identity keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SigAlg {
@@ -151,4 +174,6 @@ pub trait CryptoProvider: Send + Sync + 'static {
         p: u32,
         out: &mut [u8],
     ) -> Result<(), CryptoError>;
+    /// The digest of `data`.
+    fn digest(&self, alg: DigestAlg, data: &[u8]) -> Vec<u8>;
 }

@@ -273,6 +273,9 @@ impl CryptoProvider for BrokenHmac {
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
         AwsLcProvider.hpke_open(k, i, a, c)
     }
+    fn digest(&self, alg: DigestAlg, data: &[u8]) -> Vec<u8> {
+        AwsLcProvider.digest(alg, data)
+    }
     fn argon2id(
         &self,
         pw: &[u8],

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod backup;
 mod cache;
 pub mod clock;
+mod crypto_ops;
 pub mod error;
 mod import;
 mod instance_policies;
@@ -31,6 +32,7 @@ use strongroom_model::{InstanceId, Role, Roles, UnitId, UnixMillis};
 pub use audit::{verify_chain, AuditEvent, VerifyReport};
 pub use auth::{Ctx, Principal, TokenSigner};
 pub use clock::{Clock, OffsetClock, SystemClock};
+pub use crypto_ops::{MAX_DATA, MAX_RANDOM};
 pub use error::{ErrorKind, Result, ServiceError};
 pub use import::*;
 pub use instance_policies::*;
@@ -41,6 +43,7 @@ pub use registrations::*;
 pub use rings::*;
 pub use search::*;
 pub use strongroom_engine::admin::{SignedCommand, SignedResponse, UnitKind};
+pub use strongroom_engine::DigestAlg;
 pub use strongroom_engine::OaepHash;
 pub use units::*;
 
@@ -342,7 +345,22 @@ impl Service {
         correlation_id: String,
         action: &'static str,
     ) -> Result<Ctx> {
-        let result = self.authenticate_inner(authorization, instance_header);
+        self.authenticate_with(authorization, instance_header, correlation_id, action, true)
+            .await
+    }
+
+    /// As [`Service::authenticate`]; with `instance_required` false, a request without an
+    /// instance header is for the instance its token names (GREP11 clients stopped sending
+    /// `bluemix-instance` in 2021).
+    pub async fn authenticate_with(
+        &self,
+        authorization: Option<&str>,
+        instance_header: Option<&str>,
+        correlation_id: String,
+        action: &'static str,
+        instance_required: bool,
+    ) -> Result<Ctx> {
+        let result = self.authenticate_inner(authorization, instance_header, instance_required);
         match result {
             Ok((principal, instance)) => Ok(Ctx {
                 principal,
@@ -362,6 +380,7 @@ impl Service {
         &self,
         authorization: Option<&str>,
         instance_header: Option<&str>,
+        instance_required: bool,
     ) -> Result<(Principal, InstanceId)> {
         let Some(auth) = authorization else {
             return Err(ServiceError::new(
@@ -378,6 +397,19 @@ impl Service {
         let principal = self
             .tokens
             .verify(self.provider.as_ref(), token, self.clock.now())?;
+        let instance_header = match (instance_header, instance_required) {
+            (None, false) => {
+                let i = principal.instance.ok_or_else(|| {
+                    ServiceError::new(
+                        ErrorKind::Forbidden,
+                        "The user does not have access to the specified resource",
+                    )
+                })?;
+                self.take_rate_token(i)?;
+                return Ok((principal, i));
+            }
+            (h, _) => h,
+        };
         let instance: InstanceId = instance_header
             .ok_or_else(|| {
                 ServiceError::new(

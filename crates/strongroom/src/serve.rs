@@ -48,7 +48,8 @@ pub struct ServeArgs {
     /// --dev, else 127.0.0.1:8443.
     #[arg(long, env = "STRONGROOM_HTTP_ADDR")]
     pub http_addr: Option<SocketAddr>,
-    /// gRPC listener address (reserved for the GREP11 API; not served yet).
+    /// GREP11 gRPC listener address (port 0 picks a free port). Default: a free loopback
+    /// port with --dev (written to dev.json), else none.
     #[arg(long, env = "STRONGROOM_GRPC_ADDR")]
     pub grpc_addr: Option<SocketAddr>,
     /// PEM certificate chain for TLS (required without --dev).
@@ -440,8 +441,24 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let rest_url = format!("{scheme}://{local}");
 
+    // The GREP11 gRPC listener: with --grpc-addr, and in dev mode on a free loopback port.
+    let grpc_addr = cfg
+        .grpc_addr
+        .or_else(|| cfg.dev.then(|| SocketAddr::from(([127, 0, 0, 1], 0))));
+    let grpc_listener = match grpc_addr {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .map_err(|e| format!("cannot listen on {a} (gRPC): {e}"))?,
+        ),
+        None => None,
+    };
+    let grpc_local = match &grpc_listener {
+        Some(l) => Some(l.local_addr().map_err(|e| e.to_string())?),
+        None => None,
+    };
     if cfg.dev {
-        dev_bootstrap(&svc, &cfg, &node, &rest_url).await?;
+        dev_bootstrap(&svc, &cfg, &node, &rest_url, grpc_local).await?;
     }
     let frontend = Arc::new(strongroom_rest::Frontend::new(
         Arc::clone(&svc),
@@ -452,8 +469,8 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         },
     ));
     tracing::info!(url = %rest_url, store = store.dyn_store().backend(), data_dir = %cfg.data_dir.display(), "strongroom is serving");
-    if let Some(g) = cfg.grpc_addr {
-        tracing::warn!(addr = %g, "the GREP11 gRPC API is not implemented yet; --grpc-addr is ignored");
+    if let Some(g) = grpc_local {
+        tracing::info!(addr = %g, tls = tls.is_some(), "GREP11 gRPC API is serving (GenerateRandom, DigestSingle, GetMechanismList/Info so far)");
     }
 
     // Rotation policies: check every few minutes for keys that are due (Key Protect
@@ -524,7 +541,19 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         tracing::info!("shutting down: no new connections; finishing requests in flight");
         let _ = stop_tx.send(true);
     });
+    let grpc_task = grpc_listener.map(|l| {
+        let router = strongroom_grep11::Grep11::new(Arc::clone(&svc)).router();
+        tokio::spawn(serve_loop(
+            l,
+            tls.clone(),
+            App::Router(router),
+            stop_rx.clone(),
+        ))
+    });
     serve_loop(listener, tls, App::Frontend(frontend), stop_rx).await;
+    if let Some(t) = grpc_task {
+        let _ = t.await;
+    }
     scheduler.abort();
     if let Some(b) = backups {
         b.abort();
@@ -550,6 +579,7 @@ async fn dev_bootstrap(
     cfg: &Config,
     node: &NodeFiles,
     rest_url: &str,
+    grpc_addr: Option<SocketAddr>,
 ) -> Result<(), String> {
     let inst = svc
         .ensure_dev_instance("dev")
@@ -568,7 +598,7 @@ async fn dev_bootstrap(
         "instance_id": inst.id.to_string(),
         "token": token.access_token,
         "rest_url": rest_url,
-        "grpc_addr": serde_json::Value::Null,
+        "grpc_addr": grpc_addr.map(|a| a.to_string()),
         "admin_token": node.admin_token.as_str(),
     });
     let path = cfg.data_dir.join("dev.json");

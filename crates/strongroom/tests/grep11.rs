@@ -1,0 +1,210 @@
+//! The GREP11 gRPC API against a real server, through a client generated from our proto.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use strongroom_grep11::pb::crypto_client::CryptoClient;
+use strongroom_grep11::pb::{self, Mechanism};
+use strongroom_grep11::{ckm, ckr, grep11_error_of, CKF_DIGEST};
+use tonic::transport::Channel;
+
+async fn client(s: &Server) -> CryptoClient<Channel> {
+    let dev: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.dir.join("dev.json")).unwrap()).unwrap();
+    let addr = dev["grpc_addr"]
+        .as_str()
+        .expect("dev.json names the gRPC address");
+    CryptoClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap()
+}
+
+fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+fn mech(m: u64) -> Option<Mechanism> {
+    Some(Mechanism {
+        mechanism: m,
+        parameter: None,
+    })
+}
+
+fn expect_ckr<T: std::fmt::Debug>(
+    r: Result<tonic::Response<T>, tonic::Status>,
+    code: u64,
+) -> tonic::Status {
+    let st = r.expect_err("the call must fail");
+    let e = grep11_error_of(&st).unwrap_or_else(|| panic!("no Grep11Error detail in {st:?}"));
+    assert_eq!(e.code, code, "{}", e.detail);
+    assert!(!e.detail.is_empty());
+    st
+}
+
+#[tokio::test]
+async fn grep11_random_digest_and_mechanisms() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let mut c = client(&s).await;
+    let t = s.token.clone();
+
+    // GenerateRandom: exactly Len bytes, fresh each time.
+    let a = c
+        .generate_random(authed(pb::GenerateRandomRequest { len: 4096 }, &t))
+        .await
+        .unwrap()
+        .into_inner()
+        .rnd;
+    let b = c
+        .generate_random(authed(pb::GenerateRandomRequest { len: 4096 }, &t))
+        .await
+        .unwrap()
+        .into_inner()
+        .rnd;
+    assert_eq!((a.len(), b.len()), (4096, 4096));
+    assert_ne!(a, b);
+    for bad in [0, 1_000_001] {
+        expect_ckr(
+            c.generate_random(authed(pb::GenerateRandomRequest { len: bad }, &t))
+                .await,
+            ckr::ARGUMENTS_BAD,
+        );
+    }
+
+    // DigestSingle against the FIPS "abc" vectors.
+    for (m, hex_digest) in [
+        (
+            ckm::SHA256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        ),
+        (ckm::SHA_1, "a9993e364706816aba3e25717850c26c9cd0d89d"),
+        (
+            ckm::IBM_SHA3_256,
+            "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532",
+        ),
+    ] {
+        let d = c
+            .digest_single(authed(
+                pb::DigestSingleRequest {
+                    mech: mech(m),
+                    data: b"abc".to_vec(),
+                },
+                &t,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .digest;
+        assert_eq!(hex::encode(d), hex_digest, "mechanism 0x{m:x}");
+    }
+    // A mechanism that is not a digest (CKM_AES_CBC) and no mechanism at all.
+    expect_ckr(
+        c.digest_single(authed(
+            pb::DigestSingleRequest {
+                mech: mech(0x1082),
+                data: b"x".to_vec(),
+            },
+            &t,
+        ))
+        .await,
+        ckr::MECHANISM_INVALID,
+    );
+    expect_ckr(
+        c.digest_single(authed(
+            pb::DigestSingleRequest {
+                mech: None,
+                data: b"x".to_vec(),
+            },
+            &t,
+        ))
+        .await,
+        ckr::MECHANISM_INVALID,
+    );
+
+    // The mechanism list is truthful: what DigestSingle accepts, nothing else.
+    let list = c
+        .get_mechanism_list(authed(pb::GetMechanismListRequest {}, &t))
+        .await
+        .unwrap()
+        .into_inner()
+        .mechs;
+    assert!(
+        list.contains(&ckm::SHA512) && list.contains(&ckm::IBM_SHA3_512),
+        "{list:x?}"
+    );
+    for m in &list {
+        let info = c
+            .get_mechanism_info(authed(pb::GetMechanismInfoRequest { mech: *m }, &t))
+            .await
+            .unwrap()
+            .into_inner()
+            .mech_info
+            .unwrap();
+        assert_eq!(info.flags & CKF_DIGEST, CKF_DIGEST);
+        let d = c
+            .digest_single(authed(
+                pb::DigestSingleRequest {
+                    mech: mech(*m),
+                    data: vec![],
+                },
+                &t,
+            ))
+            .await;
+        assert!(d.is_ok(), "listed mechanism 0x{m:x} digests");
+    }
+    expect_ckr(
+        c.get_mechanism_info(authed(pb::GetMechanismInfoRequest { mech: 0x1 }, &t))
+            .await,
+        ckr::MECHANISM_INVALID,
+    );
+
+    // Not implemented yet: a clear CKR_FUNCTION_NOT_SUPPORTED, not a silent success.
+    expect_ckr(
+        c.encrypt_single(authed(pb::EncryptSingleRequest::default(), &t))
+            .await,
+        ckr::FUNCTION_NOT_SUPPORTED,
+    );
+
+    // Authentication: no token, a forged token, a token of another instance.
+    let st = expect_ckr(
+        c.generate_random(tonic::Request::new(pb::GenerateRandomRequest { len: 8 }))
+            .await,
+        ckr::USER_NOT_LOGGED_IN,
+    );
+    assert_eq!(st.code(), tonic::Code::Unauthenticated);
+    let mut forged = t.clone();
+    forged.pop();
+    forged.push('x');
+    expect_ckr(
+        c.generate_random(authed(
+            pb::GenerateRandomRequest { len: 8 },
+            &format!("{forged}x"),
+        ))
+        .await,
+        ckr::USER_NOT_LOGGED_IN,
+    );
+    let mut other = authed(pb::GenerateRandomRequest { len: 8 }, &t);
+    other.metadata_mut().insert(
+        "bluemix-instance",
+        uuid::Uuid::new_v4().to_string().parse().unwrap(),
+    );
+    let st = expect_ckr(c.generate_random(other).await, ckr::USER_NOT_LOGGED_IN);
+    assert_eq!(st.code(), tonic::Code::PermissionDenied);
+    // The instance named by the token works with or without the header.
+    let mut same = authed(pb::GenerateRandomRequest { len: 8 }, &t);
+    same.metadata_mut()
+        .insert("bluemix-instance", s.instance.parse().unwrap());
+    assert_eq!(
+        c.generate_random(same)
+            .await
+            .unwrap()
+            .into_inner()
+            .rnd
+            .len(),
+        8
+    );
+}
