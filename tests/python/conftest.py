@@ -38,6 +38,7 @@ class Server:
         self.instance = info["instance_id"]
         self.token = info["token"]
         self.admin_token = info["admin_token"]
+        self.grpc_addr = info["grpc_addr"]
 
     def advance(self, seconds: int):
         r = requests.post(
