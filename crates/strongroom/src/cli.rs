@@ -62,42 +62,13 @@ impl Conn {
         self.output
     }
 
-    /// One client per endpoint of `--url a,b,c` (the `tke` commands talk to the units of
-    /// every node), and the instance id.
-    pub(crate) fn endpoint_clients(&self) -> Result<(Vec<(String, Client)>, String), String> {
-        let dev = dev_json(&self.data_dir);
-        let from_dev = |k: &str| dev.as_ref().and_then(|d| d[k].as_str()).map(String::from);
-        let urls =
-            self.url.clone().or_else(|| from_dev("rest_url")).ok_or(
-                "no server: pass --url (several nodes: --url https://a:8443,https://b:8443)",
-            )?;
-        let instance = self
-            .instance
-            .clone()
-            .or_else(|| from_dev("instance_id"))
-            .ok_or("no instance: pass --instance (or STRONGROOM_INSTANCE)")?;
-        let auth =
-            match (&self.token, &self.api_key) {
-                (Some(t), _) => Auth::Token(t.clone()),
-                (None, Some(k)) => Auth::ApiKey(k.clone()),
-                (None, None) => Auth::Token(from_dev("token").ok_or(
-                    "no credentials: pass --token or --api-key of a Manager of the instance",
-                )?),
-            };
-        let mut out = Vec::new();
-        for url in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
-            let c = Client::new(url, auth.clone(), Some(instance.clone()), self.insecure)
-                .map_err(|e| e.to_string())?;
-            out.push((url.trim_end_matches('/').to_string(), c));
-        }
-        Ok((out, instance))
-    }
-
-    fn client(&self) -> Result<Client, String> {
+    /// The endpoints (`--url`, comma-separated), instance and credentials: from flags, then
+    /// `STRONGROOM_*` variables, then `<data-dir>/dev.json`.
+    fn resolve(&self) -> Result<(String, String, Auth), String> {
         let dev = dev_json(&self.data_dir);
         let from_dev = |k: &str| dev.as_ref().and_then(|d| d[k].as_str()).map(String::from);
         let url = self.url.clone().or_else(|| from_dev("rest_url")).ok_or(
-            "no server: pass --url (or STRONGROOM_URL), or run `strongroom serve --dev` here so ./strongroom-data/dev.json exists",
+            "no server: pass --url (or STRONGROOM_URL; several nodes: --url https://a:8443,https://b:8443), or run `strongroom serve --dev` here so ./strongroom-data/dev.json exists",
         )?;
         let instance = self
             .instance
@@ -109,6 +80,25 @@ impl Conn {
             (None, Some(k)) => Auth::ApiKey(k.clone()),
             (None, None) => Auth::Token(from_dev("token").ok_or("no credentials: pass --token or --api-key (or STRONGROOM_TOKEN / STRONGROOM_API_KEY)")?),
         };
+        Ok((url, instance, auth))
+    }
+
+    /// One client per endpoint of `--url a,b,c` (the `tke` commands talk to the units of
+    /// every node), and the instance id.
+    pub(crate) fn endpoint_clients(&self) -> Result<(Vec<(String, Client)>, String), String> {
+        let (urls, instance, auth) = self.resolve()?;
+        let mut out = Vec::new();
+        for url in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            let c = Client::new(url, auth.clone(), Some(instance.clone()), self.insecure)
+                .map_err(|e| e.to_string())?;
+            out.push((url.trim_end_matches('/').to_string(), c));
+        }
+        Ok((out, instance))
+    }
+
+    /// One client over every endpoint (it fails over between them).
+    fn client(&self) -> Result<Client, String> {
+        let (url, instance, auth) = self.resolve()?;
         Client::new(&url, auth, Some(instance), self.insecure).map_err(|e| e.to_string())
     }
 

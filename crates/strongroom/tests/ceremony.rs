@@ -744,13 +744,14 @@ async fn assert_unwraps(api: &Api, deks: &[(String, String, String)]) {
     }
 }
 
-/// Creates `n` root keys; returns their ids.
-async fn futures_join(api: &Api, n: usize) -> Vec<String> {
-    let mut out = Vec::with_capacity(n);
+/// Runs the futures 16 at a time; their outputs in completion order.
+async fn sixteen_at_a_time<T: Send + 'static>(
+    futures: impl IntoIterator<Item = impl std::future::Future<Output = T> + Send + 'static>,
+) -> Vec<T> {
+    let mut out = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..n {
-        let api = api.clone();
-        tasks.spawn(async move { api.create_root(&format!("k{i}")).await });
+    for f in futures {
+        tasks.spawn(f);
         if tasks.len() >= 16 {
             out.push(tasks.join_next().await.unwrap().unwrap());
         }
@@ -759,6 +760,15 @@ async fn futures_join(api: &Api, n: usize) -> Vec<String> {
         out.push(r.unwrap());
     }
     out
+}
+
+/// Creates `n` root keys; returns their ids.
+async fn futures_join(api: &Api, n: usize) -> Vec<String> {
+    sixteen_at_a_time((0..n).map(|i| {
+        let api = api.clone();
+        async move { api.create_root(&format!("k{i}")).await }
+    }))
+    .await
 }
 
 #[tokio::test]
@@ -1223,11 +1233,9 @@ async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
 
 /// Wraps one DEK with each key, 16 requests at a time.
 async fn wrap_each(api: &Api, keys: &[String]) -> Vec<(String, String, String)> {
-    let mut out = Vec::with_capacity(keys.len());
-    let mut tasks = tokio::task::JoinSet::new();
-    for k in keys {
+    sixteen_at_a_time(keys.iter().map(|k| {
         let (api, k) = (api.clone(), k.clone());
-        tasks.spawn(async move {
+        async move {
             let r = api
                 .call(
                     "POST",
@@ -1241,15 +1249,9 @@ async fn wrap_each(api: &Api, keys: &[String]) -> Vec<(String, String, String)> 
                 r.body["ciphertext"].as_str().unwrap().to_string(),
                 r.body["plaintext"].as_str().unwrap().to_string(),
             )
-        });
-        if tasks.len() >= 16 {
-            out.push(tasks.join_next().await.unwrap().unwrap());
         }
-    }
-    while let Some(r) = tasks.join_next().await {
-        out.push(r.unwrap());
-    }
-    out
+    }))
+    .await
 }
 
 /// Disaster recovery (issue 6's acceptance, with the ceremony): an instance with 10,000 keys
@@ -1359,15 +1361,14 @@ async fn a_backup_restores_into_a_new_node_with_the_key_parts() {
     assert_unwraps_all(&api2, deks).await;
 }
 
-/// `assert_unwraps` over many DEKs, 16 requests at a time.
+/// `assert_unwraps` over many DEKs, in 16 parallel chunks.
 async fn assert_unwraps_all(api: &Api, deks: Vec<(String, String, String)>) {
     let n = deks.len();
-    let mut tasks = tokio::task::JoinSet::new();
-    for chunk in deks.chunks(n.div_ceil(16)) {
-        let (api, chunk) = (api.clone(), chunk.to_vec());
-        tasks.spawn(async move { assert_unwraps(&api, &chunk).await });
-    }
-    while let Some(r) = tasks.join_next().await {
-        r.unwrap();
-    }
+    let chunks: Vec<Vec<(String, String, String)>> =
+        deks.chunks(n.div_ceil(16)).map(<[_]>::to_vec).collect();
+    sixteen_at_a_time(chunks.into_iter().map(|chunk| {
+        let api = api.clone();
+        async move { assert_unwraps(&api, &chunk).await }
+    }))
+    .await;
 }

@@ -239,6 +239,8 @@ struct Tke {
     keys: Option<Vec<SigKey>>,
     /// The last signed response (an importer key or a transfer is passed on as received).
     last_signed: Option<SignedResponse>,
+    /// Every unit of the instance seen by the last discovery (id, short name).
+    known: Vec<(UnitId, String)>,
 }
 
 fn required(s: &StatusView, cmd: &Cmd) -> usize {
@@ -376,6 +378,7 @@ impl Tke {
             }
         }
         units.sort_by_key(|u| (format!("{:?}", u.status.kind), u.id));
+        self.known = units.iter().map(|u| (u.id, u.short())).collect();
         self.ws.save(&self.dir)?;
         Ok(units)
     }
@@ -649,12 +652,13 @@ impl Tke {
     /// finalizes every unit. Each step is skipped when already done, so it resumes.
     /// Every unit of the instance takes part in a rotation: a unit left out would keep
     /// sealing new blobs under the old key, and the rotation could not finish.
-    async fn require_all_selected(&mut self, units: &[Unit]) -> Result<(), String> {
-        let all = self.discover().await?;
-        let missing: Vec<String> = all
+    /// (Uses the discovery that selected the units: no second round of requests.)
+    fn require_all_selected(&self, units: &[Unit]) -> Result<(), String> {
+        let missing: Vec<&str> = self
+            .known
             .iter()
-            .filter(|a| !units.iter().any(|u| u.id == a.id))
-            .map(|a| a.short())
+            .filter(|(id, _)| !units.iter().any(|u| u.id == *id))
+            .map(|(_, short)| short.as_str())
             .collect();
         if !missing.is_empty() {
             return Err(format!(
@@ -666,7 +670,7 @@ impl Tke {
     }
 
     async fn rotate(&mut self, units: &mut [Unit], batch: u32) -> Result<(), String> {
-        self.require_all_selected(units).await?;
+        self.require_all_selected(units)?;
         let vps: Vec<Option<String>> = units.iter().map(new_vp).collect();
         let Some(Some(vp)) = vps.first().cloned() else {
             return Err("the new master key register is empty: load (cryptounit-mk-load) and commit (cryptounit-mk-commit) a new master key first".into());
@@ -1024,6 +1028,7 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
         instance,
         keys: None,
         last_signed: None,
+        known: Vec::new(),
     };
     match a.cmd {
         TkeCmd::Cryptounits => {
@@ -1468,7 +1473,7 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
         }
         TkeCmd::AutoMkRotate { batch } => {
             let mut units = t.selected().await?;
-            t.require_all_selected(&units).await?;
+            t.require_all_selected(&units)?;
             let Some(r) = units
                 .iter()
                 .position(|u| u.status.kind == strongroom_engine::admin::UnitKind::Recovery)
