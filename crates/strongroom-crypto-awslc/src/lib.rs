@@ -3,11 +3,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod pkcs11;
+
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_192_GCM, AES_256_GCM};
 use aws_lc_rs::rand::SecureRandom;
 use aws_lc_rs::{constant_time, digest, hkdf, hmac, rand};
 use strongroom_engine::provider::{
-    AeadAlg, AeadKey, CryptoError, CryptoProvider, DigestAlg, OaepHash, SigAlg,
+    AeadAlg, AeadKey, AsymKind, BlockCipher, CipherMode, CryptoError, CryptoProvider, DigestAlg,
+    MacAlg, OaepHash, PreparedPrivate, PublicInfo, RsaPadding, SigAlg, SignScheme,
 };
 use zeroize::Zeroizing;
 
@@ -330,6 +333,61 @@ impl CryptoProvider for AwsLcProvider {
             DigestAlg::Sha3_512 => &digest::SHA3_512,
         };
         digest::digest(a, data).as_ref().to_vec()
+    }
+
+    fn block_encrypt(
+        &self,
+        cipher: BlockCipher,
+        mode: CipherMode,
+        key: &[u8],
+        iv: &[u8],
+        data: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        pkcs11::block_encrypt(cipher, mode, key, iv, data)
+    }
+
+    fn block_decrypt(
+        &self,
+        cipher: BlockCipher,
+        mode: CipherMode,
+        key: &[u8],
+        iv: &[u8],
+        data: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        pkcs11::block_decrypt(cipher, mode, key, iv, data)
+    }
+
+    fn mac(&self, alg: MacAlg, key: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        pkcs11::mac(alg, key, data)
+    }
+
+    fn asym_generate(
+        &self,
+        kind: AsymKind,
+    ) -> Result<(Zeroizing<Vec<u8>>, PublicInfo), CryptoError> {
+        pkcs11::generate(kind)
+    }
+
+    fn prepare_private(&self, pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoError> {
+        pkcs11::prepare(pkcs8)
+    }
+
+    fn public_info(&self, spki: &[u8]) -> Result<PublicInfo, CryptoError> {
+        pkcs11::public_info(spki)
+    }
+
+    fn verify(&self, scheme: SignScheme, public: &PublicInfo, data: &[u8], sig: &[u8]) -> bool {
+        pkcs11::verify(scheme, public, data, sig)
+    }
+
+    fn rsa_encrypt(
+        &self,
+        padding: RsaPadding,
+        public: &PublicInfo,
+        label: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        pkcs11::rsa_encrypt(padding, public, label, plaintext)
     }
 
     fn argon2id(

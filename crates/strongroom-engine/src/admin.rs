@@ -738,6 +738,7 @@ impl UnitState {
             return Ok(None);
         };
         let mut unit = CryptoUnit::new(provider)?;
+        unit.set_instance(self.instance);
         unit.set_current_master_key(cur.copy_key());
         if let NewRegister::Committed(r) = &self.new {
             unit.set_next_master_key(r.copy_key(), self.rotating);

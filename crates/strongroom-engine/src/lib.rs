@@ -7,7 +7,9 @@
 
 pub mod admin;
 pub mod blob;
+pub mod der;
 pub mod envelope;
+pub mod ep11;
 pub mod provider;
 pub mod secret;
 mod selftest;
@@ -99,6 +101,9 @@ pub struct CryptoUnit {
     /// sealed under it (rotation in progress).
     next: Option<(MasterKey, MkId)>,
     write_next: bool,
+    /// The instance whose keys this unit serves (binds GREP11 blobs and states).
+    instance: Option<strongroom_model::InstanceId>,
+    ep11: ep11::Ep11Cache,
 }
 
 impl fmt::Debug for CryptoUnit {
@@ -122,7 +127,14 @@ impl CryptoUnit {
             current: None,
             next: None,
             write_next: false,
+            instance: None,
+            ep11: ep11::Ep11Cache::default(),
         })
+    }
+
+    /// Binds the unit to the instance whose GREP11 blobs and states it seals and opens.
+    pub fn set_instance(&mut self, instance: strongroom_model::InstanceId) {
+        self.instance = Some(instance);
     }
 
     /// The provider.

@@ -86,6 +86,147 @@ impl SigAlg {
     }
 }
 
+/// Block ciphers of the PKCS#11 mechanisms. The key length picks the variant: AES 16, 24
+/// or 32 bytes; triple DES 16 (two-key) or 24 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BlockCipher {
+    /// AES (block 16 bytes).
+    Aes,
+    /// Triple DES (block 8 bytes; legacy, never FIPS-approved).
+    Des3,
+}
+
+impl BlockCipher {
+    /// The block length in bytes.
+    pub fn block_len(self) -> usize {
+        match self {
+            BlockCipher::Aes => 16,
+            BlockCipher::Des3 => 8,
+        }
+    }
+}
+
+/// Block cipher modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CipherMode {
+    /// ECB, whole blocks only.
+    Ecb,
+    /// CBC without padding, whole blocks only.
+    Cbc,
+    /// CBC with PKCS#7 padding.
+    CbcPad,
+}
+
+/// MAC algorithms of the PKCS#11 mechanisms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MacAlg {
+    /// HMAC over SHA-1 or SHA-2 (SHA-224/256/384/512).
+    Hmac(DigestAlg),
+    /// CMAC (SP 800-38B) over AES or triple DES; the key length picks the variant.
+    Cmac(BlockCipher),
+}
+
+/// Elliptic curves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Curve {
+    /// NIST P-256 (secp256r1).
+    P256,
+    /// NIST P-384.
+    P384,
+    /// NIST P-521.
+    P521,
+    /// secp256k1.
+    Secp256k1,
+    /// Edwards25519 (Ed25519 signatures).
+    Ed25519,
+}
+
+impl Curve {
+    /// The length of the curve order in bytes (the native ECDSA digest length; 64 on
+    /// P-521, whose order has 521 bits, because aws-lc signs at most 64-byte digests there).
+    pub fn digest_len(self) -> usize {
+        match self {
+            Curve::P256 | Curve::Secp256k1 | Curve::Ed25519 => 32,
+            Curve::P384 => 48,
+            Curve::P521 => 64,
+        }
+    }
+    /// The field length in bytes (ECDH secret length, half an r‖s signature).
+    pub fn field_len(self) -> usize {
+        match self {
+            Curve::P256 | Curve::Secp256k1 | Curve::Ed25519 => 32,
+            Curve::P384 => 48,
+            Curve::P521 => 66,
+        }
+    }
+}
+
+/// The kind of an asymmetric key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AsymKind {
+    /// RSA with a modulus of `bits` bits.
+    Rsa {
+        /// Modulus length in bits.
+        bits: u32,
+    },
+    /// A key on an elliptic curve (ECDSA/ECDH or Ed25519).
+    Ec(Curve),
+}
+
+/// A public key as the provider understands it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicInfo {
+    /// What kind of key.
+    pub kind: AsymKind,
+    /// DER SubjectPublicKeyInfo (RFC 5280; RFC 8410 for Ed25519).
+    pub spki: Vec<u8>,
+    /// The raw public key: an uncompressed point `04‖X‖Y`, 32 bytes for Ed25519, the
+    /// PKCS#1 RSAPublicKey DER for RSA.
+    pub raw: Vec<u8>,
+}
+
+/// A signature scheme applied to data or to a digest the engine computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignScheme {
+    /// RSASSA-PKCS1-v1_5 over a digest of `DigestAlg` (SHA-256/384/512).
+    RsaPkcs1(DigestAlg),
+    /// RSASSA-PSS with MGF1 of the same hash and a salt as long as the hash.
+    RsaPss(DigestAlg),
+    /// ECDSA over a digest already cut or padded to [`Curve::digest_len`]; raw `r‖s`.
+    EcdsaDigest,
+    /// Ed25519 over the message (RFC 8032).
+    Ed25519,
+}
+
+/// RSA encryption padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RsaPadding {
+    /// RSAES-PKCS1-v1_5.
+    Pkcs1,
+    /// RSAES-OAEP with MGF1 of the same hash (SHA-1, SHA-256, SHA-384, SHA-512).
+    Oaep(DigestAlg),
+}
+
+/// A private key parsed once and used many times (the service caches these).
+pub trait PreparedPrivate: Send + Sync {
+    /// The public half.
+    fn public(&self) -> &PublicInfo;
+    /// Signs: `data` is the digest for the digest schemes, the message for Ed25519.
+    fn sign(&self, scheme: SignScheme, data: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// RSA decryption (`label` only for OAEP).
+    fn rsa_decrypt(
+        &self,
+        padding: RsaPadding,
+        label: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
+    /// ECDH (the x-coordinate of the shared point, [`Curve::field_len`] bytes) with a peer's
+    /// uncompressed point.
+    fn ecdh(&self, peer_point: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
+    /// The PKCS#8 encoding (for wrapping out).
+    fn pkcs8(&self) -> &[u8];
+}
+
 /// The primitives a crypto unit needs. Implementations are stateless and thread-safe.
 pub trait CryptoProvider: Send + Sync + 'static {
     /// A short name for logs (`aws-lc-rs 1.x`).
@@ -176,4 +317,46 @@ pub trait CryptoProvider: Send + Sync + 'static {
     ) -> Result<(), CryptoError>;
     /// The digest of `data`.
     fn digest(&self, alg: DigestAlg, data: &[u8]) -> Vec<u8>;
+
+    /// Block cipher encryption (ECB and CBC: whole blocks; CBC_PAD pads). `iv` is empty
+    /// for ECB, one block otherwise.
+    fn block_encrypt(
+        &self,
+        cipher: BlockCipher,
+        mode: CipherMode,
+        key: &[u8],
+        iv: &[u8],
+        data: &[u8],
+    ) -> Result<Vec<u8>, CryptoError>;
+    /// Block cipher decryption (CBC_PAD checks and removes the padding).
+    fn block_decrypt(
+        &self,
+        cipher: BlockCipher,
+        mode: CipherMode,
+        key: &[u8],
+        iv: &[u8],
+        data: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
+    /// A MAC over `data` (full length).
+    fn mac(&self, alg: MacAlg, key: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// Generates a key pair: (PKCS#8 private key, public key). RSA sizes: 2048, 3072, 4096
+    /// or 8192 bits, exponent 65537.
+    fn asym_generate(
+        &self,
+        kind: AsymKind,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, PublicInfo), CryptoError>;
+    /// Parses a PKCS#8 private key (RSA, EC on the supported curves, Ed25519).
+    fn prepare_private(&self, pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoError>;
+    /// Parses a SubjectPublicKeyInfo (RSA, EC on the supported curves, Ed25519).
+    fn public_info(&self, spki: &[u8]) -> Result<PublicInfo, CryptoError>;
+    /// Verifies a signature (see [`PreparedPrivate::sign`] for `data`).
+    fn verify(&self, scheme: SignScheme, public: &PublicInfo, data: &[u8], sig: &[u8]) -> bool;
+    /// RSA encryption to a public key (`label` only for OAEP).
+    fn rsa_encrypt(
+        &self,
+        padding: RsaPadding,
+        public: &PublicInfo,
+        label: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError>;
 }

@@ -1,0 +1,330 @@
+//! Engine-level tests of the EP11 semantics (the gRPC tests replay IBM's examples).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use strongroom_crypto_awslc::AwsLcProvider;
+use strongroom_engine::ep11::consts::{cka, ckk, ckm, cko, ckr};
+use strongroom_engine::ep11::*;
+use strongroom_engine::provider::Curve;
+use strongroom_engine::{CryptoProvider, CryptoUnit, MasterKey};
+use strongroom_model::InstanceId;
+
+fn unit_for(instance: InstanceId, mk: MasterKey) -> CryptoUnit {
+    let p: Arc<dyn CryptoProvider> = Arc::new(AwsLcProvider);
+    let mut u = CryptoUnit::new(p).unwrap();
+    u.set_instance(instance);
+    u.set_current_master_key(mk);
+    u
+}
+
+fn unit() -> CryptoUnit {
+    unit_for(
+        InstanceId::random(),
+        MasterKey::random(&AwsLcProvider).unwrap(),
+    )
+}
+
+fn t(items: &[(u64, AttrValue)]) -> Template {
+    items.iter().cloned().collect()
+}
+
+fn aes(u: &CryptoUnit, extra: &[(u64, AttrValue)]) -> Vec<u8> {
+    let mut tm = t(&[
+        (cka::VALUE_LEN, AttrValue::Int(32)),
+        (cka::ENCRYPT, AttrValue::Bool(true)),
+        (cka::DECRYPT, AttrValue::Bool(true)),
+    ]);
+    tm.extend(extra.iter().cloned());
+    u.ep11_generate_key(&Mech::new(ckm::AES_KEY_GEN), &tm)
+        .unwrap()
+        .blob
+}
+
+fn cbc(iv: &[u8]) -> Mech {
+    Mech {
+        code: ckm::AES_CBC_PAD,
+        param: MechParam::Bytes(iv.to_vec()),
+    }
+}
+
+#[test]
+fn aes_cbc_pad_multi_part_equals_single_part() {
+    let u = unit();
+    let k = aes(&u, &[]);
+    let iv = [7u8; 16];
+    let plain: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+    let single = u
+        .ep11_single(Op::Encrypt, &cbc(&iv), &k, &plain, &[])
+        .unwrap();
+    for split in [0usize, 1, 15, 16, 17, 500, 999, 1000] {
+        let st = u.ep11_init(Op::Encrypt, &cbc(&iv), &k).unwrap();
+        let (st, mut out) = u.ep11_update(Op::Encrypt, &st, &plain[..split]).unwrap();
+        let (st, o2) = u.ep11_update(Op::Encrypt, &st, &plain[split..]).unwrap();
+        out.extend(o2);
+        out.extend(u.ep11_finish(Op::Encrypt, &st, &[], &[]).unwrap());
+        assert_eq!(out, single, "split {split}");
+        let st = u.ep11_init(Op::Decrypt, &cbc(&iv), &k).unwrap();
+        let (st, mut back) = u.ep11_update(Op::Decrypt, &st, &single[..split]).unwrap();
+        let (st, b2) = u.ep11_update(Op::Decrypt, &st, &single[split..]).unwrap();
+        back.extend(b2);
+        back.extend(u.ep11_finish(Op::Decrypt, &st, &[], &[]).unwrap());
+        assert_eq!(back, plain, "split {split}");
+    }
+}
+
+#[test]
+fn states_are_single_use_and_bound_to_their_operation() {
+    let u = unit();
+    let k = aes(&u, &[]);
+    let st = u.ep11_init(Op::Encrypt, &cbc(&[1; 16]), &k).unwrap();
+    let (_, _) = u.ep11_update(Op::Encrypt, &st, b"abc").unwrap();
+    assert_eq!(
+        u.ep11_update(Op::Encrypt, &st, b"abc").unwrap_err().ckr,
+        ckr::OPERATION_NOT_INITIALIZED
+    );
+    let st = u.ep11_init(Op::Encrypt, &cbc(&[1; 16]), &k).unwrap();
+    assert_eq!(
+        u.ep11_finish(Op::Decrypt, &st, &[], &[]).unwrap_err().ckr,
+        ckr::OPERATION_NOT_INITIALIZED
+    );
+    let mut bad = st.clone();
+    let n = bad.len() - 1;
+    bad[n] ^= 1;
+    assert_eq!(
+        u.ep11_finish(Op::Encrypt, &bad, &[], &[]).unwrap_err().ckr,
+        ckr::OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(
+        u.ep11_finish(Op::Encrypt, &st[..10], &[], &[])
+            .unwrap_err()
+            .ckr,
+        ckr::OPERATION_NOT_INITIALIZED
+    );
+    // Another instance's unit (same master key bytes are irrelevant: binding differs).
+    let other = unit();
+    assert_eq!(
+        other
+            .ep11_finish(Op::Encrypt, &st, &[], &[])
+            .unwrap_err()
+            .ckr,
+        ckr::IBM_WKID_MISMATCH
+    );
+}
+
+#[test]
+fn attributes_are_enforced() {
+    let u = unit();
+    let enc_only = u
+        .ep11_generate_key(
+            &Mech::new(ckm::AES_KEY_GEN),
+            &t(&[
+                (cka::VALUE_LEN, AttrValue::Int(16)),
+                (cka::ENCRYPT, AttrValue::Bool(true)),
+            ]),
+        )
+        .unwrap()
+        .blob;
+    let ct = u
+        .ep11_single(Op::Encrypt, &cbc(&[0; 16]), &enc_only, b"x", &[])
+        .unwrap();
+    assert_eq!(
+        u.ep11_single(Op::Decrypt, &cbc(&[0; 16]), &enc_only, &ct, &[])
+            .unwrap_err()
+            .ckr,
+        ckr::KEY_FUNCTION_NOT_PERMITTED
+    );
+    // Not extractable by default: cannot be wrapped.
+    let kek = aes(&u, &[(cka::WRAP, AttrValue::Bool(true))]);
+    assert_eq!(
+        u.ep11_wrap(&cbc(&[0; 16]), &enc_only, &kek)
+            .unwrap_err()
+            .ckr,
+        ckr::KEY_UNEXTRACTABLE
+    );
+    // The attributes are bound: flipping a byte of the attribute block breaks the blob.
+    let mut tampered = enc_only.clone();
+    tampered[20] ^= 1;
+    let e = u
+        .ep11_single(Op::Encrypt, &cbc(&[0; 16]), &tampered, b"x", &[])
+        .unwrap_err();
+    assert_eq!(e.ckr, ckr::KEY_HANDLE_INVALID);
+    // SetAttributeValue may only add protection.
+    let ext = aes(&u, &[(cka::EXTRACTABLE, AttrValue::Bool(true))]);
+    let (less, a) = u
+        .ep11_set_attributes(&ext, &t(&[(cka::EXTRACTABLE, AttrValue::Bool(false))]))
+        .unwrap();
+    assert!(!a.flag(cka::EXTRACTABLE));
+    assert_eq!(
+        u.ep11_set_attributes(&less, &t(&[(cka::EXTRACTABLE, AttrValue::Bool(true))]))
+            .unwrap_err()
+            .ckr,
+        ckr::ATTRIBUTE_READ_ONLY
+    );
+}
+
+#[test]
+fn wrong_key_types_and_templates_are_refused() {
+    let u = unit();
+    let k = aes(&u, &[(cka::SIGN, AttrValue::Bool(true))]);
+    let e = u
+        .ep11_single(Op::Sign, &Mech::new(ckm::ECDSA), &k, &[1; 32], &[])
+        .unwrap_err();
+    assert_eq!(e.ckr, ckr::KEY_TYPE_INCONSISTENT);
+    let e = u
+        .ep11_generate_key(
+            &Mech::new(ckm::AES_KEY_GEN),
+            &t(&[(cka::VALUE_LEN, AttrValue::Int(17))]),
+        )
+        .unwrap_err();
+    assert_eq!(e.ckr, ckr::ATTRIBUTE_VALUE_INVALID);
+    let e = u
+        .ep11_generate_key(
+            &Mech::new(ckm::AES_KEY_GEN),
+            &t(&[
+                (cka::VALUE_LEN, AttrValue::Int(16)),
+                (cka::KEY_TYPE, AttrValue::Int(ckk::DES3 as i64)),
+            ]),
+        )
+        .unwrap_err();
+    assert_eq!(e.ckr, ckr::TEMPLATE_INCONSISTENT);
+    let e = u
+        .ep11_generate_key(
+            &Mech::new(ckm::AES_KEY_GEN),
+            &t(&[
+                (cka::CLASS, AttrValue::Int(cko::PRIVATE_KEY as i64)),
+                (cka::VALUE_LEN, AttrValue::Int(16)),
+            ]),
+        )
+        .unwrap_err();
+    assert_eq!(e.ckr, ckr::TEMPLATE_INCONSISTENT);
+}
+
+#[test]
+fn ec_sign_verify_and_ecdh_agree() {
+    let u = unit();
+    let params = params_of_curve(Curve::P256);
+    let gen = || {
+        u.ep11_generate_key_pair(
+            &Mech::new(ckm::EC_KEY_PAIR_GEN),
+            &t(&[
+                (cka::EC_PARAMS, AttrValue::Bytes(params.clone())),
+                (cka::VERIFY, AttrValue::Bool(true)),
+            ]),
+            &t(&[
+                (cka::SIGN, AttrValue::Bool(true)),
+                (cka::DERIVE, AttrValue::Bool(true)),
+            ]),
+        )
+        .unwrap()
+    };
+    let (a_pub, a_priv) = gen();
+    let (b_pub, b_priv) = gen();
+    let sig = u
+        .ep11_single(
+            Op::Sign,
+            &Mech::new(ckm::ECDSA_SHA256),
+            &a_priv.blob,
+            b"hello",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(sig.len(), 64);
+    u.ep11_single(
+        Op::Verify,
+        &Mech::new(ckm::ECDSA_SHA256),
+        &a_pub.blob,
+        b"hello",
+        &sig,
+    )
+    .unwrap();
+    let e = u
+        .ep11_single(
+            Op::Verify,
+            &Mech::new(ckm::ECDSA_SHA256),
+            &b_pub.blob,
+            b"hello",
+            &sig,
+        )
+        .unwrap_err();
+    assert_eq!(e.ckr, ckr::SIGNATURE_INVALID);
+    // The MACed SPKI starts with a plain SPKI that verifies too.
+    let n = strongroom_engine::der::tlv_len(&a_pub.blob).unwrap();
+    u.ep11_single(
+        Op::Verify,
+        &Mech::new(ckm::ECDSA_SHA256),
+        &a_pub.blob[..n],
+        b"hello",
+        &sig,
+    )
+    .unwrap();
+    let point = |k: &NewKey| match k.attrs.0.get(&cka::EC_POINT) {
+        Some(AttrValue::Bytes(b)) => b.clone(),
+        _ => panic!("no point"),
+    };
+    let tmpl = t(&[
+        (cka::KEY_TYPE, AttrValue::Int(ckk::AES as i64)),
+        (cka::VALUE_LEN, AttrValue::Int(16)),
+        (cka::ENCRYPT, AttrValue::Bool(true)),
+        (cka::DECRYPT, AttrValue::Bool(true)),
+    ]);
+    let ka = u
+        .ep11_derive(
+            &Mech {
+                code: ckm::ECDH1_DERIVE,
+                param: MechParam::Bytes(point(&b_pub)),
+            },
+            &a_priv.blob,
+            &tmpl,
+        )
+        .unwrap();
+    let kb = u
+        .ep11_derive(
+            &Mech {
+                code: ckm::ECDH1_DERIVE,
+                param: MechParam::Bytes(point(&a_pub)),
+            },
+            &b_priv.blob,
+            &tmpl,
+        )
+        .unwrap();
+    assert_eq!(ka.checksum, kb.checksum);
+    let ct = u
+        .ep11_single(Op::Encrypt, &cbc(&[3; 16]), &ka.blob, b"hello world!", &[])
+        .unwrap();
+    assert_eq!(
+        u.ep11_single(Op::Decrypt, &cbc(&[3; 16]), &kb.blob, &ct, &[])
+            .unwrap(),
+        b"hello world!"
+    );
+}
+
+#[test]
+fn rewrap_moves_blobs_to_the_new_master_key() {
+    let instance = InstanceId::random();
+    let old = MasterKey::random(&AwsLcProvider).unwrap();
+    let mut u = unit_for(instance, old);
+    let k = aes(&u, &[]);
+    let ct = u
+        .ep11_single(Op::Encrypt, &cbc(&[5; 16]), &k, b"before", &[])
+        .unwrap();
+    let new_mk = MasterKey::random(&AwsLcProvider).unwrap();
+    let copy = MasterKey::from_bytes(*new_mk.expose());
+    u.set_next_master_key(new_mk, true);
+    let k2 = u.ep11_rewrap(&k).unwrap();
+    assert_ne!(k2, k);
+    assert_eq!(u.ep11_rewrap(&k2).unwrap(), k2);
+    // After finalize only the new key is held: the old blob is refused, the new one works.
+    let u = unit_for(instance, copy);
+    assert_eq!(
+        u.ep11_single(Op::Decrypt, &cbc(&[5; 16]), &k, &ct, &[])
+            .unwrap_err()
+            .ckr,
+        ckr::IBM_WKID_MISMATCH
+    );
+    assert_eq!(
+        u.ep11_single(Op::Decrypt, &cbc(&[5; 16]), &k2, &ct, &[])
+            .unwrap(),
+        b"before"
+    );
+}
