@@ -1,10 +1,10 @@
 //! Known-answer self-tests run before a crypto unit is created. Primitive vectors come from
 //! their standards (NIST GCM spec test cases 13/14, RFC 5869 case 1, RFC 4231 case 2,
-//! FIPS 180-2 "abc"); the format vectors are the example vectors of `docs/formats.md`.
+//! FIPS 180-2 "abc", SP 800-38A F.2.5, RFC 4493 example 2); the format vectors are the example vectors of `docs/formats.md`.
 
 use strongroom_model::{InstanceId, KeyId, KeyKind, VersionId};
 
-use crate::provider::{AeadAlg, CryptoProvider};
+use crate::provider::{AeadAlg, BlockCipher, CipherMode, CryptoProvider, MacAlg};
 use crate::secret::{KeyMaterial, MasterKey};
 use crate::{blob, envelope, mk_id, BlobBinding, EngineError, WrappingKey};
 
@@ -39,6 +39,28 @@ pub fn run_self_tests(p: &dyn CryptoProvider) -> Result<(), EngineError> {
             .to_vec()
             == unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
         "HMAC-SHA-256",
+    )?;
+    // AES-256-CBC, SP 800-38A F.2.5 (first block), encrypt and decrypt.
+    let k256 = unhex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4");
+    let iv = unhex("000102030405060708090a0b0c0d0e0f");
+    let pt = unhex("6bc1bee22e409f96e93d7e117393172a");
+    let ct = unhex("f58c4c04d6e5f1ba779eabfb5f7bfbd6");
+    check(
+        p.block_encrypt(BlockCipher::Aes, CipherMode::Cbc, &k256, &iv, &pt)
+            .is_ok_and(|c| c == ct)
+            && p.block_decrypt(BlockCipher::Aes, CipherMode::Cbc, &k256, &iv, &ct)
+                .is_ok_and(|m| *m == pt),
+        "AES-256-CBC",
+    )?;
+    // AES-128-CMAC, RFC 4493 example 2.
+    check(
+        p.mac(
+            MacAlg::Cmac(BlockCipher::Aes),
+            &unhex("2b7e151628aed2a6abf7158809cf4f3c"),
+            &pt,
+        )
+        .is_ok_and(|t| t == unhex("070a16b46b4d4144f79bdd9dd04a287c")),
+        "AES-CMAC",
     )?;
     // HKDF-SHA-256, RFC 5869 test case 1.
     let mut okm = [0u8; 42];

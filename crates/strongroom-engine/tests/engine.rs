@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use strongroom_crypto_awslc::AwsLcProvider;
 use strongroom_engine::*;
+use strongroom_engine::provider::{AsymKind, BlockCipher, CipherMode, MacAlg, PreparedPrivate, PublicInfo, RsaPadding, SignScheme};
 use strongroom_model::{InstanceId, KeyId, KeyKind, VersionId};
 
 fn unit() -> CryptoUnit {
@@ -275,6 +276,53 @@ impl CryptoProvider for BrokenHmac {
     }
     fn digest(&self, alg: DigestAlg, data: &[u8]) -> Vec<u8> {
         AwsLcProvider.digest(alg, data)
+    }
+    fn block_encrypt(
+        &self,
+        c: BlockCipher,
+        m: CipherMode,
+        k: &[u8],
+        iv: &[u8],
+        d: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        AwsLcProvider.block_encrypt(c, m, k, iv, d)
+    }
+    fn block_decrypt(
+        &self,
+        c: BlockCipher,
+        m: CipherMode,
+        k: &[u8],
+        iv: &[u8],
+        d: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        AwsLcProvider.block_decrypt(c, m, k, iv, d)
+    }
+    fn mac(&self, a: MacAlg, k: &[u8], d: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        AwsLcProvider.mac(a, k, d)
+    }
+    fn asym_generate(
+        &self,
+        k: AsymKind,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, PublicInfo), CryptoError> {
+        AwsLcProvider.asym_generate(k)
+    }
+    fn prepare_private(&self, k: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoError> {
+        AwsLcProvider.prepare_private(k)
+    }
+    fn public_info(&self, spki: &[u8]) -> Result<PublicInfo, CryptoError> {
+        AwsLcProvider.public_info(spki)
+    }
+    fn verify(&self, s: SignScheme, p: &PublicInfo, d: &[u8], sig: &[u8]) -> bool {
+        AwsLcProvider.verify(s, p, d, sig)
+    }
+    fn rsa_encrypt(
+        &self,
+        pad: RsaPadding,
+        p: &PublicInfo,
+        l: &[u8],
+        m: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        AwsLcProvider.rsa_encrypt(pad, p, l, m)
     }
     fn argon2id(
         &self,
