@@ -91,7 +91,7 @@ pub(crate) fn block_encrypt(
     let mut buf = data.to_vec();
     match mode {
         CipherMode::Ecb | CipherMode::Cbc => {
-            if data.len() % cipher.block_len() != 0 {
+            if !data.len().is_multiple_of(cipher.block_len()) {
                 return Err(CryptoError);
             }
             if data.is_empty() {
@@ -125,7 +125,9 @@ pub(crate) fn block_decrypt(
     let alg = cipher_alg(cipher, key)?;
     let unbound = UnboundCipherKey::new(alg, key).map_err(|_| CryptoError)?;
     let ctx = dec_ctx(cipher, mode, iv)?;
-    if data.len() % cipher.block_len() != 0 || (mode == CipherMode::CbcPad && data.is_empty()) {
+    if !data.len().is_multiple_of(cipher.block_len())
+        || (mode == CipherMode::CbcPad && data.is_empty())
+    {
         return Err(CryptoError);
     }
     let mut buf = Zeroizing::new(data.to_vec());

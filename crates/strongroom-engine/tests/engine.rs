@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use strongroom_crypto_awslc::AwsLcProvider;
+use strongroom_engine::provider::{
+    AsymKind, BlockCipher, CipherMode, MacAlg, PreparedPrivate, PublicInfo, RsaPadding, SignScheme,
+};
 use strongroom_engine::*;
-use strongroom_engine::provider::{AsymKind, BlockCipher, CipherMode, MacAlg, PreparedPrivate, PublicInfo, RsaPadding, SignScheme};
 use strongroom_model::{InstanceId, KeyId, KeyKind, VersionId};
 
 fn unit() -> CryptoUnit {

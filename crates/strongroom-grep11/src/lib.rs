@@ -4,14 +4,21 @@
 //! and maps service errors to a gRPC status carrying a `grep11.Grep11Error` detail (one
 //! table, [`ckr_of`]).
 //!
-//! Implemented so far: GenerateRandom, DigestSingle, GetMechanismList, GetMechanismInfo.
-//! Every other RPC answers `CKR_FUNCTION_NOT_SUPPORTED` (see the GREP11 issue).
+//! Every RPC is served except Login/Logout (EP11 login sessions; `CKR_FUNCTION_NOT_SUPPORTED`).
+//! Key blobs are accepted in the v2 form (`KeyBlob`, `KeyBlobs[0]`) and in the v1 form (plain
+//! bytes at the older field numbers); key-creating calls fill both `*Bytes` and `KeyBlob`.
 #![forbid(unsafe_code)]
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use prost::Message as _;
-use strongroom_service::{Ctx, DigestAlg, ErrorKind, Service, ServiceError};
+use strongroom_engine::ep11::{
+    mechanism_info, AttrValue, Attrs, Ep11Error, Mech, MechParam, NewKey, Op, Template, MECHANISMS,
+};
+use strongroom_engine::CryptoUnit;
+use strongroom_model::Role;
+use strongroom_service::{Ctx, DigestAlg, Ep11Cost, ErrorKind, Service, ServiceError};
 use tonic::{Request, Response, Status};
 
 /// Generated protobuf and gRPC code.
@@ -31,65 +38,24 @@ mod rpc {
     tonic::include_proto!("google.rpc");
 }
 
-/// PKCS#11 return values used here (PKCS#11 v2.40).
-pub mod ckr {
-    /// CKR_GENERAL_ERROR
-    pub const GENERAL_ERROR: u64 = 0x05;
-    /// CKR_ARGUMENTS_BAD
-    pub const ARGUMENTS_BAD: u64 = 0x07;
-    /// CKR_DATA_LEN_RANGE
-    pub const DATA_LEN_RANGE: u64 = 0x21;
-    /// CKR_DEVICE_ERROR
-    pub const DEVICE_ERROR: u64 = 0x30;
-    /// CKR_FUNCTION_NOT_SUPPORTED
-    pub const FUNCTION_NOT_SUPPORTED: u64 = 0x54;
-    /// CKR_MECHANISM_INVALID
-    pub const MECHANISM_INVALID: u64 = 0x70;
-    /// CKR_USER_NOT_LOGGED_IN
-    pub const USER_NOT_LOGGED_IN: u64 = 0x101;
-}
-
-/// Mechanism codes (CKM_*) of what this front end implements.
-pub mod ckm {
-    /// CKM_SHA_1
-    pub const SHA_1: u64 = 0x220;
-    /// CKM_SHA224
-    pub const SHA224: u64 = 0x255;
-    /// CKM_SHA256
-    pub const SHA256: u64 = 0x250;
-    /// CKM_SHA384
-    pub const SHA384: u64 = 0x260;
-    /// CKM_SHA512
-    pub const SHA512: u64 = 0x270;
-    /// CKM_SHA512_256
-    pub const SHA512_256: u64 = 0x4C;
-    /// CKM_IBM_SHA3_256
-    pub const IBM_SHA3_256: u64 = 0x8001_0002;
-    /// CKM_IBM_SHA3_384
-    pub const IBM_SHA3_384: u64 = 0x8001_0003;
-    /// CKM_IBM_SHA3_512
-    pub const IBM_SHA3_512: u64 = 0x8001_0004;
-}
+pub use strongroom_engine::ep11::consts::{cka, ckf, ckk, ckm, cko, ckr};
 
 /// CKF_DIGEST: the mechanism digests.
-pub const CKF_DIGEST: u64 = 0x400;
-
-/// The digest mechanisms and the algorithm each maps to, in the order GetMechanismList
-/// reports them.
-pub const DIGESTS: [(u64, DigestAlg); 9] = [
-    (ckm::SHA_1, DigestAlg::Sha1),
-    (ckm::SHA224, DigestAlg::Sha224),
-    (ckm::SHA256, DigestAlg::Sha256),
-    (ckm::SHA384, DigestAlg::Sha384),
-    (ckm::SHA512, DigestAlg::Sha512),
-    (ckm::SHA512_256, DigestAlg::Sha512_256),
-    (ckm::IBM_SHA3_256, DigestAlg::Sha3_256),
-    (ckm::IBM_SHA3_384, DigestAlg::Sha3_384),
-    (ckm::IBM_SHA3_512, DigestAlg::Sha3_512),
-];
+pub const CKF_DIGEST: u64 = ckf::DIGEST;
 
 fn digest_alg(mech: u64) -> Option<DigestAlg> {
-    DIGESTS.iter().find(|(m, _)| *m == mech).map(|(_, a)| *a)
+    Some(match mech {
+        ckm::SHA_1 => DigestAlg::Sha1,
+        ckm::SHA224 => DigestAlg::Sha224,
+        ckm::SHA256 => DigestAlg::Sha256,
+        ckm::SHA384 => DigestAlg::Sha384,
+        ckm::SHA512 => DigestAlg::Sha512,
+        ckm::SHA512_256 | ckm::IBM_SHA512_256 => DigestAlg::Sha512_256,
+        ckm::IBM_SHA3_256 => DigestAlg::Sha3_256,
+        ckm::IBM_SHA3_384 => DigestAlg::Sha3_384,
+        ckm::IBM_SHA3_512 => DigestAlg::Sha3_512,
+        _ => return None,
+    })
 }
 
 /// A gRPC status whose details carry one `grep11.Grep11Error` (as IBM's clients expect).
@@ -135,6 +101,11 @@ pub fn ckr_of(kind: ErrorKind) -> (tonic::Code, u64, bool) {
             (Code::InvalidArgument, ckr::ARGUMENTS_BAD, false)
         }
         RateLimited => (Code::ResourceExhausted, ckr::DEVICE_ERROR, true),
+        Pkcs11(ckr::IBM_WK_NOT_INITIALIZED) => {
+            (Code::FailedPrecondition, ckr::IBM_WK_NOT_INITIALIZED, false)
+        }
+        Pkcs11(c @ (ckr::GENERAL_ERROR | ckr::DEVICE_ERROR)) => (Code::Internal, c, false),
+        Pkcs11(c) => (Code::InvalidArgument, c, false),
         UnitNotInitialized | Unavailable => (Code::Unavailable, ckr::DEVICE_ERROR, true),
         Conflict => (Code::Aborted, ckr::GENERAL_ERROR, true),
         _ => (Code::Internal, ckr::GENERAL_ERROR, false),
@@ -155,6 +126,10 @@ fn not_supported(rpc: &str) -> Status {
     )
 }
 
+/// Largest gRPC message accepted or sent: room for the engine's 4 MiB data limit plus a
+/// State, so that oversized data gets CKR_DATA_LEN_RANGE rather than a transport error.
+pub const MAX_MESSAGE: usize = 8 * 1024 * 1024 + 64 * 1024;
+
 /// The gRPC service.
 #[derive(Clone)]
 pub struct Grep11 {
@@ -169,7 +144,12 @@ impl Grep11 {
 
     /// The service as an axum router (served by the same listener machinery as REST).
     pub fn router(self) -> axum::Router {
-        tonic::service::Routes::new(pb::crypto_server::CryptoServer::new(self)).into_axum_router()
+        tonic::service::Routes::new(
+            pb::crypto_server::CryptoServer::new(self)
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+        )
+        .into_axum_router()
     }
 
     async fn ctx<T>(&self, req: &Request<T>, action: &'static str) -> Result<Ctx, Status> {
@@ -184,6 +164,140 @@ impl Grep11 {
                 false,
             )
             .await
+            .map_err(status_of)
+    }
+}
+
+// ---- conversions between protobuf and the engine ----
+
+fn bad_mech(detail: &str) -> Status {
+    grep11_status(
+        tonic::Code::InvalidArgument,
+        ckr::MECHANISM_INVALID,
+        detail,
+        false,
+    )
+}
+
+/// The engine's mechanism of a protobuf `Mechanism`.
+pub fn mech_of(m: Option<pb::Mechanism>) -> Result<Mech, Status> {
+    use pb::mechanism::Parameter;
+    let m = m.ok_or_else(|| bad_mech("Mech is required"))?;
+    let code = |e: i32| u64::try_from(e).unwrap_or(u64::MAX);
+    let param = match m.parameter {
+        None => MechParam::None,
+        Some(Parameter::ParameterB(b)) => MechParam::Bytes(b),
+        Some(Parameter::RsaoaepParameter(p)) => MechParam::Oaep {
+            hash: p.hash_mech,
+            mgf: code(p.mgf),
+            label: p.encoding_parm,
+        },
+        Some(Parameter::RsapssParameter(p)) => MechParam::Pss {
+            hash: p.hash_mech,
+            mgf: code(p.mgf),
+            salt: p.salt_byte_count,
+        },
+        Some(Parameter::Ecdh1DeriveParameter(p)) => MechParam::Ecdh {
+            kdf: code(p.kdf),
+            shared: p.shared_data,
+            public: p.public_data,
+        },
+        Some(Parameter::BtcDeriveParameter(_)) => MechParam::Unsupported(6),
+        Some(Parameter::EcsgParameter(_)) => MechParam::Unsupported(7),
+        Some(Parameter::KyberKemParameter(_)) => MechParam::Unsupported(8),
+        Some(Parameter::EcaggParameter(_)) => MechParam::Unsupported(9),
+    };
+    Ok(Mech {
+        code: m.mechanism,
+        param,
+    })
+}
+
+/// The engine's template of a protobuf attribute map (an empty `AttributeValue` is an
+/// empty byte string, as IBM's Go helper sends for nil).
+pub fn template_of(m: HashMap<u64, pb::AttributeValue>) -> Template {
+    use pb::attribute_value::OneAttr;
+    m.into_iter()
+        .map(|(k, v)| {
+            let v = match v.one_attr {
+                Some(OneAttr::AttributeB(b)) => AttrValue::Bytes(b),
+                Some(OneAttr::AttributeTf(b)) => AttrValue::Bool(b),
+                Some(OneAttr::AttributeI(i)) => AttrValue::Int(i),
+                None => AttrValue::Bytes(Vec::new()),
+            };
+            (k, v)
+        })
+        .collect()
+}
+
+fn attr_value(v: &AttrValue) -> pb::AttributeValue {
+    use pb::attribute_value::OneAttr;
+    pb::AttributeValue {
+        one_attr: Some(match v {
+            AttrValue::Bool(b) => OneAttr::AttributeTf(*b),
+            AttrValue::Int(i) => OneAttr::AttributeI(*i),
+            AttrValue::Bytes(b) => OneAttr::AttributeB(b.clone()),
+        }),
+    }
+}
+
+fn attr_map(a: &Attrs) -> HashMap<u64, pb::AttributeValue> {
+    a.0.iter().map(|(k, v)| (*k, attr_value(v))).collect()
+}
+
+/// Legacy bytes encoding of attribute values: CK_BBOOL one byte, CK_ULONG 8 bytes big-endian.
+fn attr_bytes(a: &Attrs) -> HashMap<u64, Vec<u8>> {
+    a.0.iter()
+        .map(|(k, v)| {
+            let b = match v {
+                AttrValue::Bool(b) => vec![u8::from(*b)],
+                AttrValue::Int(i) => i.to_be_bytes().to_vec(),
+                AttrValue::Bytes(b) => b.clone(),
+            };
+            (*k, b)
+        })
+        .collect()
+}
+
+fn key_blob(k: &NewKey) -> pb::KeyBlob {
+    pb::KeyBlob {
+        key_blob_id: Vec::new(),
+        version: 0,
+        tx_id: Vec::new(),
+        attributes: attr_map(&k.attrs),
+        key_blobs: vec![k.blob.clone()],
+    }
+}
+
+/// The key blob of a request: `KeyBlobs[0]` of the v2 `KeyBlob`, else the v1 bytes field.
+fn key_of(v2: Option<pb::KeyBlob>, v1: Vec<u8>) -> Vec<u8> {
+    v2.and_then(|k| k.key_blobs.into_iter().next())
+        .filter(|b| !b.is_empty())
+        .unwrap_or(v1)
+}
+
+const READ: (Role, Ep11Cost) = (Role::Reader, Ep11Cost::Inline);
+const WRITE: (Role, Ep11Cost) = (Role::Writer, Ep11Cost::Inline);
+
+impl Grep11 {
+    /// Authenticates, then runs `f` on the instance's unit (audited as `action`).
+    async fn call<Q, T, F>(
+        &self,
+        r: Request<Q>,
+        action: &'static str,
+        (role, cost): (Role, Ep11Cost),
+        f: impl FnOnce(Q) -> Result<F, Status>,
+    ) -> Result<Response<T>, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&CryptoUnit) -> Result<T, Ep11Error> + Send + 'static,
+    {
+        let ctx = self.ctx(&r, action).await?;
+        let op = f(r.into_inner())?;
+        self.svc
+            .ep11(&ctx, action, role, cost, op)
+            .await
+            .map(Response::new)
             .map_err(status_of)
     }
 }
@@ -209,15 +323,21 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::DigestSingleResponse>, Status> {
         let ctx = self.ctx(&r, "ep11.digest").await?;
         let req = r.into_inner();
-        let mech = req.mech.map(|m| m.mechanism).unwrap_or(u64::MAX);
-        let Some(alg) = digest_alg(mech) else {
+        let mech = mech_of(req.mech)?;
+        let Some(alg) = digest_alg(mech.code) else {
+            return Err(bad_mech(&format!(
+                "mechanism 0x{:x} is not a digest mechanism this server implements (see GetMechanismList)",
+                mech.code
+            )));
+        };
+        if !matches!(mech.param, MechParam::None) {
             return Err(grep11_status(
                 tonic::Code::InvalidArgument,
-                ckr::MECHANISM_INVALID,
-                &format!("mechanism 0x{mech:x} is not a digest mechanism this server implements (see GetMechanismList)"),
+                ckr::MECHANISM_PARAM_INVALID,
+                "digest mechanisms take no parameter",
                 false,
             ));
-        };
+        }
         let digest = self
             .svc
             .digest(&ctx, alg, &req.data)
@@ -240,7 +360,7 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::GetMechanismListResponse>, Status> {
         self.ctx(&r, "ep11.mechanisms").await?;
         Ok(Response::new(pb::GetMechanismListResponse {
-            mechs: DIGESTS.iter().map(|(m, _)| *m).collect(),
+            mechs: MECHANISMS.iter().map(|m| m.code).collect(),
         }))
     }
 
@@ -250,273 +370,557 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::GetMechanismInfoResponse>, Status> {
         self.ctx(&r, "ep11.mechanisms").await?;
         let mech = r.get_ref().mech;
-        if digest_alg(mech).is_none() {
-            return Err(grep11_status(
-                tonic::Code::InvalidArgument,
-                ckr::MECHANISM_INVALID,
-                &format!("mechanism 0x{mech:x} is not implemented by this server"),
-                false,
-            ));
-        }
+        let Some(info) = mechanism_info(mech) else {
+            return Err(bad_mech(&format!(
+                "mechanism 0x{mech:x} is not implemented by this server"
+            )));
+        };
         Ok(Response::new(pb::GetMechanismInfoResponse {
             mech_info: Some(pb::MechanismInfo {
-                min_key_size: 0,
-                max_key_size: 0,
-                flags: CKF_DIGEST,
+                min_key_size: info.min,
+                max_key_size: info.max,
+                flags: info.flags,
             }),
         }))
     }
 
-    // Not implemented yet: a clear CKR_FUNCTION_NOT_SUPPORTED, never a silent success.
     async fn digest_init(
         &self,
-        _r: Request<pb::DigestInitRequest>,
+        r: Request<pb::DigestInitRequest>,
     ) -> Result<Response<pb::DigestInitResponse>, Status> {
-        Err(not_supported("DigestInit"))
+        self.call(r, "ep11.digest", READ, |q| {
+            let mech = mech_of(q.mech)?;
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_init(Op::Digest, &mech, &[])
+                    .map(|state| pb::DigestInitResponse { state })
+            })
+        })
+        .await
     }
 
     async fn digest(
         &self,
-        _r: Request<pb::DigestRequest>,
+        r: Request<pb::DigestRequest>,
     ) -> Result<Response<pb::DigestResponse>, Status> {
-        Err(not_supported("Digest"))
+        self.call(r, "ep11.digest", READ, |q| {
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_finish(Op::Digest, &q.state, &q.data, &[])
+                    .map(|digest| pb::DigestResponse { digest })
+            })
+        })
+        .await
     }
 
     async fn digest_update(
         &self,
-        _r: Request<pb::DigestUpdateRequest>,
+        r: Request<pb::DigestUpdateRequest>,
     ) -> Result<Response<pb::DigestUpdateResponse>, Status> {
-        Err(not_supported("DigestUpdate"))
+        self.call(r, "ep11.digest", READ, |q| {
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_update(Op::Digest, &q.state, &q.data)
+                    .map(|(state, _)| pb::DigestUpdateResponse { state })
+            })
+        })
+        .await
     }
 
     async fn digest_key(
         &self,
-        _r: Request<pb::DigestKeyRequest>,
+        r: Request<pb::DigestKeyRequest>,
     ) -> Result<Response<pb::DigestKeyResponse>, Status> {
-        Err(not_supported("DigestKey"))
+        self.call(r, "ep11.digest", WRITE, |q| {
+            let key = key_of(q.key, q.key_v1);
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_digest_key(&q.state, &key)
+                    .map(|state| pb::DigestKeyResponse { state })
+            })
+        })
+        .await
     }
 
     async fn digest_final(
         &self,
-        _r: Request<pb::DigestFinalRequest>,
+        r: Request<pb::DigestFinalRequest>,
     ) -> Result<Response<pb::DigestFinalResponse>, Status> {
-        Err(not_supported("DigestFinal"))
+        self.call(r, "ep11.digest", READ, |q| {
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_finish(Op::Digest, &q.state, &[], &[])
+                    .map(|digest| pb::DigestFinalResponse { digest })
+            })
+        })
+        .await
     }
 
     async fn encrypt_init(
         &self,
-        _r: Request<pb::EncryptInitRequest>,
+        r: Request<pb::EncryptInitRequest>,
     ) -> Result<Response<pb::EncryptInitResponse>, Status> {
-        Err(not_supported("EncryptInit"))
+        self.call(r, "ep11.encrypt", READ, |q| {
+            let mech = mech_of(q.mech)?;
+            let key = key_of(q.key, q.key_v1);
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_init(Op::Encrypt, &mech, &key)
+                    .map(|state| pb::EncryptInitResponse { state })
+            })
+        })
+        .await
     }
 
     async fn decrypt_init(
         &self,
-        _r: Request<pb::DecryptInitRequest>,
+        r: Request<pb::DecryptInitRequest>,
     ) -> Result<Response<pb::DecryptInitResponse>, Status> {
-        Err(not_supported("DecryptInit"))
+        self.call(r, "ep11.decrypt", WRITE, |q| {
+            let mech = mech_of(q.mech)?;
+            let key = key_of(q.key, q.key_v1);
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_init(Op::Decrypt, &mech, &key)
+                    .map(|state| pb::DecryptInitResponse { state })
+            })
+        })
+        .await
     }
 
     async fn encrypt_update(
         &self,
-        _r: Request<pb::EncryptUpdateRequest>,
+        r: Request<pb::EncryptUpdateRequest>,
     ) -> Result<Response<pb::EncryptUpdateResponse>, Status> {
-        Err(not_supported("EncryptUpdate"))
+        self.call(r, "ep11.encrypt", READ, |q| {
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_update(Op::Encrypt, &q.state, &q.plain)
+                    .map(|(state, ciphered)| pb::EncryptUpdateResponse { state, ciphered })
+            })
+        })
+        .await
     }
 
     async fn decrypt_update(
         &self,
-        _r: Request<pb::DecryptUpdateRequest>,
+        r: Request<pb::DecryptUpdateRequest>,
     ) -> Result<Response<pb::DecryptUpdateResponse>, Status> {
-        Err(not_supported("DecryptUpdate"))
+        self.call(r, "ep11.decrypt", WRITE, |q| {
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_update(Op::Decrypt, &q.state, &q.ciphered)
+                    .map(|(state, plain)| pb::DecryptUpdateResponse { state, plain })
+            })
+        })
+        .await
     }
 
     async fn encrypt(
         &self,
-        _r: Request<pb::EncryptRequest>,
+        r: Request<pb::EncryptRequest>,
     ) -> Result<Response<pb::EncryptResponse>, Status> {
-        Err(not_supported("Encrypt"))
+        self.call(r, "ep11.encrypt", READ, |q| {
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_finish(Op::Encrypt, &q.state, &q.plain, &[])
+                    .map(|ciphered| pb::EncryptResponse { ciphered })
+            })
+        })
+        .await
     }
 
     async fn decrypt(
         &self,
-        _r: Request<pb::DecryptRequest>,
+        r: Request<pb::DecryptRequest>,
     ) -> Result<Response<pb::DecryptResponse>, Status> {
-        Err(not_supported("Decrypt"))
+        self.call(r, "ep11.decrypt", WRITE, |q| {
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_finish(Op::Decrypt, &q.state, &q.ciphered, &[])
+                    .map(|plain| pb::DecryptResponse { plain })
+            })
+        })
+        .await
     }
 
     async fn encrypt_final(
         &self,
-        _r: Request<pb::EncryptFinalRequest>,
+        r: Request<pb::EncryptFinalRequest>,
     ) -> Result<Response<pb::EncryptFinalResponse>, Status> {
-        Err(not_supported("EncryptFinal"))
+        self.call(r, "ep11.encrypt", READ, |q| {
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_finish(Op::Encrypt, &q.state, &[], &[])
+                    .map(|ciphered| pb::EncryptFinalResponse { ciphered })
+            })
+        })
+        .await
     }
 
     async fn decrypt_final(
         &self,
-        _r: Request<pb::DecryptFinalRequest>,
+        r: Request<pb::DecryptFinalRequest>,
     ) -> Result<Response<pb::DecryptFinalResponse>, Status> {
-        Err(not_supported("DecryptFinal"))
+        self.call(r, "ep11.decrypt", WRITE, |q| {
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_finish(Op::Decrypt, &q.state, &[], &[])
+                    .map(|plain| pb::DecryptFinalResponse { plain })
+            })
+        })
+        .await
     }
 
     async fn encrypt_single(
         &self,
-        _r: Request<pb::EncryptSingleRequest>,
+        r: Request<pb::EncryptSingleRequest>,
     ) -> Result<Response<pb::EncryptSingleResponse>, Status> {
-        Err(not_supported("EncryptSingle"))
+        self.call(r, "ep11.encrypt", READ, |q| {
+            let mech = mech_of(q.mech)?;
+            let key = key_of(q.key, q.key_v1);
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_single(Op::Encrypt, &mech, &key, &q.plain, &[])
+                    .map(|ciphered| pb::EncryptSingleResponse { ciphered })
+            })
+        })
+        .await
     }
 
     async fn decrypt_single(
         &self,
-        _r: Request<pb::DecryptSingleRequest>,
+        r: Request<pb::DecryptSingleRequest>,
     ) -> Result<Response<pb::DecryptSingleResponse>, Status> {
-        Err(not_supported("DecryptSingle"))
+        self.call(r, "ep11.decrypt", WRITE, |q| {
+            let mech = mech_of(q.mech)?;
+            let key = key_of(q.key, q.key_v1);
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_single(Op::Decrypt, &mech, &key, &q.ciphered, &[])
+                    .map(|plain| pb::DecryptSingleResponse { plain })
+            })
+        })
+        .await
     }
 
     async fn sign_init(
         &self,
-        _r: Request<pb::SignInitRequest>,
+        r: Request<pb::SignInitRequest>,
     ) -> Result<Response<pb::SignInitResponse>, Status> {
-        Err(not_supported("SignInit"))
+        self.call(r, "ep11.sign", WRITE, |q| {
+            let mech = mech_of(q.mech)?;
+            let key = key_of(q.priv_key, q.priv_key_v1);
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_init(Op::Sign, &mech, &key)
+                    .map(|state| pb::SignInitResponse { state })
+            })
+        })
+        .await
     }
 
     async fn verify_init(
         &self,
-        _r: Request<pb::VerifyInitRequest>,
+        r: Request<pb::VerifyInitRequest>,
     ) -> Result<Response<pb::VerifyInitResponse>, Status> {
-        Err(not_supported("VerifyInit"))
+        self.call(r, "ep11.verify", READ, |q| {
+            let mech = mech_of(q.mech)?;
+            let key = key_of(q.pub_key, q.pub_key_v1);
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_init(Op::Verify, &mech, &key)
+                    .map(|state| pb::VerifyInitResponse { state })
+            })
+        })
+        .await
     }
 
     async fn sign_update(
         &self,
-        _r: Request<pb::SignUpdateRequest>,
+        r: Request<pb::SignUpdateRequest>,
     ) -> Result<Response<pb::SignUpdateResponse>, Status> {
-        Err(not_supported("SignUpdate"))
+        self.call(r, "ep11.sign", WRITE, |q| {
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_update(Op::Sign, &q.state, &q.data)
+                    .map(|(state, _)| pb::SignUpdateResponse { state })
+            })
+        })
+        .await
     }
 
     async fn verify_update(
         &self,
-        _r: Request<pb::VerifyUpdateRequest>,
+        r: Request<pb::VerifyUpdateRequest>,
     ) -> Result<Response<pb::VerifyUpdateResponse>, Status> {
-        Err(not_supported("VerifyUpdate"))
+        self.call(r, "ep11.verify", READ, |q| {
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_update(Op::Verify, &q.state, &q.data)
+                    .map(|(state, _)| pb::VerifyUpdateResponse { state })
+            })
+        })
+        .await
     }
 
     async fn sign_final(
         &self,
-        _r: Request<pb::SignFinalRequest>,
+        r: Request<pb::SignFinalRequest>,
     ) -> Result<Response<pb::SignFinalResponse>, Status> {
-        Err(not_supported("SignFinal"))
+        self.call(r, "ep11.sign", WRITE, |q| {
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_finish(Op::Sign, &q.state, &[], &[])
+                    .map(|signature| pb::SignFinalResponse { signature })
+            })
+        })
+        .await
     }
 
     async fn verify_final(
         &self,
-        _r: Request<pb::VerifyFinalRequest>,
+        r: Request<pb::VerifyFinalRequest>,
     ) -> Result<Response<pb::VerifyFinalResponse>, Status> {
-        Err(not_supported("VerifyFinal"))
+        self.call(r, "ep11.verify", READ, |q| {
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_finish(Op::Verify, &q.state, &[], &q.signature)
+                    .map(|_| pb::VerifyFinalResponse {})
+            })
+        })
+        .await
     }
 
     async fn sign(
         &self,
-        _r: Request<pb::SignRequest>,
+        r: Request<pb::SignRequest>,
     ) -> Result<Response<pb::SignResponse>, Status> {
-        Err(not_supported("Sign"))
+        self.call(r, "ep11.sign", WRITE, |q| {
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_finish(Op::Sign, &q.state, &q.data, &[])
+                    .map(|signature| pb::SignResponse { signature })
+            })
+        })
+        .await
     }
 
     async fn verify(
         &self,
-        _r: Request<pb::VerifyRequest>,
+        r: Request<pb::VerifyRequest>,
     ) -> Result<Response<pb::VerifyResponse>, Status> {
-        Err(not_supported("Verify"))
+        self.call(r, "ep11.verify", READ, |q| {
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_finish(Op::Verify, &q.state, &q.data, &q.signature)
+                    .map(|_| pb::VerifyResponse {})
+            })
+        })
+        .await
     }
 
     async fn sign_single(
         &self,
-        _r: Request<pb::SignSingleRequest>,
+        r: Request<pb::SignSingleRequest>,
     ) -> Result<Response<pb::SignSingleResponse>, Status> {
-        Err(not_supported("SignSingle"))
+        self.call(r, "ep11.sign", WRITE, |q| {
+            let mech = mech_of(q.mech)?;
+            let key = key_of(q.priv_key, q.priv_key_v1);
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_single(Op::Sign, &mech, &key, &q.data, &[])
+                    .map(|signature| pb::SignSingleResponse { signature })
+            })
+        })
+        .await
     }
 
     async fn verify_single(
         &self,
-        _r: Request<pb::VerifySingleRequest>,
+        r: Request<pb::VerifySingleRequest>,
     ) -> Result<Response<pb::VerifySingleResponse>, Status> {
-        Err(not_supported("VerifySingle"))
+        self.call(r, "ep11.verify", READ, |q| {
+            let mech = mech_of(q.mech)?;
+            let key = key_of(q.pub_key, q.pub_key_v1);
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_single(Op::Verify, &mech, &key, &q.data, &q.signature)
+                    .map(|_| pb::VerifySingleResponse {})
+            })
+        })
+        .await
     }
 
     async fn reencrypt_single(
         &self,
-        _r: Request<pb::ReencryptSingleRequest>,
+        r: Request<pb::ReencryptSingleRequest>,
     ) -> Result<Response<pb::ReencryptSingleResponse>, Status> {
-        Err(not_supported("ReencryptSingle"))
+        self.call(r, "ep11.reencrypt", WRITE, |q| {
+            let dec = mech_of(q.dec_mech)?;
+            let enc = mech_of(q.enc_mech)?;
+            let dk = key_of(q.dec_key, q.dec_key_v1);
+            let ek = key_of(q.enc_key, q.enc_key_v1);
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_reencrypt(&dec, &dk, &enc, &ek, &q.ciphered)
+                    .map(|reciphered| pb::ReencryptSingleResponse { reciphered })
+            })
+        })
+        .await
     }
 
     async fn generate_key(
         &self,
-        _r: Request<pb::GenerateKeyRequest>,
+        r: Request<pb::GenerateKeyRequest>,
     ) -> Result<Response<pb::GenerateKeyResponse>, Status> {
-        Err(not_supported("GenerateKey"))
+        self.call(r, "ep11.generate_key", WRITE, |q| {
+            let mech = mech_of(q.mech)?;
+            let t = template_of(q.template);
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_generate_key(&mech, &t)
+                    .map(|k| pb::GenerateKeyResponse {
+                        key: Some(key_blob(&k)),
+                        key_bytes: k.blob,
+                        check_sum: k.checksum,
+                    })
+            })
+        })
+        .await
     }
 
     async fn generate_key_pair(
         &self,
-        _r: Request<pb::GenerateKeyPairRequest>,
+        r: Request<pb::GenerateKeyPairRequest>,
     ) -> Result<Response<pb::GenerateKeyPairResponse>, Status> {
-        Err(not_supported("GenerateKeyPair"))
+        self.call(
+            r,
+            "ep11.generate_key_pair",
+            (Role::Writer, Ep11Cost::Blocking),
+            |q| {
+                let mech = mech_of(q.mech)?;
+                let pt = template_of(q.pub_key_template);
+                let st = template_of(q.priv_key_template);
+                Ok(move |u: &CryptoUnit| {
+                    u.ep11_generate_key_pair(&mech, &pt, &st)
+                        .map(|(public, private)| pb::GenerateKeyPairResponse {
+                            priv_key: Some(key_blob(&private)),
+                            pub_key: Some(key_blob(&public)),
+                            priv_key_bytes: private.blob,
+                            pub_key_bytes: public.blob,
+                        })
+                })
+            },
+        )
+        .await
     }
 
     async fn wrap_key(
         &self,
-        _r: Request<pb::WrapKeyRequest>,
+        r: Request<pb::WrapKeyRequest>,
     ) -> Result<Response<pb::WrapKeyResponse>, Status> {
-        Err(not_supported("WrapKey"))
+        self.call(r, "ep11.wrap_key", WRITE, |q| {
+            let mech = mech_of(q.mech)?;
+            let key = key_of(q.key, q.key_v1);
+            let kek = key_of(q.ke_k, q.ke_kv1);
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_wrap(&mech, &key, &kek)
+                    .map(|wrapped| pb::WrapKeyResponse { wrapped })
+            })
+        })
+        .await
     }
 
     async fn unwrap_key(
         &self,
-        _r: Request<pb::UnwrapKeyRequest>,
+        r: Request<pb::UnwrapKeyRequest>,
     ) -> Result<Response<pb::UnwrapKeyResponse>, Status> {
-        Err(not_supported("UnwrapKey"))
+        self.call(r, "ep11.unwrap_key", WRITE, |q| {
+            let mech = mech_of(q.mech)?;
+            let kek = key_of(q.ke_k, q.ke_kv1);
+            let t = template_of(q.template);
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_unwrap(&mech, &kek, &q.wrapped, &t)
+                    .map(|k| pb::UnwrapKeyResponse {
+                        unwrapped: Some(key_blob(&k)),
+                        unwrapped_bytes: k.blob,
+                        check_sum: k.checksum,
+                    })
+            })
+        })
+        .await
     }
 
     async fn derive_key(
         &self,
-        _r: Request<pb::DeriveKeyRequest>,
+        r: Request<pb::DeriveKeyRequest>,
     ) -> Result<Response<pb::DeriveKeyResponse>, Status> {
-        Err(not_supported("DeriveKey"))
+        self.call(r, "ep11.derive_key", WRITE, |q| {
+            let mut mech = mech_of(q.mech)?;
+            // IBM's examples send the peer's point in ParameterB; older clients in Data.
+            if matches!(mech.param, MechParam::None) && !q.data.is_empty() {
+                mech.param = MechParam::Bytes(q.data.clone());
+            }
+            let base = key_of(q.base_key, q.base_key_v1);
+            let t = template_of(q.template);
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_derive(&mech, &base, &t)
+                    .map(|k| pb::DeriveKeyResponse {
+                        new_key: Some(key_blob(&k)),
+                        new_key_bytes: k.blob,
+                        check_sum: k.checksum,
+                    })
+            })
+        })
+        .await
     }
 
     async fn get_attribute_value(
         &self,
-        _r: Request<pb::GetAttributeValueRequest>,
+        r: Request<pb::GetAttributeValueRequest>,
     ) -> Result<Response<pb::GetAttributeValueResponse>, Status> {
-        Err(not_supported("GetAttributeValue"))
+        self.call(r, "ep11.get_attributes", READ, |q| {
+            let mut which: Vec<u64> = q.attributes.keys().copied().collect();
+            which.extend(q.attributes_bytes.keys().copied());
+            which.sort_unstable();
+            which.dedup();
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_get_attributes(&q.object, &which)
+                    .map(|a| pb::GetAttributeValueResponse {
+                        attributes_bytes: attr_bytes(&a),
+                        attributes: attr_map(&a),
+                    })
+            })
+        })
+        .await
     }
 
     async fn set_attribute_value(
         &self,
-        _r: Request<pb::SetAttributeValueRequest>,
+        r: Request<pb::SetAttributeValueRequest>,
     ) -> Result<Response<pb::SetAttributeValueResponse>, Status> {
-        Err(not_supported("SetAttributeValue"))
+        self.call(r, "ep11.set_attributes", WRITE, |q| {
+            let t = template_of(q.attributes);
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_set_attributes(&q.object, &t)
+                    .map(|(object, _)| pb::SetAttributeValueResponse { object })
+            })
+        })
+        .await
+    }
+
+    async fn rewrap_key_blob(
+        &self,
+        r: Request<pb::RewrapKeyBlobRequest>,
+    ) -> Result<Response<pb::RewrapKeyBlobResponse>, Status> {
+        self.call(r, "ep11.rewrap", WRITE, |q| {
+            let attributes = q
+                .wrapped_key
+                .as_ref()
+                .map(|k| k.attributes.clone())
+                .unwrap_or_default();
+            let blob = key_of(q.wrapped_key, q.wrapped_key_bytes);
+            Ok(move |u: &CryptoUnit| {
+                u.ep11_rewrap(&blob).map(|b| pb::RewrapKeyBlobResponse {
+                    rewrapped_key: Some(pb::KeyBlob {
+                        key_blob_id: Vec::new(),
+                        version: 0,
+                        tx_id: Vec::new(),
+                        attributes,
+                        key_blobs: vec![b.clone()],
+                    }),
+                    rewrapped_key_bytes: b,
+                })
+            })
+        })
+        .await
     }
 
     async fn login(
         &self,
         _r: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
-        Err(not_supported("Login"))
+        Err(not_supported("Login (EP11 login sessions)"))
     }
 
     async fn logout(
         &self,
         _r: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
-        Err(not_supported("Logout"))
-    }
-
-    async fn rewrap_key_blob(
-        &self,
-        _r: Request<pb::RewrapKeyBlobRequest>,
-    ) -> Result<Response<pb::RewrapKeyBlobResponse>, Status> {
-        Err(not_supported("RewrapKeyBlob"))
+        Err(not_supported("Logout (EP11 login sessions)"))
     }
 }

@@ -61,6 +61,7 @@ pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
         UnitReplay => (StatusCode::CONFLICT, "CRYPTO_UNIT_REPLAY_ERR"),
         UnitState => (StatusCode::CONFLICT, "CRYPTO_UNIT_STATE_ERR"),
         UnitRoster => (StatusCode::CONFLICT, "CRYPTO_UNIT_ROSTER_ERR"),
+        Pkcs11(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST_ERR"),
         Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE_ERR"),
         Internal => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERR"),
     }

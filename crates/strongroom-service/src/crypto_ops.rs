@@ -1,7 +1,12 @@
-//! Stateless cryptographic operations of the EP11 API (GREP11 front end): random bytes and
-//! digests so far. Audited and metered like every other call, without any data in the record.
+//! Stateless cryptographic operations of the EP11 API (GREP11 front end): random bytes,
+//! digests and every key operation of [`strongroom_engine::ep11`] on the instance's crypto
+//! unit. Audited (action `ep11.<verb>`, never any data or key material) and metered like
+//! every other call.
 
-use strongroom_engine::DigestAlg;
+use std::sync::Arc;
+
+use strongroom_engine::ep11::{consts::ckr, Ep11Error};
+use strongroom_engine::{CryptoUnit, DigestAlg};
 use strongroom_model::Role;
 
 use crate::{Ctx, ErrorKind, Result, Service, ServiceError};
@@ -11,7 +16,55 @@ pub const MAX_RANDOM: u64 = 1_000_000;
 /// Largest input of one single-part call.
 pub const MAX_DATA: usize = 4 * 1024 * 1024;
 
+fn pkcs11(e: Ep11Error) -> ServiceError {
+    ServiceError::new(ErrorKind::Pkcs11(e.ckr), e.detail)
+}
+
+/// How an EP11 call runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ep11Cost {
+    /// Microseconds to a few milliseconds: on the request's task.
+    Inline,
+    /// Long (RSA key generation): on the blocking pool.
+    Blocking,
+}
+
 impl Service {
+    /// Runs an EP11 operation on the instance's crypto unit: role check, audit record
+    /// `action` (no data), metering. Engine errors come back as [`ErrorKind::Pkcs11`].
+    pub async fn ep11<T, F>(
+        &self,
+        ctx: &Ctx,
+        action: &'static str,
+        role: Role,
+        cost: Ep11Cost,
+        f: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&CryptoUnit) -> std::result::Result<T, Ep11Error> + Send + 'static,
+    {
+        self.audited(ctx, action, role, None, async {
+            let unit = self.unit(ctx.instance).map_err(|_| {
+                ServiceError::new(
+                    ErrorKind::Pkcs11(ckr::IBM_WK_NOT_INITIALIZED),
+                    "the instance's crypto unit holds no master key (load one with the ceremony)",
+                )
+            })?;
+            match cost {
+                Ep11Cost::Inline => f(&unit).map_err(pkcs11),
+                Ep11Cost::Blocking => {
+                    let unit: Arc<CryptoUnit> = unit;
+                    tokio::task::spawn_blocking(move || f(&unit))
+                        .await
+                        .map_err(|_| ServiceError::new(ErrorKind::Internal, "operation aborted"))?
+                        .map_err(pkcs11)
+                }
+            }
+        })
+        .await
+    }
+
     /// `len` bytes from the system's CSPRNG (aws-lc).
     pub async fn generate_random(&self, ctx: &Ctx, len: u64) -> Result<Vec<u8>> {
         self.audited(ctx, "ep11.random", Role::Reader, None, async {

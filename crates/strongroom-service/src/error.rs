@@ -100,6 +100,8 @@ pub enum ErrorKind {
     UnitState,
     /// A roster or transfer check of a crypto unit failed.
     UnitRoster,
+    /// A PKCS#11 (GREP11) operation failed with this CK_RV.
+    Pkcs11(u64),
     /// A concurrent change won; retry.
     Conflict,
     /// The keystore or audit log is unavailable; retry later.
@@ -110,7 +112,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind (for exhaustive mapping tests).
-    pub const ALL: [ErrorKind; 50] = [
+    pub const ALL: [ErrorKind; 51] = [
         ErrorKind::Unauthenticated,
         ErrorKind::MalformedToken,
         ErrorKind::Forbidden,
@@ -158,6 +160,7 @@ impl ErrorKind {
         ErrorKind::UnitReplay,
         ErrorKind::UnitState,
         ErrorKind::UnitRoster,
+        ErrorKind::Pkcs11(0x5),
         ErrorKind::Conflict,
         ErrorKind::Unavailable,
         ErrorKind::Internal,
@@ -213,6 +216,7 @@ impl ErrorKind {
             ErrorKind::UnitReplay => "unit_replay",
             ErrorKind::UnitState => "unit_state",
             ErrorKind::UnitRoster => "unit_roster",
+            ErrorKind::Pkcs11(_) => "pkcs11",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",

@@ -32,7 +32,7 @@ use strongroom_model::{InstanceId, Role, Roles, UnitId, UnixMillis};
 pub use audit::{verify_chain, AuditEvent, VerifyReport};
 pub use auth::{Ctx, Principal, TokenSigner};
 pub use clock::{Clock, OffsetClock, SystemClock};
-pub use crypto_ops::{MAX_DATA, MAX_RANDOM};
+pub use crypto_ops::{Ep11Cost, MAX_DATA, MAX_RANDOM};
 pub use error::{ErrorKind, Result, ServiceError};
 pub use import::*;
 pub use instance_policies::*;
@@ -517,8 +517,10 @@ impl Service {
             Ok(_) => ("success".to_string(), 200),
             Err(e) => (e.kind.code().to_string(), canonical_status(e.kind)),
         };
-        let wait =
-            self.config.audit_sync_all || (result.is_ok() && !READ_ONLY_ACTIONS.contains(&action));
+        let wait = self.config.audit_sync_all
+            || (result.is_ok()
+                && !READ_ONLY_ACTIONS.contains(&action)
+                && !action.starts_with("ep11."));
         self.audit
             .record(
                 AuditEvent {
@@ -569,7 +571,8 @@ impl Service {
 }
 
 /// Actions that never change stored state: their audit records are queued, not awaited
-/// (unless `audit_sync_all`).
+/// (unless `audit_sync_all`). GREP11 actions (`ep11.*`) never change stored state either
+/// (keys live in the caller's blobs).
 const READ_ONLY_ACTIONS: [&str; 10] = [
     "crypto_units.list",
     "crypto_units.read",
@@ -626,6 +629,7 @@ pub fn canonical_status(kind: ErrorKind) -> u16 {
         UnitCommandMalformed => 400,
         UnitSignatures => 403,
         UnitReplay | UnitState | UnitRoster => 409,
+        Pkcs11(_) => 400,
         UnitNotInitialized | Unavailable => 503,
         Internal => 500,
     }

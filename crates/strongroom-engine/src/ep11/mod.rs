@@ -156,12 +156,15 @@ pub struct NewKey {
     pub attrs: Attrs,
 }
 
+/// State ids already used: the current generation and the previous one.
+type Spent = (HashSet<[u8; 16]>, HashSet<[u8; 16]>);
+
 /// What the unit remembers between calls: parsed keys (by blob digest) and the ids of
 /// states already used.
 #[derive(Default)]
 pub(crate) struct Ep11Cache {
     keys: Mutex<HashMap<[u8; 32], Arc<Resolved>>>,
-    spent: Mutex<(HashSet<[u8; 16]>, HashSet<[u8; 16]>)>,
+    spent: Mutex<Spent>,
 }
 
 /// A key blob opened and parsed.
@@ -1147,7 +1150,7 @@ impl CryptoUnit {
     }
 
     /// The core of every Encrypt/Decrypt/Sign/Verify/Digest call: feeds `data` to the
-    /// operation; with `finish` produces the result (for Verify: checks `sig`).
+    /// operation; with `finish = Some(sig)` produces the result (for Verify: checks `sig`).
     fn step(
         &self,
         op: Op,
@@ -1155,9 +1158,10 @@ impl CryptoUnit {
         key: Option<&Resolved>,
         st: &mut OpState,
         data: &[u8],
-        finish: bool,
-        sig: &[u8],
+        finish: Option<&[u8]>,
     ) -> Result<Vec<u8>, Ep11Error> {
+        let sig = finish.unwrap_or_default();
+        let finish = finish.is_some();
         let p = self.provider.as_ref();
         if data.len() > MAX_DATA {
             return err(
@@ -1185,19 +1189,20 @@ impl CryptoUnit {
             if finish {
                 let all = std::mem::take(&mut *st.buf);
                 let all = Zeroizing::new(all);
-                if *mode != CipherMode::CbcPad || op == Op::Decrypt {
-                    if all.len() % bs != 0
-                        || (op == Op::Decrypt && *mode == CipherMode::CbcPad && all.is_empty())
-                    {
-                        return Err(if op == Op::Decrypt {
-                            Ep11Error::new(
-                                ckr::ENCRYPTED_DATA_LEN_RANGE,
-                                format!("ciphertext length must be a non-zero multiple of {bs}"),
-                            )
-                        } else {
-                            Ep11Error::new(ckr::DATA_LEN_RANGE, format!("data length must be a multiple of {bs} for a mechanism without padding"))
-                        });
-                    }
+                let whole = all.len().is_multiple_of(bs)
+                    && !(op == Op::Decrypt && *mode == CipherMode::CbcPad && all.is_empty());
+                if (*mode != CipherMode::CbcPad || op == Op::Decrypt) && !whole {
+                    return Err(if op == Op::Decrypt {
+                        Ep11Error::new(
+                            ckr::ENCRYPTED_DATA_LEN_RANGE,
+                            format!("ciphertext length must be a non-zero multiple of {bs}"),
+                        )
+                    } else {
+                        Ep11Error::new(
+                            ckr::DATA_LEN_RANGE,
+                            format!("data length must be a multiple of {bs} for a mechanism without padding"),
+                        )
+                    });
                 }
                 return match op {
                     Op::Encrypt => p
@@ -1397,7 +1402,7 @@ impl CryptoUnit {
         let mut st = self.open_op(op, state)?;
         let plan = plan(&st.mech, op)?;
         let key = self.key_for(op, &plan, &st.key)?;
-        let out = self.step(op, &plan, key.as_deref(), &mut st, data, false, &[])?;
+        let out = self.step(op, &plan, key.as_deref(), &mut st, data, None)?;
         self.provider
             .fill_random(&mut st.id)
             .map_err(|_| Ep11Error::new(ckr::GENERAL_ERROR, "random generator failed"))?;
@@ -1429,7 +1434,7 @@ impl CryptoUnit {
         let mut st = self.open_op(op, state)?;
         let plan = plan(&st.mech, op)?;
         let key = self.key_for(op, &plan, &st.key)?;
-        self.step(op, &plan, key.as_deref(), &mut st, data, true, sig)
+        self.step(op, &plan, key.as_deref(), &mut st, data, Some(sig))
     }
 
     /// The `*Single` calls (and `DigestSingle`): one call, no State.
@@ -1454,7 +1459,7 @@ impl CryptoUnit {
             iv,
             buf: Zeroizing::new(Vec::new()),
         };
-        self.step(op, &plan, k.as_deref(), &mut st, data, true, sig)
+        self.step(op, &plan, k.as_deref(), &mut st, data, Some(sig))
     }
 
     /// `ReencryptSingle`: decrypts with one key and encrypts with another, in the unit.
@@ -1555,12 +1560,14 @@ impl CryptoUnit {
                     )
                 })?,
             ),
-            c => return err(
-                ckr::MECHANISM_INVALID,
-                format!(
+            c => {
+                return err(
+                    ckr::MECHANISM_INVALID,
+                    format!(
                     "mechanism 0x{c:x} does not generate secret keys here (see GetMechanismList)"
                 ),
-            ),
+                )
+            }
         };
         if let Some(kt) = attrs::ulong(t, cka::KEY_TYPE) {
             if kt != key_type {
@@ -1723,7 +1730,7 @@ impl CryptoUnit {
             },
             buf: Zeroizing::new(Vec::new()),
         };
-        self.step(Op::Encrypt, &plan, Some(&w), &mut st, &encoding, true, &[]).map_err(|e| match e.ckr {
+        self.step(Op::Encrypt, &plan, Some(&w), &mut st, &encoding, Some(&[])).map_err(|e| match e.ckr {
             ckr::DATA_LEN_RANGE => Ep11Error::new(ckr::KEY_SIZE_RANGE, "the key's length does not fit the wrapping mechanism (use a padding mechanism)"),
             _ => e,
         })
@@ -1807,7 +1814,7 @@ impl CryptoUnit {
         };
         // One answer for every failure of the decryption (no padding oracle).
         let material = Zeroizing::new(
-            self.step(Op::Decrypt, &plan, Some(&w), &mut st, wrapped, true, &[])
+            self.step(Op::Decrypt, &plan, Some(&w), &mut st, wrapped, Some(&[]))
                 .map_err(|_| {
                     Ep11Error::new(
                         ckr::WRAPPED_KEY_INVALID,

@@ -81,8 +81,8 @@ pub enum Parsed<'a> {
 
 /// Reads a key blob's structure.
 pub fn parse(b: &[u8]) -> Option<Parsed<'_>> {
-    match b.first()? {
-        &OBJECT_V1 => {
+    match *b.first()? {
+        OBJECT_V1 => {
             let class = *b.get(1)?;
             let len = usize::from(u16::from_be_bytes([*b.get(2)?, *b.get(3)?]));
             let attr_block = b.get(4..4 + len)?;
@@ -95,7 +95,7 @@ pub fn parse(b: &[u8]) -> Option<Parsed<'_>> {
                 inner,
             })
         }
-        &tag::SEQUENCE => {
+        tag::SEQUENCE => {
             let n = der::tlv_len(b)?;
             let (spki, trailer) = b.split_at(n);
             if trailer.is_empty() {
