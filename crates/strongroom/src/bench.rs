@@ -28,6 +28,35 @@ enum BenchCmd {
         #[arg(long, default_value_t = 20_000)]
         count: u32,
     },
+    /// GREP11 operations called in-process on the engine, one thread per core: the
+    /// physical limit of this machine for them.
+    Ep11Inproc {
+        #[arg(long, value_enum)]
+        op: crate::bench_grep11::Ep11Op,
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+    },
+    /// GREP11 operations over gRPC with a fixed number of concurrent streams.
+    Grep11 {
+        /// host:port of the GREP11 listener (plaintext, as in dev mode).
+        #[arg(long)]
+        addr: String,
+        #[arg(long, env = "STRONGROOM_TOKEN")]
+        token: String,
+        #[arg(long, value_enum)]
+        op: crate::bench_grep11::Ep11Op,
+        #[arg(long, default_value_t = 64)]
+        streams: usize,
+        /// HTTP/2 connections the streams are spread over.
+        #[arg(long, default_value_t = 2)]
+        connections: usize,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+    },
     /// Serve a trivial JSON handler (the baseline): POST /trivial.
     TrivialServer {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -108,6 +137,55 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
                 "{}",
                 json!({"count": count, "seconds": secs, "ops_per_sec": f64::from(count) / secs})
             );
+            Ok(())
+        }
+        BenchCmd::Ep11Inproc {
+            op,
+            threads,
+            duration,
+        } => {
+            let threads = if threads == 0 {
+                std::thread::available_parallelism().map_or(2, |n| n.get())
+            } else {
+                threads
+            };
+            let v = tokio::task::spawn_blocking(move || {
+                crate::bench_grep11::inproc(op, threads, duration)
+            })
+            .await
+            .map_err(|e| e.to_string())??;
+            println!("{v}");
+            Ok(())
+        }
+        BenchCmd::Grep11 {
+            addr,
+            token,
+            op,
+            streams,
+            connections,
+            duration,
+            warmup,
+        } => {
+            // The load generator runs on one thread (a current-thread runtime): it takes
+            // as little as possible of the cores the server shares with it.
+            let v = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                rt.block_on(crate::bench_grep11::grpc(
+                    &addr,
+                    &token,
+                    op,
+                    streams,
+                    connections,
+                    duration,
+                    warmup,
+                ))
+            })
+            .join()
+            .map_err(|_| "load generator panicked".to_string())??;
+            println!("{v}");
             Ok(())
         }
         BenchCmd::TrivialServer { addr, addr_file } => {

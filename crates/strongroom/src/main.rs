@@ -4,6 +4,7 @@
 
 mod backup_target;
 mod bench;
+mod bench_grep11;
 mod cli;
 mod node;
 mod serve;
