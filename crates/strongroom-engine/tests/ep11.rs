@@ -310,7 +310,8 @@ fn rewrap_moves_blobs_to_the_new_master_key() {
         .unwrap();
     let new_mk = MasterKey::random(&AwsLcProvider).unwrap();
     let copy = MasterKey::from_bytes(*new_mk.expose());
-    u.set_next_master_key(new_mk, true);
+    // Committed, not yet rotating: RewrapKeyBlob already targets the new key.
+    u.set_next_master_key(new_mk, false);
     let k2 = u.ep11_rewrap(&k).unwrap();
     assert_ne!(k2, k);
     assert_eq!(u.ep11_rewrap(&k2).unwrap(), k2);
@@ -327,4 +328,38 @@ fn rewrap_moves_blobs_to_the_new_master_key() {
             .unwrap(),
         b"before"
     );
+}
+
+#[test]
+fn blobs_of_another_instance_never_open_even_under_the_same_master_key() {
+    let mk = [7u8; 32];
+    let a = unit_for(InstanceId::random(), MasterKey::from_bytes(mk));
+    let b = unit_for(InstanceId::random(), MasterKey::from_bytes(mk));
+    let k = aes(&a, &[]);
+    let e = b
+        .ep11_single(Op::Encrypt, &cbc(&[0; 16]), &k, b"x", &[])
+        .unwrap_err();
+    assert_eq!(e.ckr, ckr::KEY_HANDLE_INVALID);
+    let st = a.ep11_init(Op::Encrypt, &cbc(&[0; 16]), &k).unwrap();
+    let e = b.ep11_finish(Op::Encrypt, &st, b"x", &[]).unwrap_err();
+    assert_eq!(e.ckr, ckr::OPERATION_NOT_INITIALIZED);
+    // Truncated anywhere: a clear error, never a panic.
+    for n in 0..k.len() {
+        let e = a
+            .ep11_single(Op::Encrypt, &cbc(&[0; 16]), &k[..n], b"x", &[])
+            .unwrap_err();
+        assert_eq!(e.ckr, ckr::KEY_HANDLE_INVALID, "truncated at {n}");
+    }
+    // Any single flipped bit: refused.
+    for i in 0..k.len() {
+        let mut t = k.clone();
+        t[i] ^= 0x80;
+        let e = a
+            .ep11_single(Op::Encrypt, &cbc(&[0; 16]), &t, b"x", &[])
+            .unwrap_err();
+        assert!(
+            matches!(e.ckr, ckr::KEY_HANDLE_INVALID | ckr::IBM_WKID_MISMATCH),
+            "byte {i}: {e}"
+        );
+    }
 }

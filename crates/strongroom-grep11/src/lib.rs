@@ -130,6 +130,35 @@ fn not_supported(rpc: &str) -> Status {
 /// State, so that oversized data gets CKR_DATA_LEN_RANGE rather than a transport error.
 pub const MAX_MESSAGE: usize = 8 * 1024 * 1024 + 64 * 1024;
 
+/// CKR_IBM_GREP11_CANNOT_UNMARSHAL (`grep11.h`): the request is not a valid message.
+pub const CKR_IBM_GREP11_CANNOT_UNMARSHAL: u64 = 0x8004_0002;
+
+/// A request that is not valid protobuf fails in tonic's codec, before any handler, as a
+/// bare INTERNAL status; answer it like every other error: a Grep11Error with
+/// CKR_IBM_GREP11_CANNOT_UNMARSHAL.
+async fn unmarshal_errors(resp: axum::response::Response) -> axum::response::Response {
+    if let Some(st) = Status::from_header_map(resp.headers()) {
+        if st.code() == tonic::Code::Internal
+            && st.details().is_empty()
+            && st
+                .message()
+                .starts_with("failed to decode Protobuf message")
+        {
+            return grep11_status(
+                tonic::Code::InvalidArgument,
+                CKR_IBM_GREP11_CANNOT_UNMARSHAL,
+                &format!(
+                    "the request is not a valid protobuf message for this RPC ({})",
+                    st.message()
+                ),
+                false,
+            )
+            .into_http();
+        }
+    }
+    resp
+}
+
 /// The gRPC service.
 #[derive(Clone)]
 pub struct Grep11 {
@@ -150,6 +179,7 @@ impl Grep11 {
                 .max_encoding_message_size(MAX_MESSAGE),
         )
         .into_axum_router()
+        .layer(axum::middleware::map_response(unmarshal_errors))
     }
 
     async fn ctx<T>(&self, req: &Request<T>, action: &'static str) -> Result<Ctx, Status> {

@@ -39,12 +39,18 @@ fn key_spec(op: Ep11Op) -> (u64, Template, Template) {
     match op {
         Ep11Op::RsaSign => (
             ckm::RSA_PKCS_KEY_PAIR_GEN,
-            t(&[(cka::MODULUS_BITS, AttrValue::Int(2048)), (cka::VERIFY, yes.clone())]),
+            t(&[
+                (cka::MODULUS_BITS, AttrValue::Int(2048)),
+                (cka::VERIFY, yes.clone()),
+            ]),
             t(&[(cka::SIGN, yes)]),
         ),
         Ep11Op::EcdsaSign => (
             ckm::EC_KEY_PAIR_GEN,
-            t(&[(cka::EC_PARAMS, AttrValue::Bytes(P256.to_vec())), (cka::VERIFY, yes.clone())]),
+            t(&[
+                (cka::EC_PARAMS, AttrValue::Bytes(P256.to_vec())),
+                (cka::VERIFY, yes.clone()),
+            ]),
             t(&[(cka::SIGN, yes)]),
         ),
         Ep11Op::AesEncrypt | Ep11Op::GenerateAes => (
@@ -83,22 +89,36 @@ pub fn inproc(op: Ep11Op, threads: usize, duration: f64) -> Result<serde_json::V
     let unit = Arc::new(unit);
     let (gen, pt, st) = key_spec(op);
     let key = if gen == ckm::AES_KEY_GEN {
-        unit.ep11_generate_key(&Mech::new(gen), &st).map_err(|e| e.to_string())?.blob
+        unit.ep11_generate_key(&Mech::new(gen), &st)
+            .map_err(|e| e.to_string())?
+            .blob
     } else {
-        unit.ep11_generate_key_pair(&Mech::new(gen), &pt, &st).map_err(|e| e.to_string())?.1.blob
+        unit.ep11_generate_key_pair(&Mech::new(gen), &pt, &st)
+            .map_err(|e| e.to_string())?
+            .1
+            .blob
     };
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|_| {
-            let (unit, key, stop, count) = (Arc::clone(&unit), key.clone(), Arc::clone(&stop), Arc::clone(&count));
+            let (unit, key, stop, count) = (
+                Arc::clone(&unit),
+                key.clone(),
+                Arc::clone(&stop),
+                Arc::clone(&count),
+            );
             let (mech, data, st) = (op_mech(op), data_of(op), st.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let ok = match op {
-                        Ep11Op::RsaSign | Ep11Op::EcdsaSign => unit.ep11_single(Op::Sign, &mech, &key, &data, &[]).is_ok(),
-                        Ep11Op::AesEncrypt => unit.ep11_single(Op::Encrypt, &mech, &key, &data, &[]).is_ok(),
+                        Ep11Op::RsaSign | Ep11Op::EcdsaSign => {
+                            unit.ep11_single(Op::Sign, &mech, &key, &data, &[]).is_ok()
+                        }
+                        Ep11Op::AesEncrypt => unit
+                            .ep11_single(Op::Encrypt, &mech, &key, &data, &[])
+                            .is_ok(),
                         Ep11Op::GenerateAes => unit.ep11_generate_key(&mech, &st).is_ok(),
                     };
                     if ok {
@@ -152,7 +172,12 @@ fn pb_template(t: &Template) -> std::collections::HashMap<u64, pb::AttributeValu
                 AttrValue::Int(i) => OneAttr::AttributeI(*i),
                 AttrValue::Bytes(b) => OneAttr::AttributeB(b.clone()),
             };
-            (*k, pb::AttributeValue { one_attr: Some(one) })
+            (
+                *k,
+                pb::AttributeValue {
+                    one_attr: Some(one),
+                },
+            )
         })
         .collect()
 }
@@ -180,14 +205,24 @@ pub async fn grpc(
     let mut c = chans[0].clone();
     let (gen, pt, st) = key_spec(op);
     let key = if gen == ckm::AES_KEY_GEN {
-        c.generate_key(authed(pb::GenerateKeyRequest { mech: pb_mech(&Mech::new(gen)), template: pb_template(&st) }, token))
-            .await
-            .map_err(|e| e.to_string())?
-            .into_inner()
-            .key_bytes
+        c.generate_key(authed(
+            pb::GenerateKeyRequest {
+                mech: pb_mech(&Mech::new(gen)),
+                template: pb_template(&st),
+            },
+            token,
+        ))
+        .await
+        .map_err(|e| e.to_string())?
+        .into_inner()
+        .key_bytes
     } else {
         c.generate_key_pair(authed(
-            pb::GenerateKeyPairRequest { mech: pb_mech(&Mech::new(gen)), pub_key_template: pb_template(&pt), priv_key_template: pb_template(&st) },
+            pb::GenerateKeyPairRequest {
+                mech: pb_mech(&Mech::new(gen)),
+                pub_key_template: pb_template(&pt),
+                priv_key_template: pb_template(&st),
+            },
             token,
         ))
         .await
@@ -202,7 +237,14 @@ pub async fn grpc(
     let mut tasks = Vec::new();
     for s in 0..streams {
         let mut c = chans[s % chans.len()].clone();
-        let (key, token, measuring, stop, ok, errors) = (key.clone(), token.to_string(), Arc::clone(&measuring), Arc::clone(&stop), Arc::clone(&ok), Arc::clone(&errors));
+        let (key, token, measuring, stop, ok, errors) = (
+            key.clone(),
+            token.to_string(),
+            Arc::clone(&measuring),
+            Arc::clone(&stop),
+            Arc::clone(&ok),
+            Arc::clone(&errors),
+        );
         let (mech, data, st) = (pb_mech(&op_mech(op)), data_of(op), pb_template(&st));
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(100_000);
@@ -210,15 +252,37 @@ pub async fn grpc(
                 let t0 = Instant::now();
                 let r = match op {
                     Ep11Op::RsaSign | Ep11Op::EcdsaSign => c
-                        .sign_single(authed(pb::SignSingleRequest { mech: mech.clone(), data: data.clone(), priv_key: kb(&key), ..Default::default() }, &token))
+                        .sign_single(authed(
+                            pb::SignSingleRequest {
+                                mech: mech.clone(),
+                                data: data.clone(),
+                                priv_key: kb(&key),
+                                ..Default::default()
+                            },
+                            &token,
+                        ))
                         .await
                         .map(|_| ()),
                     Ep11Op::AesEncrypt => c
-                        .encrypt_single(authed(pb::EncryptSingleRequest { mech: mech.clone(), plain: data.clone(), key: kb(&key), ..Default::default() }, &token))
+                        .encrypt_single(authed(
+                            pb::EncryptSingleRequest {
+                                mech: mech.clone(),
+                                plain: data.clone(),
+                                key: kb(&key),
+                                ..Default::default()
+                            },
+                            &token,
+                        ))
                         .await
                         .map(|_| ()),
                     Ep11Op::GenerateAes => c
-                        .generate_key(authed(pb::GenerateKeyRequest { mech: mech.clone(), template: st.clone() }, &token))
+                        .generate_key(authed(
+                            pb::GenerateKeyRequest {
+                                mech: mech.clone(),
+                                template: st.clone(),
+                            },
+                            &token,
+                        ))
                         .await
                         .map(|_| ()),
                 };

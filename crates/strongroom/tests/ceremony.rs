@@ -1157,8 +1157,98 @@ async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
         )
         .await;
     assert!(r.status == 200 || r.status == 201, "{:?}", r.body);
+    // GREP11 before the rotation: a key blob and a ciphertext under the current key.
+    use strongroom_grep11::pb;
+    let mut g = grep11_client(&a).await;
+    let mech = |iv: &[u8]| {
+        Some(pb::Mechanism {
+            mechanism: strongroom_grep11::ckm::AES_CBC_PAD,
+            parameter: Some(pb::mechanism::Parameter::ParameterB(iv.to_vec())),
+        })
+    };
+    let tf = |v: bool| pb::AttributeValue {
+        one_attr: Some(pb::attribute_value::OneAttr::AttributeTf(v)),
+    };
+    let template = [
+        (
+            strongroom_grep11::cka::VALUE_LEN,
+            pb::AttributeValue {
+                one_attr: Some(pb::attribute_value::OneAttr::AttributeI(16)),
+            },
+        ),
+        (strongroom_grep11::cka::ENCRYPT, tf(true)),
+        (strongroom_grep11::cka::DECRYPT, tf(true)),
+    ]
+    .into_iter()
+    .collect();
+    let old_blob = g
+        .generate_key(grep11_req(
+            pb::GenerateKeyRequest {
+                mech: Some(pb::Mechanism {
+                    mechanism: strongroom_grep11::ckm::AES_KEY_GEN,
+                    parameter: None,
+                }),
+                template,
+            },
+            &api_a.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .key_bytes;
+    let kb = |b: &[u8]| {
+        Some(pb::KeyBlob {
+            key_blobs: vec![b.to_vec()],
+            ..Default::default()
+        })
+    };
+    let before = g
+        .encrypt_single(grep11_req(
+            pb::EncryptSingleRequest {
+                mech: mech(&[4; 16]),
+                plain: b"before the rotation".to_vec(),
+                key: kb(&old_blob),
+                ..Default::default()
+            },
+            &api_a.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .ciphered;
+    // Another instance's blob: that instance's unit holds another master key.
+    let err = g
+        .encrypt_single(grep11_req(
+            pb::EncryptSingleRequest {
+                mech: mech(&[4; 16]),
+                plain: b"x".to_vec(),
+                key: kb(&old_blob),
+                ..Default::default()
+            },
+            &a.token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        strongroom_grep11::grep11_error_of(&err).unwrap().code,
+        strongroom_grep11::ckr::IBM_WKID_MISMATCH
+    );
     tke(&["cryptounit-mk-load", "part2", "part3"]);
     tke(&["cryptounit-mk-commit"]);
+    // Test_rewrapKeyBlob: once the new key is committed, RewrapKeyBlob moves the blob to it.
+    let rewrapped = g
+        .rewrap_key_blob(grep11_req(
+            pb::RewrapKeyBlobRequest {
+                wrapped_key: kb(&old_blob),
+                ..Default::default()
+            },
+            &api_a.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .rewrapped_key_bytes;
+    assert_ne!(rewrapped, old_blob);
     // A rotation needs every unit of the instance.
     let units_out = tke(&["cryptounits"]);
     let unit_b = units_out
@@ -1192,6 +1282,37 @@ async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
         assert_eq!(r.status, 200, "{:?}", r.body);
     }
     assert!(tke(&["cryptounit-compare"]).contains("identical"));
+    // After the rotation: the old blob is refused with CKR_IBM_WKID_MISMATCH; the rewrapped
+    // blob decrypts what the old one encrypted, on either node.
+    for server in [&a, &b] {
+        let mut g = grep11_client(server).await;
+        let decrypt = |key: Vec<u8>| {
+            grep11_req(
+                pb::DecryptSingleRequest {
+                    mech: mech(&[4; 16]),
+                    ciphered: before.clone(),
+                    key: kb(&key),
+                    ..Default::default()
+                },
+                &api_a.token,
+            )
+        };
+        let err = g
+            .decrypt_single(decrypt(old_blob.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            strongroom_grep11::grep11_error_of(&err).unwrap().code,
+            strongroom_grep11::ckr::IBM_WKID_MISMATCH
+        );
+        let plain = g
+            .decrypt_single(decrypt(rewrapped.clone()))
+            .await
+            .unwrap()
+            .into_inner()
+            .plain;
+        assert_eq!(plain, b"before the rotation");
+    }
     // The import token is stale after the rotation: a clear, retryable answer (not a 500).
     let resource = json!({"name": "imported", "extractable": false,
         "payload": B64.encode([1u8; 512]), "encryptedNonce": B64.encode([2u8; 28]), "iv": B64.encode([3u8; 12]),

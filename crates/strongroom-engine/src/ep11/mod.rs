@@ -2096,10 +2096,14 @@ impl CryptoUnit {
         Ok((blob, a))
     }
 
-    /// `RewrapKeyBlob`: re-seals a key blob under the master key new blobs are sealed under
-    /// (the committed new key during a rotation). A blob already under it comes back as is.
+    /// `RewrapKeyBlob`: re-seals a key blob under the committed new master key (from the
+    /// commit of a rotation on; the unit opens both until the old key is gone). Without a
+    /// new key, or for a blob already under it, the blob comes back as it is.
     pub fn ep11_rewrap(&self, blob: &[u8]) -> Result<Vec<u8>, Ep11Error> {
-        let (_, target) = self.sealing().map_err(|e| engine_err(e, Role::Key))?;
+        let (mk, target) = match &self.next {
+            Some((k, id)) => (k, *id),
+            None => self.current().map_err(|e| engine_err(e, Role::Key))?,
+        };
         match object::mk_of(blob).map_err(|e| engine_err(e, Role::Key))? {
             None => {
                 return err(
@@ -2111,10 +2115,23 @@ impl CryptoUnit {
             Some(_) => {}
         }
         let k = self.resolve(blob, Role::Key)?;
+        let instance = self.instance_for_ep11()?;
+        let p = self.provider.as_ref();
+        let e = |e| engine_err(e, Role::Key);
         match &k.body {
-            Body::Secret(m) => self.seal_key(&k.attrs, m),
-            Body::Private(p) => self.seal_key(&k.attrs, &KeyMaterial::from_slice(p.pkcs8())),
-            Body::Public(info) => self.mac_public(&info.spki, &k.attrs),
+            Body::Secret(m) => object::seal_object(p, mk, target, instance, &k.attrs, m).map_err(e),
+            Body::Private(pk) => object::seal_object(
+                p,
+                mk,
+                target,
+                instance,
+                &k.attrs,
+                &KeyMaterial::from_slice(pk.pkcs8()),
+            )
+            .map_err(e),
+            Body::Public(info) => {
+                object::mac_spki(p, mk, target, instance, &info.spki, &k.attrs).map_err(e)
+            }
         }
     }
 }

@@ -224,3 +224,23 @@ pub async fn fresh_postgres_db(prefix: &str) -> String {
     admin.close().await;
     format!("{}/{name}", url.rsplit_once('/').unwrap().0)
 }
+
+/// A GREP11 client on a dev server's gRPC listener (from `dev.json`).
+pub async fn grep11_client(
+    s: &Server,
+) -> strongroom_grep11::pb::crypto_client::CryptoClient<tonic::transport::Channel> {
+    let dev: Value =
+        serde_json::from_str(&std::fs::read_to_string(s.dir.join("dev.json")).unwrap()).unwrap();
+    let addr = dev["grpc_addr"].as_str().expect("dev.json names grpc_addr");
+    strongroom_grep11::pb::crypto_client::CryptoClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap()
+}
+
+/// A GREP11 request carrying `authorization: Bearer <token>`.
+pub fn grep11_req<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
