@@ -69,5 +69,204 @@ def test_errors_carry_a_grep11_error(server, stubs):
     assert grep11_code(stubs, e.value) == 0x07  # CKR_ARGUMENTS_BAD
     with pytest.raises(grpc.RpcError) as e:
         call(server, stubs, "GenerateKey", pb.GenerateKeyRequest(Mech=pb.Mechanism(Mechanism=0x1080)))
-    assert grep11_code(stubs, e.value) == 0x54  # CKR_FUNCTION_NOT_SUPPORTED (not implemented yet)
+    assert grep11_code(stubs, e.value) == 0xD0  # CKR_TEMPLATE_INCOMPLETE: AES needs CKA_VALUE_LEN
+    with pytest.raises(grpc.RpcError) as e:
+        call(server, stubs, "Login", pb.LoginRequest())
+    assert grep11_code(stubs, e.value) == 0x54  # CKR_FUNCTION_NOT_SUPPORTED
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_malformed_protobuf_gets_cannot_unmarshal(server, stubs):
+    channel = grpc.insecure_channel(server.grpc_addr)
+    raw = channel.unary_unary("/grep11.Crypto/EncryptSingle", request_serializer=None, response_deserializer=None)
+    for junk in (b"\x12\xff\xff\xff", b"\xff" * 7, b"\x2a\x05ab"):
+        with pytest.raises(grpc.RpcError) as e:
+            raw(junk, metadata=[("authorization", f"Bearer {server.token}")])
+        assert grep11_code(stubs, e.value) == 0x80040002  # CKR_IBM_GREP11_CANNOT_UNMARSHAL
+    # The server keeps serving.
+    pb = stubs["server_pb2"]
+    assert len(call(server, stubs, "GenerateRandom", pb.GenerateRandomRequest(Len=8)).Rnd) == 8
+
+
+# ---- the main flows, checked against the `cryptography` package as outside truth ----
+
+CKA_CLASS, CKA_KEY_TYPE, CKA_VALUE_LEN, CKA_MODULUS_BITS, CKA_EC_PARAMS = 0x0, 0x100, 0x161, 0x121, 0x180
+CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP, CKA_UNWRAP, CKA_SIGN, CKA_VERIFY, CKA_DERIVE, CKA_EXTRACTABLE = (
+    0x104, 0x105, 0x106, 0x107, 0x108, 0x10A, 0x10C, 0x162)
+P256_OID = bytes.fromhex("06082a8648ce3d030107")
+
+
+class G:
+    """A thin client over the generated stubs."""
+
+    def __init__(self, server, stubs):
+        self.pb = stubs["server_pb2"]
+        self.stub = stubs["server_pb2_grpc"].CryptoStub(grpc.insecure_channel(server.grpc_addr))
+        self.md = [("authorization", f"Bearer {server.token}")]
+
+    def __call__(self, rpc, **fields):
+        req = getattr(self.pb, rpc + "Request")(**fields)
+        return getattr(self.stub, rpc)(req, metadata=self.md)
+
+    def mech(self, code, iv=None, **param):
+        if iv is not None:
+            return self.pb.Mechanism(Mechanism=code, ParameterB=iv)
+        return self.pb.Mechanism(Mechanism=code, **param)
+
+    def attrs(self, **kv):
+        out = {}
+        for k, v in kv.items():
+            code = globals()["CKA_" + k]
+            if isinstance(v, bool):
+                out[code] = self.pb.AttributeValue(AttributeTF=v)
+            elif isinstance(v, int):
+                out[code] = self.pb.AttributeValue(AttributeI=v)
+            else:
+                out[code] = self.pb.AttributeValue(AttributeB=v)
+        return out
+
+    def kb(self, blob):
+        return self.pb.KeyBlob(KeyBlobs=[blob])
+
+    def import_aes(self, raw, base, **usage):
+        """Clear-key import as IBM's example does: encrypt under a base key, then UnwrapKey."""
+        iv = bytes(16)
+        enc = self("EncryptSingle", Mech=self.mech(0x1085, iv), Key=self.kb(base), Plain=raw).Ciphered
+        t = self.attrs(CLASS=4, KEY_TYPE=0x1F, VALUE_LEN=len(raw), **usage)
+        return self("UnwrapKey", Wrapped=enc, Mech=self.mech(0x1085, iv), KeK=self.kb(base), Template=t).UnwrappedBytes
+
+
+def spki_of(maced):
+    """The DER SPKI at the start of a MACed SPKI (the outer SEQUENCE)."""
+    assert maced[0] == 0x30
+    n = maced[1]
+    if n < 0x80:
+        return maced[:2 + n]
+    k = n & 0x7F
+    return maced[:2 + k + int.from_bytes(maced[2:2 + k], "big")]
+
+
+@pytest.fixture
+def g(server, stubs):
+    return G(server, stubs)
+
+
+@pytest.fixture
+def base(g):
+    t = g.attrs(VALUE_LEN=32, ENCRYPT=True, DECRYPT=True, WRAP=True, UNWRAP=True)
+    return g("GenerateKey", Mech=g.mech(0x1080), Template=t).KeyBytes
+
+
+def test_aes_single_and_multi_part_match_cryptography(g, base):
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    import os
+    raw, iv = os.urandom(32), os.urandom(16)
+    key = g.import_aes(raw, base, ENCRYPT=True, DECRYPT=True)
+    plain = os.urandom(1000)
+    padder = padding.PKCS7(128).padder()
+    enc = Cipher(algorithms.AES(raw), modes.CBC(iv)).encryptor()
+    want = enc.update(padder.update(plain) + padder.finalize()) + enc.finalize()
+    got = g("EncryptSingle", Mech=g.mech(0x1085, iv), Key=g.kb(key), Plain=plain).Ciphered
+    assert got == want
+    # Multi-part, split off block boundaries.
+    st = g("EncryptInit", Mech=g.mech(0x1085, iv), Key=g.kb(key)).State
+    out = b""
+    for part in (plain[:7], plain[7:333], plain[333:]):
+        r = g("EncryptUpdate", State=st, Plain=part)
+        st, out = r.State, out + r.Ciphered
+    out += g("EncryptFinal", State=st).Ciphered
+    assert out == want
+    st = g("DecryptInit", Mech=g.mech(0x1085, iv), Key=g.kb(key)).State
+    back = b""
+    for part in (want[:16], want[16:500], want[500:]):
+        r = g("DecryptUpdate", State=st, Ciphered=part)
+        st, back = r.State, back + r.Plain
+    back += g("DecryptFinal", State=st).Plain
+    assert back == plain
+    # Multi-part digest equals hashlib.
+    st = g("DigestInit", Mech=g.mech(0x270)).State
+    for part in (plain[:100], plain[100:]):
+        st = g("DigestUpdate", State=st, Data=part).State
+    assert g("DigestFinal", State=st).Digest == hashlib.sha512(plain).digest()
+
+
+def test_rsa_sign_verify_and_oaep_against_cryptography(g):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    r = g("GenerateKeyPair", Mech=g.mech(0x0), PubKeyTemplate=g.attrs(MODULUS_BITS=2048, VERIFY=True, ENCRYPT=True),
+          PrivKeyTemplate=g.attrs(SIGN=True, DECRYPT=True))
+    pub = serialization.load_der_public_key(spki_of(r.PubKeyBytes))
+    msg = b"This data needs to be signed"
+    sig = g("SignSingle", Mech=g.mech(0x40), PrivKey=g.kb(r.PrivKeyBytes), Data=msg).Signature
+    pub.verify(sig, msg, padding.PKCS1v15(), hashes.SHA256())
+    pss = g.pb.RSAPSSParm(HashMech=0x270, Mgf=4, SaltByteCount=64)
+    sig = g("SignSingle", Mech=g.mech(0x45, RSAPSSParameter=pss), PrivKey=g.kb(r.PrivKeyBytes), Data=msg).Signature
+    pub.verify(sig, msg, padding.PSS(mgf=padding.MGF1(hashes.SHA512()), salt_length=64), hashes.SHA512())
+    # A signature made by cryptography verifies on the server with the MACed SPKI.
+    # (The private key stays in the server; here we verify the server's own signature the other way.)
+    oaep = g.pb.RSAOAEPParm(HashMech=0x250, Mgf=2, EncodingParmType=0)
+    ct = pub.encrypt(b"secret", padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None))
+    got = g("DecryptSingle", Mech=g.mech(0x9, RSAOAEPParameter=oaep), Key=g.kb(r.PrivKeyBytes), Ciphered=ct).Plain
+    assert got == b"secret"
+
+
+def test_ecdsa_import_sign_and_verify_against_cryptography(g, base):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    from cryptography.hazmat.primitives import padding as sympad
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    msg = b"Hello, this is a very long and creative message"
+    # A server key: its signature verifies in software.
+    r = g("GenerateKeyPair", Mech=g.mech(0x1040), PubKeyTemplate=g.attrs(EC_PARAMS=P256_OID, VERIFY=True),
+          PrivKeyTemplate=g.attrs(SIGN=True))
+    pub = serialization.load_der_public_key(spki_of(r.PubKeyBytes))
+    sig = g("SignSingle", Mech=g.mech(0x1044), PrivKey=g.kb(r.PrivKeyBytes), Data=msg).Signature
+    assert len(sig) == 64
+    pub.verify(encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")), msg,
+               ec.ECDSA(hashes.SHA256()))
+    # A software key imported as PKCS#8 (encrypted under an AES key, then UnwrapKey).
+    soft = ec.generate_private_key(ec.SECP256R1())
+    pkcs8 = soft.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    iv = bytes(16)
+    enc = g("EncryptSingle", Mech=g.mech(0x1085, iv), Key=g.kb(base), Plain=pkcs8).Ciphered
+    t = g.attrs(CLASS=3, KEY_TYPE=3, SIGN=True)
+    imported = g("UnwrapKey", Wrapped=enc, Mech=g.mech(0x1085, iv), KeK=g.kb(base), Template=t).UnwrappedBytes
+    sig = g("SignSingle", Mech=g.mech(0x1044), PrivKey=g.kb(imported), Data=msg).Signature
+    soft.public_key().verify(encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")),
+                             msg, ec.ECDSA(hashes.SHA256()))
+    # The software public key as a plain SPKI verifies on the server.
+    spki = soft.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    g("VerifySingle", Mech=g.mech(0x1044), PubKey=g.kb(spki), Data=msg, Signature=sig)
+    # ECDH: the server derives an AES key from the software public point; software derives
+    # the same secret and decrypts what the server encrypted.
+    r = g("GenerateKeyPair", Mech=g.mech(0x1040), PubKeyTemplate=g.attrs(EC_PARAMS=P256_OID),
+          PrivKeyTemplate=g.attrs(DERIVE=True))
+    point = soft.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    k = g("DeriveKey", Mech=g.mech(0x1050, point), BaseKey=g.kb(r.PrivKeyBytes),
+          Template=g.attrs(CLASS=4, KEY_TYPE=0x1F, VALUE_LEN=32, ENCRYPT=True)).NewKeyBytes
+    ct = g("EncryptSingle", Mech=g.mech(0x1085, iv), Key=g.kb(k), Plain=b"hello world!").Ciphered
+    server_pub = serialization.load_der_public_key(spki_of(r.PubKeyBytes))
+    shared = soft.exchange(ec.ECDH(), server_pub)
+    dec = Cipher(algorithms.AES(shared[:32]), modes.CBC(iv)).decryptor()
+    unpad = sympad.PKCS7(128).unpadder()
+    assert unpad.update(dec.update(ct) + dec.finalize()) + unpad.finalize() == b"hello world!"
+
+
+def test_wrap_export_matches_cryptography(g, base):
+    from cryptography.hazmat.primitives import padding as sympad
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    import os
+    kek_raw, key_raw, iv = os.urandom(32), os.urandom(16), os.urandom(16)
+    kek = g.import_aes(kek_raw, base, WRAP=True, UNWRAP=True)
+    key = g.import_aes(key_raw, base, ENCRYPT=True, EXTRACTABLE=True)
+    wrapped = g("WrapKey", Mech=g.mech(0x1085, iv), Key=g.kb(key), KeK=g.kb(kek)).Wrapped
+    dec = Cipher(algorithms.AES(kek_raw), modes.CBC(iv)).decryptor()
+    unpad = sympad.PKCS7(128).unpadder()
+    assert unpad.update(dec.update(wrapped) + dec.finalize()) + unpad.finalize() == key_raw
+    # Unwrap under the KEK gives a key with the same check value.
+    t = g.attrs(CLASS=4, KEY_TYPE=0x1F, VALUE_LEN=16, DECRYPT=True)
+    un = g("UnwrapKey", Wrapped=wrapped, Mech=g.mech(0x1085, iv), KeK=g.kb(kek), Template=t)
+    enc = Cipher(algorithms.AES(key_raw), modes.ECB()).encryptor()
+    assert un.CheckSum[:3] == (enc.update(bytes(16)) + enc.finalize())[:3]
