@@ -263,6 +263,7 @@ enum Plan {
     },
     Gcm {
         iv: [u8; 12],
+        aad: Vec<u8>,
     },
     Rsa {
         padding: RsaPadding,
@@ -359,10 +360,26 @@ fn plan(m: &Mech, op: Op) -> Result<Plan, Ep11Error> {
             Plan::Cipher { cipher, mode, iv }
         }
         AES_GCM if cipher_ops => {
-            let iv = iv_param(m, 12)?;
-            let mut a = [0u8; 12];
-            a.copy_from_slice(&iv);
-            Plan::Gcm { iv: a }
+            // ParameterB = the 12-byte IV, then the additional authenticated data (if any);
+            // the tag is 16 bytes (GREP11 does not document a GCM parameter encoding).
+            let MechParam::Bytes(b) = &m.param else {
+                return err(
+                    ckr::MECHANISM_PARAM_INVALID,
+                    "CKM_AES_GCM needs ParameterB = 12-byte IV followed by the AAD",
+                );
+            };
+            if b.len() < 12 {
+                return err(
+                    ckr::MECHANISM_PARAM_INVALID,
+                    "CKM_AES_GCM needs ParameterB = 12-byte IV followed by the AAD",
+                );
+            }
+            let mut iv = [0u8; 12];
+            iv.copy_from_slice(&b[..12]);
+            Plan::Gcm {
+                iv,
+                aad: b[12..].to_vec(),
+            }
         }
         RSA_PKCS if cipher_ops => {
             no_param(m)?;
@@ -1281,13 +1298,13 @@ impl CryptoUnit {
         };
         match plan {
             Plan::Cipher { .. } => unreachable_plan(),
-            Plan::Gcm { iv } => {
+            Plan::Gcm { iv, aad } => {
                 let k = p
                     .aead_key(AeadAlg::AesGcm, secret()?)
                     .map_err(|_| crypt_err(op))?;
                 let mut buf = all.to_vec();
                 if op == Op::Encrypt {
-                    k.seal(iv, &[], &mut buf).map_err(|_| crypt_err(op))?;
+                    k.seal(iv, aad, &mut buf).map_err(|_| crypt_err(op))?;
                 } else {
                     if buf.len() < 16 {
                         return err(
@@ -1295,7 +1312,7 @@ impl CryptoUnit {
                             "GCM ciphertext shorter than its tag",
                         );
                     }
-                    k.open(iv, &[], &mut buf).map_err(|_| crypt_err(op))?;
+                    k.open(iv, aad, &mut buf).map_err(|_| crypt_err(op))?;
                 }
                 Ok(buf)
             }
