@@ -19,11 +19,12 @@ def _binary() -> str:
 
 
 class Server:
-    def __init__(self):
+    def __init__(self, extra=()):
         self.dir = tempfile.TemporaryDirectory(prefix="strongroom-py-")
         log = open(os.path.join(self.dir.name, "server.log"), "wb")
         self.proc = subprocess.Popen(
-            [_binary(), "serve", "--dev", "--test-clock", "--http-addr", "127.0.0.1:0", "--data-dir", self.dir.name],
+            [_binary(), "serve", "--dev", "--test-clock", "--http-addr", "127.0.0.1:0", "--data-dir", self.dir.name,
+             *extra],
             stdout=subprocess.DEVNULL,
             stderr=log,
         )

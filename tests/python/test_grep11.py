@@ -270,3 +270,57 @@ def test_wrap_export_matches_cryptography(g, base):
     un = g("UnwrapKey", Wrapped=wrapped, Mech=g.mech(0x1085, iv), KeK=g.kb(kek), Template=t)
     enc = Cipher(algorithms.AES(key_raw), modes.ECB()).encryptor()
     assert un.CheckSum[:3] == (enc.update(bytes(16)) + enc.finalize())[:3]
+
+
+def _cert(name, issuer_key=None, issuer_name=None, ca=False, san=None):
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name or subject)
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if san:
+        import ipaddress
+        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                         x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+    return key, b.sign(issuer_key or key, hashes.SHA256())
+
+
+def test_mutual_tls_on_the_grep11_listener(stubs, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from conftest import Server
+    pem = lambda c: c.public_bytes(serialization.Encoding.PEM)
+    kpem = lambda k: k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption())
+    ca_key, ca = _cert("test CA", ca=True)
+    srv_key, srv = _cert("localhost", ca_key, ca.subject, san=True)
+    cli_key, cli = _cert("app", ca_key, ca.subject)
+    rogue_key, rogue = _cert("rogue")  # self-signed, not from the CA
+    for name, data in [("ca.pem", pem(ca)), ("srv.pem", pem(srv)), ("srv.key", kpem(srv_key))]:
+        (tmp_path / name).write_bytes(data)
+    s = Server(extra=["--tls-cert", str(tmp_path / "srv.pem"), "--tls-key", str(tmp_path / "srv.key"),
+                      "--grpc-client-ca", str(tmp_path / "ca.pem")])
+    try:
+        pb = stubs["server_pb2"]
+
+        def rand(creds):
+            ch = grpc.secure_channel(s.grpc_addr, creds, options=[("grpc.ssl_target_name_override", "localhost")])
+            stub = stubs["server_pb2_grpc"].CryptoStub(ch)
+            return stub.GenerateRandom(pb.GenerateRandomRequest(Len=16),
+                                       metadata=[("authorization", f"Bearer {s.token}")], timeout=10).Rnd
+
+        ok = grpc.ssl_channel_credentials(pem(ca), kpem(cli_key), pem(cli))
+        assert len(rand(ok)) == 16
+        for creds in (grpc.ssl_channel_credentials(pem(ca)),
+                      grpc.ssl_channel_credentials(pem(ca), kpem(rogue_key), pem(rogue))):
+            with pytest.raises(grpc.RpcError) as e:
+                rand(creds)
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        s.stop()

@@ -58,6 +58,12 @@ pub struct ServeArgs {
     /// PEM private key for TLS (required without --dev).
     #[arg(long, env = "STRONGROOM_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// Mutual TLS on the GREP11 listener (as the on-premises GREP11 server offers): PEM
+    /// certificates of the CAs whose client certificates are accepted. Clients without a
+    /// certificate from one of them cannot connect; the bearer token is still required.
+    /// Needs --tls-cert and --tls-key.
+    #[arg(long, env = "STRONGROOM_GRPC_CLIENT_CA")]
+    pub grpc_client_ca: Option<PathBuf>,
     /// Maximum number of keys kept unwrapped in memory (default 10000).
     #[arg(long, env = "STRONGROOM_KEY_CACHE_SIZE")]
     pub key_cache_size: Option<usize>,
@@ -122,6 +128,7 @@ struct FileConfig {
     grpc_addr: Option<SocketAddr>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    grpc_client_ca: Option<PathBuf>,
     key_cache_size: Option<usize>,
     token_ttl: Option<i64>,
     max_body: Option<usize>,
@@ -145,6 +152,7 @@ pub struct Config {
     pub http_addr: SocketAddr,
     pub grpc_addr: Option<SocketAddr>,
     pub tls: Option<(PathBuf, PathBuf)>,
+    pub grpc_client_ca: Option<PathBuf>,
     pub key_cache_size: usize,
     pub token_ttl: i64,
     pub max_body: usize,
@@ -181,6 +189,12 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
         (None, None) => None,
         _ => return Err("--tls-cert and --tls-key must be given together".into()),
     };
+    let grpc_client_ca = a.grpc_client_ca.or(file.grpc_client_ca);
+    if grpc_client_ca.is_some() && tls.is_none() {
+        return Err(
+            "--grpc-client-ca (mutual TLS for GREP11) needs --tls-cert and --tls-key".into(),
+        );
+    }
     if !a.dev && tls.is_none() {
         return Err("TLS is required outside development mode: pass --tls-cert and --tls-key (or run with --dev on a workstation)".into());
     }
@@ -223,6 +237,7 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
         http_addr: a.http_addr.or(file.http_addr).unwrap_or(default_addr),
         grpc_addr: a.grpc_addr.or(file.grpc_addr),
         tls,
+        grpc_client_ca,
         key_cache_size,
         token_ttl,
         max_body: a
@@ -243,7 +258,11 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
     })
 }
 
-fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+fn tls_acceptor(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
     let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
         std::fs::File::open(cert)
             .map_err(|e| format!("cannot read TLS certificate {}: {e}", cert.display()))?,
@@ -260,10 +279,35 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, St
     .map_err(|e| format!("TLS key {}: {e}", key.display()))?
     .ok_or_else(|| format!("{} holds no PEM private key", key.display()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| format!("TLS: {e}"))?
-        .with_no_client_auth()
+        .map_err(|e| format!("TLS: {e}"))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in rustls_pemfile::certs(&mut std::io::BufReader::new(
+                std::fs::File::open(ca)
+                    .map_err(|e| format!("cannot read client CA {}: {e}", ca.display()))?,
+            )) {
+                let c = c.map_err(|e| format!("client CA {}: {e}", ca.display()))?;
+                roots
+                    .add(c)
+                    .map_err(|e| format!("client CA {}: {e}", ca.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("{} holds no PEM certificate", ca.display()));
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| format!("client CA {}: {e}", ca.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut cfg = builder
         .with_single_cert(certs, key)
         .map_err(|e| format!("TLS certificate and key do not match: {e}"))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -435,8 +479,13 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.http_addr))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let tls = match &cfg.tls {
-        Some((c, k)) => Some(tls_acceptor(c, k)?),
+        Some((c, k)) => Some(tls_acceptor(c, k, None)?),
         None => None,
+    };
+    // The GREP11 listener may additionally require client certificates.
+    let grpc_tls = match (&cfg.tls, &cfg.grpc_client_ca) {
+        (Some((c, k)), Some(ca)) => Some(tls_acceptor(c, k, Some(ca))?),
+        _ => tls.clone(),
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let rest_url = format!("{scheme}://{local}");
@@ -470,7 +519,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     ));
     tracing::info!(url = %rest_url, store = store.dyn_store().backend(), data_dir = %cfg.data_dir.display(), "strongroom is serving");
     if let Some(g) = grpc_local {
-        tracing::info!(addr = %g, tls = tls.is_some(), "GREP11 gRPC API is serving (GenerateRandom, DigestSingle, GetMechanismList/Info so far)");
+        tracing::info!(addr = %g, tls = grpc_tls.is_some(), mutual_tls = cfg.grpc_client_ca.is_some(), "GREP11 gRPC API is serving");
     }
 
     // Rotation policies: check every few minutes for keys that are due (Key Protect
@@ -545,7 +594,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         let router = strongroom_grep11::Grep11::new(Arc::clone(&svc)).router();
         tokio::spawn(serve_loop(
             l,
-            tls.clone(),
+            grpc_tls.clone(),
             App::Router(router),
             stop_rx.clone(),
         ))
@@ -791,6 +840,9 @@ mod tests {
     #[test]
     fn bad_settings_are_refused_with_a_clear_message() {
         assert!(resolve(args(&[])).unwrap_err().contains("TLS is required"));
+        assert!(resolve(args(&["--dev", "--grpc-client-ca", "ca.pem"]))
+            .unwrap_err()
+            .contains("needs --tls-cert"));
         assert!(resolve(args(&["--dev", "--audit-sync", "sometimes"]))
             .unwrap_err()
             .contains("--audit-sync"));
