@@ -324,3 +324,37 @@ def test_mutual_tls_on_the_grep11_listener(stubs, tmp_path):
             assert e.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize("curve,oid", [("SECP256R1", "06082a8648ce3d030107"), ("SECP384R1", "06052b81040022"),
+                                       ("SECP521R1", "06052b81040023"), ("SECP256K1", "06052b8104000a")])
+def test_ecdh_on_every_curve_matches_cryptography(g, curve, oid):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives import padding as sympad
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    soft = ec.generate_private_key(getattr(ec, curve)())
+    r = g("GenerateKeyPair", Mech=g.mech(0x1040), PubKeyTemplate=g.attrs(EC_PARAMS=bytes.fromhex(oid)),
+          PrivKeyTemplate=g.attrs(DERIVE=True))
+    point = soft.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    k = g("DeriveKey", Mech=g.mech(0x1050, point), BaseKey=g.kb(r.PrivKeyBytes),
+          Template=g.attrs(CLASS=4, KEY_TYPE=0x1F, VALUE_LEN=32, ENCRYPT=True)).NewKeyBytes
+    iv = bytes(16)
+    ct = g("EncryptSingle", Mech=g.mech(0x1085, iv), Key=g.kb(k), Plain=b"agreed").Ciphered
+    shared = soft.exchange(ec.ECDH(), serialization.load_der_public_key(spki_of(r.PubKeyBytes)))
+    dec = Cipher(algorithms.AES(shared[:32]), modes.CBC(iv)).decryptor()
+    unpad = sympad.PKCS7(128).unpadder()
+    assert unpad.update(dec.update(ct) + dec.finalize()) + unpad.finalize() == b"agreed"
+
+
+def test_sha1_rsa_and_sha512_224(g):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    r = g("GenerateKeyPair", Mech=g.mech(0x0), PubKeyTemplate=g.attrs(MODULUS_BITS=2048, VERIFY=True),
+          PrivKeyTemplate=g.attrs(SIGN=True))
+    pub = serialization.load_der_public_key(spki_of(r.PubKeyBytes))
+    msg = b"legacy applications still sign with SHA-1"
+    sig = g("SignSingle", Mech=g.mech(0x6), PrivKey=g.kb(r.PrivKeyBytes), Data=msg).Signature
+    pub.verify(sig, msg, padding.PKCS1v15(), hashes.SHA1())
+    data = b"abc" * 1000
+    assert g("DigestSingle", Mech=g.mech(0x48), Data=data).Digest == hashlib.new("sha512_224", data).digest()

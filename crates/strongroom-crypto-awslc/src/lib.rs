@@ -1,9 +1,11 @@
 //! The production [`CryptoProvider`] on aws-lc-rs. This is the only crate of Strongroom that
 //! calls aws-lc; every other crate reaches cryptography through the provider trait.
-#![forbid(unsafe_code)]
+// `unsafe` is allowed in one module only: `sys`, the calls into aws-lc's C API.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod pkcs11;
+mod sys;
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_192_GCM, AES_256_GCM};
 use aws_lc_rs::rand::SecureRandom;
@@ -331,6 +333,7 @@ impl CryptoProvider for AwsLcProvider {
             DigestAlg::Sha3_256 => &digest::SHA3_256,
             DigestAlg::Sha3_384 => &digest::SHA3_384,
             DigestAlg::Sha3_512 => &digest::SHA3_512,
+            DigestAlg::Sha512_224 => return sys::sha512_224(data),
         };
         digest::digest(a, data).as_ref().to_vec()
     }

@@ -162,6 +162,8 @@ pub(crate) fn mac(alg: MacAlg, key: &[u8], data: &[u8]) -> Result<Vec<u8>, Crypt
                 DigestAlg::Sha256 => hmac::HMAC_SHA256,
                 DigestAlg::Sha384 => hmac::HMAC_SHA384,
                 DigestAlg::Sha512 => hmac::HMAC_SHA512,
+                DigestAlg::Sha512_224 => return crate::sys::hmac_sha512_t(false, key, data),
+                DigestAlg::Sha512_256 => return crate::sys::hmac_sha512_t(true, key, data),
                 _ => return Err(CryptoError),
             };
             Ok(hmac::sign(&hmac::Key::new(a, key), data).as_ref().to_vec())
@@ -284,11 +286,15 @@ enum Key {
     Rsa {
         sign: rsa::KeyPair,
         decrypt: PrivateDecryptingKey,
+        /// The same key for the C API (raw PKCS#1 signing).
+        raw: crate::sys::Pkey,
     },
     Ec {
         curve: Curve,
         sign: EcdsaKeyPair,
         agree: Option<agreement::PrivateKey>,
+        /// The same key for the C API (ECDH on secp256k1).
+        raw: Option<crate::sys::Pkey>,
     },
     Ed25519(Ed25519KeyPair),
 }
@@ -305,6 +311,7 @@ pub(crate) fn prepare(pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoEr
         o if o == oid::RSA => {
             let sign = rsa::KeyPair::from_pkcs8(pkcs8).map_err(|_| CryptoError)?;
             let decrypt = PrivateDecryptingKey::from_pkcs8(pkcs8).map_err(|_| CryptoError)?;
+            let raw = crate::sys::Pkey::private(pkcs8).ok_or(CryptoError)?;
             let spki = der_of(sign.public_key())?;
             let public = PublicInfo {
                 kind: AsymKind::Rsa {
@@ -313,7 +320,7 @@ pub(crate) fn prepare(pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoEr
                 raw: sign.public_key().as_ref().to_vec(),
                 spki,
             };
-            (Key::Rsa { sign, decrypt }, public)
+            (Key::Rsa { sign, decrypt, raw }, public)
         }
         o if o == oid::EC_PUBLIC_KEY => {
             let curve = curve_of_oid(alg.curve)?;
@@ -328,12 +335,24 @@ pub(crate) fn prepare(pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoEr
             .map(|a| agreement::PrivateKey::from_private_key_der(a, pkcs8))
             .transpose()
             .map_err(|_| CryptoError)?;
+            let raw = match curve {
+                Curve::Secp256k1 => Some(crate::sys::Pkey::private(pkcs8).ok_or(CryptoError)?),
+                _ => None,
+            };
             let public = PublicInfo {
                 kind: AsymKind::Ec(curve),
                 raw: sign.public_key().as_ref().to_vec(),
                 spki: der_of(sign.public_key())?,
             };
-            (Key::Ec { curve, sign, agree }, public)
+            (
+                Key::Ec {
+                    curve,
+                    sign,
+                    agree,
+                    raw,
+                },
+                public,
+            )
         }
         o if o == oid::ED25519 => {
             let kp = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(|_| CryptoError)?;
@@ -360,6 +379,9 @@ impl PreparedPrivate for Prepared {
 
     fn sign(&self, scheme: SignScheme, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
         match (&self.key, scheme) {
+            (Key::Rsa { raw, .. }, SignScheme::RsaPkcs1Raw) => {
+                crate::sys::rsa_sign_pkcs1_raw(raw, data)
+            }
             (Key::Rsa { sign, .. }, SignScheme::RsaPkcs1(_) | SignScheme::RsaPss(_)) => {
                 let (enc, dalg) = rsa_sign_encoding(scheme)?;
                 let d = digest::Digest::import_less_safe(data, dalg).map_err(|_| CryptoError)?;
@@ -413,14 +435,16 @@ impl PreparedPrivate for Prepared {
     }
 
     fn ecdh(&self, peer_point: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let Key::Ec {
-            agree: Some(sk), ..
-        } = &self.key
-        else {
-            return Err(CryptoError);
-        };
-        let peer = agreement::UnparsedPublicKey::new(sk.algorithm(), peer_point);
-        agreement::agree(sk, peer, CryptoError, |z| Ok(Zeroizing::new(z.to_vec())))
+        match &self.key {
+            Key::Ec {
+                agree: Some(sk), ..
+            } => {
+                let peer = agreement::UnparsedPublicKey::new(sk.algorithm(), peer_point);
+                agreement::agree(sk, peer, CryptoError, |z| Ok(Zeroizing::new(z.to_vec())))
+            }
+            Key::Ec { raw: Some(k), .. } => crate::sys::ecdh_raw(k, peer_point),
+            _ => Err(CryptoError),
+        }
     }
 
     fn pkcs8(&self) -> &[u8] {
@@ -497,6 +521,18 @@ pub(crate) fn public_info(spki: &[u8]) -> Result<PublicInfo, CryptoError> {
 
 pub(crate) fn verify(scheme: SignScheme, public: &PublicInfo, data: &[u8], sig: &[u8]) -> bool {
     match (public.kind, scheme) {
+        (AsymKind::Rsa { .. }, SignScheme::RsaPkcs1Raw) => {
+            let Some(k) = crate::sys::Pkey::public(&public.spki) else {
+                return false;
+            };
+            match crate::sys::rsa_recover_pkcs1_raw(&k, sig) {
+                Ok(got) => {
+                    got.len() == data.len()
+                        && aws_lc_rs::constant_time::verify_slices_are_equal(&got, data).is_ok()
+                }
+                Err(_) => false,
+            }
+        }
         (AsymKind::Rsa { .. }, SignScheme::RsaPkcs1(_) | SignScheme::RsaPss(_)) => {
             let (Some(params), Ok((_, dalg))) =
                 (rsa_verify_params(scheme), rsa_sign_encoding(scheme))

@@ -47,6 +47,8 @@ pub enum DigestAlg {
     Sha512,
     /// SHA-512/256.
     Sha512_256,
+    /// SHA-512/224.
+    Sha512_224,
     /// SHA3-256.
     Sha3_256,
     /// SHA3-384.
@@ -120,7 +122,7 @@ pub enum CipherMode {
 /// MAC algorithms of the PKCS#11 mechanisms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MacAlg {
-    /// HMAC over SHA-1 or SHA-2 (SHA-224/256/384/512).
+    /// HMAC over SHA-1 or SHA-2 (SHA-224/256/384/512, SHA-512/224, SHA-512/256).
     Hmac(DigestAlg),
     /// CMAC (SP 800-38B) over AES or triple DES; the key length picks the variant.
     Cmac(BlockCipher),
@@ -190,6 +192,9 @@ pub struct PublicInfo {
 pub enum SignScheme {
     /// RSASSA-PKCS1-v1_5 over a digest of `DigestAlg` (SHA-256/384/512).
     RsaPkcs1(DigestAlg),
+    /// RSASSA-PKCS1-v1_5 type-1 padding over caller data of at most k − 11 bytes (a
+    /// DigestInfo, usually): `CKM_RSA_PKCS` signing.
+    RsaPkcs1Raw,
     /// RSASSA-PSS with MGF1 of the same hash and a salt as long as the hash.
     RsaPss(DigestAlg),
     /// ECDSA over a digest already cut or padded to [`Curve::digest_len`]; raw `r‖s`.

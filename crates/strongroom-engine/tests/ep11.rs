@@ -363,3 +363,136 @@ fn blobs_of_another_instance_never_open_even_under_the_same_master_key() {
         );
     }
 }
+
+#[test]
+fn raw_rsa_pkcs_over_a_digest_info_is_the_sha256_rsa_signature() {
+    let u = unit();
+    let (public, private) = u
+        .ep11_generate_key_pair(
+            &Mech::new(ckm::RSA_PKCS_KEY_PAIR_GEN),
+            &t(&[
+                (cka::MODULUS_BITS, AttrValue::Int(2048)),
+                (cka::VERIFY, AttrValue::Bool(true)),
+            ]),
+            &t(&[(cka::SIGN, AttrValue::Bool(true))]),
+        )
+        .unwrap();
+    let msg = b"This data needs to be signed";
+    let safe = u
+        .ep11_single(
+            Op::Sign,
+            &Mech::new(ckm::SHA256_RSA_PKCS),
+            &private.blob,
+            msg,
+            &[],
+        )
+        .unwrap();
+    let mut di = hex::decode("3031300d060960864801650304020105000420").unwrap();
+    di.extend(
+        u.ep11_single(Op::Digest, &Mech::new(ckm::SHA256), &[], msg, &[])
+            .unwrap(),
+    );
+    let raw = u
+        .ep11_single(Op::Sign, &Mech::new(ckm::RSA_PKCS), &private.blob, &di, &[])
+        .unwrap();
+    assert_eq!(raw, safe);
+    u.ep11_single(
+        Op::Verify,
+        &Mech::new(ckm::RSA_PKCS),
+        &public.blob,
+        &di,
+        &raw,
+    )
+    .unwrap();
+    u.ep11_single(
+        Op::Verify,
+        &Mech::new(ckm::SHA256_RSA_PKCS),
+        &public.blob,
+        msg,
+        &raw,
+    )
+    .unwrap();
+    let mut other = di.clone();
+    other[30] ^= 1;
+    assert_eq!(
+        u.ep11_single(
+            Op::Verify,
+            &Mech::new(ckm::RSA_PKCS),
+            &public.blob,
+            &other,
+            &raw
+        )
+        .unwrap_err()
+        .ckr,
+        ckr::SIGNATURE_INVALID
+    );
+    // SHA-1 and SHA-224 signatures go the same way (hash, DigestInfo, raw RSA).
+    for m in [ckm::SHA1_RSA_PKCS, ckm::SHA224_RSA_PKCS] {
+        let s = u
+            .ep11_single(Op::Sign, &Mech::new(m), &private.blob, msg, &[])
+            .unwrap();
+        u.ep11_single(Op::Verify, &Mech::new(m), &public.blob, msg, &s)
+            .unwrap();
+        let st = u.ep11_init(Op::Sign, &Mech::new(m), &private.blob).unwrap();
+        let (st, _) = u.ep11_update(Op::Sign, &st, &msg[..5]).unwrap();
+        assert_eq!(
+            u.ep11_finish(Op::Sign, &st, &msg[5..], &[]).unwrap(),
+            s,
+            "PKCS#1 v1.5 is deterministic"
+        );
+    }
+    // Too much data for the padding.
+    assert_eq!(
+        u.ep11_single(
+            Op::Sign,
+            &Mech::new(ckm::RSA_PKCS),
+            &private.blob,
+            &[0; 246],
+            &[]
+        )
+        .unwrap_err()
+        .ckr,
+        ckr::DATA_LEN_RANGE
+    );
+}
+
+#[test]
+fn secp256k1_ecdh_agrees() {
+    let u = unit();
+    let params = params_of_curve(Curve::Secp256k1);
+    let gen = || {
+        u.ep11_generate_key_pair(
+            &Mech::new(ckm::EC_KEY_PAIR_GEN),
+            &t(&[(cka::EC_PARAMS, AttrValue::Bytes(params.clone()))]),
+            &t(&[(cka::DERIVE, AttrValue::Bool(true))]),
+        )
+        .unwrap()
+    };
+    let ((a_pub, a_priv), (b_pub, b_priv)) = (gen(), gen());
+    let point = |k: &NewKey| match k.attrs.0.get(&cka::EC_POINT) {
+        Some(AttrValue::Bytes(b)) => b.clone(),
+        _ => panic!("no point"),
+    };
+    let tmpl = t(&[(cka::VALUE_LEN, AttrValue::Int(32))]);
+    let ka = u
+        .ep11_derive(
+            &Mech {
+                code: ckm::ECDH1_DERIVE,
+                param: MechParam::Bytes(point(&b_pub)),
+            },
+            &a_priv.blob,
+            &tmpl,
+        )
+        .unwrap();
+    let kb = u
+        .ep11_derive(
+            &Mech {
+                code: ckm::ECDH1_DERIVE,
+                param: MechParam::Bytes(point(&a_pub)),
+            },
+            &b_priv.blob,
+            &tmpl,
+        )
+        .unwrap();
+    assert_eq!(ka.checksum, kb.checksum);
+}

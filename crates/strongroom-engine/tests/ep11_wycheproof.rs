@@ -318,6 +318,7 @@ fn rsa_pkcs1_and_pss_verify() {
     let u = U::new();
     let mut n = 0;
     for (name, mech) in [
+        (Rsa2048Sha224, ckm::SHA224_RSA_PKCS),
         (Rsa2048Sha256, ckm::SHA256_RSA_PKCS),
         (Rsa2048Sha512, ckm::SHA512_RSA_PKCS),
         (Rsa3072Sha256, ckm::SHA256_RSA_PKCS),

@@ -51,6 +51,7 @@ fn digest_alg(mech: u64) -> Option<DigestAlg> {
         ckm::SHA384 => DigestAlg::Sha384,
         ckm::SHA512 => DigestAlg::Sha512,
         ckm::SHA512_256 | ckm::IBM_SHA512_256 => DigestAlg::Sha512_256,
+        ckm::SHA512_224 | ckm::IBM_SHA512_224 => DigestAlg::Sha512_224,
         ckm::IBM_SHA3_256 => DigestAlg::Sha3_256,
         ckm::IBM_SHA3_384 => DigestAlg::Sha3_384,
         ckm::IBM_SHA3_512 => DigestAlg::Sha3_512,

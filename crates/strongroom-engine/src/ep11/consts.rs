@@ -83,6 +83,7 @@ pub mod ckm {
     pub const RSA_PKCS_KEY_PAIR_GEN: u64 = 0x0;
     pub const RSA_PKCS: u64 = 0x1;
     pub const RSA_PKCS_OAEP: u64 = 0x9;
+    pub const SHA1_RSA_PKCS: u64 = 0x6;
     pub const RSA_PKCS_PSS: u64 = 0xD;
     pub const SHA256_RSA_PKCS: u64 = 0x40;
     pub const SHA384_RSA_PKCS: u64 = 0x41;
@@ -90,7 +91,13 @@ pub mod ckm {
     pub const SHA256_RSA_PKCS_PSS: u64 = 0x43;
     pub const SHA384_RSA_PKCS_PSS: u64 = 0x44;
     pub const SHA512_RSA_PKCS_PSS: u64 = 0x45;
+    pub const SHA224_RSA_PKCS: u64 = 0x46;
+    pub const SHA512_224: u64 = 0x48;
+    pub const SHA512_224_HMAC: u64 = 0x49;
+    pub const SHA512_224_HMAC_GENERAL: u64 = 0x4A;
     pub const SHA512_256: u64 = 0x4C;
+    pub const SHA512_256_HMAC: u64 = 0x4D;
+    pub const SHA512_256_HMAC_GENERAL: u64 = 0x4E;
     pub const SHA_1: u64 = 0x220;
     pub const SHA_1_HMAC: u64 = 0x221;
     pub const SHA_1_HMAC_GENERAL: u64 = 0x222;
@@ -142,6 +149,9 @@ pub mod ckm {
     pub const IBM_ECDSA_SHA384: u64 = 0x8001_000A;
     pub const IBM_ECDSA_SHA512: u64 = 0x8001_000B;
     pub const IBM_SHA512_256: u64 = 0x8001_0012;
+    pub const IBM_SHA512_224: u64 = 0x8001_0013;
+    pub const IBM_SHA512_256_HMAC: u64 = 0x8001_0014;
+    pub const IBM_SHA512_224_HMAC: u64 = 0x8001_0015;
     pub const IBM_ED25519_SHA512: u64 = 0x8001_001C;
     pub const IBM_TRANSPORTKEY: u64 = 0x8002_0005;
 }

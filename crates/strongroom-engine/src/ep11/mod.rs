@@ -224,6 +224,7 @@ fn digest_of(code: u64) -> Option<DigestAlg> {
         ckm::SHA384 => DigestAlg::Sha384,
         ckm::SHA512 => DigestAlg::Sha512,
         ckm::SHA512_256 | ckm::IBM_SHA512_256 => DigestAlg::Sha512_256,
+        ckm::SHA512_224 | ckm::IBM_SHA512_224 => DigestAlg::Sha512_224,
         ckm::IBM_SHA3_256 => DigestAlg::Sha3_256,
         ckm::IBM_SHA3_384 => DigestAlg::Sha3_384,
         ckm::IBM_SHA3_512 => DigestAlg::Sha3_512,
@@ -234,7 +235,7 @@ fn digest_of(code: u64) -> Option<DigestAlg> {
 fn digest_len(d: DigestAlg) -> usize {
     match d {
         DigestAlg::Sha1 => 20,
-        DigestAlg::Sha224 => 28,
+        DigestAlg::Sha224 | DigestAlg::Sha512_224 => 28,
         DigestAlg::Sha256 | DigestAlg::Sha512_256 | DigestAlg::Sha3_256 => 32,
         DigestAlg::Sha384 | DigestAlg::Sha3_384 => 48,
         DigestAlg::Sha512 | DigestAlg::Sha3_512 => 64,
@@ -410,8 +411,10 @@ fn plan(m: &Mech, op: Op) -> Result<Plan, Ep11Error> {
             no_param(m)?;
             Plan::Digest(digest_of(d).ok_or_else(|| Ep11Error::new(ckr::MECHANISM_INVALID, "digest"))?)
         }
-        SHA_1_HMAC | SHA224_HMAC | SHA256_HMAC | SHA384_HMAC | SHA512_HMAC | SHA_1_HMAC_GENERAL
+        SHA_1_HMAC | SHA224_HMAC | SHA256_HMAC | SHA384_HMAC | SHA512_HMAC | SHA512_224_HMAC
+        | SHA512_256_HMAC | IBM_SHA512_224_HMAC | IBM_SHA512_256_HMAC | SHA_1_HMAC_GENERAL
         | SHA224_HMAC_GENERAL | SHA256_HMAC_GENERAL | SHA384_HMAC_GENERAL | SHA512_HMAC_GENERAL
+        | SHA512_224_HMAC_GENERAL | SHA512_256_HMAC_GENERAL
             if sign_ops =>
         {
             let d = match m.code {
@@ -419,11 +422,23 @@ fn plan(m: &Mech, op: Op) -> Result<Plan, Ep11Error> {
                 SHA224_HMAC | SHA224_HMAC_GENERAL => DigestAlg::Sha224,
                 SHA256_HMAC | SHA256_HMAC_GENERAL => DigestAlg::Sha256,
                 SHA384_HMAC | SHA384_HMAC_GENERAL => DigestAlg::Sha384,
+                SHA512_224_HMAC | SHA512_224_HMAC_GENERAL | IBM_SHA512_224_HMAC => {
+                    DigestAlg::Sha512_224
+                }
+                SHA512_256_HMAC | SHA512_256_HMAC_GENERAL | IBM_SHA512_256_HMAC => {
+                    DigestAlg::Sha512_256
+                }
                 _ => DigestAlg::Sha512,
             };
             let general = matches!(
                 m.code,
-                SHA_1_HMAC_GENERAL | SHA224_HMAC_GENERAL | SHA256_HMAC_GENERAL | SHA384_HMAC_GENERAL | SHA512_HMAC_GENERAL
+                SHA_1_HMAC_GENERAL
+                    | SHA224_HMAC_GENERAL
+                    | SHA256_HMAC_GENERAL
+                    | SHA384_HMAC_GENERAL
+                    | SHA512_HMAC_GENERAL
+                    | SHA512_224_HMAC_GENERAL
+                    | SHA512_256_HMAC_GENERAL
             );
             let len = if general {
                 hmac_general_len(m, digest_len(d))?
@@ -451,6 +466,24 @@ fn plan(m: &Mech, op: Op) -> Result<Plan, Ep11Error> {
             Plan::Mac {
                 alg: MacAlg::Cmac(c),
                 len,
+            }
+        }
+        RSA_PKCS if sign_ops => {
+            no_param(m)?;
+            Plan::Sign {
+                scheme: SignScheme::RsaPkcs1Raw,
+                hash: None,
+            }
+        }
+        SHA1_RSA_PKCS | SHA224_RSA_PKCS if sign_ops => {
+            no_param(m)?;
+            Plan::Sign {
+                scheme: SignScheme::RsaPkcs1Raw,
+                hash: Some(if m.code == SHA1_RSA_PKCS {
+                    DigestAlg::Sha1
+                } else {
+                    DigestAlg::Sha224
+                }),
             }
         }
         SHA256_RSA_PKCS | SHA384_RSA_PKCS | SHA512_RSA_PKCS if sign_ops => {
@@ -565,7 +598,7 @@ const EC_FLAGS: u64 = ckf::EC_F_P | ckf::EC_NAMEDCURVE | ckf::EC_UNCOMPRESS;
 /// Every mechanism implemented, in the order GetMechanismList reports them (CKM_RSA_PKCS
 /// first, as IBM's examples expect).
 pub const MECHANISMS: &[MechInfo] = &[
-    mi(ckm::RSA_PKCS, 2048, 8192, EDWU),
+    mi(ckm::RSA_PKCS, 2048, 8192, EDWU | SV),
     mi(
         ckm::RSA_PKCS_KEY_PAIR_GEN,
         2048,
@@ -574,13 +607,20 @@ pub const MECHANISMS: &[MechInfo] = &[
     ),
     mi(ckm::RSA_PKCS_OAEP, 2048, 8192, EDWU),
     mi(ckm::RSA_PKCS_PSS, 2048, 8192, SV),
+    mi(ckm::SHA1_RSA_PKCS, 2048, 8192, SV),
+    mi(ckm::SHA224_RSA_PKCS, 2048, 8192, SV),
     mi(ckm::SHA256_RSA_PKCS, 2048, 8192, SV),
     mi(ckm::SHA384_RSA_PKCS, 2048, 8192, SV),
     mi(ckm::SHA512_RSA_PKCS, 2048, 8192, SV),
     mi(ckm::SHA256_RSA_PKCS_PSS, 2048, 8192, SV),
     mi(ckm::SHA384_RSA_PKCS_PSS, 2048, 8192, SV),
     mi(ckm::SHA512_RSA_PKCS_PSS, 2048, 8192, SV),
+    mi(ckm::SHA512_224, 0, 0, ckf::DIGEST),
+    mi(ckm::SHA512_224_HMAC, 1, 512, SV),
+    mi(ckm::SHA512_224_HMAC_GENERAL, 1, 512, SV),
     mi(ckm::SHA512_256, 0, 0, ckf::DIGEST),
+    mi(ckm::SHA512_256_HMAC, 1, 512, SV),
+    mi(ckm::SHA512_256_HMAC_GENERAL, 1, 512, SV),
     mi(ckm::DES2_KEY_GEN, 16, 16, ckf::GENERATE),
     mi(ckm::DES3_KEY_GEN, 24, 24, ckf::GENERATE),
     mi(ckm::DES3_ECB, 16, 24, EDWU),
@@ -637,6 +677,9 @@ pub const MECHANISMS: &[MechInfo] = &[
     mi(ckm::IBM_ECDSA_SHA384, 256, 521, SV | EC_FLAGS),
     mi(ckm::IBM_ECDSA_SHA512, 256, 521, SV | EC_FLAGS),
     mi(ckm::IBM_SHA512_256, 0, 0, ckf::DIGEST),
+    mi(ckm::IBM_SHA512_224, 0, 0, ckf::DIGEST),
+    mi(ckm::IBM_SHA512_256_HMAC, 1, 512, SV),
+    mi(ckm::IBM_SHA512_224_HMAC, 1, 512, SV),
     mi(ckm::IBM_ED25519_SHA512, 256, 256, SV | EC_FLAGS),
     mi(ckm::IBM_TRANSPORTKEY, 0, 0, ckf::UNWRAP),
 ];
@@ -841,7 +884,7 @@ fn plan_name(plan: &Plan) -> &'static str {
         } => "a DES3 key is needed",
         Plan::Mac { .. } => "a secret key is needed",
         Plan::Sign {
-            scheme: SignScheme::RsaPkcs1(_) | SignScheme::RsaPss(_),
+            scheme: SignScheme::RsaPkcs1(_) | SignScheme::RsaPss(_) | SignScheme::RsaPkcs1Raw,
             ..
         } => "an RSA key is needed",
         Plan::Sign {
@@ -889,7 +932,7 @@ fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
         }
         Plan::Rsa { .. }
         | Plan::Sign {
-            scheme: SignScheme::RsaPkcs1(_) | SignScheme::RsaPss(_),
+            scheme: SignScheme::RsaPkcs1(_) | SignScheme::RsaPss(_) | SignScheme::RsaPkcs1Raw,
             ..
         } => {
             matches!(kind_of(k), Some(AsymKind::Rsa { .. }))
@@ -917,6 +960,7 @@ fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
             | Plan::Sign {
                 scheme: SignScheme::RsaPkcs1(_)
                     | SignScheme::RsaPss(_)
+                    | SignScheme::RsaPkcs1Raw
                     | SignScheme::EcdsaDigest
                     | SignScheme::Ed25519,
                 ..
@@ -1372,6 +1416,20 @@ impl CryptoUnit {
                 };
                 let input = match (scheme, kind_of(k)) {
                     (SignScheme::EcdsaDigest, Some(AsymKind::Ec(c))) => fit_digest(c, &input)?,
+                    (SignScheme::RsaPkcs1Raw, Some(AsymKind::Rsa { bits })) => {
+                        let mut v = match hash {
+                            Some(h) => digest_info(*h),
+                            None => Vec::new(),
+                        };
+                        v.extend_from_slice(&input);
+                        if v.len() + 11 > (bits as usize).div_ceil(8) {
+                            return err(
+                                ckr::DATA_LEN_RANGE,
+                                "CKM_RSA_PKCS signs at most the modulus length minus 11 bytes",
+                            );
+                        }
+                        v
+                    }
                     _ => input,
                 };
                 match (&k.body, op) {
@@ -1927,17 +1985,11 @@ impl CryptoUnit {
                     return err(ckr::KEY_TYPE_INCONSISTENT, "ECDH needs an EC private key");
                 };
                 match pk.public().kind {
-                    AsymKind::Ec(Curve::P256 | Curve::P384 | Curve::P521) => {}
-                    AsymKind::Ec(Curve::Secp256k1) => {
-                        return err(
-                            ckr::MECHANISM_INVALID,
-                            "ECDH on secp256k1 is not implemented in this release",
-                        )
-                    }
+                    AsymKind::Ec(Curve::P256 | Curve::P384 | Curve::P521 | Curve::Secp256k1) => {}
                     _ => {
                         return err(
                             ckr::KEY_TYPE_INCONSISTENT,
-                            "ECDH needs an EC private key on P-256, P-384 or P-521",
+                            "ECDH needs an EC private key on P-256, P-384, P-521 or secp256k1",
                         )
                     }
                 }
@@ -2151,6 +2203,18 @@ impl CryptoUnit {
             }
         }
     }
+}
+
+/// The DER DigestInfo prefix of a hash (RFC 8017 §9.2, note 1), for hash-then-raw-RSA.
+fn digest_info(h: DigestAlg) -> Vec<u8> {
+    let hex = match h {
+        DigestAlg::Sha1 => "3021300906052b0e03021a05000414",
+        DigestAlg::Sha224 => "302d300d06096086480165030402040500041c",
+        _ => "",
+    };
+    (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect()
 }
 
 fn unreachable_plan() -> Result<Vec<u8>, Ep11Error> {
