@@ -358,3 +358,18 @@ def test_sha1_rsa_and_sha512_224(g):
     pub.verify(sig, msg, padding.PKCS1v15(), hashes.SHA1())
     data = b"abc" * 1000
     assert g("DigestSingle", Mech=g.mech(0x48), Data=data).Digest == hashlib.new("sha512_224", data).digest()
+
+
+def test_dsa_signature_verifies_in_cryptography(g):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    params = g("GenerateKey", Mech=g.mech(0x2000), Template={0x133: g.pb.AttributeValue(AttributeI=2048)}).KeyBytes
+    r = g("GenerateKeyPair", Mech=g.mech(0x10),
+          PubKeyTemplate={0x80010009: g.pb.AttributeValue(AttributeB=params), CKA_VERIFY: g.pb.AttributeValue(AttributeTF=True)},
+          PrivKeyTemplate=g.attrs(SIGN=True))
+    pub = serialization.load_der_public_key(spki_of(r.PubKeyBytes))
+    assert pub.key_size == 2048
+    msg = b"This data needs to be signed"
+    sig = g("SignSingle", Mech=g.mech(0x14), PrivKey=g.kb(r.PrivKeyBytes), Data=msg).Signature
+    n = len(sig) // 2
+    pub.verify(encode_dss_signature(int.from_bytes(sig[:n], "big"), int.from_bytes(sig[n:], "big")), msg, hashes.SHA256())

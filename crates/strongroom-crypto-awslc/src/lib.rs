@@ -371,6 +371,22 @@ impl CryptoProvider for AwsLcProvider {
         pkcs11::generate(kind)
     }
 
+    fn rsa_generate_with(
+        &self,
+        bits: u32,
+        exponent: u64,
+    ) -> Result<(Zeroizing<Vec<u8>>, PublicInfo), CryptoError> {
+        pkcs11::rsa_generate_with(bits, exponent)
+    }
+
+    fn dsa_parameters(&self, bits: u32) -> Result<Vec<u8>, CryptoError> {
+        sys::dsa_parameters(bits)
+    }
+
+    fn dsa_generate(&self, params: &[u8]) -> Result<(Zeroizing<Vec<u8>>, PublicInfo), CryptoError> {
+        pkcs11::dsa_generate(params)
+    }
+
     fn prepare_private(&self, pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoError> {
         pkcs11::prepare(pkcs8)
     }

@@ -297,6 +297,7 @@ enum Key {
         raw: Option<crate::sys::Pkey>,
     },
     Ed25519(Ed25519KeyPair),
+    Dsa(crate::sys::Pkey),
 }
 
 struct Prepared {
@@ -354,6 +355,11 @@ pub(crate) fn prepare(pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoEr
                 public,
             )
         }
+        o if o == oid::DSA => {
+            let k = crate::sys::Pkey::private(pkcs8).ok_or(CryptoError)?;
+            let public = dsa_public(&k.to_spki()?)?;
+            (Key::Dsa(k), public)
+        }
         o if o == oid::ED25519 => {
             let kp = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(|_| CryptoError)?;
             let public = PublicInfo {
@@ -399,6 +405,7 @@ impl PreparedPrivate for Prepared {
                     .as_ref()
                     .to_vec())
             }
+            (Key::Dsa(k), SignScheme::DsaDigest) => crate::sys::dsa_sign(k, data),
             (Key::Ed25519(kp), SignScheme::Ed25519) => Ok(kp
                 .try_sign(data)
                 .map_err(|_| CryptoError)?
@@ -474,14 +481,49 @@ pub(crate) fn generate(kind: AsymKind) -> Result<(Zeroizing<Vec<u8>>, PublicInfo
             let kp = EcdsaKeyPair::generate(ecdsa_alg(curve)?).map_err(|_| CryptoError)?;
             Zeroizing::new(kp.to_pkcs8v1().map_err(|_| CryptoError)?.as_ref().to_vec())
         }
+        AsymKind::Dsa { .. } => return Err(CryptoError),
     };
     let public = prepare(&pkcs8)?.public().clone();
     Ok((pkcs8, public))
 }
 
+fn dsa_public(spki: &[u8]) -> Result<PublicInfo, CryptoError> {
+    let k = crate::sys::Pkey::public(spki).ok_or(CryptoError)?;
+    let (bits, q_len) = k.dsa_sizes()?;
+    let (_, key) = der::spki(spki).ok_or(CryptoError)?;
+    Ok(PublicInfo {
+        kind: AsymKind::Dsa {
+            bits,
+            q_len: u8::try_from(q_len).map_err(|_| CryptoError)?,
+        },
+        raw: key.to_vec(),
+        spki: spki.to_vec(),
+    })
+}
+
+pub(crate) fn rsa_generate_with(
+    bits: u32,
+    e: u64,
+) -> Result<(Zeroizing<Vec<u8>>, PublicInfo), CryptoError> {
+    let k = crate::sys::rsa_generate(bits, e)?;
+    let pkcs8 = k.to_pkcs8()?;
+    let public = prepare(&pkcs8)?.public().clone();
+    if public.kind != (AsymKind::Rsa { bits }) {
+        return Err(CryptoError);
+    }
+    Ok((pkcs8, public))
+}
+
+pub(crate) fn dsa_generate(params: &[u8]) -> Result<(Zeroizing<Vec<u8>>, PublicInfo), CryptoError> {
+    let k = crate::sys::dsa_generate(params)?;
+    let public = dsa_public(&k.to_spki()?)?;
+    Ok((k.to_pkcs8()?, public))
+}
+
 pub(crate) fn public_info(spki: &[u8]) -> Result<PublicInfo, CryptoError> {
     let (alg, key) = der::spki(spki).ok_or(CryptoError)?;
     match alg.oid {
+        o if o == oid::DSA => dsa_public(spki),
         o if o == oid::RSA => {
             let k = PublicEncryptingKey::from_der(spki).map_err(|_| CryptoError)?;
             Ok(PublicInfo {
@@ -521,6 +563,8 @@ pub(crate) fn public_info(spki: &[u8]) -> Result<PublicInfo, CryptoError> {
 
 pub(crate) fn verify(scheme: SignScheme, public: &PublicInfo, data: &[u8], sig: &[u8]) -> bool {
     match (public.kind, scheme) {
+        (AsymKind::Dsa { .. }, SignScheme::DsaDigest) => crate::sys::Pkey::public(&public.spki)
+            .is_some_and(|k| crate::sys::dsa_verify(&k, data, sig)),
         (AsymKind::Rsa { .. }, SignScheme::RsaPkcs1Raw) => {
             let Some(k) = crate::sys::Pkey::public(&public.spki) else {
                 return false;

@@ -4,7 +4,9 @@
 //! * raw RSA with PKCS#1 v1.5 type-1 padding over caller data (`CKM_RSA_PKCS` sign and
 //!   verify, and with a DigestInfo in front, SHA-1 and SHA-224 RSA signatures),
 //! * ECDH on secp256k1,
-//! * SHA-512/224, and HMAC over SHA-512/224 and SHA-512/256.
+//! * SHA-512/224, and HMAC over SHA-512/224 and SHA-512/256,
+//! * RSA key generation with a chosen size and public exponent,
+//! * DSA: parameters, key pairs, signatures (r ‖ s).
 //!
 //! This is the only module of Strongroom with `unsafe` code. Keys cross from the safe API as
 //! DER (PKCS#8 or SubjectPublicKeyInfo) and are parsed here into owned `EVP_PKEY`s; no
@@ -244,6 +246,262 @@ pub(crate) fn hmac_sha512_t(wide: bool, key: &[u8], data: &[u8]) -> Result<Vec<u
     Ok(out[..len as usize].to_vec())
 }
 
+/// Runs a marshalling function into a fresh CBB and returns the bytes it wrote.
+fn marshal(f: impl FnOnce(*mut sys::CBB) -> std::os::raw::c_int) -> Result<Vec<u8>, CryptoError> {
+    let mut cbb = std::mem::MaybeUninit::<sys::CBB>::uninit();
+    // SAFETY: CBB_init initialises the CBB (returns 0 only on allocation failure, after
+    // which the CBB is still safe to clean up); `f` writes into it; CBB_finish hands us a
+    // buffer of `len` bytes allocated by aws-lc, which we copy and free with OPENSSL_free;
+    // on any failure CBB_cleanup releases what the CBB holds.
+    unsafe {
+        if sys::CBB_init(cbb.as_mut_ptr(), 64) != 1 {
+            return Err(CryptoError);
+        }
+        if f(cbb.as_mut_ptr()) != 1 {
+            sys::CBB_cleanup(cbb.as_mut_ptr());
+            return Err(CryptoError);
+        }
+        let mut data: *mut u8 = std::ptr::null_mut();
+        let mut len = 0usize;
+        if sys::CBB_finish(cbb.as_mut_ptr(), &mut data, &mut len) != 1 || data.is_null() {
+            sys::CBB_cleanup(cbb.as_mut_ptr());
+            return Err(CryptoError);
+        }
+        let out = std::slice::from_raw_parts(data, len).to_vec();
+        sys::OPENSSL_free(data.cast());
+        Ok(out)
+    }
+}
+
+/// A new EVP_PKEY owning `assign`'s key (RSA or DSA).
+fn pkey_from(
+    assign: impl FnOnce(*mut sys::EVP_PKEY) -> std::os::raw::c_int,
+) -> Result<Pkey, CryptoError> {
+    // SAFETY: EVP_PKEY_new returns null or a new EVP_PKEY that `Pkey` owns from here on, so
+    // it is freed on every path; `assign` transfers ownership of its key into it.
+    let pkey = Pkey(NonNull::new(unsafe { sys::EVP_PKEY_new() }).ok_or(CryptoError)?);
+    if assign(pkey.0.as_ptr()) != 1 {
+        return Err(CryptoError);
+    }
+    Ok(pkey)
+}
+
+impl Pkey {
+    /// PKCS#8 PrivateKeyInfo of this (private) key.
+    pub(crate) fn to_pkcs8(&self) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        // SAFETY: the EVP_PKEY is valid while `self` lives; the CBB comes from `marshal`.
+        marshal(|cbb| unsafe { sys::EVP_marshal_private_key(cbb, self.0.as_ptr()) })
+            .map(Zeroizing::new)
+    }
+    /// SubjectPublicKeyInfo of this key.
+    pub(crate) fn to_spki(&self) -> Result<Vec<u8>, CryptoError> {
+        // SAFETY: as above.
+        marshal(|cbb| unsafe { sys::EVP_marshal_public_key(cbb, self.0.as_ptr()) })
+    }
+    fn dsa(&self) -> Result<NonNull<sys::DSA>, CryptoError> {
+        // SAFETY: as for `rsa`.
+        NonNull::new(unsafe { sys::EVP_PKEY_get0_DSA(self.0.as_ptr()) }).ok_or(CryptoError)
+    }
+    /// DSA: (bits of p, bytes of q).
+    pub(crate) fn dsa_sizes(&self) -> Result<(u32, usize), CryptoError> {
+        let dsa = self.dsa()?;
+        let (mut p, mut q, mut g) = (std::ptr::null(), std::ptr::null(), std::ptr::null());
+        // SAFETY: `dsa` is valid while `self` is borrowed; get0 fills borrowed pointers.
+        unsafe { sys::DSA_get0_pqg(dsa.as_ptr(), &mut p, &mut q, &mut g) };
+        if p.is_null() || q.is_null() {
+            return Err(CryptoError);
+        }
+        // SAFETY: p and q are valid BIGNUMs owned by the DSA.
+        Ok(unsafe { (sys::BN_num_bits(p), sys::BN_num_bytes(q) as usize) })
+    }
+}
+
+/// Owned BIGNUM.
+struct Bn(NonNull<sys::BIGNUM>);
+impl Drop for Bn {
+    fn drop(&mut self) {
+        // SAFETY: owned by this value alone.
+        unsafe { sys::BN_free(self.0.as_ptr()) }
+    }
+}
+
+/// Generates an RSA key of `bits` bits with public exponent `e` (odd, 17 ≤ e < 2³²):
+/// PKCS#8. aws-lc rounds sizes down to a multiple of 128; the caller checks the result.
+pub(crate) fn rsa_generate(bits: u32, e: u64) -> Result<Pkey, CryptoError> {
+    if e < 17
+        || e.is_multiple_of(2)
+        || e >= 1 << 32
+        || !(2048..=8192).contains(&bits)
+        || !bits.is_multiple_of(128)
+    {
+        return Err(CryptoError);
+    }
+    // SAFETY: BN_new returns null or a BIGNUM that `Bn` owns; BN_set_word writes it.
+    let bn = Bn(NonNull::new(unsafe { sys::BN_new() }).ok_or(CryptoError)?);
+    // SAFETY: `bn` is valid.
+    if unsafe { sys::BN_set_word(bn.0.as_ptr(), e) } != 1 {
+        return Err(CryptoError);
+    }
+    // SAFETY: RSA_new returns null or a new RSA we own until EVP_PKEY_assign_RSA takes it.
+    let rsa = unsafe { sys::RSA_new() };
+    if rsa.is_null() {
+        return Err(CryptoError);
+    }
+    // SAFETY: `rsa` and `bn` are valid; no callback. On failure we free `rsa` ourselves.
+    let ok = unsafe {
+        sys::RSA_generate_key_ex(
+            rsa,
+            bits as std::os::raw::c_int,
+            bn.0.as_ptr(),
+            std::ptr::null_mut(),
+        )
+    };
+    if ok != 1 {
+        // SAFETY: `rsa` is still ours.
+        unsafe { sys::RSA_free(rsa) };
+        return Err(CryptoError);
+    }
+    pkey_from(|pk| {
+        // SAFETY: `pk` is a valid new EVP_PKEY; assign takes ownership of `rsa` on success.
+        let r = unsafe { sys::EVP_PKEY_assign_RSA(pk, rsa) };
+        if r != 1 {
+            // SAFETY: on failure `rsa` is still ours, and freed once here.
+            unsafe { sys::RSA_free(rsa) };
+        }
+        r
+    })
+}
+
+/// DSA domain parameters of `bits` bits (q: 160 bits below 2048, 256 from 2048 up), as
+/// the DER Dss-Parms SEQUENCE { p, q, g }.
+pub(crate) fn dsa_parameters(bits: u32) -> Result<Vec<u8>, CryptoError> {
+    if !(2048..=3072).contains(&bits) {
+        return Err(CryptoError);
+    }
+    // SAFETY: DSA_new returns null or a DSA we own and free below on every path.
+    let dsa = unsafe { sys::DSA_new() };
+    if dsa.is_null() {
+        return Err(CryptoError);
+    }
+    // SAFETY: `dsa` is valid; no seed, counter, h or callback.
+    let ok = unsafe {
+        sys::DSA_generate_parameters_ex(
+            dsa,
+            bits,
+            std::ptr::null(),
+            0,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    // SAFETY: `dsa` is valid for marshalling when generation succeeded.
+    let out = if ok == 1 {
+        marshal(|cbb| unsafe { sys::DSA_marshal_parameters(cbb, dsa) })
+    } else {
+        Err(CryptoError)
+    };
+    // SAFETY: `dsa` is ours.
+    unsafe { sys::DSA_free(dsa) };
+    out
+}
+
+/// A DSA key pair in the given parameters (DER Dss-Parms).
+pub(crate) fn dsa_generate(params: &[u8]) -> Result<Pkey, CryptoError> {
+    let mut cbs = sys::CBS {
+        data: std::ptr::null(),
+        len: 0,
+    };
+    // SAFETY: the CBS points into `params`, which outlives the parse; DSA_parse_parameters
+    // returns null or a new DSA we own until EVP_PKEY_assign_DSA takes it.
+    let dsa = unsafe {
+        sys::CBS_init(&mut cbs, params.as_ptr(), params.len());
+        sys::DSA_parse_parameters(&mut cbs)
+    };
+    if dsa.is_null() {
+        return Err(CryptoError);
+    }
+    // SAFETY: `cbs` is ours; `dsa` is valid.
+    let ok = unsafe { sys::CBS_len(&cbs) == 0 && sys::DSA_generate_key(dsa) == 1 };
+    if !ok {
+        // SAFETY: `dsa` is still ours.
+        unsafe { sys::DSA_free(dsa) };
+        return Err(CryptoError);
+    }
+    pkey_from(|pk| {
+        // SAFETY: `pk` is a valid new EVP_PKEY; assign takes ownership of `dsa` on success.
+        let r = unsafe { sys::EVP_PKEY_assign_DSA(pk, dsa) };
+        if r != 1 {
+            // SAFETY: on failure `dsa` is still ours, and freed once here.
+            unsafe { sys::DSA_free(dsa) };
+        }
+        r
+    })
+}
+
+/// DSA signature over a digest: r ‖ s, each as long as q.
+pub(crate) fn dsa_sign(key: &Pkey, digest: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let dsa = key.dsa()?;
+    let (_, qlen) = key.dsa_sizes()?;
+    // SAFETY: `dsa` is valid while `key` is borrowed; `digest` is readable; the result is
+    // null or a DSA_SIG we own and free below.
+    let sig = unsafe { sys::DSA_do_sign(digest.as_ptr(), digest.len(), dsa.as_ptr()) };
+    if sig.is_null() {
+        return Err(CryptoError);
+    }
+    let (mut r, mut s) = (std::ptr::null(), std::ptr::null());
+    let mut out = vec![0u8; 2 * qlen];
+    // SAFETY: `sig` is valid; get0 borrows r and s from it; each BN_bn2bin_padded writes
+    // exactly `qlen` bytes into its half of `out` (fails if the number is longer).
+    let ok = unsafe {
+        sys::DSA_SIG_get0(sig, &mut r, &mut s);
+        let ok = !r.is_null()
+            && !s.is_null()
+            && sys::BN_bn2bin_padded(out.as_mut_ptr(), qlen, r) == 1
+            && sys::BN_bn2bin_padded(out.as_mut_ptr().add(qlen), qlen, s) == 1;
+        sys::DSA_SIG_free(sig);
+        ok
+    };
+    if ok {
+        Ok(out)
+    } else {
+        Err(CryptoError)
+    }
+}
+
+/// Verifies an r ‖ s DSA signature over a digest.
+pub(crate) fn dsa_verify(key: &Pkey, digest: &[u8], sig: &[u8]) -> bool {
+    let (Ok(dsa), Ok((_, qlen))) = (key.dsa(), key.dsa_sizes()) else {
+        return false;
+    };
+    if sig.len() != 2 * qlen {
+        return false;
+    }
+    // SAFETY: BN_bin2bn reads `qlen` bytes from each half of `sig` and returns new BIGNUMs
+    // (or null); DSA_SIG_new returns a new DSA_SIG; DSA_SIG_set0 takes ownership of r and s
+    // on success, after which freeing the DSA_SIG frees them; on failure we free them.
+    unsafe {
+        let r = sys::BN_bin2bn(sig.as_ptr(), qlen, std::ptr::null_mut());
+        let s = sys::BN_bin2bn(sig.as_ptr().add(qlen), qlen, std::ptr::null_mut());
+        let ds = sys::DSA_SIG_new();
+        if r.is_null() || s.is_null() || ds.is_null() || sys::DSA_SIG_set0(ds, r, s) != 1 {
+            if !r.is_null() {
+                sys::BN_free(r);
+            }
+            if !s.is_null() {
+                sys::BN_free(s);
+            }
+            if !ds.is_null() {
+                sys::DSA_SIG_free(ds);
+            }
+            return false;
+        }
+        let ok = sys::DSA_do_verify(digest.as_ptr(), digest.len(), ds, dsa.as_ptr()) == 1;
+        sys::DSA_SIG_free(ds);
+        ok
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -335,6 +593,56 @@ mod tests {
         let t = hmac_sha512_t(true, b"key", b"data").unwrap();
         assert_eq!(t.len(), 32);
         assert_eq!(hmac_sha512_t(false, b"key", b"data").unwrap().len(), 28);
+    }
+
+    #[test]
+    fn rsa_generation_with_a_chosen_exponent_loads_into_the_safe_api() {
+        let k = rsa_generate(2048, 17).unwrap();
+        let der = k.to_pkcs8().unwrap();
+        let kp = aws_lc_rs::rsa::KeyPair::from_pkcs8(&der).unwrap();
+        assert_eq!(kp.public_modulus_len(), 256);
+        assert_eq!(
+            Pkey::public(&k.to_spki().unwrap())
+                .unwrap()
+                .rsa_size()
+                .unwrap(),
+            256
+        );
+        for (bits, e) in [
+            (2048, 3),
+            (2048, 16),
+            (1024, 65537),
+            (2100, 65537),
+            (2048, 1 << 32),
+        ] {
+            assert!(rsa_generate(bits, e).is_err(), "{bits} {e}");
+        }
+    }
+
+    #[test]
+    fn dsa_parameters_keys_and_signatures() {
+        let params = dsa_parameters(2048).unwrap();
+        let a = dsa_generate(&params).unwrap();
+        let b = dsa_generate(&params).unwrap();
+        assert_eq!(a.dsa_sizes().unwrap(), (2048, 32));
+        let digest = [7u8; 32];
+        let sig = dsa_sign(&a, &digest).unwrap();
+        assert_eq!(sig.len(), 64);
+        let public = Pkey::public(&a.to_spki().unwrap()).unwrap();
+        assert!(dsa_verify(&public, &digest, &sig));
+        let back = Pkey::private(&a.to_pkcs8().unwrap()).unwrap();
+        assert!(dsa_verify(
+            &back,
+            &digest,
+            &dsa_sign(&back, &digest).unwrap()
+        ));
+        assert!(!dsa_verify(&b, &digest, &sig));
+        let mut bad = sig.clone();
+        bad[3] ^= 1;
+        assert!(!dsa_verify(&public, &digest, &bad));
+        assert!(!dsa_verify(&public, &digest, &sig[1..]));
+        assert!(dsa_generate(&params[..params.len() - 1]).is_err());
+        assert!(dsa_parameters(1024).is_err());
     }
 
     fn hex_lit(s: &str) -> Vec<u8> {

@@ -173,6 +173,13 @@ pub enum AsymKind {
     },
     /// A key on an elliptic curve (ECDSA/ECDH or Ed25519).
     Ec(Curve),
+    /// DSA with a prime p of `bits` bits and a subprime q of `q_len` bytes.
+    Dsa {
+        /// Bits of p.
+        bits: u32,
+        /// Bytes of q (half an r ‖ s signature).
+        q_len: u8,
+    },
 }
 
 /// A public key as the provider understands it.
@@ -201,6 +208,8 @@ pub enum SignScheme {
     EcdsaDigest,
     /// Ed25519 over the message (RFC 8032).
     Ed25519,
+    /// DSA over a digest; r ‖ s, each as long as q.
+    DsaDigest,
 }
 
 /// RSA encryption padding.
@@ -350,7 +359,21 @@ pub trait CryptoProvider: Send + Sync + 'static {
         &self,
         kind: AsymKind,
     ) -> Result<(zeroize::Zeroizing<Vec<u8>>, PublicInfo), CryptoError>;
-    /// Parses a PKCS#8 private key (RSA, EC on the supported curves, Ed25519).
+    /// Generates an RSA key pair with a chosen size (2048–8192, a multiple of 128) and odd
+    /// public exponent (17 ≤ e < 2³²).
+    fn rsa_generate_with(
+        &self,
+        bits: u32,
+        exponent: u64,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, PublicInfo), CryptoError>;
+    /// DSA domain parameters of `bits` bits (2048 or 3072) as DER Dss-Parms.
+    fn dsa_parameters(&self, bits: u32) -> Result<Vec<u8>, CryptoError>;
+    /// A DSA key pair in the given DER Dss-Parms.
+    fn dsa_generate(
+        &self,
+        params: &[u8],
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, PublicInfo), CryptoError>;
+    /// Parses a PKCS#8 private key (RSA, EC on the supported curves, Ed25519, DSA).
     fn prepare_private(&self, pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoError>;
     /// Parses a SubjectPublicKeyInfo (RSA, EC on the supported curves, Ed25519).
     fn public_info(&self, spki: &[u8]) -> Result<PublicInfo, CryptoError>;

@@ -308,6 +308,22 @@ impl CryptoProvider for BrokenHmac {
     ) -> Result<(zeroize::Zeroizing<Vec<u8>>, PublicInfo), CryptoError> {
         AwsLcProvider.asym_generate(k)
     }
+    fn rsa_generate_with(
+        &self,
+        b: u32,
+        e: u64,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, PublicInfo), CryptoError> {
+        AwsLcProvider.rsa_generate_with(b, e)
+    }
+    fn dsa_parameters(&self, b: u32) -> Result<Vec<u8>, CryptoError> {
+        AwsLcProvider.dsa_parameters(b)
+    }
+    fn dsa_generate(
+        &self,
+        p: &[u8],
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, PublicInfo), CryptoError> {
+        AwsLcProvider.dsa_generate(p)
+    }
     fn prepare_private(&self, k: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoError> {
         AwsLcProvider.prepare_private(k)
     }

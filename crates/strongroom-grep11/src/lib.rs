@@ -779,7 +779,12 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::GenerateKeyRequest>,
     ) -> Result<Response<pb::GenerateKeyResponse>, Status> {
-        self.call(r, "ep11.generate_key", WRITE, |q| {
+        // Parameter generation searches for primes: off the request threads.
+        let cost = match r.get_ref().mech.as_ref().map(|m| m.mechanism) {
+            Some(ckm::DSA_PARAMETER_GEN) => (Role::Writer, Ep11Cost::Blocking),
+            _ => WRITE,
+        };
+        self.call(r, "ep11.generate_key", cost, |q| {
             let mech = mech_of(q.mech)?;
             let t = template_of(q.template);
             Ok(move |u: &CryptoUnit| {

@@ -1428,3 +1428,105 @@ async fn bad_input_gets_its_ckr_and_changes_nothing() {
     // The server is still healthy.
     assert_eq!(g.random(16).await.len(), 16);
 }
+
+#[tokio::test]
+async fn examples_dsa_and_v1_rsa() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let mut g = G::new(&s).await;
+    // 15: DSA parameters (in the clear), then a key pair in them; 35-37: CKM_DSA_SHA1 three ways.
+    let params = g
+        .gen_key(
+            strongroom_grep11::ckm::DSA_PARAMETER_GEN,
+            &[(cka::PRIME_BITS, i(2048))],
+        )
+        .await;
+    assert_eq!(params.key.as_ref().unwrap().key_blobs[0], params.key_bytes);
+    let (public, private) = g
+        .gen_pair(
+            strongroom_grep11::ckm::DSA_KEY_PAIR_GEN,
+            &[
+                (cka::IBM_STRUCT_PARAMS, by(&params.key_bytes)),
+                (cka::VERIFY, b(true)),
+            ],
+            &[
+                (cka::SIGN, b(true)),
+                (cka::PRIVATE, b(true)),
+                (cka::SENSITIVE, b(true)),
+            ],
+        )
+        .await;
+    let sig = g
+        .sign_verify_all(m(strongroom_grep11::ckm::DSA_SHA1), &private, &public, true)
+        .await;
+    assert_eq!(sig.len(), 64);
+    g.sign_verify_all(
+        m(strongroom_grep11::ckm::DSA_SHA256),
+        &private,
+        &public,
+        true,
+    )
+    .await;
+    let mut bad = sig.clone();
+    bad[5] ^= 1;
+    assert_eq!(
+        ckr_of(
+            g.verify1(
+                m(strongroom_grep11::ckm::DSA_SHA1),
+                &public,
+                SIGN_DATA,
+                &bad
+            )
+            .await
+            .map(tonic::Response::new)
+        ),
+        ckr::SIGNATURE_INVALID
+    );
+    // Parameters that are not DER Dss-Parms.
+    let r = g.r(pb::GenerateKeyPairRequest {
+        mech: m(strongroom_grep11::ckm::DSA_KEY_PAIR_GEN),
+        pub_key_template: tm(&[(cka::IBM_STRUCT_PARAMS, by(b"junk"))]),
+        priv_key_template: tm(&[]),
+    });
+    assert_eq!(
+        ckr_of(g.c.generate_key_pair(r).await),
+        ckr::DOMAIN_PARAMS_INVALID
+    );
+
+    // The v1 examples: RSA-2048 with public exponent 17 (0x11), CKM_SHA1_RSA_PKCS, and raw
+    // CKM_RSA_PKCS over caller data.
+    let (public, private) = g
+        .gen_pair(
+            ckm::RSA_PKCS_KEY_PAIR_GEN,
+            &[
+                (cka::MODULUS_BITS, i(2048)),
+                (cka::PUBLIC_EXPONENT, i(17)),
+                (cka::VERIFY, b(true)),
+            ],
+            &[(cka::SIGN, b(true))],
+        )
+        .await;
+    g.sign_verify_all(
+        m(strongroom_grep11::ckm::SHA1_RSA_PKCS),
+        &private,
+        &public,
+        true,
+    )
+    .await;
+    g.sign_verify_all(m(ckm::RSA_PKCS), &private, &public, false)
+        .await;
+    let r = g.r(pb::GetAttributeValueRequest {
+        object: public.clone(),
+        attributes: tm(&[(cka::MODULUS_BITS, i(0))]),
+        ..Default::default()
+    });
+    assert_eq!(
+        g.c.get_attribute_value(r)
+            .await
+            .unwrap()
+            .into_inner()
+            .attributes
+            .get(&cka::MODULUS_BITS),
+        Some(&i(2048))
+    );
+}

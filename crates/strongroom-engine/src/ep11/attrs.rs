@@ -56,7 +56,9 @@ const READ_ONLY: [u64; 6] = [
 ];
 
 /// Value-carrying attributes a template may give (checked by the operation).
-const VALUES: [u64; 9] = [
+const VALUES: [u64; 11] = [
+    cka::PRIME_BITS,
+    cka::IBM_STRUCT_PARAMS,
     cka::CLASS,
     cka::KEY_TYPE,
     cka::VALUE_LEN,
@@ -144,9 +146,11 @@ pub fn check_template(t: &Template, class: u64) -> Result<(), Ep11Error> {
         }
         if VALUES.contains(&a) {
             let ok = match a {
-                cka::CLASS | cka::KEY_TYPE | cka::VALUE_LEN | cka::MODULUS_BITS => {
-                    v.as_ulong().is_some()
-                }
+                cka::CLASS
+                | cka::KEY_TYPE
+                | cka::VALUE_LEN
+                | cka::MODULUS_BITS
+                | cka::PRIME_BITS => v.as_ulong().is_some(),
                 cka::PUBLIC_EXPONENT => v.as_ulong().is_some() || matches!(v, AttrValue::Bytes(_)),
                 cka::IBM_NEVER_MODIFIABLE => v.as_bool().is_some(),
                 _ => matches!(v, AttrValue::Bytes(_)),

@@ -67,6 +67,8 @@ pub mod ckr {
     pub const WRAPPING_KEY_HANDLE_INVALID: u64 = 0x113;
     /// CKR_WRAPPING_KEY_TYPE_INCONSISTENT
     pub const WRAPPING_KEY_TYPE_INCONSISTENT: u64 = 0x115;
+    /// CKR_DOMAIN_PARAMS_INVALID
+    pub const DOMAIN_PARAMS_INVALID: u64 = 0x130;
     /// CKR_CURVE_NOT_SUPPORTED
     pub const CURVE_NOT_SUPPORTED: u64 = 0x140;
     /// CKR_PUBLIC_KEY_INVALID
@@ -82,6 +84,14 @@ pub mod ckm {
     #![allow(missing_docs)]
     pub const RSA_PKCS_KEY_PAIR_GEN: u64 = 0x0;
     pub const RSA_PKCS: u64 = 0x1;
+    pub const DSA_KEY_PAIR_GEN: u64 = 0x10;
+    pub const DSA: u64 = 0x11;
+    pub const DSA_SHA1: u64 = 0x12;
+    pub const DSA_SHA224: u64 = 0x13;
+    pub const DSA_SHA256: u64 = 0x14;
+    pub const DSA_SHA384: u64 = 0x15;
+    pub const DSA_SHA512: u64 = 0x16;
+    pub const DSA_PARAMETER_GEN: u64 = 0x2000;
     pub const RSA_PKCS_OAEP: u64 = 0x9;
     pub const SHA1_RSA_PKCS: u64 = 0x6;
     pub const RSA_PKCS_PSS: u64 = 0xD;
@@ -182,6 +192,7 @@ pub mod cka {
     pub const MODULUS_BITS: u64 = 0x121;
     pub const PUBLIC_EXPONENT: u64 = 0x122;
     pub const PUBLIC_KEY_INFO: u64 = 0x129;
+    pub const PRIME_BITS: u64 = 0x133;
     pub const VALUE_LEN: u64 = 0x161;
     pub const EXTRACTABLE: u64 = 0x162;
     pub const LOCAL: u64 = 0x163;
@@ -198,12 +209,14 @@ pub mod cka {
     pub const IBM_NEVER_MODIFIABLE: u64 = 0x8001_0002;
     pub const IBM_ATTRBOUND: u64 = 0x8001_0004;
     pub const IBM_USE_AS_DATA: u64 = 0x8001_0008;
+    pub const IBM_STRUCT_PARAMS: u64 = 0x8001_0009;
 }
 
 /// Key types (CKK_*).
 pub mod ckk {
     #![allow(missing_docs)]
     pub const RSA: u64 = 0x0;
+    pub const DSA: u64 = 0x1;
     pub const EC: u64 = 0x3;
     pub const GENERIC_SECRET: u64 = 0x10;
     pub const DES2: u64 = 0x14;
@@ -217,6 +230,7 @@ pub mod ckk {
 pub mod cko {
     #![allow(missing_docs)]
     pub const PUBLIC_KEY: u64 = 0x2;
+    pub const DOMAIN_PARAMETERS: u64 = 0x6;
     pub const PRIVATE_KEY: u64 = 0x3;
     pub const SECRET_KEY: u64 = 0x4;
 }

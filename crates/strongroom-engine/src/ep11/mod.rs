@@ -548,6 +548,21 @@ fn plan(m: &Mech, op: Op) -> Result<Plan, Ep11Error> {
                 hash,
             }
         }
+        DSA | DSA_SHA1 | DSA_SHA224 | DSA_SHA256 | DSA_SHA384 | DSA_SHA512 if sign_ops => {
+            no_param(m)?;
+            let hash = match m.code {
+                DSA => None,
+                DSA_SHA1 => Some(DigestAlg::Sha1),
+                DSA_SHA224 => Some(DigestAlg::Sha224),
+                DSA_SHA256 => Some(DigestAlg::Sha256),
+                DSA_SHA384 => Some(DigestAlg::Sha384),
+                _ => Some(DigestAlg::Sha512),
+            };
+            Plan::Sign {
+                scheme: SignScheme::DsaDigest,
+                hash,
+            }
+        }
         IBM_ED25519_SHA512 if sign_ops => {
             no_param(m)?;
             Plan::Sign {
@@ -608,6 +623,13 @@ pub const MECHANISMS: &[MechInfo] = &[
     mi(ckm::RSA_PKCS_OAEP, 2048, 8192, EDWU),
     mi(ckm::RSA_PKCS_PSS, 2048, 8192, SV),
     mi(ckm::SHA1_RSA_PKCS, 2048, 8192, SV),
+    mi(ckm::DSA_KEY_PAIR_GEN, 2048, 3072, ckf::GENERATE_KEY_PAIR),
+    mi(ckm::DSA, 2048, 3072, SV),
+    mi(ckm::DSA_SHA1, 2048, 3072, SV),
+    mi(ckm::DSA_SHA224, 2048, 3072, SV),
+    mi(ckm::DSA_SHA256, 2048, 3072, SV),
+    mi(ckm::DSA_SHA384, 2048, 3072, SV),
+    mi(ckm::DSA_SHA512, 2048, 3072, SV),
     mi(ckm::SHA224_RSA_PKCS, 2048, 8192, SV),
     mi(ckm::SHA256_RSA_PKCS, 2048, 8192, SV),
     mi(ckm::SHA384_RSA_PKCS, 2048, 8192, SV),
@@ -682,6 +704,7 @@ pub const MECHANISMS: &[MechInfo] = &[
     mi(ckm::IBM_SHA512_224_HMAC, 1, 512, SV),
     mi(ckm::IBM_ED25519_SHA512, 256, 256, SV | EC_FLAGS),
     mi(ckm::IBM_TRANSPORTKEY, 0, 0, ckf::UNWRAP),
+    mi(ckm::DSA_PARAMETER_GEN, 2048, 3072, ckf::GENERATE),
 ];
 
 /// The info of one mechanism.
@@ -874,6 +897,10 @@ fn plan_name(plan: &Plan) -> &'static str {
         Plan::Cipher { .. } => "a DES2 or DES3 key is needed",
         Plan::Rsa { .. } => "an RSA key is needed",
         Plan::Digest(_) => "no key",
+        Plan::Sign {
+            scheme: SignScheme::DsaDigest,
+            ..
+        } => "a DSA key is needed",
         Plan::Mac {
             alg: MacAlg::Cmac(BlockCipher::Aes),
             ..
@@ -944,6 +971,10 @@ fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
             matches!(kind_of(k), Some(AsymKind::Ec(c)) if c != Curve::Ed25519)
         }
         Plan::Sign {
+            scheme: SignScheme::DsaDigest,
+            ..
+        } => matches!(kind_of(k), Some(AsymKind::Dsa { .. })),
+        Plan::Sign {
             scheme: SignScheme::Ed25519,
             ..
         } => {
@@ -962,6 +993,7 @@ fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
                     | SignScheme::RsaPss(_)
                     | SignScheme::RsaPkcs1Raw
                     | SignScheme::EcdsaDigest
+                    | SignScheme::DsaDigest
                     | SignScheme::Ed25519,
                 ..
             }
@@ -1010,6 +1042,7 @@ fn fit_digest(curve: Curve, d: &[u8]) -> Result<Vec<u8>, Ep11Error> {
 fn sig_len(k: &Resolved, scheme: SignScheme) -> usize {
     match (kind_of(k), scheme) {
         (Some(AsymKind::Rsa { bits }), _) => (bits as usize).div_ceil(8),
+        (Some(AsymKind::Dsa { q_len, .. }), _) => 2 * usize::from(q_len),
         (Some(AsymKind::Ec(Curve::Ed25519)), _) => 64,
         (Some(AsymKind::Ec(c)), _) => 2 * c.field_len(),
         _ => 0,
@@ -1612,6 +1645,10 @@ impl CryptoUnit {
     /// `GenerateKey` (AES, DES2/DES3, generic secret).
     pub fn ep11_generate_key(&self, mech: &Mech, t: &Template) -> Result<NewKey, Ep11Error> {
         no_param(mech)?;
+        if mech.code == ckm::DSA_PARAMETER_GEN {
+            attrs::check_template(t, cko::DOMAIN_PARAMETERS)?;
+            return self.dsa_parameter_gen(t);
+        }
         attrs::check_template(t, cko::SECRET_KEY)?;
         let (key_type, len) = match mech.code {
             ckm::AES_KEY_GEN => (
@@ -1663,7 +1700,39 @@ impl CryptoUnit {
         self.new_secret(t, key_type, value, true, Some(mech.code))
     }
 
-    /// `GenerateKeyPair` (RSA, EC on P-256/384/521/secp256k1, Ed25519): (public, private).
+    /// `GenerateKey` with `CKM_DSA_PARAMETER_GEN`: DSA domain parameters in the clear (DER
+    /// Dss-Parms) in place of a blob, as EP11 does; clients pass them back as
+    /// `CKA_IBM_STRUCT_PARAMS` of the key pair template.
+    fn dsa_parameter_gen(&self, t: &Template) -> Result<NewKey, Ep11Error> {
+        let bits = attrs::ulong(t, cka::PRIME_BITS).ok_or_else(|| {
+            Ep11Error::new(
+                ckr::TEMPLATE_INCOMPLETE,
+                "CKM_DSA_PARAMETER_GEN needs CKA_PRIME_BITS (2048 or 3072)",
+            )
+        })?;
+        if !matches!(bits, 2048 | 3072) {
+            return err(
+                ckr::ATTRIBUTE_VALUE_INVALID,
+                format!("CKA_PRIME_BITS {bits}: DSA parameters of 2048 or 3072 bits are generated"),
+            );
+        }
+        let params = self
+            .provider
+            .dsa_parameters(bits as u32)
+            .map_err(|_| Ep11Error::new(ckr::GENERAL_ERROR, "DSA parameter generation failed"))?;
+        let mut a = Attrs::default();
+        a.set(cka::CLASS, AttrValue::Int(cko::DOMAIN_PARAMETERS as i64));
+        a.set(cka::KEY_TYPE, AttrValue::Int(ckk::DSA as i64));
+        a.set(cka::PRIME_BITS, AttrValue::Int(bits as i64));
+        a.set(cka::IBM_STRUCT_PARAMS, AttrValue::Bytes(params.clone()));
+        Ok(NewKey {
+            blob: params,
+            checksum: Vec::new(),
+            attrs: a,
+        })
+    }
+
+    /// `GenerateKeyPair` (RSA, EC on P-256/384/521/secp256k1, Ed25519, DSA): (public, private).
     pub fn ep11_generate_key_pair(
         &self,
         mech: &Mech,
@@ -1673,6 +1742,8 @@ impl CryptoUnit {
         no_param(mech)?;
         attrs::check_template(pub_t, cko::PUBLIC_KEY)?;
         attrs::check_template(priv_t, cko::PRIVATE_KEY)?;
+        let mut exponent = 65537u64;
+        let mut dsa_params: Option<Vec<u8>> = None;
         let kind = match mech.code {
             ckm::RSA_PKCS_KEY_PAIR_GEN => {
                 let bits = attrs::ulong(pub_t, cka::MODULUS_BITS).ok_or_else(|| {
@@ -1681,25 +1752,40 @@ impl CryptoUnit {
                         "RSA key generation needs CKA_MODULUS_BITS in the public template",
                     )
                 })?;
-                if let Some(e) = pub_t.get(&cka::PUBLIC_EXPONENT) {
-                    let e = match e {
-                        AttrValue::Int(i) => u64::try_from(*i).ok(),
-                        AttrValue::Bytes(b) if b.len() <= 8 && !b.is_empty() => {
-                            Some(b.iter().fold(0u64, |a, x| (a << 8) | u64::from(*x)))
-                        }
-                        _ => None,
-                    };
-                    if e != Some(65537) {
-                        return err(
-                            ckr::ATTRIBUTE_VALUE_INVALID,
-                            "this release generates RSA keys with the public exponent 65537 only",
-                        );
+                let e = match pub_t.get(&cka::PUBLIC_EXPONENT) {
+                    None => 65537,
+                    Some(AttrValue::Int(i)) => u64::try_from(*i).unwrap_or(0),
+                    Some(AttrValue::Bytes(b)) if b.len() <= 8 && !b.is_empty() => {
+                        b.iter().fold(0u64, |a, x| (a << 8) | u64::from(*x))
                     }
+                    Some(_) => 0,
+                };
+                if e < 17 || e.is_multiple_of(2) || e >= 1 << 32 {
+                    return err(
+                        ckr::ATTRIBUTE_VALUE_INVALID,
+                        "CKA_PUBLIC_EXPONENT must be odd, at least 17 and below 2^32",
+                    );
                 }
-                if !matches!(bits, 2048 | 3072 | 4096 | 8192) {
-                    return err(ckr::KEY_SIZE_RANGE, format!("RSA modulus of {bits} bits: this release generates 2048, 3072, 4096 or 8192"));
+                if !(2048..=8192).contains(&bits) || !bits.is_multiple_of(128) {
+                    return err(
+                        ckr::KEY_SIZE_RANGE,
+                        format!("RSA modulus of {bits} bits: 2048 to 8192 bits in steps of 128 are generated"),
+                    );
                 }
+                exponent = e;
                 AsymKind::Rsa { bits: bits as u32 }
+            }
+            ckm::DSA_KEY_PAIR_GEN => {
+                let params = attrs::bytes(pub_t, cka::IBM_STRUCT_PARAMS)
+                    .or_else(|| attrs::bytes(priv_t, cka::IBM_STRUCT_PARAMS))
+                    .ok_or_else(|| {
+                        Ep11Error::new(
+                            ckr::TEMPLATE_INCOMPLETE,
+                            "DSA key generation needs the domain parameters as CKA_IBM_STRUCT_PARAMS (from CKM_DSA_PARAMETER_GEN)",
+                        )
+                    })?;
+                dsa_params = Some(params.to_vec());
+                AsymKind::Dsa { bits: 0, q_len: 0 }
             }
             ckm::EC_KEY_PAIR_GEN => {
                 let params = attrs::bytes(pub_t, cka::EC_PARAMS)
@@ -1749,10 +1835,23 @@ impl CryptoUnit {
                 }
             }
         }
-        let (pkcs8, info) = self
-            .provider
-            .asym_generate(kind)
-            .map_err(|_| Ep11Error::new(ckr::GENERAL_ERROR, "key generation failed"))?;
+        let fail = |_| Ep11Error::new(ckr::GENERAL_ERROR, "key generation failed");
+        let (pkcs8, info) = match (kind, &dsa_params) {
+            (AsymKind::Dsa { .. }, Some(p)) => self.provider.dsa_generate(p).map_err(|_| {
+                Ep11Error::new(
+                    ckr::DOMAIN_PARAMS_INVALID,
+                    "CKA_IBM_STRUCT_PARAMS is not a DER Dss-Parms of usable DSA parameters",
+                )
+            })?,
+            (AsymKind::Rsa { bits }, _)
+                if exponent != 65537 || !matches!(bits, 2048 | 3072 | 4096 | 8192) =>
+            {
+                self.provider
+                    .rsa_generate_with(bits, exponent)
+                    .map_err(fail)?
+            }
+            _ => self.provider.asym_generate(kind).map_err(fail)?,
+        };
         let mut pa = Attrs::build(pub_t, cko::PUBLIC_KEY, kt, true, Some(mech.code));
         add_public_attrs(&mut pa, &info);
         let mut sa = Attrs::build(priv_t, cko::PRIVATE_KEY, kt, true, Some(mech.code));
@@ -2228,6 +2327,7 @@ fn key_type_of(k: AsymKind) -> u64 {
     match k {
         AsymKind::Rsa { .. } => ckk::RSA,
         AsymKind::Ec(_) => ckk::EC,
+        AsymKind::Dsa { .. } => ckk::DSA,
     }
 }
 
@@ -2240,13 +2340,14 @@ fn add_public_attrs(a: &mut Attrs, info: &PublicInfo) {
                 a.set(cka::EC_POINT, AttrValue::Bytes(info.raw.clone()));
             }
         }
+        AsymKind::Dsa { bits, .. } => a.set(cka::PRIME_BITS, AttrValue::Int(i64::from(bits))),
     }
 }
 
 /// CheckSum of an asymmetric key (UnwrapKey, GenerateKeyPair): SPKI ‖ bit length (4, BE).
 fn public_checksum(info: &PublicInfo) -> Vec<u8> {
     let bits = match info.kind {
-        AsymKind::Rsa { bits } => bits,
+        AsymKind::Rsa { bits } | AsymKind::Dsa { bits, .. } => bits,
         AsymKind::Ec(Curve::Ed25519) => 255,
         AsymKind::Ec(c) => match c {
             Curve::P521 => 521,
