@@ -373,3 +373,27 @@ def test_dsa_signature_verifies_in_cryptography(g):
     sig = g("SignSingle", Mech=g.mech(0x14), PrivKey=g.kb(r.PrivKeyBytes), Data=msg).Signature
     n = len(sig) // 2
     pub.verify(encode_dss_signature(int.from_bytes(sig[:n], "big"), int.from_bytes(sig[n:], "big")), msg, hashes.SHA256())
+
+
+@pytest.mark.filterwarnings("ignore:Diffie-Hellman over finite fields")
+def test_dh_derive_matches_cryptography(g):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives import padding as sympad
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    params_der = g("GenerateKey", Mech=g.mech(0x2001), Template={0x133: g.pb.AttributeValue(AttributeI=2048)}).KeyBytes
+    params = serialization.load_der_parameters(params_der)
+    r = g("GenerateKeyPair", Mech=g.mech(0x20),
+          PubKeyTemplate={0x80010009: g.pb.AttributeValue(AttributeB=params_der)}, PrivKeyTemplate=g.attrs(DERIVE=True))
+    soft = params.generate_private_key()
+    y = soft.public_key().public_numbers().y
+    peer = y.to_bytes((y.bit_length() + 7) // 8, "big")
+    k = g("DeriveKey", Mech=g.mech(0x21, peer), BaseKey=g.kb(r.PrivKeyBytes),
+          Template=g.attrs(CLASS=4, KEY_TYPE=0x1F, VALUE_LEN=32, ENCRYPT=True)).NewKeyBytes
+    iv = bytes(16)
+    ct = g("EncryptSingle", Mech=g.mech(0x1085, iv), Key=g.kb(k), Plain=b"dh agreed").Ciphered
+    server_pub = serialization.load_der_public_key(spki_of(r.PubKeyBytes))
+    shared = soft.exchange(server_pub)  # cryptography strips leading zeros; the server pads to |p|
+    shared = shared.rjust(256, b"\0")
+    dec = Cipher(algorithms.AES(shared[:32]), modes.CBC(iv)).decryptor()
+    unpad = sympad.PKCS7(128).unpadder()
+    assert unpad.update(dec.update(ct) + dec.finalize()) + unpad.finalize() == b"dh agreed"

@@ -387,6 +387,14 @@ impl CryptoProvider for AwsLcProvider {
         pkcs11::dsa_generate(params)
     }
 
+    fn dh_parameters(&self, bits: u32) -> Result<Vec<u8>, CryptoError> {
+        sys::dh_rfc7919(bits)
+    }
+
+    fn dh_generate(&self, params: &[u8]) -> Result<(Zeroizing<Vec<u8>>, PublicInfo), CryptoError> {
+        pkcs11::dh_generate(params)
+    }
+
     fn prepare_private(&self, pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoError> {
         pkcs11::prepare(pkcs8)
     }

@@ -298,6 +298,10 @@ enum Key {
     },
     Ed25519(Ed25519KeyPair),
     Dsa(crate::sys::Pkey),
+    Dh {
+        params: Vec<u8>,
+        x: Zeroizing<Vec<u8>>,
+    },
 }
 
 struct Prepared {
@@ -354,6 +358,13 @@ pub(crate) fn prepare(pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoEr
                 },
                 public,
             )
+        }
+        o if o == oid::DH => {
+            let k = der::dh_pkcs8(pkcs8).ok_or(CryptoError)?;
+            let (params, x) = (k.params.to_vec(), Zeroizing::new(k.value.to_vec()));
+            // The public value is not stored in PKCS#8: recompute it (g^x mod p).
+            let public = dh_public_of(&params, &x)?;
+            (Key::Dh { params, x }, public)
         }
         o if o == oid::DSA => {
             let k = crate::sys::Pkey::private(pkcs8).ok_or(CryptoError)?;
@@ -441,8 +452,9 @@ impl PreparedPrivate for Prepared {
         Ok(out)
     }
 
-    fn ecdh(&self, peer_point: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    fn agree(&self, peer_point: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         match &self.key {
+            Key::Dh { params, x } => crate::sys::dh_agree(params, x, peer_point),
             Key::Ec {
                 agree: Some(sk), ..
             } => {
@@ -481,10 +493,47 @@ pub(crate) fn generate(kind: AsymKind) -> Result<(Zeroizing<Vec<u8>>, PublicInfo
             let kp = EcdsaKeyPair::generate(ecdsa_alg(curve)?).map_err(|_| CryptoError)?;
             Zeroizing::new(kp.to_pkcs8v1().map_err(|_| CryptoError)?.as_ref().to_vec())
         }
-        AsymKind::Dsa { .. } => return Err(CryptoError),
+        AsymKind::Dsa { .. } | AsymKind::Dh { .. } => return Err(CryptoError),
     };
     let public = prepare(&pkcs8)?.public().clone();
     Ok((pkcs8, public))
+}
+
+fn dh_public(spki: &[u8]) -> Result<PublicInfo, CryptoError> {
+    let k = der::dh_spki(spki).ok_or(CryptoError)?;
+    let p = der::read_tlv(k.params)
+        .and_then(|(_, c, _)| der::expect(c, der::tag::INTEGER))
+        .and_then(|(p, _)| der::uint_value(p))
+        .ok_or(CryptoError)?;
+    let bits = u32::try_from(p.len() * 8 - p.first().map_or(8, |b| b.leading_zeros() as usize))
+        .map_err(|_| CryptoError)?;
+    if bits < 2048 || k.value.is_empty() {
+        return Err(CryptoError);
+    }
+    Ok(PublicInfo {
+        kind: AsymKind::Dh { bits },
+        raw: k.value.to_vec(),
+        spki: spki.to_vec(),
+    })
+}
+
+/// The public value y = g^x mod p of a stored DH key (agreement of x with g itself).
+fn dh_public_of(params: &[u8], x: &[u8]) -> Result<PublicInfo, CryptoError> {
+    let g = der::read_tlv(params)
+        .and_then(|(_, c, _)| der::expect(c, der::tag::INTEGER))
+        .and_then(|(_, rest)| der::expect(rest, der::tag::INTEGER))
+        .and_then(|(g, _)| der::uint_value(g))
+        .ok_or(CryptoError)?;
+    let y = crate::sys::dh_agree(params, x, g)?;
+    let skip = y.iter().take_while(|b| **b == 0).count();
+    let (_, spki) = der::dh_encode(params, &[1], &y[skip..]);
+    dh_public(&spki)
+}
+
+pub(crate) fn dh_generate(params: &[u8]) -> Result<(Zeroizing<Vec<u8>>, PublicInfo), CryptoError> {
+    let (x, y, _) = crate::sys::dh_generate(params)?;
+    let (pkcs8, spki) = der::dh_encode(params, &x, &y);
+    Ok((Zeroizing::new(pkcs8), dh_public(&spki)?))
 }
 
 fn dsa_public(spki: &[u8]) -> Result<PublicInfo, CryptoError> {
@@ -524,6 +573,7 @@ pub(crate) fn public_info(spki: &[u8]) -> Result<PublicInfo, CryptoError> {
     let (alg, key) = der::spki(spki).ok_or(CryptoError)?;
     match alg.oid {
         o if o == oid::DSA => dsa_public(spki),
+        o if o == oid::DH => dh_public(spki),
         o if o == oid::RSA => {
             let k = PublicEncryptingKey::from_der(spki).map_err(|_| CryptoError)?;
             Ok(PublicInfo {

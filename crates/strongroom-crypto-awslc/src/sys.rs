@@ -6,7 +6,8 @@
 //! * ECDH on secp256k1,
 //! * SHA-512/224, and HMAC over SHA-512/224 and SHA-512/256,
 //! * RSA key generation with a chosen size and public exponent,
-//! * DSA: parameters, key pairs, signatures (r ‖ s).
+//! * DSA: parameters, key pairs, signatures (r ‖ s),
+//! * Diffie-Hellman (PKCS #3): RFC 7919 groups, key pairs, the padded shared secret.
 //!
 //! This is the only module of Strongroom with `unsafe` code. Keys cross from the safe API as
 //! DER (PKCS#8 or SubjectPublicKeyInfo) and are parsed here into owned `EVP_PKEY`s; no
@@ -502,6 +503,126 @@ pub(crate) fn dsa_verify(key: &Pkey, digest: &[u8], sig: &[u8]) -> bool {
     }
 }
 
+/// Owned DH.
+struct Dh(NonNull<sys::DH>);
+impl Drop for Dh {
+    fn drop(&mut self) {
+        // SAFETY: owned by this value alone.
+        unsafe { sys::DH_free(self.0.as_ptr()) }
+    }
+}
+
+fn dh_parse(params: &[u8]) -> Result<Dh, CryptoError> {
+    let mut cbs = sys::CBS {
+        data: std::ptr::null(),
+        len: 0,
+    };
+    // SAFETY: the CBS points into `params`, which outlives the parse; the result is null
+    // or a new DH that `Dh` owns; CBS_len reads our CBS.
+    unsafe {
+        sys::CBS_init(&mut cbs, params.as_ptr(), params.len());
+        let dh = Dh(NonNull::new(sys::DH_parse_parameters(&mut cbs)).ok_or(CryptoError)?);
+        if sys::CBS_len(&cbs) != 0 {
+            return Err(CryptoError);
+        }
+        Ok(dh)
+    }
+}
+
+fn bn_bytes(bn: *const sys::BIGNUM) -> Vec<u8> {
+    // SAFETY: `bn` is a valid BIGNUM (checked non-null by the callers); BN_bn2bin writes
+    // exactly BN_num_bytes bytes into a buffer of that size.
+    unsafe {
+        let mut out = vec![0u8; sys::BN_num_bytes(bn) as usize];
+        let n = sys::BN_bn2bin(bn, out.as_mut_ptr());
+        out.truncate(n);
+        out
+    }
+}
+
+/// The RFC 7919 finite-field group of `bits` bits (2048, 3072, 4096 or 8192) as a DER
+/// DHParameter.
+pub(crate) fn dh_rfc7919(bits: u32) -> Result<Vec<u8>, CryptoError> {
+    let nid = match bits {
+        2048 => sys::NID_ffdhe2048,
+        3072 => sys::NID_ffdhe3072,
+        4096 => sys::NID_ffdhe4096,
+        8192 => sys::NID_ffdhe8192,
+        _ => return Err(CryptoError),
+    };
+    // SAFETY: DH_new_by_nid returns null or a new DH that `Dh` owns.
+    let dh = Dh(NonNull::new(unsafe { sys::DH_new_by_nid(nid) }).ok_or(CryptoError)?);
+    // SAFETY: `dh` is valid; the CBB comes from `marshal`.
+    marshal(|cbb| unsafe { sys::DH_marshal_parameters(cbb, dh.0.as_ptr()) })
+}
+
+/// A DH key pair in the given DER DHParameter: (private value x, public value y), both
+/// unsigned big-endian, and the bits of p.
+pub(crate) fn dh_generate(
+    params: &[u8],
+) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>, u32), CryptoError> {
+    let dh = dh_parse(params)?;
+    // SAFETY: `dh` is valid; DH_generate_key stores a fresh key pair in it.
+    if unsafe { sys::DH_generate_key(dh.0.as_ptr()) } != 1 {
+        return Err(CryptoError);
+    }
+    let (mut y, mut x) = (std::ptr::null(), std::ptr::null());
+    let (mut p, mut q, mut g) = (std::ptr::null(), std::ptr::null(), std::ptr::null());
+    // SAFETY: `dh` is valid; get0 fills borrowed pointers that live as long as `dh`.
+    unsafe {
+        sys::DH_get0_key(dh.0.as_ptr(), &mut y, &mut x);
+        sys::DH_get0_pqg(dh.0.as_ptr(), &mut p, &mut q, &mut g);
+    }
+    if x.is_null() || y.is_null() || p.is_null() {
+        return Err(CryptoError);
+    }
+    // SAFETY: `p` is a valid BIGNUM owned by `dh`.
+    let bits = unsafe { sys::BN_num_bits(p) };
+    Ok((Zeroizing::new(bn_bytes(x)), bn_bytes(y), bits))
+}
+
+/// The DH shared secret (padded to the length of p) of private value `x` in `params` with
+/// the peer's public value (unsigned big-endian). aws-lc checks the peer value.
+pub(crate) fn dh_agree(
+    params: &[u8],
+    x: &[u8],
+    peer: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let dh = dh_parse(params)?;
+    // SAFETY: BN_bin2bn reads the given slices and returns new BIGNUMs (or null); DH_set0_key
+    // takes ownership of both on success (we pass our own copy of the public value, which
+    // it only needs to be non-null); on failure we free them.
+    unsafe {
+        let priv_bn = sys::BN_bin2bn(x.as_ptr(), x.len(), std::ptr::null_mut());
+        let pub_bn = sys::BN_bin2bn(peer.as_ptr(), peer.len(), std::ptr::null_mut());
+        if priv_bn.is_null()
+            || pub_bn.is_null()
+            || sys::DH_set0_key(dh.0.as_ptr(), std::ptr::null_mut(), priv_bn) != 1
+        {
+            if !priv_bn.is_null() {
+                sys::BN_free(priv_bn);
+            }
+            if !pub_bn.is_null() {
+                sys::BN_free(pub_bn);
+            }
+            return Err(CryptoError);
+        }
+        let size = sys::DH_size(dh.0.as_ptr());
+        let Ok(size) = usize::try_from(size) else {
+            sys::BN_free(pub_bn);
+            return Err(CryptoError);
+        };
+        let mut out = Zeroizing::new(vec![0u8; size]);
+        // `out` holds DH_size bytes, what DH_compute_key_padded writes.
+        let n = sys::DH_compute_key_padded(out.as_mut_ptr(), pub_bn, dh.0.as_ptr());
+        sys::BN_free(pub_bn);
+        if usize::try_from(n).ok() != Some(size) {
+            return Err(CryptoError);
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -643,6 +764,22 @@ mod tests {
         assert!(!dsa_verify(&public, &digest, &sig[1..]));
         assert!(dsa_generate(&params[..params.len() - 1]).is_err());
         assert!(dsa_parameters(1024).is_err());
+    }
+
+    #[test]
+    fn dh_rfc7919_pairs_agree_and_bad_peers_are_refused() {
+        let params = dh_rfc7919(2048).unwrap();
+        let (xa, ya, bits) = dh_generate(&params).unwrap();
+        let (xb, yb, _) = dh_generate(&params).unwrap();
+        assert_eq!(bits, 2048);
+        let s1 = dh_agree(&params, &xa, &yb).unwrap();
+        let s2 = dh_agree(&params, &xb, &ya).unwrap();
+        assert_eq!(s1.len(), 256);
+        assert_eq!(*s1, *s2);
+        assert!(dh_agree(&params, &xa, &[1]).is_err());
+        assert!(dh_agree(&params, &xa, &[0]).is_err());
+        assert!(dh_rfc7919(1024).is_err());
+        assert!(dh_generate(b"junk").is_err());
     }
 
     fn hex_lit(s: &str) -> Vec<u8> {

@@ -25,6 +25,8 @@ pub mod oid {
     pub const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
     /// id-ecPublicKey 1.2.840.10045.2.1
     pub const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    /// dhKeyAgreement 1.2.840.113549.1.3.1 (PKCS #3)
+    pub const DH: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x03, 0x01];
     /// id-dsa 1.2.840.10040.4.1
     pub const DSA: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01];
     /// id-Ed25519 1.3.101.112 (RFC 8410)
@@ -92,6 +94,102 @@ pub fn write_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
         out.extend_from_slice(&bytes[skip..]);
     }
     out.extend_from_slice(content);
+}
+
+/// Appends a non-negative INTEGER from unsigned big-endian bytes.
+pub fn write_uint(out: &mut Vec<u8>, be: &[u8]) {
+    let skip = be.iter().take_while(|b| **b == 0).count();
+    let mut v = Vec::with_capacity(be.len() + 1);
+    if be[skip..].first().is_none_or(|b| b & 0x80 != 0) {
+        v.push(0);
+    }
+    v.extend_from_slice(&be[skip..]);
+    write_tlv(out, tag::INTEGER, &v);
+}
+
+/// The unsigned big-endian value of a non-negative INTEGER's content.
+pub fn uint_value(content: &[u8]) -> Option<&[u8]> {
+    match content {
+        [] => None,
+        [first, ..] if first & 0x80 != 0 => None,
+        [0, rest @ ..] if rest.is_empty() => Some(content),
+        [0, rest @ ..] if rest[0] & 0x80 == 0 => None,
+        [0, rest @ ..] => Some(rest),
+        _ => Some(content),
+    }
+}
+
+/// A PKCS #3 Diffie-Hellman key in DER: the DHParameter TLV and the key value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DhKey<'a> {
+    /// The whole DHParameter SEQUENCE (tag and length included).
+    pub params: &'a [u8],
+    /// The key value, unsigned big-endian.
+    pub value: &'a [u8],
+}
+
+fn dh_algorithm(input: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (alg, rest) = expect(input, tag::SEQUENCE)?;
+    let (o, params) = expect(alg, tag::OID)?;
+    if o != oid::DH {
+        return None;
+    }
+    let n = tlv_len(params)?;
+    (n == params.len() && params.first() == Some(&tag::SEQUENCE)).then_some((params, rest))
+}
+
+/// Parses a PKCS#8 PrivateKeyInfo of a PKCS #3 DH key.
+pub fn dh_pkcs8(der: &[u8]) -> Option<DhKey<'_>> {
+    let (body, after) = expect(der, tag::SEQUENCE)?;
+    let (_v, rest) = expect(body, tag::INTEGER)?;
+    let (params, rest) = dh_algorithm(rest)?;
+    let (octets, rest) = expect(rest, tag::OCTET_STRING)?;
+    let (x, tail) = expect(octets, tag::INTEGER)?;
+    (after.is_empty() && rest.is_empty() && tail.is_empty()).then_some(())?;
+    Some(DhKey {
+        params,
+        value: uint_value(x)?,
+    })
+}
+
+/// Parses a SubjectPublicKeyInfo of a PKCS #3 DH key.
+pub fn dh_spki(der: &[u8]) -> Option<DhKey<'_>> {
+    let (body, after) = expect(der, tag::SEQUENCE)?;
+    let (params, rest) = dh_algorithm(body)?;
+    let (bits, rest) = expect(rest, tag::BIT_STRING)?;
+    let (&unused, key) = bits.split_first()?;
+    let (y, tail) = expect(key, tag::INTEGER)?;
+    (after.is_empty() && rest.is_empty() && tail.is_empty() && unused == 0).then_some(())?;
+    Some(DhKey {
+        params,
+        value: uint_value(y)?,
+    })
+}
+
+/// Builds the PKCS#8 PrivateKeyInfo and the SubjectPublicKeyInfo of a DH key pair.
+pub fn dh_encode(params: &[u8], x: &[u8], y: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut alg = Vec::new();
+    write_tlv(&mut alg, tag::OID, oid::DH);
+    alg.extend_from_slice(params);
+    let mut alg_seq = Vec::new();
+    write_tlv(&mut alg_seq, tag::SEQUENCE, &alg);
+    let mut xi = Vec::new();
+    write_uint(&mut xi, x);
+    let mut body = Vec::new();
+    write_uint(&mut body, &[0]);
+    body.extend_from_slice(&alg_seq);
+    write_tlv(&mut body, tag::OCTET_STRING, &xi);
+    let mut pkcs8 = Vec::new();
+    write_tlv(&mut pkcs8, tag::SEQUENCE, &body);
+    let mut yi = vec![0u8];
+    write_uint(&mut yi, y);
+    let mut sbody = alg_seq;
+    write_tlv(&mut sbody, tag::BIT_STRING, &yi);
+    let mut spki = Vec::new();
+    write_tlv(&mut spki, tag::SEQUENCE, &sbody);
+    zeroize::Zeroize::zeroize(&mut xi);
+    zeroize::Zeroize::zeroize(&mut body);
+    (pkcs8, spki)
 }
 
 /// The algorithm identifier of a key: the algorithm OID and the parameters TLV content
@@ -178,6 +276,29 @@ mod tests {
         assert!(read_tlv(&[0x04, 0x80]).is_none()); // indefinite
         assert!(read_tlv(&[0x04, 0x82, 0x00, 0x80]).is_none()); // leading zero
         assert!(read_tlv(&[0x04]).is_none());
+    }
+
+    #[test]
+    fn dh_keys_round_trip_and_integers_are_minimal() {
+        let params = {
+            let mut p = Vec::new();
+            let mut inner = Vec::new();
+            write_uint(&mut inner, &[0xff, 0x01]);
+            write_uint(&mut inner, &[2]);
+            write_tlv(&mut p, tag::SEQUENCE, &inner);
+            p
+        };
+        let (pkcs8, spki) = dh_encode(&params, &[0, 0x80, 1], &[0x7f]);
+        let k = dh_pkcs8(&pkcs8).unwrap();
+        assert_eq!((k.params, k.value), (&params[..], &[0x80, 1][..]));
+        let p = dh_spki(&spki).unwrap();
+        assert_eq!((p.params, p.value), (&params[..], &[0x7f][..]));
+        assert_eq!(pkcs8_algorithm(&pkcs8).unwrap().oid, oid::DH);
+        assert!(dh_pkcs8(&spki).is_none());
+        assert!(dh_spki(&pkcs8[..pkcs8.len() - 1]).is_none());
+        assert_eq!(uint_value(&[0x00, 0x7f]), None);
+        assert_eq!(uint_value(&[0x80]), None);
+        assert_eq!(uint_value(&[0]), Some(&[0u8][..]));
     }
 
     #[test]

@@ -173,6 +173,11 @@ pub enum AsymKind {
     },
     /// A key on an elliptic curve (ECDSA/ECDH or Ed25519).
     Ec(Curve),
+    /// PKCS #3 Diffie-Hellman with a prime p of `bits` bits.
+    Dh {
+        /// Bits of p.
+        bits: u32,
+    },
     /// DSA with a prime p of `bits` bits and a subprime q of `q_len` bytes.
     Dsa {
         /// Bits of p.
@@ -234,9 +239,10 @@ pub trait PreparedPrivate: Send + Sync {
         label: &[u8],
         ciphertext: &[u8],
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
-    /// ECDH (the x-coordinate of the shared point, [`Curve::field_len`] bytes) with a peer's
-    /// uncompressed point.
-    fn ecdh(&self, peer_point: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
+    /// Key agreement with a peer's public value: ECDH (the x-coordinate of the shared point,
+    /// [`Curve::field_len`] bytes; the peer sends its uncompressed point) or PKCS #3 DH (the
+    /// secret padded to the length of p; the peer sends its public value, big-endian).
+    fn agree(&self, peer: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
     /// The PKCS#8 encoding (for wrapping out).
     fn pkcs8(&self) -> &[u8];
 }
@@ -373,7 +379,15 @@ pub trait CryptoProvider: Send + Sync + 'static {
         &self,
         params: &[u8],
     ) -> Result<(zeroize::Zeroizing<Vec<u8>>, PublicInfo), CryptoError>;
-    /// Parses a PKCS#8 private key (RSA, EC on the supported curves, Ed25519, DSA).
+    /// Diffie-Hellman parameters of `bits` bits (2048, 3072, 4096, 8192): the RFC 7919
+    /// group of that size, as a DER DHParameter.
+    fn dh_parameters(&self, bits: u32) -> Result<Vec<u8>, CryptoError>;
+    /// A DH key pair in the given DER DHParameter: (PKCS#8 with the PKCS #3 OID, public).
+    fn dh_generate(
+        &self,
+        params: &[u8],
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, PublicInfo), CryptoError>;
+    /// Parses a PKCS#8 private key (RSA, EC on the supported curves, Ed25519, DSA, DH).
     fn prepare_private(&self, pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoError>;
     /// Parses a SubjectPublicKeyInfo (RSA, EC on the supported curves, Ed25519).
     fn public_info(&self, spki: &[u8]) -> Result<PublicInfo, CryptoError>;

@@ -324,6 +324,15 @@ impl CryptoProvider for BrokenHmac {
     ) -> Result<(zeroize::Zeroizing<Vec<u8>>, PublicInfo), CryptoError> {
         AwsLcProvider.dsa_generate(p)
     }
+    fn dh_parameters(&self, b: u32) -> Result<Vec<u8>, CryptoError> {
+        AwsLcProvider.dh_parameters(b)
+    }
+    fn dh_generate(
+        &self,
+        p: &[u8],
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, PublicInfo), CryptoError> {
+        AwsLcProvider.dh_generate(p)
+    }
     fn prepare_private(&self, k: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoError> {
         AwsLcProvider.prepare_private(k)
     }

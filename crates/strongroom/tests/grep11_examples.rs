@@ -1530,3 +1530,89 @@ async fn examples_dsa_and_v1_rsa() {
         Some(&i(2048))
     );
 }
+
+#[tokio::test]
+async fn examples_dh_keygen_and_derive() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let mut g = G::new(&s).await;
+    // 14: DH parameters, then Alice's and Bob's key pairs in them.
+    let params = g
+        .gen_key(
+            strongroom_grep11::ckm::DH_PKCS_PARAMETER_GEN,
+            &[(cka::PRIME_BITS, i(2048))],
+        )
+        .await
+        .key_bytes;
+    let pair = |g: &mut G| {
+        g.r(pb::GenerateKeyPairRequest {
+            mech: m(strongroom_grep11::ckm::DH_PKCS_KEY_PAIR_GEN),
+            pub_key_template: tm(&[
+                (cka::DERIVE, b(true)),
+                (cka::EXTRACTABLE, b(false)),
+                (cka::IBM_STRUCT_PARAMS, by(&params)),
+            ]),
+            priv_key_template: tm(&[
+                (cka::DERIVE, b(true)),
+                (cka::PRIVATE, b(true)),
+                (cka::SENSITIVE, b(true)),
+                (cka::EXTRACTABLE, b(false)),
+            ]),
+        })
+    };
+    let r = pair(&mut g);
+    let alice = g.c.generate_key_pair(r).await.unwrap().into_inner();
+    let r = pair(&mut g);
+    let bob = g.c.generate_key_pair(r).await.unwrap().into_inner();
+    // 46: each side derives an AES key from the other's public value (the INTEGER in the SPKI).
+    let y = |maced: &[u8]| {
+        let n = strongroom_engine::der::tlv_len(maced).unwrap();
+        strongroom_engine::der::dh_spki(&maced[..n])
+            .unwrap()
+            .value
+            .to_vec()
+    };
+    let aes_t = tm(&[
+        (cka::CLASS, i(cko::SECRET_KEY as i64)),
+        (cka::KEY_TYPE, i(ckk::AES as i64)),
+        (cka::VALUE_LEN, i(16)),
+        (cka::ENCRYPT, b(true)),
+        (cka::DECRYPT, b(true)),
+    ]);
+    let derive = |g: &mut G, peer: Vec<u8>, base: Option<KeyBlob>| {
+        g.r(pb::DeriveKeyRequest {
+            mech: mb(strongroom_grep11::ckm::DH_PKCS_DERIVE, &peer),
+            template: aes_t.clone(),
+            base_key: base,
+            ..Default::default()
+        })
+    };
+    let r = derive(&mut g, y(&bob.pub_key_bytes), alice.priv_key.clone());
+    let ka = g.c.derive_key(r).await.unwrap().into_inner().new_key_bytes;
+    let r = derive(&mut g, y(&alice.pub_key_bytes), bob.priv_key.clone());
+    let kb_ = g.c.derive_key(r).await.unwrap().into_inner().new_key_bytes;
+    let iv = g.random(16).await;
+    let ct = g
+        .enc1(mb(ckm::AES_CBC_PAD, &iv), &ka, b"hello world!")
+        .await
+        .unwrap();
+    assert_eq!(
+        g.dec1(mb(ckm::AES_CBC_PAD, &iv), &kb_, &ct).await.unwrap(),
+        b"hello world!"
+    );
+    // A peer value of 1 (a small-subgroup attack) is refused.
+    let r = derive(&mut g, vec![1], alice.priv_key.clone());
+    assert_eq!(
+        ckr_of(g.c.derive_key(r).await),
+        ckr::MECHANISM_PARAM_INVALID
+    );
+    // Sizes that are not RFC 7919 groups.
+    let r = g.r(pb::GenerateKeyRequest {
+        mech: m(strongroom_grep11::ckm::DH_PKCS_PARAMETER_GEN),
+        template: tm(&[(cka::PRIME_BITS, i(1024))]),
+    });
+    assert_eq!(
+        ckr_of(g.c.generate_key(r).await),
+        ckr::ATTRIBUTE_VALUE_INVALID
+    );
+}

@@ -92,6 +92,9 @@ pub mod ckm {
     pub const DSA_SHA384: u64 = 0x15;
     pub const DSA_SHA512: u64 = 0x16;
     pub const DSA_PARAMETER_GEN: u64 = 0x2000;
+    pub const DH_PKCS_KEY_PAIR_GEN: u64 = 0x20;
+    pub const DH_PKCS_DERIVE: u64 = 0x21;
+    pub const DH_PKCS_PARAMETER_GEN: u64 = 0x2001;
     pub const RSA_PKCS_OAEP: u64 = 0x9;
     pub const SHA1_RSA_PKCS: u64 = 0x6;
     pub const RSA_PKCS_PSS: u64 = 0xD;
@@ -217,6 +220,7 @@ pub mod ckk {
     #![allow(missing_docs)]
     pub const RSA: u64 = 0x0;
     pub const DSA: u64 = 0x1;
+    pub const DH: u64 = 0x2;
     pub const EC: u64 = 0x3;
     pub const GENERIC_SECRET: u64 = 0x10;
     pub const DES2: u64 = 0x14;

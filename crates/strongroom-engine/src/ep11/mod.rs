@@ -630,6 +630,13 @@ pub const MECHANISMS: &[MechInfo] = &[
     mi(ckm::DSA_SHA256, 2048, 3072, SV),
     mi(ckm::DSA_SHA384, 2048, 3072, SV),
     mi(ckm::DSA_SHA512, 2048, 3072, SV),
+    mi(
+        ckm::DH_PKCS_KEY_PAIR_GEN,
+        2048,
+        8192,
+        ckf::GENERATE_KEY_PAIR,
+    ),
+    mi(ckm::DH_PKCS_DERIVE, 2048, 8192, ckf::DERIVE),
     mi(ckm::SHA224_RSA_PKCS, 2048, 8192, SV),
     mi(ckm::SHA256_RSA_PKCS, 2048, 8192, SV),
     mi(ckm::SHA384_RSA_PKCS, 2048, 8192, SV),
@@ -705,6 +712,7 @@ pub const MECHANISMS: &[MechInfo] = &[
     mi(ckm::IBM_ED25519_SHA512, 256, 256, SV | EC_FLAGS),
     mi(ckm::IBM_TRANSPORTKEY, 0, 0, ckf::UNWRAP),
     mi(ckm::DSA_PARAMETER_GEN, 2048, 3072, ckf::GENERATE),
+    mi(ckm::DH_PKCS_PARAMETER_GEN, 2048, 8192, ckf::GENERATE),
 ];
 
 /// The info of one mechanism.
@@ -1645,9 +1653,12 @@ impl CryptoUnit {
     /// `GenerateKey` (AES, DES2/DES3, generic secret).
     pub fn ep11_generate_key(&self, mech: &Mech, t: &Template) -> Result<NewKey, Ep11Error> {
         no_param(mech)?;
-        if mech.code == ckm::DSA_PARAMETER_GEN {
+        if matches!(
+            mech.code,
+            ckm::DSA_PARAMETER_GEN | ckm::DH_PKCS_PARAMETER_GEN
+        ) {
             attrs::check_template(t, cko::DOMAIN_PARAMETERS)?;
-            return self.dsa_parameter_gen(t);
+            return self.parameter_gen(mech.code == ckm::DH_PKCS_PARAMETER_GEN, t);
         }
         attrs::check_template(t, cko::SECRET_KEY)?;
         let (key_type, len) = match mech.code {
@@ -1700,29 +1711,42 @@ impl CryptoUnit {
         self.new_secret(t, key_type, value, true, Some(mech.code))
     }
 
-    /// `GenerateKey` with `CKM_DSA_PARAMETER_GEN`: DSA domain parameters in the clear (DER
-    /// Dss-Parms) in place of a blob, as EP11 does; clients pass them back as
-    /// `CKA_IBM_STRUCT_PARAMS` of the key pair template.
-    fn dsa_parameter_gen(&self, t: &Template) -> Result<NewKey, Ep11Error> {
+    /// `GenerateKey` with `CKM_DSA_PARAMETER_GEN` or `CKM_DH_PKCS_PARAMETER_GEN`: domain
+    /// parameters in the clear (DER Dss-Parms or DHParameter) in place of a blob, as EP11
+    /// does; clients pass them back as `CKA_IBM_STRUCT_PARAMS` of the key pair template.
+    /// DH parameters are the RFC 7919 group of the requested size (no safe-prime search,
+    /// which takes tens of seconds at 2048 bits and gives no better groups).
+    fn parameter_gen(&self, dh: bool, t: &Template) -> Result<NewKey, Ep11Error> {
+        let (name, sizes): (&str, &[u64]) = if dh {
+            ("CKM_DH_PKCS_PARAMETER_GEN", &[2048, 3072, 4096, 8192])
+        } else {
+            ("CKM_DSA_PARAMETER_GEN", &[2048, 3072])
+        };
         let bits = attrs::ulong(t, cka::PRIME_BITS).ok_or_else(|| {
             Ep11Error::new(
                 ckr::TEMPLATE_INCOMPLETE,
-                "CKM_DSA_PARAMETER_GEN needs CKA_PRIME_BITS (2048 or 3072)",
+                format!("{name} needs CKA_PRIME_BITS ({sizes:?})"),
             )
         })?;
-        if !matches!(bits, 2048 | 3072) {
+        if !sizes.contains(&bits) {
             return err(
                 ckr::ATTRIBUTE_VALUE_INVALID,
-                format!("CKA_PRIME_BITS {bits}: DSA parameters of 2048 or 3072 bits are generated"),
+                format!("CKA_PRIME_BITS {bits}: {name} makes parameters of {sizes:?} bits"),
             );
         }
-        let params = self
-            .provider
-            .dsa_parameters(bits as u32)
-            .map_err(|_| Ep11Error::new(ckr::GENERAL_ERROR, "DSA parameter generation failed"))?;
+        let made = if dh {
+            self.provider.dh_parameters(bits as u32)
+        } else {
+            self.provider.dsa_parameters(bits as u32)
+        };
+        let params =
+            made.map_err(|_| Ep11Error::new(ckr::GENERAL_ERROR, "parameter generation failed"))?;
         let mut a = Attrs::default();
         a.set(cka::CLASS, AttrValue::Int(cko::DOMAIN_PARAMETERS as i64));
-        a.set(cka::KEY_TYPE, AttrValue::Int(ckk::DSA as i64));
+        a.set(
+            cka::KEY_TYPE,
+            AttrValue::Int(if dh { ckk::DH } else { ckk::DSA } as i64),
+        );
         a.set(cka::PRIME_BITS, AttrValue::Int(bits as i64));
         a.set(cka::IBM_STRUCT_PARAMS, AttrValue::Bytes(params.clone()));
         Ok(NewKey {
@@ -1743,7 +1767,7 @@ impl CryptoUnit {
         attrs::check_template(pub_t, cko::PUBLIC_KEY)?;
         attrs::check_template(priv_t, cko::PRIVATE_KEY)?;
         let mut exponent = 65537u64;
-        let mut dsa_params: Option<Vec<u8>> = None;
+        let mut domain_params: Option<Vec<u8>> = None;
         let kind = match mech.code {
             ckm::RSA_PKCS_KEY_PAIR_GEN => {
                 let bits = attrs::ulong(pub_t, cka::MODULUS_BITS).ok_or_else(|| {
@@ -1784,8 +1808,20 @@ impl CryptoUnit {
                             "DSA key generation needs the domain parameters as CKA_IBM_STRUCT_PARAMS (from CKM_DSA_PARAMETER_GEN)",
                         )
                     })?;
-                dsa_params = Some(params.to_vec());
+                domain_params = Some(params.to_vec());
                 AsymKind::Dsa { bits: 0, q_len: 0 }
+            }
+            ckm::DH_PKCS_KEY_PAIR_GEN => {
+                let params = attrs::bytes(pub_t, cka::IBM_STRUCT_PARAMS)
+                    .or_else(|| attrs::bytes(priv_t, cka::IBM_STRUCT_PARAMS))
+                    .ok_or_else(|| {
+                        Ep11Error::new(
+                            ckr::TEMPLATE_INCOMPLETE,
+                            "DH key generation needs the domain parameters as CKA_IBM_STRUCT_PARAMS (from CKM_DH_PKCS_PARAMETER_GEN)",
+                        )
+                    })?;
+                domain_params = Some(params.to_vec());
+                AsymKind::Dh { bits: 0 }
             }
             ckm::EC_KEY_PAIR_GEN => {
                 let params = attrs::bytes(pub_t, cka::EC_PARAMS)
@@ -1836,11 +1872,17 @@ impl CryptoUnit {
             }
         }
         let fail = |_| Ep11Error::new(ckr::GENERAL_ERROR, "key generation failed");
-        let (pkcs8, info) = match (kind, &dsa_params) {
+        let (pkcs8, info) = match (kind, &domain_params) {
             (AsymKind::Dsa { .. }, Some(p)) => self.provider.dsa_generate(p).map_err(|_| {
                 Ep11Error::new(
                     ckr::DOMAIN_PARAMS_INVALID,
                     "CKA_IBM_STRUCT_PARAMS is not a DER Dss-Parms of usable DSA parameters",
+                )
+            })?,
+            (AsymKind::Dh { .. }, Some(p)) => self.provider.dh_generate(p).map_err(|_| {
+                Ep11Error::new(
+                    ckr::DOMAIN_PARAMS_INVALID,
+                    "CKA_IBM_STRUCT_PARAMS is not a DER DHParameter of at least 2048 bits",
                 )
             })?,
             (AsymKind::Rsa { bits }, _)
@@ -2097,10 +2139,36 @@ impl CryptoUnit {
                     Ok(info) => info.raw,
                     Err(_) => peer,
                 };
-                pk.ecdh(&point).map_err(|_| {
+                pk.agree(&point).map_err(|_| {
                     Ep11Error::new(
                         ckr::MECHANISM_PARAM_INVALID,
                         "the peer's public point is not a valid point on the key's curve",
+                    )
+                })?
+            }
+            ckm::DH_PKCS_DERIVE => {
+                let MechParam::Bytes(peer) = &mech.param else {
+                    return err(
+                        ckr::MECHANISM_PARAM_INVALID,
+                        "CKM_DH_PKCS_DERIVE needs the peer's public value (big-endian) in ParameterB",
+                    );
+                };
+                let Body::Private(pk) = &b.body else {
+                    return err(
+                        ckr::KEY_TYPE_INCONSISTENT,
+                        "DH derivation needs a DH private key",
+                    );
+                };
+                if !matches!(pk.public().kind, AsymKind::Dh { .. }) {
+                    return err(
+                        ckr::KEY_TYPE_INCONSISTENT,
+                        "DH derivation needs a DH private key",
+                    );
+                }
+                pk.agree(peer).map_err(|_| {
+                    Ep11Error::new(
+                        ckr::MECHANISM_PARAM_INVALID,
+                        "the peer's public value is not valid in the key's group",
                     )
                 })?
             }
@@ -2328,6 +2396,7 @@ fn key_type_of(k: AsymKind) -> u64 {
         AsymKind::Rsa { .. } => ckk::RSA,
         AsymKind::Ec(_) => ckk::EC,
         AsymKind::Dsa { .. } => ckk::DSA,
+        AsymKind::Dh { .. } => ckk::DH,
     }
 }
 
@@ -2340,14 +2409,16 @@ fn add_public_attrs(a: &mut Attrs, info: &PublicInfo) {
                 a.set(cka::EC_POINT, AttrValue::Bytes(info.raw.clone()));
             }
         }
-        AsymKind::Dsa { bits, .. } => a.set(cka::PRIME_BITS, AttrValue::Int(i64::from(bits))),
+        AsymKind::Dsa { bits, .. } | AsymKind::Dh { bits } => {
+            a.set(cka::PRIME_BITS, AttrValue::Int(i64::from(bits)))
+        }
     }
 }
 
 /// CheckSum of an asymmetric key (UnwrapKey, GenerateKeyPair): SPKI ‖ bit length (4, BE).
 fn public_checksum(info: &PublicInfo) -> Vec<u8> {
     let bits = match info.kind {
-        AsymKind::Rsa { bits } | AsymKind::Dsa { bits, .. } => bits,
+        AsymKind::Rsa { bits } | AsymKind::Dsa { bits, .. } | AsymKind::Dh { bits } => bits,
         AsymKind::Ec(Curve::Ed25519) => 255,
         AsymKind::Ec(c) => match c {
             Curve::P521 => 521,
