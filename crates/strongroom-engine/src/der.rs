@@ -112,7 +112,7 @@ pub fn uint_value(content: &[u8]) -> Option<&[u8]> {
     match content {
         [] => None,
         [first, ..] if first & 0x80 != 0 => None,
-        [0, rest @ ..] if rest.is_empty() => Some(content),
+        [0] => Some(content),
         [0, rest @ ..] if rest[0] & 0x80 == 0 => None,
         [0, rest @ ..] => Some(rest),
         _ => Some(content),
