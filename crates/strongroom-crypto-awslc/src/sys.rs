@@ -561,9 +561,7 @@ pub(crate) type DhPair = (Zeroizing<Vec<u8>>, Vec<u8>, u32);
 
 /// A DH key pair in the given DER DHParameter: (private value x, public value y), both
 /// unsigned big-endian, and the bits of p.
-pub(crate) fn dh_generate(
-    params: &[u8],
-) -> Result<DhPair, CryptoError> {
+pub(crate) fn dh_generate(params: &[u8]) -> Result<DhPair, CryptoError> {
     let dh = dh_parse(params)?;
     // SAFETY: `dh` is valid; DH_generate_key stores a fresh key pair in it.
     if unsafe { sys::DH_generate_key(dh.0.as_ptr()) } != 1 {

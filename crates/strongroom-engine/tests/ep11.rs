@@ -137,7 +137,7 @@ fn attributes_are_enforced() {
     // Not extractable by default: cannot be wrapped.
     let kek = aes(&u, &[(cka::WRAP, AttrValue::Bool(true))]);
     assert_eq!(
-        u.ep11_wrap(&cbc(&[0; 16]), &enc_only, &kek)
+        u.ep11_wrap(&cbc(&[0; 16]), &enc_only, &kek, &[])
             .unwrap_err()
             .ckr,
         ckr::KEY_UNEXTRACTABLE

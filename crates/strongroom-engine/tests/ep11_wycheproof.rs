@@ -66,7 +66,7 @@ impl U {
             tm.insert(*a, AttrValue::Bool(true));
         }
         self.u
-            .ep11_unwrap(&mech, &self.base, &wrapped, &tm)
+            .ep11_unwrap(&mech, &self.base, &[], &wrapped, &tm)
             .map(|k| k.blob)
     }
 }

@@ -833,8 +833,9 @@ impl pb::crypto_server::Crypto for Grep11 {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
             let kek = key_of(q.ke_k, q.ke_kv1);
+            let mac = key_of(q.mac_key, q.mac_key_v1);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_wrap(&mech, &key, &kek)
+                u.ep11_wrap(&mech, &key, &kek, &mac)
                     .map(|wrapped| pb::WrapKeyResponse { wrapped })
             })
         })
@@ -848,9 +849,10 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, "ep11.unwrap_key", WRITE, |q| {
             let mech = mech_of(q.mech)?;
             let kek = key_of(q.ke_k, q.ke_kv1);
+            let mac = key_of(q.mac_key, q.mac_key_v1);
             let t = template_of(q.template);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_unwrap(&mech, &kek, &q.wrapped, &t)
+                u.ep11_unwrap(&mech, &kek, &mac, &q.wrapped, &t)
                     .map(|k| pb::UnwrapKeyResponse {
                         unwrapped: Some(key_blob(&k)),
                         unwrapped_bytes: k.blob,

@@ -1616,3 +1616,118 @@ async fn examples_dh_keygen_and_derive() {
         ckr::ATTRIBUTE_VALUE_INVALID
     );
 }
+
+#[tokio::test]
+async fn example_attribute_bound_wrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let mut g = G::new(&s).await;
+    // 49: MAC key, AES key and RSA pair all CKA_IBM_ATTRBOUND; wrap with the public key and
+    // the MAC key, unwrap with the private key and the MAC key; the attributes travel along.
+    let mac = g
+        .gen_key(
+            ckm::GENERIC_SECRET_KEY_GEN,
+            &[
+                (cka::KEY_TYPE, i(ckk::GENERIC_SECRET as i64)),
+                (cka::CLASS, i(cko::SECRET_KEY as i64)),
+                (cka::VALUE_LEN, i(32)),
+                (cka::IBM_ATTRBOUND, b(true)),
+            ],
+        )
+        .await
+        .key_bytes;
+    let aes = g
+        .gen_key(
+            ckm::AES_KEY_GEN,
+            &[
+                (cka::VALUE_LEN, i(32)),
+                (cka::ENCRYPT, b(true)),
+                (cka::DECRYPT, b(true)),
+                (cka::EXTRACTABLE, b(true)),
+                (cka::IBM_ATTRBOUND, b(true)),
+            ],
+        )
+        .await;
+    let (public, private) = g
+        .gen_pair(
+            ckm::RSA_PKCS_KEY_PAIR_GEN,
+            &[
+                (cka::MODULUS_BITS, i(2048)),
+                (cka::WRAP, b(true)),
+                (cka::IBM_ATTRBOUND, b(true)),
+            ],
+            &[(cka::UNWRAP, b(true)), (cka::IBM_ATTRBOUND, b(true))],
+        )
+        .await;
+    let abw = strongroom_grep11::ckm::IBM_ATTRIBUTEBOUND_WRAP;
+    let r = g.r(pb::WrapKeyRequest {
+        mech: m(abw),
+        key: aes.key.clone(),
+        ke_k: kb(&public),
+        mac_key: kb(&mac),
+        ..Default::default()
+    });
+    let wrapped = g.c.wrap_key(r).await.unwrap().into_inner().wrapped;
+    let unwrap = |g: &mut G, wrapped: Vec<u8>, mac_key: &[u8]| {
+        g.r(pb::UnwrapKeyRequest {
+            wrapped,
+            mech: m(abw),
+            template: tm(&[(cka::KEY_TYPE, i(ckk::AES as i64))]),
+            ke_k: kb(&private),
+            mac_key: kb(mac_key),
+            ..Default::default()
+        })
+    };
+    let r = unwrap(&mut g, wrapped.clone(), &mac);
+    let un = g.c.unwrap_key(r).await.unwrap().into_inner();
+    assert_eq!(un.check_sum[..3], aes.check_sum[..3]);
+    let attrs = &un.unwrapped.as_ref().unwrap().attributes;
+    assert_eq!(
+        (attrs.get(&cka::ENCRYPT), attrs.get(&cka::IBM_ATTRBOUND)),
+        (Some(&b(true)), Some(&b(true)))
+    );
+    let iv = g.random(16).await;
+    let ct = g
+        .enc1(mb(ckm::AES_CBC_PAD, &iv), &aes.key_bytes, PLAIN)
+        .await
+        .unwrap();
+    assert_eq!(
+        g.dec1(mb(ckm::AES_CBC_PAD, &iv), &un.unwrapped_bytes, &ct)
+            .await
+            .unwrap(),
+        PLAIN
+    );
+    // Another MAC key, or a changed byte: refused.
+    let other_mac = g
+        .gen_key(
+            ckm::GENERIC_SECRET_KEY_GEN,
+            &[(cka::VALUE_LEN, i(32)), (cka::IBM_ATTRBOUND, b(true))],
+        )
+        .await
+        .key_bytes;
+    let r = unwrap(&mut g, wrapped.clone(), &other_mac);
+    assert_eq!(ckr_of(g.c.unwrap_key(r).await), ckr::WRAPPED_KEY_INVALID);
+    let mut bad = wrapped.clone();
+    bad[40] ^= 1;
+    let r = unwrap(&mut g, bad, &mac);
+    assert_eq!(ckr_of(g.c.unwrap_key(r).await), ckr::WRAPPED_KEY_INVALID);
+    // A key without CKA_IBM_ATTRBOUND cannot take part.
+    let plain_aes = g
+        .gen_key(
+            ckm::AES_KEY_GEN,
+            &[(cka::VALUE_LEN, i(16)), (cka::EXTRACTABLE, b(true))],
+        )
+        .await
+        .key_bytes;
+    let r = g.r(pb::WrapKeyRequest {
+        mech: m(abw),
+        key: kb(&plain_aes),
+        ke_k: kb(&public),
+        mac_key: kb(&mac),
+        ..Default::default()
+    });
+    assert_eq!(
+        ckr_of(g.c.wrap_key(r).await),
+        ckr::KEY_FUNCTION_NOT_PERMITTED
+    );
+}

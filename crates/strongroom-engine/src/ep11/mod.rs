@@ -6,6 +6,7 @@
 //! Errors carry a PKCS#11 return value (`CKR_*`) and a detail that never holds key
 //! material or data.
 
+mod attrbound;
 pub mod attrs;
 pub mod consts;
 pub mod object;
@@ -711,6 +712,7 @@ pub const MECHANISMS: &[MechInfo] = &[
     mi(ckm::IBM_SHA512_224_HMAC, 1, 512, SV),
     mi(ckm::IBM_ED25519_SHA512, 256, 256, SV | EC_FLAGS),
     mi(ckm::IBM_TRANSPORTKEY, 0, 0, ckf::UNWRAP),
+    mi(ckm::IBM_ATTRIBUTEBOUND_WRAP, 0, 0, ckf::WRAP | ckf::UNWRAP),
     mi(ckm::DSA_PARAMETER_GEN, 2048, 3072, ckf::GENERATE),
     mi(ckm::DH_PKCS_PARAMETER_GEN, 2048, 8192, ckf::GENERATE),
 ];
@@ -1912,7 +1914,18 @@ impl CryptoUnit {
     }
 
     /// `WrapKey`: encrypts a key's value (secret) or PKCS#8 (private) under a wrapping key.
-    pub fn ep11_wrap(&self, mech: &Mech, key: &[u8], kek: &[u8]) -> Result<Vec<u8>, Ep11Error> {
+    /// `mac_key` is used by `CKM_IBM_ATTRIBUTEBOUND_WRAP` only.
+    pub fn ep11_wrap(
+        &self,
+        mech: &Mech,
+        key: &[u8],
+        kek: &[u8],
+        mac_key: &[u8],
+    ) -> Result<Vec<u8>, Ep11Error> {
+        if mech.code == ckm::IBM_ATTRIBUTEBOUND_WRAP {
+            no_param(mech)?;
+            return self.attrbound_wrap(key, kek, mac_key);
+        }
         let k = self.resolve(key, Role::Key)?;
         let w = self.resolve(kek, Role::Wrapping)?;
         let plan = plan(mech, Op::Encrypt)?;
@@ -1954,13 +1967,20 @@ impl CryptoUnit {
 
     /// `UnwrapKey`: decrypts wrapped key material and seals it as a new key per template.
     /// `CKM_IBM_TRANSPORTKEY` turns a plain SPKI into a MACed SPKI (the KeK is ignored).
+    /// `mac_key` is used by `CKM_IBM_ATTRIBUTEBOUND_WRAP` only (the attributes come from
+    /// the wrapped key; the template may only name the matching CKA_KEY_TYPE).
     pub fn ep11_unwrap(
         &self,
         mech: &Mech,
         kek: &[u8],
+        mac_key: &[u8],
         wrapped: &[u8],
         t: &Template,
     ) -> Result<NewKey, Ep11Error> {
+        if mech.code == ckm::IBM_ATTRIBUTEBOUND_WRAP {
+            no_param(mech)?;
+            return self.attrbound_unwrap(kek, mac_key, wrapped, attrs::ulong(t, cka::KEY_TYPE));
+        }
         let class = attrs::ulong(t, cka::CLASS).unwrap_or(if mech.code == ckm::IBM_TRANSPORTKEY {
             cko::PUBLIC_KEY
         } else {
