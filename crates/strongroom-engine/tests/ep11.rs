@@ -496,3 +496,121 @@ fn secp256k1_ecdh_agrees() {
         .unwrap();
     assert_eq!(ka.checksum, kb.checksum);
 }
+
+#[test]
+fn generic_secret_derivations_and_the_extractable_rule() {
+    let u = unit();
+    let gen = |ext: bool| {
+        u.ep11_generate_key(
+            &Mech::new(ckm::GENERIC_SECRET_KEY_GEN),
+            &t(&[
+                (cka::VALUE_LEN, AttrValue::Int(16)),
+                (cka::DERIVE, AttrValue::Bool(true)),
+                (cka::EXTRACTABLE, AttrValue::Bool(ext)),
+            ]),
+        )
+        .unwrap()
+        .blob
+    };
+    let (locked, open) = (gen(false), gen(true));
+    let wants_ext = t(&[(cka::EXTRACTABLE, AttrValue::Bool(true))]);
+    let m = |code, p: &[u8]| Mech {
+        code,
+        param: MechParam::Bytes(p.to_vec()),
+    };
+    // Exporting a non-extractable key through a derivation is refused.
+    for code in [
+        ckm::CONCATENATE_BASE_AND_DATA,
+        ckm::XOR_BASE_AND_DATA,
+        ckm::SHA256_KEY_DERIVATION,
+    ] {
+        let mech = if code == ckm::SHA256_KEY_DERIVATION {
+            Mech::new(code)
+        } else {
+            m(code, &[1; 4])
+        };
+        assert_eq!(
+            u.ep11_derive(&mech, &locked, &wants_ext).unwrap_err().ckr,
+            ckr::TEMPLATE_INCONSISTENT,
+            "{code:x}"
+        );
+    }
+    assert_eq!(
+        u.ep11_derive(
+            &m(ckm::CONCATENATE_BASE_AND_KEY, &locked),
+            &open,
+            &wants_ext
+        )
+        .unwrap_err()
+        .ckr,
+        ckr::TEMPLATE_INCONSISTENT
+    );
+    // Lengths: base ‖ data, data ‖ base, base ⊕ data (shorter of the two), base ‖ key.
+    let len = |k: &NewKey| k.attrs.ulong(cka::VALUE_LEN).unwrap();
+    assert_eq!(
+        len(&u
+            .ep11_derive(
+                &m(ckm::CONCATENATE_BASE_AND_DATA, &[1; 4]),
+                &locked,
+                &Template::new()
+            )
+            .unwrap()),
+        20
+    );
+    assert_eq!(
+        len(&u
+            .ep11_derive(
+                &m(ckm::CONCATENATE_DATA_AND_BASE, &[1; 4]),
+                &locked,
+                &Template::new()
+            )
+            .unwrap()),
+        20
+    );
+    assert_eq!(
+        len(&u
+            .ep11_derive(
+                &m(ckm::XOR_BASE_AND_DATA, &[1; 4]),
+                &locked,
+                &Template::new()
+            )
+            .unwrap()),
+        4
+    );
+    assert_eq!(
+        len(&u
+            .ep11_derive(
+                &m(ckm::CONCATENATE_BASE_AND_KEY, &open),
+                &locked,
+                &Template::new()
+            )
+            .unwrap()),
+        32
+    );
+    // XOR with data twice gives the base back: same check value.
+    let x1 = u
+        .ep11_derive(
+            &m(ckm::XOR_BASE_AND_DATA, &[0x5a; 16]),
+            &open,
+            &t(&[
+                (cka::DERIVE, AttrValue::Bool(true)),
+                (cka::EXTRACTABLE, AttrValue::Bool(true)),
+            ]),
+        )
+        .unwrap();
+    let x2 = u
+        .ep11_derive(
+            &m(ckm::XOR_BASE_AND_DATA, &[0x5a; 16]),
+            &x1.blob,
+            &Template::new(),
+        )
+        .unwrap();
+    let same = u
+        .ep11_derive(
+            &m(ckm::XOR_BASE_AND_DATA, &[0; 16]),
+            &open,
+            &Template::new(),
+        )
+        .unwrap();
+    assert_eq!(x2.checksum, same.checksum);
+}

@@ -186,6 +186,11 @@ pub fn ulong(t: &Template, a: u64) -> Option<u64> {
     t.get(&a).and_then(AttrValue::as_ulong)
 }
 
+/// A boolean attribute in a template (false when absent).
+pub fn flag_of(t: &Template, a: u64) -> bool {
+    t.get(&a).and_then(AttrValue::as_bool).unwrap_or(false)
+}
+
 /// The bytes of an attribute in a template.
 pub fn bytes(t: &Template, a: u64) -> Option<&[u8]> {
     match t.get(&a) {

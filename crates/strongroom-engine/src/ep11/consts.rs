@@ -133,6 +133,10 @@ pub mod ckm {
     pub const DES3_CBC_PAD: u64 = 0x136;
     pub const DES3_CMAC: u64 = 0x138;
     pub const GENERIC_SECRET_KEY_GEN: u64 = 0x350;
+    pub const CONCATENATE_BASE_AND_KEY: u64 = 0x360;
+    pub const CONCATENATE_BASE_AND_DATA: u64 = 0x362;
+    pub const CONCATENATE_DATA_AND_BASE: u64 = 0x363;
+    pub const XOR_BASE_AND_DATA: u64 = 0x364;
     pub const SHA1_KEY_DERIVATION: u64 = 0x392;
     pub const SHA256_KEY_DERIVATION: u64 = 0x393;
     pub const SHA384_KEY_DERIVATION: u64 = 0x394;

@@ -673,6 +673,10 @@ pub const MECHANISMS: &[MechInfo] = &[
     mi(ckm::SHA512_HMAC, 1, 512, SV),
     mi(ckm::SHA512_HMAC_GENERAL, 1, 512, SV),
     mi(ckm::GENERIC_SECRET_KEY_GEN, 1, 512, ckf::GENERATE),
+    mi(ckm::CONCATENATE_BASE_AND_KEY, 1, 512, ckf::DERIVE),
+    mi(ckm::CONCATENATE_BASE_AND_DATA, 1, 512, ckf::DERIVE),
+    mi(ckm::CONCATENATE_DATA_AND_BASE, 1, 512, ckf::DERIVE),
+    mi(ckm::XOR_BASE_AND_DATA, 1, 512, ckf::DERIVE),
     mi(ckm::SHA1_KEY_DERIVATION, 1, 512, ckf::DERIVE),
     mi(ckm::SHA256_KEY_DERIVATION, 1, 512, ckf::DERIVE),
     mi(ckm::SHA384_KEY_DERIVATION, 1, 512, ckf::DERIVE),
@@ -2118,6 +2122,14 @@ impl CryptoUnit {
         attrs::check_template(t, cko::SECRET_KEY)?;
         let b = self.resolve(base, Role::Key)?;
         permit(&b, cka::DERIVE, "CKA_DERIVE")?;
+        // A derived key must not be easier to take out than its base key (otherwise
+        // CONCATENATE_BASE_AND_DATA would export a non-extractable key).
+        if !b.attrs.flag(cka::EXTRACTABLE) && attrs::flag_of(t, cka::EXTRACTABLE) {
+            return err(
+                ckr::TEMPLATE_INCONSISTENT,
+                "the base key is not extractable, so a key derived from it cannot be",
+            );
+        }
         let secret: Zeroizing<Vec<u8>> = match mech.code {
             ckm::ECDH1_DERIVE => {
                 let peer = match &mech.param {
@@ -2191,6 +2203,53 @@ impl CryptoUnit {
                         "the peer's public value is not valid in the key's group",
                     )
                 })?
+            }
+            ckm::CONCATENATE_BASE_AND_DATA
+            | ckm::CONCATENATE_DATA_AND_BASE
+            | ckm::XOR_BASE_AND_DATA
+            | ckm::CONCATENATE_BASE_AND_KEY => {
+                let Body::Secret(base) = &b.body else {
+                    return err(
+                        ckr::KEY_TYPE_INCONSISTENT,
+                        "this derivation needs a secret base key",
+                    );
+                };
+                let MechParam::Bytes(data) = &mech.param else {
+                    return err(
+                        ckr::MECHANISM_PARAM_INVALID,
+                        "this derivation needs its data (or, for CONCATENATE_BASE_AND_KEY, the second key blob) in ParameterB",
+                    );
+                };
+                let base = base.expose();
+                match mech.code {
+                    ckm::CONCATENATE_BASE_AND_DATA => Zeroizing::new([base, data].concat()),
+                    ckm::CONCATENATE_DATA_AND_BASE => {
+                        Zeroizing::new([data.as_slice(), base].concat())
+                    }
+                    ckm::XOR_BASE_AND_DATA => {
+                        Zeroizing::new(base.iter().zip(data.iter()).map(|(a, b)| a ^ b).collect())
+                    }
+                    _ => {
+                        let other = self.resolve(data, Role::Key)?;
+                        permit(&other, cka::DERIVE, "CKA_DERIVE")?;
+                        let Body::Secret(o) = &other.body else {
+                            return err(
+                                ckr::KEY_TYPE_INCONSISTENT,
+                                "CONCATENATE_BASE_AND_KEY joins two secret keys",
+                            );
+                        };
+                        // The result may be extracted only if both keys may be.
+                        if !other.attrs.flag(cka::EXTRACTABLE)
+                            && attrs::flag_of(t, cka::EXTRACTABLE)
+                        {
+                            return err(
+                                ckr::TEMPLATE_INCONSISTENT,
+                                "the second key is not extractable, so the derived key cannot be",
+                            );
+                        }
+                        Zeroizing::new([base, o.expose()].concat())
+                    }
+                }
             }
             ckm::SHA1_KEY_DERIVATION
             | ckm::SHA224_KEY_DERIVATION
