@@ -399,6 +399,15 @@ impl PreparedPrivate for Prepared {
             (Key::Rsa { raw, .. }, SignScheme::RsaPkcs1Raw) => {
                 crate::sys::rsa_sign_pkcs1_raw(raw, data)
             }
+            (Key::Rsa { raw, .. }, SignScheme::RsaPssWith { hash, mgf, salt }) => {
+                crate::sys::rsa_pss_sign(
+                    raw,
+                    crate::sys::md(hash)?,
+                    crate::sys::md(mgf)?,
+                    salt as usize,
+                    data,
+                )
+            }
             (Key::Rsa { sign, .. }, SignScheme::RsaPkcs1(_) | SignScheme::RsaPss(_)) => {
                 let (enc, dalg) = rsa_sign_encoding(scheme)?;
                 let d = digest::Digest::import_less_safe(data, dalg).map_err(|_| CryptoError)?;
@@ -432,9 +441,19 @@ impl PreparedPrivate for Prepared {
         label: &[u8],
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let Key::Rsa { decrypt, .. } = &self.key else {
+        let Key::Rsa { decrypt, raw, .. } = &self.key else {
             return Err(CryptoError);
         };
+        if let RsaPadding::OaepWith { hash, mgf } = padding {
+            return crate::sys::rsa_oaep(
+                raw,
+                true,
+                crate::sys::md(hash)?,
+                crate::sys::md(mgf)?,
+                label,
+                ciphertext,
+            );
+        }
         let mut out = Zeroizing::new(vec![0u8; decrypt.key_size_bytes()]);
         let len = match padding {
             RsaPadding::Pkcs1 => Pkcs1PrivateDecryptingKey::new(decrypt.clone())
@@ -442,6 +461,7 @@ impl PreparedPrivate for Prepared {
                 .decrypt(ciphertext, &mut out)
                 .map_err(|_| CryptoError)?
                 .len(),
+            RsaPadding::OaepWith { .. } => return Err(CryptoError),
             RsaPadding::Oaep(h) => OaepPrivateDecryptingKey::new(decrypt.clone())
                 .map_err(|_| CryptoError)?
                 .decrypt(oaep_alg(h)?, ciphertext, &mut out, Some(label))
@@ -615,6 +635,16 @@ pub(crate) fn verify(scheme: SignScheme, public: &PublicInfo, data: &[u8], sig: 
     match (public.kind, scheme) {
         (AsymKind::Dsa { .. }, SignScheme::DsaDigest) => crate::sys::Pkey::public(&public.spki)
             .is_some_and(|k| crate::sys::dsa_verify(&k, data, sig)),
+        (AsymKind::Rsa { .. }, SignScheme::RsaPssWith { hash, mgf, salt }) => {
+            let (Some(k), Ok(h), Ok(m)) = (
+                crate::sys::Pkey::public(&public.spki),
+                crate::sys::md(hash),
+                crate::sys::md(mgf),
+            ) else {
+                return false;
+            };
+            crate::sys::rsa_pss_verify(&k, h, m, salt as usize, data, sig)
+        }
         (AsymKind::Rsa { .. }, SignScheme::RsaPkcs1Raw) => {
             let Some(k) = crate::sys::Pkey::public(&public.spki) else {
                 return false;
@@ -666,6 +696,18 @@ pub(crate) fn rsa_encrypt(
     label: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
+    if let RsaPadding::OaepWith { hash, mgf } = padding {
+        let k = crate::sys::Pkey::public(&public.spki).ok_or(CryptoError)?;
+        return crate::sys::rsa_oaep(
+            &k,
+            false,
+            crate::sys::md(hash)?,
+            crate::sys::md(mgf)?,
+            label,
+            plaintext,
+        )
+        .map(|v| v.to_vec());
+    }
     let k = PublicEncryptingKey::from_der(&public.spki).map_err(|_| CryptoError)?;
     let mut out = vec![0u8; k.key_size_bytes()];
     let len = match padding {
@@ -679,6 +721,7 @@ pub(crate) fn rsa_encrypt(
             .encrypt(oaep_alg(h)?, plaintext, &mut out, Some(label))
             .map_err(|_| CryptoError)?
             .len(),
+        RsaPadding::OaepWith { .. } => return Err(CryptoError),
     };
     out.truncate(len);
     Ok(out)

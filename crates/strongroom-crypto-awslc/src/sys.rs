@@ -7,7 +7,9 @@
 //! * SHA-512/224, and HMAC over SHA-512/224 and SHA-512/256,
 //! * RSA key generation with a chosen size and public exponent,
 //! * DSA: parameters, key pairs, signatures (r ‖ s),
-//! * Diffie-Hellman (PKCS #3): RFC 7919 groups, key pairs, the padded shared secret.
+//! * Diffie-Hellman (PKCS #3): RFC 7919 groups, key pairs, the padded shared secret,
+//! * RSA-PSS and RSA-OAEP with any SHA-1/SHA-2 hash, an MGF1 hash of their own and (PSS)
+//!   any salt length — the combinations the safe API's fixed algorithms do not cover.
 //!
 //! This is the only module of Strongroom with `unsafe` code. Keys cross from the safe API as
 //! DER (PKCS#8 or SubjectPublicKeyInfo) and are parsed here into owned `EVP_PKEY`s; no
@@ -620,6 +622,174 @@ pub(crate) fn dh_agree(
         if usize::try_from(n).ok() != Some(size) {
             return Err(CryptoError);
         }
+        Ok(out)
+    }
+}
+
+/// The EVP_MD of a SHA-1/SHA-2 hash.
+pub(crate) fn md(
+    h: strongroom_engine::provider::DigestAlg,
+) -> Result<*const sys::EVP_MD, CryptoError> {
+    use strongroom_engine::provider::DigestAlg::*;
+    // SAFETY: these return pointers to static EVP_MD tables.
+    let m = unsafe {
+        match h {
+            Sha1 => sys::EVP_sha1(),
+            Sha224 => sys::EVP_sha224(),
+            Sha256 => sys::EVP_sha256(),
+            Sha384 => sys::EVP_sha384(),
+            Sha512 => sys::EVP_sha512(),
+            _ => return Err(CryptoError),
+        }
+    };
+    if m.is_null() {
+        Err(CryptoError)
+    } else {
+        Ok(m)
+    }
+}
+
+/// RSA-PSS signature over `digest` (as long as `hash`'s output) with MGF1(`mgf`) and a salt
+/// of `salt` bytes.
+pub(crate) fn rsa_pss_sign(
+    key: &Pkey,
+    hash: *const sys::EVP_MD,
+    mgf: *const sys::EVP_MD,
+    salt: usize,
+    digest: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let rsa = key.rsa()?;
+    let k = key.rsa_size()?;
+    let salt = std::os::raw::c_int::try_from(salt).map_err(|_| CryptoError)?;
+    let mut out = vec![0u8; k];
+    let mut out_len = 0usize;
+    // SAFETY: `rsa` is valid while `key` is borrowed; `out` holds max_out bytes; `digest`
+    // is readable; `hash` and `mgf` are static EVP_MD tables from `md`. aws-lc checks that
+    // the digest length matches `hash` and that the salt fits the modulus.
+    let ok = unsafe {
+        sys::RSA_sign_pss_mgf1(
+            rsa.as_ptr(),
+            &mut out_len,
+            out.as_mut_ptr(),
+            out.len(),
+            digest.as_ptr(),
+            digest.len(),
+            hash,
+            mgf,
+            salt,
+        )
+    };
+    if ok != 1 || out_len != k {
+        return Err(CryptoError);
+    }
+    Ok(out)
+}
+
+/// Verifies an RSA-PSS signature (see [`rsa_pss_sign`]).
+pub(crate) fn rsa_pss_verify(
+    key: &Pkey,
+    hash: *const sys::EVP_MD,
+    mgf: *const sys::EVP_MD,
+    salt: usize,
+    digest: &[u8],
+    sig: &[u8],
+) -> bool {
+    let (Ok(rsa), Ok(salt)) = (key.rsa(), std::os::raw::c_int::try_from(salt)) else {
+        return false;
+    };
+    // SAFETY: as in `rsa_pss_sign`; `sig` is readable for its length.
+    unsafe {
+        sys::RSA_verify_pss_mgf1(
+            rsa.as_ptr(),
+            digest.as_ptr(),
+            digest.len(),
+            hash,
+            mgf,
+            salt,
+            sig.as_ptr(),
+            sig.len(),
+        ) == 1
+    }
+}
+
+/// Owned EVP_PKEY_CTX.
+struct Ctx(NonNull<sys::EVP_PKEY_CTX>);
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        // SAFETY: owned by this value alone.
+        unsafe { sys::EVP_PKEY_CTX_free(self.0.as_ptr()) }
+    }
+}
+
+/// RSA-OAEP with hash `hash`, MGF1(`mgf`) and `label`: encryption (public key) or
+/// decryption (private key).
+pub(crate) fn rsa_oaep(
+    key: &Pkey,
+    decrypt: bool,
+    hash: *const sys::EVP_MD,
+    mgf: *const sys::EVP_MD,
+    label: &[u8],
+    input: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let k = key.rsa_size()?;
+    // SAFETY: the EVP_PKEY is valid; EVP_PKEY_CTX_new takes its own reference and returns
+    // null or a context that `Ctx` owns.
+    let ctx =
+        Ctx(
+            NonNull::new(unsafe { sys::EVP_PKEY_CTX_new(key.0.as_ptr(), std::ptr::null_mut()) })
+                .ok_or(CryptoError)?,
+        );
+    let c = ctx.0.as_ptr();
+    // SAFETY: `c` is a valid context; `hash`/`mgf` are static tables. The label is copied
+    // into a buffer from OPENSSL_malloc because the context takes ownership of it (on
+    // failure the buffer is ours to free). `out` holds `k` bytes, the most RSA produces.
+    unsafe {
+        let init = if decrypt {
+            sys::EVP_PKEY_decrypt_init(c)
+        } else {
+            sys::EVP_PKEY_encrypt_init(c)
+        };
+        if init != 1
+            || sys::EVP_PKEY_CTX_set_rsa_padding(c, sys::RSA_PKCS1_OAEP_PADDING) != 1
+            || sys::EVP_PKEY_CTX_set_rsa_oaep_md(c, hash) != 1
+            || sys::EVP_PKEY_CTX_set_rsa_mgf1_md(c, mgf) != 1
+        {
+            return Err(CryptoError);
+        }
+        if !label.is_empty() {
+            let buf = sys::OPENSSL_malloc(label.len()).cast::<u8>();
+            if buf.is_null() {
+                return Err(CryptoError);
+            }
+            std::ptr::copy_nonoverlapping(label.as_ptr(), buf, label.len());
+            if sys::EVP_PKEY_CTX_set0_rsa_oaep_label(c, buf, label.len()) != 1 {
+                sys::OPENSSL_free(buf.cast());
+                return Err(CryptoError);
+            }
+        }
+        let mut out = Zeroizing::new(vec![0u8; k]);
+        let mut out_len = out.len();
+        let ok = if decrypt {
+            sys::EVP_PKEY_decrypt(
+                c,
+                out.as_mut_ptr(),
+                &mut out_len,
+                input.as_ptr(),
+                input.len(),
+            )
+        } else {
+            sys::EVP_PKEY_encrypt(
+                c,
+                out.as_mut_ptr(),
+                &mut out_len,
+                input.as_ptr(),
+                input.len(),
+            )
+        };
+        if ok != 1 || out_len > k {
+            return Err(CryptoError);
+        }
+        out.truncate(out_len);
         Ok(out)
     }
 }

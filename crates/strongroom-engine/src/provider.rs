@@ -209,6 +209,15 @@ pub enum SignScheme {
     RsaPkcs1Raw,
     /// RSASSA-PSS with MGF1 of the same hash and a salt as long as the hash.
     RsaPss(DigestAlg),
+    /// RSASSA-PSS over a digest of `hash` with MGF1(`mgf`) and a salt of `salt` bytes.
+    RsaPssWith {
+        /// Message hash (the digest's algorithm).
+        hash: DigestAlg,
+        /// MGF1 hash.
+        mgf: DigestAlg,
+        /// Salt length in bytes.
+        salt: u32,
+    },
     /// ECDSA over a digest already cut or padded to [`Curve::digest_len`]; raw `r‖s`.
     EcdsaDigest,
     /// Ed25519 over the message (RFC 8032).
@@ -224,6 +233,13 @@ pub enum RsaPadding {
     Pkcs1,
     /// RSAES-OAEP with MGF1 of the same hash (SHA-1, SHA-256, SHA-384, SHA-512).
     Oaep(DigestAlg),
+    /// RSAES-OAEP with any SHA-1/SHA-2 hash and MGF1 hash.
+    OaepWith {
+        /// OAEP hash.
+        hash: DigestAlg,
+        /// MGF1 hash.
+        mgf: DigestAlg,
+    },
 }
 
 /// A private key parsed once and used many times (the service caches these).

@@ -614,3 +614,95 @@ fn generic_secret_derivations_and_the_extractable_rule() {
         .unwrap();
     assert_eq!(x2.checksum, same.checksum);
 }
+
+#[test]
+fn pss_and_oaep_with_any_hash_and_mgf() {
+    let u = unit();
+    let (public, private) = u
+        .ep11_generate_key_pair(
+            &Mech::new(ckm::RSA_PKCS_KEY_PAIR_GEN),
+            &t(&[
+                (cka::MODULUS_BITS, AttrValue::Int(2048)),
+                (cka::VERIFY, AttrValue::Bool(true)),
+                (cka::ENCRYPT, AttrValue::Bool(true)),
+            ]),
+            &t(&[
+                (cka::SIGN, AttrValue::Bool(true)),
+                (cka::DECRYPT, AttrValue::Bool(true)),
+            ]),
+        )
+        .unwrap();
+    for (code, hash, mgf, salt) in [
+        (ckm::SHA1_RSA_PKCS_PSS, ckm::SHA_1, 1, 20),
+        (ckm::SHA224_RSA_PKCS_PSS, ckm::SHA224, 5, 0),
+        (ckm::SHA256_RSA_PKCS_PSS, ckm::SHA256, 1, 10),
+        (ckm::SHA512_RSA_PKCS_PSS, ckm::SHA512, 4, 64),
+    ] {
+        let m = Mech {
+            code,
+            param: MechParam::Pss { hash, mgf, salt },
+        };
+        let s1 = u
+            .ep11_single(Op::Sign, &m, &private.blob, b"msg", &[])
+            .unwrap();
+        let s2 = u
+            .ep11_single(Op::Sign, &m, &private.blob, b"msg", &[])
+            .unwrap();
+        assert_ne!(s1, s2, "PSS is randomised");
+        u.ep11_single(Op::Verify, &m, &public.blob, b"msg", &s1)
+            .unwrap();
+        assert_eq!(
+            u.ep11_single(Op::Verify, &m, &public.blob, b"msh", &s1)
+                .unwrap_err()
+                .ckr,
+            ckr::SIGNATURE_INVALID
+        );
+        // A different MGF or salt does not verify.
+        let other = Mech {
+            code,
+            param: MechParam::Pss {
+                hash,
+                mgf: if mgf == 1 { 2 } else { 1 },
+                salt,
+            },
+        };
+        assert_eq!(
+            u.ep11_single(Op::Verify, &other, &public.blob, b"msg", &s1)
+                .unwrap_err()
+                .ckr,
+            ckr::SIGNATURE_INVALID
+        );
+    }
+    for (hash, mgf) in [(ckm::SHA224, 5), (ckm::SHA256, 1), (ckm::SHA512, 2)] {
+        let m = Mech {
+            code: ckm::RSA_PKCS_OAEP,
+            param: MechParam::Oaep {
+                hash,
+                mgf,
+                label: b"label".to_vec(),
+            },
+        };
+        let ct = u
+            .ep11_single(Op::Encrypt, &m, &public.blob, b"secret", &[])
+            .unwrap();
+        assert_eq!(
+            u.ep11_single(Op::Decrypt, &m, &private.blob, &ct, &[])
+                .unwrap(),
+            b"secret"
+        );
+        let wrong = Mech {
+            code: ckm::RSA_PKCS_OAEP,
+            param: MechParam::Oaep {
+                hash,
+                mgf,
+                label: b"other".to_vec(),
+            },
+        };
+        assert_eq!(
+            u.ep11_single(Op::Decrypt, &wrong, &private.blob, &ct, &[])
+                .unwrap_err()
+                .ckr,
+            ckr::ENCRYPTED_DATA_INVALID
+        );
+    }
+}

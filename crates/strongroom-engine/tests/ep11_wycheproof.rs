@@ -394,6 +394,12 @@ fn rsa_oaep_decrypt() {
     let mut n = 0;
     for (name, hash, mgf) in [
         (Rsa2048Sha1Mgf1Sha1, ckm::SHA_1, 1),
+        (Rsa2048Sha256Mgf1Sha1, ckm::SHA256, 1),
+        (Rsa2048Sha224Mgf1Sha224, ckm::SHA224, 5),
+        (Rsa2048Sha224Mgf1Sha1, ckm::SHA224, 1),
+        (Rsa2048Sha512Mgf1Sha1, ckm::SHA512, 1),
+        (Rsa3072Sha256Mgf1Sha1, ckm::SHA256, 1),
+        (Rsa4096Sha512Mgf1Sha1, ckm::SHA512, 1),
         (Rsa2048Sha256Mgf1Sha256, ckm::SHA256, 2),
         (Rsa2048Sha512Mgf1Sha512, ckm::SHA512, 4),
         (Rsa3072Sha256Mgf1Sha256, ckm::SHA256, 2),

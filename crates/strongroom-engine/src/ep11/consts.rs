@@ -98,6 +98,7 @@ pub mod ckm {
     pub const RSA_PKCS_OAEP: u64 = 0x9;
     pub const SHA1_RSA_PKCS: u64 = 0x6;
     pub const RSA_PKCS_PSS: u64 = 0xD;
+    pub const SHA1_RSA_PKCS_PSS: u64 = 0xE;
     pub const SHA256_RSA_PKCS: u64 = 0x40;
     pub const SHA384_RSA_PKCS: u64 = 0x41;
     pub const SHA512_RSA_PKCS: u64 = 0x42;
@@ -105,6 +106,7 @@ pub mod ckm {
     pub const SHA384_RSA_PKCS_PSS: u64 = 0x44;
     pub const SHA512_RSA_PKCS_PSS: u64 = 0x45;
     pub const SHA224_RSA_PKCS: u64 = 0x46;
+    pub const SHA224_RSA_PKCS_PSS: u64 = 0x47;
     pub const SHA512_224: u64 = 0x48;
     pub const SHA512_224_HMAC: u64 = 0x49;
     pub const SHA512_224_HMAC_GENERAL: u64 = 0x4A;

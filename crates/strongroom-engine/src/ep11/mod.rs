@@ -243,16 +243,27 @@ fn digest_len(d: DigestAlg) -> usize {
     }
 }
 
-/// CKG_MGF1_* for a hash.
-fn mgf_of(d: DigestAlg) -> u64 {
-    match d {
-        DigestAlg::Sha1 => 1,
-        DigestAlg::Sha256 => 2,
-        DigestAlg::Sha384 => 3,
-        DigestAlg::Sha512 => 4,
-        DigestAlg::Sha224 => 5,
-        _ => u64::MAX,
-    }
+/// The hash of a CKG_MGF1_* value.
+fn mgf_hash(mgf: u64) -> Option<DigestAlg> {
+    Some(match mgf {
+        1 => DigestAlg::Sha1,
+        2 => DigestAlg::Sha256,
+        3 => DigestAlg::Sha384,
+        4 => DigestAlg::Sha512,
+        5 => DigestAlg::Sha224,
+        _ => return None,
+    })
+}
+
+fn sha1_or_2(d: DigestAlg) -> bool {
+    matches!(
+        d,
+        DigestAlg::Sha1
+            | DigestAlg::Sha224
+            | DigestAlg::Sha256
+            | DigestAlg::Sha384
+            | DigestAlg::Sha512
+    )
 }
 
 /// What a mechanism does, resolved from its code and parameter.
@@ -392,19 +403,24 @@ fn plan(m: &Mech, op: Op) -> Result<Plan, Ep11Error> {
         }
         RSA_PKCS_OAEP if cipher_ops => {
             let MechParam::Oaep { hash, mgf, label } = &m.param else {
-                return err(ckr::MECHANISM_PARAM_INVALID, "CKM_RSA_PKCS_OAEP needs RSAOAEPParameter");
-            };
-            let h = digest_of(*hash)
-                .filter(|h| matches!(h, DigestAlg::Sha1 | DigestAlg::Sha256 | DigestAlg::Sha384 | DigestAlg::Sha512))
-                .ok_or_else(|| Ep11Error::new(ckr::MECHANISM_PARAM_INVALID, "OAEP hash must be SHA-1, SHA-256, SHA-384 or SHA-512"))?;
-            if *mgf != mgf_of(h) {
                 return err(
                     ckr::MECHANISM_PARAM_INVALID,
-                    "OAEP: the MGF1 hash must equal the OAEP hash in this release",
+                    "CKM_RSA_PKCS_OAEP needs RSAOAEPParameter",
                 );
-            }
+            };
+            let (Some(h), Some(g)) = (digest_of(*hash).filter(|d| sha1_or_2(*d)), mgf_hash(*mgf)) else {
+                return err(
+                    ckr::MECHANISM_PARAM_INVALID,
+                    "OAEP: HashMech must be SHA-1 or SHA-2 and Mgf a CKG_MGF1_SHA* value",
+                );
+            };
+            let padding = if h == g && h != DigestAlg::Sha224 {
+                RsaPadding::Oaep(h)
+            } else {
+                RsaPadding::OaepWith { hash: h, mgf: g }
+            };
             Plan::Rsa {
-                padding: RsaPadding::Oaep(h),
+                padding,
                 label: label.clone(),
             }
         }
@@ -499,35 +515,46 @@ fn plan(m: &Mech, op: Op) -> Result<Plan, Ep11Error> {
                 hash: Some(d),
             }
         }
-        RSA_PKCS_PSS | SHA256_RSA_PKCS_PSS | SHA384_RSA_PKCS_PSS | SHA512_RSA_PKCS_PSS if sign_ops => {
+        RSA_PKCS_PSS | SHA1_RSA_PKCS_PSS | SHA224_RSA_PKCS_PSS | SHA256_RSA_PKCS_PSS
+        | SHA384_RSA_PKCS_PSS | SHA512_RSA_PKCS_PSS
+            if sign_ops =>
+        {
             let MechParam::Pss { hash, mgf, salt } = &m.param else {
                 return err(ckr::MECHANISM_PARAM_INVALID, "RSA-PSS needs RSAPSSParameter");
             };
-            let d = digest_of(*hash)
-                .filter(|d| matches!(d, DigestAlg::Sha256 | DigestAlg::Sha384 | DigestAlg::Sha512))
-                .ok_or_else(|| Ep11Error::new(ckr::MECHANISM_PARAM_INVALID, "PSS hash must be SHA-256, SHA-384 or SHA-512"))?;
+            let (Some(d), Some(g)) = (digest_of(*hash).filter(|d| sha1_or_2(*d)), mgf_hash(*mgf)) else {
+                return err(
+                    ckr::MECHANISM_PARAM_INVALID,
+                    "PSS: HashMech must be SHA-1 or SHA-2 and Mgf a CKG_MGF1_SHA* value",
+                );
+            };
             let named = match m.code {
+                SHA1_RSA_PKCS_PSS => Some(DigestAlg::Sha1),
+                SHA224_RSA_PKCS_PSS => Some(DigestAlg::Sha224),
                 SHA256_RSA_PKCS_PSS => Some(DigestAlg::Sha256),
                 SHA384_RSA_PKCS_PSS => Some(DigestAlg::Sha384),
                 SHA512_RSA_PKCS_PSS => Some(DigestAlg::Sha512),
                 _ => None,
             };
-            if named.is_some_and(|n| n != d) || *mgf != mgf_of(d) {
+            if named.is_some_and(|n| n != d) {
                 return err(
                     ckr::MECHANISM_PARAM_INVALID,
-                    "PSS: HashMech and the MGF1 hash must match the mechanism's hash",
+                    "PSS: HashMech must be the mechanism's hash",
                 );
             }
             // 0 (unset in proto3) and 0xffffffff (XCP_PSS_DEFAULT_VALUE) mean the hash length.
             let hl = digest_len(d) as u64;
-            if !(*salt == 0 || *salt == 0xffff_ffff || *salt == hl) {
-                return err(
-                    ckr::MECHANISM_PARAM_INVALID,
-                    format!("PSS salt length must be the hash length ({hl}) in this release"),
-                );
-            }
+            let salt = if *salt == 0 || *salt == 0xffff_ffff { hl } else { *salt };
+            let salt = u32::try_from(salt).map_err(|_| {
+                Ep11Error::new(ckr::MECHANISM_PARAM_INVALID, "PSS salt length too large")
+            })?;
+            let scheme = if d == g && u64::from(salt) == hl && !matches!(d, DigestAlg::Sha1 | DigestAlg::Sha224) {
+                SignScheme::RsaPss(d)
+            } else {
+                SignScheme::RsaPssWith { hash: d, mgf: g, salt }
+            };
             Plan::Sign {
-                scheme: SignScheme::RsaPss(d),
+                scheme,
                 hash: named,
             }
         }
@@ -642,6 +669,8 @@ pub const MECHANISMS: &[MechInfo] = &[
     mi(ckm::SHA256_RSA_PKCS, 2048, 8192, SV),
     mi(ckm::SHA384_RSA_PKCS, 2048, 8192, SV),
     mi(ckm::SHA512_RSA_PKCS, 2048, 8192, SV),
+    mi(ckm::SHA1_RSA_PKCS_PSS, 2048, 8192, SV),
+    mi(ckm::SHA224_RSA_PKCS_PSS, 2048, 8192, SV),
     mi(ckm::SHA256_RSA_PKCS_PSS, 2048, 8192, SV),
     mi(ckm::SHA384_RSA_PKCS_PSS, 2048, 8192, SV),
     mi(ckm::SHA512_RSA_PKCS_PSS, 2048, 8192, SV),
@@ -925,7 +954,11 @@ fn plan_name(plan: &Plan) -> &'static str {
         } => "a DES3 key is needed",
         Plan::Mac { .. } => "a secret key is needed",
         Plan::Sign {
-            scheme: SignScheme::RsaPkcs1(_) | SignScheme::RsaPss(_) | SignScheme::RsaPkcs1Raw,
+            scheme:
+                SignScheme::RsaPkcs1(_)
+                | SignScheme::RsaPss(_)
+                | SignScheme::RsaPssWith { .. }
+                | SignScheme::RsaPkcs1Raw,
             ..
         } => "an RSA key is needed",
         Plan::Sign {
@@ -973,7 +1006,11 @@ fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
         }
         Plan::Rsa { .. }
         | Plan::Sign {
-            scheme: SignScheme::RsaPkcs1(_) | SignScheme::RsaPss(_) | SignScheme::RsaPkcs1Raw,
+            scheme:
+                SignScheme::RsaPkcs1(_)
+                | SignScheme::RsaPss(_)
+                | SignScheme::RsaPssWith { .. }
+                | SignScheme::RsaPkcs1Raw,
             ..
         } => {
             matches!(kind_of(k), Some(AsymKind::Rsa { .. }))
@@ -1005,6 +1042,7 @@ fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
             | Plan::Sign {
                 scheme: SignScheme::RsaPkcs1(_)
                     | SignScheme::RsaPss(_)
+                    | SignScheme::RsaPssWith { .. }
                     | SignScheme::RsaPkcs1Raw
                     | SignScheme::EcdsaDigest
                     | SignScheme::DsaDigest
@@ -1450,7 +1488,7 @@ impl CryptoUnit {
                 let input = match (scheme, hash) {
                     (SignScheme::Ed25519, _) => all.to_vec(),
                     (_, Some(h)) => p.digest(*h, all),
-                    (SignScheme::RsaPss(d), None) => {
+                    (SignScheme::RsaPss(d) | SignScheme::RsaPssWith { hash: d, .. }, None) => {
                         if all.len() != digest_len(*d) {
                             return err(
                                 ckr::DATA_LEN_RANGE,
