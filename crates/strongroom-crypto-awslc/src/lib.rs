@@ -417,6 +417,23 @@ impl CryptoProvider for AwsLcProvider {
         pkcs11::rsa_encrypt(padding, public, label, plaintext)
     }
 
+    fn digest_state_new(&self, alg: DigestAlg) -> Option<Vec<u8>> {
+        sys::digest_state_new(alg)
+    }
+
+    fn digest_state_update(
+        &self,
+        alg: DigestAlg,
+        state: &[u8],
+        data: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        sys::digest_state_update(alg, state, data)
+    }
+
+    fn digest_state_finish(&self, alg: DigestAlg, state: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        sys::digest_state_finish(alg, state)
+    }
+
     fn argon2id(
         &self,
         password: &[u8],

@@ -8,6 +8,8 @@
 //! * RSA key generation with a chosen size and public exponent,
 //! * DSA: parameters, key pairs, signatures (r ‖ s),
 //! * Diffie-Hellman (PKCS #3): RFC 7919 groups, key pairs, the padded shared secret,
+//! * SHA-1/SHA-2 contexts whose state is exported between calls (GREP11 multi-part
+//!   digests and hash-then-sign keep a fixed-size state instead of the data),
 //! * RSA-PSS and RSA-OAEP with any SHA-1/SHA-2 hash, an MGF1 hash of their own and (PSS)
 //!   any salt length — the combinations the safe API's fixed algorithms do not cover.
 //!
@@ -794,6 +796,247 @@ pub(crate) fn rsa_oaep(
     }
 }
 
+/// A SHA-1/SHA-2 computation in progress.
+enum Sha {
+    One(sys::SHA_CTX),
+    Two256(sys::SHA256_CTX),
+    Two512(sys::SHA512_CTX),
+}
+
+/// (context family, md_len, block length) of an exportable digest.
+fn sha_kind(alg: strongroom_engine::provider::DigestAlg) -> Option<(u8, u32, usize)> {
+    use strongroom_engine::provider::DigestAlg::*;
+    Some(match alg {
+        Sha1 => (1, 20, 64),
+        Sha224 => (2, 28, 64),
+        Sha256 => (2, 32, 64),
+        Sha384 => (3, 48, 128),
+        Sha512 => (3, 64, 128),
+        Sha512_224 => (3, 28, 128),
+        Sha512_256 => (3, 32, 128),
+        _ => return None,
+    })
+}
+
+impl Sha {
+    fn new(alg: strongroom_engine::provider::DigestAlg) -> Option<Sha> {
+        use strongroom_engine::provider::DigestAlg::*;
+        // SAFETY: each *_Init fully initialises the plain-data context it is given (which
+        // is first zeroed so that no field is ever read uninitialised); they cannot fail.
+        unsafe {
+            Some(match alg {
+                Sha1 => {
+                    let mut c: sys::SHA_CTX = std::mem::zeroed();
+                    sys::SHA1_Init(&mut c);
+                    Sha::One(c)
+                }
+                Sha224 | Sha256 => {
+                    let mut c: sys::SHA256_CTX = std::mem::zeroed();
+                    if alg == Sha224 {
+                        sys::SHA224_Init(&mut c);
+                    } else {
+                        sys::SHA256_Init(&mut c);
+                    }
+                    Sha::Two256(c)
+                }
+                Sha384 | Sha512 | Sha512_224 | Sha512_256 => {
+                    let mut c: sys::SHA512_CTX = std::mem::zeroed();
+                    match alg {
+                        Sha384 => sys::SHA384_Init(&mut c),
+                        Sha512 => sys::SHA512_Init(&mut c),
+                        Sha512_224 => sys::SHA512_224_Init(&mut c),
+                        _ => sys::SHA512_256_Init(&mut c),
+                    };
+                    Sha::Two512(c)
+                }
+                _ => return None,
+            })
+        }
+    }
+
+    fn update(&mut self, alg: strongroom_engine::provider::DigestAlg, data: &[u8]) {
+        use strongroom_engine::provider::DigestAlg::*;
+        let (p, n) = (data.as_ptr().cast(), data.len());
+        // SAFETY: the context was initialised by `new` or rebuilt by `import` from checked
+        // fields; `data` is readable for `n` bytes. The update function matches the
+        // context's algorithm (the SHA-224/384 and 512/t variants share the update code of
+        // their family, keyed by md_len).
+        unsafe {
+            match (self, alg) {
+                (Sha::One(c), _) => {
+                    sys::SHA1_Update(c, p, n);
+                }
+                (Sha::Two256(c), Sha224) => {
+                    sys::SHA224_Update(c, p, n);
+                }
+                (Sha::Two256(c), _) => {
+                    sys::SHA256_Update(c, p, n);
+                }
+                (Sha::Two512(c), Sha384) => {
+                    sys::SHA384_Update(c, p, n);
+                }
+                (Sha::Two512(c), Sha512_224) => {
+                    sys::SHA512_224_Update(c, p, n);
+                }
+                (Sha::Two512(c), Sha512_256) => {
+                    sys::SHA512_256_Update(c, p, n);
+                }
+                (Sha::Two512(c), _) => {
+                    sys::SHA512_Update(c, p, n);
+                }
+            }
+        }
+    }
+
+    fn finish(mut self, alg: strongroom_engine::provider::DigestAlg) -> Vec<u8> {
+        use strongroom_engine::provider::DigestAlg::*;
+        let mut out = [0u8; 64];
+        let len = sha_kind(alg).map_or(0, |k| k.1 as usize);
+        // SAFETY: `out` has 64 bytes, at least the digest length of every algorithm here;
+        // the final function matches the context's algorithm.
+        unsafe {
+            match (&mut self, alg) {
+                (Sha::One(c), _) => {
+                    sys::SHA1_Final(out.as_mut_ptr(), c);
+                }
+                (Sha::Two256(c), Sha224) => {
+                    sys::SHA224_Final(out.as_mut_ptr(), c);
+                }
+                (Sha::Two256(c), _) => {
+                    sys::SHA256_Final(out.as_mut_ptr(), c);
+                }
+                (Sha::Two512(c), Sha384) => {
+                    sys::SHA384_Final(out.as_mut_ptr(), c);
+                }
+                (Sha::Two512(c), Sha512_224) => {
+                    sys::SHA512_224_Final(out.as_mut_ptr(), c);
+                }
+                (Sha::Two512(c), Sha512_256) => {
+                    sys::SHA512_256_Final(out.as_mut_ptr(), c);
+                }
+                (Sha::Two512(c), _) => {
+                    sys::SHA512_Final(out.as_mut_ptr(), c);
+                }
+            }
+        }
+        out[..len].to_vec()
+    }
+
+    /// The state, field by field (little-endian words, only the pending bytes of the
+    /// block buffer): never the raw struct, whose layout belongs to aws-lc.
+    fn export(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        match self {
+            Sha::One(c) => {
+                c.h.iter()
+                    .for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
+                out.extend_from_slice(&c.Nl.to_le_bytes());
+                out.extend_from_slice(&c.Nh.to_le_bytes());
+                out.extend_from_slice(&c.num.to_le_bytes());
+                out.extend_from_slice(&c.data[..(c.num as usize).min(64)]);
+            }
+            Sha::Two256(c) => {
+                c.h.iter()
+                    .for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
+                out.extend_from_slice(&c.Nl.to_le_bytes());
+                out.extend_from_slice(&c.Nh.to_le_bytes());
+                out.extend_from_slice(&c.md_len.to_le_bytes());
+                out.extend_from_slice(&c.num.to_le_bytes());
+                out.extend_from_slice(&c.data[..(c.num as usize).min(64)]);
+            }
+            Sha::Two512(c) => {
+                c.h.iter()
+                    .for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
+                out.extend_from_slice(&c.Nl.to_le_bytes());
+                out.extend_from_slice(&c.Nh.to_le_bytes());
+                out.extend_from_slice(&c.md_len.to_le_bytes());
+                out.extend_from_slice(&c.num.to_le_bytes());
+                out.extend_from_slice(&c.p[..(c.num as usize).min(128)]);
+            }
+        }
+        out
+    }
+
+    /// Rebuilds a state from [`Sha::export`], checking every field.
+    fn import(alg: strongroom_engine::provider::DigestAlg, b: &[u8]) -> Option<Sha> {
+        let (_, md_len, block) = sha_kind(alg)?;
+        let mut sha = Sha::new(alg)?;
+        let mut r = b;
+        fn u32le(r: &mut &[u8]) -> Option<u32> {
+            let (v, rest) = r.split_first_chunk::<4>()?;
+            *r = rest;
+            Some(u32::from_le_bytes(*v))
+        }
+        fn u64le(r: &mut &[u8]) -> Option<u64> {
+            let (v, rest) = r.split_first_chunk::<8>()?;
+            *r = rest;
+            Some(u64::from_le_bytes(*v))
+        }
+        match &mut sha {
+            Sha::One(c) => {
+                for w in c.h.iter_mut() {
+                    *w = u32le(&mut r)?;
+                }
+                c.Nl = u32le(&mut r)?;
+                c.Nh = u32le(&mut r)?;
+                c.num = u32le(&mut r)?;
+                let n = c.num as usize;
+                (n < block && r.len() == n).then_some(())?;
+                c.data[..n].copy_from_slice(r);
+            }
+            Sha::Two256(c) => {
+                for w in c.h.iter_mut() {
+                    *w = u32le(&mut r)?;
+                }
+                c.Nl = u32le(&mut r)?;
+                c.Nh = u32le(&mut r)?;
+                (u32le(&mut r)? == md_len && c.md_len == md_len).then_some(())?;
+                c.num = u32le(&mut r)?;
+                let n = c.num as usize;
+                (n < block && r.len() == n).then_some(())?;
+                c.data[..n].copy_from_slice(r);
+            }
+            Sha::Two512(c) => {
+                for w in c.h.iter_mut() {
+                    *w = u64le(&mut r)?;
+                }
+                c.Nl = u64le(&mut r)?;
+                c.Nh = u64le(&mut r)?;
+                (u32le(&mut r)? == md_len && c.md_len == md_len).then_some(())?;
+                c.num = u32le(&mut r)?;
+                let n = c.num as usize;
+                (n < block && r.len() == n).then_some(())?;
+                c.p[..n].copy_from_slice(r);
+            }
+        }
+        Some(sha)
+    }
+}
+
+/// A fresh exported digest state (None: the algorithm has no exportable state).
+pub(crate) fn digest_state_new(alg: strongroom_engine::provider::DigestAlg) -> Option<Vec<u8>> {
+    Sha::new(alg).map(|s| s.export())
+}
+
+/// Feeds `data` to an exported state.
+pub(crate) fn digest_state_update(
+    alg: strongroom_engine::provider::DigestAlg,
+    state: &[u8],
+    data: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let mut s = Sha::import(alg, state).ok_or(CryptoError)?;
+    s.update(alg, data);
+    Ok(s.export())
+}
+
+/// The digest of an exported state.
+pub(crate) fn digest_state_finish(
+    alg: strongroom_engine::provider::DigestAlg,
+    state: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    Ok(Sha::import(alg, state).ok_or(CryptoError)?.finish(alg))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -951,6 +1194,48 @@ mod tests {
         assert!(dh_agree(&params, &xa, &[0]).is_err());
         assert!(dh_rfc7919(1024).is_err());
         assert!(dh_generate(b"junk").is_err());
+    }
+
+    #[test]
+    fn exported_digest_states_resume_to_the_one_shot_digest() {
+        use strongroom_engine::provider::DigestAlg::*;
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
+        for alg in [Sha1, Sha224, Sha256, Sha384, Sha512, Sha512_224, Sha512_256] {
+            let want = {
+                let mut s = Sha::new(alg).unwrap();
+                s.update(alg, &data);
+                s.finish(alg)
+            };
+            for split in [0usize, 1, 63, 64, 65, 127, 128, 129, 999, 1000] {
+                let mut st = digest_state_new(alg).unwrap();
+                st = digest_state_update(alg, &st, &data[..split]).unwrap();
+                st = digest_state_update(alg, &st, &data[split..]).unwrap();
+                assert_eq!(
+                    digest_state_finish(alg, &st).unwrap(),
+                    want,
+                    "{alg:?} {split}"
+                );
+            }
+            // Bad states are refused, never read out of bounds.
+            let st =
+                digest_state_update(alg, &digest_state_new(alg).unwrap(), &data[..10]).unwrap();
+            assert!(digest_state_finish(alg, &st[..st.len() - 1]).is_err());
+            let mut long = st.clone();
+            long.push(0);
+            assert!(digest_state_finish(alg, &long).is_err());
+        }
+        assert_eq!(
+            digest_state_finish(
+                Sha256,
+                &digest_state_update(Sha256, &digest_state_new(Sha256).unwrap(), b"abc").unwrap()
+            )
+            .unwrap(),
+            hex_lit("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        assert!(digest_state_new(Sha3_256).is_none());
+        // A state of one algorithm is not accepted as another's.
+        let st = digest_state_new(Sha512).unwrap();
+        assert!(digest_state_finish(Sha384, &st).is_err());
     }
 
     fn hex_lit(s: &str) -> Vec<u8> {

@@ -353,6 +353,18 @@ pub trait CryptoProvider: Send + Sync + 'static {
     ) -> Result<(), CryptoError>;
     /// The digest of `data`.
     fn digest(&self, alg: DigestAlg, data: &[u8]) -> Vec<u8>;
+    /// A fresh exported digest state for multi-part digests, or `None` when the algorithm
+    /// has no exportable state (SHA-3): the caller then buffers the data.
+    fn digest_state_new(&self, alg: DigestAlg) -> Option<Vec<u8>>;
+    /// Feeds `data` to an exported digest state; fails on a damaged state.
+    fn digest_state_update(
+        &self,
+        alg: DigestAlg,
+        state: &[u8],
+        data: &[u8],
+    ) -> Result<Vec<u8>, CryptoError>;
+    /// The digest of an exported state.
+    fn digest_state_finish(&self, alg: DigestAlg, state: &[u8]) -> Result<Vec<u8>, CryptoError>;
 
     /// Block cipher encryption (ECB and CBC: whole blocks; CBC_PAD pads). `iv` is empty
     /// for ECB, one block otherwise.

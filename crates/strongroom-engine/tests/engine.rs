@@ -279,6 +279,20 @@ impl CryptoProvider for BrokenHmac {
     fn digest(&self, alg: DigestAlg, data: &[u8]) -> Vec<u8> {
         AwsLcProvider.digest(alg, data)
     }
+    fn digest_state_new(&self, alg: DigestAlg) -> Option<Vec<u8>> {
+        AwsLcProvider.digest_state_new(alg)
+    }
+    fn digest_state_update(
+        &self,
+        alg: DigestAlg,
+        s: &[u8],
+        d: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        AwsLcProvider.digest_state_update(alg, s, d)
+    }
+    fn digest_state_finish(&self, alg: DigestAlg, s: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        AwsLcProvider.digest_state_finish(alg, s)
+    }
     fn block_encrypt(
         &self,
         c: BlockCipher,

@@ -706,3 +706,75 @@ fn pss_and_oaep_with_any_hash_and_mgf() {
         );
     }
 }
+
+#[test]
+fn multi_part_digests_and_signatures_keep_a_small_state_for_any_length() {
+    let u = unit();
+    let chunk: Vec<u8> = (0..1_048_576u32).map(|i| (i % 251) as u8).collect();
+    // 5 MiB through DigestUpdate: more than a single call may carry.
+    let mut st = u
+        .ep11_init(Op::Digest, &Mech::new(ckm::SHA256), &[])
+        .unwrap();
+    for _ in 0..5 {
+        st = u.ep11_update(Op::Digest, &st, &chunk).unwrap().0;
+        assert!(
+            st.len() < 600,
+            "the State holds the hash state, not the data ({} bytes)",
+            st.len()
+        );
+    }
+    let streamed = u.ep11_finish(Op::Digest, &st, &[], &[]).unwrap();
+    let whole: Vec<u8> = chunk
+        .iter()
+        .copied()
+        .cycle()
+        .take(5 * chunk.len())
+        .collect();
+    let want =
+        strongroom_crypto_awslc::AwsLcProvider.digest(strongroom_engine::DigestAlg::Sha256, &whole);
+    assert_eq!(streamed, want);
+    // Hash-then-sign: the streamed signature equals the single-call one (PKCS#1 v1.5).
+    let (public, private) = u
+        .ep11_generate_key_pair(
+            &Mech::new(ckm::RSA_PKCS_KEY_PAIR_GEN),
+            &t(&[
+                (cka::MODULUS_BITS, AttrValue::Int(2048)),
+                (cka::VERIFY, AttrValue::Bool(true)),
+            ]),
+            &t(&[(cka::SIGN, AttrValue::Bool(true))]),
+        )
+        .unwrap();
+    let data = &whole[..3 * chunk.len()];
+    let single = u
+        .ep11_single(
+            Op::Sign,
+            &Mech::new(ckm::SHA384_RSA_PKCS),
+            &private.blob,
+            data,
+            &[],
+        )
+        .unwrap();
+    let mut st = u
+        .ep11_init(Op::Sign, &Mech::new(ckm::SHA384_RSA_PKCS), &private.blob)
+        .unwrap();
+    for part in data.chunks(700_001) {
+        st = u.ep11_update(Op::Sign, &st, part).unwrap().0;
+    }
+    assert_eq!(u.ep11_finish(Op::Sign, &st, &[], &[]).unwrap(), single);
+    let mut st = u
+        .ep11_init(Op::Verify, &Mech::new(ckm::SHA384_RSA_PKCS), &public.blob)
+        .unwrap();
+    for part in data.chunks(1_000_000) {
+        st = u.ep11_update(Op::Verify, &st, part).unwrap().0;
+    }
+    u.ep11_finish(Op::Verify, &st, &[], &single).unwrap();
+    // SHA-3 has no exportable state here: its multi-part data is buffered, up to a limit.
+    let mut st = u
+        .ep11_init(Op::Digest, &Mech::new(ckm::IBM_SHA3_256), &[])
+        .unwrap();
+    st = u.ep11_update(Op::Digest, &st, &chunk[..1000]).unwrap().0;
+    assert_eq!(
+        u.ep11_update(Op::Digest, &st, &chunk).unwrap_err().ckr,
+        ckr::DATA_LEN_RANGE
+    );
+}

@@ -801,6 +801,8 @@ struct OpState {
     key: Vec<u8>,
     iv: Vec<u8>,
     buf: Zeroizing<Vec<u8>>,
+    /// An exported SHA-1/SHA-2 state (multi-part digests and hash-then-sign).
+    hash: Zeroizing<Vec<u8>>,
 }
 
 fn put(out: &mut Vec<u8>, b: &[u8]) {
@@ -830,7 +832,7 @@ fn take_u64(b: &mut &[u8]) -> Option<u64> {
 impl OpState {
     fn encode(&self) -> KeyMaterial {
         let mut out = Vec::with_capacity(64 + self.key.len() + self.buf.len());
-        out.push(1);
+        out.push(2);
         out.extend_from_slice(&self.id);
         put(&mut out, &self.mech.code.to_be_bytes());
         match &self.mech.param {
@@ -856,12 +858,13 @@ impl OpState {
         put(&mut out, &self.key);
         put(&mut out, &self.iv);
         put(&mut out, &self.buf);
+        put(&mut out, &self.hash);
         KeyMaterial::new(out)
     }
 
     fn decode(mut b: &[u8]) -> Option<OpState> {
         let (&v, rest) = b.split_first()?;
-        if v != 1 || rest.len() < 16 {
+        if v != 2 || rest.len() < 16 {
             return None;
         }
         let mut id = [0u8; 16];
@@ -888,12 +891,14 @@ impl OpState {
         let key = take(&mut b)?.to_vec();
         let iv = take(&mut b)?.to_vec();
         let buf = Zeroizing::new(take(&mut b)?.to_vec());
+        let hash = Zeroizing::new(take(&mut b)?.to_vec());
         b.is_empty().then_some(OpState {
             id,
             mech: Mech { code, param },
             key,
             iv,
             buf,
+            hash,
         })
     }
 }
@@ -1281,6 +1286,7 @@ impl CryptoUnit {
             key: key.to_vec(),
             iv,
             buf: Zeroizing::new(Vec::new()),
+            hash: Zeroizing::new(Vec::new()),
         })
     }
 
@@ -1404,7 +1410,38 @@ impl CryptoUnit {
                 ),
             );
         }
-        if st.buf.len() + data.len() > MAX_STATE_DATA && (!finish || !st.buf.is_empty()) {
+        // Digests and hash-then-sign over SHA-1/SHA-2 keep the hash state, not the data:
+        // no limit on the length of a multi-part message. (Single calls hash in one go.)
+        let stream = match plan {
+            Plan::Digest(d) => Some(*d),
+            Plan::Sign { hash: Some(h), .. } => Some(*h),
+            _ => None,
+        };
+        let mut prehashed: Option<Vec<u8>> = None;
+        if let Some(h) = stream.filter(|_| !finish || !st.hash.is_empty()) {
+            if st.hash.is_empty() {
+                if let Some(fresh) = p.digest_state_new(h) {
+                    st.hash = Zeroizing::new(fresh);
+                }
+            }
+            if !st.hash.is_empty() {
+                let bad = |_| {
+                    Ep11Error::new(
+                        ckr::OPERATION_NOT_INITIALIZED,
+                        "the State's digest is damaged",
+                    )
+                };
+                st.hash = Zeroizing::new(p.digest_state_update(h, &st.hash, data).map_err(bad)?);
+                if !finish {
+                    return Ok(Vec::new());
+                }
+                prehashed = Some(p.digest_state_finish(h, &st.hash).map_err(bad)?);
+            }
+        }
+        if prehashed.is_none()
+            && st.buf.len() + data.len() > MAX_STATE_DATA
+            && (!finish || !st.buf.is_empty())
+        {
             return err(
                 ckr::DATA_LEN_RANGE,
                 format!(
@@ -1418,7 +1455,7 @@ impl CryptoUnit {
             return Ok(Vec::new());
         }
         let joined;
-        let all: &[u8] = if st.buf.is_empty() {
+        let all: &[u8] = if st.buf.is_empty() || prehashed.is_some() {
             data
         } else {
             st.buf.extend_from_slice(data);
@@ -1462,7 +1499,7 @@ impl CryptoUnit {
                     }),
                 _ => err(ckr::KEY_TYPE_INCONSISTENT, "wrong half of the RSA key pair"),
             },
-            Plan::Digest(d) => Ok(p.digest(*d, all)),
+            Plan::Digest(d) => Ok(prehashed.unwrap_or_else(|| p.digest(*d, all))),
             Plan::Mac { alg, len } => {
                 let full = p.mac(*alg, secret()?, all).map_err(|_| {
                     Ep11Error::new(ckr::KEY_SIZE_RANGE, "the key length does not fit the MAC")
@@ -1487,7 +1524,10 @@ impl CryptoUnit {
                 let k = key.ok_or_else(|| Ep11Error::new(ckr::KEY_HANDLE_INVALID, "no key"))?;
                 let input = match (scheme, hash) {
                     (SignScheme::Ed25519, _) => all.to_vec(),
-                    (_, Some(h)) => p.digest(*h, all),
+                    (_, Some(h)) => match prehashed {
+                        Some(d) => d,
+                        None => p.digest(*h, all),
+                    },
                     (SignScheme::RsaPss(d) | SignScheme::RsaPssWith { hash: d, .. }, None) => {
                         if all.len() != digest_len(*d) {
                             return err(
@@ -1618,6 +1658,7 @@ impl CryptoUnit {
             key: Vec::new(),
             iv,
             buf: Zeroizing::new(Vec::new()),
+            hash: Zeroizing::new(Vec::new()),
         };
         self.step(op, &plan, k.as_deref(), &mut st, data, Some(sig))
     }
@@ -2000,6 +2041,7 @@ impl CryptoUnit {
                 _ => Vec::new(),
             },
             buf: Zeroizing::new(Vec::new()),
+            hash: Zeroizing::new(Vec::new()),
         };
         self.step(Op::Encrypt, &plan, Some(&w), &mut st, &encoding, Some(&[])).map_err(|e| match e.ckr {
             ckr::DATA_LEN_RANGE => Ep11Error::new(ckr::KEY_SIZE_RANGE, "the key's length does not fit the wrapping mechanism (use a padding mechanism)"),
@@ -2089,6 +2131,7 @@ impl CryptoUnit {
                 _ => Vec::new(),
             },
             buf: Zeroizing::new(Vec::new()),
+            hash: Zeroizing::new(Vec::new()),
         };
         // One answer for every failure of the decryption (no padding oracle).
         let material = Zeroizing::new(
