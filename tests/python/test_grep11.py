@@ -397,3 +397,24 @@ def test_dh_derive_matches_cryptography(g):
     dec = Cipher(algorithms.AES(shared[:32]), modes.CBC(iv)).decryptor()
     unpad = sympad.PKCS7(128).unpadder()
     assert unpad.update(dec.update(ct) + dec.finalize()) + unpad.finalize() == b"dh agreed"
+
+
+def test_x931_signature_verifies_with_openssl(g, tmp_path):
+    import subprocess
+    r = g("GenerateKeyPair", Mech=g.mech(0xA), PubKeyTemplate=g.attrs(MODULUS_BITS=2048, VERIFY=True),
+          PrivKeyTemplate=g.attrs(SIGN=True))
+    msg = b"X9.31 still signs some old payment systems"
+    sig = g("SignSingle", Mech=g.mech(0xC), PrivKey=g.kb(r.PrivKeyBytes), Data=msg).Signature
+    (tmp_path / "pub.der").write_bytes(spki_of(r.PubKeyBytes))
+    (tmp_path / "sig").write_bytes(sig)
+    (tmp_path / "dgst").write_bytes(hashlib.sha1(msg).digest())
+    run = lambda sigfile: subprocess.run(
+        ["openssl", "pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", str(tmp_path / "pub.der"),
+         "-in", str(tmp_path / "dgst"), "-sigfile", str(sigfile), "-pkeyopt", "digest:sha1",
+         "-pkeyopt", "rsa_padding_mode:x931"], capture_output=True, text=True)
+    ok = run(tmp_path / "sig")
+    assert ok.returncode == 0 and "Verified Successfully" in ok.stdout, ok.stdout + ok.stderr
+    bad = bytearray(sig)
+    bad[5] ^= 1
+    (tmp_path / "bad").write_bytes(bytes(bad))
+    assert run(tmp_path / "bad").returncode != 0

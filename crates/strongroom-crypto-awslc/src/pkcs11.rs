@@ -399,6 +399,7 @@ impl PreparedPrivate for Prepared {
             (Key::Rsa { raw, .. }, SignScheme::RsaPkcs1Raw) => {
                 crate::sys::rsa_sign_pkcs1_raw(raw, data)
             }
+            (Key::Rsa { raw, .. }, SignScheme::RsaX931) => crate::sys::rsa_x931_sign(raw, data),
             (Key::Rsa { raw, .. }, SignScheme::RsaPssWith { hash, mgf, salt }) => {
                 crate::sys::rsa_pss_sign(
                     raw,
@@ -645,6 +646,8 @@ pub(crate) fn verify(scheme: SignScheme, public: &PublicInfo, data: &[u8], sig: 
             };
             crate::sys::rsa_pss_verify(&k, h, m, salt as usize, data, sig)
         }
+        (AsymKind::Rsa { .. }, SignScheme::RsaX931) => crate::sys::Pkey::public(&public.spki)
+            .is_some_and(|k| crate::sys::rsa_x931_verify(&k, data, sig)),
         (AsymKind::Rsa { .. }, SignScheme::RsaPkcs1Raw) => {
             let Some(k) = crate::sys::Pkey::public(&public.spki) else {
                 return false;

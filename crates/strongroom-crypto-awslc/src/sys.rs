@@ -8,6 +8,7 @@
 //! * RSA key generation with a chosen size and public exponent,
 //! * DSA: parameters, key pairs, signatures (r ‖ s),
 //! * Diffie-Hellman (PKCS #3): RFC 7919 groups, key pairs, the padded shared secret,
+//! * ANSI X9.31 RSA signatures (raw RSA on the X9.31 encoding, min(s, n − s)),
 //! * SHA-1/SHA-2 contexts whose state is exported between calls (GREP11 multi-part
 //!   digests and hash-then-sign keep a fixed-size state instead of the data),
 //! * RSA-PSS and RSA-OAEP with any SHA-1/SHA-2 hash, an MGF1 hash of their own and (PSS)
@@ -1037,6 +1038,124 @@ pub(crate) fn digest_state_finish(
     Ok(Sha::import(alg, state).ok_or(CryptoError)?.finish(alg))
 }
 
+/// The X9.31 encoding of `input` (hash ‖ trailer) to `k` bytes: `6A ‖ input` when it fills
+/// the block, else `6B ‖ BB… ‖ BA ‖ input`.
+pub(crate) fn x931_encode(k: usize, input: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    if input.len() + 1 > k || input.len() < 2 || input.last() != Some(&0xCC) {
+        return Err(CryptoError);
+    }
+    let mut em = Vec::with_capacity(k);
+    if input.len() + 1 == k {
+        em.push(0x6A);
+    } else {
+        em.push(0x6B);
+        em.resize(k - input.len() - 1, 0xBB);
+        em.push(0xBA);
+    }
+    em.extend_from_slice(input);
+    Ok(em)
+}
+
+/// `a − b` (both k-byte big-endian, a > b) as k bytes.
+fn bn_sub_padded(a: *const sys::BIGNUM, b: &[u8], k: usize) -> Result<Vec<u8>, CryptoError> {
+    // SAFETY: `a` is a valid BIGNUM owned by the caller's key; BN_bin2bn and BN_new return
+    // new BIGNUMs (or null) that `Bn` owns and frees; BN_sub writes `r`; BN_bn2bin_padded
+    // writes exactly `k` bytes into `out` (fails if the value is longer).
+    unsafe {
+        let bb = Bn(
+            NonNull::new(sys::BN_bin2bn(b.as_ptr(), b.len(), std::ptr::null_mut()))
+                .ok_or(CryptoError)?,
+        );
+        let r = Bn(NonNull::new(sys::BN_new()).ok_or(CryptoError)?);
+        if sys::BN_sub(r.0.as_ptr(), a, bb.0.as_ptr()) != 1 {
+            return Err(CryptoError);
+        }
+        let mut out = vec![0u8; k];
+        if sys::BN_bn2bin_padded(out.as_mut_ptr(), k, r.0.as_ptr()) != 1 {
+            return Err(CryptoError);
+        }
+        Ok(out)
+    }
+}
+
+fn rsa_n(key: &Pkey) -> Result<*const sys::BIGNUM, CryptoError> {
+    let rsa = key.rsa()?;
+    // SAFETY: `rsa` is valid while `key` is borrowed; get0 returns a borrowed pointer.
+    let n = unsafe { sys::RSA_get0_n(rsa.as_ptr()) };
+    if n.is_null() {
+        Err(CryptoError)
+    } else {
+        Ok(n)
+    }
+}
+
+/// ANSI X9.31 signature of `input` (hash ‖ hash id ‖ 0xCC): min(s, n − s).
+pub(crate) fn rsa_x931_sign(key: &Pkey, input: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let rsa = key.rsa()?;
+    let k = key.rsa_size()?;
+    let em = x931_encode(k, input)?;
+    let mut s = vec![0u8; k];
+    let mut len = 0usize;
+    // SAFETY: as in `rsa_sign_pkcs1_raw`; with no padding the input is exactly k bytes and
+    // below n (it starts with 0x6A/0x6B while n has its top bit set).
+    let ok = unsafe {
+        sys::RSA_sign_raw(
+            rsa.as_ptr(),
+            &mut len,
+            s.as_mut_ptr(),
+            s.len(),
+            em.as_ptr(),
+            em.len(),
+            sys::RSA_NO_PADDING,
+        )
+    };
+    if ok != 1 || len != k {
+        return Err(CryptoError);
+    }
+    let alt = bn_sub_padded(rsa_n(key)?, &s, k)?;
+    // Both are k-byte big-endian numbers: the smaller compares lower byte-wise.
+    Ok(if alt < s { alt } else { s })
+}
+
+/// Verifies an ANSI X9.31 signature of `input` (hash ‖ hash id ‖ 0xCC).
+pub(crate) fn rsa_x931_verify(key: &Pkey, input: &[u8], sig: &[u8]) -> bool {
+    let (Ok(rsa), Ok(k), Ok(n)) = (key.rsa(), key.rsa_size(), rsa_n(key)) else {
+        return false;
+    };
+    let Ok(em) = x931_encode(k, input) else {
+        return false;
+    };
+    if sig.len() != k {
+        return false;
+    }
+    let mut t = vec![0u8; k];
+    let mut len = 0usize;
+    // SAFETY: as in `rsa_recover_pkcs1_raw`, with no padding: `t` holds k bytes.
+    let ok = unsafe {
+        sys::RSA_verify_raw(
+            rsa.as_ptr(),
+            &mut len,
+            t.as_mut_ptr(),
+            t.len(),
+            sig.as_ptr(),
+            sig.len(),
+            sys::RSA_NO_PADDING,
+        )
+    };
+    if ok != 1 || len != k {
+        return false;
+    }
+    let t = if t[k - 1] & 0x0F == 0x0C {
+        t
+    } else {
+        match bn_sub_padded(n, &t, k) {
+            Ok(v) => v,
+            Err(_) => return false,
+        }
+    };
+    aws_lc_rs::constant_time::verify_slices_are_equal(&t, &em).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -1236,6 +1355,42 @@ mod tests {
         // A state of one algorithm is not accepted as another's.
         let st = digest_state_new(Sha512).unwrap();
         assert!(digest_state_finish(Sha384, &st).is_err());
+    }
+
+    #[test]
+    fn x931_signatures_round_trip_and_refuse_changes() {
+        let der = rsa_pkcs8();
+        let key = Pkey::private(&der).unwrap();
+        let mut input =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, b"m")
+                .as_ref()
+                .to_vec();
+        input.extend_from_slice(&[0x33, 0xCC]);
+        let sig = x931_sign_and_check(&key, &input);
+        let mut bad = sig.clone();
+        bad[100] ^= 1;
+        assert!(!rsa_x931_verify(&key, &input, &bad));
+        let mut other = input.clone();
+        other[0] ^= 1;
+        assert!(!rsa_x931_verify(&key, &other, &sig));
+        assert!(
+            rsa_x931_sign(&key, &input[..input.len() - 1]).is_err(),
+            "no 0xCC trailer"
+        );
+        assert_eq!(
+            x931_encode(8, &[1, 2, 0xCC]).unwrap(),
+            vec![0x6B, 0xBB, 0xBB, 0xBB, 0xBA, 1, 2, 0xCC]
+        );
+        assert_eq!(
+            x931_encode(4, &[1, 2, 0xCC]).unwrap(),
+            vec![0x6A, 1, 2, 0xCC]
+        );
+    }
+
+    fn x931_sign_and_check(key: &Pkey, input: &[u8]) -> Vec<u8> {
+        let sig = rsa_x931_sign(key, input).unwrap();
+        assert!(rsa_x931_verify(key, input, &sig));
+        sig
     }
 
     fn hex_lit(s: &str) -> Vec<u8> {

@@ -220,6 +220,9 @@ pub enum SignScheme {
     },
     /// ECDSA over a digest already cut or padded to [`Curve::digest_len`]; raw `r‖s`.
     EcdsaDigest,
+    /// ANSI X9.31 RSA over caller data `hash ‖ hash id ‖ 0xCC` (the mechanism adds the
+    /// header and padding; the signature is min(s, n − s)).
+    RsaX931,
     /// Ed25519 over the message (RFC 8032).
     Ed25519,
     /// DSA over a digest; r ‖ s, each as long as q.

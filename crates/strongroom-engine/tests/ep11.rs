@@ -778,3 +778,81 @@ fn multi_part_digests_and_signatures_keep_a_small_state_for_any_length() {
         ckr::DATA_LEN_RANGE
     );
 }
+
+#[test]
+fn x931_signatures() {
+    let u = unit();
+    let (public, private) = u
+        .ep11_generate_key_pair(
+            &Mech::new(ckm::RSA_X9_31_KEY_PAIR_GEN),
+            &t(&[
+                (cka::MODULUS_BITS, AttrValue::Int(2048)),
+                (cka::VERIFY, AttrValue::Bool(true)),
+            ]),
+            &t(&[(cka::SIGN, AttrValue::Bool(true))]),
+        )
+        .unwrap();
+    let msg = b"X9.31 still signs some old payment systems";
+    let s1 = u
+        .ep11_single(
+            Op::Sign,
+            &Mech::new(ckm::SHA1_RSA_X9_31),
+            &private.blob,
+            msg,
+            &[],
+        )
+        .unwrap();
+    u.ep11_single(
+        Op::Verify,
+        &Mech::new(ckm::SHA1_RSA_X9_31),
+        &public.blob,
+        msg,
+        &s1,
+    )
+    .unwrap();
+    // The raw mechanism takes hash ‖ 0x33 ‖ 0xCC and gives the same (deterministic) signature.
+    let mut input = u
+        .ep11_single(Op::Digest, &Mech::new(ckm::SHA_1), &[], msg, &[])
+        .unwrap();
+    input.extend_from_slice(&[0x33, 0xCC]);
+    assert_eq!(
+        u.ep11_single(
+            Op::Sign,
+            &Mech::new(ckm::RSA_X9_31),
+            &private.blob,
+            &input,
+            &[]
+        )
+        .unwrap(),
+        s1
+    );
+    let mut bad = s1.clone();
+    bad[7] ^= 1;
+    assert_eq!(
+        u.ep11_single(
+            Op::Verify,
+            &Mech::new(ckm::SHA1_RSA_X9_31),
+            &public.blob,
+            msg,
+            &bad
+        )
+        .unwrap_err()
+        .ckr,
+        ckr::SIGNATURE_INVALID
+    );
+    // Multi-part gives the same signature.
+    let st = u
+        .ep11_init(Op::Sign, &Mech::new(ckm::SHA1_RSA_X9_31), &private.blob)
+        .unwrap();
+    let (st, _) = u.ep11_update(Op::Sign, &st, &msg[..9]).unwrap();
+    assert_eq!(u.ep11_finish(Op::Sign, &st, &msg[9..], &[]).unwrap(), s1);
+    // X9.31 key sizes are 1024 + 256·s bits.
+    let e = u
+        .ep11_generate_key_pair(
+            &Mech::new(ckm::RSA_X9_31_KEY_PAIR_GEN),
+            &t(&[(cka::MODULUS_BITS, AttrValue::Int(2176))]),
+            &Template::new(),
+        )
+        .unwrap_err();
+    assert_eq!(e.ckr, ckr::KEY_SIZE_RANGE);
+}

@@ -96,6 +96,9 @@ pub mod ckm {
     pub const DH_PKCS_DERIVE: u64 = 0x21;
     pub const DH_PKCS_PARAMETER_GEN: u64 = 0x2001;
     pub const RSA_PKCS_OAEP: u64 = 0x9;
+    pub const RSA_X9_31_KEY_PAIR_GEN: u64 = 0xA;
+    pub const RSA_X9_31: u64 = 0xB;
+    pub const SHA1_RSA_X9_31: u64 = 0xC;
     pub const SHA1_RSA_PKCS: u64 = 0x6;
     pub const RSA_PKCS_PSS: u64 = 0xD;
     pub const SHA1_RSA_PKCS_PSS: u64 = 0xE;

@@ -492,6 +492,13 @@ fn plan(m: &Mech, op: Op) -> Result<Plan, Ep11Error> {
                 hash: None,
             }
         }
+        RSA_X9_31 | SHA1_RSA_X9_31 if sign_ops => {
+            no_param(m)?;
+            Plan::Sign {
+                scheme: SignScheme::RsaX931,
+                hash: (m.code == SHA1_RSA_X9_31).then_some(DigestAlg::Sha1),
+            }
+        }
         SHA1_RSA_PKCS | SHA224_RSA_PKCS if sign_ops => {
             no_param(m)?;
             Plan::Sign {
@@ -651,6 +658,14 @@ pub const MECHANISMS: &[MechInfo] = &[
     mi(ckm::RSA_PKCS_OAEP, 2048, 8192, EDWU),
     mi(ckm::RSA_PKCS_PSS, 2048, 8192, SV),
     mi(ckm::SHA1_RSA_PKCS, 2048, 8192, SV),
+    mi(
+        ckm::RSA_X9_31_KEY_PAIR_GEN,
+        2048,
+        8192,
+        ckf::GENERATE_KEY_PAIR,
+    ),
+    mi(ckm::RSA_X9_31, 2048, 8192, SV),
+    mi(ckm::SHA1_RSA_X9_31, 2048, 8192, SV),
     mi(ckm::DSA_KEY_PAIR_GEN, 2048, 3072, ckf::GENERATE_KEY_PAIR),
     mi(ckm::DSA, 2048, 3072, SV),
     mi(ckm::DSA_SHA1, 2048, 3072, SV),
@@ -963,7 +978,8 @@ fn plan_name(plan: &Plan) -> &'static str {
                 SignScheme::RsaPkcs1(_)
                 | SignScheme::RsaPss(_)
                 | SignScheme::RsaPssWith { .. }
-                | SignScheme::RsaPkcs1Raw,
+                | SignScheme::RsaPkcs1Raw
+                | SignScheme::RsaX931,
             ..
         } => "an RSA key is needed",
         Plan::Sign {
@@ -1015,7 +1031,8 @@ fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
                 SignScheme::RsaPkcs1(_)
                 | SignScheme::RsaPss(_)
                 | SignScheme::RsaPssWith { .. }
-                | SignScheme::RsaPkcs1Raw,
+                | SignScheme::RsaPkcs1Raw
+                | SignScheme::RsaX931,
             ..
         } => {
             matches!(kind_of(k), Some(AsymKind::Rsa { .. }))
@@ -1049,6 +1066,7 @@ fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
                     | SignScheme::RsaPss(_)
                     | SignScheme::RsaPssWith { .. }
                     | SignScheme::RsaPkcs1Raw
+                    | SignScheme::RsaX931
                     | SignScheme::EcdsaDigest
                     | SignScheme::DsaDigest
                     | SignScheme::Ed25519,
@@ -1541,6 +1559,11 @@ impl CryptoUnit {
                 };
                 let input = match (scheme, kind_of(k)) {
                     (SignScheme::EcdsaDigest, Some(AsymKind::Ec(c))) => fit_digest(c, &input)?,
+                    (SignScheme::RsaX931, Some(AsymKind::Rsa { .. })) if hash.is_some() => {
+                        let mut v = input;
+                        v.extend_from_slice(&[0x33, 0xCC]);
+                        v
+                    }
                     (SignScheme::RsaPkcs1Raw, Some(AsymKind::Rsa { bits })) => {
                         let mut v = match hash {
                             Some(h) => digest_info(*h),
@@ -1854,7 +1877,7 @@ impl CryptoUnit {
         let mut exponent = 65537u64;
         let mut domain_params: Option<Vec<u8>> = None;
         let kind = match mech.code {
-            ckm::RSA_PKCS_KEY_PAIR_GEN => {
+            ckm::RSA_PKCS_KEY_PAIR_GEN | ckm::RSA_X9_31_KEY_PAIR_GEN => {
                 let bits = attrs::ulong(pub_t, cka::MODULUS_BITS).ok_or_else(|| {
                     Ep11Error::new(
                         ckr::TEMPLATE_INCOMPLETE,
@@ -1873,6 +1896,16 @@ impl CryptoUnit {
                     return err(
                         ckr::ATTRIBUTE_VALUE_INVALID,
                         "CKA_PUBLIC_EXPONENT must be odd, at least 17 and below 2^32",
+                    );
+                }
+                if mech.code == ckm::RSA_X9_31_KEY_PAIR_GEN
+                    && !bits
+                        .checked_sub(1024)
+                        .is_some_and(|b| b.is_multiple_of(256))
+                {
+                    return err(
+                        ckr::KEY_SIZE_RANGE,
+                        format!("X9.31 keys have 1024 + 256·s bits; {bits} is not one"),
                     );
                 }
                 if !(2048..=8192).contains(&bits) || !bits.is_multiple_of(128) {
