@@ -95,31 +95,60 @@ impl Pkey {
     }
 }
 
+/// The raw RSA operation of `key` on `input` (private: sign, public: verify/recover) with
+/// aws-lc's `padding` (PKCS#1 type 1 or none): at most k bytes out.
+fn rsa_raw(
+    key: &Pkey,
+    private: bool,
+    input: &[u8],
+    padding: std::os::raw::c_int,
+) -> Result<Vec<u8>, CryptoError> {
+    let rsa = key.rsa()?;
+    let k = key.rsa_size()?;
+    let mut out = vec![0u8; k];
+    let mut out_len = 0usize;
+    // SAFETY: `rsa` is valid while `key` is borrowed; `out` has `out.len()` writable bytes
+    // and that is the max_out passed; `input` is readable for its length; aws-lc writes at
+    // most max_out bytes and sets out_len (it checks the input length for the padding).
+    let ok = unsafe {
+        if private {
+            sys::RSA_sign_raw(
+                rsa.as_ptr(),
+                &mut out_len,
+                out.as_mut_ptr(),
+                out.len(),
+                input.as_ptr(),
+                input.len(),
+                padding,
+            )
+        } else {
+            sys::RSA_verify_raw(
+                rsa.as_ptr(),
+                &mut out_len,
+                out.as_mut_ptr(),
+                out.len(),
+                input.as_ptr(),
+                input.len(),
+                padding,
+            )
+        }
+    };
+    if ok != 1 || out_len > k {
+        return Err(CryptoError);
+    }
+    out.truncate(out_len);
+    Ok(out)
+}
+
 /// RSA private-key operation with PKCS#1 v1.5 type-1 padding over `data` (at most k − 11
 /// bytes): `CKM_RSA_PKCS` signing.
 pub(crate) fn rsa_sign_pkcs1_raw(key: &Pkey, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let rsa = key.rsa()?;
     let k = key.rsa_size()?;
     if k < 11 || data.len() > k - 11 {
         return Err(CryptoError);
     }
-    let mut out = vec![0u8; k];
-    let mut out_len = 0usize;
-    // SAFETY: `rsa` is valid while `key` is borrowed; `out` has `out.len()` writable bytes
-    // and that is the max_out passed; `data` is readable for `data.len()` bytes; aws-lc
-    // writes at most max_out bytes and sets out_len.
-    let ok = unsafe {
-        sys::RSA_sign_raw(
-            rsa.as_ptr(),
-            &mut out_len,
-            out.as_mut_ptr(),
-            out.len(),
-            data.as_ptr(),
-            data.len(),
-            sys::RSA_PKCS1_PADDING,
-        )
-    };
-    if ok != 1 || out_len != k {
+    let out = rsa_raw(key, true, data, sys::RSA_PKCS1_PADDING)?;
+    if out.len() != k {
         return Err(CryptoError);
     }
     Ok(out)
@@ -128,31 +157,10 @@ pub(crate) fn rsa_sign_pkcs1_raw(key: &Pkey, data: &[u8]) -> Result<Vec<u8>, Cry
 /// RSA public-key operation on `sig` and removal of the PKCS#1 v1.5 type-1 padding: the
 /// data that was signed (`CKM_RSA_PKCS` verification compares it with the expected data).
 pub(crate) fn rsa_recover_pkcs1_raw(key: &Pkey, sig: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let rsa = key.rsa()?;
-    let k = key.rsa_size()?;
-    if sig.len() != k {
+    if sig.len() != key.rsa_size()? {
         return Err(CryptoError);
     }
-    let mut out = vec![0u8; k];
-    let mut out_len = 0usize;
-    // SAFETY: as in `rsa_sign_pkcs1_raw`: valid RSA, `out` holds max_out bytes, `sig` is
-    // readable for its length.
-    let ok = unsafe {
-        sys::RSA_verify_raw(
-            rsa.as_ptr(),
-            &mut out_len,
-            out.as_mut_ptr(),
-            out.len(),
-            sig.as_ptr(),
-            sig.len(),
-            sys::RSA_PKCS1_PADDING,
-        )
-    };
-    if ok != 1 || out_len > k {
-        return Err(CryptoError);
-    }
-    out.truncate(out_len);
-    Ok(out)
+    rsa_raw(key, false, sig, sys::RSA_PKCS1_PADDING)
 }
 
 /// Owned `EC_POINT`.
@@ -1091,25 +1099,12 @@ fn rsa_n(key: &Pkey) -> Result<*const sys::BIGNUM, CryptoError> {
 
 /// ANSI X9.31 signature of `input` (hash ‖ hash id ‖ 0xCC): min(s, n − s).
 pub(crate) fn rsa_x931_sign(key: &Pkey, input: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let rsa = key.rsa()?;
     let k = key.rsa_size()?;
     let em = x931_encode(k, input)?;
-    let mut s = vec![0u8; k];
-    let mut len = 0usize;
-    // SAFETY: as in `rsa_sign_pkcs1_raw`; with no padding the input is exactly k bytes and
-    // below n (it starts with 0x6A/0x6B while n has its top bit set).
-    let ok = unsafe {
-        sys::RSA_sign_raw(
-            rsa.as_ptr(),
-            &mut len,
-            s.as_mut_ptr(),
-            s.len(),
-            em.as_ptr(),
-            em.len(),
-            sys::RSA_NO_PADDING,
-        )
-    };
-    if ok != 1 || len != k {
+    // With no padding the input is exactly k bytes and below n (it starts with 0x6A/0x6B
+    // while n has its top bit set).
+    let s = rsa_raw(key, true, &em, sys::RSA_NO_PADDING)?;
+    if s.len() != k {
         return Err(CryptoError);
     }
     let alt = bn_sub_padded(rsa_n(key)?, &s, k)?;
@@ -1119,7 +1114,7 @@ pub(crate) fn rsa_x931_sign(key: &Pkey, input: &[u8]) -> Result<Vec<u8>, CryptoE
 
 /// Verifies an ANSI X9.31 signature of `input` (hash ‖ hash id ‖ 0xCC).
 pub(crate) fn rsa_x931_verify(key: &Pkey, input: &[u8], sig: &[u8]) -> bool {
-    let (Ok(rsa), Ok(k), Ok(n)) = (key.rsa(), key.rsa_size(), rsa_n(key)) else {
+    let (Ok(k), Ok(n)) = (key.rsa_size(), rsa_n(key)) else {
         return false;
     };
     let Ok(em) = x931_encode(k, input) else {
@@ -1128,23 +1123,10 @@ pub(crate) fn rsa_x931_verify(key: &Pkey, input: &[u8], sig: &[u8]) -> bool {
     if sig.len() != k {
         return false;
     }
-    let mut t = vec![0u8; k];
-    let mut len = 0usize;
-    // SAFETY: as in `rsa_recover_pkcs1_raw`, with no padding: `t` holds k bytes.
-    let ok = unsafe {
-        sys::RSA_verify_raw(
-            rsa.as_ptr(),
-            &mut len,
-            t.as_mut_ptr(),
-            t.len(),
-            sig.as_ptr(),
-            sig.len(),
-            sys::RSA_NO_PADDING,
-        )
+    let t = match rsa_raw(key, false, sig, sys::RSA_NO_PADDING) {
+        Ok(t) if t.len() == k => t,
+        _ => return false,
     };
-    if ok != 1 || len != k {
-        return false;
-    }
     let t = if t[k - 1] & 0x0F == 0x0C {
         t
     } else {

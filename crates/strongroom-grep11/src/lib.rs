@@ -18,7 +18,7 @@ use strongroom_engine::ep11::{
 };
 use strongroom_engine::CryptoUnit;
 use strongroom_model::Role;
-use strongroom_service::{Ctx, DigestAlg, Ep11Cost, ErrorKind, Service, ServiceError};
+use strongroom_service::{Ctx, Ep11Cost, ErrorKind, Service, ServiceError};
 use tonic::{Request, Response, Status};
 
 /// Generated protobuf and gRPC code.
@@ -42,22 +42,6 @@ pub use strongroom_engine::ep11::consts::{cka, ckf, ckk, ckm, cko, ckr};
 
 /// CKF_DIGEST: the mechanism digests.
 pub const CKF_DIGEST: u64 = ckf::DIGEST;
-
-fn digest_alg(mech: u64) -> Option<DigestAlg> {
-    Some(match mech {
-        ckm::SHA_1 => DigestAlg::Sha1,
-        ckm::SHA224 => DigestAlg::Sha224,
-        ckm::SHA256 => DigestAlg::Sha256,
-        ckm::SHA384 => DigestAlg::Sha384,
-        ckm::SHA512 => DigestAlg::Sha512,
-        ckm::SHA512_256 | ckm::IBM_SHA512_256 => DigestAlg::Sha512_256,
-        ckm::SHA512_224 | ckm::IBM_SHA512_224 => DigestAlg::Sha512_224,
-        ckm::IBM_SHA3_256 => DigestAlg::Sha3_256,
-        ckm::IBM_SHA3_384 => DigestAlg::Sha3_384,
-        ckm::IBM_SHA3_512 => DigestAlg::Sha3_512,
-        _ => return None,
-    })
-}
 
 /// A gRPC status whose details carry one `grep11.Grep11Error` (as IBM's clients expect).
 pub fn grep11_status(code: tonic::Code, ckr: u64, detail: &str, retry: bool) -> Status {
@@ -355,7 +339,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         let ctx = self.ctx(&r, "ep11.digest").await?;
         let req = r.into_inner();
         let mech = mech_of(req.mech)?;
-        let Some(alg) = digest_alg(mech.code) else {
+        let Some(alg) = strongroom_engine::ep11::digest_of(mech.code) else {
             return Err(bad_mech(&format!(
                 "mechanism 0x{:x} is not a digest mechanism this server implements (see GetMechanismList)",
                 mech.code

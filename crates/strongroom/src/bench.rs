@@ -297,13 +297,7 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
                 }
             }
             lat.sort_unstable();
-            let pct = |p: f64| -> f64 {
-                if lat.is_empty() {
-                    return 0.0;
-                }
-                let i = ((lat.len() as f64 - 1.0) * p).round() as usize;
-                lat[i.min(lat.len() - 1)] as f64 / 1000.0
-            };
+            let pct = |p: f64| percentile_ms(&lat, p);
             let out = json!({
                 "ops": ok,
                 "errors": shared.errors.load(Ordering::SeqCst),
@@ -397,4 +391,13 @@ async fn worker(
         }
     }
     lat
+}
+
+/// The `p` percentile (0..1) of sorted latencies in microseconds, in milliseconds.
+pub(crate) fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted_us.len() as f64 - 1.0) * p).round() as usize;
+    sorted_us[i.min(sorted_us.len() - 1)] as f64 / 1000.0
 }

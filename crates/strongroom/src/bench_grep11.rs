@@ -315,13 +315,7 @@ pub async fn grpc(
         }
     }
     lat.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if lat.is_empty() {
-            return 0.0;
-        }
-        let i = ((lat.len() as f64 - 1.0) * p).round() as usize;
-        lat[i.min(lat.len() - 1)] as f64 / 1000.0
-    };
+    let pct = |p: f64| crate::bench::percentile_ms(&lat, p);
     let n = ok.load(Ordering::SeqCst);
     Ok(json!({
         "ops": n,

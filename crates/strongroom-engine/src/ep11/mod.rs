@@ -217,7 +217,8 @@ fn engine_err(e: EngineError, role: Role) -> Ep11Error {
     }
 }
 
-fn digest_of(code: u64) -> Option<DigestAlg> {
+/// The digest algorithm of a digest mechanism (CKM_SHA_1 … and the IBM ids).
+pub fn digest_of(code: u64) -> Option<DigestAlg> {
     Some(match code {
         ckm::SHA_1 => DigestAlg::Sha1,
         ckm::SHA224 => DigestAlg::Sha224,

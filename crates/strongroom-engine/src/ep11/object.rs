@@ -144,9 +144,7 @@ pub(crate) fn seal_object(
     out.push(u8::try_from(attrs.class()).map_err(|_| EngineError::BlobMalformed)?);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(&block);
-    let b = binding(p, instance, OBJECT_CONTEXT, &out);
-    let (salt, nonce) = fresh(p)?;
-    let inner = blob::seal_with(p, mk, mk_id, &b, material, &salt, &nonce)?;
+    let inner = seal_bound(p, mk, mk_id, instance, OBJECT_CONTEXT, &out, material)?;
     out.extend_from_slice(&inner);
     Ok(out)
 }
@@ -224,12 +222,22 @@ pub(crate) fn check_spki(
     }
 }
 
-fn fresh(p: &dyn CryptoProvider) -> Result<([u8; 32], [u8; 12]), EngineError> {
+/// A blob v1 of `material` bound to the instance and to `context ‖ header`.
+fn seal_bound(
+    p: &dyn CryptoProvider,
+    mk: &MasterKey,
+    mk_id: MkId,
+    instance: InstanceId,
+    context: &[u8],
+    header: &[u8],
+    material: &KeyMaterial,
+) -> Result<Vec<u8>, EngineError> {
+    let b = binding(p, instance, context, header);
     let mut salt = [0u8; 32];
     let mut nonce = [0u8; 12];
     p.fill_random(&mut salt)?;
     p.fill_random(&mut nonce)?;
-    Ok((salt, nonce))
+    blob::seal_with(p, mk, mk_id, &b, material, &salt, &nonce)
 }
 
 /// Seals an operation state.
@@ -242,9 +250,7 @@ pub(crate) fn seal_state(
     body: &KeyMaterial,
 ) -> Result<Vec<u8>, EngineError> {
     let header = [STATE_V1, op];
-    let b = binding(p, instance, STATE_CONTEXT, &header);
-    let (salt, nonce) = fresh(p)?;
-    let inner = blob::seal_with(p, mk, mk_id, &b, body, &salt, &nonce)?;
+    let inner = seal_bound(p, mk, mk_id, instance, STATE_CONTEXT, &header, body)?;
     let mut out = header.to_vec();
     out.extend_from_slice(&inner);
     Ok(out)
