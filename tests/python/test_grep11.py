@@ -418,3 +418,18 @@ def test_x931_signature_verifies_with_openssl(g, tmp_path):
     bad[5] ^= 1
     (tmp_path / "bad").write_bytes(bytes(bad))
     assert run(tmp_path / "bad").returncode != 0
+
+
+def test_digest_key_and_v1_key_fields(g, base):
+    import os
+    raw = os.urandom(32)
+    key = g.import_aes(raw, base, ENCRYPT=True)
+    st = g("DigestInit", Mech=g.mech(0x250)).State
+    st = g("DigestUpdate", State=st, Data=b"prefix").State
+    st = g("DigestKey", State=st, Key=g.kb(key)).State
+    assert g("DigestFinal", State=st).Digest == hashlib.sha256(b"prefix" + raw).digest()
+    # An application on IBM's older (v1) layout sends the key blob as plain bytes.
+    iv = bytes(16)
+    v1 = g("EncryptSingle", Mech=g.mech(0x1085, iv), KeyV1=key, Plain=b"v1 client").Ciphered
+    v2 = g("EncryptSingle", Mech=g.mech(0x1085, iv), Key=g.kb(key), Plain=b"v1 client").Ciphered
+    assert v1 == v2
