@@ -100,6 +100,7 @@ class G:
     """A thin client over the generated stubs."""
 
     def __init__(self, server, stubs):
+        self.stubs = stubs
         self.pb = stubs["server_pb2"]
         self.stub = stubs["server_pb2_grpc"].CryptoStub(grpc.insecure_channel(server.grpc_addr))
         self.md = [("authorization", f"Bearer {server.token}")]
@@ -433,3 +434,18 @@ def test_digest_key_and_v1_key_fields(g, base):
     v1 = g("EncryptSingle", Mech=g.mech(0x1085, iv), KeyV1=key, Plain=b"v1 client").Ciphered
     v2 = g("EncryptSingle", Mech=g.mech(0x1085, iv), Key=g.kb(key), Plain=b"v1 client").Ciphered
     assert v1 == v2
+
+
+def test_ec_multiply_gives_the_point_of_the_ecdh_secret(g):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    soft = ec.generate_private_key(ec.SECP384R1())
+    r = g("GenerateKeyPair", Mech=g.mech(0x1040), PubKeyTemplate=g.attrs(EC_PARAMS=bytes.fromhex("06052b81040022")),
+          PrivKeyTemplate=g.attrs(DERIVE=True))
+    q = soft.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    point = g("EncryptSingle", Mech=g.mech(0x8001000C), Key=g.kb(r.PrivKeyBytes), Plain=q).Ciphered
+    shared = soft.exchange(ec.ECDH(), serialization.load_der_public_key(spki_of(r.PubKeyBytes)))
+    assert point[0] == 4 and point[1:49] == shared
+    with pytest.raises(grpc.RpcError) as e:
+        g("EncryptSingle", Mech=g.mech(0x8001000C), Key=g.kb(r.PrivKeyBytes), Plain=b"\x04" + bytes(96))
+    assert grep11_code(g.stubs, e.value) == 0x20  # CKR_DATA_INVALID

@@ -293,7 +293,7 @@ enum Key {
         curve: Curve,
         sign: EcdsaKeyPair,
         agree: Option<agreement::PrivateKey>,
-        /// The same key for the C API (ECDH on secp256k1).
+        /// The same key for the C API (ECDH on secp256k1, EC multiply).
         raw: Option<crate::sys::Pkey>,
     },
     Ed25519(Ed25519KeyPair),
@@ -340,10 +340,7 @@ pub(crate) fn prepare(pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoEr
             .map(|a| agreement::PrivateKey::from_private_key_der(a, pkcs8))
             .transpose()
             .map_err(|_| CryptoError)?;
-            let raw = match curve {
-                Curve::Secp256k1 => Some(crate::sys::Pkey::private(pkcs8).ok_or(CryptoError)?),
-                _ => None,
-            };
+            let raw = Some(crate::sys::Pkey::private(pkcs8).ok_or(CryptoError)?);
             let public = PublicInfo {
                 kind: AsymKind::Ec(curve),
                 raw: sign.public_key().as_ref().to_vec(),
@@ -483,6 +480,13 @@ impl PreparedPrivate for Prepared {
                 agreement::agree(sk, peer, CryptoError, |z| Ok(Zeroizing::new(z.to_vec())))
             }
             Key::Ec { raw: Some(k), .. } => crate::sys::ecdh_raw(k, peer_point),
+            _ => Err(CryptoError),
+        }
+    }
+
+    fn ec_multiply(&self, point: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        match &self.key {
+            Key::Ec { raw: Some(k), .. } => crate::sys::ec_multiply(k, point),
             _ => Err(CryptoError),
         }
     }

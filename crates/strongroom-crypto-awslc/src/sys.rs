@@ -3,7 +3,7 @@
 //!
 //! * raw RSA with PKCS#1 v1.5 type-1 padding over caller data (`CKM_RSA_PKCS` sign and
 //!   verify, and with a DigestInfo in front, SHA-1 and SHA-224 RSA signatures),
-//! * ECDH on secp256k1,
+//! * ECDH on secp256k1, and the point multiplication d·Q (CKM_IBM_EC_MULTIPLY),
 //! * SHA-512/224, and HMAC over SHA-512/224 and SHA-512/256,
 //! * RSA key generation with a chosen size and public exponent,
 //! * DSA: parameters, key pairs, signatures (r ‖ s),
@@ -173,17 +173,19 @@ impl Drop for Point {
     }
 }
 
-/// ECDH with a private EC key and a peer's encoded point: the x-coordinate of the shared
-/// point, as long as the field (used for secp256k1, which aws-lc-rs does not offer).
-pub(crate) fn ecdh_raw(key: &Pkey, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+/// The peer point `peer` parsed on the key's curve (checked to lie on it), with the group.
+fn peer_point(
+    key: &Pkey,
+    peer: &[u8],
+) -> Result<(NonNull<sys::EC_KEY>, *const sys::EC_GROUP, Point), CryptoError> {
     let ec = key.ec()?;
     // SAFETY: `ec` is valid while `key` is borrowed; the group pointer it returns is owned
-    // by the key and only used within this function.
+    // by the key and used only while `key` is borrowed.
     let group = unsafe { sys::EC_KEY_get0_group(ec.as_ptr()) };
     if group.is_null() {
         return Err(CryptoError);
     }
-    // SAFETY: `group` is valid (above); EC_POINT_new returns null or a new point we own.
+    // SAFETY: `group` is valid; EC_POINT_new returns null or a new point we own.
     let point = Point(NonNull::new(unsafe { sys::EC_POINT_new(group) }).ok_or(CryptoError)?);
     // SAFETY: `group` and `point` are valid; `peer` is readable for its length; a null
     // BN_CTX makes aws-lc allocate its own. The call checks that the point is on the curve.
@@ -199,6 +201,69 @@ pub(crate) fn ecdh_raw(key: &Pkey, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, Cr
     if ok != 1 {
         return Err(CryptoError);
     }
+    Ok((ec, group, point))
+}
+
+/// d·Q for the key's private scalar d and a peer point Q (encoded): the uncompressed point.
+pub(crate) fn ec_multiply(key: &Pkey, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let (ec, group, q) = peer_point(key, peer)?;
+    // SAFETY: `ec` is valid; the private scalar is borrowed from it (null if absent).
+    let d = unsafe { sys::EC_KEY_get0_private_key(ec.as_ptr()) };
+    if d.is_null() {
+        return Err(CryptoError);
+    }
+    // SAFETY: `group` is valid; the result point is new and owned by `Point`.
+    let r = Point(NonNull::new(unsafe { sys::EC_POINT_new(group) }).ok_or(CryptoError)?);
+    // SAFETY: all pointers are valid; n = null means no generator term; null BN_CTX.
+    if unsafe {
+        sys::EC_POINT_mul(
+            group,
+            r.0.as_ptr(),
+            std::ptr::null(),
+            q.0.as_ptr(),
+            d,
+            std::ptr::null_mut(),
+        )
+    } != 1
+    {
+        return Err(CryptoError);
+    }
+    let form = sys::point_conversion_form_t::POINT_CONVERSION_UNCOMPRESSED;
+    // SAFETY: with a null buffer point2oct returns the length it needs; the second call
+    // writes exactly that many bytes into `out`. The point at infinity gives length 1 and
+    // is refused.
+    unsafe {
+        let len = sys::EC_POINT_point2oct(
+            group,
+            r.0.as_ptr(),
+            form,
+            std::ptr::null_mut(),
+            0,
+            std::ptr::null_mut(),
+        );
+        if len < 2 {
+            return Err(CryptoError);
+        }
+        let mut out = Zeroizing::new(vec![0u8; len]);
+        if sys::EC_POINT_point2oct(
+            group,
+            r.0.as_ptr(),
+            form,
+            out.as_mut_ptr(),
+            len,
+            std::ptr::null_mut(),
+        ) != len
+        {
+            return Err(CryptoError);
+        }
+        Ok(out)
+    }
+}
+
+/// ECDH with a private EC key and a peer's encoded point: the x-coordinate of the shared
+/// point, as long as the field (used for secp256k1, which aws-lc-rs does not offer).
+pub(crate) fn ecdh_raw(key: &Pkey, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let (ec, group, point) = peer_point(key, peer)?;
     // SAFETY: `group` is valid.
     let field = (unsafe { sys::EC_GROUP_get_degree(group) } as usize).div_ceil(8);
     let mut out = Zeroizing::new(vec![0u8; field]);
@@ -1373,6 +1438,26 @@ mod tests {
         let sig = rsa_x931_sign(key, input).unwrap();
         assert!(rsa_x931_verify(key, input, &sig));
         sig
+    }
+
+    #[test]
+    fn ec_multiply_gives_the_point_whose_x_is_the_ecdh_secret() {
+        for alg in [
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &signature::ECDSA_P256K1_SHA256_FIXED_SIGNING,
+        ] {
+            let a = signature::EcdsaKeyPair::generate(alg).unwrap();
+            let b = signature::EcdsaKeyPair::generate(alg).unwrap();
+            let ka = Pkey::private(a.to_pkcs8v1().unwrap().as_ref()).unwrap();
+            let p = ec_multiply(&ka, b.public_key().as_ref()).unwrap();
+            assert_eq!(p.len(), 65);
+            assert_eq!(p[0], 4);
+            assert_eq!(
+                &p[1..33],
+                &ecdh_raw(&ka, b.public_key().as_ref()).unwrap()[..]
+            );
+            assert!(ec_multiply(&ka, &[4; 65]).is_err());
+        }
     }
 
     fn hex_lit(s: &str) -> Vec<u8> {

@@ -262,6 +262,9 @@ pub trait PreparedPrivate: Send + Sync {
     /// [`Curve::field_len`] bytes; the peer sends its uncompressed point) or PKCS #3 DH (the
     /// secret padded to the length of p; the peer sends its public value, big-endian).
     fn agree(&self, peer: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
+    /// EC point multiplication d·Q with the key's private scalar and a peer's encoded point:
+    /// the uncompressed result point.
+    fn ec_multiply(&self, point: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
     /// The PKCS#8 encoding (for wrapping out).
     fn pkcs8(&self) -> &[u8];
 }

@@ -174,6 +174,7 @@ pub mod ckm {
     pub const IBM_SHA512_224: u64 = 0x8001_0013;
     pub const IBM_SHA512_256_HMAC: u64 = 0x8001_0014;
     pub const IBM_SHA512_224_HMAC: u64 = 0x8001_0015;
+    pub const IBM_EC_MULTIPLY: u64 = 0x8001_000C;
     pub const IBM_ED25519_SHA512: u64 = 0x8001_001C;
     pub const IBM_ATTRIBUTEBOUND_WRAP: u64 = 0x8002_0004;
     pub const IBM_TRANSPORTKEY: u64 = 0x8002_0005;

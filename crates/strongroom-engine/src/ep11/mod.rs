@@ -284,6 +284,8 @@ enum Plan {
         label: Vec<u8>,
     },
     Digest(DigestAlg),
+    /// CKM_IBM_EC_MULTIPLY: d·Q with the private key's scalar (Encrypt, single-part).
+    EcMultiply,
     Mac {
         alg: MacAlg,
         len: usize,
@@ -297,7 +299,7 @@ enum Plan {
 impl Plan {
     fn multi_part(&self) -> bool {
         match self {
-            Plan::Rsa { .. } => false,
+            Plan::Rsa { .. } | Plan::EcMultiply => false,
             Plan::Sign { hash, .. } => hash.is_some(),
             _ => true,
         }
@@ -394,6 +396,10 @@ fn plan(m: &Mech, op: Op) -> Result<Plan, Ep11Error> {
                 iv,
                 aad: b[12..].to_vec(),
             }
+        }
+        IBM_EC_MULTIPLY if op == Op::Encrypt => {
+            no_param(m)?;
+            Plan::EcMultiply
         }
         RSA_PKCS if cipher_ops => {
             no_param(m)?;
@@ -760,6 +766,7 @@ pub const MECHANISMS: &[MechInfo] = &[
     mi(ckm::IBM_SHA512_256_HMAC, 1, 512, SV),
     mi(ckm::IBM_SHA512_224_HMAC, 1, 512, SV),
     mi(ckm::IBM_ED25519_SHA512, 256, 256, SV | EC_FLAGS),
+    mi(ckm::IBM_EC_MULTIPLY, 256, 521, ckf::ENCRYPT | EC_FLAGS),
     mi(ckm::IBM_TRANSPORTKEY, 0, 0, ckf::UNWRAP),
     mi(ckm::IBM_ATTRIBUTEBOUND_WRAP, 0, 0, ckf::WRAP | ckf::UNWRAP),
     mi(ckm::DSA_PARAMETER_GEN, 2048, 3072, ckf::GENERATE),
@@ -961,6 +968,7 @@ fn plan_name(plan: &Plan) -> &'static str {
         Plan::Cipher { .. } => "a DES2 or DES3 key is needed",
         Plan::Rsa { .. } => "an RSA key is needed",
         Plan::Digest(_) => "no key",
+        Plan::EcMultiply => "an EC private key on P-256, P-384, P-521 or secp256k1 is needed",
         Plan::Sign {
             scheme: SignScheme::DsaDigest,
             ..
@@ -1055,6 +1063,10 @@ fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
             matches!(kind_of(k), Some(AsymKind::Ec(Curve::Ed25519)))
         }
         Plan::Digest(_) => true,
+        Plan::EcMultiply => {
+            matches!(&k.body, Body::Private(_))
+                && matches!(kind_of(k), Some(AsymKind::Ec(c)) if c != Curve::Ed25519)
+        }
     };
     if !ok {
         return Err(type_mismatch(plan));
@@ -1315,7 +1327,11 @@ impl CryptoUnit {
         }
         let k = self.resolve(key, Role::Key)?;
         fits(plan, op, &k)?;
-        let (a, name) = usage_attr(op);
+        // EC multiply is a key agreement step: the private key must allow derivation.
+        let (a, name) = match plan {
+            Plan::EcMultiply => (cka::DERIVE, "CKA_DERIVE"),
+            _ => usage_attr(op),
+        };
         permit(&k, a, name)?;
         Ok(Some(k))
     }
@@ -1519,6 +1535,18 @@ impl CryptoUnit {
                 _ => err(ckr::KEY_TYPE_INCONSISTENT, "wrong half of the RSA key pair"),
             },
             Plan::Digest(d) => Ok(prehashed.unwrap_or_else(|| p.digest(*d, all))),
+            Plan::EcMultiply => match key.map(|k| &k.body) {
+                Some(Body::Private(pk)) => pk.ec_multiply(all).map(|v| v.to_vec()).map_err(|_| {
+                    Ep11Error::new(
+                        ckr::DATA_INVALID,
+                        "the data is not a point on the key's curve",
+                    )
+                }),
+                _ => err(
+                    ckr::KEY_TYPE_INCONSISTENT,
+                    "EC multiply needs an EC private key",
+                ),
+            },
             Plan::Mac { alg, len } => {
                 let full = p.mac(*alg, secret()?, all).map_err(|_| {
                     Ep11Error::new(ckr::KEY_SIZE_RANGE, "the key length does not fit the MAC")
