@@ -98,16 +98,6 @@ impl AuditLog {
                         Err(_) => break,
                     }
                 }
-                // When no request waits for this batch (queued records of read-only calls,
-                // such as GREP11 operations), gather for up to 2 ms more: one commit for
-                // many records instead of one per handful.
-                let deadline = tokio::time::Instant::now() + LINGER;
-                while batch.len() < 4096 && batch.iter().all(|(_, _, done)| done.is_closed()) {
-                    match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(p)) => batch.push(p),
-                        _ => break,
-                    }
-                }
                 let mut records = Vec::with_capacity(batch.len());
                 let mut waiters = Vec::with_capacity(batch.len());
                 let (mut s, mut h) = (seq, prev);
@@ -216,9 +206,6 @@ impl AuditLog {
         wait.await.map_err(|_| unavailable())?
     }
 }
-
-/// How long a batch of records that nobody waits for may gather more records.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// What `audit verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
