@@ -6,6 +6,7 @@ mod backup_target;
 mod bench;
 mod bench_grep11;
 mod cli;
+mod coalesce;
 mod node;
 mod serve;
 mod tke;

@@ -19,6 +19,7 @@ use strongroom_service::{Clock, OffsetClock, Principal, Service, ServiceConfig, 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::coalesce::Coalesce;
 use crate::node::{write_private, FileVault, NodeFiles};
 
 /// How often the scheduler looks for keys whose rotation policy is due or whose
@@ -750,7 +751,7 @@ pub async fn serve_loop(
         match &tls {
             None => {
                 let conn = builder
-                    .serve_connection(TokioIo::new(stream), svc)
+                    .serve_connection(TokioIo::new(Coalesce(stream)), svc)
                     .into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
@@ -771,7 +772,7 @@ pub async fn serve_loop(
                         _ => return,
                     };
                     let conn = builder
-                        .serve_connection(TokioIo::new(stream), svc)
+                        .serve_connection(TokioIo::new(Coalesce(stream)), svc)
                         .into_owned();
                     let _ = watcher.watch(conn).await;
                 });
