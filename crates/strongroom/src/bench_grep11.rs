@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
 use strongroom_engine::ep11::consts::{cka, ckm};
 use strongroom_engine::ep11::{AttrValue, Mech, MechParam, Op, Template};
@@ -138,6 +140,127 @@ pub fn inproc(op: Ep11Op, threads: usize, duration: f64) -> Result<serde_json::V
     Ok(json!({"ops": n, "seconds": secs, "ops_per_sec": n as f64 / secs, "threads": threads}))
 }
 
+/// One measured operation as it goes over the wire: the method path, the request message
+/// framed for gRPC (flag byte, length, protobuf) and what a correct answer holds.
+struct Call {
+    op: Ep11Op,
+    path: &'static str,
+    frame: hyper::body::Bytes,
+}
+
+impl Call {
+    fn new(op: Ep11Op, key: &[u8], template: &Template) -> Call {
+        use prost::Message;
+        let (mech, data) = (pb_mech(&op_mech(op)), data_of(op));
+        let (path, msg) = match op {
+            Ep11Op::RsaSign | Ep11Op::EcdsaSign => (
+                "/grep11.Crypto/SignSingle",
+                pb::SignSingleRequest {
+                    mech,
+                    data,
+                    priv_key: kb(key),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+            Ep11Op::AesEncrypt => (
+                "/grep11.Crypto/EncryptSingle",
+                pb::EncryptSingleRequest {
+                    mech,
+                    plain: data,
+                    key: kb(key),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+            Ep11Op::GenerateAes => (
+                "/grep11.Crypto/GenerateKey",
+                pb::GenerateKeyRequest {
+                    mech,
+                    template: pb_template(template),
+                }
+                .encode_to_vec(),
+            ),
+        };
+        let mut frame = Vec::with_capacity(5 + msg.len());
+        frame.push(0);
+        frame.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+        frame.extend_from_slice(&msg);
+        Call {
+            op,
+            path,
+            frame: frame.into(),
+        }
+    }
+
+    /// Sends the request and checks the answer.
+    async fn send(
+        &self,
+        sender: &mut hyper::client::conn::http2::SendRequest<Full<hyper::body::Bytes>>,
+        uri: &hyper::Uri,
+        auth: &hyper::header::HeaderValue,
+    ) -> Result<(), String> {
+        use prost::Message;
+        let req = hyper::Request::post(uri.clone())
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .header("authorization", auth.clone())
+            .body(Full::new(self.frame.clone()))
+            .map_err(|e| e.to_string())?;
+        sender.ready().await.map_err(|e| e.to_string())?;
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        if resp.status() != hyper::StatusCode::OK {
+            return Err(format!("HTTP status {}", resp.status()));
+        }
+        let headers_status = resp.headers().get("grpc-status").cloned();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = body
+            .trailers()
+            .and_then(|t| t.get("grpc-status").cloned())
+            .or(headers_status);
+        if status.as_ref().map(|v| v.as_bytes()) != Some(b"0") {
+            return Err(format!("grpc-status {status:?}"));
+        }
+        let bytes = body.to_bytes();
+        let msg = bytes
+            .get(5..)
+            .filter(|m| {
+                bytes[0] == 0
+                    && m.len()
+                        == u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize
+            })
+            .ok_or("the answer is not one gRPC message")?;
+        let size = match self.op {
+            Ep11Op::RsaSign | Ep11Op::EcdsaSign => pb::SignSingleResponse::decode(msg)
+                .map_err(|e| e.to_string())?
+                .signature
+                .len(),
+            Ep11Op::AesEncrypt => pb::EncryptSingleResponse::decode(msg)
+                .map_err(|e| e.to_string())?
+                .ciphered
+                .len(),
+            Ep11Op::GenerateAes => pb::GenerateKeyResponse::decode(msg)
+                .map_err(|e| e.to_string())?
+                .key_bytes
+                .len(),
+        };
+        let expected = match self.op {
+            Ep11Op::RsaSign => size == 256,
+            Ep11Op::EcdsaSign => size == 64,
+            Ep11Op::AesEncrypt => size == 1040,
+            Ep11Op::GenerateAes => size > 32,
+        };
+        if !expected {
+            return Err(format!("unexpected result size {size}"));
+        }
+        Ok(())
+    }
+}
+
 fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
     let mut r = tonic::Request::new(msg);
     if let Ok(v) = format!("Bearer {token}").parse() {
@@ -230,71 +353,65 @@ pub async fn grpc(
         .into_inner()
         .priv_key_bytes
     };
+    // The measured requests: one pre-encoded gRPC message per operation, sent by a lean
+    // HTTP/2 client (hyper) so that the load generator takes little of the cores it shares
+    // with the server. Every answer is checked: HTTP 200, `grpc-status: 0` and a response
+    // message that decodes and carries a result of the expected size.
+    let call = Call::new(op, &key, &st);
+    let mut senders = Vec::new();
+    for _ in 0..connections.max(1) {
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .handshake(TokioIo::new(crate::coalesce::Coalesce(tcp)))
+            .await
+            .map_err(|e| format!("HTTP/2 handshake with {addr}: {e}"))?;
+        tokio::spawn(conn);
+        senders.push(sender);
+    }
+    let auth: hyper::header::HeaderValue = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| "the token is not a valid header value")?;
+    let uri: hyper::Uri = format!("http://{addr}{}", call.path)
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let call = Arc::new(call);
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for s in 0..streams {
-        let mut c = chans[s % chans.len()].clone();
-        let (key, token, measuring, stop, ok, errors) = (
-            key.clone(),
-            token.to_string(),
+        let mut sender = senders[s % senders.len()].clone();
+        let (call, auth, uri, measuring, stop, ok, errors) = (
+            Arc::clone(&call),
+            auth.clone(),
+            uri.clone(),
             Arc::clone(&measuring),
             Arc::clone(&stop),
             Arc::clone(&ok),
             Arc::clone(&errors),
         );
-        let (mech, data, st) = (pb_mech(&op_mech(op)), data_of(op), pb_template(&st));
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(100_000);
             while !stop.load(Ordering::Relaxed) {
                 let t0 = Instant::now();
-                let r = match op {
-                    Ep11Op::RsaSign | Ep11Op::EcdsaSign => c
-                        .sign_single(authed(
-                            pb::SignSingleRequest {
-                                mech: mech.clone(),
-                                data: data.clone(),
-                                priv_key: kb(&key),
-                                ..Default::default()
-                            },
-                            &token,
-                        ))
-                        .await
-                        .map(|_| ()),
-                    Ep11Op::AesEncrypt => c
-                        .encrypt_single(authed(
-                            pb::EncryptSingleRequest {
-                                mech: mech.clone(),
-                                plain: data.clone(),
-                                key: kb(&key),
-                                ..Default::default()
-                            },
-                            &token,
-                        ))
-                        .await
-                        .map(|_| ()),
-                    Ep11Op::GenerateAes => c
-                        .generate_key(authed(
-                            pb::GenerateKeyRequest {
-                                mech: mech.clone(),
-                                template: st.clone(),
-                            },
-                            &token,
-                        ))
-                        .await
-                        .map(|_| ()),
-                };
-                match r {
+                match call.send(&mut sender, &uri, &auth).await {
                     Ok(()) => {
                         if measuring.load(Ordering::Relaxed) {
                             ok.fetch_add(1, Ordering::Relaxed);
                             lat.push(t0.elapsed().as_micros() as u64);
                         }
                     }
-                    Err(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
+                    Err(e) => {
+                        if errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                            eprintln!("first error: {e}");
+                        }
+                        if sender.is_closed() {
+                            break;
+                        }
                     }
                 }
             }
