@@ -168,20 +168,18 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
         } => {
             // The load generator runs on one thread (a current-thread runtime): it takes
             // as little as possible of the cores the server shares with it.
+            let load = crate::bench_grep11::Load {
+                streams,
+                connections,
+                duration,
+                warmup,
+            };
             let v = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .map_err(|e| e.to_string())?;
-                rt.block_on(crate::bench_grep11::grpc(
-                    &addr,
-                    &token,
-                    op,
-                    streams,
-                    connections,
-                    duration,
-                    warmup,
-                ))
+                rt.block_on(crate::bench_grep11::grpc(&addr, &token, op, load))
             })
             .join()
             .map_err(|_| "load generator panicked".to_string())??;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
 use strongroom_engine::ep11::consts::{cka, ckm};
@@ -140,6 +140,40 @@ pub fn inproc(op: Ep11Op, threads: usize, duration: f64) -> Result<serde_json::V
     Ok(json!({"ops": n, "seconds": secs, "ops_per_sec": n as f64 / secs, "threads": threads}))
 }
 
+/// A request body sent as DATA frames of less than 1 KiB: h2 copies such frames into its
+/// write buffer, so the requests of many streams leave in one write (a larger frame is
+/// written on its own, one system call per request).
+pub struct Chunks(std::collections::VecDeque<hyper::body::Bytes>);
+
+impl Chunks {
+    fn of(b: &hyper::body::Bytes) -> Chunks {
+        let mut parts = std::collections::VecDeque::new();
+        let mut at = 0;
+        while at < b.len() {
+            let end = (at + 1000).min(b.len());
+            parts.push_back(b.slice(at..end));
+            at = end;
+        }
+        Chunks(parts)
+    }
+}
+
+impl hyper::body::Body for Chunks {
+    type Data = hyper::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// One measured operation as it goes over the wire: the method path, the request message
 /// framed for gRPC (flag byte, length, protobuf) and what a correct answer holds.
 struct Call {
@@ -196,7 +230,7 @@ impl Call {
     /// Sends the request and checks the answer.
     async fn send(
         &self,
-        sender: &mut hyper::client::conn::http2::SendRequest<Full<hyper::body::Bytes>>,
+        sender: &mut hyper::client::conn::http2::SendRequest<Chunks>,
         uri: &hyper::Uri,
         auth: &hyper::header::HeaderValue,
     ) -> Result<(), String> {
@@ -205,7 +239,7 @@ impl Call {
             .header("content-type", "application/grpc")
             .header("te", "trailers")
             .header("authorization", auth.clone())
-            .body(Full::new(self.frame.clone()))
+            .body(Chunks::of(&self.frame))
             .map_err(|e| e.to_string())?;
         sender.ready().await.map_err(|e| e.to_string())?;
         let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
@@ -305,16 +339,30 @@ fn pb_template(t: &Template) -> std::collections::HashMap<u64, pb::AttributeValu
         .collect()
 }
 
+/// How `bench grep11` loads the server.
+pub struct Load {
+    /// Requests in flight.
+    pub streams: usize,
+    /// HTTP/2 connections the streams are spread over.
+    pub connections: usize,
+    /// Seconds measured, after `warmup` seconds.
+    pub duration: f64,
+    pub warmup: f64,
+}
+
 /// Over gRPC: `streams` requests in flight, spread over `connections` HTTP/2 connections.
 pub async fn grpc(
     addr: &str,
     token: &str,
     op: Ep11Op,
-    streams: usize,
-    connections: usize,
-    duration: f64,
-    warmup: f64,
+    load: Load,
 ) -> Result<serde_json::Value, String> {
+    let Load {
+        streams,
+        connections,
+        duration,
+        warmup,
+    } = load;
     let mut chans = Vec::new();
     for _ in 0..connections.max(1) {
         let ch = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
@@ -443,4 +491,82 @@ pub async fn grpc(
         "p99_ms": pct(0.99),
         "streams": streams,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use prost::Message;
+
+    use super::*;
+
+    /// A server that answers every call with `message` (gRPC-framed) and `grpc-status`.
+    async fn answering(message: Vec<u8>, status: &'static str) -> Result<(), String> {
+        let (server_end, client_end) = tokio::io::duplex(1 << 16);
+        let svc = hyper::service::service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
+            let mut framed = vec![0u8];
+            framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+            framed.extend_from_slice(&message);
+            async move {
+                let mut trailers = hyper::HeaderMap::new();
+                trailers.insert(
+                    "grpc-status",
+                    hyper::header::HeaderValue::from_static(status),
+                );
+                let body = Full::new(Bytes::from(framed))
+                    .with_trailers(async move { Some(Ok::<_, Infallible>(trailers)) });
+                Ok::<_, Infallible>(hyper::Response::new(body))
+            }
+        });
+        tokio::spawn(
+            hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(server_end), svc),
+        );
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(client_end))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let call = Call::new(Ep11Op::RsaSign, &[1; 1500], &Template::new());
+        assert!(call.frame.len() > 1500, "the request carries the key blob");
+        let uri: hyper::Uri = "http://localhost/grep11.Crypto/SignSingle".parse().unwrap();
+        call.send(&mut sender, &uri, &"Bearer t".parse().unwrap())
+            .await
+    }
+
+    #[tokio::test]
+    async fn an_answer_counts_only_when_it_is_one() {
+        let good = pb::SignSingleResponse {
+            signature: vec![5; 256],
+        }
+        .encode_to_vec();
+        assert_eq!(answering(good.clone(), "0").await, Ok(()));
+        let refused = answering(good, "3").await.unwrap_err();
+        assert!(refused.contains("grpc-status"), "{refused}");
+        let short = pb::SignSingleResponse {
+            signature: vec![5; 255],
+        }
+        .encode_to_vec();
+        let wrong = answering(short, "0").await.unwrap_err();
+        assert!(wrong.contains("size 255"), "{wrong}");
+        let garbage = answering(vec![0xff; 7], "0").await.unwrap_err();
+        assert!(!garbage.is_empty());
+    }
+
+    #[test]
+    fn request_bodies_go_in_frames_h2_copies() {
+        let frame = Bytes::from(vec![3u8; 2500]);
+        let parts = Chunks::of(&frame).0;
+        assert!(parts.iter().all(|p| p.len() < 1024));
+        assert_eq!(
+            parts
+                .iter()
+                .flat_map(|p| p.iter().copied())
+                .collect::<Vec<_>>(),
+            frame.to_vec()
+        );
+    }
 }

@@ -214,3 +214,31 @@ async fn grep11_random_digest_and_mechanisms() {
         8
     );
 }
+
+/// `strongroom bench grep11` (what `scripts/bench` measures with) drives every operation
+/// against a real server without errors. (How it checks each answer is tested in its
+/// module.)
+#[test]
+fn bench_load_generator_drives_every_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let dev: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.dir.join("dev.json")).unwrap()).unwrap();
+    let addr = dev["grpc_addr"].as_str().unwrap();
+    for op in ["rsa-sign", "ecdsa-sign", "aes-encrypt", "generate-aes"] {
+        let out = std::process::Command::new(bin())
+            .args([
+                "bench", "grep11", "--addr", addr, "--token", &s.token, "--op", op,
+            ])
+            .args(["--streams", "8", "--duration", "0.5", "--warmup", "0"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{op}: {err}");
+        let v: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap())
+                .unwrap();
+        assert_eq!(v["errors"], 0, "{op}: {v} {err}");
+        assert!(v["ops"].as_u64().unwrap() > 0, "{op}: {v}");
+    }
+}
