@@ -1242,7 +1242,10 @@ impl KeyStore for PgStore {
                     .push_bind(r.prev_hash.to_vec())
                     .push_bind(r.hash.to_vec());
             });
-            if let Err(e) = q.build().execute(&mut *tx).await {
+            // Each row count is its own statement: keep only a few prepared (full chunks and
+            // small batches), not one per size up to 500 rows on every connection.
+            let keep = chunk.len() == 500 || chunk.len() <= 8;
+            if let Err(e) = q.build().persistent(keep).execute(&mut *tx).await {
                 return Err(match code_of(&e).as_deref() {
                     Some("23505" | "SR001") => StoreError::Conflict,
                     _ => unavailable(e),

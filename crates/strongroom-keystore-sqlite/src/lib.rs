@@ -1165,7 +1165,10 @@ impl KeyStore for SqliteStore {
                     .push_bind(r.prev_hash.to_vec())
                     .push_bind(r.hash.to_vec());
             });
-            if let Err(e) = q.build().execute(&mut *conn).await {
+            // Each row count is its own statement: keep only a few prepared (full chunks and
+            // small batches); caching every size up to 500 rows held tens of megabytes.
+            let keep = chunk.len() == AUDIT_CHUNK || chunk.len() <= 8;
+            if let Err(e) = q.build().persistent(keep).execute(&mut *conn).await {
                 if tx.take().is_some() {
                     let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
                 }

@@ -203,7 +203,8 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
             let local = listener.local_addr().map_err(|e| e.to_string())?;
             std::fs::write(&addr_file, local.to_string()).map_err(|e| e.to_string())?;
             let (_tx, rx) = tokio::sync::watch::channel(false);
-            crate::serve::serve_loop(listener, None, crate::serve::App::Router(router), rx).await;
+            crate::serve::serve_loop(listener, None, crate::serve::App::Router(router), false, rx)
+                .await;
             Ok(())
         }
         BenchCmd::Load {

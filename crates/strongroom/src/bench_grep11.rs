@@ -413,7 +413,7 @@ pub async fn grpc(
             .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
         let _ = tcp.set_nodelay(true);
         let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .handshake(TokioIo::new(crate::coalesce::Coalesce(tcp)))
+            .handshake(TokioIo::new(crate::coalesce::Coalesce::new(tcp, true)))
             .await
             .map_err(|e| format!("HTTP/2 handshake with {addr}: {e}"))?;
         tokio::spawn(conn);

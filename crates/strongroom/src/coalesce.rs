@@ -6,8 +6,10 @@
 //! DATA, then the trailers. Reporting the socket as *not* vectored raises h2's copy threshold
 //! to 1 KiB: small payloads are copied into its write buffer and every frame that is ready
 //! (the responses of many streams included) leaves in one `write`. A copy of at most 1 KiB
-//! costs far less than a system call and a TCP segment. hyper's HTTP/1 writer likewise
-//! flattens headers and body into one buffer.
+//! costs far less than a system call and a TCP segment.
+//!
+//! The GREP11 (HTTP/2) listener turns it on. The REST listener leaves it off: hyper's HTTP/1
+//! writer already sends a response in one call, so there is nothing to gain there.
 
 use std::io;
 use std::pin::Pin;
@@ -15,8 +17,18 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Wraps a connection; reads and writes pass through, vectored writes are not advertised.
-pub struct Coalesce<T>(pub T);
+/// Wraps a connection; reads and writes pass through. When on, vectored writes are not
+/// advertised.
+pub struct Coalesce<T> {
+    inner: T,
+    on: bool,
+}
+
+impl<T> Coalesce<T> {
+    pub fn new(inner: T, on: bool) -> Coalesce<T> {
+        Coalesce { inner, on }
+    }
+}
 
 impl<T: AsyncRead + Unpin> AsyncRead for Coalesce<T> {
     fn poll_read(
@@ -24,7 +36,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Coalesce<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
@@ -34,19 +46,27 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 
     fn is_write_vectored(&self) -> bool {
-        false
+        !self.on && self.inner.is_write_vectored()
     }
 }
 
@@ -135,15 +155,9 @@ mod tests {
             Ok::<_, Infallible>(hyper::Response::new(body))
         });
         let server = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-        tokio::spawn(async move {
-            if coalesce {
-                server
-                    .serve_connection(TokioIo::new(Coalesce(io)), svc)
-                    .await
-            } else {
-                server.serve_connection(TokioIo::new(io), svc).await
-            }
-        });
+        // Off, the wrapper passes the connection's vectored writes through unchanged.
+        let io = Coalesce::new(io, coalesce);
+        tokio::spawn(server.serve_connection(TokioIo::new(io), svc));
         let (mut client, conn) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(client_end))
                 .await

@@ -597,10 +597,11 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             l,
             grpc_tls.clone(),
             App::Router(router),
+            true,
             stop_rx.clone(),
         ))
     });
-    serve_loop(listener, tls, App::Frontend(frontend), stop_rx).await;
+    serve_loop(listener, tls, App::Frontend(frontend), false, stop_rx).await;
     if let Some(t) = grpc_task {
         let _ = t.await;
     }
@@ -710,10 +711,13 @@ pub enum App {
     Router(axum::Router),
 }
 
+/// `coalesce`: small HTTP/2 frames leave in one write (the GREP11 listener; see
+/// `coalesce.rs`).
 pub async fn serve_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     app: App,
+    coalesce: bool,
     mut stop: watch::Receiver<bool>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -751,7 +755,7 @@ pub async fn serve_loop(
         match &tls {
             None => {
                 let conn = builder
-                    .serve_connection(TokioIo::new(Coalesce(stream)), svc)
+                    .serve_connection(TokioIo::new(Coalesce::new(stream, coalesce)), svc)
                     .into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
@@ -772,7 +776,7 @@ pub async fn serve_loop(
                         _ => return,
                     };
                     let conn = builder
-                        .serve_connection(TokioIo::new(Coalesce(stream)), svc)
+                        .serve_connection(TokioIo::new(Coalesce::new(stream, coalesce)), svc)
                         .into_owned();
                     let _ = watcher.watch(conn).await;
                 });
