@@ -1225,7 +1225,7 @@ impl KeyStore for PgStore {
             return Err(StoreError::Conflict);
         }
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        for chunk in records.chunks(500) {
+        for chunk in records.chunks(strongroom_keystore::AUDIT_CHUNK) {
             let mut q = QueryBuilder::<Postgres>::new(
                 "INSERT INTO audit (seq, at, instance_id, principal, action, key, outcome, status, correlation_id, prev_hash, hash) ",
             );
@@ -1242,9 +1242,7 @@ impl KeyStore for PgStore {
                     .push_bind(r.prev_hash.to_vec())
                     .push_bind(r.hash.to_vec());
             });
-            // Each row count is its own statement: keep only a few prepared (full chunks and
-            // small batches), not one per size up to 500 rows on every connection.
-            let keep = chunk.len() == 500 || chunk.len() <= 8;
+            let keep = strongroom_keystore::keep_audit_statement(chunk.len());
             if let Err(e) = q.build().persistent(keep).execute(&mut *tx).await {
                 return Err(match code_of(&e).as_deref() {
                     Some("23505" | "SR001") => StoreError::Conflict,

@@ -239,7 +239,7 @@ fn push_filter<'a>(q: &mut QueryBuilder<'a, Sqlite>, instance: InstanceId, f: &'
 }
 
 /// Rows per audit INSERT statement (11 parameters each, far below SQLite's limit).
-const AUDIT_CHUNK: usize = 500;
+use strongroom_keystore::AUDIT_CHUNK;
 /// SQLite's extended result code for a constraint raised by a trigger.
 const SQLITE_CONSTRAINT_TRIGGER: &str = "1811";
 
@@ -1165,9 +1165,7 @@ impl KeyStore for SqliteStore {
                     .push_bind(r.prev_hash.to_vec())
                     .push_bind(r.hash.to_vec());
             });
-            // Each row count is its own statement: keep only a few prepared (full chunks and
-            // small batches); caching every size up to 500 rows held tens of megabytes.
-            let keep = chunk.len() == AUDIT_CHUNK || chunk.len() <= 8;
+            let keep = strongroom_keystore::keep_audit_statement(chunk.len());
             if let Err(e) = q.build().persistent(keep).execute(&mut *conn).await {
                 if tx.take().is_some() {
                     let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;

@@ -326,6 +326,16 @@ pub struct UnitUsage {
 /// Bytes 1..17 of a v1 blob: the id of the master key it is sealed under.
 pub const BLOB_MK_ID_OFFSET: usize = 1;
 
+/// Rows per multi-row audit INSERT statement (both SQL backends).
+pub const AUDIT_CHUNK: usize = 500;
+
+/// Whether the audit INSERT of `rows` rows stays prepared on its connection. Each row count
+/// is its own statement text: only full chunks and small batches are kept, since caching
+/// every size up to [`AUDIT_CHUNK`] held tens of megabytes.
+pub fn keep_audit_statement(rows: usize) -> bool {
+    rows == AUDIT_CHUNK || rows <= 8
+}
+
 /// Which keys a list or count covers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyFilter {

@@ -92,23 +92,13 @@ impl AuditLog {
             let mut batch: Vec<Pending> = Vec::with_capacity(1024);
             while let Some(first) = rx.recv().await {
                 batch.push(first);
-                while batch.len() < 4096 {
-                    match rx.try_recv() {
-                        Ok(p) => batch.push(p),
-                        Err(_) => break,
-                    }
-                }
+                drain(&mut rx, &mut batch);
                 // When no request waits for this batch (queued records of read-only calls,
                 // such as GREP11 operations), let more records gather before committing:
                 // one commit and one wake-up for many records instead of one per handful.
-                if batch.len() < 4096 && batch.iter().all(|(_, _, done)| done.is_closed()) {
+                if batch.len() < MAX_BATCH && batch.iter().all(|(_, _, done)| done.is_closed()) {
                     tokio::time::sleep(LINGER).await;
-                    while batch.len() < 4096 {
-                        match rx.try_recv() {
-                            Ok(p) => batch.push(p),
-                            Err(_) => break,
-                        }
-                    }
+                    drain(&mut rx, &mut batch);
                 }
                 let mut records = Vec::with_capacity(batch.len());
                 let mut waiters = Vec::with_capacity(batch.len());
@@ -216,6 +206,19 @@ impl AuditLog {
             .await
             .map_err(|_| unavailable())?;
         wait.await.map_err(|_| unavailable())?
+    }
+}
+
+/// Records per commit at most.
+const MAX_BATCH: usize = 4096;
+
+/// Moves what is queued into `batch`, up to [`MAX_BATCH`] records.
+fn drain(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(p) => batch.push(p),
+            Err(_) => break,
+        }
     }
 }
 

@@ -268,25 +268,36 @@ impl Call {
                         == u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize
             })
             .ok_or("the answer is not one gRPC message")?;
-        let size = match self.op {
-            Ep11Op::RsaSign | Ep11Op::EcdsaSign => pb::SignSingleResponse::decode(msg)
-                .map_err(|e| e.to_string())?
-                .signature
-                .len(),
-            Ep11Op::AesEncrypt => pb::EncryptSingleResponse::decode(msg)
-                .map_err(|e| e.to_string())?
-                .ciphered
-                .len(),
-            Ep11Op::GenerateAes => pb::GenerateKeyResponse::decode(msg)
-                .map_err(|e| e.to_string())?
-                .key_bytes
-                .len(),
-        };
-        let expected = match self.op {
-            Ep11Op::RsaSign => size == 256,
-            Ep11Op::EcdsaSign => size == 64,
-            Ep11Op::AesEncrypt => size == 1040,
-            Ep11Op::GenerateAes => size > 32,
+        let decoded = |e: prost::DecodeError| e.to_string();
+        let (size, expected) = match self.op {
+            Ep11Op::RsaSign | Ep11Op::EcdsaSign => {
+                let n = pb::SignSingleResponse::decode(msg)
+                    .map_err(decoded)?
+                    .signature
+                    .len();
+                (
+                    n,
+                    if self.op == Ep11Op::RsaSign {
+                        n == 256
+                    } else {
+                        n == 64
+                    },
+                )
+            }
+            Ep11Op::AesEncrypt => {
+                let n = pb::EncryptSingleResponse::decode(msg)
+                    .map_err(decoded)?
+                    .ciphered
+                    .len();
+                (n, n == 1040)
+            }
+            Ep11Op::GenerateAes => {
+                let n = pb::GenerateKeyResponse::decode(msg)
+                    .map_err(decoded)?
+                    .key_bytes
+                    .len();
+                (n, n > 32)
+            }
         };
         if !expected {
             return Err(format!("unexpected result size {size}"));
