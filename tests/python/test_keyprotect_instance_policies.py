@@ -16,11 +16,17 @@ from test_keyprotect_client import client, data, error_code, key_body
 POLICY = "application/vnd.ibm.kms.policy+json"
 
 
-def own_instance(server):
+def new_instance(server):
+    """A fresh instance with a random dev master key, and a Manager API key for it."""
     admin = {"Authorization": f"Bearer {server.admin_token}"}
     inst = requests.post(f"{server.url}/admin/v1/instances", headers=admin, json={"name": f"py-{uuid.uuid4()}", "dev_master_key": True}).json()["id"]
     key = requests.post(f"{server.url}/admin/v1/instances/{inst}/api_keys", headers=admin,
                         json={"name": "t", "roles": ["Manager"]}).json()["apikey"]
+    return inst, key
+
+
+def own_instance(server):
+    inst, key = new_instance(server)
     return inst, client(server, IAMAuthenticator(apikey=key, url=server.url))
 
 

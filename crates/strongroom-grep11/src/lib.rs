@@ -170,7 +170,8 @@ impl Grep11 {
     async fn ctx<T>(&self, req: &Request<T>, action: &'static str) -> Result<Ctx, Status> {
         let md = req.metadata();
         let get = |k: &str| md.get(k).and_then(|v| v.to_str().ok());
-        self.svc
+        let ctx = self
+            .svc
             .authenticate_with(
                 get("authorization"),
                 get("bluemix-instance"),
@@ -179,7 +180,18 @@ impl Grep11 {
                 false,
             )
             .await
-            .map_err(status_of)
+            .map_err(status_of)?;
+        // allowedIP holds here as on REST: the listener puts the peer's address on every
+        // request; without it, an instance with a policy is refused.
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        self.svc
+            .check_instance_ip(ctx.instance, peer, &ctx.correlation_id)
+            .await
+            .map_err(status_of)?;
+        Ok(ctx)
     }
 }
 

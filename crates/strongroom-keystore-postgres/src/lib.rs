@@ -479,7 +479,7 @@ impl KeyStore for PgStore {
         rows.iter().map(instance_from_row).collect()
     }
 
-    async fn delete_instance(&self, id: InstanceId, force: bool) -> Result<()> {
+    async fn delete_instance(&self, id: InstanceId, force: bool, now: UnixMillis) -> Result<()> {
         retrying(|| async {
             let mut tx = self.pool.begin().await?;
             let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM keys WHERE instance_id = $1")
@@ -513,6 +513,13 @@ impl KeyStore for PgStore {
             if r.rows_affected() == 0 {
                 return Err(RetryableError::Store(StoreError::NotFound));
             }
+            sqlx::query(
+                "INSERT INTO deleted_instances (id, deleted_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id.to_string())
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(())
         })
@@ -1012,6 +1019,24 @@ impl KeyStore for PgStore {
             .await
             .map_err(unavailable)?;
         rows.iter().map(key_from_row).collect()
+    }
+
+    async fn keys_deleted_by(&self, cutoff: UnixMillis) -> Result<Vec<KeyRecord>> {
+        let rows = sqlx::query("SELECT * FROM keys WHERE state = 5 AND COALESCE(deleted_at, state_changed_at) <= $1 ORDER BY instance_id, id")
+            .bind(cutoff.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn instance_deleted(&self, id: InstanceId) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deleted_instances WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(n > 0)
     }
 
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {

@@ -39,6 +39,22 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+/// Creates an empty file at `path` with mode 0600 unless it exists (SQLite takes an empty
+/// file as a new database).
+fn create_private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(Box::new(e))),
+    }
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
@@ -57,6 +73,10 @@ impl SqliteStore {
     /// Opens (creating if needed) the keystore file at `path` and its audit file, and
     /// applies migrations.
     pub async fn open(path: &Path) -> Result<Self> {
+        // Both files are created readable by the owner only; SQLite gives its -wal and -shm
+        // files the mode of the database file.
+        create_private_file(path)?;
+        create_private_file(&Self::audit_path(path))?;
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -397,7 +417,7 @@ impl KeyStore for SqliteStore {
         rows.iter().map(instance_from_row).collect()
     }
 
-    async fn delete_instance(&self, id: InstanceId, force: bool) -> Result<()> {
+    async fn delete_instance(&self, id: InstanceId, force: bool, now: UnixMillis) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(unavailable)?;
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM keys WHERE instance_id = ?")
             .bind(id.to_string())
@@ -414,6 +434,8 @@ impl KeyStore for SqliteStore {
             "api_keys",
             "key_rings",
             "import_tokens",
+            "instance_policies",
+            "registrations",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE instance_id = ?"))
                 .bind(id.to_string())
@@ -429,6 +451,12 @@ impl KeyStore for SqliteStore {
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        sqlx::query("INSERT OR IGNORE INTO deleted_instances (id, deleted_at) VALUES (?, ?)")
+            .bind(id.to_string())
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
         Ok(())
     }
@@ -922,6 +950,24 @@ impl KeyStore for SqliteStore {
             .await
             .map_err(unavailable)?;
         rows.iter().map(key_from_row).collect()
+    }
+
+    async fn keys_deleted_by(&self, cutoff: UnixMillis) -> Result<Vec<KeyRecord>> {
+        let rows = sqlx::query("SELECT * FROM keys WHERE state = 5 AND COALESCE(deleted_at, state_changed_at) <= ? ORDER BY instance_id, id")
+            .bind(cutoff.0)
+            .fetch_all(&self.read)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn instance_deleted(&self, id: InstanceId) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deleted_instances WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_one(&self.read)
+            .await
+            .map_err(unavailable)?;
+        Ok(n > 0)
     }
 
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {

@@ -19,7 +19,7 @@ macro_rules! conformance_tests {
             aliases_are_unique_per_instance, optimistic_concurrency_one_winner,
             versions_newest_first, delete_instance_rules, purge_erases_everything,
             api_keys_round_trip, audit_chain_append_and_read, list_filters_and_pages,
-            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip, instance_policies_round_trip, registrations_round_trip, job_leases, restore_keeps_everything, key_quota_is_atomic, blobs_rewrap_by_master_key, unit_usage_adds_up);
+            aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip, instance_policies_round_trip, registrations_round_trip, job_leases, restore_keeps_everything, key_quota_is_atomic, blobs_rewrap_by_master_key, unit_usage_adds_up, deleted_keys_are_found_for_purging);
     };
     (@case $factory:expr, $($name:ident),*) => {
         $(
@@ -418,12 +418,24 @@ pub async fn delete_instance_rules(s: Arc<dyn KeyStore>) {
     let (k, v) = key(i, "k");
     s.create_key(&k, &v).await.unwrap();
     s.create_api_key(&api_key(i, "x")).await.unwrap();
+    let policy = InstancePolicyRecord {
+        policy_type: "allowedIP".into(),
+        enabled: true,
+        attributes: r#"{"allowed_ip":["10.0.0.0/8"]}"#.into(),
+        created_at: t(1),
+        created_by: "a".into(),
+        updated_at: t(1),
+        updated_by: "a".into(),
+    };
+    s.put_instance_policies(i, &[policy]).await.unwrap();
     assert!(matches!(
-        s.delete_instance(i, false).await,
+        s.delete_instance(i, false, UnixMillis(5)).await,
         Err(StoreError::InstanceNotEmpty(1))
     ));
     assert!(s.get_instance(i).await.is_ok());
-    s.delete_instance(i, true).await.unwrap();
+    assert!(!s.instance_deleted(i).await.unwrap(), "refused: no tombstone");
+    s.delete_instance(i, true, UnixMillis(5)).await.unwrap();
+    assert!(s.instance_deleted(i).await.unwrap(), "a deleted instance leaves a tombstone");
     assert!(matches!(s.get_instance(i).await, Err(StoreError::NotFound)));
     assert!(matches!(
         s.get_key(i, k.id).await,
@@ -433,10 +445,15 @@ pub async fn delete_instance_rules(s: Arc<dyn KeyStore>) {
         s.get_api_key(&format!("x-{i}")).await,
         Err(StoreError::NotFound)
     ));
+    assert!(
+        s.list_instance_policies(i).await.unwrap().is_empty(),
+        "instance policies go with the instance"
+    );
     let empty = new_instance(s.as_ref()).await;
-    s.delete_instance(empty, false).await.unwrap();
+    s.delete_instance(empty, false, UnixMillis(6)).await.unwrap();
+    assert!(s.instance_deleted(empty).await.unwrap());
     assert!(matches!(
-        s.delete_instance(empty, false).await,
+        s.delete_instance(empty, false, UnixMillis(7)).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -974,4 +991,38 @@ pub async fn key_quota_is_atomic(s: Arc<dyn KeyStore>) {
     }
     assert_eq!((ok, refused), (5, 7));
     assert_eq!(s.count_keys(i, &KeyFilter::default()).await.unwrap(), 5);
+}
+
+/// Deleted keys whose deletion is at or before the cutoff are due for purging; others are not.
+pub async fn deleted_keys_are_found_for_purging(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let mut ids = Vec::new();
+    for (name, state, deleted) in [
+        ("old", KeyState::Destroyed, Some(t(10))),
+        ("recent", KeyState::Destroyed, Some(t(30))),
+        ("active", KeyState::Active, None),
+    ] {
+        let (mut k, v) = key(i, name);
+        k.state = state;
+        k.deleted_at = deleted;
+        s.create_key(&k, &v).await.unwrap();
+        ids.push(k.id);
+    }
+    async fn due(s: &dyn KeyStore, i: InstanceId, cutoff: UnixMillis) -> Vec<KeyId> {
+        let mut ids: Vec<KeyId> = s
+            .keys_deleted_by(cutoff)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|k| k.instance == i)
+            .map(|k| k.id)
+            .collect();
+        ids.sort();
+        ids
+    }
+    assert!(due(s.as_ref(), i, t(9)).await.is_empty());
+    assert_eq!(due(s.as_ref(), i, t(10)).await, vec![ids[0]]);
+    let mut want = vec![ids[0], ids[1]];
+    want.sort();
+    assert_eq!(due(s.as_ref(), i, t(30)).await, want, "never an active key");
 }

@@ -430,7 +430,10 @@ pub trait KeyStore: Send + Sync + 'static {
     /// Deletes an instance. With `force == false` it is refused (`InstanceNotEmpty`) while
     /// any key remains in any state. With `force == true` every remaining record of the
     /// instance (keys, versions, API keys) is erased in one transaction.
-    async fn delete_instance(&self, id: InstanceId, force: bool) -> Result<()>;
+    async fn delete_instance(&self, id: InstanceId, force: bool, now: UnixMillis) -> Result<()>;
+    /// Whether `id` was deleted: [`KeyStore::delete_instance`] leaves a tombstone in the
+    /// same transaction, so that every node destroys its crypto units of the instance.
+    async fn instance_deleted(&self, id: InstanceId) -> Result<bool>;
 
     /// Creates a key with its first version. Fails with `AlreadyExists("alias")` if an
     /// alias is taken in the instance; nothing is written then.
@@ -490,6 +493,10 @@ pub trait KeyStore: Send + Sync + 'static {
 
     /// Keys of every instance in state 1 or 2 whose expiration is at or before `now`.
     async fn keys_expired_by(&self, now: UnixMillis) -> Result<Vec<KeyRecord>>;
+
+    /// Keys of every instance in state 5 (deleted) whose deletion is at or before `cutoff`:
+    /// the keys due for automatic purging.
+    async fn keys_deleted_by(&self, cutoff: UnixMillis) -> Result<Vec<KeyRecord>>;
 
     /// Creates a key ring. `AlreadyExists("key ring")` if it exists.
     async fn create_key_ring(&self, instance: InstanceId, ring: &KeyRingRecord) -> Result<()>;

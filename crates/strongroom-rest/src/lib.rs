@@ -231,6 +231,10 @@ fn router_with(svc: Arc<Service>, opts: RestOptions, metrics: Arc<metrics::Metri
             delete(admin_delete_api_key),
         )
         .route("/admin/v1/instances/{id}/usage", get(admin_instance_usage))
+        .route(
+            "/admin/v1/instances/{id}/allowed_ip",
+            delete(admin_clear_allowed_ip),
+        )
         .route("/admin/v1/instances/{id}/units", post(admin_add_unit))
         .route("/admin/v1/test/clock", post(test_clock))
         .route("/metrics", get(metrics_text))
@@ -1813,7 +1817,12 @@ fn iam_error(status: StatusCode, code: &str, msg: &str) -> Response {
 }
 
 /// `POST /identity/token`: the IAM API-key grant, so IBM SDK authenticators work as-is.
-async fn identity_token(State(st): State<AppState>, h: HeaderMap, body: Body) -> Response {
+async fn identity_token(
+    State(st): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    h: HeaderMap,
+    body: Body,
+) -> Response {
     let Ok(body) = axum::body::to_bytes(body, 16 * 1024).await else {
         return iam_error(
             StatusCode::BAD_REQUEST,
@@ -1837,7 +1846,11 @@ async fn identity_token(State(st): State<AppState>, h: HeaderMap, body: Body) ->
             "Property 'apikey' is missing",
         );
     };
-    match st.svc.issue_token(apikey, &correlation_id(&h)).await {
+    match st
+        .svc
+        .issue_token(apikey, peer.map(|p| p.0 .0.ip()), &correlation_id(&h))
+        .await
+    {
         Ok(t) => {
             let body = json!({
                 "access_token": t.access_token,
@@ -2265,6 +2278,29 @@ async fn admin_delete_api_key(
         StatusCode::NO_CONTENT,
         "application/json",
         None,
+        &correlation_id(&h),
+    ))
+}
+
+/// `DELETE /admin/v1/instances/{id}/allowed_ip`: turns the instance's allowedIP policy off,
+/// for an instance whose Managers locked themselves out. Answers whether a policy was on.
+async fn admin_clear_allowed_ip(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "allowedIP policy could not be cleared";
+    let ctx = admin(&st, &h, "admin.instances.allowedip.clear", WHAT).await?;
+    let instance = parse_instance_id(&id, WHAT)?;
+    let was_enabled = st
+        .svc
+        .admin_clear_allowed_ip(&ctx, instance)
+        .await
+        .map_err(|e| ApiError::new(e, WHAT))?;
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(json!({"instance": id, "allowedIP_was_enabled": was_enabled})),
         &correlation_id(&h),
     ))
 }

@@ -352,17 +352,15 @@ impl Service {
             .await
     }
 
-    /// Refuses a request from an address outside the instance's allowedIP policy.
+    /// Refuses a request from an address outside the allowedIP policy of the instance its
+    /// `Bluemix-Instance` header names (the REST front end, before routing).
     pub async fn check_client_ip(
         &self,
         instance_header: Option<&str>,
         ip: IpAddr,
         correlation_id: &str,
     ) -> Result<()> {
-        if !self
-            .allowed_ip_in_use
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        if !self.allowed_ip_policy_in_use() {
             return Ok(());
         }
         let Some(instance) = instance_header.and_then(|h| h.trim().parse::<InstanceId>().ok())
@@ -372,13 +370,24 @@ impl Service {
         if self.unit(instance).is_err() {
             return Ok(()); // not an instance of this node: authentication refuses it
         }
-        let e = self.effective_policies(instance).await?;
-        match &e.allowed_ip {
-            Some(nets) if !nets.iter().any(|n| in_cidr(ip, *n)) => {
-                let err = ServiceError::new(
-                    ErrorKind::Forbidden,
-                    format!("The instance's allowedIP policy does not allow requests from {ip}"),
-                );
+        self.check_instance_ip(instance, Some(ip), correlation_id)
+            .await
+    }
+
+    /// Refuses a caller of `instance` whose address is outside the instance's allowedIP
+    /// policy, recording the refusal. Every front end calls this once it knows the instance
+    /// (REST through [`Service::check_client_ip`], GREP11 after authentication, the token
+    /// exchange after the API key matched). `ip` is `None` when the front end could not
+    /// learn the peer's address: refused whenever the instance has a policy.
+    pub async fn check_instance_ip(
+        &self,
+        instance: InstanceId,
+        ip: Option<IpAddr>,
+        correlation_id: &str,
+    ) -> Result<()> {
+        match self.allowed_ip_refusal(instance, ip).await? {
+            None => Ok(()),
+            Some(err) => {
                 self.audit_failure(
                     Some(instance),
                     "anonymous",
@@ -390,8 +399,80 @@ impl Service {
                 .await?;
                 Err(err)
             }
-            _ => Ok(()),
         }
+    }
+
+    fn allowed_ip_policy_in_use(&self) -> bool {
+        self.allowed_ip_in_use
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The refusal of `ip` by `instance`'s allowedIP policy, if it refuses it.
+    pub(crate) async fn allowed_ip_refusal(
+        &self,
+        instance: InstanceId,
+        ip: Option<IpAddr>,
+    ) -> Result<Option<ServiceError>> {
+        if !self.allowed_ip_policy_in_use() {
+            return Ok(None);
+        }
+        let e = self.effective_policies(instance).await?;
+        let Some(nets) = &e.allowed_ip else {
+            return Ok(None);
+        };
+        Ok(match ip {
+            Some(ip) if nets.iter().any(|n| in_cidr(ip, *n)) => None,
+            Some(ip) => Some(ServiceError::new(
+                ErrorKind::Forbidden,
+                format!("The instance's allowedIP policy does not allow requests from {ip}"),
+            )),
+            None => Some(ServiceError::new(
+                ErrorKind::Forbidden,
+                "The instance has an allowedIP policy and the client's address is unknown",
+            )),
+        })
+    }
+
+    /// Turns off an instance's allowedIP policy: the service administrator's way back in for
+    /// an instance that locked itself out. The policy's record stays (disabled), so the
+    /// instance's Managers see who lifted it and when.
+    pub async fn admin_clear_allowed_ip(
+        &self,
+        ctx: &crate::instances::AdminCtx,
+        instance: InstanceId,
+    ) -> Result<bool> {
+        let r = async {
+            self.store.get_instance(instance).await.map_err(|e| match e {
+                strongroom_keystore::StoreError::NotFound => {
+                    ServiceError::new(ErrorKind::InstanceNotFound, "instance does not exist")
+                }
+                other => other.into(),
+            })?;
+            let existing = self.store.list_instance_policies(instance).await?;
+            let Some(current) = existing
+                .into_iter()
+                .find(|p| p.policy_type == "allowedIP" && p.enabled)
+            else {
+                return Ok(false);
+            };
+            let now = self.clock.now();
+            let rec = InstancePolicyRecord {
+                enabled: false,
+                attributes: "{}".into(),
+                updated_at: now,
+                updated_by: "admin".into(),
+                ..current
+            };
+            self.store.put_instance_policies(instance, &[rec]).await?;
+            if let Ok(mut m) = self.instance_policies.write() {
+                m.remove(&instance);
+            }
+            self.effective_policies(instance).await?;
+            Ok(true)
+        }
+        .await;
+        self.admin_audited(ctx, "admin.instances.allowedip.clear", Some(instance), r)
+            .await
     }
 
     /// Applies keyCreateImportAccess and fills in inherited or overriding policies of a new key.

@@ -226,7 +226,7 @@ impl Service {
                 other => other.into(),
             })?;
             self.store
-                .delete_instance(id, false)
+                .delete_instance(id, false, self.clock.now())
                 .await
                 .map_err(|e| match e {
                     StoreError::NotFound => not_found_instance(),
@@ -356,8 +356,14 @@ impl Service {
             .await
     }
 
-    /// Exchanges an API key for a bearer token (the IAM apikey grant).
-    pub async fn issue_token(&self, api_key: &str, correlation_id: &str) -> Result<IssuedToken> {
+    /// Exchanges an API key for a bearer token (the IAM apikey grant). The key's instance's
+    /// allowedIP policy applies to `client_ip` as it does to every other request.
+    pub async fn issue_token(
+        &self,
+        api_key: &str,
+        client_ip: Option<std::net::IpAddr>,
+        correlation_id: &str,
+    ) -> Result<IssuedToken> {
         let denied = || {
             ServiceError::new(
                 ErrorKind::Unauthenticated,
@@ -374,6 +380,9 @@ impl Service {
             let hash = self.provider.sha256(&[parts.secret.as_bytes()]);
             if !self.provider.ct_eq(&hash, &rec.secret_hash) {
                 return Err(denied());
+            }
+            if let Some(refused) = self.allowed_ip_refusal(rec.instance, client_ip).await? {
+                return Err(refused);
             }
             let principal = Principal {
                 subject: format!("apikey:{}", rec.id),

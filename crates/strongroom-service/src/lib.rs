@@ -71,6 +71,17 @@ pub(crate) struct Stats {
     pub last_backup_keys: std::sync::atomic::AtomicU64,
 }
 
+/// What one run of the background jobs did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobsRun {
+    /// Keys rotated by their rotation policy.
+    pub rotated: usize,
+    /// Keys moved to state 3 at their expiration date.
+    pub expired: usize,
+    /// Deleted keys purged at their `purgeScheduledOn`.
+    pub purged: usize,
+}
+
 /// A snapshot of this node's operational counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpsStats {
@@ -228,6 +239,11 @@ impl Service {
                             if let Ok(mut m) = svc.instance_policies.write() {
                                 m.remove(&i);
                             }
+                            svc.spawn_shredding(Some(i));
+                            // Another node may have set an allowedIP policy: look it up
+                            // on the next request instead of trusting this node's flag.
+                            svc.allowed_ip_in_use
+                                .store(true, std::sync::atomic::Ordering::Relaxed);
                         }
                         Ok(strongroom_keystore::Change::All)
                         | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
@@ -235,6 +251,9 @@ impl Service {
                             if let Ok(mut m) = svc.instance_policies.write() {
                                 m.clear();
                             }
+                            svc.spawn_shredding(None);
+                            svc.allowed_ip_in_use
+                                .store(true, std::sync::atomic::Ordering::Relaxed);
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                     }
@@ -242,6 +261,8 @@ impl Service {
             });
         }
         svc.load_units().await?;
+        // Instances deleted while this node was down lose their units here too.
+        svc.shred_deleted_instances(None).await?;
         {
             // Per-unit API call counts reach the keystore every few seconds.
             let weak = Arc::downgrade(&svc);
@@ -265,7 +286,7 @@ impl Service {
 
     /// Runs the cluster-wide background jobs (rotation policies, expiration) if this node
     /// holds their lease; with several nodes on one keystore, one node runs each job.
-    pub async fn run_background_jobs(&self, node: &str, lease_ms: i64) -> Result<(usize, usize)> {
+    pub async fn run_background_jobs(&self, node: &str, lease_ms: i64) -> Result<JobsRun> {
         let now = self.clock.now();
         let rotated = if self
             .store
@@ -285,7 +306,28 @@ impl Service {
         } else {
             0
         };
-        Ok((rotated, expired))
+        let purged = if self.store.claim_job("purge", node, now, lease_ms).await? {
+            self.purge_due_keys().await?
+        } else {
+            0
+        };
+        Ok(JobsRun {
+            rotated,
+            expired,
+            purged,
+        })
+    }
+
+    /// Shreds this node's units of deleted instances in the background (the change feed's
+    /// task must not wait on the keystore).
+    fn spawn_shredding(self: &Arc<Self>, only: Option<InstanceId>) {
+        let svc = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let Some(svc) = svc.upgrade() else { return };
+            if let Err(e) = svc.shred_deleted_instances(only).await {
+                tracing::error!(error = %e, "cannot check for deleted instances; retried on the next change");
+            }
+        });
     }
 
     /// The keystore (for readiness checks).

@@ -312,3 +312,56 @@ impl Service {
         Ok(changed)
     }
 }
+
+impl Service {
+    /// Purges every deleted key whose `purgeScheduledOn` (deletion + 90 days) has come,
+    /// across all instances: its sealed versions, aliases and registrations leave the
+    /// keystore, and every node drops it from its cache (the purge is a key change on the
+    /// feed). Each purge is audited as `kms.secrets.purge` by the `scheduler`. Returns the
+    /// number purged.
+    pub async fn purge_due_keys(&self) -> Result<usize> {
+        let now = self.clock.now();
+        let cutoff = UnixMillis(now.0 - crate::keys::AUTO_PURGE_SECS * 1000);
+        let mut purged = 0;
+        for rec in self.store.keys_deleted_by(cutoff).await? {
+            let result = self
+                .mutate_in(rec.instance, rec.id, |r, now| {
+                    let deleted = r.deleted_at.unwrap_or(r.state_changed_at);
+                    if r.state != KeyState::Destroyed
+                        || now.secs_since(deleted) < crate::keys::AUTO_PURGE_SECS
+                    {
+                        return Err(ServiceError::new(
+                            ErrorKind::Conflict,
+                            "key changed meanwhile",
+                        ));
+                    }
+                    Ok(MutateOutcome::Purge(()))
+                })
+                .await;
+            match result {
+                Ok(()) => {
+                    purged += 1;
+                    self.audit
+                        .record(
+                            AuditEvent {
+                                instance: Some(rec.instance),
+                                principal: "scheduler".into(),
+                                action: "kms.secrets.purge",
+                                key: Some(rec.id.to_string()),
+                                outcome: "success".into(),
+                                status: 200,
+                                correlation_id: format!("purge-{}", now.0),
+                            },
+                            true,
+                        )
+                        .await?;
+                }
+                Err(e) if e.kind == ErrorKind::Conflict => {}
+                Err(e) => {
+                    tracing::warn!(instance = %rec.instance, key = %rec.id, error = %e, "scheduled purge failed; retried on the next run")
+                }
+            }
+        }
+        Ok(purged)
+    }
+}

@@ -535,7 +535,7 @@ async fn api_keys_exchange_for_tokens() {
         .await
         .unwrap();
     assert!(!format!("{created:?}").contains(created.api_key.rsplit('.').next().unwrap()));
-    let t = f.svc.issue_token(&created.api_key, "c").await.unwrap();
+    let t = f.svc.issue_token(&created.api_key, None, "c").await.unwrap();
     let ctx = f
         .svc
         .authenticate(Some(&t.access_token), Some(&i.to_string()), "c".into(), "t")
@@ -545,11 +545,11 @@ async fn api_keys_exchange_for_tokens() {
     let mut wrong = created.api_key.clone();
     wrong.push('x');
     assert_eq!(
-        kind(f.svc.issue_token(&wrong, "c").await),
+        kind(f.svc.issue_token(&wrong, None, "c").await),
         ErrorKind::Unauthenticated
     );
     assert_eq!(
-        kind(f.svc.issue_token("garbage", "c").await),
+        kind(f.svc.issue_token("garbage", None, "c").await),
         ErrorKind::Unauthenticated
     );
     f.svc
@@ -557,7 +557,7 @@ async fn api_keys_exchange_for_tokens() {
         .await
         .unwrap();
     assert_eq!(
-        kind(f.svc.issue_token(&created.api_key, "c").await),
+        kind(f.svc.issue_token(&created.api_key, None, "c").await),
         ErrorKind::Unauthenticated
     );
     assert_eq!(

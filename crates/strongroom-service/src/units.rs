@@ -263,6 +263,35 @@ impl Service {
         r
     }
 
+    /// Destroys this node's units of every instance that was deleted, on whichever node took
+    /// the request (its tombstone is in the shared keystore): at start-up, and when the
+    /// change feed says an instance changed or that changes may have been missed. Only a
+    /// tombstone shreds: a unit whose instance row is merely missing (a keystore URL that
+    /// points at the wrong database, a creation that crashed half-way) is kept.
+    pub async fn shred_deleted_instances(&self, only: Option<InstanceId>) -> Result<usize> {
+        let hosted: Vec<InstanceId> = {
+            let h = self.hosted.lock().await;
+            let mut ids: Vec<InstanceId> = h
+                .values()
+                .map(|u| u.instance())
+                .filter(|i| only.is_none_or(|o| o == *i))
+                .collect();
+            ids.sort();
+            ids.dedup();
+            ids
+        };
+        let mut shredded = 0;
+        for instance in hosted {
+            if self.store.instance_deleted(instance).await? {
+                self.cache.remove_instance(instance);
+                self.destroy_units(instance).await?;
+                tracing::warn!(%instance, "instance deleted on another node: this node's crypto units of it are destroyed");
+                shredded += 1;
+            }
+        }
+        Ok(shredded)
+    }
+
     /// Destroys every unit of `instance` on this node (crypto-shredding).
     pub(crate) async fn destroy_units(&self, instance: InstanceId) -> Result<()> {
         let mut hosted = self.hosted.lock().await;

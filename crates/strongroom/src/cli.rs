@@ -753,6 +753,12 @@ enum InstanceCmd {
         #[arg(long)]
         month: Option<String>,
     },
+    /// Turn off an instance's allowedIP policy, for an instance whose Managers locked
+    /// themselves out (the policy's record stays, disabled, with "admin" as its updater).
+    ClearAllowedIp {
+        /// The instance id.
+        id: String,
+    },
     /// Manage an instance's API keys.
     #[command(subcommand)]
     Apikey(ApiKeyCmd),
@@ -871,6 +877,23 @@ pub async fn instance(a: InstanceArgs) -> Result<(), String> {
                 format!("deleted instance {id}; its master key is destroyed"),
                 &json!({"deleted": id}),
             );
+        }
+        InstanceCmd::ClearAllowedIp { id } => {
+            let r = c
+                .request(
+                    Method::DELETE,
+                    &format!("/admin/v1/instances/{}/allowed_ip", urlencode(&id)),
+                    None,
+                    &[],
+                )
+                .await
+                .map_err(err)?;
+            let human = if r.body["allowedIP_was_enabled"] == json!(true) {
+                format!("instance {id}: allowedIP policy turned off; every address may call again")
+            } else {
+                format!("instance {id} had no allowedIP policy on; nothing changed")
+            };
+            print(out, human, &r.body);
         }
         InstanceCmd::Usage { id, month } => {
             let q = month

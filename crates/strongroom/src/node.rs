@@ -46,6 +46,18 @@ pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     fs::File::open(dir)?.sync_all()
 }
 
+/// Creates `dir` (and missing parents) readable by the owner only (0700). An existing
+/// directory keeps its mode; a warning names one that others can read.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let mode = fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "the directory is readable by other users; run chmod 700 on it");
+    }
+    Ok(())
+}
+
 /// Reads a cluster secret file (at least 32 bytes), or creates it with 32 random bytes
 /// (mode 0600) when it does not exist: copy it to the other nodes.
 fn load_or_create_secret(path: &Path, p: &dyn CryptoProvider) -> std::io::Result<Vec<u8>> {
@@ -77,7 +89,7 @@ pub struct NodeFiles {
 impl NodeFiles {
     /// Loads `node.key` and `admin.token` from `dir`, creating them if absent.
     pub fn load_or_create(dir: &Path, p: &dyn CryptoProvider) -> std::io::Result<Self> {
-        fs::create_dir_all(dir)?;
+        create_private_dir(dir)?;
         let key_path = dir.join("node.key");
         let node_key = if key_path.exists() {
             let b = Zeroizing::new(fs::read(&key_path)?);
@@ -207,7 +219,7 @@ impl FileVault {
         provider: Arc<dyn CryptoProvider>,
     ) -> std::io::Result<Self> {
         let dir = data_dir.join("units");
-        fs::create_dir_all(&dir)?;
+        create_private_dir(&dir)?;
         let k = match passphrase {
             None => Zeroizing::new(NodeFiles::derive(provider.as_ref(), node_key, "unit-seal")?),
             Some(pw) => {

@@ -22,9 +22,9 @@ use tokio::sync::watch;
 use crate::coalesce::Coalesce;
 use crate::node::{write_private, FileVault, NodeFiles};
 
-/// How often the scheduler looks for keys whose rotation policy is due or whose
-/// expiration date has passed.
-const ROTATION_CHECK_SECS: u64 = 300;
+/// How often, by default, the scheduler looks for keys whose rotation policy is due, whose
+/// expiration date has passed, or whose purge date has come.
+const JOBS_EVERY_SECS: u64 = 300;
 
 /// Options of `strongroom serve`. Each can also come from the config file (same name with
 /// underscores) or from a `STRONGROOM_*` environment variable; flags win over the
@@ -115,6 +115,16 @@ pub struct ServeArgs {
     /// passphrase, a copy of the data directory alone does not open the units.
     #[arg(long, env = "STRONGROOM_UNIT_PASSPHRASE_FILE")]
     pub unit_passphrase_file: Option<PathBuf>,
+    /// Development mode on an address other than loopback (the dev instance's token and
+    /// key operations then reach the network, over plain HTTP). Refused without this flag,
+    /// and loudly warned about with it.
+    #[arg(long)]
+    pub dev_allow_non_loopback: bool,
+    /// Seconds between runs of the background jobs: rotation policies, expiration, and the
+    /// automatic purge of keys deleted 90 days ago (1-3600; default 300). With several
+    /// nodes, one node holds each job's lease.
+    #[arg(long, env = "STRONGROOM_JOBS_EVERY")]
+    pub jobs_every: Option<u64>,
     /// Testing only (with --dev): lets POST /admin/v1/test/clock move the service clock.
     #[arg(long, hide = true)]
     pub test_clock: bool,
@@ -142,6 +152,7 @@ struct FileConfig {
     unit_passphrase_file: Option<PathBuf>,
     cluster_key_file: Option<PathBuf>,
     otlp_endpoint: Option<String>,
+    jobs_every: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -167,6 +178,7 @@ pub struct Config {
     pub unit_passphrase_file: Option<PathBuf>,
     pub cluster_key_file: Option<PathBuf>,
     pub otlp_endpoint: Option<String>,
+    pub jobs_every: Duration,
 }
 
 pub fn resolve(a: ServeArgs) -> Result<Config, String> {
@@ -224,6 +236,34 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
             "--audit-sync must be 'changes' or 'all', not '{audit_sync}'"
         ));
     }
+    let http_addr = a.http_addr.or(file.http_addr).unwrap_or(default_addr);
+    let grpc_addr = a.grpc_addr.or(file.grpc_addr);
+    if a.dev {
+        let remote: Vec<String> = std::iter::once(http_addr)
+            .chain(grpc_addr)
+            .filter(|a| !a.ip().is_loopback())
+            .map(|a| a.to_string())
+            .collect();
+        if !remote.is_empty() && !a.dev_allow_non_loopback {
+            return Err(format!(
+                "--dev listens on loopback only, and {} is not a loopback address: development \
+                 mode serves a RANDOM master key and a Manager token over plain HTTP. Use \
+                 127.0.0.1, or pass --dev-allow-non-loopback if you really mean it",
+                remote.join(", ")
+            ));
+        }
+        if !remote.is_empty() {
+            eprintln!(
+                "WARNING: development mode is listening on {} beyond loopback, over plain HTTP, \
+                 with a dev token in dev.json: anyone who can reach it can use the dev instance",
+                remote.join(", ")
+            );
+        }
+    }
+    let jobs_every = a.jobs_every.or(file.jobs_every).unwrap_or(JOBS_EVERY_SECS);
+    if !(1..=3600).contains(&jobs_every) {
+        return Err("--jobs-every must be between 1 and 3600 seconds".into());
+    }
     let token_ttl = a.token_ttl.or(file.token_ttl).unwrap_or(3600);
     if !(60..=86_400).contains(&token_ttl) {
         return Err("--token-ttl must be between 60 and 86400 seconds".into());
@@ -235,8 +275,8 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("./strongroom-data")),
-        http_addr: a.http_addr.or(file.http_addr).unwrap_or(default_addr),
-        grpc_addr: a.grpc_addr.or(file.grpc_addr),
+        http_addr,
+        grpc_addr,
         tls,
         grpc_client_ca,
         key_cache_size,
@@ -256,6 +296,7 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
         unit_passphrase_file: a.unit_passphrase_file.or(file.unit_passphrase_file),
         cluster_key_file: a.cluster_key_file.or(file.cluster_key_file),
         otlp_endpoint: a.otlp_endpoint.or(file.otlp_endpoint),
+        jobs_every: Duration::from_secs(jobs_every),
     })
 }
 
@@ -424,7 +465,7 @@ pub fn init_logging(
 
 pub async fn run(cfg: Config) -> Result<(), String> {
     let provider: Arc<dyn CryptoProvider> = Arc::new(AwsLcProvider);
-    std::fs::create_dir_all(&cfg.data_dir)
+    crate::node::create_private_dir(&cfg.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", cfg.data_dir.display()))?;
     let node = NodeFiles::load_or_create(&cfg.data_dir, provider.as_ref())
         .map_err(|e| format!("node files: {e}"))?;
@@ -523,30 +564,32 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         tracing::info!(addr = %g, tls = grpc_tls.is_some(), mutual_tls = cfg.grpc_client_ca.is_some(), "GREP11 gRPC API is serving");
     }
 
-    // Rotation policies: check every few minutes for keys that are due (Key Protect
-    // promises rotation "within a 24-hour window" of the due time).
+    // Rotation policies, expiration and automatic purges: checked every few minutes (Key
+    // Protect promises rotation "within a 24-hour window" of the due time).
     let scheduler_svc = Arc::downgrade(&svc);
     let node_id = format!("node-{}", uuid::Uuid::new_v4());
     let scheduler_node = node_id.clone();
+    let jobs_every = cfg.jobs_every;
     let scheduler = tokio::spawn(async move {
         let node_id = scheduler_node;
-        let mut tick = tokio::time::interval(Duration::from_secs(ROTATION_CHECK_SECS));
+        let mut tick = tokio::time::interval(jobs_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The lease outlives one period so that the holder keeps it; another node takes
+        // over once a holder stops renewing.
+        let lease_ms = i64::try_from(jobs_every.as_millis() * 3 / 2).unwrap_or(i64::MAX);
         loop {
             tick.tick().await;
             let Some(svc) = scheduler_svc.upgrade() else {
                 break;
             };
-            // The lease outlives one period so that the holder keeps it; another node takes
-            // over once a holder stops renewing.
-            match svc
-                .run_background_jobs(&node_id, (ROTATION_CHECK_SECS as i64) * 1500)
-                .await
-            {
-                Ok((0, 0)) => {}
-                Ok((rotated, deactivated)) => {
-                    tracing::info!(rotated, deactivated, "background jobs applied")
-                }
+            match svc.run_background_jobs(&node_id, lease_ms).await {
+                Ok(run) if run == Default::default() => {}
+                Ok(run) => tracing::info!(
+                    rotated = run.rotated,
+                    deactivated = run.expired,
+                    purged = run.purged,
+                    "background jobs applied"
+                ),
                 Err(e) => tracing::warn!(error = %e, "background jobs failed"),
             }
         }
@@ -736,8 +779,11 @@ pub async fn serve_loop(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             let app = app.clone();
+            // Front ends read the peer's address from here (allowedIP, the token exchange).
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             async move {
                 let resp = match app {
                     App::Frontend(f) => f.handle(req, peer).await,
