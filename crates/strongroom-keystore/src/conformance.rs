@@ -433,9 +433,15 @@ pub async fn delete_instance_rules(s: Arc<dyn KeyStore>) {
         Err(StoreError::InstanceNotEmpty(1))
     ));
     assert!(s.get_instance(i).await.is_ok());
-    assert!(!s.instance_deleted(i).await.unwrap(), "refused: no tombstone");
+    assert!(
+        !s.instance_deleted(i).await.unwrap(),
+        "refused: no tombstone"
+    );
     s.delete_instance(i, true, UnixMillis(5)).await.unwrap();
-    assert!(s.instance_deleted(i).await.unwrap(), "a deleted instance leaves a tombstone");
+    assert!(
+        s.instance_deleted(i).await.unwrap(),
+        "a deleted instance leaves a tombstone"
+    );
     assert!(matches!(s.get_instance(i).await, Err(StoreError::NotFound)));
     assert!(matches!(
         s.get_key(i, k.id).await,
@@ -450,7 +456,9 @@ pub async fn delete_instance_rules(s: Arc<dyn KeyStore>) {
         "instance policies go with the instance"
     );
     let empty = new_instance(s.as_ref()).await;
-    s.delete_instance(empty, false, UnixMillis(6)).await.unwrap();
+    s.delete_instance(empty, false, UnixMillis(6))
+        .await
+        .unwrap();
     assert!(s.instance_deleted(empty).await.unwrap());
     assert!(matches!(
         s.delete_instance(empty, false, UnixMillis(7)).await,

@@ -103,7 +103,7 @@ pub enum KeyState {
     Active = 1,
     /// 2: disabled by a user; only read, delete and enable.
     Suspended = 2,
-    /// 3: expired; only read, unwrap, rewrap, rotate and delete.
+    /// 3: expired; only read, unwrap, rewrap and delete (Key Protect refuses rotation).
     Deactivated = 3,
     /// 5: deleted; restorable for 30 days, purgeable after 4 hours.
     Destroyed = 5,

@@ -846,8 +846,10 @@ impl Service {
                 if rec.kind != KeyKind::Root {
                     return Err(ServiceError::new(ErrorKind::RootKeyRequired, "Requested action can only be completed with a root key"));
                 }
+                // Key Protect refuses to rotate an expired key (state 3): a new version
+                // would outlive the expiration it inherits. Only Active keys rotate.
                 let state = effective_state(rec, now);
-                if !matches!(state, KeyState::Active | KeyState::Deactivated) {
+                if state != KeyState::Active {
                     return Err(ServiceError::new(
                         ErrorKind::InvalidKeyState,
                         format!("Key is in state {} ({state:?}): key could not be rotated", state.code()),

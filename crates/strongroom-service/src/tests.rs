@@ -535,7 +535,11 @@ async fn api_keys_exchange_for_tokens() {
         .await
         .unwrap();
     assert!(!format!("{created:?}").contains(created.api_key.rsplit('.').next().unwrap()));
-    let t = f.svc.issue_token(&created.api_key, None, "c").await.unwrap();
+    let t = f
+        .svc
+        .issue_token(&created.api_key, None, "c")
+        .await
+        .unwrap();
     let ctx = f
         .svc
         .authenticate(Some(&t.access_token), Some(&i.to_string()), "c".into(), "t")
@@ -1263,3 +1267,4 @@ async fn the_per_instance_rate_limit_refuses_bursts() {
     );
     assert_eq!(allowed + limited, 30);
 }
+mod state_model;

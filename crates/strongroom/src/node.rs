@@ -50,7 +50,10 @@ pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 /// directory keeps its mode; a warning names one that others can read.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     let mode = fs::metadata(dir)?.permissions().mode();
     if mode & 0o077 != 0 {
         tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "the directory is readable by other users; run chmod 700 on it");

@@ -779,24 +779,27 @@ pub async fn serve_loop(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            let app = app.clone();
-            // Front ends read the peer's address from here (allowedIP, the token exchange).
-            req.extensions_mut()
-                .insert(axum::extract::ConnectInfo(peer));
-            async move {
-                let resp = match app {
-                    App::Frontend(f) => f.handle(req, peer).await,
-                    App::Router(r) => {
-                        match tower::ServiceExt::oneshot(r, req.map(axum::body::Body::new)).await {
-                            Ok(resp) => resp,
-                            Err(never) => match never {},
+        let svc =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                let app = app.clone();
+                // Front ends read the peer's address from here (allowedIP, the token exchange).
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                async move {
+                    let resp = match app {
+                        App::Frontend(f) => f.handle(req, peer).await,
+                        App::Router(r) => {
+                            match tower::ServiceExt::oneshot(r, req.map(axum::body::Body::new))
+                                .await
+                            {
+                                Ok(resp) => resp,
+                                Err(never) => match never {},
+                            }
                         }
-                    }
-                };
-                Ok::<_, std::convert::Infallible>(resp)
-            }
-        });
+                    };
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
+            });
         let builder = builder.clone();
         match &tls {
             None => {
