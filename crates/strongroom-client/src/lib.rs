@@ -7,6 +7,9 @@
 
 use std::time::Duration;
 
+mod trust;
+pub use trust::{certificate_problem, Trust, TrustError};
+
 pub use reqwest::Method;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -33,6 +36,17 @@ pub enum ClientError {
         #[source]
         source: reqwest::Error,
     },
+    /// A server's TLS certificate was refused.
+    #[error("{endpoint}: {problem}; to trust a node whose certificate comes from a private CA, pass --ca-file <CA PEM> (or set STRONGROOM_CA_FILE)")]
+    Tls {
+        /// The endpoint.
+        endpoint: String,
+        /// The certificate problem, in words.
+        problem: String,
+    },
+    /// The trust configuration (CA file) is unusable.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
     /// Bad configuration or an unexpected answer.
     #[error("{0}")]
     Other(String),
@@ -73,12 +87,13 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for one or more endpoints (comma-separated URLs are split).
+    /// A client for one or more endpoints (comma-separated URLs are split), verifying
+    /// servers as `trust` says.
     pub fn new(
         endpoints: &str,
         auth: Auth,
         instance: Option<String>,
-        accept_invalid_certs: bool,
+        trust: &Trust,
     ) -> Result<Self, ClientError> {
         let endpoints: Vec<String> = endpoints
             .split(',')
@@ -90,8 +105,11 @@ impl Client {
                 "no server URL given (use --url or STRONGROOM_URL)".into(),
             ));
         }
-        let http = reqwest::Client::builder()
-            .danger_accept_invalid_certs(accept_invalid_certs)
+        let builder = match trust.rustls_config()? {
+            Some(config) => reqwest::Client::builder().use_preconfigured_tls(config),
+            None => reqwest::Client::builder().danger_accept_invalid_certs(true),
+        };
+        let http = builder
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .build()
@@ -169,6 +187,12 @@ impl Client {
             }
             match req.send().await {
                 Ok(resp) => return decode(resp).await,
+                Err(e) if certificate_problem(&e).is_some() => {
+                    return Err(ClientError::Tls {
+                        endpoint: ep.clone(),
+                        problem: certificate_problem(&e).unwrap_or_default(),
+                    })
+                }
                 // Connection failures mean the request never reached that node: try the next.
                 Err(e) if e.is_connect() => last = Some(e),
                 Err(e) => {

@@ -120,7 +120,7 @@ pub const CKR_IBM_GREP11_CANNOT_UNMARSHAL: u64 = 0x8004_0002;
 
 /// A request that is not valid protobuf fails in tonic's codec, before any handler, as a
 /// bare INTERNAL status; answer it like every other error: a Grep11Error with
-/// CKR_IBM_GREP11_CANNOT_UNMARSHAL.
+/// CKR_IBM_GREP11_CANNOT_UNMARSHAL. A request over [`MAX_MESSAGE`] gets CKR_DATA_LEN_RANGE.
 async fn unmarshal_errors(resp: axum::response::Response) -> axum::response::Response {
     if let Some(st) = Status::from_header_map(resp.headers()) {
         if st.code() == tonic::Code::Internal
@@ -136,6 +136,19 @@ async fn unmarshal_errors(resp: axum::response::Response) -> axum::response::Res
                     "the request is not a valid protobuf message for this RPC ({})",
                     st.message()
                 ),
+                false,
+            )
+            .into_http();
+        }
+        // tonic's own size check ("decoded message length too large") also comes bare.
+        if st.code() == tonic::Code::OutOfRange
+            && st.details().is_empty()
+            && st.message().contains("message length too large")
+        {
+            return grep11_status(
+                tonic::Code::ResourceExhausted,
+                ckr::DATA_LEN_RANGE,
+                &format!("the request is larger than the {MAX_MESSAGE}-byte message limit"),
                 false,
             )
             .into_http();

@@ -82,11 +82,12 @@ pub fn parse_object(body: &[u8]) -> Result<Option<Map<String, Value>>, ServiceEr
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    match serde_json::from_slice::<Value>(body) {
+    match crate::strict_json::from_slice(body) {
         Ok(Value::Object(m)) => Ok(Some(m)),
         Ok(_) => Err(bad_body(
             "Invalid body data was passed: the body must be a JSON object",
         )),
+        Err(e) if e.is_data() => Err(bad_body(format!("Invalid body data was passed: {e}"))),
         Err(e) => Err(bad_body(format!(
             "Invalid body data was passed: malformed JSON at line {} column {}",
             e.line(),

@@ -82,37 +82,97 @@ impl ApiError {
 
 pub fn envelope(err: &ServiceError, what: &str) -> (StatusCode, serde_json::Value) {
     let (status, code) = status_and_code(err.kind);
+    let target = if let Some(field) = err.field {
+        Some(json!({"type": "field", "name": field}))
+    } else if err.kind == ErrorKind::InvalidInstanceHeader {
+        Some(json!({"type": "header", "name": "Bluemix-Instance"}))
+    } else {
+        None
+    };
+    (
+        status,
+        envelope_of(status, code, &err.message, target, what),
+    )
+}
+
+/// Refusals the adapter decides before a request reaches the service: routing and URL
+/// decoding. They have no service error kind, and answer in the same envelope.
+#[derive(Debug)]
+pub enum RequestRefusal {
+    /// The path exists, the method does not.
+    MethodNotAllowed(http::Method),
+    /// A path segment is not valid percent-encoded UTF-8, or not of the expected shape.
+    BadPath(String),
+}
+
+impl RequestRefusal {
+    /// HTTP status and reason code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            RequestRefusal::MethodNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED_ERR")
+            }
+            RequestRefusal::BadPath(_) => (StatusCode::BAD_REQUEST, "INVALID_PATH_PARAM_ERR"),
+        }
+    }
+}
+
+impl IntoResponse for RequestRefusal {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let (message, what) = match &self {
+            RequestRefusal::MethodNotAllowed(m) => (
+                format!("method {m} is not allowed on this endpoint"),
+                "Request could not be processed",
+            ),
+            RequestRefusal::BadPath(detail) => (
+                format!("The path is not valid: {detail}"),
+                "Request could not be processed",
+            ),
+        };
+        json_response(status, envelope_of(status, code, &message, None, what))
+    }
+}
+
+fn envelope_of(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    target: Option<serde_json::Value>,
+    what: &str,
+) -> serde_json::Value {
     let phrase = status.canonical_reason().unwrap_or("Error");
     let mut reason = json!({
         "code": code,
-        "message": err.message,
+        "message": message,
         "status": status.as_u16(),
         "moreInfo": "https://cloud.ibm.com/apidocs/key-protect",
     });
-    if let Some(field) = err.field {
-        reason["target"] = json!({"type": "field", "name": field});
-    } else if err.kind == ErrorKind::InvalidInstanceHeader {
-        reason["target"] = json!({"type": "header", "name": "Bluemix-Instance"});
+    if let Some(t) = target {
+        reason["target"] = t;
     }
-    let body = json!({
+    json!({
         "metadata": {"collectionType": "application/vnd.ibm.kms.error+json", "collectionTotal": 1},
         "resources": [{
             "errorMsg": format!("{phrase}: {what}: Please see `reasons` for more details ({code})"),
             "reasons": [reason],
         }],
-    });
-    (status, body)
+    })
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = envelope(&self.err, self.what);
-        let mut resp = (status, body.to_string()).into_response();
-        resp.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        resp
+        json_response(status, body)
     }
 }
 

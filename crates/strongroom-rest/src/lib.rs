@@ -6,12 +6,13 @@
 pub mod convert;
 pub mod error_map;
 mod metrics;
+mod strict_json;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -242,7 +243,17 @@ fn router_with(svc: Arc<Service>, opts: RestOptions, metrics: Arc<metrics::Metri
         .route("/ready", get(ready))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(no_store))
         .with_state(state)
+}
+
+/// No response of a key management service belongs in a cache: key payloads, generated
+/// and unwrapped DEKs, tokens, and metadata an attacker could read back from a proxy.
+async fn no_store(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .entry(http::header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    resp
 }
 
 // ---------------------------------------------------------------- plumbing
@@ -2408,14 +2419,27 @@ async fn not_found() -> Response {
 }
 
 async fn method_not_allowed(method: Method) -> Response {
-    let mut r = ApiError::new(
-        ServiceError::new(
-            ErrorKind::BadBody,
-            format!("method {method} is not allowed on this endpoint"),
-        ),
-        "Request could not be processed",
-    )
-    .into_response();
-    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    r
+    error_map::RequestRefusal::MethodNotAllowed(method).into_response()
+}
+
+/// Path parameters, refused in the Key Protect envelope when they do not decode (`%ff`)
+/// instead of axum's plain-text rejection.
+struct Path<T>(T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = error_map::RequestRefusal;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(e) => Err(error_map::RequestRefusal::BadPath(e.body_text())),
+        }
+    }
 }

@@ -157,13 +157,7 @@ impl Service {
         layout: UnitLayout,
     ) -> Result<InstanceRecord> {
         let name = name.trim();
-        if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-            return Err(ServiceError::field(
-                ErrorKind::InvalidField,
-                "name",
-                "instance name must be 1 to 100 printable characters",
-            ));
-        }
+        crate::text::check_display_text("name", name, 100, true)?;
         let rec = InstanceRecord {
             id: id.unwrap_or_else(InstanceId::random),
             name: name.to_string(),
@@ -250,6 +244,7 @@ impl Service {
         roles: Roles,
     ) -> Result<ApiKeyCreated> {
         let r = async {
+            crate::text::check_display_text("name", name, 100, true)?;
             if !roles.is_valid() {
                 return Err(ServiceError::field(
                     ErrorKind::InvalidField,

@@ -327,20 +327,9 @@ impl Service {
     async fn create_key_inner(&self, ctx: &Ctx, req: CreateKey) -> Result<KeyView> {
         let now = self.clock.now();
         let name = req.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control)
-        {
-            return Err(invalid(
-                "name",
-                format!("The field 'name' must be 1 to {MAX_NAME} printable characters"),
-            ));
-        }
+        crate::text::check_display_text("name", &name, MAX_NAME, true)?;
         if let Some(d) = &req.description {
-            if d.chars().count() > MAX_DESCRIPTION {
-                return Err(invalid(
-                    "description",
-                    format!("The field 'description' must be at most {MAX_DESCRIPTION} characters"),
-                ));
-            }
+            crate::text::check_display_text("description", d, MAX_DESCRIPTION, false)?;
         }
         if req.aliases.len() > MAX_ALIASES {
             return Err(invalid(

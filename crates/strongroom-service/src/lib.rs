@@ -19,6 +19,7 @@ mod policies;
 mod registrations;
 mod rings;
 mod search;
+pub mod text;
 mod units;
 
 use std::collections::HashMap;

@@ -155,6 +155,14 @@ impl Service {
     ) -> Result<RegistrationRecord> {
         let op = async {
             validate_crn(crn)?;
+            if let Some(d) = &input.description {
+                crate::text::check_display_text(
+                    "description",
+                    d,
+                    crate::keys::MAX_DESCRIPTION,
+                    false,
+                )?;
+            }
             let id = self.resolve(ctx, key).await?;
             let rec = self.key_record(ctx, id).await?;
             if rec.kind != KeyKind::Root {

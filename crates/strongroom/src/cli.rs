@@ -43,7 +43,12 @@ pub(crate) struct Conn {
         default_value = "./strongroom-data"
     )]
     data_dir: PathBuf,
-    /// Accept a TLS certificate that does not verify (test servers only).
+    /// PEM file of the CA certificates that sign the nodes' TLS certificates, trusted in
+    /// addition to the system's trust store (which honours SSL_CERT_FILE).
+    #[arg(long, env = "STRONGROOM_CA_FILE", global = true)]
+    ca_file: Option<PathBuf>,
+    /// Accept any TLS certificate, verifying nothing: test servers only. Never read from
+    /// the environment; prints a warning on every use. Use --ca-file instead.
     #[arg(long, global = true)]
     insecure: bool,
     /// Output format.
@@ -57,6 +62,21 @@ fn dev_json(dir: &std::path::Path) -> Option<Value> {
 }
 
 impl Conn {
+    /// How clients verify servers (`--ca-file`, the system store, or `--insecure`).
+    fn trust(&self) -> strongroom_client::Trust {
+        if self.insecure {
+            eprintln!(
+                "WARNING: --insecure: TLS certificates are NOT verified. Anyone on the network \
+                 path can read and change what this command sends, including tokens, API keys \
+                 and key material. Trust the node's CA with --ca-file instead."
+            );
+        }
+        strongroom_client::Trust {
+            ca_file: self.ca_file.clone(),
+            insecure: self.insecure,
+        }
+    }
+
     /// The output format.
     pub(crate) fn output(&self) -> Output {
         self.output
@@ -87,9 +107,10 @@ impl Conn {
     /// every node), and the instance id.
     pub(crate) fn endpoint_clients(&self) -> Result<(Vec<(String, Client)>, String), String> {
         let (urls, instance, auth) = self.resolve()?;
+        let trust = self.trust();
         let mut out = Vec::new();
         for url in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
-            let c = Client::new(url, auth.clone(), Some(instance.clone()), self.insecure)
+            let c = Client::new(url, auth.clone(), Some(instance.clone()), &trust)
                 .map_err(|e| e.to_string())?;
             out.push((url.trim_end_matches('/').to_string(), c));
         }
@@ -99,7 +120,7 @@ impl Conn {
     /// One client over every endpoint (it fails over between them).
     fn client(&self) -> Result<Client, String> {
         let (url, instance, auth) = self.resolve()?;
-        Client::new(&url, auth, Some(instance), self.insecure).map_err(|e| e.to_string())
+        Client::new(&url, auth, Some(instance), &self.trust()).map_err(|e| e.to_string())
     }
 
     fn admin_client(&self, admin_token: &Option<String>) -> Result<Client, String> {
@@ -117,7 +138,7 @@ impl Conn {
             .clone()
             .or_else(|| std::fs::read_to_string(self.data_dir.join("admin.token")).ok().map(|s| s.trim().to_string()))
             .ok_or("no administrator token: pass --admin-token (or STRONGROOM_ADMIN_TOKEN), or run on the node so <data-dir>/admin.token is readable")?;
-        Client::new(&url, Auth::Admin(token), None, self.insecure).map_err(|e| e.to_string())
+        Client::new(&url, Auth::Admin(token), None, &self.trust()).map_err(|e| e.to_string())
     }
 }
 

@@ -858,6 +858,25 @@ mod tests {
     }
 
     #[test]
+    fn dev_mode_beyond_loopback_needs_the_explicit_flag() {
+        let e = resolve(args(&["--dev", "--http-addr", "0.0.0.0:8080"])).unwrap_err();
+        assert!(e.contains("--dev-allow-non-loopback"), "{e}");
+        let e = resolve(args(&["--dev", "--grpc-addr", "[::]:9000"])).unwrap_err();
+        assert!(e.contains("[::]:9000"), "{e}");
+        let c = resolve(args(&[
+            "--dev",
+            "--dev-allow-non-loopback",
+            "--http-addr",
+            "0.0.0.0:8080",
+        ]))
+        .unwrap();
+        assert!(!c.http_addr.ip().is_loopback());
+        assert!(resolve(args(&["--dev", "--http-addr", "[::1]:0"])).is_ok());
+        let e = resolve(args(&["--dev", "--jobs-every", "0"])).unwrap_err();
+        assert!(e.contains("--jobs-every"), "{e}");
+    }
+
+    #[test]
     fn flags_override_the_config_file_and_defaults_apply() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");

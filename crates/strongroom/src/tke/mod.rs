@@ -511,10 +511,11 @@ impl Tke {
 
     fn plan_or(&self, lines: Vec<String>) -> bool {
         if self.plan {
-            println!("plan (nothing is changed):");
-            for l in lines {
-                println!("  {l}");
-            }
+            let human = std::iter::once("plan (nothing is changed):".to_string())
+                .chain(lines.iter().map(|l| format!("  {l}")))
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(self.out, human, &json!({"plan": lines}));
         }
         self.plan
     }
@@ -758,7 +759,11 @@ impl Tke {
                 self.send(u, Cmd::Finalize { vp: vp.clone() }).await?;
             }
         }
-        println!("master key rotated: current master key {vp}");
+        print(
+            self.out,
+            format!("master key rotated: current master key {vp}"),
+            &json!({"rotated": true, "current_vp": vp.to_string()}),
+        );
         Ok(())
     }
 
@@ -780,6 +785,11 @@ impl Tke {
 
     fn print_units(&self, units: &[Unit], what: &str) {
         let v: Vec<serde_json::Value> = units.iter().map(|u| json!(u.status)).collect();
+        print(self.out, self.units_text(units, what), &json!({"units": v}));
+    }
+
+    /// The units' `what` (admins, thresholds, registers) as a reader sees them.
+    fn units_text(&self, units: &[Unit], what: &str) -> String {
         let mut human = String::new();
         for u in units {
             let s = &u.status;
@@ -817,7 +827,7 @@ impl Tke {
                 }
             }
         }
-        print(self.out, human.trim_end().to_string(), &json!({"units": v}));
+        human.trim_end().to_string()
     }
 }
 
@@ -904,7 +914,11 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             let mut ws = ws;
             ws.sigkeys.retain(|f| *f != files::file_name(&path));
             ws.save(&dir)?;
-            println!("deleted {}", path.display());
+            print(
+                out,
+                format!("deleted {}", path.display()),
+                &json!({"deleted": path.display().to_string()}),
+            );
             return Ok(());
         }
         TkeCmd::SigkeySel { keys } => {
@@ -921,7 +935,11 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                 }
             }
             ws.save(&dir)?;
-            println!("selected signature keys: {}", ws.sigkeys.join(", "));
+            print(
+                out,
+                format!("selected signature keys: {}", ws.sigkeys.join(", ")),
+                &json!({"selected_sigkeys": ws.sigkeys}),
+            );
             return Ok(());
         }
         TkeCmd::Mks => {
@@ -1006,7 +1024,11 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
         TkeCmd::MkRm { part } => {
             let path = files::resolve(&dir, "mkpart", part)?;
             std::fs::remove_file(&path).map_err(|e| e.to_string())?;
-            println!("deleted {}", path.display());
+            print(
+                out,
+                format!("deleted {}", path.display()),
+                &json!({"deleted": path.display().to_string()}),
+            );
             return Ok(());
         }
         _ => {}
@@ -1083,7 +1105,11 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                 }
             }
             t.ws.save(&t.dir)?;
-            println!("selected units: {}", t.ws.units.join(", "));
+            print(
+                t.out,
+                format!("selected units: {}", t.ws.units.join(", ")),
+                &json!({"selected_units": t.ws.units}),
+            );
         }
         TkeCmd::CryptounitRm { units } => {
             let found = t.discover().await?;
@@ -1099,7 +1125,11 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                 }
             }
             t.ws.save(&t.dir)?;
-            println!("selected units: {}", t.ws.units.join(", "));
+            print(
+                t.out,
+                format!("selected units: {}", t.ws.units.join(", ")),
+                &json!({"selected_units": t.ws.units}),
+            );
         }
         TkeCmd::CryptounitAdmins => {
             let units = t.selected().await?;
@@ -1141,10 +1171,14 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             if t.each(&mut units, cmds, None).await? {
                 return Ok(());
             }
-            println!(
-                "administrator {} (SKI {}) installed",
-                key.name,
-                hex::encode(key.ski)
+            print(
+                t.out,
+                format!(
+                    "administrator {} (SKI {}) installed",
+                    key.name,
+                    hex::encode(key.ski)
+                ),
+                &json!({"installed_admin": key.name, "ski": hex::encode(key.ski)}),
             );
         }
         TkeCmd::CryptounitAdminRm { admin } => {
@@ -1162,7 +1196,11 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             if t.each(&mut units, steps, None).await? {
                 return Ok(());
             }
-            println!("administrator {admin} removed");
+            print(
+                t.out,
+                format!("administrator {admin} removed"),
+                &json!({"removed_admin": admin}),
+            );
         }
         TkeCmd::CryptounitThrhldSet {
             signature_threshold,
@@ -1177,7 +1215,11 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             if t.each(&mut units, vec![Some(cmd); n], None).await? {
                 return Ok(());
             }
-            println!("thresholds set: signature {signature_threshold}, revocation {revocation_threshold}");
+            print(
+                t.out,
+                format!("thresholds set: signature {signature_threshold}, revocation {revocation_threshold}"),
+                &json!({"signature_threshold": signature_threshold, "revocation_threshold": revocation_threshold}),
+            );
         }
         TkeCmd::CryptounitRosterSet => {
             let mut units = t.selected().await?;
@@ -1187,7 +1229,11 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             if t.each(&mut units, vec![Some(cmd); n], None).await? {
                 return Ok(());
             }
-            println!("roster of {} unit(s) installed", units.len());
+            print(
+                t.out,
+                format!("roster of {} unit(s) installed", units.len()),
+                &json!({"roster_units": units.len()}),
+            );
         }
         TkeCmd::CryptounitMkLoad { parts } => {
             let mut units = t.selected().await?;
@@ -1243,7 +1289,11 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                 )
                 .await?;
             }
-            println!("new master key loaded (uncommitted) in {} unit(s); verification pattern {}\nnext: strongroom tke cryptounit-mk-commit", units.len(), vp.to_hex());
+            print(
+                t.out,
+                format!("new master key loaded (uncommitted) in {} unit(s); verification pattern {}\nnext: strongroom tke cryptounit-mk-commit", units.len(), vp.to_hex()),
+                &json!({"loaded_units": units.len(), "new_vp": vp.to_hex()}),
+            );
         }
         TkeCmd::CryptounitMkCommit { vp } => {
             let mut units = t.selected().await?;
@@ -1274,7 +1324,11 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             if t.each(&mut units, cmds, None).await? {
                 return Ok(());
             }
-            println!("new master key {shown} committed");
+            print(
+                t.out,
+                format!("new master key {shown} committed"),
+                &json!({"committed": shown.to_string()}),
+            );
         }
         TkeCmd::CryptounitMkSetimm => {
             let mut units = t.selected().await?;
@@ -1294,7 +1348,11 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             if t.each(&mut units, cmds, confirm).await? {
                 return Ok(());
             }
-            println!("master key {vp} is now current");
+            print(
+                t.out,
+                format!("master key {vp} is now current"),
+                &json!({"current_vp": vp.to_string()}),
+            );
         }
         TkeCmd::CryptounitMkClrnew | TkeCmd::CryptounitMkClrcur => {
             let mut units = t.selected().await?;
@@ -1313,7 +1371,11 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             {
                 return Ok(());
             }
-            println!("{what} master key register cleared");
+            print(
+                t.out,
+                format!("{what} master key register cleared"),
+                &json!({"cleared": what}),
+            );
         }
         TkeCmd::CryptounitMkRotate { batch } => {
             let mut units = t.selected().await?;
@@ -1338,11 +1400,18 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                 )
             };
             let keys: Vec<_> = units.iter().map(key).collect();
-            t.print_units(&units, "registers");
-            if same(&keys) {
-                println!("the {} selected units are identical: same mode, administrators, thresholds and master key registers", units.len());
+            let identical = same(&keys);
+            let mut human = t.units_text(&units, "registers");
+            human.push('\n');
+            human.push_str(&if identical {
+                format!("the {} selected units are identical: same mode, administrators, thresholds and master key registers", units.len())
             } else {
-                return Err("the selected units differ (administrators, thresholds or registers): see above and cryptounit-admins / cryptounit-thrhlds".into());
+                "the selected units differ (administrators, thresholds or registers): see above and cryptounit-admins / cryptounit-thrhlds".to_string()
+            });
+            let v: Vec<serde_json::Value> = units.iter().map(|u| json!(u.status)).collect();
+            print(t.out, human, &json!({"units": v, "identical": identical}));
+            if !identical {
+                return Err("the selected units differ".into());
             }
         }
         TkeCmd::CryptounitZeroize => {
@@ -1357,7 +1426,11 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
             {
                 return Ok(());
             }
-            println!("{} unit(s) zeroized (imprint mode)", units.len());
+            print(
+                t.out,
+                format!("{} unit(s) zeroized (imprint mode)", units.len()),
+                &json!({"zeroized_units": units.len()}),
+            );
         }
         TkeCmd::AutoInit {
             signature_threshold,
@@ -1466,9 +1539,13 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                 t.send(target, Cmd::Finalize { vp: vp.clone() }).await?;
             }
             units[r] = rec;
-            println!(
-                "instance initialised: {} unit(s) hold master key {vp}",
-                units.len()
+            print(
+                t.out,
+                format!(
+                    "instance initialised: {} unit(s) hold master key {vp}",
+                    units.len()
+                ),
+                &json!({"initialised_units": units.len(), "current_vp": vp.to_string()}),
             );
         }
         TkeCmd::AutoMkRotate { batch } => {
@@ -1610,7 +1687,11 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
                     .await?;
                 units[i] = target;
             }
-            println!("master key {vp} recovered");
+            print(
+                t.out,
+                format!("master key {vp} recovered"),
+                &json!({"recovered_vp": vp.to_string()}),
+            );
         }
         _ => {}
     }

@@ -1,0 +1,414 @@
+//! The hostile newcomer's findings, each as a regression test against a real binary: TLS
+//! trust on the workstation, private files, crypto-shredding on every node of a cluster.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+// ---------------------------------------------------------------- TLS trust on the workstation
+
+struct Pki {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+}
+
+/// A private CA and a server certificate it signs for `names`.
+fn private_pki(names: &[&str]) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Strongroom test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf_params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+    Pki {
+        ca_pem: ca.pem(),
+        cert_pem: leaf.pem(),
+        key_pem: leaf_key.serialize_pem(),
+    }
+}
+
+struct TlsNode {
+    child: std::process::Child,
+    url: String,
+    dir: tempfile::TempDir,
+    ca: PathBuf,
+}
+
+impl Drop for TlsNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A production-mode node (TLS required) whose certificate comes from a private CA.
+async fn tls_node(names: &[&str]) -> TlsNode {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = private_pki(names);
+    let (cp, kp, ca) = (
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+        dir.path().join("ca.pem"),
+    );
+    std::fs::write(&cp, &pki.cert_pem).unwrap();
+    std::fs::write(&kp, &pki.key_pem).unwrap();
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(bin())
+        .args([
+            "serve",
+            "--http-addr",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .arg("--tls-cert")
+        .arg(&cp)
+        .arg("--tls-key")
+        .arg(&kp)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let node = TlsNode {
+        child,
+        url: format!("https://127.0.0.1:{port}"),
+        dir,
+        ca,
+    };
+    for _ in 0..400 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && node.dir.path().join("data/admin.token").exists()
+        {
+            return node;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("TLS node did not start");
+}
+
+/// `strongroom instance list` against the node, with extra arguments and environment.
+fn instance_list(node: &TlsNode, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = Command::new(bin())
+        .args(["instance", "list", "--url", &node.url, "--data-dir"])
+        .arg(node.dir.path().join("data"))
+        .args(args)
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .env_remove("STRONGROOM_CA_FILE")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn cli_trusts_a_private_ca_only_when_told_and_names_the_certificate_problem() {
+    let node = tls_node(&["localhost", "127.0.0.1"]).await;
+    let ca = node.ca.to_str().unwrap();
+
+    let (ok, _, err) = instance_list(&node, &[], &[]);
+    assert!(!ok, "an unknown CA is refused");
+    assert!(
+        err.contains("not signed by a CA this workstation trusts") && err.contains("--ca-file"),
+        "the error names the certificate problem and the way out: {err}"
+    );
+    assert!(!err.contains("error sending request"), "{err}");
+
+    let (ok, _, err) = instance_list(&node, &["--ca-file", ca], &[]);
+    assert!(ok, "--ca-file: {err}");
+    let (ok, _, err) = instance_list(&node, &[], &[("STRONGROOM_CA_FILE", ca)]);
+    assert!(ok, "STRONGROOM_CA_FILE: {err}");
+    let (ok, _, err) = instance_list(&node, &[], &[("SSL_CERT_FILE", ca)]);
+    assert!(ok, "the system trust store honours SSL_CERT_FILE: {err}");
+
+    // --insecure is never taken from the environment, and warns loudly when given.
+    for var in ["STRONGROOM_INSECURE", "INSECURE"] {
+        let (ok, _, _) = instance_list(&node, &[], &[(var, "true")]);
+        assert!(!ok, "{var} must not turn verification off");
+    }
+    let (ok, _, err) = instance_list(&node, &["--insecure"], &[]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("WARNING") && err.contains("NOT verified"),
+        "{err}"
+    );
+
+    // A CA file that is not one is refused by name.
+    let junk = node.dir.path().join("junk.pem");
+    std::fs::write(&junk, "hello").unwrap();
+    let (ok, _, err) = instance_list(&node, &["--ca-file", junk.to_str().unwrap()], &[]);
+    assert!(
+        !ok && err.contains("junk.pem") && err.contains("no PEM certificate"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_for_another_name_is_refused_as_such() {
+    let node = tls_node(&["kms.example.com"]).await;
+    let (ok, _, err) = instance_list(&node, &["--ca-file", node.ca.to_str().unwrap()], &[]);
+    assert!(!ok);
+    assert!(err.contains("not valid for the host name"), "{err}");
+}
+
+// ---------------------------------------------------------------- files and dev mode
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn data_directory_and_databases_are_created_private() {
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("new").join("data");
+    let _s = Server::start(&dir);
+    assert_eq!(mode(&dir), 0o700, "data directory");
+    assert_eq!(mode(&dir.join("units")), 0o700, "units directory");
+    for f in [
+        "keystore.db",
+        "keystore-audit.db",
+        "keystore.db-wal",
+        "node.key",
+        "admin.token",
+        "dev.json",
+    ] {
+        let p = dir.join(f);
+        assert!(p.exists(), "{f} exists");
+        assert_eq!(mode(&p), 0o600, "{f}");
+    }
+}
+
+#[test]
+fn dev_mode_refuses_an_address_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    for addr in [["--http-addr", "0.0.0.0:0"], ["--grpc-addr", "0.0.0.0:0"]] {
+        let out = Command::new(bin())
+            .args(["serve", "--dev", "--data-dir"])
+            .arg(dir.path())
+            .args(addr)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{addr:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("not a loopback address") && err.contains("--dev-allow-non-loopback"),
+            "{err}"
+        );
+        assert!(!dir.path().join("dev.json").exists(), "nothing served");
+    }
+}
+
+// ---------------------------------------------------------------- crypto-shredding, three nodes
+
+async fn versions_in_db(db: &str, key: &str) -> i64 {
+    let pool = sqlx::PgPool::connect(db).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM key_versions WHERE key_id = $1")
+        .bind(key)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n
+}
+
+fn unit_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir.join("units"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.') && n != "seal.salt")
+        .collect();
+    v.sort();
+    v
+}
+
+/// A token for the dev instance after the clock moved past the dev token's 7 days.
+async fn fresh_token(s: &Server) -> Api {
+    let http = reqwest::Client::new();
+    let key: Value = http
+        .post(format!(
+            "{}/admin/v1/instances/{}/api_keys",
+            s.url, s.instance
+        ))
+        .bearer_auth(&s.admin_token)
+        .json(&json!({"name": "t", "roles": ["Manager", "KeyPurge"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t: Value = http
+        .post(format!("{}/identity/token", s.url))
+        .form(&[
+            ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
+            ("apikey", key["apikey"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    Api {
+        token: t["access_token"].as_str().unwrap().to_string(),
+        ..s.client()
+    }
+}
+
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} within 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_keys_are_purged_and_deleted_instances_shredded_on_every_node() {
+    let db = fresh_postgres_db("sr_shred").await;
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let args = ["--keystore-url", db.as_str(), "--jobs-every", "1"];
+    let a = Server::start_with(dirs[0].path(), &args);
+    for d in &dirs[1..] {
+        for f in ["node.key", "admin.token"] {
+            std::fs::copy(dirs[0].path().join(f), d.path().join(f)).unwrap();
+        }
+        std::fs::create_dir_all(d.path().join("units")).unwrap();
+        for e in std::fs::read_dir(dirs[0].path().join("units")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), d.path().join("units").join(e.file_name())).unwrap();
+        }
+    }
+    let b = Server::start_with(dirs[1].path(), &args);
+    let mut c = Server::start_with(dirs[2].path(), &args);
+    let nodes = [&a, &b, &c];
+
+    // A key used on every node (each caches it unwrapped), then deleted.
+    let api_a = a.client();
+    let id = api_a.create_root("shred-me").await;
+    for n in nodes {
+        let r = n
+            .client()
+            .call(
+                "POST",
+                &format!("/api/v2/keys/{id}/actions/wrap"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    let deleted = api_a
+        .call("DELETE", &format!("/api/v2/keys/{id}"), None)
+        .await;
+    assert!(
+        deleted.status == 200 || deleted.status == 204,
+        "{:?}",
+        deleted.body
+    );
+    assert_eq!(versions_in_db(&db, &id).await, 1);
+
+    // Day 89: nothing is purged yet.
+    for n in nodes {
+        n.client().advance(&n.admin_token, 89 * 86_400).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        versions_in_db(&db, &id).await,
+        1,
+        "not before purgeScheduledOn"
+    );
+
+    // Day 91: purged by whichever node holds the job's lease; gone on every node.
+    for n in nodes {
+        n.client().advance(&n.admin_token, 2 * 86_400).await;
+    }
+    eventually("the sealed versions leave the keystore", || {
+        let db = db.clone();
+        let id = id.clone();
+        async move { versions_in_db(&db, &id).await == 0 }
+    })
+    .await;
+    for n in nodes {
+        let api = fresh_token(n).await;
+        assert_eq!(
+            api.call("GET", &format!("/api/v2/keys/{id}"), None)
+                .await
+                .status,
+            404
+        );
+        let r = api
+            .call(
+                "POST",
+                &format!("/api/v2/keys/{id}/actions/unwrap"),
+                Some(json!({"ciphertext": "AAAA"})),
+            )
+            .await;
+        assert_eq!(
+            r.status, 404,
+            "no node serves the purged key from its cache"
+        );
+    }
+
+    // Deleting the instance on node A shreds its units on B at once, and on C (down at the
+    // time) when it starts again.
+    let units_before = unit_files(dirs[1].path());
+    assert!(!units_before.is_empty());
+    assert_eq!(unit_files(dirs[2].path()), units_before);
+    c.terminate();
+    let r = reqwest::Client::new()
+        .delete(format!("{}/admin/v1/instances/{}", a.url, a.instance))
+        .bearer_auth(&a.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    assert!(unit_files(dirs[0].path())
+        .iter()
+        .all(|f| !units_before.contains(f)));
+    let b_dir = dirs[1].path().to_path_buf();
+    eventually(
+        "node B destroys its unit files of the deleted instance",
+        || {
+            let b_dir = b_dir.clone();
+            let before = units_before.clone();
+            async move { unit_files(&b_dir).iter().all(|f| !before.contains(f)) }
+        },
+    )
+    .await;
+    c = Server::start_with(dirs[2].path(), &args);
+    assert!(
+        unit_files(dirs[2].path())
+            .iter()
+            .all(|f| !units_before.contains(f)),
+        "node C shreds at start-up"
+    );
+    drop(c);
+}
