@@ -200,9 +200,11 @@ impl Role {
 
 fn engine_err(e: EngineError, role: Role) -> Ep11Error {
     match e {
-        EngineError::WrongMasterKey { blob } => Ep11Error::new(
+        // The detail does not echo the blob's master key id: a blob of another instance
+        // must not tell its holder whose it is, nor confirm it against this unit's.
+        EngineError::WrongMasterKey { .. } => Ep11Error::new(
             ckr::IBM_WKID_MISMATCH,
-            format!("the key blob is sealed under master key {blob}, which this crypto unit does not hold (rewrap it during a rotation with RewrapKeyBlob)"),
+            "the key blob is sealed under a master key this crypto unit does not hold: a blob of another instance, or one older than the last completed rotation (rewrap blobs during a rotation with RewrapKeyBlob)",
         ),
         EngineError::NotInitialized => Ep11Error::new(
             ckr::IBM_WK_NOT_INITIALIZED,
