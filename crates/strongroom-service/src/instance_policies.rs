@@ -442,15 +442,7 @@ impl Service {
         instance: InstanceId,
     ) -> Result<bool> {
         let r = async {
-            self.store
-                .get_instance(instance)
-                .await
-                .map_err(|e| match e {
-                    strongroom_keystore::StoreError::NotFound => {
-                        ServiceError::new(ErrorKind::InstanceNotFound, "instance does not exist")
-                    }
-                    other => other.into(),
-                })?;
+            self.require_instance(instance).await?;
             let existing = self.store.list_instance_policies(instance).await?;
             let Some(current) = existing
                 .into_iter()

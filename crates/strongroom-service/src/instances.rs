@@ -63,6 +63,14 @@ fn not_found_instance() -> ServiceError {
 }
 
 impl Service {
+    /// The instance's record, or `InstanceNotFound`.
+    pub(crate) async fn require_instance(&self, id: InstanceId) -> Result<InstanceRecord> {
+        self.store.get_instance(id).await.map_err(|e| match e {
+            StoreError::NotFound => not_found_instance(),
+            other => other.into(),
+        })
+    }
+
     /// Authenticates the node administrator token.
     pub async fn authenticate_admin(
         &self,
@@ -215,10 +223,7 @@ impl Service {
     /// as blobs in old backups).
     pub async fn delete_instance(&self, ctx: &AdminCtx, id: InstanceId) -> Result<()> {
         let r = async {
-            self.store.get_instance(id).await.map_err(|e| match e {
-                StoreError::NotFound => not_found_instance(),
-                other => other.into(),
-            })?;
+            self.require_instance(id).await?;
             self.store
                 .delete_instance(id, false, self.clock.now())
                 .await
@@ -252,13 +257,7 @@ impl Service {
                     "at least one of Reader, Writer, Manager, KeyPurge is required",
                 ));
             }
-            self.store
-                .get_instance(instance)
-                .await
-                .map_err(|e| match e {
-                    StoreError::NotFound => not_found_instance(),
-                    other => other.into(),
-                })?;
+            self.require_instance(instance).await?;
             let (id, secret, hash) = new_api_key_secret(self.provider.as_ref())?;
             let record = ApiKeyRecord {
                 id: id.clone(),
@@ -326,13 +325,7 @@ impl Service {
         month: &str,
     ) -> Result<InstanceUsage> {
         let r = async {
-            self.store
-                .get_instance(instance)
-                .await
-                .map_err(|e| match e {
-                    StoreError::NotFound => not_found_instance(),
-                    other => other.into(),
-                })?;
+            self.require_instance(instance).await?;
             // This node's counts so far; other nodes add theirs every few seconds.
             self.flush_unit_usage().await?;
             Ok(InstanceUsage {

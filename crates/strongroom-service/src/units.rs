@@ -217,15 +217,7 @@ impl Service {
         kind: UnitKind,
     ) -> Result<UnitId> {
         let r = async {
-            self.store
-                .get_instance(instance)
-                .await
-                .map_err(|e| match e {
-                    strongroom_keystore::StoreError::NotFound => {
-                        ServiceError::new(ErrorKind::InstanceNotFound, "instance not found")
-                    }
-                    other => other.into(),
-                })?;
+            self.require_instance(instance).await?;
             let hosted = self.hosted.lock().await;
             let here = hosted
                 .values()

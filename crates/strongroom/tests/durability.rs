@@ -229,14 +229,7 @@ async fn two_nodes_on_postgresql_see_each_others_changes() {
     let dir_a = tempfile::tempdir().unwrap();
     let a = Server::start_with(dir_a.path(), &["--keystore-url", &db]);
     let dir_b = tempfile::tempdir().unwrap();
-    for f in ["node.key", "admin.token"] {
-        std::fs::copy(dir_a.path().join(f), dir_b.path().join(f)).unwrap();
-    }
-    std::fs::create_dir_all(dir_b.path().join("units")).unwrap();
-    for e in std::fs::read_dir(dir_a.path().join("units")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir_b.path().join("units").join(e.file_name())).unwrap();
-    }
+    copy_node_files(dir_a.path(), dir_b.path());
     let b = Server::start_with(dir_b.path(), &["--keystore-url", &db]);
     let (api_a, api_b) = (a.client(), b.client());
     let id = api_a.create_root("shared").await;

@@ -298,14 +298,7 @@ async fn deleted_keys_are_purged_and_deleted_instances_shredded_on_every_node() 
     let args = ["--keystore-url", db.as_str(), "--jobs-every", "1"];
     let a = Server::start_with(dirs[0].path(), &args);
     for d in &dirs[1..] {
-        for f in ["node.key", "admin.token"] {
-            std::fs::copy(dirs[0].path().join(f), d.path().join(f)).unwrap();
-        }
-        std::fs::create_dir_all(d.path().join("units")).unwrap();
-        for e in std::fs::read_dir(dirs[0].path().join("units")).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), d.path().join("units").join(e.file_name())).unwrap();
-        }
+        copy_node_files(dirs[0].path(), d.path());
     }
     let b = Server::start_with(dirs[1].path(), &args);
     let mut c = Server::start_with(dirs[2].path(), &args);

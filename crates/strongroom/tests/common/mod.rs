@@ -209,6 +209,19 @@ pub fn key_body(resource: Value) -> Value {
     json!({"metadata": {"collectionType": "application/vnd.ibm.kms.key+json", "collectionTotal": 1}, "resources": [r]})
 }
 
+/// Prepares `to` as another node of `from`'s cluster: the same node key and administrator
+/// token, and a copy of every crypto unit file (each node holds its own copy of the units).
+pub fn copy_node_files(from: &Path, to: &Path) {
+    for f in ["node.key", "admin.token"] {
+        std::fs::copy(from.join(f), to.join(f)).unwrap();
+    }
+    std::fs::create_dir_all(to.join("units")).unwrap();
+    for e in std::fs::read_dir(from.join("units")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join("units").join(e.file_name())).unwrap();
+    }
+}
+
 /// A new, empty database on the test PostgreSQL (`STRONGROOM_TEST_POSTGRES_URL`, set by
 /// scripts/test); its URL. Fails, never skips, without PostgreSQL.
 pub async fn fresh_postgres_db(prefix: &str) -> String {
