@@ -1,0 +1,45 @@
+//! Key aliases.
+
+use crate::*;
+
+pub(crate) async fn create_alias(
+    State(st): State<AppState>,
+    Path((id, alias)): Path<(String, String)>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key alias could not be created";
+    let call = Call::begin(&st, &h, "kms.secrets.createalias", WHAT).await?;
+    let ctx = &call.ctx;
+    let (key_id, at) = st
+        .svc
+        .create_key_alias(ctx, &id, &alias)
+        .await
+        .map_err(|e| call.fail(e))?;
+    let res = json!({"keyId": key_id.to_string(), "alias": alias, "creationDate": ts(at), "createdBy": ctx.principal.subject});
+    Ok(respond(
+        StatusCode::CREATED,
+        ALIAS_JSON,
+        Some(collection(ALIAS_JSON, vec![res])),
+        &ctx.correlation_id,
+    ))
+}
+
+pub(crate) async fn delete_alias(
+    State(st): State<AppState>,
+    Path((id, alias)): Path<(String, String)>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key alias could not be deleted";
+    let call = Call::begin(&st, &h, "kms.secrets.deletealias", WHAT).await?;
+    let ctx = &call.ctx;
+    st.svc
+        .delete_key_alias(ctx, &id, &alias)
+        .await
+        .map_err(|e| call.fail(e))?;
+    Ok(respond(
+        StatusCode::NO_CONTENT,
+        ALIAS_JSON,
+        None,
+        &ctx.correlation_id,
+    ))
+}

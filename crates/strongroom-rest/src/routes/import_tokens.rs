@@ -1,0 +1,54 @@
+//! Import tokens for secure import.
+
+use crate::*;
+
+pub(crate) async fn post_import_token(
+    State(st): State<AppState>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    const WHAT: &str = "Import token could not be created";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let call = Call::begin(&st, &h, "kms.importtoken.create", WHAT).await?;
+    let ctx = &call.ctx;
+    let parsed = (|| {
+        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
+        let Some(obj) = parse_object(&body)? else {
+            return Ok((None, None));
+        };
+        let f = Fields::new(obj, &["expiration", "maxallowedretrievals"])?;
+        Ok((
+            f.int("expiration", "expiration")?,
+            f.int("maxallowedretrievals", "maxAllowedRetrievals")?,
+        ))
+    })();
+    let (expiration, retrievals) = call.accept(&st, parsed, None).await?;
+    let t = st
+        .svc
+        .create_import_token(ctx, expiration, retrievals)
+        .await
+        .map_err(|e| call.fail(e))?;
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(import_token_json(&t)),
+        &ctx.correlation_id,
+    ))
+}
+
+pub(crate) async fn get_import_token(State(st): State<AppState>, h: HeaderMap) -> ApiResult {
+    const WHAT: &str = "Import Token could not be retrieved";
+    let call = Call::begin(&st, &h, "kms.importtoken.read", WHAT).await?;
+    let ctx = &call.ctx;
+    let t = st
+        .svc
+        .get_import_token(ctx)
+        .await
+        .map_err(|e| call.fail(e))?;
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(import_token_json(&t)),
+        &ctx.correlation_id,
+    ))
+}

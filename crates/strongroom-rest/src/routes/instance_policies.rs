@@ -1,0 +1,76 @@
+//! Instance policies and the allowedIP port listing.
+
+use crate::*;
+
+pub(crate) async fn put_instance_policies(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    const WHAT: &str = "Instance policies could not be updated";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let call = Call::begin(&st, &h, "kms.instancepolicies.write", WHAT).await?;
+    let ctx = &call.ctx;
+    let only = q.get("policy").filter(|p| !p.is_empty()).cloned();
+    let parsed = (|| {
+        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
+        let obj = parse_object(&body)?
+            .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Missing body in request"))?;
+        parse_instance_policies(obj)
+    })();
+    let inputs = call.accept(&st, parsed, None).await?;
+    st.svc
+        .put_instance_policies(ctx, inputs, only.as_deref())
+        .await
+        .map_err(|e| call.fail(e))?;
+    Ok(respond(
+        StatusCode::NO_CONTENT,
+        POLICY_JSON,
+        None,
+        &ctx.correlation_id,
+    ))
+}
+
+pub(crate) async fn get_instance_policies(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Instance policies could not be retrieved";
+    let call = Call::begin(&st, &h, "kms.instancepolicies.read", WHAT).await?;
+    let ctx = &call.ctx;
+    let only = q.get("policy").filter(|p| !p.is_empty()).cloned();
+    let list = st
+        .svc
+        .get_instance_policies(ctx, only.as_deref())
+        .await
+        .map_err(|e| call.fail(e))?;
+    let resources: Vec<Value> = list.iter().map(instance_policy_json).collect();
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(collection(POLICY_JSON, resources)),
+        &ctx.correlation_id,
+    ))
+}
+
+/// Strongroom has no private endpoint: the list is empty (documented in docs/compatibility.md).
+pub(crate) async fn allowed_ip_port(State(st): State<AppState>, h: HeaderMap) -> ApiResult {
+    const WHAT: &str = "Allowed IP port could not be retrieved";
+    let call = Call::begin(&st, &h, "kms.instancepolicies.read", WHAT).await?;
+    let ctx = &call.ctx;
+    st.svc
+        .get_instance_policies(ctx, Some("allowedIP"))
+        .await
+        .map_err(|e| call.fail(e))?;
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(collection(
+            "application/vnd.ibm.kms.allowed_ip_metadata+json",
+            vec![],
+        )),
+        &ctx.correlation_id,
+    ))
+}

@@ -1,0 +1,498 @@
+//! Keys: create (with and without policy overrides), list, count, read, versions, delete,
+//! purge, restore, and moves between key rings.
+
+use crate::*;
+
+const CREATE_FIELDS: &[&str] = &[
+    "type",
+    "name",
+    "description",
+    "aliases",
+    "tags",
+    "expirationdate",
+    "extractable",
+    "payload",
+    "encryptednonce",
+    "iv",
+    "encryptionalgorithm",
+    "keyringid",
+    "rotation",
+    "dualauthdelete",
+];
+
+pub(crate) async fn create_key(State(st): State<AppState>, h: HeaderMap, body: Body) -> ApiResult {
+    create_key_with(st, h, body, false).await
+}
+
+pub(crate) async fn create_key_with_overrides(
+    State(st): State<AppState>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    create_key_with(st, h, body, true).await
+}
+
+pub(crate) async fn create_key_with(
+    st: AppState,
+    h: HeaderMap,
+    body: Body,
+    with_overrides: bool,
+) -> ApiResult {
+    const WHAT: &str = "Key could not be created";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let call = Call::begin(&st, &h, "kms.secrets.create", WHAT).await?;
+    let ctx = &call.ctx;
+    let parsed = (|| {
+        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
+        let obj = parse_object(&body)?
+            .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Missing body in request"))?;
+        let f = Fields::new(single_resource(obj)?, CREATE_FIELDS)?;
+        let secure = parse_secure_import(&f)?;
+        let overrides = parse_policy_overrides(&f, with_overrides)?;
+        // The ring comes from X-Kms-Key-Ring (as Key Protect does); a keyRingID in the
+        // body must agree with it.
+        let header_ring = header(&h, "x-kms-key-ring").map(String::from);
+        let body_ring = f.string("keyringid", "keyRingID")?;
+        let key_ring = match (header_ring, body_ring) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(ServiceError::field(
+                    ErrorKind::InvalidField,
+                    "keyRingID",
+                    "keyRingID and the X-Kms-Key-Ring header name different key rings",
+                ));
+            }
+            (a, b) => a.or(b),
+        };
+        let name = f.string("name", "name")?.ok_or_else(|| {
+            ServiceError::field(
+                ErrorKind::InvalidField,
+                "name",
+                "The field 'name' is required",
+            )
+        })?;
+        let extractable = f.bool("extractable", "extractable")?.unwrap_or(false);
+        let payload = f
+            .string("payload", "payload")?
+            .map(|p| b64_field("payload", &p))
+            .transpose()?;
+        let expiration = f
+            .string("expirationdate", "expirationDate")?
+            .map(|s| parse_ts("expirationDate", &s))
+            .transpose()?;
+        Ok(CreateKey {
+            name,
+            description: f.string("description", "description")?,
+            aliases: f.strings("aliases", "aliases")?,
+            kind: if extractable {
+                KeyKind::Standard
+            } else {
+                KeyKind::Root
+            },
+            payload,
+            expiration,
+            key_ring,
+            secure,
+            overrides,
+        })
+    })();
+    let req = call.accept(&st, parsed, None).await?;
+    let view = st
+        .svc
+        .create_key(ctx, req)
+        .await
+        .map_err(|e| call.fail(e))?;
+    let payload = if prefer_minimal(&h) {
+        None
+    } else {
+        view.payload.as_deref().map(|p| p.as_slice())
+    };
+    let body = collection(KEY_JSON, vec![key_json(&view.record, payload)]);
+    Ok(respond(
+        StatusCode::CREATED,
+        KEY_JSON,
+        Some(body),
+        &ctx.correlation_id,
+    ))
+}
+
+pub(crate) fn list_filter(
+    q: &HashMap<String, String>,
+    h: &HeaderMap,
+) -> Result<(KeyFilter, strongroom_service::ListQuery), ServiceError> {
+    // The IBM Python SDK sends `state=` (empty) when no state is asked for.
+    let states = match q.get("state").filter(|s| !s.is_empty()) {
+        Some(s) => parse_states(s)?,
+        None => vec![
+            KeyState::PreActivation,
+            KeyState::Active,
+            KeyState::Suspended,
+            KeyState::Deactivated,
+        ],
+    };
+    let extractable = q
+        .get("extractable")
+        .map(|s| parse_bool_param("extractable", s))
+        .transpose()?;
+    let key_ring = header(h, "x-kms-key-ring").map(String::from);
+    let filter = KeyFilter {
+        states,
+        extractable,
+        key_ring,
+    };
+    Ok((filter, list_query(q)?))
+}
+
+pub(crate) fn list_query(
+    q: &HashMap<String, String>,
+) -> Result<strongroom_service::ListQuery, ServiceError> {
+    let get = |k: &str| q.get(k).filter(|v| !v.is_empty());
+    let search = get("search")
+        .map(|s| strongroom_service::Search::parse(s))
+        .transpose()?;
+    let sort = get("sort")
+        .map(|s| strongroom_service::parse_sort(s))
+        .transpose()?
+        .unwrap_or_default();
+    let filter = match get("filter") {
+        Some(f) => strongroom_service::parse_filter(f, &|t| parse_ts("filter", t).ok())?,
+        None => vec![],
+    };
+    let has = |p: fn(&strongroom_service::FilterTerm) -> bool| filter.iter().any(p);
+    if (get("state").is_some() && has(|t| matches!(t, strongroom_service::FilterTerm::States(_))))
+        || (get("extractable").is_some()
+            && has(|t| matches!(t, strongroom_service::FilterTerm::Extractable(_))))
+    {
+        return Err(ServiceError::new(
+            ErrorKind::InvalidQueryParam,
+            "state and extractable cannot be given both in 'filter' and as query parameters",
+        ));
+    }
+    Ok(strongroom_service::ListQuery {
+        search,
+        sort,
+        filter,
+    })
+}
+
+pub(crate) fn query_is_plain(q: &strongroom_service::ListQuery) -> bool {
+    q.search.is_none() && q.sort.is_empty() && q.filter.is_empty()
+}
+
+pub(crate) async fn list_keys(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Keys could not be listed";
+    let call = Call::begin(&st, &h, "kms.secrets.list", WHAT).await?;
+    let ctx = &call.ctx;
+    let parsed = (|| {
+        let filter = list_filter(&q, &h)?;
+        let limit = q
+            .get("limit")
+            .map(|s| parse_u32_param("limit", s, 1, 5000))
+            .transpose()?
+            .unwrap_or(200);
+        let offset = q
+            .get("offset")
+            .map(|s| parse_u32_param("offset", s, 0, u32::MAX))
+            .transpose()?
+            .unwrap_or(0);
+        Ok((filter, Page { limit, offset }))
+    })();
+    let ((filter, query), page) = call.accept(&st, parsed, None).await?;
+    let (keys, incomplete) = if query_is_plain(&query) {
+        (
+            st.svc
+                .list_keys(ctx, &filter, page)
+                .await
+                .map_err(|e| call.fail(e))?,
+            false,
+        )
+    } else {
+        let out = st
+            .svc
+            .search_keys(ctx, &filter, &query, page)
+            .await
+            .map_err(|e| call.fail(e))?;
+        (out.keys, out.incomplete)
+    };
+    let now = st.svc.now();
+    let resources = keys
+        .iter()
+        .map(|k| {
+            let mut j = key_json(k, None);
+            add_deletion_flags(&mut j, k, now);
+            j
+        })
+        .collect();
+    let mut body = collection(KEY_JSON, resources);
+    if let Some(s) = &query.search {
+        let mut scopes = vec![];
+        if s.name {
+            scopes.push("name");
+        }
+        if s.alias {
+            scopes.push("alias");
+        }
+        body["metadata"]["incompleteSearch"] = json!(incomplete);
+        body["metadata"]["searchQuery"] =
+            json!({"query": s.query, "scopes": scopes, "not": s.not, "exact": s.exact});
+    }
+    Ok(respond(
+        StatusCode::OK,
+        KEY_JSON,
+        Some(body),
+        &ctx.correlation_id,
+    ))
+}
+
+pub(crate) async fn count_keys(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Keys could not be counted";
+    let call = Call::begin(&st, &h, "kms.secrets.head", WHAT).await?;
+    let ctx = &call.ctx;
+    let (filter, query) = call.accept(&st, list_filter(&q, &h), None).await?;
+    let n = if query_is_plain(&query) {
+        st.svc
+            .count_keys(ctx, &filter)
+            .await
+            .map_err(|e| call.fail(e))?
+    } else {
+        let all = Page {
+            limit: strongroom_service::SEARCH_SPACE,
+            offset: 0,
+        };
+        st.svc
+            .search_keys(ctx, &filter, &query, all)
+            .await
+            .map_err(|e| call.fail(e))?
+            .keys
+            .len() as u64
+    };
+    let mut resp = respond(StatusCode::OK, KEY_JSON, None, &ctx.correlation_id);
+    if let Ok(v) = HeaderValue::from_str(&n.to_string()) {
+        resp.headers_mut().insert("key-total", v);
+    }
+    Ok(resp)
+}
+
+pub(crate) async fn get_key(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key could not be retrieved";
+    let call = Call::begin(&st, &h, "kms.secrets.read", WHAT).await?;
+    let ctx = &call.ctx;
+    let view = st.svc.get_key(ctx, &id).await.map_err(|e| call.fail(e))?;
+    let mut j = key_json(&view.record, view.payload.as_deref().map(|p| p.as_slice()));
+    add_deletion_flags(&mut j, &view.record, st.svc.now());
+    Ok(respond(
+        StatusCode::OK,
+        KEY_JSON,
+        Some(collection(KEY_JSON, vec![j])),
+        &ctx.correlation_id,
+    ))
+}
+
+pub(crate) async fn get_metadata(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key metadata could not be retrieved";
+    let call = Call::begin(&st, &h, "kms.secrets.readmetadata", WHAT).await?;
+    let ctx = &call.ctx;
+    let rec = st
+        .svc
+        .get_key_metadata(ctx, &id)
+        .await
+        .map_err(|e| call.fail(e))?;
+    let mut j = key_json(&rec, None);
+    add_deletion_flags(&mut j, &rec, st.svc.now());
+    Ok(respond(
+        StatusCode::OK,
+        KEY_JSON,
+        Some(collection(KEY_JSON, vec![j])),
+        &ctx.correlation_id,
+    ))
+}
+
+pub(crate) async fn key_versions(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key versions could not be listed";
+    let call = Call::begin(&st, &h, "kms.secrets.listkeyversions", WHAT).await?;
+    let ctx = &call.ctx;
+    let parsed = (|| {
+        let limit = q
+            .get("limit")
+            .map(|s| parse_u32_param("limit", s, 1, 5000))
+            .transpose()?
+            .unwrap_or(200);
+        let offset = q
+            .get("offset")
+            .map(|s| parse_u32_param("offset", s, 0, u32::MAX))
+            .transpose()?
+            .unwrap_or(0);
+        let total = q
+            .get("totalCount")
+            .map(|s| parse_bool_param("totalCount", s))
+            .transpose()?
+            .unwrap_or(false);
+        let all = q
+            .get("allKeyStates")
+            .map(|s| parse_bool_param("allKeyStates", s))
+            .transpose()?
+            .unwrap_or(false);
+        Ok((Page { limit, offset }, total, all))
+    })();
+    let (page, want_total, all) = call.accept(&st, parsed, Some(&id)).await?;
+    let (versions, total) = st
+        .svc
+        .key_versions(ctx, &id, page, all)
+        .await
+        .map_err(|e| call.fail(e))?;
+    let mut body = collection(VERSION_JSON, versions.iter().map(version_json).collect());
+    if want_total {
+        body["metadata"]["totalCount"] = json!(total);
+    }
+    Ok(respond(
+        StatusCode::OK,
+        VERSION_JSON,
+        Some(body),
+        &ctx.correlation_id,
+    ))
+}
+
+pub(crate) async fn delete_key(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key could not be deleted";
+    let call = Call::begin(&st, &h, "kms.secrets.delete", WHAT).await?;
+    let ctx = &call.ctx;
+    let force = call
+        .accept(
+            &st,
+            q.get("force")
+                .map(|s| parse_bool_param("force", s))
+                .transpose(),
+            Some(&id),
+        )
+        .await?
+        .unwrap_or(false);
+    let rec = st
+        .svc
+        .delete(ctx, &id, force)
+        .await
+        .map_err(|e| call.fail(e))?;
+    if prefer_minimal(&h) {
+        return Ok(respond(
+            StatusCode::NO_CONTENT,
+            KEY_JSON,
+            None,
+            &ctx.correlation_id,
+        ));
+    }
+    let mut j = key_json(&rec, None);
+    add_deletion_flags(&mut j, &rec, st.svc.now());
+    Ok(respond(
+        StatusCode::OK,
+        KEY_JSON,
+        Some(collection(KEY_JSON, vec![j])),
+        &ctx.correlation_id,
+    ))
+}
+
+pub(crate) async fn purge_key(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key could not be purged";
+    let call = Call::begin(&st, &h, "kms.secrets.purge", WHAT).await?;
+    let ctx = &call.ctx;
+    let rec = st.svc.purge(ctx, &id).await.map_err(|e| call.fail(e))?;
+    if prefer_minimal(&h) {
+        return Ok(respond(
+            StatusCode::NO_CONTENT,
+            KEY_JSON,
+            None,
+            &ctx.correlation_id,
+        ));
+    }
+    Ok(respond(
+        StatusCode::OK,
+        KEY_JSON,
+        Some(collection(KEY_JSON, vec![key_json(&rec, None)])),
+        &ctx.correlation_id,
+    ))
+}
+
+pub(crate) async fn restore_key(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key could not be restored";
+    let call = Call::begin(&st, &h, "kms.secrets.restore", WHAT).await?;
+    let ctx = &call.ctx;
+    let rec = st.svc.restore(ctx, &id).await.map_err(|e| call.fail(e))?;
+    Ok(respond(
+        StatusCode::CREATED,
+        KEY_JSON,
+        Some(collection(KEY_JSON, vec![key_json(&rec, None)])),
+        &ctx.correlation_id,
+    ))
+}
+
+pub(crate) async fn patch_key(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    const WHAT: &str = "Key could not be updated";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let call = Call::begin(&st, &h, "kms.secrets.patch", WHAT).await?;
+    let ctx = &call.ctx;
+    let target = (|| {
+        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
+        let obj = parse_object(&body)?.ok_or_else(|| {
+            ServiceError::new(
+                ErrorKind::NoBody,
+                "Missing body in request: {\"keyRingID\": ...} is required",
+            )
+        })?;
+        let f = Fields::new(obj, &["keyringid"])?;
+        f.string("keyringid", "keyRingID")?.ok_or_else(|| {
+            ServiceError::field(
+                ErrorKind::InvalidField,
+                "keyRingID",
+                "The field 'keyRingID' is required",
+            )
+        })
+    })();
+    let target = call.accept(&st, target, Some(&id)).await?;
+    let rec = st
+        .svc
+        .move_key(ctx, &id, header(&h, "x-kms-key-ring"), &target)
+        .await
+        .map_err(|e| call.fail(e))?;
+    Ok(respond(
+        StatusCode::OK,
+        KEY_JSON,
+        Some(collection(KEY_JSON, vec![key_json(&rec, None)])),
+        &ctx.correlation_id,
+    ))
+}

@@ -1,0 +1,69 @@
+//! Key policies (rotation, dual authorization delete).
+
+use crate::*;
+
+pub(crate) fn policy_filter(q: &HashMap<String, String>) -> Result<Option<&str>, ServiceError> {
+    match q.get("policy").map(String::as_str) {
+        None | Some("") => Ok(None),
+        Some(p @ ("rotation" | "dualAuthDelete")) => Ok(Some(p)),
+        Some(other) => Err(ServiceError::new(
+            ErrorKind::InvalidQueryParam,
+            format!("'policy' must be rotation or dualAuthDelete, not '{other}'"),
+        )),
+    }
+}
+
+pub(crate) async fn get_policies(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key policies could not be retrieved";
+    let call = Call::begin(&st, &h, "kms.policies.read", WHAT).await?;
+    let ctx = &call.ctx;
+    let which = call.accept(&st, policy_filter(&q), Some(&id)).await?;
+    let (key, p) = st
+        .svc
+        .get_key_policies(ctx, &id)
+        .await
+        .map_err(|e| call.fail(e))?;
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(policies_json(ctx.instance, key, &p, which)),
+        &ctx.correlation_id,
+    ))
+}
+
+pub(crate) async fn put_policies(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    const WHAT: &str = "Key policies could not be updated";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let call = Call::begin(&st, &h, "kms.policies.write", WHAT).await?;
+    let ctx = &call.ctx;
+    let parsed = (|| {
+        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
+        let which = policy_filter(&q)?;
+        let obj = parse_object(&body)?
+            .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Missing body in request"))?;
+        parse_policy_body(obj, which)
+    })();
+    let (rotation, dual) = call.accept(&st, parsed, Some(&id)).await?;
+    let (key, p) = st
+        .svc
+        .put_key_policies(ctx, &id, rotation, dual)
+        .await
+        .map_err(|e| call.fail(e))?;
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(policies_json(ctx.instance, key, &p, None)),
+        &ctx.correlation_id,
+    ))
+}

@@ -1,0 +1,64 @@
+//! `/metrics`, `/health` and `/ready`.
+
+use crate::*;
+
+/// `GET /metrics`: Prometheus text format (aggregate counts only; no tenant identifiers).
+pub(crate) async fn metrics_text(State(st): State<AppState>) -> Response {
+    st.metrics.cached_keys.set(st.svc.cached_keys() as i64);
+    let o = st.svc.ops_stats();
+    for (name, v) in [
+        ("key_cache_hits", o.cache_hits as i64),
+        ("key_cache_misses", o.cache_misses as i64),
+        ("reencrypted_blobs", o.reencrypted as i64),
+        ("reencrypt_remaining", o.reencrypt_remaining as i64),
+        ("last_backup_seconds", o.last_backup_ms / 1000),
+        ("last_backup_keys", o.last_backup_keys as i64),
+    ] {
+        st.metrics.ops.with_label_values(&[name]).set(v);
+    }
+    st.metrics.crypto_units.reset();
+    for (labels, n) in st.svc.unit_states().await {
+        let l: Vec<&str> = labels.iter().map(String::as_str).collect();
+        st.metrics.crypto_units.with_label_values(&l).set(n);
+    }
+    let mut buf = String::new();
+    let families = st.metrics.registry.gather();
+    if prometheus::TextEncoder::new()
+        .encode_utf8(&families, &mut buf)
+        .is_err()
+    {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        buf,
+    )
+        .into_response()
+}
+
+pub(crate) async fn health() -> Response {
+    (
+        StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"ok"}"#,
+    )
+        .into_response()
+}
+
+pub(crate) async fn ready(State(st): State<AppState>) -> Response {
+    match st.svc.ready().await {
+        Ok(()) => (
+            StatusCode::OK,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            r#"{"status":"ready"}"#,
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            r#"{"status":"keystore unavailable"}"#,
+        )
+            .into_response(),
+    }
+}

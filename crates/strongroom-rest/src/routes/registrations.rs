@@ -1,0 +1,300 @@
+//! Registrations of keys by other resources, and key event acknowledgements.
+
+use crate::*;
+
+pub(crate) fn registration_json(v: &strongroom_service::RegistrationView) -> Value {
+    let r = &v.record;
+    let mut kv = json!({"id": r.key_version.to_string()});
+    if let Some(at) = v.key_version_created_at {
+        kv["creationDate"] = json!(ts(at));
+    }
+    json!({
+        "keyId": r.key.to_string(),
+        "keyName": v.key_name,
+        "resourceCrn": r.resource_crn,
+        "createdBy": r.created_by,
+        "creationDate": ts(r.created_at),
+        "updatedBy": r.updated_by,
+        "lastUpdated": ts(r.updated_at),
+        "description": r.description,
+        "registrationMetadata": r.metadata,
+        "preventKeyDeletion": r.prevent_deletion,
+        "keyVersion": kv,
+    })
+}
+
+pub(crate) async fn list_registrations_common(
+    st: AppState,
+    key: Option<String>,
+    q: HashMap<String, String>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Registrations could not be listed";
+    let call = Call::begin(&st, &h, "kms.registrations.list", WHAT).await?;
+    let ctx = &call.ctx;
+    let parsed = (|| {
+        let limit = q
+            .get("limit")
+            .map(|s| parse_u32_param("limit", s, 1, 5000))
+            .transpose()?
+            .unwrap_or(200);
+        let offset = q
+            .get("offset")
+            .map(|s| parse_u32_param("offset", s, 0, u32::MAX))
+            .transpose()?
+            .unwrap_or(0);
+        let total = q
+            .get("totalCount")
+            .map(|s| parse_bool_param("totalCount", s))
+            .transpose()?
+            .unwrap_or(false);
+        let prevent = q
+            .get("preventKeyDeletion")
+            .map(|s| parse_bool_param("preventKeyDeletion", s))
+            .transpose()?;
+        let crn = q
+            .get("urlEncodedResourceCRNQuery")
+            .filter(|c| !c.is_empty())
+            .cloned();
+        if key.is_none() {
+            if let Some(c) = &crn {
+                if c.split(':').take(8).any(|seg| seg.contains('*')) {
+                    return Err(ServiceError::new(ErrorKind::InvalidQueryParam, "urlEncodedResourceCRNQuery may use '*' only after the eighth CRN segment when listing all keys"));
+                }
+            }
+        }
+        Ok((Page { limit, offset }, total, prevent, crn))
+    })();
+    let (page, want_total, prevent, crn) = call.accept(&st, parsed, key.as_deref()).await?;
+    let (list, total) = st
+        .svc
+        .list_registrations(ctx, key.as_deref(), crn.as_deref(), prevent, page)
+        .await
+        .map_err(|e| call.fail(e))?;
+    let mut body = collection(
+        REGISTRATION_JSON,
+        list.iter().map(registration_json).collect(),
+    );
+    if want_total {
+        body["metadata"]["totalCount"] = json!(total);
+    }
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(body),
+        &ctx.correlation_id,
+    ))
+}
+
+pub(crate) async fn list_all_registrations(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    list_registrations_common(st, None, q, h).await
+}
+
+pub(crate) async fn list_key_registrations(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    list_registrations_common(st, Some(id), q, h).await
+}
+
+pub(crate) async fn write_registration_common(
+    st: AppState,
+    id: String,
+    crn: String,
+    h: HeaderMap,
+    body: Body,
+    mode: strongroom_service::RegistrationWrite,
+) -> ApiResult {
+    const WHAT: &str = "Registration could not be written";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let action = match mode {
+        strongroom_service::RegistrationWrite::Create => "kms.registrations.create",
+        strongroom_service::RegistrationWrite::Replace => "kms.registrations.replace",
+        strongroom_service::RegistrationWrite::Update => "kms.registrations.update",
+    };
+    let call = Call::begin(&st, &h, action, WHAT).await?;
+    let ctx = &call.ctx;
+    let input = (|| {
+        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
+        let Some(obj) = parse_object(&body)? else {
+            return Ok(strongroom_service::RegistrationInput::default());
+        };
+        let f = Fields::new(
+            single_resource(obj)?,
+            &[
+                "preventkeydeletion",
+                "description",
+                "registrationmetadata",
+                "keyversionid",
+            ],
+        )?;
+        let key_version = f
+            .string("keyversionid", "keyVersionId")?
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    ServiceError::field(
+                        ErrorKind::InvalidField,
+                        "keyVersionId",
+                        "keyVersionId must be a key version id",
+                    )
+                })
+            })
+            .transpose()?;
+        Ok::<_, ServiceError>(strongroom_service::RegistrationInput {
+            prevent_key_deletion: f.bool("preventkeydeletion", "preventKeyDeletion")?,
+            description: f.string("description", "description")?,
+            metadata: f.string("registrationmetadata", "registrationMetadata")?,
+            key_version,
+        })
+    })();
+    let input = call.accept(&st, input, Some(&id)).await?;
+    let rec = st
+        .svc
+        .write_registration(ctx, &id, &crn, input, mode)
+        .await
+        .map_err(|e| call.fail(e))?;
+    let view = strongroom_service::RegistrationView {
+        record: rec,
+        key_name: String::new(),
+        key_version_created_at: None,
+    };
+    let status = if mode == strongroom_service::RegistrationWrite::Create {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(respond(
+        status,
+        "application/json",
+        Some(collection(
+            REGISTRATION_JSON,
+            vec![registration_json(&view)],
+        )),
+        &ctx.correlation_id,
+    ))
+}
+
+pub(crate) async fn create_registration(
+    State(st): State<AppState>,
+    Path((id, crn)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    write_registration_common(
+        st,
+        id,
+        crn,
+        h,
+        body,
+        strongroom_service::RegistrationWrite::Create,
+    )
+    .await
+}
+
+pub(crate) async fn replace_registration(
+    State(st): State<AppState>,
+    Path((id, crn)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    write_registration_common(
+        st,
+        id,
+        crn,
+        h,
+        body,
+        strongroom_service::RegistrationWrite::Replace,
+    )
+    .await
+}
+
+pub(crate) async fn update_registration(
+    State(st): State<AppState>,
+    Path((id, crn)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    write_registration_common(
+        st,
+        id,
+        crn,
+        h,
+        body,
+        strongroom_service::RegistrationWrite::Update,
+    )
+    .await
+}
+
+pub(crate) async fn delete_registration(
+    State(st): State<AppState>,
+    Path((id, crn)): Path<(String, String)>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Registration could not be deleted";
+    let call = Call::begin(&st, &h, "kms.registrations.delete", WHAT).await?;
+    let ctx = &call.ctx;
+    st.svc
+        .delete_registration(ctx, &id, &crn)
+        .await
+        .map_err(|e| call.fail(e))?;
+    Ok(respond(
+        StatusCode::NO_CONTENT,
+        REGISTRATION_JSON,
+        None,
+        &ctx.correlation_id,
+    ))
+}
+
+/// `POST /api/v2/event_ack`: an integrated service acknowledges a key lifecycle event.
+pub(crate) async fn event_ack(State(st): State<AppState>, h: HeaderMap, body: Body) -> ApiResult {
+    const WHAT: &str = "Event could not be acknowledged";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let call = Call::begin(&st, &h, "kms.secrets.eventack", WHAT).await?;
+    let ctx = &call.ctx;
+    let parsed = (|| {
+        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
+        let obj = parse_object(&body)?
+            .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Missing body in request"))?;
+        let f = Fields::new(
+            obj,
+            &[
+                "eventid",
+                "adopterkeystate",
+                "timestamp",
+                "keystatedata",
+                "deleteregistration",
+            ],
+        )?;
+        let event = f.string("eventid", "eventId")?.ok_or_else(|| {
+            ServiceError::field(ErrorKind::InvalidField, "eventId", "eventId is required")
+        })?;
+        if let Some(t) = f.string("timestamp", "timestamp")? {
+            parse_ts("timestamp", &t)?;
+        }
+        let version = match f.get("keystatedata") {
+            Some(Value::Object(d)) => d
+                .get("keyVersion")
+                .and_then(Value::as_str)
+                .map(String::from),
+            _ => None,
+        };
+        Ok::<_, ServiceError>((event, version))
+    })();
+    let (event, version) = call.accept(&st, parsed, None).await?;
+    st.svc
+        .acknowledge_event(ctx, &event, version.as_deref())
+        .await
+        .map_err(|e| call.fail(e))?;
+    Ok(respond(
+        StatusCode::NO_CONTENT,
+        "application/json",
+        None,
+        &ctx.correlation_id,
+    ))
+}

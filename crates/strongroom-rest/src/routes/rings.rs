@@ -1,0 +1,107 @@
+//! Key rings.
+
+use crate::*;
+
+pub(crate) async fn list_rings(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key rings could not be listed";
+    let call = Call::begin(&st, &h, "kms.keyrings.list", WHAT).await?;
+    let ctx = &call.ctx;
+    let parsed = (|| {
+        let limit = q
+            .get("limit")
+            .map(|s| parse_u32_param("limit", s, 1, 5000))
+            .transpose()?
+            .unwrap_or(100);
+        let offset = q
+            .get("offset")
+            .map(|s| parse_u32_param("offset", s, 0, u32::MAX))
+            .transpose()?
+            .unwrap_or(0);
+        let total = q
+            .get("totalCount")
+            .map(|s| parse_bool_param("totalCount", s))
+            .transpose()?
+            .unwrap_or(false);
+        Ok((limit, offset, total))
+    })();
+    let (limit, offset, want_total) = call.accept(&st, parsed, None).await?;
+    let rings = st.svc.list_key_rings(ctx).await.map_err(|e| call.fail(e))?;
+    let total = rings.len();
+    let page: Vec<Value> = rings
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(|r| {
+            if r.id == strongroom_service::DEFAULT_RING {
+                json!({"id": r.id})
+            } else {
+                json!({"id": r.id, "creationDate": ts(r.created_at), "createdBy": r.created_by})
+            }
+        })
+        .collect();
+    let mut body = collection(KEY_RING_JSON, page);
+    if want_total {
+        body["metadata"]["totalCount"] = json!(total);
+    }
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        Some(body),
+        &ctx.correlation_id,
+    ))
+}
+
+pub(crate) async fn create_ring(
+    State(st): State<AppState>,
+    Path(ring): Path<String>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key ring could not be created";
+    let call = Call::begin(&st, &h, "kms.keyrings.create", WHAT).await?;
+    let ctx = &call.ctx;
+    st.svc
+        .create_key_ring(ctx, &ring)
+        .await
+        .map_err(|e| call.fail(e))?;
+    Ok(respond(
+        StatusCode::CREATED,
+        KEY_RING_JSON,
+        None,
+        &ctx.correlation_id,
+    ))
+}
+
+pub(crate) async fn delete_ring(
+    State(st): State<AppState>,
+    Path(ring): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Key ring could not be deleted";
+    let call = Call::begin(&st, &h, "kms.keyrings.delete", WHAT).await?;
+    let ctx = &call.ctx;
+    let force = call
+        .accept(
+            &st,
+            q.get("force")
+                .map(|s| parse_bool_param("force", s))
+                .transpose(),
+            Some(&ring),
+        )
+        .await?
+        .unwrap_or(false);
+    st.svc
+        .delete_key_ring(ctx, &ring, force)
+        .await
+        .map_err(|e| call.fail(e))?;
+    Ok(respond(
+        StatusCode::NO_CONTENT,
+        KEY_RING_JSON,
+        None,
+        &ctx.correlation_id,
+    ))
+}
