@@ -1,0 +1,198 @@
+//! Key derivation: ECDH, DH, generic-secret derivations, EC multiply.
+
+use super::*;
+
+impl CryptoUnit {
+    /// `DeriveKey`: ECDH1 (KDF NULL) and SHA*_KEY_DERIVATION.
+    pub fn ep11_derive(&self, mech: &Mech, base: &[u8], t: &Template) -> Result<NewKey, Ep11Error> {
+        let class = attrs::ulong(t, cka::CLASS).unwrap_or(cko::SECRET_KEY);
+        if class != cko::SECRET_KEY {
+            return err(ckr::TEMPLATE_INCONSISTENT, "DeriveKey creates secret keys");
+        }
+        attrs::check_template(t, cko::SECRET_KEY)?;
+        let b = self.resolve(base, Role::Key)?;
+        permit(&b, cka::DERIVE, "CKA_DERIVE")?;
+        // A derived key must not be easier to take out than its base key (otherwise
+        // CONCATENATE_BASE_AND_DATA would export a non-extractable key).
+        if !b.attrs.flag(cka::EXTRACTABLE) && attrs::flag_of(t, cka::EXTRACTABLE) {
+            return err(
+                ckr::TEMPLATE_INCONSISTENT,
+                "the base key is not extractable, so a key derived from it cannot be",
+            );
+        }
+        let secret: Zeroizing<Vec<u8>> = match mech.code {
+            ckm::ECDH1_DERIVE => {
+                let peer = match &mech.param {
+                    MechParam::Bytes(p) => p.clone(),
+                    MechParam::Ecdh {
+                        kdf,
+                        shared,
+                        public,
+                    } => {
+                        if !matches!(kdf, 0 | 1) || !shared.is_empty() {
+                            return err(
+                                ckr::MECHANISM_PARAM_INVALID,
+                                "ECDH1: only CKD_NULL without shared data is implemented",
+                            );
+                        }
+                        public.clone()
+                    }
+                    _ => {
+                        return err(
+                            ckr::MECHANISM_PARAM_INVALID,
+                            "CKM_ECDH1_DERIVE needs the peer's public point",
+                        )
+                    }
+                };
+                let Body::Private(pk) = &b.body else {
+                    return err(ckr::KEY_TYPE_INCONSISTENT, "ECDH needs an EC private key");
+                };
+                match pk.public().kind {
+                    AsymKind::Ec(Curve::P256 | Curve::P384 | Curve::P521 | Curve::Secp256k1) => {}
+                    _ => {
+                        return err(
+                            ckr::KEY_TYPE_INCONSISTENT,
+                            "ECDH needs an EC private key on P-256, P-384, P-521 or secp256k1",
+                        )
+                    }
+                }
+                // Accept the peer's point or its whole SPKI.
+                let point = match self.provider.public_info(&peer) {
+                    Ok(info) => info.raw,
+                    Err(_) => peer,
+                };
+                pk.agree(&point).map_err(|_| {
+                    Ep11Error::new(
+                        ckr::MECHANISM_PARAM_INVALID,
+                        "the peer's public point is not a valid point on the key's curve",
+                    )
+                })?
+            }
+            ckm::DH_PKCS_DERIVE => {
+                let MechParam::Bytes(peer) = &mech.param else {
+                    return err(
+                        ckr::MECHANISM_PARAM_INVALID,
+                        "CKM_DH_PKCS_DERIVE needs the peer's public value (big-endian) in ParameterB",
+                    );
+                };
+                let Body::Private(pk) = &b.body else {
+                    return err(
+                        ckr::KEY_TYPE_INCONSISTENT,
+                        "DH derivation needs a DH private key",
+                    );
+                };
+                if !matches!(pk.public().kind, AsymKind::Dh { .. }) {
+                    return err(
+                        ckr::KEY_TYPE_INCONSISTENT,
+                        "DH derivation needs a DH private key",
+                    );
+                }
+                pk.agree(peer).map_err(|_| {
+                    Ep11Error::new(
+                        ckr::MECHANISM_PARAM_INVALID,
+                        "the peer's public value is not valid in the key's group",
+                    )
+                })?
+            }
+            ckm::CONCATENATE_BASE_AND_DATA
+            | ckm::CONCATENATE_DATA_AND_BASE
+            | ckm::XOR_BASE_AND_DATA
+            | ckm::CONCATENATE_BASE_AND_KEY => {
+                let Body::Secret(base) = &b.body else {
+                    return err(
+                        ckr::KEY_TYPE_INCONSISTENT,
+                        "this derivation needs a secret base key",
+                    );
+                };
+                let MechParam::Bytes(data) = &mech.param else {
+                    return err(
+                        ckr::MECHANISM_PARAM_INVALID,
+                        "this derivation needs its data (or, for CONCATENATE_BASE_AND_KEY, the second key blob) in ParameterB",
+                    );
+                };
+                let base = base.expose();
+                match mech.code {
+                    ckm::CONCATENATE_BASE_AND_DATA => Zeroizing::new([base, data].concat()),
+                    ckm::CONCATENATE_DATA_AND_BASE => {
+                        Zeroizing::new([data.as_slice(), base].concat())
+                    }
+                    ckm::XOR_BASE_AND_DATA => {
+                        Zeroizing::new(base.iter().zip(data.iter()).map(|(a, b)| a ^ b).collect())
+                    }
+                    _ => {
+                        let other = self.resolve(data, Role::Key)?;
+                        permit(&other, cka::DERIVE, "CKA_DERIVE")?;
+                        let Body::Secret(o) = &other.body else {
+                            return err(
+                                ckr::KEY_TYPE_INCONSISTENT,
+                                "CONCATENATE_BASE_AND_KEY joins two secret keys",
+                            );
+                        };
+                        // The result may be extracted only if both keys may be.
+                        if !other.attrs.flag(cka::EXTRACTABLE)
+                            && attrs::flag_of(t, cka::EXTRACTABLE)
+                        {
+                            return err(
+                                ckr::TEMPLATE_INCONSISTENT,
+                                "the second key is not extractable, so the derived key cannot be",
+                            );
+                        }
+                        Zeroizing::new([base, o.expose()].concat())
+                    }
+                }
+            }
+            ckm::SHA1_KEY_DERIVATION
+            | ckm::SHA224_KEY_DERIVATION
+            | ckm::SHA256_KEY_DERIVATION
+            | ckm::SHA384_KEY_DERIVATION
+            | ckm::SHA512_KEY_DERIVATION => {
+                no_param(mech)?;
+                let d = match mech.code {
+                    ckm::SHA1_KEY_DERIVATION => DigestAlg::Sha1,
+                    ckm::SHA224_KEY_DERIVATION => DigestAlg::Sha224,
+                    ckm::SHA256_KEY_DERIVATION => DigestAlg::Sha256,
+                    ckm::SHA384_KEY_DERIVATION => DigestAlg::Sha384,
+                    _ => DigestAlg::Sha512,
+                };
+                let Body::Secret(m) = &b.body else {
+                    return err(
+                        ckr::KEY_TYPE_INCONSISTENT,
+                        "SHA*_KEY_DERIVATION needs a secret base key",
+                    );
+                };
+                Zeroizing::new(self.provider.digest(d, m.expose()))
+            }
+            c => {
+                return err(
+                    ckr::MECHANISM_INVALID,
+                    format!("mechanism 0x{c:x} does not derive keys here (see GetMechanismList)"),
+                )
+            }
+        };
+        let kt = attrs::ulong(t, cka::KEY_TYPE).unwrap_or(ckk::GENERIC_SECRET);
+        let len = match attrs::ulong(t, cka::VALUE_LEN) {
+            Some(0) | None if kt == ckk::GENERIC_SECRET => secret.len(),
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            None => match kt {
+                ckk::DES2 => 16,
+                ckk::DES3 => 24,
+                _ => {
+                    return err(
+                        ckr::TEMPLATE_INCOMPLETE,
+                        "DeriveKey needs CKA_VALUE_LEN for this key type",
+                    )
+                }
+            },
+        };
+        if len > secret.len() || !attrs::secret_len_ok(kt, len) {
+            return err(
+                ckr::TEMPLATE_INCONSISTENT,
+                format!(
+                    "a derived key of {len} bytes is not possible here (the secret has {} bytes)",
+                    secret.len()
+                ),
+            );
+        }
+        self.new_secret(t, kt, KeyMaterial::new(secret[..len].to_vec()), false, None)
+    }
+}
