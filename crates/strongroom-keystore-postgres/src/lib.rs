@@ -183,6 +183,21 @@ impl PgStore {
     }
 }
 
+/// The change feed of one subscriber.
+struct Feed(tokio::sync::broadcast::Receiver<Change>);
+
+#[async_trait]
+impl ChangeFeed for Feed {
+    async fn next(&mut self) -> Option<Change> {
+        use tokio::sync::broadcast::error::RecvError;
+        match self.0.recv().await {
+            Ok(c) => Some(c),
+            Err(RecvError::Lagged(_)) => Some(Change::All),
+            Err(RecvError::Closed) => None,
+        }
+    }
+}
+
 fn parse_change(payload: &str) -> Change {
     let mut parts = payload.splitn(3, ':');
     match (parts.next(), parts.next(), parts.next()) {
@@ -1039,8 +1054,8 @@ impl KeyStore for PgStore {
         Ok(n > 0)
     }
 
-    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
-        Some(self.changes.subscribe())
+    fn changes(&self) -> Option<Box<dyn ChangeFeed>> {
+        Some(Box::new(Feed(self.changes.subscribe())))
     }
 
     async fn claim_job(

@@ -970,7 +970,7 @@ impl KeyStore for SqliteStore {
         Ok(n > 0)
     }
 
-    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+    fn changes(&self) -> Option<Box<dyn ChangeFeed>> {
         // One node owns an SQLite file: its own writes already update its caches.
         None
     }

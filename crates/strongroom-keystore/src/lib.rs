@@ -49,6 +49,10 @@ pub enum StoreError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+pub use strongroom_model::{
+    DeletionAuthorization, DualAuthPolicy, KeyFilter, Page, RotationPolicy,
+};
+
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceRecord {
@@ -113,39 +117,6 @@ pub struct KeyRecord {
     pub dual_auth: Option<DualAuthPolicy>,
     /// A pending authorization to delete (dual authorization), if any.
     pub deletion_auth: Option<DeletionAuthorization>,
-}
-
-/// A key's rotation policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RotationPolicy {
-    /// Whether automatic rotation is on.
-    pub enabled: bool,
-    /// Interval in months of 30 days (1–12).
-    pub interval_month: u8,
-    /// Last change of the policy.
-    pub updated_at: UnixMillis,
-    /// Who changed it.
-    pub updated_by: String,
-}
-
-/// A key's dual authorization delete policy (once enabled, never disabled).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DualAuthPolicy {
-    /// Whether deletion needs a prior authorization by another user.
-    pub enabled: bool,
-    /// Last change of the policy.
-    pub updated_at: UnixMillis,
-    /// Who changed it.
-    pub updated_by: String,
-}
-
-/// A first authorization to delete a dual-auth key (`setKeyForDeletion`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeletionAuthorization {
-    /// Who authorized.
-    pub by: String,
-    /// When (valid for 7 days).
-    pub at: UnixMillis,
 }
 
 /// An instance's import token: an RSA transport key and a nonce for secure import.
@@ -233,6 +204,14 @@ pub enum Change {
     Instance(InstanceId),
     /// Changes may have been missed (the feed reconnected): drop every cached entry.
     All,
+}
+
+/// Changes made through any node, in order. A feed that fell behind or reconnected yields
+/// [`Change::All`] (changes may have been missed); `None` once it has ended.
+#[async_trait]
+pub trait ChangeFeed: Send {
+    /// The next change.
+    async fn next(&mut self) -> Option<Change>;
 }
 
 /// A key ring of an instance.
@@ -334,26 +313,6 @@ pub const AUDIT_CHUNK: usize = 500;
 /// every size up to [`AUDIT_CHUNK`] held tens of megabytes.
 pub fn keep_audit_statement(rows: usize) -> bool {
     rows == AUDIT_CHUNK || rows <= 8
-}
-
-/// Which keys a list or count covers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyFilter {
-    /// States to include (empty = all).
-    pub states: Vec<KeyState>,
-    /// Only standard (`true`) or root (`false`) keys.
-    pub extractable: Option<bool>,
-    /// Only keys of this ring.
-    pub key_ring: Option<String>,
-}
-
-/// A page of results (keys are ordered by id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Page {
-    /// Maximum number of records.
-    pub limit: u32,
-    /// Records to skip.
-    pub offset: u32,
 }
 
 /// An API key: a secret exchanged for bearer tokens. Only a hash of the secret is stored.
@@ -554,7 +513,7 @@ pub trait KeyStore: Send + Sync + 'static {
 
     /// A feed of changes made through other nodes (and this one), for stores that several
     /// nodes share; `None` for single-node stores.
-    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>>;
+    fn changes(&self) -> Option<Box<dyn ChangeFeed>>;
     /// Takes or renews the lease of a cluster-wide background job for `lease_ms`; `false`
     /// when another holder's lease has not expired. Lets one node run each job.
     async fn claim_job(

@@ -298,3 +298,58 @@ impl Roles {
 
 #[cfg(test)]
 mod tests;
+
+// ---------------------------------------------------------------- key policies and listing
+
+/// A key's rotation policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationPolicy {
+    /// Whether automatic rotation is on.
+    pub enabled: bool,
+    /// Interval in months of 30 days (1–12).
+    pub interval_month: u8,
+    /// Last change of the policy.
+    pub updated_at: UnixMillis,
+    /// Who changed it.
+    pub updated_by: String,
+}
+
+/// A key's dual authorization delete policy (once enabled, never disabled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DualAuthPolicy {
+    /// Whether deletion needs a prior authorization by another user.
+    pub enabled: bool,
+    /// Last change of the policy.
+    pub updated_at: UnixMillis,
+    /// Who changed it.
+    pub updated_by: String,
+}
+
+/// A first authorization to delete a dual-auth key (`setKeyForDeletion`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletionAuthorization {
+    /// Who authorized.
+    pub by: String,
+    /// When (valid for 7 days).
+    pub at: UnixMillis,
+}
+
+/// Which keys a list or count covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyFilter {
+    /// States to include (empty = all).
+    pub states: Vec<KeyState>,
+    /// Only standard (`true`) or root (`false`) keys.
+    pub extractable: Option<bool>,
+    /// Only keys of this ring.
+    pub key_ring: Option<String>,
+}
+
+/// A page of results (keys are ordered by id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Maximum number of records.
+    pub limit: u32,
+    /// Records to skip.
+    pub offset: u32,
+}

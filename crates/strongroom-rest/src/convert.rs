@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
-use strongroom_keystore::KeyRecord;
 use strongroom_model::{InstanceId, KeyKind, KeyState, UnixMillis};
+use strongroom_service::KeyMetadata;
 use strongroom_service::{
     ErrorKind, ServiceError, VersionInfo, AUTO_PURGE_SECS, PURGE_AFTER_SECS, RESTORE_WITHIN_SECS,
 };
@@ -218,7 +218,7 @@ pub fn crn(instance: InstanceId, key: &str) -> String {
 }
 
 /// The Key Protect JSON of a key.
-pub fn key_json(r: &KeyRecord, payload: Option<&[u8]>) -> Value {
+pub fn key_json(r: &KeyMetadata, payload: Option<&[u8]>) -> Value {
     let mut k = json!({
         "type": KEY_JSON,
         "id": r.id.to_string(),
@@ -281,7 +281,7 @@ pub fn key_json(r: &KeyRecord, payload: Option<&[u8]>) -> Value {
 }
 
 /// Deleted-key flags that depend on the current time.
-pub fn add_deletion_flags(k: &mut Value, r: &KeyRecord, now: UnixMillis) {
+pub fn add_deletion_flags(k: &mut Value, r: &KeyMetadata, now: UnixMillis) {
     if let (Some(d), Some(o)) = (r.deleted_at, k.as_object_mut()) {
         let age = now.secs_since(d);
         o.insert(
@@ -347,7 +347,7 @@ pub fn parse_u32_param(name: &str, s: &str, min: u32, max: u32) -> Result<u32, S
         })
 }
 
-fn dual_auth_json(r: &KeyRecord) -> Value {
+fn dual_auth_json(r: &KeyMetadata) -> Value {
     let enabled = r.dual_auth.as_ref().is_some_and(|d| d.enabled);
     let mut v = json!({"enabled": enabled});
     if enabled {
@@ -679,7 +679,7 @@ pub fn parse_instance_policies(
         .collect()
 }
 
-pub fn instance_policy_json(p: &strongroom_keystore::InstancePolicyRecord) -> Value {
+pub fn instance_policy_json(p: &strongroom_service::InstancePolicy) -> Value {
     let attrs: Value = serde_json::from_str(&p.attributes).unwrap_or(Value::Null);
     let mut data = json!({"enabled": p.enabled});
     if attrs.as_object().is_some_and(|a| !a.is_empty()) {

@@ -20,8 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use serde_json::{json, Value};
-use strongroom_keystore::{KeyFilter, Page};
-use strongroom_model::{InstanceId, KeyKind, KeyState, Role, Roles, UnitId};
+use strongroom_model::{InstanceId, KeyFilter, KeyKind, KeyState, Page, Role, Roles, UnitId};
 use strongroom_service::{
     AdminCtx, CreateKey, Ctx, ErrorKind, OffsetClock, Service, ServiceError, SignedCommand,
     UnitLayout,

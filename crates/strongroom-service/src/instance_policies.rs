@@ -332,7 +332,7 @@ impl Service {
         &self,
         ctx: &Ctx,
         only: Option<&str>,
-    ) -> Result<Vec<InstancePolicyRecord>> {
+    ) -> Result<Vec<crate::InstancePolicy>> {
         let op = async {
             if let Some(t) = only {
                 if !INSTANCE_POLICY_TYPES.contains(&t) {
@@ -346,6 +346,7 @@ impl Service {
             Ok(all
                 .into_iter()
                 .filter(|p| only.is_none_or(|t| p.policy_type == t))
+                .map(crate::InstancePolicy::from)
                 .collect())
         };
         self.audited(ctx, "kms.instancepolicies.read", Role::Manager, None, op)

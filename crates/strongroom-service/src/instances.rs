@@ -22,7 +22,7 @@ pub struct InstanceUsage {
 /// A newly created API key. `api_key` is shown once and never stored.
 pub struct ApiKeyCreated {
     /// The stored record.
-    pub record: ApiKeyRecord,
+    pub record: crate::ApiKeyInfo,
     /// The full API key string (`sr1.<id>.<secret>`).
     pub api_key: String,
 }
@@ -135,8 +135,11 @@ impl Service {
         ctx: &AdminCtx,
         name: &str,
         layout: UnitLayout,
-    ) -> Result<InstanceRecord> {
-        let r = self.create_instance_inner(name, None, layout).await;
+    ) -> Result<crate::InstanceInfo> {
+        let r = self
+            .create_instance_inner(name, None, layout)
+            .await
+            .map(crate::InstanceInfo::from);
         let id = r.as_ref().ok().map(|i| i.id);
         self.admin_audited(ctx, "admin.instances.create", id, r)
             .await
@@ -144,7 +147,7 @@ impl Service {
 
     /// Creates the dev instance (`serve --dev`) without an administrator request, or
     /// returns the existing one of that name.
-    pub async fn ensure_dev_instance(&self, name: &str) -> Result<InstanceRecord> {
+    pub async fn ensure_dev_instance(&self, name: &str) -> Result<crate::InstanceInfo> {
         if let Some(existing) = self
             .store
             .list_instances()
@@ -152,10 +155,11 @@ impl Service {
             .into_iter()
             .find(|i| i.name == name)
         {
-            return Ok(existing);
+            return Ok(existing.into());
         }
         self.create_instance_inner(name, None, UnitLayout::dev())
             .await
+            .map(crate::InstanceInfo::from)
     }
 
     async fn create_instance_inner(
@@ -208,11 +212,12 @@ impl Service {
     }
 
     /// Lists the node's instances.
-    pub async fn list_instances(&self, ctx: &AdminCtx) -> Result<Vec<InstanceRecord>> {
+    pub async fn list_instances(&self, ctx: &AdminCtx) -> Result<Vec<crate::InstanceInfo>> {
         let r = self
             .store
             .list_instances()
             .await
+            .map(|l| l.into_iter().map(crate::InstanceInfo::from).collect())
             .map_err(ServiceError::from);
         self.admin_audited(ctx, "admin.instances.list", None, r)
             .await
@@ -269,7 +274,7 @@ impl Service {
             };
             self.store.create_api_key(&record).await?;
             Ok(ApiKeyCreated {
-                record,
+                record: crate::ApiKeyInfo::from(&record),
                 api_key: format!("sr1.{id}.{secret}"),
             })
         }
@@ -283,11 +288,12 @@ impl Service {
         &self,
         ctx: &AdminCtx,
         instance: InstanceId,
-    ) -> Result<Vec<ApiKeyRecord>> {
+    ) -> Result<Vec<crate::ApiKeyInfo>> {
         let r = self
             .store
             .list_api_keys(instance)
             .await
+            .map(|keys| keys.iter().map(crate::ApiKeyInfo::from).collect())
             .map_err(ServiceError::from);
         self.admin_audited(ctx, "admin.apikeys.list", Some(instance), r)
             .await

@@ -87,7 +87,7 @@ pub struct CreateKey {
 /// standard key when it was asked for.
 pub struct KeyView {
     /// Metadata; `state` is the effective state (expired keys show Deactivated).
-    pub record: KeyRecord,
+    pub record: crate::KeyMetadata,
     /// Standard key material (only from `get_key`).
     pub payload: Option<Zeroizing<Vec<u8>>>,
 }
@@ -306,10 +306,9 @@ impl Service {
         Ok(CachedKey { record, versions })
     }
 
-    fn view(&self, rec: &KeyRecord) -> KeyRecord {
-        let mut r = rec.clone();
-        r.state = effective_state(rec, self.clock.now());
-        r
+    /// What callers see of `rec`: its effective state (expired keys show Deactivated).
+    pub(crate) fn view(&self, rec: &KeyRecord) -> crate::KeyMetadata {
+        crate::KeyMetadata::of(rec, effective_state(rec, self.clock.now()))
     }
 
     /// Creates (generates or imports) a key.
@@ -447,7 +446,10 @@ impl Service {
             KeyKind::Standard => Some(Zeroizing::new(material.expose().to_vec())),
             KeyKind::Root | KeyKind::TransportKey => None,
         };
-        Ok(KeyView { record, payload })
+        Ok(KeyView {
+            record: crate::KeyMetadata::from(&record),
+            payload,
+        })
     }
 
     /// Reads a key; standard keys include their material.
@@ -475,7 +477,11 @@ impl Service {
     }
 
     /// Reads a key's metadata (no material).
-    pub async fn get_key_metadata(&self, ctx: &Ctx, id_or_alias: &str) -> Result<KeyRecord> {
+    pub async fn get_key_metadata(
+        &self,
+        ctx: &Ctx,
+        id_or_alias: &str,
+    ) -> Result<crate::KeyMetadata> {
         let op = async {
             let id = self.resolve(ctx, id_or_alias).await?;
             match self.cache.get(&(ctx.instance, id)) {
@@ -503,7 +509,7 @@ impl Service {
         ctx: &Ctx,
         filter: &KeyFilter,
         page: Page,
-    ) -> Result<Vec<KeyRecord>> {
+    ) -> Result<Vec<crate::KeyMetadata>> {
         let op = async {
             let recs = self.store.list_keys(ctx.instance, filter, page).await?;
             Ok(recs.iter().map(|r| self.view(r)).collect())
@@ -984,7 +990,12 @@ impl Service {
 
     /// Deletes a key (state 5): restorable for 30 days, purgeable after 4 hours. Keys with
     /// registrations need `force`; a `preventKeyDeletion` registration blocks even that.
-    pub async fn delete(&self, ctx: &Ctx, id_or_alias: &str, force: bool) -> Result<KeyRecord> {
+    pub async fn delete(
+        &self,
+        ctx: &Ctx,
+        id_or_alias: &str,
+        force: bool,
+    ) -> Result<crate::KeyMetadata> {
         let op = async {
             let id = self.resolve(ctx, id_or_alias).await?;
             self.check_registrations_allow_delete(ctx, id, force)
@@ -1010,11 +1021,12 @@ impl Service {
             op,
         )
         .await
+        .map(|r| crate::KeyMetadata::from(&r))
     }
 
     /// Restores a deleted key: at least 30 seconds and at most 30 days after deletion, and
     /// only if it has not expired.
-    pub async fn restore(&self, ctx: &Ctx, id_or_alias: &str) -> Result<KeyRecord> {
+    pub async fn restore(&self, ctx: &Ctx, id_or_alias: &str) -> Result<crate::KeyMetadata> {
         let op = async {
             let id = self.resolve(ctx, id_or_alias).await?;
             self.mutate(ctx, id, |rec, now| {
@@ -1052,10 +1064,11 @@ impl Service {
             op,
         )
         .await
+        .map(|r| crate::KeyMetadata::from(&r))
     }
 
     /// Purges a deleted key for good, at least 4 hours after deletion (KeyPurge role).
-    pub async fn purge(&self, ctx: &Ctx, id_or_alias: &str) -> Result<KeyRecord> {
+    pub async fn purge(&self, ctx: &Ctx, id_or_alias: &str) -> Result<crate::KeyMetadata> {
         let op = async {
             let id = self.resolve(ctx, id_or_alias).await?;
             self.mutate(ctx, id, |rec, now| {
@@ -1087,6 +1100,7 @@ impl Service {
             op,
         )
         .await
+        .map(|r| crate::KeyMetadata::from(&r))
     }
 }
 

@@ -21,6 +21,7 @@ mod rings;
 mod search;
 pub mod text;
 mod units;
+pub mod views;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -47,6 +48,7 @@ pub use strongroom_engine::admin::{SignedCommand, SignedResponse, UnitKind};
 pub use strongroom_engine::DigestAlg;
 pub use strongroom_engine::OaepHash;
 pub use units::*;
+pub use views::*;
 
 /// Where a node keeps the state of the crypto units it hosts, sealed at rest (the server
 /// seals it under the node's unit-seal key). Never in the shared keystore.
@@ -231,12 +233,11 @@ impl Service {
             // Another node changed something: drop what this node cached about it.
             let weak = Arc::downgrade(&svc);
             tokio::spawn(async move {
-                loop {
-                    let change = feed.recv().await;
+                while let Some(change) = feed.next().await {
                     let Some(svc) = weak.upgrade() else { break };
                     match change {
-                        Ok(strongroom_keystore::Change::Key(i, k)) => svc.cache.remove(&(i, k)),
-                        Ok(strongroom_keystore::Change::Instance(i)) => {
+                        strongroom_keystore::Change::Key(i, k) => svc.cache.remove(&(i, k)),
+                        strongroom_keystore::Change::Instance(i) => {
                             if let Ok(mut m) = svc.instance_policies.write() {
                                 m.remove(&i);
                             }
@@ -246,8 +247,7 @@ impl Service {
                             svc.allowed_ip_in_use
                                 .store(true, std::sync::atomic::Ordering::Relaxed);
                         }
-                        Ok(strongroom_keystore::Change::All)
-                        | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        strongroom_keystore::Change::All => {
                             svc.cache.clear();
                             if let Ok(mut m) = svc.instance_policies.write() {
                                 m.clear();
@@ -256,7 +256,6 @@ impl Service {
                             svc.allowed_ip_in_use
                                 .store(true, std::sync::atomic::Ordering::Relaxed);
                         }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                     }
                 }
             });

@@ -135,7 +135,7 @@ impl Service {
         id_or_alias: &str,
         current: Option<&str>,
         target: &str,
-    ) -> Result<strongroom_keystore::KeyRecord> {
+    ) -> Result<crate::KeyMetadata> {
         let op = async {
             let id = self.resolve(ctx, id_or_alias).await?;
             self.require_ring(ctx, target).await?;
@@ -167,6 +167,7 @@ impl Service {
             op,
         )
         .await
+        .map(|r| crate::KeyMetadata::from(&r))
     }
 
     /// Adds an alias to a key (at most 5 per key, unique in the instance).

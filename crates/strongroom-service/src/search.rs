@@ -308,7 +308,7 @@ pub struct ListQuery {
 #[derive(Debug, Clone, Default)]
 pub struct SearchOutcome {
     /// Keys of the page.
-    pub keys: Vec<KeyRecord>,
+    pub keys: Vec<crate::KeyMetadata>,
     /// Whether the search space was cut at 5,000 keys.
     pub incomplete: bool,
 }
@@ -387,10 +387,7 @@ impl Service {
                 .into_iter()
                 .skip(page.offset as usize)
                 .take(page.limit as usize)
-                .map(|mut k| {
-                    k.state = effective_state(&k, now);
-                    k
-                })
+                .map(|k| crate::KeyMetadata::of(&k, effective_state(&k, now)))
                 .collect();
             Ok(SearchOutcome { keys, incomplete })
         };

@@ -15,7 +15,7 @@ pub(crate) async fn admin(
         .map_err(|e| ApiError::new(e, what))
 }
 
-pub(crate) fn instance_json(i: &strongroom_keystore::InstanceRecord) -> Value {
+pub(crate) fn instance_json(i: &strongroom_service::InstanceInfo) -> Value {
     json!({"id": i.id.to_string(), "name": i.name, "creationDate": ts(i.created_at)})
 }
 
@@ -162,7 +162,7 @@ pub(crate) async fn admin_delete_instance(
     ))
 }
 
-pub(crate) fn api_key_json(r: &strongroom_keystore::ApiKeyRecord) -> Value {
+pub(crate) fn api_key_json(r: &strongroom_service::ApiKeyInfo) -> Value {
     json!({"id": r.id, "name": r.name, "instance": r.instance.to_string(), "roles": r.roles.names(), "creationDate": ts(r.created_at)})
 }
 
