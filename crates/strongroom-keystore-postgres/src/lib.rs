@@ -469,7 +469,7 @@ impl KeyStore for PgStore {
             .await
             .map_err(|e| {
                 if is_unique(&e) {
-                    StoreError::AlreadyExists("instance")
+                    StoreError::AlreadyExists(Unique::Instance)
                 } else {
                     unavailable(e)
                 }
@@ -784,7 +784,7 @@ impl KeyStore for PgStore {
                     .await;
             if let Err(e) = r {
                 return Err(if is_unique(&e) {
-                    RetryableError::Store(StoreError::AlreadyExists("alias"))
+                    RetryableError::Store(StoreError::AlreadyExists(Unique::Alias))
                 } else {
                     e.into()
                 });
@@ -1126,7 +1126,7 @@ impl KeyStore for PgStore {
             .bind(&ring.created_by)
             .execute(&self.pool)
             .await
-            .map_err(|e| if is_unique(&e) { StoreError::AlreadyExists("key ring") } else { unavailable(e) })?;
+            .map_err(|e| if is_unique(&e) { StoreError::AlreadyExists(Unique::KeyRing) } else { unavailable(e) })?;
         Ok(())
     }
 
@@ -1224,7 +1224,7 @@ impl KeyStore for PgStore {
             .bind(rec.created_at.0)
             .execute(&self.pool)
             .await
-            .map_err(|e| if is_unique(&e) { StoreError::AlreadyExists("api key") } else { unavailable(e) })?;
+            .map_err(|e| if is_unique(&e) { StoreError::AlreadyExists(Unique::ApiKey) } else { unavailable(e) })?;
         Ok(())
     }
 
@@ -1354,7 +1354,7 @@ async fn insert_key(
     q.push(")");
     if let Err(e) = q.build().execute(&mut **tx).await {
         return Err(if is_unique(&e) {
-            RetryableError::Store(StoreError::AlreadyExists("key"))
+            RetryableError::Store(StoreError::AlreadyExists(Unique::Key))
         } else {
             e.into()
         });
@@ -1368,7 +1368,7 @@ async fn insert_key(
             .await;
         if let Err(e) = r {
             return Err(if is_unique(&e) {
-                RetryableError::Store(StoreError::AlreadyExists("alias"))
+                RetryableError::Store(StoreError::AlreadyExists(Unique::Alias))
             } else {
                 e.into()
             });

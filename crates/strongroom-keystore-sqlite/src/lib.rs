@@ -392,7 +392,7 @@ impl KeyStore for SqliteStore {
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    StoreError::AlreadyExists("instance")
+                    StoreError::AlreadyExists(Unique::Instance)
                 } else {
                     unavailable(e)
                 }
@@ -690,7 +690,7 @@ impl KeyStore for SqliteStore {
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    StoreError::AlreadyExists("alias")
+                    StoreError::AlreadyExists(Unique::Alias)
                 } else {
                     unavailable(e)
                 }
@@ -1038,7 +1038,7 @@ impl KeyStore for SqliteStore {
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
-                StoreError::AlreadyExists("key ring")
+                StoreError::AlreadyExists(Unique::KeyRing)
             } else {
                 unavailable(e)
             }
@@ -1144,7 +1144,7 @@ impl KeyStore for SqliteStore {
             .bind(rec.created_at.0)
             .execute(&self.write)
             .await
-            .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists("api key") } else { unavailable(e) })?;
+            .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists(Unique::ApiKey) } else { unavailable(e) })?;
         Ok(())
     }
 
@@ -1332,7 +1332,7 @@ async fn insert_key(
         .bind(k.row_version)
         .execute(&mut **tx)
         .await
-        .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists("key") } else { unavailable(e) })?;
+        .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists(Unique::Key) } else { unavailable(e) })?;
     sqlx::query(POLICY_COLUMNS)
         .bind(k.rotation.as_ref().map(|p| p.enabled))
         .bind(k.rotation.as_ref().map(|p| i64::from(p.interval_month)))
@@ -1357,7 +1357,7 @@ async fn insert_key(
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    StoreError::AlreadyExists("alias")
+                    StoreError::AlreadyExists(Unique::Alias)
                 } else {
                     unavailable(e)
                 }
@@ -1373,7 +1373,7 @@ async fn insert_key(
                 .bind(&v.blob)
                 .execute(&mut **tx)
                 .await
-                .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists("key version") } else { unavailable(e) })?;
+                .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists(Unique::KeyVersion) } else { unavailable(e) })?;
     }
     Ok(())
 }

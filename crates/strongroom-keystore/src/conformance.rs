@@ -202,7 +202,7 @@ pub async fn aliases_are_unique_per_instance(s: Arc<dyn KeyStore>) {
     b.aliases = vec!["fresh".into(), "taken".into()];
     assert!(matches!(
         s.create_key(&b, &vb).await,
-        Err(StoreError::AlreadyExists("alias"))
+        Err(StoreError::AlreadyExists(Unique::Alias))
     ));
     assert!(matches!(
         s.get_key(i, b.id).await,
@@ -656,7 +656,7 @@ pub async fn aliases_add_and_remove(s: Arc<dyn KeyStore>) {
     b2.aliases.push("second".into());
     assert!(matches!(
         s.add_alias(&b2, "second").await,
-        Err(StoreError::AlreadyExists("alias"))
+        Err(StoreError::AlreadyExists(Unique::Alias))
     ));
     assert!(
         s.get_key(i, b.id).await.unwrap().aliases.is_empty(),

@@ -29,9 +29,9 @@ pub enum StoreError {
     /// The record changed since it was read (optimistic concurrency).
     #[error("concurrent modification")]
     Conflict,
-    /// A unique value is taken (alias, instance name, key id).
+    /// A unique value is taken.
     #[error("{0} already exists")]
-    AlreadyExists(&'static str),
+    AlreadyExists(Unique),
     /// The instance still holds keys.
     #[error("instance still holds {0} keys")]
     InstanceNotEmpty(u64),
@@ -52,6 +52,36 @@ pub enum StoreError {
 pub use strongroom_model::{
     DeletionAuthorization, DualAuthPolicy, KeyFilter, Page, RotationPolicy,
 };
+
+/// Which unique value a write collided with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unique {
+    /// An instance of that name.
+    Instance,
+    /// An alias, within the instance.
+    Alias,
+    /// A key ring, within the instance.
+    KeyRing,
+    /// An API key id.
+    ApiKey,
+    /// A key id.
+    Key,
+    /// A key version id.
+    KeyVersion,
+}
+
+impl std::fmt::Display for Unique {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unique::Instance => "instance",
+            Unique::Alias => "alias",
+            Unique::KeyRing => "key ring",
+            Unique::ApiKey => "api key",
+            Unique::Key => "key",
+            Unique::KeyVersion => "key version",
+        })
+    }
+}
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -394,7 +424,7 @@ pub trait KeyStore: Send + Sync + 'static {
     /// same transaction, so that every node destroys its crypto units of the instance.
     async fn instance_deleted(&self, id: InstanceId) -> Result<bool>;
 
-    /// Creates a key with its first version. Fails with `AlreadyExists("alias")` if an
+    /// Creates a key with its first version. Fails with `AlreadyExists(Unique::Alias)` if an
     /// alias is taken in the instance; nothing is written then.
     async fn create_key(&self, key: &KeyRecord, first: &KeyVersionRecord) -> Result<()>;
     /// [`KeyStore::create_key`], refused with `QuotaExceeded` when the instance already holds
@@ -442,7 +472,7 @@ pub trait KeyStore: Send + Sync + 'static {
     /// transaction, with the same concurrency rule as [`KeyStore::update_key`].
     async fn add_key_version(&self, key: &KeyRecord, version: &KeyVersionRecord) -> Result<i64>;
     /// Adds an alias to a key: `key` carries the new alias list and the row_version that was
-    /// read (same rule as [`KeyStore::update_key`]). `AlreadyExists("alias")` if taken.
+    /// read (same rule as [`KeyStore::update_key`]). `AlreadyExists(Unique::Alias)` if taken.
     async fn add_alias(&self, key: &KeyRecord, alias: &str) -> Result<i64>;
     /// Removes an alias from a key (`key` carries the new list and the row_version read).
     async fn remove_alias(&self, key: &KeyRecord, alias: &str) -> Result<i64>;
@@ -457,7 +487,7 @@ pub trait KeyStore: Send + Sync + 'static {
     /// the keys due for automatic purging.
     async fn keys_deleted_by(&self, cutoff: UnixMillis) -> Result<Vec<KeyRecord>>;
 
-    /// Creates a key ring. `AlreadyExists("key ring")` if it exists.
+    /// Creates a key ring. `AlreadyExists(Unique::KeyRing)` if it exists.
     async fn create_key_ring(&self, instance: InstanceId, ring: &KeyRingRecord) -> Result<()>;
     /// Lists an instance's key rings (not including the implicit `default`).
     async fn list_key_rings(&self, instance: InstanceId) -> Result<Vec<KeyRingRecord>>;

@@ -267,7 +267,7 @@ impl From<StoreError> for ServiceError {
                 ErrorKind::Conflict,
                 "the key was changed concurrently; retry",
             ),
-            StoreError::AlreadyExists("alias") => ServiceError::field(
+            StoreError::AlreadyExists(strongroom_keystore::Unique::Alias) => ServiceError::field(
                 ErrorKind::AliasTaken,
                 "aliases",
                 "an alias is already used by another key in this instance",
