@@ -18,7 +18,7 @@ use strongroom_engine::ep11::{
 };
 use strongroom_engine::CryptoUnit;
 use strongroom_model::Role;
-use strongroom_service::{Ctx, Ep11Cost, ErrorKind, Service, ServiceError};
+use strongroom_service::{Action, Ctx, Ep11Cost, ErrorKind, Service, ServiceError};
 use tonic::{Request, Response, Status};
 
 /// Generated protobuf and gRPC code.
@@ -248,7 +248,7 @@ impl Grep11 {
         .layer(axum::middleware::map_response(unmarshal_errors))
     }
 
-    async fn ctx<T>(&self, req: &Request<T>, action: &'static str) -> Result<Ctx, Status> {
+    async fn ctx<T>(&self, req: &Request<T>, action: Action) -> Result<Ctx, Status> {
         let md = req.metadata();
         let get = |k: &str| md.get(k).and_then(|v| v.to_str().ok());
         let ctx = self
@@ -392,7 +392,7 @@ impl Grep11 {
     async fn call<Q, T, F>(
         &self,
         r: Request<Q>,
-        action: &'static str,
+        action: Action,
         (role, cost): (Role, Ep11Cost),
         f: impl FnOnce(Q) -> Result<F, Status>,
     ) -> Result<Response<T>, Status>
@@ -416,7 +416,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::GenerateRandomRequest>,
     ) -> Result<Response<pb::GenerateRandomResponse>, Status> {
-        let ctx = self.ctx(&r, "ep11.random").await?;
+        let ctx = self.ctx(&r, Action::Ep11Random).await?;
         let rnd = self
             .svc
             .generate_random(&ctx, r.get_ref().len)
@@ -429,7 +429,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::DigestSingleRequest>,
     ) -> Result<Response<pb::DigestSingleResponse>, Status> {
-        let ctx = self.ctx(&r, "ep11.digest").await?;
+        let ctx = self.ctx(&r, Action::Ep11Digest).await?;
         let req = r.into_inner();
         let mech = mech_of(req.mech)?;
         let Some(alg) = strongroom_engine::ep11::digest_of(mech.code) else {
@@ -466,7 +466,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::GetMechanismListRequest>,
     ) -> Result<Response<pb::GetMechanismListResponse>, Status> {
-        self.ctx(&r, "ep11.mechanisms").await?;
+        self.ctx(&r, Action::Ep11Mechanisms).await?;
         Ok(Response::new(pb::GetMechanismListResponse {
             mechs: MECHANISMS.iter().map(|m| m.code).collect(),
         }))
@@ -476,7 +476,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::GetMechanismInfoRequest>,
     ) -> Result<Response<pb::GetMechanismInfoResponse>, Status> {
-        self.ctx(&r, "ep11.mechanisms").await?;
+        self.ctx(&r, Action::Ep11Mechanisms).await?;
         let mech = r.get_ref().mech;
         let Some(info) = mechanism_info(mech) else {
             return Err(bad_mech(&format!(
@@ -496,7 +496,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::DigestInitRequest>,
     ) -> Result<Response<pb::DigestInitResponse>, Status> {
-        self.call(r, "ep11.digest", READ, |q| {
+        self.call(r, Action::Ep11Digest, READ, |q| {
             let mech = mech_of(q.mech)?;
             Ok(move |u: &CryptoUnit| {
                 u.ep11_init(Op::Digest, &mech, &[])
@@ -510,7 +510,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::DigestRequest>,
     ) -> Result<Response<pb::DigestResponse>, Status> {
-        self.call(r, "ep11.digest", READ, |q| {
+        self.call(r, Action::Ep11Digest, READ, |q| {
             Ok(move |u: &CryptoUnit| {
                 u.ep11_finish(Op::Digest, &q.state, &q.data, &[])
                     .map(|digest| pb::DigestResponse { digest })
@@ -523,7 +523,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::DigestUpdateRequest>,
     ) -> Result<Response<pb::DigestUpdateResponse>, Status> {
-        self.call(r, "ep11.digest", READ, |q| {
+        self.call(r, Action::Ep11Digest, READ, |q| {
             Ok(move |u: &CryptoUnit| {
                 u.ep11_update(Op::Digest, &q.state, &q.data)
                     .map(|(state, _)| pb::DigestUpdateResponse { state })
@@ -536,7 +536,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::DigestKeyRequest>,
     ) -> Result<Response<pb::DigestKeyResponse>, Status> {
-        self.call(r, "ep11.digest", WRITE, |q| {
+        self.call(r, Action::Ep11Digest, WRITE, |q| {
             let key = key_of(q.key, q.key_v1);
             Ok(move |u: &CryptoUnit| {
                 u.ep11_digest_key(&q.state, &key)
@@ -550,7 +550,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::DigestFinalRequest>,
     ) -> Result<Response<pb::DigestFinalResponse>, Status> {
-        self.call(r, "ep11.digest", READ, |q| {
+        self.call(r, Action::Ep11Digest, READ, |q| {
             Ok(move |u: &CryptoUnit| {
                 u.ep11_finish(Op::Digest, &q.state, &[], &[])
                     .map(|digest| pb::DigestFinalResponse { digest })
@@ -563,7 +563,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::EncryptInitRequest>,
     ) -> Result<Response<pb::EncryptInitResponse>, Status> {
-        self.call(r, "ep11.encrypt", READ, |q| {
+        self.call(r, Action::Ep11Encrypt, READ, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
             Ok(move |u: &CryptoUnit| {
@@ -578,7 +578,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::DecryptInitRequest>,
     ) -> Result<Response<pb::DecryptInitResponse>, Status> {
-        self.call(r, "ep11.decrypt", WRITE, |q| {
+        self.call(r, Action::Ep11Decrypt, WRITE, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
             Ok(move |u: &CryptoUnit| {
@@ -593,7 +593,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::EncryptUpdateRequest>,
     ) -> Result<Response<pb::EncryptUpdateResponse>, Status> {
-        self.call(r, "ep11.encrypt", READ, |q| {
+        self.call(r, Action::Ep11Encrypt, READ, |q| {
             Ok(move |u: &CryptoUnit| {
                 u.ep11_update(Op::Encrypt, &q.state, &q.plain)
                     .map(|(state, ciphered)| pb::EncryptUpdateResponse { state, ciphered })
@@ -606,7 +606,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::DecryptUpdateRequest>,
     ) -> Result<Response<pb::DecryptUpdateResponse>, Status> {
-        self.call(r, "ep11.decrypt", WRITE, |q| {
+        self.call(r, Action::Ep11Decrypt, WRITE, |q| {
             Ok(move |u: &CryptoUnit| {
                 u.ep11_update(Op::Decrypt, &q.state, &q.ciphered)
                     .map(|(state, plain)| pb::DecryptUpdateResponse { state, plain })
@@ -619,7 +619,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::EncryptRequest>,
     ) -> Result<Response<pb::EncryptResponse>, Status> {
-        self.call(r, "ep11.encrypt", READ, |q| {
+        self.call(r, Action::Ep11Encrypt, READ, |q| {
             Ok(move |u: &CryptoUnit| {
                 u.ep11_finish(Op::Encrypt, &q.state, &q.plain, &[])
                     .map(|ciphered| pb::EncryptResponse { ciphered })
@@ -632,7 +632,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::DecryptRequest>,
     ) -> Result<Response<pb::DecryptResponse>, Status> {
-        self.call(r, "ep11.decrypt", WRITE, |q| {
+        self.call(r, Action::Ep11Decrypt, WRITE, |q| {
             Ok(move |u: &CryptoUnit| {
                 u.ep11_finish(Op::Decrypt, &q.state, &q.ciphered, &[])
                     .map(|plain| pb::DecryptResponse { plain })
@@ -645,7 +645,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::EncryptFinalRequest>,
     ) -> Result<Response<pb::EncryptFinalResponse>, Status> {
-        self.call(r, "ep11.encrypt", READ, |q| {
+        self.call(r, Action::Ep11Encrypt, READ, |q| {
             Ok(move |u: &CryptoUnit| {
                 u.ep11_finish(Op::Encrypt, &q.state, &[], &[])
                     .map(|ciphered| pb::EncryptFinalResponse { ciphered })
@@ -658,7 +658,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::DecryptFinalRequest>,
     ) -> Result<Response<pb::DecryptFinalResponse>, Status> {
-        self.call(r, "ep11.decrypt", WRITE, |q| {
+        self.call(r, Action::Ep11Decrypt, WRITE, |q| {
             Ok(move |u: &CryptoUnit| {
                 u.ep11_finish(Op::Decrypt, &q.state, &[], &[])
                     .map(|plain| pb::DecryptFinalResponse { plain })
@@ -671,7 +671,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::EncryptSingleRequest>,
     ) -> Result<Response<pb::EncryptSingleResponse>, Status> {
-        self.call(r, "ep11.encrypt", READ, |q| {
+        self.call(r, Action::Ep11Encrypt, READ, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
             Ok(move |u: &CryptoUnit| {
@@ -686,7 +686,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::DecryptSingleRequest>,
     ) -> Result<Response<pb::DecryptSingleResponse>, Status> {
-        self.call(r, "ep11.decrypt", WRITE, |q| {
+        self.call(r, Action::Ep11Decrypt, WRITE, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
             Ok(move |u: &CryptoUnit| {
@@ -701,7 +701,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::SignInitRequest>,
     ) -> Result<Response<pb::SignInitResponse>, Status> {
-        self.call(r, "ep11.sign", WRITE, |q| {
+        self.call(r, Action::Ep11Sign, WRITE, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.priv_key, q.priv_key_v1);
             Ok(move |u: &CryptoUnit| {
@@ -716,7 +716,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::VerifyInitRequest>,
     ) -> Result<Response<pb::VerifyInitResponse>, Status> {
-        self.call(r, "ep11.verify", READ, |q| {
+        self.call(r, Action::Ep11Verify, READ, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.pub_key, q.pub_key_v1);
             Ok(move |u: &CryptoUnit| {
@@ -731,7 +731,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::SignUpdateRequest>,
     ) -> Result<Response<pb::SignUpdateResponse>, Status> {
-        self.call(r, "ep11.sign", WRITE, |q| {
+        self.call(r, Action::Ep11Sign, WRITE, |q| {
             Ok(move |u: &CryptoUnit| {
                 u.ep11_update(Op::Sign, &q.state, &q.data)
                     .map(|(state, _)| pb::SignUpdateResponse { state })
@@ -744,7 +744,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::VerifyUpdateRequest>,
     ) -> Result<Response<pb::VerifyUpdateResponse>, Status> {
-        self.call(r, "ep11.verify", READ, |q| {
+        self.call(r, Action::Ep11Verify, READ, |q| {
             Ok(move |u: &CryptoUnit| {
                 u.ep11_update(Op::Verify, &q.state, &q.data)
                     .map(|(state, _)| pb::VerifyUpdateResponse { state })
@@ -757,7 +757,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::SignFinalRequest>,
     ) -> Result<Response<pb::SignFinalResponse>, Status> {
-        self.call(r, "ep11.sign", WRITE, |q| {
+        self.call(r, Action::Ep11Sign, WRITE, |q| {
             Ok(move |u: &CryptoUnit| {
                 u.ep11_finish(Op::Sign, &q.state, &[], &[])
                     .map(|signature| pb::SignFinalResponse { signature })
@@ -770,7 +770,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::VerifyFinalRequest>,
     ) -> Result<Response<pb::VerifyFinalResponse>, Status> {
-        self.call(r, "ep11.verify", READ, |q| {
+        self.call(r, Action::Ep11Verify, READ, |q| {
             Ok(move |u: &CryptoUnit| {
                 u.ep11_finish(Op::Verify, &q.state, &[], &q.signature)
                     .map(|_| pb::VerifyFinalResponse {})
@@ -783,7 +783,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::SignRequest>,
     ) -> Result<Response<pb::SignResponse>, Status> {
-        self.call(r, "ep11.sign", WRITE, |q| {
+        self.call(r, Action::Ep11Sign, WRITE, |q| {
             Ok(move |u: &CryptoUnit| {
                 u.ep11_finish(Op::Sign, &q.state, &q.data, &[])
                     .map(|signature| pb::SignResponse { signature })
@@ -796,7 +796,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::VerifyRequest>,
     ) -> Result<Response<pb::VerifyResponse>, Status> {
-        self.call(r, "ep11.verify", READ, |q| {
+        self.call(r, Action::Ep11Verify, READ, |q| {
             Ok(move |u: &CryptoUnit| {
                 u.ep11_finish(Op::Verify, &q.state, &q.data, &q.signature)
                     .map(|_| pb::VerifyResponse {})
@@ -809,7 +809,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::SignSingleRequest>,
     ) -> Result<Response<pb::SignSingleResponse>, Status> {
-        self.call(r, "ep11.sign", WRITE, |q| {
+        self.call(r, Action::Ep11Sign, WRITE, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.priv_key, q.priv_key_v1);
             Ok(move |u: &CryptoUnit| {
@@ -824,7 +824,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::VerifySingleRequest>,
     ) -> Result<Response<pb::VerifySingleResponse>, Status> {
-        self.call(r, "ep11.verify", READ, |q| {
+        self.call(r, Action::Ep11Verify, READ, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.pub_key, q.pub_key_v1);
             Ok(move |u: &CryptoUnit| {
@@ -839,7 +839,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::ReencryptSingleRequest>,
     ) -> Result<Response<pb::ReencryptSingleResponse>, Status> {
-        self.call(r, "ep11.reencrypt", WRITE, |q| {
+        self.call(r, Action::Ep11Reencrypt, WRITE, |q| {
             let dec = mech_of(q.dec_mech)?;
             let enc = mech_of(q.enc_mech)?;
             let dk = key_of(q.dec_key, q.dec_key_v1);
@@ -861,7 +861,7 @@ impl pb::crypto_server::Crypto for Grep11 {
             Some(ckm::DSA_PARAMETER_GEN) => (Role::Writer, Ep11Cost::Blocking),
             _ => WRITE,
         };
-        self.call(r, "ep11.generate_key", cost, |q| {
+        self.call(r, Action::Ep11GenerateKey, cost, |q| {
             let mech = mech_of(q.mech)?;
             let t = template_of(q.template);
             Ok(move |u: &CryptoUnit| {
@@ -882,7 +882,7 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::GenerateKeyPairResponse>, Status> {
         self.call(
             r,
-            "ep11.generate_key_pair",
+            Action::Ep11GenerateKeyPair,
             (Role::Writer, Ep11Cost::Blocking),
             |q| {
                 let mech = mech_of(q.mech)?;
@@ -906,7 +906,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::WrapKeyRequest>,
     ) -> Result<Response<pb::WrapKeyResponse>, Status> {
-        self.call(r, "ep11.wrap_key", WRITE, |q| {
+        self.call(r, Action::Ep11WrapKey, WRITE, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
             let kek = key_of(q.ke_k, q.ke_kv1);
@@ -923,7 +923,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::UnwrapKeyRequest>,
     ) -> Result<Response<pb::UnwrapKeyResponse>, Status> {
-        self.call(r, "ep11.unwrap_key", WRITE, |q| {
+        self.call(r, Action::Ep11UnwrapKey, WRITE, |q| {
             let mech = mech_of(q.mech)?;
             let kek = key_of(q.ke_k, q.ke_kv1);
             let mac = key_of(q.mac_key, q.mac_key_v1);
@@ -944,7 +944,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::DeriveKeyRequest>,
     ) -> Result<Response<pb::DeriveKeyResponse>, Status> {
-        self.call(r, "ep11.derive_key", WRITE, |q| {
+        self.call(r, Action::Ep11DeriveKey, WRITE, |q| {
             let mut mech = mech_of(q.mech)?;
             // IBM's examples send the peer's point in ParameterB; older clients in Data.
             if matches!(mech.param, MechParam::None) && !q.data.is_empty() {
@@ -968,7 +968,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::GetAttributeValueRequest>,
     ) -> Result<Response<pb::GetAttributeValueResponse>, Status> {
-        self.call(r, "ep11.get_attributes", READ, |q| {
+        self.call(r, Action::Ep11GetAttributes, READ, |q| {
             let mut which: Vec<u64> = q.attributes.keys().copied().collect();
             which.extend(q.attributes_bytes.keys().copied());
             which.sort_unstable();
@@ -988,7 +988,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::SetAttributeValueRequest>,
     ) -> Result<Response<pb::SetAttributeValueResponse>, Status> {
-        self.call(r, "ep11.set_attributes", WRITE, |q| {
+        self.call(r, Action::Ep11SetAttributes, WRITE, |q| {
             let t = template_of(q.attributes);
             Ok(move |u: &CryptoUnit| {
                 u.ep11_set_attributes(&q.object, &t)
@@ -1002,7 +1002,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         &self,
         r: Request<pb::RewrapKeyBlobRequest>,
     ) -> Result<Response<pb::RewrapKeyBlobResponse>, Status> {
-        self.call(r, "ep11.rewrap", WRITE, |q| {
+        self.call(r, Action::Ep11Rewrap, WRITE, |q| {
             let attributes = q
                 .wrapped_key
                 .as_ref()

@@ -30,6 +30,7 @@ use convert::*;
 use error_map::ApiError;
 use prologue::*;
 use routes::*;
+use strongroom_service::Action;
 
 /// Options of the REST front end.
 #[derive(Clone)]

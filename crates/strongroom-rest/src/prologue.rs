@@ -84,7 +84,7 @@ pub(crate) fn check_content_type(
 /// [`Call::accept`], so that it is audited as the call's refusal, like the service's own.
 pub(crate) struct Call {
     pub(crate) ctx: Ctx,
-    action: &'static str,
+    action: Action,
     what: &'static str,
 }
 
@@ -94,7 +94,7 @@ impl Call {
     pub(crate) async fn begin(
         st: &AppState,
         h: &HeaderMap,
-        action: &'static str,
+        action: Action,
         what: &'static str,
     ) -> Result<Call, ApiError> {
         let ctx = auth(st, h, action, what).await?;
@@ -136,7 +136,7 @@ impl Call {
 async fn auth(
     st: &AppState,
     h: &HeaderMap,
-    action: &'static str,
+    action: Action,
     what: &'static str,
 ) -> Result<Ctx, ApiError> {
     st.svc

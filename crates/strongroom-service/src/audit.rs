@@ -9,6 +9,7 @@
 //! `audit_sync_all` is set. If the log cannot be written, every request fails until it
 //! can (fail closed). Records never contain key material.
 
+use crate::action::Action;
 use std::sync::Arc;
 
 use strongroom_engine::CryptoProvider;
@@ -27,7 +28,7 @@ pub struct AuditEvent {
     /// Who.
     pub principal: String,
     /// Action name (`kms.secrets.wrap`).
-    pub action: &'static str,
+    pub action: Action,
     /// Key id or alias as given.
     pub key: Option<String>,
     /// `success` or an error code.

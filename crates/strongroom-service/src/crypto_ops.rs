@@ -3,6 +3,7 @@
 //! unit. Audited (action `ep11.<verb>`, never any data or key material) and metered like
 //! every other call.
 
+use crate::action::Action;
 use std::sync::Arc;
 
 use strongroom_engine::ep11::{consts::ckr, Ep11Error};
@@ -35,7 +36,7 @@ impl Service {
     pub async fn ep11<T, F>(
         &self,
         ctx: &Ctx,
-        action: &'static str,
+        action: Action,
         role: Role,
         cost: Ep11Cost,
         f: F,
@@ -67,7 +68,7 @@ impl Service {
 
     /// `len` bytes from the system's CSPRNG (aws-lc).
     pub async fn generate_random(&self, ctx: &Ctx, len: u64) -> Result<Vec<u8>> {
-        self.audited(ctx, "ep11.random", Role::Reader, None, async {
+        self.audited(ctx, Action::Ep11Random, Role::Reader, None, async {
             if len == 0 || len > MAX_RANDOM {
                 return Err(ServiceError::new(
                     ErrorKind::InvalidField,
@@ -85,7 +86,7 @@ impl Service {
 
     /// The digest of `data`.
     pub async fn digest(&self, ctx: &Ctx, alg: DigestAlg, data: &[u8]) -> Result<Vec<u8>> {
-        self.audited(ctx, "ep11.digest", Role::Reader, None, async {
+        self.audited(ctx, Action::Ep11Digest, Role::Reader, None, async {
             if data.len() > MAX_DATA {
                 return Err(ServiceError::new(
                     ErrorKind::InvalidField,

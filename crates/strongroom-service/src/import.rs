@@ -6,6 +6,7 @@
 //! nonce with it: AES-GCM with a 12-byte IV (SHA-256 variant) or AES-CBC with PKCS#7 padding
 //! and a 16-byte IV (HPCS variant).
 
+use crate::action::Action;
 use strongroom_engine::{AeadAlg, BlobBinding, KeyMaterial, OaepHash};
 use strongroom_keystore::{ImportTokenRecord, StoreError};
 use strongroom_model::{KeyId, KeyKind, Role, UnixMillis, VersionId};
@@ -148,7 +149,7 @@ impl Service {
                 nonce: None,
             })
         };
-        self.audited(ctx, "kms.importtoken.create", Role::Manager, None, op)
+        self.audited(ctx, Action::ImportTokenCreate, Role::Manager, None, op)
             .await
     }
 
@@ -188,7 +189,7 @@ impl Service {
                 nonce: Some(tok.nonce),
             })
         };
-        self.audited(ctx, "kms.importtoken.read", Role::Writer, None, op)
+        self.audited(ctx, Action::ImportTokenRead, Role::Writer, None, op)
             .await
     }
 

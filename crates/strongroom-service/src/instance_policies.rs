@@ -2,6 +2,7 @@
 //! keyCreateImportAccess (which creations and imports are allowed), allowedIP (which client
 //! addresses may call), and the stored-only allowedNetwork and metrics.
 
+use crate::action::Action;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -323,7 +324,7 @@ impl Service {
             self.effective_policies(ctx.instance).await?;
             Ok(())
         };
-        self.audited(ctx, "kms.instancepolicies.write", Role::Manager, None, op)
+        self.audited(ctx, Action::InstancePoliciesWrite, Role::Manager, None, op)
             .await
     }
 
@@ -349,7 +350,7 @@ impl Service {
                 .map(crate::InstancePolicy::from)
                 .collect())
         };
-        self.audited(ctx, "kms.instancepolicies.read", Role::Manager, None, op)
+        self.audited(ctx, Action::InstancePoliciesRead, Role::Manager, None, op)
             .await
     }
 
@@ -392,7 +393,7 @@ impl Service {
                 self.audit_failure(
                     Some(instance),
                     "anonymous",
-                    "kms.request.ip",
+                    Action::RequestIp,
                     None,
                     &err,
                     correlation_id,
@@ -467,7 +468,7 @@ impl Service {
             Ok(true)
         }
         .await;
-        self.admin_audited(ctx, "admin.instances.allowedip.clear", Some(instance), r)
+        self.admin_audited(ctx, Action::AdminInstancesAllowedIpClear, Some(instance), r)
             .await
     }
 

@@ -1,6 +1,7 @@
 //! Instances (tenants) and their API keys: the service-administrator side, plus the
 //! exchange of API keys for bearer tokens.
 
+use crate::action::Action;
 use strongroom_keystore::{ApiKeyRecord, InstanceRecord, StoreError};
 use strongroom_model::{InstanceId, Roles};
 
@@ -76,7 +77,7 @@ impl Service {
         &self,
         authorization: Option<&str>,
         correlation_id: String,
-        action: &'static str,
+        action: Action,
     ) -> Result<AdminCtx> {
         let token = authorization
             .map(|a| a.trim())
@@ -102,7 +103,7 @@ impl Service {
     pub(crate) async fn admin_audited<T>(
         &self,
         ctx: &AdminCtx,
-        action: &'static str,
+        action: Action,
         instance: Option<InstanceId>,
         result: Result<T>,
     ) -> Result<T> {
@@ -141,7 +142,7 @@ impl Service {
             .await
             .map(crate::InstanceInfo::from);
         let id = r.as_ref().ok().map(|i| i.id);
-        self.admin_audited(ctx, "admin.instances.create", id, r)
+        self.admin_audited(ctx, Action::AdminInstancesCreate, id, r)
             .await
     }
 
@@ -219,7 +220,7 @@ impl Service {
             .await
             .map(|l| l.into_iter().map(crate::InstanceInfo::from).collect())
             .map_err(ServiceError::from);
-        self.admin_audited(ctx, "admin.instances.list", None, r)
+        self.admin_audited(ctx, Action::AdminInstancesList, None, r)
             .await
     }
 
@@ -241,7 +242,7 @@ impl Service {
             Ok(())
         }
         .await;
-        self.admin_audited(ctx, "admin.instances.delete", Some(id), r)
+        self.admin_audited(ctx, Action::AdminInstancesDelete, Some(id), r)
             .await
     }
 
@@ -279,7 +280,7 @@ impl Service {
             })
         }
         .await;
-        self.admin_audited(ctx, "admin.apikeys.create", Some(instance), r)
+        self.admin_audited(ctx, Action::AdminApiKeysCreate, Some(instance), r)
             .await
     }
 
@@ -295,7 +296,7 @@ impl Service {
             .await
             .map(|keys| keys.iter().map(crate::ApiKeyInfo::from).collect())
             .map_err(ServiceError::from);
-        self.admin_audited(ctx, "admin.apikeys.list", Some(instance), r)
+        self.admin_audited(ctx, Action::AdminApiKeysList, Some(instance), r)
             .await
     }
 
@@ -316,7 +317,7 @@ impl Service {
                 }
                 other => other.into(),
             });
-        self.admin_audited(ctx, "admin.apikeys.delete", Some(instance), r)
+        self.admin_audited(ctx, Action::AdminApiKeysDelete, Some(instance), r)
             .await
     }
 
@@ -346,7 +347,7 @@ impl Service {
             })
         }
         .await;
-        self.admin_audited(ctx, "admin.instances.usage", Some(instance), r)
+        self.admin_audited(ctx, Action::AdminInstancesUsage, Some(instance), r)
             .await
     }
 
@@ -397,7 +398,7 @@ impl Service {
                         AuditEvent {
                             instance: Some(rec.instance),
                             principal: subject,
-                            action: "iam.token.create",
+                            action: Action::IamTokenCreate,
                             key: None,
                             outcome: "success".into(),
                             status: 200,
@@ -409,8 +410,15 @@ impl Service {
                 Ok(token)
             }
             Err(e) => {
-                self.audit_failure(None, &subject, "iam.token.create", None, &e, correlation_id)
-                    .await?;
+                self.audit_failure(
+                    None,
+                    &subject,
+                    Action::IamTokenCreate,
+                    None,
+                    &e,
+                    correlation_id,
+                )
+                .await?;
                 Err(e)
             }
         }

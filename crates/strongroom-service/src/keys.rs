@@ -1,6 +1,7 @@
 //! Keys: create and import, read, list, versions, envelope wrap/unwrap/rewrap, rotation and
 //! the lifecycle (disable, enable, delete, restore, purge) with Key Protect's timing rules.
 
+use crate::action::Action;
 use std::sync::Arc;
 
 use strongroom_engine::{envelope, BlobBinding, EngineError, KeyMaterial, Wdek};
@@ -315,7 +316,7 @@ impl Service {
     pub async fn create_key(&self, ctx: &Ctx, req: CreateKey) -> Result<KeyView> {
         self.audited(
             ctx,
-            "kms.secrets.create",
+            Action::SecretsCreate,
             Role::Writer,
             None,
             self.create_key_inner(ctx, req),
@@ -472,8 +473,14 @@ impl Service {
                 payload,
             })
         };
-        self.audited(ctx, "kms.secrets.read", Role::Writer, Some(id_or_alias), op)
-            .await
+        self.audited(
+            ctx,
+            Action::SecretsRead,
+            Role::Writer,
+            Some(id_or_alias),
+            op,
+        )
+        .await
     }
 
     /// Reads a key's metadata (no material).
@@ -495,7 +502,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.secrets.readmetadata",
+            Action::SecretsReadMetadata,
             Role::Reader,
             Some(id_or_alias),
             op,
@@ -514,14 +521,14 @@ impl Service {
             let recs = self.store.list_keys(ctx.instance, filter, page).await?;
             Ok(recs.iter().map(|r| self.view(r)).collect())
         };
-        self.audited(ctx, "kms.secrets.list", Role::Reader, None, op)
+        self.audited(ctx, Action::SecretsList, Role::Reader, None, op)
             .await
     }
 
     /// Counts keys (`HEAD /keys`).
     pub async fn count_keys(&self, ctx: &Ctx, filter: &KeyFilter) -> Result<u64> {
         let op = async { Ok(self.store.count_keys(ctx.instance, filter).await?) };
-        self.audited(ctx, "kms.secrets.head", Role::Reader, None, op)
+        self.audited(ctx, Action::SecretsHead, Role::Reader, None, op)
             .await
     }
 
@@ -562,7 +569,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.secrets.listkeyversions",
+            Action::SecretsListKeyVersions,
             Role::Reader,
             Some(id_or_alias),
             op,
@@ -666,8 +673,14 @@ impl Service {
                 key_version,
             })
         };
-        self.audited(ctx, "kms.secrets.wrap", Role::Reader, Some(id_or_alias), op)
-            .await
+        self.audited(
+            ctx,
+            Action::SecretsWrap,
+            Role::Reader,
+            Some(id_or_alias),
+            op,
+        )
+        .await
     }
 
     fn open_wdek(
@@ -736,7 +749,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.secrets.unwrap",
+            Action::SecretsUnwrap,
             Role::Writer,
             Some(id_or_alias),
             op,
@@ -768,7 +781,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.secrets.rewrap",
+            Action::SecretsRewrap,
             Role::Writer,
             Some(id_or_alias),
             op,
@@ -913,7 +926,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.secrets.rotate",
+            Action::SecretsRotate,
             Role::Writer,
             Some(id_or_alias),
             op,
@@ -940,7 +953,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.secrets.disable",
+            Action::SecretsDisable,
             Role::Manager,
             Some(id_or_alias),
             op,
@@ -980,7 +993,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.secrets.enable",
+            Action::SecretsEnable,
             Role::Manager,
             Some(id_or_alias),
             op,
@@ -1015,7 +1028,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.secrets.delete",
+            Action::SecretsDelete,
             Role::Manager,
             Some(id_or_alias),
             op,
@@ -1058,7 +1071,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.secrets.restore",
+            Action::SecretsRestore,
             Role::Manager,
             Some(id_or_alias),
             op,
@@ -1094,7 +1107,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.secrets.purge",
+            Action::SecretsPurge,
             Role::KeyPurge,
             Some(id_or_alias),
             op,

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod action;
 pub mod audit;
 pub mod auth;
 pub mod backup;
@@ -31,6 +32,7 @@ use strongroom_engine::{CryptoProvider, CryptoUnit};
 use strongroom_keystore::KeyStore;
 use strongroom_model::{InstanceId, Role, Roles, UnitId, UnixMillis};
 
+pub use action::Action;
 pub use audit::{verify_chain, AuditEvent, VerifyReport};
 pub use auth::{Ctx, Principal, TokenSigner};
 pub use clock::{Clock, OffsetClock, SystemClock};
@@ -385,7 +387,7 @@ impl Service {
         authorization: Option<&str>,
         instance_header: Option<&str>,
         correlation_id: String,
-        action: &'static str,
+        action: Action,
     ) -> Result<Ctx> {
         self.authenticate_with(authorization, instance_header, correlation_id, action, true)
             .await
@@ -399,7 +401,7 @@ impl Service {
         authorization: Option<&str>,
         instance_header: Option<&str>,
         correlation_id: String,
-        action: &'static str,
+        action: Action,
         instance_required: bool,
     ) -> Result<Ctx> {
         let result = self.authenticate_inner(authorization, instance_header, instance_required);
@@ -514,7 +516,7 @@ impl Service {
         &self,
         instance: Option<InstanceId>,
         principal: &str,
-        action: &'static str,
+        action: Action,
         key: Option<String>,
         e: &ServiceError,
         correlation_id: &str,
@@ -542,7 +544,7 @@ impl Service {
     pub(crate) async fn audited<T, F>(
         &self,
         ctx: &Ctx,
-        action: &'static str,
+        action: Action,
         role: Role,
         key: Option<&str>,
         op: F,
@@ -559,10 +561,7 @@ impl Service {
             Ok(_) => ("success".to_string(), 200),
             Err(e) => (e.kind.code().to_string(), canonical_status(e.kind)),
         };
-        let wait = self.config.audit_sync_all
-            || (result.is_ok()
-                && !READ_ONLY_ACTIONS.contains(&action)
-                && !action.starts_with("ep11."));
+        let wait = self.config.audit_sync_all || (result.is_ok() && action.waits_for_commit());
         self.audit
             .record(
                 AuditEvent {
@@ -586,7 +585,7 @@ impl Service {
     pub async fn record_rejected(
         &self,
         ctx: &Ctx,
-        action: &'static str,
+        action: Action,
         key: Option<&str>,
         e: ServiceError,
     ) -> ServiceError {
@@ -615,19 +614,6 @@ impl Service {
 /// Actions that never change stored state: their audit records are queued, not awaited
 /// (unless `audit_sync_all`). GREP11 actions (`ep11.*`) never change stored state either
 /// (keys live in the caller's blobs).
-const READ_ONLY_ACTIONS: [&str; 10] = [
-    "crypto_units.list",
-    "crypto_units.read",
-    "kms.secrets.read",
-    "kms.secrets.readmetadata",
-    "kms.secrets.list",
-    "kms.secrets.head",
-    "kms.secrets.listkeyversions",
-    "kms.secrets.wrap",
-    "kms.secrets.unwrap",
-    "kms.secrets.rewrap",
-];
-
 /// The canonical status of an error kind (HTTP numbering), as recorded in the audit log.
 pub fn canonical_status(kind: ErrorKind) -> u16 {
     use ErrorKind::*;

@@ -1,6 +1,7 @@
 //! Per-key policies: rotation (with the scheduler that applies it) and dual authorization
 //! delete (`setKeyForDeletion` / `unsetKeyForDeletion`).
 
+use crate::action::Action;
 use strongroom_keystore::{DeletionAuthorization, DualAuthPolicy, KeyRecord, RotationPolicy};
 use strongroom_model::{KeyKind, KeyState, Role, UnixMillis};
 
@@ -98,7 +99,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.policies.read",
+            Action::PoliciesRead,
             Role::Reader,
             Some(id_or_alias),
             op,
@@ -162,7 +163,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.policies.write",
+            Action::PoliciesWrite,
             Role::Manager,
             Some(id_or_alias),
             op,
@@ -192,7 +193,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.secrets.setkeyfordeletion",
+            Action::SecretsSetKeyForDeletion,
             Role::Manager,
             Some(id_or_alias),
             op,
@@ -215,7 +216,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.secrets.unsetkeyfordeletion",
+            Action::SecretsUnsetKeyForDeletion,
             Role::Manager,
             Some(id_or_alias),
             op,
@@ -254,7 +255,7 @@ impl Service {
                     AuditEvent {
                         instance: Some(rec.instance),
                         principal: "scheduler".into(),
-                        action: "kms.secrets.rotate",
+                        action: Action::SecretsRotate,
                         key: Some(rec.id.to_string()),
                         outcome,
                         status,
@@ -298,7 +299,7 @@ impl Service {
                         AuditEvent {
                             instance: Some(rec.instance),
                             principal: "scheduler".into(),
-                            action: "kms.secrets.expire",
+                            action: Action::SecretsExpire,
                             key: Some(rec.id.to_string()),
                             outcome: "success".into(),
                             status: 200,
@@ -346,7 +347,7 @@ impl Service {
                             AuditEvent {
                                 instance: Some(rec.instance),
                                 principal: "scheduler".into(),
-                                action: "kms.secrets.purge",
+                                action: Action::SecretsPurge,
                                 key: Some(rec.id.to_string()),
                                 outcome: "success".into(),
                                 status: 200,

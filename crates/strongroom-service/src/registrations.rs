@@ -1,6 +1,7 @@
 //! Registrations (cloud resources that use a key, which can block its deletion), `sync`
 //! and key-event acknowledgements.
 
+use crate::action::Action;
 use strongroom_keystore::{KeyRecord, Page, RegistrationRecord, StoreError};
 use strongroom_model::{KeyId, KeyKind, KeyState, Role, UnixMillis, VersionId};
 
@@ -140,7 +141,7 @@ impl Service {
             }
             Ok((out, total))
         };
-        self.audited(ctx, "kms.registrations.list", Role::Reader, key, op)
+        self.audited(ctx, Action::RegistrationsList, Role::Reader, key, op)
             .await
     }
 
@@ -262,9 +263,9 @@ impl Service {
             Ok(reg)
         };
         let action = match mode {
-            RegistrationWrite::Create => "kms.registrations.create",
-            RegistrationWrite::Replace => "kms.registrations.replace",
-            RegistrationWrite::Update => "kms.registrations.update",
+            RegistrationWrite::Create => Action::RegistrationsCreate,
+            RegistrationWrite::Replace => Action::RegistrationsReplace,
+            RegistrationWrite::Update => Action::RegistrationsUpdate,
         };
         self.audited(ctx, action, Role::Manager, Some(key), op)
             .await
@@ -287,7 +288,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.registrations.delete",
+            Action::RegistrationsDelete,
             Role::Manager,
             Some(key),
             op,
@@ -341,7 +342,7 @@ impl Service {
                     other => other.into(),
                 })
         };
-        self.audited(ctx, "kms.secrets.sync", Role::Manager, Some(key), op)
+        self.audited(ctx, Action::SecretsSync, Role::Manager, Some(key), op)
             .await
     }
 
@@ -373,7 +374,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.secrets.eventack",
+            Action::SecretsEventAck,
             Role::Writer,
             Some(event_id),
             op,

@@ -1,5 +1,6 @@
 //! Key rings and aliases: grouping keys within an instance, and naming them.
 
+use crate::action::Action;
 use strongroom_keystore::{KeyRingRecord, StoreError};
 use strongroom_model::Role;
 
@@ -60,7 +61,7 @@ impl Service {
             rings.extend(self.store.list_key_rings(ctx.instance).await?);
             Ok(rings)
         };
-        self.audited(ctx, "kms.keyrings.list", Role::Reader, None, op)
+        self.audited(ctx, Action::KeyRingsList, Role::Reader, None, op)
             .await
     }
 
@@ -99,7 +100,7 @@ impl Service {
                 })?;
             Ok(rec)
         };
-        self.audited(ctx, "kms.keyrings.create", Role::Manager, Some(id), op)
+        self.audited(ctx, Action::KeyRingsCreate, Role::Manager, Some(id), op)
             .await
     }
 
@@ -123,7 +124,7 @@ impl Service {
             self.cache.remove_instance(ctx.instance);
             Ok(())
         };
-        self.audited(ctx, "kms.keyrings.delete", Role::Manager, Some(id), op)
+        self.audited(ctx, Action::KeyRingsDelete, Role::Manager, Some(id), op)
             .await
     }
 
@@ -161,7 +162,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.secrets.patch",
+            Action::SecretsPatch,
             Role::Manager,
             Some(id_or_alias),
             op,
@@ -202,7 +203,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.secrets.createalias",
+            Action::SecretsCreateAlias,
             Role::Writer,
             Some(id_or_alias),
             op,
@@ -229,7 +230,7 @@ impl Service {
         };
         self.audited(
             ctx,
-            "kms.secrets.deletealias",
+            Action::SecretsDeleteAlias,
             Role::Writer,
             Some(id_or_alias),
             op,

@@ -10,6 +10,7 @@
 //!
 //! The search space is capped at 5,000 keys, as in Key Protect.
 
+use crate::action::Action;
 use std::cmp::Ordering;
 
 use strongroom_keystore::{KeyFilter, KeyRecord, Page};
@@ -391,7 +392,7 @@ impl Service {
                 .collect();
             Ok(SearchOutcome { keys, incomplete })
         };
-        self.audited(ctx, "kms.secrets.list", Role::Reader, None, op)
+        self.audited(ctx, Action::SecretsList, Role::Reader, None, op)
             .await
     }
 }

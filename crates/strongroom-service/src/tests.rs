@@ -105,7 +105,11 @@ async fn fixture_with(audit_sync_all: bool) -> Fixture {
 impl Fixture {
     async fn admin(&self) -> AdminCtx {
         self.svc
-            .authenticate_admin(Some("Bearer admin-secret"), "c".into(), "admin.test")
+            .authenticate_admin(
+                Some("Bearer admin-secret"),
+                "c".into(),
+                Action::AdminInstancesList,
+            )
             .await
             .unwrap()
     }
@@ -133,7 +137,7 @@ impl Fixture {
                 Some(&format!("Bearer {token}")),
                 Some(&instance.to_string()),
                 "corr".into(),
-                "test",
+                Action::SecretsList,
             )
             .await
             .unwrap()
@@ -472,13 +476,18 @@ async fn instances_are_isolated_and_tokens_checked() {
     let auth = format!("Bearer {token}");
     let r = f
         .svc
-        .authenticate(Some(&auth), Some(&b.to_string()), "c".into(), "t")
+        .authenticate(
+            Some(&auth),
+            Some(&b.to_string()),
+            "c".into(),
+            Action::SecretsList,
+        )
         .await;
     assert_eq!(kind(r), ErrorKind::Forbidden);
     assert_eq!(
         kind(
             f.svc
-                .authenticate(None, Some(&a.to_string()), "c".into(), "t")
+                .authenticate(None, Some(&a.to_string()), "c".into(), Action::SecretsList)
                 .await
         ),
         ErrorKind::Unauthenticated
@@ -486,7 +495,12 @@ async fn instances_are_isolated_and_tokens_checked() {
     assert_eq!(
         kind(
             f.svc
-                .authenticate(Some("Bearer junk"), Some(&a.to_string()), "c".into(), "t")
+                .authenticate(
+                    Some("Bearer junk"),
+                    Some(&a.to_string()),
+                    "c".into(),
+                    Action::SecretsList
+                )
                 .await
         ),
         ErrorKind::MalformedToken
@@ -494,7 +508,7 @@ async fn instances_are_isolated_and_tokens_checked() {
     assert_eq!(
         kind(
             f.svc
-                .authenticate(Some(&auth), Some("nope"), "c".into(), "t")
+                .authenticate(Some(&auth), Some("nope"), "c".into(), Action::SecretsList)
                 .await
         ),
         ErrorKind::InvalidInstanceHeader
@@ -508,7 +522,12 @@ async fn instances_are_isolated_and_tokens_checked() {
     assert_eq!(
         kind(
             f.svc
-                .authenticate(Some(&forged), Some(&a.to_string()), "c".into(), "t")
+                .authenticate(
+                    Some(&forged),
+                    Some(&a.to_string()),
+                    "c".into(),
+                    Action::SecretsList
+                )
                 .await
         ),
         ErrorKind::Unauthenticated
@@ -517,7 +536,12 @@ async fn instances_are_isolated_and_tokens_checked() {
     assert_eq!(
         kind(
             f.svc
-                .authenticate(Some(&auth), Some(&a.to_string()), "c".into(), "t")
+                .authenticate(
+                    Some(&auth),
+                    Some(&a.to_string()),
+                    "c".into(),
+                    Action::SecretsList
+                )
                 .await
         ),
         ErrorKind::Unauthenticated
@@ -542,7 +566,12 @@ async fn api_keys_exchange_for_tokens() {
         .unwrap();
     let ctx = f
         .svc
-        .authenticate(Some(&t.access_token), Some(&i.to_string()), "c".into(), "t")
+        .authenticate(
+            Some(&t.access_token),
+            Some(&i.to_string()),
+            "c".into(),
+            Action::SecretsList,
+        )
         .await
         .unwrap();
     assert_eq!(ctx.principal.roles, Roles::of(&[Role::Writer]));
@@ -567,7 +596,7 @@ async fn api_keys_exchange_for_tokens() {
     assert_eq!(
         kind(
             f.svc
-                .authenticate_admin(Some("Bearer nope"), "c".into(), "a")
+                .authenticate_admin(Some("Bearer nope"), "c".into(), Action::AdminInstancesList)
                 .await
         ),
         ErrorKind::Unauthenticated
@@ -622,7 +651,7 @@ async fn every_call_is_audited_and_the_chain_verifies() {
             None,
             Some(&i.to_string()),
             "corr-x".into(),
-            "kms.secrets.list",
+            Action::SecretsList,
         )
         .await;
     let after = f.store.audit_head().await.unwrap().unwrap().0;
@@ -1090,7 +1119,12 @@ async fn dual_authorization_delete_needs_a_second_user() {
     let token = f.svc.token_for(&p, 30 * 86_400).unwrap().access_token;
     let bob = f
         .svc
-        .authenticate(Some(&token), Some(&i.to_string()), "c".into(), "t")
+        .authenticate(
+            Some(&token),
+            Some(&i.to_string()),
+            "c".into(),
+            Action::SecretsList,
+        )
         .await
         .unwrap();
     let id = f
@@ -1235,7 +1269,11 @@ async fn the_per_instance_rate_limit_refuses_bursts() {
     .await
     .unwrap();
     let admin = svc
-        .authenticate_admin(Some("Bearer admin-secret"), "c".into(), "a")
+        .authenticate_admin(
+            Some("Bearer admin-secret"),
+            "c".into(),
+            Action::AdminInstancesList,
+        )
         .await
         .unwrap();
     let i = svc
@@ -1253,7 +1291,12 @@ async fn the_per_instance_rate_limit_refuses_bursts() {
     let mut limited = 0;
     for _ in 0..30 {
         match svc
-            .authenticate(Some(&token), Some(&i.to_string()), "c".into(), "t")
+            .authenticate(
+                Some(&token),
+                Some(&i.to_string()),
+                "c".into(),
+                Action::SecretsList,
+            )
             .await
         {
             Ok(_) => allowed += 1,

@@ -3,6 +3,7 @@
 //! `strongroom tke` commands drive, the data-plane unit each instance serves from, and the
 //! online re-encryption of an instance's key blobs during a master key rotation.
 
+use crate::action::Action;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -247,7 +248,7 @@ impl Service {
         .await;
         let id = r.as_ref().ok().copied();
         let r = self
-            .admin_audited(ctx, "admin.units.create", Some(instance), r)
+            .admin_audited(ctx, Action::AdminUnitsCreate, Some(instance), r)
             .await;
         if let Some(id) = id {
             tracing::info!(%instance, unit = %id, ?kind, "crypto unit created in imprint mode");
@@ -307,7 +308,7 @@ impl Service {
 
     /// The signed status of every unit of the caller's instance hosted by this node.
     pub async fn list_units(&self, ctx: &Ctx) -> Result<Vec<SignedResponse>> {
-        self.audited(ctx, "crypto_units.list", Role::Manager, None, async {
+        self.audited(ctx, Action::UnitsList, Role::Manager, None, async {
             let hosted = self.hosted.lock().await;
             hosted
                 .values()
@@ -324,7 +325,7 @@ impl Service {
     /// One unit's signed status.
     pub async fn query_unit(&self, ctx: &Ctx, unit: UnitId) -> Result<SignedResponse> {
         let key = unit.to_string();
-        self.audited(ctx, "crypto_units.read", Role::Manager, Some(&key), async {
+        self.audited(ctx, Action::UnitsRead, Role::Manager, Some(&key), async {
             let hosted = self.hosted.lock().await;
             let u = hosted
                 .get(&unit)
@@ -347,7 +348,7 @@ impl Service {
         let key = unit.to_string();
         self.audited(
             ctx,
-            "crypto_units.command",
+            Action::UnitsCommand,
             Role::Manager,
             Some(&key),
             self.unit_command_inner(ctx, unit, cmd),
@@ -432,7 +433,7 @@ impl Service {
     /// resumable: blobs already under the new key are skipped, replacements are
     /// compare-and-swap, and a crash loses at most the batch in flight.
     pub async fn reencrypt(&self, ctx: &Ctx, batch: u32) -> Result<Reencryption> {
-        self.audited(ctx, "crypto_units.reencrypt", Role::Manager, None, async {
+        self.audited(ctx, Action::UnitsReencrypt, Role::Manager, None, async {
             let unit = self.unit(ctx.instance)?;
             let Some(target) = unit.sealing_mk_id() else {
                 return Err(ServiceError::new(ErrorKind::UnitNotInitialized, "crypto unit not initialized"));

@@ -26,24 +26,24 @@ pub(crate) async fn legacy_action(
     run_action(st, id, action, h, body).await
 }
 
-pub(crate) fn action_audit_name(action: &str) -> (&'static str, &'static str) {
+pub(crate) fn action_audit_name(action: &str) -> (Action, &'static str) {
     match action {
-        "wrap" => ("kms.secrets.wrap", "Key could not be wrapped"),
-        "unwrap" => ("kms.secrets.unwrap", "Key could not be unwrapped"),
-        "rewrap" => ("kms.secrets.rewrap", "Key could not be rewrapped"),
-        "rotate" => ("kms.secrets.rotate", "Key could not be rotated"),
-        "disable" => ("kms.secrets.disable", "Key could not be disabled"),
-        "enable" => ("kms.secrets.enable", "Key could not be enabled"),
-        "restore" => ("kms.secrets.restore", "Key could not be restored"),
+        "wrap" => (Action::SecretsWrap, "Key could not be wrapped"),
+        "unwrap" => (Action::SecretsUnwrap, "Key could not be unwrapped"),
+        "rewrap" => (Action::SecretsRewrap, "Key could not be rewrapped"),
+        "rotate" => (Action::SecretsRotate, "Key could not be rotated"),
+        "disable" => (Action::SecretsDisable, "Key could not be disabled"),
+        "enable" => (Action::SecretsEnable, "Key could not be enabled"),
+        "restore" => (Action::SecretsRestore, "Key could not be restored"),
         "setKeyForDeletion" => (
-            "kms.secrets.setkeyfordeletion",
+            Action::SecretsSetKeyForDeletion,
             "Key could not be set for deletion",
         ),
         "unsetKeyForDeletion" => (
-            "kms.secrets.unsetkeyfordeletion",
+            Action::SecretsUnsetKeyForDeletion,
             "Key could not be unset for deletion",
         ),
-        _ => ("kms.secrets.action", "Key action could not be performed"),
+        _ => (Action::SecretsAction, "Key action could not be performed"),
     }
 }
 

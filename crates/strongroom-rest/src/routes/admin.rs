@@ -6,7 +6,7 @@ use crate::*;
 pub(crate) async fn admin(
     st: &AppState,
     h: &HeaderMap,
-    action: &'static str,
+    action: Action,
     what: &'static str,
 ) -> Result<AdminCtx, ApiError> {
     st.svc
@@ -35,7 +35,7 @@ pub(crate) async fn admin_create_instance(
 ) -> ApiResult {
     const WHAT: &str = "Instance could not be created";
     let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let ctx = admin(&st, &h, "admin.instances.create", WHAT).await?;
+    let ctx = admin(&st, &h, Action::AdminInstancesCreate, WHAT).await?;
     let name = parse_object(&body)
         .and_then(|o| {
             o.ok_or_else(|| {
@@ -96,7 +96,7 @@ pub(crate) async fn admin_add_unit(
 ) -> ApiResult {
     const WHAT: &str = "Crypto unit could not be created";
     let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let ctx = admin(&st, &h, "admin.units.create", WHAT).await?;
+    let ctx = admin(&st, &h, Action::AdminUnitsCreate, WHAT).await?;
     let instance = parse_instance_id(&id, WHAT)?;
     let kind = parse_object(&body)
         .and_then(|o| Fields::new(o.unwrap_or_default(), &["kind"]))
@@ -127,7 +127,7 @@ pub(crate) async fn admin_add_unit(
 
 pub(crate) async fn admin_list_instances(State(st): State<AppState>, h: HeaderMap) -> ApiResult {
     const WHAT: &str = "Instances could not be listed";
-    let ctx = admin(&st, &h, "admin.instances.list", WHAT).await?;
+    let ctx = admin(&st, &h, Action::AdminInstancesList, WHAT).await?;
     let list = st
         .svc
         .list_instances(&ctx)
@@ -148,7 +148,7 @@ pub(crate) async fn admin_delete_instance(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Instance could not be deleted";
-    let ctx = admin(&st, &h, "admin.instances.delete", WHAT).await?;
+    let ctx = admin(&st, &h, Action::AdminInstancesDelete, WHAT).await?;
     let id = parse_instance_id(&id, WHAT)?;
     st.svc
         .delete_instance(&ctx, id)
@@ -174,7 +174,7 @@ pub(crate) async fn admin_instance_usage(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Usage could not be retrieved";
-    let ctx = admin(&st, &h, "admin.instances.usage", WHAT).await?;
+    let ctx = admin(&st, &h, Action::AdminInstancesUsage, WHAT).await?;
     let instance = parse_instance_id(&id, WHAT)?;
     let (from, to, month) = month_bounds(q.get("month").map(String::as_str), st.svc.now())
         .map_err(|e| ApiError::new(e, WHAT))?;
@@ -205,7 +205,7 @@ pub(crate) async fn admin_create_api_key(
 ) -> ApiResult {
     const WHAT: &str = "API key could not be created";
     let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let ctx = admin(&st, &h, "admin.apikeys.create", WHAT).await?;
+    let ctx = admin(&st, &h, Action::AdminApiKeysCreate, WHAT).await?;
     let instance = parse_instance_id(&id, WHAT)?;
     let (name, roles) = (|| {
         let o = parse_object(&body)?.ok_or_else(|| {
@@ -250,7 +250,7 @@ pub(crate) async fn admin_list_api_keys(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "API keys could not be listed";
-    let ctx = admin(&st, &h, "admin.apikeys.list", WHAT).await?;
+    let ctx = admin(&st, &h, Action::AdminApiKeysList, WHAT).await?;
     let instance = parse_instance_id(&id, WHAT)?;
     let list = st
         .svc
@@ -272,7 +272,7 @@ pub(crate) async fn admin_delete_api_key(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "API key could not be deleted";
-    let ctx = admin(&st, &h, "admin.apikeys.delete", WHAT).await?;
+    let ctx = admin(&st, &h, Action::AdminApiKeysDelete, WHAT).await?;
     let instance = parse_instance_id(&id, WHAT)?;
     st.svc
         .delete_api_key(&ctx, instance, &key_id)
@@ -294,7 +294,7 @@ pub(crate) async fn admin_clear_allowed_ip(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "allowedIP policy could not be cleared";
-    let ctx = admin(&st, &h, "admin.instances.allowedip.clear", WHAT).await?;
+    let ctx = admin(&st, &h, Action::AdminInstancesAllowedIpClear, WHAT).await?;
     let instance = parse_instance_id(&id, WHAT)?;
     let was_enabled = st
         .svc
@@ -317,7 +317,7 @@ pub(crate) async fn test_clock(State(st): State<AppState>, h: HeaderMap, body: B
         return Ok(not_found().await);
     };
     let body = body_bytes(body, 1024, WHAT).await?;
-    admin(&st, &h, "admin.testclock.advance", WHAT).await?;
+    admin(&st, &h, Action::AdminTestClockAdvance, WHAT).await?;
     let secs = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|v| v.get("advance_seconds").and_then(Value::as_i64))

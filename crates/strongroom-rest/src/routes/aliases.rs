@@ -8,7 +8,7 @@ pub(crate) async fn create_alias(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Key alias could not be created";
-    let call = Call::begin(&st, &h, "kms.secrets.createalias", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::SecretsCreateAlias, WHAT).await?;
     let ctx = &call.ctx;
     let (key_id, at) = st
         .svc
@@ -30,7 +30,7 @@ pub(crate) async fn delete_alias(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Key alias could not be deleted";
-    let call = Call::begin(&st, &h, "kms.secrets.deletealias", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::SecretsDeleteAlias, WHAT).await?;
     let ctx = &call.ctx;
     st.svc
         .delete_key_alias(ctx, &id, &alias)

@@ -9,7 +9,7 @@ pub(crate) async fn post_import_token(
 ) -> ApiResult {
     const WHAT: &str = "Import token could not be created";
     let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let call = Call::begin(&st, &h, "kms.importtoken.create", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::ImportTokenCreate, WHAT).await?;
     let ctx = &call.ctx;
     let parsed = (|| {
         check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
@@ -38,7 +38,7 @@ pub(crate) async fn post_import_token(
 
 pub(crate) async fn get_import_token(State(st): State<AppState>, h: HeaderMap) -> ApiResult {
     const WHAT: &str = "Import Token could not be retrieved";
-    let call = Call::begin(&st, &h, "kms.importtoken.read", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::ImportTokenRead, WHAT).await?;
     let ctx = &call.ctx;
     let t = st
         .svc

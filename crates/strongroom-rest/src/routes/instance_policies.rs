@@ -10,7 +10,7 @@ pub(crate) async fn put_instance_policies(
 ) -> ApiResult {
     const WHAT: &str = "Instance policies could not be updated";
     let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let call = Call::begin(&st, &h, "kms.instancepolicies.write", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::InstancePoliciesWrite, WHAT).await?;
     let ctx = &call.ctx;
     let only = q.get("policy").filter(|p| !p.is_empty()).cloned();
     let parsed = (|| {
@@ -38,7 +38,7 @@ pub(crate) async fn get_instance_policies(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Instance policies could not be retrieved";
-    let call = Call::begin(&st, &h, "kms.instancepolicies.read", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::InstancePoliciesRead, WHAT).await?;
     let ctx = &call.ctx;
     let only = q.get("policy").filter(|p| !p.is_empty()).cloned();
     let list = st
@@ -58,7 +58,7 @@ pub(crate) async fn get_instance_policies(
 /// Strongroom has no private endpoint: the list is empty (documented in docs/compatibility.md).
 pub(crate) async fn allowed_ip_port(State(st): State<AppState>, h: HeaderMap) -> ApiResult {
     const WHAT: &str = "Allowed IP port could not be retrieved";
-    let call = Call::begin(&st, &h, "kms.instancepolicies.read", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::InstancePoliciesRead, WHAT).await?;
     let ctx = &call.ctx;
     st.svc
         .get_instance_policies(ctx, Some("allowedIP"))

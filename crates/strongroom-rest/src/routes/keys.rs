@@ -40,7 +40,7 @@ pub(crate) async fn create_key_with(
 ) -> ApiResult {
     const WHAT: &str = "Key could not be created";
     let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let call = Call::begin(&st, &h, "kms.secrets.create", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::SecretsCreate, WHAT).await?;
     let ctx = &call.ctx;
     let parsed = (|| {
         check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
@@ -184,7 +184,7 @@ pub(crate) async fn list_keys(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Keys could not be listed";
-    let call = Call::begin(&st, &h, "kms.secrets.list", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::SecretsList, WHAT).await?;
     let ctx = &call.ctx;
     let parsed = (|| {
         let filter = list_filter(&q, &h)?;
@@ -253,7 +253,7 @@ pub(crate) async fn count_keys(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Keys could not be counted";
-    let call = Call::begin(&st, &h, "kms.secrets.head", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::SecretsHead, WHAT).await?;
     let ctx = &call.ctx;
     let (filter, query) = call.accept(&st, list_filter(&q, &h), None).await?;
     let n = if query_is_plain(&query) {
@@ -286,7 +286,7 @@ pub(crate) async fn get_key(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Key could not be retrieved";
-    let call = Call::begin(&st, &h, "kms.secrets.read", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::SecretsRead, WHAT).await?;
     let ctx = &call.ctx;
     let view = st.svc.get_key(ctx, &id).await.map_err(|e| call.fail(e))?;
     let mut j = key_json(&view.record, view.payload.as_deref().map(|p| p.as_slice()));
@@ -305,7 +305,7 @@ pub(crate) async fn get_metadata(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Key metadata could not be retrieved";
-    let call = Call::begin(&st, &h, "kms.secrets.readmetadata", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::SecretsReadMetadata, WHAT).await?;
     let ctx = &call.ctx;
     let rec = st
         .svc
@@ -329,7 +329,7 @@ pub(crate) async fn key_versions(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Key versions could not be listed";
-    let call = Call::begin(&st, &h, "kms.secrets.listkeyversions", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::SecretsListKeyVersions, WHAT).await?;
     let ctx = &call.ctx;
     let parsed = (|| {
         let limit = q
@@ -379,7 +379,7 @@ pub(crate) async fn delete_key(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Key could not be deleted";
-    let call = Call::begin(&st, &h, "kms.secrets.delete", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::SecretsDelete, WHAT).await?;
     let ctx = &call.ctx;
     let force = call
         .accept(
@@ -420,7 +420,7 @@ pub(crate) async fn purge_key(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Key could not be purged";
-    let call = Call::begin(&st, &h, "kms.secrets.purge", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::SecretsPurge, WHAT).await?;
     let ctx = &call.ctx;
     let rec = st.svc.purge(ctx, &id).await.map_err(|e| call.fail(e))?;
     if prefer_minimal(&h) {
@@ -445,7 +445,7 @@ pub(crate) async fn restore_key(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Key could not be restored";
-    let call = Call::begin(&st, &h, "kms.secrets.restore", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::SecretsRestore, WHAT).await?;
     let ctx = &call.ctx;
     let rec = st.svc.restore(ctx, &id).await.map_err(|e| call.fail(e))?;
     Ok(respond(
@@ -464,7 +464,7 @@ pub(crate) async fn patch_key(
 ) -> ApiResult {
     const WHAT: &str = "Key could not be updated";
     let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let call = Call::begin(&st, &h, "kms.secrets.patch", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::SecretsPatch, WHAT).await?;
     let ctx = &call.ctx;
     let target = (|| {
         check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;

@@ -20,7 +20,7 @@ pub(crate) async fn get_policies(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Key policies could not be retrieved";
-    let call = Call::begin(&st, &h, "kms.policies.read", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::PoliciesRead, WHAT).await?;
     let ctx = &call.ctx;
     let which = call.accept(&st, policy_filter(&q), Some(&id)).await?;
     let (key, p) = st
@@ -45,7 +45,7 @@ pub(crate) async fn put_policies(
 ) -> ApiResult {
     const WHAT: &str = "Key policies could not be updated";
     let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let call = Call::begin(&st, &h, "kms.policies.write", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::PoliciesWrite, WHAT).await?;
     let ctx = &call.ctx;
     let parsed = (|| {
         check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;

@@ -30,7 +30,7 @@ pub(crate) async fn list_registrations_common(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Registrations could not be listed";
-    let call = Call::begin(&st, &h, "kms.registrations.list", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::RegistrationsList, WHAT).await?;
     let ctx = &call.ctx;
     let parsed = (|| {
         let limit = q
@@ -114,9 +114,9 @@ pub(crate) async fn write_registration_common(
     const WHAT: &str = "Registration could not be written";
     let body = body_bytes(body, st.opts.max_body, WHAT).await?;
     let action = match mode {
-        strongroom_service::RegistrationWrite::Create => "kms.registrations.create",
-        strongroom_service::RegistrationWrite::Replace => "kms.registrations.replace",
-        strongroom_service::RegistrationWrite::Update => "kms.registrations.update",
+        strongroom_service::RegistrationWrite::Create => Action::RegistrationsCreate,
+        strongroom_service::RegistrationWrite::Replace => Action::RegistrationsReplace,
+        strongroom_service::RegistrationWrite::Update => Action::RegistrationsUpdate,
     };
     let call = Call::begin(&st, &h, action, WHAT).await?;
     let ctx = &call.ctx;
@@ -237,7 +237,7 @@ pub(crate) async fn delete_registration(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Registration could not be deleted";
-    let call = Call::begin(&st, &h, "kms.registrations.delete", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::RegistrationsDelete, WHAT).await?;
     let ctx = &call.ctx;
     st.svc
         .delete_registration(ctx, &id, &crn)
@@ -255,7 +255,7 @@ pub(crate) async fn delete_registration(
 pub(crate) async fn event_ack(State(st): State<AppState>, h: HeaderMap, body: Body) -> ApiResult {
     const WHAT: &str = "Event could not be acknowledged";
     let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let call = Call::begin(&st, &h, "kms.secrets.eventack", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::SecretsEventAck, WHAT).await?;
     let ctx = &call.ctx;
     let parsed = (|| {
         check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;

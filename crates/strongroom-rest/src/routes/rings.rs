@@ -8,7 +8,7 @@ pub(crate) async fn list_rings(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Key rings could not be listed";
-    let call = Call::begin(&st, &h, "kms.keyrings.list", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::KeyRingsList, WHAT).await?;
     let ctx = &call.ctx;
     let parsed = (|| {
         let limit = q
@@ -61,7 +61,7 @@ pub(crate) async fn create_ring(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Key ring could not be created";
-    let call = Call::begin(&st, &h, "kms.keyrings.create", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::KeyRingsCreate, WHAT).await?;
     let ctx = &call.ctx;
     st.svc
         .create_key_ring(ctx, &ring)
@@ -82,7 +82,7 @@ pub(crate) async fn delete_ring(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Key ring could not be deleted";
-    let call = Call::begin(&st, &h, "kms.keyrings.delete", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::KeyRingsDelete, WHAT).await?;
     let ctx = &call.ctx;
     let force = call
         .accept(

@@ -6,7 +6,7 @@ use crate::*;
 /// `GET /api/v2/crypto_units`: the signed status of each unit of the instance on this node.
 pub(crate) async fn list_units(State(st): State<AppState>, h: HeaderMap) -> ApiResult {
     const WHAT: &str = "Crypto units could not be listed";
-    let call = Call::begin(&st, &h, "crypto_units.list", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::UnitsList, WHAT).await?;
     let ctx = &call.ctx;
     let list = st.svc.list_units(ctx).await.map_err(|e| call.fail(e))?;
     Ok(respond(
@@ -33,7 +33,7 @@ pub(crate) async fn get_unit(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Crypto unit could not be read";
-    let call = Call::begin(&st, &h, "crypto_units.read", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::UnitsRead, WHAT).await?;
     let ctx = &call.ctx;
     let unit = parse_unit_id(&unit, WHAT)?;
     let r = st
@@ -58,7 +58,7 @@ pub(crate) async fn unit_command(
 ) -> ApiResult {
     const WHAT: &str = "Crypto unit command was refused";
     let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let call = Call::begin(&st, &h, "crypto_units.command", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::UnitsCommand, WHAT).await?;
     let ctx = &call.ctx;
     let unit = parse_unit_id(&unit, WHAT)?;
     let cmd: SignedCommand = match serde_json::from_slice(&body) {
@@ -92,7 +92,7 @@ pub(crate) async fn reencrypt(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Key storage could not be re-encrypted";
-    let call = Call::begin(&st, &h, "crypto_units.reencrypt", WHAT).await?;
+    let call = Call::begin(&st, &h, Action::UnitsReencrypt, WHAT).await?;
     let ctx = &call.ctx;
     let batch = call
         .accept(

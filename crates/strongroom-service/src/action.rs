@@ -1,0 +1,361 @@
+//! Audit actions: what the audit log says a call did. One closed set, so that a front end
+//! and the service cannot disagree on a name, and the rule of which responses wait for
+//! their audit record lives with the names. The names are persisted in the audit log and
+//! never change.
+
+/// An audited action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Action {
+    /// `admin.apikeys.create`
+    AdminApiKeysCreate,
+    /// `admin.apikeys.delete`
+    AdminApiKeysDelete,
+    /// `admin.apikeys.list`
+    AdminApiKeysList,
+    /// `admin.instances.allowedip.clear`
+    AdminInstancesAllowedIpClear,
+    /// `admin.instances.create`
+    AdminInstancesCreate,
+    /// `admin.instances.delete`
+    AdminInstancesDelete,
+    /// `admin.instances.list`
+    AdminInstancesList,
+    /// `admin.instances.usage`
+    AdminInstancesUsage,
+    /// `admin.testclock.advance`
+    AdminTestClockAdvance,
+    /// `admin.units.create`
+    AdminUnitsCreate,
+    /// `crypto_units.command`
+    UnitsCommand,
+    /// `crypto_units.list`
+    UnitsList,
+    /// `crypto_units.read`
+    UnitsRead,
+    /// `crypto_units.reencrypt`
+    UnitsReencrypt,
+    /// `ep11.decrypt`
+    Ep11Decrypt,
+    /// `ep11.derive_key`
+    Ep11DeriveKey,
+    /// `ep11.digest`
+    Ep11Digest,
+    /// `ep11.encrypt`
+    Ep11Encrypt,
+    /// `ep11.generate_key`
+    Ep11GenerateKey,
+    /// `ep11.generate_key_pair`
+    Ep11GenerateKeyPair,
+    /// `ep11.get_attributes`
+    Ep11GetAttributes,
+    /// `ep11.mechanisms`
+    Ep11Mechanisms,
+    /// `ep11.random`
+    Ep11Random,
+    /// `ep11.reencrypt`
+    Ep11Reencrypt,
+    /// `ep11.rewrap`
+    Ep11Rewrap,
+    /// `ep11.set_attributes`
+    Ep11SetAttributes,
+    /// `ep11.sign`
+    Ep11Sign,
+    /// `ep11.unwrap_key`
+    Ep11UnwrapKey,
+    /// `ep11.verify`
+    Ep11Verify,
+    /// `ep11.wrap_key`
+    Ep11WrapKey,
+    /// `iam.token.create`
+    IamTokenCreate,
+    /// `kms.importtoken.create`
+    ImportTokenCreate,
+    /// `kms.importtoken.read`
+    ImportTokenRead,
+    /// `kms.instancepolicies.read`
+    InstancePoliciesRead,
+    /// `kms.instancepolicies.write`
+    InstancePoliciesWrite,
+    /// `kms.keyrings.create`
+    KeyRingsCreate,
+    /// `kms.keyrings.delete`
+    KeyRingsDelete,
+    /// `kms.keyrings.list`
+    KeyRingsList,
+    /// `kms.policies.read`
+    PoliciesRead,
+    /// `kms.policies.write`
+    PoliciesWrite,
+    /// `kms.registrations.create`
+    RegistrationsCreate,
+    /// `kms.registrations.delete`
+    RegistrationsDelete,
+    /// `kms.registrations.list`
+    RegistrationsList,
+    /// `kms.registrations.replace`
+    RegistrationsReplace,
+    /// `kms.registrations.update`
+    RegistrationsUpdate,
+    /// `kms.request.ip`
+    RequestIp,
+    /// `kms.secrets.action`
+    SecretsAction,
+    /// `kms.secrets.create`
+    SecretsCreate,
+    /// `kms.secrets.createalias`
+    SecretsCreateAlias,
+    /// `kms.secrets.delete`
+    SecretsDelete,
+    /// `kms.secrets.deletealias`
+    SecretsDeleteAlias,
+    /// `kms.secrets.disable`
+    SecretsDisable,
+    /// `kms.secrets.enable`
+    SecretsEnable,
+    /// `kms.secrets.eventack`
+    SecretsEventAck,
+    /// `kms.secrets.expire`
+    SecretsExpire,
+    /// `kms.secrets.head`
+    SecretsHead,
+    /// `kms.secrets.list`
+    SecretsList,
+    /// `kms.secrets.listkeyversions`
+    SecretsListKeyVersions,
+    /// `kms.secrets.patch`
+    SecretsPatch,
+    /// `kms.secrets.purge`
+    SecretsPurge,
+    /// `kms.secrets.read`
+    SecretsRead,
+    /// `kms.secrets.readmetadata`
+    SecretsReadMetadata,
+    /// `kms.secrets.restore`
+    SecretsRestore,
+    /// `kms.secrets.rewrap`
+    SecretsRewrap,
+    /// `kms.secrets.rotate`
+    SecretsRotate,
+    /// `kms.secrets.setkeyfordeletion`
+    SecretsSetKeyForDeletion,
+    /// `kms.secrets.sync`
+    SecretsSync,
+    /// `kms.secrets.unsetkeyfordeletion`
+    SecretsUnsetKeyForDeletion,
+    /// `kms.secrets.unwrap`
+    SecretsUnwrap,
+    /// `kms.secrets.wrap`
+    SecretsWrap,
+}
+
+impl Action {
+    /// Every action.
+    pub const ALL: &'static [Action] = &[
+        Action::AdminApiKeysCreate,
+        Action::AdminApiKeysDelete,
+        Action::AdminApiKeysList,
+        Action::AdminInstancesAllowedIpClear,
+        Action::AdminInstancesCreate,
+        Action::AdminInstancesDelete,
+        Action::AdminInstancesList,
+        Action::AdminInstancesUsage,
+        Action::AdminTestClockAdvance,
+        Action::AdminUnitsCreate,
+        Action::UnitsCommand,
+        Action::UnitsList,
+        Action::UnitsRead,
+        Action::UnitsReencrypt,
+        Action::Ep11Decrypt,
+        Action::Ep11DeriveKey,
+        Action::Ep11Digest,
+        Action::Ep11Encrypt,
+        Action::Ep11GenerateKey,
+        Action::Ep11GenerateKeyPair,
+        Action::Ep11GetAttributes,
+        Action::Ep11Mechanisms,
+        Action::Ep11Random,
+        Action::Ep11Reencrypt,
+        Action::Ep11Rewrap,
+        Action::Ep11SetAttributes,
+        Action::Ep11Sign,
+        Action::Ep11UnwrapKey,
+        Action::Ep11Verify,
+        Action::Ep11WrapKey,
+        Action::IamTokenCreate,
+        Action::ImportTokenCreate,
+        Action::ImportTokenRead,
+        Action::InstancePoliciesRead,
+        Action::InstancePoliciesWrite,
+        Action::KeyRingsCreate,
+        Action::KeyRingsDelete,
+        Action::KeyRingsList,
+        Action::PoliciesRead,
+        Action::PoliciesWrite,
+        Action::RegistrationsCreate,
+        Action::RegistrationsDelete,
+        Action::RegistrationsList,
+        Action::RegistrationsReplace,
+        Action::RegistrationsUpdate,
+        Action::RequestIp,
+        Action::SecretsAction,
+        Action::SecretsCreate,
+        Action::SecretsCreateAlias,
+        Action::SecretsDelete,
+        Action::SecretsDeleteAlias,
+        Action::SecretsDisable,
+        Action::SecretsEnable,
+        Action::SecretsEventAck,
+        Action::SecretsExpire,
+        Action::SecretsHead,
+        Action::SecretsList,
+        Action::SecretsListKeyVersions,
+        Action::SecretsPatch,
+        Action::SecretsPurge,
+        Action::SecretsRead,
+        Action::SecretsReadMetadata,
+        Action::SecretsRestore,
+        Action::SecretsRewrap,
+        Action::SecretsRotate,
+        Action::SecretsSetKeyForDeletion,
+        Action::SecretsSync,
+        Action::SecretsUnsetKeyForDeletion,
+        Action::SecretsUnwrap,
+        Action::SecretsWrap,
+    ];
+
+    /// The name recorded in the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::AdminApiKeysCreate => "admin.apikeys.create",
+            Action::AdminApiKeysDelete => "admin.apikeys.delete",
+            Action::AdminApiKeysList => "admin.apikeys.list",
+            Action::AdminInstancesAllowedIpClear => "admin.instances.allowedip.clear",
+            Action::AdminInstancesCreate => "admin.instances.create",
+            Action::AdminInstancesDelete => "admin.instances.delete",
+            Action::AdminInstancesList => "admin.instances.list",
+            Action::AdminInstancesUsage => "admin.instances.usage",
+            Action::AdminTestClockAdvance => "admin.testclock.advance",
+            Action::AdminUnitsCreate => "admin.units.create",
+            Action::UnitsCommand => "crypto_units.command",
+            Action::UnitsList => "crypto_units.list",
+            Action::UnitsRead => "crypto_units.read",
+            Action::UnitsReencrypt => "crypto_units.reencrypt",
+            Action::Ep11Decrypt => "ep11.decrypt",
+            Action::Ep11DeriveKey => "ep11.derive_key",
+            Action::Ep11Digest => "ep11.digest",
+            Action::Ep11Encrypt => "ep11.encrypt",
+            Action::Ep11GenerateKey => "ep11.generate_key",
+            Action::Ep11GenerateKeyPair => "ep11.generate_key_pair",
+            Action::Ep11GetAttributes => "ep11.get_attributes",
+            Action::Ep11Mechanisms => "ep11.mechanisms",
+            Action::Ep11Random => "ep11.random",
+            Action::Ep11Reencrypt => "ep11.reencrypt",
+            Action::Ep11Rewrap => "ep11.rewrap",
+            Action::Ep11SetAttributes => "ep11.set_attributes",
+            Action::Ep11Sign => "ep11.sign",
+            Action::Ep11UnwrapKey => "ep11.unwrap_key",
+            Action::Ep11Verify => "ep11.verify",
+            Action::Ep11WrapKey => "ep11.wrap_key",
+            Action::IamTokenCreate => "iam.token.create",
+            Action::ImportTokenCreate => "kms.importtoken.create",
+            Action::ImportTokenRead => "kms.importtoken.read",
+            Action::InstancePoliciesRead => "kms.instancepolicies.read",
+            Action::InstancePoliciesWrite => "kms.instancepolicies.write",
+            Action::KeyRingsCreate => "kms.keyrings.create",
+            Action::KeyRingsDelete => "kms.keyrings.delete",
+            Action::KeyRingsList => "kms.keyrings.list",
+            Action::PoliciesRead => "kms.policies.read",
+            Action::PoliciesWrite => "kms.policies.write",
+            Action::RegistrationsCreate => "kms.registrations.create",
+            Action::RegistrationsDelete => "kms.registrations.delete",
+            Action::RegistrationsList => "kms.registrations.list",
+            Action::RegistrationsReplace => "kms.registrations.replace",
+            Action::RegistrationsUpdate => "kms.registrations.update",
+            Action::RequestIp => "kms.request.ip",
+            Action::SecretsAction => "kms.secrets.action",
+            Action::SecretsCreate => "kms.secrets.create",
+            Action::SecretsCreateAlias => "kms.secrets.createalias",
+            Action::SecretsDelete => "kms.secrets.delete",
+            Action::SecretsDeleteAlias => "kms.secrets.deletealias",
+            Action::SecretsDisable => "kms.secrets.disable",
+            Action::SecretsEnable => "kms.secrets.enable",
+            Action::SecretsEventAck => "kms.secrets.eventack",
+            Action::SecretsExpire => "kms.secrets.expire",
+            Action::SecretsHead => "kms.secrets.head",
+            Action::SecretsList => "kms.secrets.list",
+            Action::SecretsListKeyVersions => "kms.secrets.listkeyversions",
+            Action::SecretsPatch => "kms.secrets.patch",
+            Action::SecretsPurge => "kms.secrets.purge",
+            Action::SecretsRead => "kms.secrets.read",
+            Action::SecretsReadMetadata => "kms.secrets.readmetadata",
+            Action::SecretsRestore => "kms.secrets.restore",
+            Action::SecretsRewrap => "kms.secrets.rewrap",
+            Action::SecretsRotate => "kms.secrets.rotate",
+            Action::SecretsSetKeyForDeletion => "kms.secrets.setkeyfordeletion",
+            Action::SecretsSync => "kms.secrets.sync",
+            Action::SecretsUnsetKeyForDeletion => "kms.secrets.unsetkeyfordeletion",
+            Action::SecretsUnwrap => "kms.secrets.unwrap",
+            Action::SecretsWrap => "kms.secrets.wrap",
+        }
+    }
+
+    /// Whether a successful response waits until its audit record is committed (with the
+    /// default `--audit-sync changes`): state changes do; reads, wraps and GREP11 calls are
+    /// queued and committed within milliseconds.
+    pub fn waits_for_commit(self) -> bool {
+        use Action::*;
+        !matches!(
+            self,
+            UnitsList
+                | UnitsRead
+                | SecretsRead
+                | SecretsReadMetadata
+                | SecretsList
+                | SecretsHead
+                | SecretsListKeyVersions
+                | SecretsWrap
+                | SecretsUnwrap
+                | SecretsRewrap
+                | Ep11Decrypt
+                | Ep11DeriveKey
+                | Ep11Digest
+                | Ep11Encrypt
+                | Ep11GenerateKey
+                | Ep11GenerateKeyPair
+                | Ep11GetAttributes
+                | Ep11Mechanisms
+                | Ep11Random
+                | Ep11Reencrypt
+                | Ep11Rewrap
+                | Ep11SetAttributes
+                | Ep11Sign
+                | Ep11UnwrapKey
+                | Ep11Verify
+                | Ep11WrapKey
+        )
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_reads_do_not_wait() {
+        let mut names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Action::ALL.len());
+        assert!(Action::SecretsCreate.waits_for_commit());
+        assert!(!Action::SecretsWrap.waits_for_commit());
+        assert!(!Action::Ep11Sign.waits_for_commit());
+        assert!(Action::AdminInstancesDelete.waits_for_commit());
+    }
+}
