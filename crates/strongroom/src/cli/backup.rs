@@ -1,0 +1,223 @@
+//! `strongroom backup`: archives of the keystore (create, list, verify, restore).
+
+use super::*;
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// The node's data directory (its SQLite keystore, unless --keystore-url is given).
+    #[arg(
+        long,
+        env = "STRONGROOM_DATA_DIR",
+        default_value = "./strongroom-data",
+        global = true
+    )]
+    data_dir: PathBuf,
+    /// The node's PostgreSQL keystore, when it runs on one.
+    #[arg(
+        long,
+        env = "STRONGROOM_KEYSTORE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    keystore_url: Option<String>,
+    #[arg(long, value_enum, global = true, default_value = "human")]
+    output: Output,
+    #[command(subcommand)]
+    cmd: BackupCmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum BackupCmd {
+    /// Write a consistent, versioned, checksummed archive of the keystore (the whole node, or
+    /// one instance) into DIR. The server may keep running.
+    Create {
+        /// Directory for the archive, or s3://bucket/prefix (S3-compatible store; AWS_*
+        /// credentials, STRONGROOM_S3_ENDPOINT for a non-AWS store).
+        #[arg(long)]
+        dir: String,
+        /// Only this instance.
+        #[arg(long)]
+        instance: Option<String>,
+    },
+    /// List the archives in DIR, checking each.
+    List {
+        /// Directory, or s3://bucket/prefix.
+        #[arg(long)]
+        dir: String,
+    },
+    /// Check an archive's checksum, format version and record count.
+    Verify {
+        /// Archive file, or s3://bucket/key.
+        file: String,
+    },
+    /// Restore an archive into an empty keystore (a fresh node). Load the same master keys
+    /// (unit files, or the ceremony) before serving.
+    Restore {
+        /// Archive file, or s3://bucket/key.
+        file: String,
+    },
+}
+
+pub(crate) async fn open_keystore(
+    data_dir: &std::path::Path,
+    url: &Option<String>,
+) -> Result<Arc<dyn strongroom_keystore::KeyStore>, String> {
+    Ok(match url {
+        Some(u) => Arc::new(
+            strongroom_keystore_postgres::PgStore::connect(u, &Default::default())
+                .await
+                .map_err(|e| format!("cannot open the PostgreSQL keystore: {e}"))?,
+        ),
+        None => {
+            std::fs::create_dir_all(data_dir)
+                .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+            let db = data_dir.join("keystore.db");
+            Arc::new(
+                strongroom_keystore_sqlite::SqliteStore::open(&db)
+                    .await
+                    .map_err(|e| format!("cannot open {}: {e}", db.display()))?,
+            )
+        }
+    })
+}
+
+pub(crate) fn summary_json(s: &strongroom_service::backup::ArchiveSummary) -> Value {
+    json!({"created_at": s.created_at, "instances": s.instances, "keys": s.keys, "versions": s.versions, "other_records": s.other})
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Writes one archive into `dir` and returns its path (shared with the server's daily job).
+pub async fn write_backup(
+    store: &dyn strongroom_keystore::KeyStore,
+    target: &crate::backup_target::Target,
+    only: Option<strongroom_model::InstanceId>,
+) -> Result<(String, strongroom_service::backup::ArchiveSummary), String> {
+    let p = strongroom_crypto_awslc::AwsLcProvider;
+    let now = now_ms();
+    let (bytes, sum) = strongroom_service::backup::export_archive(
+        store,
+        &p,
+        only,
+        strongroom_model::UnixMillis(now),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let name = match only {
+        Some(i) => format!("strongroom-backup-{now}-{i}.srbk"),
+        None => format!("strongroom-backup-{now}.srbk"),
+    };
+    let location = target.put(&name, bytes).await?;
+    Ok((location, sum))
+}
+
+pub async fn backup(a: BackupArgs) -> Result<(), String> {
+    let p = strongroom_crypto_awslc::AwsLcProvider;
+    match a.cmd {
+        BackupCmd::Create { dir, instance } => {
+            let only = instance
+                .map(|i| {
+                    i.parse()
+                        .map_err(|_| format!("'{i}' is not an instance id"))
+                })
+                .transpose()?;
+            let store = open_keystore(&a.data_dir, &a.keystore_url).await?;
+            let started = std::time::Instant::now();
+            let target = crate::backup_target::Target::parse(&dir)?;
+            let (path, sum) = write_backup(store.as_ref(), &target, only).await?;
+            let mut v = summary_json(&sum);
+            v["file"] = json!(path);
+            v["seconds"] = json!(started.elapsed().as_secs_f64());
+            print(
+                a.output,
+                format!(
+                    "wrote {} ({} instances, {} keys, {} versions) in {:.1} s",
+                    path,
+                    sum.instances,
+                    sum.keys,
+                    sum.versions,
+                    started.elapsed().as_secs_f64()
+                ),
+                &v,
+            );
+        }
+        BackupCmd::List { dir } => {
+            let target = crate::backup_target::Target::parse(&dir)?;
+            let mut rows = Vec::new();
+            for name in target.list().await? {
+                let bytes = target.get(&name).await?;
+                let mut v = match strongroom_service::backup::verify_archive(&bytes, &p) {
+                    Ok(s) => summary_json(&s),
+                    Err(err) => json!({"error": err.message}),
+                };
+                v["file"] = json!(target.location(&name));
+                rows.push(v);
+            }
+            let human = rows
+                .iter()
+                .map(|r| match r.get("error") {
+                    Some(err) => format!(
+                        "{}  DAMAGED: {}",
+                        r["file"].as_str().unwrap_or(""),
+                        err.as_str().unwrap_or("")
+                    ),
+                    None => format!(
+                        "{}  {} keys, {} versions",
+                        r["file"].as_str().unwrap_or(""),
+                        r["keys"],
+                        r["versions"]
+                    ),
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(
+                a.output,
+                if human.is_empty() {
+                    "no archives".into()
+                } else {
+                    human
+                },
+                &Value::Array(rows),
+            );
+        }
+        BackupCmd::Verify { file } => {
+            let bytes = crate::backup_target::read_archive(&file).await?;
+            let sum = strongroom_service::backup::verify_archive(&bytes, &p)
+                .map_err(|e| format!("{file}: {}", e.message))?;
+            print(
+                a.output,
+                format!(
+                    "{} is intact: {} instances, {} keys, {} versions",
+                    file, sum.instances, sum.keys, sum.versions
+                ),
+                &summary_json(&sum),
+            );
+        }
+        BackupCmd::Restore { file } => {
+            let bytes = crate::backup_target::read_archive(&file).await?;
+            strongroom_service::backup::verify_archive(&bytes, &p)
+                .map_err(|e| format!("{file}: {}", e.message))?;
+            let store = open_keystore(&a.data_dir, &a.keystore_url).await?;
+            let started = std::time::Instant::now();
+            let sum = strongroom_service::backup::restore_archive(store.as_ref(), &bytes, &p)
+                .await
+                .map_err(|e| e.message)?;
+            let mut v = summary_json(&sum);
+            v["seconds"] = json!(started.elapsed().as_secs_f64());
+            print(
+                a.output,
+                format!(
+                    "restored {} instances, {} keys, {} versions in {:.1} s; load the instances' master keys before serving",
+                    sum.instances, sum.keys, sum.versions, started.elapsed().as_secs_f64()
+                ),
+                &v,
+            );
+        }
+    }
+    Ok(())
+}
