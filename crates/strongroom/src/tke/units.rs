@@ -1,0 +1,656 @@
+//! Commands to the selected crypto units: administrators, thresholds, roster, master key
+//! registers, rotation, zeroize, auto-init and recovery.
+
+use super::*;
+
+/// Runs a command against the selected crypto units.
+pub(super) async fn unit_command(
+    t: &mut Tke,
+    cmd: TkeCmd,
+    instance: InstanceId,
+) -> Result<(), String> {
+    match cmd {
+        TkeCmd::Cryptounits => {
+            let units = t.discover().await?;
+            let mut human = format!("crypto units of instance {instance}:\n");
+            for (n, u) in units.iter().enumerate() {
+                let sel = if t.ws.units.contains(&u.id.to_string()) {
+                    "SELECTED"
+                } else {
+                    ""
+                };
+                human.push_str(&format!(
+                    "  {:>2}  {}  {:<11} {:<8} current {:<5} {} {sel}\n",
+                    n + 1,
+                    u.id,
+                    format!("{:?}", u.status.kind).to_lowercase(),
+                    format!("{:?}", u.status.mode).to_lowercase(),
+                    u.status.current.state,
+                    u.url
+                ));
+            }
+            let v: Vec<serde_json::Value> = units
+                .iter()
+                .map(|u| json!({"unit": u.id, "url": u.url, "status": u.status}))
+                .collect();
+            print(t.out, human.trim_end().into(), &json!({"units": v}));
+        }
+        TkeCmd::CryptounitAdd { units, all } => {
+            let found = t.discover().await?;
+            let pick: Vec<String> = if all {
+                found.iter().map(|u| u.id.to_string()).collect()
+            } else {
+                let mut v = Vec::new();
+                for r in &units {
+                    let u = match r.parse::<usize>() {
+                        Ok(n) => found.get(n.wrapping_sub(1)),
+                        Err(_) => found.iter().find(|u| u.id.to_string() == *r),
+                    }
+                    .ok_or_else(|| {
+                        format!("no crypto unit '{r}' (see `strongroom tke cryptounits`)")
+                    })?;
+                    v.push(u.id.to_string());
+                }
+                v
+            };
+            // A selection covers the units of one instance.
+            t.ws.units
+                .retain(|id| found.iter().any(|u| u.id.to_string() == *id));
+            for id in pick {
+                if !t.ws.units.contains(&id) {
+                    t.ws.units.push(id);
+                }
+            }
+            t.ws.save(&t.dir)?;
+            print(
+                t.out,
+                format!("selected units: {}", t.ws.units.join(", ")),
+                &json!({"selected_units": t.ws.units}),
+            );
+        }
+        TkeCmd::CryptounitRm { units } => {
+            let found = t.discover().await?;
+            t.ws.units
+                .retain(|id| found.iter().any(|u| u.id.to_string() == *id));
+            for r in &units {
+                let id = match r.parse::<usize>() {
+                    Ok(n) => found.get(n.wrapping_sub(1)).map(|u| u.id.to_string()),
+                    Err(_) => Some(r.clone()),
+                };
+                if let Some(id) = id {
+                    t.ws.units.retain(|u| *u != id);
+                }
+            }
+            t.ws.save(&t.dir)?;
+            print(
+                t.out,
+                format!("selected units: {}", t.ws.units.join(", ")),
+                &json!({"selected_units": t.ws.units}),
+            );
+        }
+        TkeCmd::CryptounitAdmins => {
+            let units = t.selected().await?;
+            t.print_units(&units, "admins");
+        }
+        TkeCmd::CryptounitThrhlds => {
+            let units = t.selected().await?;
+            t.print_units(&units, "thresholds");
+        }
+        TkeCmd::CryptounitMk => {
+            let units = t.selected().await?;
+            t.print_units(&units, "registers");
+        }
+        TkeCmd::CryptounitAdminAdd { sigkey } => {
+            let mut units = t.selected().await?;
+            let path = files::resolve(&t.dir, "sigkey", &sigkey)?;
+            let name = files::file_name(&path);
+            let password = t.pw.get(
+                &name,
+                &format!("Password for {name} (the key to install): "),
+            )?;
+            let key = files::open_sigkey(&t.p, &path, password.as_bytes())?;
+            let mut cmds = Vec::new();
+            for u in &units {
+                let installed = u
+                    .status
+                    .admins
+                    .iter()
+                    .any(|a| a.ski == hex::encode(key.ski));
+                cmds.push(if installed {
+                    None
+                } else {
+                    Some(
+                        admin_add_command(&t.p, instance, u.id, &key.name, key.alg, &key.pkcs8)
+                            .map_err(|e| e.to_string())?,
+                    )
+                });
+            }
+            if t.each(&mut units, cmds, None).await? {
+                return Ok(());
+            }
+            print(
+                t.out,
+                format!(
+                    "administrator {} (SKI {}) installed",
+                    key.name,
+                    hex::encode(key.ski)
+                ),
+                &json!({"installed_admin": key.name, "ski": hex::encode(key.ski)}),
+            );
+        }
+        TkeCmd::CryptounitAdminRm { admin } => {
+            let mut units = t.selected().await?;
+            let mut steps = Vec::new();
+            for u in &units {
+                let a = u
+                    .status
+                    .admins
+                    .iter()
+                    .find(|a| a.name == admin || a.ski == admin.to_lowercase())
+                    .ok_or_else(|| format!("unit {} has no administrator '{admin}'", u.short()))?;
+                steps.push(Some(Cmd::AdminRemove { ski: a.ski.clone() }));
+            }
+            if t.each(&mut units, steps, None).await? {
+                return Ok(());
+            }
+            print(
+                t.out,
+                format!("administrator {admin} removed"),
+                &json!({"removed_admin": admin}),
+            );
+        }
+        TkeCmd::CryptounitThrhldSet {
+            signature_threshold,
+            revocation_threshold,
+        } => {
+            let mut units = t.selected().await?;
+            let cmd = Cmd::SetThresholds {
+                sign: signature_threshold,
+                revoke: revocation_threshold,
+            };
+            let n = units.len();
+            if t.each(&mut units, vec![Some(cmd); n], None).await? {
+                return Ok(());
+            }
+            print(
+                t.out,
+                format!("thresholds set: signature {signature_threshold}, revocation {revocation_threshold}"),
+                &json!({"signature_threshold": signature_threshold, "revocation_threshold": revocation_threshold}),
+            );
+        }
+        TkeCmd::CryptounitRosterSet => {
+            let mut units = t.selected().await?;
+            let roster = Tke::roster(&units);
+            let cmd = Cmd::SetRoster { units: roster };
+            let n = units.len();
+            if t.each(&mut units, vec![Some(cmd); n], None).await? {
+                return Ok(());
+            }
+            print(
+                t.out,
+                format!("roster of {} unit(s) installed", units.len()),
+                &json!({"roster_units": units.len()}),
+            );
+        }
+        TkeCmd::CryptounitMkLoad { parts } => {
+            let mut units = t.selected().await?;
+            if t.plan_or(
+                units
+                    .iter()
+                    .flat_map(|u| {
+                        [
+                            Tke::step(u, &Cmd::GenImporter),
+                            Tke::step(
+                                u,
+                                &Cmd::LoadNew {
+                                    importer: String::new(),
+                                    parts: vec![],
+                                },
+                            ),
+                        ]
+                    })
+                    .collect(),
+            ) {
+                return Ok(());
+            }
+            let mut values = Vec::new();
+            for r in &parts {
+                let path = files::resolve(&t.dir, "mkpart", r)?;
+                let name = files::file_name(&path);
+                let password =
+                    t.pw.get(&name, &format!("Password for key part {name}: "))?;
+                values.push(files::open_part(&t.p, &path, password.as_bytes())?);
+            }
+            let mut mk = Zeroizing::new([0u8; MASTER_KEY_LEN]);
+            for v in &values {
+                for (a, b) in mk.iter_mut().zip(v.iter()) {
+                    *a ^= b;
+                }
+            }
+            let vp = vp_of(&t.p, &mk).map_err(|_| "verification pattern failed")?;
+            for u in units.iter_mut() {
+                let (_, id, pk) = t.importer(u).await?;
+                let sealed = values
+                    .iter()
+                    .map(|v| {
+                        seal_part(&t.p, instance, u.id, &id, &pk, v)
+                            .map_err(|_| "sealing a part failed".to_string())
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                t.send(
+                    u,
+                    Cmd::LoadNew {
+                        importer: hex::encode(id),
+                        parts: sealed,
+                    },
+                )
+                .await?;
+            }
+            print(
+                t.out,
+                format!("new master key loaded (uncommitted) in {} unit(s); verification pattern {}\nnext: strongroom tke cryptounit-mk-commit", units.len(), vp.to_hex()),
+                &json!({"loaded_units": units.len(), "new_vp": vp.to_hex()}),
+            );
+        }
+        TkeCmd::CryptounitMkCommit { vp } => {
+            let mut units = t.selected().await?;
+            let vps: Vec<Option<String>> = units.iter().map(new_vp).collect();
+            if !same(&vps) {
+                return Err(
+                    "the selected units hold different new master keys (cryptounit-mk)".into(),
+                );
+            }
+            let shown =
+                vps.first().cloned().flatten().ok_or(
+                    "the new register is empty: load a master key first (cryptounit-mk-load)",
+                )?;
+            if let Some(v) = vp {
+                if hex32(&v)? != hex32(&shown)? {
+                    return Err(format!(
+                        "the units hold new master key {shown}, not {v}: nothing committed"
+                    ));
+                }
+            }
+            let cmds = units
+                .iter()
+                .map(|u| {
+                    (u.status.new.state != "full_committed")
+                        .then(|| Cmd::Commit { vp: shown.clone() })
+                })
+                .collect();
+            if t.each(&mut units, cmds, None).await? {
+                return Ok(());
+            }
+            print(
+                t.out,
+                format!("new master key {shown} committed"),
+                &json!({"committed": shown.to_string()}),
+            );
+        }
+        TkeCmd::CryptounitMkSetimm => {
+            let mut units = t.selected().await?;
+            let vps: Vec<Option<String>> = units.iter().map(new_vp).collect();
+            let vp = vps
+                .first()
+                .cloned()
+                .flatten()
+                .ok_or("the new register is empty")?;
+            if !same(&vps) {
+                return Err(
+                    "the selected units hold different new master keys (cryptounit-mk)".into(),
+                );
+            }
+            let confirm = units.iter().any(|u| u.status.current.state == "valid").then(|| "The current master key will be replaced. Keys sealed under it and not re-encrypted become unusable (the server refuses while any remain). Continue?".to_string());
+            let cmds = vec![Some(Cmd::Finalize { vp: vp.clone() }); units.len()];
+            if t.each(&mut units, cmds, confirm).await? {
+                return Ok(());
+            }
+            print(
+                t.out,
+                format!("master key {vp} is now current"),
+                &json!({"current_vp": vp.to_string()}),
+            );
+        }
+        TkeCmd::CryptounitMkClrnew | TkeCmd::CryptounitMkClrcur => {
+            let mut units = t.selected().await?;
+            let (cmd, what) = if matches!(cmd, TkeCmd::CryptounitMkClrnew) {
+                (Cmd::ClearNew, "new")
+            } else {
+                (Cmd::ClearCurrent, "current")
+            };
+            let confirm = format!(
+                "Clear the {what} master key register of {} unit(s)?",
+                units.len()
+            );
+            let n = units.len();
+            if t.each(&mut units, vec![Some(cmd); n], Some(confirm))
+                .await?
+            {
+                return Ok(());
+            }
+            print(
+                t.out,
+                format!("{what} master key register cleared"),
+                &json!({"cleared": what}),
+            );
+        }
+        TkeCmd::CryptounitMkRotate { batch } => {
+            let mut units = t.selected().await?;
+            if t.plan_or(Tke::rotate_plan(&units)) {
+                return Ok(());
+            }
+            t.rotate(&mut units, batch).await?;
+        }
+        TkeCmd::CryptounitCompare => {
+            let units = t.selected().await?;
+            let key = |u: &Unit| {
+                let s = &u.status;
+                let mut admins: Vec<String> = s.admins.iter().map(|a| a.ski.clone()).collect();
+                admins.sort();
+                (
+                    s.mode,
+                    admins,
+                    s.signature_threshold,
+                    s.revocation_threshold,
+                    s.current.clone(),
+                    s.new.clone(),
+                )
+            };
+            let keys: Vec<_> = units.iter().map(key).collect();
+            let identical = same(&keys);
+            let mut human = t.units_text(&units, "registers");
+            human.push('\n');
+            human.push_str(&if identical {
+                format!("the {} selected units are identical: same mode, administrators, thresholds and master key registers", units.len())
+            } else {
+                "the selected units differ (administrators, thresholds or registers): see above and cryptounit-admins / cryptounit-thrhlds".to_string()
+            });
+            let v: Vec<serde_json::Value> = units.iter().map(|u| json!(u.status)).collect();
+            print(t.out, human, &json!({"units": v, "identical": identical}));
+            if !identical {
+                return Err("the selected units differ".into());
+            }
+        }
+        TkeCmd::CryptounitZeroize => {
+            let mut units = t.selected().await?;
+            let confirm = format!(
+                "Zeroize {} unit(s)? Their administrators, thresholds and master keys are erased",
+                units.len()
+            );
+            let n = units.len();
+            if t.each(&mut units, vec![Some(Cmd::Zeroize); n], Some(confirm))
+                .await?
+            {
+                return Ok(());
+            }
+            print(
+                t.out,
+                format!("{} unit(s) zeroized (imprint mode)", units.len()),
+                &json!({"zeroized_units": units.len()}),
+            );
+        }
+        TkeCmd::AutoInit {
+            signature_threshold,
+            revocation_threshold,
+        } => {
+            let mut units = t.selected().await?;
+            if let Some(u) = units
+                .iter()
+                .find(|u| u.status.mode != Mode::Imprint || !u.status.admins.is_empty())
+            {
+                return Err(format!("auto-init needs every selected unit in imprint mode without administrators; unit {} is not (zeroize it first, or use the cryptounit-* commands)", u.short()));
+            }
+            let Some(r) = units
+                .iter()
+                .position(|u| u.status.kind == strongroom_engine::admin::UnitKind::Recovery)
+            else {
+                return Err("auto-init needs a recovery unit among the selected units".into());
+            };
+            t.load_keys()?;
+            let keys: Vec<(String, SigAlg, Zeroizing<Vec<u8>>)> = t
+                .keys
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(|k| (k.name.clone(), k.alg, k.pkcs8.clone()))
+                .collect();
+            let needed = usize::from(signature_threshold.max(revocation_threshold));
+            if keys.len() < needed {
+                return Err(format!("thresholds {signature_threshold}/{revocation_threshold} need at least {needed} administrators; {} signature key(s) selected", keys.len()));
+            }
+            if t.plan {
+                let mut l = Vec::new();
+                for u in &units {
+                    for (n, _, _) in &keys {
+                        l.push(format!(
+                            "unit {}: admin_add {n} — 0 signatures (imprint mode)",
+                            u.short()
+                        ));
+                    }
+                    l.push(format!("unit {}: set_thresholds {signature_threshold}/{revocation_threshold} — {signature_threshold} signature(s) (the new signature threshold)", u.short()));
+                    l.push(format!("unit {}: set_roster — {signature_threshold} signature(s) (signature threshold)", u.short()));
+                }
+                l.push(format!(
+                    "unit {}: gen_random — 1 signature",
+                    units[r].short()
+                ));
+                for (i, u) in units.iter().enumerate() {
+                    if i != r {
+                        l.push(format!("unit {}: gen_importer — 1 signature", u.short()));
+                        l.push(format!(
+                            "unit {}: export (current) — {signature_threshold} signature(s)",
+                            units[r].short()
+                        ));
+                        l.push(format!("unit {}: import_transfer — 1; commit — {signature_threshold}; finalize — 1", u.short()));
+                    }
+                }
+                t.plan_or(l);
+                return Ok(());
+            }
+            eprintln!("installing {} administrator(s) and thresholds {signature_threshold}/{revocation_threshold} in {} unit(s)", keys.len(), units.len());
+            for u in units.iter_mut() {
+                for (name, alg, pkcs8) in &keys {
+                    let c = admin_add_command(&t.p, instance, u.id, name, *alg, pkcs8)
+                        .map_err(|e| e.to_string())?;
+                    t.send(u, c).await?;
+                }
+                t.send(
+                    u,
+                    Cmd::SetThresholds {
+                        sign: signature_threshold,
+                        revoke: revocation_threshold,
+                    },
+                )
+                .await?;
+            }
+            let roster = Tke::roster(&units);
+            for u in units.iter_mut() {
+                t.send(
+                    u,
+                    Cmd::SetRoster {
+                        units: roster.clone(),
+                    },
+                )
+                .await?;
+            }
+            eprintln!(
+                "generating a random master key inside recovery unit {}",
+                units[r].short()
+            );
+            let mut rec = units[r].clone();
+            t.send(&mut rec, Cmd::GenRandom).await?;
+            let vp = rec.status.current.vp.clone().unwrap_or_default();
+            let n = units.len();
+            let mut k = 0;
+            for (i, target) in units.iter_mut().enumerate() {
+                if i == r {
+                    continue;
+                }
+                k += 1;
+                eprintln!(
+                    "transferring the master key value to unit {} ({k} of {})",
+                    target.short(),
+                    n - 1
+                );
+                t.transfer(&mut rec, target, Which::Current).await?;
+                t.send(target, Cmd::Finalize { vp: vp.clone() }).await?;
+            }
+            units[r] = rec;
+            print(
+                t.out,
+                format!(
+                    "instance initialised: {} unit(s) hold master key {vp}",
+                    units.len()
+                ),
+                &json!({"initialised_units": units.len(), "current_vp": vp.to_string()}),
+            );
+        }
+        TkeCmd::AutoMkRotate { batch } => {
+            let mut units = t.selected().await?;
+            t.require_all_selected(&units)?;
+            let Some(r) = units
+                .iter()
+                .position(|u| u.status.kind == strongroom_engine::admin::UnitKind::Recovery)
+            else {
+                return Err("auto-mk-rotate needs a recovery unit among the selected units".into());
+            };
+            if t.plan {
+                let mut l = vec![format!("unit {}: gen_random (into the new register) — 1 signature; commit — signature threshold", units[r].short())];
+                for (i, u) in units.iter().enumerate() {
+                    if i != r {
+                        l.push(format!("unit {}: gen_importer — 1; export (new) from the recovery unit — signature threshold; import_transfer — 1; commit — signature threshold", u.short()));
+                    }
+                }
+                l.extend(Tke::rotate_plan(&units));
+                t.plan_or(l);
+                return Ok(());
+            }
+            let currents: Vec<Option<String>> =
+                units.iter().map(|u| u.status.current.vp.clone()).collect();
+            if !same(&currents) || currents[0].is_none() {
+                return Err(
+                    "the selected units do not share one current master key (cryptounit-compare)"
+                        .into(),
+                );
+            }
+            let mut rec = units[r].clone();
+            match rec.status.new.state.as_str() {
+                "empty" => {
+                    t.send(&mut rec, Cmd::GenRandom).await?;
+                }
+                _ => eprintln!(
+                    "the recovery unit's new register is already loaded: resuming with it"
+                ),
+            }
+            let vp = rec.status.new.vp.clone().ok_or("no new master key")?;
+            if rec.status.new.state == "full_uncommitted" {
+                t.send(&mut rec, Cmd::Commit { vp: vp.clone() }).await?;
+            }
+            for (i, target) in units.iter_mut().enumerate() {
+                if i == r {
+                    continue;
+                }
+                match target.status.new.vp.clone().as_deref() {
+                    Some(v) if v == vp => {
+                        if target.status.new.state == "full_uncommitted" {
+                            t.send(target, Cmd::Commit { vp: vp.clone() }).await?;
+                        }
+                    }
+                    Some(_) => return Err(format!("unit {}'s new register holds another key; clear it (cryptounit-mk-clrnew) and run again", target.short())),
+                    None => {
+                        eprintln!("transferring the new master key to unit {}", target.short());
+                        t.transfer(&mut rec, target, Which::New).await?;
+                    }
+                }
+            }
+            units[r] = rec;
+            t.rotate(&mut units, batch).await?;
+        }
+        TkeCmd::AutoMkRecover => {
+            let mut units = t.selected().await?;
+            let Some(r) = units.iter().position(|u| {
+                u.status.kind == strongroom_engine::admin::UnitKind::Recovery
+                    && u.status.current.state == "valid"
+            }) else {
+                return Err("auto-mk-recover needs a recovery unit with a valid current master key among the selected units".into());
+            };
+            let targets: Vec<usize> = (0..units.len())
+                .filter(|i| *i != r && units[*i].status.current.state == "empty")
+                .collect();
+            if targets.is_empty() {
+                return Err(
+                    "no selected unit has an empty current register: nothing to recover".into(),
+                );
+            }
+            let src = units[r].status.clone();
+            if t.plan {
+                let mut l = Vec::new();
+                for i in &targets {
+                    let u = &units[*i];
+                    if u.status.mode == Mode::Imprint {
+                        l.push(format!("unit {}: admin_add ×{} — 0 signatures (imprint); set_thresholds {}/{}; set_roster", u.short(), src.admins.len(), src.signature_threshold, src.revocation_threshold));
+                    }
+                    l.push(format!("unit {}: gen_importer — 1; export (current) from {} — signature threshold; import_transfer — 1; commit — signature threshold; finalize — 1", u.short(), units[r].short()));
+                }
+                t.plan_or(l);
+                return Ok(());
+            }
+            let vp = src.current.vp.clone().unwrap_or_default();
+            let mut rec = units[r].clone();
+            for i in targets {
+                let mut target = units[i].clone();
+                if target.status.mode == Mode::Imprint {
+                    // A zeroized unit: install the recovery unit's administrators (those whose
+                    // keys are selected here), its thresholds and its roster.
+                    t.load_keys()?;
+                    let keys: Vec<(String, SigAlg, Zeroizing<Vec<u8>>)> = t
+                        .keys
+                        .as_deref()
+                        .unwrap_or_default()
+                        .iter()
+                        .filter(|k| src.admins.iter().any(|a| a.ski == hex::encode(k.ski)))
+                        .map(|k| (k.name.clone(), k.alg, k.pkcs8.clone()))
+                        .collect();
+                    if keys.len()
+                        < usize::from(src.signature_threshold.max(src.revocation_threshold))
+                    {
+                        return Err("select the signature keys of enough of the recovery unit's administrators to re-install them".into());
+                    }
+                    eprintln!("unit {} is in imprint mode: installing {} administrator(s), thresholds and roster", target.short(), keys.len());
+                    for (name, alg, pkcs8) in &keys {
+                        let c = admin_add_command(&t.p, instance, target.id, name, *alg, pkcs8)
+                            .map_err(|e| e.to_string())?;
+                        t.send(&mut target, c).await?;
+                    }
+                    t.send(
+                        &mut target,
+                        Cmd::SetThresholds {
+                            sign: src.signature_threshold,
+                            revoke: src.revocation_threshold,
+                        },
+                    )
+                    .await?;
+                    t.send(
+                        &mut target,
+                        Cmd::SetRoster {
+                            units: src.roster.clone(),
+                        },
+                    )
+                    .await?;
+                }
+                eprintln!("recovering the master key into unit {}", target.short());
+                t.transfer(&mut rec, &mut target, Which::Current).await?;
+                t.send(&mut target, Cmd::Finalize { vp: vp.clone() })
+                    .await?;
+                units[i] = target;
+            }
+            print(
+                t.out,
+                format!("master key {vp} recovered"),
+                &json!({"recovered_vp": vp.to_string()}),
+            );
+        }
+        _ => {}
+    }
+    Ok(())
+}
