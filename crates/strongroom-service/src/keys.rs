@@ -1,10 +1,11 @@
-//! Keys: create and import, read, list, versions, envelope wrap/unwrap/rewrap, rotation and
-//! the lifecycle (disable, enable, delete, restore, purge) with Key Protect's timing rules.
+//! Keys: create and import, read, list, versions, and the read-modify-write of one key
+//! (`mutate`) that the lifecycle (`lifecycle.rs`) and rotation build on. Envelope
+//! encryption is in `wrapping.rs`.
 
 use crate::action::Action;
 use std::sync::Arc;
 
-use strongroom_engine::{envelope, BlobBinding, EngineError, KeyMaterial, Wdek};
+use strongroom_engine::{BlobBinding, EngineError, KeyMaterial};
 use strongroom_keystore::{KeyFilter, KeyRecord, KeyVersionRecord, Page, StoreError};
 use strongroom_model::{
     InstanceId, KeyId, KeyKind, KeyState, LifecycleEvent, Role, TransitionError, UnixMillis,
@@ -42,7 +43,7 @@ pub const MAX_AAD_LEN: usize = 255;
 /// Maximum number of AAD strings.
 pub const MAX_AAD_COUNT: usize = 32;
 
-const RESERVED_ALIASES: [&str; 17] = [
+pub(crate) const RESERVED_ALIASES: [&str; 17] = [
     "allowed_ip",
     "key",
     "keys",
@@ -132,19 +133,19 @@ pub struct Rewrapped {
     pub rewrapped_key_version: VersionInfo,
 }
 
-fn invalid(field: &'static str, msg: impl Into<String>) -> ServiceError {
+pub(crate) fn invalid(field: &'static str, msg: impl Into<String>) -> ServiceError {
     ServiceError::field(ErrorKind::InvalidField, field, msg)
 }
 
-fn key_not_found() -> ServiceError {
+pub(crate) fn key_not_found() -> ServiceError {
     ServiceError::new(ErrorKind::KeyNotFound, "key does not exist")
 }
 
-fn bad_ciphertext() -> ServiceError {
+pub(crate) fn bad_ciphertext() -> ServiceError {
     invalid("ciphertext", "The field 'ciphertext' must be: the original base64 encoded ciphertext from the wrap operation (also check that the aad matches)")
 }
 
-fn engine_err(e: EngineError) -> ServiceError {
+pub(crate) fn engine_err(e: EngineError) -> ServiceError {
     match e {
         EngineError::NotInitialized => {
             ServiceError::new(ErrorKind::UnitNotInitialized, "crypto unit not initialized")
@@ -196,7 +197,7 @@ pub(crate) fn validate_alias(a: &str) -> Result<()> {
     Ok(())
 }
 
-fn validate_aad(aad: &[String]) -> Result<()> {
+pub(crate) fn validate_aad(aad: &[String]) -> Result<()> {
     if aad.len() > MAX_AAD_COUNT {
         return Err(invalid(
             "aad",
@@ -212,7 +213,7 @@ fn validate_aad(aad: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn transition(
+pub(crate) fn transition(
     rec: &KeyRecord,
     now: UnixMillis,
     ev: LifecycleEvent,
@@ -251,7 +252,7 @@ impl Service {
     }
 
     /// Loads a key with its opened material, from the cache when possible.
-    async fn load(&self, ctx: &Ctx, id: KeyId) -> Result<Arc<CachedKey>> {
+    pub(crate) async fn load(&self, ctx: &Ctx, id: KeyId) -> Result<Arc<CachedKey>> {
         use std::sync::atomic::Ordering::Relaxed;
         let ck = (ctx.instance, id);
         if let Some(hit) = self.cache.get(&ck) {
@@ -269,7 +270,7 @@ impl Service {
         Ok(loaded)
     }
 
-    async fn load_from_store(&self, ctx: &Ctx, id: KeyId) -> Result<CachedKey> {
+    pub(crate) async fn load_from_store(&self, ctx: &Ctx, id: KeyId) -> Result<CachedKey> {
         let record = match self.store.get_key(ctx.instance, id).await {
             Ok(r) => r,
             Err(StoreError::NotFound) => return Err(key_not_found()),
@@ -324,7 +325,7 @@ impl Service {
         .await
     }
 
-    async fn create_key_inner(&self, ctx: &Ctx, req: CreateKey) -> Result<KeyView> {
+    pub(crate) async fn create_key_inner(&self, ctx: &Ctx, req: CreateKey) -> Result<KeyView> {
         let now = self.clock.now();
         let name = req.name.trim().to_string();
         crate::text::check_display_text("name", &name, MAX_NAME, true)?;
@@ -577,218 +578,6 @@ impl Service {
         .await
     }
 
-    fn root_for(k: &CachedKey) -> Result<()> {
-        if k.record.kind != KeyKind::Root {
-            return Err(ServiceError::new(
-                ErrorKind::RootKeyRequired,
-                "Requested action can only be completed with a root key",
-            ));
-        }
-        Ok(())
-    }
-
-    fn usable_for(&self, k: &CachedKey, allowed: &[KeyState], verb: &str) -> Result<()> {
-        let state = effective_state(&k.record, self.clock.now());
-        if allowed.contains(&state) {
-            return Ok(());
-        }
-        Err(match state {
-            KeyState::Deactivated => ServiceError::new(
-                ErrorKind::KeyExpired,
-                format!("The key has expired: it cannot be used to {verb}"),
-            ),
-            s => ServiceError::new(
-                ErrorKind::InvalidKeyState,
-                format!(
-                    "Key is in state {} ({s:?}): it cannot be used to {verb}",
-                    s.code()
-                ),
-            ),
-        })
-    }
-
-    fn wrap_with(
-        &self,
-        ctx: &Ctx,
-        k: &CachedKey,
-        dek: &[u8],
-        aad: &[String],
-    ) -> Result<(Vec<u8>, VersionInfo)> {
-        let newest = k
-            .newest()
-            .ok_or_else(|| ServiceError::new(ErrorKind::Internal, "key has no versions"))?;
-        let Material::Root(wk) = &newest.material else {
-            return Err(ServiceError::new(
-                ErrorKind::RootKeyRequired,
-                "Requested action can only be completed with a root key",
-            ));
-        };
-        let unit = self.unit(ctx.instance)?;
-        let ct = unit.wrap(wk, newest.id, dek, aad).map_err(engine_err)?;
-        Ok((
-            ct,
-            VersionInfo {
-                id: newest.id,
-                created_at: newest.created_at,
-            },
-        ))
-    }
-
-    /// Wraps a caller DEK, or a generated 32-byte DEK when `plaintext` is `None`.
-    pub async fn wrap(
-        &self,
-        ctx: &Ctx,
-        id_or_alias: &str,
-        plaintext: Option<Zeroizing<Vec<u8>>>,
-        aad: &[String],
-    ) -> Result<Wrapped> {
-        let op = async {
-            validate_aad(aad)?;
-            if let Some(p) = &plaintext {
-                if p.len() > MAX_PAYLOAD {
-                    return Err(invalid(
-                        "plaintext",
-                        format!("The field 'plaintext' must be at most {MAX_PAYLOAD} bytes"),
-                    ));
-                }
-            }
-            let id = self.resolve(ctx, id_or_alias).await?;
-            let k = self.load(ctx, id).await?;
-            Self::root_for(&k)?;
-            self.usable_for(&k, &[KeyState::Active], "wrap")?;
-            let (dek, generated) = match plaintext {
-                Some(p) => (p, false),
-                None => {
-                    let m = self
-                        .unit(ctx.instance)?
-                        .generate(GENERATED_LEN)
-                        .map_err(engine_err)?;
-                    (Zeroizing::new(m.expose().to_vec()), true)
-                }
-            };
-            let (ciphertext, key_version) = self.wrap_with(ctx, &k, &dek, aad)?;
-            Ok(Wrapped {
-                generated: generated.then_some(dek),
-                ciphertext,
-                key_version,
-            })
-        };
-        self.audited(
-            ctx,
-            Action::SecretsWrap,
-            Role::Reader,
-            Some(id_or_alias),
-            op,
-        )
-        .await
-    }
-
-    fn open_wdek(
-        k: &CachedKey,
-        ciphertext: &[u8],
-        aad: &[String],
-    ) -> Result<(Zeroizing<Vec<u8>>, VersionInfo)> {
-        let wdek = Wdek::parse(ciphertext).map_err(|_| bad_ciphertext())?;
-        let try_version = |v: &CachedVersion| match &v.material {
-            Material::Root(wk) => envelope::unwrap(wk, &wdek, aad).ok(),
-            Material::Standard(_) => None,
-        };
-        // The version named by the handle first; then the key's other versions (a key
-        // whose material was imported again under another version still unwraps).
-        if let Some(v) = k.version(wdek.handle) {
-            if let Some(p) = try_version(v) {
-                return Ok((
-                    p,
-                    VersionInfo {
-                        id: v.id,
-                        created_at: v.created_at,
-                    },
-                ));
-            }
-        }
-        for v in k.versions.iter().filter(|v| v.id != wdek.handle) {
-            if let Some(p) = try_version(v) {
-                return Ok((
-                    p,
-                    VersionInfo {
-                        id: v.id,
-                        created_at: v.created_at,
-                    },
-                ));
-            }
-        }
-        Err(bad_ciphertext())
-    }
-
-    /// Unwraps a WDEK; when it was made by an older version, also returns it re-wrapped.
-    pub async fn unwrap(
-        &self,
-        ctx: &Ctx,
-        id_or_alias: &str,
-        ciphertext: &[u8],
-        aad: &[String],
-    ) -> Result<Unwrapped> {
-        let op = async {
-            validate_aad(aad)?;
-            let id = self.resolve(ctx, id_or_alias).await?;
-            let k = self.load(ctx, id).await?;
-            Self::root_for(&k)?;
-            self.usable_for(&k, &[KeyState::Active, KeyState::Deactivated], "unwrap")?;
-            let (plaintext, key_version) = Self::open_wdek(&k, ciphertext, aad)?;
-            let rewrapped = match k.newest() {
-                Some(n) if n.id != key_version.id => {
-                    Some(self.wrap_with(ctx, &k, &plaintext, aad)?)
-                }
-                _ => None,
-            };
-            Ok(Unwrapped {
-                plaintext,
-                key_version,
-                rewrapped,
-            })
-        };
-        self.audited(
-            ctx,
-            Action::SecretsUnwrap,
-            Role::Writer,
-            Some(id_or_alias),
-            op,
-        )
-        .await
-    }
-
-    /// Re-wraps a WDEK with the key's newest version, without returning the DEK.
-    pub async fn rewrap(
-        &self,
-        ctx: &Ctx,
-        id_or_alias: &str,
-        ciphertext: &[u8],
-        aad: &[String],
-    ) -> Result<Rewrapped> {
-        let op = async {
-            validate_aad(aad)?;
-            let id = self.resolve(ctx, id_or_alias).await?;
-            let k = self.load(ctx, id).await?;
-            Self::root_for(&k)?;
-            self.usable_for(&k, &[KeyState::Active, KeyState::Deactivated], "rewrap")?;
-            let (plaintext, key_version) = Self::open_wdek(&k, ciphertext, aad)?;
-            let (ciphertext, rewrapped_key_version) = self.wrap_with(ctx, &k, &plaintext, aad)?;
-            Ok(Rewrapped {
-                ciphertext,
-                key_version,
-                rewrapped_key_version,
-            })
-        };
-        self.audited(
-            ctx,
-            Action::SecretsRewrap,
-            Role::Writer,
-            Some(id_or_alias),
-            op,
-        )
-        .await
-    }
-
     /// Runs a read-modify-write of one key under its stripe lock, from the stored record,
     /// and drops the cached entry afterwards.
     pub(crate) async fn mutate<T, F>(&self, ctx: &Ctx, id: KeyId, f: F) -> Result<T>
@@ -841,289 +630,6 @@ impl Service {
             other => other.into(),
         })
     }
-
-    /// Rotates key `id` of `instance` (requests and the rotation scheduler).
-    pub(crate) async fn rotate_in(
-        &self,
-        instance: InstanceId,
-        id: KeyId,
-        payload: Option<Zeroizing<Vec<u8>>>,
-    ) -> Result<VersionInfo> {
-        let unit = self.unit(instance)?;
-        self.mutate_in(instance, id, move |rec, now| {
-                if rec.kind != KeyKind::Root {
-                    return Err(ServiceError::new(ErrorKind::RootKeyRequired, "Requested action can only be completed with a root key"));
-                }
-                // Key Protect refuses to rotate an expired key (state 3): a new version
-                // would outlive the expiration it inherits. Only Active keys rotate.
-                let state = effective_state(rec, now);
-                if state != KeyState::Active {
-                    return Err(ServiceError::new(
-                        ErrorKind::InvalidKeyState,
-                        format!("Key is in state {} ({state:?}): key could not be rotated", state.code()),
-                    ));
-                }
-                if let Some(last) = rec.last_rotated_at {
-                    if now.secs_since(last) < ROTATE_EVERY_SECS {
-                        return Err(ServiceError::new(
-                            ErrorKind::RotationNotPermitted,
-                            "This root key was rotated within the last hour; a key can be rotated once per hour",
-                        ));
-                    }
-                }
-                let material = match (rec.imported, payload) {
-                    (true, None) => {
-                        return Err(ServiceError::new(ErrorKind::PayloadRequired, "Rotating an imported root key requires a payload with the new key material"));
-                    }
-                    (false, Some(_)) => {
-                        return Err(invalid("payload", "The field 'payload' is only accepted when rotating an imported root key"));
-                    }
-                    (true, Some(p)) if ![16, 24, 32].contains(&p.len()) => {
-                        return Err(invalid("payload", "The field 'payload' must be: a base64 encoded 128, 192 or 256 bit key"));
-                    }
-                    (true, Some(p)) => KeyMaterial::from_slice(&p),
-                    (false, None) => unit.generate(GENERATED_LEN).map_err(engine_err)?,
-                };
-                let version = VersionId::random();
-                let binding = BlobBinding { instance, key: rec.id, version, kind: rec.kind, imported: rec.imported };
-                let blob = unit.seal_blob(&binding, &material).map_err(engine_err)?;
-                let seq = rec.version_count;
-                rec.current_version = version;
-                rec.current_version_at = now;
-                rec.version_count += 1;
-                rec.last_rotated_at = Some(now);
-                rec.bits = u32::try_from(material.len() * 8).unwrap_or(u32::MAX);
-                let info = VersionInfo { id: version, created_at: now };
-                Ok(MutateOutcome::AddVersion(KeyVersionRecord { id: version, seq, created_at: now, blob }, info))
-            })
-        .await
-    }
-
-    /// Rotates a root key: a new version with fresh material, or with `payload` for
-    /// imported keys. Older versions keep unwrapping.
-    pub async fn rotate(
-        &self,
-        ctx: &Ctx,
-        id_or_alias: &str,
-        payload: Option<Zeroizing<Vec<u8>>>,
-        secure: Option<crate::SecureImport>,
-    ) -> Result<VersionInfo> {
-        let op = async {
-            let id = self.resolve(ctx, id_or_alias).await?;
-            let payload = match (secure, payload) {
-                (Some(secure), Some(sealed)) => {
-                    Some(self.open_secure_import(ctx, &sealed, &secure).await?)
-                }
-                (Some(_), None) => {
-                    return Err(invalid(
-                        "payload",
-                        "secure import needs the encrypted 'payload'",
-                    ))
-                }
-                (None, p) => p,
-            };
-            self.rotate_in(ctx.instance, id, payload).await
-        };
-        self.audited(
-            ctx,
-            Action::SecretsRotate,
-            Role::Writer,
-            Some(id_or_alias),
-            op,
-        )
-        .await
-    }
-
-    /// Disables (suspends) an active root key.
-    pub async fn disable(&self, ctx: &Ctx, id_or_alias: &str) -> Result<()> {
-        let op = async {
-            let id = self.resolve(ctx, id_or_alias).await?;
-            self.mutate(ctx, id, |rec, now| {
-                if rec.kind != KeyKind::Root {
-                    return Err(ServiceError::new(
-                        ErrorKind::RootKeyRequired,
-                        "Requested action can only be completed with a root key",
-                    ));
-                }
-                rec.state = transition(rec, now, LifecycleEvent::Disable, "disabled")?;
-                rec.state_changed_at = now;
-                Ok(MutateOutcome::Update(()))
-            })
-            .await
-        };
-        self.audited(
-            ctx,
-            Action::SecretsDisable,
-            Role::Manager,
-            Some(id_or_alias),
-            op,
-        )
-        .await
-    }
-
-    /// Enables a suspended root key, at least 30 seconds after it was disabled.
-    pub async fn enable(&self, ctx: &Ctx, id_or_alias: &str) -> Result<()> {
-        let op = async {
-            let id = self.resolve(ctx, id_or_alias).await?;
-            self.mutate(ctx, id, |rec, now| {
-                if rec.kind != KeyKind::Root {
-                    return Err(ServiceError::new(
-                        ErrorKind::RootKeyRequired,
-                        "Requested action can only be completed with a root key",
-                    ));
-                }
-                if effective_state(rec, now) == KeyState::Deactivated {
-                    return Err(ServiceError::new(
-                        ErrorKind::KeyExpired,
-                        "The key has expired and cannot be enabled",
-                    ));
-                }
-                let next = transition(rec, now, LifecycleEvent::Enable, "enabled")?;
-                if now.secs_since(rec.state_changed_at) < COOLDOWN_SECS {
-                    return Err(ServiceError::new(
-                        ErrorKind::TooEarly,
-                        "A key can be enabled 30 seconds after it was disabled; retry later",
-                    ));
-                }
-                rec.state = next;
-                rec.state_changed_at = now;
-                Ok(MutateOutcome::Update(()))
-            })
-            .await
-        };
-        self.audited(
-            ctx,
-            Action::SecretsEnable,
-            Role::Manager,
-            Some(id_or_alias),
-            op,
-        )
-        .await
-    }
-
-    /// Deletes a key (state 5): restorable for 30 days, purgeable after 4 hours. Keys with
-    /// registrations need `force`; a `preventKeyDeletion` registration blocks even that.
-    pub async fn delete(
-        &self,
-        ctx: &Ctx,
-        id_or_alias: &str,
-        force: bool,
-    ) -> Result<crate::KeyMetadata> {
-        let op = async {
-            let id = self.resolve(ctx, id_or_alias).await?;
-            self.check_registrations_allow_delete(ctx, id, force)
-                .await?;
-            let by = ctx.principal.subject.clone();
-            self.mutate(ctx, id, move |rec, now| {
-                let next = transition(rec, now, LifecycleEvent::Delete, "deleted")?;
-                crate::policies::check_dual_auth_delete(rec, &by, now)?;
-                rec.state = next;
-                rec.state_changed_at = now;
-                rec.deleted_at = Some(now);
-                rec.deleted_by = Some(by);
-                rec.deletion_auth = None;
-                Ok(MutateOutcome::Update(as_written(rec, now)))
-            })
-            .await
-        };
-        self.audited(
-            ctx,
-            Action::SecretsDelete,
-            Role::Manager,
-            Some(id_or_alias),
-            op,
-        )
-        .await
-        .map(|r| crate::KeyMetadata::from(&r))
-    }
-
-    /// Restores a deleted key: at least 30 seconds and at most 30 days after deletion, and
-    /// only if it has not expired.
-    pub async fn restore(&self, ctx: &Ctx, id_or_alias: &str) -> Result<crate::KeyMetadata> {
-        let op = async {
-            let id = self.resolve(ctx, id_or_alias).await?;
-            self.mutate(ctx, id, |rec, now| {
-                if rec.state != KeyState::Destroyed {
-                    return Err(ServiceError::new(
-                        ErrorKind::InvalidKeyState,
-                        format!("Key is in state {}: only deleted keys can be restored", rec.state.code()),
-                    ));
-                }
-                let deleted = rec.deleted_at.unwrap_or(rec.state_changed_at);
-                if now.secs_since(deleted) < COOLDOWN_SECS {
-                    return Err(ServiceError::new(ErrorKind::TooEarly, "A key can be restored 30 seconds after it was deleted; retry later"));
-                }
-                if now.secs_since(deleted) > RESTORE_WITHIN_SECS {
-                    return Err(ServiceError::new(ErrorKind::RestoreExpired, "Key restoration has expired: keys can be restored within 30 days of deletion"));
-                }
-                if rec.expiration.is_some_and(|e| e <= now) {
-                    return Err(ServiceError::new(ErrorKind::KeyExpired, "The key has expired and cannot be restored"));
-                }
-                rec.state = KeyState::Destroyed.transition(LifecycleEvent::Restore { expired: false }).map_err(|_| {
-                    ServiceError::new(ErrorKind::InvalidKeyState, "key could not be restored")
-                })?;
-                rec.state_changed_at = now;
-                rec.deleted_at = None;
-                rec.deleted_by = None;
-                Ok(MutateOutcome::Update(as_written(rec, now)))
-            })
-            .await
-        };
-        self.audited(
-            ctx,
-            Action::SecretsRestore,
-            Role::Manager,
-            Some(id_or_alias),
-            op,
-        )
-        .await
-        .map(|r| crate::KeyMetadata::from(&r))
-    }
-
-    /// Purges a deleted key for good, at least 4 hours after deletion (KeyPurge role).
-    pub async fn purge(&self, ctx: &Ctx, id_or_alias: &str) -> Result<crate::KeyMetadata> {
-        let op = async {
-            let id = self.resolve(ctx, id_or_alias).await?;
-            self.mutate(ctx, id, |rec, now| {
-                if rec.state != KeyState::Destroyed {
-                    return Err(ServiceError::new(
-                        ErrorKind::InvalidKeyState,
-                        format!(
-                            "Key is in state {}: only deleted keys can be purged",
-                            rec.state.code()
-                        ),
-                    ));
-                }
-                let deleted = rec.deleted_at.unwrap_or(rec.state_changed_at);
-                if now.secs_since(deleted) < PURGE_AFTER_SECS {
-                    return Err(ServiceError::new(
-                        ErrorKind::TooEarly,
-                        "A deleted key can be purged 4 hours after deletion; retry later",
-                    ));
-                }
-                Ok(MutateOutcome::Purge(rec.clone()))
-            })
-            .await
-        };
-        self.audited(
-            ctx,
-            Action::SecretsPurge,
-            Role::KeyPurge,
-            Some(id_or_alias),
-            op,
-        )
-        .await
-        .map(|r| crate::KeyMetadata::from(&r))
-    }
-}
-
-/// The record as the store will hold it once `rec` is written at `now`: the store bumps the
-/// row version and stamps the update time, so a mutation that returns the key shows those.
-fn as_written(rec: &KeyRecord, now: strongroom_model::UnixMillis) -> KeyRecord {
-    let mut shown = rec.clone();
-    shown.row_version += 1;
-    shown.updated_at = now;
-    shown
 }
 
 /// What a mutation writes.

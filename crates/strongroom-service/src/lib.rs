@@ -16,6 +16,7 @@ mod import;
 mod instance_policies;
 mod instances;
 mod keys;
+mod lifecycle;
 mod policies;
 mod registrations;
 mod rings;
@@ -23,6 +24,7 @@ mod search;
 pub mod text;
 mod units;
 pub mod views;
+mod wrapping;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
