@@ -9,12 +9,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Row};
-use strongroom_keystore::*;
-use strongroom_model::{
-    InstanceId, KeyId, KeyKind, KeyState, Roles, UnitId, UnixMillis, VersionId,
+use strongroom_keystore::sql::{
+    api_key_from_row, audit_from_row, instance_from_row, key_from_row, registration_from_row,
 };
+use strongroom_keystore::*;
+use strongroom_model::{InstanceId, KeyId, KeyKind, UnitId, UnixMillis, VersionId};
 
 /// Connection settings.
 #[derive(Debug, Clone)]
@@ -67,7 +68,7 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 fn g(e: sqlx::Error) -> StoreError {
-    StoreError::Corrupt(e.to_string())
+    strongroom_keystore::sql::undecodable(e)
 }
 
 fn uuid(s: String) -> Result<uuid::Uuid> {
@@ -210,84 +211,7 @@ fn parse_change(payload: &str) -> Change {
     }
 }
 
-fn key_from_row(r: &PgRow) -> Result<KeyRecord> {
-    let aliases: String = r.try_get("aliases").map_err(g)?;
-    let opt = |c: &str| {
-        r.try_get::<Option<i64>, _>(c)
-            .map_err(g)
-            .map(|v| v.map(UnixMillis))
-    };
-    Ok(KeyRecord {
-        instance: InstanceId(uuid(r.try_get("instance_id").map_err(g)?)?),
-        id: KeyId(uuid(r.try_get("id").map_err(g)?)?),
-        name: r.try_get("name").map_err(g)?,
-        description: r.try_get("description").map_err(g)?,
-        aliases: aliases
-            .split('\n')
-            .filter(|a| !a.is_empty())
-            .map(String::from)
-            .collect(),
-        kind: KeyKind::from_code(r.try_get("kind").map_err(g)?).ok_or_else(|| corrupt("kind"))?,
-        imported: r.try_get("imported").map_err(g)?,
-        bits: u32_of(r.try_get("bits").map_err(g)?, "bits")?,
-        state: KeyState::from_code(r.try_get("state").map_err(g)?)
-            .ok_or_else(|| corrupt("state"))?,
-        key_ring: r.try_get("key_ring").map_err(g)?,
-        created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
-        created_by: r.try_get("created_by").map_err(g)?,
-        updated_at: UnixMillis(r.try_get("updated_at").map_err(g)?),
-        state_changed_at: UnixMillis(r.try_get("state_changed_at").map_err(g)?),
-        expiration: opt("expiration")?,
-        last_rotated_at: opt("last_rotated_at")?,
-        deleted_at: opt("deleted_at")?,
-        deleted_by: r.try_get("deleted_by").map_err(g)?,
-        current_version: VersionId(uuid(r.try_get("current_version").map_err(g)?)?),
-        current_version_at: UnixMillis(r.try_get("current_version_at").map_err(g)?),
-        version_count: u32_of(r.try_get("version_count").map_err(g)?, "version_count")?,
-        row_version: r.try_get("row_version").map_err(g)?,
-        rotation: match r
-            .try_get::<Option<bool>, _>("rotation_enabled")
-            .map_err(g)?
-        {
-            None => None,
-            Some(enabled) => Some(RotationPolicy {
-                enabled,
-                interval_month: u8::try_from(
-                    r.try_get::<i64, _>("rotation_interval_month").map_err(g)?,
-                )
-                .map_err(|_| corrupt("interval"))?,
-                updated_at: UnixMillis(r.try_get("rotation_policy_at").map_err(g)?),
-                updated_by: r.try_get("rotation_policy_by").map_err(g)?,
-            }),
-        },
-        dual_auth: match r
-            .try_get::<Option<bool>, _>("dual_auth_enabled")
-            .map_err(g)?
-        {
-            None => None,
-            Some(enabled) => Some(DualAuthPolicy {
-                enabled,
-                updated_at: UnixMillis(r.try_get("dual_auth_policy_at").map_err(g)?),
-                updated_by: r.try_get("dual_auth_policy_by").map_err(g)?,
-            }),
-        },
-        deletion_auth: match r
-            .try_get::<Option<String>, _>("deletion_authorized_by")
-            .map_err(g)?
-        {
-            None => None,
-            Some(by) => Some(DeletionAuthorization {
-                by,
-                at: UnixMillis(r.try_get("deletion_authorized_at").map_err(g)?),
-            }),
-        },
-    })
-}
-
-const KEY_COLUMNS: &str = "instance_id, id, name, description, aliases, kind, imported, bits, state, key_ring, created_at, \
-    created_by, updated_at, state_changed_at, expiration, last_rotated_at, deleted_at, deleted_by, current_version, \
-    current_version_at, version_count, row_version, rotation_enabled, rotation_interval_month, rotation_policy_at, \
-    rotation_policy_by, dual_auth_enabled, dual_auth_policy_at, dual_auth_policy_by, deletion_authorized_by, deletion_authorized_at";
+use strongroom_keystore::sql::KEY_COLUMNS;
 
 fn push_key_values<'a>(
     b: &mut sqlx::query_builder::Separated<'_, 'a, Postgres, &'static str>,
@@ -388,62 +312,6 @@ fn push_filter<'a>(q: &mut QueryBuilder<'a, Postgres>, instance: InstanceId, f: 
     if let Some(ring) = &f.key_ring {
         q.push(" AND key_ring = ").push_bind(ring.as_str());
     }
-}
-
-fn instance_from_row(r: &PgRow) -> Result<InstanceRecord> {
-    Ok(InstanceRecord {
-        id: InstanceId(uuid(r.try_get("id").map_err(g)?)?),
-        name: r.try_get("name").map_err(g)?,
-        created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
-    })
-}
-
-fn api_key_from_row(r: &PgRow) -> Result<ApiKeyRecord> {
-    let hash: Vec<u8> = r.try_get("secret_hash").map_err(g)?;
-    Ok(ApiKeyRecord {
-        id: r.try_get("id").map_err(g)?,
-        instance: InstanceId(uuid(r.try_get("instance_id").map_err(g)?)?),
-        name: r.try_get("name").map_err(g)?,
-        roles: Roles(
-            u8::try_from(r.try_get::<i64, _>("roles").map_err(g)?).map_err(|_| corrupt("roles"))?,
-        ),
-        secret_hash: hash.try_into().map_err(|_| corrupt("secret hash"))?,
-        created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
-    })
-}
-
-fn audit_from_row(r: &PgRow) -> Result<AuditRecord> {
-    let h = |v: Vec<u8>| -> Result<[u8; 32]> { v.try_into().map_err(|_| corrupt("audit hash")) };
-    let instance: Option<String> = r.try_get("instance_id").map_err(g)?;
-    Ok(AuditRecord {
-        seq: r.try_get("seq").map_err(g)?,
-        at: UnixMillis(r.try_get("at").map_err(g)?),
-        instance: instance.map(|s| uuid(s).map(InstanceId)).transpose()?,
-        principal: r.try_get("principal").map_err(g)?,
-        action: r.try_get("action").map_err(g)?,
-        key: r.try_get("key").map_err(g)?,
-        outcome: r.try_get("outcome").map_err(g)?,
-        status: u16::try_from(r.try_get::<i64, _>("status").map_err(g)?)
-            .map_err(|_| corrupt("status"))?,
-        correlation_id: r.try_get("correlation_id").map_err(g)?,
-        prev_hash: h(r.try_get("prev_hash").map_err(g)?)?,
-        hash: h(r.try_get("hash").map_err(g)?)?,
-    })
-}
-
-fn registration_from_row(r: &PgRow) -> Result<RegistrationRecord> {
-    Ok(RegistrationRecord {
-        key: KeyId(uuid(r.try_get("key_id").map_err(g)?)?),
-        resource_crn: r.try_get("resource_crn").map_err(g)?,
-        description: r.try_get("description").map_err(g)?,
-        metadata: r.try_get("metadata").map_err(g)?,
-        prevent_deletion: r.try_get("prevent_deletion").map_err(g)?,
-        key_version: VersionId(uuid(r.try_get("key_version_id").map_err(g)?)?),
-        created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
-        created_by: r.try_get("created_by").map_err(g)?,
-        updated_at: UnixMillis(r.try_get("updated_at").map_err(g)?),
-        updated_by: r.try_get("updated_by").map_err(g)?,
-    })
 }
 
 #[async_trait]

@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
-use strongroom_keystore::*;
-use strongroom_model::{
-    InstanceId, KeyId, KeyKind, KeyState, Roles, UnitId, UnixMillis, VersionId,
+use strongroom_keystore::sql::{
+    api_key_from_row, audit_from_row, instance_from_row, key_from_row, registration_from_row,
 };
+use strongroom_keystore::*;
+use strongroom_model::{InstanceId, KeyId, KeyKind, UnitId, UnixMillis, VersionId};
 
 /// The SQLite keystore.
 #[derive(Debug, Clone)]
@@ -164,80 +164,6 @@ fn parse_uuid(s: &str) -> Result<uuid::Uuid> {
     uuid::Uuid::from_str(s).map_err(|_| corrupt("uuid"))
 }
 
-fn opt_ms(v: Option<i64>) -> Option<UnixMillis> {
-    v.map(UnixMillis)
-}
-
-fn key_from_row(r: &SqliteRow) -> Result<KeyRecord> {
-    let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
-    let aliases: String = r.try_get("aliases").map_err(g)?;
-    Ok(KeyRecord {
-        instance: InstanceId(parse_uuid(r.try_get("instance_id").map_err(g)?)?),
-        id: KeyId(parse_uuid(r.try_get("id").map_err(g)?)?),
-        name: r.try_get("name").map_err(g)?,
-        description: r.try_get("description").map_err(g)?,
-        aliases: aliases
-            .split('\n')
-            .filter(|a| !a.is_empty())
-            .map(String::from)
-            .collect(),
-        kind: KeyKind::from_code(r.try_get("kind").map_err(g)?).ok_or_else(|| corrupt("kind"))?,
-        imported: r.try_get("imported").map_err(g)?,
-        bits: r.try_get("bits").map_err(g)?,
-        state: KeyState::from_code(r.try_get("state").map_err(g)?)
-            .ok_or_else(|| corrupt("state"))?,
-        key_ring: r.try_get("key_ring").map_err(g)?,
-        created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
-        created_by: r.try_get("created_by").map_err(g)?,
-        updated_at: UnixMillis(r.try_get("updated_at").map_err(g)?),
-        state_changed_at: UnixMillis(r.try_get("state_changed_at").map_err(g)?),
-        expiration: opt_ms(r.try_get("expiration").map_err(g)?),
-        last_rotated_at: opt_ms(r.try_get("last_rotated_at").map_err(g)?),
-        deleted_at: opt_ms(r.try_get("deleted_at").map_err(g)?),
-        deleted_by: r.try_get("deleted_by").map_err(g)?,
-        current_version: VersionId(parse_uuid(r.try_get("current_version").map_err(g)?)?),
-        current_version_at: UnixMillis(r.try_get("current_version_at").map_err(g)?),
-        version_count: r.try_get("version_count").map_err(g)?,
-        row_version: r.try_get("row_version").map_err(g)?,
-        rotation: match r
-            .try_get::<Option<bool>, _>("rotation_enabled")
-            .map_err(g)?
-        {
-            None => None,
-            Some(enabled) => Some(RotationPolicy {
-                enabled,
-                interval_month: u8::try_from(
-                    r.try_get::<i64, _>("rotation_interval_month").map_err(g)?,
-                )
-                .map_err(|_| corrupt("rotation interval"))?,
-                updated_at: UnixMillis(r.try_get("rotation_policy_at").map_err(g)?),
-                updated_by: r.try_get("rotation_policy_by").map_err(g)?,
-            }),
-        },
-        dual_auth: match r
-            .try_get::<Option<bool>, _>("dual_auth_enabled")
-            .map_err(g)?
-        {
-            None => None,
-            Some(enabled) => Some(DualAuthPolicy {
-                enabled,
-                updated_at: UnixMillis(r.try_get("dual_auth_policy_at").map_err(g)?),
-                updated_by: r.try_get("dual_auth_policy_by").map_err(g)?,
-            }),
-        },
-        deletion_auth: match r
-            .try_get::<Option<String>, _>("deletion_authorized_by")
-            .map_err(g)?
-        {
-            None => None,
-            Some(by) => Some(DeletionAuthorization {
-                by,
-                at: UnixMillis(r.try_get("deletion_authorized_at").map_err(g)?),
-            }),
-        },
-    })
-}
-
 fn push_filter<'a>(q: &mut QueryBuilder<'a, Sqlite>, instance: InstanceId, f: &'a KeyFilter) {
     q.push(" WHERE instance_id = ")
         .push_bind(instance.to_string());
@@ -330,43 +256,6 @@ impl SqliteStore {
             Err(e) => e,
         }
     }
-}
-
-fn audit_from_row(r: &SqliteRow) -> Result<AuditRecord> {
-    let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
-    let hash32 =
-        |v: Vec<u8>| -> Result<[u8; 32]> { v.try_into().map_err(|_| corrupt("audit hash")) };
-    let instance: Option<String> = r.try_get("instance_id").map_err(g)?;
-    let status: i64 = r.try_get("status").map_err(g)?;
-    Ok(AuditRecord {
-        seq: r.try_get("seq").map_err(g)?,
-        at: UnixMillis(r.try_get("at").map_err(g)?),
-        instance: instance
-            .map(|s| parse_uuid(&s).map(InstanceId))
-            .transpose()?,
-        principal: r.try_get("principal").map_err(g)?,
-        action: r.try_get("action").map_err(g)?,
-        key: r.try_get("key").map_err(g)?,
-        outcome: r.try_get("outcome").map_err(g)?,
-        status: u16::try_from(status).map_err(|_| corrupt("audit status"))?,
-        correlation_id: r.try_get("correlation_id").map_err(g)?,
-        prev_hash: hash32(r.try_get("prev_hash").map_err(g)?)?,
-        hash: hash32(r.try_get("hash").map_err(g)?)?,
-    })
-}
-
-fn api_key_from_row(r: &SqliteRow) -> Result<ApiKeyRecord> {
-    let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
-    let hash: Vec<u8> = r.try_get("secret_hash").map_err(g)?;
-    let roles: i64 = r.try_get("roles").map_err(g)?;
-    Ok(ApiKeyRecord {
-        id: r.try_get("id").map_err(g)?,
-        instance: InstanceId(parse_uuid(r.try_get("instance_id").map_err(g)?)?),
-        name: r.try_get("name").map_err(g)?,
-        roles: Roles(u8::try_from(roles).map_err(|_| corrupt("roles"))?),
-        secret_hash: hash.try_into().map_err(|_| corrupt("secret hash"))?,
-        created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
-    })
 }
 
 #[async_trait]
@@ -527,7 +416,7 @@ impl KeyStore for SqliteStore {
         }
         rows.iter()
             .map(|r| {
-                let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+                let g = strongroom_keystore::sql::undecodable;
                 Ok(KeyVersionRecord {
                     seq: r.try_get("seq").map_err(g)?,
                     id: VersionId(parse_uuid(r.try_get("id").map_err(g)?)?),
@@ -567,7 +456,7 @@ impl KeyStore for SqliteStore {
         .map_err(unavailable)?;
         rows.iter()
             .map(|r| {
-                let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+                let g = strongroom_keystore::sql::undecodable;
                 Ok(SealedVersion {
                     key: KeyId(parse_uuid(r.try_get("key_id").map_err(g)?)?),
                     seq: r.try_get("seq").map_err(g)?,
@@ -640,7 +529,7 @@ impl KeyStore for SqliteStore {
             .map_err(unavailable)?;
         rows.iter()
             .map(|r| {
-                let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+                let g = strongroom_keystore::sql::undecodable;
                 Ok(UnitUsage {
                     instance,
                     unit: UnitId(parse_uuid(r.try_get("unit_id").map_err(g)?)?),
@@ -758,7 +647,7 @@ impl KeyStore for SqliteStore {
             .fetch_one(&self.write)
             .await
             .map_err(unavailable)?;
-        let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+        let g = strongroom_keystore::sql::undecodable;
         Ok(ImportTokenRecord {
             id: KeyId(parse_uuid(r.try_get("id").map_err(g)?)?),
             created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
@@ -830,7 +719,7 @@ impl KeyStore for SqliteStore {
         .map_err(unavailable)?;
         rows.iter()
             .map(|r| {
-                let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+                let g = strongroom_keystore::sql::undecodable;
                 Ok(InstancePolicyRecord {
                     policy_type: r.try_get("policy_type").map_err(g)?,
                     enabled: r.try_get("enabled").map_err(g)?,
@@ -901,23 +790,7 @@ impl KeyStore for SqliteStore {
             .fetch_all(&self.write)
             .await
             .map_err(unavailable)?;
-        rows.iter()
-            .map(|r| {
-                let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
-                Ok(RegistrationRecord {
-                    key: KeyId(parse_uuid(r.try_get("key_id").map_err(g)?)?),
-                    resource_crn: r.try_get("resource_crn").map_err(g)?,
-                    description: r.try_get("description").map_err(g)?,
-                    metadata: r.try_get("metadata").map_err(g)?,
-                    prevent_deletion: r.try_get("prevent_deletion").map_err(g)?,
-                    key_version: VersionId(parse_uuid(r.try_get("key_version_id").map_err(g)?)?),
-                    created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
-                    created_by: r.try_get("created_by").map_err(g)?,
-                    updated_at: UnixMillis(r.try_get("updated_at").map_err(g)?),
-                    updated_by: r.try_get("updated_by").map_err(g)?,
-                })
-            })
-            .collect()
+        rows.iter().map(registration_from_row).collect()
     }
 
     async fn mark_synced(
@@ -1056,7 +929,7 @@ impl KeyStore for SqliteStore {
         .map_err(unavailable)?;
         rows.iter()
             .map(|r| {
-                let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+                let g = strongroom_keystore::sql::undecodable;
                 Ok(KeyRingRecord {
                     id: r.try_get("id").map_err(g)?,
                     created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
@@ -1264,10 +1137,10 @@ impl KeyStore for SqliteStore {
             Some(r) => {
                 let seq: i64 = r
                     .try_get("seq")
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    .map_err(strongroom_keystore::sql::undecodable)?;
                 let hash: Vec<u8> = r
                     .try_get("hash")
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    .map_err(strongroom_keystore::sql::undecodable)?;
                 Ok(Some((
                     seq,
                     hash.try_into().map_err(|_| corrupt("audit hash"))?,
@@ -1285,15 +1158,6 @@ impl KeyStore for SqliteStore {
             .map_err(unavailable)?;
         rows.iter().map(audit_from_row).collect()
     }
-}
-
-fn instance_from_row(r: &SqliteRow) -> Result<InstanceRecord> {
-    let g = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
-    Ok(InstanceRecord {
-        id: InstanceId(parse_uuid(r.try_get("id").map_err(g)?)?),
-        name: r.try_get("name").map_err(g)?,
-        created_at: UnixMillis(r.try_get("created_at").map_err(g)?),
-    })
 }
 
 /// Inserts a key with its versions and aliases in the caller's transaction.

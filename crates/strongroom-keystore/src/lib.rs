@@ -10,6 +10,7 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod sql;
 
 use async_trait::async_trait;
 use strongroom_model::{
@@ -44,6 +45,18 @@ pub enum StoreError {
     /// The stored data is not what this version of Strongroom wrote.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A row cannot be read as what this version of Strongroom wrote.
+    #[error("stored data is corrupt: a row cannot be read")]
+    Undecodable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A column cannot be read as what this version of Strongroom wrote.
+    #[error("stored data is corrupt: column {column} cannot be read")]
+    Unreadable {
+        /// The column.
+        column: &'static str,
+        /// The driver's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The backend failed (I/O, database down). Retryable.
     #[error("keystore unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -291,6 +291,11 @@ impl From<StoreError> for ServiceError {
                 tracing::error!(%what, "keystore data is corrupt");
                 ServiceError::new(ErrorKind::Internal, "stored key metadata is corrupt")
             }
+            e @ (StoreError::Undecodable(_) | StoreError::Unreadable { .. }) => {
+                let source = std::error::Error::source(&e).map(|s| s.to_string());
+                tracing::error!(error = %e, source = ?source, "keystore data cannot be read");
+                ServiceError::new(ErrorKind::Internal, "stored key metadata is corrupt")
+            }
             StoreError::Unavailable(source) => {
                 tracing::error!(error = %source, "keystore unavailable");
                 ServiceError::new(
