@@ -1,6 +1,5 @@
-//! Keys: create and import, read, list, versions, and the read-modify-write of one key
-//! (`mutate`) that the lifecycle (`lifecycle.rs`) and rotation build on. Envelope
-//! encryption is in `wrapping.rs`.
+//! Keys: create and import, read, list, versions. Changes of a key go through `mutation.rs`;
+//! the lifecycle and rotation are in `lifecycle.rs`, envelope encryption in `wrapping.rs`.
 
 use crate::action::Action;
 use std::sync::Arc;
@@ -8,8 +7,7 @@ use std::sync::Arc;
 use strongroom_engine::{BlobBinding, EngineError, KeyMaterial};
 use strongroom_keystore::{KeyFilter, KeyRecord, KeyVersionRecord, Page, StoreError};
 use strongroom_model::{
-    InstanceId, KeyId, KeyKind, KeyState, LifecycleEvent, Role, TransitionError, UnixMillis,
-    VersionId,
+    KeyId, KeyKind, KeyState, LifecycleEvent, Role, TransitionError, UnixMillis, VersionId,
 };
 use zeroize::Zeroizing;
 
@@ -577,66 +575,4 @@ impl Service {
         )
         .await
     }
-
-    /// Runs a read-modify-write of one key under its stripe lock, from the stored record,
-    /// and drops the cached entry afterwards.
-    pub(crate) async fn mutate<T, F>(&self, ctx: &Ctx, id: KeyId, f: F) -> Result<T>
-    where
-        F: for<'a> FnOnce(&'a mut KeyRecord, UnixMillis) -> Result<MutateOutcome<T>>,
-    {
-        self.mutate_in(ctx.instance, id, f).await
-    }
-
-    /// [`Service::mutate`] for a known instance (background jobs have no request).
-    pub(crate) async fn mutate_in<T, F>(&self, instance: InstanceId, id: KeyId, f: F) -> Result<T>
-    where
-        F: for<'a> FnOnce(&'a mut KeyRecord, UnixMillis) -> Result<MutateOutcome<T>>,
-    {
-        let ck = (instance, id);
-        let _guard = self.cache.stripe(&ck).lock().await;
-        let mut rec = match self.store.get_key(instance, id).await {
-            Ok(r) => r,
-            Err(StoreError::NotFound) => return Err(key_not_found()),
-            Err(e) => return Err(e.into()),
-        };
-        let now = self.clock.now();
-        let outcome = f(&mut rec, now)?;
-        let result = match outcome {
-            MutateOutcome::Update(v) => {
-                rec.updated_at = now;
-                self.store.update_key(&rec).await.map(|_| v)
-            }
-            MutateOutcome::AddVersion(version, v) => {
-                rec.updated_at = now;
-                self.store.add_key_version(&rec, &version).await.map(|_| v)
-            }
-            MutateOutcome::Purge(v) => self
-                .store
-                .purge_key(instance, id, rec.row_version)
-                .await
-                .map(|_| v),
-            MutateOutcome::AddAlias(alias, v) => {
-                rec.updated_at = now;
-                self.store.add_alias(&rec, &alias).await.map(|_| v)
-            }
-            MutateOutcome::RemoveAlias(alias, v) => {
-                rec.updated_at = now;
-                self.store.remove_alias(&rec, &alias).await.map(|_| v)
-            }
-        };
-        self.cache.remove(&ck);
-        result.map_err(|e| match e {
-            StoreError::NotFound => key_not_found(),
-            other => other.into(),
-        })
-    }
-}
-
-/// What a mutation writes.
-pub(crate) enum MutateOutcome<T> {
-    Update(T),
-    AddVersion(KeyVersionRecord, T),
-    Purge(T),
-    AddAlias(String, T),
-    RemoveAlias(String, T),
 }

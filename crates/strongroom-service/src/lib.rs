@@ -17,6 +17,7 @@ mod instance_policies;
 mod instances;
 mod keys;
 mod lifecycle;
+mod mutation;
 mod policies;
 mod registrations;
 mod rings;

@@ -13,6 +13,7 @@ use crate::error::{ErrorKind, Result, ServiceError};
 use crate::Service;
 
 use crate::keys::*;
+use crate::mutation::MutateOutcome;
 
 impl Service {
     /// Rotates key `id` of `instance` (requests and the rotation scheduler).

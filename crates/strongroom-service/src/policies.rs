@@ -8,7 +8,8 @@ use strongroom_model::{KeyKind, KeyState, Role, UnixMillis};
 use crate::audit::AuditEvent;
 use crate::auth::Ctx;
 use crate::error::{ErrorKind, Result, ServiceError};
-use crate::keys::{effective_state, MutateOutcome};
+use crate::keys::effective_state;
+use crate::mutation::MutateOutcome;
 use crate::Service;
 
 /// A deletion authorization stays valid this long (7 days).

@@ -6,7 +6,8 @@ use strongroom_model::Role;
 
 use crate::auth::Ctx;
 use crate::error::{ErrorKind, Result, ServiceError};
-use crate::keys::{MutateOutcome, MAX_ALIASES};
+use crate::keys::MAX_ALIASES;
+use crate::mutation::MutateOutcome;
 use crate::Service;
 
 /// The ring every instance has and new keys land in.

@@ -4,7 +4,6 @@
 
 mod backup_target;
 mod bench;
-mod bench_grep11;
 mod cli;
 mod coalesce;
 mod node;

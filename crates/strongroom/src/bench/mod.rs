@@ -2,6 +2,11 @@
 //! number of connections, and the trivial axum server that serves as the same-run
 //! baseline. Figures are printed as JSON for the script to compare.
 
+mod grep11;
+mod stats;
+
+use stats::percentile_ms;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,7 +37,7 @@ enum BenchCmd {
     /// physical limit of this machine for them.
     Ep11Inproc {
         #[arg(long, value_enum)]
-        op: crate::bench_grep11::Ep11Op,
+        op: grep11::Ep11Op,
         #[arg(long, default_value_t = 0)]
         threads: usize,
         #[arg(long, default_value_t = 5.0)]
@@ -46,7 +51,7 @@ enum BenchCmd {
         #[arg(long, env = "STRONGROOM_TOKEN")]
         token: String,
         #[arg(long, value_enum)]
-        op: crate::bench_grep11::Ep11Op,
+        op: grep11::Ep11Op,
         #[arg(long, default_value_t = 64)]
         streams: usize,
         /// HTTP/2 connections the streams are spread over.
@@ -149,11 +154,9 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
             } else {
                 threads
             };
-            let v = tokio::task::spawn_blocking(move || {
-                crate::bench_grep11::inproc(op, threads, duration)
-            })
-            .await
-            .map_err(|e| e.to_string())??;
+            let v = tokio::task::spawn_blocking(move || grep11::inproc(op, threads, duration))
+                .await
+                .map_err(|e| e.to_string())??;
             println!("{v}");
             Ok(())
         }
@@ -168,7 +171,7 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
         } => {
             // The load generator runs on one thread (a current-thread runtime): it takes
             // as little as possible of the cores the server shares with it.
-            let load = crate::bench_grep11::Load {
+            let load = grep11::Load {
                 streams,
                 connections,
                 duration,
@@ -179,7 +182,7 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
                     .enable_all()
                     .build()
                     .map_err(|e| e.to_string())?;
-                rt.block_on(crate::bench_grep11::grpc(&addr, &token, op, load))
+                rt.block_on(grep11::grpc(&addr, &token, op, load))
             })
             .join()
             .map_err(|_| "load generator panicked".to_string())??;
@@ -390,13 +393,4 @@ async fn worker(
         }
     }
     lat
-}
-
-/// The `p` percentile (0..1) of sorted latencies in microseconds, in milliseconds.
-pub(crate) fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
-    if sorted_us.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted_us.len() as f64 - 1.0) * p).round() as usize;
-    sorted_us[i.min(sorted_us.len() - 1)] as f64 / 1000.0
 }

@@ -491,7 +491,7 @@ pub async fn grpc(
         }
     }
     lat.sort_unstable();
-    let pct = |p: f64| crate::bench::percentile_ms(&lat, p);
+    let pct = |p: f64| super::stats::percentile_ms(&lat, p);
     let n = ok.load(Ordering::SeqCst);
     Ok(json!({
         "ops": n,
