@@ -36,7 +36,8 @@ fn aes(u: &CryptoUnit, extra: &[(u64, AttrValue)]) -> Vec<u8> {
         (cka::DECRYPT, AttrValue::Bool(true)),
     ]);
     tm.extend(extra.iter().cloned());
-    u.ep11_generate_key(&Mech::new(ckm::AES_KEY_GEN), &tm)
+    u.ep11()
+        .generate_key(&Mech::new(ckm::AES_KEY_GEN), &tm)
         .unwrap()
         .blob
 }
@@ -55,20 +56,21 @@ fn aes_cbc_pad_multi_part_equals_single_part() {
     let iv = [7u8; 16];
     let plain: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
     let single = u
-        .ep11_single(Op::Encrypt, &cbc(&iv), &k, &plain, &[])
+        .ep11()
+        .single(Op::Encrypt, &cbc(&iv), &k, &plain, &[])
         .unwrap();
     for split in [0usize, 1, 15, 16, 17, 500, 999, 1000] {
-        let st = u.ep11_init(Op::Encrypt, &cbc(&iv), &k).unwrap();
-        let (st, mut out) = u.ep11_update(Op::Encrypt, &st, &plain[..split]).unwrap();
-        let (st, o2) = u.ep11_update(Op::Encrypt, &st, &plain[split..]).unwrap();
+        let st = u.ep11().init(Op::Encrypt, &cbc(&iv), &k).unwrap();
+        let (st, mut out) = u.ep11().update(Op::Encrypt, &st, &plain[..split]).unwrap();
+        let (st, o2) = u.ep11().update(Op::Encrypt, &st, &plain[split..]).unwrap();
         out.extend(o2);
-        out.extend(u.ep11_finish(Op::Encrypt, &st, &[], &[]).unwrap());
+        out.extend(u.ep11().finish(Op::Encrypt, &st, &[], &[]).unwrap());
         assert_eq!(out, single, "split {split}");
-        let st = u.ep11_init(Op::Decrypt, &cbc(&iv), &k).unwrap();
-        let (st, mut back) = u.ep11_update(Op::Decrypt, &st, &single[..split]).unwrap();
-        let (st, b2) = u.ep11_update(Op::Decrypt, &st, &single[split..]).unwrap();
+        let st = u.ep11().init(Op::Decrypt, &cbc(&iv), &k).unwrap();
+        let (st, mut back) = u.ep11().update(Op::Decrypt, &st, &single[..split]).unwrap();
+        let (st, b2) = u.ep11().update(Op::Decrypt, &st, &single[split..]).unwrap();
         back.extend(b2);
-        back.extend(u.ep11_finish(Op::Decrypt, &st, &[], &[]).unwrap());
+        back.extend(u.ep11().finish(Op::Decrypt, &st, &[], &[]).unwrap());
         assert_eq!(back, plain, "split {split}");
     }
 }
@@ -77,26 +79,30 @@ fn aes_cbc_pad_multi_part_equals_single_part() {
 fn states_are_single_use_and_bound_to_their_operation() {
     let u = unit();
     let k = aes(&u, &[]);
-    let st = u.ep11_init(Op::Encrypt, &cbc(&[1; 16]), &k).unwrap();
-    let (_, _) = u.ep11_update(Op::Encrypt, &st, b"abc").unwrap();
+    let st = u.ep11().init(Op::Encrypt, &cbc(&[1; 16]), &k).unwrap();
+    let (_, _) = u.ep11().update(Op::Encrypt, &st, b"abc").unwrap();
     assert_eq!(
-        u.ep11_update(Op::Encrypt, &st, b"abc").unwrap_err().ckr,
+        u.ep11().update(Op::Encrypt, &st, b"abc").unwrap_err().ckr,
         ckr::OPERATION_NOT_INITIALIZED
     );
-    let st = u.ep11_init(Op::Encrypt, &cbc(&[1; 16]), &k).unwrap();
+    let st = u.ep11().init(Op::Encrypt, &cbc(&[1; 16]), &k).unwrap();
     assert_eq!(
-        u.ep11_finish(Op::Decrypt, &st, &[], &[]).unwrap_err().ckr,
+        u.ep11().finish(Op::Decrypt, &st, &[], &[]).unwrap_err().ckr,
         ckr::OPERATION_NOT_INITIALIZED
     );
     let mut bad = st.clone();
     let n = bad.len() - 1;
     bad[n] ^= 1;
     assert_eq!(
-        u.ep11_finish(Op::Encrypt, &bad, &[], &[]).unwrap_err().ckr,
+        u.ep11()
+            .finish(Op::Encrypt, &bad, &[], &[])
+            .unwrap_err()
+            .ckr,
         ckr::OPERATION_NOT_INITIALIZED
     );
     assert_eq!(
-        u.ep11_finish(Op::Encrypt, &st[..10], &[], &[])
+        u.ep11()
+            .finish(Op::Encrypt, &st[..10], &[], &[])
             .unwrap_err()
             .ckr,
         ckr::OPERATION_NOT_INITIALIZED
@@ -105,7 +111,8 @@ fn states_are_single_use_and_bound_to_their_operation() {
     let other = unit();
     assert_eq!(
         other
-            .ep11_finish(Op::Encrypt, &st, &[], &[])
+            .ep11()
+            .finish(Op::Encrypt, &st, &[], &[])
             .unwrap_err()
             .ckr,
         ckr::IBM_WKID_MISMATCH
@@ -116,7 +123,8 @@ fn states_are_single_use_and_bound_to_their_operation() {
 fn attributes_are_enforced() {
     let u = unit();
     let enc_only = u
-        .ep11_generate_key(
+        .ep11()
+        .generate_key(
             &Mech::new(ckm::AES_KEY_GEN),
             &t(&[
                 (cka::VALUE_LEN, AttrValue::Int(16)),
@@ -126,10 +134,12 @@ fn attributes_are_enforced() {
         .unwrap()
         .blob;
     let ct = u
-        .ep11_single(Op::Encrypt, &cbc(&[0; 16]), &enc_only, b"x", &[])
+        .ep11()
+        .single(Op::Encrypt, &cbc(&[0; 16]), &enc_only, b"x", &[])
         .unwrap();
     assert_eq!(
-        u.ep11_single(Op::Decrypt, &cbc(&[0; 16]), &enc_only, &ct, &[])
+        u.ep11()
+            .single(Op::Decrypt, &cbc(&[0; 16]), &enc_only, &ct, &[])
             .unwrap_err()
             .ckr,
         ckr::KEY_FUNCTION_NOT_PERMITTED
@@ -137,7 +147,8 @@ fn attributes_are_enforced() {
     // Not extractable by default: cannot be wrapped.
     let kek = aes(&u, &[(cka::WRAP, AttrValue::Bool(true))]);
     assert_eq!(
-        u.ep11_wrap(&cbc(&[0; 16]), &enc_only, &kek, &[])
+        u.ep11()
+            .wrap(&cbc(&[0; 16]), &enc_only, &kek, &[])
             .unwrap_err()
             .ckr,
         ckr::KEY_UNEXTRACTABLE
@@ -146,17 +157,20 @@ fn attributes_are_enforced() {
     let mut tampered = enc_only.clone();
     tampered[20] ^= 1;
     let e = u
-        .ep11_single(Op::Encrypt, &cbc(&[0; 16]), &tampered, b"x", &[])
+        .ep11()
+        .single(Op::Encrypt, &cbc(&[0; 16]), &tampered, b"x", &[])
         .unwrap_err();
     assert_eq!(e.ckr, ckr::KEY_HANDLE_INVALID);
     // SetAttributeValue may only add protection.
     let ext = aes(&u, &[(cka::EXTRACTABLE, AttrValue::Bool(true))]);
     let (less, a) = u
-        .ep11_set_attributes(&ext, &t(&[(cka::EXTRACTABLE, AttrValue::Bool(false))]))
+        .ep11()
+        .set_attributes(&ext, &t(&[(cka::EXTRACTABLE, AttrValue::Bool(false))]))
         .unwrap();
     assert!(!a.flag(cka::EXTRACTABLE));
     assert_eq!(
-        u.ep11_set_attributes(&less, &t(&[(cka::EXTRACTABLE, AttrValue::Bool(true))]))
+        u.ep11()
+            .set_attributes(&less, &t(&[(cka::EXTRACTABLE, AttrValue::Bool(true))]))
             .unwrap_err()
             .ckr,
         ckr::ATTRIBUTE_READ_ONLY
@@ -168,18 +182,21 @@ fn wrong_key_types_and_templates_are_refused() {
     let u = unit();
     let k = aes(&u, &[(cka::SIGN, AttrValue::Bool(true))]);
     let e = u
-        .ep11_single(Op::Sign, &Mech::new(ckm::ECDSA), &k, &[1; 32], &[])
+        .ep11()
+        .single(Op::Sign, &Mech::new(ckm::ECDSA), &k, &[1; 32], &[])
         .unwrap_err();
     assert_eq!(e.ckr, ckr::KEY_TYPE_INCONSISTENT);
     let e = u
-        .ep11_generate_key(
+        .ep11()
+        .generate_key(
             &Mech::new(ckm::AES_KEY_GEN),
             &t(&[(cka::VALUE_LEN, AttrValue::Int(17))]),
         )
         .unwrap_err();
     assert_eq!(e.ckr, ckr::ATTRIBUTE_VALUE_INVALID);
     let e = u
-        .ep11_generate_key(
+        .ep11()
+        .generate_key(
             &Mech::new(ckm::AES_KEY_GEN),
             &t(&[
                 (cka::VALUE_LEN, AttrValue::Int(16)),
@@ -189,7 +206,8 @@ fn wrong_key_types_and_templates_are_refused() {
         .unwrap_err();
     assert_eq!(e.ckr, ckr::TEMPLATE_INCONSISTENT);
     let e = u
-        .ep11_generate_key(
+        .ep11()
+        .generate_key(
             &Mech::new(ckm::AES_KEY_GEN),
             &t(&[
                 (cka::CLASS, AttrValue::Int(cko::PRIVATE_KEY as i64)),
@@ -205,23 +223,25 @@ fn ec_sign_verify_and_ecdh_agree() {
     let u = unit();
     let params = params_of_curve(Curve::P256);
     let gen = || {
-        u.ep11_generate_key_pair(
-            &Mech::new(ckm::EC_KEY_PAIR_GEN),
-            &t(&[
-                (cka::EC_PARAMS, AttrValue::Bytes(params.clone())),
-                (cka::VERIFY, AttrValue::Bool(true)),
-            ]),
-            &t(&[
-                (cka::SIGN, AttrValue::Bool(true)),
-                (cka::DERIVE, AttrValue::Bool(true)),
-            ]),
-        )
-        .unwrap()
+        u.ep11()
+            .generate_key_pair(
+                &Mech::new(ckm::EC_KEY_PAIR_GEN),
+                &t(&[
+                    (cka::EC_PARAMS, AttrValue::Bytes(params.clone())),
+                    (cka::VERIFY, AttrValue::Bool(true)),
+                ]),
+                &t(&[
+                    (cka::SIGN, AttrValue::Bool(true)),
+                    (cka::DERIVE, AttrValue::Bool(true)),
+                ]),
+            )
+            .unwrap()
     };
     let (a_pub, a_priv) = gen();
     let (b_pub, b_priv) = gen();
     let sig = u
-        .ep11_single(
+        .ep11()
+        .single(
             Op::Sign,
             &Mech::new(ckm::ECDSA_SHA256),
             &a_priv.blob,
@@ -230,16 +250,18 @@ fn ec_sign_verify_and_ecdh_agree() {
         )
         .unwrap();
     assert_eq!(sig.len(), 64);
-    u.ep11_single(
-        Op::Verify,
-        &Mech::new(ckm::ECDSA_SHA256),
-        &a_pub.blob,
-        b"hello",
-        &sig,
-    )
-    .unwrap();
+    u.ep11()
+        .single(
+            Op::Verify,
+            &Mech::new(ckm::ECDSA_SHA256),
+            &a_pub.blob,
+            b"hello",
+            &sig,
+        )
+        .unwrap();
     let e = u
-        .ep11_single(
+        .ep11()
+        .single(
             Op::Verify,
             &Mech::new(ckm::ECDSA_SHA256),
             &b_pub.blob,
@@ -250,14 +272,15 @@ fn ec_sign_verify_and_ecdh_agree() {
     assert_eq!(e.ckr, ckr::SIGNATURE_INVALID);
     // The MACed SPKI starts with a plain SPKI that verifies too.
     let n = strongroom_engine::der::tlv_len(&a_pub.blob).unwrap();
-    u.ep11_single(
-        Op::Verify,
-        &Mech::new(ckm::ECDSA_SHA256),
-        &a_pub.blob[..n],
-        b"hello",
-        &sig,
-    )
-    .unwrap();
+    u.ep11()
+        .single(
+            Op::Verify,
+            &Mech::new(ckm::ECDSA_SHA256),
+            &a_pub.blob[..n],
+            b"hello",
+            &sig,
+        )
+        .unwrap();
     let point = |k: &NewKey| match k.attrs.0.get(&cka::EC_POINT) {
         Some(AttrValue::Bytes(b)) => b.clone(),
         _ => panic!("no point"),
@@ -269,7 +292,8 @@ fn ec_sign_verify_and_ecdh_agree() {
         (cka::DECRYPT, AttrValue::Bool(true)),
     ]);
     let ka = u
-        .ep11_derive(
+        .ep11()
+        .derive(
             &Mech {
                 code: ckm::ECDH1_DERIVE,
                 param: MechParam::Bytes(point(&b_pub)),
@@ -279,7 +303,8 @@ fn ec_sign_verify_and_ecdh_agree() {
         )
         .unwrap();
     let kb = u
-        .ep11_derive(
+        .ep11()
+        .derive(
             &Mech {
                 code: ckm::ECDH1_DERIVE,
                 param: MechParam::Bytes(point(&a_pub)),
@@ -290,10 +315,12 @@ fn ec_sign_verify_and_ecdh_agree() {
         .unwrap();
     assert_eq!(ka.checksum, kb.checksum);
     let ct = u
-        .ep11_single(Op::Encrypt, &cbc(&[3; 16]), &ka.blob, b"hello world!", &[])
+        .ep11()
+        .single(Op::Encrypt, &cbc(&[3; 16]), &ka.blob, b"hello world!", &[])
         .unwrap();
     assert_eq!(
-        u.ep11_single(Op::Decrypt, &cbc(&[3; 16]), &kb.blob, &ct, &[])
+        u.ep11()
+            .single(Op::Decrypt, &cbc(&[3; 16]), &kb.blob, &ct, &[])
             .unwrap(),
         b"hello world!"
     );
@@ -306,25 +333,28 @@ fn rewrap_moves_blobs_to_the_new_master_key() {
     let mut u = unit_for(instance, old);
     let k = aes(&u, &[]);
     let ct = u
-        .ep11_single(Op::Encrypt, &cbc(&[5; 16]), &k, b"before", &[])
+        .ep11()
+        .single(Op::Encrypt, &cbc(&[5; 16]), &k, b"before", &[])
         .unwrap();
     let new_mk = MasterKey::random(&AwsLcProvider).unwrap();
     let copy = MasterKey::from_bytes(*new_mk.expose());
     // Committed, not yet rotating: RewrapKeyBlob already targets the new key.
     u.set_next_master_key(new_mk, false);
-    let k2 = u.ep11_rewrap(&k).unwrap();
+    let k2 = u.ep11().rewrap(&k).unwrap();
     assert_ne!(k2, k);
-    assert_eq!(u.ep11_rewrap(&k2).unwrap(), k2);
+    assert_eq!(u.ep11().rewrap(&k2).unwrap(), k2);
     // After finalize only the new key is held: the old blob is refused, the new one works.
     let u = unit_for(instance, copy);
     assert_eq!(
-        u.ep11_single(Op::Decrypt, &cbc(&[5; 16]), &k, &ct, &[])
+        u.ep11()
+            .single(Op::Decrypt, &cbc(&[5; 16]), &k, &ct, &[])
             .unwrap_err()
             .ckr,
         ckr::IBM_WKID_MISMATCH
     );
     assert_eq!(
-        u.ep11_single(Op::Decrypt, &cbc(&[5; 16]), &k2, &ct, &[])
+        u.ep11()
+            .single(Op::Decrypt, &cbc(&[5; 16]), &k2, &ct, &[])
             .unwrap(),
         b"before"
     );
@@ -337,16 +367,18 @@ fn blobs_of_another_instance_never_open_even_under_the_same_master_key() {
     let b = unit_for(InstanceId::random(), MasterKey::from_bytes(mk));
     let k = aes(&a, &[]);
     let e = b
-        .ep11_single(Op::Encrypt, &cbc(&[0; 16]), &k, b"x", &[])
+        .ep11()
+        .single(Op::Encrypt, &cbc(&[0; 16]), &k, b"x", &[])
         .unwrap_err();
     assert_eq!(e.ckr, ckr::KEY_HANDLE_INVALID);
-    let st = a.ep11_init(Op::Encrypt, &cbc(&[0; 16]), &k).unwrap();
-    let e = b.ep11_finish(Op::Encrypt, &st, b"x", &[]).unwrap_err();
+    let st = a.ep11().init(Op::Encrypt, &cbc(&[0; 16]), &k).unwrap();
+    let e = b.ep11().finish(Op::Encrypt, &st, b"x", &[]).unwrap_err();
     assert_eq!(e.ckr, ckr::OPERATION_NOT_INITIALIZED);
     // Truncated anywhere: a clear error, never a panic.
     for n in 0..k.len() {
         let e = a
-            .ep11_single(Op::Encrypt, &cbc(&[0; 16]), &k[..n], b"x", &[])
+            .ep11()
+            .single(Op::Encrypt, &cbc(&[0; 16]), &k[..n], b"x", &[])
             .unwrap_err();
         assert_eq!(e.ckr, ckr::KEY_HANDLE_INVALID, "truncated at {n}");
     }
@@ -355,7 +387,8 @@ fn blobs_of_another_instance_never_open_even_under_the_same_master_key() {
         let mut t = k.clone();
         t[i] ^= 0x80;
         let e = a
-            .ep11_single(Op::Encrypt, &cbc(&[0; 16]), &t, b"x", &[])
+            .ep11()
+            .single(Op::Encrypt, &cbc(&[0; 16]), &t, b"x", &[])
             .unwrap_err();
         assert!(
             matches!(e.ckr, ckr::KEY_HANDLE_INVALID | ckr::IBM_WKID_MISMATCH),
@@ -368,7 +401,8 @@ fn blobs_of_another_instance_never_open_even_under_the_same_master_key() {
 fn raw_rsa_pkcs_over_a_digest_info_is_the_sha256_rsa_signature() {
     let u = unit();
     let (public, private) = u
-        .ep11_generate_key_pair(
+        .ep11()
+        .generate_key_pair(
             &Mech::new(ckm::RSA_PKCS_KEY_PAIR_GEN),
             &t(&[
                 (cka::MODULUS_BITS, AttrValue::Int(2048)),
@@ -379,7 +413,8 @@ fn raw_rsa_pkcs_over_a_digest_info_is_the_sha256_rsa_signature() {
         .unwrap();
     let msg = b"This data needs to be signed";
     let safe = u
-        .ep11_single(
+        .ep11()
+        .single(
             Op::Sign,
             &Mech::new(ckm::SHA256_RSA_PKCS),
             &private.blob,
@@ -389,69 +424,80 @@ fn raw_rsa_pkcs_over_a_digest_info_is_the_sha256_rsa_signature() {
         .unwrap();
     let mut di = hex::decode("3031300d060960864801650304020105000420").unwrap();
     di.extend(
-        u.ep11_single(Op::Digest, &Mech::new(ckm::SHA256), &[], msg, &[])
+        u.ep11()
+            .single(Op::Digest, &Mech::new(ckm::SHA256), &[], msg, &[])
             .unwrap(),
     );
     let raw = u
-        .ep11_single(Op::Sign, &Mech::new(ckm::RSA_PKCS), &private.blob, &di, &[])
+        .ep11()
+        .single(Op::Sign, &Mech::new(ckm::RSA_PKCS), &private.blob, &di, &[])
         .unwrap();
     assert_eq!(raw, safe);
-    u.ep11_single(
-        Op::Verify,
-        &Mech::new(ckm::RSA_PKCS),
-        &public.blob,
-        &di,
-        &raw,
-    )
-    .unwrap();
-    u.ep11_single(
-        Op::Verify,
-        &Mech::new(ckm::SHA256_RSA_PKCS),
-        &public.blob,
-        msg,
-        &raw,
-    )
-    .unwrap();
-    let mut other = di.clone();
-    other[30] ^= 1;
-    assert_eq!(
-        u.ep11_single(
+    u.ep11()
+        .single(
             Op::Verify,
             &Mech::new(ckm::RSA_PKCS),
             &public.blob,
-            &other,
-            &raw
+            &di,
+            &raw,
         )
-        .unwrap_err()
-        .ckr,
+        .unwrap();
+    u.ep11()
+        .single(
+            Op::Verify,
+            &Mech::new(ckm::SHA256_RSA_PKCS),
+            &public.blob,
+            msg,
+            &raw,
+        )
+        .unwrap();
+    let mut other = di.clone();
+    other[30] ^= 1;
+    assert_eq!(
+        u.ep11()
+            .single(
+                Op::Verify,
+                &Mech::new(ckm::RSA_PKCS),
+                &public.blob,
+                &other,
+                &raw
+            )
+            .unwrap_err()
+            .ckr,
         ckr::SIGNATURE_INVALID
     );
     // SHA-1 and SHA-224 signatures go the same way (hash, DigestInfo, raw RSA).
     for m in [ckm::SHA1_RSA_PKCS, ckm::SHA224_RSA_PKCS] {
         let s = u
-            .ep11_single(Op::Sign, &Mech::new(m), &private.blob, msg, &[])
+            .ep11()
+            .single(Op::Sign, &Mech::new(m), &private.blob, msg, &[])
             .unwrap();
-        u.ep11_single(Op::Verify, &Mech::new(m), &public.blob, msg, &s)
+        u.ep11()
+            .single(Op::Verify, &Mech::new(m), &public.blob, msg, &s)
             .unwrap();
-        let st = u.ep11_init(Op::Sign, &Mech::new(m), &private.blob).unwrap();
-        let (st, _) = u.ep11_update(Op::Sign, &st, &msg[..5]).unwrap();
+        let st = u
+            .ep11()
+            .init(Op::Sign, &Mech::new(m), &private.blob)
+            .unwrap();
+        let (st, _) = u.ep11().update(Op::Sign, &st, &msg[..5]).unwrap();
         assert_eq!(
-            u.ep11_finish(Op::Sign, &st, &msg[5..], &[]).unwrap(),
+            u.ep11().finish(Op::Sign, &st, &msg[5..], &[]).unwrap(),
             s,
             "PKCS#1 v1.5 is deterministic"
         );
     }
     // Too much data for the padding.
     assert_eq!(
-        u.ep11_single(
-            Op::Sign,
-            &Mech::new(ckm::RSA_PKCS),
-            &private.blob,
-            &[0; 246],
-            &[]
-        )
-        .unwrap_err()
-        .ckr,
+        u.ep11()
+            .single(
+                Op::Sign,
+                &Mech::new(ckm::RSA_PKCS),
+                &private.blob,
+                &[0; 246],
+                &[]
+            )
+            .unwrap_err()
+            .ckr,
         ckr::DATA_LEN_RANGE
     );
 }
@@ -461,12 +507,13 @@ fn secp256k1_ecdh_agrees() {
     let u = unit();
     let params = params_of_curve(Curve::Secp256k1);
     let gen = || {
-        u.ep11_generate_key_pair(
-            &Mech::new(ckm::EC_KEY_PAIR_GEN),
-            &t(&[(cka::EC_PARAMS, AttrValue::Bytes(params.clone()))]),
-            &t(&[(cka::DERIVE, AttrValue::Bool(true))]),
-        )
-        .unwrap()
+        u.ep11()
+            .generate_key_pair(
+                &Mech::new(ckm::EC_KEY_PAIR_GEN),
+                &t(&[(cka::EC_PARAMS, AttrValue::Bytes(params.clone()))]),
+                &t(&[(cka::DERIVE, AttrValue::Bool(true))]),
+            )
+            .unwrap()
     };
     let ((a_pub, a_priv), (b_pub, b_priv)) = (gen(), gen());
     let point = |k: &NewKey| match k.attrs.0.get(&cka::EC_POINT) {
@@ -475,7 +522,8 @@ fn secp256k1_ecdh_agrees() {
     };
     let tmpl = t(&[(cka::VALUE_LEN, AttrValue::Int(32))]);
     let ka = u
-        .ep11_derive(
+        .ep11()
+        .derive(
             &Mech {
                 code: ckm::ECDH1_DERIVE,
                 param: MechParam::Bytes(point(&b_pub)),
@@ -485,7 +533,8 @@ fn secp256k1_ecdh_agrees() {
         )
         .unwrap();
     let kb = u
-        .ep11_derive(
+        .ep11()
+        .derive(
             &Mech {
                 code: ckm::ECDH1_DERIVE,
                 param: MechParam::Bytes(point(&a_pub)),
@@ -501,16 +550,17 @@ fn secp256k1_ecdh_agrees() {
 fn generic_secret_derivations_and_the_extractable_rule() {
     let u = unit();
     let gen = |ext: bool| {
-        u.ep11_generate_key(
-            &Mech::new(ckm::GENERIC_SECRET_KEY_GEN),
-            &t(&[
-                (cka::VALUE_LEN, AttrValue::Int(16)),
-                (cka::DERIVE, AttrValue::Bool(true)),
-                (cka::EXTRACTABLE, AttrValue::Bool(ext)),
-            ]),
-        )
-        .unwrap()
-        .blob
+        u.ep11()
+            .generate_key(
+                &Mech::new(ckm::GENERIC_SECRET_KEY_GEN),
+                &t(&[
+                    (cka::VALUE_LEN, AttrValue::Int(16)),
+                    (cka::DERIVE, AttrValue::Bool(true)),
+                    (cka::EXTRACTABLE, AttrValue::Bool(ext)),
+                ]),
+            )
+            .unwrap()
+            .blob
     };
     let (locked, open) = (gen(false), gen(true));
     let wants_ext = t(&[(cka::EXTRACTABLE, AttrValue::Bool(true))]);
@@ -530,26 +580,28 @@ fn generic_secret_derivations_and_the_extractable_rule() {
             m(code, &[1; 4])
         };
         assert_eq!(
-            u.ep11_derive(&mech, &locked, &wants_ext).unwrap_err().ckr,
+            u.ep11().derive(&mech, &locked, &wants_ext).unwrap_err().ckr,
             ckr::TEMPLATE_INCONSISTENT,
             "{code:x}"
         );
     }
     assert_eq!(
-        u.ep11_derive(
-            &m(ckm::CONCATENATE_BASE_AND_KEY, &locked),
-            &open,
-            &wants_ext
-        )
-        .unwrap_err()
-        .ckr,
+        u.ep11()
+            .derive(
+                &m(ckm::CONCATENATE_BASE_AND_KEY, &locked),
+                &open,
+                &wants_ext
+            )
+            .unwrap_err()
+            .ckr,
         ckr::TEMPLATE_INCONSISTENT
     );
     // Lengths: base ‖ data, data ‖ base, base ⊕ data (shorter of the two), base ‖ key.
     let len = |k: &NewKey| k.attrs.ulong(cka::VALUE_LEN).unwrap();
     assert_eq!(
         len(&u
-            .ep11_derive(
+            .ep11()
+            .derive(
                 &m(ckm::CONCATENATE_BASE_AND_DATA, &[1; 4]),
                 &locked,
                 &Template::new()
@@ -559,7 +611,8 @@ fn generic_secret_derivations_and_the_extractable_rule() {
     );
     assert_eq!(
         len(&u
-            .ep11_derive(
+            .ep11()
+            .derive(
                 &m(ckm::CONCATENATE_DATA_AND_BASE, &[1; 4]),
                 &locked,
                 &Template::new()
@@ -569,7 +622,8 @@ fn generic_secret_derivations_and_the_extractable_rule() {
     );
     assert_eq!(
         len(&u
-            .ep11_derive(
+            .ep11()
+            .derive(
                 &m(ckm::XOR_BASE_AND_DATA, &[1; 4]),
                 &locked,
                 &Template::new()
@@ -579,7 +633,8 @@ fn generic_secret_derivations_and_the_extractable_rule() {
     );
     assert_eq!(
         len(&u
-            .ep11_derive(
+            .ep11()
+            .derive(
                 &m(ckm::CONCATENATE_BASE_AND_KEY, &open),
                 &locked,
                 &Template::new()
@@ -589,7 +644,8 @@ fn generic_secret_derivations_and_the_extractable_rule() {
     );
     // XOR with data twice gives the base back: same check value.
     let x1 = u
-        .ep11_derive(
+        .ep11()
+        .derive(
             &m(ckm::XOR_BASE_AND_DATA, &[0x5a; 16]),
             &open,
             &t(&[
@@ -599,14 +655,16 @@ fn generic_secret_derivations_and_the_extractable_rule() {
         )
         .unwrap();
     let x2 = u
-        .ep11_derive(
+        .ep11()
+        .derive(
             &m(ckm::XOR_BASE_AND_DATA, &[0x5a; 16]),
             &x1.blob,
             &Template::new(),
         )
         .unwrap();
     let same = u
-        .ep11_derive(
+        .ep11()
+        .derive(
             &m(ckm::XOR_BASE_AND_DATA, &[0; 16]),
             &open,
             &Template::new(),
@@ -619,7 +677,8 @@ fn generic_secret_derivations_and_the_extractable_rule() {
 fn pss_and_oaep_with_any_hash_and_mgf() {
     let u = unit();
     let (public, private) = u
-        .ep11_generate_key_pair(
+        .ep11()
+        .generate_key_pair(
             &Mech::new(ckm::RSA_PKCS_KEY_PAIR_GEN),
             &t(&[
                 (cka::MODULUS_BITS, AttrValue::Int(2048)),
@@ -643,16 +702,20 @@ fn pss_and_oaep_with_any_hash_and_mgf() {
             param: MechParam::Pss { hash, mgf, salt },
         };
         let s1 = u
-            .ep11_single(Op::Sign, &m, &private.blob, b"msg", &[])
+            .ep11()
+            .single(Op::Sign, &m, &private.blob, b"msg", &[])
             .unwrap();
         let s2 = u
-            .ep11_single(Op::Sign, &m, &private.blob, b"msg", &[])
+            .ep11()
+            .single(Op::Sign, &m, &private.blob, b"msg", &[])
             .unwrap();
         assert_ne!(s1, s2, "PSS is randomised");
-        u.ep11_single(Op::Verify, &m, &public.blob, b"msg", &s1)
+        u.ep11()
+            .single(Op::Verify, &m, &public.blob, b"msg", &s1)
             .unwrap();
         assert_eq!(
-            u.ep11_single(Op::Verify, &m, &public.blob, b"msh", &s1)
+            u.ep11()
+                .single(Op::Verify, &m, &public.blob, b"msh", &s1)
                 .unwrap_err()
                 .ckr,
             ckr::SIGNATURE_INVALID
@@ -667,7 +730,8 @@ fn pss_and_oaep_with_any_hash_and_mgf() {
             },
         };
         assert_eq!(
-            u.ep11_single(Op::Verify, &other, &public.blob, b"msg", &s1)
+            u.ep11()
+                .single(Op::Verify, &other, &public.blob, b"msg", &s1)
                 .unwrap_err()
                 .ckr,
             ckr::SIGNATURE_INVALID
@@ -683,10 +747,12 @@ fn pss_and_oaep_with_any_hash_and_mgf() {
             },
         };
         let ct = u
-            .ep11_single(Op::Encrypt, &m, &public.blob, b"secret", &[])
+            .ep11()
+            .single(Op::Encrypt, &m, &public.blob, b"secret", &[])
             .unwrap();
         assert_eq!(
-            u.ep11_single(Op::Decrypt, &m, &private.blob, &ct, &[])
+            u.ep11()
+                .single(Op::Decrypt, &m, &private.blob, &ct, &[])
                 .unwrap(),
             b"secret"
         );
@@ -699,7 +765,8 @@ fn pss_and_oaep_with_any_hash_and_mgf() {
             },
         };
         assert_eq!(
-            u.ep11_single(Op::Decrypt, &wrong, &private.blob, &ct, &[])
+            u.ep11()
+                .single(Op::Decrypt, &wrong, &private.blob, &ct, &[])
                 .unwrap_err()
                 .ckr,
             ckr::ENCRYPTED_DATA_INVALID
@@ -713,17 +780,18 @@ fn multi_part_digests_and_signatures_keep_a_small_state_for_any_length() {
     let chunk: Vec<u8> = (0..1_048_576u32).map(|i| (i % 251) as u8).collect();
     // 5 MiB through DigestUpdate: more than a single call may carry.
     let mut st = u
-        .ep11_init(Op::Digest, &Mech::new(ckm::SHA256), &[])
+        .ep11()
+        .init(Op::Digest, &Mech::new(ckm::SHA256), &[])
         .unwrap();
     for _ in 0..5 {
-        st = u.ep11_update(Op::Digest, &st, &chunk).unwrap().0;
+        st = u.ep11().update(Op::Digest, &st, &chunk).unwrap().0;
         assert!(
             st.len() < 600,
             "the State holds the hash state, not the data ({} bytes)",
             st.len()
         );
     }
-    let streamed = u.ep11_finish(Op::Digest, &st, &[], &[]).unwrap();
+    let streamed = u.ep11().finish(Op::Digest, &st, &[], &[]).unwrap();
     let whole: Vec<u8> = chunk
         .iter()
         .copied()
@@ -735,7 +803,8 @@ fn multi_part_digests_and_signatures_keep_a_small_state_for_any_length() {
     assert_eq!(streamed, want);
     // Hash-then-sign: the streamed signature equals the single-call one (PKCS#1 v1.5).
     let (public, private) = u
-        .ep11_generate_key_pair(
+        .ep11()
+        .generate_key_pair(
             &Mech::new(ckm::RSA_PKCS_KEY_PAIR_GEN),
             &t(&[
                 (cka::MODULUS_BITS, AttrValue::Int(2048)),
@@ -746,7 +815,8 @@ fn multi_part_digests_and_signatures_keep_a_small_state_for_any_length() {
         .unwrap();
     let data = &whole[..3 * chunk.len()];
     let single = u
-        .ep11_single(
+        .ep11()
+        .single(
             Op::Sign,
             &Mech::new(ckm::SHA384_RSA_PKCS),
             &private.blob,
@@ -755,26 +825,29 @@ fn multi_part_digests_and_signatures_keep_a_small_state_for_any_length() {
         )
         .unwrap();
     let mut st = u
-        .ep11_init(Op::Sign, &Mech::new(ckm::SHA384_RSA_PKCS), &private.blob)
+        .ep11()
+        .init(Op::Sign, &Mech::new(ckm::SHA384_RSA_PKCS), &private.blob)
         .unwrap();
     for part in data.chunks(700_001) {
-        st = u.ep11_update(Op::Sign, &st, part).unwrap().0;
+        st = u.ep11().update(Op::Sign, &st, part).unwrap().0;
     }
-    assert_eq!(u.ep11_finish(Op::Sign, &st, &[], &[]).unwrap(), single);
+    assert_eq!(u.ep11().finish(Op::Sign, &st, &[], &[]).unwrap(), single);
     let mut st = u
-        .ep11_init(Op::Verify, &Mech::new(ckm::SHA384_RSA_PKCS), &public.blob)
+        .ep11()
+        .init(Op::Verify, &Mech::new(ckm::SHA384_RSA_PKCS), &public.blob)
         .unwrap();
     for part in data.chunks(1_000_000) {
-        st = u.ep11_update(Op::Verify, &st, part).unwrap().0;
+        st = u.ep11().update(Op::Verify, &st, part).unwrap().0;
     }
-    u.ep11_finish(Op::Verify, &st, &[], &single).unwrap();
+    u.ep11().finish(Op::Verify, &st, &[], &single).unwrap();
     // SHA-3 has no exportable state here: its multi-part data is buffered, up to a limit.
     let mut st = u
-        .ep11_init(Op::Digest, &Mech::new(ckm::IBM_SHA3_256), &[])
+        .ep11()
+        .init(Op::Digest, &Mech::new(ckm::IBM_SHA3_256), &[])
         .unwrap();
-    st = u.ep11_update(Op::Digest, &st, &chunk[..1000]).unwrap().0;
+    st = u.ep11().update(Op::Digest, &st, &chunk[..1000]).unwrap().0;
     assert_eq!(
-        u.ep11_update(Op::Digest, &st, &chunk).unwrap_err().ckr,
+        u.ep11().update(Op::Digest, &st, &chunk).unwrap_err().ckr,
         ckr::DATA_LEN_RANGE
     );
 }
@@ -783,7 +856,8 @@ fn multi_part_digests_and_signatures_keep_a_small_state_for_any_length() {
 fn x931_signatures() {
     let u = unit();
     let (public, private) = u
-        .ep11_generate_key_pair(
+        .ep11()
+        .generate_key_pair(
             &Mech::new(ckm::RSA_X9_31_KEY_PAIR_GEN),
             &t(&[
                 (cka::MODULUS_BITS, AttrValue::Int(2048)),
@@ -794,7 +868,8 @@ fn x931_signatures() {
         .unwrap();
     let msg = b"X9.31 still signs some old payment systems";
     let s1 = u
-        .ep11_single(
+        .ep11()
+        .single(
             Op::Sign,
             &Mech::new(ckm::SHA1_RSA_X9_31),
             &private.blob,
@@ -802,53 +877,59 @@ fn x931_signatures() {
             &[],
         )
         .unwrap();
-    u.ep11_single(
-        Op::Verify,
-        &Mech::new(ckm::SHA1_RSA_X9_31),
-        &public.blob,
-        msg,
-        &s1,
-    )
-    .unwrap();
+    u.ep11()
+        .single(
+            Op::Verify,
+            &Mech::new(ckm::SHA1_RSA_X9_31),
+            &public.blob,
+            msg,
+            &s1,
+        )
+        .unwrap();
     // The raw mechanism takes hash ‖ 0x33 ‖ 0xCC and gives the same (deterministic) signature.
     let mut input = u
-        .ep11_single(Op::Digest, &Mech::new(ckm::SHA_1), &[], msg, &[])
+        .ep11()
+        .single(Op::Digest, &Mech::new(ckm::SHA_1), &[], msg, &[])
         .unwrap();
     input.extend_from_slice(&[0x33, 0xCC]);
     assert_eq!(
-        u.ep11_single(
-            Op::Sign,
-            &Mech::new(ckm::RSA_X9_31),
-            &private.blob,
-            &input,
-            &[]
-        )
-        .unwrap(),
+        u.ep11()
+            .single(
+                Op::Sign,
+                &Mech::new(ckm::RSA_X9_31),
+                &private.blob,
+                &input,
+                &[]
+            )
+            .unwrap(),
         s1
     );
     let mut bad = s1.clone();
     bad[7] ^= 1;
     assert_eq!(
-        u.ep11_single(
-            Op::Verify,
-            &Mech::new(ckm::SHA1_RSA_X9_31),
-            &public.blob,
-            msg,
-            &bad
-        )
-        .unwrap_err()
-        .ckr,
+        u.ep11()
+            .single(
+                Op::Verify,
+                &Mech::new(ckm::SHA1_RSA_X9_31),
+                &public.blob,
+                msg,
+                &bad
+            )
+            .unwrap_err()
+            .ckr,
         ckr::SIGNATURE_INVALID
     );
     // Multi-part gives the same signature.
     let st = u
-        .ep11_init(Op::Sign, &Mech::new(ckm::SHA1_RSA_X9_31), &private.blob)
+        .ep11()
+        .init(Op::Sign, &Mech::new(ckm::SHA1_RSA_X9_31), &private.blob)
         .unwrap();
-    let (st, _) = u.ep11_update(Op::Sign, &st, &msg[..9]).unwrap();
-    assert_eq!(u.ep11_finish(Op::Sign, &st, &msg[9..], &[]).unwrap(), s1);
+    let (st, _) = u.ep11().update(Op::Sign, &st, &msg[..9]).unwrap();
+    assert_eq!(u.ep11().finish(Op::Sign, &st, &msg[9..], &[]).unwrap(), s1);
     // X9.31 key sizes are 1024 + 256·s bits.
     let e = u
-        .ep11_generate_key_pair(
+        .ep11()
+        .generate_key_pair(
             &Mech::new(ckm::RSA_X9_31_KEY_PAIR_GEN),
             &t(&[(cka::MODULUS_BITS, AttrValue::Int(2176))]),
             &Template::new(),

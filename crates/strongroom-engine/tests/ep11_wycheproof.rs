@@ -29,7 +29,8 @@ impl U {
         u.set_instance(InstanceId::random());
         u.set_current_master_key(MasterKey::random(p.as_ref()).unwrap());
         let base = u
-            .ep11_generate_key(
+            .ep11()
+            .generate_key(
                 &Mech::new(ckm::AES_KEY_GEN),
                 &t(&[
                     (cka::VALUE_LEN, AttrValue::Int(32)),
@@ -56,7 +57,8 @@ impl U {
         };
         let wrapped = self
             .u
-            .ep11_single(Op::Encrypt, &mech, &self.base, material, &[])
+            .ep11()
+            .single(Op::Encrypt, &mech, &self.base, material, &[])
             .unwrap();
         let mut tm = t(&[
             (cka::CLASS, AttrValue::Int(class as i64)),
@@ -66,7 +68,8 @@ impl U {
             tm.insert(*a, AttrValue::Bool(true));
         }
         self.u
-            .ep11_unwrap(&mech, &self.base, &[], &wrapped, &tm)
+            .ep11()
+            .unwrap(&mech, &self.base, &[], &wrapped, &tm)
             .map(|k| k.blob)
     }
 }
@@ -106,10 +109,11 @@ fn aes_gcm() {
             };
             let mut ct = tc.ct.to_vec();
             ct.extend_from_slice(&tc.tag);
-            let opened = u.u.ep11_single(Op::Decrypt, &mech, &key, &ct, &[]);
+            let opened = u.u.ep11().single(Op::Decrypt, &mech, &key, &ct, &[]);
             if tc.result == TestResult::Valid {
                 assert_eq!(
-                    u.u.ep11_single(Op::Encrypt, &mech, &key, &tc.pt, &[])
+                    u.u.ep11()
+                        .single(Op::Encrypt, &mech, &key, &tc.pt, &[])
                         .unwrap(),
                     ct,
                     "tc {}",
@@ -147,10 +151,11 @@ fn aes_cbc_pkcs5() {
                 code: ckm::AES_CBC_PAD,
                 param: MechParam::Bytes(tc.nonce.to_vec()),
             };
-            let opened = u.u.ep11_single(Op::Decrypt, &mech, &key, &tc.ct, &[]);
+            let opened = u.u.ep11().single(Op::Decrypt, &mech, &key, &tc.ct, &[]);
             if tc.result == TestResult::Valid {
                 assert_eq!(
-                    u.u.ep11_single(Op::Encrypt, &mech, &key, &tc.pt, &[])
+                    u.u.ep11()
+                        .single(Op::Encrypt, &mech, &key, &tc.pt, &[])
                         .unwrap(),
                     tc.ct.to_vec()
                 );
@@ -241,11 +246,13 @@ fn hmac_and_cmac() {
                     }
                 };
                 let ok =
-                    u.u.ep11_single(Op::Verify, &mech, &key, &tc.msg, &tc.tag)
+                    u.u.ep11()
+                        .single(Op::Verify, &mech, &key, &tc.msg, &tc.tag)
                         .is_ok();
                 if tc.result == TestResult::Valid {
                     assert_eq!(
-                        u.u.ep11_single(Op::Sign, &mech, &key, &tc.msg, &[])
+                        u.u.ep11()
+                            .single(Op::Sign, &mech, &key, &tc.msg, &[])
                             .unwrap(),
                         tc.tag.to_vec(),
                         "{name:?} tc {}",
@@ -278,7 +285,8 @@ fn ecdsa_p1363_verify_on_every_curve() {
         for g in &set.test_groups {
             for tc in &g.tests {
                 let ok =
-                    u.u.ep11_single(Op::Verify, &Mech::new(mech), &g.der, &tc.msg, &tc.sig)
+                    u.u.ep11()
+                        .single(Op::Verify, &Mech::new(mech), &g.der, &tc.msg, &tc.sig)
                         .is_ok();
                 check(tc.result, ok, &format!("{name:?} tc {}", tc.tc_id));
                 n += 1;
@@ -296,14 +304,15 @@ fn ed25519_verify() {
     for g in &set.test_groups {
         for tc in &g.tests {
             let ok =
-                u.u.ep11_single(
-                    Op::Verify,
-                    &Mech::new(ckm::IBM_ED25519_SHA512),
-                    &g.der,
-                    &tc.msg,
-                    &tc.sig,
-                )
-                .is_ok();
+                u.u.ep11()
+                    .single(
+                        Op::Verify,
+                        &Mech::new(ckm::IBM_ED25519_SHA512),
+                        &g.der,
+                        &tc.msg,
+                        &tc.sig,
+                    )
+                    .is_ok();
             check(tc.result, ok, &format!("Ed25519 tc {}", tc.tc_id));
             n += 1;
         }
@@ -332,7 +341,8 @@ fn rsa_pkcs1_and_pss_verify() {
         for g in &set.test_groups {
             for tc in &g.tests {
                 let ok =
-                    u.u.ep11_single(Op::Verify, &Mech::new(mech), &g.der, &tc.msg, &tc.sig)
+                    u.u.ep11()
+                        .single(Op::Verify, &Mech::new(mech), &g.der, &tc.msg, &tc.sig)
                         .is_ok();
                 check(tc.result, ok, &format!("{name:?} tc {}", tc.tc_id));
                 n += 1;
@@ -377,7 +387,8 @@ fn rsa_pkcs1_and_pss_verify() {
         for g in &set.test_groups {
             for tc in &g.tests {
                 let ok =
-                    u.u.ep11_single(Op::Verify, &m, &g.der, &tc.msg, &tc.sig)
+                    u.u.ep11()
+                        .single(Op::Verify, &m, &g.der, &tc.msg, &tc.sig)
                         .is_ok();
                 check(tc.result, ok, &format!("{name:?} tc {}", tc.tc_id));
                 n += 1;
@@ -420,7 +431,7 @@ fn rsa_oaep_decrypt() {
                         label: tc.label.to_vec(),
                     },
                 };
-                let r = u.u.ep11_single(Op::Decrypt, &m, &key, &tc.ct, &[]);
+                let r = u.u.ep11().single(Op::Decrypt, &m, &key, &tc.ct, &[]);
                 if tc.result == TestResult::Valid {
                     assert_eq!(
                         r.as_deref().unwrap(),

@@ -219,7 +219,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Digest, READ, |q| {
             let mech = mech_of(q.mech)?;
             Ok(move |u: &CryptoUnit| {
-                u.ep11_init(Op::Digest, &mech, &[])
+                u.ep11()
+                    .init(Op::Digest, &mech, &[])
                     .map(|state| pb::DigestInitResponse { state })
             })
         })
@@ -232,7 +233,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::DigestResponse>, Status> {
         self.call(r, Action::Ep11Digest, READ, |q| {
             Ok(move |u: &CryptoUnit| {
-                u.ep11_finish(Op::Digest, &q.state, &q.data, &[])
+                u.ep11()
+                    .finish(Op::Digest, &q.state, &q.data, &[])
                     .map(|digest| pb::DigestResponse { digest })
             })
         })
@@ -245,7 +247,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::DigestUpdateResponse>, Status> {
         self.call(r, Action::Ep11Digest, READ, |q| {
             Ok(move |u: &CryptoUnit| {
-                u.ep11_update(Op::Digest, &q.state, &q.data)
+                u.ep11()
+                    .update(Op::Digest, &q.state, &q.data)
                     .map(|(state, _)| pb::DigestUpdateResponse { state })
             })
         })
@@ -259,7 +262,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Digest, WRITE, |q| {
             let key = key_of(q.key, q.key_v1);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_digest_key(&q.state, &key)
+                u.ep11()
+                    .digest_key(&q.state, &key)
                     .map(|state| pb::DigestKeyResponse { state })
             })
         })
@@ -272,7 +276,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::DigestFinalResponse>, Status> {
         self.call(r, Action::Ep11Digest, READ, |q| {
             Ok(move |u: &CryptoUnit| {
-                u.ep11_finish(Op::Digest, &q.state, &[], &[])
+                u.ep11()
+                    .finish(Op::Digest, &q.state, &[], &[])
                     .map(|digest| pb::DigestFinalResponse { digest })
             })
         })
@@ -287,7 +292,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_init(Op::Encrypt, &mech, &key)
+                u.ep11()
+                    .init(Op::Encrypt, &mech, &key)
                     .map(|state| pb::EncryptInitResponse { state })
             })
         })
@@ -302,7 +308,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_init(Op::Decrypt, &mech, &key)
+                u.ep11()
+                    .init(Op::Decrypt, &mech, &key)
                     .map(|state| pb::DecryptInitResponse { state })
             })
         })
@@ -315,7 +322,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::EncryptUpdateResponse>, Status> {
         self.call(r, Action::Ep11Encrypt, READ, |q| {
             Ok(move |u: &CryptoUnit| {
-                u.ep11_update(Op::Encrypt, &q.state, &q.plain)
+                u.ep11()
+                    .update(Op::Encrypt, &q.state, &q.plain)
                     .map(|(state, ciphered)| pb::EncryptUpdateResponse { state, ciphered })
             })
         })
@@ -328,7 +336,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::DecryptUpdateResponse>, Status> {
         self.call(r, Action::Ep11Decrypt, WRITE, |q| {
             Ok(move |u: &CryptoUnit| {
-                u.ep11_update(Op::Decrypt, &q.state, &q.ciphered)
+                u.ep11()
+                    .update(Op::Decrypt, &q.state, &q.ciphered)
                     .map(|(state, plain)| pb::DecryptUpdateResponse { state, plain })
             })
         })
@@ -341,7 +350,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::EncryptResponse>, Status> {
         self.call(r, Action::Ep11Encrypt, READ, |q| {
             Ok(move |u: &CryptoUnit| {
-                u.ep11_finish(Op::Encrypt, &q.state, &q.plain, &[])
+                u.ep11()
+                    .finish(Op::Encrypt, &q.state, &q.plain, &[])
                     .map(|ciphered| pb::EncryptResponse { ciphered })
             })
         })
@@ -354,7 +364,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::DecryptResponse>, Status> {
         self.call(r, Action::Ep11Decrypt, WRITE, |q| {
             Ok(move |u: &CryptoUnit| {
-                u.ep11_finish(Op::Decrypt, &q.state, &q.ciphered, &[])
+                u.ep11()
+                    .finish(Op::Decrypt, &q.state, &q.ciphered, &[])
                     .map(|plain| pb::DecryptResponse { plain })
             })
         })
@@ -367,7 +378,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::EncryptFinalResponse>, Status> {
         self.call(r, Action::Ep11Encrypt, READ, |q| {
             Ok(move |u: &CryptoUnit| {
-                u.ep11_finish(Op::Encrypt, &q.state, &[], &[])
+                u.ep11()
+                    .finish(Op::Encrypt, &q.state, &[], &[])
                     .map(|ciphered| pb::EncryptFinalResponse { ciphered })
             })
         })
@@ -380,7 +392,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::DecryptFinalResponse>, Status> {
         self.call(r, Action::Ep11Decrypt, WRITE, |q| {
             Ok(move |u: &CryptoUnit| {
-                u.ep11_finish(Op::Decrypt, &q.state, &[], &[])
+                u.ep11()
+                    .finish(Op::Decrypt, &q.state, &[], &[])
                     .map(|plain| pb::DecryptFinalResponse { plain })
             })
         })
@@ -395,7 +408,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_single(Op::Encrypt, &mech, &key, &q.plain, &[])
+                u.ep11()
+                    .single(Op::Encrypt, &mech, &key, &q.plain, &[])
                     .map(|ciphered| pb::EncryptSingleResponse { ciphered })
             })
         })
@@ -410,7 +424,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_single(Op::Decrypt, &mech, &key, &q.ciphered, &[])
+                u.ep11()
+                    .single(Op::Decrypt, &mech, &key, &q.ciphered, &[])
                     .map(|plain| pb::DecryptSingleResponse { plain })
             })
         })
@@ -425,7 +440,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.priv_key, q.priv_key_v1);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_init(Op::Sign, &mech, &key)
+                u.ep11()
+                    .init(Op::Sign, &mech, &key)
                     .map(|state| pb::SignInitResponse { state })
             })
         })
@@ -440,7 +456,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.pub_key, q.pub_key_v1);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_init(Op::Verify, &mech, &key)
+                u.ep11()
+                    .init(Op::Verify, &mech, &key)
                     .map(|state| pb::VerifyInitResponse { state })
             })
         })
@@ -453,7 +470,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::SignUpdateResponse>, Status> {
         self.call(r, Action::Ep11Sign, WRITE, |q| {
             Ok(move |u: &CryptoUnit| {
-                u.ep11_update(Op::Sign, &q.state, &q.data)
+                u.ep11()
+                    .update(Op::Sign, &q.state, &q.data)
                     .map(|(state, _)| pb::SignUpdateResponse { state })
             })
         })
@@ -466,7 +484,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::VerifyUpdateResponse>, Status> {
         self.call(r, Action::Ep11Verify, READ, |q| {
             Ok(move |u: &CryptoUnit| {
-                u.ep11_update(Op::Verify, &q.state, &q.data)
+                u.ep11()
+                    .update(Op::Verify, &q.state, &q.data)
                     .map(|(state, _)| pb::VerifyUpdateResponse { state })
             })
         })
@@ -479,7 +498,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::SignFinalResponse>, Status> {
         self.call(r, Action::Ep11Sign, WRITE, |q| {
             Ok(move |u: &CryptoUnit| {
-                u.ep11_finish(Op::Sign, &q.state, &[], &[])
+                u.ep11()
+                    .finish(Op::Sign, &q.state, &[], &[])
                     .map(|signature| pb::SignFinalResponse { signature })
             })
         })
@@ -492,7 +512,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::VerifyFinalResponse>, Status> {
         self.call(r, Action::Ep11Verify, READ, |q| {
             Ok(move |u: &CryptoUnit| {
-                u.ep11_finish(Op::Verify, &q.state, &[], &q.signature)
+                u.ep11()
+                    .finish(Op::Verify, &q.state, &[], &q.signature)
                     .map(|_| pb::VerifyFinalResponse {})
             })
         })
@@ -505,7 +526,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::SignResponse>, Status> {
         self.call(r, Action::Ep11Sign, WRITE, |q| {
             Ok(move |u: &CryptoUnit| {
-                u.ep11_finish(Op::Sign, &q.state, &q.data, &[])
+                u.ep11()
+                    .finish(Op::Sign, &q.state, &q.data, &[])
                     .map(|signature| pb::SignResponse { signature })
             })
         })
@@ -518,7 +540,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::VerifyResponse>, Status> {
         self.call(r, Action::Ep11Verify, READ, |q| {
             Ok(move |u: &CryptoUnit| {
-                u.ep11_finish(Op::Verify, &q.state, &q.data, &q.signature)
+                u.ep11()
+                    .finish(Op::Verify, &q.state, &q.data, &q.signature)
                     .map(|_| pb::VerifyResponse {})
             })
         })
@@ -533,7 +556,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.priv_key, q.priv_key_v1);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_single(Op::Sign, &mech, &key, &q.data, &[])
+                u.ep11()
+                    .single(Op::Sign, &mech, &key, &q.data, &[])
                     .map(|signature| pb::SignSingleResponse { signature })
             })
         })
@@ -548,7 +572,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.pub_key, q.pub_key_v1);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_single(Op::Verify, &mech, &key, &q.data, &q.signature)
+                u.ep11()
+                    .single(Op::Verify, &mech, &key, &q.data, &q.signature)
                     .map(|_| pb::VerifySingleResponse {})
             })
         })
@@ -565,7 +590,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let dk = key_of(q.dec_key, q.dec_key_v1);
             let ek = key_of(q.enc_key, q.enc_key_v1);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_reencrypt(&dec, &dk, &enc, &ek, &q.ciphered)
+                u.ep11()
+                    .reencrypt(&dec, &dk, &enc, &ek, &q.ciphered)
                     .map(|reciphered| pb::ReencryptSingleResponse { reciphered })
             })
         })
@@ -585,7 +611,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let mech = mech_of(q.mech)?;
             let t = template_of(q.template);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_generate_key(&mech, &t)
+                u.ep11()
+                    .generate_key(&mech, &t)
                     .map(|k| pb::GenerateKeyResponse {
                         key: Some(key_blob(&k)),
                         key_bytes: k.blob,
@@ -609,7 +636,8 @@ impl pb::crypto_server::Crypto for Grep11 {
                 let pt = template_of(q.pub_key_template);
                 let st = template_of(q.priv_key_template);
                 Ok(move |u: &CryptoUnit| {
-                    u.ep11_generate_key_pair(&mech, &pt, &st)
+                    u.ep11()
+                        .generate_key_pair(&mech, &pt, &st)
                         .map(|(public, private)| pb::GenerateKeyPairResponse {
                             priv_key: Some(key_blob(&private)),
                             pub_key: Some(key_blob(&public)),
@@ -632,7 +660,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let kek = key_of(q.ke_k, q.ke_kv1);
             let mac = key_of(q.mac_key, q.mac_key_v1);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_wrap(&mech, &key, &kek, &mac)
+                u.ep11()
+                    .wrap(&mech, &key, &kek, &mac)
                     .map(|wrapped| pb::WrapKeyResponse { wrapped })
             })
         })
@@ -649,7 +678,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let mac = key_of(q.mac_key, q.mac_key_v1);
             let t = template_of(q.template);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_unwrap(&mech, &kek, &mac, &q.wrapped, &t)
+                u.ep11()
+                    .unwrap(&mech, &kek, &mac, &q.wrapped, &t)
                     .map(|k| pb::UnwrapKeyResponse {
                         unwrapped: Some(key_blob(&k)),
                         unwrapped_bytes: k.blob,
@@ -673,7 +703,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let base = key_of(q.base_key, q.base_key_v1);
             let t = template_of(q.template);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_derive(&mech, &base, &t)
+                u.ep11()
+                    .derive(&mech, &base, &t)
                     .map(|k| pb::DeriveKeyResponse {
                         new_key: Some(key_blob(&k)),
                         new_key_bytes: k.blob,
@@ -694,7 +725,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             which.sort_unstable();
             which.dedup();
             Ok(move |u: &CryptoUnit| {
-                u.ep11_get_attributes(&q.object, &which)
+                u.ep11()
+                    .get_attributes(&q.object, &which)
                     .map(|a| pb::GetAttributeValueResponse {
                         attributes_bytes: attr_bytes(&a),
                         attributes: attr_map(&a),
@@ -711,7 +743,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11SetAttributes, WRITE, |q| {
             let t = template_of(q.attributes);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_set_attributes(&q.object, &t)
+                u.ep11()
+                    .set_attributes(&q.object, &t)
                     .map(|(object, _)| pb::SetAttributeValueResponse { object })
             })
         })
@@ -730,7 +763,7 @@ impl pb::crypto_server::Crypto for Grep11 {
                 .unwrap_or_default();
             let blob = key_of(q.wrapped_key, q.wrapped_key_bytes);
             Ok(move |u: &CryptoUnit| {
-                u.ep11_rewrap(&blob).map(|b| pb::RewrapKeyBlobResponse {
+                u.ep11().rewrap(&blob).map(|b| pb::RewrapKeyBlobResponse {
                     rewrapped_key: Some(pb::KeyBlob {
                         key_blob_id: Vec::new(),
                         version: 0,

@@ -18,10 +18,10 @@ use zeroize::Zeroizing;
 
 use super::attrs::Attrs;
 use super::consts::{cka, cko, ckr};
+use super::Ep11;
 use super::{err, permit, Body, Ep11Error, NewKey, Resolved, Role};
 use crate::provider::{AeadAlg, AsymKind, DigestAlg, RsaPadding};
 use crate::secret::KeyMaterial;
-use crate::CryptoUnit;
 
 const MAGIC: &[u8] = b"SRAB";
 const CONTEXT: &[u8] = b"strongroom/ep11/attrbound/v1";
@@ -54,7 +54,7 @@ fn bad() -> Ep11Error {
     )
 }
 
-impl CryptoUnit {
+impl Ep11<'_> {
     pub(super) fn attrbound_wrap(
         &self,
         key: &[u8],

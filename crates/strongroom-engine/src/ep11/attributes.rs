@@ -3,9 +3,9 @@
 
 use super::*;
 
-impl CryptoUnit {
+impl Ep11<'_> {
     /// `GetAttributeValue`: the requested attributes (all when none are named).
-    pub fn ep11_get_attributes(&self, blob: &[u8], which: &[u64]) -> Result<Attrs, Ep11Error> {
+    pub fn get_attributes(&self, blob: &[u8], which: &[u64]) -> Result<Attrs, Ep11Error> {
         let k = self.resolve(blob, Role::Key)?;
         let mut all = k.attrs.clone();
         let info = match &k.body {
@@ -42,11 +42,7 @@ impl CryptoUnit {
 
     /// `SetAttributeValue`: changes boolean attributes as PKCS#11 allows and returns the
     /// re-sealed blob.
-    pub fn ep11_set_attributes(
-        &self,
-        blob: &[u8],
-        t: &Template,
-    ) -> Result<(Vec<u8>, Attrs), Ep11Error> {
+    pub fn set_attributes(&self, blob: &[u8], t: &Template) -> Result<(Vec<u8>, Attrs), Ep11Error> {
         let k = self.resolve(blob, Role::Key)?;
         if !k.attrs.flag(cka::MODIFIABLE) {
             return err(
@@ -107,7 +103,7 @@ impl CryptoUnit {
     /// `RewrapKeyBlob`: re-seals a key blob under the committed new master key (from the
     /// commit of a rotation on; the unit opens both until the old key is gone). Without a
     /// new key, or for a blob already under it, the blob comes back as it is.
-    pub fn ep11_rewrap(&self, blob: &[u8]) -> Result<Vec<u8>, Ep11Error> {
+    pub fn rewrap(&self, blob: &[u8]) -> Result<Vec<u8>, Ep11Error> {
         let (mk, target) = match &self.next {
             Some((k, id)) => (k, *id),
             None => self.current().map_err(|e| engine_err(e, Role::Key))?,

@@ -2,9 +2,9 @@
 
 use super::*;
 
-impl CryptoUnit {
+impl Ep11<'_> {
     /// `DeriveKey`: ECDH1 (KDF NULL) and SHA*_KEY_DERIVATION.
-    pub fn ep11_derive(&self, mech: &Mech, base: &[u8], t: &Template) -> Result<NewKey, Ep11Error> {
+    pub fn derive(&self, mech: &Mech, base: &[u8], t: &Template) -> Result<NewKey, Ep11Error> {
         let class = attrs::ulong(t, cka::CLASS).unwrap_or(cko::SECRET_KEY);
         if class != cko::SECRET_KEY {
             return err(ckr::TEMPLATE_INCONSISTENT, "DeriveKey creates secret keys");

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl CryptoUnit {
+impl Ep11<'_> {
     pub(super) fn check_value(&self, key_type: u64, value: &[u8]) -> Vec<u8> {
         let p = self.provider.as_ref();
         let kcv = match key_type {
@@ -67,7 +67,7 @@ impl CryptoUnit {
     }
 
     /// `GenerateKey` (AES, DES2/DES3, generic secret).
-    pub fn ep11_generate_key(&self, mech: &Mech, t: &Template) -> Result<NewKey, Ep11Error> {
+    pub fn generate_key(&self, mech: &Mech, t: &Template) -> Result<NewKey, Ep11Error> {
         no_param(mech)?;
         if matches!(
             mech.code,
@@ -173,7 +173,7 @@ impl CryptoUnit {
     }
 
     /// `GenerateKeyPair` (RSA, EC on P-256/384/521/secp256k1, Ed25519, DSA): (public, private).
-    pub fn ep11_generate_key_pair(
+    pub fn generate_key_pair(
         &self,
         mech: &Mech,
         pub_t: &Template,

@@ -48,6 +48,26 @@ use state::*;
 use support::*;
 use usage::*;
 
+/// The EP11 operations of a crypto unit ([`CryptoUnit::ep11`]): what GREP11 serves, on
+/// stateless key blobs and sealed States.
+#[derive(Clone, Copy)]
+pub struct Ep11<'a>(&'a CryptoUnit);
+
+impl std::ops::Deref for Ep11<'_> {
+    type Target = CryptoUnit;
+
+    fn deref(&self) -> &CryptoUnit {
+        self.0
+    }
+}
+
+impl CryptoUnit {
+    /// The unit's EP11 operations.
+    pub fn ep11(&self) -> Ep11<'_> {
+        Ep11(self)
+    }
+}
+
 /// An EP11 error: a CK_RV and a detail for people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{detail} (CKR 0x{ckr:x})")]

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl CryptoUnit {
+impl Ep11<'_> {
     /// The core of every Encrypt/Decrypt/Sign/Verify/Digest call: feeds `data` to the
     /// operation; with `finish = Some(sig)` produces the result (for Verify: checks `sig`).
     pub(super) fn step(
@@ -301,7 +301,7 @@ impl CryptoUnit {
     }
 
     /// `EncryptInit`, `DecryptInit`, `SignInit`, `VerifyInit`, `DigestInit`: a State.
-    pub fn ep11_init(&self, op: Op, mech: &Mech, key: &[u8]) -> Result<Vec<u8>, Ep11Error> {
+    pub fn init(&self, op: Op, mech: &Mech, key: &[u8]) -> Result<Vec<u8>, Ep11Error> {
         let plan = plan(mech, op)?;
         self.key_for(op, &plan, key)?;
         let st = self.new_state(mech, key, &plan)?;
@@ -309,7 +309,7 @@ impl CryptoUnit {
     }
 
     /// `*Update`: (new State, output).
-    pub fn ep11_update(
+    pub fn update(
         &self,
         op: Op,
         state: &[u8],
@@ -326,7 +326,7 @@ impl CryptoUnit {
     }
 
     /// `DigestKey`: feeds a secret key's value into a digest State.
-    pub fn ep11_digest_key(&self, state: &[u8], key: &[u8]) -> Result<Vec<u8>, Ep11Error> {
+    pub fn digest_key(&self, state: &[u8], key: &[u8]) -> Result<Vec<u8>, Ep11Error> {
         let k = self.resolve(key, Role::Key)?;
         let Body::Secret(m) = &k.body else {
             return err(
@@ -334,13 +334,13 @@ impl CryptoUnit {
                 "DigestKey digests secret keys only",
             );
         };
-        let (st, _) = self.ep11_update(Op::Digest, state, m.expose())?;
+        let (st, _) = self.update(Op::Digest, state, m.expose())?;
         Ok(st)
     }
 
     /// `*Final` (with `data` empty) and the one-shot `Encrypt`/`Decrypt`/`Sign`/`Verify`/
     /// `Digest` after Init: the result (empty for Verify, which fails on a bad signature).
-    pub fn ep11_finish(
+    pub fn finish(
         &self,
         op: Op,
         state: &[u8],
@@ -354,7 +354,7 @@ impl CryptoUnit {
     }
 
     /// The `*Single` calls (and `DigestSingle`): one call, no State.
-    pub fn ep11_single(
+    pub fn single(
         &self,
         op: Op,
         mech: &Mech,
@@ -369,7 +369,7 @@ impl CryptoUnit {
     }
 
     /// `ReencryptSingle`: decrypts with one key and encrypts with another, in the unit.
-    pub fn ep11_reencrypt(
+    pub fn reencrypt(
         &self,
         dec: &Mech,
         dec_key: &[u8],
@@ -377,7 +377,7 @@ impl CryptoUnit {
         enc_key: &[u8],
         data: &[u8],
     ) -> Result<Vec<u8>, Ep11Error> {
-        let plain = Zeroizing::new(self.ep11_single(Op::Decrypt, dec, dec_key, data, &[])?);
-        self.ep11_single(Op::Encrypt, enc, enc_key, &plain, &[])
+        let plain = Zeroizing::new(self.single(Op::Decrypt, dec, dec_key, data, &[])?);
+        self.single(Op::Encrypt, enc, enc_key, &plain, &[])
     }
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl CryptoUnit {
+impl Ep11<'_> {
     pub(super) fn instance_for_ep11(&self) -> Result<InstanceId, Ep11Error> {
         self.instance.ok_or_else(|| {
             Ep11Error::new(

@@ -2,10 +2,10 @@
 
 use super::*;
 
-impl CryptoUnit {
+impl Ep11<'_> {
     /// `WrapKey`: encrypts a key's value (secret) or PKCS#8 (private) under a wrapping key.
     /// `mac_key` is used by `CKM_IBM_ATTRIBUTEBOUND_WRAP` only.
-    pub fn ep11_wrap(
+    pub fn wrap(
         &self,
         mech: &Mech,
         key: &[u8],
@@ -50,7 +50,7 @@ impl CryptoUnit {
     /// `CKM_IBM_TRANSPORTKEY` turns a plain SPKI into a MACed SPKI (the KeK is ignored).
     /// `mac_key` is used by `CKM_IBM_ATTRIBUTEBOUND_WRAP` only (the attributes come from
     /// the wrapped key; the template may only name the matching CKA_KEY_TYPE).
-    pub fn ep11_unwrap(
+    pub fn unwrap(
         &self,
         mech: &Mech,
         kek: &[u8],

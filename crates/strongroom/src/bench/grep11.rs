@@ -91,11 +91,13 @@ pub fn inproc(op: Ep11Op, threads: usize, duration: f64) -> Result<serde_json::V
     let unit = Arc::new(unit);
     let (gen, pt, st) = key_spec(op);
     let key = if gen == ckm::AES_KEY_GEN {
-        unit.ep11_generate_key(&Mech::new(gen), &st)
+        unit.ep11()
+            .generate_key(&Mech::new(gen), &st)
             .map_err(|e| e.to_string())?
             .blob
     } else {
-        unit.ep11_generate_key_pair(&Mech::new(gen), &pt, &st)
+        unit.ep11()
+            .generate_key_pair(&Mech::new(gen), &pt, &st)
             .map_err(|e| e.to_string())?
             .1
             .blob
@@ -115,13 +117,15 @@ pub fn inproc(op: Ep11Op, threads: usize, duration: f64) -> Result<serde_json::V
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let ok = match op {
-                        Ep11Op::RsaSign | Ep11Op::EcdsaSign => {
-                            unit.ep11_single(Op::Sign, &mech, &key, &data, &[]).is_ok()
-                        }
-                        Ep11Op::AesEncrypt => unit
-                            .ep11_single(Op::Encrypt, &mech, &key, &data, &[])
+                        Ep11Op::RsaSign | Ep11Op::EcdsaSign => unit
+                            .ep11()
+                            .single(Op::Sign, &mech, &key, &data, &[])
                             .is_ok(),
-                        Ep11Op::GenerateAes => unit.ep11_generate_key(&mech, &st).is_ok(),
+                        Ep11Op::AesEncrypt => unit
+                            .ep11()
+                            .single(Op::Encrypt, &mech, &key, &data, &[])
+                            .is_ok(),
+                        Ep11Op::GenerateAes => unit.ep11().generate_key(&mech, &st).is_ok(),
                     };
                     if ok {
                         count.fetch_add(1, Ordering::Relaxed);
