@@ -730,3 +730,27 @@ pub fn month_bounds(
     };
     Ok((from, to, format!("{y:04}-{m:02}")))
 }
+
+/// The paging of a list: `limit` (1 to 5,000, `default_limit` when absent), `offset`, and
+/// whether `totalCount` was asked for.
+pub fn paging(
+    q: &HashMap<String, String>,
+    default_limit: u32,
+) -> Result<(u32, u32, bool), ServiceError> {
+    let limit = q
+        .get("limit")
+        .map(|s| parse_u32_param("limit", s, 1, 5000))
+        .transpose()?
+        .unwrap_or(default_limit);
+    let offset = q
+        .get("offset")
+        .map(|s| parse_u32_param("offset", s, 0, u32::MAX))
+        .transpose()?
+        .unwrap_or(0);
+    let total = q
+        .get("totalCount")
+        .map(|s| parse_bool_param("totalCount", s))
+        .transpose()?
+        .unwrap_or(false);
+    Ok((limit, offset, total))
+}

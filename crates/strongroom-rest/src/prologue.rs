@@ -127,6 +127,16 @@ impl Call {
         )
     }
 
+    /// The call's answer: `status`, `content_type` and `body`, with its correlation id.
+    pub(crate) fn respond(
+        &self,
+        status: StatusCode,
+        content_type: &'static str,
+        body: Option<Value>,
+    ) -> Response {
+        respond(status, content_type, body, &self.ctx.correlation_id)
+    }
+
     /// The error answer of a service refusal.
     pub(crate) fn fail(&self, e: ServiceError) -> ApiError {
         ApiError::new(e, self.what)

@@ -16,11 +16,10 @@ pub(crate) async fn create_alias(
         .await
         .map_err(|e| call.fail(e))?;
     let res = json!({"keyId": key_id.to_string(), "alias": alias, "creationDate": ts(at), "createdBy": ctx.principal.subject});
-    Ok(respond(
+    Ok(call.respond(
         StatusCode::CREATED,
         ALIAS_JSON,
         Some(collection(ALIAS_JSON, vec![res])),
-        &ctx.correlation_id,
     ))
 }
 
@@ -36,10 +35,5 @@ pub(crate) async fn delete_alias(
         .delete_key_alias(ctx, &id, &alias)
         .await
         .map_err(|e| call.fail(e))?;
-    Ok(respond(
-        StatusCode::NO_CONTENT,
-        ALIAS_JSON,
-        None,
-        &ctx.correlation_id,
-    ))
+    Ok(call.respond(StatusCode::NO_CONTENT, ALIAS_JSON, None))
 }

@@ -28,11 +28,10 @@ pub(crate) async fn post_import_token(
         .create_import_token(ctx, expiration, retrievals)
         .await
         .map_err(|e| call.fail(e))?;
-    Ok(respond(
+    Ok(call.respond(
         StatusCode::OK,
         "application/json",
         Some(import_token_json(&t)),
-        &ctx.correlation_id,
     ))
 }
 
@@ -45,10 +44,9 @@ pub(crate) async fn get_import_token(State(st): State<AppState>, h: HeaderMap) -
         .get_import_token(ctx)
         .await
         .map_err(|e| call.fail(e))?;
-    Ok(respond(
+    Ok(call.respond(
         StatusCode::OK,
         "application/json",
         Some(import_token_json(&t)),
-        &ctx.correlation_id,
     ))
 }

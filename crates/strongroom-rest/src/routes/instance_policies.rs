@@ -24,12 +24,7 @@ pub(crate) async fn put_instance_policies(
         .put_instance_policies(ctx, inputs, only.as_deref())
         .await
         .map_err(|e| call.fail(e))?;
-    Ok(respond(
-        StatusCode::NO_CONTENT,
-        POLICY_JSON,
-        None,
-        &ctx.correlation_id,
-    ))
+    Ok(call.respond(StatusCode::NO_CONTENT, POLICY_JSON, None))
 }
 
 pub(crate) async fn get_instance_policies(
@@ -47,11 +42,10 @@ pub(crate) async fn get_instance_policies(
         .await
         .map_err(|e| call.fail(e))?;
     let resources: Vec<Value> = list.iter().map(instance_policy_json).collect();
-    Ok(respond(
+    Ok(call.respond(
         StatusCode::OK,
         "application/json",
         Some(collection(POLICY_JSON, resources)),
-        &ctx.correlation_id,
     ))
 }
 
@@ -64,13 +58,12 @@ pub(crate) async fn allowed_ip_port(State(st): State<AppState>, h: HeaderMap) ->
         .get_instance_policies(ctx, Some("allowedIP"))
         .await
         .map_err(|e| call.fail(e))?;
-    Ok(respond(
+    Ok(call.respond(
         StatusCode::OK,
         "application/json",
         Some(collection(
             "application/vnd.ibm.kms.allowed_ip_metadata+json",
             vec![],
         )),
-        &ctx.correlation_id,
     ))
 }

@@ -107,12 +107,7 @@ pub(crate) async fn create_key_with(
         view.payload.as_deref().map(|p| p.as_slice())
     };
     let body = collection(KEY_JSON, vec![key_json(&view.record, payload)]);
-    Ok(respond(
-        StatusCode::CREATED,
-        KEY_JSON,
-        Some(body),
-        &ctx.correlation_id,
-    ))
+    Ok(call.respond(StatusCode::CREATED, KEY_JSON, Some(body)))
 }
 
 pub(crate) fn list_filter(
@@ -239,12 +234,7 @@ pub(crate) async fn list_keys(
         body["metadata"]["searchQuery"] =
             json!({"query": s.query, "scopes": scopes, "not": s.not, "exact": s.exact});
     }
-    Ok(respond(
-        StatusCode::OK,
-        KEY_JSON,
-        Some(body),
-        &ctx.correlation_id,
-    ))
+    Ok(call.respond(StatusCode::OK, KEY_JSON, Some(body)))
 }
 
 pub(crate) async fn count_keys(
@@ -273,7 +263,7 @@ pub(crate) async fn count_keys(
             .keys
             .len() as u64
     };
-    let mut resp = respond(StatusCode::OK, KEY_JSON, None, &ctx.correlation_id);
+    let mut resp = call.respond(StatusCode::OK, KEY_JSON, None);
     if let Ok(v) = HeaderValue::from_str(&n.to_string()) {
         resp.headers_mut().insert("key-total", v);
     }
@@ -291,11 +281,10 @@ pub(crate) async fn get_key(
     let view = st.svc.get_key(ctx, &id).await.map_err(|e| call.fail(e))?;
     let mut j = key_json(&view.record, view.payload.as_deref().map(|p| p.as_slice()));
     add_deletion_flags(&mut j, &view.record, st.svc.now());
-    Ok(respond(
+    Ok(call.respond(
         StatusCode::OK,
         KEY_JSON,
         Some(collection(KEY_JSON, vec![j])),
-        &ctx.correlation_id,
     ))
 }
 
@@ -314,11 +303,10 @@ pub(crate) async fn get_metadata(
         .map_err(|e| call.fail(e))?;
     let mut j = key_json(&rec, None);
     add_deletion_flags(&mut j, &rec, st.svc.now());
-    Ok(respond(
+    Ok(call.respond(
         StatusCode::OK,
         KEY_JSON,
         Some(collection(KEY_JSON, vec![j])),
-        &ctx.correlation_id,
     ))
 }
 
@@ -332,21 +320,7 @@ pub(crate) async fn key_versions(
     let call = Call::begin(&st, &h, Action::SecretsListKeyVersions, WHAT).await?;
     let ctx = &call.ctx;
     let parsed = (|| {
-        let limit = q
-            .get("limit")
-            .map(|s| parse_u32_param("limit", s, 1, 5000))
-            .transpose()?
-            .unwrap_or(200);
-        let offset = q
-            .get("offset")
-            .map(|s| parse_u32_param("offset", s, 0, u32::MAX))
-            .transpose()?
-            .unwrap_or(0);
-        let total = q
-            .get("totalCount")
-            .map(|s| parse_bool_param("totalCount", s))
-            .transpose()?
-            .unwrap_or(false);
+        let (limit, offset, total) = paging(&q, 200)?;
         let all = q
             .get("allKeyStates")
             .map(|s| parse_bool_param("allKeyStates", s))
@@ -364,12 +338,7 @@ pub(crate) async fn key_versions(
     if want_total {
         body["metadata"]["totalCount"] = json!(total);
     }
-    Ok(respond(
-        StatusCode::OK,
-        VERSION_JSON,
-        Some(body),
-        &ctx.correlation_id,
-    ))
+    Ok(call.respond(StatusCode::OK, VERSION_JSON, Some(body)))
 }
 
 pub(crate) async fn delete_key(
@@ -397,20 +366,14 @@ pub(crate) async fn delete_key(
         .await
         .map_err(|e| call.fail(e))?;
     if prefer_minimal(&h) {
-        return Ok(respond(
-            StatusCode::NO_CONTENT,
-            KEY_JSON,
-            None,
-            &ctx.correlation_id,
-        ));
+        return Ok(call.respond(StatusCode::NO_CONTENT, KEY_JSON, None));
     }
     let mut j = key_json(&rec, None);
     add_deletion_flags(&mut j, &rec, st.svc.now());
-    Ok(respond(
+    Ok(call.respond(
         StatusCode::OK,
         KEY_JSON,
         Some(collection(KEY_JSON, vec![j])),
-        &ctx.correlation_id,
     ))
 }
 
@@ -424,12 +387,7 @@ pub(crate) async fn purge_key(
     let ctx = &call.ctx;
     let rec = st.svc.purge(ctx, &id).await.map_err(|e| call.fail(e))?;
     if prefer_minimal(&h) {
-        return Ok(respond(
-            StatusCode::NO_CONTENT,
-            KEY_JSON,
-            None,
-            &ctx.correlation_id,
-        ));
+        return Ok(call.respond(StatusCode::NO_CONTENT, KEY_JSON, None));
     }
     Ok(respond(
         StatusCode::OK,

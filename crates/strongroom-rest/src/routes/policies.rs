@@ -28,11 +28,10 @@ pub(crate) async fn get_policies(
         .get_key_policies(ctx, &id)
         .await
         .map_err(|e| call.fail(e))?;
-    Ok(respond(
+    Ok(call.respond(
         StatusCode::OK,
         "application/json",
         Some(policies_json(ctx.instance, key, &p, which)),
-        &ctx.correlation_id,
     ))
 }
 
@@ -60,10 +59,9 @@ pub(crate) async fn put_policies(
         .put_key_policies(ctx, &id, rotation, dual)
         .await
         .map_err(|e| call.fail(e))?;
-    Ok(respond(
+    Ok(call.respond(
         StatusCode::OK,
         "application/json",
         Some(policies_json(ctx.instance, key, &p, None)),
-        &ctx.correlation_id,
     ))
 }

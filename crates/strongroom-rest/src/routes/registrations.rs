@@ -33,21 +33,7 @@ pub(crate) async fn list_registrations_common(
     let call = Call::begin(&st, &h, Action::RegistrationsList, WHAT).await?;
     let ctx = &call.ctx;
     let parsed = (|| {
-        let limit = q
-            .get("limit")
-            .map(|s| parse_u32_param("limit", s, 1, 5000))
-            .transpose()?
-            .unwrap_or(200);
-        let offset = q
-            .get("offset")
-            .map(|s| parse_u32_param("offset", s, 0, u32::MAX))
-            .transpose()?
-            .unwrap_or(0);
-        let total = q
-            .get("totalCount")
-            .map(|s| parse_bool_param("totalCount", s))
-            .transpose()?
-            .unwrap_or(false);
+        let (limit, offset, total) = paging(&q, 200)?;
         let prevent = q
             .get("preventKeyDeletion")
             .map(|s| parse_bool_param("preventKeyDeletion", s))
@@ -78,12 +64,7 @@ pub(crate) async fn list_registrations_common(
     if want_total {
         body["metadata"]["totalCount"] = json!(total);
     }
-    Ok(respond(
-        StatusCode::OK,
-        "application/json",
-        Some(body),
-        &ctx.correlation_id,
-    ))
+    Ok(call.respond(StatusCode::OK, "application/json", Some(body)))
 }
 
 pub(crate) async fn list_all_registrations(
@@ -243,12 +224,7 @@ pub(crate) async fn delete_registration(
         .delete_registration(ctx, &id, &crn)
         .await
         .map_err(|e| call.fail(e))?;
-    Ok(respond(
-        StatusCode::NO_CONTENT,
-        REGISTRATION_JSON,
-        None,
-        &ctx.correlation_id,
-    ))
+    Ok(call.respond(StatusCode::NO_CONTENT, REGISTRATION_JSON, None))
 }
 
 /// `POST /api/v2/event_ack`: an integrated service acknowledges a key lifecycle event.
@@ -291,10 +267,5 @@ pub(crate) async fn event_ack(State(st): State<AppState>, h: HeaderMap, body: Bo
         .acknowledge_event(ctx, &event, version.as_deref())
         .await
         .map_err(|e| call.fail(e))?;
-    Ok(respond(
-        StatusCode::NO_CONTENT,
-        "application/json",
-        None,
-        &ctx.correlation_id,
-    ))
+    Ok(call.respond(StatusCode::NO_CONTENT, "application/json", None))
 }

@@ -11,21 +11,7 @@ pub(crate) async fn list_rings(
     let call = Call::begin(&st, &h, Action::KeyRingsList, WHAT).await?;
     let ctx = &call.ctx;
     let parsed = (|| {
-        let limit = q
-            .get("limit")
-            .map(|s| parse_u32_param("limit", s, 1, 5000))
-            .transpose()?
-            .unwrap_or(100);
-        let offset = q
-            .get("offset")
-            .map(|s| parse_u32_param("offset", s, 0, u32::MAX))
-            .transpose()?
-            .unwrap_or(0);
-        let total = q
-            .get("totalCount")
-            .map(|s| parse_bool_param("totalCount", s))
-            .transpose()?
-            .unwrap_or(false);
+        let (limit, offset, total) = paging(&q, 100)?;
         Ok((limit, offset, total))
     })();
     let (limit, offset, want_total) = call.accept(&st, parsed, None).await?;
@@ -47,12 +33,7 @@ pub(crate) async fn list_rings(
     if want_total {
         body["metadata"]["totalCount"] = json!(total);
     }
-    Ok(respond(
-        StatusCode::OK,
-        "application/json",
-        Some(body),
-        &ctx.correlation_id,
-    ))
+    Ok(call.respond(StatusCode::OK, "application/json", Some(body)))
 }
 
 pub(crate) async fn create_ring(
@@ -67,12 +48,7 @@ pub(crate) async fn create_ring(
         .create_key_ring(ctx, &ring)
         .await
         .map_err(|e| call.fail(e))?;
-    Ok(respond(
-        StatusCode::CREATED,
-        KEY_RING_JSON,
-        None,
-        &ctx.correlation_id,
-    ))
+    Ok(call.respond(StatusCode::CREATED, KEY_RING_JSON, None))
 }
 
 pub(crate) async fn delete_ring(
@@ -98,10 +74,5 @@ pub(crate) async fn delete_ring(
         .delete_key_ring(ctx, &ring, force)
         .await
         .map_err(|e| call.fail(e))?;
-    Ok(respond(
-        StatusCode::NO_CONTENT,
-        KEY_RING_JSON,
-        None,
-        &ctx.correlation_id,
-    ))
+    Ok(call.respond(StatusCode::NO_CONTENT, KEY_RING_JSON, None))
 }
