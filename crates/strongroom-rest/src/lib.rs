@@ -134,7 +134,13 @@ impl Frontend {
                 header(req.headers(), "correlation-id").unwrap_or(""),
             )
             .await;
-        let resp = match allowed {
+        let mut req = req;
+        if matches!(req.uri().path(), "/identity/token" | "/oidc/token") {
+            // The token exchange applies the API key's instance's allowedIP policy itself.
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+        }
+        let mut resp = match allowed {
             Err(e) => ApiError::new(e, "Request could not be processed").into_response(),
             Ok(()) => {
                 match tower::ServiceExt::oneshot(self.router.clone(), req.map(Body::new)).await {
@@ -143,6 +149,7 @@ impl Frontend {
                 }
             }
         };
+        no_store(&mut resp);
         self.metrics.record(
             route,
             method.as_str(),
@@ -153,9 +160,15 @@ impl Frontend {
     }
 }
 
-/// The router alone (tests, tools).
+/// The router alone (tests, tools), with the same `Cache-Control: no-store` on every answer
+/// as the front end.
 pub fn router(svc: Arc<Service>, opts: RestOptions) -> Router {
-    router_with(svc, opts, Arc::new(metrics::Metrics::new()))
+    router_with(svc, opts, Arc::new(metrics::Metrics::new())).layer(axum::middleware::map_response(
+        |mut resp: Response| async move {
+            no_store(&mut resp);
+            resp
+        },
+    ))
 }
 
 fn router_with(svc: Arc<Service>, opts: RestOptions, metrics: Arc<metrics::Metrics>) -> Router {
@@ -247,15 +260,13 @@ fn router_with(svc: Arc<Service>, opts: RestOptions, metrics: Arc<metrics::Metri
         .route("/ready", get(ready))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::map_response(no_store))
         .with_state(state)
 }
 
 /// No response of a key management service belongs in a cache: key payloads, generated
 /// and unwrapped DEKs, tokens, and metadata an attacker could read back from a proxy.
-async fn no_store(mut resp: Response) -> Response {
+fn no_store(resp: &mut Response) {
     resp.headers_mut()
         .entry(http::header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
-    resp
 }

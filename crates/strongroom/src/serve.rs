@@ -782,13 +782,15 @@ pub async fn serve_loop(
         let svc =
             hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 let app = app.clone();
-                // Front ends read the peer's address from here (allowedIP, the token exchange).
-                req.extensions_mut()
-                    .insert(axum::extract::ConnectInfo(peer));
                 async move {
                     let resp = match app {
+                        // The REST front end takes the peer as an argument (allowedIP before
+                        // routing; it hands it on to the token exchange).
                         App::Frontend(f) => f.handle(req, peer).await,
                         App::Router(r) => {
+                            // GREP11 reads the peer's address from here (allowedIP).
+                            req.extensions_mut()
+                                .insert(axum::extract::ConnectInfo(peer));
                             match tower::ServiceExt::oneshot(r, req.map(axum::body::Body::new))
                                 .await
                             {
