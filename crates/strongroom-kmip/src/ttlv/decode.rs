@@ -82,7 +82,7 @@ pub fn message_len(header: &[u8; 8], limits: &Limits) -> Result<usize, DecodeErr
     if total > limits.max_message {
         return Err(err(DecodeErrorKind::TooLarge, 0, Some(tag)));
     }
-    if len % 8 != 0 {
+    if !len.is_multiple_of(8) {
         return Err(err(DecodeErrorKind::BadLength, 0, Some(tag)));
     }
     Ok(total)
@@ -158,7 +158,7 @@ impl Decoder<'_> {
                 if depth > self.limits.max_depth {
                     return Err(fail(DecodeErrorKind::TooDeep));
                 }
-                if len % 8 != 0 {
+                if !len.is_multiple_of(8) {
                     return Err(fail(DecodeErrorKind::BadLength));
                 }
                 let mut children = Vec::new();
@@ -206,7 +206,7 @@ impl Decoder<'_> {
                 }
             }
             ItemType::BigInteger => {
-                if len == 0 || len % 8 != 0 {
+                if len == 0 || !len.is_multiple_of(8) {
                     return Err(fail(DecodeErrorKind::BadLength));
                 }
                 Value::BigInteger(body.to_vec())
