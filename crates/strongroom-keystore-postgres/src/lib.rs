@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Row};
 use strongroom_keystore::sql::{
-    api_key_from_row, audit_from_row, instance_from_row, key_from_row, registration_from_row,
+    api_key_from_row, audit_from_row, bind_all, instance_from_row, key_from_row,
+    registration_from_row, Arg, SqlExec, Stmt,
 };
 use strongroom_keystore::*;
 use strongroom_model::{InstanceId, KeyId, KeyKind, UnitId, UnixMillis, VersionId};
@@ -383,6 +384,9 @@ impl KeyStore for PgStore {
                 "import_tokens",
                 "instance_policies",
                 "registrations",
+                "kmip_certificates",
+                "kmip_objects",
+                "kmip_adapters",
             ] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE instance_id = $1"))
                     .bind(id.to_string())
@@ -1254,4 +1258,57 @@ async fn insert_key(
                     .await?;
     }
     Ok(())
+}
+
+/// Shared SQL (`strongroom_keystore::sql`) runs here, on the one pool.
+#[async_trait]
+impl SqlExec for PgStore {
+    type Row = sqlx::postgres::PgRow;
+
+    async fn execute(&self, sql: &str, args: Vec<Arg>, unique: Unique) -> Result<u64> {
+        bind_all(sqlx::query(sql), args)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| {
+                if is_unique(&e) {
+                    StoreError::AlreadyExists(unique)
+                } else {
+                    unavailable(e)
+                }
+            })
+    }
+
+    async fn execute_all(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>> {
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            let mut counts = Vec::with_capacity(stmts.len());
+            for s in &stmts {
+                let r = bind_all(sqlx::query(s.sql), s.args.clone())
+                    .execute(&mut *tx)
+                    .await;
+                let n = match r {
+                    Ok(r) => r.rows_affected(),
+                    Err(e) if is_unique(&e) => {
+                        return Err(RetryableError::Store(StoreError::AlreadyExists(s.unique)))
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if s.required && n == 0 {
+                    return Err(RetryableError::Store(StoreError::NotFound));
+                }
+                counts.push(n);
+            }
+            tx.commit().await?;
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn fetch_all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Self::Row>> {
+        bind_all(sqlx::query(sql), args)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)
+    }
 }

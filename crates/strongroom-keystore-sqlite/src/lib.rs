@@ -15,7 +15,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 use strongroom_keystore::sql::{
-    api_key_from_row, audit_from_row, instance_from_row, key_from_row, registration_from_row,
+    api_key_from_row, audit_from_row, bind_all, instance_from_row, key_from_row,
+    registration_from_row, Arg, SqlExec, Stmt,
 };
 use strongroom_keystore::*;
 use strongroom_model::{InstanceId, KeyId, KeyKind, UnitId, UnixMillis, VersionId};
@@ -325,6 +326,9 @@ impl KeyStore for SqliteStore {
             "import_tokens",
             "instance_policies",
             "registrations",
+            "kmip_certificates",
+            "kmip_objects",
+            "kmip_adapters",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE instance_id = ?"))
                 .bind(id.to_string())
@@ -1240,4 +1244,52 @@ async fn insert_key(
                 .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists(Unique::KeyVersion) } else { unavailable(e) })?;
     }
     Ok(())
+}
+
+/// Shared SQL (`strongroom_keystore::sql`) runs here: changes on the writer connection,
+/// queries on the read pool.
+#[async_trait]
+impl SqlExec for SqliteStore {
+    type Row = sqlx::sqlite::SqliteRow;
+
+    async fn execute(&self, sql: &str, args: Vec<Arg>, unique: Unique) -> Result<u64> {
+        bind_all(sqlx::query(sql), args)
+            .execute(&self.write)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| unique_or(e, unique))
+    }
+
+    async fn execute_all(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>> {
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        let mut counts = Vec::with_capacity(stmts.len());
+        for s in stmts {
+            let n = bind_all(sqlx::query(s.sql), s.args)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| unique_or(e, s.unique))?
+                .rows_affected();
+            if s.required && n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            counts.push(n);
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(counts)
+    }
+
+    async fn fetch_all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Self::Row>> {
+        bind_all(sqlx::query(sql), args)
+            .fetch_all(&self.read)
+            .await
+            .map_err(unavailable)
+    }
+}
+
+fn unique_or(e: sqlx::Error, unique: Unique) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::AlreadyExists(unique)
+    } else {
+        unavailable(e)
+    }
 }

@@ -10,7 +10,10 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod kmip;
 pub mod sql;
+
+pub use kmip::*;
 
 use async_trait::async_trait;
 use strongroom_model::{
@@ -42,6 +45,9 @@ pub enum StoreError {
     /// The key ring still holds keys (any state without `force`, non-destroyed with it).
     #[error("key ring still holds {0} keys")]
     RingNotEmpty(u64),
+    /// The KMIP adapter still holds objects that are not destroyed.
+    #[error("KMIP adapter still holds {0} objects")]
+    AdapterNotEmpty(u64),
     /// The stored data is not what this version of Strongroom wrote.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -81,6 +87,12 @@ pub enum Unique {
     Key,
     /// A key version id.
     KeyVersion,
+    /// A KMIP adapter name, within the instance.
+    KmipAdapter,
+    /// A KMIP client certificate (name within the adapter, or the certificate itself).
+    KmipCertificate,
+    /// A KMIP object id.
+    KmipObject,
 }
 
 impl std::fmt::Display for Unique {
@@ -92,6 +104,9 @@ impl std::fmt::Display for Unique {
             Unique::ApiKey => "api key",
             Unique::Key => "key",
             Unique::KeyVersion => "key version",
+            Unique::KmipAdapter => "KMIP adapter",
+            Unique::KmipCertificate => "KMIP certificate",
+            Unique::KmipObject => "KMIP object",
         })
     }
 }
@@ -416,7 +431,7 @@ pub struct AuditRecord {
 /// The keystore. All methods are scoped by instance: a record of one instance is never
 /// returned for another.
 #[async_trait]
-pub trait KeyStore: Send + Sync + 'static {
+pub trait KeyStore: KmipStore + Send + Sync + 'static {
     /// Backend name for logs.
     fn backend(&self) -> &'static str;
 

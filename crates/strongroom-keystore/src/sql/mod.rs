@@ -4,6 +4,11 @@
 //! and the backends keep only what their SQL dialects need. A column that cannot be read
 //! keeps its driver error as the source.
 
+mod exec;
+mod kmip;
+
+pub use exec::{bind_all, Arg, SqlExec, SqlRow, Stmt};
+
 use std::str::FromStr;
 
 use sqlx::{ColumnIndex, Decode, Row, Type};

@@ -1,0 +1,241 @@
+//! Cases on KMIP adapters, certificates and objects.
+
+use std::sync::Arc;
+
+use strongroom_model::{InstanceId, KeyId};
+use uuid::Uuid;
+
+use super::*;
+
+fn adapter(instance: InstanceId, name: &str) -> KmipAdapterRecord {
+    KmipAdapterRecord {
+        instance,
+        id: Uuid::new_v4(),
+        name: name.into(),
+        description: Some("vSphere".into()),
+        profile: "native_1.0".into(),
+        crk_id: KeyId::random(),
+        created_at: t(1),
+        created_by: "tester".into(),
+        updated_at: t(1),
+        updated_by: "tester".into(),
+    }
+}
+
+fn certificate(a: &KmipAdapterRecord, name: &str) -> KmipCertificateRecord {
+    KmipCertificateRecord {
+        instance: a.instance,
+        adapter: a.id,
+        id: Uuid::new_v4(),
+        name: name.into(),
+        pem: "-----BEGIN CERTIFICATE-----".into(),
+        fingerprint: format!("{:x}", Uuid::new_v4().as_u128()),
+        created_at: t(2),
+        created_by: "tester".into(),
+    }
+}
+
+fn object(a: &KmipAdapterRecord, name: &str, state: u32, at: i64) -> KmipObjectRecord {
+    KmipObjectRecord {
+        instance: a.instance,
+        adapter: a.id,
+        id: Uuid::new_v4(),
+        object_type: 2,
+        state,
+        name: Some(name.into()),
+        algorithm: Some(3),
+        row_version: 1,
+        created_at: t(at),
+        created_by: "client".into(),
+        updated_at: t(at),
+        destroyed_at: None,
+        attributes: b"{}".to_vec(),
+        material: Some(vec![7; 40]),
+    }
+}
+
+/// Adapters: unique names, the quota, deletion with certificates, refusal while live
+/// objects remain; certificates: unique, found by fingerprint, quota; all per instance.
+pub async fn kmip_adapters_and_certificates(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let other = new_instance(s.as_ref()).await;
+    let a = adapter(i, "vcenter");
+    s.create_kmip_adapter(&a, 2).await.unwrap();
+    assert!(matches!(
+        s.create_kmip_adapter(&adapter(i, "vcenter"), 2).await,
+        Err(StoreError::AlreadyExists(Unique::KmipAdapter))
+    ));
+    s.create_kmip_adapter(&adapter(i, "second"), 2)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_kmip_adapter(&adapter(i, "third"), 2).await,
+        Err(StoreError::QuotaExceeded(2))
+    ));
+    s.create_kmip_adapter(&adapter(other, "vcenter"), 2)
+        .await
+        .unwrap();
+    let listed = s.list_kmip_adapters(i).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&a));
+
+    let c = certificate(&a, "esxi-1");
+    s.add_kmip_certificate(&c, 1).await.unwrap();
+    assert!(matches!(
+        s.add_kmip_certificate(&certificate(&a, "esxi-2"), 1).await,
+        Err(StoreError::QuotaExceeded(1))
+    ));
+    let mut same = certificate(&a, "esxi-3");
+    same.fingerprint = c.fingerprint.clone();
+    assert!(matches!(
+        s.add_kmip_certificate(&same, 5).await,
+        Err(StoreError::AlreadyExists(Unique::KmipCertificate))
+    ));
+    let mut elsewhere = certificate(&a, "x");
+    elsewhere.instance = other;
+    assert!(matches!(
+        s.add_kmip_certificate(&elsewhere, 5).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        s.kmip_certificate_by_fingerprint(&c.fingerprint)
+            .await
+            .unwrap(),
+        c
+    );
+    assert_eq!(
+        s.list_kmip_certificates(i, a.id).await.unwrap(),
+        vec![c.clone()]
+    );
+    assert!(s
+        .list_kmip_certificates(other, a.id)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A live object keeps the adapter; once destroyed, the adapter goes with its
+    // certificates and objects.
+    let mut o = object(&a, "disk-1", 2, 3);
+    s.create_kmip_object(&o).await.unwrap();
+    assert!(matches!(
+        s.delete_kmip_adapter(i, a.id).await,
+        Err(StoreError::AdapterNotEmpty(1))
+    ));
+    assert!(matches!(
+        s.delete_kmip_adapter(other, a.id).await,
+        Err(StoreError::NotFound)
+    ));
+    o.state = 5;
+    o.material = None;
+    s.update_kmip_object(&o).await.unwrap();
+    s.delete_kmip_adapter(i, a.id).await.unwrap();
+    assert!(matches!(
+        s.kmip_certificate_by_fingerprint(&c.fingerprint).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.get_kmip_object(i, o.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.delete_kmip_adapter(i, a.id).await,
+        Err(StoreError::NotFound)
+    ));
+    s.delete_kmip_certificate(i, a.id, c.id).await.unwrap_err();
+}
+
+/// Objects: round trip, compare-and-swap updates, filters, paging, instance isolation.
+pub async fn kmip_objects_round_trip(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let other = new_instance(s.as_ref()).await;
+    let a = adapter(i, "vsan");
+    s.create_kmip_adapter(&a, 10).await.unwrap();
+    let mut made = Vec::new();
+    for n in 0..6 {
+        let mut o = object(&a, &format!("k{}", n % 3), 1 + (n % 2), i64::from(n) + 10);
+        if n == 5 {
+            o.algorithm = None;
+            o.object_type = 7;
+        }
+        s.create_kmip_object(&o).await.unwrap();
+        made.push(o);
+    }
+    assert!(matches!(
+        s.create_kmip_object(&made[0]).await,
+        Err(StoreError::AlreadyExists(Unique::KmipObject))
+    ));
+    assert_eq!(s.get_kmip_object(i, made[2].id).await.unwrap(), made[2]);
+    assert!(matches!(
+        s.get_kmip_object(other, made[2].id).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let all = KmipObjectFilter::default();
+    assert_eq!(s.count_kmip_objects(i, &all).await.unwrap(), 6);
+    assert_eq!(s.count_kmip_objects(other, &all).await.unwrap(), 0);
+    let page = s.list_kmip_objects(i, &all, 2, 3).await.unwrap();
+    assert_eq!(page, made[2..5].to_vec());
+    let by = |f: KmipObjectFilter| {
+        let s = Arc::clone(&s);
+        async move {
+            s.list_kmip_objects(i, &f, 0, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| o.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let name = KmipObjectFilter {
+        name: Some("k1".into()),
+        ..KmipObjectFilter::default()
+    };
+    assert_eq!(by(name).await, vec![made[1].id, made[4].id]);
+    let active = KmipObjectFilter {
+        states: vec![2],
+        ..KmipObjectFilter::default()
+    };
+    assert_eq!(by(active).await, vec![made[1].id, made[3].id, made[5].id]);
+    let typed = KmipObjectFilter {
+        object_type: Some(7),
+        adapter: Some(a.id),
+        ..KmipObjectFilter::default()
+    };
+    assert_eq!(by(typed).await, vec![made[5].id]);
+    let alg = KmipObjectFilter {
+        algorithm: Some(3),
+        states: vec![1],
+        ..KmipObjectFilter::default()
+    };
+    assert_eq!(by(alg).await, vec![made[0].id, made[2].id, made[4].id]);
+
+    // Compare and swap: the stale writer loses.
+    let mut first = made[0].clone();
+    first.state = 2;
+    first.attributes = b"{\"x\":1}".to_vec();
+    let v = s.update_kmip_object(&first).await.unwrap();
+    assert_eq!(v, first.row_version + 1);
+    let mut stale = made[0].clone();
+    stale.state = 3;
+    assert!(matches!(
+        s.update_kmip_object(&stale).await,
+        Err(StoreError::Conflict)
+    ));
+    let stored = s.get_kmip_object(i, first.id).await.unwrap();
+    assert_eq!((stored.state, stored.row_version), (2, v));
+    assert_eq!(stored.attributes, first.attributes);
+    let mut gone = made[0].clone();
+    gone.id = Uuid::new_v4();
+    assert!(matches!(
+        s.update_kmip_object(&gone).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Deleting the instance takes its KMIP records with it.
+    s.delete_instance(i, true, t(100)).await.unwrap();
+    assert!(matches!(
+        s.get_kmip_object(i, first.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(s.list_kmip_adapters(i).await.unwrap().is_empty());
+}

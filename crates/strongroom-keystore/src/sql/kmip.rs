@@ -1,0 +1,399 @@
+//! KMIP's tables, written once for every SQL backend ([`SqlExec`]).
+
+use async_trait::async_trait;
+use strongroom_model::{InstanceId, KeyId, UnixMillis};
+use uuid::Uuid;
+
+use super::exec::{Arg, SqlExec, SqlRow, Stmt};
+use crate::{
+    KmipAdapterRecord, KmipCertificateRecord, KmipObjectFilter, KmipObjectRecord, KmipStore,
+    Result, StoreError, Unique,
+};
+
+fn uuid_of(s: String, what: &str) -> Result<Uuid> {
+    Uuid::parse_str(&s).map_err(|_| StoreError::Corrupt(format!("{what} is not a UUID")))
+}
+
+fn u32_of(v: i64, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} out of range")))
+}
+
+fn text(v: impl ToString) -> Arg {
+    Arg::Text(v.to_string())
+}
+
+fn count_of(rows: &[impl SqlRow]) -> Result<u64> {
+    let n = rows.first().map(|r| r.int("n")).transpose()?.unwrap_or(0);
+    u64::try_from(n).map_err(|_| StoreError::Corrupt("negative count".into()))
+}
+
+fn adapter_from_row(r: &impl SqlRow) -> Result<KmipAdapterRecord> {
+    Ok(KmipAdapterRecord {
+        instance: InstanceId(uuid_of(r.text("instance_id")?, "instance id")?),
+        id: uuid_of(r.text("id")?, "adapter id")?,
+        name: r.text("name")?,
+        description: r.opt_text("description")?,
+        profile: r.text("profile")?,
+        crk_id: KeyId(uuid_of(r.text("crk_id")?, "root key id")?),
+        created_at: UnixMillis(r.int("created_at")?),
+        created_by: r.text("created_by")?,
+        updated_at: UnixMillis(r.int("updated_at")?),
+        updated_by: r.text("updated_by")?,
+    })
+}
+
+fn certificate_from_row(r: &impl SqlRow) -> Result<KmipCertificateRecord> {
+    Ok(KmipCertificateRecord {
+        instance: InstanceId(uuid_of(r.text("instance_id")?, "instance id")?),
+        adapter: uuid_of(r.text("adapter_id")?, "adapter id")?,
+        id: uuid_of(r.text("id")?, "certificate id")?,
+        name: r.text("name")?,
+        pem: r.text("pem")?,
+        fingerprint: r.text("fingerprint")?,
+        created_at: UnixMillis(r.int("created_at")?),
+        created_by: r.text("created_by")?,
+    })
+}
+
+fn object_from_row(r: &impl SqlRow) -> Result<KmipObjectRecord> {
+    Ok(KmipObjectRecord {
+        instance: InstanceId(uuid_of(r.text("instance_id")?, "instance id")?),
+        adapter: uuid_of(r.text("adapter_id")?, "adapter id")?,
+        id: uuid_of(r.text("id")?, "object id")?,
+        object_type: u32_of(r.int("object_type")?, "object type")?,
+        state: u32_of(r.int("state")?, "state")?,
+        name: r.opt_text("name")?,
+        algorithm: r
+            .opt_int("algorithm")?
+            .map(|a| u32_of(a, "algorithm"))
+            .transpose()?,
+        row_version: r.int("row_version")?,
+        created_at: UnixMillis(r.int("created_at")?),
+        created_by: r.text("created_by")?,
+        updated_at: UnixMillis(r.int("updated_at")?),
+        destroyed_at: r.opt_int("destroyed_at")?.map(UnixMillis),
+        attributes: r.bytes("attributes")?,
+        material: r.opt_bytes("material")?,
+    })
+}
+
+/// `WHERE` clauses and parameters of an object filter, numbered from `$2` (`$1` is the
+/// instance).
+fn object_where(instance: InstanceId, f: &KmipObjectFilter) -> (String, Vec<Arg>) {
+    let mut sql = String::from(" WHERE instance_id = $1");
+    let mut args = vec![text(instance)];
+    let mut push = |clause: &str, arg: Arg, args: &mut Vec<Arg>| {
+        args.push(arg);
+        sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+    };
+    if let Some(a) = f.adapter {
+        push(" AND adapter_id = ?", text(a), &mut args);
+    }
+    if let Some(t) = f.object_type {
+        push(" AND object_type = ?", Arg::Int(t.into()), &mut args);
+    }
+    if let Some(n) = &f.name {
+        push(" AND name = ?", text(n), &mut args);
+    }
+    if let Some(a) = f.algorithm {
+        push(" AND algorithm = ?", Arg::Int(a.into()), &mut args);
+    }
+    if !f.states.is_empty() {
+        // States are numbers the caller chose from a closed set; they are inlined.
+        let list: Vec<String> = f.states.iter().map(u32::to_string).collect();
+        sql.push_str(&format!(" AND state IN ({})", list.join(", ")));
+    }
+    (sql, args)
+}
+
+#[async_trait]
+impl<E: SqlExec> KmipStore for E {
+    async fn create_kmip_adapter(&self, a: &KmipAdapterRecord, max: u32) -> Result<()> {
+        let n = self
+            .execute(
+                "INSERT INTO kmip_adapters (instance_id, id, name, description, profile, crk_id, \
+                 created_at, created_by, updated_at, updated_by) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+                 WHERE (SELECT COUNT(*) FROM kmip_adapters WHERE instance_id = $1) < $11",
+                vec![
+                    text(a.instance),
+                    text(a.id),
+                    text(&a.name),
+                    Arg::OptText(a.description.clone()),
+                    text(&a.profile),
+                    text(a.crk_id),
+                    Arg::Int(a.created_at.0),
+                    text(&a.created_by),
+                    Arg::Int(a.updated_at.0),
+                    text(&a.updated_by),
+                    Arg::Int(max.into()),
+                ],
+                Unique::KmipAdapter,
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::QuotaExceeded(max.into()));
+        }
+        Ok(())
+    }
+
+    async fn list_kmip_adapters(&self, instance: InstanceId) -> Result<Vec<KmipAdapterRecord>> {
+        self.fetch_all(
+            "SELECT * FROM kmip_adapters WHERE instance_id = $1 ORDER BY created_at, id",
+            vec![text(instance)],
+        )
+        .await?
+        .iter()
+        .map(adapter_from_row)
+        .collect()
+    }
+
+    async fn delete_kmip_adapter(&self, instance: InstanceId, id: Uuid) -> Result<()> {
+        let args = || vec![text(instance), text(id)];
+        let deleted = self
+            .execute_all(vec![
+                Stmt {
+                    sql: "DELETE FROM kmip_adapters WHERE instance_id = $1 AND id = $2 AND NOT EXISTS \
+                          (SELECT 1 FROM kmip_objects WHERE instance_id = $1 AND adapter_id = $2 \
+                          AND state NOT IN (5, 6))",
+                    args: args(),
+                    unique: Unique::KmipAdapter,
+                    required: true,
+                },
+                Stmt {
+                    sql: "DELETE FROM kmip_certificates WHERE instance_id = $1 AND adapter_id = $2",
+                    args: args(),
+                    unique: Unique::KmipCertificate,
+                    required: false,
+                },
+                Stmt {
+                    sql: "DELETE FROM kmip_objects WHERE instance_id = $1 AND adapter_id = $2",
+                    args: args(),
+                    unique: Unique::KmipObject,
+                    required: false,
+                },
+            ])
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(StoreError::NotFound) => {
+                let live = self
+                    .count_kmip_objects(
+                        instance,
+                        &KmipObjectFilter {
+                            adapter: Some(id),
+                            states: vec![1, 2, 3, 4],
+                            ..KmipObjectFilter::default()
+                        },
+                    )
+                    .await?;
+                let exists = !self
+                    .fetch_all(
+                        "SELECT id FROM kmip_adapters WHERE instance_id = $1 AND id = $2",
+                        args(),
+                    )
+                    .await?
+                    .is_empty();
+                Err(if exists && live > 0 {
+                    StoreError::AdapterNotEmpty(live)
+                } else {
+                    StoreError::NotFound
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn add_kmip_certificate(&self, c: &KmipCertificateRecord, max: u32) -> Result<()> {
+        let n = self
+            .execute(
+                "INSERT INTO kmip_certificates (instance_id, adapter_id, id, name, pem, fingerprint, \
+                 created_at, created_by) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+                 WHERE EXISTS (SELECT 1 FROM kmip_adapters WHERE instance_id = $1 AND id = $2) \
+                 AND (SELECT COUNT(*) FROM kmip_certificates WHERE instance_id = $1 AND adapter_id = $2) < $9",
+                vec![
+                    text(c.instance),
+                    text(c.adapter),
+                    text(c.id),
+                    text(&c.name),
+                    text(&c.pem),
+                    text(&c.fingerprint),
+                    Arg::Int(c.created_at.0),
+                    text(&c.created_by),
+                    Arg::Int(max.into()),
+                ],
+                Unique::KmipCertificate,
+            )
+            .await?;
+        if n == 0 {
+            let exists = !self
+                .fetch_all(
+                    "SELECT id FROM kmip_adapters WHERE instance_id = $1 AND id = $2",
+                    vec![text(c.instance), text(c.adapter)],
+                )
+                .await?
+                .is_empty();
+            return Err(if exists {
+                StoreError::QuotaExceeded(max.into())
+            } else {
+                StoreError::NotFound
+            });
+        }
+        Ok(())
+    }
+
+    async fn list_kmip_certificates(
+        &self,
+        instance: InstanceId,
+        adapter: Uuid,
+    ) -> Result<Vec<KmipCertificateRecord>> {
+        self.fetch_all(
+            "SELECT * FROM kmip_certificates WHERE instance_id = $1 AND adapter_id = $2 \
+             ORDER BY created_at, id",
+            vec![text(instance), text(adapter)],
+        )
+        .await?
+        .iter()
+        .map(certificate_from_row)
+        .collect()
+    }
+
+    async fn delete_kmip_certificate(
+        &self,
+        instance: InstanceId,
+        adapter: Uuid,
+        id: Uuid,
+    ) -> Result<()> {
+        let n = self
+            .execute(
+                "DELETE FROM kmip_certificates WHERE instance_id = $1 AND adapter_id = $2 AND id = $3",
+                vec![text(instance), text(adapter), text(id)],
+                Unique::KmipCertificate,
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn kmip_certificate_by_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> Result<KmipCertificateRecord> {
+        self.fetch_all(
+            "SELECT * FROM kmip_certificates WHERE fingerprint = $1",
+            vec![text(fingerprint)],
+        )
+        .await?
+        .first()
+        .map(certificate_from_row)
+        .unwrap_or(Err(StoreError::NotFound))
+    }
+
+    async fn create_kmip_object(&self, o: &KmipObjectRecord) -> Result<()> {
+        self.execute(
+            "INSERT INTO kmip_objects (instance_id, adapter_id, id, object_type, state, name, \
+             algorithm, row_version, created_at, created_by, updated_at, destroyed_at, attributes, \
+             material) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            object_args(o),
+            Unique::KmipObject,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn get_kmip_object(&self, instance: InstanceId, id: Uuid) -> Result<KmipObjectRecord> {
+        self.fetch_all(
+            "SELECT * FROM kmip_objects WHERE instance_id = $1 AND id = $2",
+            vec![text(instance), text(id)],
+        )
+        .await?
+        .first()
+        .map(object_from_row)
+        .unwrap_or(Err(StoreError::NotFound))
+    }
+
+    async fn update_kmip_object(&self, o: &KmipObjectRecord) -> Result<i64> {
+        let mut args = object_args(o);
+        let next = o.row_version + 1;
+        args[7] = Arg::Int(next);
+        args.push(Arg::Int(o.row_version));
+        let n = self
+            .execute(
+                "UPDATE kmip_objects SET adapter_id = $2, object_type = $4, state = $5, name = $6, \
+                 algorithm = $7, row_version = $8, created_at = $9, created_by = $10, updated_at = $11, \
+                 destroyed_at = $12, attributes = $13, material = $14 \
+                 WHERE instance_id = $1 AND id = $3 AND row_version = $15",
+                args,
+                Unique::KmipObject,
+            )
+            .await?;
+        if n == 1 {
+            return Ok(next);
+        }
+        match self.get_kmip_object(o.instance, o.id).await {
+            Ok(_) => Err(StoreError::Conflict),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_kmip_objects(
+        &self,
+        instance: InstanceId,
+        filter: &KmipObjectFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<KmipObjectRecord>> {
+        let (clauses, mut args) = object_where(instance, filter);
+        let n = args.len();
+        args.push(Arg::Int(limit.into()));
+        args.push(Arg::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
+        let sql = format!(
+            "SELECT * FROM kmip_objects{clauses} ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        self.fetch_all(&sql, args)
+            .await?
+            .iter()
+            .map(object_from_row)
+            .collect()
+    }
+
+    async fn count_kmip_objects(
+        &self,
+        instance: InstanceId,
+        filter: &KmipObjectFilter,
+    ) -> Result<u64> {
+        let (clauses, args) = object_where(instance, filter);
+        count_of(
+            &self
+                .fetch_all(
+                    &format!("SELECT COUNT(*) AS n FROM kmip_objects{clauses}"),
+                    args,
+                )
+                .await?,
+        )
+    }
+}
+
+fn object_args(o: &KmipObjectRecord) -> Vec<Arg> {
+    vec![
+        text(o.instance),
+        text(o.adapter),
+        text(o.id),
+        Arg::Int(o.object_type.into()),
+        Arg::Int(o.state.into()),
+        Arg::OptText(o.name.clone()),
+        Arg::OptInt(o.algorithm.map(i64::from)),
+        Arg::Int(o.row_version),
+        Arg::Int(o.created_at.0),
+        text(&o.created_by),
+        Arg::Int(o.updated_at.0),
+        Arg::OptInt(o.destroyed_at.map(|t| t.0)),
+        Arg::Bytes(o.attributes.clone()),
+        Arg::OptBytes(o.material.clone()),
+    ]
+}
