@@ -64,9 +64,19 @@ pub fn ckr_of(kind: ErrorKind) -> (tonic::Code, u64, bool) {
         | SearchTooBroad
         | RegistrationRootRequired
         | KeyVersionInvalid
-        | UnitCommandMalformed => (Code::InvalidArgument, ckr::ARGUMENTS_BAD, false),
-        KeyNotFound | InstanceNotFound | ApiKeyNotFound | KeyRingNotFound
-        | RegistrationNotFound | UnitNotFound => (Code::NotFound, ckr::ARGUMENTS_BAD, false),
+        | UnitCommandMalformed
+        | KmipAttributeReadOnly => (Code::InvalidArgument, ckr::ARGUMENTS_BAD, false),
+        Unsupported => (Code::InvalidArgument, ckr::MECHANISM_INVALID, false),
+        CryptoFailure => (Code::InvalidArgument, ckr::ENCRYPTED_DATA_INVALID, false),
+        KeyNotFound
+        | InstanceNotFound
+        | ApiKeyNotFound
+        | KeyRingNotFound
+        | RegistrationNotFound
+        | UnitNotFound
+        | KmipAdapterNotFound
+        | KmipCertificateNotFound
+        | KmipObjectNotFound => (Code::NotFound, ckr::ARGUMENTS_BAD, false),
         KeyExpired
         | RestoreExpired
         | InvalidKeyState
@@ -86,7 +96,8 @@ pub fn ckr_of(kind: ErrorKind) -> (tonic::Code, u64, bool) {
         | PreventKeyDeletion
         | UnitReplay
         | UnitState
-        | UnitRoster => (Code::FailedPrecondition, ckr::GENERAL_ERROR, false),
+        | UnitRoster
+        | KmipAdapterNotEmpty => (Code::FailedPrecondition, ckr::GENERAL_ERROR, false),
         LimitReached => (Code::ResourceExhausted, ckr::GENERAL_ERROR, false),
         UnitSignatures => (Code::PermissionDenied, ckr::GENERAL_ERROR, false),
         Internal => (Code::Internal, ckr::GENERAL_ERROR, false),

@@ -77,6 +77,70 @@ pub enum Action {
     InstancePoliciesRead,
     /// `kms.instancepolicies.write`
     InstancePoliciesWrite,
+    /// `kms.kmip_adapters.create`
+    KmipAdaptersCreate,
+    /// `kms.kmip_adapters.delete`
+    KmipAdaptersDelete,
+    /// `kms.kmip_adapters.list`
+    KmipAdaptersList,
+    /// `kms.kmip_adapters.read`
+    KmipAdaptersRead,
+    /// `kms.kmip_client_certificates.create`
+    KmipCertificatesCreate,
+    /// `kms.kmip_client_certificates.delete`
+    KmipCertificatesDelete,
+    /// `kms.kmip_client_certificates.list`
+    KmipCertificatesList,
+    /// `kms.kmip_client_certificates.read`
+    KmipCertificatesRead,
+    /// `kms.kmip_objects.delete`
+    KmipObjectsDelete,
+    /// `kms.kmip_objects.list`
+    KmipObjectsList,
+    /// `kms.kmip_objects.read`
+    KmipObjectsRead,
+    /// `kmip.connect`
+    KmipConnect,
+    /// `kmip.request`
+    KmipRequest,
+    /// `kmip.activate`
+    KmipActivate,
+    /// `kmip.add_attribute`
+    KmipAddAttribute,
+    /// `kmip.create`
+    KmipCreate,
+    /// `kmip.create_key_pair`
+    KmipCreateKeyPair,
+    /// `kmip.decrypt`
+    KmipDecrypt,
+    /// `kmip.delete_attribute`
+    KmipDeleteAttribute,
+    /// `kmip.destroy`
+    KmipDestroy,
+    /// `kmip.encrypt`
+    KmipEncrypt,
+    /// `kmip.get`
+    KmipGet,
+    /// `kmip.get_attribute_list`
+    KmipGetAttributeList,
+    /// `kmip.get_attributes`
+    KmipGetAttributes,
+    /// `kmip.locate`
+    KmipLocate,
+    /// `kmip.mac`
+    KmipMac,
+    /// `kmip.modify_attribute`
+    KmipModifyAttribute,
+    /// `kmip.register`
+    KmipRegister,
+    /// `kmip.rekey`
+    KmipReKey,
+    /// `kmip.revoke`
+    KmipRevoke,
+    /// `kmip.sign`
+    KmipSign,
+    /// `kmip.signature_verify`
+    KmipSignatureVerify,
     /// `kms.keyrings.create`
     KeyRingsCreate,
     /// `kms.keyrings.delete`
@@ -187,6 +251,38 @@ impl Action {
         Action::ImportTokenRead,
         Action::InstancePoliciesRead,
         Action::InstancePoliciesWrite,
+        Action::KmipAdaptersCreate,
+        Action::KmipAdaptersDelete,
+        Action::KmipAdaptersList,
+        Action::KmipAdaptersRead,
+        Action::KmipCertificatesCreate,
+        Action::KmipCertificatesDelete,
+        Action::KmipCertificatesList,
+        Action::KmipCertificatesRead,
+        Action::KmipObjectsDelete,
+        Action::KmipObjectsList,
+        Action::KmipObjectsRead,
+        Action::KmipConnect,
+        Action::KmipRequest,
+        Action::KmipActivate,
+        Action::KmipAddAttribute,
+        Action::KmipCreate,
+        Action::KmipCreateKeyPair,
+        Action::KmipDecrypt,
+        Action::KmipDeleteAttribute,
+        Action::KmipDestroy,
+        Action::KmipEncrypt,
+        Action::KmipGet,
+        Action::KmipGetAttributeList,
+        Action::KmipGetAttributes,
+        Action::KmipLocate,
+        Action::KmipMac,
+        Action::KmipModifyAttribute,
+        Action::KmipRegister,
+        Action::KmipReKey,
+        Action::KmipRevoke,
+        Action::KmipSign,
+        Action::KmipSignatureVerify,
         Action::KeyRingsCreate,
         Action::KeyRingsDelete,
         Action::KeyRingsList,
@@ -262,6 +358,38 @@ impl Action {
             Action::ImportTokenRead => "kms.importtoken.read",
             Action::InstancePoliciesRead => "kms.instancepolicies.read",
             Action::InstancePoliciesWrite => "kms.instancepolicies.write",
+            Action::KmipAdaptersCreate => "kms.kmip_adapters.create",
+            Action::KmipAdaptersDelete => "kms.kmip_adapters.delete",
+            Action::KmipAdaptersList => "kms.kmip_adapters.list",
+            Action::KmipAdaptersRead => "kms.kmip_adapters.read",
+            Action::KmipCertificatesCreate => "kms.kmip_client_certificates.create",
+            Action::KmipCertificatesDelete => "kms.kmip_client_certificates.delete",
+            Action::KmipCertificatesList => "kms.kmip_client_certificates.list",
+            Action::KmipCertificatesRead => "kms.kmip_client_certificates.read",
+            Action::KmipObjectsDelete => "kms.kmip_objects.delete",
+            Action::KmipObjectsList => "kms.kmip_objects.list",
+            Action::KmipObjectsRead => "kms.kmip_objects.read",
+            Action::KmipConnect => "kmip.connect",
+            Action::KmipRequest => "kmip.request",
+            Action::KmipActivate => "kmip.activate",
+            Action::KmipAddAttribute => "kmip.add_attribute",
+            Action::KmipCreate => "kmip.create",
+            Action::KmipCreateKeyPair => "kmip.create_key_pair",
+            Action::KmipDecrypt => "kmip.decrypt",
+            Action::KmipDeleteAttribute => "kmip.delete_attribute",
+            Action::KmipDestroy => "kmip.destroy",
+            Action::KmipEncrypt => "kmip.encrypt",
+            Action::KmipGet => "kmip.get",
+            Action::KmipGetAttributeList => "kmip.get_attribute_list",
+            Action::KmipGetAttributes => "kmip.get_attributes",
+            Action::KmipLocate => "kmip.locate",
+            Action::KmipMac => "kmip.mac",
+            Action::KmipModifyAttribute => "kmip.modify_attribute",
+            Action::KmipRegister => "kmip.register",
+            Action::KmipReKey => "kmip.rekey",
+            Action::KmipRevoke => "kmip.revoke",
+            Action::KmipSign => "kmip.sign",
+            Action::KmipSignatureVerify => "kmip.signature_verify",
             Action::KeyRingsCreate => "kms.keyrings.create",
             Action::KeyRingsDelete => "kms.keyrings.delete",
             Action::KeyRingsList => "kms.keyrings.list",
@@ -333,6 +461,22 @@ impl Action {
                 | Ep11UnwrapKey
                 | Ep11Verify
                 | Ep11WrapKey
+                | KmipAdaptersList
+                | KmipAdaptersRead
+                | KmipCertificatesList
+                | KmipCertificatesRead
+                | KmipObjectsList
+                | KmipObjectsRead
+                | KmipConnect
+                | KmipDecrypt
+                | KmipEncrypt
+                | KmipGet
+                | KmipGetAttributeList
+                | KmipGetAttributes
+                | KmipLocate
+                | KmipMac
+                | KmipSign
+                | KmipSignatureVerify
         )
     }
 }

@@ -100,6 +100,20 @@ pub enum ErrorKind {
     UnitState,
     /// A roster or transfer check of a crypto unit failed.
     UnitRoster,
+    /// The KMIP adapter does not exist.
+    KmipAdapterNotFound,
+    /// The KMIP client certificate does not exist.
+    KmipCertificateNotFound,
+    /// The KMIP object does not exist (or is another instance's).
+    KmipObjectNotFound,
+    /// The KMIP adapter still holds objects that are not destroyed.
+    KmipAdapterNotEmpty,
+    /// A KMIP attribute that the server maintains cannot be set or removed.
+    KmipAttributeReadOnly,
+    /// A KMIP feature, format, algorithm or parameter this server does not offer.
+    Unsupported,
+    /// A cryptographic check failed (a tag, a padding): the input is not authentic.
+    CryptoFailure,
     /// A PKCS#11 (GREP11) operation failed with this CK_RV.
     Pkcs11(u64),
     /// A concurrent change won; retry.
@@ -112,7 +126,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind (for exhaustive mapping tests).
-    pub const ALL: [ErrorKind; 51] = [
+    pub const ALL: [ErrorKind; 58] = [
         ErrorKind::Unauthenticated,
         ErrorKind::MalformedToken,
         ErrorKind::Forbidden,
@@ -160,6 +174,13 @@ impl ErrorKind {
         ErrorKind::UnitReplay,
         ErrorKind::UnitState,
         ErrorKind::UnitRoster,
+        ErrorKind::KmipAdapterNotFound,
+        ErrorKind::KmipCertificateNotFound,
+        ErrorKind::KmipObjectNotFound,
+        ErrorKind::KmipAdapterNotEmpty,
+        ErrorKind::KmipAttributeReadOnly,
+        ErrorKind::Unsupported,
+        ErrorKind::CryptoFailure,
         ErrorKind::Pkcs11(0x5),
         ErrorKind::Conflict,
         ErrorKind::Unavailable,
@@ -216,6 +237,13 @@ impl ErrorKind {
             ErrorKind::UnitReplay => "unit_replay",
             ErrorKind::UnitState => "unit_state",
             ErrorKind::UnitRoster => "unit_roster",
+            ErrorKind::KmipAdapterNotFound => "kmip_adapter_not_found",
+            ErrorKind::KmipCertificateNotFound => "kmip_certificate_not_found",
+            ErrorKind::KmipObjectNotFound => "kmip_object_not_found",
+            ErrorKind::KmipAdapterNotEmpty => "kmip_adapter_not_empty",
+            ErrorKind::KmipAttributeReadOnly => "kmip_attribute_read_only",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::CryptoFailure => "crypto_failure",
             ErrorKind::Pkcs11(_) => "pkcs11",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Unavailable => "unavailable",
@@ -282,6 +310,10 @@ impl From<StoreError> for ServiceError {
             StoreError::QuotaExceeded(max) => ServiceError::new(
                 ErrorKind::LimitReached,
                 format!("The instance holds {max} keys, the most this server allows; purge keys or raise --max-keys-per-instance"),
+            ),
+            StoreError::AdapterNotEmpty(n) => ServiceError::new(
+                ErrorKind::KmipAdapterNotEmpty,
+                format!("The KMIP adapter still holds {n} KMIP object(s) that are not destroyed; destroy them first"),
             ),
             StoreError::RingNotEmpty(n) => ServiceError::new(
                 ErrorKind::KeyRingNotEmpty,

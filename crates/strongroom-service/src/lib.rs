@@ -16,6 +16,7 @@ mod import;
 mod instance_policies;
 mod instances;
 mod keys;
+pub mod kmip;
 mod lifecycle;
 mod mutation;
 mod policies;
@@ -483,7 +484,7 @@ impl Service {
     }
 
     /// Takes one request from the instance's token bucket (per node).
-    fn take_rate_token(&self, instance: InstanceId) -> Result<()> {
+    pub(crate) fn take_rate_token(&self, instance: InstanceId) -> Result<()> {
         let Some(rate) = self.config.rate_limit_per_instance else {
             return Ok(());
         };
@@ -636,8 +637,16 @@ pub fn canonical_status(kind: ErrorKind) -> u16 {
         | IncorrectNonce
         | IncorrectNonceIv
         | SearchTooBroad => 400,
-        KeyNotFound | InstanceNotFound | ApiKeyNotFound | KeyRingNotFound
-        | RegistrationNotFound => 404,
+        KeyNotFound
+        | InstanceNotFound
+        | ApiKeyNotFound
+        | KeyRingNotFound
+        | RegistrationNotFound
+        | KmipAdapterNotFound
+        | KmipCertificateNotFound
+        | KmipObjectNotFound => 404,
+        KmipAttributeReadOnly | Unsupported | CryptoFailure => 400,
+        KmipAdapterNotEmpty => 409,
         RegistrationKeyInvalidState | RegistrationRootRequired | KeyVersionInvalid => 422,
         InvalidKeyState
         | TooEarly

@@ -1,0 +1,716 @@
+//! KMIP managed objects: creation, registration, retrieval, attributes, Locate and the
+//! KMIP state machine (KMIP 1.4 §3.22). Each operation is one audited service call
+//! (`kmip.<operation>`); a change is a compare-and-swap on the stored object.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use strongroom_keystore::{KmipObjectFilter, KmipObjectRecord, StoreError};
+use strongroom_model::{KeyId, Role, UnixMillis};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::admin::object_not_found;
+use super::model::*;
+use crate::action::Action;
+use crate::auth::Ctx;
+use crate::error::{ErrorKind, Result, ServiceError};
+use crate::keys::invalid;
+use crate::Service;
+
+/// How long a connection's certificate is trusted before it is looked up again (a
+/// certificate deleted through the API stops working within this time).
+const RECHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Most objects one Locate looks at after the keystore's filter (the rest of the
+/// criteria are matched here).
+const LOCATE_SCAN_LIMIT: u32 = 100_000;
+
+/// An authenticated KMIP connection: the instance, adapter and certificate it acts for.
+#[derive(Debug)]
+pub struct KmipSession {
+    /// The caller (the certificate) and its instance.
+    pub ctx: Ctx,
+    /// The adapter.
+    pub adapter: Uuid,
+    /// The certificate.
+    pub certificate: Uuid,
+    /// The adapter's root key.
+    pub crk: KeyId,
+    checked: Mutex<Instant>,
+}
+
+impl KmipSession {
+    pub(crate) fn new(ctx: Ctx, adapter: Uuid, certificate: Uuid, crk: KeyId) -> KmipSession {
+        KmipSession {
+            ctx,
+            adapter,
+            certificate,
+            crk,
+            checked: Mutex::new(Instant::now()),
+        }
+    }
+}
+
+/// A managed object's material and what the server knows of it.
+pub struct KmipManaged {
+    /// Object id.
+    pub id: Uuid,
+    /// KMIP Object Type.
+    pub object_type: u32,
+    /// State.
+    pub state: KmipState,
+    /// The format the material is in (see [`key_format`]).
+    pub format: u32,
+    /// Cryptographic Algorithm.
+    pub algorithm: Option<u32>,
+    /// Cryptographic Length.
+    pub length: Option<i32>,
+    /// The material.
+    pub material: Zeroizing<Vec<u8>>,
+}
+
+/// What a new object holds.
+pub struct NewKmipObject {
+    /// KMIP Object Type.
+    pub object_type: u32,
+    /// Format of `material`.
+    pub format: u32,
+    /// Cryptographic Algorithm.
+    pub algorithm: Option<u32>,
+    /// Cryptographic Length.
+    pub length: Option<i32>,
+    /// The material.
+    pub material: Zeroizing<Vec<u8>>,
+    /// Client attributes from the template.
+    pub attributes: Vec<Attribute>,
+}
+
+/// What Locate looks for. Empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct KmipLocate {
+    /// Object Type.
+    pub object_type: Option<u32>,
+    /// State; without it, destroyed objects are not returned.
+    pub state: Option<u32>,
+    /// Cryptographic Algorithm.
+    pub algorithm: Option<u32>,
+    /// Name Value.
+    pub name: Option<String>,
+    /// Other attributes that must be present with these values.
+    pub attributes: Vec<Attribute>,
+    /// Skip this many matches.
+    pub offset: u64,
+    /// Return at most this many.
+    pub max_items: Option<u32>,
+}
+
+/// The outcome of a revocation request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationReason {
+    /// Key Compromise or CA Compromise: the object becomes Compromised.
+    Compromise,
+    /// Any other reason (its KMIP code): the object becomes Deactivated.
+    Other(u32),
+}
+
+pub(crate) fn stored(r: &KmipObjectRecord) -> Result<StoredAttributes> {
+    serde_json::from_slice(&r.attributes).map_err(|_| {
+        tracing::error!(object = %r.id, "KMIP object attributes are corrupt");
+        ServiceError::new(ErrorKind::Internal, "stored KMIP object is corrupt")
+    })
+}
+
+fn encode(s: &StoredAttributes) -> Result<Vec<u8>> {
+    serde_json::to_vec(s)
+        .map_err(|_| ServiceError::new(ErrorKind::Internal, "cannot encode KMIP attributes"))
+}
+
+fn state_of(r: &KmipObjectRecord) -> Result<KmipState> {
+    KmipState::from_code(r.state)
+        .ok_or_else(|| ServiceError::new(ErrorKind::Internal, "stored KMIP state is corrupt"))
+}
+
+fn wrong_state(what: &str, s: KmipState) -> ServiceError {
+    ServiceError::new(
+        ErrorKind::InvalidKeyState,
+        format!("The object is {s:?}: it cannot be {what}"),
+    )
+}
+
+fn secs(t: UnixMillis) -> i64 {
+    t.0.div_euclid(1000)
+}
+
+/// The associated data that binds wrapped material to its object.
+fn binding(id: Uuid) -> Vec<String> {
+    vec![format!("kmip-object:{id}")]
+}
+
+fn first_name(attrs: &[Attribute]) -> Option<String> {
+    attrs
+        .iter()
+        .find(|a| a.name == names::NAME)
+        .and_then(|a| a.value.field(field::NAME_VALUE))
+        .and_then(AttrValue::text)
+        .map(str::to_string)
+}
+
+fn check_settable(a: &Attribute) -> Result<()> {
+    if names::SERVER_MAINTAINED.contains(&a.name.as_str()) {
+        return Err(ServiceError::new(
+            ErrorKind::KmipAttributeReadOnly,
+            format!("The attribute '{}' is set by the server", a.name),
+        ));
+    }
+    if a.name.is_empty() || a.name.len() > 200 {
+        return Err(invalid(
+            "attribute",
+            "an attribute name must be 1 to 200 bytes",
+        ));
+    }
+    Ok(())
+}
+
+impl Service {
+    /// Starts one KMIP request on a connection: the instance's rate limit, and, every few
+    /// seconds, a check that the certificate is still registered.
+    pub async fn kmip_begin(&self, s: &KmipSession) -> Result<()> {
+        let due = s
+            .checked
+            .lock()
+            .map(|t| t.elapsed() >= RECHECK_EVERY)
+            .unwrap_or(true);
+        if due {
+            let still = self
+                .store
+                .list_kmip_certificates(s.ctx.instance, s.adapter)
+                .await?
+                .iter()
+                .any(|c| c.id == s.certificate);
+            if !still {
+                return Err(ServiceError::new(
+                    ErrorKind::Unauthenticated,
+                    "the client certificate is no longer registered",
+                ));
+            }
+            if let Ok(mut t) = s.checked.lock() {
+                *t = Instant::now();
+            }
+        }
+        self.take_rate_token(s.ctx.instance)
+    }
+
+    /// Wraps material under the adapter's root key, bound to the object id.
+    async fn seal_kmip(&self, s: &KmipSession, id: Uuid, material: &[u8]) -> Result<Vec<u8>> {
+        let k = self.load(&s.ctx, s.crk).await?;
+        Self::root_for(&k)?;
+        self.usable_for(
+            &k,
+            &[strongroom_model::KeyState::Active],
+            "protect KMIP objects",
+        )?;
+        Ok(self.wrap_with(&s.ctx, &k, material, &binding(id))?.0)
+    }
+
+    pub(crate) async fn open_kmip_material(
+        &self,
+        s: &KmipSession,
+        r: &KmipObjectRecord,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let sealed = r.material.as_deref().ok_or_else(|| {
+            ServiceError::new(
+                ErrorKind::InvalidKeyState,
+                "The object is destroyed: it has no key value",
+            )
+        })?;
+        let k = self.load(&s.ctx, s.crk).await?;
+        Self::root_for(&k)?;
+        self.usable_for(
+            &k,
+            &[
+                strongroom_model::KeyState::Active,
+                strongroom_model::KeyState::Deactivated,
+            ],
+            "open KMIP objects",
+        )?;
+        Ok(Self::open_wdek(&k, sealed, &binding(r.id))?.0)
+    }
+
+    /// Reads an object of this connection's adapter.
+    pub(crate) async fn kmip_record(&self, s: &KmipSession, id: &str) -> Result<KmipObjectRecord> {
+        let id = Uuid::parse_str(id).map_err(|_| object_not_found())?;
+        match self.store.get_kmip_object(s.ctx.instance, id).await {
+            Ok(o) if o.adapter == s.adapter => Ok(o),
+            Ok(_) | Err(StoreError::NotFound) => Err(object_not_found()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores a new object (state Pre-Active, or Active when the template's Activation
+    /// Date has come).
+    pub(crate) async fn kmip_store_new(&self, s: &KmipSession, new: NewKmipObject) -> Result<Uuid> {
+        for a in &new.attributes {
+            check_settable(a)?;
+        }
+        let id = Uuid::new_v4();
+        let now = self.clock.now();
+        let activation = new
+            .attributes
+            .iter()
+            .find(|a| a.name == names::ACTIVATION_DATE)
+            .and_then(|a| match a.value {
+                AttrValue::DateTime(t) => Some(t),
+                _ => None,
+            });
+        let state = match activation {
+            Some(t) if t <= secs(now) => KmipState::Active,
+            _ => KmipState::PreActive,
+        };
+        let sealed = self.seal_kmip(s, id, &new.material).await?;
+        let stored = StoredAttributes {
+            v: 1,
+            attrs: new.attributes,
+            format: new.format,
+            algorithm: new.algorithm,
+            length: new.length,
+            activated: (state == KmipState::Active).then_some(activation.unwrap_or(secs(now))),
+            changed: secs(now),
+            ..StoredAttributes::default()
+        };
+        let rec = KmipObjectRecord {
+            instance: s.ctx.instance,
+            adapter: s.adapter,
+            id,
+            object_type: new.object_type,
+            state: state.code(),
+            name: first_name(&stored.attrs),
+            algorithm: new.algorithm,
+            row_version: 1,
+            created_at: now,
+            created_by: s.certificate.to_string(),
+            updated_at: now,
+            destroyed_at: None,
+            attributes: encode(&stored)?,
+            material: Some(sealed),
+        };
+        self.store.create_kmip_object(&rec).await?;
+        Ok(id)
+    }
+
+    /// Changes an object under compare-and-swap: `f` sees the stored record and its
+    /// attributes and may refuse; a concurrent change is retried.
+    pub(crate) async fn kmip_change<T>(
+        &self,
+        s: &KmipSession,
+        id: &str,
+        mut f: impl FnMut(&mut KmipObjectRecord, &mut StoredAttributes) -> Result<T>,
+    ) -> Result<T> {
+        for _ in 0..8 {
+            let mut r = self.kmip_record(s, id).await?;
+            let mut st = stored(&r)?;
+            let out = f(&mut r, &mut st)?;
+            let now = self.clock.now();
+            st.changed = secs(now);
+            st.updated_by = Some(s.certificate);
+            r.updated_at = now;
+            r.name = first_name(&st.attrs);
+            r.attributes = encode(&st)?;
+            match self.store.update_kmip_object(&r).await {
+                Ok(_) => return Ok(out),
+                Err(StoreError::Conflict) => continue,
+                Err(StoreError::NotFound) => return Err(object_not_found()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::new(
+            ErrorKind::Conflict,
+            "the object was changed concurrently; retry",
+        ))
+    }
+
+    /// Registers an object whose material the client supplies.
+    pub async fn kmip_register(&self, s: &KmipSession, new: NewKmipObject) -> Result<Uuid> {
+        let op = async {
+            self.check_kmip_material(&new)?;
+            self.kmip_store_new(s, new).await
+        };
+        self.audited(&s.ctx, Action::KmipRegister, Role::Writer, None, op)
+            .await
+    }
+
+    /// Reads an object with its material. Destroyed objects have none.
+    pub async fn kmip_get(&self, s: &KmipSession, id: &str) -> Result<KmipManaged> {
+        let op = async {
+            let r = self.kmip_record(s, id).await?;
+            let state = state_of(&r)?;
+            if state.is_destroyed() {
+                return Err(ServiceError::new(
+                    ErrorKind::KmipObjectNotFound,
+                    "The object is destroyed: its key value is gone",
+                ));
+            }
+            let st = stored(&r)?;
+            Ok(KmipManaged {
+                id: r.id,
+                object_type: r.object_type,
+                state,
+                format: st.format,
+                algorithm: st.algorithm,
+                length: st.length,
+                material: self.open_kmip_material(s, &r).await?,
+            })
+        };
+        self.audited(&s.ctx, Action::KmipGet, Role::Writer, Some(id), op)
+            .await
+    }
+
+    /// Every attribute of an object, the server-maintained ones included.
+    pub async fn kmip_attributes(
+        &self,
+        s: &KmipSession,
+        id: &str,
+        action: Action,
+    ) -> Result<Vec<Attribute>> {
+        let op = async {
+            let r = self.kmip_record(s, id).await?;
+            all_attributes(&r, &stored(&r)?)
+        };
+        self.audited(&s.ctx, action, Role::Reader, Some(id), op)
+            .await
+    }
+
+    /// Adds an attribute instance (a single-valued attribute only when absent).
+    pub async fn kmip_add_attribute(&self, s: &KmipSession, id: &str, a: Attribute) -> Result<u32> {
+        let op = self.kmip_change(s, id, |r, st| {
+            check_settable(&a)?;
+            if state_of(r)?.is_destroyed() {
+                return Err(wrong_state("changed", state_of(r)?));
+            }
+            let count = st.attrs.iter().filter(|x| x.name == a.name).count();
+            if count > 0 && names::SINGLE_VALUED.contains(&a.name.as_str()) {
+                return Err(ServiceError::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "The object already has the single-valued attribute '{}'",
+                        a.name
+                    ),
+                ));
+            }
+            st.attrs.push(a.clone());
+            Ok(u32::try_from(count).unwrap_or(u32::MAX))
+        });
+        self.audited(&s.ctx, Action::KmipAddAttribute, Role::Writer, Some(id), op)
+            .await
+    }
+
+    /// Replaces attribute instance `index` (the first when `None`) of `a.name`; with
+    /// `create`, an absent attribute is added (KMIP 2.x SetAttribute semantics).
+    pub async fn kmip_modify_attribute(
+        &self,
+        s: &KmipSession,
+        id: &str,
+        a: Attribute,
+        index: Option<u32>,
+    ) -> Result<u32> {
+        let op = self.kmip_change(s, id, |r, st| {
+            check_settable(&a)?;
+            if state_of(r)?.is_destroyed() {
+                return Err(wrong_state("changed", state_of(r)?));
+            }
+            let want = index.unwrap_or(0) as usize;
+            let slot = st
+                .attrs
+                .iter_mut()
+                .filter(|x| x.name == a.name)
+                .nth(want)
+                .ok_or_else(|| {
+                    ServiceError::new(
+                        ErrorKind::KmipObjectNotFound,
+                        format!("The object has no attribute '{}' at index {want}", a.name),
+                    )
+                })?;
+            slot.value = a.value.clone();
+            Ok(index.unwrap_or(0))
+        });
+        self.audited(
+            &s.ctx,
+            Action::KmipModifyAttribute,
+            Role::Writer,
+            Some(id),
+            op,
+        )
+        .await
+    }
+
+    /// Deletes attribute instance `index` (the first when `None`) of `name`, returning it.
+    pub async fn kmip_delete_attribute(
+        &self,
+        s: &KmipSession,
+        id: &str,
+        name: &str,
+        index: Option<u32>,
+    ) -> Result<Attribute> {
+        let op = self.kmip_change(s, id, |r, st| {
+            check_settable(&Attribute::new(name, AttrValue::Bool(false)))?;
+            if state_of(r)?.is_destroyed() {
+                return Err(wrong_state("changed", state_of(r)?));
+            }
+            let want = index.unwrap_or(0) as usize;
+            let pos = st
+                .attrs
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| x.name == name)
+                .nth(want)
+                .map(|(i, _)| i)
+                .ok_or_else(|| {
+                    ServiceError::new(
+                        ErrorKind::KmipObjectNotFound,
+                        format!("The object has no attribute '{name}' at index {want}"),
+                    )
+                })?;
+            Ok(st.attrs.remove(pos))
+        });
+        self.audited(
+            &s.ctx,
+            Action::KmipDeleteAttribute,
+            Role::Writer,
+            Some(id),
+            op,
+        )
+        .await
+    }
+
+    /// Pre-Active → Active.
+    pub async fn kmip_activate(&self, s: &KmipSession, id: &str) -> Result<()> {
+        let now = secs(self.clock.now());
+        let op = self.kmip_change(s, id, |r, st| {
+            let state = state_of(r)?;
+            if state != KmipState::PreActive {
+                return Err(wrong_state(
+                    "activated (only a Pre-Active object can)",
+                    state,
+                ));
+            }
+            r.state = KmipState::Active.code();
+            st.activated = Some(now);
+            Ok(())
+        });
+        self.audited(&s.ctx, Action::KmipActivate, Role::Writer, Some(id), op)
+            .await
+    }
+
+    /// Revocation: compromise → Compromised (from any state but the destroyed ones);
+    /// another reason → Deactivated (from Pre-Active or Active).
+    pub async fn kmip_revoke(
+        &self,
+        s: &KmipSession,
+        id: &str,
+        reason: RevocationReason,
+        code: u32,
+        message: Option<String>,
+        occurred: Option<i64>,
+    ) -> Result<()> {
+        let now = secs(self.clock.now());
+        let op = self.kmip_change(s, id, |r, st| {
+            let state = state_of(r)?;
+            let next = match (reason, state) {
+                (_, KmipState::Destroyed | KmipState::DestroyedCompromised) => {
+                    return Err(wrong_state("revoked", state))
+                }
+                (RevocationReason::Compromise, _) => {
+                    st.compromised = Some(now);
+                    if let Some(t) = occurred {
+                        st.attrs
+                            .retain(|a| a.name != names::COMPROMISE_OCCURRENCE_DATE);
+                        st.attrs.push(Attribute::new(
+                            names::COMPROMISE_OCCURRENCE_DATE,
+                            AttrValue::DateTime(t),
+                        ));
+                    }
+                    KmipState::Compromised
+                }
+                (RevocationReason::Other(_), KmipState::PreActive | KmipState::Active) => {
+                    st.deactivated = Some(now);
+                    KmipState::Deactivated
+                }
+                (RevocationReason::Other(_), _) => return Err(wrong_state("revoked again", state)),
+            };
+            r.state = next.code();
+            st.revocation = Some((code, message.clone()));
+            Ok(())
+        });
+        self.audited(&s.ctx, Action::KmipRevoke, Role::Writer, Some(id), op)
+            .await
+    }
+
+    /// Destroys an object: its material is erased. An Active object must be revoked
+    /// first (the rule vCenter relies on).
+    pub async fn kmip_destroy(&self, s: &KmipSession, id: &str) -> Result<()> {
+        let op = async {
+            let r = self.kmip_record(s, id).await?;
+            self.destroy_kmip_record(r, false, Some(s.certificate))
+                .await
+        };
+        self.audited(&s.ctx, Action::KmipDestroy, Role::Manager, Some(id), op)
+            .await
+    }
+
+    /// The destroy rule shared by KMIP Destroy and the management API's delete.
+    pub(crate) async fn destroy_kmip_record(
+        &self,
+        mut r: KmipObjectRecord,
+        force: bool,
+        by: Option<Uuid>,
+    ) -> Result<()> {
+        for _ in 0..8 {
+            let state = state_of(&r)?;
+            let next = match state {
+                KmipState::Active if !force => {
+                    return Err(wrong_state(
+                        "destroyed while Active: revoke it first",
+                        state,
+                    ))
+                }
+                KmipState::Destroyed | KmipState::DestroyedCompromised => {
+                    return Err(ServiceError::new(
+                        ErrorKind::KmipObjectNotFound,
+                        "The object is already destroyed",
+                    ))
+                }
+                KmipState::Compromised => KmipState::DestroyedCompromised,
+                _ => KmipState::Destroyed,
+            };
+            let mut st = stored(&r)?;
+            let now = self.clock.now();
+            st.destroyed = Some(secs(now));
+            st.destroyed_by = by;
+            st.changed = secs(now);
+            r.state = next.code();
+            r.material = None;
+            r.destroyed_at = Some(now);
+            r.updated_at = now;
+            r.attributes = encode(&st)?;
+            match self.store.update_kmip_object(&r).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict) => {
+                    r = match self.store.get_kmip_object(r.instance, r.id).await {
+                        Ok(fresh) => fresh,
+                        Err(StoreError::NotFound) => return Err(object_not_found()),
+                        Err(e) => return Err(e.into()),
+                    };
+                }
+                Err(StoreError::NotFound) => return Err(object_not_found()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::new(
+            ErrorKind::Conflict,
+            "the object was changed concurrently; retry",
+        ))
+    }
+
+    /// Locate: object ids matching every criterion, oldest first.
+    pub async fn kmip_locate(&self, s: &KmipSession, q: KmipLocate) -> Result<Vec<Uuid>> {
+        let op = async {
+            let filter = KmipObjectFilter {
+                adapter: Some(s.adapter),
+                states: match q.state {
+                    Some(st) => vec![st],
+                    None => vec![1, 2, 3, 4],
+                },
+                object_type: q.object_type,
+                name: q.name.clone(),
+                algorithm: q.algorithm,
+            };
+            let rows = self
+                .store
+                .list_kmip_objects(s.ctx.instance, &filter, 0, LOCATE_SCAN_LIMIT)
+                .await?;
+            let mut out = Vec::new();
+            let mut skipped = 0u64;
+            for r in rows {
+                if !q.attributes.is_empty() {
+                    let st = stored(&r)?;
+                    let all = all_attributes(&r, &st)?;
+                    if !q.attributes.iter().all(|want| all.contains(want)) {
+                        continue;
+                    }
+                }
+                if skipped < q.offset {
+                    skipped += 1;
+                    continue;
+                }
+                if q.max_items.is_some_and(|m| out.len() >= m as usize) {
+                    break;
+                }
+                out.push(r.id);
+            }
+            Ok(out)
+        };
+        self.audited(&s.ctx, Action::KmipLocate, Role::Reader, None, op)
+            .await
+    }
+}
+
+/// The attribute list of an object: the stored client attributes and the ones the
+/// server maintains.
+pub(crate) fn all_attributes(
+    r: &KmipObjectRecord,
+    st: &StoredAttributes,
+) -> Result<Vec<Attribute>> {
+    let mut out = vec![
+        Attribute::new(names::UNIQUE_IDENTIFIER, AttrValue::Text(r.id.to_string())),
+        Attribute::new(names::OBJECT_TYPE, AttrValue::Enum(r.object_type)),
+        Attribute::new(names::STATE, AttrValue::Enum(r.state)),
+        Attribute::new(names::INITIAL_DATE, AttrValue::DateTime(secs(r.created_at))),
+        Attribute::new(names::LAST_CHANGE_DATE, AttrValue::DateTime(st.changed)),
+    ];
+    if let Some(a) = st.algorithm {
+        out.push(Attribute::new(
+            names::CRYPTOGRAPHIC_ALGORITHM,
+            AttrValue::Enum(a),
+        ));
+    }
+    if let Some(l) = st.length {
+        out.push(Attribute::new(
+            names::CRYPTOGRAPHIC_LENGTH,
+            AttrValue::Int(l),
+        ));
+    }
+    let has = |n: &str| st.attrs.iter().any(|a| a.name == n);
+    if let Some(t) = st.activated.filter(|_| !has(names::ACTIVATION_DATE)) {
+        out.push(Attribute::new(
+            names::ACTIVATION_DATE,
+            AttrValue::DateTime(t),
+        ));
+    }
+    if let Some(t) = st.deactivated.filter(|_| !has(names::DEACTIVATION_DATE)) {
+        out.push(Attribute::new(
+            names::DEACTIVATION_DATE,
+            AttrValue::DateTime(t),
+        ));
+    }
+    if let Some(t) = st.compromised {
+        out.push(Attribute::new(
+            names::COMPROMISE_DATE,
+            AttrValue::DateTime(t),
+        ));
+    }
+    if let Some(t) = st.destroyed {
+        out.push(Attribute::new(names::DESTROY_DATE, AttrValue::DateTime(t)));
+    }
+    if let Some((code, msg)) = &st.revocation {
+        let mut f = vec![(field::REVOCATION_REASON_CODE, AttrValue::Enum(*code))];
+        if let Some(m) = msg {
+            f.push((field::REVOCATION_MESSAGE, AttrValue::Text(m.clone())));
+        }
+        out.push(Attribute::new(
+            names::REVOCATION_REASON,
+            AttrValue::Struct(f),
+        ));
+    }
+    out.extend(st.attrs.iter().cloned());
+    Ok(out)
+}
