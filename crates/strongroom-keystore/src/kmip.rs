@@ -136,6 +136,9 @@ pub trait KmipStore: Send + Sync {
         &self,
         fingerprint: &str,
     ) -> Result<KmipCertificateRecord>;
+    /// The fingerprints of every registered certificate on the node (what the KMIP
+    /// listener admits at the TLS handshake).
+    async fn kmip_fingerprints(&self) -> Result<Vec<String>>;
     /// Stores a new object (`row_version` as given).
     async fn create_kmip_object(&self, o: &KmipObjectRecord) -> Result<()>;
     /// Reads an object.

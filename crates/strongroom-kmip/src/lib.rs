@@ -3,4 +3,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[allow(missing_docs)]
+mod codes;
+mod convert;
+pub mod error_map;
+pub mod listener;
+pub mod message;
+mod ops;
 pub mod ttlv;
+
+pub use listener::{serve, KmipConfig};
+pub use message::handle_message;

@@ -182,6 +182,8 @@ pub struct Service {
     allowed_ip_in_use: std::sync::atomic::AtomicBool,
     /// Token buckets of the per-instance rate limit: (tokens, last refill).
     buckets: std::sync::Mutex<HashMap<InstanceId, (f64, std::time::Instant)>>,
+    /// Woken when a KMIP client certificate is added or removed on this node.
+    kmip_certificates_changed: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Service {
@@ -233,6 +235,7 @@ impl Service {
             instance_policies: RwLock::new(HashMap::new()),
             allowed_ip_in_use: std::sync::atomic::AtomicBool::new(false),
             buckets: std::sync::Mutex::new(HashMap::new()),
+            kmip_certificates_changed: Arc::new(tokio::sync::Notify::new()),
         };
         let svc = Arc::new(svc);
         if let Some(mut feed) = svc.store.changes() {

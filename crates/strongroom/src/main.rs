@@ -6,6 +6,7 @@ mod backup_target;
 mod bench;
 mod cli;
 mod coalesce;
+mod kmip_dev;
 mod node;
 mod serve;
 mod tke;
@@ -34,7 +35,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run the server.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Manage keys of an instance (create, list, show, wrap, unwrap, rotate, ...).
     #[command(subcommand_required = true)]
     Key(cli::KeyArgs),
@@ -71,7 +72,7 @@ fn main() -> ExitCode {
     let result = rt.block_on(async move {
         match cli.cmd {
             Cmd::Serve(a) => {
-                let cfg = serve::resolve(a)?;
+                let cfg = serve::resolve(*a)?;
                 let traces = serve::init_logging(cfg.log_json, cfg.otlp_endpoint.as_deref())?;
                 let r = serve::run(cfg).await;
                 if let Some(t) = traces {

@@ -53,6 +53,20 @@ pub struct ServeArgs {
     /// port with --dev (written to dev.json), else none.
     #[arg(long, env = "STRONGROOM_GRPC_ADDR")]
     pub grpc_addr: Option<SocketAddr>,
+    /// KMIP listener address (mutual TLS; clients authenticate with a certificate
+    /// registered to a KMIP adapter). Default: a free loopback port with --dev (written to
+    /// dev.json), else 127.0.0.1:5696 when that port is free. `off` disables it.
+    #[arg(long, env = "STRONGROOM_KMIP_ADDR")]
+    pub kmip_addr: Option<String>,
+    /// PEM certificate chain of the KMIP listener (default: --tls-cert).
+    #[arg(long, env = "STRONGROOM_KMIP_CERT")]
+    pub kmip_cert: Option<PathBuf>,
+    /// PEM private key of the KMIP listener (default: --tls-key).
+    #[arg(long, env = "STRONGROOM_KMIP_KEY")]
+    pub kmip_key: Option<PathBuf>,
+    /// Most KMIP connections open at once (default 1000); more are closed on accept.
+    #[arg(long, env = "STRONGROOM_KMIP_MAX_CONNECTIONS")]
+    pub kmip_max_connections: Option<usize>,
     /// PEM certificate chain for TLS (required without --dev).
     #[arg(long, env = "STRONGROOM_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -137,6 +151,10 @@ struct FileConfig {
     keystore_url: Option<String>,
     http_addr: Option<SocketAddr>,
     grpc_addr: Option<SocketAddr>,
+    kmip_addr: Option<String>,
+    kmip_cert: Option<PathBuf>,
+    kmip_key: Option<PathBuf>,
+    kmip_max_connections: Option<usize>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     grpc_client_ca: Option<PathBuf>,
@@ -155,6 +173,17 @@ struct FileConfig {
     jobs_every: Option<u64>,
 }
 
+/// Where the KMIP listener goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KmipListen {
+    /// No KMIP listener.
+    Off,
+    /// This address; failing to bind it is an error.
+    At(SocketAddr),
+    /// The default port, if it is free (a warning otherwise).
+    Default(SocketAddr),
+}
+
 /// The resolved configuration.
 #[derive(Debug)]
 pub struct Config {
@@ -163,6 +192,9 @@ pub struct Config {
     pub keystore_url: Option<String>,
     pub http_addr: SocketAddr,
     pub grpc_addr: Option<SocketAddr>,
+    pub kmip: KmipListen,
+    pub kmip_tls: Option<(PathBuf, PathBuf)>,
+    pub kmip_max_connections: usize,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub grpc_client_ca: Option<PathBuf>,
     pub key_cache_size: usize,
@@ -260,6 +292,37 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
             );
         }
     }
+    let kmip = match a.kmip_addr.or(file.kmip_addr).as_deref() {
+        Some("off") => KmipListen::Off,
+        Some(addr) => KmipListen::At(
+            addr.parse()
+                .map_err(|_| format!("--kmip-addr must be host:port or 'off', not '{addr}'"))?,
+        ),
+        None if a.dev => KmipListen::At(SocketAddr::from(([127, 0, 0, 1], 0))),
+        None => KmipListen::Default(SocketAddr::from(([127, 0, 0, 1], 5696))),
+    };
+    if a.dev {
+        if let KmipListen::At(k) = kmip {
+            if !k.ip().is_loopback() && !a.dev_allow_non_loopback {
+                return Err(format!(
+                    "--dev listens on loopback only, and the KMIP address {k} is not a loopback \
+                     address; use 127.0.0.1 or pass --dev-allow-non-loopback"
+                ));
+            }
+        }
+    }
+    let kmip_tls = match (a.kmip_cert.or(file.kmip_cert), a.kmip_key.or(file.kmip_key)) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => tls.clone(),
+        _ => return Err("--kmip-cert and --kmip-key must be given together".into()),
+    };
+    let kmip_max_connections = a
+        .kmip_max_connections
+        .or(file.kmip_max_connections)
+        .unwrap_or(1000);
+    if kmip_max_connections == 0 {
+        return Err("--kmip-max-connections must be at least 1".into());
+    }
     let jobs_every = a.jobs_every.or(file.jobs_every).unwrap_or(JOBS_EVERY_SECS);
     if !(1..=3600).contains(&jobs_every) {
         return Err("--jobs-every must be between 1 and 3600 seconds".into());
@@ -277,6 +340,9 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
             .unwrap_or_else(|| PathBuf::from("./strongroom-data")),
         http_addr,
         grpc_addr,
+        kmip,
+        kmip_tls,
+        kmip_max_connections,
         tls,
         grpc_client_ca,
         key_cache_size,
@@ -548,9 +614,61 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         Some(l) => Some(l.local_addr().map_err(|e| e.to_string())?),
         None => None,
     };
-    if cfg.dev {
-        dev_bootstrap(&svc, &cfg, &node, &rest_url, grpc_local).await?;
+    let kmip_listener = match cfg.kmip {
+        KmipListen::Off => None,
+        KmipListen::At(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .map_err(|e| format!("cannot listen on {a} (KMIP): {e}"))?,
+        ),
+        KmipListen::Default(a) => match TcpListener::bind(a).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(addr = %a, error = %e, "KMIP listener not started (pass --kmip-addr to choose another address, or --kmip-addr off)");
+                None
+            }
+        },
+    };
+    let kmip_local = match &kmip_listener {
+        Some(l) => Some(l.local_addr().map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let dev_kmip = if cfg.dev && kmip_listener.is_some() {
+        Some(crate::kmip_dev::DevKmipFiles::load_or_create(
+            &cfg.data_dir.join("kmip"),
+        )?)
+    } else {
+        None
+    };
+    let kmip_tls = match (&dev_kmip, &cfg.kmip_tls) {
+        (Some(f), _) => Some((f.server_cert.clone(), f.server_key.clone())),
+        (None, t) => t.clone(),
+    };
+    if kmip_listener.is_some() && kmip_tls.is_none() {
+        return Err("the KMIP listener needs a certificate: pass --kmip-cert and --kmip-key (or --tls-cert and --tls-key), or --kmip-addr off".into());
     }
+    if cfg.dev {
+        let kmip = match (&dev_kmip, kmip_local) {
+            (Some(f), Some(addr)) => Some((f, addr)),
+            _ => None,
+        };
+        dev_bootstrap(&svc, &cfg, &node, &rest_url, grpc_local, kmip).await?;
+    }
+    let kmip_task = match (kmip_listener, kmip_tls) {
+        (Some(l), Some((cert, key))) => {
+            let (chain, key) = crate::kmip_dev::load_pem(&cert, &key)?;
+            let mut config = strongroom_kmip::KmipConfig::new(chain, key);
+            config.max_connections = cfg.kmip_max_connections;
+            tracing::info!(addr = ?kmip_local, "KMIP is serving (mutual TLS)");
+            let svc = Arc::clone(&svc);
+            Some(tokio::spawn(async move {
+                if let Err(e) = strongroom_kmip::serve(l, svc, config).await {
+                    tracing::error!(error = %e, "KMIP listener stopped");
+                }
+            }))
+        }
+        _ => None,
+    };
     let frontend = Arc::new(strongroom_rest::Frontend::new(
         Arc::clone(&svc),
         strongroom_rest::RestOptions {
@@ -649,6 +767,9 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         let _ = t.await;
     }
     scheduler.abort();
+    if let Some(k) = kmip_task {
+        k.abort();
+    }
     if let Some(b) = backups {
         b.abort();
     }
@@ -674,6 +795,7 @@ async fn dev_bootstrap(
     node: &NodeFiles,
     rest_url: &str,
     grpc_addr: Option<SocketAddr>,
+    kmip: Option<(&crate::kmip_dev::DevKmipFiles, SocketAddr)>,
 ) -> Result<(), String> {
     let inst = svc
         .ensure_dev_instance("dev")
@@ -688,13 +810,22 @@ async fn dev_bootstrap(
     let token = svc
         .token_for(&principal, ttl)
         .map_err(|e| format!("dev token: {e}"))?;
-    let dev = serde_json::json!({
+    let mut dev = serde_json::json!({
         "instance_id": inst.id.to_string(),
         "token": token.access_token,
         "rest_url": rest_url,
         "grpc_addr": grpc_addr.map(|a| a.to_string()),
         "admin_token": node.admin_token.as_str(),
     });
+    if let Some((files, addr)) = kmip {
+        let adapter = crate::kmip_dev::dev_adapter(svc, &inst, files).await?;
+        let path = |p: &Path| p.display().to_string();
+        dev["kmip_addr"] = addr.to_string().into();
+        dev["kmip_ca"] = path(&files.ca).into();
+        dev["kmip_client_cert"] = path(&files.client_cert).into();
+        dev["kmip_client_key"] = path(&files.client_key).into();
+        dev["kmip_adapter"] = adapter.to_string().into();
+    }
     let path = cfg.data_dir.join("dev.json");
     write_private(
         &path,

@@ -292,6 +292,14 @@ impl<E: SqlExec> KmipStore for E {
         .unwrap_or(Err(StoreError::NotFound))
     }
 
+    async fn kmip_fingerprints(&self) -> Result<Vec<String>> {
+        self.fetch_all("SELECT fingerprint FROM kmip_certificates", vec![])
+            .await?
+            .iter()
+            .map(|r| r.text("fingerprint"))
+            .collect()
+    }
+
     async fn create_kmip_object(&self, o: &KmipObjectRecord) -> Result<()> {
         self.execute(
             "INSERT INTO kmip_objects (instance_id, adapter_id, id, object_type, state, name, \

@@ -2,6 +2,7 @@
 //! KMIP objects, with Key Protect's limits and roles.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use strongroom_keystore::{
@@ -340,7 +341,9 @@ impl Service {
                 .map_err(|e| match e {
                     StoreError::NotFound => adapter_not_found(),
                     other => other.into(),
-                })
+                })?;
+            self.kmip_certificates_changed.notify_waiters();
+            Ok(())
         };
         self.audited(ctx, Action::KmipAdaptersDelete, Role::Manager, None, op)
             .await
@@ -389,6 +392,7 @@ impl Service {
                     StoreError::NotFound => adapter_not_found(),
                     other => other.into(),
                 })?;
+            self.kmip_certificates_changed.notify_waiters();
             Ok(certificate_view(rec))
         };
         self.audited(ctx, Action::KmipCertificatesCreate, Role::Manager, None, op)
@@ -462,7 +466,9 @@ impl Service {
                 .map_err(|e| match e {
                     StoreError::NotFound => certificate_not_found(),
                     other => other.into(),
-                })
+                })?;
+            self.kmip_certificates_changed.notify_waiters();
+            Ok(())
         };
         self.audited(ctx, Action::KmipCertificatesDelete, Role::Manager, None, op)
             .await
@@ -609,6 +615,19 @@ impl Service {
         };
         self.audited(&ctx, Action::KmipConnect, Role::Reader, None, op)
             .await
+    }
+}
+
+impl Service {
+    /// The fingerprints of every registered KMIP client certificate.
+    pub async fn kmip_fingerprints(&self) -> Result<Vec<String>> {
+        Ok(self.store.kmip_fingerprints().await?)
+    }
+
+    /// Woken whenever a certificate is added or removed on this node (the KMIP listener
+    /// then reloads the fingerprints it admits).
+    pub fn kmip_certificates_changed(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.kmip_certificates_changed)
     }
 }
 

@@ -154,6 +154,7 @@ impl Service {
                     format: key_format::RAW,
                     algorithm: Some(algorithm),
                     length: Some(length),
+                    subtype: None,
                     material: key,
                     attributes,
                 },
@@ -197,6 +198,7 @@ impl Service {
                         format: key_format::PKCS_8,
                         algorithm: Some(algorithm),
                         length: Some(length),
+                        subtype: None,
                         material: pkcs8,
                         attributes: private_attrs,
                     },
@@ -215,6 +217,7 @@ impl Service {
                         format: key_format::X_509,
                         algorithm: Some(algorithm),
                         length: Some(length),
+                        subtype: None,
                         material: Zeroizing::new(public.spki),
                         attributes: public_attrs,
                     },
@@ -312,6 +315,7 @@ impl Service {
                         format: key_format::RAW,
                         algorithm: st.algorithm,
                         length: Some(length),
+                        subtype: None,
                         material: key,
                         attributes: attrs,
                     },
@@ -349,6 +353,7 @@ impl Service {
             format: st.format,
             algorithm: st.algorithm,
             length: st.length,
+            subtype: st.subtype,
             material: self.open_kmip_material(s, &r).await?,
         })
     }
@@ -588,7 +593,7 @@ impl Service {
         &self,
         s: &KmipSession,
         id: &str,
-        hash: KmipHash,
+        hash: Option<KmipHash>,
         data: &[u8],
     ) -> Result<Vec<u8>> {
         let op = async {
@@ -601,6 +606,13 @@ impl Service {
                     "MAC takes a symmetric key",
                 ));
             }
+            let hash = match (hash, k.algorithm) {
+                (Some(h), _) => h,
+                (None, Some(algorithm::HMAC_SHA1)) => KmipHash::Sha1,
+                (None, Some(algorithm::HMAC_SHA384)) => KmipHash::Sha384,
+                (None, Some(algorithm::HMAC_SHA512)) => KmipHash::Sha512,
+                (None, _) => KmipHash::Sha256,
+            };
             self.provider
                 .mac(MacAlg::Hmac(digest_of(hash)), &k.material, data)
                 .map_err(|_| crypto_failed("the MAC cannot be computed with this key"))

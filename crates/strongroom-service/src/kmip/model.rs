@@ -364,6 +364,9 @@ pub(crate) struct StoredAttributes {
     pub algorithm: Option<u32>,
     /// Cryptographic Length.
     pub length: Option<i32>,
+    /// Secret Data Type, Certificate Type or Opaque Data Type.
+    #[serde(default)]
+    pub subtype: Option<u32>,
     /// When it became Active (seconds).
     pub activated: Option<i64>,
     /// When it was deactivated (seconds).

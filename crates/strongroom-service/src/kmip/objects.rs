@@ -66,6 +66,8 @@ pub struct KmipManaged {
     pub algorithm: Option<u32>,
     /// Cryptographic Length.
     pub length: Option<i32>,
+    /// Secret Data Type, Certificate Type or Opaque Data Type.
+    pub subtype: Option<u32>,
     /// The material.
     pub material: Zeroizing<Vec<u8>>,
 }
@@ -80,6 +82,8 @@ pub struct NewKmipObject {
     pub algorithm: Option<u32>,
     /// Cryptographic Length.
     pub length: Option<i32>,
+    /// Secret Data Type, Certificate Type or Opaque Data Type.
+    pub subtype: Option<u32>,
     /// The material.
     pub material: Zeroizing<Vec<u8>>,
     /// Client attributes from the template.
@@ -274,6 +278,7 @@ impl Service {
             format: new.format,
             algorithm: new.algorithm,
             length: new.length,
+            subtype: new.subtype,
             activated: (state == KmipState::Active).then_some(activation.unwrap_or(secs(now))),
             changed: secs(now),
             ..StoredAttributes::default()
@@ -358,6 +363,7 @@ impl Service {
                 format: st.format,
                 algorithm: st.algorithm,
                 length: st.length,
+                subtype: st.subtype,
                 material: self.open_kmip_material(s, &r).await?,
             })
         };

@@ -1,0 +1,187 @@
+//! The KMIP listener's files: its TLS certificate, and in development mode a private CA,
+//! a server certificate, and a client certificate registered to the dev instance's `dev`
+//! adapter, so that a KMIP client can connect with what dev.json names.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use strongroom_model::KeyKind;
+use strongroom_service::kmip::{NewKmipAdapter, KMIP_PROFILE_NATIVE};
+use strongroom_service::{Ctx, ErrorKind, InstanceInfo, Principal, Service};
+
+use crate::node::write_private;
+
+/// The dev KMIP files under `<data-dir>/kmip/`.
+pub struct DevKmipFiles {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+const DEV_ROOT_ALIAS: &str = "kmip-dev-root";
+const DEV_ADAPTER: &str = "dev";
+const DEV_CERT: &str = "dev-client";
+
+impl DevKmipFiles {
+    fn at(dir: &Path) -> DevKmipFiles {
+        DevKmipFiles {
+            ca: dir.join("ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server-key.pem"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client-key.pem"),
+        }
+    }
+
+    /// Reuses the files in `dir`, or makes a new CA and both certificates (the keys are
+    /// readable by the owner only).
+    pub fn load_or_create(dir: &Path) -> Result<DevKmipFiles, String> {
+        let f = DevKmipFiles::at(dir);
+        let all = [
+            &f.ca,
+            &f.server_cert,
+            &f.server_key,
+            &f.client_cert,
+            &f.client_key,
+        ];
+        if all.iter().all(|p| p.exists()) {
+            return Ok(f);
+        }
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        };
+        let e = |what: &str, err: rcgen::Error| format!("dev KMIP {what}: {err}");
+        crate::node::create_private_dir(dir)
+            .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+        let ca_key = KeyPair::generate().map_err(|x| e("CA key", x))?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(|x| e("CA", x))?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "Strongroom dev KMIP CA");
+        let ca = ca_params.self_signed(&ca_key).map_err(|x| e("CA", x))?;
+        let server_key = KeyPair::generate().map_err(|x| e("server key", x))?;
+        let mut server =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                .map_err(|x| e("server certificate", x))?;
+        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server = server
+            .signed_by(&server_key, &ca, &ca_key)
+            .map_err(|x| e("server certificate", x))?;
+        let client_key = KeyPair::generate().map_err(|x| e("client key", x))?;
+        let mut client =
+            CertificateParams::new(Vec::<String>::new()).map_err(|x| e("client", x))?;
+        client
+            .distinguished_name
+            .push(DnType::CommonName, "strongroom-dev-kmip-client");
+        client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client = client
+            .signed_by(&client_key, &ca, &ca_key)
+            .map_err(|x| e("client certificate", x))?;
+        let write = |p: &Path, data: String| {
+            write_private(p, data.as_bytes())
+                .map_err(|err| format!("cannot write {}: {err}", p.display()))
+        };
+        write(&f.ca, ca.pem())?;
+        write(&f.server_cert, server.pem())?;
+        write(&f.server_key, server_key.serialize_pem())?;
+        write(&f.client_cert, client.pem())?;
+        write(&f.client_key, client_key.serialize_pem())?;
+        Ok(f)
+    }
+}
+
+/// Reads a PEM certificate chain and its key for the KMIP listener.
+pub fn load_pem(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(cert)
+            .map_err(|e| format!("cannot read KMIP certificate {}: {e}", cert.display()))?,
+    ))
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(|e| format!("KMIP certificate {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", cert.display()));
+    }
+    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
+        std::fs::File::open(key)
+            .map_err(|e| format!("cannot read KMIP key {}: {e}", key.display()))?,
+    ))
+    .map_err(|e| format!("KMIP key {}: {e}", key.display()))?
+    .ok_or_else(|| format!("{} holds no PEM private key", key.display()))?;
+    Ok((certs, key))
+}
+
+/// Makes sure the dev instance has a root key, an adapter `dev` bound to it, and the dev
+/// client certificate registered to the adapter; returns the adapter id.
+pub async fn dev_adapter(
+    svc: &Arc<Service>,
+    inst: &InstanceInfo,
+    files: &DevKmipFiles,
+) -> Result<uuid::Uuid, String> {
+    let ctx = Ctx {
+        principal: Principal {
+            subject: "dev".into(),
+            instance: Some(inst.id),
+            roles: Service::dev_roles(),
+        },
+        instance: inst.id,
+        correlation_id: uuid::Uuid::new_v4().to_string(),
+    };
+    let adapter = match svc.get_kmip_adapter(&ctx, DEV_ADAPTER).await {
+        Ok(a) => a,
+        Err(e) if e.kind == ErrorKind::KmipAdapterNotFound => {
+            let created = svc
+                .create_key(
+                    &ctx,
+                    strongroom_service::CreateKey {
+                        name: "KMIP dev root key".into(),
+                        description: Some("root key of the dev KMIP adapter".into()),
+                        aliases: vec![DEV_ROOT_ALIAS.into()],
+                        kind: KeyKind::Root,
+                        payload: None,
+                        expiration: None,
+                        key_ring: None,
+                        secure: None,
+                        overrides: None,
+                    },
+                )
+                .await;
+            match created {
+                Ok(_) => {}
+                Err(e) if e.kind == ErrorKind::AliasTaken => {}
+                Err(e) => return Err(format!("dev KMIP root key: {e}")),
+            }
+            svc.create_kmip_adapter(
+                &ctx,
+                NewKmipAdapter {
+                    name: Some(DEV_ADAPTER.into()),
+                    description: Some("development KMIP adapter".into()),
+                    profile: KMIP_PROFILE_NATIVE.into(),
+                    crk_id: Some(DEV_ROOT_ALIAS.into()),
+                    allow_expiring_key: false,
+                },
+            )
+            .await
+            .map_err(|e| format!("dev KMIP adapter: {e}"))?
+        }
+        Err(e) => return Err(format!("dev KMIP adapter: {e}")),
+    };
+    let registered = svc
+        .list_kmip_certificates(&ctx, DEV_ADAPTER)
+        .await
+        .map_err(|e| format!("dev KMIP certificates: {e}"))?;
+    if !registered.iter().any(|c| c.name == DEV_CERT) {
+        let pem = std::fs::read_to_string(&files.client_cert)
+            .map_err(|e| format!("cannot read {}: {e}", files.client_cert.display()))?;
+        svc.add_kmip_certificate(&ctx, DEV_ADAPTER, Some(DEV_CERT.into()), &pem)
+            .await
+            .map_err(|e| format!("dev KMIP client certificate: {e}"))?;
+    }
+    Ok(adapter.id)
+}
