@@ -40,6 +40,11 @@ class Server:
         self.token = info["token"]
         self.admin_token = info["admin_token"]
         self.grpc_addr = info["grpc_addr"]
+        self.kmip_addr = info.get("kmip_addr")
+        self.kmip_ca = info.get("kmip_ca")
+        self.kmip_client_cert = info.get("kmip_client_cert")
+        self.kmip_client_key = info.get("kmip_client_key")
+        self.kmip_adapter = info.get("kmip_adapter")
 
     def advance(self, seconds: int):
         r = requests.post(

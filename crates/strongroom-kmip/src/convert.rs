@@ -229,11 +229,12 @@ pub fn take(attrs: &mut Vec<Attribute>, name: &str) -> Option<AttrValue> {
 /// Removes an attribute that only repeats what the request says elsewhere (the Object
 /// Type); refuses one that contradicts it.
 pub fn drop_echo(attrs: &mut Vec<Attribute>, name: &str, expect: u32) -> Result<(), KmipError> {
-    match take(attrs, name) {
-        None => Ok(()),
-        Some(AttrValue::Enum(v)) if v == expect => Ok(()),
-        Some(_) => Err(KmipError::invalid(name)),
+    while let Some(v) = take(attrs, name) {
+        if v != AttrValue::Enum(expect) {
+            return Err(KmipError::invalid(name));
+        }
     }
+    Ok(())
 }
 
 fn enum_of(v: Option<AttrValue>, what: &str) -> Result<Option<u32>, KmipError> {

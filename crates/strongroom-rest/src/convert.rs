@@ -754,3 +754,134 @@ pub fn paging(
         .unwrap_or(false);
     Ok((limit, offset, total))
 }
+
+// ---- KMIP management (Key Protect's field names are snake_case here) ----
+
+pub const KMIP_ADAPTER_JSON: &str = "application/vnd.ibm.kms.kmip_adapter+json";
+pub const KMIP_CERTIFICATE_JSON: &str = "application/vnd.ibm.kms.kmip_client_certificate+json";
+pub const KMIP_OBJECT_JSON: &str = "application/vnd.ibm.kms.kmip_object+json";
+
+pub fn kmip_adapter_json(a: &strongroom_service::kmip::KmipAdapter) -> Value {
+    let mut v = json!({
+        "id": a.id.to_string(),
+        "name": a.name,
+        "profile": a.profile,
+        "profile_data": {"crk_id": a.crk_id.to_string()},
+        "created_at": ts(a.created_at),
+        "created_by": a.created_by,
+        "updated_at": ts(a.updated_at),
+        "updated_by": a.updated_by,
+    });
+    if let Some(d) = &a.description {
+        v["description"] = json!(d);
+    }
+    v
+}
+
+/// A certificate; with `full`, its PEM too (a get; listings leave it out).
+pub fn kmip_certificate_json(c: &strongroom_service::kmip::KmipCertificate, full: bool) -> Value {
+    let mut v = json!({
+        "id": c.id.to_string(),
+        "name": c.name,
+        "created_at": ts(c.created_at),
+        "created_by": c.created_by,
+    });
+    if full {
+        v["certificate"] = json!(c.certificate);
+    }
+    v
+}
+
+pub fn kmip_object_json(o: &strongroom_service::kmip::KmipObjectInfo) -> Value {
+    let mut v = json!({
+        "id": o.id.to_string(),
+        "kmip_object_type": o.object_type,
+        "state": o.state,
+        "created_at": ts(o.created_at),
+        "updated_at": ts(o.updated_at),
+    });
+    let cert = |c: Option<uuid::Uuid>| c.map(|c| c.to_string());
+    if let Some(c) = cert(o.created_by_cert) {
+        v["created_by_kmip_client_cert_id"] = json!(c);
+    }
+    if let Some(c) = cert(o.updated_by_cert) {
+        v["updated_by_kmip_client_cert_id"] = json!(c);
+    }
+    if let Some(t) = o.destroyed_at {
+        v["destroyed_at"] = json!(ts(t));
+    }
+    if let Some(c) = cert(o.destroyed_by_cert) {
+        v["destroyed_by_kmip_client_cert_id"] = json!(c);
+    }
+    v
+}
+
+/// A list answer with `totalCount`, as Key Protect's KMIP lists give it.
+pub fn counted_collection(collection_type: &str, resources: Vec<Value>, total: u64) -> Value {
+    let mut body = collection(collection_type, resources);
+    body["metadata"]["totalCount"] = json!(total);
+    body
+}
+
+/// The body of `POST /api/v2/kmip_adapters`.
+pub fn parse_kmip_adapter(
+    body: &[u8],
+    allow_expiring_key: bool,
+) -> Result<strongroom_service::kmip::NewKmipAdapter, ServiceError> {
+    let obj = parse_object(body)?
+        .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Request body is required"))?;
+    let r = Fields::new(
+        single_resource(obj)?,
+        &["name", "description", "profile", "profile_data", "type"],
+    )?;
+    let profile = r.string("profile", "profile")?.ok_or_else(|| {
+        ServiceError::field(
+            ErrorKind::InvalidField,
+            "profile",
+            "The field 'profile' is required",
+        )
+    })?;
+    let crk_id = match r.get("profile_data") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(pd)) => {
+            Fields::new(pd.clone(), &["crk_id"])?.string("crk_id", "crk_id")?
+        }
+        Some(_) => return Err(bad_body("'profile_data' must be an object")),
+    };
+    Ok(strongroom_service::kmip::NewKmipAdapter {
+        name: r.string("name", "name")?,
+        description: r.string("description", "description")?,
+        profile,
+        crk_id,
+        allow_expiring_key,
+    })
+}
+
+/// The body of `POST …/certificates`: (name, PEM).
+pub fn parse_kmip_certificate(body: &[u8]) -> Result<(Option<String>, String), ServiceError> {
+    let obj = parse_object(body)?
+        .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Request body is required"))?;
+    let r = Fields::new(single_resource(obj)?, &["name", "certificate", "type"])?;
+    let pem = r.string("certificate", "certificate")?.ok_or_else(|| {
+        ServiceError::field(
+            ErrorKind::InvalidField,
+            "certificate",
+            "The field 'certificate' is required",
+        )
+    })?;
+    Ok((r.string("name", "name")?, pem))
+}
+
+/// `state=1,2` of a KMIP object listing.
+pub fn parse_kmip_states(s: &str) -> Result<Vec<u32>, ServiceError> {
+    s.split(',')
+        .map(|p| {
+            p.trim().parse::<u32>().ok().filter(|n| (1..=6).contains(n)).ok_or_else(|| {
+                ServiceError::new(
+                    ErrorKind::InvalidQueryParam,
+                    "The query parameter 'state' must be: a comma-separated list of KMIP states 1 to 6",
+                )
+            })
+        })
+        .collect()
+}

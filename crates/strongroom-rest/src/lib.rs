@@ -221,6 +221,30 @@ fn router_with(svc: Arc<Service>, opts: RestOptions, metrics: Arc<metrics::Metri
         .route("/api/v2/instance/allowed_ip_port", get(allowed_ip_port))
         .route("/api/v2/key_rings", get(list_rings))
         .route(
+            "/api/v2/kmip_adapters",
+            get(list_kmip_adapters).post(create_kmip_adapter),
+        )
+        .route(
+            "/api/v2/kmip_adapters/{id}",
+            get(get_kmip_adapter).delete(delete_kmip_adapter),
+        )
+        .route(
+            "/api/v2/kmip_adapters/{id}/certificates",
+            get(list_kmip_certificates).post(add_kmip_certificate),
+        )
+        .route(
+            "/api/v2/kmip_adapters/{id}/certificates/{cert}",
+            get(get_kmip_certificate).delete(delete_kmip_certificate),
+        )
+        .route(
+            "/api/v2/kmip_adapters/{id}/kmip_objects",
+            get(list_kmip_objects),
+        )
+        .route(
+            "/api/v2/kmip_adapters/{id}/kmip_objects/{object}",
+            get(get_kmip_object).delete(delete_kmip_object),
+        )
+        .route(
             "/api/v2/key_rings/{ring}",
             post(create_ring).delete(delete_ring),
         )

@@ -1,5 +1,7 @@
 //! Encrypt, Decrypt, Sign, SignatureVerify, MAC.
 
+use strongroom_service::kmip::KmipCipher;
+
 use crate::codes::validity;
 use crate::convert;
 use crate::error_map::KmipError;
@@ -14,6 +16,10 @@ fn data(p: &Ttlv) -> Result<&[u8], KmipError> {
 
 fn bytes_of(p: &Ttlv, tag: Tag) -> Option<Vec<u8>> {
     p.child(tag).and_then(Ttlv::as_bytes).map(<[u8]>::to_vec)
+}
+
+fn has_tag_field(ctx: &OpCtx<'_>) -> bool {
+    ctx.version.v2() || ctx.version.minor >= 4
 }
 
 fn check_streaming(p: &Ttlv) -> Result<(), KmipError> {
@@ -44,6 +50,12 @@ pub async fn encrypt(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipErr
         )
         .await
         .map_err(|e| ctx.fail(e))?;
+    // KMIP 1.4 added the Authenticated Encryption Tag field; before it, the tag follows
+    // the ciphertext in Data.
+    let (ct, tag) = match tag {
+        Some(t) if !has_tag_field(ctx) => ([ct, t].concat(), None),
+        other => (ct, other),
+    };
     let mut out = vec![
         Ttlv::text(Tag::UNIQUE_IDENTIFIER, id),
         Ttlv::bytes(Tag::DATA, ct),
@@ -62,6 +74,14 @@ pub async fn decrypt(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipErr
     check_streaming(p)?;
     let cipher = convert::cipher(p)?;
     let aad = bytes_of(p, Tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA).unwrap_or_default();
+    let data = data(p)?;
+    let (data, tag) = match (cipher, bytes_of(p, Tag::AUTHENTICATED_ENCRYPTION_TAG)) {
+        (KmipCipher::AesGcm { .. }, None) if !has_tag_field(ctx) && data.len() >= 16 => {
+            let (c, t) = data.split_at(data.len() - 16);
+            (c, Some(t.to_vec()))
+        }
+        (_, tag) => (data, tag),
+    };
     let plain = ctx
         .service
         .kmip_decrypt(
@@ -70,8 +90,8 @@ pub async fn decrypt(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipErr
             cipher,
             bytes_of(p, Tag::IV_COUNTER_NONCE),
             &aad,
-            data(p)?,
-            bytes_of(p, Tag::AUTHENTICATED_ENCRYPTION_TAG),
+            data,
+            tag,
         )
         .await
         .map_err(|e| ctx.fail(e))?;

@@ -93,9 +93,8 @@ pub async fn create_key_pair(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>,
     private_attrs.extend(private);
     let mut public_attrs = common;
     public_attrs.extend(public);
-    for attrs in [&mut private_attrs, &mut public_attrs] {
-        convert::take(attrs, "Object Type");
-    }
+    convert::drop_echo(&mut private_attrs, "Object Type", object::PRIVATE_KEY)?;
+    convert::drop_echo(&mut public_attrs, "Object Type", object::PUBLIC_KEY)?;
     let (private_id, public_id) = ctx
         .service
         .kmip_create_key_pair(ctx.session, spec, algorithm, private_attrs, public_attrs)
