@@ -67,6 +67,13 @@ pub struct ServeArgs {
     /// Most KMIP connections open at once (default 1000); more are closed on accept.
     #[arg(long, env = "STRONGROOM_KMIP_MAX_CONNECTIONS")]
     pub kmip_max_connections: Option<usize>,
+    /// Seconds a KMIP connection may stay silent before it is closed (default 300).
+    #[arg(long, env = "STRONGROOM_KMIP_IDLE_TIMEOUT")]
+    pub kmip_idle_timeout: Option<u64>,
+    /// Seconds a KMIP TLS handshake, or one message once its first byte arrived, may take
+    /// (default 10): slow senders are cut off.
+    #[arg(long, env = "STRONGROOM_KMIP_IO_TIMEOUT")]
+    pub kmip_io_timeout: Option<u64>,
     /// PEM certificate chain for TLS (required without --dev).
     #[arg(long, env = "STRONGROOM_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -155,6 +162,8 @@ struct FileConfig {
     kmip_cert: Option<PathBuf>,
     kmip_key: Option<PathBuf>,
     kmip_max_connections: Option<usize>,
+    kmip_idle_timeout: Option<u64>,
+    kmip_io_timeout: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     grpc_client_ca: Option<PathBuf>,
@@ -195,6 +204,8 @@ pub struct Config {
     pub kmip: KmipListen,
     pub kmip_tls: Option<(PathBuf, PathBuf)>,
     pub kmip_max_connections: usize,
+    pub kmip_idle_timeout: Duration,
+    pub kmip_io_timeout: Duration,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub grpc_client_ca: Option<PathBuf>,
     pub key_cache_size: usize,
@@ -323,6 +334,16 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
     if kmip_max_connections == 0 {
         return Err("--kmip-max-connections must be at least 1".into());
     }
+    let kmip_idle_timeout = a
+        .kmip_idle_timeout
+        .or(file.kmip_idle_timeout)
+        .unwrap_or(300);
+    let kmip_io_timeout = a.kmip_io_timeout.or(file.kmip_io_timeout).unwrap_or(10);
+    if !(1..=86_400).contains(&kmip_idle_timeout) || !(1..=600).contains(&kmip_io_timeout) {
+        return Err(
+            "--kmip-idle-timeout must be 1 to 86400 seconds and --kmip-io-timeout 1 to 600".into(),
+        );
+    }
     let jobs_every = a.jobs_every.or(file.jobs_every).unwrap_or(JOBS_EVERY_SECS);
     if !(1..=3600).contains(&jobs_every) {
         return Err("--jobs-every must be between 1 and 3600 seconds".into());
@@ -343,6 +364,8 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
         kmip,
         kmip_tls,
         kmip_max_connections,
+        kmip_idle_timeout: Duration::from_secs(kmip_idle_timeout),
+        kmip_io_timeout: Duration::from_secs(kmip_io_timeout),
         tls,
         grpc_client_ca,
         key_cache_size,
@@ -659,6 +682,8 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             let (chain, key) = crate::kmip_dev::load_pem(&cert, &key)?;
             let mut config = strongroom_kmip::KmipConfig::new(chain, key);
             config.max_connections = cfg.kmip_max_connections;
+            config.idle_timeout = cfg.kmip_idle_timeout;
+            config.io_timeout = cfg.kmip_io_timeout;
             tracing::info!(addr = ?kmip_local, "KMIP is serving (mutual TLS)");
             let svc = Arc::clone(&svc);
             Some(tokio::spawn(async move {

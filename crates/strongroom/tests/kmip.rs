@@ -1,0 +1,671 @@
+//! KMIP end to end against a real dev server, over mutual TLS, with messages built by our
+//! own TTLV codec: version negotiation, batches with the ID placeholder, the 1.x and 2.x
+//! attribute forms, custom attributes, and bad input of every kind (which must get a KMIP
+//! error or a closed connection, never a crash, a hang or a change of state).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::Server;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde_json::Value;
+use strongroom_kmip::ttlv::{decode, encode, Limits, Tag, Ttlv};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+struct Dev {
+    addr: String,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn dev(dir: &Path) -> Dev {
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("dev.json")).unwrap()).unwrap();
+    let s = |k: &str| {
+        v[k].as_str()
+            .unwrap_or_else(|| panic!("dev.json lacks {k}"))
+            .to_string()
+    };
+    Dev {
+        addr: s("kmip_addr"),
+        ca: s("kmip_ca").into(),
+        cert: s("kmip_client_cert").into(),
+        key: s("kmip_client_key").into(),
+    }
+}
+
+fn pem_certs(p: &Path) -> Vec<CertificateDer<'static>> {
+    rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(p).unwrap(),
+    ))
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn pem_key(p: &Path) -> PrivateKeyDer<'static> {
+    rustls_pemfile::private_key(&mut std::io::BufReader::new(
+        std::fs::File::open(p).unwrap(),
+    ))
+    .unwrap()
+    .unwrap()
+}
+
+async fn tls_to(
+    d: &Dev,
+    client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in pem_certs(&d.ca) {
+        roots.add(c).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let (chain, key) = client.unwrap_or_else(|| (pem_certs(&d.cert), pem_key(&d.key)));
+    let config = builder.with_client_auth_cert(chain, key).unwrap();
+    let tcp = TcpStream::connect(&d.addr).await?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+}
+
+async fn send_raw(tls: &mut TlsStream<TcpStream>, bytes: &[u8]) -> Option<Ttlv> {
+    tls.write_all(bytes).await.ok()?;
+    tls.flush().await.ok()?;
+    let mut header = [0u8; 8];
+    tokio::time::timeout(Duration::from_secs(20), tls.read_exact(&mut header))
+        .await
+        .expect("the server neither answered nor closed")
+        .ok()?;
+    let len = u32::from_be_bytes(header[4..8].try_into().unwrap()) as usize;
+    let mut msg = header.to_vec();
+    msg.resize(8 + len, 0);
+    tls.read_exact(&mut msg[8..]).await.ok()?;
+    Some(decode(&msg, &Limits::default()).expect("the server's answer decodes"))
+}
+
+async fn call(tls: &mut TlsStream<TcpStream>, msg: &Ttlv) -> Ttlv {
+    let mut bytes = Vec::new();
+    encode(msg, &mut bytes);
+    send_raw(tls, &bytes).await.expect("an answer")
+}
+
+fn version(major: i32, minor: i32) -> Ttlv {
+    Ttlv::structure(
+        Tag::PROTOCOL_VERSION,
+        vec![
+            Ttlv::integer(Tag::PROTOCOL_VERSION_MAJOR, major),
+            Ttlv::integer(Tag::PROTOCOL_VERSION_MINOR, minor),
+        ],
+    )
+}
+
+fn request(v: (i32, i32), items: Vec<(u32, Vec<Ttlv>)>) -> Ttlv {
+    let mut fields = vec![Ttlv::structure(
+        Tag::REQUEST_HEADER,
+        vec![
+            version(v.0, v.1),
+            Ttlv::integer(Tag::BATCH_COUNT, items.len() as i32),
+        ],
+    )];
+    for (op, payload) in items {
+        fields.push(Ttlv::structure(
+            Tag::BATCH_ITEM,
+            vec![
+                Ttlv::enumeration(Tag::OPERATION, op),
+                Ttlv::structure(Tag::REQUEST_PAYLOAD, payload),
+            ],
+        ));
+    }
+    Ttlv::structure(Tag::REQUEST_MESSAGE, fields)
+}
+
+/// The batch items of a response: (status, reason, payload).
+fn items(resp: &Ttlv) -> Vec<(u32, Option<u32>, Ttlv)> {
+    assert_eq!(resp.tag, Tag::RESPONSE_MESSAGE);
+    resp.children(Tag::BATCH_ITEM)
+        .map(|i| {
+            (
+                i.child(Tag::RESULT_STATUS).and_then(Ttlv::as_enum).unwrap(),
+                i.child(Tag::RESULT_REASON).and_then(Ttlv::as_enum),
+                i.child(Tag::RESPONSE_PAYLOAD)
+                    .cloned()
+                    .unwrap_or_else(|| Ttlv::structure(Tag::RESPONSE_PAYLOAD, vec![])),
+            )
+        })
+        .collect()
+}
+
+fn ok(resp: &Ttlv) -> Vec<Ttlv> {
+    items(resp)
+        .into_iter()
+        .map(|(status, reason, p)| {
+            assert_eq!(status, 0, "failed with reason {reason:?}: {resp:?}");
+            p
+        })
+        .collect()
+}
+
+fn attr(name: &str, value: Ttlv) -> Ttlv {
+    Ttlv::structure(
+        Tag::ATTRIBUTE,
+        vec![
+            Ttlv::text(Tag::ATTRIBUTE_NAME, name),
+            Ttlv {
+                tag: Tag::ATTRIBUTE_VALUE,
+                value: value.value,
+            },
+        ],
+    )
+}
+
+fn aes_template(bits: i32) -> Ttlv {
+    Ttlv::structure(
+        Tag::TEMPLATE_ATTRIBUTE,
+        vec![
+            attr(
+                "Cryptographic Algorithm",
+                Ttlv::enumeration(Tag::ATTRIBUTE_VALUE, 3),
+            ),
+            attr(
+                "Cryptographic Length",
+                Ttlv::integer(Tag::ATTRIBUTE_VALUE, bits),
+            ),
+            attr("x-vm", Ttlv::text(Tag::ATTRIBUTE_VALUE, "vm-42")),
+        ],
+    )
+}
+
+const CREATE: u32 = 0x01;
+const LOCATE: u32 = 0x08;
+const GET: u32 = 0x0A;
+const GET_ATTRIBUTES: u32 = 0x0B;
+const ADD_ATTRIBUTE: u32 = 0x0D;
+const DELETE_ATTRIBUTE: u32 = 0x0F;
+const ACTIVATE: u32 = 0x12;
+const DESTROY: u32 = 0x14;
+const QUERY: u32 = 0x18;
+const DISCOVER_VERSIONS: u32 = 0x1E;
+
+fn uid_of(p: &Ttlv) -> String {
+    p.child(Tag::UNIQUE_IDENTIFIER)
+        .and_then(Ttlv::as_text)
+        .unwrap()
+        .to_string()
+}
+
+async fn object_count(s: &Server) -> u64 {
+    let r = s
+        .client()
+        .call(
+            "GET",
+            "/api/v2/kmip_adapters/dev/kmip_objects?state=1,2,3,4,5,6",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body["metadata"]["totalCount"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn versions_batches_placeholders_attributes_and_both_attribute_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let d = dev(dir.path());
+    let mut t = tls_to(&d, None).await.unwrap();
+
+    // DiscoverVersions: everything we speak, newest first; or the client's intersection.
+    let r = ok(&call(&mut t, &request((1, 0), vec![(DISCOVER_VERSIONS, vec![])])).await);
+    let got: Vec<(i32, i32)> = r[0]
+        .children(Tag::PROTOCOL_VERSION)
+        .map(|v| {
+            (
+                v.child(Tag::PROTOCOL_VERSION_MAJOR)
+                    .unwrap()
+                    .as_int()
+                    .unwrap(),
+                v.child(Tag::PROTOCOL_VERSION_MINOR)
+                    .unwrap()
+                    .as_int()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![(2, 1), (2, 0), (1, 4), (1, 3), (1, 2), (1, 1), (1, 0)]
+    );
+    let r = ok(&call(
+        &mut t,
+        &request(
+            (1, 1),
+            vec![(DISCOVER_VERSIONS, vec![version(1, 3), version(3, 0)])],
+        ),
+    )
+    .await);
+    assert_eq!(r[0].children(Tag::PROTOCOL_VERSION).count(), 1);
+    // An unknown version is refused in a form the client can read.
+    let r = items(&call(&mut t, &request((3, 0), vec![(QUERY, vec![])])).await);
+    assert_eq!(r[0].0, 1);
+    // Query lists operations.
+    let r = ok(&call(
+        &mut t,
+        &request(
+            (1, 4),
+            vec![(QUERY, vec![Ttlv::enumeration(Tag::QUERY_FUNCTION, 1)])],
+        ),
+    )
+    .await);
+    assert!(r[0]
+        .children(Tag::OPERATION)
+        .any(|o| o.as_enum() == Some(GET)));
+
+    // One message: Create, then GetAttributes and Activate on the ID placeholder.
+    let r = ok(&call(
+        &mut t,
+        &request(
+            (1, 4),
+            vec![
+                (
+                    CREATE,
+                    vec![Ttlv::enumeration(Tag::OBJECT_TYPE, 2), aes_template(256)],
+                ),
+                (
+                    GET_ATTRIBUTES,
+                    vec![
+                        Ttlv::text(Tag::ATTRIBUTE_NAME, "State"),
+                        Ttlv::text(Tag::ATTRIBUTE_NAME, "x-vm"),
+                    ],
+                ),
+                (ACTIVATE, vec![]),
+                (
+                    GET_ATTRIBUTES,
+                    vec![Ttlv::text(Tag::ATTRIBUTE_NAME, "State")],
+                ),
+            ],
+        ),
+    )
+    .await);
+    let uid = uid_of(&r[0]);
+    let values: Vec<&Ttlv> = r[1]
+        .children(Tag::ATTRIBUTE)
+        .map(|a| a.child(Tag::ATTRIBUTE_VALUE).unwrap())
+        .collect();
+    assert_eq!(values[0].as_enum(), Some(1), "Pre-Active");
+    assert_eq!(
+        values[1].as_text(),
+        Some("vm-42"),
+        "the custom attribute is kept"
+    );
+    assert_eq!(uid_of(&r[2]), uid);
+    let state = r[3]
+        .child(Tag::ATTRIBUTE)
+        .unwrap()
+        .child(Tag::ATTRIBUTE_VALUE)
+        .unwrap();
+    assert_eq!(state.as_enum(), Some(2), "Active");
+
+    // Custom attributes: add a second instance, locate by it, delete it.
+    let r = ok(&call(
+        &mut t,
+        &request(
+            (1, 4),
+            vec![(
+                ADD_ATTRIBUTE,
+                vec![
+                    Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
+                    attr("x-vm", Ttlv::text(Tag::ATTRIBUTE_VALUE, "vm-43")),
+                ],
+            )],
+        ),
+    )
+    .await);
+    assert_eq!(
+        r[0].child(Tag::ATTRIBUTE)
+            .unwrap()
+            .child(Tag::ATTRIBUTE_INDEX)
+            .unwrap()
+            .as_int(),
+        Some(1)
+    );
+    let r = ok(&call(
+        &mut t,
+        &request(
+            (1, 4),
+            vec![(
+                LOCATE,
+                vec![attr("x-vm", Ttlv::text(Tag::ATTRIBUTE_VALUE, "vm-43"))],
+            )],
+        ),
+    )
+    .await);
+    assert_eq!(
+        r[0].children(Tag::UNIQUE_IDENTIFIER)
+            .map(uid_of_item)
+            .collect::<Vec<_>>(),
+        vec![uid.clone()]
+    );
+    assert_eq!(
+        r[0].child(Tag::LOCATED_ITEMS).and_then(Ttlv::as_int),
+        Some(1)
+    );
+    ok(&call(
+        &mut t,
+        &request(
+            (1, 4),
+            vec![(
+                DELETE_ATTRIBUTE,
+                vec![
+                    Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
+                    Ttlv::text(Tag::ATTRIBUTE_NAME, "x-vm"),
+                    Ttlv::integer(Tag::ATTRIBUTE_INDEX, 1),
+                ],
+            )],
+        ),
+    )
+    .await);
+    let r = ok(&call(
+        &mut t,
+        &request(
+            (1, 4),
+            vec![(
+                LOCATE,
+                vec![attr("x-vm", Ttlv::text(Tag::ATTRIBUTE_VALUE, "vm-43"))],
+            )],
+        ),
+    )
+    .await);
+    assert_eq!(r[0].children(Tag::UNIQUE_IDENTIFIER).count(), 0);
+
+    // Get in the transparent format.
+    let r = ok(&call(
+        &mut t,
+        &request(
+            (1, 4),
+            vec![(
+                GET,
+                vec![
+                    Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
+                    Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, 7),
+                ],
+            )],
+        ),
+    )
+    .await);
+    let block = r[0]
+        .child(Tag::SYMMETRIC_KEY)
+        .unwrap()
+        .child(Tag::KEY_BLOCK)
+        .unwrap();
+    let key = block
+        .child(Tag::KEY_VALUE)
+        .unwrap()
+        .child(Tag::KEY_MATERIAL)
+        .unwrap()
+        .child(Tag::KEY)
+        .unwrap();
+    assert_eq!(key.as_bytes().unwrap().len(), 32);
+
+    // KMIP 2.0: Create with an Attributes structure, GetAttributes by reference.
+    let attrs = Ttlv::structure(
+        Tag::ATTRIBUTES,
+        vec![
+            Ttlv::enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, 3),
+            Ttlv::integer(Tag::CRYPTOGRAPHIC_LENGTH, 128),
+            Ttlv::structure(
+                Tag::NAME,
+                vec![
+                    Ttlv::text(Tag::NAME_VALUE, "v2-key"),
+                    Ttlv::enumeration(Tag::NAME_TYPE, 1),
+                ],
+            ),
+        ],
+    );
+    let r = ok(&call(
+        &mut t,
+        &request(
+            (2, 0),
+            vec![(CREATE, vec![Ttlv::enumeration(Tag::OBJECT_TYPE, 2), attrs])],
+        ),
+    )
+    .await);
+    let uid2 = uid_of(&r[0]);
+    let r = ok(&call(
+        &mut t,
+        &request(
+            (2, 0),
+            vec![(
+                GET_ATTRIBUTES,
+                vec![
+                    Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid2.clone()),
+                    Ttlv::enumeration(Tag::ATTRIBUTE_REFERENCE, Tag::CRYPTOGRAPHIC_LENGTH.0),
+                    Ttlv::enumeration(Tag::ATTRIBUTE_REFERENCE, Tag::STATE.0),
+                ],
+            )],
+        ),
+    )
+    .await);
+    let a = r[0].child(Tag::ATTRIBUTES).unwrap();
+    assert_eq!(
+        a.child(Tag::CRYPTOGRAPHIC_LENGTH).and_then(Ttlv::as_int),
+        Some(128)
+    );
+    assert_eq!(a.child(Tag::STATE).and_then(Ttlv::as_enum), Some(1));
+    // 2.x reasons: an Active object cannot be destroyed.
+    let r = items(
+        &call(
+            &mut t,
+            &request(
+                (2, 0),
+                vec![(
+                    DESTROY,
+                    vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone())],
+                )],
+            ),
+        )
+        .await,
+    );
+    assert_eq!(
+        (r[0].0, r[0].1),
+        (1, Some(0x43)),
+        "Wrong Key Lifecycle State"
+    );
+    drop(s);
+}
+
+fn uid_of_item(t: &Ttlv) -> String {
+    t.as_text().unwrap().to_string()
+}
+
+fn frame(tag: u32, ty: u8, len: u32, body: &[u8]) -> Vec<u8> {
+    let mut v = tag.to_be_bytes()[1..].to_vec();
+    v.push(ty);
+    v.extend_from_slice(&len.to_be_bytes());
+    v.extend_from_slice(body);
+    v
+}
+
+#[tokio::test]
+async fn malformed_frames_get_an_error_or_a_closed_connection_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(
+        dir.path(),
+        &[
+            "--kmip-io-timeout",
+            "2",
+            "--kmip-idle-timeout",
+            "3",
+            "--kmip-max-connections",
+            "4",
+        ],
+    );
+    let d = dev(dir.path());
+    let before = object_count(&s).await;
+
+    let mut create = Vec::new();
+    encode(
+        &request(
+            (1, 4),
+            vec![(
+                CREATE,
+                vec![Ttlv::enumeration(Tag::OBJECT_TYPE, 2), aes_template(128)],
+            )],
+        ),
+        &mut create,
+    );
+    let mut deep = Ttlv::integer(Tag(0x420020), 1);
+    for _ in 0..40 {
+        deep = Ttlv::structure(Tag::REQUEST_MESSAGE, vec![deep]);
+    }
+    let mut deep_bytes = Vec::new();
+    encode(&deep, &mut deep_bytes);
+    let mut bad_len = create.clone();
+    bad_len[7] ^= 0x08; // the outer length no longer matches its content
+    let mut wrong_type = create.clone();
+    wrong_type[11] = 0x05; // the header is no longer a structure
+    let mut unknown_type = create.clone();
+    unknown_type[19] = 0x0F;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("wrong length", bad_len),
+        ("wrong type", wrong_type),
+        ("unknown type", unknown_type),
+        ("nesting past the limit", deep_bytes),
+        ("over the size limit", frame(0x420078, 1, 64 << 20, &[])),
+        (
+            "not a structure",
+            frame(0x420078, 2, 4, &[0, 0, 0, 1, 0, 0, 0, 0]),
+        ),
+        ("unknown tag", {
+            let mut v = Vec::new();
+            encode(&Ttlv::structure(Tag(0x54_0000), vec![]), &mut v);
+            v
+        }),
+        ("no batch items", {
+            let mut v = Vec::new();
+            encode(
+                &Ttlv::structure(
+                    Tag::REQUEST_MESSAGE,
+                    vec![Ttlv::structure(
+                        Tag::REQUEST_HEADER,
+                        vec![version(1, 4), Ttlv::integer(Tag::BATCH_COUNT, 0)],
+                    )],
+                ),
+                &mut v,
+            );
+            v
+        }),
+    ];
+    for (what, bytes) in cases {
+        let mut t = tls_to(&d, None).await.unwrap();
+        match send_raw(&mut t, &bytes).await {
+            // A KMIP refusal...
+            Some(resp) => {
+                let r = items(&resp);
+                assert_eq!(r.len(), 1, "{what}");
+                assert_eq!(r[0].0, 1, "{what}: Operation Failed");
+                assert!(
+                    matches!(r[0].1, Some(4) | Some(7)),
+                    "{what}: reason {:?}",
+                    r[0].1
+                );
+            }
+            // ...or a closed connection.
+            None => {}
+        }
+    }
+    // A truncated frame: the sender stalls, and is cut off after the I/O timeout.
+    let mut t = tls_to(&d, None).await.unwrap();
+    t.write_all(&create[..create.len() / 2]).await.unwrap();
+    t.flush().await.unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(15), t.read(&mut buf))
+        .await
+        .expect("not cut off");
+    assert!(
+        matches!(n, Ok(0) | Err(_)),
+        "a truncated frame got an answer"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // An idle connection is closed.
+    let mut idle = tls_to(&d, None).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(15), idle.read(&mut buf))
+        .await
+        .expect("idle connection kept open");
+    assert!(matches!(n, Ok(0) | Err(_)));
+
+    // The number of connections is bounded: the fifth is closed at once.
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        let mut c = tls_to(&d, None).await.unwrap();
+        ok(&call(&mut c, &request((1, 4), vec![(DISCOVER_VERSIONS, vec![])])).await);
+        open.push(c);
+    }
+    let fifth = tls_to(&d, None).await;
+    if let Ok(mut c) = fifth {
+        assert!(
+            send_raw(&mut c, &create).await.is_none(),
+            "a fifth connection was served"
+        );
+    }
+    drop(open);
+
+    // Nothing was created by any of it, and the server still serves.
+    assert_eq!(object_count(&s).await, before);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut t = tls_to(&d, None).await.unwrap();
+    ok(&call(
+        &mut t,
+        &request(
+            (1, 4),
+            vec![(
+                CREATE,
+                vec![Ttlv::enumeration(Tag::OBJECT_TYPE, 2), aes_template(128)],
+            )],
+        ),
+    )
+    .await);
+    assert_eq!(object_count(&s).await, before + 1);
+}
+
+#[tokio::test]
+async fn an_unregistered_client_certificate_is_refused_at_the_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let _s = Server::start(dir.path());
+    let d = dev(dir.path());
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["stranger".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let chain = vec![cert.der().clone()];
+    let pk = PrivateKeyDer::from(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        key.serialize_der(),
+    ));
+    let refused = match tls_to(&d, Some((chain, pk))).await {
+        Err(_) => true,
+        // TLS 1.3: the client learns of the refusal on its first read.
+        Ok(mut t) => send_raw(&mut t, &{
+            let mut v = Vec::new();
+            encode(&request((1, 4), vec![(DISCOVER_VERSIONS, vec![])]), &mut v);
+            v
+        })
+        .await
+        .is_none(),
+    };
+    assert!(refused, "an unregistered certificate was served");
+    // The registered one is served.
+    let mut t = tls_to(&d, None).await.unwrap();
+    ok(&call(&mut t, &request((1, 4), vec![(DISCOVER_VERSIONS, vec![])])).await);
+}
