@@ -12,8 +12,11 @@ use strongroom_model::{InstanceId, KeyId, KeyKind, KeyState, Roles, UnixMillis, 
 
 use crate::error::{ErrorKind, Result, ServiceError};
 
-/// The archive format version written today.
-pub const BACKUP_FORMAT_VERSION: u64 = 1;
+/// The archive format version written today (2: version 1 plus KMIP adapters, client
+/// certificates and objects). Readers accept 1 and 2; an older Strongroom refuses a version
+/// 2 archive instead of dropping its KMIP records.
+pub const BACKUP_FORMAT_VERSION: u64 = 2;
+const READABLE_VERSIONS: [u64; 2] = [1, 2];
 const PAGE: u32 = 1000;
 
 /// What an archive holds.
@@ -27,8 +30,11 @@ pub struct ArchiveSummary {
     pub keys: u64,
     /// Key versions.
     pub versions: u64,
-    /// Other records (API keys, rings, policies, registrations).
+    /// Other records (API keys, rings, policies, registrations, KMIP adapters and
+    /// certificates).
     pub other: u64,
+    /// KMIP objects.
+    pub kmip_objects: u64,
 }
 
 fn bad(msg: impl Into<String>) -> ServiceError {
@@ -172,6 +178,44 @@ pub async fn export_archive(
             sum.other += 1;
             records += 1;
         }
+        for a in store.list_kmip_adapters(inst.id).await? {
+            push(
+                &mut out,
+                json!({"type": "kmip_adapter", "instance": inst.id.to_string(), "id": a.id.to_string(), "name": a.name, "description": a.description, "profile": a.profile, "crk_id": a.crk_id.to_string(), "created_at": a.created_at.0, "created_by": a.created_by, "updated_at": a.updated_at.0, "updated_by": a.updated_by}),
+            );
+            sum.other += 1;
+            records += 1;
+            for c in store.list_kmip_certificates(inst.id, a.id).await? {
+                push(
+                    &mut out,
+                    json!({"type": "kmip_certificate", "instance": inst.id.to_string(), "adapter": a.id.to_string(), "id": c.id.to_string(), "name": c.name, "pem": c.pem, "fingerprint": c.fingerprint, "created_at": c.created_at.0, "created_by": c.created_by}),
+                );
+                sum.other += 1;
+                records += 1;
+            }
+        }
+        let every_state = KmipObjectFilter {
+            states: vec![1, 2, 3, 4, 5, 6],
+            ..KmipObjectFilter::default()
+        };
+        let mut from = 0u64;
+        loop {
+            let page = store
+                .list_kmip_objects(inst.id, &every_state, from, PAGE)
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            from += page.len() as u64;
+            for o in page {
+                push(
+                    &mut out,
+                    json!({"type": "kmip_object", "instance": inst.id.to_string(), "adapter": o.adapter.to_string(), "id": o.id.to_string(), "object_type": o.object_type, "state": o.state, "name": o.name, "algorithm": o.algorithm, "row_version": o.row_version, "created_at": o.created_at.0, "created_by": o.created_by, "updated_at": o.updated_at.0, "destroyed_at": ms(o.destroyed_at), "attributes": STANDARD.encode(&o.attributes), "material": o.material.as_ref().map(|m| STANDARD.encode(m))}),
+                );
+                sum.kmip_objects += 1;
+                records += 1;
+            }
+        }
         for r in store.list_registrations(inst.id, None).await? {
             push(
                 &mut out,
@@ -221,7 +265,10 @@ fn lines(bytes: &[u8], p: &dyn CryptoProvider) -> Result<Vec<Value>> {
     if header["format"] != "strongroom-backup" {
         return Err(bad("not a Strongroom backup archive"));
     }
-    if header["version"].as_u64() != Some(BACKUP_FORMAT_VERSION) {
+    if !header["version"]
+        .as_u64()
+        .is_some_and(|v| READABLE_VERSIONS.contains(&v))
+    {
         return Err(bad(format!("archive format version {} is not supported by this Strongroom (it reads version {BACKUP_FORMAT_VERSION})", header["version"])));
     }
     if trailer["records"].as_u64() != Some(out.len() as u64 - 1) {
@@ -247,6 +294,7 @@ pub fn verify_archive(bytes: &[u8], p: &dyn CryptoProvider) -> Result<ArchiveSum
                 sum.keys += 1;
                 sum.versions += l["versions"].as_array().map_or(0, |v| v.len() as u64);
             }
+            Some("kmip_object") => sum.kmip_objects += 1,
             _ => sum.other += 1,
         }
     }
@@ -352,6 +400,39 @@ fn key_from(v: &Value) -> Result<(KeyRecord, Vec<KeyVersionRecord>)> {
 }
 
 /// Keys written per transaction during a restore.
+fn kmip_object_from(l: &Value) -> Result<KmipObjectRecord> {
+    let b64 = |f: &str| -> Result<Vec<u8>> {
+        STANDARD
+            .decode(s(l, f)?)
+            .map_err(|_| bad(format!("archive record has a bad '{f}'")))
+    };
+    let u32_of = |f: &str| -> Result<u32> {
+        u32::try_from(i(l, f)?).map_err(|_| bad(format!("archive record has a bad '{f}'")))
+    };
+    Ok(KmipObjectRecord {
+        instance: id(l, "instance")?,
+        adapter: id(l, "adapter")?,
+        id: id(l, "id")?,
+        object_type: u32_of("object_type")?,
+        state: u32_of("state")?,
+        name: os(l, "name"),
+        algorithm: match l["algorithm"].as_i64() {
+            None => None,
+            Some(a) => Some(u32::try_from(a).map_err(|_| bad("bad KMIP algorithm"))?),
+        },
+        row_version: i(l, "row_version")?,
+        created_at: UnixMillis(i(l, "created_at")?),
+        created_by: s(l, "created_by")?,
+        updated_at: UnixMillis(i(l, "updated_at")?),
+        destroyed_at: l["destroyed_at"].as_i64().map(UnixMillis),
+        attributes: b64("attributes")?,
+        material: match l["material"].as_str() {
+            None => None,
+            Some(_) => Some(b64("material")?),
+        },
+    })
+}
+
 const RESTORE_BATCH: usize = 500;
 
 /// Restores an archive into an empty keystore. Nothing is written unless the whole archive
@@ -370,9 +451,20 @@ pub async fn restore_archive(
     }
     // Parse everything before writing anything.
     let mut keys = Vec::new();
+    let mut kmip_objects = Vec::new();
     for l in &ls[1..] {
-        if l["type"] == "key" {
-            keys.push(key_from(l)?);
+        match l["type"].as_str() {
+            Some("key") => keys.push(key_from(l)?),
+            Some("kmip_object") => kmip_objects.push(kmip_object_from(l)?),
+            Some(
+                "instance" | "key_ring" | "api_key" | "instance_policy" | "registration"
+                | "kmip_adapter" | "kmip_certificate",
+            ) => {}
+            other => {
+                return Err(bad(format!(
+                    "the archive holds a record of unknown type {other:?}: it was written by a newer Strongroom"
+                )))
+            }
         }
     }
     let mut sum = ArchiveSummary {
@@ -439,6 +531,44 @@ pub async fn restore_archive(
                     .await?;
                 sum.other += 1;
             }
+            Some("kmip_adapter") => {
+                store
+                    .create_kmip_adapter(
+                        &KmipAdapterRecord {
+                            instance: id(l, "instance")?,
+                            id: id(l, "id")?,
+                            name: s(l, "name")?,
+                            description: os(l, "description"),
+                            profile: s(l, "profile")?,
+                            crk_id: id(l, "crk_id")?,
+                            created_at: UnixMillis(i(l, "created_at")?),
+                            created_by: s(l, "created_by")?,
+                            updated_at: UnixMillis(i(l, "updated_at")?),
+                            updated_by: s(l, "updated_by")?,
+                        },
+                        u32::MAX,
+                    )
+                    .await?;
+                sum.other += 1;
+            }
+            Some("kmip_certificate") => {
+                store
+                    .add_kmip_certificate(
+                        &KmipCertificateRecord {
+                            instance: id(l, "instance")?,
+                            adapter: id(l, "adapter")?,
+                            id: id(l, "id")?,
+                            name: s(l, "name")?,
+                            pem: s(l, "pem")?,
+                            fingerprint: s(l, "fingerprint")?,
+                            created_at: UnixMillis(i(l, "created_at")?),
+                            created_by: s(l, "created_by")?,
+                        },
+                        u32::MAX,
+                    )
+                    .await?;
+                sum.other += 1;
+            }
             Some("registration") => {
                 store
                     .put_registration(
@@ -461,6 +591,10 @@ pub async fn restore_archive(
             }
             _ => {}
         }
+    }
+    for o in &kmip_objects {
+        store.create_kmip_object(o).await?;
+        sum.kmip_objects += 1;
     }
     // Batches of keys per transaction: one commit (fsync) per batch, not per key.
     for batch in keys.chunks(RESTORE_BATCH) {

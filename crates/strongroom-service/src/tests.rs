@@ -1310,4 +1310,5 @@ async fn the_per_instance_rate_limit_refuses_bursts() {
     );
     assert_eq!(allowed + limited, 30);
 }
+mod kmip;
 mod state_model;

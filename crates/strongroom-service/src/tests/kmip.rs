@@ -1,0 +1,253 @@
+//! KMIP objects in the service: the KMIP state machine as a table checked against the
+//! service, material sealed under the adapter's root key and bound to its object,
+//! isolation between adapters and instances, backups, and crypto-shredding.
+
+use base64::Engine as _;
+use strongroom_keystore::{KmipObjectFilter, KmipStore};
+
+use super::*;
+use crate::kmip::*;
+
+/// A structurally valid certificate (SEQUENCE { tbs, algorithm, signature }) with a unique
+/// serial, which is all that registration checks before fingerprinting it.
+fn cert_pem() -> String {
+    let serial = uuid::Uuid::new_v4();
+    let mut tbs = vec![0x30, 0x12, 0x02, 0x10];
+    tbs.extend_from_slice(serial.as_bytes());
+    let mut body = tbs;
+    body.extend_from_slice(&[0x30, 0x02, 0x05, 0x00, 0x03, 0x01, 0x00]);
+    let mut der = vec![0x30, u8::try_from(body.len()).unwrap()];
+    der.extend_from_slice(&body);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+    format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n")
+}
+
+/// An adapter on `instance` with a fresh root key, and a KMIP session through it.
+async fn session(f: &Fixture, instance: InstanceId, name: &str) -> KmipSession {
+    let ctx = f.ctx(instance, &[Role::Manager]).await;
+    let crk = f
+        .svc
+        .create_key(&ctx, root(&format!("{name}-root")))
+        .await
+        .unwrap();
+    f.svc
+        .create_kmip_adapter(
+            &ctx,
+            NewKmipAdapter {
+                name: Some(name.into()),
+                description: None,
+                profile: KMIP_PROFILE_NATIVE.into(),
+                crk_id: Some(crk.record.id.to_string()),
+                allow_expiring_key: false,
+            },
+        )
+        .await
+        .unwrap();
+    let pem = f
+        .svc
+        .add_kmip_certificate(&ctx, name, Some(format!("{name}-cert")), &cert_pem())
+        .await
+        .unwrap();
+    f.svc
+        .kmip_connect(&pem.fingerprint, None, "c".into())
+        .await
+        .unwrap()
+}
+
+async fn aes(f: &Fixture, s: &KmipSession) -> String {
+    f.svc
+        .kmip_create(s, algorithm::AES, 256, vec![])
+        .await
+        .unwrap()
+        .to_string()
+}
+
+async fn state(f: &Fixture, s: &KmipSession, id: &str) -> u32 {
+    let attrs = f
+        .svc
+        .kmip_attributes(s, id, Action::KmipGetAttributes)
+        .await
+        .unwrap();
+    match attrs
+        .iter()
+        .find(|a| a.name == names::STATE)
+        .map(|a| &a.value)
+    {
+        Some(AttrValue::Enum(v)) => *v,
+        other => panic!("no state: {other:?}"),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Activate,
+    RevokeCompromise,
+    RevokeOther,
+    Destroy,
+}
+
+/// KMIP 1.4 §3.22 (the transitions this server implements): what each step does from each
+/// state, `None` where it is refused.
+fn model(state: u32, step: Step) -> Option<u32> {
+    match (step, state) {
+        (Step::Activate, 1) => Some(2),
+        (Step::RevokeCompromise, 1..=4) => Some(4),
+        (Step::RevokeOther, 1 | 2) => Some(3),
+        (Step::Destroy, 1 | 3) => Some(5),
+        (Step::Destroy, 4) => Some(6),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn the_kmip_state_machine_follows_the_specification_table() {
+    let f = fixture().await;
+    let s = session(&f, f.instance().await, "vcenter").await;
+    let steps = [
+        Step::Activate,
+        Step::RevokeCompromise,
+        Step::RevokeOther,
+        Step::Destroy,
+    ];
+    // Every sequence of up to three steps from a fresh key.
+    for a in steps {
+        for b in steps {
+            for c in steps {
+                let id = aes(&f, &s).await;
+                let mut expect = 1;
+                for step in [a, b, c] {
+                    let r = match step {
+                        Step::Activate => f.svc.kmip_activate(&s, &id).await,
+                        Step::RevokeCompromise => {
+                            f.svc
+                                .kmip_revoke(&s, &id, RevocationReason::Compromise, 2, None, None)
+                                .await
+                        }
+                        Step::RevokeOther => {
+                            f.svc
+                                .kmip_revoke(&s, &id, RevocationReason::Other(6), 6, None, None)
+                                .await
+                        }
+                        Step::Destroy => f.svc.kmip_destroy(&s, &id).await,
+                    };
+                    match model(expect, step) {
+                        Some(next) => {
+                            assert!(r.is_ok(), "{step:?} from {expect} refused: {r:?}");
+                            expect = next;
+                        }
+                        None => assert!(r.is_err(), "{step:?} from {expect} allowed"),
+                    }
+                    assert_eq!(state(&f, &s, &id).await, expect, "after {a:?} {b:?} {c:?}");
+                }
+                // Material exists exactly while the object is not destroyed.
+                let got = f.svc.kmip_get(&s, &id).await;
+                assert_eq!(got.is_ok(), expect < 5, "{a:?} {b:?} {c:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn material_is_wrapped_bound_to_its_object_and_isolated() {
+    let f = fixture().await;
+    let i1 = f.instance().await;
+    let s1 = session(&f, i1, "a1").await;
+    let s1b = session(&f, i1, "a2").await;
+    let s2 = session(&f, f.instance().await, "b1").await;
+    let x = aes(&f, &s1).await;
+    let y = aes(&f, &s1).await;
+    let key = f.svc.kmip_get(&s1, &x).await.unwrap().material;
+
+    // The keystore holds neither the key nor anything that opens under another id.
+    let ux = uuid::Uuid::parse_str(&x).unwrap();
+    let uy = uuid::Uuid::parse_str(&y).unwrap();
+    let rx = f.store.get_kmip_object(i1, ux).await.unwrap();
+    let sealed = rx.material.clone().unwrap();
+    assert!(!sealed.windows(key.len()).any(|w| w == key.as_slice()));
+    let mut ry = f.store.get_kmip_object(i1, uy).await.unwrap();
+    ry.material = Some(sealed);
+    f.store.update_kmip_object(&ry).await.unwrap();
+    assert!(
+        f.svc.kmip_get(&s1, &y).await.is_err(),
+        "material moved to another object opened"
+    );
+
+    // Another adapter of the instance, and another instance, see nothing.
+    for other in [&s1b, &s2] {
+        assert_eq!(
+            kind(f.svc.kmip_get(other, &x).await),
+            ErrorKind::KmipObjectNotFound
+        );
+        assert_eq!(
+            kind(f.svc.kmip_destroy(other, &x).await),
+            ErrorKind::KmipObjectNotFound
+        );
+        assert!(!f
+            .svc
+            .kmip_locate(other, KmipLocate::default())
+            .await
+            .unwrap()
+            .contains(&ux));
+    }
+}
+
+#[tokio::test]
+async fn kmip_records_survive_a_backup_and_are_shredded_with_their_instance() {
+    let f = fixture().await;
+    let inst = f.instance().await;
+    let s = session(&f, inst, "vsan").await;
+    let kept = aes(&f, &s).await;
+    let gone = aes(&f, &s).await;
+    f.svc.kmip_destroy(&s, &gone).await.unwrap();
+    let p = AwsLcProvider;
+    let (archive, sum) = backup::export_archive(f.store.as_ref(), &p, None, UnixMillis(0))
+        .await
+        .unwrap();
+    assert_eq!(sum.kmip_objects, 2);
+
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = SqliteStore::open(&dir.path().join("restored.db"))
+        .await
+        .unwrap();
+    let restored = backup::restore_archive(&fresh, &archive, &p).await.unwrap();
+    assert_eq!(restored.kmip_objects, 2);
+    let all = KmipObjectFilter {
+        states: vec![1, 2, 3, 4, 5, 6],
+        ..KmipObjectFilter::default()
+    };
+    let before = f.store.list_kmip_objects(inst, &all, 0, 10).await.unwrap();
+    let after = fresh.list_kmip_objects(inst, &all, 0, 10).await.unwrap();
+    assert_eq!(before, after);
+    assert_eq!(
+        f.store.list_kmip_adapters(inst).await.unwrap(),
+        fresh.list_kmip_adapters(inst).await.unwrap()
+    );
+    assert_eq!(
+        f.store.kmip_fingerprints().await.unwrap(),
+        fresh.kmip_fingerprints().await.unwrap()
+    );
+
+    // A version 1 reader's view: the format version says 2.
+    let header: serde_json::Value =
+        serde_json::from_slice(archive.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2);
+
+    // Deleting the instance (forced past its keys, as the store does once they are purged)
+    // takes every KMIP record with it.
+    f.svc
+        .kmip_revoke(&s, &kept, RevocationReason::Compromise, 2, None, None)
+        .await
+        .unwrap();
+    f.store
+        .delete_instance(inst, true, UnixMillis(1))
+        .await
+        .unwrap();
+    assert!(f
+        .store
+        .list_kmip_objects(inst, &all, 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(f.store.list_kmip_adapters(inst).await.unwrap().is_empty());
+    assert!(f.store.kmip_fingerprints().await.unwrap().is_empty());
+}
