@@ -39,6 +39,9 @@ enum Cmd {
     /// Manage keys of an instance (create, list, show, wrap, unwrap, rotate, ...).
     #[command(subcommand_required = true)]
     Key(cli::KeyArgs),
+    /// KMIP adapters, their client certificates and KMIP objects (docs/kmip.md).
+    #[command(subcommand_required = true)]
+    Kmip(cli::KmipArgs),
     /// Administer crypto units: administrators, thresholds, master key ceremony, rotation
     /// and recovery (the HPCS TKE command names; docs/runbooks/ceremony.md).
     #[command(subcommand_required = true)]
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
             }
             Cmd::Key(a) => cli::key(a).await,
             Cmd::Instance(a) => cli::instance(a).await,
+            Cmd::Kmip(a) => cli::kmip(a).await,
             Cmd::Tke(a) => tke::tke(a).await,
             Cmd::Audit(a) => cli::audit(a).await,
             Cmd::Backup(a) => cli::backup(a).await,

@@ -665,3 +665,111 @@ async fn an_unregistered_client_certificate_is_refused_at_the_handshake() {
     let mut t = tls_to(&d, None).await.unwrap();
     ok(&call(&mut t, &request((1, 4), vec![(DISCOVER_VERSIONS, vec![])])).await);
 }
+
+fn cli(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(common::bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_manages_adapters_certificates_and_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let d = dev(dir.path());
+    let crk = s.client().create_root("vcenter-root").await;
+    let (ok_, out) = cli(
+        dir.path(),
+        &["kmip", "adapter", "create", "vcenter", "--crk", &crk],
+    );
+    assert!(ok_, "{out}");
+    let (_, out) = cli(dir.path(), &["kmip", "adapter", "list", "--output", "json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = v["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["dev", "vcenter"]);
+    // A certificate registered with the CLI opens a KMIP connection to its adapter.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["vc".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let pem = dir.path().join("vc.pem");
+    std::fs::write(&pem, cert.pem()).unwrap();
+    let (ok_, out) = cli(
+        dir.path(),
+        &[
+            "kmip",
+            "cert",
+            "add",
+            "vcenter",
+            "--file",
+            pem.to_str().unwrap(),
+            "--name",
+            "vc-01",
+        ],
+    );
+    assert!(ok_, "{out}");
+    let client = || {
+        Some((
+            vec![cert.der().clone()],
+            PrivateKeyDer::from(rustls::pki_types::PrivatePkcs8KeyDer::from(
+                key.serialize_der(),
+            )),
+        ))
+    };
+    let mut t = tls_to(&d, client()).await.unwrap();
+    let r = ok(&call(
+        &mut t,
+        &request(
+            (1, 1),
+            vec![(
+                CREATE,
+                vec![Ttlv::enumeration(Tag::OBJECT_TYPE, 2), aes_template(256)],
+            )],
+        ),
+    )
+    .await);
+    let uid = uid_of(&r[0]);
+    let (_, out) = cli(
+        dir.path(),
+        &["kmip", "objects", "list", "vcenter", "--output", "json"],
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["resources"][0]["id"], uid.as_str());
+    let (_, out) = cli(
+        dir.path(),
+        &["kmip", "objects", "list", "dev", "--output", "json"],
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["resources"].as_array().unwrap().len(),
+        0,
+        "another adapter's object listed"
+    );
+    // The adapter cannot go while its object lives; the certificate can.
+    let (ok_, out) = cli(dir.path(), &["kmip", "adapter", "delete", "vcenter"]);
+    assert!(
+        !ok_ && out.contains("KMIP_ADAPTER_HAS_OBJECTS_ERR"),
+        "{out}"
+    );
+    let (ok_, out) = cli(dir.path(), &["kmip", "cert", "delete", "vcenter", "vc-01"]);
+    assert!(ok_, "{out}");
+    let (_, out) = cli(dir.path(), &["kmip", "cert", "list", "vcenter"]);
+    assert!(out.contains("(none)"), "{out}");
+}

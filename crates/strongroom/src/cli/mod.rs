@@ -14,11 +14,13 @@ mod audit;
 mod backup;
 mod instance;
 mod key;
+mod kmip;
 
 pub use audit::{audit, AuditArgs};
 pub use backup::{backup, write_backup, BackupArgs};
 pub use instance::{instance, InstanceArgs};
 pub use key::{key, KeyArgs};
+pub use kmip::{kmip, KmipArgs};
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Output {
