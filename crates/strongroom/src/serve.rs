@@ -875,6 +875,13 @@ async fn dev_bootstrap(
         tok = token.access_token,
         path = path.display(),
     );
+    if let Some((files, addr)) = kmip {
+        eprintln!(
+            "KMIP         {addr}  (mutual TLS: adapter 'dev', client certificate {}, CA {})\n",
+            files.client_cert.display(),
+            files.ca.display()
+        );
+    }
     Ok(())
 }
 
