@@ -393,6 +393,8 @@ pub fn rsa_spki_to_pkcs1(spki: &[u8]) -> Option<Vec<u8>> {
 /// form, and what the key block says of it.
 pub struct Material {
     pub format: u32,
+    /// The format the client sent, when it is stored converted.
+    pub presented: Option<u32>,
     pub algorithm: Option<u32>,
     pub length: Option<i32>,
     pub subtype: Option<u32>,
@@ -437,6 +439,7 @@ fn key_block(t: &Ttlv) -> Result<Material, KmipError> {
     };
     Ok(Material {
         format,
+        presented: None,
         algorithm: block
             .child(Tag::CRYPTOGRAPHIC_ALGORITHM)
             .and_then(Ttlv::as_enum),
@@ -468,6 +471,7 @@ pub fn registered(object_type: u32, payload: &Ttlv) -> Result<Material, KmipErro
                 Tag::CERTIFICATE,
                 Some(Material {
                     format: format::X_509,
+                    presented: None,
                     algorithm: None,
                     length: None,
                     subtype: Some(
@@ -491,6 +495,7 @@ pub fn registered(object_type: u32, payload: &Ttlv) -> Result<Material, KmipErro
                 Tag::OPAQUE_OBJECT,
                 Some(Material {
                     format: format::OPAQUE,
+                    presented: None,
                     algorithm: None,
                     length: None,
                     subtype: o.child(Tag::OPAQUE_DATA_TYPE).and_then(Ttlv::as_enum),
@@ -521,10 +526,12 @@ pub fn registered(object_type: u32, payload: &Ttlv) -> Result<Material, KmipErro
         (object::PRIVATE_KEY, format::PKCS_1) => {
             m.bytes = rsa_pkcs1_to_pkcs8(&m.bytes);
             m.format = format::PKCS_8;
+            m.presented = Some(format::PKCS_1);
         }
         (object::PUBLIC_KEY, format::PKCS_1) => {
             m.bytes = Zeroizing::new(rsa_pkcs1_to_spki(&m.bytes));
             m.format = format::X_509;
+            m.presented = Some(format::PKCS_1);
         }
         _ => {}
     }
@@ -563,7 +570,7 @@ pub fn managed_object(m: &KmipManaged, want: Option<u32>) -> Result<Ttlv, KmipEr
     }
     let fmt = want.unwrap_or(match m.object_type {
         object::SECRET_DATA => format::OPAQUE,
-        _ => m.format,
+        _ => m.presented,
     });
     let material = match (m.object_type, m.format, fmt) {
         (_, stored, f) if stored == f => Ttlv::bytes(Tag::KEY_MATERIAL, m.material.to_vec()),

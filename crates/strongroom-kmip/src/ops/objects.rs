@@ -123,6 +123,7 @@ pub async fn register(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipEr
                 algorithm: m.algorithm.or(algorithm),
                 length: m.length.or(length),
                 subtype: m.subtype,
+                presented: m.presented,
                 material: m.bytes,
                 attributes: attrs,
             },

@@ -125,17 +125,16 @@ impl Service {
         attributes: Vec<Attribute>,
     ) -> Result<Uuid> {
         let op = async {
+            // Keys for ciphers that only the client runs (IDEA, Camellia, …) are made too:
+            // random bytes of the length asked. Only AES and HMAC keys are used here.
             let ok = match algorithm {
                 algorithm::AES => matches!(length, 128 | 192 | 256),
-                algorithm::HMAC_SHA1
-                | algorithm::HMAC_SHA256
-                | algorithm::HMAC_SHA384
-                | algorithm::HMAC_SHA512 => (128..=4096).contains(&length) && length % 8 == 0,
-                _ => {
+                algorithm::RSA | algorithm::ECDSA | algorithm::EC | 5 | 0x0D..=0x0F => {
                     return Err(unsupported(format!(
-                        "Cryptographic Algorithm {algorithm} cannot be created here (AES and HMAC keys can)"
+                        "Cryptographic Algorithm {algorithm} is asymmetric: use CreateKeyPair"
                     )))
                 }
+                _ => (8..=4096).contains(&length) && length % 8 == 0,
             };
             if !ok {
                 return Err(ServiceError::new(
@@ -155,6 +154,7 @@ impl Service {
                     algorithm: Some(algorithm),
                     length: Some(length),
                     subtype: None,
+                    presented: None,
                     material: key,
                     attributes,
                 },
@@ -199,6 +199,7 @@ impl Service {
                         algorithm: Some(algorithm),
                         length: Some(length),
                         subtype: None,
+                        presented: None,
                         material: pkcs8,
                         attributes: private_attrs,
                     },
@@ -218,6 +219,7 @@ impl Service {
                         algorithm: Some(algorithm),
                         length: Some(length),
                         subtype: None,
+                        presented: None,
                         material: Zeroizing::new(public.spki),
                         attributes: public_attrs,
                     },
@@ -247,21 +249,32 @@ impl Service {
             return Err(bad("present"));
         }
         match (new.object_type, new.format) {
-            (object_type::PRIVATE_KEY, key_format::PKCS_8) => self
-                .provider
-                .prepare_private(&new.material)
-                .map(|_| ())
-                .map_err(|_| bad("a PKCS#8 private key this server can use")),
-            (object_type::PUBLIC_KEY, key_format::X_509) => self
-                .provider
-                .public_info(&new.material)
-                .map(|_| ())
-                .map_err(|_| bad("a SubjectPublicKeyInfo this server can use")),
+            // A key this server cannot use itself (RSA below 2048 bits, another curve) is
+            // still kept for its clients, as long as its encoding holds together.
+            (object_type::PRIVATE_KEY, key_format::PKCS_8) => {
+                if self.provider.prepare_private(&new.material).is_ok()
+                    || strongroom_engine::der::pkcs8_algorithm(&new.material).is_some()
+                {
+                    Ok(())
+                } else {
+                    Err(bad("a PKCS#8 private key"))
+                }
+            }
+            (object_type::PUBLIC_KEY, key_format::X_509) => {
+                if self.provider.public_info(&new.material).is_ok()
+                    || strongroom_engine::der::spki(&new.material).is_some()
+                {
+                    Ok(())
+                } else {
+                    Err(bad("a SubjectPublicKeyInfo"))
+                }
+            }
             (object_type::SYMMETRIC_KEY, key_format::RAW)
             | (object_type::SECRET_DATA, key_format::RAW | key_format::OPAQUE)
             | (object_type::OPAQUE_OBJECT, _)
             | (object_type::CERTIFICATE, key_format::X_509) => Ok(()),
-            (object_type::PRIVATE_KEY | object_type::PUBLIC_KEY, key_format::PKCS_1) => Ok(()),
+            // Kept as sent; the server does not use such keys itself.
+            (object_type::PRIVATE_KEY | object_type::PUBLIC_KEY, key_format::RAW) => Ok(()),
             (t, f) => Err(unsupported(format!(
                 "objects of type {t} in key format {f} cannot be registered here"
             ))),
@@ -316,6 +329,7 @@ impl Service {
                         algorithm: st.algorithm,
                         length: Some(length),
                         subtype: None,
+                        presented: None,
                         material: key,
                         attributes: attrs,
                     },
@@ -354,6 +368,7 @@ impl Service {
             algorithm: st.algorithm,
             length: st.length,
             subtype: st.subtype,
+            presented: st.presented.unwrap_or(st.format),
             material: self.open_kmip_material(s, &r).await?,
         })
     }

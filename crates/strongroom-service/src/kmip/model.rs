@@ -367,6 +367,10 @@ pub(crate) struct StoredAttributes {
     /// Secret Data Type, Certificate Type or Opaque Data Type.
     #[serde(default)]
     pub subtype: Option<u32>,
+    /// The key format the client registered the object in (Get answers in it by
+    /// default); the stored `format` when absent.
+    #[serde(default)]
+    pub presented: Option<u32>,
     /// When it became Active (seconds).
     pub activated: Option<i64>,
     /// When it was deactivated (seconds).

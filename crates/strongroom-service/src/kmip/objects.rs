@@ -68,6 +68,8 @@ pub struct KmipManaged {
     pub length: Option<i32>,
     /// Secret Data Type, Certificate Type or Opaque Data Type.
     pub subtype: Option<u32>,
+    /// The format Get answers in by default (the registered one).
+    pub presented: u32,
     /// The material.
     pub material: Zeroizing<Vec<u8>>,
 }
@@ -84,6 +86,8 @@ pub struct NewKmipObject {
     pub length: Option<i32>,
     /// Secret Data Type, Certificate Type or Opaque Data Type.
     pub subtype: Option<u32>,
+    /// The format the client sent the material in, when the server stores it converted.
+    pub presented: Option<u32>,
     /// The material.
     pub material: Zeroizing<Vec<u8>>,
     /// Client attributes from the template.
@@ -279,6 +283,7 @@ impl Service {
             algorithm: new.algorithm,
             length: new.length,
             subtype: new.subtype,
+            presented: new.presented,
             activated: (state == KmipState::Active).then_some(activation.unwrap_or(secs(now))),
             changed: secs(now),
             ..StoredAttributes::default()
@@ -364,6 +369,7 @@ impl Service {
                 algorithm: st.algorithm,
                 length: st.length,
                 subtype: st.subtype,
+                presented: st.presented.unwrap_or(st.format),
                 material: self.open_kmip_material(s, &r).await?,
             })
         };
@@ -640,7 +646,7 @@ impl Service {
                 if !q.attributes.is_empty() {
                     let st = stored(&r)?;
                     let all = all_attributes(&r, &st)?;
-                    if !q.attributes.iter().all(|want| all.contains(want)) {
+                    if !matches_all(&all, &q.attributes) {
                         continue;
                     }
                 }
@@ -658,6 +664,39 @@ impl Service {
         self.audited(&s.ctx, Action::KmipLocate, Role::Reader, None, op)
             .await
     }
+}
+
+/// Whether an object's attributes meet Locate's criteria: each attribute asked for is
+/// present with that value, except a date given twice, which is a range (KMIP: both
+/// bounds inclusive).
+fn matches_all(all: &[Attribute], wanted: &[Attribute]) -> bool {
+    let mut seen: Vec<&str> = Vec::new();
+    for w in wanted {
+        if seen.contains(&w.name.as_str()) {
+            continue;
+        }
+        seen.push(&w.name);
+        let same: Vec<&AttrValue> = wanted
+            .iter()
+            .filter(|x| x.name == w.name)
+            .map(|x| &x.value)
+            .collect();
+        let have = all.iter().filter(|a| a.name == w.name).map(|a| &a.value);
+        let ok = match same.as_slice() {
+            [AttrValue::DateTime(a), AttrValue::DateTime(b)] => {
+                let (lo, hi) = ((*a).min(*b), (*a).max(*b));
+                have.into_iter()
+                    .any(|v| matches!(v, AttrValue::DateTime(t) if (lo..=hi).contains(t)))
+            }
+            _ => same
+                .iter()
+                .all(|want| all.iter().any(|a| a.name == w.name && &&a.value == want)),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
 }
 
 /// The attribute list of an object: the stored client attributes and the ones the
@@ -686,6 +725,12 @@ pub(crate) fn all_attributes(
         ));
     }
     let has = |n: &str| st.attrs.iter().any(|a| a.name == n);
+    if r.object_type == object_type::CERTIFICATE && !has(names::CERTIFICATE_TYPE) {
+        out.push(Attribute::new(
+            names::CERTIFICATE_TYPE,
+            AttrValue::Enum(st.subtype.unwrap_or(1)),
+        ));
+    }
     if let Some(t) = st.activated.filter(|_| !has(names::ACTIVATION_DATE)) {
         out.push(Attribute::new(
             names::ACTIVATION_DATE,
