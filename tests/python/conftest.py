@@ -19,12 +19,12 @@ def _binary() -> str:
 
 
 class Server:
-    def __init__(self, extra=()):
+    def __init__(self, extra=(), kmip=False):
         self.dir = tempfile.TemporaryDirectory(prefix="strongroom-py-")
         log = open(os.path.join(self.dir.name, "server.log"), "wb")
         self.proc = subprocess.Popen(
             [_binary(), "serve", "--dev", "--test-clock", "--http-addr", "127.0.0.1:0", "--data-dir", self.dir.name,
-             *extra],
+             *extra, *(("--kmip-addr", "127.0.0.1:0") if kmip else ("--kmip-addr", "off"))],
             stdout=subprocess.DEVNULL,
             stderr=log,
         )

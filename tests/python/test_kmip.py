@@ -36,7 +36,7 @@ CERT = "application/vnd.ibm.kms.kmip_client_certificate+json"
 
 @pytest.fixture(scope="module")
 def server():
-    s = Server()
+    s = Server(kmip=True)
     assert s.kmip_addr, "dev.json has no kmip_addr"
     yield s
     s.stop()

@@ -18,6 +18,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
+/// A dev server with its KMIP listener on a free loopback port.
+const KMIP: &[&str] = &["--kmip-addr", "127.0.0.1:0"];
+
 struct Dev {
     addr: String,
     ca: PathBuf,
@@ -220,7 +223,7 @@ async fn object_count(s: &Server) -> u64 {
 #[tokio::test]
 async fn versions_batches_placeholders_attributes_and_both_attribute_forms() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path());
+    let s = Server::start_with(dir.path(), KMIP);
     let d = dev(dir.path());
     let mut t = tls_to(&d, None).await.unwrap();
 
@@ -501,6 +504,8 @@ async fn malformed_frames_get_an_error_or_a_closed_connection_and_change_nothing
     let s = Server::start_with(
         dir.path(),
         &[
+            "--kmip-addr",
+            "127.0.0.1:0",
             "--kmip-io-timeout",
             "2",
             "--kmip-idle-timeout",
@@ -638,7 +643,7 @@ async fn malformed_frames_get_an_error_or_a_closed_connection_and_change_nothing
 #[tokio::test]
 async fn an_unregistered_client_certificate_is_refused_at_the_handshake() {
     let dir = tempfile::tempdir().unwrap();
-    let _s = Server::start(dir.path());
+    let _s = Server::start_with(dir.path(), KMIP);
     let d = dev(dir.path());
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = rcgen::CertificateParams::new(vec!["stranger".to_string()])
@@ -686,7 +691,7 @@ fn cli(dir: &Path, args: &[&str]) -> (bool, String) {
 #[tokio::test]
 async fn the_cli_manages_adapters_certificates_and_objects() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path());
+    let s = Server::start_with(dir.path(), KMIP);
     let d = dev(dir.path());
     let crk = s.client().create_root("vcenter-root").await;
     let (ok_, out) = cli(

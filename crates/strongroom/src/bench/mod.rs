@@ -3,6 +3,7 @@
 //! baseline. Figures are printed as JSON for the script to compare.
 
 mod grep11;
+mod kmip;
 mod stats;
 
 use stats::percentile_ms;
@@ -56,6 +57,28 @@ enum BenchCmd {
         streams: usize,
         /// HTTP/2 connections the streams are spread over.
         #[arg(long, default_value_t = 2)]
+        connections: usize,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+    },
+    /// KMIP Get or Create over mutual TLS with N connections (one request in flight each).
+    Kmip {
+        /// host:port of the KMIP listener.
+        #[arg(long)]
+        addr: String,
+        #[arg(long, value_enum)]
+        op: kmip::KmipOp,
+        /// PEM CA of the server's certificate.
+        #[arg(long)]
+        ca: PathBuf,
+        /// PEM client certificate and key.
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long, default_value_t = 16)]
         connections: usize,
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
@@ -183,6 +206,38 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
                     .build()
                     .map_err(|e| e.to_string())?;
                 rt.block_on(grep11::grpc(&addr, &token, op, load))
+            })
+            .join()
+            .map_err(|_| "load generator panicked".to_string())??;
+            println!("{v}");
+            Ok(())
+        }
+        BenchCmd::Kmip {
+            addr,
+            op,
+            ca,
+            cert,
+            key,
+            connections,
+            duration,
+            warmup,
+        } => {
+            let load = kmip::KmipLoad {
+                addr,
+                ca,
+                cert,
+                key,
+                connections,
+                duration,
+                warmup,
+            };
+            // One thread, as the other load generators: most of the cores stay the server's.
+            let v = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                rt.block_on(kmip::run(op, load))
             })
             .join()
             .map_err(|_| "load generator panicked".to_string())??;

@@ -1,0 +1,255 @@
+//! The KMIP load generator of `scripts/bench`: Get of one AES key, or Create of AES-256
+//! keys, over N mutual-TLS connections, one request in flight per connection (as KMIP
+//! clients do). Every answer is decoded and must carry Result Status Success. The same
+//! generator drives PyKMIP's own server in the same run.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use strongroom_kmip::ttlv::{decode, encode, Limits, Tag, Ttlv};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::stats::percentile_ms;
+
+/// What each request does.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KmipOp {
+    /// Get one AES-256 key (created and activated first).
+    Get,
+    /// Create an AES-256 key (a durable write).
+    Create,
+}
+
+/// Where and how hard.
+pub struct KmipLoad {
+    pub addr: String,
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    pub connections: usize,
+    pub duration: f64,
+    pub warmup: f64,
+}
+
+type Tls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+fn pem_certs(p: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    rustls_pemfile::certs(&mut std::io::BufReader::new(f))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", p.display()))
+}
+
+fn pem_key(p: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    rustls_pemfile::private_key(&mut std::io::BufReader::new(f))
+        .map_err(|e| format!("{}: {e}", p.display()))?
+        .ok_or_else(|| format!("{} holds no key", p.display()))
+}
+
+fn request(op: u32, payload: Vec<Ttlv>) -> Vec<u8> {
+    let msg = Ttlv::structure(
+        Tag::REQUEST_MESSAGE,
+        vec![
+            Ttlv::structure(
+                Tag::REQUEST_HEADER,
+                vec![
+                    Ttlv::structure(
+                        Tag::PROTOCOL_VERSION,
+                        vec![
+                            Ttlv::integer(Tag::PROTOCOL_VERSION_MAJOR, 1),
+                            Ttlv::integer(Tag::PROTOCOL_VERSION_MINOR, 2),
+                        ],
+                    ),
+                    Ttlv::integer(Tag::BATCH_COUNT, 1),
+                ],
+            ),
+            Ttlv::structure(
+                Tag::BATCH_ITEM,
+                vec![
+                    Ttlv::enumeration(Tag::OPERATION, op),
+                    Ttlv::structure(Tag::REQUEST_PAYLOAD, payload),
+                ],
+            ),
+        ],
+    );
+    let mut out = Vec::new();
+    encode(&msg, &mut out);
+    out
+}
+
+fn attribute(name: &str, value: Ttlv) -> Ttlv {
+    Ttlv::structure(
+        Tag::ATTRIBUTE,
+        vec![
+            Ttlv::text(Tag::ATTRIBUTE_NAME, name),
+            Ttlv {
+                tag: Tag::ATTRIBUTE_VALUE,
+                value: value.value,
+            },
+        ],
+    )
+}
+
+fn create_request() -> Vec<u8> {
+    request(
+        0x01,
+        vec![
+            Ttlv::enumeration(Tag::OBJECT_TYPE, 2),
+            Ttlv::structure(
+                Tag::TEMPLATE_ATTRIBUTE,
+                vec![
+                    attribute(
+                        "Cryptographic Algorithm",
+                        Ttlv::enumeration(Tag::ATTRIBUTE_VALUE, 3),
+                    ),
+                    attribute(
+                        "Cryptographic Length",
+                        Ttlv::integer(Tag::ATTRIBUTE_VALUE, 256),
+                    ),
+                    attribute(
+                        "Cryptographic Usage Mask",
+                        Ttlv::integer(Tag::ATTRIBUTE_VALUE, 0x0C),
+                    ),
+                ],
+            ),
+        ],
+    )
+}
+
+/// Sends one message and returns the payload of its one batch item, or why it failed.
+async fn exchange(tls: &mut Tls, msg: &[u8], buf: &mut Vec<u8>) -> Result<Ttlv, String> {
+    tls.write_all(msg).await.map_err(|e| e.to_string())?;
+    let mut header = [0u8; 8];
+    tls.read_exact(&mut header)
+        .await
+        .map_err(|e| e.to_string())?;
+    let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    buf.clear();
+    buf.extend_from_slice(&header);
+    buf.resize(8 + len, 0);
+    tls.read_exact(&mut buf[8..])
+        .await
+        .map_err(|e| e.to_string())?;
+    let resp = decode(buf, &Limits::default()).map_err(|e| e.to_string())?;
+    let item = resp
+        .child(Tag::BATCH_ITEM)
+        .ok_or("a response without a batch item")?;
+    if item.child(Tag::RESULT_STATUS).and_then(Ttlv::as_enum) != Some(0) {
+        return Err(format!(
+            "failed: {:?}",
+            item.child(Tag::RESULT_MESSAGE).and_then(Ttlv::as_text)
+        ));
+    }
+    Ok(item
+        .child(Tag::RESPONSE_PAYLOAD)
+        .cloned()
+        .unwrap_or_else(|| Ttlv::structure(Tag::RESPONSE_PAYLOAD, vec![])))
+}
+
+pub async fn run(op: KmipOp, load: KmipLoad) -> Result<serde_json::Value, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in pem_certs(&load.ca)? {
+        roots.add(c).map_err(|e| e.to_string())?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_client_auth_cert(pem_certs(&load.cert)?, pem_key(&load.key)?)
+    .map_err(|e| e.to_string())?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let mut conns = Vec::new();
+    for _ in 0..load.connections.max(1) {
+        let tcp = tokio::net::TcpStream::connect(&load.addr)
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", load.addr))?;
+        let _ = tcp.set_nodelay(true);
+        let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+        conns.push(
+            connector
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("TLS with {}: {e}", load.addr))?,
+        );
+    }
+    let msg = match op {
+        KmipOp::Create => create_request(),
+        KmipOp::Get => {
+            let mut buf = Vec::new();
+            let created = exchange(&mut conns[0], &create_request(), &mut buf).await?;
+            let uid = created
+                .child(Tag::UNIQUE_IDENTIFIER)
+                .and_then(Ttlv::as_text)
+                .ok_or("Create answered no Unique Identifier")?
+                .to_string();
+            exchange(
+                &mut conns[0],
+                &request(0x12, vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone())]),
+                &mut buf,
+            )
+            .await?;
+            request(0x0A, vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid)])
+        }
+    };
+    let msg = Arc::new(msg);
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for mut tls in conns {
+        let (msg, measuring, stop, ok, errors) = (
+            Arc::clone(&msg),
+            Arc::clone(&measuring),
+            Arc::clone(&stop),
+            Arc::clone(&ok),
+            Arc::clone(&errors),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(100_000);
+            let mut buf = Vec::with_capacity(1024);
+            while !stop.load(Ordering::Relaxed) {
+                let t0 = Instant::now();
+                match exchange(&mut tls, &msg, &mut buf).await {
+                    Ok(_) => {
+                        if measuring.load(Ordering::Relaxed) {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                            lat.push(t0.elapsed().as_micros() as u64);
+                        }
+                    }
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(load.warmup)).await;
+    measuring.store(true, Ordering::Relaxed);
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(load.duration)).await;
+    measuring.store(false, Ordering::Relaxed);
+    let secs = t.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.map_err(|e| e.to_string())?);
+    }
+    all.sort_unstable();
+    let n = ok.load(Ordering::Relaxed);
+    Ok(serde_json::json!({
+        "ops_per_sec": n as f64 / secs,
+        "requests": n,
+        "errors": errors.load(Ordering::Relaxed),
+        "p50_ms": percentile_ms(&all, 0.50),
+        "p99_ms": percentile_ms(&all, 0.99),
+    }))
+}
