@@ -778,3 +778,38 @@ async fn the_cli_manages_adapters_certificates_and_objects() {
     let (_, out) = cli(dir.path(), &["kmip", "cert", "list", "vcenter"]);
     assert!(out.contains("(none)"), "{out}");
 }
+
+#[tokio::test]
+async fn a_client_offering_only_the_hybrid_post_quantum_group_connects() {
+    let dir = tempfile::tempdir().unwrap();
+    let _s = Server::start_with(dir.path(), KMIP);
+    let d = dev(dir.path());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in pem_certs(&d.ca) {
+        roots.add(c).unwrap();
+    }
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider
+        .kx_groups
+        .retain(|g| g.name() == rustls::NamedGroup::X25519MLKEM768);
+    assert_eq!(provider.kx_groups.len(), 1);
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(pem_certs(&d.cert), pem_key(&d.key))
+        .unwrap();
+    let tcp = TcpStream::connect(&d.addr).await.unwrap();
+    let mut t = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(
+        t.get_ref()
+            .1
+            .negotiated_key_exchange_group()
+            .map(|g| g.name()),
+        Some(rustls::NamedGroup::X25519MLKEM768)
+    );
+    ok(&call(&mut t, &request((1, 4), vec![(DISCOVER_VERSIONS, vec![])])).await);
+}
