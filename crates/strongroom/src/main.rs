@@ -6,10 +6,12 @@ mod backup_target;
 mod bench;
 mod cli;
 mod coalesce;
-mod kmip_dev;
+mod dev;
+mod kmip_serve;
 mod node;
 mod serve;
 mod tke;
+mod tls;
 
 use std::process::ExitCode;
 

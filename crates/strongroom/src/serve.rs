@@ -3,7 +3,7 @@
 //! dev-mode bootstrap and graceful shutdown.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,12 +15,12 @@ use strongroom_crypto_awslc::AwsLcProvider;
 use strongroom_engine::CryptoProvider;
 use strongroom_keystore::KeyStore;
 use strongroom_keystore_sqlite::SqliteStore;
-use strongroom_service::{Clock, OffsetClock, Principal, Service, ServiceConfig, SystemClock};
+use strongroom_service::{Clock, OffsetClock, Service, ServiceConfig, SystemClock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::coalesce::Coalesce;
-use crate::node::{write_private, FileVault, NodeFiles};
+use crate::node::{FileVault, NodeFiles};
 
 /// How often, by default, the scheduler looks for keys whose rotation policy is due, whose
 /// expiration date has passed, or whose purge date has come.
@@ -389,62 +389,6 @@ pub fn resolve(a: ServeArgs) -> Result<Config, String> {
     })
 }
 
-fn tls_acceptor(
-    cert: &Path,
-    key: &Path,
-    client_ca: Option<&Path>,
-) -> Result<tokio_rustls::TlsAcceptor, String> {
-    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
-        std::fs::File::open(cert)
-            .map_err(|e| format!("cannot read TLS certificate {}: {e}", cert.display()))?,
-    ))
-    .collect::<Result<Vec<_>, _>>()
-    .map_err(|e| format!("TLS certificate {}: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{} holds no PEM certificate", cert.display()));
-    }
-    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
-        std::fs::File::open(key)
-            .map_err(|e| format!("cannot read TLS key {}: {e}", key.display()))?,
-    ))
-    .map_err(|e| format!("TLS key {}: {e}", key.display()))?
-    .ok_or_else(|| format!("{} holds no PEM private key", key.display()))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| format!("TLS: {e}"))?;
-    let builder = match client_ca {
-        None => builder.with_no_client_auth(),
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in rustls_pemfile::certs(&mut std::io::BufReader::new(
-                std::fs::File::open(ca)
-                    .map_err(|e| format!("cannot read client CA {}: {e}", ca.display()))?,
-            )) {
-                let c = c.map_err(|e| format!("client CA {}: {e}", ca.display()))?;
-                roots
-                    .add(c)
-                    .map_err(|e| format!("client CA {}: {e}", ca.display()))?;
-            }
-            if roots.is_empty() {
-                return Err(format!("{} holds no PEM certificate", ca.display()));
-            }
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider,
-            )
-            .build()
-            .map_err(|e| format!("client CA {}: {e}", ca.display()))?;
-            builder.with_client_cert_verifier(verifier)
-        }
-    };
-    let mut cfg = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("TLS certificate and key do not match: {e}"))?;
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
-}
-
 /// The keystore a node runs on.
 pub enum Store {
     /// Embedded SQLite.
@@ -610,12 +554,12 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.http_addr))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let tls = match &cfg.tls {
-        Some((c, k)) => Some(tls_acceptor(c, k, None)?),
+        Some((c, k)) => Some(crate::tls::tls_acceptor(c, k, None)?),
         None => None,
     };
     // The GREP11 listener may additionally require client certificates.
     let grpc_tls = match (&cfg.tls, &cfg.grpc_client_ca) {
-        (Some((c, k)), Some(ca)) => Some(tls_acceptor(c, k, Some(ca))?),
+        (Some((c, k)), Some(ca)) => Some(crate::tls::tls_acceptor(c, k, Some(ca))?),
         _ => tls.clone(),
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -637,27 +581,13 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         Some(l) => Some(l.local_addr().map_err(|e| e.to_string())?),
         None => None,
     };
-    let kmip_listener = match cfg.kmip {
-        KmipListen::Off => None,
-        KmipListen::At(a) => Some(
-            TcpListener::bind(a)
-                .await
-                .map_err(|e| format!("cannot listen on {a} (KMIP): {e}"))?,
-        ),
-        KmipListen::Default(a) => match TcpListener::bind(a).await {
-            Ok(l) => Some(l),
-            Err(e) => {
-                tracing::warn!(addr = %a, error = %e, "KMIP listener not started (pass --kmip-addr to choose another address, or --kmip-addr off)");
-                None
-            }
-        },
-    };
+    let kmip_listener = crate::kmip_serve::bind(cfg.kmip).await?;
     let kmip_local = match &kmip_listener {
         Some(l) => Some(l.local_addr().map_err(|e| e.to_string())?),
         None => None,
     };
     let dev_kmip = if cfg.dev && kmip_listener.is_some() {
-        Some(crate::kmip_dev::DevKmipFiles::load_or_create(
+        Some(crate::kmip_serve::DevKmipFiles::load_or_create(
             &cfg.data_dir.join("kmip"),
         )?)
     } else {
@@ -675,23 +605,10 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             (Some(f), Some(addr)) => Some((f, addr)),
             _ => None,
         };
-        dev_bootstrap(&svc, &cfg, &node, &rest_url, grpc_local, kmip).await?;
+        crate::dev::dev_bootstrap(&svc, &cfg, &node, &rest_url, grpc_local, kmip).await?;
     }
     let kmip_task = match (kmip_listener, kmip_tls) {
-        (Some(l), Some((cert, key))) => {
-            let (chain, key) = crate::kmip_dev::load_pem(&cert, &key)?;
-            let mut config = strongroom_kmip::KmipConfig::new(chain, key);
-            config.max_connections = cfg.kmip_max_connections;
-            config.idle_timeout = cfg.kmip_idle_timeout;
-            config.io_timeout = cfg.kmip_io_timeout;
-            tracing::info!(addr = ?kmip_local, "KMIP is serving (mutual TLS)");
-            let svc = Arc::clone(&svc);
-            Some(tokio::spawn(async move {
-                if let Err(e) = strongroom_kmip::serve(l, svc, config).await {
-                    tracing::error!(error = %e, "KMIP listener stopped");
-                }
-            }))
-        }
+        (Some(l), Some((cert, key))) => Some(crate::kmip_serve::start(l, &svc, &cert, &key, &cfg)?),
         _ => None,
     };
     let frontend = Arc::new(strongroom_rest::Frontend::new(
@@ -811,77 +728,6 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     }
     store.close().await;
     tracing::info!("stopped");
-    Ok(())
-}
-
-async fn dev_bootstrap(
-    svc: &Arc<Service>,
-    cfg: &Config,
-    node: &NodeFiles,
-    rest_url: &str,
-    grpc_addr: Option<SocketAddr>,
-    kmip: Option<(&crate::kmip_dev::DevKmipFiles, SocketAddr)>,
-) -> Result<(), String> {
-    let inst = svc
-        .ensure_dev_instance("dev")
-        .await
-        .map_err(|e| format!("dev instance: {e}"))?;
-    let principal = Principal {
-        subject: "dev".into(),
-        instance: Some(inst.id),
-        roles: Service::dev_roles(),
-    };
-    let ttl = 7 * 86_400;
-    let token = svc
-        .token_for(&principal, ttl)
-        .map_err(|e| format!("dev token: {e}"))?;
-    let mut dev = serde_json::json!({
-        "instance_id": inst.id.to_string(),
-        "token": token.access_token,
-        "rest_url": rest_url,
-        "grpc_addr": grpc_addr.map(|a| a.to_string()),
-        "admin_token": node.admin_token.as_str(),
-    });
-    if let Some((files, addr)) = kmip {
-        let adapter = crate::kmip_dev::dev_adapter(svc, &inst, files).await?;
-        let path = |p: &Path| p.display().to_string();
-        dev["kmip_addr"] = addr.to_string().into();
-        dev["kmip_ca"] = path(&files.ca).into();
-        dev["kmip_client_cert"] = path(&files.client_cert).into();
-        dev["kmip_client_key"] = path(&files.client_key).into();
-        dev["kmip_adapter"] = adapter.to_string().into();
-    }
-    let path = cfg.data_dir.join("dev.json");
-    write_private(
-        &path,
-        serde_json::to_string_pretty(&dev)
-            .map_err(|e| e.to_string())?
-            .as_bytes(),
-    )
-    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    eprintln!(
-        "\n==================== STRONGROOM DEVELOPMENT MODE ====================\n\
-         !! The dev instance's crypto unit holds a RANDOM master key kept in\n\
-         !! {units}. Plain HTTP, no ceremony: never use this for real keys.\n\
-         REST API     {rest_url}\n\
-         Instance     {inst}   (Bluemix-Instance header)\n\
-         Token        {tok}\n\
-         (Manager role, valid 7 days; send as 'Authorization: Bearer <token>')\n\
-         Written to   {path}\n\
-         Try:         strongroom key create my-first-key\n\
-         =====================================================================\n",
-        units = cfg.data_dir.join("units").display(),
-        inst = inst.id,
-        tok = token.access_token,
-        path = path.display(),
-    );
-    if let Some((files, addr)) = kmip {
-        eprintln!(
-            "KMIP         {addr}  (mutual TLS: adapter 'dev', client certificate {}, CA {})\n",
-            files.client_cert.display(),
-            files.ca.display()
-        );
-    }
     Ok(())
 }
 

@@ -21,6 +21,9 @@ pub enum KmipOp {
     Get,
     /// Create an AES-256 key (a durable write).
     Create,
+    /// Open the connections, ask each for DiscoverVersions, hold them for the duration
+    /// (the server's memory is read meanwhile), then close.
+    Hold,
 }
 
 /// Where and how hard.
@@ -32,6 +35,8 @@ pub struct KmipLoad {
     pub connections: usize,
     pub duration: f64,
     pub warmup: f64,
+    /// Stop after this many successful requests (e.g. to store N objects).
+    pub max_requests: Option<u64>,
 }
 
 type Tls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
@@ -179,6 +184,16 @@ pub async fn run(op: KmipOp, load: KmipLoad) -> Result<serde_json::Value, String
         );
     }
     let msg = match op {
+        KmipOp::Hold => {
+            let mut buf = Vec::new();
+            let discover = request(0x1E, vec![]);
+            for tls in &mut conns {
+                exchange(tls, &discover, &mut buf).await?;
+            }
+            println!("{}", serde_json::json!({"held": conns.len()}));
+            tokio::time::sleep(Duration::from_secs_f64(load.duration)).await;
+            return Ok(serde_json::json!({"held": conns.len()}));
+        }
         KmipOp::Create => create_request(),
         KmipOp::Get => {
             let mut buf = Vec::new();
@@ -202,6 +217,7 @@ pub async fn run(op: KmipOp, load: KmipLoad) -> Result<serde_json::Value, String
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    let max = load.max_requests;
     let mut tasks = Vec::new();
     for mut tls in conns {
         let (msg, measuring, stop, ok, errors) = (
@@ -219,8 +235,11 @@ pub async fn run(op: KmipOp, load: KmipLoad) -> Result<serde_json::Value, String
                 match exchange(&mut tls, &msg, &mut buf).await {
                     Ok(_) => {
                         if measuring.load(Ordering::Relaxed) {
-                            ok.fetch_add(1, Ordering::Relaxed);
+                            let n = ok.fetch_add(1, Ordering::Relaxed) + 1;
                             lat.push(t0.elapsed().as_micros() as u64);
+                            if max.is_some_and(|m| n >= m) {
+                                stop.store(true, Ordering::Relaxed);
+                            }
                         }
                     }
                     Err(_) => {
@@ -235,7 +254,10 @@ pub async fn run(op: KmipOp, load: KmipLoad) -> Result<serde_json::Value, String
     tokio::time::sleep(Duration::from_secs_f64(load.warmup)).await;
     measuring.store(true, Ordering::Relaxed);
     let t = Instant::now();
-    tokio::time::sleep(Duration::from_secs_f64(load.duration)).await;
+    let until = t + Duration::from_secs_f64(load.duration);
+    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     measuring.store(false, Ordering::Relaxed);
     let secs = t.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);

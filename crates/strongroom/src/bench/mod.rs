@@ -84,6 +84,9 @@ enum BenchCmd {
         duration: f64,
         #[arg(long, default_value_t = 2.0)]
         warmup: f64,
+        /// Stop after this many successful requests.
+        #[arg(long)]
+        max_requests: Option<u64>,
     },
     /// Serve a trivial JSON handler (the baseline): POST /trivial.
     TrivialServer {
@@ -221,6 +224,7 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
             connections,
             duration,
             warmup,
+            max_requests,
         } => {
             let load = kmip::KmipLoad {
                 addr,
@@ -230,6 +234,7 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
                 connections,
                 duration,
                 warmup,
+                max_requests,
             };
             // One thread, as the other load generators: most of the cores stay the server's.
             let v = std::thread::spawn(move || {

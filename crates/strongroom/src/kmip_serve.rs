@@ -1,16 +1,59 @@
-//! The KMIP listener's files: its TLS certificate, and in development mode a private CA,
-//! a server certificate, and a client certificate registered to the dev instance's `dev`
-//! adapter, so that a KMIP client can connect with what dev.json names.
+//! The KMIP listener of `serve`: binding it, its TLS certificate, starting it, and in
+//! development mode a private CA, a server certificate, and a client certificate registered
+//! to the dev instance's `dev` adapter, so that a KMIP client can connect with what
+//! dev.json names.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use strongroom_model::KeyKind;
 use strongroom_service::kmip::{NewKmipAdapter, KMIP_PROFILE_NATIVE};
 use strongroom_service::{Ctx, ErrorKind, InstanceInfo, Principal, Service};
 
 use crate::node::write_private;
+use crate::serve::{Config, KmipListen};
+
+/// Binds the KMIP listener: an explicit address must bind; the default port is skipped
+/// with a warning when taken.
+pub async fn bind(listen: KmipListen) -> Result<Option<tokio::net::TcpListener>, String> {
+    Ok(match listen {
+        KmipListen::Off => None,
+        KmipListen::At(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .map_err(|e| format!("cannot listen on {a} (KMIP): {e}"))?,
+        ),
+        KmipListen::Default(a) => match tokio::net::TcpListener::bind(a).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(addr = %a, error = %e, "KMIP listener not started (pass --kmip-addr to choose another address, or --kmip-addr off)");
+                None
+            }
+        },
+    })
+}
+
+/// Starts serving KMIP on `listener` with the certificate in `cert` and `key`.
+pub fn start(
+    listener: tokio::net::TcpListener,
+    svc: &Arc<Service>,
+    cert: &Path,
+    key: &Path,
+    cfg: &Config,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let (chain, key) = crate::tls::load_pem(cert, key)?;
+    let mut config = strongroom_kmip::KmipConfig::new(chain, key);
+    config.max_connections = cfg.kmip_max_connections;
+    config.idle_timeout = cfg.kmip_idle_timeout;
+    config.io_timeout = cfg.kmip_io_timeout;
+    tracing::info!(addr = ?listener.local_addr().ok(), "KMIP is serving (mutual TLS)");
+    let svc = Arc::clone(svc);
+    Ok(tokio::spawn(async move {
+        if let Err(e) = strongroom_kmip::serve(listener, svc, config).await {
+            tracing::error!(error = %e, "KMIP listener stopped");
+        }
+    }))
+}
 
 /// The dev KMIP files under `<data-dir>/kmip/`.
 pub struct DevKmipFiles {
@@ -92,29 +135,6 @@ impl DevKmipFiles {
         write(&f.client_key, client_key.serialize_pem())?;
         Ok(f)
     }
-}
-
-/// Reads a PEM certificate chain and its key for the KMIP listener.
-pub fn load_pem(
-    cert: &Path,
-    key: &Path,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
-    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
-        std::fs::File::open(cert)
-            .map_err(|e| format!("cannot read KMIP certificate {}: {e}", cert.display()))?,
-    ))
-    .collect::<Result<Vec<_>, _>>()
-    .map_err(|e| format!("KMIP certificate {}: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{} holds no PEM certificate", cert.display()));
-    }
-    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
-        std::fs::File::open(key)
-            .map_err(|e| format!("cannot read KMIP key {}: {e}", key.display()))?,
-    ))
-    .map_err(|e| format!("KMIP key {}: {e}", key.display()))?
-    .ok_or_else(|| format!("{} holds no PEM private key", key.display()))?;
-    Ok((certs, key))
 }
 
 /// Makes sure the dev instance has a root key, an adapter `dev` bound to it, and the dev
