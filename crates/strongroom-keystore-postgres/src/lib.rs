@@ -207,6 +207,10 @@ fn parse_change(payload: &str) -> Change {
             (Ok(i), Ok(k)) => Change::Key(i, k),
             _ => Change::All,
         },
+        (Some("o"), Some(i), Some(o)) => match (i.parse(), o.parse()) {
+            (Ok(i), Ok(o)) => Change::KmipObject(i, o),
+            _ => Change::All,
+        },
         (Some("i"), Some(i), None) => i.parse().map(Change::Instance).unwrap_or(Change::All),
         _ => Change::All,
     }

@@ -258,6 +258,8 @@ pub struct RegistrationRecord {
 pub enum Change {
     /// A key's metadata, versions or aliases changed.
     Key(InstanceId, KeyId),
+    /// A KMIP object changed.
+    KmipObject(InstanceId, uuid::Uuid),
     /// Something instance-wide changed (instance policies).
     Instance(InstanceId),
     /// Changes may have been missed (the feed reconnected): drop every cached entry.

@@ -238,6 +238,7 @@ impl Service {
                     other => other.into(),
                 })?;
             self.cache.remove_instance(id);
+            self.kmip_cache.clear(Some(id));
             self.destroy_units(id).await?;
             Ok(())
         }

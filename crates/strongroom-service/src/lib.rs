@@ -182,6 +182,8 @@ pub struct Service {
     allowed_ip_in_use: std::sync::atomic::AtomicBool,
     /// Token buckets of the per-instance rate limit: (tokens, last refill).
     buckets: std::sync::Mutex<HashMap<InstanceId, (f64, std::time::Instant)>>,
+    /// Opened KMIP objects (Get and the cryptographic operations read them here).
+    kmip_cache: kmip::KmipCache,
     /// Woken when a KMIP client certificate is added or removed on this node.
     kmip_certificates_changed: Arc<tokio::sync::Notify>,
 }
@@ -217,6 +219,7 @@ impl Service {
             Arc::clone(&clock),
         )
         .await?;
+        let kmip_capacity = config.key_cache_capacity;
         let svc = Service {
             cache: cache::KeyCache::new(config.key_cache_capacity),
             store,
@@ -235,6 +238,7 @@ impl Service {
             instance_policies: RwLock::new(HashMap::new()),
             allowed_ip_in_use: std::sync::atomic::AtomicBool::new(false),
             buckets: std::sync::Mutex::new(HashMap::new()),
+            kmip_cache: kmip::KmipCache::new(kmip_capacity),
             kmip_certificates_changed: Arc::new(tokio::sync::Notify::new()),
         };
         let svc = Arc::new(svc);
@@ -246,7 +250,11 @@ impl Service {
                     let Some(svc) = weak.upgrade() else { break };
                     match change {
                         strongroom_keystore::Change::Key(i, k) => svc.cache.remove(&(i, k)),
+                        strongroom_keystore::Change::KmipObject(i, o) => {
+                            svc.kmip_cache.remove(&(i, o))
+                        }
                         strongroom_keystore::Change::Instance(i) => {
+                            svc.kmip_cache.clear(Some(i));
                             if let Ok(mut m) = svc.instance_policies.write() {
                                 m.remove(&i);
                             }
@@ -258,6 +266,7 @@ impl Service {
                         }
                         strongroom_keystore::Change::All => {
                             svc.cache.clear();
+                            svc.kmip_cache.clear(None);
                             if let Ok(mut m) = svc.instance_policies.write() {
                                 m.clear();
                             }

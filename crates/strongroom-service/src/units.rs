@@ -277,6 +277,7 @@ impl Service {
         for instance in hosted {
             if self.store.instance_deleted(instance).await? {
                 self.cache.remove_instance(instance);
+                self.kmip_cache.clear(Some(instance));
                 self.destroy_units(instance).await?;
                 tracing::warn!(%instance, "instance deleted on another node: this node's crypto units of it are destroyed");
                 shredded += 1;

@@ -813,3 +813,83 @@ async fn a_client_offering_only_the_hybrid_post_quantum_group_connects() {
     );
     ok(&call(&mut t, &request((1, 4), vec![(DISCOVER_VERSIONS, vec![])])).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stops_serving_an_object_another_node_destroyed() {
+    let db = common::fresh_postgres_db("sr_kmip_nodes").await;
+    let (da, db_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = ["--keystore-url", db.as_str(), "--kmip-addr", "127.0.0.1:0"];
+    let _a = Server::start_with(da.path(), &args);
+    // The second node holds the same node files and the same dev KMIP certificates.
+    common::copy_node_files(da.path(), db_dir.path());
+    let kmip_b = db_dir.path().join("kmip");
+    std::fs::create_dir_all(&kmip_b).unwrap();
+    for f in std::fs::read_dir(da.path().join("kmip")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), kmip_b.join(f.file_name())).unwrap();
+    }
+    let _b = Server::start_with(db_dir.path(), &args);
+    let (a, b) = (dev(da.path()), dev(db_dir.path()));
+    let mut ta = tls_to(&a, None).await.unwrap();
+    let mut tb = tls_to(&b, None).await.unwrap();
+    let r = ok(&call(
+        &mut ta,
+        &request(
+            (1, 4),
+            vec![
+                (
+                    CREATE,
+                    vec![Ttlv::enumeration(Tag::OBJECT_TYPE, 2), aes_template(256)],
+                ),
+                (ACTIVATE, vec![]),
+            ],
+        ),
+    )
+    .await);
+    let uid = uid_of(&r[0]);
+    let get = request(
+        (1, 4),
+        vec![(GET, vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone())])],
+    );
+    // Node B serves it (and keeps it opened).
+    for _ in 0..3 {
+        ok(&call(&mut tb, &get).await);
+    }
+    // Node A revokes and destroys it; node B stops serving it.
+    ok(&call(
+        &mut ta,
+        &request(
+            (1, 4),
+            vec![
+                (
+                    0x13,
+                    vec![
+                        Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
+                        Ttlv::structure(
+                            Tag::REVOCATION_REASON,
+                            vec![Ttlv::enumeration(Tag::REVOCATION_REASON_CODE, 2)],
+                        ),
+                    ],
+                ),
+                (
+                    DESTROY,
+                    vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone())],
+                ),
+            ],
+        ),
+    )
+    .await);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = items(&call(&mut tb, &get).await);
+        if r[0].0 == 1 {
+            assert_eq!(r[0].1, Some(1), "Item Not Found");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node B still serves a destroyed object"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

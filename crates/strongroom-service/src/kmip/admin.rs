@@ -342,6 +342,7 @@ impl Service {
                     StoreError::NotFound => adapter_not_found(),
                     other => other.into(),
                 })?;
+            self.kmip_cache.clear(Some(ctx.instance));
             self.kmip_certificates_changed.notify_waiters();
             Ok(())
         };

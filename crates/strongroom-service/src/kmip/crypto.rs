@@ -351,25 +351,24 @@ impl Service {
     }
 
     async fn kmip_key(&self, s: &KmipSession, id: &str) -> Result<KmipManaged> {
-        let r = self.kmip_record(s, id).await?;
-        let state = KmipState::from_code(r.state).unwrap_or(KmipState::Destroyed);
-        if state.is_destroyed() {
+        let c = self.kmip_cached(s, id).await?;
+        let state = KmipState::from_code(c.record.state).unwrap_or(KmipState::Destroyed);
+        let Some(material) = c.material.clone().filter(|_| !state.is_destroyed()) else {
             return Err(ServiceError::new(
                 ErrorKind::InvalidKeyState,
                 "The object is destroyed: it cannot be used",
             ));
-        }
-        let st = super::objects::stored(&r)?;
+        };
         Ok(KmipManaged {
-            id: r.id,
-            object_type: r.object_type,
+            id: c.record.id,
+            object_type: c.record.object_type,
             state,
-            format: st.format,
-            algorithm: st.algorithm,
-            length: st.length,
-            subtype: st.subtype,
-            presented: st.presented.unwrap_or(st.format),
-            material: self.open_kmip_material(s, &r).await?,
+            format: c.stored.format,
+            algorithm: c.stored.algorithm,
+            length: c.stored.length,
+            subtype: c.stored.subtype,
+            presented: c.stored.presented.unwrap_or(c.stored.format),
+            material,
         })
     }
 

@@ -12,4 +12,5 @@ mod objects;
 
 pub use admin::*;
 pub use model::*;
+pub(crate) use objects::KmipCache;
 pub use objects::*;

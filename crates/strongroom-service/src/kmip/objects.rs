@@ -326,7 +326,9 @@ impl Service {
             r.updated_at = now;
             r.name = first_name(&st.attrs);
             r.attributes = encode(&st)?;
-            match self.store.update_kmip_object(&r).await {
+            let written = self.store.update_kmip_object(&r).await;
+            self.kmip_cache.remove(&(r.instance, r.id));
+            match written {
                 Ok(_) => return Ok(out),
                 Err(StoreError::Conflict) => continue,
                 Err(StoreError::NotFound) => return Err(object_not_found()),
@@ -352,25 +354,24 @@ impl Service {
     /// Reads an object with its material. Destroyed objects have none.
     pub async fn kmip_get(&self, s: &KmipSession, id: &str) -> Result<KmipManaged> {
         let op = async {
-            let r = self.kmip_record(s, id).await?;
-            let state = state_of(&r)?;
-            if state.is_destroyed() {
+            let c = self.kmip_cached(s, id).await?;
+            let state = state_of(&c.record)?;
+            let Some(material) = c.material.as_ref().filter(|_| !state.is_destroyed()) else {
                 return Err(ServiceError::new(
                     ErrorKind::KmipObjectNotFound,
                     "The object is destroyed: its key value is gone",
                 ));
-            }
-            let st = stored(&r)?;
+            };
             Ok(KmipManaged {
-                id: r.id,
-                object_type: r.object_type,
+                id: c.record.id,
+                object_type: c.record.object_type,
                 state,
-                format: st.format,
-                algorithm: st.algorithm,
-                length: st.length,
-                subtype: st.subtype,
-                presented: st.presented.unwrap_or(st.format),
-                material: self.open_kmip_material(s, &r).await?,
+                format: c.stored.format,
+                algorithm: c.stored.algorithm,
+                length: c.stored.length,
+                subtype: c.stored.subtype,
+                presented: c.stored.presented.unwrap_or(c.stored.format),
+                material: material.clone(),
             })
         };
         self.audited(&s.ctx, Action::KmipGet, Role::Writer, Some(id), op)
@@ -604,7 +605,9 @@ impl Service {
             r.destroyed_at = Some(now);
             r.updated_at = now;
             r.attributes = encode(&st)?;
-            match self.store.update_kmip_object(&r).await {
+            let written = self.store.update_kmip_object(&r).await;
+            self.kmip_cache.remove(&(r.instance, r.id));
+            match written {
                 Ok(_) => return Ok(()),
                 Err(StoreError::Conflict) => {
                     r = match self.store.get_kmip_object(r.instance, r.id).await {
@@ -764,4 +767,107 @@ pub(crate) fn all_attributes(
     }
     out.extend(st.attrs.iter().cloned());
     Ok(out)
+}
+
+/// An object as the read paths use it: the row, its parsed attributes, and its value
+/// opened (none once destroyed). Kept per node for Get and the cryptographic operations,
+/// dropped on every change made through this node and on every change the keystore's feed
+/// reports from other nodes.
+pub(crate) struct CachedKmip {
+    pub record: KmipObjectRecord,
+    pub stored: StoredAttributes,
+    pub material: Option<Zeroizing<Vec<u8>>>,
+}
+
+type KmipCacheKey = (strongroom_model::InstanceId, Uuid);
+
+/// A bounded cache of opened KMIP objects. `epoch` moves on every eviction, so that a read
+/// that raced with a change does not put back what the change replaced.
+pub(crate) struct KmipCache {
+    lru: Mutex<lru::LruCache<KmipCacheKey, std::sync::Arc<CachedKmip>>>,
+    epoch: std::sync::atomic::AtomicU64,
+}
+
+impl KmipCache {
+    pub(crate) fn new(capacity: usize) -> KmipCache {
+        let cap =
+            std::num::NonZeroUsize::new(capacity.max(1)).unwrap_or(std::num::NonZeroUsize::MIN);
+        KmipCache {
+            lru: Mutex::new(lru::LruCache::new(cap)),
+            epoch: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+    fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn get(&self, k: &KmipCacheKey) -> Option<std::sync::Arc<CachedKmip>> {
+        self.lru.lock().ok()?.get(k).cloned()
+    }
+    fn put_if_unchanged(&self, k: KmipCacheKey, v: std::sync::Arc<CachedKmip>, epoch: u64) {
+        if let Ok(mut l) = self.lru.lock() {
+            if self.epoch() == epoch {
+                l.put(k, v);
+            }
+        }
+    }
+    /// Drops one object.
+    pub(crate) fn remove(&self, k: &KmipCacheKey) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut l) = self.lru.lock() {
+            l.pop(k);
+        }
+    }
+    /// Drops every object of an instance (`None`: of every instance).
+    pub(crate) fn clear(&self, instance: Option<strongroom_model::InstanceId>) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut l) = self.lru.lock() {
+            match instance {
+                None => l.clear(),
+                Some(i) => {
+                    let doomed: Vec<KmipCacheKey> = l
+                        .iter()
+                        .filter(|(k, _)| k.0 == i)
+                        .map(|(k, _)| *k)
+                        .collect();
+                    for k in doomed {
+                        l.pop(&k);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Service {
+    /// An object of this connection's adapter, opened, from the cache or the keystore.
+    pub(crate) async fn kmip_cached(
+        &self,
+        s: &KmipSession,
+        id: &str,
+    ) -> Result<std::sync::Arc<CachedKmip>> {
+        let uid = Uuid::parse_str(id).map_err(|_| object_not_found())?;
+        let key = (s.ctx.instance, uid);
+        if let Some(hit) = self.kmip_cache.get(&key) {
+            if hit.record.adapter != s.adapter {
+                return Err(object_not_found());
+            }
+            return Ok(hit);
+        }
+        let epoch = self.kmip_cache.epoch();
+        let record = self.kmip_record(s, id).await?;
+        let stored = stored(&record)?;
+        let material = if state_of(&record)?.is_destroyed() {
+            None
+        } else {
+            Some(self.open_kmip_material(s, &record).await?)
+        };
+        let entry = std::sync::Arc::new(CachedKmip {
+            record,
+            stored,
+            material,
+        });
+        self.kmip_cache
+            .put_if_unchanged(key, std::sync::Arc::clone(&entry), epoch);
+        Ok(entry)
+    }
 }
