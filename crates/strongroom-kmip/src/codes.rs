@@ -80,25 +80,11 @@ pub mod reason {
     pub const GENERAL_FAILURE: u32 = 0x100;
 }
 
-/// Object Type values.
-pub mod object {
-    pub const CERTIFICATE: u32 = 1;
-    pub const SYMMETRIC_KEY: u32 = 2;
-    pub const PUBLIC_KEY: u32 = 3;
-    pub const PRIVATE_KEY: u32 = 4;
-    pub const SECRET_DATA: u32 = 7;
-    pub const OPAQUE_OBJECT: u32 = 8;
-}
+/// Object Type values (the service's KMIP model).
+pub use strongroom_service::kmip::object_type as object;
 
-/// Key Format Type values.
-pub mod format {
-    pub const RAW: u32 = 1;
-    pub const OPAQUE: u32 = 2;
-    pub const PKCS_1: u32 = 3;
-    pub const PKCS_8: u32 = 4;
-    pub const X_509: u32 = 5;
-    pub const TRANSPARENT_SYMMETRIC_KEY: u32 = 7;
-}
+/// Key Format Type values (the service's KMIP model).
+pub use strongroom_service::kmip::key_format as format;
 
 /// Query Function values.
 pub mod query {
@@ -145,18 +131,8 @@ pub mod dsa {
     pub const ECDSA_WITH_SHA512: u32 = 0x10;
 }
 
-/// Cryptographic Algorithm values.
-pub mod alg {
-    pub const RSA: u32 = 4;
-    pub const ECDSA: u32 = 6;
-    pub const HMAC_SHA1: u32 = 7;
-    pub const HMAC_SHA224: u32 = 8;
-    pub const HMAC_SHA256: u32 = 9;
-    pub const HMAC_SHA384: u32 = 10;
-    pub const HMAC_SHA512: u32 = 11;
-    pub const ECDH: u32 = 0x0E;
-    pub const EC: u32 = 0x1A;
-}
+/// Cryptographic Algorithm values (the service's KMIP model).
+pub use strongroom_service::kmip::algorithm as alg;
 
 /// Revocation Reason Code values.
 pub mod revocation {

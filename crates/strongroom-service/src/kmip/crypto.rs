@@ -351,24 +351,11 @@ impl Service {
     }
 
     async fn kmip_key(&self, s: &KmipSession, id: &str) -> Result<KmipManaged> {
-        let c = self.kmip_cached(s, id).await?;
-        let state = KmipState::from_code(c.record.state).unwrap_or(KmipState::Destroyed);
-        let Some(material) = c.material.clone().filter(|_| !state.is_destroyed()) else {
-            return Err(ServiceError::new(
+        self.kmip_cached(s, id).await?.managed().ok_or_else(|| {
+            ServiceError::new(
                 ErrorKind::InvalidKeyState,
                 "The object is destroyed: it cannot be used",
-            ));
-        };
-        Ok(KmipManaged {
-            id: c.record.id,
-            object_type: c.record.object_type,
-            state,
-            format: c.stored.format,
-            algorithm: c.stored.algorithm,
-            length: c.stored.length,
-            subtype: c.stored.subtype,
-            presented: c.stored.presented.unwrap_or(c.stored.format),
-            material,
+            )
         })
     }
 

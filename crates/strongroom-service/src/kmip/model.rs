@@ -331,12 +331,16 @@ pub mod algorithm {
     pub const ECDSA: u32 = 6;
     /// HMAC-SHA1.
     pub const HMAC_SHA1: u32 = 7;
+    /// HMAC-SHA224.
+    pub const HMAC_SHA224: u32 = 8;
     /// HMAC-SHA256.
     pub const HMAC_SHA256: u32 = 9;
     /// HMAC-SHA384.
     pub const HMAC_SHA384: u32 = 10;
     /// HMAC-SHA512.
     pub const HMAC_SHA512: u32 = 11;
+    /// ECDH.
+    pub const ECDH: u32 = 0x0E;
     /// EC.
     pub const EC: u32 = 0x1A;
 }

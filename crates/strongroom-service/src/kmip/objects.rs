@@ -355,23 +355,11 @@ impl Service {
     pub async fn kmip_get(&self, s: &KmipSession, id: &str) -> Result<KmipManaged> {
         let op = async {
             let c = self.kmip_cached(s, id).await?;
-            let state = state_of(&c.record)?;
-            let Some(material) = c.material.as_ref().filter(|_| !state.is_destroyed()) else {
-                return Err(ServiceError::new(
+            c.managed().ok_or_else(|| {
+                ServiceError::new(
                     ErrorKind::KmipObjectNotFound,
                     "The object is destroyed: its key value is gone",
-                ));
-            };
-            Ok(KmipManaged {
-                id: c.record.id,
-                object_type: c.record.object_type,
-                state,
-                format: c.stored.format,
-                algorithm: c.stored.algorithm,
-                length: c.stored.length,
-                subtype: c.stored.subtype,
-                presented: c.stored.presented.unwrap_or(c.stored.format),
-                material: material.clone(),
+                )
             })
         };
         self.audited(&s.ctx, Action::KmipGet, Role::Writer, Some(id), op)
@@ -777,6 +765,24 @@ pub(crate) struct CachedKmip {
     pub record: KmipObjectRecord,
     pub stored: StoredAttributes,
     pub material: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl CachedKmip {
+    /// The object with its value; `None` once destroyed.
+    pub(crate) fn managed(&self) -> Option<KmipManaged> {
+        let state = KmipState::from_code(self.record.state).filter(|s| !s.is_destroyed())?;
+        Some(KmipManaged {
+            id: self.record.id,
+            object_type: self.record.object_type,
+            state,
+            format: self.stored.format,
+            algorithm: self.stored.algorithm,
+            length: self.stored.length,
+            subtype: self.stored.subtype,
+            presented: self.stored.presented.unwrap_or(self.stored.format),
+            material: self.material.clone()?,
+        })
+    }
 }
 
 type KmipCacheKey = (strongroom_model::InstanceId, Uuid);
