@@ -362,6 +362,43 @@ async fn versions_batches_placeholders_attributes_and_both_attribute_forms() {
         r[0].child(Tag::LOCATED_ITEMS).and_then(Ttlv::as_int),
         Some(1)
     );
+    // Located Items counts every match; Maximum Items and Offset Items page the ids.
+    let r = ok(&call(
+        &mut t,
+        &request(
+            (1, 4),
+            vec![
+                (
+                    CREATE,
+                    vec![Ttlv::enumeration(Tag::OBJECT_TYPE, 2), aes_template(128)],
+                ),
+                (
+                    CREATE,
+                    vec![Ttlv::enumeration(Tag::OBJECT_TYPE, 2), aes_template(128)],
+                ),
+                (
+                    LOCATE,
+                    vec![
+                        Ttlv::integer(Tag::MAXIMUM_ITEMS, 1),
+                        Ttlv::integer(Tag::OFFSET_ITEMS, 1),
+                        attr("x-vm", Ttlv::text(Tag::ATTRIBUTE_VALUE, "vm-42")),
+                    ],
+                ),
+            ],
+        ),
+    )
+    .await);
+    let second = uid_of(&r[0]);
+    assert_eq!(
+        r[2].child(Tag::LOCATED_ITEMS).and_then(Ttlv::as_int),
+        Some(3)
+    );
+    assert_eq!(
+        r[2].children(Tag::UNIQUE_IDENTIFIER)
+            .map(uid_of_item)
+            .collect::<Vec<_>>(),
+        vec![second]
+    );
     ok(&call(
         &mut t,
         &request(

@@ -264,7 +264,7 @@ pub async fn locate(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipErro
     };
     let max_items = int_field(Tag::MAXIMUM_ITEMS)?.map(|n| n as u32);
     let offset = int_field(Tag::OFFSET_ITEMS)?.unwrap_or(0) as u64;
-    let ids = ctx
+    let (ids, total) = ctx
         .service
         .kmip_locate(
             ctx.session,
@@ -285,9 +285,10 @@ pub async fn locate(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipErro
     }
     let mut out = Vec::new();
     if ctx.version.major > 1 || ctx.version.minor >= 3 {
+        // Located Items: every match, before Offset Items and Maximum Items.
         out.push(Ttlv::integer(
             Tag::LOCATED_ITEMS,
-            i32::try_from(ids.len()).unwrap_or(i32::MAX),
+            i32::try_from(total).unwrap_or(i32::MAX),
         ));
     }
     out.extend(

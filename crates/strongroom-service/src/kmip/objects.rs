@@ -614,8 +614,9 @@ impl Service {
         ))
     }
 
-    /// Locate: object ids matching every criterion, oldest first.
-    pub async fn kmip_locate(&self, s: &KmipSession, q: KmipLocate) -> Result<Vec<Uuid>> {
+    /// Locate: object ids matching every criterion, oldest first, after `offset` and at
+    /// most `max_items`; and how many match in all (KMIP's Located Items).
+    pub async fn kmip_locate(&self, s: &KmipSession, q: KmipLocate) -> Result<(Vec<Uuid>, u64)> {
         let op = async {
             let filter = KmipObjectFilter {
                 adapter: Some(s.adapter),
@@ -632,7 +633,7 @@ impl Service {
                 .list_kmip_objects(s.ctx.instance, &filter, 0, LOCATE_SCAN_LIMIT)
                 .await?;
             let mut out = Vec::new();
-            let mut skipped = 0u64;
+            let mut matched = 0u64;
             for r in rows {
                 if !q.attributes.is_empty() {
                     let st = stored(&r)?;
@@ -641,16 +642,13 @@ impl Service {
                         continue;
                     }
                 }
-                if skipped < q.offset {
-                    skipped += 1;
+                matched += 1;
+                if matched <= q.offset || q.max_items.is_some_and(|m| out.len() >= m as usize) {
                     continue;
-                }
-                if q.max_items.is_some_and(|m| out.len() >= m as usize) {
-                    break;
                 }
                 out.push(r.id);
             }
-            Ok(out)
+            Ok((out, matched))
         };
         self.audited(&s.ctx, Action::KmipLocate, Role::Reader, None, op)
             .await

@@ -187,6 +187,7 @@ async fn material_is_wrapped_bound_to_its_object_and_isolated() {
             .kmip_locate(other, KmipLocate::default())
             .await
             .unwrap()
+            .0
             .contains(&ux));
     }
 }
