@@ -102,7 +102,8 @@ pub struct ServeArgs {
     /// default: no limit). Refused requests get 429 TOO_MANY_REQUESTS_ERR.
     #[arg(long, env = "STRONGROOM_RATE_LIMIT_PER_INSTANCE")]
     pub rate_limit_per_instance: Option<u32>,
-    /// Most keys (in any state) one instance may hold (default: no limit; HPCS allows 50,000).
+    /// Most keys (in any state) one instance may hold, and most live KMIP objects (default:
+    /// no limit; HPCS allows 50,000).
     #[arg(long, env = "STRONGROOM_MAX_KEYS_PER_INSTANCE")]
     pub max_keys_per_instance: Option<u64>,
     /// Write a backup archive of the keystore into this directory, or to an S3-compatible

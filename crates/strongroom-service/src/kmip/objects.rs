@@ -261,6 +261,20 @@ impl Service {
         for a in &new.attributes {
             check_settable(a)?;
         }
+        // The instance's key quota bounds its live KMIP objects as well (destroyed ones
+        // hold no value and do not count).
+        if let Some(max) = self.config.max_keys_per_instance {
+            let live = KmipObjectFilter {
+                states: vec![1, 2, 3, 4],
+                ..KmipObjectFilter::default()
+            };
+            if self.store.count_kmip_objects(s.ctx.instance, &live).await? >= max {
+                return Err(ServiceError::new(
+                    ErrorKind::LimitReached,
+                    format!("The instance holds {max} live KMIP objects, the most this server allows (--max-keys-per-instance); destroy some first"),
+                ));
+            }
+        }
         let id = Uuid::new_v4();
         let now = self.clock.now();
         let activation = new

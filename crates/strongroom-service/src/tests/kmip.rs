@@ -142,6 +142,14 @@ async fn the_kmip_state_machine_follows_the_specification_table() {
                 // Material exists exactly while the object is not destroyed.
                 let got = f.svc.kmip_get(&s, &id).await;
                 assert_eq!(got.is_ok(), expect < 5, "{a:?} {b:?} {c:?}");
+                // Done with it: the instance's quota (12) counts live objects.
+                if expect < 5 {
+                    f.svc
+                        .kmip_revoke(&s, &id, RevocationReason::Compromise, 2, None, None)
+                        .await
+                        .unwrap();
+                    f.svc.kmip_destroy(&s, &id).await.unwrap();
+                }
             }
         }
     }
@@ -251,4 +259,27 @@ async fn kmip_records_survive_a_backup_and_are_shredded_with_their_instance() {
         .is_empty());
     assert!(f.store.list_kmip_adapters(inst).await.unwrap().is_empty());
     assert!(f.store.kmip_fingerprints().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_instance_quota_bounds_live_kmip_objects() {
+    let f = fixture().await;
+    let s = session(&f, f.instance().await, "quota").await;
+    // The fixture allows 12 keys per instance; the adapter's root key is one of the keys,
+    // and KMIP objects are counted on their own.
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        ids.push(aes(&f, &s).await);
+    }
+    assert_eq!(
+        kind(f.svc.kmip_create(&s, algorithm::AES, 256, vec![]).await),
+        ErrorKind::LimitReached
+    );
+    // A destroyed object frees its place.
+    f.svc.kmip_destroy(&s, &ids[0]).await.unwrap();
+    aes(&f, &s).await;
+    assert_eq!(
+        kind(f.svc.kmip_create(&s, algorithm::AES, 256, vec![]).await),
+        ErrorKind::LimitReached
+    );
 }
