@@ -520,12 +520,7 @@ impl Service {
         id: &str,
     ) -> Result<KmipObjectRecord> {
         let a = self.find_kmip_adapter(ctx, adapter).await?;
-        let id = Uuid::parse_str(id).map_err(|_| object_not_found())?;
-        match self.store.get_kmip_object(ctx.instance, id).await {
-            Ok(o) if o.adapter == a.id => Ok(o),
-            Ok(_) | Err(StoreError::NotFound) => Err(object_not_found()),
-            Err(e) => Err(e.into()),
-        }
+        self.adapter_object(ctx.instance, a.id, id).await
     }
 
     /// One object's metadata.

@@ -247,9 +247,20 @@ impl Service {
 
     /// Reads an object of this connection's adapter.
     pub(crate) async fn kmip_record(&self, s: &KmipSession, id: &str) -> Result<KmipObjectRecord> {
+        self.adapter_object(s.ctx.instance, s.adapter, id).await
+    }
+
+    /// An object of `adapter` (in `instance`) by its id; another adapter's object, or an id
+    /// that is not a UUID, is not found.
+    pub(crate) async fn adapter_object(
+        &self,
+        instance: strongroom_model::InstanceId,
+        adapter: Uuid,
+        id: &str,
+    ) -> Result<KmipObjectRecord> {
         let id = Uuid::parse_str(id).map_err(|_| object_not_found())?;
-        match self.store.get_kmip_object(s.ctx.instance, id).await {
-            Ok(o) if o.adapter == s.adapter => Ok(o),
+        match self.store.get_kmip_object(instance, id).await {
+            Ok(o) if o.adapter == adapter => Ok(o),
             Ok(_) | Err(StoreError::NotFound) => Err(object_not_found()),
             Err(e) => Err(e.into()),
         }

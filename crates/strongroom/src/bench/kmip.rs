@@ -3,12 +3,11 @@
 //! clients do). Every answer is decoded and must carry Result Status Success. The same
 //! generator drives PyKMIP's own server in the same run.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use strongroom_kmip::ttlv::{decode, encode, Limits, Tag, Ttlv};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -40,20 +39,6 @@ pub struct KmipLoad {
 }
 
 type Tls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
-
-fn pem_certs(p: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    rustls_pemfile::certs(&mut std::io::BufReader::new(f))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", p.display()))
-}
-
-fn pem_key(p: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    rustls_pemfile::private_key(&mut std::io::BufReader::new(f))
-        .map_err(|e| format!("{}: {e}", p.display()))?
-        .ok_or_else(|| format!("{} holds no key", p.display()))
-}
 
 fn request(op: u32, payload: Vec<Ttlv>) -> Vec<u8> {
     let msg = Ttlv::structure(
@@ -157,16 +142,20 @@ async fn exchange(tls: &mut Tls, msg: &[u8], buf: &mut Vec<u8>) -> Result<Ttlv, 
 
 pub async fn run(op: KmipOp, load: KmipLoad) -> Result<serde_json::Value, String> {
     let mut roots = rustls::RootCertStore::empty();
-    for c in pem_certs(&load.ca)? {
-        roots.add(c).map_err(|e| e.to_string())?;
+    let ca = std::fs::File::open(&load.ca).map_err(|e| format!("{}: {e}", load.ca.display()))?;
+    for c in rustls_pemfile::certs(&mut std::io::BufReader::new(ca)) {
+        roots
+            .add(c.map_err(|e| format!("{}: {e}", load.ca.display()))?)
+            .map_err(|e| e.to_string())?;
     }
+    let (chain, key) = crate::tls::load_pem(&load.cert, &load.key)?;
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .map_err(|e| e.to_string())?
     .with_root_certificates(roots)
-    .with_client_auth_cert(pem_certs(&load.cert)?, pem_key(&load.key)?)
+    .with_client_auth_cert(chain, key)
     .map_err(|e| e.to_string())?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let mut conns = Vec::new();

@@ -96,16 +96,25 @@ fn envelope(collection_type: &str, resource: Value) -> Value {
     json!({"metadata": {"collectionType": collection_type, "collectionTotal": 1}, "resources": [resource]})
 }
 
-fn rows(body: &Value, line: impl Fn(&Value) -> String) -> String {
-    let list: Vec<String> = body["resources"]
+/// Lists `path`'s resources, one `line` each for people, the whole answer with `--output json`.
+async fn list(
+    c: &Client,
+    out: Output,
+    path: &str,
+    line: impl Fn(&Value) -> String,
+) -> Result<(), String> {
+    let reply = c.request(Method::GET, path, None, &[]).await.map_err(err)?;
+    let lines: Vec<String> = reply.body["resources"]
         .as_array()
         .map(|a| a.iter().map(line).collect())
         .unwrap_or_default();
-    if list.is_empty() {
+    let human = if lines.is_empty() {
         "(none)".into()
     } else {
-        list.join("\n")
-    }
+        lines.join("\n")
+    };
+    print(out, human, &reply.body);
+    Ok(())
 }
 
 pub async fn kmip(a: KmipArgs) -> Result<(), String> {
@@ -150,19 +159,15 @@ pub async fn kmip(a: KmipArgs) -> Result<(), String> {
             );
         }
         KmipCmd::Adapter(AdapterCmd::List) => {
-            let reply = c
-                .request(Method::GET, "/api/v2/kmip_adapters?limit=200", None, &[])
-                .await
-                .map_err(err)?;
-            let human = rows(&reply.body, |v| {
+            list(&c, out, "/api/v2/kmip_adapters?limit=200", |v| {
                 format!(
                     "{}  {}  root key {}",
                     v["id"].as_str().unwrap_or(""),
                     v["name"].as_str().unwrap_or(""),
                     v["profile_data"]["crk_id"].as_str().unwrap_or("")
                 )
-            });
-            print(out, human, &reply.body);
+            })
+            .await?;
         }
         KmipCmd::Adapter(AdapterCmd::Delete { adapter }) => {
             c.request(Method::DELETE, &adapter_path(&adapter), None, &[])
@@ -206,25 +211,21 @@ pub async fn kmip(a: KmipArgs) -> Result<(), String> {
             );
         }
         KmipCmd::Cert(CertCmd::List { adapter }) => {
-            let reply = c
-                .request(
-                    Method::GET,
-                    &format!("{}/certificates?limit=200", adapter_path(&adapter)),
-                    None,
-                    &[],
-                )
-                .await
-                .map_err(err)?;
-            let human = rows(&reply.body, |v| {
-                format!(
-                    "{}  {}  added {} by {}",
-                    v["id"].as_str().unwrap_or(""),
-                    v["name"].as_str().unwrap_or(""),
-                    v["created_at"].as_str().unwrap_or(""),
-                    v["created_by"].as_str().unwrap_or("")
-                )
-            });
-            print(out, human, &reply.body);
+            list(
+                &c,
+                out,
+                &format!("{}/certificates?limit=200", adapter_path(&adapter)),
+                |v| {
+                    format!(
+                        "{}  {}  added {} by {}",
+                        v["id"].as_str().unwrap_or(""),
+                        v["name"].as_str().unwrap_or(""),
+                        v["created_at"].as_str().unwrap_or(""),
+                        v["created_by"].as_str().unwrap_or("")
+                    )
+                },
+            )
+            .await?;
         }
         KmipCmd::Cert(CertCmd::Delete { adapter, cert }) => {
             c.request(
@@ -255,25 +256,21 @@ pub async fn kmip(a: KmipArgs) -> Result<(), String> {
             if let Some(s) = state {
                 q.push_str(&format!("&state={}", urlencode(&s)));
             }
-            let reply = c
-                .request(
-                    Method::GET,
-                    &format!("{}/kmip_objects{q}", adapter_path(&adapter)),
-                    None,
-                    &[],
-                )
-                .await
-                .map_err(err)?;
-            let human = rows(&reply.body, |v| {
-                format!(
-                    "{}  type {}  state {}  created {}",
-                    v["id"].as_str().unwrap_or(""),
-                    v["kmip_object_type"],
-                    v["state"],
-                    v["created_at"].as_str().unwrap_or("")
-                )
-            });
-            print(out, human, &reply.body);
+            list(
+                &c,
+                out,
+                &format!("{}/kmip_objects{q}", adapter_path(&adapter)),
+                |v| {
+                    format!(
+                        "{}  type {}  state {}  created {}",
+                        v["id"].as_str().unwrap_or(""),
+                        v["kmip_object_type"],
+                        v["state"],
+                        v["created_at"].as_str().unwrap_or("")
+                    )
+                },
+            )
+            .await?;
         }
     }
     Ok(())
