@@ -272,6 +272,31 @@ async fn versions_batches_placeholders_attributes_and_both_attribute_forms() {
     assert!(r[0]
         .children(Tag::OPERATION)
         .any(|o| o.as_enum() == Some(GET)));
+    // Query: object types and server information.
+    let r = ok(&call(
+        &mut t,
+        &request(
+            (1, 4),
+            vec![(
+                QUERY,
+                vec![
+                    Ttlv::enumeration(Tag::QUERY_FUNCTION, 2),
+                    Ttlv::enumeration(Tag::QUERY_FUNCTION, 3),
+                ],
+            )],
+        ),
+    )
+    .await);
+    let types: Vec<u32> = r[0]
+        .children(Tag::OBJECT_TYPE)
+        .filter_map(Ttlv::as_enum)
+        .collect();
+    assert!(types.contains(&2) && types.contains(&4), "{types:?}");
+    assert_eq!(
+        r[0].child(Tag::VENDOR_IDENTIFICATION)
+            .and_then(Ttlv::as_text),
+        Some("Strongroom")
+    );
 
     // One message: Create, then GetAttributes and Activate on the ID placeholder.
     let r = ok(&call(

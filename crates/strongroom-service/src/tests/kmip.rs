@@ -283,3 +283,75 @@ async fn the_instance_quota_bounds_live_kmip_objects() {
         ErrorKind::LimitReached
     );
 }
+
+#[tokio::test]
+async fn rekey_links_the_two_keys_and_every_operation_is_audited_as_kmip() {
+    let f = fixture().await;
+    let s = session(&f, f.instance().await, "rekey").await;
+    let old = f
+        .svc
+        .kmip_create(
+            &s,
+            algorithm::AES,
+            128,
+            vec![Attribute::new("x-vm", AttrValue::Text("vm-7".into()))],
+        )
+        .await
+        .unwrap()
+        .to_string();
+    let before = f.svc.kmip_get(&s, &old).await.unwrap().material;
+    let new = f.svc.kmip_rekey(&s, &old).await.unwrap().to_string();
+    let fresh = f.svc.kmip_get(&s, &new).await.unwrap();
+    assert_eq!(fresh.state, KmipState::Active);
+    assert_eq!(
+        (fresh.algorithm, fresh.length),
+        (Some(algorithm::AES), Some(128))
+    );
+    assert_ne!(fresh.material, before, "ReKey made the same key");
+    let link_to = |attrs: &[Attribute], ty: u32| {
+        attrs
+            .iter()
+            .filter(|a| a.name == names::LINK)
+            .find(|a| a.value.field(field::LINK_TYPE) == Some(&AttrValue::Enum(ty)))
+            .and_then(|a| a.value.field(field::LINKED_OBJECT_IDENTIFIER))
+            .and_then(AttrValue::text)
+            .map(str::to_string)
+    };
+    let new_attrs = f
+        .svc
+        .kmip_attributes(&s, &new, Action::KmipGetAttributes)
+        .await
+        .unwrap();
+    let old_attrs = f
+        .svc
+        .kmip_attributes(&s, &old, Action::KmipGetAttributes)
+        .await
+        .unwrap();
+    assert_eq!(
+        link_to(&new_attrs, link_type::REPLACED_OBJECT),
+        Some(old.clone())
+    );
+    assert_eq!(
+        link_to(&old_attrs, link_type::REPLACEMENT_OBJECT),
+        Some(new.clone())
+    );
+    assert!(new_attrs.contains(&Attribute::new("x-vm", AttrValue::Text("vm-7".into()))));
+
+    // The audit log names each KMIP operation, with the certificate as the principal.
+    let head = f.store.audit_head().await.unwrap().unwrap().0;
+    let recs = f.store.read_audit(head - 20, 30).await.unwrap();
+    let actions: Vec<&str> = recs
+        .iter()
+        .filter(|r| r.principal == s.certificate.to_string())
+        .map(|r| r.action.as_str())
+        .collect();
+    for a in [
+        "kmip.connect",
+        "kmip.create",
+        "kmip.get",
+        "kmip.rekey",
+        "kmip.get_attributes",
+    ] {
+        assert!(actions.contains(&a), "{a} not audited: {actions:?}");
+    }
+}
