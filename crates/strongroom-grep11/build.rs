@@ -4,6 +4,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/server.proto",
         "proto/errors.proto",
         "proto/status.proto",
+        "proto/keystore.proto",
     ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");

@@ -36,6 +36,7 @@ class Server:
             time.sleep(0.05)
         info = json.loads(dev.read_text())
         self.url = info["rest_url"]
+        self.admin_url = info["admin_url"]
         self.instance = info["instance_id"]
         self.token = info["token"]
         self.admin_token = info["admin_token"]
@@ -48,7 +49,7 @@ class Server:
 
     def advance(self, seconds: int):
         r = requests.post(
-            f"{self.url}/admin/v1/test/clock",
+            f"{self.admin_url}/admin/v1/test/clock",
             headers={"Authorization": f"Bearer {self.admin_token}"},
             json={"advance_seconds": seconds},
         )
@@ -56,7 +57,7 @@ class Server:
 
     def api_key(self, *roles: str) -> str:
         r = requests.post(
-            f"{self.url}/admin/v1/instances/{self.instance}/api_keys",
+            f"{self.admin_url}/admin/v1/instances/{self.instance}/api_keys",
             headers={"Authorization": f"Bearer {self.admin_token}"},
             json={"name": "pytest", "roles": list(roles)},
         )

@@ -74,10 +74,10 @@ def test_service_administrator_lets_a_locked_out_instance_back_in(server):
     kp = client(server, BearerTokenAuthenticator(token_for(server, apikey).json()["access_token"]))
     lock_out(kp, inst)
     assert token_for(server, apikey).status_code == 401
-    r = requests.delete(f"{server.url}/admin/v1/instances/{inst}/allowed_ip", headers={"Authorization": "Bearer wrong"})
+    r = requests.delete(f"{server.admin_url}/admin/v1/instances/{inst}/allowed_ip", headers={"Authorization": "Bearer wrong"})
     assert r.status_code == 401, "only the service administrator may lift the policy"
     assert token_for(server, apikey).status_code == 401
-    r = requests.delete(f"{server.url}/admin/v1/instances/{inst}/allowed_ip", headers=admin)
+    r = requests.delete(f"{server.admin_url}/admin/v1/instances/{inst}/allowed_ip", headers=admin)
     assert r.status_code == 200 and r.json()["allowedIP_was_enabled"] is True, r.text
     assert token_for(server, apikey).status_code == 200
     assert kp.get_keys(inst).get_status_code() == 200
@@ -90,7 +90,7 @@ def test_service_administrator_lets_a_locked_out_instance_back_in(server):
     kp = client(server, BearerTokenAuthenticator(token_for(server, apikey).json()["access_token"]))
     lock_out(kp, inst)
     env = {**os.environ, "STRONGROOM_ADMIN_TOKEN": server.admin_token}
-    out = subprocess.run([_binary(), "instance", "--url", server.url, "clear-allowed-ip", inst],
+    out = subprocess.run([_binary(), "instance", "--admin-url", server.admin_url, "clear-allowed-ip", inst],
                          capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "turned off" in out.stdout

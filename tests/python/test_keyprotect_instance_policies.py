@@ -19,8 +19,8 @@ POLICY = "application/vnd.ibm.kms.policy+json"
 def new_instance(server):
     """A fresh instance with a random dev master key, and a Manager API key for it."""
     admin = {"Authorization": f"Bearer {server.admin_token}"}
-    inst = requests.post(f"{server.url}/admin/v1/instances", headers=admin, json={"name": f"py-{uuid.uuid4()}", "dev_master_key": True}).json()["id"]
-    key = requests.post(f"{server.url}/admin/v1/instances/{inst}/api_keys", headers=admin,
+    inst = requests.post(f"{server.admin_url}/admin/v1/instances", headers=admin, json={"name": f"py-{uuid.uuid4()}", "dev_master_key": True}).json()["id"]
+    key = requests.post(f"{server.admin_url}/admin/v1/instances/{inst}/api_keys", headers=admin,
                         json={"name": "t", "roles": ["Manager"]}).json()["apikey"]
     return inst, key
 

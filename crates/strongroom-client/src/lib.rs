@@ -7,7 +7,11 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "grep11")]
+pub mod grep11;
+mod iam;
 mod trust;
+pub use iam::{iam_token, IamToken};
 pub use trust::{certificate_problem, Trust, TrustError};
 
 pub use reqwest::Method;

@@ -56,7 +56,19 @@ impl Trust {
         if let Some(path) = &self.ca_file {
             add_pem_file(&mut roots, path)?;
         }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        // The hybrid post-quantum group first (its key share is sent at once), the classic
+        // ones kept for servers without it.
+        let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+        {
+            use rustls::crypto::aws_lc_rs::kx_group;
+            provider.kx_groups = vec![
+                kx_group::X25519MLKEM768,
+                kx_group::X25519,
+                kx_group::SECP256R1,
+                kx_group::SECP384R1,
+            ];
+        }
+        let provider = Arc::new(provider);
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| TrustError::Bad {

@@ -557,3 +557,38 @@ proptest! {
         }
     }
 }
+
+/// The `r ‖ s` halves of a DER ECDSA signature, each left-padded to `n` bytes.
+fn der_to_raw(der: &[u8], n: usize) -> Vec<u8> {
+    assert_eq!(der[0], 0x30);
+    let mut rest = &der[2..];
+    let mut raw = Vec::new();
+    for _ in 0..2 {
+        assert_eq!(rest[0], 0x02);
+        let len = usize::from(rest[1]);
+        let v = &rest[2..2 + len];
+        let v = &v[v.iter().take_while(|b| **b == 0).count()..];
+        raw.extend(std::iter::repeat_n(0u8, n - v.len()));
+        raw.extend_from_slice(v);
+        rest = &rest[2 + len..];
+    }
+    raw
+}
+
+#[test]
+fn card_signatures_in_r_s_form_become_the_der_units_verify() {
+    let k = Key::new(SigAlg::EcdsaP256Sha256);
+    let public = P.sig_public_key(k.alg, &k.sk).unwrap();
+    // Enough signatures that some r or s has its high bit set, or a leading zero byte.
+    for i in 0..64u32 {
+        let msg = i.to_be_bytes();
+        let der = P.sig_sign(k.alg, &k.sk, &msg).unwrap();
+        let raw = der_to_raw(&der, 32);
+        assert_eq!(raw.len(), 64);
+        let back = ecdsa_raw_to_der(&raw).unwrap();
+        assert_eq!(back, der, "DER is canonical: the same bytes as aws-lc's");
+        assert!(P.sig_verify(k.alg, &public, &msg, &back));
+    }
+    assert_eq!(ecdsa_raw_to_der(&[]), None);
+    assert_eq!(ecdsa_raw_to_der(&[1, 2, 3]), None);
+}

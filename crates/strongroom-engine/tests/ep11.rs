@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use strongroom_crypto_awslc::AwsLcProvider;
-use strongroom_engine::ep11::consts::{cka, ckk, ckm, cko, ckr};
+use strongroom_engine::ep11::consts::{cka, ckk, ckm, cko, ckr, Cka};
 use strongroom_engine::ep11::*;
 use strongroom_engine::provider::Curve;
 use strongroom_engine::{CryptoProvider, CryptoUnit, MasterKey};
@@ -25,11 +25,11 @@ fn unit() -> CryptoUnit {
     )
 }
 
-fn t(items: &[(u64, AttrValue)]) -> Template {
+fn t(items: &[(Cka, AttrValue)]) -> Template {
     items.iter().cloned().collect()
 }
 
-fn aes(u: &CryptoUnit, extra: &[(u64, AttrValue)]) -> Vec<u8> {
+fn aes(u: &CryptoUnit, extra: &[(Cka, AttrValue)]) -> Vec<u8> {
     let mut tm = t(&[
         (cka::VALUE_LEN, AttrValue::Int(32)),
         (cka::ENCRYPT, AttrValue::Bool(true)),
@@ -200,7 +200,7 @@ fn wrong_key_types_and_templates_are_refused() {
             &Mech::new(ckm::AES_KEY_GEN),
             &t(&[
                 (cka::VALUE_LEN, AttrValue::Int(16)),
-                (cka::KEY_TYPE, AttrValue::Int(ckk::DES3 as i64)),
+                (cka::KEY_TYPE, AttrValue::ulong(ckk::DES3)),
             ]),
         )
         .unwrap_err();
@@ -210,7 +210,7 @@ fn wrong_key_types_and_templates_are_refused() {
         .generate_key(
             &Mech::new(ckm::AES_KEY_GEN),
             &t(&[
-                (cka::CLASS, AttrValue::Int(cko::PRIVATE_KEY as i64)),
+                (cka::CLASS, AttrValue::ulong(cko::PRIVATE_KEY)),
                 (cka::VALUE_LEN, AttrValue::Int(16)),
             ]),
         )
@@ -286,7 +286,7 @@ fn ec_sign_verify_and_ecdh_agree() {
         _ => panic!("no point"),
     };
     let tmpl = t(&[
-        (cka::KEY_TYPE, AttrValue::Int(ckk::AES as i64)),
+        (cka::KEY_TYPE, AttrValue::ulong(ckk::AES)),
         (cka::VALUE_LEN, AttrValue::Int(16)),
         (cka::ENCRYPT, AttrValue::Bool(true)),
         (cka::DECRYPT, AttrValue::Bool(true)),

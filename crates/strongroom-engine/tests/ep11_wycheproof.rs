@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use strongroom_crypto_awslc::AwsLcProvider;
-use strongroom_engine::ep11::consts::{cka, ckk, ckm, cko, ckr};
+use strongroom_engine::ep11::consts::{cka, ckk, ckm, cko, ckr, Cka, Ckk, Cko};
 use strongroom_engine::ep11::*;
 use strongroom_engine::{CryptoProvider, CryptoUnit, MasterKey};
 use strongroom_model::InstanceId;
@@ -18,7 +18,7 @@ struct U {
     base: Vec<u8>,
 }
 
-fn t(items: &[(u64, AttrValue)]) -> Template {
+fn t(items: &[(Cka, AttrValue)]) -> Template {
     items.iter().cloned().collect()
 }
 
@@ -46,10 +46,10 @@ impl U {
     /// UnwrapKey of clear material encrypted under the base key.
     fn import(
         &self,
-        class: u64,
-        key_type: u64,
+        class: Cko,
+        key_type: Ckk,
         material: &[u8],
-        usage: &[u64],
+        usage: &[Cka],
     ) -> Result<Vec<u8>, Ep11Error> {
         let mech = Mech {
             code: ckm::AES_CBC_PAD,
@@ -61,8 +61,8 @@ impl U {
             .single(Op::Encrypt, &mech, &self.base, material, &[])
             .unwrap();
         let mut tm = t(&[
-            (cka::CLASS, AttrValue::Int(class as i64)),
-            (cka::KEY_TYPE, AttrValue::Int(key_type as i64)),
+            (cka::CLASS, AttrValue::ulong(class)),
+            (cka::KEY_TYPE, AttrValue::ulong(key_type)),
         ]);
         for a in usage {
             tm.insert(*a, AttrValue::Bool(true));

@@ -2,6 +2,7 @@
 //! templates, attributes, key blobs.
 
 use crate::*;
+use strongroom_model::pkcs11::{Cka, Ckm};
 
 pub(crate) fn bad_mech(detail: &str) -> Status {
     grep11_status(
@@ -21,12 +22,12 @@ pub fn mech_of(m: Option<pb::Mechanism>) -> Result<Mech, Status> {
         None => MechParam::None,
         Some(Parameter::ParameterB(b)) => MechParam::Bytes(b),
         Some(Parameter::RsaoaepParameter(p)) => MechParam::Oaep {
-            hash: p.hash_mech,
+            hash: Ckm(p.hash_mech),
             mgf: code(p.mgf),
             label: p.encoding_parm,
         },
         Some(Parameter::RsapssParameter(p)) => MechParam::Pss {
-            hash: p.hash_mech,
+            hash: Ckm(p.hash_mech),
             mgf: code(p.mgf),
             salt: p.salt_byte_count,
         },
@@ -41,7 +42,7 @@ pub fn mech_of(m: Option<pb::Mechanism>) -> Result<Mech, Status> {
         Some(Parameter::EcaggParameter(_)) => MechParam::Unsupported(9),
     };
     Ok(Mech {
-        code: m.mechanism,
+        code: Ckm(m.mechanism),
         param,
     })
 }
@@ -58,7 +59,7 @@ pub fn template_of(m: HashMap<u64, pb::AttributeValue>) -> Template {
                 Some(OneAttr::AttributeI(i)) => AttrValue::Int(i),
                 None => AttrValue::Bytes(Vec::new()),
             };
-            (k, v)
+            (Cka(k), v)
         })
         .collect()
 }
@@ -75,7 +76,12 @@ pub(crate) fn attr_value(v: &AttrValue) -> pb::AttributeValue {
 }
 
 pub(crate) fn attr_map(a: &Attrs) -> HashMap<u64, pb::AttributeValue> {
-    a.0.iter().map(|(k, v)| (*k, attr_value(v))).collect()
+    pb_template(&a.0)
+}
+
+/// The protobuf attribute map of a template (what a client sends; [`template_of`] reads it).
+pub fn pb_template(t: &Template) -> HashMap<u64, pb::AttributeValue> {
+    t.iter().map(|(k, v)| (k.0, attr_value(v))).collect()
 }
 
 /// Legacy bytes encoding of attribute values: CK_BBOOL one byte, CK_ULONG 8 bytes big-endian.
@@ -87,7 +93,7 @@ pub(crate) fn attr_bytes(a: &Attrs) -> HashMap<u64, Vec<u8>> {
                 AttrValue::Int(i) => i.to_be_bytes().to_vec(),
                 AttrValue::Bytes(b) => b.clone(),
             };
-            (*k, b)
+            (k.0, b)
         })
         .collect()
 }

@@ -3,11 +3,12 @@
 //! runs (undecodable or oversized messages).
 
 use crate::*;
+use strongroom_model::pkcs11::Ckr;
 
 /// A gRPC status whose details carry one `grep11.Grep11Error` (as IBM's clients expect).
-pub fn grep11_status(code: tonic::Code, ckr: u64, detail: &str, retry: bool) -> Status {
+pub fn grep11_status(code: tonic::Code, ckr: Ckr, detail: &str, retry: bool) -> Status {
     let err = pb::Grep11Error {
-        code: ckr,
+        code: ckr.0,
         detail: detail.to_string(),
         retry,
     };
@@ -35,7 +36,7 @@ pub fn grep11_error_of(status: &Status) -> Option<pb::Grep11Error> {
 }
 
 /// The one table from service errors to (gRPC code, CK_RV, retry).
-pub fn ckr_of(kind: ErrorKind) -> (tonic::Code, u64, bool) {
+pub fn ckr_of(kind: ErrorKind) -> (tonic::Code, Ckr, bool) {
     use tonic::Code;
     use ErrorKind::*;
     match kind {
@@ -71,6 +72,7 @@ pub fn ckr_of(kind: ErrorKind) -> (tonic::Code, u64, bool) {
         KeyNotFound
         | InstanceNotFound
         | ApiKeyNotFound
+        | ServiceIdNotFound
         | KeyRingNotFound
         | RegistrationNotFound
         | UnitNotFound
@@ -98,7 +100,8 @@ pub fn ckr_of(kind: ErrorKind) -> (tonic::Code, u64, bool) {
         | UnitState
         | UnitRoster
         | KmipAdapterNotEmpty => (Code::FailedPrecondition, ckr::GENERAL_ERROR, false),
-        LimitReached => (Code::ResourceExhausted, ckr::GENERAL_ERROR, false),
+        // The instance's quota (of token objects, the only thing GREP11 stores).
+        LimitReached => (Code::ResourceExhausted, ckr::DEVICE_MEMORY, false),
         UnitSignatures => (Code::PermissionDenied, ckr::GENERAL_ERROR, false),
         Internal => (Code::Internal, ckr::GENERAL_ERROR, false),
     }
@@ -123,7 +126,7 @@ pub(crate) fn not_supported(rpc: &str) -> Status {
 pub const MAX_MESSAGE: usize = 8 * 1024 * 1024 + 64 * 1024;
 
 /// CKR_IBM_GREP11_CANNOT_UNMARSHAL (`grep11.h`): the request is not a valid message.
-pub const CKR_IBM_GREP11_CANNOT_UNMARSHAL: u64 = 0x8004_0002;
+pub const CKR_IBM_GREP11_CANNOT_UNMARSHAL: Ckr = Ckr(0x8004_0002);
 
 /// A request that is not valid protobuf fails in tonic's codec, before any handler, as a
 /// bare INTERNAL status; answer it like every other error: a Grep11Error with
@@ -173,7 +176,7 @@ mod error_table_tests {
         for kind in ErrorKind::ALL {
             let (code, rv, retry) = ckr_of(kind);
             assert_ne!(code, tonic::Code::Ok, "{kind:?}");
-            assert_ne!(rv, 0, "{kind:?} answers CKR_OK");
+            assert_ne!(rv, Ckr(0), "{kind:?} answers CKR_OK");
             let transient = matches!(
                 kind,
                 ErrorKind::Unavailable

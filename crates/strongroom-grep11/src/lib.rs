@@ -38,40 +38,88 @@ mod rpc {
     tonic::include_proto!("google.rpc");
 }
 
-pub use strongroom_engine::ep11::consts::{cka, ckf, ckk, ckm, cko, ckr};
+pub use strongroom_engine::ep11::consts::{cka, ckf, ckk, ckm, cko, ckr, Cka, Ckk, Ckm, Cko, Ckr};
 
 /// CKF_DIGEST: the mechanism digests.
 pub const CKF_DIGEST: u64 = ckf::DIGEST;
 
 mod convert;
 mod error_map;
+pub mod keystore;
 
 use convert::*;
-pub use convert::{mech_of, template_of};
+pub use convert::{mech_of, pb_template, template_of};
 use error_map::*;
 pub use error_map::{
     ckr_of, grep11_error_of, grep11_status, CKR_IBM_GREP11_CANNOT_UNMARSHAL, MAX_MESSAGE,
 };
 
+/// The services the health service reports on: the whole server (`""`) and each service.
+pub const HEALTH_SERVICES: [&str; 3] = ["", "grep11.Crypto", "strongroom.keystore.Keystore"];
+
+/// How often the health status is brought in step with the keystore.
+const HEALTH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Keeps the health status in step with the keystore: SERVING while it answers,
+/// NOT_SERVING while it does not (a load balancer then sends calls to another node). Ends
+/// when the service is dropped.
+async fn report_health(
+    svc: std::sync::Weak<Service>,
+    reporter: tonic_health::server::HealthReporter,
+) {
+    use tonic_health::ServingStatus;
+    loop {
+        let Some(s) = svc.upgrade() else { return };
+        let status = match s.ready().await {
+            Ok(()) => ServingStatus::Serving,
+            Err(_) => ServingStatus::NotServing,
+        };
+        drop(s);
+        for name in HEALTH_SERVICES {
+            reporter.set_service_status(name, status).await;
+        }
+        tokio::time::sleep(HEALTH_EVERY).await;
+    }
+}
+
 /// The gRPC service.
 #[derive(Clone)]
 pub struct Grep11 {
     svc: Arc<Service>,
+    network: strongroom_service::Network,
 }
 
 impl Grep11 {
     /// A GREP11 front end over `svc`.
     pub fn new(svc: Arc<Service>) -> Self {
-        Grep11 { svc }
+        Grep11 {
+            svc,
+            network: strongroom_service::Network::Public,
+        }
     }
 
-    /// The service as an axum router (served by the same listener machinery as REST).
+    /// The same front end for a listener on `network` (allowedNetwork).
+    pub fn on_network(mut self, network: strongroom_service::Network) -> Self {
+        self.network = network;
+        self
+    }
+
+    /// The service as an axum router (served by the same listener machinery as REST), with
+    /// the gRPC health service (`grpc.health.v1.Health`) beside it. Call it within a tokio
+    /// runtime: a task keeps the health status in step with the keystore.
     pub fn router(self) -> axum::Router {
+        let keystore = keystore::ks::keystore_server::KeystoreServer::new(self.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
+        let (reporter, health) = tonic_health::server::health_reporter();
+        tokio::spawn(report_health(Arc::downgrade(&self.svc), reporter));
         tonic::service::Routes::new(
             pb::crypto_server::CryptoServer::new(self)
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
         )
+        .add_service(keystore)
+        .add_service(health)
         .into_axum_router()
         .layer(axum::middleware::map_response(unmarshal_errors))
     }
@@ -97,7 +145,7 @@ impl Grep11 {
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip());
         self.svc
-            .check_instance_ip(ctx.instance, peer, &ctx.correlation_id)
+            .check_instance_ip(ctx.instance, peer, self.network, &ctx.correlation_id)
             .await
             .map_err(status_of)?;
         Ok(ctx)
@@ -188,7 +236,7 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::GetMechanismListResponse>, Status> {
         self.ctx(&r, Action::Ep11Mechanisms).await?;
         Ok(Response::new(pb::GetMechanismListResponse {
-            mechs: MECHANISMS.iter().map(|m| m.code).collect(),
+            mechs: MECHANISMS.iter().map(|m| m.code.0).collect(),
         }))
     }
 
@@ -197,7 +245,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::GetMechanismInfoRequest>,
     ) -> Result<Response<pb::GetMechanismInfoResponse>, Status> {
         self.ctx(&r, Action::Ep11Mechanisms).await?;
-        let mech = r.get_ref().mech;
+        let mech = Ckm(r.get_ref().mech);
         let Some(info) = mechanism_info(mech) else {
             return Err(bad_mech(&format!(
                 "mechanism 0x{mech:x} is not implemented by this server"
@@ -603,7 +651,7 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::GenerateKeyRequest>,
     ) -> Result<Response<pb::GenerateKeyResponse>, Status> {
         // Parameter generation searches for primes: off the request threads.
-        let cost = match r.get_ref().mech.as_ref().map(|m| m.mechanism) {
+        let cost = match r.get_ref().mech.as_ref().map(|m| Ckm(m.mechanism)) {
             Some(ckm::DSA_PARAMETER_GEN) => (Role::Writer, Ep11Cost::Blocking),
             _ => WRITE,
         };
@@ -720,8 +768,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::GetAttributeValueRequest>,
     ) -> Result<Response<pb::GetAttributeValueResponse>, Status> {
         self.call(r, Action::Ep11GetAttributes, READ, |q| {
-            let mut which: Vec<u64> = q.attributes.keys().copied().collect();
-            which.extend(q.attributes_bytes.keys().copied());
+            let mut which: Vec<Cka> = q.attributes.keys().map(|&a| Cka(a)).collect();
+            which.extend(q.attributes_bytes.keys().map(|&a| Cka(a)));
             which.sort_unstable();
             which.dedup();
             Ok(move |u: &CryptoUnit| {

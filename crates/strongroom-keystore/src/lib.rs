@@ -12,8 +12,10 @@
 pub mod conformance;
 mod kmip;
 pub mod sql;
+mod token_objects;
 
 pub use kmip::*;
+pub use token_objects::*;
 
 use async_trait::async_trait;
 use strongroom_model::{
@@ -83,6 +85,8 @@ pub enum Unique {
     KeyRing,
     /// An API key id.
     ApiKey,
+    /// A service ID.
+    ServiceId,
     /// A key id.
     Key,
     /// A key version id.
@@ -93,6 +97,8 @@ pub enum Unique {
     KmipCertificate,
     /// A KMIP object id.
     KmipObject,
+    /// A PKCS#11 token object id, within its keystore.
+    TokenObject,
 }
 
 impl std::fmt::Display for Unique {
@@ -102,11 +108,13 @@ impl std::fmt::Display for Unique {
             Unique::Alias => "alias",
             Unique::KeyRing => "key ring",
             Unique::ApiKey => "api key",
+            Unique::ServiceId => "service ID",
             Unique::Key => "key",
             Unique::KeyVersion => "key version",
             Unique::KmipAdapter => "KMIP adapter",
             Unique::KmipCertificate => "KMIP certificate",
             Unique::KmipObject => "KMIP object",
+            Unique::TokenObject => "token object",
         })
     }
 }
@@ -362,6 +370,24 @@ pub struct UnitUsage {
     pub calls: u64,
 }
 
+/// Where a crypto unit runs: its node's zone and region, as the node was configured when it
+/// created the unit. Every node reads them to place an instance's units apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacementRecord {
+    /// The crypto unit.
+    pub unit: UnitId,
+    /// Its instance.
+    pub instance: InstanceId,
+    /// A recovery unit (`false`: operational).
+    pub recovery: bool,
+    /// The node's zone (`serve --zone`), if it has one.
+    pub zone: Option<String>,
+    /// The node's region (`serve --region`), if it has one.
+    pub region: Option<String>,
+    /// When the unit was created.
+    pub created_at: UnixMillis,
+}
+
 /// Bytes 1..17 of a v1 blob: the id of the master key it is sealed under.
 pub const BLOB_MK_ID_OFFSET: usize = 1;
 
@@ -390,6 +416,30 @@ pub struct ApiKeyRecord {
     pub secret_hash: [u8; 32],
     /// Creation time.
     pub created_at: UnixMillis,
+    /// The service ID the key belongs to: its roles and key rings then come from the
+    /// service ID, and `roles` and `key_rings` here are unused.
+    pub service_id: Option<String>,
+    /// The key rings `roles` apply to; `None` for the whole instance.
+    pub key_rings: Option<Vec<String>>,
+}
+
+/// A service ID: an identity of an instance with one set of roles, optionally limited to
+/// some key rings, shared by all the API keys that belong to it (Key Protect's service
+/// IDs, whose API keys are rotated without changing the access).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceIdRecord {
+    /// Public id (`ServiceId-<uuid>`).
+    pub id: String,
+    /// Owning instance.
+    pub instance: InstanceId,
+    /// A label.
+    pub name: String,
+    /// Granted roles.
+    pub roles: Roles,
+    /// The key rings the roles apply to; `None` for the whole instance.
+    pub key_rings: Option<Vec<String>>,
+    /// Creation time.
+    pub created_at: UnixMillis,
 }
 
 impl std::fmt::Debug for ApiKeyRecord {
@@ -399,8 +449,31 @@ impl std::fmt::Debug for ApiKeyRecord {
             .field("instance", &self.instance)
             .field("name", &self.name)
             .field("roles", &self.roles)
+            .field("service_id", &self.service_id)
+            .field("key_rings", &self.key_rings)
             .finish_non_exhaustive()
     }
+}
+
+/// Which audit records of one instance to read ([`KeyStore::read_instance_audit`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only records with `seq` greater than this (a cursor; 0 reads from the start).
+    pub after: i64,
+    /// Only records at or after this time.
+    pub from: Option<UnixMillis>,
+    /// Only records before this time.
+    pub to: Option<UnixMillis>,
+    /// Only records of this action (`kms.secrets.wrap`).
+    pub action: Option<String>,
+    /// Only records with this outcome (`success` or an error code).
+    pub outcome: Option<String>,
+    /// Only failed calls (any outcome but `success`).
+    pub failures: bool,
+    /// Only records naming this key (id or alias as given).
+    pub key: Option<String>,
+    /// At most this many records.
+    pub limit: u32,
 }
 
 /// One audit event, as chained by the service. The store only keeps it.
@@ -433,7 +506,7 @@ pub struct AuditRecord {
 /// The keystore. All methods are scoped by instance: a record of one instance is never
 /// returned for another.
 #[async_trait]
-pub trait KeyStore: KmipStore + Send + Sync + 'static {
+pub trait KeyStore: KmipStore + TokenObjectStore + Send + Sync + 'static {
     /// Backend name for logs.
     fn backend(&self) -> &'static str;
 
@@ -605,6 +678,17 @@ pub trait KeyStore: KmipStore + Send + Sync + 'static {
     /// Deletes an API key.
     async fn delete_api_key(&self, instance: InstanceId, id: &str) -> Result<()>;
 
+    /// Stores a service ID.
+    async fn create_service_id(&self, rec: &ServiceIdRecord) -> Result<()>;
+    /// Reads a service ID.
+    async fn get_service_id(&self, instance: InstanceId, id: &str) -> Result<ServiceIdRecord>;
+    /// Lists an instance's service IDs.
+    async fn list_service_ids(&self, instance: InstanceId) -> Result<Vec<ServiceIdRecord>>;
+    /// Replaces a service ID's name, roles and key rings.
+    async fn update_service_id(&self, rec: &ServiceIdRecord) -> Result<()>;
+    /// Deletes a service ID and, in the same transaction, its API keys.
+    async fn delete_service_id(&self, instance: InstanceId, id: &str) -> Result<()>;
+
     /// Appends audit records. Their `seq` must continue the stored chain without gaps
     /// (`Conflict` otherwise); the batch is durable when this returns.
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<()>;
@@ -618,10 +702,23 @@ pub trait KeyStore: KmipStore + Send + Sync + 'static {
         from: UnixMillis,
         to: UnixMillis,
     ) -> Result<u64>;
+    /// Records where a crypto unit runs (again: a unit already placed gets the zone and
+    /// region given, and keeps its creation time).
+    async fn put_placement(&self, rec: &PlacementRecord) -> Result<()>;
+    /// Where the crypto units of `instance` run, oldest first.
+    async fn list_placements(&self, instance: InstanceId) -> Result<Vec<PlacementRecord>>;
+    /// The regions where any crypto unit runs, sorted.
+    async fn placement_regions(&self) -> Result<Vec<String>>;
     /// Adds API call counts per crypto unit and month (summed with what is stored).
     async fn add_unit_usage(&self, counts: &[UnitUsage]) -> Result<()>;
     /// The counts of `instance` in `month` (`YYYY-MM`), by unit.
     async fn unit_usage(&self, instance: InstanceId, month: &str) -> Result<Vec<UnitUsage>>;
     /// Reads audit records with `seq >= from`, in order, at most `limit`.
     async fn read_audit(&self, from: i64, limit: u32) -> Result<Vec<AuditRecord>>;
+    /// Reads the audit records of `instance` that match `q`, in `seq` order.
+    async fn read_instance_audit(
+        &self,
+        instance: InstanceId,
+        q: &AuditQuery,
+    ) -> Result<Vec<AuditRecord>>;
 }

@@ -58,6 +58,7 @@ pub fn reason_of(kind: ErrorKind, v2: bool) -> u32 {
         | KeyNotFound
         | InstanceNotFound
         | ApiKeyNotFound
+        | ServiceIdNotFound
         | KeyRingNotFound
         | RegistrationNotFound
         | UnitNotFound

@@ -21,6 +21,9 @@ use tokio::sync::Semaphore;
 use crate::message::handle_message;
 use crate::ttlv::{message_len, Limits};
 
+/// Called with each completed TLS handshake.
+pub type HandshakeHook = Arc<dyn Fn(&rustls::CommonState) + Send + Sync>;
+
 /// Listener settings.
 pub struct KmipConfig {
     /// The server's certificate chain.
@@ -36,8 +39,17 @@ pub struct KmipConfig {
     /// The TLS handshake, and each message once its first byte arrived, must complete
     /// within this time (slow senders are cut off).
     pub io_timeout: Duration,
-    /// Offer only hybrid post-quantum key exchange (X25519MLKEM768).
+    /// Offer only hybrid post-quantum key exchange (X25519MLKEM768), when `tls_provider`
+    /// is not given.
     pub pq_only: bool,
+    /// The rustls provider (its key exchange groups), when the server sets one for all its
+    /// listeners.
+    pub tls_provider: Option<Arc<CryptoProvider>>,
+    /// Called with each completed handshake (the server counts negotiated groups).
+    pub on_handshake: Option<HandshakeHook>,
+    /// The network this listener serves (allowedNetwork: private-only instances accept
+    /// connections from a private listener only).
+    pub network: strongroom_service::Network,
 }
 
 impl KmipConfig {
@@ -51,6 +63,9 @@ impl KmipConfig {
             idle_timeout: Duration::from_secs(300),
             io_timeout: Duration::from_secs(10),
             pq_only: false,
+            tls_provider: None,
+            on_handshake: None,
+            network: strongroom_service::Network::Public,
         }
     }
 }
@@ -148,13 +163,18 @@ pub async fn serve(
     service: Arc<Service>,
     config: KmipConfig,
 ) -> std::io::Result<()> {
-    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
-    if config.pq_only {
-        provider
-            .kx_groups
-            .retain(|g| g.name() == rustls::NamedGroup::X25519MLKEM768);
-    }
-    let provider = Arc::new(provider);
+    let provider = match &config.tls_provider {
+        Some(p) => Arc::clone(p),
+        None => {
+            let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+            if config.pq_only {
+                provider
+                    .kx_groups
+                    .retain(|g| g.name() == rustls::NamedGroup::X25519MLKEM768);
+            }
+            Arc::new(provider)
+        }
+    };
     let registered = Arc::new(Registered::default());
     reload(&service, &registered).await;
     {
@@ -184,9 +204,14 @@ pub async fn serve(
         .with_single_cert(config.cert_chain, config.key)
         .map_err(std::io::Error::other)?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let on_handshake = config.on_handshake;
     let slots = Arc::new(Semaphore::new(config.max_connections));
-    let limits = config.limits;
-    let (idle, io) = (config.idle_timeout, config.io_timeout);
+    let settings = Settings {
+        limits: config.limits,
+        idle: config.idle_timeout,
+        io: config.io_timeout,
+        network: config.network,
+    };
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -202,13 +227,23 @@ pub async fn serve(
             continue;
         };
         let (acceptor, service) = (acceptor.clone(), Arc::clone(&service));
+        let on_handshake = on_handshake.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(e) = connection(tcp, peer, acceptor, service, limits, idle, io).await {
+            if let Err(e) = connection(tcp, peer, acceptor, service, settings, on_handshake).await {
                 tracing::debug!(%peer, error = %e, "KMIP connection ended");
             }
         });
     }
+}
+
+/// What every connection of a listener shares.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    limits: Limits,
+    idle: Duration,
+    io: Duration,
+    network: strongroom_service::Network,
 }
 
 async fn connection(
@@ -216,15 +251,23 @@ async fn connection(
     peer: SocketAddr,
     acceptor: tokio_rustls::TlsAcceptor,
     service: Arc<Service>,
-    limits: Limits,
-    idle: Duration,
-    io: Duration,
+    settings: Settings,
+    on_handshake: Option<HandshakeHook>,
 ) -> std::io::Result<()> {
+    let Settings {
+        limits,
+        idle,
+        io,
+        network,
+    } = settings;
     let _ = tcp.set_nodelay(true);
     let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out");
     let mut tls = tokio::time::timeout(io, acceptor.accept(tcp))
         .await
         .map_err(|_| timed_out())??;
+    if let Some(hook) = &on_handshake {
+        hook(tls.get_ref().1);
+    }
     let cert = tls
         .get_ref()
         .1
@@ -234,7 +277,12 @@ async fn connection(
         .ok_or_else(|| std::io::Error::other("no client certificate"))?;
     let fp = strongroom_service::kmip::certificate_fingerprint(&service, &cert);
     let session = match service
-        .kmip_connect(&fp, Some(peer.ip()), uuid::Uuid::new_v4().to_string())
+        .kmip_connect(
+            &fp,
+            Some(peer.ip()),
+            network,
+            uuid::Uuid::new_v4().to_string(),
+        )
         .await
     {
         Ok(s) => s,

@@ -4,6 +4,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod pkcs11;
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -224,6 +226,9 @@ impl KeyKind {
 pub enum Role {
     /// List keys, read metadata, wrap.
     Reader = 1,
+    /// Reader plus reading a standard key's payload (Key Protect's ReaderPlus): for
+    /// services that fetch a secret but must not create, unwrap or change keys.
+    ReaderPlus = 16,
     /// Reader plus create, read standard key payloads, unwrap, rewrap, rotate.
     Writer = 2,
     /// Writer plus disable, enable, delete, restore.
@@ -234,11 +239,18 @@ pub enum Role {
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 4] = [Role::Reader, Role::Writer, Role::Manager, Role::KeyPurge];
+    pub const ALL: [Role; 5] = [
+        Role::Reader,
+        Role::ReaderPlus,
+        Role::Writer,
+        Role::Manager,
+        Role::KeyPurge,
+    ];
     /// The role's name as the CLI and tokens spell it.
     pub fn name(self) -> &'static str {
         match self {
             Role::Reader => "Reader",
+            Role::ReaderPlus => "ReaderPlus",
             Role::Writer => "Writer",
             Role::Manager => "Manager",
             Role::KeyPurge => "KeyPurge",
@@ -253,7 +265,9 @@ impl FromStr for Role {
             .into_iter()
             .find(|r| r.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
-                format!("unknown role '{s}' (expected Reader, Writer, Manager or KeyPurge)")
+                format!(
+                    "unknown role '{s}' (expected Reader, ReaderPlus, Writer, Manager or KeyPurge)"
+                )
             })
     }
 }
@@ -273,10 +287,11 @@ impl Roles {
         self.0 & role as u8 != 0
     }
     /// Whether the set holds any role that grants `needed`. Higher service roles include
-    /// the lower ones (Manager ⊃ Writer ⊃ Reader); KeyPurge stands alone.
+    /// the lower ones (Manager ⊃ Writer ⊃ ReaderPlus ⊃ Reader); KeyPurge stands alone.
     pub fn grants(self, needed: Role) -> bool {
         match needed {
-            Role::Reader => self.contains(Role::Reader) || self.grants(Role::Writer),
+            Role::Reader => self.contains(Role::Reader) || self.grants(Role::ReaderPlus),
+            Role::ReaderPlus => self.contains(Role::ReaderPlus) || self.grants(Role::Writer),
             Role::Writer => self.contains(Role::Writer) || self.contains(Role::Manager),
             Role::Manager => self.contains(Role::Manager),
             Role::KeyPurge => self.contains(Role::KeyPurge),
@@ -292,7 +307,7 @@ impl Roles {
     }
     /// Whether the set is empty or holds unknown bits.
     pub fn is_valid(self) -> bool {
-        self.0 != 0 && self.0 & !0x0f == 0
+        self.0 != 0 && self.0 & !0x1f == 0
     }
 }
 
@@ -343,6 +358,8 @@ pub struct KeyFilter {
     pub extractable: Option<bool>,
     /// Only keys of this ring.
     pub key_ring: Option<String>,
+    /// Only keys of these rings (a caller's access); `None` for every ring.
+    pub within_rings: Option<Vec<String>>,
 }
 
 /// A page of results (keys are ordered by id).

@@ -39,14 +39,21 @@ fn transitions_follow_the_key_protect_table() {
 fn roles_grant_least_privilege() {
     let reader = Roles::of(&[Role::Reader]);
     assert!(reader.grants(Role::Reader));
-    assert!(!reader.grants(Role::Writer));
+    assert!(!reader.grants(Role::Writer) && !reader.grants(Role::ReaderPlus));
+    let plus = Roles::of(&[Role::ReaderPlus]);
+    assert!(plus.grants(Role::Reader) && plus.grants(Role::ReaderPlus));
+    assert!(!plus.grants(Role::Writer) && plus.is_valid());
+    let writer = Roles::of(&[Role::Writer]);
+    assert!(writer.grants(Role::ReaderPlus));
     let manager = Roles::of(&[Role::Manager]);
     assert!(manager.grants(Role::Reader) && manager.grants(Role::Writer));
+    assert!(manager.grants(Role::ReaderPlus));
     assert!(!manager.grants(Role::KeyPurge));
     let purge = Roles::of(&[Role::KeyPurge]);
     assert!(purge.grants(Role::KeyPurge) && !purge.grants(Role::Reader));
-    assert!(!Roles(0).is_valid() && !Roles(0x10).is_valid() && manager.is_valid());
+    assert!(!Roles(0).is_valid() && !Roles(0x20).is_valid() && manager.is_valid());
     assert_eq!("writer".parse::<Role>(), Ok(Role::Writer));
+    assert_eq!("ReaderPlus".parse::<Role>(), Ok(Role::ReaderPlus));
     assert!("admin".parse::<Role>().is_err());
 }
 

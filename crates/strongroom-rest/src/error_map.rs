@@ -33,6 +33,7 @@ pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
         InstanceNotEmpty => (StatusCode::CONFLICT, "INSTANCE_NOT_EMPTY_ERR"),
         AlreadyExists => (StatusCode::CONFLICT, "RESOURCE_ALREADY_EXISTS_ERR"),
         ApiKeyNotFound => (StatusCode::NOT_FOUND, "API_KEY_NOT_FOUND_ERR"),
+        ServiceIdNotFound => (StatusCode::NOT_FOUND, "SERVICE_ID_NOT_FOUND_ERR"),
         UnitNotInitialized => (
             StatusCode::SERVICE_UNAVAILABLE,
             "CRYPTO_UNIT_NOT_INITIALIZED_ERR",
@@ -201,7 +202,7 @@ mod tests {
             );
             assert_eq!(
                 status.as_u16(),
-                strongroom_service::canonical_status(kind),
+                kind.status_class().code(),
                 "{kind:?} audit status agrees"
             );
         }

@@ -17,13 +17,13 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use serde_json::{json, Value};
 use strongroom_model::{InstanceId, KeyFilter, KeyKind, KeyState, Page, Role, Roles, UnitId};
 use strongroom_service::{
-    AdminCtx, CreateKey, Ctx, ErrorKind, OffsetClock, Service, ServiceError, SignedCommand,
-    UnitLayout,
+    Access, AdminCtx, CreateKey, Ctx, ErrorKind, Grant, OffsetClock, Service, ServiceError,
+    SignedCommand, UnitLayout,
 };
 
 use convert::*;
@@ -68,19 +68,61 @@ type ApiResult = Result<Response, ApiError>;
 /// without per-request middleware boxing.
 pub struct Frontend {
     router: Router,
+    network: strongroom_service::Network,
     svc: Arc<Service>,
     metrics: Arc<metrics::Metrics>,
     trace_requests: bool,
 }
 
 impl Frontend {
-    /// Builds the front end.
+    /// Builds the front end of the API listener.
     pub fn new(svc: Arc<Service>, opts: RestOptions) -> Self {
-        let metrics = Arc::new(metrics::Metrics::new());
+        Self::with_surface(
+            svc,
+            opts,
+            Arc::new(metrics::Metrics::new()),
+            Surface::Api,
+            strongroom_service::Network::Public,
+        )
+    }
+
+    /// Where any of this node's listeners (REST, GREP11, KMIP, admin) records its TLS
+    /// handshakes, in the metrics `/metrics` serves. It holds the metrics only, not the
+    /// service, so it may outlive the front end.
+    pub fn tls_counter(&self) -> TlsCounter {
+        TlsCounter(Arc::clone(&self.metrics))
+    }
+
+    /// The front end of another listener of the same node, sharing this one's metrics:
+    /// the admin listener (`Surface::Admin`) reports the API's traffic, and a private API
+    /// listener (`Network::Private`) serves instances whose allowedNetwork is private-only.
+    pub fn sibling(
+        &self,
+        opts: RestOptions,
+        surface: Surface,
+        network: strongroom_service::Network,
+    ) -> Self {
+        Self::with_surface(
+            Arc::clone(&self.svc),
+            opts,
+            Arc::clone(&self.metrics),
+            surface,
+            network,
+        )
+    }
+
+    fn with_surface(
+        svc: Arc<Service>,
+        opts: RestOptions,
+        metrics: Arc<metrics::Metrics>,
+        surface: Surface,
+        network: strongroom_service::Network,
+    ) -> Self {
         let trace_requests = opts.trace_requests;
-        let router = router_with(Arc::clone(&svc), opts, Arc::clone(&metrics));
+        let router = router_with(Arc::clone(&svc), opts, Arc::clone(&metrics), surface);
         Frontend {
             router,
+            network,
             svc,
             metrics,
             trace_requests,
@@ -131,6 +173,7 @@ impl Frontend {
             .check_client_ip(
                 header(req.headers(), "bluemix-instance"),
                 peer.ip(),
+                self.network,
                 header(req.headers(), "correlation-id").unwrap_or(""),
             )
             .await;
@@ -160,19 +203,63 @@ impl Frontend {
     }
 }
 
+/// Counts TLS handshakes by listener and negotiated key exchange group.
+#[derive(Clone)]
+pub struct TlsCounter(Arc<metrics::Metrics>);
+
+impl TlsCounter {
+    /// Records a completed handshake on `listener` that negotiated `group`.
+    pub fn count(&self, listener: &str, group: &str) {
+        self.0.tls_handshake(listener, group);
+    }
+}
+
 /// The router alone (tests, tools), with the same `Cache-Control: no-store` on every answer
 /// as the front end.
 pub fn router(svc: Arc<Service>, opts: RestOptions) -> Router {
-    router_with(svc, opts, Arc::new(metrics::Metrics::new())).layer(axum::middleware::map_response(
-        |mut resp: Response| async move {
+    router_with(svc, opts, Arc::new(metrics::Metrics::new()), Surface::All).layer(
+        axum::middleware::map_response(|mut resp: Response| async move {
             no_store(&mut resp);
             resp
-        },
-    ))
+        }),
+    )
 }
 
-fn router_with(svc: Arc<Service>, opts: RestOptions, metrics: Arc<metrics::Metrics>) -> Router {
+/// Which routes a listener serves: the API (Key Protect's, Strongroom's extensions, the
+/// token exchange) or the administrator's (`/admin/v1/...` and `/metrics`). Both answer
+/// `/health` and `/ready`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// The API listener (`--http-addr`, and `--private-http-addr`).
+    Api,
+    /// The admin listener (`--admin-addr`, loopback by default).
+    Admin,
+    /// Both (tools and in-process tests).
+    All,
+}
+
+fn router_with(
+    svc: Arc<Service>,
+    opts: RestOptions,
+    metrics: Arc<metrics::Metrics>,
+    surface: Surface,
+) -> Router {
     let state = AppState { svc, opts, metrics };
+    let probes = Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready));
+    let router = match surface {
+        Surface::Api => api_routes().merge(probes),
+        Surface::Admin => admin_routes().merge(probes),
+        Surface::All => api_routes().merge(admin_routes()).merge(probes),
+    };
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+fn api_routes() -> Router<AppState> {
     Router::new()
         .route(
             "/api/v2/keys",
@@ -220,6 +307,7 @@ fn router_with(svc: Arc<Service>, opts: RestOptions, metrics: Arc<metrics::Metri
         )
         .route("/api/v2/instance/allowed_ip_port", get(allowed_ip_port))
         .route("/api/v2/key_rings", get(list_rings))
+        .route("/api/v2/activity_events", get(list_activity))
         .route(
             "/api/v2/kmip_adapters",
             get(list_kmip_adapters).post(create_kmip_adapter),
@@ -259,6 +347,10 @@ fn router_with(svc: Arc<Service>, opts: RestOptions, metrics: Arc<metrics::Metri
         .route("/api/v2/crypto_units/{unit}/commands", post(unit_command))
         .route("/identity/token", post(identity_token))
         .route("/oidc/token", post(identity_token))
+}
+
+fn admin_routes() -> Router<AppState> {
+    Router::new()
         .route(
             "/admin/v1/instances",
             get(admin_list_instances).post(admin_create_instance),
@@ -272,19 +364,25 @@ fn router_with(svc: Arc<Service>, opts: RestOptions, metrics: Arc<metrics::Metri
             "/admin/v1/instances/{id}/api_keys/{key_id}",
             delete(admin_delete_api_key),
         )
+        .route(
+            "/admin/v1/instances/{id}/service_ids",
+            get(admin_list_service_ids).post(admin_create_service_id),
+        )
+        .route(
+            "/admin/v1/instances/{id}/service_ids/{sid}",
+            put(admin_update_service_id).delete(admin_delete_service_id),
+        )
         .route("/admin/v1/instances/{id}/usage", get(admin_instance_usage))
         .route(
             "/admin/v1/instances/{id}/allowed_ip",
             delete(admin_clear_allowed_ip),
         )
-        .route("/admin/v1/instances/{id}/units", post(admin_add_unit))
+        .route(
+            "/admin/v1/instances/{id}/units",
+            get(admin_list_units).post(admin_add_unit),
+        )
         .route("/admin/v1/test/clock", post(test_clock))
         .route("/metrics", get(metrics_text))
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
 }
 
 /// No response of a key management service belongs in a cache: key payloads, generated

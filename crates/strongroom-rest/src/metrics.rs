@@ -14,6 +14,8 @@ pub struct Metrics {
     pub crypto_units: IntGaugeVec,
     /// Operational counters of the service, refreshed at each scrape.
     pub ops: IntGaugeVec,
+    /// TLS handshakes by listener and negotiated key exchange group.
+    tls_handshakes: IntCounterVec,
 }
 
 impl Metrics {
@@ -75,7 +77,19 @@ impl Metrics {
         registry
             .register(Box::new(cached_keys.clone()))
             .expect("unique metric");
+        let tls_handshakes = IntCounterVec::new(
+            Opts::new(
+                "tls_handshakes_total",
+                "TLS handshakes completed, by listener and negotiated key exchange group (X25519MLKEM768 is the hybrid post-quantum one)",
+            ),
+            &["listener", "group"],
+        )
+        .expect("valid counter");
+        registry
+            .register(Box::new(tls_handshakes.clone()))
+            .expect("unique metric");
         Metrics {
+            tls_handshakes,
             registry,
             requests,
             latency,
@@ -87,6 +101,13 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// Records a completed TLS handshake on `listener` that negotiated `group`.
+    pub fn tls_handshake(&self, listener: &str, group: &str) {
+        self.tls_handshakes
+            .with_label_values(&[listener, group])
+            .inc();
+    }
+
     /// Records one request.
     pub fn record(&self, route: &str, method: &str, status: &str, took: std::time::Duration) {
         self.requests
@@ -142,6 +163,7 @@ pub fn route_class(path: &str) -> &'static str {
             "/api/v2/keys/{id}/registrations/{crn}"
         }
         [Some("api"), Some("v2"), Some("key_rings"), ..] => "/api/v2/key_rings",
+        [Some("api"), Some("v2"), Some("activity_events"), None, ..] => "/api/v2/activity_events",
         [Some("api"), Some("v2"), Some("import_token"), None, ..] => "/api/v2/import_token",
         [Some("api"), Some("v2"), Some("instance"), ..] => "/api/v2/instance",
         [Some("api"), Some("v2"), ..] => "/api/v2/other",

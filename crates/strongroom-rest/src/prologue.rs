@@ -137,6 +137,22 @@ impl Call {
         respond(status, content_type, body, &self.ctx.correlation_id)
     }
 
+    /// A one-key answer (a `key+json` collection of one). `payload` is a standard key's
+    /// material (key reads); `now`, when given, adds a deleted key's deletion flags.
+    pub(crate) fn key(
+        &self,
+        status: StatusCode,
+        rec: &strongroom_service::KeyMetadata,
+        payload: Option<&[u8]>,
+        now: Option<strongroom_model::UnixMillis>,
+    ) -> Response {
+        let mut j = key_json(rec, payload);
+        if let Some(now) = now {
+            add_deletion_flags(&mut j, rec, now);
+        }
+        self.respond(status, KEY_JSON, Some(collection(KEY_JSON, vec![j])))
+    }
+
     /// The error answer of a service refusal.
     pub(crate) fn fail(&self, e: ServiceError) -> ApiError {
         ApiError::new(e, self.what)

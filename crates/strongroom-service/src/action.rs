@@ -7,12 +7,22 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Action {
+    /// `activity.events.read`
+    ActivityRead,
     /// `admin.apikeys.create`
     AdminApiKeysCreate,
     /// `admin.apikeys.delete`
     AdminApiKeysDelete,
     /// `admin.apikeys.list`
     AdminApiKeysList,
+    /// `admin.serviceids.create`
+    AdminServiceIdsCreate,
+    /// `admin.serviceids.delete`
+    AdminServiceIdsDelete,
+    /// `admin.serviceids.list`
+    AdminServiceIdsList,
+    /// `admin.serviceids.update`
+    AdminServiceIdsUpdate,
     /// `admin.instances.allowedip.clear`
     AdminInstancesAllowedIpClear,
     /// `admin.instances.create`
@@ -23,10 +33,14 @@ pub enum Action {
     AdminInstancesList,
     /// `admin.instances.usage`
     AdminInstancesUsage,
+    /// `admin.metrics.read`
+    AdminMetricsRead,
     /// `admin.testclock.advance`
     AdminTestClockAdvance,
     /// `admin.units.create`
     AdminUnitsCreate,
+    /// `admin.units.list`
+    AdminUnitsList,
     /// `crypto_units.command`
     UnitsCommand,
     /// `crypto_units.list`
@@ -49,6 +63,14 @@ pub enum Action {
     Ep11GenerateKeyPair,
     /// `ep11.get_attributes`
     Ep11GetAttributes,
+    /// `ep11.keystore.clear`
+    Ep11KeystoreClear,
+    /// `ep11.keystore.delete`
+    Ep11KeystoreDelete,
+    /// `ep11.keystore.list`
+    Ep11KeystoreList,
+    /// `ep11.keystore.put`
+    Ep11KeystorePut,
     /// `ep11.mechanisms`
     Ep11Mechanisms,
     /// `ep11.random`
@@ -216,16 +238,23 @@ pub enum Action {
 impl Action {
     /// Every action.
     pub const ALL: &'static [Action] = &[
+        Action::ActivityRead,
         Action::AdminApiKeysCreate,
         Action::AdminApiKeysDelete,
         Action::AdminApiKeysList,
+        Action::AdminServiceIdsCreate,
+        Action::AdminServiceIdsDelete,
+        Action::AdminServiceIdsList,
+        Action::AdminServiceIdsUpdate,
         Action::AdminInstancesAllowedIpClear,
         Action::AdminInstancesCreate,
         Action::AdminInstancesDelete,
         Action::AdminInstancesList,
         Action::AdminInstancesUsage,
+        Action::AdminMetricsRead,
         Action::AdminTestClockAdvance,
         Action::AdminUnitsCreate,
+        Action::AdminUnitsList,
         Action::UnitsCommand,
         Action::UnitsList,
         Action::UnitsRead,
@@ -237,6 +266,10 @@ impl Action {
         Action::Ep11GenerateKey,
         Action::Ep11GenerateKeyPair,
         Action::Ep11GetAttributes,
+        Action::Ep11KeystoreClear,
+        Action::Ep11KeystoreDelete,
+        Action::Ep11KeystoreList,
+        Action::Ep11KeystorePut,
         Action::Ep11Mechanisms,
         Action::Ep11Random,
         Action::Ep11Reencrypt,
@@ -323,16 +356,23 @@ impl Action {
     /// The name recorded in the audit log.
     pub fn as_str(self) -> &'static str {
         match self {
+            Action::ActivityRead => "activity.events.read",
             Action::AdminApiKeysCreate => "admin.apikeys.create",
             Action::AdminApiKeysDelete => "admin.apikeys.delete",
             Action::AdminApiKeysList => "admin.apikeys.list",
+            Action::AdminServiceIdsCreate => "admin.serviceids.create",
+            Action::AdminServiceIdsDelete => "admin.serviceids.delete",
+            Action::AdminServiceIdsList => "admin.serviceids.list",
+            Action::AdminServiceIdsUpdate => "admin.serviceids.update",
             Action::AdminInstancesAllowedIpClear => "admin.instances.allowedip.clear",
             Action::AdminInstancesCreate => "admin.instances.create",
             Action::AdminInstancesDelete => "admin.instances.delete",
             Action::AdminInstancesList => "admin.instances.list",
             Action::AdminInstancesUsage => "admin.instances.usage",
+            Action::AdminMetricsRead => "admin.metrics.read",
             Action::AdminTestClockAdvance => "admin.testclock.advance",
             Action::AdminUnitsCreate => "admin.units.create",
+            Action::AdminUnitsList => "admin.units.list",
             Action::UnitsCommand => "crypto_units.command",
             Action::UnitsList => "crypto_units.list",
             Action::UnitsRead => "crypto_units.read",
@@ -344,6 +384,10 @@ impl Action {
             Action::Ep11GenerateKey => "ep11.generate_key",
             Action::Ep11GenerateKeyPair => "ep11.generate_key_pair",
             Action::Ep11GetAttributes => "ep11.get_attributes",
+            Action::Ep11KeystoreClear => "ep11.keystore.clear",
+            Action::Ep11KeystoreDelete => "ep11.keystore.delete",
+            Action::Ep11KeystoreList => "ep11.keystore.list",
+            Action::Ep11KeystorePut => "ep11.keystore.put",
             Action::Ep11Mechanisms => "ep11.mechanisms",
             Action::Ep11Random => "ep11.random",
             Action::Ep11Reencrypt => "ep11.reencrypt",
@@ -435,7 +479,10 @@ impl Action {
         use Action::*;
         !matches!(
             self,
-            UnitsList
+            ActivityRead
+                | AdminMetricsRead
+                | AdminUnitsList
+                | UnitsList
                 | UnitsRead
                 | SecretsRead
                 | SecretsReadMetadata
@@ -452,6 +499,7 @@ impl Action {
                 | Ep11GenerateKey
                 | Ep11GenerateKeyPair
                 | Ep11GetAttributes
+                | Ep11KeystoreList
                 | Ep11Mechanisms
                 | Ep11Random
                 | Ep11Reencrypt
@@ -477,6 +525,52 @@ impl Action {
                 | KmipMac
                 | KmipSign
                 | KmipSignatureVerify
+        )
+    }
+}
+
+impl Action {
+    /// Whether a principal whose access is limited to key rings may take this action (on
+    /// keys of its rings: the service checks each key's ring). Every other action reaches
+    /// the whole instance (its policies, import tokens, crypto units, audit events, KMIP
+    /// adapters, GREP11 and KMIP operations, key rings themselves) and needs an
+    /// instance-wide grant.
+    pub fn within_key_rings(self) -> bool {
+        use Action::*;
+        matches!(
+            self,
+            SecretsAction
+                | SecretsCreate
+                | SecretsCreateAlias
+                | SecretsDelete
+                | SecretsDeleteAlias
+                | SecretsDisable
+                | SecretsEnable
+                | SecretsEventAck
+                | SecretsExpire
+                | SecretsHead
+                | SecretsList
+                | SecretsListKeyVersions
+                | SecretsPatch
+                | SecretsPurge
+                | SecretsRead
+                | SecretsReadMetadata
+                | SecretsRestore
+                | SecretsRewrap
+                | SecretsRotate
+                | SecretsSetKeyForDeletion
+                | SecretsSync
+                | SecretsUnsetKeyForDeletion
+                | SecretsUnwrap
+                | SecretsWrap
+                | PoliciesRead
+                | PoliciesWrite
+                | RegistrationsCreate
+                | RegistrationsDelete
+                | RegistrationsList
+                | RegistrationsReplace
+                | RegistrationsUpdate
+                | KeyRingsList
         )
     }
 }

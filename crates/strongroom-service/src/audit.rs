@@ -18,7 +18,42 @@ use strongroom_model::{InstanceId, UnixMillis};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
-use crate::error::{ErrorKind, Result, ServiceError};
+use crate::error::{ErrorKind, Result, ServiceError, StatusClass};
+
+/// How a call ended, as an audit record tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The call succeeded.
+    Success,
+    /// The call failed with this kind of error.
+    Failed(ErrorKind),
+}
+
+impl Outcome {
+    /// The outcome of `result`.
+    pub fn of<T>(result: &Result<T>) -> Self {
+        match result {
+            Ok(_) => Outcome::Success,
+            Err(e) => Outcome::Failed(e.kind),
+        }
+    }
+
+    /// The recorded outcome: `success` or the error kind's code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failed(kind) => kind.code(),
+        }
+    }
+
+    /// The recorded status class.
+    pub fn status_class(self) -> StatusClass {
+        match self {
+            Outcome::Success => StatusClass::Success,
+            Outcome::Failed(kind) => kind.status_class(),
+        }
+    }
+}
 
 /// One event to record.
 #[derive(Debug, Clone)]
@@ -31,10 +66,8 @@ pub struct AuditEvent {
     pub action: Action,
     /// Key id or alias as given.
     pub key: Option<String>,
-    /// `success` or an error code.
-    pub outcome: String,
-    /// Canonical status (HTTP numbering).
-    pub status: u16,
+    /// How the call ended.
+    pub outcome: Outcome,
     /// Correlation id.
     pub correlation_id: String,
 }
@@ -114,8 +147,8 @@ impl AuditLog {
                         principal: ev.principal,
                         action: ev.action.to_string(),
                         key: ev.key,
-                        outcome: ev.outcome,
-                        status: ev.status,
+                        outcome: ev.outcome.code().to_string(),
+                        status: ev.outcome.status_class().code(),
                         correlation_id: ev.correlation_id,
                         prev_hash: h,
                         hash: [0; 32],
@@ -233,7 +266,15 @@ pub struct VerifyReport {
     pub records: u64,
     /// The first problem found, if any: (seq, description).
     pub problem: Option<(i64, String)>,
+    /// No record verifies under the key given, though the records link to each other:
+    /// the key is wrong (a missing or different cluster key), not the log.
+    pub wrong_key: bool,
 }
+
+/// How many records from the start of the chain are checked before a failure of the first
+/// one is put down to a wrong key: a changed record breaks only itself, a wrong key breaks
+/// every record.
+const WRONG_KEY_PROBE: u32 = 16;
 
 /// Walks the whole chain and checks sequence numbers, links and HMACs.
 pub async fn verify_chain(
@@ -257,18 +298,31 @@ pub async fn verify_chain(
                         expected_seq,
                         format!("record {expected_seq} is missing (next is {})", r.seq),
                     )),
+                    wrong_key: false,
                 });
             }
             if r.prev_hash != prev {
                 return Ok(VerifyReport {
                     records: count,
                     problem: Some((r.seq, "link to the previous record is broken".into())),
+                    wrong_key: false,
                 });
             }
             if !p.ct_eq(&chain_hash(p, key, &r), &r.hash) {
+                if count == 0 && no_record_verifies(store, p, key).await? {
+                    return Ok(VerifyReport {
+                        records: 0,
+                        problem: Some((
+                            r.seq,
+                            "no record verifies under this audit key, though the records link to each other: the key is wrong, not the log. Give the cluster key file the nodes run with (--cluster-key-file, or --config with the nodes' configuration file) and this node's data directory".into(),
+                        )),
+                        wrong_key: true,
+                    });
+                }
                 return Ok(VerifyReport {
                     records: count,
                     problem: Some((r.seq, "record content was changed".into())),
+                    wrong_key: false,
                 });
             }
             prev = r.hash;
@@ -279,5 +333,20 @@ pub async fn verify_chain(
     Ok(VerifyReport {
         records: count,
         problem: None,
+        wrong_key: false,
     })
+}
+
+/// Whether none of the first records verifies under `key` while they link to each other.
+async fn no_record_verifies(
+    store: &dyn KeyStore,
+    p: &dyn CryptoProvider,
+    key: &[u8],
+) -> Result<bool> {
+    let head = store.read_audit(1, WRONG_KEY_PROBE).await?;
+    let linked = head.windows(2).all(|w| w[1].prev_hash == w[0].hash);
+    let none_verifies = head
+        .iter()
+        .all(|r| !p.ct_eq(&chain_hash(p, key, r), &r.hash));
+    Ok(head.len() > 1 && linked && none_verifies)
 }

@@ -22,6 +22,21 @@ pub struct Principal {
     pub instance: Option<InstanceId>,
     /// Granted roles.
     pub roles: Roles,
+    /// The key rings the roles apply to; `None` for the whole instance. A principal limited
+    /// to key rings reaches only the keys of those rings, and no instance-wide action.
+    pub key_rings: Option<Vec<String>>,
+}
+
+impl Principal {
+    /// A principal with `roles` over the whole of `instance`.
+    pub fn instance_wide(subject: impl Into<String>, instance: InstanceId, roles: Roles) -> Self {
+        Principal {
+            subject: subject.into(),
+            instance: Some(instance),
+            roles,
+            key_rings: None,
+        }
+    }
 }
 
 /// A request's context: who, which instance, and the correlation id for the audit log.
@@ -40,12 +55,22 @@ struct Claims {
     sub: String,
     iid: String,
     roles: Vec<String>,
+    /// The key rings the roles are limited to; absent for the whole instance (and in
+    /// tokens of earlier releases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rings: Option<Vec<String>>,
     iat: i64,
     exp: i64,
     iss: String,
 }
 
 const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"; // {"alg":"HS256","typ":"JWT"}
+/// The header of a token limited to key rings: `{"alg":"HS256","typ":"JWT","crit":["rings"],
+/// "rings":true}`. The limit is a critical extension (RFC 7515 §4.1.11): a node of an earlier
+/// release, which knows only [`HEADER_B64`], refuses the token instead of reading it as
+/// instance-wide while a cluster is being upgraded.
+const RINGS_HEADER_B64: &str =
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImNyaXQiOlsicmluZ3MiXSwicmluZ3MiOnRydWV9";
 
 /// Signs and verifies bearer tokens with a node key.
 pub struct TokenSigner {
@@ -94,13 +119,19 @@ impl TokenSigner {
                 .into_iter()
                 .map(String::from)
                 .collect(),
+            rings: principal.key_rings.clone(),
             iat,
             exp,
             iss: "strongroom".into(),
         };
         let payload = serde_json::to_vec(&claims)
             .map_err(|_| ServiceError::new(ErrorKind::Internal, "token encoding"))?;
-        let signing_input = format!("{HEADER_B64}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let header = if principal.key_rings.is_some() {
+            RINGS_HEADER_B64
+        } else {
+            HEADER_B64
+        };
+        let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
         let sig = p.hmac_sha256(self.key.as_ref(), &[signing_input.as_bytes()]);
         Ok((
             format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)),
@@ -159,7 +190,7 @@ impl TokenSigner {
             .get(..h.len() + 1 + body.len())
             .ok_or_else(malformed)?;
         let expected = p.hmac_sha256(self.key.as_ref(), &[signing_input.as_bytes()]);
-        if h != HEADER_B64 || !p.ct_eq(&expected, &sig) {
+        if (h != HEADER_B64 && h != RINGS_HEADER_B64) || !p.ct_eq(&expected, &sig) {
             return Err(ServiceError::new(
                 ErrorKind::Unauthenticated,
                 "the bearer token is not valid",
@@ -170,6 +201,10 @@ impl TokenSigner {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(malformed)?;
+        // The header and the claims agree on whether the token is limited to key rings.
+        if (h == RINGS_HEADER_B64) != claims.rings.is_some() {
+            return Err(malformed());
+        }
         if claims.exp <= now.0.div_euclid(1000) {
             return Err(ServiceError::new(
                 ErrorKind::Unauthenticated,
@@ -185,6 +220,7 @@ impl TokenSigner {
             subject: claims.sub,
             instance: Some(claims.iid.parse().map_err(|_| malformed())?),
             roles: Roles::of(&roles),
+            key_rings: claims.rings,
         };
         Ok((principal, claims.exp))
     }
@@ -225,4 +261,65 @@ pub(crate) fn admin_token_matches(p: &dyn CryptoProvider, expected: &[u8], suppl
     let a = p.sha256(&[expected]);
     let b = p.sha256(&[supplied.as_bytes()]);
     p.ct_eq(&a, &b)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use strongroom_crypto_awslc::AwsLcProvider;
+
+    fn signed(signer: &TokenSigner, header: &str, claims: serde_json::Value) -> String {
+        let input = format!(
+            "{header}.{}",
+            URL_SAFE_NO_PAD.encode(claims.to_string().as_bytes())
+        );
+        let sig = AwsLcProvider.hmac_sha256(signer.key.as_ref(), &[input.as_bytes()]);
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+    }
+
+    #[test]
+    fn ring_limits_are_a_critical_header_that_earlier_releases_refuse() {
+        let signer = TokenSigner::new([3; 32]);
+        let p = &AwsLcProvider;
+        let now = UnixMillis(1_800_000_000_000);
+        let i = InstanceId::random();
+        let limited = Principal {
+            key_rings: Some(vec!["payments".into()]),
+            ..Principal::instance_wide("apikey:1", i, Roles::of(&[Role::Writer]))
+        };
+        let (token, _) = signer.issue(p, &limited, now, 60).unwrap();
+        // Earlier releases accept only the plain header: this token is not theirs to read.
+        assert!(!token.starts_with(&format!("{HEADER_B64}.")));
+        let header: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(token.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["crit"], serde_json::json!(["rings"]));
+        assert_eq!(signer.verify(p, &token, now).unwrap(), limited);
+        let whole = Principal::instance_wide("apikey:2", i, Roles::of(&[Role::Writer]));
+        let (plain, _) = signer.issue(p, &whole, now, 60).unwrap();
+        assert!(plain.starts_with(&format!("{HEADER_B64}.")));
+        assert_eq!(signer.verify(p, &plain, now).unwrap(), whole);
+        // A header and claims that disagree are refused, however well signed.
+        let claims = |rings: Option<Vec<&str>>| {
+            let mut c = serde_json::json!({"sub": "s", "iid": i.to_string(), "roles": ["Writer"],
+                "iat": 1_800_000_000, "exp": 1_800_000_060, "iss": "strongroom"});
+            if let Some(r) = rings {
+                c["rings"] = serde_json::json!(r);
+            }
+            c
+        };
+        for forged in [
+            signed(&signer, HEADER_B64, claims(Some(vec!["payments"]))),
+            signed(&signer, RINGS_HEADER_B64, claims(None)),
+        ] {
+            assert_eq!(
+                signer.verify(p, &forged, now).unwrap_err().kind,
+                ErrorKind::MalformedToken
+            );
+        }
+    }
 }

@@ -12,11 +12,12 @@ use strongroom_model::{InstanceId, KeyId, KeyKind, KeyState, Roles, UnixMillis, 
 
 use crate::error::{ErrorKind, Result, ServiceError};
 
-/// The archive format version written today (2: version 1 plus KMIP adapters, client
-/// certificates and objects). Readers accept 1 and 2; an older Strongroom refuses a version
-/// 2 archive instead of dropping its KMIP records.
-pub const BACKUP_FORMAT_VERSION: u64 = 2;
-const READABLE_VERSIONS: [u64; 2] = [1, 2];
+/// The archive format version written today (2: KMIP adapters, client certificates and
+/// objects; 3: PKCS#11 token objects; 4: service IDs, and API keys' service ID and key
+/// rings). Readers accept every earlier version; an older Strongroom refuses a newer one
+/// rather than restore it without its records.
+pub const BACKUP_FORMAT_VERSION: u64 = 4;
+const READABLE_VERSIONS: [u64; 4] = [1, 2, 3, 4];
 const PAGE: u32 = 1000;
 
 /// What an archive holds.
@@ -35,6 +36,8 @@ pub struct ArchiveSummary {
     pub other: u64,
     /// KMIP objects.
     pub kmip_objects: u64,
+    /// PKCS#11 token objects.
+    pub token_objects: u64,
 }
 
 fn bad(msg: impl Into<String>) -> ServiceError {
@@ -122,6 +125,7 @@ pub async fn export_archive(
         states: KeyState::ALL.to_vec(),
         extractable: None,
         key_ring: None,
+        within_rings: None,
     };
     for inst in &instances {
         push(
@@ -162,11 +166,24 @@ pub async fn export_archive(
                 push(&mut out, key_line(&k, &versions));
             }
         }
-        for a in store.list_api_keys(inst.id).await? {
+        // Service IDs before their API keys: a restore adds a key only to an existing one.
+        for sid in store.list_service_ids(inst.id).await? {
             push(
                 &mut out,
-                json!({"type": "api_key", "instance": inst.id.to_string(), "id": a.id, "name": a.name, "roles": a.roles.0, "secret_hash": STANDARD.encode(a.secret_hash), "created_at": a.created_at.0}),
+                json!({"type": "service_id", "instance": inst.id.to_string(), "id": sid.id, "name": sid.name, "roles": sid.roles.0, "key_rings": sid.key_rings, "created_at": sid.created_at.0}),
             );
+            sum.other += 1;
+            records += 1;
+        }
+        for a in store.list_api_keys(inst.id).await? {
+            let mut line = json!({"type": "api_key", "instance": inst.id.to_string(), "id": a.id, "name": a.name, "roles": a.roles.0, "secret_hash": STANDARD.encode(a.secret_hash), "created_at": a.created_at.0});
+            if let Some(sid) = &a.service_id {
+                line["service_id"] = json!(sid);
+            }
+            if let Some(rings) = &a.key_rings {
+                line["key_rings"] = json!(rings);
+            }
+            push(&mut out, line);
             sum.other += 1;
             records += 1;
         }
@@ -215,6 +232,14 @@ pub async fn export_archive(
                 sum.kmip_objects += 1;
                 records += 1;
             }
+        }
+        for o in store.all_token_objects(inst.id).await? {
+            push(
+                &mut out,
+                json!({"type": "token_object", "instance": inst.id.to_string(), "space": o.space, "id": o.id, "private": o.private, "data": STANDARD.encode(&o.data), "version": o.version, "created_at": o.created_at.0, "updated_at": o.updated_at.0}),
+            );
+            sum.token_objects += 1;
+            records += 1;
         }
         for r in store.list_registrations(inst.id, None).await? {
             push(
@@ -295,6 +320,7 @@ pub fn verify_archive(bytes: &[u8], p: &dyn CryptoProvider) -> Result<ArchiveSum
                 sum.versions += l["versions"].as_array().map_or(0, |v| v.len() as u64);
             }
             Some("kmip_object") => sum.kmip_objects += 1,
+            Some("token_object") => sum.token_objects += 1,
             _ => sum.other += 1,
         }
     }
@@ -306,6 +332,20 @@ fn s(v: &Value, f: &str) -> Result<String> {
         .map(String::from)
         .ok_or_else(|| bad(format!("archive record lacks '{f}'")))
 }
+/// A record's `key_rings`: absent or null for the whole instance.
+fn key_rings_of(v: &Value) -> Result<Option<Vec<String>>> {
+    match &v["key_rings"] {
+        Value::Null => Ok(None),
+        Value::Array(a) => a
+            .iter()
+            .map(|r| r.as_str().map(String::from))
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| bad("archive record has a key ring that is not a string")),
+        _ => Err(bad("archive record's 'key_rings' is not a list")),
+    }
+}
+
 fn i(v: &Value, f: &str) -> Result<i64> {
     v[f].as_i64()
         .ok_or_else(|| bad(format!("archive record lacks '{f}'")))
@@ -400,6 +440,23 @@ fn key_from(v: &Value) -> Result<(KeyRecord, Vec<KeyVersionRecord>)> {
 }
 
 /// Keys written per transaction during a restore.
+fn token_object_from(l: &Value) -> Result<TokenObjectRecord> {
+    Ok(TokenObjectRecord {
+        instance: id(l, "instance")?,
+        space: s(l, "space")?,
+        id: s(l, "id")?,
+        private: l["private"]
+            .as_bool()
+            .ok_or_else(|| bad("token_object: private is missing"))?,
+        data: STANDARD
+            .decode(s(l, "data")?)
+            .map_err(|_| bad("token_object: data is not base64"))?,
+        version: i(l, "version")?,
+        created_at: UnixMillis(i(l, "created_at")?),
+        updated_at: UnixMillis(i(l, "updated_at")?),
+    })
+}
+
 fn kmip_object_from(l: &Value) -> Result<KmipObjectRecord> {
     let b64 = |f: &str| -> Result<Vec<u8>> {
         STANDARD
@@ -452,13 +509,15 @@ pub async fn restore_archive(
     // Parse everything before writing anything.
     let mut keys = Vec::new();
     let mut kmip_objects = Vec::new();
+    let mut token_objects = Vec::new();
     for l in &ls[1..] {
         match l["type"].as_str() {
             Some("key") => keys.push(key_from(l)?),
             Some("kmip_object") => kmip_objects.push(kmip_object_from(l)?),
+            Some("token_object") => token_objects.push(token_object_from(l)?),
             Some(
-                "instance" | "key_ring" | "api_key" | "instance_policy" | "registration"
-                | "kmip_adapter" | "kmip_certificate",
+                "instance" | "key_ring" | "service_id" | "api_key" | "instance_policy"
+                | "registration" | "kmip_adapter" | "kmip_certificate",
             ) => {}
             other => {
                 return Err(bad(format!(
@@ -509,6 +568,21 @@ pub async fn restore_archive(
                         name: s(l, "name")?,
                         roles: Roles(u8::try_from(i(l, "roles")?).map_err(|_| bad("bad roles"))?),
                         secret_hash: hash,
+                        created_at: UnixMillis(i(l, "created_at")?),
+                        service_id: l["service_id"].as_str().map(String::from),
+                        key_rings: key_rings_of(l)?,
+                    })
+                    .await?;
+                sum.other += 1;
+            }
+            Some("service_id") => {
+                store
+                    .create_service_id(&ServiceIdRecord {
+                        id: s(l, "id")?,
+                        instance: id(l, "instance")?,
+                        name: s(l, "name")?,
+                        roles: Roles(u8::try_from(i(l, "roles")?).map_err(|_| bad("bad roles"))?),
+                        key_rings: key_rings_of(l)?,
                         created_at: UnixMillis(i(l, "created_at")?),
                     })
                     .await?;
@@ -595,6 +669,10 @@ pub async fn restore_archive(
     for o in &kmip_objects {
         store.create_kmip_object(o).await?;
         sum.kmip_objects += 1;
+    }
+    for o in &token_objects {
+        store.put_token_object(o, 0, u64::MAX).await?;
+        sum.token_objects += 1;
     }
     // Batches of keys per transaction: one commit (fsync) per batch, not per key.
     for batch in keys.chunks(RESTORE_BATCH) {

@@ -3,6 +3,45 @@
 
 use strongroom_keystore::StoreError;
 
+/// The class of a call's outcome in an audit record (audit format v1, docs/formats.md).
+///
+/// The recorded number follows HTTP's numbering, as the `reasonCode` of a CADF event does,
+/// whatever interface the call came through: a GREP11 or KMIP refusal is classed like the
+/// REST answer to the same condition. The REST adapter's table agrees with it (tested there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum StatusClass {
+    /// The call succeeded.
+    Success = 200,
+    /// The request was malformed or named something invalid.
+    Invalid = 400,
+    /// No valid credentials, or the credentials do not grant the call.
+    Unauthenticated = 401,
+    /// Signatures of a crypto unit command are missing or wrong.
+    Refused = 403,
+    /// What the call names does not exist (for this caller).
+    NotFound = 404,
+    /// The current state does not allow the call.
+    Conflict = 409,
+    /// The key is deleted.
+    Gone = 410,
+    /// The request is well formed but names an unusable version or key.
+    Unprocessable = 422,
+    /// The instance's rate limit is reached.
+    Throttled = 429,
+    /// A bug or corrupted data.
+    Internal = 500,
+    /// The keystore, audit log or crypto unit is unavailable.
+    Unavailable = 503,
+}
+
+impl StatusClass {
+    /// The number recorded in the audit log.
+    pub fn code(self) -> u16 {
+        self as u16
+    }
+}
+
 /// What went wrong, by condition. Stable: front ends and the audit log depend on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
@@ -52,6 +91,8 @@ pub enum ErrorKind {
     AlreadyExists,
     /// An API key does not exist.
     ApiKeyNotFound,
+    /// A service ID does not exist.
+    ServiceIdNotFound,
     /// The instance's crypto unit holds no valid master key.
     UnitNotInitialized,
     /// The key ring does not exist.
@@ -115,7 +156,7 @@ pub enum ErrorKind {
     /// A cryptographic check failed (a tag, a padding): the input is not authentic.
     CryptoFailure,
     /// A PKCS#11 (GREP11) operation failed with this CK_RV.
-    Pkcs11(u64),
+    Pkcs11(strongroom_model::pkcs11::Ckr),
     /// A concurrent change won; retry.
     Conflict,
     /// The keystore or audit log is unavailable; retry later.
@@ -126,7 +167,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind (for exhaustive mapping tests).
-    pub const ALL: [ErrorKind; 58] = [
+    pub const ALL: [ErrorKind; 59] = [
         ErrorKind::Unauthenticated,
         ErrorKind::MalformedToken,
         ErrorKind::Forbidden,
@@ -150,6 +191,7 @@ impl ErrorKind {
         ErrorKind::InstanceNotEmpty,
         ErrorKind::AlreadyExists,
         ErrorKind::ApiKeyNotFound,
+        ErrorKind::ServiceIdNotFound,
         ErrorKind::UnitNotInitialized,
         ErrorKind::KeyRingNotFound,
         ErrorKind::KeyRingNotEmpty,
@@ -181,7 +223,7 @@ impl ErrorKind {
         ErrorKind::KmipAttributeReadOnly,
         ErrorKind::Unsupported,
         ErrorKind::CryptoFailure,
-        ErrorKind::Pkcs11(0x5),
+        ErrorKind::Pkcs11(strongroom_model::pkcs11::ckr::GENERAL_ERROR),
         ErrorKind::Conflict,
         ErrorKind::Unavailable,
         ErrorKind::Internal,
@@ -213,6 +255,7 @@ impl ErrorKind {
             ErrorKind::InstanceNotEmpty => "instance_not_empty",
             ErrorKind::AlreadyExists => "already_exists",
             ErrorKind::ApiKeyNotFound => "api_key_not_found",
+            ErrorKind::ServiceIdNotFound => "service_id_not_found",
             ErrorKind::UnitNotInitialized => "unit_not_initialized",
             ErrorKind::KeyRingNotFound => "key_ring_not_found",
             ErrorKind::KeyRingNotEmpty => "key_ring_not_empty",
@@ -248,6 +291,71 @@ impl ErrorKind {
             ErrorKind::Conflict => "conflict",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// The class of outcome the audit log records for this kind (see [`StatusClass`]).
+    pub fn status_class(self) -> StatusClass {
+        use ErrorKind::*;
+        use StatusClass as S;
+        match self {
+            Unauthenticated | Forbidden => S::Unauthenticated,
+            MalformedToken
+            | InvalidInstanceHeader
+            | BadBody
+            | NoBody
+            | CollectionTotalMismatch
+            | InvalidField
+            | InvalidQueryParam
+            | RootKeyRequired
+            | PayloadRequired
+            | KeyExpired
+            | RestoreExpired
+            | IncorrectNonce
+            | IncorrectNonceIv
+            | SearchTooBroad
+            | KmipAttributeReadOnly
+            | Unsupported
+            | CryptoFailure
+            | UnitCommandMalformed
+            | Pkcs11(_) => S::Invalid,
+            KeyNotFound
+            | InstanceNotFound
+            | ApiKeyNotFound
+            | ServiceIdNotFound
+            | KeyRingNotFound
+            | RegistrationNotFound
+            | KmipAdapterNotFound
+            | KmipCertificateNotFound
+            | KmipObjectNotFound
+            | UnitNotFound => S::NotFound,
+            RegistrationKeyInvalidState | RegistrationRootRequired | KeyVersionInvalid => {
+                S::Unprocessable
+            }
+            InvalidKeyState
+            | TooEarly
+            | RotationNotPermitted
+            | AliasTaken
+            | InstanceNotEmpty
+            | AlreadyExists
+            | Conflict
+            | KeyRingNotEmpty
+            | AuthorizationsNotMet
+            | NotDualAuth
+            | LimitReached
+            | ImportTokenExpired
+            | CreateImportAccessDenied
+            | ProtectedResource
+            | PreventKeyDeletion
+            | KmipAdapterNotEmpty
+            | UnitReplay
+            | UnitState
+            | UnitRoster => S::Conflict,
+            KeyDeleted => S::Gone,
+            RateLimited => S::Throttled,
+            UnitSignatures => S::Refused,
+            UnitNotInitialized | Unavailable => S::Unavailable,
+            Internal => S::Internal,
         }
     }
 }

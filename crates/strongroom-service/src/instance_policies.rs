@@ -62,6 +62,8 @@ pub struct CreateImportAccess {
 /// The policies that take effect, parsed once per change.
 #[derive(Debug, Clone, Default)]
 pub struct Effective {
+    /// allowedNetwork is private-only: requests must come through a private listener.
+    pub(crate) private_only: bool,
     pub(crate) dual_auth_delete: bool,
     pub(crate) rotation_interval: Option<u8>,
     pub(crate) create_import: Option<CreateImportAccess>,
@@ -236,6 +238,10 @@ fn effective(recs: &[InstancePolicyRecord]) -> Effective {
                     enforce_token: flag("enforce_token", false),
                 })
             }
+            "allowedNetwork" => {
+                e.private_only =
+                    attrs.get("allowed_network").and_then(Value::as_str) == Some("private-only")
+            }
             "allowedIP" => {
                 e.allowed_ip = attrs.get("allowed_ip").and_then(Value::as_array).map(|l| {
                     l.iter()
@@ -262,7 +268,7 @@ impl Service {
         let e = Arc::new(effective(
             &self.store.list_instance_policies(instance).await?,
         ));
-        if e.allowed_ip.is_some() {
+        if e.allowed_ip.is_some() || e.private_only {
             self.allowed_ip_in_use
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
@@ -360,6 +366,7 @@ impl Service {
         &self,
         instance_header: Option<&str>,
         ip: IpAddr,
+        network: Network,
         correlation_id: &str,
     ) -> Result<()> {
         if !self.allowed_ip_policy_in_use() {
@@ -372,22 +379,25 @@ impl Service {
         if self.unit(instance).is_err() {
             return Ok(()); // not an instance of this node: authentication refuses it
         }
-        self.check_instance_ip(instance, Some(ip), correlation_id)
+        self.check_instance_ip(instance, Some(ip), network, correlation_id)
             .await
     }
 
     /// Refuses a caller of `instance` whose address is outside the instance's allowedIP
-    /// policy, recording the refusal. Every front end calls this once it knows the instance
-    /// (REST through [`Service::check_client_ip`], GREP11 after authentication, the token
-    /// exchange after the API key matched). `ip` is `None` when the front end could not
-    /// learn the peer's address: refused whenever the instance has a policy.
+    /// policy, or who came through a public listener to an instance whose allowedNetwork
+    /// policy is private-only, recording the refusal. Every front end calls this once it
+    /// knows the instance (REST through [`Service::check_client_ip`], GREP11 after
+    /// authentication, KMIP on connection, the token exchange after the API key matched).
+    /// `ip` is `None` when the front end could not learn the peer's address: refused
+    /// whenever the instance has an allowedIP policy.
     pub async fn check_instance_ip(
         &self,
         instance: InstanceId,
         ip: Option<IpAddr>,
+        network: Network,
         correlation_id: &str,
     ) -> Result<()> {
-        match self.allowed_ip_refusal(instance, ip).await? {
+        match self.allowed_ip_refusal(instance, ip, network).await? {
             None => Ok(()),
             Some(err) => {
                 self.audit_failure(
@@ -409,16 +419,24 @@ impl Service {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The refusal of `ip` by `instance`'s allowedIP policy, if it refuses it.
+    /// The refusal of `ip` (reaching this node through `network`) by `instance`'s allowedIP
+    /// and allowedNetwork policies, if they refuse it.
     pub(crate) async fn allowed_ip_refusal(
         &self,
         instance: InstanceId,
         ip: Option<IpAddr>,
+        network: Network,
     ) -> Result<Option<ServiceError>> {
         if !self.allowed_ip_policy_in_use() {
             return Ok(None);
         }
         let e = self.effective_policies(instance).await?;
+        if e.private_only && network == Network::Public {
+            return Ok(Some(ServiceError::new(
+                ErrorKind::Forbidden,
+                "The instance's allowedNetwork policy is private-only: send requests to the private endpoint",
+            )));
+        }
         let Some(nets) = &e.allowed_ip else {
             return Ok(None);
         };
@@ -588,4 +606,17 @@ mod cidr_tests {
             assert!(parse_cidr(bad).is_none(), "{bad}");
         }
     }
+}
+
+/// Which network a request came through: a public listener (`--http-addr`, `--grpc-addr`)
+/// or a private one (`--private-http-addr`, `--private-grpc-addr`, or a KMIP listener
+/// declared private). An instance whose allowedNetwork policy is `private-only` accepts
+/// requests from private listeners only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Network {
+    /// A public listener.
+    #[default]
+    Public,
+    /// A private listener.
+    Private,
 }

@@ -107,10 +107,7 @@ impl Service {
         instance: Option<InstanceId>,
         result: Result<T>,
     ) -> Result<T> {
-        let (outcome, status) = match &result {
-            Ok(_) => ("success".to_string(), 200),
-            Err(e) => (e.kind.code().to_string(), crate::canonical_status(e.kind)),
-        };
+        let outcome = crate::audit::Outcome::of(&result);
         self.audit
             .record(
                 AuditEvent {
@@ -119,7 +116,6 @@ impl Service {
                     action,
                     key: None,
                     outcome,
-                    status,
                     correlation_id: ctx.correlation_id.clone(),
                 },
                 true,
@@ -195,6 +191,21 @@ impl Service {
                 format!("an instance has 1 to {MAX_OPERATIONAL_UNITS} operational units and 0 to {MAX_RECOVERY_UNITS} recovery units"),
             ));
         }
+        if layout.operational > 1 && !layout.allow_same_zone {
+            let zone = self.config.zone.as_deref().unwrap_or("unnamed");
+            return Err(ServiceError::field(
+                ErrorKind::InvalidField,
+                "units",
+                format!(
+                    "{} operational units would all be on this node, in one zone ({zone}), and fail together: create the instance with one unit here and add the others on nodes in other zones (strongroom instance add-unit), or allow_same_zone for a test set-up",
+                    layout.operational
+                ),
+            ));
+        }
+        if !layout.allow_same_zone && !layout.dev_master_key {
+            self.check_recovery_region(rec.id, usize::from(layout.recovery))
+                .await?;
+        }
         // The units are persisted before the instance exists, so an instance never exists
         // without them; a crash in between leaves only orphan unit files.
         self.create_units(rec.id, layout).await?;
@@ -247,24 +258,28 @@ impl Service {
             .await
     }
 
-    /// Creates an API key for `instance` with `roles`.
+    /// Creates an API key for `instance` with its own grant, or as one of a service ID's
+    /// keys.
     pub async fn create_api_key(
         &self,
         ctx: &AdminCtx,
         instance: InstanceId,
         name: &str,
-        roles: Roles,
+        access: crate::Access,
     ) -> Result<ApiKeyCreated> {
         let r = async {
             crate::text::check_display_text("name", name, 100, true)?;
-            if !roles.is_valid() {
-                return Err(ServiceError::field(
-                    ErrorKind::InvalidField,
-                    "roles",
-                    "at least one of Reader, Writer, Manager, KeyPurge is required",
-                ));
-            }
             self.require_instance(instance).await?;
+            let (roles, key_rings, service_id) = match access {
+                crate::Access::Roles(grant) => {
+                    self.check_grant(instance, &grant).await?;
+                    (grant.roles, grant.key_rings, None)
+                }
+                crate::Access::ServiceId(sid) => {
+                    self.service_id_record(instance, &sid).await?;
+                    (Roles(0), None, Some(sid))
+                }
+            };
             let (id, secret, hash) = new_api_key_secret(self.provider.as_ref())?;
             let record = ApiKeyRecord {
                 id: id.clone(),
@@ -273,8 +288,14 @@ impl Service {
                 roles,
                 secret_hash: hash,
                 created_at: self.clock.now(),
+                service_id,
+                key_rings,
             };
-            self.store.create_api_key(&record).await?;
+            self.store
+                .create_api_key(&record)
+                .await
+                // NotFound: the service ID was deleted meanwhile.
+                .map_err(crate::service_ids::service_id_error)?;
             Ok(ApiKeyCreated {
                 record: crate::ApiKeyInfo::from(&record),
                 api_key: format!("sr1.{id}.{secret}"),
@@ -377,13 +398,32 @@ impl Service {
             if !self.provider.ct_eq(&hash, &rec.secret_hash) {
                 return Err(denied());
             }
-            if let Some(refused) = self.allowed_ip_refusal(rec.instance, client_ip).await? {
+            // The token exchange stands for IBM's IAM, which allowedNetwork does not govern:
+            // only allowedIP applies here.
+            if let Some(refused) = self
+                .allowed_ip_refusal(rec.instance, client_ip, crate::Network::Private)
+                .await?
+            {
                 return Err(refused);
             }
-            let principal = Principal {
-                subject: format!("apikey:{}", rec.id),
-                instance: Some(rec.instance),
-                roles: rec.roles,
+            let principal = match &rec.service_id {
+                None => Principal {
+                    subject: format!("apikey:{}", rec.id),
+                    instance: Some(rec.instance),
+                    roles: rec.roles,
+                    key_rings: rec.key_rings.clone(),
+                },
+                // A service ID's keys act as the service ID, with its grant of now.
+                Some(sid) => match self.store.get_service_id(rec.instance, sid).await {
+                    Ok(s) => Principal {
+                        subject: format!("serviceid:{}", s.id),
+                        instance: Some(rec.instance),
+                        roles: s.roles,
+                        key_rings: s.key_rings,
+                    },
+                    Err(StoreError::NotFound) => return Err(denied()),
+                    Err(e) => return Err(e.into()),
+                },
             };
             let token = self.token_for(&principal, self.config.token_ttl_secs)?;
             Ok((rec, token))
@@ -401,8 +441,7 @@ impl Service {
                             principal: subject,
                             action: Action::IamTokenCreate,
                             key: None,
-                            outcome: "success".into(),
-                            status: 200,
+                            outcome: crate::audit::Outcome::Success,
                             correlation_id: correlation_id.to_string(),
                         },
                         true,

@@ -235,18 +235,42 @@ pub(crate) fn transition(
 
 impl Service {
     /// Resolves an id or alias to a key id within the caller's instance.
+    /// A caller limited to key rings resolves only keys of its rings.
     pub(crate) async fn resolve(&self, ctx: &Ctx, id_or_alias: &str) -> Result<KeyId> {
-        if let Ok(id) = id_or_alias.parse::<KeyId>() {
-            return Ok(id);
-        }
-        if uuid::Uuid::parse_str(id_or_alias).is_ok() || id_or_alias.is_empty() {
+        let id = if let Ok(id) = id_or_alias.parse::<KeyId>() {
+            id
+        } else if uuid::Uuid::parse_str(id_or_alias).is_ok() || id_or_alias.is_empty() {
             return Err(key_not_found());
+        } else {
+            match self.store.key_id_by_alias(ctx.instance, id_or_alias).await {
+                Ok(id) => id,
+                Err(StoreError::NotFound) => return Err(key_not_found()),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if ctx.principal.key_rings.is_some() {
+            let ring = match self.cache.get(&(ctx.instance, id)) {
+                Some(k) => k.record.key_ring.clone(),
+                None => match self.store.get_key(ctx.instance, id).await {
+                    Ok(r) => r.key_ring,
+                    Err(StoreError::NotFound) => return Err(key_not_found()),
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            self.require_key_ring(ctx, &ring)?;
         }
-        match self.store.key_id_by_alias(ctx.instance, id_or_alias).await {
-            Ok(id) => Ok(id),
-            Err(StoreError::NotFound) => Err(key_not_found()),
-            Err(e) => Err(e.into()),
+        Ok(id)
+    }
+
+    /// `filter`, narrowed to the caller's key rings.
+    pub(crate) fn within_rings(&self, ctx: &Ctx, filter: &KeyFilter) -> Result<KeyFilter> {
+        if let Some(ring) = &filter.key_ring {
+            self.require_key_ring(ctx, ring)?;
         }
+        Ok(KeyFilter {
+            within_rings: ctx.principal.key_rings.clone(),
+            ..filter.clone()
+        })
     }
 
     /// Loads a key with its opened material, from the cache when possible.
@@ -354,6 +378,7 @@ impl Service {
             .key_ring
             .clone()
             .unwrap_or_else(|| crate::DEFAULT_RING.to_string());
+        self.require_key_ring(ctx, &key_ring)?;
         self.require_ring(ctx, &key_ring).await?;
         if req.kind == KeyKind::TransportKey {
             return Err(ServiceError::new(
@@ -475,7 +500,7 @@ impl Service {
         self.audited(
             ctx,
             Action::SecretsRead,
-            Role::Writer,
+            Role::ReaderPlus,
             Some(id_or_alias),
             op,
         )
@@ -517,7 +542,8 @@ impl Service {
         page: Page,
     ) -> Result<Vec<crate::KeyMetadata>> {
         let op = async {
-            let recs = self.store.list_keys(ctx.instance, filter, page).await?;
+            let filter = self.within_rings(ctx, filter)?;
+            let recs = self.store.list_keys(ctx.instance, &filter, page).await?;
             Ok(recs.iter().map(|r| self.view(r)).collect())
         };
         self.audited(ctx, Action::SecretsList, Role::Reader, None, op)
@@ -526,7 +552,10 @@ impl Service {
 
     /// Counts keys (`HEAD /keys`).
     pub async fn count_keys(&self, ctx: &Ctx, filter: &KeyFilter) -> Result<u64> {
-        let op = async { Ok(self.store.count_keys(ctx.instance, filter).await?) };
+        let op = async {
+            let filter = self.within_rings(ctx, filter)?;
+            Ok(self.store.count_keys(ctx.instance, &filter).await?)
+        };
         self.audited(ctx, Action::SecretsHead, Role::Reader, None, op)
             .await
     }

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod action;
+pub mod activity;
 pub mod audit;
 pub mod auth;
 pub mod backup;
@@ -19,11 +20,16 @@ mod keys;
 pub mod kmip;
 mod lifecycle;
 mod mutation;
+mod placement;
 mod policies;
 mod registrations;
 mod rings;
 mod search;
+mod service_ids;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod text;
+pub mod token_objects;
 mod units;
 pub mod views;
 mod wrapping;
@@ -37,15 +43,17 @@ use strongroom_keystore::KeyStore;
 use strongroom_model::{InstanceId, Role, Roles, UnitId, UnixMillis};
 
 pub use action::Action;
-pub use audit::{verify_chain, AuditEvent, VerifyReport};
+pub use activity::{ActivityEvent, ActivityQuery, MAX_ACTIVITY_PAGE};
+pub use audit::{verify_chain, AuditEvent, Outcome, VerifyReport};
 pub use auth::{Ctx, Principal, TokenSigner};
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use crypto_ops::{Ep11Cost, MAX_DATA, MAX_RANDOM};
-pub use error::{ErrorKind, Result, ServiceError};
+pub use error::{ErrorKind, Result, ServiceError, StatusClass};
 pub use import::*;
 pub use instance_policies::*;
 pub use instances::{AdminCtx, ApiKeyCreated, InstanceUsage, IssuedToken};
 pub use keys::*;
+pub use placement::{Placement, UnitPlacement, RECOVERY_UNITS_WANTED};
 pub use policies::*;
 pub use registrations::*;
 pub use rings::*;
@@ -132,6 +140,10 @@ pub struct ServiceConfig {
     pub rate_limit_per_instance: Option<u32>,
     /// Development mode: instances may be created with a random master key (no ceremony).
     pub dev: bool,
+    /// This node's availability zone (`serve --zone`), shown with its crypto units.
+    pub zone: Option<String>,
+    /// This node's region (`serve --region`).
+    pub region: Option<String>,
 }
 
 impl Default for ServiceConfig {
@@ -143,6 +155,8 @@ impl Default for ServiceConfig {
             max_keys_per_instance: None,
             rate_limit_per_instance: None,
             dev: false,
+            zone: None,
+            region: None,
         }
     }
 }
@@ -353,6 +367,18 @@ impl Service {
         self.store.ping().await.map_err(ServiceError::from)
     }
 
+    /// Whether this node can serve `instance` now: the keystore answers and one of its
+    /// operational crypto units holds the instance's current master key.
+    pub async fn ready_for(&self, instance: InstanceId) -> Result<()> {
+        self.ready().await?;
+        self.unit(instance).map(drop)
+    }
+
+    /// This node's zone and region, as configured.
+    pub fn placement(&self) -> (Option<&str>, Option<&str>) {
+        (self.config.zone.as_deref(), self.config.region.as_deref())
+    }
+
     /// Now, by the service clock.
     pub fn now(&self) -> UnixMillis {
         self.clock.now()
@@ -516,15 +542,32 @@ impl Service {
         Ok(())
     }
 
-    /// Checks that the caller's roles grant `needed`.
-    pub(crate) fn require(&self, ctx: &Ctx, needed: Role) -> Result<()> {
-        if ctx.principal.roles.grants(needed) {
-            Ok(())
-        } else {
-            Err(ServiceError::new(
+    /// Checks that the caller's roles grant `needed`, and that a caller limited to key
+    /// rings takes only an action on keys.
+    pub(crate) fn require(&self, ctx: &Ctx, action: Action, needed: Role) -> Result<()> {
+        if !ctx.principal.roles.grants(needed) {
+            return Err(ServiceError::new(
                 ErrorKind::Forbidden,
                 format!("The user does not have access to the specified resource: the action needs the {} role", needed.name()),
-            ))
+            ));
+        }
+        if ctx.principal.key_rings.is_some() && !action.within_key_rings() {
+            return Err(ServiceError::new(
+                ErrorKind::Forbidden,
+                format!("The user does not have access to the specified resource: the user's access is limited to key rings, and {action} needs access to the whole instance"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that a caller limited to key rings may reach keys of `ring`.
+    pub(crate) fn require_key_ring(&self, ctx: &Ctx, ring: &str) -> Result<()> {
+        match &ctx.principal.key_rings {
+            Some(rings) if !rings.iter().any(|r| r == ring) => Err(ServiceError::new(
+                ErrorKind::Forbidden,
+                format!("The user does not have access to the specified resource: the user's access does not include key ring '{ring}'"),
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -546,8 +589,7 @@ impl Service {
                     principal: principal.to_string(),
                     action,
                     key,
-                    outcome: e.kind.code().to_string(),
-                    status: canonical_status(e.kind),
+                    outcome: Outcome::Failed(e.kind),
                     correlation_id: correlation_id.to_string(),
                 },
                 wait,
@@ -568,15 +610,12 @@ impl Service {
     where
         F: std::future::Future<Output = Result<T>>,
     {
-        let result = match self.require(ctx, role) {
+        let result = match self.require(ctx, action, role) {
             Ok(()) => op.await,
             Err(e) => Err(e),
         };
         self.count_unit_call(ctx.instance);
-        let (outcome, status) = match &result {
-            Ok(_) => ("success".to_string(), 200),
-            Err(e) => (e.kind.code().to_string(), canonical_status(e.kind)),
-        };
+        let outcome = Outcome::of(&result);
         let wait = self.config.audit_sync_all || (result.is_ok() && action.waits_for_commit());
         self.audit
             .record(
@@ -586,7 +625,6 @@ impl Service {
                     action,
                     key: key.map(String::from),
                     outcome,
-                    status,
                     correlation_id: ctx.correlation_id.clone(),
                 },
                 wait,
@@ -624,66 +662,6 @@ impl Service {
     /// The roles a dev-mode token carries.
     pub fn dev_roles() -> Roles {
         Roles::of(&[Role::Manager])
-    }
-}
-
-/// Actions that never change stored state: their audit records are queued, not awaited
-/// (unless `audit_sync_all`). GREP11 actions (`ep11.*`) never change stored state either
-/// (keys live in the caller's blobs).
-/// The canonical status of an error kind (HTTP numbering), as recorded in the audit log.
-pub fn canonical_status(kind: ErrorKind) -> u16 {
-    use ErrorKind::*;
-    match kind {
-        Unauthenticated | Forbidden => 401,
-        MalformedToken
-        | InvalidInstanceHeader
-        | BadBody
-        | NoBody
-        | CollectionTotalMismatch
-        | InvalidField
-        | InvalidQueryParam
-        | RootKeyRequired
-        | PayloadRequired
-        | KeyExpired
-        | RestoreExpired
-        | IncorrectNonce
-        | IncorrectNonceIv
-        | SearchTooBroad => 400,
-        KeyNotFound
-        | InstanceNotFound
-        | ApiKeyNotFound
-        | KeyRingNotFound
-        | RegistrationNotFound
-        | KmipAdapterNotFound
-        | KmipCertificateNotFound
-        | KmipObjectNotFound => 404,
-        KmipAttributeReadOnly | Unsupported | CryptoFailure => 400,
-        KmipAdapterNotEmpty => 409,
-        RegistrationKeyInvalidState | RegistrationRootRequired | KeyVersionInvalid => 422,
-        InvalidKeyState
-        | TooEarly
-        | RotationNotPermitted
-        | AliasTaken
-        | InstanceNotEmpty
-        | AlreadyExists
-        | Conflict
-        | KeyRingNotEmpty
-        | AuthorizationsNotMet
-        | NotDualAuth
-        | LimitReached
-        | ImportTokenExpired
-        | CreateImportAccessDenied
-        | ProtectedResource
-        | PreventKeyDeletion => 409,
-        KeyDeleted => 410,
-        RateLimited => 429,
-        UnitNotFound => 404,
-        UnitCommandMalformed => 400,
-        UnitSignatures => 403,
-        UnitReplay | UnitState | UnitRoster => 409,
-        Pkcs11(_) => 400,
-        UnitNotInitialized | Unavailable => 503,
-        Internal => 500,
     }
 }
 

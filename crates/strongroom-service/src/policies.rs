@@ -242,10 +242,7 @@ impl Service {
                 continue;
             }
             let result = self.rotate_in(rec.instance, rec.id, None).await;
-            let (outcome, status) = match &result {
-                Ok(_) => ("success".to_string(), 200),
-                Err(e) => (e.kind.code().to_string(), crate::canonical_status(e.kind)),
-            };
+            let outcome = crate::audit::Outcome::of(&result);
             if let Err(e) = &result {
                 tracing::warn!(instance = %rec.instance, key = %rec.id, error = %e, "scheduled rotation failed");
             } else {
@@ -259,7 +256,6 @@ impl Service {
                         action: Action::SecretsRotate,
                         key: Some(rec.id.to_string()),
                         outcome,
-                        status,
                         correlation_id: format!("rotation-policy-{}", now.0),
                     },
                     true,
@@ -302,8 +298,7 @@ impl Service {
                             principal: "scheduler".into(),
                             action: Action::SecretsExpire,
                             key: Some(rec.id.to_string()),
-                            outcome: "success".into(),
-                            status: 200,
+                            outcome: crate::audit::Outcome::Success,
                             correlation_id: format!("expiration-{}", now.0),
                         },
                         true,
@@ -350,8 +345,7 @@ impl Service {
                                 principal: "scheduler".into(),
                                 action: Action::SecretsPurge,
                                 key: Some(rec.id.to_string()),
-                                outcome: "success".into(),
-                                status: 200,
+                                outcome: crate::audit::Outcome::Success,
                                 correlation_id: format!("purge-{}", now.0),
                             },
                             true,

@@ -97,6 +97,12 @@ impl Service {
         let op = async {
             let key_id = match key {
                 Some(k) => Some(self.resolve(ctx, k).await?),
+                None if ctx.principal.key_rings.is_some() => {
+                    return Err(ServiceError::new(
+                        ErrorKind::Forbidden,
+                        "The user does not have access to the specified resource: the user's access is limited to key rings; list the registrations of one key",
+                    ));
+                }
                 None => None,
             };
             if let Some(k) = key_id {

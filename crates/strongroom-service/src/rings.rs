@@ -60,6 +60,10 @@ impl Service {
                 created_by: String::new(),
             }];
             rings.extend(self.store.list_key_rings(ctx.instance).await?);
+            // A caller limited to key rings sees only its own.
+            if let Some(mine) = &ctx.principal.key_rings {
+                rings.retain(|r| mine.contains(&r.id));
+            }
             Ok(rings)
         };
         self.audited(ctx, Action::KeyRingsList, Role::Reader, None, op)
@@ -140,6 +144,7 @@ impl Service {
     ) -> Result<crate::KeyMetadata> {
         let op = async {
             let id = self.resolve(ctx, id_or_alias).await?;
+            self.require_key_ring(ctx, target)?;
             self.require_ring(ctx, target).await?;
             let current = current.map(String::from);
             let target = target.to_string();

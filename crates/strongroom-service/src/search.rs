@@ -324,7 +324,7 @@ impl Service {
         page: Page,
     ) -> Result<SearchOutcome> {
         let op = async {
-            let mut base = base.clone();
+            let mut base = self.within_rings(ctx, base)?;
             if q.filter.iter().any(|t| matches!(t, FilterTerm::States(_))) {
                 base.states.clear();
             }

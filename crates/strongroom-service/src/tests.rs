@@ -1,8 +1,5 @@
 //! Service behaviour with a real SQLite store and an adjustable clock (no sleeping).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use strongroom_crypto_awslc::AwsLcProvider;
 use strongroom_keystore::{KeyFilter, Page};
 use strongroom_keystore_sqlite::SqliteStore;
@@ -11,94 +8,41 @@ use zeroize::Zeroizing;
 
 use super::*;
 
-#[derive(Default)]
-struct MemVault(Mutex<HashMap<UnitId, Vec<u8>>>);
-
-impl MemVault {
-    /// The instances whose units the vault holds.
-    fn instances(&self) -> Vec<InstanceId> {
-        self.0
-            .lock()
-            .unwrap()
-            .values()
-            .map(|b| {
-                let v: serde_json::Value = serde_json::from_slice(b).unwrap();
-                v["instance"].as_str().unwrap().parse().unwrap()
-            })
-            .collect()
-    }
-}
-
-#[async_trait]
-impl UnitVault for MemVault {
-    async fn save(&self, u: UnitId, state: &[u8]) -> std::io::Result<()> {
-        self.0.lock().unwrap().insert(u, state.to_vec());
-        Ok(())
-    }
-    async fn load_all(&self) -> std::io::Result<Vec<Zeroizing<Vec<u8>>>> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .values()
-            .map(|b| Zeroizing::new(b.clone()))
-            .collect())
-    }
-    async fn destroy(&self, u: UnitId) -> std::io::Result<()> {
-        self.0.lock().unwrap().remove(&u);
-        Ok(())
-    }
-}
+use crate::testing::{MemVault, TestNode};
 
 struct Fixture {
     svc: Arc<Service>,
     clock: Arc<OffsetClock>,
     store: Arc<dyn KeyStore>,
     vault: Arc<MemVault>,
-    _dir: tempfile::TempDir,
+    _node: TestNode,
 }
 
-const AUDIT_KEY: [u8; 32] = [7; 32];
+const AUDIT_KEY: [u8; 32] = crate::testing::AUDIT_KEY;
 
 async fn fixture() -> Fixture {
     fixture_with(true).await
 }
 
 async fn fixture_with(audit_sync_all: bool) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn KeyStore> =
-        Arc::new(SqliteStore::open(&dir.path().join("ks.db")).await.unwrap());
-    let clock = Arc::new(OffsetClock::default());
-    let vault = Arc::new(MemVault::default());
-    let secrets = NodeSecrets {
-        token_key: [1; 32],
-        audit_key: AUDIT_KEY,
-        admin_token: "admin-secret".into(),
-    };
-    let (svc, _task) = Service::start(
-        Arc::clone(&store),
-        Arc::new(AwsLcProvider),
-        vault.clone(),
-        clock.clone(),
-        secrets,
-        ServiceConfig {
-            key_cache_capacity: 4,
-            token_ttl_secs: 3600,
-            // Deterministic tests read the log right after a call.
-            audit_sync_all,
-            max_keys_per_instance: Some(12),
-            rate_limit_per_instance: None,
-            dev: true,
-        },
-    )
-    .await
-    .unwrap();
+    let node = TestNode::start(ServiceConfig {
+        key_cache_capacity: 4,
+        token_ttl_secs: 3600,
+        // Deterministic tests read the log right after a call.
+        audit_sync_all,
+        max_keys_per_instance: Some(12),
+        rate_limit_per_instance: None,
+        dev: true,
+        zone: None,
+        region: None,
+    })
+    .await;
     Fixture {
-        svc,
-        clock,
-        store,
-        vault,
-        _dir: dir,
+        svc: Arc::clone(&node.svc),
+        clock: Arc::clone(&node.clock),
+        store: Arc::clone(&node.store),
+        vault: Arc::clone(&node.vault),
+        _node: node,
     }
 }
 
@@ -126,11 +70,8 @@ impl Fixture {
             .id
     }
     async fn ctx(&self, instance: InstanceId, roles: &[Role]) -> Ctx {
-        let p = Principal {
-            subject: format!("user-{}", roles.len()),
-            instance: Some(instance),
-            roles: Roles::of(roles),
-        };
+        let p =
+            Principal::instance_wide(format!("user-{}", roles.len()), instance, Roles::of(roles));
         let token = self.svc.token_for(&p, 600).unwrap().access_token;
         self.svc
             .authenticate(
@@ -420,6 +361,59 @@ async fn roles_are_least_privilege() {
     f.svc.purge(&purger, &id).await.unwrap();
 }
 
+/// ReaderPlus (Key Protect's role for services that fetch a secret): a Reader that may also
+/// read a standard key's payload, and nothing a Writer may do besides.
+#[tokio::test]
+async fn reader_plus_reads_standard_payloads_and_nothing_more() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let manager = f.ctx(i, &[Role::Manager]).await;
+    let reader = f.ctx(i, &[Role::Reader]).await;
+    let plus = f.ctx(i, &[Role::ReaderPlus]).await;
+    let mut req = root("secret");
+    req.kind = KeyKind::Standard;
+    req.payload = Some(zeroize::Zeroizing::new(b"s3cr3t-payload-bytes".to_vec()));
+    let std_id = f
+        .svc
+        .create_key(&manager, req)
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    let got = f.svc.get_key(&plus, &std_id).await.unwrap();
+    assert_eq!(
+        got.payload.as_deref().map(|p| p.as_slice()),
+        Some(&b"s3cr3t-payload-bytes"[..])
+    );
+    assert_eq!(
+        kind(f.svc.get_key(&reader, &std_id).await),
+        ErrorKind::Forbidden
+    );
+    f.svc.get_key_metadata(&plus, &std_id).await.unwrap();
+    let root_id = f
+        .svc
+        .create_key(&manager, root("r"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    let w = f.svc.wrap(&plus, &root_id, None, &[]).await.unwrap();
+    assert_eq!(
+        kind(f.svc.unwrap(&plus, &root_id, &w.ciphertext, &[]).await),
+        ErrorKind::Forbidden
+    );
+    assert_eq!(
+        kind(f.svc.create_key(&plus, root("no")).await),
+        ErrorKind::Forbidden
+    );
+    assert_eq!(
+        kind(f.svc.disable(&plus, &root_id).await),
+        ErrorKind::Forbidden
+    );
+}
+
 #[tokio::test]
 async fn instances_are_isolated_and_tokens_checked() {
     let f = fixture().await;
@@ -467,11 +461,7 @@ async fn instances_are_isolated_and_tokens_checked() {
     );
 
     // A token for instance A used against instance B.
-    let p = Principal {
-        subject: "x".into(),
-        instance: Some(a),
-        roles: Roles::of(&[Role::Manager]),
-    };
+    let p = Principal::instance_wide("x", a, Roles::of(&[Role::Manager]));
     let token = f.svc.token_for(&p, 60).unwrap().access_token;
     let auth = format!("Bearer {token}");
     let r = f
@@ -555,7 +545,15 @@ async fn api_keys_exchange_for_tokens() {
     let admin = f.admin().await;
     let created = f
         .svc
-        .create_api_key(&admin, i, "ci", Roles::of(&[Role::Writer]))
+        .create_api_key(
+            &admin,
+            i,
+            "ci",
+            crate::Access::Roles(crate::Grant {
+                roles: Roles::of(&[Role::Writer]),
+                key_rings: None,
+            }),
+        )
         .await
         .unwrap();
     assert!(!format!("{created:?}").contains(created.api_key.rsplit('.').next().unwrap()));
@@ -1111,11 +1109,7 @@ async fn dual_authorization_delete_needs_a_second_user() {
     let f = fixture().await;
     let i = f.instance().await;
     let alice = f.ctx(i, &[Role::Manager]).await;
-    let p = Principal {
-        subject: "bob".into(),
-        instance: Some(i),
-        roles: Roles::of(&[Role::Manager]),
-    };
+    let p = Principal::instance_wide("bob", i, Roles::of(&[Role::Manager]));
     let token = f.svc.token_for(&p, 30 * 86_400).unwrap().access_token;
     let bob = f
         .svc
@@ -1208,6 +1202,7 @@ async fn expired_keys_are_deactivated_by_the_scheduler() {
         states: vec![s],
         extractable: None,
         key_ring: None,
+        within_rings: None,
     };
     assert_eq!(
         f.svc
@@ -1281,11 +1276,7 @@ async fn the_per_instance_rate_limit_refuses_bursts() {
         .await
         .unwrap()
         .id;
-    let p = Principal {
-        subject: "u".into(),
-        instance: Some(i),
-        roles: Roles::of(&[Role::Reader]),
-    };
+    let p = Principal::instance_wide("u", i, Roles::of(&[Role::Reader]));
     let token = svc.token_for(&p, 60).unwrap().access_token;
     let mut allowed = 0;
     let mut limited = 0;
@@ -1311,4 +1302,6 @@ async fn the_per_instance_rate_limit_refuses_bursts() {
     assert_eq!(allowed + limited, 30);
 }
 mod kmip;
+mod placement;
+mod service_ids;
 mod state_model;

@@ -32,6 +32,9 @@ pub struct UnitLayout {
     pub recovery: u8,
     /// Development only: one operational unit holding a random master key, no ceremony.
     pub dev_master_key: bool,
+    /// Accept several operational units on this one node (one zone): they fail together,
+    /// so this is for test set-ups; in production each node adds its own unit.
+    pub allow_same_zone: bool,
 }
 
 impl UnitLayout {
@@ -41,6 +44,7 @@ impl UnitLayout {
             operational,
             recovery,
             dev_master_key: false,
+            allow_same_zone: false,
         }
     }
     /// The `serve --dev` layout.
@@ -49,6 +53,7 @@ impl UnitLayout {
             operational: 1,
             recovery: 0,
             dev_master_key: true,
+            allow_same_zone: false,
         }
     }
 }
@@ -109,7 +114,34 @@ impl Service {
         for i in instances {
             self.refresh_data_plane(&hosted, i)?;
         }
+        let units: Vec<(InstanceId, UnitId, bool)> = hosted
+            .values()
+            .map(|u| (u.instance(), u.id(), u.kind() == UnitKind::Recovery))
+            .collect();
+        drop(hosted);
+        self.replace_hosted(&units).await;
         Ok(())
+    }
+
+    /// Records again where this node's units run, as it is configured now: units created
+    /// before placements were kept, a node given another zone, a keystore restored from a
+    /// backup. Units of instances that no longer exist are left out. Best effort: a
+    /// keystore that cannot be written now is tried again at the next start.
+    async fn replace_hosted(&self, units: &[(InstanceId, UnitId, bool)]) {
+        for &(instance, unit, recovery) in units {
+            match self.store.get_instance(instance).await {
+                Ok(_) => {}
+                Err(strongroom_keystore::StoreError::NotFound) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record where this node's crypto units run");
+                    return;
+                }
+            }
+            if let Err(e) = self.place(instance, &[(unit, recovery)]).await {
+                tracing::warn!(error = %e.message, "cannot record where this node's crypto units run");
+                return;
+            }
+        }
     }
 
     /// Rebuilds the data-plane unit of `instance` from the hosted units: an operational
@@ -199,6 +231,13 @@ impl Service {
                 );
             }
         }
+        // Placed before they are persisted: a unit never runs unplaced, so no node misses it
+        // when it checks an instance's zones.
+        let placed: Vec<(UnitId, bool)> = states
+            .iter()
+            .map(|u| (u.id(), u.kind() == UnitKind::Recovery))
+            .collect();
+        self.place(instance, &placed).await?;
         let mut hosted = self.hosted.lock().await;
         for u in states {
             self.persist(&u).await?;
@@ -216,9 +255,16 @@ impl Service {
         ctx: &crate::AdminCtx,
         instance: InstanceId,
         kind: UnitKind,
+        allow_same_zone: bool,
     ) -> Result<UnitId> {
         let r = async {
             self.require_instance(instance).await?;
+            if !allow_same_zone {
+                match kind {
+                    UnitKind::Operational => self.check_zone_free(instance).await?,
+                    UnitKind::Recovery => self.check_recovery_region(instance, 1).await?,
+                }
+            }
             let hosted = self.hosted.lock().await;
             let here = hosted
                 .values()

@@ -2,7 +2,9 @@
 //! storage record (row versions, secret hashes) or depends on the keystore crate. Each view
 //! is built from the record in one place, here.
 
-use strongroom_keystore::{ApiKeyRecord, InstancePolicyRecord, InstanceRecord, KeyRecord};
+use strongroom_keystore::{
+    ApiKeyRecord, InstancePolicyRecord, InstanceRecord, KeyRecord, ServiceIdRecord,
+};
 use strongroom_model::{
     DeletionAuthorization, DualAuthPolicy, InstanceId, KeyId, KeyKind, KeyState, Roles,
     RotationPolicy, UnixMillis, VersionId,
@@ -130,8 +132,8 @@ pub struct ApiKeyInfo {
     pub instance: InstanceId,
     /// Its label.
     pub name: String,
-    /// Granted roles.
-    pub roles: Roles,
+    /// What the key grants: its own roles, or its service ID's.
+    pub access: Access,
     /// Creation time.
     pub created_at: UnixMillis,
 }
@@ -142,7 +144,61 @@ impl From<&ApiKeyRecord> for ApiKeyInfo {
             id: r.id.clone(),
             instance: r.instance,
             name: r.name.clone(),
-            roles: r.roles,
+            access: match &r.service_id {
+                Some(sid) => Access::ServiceId(sid.clone()),
+                None => Access::Roles(Grant {
+                    roles: r.roles,
+                    key_rings: r.key_rings.clone(),
+                }),
+            },
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// Roles, over the whole instance or over some of its key rings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Granted roles.
+    pub roles: Roles,
+    /// The key rings the roles apply to; `None` for the whole instance.
+    pub key_rings: Option<Vec<String>>,
+}
+
+/// What an API key grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Its own roles.
+    Roles(Grant),
+    /// Whatever its service ID is granted at the time of each token exchange.
+    ServiceId(String),
+}
+
+/// A service ID: an identity whose API keys share one grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceIdInfo {
+    /// `ServiceId-<uuid>`.
+    pub id: String,
+    /// Owning instance.
+    pub instance: InstanceId,
+    /// Its label.
+    pub name: String,
+    /// What its API keys grant.
+    pub grant: Grant,
+    /// Creation time.
+    pub created_at: UnixMillis,
+}
+
+impl From<&ServiceIdRecord> for ServiceIdInfo {
+    fn from(r: &ServiceIdRecord) -> Self {
+        ServiceIdInfo {
+            id: r.id.clone(),
+            instance: r.instance,
+            name: r.name.clone(),
+            grant: Grant {
+                roles: r.roles,
+                key_rings: r.key_rings.clone(),
+            },
             created_at: r.created_at,
         }
     }

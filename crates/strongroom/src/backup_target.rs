@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::error::Error;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _};
@@ -22,7 +23,7 @@ pub enum Target {
     },
 }
 
-fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
+fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>, Error> {
     let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
     let endpoint = std::env::var("STRONGROOM_S3_ENDPOINT")
         .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
@@ -33,9 +34,9 @@ fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
     if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
         b = b.with_region("us-east-1");
     }
-    Ok(Arc::new(b.build().map_err(|e| {
-        format!("S3 store for bucket '{bucket}': {e} (set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and, for a non-AWS store, STRONGROOM_S3_ENDPOINT)")
-    })?))
+    Ok(Arc::new(b.build().map_err(Error::context(format!(
+        "S3 store for bucket '{bucket}' (set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and, for a non-AWS store, STRONGROOM_S3_ENDPOINT)"
+    )))?))
 }
 
 /// Splits `s3://bucket/some/prefix` into bucket and prefix.
@@ -50,10 +51,10 @@ fn split_s3(url: &str) -> Option<(String, String)> {
 
 impl Target {
     /// A directory path, or `s3://bucket/prefix`.
-    pub fn parse(s: &str) -> Result<Target, String> {
+    pub fn parse(s: &str) -> Result<Target, Error> {
         if s.starts_with("s3://") {
-            let (bucket, prefix) =
-                split_s3(s).ok_or_else(|| format!("'{s}' is not s3://bucket/prefix"))?;
+            let (bucket, prefix) = split_s3(s)
+                .ok_or_else(|| Error::other(format!("'{s}' is not s3://bucket/prefix")))?;
             Ok(Target::S3 {
                 store: s3_store(&bucket)?,
                 bucket,
@@ -83,30 +84,33 @@ impl Target {
 
     /// Writes an archive (atomically: a directory write is rename-based, an S3 PUT is
     /// atomic).
-    pub async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<String, String> {
+    pub async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<String, Error> {
         match self {
             Target::Dir(d) => {
                 std::fs::create_dir_all(d)
-                    .map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+                    .map_err(Error::context(format!("cannot create {}", d.display())))?;
                 let path = d.join(name);
                 crate::node::write_private(&path, &bytes)
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    .map_err(Error::context(format!("cannot write {}", path.display())))?;
             }
             Target::S3 { store, .. } => {
                 store
                     .put(&self.key(name), bytes.into())
                     .await
-                    .map_err(|e| format!("cannot write {}: {e}", self.location(name)))?;
+                    .map_err(Error::context(format!(
+                        "cannot write {}",
+                        self.location(name)
+                    )))?;
             }
         }
         Ok(self.location(name))
     }
 
     /// The archive names (`*.srbk`), oldest first (names carry their creation time).
-    pub async fn list(&self) -> Result<Vec<String>, String> {
+    pub async fn list(&self) -> Result<Vec<String>, Error> {
         let mut names: Vec<String> = match self {
             Target::Dir(d) => std::fs::read_dir(d)
-                .map_err(|e| format!("cannot read {}: {e}", d.display()))?
+                .map_err(Error::context(format!("cannot read {}", d.display())))?
                 .filter_map(|e| e.ok())
                 .filter_map(|e| e.file_name().to_str().map(String::from))
                 .collect(),
@@ -115,7 +119,7 @@ impl Target {
                 store
                     .list_with_delimiter(p.as_ref())
                     .await
-                    .map_err(|e| format!("cannot list the backups: {e}"))?
+                    .map_err(Error::context("cannot list the backups"))?
                     .objects
                     .into_iter()
                     .filter_map(|o| o.location.filename().map(String::from))
@@ -128,31 +132,35 @@ impl Target {
     }
 
     /// Reads an archive by name.
-    pub async fn get(&self, name: &str) -> Result<Vec<u8>, String> {
+    pub async fn get(&self, name: &str) -> Result<Vec<u8>, Error> {
         match self {
             Target::Dir(d) => {
                 let path = d.join(name);
-                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+                std::fs::read(&path)
+                    .map_err(Error::context(format!("cannot read {}", path.display())))
             }
             Target::S3 { store, .. } => Ok(store
                 .get(&self.key(name))
                 .await
-                .map_err(|e| format!("cannot read {}: {e}", self.location(name)))?
+                .map_err(Error::context(format!(
+                    "cannot read {}",
+                    self.location(name)
+                )))?
                 .bytes()
                 .await
-                .map_err(|e| format!("cannot read {}: {e}", self.location(name)))?
+                .map_err(Error::context(format!(
+                    "cannot read {}",
+                    self.location(name)
+                )))?
                 .to_vec()),
         }
     }
 
     /// Deletes an archive by name.
-    pub async fn delete(&self, name: &str) -> Result<(), String> {
+    pub async fn delete(&self, name: &str) -> Result<(), Error> {
         match self {
-            Target::Dir(d) => std::fs::remove_file(d.join(name)).map_err(|e| e.to_string()),
-            Target::S3 { store, .. } => store
-                .delete(&self.key(name))
-                .await
-                .map_err(|e| e.to_string()),
+            Target::Dir(d) => std::fs::remove_file(d.join(name)).map_err(Error::from),
+            Target::S3 { store, .. } => store.delete(&self.key(name)).await.map_err(Error::from),
         }
     }
 
@@ -175,7 +183,7 @@ impl Target {
 }
 
 /// Reads one archive given as a file path or as `s3://bucket/key`.
-pub async fn read_archive(location: &str) -> Result<Vec<u8>, String> {
+pub async fn read_archive(location: &str) -> Result<Vec<u8>, Error> {
     if let Some((bucket, key)) = split_s3(location) {
         let (prefix, name) = match key.rsplit_once('/') {
             Some((p, n)) => (p.to_string(), n.to_string()),
@@ -189,5 +197,5 @@ pub async fn read_archive(location: &str) -> Result<Vec<u8>, String> {
         return t.get(&name).await;
     }
     let path = Path::new(location);
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    std::fs::read(path).map_err(Error::context(format!("cannot read {}", path.display())))
 }

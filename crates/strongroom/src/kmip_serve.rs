@@ -10,18 +10,19 @@ use strongroom_model::KeyKind;
 use strongroom_service::kmip::{NewKmipAdapter, KMIP_PROFILE_NATIVE};
 use strongroom_service::{Ctx, ErrorKind, InstanceInfo, Principal, Service};
 
+use crate::error::Error;
 use crate::node::write_private;
 use crate::serve::{Config, KmipListen};
 
 /// Binds the KMIP listener: an explicit address must bind; the default port is skipped
 /// with a warning when taken.
-pub async fn bind(listen: KmipListen) -> Result<Option<tokio::net::TcpListener>, String> {
+pub async fn bind(listen: KmipListen) -> Result<Option<tokio::net::TcpListener>, Error> {
     Ok(match listen {
         KmipListen::Off => None,
         KmipListen::At(a) => Some(
             tokio::net::TcpListener::bind(a)
                 .await
-                .map_err(|e| format!("cannot listen on {a} (KMIP): {e}"))?,
+                .map_err(Error::context(format!("cannot listen on {a} (KMIP)")))?,
         ),
         KmipListen::Default(a) => match tokio::net::TcpListener::bind(a).await {
             Ok(l) => Some(l),
@@ -40,12 +41,17 @@ pub fn start(
     cert: &Path,
     key: &Path,
     cfg: &Config,
-) -> Result<tokio::task::JoinHandle<()>, String> {
+) -> Result<tokio::task::JoinHandle<()>, Error> {
     let (chain, key) = crate::tls::load_pem(cert, key)?;
     let mut config = strongroom_kmip::KmipConfig::new(chain, key);
     config.max_connections = cfg.kmip_max_connections;
     config.idle_timeout = cfg.kmip_idle_timeout;
     config.io_timeout = cfg.kmip_io_timeout;
+    config.network = cfg.kmip_network;
+    config.tls_provider = Some(crate::tls::provider(cfg.tls_groups));
+    config.on_handshake = Some(std::sync::Arc::new(|conn: &rustls::CommonState| {
+        crate::tls::handshake("kmip", conn)
+    }));
     tracing::info!(addr = ?listener.local_addr().ok(), "KMIP is serving (mutual TLS)");
     let svc = Arc::clone(svc);
     Ok(tokio::spawn(async move {
@@ -81,7 +87,7 @@ impl DevKmipFiles {
 
     /// Reuses the files in `dir`, or makes a new CA and both certificates (the keys are
     /// readable by the owner only).
-    pub fn load_or_create(dir: &Path) -> Result<DevKmipFiles, String> {
+    pub fn load_or_create(dir: &Path) -> Result<DevKmipFiles, Error> {
         let f = DevKmipFiles::at(dir);
         let all = [
             &f.ca,
@@ -96,9 +102,9 @@ impl DevKmipFiles {
         use rcgen::{
             BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
         };
-        let e = |what: &str, err: rcgen::Error| format!("dev KMIP {what}: {err}");
+        let e = |what: &str, err: rcgen::Error| Error::context(format!("dev KMIP {what}"))(err);
         crate::node::create_private_dir(dir)
-            .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+            .map_err(Error::context(format!("cannot create {}", dir.display())))?;
         let ca_key = KeyPair::generate().map_err(|x| e("CA key", x))?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(|x| e("CA", x))?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -126,7 +132,7 @@ impl DevKmipFiles {
             .map_err(|x| e("client certificate", x))?;
         let write = |p: &Path, data: String| {
             write_private(p, data.as_bytes())
-                .map_err(|err| format!("cannot write {}: {err}", p.display()))
+                .map_err(Error::context(format!("cannot write {}", p.display())))
         };
         write(&f.ca, ca.pem())?;
         write(&f.server_cert, server.pem())?;
@@ -143,13 +149,9 @@ pub async fn dev_adapter(
     svc: &Arc<Service>,
     inst: &InstanceInfo,
     files: &DevKmipFiles,
-) -> Result<uuid::Uuid, String> {
+) -> Result<uuid::Uuid, Error> {
     let ctx = Ctx {
-        principal: Principal {
-            subject: "dev".into(),
-            instance: Some(inst.id),
-            roles: Service::dev_roles(),
-        },
+        principal: Principal::instance_wide("dev", inst.id, Service::dev_roles()),
         instance: inst.id,
         correlation_id: uuid::Uuid::new_v4().to_string(),
     };
@@ -175,7 +177,7 @@ pub async fn dev_adapter(
             match created {
                 Ok(_) => {}
                 Err(e) if e.kind == ErrorKind::AliasTaken => {}
-                Err(e) => return Err(format!("dev KMIP root key: {e}")),
+                Err(e) => return Err(Error::other(format!("dev KMIP root key: {e}"))),
             }
             svc.create_kmip_adapter(
                 &ctx,
@@ -188,20 +190,22 @@ pub async fn dev_adapter(
                 },
             )
             .await
-            .map_err(|e| format!("dev KMIP adapter: {e}"))?
+            .map_err(Error::context("dev KMIP adapter"))?
         }
-        Err(e) => return Err(format!("dev KMIP adapter: {e}")),
+        Err(e) => return Err(Error::other(format!("dev KMIP adapter: {e}"))),
     };
     let registered = svc
         .list_kmip_certificates(&ctx, DEV_ADAPTER)
         .await
-        .map_err(|e| format!("dev KMIP certificates: {e}"))?;
+        .map_err(Error::context("dev KMIP certificates"))?;
     if !registered.iter().any(|c| c.name == DEV_CERT) {
-        let pem = std::fs::read_to_string(&files.client_cert)
-            .map_err(|e| format!("cannot read {}: {e}", files.client_cert.display()))?;
+        let pem = std::fs::read_to_string(&files.client_cert).map_err(Error::context(format!(
+            "cannot read {}",
+            files.client_cert.display()
+        )))?;
         svc.add_kmip_certificate(&ctx, DEV_ADAPTER, Some(DEV_CERT.into()), &pem)
             .await
-            .map_err(|e| format!("dev KMIP client certificate: {e}"))?;
+            .map_err(Error::context("dev KMIP client certificate"))?;
     }
     Ok(adapter.id)
 }

@@ -4,10 +4,15 @@
 
 mod backup_target;
 mod bench;
+mod card;
 mod cli;
 mod coalesce;
+mod config;
 mod dev;
+mod error;
 mod kmip_serve;
+mod listen;
+mod logging;
 mod node;
 mod serve;
 mod tke;
@@ -28,7 +33,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Quick start: `strongroom serve --dev` in one terminal, then `strongroom key create demo`
 /// in another (the CLI finds ./strongroom-data/dev.json by itself).
 #[derive(Parser, Debug)]
-#[command(name = "strongroom", version, propagate_version = true)]
+#[command(
+    name = "strongroom",
+    version,
+    propagate_version = true,
+    after_help = "Exit status: 0 success; 1 a local failure (files, keystore, listeners); 2 wrong \
+                  arguments or configuration; 3 the server refused the request; 4 the server \
+                  cannot be reached or failed; 5 a check failed (audit chain, verification \
+                  pattern, signature, file integrity)."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -48,12 +61,20 @@ enum Cmd {
     /// and recovery (the HPCS TKE command names; docs/runbooks/ceremony.md).
     #[command(subcommand_required = true)]
     Tke(tke::TkeArgs),
+    /// Administrators' smart cards and USB tokens (PKCS#11): signature keys generated on the
+    /// card, listed, PIN changes (docs/runbooks/ceremony-smart-cards.md).
+    #[command(subcommand_required = true)]
+    Card(card::cli::CardArgs),
     /// Manage instances and their API keys (service administrator).
     #[command(subcommand_required = true)]
     Instance(cli::InstanceArgs),
     /// Check the audit log.
     #[command(subcommand_required = true)]
     Audit(cli::AuditArgs),
+    /// Read the instance's activity events, or export them to a file or webhook as they
+    /// happen (CADF events, as IBM's Activity Tracker delivers Key Protect's).
+    #[command(subcommand_required = true)]
+    Activity(cli::ActivityArgs),
     /// Back up and restore a node's keystore (key material stays sealed under the master keys).
     #[command(subcommand_required = true)]
     Backup(cli::BackupArgs),
@@ -78,7 +99,7 @@ fn main() -> ExitCode {
         match cli.cmd {
             Cmd::Serve(a) => {
                 let cfg = serve::resolve(*a)?;
-                let traces = serve::init_logging(cfg.log_json, cfg.otlp_endpoint.as_deref())?;
+                let traces = logging::init_logging(cfg.log_json, cfg.otlp_endpoint.as_deref())?;
                 let r = serve::run(cfg).await;
                 if let Some(t) = traces {
                     // Flushes the spans still queued (blocking: the exporter has its own thread).
@@ -90,7 +111,9 @@ fn main() -> ExitCode {
             Cmd::Instance(a) => cli::instance(a).await,
             Cmd::Kmip(a) => cli::kmip(a).await,
             Cmd::Tke(a) => tke::tke(a).await,
+            Cmd::Card(a) => card::cli::card(a),
             Cmd::Audit(a) => cli::audit(a).await,
+            Cmd::Activity(a) => cli::activity(a).await,
             Cmd::Backup(a) => cli::backup(a).await,
             Cmd::Bench(a) => bench::run(a).await,
         }
@@ -99,7 +122,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            e.exit_code()
         }
     }
 }

@@ -183,6 +183,12 @@ impl TryCall for Api {
 async fn serves_from_postgresql_across_restarts() {
     let db = fresh_postgres_db("sr_srv").await;
     let dir = tempfile::tempdir().unwrap();
+    // A private data directory, as a node's should be (else the node warns about it).
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let mut s = Server::start_with(dir.path(), &["--keystore-url", &db]);
     let api = s.client();
     let id = api.create_root("on-postgres").await;
@@ -218,6 +224,25 @@ async fn serves_from_postgresql_across_restarts() {
         )
     };
     assert!(ok && out.contains("chain intact"), "{out}");
+
+    // A clean stop logs no warning (the change feed ends with the pool), and a log written
+    // to a file carries no terminal colour codes.
+    let mut s2 = s2;
+    assert!(s2.terminate().success());
+    let log = std::fs::read_to_string(
+        dir.path()
+            .join(format!("server-{}.log", std::process::id())),
+    )
+    .unwrap();
+    assert!(
+        !log.contains('\u{1b}'),
+        "no ANSI escapes in a log file:\n{log}"
+    );
+    assert!(
+        !log.lines()
+            .any(|l| l.contains(" WARN ") || l.contains(" ERROR ")),
+        "a clean SIGTERM logs no warning:\n{log}"
+    );
 }
 
 /// Two nodes on one PostgreSQL keystore (the second node holding the same node key and
@@ -351,6 +376,12 @@ async fn postgresql_restart_fails_fast_and_recovers() {
         "failed fast: {:?}",
         started.elapsed()
     );
+    // The GREP11 listener's health service tells a load balancer too.
+    assert!(
+        await_grpc_health(&s, "grep11.Crypto", 2, 15).await,
+        "GREP11 health is NOT_SERVING while the keystore is down: {:?}",
+        grpc_health(&s, "grep11.Crypto").await
+    );
 
     assert!(std::process::Command::new(&script)
         .arg("resume")
@@ -373,6 +404,10 @@ async fn postgresql_restart_fails_fast_and_recovers() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
+    assert!(
+        await_grpc_health(&s, "grep11.Crypto", 1, 15).await,
+        "GREP11 health is SERVING again once the keystore is back"
+    );
     assert!(recovered, "the server recovered by itself");
     let u = api
         .call(
@@ -437,7 +472,18 @@ async fn three_nodes_survive_a_sigkill_under_load() {
         ]);
         cli(&a, &[])
     };
-    let instance = admin(0, &["instance", "create", "three", "--units", "1"])["id"]
+    let instance = admin(
+        0,
+        &[
+            "instance",
+            "create",
+            "three",
+            "--units",
+            "1",
+            "--recovery-units",
+            "0",
+        ],
+    )["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -531,6 +577,7 @@ async fn three_nodes_survive_a_sigkill_under_load() {
     let api_for = |url: &str| Api {
         http: http.clone(),
         url: url.to_string(),
+        admin_url: String::new(),
         instance: instance.clone(),
         token: token.clone(),
     };
@@ -638,5 +685,154 @@ async fn three_nodes_survive_a_sigkill_under_load() {
         acked.keys.len(),
         acked.wraps.len(),
         failed.load(std::sync::atomic::Ordering::Relaxed)
+    );
+}
+
+/// A wrap on `api` of `key`: the ciphertext and the plaintext it wraps.
+async fn wrap_on(api: &Api, key: &str) -> (String, String) {
+    let r = api
+        .call(
+            "POST",
+            &format!("/api/v2/keys/{key}/actions/wrap"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    (
+        r.body["ciphertext"].as_str().unwrap().to_string(),
+        r.body["plaintext"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The plaintext `ciphertext` unwraps to on `api`.
+async fn unwrap_on(api: &Api, key: &str, ciphertext: &str) -> String {
+    let r = api
+        .call(
+            "POST",
+            &format!("/api/v2/keys/{key}/actions/unwrap"),
+            Some(json!({"ciphertext": ciphertext})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body["plaintext"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_previous_release_and_this_one_serve_one_postgresql_together() {
+    let db = fresh_postgres_db("sr_upgrade").await;
+    step("a node of the previous release creates the schema and a key");
+    let dir_old = tempfile::tempdir().unwrap();
+    let old = Server::start_previous(dir_old.path(), &["--keystore-url", &db]);
+    let api_old = old.client();
+    let k_old = api_old.create_root("made by the previous release").await;
+    let (c_old, p_old) = wrap_on(&api_old, &k_old).await;
+
+    step("a node of this release joins: it expands the schema, and both go on serving");
+    let dir_new = tempfile::tempdir().unwrap();
+    copy_node_files(dir_old.path(), dir_new.path());
+    let new = Server::start_with(dir_new.path(), &["--keystore-url", &db]);
+    let mut api_new = new.client();
+    api_new.instance = old.instance.clone();
+    api_new.token = old.token.clone();
+    assert_eq!(unwrap_on(&api_new, &k_old, &c_old).await, p_old);
+    let k_new = api_new.create_root("made by this release").await;
+    let (c_new, p_new) = wrap_on(&api_new, &k_new).await;
+    assert_eq!(
+        unwrap_on(&api_old, &k_new, &c_new).await,
+        p_new,
+        "the previous release reads a key this release wrote, in the expanded schema"
+    );
+    let k_old2 = api_old.create_root("made after the expansion").await;
+    let (c2, p2) = wrap_on(&api_old, &k_old2).await;
+    assert_eq!(unwrap_on(&api_new, &k_old2, &c2).await, p2);
+    let listed = api_new.call("GET", "/api/v2/keys", None).await;
+    assert_eq!(
+        listed.body["metadata"]["collectionTotal"],
+        json!(3),
+        "{:?}",
+        listed.body
+    );
+    let listed = api_old.call("GET", "/api/v2/keys", None).await;
+    assert_eq!(
+        listed.body["metadata"]["collectionTotal"],
+        json!(3),
+        "{:?}",
+        listed.body
+    );
+
+    step("a token limited to key rings, issued by this release, is refused by the previous one");
+    let r = api_new
+        .call("POST", "/api/v2/key_rings/payments", None)
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let key = admin_post(
+        &new,
+        &format!("/admin/v1/instances/{}/api_keys", old.instance),
+        json!({"name": "ring app", "roles": ["Manager"], "key_rings": ["payments"]}),
+    )
+    .await;
+    let tok: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/identity/token", new.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey={}",
+            key["apikey"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let limited = Api {
+        token: tok["access_token"].as_str().unwrap().to_string(),
+        ..api_old.clone()
+    };
+    let r = limited
+        .call(
+            "POST",
+            &format!("/api/v2/keys/{k_old}/actions/wrap"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 401, "never read as instance-wide: {:?}", r.body);
+    let on_new = Api {
+        url: new.url.clone(),
+        ..limited.clone()
+    };
+    let r = on_new
+        .call(
+            "POST",
+            &format!("/api/v2/keys/{k_old}/actions/wrap"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        r.status, 401,
+        "outside its ring on this release too: {:?}",
+        r.body
+    );
+
+    step("the previous release's node is upgraded in turn; the audit chain of both verifies");
+    let mut old = old;
+    old.terminate();
+    let upgraded = Server::start_with(dir_old.path(), &["--keystore-url", &db]);
+    let mut api_up = upgraded.client();
+    api_up.instance = old.instance.clone();
+    api_up.token = old.token.clone();
+    assert_eq!(unwrap_on(&api_up, &k_old, &c_old).await, p_old);
+    assert_eq!(unwrap_on(&api_up, &k_new, &c_new).await, p_new);
+    drop(upgraded);
+    drop(new);
+    let out = std::process::Command::new(bin())
+        .args(["audit", "verify", "--keystore-url", &db, "--data-dir"])
+        .arg(dir_old.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "one chain across the two releases: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }

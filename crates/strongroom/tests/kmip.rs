@@ -955,3 +955,76 @@ async fn a_node_stops_serving_an_object_another_node_destroyed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// allowedNetwork holds on KMIP: a private-only instance's adapter is refused on a public
+/// KMIP listener and served on one declared private (`--kmip-network private`).
+#[tokio::test]
+async fn kmip_follows_the_allowed_network_policy() {
+    for (network, served) in [("public", false), ("private", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = KMIP.to_vec();
+        args.extend_from_slice(&["--kmip-network", network]);
+        let s = Server::start_with(dir.path(), &args);
+        let r = s
+            .client()
+            .call(
+                "PUT",
+                "/api/v2/instance/policies?policy=allowedNetwork",
+                Some(serde_json::json!({
+                    "metadata": {"collectionType": "application/vnd.ibm.kms.policy+json", "collectionTotal": 1},
+                    "resources": [{"policy_type": "allowedNetwork",
+                                   "policy_data": {"enabled": true, "attributes": {"allowed_network": "private-only"}}}]
+                })),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{:?}", r.body);
+        let d = dev(dir.path());
+        let answer = match tls_to(&d, None).await {
+            Err(_) => None,
+            Ok(mut t) => {
+                send_raw(&mut t, &{
+                    let mut v = Vec::new();
+                    encode(&request((1, 4), vec![(DISCOVER_VERSIONS, vec![])]), &mut v);
+                    v
+                })
+                .await
+            }
+        };
+        assert_eq!(answer.is_some(), served, "KMIP on a {network} listener");
+    }
+}
+
+#[tokio::test]
+async fn kmip_handshakes_are_counted_by_key_exchange_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(dir.path(), KMIP);
+    let d = dev(dir.path());
+    let t = tls_to(&d, None).await.unwrap();
+    let group = format!(
+        "{:?}",
+        t.get_ref()
+            .1
+            .negotiated_key_exchange_group()
+            .unwrap()
+            .name()
+    );
+    drop(t);
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", s.admin_url))
+        .bearer_auth(&s.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let want = format!("strongroom_tls_handshakes_total{{group=\"{group}\",listener=\"kmip\"}} ");
+    let n: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&want))
+        .unwrap_or_else(|| panic!("no {want} in:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(n >= 1);
+}

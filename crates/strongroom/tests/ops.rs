@@ -10,6 +10,12 @@ use common::*;
 use serde_json::{json, Value};
 
 fn cli(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let (status, out, err) = cli_status(dir, args);
+    (status == Some(0), out, err)
+}
+
+/// Runs the CLI with `--data-dir dir`: its exit status, stdout and stderr.
+fn cli_status(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(bin())
         .args(args)
         .arg("--data-dir")
@@ -17,7 +23,7 @@ fn cli(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
         .output()
         .unwrap();
     (
-        out.status.success(),
+        out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
@@ -113,8 +119,42 @@ async fn audit_verify_detects_changed_and_removed_records() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         v["records"].as_u64().unwrap(),
-        7,
-        "create, 5 wraps and one denied read"
+        8,
+        "dev mode's PKCS#11 API key, create, 5 wraps and one denied read"
+    );
+
+    // A wrong key is told apart from tampering: no record verifies, yet they link.
+    let wrong = dir.path().join("other-cluster.key");
+    std::fs::write(&wrong, [7u8; 32]).unwrap();
+    let (status, out, err) = cli_status(
+        dir.path(),
+        &[
+            "audit",
+            "verify",
+            "--cluster-key-file",
+            wrong.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(status, Some(2), "{out} {err}");
+    assert!(
+        out.contains("the key is wrong, not the log") && !out.contains("changed"),
+        "{out}"
+    );
+    // `--config` takes the data directory (and keystore, cluster key) from serve's file.
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = {:?}\n", dir.path().to_str().unwrap()),
+    )
+    .unwrap();
+    let o = Command::new(bin())
+        .args(["audit", "verify", "--config", config.to_str().unwrap()])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("chain intact"),
+        "{o:?}"
     );
 
     let db = dir.path().join("keystore-audit.db");
@@ -140,8 +180,8 @@ async fn audit_verify_detects_changed_and_removed_records() {
         .await
         .unwrap();
     pool.close().await;
-    let (ok, out, err) = cli(dir.path(), &["audit", "verify"]);
-    assert!(!ok);
+    let (status, out, err) = cli_status(dir.path(), &["audit", "verify"]);
+    assert_eq!(status, Some(5), "a failed check exits 5: {out} {err}");
     assert!(
         out.contains("BROKEN") && out.contains("changed"),
         "{out} {err}"
@@ -252,6 +292,127 @@ async fn cli_drives_instances_api_keys_and_keys() {
     assert!(!ok && err.contains("INSTANCE_NOT_EMPTY_ERR"), "{err}");
     let (ok, _, err) = cli(dir.path(), &["instance", "list", "--admin-token", "wrong"]);
     assert!(!ok && err.contains("401"), "{err}");
+}
+
+#[tokio::test]
+async fn cli_manages_service_ids_limited_to_key_rings() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let iid = s.instance.clone();
+    let mut api = s.client();
+    api.token = token_for(&s, &iid, &["Manager"]).await;
+    let r = api.call("POST", "/api/v2/key_rings/payments", None).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let other = api.create_root("elsewhere").await;
+
+    step("a service ID limited to the payments ring, and two API keys of it");
+    let (ok, out, err) = cli(
+        dir.path(),
+        &[
+            "instance",
+            "service-id",
+            "create",
+            &iid,
+            "--role",
+            "Writer",
+            "--key-ring",
+            "payments",
+            "--name",
+            "payments app",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("roles Writer on key rings payments"), "{out}");
+    let sid = out
+        .split_whitespace()
+        .find(|w| w.starts_with("ServiceId-"))
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let (ok, out, err) = cli(
+            dir.path(),
+            &[
+                "instance",
+                "apikey",
+                "create",
+                &iid,
+                "--service-id",
+                &sid,
+                "--output",
+                "json",
+            ],
+        );
+        assert!(ok, "{err}");
+        let k: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(k["service_id"], json!(sid));
+        keys.push(k);
+    }
+    let (ok, out, _) = cli(dir.path(), &["instance", "apikey", "list", &iid]);
+    assert!(
+        ok && out.matches(&format!("service ID {sid}")).count() == 2,
+        "{out}"
+    );
+
+    step("its keys reach the payments ring only");
+    let key_cmd = |apikey: &str, extra: &[&str]| {
+        let mut a = vec!["key"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["--url", &s.url, "--instance", &iid, "--api-key", apikey]);
+        cli(dir.path(), &a)
+    };
+    let first = keys[0]["apikey"].as_str().unwrap().to_string();
+    let (ok, _, err) = key_cmd(&first, &["wrap", &other]);
+    assert!(!ok && err.contains("401 UNAUTHORIZED_ERR"), "{err}");
+    let (ok, out, _) = key_cmd(&first, &["list"]);
+    assert!(ok && out.contains("no keys"), "{out}");
+    let (ok, _, err) = key_cmd(&first, &["create", "elsewhere-too"]);
+    assert!(!ok && err.contains("key ring 'default'"), "{err}");
+    let (ok, out, err) = key_cmd(&first, &["create", "card-fees", "--key-ring", "payments"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("card-fees"), "{out}");
+    let (ok, out, _) = key_cmd(&first, &["list", "--key-ring", "payments"]);
+    assert!(ok && out.contains("card-fees"), "{out}");
+    let (ok, _, err) = key_cmd(&first, &["list", "--key-ring", "default"]);
+    assert!(!ok && err.contains("401"), "{err}");
+
+    step("a wrong command line is a usage error that creates nothing");
+    let (ok, _, err) = cli(dir.path(), &["instance", "apikey", "create", &iid]);
+    assert!(!ok && err.contains("--role"), "{err}");
+    let (ok, _, err) = cli(
+        dir.path(),
+        &[
+            "instance",
+            "apikey",
+            "create",
+            &iid,
+            "--service-id",
+            &sid,
+            "--role",
+            "Manager",
+        ],
+    );
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+
+    step("rotate: delete the first key, the second goes on; then delete the service ID");
+    let id0 = keys[0]["id"].as_str().unwrap();
+    let (ok, _, err) = cli(dir.path(), &["instance", "apikey", "delete", &iid, id0]);
+    assert!(ok, "{err}");
+    let second = keys[1]["apikey"].as_str().unwrap().to_string();
+    let (ok, _, err) = key_cmd(&second, &["list"]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = cli(dir.path(), &["instance", "service-id", "list", &iid]);
+    assert!(ok && out.contains(&sid), "{out}");
+    let (ok, _, err) = cli(
+        dir.path(),
+        &["instance", "service-id", "delete", &iid, &sid],
+    );
+    assert!(ok, "{err}");
+    let (ok, out, _) = cli(dir.path(), &["instance", "apikey", "list", &iid]);
+    assert!(ok && !out.contains(&sid), "{out}");
+    let (ok, _, err) = key_cmd(&second, &["list"]);
+    assert!(!ok, "the service ID's keys went with it: {err}");
 }
 
 #[tokio::test]
@@ -394,6 +555,31 @@ async fn backup_restore_into_a_fresh_node_and_refuse_damaged_archives() {
     assert!(ok, "{err}");
     let restored: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(restored["keys"].as_u64(), Some(30));
+    assert_eq!(
+        (
+            restored["ready_instances"].as_array().map(Vec::len),
+            restored["instances_needing_master_keys"]
+                .as_array()
+                .map(Vec::len)
+        ),
+        (Some(0), Some(1)),
+        "a node without units waits for the master key: {restored}"
+    );
+    // Into a node whose units already hold the master key: ready at once, and the restore
+    // does not ask for master keys.
+    let primed = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join("node.key"), primed.path().join("node.key")).unwrap();
+    std::fs::create_dir_all(primed.path().join("units")).unwrap();
+    for e in std::fs::read_dir(dir.path().join("units")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), primed.path().join("units").join(e.file_name())).unwrap();
+    }
+    let (ok, out, err) = cli(primed.path(), &["backup", "restore", &file]);
+    assert!(ok, "{err}");
+    assert!(
+        !out.contains("load the master keys") && out.contains("already hold the master keys"),
+        "{out}"
+    );
     let (ok, _, err) = cli(fresh.path(), &["backup", "restore", &file]);
     assert!(
         !ok && err.contains("not empty"),
@@ -471,12 +657,15 @@ async fn metering_and_prometheus_metrics() {
         assert!(ok, "{err}");
         usage = serde_json::from_str(&out).unwrap();
         calls = usage["api_calls"].as_u64().unwrap();
-        if calls >= 6 {
+        if calls >= 7 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(calls, 6, "create, 4 wraps, 1 refused read");
+    assert_eq!(
+        calls, 7,
+        "dev mode's PKCS#11 API key, create, 4 wraps, 1 refused read"
+    );
     // The same calls, counted against the crypto unit that served them.
     let per_unit = usage["crypto_units"].as_array().unwrap();
     assert_eq!(per_unit.len(), 1, "{usage}");
@@ -513,7 +702,20 @@ async fn metering_and_prometheus_metrics() {
     );
     assert!(!ok && err.contains("YYYY-MM"), "{err}");
 
-    let text = reqwest::get(format!("{}/metrics", api.url))
+    // /metrics and the admin API live on the admin listener only, and /metrics needs the
+    // admin token there.
+    for path in ["/metrics", "/admin/v1/instances"] {
+        let on_api = reqwest::get(format!("{}{path}", api.url)).await.unwrap();
+        assert_eq!(on_api.status(), 404, "{path} is not on the API listener");
+    }
+    let anonymous = reqwest::get(format!("{}/metrics", api.admin_url))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401, "/metrics needs the admin token");
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", api.admin_url))
+        .bearer_auth(&s.admin_token)
+        .send()
         .await
         .unwrap()
         .text()
@@ -782,4 +984,546 @@ async fn backups_go_to_an_s3_compatible_store() {
         "{:?}",
         r.body
     );
+}
+
+/// Tenants read their own activity: an instance's Readers and Managers list its audit events
+/// as CADF events, filtered by action, outcome, key and time, page by page with a cursor;
+/// never another instance's events; KeyPurge alone may not; bad filters get Key Protect's
+/// error envelope.
+#[tokio::test]
+async fn tenants_read_their_own_activity_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let a = s.client();
+    let started = a.call("GET", "/api/v2/keys", None).await;
+    assert_eq!(started.status, 200);
+    let id = a.create_root("tracked").await;
+    for _ in 0..3 {
+        let w = a
+            .call(
+                "POST",
+                &format!("/api/v2/keys/{id}/actions/wrap"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(w.status, 200);
+    }
+    assert_eq!(
+        a.call("GET", "/api/v2/keys/no-such-key", None).await.status,
+        404
+    );
+
+    // Another tenant, busy with its own keys.
+    let other = admin_post(
+        &s,
+        "/admin/v1/instances",
+        json!({"name": "tenant-b", "dev_master_key": true}),
+    )
+    .await;
+    let b_id = other["id"].as_str().unwrap().to_string();
+    let mut b = a.clone();
+    b.instance = b_id.clone();
+    b.token = token_for(&s, &b_id, &["Manager"]).await;
+    let b_key = b.create_root("b-secret").await;
+    b.call(
+        "POST",
+        &format!("/api/v2/keys/{b_key}/actions/wrap"),
+        Some(json!({})),
+    )
+    .await;
+
+    let events = |api: &Api, q: &str| {
+        let (api, q) = (api.clone(), q.to_string());
+        async move {
+            let r = api
+                .call("GET", &format!("/api/v2/activity_events{q}"), None)
+                .await;
+            assert_eq!(r.status, 200, "{q}: {:?}", r.body);
+            r.body
+        }
+    };
+    let all = events(&a, "?limit=1000").await;
+    let list = all["resources"].as_array().unwrap().clone();
+    assert!(
+        list.iter()
+            .all(|e| !e.to_string().contains(&b_id) && !e.to_string().contains(&b_key)),
+        "never another tenant's events"
+    );
+    let wraps = events(&a, &format!("?action=kms.secrets.wrap&key={id}")).await;
+    let wraps = wraps["resources"].as_array().unwrap();
+    assert_eq!(wraps.len(), 3);
+    let e = &wraps[0];
+    assert_eq!(
+        e["typeURI"],
+        "http://schemas.dmtf.org/cloud/audit/1.0/event"
+    );
+    assert_eq!(
+        (
+            e["action"].as_str(),
+            e["outcome"].as_str(),
+            e["severity"].as_str()
+        ),
+        (Some("kms.secrets.wrap"), Some("success"), Some("normal"))
+    );
+    assert_eq!(e["target"]["id"], id.as_str());
+    assert_eq!(e["reason"]["reasonCode"], 200);
+    assert!(e["initiator"]["id"].as_str().is_some_and(|p| !p.is_empty()));
+    let failed = events(&a, "?outcome=failure").await;
+    let failed = failed["resources"].as_array().unwrap();
+    assert!(
+        failed
+            .iter()
+            .any(|e| e["reason"]["reasonType"] == "key_not_found"
+                && e["reason"]["reasonCode"] == 404
+                && e["severity"] == "warning"),
+        "{failed:?}"
+    );
+    assert!(failed.iter().all(|e| e["outcome"] == "failure"));
+    // Paging with the cursor walks every event once, in order.
+    let mut seen = Vec::new();
+    let mut after = String::from("0");
+    loop {
+        let page = events(&a, &format!("?limit=2&after={after}")).await;
+        let items = page["resources"].as_array().unwrap().clone();
+        if items.is_empty() {
+            break;
+        }
+        seen.extend(
+            items
+                .iter()
+                .map(|e| e["seq"].as_str().unwrap().parse::<i64>().unwrap()),
+        );
+        after = page["metadata"]["next"].as_str().unwrap().to_string();
+    }
+    let listed: Vec<i64> = list
+        .iter()
+        .map(|e| e["seq"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(seen.len() >= listed.len() && seen.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(&seen[..listed.len()], &listed[..]);
+    // A time window in the future holds nothing.
+    let none = events(&a, "?from=2999-01-01T00:00:00Z").await;
+    assert_eq!(none["resources"].as_array().unwrap().len(), 0);
+    // Tenant B sees its own key's events, and none of A's.
+    let theirs = events(&b, "?limit=1000").await;
+    let theirs = theirs["resources"].as_array().unwrap();
+    assert!(theirs.iter().any(|e| e["target"]["id"] == b_key.as_str()));
+    assert!(theirs.iter().all(|e| e["target"]["id"] != id.as_str()));
+    // A Reader may read them; KeyPurge alone may not.
+    let mut reader = a.clone();
+    reader.token = token_for(&s, &a.instance, &["Reader"]).await;
+    assert_eq!(
+        reader
+            .call("GET", "/api/v2/activity_events", None)
+            .await
+            .status,
+        200
+    );
+    let mut purger = a.clone();
+    purger.token = token_for(&s, &a.instance, &["KeyPurge"]).await;
+    let r = purger.call("GET", "/api/v2/activity_events", None).await;
+    assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED_ERR"));
+    // Export as a stream: JSON lines to a file, resumed from the position, never twice.
+    let out = dir.path().join("activity.jsonl");
+    let state = dir.path().join("activity.pos");
+    let export = |extra: &[&str]| {
+        let mut args = vec!["activity", "export", "--state", state.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        cli(dir.path(), &args)
+    };
+    let (ok, _, err) = export(&["--to-file", out.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let lines = |p: &std::path::Path| -> Vec<Value> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let first = lines(&out);
+    assert!(first.iter().all(|e| e["action"] != "activity.events.read"));
+    assert_eq!(
+        first
+            .iter()
+            .filter(|e| e["action"] == "kms.secrets.wrap")
+            .count(),
+        3
+    );
+    a.call(
+        "POST",
+        &format!("/api/v2/keys/{id}/actions/wrap"),
+        Some(json!({})),
+    )
+    .await;
+    // The position file is lost: the file's last line still tells where to go on.
+    std::fs::remove_file(&state).unwrap();
+    let (ok, _, err) = export(&["--to-file", out.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let second = lines(&out);
+    let seqs: Vec<i64> = second
+        .iter()
+        .map(|e| e["seq"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "no event twice: {seqs:?}"
+    );
+    assert_eq!(
+        second
+            .iter()
+            .filter(|e| e["action"] == "kms.secrets.wrap")
+            .count(),
+        4
+    );
+    assert!(second.iter().all(|e| !e.to_string().contains(&b_id)));
+    // To a webhook: a refused batch is not counted as sent; the next run sends it.
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook_url = format!("http://{}/events", hook.local_addr().unwrap());
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let got = std::sync::Arc::clone(&received);
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for (n, conn) in hook.incoming().enumerate() {
+            let mut conn = conn.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 65536];
+            let body = loop {
+                let k = conn.read(&mut chunk).unwrap();
+                if k == 0 {
+                    break Vec::new();
+                }
+                buf.extend_from_slice(&chunk[..k]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(i) = text.find("\r\n\r\n") {
+                    let len: usize = text[..i]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= i + 4 + len {
+                        break buf[i + 4..i + 4 + len].to_vec();
+                    }
+                }
+            };
+            let status = if n == 0 {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            if n > 0 {
+                got.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+            }
+            let _ = conn.write_all(
+                format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+    });
+    let hook_state = dir.path().join("hook.pos");
+    let webhook = |state: &std::path::Path| {
+        cli(
+            dir.path(),
+            &[
+                "activity",
+                "export",
+                "--webhook",
+                &hook_url,
+                "--state",
+                state.to_str().unwrap(),
+                "--action",
+                "kms.secrets.wrap",
+            ],
+        )
+    };
+    let (ok, _, err) = webhook(&hook_state);
+    assert!(!ok && err.contains("500"), "{err}");
+    assert!(!hook_state.exists(), "nothing counted as delivered");
+    let (ok, _, err) = webhook(&hook_state);
+    assert!(ok, "{err}");
+    let batches = received.lock().unwrap().clone();
+    let sent: Vec<&Value> = batches
+        .iter()
+        .flat_map(|b| b["events"].as_array().unwrap())
+        .collect();
+    assert_eq!(sent.len(), 4, "{batches:?}");
+    assert!(sent.iter().all(|e| e["action"] == "kms.secrets.wrap"));
+
+    for bad in [
+        "?limit=0",
+        "?limit=1001",
+        "?after=-1",
+        "?outcome=Bad!",
+        "?from=yesterday",
+    ] {
+        let r = a
+            .call("GET", &format!("/api/v2/activity_events{bad}"), None)
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "INVALID_QUERY_PARAM_ERR"),
+            "{bad}: {:?}",
+            r.body
+        );
+    }
+}
+
+/// Zones: a node's units carry its zone; several operational units on one node (one zone,
+/// failing together) need --allow-same-zone; `/ready?instance=` tells a load balancer
+/// whether this node can serve an instance.
+#[tokio::test]
+async fn zones_are_shown_and_one_node_does_not_pose_as_several() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(dir.path(), &["--zone", "zone-a", "--region", "eu-1"]);
+    let (status, _, err) = cli_status(dir.path(), &["instance", "create", "twin", "--units", "2"]);
+    assert_eq!(status, Some(3), "the server refuses: {err}");
+    assert!(
+        err.contains("one zone (zone-a)") && err.contains("add-unit"),
+        "{err}"
+    );
+    let (ok, out, _) = cli(dir.path(), &["instance", "list"]);
+    assert!(ok && !out.contains("twin"), "nothing was created: {out}");
+    let (ok, out, err) = cli(
+        dir.path(),
+        &[
+            "instance",
+            "create",
+            "twin",
+            "--units",
+            "2",
+            "--allow-same-zone",
+            "--output",
+            "json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let twin: Value = serde_json::from_str(&out).unwrap();
+    let api = s.client();
+    let units = api.call("GET", "/api/v2/crypto_units", None).await;
+    assert_eq!(
+        (units.body["zone"].as_str(), units.body["region"].as_str()),
+        (Some("zone-a"), Some("eu-1"))
+    );
+    let base = s.url.clone();
+    let ready = |q: String| {
+        let url = format!("{base}/ready{q}");
+        async move { reqwest::get(url).await.unwrap().status().as_u16() }
+    };
+    assert_eq!(
+        ready(format!("?instance={}", api.instance)).await,
+        200,
+        "the dev instance is served"
+    );
+    assert_eq!(
+        ready(format!("?instance={}", twin["id"].as_str().unwrap())).await,
+        503,
+        "units in imprint mode serve nothing yet"
+    );
+    assert_eq!(ready("?instance=nope".into()).await, 400);
+    let (status, _, err) = cli_status(dir.path(), &["serve", "--dev", "--zone", "Zone A"]);
+    assert_eq!(status, Some(2), "{err}");
+}
+
+/// An admin request to `s`'s admin listener: status and JSON body.
+async fn admin_call(
+    s: &Server,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}{path}", s.admin_url))
+        .header("authorization", format!("Bearer {}", s.admin_token));
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn units_of_an_instance_are_placed_apart_across_nodes() {
+    let db = fresh_postgres_db("sr_zones").await;
+    let dir_a = tempfile::tempdir().unwrap();
+    let a = Server::start_with(
+        dir_a.path(),
+        &[
+            "--keystore-url",
+            &db,
+            "--zone",
+            "zone-a",
+            "--region",
+            "eu-1",
+        ],
+    );
+    let dir_b = tempfile::tempdir().unwrap();
+    copy_node_files(dir_a.path(), dir_b.path());
+    let b = Server::start_with(
+        dir_b.path(),
+        &[
+            "--keystore-url",
+            &db,
+            "--zone",
+            "zone-b",
+            "--region",
+            "eu-2",
+        ],
+    );
+    use reqwest::Method;
+
+    step("an instance created on node A has its operational unit in zone-a");
+    let (st, inst) = admin_call(
+        &a,
+        Method::POST,
+        "/admin/v1/instances",
+        Some(json!({"name": "zoned", "recovery_units": 0})),
+    )
+    .await;
+    assert_eq!(st, 201, "{inst}");
+    let id = inst["id"].as_str().unwrap().to_string();
+    let units = format!("/admin/v1/instances/{id}/units");
+    let (_, p) = admin_call(&b, Method::GET, &units, None).await;
+    assert_eq!(p["units"].as_array().unwrap().len(), 1, "{p}");
+    assert_eq!(p["units"][0]["zone"], "zone-a");
+    let advice = p["advice"].to_string();
+    assert!(
+        advice.contains("another zone") && advice.contains("0 of the 2"),
+        "{advice}"
+    );
+
+    step("node B adds one in zone-b; node A is refused a second one in zone-a");
+    let (st, body) = admin_call(
+        &b,
+        Method::POST,
+        &units,
+        Some(json!({"kind": "operational"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    let (st, body) = admin_call(
+        &a,
+        Method::POST,
+        &units,
+        Some(json!({"kind": "operational"})),
+    )
+    .await;
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        body.to_string().contains("already in zone zone-a"),
+        "{body}"
+    );
+    let (_, p) = admin_call(&a, Method::GET, &units, None).await;
+    assert_eq!(
+        p["units"].as_array().unwrap().len(),
+        2,
+        "the refusal created nothing: {p}"
+    );
+
+    step("recovery units: the first in this region, the second in the other region");
+    let (st, _) = admin_call(&a, Method::POST, &units, Some(json!({"kind": "recovery"}))).await;
+    assert_eq!(st, 201);
+    let (st, body) = admin_call(&a, Method::POST, &units, Some(json!({"kind": "recovery"}))).await;
+    assert_eq!(
+        st, 400,
+        "a second recovery unit in eu-1 while eu-2 exists: {body}"
+    );
+    assert!(
+        body.to_string().contains("add it on a node in eu-2"),
+        "{body}"
+    );
+    let (st, body) = admin_call(
+        &a,
+        Method::POST,
+        "/admin/v1/instances",
+        Some(json!({"name": "two-here", "recovery_units": 2})),
+    )
+    .await;
+    assert_eq!(st, 400, "{body}");
+    let (_, list) = admin_call(&a, Method::GET, "/admin/v1/instances", None).await;
+    assert!(
+        !list.to_string().contains("two-here"),
+        "the refusal created nothing: {list}"
+    );
+    let (_, p) = admin_call(&a, Method::GET, &units, None).await;
+    let advice = p["advice"].to_string();
+    assert!(
+        advice.contains("1 of the 2") && advice.contains("region eu-2"),
+        "{advice}"
+    );
+    let (st, _) = admin_call(&b, Method::POST, &units, Some(json!({"kind": "recovery"}))).await;
+    assert_eq!(st, 201);
+
+    step("the CLI lists the units with their zones, and nothing is left to do");
+    let (ok, out, err) = cli(
+        dir_b.path(),
+        &[
+            "instance",
+            "units",
+            &id,
+            "--admin-url",
+            &b.admin_url,
+            "--admin-token",
+            &b.admin_token,
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.matches("zone zone-a").count(), 2, "{out}");
+    assert_eq!(out.matches("zone zone-b").count(), 2, "{out}");
+    assert!(!out.contains("next:"), "{out}");
+
+    step("instance create makes the first recovery unit here and says where the second goes");
+    let (ok, out, err) = cli(
+        dir_a.path(),
+        &[
+            "instance",
+            "create",
+            "by-cli",
+            "--admin-url",
+            &a.admin_url,
+            "--admin-token",
+            &a.admin_token,
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("next: it has 1 of the 2 recovery units") && out.contains("region eu-2"),
+        "{out}"
+    );
+
+    step("units placed before placements were kept are placed again at start-up, where the node is now");
+    let mut b = b;
+    b.terminate();
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    sqlx::query("DELETE FROM placements WHERE zone = 'zone-b'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let b = Server::start_with(
+        dir_b.path(),
+        &[
+            "--keystore-url",
+            &db,
+            "--zone",
+            "zone-c",
+            "--region",
+            "eu-2",
+        ],
+    );
+    let (_, p) = admin_call(&b, Method::GET, &units, None).await;
+    let zones: Vec<&str> = p["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["zone"].as_str().unwrap())
+        .collect();
+    assert_eq!(zones.len(), 4, "{p}");
+    assert_eq!(zones.iter().filter(|z| **z == "zone-c").count(), 2, "{p}");
 }

@@ -392,7 +392,7 @@ async fn bad_input_gets_documented_errors_and_changes_nothing() {
     let created: Value = admin
         .post(format!(
             "{}/admin/v1/instances/{}/api_keys",
-            api.url, api.instance
+            api.admin_url, api.instance
         ))
         .header("authorization", format!("Bearer {}", s.admin_token))
         .body(json!({"name": "reader", "roles": ["Reader"]}).to_string())
@@ -467,6 +467,94 @@ async fn bad_input_gets_documented_errors_and_changes_nothing() {
         .await;
     assert_eq!(r.body["plaintext"], b64(b"dek"));
 
+    // a ReaderPlus API key: reads a standard key's payload; cannot unwrap or create, on
+    // REST and on GREP11 alike
+    let created: Value = admin
+        .post(format!(
+            "{}/admin/v1/instances/{}/api_keys",
+            api.admin_url, api.instance
+        ))
+        .header("authorization", format!("Bearer {}", s.admin_token))
+        .body(json!({"name": "fetcher", "roles": ["ReaderPlus"]}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["roles"], json!(["ReaderPlus"]), "{created}");
+    let tok: Value = admin
+        .post(format!("{}/identity/token", api.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey={}",
+            created["apikey"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut plus = api.clone();
+    plus.token = tok["access_token"].as_str().unwrap().to_string();
+    let std_key = api
+        .call(
+            "POST",
+            "/api/v2/keys",
+            Some(key_body(
+                json!({"name": "fetched", "extractable": true, "payload": b64(b"app-secret")}),
+            )),
+        )
+        .await;
+    let std_id = std_key.body["resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = plus
+        .call("GET", &format!("/api/v2/keys/{std_id}"), None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["resources"][0]["payload"], b64(b"app-secret"));
+    let r = reader
+        .call("GET", &format!("/api/v2/keys/{std_id}"), None)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (401, "UNAUTHORIZED_ERR"),
+        "a Reader gets no payload"
+    );
+    let r = plus
+        .call(
+            "POST",
+            &format!("/api/v2/keys/{root}/actions/unwrap"),
+            Some(json!({"ciphertext": ct, "aad": ["x"]})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED_ERR"));
+    let mut g = grep11_client(&s).await;
+    let random = g
+        .generate_random(grep11_req(
+            strongroom_grep11::pb::GenerateRandomRequest { len: 16 },
+            &plus.token,
+        ))
+        .await;
+    assert_eq!(random.unwrap().into_inner().rnd.len(), 16);
+    let refused = g
+        .generate_key(grep11_req(
+            strongroom_grep11::pb::GenerateKeyRequest {
+                mech: Some(strongroom_grep11::pb::Mechanism {
+                    mechanism: strongroom_grep11::ckm::AES_KEY_GEN.0,
+                    parameter: None,
+                }),
+                ..Default::default()
+            },
+            &plus.token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+
     // expired token: move the clock past the dev token's 7 days
     api.advance(&s.admin_token, 8 * 86_400).await;
     let r = api.call("GET", "/api/v2/keys", None).await;
@@ -487,7 +575,7 @@ async fn purge_needs_keypurge_and_four_hours() {
     let created: Value = admin
         .post(format!(
             "{}/admin/v1/instances/{}/api_keys",
-            api.url, api.instance
+            api.admin_url, api.instance
         ))
         .header("authorization", format!("Bearer {}", s.admin_token))
         .body(json!({"name": "purger", "roles": ["KeyPurge"]}).to_string())

@@ -43,7 +43,8 @@ fn private_pki(names: &[&str]) -> Pki {
 
 struct TlsNode {
     child: std::process::Child,
-    url: String,
+    port: u16,
+    admin_url: String,
     dir: tempfile::TempDir,
     ca: PathBuf,
 }
@@ -57,6 +58,10 @@ impl Drop for TlsNode {
 
 /// A production-mode node (TLS required) whose certificate comes from a private CA.
 async fn tls_node(names: &[&str]) -> TlsNode {
+    tls_node_with(names, &[]).await
+}
+
+async fn tls_node_with(names: &[&str], extra: &[&str]) -> TlsNode {
     let dir = tempfile::tempdir().unwrap();
     let pki = private_pki(names);
     let (cp, kp, ca) = (
@@ -67,16 +72,21 @@ async fn tls_node(names: &[&str]) -> TlsNode {
     std::fs::write(&cp, &pki.cert_pem).unwrap();
     std::fs::write(&kp, &pki.key_pem).unwrap();
     std::fs::write(&ca, &pki.ca_pem).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, admin_port) = (free_port(), free_port());
     let child = Command::new(bin())
         .args([
             "serve",
             "--http-addr",
             &format!("127.0.0.1:{port}"),
+            "--admin-addr",
+            &format!("127.0.0.1:{admin_port}"),
             "--data-dir",
         ])
         .arg(dir.path().join("data"))
@@ -84,12 +94,14 @@ async fn tls_node(names: &[&str]) -> TlsNode {
         .arg(&cp)
         .arg("--tls-key")
         .arg(&kp)
+        .args(extra)
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let node = TlsNode {
         child,
-        url: format!("https://127.0.0.1:{port}"),
+        port,
+        admin_url: format!("https://127.0.0.1:{admin_port}"),
         dir,
         ca,
     };
@@ -107,7 +119,13 @@ async fn tls_node(names: &[&str]) -> TlsNode {
 /// `strongroom instance list` against the node, with extra arguments and environment.
 fn instance_list(node: &TlsNode, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let out = Command::new(bin())
-        .args(["instance", "list", "--url", &node.url, "--data-dir"])
+        .args([
+            "instance",
+            "list",
+            "--admin-url",
+            &node.admin_url,
+            "--data-dir",
+        ])
         .arg(node.dir.path().join("data"))
         .args(args)
         .env_remove("SSL_CERT_FILE")
@@ -249,7 +267,7 @@ async fn fresh_token(s: &Server) -> Api {
     let key: Value = http
         .post(format!(
             "{}/admin/v1/instances/{}/api_keys",
-            s.url, s.instance
+            s.admin_url, s.instance
         ))
         .bearer_auth(&s.admin_token)
         .json(&json!({"name": "t", "roles": ["Manager", "KeyPurge"]}))
@@ -377,7 +395,7 @@ async fn deleted_keys_are_purged_and_deleted_instances_shredded_on_every_node() 
     assert_eq!(unit_files(dirs[2].path()), units_before);
     c.terminate();
     let r = reqwest::Client::new()
-        .delete(format!("{}/admin/v1/instances/{}", a.url, a.instance))
+        .delete(format!("{}/admin/v1/instances/{}", a.admin_url, a.instance))
         .bearer_auth(&a.admin_token)
         .send()
         .await
@@ -404,4 +422,189 @@ async fn deleted_keys_are_purged_and_deleted_instances_shredded_on_every_node() 
         "node C shreds at start-up"
     );
     drop(c);
+}
+
+/// allowedNetwork: an instance whose policy is private-only answers only on the private
+/// listeners (REST and GREP11); the public ones refuse it, and setting the policy back
+/// opens them again.
+#[tokio::test]
+async fn private_only_instances_answer_on_private_listeners_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(
+        dir.path(),
+        &[
+            "--private-http-addr",
+            "127.0.0.1:0",
+            "--private-grpc-addr",
+            "127.0.0.1:0",
+        ],
+    );
+    let dev: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("dev.json")).unwrap())
+            .unwrap();
+    let public = s.client();
+    let mut private = s.client();
+    private.url = dev["private_rest_url"].as_str().unwrap().to_string();
+    let private_grpc = dev["private_grpc_addr"].as_str().unwrap().to_string();
+    let policy = |network: &str| {
+        json!({
+            "metadata": {"collectionType": "application/vnd.ibm.kms.policy+json", "collectionTotal": 1},
+            "resources": [{"policy_type": "allowedNetwork",
+                           "policy_data": {"enabled": true, "attributes": {"allowed_network": network}}}]
+        })
+    };
+    let random = |addr: String, token: String| async move {
+        let mut c =
+            strongroom_grep11::pb::crypto_client::CryptoClient::connect(format!("http://{addr}"))
+                .await
+                .unwrap();
+        c.generate_random(grep11_req(
+            strongroom_grep11::pb::GenerateRandomRequest { len: 8 },
+            &token,
+        ))
+        .await
+    };
+    let public_grpc = dev["grpc_addr"].as_str().unwrap().to_string();
+    assert_eq!(public.call("GET", "/api/v2/keys", None).await.status, 200);
+    let r = public
+        .call(
+            "PUT",
+            "/api/v2/instance/policies?policy=allowedNetwork",
+            Some(policy("private-only")),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+
+    let r = public.call("GET", "/api/v2/keys", None).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (401, "UNAUTHORIZED_ERR"),
+        "{:?}",
+        r.body
+    );
+    assert!(r.body.to_string().contains("private"), "{:?}", r.body);
+    assert_eq!(private.call("GET", "/api/v2/keys", None).await.status, 200);
+    let refused = random(public_grpc.clone(), s.token.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    assert!(random(private_grpc.clone(), s.token.clone()).await.is_ok());
+
+    let r = private
+        .call(
+            "PUT",
+            "/api/v2/instance/policies?policy=allowedNetwork",
+            Some(policy("public-and-private")),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    assert_eq!(public.call("GET", "/api/v2/keys", None).await.status, 200);
+    assert!(random(public_grpc, s.token.clone()).await.is_ok());
+}
+
+// ---------------------------------------------------------------- post-quantum TLS
+
+/// A TLS 1.3 handshake with the node's REST listener offering only `groups`: the group
+/// negotiated, or the error.
+async fn handshake(
+    node: &TlsNode,
+    groups: &[&'static dyn rustls::crypto::SupportedKxGroup],
+) -> Result<String, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(&node.ca).unwrap(),
+    )) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.kx_groups = groups.to_vec();
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", node.port))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    match tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+    {
+        Ok(s) => Ok(format!(
+            "{:?}",
+            s.get_ref()
+                .1
+                .negotiated_key_exchange_group()
+                .unwrap()
+                .name()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The node's count of handshakes on `listener` that negotiated `group` (`/metrics`).
+async fn handshakes(node: &TlsNode, listener: &str, group: &str) -> u64 {
+    let token = std::fs::read_to_string(node.dir.path().join("data/admin.token")).unwrap();
+    // The CLI's own TLS configuration (hybrid post-quantum first).
+    let trust = strongroom_client::Trust {
+        ca_file: Some(node.ca.clone()),
+        insecure: false,
+    };
+    let text = reqwest::Client::builder()
+        .use_preconfigured_tls(trust.rustls_config().unwrap().unwrap())
+        .build()
+        .unwrap()
+        .get(format!(
+            "{}/metrics",
+            node.admin_url.replace("127.0.0.1", "localhost")
+        ))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let want =
+        format!("strongroom_tls_handshakes_total{{group=\"{group}\",listener=\"{listener}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&want))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn tls_prefers_hybrid_post_quantum_keeps_classic_and_can_refuse_it() {
+    use rustls::crypto::aws_lc_rs::kx_group::{X25519, X25519MLKEM768};
+    let node = tls_node(&["localhost", "127.0.0.1"]).await;
+    assert_eq!(
+        handshake(&node, &[X25519MLKEM768, X25519]).await.unwrap(),
+        "X25519MLKEM768",
+        "a post-quantum client gets the hybrid group"
+    );
+    assert_eq!(
+        handshake(&node, &[X25519]).await.unwrap(),
+        "X25519",
+        "older clients still connect"
+    );
+    assert!(handshakes(&node, "rest", "X25519MLKEM768").await >= 1);
+    assert!(handshakes(&node, "rest", "X25519").await >= 1);
+    let admin = handshakes(&node, "admin", "X25519").await
+        + handshakes(&node, "admin", "X25519MLKEM768").await;
+    assert!(
+        admin >= 1,
+        "the metrics requests themselves, on the admin listener"
+    );
+
+    let pq = tls_node_with(&["localhost", "127.0.0.1"], &["--tls-groups", "pq-only"]).await;
+    assert_eq!(
+        handshake(&pq, &[X25519MLKEM768]).await.unwrap(),
+        "X25519MLKEM768"
+    );
+    let refused = handshake(&pq, &[X25519]).await.unwrap_err();
+    assert!(
+        refused.contains("HandshakeFailure") || refused.contains("handshake"),
+        "{refused}"
+    );
+    assert_eq!(handshakes(&pq, "rest", "X25519").await, 0);
 }

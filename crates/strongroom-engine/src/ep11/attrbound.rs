@@ -17,7 +17,7 @@
 use zeroize::Zeroizing;
 
 use super::attrs::Attrs;
-use super::consts::{cka, cko, ckr};
+use super::consts::{cka, cko, ckr, Ckk, Cko};
 use super::Ep11;
 use super::{err, permit, Body, Ep11Error, NewKey, Resolved, Role};
 use crate::provider::{AeadAlg, AsymKind, DigestAlg, RsaPadding};
@@ -82,7 +82,7 @@ impl Ep11<'_> {
         };
         let block = k.attrs.encode();
         let mut content = Zeroizing::new(Vec::with_capacity(3 + block.len() + material.len()));
-        content.push(u8::try_from(k.attrs.class()).map_err(|_| bad())?);
+        content.push(u8::try_from(k.attrs.class().0).map_err(|_| bad())?);
         content.extend_from_slice(&u16::try_from(block.len()).map_err(|_| bad())?.to_be_bytes());
         content.extend_from_slice(&block);
         content.extend_from_slice(&material);
@@ -128,7 +128,7 @@ impl Ep11<'_> {
         kek: &[u8],
         mac_key: &[u8],
         wrapped: &[u8],
-        key_type: Option<u64>,
+        key_type: Option<Ckk>,
     ) -> Result<NewKey, Ep11Error> {
         let p = self.provider.as_ref();
         let w = self.resolve(kek, Role::Unwrapping)?;
@@ -178,7 +178,7 @@ impl Ep11<'_> {
         let aead = p.aead_key(AeadAlg::AesGcm, &cek).map_err(|_| bad())?;
         let mut content = Zeroizing::new(ct.to_vec());
         aead.open(&nonce, header, &mut content).map_err(|_| bad())?;
-        let class = u64::from(*content.first().ok_or_else(bad)?);
+        let class = Cko(u64::from(*content.first().ok_or_else(bad)?));
         let block_len = usize::from(u16::from_be_bytes([
             *content.get(1).ok_or_else(bad)?,
             *content.get(2).ok_or_else(bad)?,

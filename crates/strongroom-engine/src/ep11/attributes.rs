@@ -5,7 +5,7 @@ use super::*;
 
 impl Ep11<'_> {
     /// `GetAttributeValue`: the requested attributes (all when none are named).
-    pub fn get_attributes(&self, blob: &[u8], which: &[u64]) -> Result<Attrs, Ep11Error> {
+    pub fn get_attributes(&self, blob: &[u8], which: &[Cka]) -> Result<Attrs, Ep11Error> {
         let k = self.resolve(blob, Role::Key)?;
         let mut all = k.attrs.clone();
         let info = match &k.body {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::consts::{cka, ckk, cko, ckr};
+use super::consts::{cka, ckk, cko, ckr, Cka, Ckk, Ckm, Cko, Ckr};
 use super::Ep11Error;
 
 /// One attribute value, as GREP11 carries it (`AttributeValue` oneof).
@@ -18,14 +18,14 @@ pub enum AttrValue {
 }
 
 /// A template: attribute type → value.
-pub type Template = BTreeMap<u64, AttrValue>;
+pub type Template = BTreeMap<Cka, AttrValue>;
 
 /// The attributes of a key object (canonical, bound into the blob).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Attrs(pub BTreeMap<u64, AttrValue>);
+pub struct Attrs(pub BTreeMap<Cka, AttrValue>);
 
 /// Boolean attributes a key object carries, with their defaults.
-const BOOLS: [(u64, bool); 17] = [
+const BOOLS: [(Cka, bool); 17] = [
     (cka::TOKEN, false),
     (cka::PRIVATE, true),
     (cka::SENSITIVE, true),
@@ -46,7 +46,7 @@ const BOOLS: [(u64, bool); 17] = [
 ];
 
 /// Attributes the token sets and a template may not.
-const READ_ONLY: [u64; 6] = [
+const READ_ONLY: [Cka; 6] = [
     cka::LOCAL,
     cka::NEVER_EXTRACTABLE,
     cka::ALWAYS_SENSITIVE,
@@ -56,7 +56,7 @@ const READ_ONLY: [u64; 6] = [
 ];
 
 /// Value-carrying attributes a template may give (checked by the operation).
-const VALUES: [u64; 11] = [
+const VALUES: [Cka; 11] = [
     cka::PRIME_BITS,
     cka::IBM_STRUCT_PARAMS,
     cka::CLASS,
@@ -71,10 +71,10 @@ const VALUES: [u64; 11] = [
 ];
 
 /// Usage attributes that only some classes have.
-const PRIVATE_ONLY: [u64; 3] = [cka::SIGN, cka::DECRYPT, cka::UNWRAP];
-const PUBLIC_ONLY: [u64; 3] = [cka::VERIFY, cka::ENCRYPT, cka::WRAP];
+const PRIVATE_ONLY: [Cka; 3] = [cka::SIGN, cka::DECRYPT, cka::UNWRAP];
+const PUBLIC_ONLY: [Cka; 3] = [cka::VERIFY, cka::ENCRYPT, cka::WRAP];
 
-fn invalid(code: u64, detail: String) -> Ep11Error {
+fn invalid(code: Ckr, detail: String) -> Ep11Error {
     Ep11Error::new(code, detail)
 }
 
@@ -87,6 +87,11 @@ impl AttrValue {
             _ => None,
         }
     }
+    /// A CK_ULONG value (a code of any PKCS#11 type).
+    pub fn ulong(v: impl Into<u64>) -> Self {
+        AttrValue::Int(v.into() as i64)
+    }
+
     /// The value as a CK_ULONG (AttributeI, or big-endian bytes of up to 8).
     pub fn as_ulong(&self) -> Option<u64> {
         match self {
@@ -101,7 +106,7 @@ impl AttrValue {
 
 /// Checks a template given by a caller: every attribute known, of the right type, not
 /// read-only, and usage attributes only where the class has them.
-pub fn check_template(t: &Template, class: u64) -> Result<(), Ep11Error> {
+pub fn check_template(t: &Template, class: Cko) -> Result<(), Ep11Error> {
     for (&a, v) in t {
         if READ_ONLY.contains(&a) {
             return Err(invalid(
@@ -168,7 +173,7 @@ pub fn check_template(t: &Template, class: u64) -> Result<(), Ep11Error> {
             format!("attribute 0x{a:x} is not supported in key templates"),
         ));
     }
-    if let Some(c) = t.get(&cka::CLASS).and_then(AttrValue::as_ulong) {
+    if let Some(c) = class_in(t) {
         if c != class {
             return Err(invalid(
                 ckr::TEMPLATE_INCONSISTENT,
@@ -181,18 +186,28 @@ pub fn check_template(t: &Template, class: u64) -> Result<(), Ep11Error> {
     Ok(())
 }
 
+/// The object class a template names.
+pub fn class_in(t: &Template) -> Option<Cko> {
+    ulong(t, cka::CLASS).map(Cko)
+}
+
+/// The key type a template names.
+pub fn key_type_in(t: &Template) -> Option<Ckk> {
+    ulong(t, cka::KEY_TYPE).map(Ckk)
+}
+
 /// The ULONG value of an attribute in a template.
-pub fn ulong(t: &Template, a: u64) -> Option<u64> {
+pub fn ulong(t: &Template, a: Cka) -> Option<u64> {
     t.get(&a).and_then(AttrValue::as_ulong)
 }
 
 /// A boolean attribute in a template (false when absent).
-pub fn flag_of(t: &Template, a: u64) -> bool {
+pub fn flag_of(t: &Template, a: Cka) -> bool {
     t.get(&a).and_then(AttrValue::as_bool).unwrap_or(false)
 }
 
 /// The bytes of an attribute in a template.
-pub fn bytes(t: &Template, a: u64) -> Option<&[u8]> {
+pub fn bytes(t: &Template, a: Cka) -> Option<&[u8]> {
     match t.get(&a) {
         Some(AttrValue::Bytes(b)) => Some(b),
         _ => None,
@@ -204,14 +219,14 @@ impl Attrs {
     /// `local` is true for keys generated here.
     pub fn build(
         t: &Template,
-        class: u64,
-        key_type: u64,
+        class: Cko,
+        key_type: Ckk,
         local: bool,
-        gen_mech: Option<u64>,
+        gen_mech: Option<Ckm>,
     ) -> Attrs {
         let mut m = BTreeMap::new();
-        m.insert(cka::CLASS, AttrValue::Int(class as i64));
-        m.insert(cka::KEY_TYPE, AttrValue::Int(key_type as i64));
+        m.insert(cka::CLASS, AttrValue::ulong(class));
+        m.insert(cka::KEY_TYPE, AttrValue::ulong(key_type));
         for (a, default) in BOOLS {
             let on = t.get(&a).and_then(AttrValue::as_bool).unwrap_or(default);
             m.insert(a, AttrValue::Bool(on));
@@ -247,33 +262,33 @@ impl Attrs {
             m.insert(cka::ALWAYS_SENSITIVE, AttrValue::Bool(local && sens));
         }
         if let Some(g) = gen_mech {
-            m.insert(cka::KEY_GEN_MECHANISM, AttrValue::Int(g as i64));
+            m.insert(cka::KEY_GEN_MECHANISM, AttrValue::ulong(g));
         }
         Attrs(m)
     }
 
     /// A boolean attribute (false when absent).
-    pub fn flag(&self, a: u64) -> bool {
+    pub fn flag(&self, a: Cka) -> bool {
         self.0.get(&a).and_then(AttrValue::as_bool).unwrap_or(false)
     }
 
     /// A ULONG attribute.
-    pub fn ulong(&self, a: u64) -> Option<u64> {
+    pub fn ulong(&self, a: Cka) -> Option<u64> {
         self.0.get(&a).and_then(AttrValue::as_ulong)
     }
 
     /// The object class.
-    pub fn class(&self) -> u64 {
-        self.ulong(cka::CLASS).unwrap_or(u64::MAX)
+    pub fn class(&self) -> Cko {
+        Cko(self.ulong(cka::CLASS).unwrap_or(u64::MAX))
     }
 
     /// The key type.
-    pub fn key_type(&self) -> u64 {
-        self.ulong(cka::KEY_TYPE).unwrap_or(u64::MAX)
+    pub fn key_type(&self) -> Ckk {
+        Ckk(self.ulong(cka::KEY_TYPE).unwrap_or(u64::MAX))
     }
 
     /// Sets a value attribute.
-    pub fn set(&mut self, a: u64, v: AttrValue) {
+    pub fn set(&mut self, a: Cka, v: AttrValue) {
         self.0.insert(a, v);
     }
 
@@ -298,12 +313,12 @@ impl Attrs {
     /// Decodes [`Attrs::encode`]; refuses anything not in canonical form.
     pub fn decode(mut b: &[u8]) -> Option<Attrs> {
         let mut m = BTreeMap::new();
-        let mut last: Option<u64> = None;
+        let mut last: Option<Cka> = None;
         while !b.is_empty() {
             if b.len() < 13 {
                 return None;
             }
-            let a = u64::from_be_bytes(b[..8].try_into().ok()?);
+            let a = Cka(u64::from_be_bytes(b[..8].try_into().ok()?));
             let kind = b[8];
             let len = u32::from_be_bytes(b[9..13].try_into().ok()?) as usize;
             let rest = &b[13..];
@@ -326,7 +341,7 @@ impl Attrs {
 }
 
 /// A secret key type and its allowed value lengths.
-pub fn secret_len_ok(key_type: u64, len: usize) -> bool {
+pub fn secret_len_ok(key_type: Ckk, len: usize) -> bool {
     match key_type {
         ckk::AES => matches!(len, 16 | 24 | 32),
         ckk::DES2 => len == 16,
@@ -356,7 +371,7 @@ mod tests {
 
     #[test]
     fn bad_templates_get_their_codes() {
-        let code = |a: u64, v: AttrValue, class: u64| {
+        let code = |a: Cka, v: AttrValue, class: Cko| {
             let mut t = Template::new();
             t.insert(a, v);
             check_template(&t, class).err().map(|e| e.ckr)
@@ -370,7 +385,7 @@ mod tests {
             Some(ckr::ATTRIBUTE_VALUE_INVALID)
         );
         assert_eq!(
-            code(0x7777, AttrValue::Int(1), cko::SECRET_KEY),
+            code(Cka(0x7777), AttrValue::Int(1), cko::SECRET_KEY),
             Some(ckr::ATTRIBUTE_TYPE_INVALID)
         );
         assert_eq!(

@@ -5,7 +5,7 @@ use super::*;
 impl Ep11<'_> {
     /// `DeriveKey`: ECDH1 (KDF NULL) and SHA*_KEY_DERIVATION.
     pub fn derive(&self, mech: &Mech, base: &[u8], t: &Template) -> Result<NewKey, Ep11Error> {
-        let class = attrs::ulong(t, cka::CLASS).unwrap_or(cko::SECRET_KEY);
+        let class = attrs::class_in(t).unwrap_or(cko::SECRET_KEY);
         if class != cko::SECRET_KEY {
             return err(ckr::TEMPLATE_INCONSISTENT, "DeriveKey creates secret keys");
         }
@@ -169,7 +169,7 @@ impl Ep11<'_> {
                 )
             }
         };
-        let kt = attrs::ulong(t, cka::KEY_TYPE).unwrap_or(ckk::GENERIC_SECRET);
+        let kt = attrs::key_type_in(t).unwrap_or(ckk::GENERIC_SECRET);
         let len = match attrs::ulong(t, cka::VALUE_LEN) {
             Some(0) | None if kt == ckk::GENERIC_SECRET => secret.len(),
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),

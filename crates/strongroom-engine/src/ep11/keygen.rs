@@ -3,7 +3,7 @@
 use super::*;
 
 impl Ep11<'_> {
-    pub(super) fn check_value(&self, key_type: u64, value: &[u8]) -> Vec<u8> {
+    pub(super) fn check_value(&self, key_type: Ckk, value: &[u8]) -> Vec<u8> {
         let p = self.provider.as_ref();
         let kcv = match key_type {
             ckk::AES => p
@@ -23,10 +23,10 @@ impl Ep11<'_> {
     pub(super) fn new_secret(
         &self,
         t: &Template,
-        key_type: u64,
+        key_type: Ckk,
         value: KeyMaterial,
         local: bool,
-        gen: Option<u64>,
+        gen: Option<Ckm>,
     ) -> Result<NewKey, Ep11Error> {
         let mut attrs = Attrs::build(t, cko::SECRET_KEY, key_type, local, gen);
         attrs.set(cka::VALUE_LEN, AttrValue::Int(value.len() as i64));
@@ -41,7 +41,7 @@ impl Ep11<'_> {
 
     pub(super) fn random_secret(
         &self,
-        key_type: u64,
+        key_type: Ckk,
         len: usize,
     ) -> Result<KeyMaterial, Ep11Error> {
         let p = self.provider.as_ref();
@@ -108,7 +108,7 @@ impl Ep11<'_> {
                 )
             }
         };
-        if let Some(kt) = attrs::ulong(t, cka::KEY_TYPE) {
+        if let Some(kt) = attrs::key_type_in(t) {
             if kt != key_type {
                 return err(
                     ckr::TEMPLATE_INCONSISTENT,
@@ -158,10 +158,10 @@ impl Ep11<'_> {
         let params =
             made.map_err(|_| Ep11Error::new(ckr::GENERAL_ERROR, "parameter generation failed"))?;
         let mut a = Attrs::default();
-        a.set(cka::CLASS, AttrValue::Int(cko::DOMAIN_PARAMETERS as i64));
+        a.set(cka::CLASS, AttrValue::ulong(cko::DOMAIN_PARAMETERS));
         a.set(
             cka::KEY_TYPE,
-            AttrValue::Int(if dh { ckk::DH } else { ckk::DSA } as i64),
+            AttrValue::ulong(if dh { ckk::DH } else { ckk::DSA }),
         );
         a.set(cka::PRIME_BITS, AttrValue::Int(bits as i64));
         a.set(cka::IBM_STRUCT_PARAMS, AttrValue::Bytes(params.clone()));
@@ -288,7 +288,7 @@ impl Ep11<'_> {
         };
         let kt = key_type_of(kind);
         for t in [pub_t, priv_t] {
-            if let Some(x) = attrs::ulong(t, cka::KEY_TYPE) {
+            if let Some(x) = attrs::key_type_in(t) {
                 if x != kt {
                     return err(
                         ckr::TEMPLATE_INCONSISTENT,

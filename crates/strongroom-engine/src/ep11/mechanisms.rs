@@ -7,7 +7,7 @@ use super::*;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MechInfo {
     /// CKM_* code.
-    pub code: u64,
+    pub code: Ckm,
     /// Smallest key (bits for RSA/EC, bytes for secret keys).
     pub min: u64,
     /// Largest key.
@@ -16,7 +16,7 @@ pub struct MechInfo {
     pub flags: u64,
 }
 
-pub(super) const fn mi(code: u64, min: u64, max: u64, flags: u64) -> MechInfo {
+pub(super) const fn mi(code: Ckm, min: u64, max: u64, flags: u64) -> MechInfo {
     MechInfo {
         code,
         min,
@@ -152,7 +152,7 @@ pub const MECHANISMS: &[MechInfo] = &[
 ];
 
 /// The info of one mechanism.
-pub fn mechanism_info(code: u64) -> Option<MechInfo> {
+pub fn mechanism_info(code: Ckm) -> Option<MechInfo> {
     MECHANISMS.iter().copied().find(|m| m.code == code)
 }
 

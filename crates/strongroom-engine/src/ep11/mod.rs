@@ -37,7 +37,7 @@ use crate::secret::KeyMaterial;
 use crate::{CryptoUnit, EngineError, MkId};
 
 pub use attrs::{AttrValue, Attrs, Template};
-use consts::{cka, ckf, ckk, ckm, cko, ckr};
+use consts::{cka, ckf, ckk, ckm, cko, ckr, Cka, Ckk, Ckm, Cko, Ckr};
 use object::Parsed;
 
 use errors::*;
@@ -73,14 +73,14 @@ impl CryptoUnit {
 #[error("{detail} (CKR 0x{ckr:x})")]
 pub struct Ep11Error {
     /// The PKCS#11 return value.
-    pub ckr: u64,
+    pub ckr: Ckr,
     /// What went wrong (never secrets).
     pub detail: String,
 }
 
 impl Ep11Error {
     /// An error with a code and a detail.
-    pub fn new(ckr: u64, detail: impl Into<String>) -> Self {
+    pub fn new(ckr: Ckr, detail: impl Into<String>) -> Self {
         Ep11Error {
             ckr,
             detail: detail.into(),
@@ -88,7 +88,7 @@ impl Ep11Error {
     }
 }
 
-fn err<T>(ckr: u64, detail: impl Into<String>) -> Result<T, Ep11Error> {
+fn err<T>(ckr: Ckr, detail: impl Into<String>) -> Result<T, Ep11Error> {
     Err(Ep11Error::new(ckr, detail))
 }
 
@@ -111,7 +111,7 @@ pub enum MechParam {
     /// RSA-OAEP: hash mechanism, MGF (CKG_MGF1_*), label.
     Oaep {
         /// CKM_* of the hash.
-        hash: u64,
+        hash: Ckm,
         /// CKG_MGF1_* value.
         mgf: u64,
         /// Encoding parameter (label).
@@ -120,7 +120,7 @@ pub enum MechParam {
     /// RSA-PSS: hash mechanism, MGF, salt length.
     Pss {
         /// CKM_* of the hash.
-        hash: u64,
+        hash: Ckm,
         /// CKG_MGF1_* value.
         mgf: u64,
         /// Salt length in bytes.
@@ -143,14 +143,14 @@ pub enum MechParam {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Mech {
     /// CKM_* code.
-    pub code: u64,
+    pub code: Ckm,
     /// Parameter.
     pub param: MechParam,
 }
 
 impl Mech {
     /// A mechanism without parameter.
-    pub fn new(code: u64) -> Self {
+    pub fn new(code: Ckm) -> Self {
         Mech {
             code,
             param: MechParam::None,
@@ -229,7 +229,7 @@ enum Role {
 }
 
 impl Role {
-    fn bad_blob(self) -> u64 {
+    fn bad_blob(self) -> Ckr {
         match self {
             Role::Key => ckr::KEY_HANDLE_INVALID,
             Role::Wrapping => ckr::WRAPPING_KEY_HANDLE_INVALID,

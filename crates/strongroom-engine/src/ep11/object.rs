@@ -141,7 +141,7 @@ pub(crate) fn seal_object(
     let len = u16::try_from(block.len()).map_err(|_| EngineError::BlobMalformed)?;
     let mut out = Vec::with_capacity(4 + block.len() + 77 + material.len());
     out.push(OBJECT_V1);
-    out.push(u8::try_from(attrs.class()).map_err(|_| EngineError::BlobMalformed)?);
+    out.push(u8::try_from(attrs.class().0).map_err(|_| EngineError::BlobMalformed)?);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(&block);
     let inner = seal_bound(p, mk, mk_id, instance, OBJECT_CONTEXT, &out, material)?;

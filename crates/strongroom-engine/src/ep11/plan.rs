@@ -4,7 +4,7 @@
 use super::*;
 
 /// The digest algorithm of a digest mechanism (CKM_SHA_1 … and the IBM ids).
-pub fn digest_of(code: u64) -> Option<DigestAlg> {
+pub fn digest_of(code: Ckm) -> Option<DigestAlg> {
     Some(match code {
         ckm::SHA_1 => DigestAlg::Sha1,
         ckm::SHA224 => DigestAlg::Sha224,

@@ -49,7 +49,7 @@ impl Ep11<'_> {
                 let (k, id) = self.register_by_id(mk).map_err(|e| engine_err(e, role))?;
                 let m = object::open_object(p, k, id, instance, header, inner)
                     .map_err(|e| engine_err(e, role))?;
-                let body = match u64::from(class) {
+                let body = match Cko(u64::from(class)) {
                     cko::SECRET_KEY => Body::Secret(m),
                     cko::PRIVATE_KEY => {
                         Body::Private(p.prepare_private(m.expose()).map_err(|_| {

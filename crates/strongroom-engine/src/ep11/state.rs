@@ -94,19 +94,19 @@ impl OpState {
         let mut id = [0u8; 16];
         id.copy_from_slice(&rest[..16]);
         b = &rest[16..];
-        let code = take_u64(&mut b)?;
+        let code = Ckm(take_u64(&mut b)?);
         let (&kind, rest) = b.split_first()?;
         b = rest;
         let param = match kind {
             0 => MechParam::None,
             1 => MechParam::Bytes(take(&mut b)?.to_vec()),
             2 => MechParam::Oaep {
-                hash: take_u64(&mut b)?,
+                hash: Ckm(take_u64(&mut b)?),
                 mgf: take_u64(&mut b)?,
                 label: take(&mut b)?.to_vec(),
             },
             3 => MechParam::Pss {
-                hash: take_u64(&mut b)?,
+                hash: Ckm(take_u64(&mut b)?),
                 mgf: take_u64(&mut b)?,
                 salt: take_u64(&mut b)?,
             },

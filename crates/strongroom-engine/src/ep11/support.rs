@@ -22,7 +22,7 @@ pub(super) fn unreachable_plan() -> Result<Vec<u8>, Ep11Error> {
     )
 }
 
-pub(super) fn key_type_of(k: AsymKind) -> u64 {
+pub(super) fn key_type_of(k: AsymKind) -> Ckk {
     match k {
         AsymKind::Rsa { .. } => ckk::RSA,
         AsymKind::Ec(_) => ckk::EC,

@@ -4,7 +4,7 @@
 use super::*;
 
 /// The usage attribute an operation needs.
-pub(super) fn usage_attr(op: Op) -> (u64, &'static str) {
+pub(super) fn usage_attr(op: Op) -> (Cka, &'static str) {
     match op {
         Op::Encrypt => (cka::ENCRYPT, "CKA_ENCRYPT"),
         Op::Decrypt => (cka::DECRYPT, "CKA_DECRYPT"),
@@ -14,7 +14,7 @@ pub(super) fn usage_attr(op: Op) -> (u64, &'static str) {
     }
 }
 
-pub(super) fn permit(k: &Resolved, attr: u64, name: &str) -> Result<(), Ep11Error> {
+pub(super) fn permit(k: &Resolved, attr: Cka, name: &str) -> Result<(), Ep11Error> {
     if k.attrs.flag(attr) {
         Ok(())
     } else {

@@ -60,9 +60,9 @@ impl Ep11<'_> {
     ) -> Result<NewKey, Ep11Error> {
         if mech.code == ckm::IBM_ATTRIBUTEBOUND_WRAP {
             no_param(mech)?;
-            return self.attrbound_unwrap(kek, mac_key, wrapped, attrs::ulong(t, cka::KEY_TYPE));
+            return self.attrbound_unwrap(kek, mac_key, wrapped, attrs::key_type_in(t));
         }
-        let class = attrs::ulong(t, cka::CLASS).unwrap_or(if mech.code == ckm::IBM_TRANSPORTKEY {
+        let class = attrs::class_in(t).unwrap_or(if mech.code == ckm::IBM_TRANSPORTKEY {
             cko::PUBLIC_KEY
         } else {
             cko::SECRET_KEY
@@ -88,7 +88,7 @@ impl Ep11<'_> {
                 )
             })?;
             let kt = key_type_of(info.kind);
-            if attrs::ulong(t, cka::KEY_TYPE).is_some_and(|x| x != kt) {
+            if attrs::key_type_in(t).is_some_and(|x| x != kt) {
                 return err(
                     ckr::TEMPLATE_INCONSISTENT,
                     "CKA_KEY_TYPE does not match the public key",
@@ -108,7 +108,7 @@ impl Ep11<'_> {
                 "public keys are imported with CKM_IBM_TRANSPORTKEY",
             );
         }
-        let kt = attrs::ulong(t, cka::KEY_TYPE).ok_or_else(|| {
+        let kt = attrs::key_type_in(t).ok_or_else(|| {
             Ep11Error::new(
                 ckr::TEMPLATE_INCOMPLETE,
                 "UnwrapKey needs CKA_KEY_TYPE in the template",

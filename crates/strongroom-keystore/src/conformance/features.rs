@@ -30,6 +30,7 @@ pub async fn list_filters_and_pages(s: Arc<dyn KeyStore>) {
         states,
         extractable,
         key_ring: ring.map(String::from),
+        within_rings: None,
     };
     assert_eq!(
         s.count_keys(i, &f(vec![KeyState::Destroyed], None, None))
@@ -53,6 +54,32 @@ pub async fn list_filters_and_pages(s: Arc<dyn KeyStore>) {
             .unwrap(),
         1
     );
+    // A caller's rings: the default ring holds 9 keys, ring-a one; no ring, none.
+    let within = |rings: &[&str]| KeyFilter {
+        within_rings: Some(rings.iter().map(|r| r.to_string()).collect()),
+        ..KeyFilter::default()
+    };
+    assert_eq!(s.count_keys(i, &within(&["ring-a"])).await.unwrap(), 1);
+    assert_eq!(
+        s.count_keys(i, &within(&["default", "ring-a"]))
+            .await
+            .unwrap(),
+        10
+    );
+    assert_eq!(s.count_keys(i, &within(&[])).await.unwrap(), 0);
+    let ring_a = s
+        .list_keys(
+            i,
+            &within(&["ring-a", "ring-b"]),
+            Page {
+                limit: 10,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ring_a.len(), 1);
+    assert_eq!(ring_a[0].key_ring, "ring-a");
     let page = s
         .list_keys(
             i,

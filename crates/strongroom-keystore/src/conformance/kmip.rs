@@ -239,3 +239,82 @@ pub async fn kmip_objects_round_trip(s: Arc<dyn KeyStore>) {
     ));
     assert!(s.list_kmip_adapters(i).await.unwrap().is_empty());
 }
+
+fn token_object(instance: InstanceId, space: &str, id: &str, private: bool) -> TokenObjectRecord {
+    TokenObjectRecord {
+        instance,
+        space: space.into(),
+        id: id.into(),
+        private,
+        data: format!("object {id}").into_bytes(),
+        version: 0,
+        created_at: t(1),
+        updated_at: t(1),
+    }
+}
+
+/// PKCS#11 token objects: create, list per keystore, replace only at the version read,
+/// quota, delete, clear, and deleting the instance removes them.
+pub async fn token_objects_round_trip(s: Arc<dyn KeyStore>) {
+    let inst = instance("p11");
+    s.create_instance(&inst).await.unwrap();
+    let other = instance("p11-other");
+    s.create_instance(&other).await.unwrap();
+    let (private, public) = (
+        "1060c454-9b69-5062-ae46-73ce421bbbb6",
+        "69ecd887-c618-5a3c-9610-64eeee786dde",
+    );
+    let a = token_object(inst.id, private, "a", true);
+    assert_eq!(s.put_token_object(&a, 0, 10).await.unwrap(), 1);
+    assert!(matches!(
+        s.put_token_object(&a, 0, 10).await,
+        Err(StoreError::AlreadyExists(Unique::TokenObject))
+    ));
+    s.put_token_object(&token_object(inst.id, public, "b", false), 0, 10)
+        .await
+        .unwrap();
+    s.put_token_object(&token_object(other.id, private, "a", true), 0, 10)
+        .await
+        .unwrap();
+    let listed = s.list_token_objects(inst.id, private).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].data, a.data);
+    assert!(listed[0].private);
+    assert_eq!(s.all_token_objects(inst.id).await.unwrap().len(), 2);
+    // Replace at the version read; a stale version is a conflict, a missing id not found.
+    let newer = TokenObjectRecord {
+        data: b"newer".to_vec(),
+        ..a.clone()
+    };
+    assert_eq!(s.put_token_object(&newer, 1, 10).await.unwrap(), 2);
+    assert!(matches!(
+        s.put_token_object(&newer, 1, 10).await,
+        Err(StoreError::Conflict)
+    ));
+    let ghost = token_object(inst.id, private, "ghost", true);
+    assert!(matches!(
+        s.put_token_object(&ghost, 3, 10).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        s.list_token_objects(inst.id, private).await.unwrap()[0].data,
+        b"newer"
+    );
+    // The quota counts the instance's objects.
+    assert!(matches!(
+        s.put_token_object(&token_object(inst.id, public, "c", false), 0, 2)
+            .await,
+        Err(StoreError::QuotaExceeded(2))
+    ));
+    s.delete_token_object(inst.id, public, "b").await.unwrap();
+    assert!(matches!(
+        s.delete_token_object(inst.id, public, "b").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.clear_token_space(inst.id, private).await.unwrap(), 1);
+    assert!(s.all_token_objects(inst.id).await.unwrap().is_empty());
+    // The other instance's object is untouched until its instance goes.
+    assert_eq!(s.all_token_objects(other.id).await.unwrap().len(), 1);
+    s.delete_instance(other.id, true, t(2)).await.unwrap();
+    assert!(s.all_token_objects(other.id).await.unwrap().is_empty());
+}

@@ -409,7 +409,8 @@ pub async fn purge_erases_everything(s: Arc<dyn KeyStore>) {
     s.create_key(&k2, &v2).await.unwrap();
 }
 
-pub(crate) fn api_key(instance: InstanceId, id: &str) -> ApiKeyRecord {
+/// An API key record of `instance` whose id starts with `id`.
+pub fn api_key(instance: InstanceId, id: &str) -> ApiKeyRecord {
     ApiKeyRecord {
         id: format!("{id}-{instance}"),
         instance,
@@ -417,7 +418,132 @@ pub(crate) fn api_key(instance: InstanceId, id: &str) -> ApiKeyRecord {
         roles: Roles::of(&[Role::Writer, Role::KeyPurge]),
         secret_hash: [9; 32],
         created_at: t(5),
+        service_id: None,
+        key_rings: Some(vec!["payments".into(), "ops-2".into()]),
     }
+}
+
+/// Placements of crypto units round-trip per instance, and their regions are listed once.
+pub async fn placements_round_trip(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let place =
+        |n: i64, recovery: bool, zone: Option<&str>, region: Option<&str>| PlacementRecord {
+            unit: strongroom_model::UnitId::random(),
+            instance: i,
+            recovery,
+            zone: zone.map(String::from),
+            region: region.map(String::from),
+            created_at: t(n),
+        };
+    let a = place(1, false, Some("zone-a"), Some("eu-1"));
+    let b = place(2, true, None, None);
+    let c = place(3, true, Some("zone-d"), Some("us-2"));
+    for p in [&a, &b, &c] {
+        s.put_placement(p).await.unwrap();
+    }
+    // Placing a unit again records where it runs now, keeping when it was made.
+    let moved = PlacementRecord {
+        zone: Some("zone-b".into()),
+        created_at: t(99),
+        ..a.clone()
+    };
+    s.put_placement(&moved).await.unwrap();
+    let a = PlacementRecord {
+        zone: Some("zone-b".into()),
+        ..a
+    };
+    assert_eq!(
+        s.list_placements(i).await.unwrap(),
+        vec![a.clone(), b.clone(), c.clone()]
+    );
+    let regions = s.placement_regions().await.unwrap();
+    assert!(regions.contains(&"eu-1".to_string()) && regions.contains(&"us-2".to_string()));
+    assert_eq!(
+        regions.iter().filter(|r| *r == "eu-1").count(),
+        1,
+        "{regions:?}"
+    );
+    assert!(s
+        .list_placements(InstanceId::random())
+        .await
+        .unwrap()
+        .is_empty());
+    // They go with their instance.
+    s.delete_instance(i, false, t(9)).await.unwrap();
+    assert!(s.list_placements(i).await.unwrap().is_empty());
+}
+
+/// Service IDs round-trip with their key rings; their API keys are added only while they
+/// exist and go with them.
+pub async fn service_ids_round_trip(s: Arc<dyn KeyStore>) {
+    let i = new_instance(s.as_ref()).await;
+    let mut sid = ServiceIdRecord {
+        id: format!("ServiceId-{i}"),
+        instance: i,
+        name: "batch job".into(),
+        roles: Roles::of(&[Role::Writer]),
+        key_rings: None,
+        created_at: t(6),
+    };
+    s.create_service_id(&sid).await.unwrap();
+    assert!(matches!(
+        s.create_service_id(&sid).await,
+        Err(StoreError::AlreadyExists(Unique::ServiceId))
+    ));
+    assert_eq!(s.get_service_id(i, &sid.id).await.unwrap(), sid);
+    sid.roles = Roles::of(&[Role::Reader]);
+    sid.key_rings = Some(vec!["payments".into()]);
+    s.update_service_id(&sid).await.unwrap();
+    assert_eq!(s.list_service_ids(i).await.unwrap(), vec![sid.clone()]);
+    // Two API keys of the service ID, and one of its own.
+    let of_sid = |n: &str| ApiKeyRecord {
+        service_id: Some(sid.id.clone()),
+        key_rings: None,
+        roles: Roles(0),
+        ..api_key(i, n)
+    };
+    let (k1, k2, own) = (of_sid("s1"), of_sid("s2"), api_key(i, "own"));
+    for k in [&k1, &k2, &own] {
+        s.create_api_key(k).await.unwrap();
+    }
+    assert_eq!(s.get_api_key(&k2.id).await.unwrap(), k2);
+    // No key for a service ID that does not exist, or of another instance.
+    let stray = ApiKeyRecord {
+        service_id: Some("ServiceId-none".into()),
+        ..api_key(i, "stray")
+    };
+    assert!(matches!(
+        s.create_api_key(&stray).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.get_api_key(&stray.id).await,
+        Err(StoreError::NotFound)
+    ));
+    let other = new_instance(s.as_ref()).await;
+    assert!(matches!(
+        s.get_service_id(other, &sid.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.delete_service_id(other, &sid.id).await,
+        Err(StoreError::NotFound)
+    ));
+    s.delete_service_id(i, &sid.id).await.unwrap();
+    assert!(matches!(
+        s.get_api_key(&k1.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.get_api_key(&k2.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.get_api_key(&own.id).await.unwrap(), own);
+    assert!(s.list_service_ids(i).await.unwrap().is_empty());
+    assert!(matches!(
+        s.update_service_id(&sid).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 /// API keys round-trip; ids are unique.
@@ -477,4 +603,77 @@ pub async fn audit_chain_append_and_read(s: Arc<dyn KeyStore>) {
         s.read_audit(start + 2, 1).await.unwrap(),
         vec![batch[1].clone()]
     );
+}
+
+/// An instance's audit records read back by filter: only that instance's, in order, from a
+/// cursor, by time window, action, outcome, failures and key.
+pub async fn instance_audit_filters(s: Arc<dyn KeyStore>) {
+    let start = s.audit_head().await.unwrap().map_or(0, |(seq, _)| seq);
+    let (a, b) = (InstanceId::random(), InstanceId::random());
+    let rec = |n: i64, instance: InstanceId, action: &str, outcome: &str, key: &str| AuditRecord {
+        seq: start + n,
+        at: t(n * 1000),
+        instance: Some(instance),
+        principal: "p".into(),
+        action: action.into(),
+        key: Some(key.into()),
+        outcome: outcome.into(),
+        status: if outcome == "success" { 200 } else { 404 },
+        correlation_id: "c".into(),
+        prev_hash: [n as u8; 32],
+        hash: [(n + 1) as u8; 32],
+    };
+    let all = vec![
+        rec(1, a, "kms.secrets.wrap", "success", "k1"),
+        rec(2, b, "kms.secrets.wrap", "success", "k1"),
+        rec(3, a, "kms.secrets.unwrap", "key_not_found", "k2"),
+        rec(4, a, "kms.secrets.wrap", "success", "k2"),
+        rec(5, a, "kms.secrets.read", "forbidden", "k1"),
+    ];
+    s.append_audit(&all).await.unwrap();
+    let q = |f: fn(&mut AuditQuery)| {
+        let mut q = AuditQuery {
+            after: start,
+            limit: 100,
+            ..Default::default()
+        };
+        f(&mut q);
+        q
+    };
+    let seqs = |v: Vec<AuditRecord>| v.iter().map(|r| r.seq - start).collect::<Vec<_>>();
+    let read = |q: AuditQuery, i: InstanceId| {
+        let s = Arc::clone(&s);
+        async move { seqs(s.read_instance_audit(i, &q).await.unwrap()) }
+    };
+    assert_eq!(read(q(|_| {}), a).await, vec![1, 3, 4, 5]);
+    assert_eq!(
+        read(q(|_| {}), b).await,
+        vec![2],
+        "never another instance's"
+    );
+    assert_eq!(read(q(|q| q.limit = 2), a).await, vec![1, 3]);
+    let mut cursor = q(|_| {});
+    cursor.after = start + 3;
+    assert_eq!(read(cursor, a).await, vec![4, 5]);
+    assert_eq!(
+        read(
+            q(|q| {
+                q.from = Some(t(3000));
+                q.to = Some(t(5000));
+            }),
+            a
+        )
+        .await,
+        vec![3, 4]
+    );
+    assert_eq!(
+        read(q(|q| q.action = Some("kms.secrets.wrap".into())), a).await,
+        vec![1, 4]
+    );
+    assert_eq!(
+        read(q(|q| q.outcome = Some("forbidden".into())), a).await,
+        vec![5]
+    );
+    assert_eq!(read(q(|q| q.failures = true), a).await, vec![3, 5]);
+    assert_eq!(read(q(|q| q.key = Some("k2".into())), a).await, vec![3, 4]);
 }

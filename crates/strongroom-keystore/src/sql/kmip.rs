@@ -5,27 +5,11 @@ use strongroom_model::{InstanceId, KeyId, UnixMillis};
 use uuid::Uuid;
 
 use super::exec::{Arg, SqlExec, SqlRow, Stmt};
+use super::{count_of, text, u32_of, uuid_of};
 use crate::{
     KmipAdapterRecord, KmipCertificateRecord, KmipObjectFilter, KmipObjectRecord, KmipStore,
     Result, StoreError, Unique,
 };
-
-fn uuid_of(s: String, what: &str) -> Result<Uuid> {
-    Uuid::parse_str(&s).map_err(|_| StoreError::Corrupt(format!("{what} is not a UUID")))
-}
-
-fn u32_of(v: i64, what: &str) -> Result<u32> {
-    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} out of range")))
-}
-
-fn text(v: impl ToString) -> Arg {
-    Arg::Text(v.to_string())
-}
-
-fn count_of(rows: &[impl SqlRow]) -> Result<u64> {
-    let n = rows.first().map(|r| r.int("n")).transpose()?.unwrap_or(0);
-    u64::try_from(n).map_err(|_| StoreError::Corrupt("negative count".into()))
-}
 
 fn adapter_from_row(r: &impl SqlRow) -> Result<KmipAdapterRecord> {
     Ok(KmipAdapterRecord {
@@ -110,8 +94,7 @@ fn object_where(instance: InstanceId, f: &KmipObjectFilter) -> (String, Vec<Arg>
 impl<E: SqlExec> KmipStore for E {
     async fn create_kmip_adapter(&self, a: &KmipAdapterRecord, max: u32) -> Result<()> {
         let n = self
-            .execute(
-                "INSERT INTO kmip_adapters (instance_id, id, name, description, profile, crk_id, \
+            .execute(Stmt::new("INSERT INTO kmip_adapters (instance_id, id, name, description, profile, crk_id, \
                  created_at, created_by, updated_at, updated_by) \
                  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
                  WHERE (SELECT COUNT(*) FROM kmip_adapters WHERE instance_id = $1) < $11",
@@ -127,9 +110,7 @@ impl<E: SqlExec> KmipStore for E {
                     Arg::Int(a.updated_at.0),
                     text(&a.updated_by),
                     Arg::Int(max.into()),
-                ],
-                Unique::KmipAdapter,
-            )
+                ]).unique(Unique::KmipAdapter))
             .await?;
         if n == 0 {
             return Err(StoreError::QuotaExceeded(max.into()));
@@ -152,26 +133,24 @@ impl<E: SqlExec> KmipStore for E {
         let args = || vec![text(instance), text(id)];
         let deleted = self
             .execute_all(vec![
-                Stmt {
-                    sql: "DELETE FROM kmip_adapters WHERE instance_id = $1 AND id = $2 AND NOT EXISTS \
+                Stmt::new(
+                    "DELETE FROM kmip_adapters WHERE instance_id = $1 AND id = $2 AND NOT EXISTS \
                           (SELECT 1 FROM kmip_objects WHERE instance_id = $1 AND adapter_id = $2 \
                           AND state NOT IN (5, 6))",
-                    args: args(),
-                    unique: Unique::KmipAdapter,
-                    required: true,
-                },
-                Stmt {
-                    sql: "DELETE FROM kmip_certificates WHERE instance_id = $1 AND adapter_id = $2",
-                    args: args(),
-                    unique: Unique::KmipCertificate,
-                    required: false,
-                },
-                Stmt {
-                    sql: "DELETE FROM kmip_objects WHERE instance_id = $1 AND adapter_id = $2",
-                    args: args(),
-                    unique: Unique::KmipObject,
-                    required: false,
-                },
+                    args(),
+                )
+                .unique(Unique::KmipAdapter)
+                .required(),
+                Stmt::new(
+                    "DELETE FROM kmip_certificates WHERE instance_id = $1 AND adapter_id = $2",
+                    args(),
+                )
+                .unique(Unique::KmipCertificate),
+                Stmt::new(
+                    "DELETE FROM kmip_objects WHERE instance_id = $1 AND adapter_id = $2",
+                    args(),
+                )
+                .unique(Unique::KmipObject),
             ])
             .await;
         match deleted {
@@ -206,8 +185,7 @@ impl<E: SqlExec> KmipStore for E {
 
     async fn add_kmip_certificate(&self, c: &KmipCertificateRecord, max: u32) -> Result<()> {
         let n = self
-            .execute(
-                "INSERT INTO kmip_certificates (instance_id, adapter_id, id, name, pem, fingerprint, \
+            .execute(Stmt::new("INSERT INTO kmip_certificates (instance_id, adapter_id, id, name, pem, fingerprint, \
                  created_at, created_by) \
                  SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
                  WHERE EXISTS (SELECT 1 FROM kmip_adapters WHERE instance_id = $1 AND id = $2) \
@@ -222,9 +200,7 @@ impl<E: SqlExec> KmipStore for E {
                     Arg::Int(c.created_at.0),
                     text(&c.created_by),
                     Arg::Int(max.into()),
-                ],
-                Unique::KmipCertificate,
-            )
+                ]).unique(Unique::KmipCertificate))
             .await?;
         if n == 0 {
             let exists = !self
@@ -266,11 +242,8 @@ impl<E: SqlExec> KmipStore for E {
         id: Uuid,
     ) -> Result<()> {
         let n = self
-            .execute(
-                "DELETE FROM kmip_certificates WHERE instance_id = $1 AND adapter_id = $2 AND id = $3",
-                vec![text(instance), text(adapter), text(id)],
-                Unique::KmipCertificate,
-            )
+            .execute(Stmt::new("DELETE FROM kmip_certificates WHERE instance_id = $1 AND adapter_id = $2 AND id = $3",
+                vec![text(instance), text(adapter), text(id)]).unique(Unique::KmipCertificate))
             .await?;
         if n == 0 {
             return Err(StoreError::NotFound);
@@ -302,11 +275,13 @@ impl<E: SqlExec> KmipStore for E {
 
     async fn create_kmip_object(&self, o: &KmipObjectRecord) -> Result<()> {
         self.execute(
-            "INSERT INTO kmip_objects (instance_id, adapter_id, id, object_type, state, name, \
+            Stmt::new(
+                "INSERT INTO kmip_objects (instance_id, adapter_id, id, object_type, state, name, \
              algorithm, row_version, created_at, created_by, updated_at, destroyed_at, attributes, \
              material) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            object_args(o),
-            Unique::KmipObject,
+                object_args(o),
+            )
+            .unique(Unique::KmipObject),
         )
         .await
         .map(|_| ())
@@ -329,14 +304,11 @@ impl<E: SqlExec> KmipStore for E {
         args[7] = Arg::Int(next);
         args.push(Arg::Int(o.row_version));
         let n = self
-            .execute(
-                "UPDATE kmip_objects SET adapter_id = $2, object_type = $4, state = $5, name = $6, \
+            .execute(Stmt::new("UPDATE kmip_objects SET adapter_id = $2, object_type = $4, state = $5, name = $6, \
                  algorithm = $7, row_version = $8, created_at = $9, created_by = $10, updated_at = $11, \
                  destroyed_at = $12, attributes = $13, material = $14 \
                  WHERE instance_id = $1 AND id = $3 AND row_version = $15",
-                args,
-                Unique::KmipObject,
-            )
+                args).unique(Unique::KmipObject))
             .await?;
         if n == 1 {
             return Ok(next);

@@ -102,11 +102,12 @@ pub(crate) async fn run_action(
                 None => (None, vec![]),
             };
             let w = svc.wrap(ctx, &id, plaintext, &aad).await.map_err(fail)?;
-            let mut out = json!({"ciphertext": b64(&w.ciphertext), "keyVersion": version_json(&w.key_version)});
-            if let Some(p) = &w.generated {
-                out["plaintext"] = json!(b64(p));
-            }
-            Ok(respond(StatusCode::OK, KEY_ACTION_JSON, Some(out), &corr))
+            Ok(respond(
+                StatusCode::OK,
+                KEY_ACTION_JSON,
+                Some(wrapped_json(&w)),
+                &corr,
+            ))
         }
         "unwrap" | "rewrap" => {
             let parsed = (|| {
@@ -132,20 +133,20 @@ pub(crate) async fn run_action(
             };
             if action == "unwrap" {
                 let u = svc.unwrap(ctx, &id, &ct, &aad).await.map_err(fail)?;
-                let mut out = json!({"plaintext": b64(&u.plaintext), "keyVersion": {"id": u.key_version.id.to_string()}});
-                if let Some((c, v)) = &u.rewrapped {
-                    out["ciphertext"] = json!(b64(c));
-                    out["rewrappedKeyVersion"] = json!({"id": v.id.to_string()});
-                }
-                Ok(respond(StatusCode::OK, KEY_ACTION_JSON, Some(out), &corr))
+                Ok(respond(
+                    StatusCode::OK,
+                    KEY_ACTION_JSON,
+                    Some(unwrapped_json(&u)),
+                    &corr,
+                ))
             } else {
                 let r = svc.rewrap(ctx, &id, &ct, &aad).await.map_err(fail)?;
-                let out = json!({
-                    "ciphertext": b64(&r.ciphertext),
-                    "keyVersion": {"id": r.key_version.id.to_string()},
-                    "rewrappedKeyVersion": {"id": r.rewrapped_key_version.id.to_string()},
-                });
-                Ok(respond(StatusCode::OK, KEY_ACTION_JSON, Some(out), &corr))
+                Ok(respond(
+                    StatusCode::OK,
+                    KEY_ACTION_JSON,
+                    Some(rewrapped_json(&r)),
+                    &corr,
+                ))
             }
         }
         "rotate" => {

@@ -15,8 +15,43 @@ pub(crate) async fn admin(
         .map_err(|e| ApiError::new(e, what))
 }
 
-pub(crate) fn instance_json(i: &strongroom_service::InstanceInfo) -> Value {
-    json!({"id": i.id.to_string(), "name": i.name, "creationDate": ts(i.created_at)})
+/// One call of the administrator's API, once the admin token is checked: the words its
+/// errors start with, said once per handler, and its answers with the correlation id.
+pub(crate) struct AdminCall {
+    pub(crate) ctx: AdminCtx,
+    what: &'static str,
+    correlation_id: String,
+}
+
+impl AdminCall {
+    /// Checks the admin token; a refusal is audited under `action`.
+    pub(crate) async fn begin(
+        st: &AppState,
+        h: &HeaderMap,
+        action: Action,
+        what: &'static str,
+    ) -> Result<AdminCall, ApiError> {
+        Ok(AdminCall {
+            ctx: admin(st, h, action, what).await?,
+            what,
+            correlation_id: correlation_id(h),
+        })
+    }
+
+    /// The instance a path names (an id that is not one is an unknown instance).
+    pub(crate) fn instance(&self, id: &str) -> Result<InstanceId, ApiError> {
+        parse_instance_id(id, self.what)
+    }
+
+    /// The error answer of a refusal.
+    pub(crate) fn fail(&self, e: ServiceError) -> ApiError {
+        ApiError::new(e, self.what)
+    }
+
+    /// A JSON answer.
+    pub(crate) fn respond(&self, status: StatusCode, body: Option<Value>) -> Response {
+        respond(status, "application/json", body, &self.correlation_id)
+    }
 }
 
 pub(crate) fn parse_instance_id(s: &str, what: &'static str) -> Result<InstanceId, ApiError> {
@@ -35,7 +70,7 @@ pub(crate) async fn admin_create_instance(
 ) -> ApiResult {
     const WHAT: &str = "Instance could not be created";
     let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let ctx = admin(&st, &h, Action::AdminInstancesCreate, WHAT).await?;
+    let c = AdminCall::begin(&st, &h, Action::AdminInstancesCreate, WHAT).await?;
     let name = parse_object(&body)
         .and_then(|o| {
             o.ok_or_else(|| {
@@ -45,7 +80,18 @@ pub(crate) async fn admin_create_instance(
                 )
             })
         })
-        .and_then(|o| Fields::new(o, &["name", "units", "recovery_units", "dev_master_key"]))
+        .and_then(|o| {
+            Fields::new(
+                o,
+                &[
+                    "name",
+                    "units",
+                    "recovery_units",
+                    "dev_master_key",
+                    "allow_same_zone",
+                ],
+            )
+        })
         .and_then(|f| {
             let name = f.string("name", "name")?.ok_or_else(|| {
                 ServiceError::field(
@@ -64,30 +110,39 @@ pub(crate) async fn admin_create_instance(
                     )
                 })
             };
+            let recovery_given = f.get("recovery_units").is_some();
             let layout = UnitLayout {
                 operational: count("units", 1)?,
                 recovery: count("recovery_units", 0)?,
                 dev_master_key: f.bool("dev_master_key", "dev_master_key")?.unwrap_or(false),
+                allow_same_zone: f
+                    .bool("allow_same_zone", "allow_same_zone")?
+                    .unwrap_or(false),
             };
-            Ok((name, layout))
+            Ok((name, layout, recovery_given))
         })
-        .map_err(|e| ApiError::new(e, WHAT))?;
-    let (name, layout) = name;
+        .map_err(|e| c.fail(e))?;
+    let (name, mut layout, recovery_given) = name;
+    // Without recovery_units, the recovery units HPCS keeps (two, the second in another
+    // region when the cluster has one).
+    if !recovery_given && !layout.dev_master_key {
+        layout.recovery = st
+            .svc
+            .default_recovery_units()
+            .await
+            .map_err(|e| c.fail(e))?;
+    }
     let rec = st
         .svc
-        .create_instance(&ctx, &name, layout)
+        .create_instance(&c.ctx, &name, layout)
         .await
-        .map_err(|e| ApiError::new(e, WHAT))?;
-    Ok(respond(
-        StatusCode::CREATED,
-        "application/json",
-        Some(instance_json(&rec)),
-        &correlation_id(&h),
-    ))
+        .map_err(|e| c.fail(e))?;
+    Ok(c.respond(StatusCode::CREATED, Some(instance_json(&rec))))
 }
 
-/// `POST /admin/v1/instances/{id}/units` `{"kind": "operational"|"recovery"}`: a new unit
-/// of the instance on this node, in imprint mode.
+/// `POST /admin/v1/instances/{id}/units` `{"kind": "operational"|"recovery",
+/// "allow_same_zone"?}`: a new unit of the instance on this node, in imprint mode. An
+/// operational unit is refused in a zone where the instance already has one.
 pub(crate) async fn admin_add_unit(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -96,50 +151,63 @@ pub(crate) async fn admin_add_unit(
 ) -> ApiResult {
     const WHAT: &str = "Crypto unit could not be created";
     let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let ctx = admin(&st, &h, Action::AdminUnitsCreate, WHAT).await?;
-    let instance = parse_instance_id(&id, WHAT)?;
-    let kind = parse_object(&body)
-        .and_then(|o| Fields::new(o.unwrap_or_default(), &["kind"]))
-        .and_then(|f| f.string("kind", "kind"))
-        .and_then(|k| {
-            let k = k.unwrap_or_else(|| "operational".into());
-            strongroom_service::parse_unit_kind(&k).ok_or_else(|| {
+    let c = AdminCall::begin(&st, &h, Action::AdminUnitsCreate, WHAT).await?;
+    let instance = c.instance(&id)?;
+    let (kind, allow_same_zone) = parse_object(&body)
+        .and_then(|o| Fields::new(o.unwrap_or_default(), &["kind", "allow_same_zone"]))
+        .and_then(|f| {
+            let k = f
+                .string("kind", "kind")?
+                .unwrap_or_else(|| "operational".into());
+            let kind = strongroom_service::parse_unit_kind(&k).ok_or_else(|| {
                 ServiceError::field(
                     ErrorKind::InvalidField,
                     "kind",
                     "kind must be 'operational' or 'recovery'",
                 )
-            })
+            })?;
+            Ok((
+                kind,
+                f.bool("allow_same_zone", "allow_same_zone")?
+                    .unwrap_or(false),
+            ))
         })
-        .map_err(|e| ApiError::new(e, WHAT))?;
+        .map_err(|e| c.fail(e))?;
     let unit = st
         .svc
-        .add_unit(&ctx, instance, kind)
+        .add_unit(&c.ctx, instance, kind, allow_same_zone)
         .await
-        .map_err(|e| ApiError::new(e, WHAT))?;
-    Ok(respond(
+        .map_err(|e| c.fail(e))?;
+    Ok(c.respond(
         StatusCode::CREATED,
-        "application/json",
         Some(json!({"unit": unit.to_string(), "instance": instance.to_string()})),
-        &correlation_id(&h),
     ))
+}
+
+/// `GET /admin/v1/instances/{id}/units`: the instance's units on every node, with their
+/// zones and regions, and what the placement lacks.
+pub(crate) async fn admin_list_units(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Crypto units could not be listed";
+    let c = AdminCall::begin(&st, &h, Action::AdminUnitsList, WHAT).await?;
+    let instance = c.instance(&id)?;
+    let placement = st
+        .svc
+        .unit_placement(&c.ctx, instance)
+        .await
+        .map_err(|e| c.fail(e))?;
+    Ok(c.respond(StatusCode::OK, Some(placement_json(&placement))))
 }
 
 pub(crate) async fn admin_list_instances(State(st): State<AppState>, h: HeaderMap) -> ApiResult {
     const WHAT: &str = "Instances could not be listed";
-    let ctx = admin(&st, &h, Action::AdminInstancesList, WHAT).await?;
-    let list = st
-        .svc
-        .list_instances(&ctx)
-        .await
-        .map_err(|e| ApiError::new(e, WHAT))?;
+    let c = AdminCall::begin(&st, &h, Action::AdminInstancesList, WHAT).await?;
+    let list = st.svc.list_instances(&c.ctx).await.map_err(|e| c.fail(e))?;
     let body = json!({"instances": list.iter().map(instance_json).collect::<Vec<_>>()});
-    Ok(respond(
-        StatusCode::OK,
-        "application/json",
-        Some(body),
-        &correlation_id(&h),
-    ))
+    Ok(c.respond(StatusCode::OK, Some(body)))
 }
 
 pub(crate) async fn admin_delete_instance(
@@ -148,22 +216,13 @@ pub(crate) async fn admin_delete_instance(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Instance could not be deleted";
-    let ctx = admin(&st, &h, Action::AdminInstancesDelete, WHAT).await?;
-    let id = parse_instance_id(&id, WHAT)?;
+    let c = AdminCall::begin(&st, &h, Action::AdminInstancesDelete, WHAT).await?;
+    let id = c.instance(&id)?;
     st.svc
-        .delete_instance(&ctx, id)
+        .delete_instance(&c.ctx, id)
         .await
-        .map_err(|e| ApiError::new(e, WHAT))?;
-    Ok(respond(
-        StatusCode::NO_CONTENT,
-        "application/json",
-        None,
-        &correlation_id(&h),
-    ))
-}
-
-pub(crate) fn api_key_json(r: &strongroom_service::ApiKeyInfo) -> Value {
-    json!({"id": r.id, "name": r.name, "instance": r.instance.to_string(), "roles": r.roles.names(), "creationDate": ts(r.created_at)})
+        .map_err(|e| c.fail(e))?;
+    Ok(c.respond(StatusCode::NO_CONTENT, None))
 }
 
 /// `GET /admin/v1/instances/{id}/usage[?month=YYYY-MM]`: API calls in a calendar month (UTC).
@@ -174,29 +233,53 @@ pub(crate) async fn admin_instance_usage(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "Usage could not be retrieved";
-    let ctx = admin(&st, &h, Action::AdminInstancesUsage, WHAT).await?;
-    let instance = parse_instance_id(&id, WHAT)?;
-    let (from, to, month) = month_bounds(q.get("month").map(String::as_str), st.svc.now())
-        .map_err(|e| ApiError::new(e, WHAT))?;
+    let c = AdminCall::begin(&st, &h, Action::AdminInstancesUsage, WHAT).await?;
+    let instance = c.instance(&id)?;
+    let (from, to, month) =
+        month_bounds(q.get("month").map(String::as_str), st.svc.now()).map_err(|e| c.fail(e))?;
     let usage = st
         .svc
-        .instance_usage(&ctx, instance, from, to, &month)
+        .instance_usage(&c.ctx, instance, from, to, &month)
         .await
-        .map_err(|e| ApiError::new(e, WHAT))?;
-    let units: Vec<Value> = usage
-        .units
-        .iter()
-        .map(|(u, n)| json!({"unit": u.to_string(), "api_calls": n}))
-        .collect();
-    let body = json!({"instance": instance.to_string(), "month": month, "from": ts(from), "to": ts(to), "api_calls": usage.api_calls, "crypto_units": units});
-    Ok(respond(
-        StatusCode::OK,
-        "application/json",
-        Some(body),
-        &correlation_id(&h),
-    ))
+        .map_err(|e| c.fail(e))?;
+    let body = usage_json(instance, &month, from, to, &usage);
+    Ok(c.respond(StatusCode::OK, Some(body)))
 }
 
+/// The grant of a request body: `roles` (required) and `key_rings` (absent or null for
+/// the whole instance).
+fn grant_of(f: &Fields) -> Result<Grant, ServiceError> {
+    let roles = f
+        .strings("roles", "roles")?
+        .iter()
+        .map(|r| {
+            r.parse::<Role>()
+                .map_err(|e| ServiceError::field(ErrorKind::InvalidField, "roles", e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let key_rings = match f.get("key_rings") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(f.strings("key_rings", "key_rings")?),
+    };
+    Ok(Grant {
+        roles: Roles::of(&roles),
+        key_rings,
+    })
+}
+
+/// A JSON object body with only `known` fields, or `NoBody` saying what is required.
+fn object_body(body: &[u8], known: &[&str], required: &str) -> Result<Fields, ServiceError> {
+    let o = parse_object(body)?.ok_or_else(|| {
+        ServiceError::new(
+            ErrorKind::NoBody,
+            format!("Missing body in request: {required} is required"),
+        )
+    })?;
+    Fields::new(o, known)
+}
+
+/// `POST /admin/v1/instances/{id}/api_keys`: `{name, roles, key_rings?}` for a key with
+/// its own grant, or `{name, service_id}` for a key of a service ID.
 pub(crate) async fn admin_create_api_key(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -205,43 +288,127 @@ pub(crate) async fn admin_create_api_key(
 ) -> ApiResult {
     const WHAT: &str = "API key could not be created";
     let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let ctx = admin(&st, &h, Action::AdminApiKeysCreate, WHAT).await?;
-    let instance = parse_instance_id(&id, WHAT)?;
-    let (name, roles) = (|| {
-        let o = parse_object(&body)?.ok_or_else(|| {
-            ServiceError::new(
-                ErrorKind::NoBody,
-                "Missing body in request: {\"name\", \"roles\"} is required",
-            )
-        })?;
-        let f = Fields::new(o, &["name", "roles"])?;
+    let c = AdminCall::begin(&st, &h, Action::AdminApiKeysCreate, WHAT).await?;
+    let instance = c.instance(&id)?;
+    let (name, access) = (|| {
+        let f = object_body(
+            &body,
+            &["name", "roles", "key_rings", "service_id"],
+            "{\"name\", \"roles\"} or {\"name\", \"service_id\"}",
+        )?;
         let name = f
             .string("name", "name")?
             .unwrap_or_else(|| "api key".into());
-        let roles = f
-            .strings("roles", "roles")?
-            .iter()
-            .map(|r| {
-                r.parse::<Role>()
-                    .map_err(|e| ServiceError::field(ErrorKind::InvalidField, "roles", e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok::<_, ServiceError>((name, Roles::of(&roles)))
+        let access = match f.string("service_id", "service_id")? {
+            Some(_) if f.get("roles").is_some() || f.get("key_rings").is_some() => {
+                return Err(ServiceError::field(
+                    ErrorKind::InvalidField,
+                    "service_id",
+                    "a service ID's API key has the service ID's roles and key rings: leave roles and key_rings out",
+                ));
+            }
+            Some(sid) => Access::ServiceId(sid),
+            None => Access::Roles(grant_of(&f)?),
+        };
+        Ok::<_, ServiceError>((name, access))
     })()
-    .map_err(|e| ApiError::new(e, WHAT))?;
+    .map_err(|e| c.fail(e))?;
     let created = st
         .svc
-        .create_api_key(&ctx, instance, &name, roles)
+        .create_api_key(&c.ctx, instance, &name, access)
         .await
-        .map_err(|e| ApiError::new(e, WHAT))?;
+        .map_err(|e| c.fail(e))?;
     let mut body = api_key_json(&created.record);
     body["apikey"] = json!(created.api_key);
-    Ok(respond(
-        StatusCode::CREATED,
-        "application/json",
-        Some(body),
-        &correlation_id(&h),
-    ))
+    Ok(c.respond(StatusCode::CREATED, Some(body)))
+}
+
+/// `POST /admin/v1/instances/{id}/service_ids`: `{name, roles, key_rings?}`.
+pub(crate) async fn admin_create_service_id(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    const WHAT: &str = "Service ID could not be created";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let c = AdminCall::begin(&st, &h, Action::AdminServiceIdsCreate, WHAT).await?;
+    let instance = c.instance(&id)?;
+    let (name, grant) = object_body(
+        &body,
+        &["name", "roles", "key_rings"],
+        "{\"name\", \"roles\"}",
+    )
+    .and_then(|f| {
+        let name = f
+            .string("name", "name")?
+            .unwrap_or_else(|| "service id".into());
+        Ok((name, grant_of(&f)?))
+    })
+    .map_err(|e| c.fail(e))?;
+    let created = st
+        .svc
+        .create_service_id(&c.ctx, instance, &name, grant)
+        .await
+        .map_err(|e| c.fail(e))?;
+    Ok(c.respond(StatusCode::CREATED, Some(service_id_json(&created))))
+}
+
+/// `GET /admin/v1/instances/{id}/service_ids`.
+pub(crate) async fn admin_list_service_ids(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Service IDs could not be listed";
+    let c = AdminCall::begin(&st, &h, Action::AdminServiceIdsList, WHAT).await?;
+    let instance = c.instance(&id)?;
+    let list = st
+        .svc
+        .list_service_ids(&c.ctx, instance)
+        .await
+        .map_err(|e| c.fail(e))?;
+    let body = json!({"service_ids": list.iter().map(service_id_json).collect::<Vec<_>>()});
+    Ok(c.respond(StatusCode::OK, Some(body)))
+}
+
+/// `PUT /admin/v1/instances/{id}/service_ids/{sid}`: `{roles, key_rings?}` replaces the
+/// service ID's grant.
+pub(crate) async fn admin_update_service_id(
+    State(st): State<AppState>,
+    Path((id, sid)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    const WHAT: &str = "Service ID could not be updated";
+    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
+    let c = AdminCall::begin(&st, &h, Action::AdminServiceIdsUpdate, WHAT).await?;
+    let instance = c.instance(&id)?;
+    let grant = object_body(&body, &["roles", "key_rings"], "{\"roles\"}")
+        .and_then(|f| grant_of(&f))
+        .map_err(|e| c.fail(e))?;
+    let updated = st
+        .svc
+        .update_service_id(&c.ctx, instance, &sid, grant)
+        .await
+        .map_err(|e| c.fail(e))?;
+    Ok(c.respond(StatusCode::OK, Some(service_id_json(&updated))))
+}
+
+/// `DELETE /admin/v1/instances/{id}/service_ids/{sid}`: the service ID and its API keys.
+pub(crate) async fn admin_delete_service_id(
+    State(st): State<AppState>,
+    Path((id, sid)): Path<(String, String)>,
+    h: HeaderMap,
+) -> ApiResult {
+    const WHAT: &str = "Service ID could not be deleted";
+    let c = AdminCall::begin(&st, &h, Action::AdminServiceIdsDelete, WHAT).await?;
+    let instance = c.instance(&id)?;
+    st.svc
+        .delete_service_id(&c.ctx, instance, &sid)
+        .await
+        .map_err(|e| c.fail(e))?;
+    Ok(c.respond(StatusCode::NO_CONTENT, None))
 }
 
 pub(crate) async fn admin_list_api_keys(
@@ -250,20 +417,15 @@ pub(crate) async fn admin_list_api_keys(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "API keys could not be listed";
-    let ctx = admin(&st, &h, Action::AdminApiKeysList, WHAT).await?;
-    let instance = parse_instance_id(&id, WHAT)?;
+    let c = AdminCall::begin(&st, &h, Action::AdminApiKeysList, WHAT).await?;
+    let instance = c.instance(&id)?;
     let list = st
         .svc
-        .list_api_keys(&ctx, instance)
+        .list_api_keys(&c.ctx, instance)
         .await
-        .map_err(|e| ApiError::new(e, WHAT))?;
+        .map_err(|e| c.fail(e))?;
     let body = json!({"api_keys": list.iter().map(api_key_json).collect::<Vec<_>>()});
-    Ok(respond(
-        StatusCode::OK,
-        "application/json",
-        Some(body),
-        &correlation_id(&h),
-    ))
+    Ok(c.respond(StatusCode::OK, Some(body)))
 }
 
 pub(crate) async fn admin_delete_api_key(
@@ -272,18 +434,13 @@ pub(crate) async fn admin_delete_api_key(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "API key could not be deleted";
-    let ctx = admin(&st, &h, Action::AdminApiKeysDelete, WHAT).await?;
-    let instance = parse_instance_id(&id, WHAT)?;
+    let c = AdminCall::begin(&st, &h, Action::AdminApiKeysDelete, WHAT).await?;
+    let instance = c.instance(&id)?;
     st.svc
-        .delete_api_key(&ctx, instance, &key_id)
+        .delete_api_key(&c.ctx, instance, &key_id)
         .await
-        .map_err(|e| ApiError::new(e, WHAT))?;
-    Ok(respond(
-        StatusCode::NO_CONTENT,
-        "application/json",
-        None,
-        &correlation_id(&h),
-    ))
+        .map_err(|e| c.fail(e))?;
+    Ok(c.respond(StatusCode::NO_CONTENT, None))
 }
 
 /// `DELETE /admin/v1/instances/{id}/allowed_ip`: turns the instance's allowedIP policy off,
@@ -294,18 +451,16 @@ pub(crate) async fn admin_clear_allowed_ip(
     h: HeaderMap,
 ) -> ApiResult {
     const WHAT: &str = "allowedIP policy could not be cleared";
-    let ctx = admin(&st, &h, Action::AdminInstancesAllowedIpClear, WHAT).await?;
-    let instance = parse_instance_id(&id, WHAT)?;
+    let c = AdminCall::begin(&st, &h, Action::AdminInstancesAllowedIpClear, WHAT).await?;
+    let instance = c.instance(&id)?;
     let was_enabled = st
         .svc
-        .admin_clear_allowed_ip(&ctx, instance)
+        .admin_clear_allowed_ip(&c.ctx, instance)
         .await
-        .map_err(|e| ApiError::new(e, WHAT))?;
-    Ok(respond(
+        .map_err(|e| c.fail(e))?;
+    Ok(c.respond(
         StatusCode::OK,
-        "application/json",
         Some(json!({"instance": id, "allowedIP_was_enabled": was_enabled})),
-        &correlation_id(&h),
     ))
 }
 

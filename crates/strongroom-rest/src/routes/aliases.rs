@@ -15,7 +15,7 @@ pub(crate) async fn create_alias(
         .create_key_alias(ctx, &id, &alias)
         .await
         .map_err(|e| call.fail(e))?;
-    let res = json!({"keyId": key_id.to_string(), "alias": alias, "creationDate": ts(at), "createdBy": ctx.principal.subject});
+    let res = alias_json(key_id, &alias, at, &ctx.principal.subject);
     Ok(call.respond(
         StatusCode::CREATED,
         ALIAS_JSON,

@@ -133,6 +133,7 @@ pub(crate) fn list_filter(
         states,
         extractable,
         key_ring,
+        within_rings: None,
     };
     Ok((filter, list_query(q)?))
 }
@@ -279,12 +280,11 @@ pub(crate) async fn get_key(
     let call = Call::begin(&st, &h, Action::SecretsRead, WHAT).await?;
     let ctx = &call.ctx;
     let view = st.svc.get_key(ctx, &id).await.map_err(|e| call.fail(e))?;
-    let mut j = key_json(&view.record, view.payload.as_deref().map(|p| p.as_slice()));
-    add_deletion_flags(&mut j, &view.record, st.svc.now());
-    Ok(call.respond(
+    Ok(call.key(
         StatusCode::OK,
-        KEY_JSON,
-        Some(collection(KEY_JSON, vec![j])),
+        &view.record,
+        view.payload.as_deref().map(|p| p.as_slice()),
+        Some(st.svc.now()),
     ))
 }
 
@@ -301,13 +301,7 @@ pub(crate) async fn get_metadata(
         .get_key_metadata(ctx, &id)
         .await
         .map_err(|e| call.fail(e))?;
-    let mut j = key_json(&rec, None);
-    add_deletion_flags(&mut j, &rec, st.svc.now());
-    Ok(call.respond(
-        StatusCode::OK,
-        KEY_JSON,
-        Some(collection(KEY_JSON, vec![j])),
-    ))
+    Ok(call.key(StatusCode::OK, &rec, None, Some(st.svc.now())))
 }
 
 pub(crate) async fn key_versions(
@@ -335,9 +329,7 @@ pub(crate) async fn key_versions(
         .await
         .map_err(|e| call.fail(e))?;
     let mut body = collection(VERSION_JSON, versions.iter().map(version_json).collect());
-    if want_total {
-        body["metadata"]["totalCount"] = json!(total);
-    }
+    with_total(&mut body, want_total.then_some(total));
     Ok(call.respond(StatusCode::OK, VERSION_JSON, Some(body)))
 }
 
@@ -368,13 +360,7 @@ pub(crate) async fn delete_key(
     if prefer_minimal(&h) {
         return Ok(call.respond(StatusCode::NO_CONTENT, KEY_JSON, None));
     }
-    let mut j = key_json(&rec, None);
-    add_deletion_flags(&mut j, &rec, st.svc.now());
-    Ok(call.respond(
-        StatusCode::OK,
-        KEY_JSON,
-        Some(collection(KEY_JSON, vec![j])),
-    ))
+    Ok(call.key(StatusCode::OK, &rec, None, Some(st.svc.now())))
 }
 
 pub(crate) async fn purge_key(
@@ -389,12 +375,7 @@ pub(crate) async fn purge_key(
     if prefer_minimal(&h) {
         return Ok(call.respond(StatusCode::NO_CONTENT, KEY_JSON, None));
     }
-    Ok(respond(
-        StatusCode::OK,
-        KEY_JSON,
-        Some(collection(KEY_JSON, vec![key_json(&rec, None)])),
-        &ctx.correlation_id,
-    ))
+    Ok(call.key(StatusCode::OK, &rec, None, None))
 }
 
 pub(crate) async fn restore_key(
@@ -406,12 +387,7 @@ pub(crate) async fn restore_key(
     let call = Call::begin(&st, &h, Action::SecretsRestore, WHAT).await?;
     let ctx = &call.ctx;
     let rec = st.svc.restore(ctx, &id).await.map_err(|e| call.fail(e))?;
-    Ok(respond(
-        StatusCode::CREATED,
-        KEY_JSON,
-        Some(collection(KEY_JSON, vec![key_json(&rec, None)])),
-        &ctx.correlation_id,
-    ))
+    Ok(call.key(StatusCode::CREATED, &rec, None, None))
 }
 
 pub(crate) async fn patch_key(
@@ -447,10 +423,5 @@ pub(crate) async fn patch_key(
         .move_key(ctx, &id, header(&h, "x-kms-key-ring"), &target)
         .await
         .map_err(|e| call.fail(e))?;
-    Ok(respond(
-        StatusCode::OK,
-        KEY_JSON,
-        Some(collection(KEY_JSON, vec![key_json(&rec, None)])),
-        &ctx.correlation_id,
-    ))
+    Ok(call.key(StatusCode::OK, &rec, None, None))
 }

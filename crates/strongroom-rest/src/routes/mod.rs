@@ -3,6 +3,7 @@
 //! `crate::error_map`.
 
 mod actions;
+mod activity;
 mod admin;
 mod aliases;
 mod identity;
@@ -17,6 +18,7 @@ mod rings;
 mod units;
 
 pub(crate) use actions::*;
+pub(crate) use activity::*;
 pub(crate) use admin::*;
 pub(crate) use aliases::*;
 pub(crate) use identity::*;

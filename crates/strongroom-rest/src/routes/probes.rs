@@ -3,7 +3,12 @@
 use crate::*;
 
 /// `GET /metrics`: Prometheus text format (aggregate counts only; no tenant identifiers).
-pub(crate) async fn metrics_text(State(st): State<AppState>) -> Response {
+/// `/metrics` (admin listener): Prometheus text, for the administrator's token only.
+pub(crate) async fn metrics_text(State(st): State<AppState>, h: HeaderMap) -> Response {
+    const WHAT: &str = "Metrics could not be read";
+    if let Err(e) = admin(&st, &h, Action::AdminMetricsRead, WHAT).await {
+        return e.into_response();
+    }
     st.metrics.cached_keys.set(st.svc.cached_keys() as i64);
     let o = st.svc.ops_stats();
     for (name, v) in [
@@ -46,7 +51,33 @@ pub(crate) async fn health() -> Response {
         .into_response()
 }
 
-pub(crate) async fn ready(State(st): State<AppState>) -> Response {
+/// `/ready`: the keystore answers. `/ready?instance=<id>`: this node can also serve that
+/// instance (one of its units holds the instance's master key), for a load balancer's
+/// per-instance health check.
+pub(crate) async fn ready(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(i) = q.get("instance") {
+        let json = [(http::header::CONTENT_TYPE, "application/json")];
+        let Ok(id) = i.parse::<InstanceId>() else {
+            return (
+                StatusCode::BAD_REQUEST,
+                json,
+                r#"{"status":"instance is not a UUID"}"#,
+            )
+                .into_response();
+        };
+        return match st.svc.ready_for(id).await {
+            Ok(()) => (StatusCode::OK, json, r#"{"status":"ready"}"#).into_response(),
+            Err(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json,
+                r#"{"status":"this node cannot serve the instance"}"#,
+            )
+                .into_response(),
+        };
+    }
     match st.svc.ready().await {
         Ok(()) => (
             StatusCode::OK,

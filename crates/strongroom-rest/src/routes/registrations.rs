@@ -2,27 +2,6 @@
 
 use crate::*;
 
-pub(crate) fn registration_json(v: &strongroom_service::RegistrationView) -> Value {
-    let r = &v.record;
-    let mut kv = json!({"id": r.key_version.to_string()});
-    if let Some(at) = v.key_version_created_at {
-        kv["creationDate"] = json!(ts(at));
-    }
-    json!({
-        "keyId": r.key.to_string(),
-        "keyName": v.key_name,
-        "resourceCrn": r.resource_crn,
-        "createdBy": r.created_by,
-        "creationDate": ts(r.created_at),
-        "updatedBy": r.updated_by,
-        "lastUpdated": ts(r.updated_at),
-        "description": r.description,
-        "registrationMetadata": r.metadata,
-        "preventKeyDeletion": r.prevent_deletion,
-        "keyVersion": kv,
-    })
-}
-
 pub(crate) async fn list_registrations_common(
     st: AppState,
     key: Option<String>,
@@ -61,9 +40,7 @@ pub(crate) async fn list_registrations_common(
         REGISTRATION_JSON,
         list.iter().map(registration_json).collect(),
     );
-    if want_total {
-        body["metadata"]["totalCount"] = json!(total);
-    }
+    with_total(&mut body, want_total.then_some(total as u64));
     Ok(call.respond(StatusCode::OK, "application/json", Some(body)))
 }
 

@@ -21,18 +21,10 @@ pub(crate) async fn list_rings(
         .iter()
         .skip(offset as usize)
         .take(limit as usize)
-        .map(|r| {
-            if r.id == strongroom_service::DEFAULT_RING {
-                json!({"id": r.id})
-            } else {
-                json!({"id": r.id, "creationDate": ts(r.created_at), "createdBy": r.created_by})
-            }
-        })
+        .map(|r| ring_json(&r.id, r.created_at, &r.created_by))
         .collect();
     let mut body = collection(KEY_RING_JSON, page);
-    if want_total {
-        body["metadata"]["totalCount"] = json!(total);
-    }
+    with_total(&mut body, want_total.then_some(total as u64));
     Ok(call.respond(StatusCode::OK, "application/json", Some(body)))
 }
 

@@ -9,10 +9,11 @@ pub(crate) async fn list_units(State(st): State<AppState>, h: HeaderMap) -> ApiR
     let call = Call::begin(&st, &h, Action::UnitsList, WHAT).await?;
     let ctx = &call.ctx;
     let list = st.svc.list_units(ctx).await.map_err(|e| call.fail(e))?;
+    let (zone, region) = st.svc.placement();
     Ok(respond(
         StatusCode::OK,
         "application/json",
-        Some(json!({"units": list})),
+        Some(json!({"units": list, "zone": zone, "region": region})),
         &correlation_id(&h),
     ))
 }

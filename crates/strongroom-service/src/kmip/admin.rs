@@ -559,6 +559,7 @@ impl Service {
         &self,
         fingerprint: &str,
         peer: Option<IpAddr>,
+        network: crate::Network,
         correlation_id: String,
     ) -> Result<super::KmipSession> {
         let refused = |msg: &str| ServiceError::new(ErrorKind::Unauthenticated, msg);
@@ -584,15 +585,15 @@ impl Service {
             Err(e) => return Err(e.into()),
         };
         let ctx = Ctx {
-            principal: Principal {
-                subject: cert.id.to_string(),
-                instance: Some(cert.instance),
-                roles: strongroom_model::Roles::of(&[Role::Manager]),
-            },
+            principal: Principal::instance_wide(
+                cert.id.to_string(),
+                cert.instance,
+                strongroom_model::Roles::of(&[Role::Manager]),
+            ),
             instance: cert.instance,
             correlation_id,
         };
-        self.check_instance_ip(cert.instance, peer, &ctx.correlation_id)
+        self.check_instance_ip(cert.instance, peer, network, &ctx.correlation_id)
             .await?;
         let op = async {
             let adapter = self

@@ -387,7 +387,7 @@ impl Service {
                 )
             })
         };
-        self.audited(&s.ctx, Action::KmipGet, Role::Writer, Some(id), op)
+        self.audited(&s.ctx, Action::KmipGet, Role::ReaderPlus, Some(id), op)
             .await
     }
 

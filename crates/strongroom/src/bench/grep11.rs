@@ -6,14 +6,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::error::Error;
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
-use strongroom_engine::ep11::consts::{cka, ckm};
+use strongroom_engine::ep11::consts::{cka, ckm, Cka, Ckm};
 use strongroom_engine::ep11::{AttrValue, Mech, MechParam, Op, Template};
 use strongroom_engine::{CryptoProvider, CryptoUnit, MasterKey};
-use strongroom_grep11::pb;
 use strongroom_grep11::pb::crypto_client::CryptoClient;
+use strongroom_grep11::{pb, pb_template};
 use strongroom_model::InstanceId;
 
 /// The measured operations.
@@ -29,14 +30,14 @@ pub enum Ep11Op {
     GenerateAes,
 }
 
-fn t(items: &[(u64, AttrValue)]) -> Template {
+fn t(items: &[(Cka, AttrValue)]) -> Template {
     items.iter().cloned().collect()
 }
 
 const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
 /// (public template, private template or secret template, mechanism) of the key an op uses.
-fn key_spec(op: Ep11Op) -> (u64, Template, Template) {
+fn key_spec(op: Ep11Op) -> (Ckm, Template, Template) {
     let yes = AttrValue::Bool(true);
     match op {
         Ep11Op::RsaSign => (
@@ -83,22 +84,22 @@ fn data_of(op: Ep11Op) -> Vec<u8> {
 }
 
 /// In-process: `threads` threads call the engine for `duration` seconds.
-pub fn inproc(op: Ep11Op, threads: usize, duration: f64) -> Result<serde_json::Value, String> {
+pub fn inproc(op: Ep11Op, threads: usize, duration: f64) -> Result<serde_json::Value, Error> {
     let p: Arc<dyn CryptoProvider> = Arc::new(strongroom_crypto_awslc::AwsLcProvider);
-    let mut unit = CryptoUnit::new(Arc::clone(&p)).map_err(|e| e.to_string())?;
+    let mut unit = CryptoUnit::new(Arc::clone(&p)).map_err(Error::from)?;
     unit.set_instance(InstanceId::random());
-    unit.set_current_master_key(MasterKey::random(p.as_ref()).map_err(|_| "rng")?);
+    unit.set_current_master_key(MasterKey::random(p.as_ref()).map_err(|_| Error::other("rng"))?);
     let unit = Arc::new(unit);
     let (gen, pt, st) = key_spec(op);
     let key = if gen == ckm::AES_KEY_GEN {
         unit.ep11()
             .generate_key(&Mech::new(gen), &st)
-            .map_err(|e| e.to_string())?
+            .map_err(Error::from)?
             .blob
     } else {
         unit.ep11()
             .generate_key_pair(&Mech::new(gen), &pt, &st)
-            .map_err(|e| e.to_string())?
+            .map_err(Error::from)?
             .1
             .blob
     };
@@ -237,31 +238,27 @@ impl Call {
         sender: &mut hyper::client::conn::http2::SendRequest<Chunks>,
         uri: &hyper::Uri,
         auth: &hyper::header::HeaderValue,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         use prost::Message;
         let req = hyper::Request::post(uri.clone())
             .header("content-type", "application/grpc")
             .header("te", "trailers")
             .header("authorization", auth.clone())
             .body(Chunks::of(&self.frame))
-            .map_err(|e| e.to_string())?;
-        sender.ready().await.map_err(|e| e.to_string())?;
-        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+            .map_err(Error::from)?;
+        sender.ready().await.map_err(Error::from)?;
+        let resp = sender.send_request(req).await.map_err(Error::from)?;
         if resp.status() != hyper::StatusCode::OK {
-            return Err(format!("HTTP status {}", resp.status()));
+            return Err(Error::other(format!("HTTP status {}", resp.status())));
         }
         let headers_status = resp.headers().get("grpc-status").cloned();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?;
+        let body = resp.into_body().collect().await.map_err(Error::from)?;
         let status = body
             .trailers()
             .and_then(|t| t.get("grpc-status").cloned())
             .or(headers_status);
         if status.as_ref().map(|v| v.as_bytes()) != Some(b"0") {
-            return Err(format!("grpc-status {status:?}"));
+            return Err(Error::other(format!("grpc-status {status:?}")));
         }
         let bytes = body.to_bytes();
         let msg = bytes
@@ -271,8 +268,8 @@ impl Call {
                     && m.len()
                         == u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize
             })
-            .ok_or("the answer is not one gRPC message")?;
-        let decoded = |e: prost::DecodeError| e.to_string();
+            .ok_or_else(|| Error::other("the answer is not one gRPC message"))?;
+        let decoded = Error::context("protobuf");
         let (size, expected) = match self.op {
             Ep11Op::RsaSign | Ep11Op::EcdsaSign => {
                 let n = pb::SignSingleResponse::decode(msg)
@@ -304,7 +301,7 @@ impl Call {
             }
         };
         if !expected {
-            return Err(format!("unexpected result size {size}"));
+            return Err(Error::usage(format!("unexpected result size {size}")));
         }
         Ok(())
     }
@@ -327,31 +324,12 @@ fn kb(blob: &[u8]) -> Option<pb::KeyBlob> {
 
 fn pb_mech(m: &Mech) -> Option<pb::Mechanism> {
     Some(pb::Mechanism {
-        mechanism: m.code,
+        mechanism: m.code.0,
         parameter: match &m.param {
             MechParam::Bytes(b) => Some(pb::mechanism::Parameter::ParameterB(b.clone())),
             _ => None,
         },
     })
-}
-
-fn pb_template(t: &Template) -> std::collections::HashMap<u64, pb::AttributeValue> {
-    use pb::attribute_value::OneAttr;
-    t.iter()
-        .map(|(k, v)| {
-            let one = match v {
-                AttrValue::Bool(b) => OneAttr::AttributeTf(*b),
-                AttrValue::Int(i) => OneAttr::AttributeI(*i),
-                AttrValue::Bytes(b) => OneAttr::AttributeB(b.clone()),
-            };
-            (
-                *k,
-                pb::AttributeValue {
-                    one_attr: Some(one),
-                },
-            )
-        })
-        .collect()
 }
 
 /// How `bench grep11` loads the server.
@@ -371,7 +349,7 @@ pub async fn grpc(
     token: &str,
     op: Ep11Op,
     load: Load,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, Error> {
     let Load {
         streams,
         connections,
@@ -381,11 +359,11 @@ pub async fn grpc(
     let mut chans = Vec::new();
     for _ in 0..connections.max(1) {
         let ch = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| e.to_string())?
+            .map_err(Error::from)?
             .tcp_nodelay(true)
             .connect()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(Error::from)?;
         chans.push(CryptoClient::new(ch));
     }
     let mut c = chans[0].clone();
@@ -399,7 +377,7 @@ pub async fn grpc(
             token,
         ))
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(Error::from)?
         .into_inner()
         .key_bytes
     } else {
@@ -412,7 +390,7 @@ pub async fn grpc(
             token,
         ))
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(Error::from)?
         .into_inner()
         .priv_key_bytes
     };
@@ -425,21 +403,21 @@ pub async fn grpc(
     for _ in 0..connections.max(1) {
         let tcp = tokio::net::TcpStream::connect(addr)
             .await
-            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+            .map_err(Error::context(format!("cannot connect to {addr}")))?;
         let _ = tcp.set_nodelay(true);
         let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
             .handshake(TokioIo::new(crate::coalesce::Coalesce::new(tcp, true)))
             .await
-            .map_err(|e| format!("HTTP/2 handshake with {addr}: {e}"))?;
+            .map_err(Error::context(format!("HTTP/2 handshake with {addr}")))?;
         tokio::spawn(conn);
         senders.push(sender);
     }
     let auth: hyper::header::HeaderValue = format!("Bearer {token}")
         .parse()
-        .map_err(|_| "the token is not a valid header value")?;
+        .map_err(|_| Error::other("the token is not a valid header value"))?;
     let uri: hyper::Uri = format!("http://{addr}{}", call.path)
         .parse()
-        .map_err(|e| format!("{e}"))?;
+        .map_err(|e| Error::other(format!("{e}")))?;
     let call = Arc::new(call);
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
@@ -519,7 +497,7 @@ mod tests {
     use super::*;
 
     /// A server that answers every call with `message` (gRPC-framed) and `grpc-status`.
-    async fn answering(message: Vec<u8>, status: &'static str) -> Result<(), String> {
+    async fn answering(message: Vec<u8>, status: &'static str) -> Result<(), Error> {
         let (server_end, client_end) = tokio::io::duplex(1 << 16);
         let svc = hyper::service::service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
             let mut framed = vec![0u8];
@@ -543,7 +521,7 @@ mod tests {
         let (mut sender, conn) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(client_end))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(Error::from)?;
         tokio::spawn(conn);
         let call = Call::new(Ep11Op::RsaSign, &[1; 1500], &Template::new());
         assert!(call.frame.len() > 1500, "the request carries the key blob");
@@ -558,17 +536,17 @@ mod tests {
             signature: vec![5; 256],
         }
         .encode_to_vec();
-        assert_eq!(answering(good.clone(), "0").await, Ok(()));
+        assert!(matches!(answering(good.clone(), "0").await, Ok(())));
         let refused = answering(good, "3").await.unwrap_err();
-        assert!(refused.contains("grpc-status"), "{refused}");
+        assert!(refused.to_string().contains("grpc-status"), "{refused}");
         let short = pb::SignSingleResponse {
             signature: vec![5; 255],
         }
         .encode_to_vec();
         let wrong = answering(short, "0").await.unwrap_err();
-        assert!(wrong.contains("size 255"), "{wrong}");
+        assert!(wrong.to_string().contains("size 255"), "{wrong}");
         let garbage = answering(vec![0xff; 7], "0").await.unwrap_err();
-        assert!(!garbage.is_empty());
+        assert!(!garbage.to_string().is_empty());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use strongroom_kmip::ttlv::{decode, encode, Limits, Tag, Ttlv};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::stats::percentile_ms;
+use crate::error::Error;
 
 /// What each request does.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -111,28 +112,24 @@ fn create_request() -> Vec<u8> {
 }
 
 /// Sends one message and returns the payload of its one batch item, or why it failed.
-async fn exchange(tls: &mut Tls, msg: &[u8], buf: &mut Vec<u8>) -> Result<Ttlv, String> {
-    tls.write_all(msg).await.map_err(|e| e.to_string())?;
+async fn exchange(tls: &mut Tls, msg: &[u8], buf: &mut Vec<u8>) -> Result<Ttlv, Error> {
+    tls.write_all(msg).await.map_err(Error::from)?;
     let mut header = [0u8; 8];
-    tls.read_exact(&mut header)
-        .await
-        .map_err(|e| e.to_string())?;
+    tls.read_exact(&mut header).await.map_err(Error::from)?;
     let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
     buf.clear();
     buf.extend_from_slice(&header);
     buf.resize(8 + len, 0);
-    tls.read_exact(&mut buf[8..])
-        .await
-        .map_err(|e| e.to_string())?;
-    let resp = decode(buf, &Limits::default()).map_err(|e| e.to_string())?;
+    tls.read_exact(&mut buf[8..]).await.map_err(Error::from)?;
+    let resp = decode(buf, &Limits::default()).map_err(Error::from)?;
     let item = resp
         .child(Tag::BATCH_ITEM)
-        .ok_or("a response without a batch item")?;
+        .ok_or_else(|| Error::other("a response without a batch item"))?;
     if item.child(Tag::RESULT_STATUS).and_then(Ttlv::as_enum) != Some(0) {
-        return Err(format!(
+        return Err(Error::other(format!(
             "failed: {:?}",
             item.child(Tag::RESULT_MESSAGE).and_then(Ttlv::as_text)
-        ));
+        )));
     }
     Ok(item
         .child(Tag::RESPONSE_PAYLOAD)
@@ -140,36 +137,37 @@ async fn exchange(tls: &mut Tls, msg: &[u8], buf: &mut Vec<u8>) -> Result<Ttlv, 
         .unwrap_or_else(|| Ttlv::structure(Tag::RESPONSE_PAYLOAD, vec![])))
 }
 
-pub async fn run(op: KmipOp, load: KmipLoad) -> Result<serde_json::Value, String> {
+pub async fn run(op: KmipOp, load: KmipLoad) -> Result<serde_json::Value, Error> {
     let mut roots = rustls::RootCertStore::empty();
-    let ca = std::fs::File::open(&load.ca).map_err(|e| format!("{}: {e}", load.ca.display()))?;
+    let ca =
+        std::fs::File::open(&load.ca).map_err(Error::context(format!("{}", load.ca.display())))?;
     for c in rustls_pemfile::certs(&mut std::io::BufReader::new(ca)) {
         roots
-            .add(c.map_err(|e| format!("{}: {e}", load.ca.display()))?)
-            .map_err(|e| e.to_string())?;
+            .add(c.map_err(Error::context(format!("{}", load.ca.display())))?)
+            .map_err(Error::from)?;
     }
     let (chain, key) = crate::tls::load_pem(&load.cert, &load.key)?;
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
+    .map_err(Error::from)?
     .with_root_certificates(roots)
     .with_client_auth_cert(chain, key)
-    .map_err(|e| e.to_string())?;
+    .map_err(Error::from)?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let mut conns = Vec::new();
     for _ in 0..load.connections.max(1) {
         let tcp = tokio::net::TcpStream::connect(&load.addr)
             .await
-            .map_err(|e| format!("cannot connect to {}: {e}", load.addr))?;
+            .map_err(Error::context(format!("cannot connect to {}", load.addr)))?;
         let _ = tcp.set_nodelay(true);
-        let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+        let name = ServerName::try_from("localhost").map_err(Error::from)?;
         conns.push(
             connector
                 .connect(name, tcp)
                 .await
-                .map_err(|e| format!("TLS with {}: {e}", load.addr))?,
+                .map_err(Error::context(format!("TLS with {}", load.addr)))?,
         );
     }
     let msg = match op {
@@ -190,7 +188,7 @@ pub async fn run(op: KmipOp, load: KmipLoad) -> Result<serde_json::Value, String
             let uid = created
                 .child(Tag::UNIQUE_IDENTIFIER)
                 .and_then(Ttlv::as_text)
-                .ok_or("Create answered no Unique Identifier")?
+                .ok_or_else(|| Error::other("Create answered no Unique Identifier"))?
                 .to_string();
             exchange(
                 &mut conns[0],
@@ -252,7 +250,7 @@ pub async fn run(op: KmipOp, load: KmipLoad) -> Result<serde_json::Value, String
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
     for task in tasks {
-        all.extend(task.await.map_err(|e| e.to_string())?);
+        all.extend(task.await.map_err(Error::from)?);
     }
     all.sort_unstable();
     let n = ok.load(Ordering::Relaxed);

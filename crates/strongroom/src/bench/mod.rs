@@ -4,6 +4,7 @@
 
 mod grep11;
 mod kmip;
+mod pkcs11;
 mod stats;
 
 use stats::percentile_ms;
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::error::Error;
 use axum::routing::post;
 use clap::{Args, Subcommand};
 use http_body_util::{BodyExt, Full};
@@ -62,6 +64,36 @@ enum BenchCmd {
         duration: f64,
         #[arg(long, default_value_t = 2.0)]
         warmup: f64,
+    },
+    /// An operation through a PKCS#11 module (this library, or SoftHSM2 as the baseline)
+    /// from N threads, a session each.
+    Pkcs11 {
+        /// The module (.so).
+        #[arg(long)]
+        module: PathBuf,
+        /// The user PIN (for Strongroom's library, an API key).
+        #[arg(long, env = "STRONGROOM_PKCS11_PIN")]
+        pin: String,
+        #[arg(long, value_enum)]
+        op: grep11::Ep11Op,
+        #[arg(long, default_value_t = 16)]
+        threads: usize,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+    },
+    /// The resident memory a PKCS#11 module adds to a process with N sessions and M
+    /// session objects.
+    Pkcs11Memory {
+        #[arg(long)]
+        module: PathBuf,
+        #[arg(long, env = "STRONGROOM_PKCS11_PIN")]
+        pin: String,
+        #[arg(long, default_value_t = 16)]
+        sessions: usize,
+        #[arg(long, default_value_t = 10_000)]
+        objects: usize,
     },
     /// KMIP Get or Create over mutual TLS with N connections (one request in flight each).
     Kmip {
@@ -129,21 +161,24 @@ enum BenchCmd {
     },
 }
 
-pub async fn run(a: BenchArgs) -> Result<(), String> {
+pub async fn run(a: BenchArgs) -> Result<(), Error> {
     match a.cmd {
         BenchCmd::Rewrap { count } => {
             use strongroom_engine::{BlobBinding, CryptoUnit, KeyMaterial, MasterKey};
             use strongroom_model::{InstanceId, KeyId, KeyKind, VersionId};
             let p: Arc<dyn strongroom_engine::CryptoProvider> =
                 Arc::new(strongroom_crypto_awslc::AwsLcProvider);
-            let e = |e: strongroom_engine::EngineError| e.to_string();
+            let e = Error::from;
             let mut k = zeroize::Zeroizing::new([0u8; 32]);
-            p.fill_random(k.as_mut()).map_err(|_| "rng")?;
+            p.fill_random(k.as_mut()).map_err(|_| Error::other("rng"))?;
             let mut old = CryptoUnit::new(Arc::clone(&p)).map_err(e)?;
             old.set_current_master_key(MasterKey::from_bytes(*k));
             let mut unit = CryptoUnit::new(Arc::clone(&p)).map_err(e)?;
             unit.set_current_master_key(MasterKey::from_bytes(*k));
-            unit.set_next_master_key(MasterKey::random(p.as_ref()).map_err(|_| "rng")?, true);
+            unit.set_next_master_key(
+                MasterKey::random(p.as_ref()).map_err(|_| Error::other("rng"))?,
+                true,
+            );
             let instance = InstanceId::random();
             let blobs: Vec<(BlobBinding, Vec<u8>)> = (0..count)
                 .map(|_| {
@@ -182,7 +217,7 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
             };
             let v = tokio::task::spawn_blocking(move || grep11::inproc(op, threads, duration))
                 .await
-                .map_err(|e| e.to_string())??;
+                .map_err(Error::from)??;
             println!("{v}");
             Ok(())
         }
@@ -207,11 +242,11 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|e| e.to_string())?;
+                    .map_err(Error::from)?;
                 rt.block_on(grep11::grpc(&addr, &token, op, load))
             })
             .join()
-            .map_err(|_| "load generator panicked".to_string())??;
+            .map_err(|_| Error::other("load generator panicked"))??;
             println!("{v}");
             Ok(())
         }
@@ -241,11 +276,41 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|e| e.to_string())?;
+                    .map_err(Error::from)?;
                 rt.block_on(kmip::run(op, load))
             })
             .join()
-            .map_err(|_| "load generator panicked".to_string())??;
+            .map_err(|_| Error::other("load generator panicked"))??;
+            println!("{v}");
+            Ok(())
+        }
+        BenchCmd::Pkcs11 {
+            module,
+            pin,
+            op,
+            threads,
+            duration,
+            warmup,
+        } => {
+            let v = tokio::task::spawn_blocking(move || {
+                pkcs11::load(module, &pin, op, threads, duration, warmup)
+            })
+            .await
+            .map_err(|_| Error::other("load generator panicked"))??;
+            println!("{v}");
+            Ok(())
+        }
+        BenchCmd::Pkcs11Memory {
+            module,
+            pin,
+            sessions,
+            objects,
+        } => {
+            let v = tokio::task::spawn_blocking(move || {
+                pkcs11::memory(module, &pin, sessions, objects)
+            })
+            .await
+            .map_err(|_| Error::other("memory probe panicked"))??;
             println!("{v}");
             Ok(())
         }
@@ -262,12 +327,19 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
             );
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|e| e.to_string())?;
-            let local = listener.local_addr().map_err(|e| e.to_string())?;
-            std::fs::write(&addr_file, local.to_string()).map_err(|e| e.to_string())?;
+                .map_err(Error::from)?;
+            let local = listener.local_addr().map_err(Error::from)?;
+            std::fs::write(&addr_file, local.to_string()).map_err(Error::from)?;
             let (_tx, rx) = tokio::sync::watch::channel(false);
-            crate::serve::serve_loop(listener, None, crate::serve::App::Router(router), false, rx)
-                .await;
+            crate::listen::serve_loop(
+                listener,
+                "bench",
+                None,
+                crate::listen::App::Router(router),
+                false,
+                rx,
+            )
+            .await;
             Ok(())
         }
         BenchCmd::Load {
@@ -284,7 +356,7 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
         } => {
             let ids: Vec<String> = match ids_file {
                 Some(f) => std::fs::read_to_string(&f)
-                    .map_err(|e| e.to_string())?
+                    .map_err(Error::from)?
                     .lines()
                     .filter(|l| !l.is_empty())
                     .map(String::from)
@@ -301,7 +373,7 @@ pub async fn run(a: BenchArgs) -> Result<(), String> {
                         .to_string()
                 })
                 .collect();
-            let method: hyper::Method = method.parse().map_err(|_| "bad method")?;
+            let method: hyper::Method = method.parse().map_err(|_| Error::other("bad method"))?;
             let headers: Vec<(String, String)> = headers
                 .iter()
                 .filter_map(|h| {

@@ -1,6 +1,7 @@
 //! `strongroom backup`: archives of the keystore (create, list, verify, restore).
 
 use super::*;
+use crate::error::Error;
 
 #[derive(Args, Debug)]
 pub struct BackupArgs {
@@ -61,21 +62,23 @@ pub(crate) enum BackupCmd {
 pub(crate) async fn open_keystore(
     data_dir: &std::path::Path,
     url: &Option<String>,
-) -> Result<Arc<dyn strongroom_keystore::KeyStore>, String> {
+) -> Result<Arc<dyn strongroom_keystore::KeyStore>, Error> {
     Ok(match url {
         Some(u) => Arc::new(
             strongroom_keystore_postgres::PgStore::connect(u, &Default::default())
                 .await
-                .map_err(|e| format!("cannot open the PostgreSQL keystore: {e}"))?,
+                .map_err(Error::context("cannot open the PostgreSQL keystore"))?,
         ),
         None => {
-            std::fs::create_dir_all(data_dir)
-                .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+            std::fs::create_dir_all(data_dir).map_err(Error::context(format!(
+                "cannot create {}",
+                data_dir.display()
+            )))?;
             let db = data_dir.join("keystore.db");
             Arc::new(
                 strongroom_keystore_sqlite::SqliteStore::open(&db)
                     .await
-                    .map_err(|e| format!("cannot open {}: {e}", db.display()))?,
+                    .map_err(Error::context(format!("cannot open {}", db.display())))?,
             )
         }
     })
@@ -97,7 +100,7 @@ pub async fn write_backup(
     store: &dyn strongroom_keystore::KeyStore,
     target: &crate::backup_target::Target,
     only: Option<strongroom_model::InstanceId>,
-) -> Result<(String, strongroom_service::backup::ArchiveSummary), String> {
+) -> Result<(String, strongroom_service::backup::ArchiveSummary), Error> {
     let p = strongroom_crypto_awslc::AwsLcProvider;
     let now = now_ms();
     let (bytes, sum) = strongroom_service::backup::export_archive(
@@ -107,7 +110,7 @@ pub async fn write_backup(
         strongroom_model::UnixMillis(now),
     )
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(Error::from)?;
     let name = match only {
         Some(i) => format!("strongroom-backup-{now}-{i}.srbk"),
         None => format!("strongroom-backup-{now}.srbk"),
@@ -116,14 +119,14 @@ pub async fn write_backup(
     Ok((location, sum))
 }
 
-pub async fn backup(a: BackupArgs) -> Result<(), String> {
+pub async fn backup(a: BackupArgs) -> Result<(), Error> {
     let p = strongroom_crypto_awslc::AwsLcProvider;
     match a.cmd {
         BackupCmd::Create { dir, instance } => {
             let only = instance
                 .map(|i| {
                     i.parse()
-                        .map_err(|_| format!("'{i}' is not an instance id"))
+                        .map_err(|_| Error::usage(format!("'{i}' is not an instance id")))
                 })
                 .transpose()?;
             let store = open_keystore(&a.data_dir, &a.keystore_url).await?;
@@ -188,7 +191,7 @@ pub async fn backup(a: BackupArgs) -> Result<(), String> {
         BackupCmd::Verify { file } => {
             let bytes = crate::backup_target::read_archive(&file).await?;
             let sum = strongroom_service::backup::verify_archive(&bytes, &p)
-                .map_err(|e| format!("{file}: {}", e.message))?;
+                .map_err(|e| Error::other(format!("{file}: {}", e.message)))?;
             print(
                 a.output,
                 format!(
@@ -201,23 +204,90 @@ pub async fn backup(a: BackupArgs) -> Result<(), String> {
         BackupCmd::Restore { file } => {
             let bytes = crate::backup_target::read_archive(&file).await?;
             strongroom_service::backup::verify_archive(&bytes, &p)
-                .map_err(|e| format!("{file}: {}", e.message))?;
+                .map_err(|e| Error::other(format!("{file}: {}", e.message)))?;
             let store = open_keystore(&a.data_dir, &a.keystore_url).await?;
             let started = std::time::Instant::now();
             let sum = strongroom_service::backup::restore_archive(store.as_ref(), &bytes, &p)
                 .await
-                .map_err(|e| e.message)?;
+                .map_err(Error::from)?;
+            let seconds = started.elapsed().as_secs_f64();
+            let (ready, waiting) = served_here(&a.data_dir, store.as_ref()).await?;
             let mut v = summary_json(&sum);
-            v["seconds"] = json!(started.elapsed().as_secs_f64());
+            v["seconds"] = json!(seconds);
+            v["ready_instances"] = json!(ready.iter().map(|i| i.to_string()).collect::<Vec<_>>());
+            v["instances_needing_master_keys"] =
+                json!(waiting.iter().map(|i| i.to_string()).collect::<Vec<_>>());
+            let next = if waiting.is_empty() {
+                "this node's crypto units already hold the master keys of every instance: start the node".to_string()
+            } else {
+                format!(
+                    "load the master keys of {} instance(s) before they serve ({}): strongroom tke cryptounit-mk-load, or auto-mk-recover from a recovery unit",
+                    waiting.len(),
+                    waiting.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+                )
+            };
             print(
                 a.output,
                 format!(
-                    "restored {} instances, {} keys, {} versions in {:.1} s; load the instances' master keys before serving",
-                    sum.instances, sum.keys, sum.versions, started.elapsed().as_secs_f64()
+                    "restored {} instances, {} keys, {} versions in {seconds:.1} s; {next}",
+                    sum.instances, sum.keys, sum.versions
                 ),
                 &v,
             );
         }
     }
     Ok(())
+}
+
+/// The instances of `store` this node can serve at once, and those that wait for their
+/// master key. An instance is ready when one of this node's operational crypto units holds,
+/// as its current key, the master key that every key version of the instance is sealed
+/// under. Unit files this command cannot open (sealed under a unit passphrase, or under
+/// another node's key) count as not holding the key.
+async fn served_here(
+    data_dir: &std::path::Path,
+    store: &dyn strongroom_keystore::KeyStore,
+) -> Result<
+    (
+        Vec<strongroom_model::InstanceId>,
+        Vec<strongroom_model::InstanceId>,
+    ),
+    Error,
+> {
+    use strongroom_engine::admin::{UnitKind, UnitState};
+    use strongroom_service::UnitVault as _;
+    let provider: Arc<dyn strongroom_engine::CryptoProvider> =
+        Arc::new(strongroom_crypto_awslc::AwsLcProvider);
+    let mut held = Vec::new();
+    if data_dir.join("units").is_dir() {
+        if let Ok(node_key) = crate::node::NodeFiles::load_key(data_dir) {
+            let vault =
+                crate::node::FileVault::new(data_dir, &node_key, None, Arc::clone(&provider))?;
+            for bytes in vault.load_all().await.unwrap_or_default() {
+                if let Ok(u) = UnitState::from_persisted(provider.as_ref(), &bytes) {
+                    if u.kind() == UnitKind::Operational {
+                        if let Some(vp) = u.current_vp() {
+                            held.push((u.instance(), vp.mk_id().0));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let (mut ready, mut waiting) = (Vec::new(), Vec::new());
+    for rec in store.list_instances().await? {
+        let mut serves = false;
+        for (_, mk) in held.iter().filter(|(i, _)| *i == rec.id) {
+            if store.count_versions_not_under(rec.id, mk).await? == 0 {
+                serves = true;
+                break;
+            }
+        }
+        if serves {
+            ready.push(rec.id);
+        } else {
+            waiting.push(rec.id);
+        }
+    }
+    Ok((ready, waiting))
 }

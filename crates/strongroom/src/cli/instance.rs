@@ -2,6 +2,7 @@
 //! usage.
 
 use super::*;
+use crate::error::Error;
 
 #[derive(Args, Debug)]
 pub struct InstanceArgs {
@@ -15,6 +16,10 @@ pub struct InstanceArgs {
         hide_env_values = true
     )]
     admin_token: Option<String>,
+    /// The node's admin listener (`serve --admin-addr`; default: dev.json's admin_url, else
+    /// https://127.0.0.1:8444 on the node itself).
+    #[arg(long, env = "STRONGROOM_ADMIN_URL", global = true)]
+    admin_url: Option<String>,
     #[command(subcommand)]
     cmd: InstanceCmd,
 }
@@ -26,17 +31,24 @@ pub(crate) enum InstanceCmd {
     /// administrators run the ceremony (`strongroom tke`, docs/runbooks/ceremony.md).
     Create {
         name: String,
-        /// Operational crypto units on this node (1-3).
+        /// Operational crypto units on this node (1-3; more than 1 needs --allow-same-zone).
         #[arg(long, default_value_t = 1)]
         units: u8,
         /// Recovery crypto units on this node (0-2); they can generate the master key
-        /// (`tke auto-init`) and keep a copy of it.
-        #[arg(long, default_value_t = 0)]
-        recovery_units: u8,
+        /// (`tke auto-init`) and keep a copy of it. Default: as HPCS keeps them, two; when
+        /// the cluster has another region, one here and the command says where the second
+        /// goes (`instance units` shows what is still missing).
+        #[arg(long)]
+        recovery_units: Option<u8>,
         /// Development only (server started with --dev): one unit with a RANDOM master key
         /// and no ceremony.
         #[arg(long)]
         dev_master_key: bool,
+        /// Accept several operational units on this one node: they are in one zone and fail
+        /// together (test set-ups). In production, create the instance with one unit and
+        /// run `instance add-unit` on nodes in other zones.
+        #[arg(long)]
+        allow_same_zone: bool,
     },
     /// Add a crypto unit of an existing instance on this node (in a cluster each node
     /// hosts its own unit of the instance). Starts in imprint mode.
@@ -46,6 +58,17 @@ pub(crate) enum InstanceCmd {
         /// operational or recovery.
         #[arg(long, default_value = "operational")]
         kind: String,
+        /// Accept an operational unit in a zone where the instance already has one (they
+        /// fail together; test set-ups).
+        #[arg(long)]
+        allow_same_zone: bool,
+    },
+    /// An instance's crypto units on every node, with their zones and regions, and what
+    /// their placement lacks (HPCS keeps operational units in several zones, and two
+    /// recovery units, one of them in another region).
+    Units {
+        /// The instance id.
+        id: String,
     },
     /// List instances.
     List,
@@ -67,6 +90,59 @@ pub(crate) enum InstanceCmd {
     /// Manage an instance's API keys.
     #[command(subcommand)]
     Apikey(ApiKeyCmd),
+    /// Manage an instance's service IDs: identities whose API keys share one grant, so
+    /// that an application's key is rotated without changing its access.
+    #[command(subcommand)]
+    ServiceId(ServiceIdCmd),
+}
+
+/// Roles, and the key rings they are limited to.
+#[derive(Args, Debug)]
+pub(crate) struct GrantArgs {
+    /// Role (repeatable): Reader, ReaderPlus, Writer, Manager, KeyPurge.
+    #[arg(long = "role")]
+    roles: Vec<String>,
+    /// Limit the roles to the keys of this key ring (repeatable). A key limited to key
+    /// rings reaches only their keys, and nothing instance-wide (instance policies, import
+    /// tokens, GREP11, KMIP adapters, crypto units, activity events). Default: the whole
+    /// instance.
+    #[arg(long = "key-ring")]
+    key_rings: Vec<String>,
+}
+
+impl GrantArgs {
+    fn body(&self, mut v: Value) -> Value {
+        v["roles"] = json!(self.roles);
+        if !self.key_rings.is_empty() {
+            v["key_rings"] = json!(self.key_rings);
+        }
+        v
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ServiceIdCmd {
+    /// Create a service ID with roles (and optionally key rings); then give it API keys
+    /// with `instance apikey create --service-id`.
+    Create {
+        /// Instance id.
+        instance: String,
+        #[command(flatten)]
+        grant: GrantArgs,
+        #[arg(long, default_value = "service id")]
+        name: String,
+    },
+    /// List an instance's service IDs.
+    List { instance: String },
+    /// Replace a service ID's roles and key rings; its API keys' next tokens carry them.
+    Update {
+        instance: String,
+        id: String,
+        #[command(flatten)]
+        grant: GrantArgs,
+    },
+    /// Delete a service ID and all its API keys.
+    Delete { instance: String, id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -75,9 +151,12 @@ pub(crate) enum ApiKeyCmd {
     Create {
         /// Instance id.
         instance: String,
-        /// Role (repeatable): Reader, Writer, Manager, KeyPurge.
-        #[arg(long = "role", required = true)]
-        roles: Vec<String>,
+        #[command(flatten)]
+        grant: GrantArgs,
+        /// Make the key one of this service ID's keys: it then has the service ID's roles
+        /// and key rings (no --role or --key-ring).
+        #[arg(long, conflicts_with_all = ["roles", "key_rings"])]
+        service_id: Option<String>,
         #[arg(long, default_value = "api key")]
         name: String,
     },
@@ -87,8 +166,8 @@ pub(crate) enum ApiKeyCmd {
     Delete { instance: String, id: String },
 }
 
-pub async fn instance(a: InstanceArgs) -> Result<(), String> {
-    let c = a.conn.admin_client(&a.admin_token)?;
+pub async fn instance(a: InstanceArgs) -> Result<(), Error> {
+    let c = a.conn.admin_client(&a.admin_url, &a.admin_token)?;
     let out = a.conn.output;
     match a.cmd {
         InstanceCmd::Create {
@@ -96,20 +175,31 @@ pub async fn instance(a: InstanceArgs) -> Result<(), String> {
             units,
             recovery_units,
             dev_master_key,
+            allow_same_zone,
         } => {
             let r = c
                 .request(
                     Method::POST,
                     "/admin/v1/instances",
-                    Some(json!({"name": name, "units": units, "recovery_units": recovery_units, "dev_master_key": dev_master_key})),
+                    Some({
+                        let mut b = json!({"name": name, "units": units, "dev_master_key": dev_master_key, "allow_same_zone": allow_same_zone});
+                        if let Some(n) = recovery_units {
+                            b["recovery_units"] = json!(n);
+                        }
+                        b
+                    }),
                     &[],
                 )
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let next = if dev_master_key {
                 String::new()
             } else {
-                "\nits crypto units are in imprint mode: initialise them with `strongroom tke` (docs/runbooks/ceremony.md)".to_string()
+                let id = r.body["id"].as_str().unwrap_or("?");
+                format!(
+                    "\nits crypto units are in imprint mode: initialise them with `strongroom tke` (docs/runbooks/ceremony.md){}",
+                    placement_advice(&c, id).await
+                )
             };
             print(
                 out,
@@ -121,30 +211,69 @@ pub async fn instance(a: InstanceArgs) -> Result<(), String> {
                 &r.body,
             );
         }
-        InstanceCmd::AddUnit { id, kind } => {
+        InstanceCmd::AddUnit {
+            id,
+            kind,
+            allow_same_zone,
+        } => {
             let r = c
                 .request(
                     Method::POST,
                     &format!("/admin/v1/instances/{}/units", urlencode(&id)),
-                    Some(json!({"kind": kind})),
+                    Some(json!({"kind": kind, "allow_same_zone": allow_same_zone})),
                     &[],
                 )
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             print(
                 out,
                 format!(
-                    "created crypto unit {} of instance {id} ({kind}, imprint mode)",
-                    r.body["unit"].as_str().unwrap_or("?")
+                    "created crypto unit {} of instance {id} ({kind}, imprint mode){}",
+                    r.body["unit"].as_str().unwrap_or("?"),
+                    placement_advice(&c, &id).await
                 ),
                 &r.body,
             );
+        }
+        InstanceCmd::Units { id } => {
+            let r = c
+                .request(
+                    Method::GET,
+                    &format!("/admin/v1/instances/{}/units", urlencode(&id)),
+                    None,
+                    &[],
+                )
+                .await
+                .map_err(Error::from)?;
+            let mut human: Vec<String> = r.body["units"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|u| {
+                    format!(
+                        "{}  {:<11}  zone {}  region {}",
+                        u["unit"].as_str().unwrap_or("?"),
+                        u["kind"].as_str().unwrap_or("?"),
+                        u["zone"].as_str().unwrap_or("-"),
+                        u["region"].as_str().unwrap_or("-")
+                    )
+                })
+                .collect();
+            human.extend(
+                r.body["advice"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str())
+                    .map(|a| format!("next: {a}")),
+            );
+            print(out, human.join("\n"), &r.body);
         }
         InstanceCmd::List => {
             let r = c
                 .request(Method::GET, "/admin/v1/instances", None, &[])
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let list = r.body["instances"].as_array().cloned().unwrap_or_default();
             let human = list
                 .iter()
@@ -176,7 +305,7 @@ pub async fn instance(a: InstanceArgs) -> Result<(), String> {
                 &[],
             )
             .await
-            .map_err(err)?;
+            .map_err(Error::from)?;
             print(
                 out,
                 format!("deleted instance {id}; its master key is destroyed"),
@@ -192,7 +321,7 @@ pub async fn instance(a: InstanceArgs) -> Result<(), String> {
                     &[],
                 )
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let human = if r.body["allowedIP_was_enabled"] == json!(true) {
                 format!("instance {id}: allowedIP policy turned off; every address may call again")
             } else {
@@ -212,7 +341,7 @@ pub async fn instance(a: InstanceArgs) -> Result<(), String> {
                     &[],
                 )
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let mut human = format!(
                 "{}: {} API calls in {}",
                 id,
@@ -230,28 +359,39 @@ pub async fn instance(a: InstanceArgs) -> Result<(), String> {
         }
         InstanceCmd::Apikey(ApiKeyCmd::Create {
             instance,
-            roles,
+            grant,
+            service_id,
             name,
         }) => {
+            let body = match service_id {
+                Some(sid) => json!({"name": name, "service_id": sid}),
+                None if grant.roles.is_empty() => {
+                    return Err(Error::Usage(
+                        "an API key needs --role (repeatable) or --service-id".into(),
+                    ))
+                }
+                None => grant.body(json!({"name": name})),
+            };
             let r = c
                 .request(
                     Method::POST,
                     &format!("/admin/v1/instances/{}/api_keys", urlencode(&instance)),
-                    Some(json!({"name": name, "roles": roles})),
+                    Some(body),
                     &[],
                 )
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             print(
                 out,
                 format!(
-                    "API key (shown once, store it now):\n{}\nroles: {}",
+                    "API key (shown once, store it now):\n{}\n{}",
                     r.body["apikey"].as_str().unwrap_or("?"),
-                    r.body["roles"]
+                    access_line(&r.body)
                 ),
                 &r.body,
             );
         }
+        InstanceCmd::ServiceId(cmd) => service_id(&c, out, cmd).await?,
         InstanceCmd::Apikey(ApiKeyCmd::List { instance }) => {
             let r = c
                 .request(
@@ -261,29 +401,8 @@ pub async fn instance(a: InstanceArgs) -> Result<(), String> {
                     &[],
                 )
                 .await
-                .map_err(err)?;
-            let list = r.body["api_keys"].as_array().cloned().unwrap_or_default();
-            let human = list
-                .iter()
-                .map(|k| {
-                    format!(
-                        "{}  {}  {}",
-                        k["id"].as_str().unwrap_or(""),
-                        k["roles"],
-                        k["name"].as_str().unwrap_or("")
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n");
-            print(
-                out,
-                if human.is_empty() {
-                    "no API keys".into()
-                } else {
-                    human
-                },
-                &Value::Array(list),
-            );
+                .map_err(Error::from)?;
+            print_grants(out, &r.body["api_keys"], "no API keys");
         }
         InstanceCmd::Apikey(ApiKeyCmd::Delete { instance, id }) => {
             c.request(
@@ -297,7 +416,7 @@ pub async fn instance(a: InstanceArgs) -> Result<(), String> {
                 &[],
             )
             .await
-            .map_err(err)?;
+            .map_err(Error::from)?;
             print(
                 out,
                 format!("deleted API key {id}"),
@@ -306,4 +425,153 @@ pub async fn instance(a: InstanceArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A listing of API keys or service IDs: id, what each grants, name; `none` when empty.
+fn print_grants(out: Output, list: &Value, none: &str) {
+    let list = list.as_array().cloned().unwrap_or_default();
+    let human = list
+        .iter()
+        .map(|k| {
+            format!(
+                "{}  {}  {}",
+                k["id"].as_str().unwrap_or(""),
+                access_line(k),
+                k["name"].as_str().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let human = if human.is_empty() {
+        none.to_string()
+    } else {
+        human
+    };
+    print(out, human, &Value::Array(list));
+}
+
+/// What an API key or service ID grants, in one line.
+fn access_line(v: &Value) -> String {
+    if let Some(sid) = v["service_id"].as_str() {
+        return format!("service ID {sid}");
+    }
+    let roles = v["roles"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    match v["key_rings"].as_array() {
+        Some(rings) => format!(
+            "roles {roles} on key rings {}",
+            rings
+                .iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        None => format!("roles {roles} on the whole instance"),
+    }
+}
+
+async fn service_id(c: &Client, out: Output, cmd: ServiceIdCmd) -> Result<(), Error> {
+    let path = |instance: &str| format!("/admin/v1/instances/{}/service_ids", urlencode(instance));
+    match cmd {
+        ServiceIdCmd::Create {
+            instance,
+            grant,
+            name,
+        } => {
+            let r = c
+                .request(
+                    Method::POST,
+                    &path(&instance),
+                    Some(grant.body(json!({"name": name}))),
+                    &[],
+                )
+                .await
+                .map_err(Error::from)?;
+            let id = r.body["id"].as_str().unwrap_or("?");
+            print(
+                out,
+                format!(
+                    "created service ID {id}: {}\ngive it API keys with `strongroom instance apikey create {instance} --service-id {id}`",
+                    access_line(&r.body)
+                ),
+                &r.body,
+            );
+        }
+        ServiceIdCmd::List { instance } => {
+            let r = c
+                .request(Method::GET, &path(&instance), None, &[])
+                .await
+                .map_err(Error::from)?;
+            print_grants(out, &r.body["service_ids"], "no service IDs");
+        }
+        ServiceIdCmd::Update {
+            instance,
+            id,
+            grant,
+        } => {
+            let r = c
+                .request(
+                    Method::PUT,
+                    &format!("{}/{}", path(&instance), urlencode(&id)),
+                    Some(grant.body(json!({}))),
+                    &[],
+                )
+                .await
+                .map_err(Error::from)?;
+            print(
+                out,
+                format!(
+                    "service ID {id} now grants {} (tokens already issued keep their grant until they expire)",
+                    access_line(&r.body)
+                ),
+                &r.body,
+            );
+        }
+        ServiceIdCmd::Delete { instance, id } => {
+            c.request(
+                Method::DELETE,
+                &format!("{}/{}", path(&instance), urlencode(&id)),
+                None,
+                &[],
+            )
+            .await
+            .map_err(Error::from)?;
+            print(
+                out,
+                format!("deleted service ID {id} and its API keys"),
+                &json!({"deleted": id}),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The placement advice of an instance, as lines to print after a change (empty when the
+/// placement is complete, or when it cannot be read).
+async fn placement_advice(c: &Client, instance: &str) -> String {
+    let Ok(r) = c
+        .request(
+            Method::GET,
+            &format!("/admin/v1/instances/{}/units", urlencode(instance)),
+            None,
+            &[],
+        )
+        .await
+    else {
+        return String::new();
+    };
+    r.body["advice"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str())
+        .map(|a| format!("\nnext: {a}"))
+        .collect()
 }

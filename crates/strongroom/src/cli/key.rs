@@ -1,6 +1,7 @@
 //! `strongroom key`: the key API from the command line.
 
 use super::*;
+use crate::error::Error;
 
 #[derive(Args, Debug)]
 pub struct KeyArgs {
@@ -34,6 +35,10 @@ pub(crate) enum KeyCmd {
         /// Expiration date, RFC 3339 (2030-01-01T00:00:00Z).
         #[arg(long)]
         expiration: Option<String>,
+        /// The key ring to create the key in (default: `default`). Credentials limited to
+        /// key rings create keys only in theirs.
+        #[arg(long)]
+        key_ring: Option<String>,
     },
     /// Import a root key securely: fetches a fresh import token, encrypts FILE's key material
     /// (16, 24 or 32 raw bytes) to it with RSA-OAEP-SHA-256 and proves possession with the
@@ -57,6 +62,9 @@ pub(crate) enum KeyCmd {
         /// Only standard (true) or root (false) keys.
         #[arg(long)]
         extractable: Option<bool>,
+        /// Only keys of this key ring.
+        #[arg(long)]
+        key_ring: Option<String>,
         #[arg(long, default_value_t = 200)]
         limit: u32,
         #[arg(long, default_value_t = 0)]
@@ -177,7 +185,7 @@ pub(crate) fn collection_body(resource: Value) -> Value {
     json!({"metadata": {"collectionType": "application/vnd.ibm.kms.key+json", "collectionTotal": 1}, "resources": [resource]})
 }
 
-pub async fn key(a: KeyArgs) -> Result<(), String> {
+pub async fn key(a: KeyArgs) -> Result<(), Error> {
     let c = a.conn.client()?;
     let out = a.conn.output;
     let path = |id: &str, rest: &str| format!("/api/v2/keys/{}{rest}", urlencode(id));
@@ -190,6 +198,7 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
             description,
             aliases,
             expiration,
+            key_ring,
         } => {
             let payload = match (payload, payload_file) {
                 (Some(p), _) => Some(p),
@@ -197,7 +206,7 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
                     use base64::Engine as _;
                     let bytes = zeroize::Zeroizing::new(
                         std::fs::read(&f)
-                            .map_err(|e| format!("cannot read {}: {e}", f.display()))?,
+                            .map_err(Error::context(format!("cannot read {}", f.display())))?,
                     );
                     Some(base64::engine::general_purpose::STANDARD.encode(bytes.as_slice()))
                 }
@@ -216,15 +225,19 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
             if let Some(e) = expiration {
                 r["expirationDate"] = json!(e);
             }
+            let mut headers = vec![("prefer", "return=representation".to_string())];
+            if let Some(ring) = key_ring {
+                headers.push(("x-kms-key-ring", ring));
+            }
             let reply = c
                 .request(
                     Method::POST,
                     "/api/v2/keys",
                     Some(collection_body(r)),
-                    &[("prefer", "return=representation".into())],
+                    &headers,
                 )
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let k = &reply.body["resources"][0];
             print(out, format!("created {}", key_details(k)), k);
         }
@@ -236,14 +249,14 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
         } => {
             let material = zeroize::Zeroizing::new(
                 std::fs::read(&secure)
-                    .map_err(|e| format!("cannot read {}: {e}", secure.display()))?,
+                    .map_err(Error::context(format!("cannot read {}", secure.display())))?,
             );
             if ![16, 24, 32].contains(&material.len()) {
-                return Err(format!(
+                return Err(Error::usage(format!(
                     "{} holds {} bytes; root key material must be 16, 24 or 32 raw bytes",
                     secure.display(),
                     material.len()
-                ));
+                )));
             }
             c.request(
                 Method::POST,
@@ -252,11 +265,11 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
                 &[],
             )
             .await
-            .map_err(err)?;
+            .map_err(Error::from)?;
             let tok = c
                 .request(Method::GET, "/api/v2/import_token", None, &[])
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let mut r = sealed_import(&tok.body, &material)?;
             r["type"] = json!("application/vnd.ibm.kms.key+json");
             r["name"] = json!(name);
@@ -270,13 +283,14 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
             let reply = c
                 .request(Method::POST, "/api/v2/keys", Some(collection_body(r)), &[])
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let k = &reply.body["resources"][0];
             print(out, format!("imported {}", key_details(k)), k);
         }
         KeyCmd::List {
             state,
             extractable,
+            key_ring,
             limit,
             offset,
         } => {
@@ -287,10 +301,14 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
             if let Some(x) = extractable {
                 q.push_str(&format!("&extractable={x}"));
             }
+            let headers: Vec<(&str, String)> = key_ring
+                .map(|r| ("x-kms-key-ring", r))
+                .into_iter()
+                .collect();
             let reply = c
-                .request(Method::GET, &format!("/api/v2/keys{q}"), None, &[])
+                .request(Method::GET, &format!("/api/v2/keys{q}"), None, &headers)
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let keys = reply.body["resources"]
                 .as_array()
                 .cloned()
@@ -313,7 +331,10 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
             } else {
                 path(&id, "")
             };
-            let reply = c.request(Method::GET, &p, None, &[]).await.map_err(err)?;
+            let reply = c
+                .request(Method::GET, &p, None, &[])
+                .await
+                .map_err(Error::from)?;
             let k = &reply.body["resources"][0];
             print(out, key_details(k), k);
         }
@@ -328,7 +349,7 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
             let reply = c
                 .request(Method::POST, &path(&id, "/actions/wrap"), Some(body), &[])
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let b = &reply.body;
             let mut human = format!(
                 "ciphertext  {}\nversion     {}",
@@ -354,7 +375,7 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
             let reply = c
                 .request(Method::POST, &path(&id, "/actions/unwrap"), Some(body), &[])
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let b = &reply.body;
             let mut human = format!(
                 "plaintext   {}\nversion     {}",
@@ -381,7 +402,7 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
             let reply = c
                 .request(Method::POST, &path(&id, "/actions/rewrap"), Some(body), &[])
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let b = &reply.body;
             print(
                 out,
@@ -399,11 +420,11 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
                 .unwrap_or_else(|| json!({}));
             c.request(Method::POST, &path(&id, "/actions/rotate"), Some(body), &[])
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let reply = c
                 .request(Method::GET, &path(&id, "/metadata"), None, &[])
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let k = &reply.body["resources"][0];
             print(
                 out,
@@ -427,7 +448,7 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
                     &[],
                 )
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let vs = reply.body["resources"]
                 .as_array()
                 .cloned()
@@ -472,7 +493,7 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
                     &[("prefer", "return=representation".into())],
                 )
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let k = &reply.body["resources"][0];
             print(
                 out,
@@ -489,7 +510,7 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
             let reply = c
                 .request(Method::POST, &path(&id, "/restore"), None, &[])
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let k = &reply.body["resources"][0];
             print(out, format!("restored {}", key_line(k)), k);
         }
@@ -497,7 +518,7 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
             let reply = c
                 .request(Method::DELETE, &path(&id, "/purge"), None, &[])
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let k = &reply.body["resources"][0];
             print(out, format!("purged {id}"), k);
         }
@@ -507,12 +528,12 @@ pub async fn key(a: KeyArgs) -> Result<(), String> {
 
 /// The client side of secure import: RSA-OAEP-SHA-256 of the material to the token's public
 /// key, and the token's nonce sealed with AES-GCM under the material.
-pub(crate) fn sealed_import(token: &Value, material: &[u8]) -> Result<Value, String> {
+pub(crate) fn sealed_import(token: &Value, material: &[u8]) -> Result<Value, Error> {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine as _;
     use strongroom_engine::{AeadAlg, CryptoProvider, OaepHash};
     let p = strongroom_crypto_awslc::AwsLcProvider;
-    let bad = |what: &str| format!("the server's import token is malformed ({what})");
+    let bad = |what: &str| Error::check(format!("the server's import token is malformed ({what})"));
     let pem = STANDARD
         .decode(token["payload"].as_str().ok_or_else(|| bad("payload"))?)
         .map_err(|_| bad("payload"))?;
@@ -527,13 +548,13 @@ pub(crate) fn sealed_import(token: &Value, material: &[u8]) -> Result<Value, Str
         .map_err(|_| bad("public key"))?;
     let mut iv = [0u8; 12];
     p.fill_random(&mut iv)
-        .map_err(|_| "random generator failed".to_string())?;
+        .map_err(|_| Error::other("random generator failed"))?;
     let key = p
         .aead_key(AeadAlg::AesGcm, material)
-        .map_err(|_| "bad key material".to_string())?;
+        .map_err(|_| Error::other("bad key material"))?;
     let mut sealed = nonce;
     key.seal(&iv, &[], &mut sealed)
-        .map_err(|_| "sealing the nonce failed".to_string())?;
+        .map_err(|_| Error::other("sealing the nonce failed"))?;
     Ok(json!({
         "payload": STANDARD.encode(payload),
         "encryptedNonce": STANDARD.encode(sealed),
@@ -547,10 +568,10 @@ pub(crate) async fn simple_action(
     out: Output,
     path: &str,
     msg: &str,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     c.request(Method::POST, path, None, &[])
         .await
-        .map_err(err)?;
+        .map_err(Error::from)?;
     print(out, msg.to_string(), &json!({"result": msg}));
     Ok(())
 }

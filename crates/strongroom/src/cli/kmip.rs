@@ -2,6 +2,7 @@
 //! KMIP objects made through them (Key Protect's KMIP management API).
 
 use super::*;
+use crate::error::Error;
 
 const ADAPTER_JSON: &str = "application/vnd.ibm.kms.kmip_adapter+json";
 const CERT_JSON: &str = "application/vnd.ibm.kms.kmip_client_certificate+json";
@@ -102,8 +103,11 @@ async fn list(
     out: Output,
     path: &str,
     line: impl Fn(&Value) -> String,
-) -> Result<(), String> {
-    let reply = c.request(Method::GET, path, None, &[]).await.map_err(err)?;
+) -> Result<(), Error> {
+    let reply = c
+        .request(Method::GET, path, None, &[])
+        .await
+        .map_err(Error::from)?;
     let lines: Vec<String> = reply.body["resources"]
         .as_array()
         .map(|a| a.iter().map(line).collect())
@@ -117,7 +121,7 @@ async fn list(
     Ok(())
 }
 
-pub async fn kmip(a: KmipArgs) -> Result<(), String> {
+pub async fn kmip(a: KmipArgs) -> Result<(), Error> {
     let c = a.conn.client()?;
     let out = a.conn.output;
     let adapter_path = |id: &str| format!("/api/v2/kmip_adapters/{}", urlencode(id));
@@ -146,7 +150,7 @@ pub async fn kmip(a: KmipArgs) -> Result<(), String> {
                     &[],
                 )
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let v = &reply.body["resources"][0];
             print(
                 out,
@@ -172,7 +176,7 @@ pub async fn kmip(a: KmipArgs) -> Result<(), String> {
         KmipCmd::Adapter(AdapterCmd::Delete { adapter }) => {
             c.request(Method::DELETE, &adapter_path(&adapter), None, &[])
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             print(
                 out,
                 format!("deleted KMIP adapter {adapter}"),
@@ -185,7 +189,7 @@ pub async fn kmip(a: KmipArgs) -> Result<(), String> {
             name,
         }) => {
             let pem = std::fs::read_to_string(&file)
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                .map_err(Error::context(format!("cannot read {}", file.display())))?;
             let mut r = json!({"certificate": pem});
             if let Some(n) = name {
                 r["name"] = json!(n);
@@ -198,7 +202,7 @@ pub async fn kmip(a: KmipArgs) -> Result<(), String> {
                     &[],
                 )
                 .await
-                .map_err(err)?;
+                .map_err(Error::from)?;
             let v = &reply.body["resources"][0];
             print(
                 out,
@@ -239,7 +243,7 @@ pub async fn kmip(a: KmipArgs) -> Result<(), String> {
                 &[],
             )
             .await
-            .map_err(err)?;
+            .map_err(Error::from)?;
             print(
                 out,
                 format!("deleted certificate {cert} of {adapter}"),

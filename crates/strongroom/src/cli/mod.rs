@@ -5,17 +5,20 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::error::Error;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use strongroom_client::Method;
-use strongroom_client::{Auth, Client, ClientError};
+use strongroom_client::{Auth, Client};
 
+mod activity;
 mod audit;
 mod backup;
 mod instance;
 mod key;
 mod kmip;
 
+pub use activity::{activity, ActivityArgs};
 pub use audit::{audit, AuditArgs};
 pub use backup::{backup, write_backup, BackupArgs};
 pub use instance::{instance, InstanceArgs};
@@ -96,66 +99,67 @@ impl Conn {
 
     /// The endpoints (`--url`, comma-separated), instance and credentials: from flags, then
     /// `STRONGROOM_*` variables, then `<data-dir>/dev.json`.
-    fn resolve(&self) -> Result<(String, String, Auth), String> {
+    fn resolve(&self) -> Result<(String, String, Auth), Error> {
         let dev = dev_json(&self.data_dir);
         let from_dev = |k: &str| dev.as_ref().and_then(|d| d[k].as_str()).map(String::from);
-        let url = self.url.clone().or_else(|| from_dev("rest_url")).ok_or(
+        let url = self.url.clone().or_else(|| from_dev("rest_url")).ok_or_else(|| Error::usage(
             "no server: pass --url (or STRONGROOM_URL; several nodes: --url https://a:8443,https://b:8443), or run `strongroom serve --dev` here so ./strongroom-data/dev.json exists",
-        )?;
+        ))?;
         let instance = self
             .instance
             .clone()
             .or_else(|| from_dev("instance_id"))
-            .ok_or("no instance: pass --instance (or STRONGROOM_INSTANCE)")?;
+            .ok_or_else(|| Error::usage("no instance: pass --instance (or STRONGROOM_INSTANCE)"))?;
         let auth = match (&self.token, &self.api_key) {
             (Some(t), _) => Auth::Token(t.clone()),
             (None, Some(k)) => Auth::ApiKey(k.clone()),
-            (None, None) => Auth::Token(from_dev("token").ok_or("no credentials: pass --token or --api-key (or STRONGROOM_TOKEN / STRONGROOM_API_KEY)")?),
+            (None, None) => Auth::Token(from_dev("token").ok_or_else(|| Error::usage("no credentials: pass --token or --api-key (or STRONGROOM_TOKEN / STRONGROOM_API_KEY)"))?),
         };
         Ok((url, instance, auth))
     }
 
     /// One client per endpoint of `--url a,b,c` (the `tke` commands talk to the units of
     /// every node), and the instance id.
-    pub(crate) fn endpoint_clients(&self) -> Result<(Vec<(String, Client)>, String), String> {
+    pub(crate) fn endpoint_clients(&self) -> Result<(Vec<(String, Client)>, String), Error> {
         let (urls, instance, auth) = self.resolve()?;
         let trust = self.trust();
         let mut out = Vec::new();
         for url in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
             let c = Client::new(url, auth.clone(), Some(instance.clone()), &trust)
-                .map_err(|e| e.to_string())?;
+                .map_err(Error::from)?;
             out.push((url.trim_end_matches('/').to_string(), c));
         }
         Ok((out, instance))
     }
 
     /// One client over every endpoint (it fails over between them).
-    fn client(&self) -> Result<Client, String> {
+    fn client(&self) -> Result<Client, Error> {
         let (url, instance, auth) = self.resolve()?;
-        Client::new(&url, auth, Some(instance), &self.trust()).map_err(|e| e.to_string())
+        Client::new(&url, auth, Some(instance), &self.trust()).map_err(Error::from)
     }
 
-    fn admin_client(&self, admin_token: &Option<String>) -> Result<Client, String> {
+    /// A client of the node's admin listener: `--admin-url`, else dev.json's `admin_url`,
+    /// else the default admin address on this machine.
+    fn admin_client(
+        &self,
+        admin_url: &Option<String>,
+        admin_token: &Option<String>,
+    ) -> Result<Client, Error> {
         let dev = dev_json(&self.data_dir);
-        let url = self
-            .url
+        let url = admin_url
             .clone()
             .or_else(|| {
                 dev.as_ref()
-                    .and_then(|d| d["rest_url"].as_str())
+                    .and_then(|d| d["admin_url"].as_str())
                     .map(String::from)
             })
-            .ok_or("no server: pass --url (or STRONGROOM_URL)")?;
+            .unwrap_or_else(|| "https://127.0.0.1:8444".to_string());
         let token = admin_token
             .clone()
             .or_else(|| std::fs::read_to_string(self.data_dir.join("admin.token")).ok().map(|s| s.trim().to_string()))
-            .ok_or("no administrator token: pass --admin-token (or STRONGROOM_ADMIN_TOKEN), or run on the node so <data-dir>/admin.token is readable")?;
-        Client::new(&url, Auth::Admin(token), None, &self.trust()).map_err(|e| e.to_string())
+            .ok_or_else(|| Error::usage("no administrator token: pass --admin-token (or STRONGROOM_ADMIN_TOKEN), or run on the node so <data-dir>/admin.token is readable"))?;
+        Client::new(&url, Auth::Admin(token), None, &self.trust()).map_err(Error::from)
     }
-}
-
-fn err(e: ClientError) -> String {
-    e.to_string()
 }
 
 pub(crate) fn print(output: Output, human: String, value: &Value) {

@@ -19,6 +19,10 @@ pub struct TkeArgs {
     /// example 'alice.sigkey: …'). Without it, passwords are asked on the terminal.
     #[arg(long, env = "STRONGROOM_TKE_PASSWORDS", global = true)]
     pub(super) passwords: Option<PathBuf>,
+    /// The PKCS#11 module of the administrators' cards (smart cards, USB tokens), for
+    /// signature keys named by a `pkcs11:` URI (default: the URI's module-path).
+    #[arg(long, env = "STRONGROOM_PKCS11_MODULE", global = true)]
+    pub(super) pkcs11_module: Option<PathBuf>,
     /// Print the unit commands this step would send and the signatures each needs, and
     /// change nothing.
     #[arg(long, global = true)]
@@ -34,12 +38,16 @@ pub struct TkeArgs {
 pub(super) enum TkeCmd {
     /// List the signature key files of this workstation.
     Sigkeys,
-    /// Create an administrator signature key in a password-protected file.
+    /// Create an administrator signature key in a password-protected file, or on a card
+    /// (`--card pkcs11:…`, as `strongroom card init`: ECDSA P-256, never extractable).
     #[command(name = "sigkey-add")]
     SigkeyAdd {
         /// The administrator's name (1-30 characters), also the file name.
         #[arg(long)]
         name: String,
+        /// Generate the key on this card instead of in a file.
+        #[arg(long)]
+        card: Option<String>,
         /// ed25519 (default), ecdsa-p256-sha256 or ecdsa-p521-sha512 (as HPCS).
         #[arg(long, default_value = "ed25519")]
         alg: String,
@@ -51,7 +59,9 @@ pub(super) enum TkeCmd {
     /// key, that administrator can never sign again).
     #[command(name = "sigkey-rm")]
     SigkeyRm { key: String },
-    /// Select the signature keys that sign the next commands (numbers or file names).
+    /// Select the signature keys that sign the next commands: numbers or file names, or
+    /// cards as `pkcs11:` URIs (every administrator's key the card holds; its PIN is asked
+    /// once per command, or read from the passwords file as '<token label>.card: <PIN>').
     #[command(name = "sigkey-sel")]
     SigkeySel {
         #[arg(required = true)]
@@ -101,10 +111,11 @@ pub(super) enum TkeCmd {
     /// Show the master key registers (state and verification pattern) of the selected units.
     #[command(name = "cryptounit-mk", alias = "cryptounit-mks")]
     CryptounitMk,
-    /// Install an administrator (from a signature key file) in the selected units.
+    /// Install an administrator in the selected units: from a signature key file, or from
+    /// a card (`pkcs11:` URI) whose signature key signs the proof of possession itself.
     #[command(name = "cryptounit-admin-add")]
     CryptounitAdminAdd {
-        /// The signature key file to install (number or file name).
+        /// The signature key file to install (number or file name), or a card's URI.
         sigkey: String,
     },
     /// Remove an administrator (by name or SKI) from the selected units.
@@ -159,19 +170,35 @@ pub(super) enum TkeCmd {
     /// Compare administrators, thresholds, modes and registers of the selected units.
     #[command(name = "cryptounit-compare")]
     CryptounitCompare,
-    /// Zeroize the selected units: administrators, thresholds and registers erased.
+    /// Zeroize the selected units: administrators, thresholds and registers erased. Refused
+    /// while the instance's keystore holds keys (deleted keys that can still be restored
+    /// count), unless --force: keys whose master key no unit holds any more are lost.
     #[command(name = "cryptounit-zeroize")]
-    CryptounitZeroize,
+    CryptounitZeroize {
+        /// Zeroize even though the instance's keystore holds keys.
+        #[arg(long)]
+        force: bool,
+    },
     /// Initialise the selected units (all in imprint mode, at least one recovery unit):
     /// install the selected signature keys as administrators, set the thresholds and the
     /// roster, generate a random master key inside a recovery unit and transfer it sealed to
     /// every other unit.
+    ///
+    /// As IBM's TKE does, it asks on a terminal for what is missing: administrators to
+    /// create when no signature key is selected, and the thresholds. Scripts pass
+    /// --new-admins (passwords from the passwords file) and both thresholds.
     #[command(name = "auto-init")]
     AutoInit {
+        /// Signatures needed for most commands (asked on a terminal when absent).
         #[arg(long)]
-        signature_threshold: u8,
+        signature_threshold: Option<u8>,
+        /// Signatures needed to remove an administrator (asked on a terminal when absent).
         #[arg(long)]
-        revocation_threshold: u8,
+        revocation_threshold: Option<u8>,
+        /// Administrators whose signature keys are created in the flow (comma-separated
+        /// names) and installed with the selected ones.
+        #[arg(long, value_delimiter = ',')]
+        new_admins: Vec<String>,
     },
     /// Rotate with a random master key generated inside a recovery unit.
     #[command(name = "auto-mk-rotate")]

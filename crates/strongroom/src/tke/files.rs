@@ -15,6 +15,7 @@ use strongroom_engine::admin::{part_vp_of, ski_of};
 use strongroom_engine::{AeadAlg, CryptoProvider, SigAlg, MASTER_KEY_LEN};
 use zeroize::Zeroizing;
 
+use crate::error::Error;
 use crate::node::write_private;
 
 pub const SIGKEY_FORMAT: &str = "strongroom-sigkey/1";
@@ -82,28 +83,33 @@ fn derive(
     p: &dyn CryptoProvider,
     password: &[u8],
     kdf: &Kdf,
-) -> Result<Zeroizing<[u8; 32]>, String> {
+) -> Result<Zeroizing<[u8; 32]>, Error> {
     if kdf.alg != "argon2id" || kdf.v != 0x13 {
-        return Err(format!("unsupported key derivation {} v{}", kdf.alg, kdf.v));
+        return Err(Error::other(format!(
+            "unsupported key derivation {} v{}",
+            kdf.alg, kdf.v
+        )));
     }
     // Bounds protect against a file that would make us allocate absurd memory.
     if !(8..=4 * 1024 * 1024).contains(&kdf.m_kib)
         || !(1..=64).contains(&kdf.t)
         || !(1..=16).contains(&kdf.p)
     {
-        return Err("the file's Argon2id parameters are out of range".into());
+        return Err(Error::other(
+            "the file's Argon2id parameters are out of range",
+        ));
     }
     let salt = B64
         .decode(&kdf.salt)
-        .map_err(|_| "the file's salt is not base64")?;
+        .map_err(|_| Error::check("the file's salt is not base64"))?;
     let mut k = Zeroizing::new([0u8; 32]);
     p.argon2id(password, &salt, kdf.m_kib, kdf.t, kdf.p, k.as_mut())
-        .map_err(|_| "key derivation failed".to_string())?;
+        .map_err(|_| Error::other("key derivation failed"))?;
     Ok(k)
 }
 
-fn aad(h: &Header) -> Result<Vec<u8>, String> {
-    serde_json::to_vec(h).map_err(|e| e.to_string())
+fn aad(h: &Header) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(h).map_err(Error::from)
 }
 
 /// Seals `secret` into a new protected file body.
@@ -113,16 +119,18 @@ pub fn seal(
     password: &[u8],
     m_mib: u32,
     secret: &[u8],
-) -> Result<ProtectedFile, String> {
+) -> Result<ProtectedFile, Error> {
     if m_mib < MIN_M_MIB {
-        return Err(format!("Argon2id memory below {MIN_M_MIB} MiB is refused"));
+        return Err(Error::other(format!(
+            "Argon2id memory below {MIN_M_MIB} MiB is refused"
+        )));
     }
     let mut salt = [0u8; 32];
     let mut nonce = [0u8; 12];
     p.fill_random(&mut salt)
-        .map_err(|_| "random generator failed")?;
+        .map_err(|_| Error::other("random generator failed"))?;
     p.fill_random(&mut nonce)
-        .map_err(|_| "random generator failed")?;
+        .map_err(|_| Error::other("random generator failed"))?;
     header.kdf = Kdf {
         alg: "argon2id".into(),
         v: 0x13,
@@ -138,10 +146,10 @@ pub fn seal(
     let k = derive(p, password, &header.kdf)?;
     let key = p
         .aead_key(AeadAlg::AesGcm, k.as_ref())
-        .map_err(|_| "cipher setup failed")?;
+        .map_err(|_| Error::other("cipher setup failed"))?;
     let mut body = Zeroizing::new(secret.to_vec());
     key.seal(&nonce, &aad(&header)?, &mut body)
-        .map_err(|_| "encryption failed")?;
+        .map_err(|_| Error::other("encryption failed"))?;
     Ok(ProtectedFile {
         header,
         ct: B64.encode(body.as_slice()),
@@ -154,25 +162,28 @@ pub fn open(
     f: &ProtectedFile,
     password: &[u8],
     what: &str,
-) -> Result<Zeroizing<Vec<u8>>, String> {
+) -> Result<Zeroizing<Vec<u8>>, Error> {
     if f.header.aead.alg != "A256GCM" {
-        return Err(format!("{what}: unsupported cipher {}", f.header.aead.alg));
+        return Err(Error::other(format!(
+            "{what}: unsupported cipher {}",
+            f.header.aead.alg
+        )));
     }
     let nonce: [u8; 12] = B64
         .decode(&f.header.aead.nonce)
         .ok()
         .and_then(|n| n.try_into().ok())
-        .ok_or_else(|| format!("{what}: bad nonce"))?;
-    let k = derive(p, password, &f.header.kdf).map_err(|e| format!("{what}: {e}"))?;
+        .ok_or_else(|| Error::other(format!("{what}: bad nonce")))?;
+    let k = derive(p, password, &f.header.kdf).map_err(Error::context(what.to_string()))?;
     let key = p
         .aead_key(AeadAlg::AesGcm, k.as_ref())
-        .map_err(|_| "cipher setup failed")?;
+        .map_err(|_| Error::other("cipher setup failed"))?;
     let mut body = Zeroizing::new(
         B64.decode(&f.ct)
-            .map_err(|_| format!("{what}: the ciphertext is not base64"))?,
+            .map_err(|_| Error::check(format!("{what}: the ciphertext is not base64")))?,
     );
     key.open(&nonce, &aad(&f.header)?, &mut body).map_err(|_| {
-        format!("{what}: wrong password, or the file was altered (its header and ciphertext are authenticated together)")
+        Error::check(format!("{what}: wrong password, or the file was altered (its header and ciphertext are authenticated together)"))
     })?;
     Ok(body)
 }
@@ -204,24 +215,22 @@ pub fn new_header(format: &str, name: &str) -> Header {
     }
 }
 
-pub fn read(path: &Path) -> Result<ProtectedFile, String> {
+pub fn read(path: &Path) -> Result<ProtectedFile, Error> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "{} is not a Strongroom workstation file: {e}",
-            path.display()
-        )
-    })
+        .map_err(Error::context(format!("cannot read {}", path.display())))?;
+    serde_json::from_str(&text).map_err(Error::context(format!(
+        "{} is not a Strongroom workstation file",
+        path.display()
+    )))
 }
 
-pub fn write(path: &Path, f: &ProtectedFile) -> Result<(), String> {
+pub fn write(path: &Path, f: &ProtectedFile) -> Result<(), Error> {
     if path.exists() {
-        return Err(format!("{} already exists", path.display()));
+        return Err(Error::other(format!("{} already exists", path.display())));
     }
-    let text = serde_json::to_string_pretty(f).map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(f).map_err(Error::from)?;
     write_private(path, text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(Error::context(format!("cannot write {}", path.display())))
 }
 
 /// An opened signature key.
@@ -233,27 +242,27 @@ pub struct SigKey {
 }
 
 /// Opens a signature key file and checks that its private key matches its header.
-pub fn open_sigkey(p: &dyn CryptoProvider, path: &Path, password: &[u8]) -> Result<SigKey, String> {
+pub fn open_sigkey(p: &dyn CryptoProvider, path: &Path, password: &[u8]) -> Result<SigKey, Error> {
     let f = read(path)?;
     let what = path.display().to_string();
     if f.header.format != SIGKEY_FORMAT {
-        return Err(format!("{what} is not a signature key file"));
+        return Err(Error::other(format!("{what} is not a signature key file")));
     }
     let alg = f
         .header
         .alg
         .as_deref()
         .and_then(SigAlg::parse)
-        .ok_or_else(|| format!("{what}: unknown algorithm"))?;
+        .ok_or_else(|| Error::usage(format!("{what}: unknown algorithm")))?;
     let pkcs8 = open(p, &f, password, &what)?;
     let public = p
         .sig_public_key(alg, &pkcs8)
-        .map_err(|_| format!("{what}: the private key is damaged"))?;
+        .map_err(|_| Error::check(format!("{what}: the private key is damaged")))?;
     let ski = ski_of(p, alg, &public);
     if f.header.ski.as_deref() != Some(hex::encode(ski).as_str()) {
-        return Err(format!(
+        return Err(Error::check(format!(
             "{what}: the key does not match the SKI in the file"
-        ));
+        )));
     }
     Ok(SigKey {
         name: f.header.name,
@@ -268,23 +277,25 @@ pub fn open_part(
     p: &dyn CryptoProvider,
     path: &Path,
     password: &[u8],
-) -> Result<Zeroizing<[u8; MASTER_KEY_LEN]>, String> {
+) -> Result<Zeroizing<[u8; MASTER_KEY_LEN]>, Error> {
     let f = read(path)?;
     let what = path.display().to_string();
     if f.header.format != MKPART_FORMAT {
-        return Err(format!("{what} is not a master key part file"));
+        return Err(Error::other(format!(
+            "{what} is not a master key part file"
+        )));
     }
     let body = open(p, &f, password, &what)?;
     let part: [u8; MASTER_KEY_LEN] = body
         .as_slice()
         .try_into()
-        .map_err(|_| format!("{what}: the part has the wrong length"))?;
+        .map_err(|_| Error::check(format!("{what}: the part has the wrong length")))?;
     let part = Zeroizing::new(part);
-    let vp = part_vp_of(p, &part).map_err(|_| "verification pattern failed")?;
+    let vp = part_vp_of(p, &part).map_err(|_| Error::check("verification pattern failed"))?;
     if f.header.part_vp.as_deref() != Some(vp.to_hex().as_str()) {
-        return Err(format!(
+        return Err(Error::check(format!(
             "{what}: the part does not match its verification pattern"
-        ));
+        )));
     }
     Ok(part)
 }
@@ -298,27 +309,28 @@ pub fn file_name(path: &Path) -> String {
 
 /// Files of one kind in the workstation directory, sorted (their 1-based position is the
 /// number the commands accept).
-pub fn list(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, String> {
+pub fn list(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, Error> {
     let mut v: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(rd) => rd
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().and_then(|e| e.to_str()) == Some(ext))
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
+        Err(e) => return Err(Error::other(format!("cannot read {}: {e}", dir.display()))),
     };
     v.sort();
     Ok(v)
 }
 
 /// Resolves a reference (a number from the listing or a file name) to a file.
-pub fn resolve(dir: &Path, ext: &str, r: &str) -> Result<PathBuf, String> {
+pub fn resolve(dir: &Path, ext: &str, r: &str) -> Result<PathBuf, Error> {
     let files = list(dir, ext)?;
     if let Ok(n) = r.trim().parse::<usize>() {
-        return files
-            .get(n.wrapping_sub(1))
-            .cloned()
-            .ok_or_else(|| format!("there is no .{ext} file number {n} (see the listing)"));
+        return files.get(n.wrapping_sub(1)).cloned().ok_or_else(|| {
+            Error::other(format!(
+                "there is no .{ext} file number {n} (see the listing)"
+            ))
+        });
     }
     let name = if r.ends_with(&format!(".{ext}")) {
         r.to_string()
@@ -329,7 +341,7 @@ pub fn resolve(dir: &Path, ext: &str, r: &str) -> Result<PathBuf, String> {
     if path.exists() {
         Ok(path)
     } else {
-        Err(format!("{} does not exist", path.display()))
+        Err(Error::other(format!("{} does not exist", path.display())))
     }
 }
 
@@ -357,19 +369,19 @@ pub struct Workstation {
 }
 
 impl Workstation {
-    pub fn load(dir: &Path) -> Result<Self, String> {
+    pub fn load(dir: &Path) -> Result<Self, Error> {
         match std::fs::read_to_string(dir.join("workstation.json")) {
-            Ok(t) => serde_json::from_str(&t).map_err(|e| format!("workstation.json: {e}")),
+            Ok(t) => serde_json::from_str(&t).map_err(Error::context("workstation.json")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Workstation::default()),
-            Err(e) => Err(format!("cannot read workstation.json: {e}")),
+            Err(e) => Err(Error::other(format!("cannot read workstation.json: {e}"))),
         }
     }
-    pub fn save(&self, dir: &Path) -> Result<(), String> {
+    pub fn save(&self, dir: &Path) -> Result<(), Error> {
         std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let t = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+            .map_err(Error::context(format!("cannot create {}", dir.display())))?;
+        let t = serde_json::to_string_pretty(self).map_err(Error::from)?;
         write_private(&dir.join("workstation.json"), t.as_bytes())
-            .map_err(|e| format!("cannot write workstation.json: {e}"))
+            .map_err(Error::context("cannot write workstation.json"))
     }
 }
 
@@ -380,23 +392,22 @@ pub struct Passwords {
 }
 
 impl Passwords {
-    pub fn load(path: Option<&Path>) -> Result<Self, String> {
+    pub fn load(path: Option<&Path>) -> Result<Self, Error> {
         let mut file = BTreeMap::new();
         if let Some(path) = path {
-            let text =
-                Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                    format!("cannot read the passwords file {}: {e}", path.display())
-                })?);
+            let text = Zeroizing::new(std::fs::read_to_string(path).map_err(Error::context(
+                format!("cannot read the passwords file {}", path.display()),
+            ))?);
             for (n, line) in text.lines().enumerate() {
                 if line.trim().is_empty() || line.trim_start().starts_with('#') {
                     continue;
                 }
                 let (k, v) = line.split_once(':').ok_or_else(|| {
-                    format!(
+                    Error::usage(format!(
                         "{} line {}: expected '<file name>: <password>'",
                         path.display(),
                         n + 1
-                    )
+                    ))
                 })?;
                 file.insert(k.trim().to_string(), Zeroizing::new(v.trim().to_string()));
             }
@@ -404,39 +415,45 @@ impl Passwords {
         Ok(Passwords { file })
     }
 
+    /// Whether the passwords file has an entry for `file`.
+    pub fn has(&self, file: &str) -> bool {
+        self.file.contains_key(file)
+    }
+
     /// The password of `file` (a file name such as `alice.sigkey`).
-    pub fn get(&self, file: &str, prompt: &str) -> Result<Zeroizing<String>, String> {
+    pub fn get(&self, file: &str, prompt: &str) -> Result<Zeroizing<String>, Error> {
         if let Some(p) = self.file.get(file) {
             return Ok(p.clone());
         }
         if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-            return Err(format!("no password for {file}: add '{file}: <password>' to the passwords file (--passwords or STRONGROOM_TKE_PASSWORDS) or run interactively"));
+            return Err(Error::usage(format!("no password for {file}: add '{file}: <password>' to the passwords file (--passwords or STRONGROOM_TKE_PASSWORDS) or run interactively")));
         }
         rpassword::prompt_password(prompt)
             .map(Zeroizing::new)
-            .map_err(|e| format!("cannot read the password: {e}"))
+            .map_err(Error::context("cannot read the password"))
     }
 
     /// A new password (asked twice when interactive).
-    pub fn new_password(&self, file: &str, what: &str) -> Result<Zeroizing<String>, String> {
+    pub fn new_password(&self, file: &str, what: &str) -> Result<Zeroizing<String>, Error> {
         if let Some(p) = self.file.get(file) {
             check_strength(p)?;
             return Ok(p.clone());
         }
         let a = self.get(file, &format!("New password for {what}: "))?;
-        let b =
-            Zeroizing::new(rpassword::prompt_password("Repeat it: ").map_err(|e| e.to_string())?);
+        let b = Zeroizing::new(rpassword::prompt_password("Repeat it: ").map_err(Error::from)?);
         if a != b {
-            return Err("the passwords differ".into());
+            return Err(Error::check("the passwords differ"));
         }
         check_strength(&a)?;
         Ok(a)
     }
 }
 
-fn check_strength(p: &str) -> Result<(), String> {
+fn check_strength(p: &str) -> Result<(), Error> {
     if p.chars().count() < 8 {
-        return Err("a workstation file password has at least 8 characters".into());
+        return Err(Error::other(
+            "a workstation file password has at least 8 characters",
+        ));
     }
     Ok(())
 }

@@ -14,16 +14,17 @@ use serde_json::json;
 use strongroom_client::{Client, Method};
 use strongroom_crypto_awslc::AwsLcProvider;
 use strongroom_engine::admin::{
-    admin_add_command, seal_part, sign_command, verify_response, vp_of, Cmd, CommandBody, Mode,
-    Output as UnitOutput, ResponseBody, RosterEntry, SignedResponse, Signer, StatusView, Which,
-    WIRE_VERSION,
+    admin_add_command, admin_add_command_by, seal_part, sign_command_by, verify_response, vp_of,
+    Cmd, CommandBody, CommandSigner, Mode, Output as UnitOutput, ResponseBody, RosterEntry,
+    SignedResponse, Signer, StatusView, Which, WIRE_VERSION,
 };
 use strongroom_engine::{CryptoProvider, SigAlg, MASTER_KEY_LEN};
 use strongroom_model::{InstanceId, UnitId};
 use zeroize::Zeroizing;
 
 use crate::cli::{print, urlencode, Conn, Output};
-use files::{Passwords, PinnedUnit, SigKey, Workstation};
+pub(crate) use files::Passwords;
+use files::{PinnedUnit, SigKey, Workstation};
 
 /// `strongroom tke`.
 mod args;
@@ -31,27 +32,30 @@ mod session;
 mod units;
 mod workstation;
 
+use crate::error::Error;
 pub use args::TkeArgs;
 use args::*;
 use session::*;
 
 /// Runs `strongroom tke …`.
-pub async fn tke(a: TkeArgs) -> Result<(), String> {
+pub async fn tke(a: TkeArgs) -> Result<(), Error> {
     let p = AwsLcProvider;
     let dir = a.files.clone();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(Error::context(format!("cannot create {}", dir.display())))?;
     let pw = Passwords::load(a.passwords.as_deref())?;
     let mut ws = Workstation::load(&dir)?;
     let out = a.conn.output();
     // Workstation-only commands need no server.
-    if workstation::workstation_command(&a.cmd, &p, &dir, &pw, &mut ws, out)? {
+    let module = a.pkcs11_module.clone();
+    if workstation::workstation_command(&a.cmd, &p, &dir, &pw, &mut ws, out, module.as_deref())? {
         return Ok(());
     }
 
     let (clients, instance) = a.conn.endpoint_clients()?;
     let instance: InstanceId = instance
         .parse()
-        .map_err(|_| "the instance id is not a UUID")?;
+        .map_err(|_| Error::usage("the instance id is not a UUID"))?;
     let mut t = Tke {
         p,
         dir,
@@ -63,6 +67,8 @@ pub async fn tke(a: TkeArgs) -> Result<(), String> {
         clients,
         instance,
         keys: None,
+        module,
+        cards: None,
         last_signed: None,
         known: Vec::new(),
     };

@@ -2,6 +2,7 @@
 //! the signing, sending and verifying of administrative commands.
 
 use super::*;
+use crate::error::Error;
 
 /// A unit as seen by this workstation.
 #[derive(Clone)]
@@ -11,6 +12,8 @@ pub(super) struct Unit {
     pub(super) client: usize,
     pub(super) identity: Vec<u8>,
     pub(super) status: StatusView,
+    /// The zone of the node hosting the unit (`serve --zone`), if it has one.
+    pub(super) zone: Option<String>,
 }
 
 impl Unit {
@@ -31,6 +34,10 @@ pub(super) struct Tke {
     pub(super) clients: Vec<(String, Client)>,
     pub(super) instance: InstanceId,
     pub(super) keys: Option<Vec<SigKey>>,
+    /// `--pkcs11-module`.
+    pub(super) module: Option<PathBuf>,
+    /// The selected cards, logged in, with the signature keys they hold.
+    pub(super) cards: Option<Vec<(crate::card::Card, Vec<crate::card::CardKey>)>>,
     /// The last signed response (an importer key or a transfer is passed on as received).
     pub(super) last_signed: Option<SignedResponse>,
     /// Every unit of the instance seen by the last discovery (id, short name).
@@ -59,39 +66,37 @@ pub(super) fn required(s: &StatusView, cmd: &Cmd) -> usize {
     }
 }
 
-pub(super) fn decode_body(r: &SignedResponse) -> Result<ResponseBody, String> {
+pub(super) fn decode_body(r: &SignedResponse) -> Result<ResponseBody, Error> {
     let bytes = B64
         .decode(&r.body)
-        .map_err(|_| "a unit response is not base64")?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("a unit response is malformed: {e}"))
+        .map_err(|_| Error::check("a unit response is not base64"))?;
+    serde_json::from_slice(&bytes).map_err(Error::context("a unit response is malformed"))
 }
 
-pub(super) fn hex32(s: &str) -> Result<[u8; 32], String> {
+pub(super) fn hex32(s: &str) -> Result<[u8; 32], Error> {
     hex::decode(s.trim())
         .ok()
         .and_then(|v| v.try_into().ok())
-        .ok_or_else(|| format!("'{s}' is not 64 hex digits"))
+        .ok_or_else(|| Error::other(format!("'{s}' is not 64 hex digits")))
 }
 
 impl Tke {
-    pub(super) fn confirm(&self, question: &str) -> Result<(), String> {
+    pub(super) fn confirm(&self, question: &str) -> Result<(), Error> {
         if self.yes {
             return Ok(());
         }
         if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-            return Err(format!(
+            return Err(Error::usage(format!(
                 "{question} — pass --yes to confirm when not running interactively"
-            ));
+            )));
         }
         eprint!("{question} [y/N] ");
         let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
+        std::io::stdin().read_line(&mut line).map_err(Error::from)?;
         if line.trim().eq_ignore_ascii_case("y") || line.trim().eq_ignore_ascii_case("yes") {
             Ok(())
         } else {
-            Err("cancelled".into())
+            Err(Error::other("cancelled"))
         }
     }
 
@@ -100,7 +105,7 @@ impl Tke {
         &mut self,
         url: &str,
         r: &SignedResponse,
-    ) -> Result<(ResponseBody, Vec<u8>), String> {
+    ) -> Result<(ResponseBody, Vec<u8>), Error> {
         let body = decode_body(r)?;
         let status_key = match &body.output {
             UnitOutput::Status(s) => Some(s.identity_key.clone()),
@@ -112,19 +117,22 @@ impl Tke {
             Some(pin) => {
                 if let Some(k) = &status_key {
                     if *k != pin.identity_key {
-                        return Err(format!("unit {id} now presents a different identity key than the one pinned on this workstation: refusing to talk to it (if the unit was replaced on purpose, remove it from workstation.json)"));
+                        return Err(Error::check(format!("unit {id} now presents a different identity key than the one pinned on this workstation: refusing to talk to it (if the unit was replaced on purpose, remove it from workstation.json)")));
                     }
                 }
                 pin.identity_key.clone()
             }
             None => {
-                let k = status_key
-                    .ok_or_else(|| format!("unit {id} is unknown to this workstation"))?;
+                let k = status_key.ok_or_else(|| {
+                    Error::usage(format!("unit {id} is unknown to this workstation"))
+                })?;
                 let kind = match &body.output {
                     UnitOutput::Status(s) => format!("{:?}", s.kind).to_lowercase(),
                     _ => "?".into(),
                 };
-                let raw = B64.decode(&k).map_err(|_| "bad identity key")?;
+                let raw = B64
+                    .decode(&k)
+                    .map_err(|_| Error::check("bad identity key"))?;
                 let fp = hex::encode(&self.p.sha256(&[&raw])[..8]);
                 eprintln!("pinned the identity key of unit {id} ({kind}), fingerprint {fp}");
                 self.ws.pinned.insert(
@@ -141,24 +149,28 @@ impl Tke {
         };
         let key = B64
             .decode(&key_b64)
-            .map_err(|_| "bad pinned identity key")?;
-        let body = verify_response(&self.p, &key, r).map_err(|e| format!("unit {id}: {e}"))?;
+            .map_err(|_| Error::check("bad pinned identity key"))?;
+        let body =
+            verify_response(&self.p, &key, r).map_err(Error::context(format!("unit {id}")))?;
         if body.instance != self.instance {
-            return Err(format!("unit {id} answered for another instance"));
+            return Err(Error::other(format!(
+                "unit {id} answered for another instance"
+            )));
         }
         Ok((body, key))
     }
 
-    pub(super) async fn discover(&mut self) -> Result<Vec<Unit>, String> {
+    pub(super) async fn discover(&mut self) -> Result<Vec<Unit>, Error> {
         let mut units = Vec::new();
         for i in 0..self.clients.len() {
             let (url, client) = (self.clients[i].0.clone(), self.clients[i].1.clone());
             let r = client
                 .request(Method::GET, "/api/v2/crypto_units", None, &[])
                 .await
-                .map_err(|e| format!("{url}: {e}"))?;
+                .map_err(Error::context(url.to_string()))?;
+            let zone = r.body["zone"].as_str().map(String::from);
             let list: Vec<SignedResponse> = serde_json::from_value(r.body["units"].clone())
-                .map_err(|e| format!("{url}: unexpected answer: {e}"))?;
+                .map_err(Error::context(format!("{url}: unexpected answer")))?;
             for sr in list {
                 let (body, identity) = self.accept(&url, &sr)?;
                 if let UnitOutput::Status(s) = body.output {
@@ -171,6 +183,7 @@ impl Tke {
                         client: i,
                         identity,
                         status: *s,
+                        zone: zone.clone(),
                     });
                 }
             }
@@ -181,27 +194,51 @@ impl Tke {
         Ok(units)
     }
 
-    pub(super) async fn selected(&mut self) -> Result<Vec<Unit>, String> {
+    /// How many keys the instance's keystore holds, deleted keys that can still be
+    /// restored included (Key Protect's `HEAD /api/v2/keys` over every state).
+    pub(super) async fn keys_held(&self) -> Result<u64, Error> {
+        let (url, client) = self
+            .clients
+            .first()
+            .ok_or_else(|| Error::usage("no endpoint: pass --url"))?;
+        let r = client
+            .request(Method::HEAD, "/api/v2/keys?state=0,1,2,3,5", None, &[])
+            .await
+            .map_err(Error::context(format!(
+                "{url}: counting the instance's keys"
+            )))?;
+        r.key_total
+            .ok_or_else(|| Error::other(format!("{url}: the answer has no Key-Total")))
+    }
+
+    pub(super) async fn selected(&mut self) -> Result<Vec<Unit>, Error> {
         let all = self.discover().await?;
         let sel: Vec<Unit> = all
             .into_iter()
             .filter(|u| self.ws.units.contains(&u.id.to_string()))
             .collect();
         if sel.is_empty() {
-            return Err("no crypto units selected: list them with `strongroom tke cryptounits`, then `strongroom tke cryptounit-add --all` (or by number)".into());
+            return Err(Error::usage("no crypto units selected: list them with `strongroom tke cryptounits`, then `strongroom tke cryptounit-add --all` (or by number)"));
         }
         Ok(sel)
     }
 
-    pub(super) fn load_keys(&mut self) -> Result<(), String> {
+    pub(super) fn load_keys(&mut self) -> Result<(), Error> {
         if self.keys.is_some() {
             return Ok(());
         }
         if self.ws.sigkeys.is_empty() {
-            return Err("no signature keys selected: `strongroom tke sigkey-sel <numbers>`".into());
+            return Err(Error::other(
+                "no signature keys selected: `strongroom tke sigkey-sel <numbers>`",
+            ));
         }
         let mut keys = Vec::new();
+        let mut cards = Vec::new();
         for f in &self.ws.sigkeys {
+            if f.starts_with("pkcs11:") {
+                cards.push(self.open_card(f)?);
+                continue;
+            }
             let path = self.dir.join(f);
             let pw = self
                 .pw
@@ -209,10 +246,19 @@ impl Tke {
             keys.push(files::open_sigkey(&self.p, &path, pw.as_bytes())?);
         }
         self.keys = Some(keys);
+        self.cards = Some(cards);
         Ok(())
     }
 
-    pub(super) async fn refresh(&mut self, u: &mut Unit) -> Result<(), String> {
+    /// Opens the card `uri` names (its PIN asked once) and reads its signature keys.
+    pub(super) fn open_card(
+        &self,
+        uri: &str,
+    ) -> Result<(crate::card::Card, Vec<crate::card::CardKey>), Error> {
+        open_card(&self.p, self.module.as_deref(), &self.pw, uri)
+    }
+
+    pub(super) async fn refresh(&mut self, u: &mut Unit) -> Result<(), Error> {
         let client = self.clients[u.client].1.clone();
         let r = client
             .request(
@@ -222,9 +268,9 @@ impl Tke {
                 &[],
             )
             .await
-            .map_err(|e| format!("unit {}: {e}", u.short()))?;
+            .map_err(Error::context(format!("unit {}", u.short())))?;
         let sr: SignedResponse =
-            serde_json::from_value(r.body).map_err(|e| format!("unexpected answer: {e}"))?;
+            serde_json::from_value(r.body).map_err(Error::context("unexpected answer"))?;
         let (body, _) = self.accept(&u.url, &sr)?;
         if let UnitOutput::Status(s) = body.output {
             u.status = *s;
@@ -234,7 +280,7 @@ impl Tke {
 
     /// Signs `cmd` for `u` with as many selected administrators as the unit requires and
     /// sends it; returns the verified response body and updates `u`.
-    pub(super) async fn send(&mut self, u: &mut Unit, cmd: Cmd) -> Result<ResponseBody, String> {
+    pub(super) async fn send(&mut self, u: &mut Unit, cmd: Cmd) -> Result<ResponseBody, Error> {
         let name = cmd.name();
         let needed = required(&u.status, &cmd);
         let body = CommandBody {
@@ -246,32 +292,59 @@ impl Tke {
             cmd,
         };
         let signed = {
-            let signers: Vec<Signer<'_>> = if needed == 0 {
+            if needed > 0 {
+                self.load_keys()?;
+            }
+            let admins: Vec<&str> = u.status.admins.iter().map(|a| a.ski.as_str()).collect();
+            let files: Vec<Signer<'_>> = self
+                .keys
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(|k| Signer {
+                    alg: k.alg,
+                    pkcs8: &k.pkcs8,
+                    ski: k.ski,
+                })
+                .collect();
+            let cards: Vec<crate::card::CardSigner<'_>> = self
+                .cards
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|(card, keys)| {
+                    keys.iter()
+                        .map(move |k| crate::card::CardSigner::new(card, k))
+                })
+                .collect();
+            let signers: Vec<&dyn CommandSigner> = if needed == 0 {
                 Vec::new()
             } else {
-                self.load_keys()?;
-                let admins: Vec<&str> = u.status.admins.iter().map(|a| a.ski.as_str()).collect();
-                let keys = self.keys.as_deref().unwrap_or_default();
-                let usable: Vec<Signer<'_>> = keys
+                let usable: Vec<&dyn CommandSigner> = files
                     .iter()
-                    .filter(|k| admins.contains(&hex::encode(k.ski).as_str()))
+                    .map(|s| s as &dyn CommandSigner)
+                    .chain(cards.iter().map(|s| s as &dyn CommandSigner))
+                    .filter(|s| admins.contains(&hex::encode(s.ski()).as_str()))
                     .take(needed)
-                    .map(|k| Signer {
-                        alg: k.alg,
-                        pkcs8: &k.pkcs8,
-                        ski: k.ski,
-                    })
                     .collect();
                 if usable.len() < needed {
-                    return Err(format!(
+                    return Err(Error::other(format!(
                         "'{name}' on unit {} needs {needed} administrator signature(s); the selected signature keys include {} administrator(s) of that unit (select more with sigkey-sel)",
                         u.short(),
                         usable.len()
-                    ));
+                    )));
                 }
                 usable
             };
-            sign_command(&self.p, &body, &signers).map_err(|e| e.to_string())?
+            match sign_command_by(&self.p, &body, &signers) {
+                Ok(s) => s,
+                Err(e) => {
+                    return Err(cards
+                        .iter()
+                        .find_map(|c| c.take_failure())
+                        .unwrap_or_else(|| Error::from(e)))
+                }
+            }
         };
         let client = self.clients[u.client].1.clone();
         let r = client
@@ -285,14 +358,19 @@ impl Tke {
                 &[],
             )
             .await
-            .map_err(|e| format!("unit {}: {name}: {e}", u.short()))?;
+            .map_err(Error::context(format!("unit {}: {name}", u.short())))?;
         let sr: SignedResponse =
-            serde_json::from_value(r.body).map_err(|e| format!("unexpected answer: {e}"))?;
+            serde_json::from_value(r.body).map_err(Error::context("unexpected answer"))?;
         let (resp, _) = self.accept(&u.url, &sr)?;
         self.last_signed = Some(sr);
-        let sent = B64.decode(&signed.body).map_err(|_| "encoding")?;
+        let sent = B64
+            .decode(&signed.body)
+            .map_err(|_| Error::other("encoding"))?;
         if resp.request.as_deref() != Some(hex::encode(self.p.sha256(&[&sent])).as_str()) {
-            return Err(format!("unit {} answered a different request", u.short()));
+            return Err(Error::check(format!(
+                "unit {} answered a different request",
+                u.short()
+            )));
         }
         match &resp.output {
             UnitOutput::Status(s) => u.status = (**s).clone(),
@@ -326,7 +404,7 @@ impl Tke {
         units: &mut [Unit],
         cmds: Vec<Option<Cmd>>,
         confirm: Option<String>,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, Error> {
         let plan = units
             .iter()
             .zip(&cmds)
@@ -373,7 +451,7 @@ impl Tke {
     pub(super) async fn importer(
         &mut self,
         u: &mut Unit,
-    ) -> Result<(SignedResponse, [u8; 16], Vec<u8>), String> {
+    ) -> Result<(SignedResponse, [u8; 16], Vec<u8>), Error> {
         let resp = self.send(u, Cmd::GenImporter).await?;
         match resp.output {
             UnitOutput::Importer {
@@ -384,16 +462,18 @@ impl Tke {
                 let id: [u8; 16] = hex::decode(&importer)
                     .ok()
                     .and_then(|v| v.try_into().ok())
-                    .ok_or("bad importer id")?;
-                let pk = B64.decode(&public_key).map_err(|_| "bad importer key")?;
+                    .ok_or_else(|| Error::other("bad importer id"))?;
+                let pk = B64
+                    .decode(&public_key)
+                    .map_err(|_| Error::other("bad importer key"))?;
                 // The signed response itself is what a recovery unit checks.
                 let raw = self
                     .last_signed
                     .take()
-                    .ok_or("internal: response missing")?;
+                    .ok_or_else(|| Error::other("internal: response missing"))?;
                 Ok((raw, id, pk))
             }
-            _ => Err("the unit did not return an importer key".into()),
+            _ => Err(Error::other("the unit did not return an importer key")),
         }
     }
 }
@@ -412,7 +492,7 @@ impl Tke {
         source: &mut Unit,
         target: &mut Unit,
         register: Which,
-    ) -> Result<String, String> {
+    ) -> Result<String, Error> {
         let (importer_resp, _, _) = self.importer(target).await?;
         let resp = self
             .send(
@@ -425,12 +505,12 @@ impl Tke {
             .await?;
         let vp = match &resp.output {
             UnitOutput::Transfer { vp, .. } => vp.clone(),
-            _ => return Err("the recovery unit did not return a transfer".into()),
+            _ => return Err(Error::other("the recovery unit did not return a transfer")),
         };
         let transfer = self
             .last_signed
             .take()
-            .ok_or("internal: response missing")?;
+            .ok_or_else(|| Error::other("internal: response missing"))?;
         self.send(target, Cmd::ImportTransfer { transfer }).await?;
         self.send(target, Cmd::Commit { vp: vp.clone() }).await?;
         Ok(vp)
@@ -452,7 +532,7 @@ impl Tke {
     /// Every unit of the instance takes part in a rotation: a unit left out would keep
     /// sealing new blobs under the old key, and the rotation could not finish.
     /// (Uses the discovery that selected the units: no second round of requests.)
-    pub(super) fn require_all_selected(&self, units: &[Unit]) -> Result<(), String> {
+    pub(super) fn require_all_selected(&self, units: &[Unit]) -> Result<(), Error> {
         let missing: Vec<&str> = self
             .known
             .iter()
@@ -460,42 +540,44 @@ impl Tke {
             .map(|(_, short)| short.as_str())
             .collect();
         if !missing.is_empty() {
-            return Err(format!(
+            return Err(Error::usage(format!(
                 "a rotation needs every unit of the instance selected; not selected: {} (strongroom tke cryptounit-add --all)",
                 missing.join(", ")
-            ));
+            )));
         }
         Ok(())
     }
 
-    pub(super) async fn rotate(&mut self, units: &mut [Unit], batch: u32) -> Result<(), String> {
+    pub(super) async fn rotate(&mut self, units: &mut [Unit], batch: u32) -> Result<(), Error> {
         self.require_all_selected(units)?;
         let vps: Vec<Option<String>> = units.iter().map(new_vp).collect();
         let Some(Some(vp)) = vps.first().cloned() else {
-            return Err("the new master key register is empty: load (cryptounit-mk-load) and commit (cryptounit-mk-commit) a new master key first".into());
+            return Err(Error::other("the new master key register is empty: load (cryptounit-mk-load) and commit (cryptounit-mk-commit) a new master key first"));
         };
         if !same(&vps) {
-            return Err("the selected units hold different new master keys (see cryptounit-mk); they must agree before a rotation".into());
+            return Err(Error::check("the selected units hold different new master keys (see cryptounit-mk); they must agree before a rotation"));
         }
         if let Some(u) = units
             .iter()
             .find(|u| u.status.new.state != "full_committed")
         {
-            return Err(format!(
+            return Err(Error::other(format!(
                 "unit {}'s new register is not committed (cryptounit-mk-commit)",
                 u.short()
-            ));
+            )));
         }
         let currents: Vec<Option<String>> =
             units.iter().map(|u| u.status.current.vp.clone()).collect();
         if !same(&currents) || currents[0].is_none() {
-            return Err("the selected units do not hold one and the same current master key; compare them (cryptounit-compare)".into());
+            return Err(Error::other("the selected units do not hold one and the same current master key; compare them (cryptounit-compare)"));
         }
         let op: Vec<usize> = (0..units.len())
             .filter(|i| units[*i].status.kind == strongroom_engine::admin::UnitKind::Operational)
             .collect();
         if op.is_empty() {
-            return Err("select the operational units of the instance too".into());
+            return Err(Error::other(
+                "select the operational units of the instance too",
+            ));
         }
         for i in &op {
             if !units[*i].status.rotating {
@@ -526,9 +608,9 @@ impl Tke {
                     &[],
                 )
                 .await
-                .map_err(|e| {
-                    format!("re-encryption: {e} (run the same command again to resume)")
-                })?;
+                .map_err(Error::context(
+                    "re-encryption (run the same command again to resume)",
+                ))?;
             let rewrapped = r.body["rewrapped"].as_u64().unwrap_or(0);
             let remaining = r.body["remaining"].as_u64().unwrap_or(0);
             let unreadable = r.body["unreadable"].as_u64().unwrap_or(0);
@@ -540,7 +622,7 @@ impl Tke {
             bar.set_position(done);
             if unreadable > 0 {
                 bar.abandon();
-                return Err(format!("{unreadable} key version(s) are sealed under a master key the unit does not hold; they cannot be re-encrypted (see the server log)"));
+                return Err(Error::other(format!("{unreadable} key version(s) are sealed under a master key the unit does not hold; they cannot be re-encrypted (see the server log)")));
             }
             if remaining == 0 {
                 break;
@@ -627,4 +709,29 @@ impl Tke {
         }
         human.trim_end().to_string()
     }
+}
+
+/// Opens the card `uri` names with the module given (or the URI's), its PIN asked once, and
+/// reads the administrators' signature keys it holds.
+pub(super) fn open_card(
+    p: &AwsLcProvider,
+    module: Option<&std::path::Path>,
+    pw: &Passwords,
+    uri: &str,
+) -> Result<(crate::card::Card, Vec<crate::card::CardKey>), Error> {
+    let uri: crate::card::CardUri = uri.parse()?;
+    let module = crate::card::module_path(module, &uri)?;
+    let card = crate::card::Card::open(&module, &uri, || crate::card::pin(pw, &uri))?;
+    let mut keys = Vec::new();
+    for name in card.sigkey_names()? {
+        if let Some(k) = card.sigkey(p, &name)? {
+            keys.push(k);
+        }
+    }
+    if keys.is_empty() {
+        return Err(Error::other(format!(
+            "card {uri} holds no administrator signature key (`strongroom card init`)"
+        )));
+    }
+    Ok((card, keys))
 }

@@ -2,13 +2,14 @@
 //! registers, rotation, zeroize, auto-init and recovery.
 
 use super::*;
+use crate::error::Error;
 
 /// Runs a command against the selected crypto units.
 pub(super) async fn unit_command(
     t: &mut Tke,
     cmd: TkeCmd,
     instance: InstanceId,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     match cmd {
         TkeCmd::Cryptounits => {
             let units = t.discover().await?;
@@ -20,18 +21,19 @@ pub(super) async fn unit_command(
                     ""
                 };
                 human.push_str(&format!(
-                    "  {:>2}  {}  {:<11} {:<8} current {:<5} {} {sel}\n",
+                    "  {:>2}  {}  {:<11} {:<8} current {:<5} zone {:<10} {} {sel}\n",
                     n + 1,
                     u.id,
                     format!("{:?}", u.status.kind).to_lowercase(),
                     format!("{:?}", u.status.mode).to_lowercase(),
                     u.status.current.state,
+                    u.zone.as_deref().unwrap_or("-"),
                     u.url
                 ));
             }
             let v: Vec<serde_json::Value> = units
                 .iter()
-                .map(|u| json!({"unit": u.id, "url": u.url, "status": u.status}))
+                .map(|u| json!({"unit": u.id, "url": u.url, "zone": u.zone, "status": u.status}))
                 .collect();
             print(t.out, human.trim_end().into(), &json!({"units": v}));
         }
@@ -47,7 +49,9 @@ pub(super) async fn unit_command(
                         Err(_) => found.iter().find(|u| u.id.to_string() == *r),
                     }
                     .ok_or_else(|| {
-                        format!("no crypto unit '{r}' (see `strongroom tke cryptounits`)")
+                        Error::usage(format!(
+                            "no crypto unit '{r}' (see `strongroom tke cryptounits`)"
+                        ))
                     })?;
                     v.push(u.id.to_string());
                 }
@@ -100,6 +104,54 @@ pub(super) async fn unit_command(
             let units = t.selected().await?;
             t.print_units(&units, "registers");
         }
+        TkeCmd::CryptounitAdminAdd { sigkey } if sigkey.starts_with("pkcs11:") => {
+            let mut units = t.selected().await?;
+            let (card, keys) = t.open_card(&sigkey)?;
+            let [key] = keys.as_slice() else {
+                return Err(Error::other(format!(
+                    "card {sigkey} holds the signature keys of {} administrators; a card for cryptounit-admin-add holds one",
+                    keys.len()
+                )));
+            };
+            let signer = crate::card::CardSigner::new(&card, key);
+            let mut cmds = Vec::new();
+            for u in &units {
+                let installed = u
+                    .status
+                    .admins
+                    .iter()
+                    .any(|a| a.ski == hex::encode(key.ski));
+                cmds.push(if installed {
+                    None
+                } else {
+                    Some(
+                        admin_add_command_by(
+                            &t.p,
+                            instance,
+                            u.id,
+                            &key.name,
+                            &signer,
+                            &key.public_key,
+                        )
+                        .map_err(|e| signer.take_failure().unwrap_or_else(|| Error::from(e)))?,
+                    )
+                });
+            }
+            drop(signer);
+            drop(card);
+            if t.each(&mut units, cmds, None).await? {
+                return Ok(());
+            }
+            print(
+                t.out,
+                format!(
+                    "administrator {} (SKI {}, key on card {sigkey}) installed",
+                    key.name,
+                    hex::encode(key.ski)
+                ),
+                &json!({"installed_admin": key.name, "ski": hex::encode(key.ski), "card": sigkey}),
+            );
+        }
         TkeCmd::CryptounitAdminAdd { sigkey } => {
             let mut units = t.selected().await?;
             let path = files::resolve(&t.dir, "sigkey", &sigkey)?;
@@ -121,7 +173,7 @@ pub(super) async fn unit_command(
                 } else {
                     Some(
                         admin_add_command(&t.p, instance, u.id, &key.name, key.alg, &key.pkcs8)
-                            .map_err(|e| e.to_string())?,
+                            .map_err(Error::from)?,
                     )
                 });
             }
@@ -147,7 +199,9 @@ pub(super) async fn unit_command(
                     .admins
                     .iter()
                     .find(|a| a.name == admin || a.ski == admin.to_lowercase())
-                    .ok_or_else(|| format!("unit {} has no administrator '{admin}'", u.short()))?;
+                    .ok_or_else(|| {
+                        Error::other(format!("unit {} has no administrator '{admin}'", u.short()))
+                    })?;
                 steps.push(Some(Cmd::AdminRemove { ski: a.ski.clone() }));
             }
             if t.each(&mut units, steps, None).await? {
@@ -227,14 +281,14 @@ pub(super) async fn unit_command(
                     *a ^= b;
                 }
             }
-            let vp = vp_of(&t.p, &mk).map_err(|_| "verification pattern failed")?;
+            let vp = vp_of(&t.p, &mk).map_err(|_| Error::check("verification pattern failed"))?;
             for u in units.iter_mut() {
                 let (_, id, pk) = t.importer(u).await?;
                 let sealed = values
                     .iter()
                     .map(|v| {
                         seal_part(&t.p, instance, u.id, &id, &pk, v)
-                            .map_err(|_| "sealing a part failed".to_string())
+                            .map_err(|_| Error::other("sealing a part failed"))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 t.send(
@@ -256,19 +310,20 @@ pub(super) async fn unit_command(
             let mut units = t.selected().await?;
             let vps: Vec<Option<String>> = units.iter().map(new_vp).collect();
             if !same(&vps) {
-                return Err(
-                    "the selected units hold different new master keys (cryptounit-mk)".into(),
-                );
+                return Err(Error::check(
+                    "the selected units hold different new master keys (cryptounit-mk)",
+                ));
             }
-            let shown =
-                vps.first().cloned().flatten().ok_or(
+            let shown = vps.first().cloned().flatten().ok_or_else(|| {
+                Error::usage(
                     "the new register is empty: load a master key first (cryptounit-mk-load)",
-                )?;
+                )
+            })?;
             if let Some(v) = vp {
                 if hex32(&v)? != hex32(&shown)? {
-                    return Err(format!(
+                    return Err(Error::other(format!(
                         "the units hold new master key {shown}, not {v}: nothing committed"
-                    ));
+                    )));
                 }
             }
             let cmds = units
@@ -294,11 +349,11 @@ pub(super) async fn unit_command(
                 .first()
                 .cloned()
                 .flatten()
-                .ok_or("the new register is empty")?;
+                .ok_or_else(|| Error::other("the new register is empty"))?;
             if !same(&vps) {
-                return Err(
-                    "the selected units hold different new master keys (cryptounit-mk)".into(),
-                );
+                return Err(Error::check(
+                    "the selected units hold different new master keys (cryptounit-mk)",
+                ));
             }
             let confirm = units.iter().any(|u| u.status.current.state == "valid").then(|| "The current master key will be replaced. Keys sealed under it and not re-encrypted become unusable (the server refuses while any remain). Continue?".to_string());
             let cmds = vec![Some(Cmd::Finalize { vp: vp.clone() }); units.len()];
@@ -368,14 +423,36 @@ pub(super) async fn unit_command(
             let v: Vec<serde_json::Value> = units.iter().map(|u| json!(u.status)).collect();
             print(t.out, human, &json!({"units": v, "identical": identical}));
             if !identical {
-                return Err("the selected units differ".into());
+                return Err(Error::check("the selected units differ"));
             }
         }
-        TkeCmd::CryptounitZeroize => {
+        TkeCmd::CryptounitZeroize { force } => {
             let mut units = t.selected().await?;
+            let held = t.keys_held().await?;
+            if held > 0 && !force && !t.plan {
+                let selected: Vec<_> = units.iter().map(|u| u.id).collect();
+                let all = t.discover().await?;
+                let current = units.first().and_then(|u| u.status.current.vp.clone());
+                let kept = all.iter().any(|u| {
+                    !selected.contains(&u.id) && current.is_some() && u.status.current.vp == current
+                });
+                return Err(Error::usage(format!(
+                    "the instance's keystore holds {held} key(s) under the master key of the selected unit(s); {} Nothing was changed. To zeroize anyway, run again with --force",
+                    if kept {
+                        "another unit of the instance still holds that master key, so they stay usable there."
+                    } else {
+                        "no other unit holds that master key: after zeroizing, the keys cannot be used until the master key is loaded again from its key parts or a recovery unit, and are lost without them."
+                    }
+                )));
+            }
             let confirm = format!(
-                "Zeroize {} unit(s)? Their administrators, thresholds and master keys are erased",
-                units.len()
+                "Zeroize {} unit(s)? Their administrators, thresholds and master keys are erased{}",
+                units.len(),
+                if held > 0 {
+                    format!(" while the keystore holds {held} key(s)")
+                } else {
+                    String::new()
+                }
             );
             let n = units.len();
             if t.each(&mut units, vec![Some(Cmd::Zeroize); n], Some(confirm))
@@ -392,19 +469,72 @@ pub(super) async fn unit_command(
         TkeCmd::AutoInit {
             signature_threshold,
             revocation_threshold,
+            new_admins,
         } => {
             let mut units = t.selected().await?;
+            let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+            let mut new_admins = new_admins.clone();
+            if new_admins.is_empty() && t.ws.sigkeys.is_empty() && interactive && !t.plan {
+                let n = ask_number(
+                    "No signature key is selected. How many administrators' signature keys do you want to create now? (1-8) ",
+                    1,
+                    8,
+                )?;
+                for i in 1..=n {
+                    new_admins.push(ask(&format!("Name of administrator {i}: "))?);
+                }
+            }
+            for name in &new_admins {
+                if t.plan {
+                    continue;
+                }
+                let (file, ski) = super::workstation::create_sigkey(
+                    &t.p,
+                    &t.dir,
+                    &t.pw,
+                    name,
+                    SigAlg::Ed25519,
+                    files::DEFAULT_M_MIB,
+                )?;
+                eprintln!("created signature key {file} (SKI {ski})");
+                if !t.ws.sigkeys.contains(&file) {
+                    t.ws.sigkeys.push(file);
+                }
+            }
+            if !new_admins.is_empty() && !t.plan {
+                t.ws.save(&t.dir)?;
+                t.keys = None;
+            }
+            let admins = t.ws.sigkeys.len() + if t.plan { new_admins.len() } else { 0 };
+            let threshold = |given: Option<u8>, what: &str| -> Result<u8, Error> {
+                match given {
+                    Some(v) => Ok(v),
+                    None if interactive && !t.plan => ask_number(
+                        &format!("{what} threshold (1-{}): ", admins.max(1)),
+                        1,
+                        admins.clamp(1, 8) as u8,
+                    )
+                    .map(|n| n as u8),
+                    None => Err(Error::usage(
+                        "pass --signature-threshold and --revocation-threshold (or run on a terminal to be asked)",
+                    )),
+                }
+            };
+            let signature_threshold = threshold(signature_threshold, "Signature")?;
+            let revocation_threshold = threshold(revocation_threshold, "Revocation")?;
             if let Some(u) = units
                 .iter()
                 .find(|u| u.status.mode != Mode::Imprint || !u.status.admins.is_empty())
             {
-                return Err(format!("auto-init needs every selected unit in imprint mode without administrators; unit {} is not (zeroize it first, or use the cryptounit-* commands)", u.short()));
+                return Err(Error::other(format!("auto-init needs every selected unit in imprint mode without administrators; unit {} is not (zeroize it first, or use the cryptounit-* commands)", u.short())));
             }
             let Some(r) = units
                 .iter()
                 .position(|u| u.status.kind == strongroom_engine::admin::UnitKind::Recovery)
             else {
-                return Err("auto-init needs a recovery unit among the selected units".into());
+                return Err(Error::other(
+                    "auto-init needs a recovery unit among the selected units",
+                ));
             };
             t.load_keys()?;
             let keys: Vec<(String, SigAlg, Zeroizing<Vec<u8>>)> = t
@@ -416,7 +546,7 @@ pub(super) async fn unit_command(
                 .collect();
             let needed = usize::from(signature_threshold.max(revocation_threshold));
             if keys.len() < needed {
-                return Err(format!("thresholds {signature_threshold}/{revocation_threshold} need at least {needed} administrators; {} signature key(s) selected", keys.len()));
+                return Err(Error::other(format!("thresholds {signature_threshold}/{revocation_threshold} need at least {needed} administrators; {} signature key(s) selected", keys.len())));
             }
             if t.plan {
                 let mut l = Vec::new();
@@ -451,7 +581,7 @@ pub(super) async fn unit_command(
             for u in units.iter_mut() {
                 for (name, alg, pkcs8) in &keys {
                     let c = admin_add_command(&t.p, instance, u.id, name, *alg, pkcs8)
-                        .map_err(|e| e.to_string())?;
+                        .map_err(Error::from)?;
                     t.send(u, c).await?;
                 }
                 t.send(
@@ -512,7 +642,9 @@ pub(super) async fn unit_command(
                 .iter()
                 .position(|u| u.status.kind == strongroom_engine::admin::UnitKind::Recovery)
             else {
-                return Err("auto-mk-rotate needs a recovery unit among the selected units".into());
+                return Err(Error::other(
+                    "auto-mk-rotate needs a recovery unit among the selected units",
+                ));
             };
             if t.plan {
                 let mut l = vec![format!("unit {}: gen_random (into the new register) — 1 signature; commit — signature threshold", units[r].short())];
@@ -528,10 +660,9 @@ pub(super) async fn unit_command(
             let currents: Vec<Option<String>> =
                 units.iter().map(|u| u.status.current.vp.clone()).collect();
             if !same(&currents) || currents[0].is_none() {
-                return Err(
-                    "the selected units do not share one current master key (cryptounit-compare)"
-                        .into(),
-                );
+                return Err(Error::check(
+                    "the selected units do not share one current master key (cryptounit-compare)",
+                ));
             }
             let mut rec = units[r].clone();
             match rec.status.new.state.as_str() {
@@ -542,7 +673,12 @@ pub(super) async fn unit_command(
                     "the recovery unit's new register is already loaded: resuming with it"
                 ),
             }
-            let vp = rec.status.new.vp.clone().ok_or("no new master key")?;
+            let vp = rec
+                .status
+                .new
+                .vp
+                .clone()
+                .ok_or_else(|| Error::other("no new master key"))?;
             if rec.status.new.state == "full_uncommitted" {
                 t.send(&mut rec, Cmd::Commit { vp: vp.clone() }).await?;
             }
@@ -556,7 +692,7 @@ pub(super) async fn unit_command(
                             t.send(target, Cmd::Commit { vp: vp.clone() }).await?;
                         }
                     }
-                    Some(_) => return Err(format!("unit {}'s new register holds another key; clear it (cryptounit-mk-clrnew) and run again", target.short())),
+                    Some(_) => return Err(Error::other(format!("unit {}'s new register holds another key; clear it (cryptounit-mk-clrnew) and run again", target.short()))),
                     None => {
                         eprintln!("transferring the new master key to unit {}", target.short());
                         t.transfer(&mut rec, target, Which::New).await?;
@@ -572,15 +708,15 @@ pub(super) async fn unit_command(
                 u.status.kind == strongroom_engine::admin::UnitKind::Recovery
                     && u.status.current.state == "valid"
             }) else {
-                return Err("auto-mk-recover needs a recovery unit with a valid current master key among the selected units".into());
+                return Err(Error::other("auto-mk-recover needs a recovery unit with a valid current master key among the selected units"));
             };
             let targets: Vec<usize> = (0..units.len())
                 .filter(|i| *i != r && units[*i].status.current.state == "empty")
                 .collect();
             if targets.is_empty() {
-                return Err(
-                    "no selected unit has an empty current register: nothing to recover".into(),
-                );
+                return Err(Error::usage(
+                    "no selected unit has an empty current register: nothing to recover",
+                ));
             }
             let src = units[r].status.clone();
             if t.plan {
@@ -614,12 +750,12 @@ pub(super) async fn unit_command(
                     if keys.len()
                         < usize::from(src.signature_threshold.max(src.revocation_threshold))
                     {
-                        return Err("select the signature keys of enough of the recovery unit's administrators to re-install them".into());
+                        return Err(Error::other("select the signature keys of enough of the recovery unit's administrators to re-install them"));
                     }
                     eprintln!("unit {} is in imprint mode: installing {} administrator(s), thresholds and roster", target.short(), keys.len());
                     for (name, alg, pkcs8) in &keys {
                         let c = admin_add_command(&t.p, instance, target.id, name, *alg, pkcs8)
-                            .map_err(|e| e.to_string())?;
+                            .map_err(Error::from)?;
                         t.send(&mut target, c).await?;
                     }
                     t.send(
@@ -653,4 +789,28 @@ pub(super) async fn unit_command(
         _ => {}
     }
     Ok(())
+}
+
+/// Asks `question` on the terminal; the answer, trimmed.
+fn ask(question: &str) -> Result<String, Error> {
+    use std::io::Write as _;
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(Error::context("cannot read the answer"))?;
+    Ok(line.trim().to_string())
+}
+
+/// Asks for a whole number from `min` to `max`, again until one is given.
+fn ask_number(question: &str, min: usize, max: u8) -> Result<usize, Error> {
+    for _ in 0..5 {
+        let answer = ask(question)?;
+        match answer.parse::<usize>() {
+            Ok(n) if (min..=usize::from(max)).contains(&n) => return Ok(n),
+            _ => eprintln!("a number from {min} to {max}, please"),
+        }
+    }
+    Err(Error::usage("no valid answer"))
 }

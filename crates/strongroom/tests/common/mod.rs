@@ -20,6 +20,8 @@ pub fn bin() -> PathBuf {
 pub struct Server {
     pub child: Child,
     pub url: String,
+    /// The admin listener (`/admin/v1/...`, `/metrics`).
+    pub admin_url: String,
     pub instance: String,
     pub token: String,
     pub admin_token: String,
@@ -33,8 +35,7 @@ impl Server {
     }
 
     pub fn start_with(dir: &Path, extra: &[&str]) -> Server {
-        let dev = dir.join("dev.json");
-        let _ = std::fs::remove_file(&dev);
+        let _ = std::fs::remove_file(dir.join("dev.json"));
         let log =
             std::fs::File::create(dir.join(format!("server-{}.log", std::process::id()))).ok();
         let mut cmd = Command::new(bin());
@@ -58,7 +59,42 @@ impl Server {
             Some(f) => cmd.stderr(f),
             None => cmd.stderr(Stdio::null()),
         };
-        let child = cmd.spawn().expect("spawn strongroom");
+        Self::launch(cmd, dir)
+    }
+
+    /// Starts the previous release's server (`STRONGROOM_PREVIOUS_BIN`, built by scripts/test
+    /// from the commit in `scripts/previous-release`) in dev mode, with only the flags that
+    /// release has. Fails, never skips, without it.
+    pub fn start_previous(dir: &Path, extra: &[&str]) -> Server {
+        let bin = std::env::var("STRONGROOM_PREVIOUS_BIN").expect(
+            "STRONGROOM_PREVIOUS_BIN is not set: run scripts/test, which builds the previous release",
+        );
+        let _ = std::fs::remove_file(dir.join("dev.json"));
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "serve",
+            "--dev",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::null());
+        match std::fs::File::create(dir.join("previous-server.log")) {
+            Ok(f) => cmd.stderr(f),
+            Err(_) => cmd.stderr(Stdio::null()),
+        };
+        Self::launch(cmd, dir)
+    }
+
+    /// Spawns `cmd` and waits for the `dev.json` it writes in `dir`. A release without an
+    /// admin listener serves the admin API on its REST listener.
+    fn launch(mut cmd: Command, dir: &Path) -> Server {
+        let dev = dir.join("dev.json");
+        let mut child = cmd.spawn().expect("spawn strongroom");
         let start = Instant::now();
         loop {
             if let Ok(text) = std::fs::read_to_string(&dev) {
@@ -66,12 +102,23 @@ impl Server {
                     return Server {
                         child,
                         url: v["rest_url"].as_str().unwrap().to_string(),
+                        admin_url: v["admin_url"]
+                            .as_str()
+                            .or(v["rest_url"].as_str())
+                            .unwrap()
+                            .to_string(),
                         instance: v["instance_id"].as_str().unwrap().to_string(),
                         token: v["token"].as_str().unwrap().to_string(),
                         admin_token: v["admin_token"].as_str().unwrap().to_string(),
                         dir: dir.to_path_buf(),
                     };
                 }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "server exited before it was ready ({status}); its log is in {}",
+                    dir.display()
+                );
             }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
@@ -98,6 +145,7 @@ impl Server {
         Api {
             http: reqwest::Client::new(),
             url: self.url.clone(),
+            admin_url: self.admin_url.clone(),
             instance: self.instance.clone(),
             token: self.token.clone(),
         }
@@ -115,6 +163,7 @@ impl Drop for Server {
 pub struct Api {
     pub http: reqwest::Client,
     pub url: String,
+    pub admin_url: String,
     pub instance: String,
     pub token: String,
 }
@@ -198,7 +247,7 @@ impl Api {
     pub async fn advance(&self, admin_token: &str, secs: i64) {
         let r = self
             .http
-            .post(format!("{}/admin/v1/test/clock", self.url))
+            .post(format!("{}/admin/v1/test/clock", self.admin_url))
             .header("authorization", format!("Bearer {admin_token}"))
             .body(json!({"advance_seconds": secs}).to_string())
             .send()
@@ -261,4 +310,86 @@ pub fn grep11_req<T>(msg: T, token: &str) -> tonic::Request<T> {
     r.metadata_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     r
+}
+
+/// Names the step of a scenario test that starts here. The name goes to the test's
+/// output, so a failing assertion is read under the step it broke.
+#[allow(dead_code)]
+pub fn step(name: &str) {
+    eprintln!("---- step: {name}");
+}
+
+/// The status `grpc.health.v1.Health/Check` gives for `service` on the server's gRPC
+/// listener (1 = SERVING, 2 = NOT_SERVING), or the call's error.
+#[allow(dead_code)]
+pub async fn grpc_health(s: &Server, service: &str) -> Result<i32, tonic::Status> {
+    let dev: Value =
+        serde_json::from_str(&std::fs::read_to_string(s.dir.join("dev.json")).unwrap()).unwrap();
+    let addr = dev["grpc_addr"]
+        .as_str()
+        .expect("dev.json names the gRPC address");
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?
+        .connect()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let mut c = tonic_health::pb::health_client::HealthClient::new(channel);
+    let r = c
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.to_string(),
+        })
+        .await?;
+    Ok(r.into_inner().status)
+}
+
+/// Polls the health of `service` until it is `want`, for up to `secs` seconds.
+#[allow(dead_code)]
+pub async fn await_grpc_health(s: &Server, service: &str, want: i32, secs: u64) -> bool {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < until {
+        if grpc_health(s, service).await.ok() == Some(want) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+/// POSTs `body` to the admin API path with the node's admin token; the JSON answer.
+#[allow(dead_code)]
+pub async fn admin_post(s: &Server, path: &str, body: Value) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", s.admin_url))
+        .header("authorization", format!("Bearer {}", s.admin_token))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.unwrap()
+}
+
+/// A bearer token for a new API key of `instance` with `roles`.
+#[allow(dead_code)]
+pub async fn token_for(s: &Server, instance: &str, roles: &[&str]) -> String {
+    let key = admin_post(
+        s,
+        &format!("/admin/v1/instances/{instance}/api_keys"),
+        json!({"name": "test", "roles": roles}),
+    )
+    .await;
+    let tok: Value = reqwest::Client::new()
+        .post(format!("{}/identity/token", s.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey={}",
+            key["apikey"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tok["access_token"].as_str().unwrap().to_string()
 }

@@ -885,3 +885,8 @@ pub fn parse_kmip_states(s: &str) -> Result<Vec<u32>, ServiceError> {
         })
         .collect()
 }
+
+mod activity;
+mod answers;
+pub use activity::*;
+pub use answers::*;

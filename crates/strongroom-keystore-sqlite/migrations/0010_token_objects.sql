@@ -1,0 +1,13 @@
+-- PKCS#11 token objects (the library's remote keystores): opaque to the server, which
+-- holds a key blob sealed by the instance's crypto units and the object's attributes.
+CREATE TABLE token_objects (
+    instance_id TEXT NOT NULL,
+    space TEXT NOT NULL,
+    id TEXT NOT NULL,
+    private BOOLEAN NOT NULL,
+    data BLOB NOT NULL,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (instance_id, space, id)
+);

@@ -1,0 +1,857 @@
+//! Key management and cryptographic operations, each a GREP11 call with the key's blob.
+//! Single-part operations use the `*Single` calls (one round trip); a multi-part
+//! operation gets the server's state at its first update.
+
+use strongroom_client::grep11::pb;
+use strongroom_model::pkcs11::{cka, ckk, ckm, cko, ckr, Cka, Ckk, Ckm, Cko, Ckr};
+
+use zeroize::Zeroizing;
+
+use crate::der::{self, Public};
+use crate::library::{fail, rpc, Library, Mechanism, Result};
+use crate::object::{self, Home, Object, Template, Value};
+use crate::ops::{deliver, Kind, Op, Out, Step};
+
+const PRIVATE_EXPONENT: Cka = Cka(0x123);
+const PRIME_1: Cka = Cka(0x124);
+const PRIME_2: Cka = Cka(0x125);
+const EXPONENT_1: Cka = Cka(0x126);
+const EXPONENT_2: Cka = Cka(0x127);
+const COEFFICIENT: Cka = Cka(0x128);
+
+/// The most input one GREP11 message carries here; larger inputs go in parts.
+const CHUNK: usize = 1 << 20;
+
+fn kb(blob: &[u8]) -> Option<pb::KeyBlob> {
+    Some(pb::KeyBlob {
+        key_blobs: vec![blob.to_vec()],
+        ..Default::default()
+    })
+}
+
+fn blob_of(k: &Option<pb::KeyBlob>, bytes: Vec<u8>) -> Vec<u8> {
+    match k.as_ref().and_then(|k| k.key_blobs.first()) {
+        Some(b) if !b.is_empty() => b.clone(),
+        _ => bytes,
+    }
+}
+
+fn attrs_of(k: &Option<pb::KeyBlob>) -> Template {
+    k.as_ref()
+        .map(|k| object::from_pb(&k.attributes))
+        .unwrap_or_default()
+}
+
+/// The usage attribute an operation needs.
+fn usage(k: Kind) -> Option<(Cka, Cko)> {
+    match k {
+        Kind::Encrypt => Some((cka::ENCRYPT, cko::PUBLIC_KEY)),
+        Kind::Decrypt => Some((cka::DECRYPT, cko::PRIVATE_KEY)),
+        Kind::Sign => Some((cka::SIGN, cko::PRIVATE_KEY)),
+        Kind::Verify => Some((cka::VERIFY, cko::PUBLIC_KEY)),
+        Kind::Digest => None,
+    }
+}
+
+/// The attributes of a new key: what the application asked, what the server bound into
+/// the blob, and what the token sets.
+fn new_key_attrs(asked: &Template, server: Template, class: Cko, mech: Ckm) -> Template {
+    let mut a: Template = asked
+        .iter()
+        .filter(|(k, _)| **k != cka::TOKEN)
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
+    a.extend(server);
+    a.insert(cka::CLASS, Value::Ulong(class.0));
+    a.entry(cka::LOCAL).or_insert(Value::Bool(true));
+    a.entry(cka::KEY_GEN_MECHANISM)
+        .or_insert(Value::Ulong(mech.0));
+    for (flag, default) in [
+        (cka::MODIFIABLE, true),
+        (cka::COPYABLE, true),
+        (cka::DESTROYABLE, true),
+    ] {
+        a.entry(flag).or_insert(Value::Bool(default));
+    }
+    if matches!(class, cko::SECRET_KEY | cko::PRIVATE_KEY) {
+        let sensitive = !matches!(a.get(&cka::SENSITIVE), Some(Value::Bool(false)));
+        let extractable = matches!(a.get(&cka::EXTRACTABLE), Some(Value::Bool(true)));
+        a.entry(cka::SENSITIVE).or_insert(Value::Bool(sensitive));
+        a.entry(cka::EXTRACTABLE)
+            .or_insert(Value::Bool(extractable));
+        a.entry(cka::ALWAYS_SENSITIVE)
+            .or_insert(Value::Bool(sensitive));
+        a.entry(cka::NEVER_EXTRACTABLE)
+            .or_insert(Value::Bool(!extractable));
+    }
+    if class == cko::PRIVATE_KEY {
+        a.entry(object::ALWAYS_AUTHENTICATE)
+            .or_insert(Value::Bool(false));
+    }
+    a.entry(cka::LABEL).or_insert(Value::Bytes(Vec::new()));
+    a.entry(cka::ID).or_insert(Value::Bytes(Vec::new()));
+    a
+}
+
+/// Adds the public values an SPKI carries (RSA modulus and exponent, EC point).
+fn add_public(a: &mut Template, spki: &[u8], point: bool) {
+    match der::public_of_spki(spki) {
+        Some(Public::Rsa { modulus, exponent }) => {
+            a.insert(cka::MODULUS_BITS, Value::Ulong(bits_of(&modulus)));
+            a.insert(cka::MODULUS, Value::Bytes(modulus));
+            a.insert(cka::PUBLIC_EXPONENT, Value::Bytes(exponent));
+        }
+        Some(Public::Ec { params, point: p }) => {
+            a.insert(cka::EC_PARAMS, Value::Bytes(params));
+            if point {
+                a.insert(cka::EC_POINT, Value::Bytes(p));
+            }
+        }
+        None => {}
+    }
+}
+
+fn bits_of(n: &[u8]) -> u64 {
+    let lead = n.first().map_or(0, |b| 8 - b.leading_zeros() as u64);
+    lead + 8 * (n.len().saturating_sub(1) as u64)
+}
+
+fn token_of(t: &Template) -> bool {
+    matches!(t.get(&cka::TOKEN), Some(Value::Bool(true)))
+}
+
+fn pb_template(t: &Template, class: Cko) -> std::collections::HashMap<u64, pb::AttributeValue> {
+    let mut t = t.clone();
+    t.remove(&cka::TOKEN);
+    t.insert(cka::CLASS, Value::Ulong(class.0));
+    object::to_pb(&t)
+}
+
+impl Library {
+    fn checked_mech(&self, slot: u64, m: &Mechanism) -> Result<()> {
+        if self.mechanisms(slot)?.contains(&Ckm(m.mechanism)) {
+            Ok(())
+        } else {
+            Err(ckr::MECHANISM_INVALID)
+        }
+    }
+
+    fn key_for(&self, h: u64, key: u64, attr: Cka) -> Result<(std::sync::Arc<Object>, Vec<u8>)> {
+        let o = self.object(h, key).map_err(|_| ckr::KEY_HANDLE_INVALID)?;
+        let blob = o.blob.clone().ok_or(ckr::KEY_HANDLE_INVALID)?;
+        if !o.flag(attr, false) {
+            return Err(ckr::KEY_FUNCTION_NOT_PERMITTED);
+        }
+        Ok((o, blob))
+    }
+
+    /// `C_GenerateKey` (secret keys, and DSA or DH domain parameters).
+    pub fn generate_key(&self, h: u64, m: Mechanism, t: &Template) -> Result<u64> {
+        let (slot, _) = self.session_slot(h)?;
+        let code = Ckm(m.mechanism);
+        let params = matches!(code, ckm::DSA_PARAMETER_GEN | ckm::DH_PKCS_PARAMETER_GEN);
+        let class = if params {
+            cko::DOMAIN_PARAMETERS
+        } else {
+            cko::SECRET_KEY
+        };
+        self.may_create(h, t, class)?;
+        self.checked_mech(slot, &m)?;
+        let req = pb::GenerateKeyRequest {
+            mech: Some(m),
+            template: pb_template(t, class),
+        };
+        let r = rpc!(self, self.remote_of(h)?, generate_key, req).map_err(fail)?;
+        let blob = blob_of(&r.key, r.key_bytes);
+        if params {
+            // Domain parameters come back in the clear (DER): their values are attributes.
+            let mut attrs: Template = t
+                .iter()
+                .filter(|(a, _)| **a != cka::TOKEN)
+                .map(|(a, v)| (*a, v.clone()))
+                .collect();
+            attrs.extend(attrs_of(&r.key));
+            attrs.insert(cka::CLASS, Value::Ulong(class.0));
+            attrs.insert(cka::LOCAL, Value::Bool(true));
+            let values = der::integers_of(&blob).ok_or(ckr::DEVICE_ERROR)?;
+            let names: &[Cka] = if code == ckm::DSA_PARAMETER_GEN {
+                &[cka::PRIME, cka::SUBPRIME, cka::BASE]
+            } else {
+                &[cka::PRIME, cka::BASE]
+            };
+            for (a, v) in names.iter().zip(values) {
+                attrs.insert(*a, Value::Bytes(v));
+            }
+            let o = Object {
+                attrs: attrs.into(),
+                blob: None,
+                home: Home::Session(h),
+            };
+            return self.add_object(h, o, token_of(t));
+        }
+        let attrs = new_key_attrs(t, attrs_of(&r.key), cko::SECRET_KEY, code);
+        let o = Object {
+            attrs: attrs.into(),
+            blob: Some(blob),
+            home: Home::Session(h),
+        };
+        self.add_object(h, o, token_of(t))
+    }
+
+    /// `C_GenerateKeyPair`: (public, private).
+    pub fn generate_key_pair(
+        &self,
+        h: u64,
+        m: Mechanism,
+        pt: &Template,
+        st: &Template,
+    ) -> Result<(u64, u64)> {
+        let (slot, _) = self.session_slot(h)?;
+        self.may_create(h, pt, cko::PUBLIC_KEY)?;
+        self.may_create(h, st, cko::PRIVATE_KEY)?;
+        self.checked_mech(slot, &m)?;
+        let code = Ckm(m.mechanism);
+        let mut sent = pt.clone();
+        if matches!(code, ckm::DSA_KEY_PAIR_GEN | ckm::DH_PKCS_KEY_PAIR_GEN)
+            && !sent.contains_key(&cka::IBM_STRUCT_PARAMS)
+        {
+            // PKCS#11 names the domain by CKA_PRIME, CKA_SUBPRIME and CKA_BASE; EP11 takes
+            // them as one DER structure.
+            let get = |a: Cka| match pt.get(&a).or_else(|| st.get(&a)) {
+                Some(Value::Bytes(b)) => Some(b.clone()),
+                _ => None,
+            };
+            let values: Option<Vec<Vec<u8>>> = if code == ckm::DSA_KEY_PAIR_GEN {
+                [cka::PRIME, cka::SUBPRIME, cka::BASE]
+                    .into_iter()
+                    .map(get)
+                    .collect()
+            } else {
+                [cka::PRIME, cka::BASE].into_iter().map(get).collect()
+            };
+            let values = values.ok_or(ckr::TEMPLATE_INCOMPLETE)?;
+            let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+            sent.insert(cka::IBM_STRUCT_PARAMS, Value::Bytes(der::integers(&refs)));
+        }
+        let req = pb::GenerateKeyPairRequest {
+            mech: Some(m),
+            pub_key_template: pb_template(&sent, cko::PUBLIC_KEY),
+            priv_key_template: pb_template(st, cko::PRIVATE_KEY),
+        };
+        let r = rpc!(self, self.remote_of(h)?, generate_key_pair, req).map_err(fail)?;
+        let pub_blob = blob_of(&r.pub_key, r.pub_key_bytes);
+        let priv_blob = blob_of(&r.priv_key, r.priv_key_bytes);
+        let mut pa = new_key_attrs(pt, attrs_of(&r.pub_key), cko::PUBLIC_KEY, code);
+        let mut sa = new_key_attrs(st, attrs_of(&r.priv_key), cko::PRIVATE_KEY, code);
+        add_public(&mut pa, &pub_blob, true);
+        add_public(&mut sa, &pub_blob, false);
+        if let Some(kt) = pa.get(&cka::KEY_TYPE).cloned() {
+            sa.entry(cka::KEY_TYPE).or_insert(kt);
+        }
+        let public = self.add_object(
+            h,
+            Object {
+                attrs: pa.into(),
+                blob: Some(pub_blob),
+                home: Home::Session(h),
+            },
+            token_of(pt),
+        )?;
+        match self.add_object(
+            h,
+            Object {
+                attrs: sa.into(),
+                blob: Some(priv_blob),
+                home: Home::Session(h),
+            },
+            token_of(st),
+        ) {
+            Ok(private) => Ok((public, private)),
+            Err(e) => {
+                let _ = self.destroy_object(h, public);
+                Err(e)
+            }
+        }
+    }
+
+    /// `C_WrapKey`.
+    pub fn wrap_key(&self, h: u64, m: Mechanism, wrapping: u64, key: u64) -> Result<Vec<u8>> {
+        let (_, kek) = self.key_for(h, wrapping, cka::WRAP).map_err(|e| match e {
+            ckr::KEY_HANDLE_INVALID => ckr::WRAPPING_KEY_HANDLE_INVALID,
+            other => other,
+        })?;
+        let k = self.object(h, key).map_err(|_| ckr::KEY_HANDLE_INVALID)?;
+        let blob = k.blob.clone().ok_or(ckr::KEY_HANDLE_INVALID)?;
+        let req = pb::WrapKeyRequest {
+            mech: Some(m),
+            key: kb(&blob),
+            ke_k: kb(&kek),
+            ..Default::default()
+        };
+        let r = rpc!(self, self.remote_of(h)?, wrap_key, req).map_err(fail)?;
+        Ok(r.wrapped)
+    }
+
+    /// `C_UnwrapKey`.
+    pub fn unwrap_key(
+        &self,
+        h: u64,
+        m: Mechanism,
+        unwrapping: u64,
+        wrapped: &[u8],
+        t: &Template,
+    ) -> Result<u64> {
+        let (_, kek) = self
+            .key_for(h, unwrapping, cka::UNWRAP)
+            .map_err(|e| match e {
+                ckr::KEY_HANDLE_INVALID => ckr::UNWRAPPING_KEY_HANDLE_INVALID,
+                other => other,
+            })?;
+        let class = match t.get(&cka::CLASS) {
+            Some(Value::Ulong(c)) => Cko(*c),
+            _ => cko::SECRET_KEY,
+        };
+        self.may_create(h, t, class)?;
+        self.unwrap_blob(h, m, &kek, wrapped, t, class)
+    }
+
+    fn unwrap_blob(
+        &self,
+        h: u64,
+        m: Mechanism,
+        kek: &[u8],
+        wrapped: &[u8],
+        t: &Template,
+        class: Cko,
+    ) -> Result<u64> {
+        let code = Ckm(m.mechanism);
+        let req = pb::UnwrapKeyRequest {
+            wrapped: wrapped.to_vec(),
+            mech: Some(m),
+            template: pb_template(t, class),
+            ke_k: kb(kek),
+            ..Default::default()
+        };
+        let r = rpc!(self, self.remote_of(h)?, unwrap_key, req).map_err(fail)?;
+        let blob = blob_of(&r.unwrapped, r.unwrapped_bytes);
+        let mut attrs = new_key_attrs(t, attrs_of(&r.unwrapped), class, code);
+        attrs.insert(cka::LOCAL, Value::Bool(false));
+        attrs.remove(&cka::KEY_GEN_MECHANISM);
+        if class != cko::SECRET_KEY {
+            add_public(&mut attrs, &blob, class == cko::PUBLIC_KEY);
+        }
+        self.add_object(
+            h,
+            Object {
+                attrs: attrs.into(),
+                blob: Some(blob),
+                home: Home::Session(h),
+            },
+            token_of(t),
+        )
+    }
+
+    /// `C_DeriveKey`.
+    pub fn derive_key(&self, h: u64, m: Mechanism, base: u64, t: &Template) -> Result<u64> {
+        let (_, blob) = self.key_for(h, base, cka::DERIVE)?;
+        self.may_create(h, t, cko::SECRET_KEY)?;
+        let code = Ckm(m.mechanism);
+        let req = pb::DeriveKeyRequest {
+            mech: Some(m),
+            template: pb_template(t, cko::SECRET_KEY),
+            base_key: kb(&blob),
+            ..Default::default()
+        };
+        let r = rpc!(self, self.remote_of(h)?, derive_key, req).map_err(fail)?;
+        let mut attrs = new_key_attrs(t, attrs_of(&r.new_key), cko::SECRET_KEY, code);
+        attrs.insert(cka::LOCAL, Value::Bool(false));
+        let blob = blob_of(&r.new_key, r.new_key_bytes);
+        self.add_object(
+            h,
+            Object {
+                attrs: attrs.into(),
+                blob: Some(blob),
+                home: Home::Session(h),
+            },
+            token_of(t),
+        )
+    }
+
+    /// Imports a key given in the clear (`C_CreateObject`): the value goes to the server
+    /// over the channel's TLS, is encrypted there under a fresh session key, and unwrapped
+    /// into a blob; public keys are imported as an SPKI.
+    pub(crate) fn import(&self, h: u64, t: &Template, token: bool) -> Result<u64> {
+        let class = match t.get(&cka::CLASS) {
+            Some(Value::Ulong(c)) => Cko(*c),
+            _ => return Err(ckr::TEMPLATE_INCOMPLETE),
+        };
+        self.may_create(h, t, class)?;
+        let bytes = |a: Cka| match t.get(&a) {
+            Some(Value::Bytes(b)) => Some(b.clone()),
+            _ => None,
+        };
+        let kt = match t.get(&cka::KEY_TYPE) {
+            Some(Value::Ulong(k)) => Ckk(*k),
+            _ => return Err(ckr::TEMPLATE_INCOMPLETE),
+        };
+        let mut rest = t.clone();
+        for a in [cka::VALUE, cka::MODULUS, cka::EC_POINT, cka::TOKEN] {
+            rest.remove(&a);
+        }
+        // An imported key may do what its class does unless the template says otherwise
+        // (what applications that import keys expect; a generated key has only the usage
+        // its template names).
+        let usage: &[Cka] = match class {
+            cko::SECRET_KEY => &[cka::ENCRYPT, cka::DECRYPT],
+            cko::PUBLIC_KEY => &[cka::VERIFY, cka::ENCRYPT],
+            _ => &[],
+        };
+        for a in usage {
+            rest.entry(*a).or_insert(Value::Bool(true));
+        }
+        if class == cko::PUBLIC_KEY && kt != ckk::RSA {
+            rest.remove(&cka::ENCRYPT);
+        }
+        // A transport key that lives for this import only.
+        let kek_t: Template = [
+            (cka::CLASS, Value::Ulong(cko::SECRET_KEY.0)),
+            (cka::VALUE_LEN, Value::Ulong(32)),
+            (cka::ENCRYPT, Value::Bool(true)),
+            (cka::UNWRAP, Value::Bool(true)),
+        ]
+        .into_iter()
+        .collect();
+        let req = pb::GenerateKeyRequest {
+            mech: Some(Mechanism {
+                mechanism: ckm::AES_KEY_GEN.0,
+                parameter: None,
+            }),
+            template: object::to_pb(&kek_t),
+        };
+        let remote = self.remote_of(h)?;
+        let r = rpc!(self, remote, generate_key, req).map_err(fail)?;
+        let kek = blob_of(&r.key, r.key_bytes);
+        let (mech, wrapped) = match class {
+            cko::SECRET_KEY => {
+                let value = Zeroizing::new(bytes(cka::VALUE).ok_or(ckr::TEMPLATE_INCOMPLETE)?);
+                rest.remove(&cka::VALUE_LEN);
+                self.encrypt_for_import(h, &kek, &value)?
+            }
+            cko::PUBLIC_KEY => {
+                let spki = match kt {
+                    ckk::RSA => der::rsa_spki(
+                        &bytes(cka::MODULUS).ok_or(ckr::TEMPLATE_INCOMPLETE)?,
+                        &bytes(cka::PUBLIC_EXPONENT).ok_or(ckr::TEMPLATE_INCOMPLETE)?,
+                    ),
+                    ckk::EC => der::ec_spki(
+                        &bytes(cka::EC_PARAMS).ok_or(ckr::TEMPLATE_INCOMPLETE)?,
+                        &bytes(cka::EC_POINT).ok_or(ckr::TEMPLATE_INCOMPLETE)?,
+                    )
+                    .ok_or(ckr::ATTRIBUTE_VALUE_INVALID)?,
+                    _ => return Err(ckr::ATTRIBUTE_VALUE_INVALID),
+                };
+                rest.remove(&cka::PUBLIC_EXPONENT);
+                rest.remove(&cka::EC_PARAMS);
+                let m = Mechanism {
+                    mechanism: ckm::IBM_TRANSPORTKEY.0,
+                    parameter: None,
+                };
+                (m, spki)
+            }
+            cko::PRIVATE_KEY => {
+                let pkcs8 = match kt {
+                    ckk::RSA => {
+                        let mut parts = Vec::new();
+                        for a in [
+                            cka::MODULUS,
+                            cka::PUBLIC_EXPONENT,
+                            PRIVATE_EXPONENT,
+                            PRIME_1,
+                            PRIME_2,
+                            EXPONENT_1,
+                            EXPONENT_2,
+                            COEFFICIENT,
+                        ] {
+                            parts.push(Zeroizing::new(bytes(a).ok_or(ckr::TEMPLATE_INCOMPLETE)?));
+                            rest.remove(&a);
+                        }
+                        let refs: [&[u8]; 8] = std::array::from_fn(|i| parts[i].as_slice());
+                        Zeroizing::new(der::rsa_pkcs8(&refs))
+                    }
+                    ckk::EC => {
+                        let params = bytes(cka::EC_PARAMS).ok_or(ckr::TEMPLATE_INCOMPLETE)?;
+                        let d = Zeroizing::new(bytes(cka::VALUE).ok_or(ckr::TEMPLATE_INCOMPLETE)?);
+                        rest.remove(&cka::EC_PARAMS);
+                        Zeroizing::new(der::ec_pkcs8(&params, &d).ok_or(ckr::CURVE_NOT_SUPPORTED)?)
+                    }
+                    _ => return Err(ckr::ATTRIBUTE_VALUE_INVALID),
+                };
+                rest.remove(&cka::PUBLIC_EXPONENT);
+                rest.entry(cka::SIGN).or_insert(Value::Bool(true));
+                if kt == ckk::RSA {
+                    rest.entry(cka::DECRYPT).or_insert(Value::Bool(true));
+                }
+                self.encrypt_for_import(h, &kek, &pkcs8)?
+            }
+            _ => return Err(ckr::ATTRIBUTE_VALUE_INVALID),
+        };
+        if token {
+            rest.insert(cka::TOKEN, Value::Bool(true));
+        }
+        self.unwrap_blob(h, mech, &kek, &wrapped, &rest, class)
+    }
+
+    /// Encrypts key material under an import's transport key (AES-CBC-PAD with a fresh
+    /// IV), on the server; returns the mechanism to unwrap it with and the ciphertext.
+    fn encrypt_for_import(&self, h: u64, kek: &[u8], value: &[u8]) -> Result<(Mechanism, Vec<u8>)> {
+        let iv = self.random(h, 16)?;
+        let m = Mechanism {
+            mechanism: ckm::AES_CBC_PAD.0,
+            parameter: Some(pb::mechanism::Parameter::ParameterB(iv)),
+        };
+        let req = pb::EncryptSingleRequest {
+            mech: Some(m.clone()),
+            plain: value.to_vec(),
+            key: kb(kek),
+            ..Default::default()
+        };
+        let c = rpc!(self, self.remote_of(h)?, encrypt_single, req).map_err(fail)?;
+        Ok((m, c.ciphered))
+    }
+
+    // ---- operations -----------------------------------------------------------------
+
+    /// `C_*Init`.
+    pub fn op_init(&self, h: u64, kind: Kind, m: Mechanism, key: Option<u64>) -> Result<()> {
+        let (slot, _) = self.session_slot(h)?;
+        let sess = self.session(h)?;
+        if crate::library::lock_session(&sess).ops.slot(kind).is_some() {
+            return Err(ckr::OPERATION_ACTIVE);
+        }
+        self.checked_mech(slot, &m)?;
+        let blob = match (usage(kind), key) {
+            (Some((attr, _)), Some(k)) => Some(self.key_for(h, k, attr)?.1),
+            (None, None) => None,
+            _ => return Err(ckr::KEY_HANDLE_INVALID),
+        };
+        *crate::library::lock_session(&sess).ops.slot(kind) = Some(Op {
+            mech: m,
+            key: blob,
+            state: None,
+            pending: None,
+        });
+        Ok(())
+    }
+
+    /// Ends an operation.
+    pub fn op_cancel(&self, h: u64, kind: Kind) -> Result<()> {
+        let sess = self.session(h)?;
+        *crate::library::lock_session(&sess).ops.slot(kind) = None;
+        Ok(())
+    }
+
+    /// One output call of an operation (`C_Encrypt`, `C_EncryptUpdate`, `C_EncryptFinal`,
+    /// and the same of decrypt, digest and sign). `cap` is the caller's buffer size, or
+    /// `None` when it asks for the length.
+    pub fn op_run(
+        &self,
+        h: u64,
+        kind: Kind,
+        step: Step,
+        data: &[u8],
+        cap: Option<usize>,
+    ) -> Result<Out> {
+        let sess = self.session(h)?;
+        let mut op = crate::library::lock_session(&sess)
+            .ops
+            .slot(kind)
+            .clone()
+            .ok_or(ckr::OPERATION_NOT_INITIALIZED)?;
+        let out = match op.pending.take() {
+            Some((s, out)) if s == step => out,
+            _ => match self.op_call(h, kind, step, data, &mut op) {
+                Ok(out) => out,
+                Err(e) => {
+                    *crate::library::lock_session(&sess).ops.slot(kind) = None;
+                    return Err(e);
+                }
+            },
+        };
+        let result = deliver(&mut op, step, out, cap);
+        let mut s = crate::library::lock_session(&sess);
+        let slot = s.ops.slot(kind);
+        *slot = match (&result, step) {
+            (Out::Done(_), Step::Single | Step::Final) => None,
+            _ => Some(op),
+        };
+        Ok(result)
+    }
+
+    /// `C_Verify` (`Single`), `C_VerifyUpdate` and `C_VerifyFinal`.
+    pub fn verify(&self, h: u64, step: Step, data: &[u8], signature: &[u8]) -> Result<()> {
+        let sess = self.session(h)?;
+        let mut op = crate::library::lock_session(&sess)
+            .ops
+            .slot(Kind::Verify)
+            .clone()
+            .ok_or(ckr::OPERATION_NOT_INITIALIZED)?;
+        let remote = self.remote_of(h)?;
+        let r: Result<()> = match step {
+            Step::Single if data.len() > CHUNK => (|| {
+                for part in data.chunks(CHUNK) {
+                    let state = self.ensure_state(h, Kind::Verify, &mut op)?;
+                    let req = pb::VerifyUpdateRequest {
+                        state,
+                        data: part.to_vec(),
+                    };
+                    let r = rpc!(self, remote, verify_update, req).map_err(fail)?;
+                    op.state = Some(r.state);
+                }
+                let state = self.ensure_state(h, Kind::Verify, &mut op)?;
+                let req = pb::VerifyFinalRequest {
+                    state,
+                    signature: signature.to_vec(),
+                };
+                rpc!(self, remote, verify_final, req)
+                    .map(drop)
+                    .map_err(fail)
+            })(),
+            Step::Single => {
+                let req = pb::VerifySingleRequest {
+                    mech: Some(op.mech.clone()),
+                    data: data.to_vec(),
+                    signature: signature.to_vec(),
+                    pub_key: op.key.as_deref().and_then(kb),
+                    ..Default::default()
+                };
+                rpc!(self, remote, verify_single, req)
+                    .map(drop)
+                    .map_err(fail)
+            }
+            Step::Update => self
+                .ensure_state(h, Kind::Verify, &mut op)
+                .and_then(|state| {
+                    let req = pb::VerifyUpdateRequest {
+                        state,
+                        data: data.to_vec(),
+                    };
+                    let r = rpc!(self, remote, verify_update, req).map_err(fail)?;
+                    op.state = Some(r.state);
+                    Ok(())
+                }),
+            Step::Final => self
+                .ensure_state(h, Kind::Verify, &mut op)
+                .and_then(|state| {
+                    let req = pb::VerifyFinalRequest {
+                        state,
+                        signature: signature.to_vec(),
+                    };
+                    rpc!(self, remote, verify_final, req)
+                        .map(drop)
+                        .map_err(fail)
+                }),
+        };
+        let keep = step == Step::Update && r.is_ok();
+        *crate::library::lock_session(&sess).ops.slot(Kind::Verify) = keep.then_some(op);
+        r
+    }
+
+    /// `C_DigestKey`.
+    pub fn digest_key(&self, h: u64, key: u64) -> Result<()> {
+        let sess = self.session(h)?;
+        let mut op = crate::library::lock_session(&sess)
+            .ops
+            .slot(Kind::Digest)
+            .clone()
+            .ok_or(ckr::OPERATION_NOT_INITIALIZED)?;
+        let o = self.object(h, key).map_err(|_| ckr::KEY_HANDLE_INVALID)?;
+        let blob = o.blob.clone().ok_or(ckr::KEY_HANDLE_INVALID)?;
+        let r = self
+            .ensure_state(h, Kind::Digest, &mut op)
+            .and_then(|state| {
+                let req = pb::DigestKeyRequest {
+                    state,
+                    key: kb(&blob),
+                    ..Default::default()
+                };
+                let r = rpc!(self, self.remote_of(h)?, digest_key, req).map_err(fail)?;
+                op.state = Some(r.state);
+                Ok(())
+            });
+        *crate::library::lock_session(&sess).ops.slot(Kind::Digest) = r.is_ok().then_some(op);
+        r
+    }
+
+    /// The server's state of a multi-part operation, started on first use.
+    fn ensure_state(&self, h: u64, kind: Kind, op: &mut Op) -> Result<Vec<u8>> {
+        if let Some(s) = &op.state {
+            return Ok(s.clone());
+        }
+        let remote = self.remote_of(h)?;
+        let mech = Some(op.mech.clone());
+        let key = op.key.as_deref().and_then(kb);
+        let state = match kind {
+            Kind::Encrypt => {
+                let req = pb::EncryptInitRequest {
+                    mech,
+                    key,
+                    ..Default::default()
+                };
+                rpc!(self, remote, encrypt_init, req).map(|r| r.state)
+            }
+            Kind::Decrypt => {
+                let req = pb::DecryptInitRequest {
+                    mech,
+                    key,
+                    ..Default::default()
+                };
+                rpc!(self, remote, decrypt_init, req).map(|r| r.state)
+            }
+            Kind::Digest => {
+                let req = pb::DigestInitRequest { mech };
+                rpc!(self, remote, digest_init, req).map(|r| r.state)
+            }
+            Kind::Sign => {
+                let req = pb::SignInitRequest {
+                    mech,
+                    priv_key: key,
+                    ..Default::default()
+                };
+                rpc!(self, remote, sign_init, req).map(|r| r.state)
+            }
+            Kind::Verify => {
+                let req = pb::VerifyInitRequest {
+                    mech,
+                    pub_key: key,
+                    ..Default::default()
+                };
+                rpc!(self, remote, verify_init, req).map(|r| r.state)
+            }
+        }
+        .map_err(fail)?;
+        op.state = Some(state.clone());
+        Ok(state)
+    }
+
+    fn op_call(&self, h: u64, kind: Kind, step: Step, data: &[u8], op: &mut Op) -> Result<Vec<u8>> {
+        if step == Step::Single && data.len() > CHUNK && op.state.is_none() {
+            // Larger than one message may carry: the same operation in parts.
+            let mut out = Vec::new();
+            for part in data.chunks(CHUNK) {
+                out.extend(self.op_call(h, kind, Step::Update, part, op)?);
+            }
+            out.extend(self.op_call(h, kind, Step::Final, &[], op)?);
+            return Ok(out);
+        }
+        let remote = self.remote_of(h)?;
+        let mech = Some(op.mech.clone());
+        let key = op.key.as_deref().and_then(kb);
+        let data = data.to_vec();
+        match (kind, step) {
+            (Kind::Encrypt, Step::Single) if op.state.is_none() => {
+                let req = pb::EncryptSingleRequest {
+                    mech,
+                    plain: data,
+                    key,
+                    ..Default::default()
+                };
+                rpc!(self, remote, encrypt_single, req)
+                    .map(|r| r.ciphered)
+                    .map_err(fail)
+            }
+            (Kind::Decrypt, Step::Single) if op.state.is_none() => {
+                let req = pb::DecryptSingleRequest {
+                    mech,
+                    ciphered: data,
+                    key,
+                    ..Default::default()
+                };
+                rpc!(self, remote, decrypt_single, req)
+                    .map(|r| r.plain)
+                    .map_err(fail)
+            }
+            (Kind::Sign, Step::Single) if op.state.is_none() => {
+                let req = pb::SignSingleRequest {
+                    mech,
+                    data,
+                    priv_key: key,
+                    ..Default::default()
+                };
+                rpc!(self, remote, sign_single, req)
+                    .map(|r| r.signature)
+                    .map_err(fail)
+            }
+            (Kind::Digest, Step::Single) if op.state.is_none() => {
+                let req = pb::DigestSingleRequest { mech, data };
+                rpc!(self, remote, digest_single, req)
+                    .map(|r| r.digest)
+                    .map_err(fail)
+            }
+            (_, Step::Single) => Err(ckr::OPERATION_ACTIVE),
+            (kind, Step::Update) => {
+                let state = self.ensure_state(h, kind, op)?;
+                let (state, out) = match kind {
+                    Kind::Encrypt => {
+                        let req = pb::EncryptUpdateRequest { state, plain: data };
+                        rpc!(self, remote, encrypt_update, req).map(|r| (r.state, r.ciphered))
+                    }
+                    Kind::Decrypt => {
+                        let req = pb::DecryptUpdateRequest {
+                            state,
+                            ciphered: data,
+                        };
+                        rpc!(self, remote, decrypt_update, req).map(|r| (r.state, r.plain))
+                    }
+                    Kind::Digest => {
+                        let req = pb::DigestUpdateRequest { state, data };
+                        rpc!(self, remote, digest_update, req).map(|r| (r.state, Vec::new()))
+                    }
+                    Kind::Sign => {
+                        let req = pb::SignUpdateRequest { state, data };
+                        rpc!(self, remote, sign_update, req).map(|r| (r.state, Vec::new()))
+                    }
+                    Kind::Verify => return Err(ckr::FUNCTION_FAILED),
+                }
+                .map_err(fail)?;
+                op.state = Some(state);
+                Ok(out)
+            }
+            (kind, Step::Final) => {
+                let state = self.ensure_state(h, kind, op)?;
+                match kind {
+                    Kind::Encrypt => {
+                        let req = pb::EncryptFinalRequest { state };
+                        rpc!(self, remote, encrypt_final, req).map(|r| r.ciphered)
+                    }
+                    Kind::Decrypt => {
+                        let req = pb::DecryptFinalRequest { state };
+                        rpc!(self, remote, decrypt_final, req).map(|r| r.plain)
+                    }
+                    Kind::Digest => {
+                        let req = pb::DigestFinalRequest { state };
+                        rpc!(self, remote, digest_final, req).map(|r| r.digest)
+                    }
+                    Kind::Sign => {
+                        let req = pb::SignFinalRequest { state };
+                        rpc!(self, remote, sign_final, req).map(|r| r.signature)
+                    }
+                    Kind::Verify => return Err(ckr::FUNCTION_FAILED),
+                }
+                .map_err(fail)
+            }
+        }
+    }
+
+    /// `C_GenerateRandom`.
+    pub fn random(&self, h: u64, len: usize) -> Result<Vec<u8>> {
+        let req = pb::GenerateRandomRequest { len: len as u64 };
+        rpc!(self, self.remote_of(h)?, generate_random, req)
+            .map(|r| r.rnd)
+            .map_err(fail)
+    }
+}
+
+/// Whether a CK_RV means the operation must end (every error but a short buffer).
+pub fn ends_operation(rv: Ckr) -> bool {
+    rv != ckr::BUFFER_TOO_SMALL
+}

@@ -1,0 +1,466 @@
+//! The C boundary: the only module with `unsafe`. Raw C types stop here; every entry point
+//! converts its arguments into Rust types, calls [`Library`], and copies results out.
+//! No panic crosses the boundary: each entry point runs inside `catch_unwind` and
+//! answers `CKR_GENERAL_ERROR` if the library panics.
+#![allow(unsafe_code)]
+#![allow(non_snake_case)]
+// Every entry point is an `unsafe extern "C" fn` whose safety contract is PKCS#11's
+// calling convention (valid pointers with the lengths given, per the function's
+// specification); the helpers below state theirs.
+#![allow(clippy::missing_safety_doc)]
+
+mod entry;
+mod lists;
+mod operations;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, RwLock};
+
+use cryptoki_sys::*;
+use strongroom_client::grep11::pb;
+use strongroom_model::pkcs11::{ckm, ckr, Cka, Ckr};
+
+use crate::library::{Library, Mechanism};
+use crate::object::{kind_of, Kind, Template, Value};
+
+pub use lists::{C_GetFunctionList, C_GetInterface, C_GetInterfaceList};
+
+struct Global {
+    lib: Arc<Library>,
+    pid: u32,
+}
+
+static LIB: RwLock<Option<Global>> = RwLock::new(None);
+
+/// The initialized library of this process. After a `fork`, the child sees
+/// `CKR_CRYPTOKI_NOT_INITIALIZED` until it calls `C_Initialize` (PKCS#11 §6.7.1): the
+/// parent's runtime threads do not exist in the child.
+fn lib() -> Result<Arc<Library>, Ckr> {
+    let g = LIB.read().unwrap_or_else(|e| e.into_inner());
+    match &*g {
+        Some(g) if g.pid == std::process::id() => Ok(g.lib.clone()),
+        _ => Err(ckr::CRYPTOKI_NOT_INITIALIZED),
+    }
+}
+
+/// Runs an entry point's body: a panic becomes `CKR_GENERAL_ERROR`.
+fn guard(f: impl FnOnce() -> Result<(), Ckr>) -> CK_RV {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => CKR_OK,
+        Ok(Err(rv)) => rv.0,
+        Err(_) => {
+            crate::log::error("internal error (panic caught at the PKCS#11 boundary)");
+            CKR_GENERAL_ERROR
+        }
+    }
+}
+
+/// Bytes the caller passed.
+///
+/// # Safety
+/// `p` must be null or point to `len` readable bytes that stay valid for the call.
+unsafe fn bytes<'a>(p: *const u8, len: CK_ULONG) -> Result<&'a [u8], Ckr> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(ckr::ARGUMENTS_BAD);
+    }
+    let len = usize::try_from(len).map_err(|_| ckr::ARGUMENTS_BAD)?;
+    // SAFETY: non-null, and the caller guarantees `len` readable bytes (PKCS#11 contract).
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
+}
+
+/// Writes through an output pointer.
+///
+/// # Safety
+/// `p` must be null or point to a writable `T`.
+unsafe fn put<T>(p: *mut T, v: T) -> Result<(), Ckr> {
+    if p.is_null() {
+        return Err(ckr::ARGUMENTS_BAD);
+    }
+    // SAFETY: non-null, writable by the caller's contract.
+    unsafe { p.write(v) };
+    Ok(())
+}
+
+/// Copies `data` out with PKCS#11's length rule (`p` null: report the length; too
+/// small: `CKR_BUFFER_TOO_SMALL` with the length).
+///
+/// # Safety
+/// `len` must point to a writable CK_ULONG; `p`, if not null, to `*len` writable bytes.
+unsafe fn out(data: &[u8], p: *mut u8, len: *mut CK_ULONG) -> Result<(), Ckr> {
+    if len.is_null() {
+        return Err(ckr::ARGUMENTS_BAD);
+    }
+    // SAFETY: checked non-null; the caller's CK_ULONG.
+    let cap = unsafe { *len };
+    // SAFETY: as above.
+    unsafe { *len = data.len() as CK_ULONG };
+    if p.is_null() {
+        return Ok(());
+    }
+    if (cap as usize) < data.len() {
+        return Err(ckr::BUFFER_TOO_SMALL);
+    }
+    // SAFETY: `p` has at least `cap >= data.len()` writable bytes; the regions are distinct
+    // (ours is a Rust allocation).
+    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
+    Ok(())
+}
+
+/// Copies a list out with PKCS#11's rule for arrays (`p` null: report the count; too few
+/// entries: `CKR_BUFFER_TOO_SMALL` with the count).
+///
+/// # Safety
+/// `count` must point to a writable CK_ULONG; `p`, if not null, to `*count` writable `T`s.
+unsafe fn out_list<T: Copy>(items: &[T], p: *mut T, count: *mut CK_ULONG) -> Result<(), Ckr> {
+    if count.is_null() {
+        return Err(ckr::ARGUMENTS_BAD);
+    }
+    // SAFETY: checked non-null; the caller's CK_ULONG.
+    let cap = unsafe { *count } as usize;
+    // SAFETY: as above.
+    unsafe { *count = items.len() as CK_ULONG };
+    if p.is_null() {
+        return Ok(());
+    }
+    if cap < items.len() {
+        return Err(ckr::BUFFER_TOO_SMALL);
+    }
+    // SAFETY: the caller's array holds `cap >= items.len()` entries; ours is distinct.
+    unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), p, items.len()) };
+    Ok(())
+}
+
+/// The buffer size the caller offers (`None` when it asks for the length).
+///
+/// # Safety
+/// `len` must point to a readable CK_ULONG.
+unsafe fn capacity(p: *const u8, len: *const CK_ULONG) -> Result<Option<usize>, Ckr> {
+    if len.is_null() {
+        return Err(ckr::ARGUMENTS_BAD);
+    }
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: checked non-null.
+    Ok(Some(unsafe { *len } as usize))
+}
+
+/// Fills a fixed-width, blank-padded PKCS#11 text field.
+fn padded<const N: usize>(s: &str) -> [u8; N] {
+    let mut f = [b' '; N];
+    for (d, c) in f.iter_mut().zip(s.bytes()) {
+        *d = c;
+    }
+    f
+}
+
+/// A template the caller passed.
+///
+/// # Safety
+/// `p` must be null (with `n == 0`) or point to `n` CK_ATTRIBUTEs whose values are readable.
+unsafe fn template(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<Template, Ckr> {
+    let mut t = Template::new();
+    if n == 0 {
+        return Ok(t);
+    }
+    if p.is_null() {
+        return Err(ckr::ARGUMENTS_BAD);
+    }
+    // SAFETY: the caller passes `n` attributes at `p`.
+    let attrs = unsafe { std::slice::from_raw_parts(p, n as usize) };
+    for a in attrs {
+        let ty = Cka(a.type_);
+        // SAFETY: each attribute's value is `ulValueLen` readable bytes (PKCS#11 contract).
+        let v = unsafe { bytes(a.pValue as *const u8, a.ulValueLen) }?;
+        let value = match kind_of(ty) {
+            Kind::Bool if v.len() == 1 => Value::Bool(v[0] != 0),
+            Kind::Ulong if v.len() == std::mem::size_of::<CK_ULONG>() => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(v);
+                Value::Ulong(u64::from_ne_bytes(b))
+            }
+            Kind::Bool | Kind::Ulong => return Err(ckr::ATTRIBUTE_VALUE_INVALID),
+            Kind::Bytes => Value::Bytes(v.to_vec()),
+        };
+        t.insert(ty, value);
+    }
+    Ok(t)
+}
+
+/// The C bytes of an attribute value.
+fn value_bytes(v: &Value) -> Vec<u8> {
+    match v {
+        Value::Bool(b) => vec![u8::from(*b)],
+        Value::Ulong(u) => (*u as CK_ULONG).to_ne_bytes().to_vec(),
+        Value::Bytes(b) => b.clone(),
+    }
+}
+
+/// A structure parameter of a mechanism.
+///
+/// # Safety
+/// `m.pParameter` must be null or point to `m.ulParameterLen` readable bytes.
+unsafe fn param<T: Copy>(m: &CK_MECHANISM) -> Result<T, Ckr> {
+    if m.pParameter.is_null() || (m.ulParameterLen as usize) != std::mem::size_of::<T>() {
+        return Err(ckr::MECHANISM_PARAM_INVALID);
+    }
+    // SAFETY: the size matches `T` and the pointer is the caller's parameter; read_unaligned
+    // because C callers do not promise Rust alignment.
+    Ok(unsafe { (m.pParameter as *const T).read_unaligned() })
+}
+
+const MAC_GENERAL: [u64; 7] = [
+    0x0000_0252, // CKM_SHA256_HMAC_GENERAL
+    0x0000_0262, // CKM_SHA384_HMAC_GENERAL
+    0x0000_0272, // CKM_SHA512_HMAC_GENERAL
+    0x0000_0222, // CKM_SHA_1_HMAC_GENERAL
+    0x0000_0257, // CKM_SHA224_HMAC_GENERAL
+    0x0000_004A, // CKM_SHA512_224_HMAC_GENERAL
+    0x0000_004E, // CKM_SHA512_256_HMAC_GENERAL
+];
+
+/// The GREP11 form of a mechanism the caller passed.
+///
+/// # Safety
+/// `p` must point to a CK_MECHANISM whose parameter is readable.
+unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism, Ckr> {
+    if p.is_null() {
+        return Err(ckr::ARGUMENTS_BAD);
+    }
+    // SAFETY: non-null; the caller's mechanism.
+    let m = unsafe { &*p };
+    use pb::mechanism::Parameter;
+    let code = m.mechanism;
+    let parameter = match code {
+        c if c == ckm::RSA_PKCS_OAEP.0 => {
+            // SAFETY: size checked by `param`.
+            let o: CK_RSA_PKCS_OAEP_PARAMS = unsafe { param(m) }?;
+            // SAFETY: the source data is `ulSourceDataLen` bytes.
+            let label = unsafe { bytes(o.pSourceData as *const u8, o.ulSourceDataLen) }?;
+            Some(Parameter::RsaoaepParameter(pb::RsaoaepParm {
+                hash_mech: o.hashAlg,
+                mgf: i32::try_from(o.mgf).map_err(|_| ckr::MECHANISM_PARAM_INVALID)?,
+                encoding_parm_type: i32::from(o.source != 0),
+                encoding_parm: label.to_vec(),
+            }))
+        }
+        c if [0x0D, 0x0E, 0x43, 0x44, 0x45, 0x47].contains(&c) => {
+            // CKM_RSA_PKCS_PSS and SHA*_RSA_PKCS_PSS.
+            // SAFETY: size checked by `param`.
+            let s: CK_RSA_PKCS_PSS_PARAMS = unsafe { param(m) }?;
+            Some(Parameter::RsapssParameter(pb::RsapssParm {
+                hash_mech: s.hashAlg,
+                mgf: i32::try_from(s.mgf).map_err(|_| ckr::MECHANISM_PARAM_INVALID)?,
+                salt_byte_count: s.sLen,
+            }))
+        }
+        c if c == ckm::ECDH1_DERIVE.0 => {
+            // SAFETY: size checked by `param`.
+            let e: CK_ECDH1_DERIVE_PARAMS = unsafe { param(m) }?;
+            // SAFETY: lengths given with the pointers.
+            let shared = unsafe { bytes(e.pSharedData, e.ulSharedDataLen) }?;
+            // SAFETY: as above.
+            let public = unsafe { bytes(e.pPublicData, e.ulPublicDataLen) }?;
+            Some(Parameter::Ecdh1DeriveParameter(pb::Ecdh1DeriveParm {
+                kdf: i32::try_from(e.kdf).map_err(|_| ckr::MECHANISM_PARAM_INVALID)?,
+                shared_data: shared.to_vec(),
+                public_data: public.to_vec(),
+            }))
+        }
+        c if c == ckm::AES_GCM.0 => {
+            // SAFETY: size checked by `param`.
+            let g: CK_GCM_PARAMS = unsafe { param(m) }?;
+            if g.ulIvLen != 12 || g.ulTagBits != 128 {
+                crate::log::warn("CKM_AES_GCM: the server takes a 12-byte IV and a 128-bit tag");
+                return Err(ckr::MECHANISM_PARAM_INVALID);
+            }
+            // SAFETY: lengths given with the pointers.
+            let iv = unsafe { bytes(g.pIv, g.ulIvLen) }?;
+            // SAFETY: as above.
+            let aad = unsafe { bytes(g.pAAD, g.ulAADLen) }?;
+            Some(Parameter::ParameterB([iv, aad].concat()))
+        }
+        c if MAC_GENERAL.contains(&c) => {
+            // SAFETY: CK_MAC_GENERAL_PARAMS is a CK_ULONG.
+            let n: CK_ULONG = unsafe { param(m) }?;
+            Some(Parameter::ParameterB(n.to_be_bytes().to_vec()))
+        }
+        _ => {
+            // SAFETY: the parameter is `ulParameterLen` bytes.
+            let b = unsafe { bytes(m.pParameter as *const u8, m.ulParameterLen) }?;
+            (!b.is_empty()).then(|| Parameter::ParameterB(b.to_vec()))
+        }
+    };
+    Ok(Mechanism {
+        mechanism: code,
+        parameter,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn templates_read_bools_ulongs_and_bytes_and_refuse_wrong_lengths() {
+        let yes: CK_BBOOL = 1;
+        let class: CK_ULONG = 4;
+        let label = *b"k1";
+        let attrs = [
+            CK_ATTRIBUTE {
+                type_: 0x1,
+                pValue: &yes as *const _ as *mut _,
+                ulValueLen: 1,
+            },
+            CK_ATTRIBUTE {
+                type_: 0x0,
+                pValue: &class as *const _ as *mut _,
+                ulValueLen: 8,
+            },
+            CK_ATTRIBUTE {
+                type_: 0x3,
+                pValue: label.as_ptr() as *mut _,
+                ulValueLen: 2,
+            },
+        ];
+        // SAFETY: three attributes with values that outlive the call.
+        let t = unsafe { template(attrs.as_ptr(), 3) }.unwrap();
+        assert_eq!(t.get(&Cka(1)), Some(&Value::Bool(true)));
+        assert_eq!(t.get(&Cka(0)), Some(&Value::Ulong(4)));
+        assert_eq!(t.get(&Cka(3)), Some(&Value::Bytes(b"k1".to_vec())));
+        let short = [CK_ATTRIBUTE {
+            type_: 0x0,
+            pValue: &class as *const _ as *mut _,
+            ulValueLen: 4,
+        }];
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { template(short.as_ptr(), 1) }.unwrap_err(),
+            ckr::ATTRIBUTE_VALUE_INVALID
+        );
+        let null = [CK_ATTRIBUTE {
+            type_: 0x3,
+            pValue: std::ptr::null_mut(),
+            ulValueLen: 5,
+        }];
+        // SAFETY: a null value with a length is what the check refuses.
+        assert_eq!(
+            unsafe { template(null.as_ptr(), 1) }.unwrap_err(),
+            ckr::ARGUMENTS_BAD
+        );
+        // SAFETY: a null template with a count.
+        assert_eq!(
+            unsafe { template(std::ptr::null(), 2) }.unwrap_err(),
+            ckr::ARGUMENTS_BAD
+        );
+    }
+
+    #[test]
+    fn a_panic_inside_an_entry_point_is_a_general_error() {
+        #[allow(clippy::panic)]
+        let rv = guard(|| panic!("a bug must not unwind into C"));
+        assert_eq!(rv, CKR_GENERAL_ERROR);
+        assert_eq!(guard(|| Err(ckr::SIGNATURE_INVALID)), CKR_SIGNATURE_INVALID);
+        assert_eq!(guard(|| Ok(())), CKR_OK);
+    }
+
+    #[test]
+    fn outputs_follow_the_length_rule() {
+        let mut len: CK_ULONG = 0;
+        // SAFETY: a null buffer asks for the length.
+        unsafe { out(b"abc", std::ptr::null_mut(), &mut len) }.unwrap();
+        assert_eq!(len, 3);
+        let mut buf = [0u8; 2];
+        len = 2;
+        // SAFETY: a 2-byte buffer.
+        assert_eq!(
+            unsafe { out(b"abc", buf.as_mut_ptr(), &mut len) }.unwrap_err(),
+            ckr::BUFFER_TOO_SMALL
+        );
+        assert_eq!(len, 3);
+        let mut buf = [0u8; 8];
+        len = 8;
+        // SAFETY: an 8-byte buffer.
+        unsafe { out(b"abc", buf.as_mut_ptr(), &mut len) }.unwrap();
+        assert_eq!((&buf[..3], len), (&b"abc"[..], 3));
+    }
+
+    #[test]
+    fn gcm_parameters_become_iv_then_aad_and_others_are_refused() {
+        let iv = [7u8; 12];
+        let aad = *b"hdr";
+        let p = CK_GCM_PARAMS {
+            pIv: iv.as_ptr() as *mut _,
+            ulIvLen: 12,
+            ulIvBits: 96,
+            pAAD: aad.as_ptr() as *mut _,
+            ulAADLen: 3,
+            ulTagBits: 128,
+        };
+        let m = CK_MECHANISM {
+            mechanism: ckm::AES_GCM.0,
+            pParameter: &p as *const _ as *mut _,
+            ulParameterLen: std::mem::size_of::<CK_GCM_PARAMS>() as CK_ULONG,
+        };
+        // SAFETY: a mechanism whose parameter outlives the call.
+        let g = unsafe { mechanism(&m) }.unwrap();
+        assert_eq!(
+            g.parameter,
+            Some(pb::mechanism::Parameter::ParameterB(
+                [&iv[..], b"hdr"].concat()
+            ))
+        );
+        let p96 = CK_GCM_PARAMS { ulTagBits: 96, ..p };
+        let m96 = CK_MECHANISM {
+            pParameter: &p96 as *const _ as *mut _,
+            ..m
+        };
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { mechanism(&m96) }.unwrap_err(),
+            ckr::MECHANISM_PARAM_INVALID
+        );
+        let wrong = CK_MECHANISM {
+            ulParameterLen: 3,
+            ..m
+        };
+        // SAFETY: as above; the size does not match CK_GCM_PARAMS.
+        assert_eq!(
+            unsafe { mechanism(&wrong) }.unwrap_err(),
+            ckr::MECHANISM_PARAM_INVALID
+        );
+    }
+
+    #[test]
+    fn entry_points_before_initialize_answer_not_initialized_and_interfaces_are_listed() {
+        let mut n: CK_ULONG = 0;
+        // SAFETY: a count pointer and a null list (asks for the count).
+        assert_eq!(
+            unsafe { C_GetInterfaceList(std::ptr::null_mut(), &mut n) },
+            CKR_OK
+        );
+        assert_eq!(n, 2);
+        let mut itf: CK_INTERFACE_PTR = std::ptr::null_mut();
+        let v = CK_VERSION {
+            major: 2,
+            minor: 40,
+        };
+        // SAFETY: a null name, a version and an out pointer.
+        assert_eq!(
+            unsafe { C_GetInterface(std::ptr::null_mut(), &v as *const _ as *mut _, &mut itf, 0) },
+            CKR_OK
+        );
+        // SAFETY: the interface is a static the library returned.
+        let list = unsafe { (*itf).pFunctionList } as *const CK_FUNCTION_LIST;
+        // SAFETY: the 2.40 list.
+        assert_eq!(unsafe { (*list).version.minor }, 40);
+        let mut slots: CK_ULONG = 0;
+        // SAFETY: a count pointer; no test of this crate initializes the library.
+        let rv = unsafe { entry::C_GetSlotList(0, std::ptr::null_mut(), &mut slots) };
+        assert_eq!(rv, CKR_CRYPTOKI_NOT_INITIALIZED);
+    }
+}

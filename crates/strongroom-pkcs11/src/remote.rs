@@ -1,0 +1,405 @@
+//! The connection to a token's GREP11 endpoints: TLS as configured, failover between the
+//! listed hosts, and the API key exchanged for a bearer token that is refreshed before it
+//! expires. Every failure comes back as the CK_RV the application sees.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use strongroom_client::grep11::grep11_error_of;
+use strongroom_client::grep11::keystore::keystore_client::KeystoreClient;
+use strongroom_client::grep11::pb::crypto_client::CryptoClient;
+use strongroom_client::{iam_token, IamToken};
+use strongroom_model::pkcs11::{ckr, Ckr};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use zeroize::Zeroizing;
+
+use crate::config;
+
+/// The GREP11 client stub over one channel.
+pub type Grep11 = CryptoClient<Channel>;
+/// The token-object keystore's client stub over one channel.
+pub type Keystore = KeystoreClient<Channel>;
+
+/// Who the calls authenticate as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// No login: the anonymous user's API key, if the file gives one.
+    Anonymous,
+    /// `C_Login(CKU_USER)`.
+    User,
+    /// `C_Login(CKU_SO)`.
+    SecurityOfficer,
+}
+
+/// An `authorization` header value, parsed once per token.
+type Bearer = tonic::metadata::MetadataValue<tonic::metadata::Ascii>;
+
+struct Auth {
+    who: Who,
+    apikey: Option<Zeroizing<String>>,
+    token: Option<(IamToken, Duration, Bearer)>,
+}
+
+fn bearer_of(t: (IamToken, Duration)) -> Result<(IamToken, Duration, Bearer), CallError> {
+    let v = format!("Bearer {}", t.0.access_token)
+        .parse()
+        .map_err(|_| {
+            CallError::device("the IAM endpoint answered a token that is not a header value")
+        })?;
+    Ok((t.0, t.1, v))
+}
+
+/// One token's server.
+pub struct Remote {
+    cfg: config::Token,
+    http: reqwest::Client,
+    /// The connections to the endpoint in use (its index in the configuration): a few, so
+    /// that concurrent sessions are not framed by one connection's task.
+    channels: Mutex<Option<(usize, Vec<Channel>)>>,
+    next: std::sync::atomic::AtomicUsize,
+    /// `Bluemix-Instance`, parsed once.
+    instance: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    auth: Mutex<Auth>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere must not make the token unusable: the data stays consistent
+    // because every critical section here only replaces whole values.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The instance id the configuration names (any user's IAM settings).
+fn cfg_instance(cfg: &config::Token) -> Option<String> {
+    [&cfg.user.iam, &cfg.anonymous.iam, &cfg.so.iam]
+        .iter()
+        .find_map(|i| i.instance.clone())
+}
+
+/// Connections kept to the endpoint in use.
+const POOL: usize = 2;
+
+/// Why a call failed, as PKCS#11 says it.
+#[derive(Debug, Clone)]
+pub struct CallError {
+    /// The CK_RV.
+    pub ckr: Ckr,
+    /// What the server or the transport said (for the log; never secret).
+    pub detail: String,
+}
+
+impl CallError {
+    fn device(detail: impl Into<String>) -> Self {
+        CallError {
+            ckr: ckr::DEVICE_ERROR,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl Remote {
+    /// A remote for `cfg`; nothing is connected until the first call.
+    pub fn new(cfg: config::Token) -> Result<Self, String> {
+        let mut http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30));
+        if let Some(ca) = &cfg.tls.cacert {
+            let pem =
+                std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| format!("{} is not a PEM certificate: {e}", ca.display()))?;
+            http = http.add_root_certificate(cert);
+        }
+        let http = http
+            .build()
+            .map_err(|e| format!("cannot build the IAM client: {e}"))?;
+        let apikey = cfg.anonymous.iam.apikey.clone().map(Zeroizing::new);
+        let instance = cfg_instance(&cfg).and_then(|i| i.parse().ok());
+        Ok(Remote {
+            cfg,
+            http,
+            channels: Mutex::new(None),
+            next: std::sync::atomic::AtomicUsize::new(0),
+            instance,
+            auth: Mutex::new(Auth {
+                who: Who::Anonymous,
+                apikey,
+                token: None,
+            }),
+        })
+    }
+
+    /// The token's configuration.
+    pub fn config(&self) -> &config::Token {
+        &self.cfg
+    }
+
+    /// Who the calls authenticate as now.
+    pub fn who(&self) -> Who {
+        lock(&self.auth).who
+    }
+
+    fn iam_of(&self, who: Who) -> &config::IamAuth {
+        match who {
+            Who::SecurityOfficer => &self.cfg.so.iam,
+            Who::User => &self.cfg.user.iam,
+            Who::Anonymous => &self.cfg.anonymous.iam,
+        }
+    }
+
+    /// Logs in as `who` with `apikey` (the PIN): the key is exchanged now, so that a wrong
+    /// PIN is `CKR_PIN_INCORRECT` at `C_Login`.
+    pub async fn login(&self, who: Who, apikey: Zeroizing<String>) -> Result<(), CallError> {
+        let iam = self.iam_of(who).clone();
+        let token = self
+            .exchange(&iam, &apikey)
+            .await?
+            .map(bearer_of)
+            .transpose()?;
+        let mut a = lock(&self.auth);
+        *a = Auth {
+            who,
+            apikey: Some(apikey),
+            token,
+        };
+        Ok(())
+    }
+
+    /// Back to the anonymous user.
+    pub fn logout(&self) {
+        let mut a = lock(&self.auth);
+        *a = Auth {
+            who: Who::Anonymous,
+            apikey: self.cfg.anonymous.iam.apikey.clone().map(Zeroizing::new),
+            token: None,
+        };
+    }
+
+    async fn exchange(
+        &self,
+        iam: &config::IamAuth,
+        apikey: &str,
+    ) -> Result<Option<(IamToken, Duration)>, CallError> {
+        if !iam.enabled {
+            return Ok(None);
+        }
+        match iam_token(&self.http, &iam.endpoint, apikey).await {
+            Ok(t) => Ok(Some(t)),
+            Err(strongroom_client::ClientError::Api {
+                status, message, ..
+            }) if (400..500).contains(&status) => Err(CallError {
+                ckr: ckr::PIN_INCORRECT,
+                detail: format!("the API key was refused: {message}"),
+            }),
+            Err(e) => Err(CallError::device(format!(
+                "IAM endpoint {}: {e}",
+                iam.endpoint
+            ))),
+        }
+    }
+
+    /// The bearer token to send, exchanged again when it is near its expiry.
+    async fn bearer(&self, force: bool) -> Result<Option<Bearer>, CallError> {
+        let (who, apikey) = {
+            let a = lock(&self.auth);
+            if let Some((t, life, header)) = &a.token {
+                if !force && !t.needs_refresh(*life) {
+                    return Ok(Some(header.clone()));
+                }
+            }
+            (a.who, a.apikey.clone())
+        };
+        let Some(apikey) = apikey else {
+            return Ok(None);
+        };
+        let iam = self.iam_of(who).clone();
+        let token = self.exchange(&iam, &apikey).await.map_err(|e| {
+            if e.ckr == ckr::PIN_INCORRECT {
+                CallError {
+                    ckr: ckr::USER_NOT_LOGGED_IN,
+                    detail: e.detail,
+                }
+            } else {
+                e
+            }
+        })?;
+        let token = token.map(bearer_of).transpose()?;
+        let header = token.as_ref().map(|(_, _, h)| h.clone());
+        let mut a = lock(&self.auth);
+        if a.who == who {
+            a.token = token;
+        }
+        Ok(header)
+    }
+
+    fn tls(&self, host: &str) -> Result<Option<ClientTlsConfig>, CallError> {
+        let t = &self.cfg.tls;
+        if !t.enabled {
+            return Ok(None);
+        }
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| CallError {
+                ckr: ckr::GENERAL_ERROR,
+                detail: format!("cannot read {}: {e}", p.display()),
+            })
+        };
+        let mut tls = ClientTlsConfig::new().domain_name(host.to_string());
+        tls = match &t.cacert {
+            Some(ca) => tls.ca_certificate(Certificate::from_pem(read(ca)?)),
+            None => tls.with_native_roots(),
+        };
+        if t.mutual {
+            if let (Some(c), Some(k)) = (&t.certfile, &t.keyfile) {
+                tls = tls.identity(Identity::from_pem(read(c)?, read(k)?));
+            }
+        }
+        Ok(Some(tls))
+    }
+
+    async fn connect(&self, index: usize) -> Result<Channel, CallError> {
+        let ep = &self.cfg.endpoints[index];
+        let tls = self.tls(&ep.host)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let host = if ep.host.contains(':') && !ep.host.starts_with('[') {
+            format!("[{}]", ep.host)
+        } else {
+            ep.host.clone()
+        };
+        let mut e = Channel::from_shared(format!("{scheme}://{host}:{}", ep.port))
+            .map_err(|e| CallError::device(format!("bad endpoint {host}: {e}")))?
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30));
+        if let Some(tls) = tls {
+            e = e
+                .tls_config(tls)
+                .map_err(|e| CallError::device(format!("TLS for {host}: {e}")))?;
+        }
+        e.connect()
+            .await
+            .map_err(|e| CallError::device(format!("cannot reach {host}:{}: {e}", ep.port)))
+    }
+
+    /// A channel to the current endpoint, or to the next one that answers.
+    async fn channel(&self) -> Result<(usize, Channel), CallError> {
+        let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some((index, chs)) = lock(&self.channels).as_ref() {
+            return Ok((*index, chs[turn % chs.len()].clone()));
+        }
+        let n = self.cfg.endpoints.len();
+        let mut last = CallError::device("no GREP11 endpoint is configured");
+        for index in 0..n {
+            match self.connect(index).await {
+                Ok(first) => {
+                    let mut chs = vec![first.clone()];
+                    for _ in 1..POOL {
+                        if let Ok(ch) = self.connect(index).await {
+                            chs.push(ch);
+                        }
+                    }
+                    *lock(&self.channels) = Some((index, chs));
+                    return Ok((index, first));
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn drop_channel(&self, index: usize) {
+        let mut c = lock(&self.channels);
+        if c.as_ref().is_some_and(|(i, _)| *i == index) {
+            *c = None;
+        }
+    }
+
+    fn request<M>(&self, msg: M, bearer: Option<&Bearer>) -> tonic::Request<M> {
+        let mut r = tonic::Request::new(msg);
+        let md = r.metadata_mut();
+        if let Some(b) = bearer {
+            md.insert("authorization", b.clone());
+        }
+        if let Some(i) = &self.instance {
+            md.insert("bluemix-instance", i.clone());
+        }
+        r
+    }
+
+    /// Runs one GREP11 call: on an expired token it exchanges the key again and retries
+    /// once; on a transport failure it forgets the channel (the next call reconnects,
+    /// trying every endpoint) and answers `CKR_DEVICE_ERROR`.
+    pub async fn call<M, T, F, Fut>(&self, msg: M, f: F) -> Result<T, CallError>
+    where
+        M: Clone,
+        F: Fn(Grep11, tonic::Request<M>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.call_on(msg, |ch, r| f(CryptoClient::new(ch), r)).await
+    }
+
+    /// Runs one call of Strongroom's keystore for token objects, as [`Remote::call`].
+    pub async fn call_keystore<M, T, F, Fut>(&self, msg: M, f: F) -> Result<T, CallError>
+    where
+        M: Clone,
+        F: Fn(Keystore, tonic::Request<M>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.call_on(msg, |ch, r| f(KeystoreClient::new(ch), r))
+            .await
+    }
+
+    async fn call_on<M, T, F, Fut>(&self, msg: M, f: F) -> Result<T, CallError>
+    where
+        M: Clone,
+        F: Fn(Channel, tonic::Request<M>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut refreshed = false;
+        loop {
+            let bearer = self.bearer(refreshed).await?;
+            let (index, channel) = self.channel().await?;
+            let req = self.request(msg.clone(), bearer.as_ref());
+            match f(channel, req).await {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(st) => {
+                    if let Some(e) = grep11_error_of(&st) {
+                        if st.code() == tonic::Code::Unauthenticated
+                            && !refreshed
+                            && bearer.is_some()
+                        {
+                            refreshed = true;
+                            continue;
+                        }
+                        return Err(CallError {
+                            ckr: Ckr(e.code),
+                            detail: e.detail,
+                        });
+                    }
+                    match st.code() {
+                        // A message over the size limit: the input is too long, the server is fine.
+                        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => {
+                            return Err(CallError {
+                                ckr: ckr::DATA_LEN_RANGE,
+                                detail: st.message().to_string(),
+                            })
+                        }
+                        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
+                            return Err(CallError {
+                                ckr: ckr::USER_NOT_LOGGED_IN,
+                                detail: st.message().to_string(),
+                            })
+                        }
+                        _ => {
+                            self.drop_channel(index);
+                            return Err(CallError::device(format!(
+                                "GREP11 call failed: {}: {}",
+                                st.code(),
+                                st.message()
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,838 @@
+//! The PKCS#11 library against a real server, through the `cryptoki` crate (as a Rust
+//! application loads it) and OpenSC's `pkcs11-tool` (a second process): token objects
+//! persist on the server, sessions in 16 threads work at once, and a server outage is
+//! `CKR_DEVICE_ERROR` until the server is back.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error, RvError};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::types::AuthPin;
+
+/// The library the workspace build produced next to the binary.
+fn module() -> PathBuf {
+    let dir = bin().parent().unwrap().to_path_buf();
+    let so = dir.join("libstrongroom_pkcs11.so");
+    assert!(
+        so.exists(),
+        "{} is missing: build the workspace (cargo build --workspace) first",
+        so.display()
+    );
+    so
+}
+
+fn pkcs11_tool() -> PathBuf {
+    let p = PathBuf::from("/usr/bin/pkcs11-tool");
+    assert!(
+        p.exists(),
+        "pkcs11-tool (Debian's opensc package) is required; scripts/test installs it"
+    );
+    p
+}
+
+struct Dev {
+    server: Server,
+    config: String,
+    pin: String,
+}
+
+fn dev(dir: &std::path::Path, grpc: &str) -> Dev {
+    let server = Server::start_with(dir, &["--grpc-addr", grpc]);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("dev.json")).unwrap()).unwrap();
+    Dev {
+        server,
+        config: v["pkcs11_config"]
+            .as_str()
+            .expect("dev.json names pkcs11_config")
+            .to_string(),
+        pin: v["pkcs11_pin"]
+            .as_str()
+            .expect("dev.json names pkcs11_pin")
+            .to_string(),
+    }
+}
+
+fn open(d: &Dev) -> (Pkcs11, Session) {
+    // SAFETY-free: the variable is read by the library at C_Initialize, in this process.
+    std::env::set_var("EP11CLIENT_CFG", &d.config);
+    let p = Pkcs11::new(module()).unwrap();
+    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let slot = p.get_slots_with_token().unwrap()[0];
+    let s = p.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&AuthPin::from(d.pin.clone())))
+        .unwrap();
+    (p, s)
+}
+
+fn rsa_pair(s: &Session, label: &str, token: bool) -> (ObjectHandle, ObjectHandle) {
+    let public = [
+        Attribute::Token(token),
+        Attribute::ModulusBits(2048.into()),
+        Attribute::PublicExponent(vec![1, 0, 1]),
+        Attribute::Verify(true),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ];
+    let private = [
+        Attribute::Token(token),
+        Attribute::Private(true),
+        Attribute::Sign(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ];
+    s.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)
+        .unwrap()
+}
+
+fn find_one(s: &Session, class: ObjectClass, label: &str) -> Option<ObjectHandle> {
+    let found = s
+        .find_objects(&[
+            Attribute::Class(class),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ])
+        .unwrap();
+    assert!(found.len() <= 1, "{label}: {found:?}");
+    found.first().copied()
+}
+
+/// Checks an RSA PKCS#1 v1.5 SHA-256 signature outside the token, from the public key's
+/// modulus and exponent as the library reports them.
+fn check_rsa_signature(s: &Session, public: ObjectHandle, data: &[u8], sig: &[u8]) {
+    let attrs = s
+        .get_attributes(
+            public,
+            &[AttributeType::Modulus, AttributeType::PublicExponent],
+        )
+        .unwrap();
+    let (mut n, mut e) = (Vec::new(), Vec::new());
+    for a in attrs {
+        match a {
+            Attribute::Modulus(m) => n = m,
+            Attribute::PublicExponent(x) => e = x,
+            _ => {}
+        }
+    }
+    let key = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e };
+    key.verify(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256, data, sig)
+        .expect("the token's signature verifies under its public key");
+}
+
+fn tool(d: &Dev, args: &[&str]) -> String {
+    let out = Command::new(pkcs11_tool())
+        .env("EP11CLIENT_CFG", &d.config)
+        .arg("--module")
+        .arg(module())
+        .args(["--login", "--pin", &d.pin])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "pkcs11-tool {args:?}:\n{text}");
+    text
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn token_objects_persist_across_processes_and_sixteen_threads_share_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dev(dir.path(), "127.0.0.1:0");
+
+    // Process 1 (this one): a token key pair, and a signature OpenSSL's peer checks.
+    let (p, s) = open(&d);
+    let (public, private) = rsa_pair(&s, "persisted-rsa", true);
+    let data = b"signed by a key that lives on the server";
+    let sig = s.sign(&Mechanism::Sha256RsaPkcs, private, data).unwrap();
+    check_rsa_signature(&s, public, data, &sig);
+    drop(s);
+    p.finalize().unwrap();
+
+    // Process 2 (pkcs11-tool): sees the token key pair, and makes a token AES key.
+    let listed = tool(&d, &["--list-objects"]);
+    assert!(listed.contains("persisted-rsa"), "{listed}");
+    tool(
+        &d,
+        &[
+            "--keygen",
+            "--key-type",
+            "AES:32",
+            "--label",
+            "from-pkcs11-tool",
+        ],
+    );
+
+    // Back here, in a new initialisation: both processes' token objects are there.
+    let (p, s) = open(&d);
+    let private = find_one(&s, ObjectClass::PRIVATE_KEY, "persisted-rsa").expect("token key");
+    let public = find_one(&s, ObjectClass::PUBLIC_KEY, "persisted-rsa").expect("token key");
+    let aes = find_one(&s, ObjectClass::SECRET_KEY, "from-pkcs11-tool").expect("tool's key");
+    let kt = s.get_attributes(aes, &[AttributeType::KeyType]).unwrap();
+    assert_eq!(kt, vec![Attribute::KeyType(KeyType::AES)]);
+
+    // 16 threads, a session each, sign and verify and encrypt at once.
+    std::thread::scope(|scope| {
+        for t in 0..16u8 {
+            let p = &p;
+            scope.spawn(move || {
+                let slot = p.get_slots_with_token().unwrap()[0];
+                let s = p.open_ro_session(slot).unwrap();
+                for i in 0..5u8 {
+                    let msg = [t, i, 42];
+                    let sig = s.sign(&Mechanism::Sha256RsaPkcs, private, &msg).unwrap();
+                    s.verify(&Mechanism::Sha256RsaPkcs, public, &msg, &sig)
+                        .unwrap();
+                    let iv = [t; 16];
+                    let ct = s.encrypt(&Mechanism::AesCbcPad(iv), aes, &msg).unwrap();
+                    assert_eq!(s.decrypt(&Mechanism::AesCbcPad(iv), aes, &ct).unwrap(), msg);
+                }
+            });
+        }
+    });
+
+    // Session objects end with their session; token objects stay.
+    let (_, eph) = rsa_pair(&s, "ephemeral", false);
+    assert!(find_one(&s, ObjectClass::PRIVATE_KEY, "ephemeral").is_some());
+    drop(s);
+    let slot = p.get_slots_with_token().unwrap()[0];
+    let s = p.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&AuthPin::from(d.pin.clone())))
+        .unwrap();
+    assert!(
+        find_one(&s, ObjectClass::PRIVATE_KEY, "ephemeral").is_none(),
+        "{eph:?}"
+    );
+    assert!(find_one(&s, ObjectClass::PRIVATE_KEY, "persisted-rsa").is_some());
+
+    // Destroying a token object removes it for every process.
+    s.destroy_object(aes).unwrap();
+    let listed = tool(&d, &["--list-objects"]);
+    assert!(!listed.contains("from-pkcs11-tool"), "{listed}");
+    drop(s);
+    p.finalize().unwrap();
+    drop(d.server);
+}
+
+#[test]
+fn the_library_fails_over_to_the_next_listed_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dev(dir.path(), "127.0.0.1:0");
+    // Nothing listens on 127.0.0.2 (the server binds 127.0.0.1): the library moves on.
+    let yaml = std::fs::read_to_string(&d.config).unwrap().replace(
+        "address: \"127.0.0.1\"",
+        "address: \"127.0.0.2, 127.0.0.1\"",
+    );
+    assert!(yaml.contains("127.0.0.2, 127.0.0.1"), "{yaml}");
+    let config = dir.path().join("failover.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let failover = Dev {
+        server: d.server,
+        config: config.display().to_string(),
+        pin: d.pin.clone(),
+    };
+    let (p, s) = open(&failover);
+    let (public, private) = rsa_pair(&s, "failover", false);
+    let sig = s
+        .sign(
+            &Mechanism::Sha256RsaPkcs,
+            private,
+            b"through the second endpoint",
+        )
+        .unwrap();
+    s.verify(
+        &Mechanism::Sha256RsaPkcs,
+        public,
+        b"through the second endpoint",
+        &sig,
+    )
+    .unwrap();
+    drop(s);
+    p.finalize().unwrap();
+}
+
+#[test]
+fn a_server_outage_is_a_device_error_and_the_library_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let grpc = format!("127.0.0.1:{}", free_port());
+    let mut d = dev(dir.path(), &grpc);
+    let (p, s) = open(&d);
+    let (public, private) = rsa_pair(&s, "outage", false);
+    let data = b"before";
+    s.sign(&Mechanism::Sha256RsaPkcs, private, data).unwrap();
+
+    d.server.kill9();
+    match s.sign(&Mechanism::Sha256RsaPkcs, private, data) {
+        Err(Error::Pkcs11(RvError::DeviceError, _)) => {}
+        other => panic!("expected CKR_DEVICE_ERROR while the server is down, got {other:?}"),
+    }
+
+    // The same node comes back (same data directory and GREP11 port): the session, its
+    // login and its session objects carry on without the application doing anything.
+    let _back = Server::start_with(dir.path(), &["--grpc-addr", &grpc]);
+    let start = Instant::now();
+    let sig = loop {
+        match s.sign(&Mechanism::Sha256RsaPkcs, private, b"after") {
+            Ok(sig) => break sig,
+            Err(Error::Pkcs11(RvError::DeviceError, _))
+                if start.elapsed() < Duration::from_secs(20) =>
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("after the restart: {e}"),
+        }
+    };
+    s.verify(&Mechanism::Sha256RsaPkcs, public, b"after", &sig)
+        .unwrap();
+    drop(s);
+    p.finalize().unwrap();
+}
+
+/// A SoftHSM2 token in `dir`, as the baseline `pkcs11-tool --test` is compared with.
+fn softhsm(dir: &std::path::Path) -> (String, PathBuf) {
+    let module = PathBuf::from("/usr/lib/softhsm/libsofthsm2.so");
+    assert!(
+        module.exists(),
+        "SoftHSM2 (Debian's softhsm2 package) is required; scripts/test installs it"
+    );
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let st = Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &conf)
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "baseline",
+            "--pin",
+            "123456",
+            "--so-pin",
+            "12345678",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    (conf.display().to_string(), module)
+}
+
+/// Runs pkcs11-tool on a module; returns its output (and whether it exited 0).
+fn run_tool(
+    module: &std::path::Path,
+    envs: &[(&str, &str)],
+    pin: &str,
+    args: &[&str],
+) -> (bool, String) {
+    let mut c = Command::new(pkcs11_tool());
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let out = c
+        .arg("--module")
+        .arg(module)
+        .args(["--login", "--pin", pin])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The failures a `pkcs11-tool --test` run reports, one line each.
+fn failures(report: &str) -> Vec<String> {
+    report
+        .lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            (l.contains("error") && !l.contains("no errors") && !l.starts_with("warning"))
+                || l.contains("failed")
+                || l.contains("mismatch")
+        })
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn pkcs11_tool_test_shows_no_failure_softhsm2_does_not_and_openssl_checks_its_signatures() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dev(dir.path(), "127.0.0.1:0");
+    let ours = module();
+    let env = [("EP11CLIENT_CFG", d.config.as_str())];
+    let (conf, soft) = softhsm(dir.path());
+    let soft_env = [("SOFTHSM2_CONF", conf.as_str())];
+
+    // The same keys on both tokens, then pkcs11-tool's self-test on both.
+    for (module, envs, pin) in [(&ours, &env, d.pin.as_str()), (&soft, &soft_env, "123456")] {
+        for (kind, label, id) in [("rsa:2048", "t-rsa", "11"), ("EC:prime256v1", "t-ec", "12")] {
+            let (ok, out) = run_tool(
+                module,
+                envs,
+                pin,
+                &[
+                    "--keypairgen",
+                    "--key-type",
+                    kind,
+                    "--label",
+                    label,
+                    "--id",
+                    id,
+                ],
+            );
+            assert!(ok, "{}: {out}", module.display());
+        }
+        let (ok, out) = run_tool(
+            module,
+            envs,
+            pin,
+            &[
+                "--keygen",
+                "--key-type",
+                "AES:32",
+                "--label",
+                "t-aes",
+                "--id",
+                "13",
+            ],
+        );
+        assert!(ok, "{}: {out}", module.display());
+    }
+    let (_, our_report) = run_tool(&ours, &env, &d.pin, &["--test"]);
+    let (_, soft_report) = run_tool(&soft, &soft_env, "123456", &["--test"]);
+    let soft_failures = failures(&soft_report);
+    let extra: Vec<String> = failures(&our_report)
+        .into_iter()
+        .filter(|f| !soft_failures.contains(f))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "pkcs11-tool --test fails where SoftHSM2 does not: {extra:?}\n--- ours:\n{our_report}\n--- SoftHSM2:\n{soft_report}"
+    );
+    // SoftHSM2 2.6.1 stops at RSA-OAEP; our run goes through every test to its verdict.
+    assert!(
+        our_report.contains("Digests:") && our_report.contains("C_GenerateRandom"),
+        "{our_report}"
+    );
+    assert!(our_report.contains("No errors"), "{our_report}");
+
+    // Sign through pkcs11-tool; OpenSSL checks the signatures with the public keys read
+    // back from the token.
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    std::fs::write(p("data"), b"pkcs11-tool signs this").unwrap();
+    for (id, mech, extra) in [
+        ("11", "SHA256-RSA-PKCS", &[][..]),
+        ("12", "ECDSA-SHA256", &["--signature-format", "openssl"][..]),
+    ] {
+        let data = p("data");
+        let mut args = vec!["--sign", "--id", id, "-m", mech, "--input-file", &data];
+        let sig = p(&format!("sig-{id}"));
+        args.extend(["--output-file", sig.as_str()]);
+        args.extend(extra);
+        let (ok, out) = run_tool(&ours, &env, &d.pin, &args);
+        assert!(ok, "{out}");
+        let der = p(&format!("pub-{id}.der"));
+        let (ok, out) = run_tool(
+            &ours,
+            &env,
+            &d.pin,
+            &[
+                "--read-object",
+                "--type",
+                "pubkey",
+                "--id",
+                id,
+                "--output-file",
+                &der,
+            ],
+        );
+        assert!(ok, "reading public key {id}: {out}");
+        let v = Command::new("openssl")
+            .args([
+                "dgst",
+                "-sha256",
+                "-keyform",
+                "DER",
+                "-verify",
+                &der,
+                "-signature",
+                &sig,
+                &p("data"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            v.status.success(),
+            "openssl refuses the {mech} signature: {}{}",
+            String::from_utf8_lossy(&v.stdout),
+            String::from_utf8_lossy(&v.stderr)
+        );
+    }
+
+    // Encrypt and decrypt with the AES key through pkcs11-tool.
+    let iv = "000102030405060708090a0b0c0d0e0f";
+    let (ok, out) = run_tool(
+        &ours,
+        &env,
+        &d.pin,
+        &[
+            "--encrypt",
+            "--id",
+            "13",
+            "-m",
+            "AES-CBC-PAD",
+            "--iv",
+            iv,
+            "--input-file",
+            &p("data"),
+            "--output-file",
+            &p("ct"),
+        ],
+    );
+    assert!(ok, "{out}");
+    assert_ne!(std::fs::read(p("ct")).unwrap(), b"pkcs11-tool signs this");
+    let (ok, out) = run_tool(
+        &ours,
+        &env,
+        &d.pin,
+        &[
+            "--decrypt",
+            "--id",
+            "13",
+            "-m",
+            "AES-CBC-PAD",
+            "--iv",
+            iv,
+            "--input-file",
+            &p("ct"),
+            "--output-file",
+            &p("pt"),
+        ],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(std::fs::read(p("pt")).unwrap(), b"pkcs11-tool signs this");
+    drop(d.server);
+}
+
+/// An admin API call (the tests' only way to make a second instance and API keys).
+fn admin(s: &Server, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", s.admin_url))
+            .header("authorization", format!("Bearer {}", s.admin_token))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap()
+    })
+}
+
+fn api_key(s: &Server, instance: &str, roles: &[&str]) -> String {
+    let v = admin(
+        s,
+        &format!("/admin/v1/instances/{instance}/api_keys"),
+        serde_json::json!({"name": "p11", "roles": roles}),
+    );
+    v["apikey"].as_str().unwrap().to_string()
+}
+
+fn count_objects(s: &Session) -> usize {
+    s.find_objects(&[]).unwrap().len()
+}
+
+#[test]
+fn tenants_roles_and_quotas_hold_on_the_pkcs11_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dev(dir.path(), "127.0.0.1:0");
+    let (p, s) = open(&d);
+    rsa_pair(&s, "instance-a-key", true);
+    let a_objects = count_objects(&s);
+    assert!(a_objects >= 2);
+    drop(s);
+    p.finalize().unwrap();
+
+    // Another instance, with the same keystore ids in its configuration: it sees nothing of
+    // the first instance's keystores, and its objects stay its own.
+    let b = admin(
+        &d.server,
+        "/admin/v1/instances",
+        serde_json::json!({"name": "tenant-b", "dev_master_key": true}),
+    );
+    let b_id = b["id"].as_str().expect("instance id").to_string();
+    let b_key = api_key(&d.server, &b_id, &["Manager", "Writer", "Reader"]);
+    let yaml = std::fs::read_to_string(&d.config)
+        .unwrap()
+        .replace(&d.server.instance, &b_id);
+    let b_config = dir.path().join("tenant-b.yaml");
+    std::fs::write(&b_config, yaml.replace(&d.pin, &b_key)).unwrap();
+    let tenant_b = Dev {
+        server: Server {
+            child: std::process::Command::new("true").spawn().unwrap(),
+            url: d.server.url.clone(),
+            admin_url: d.server.admin_url.clone(),
+            instance: b_id.clone(),
+            token: String::new(),
+            admin_token: d.server.admin_token.clone(),
+            dir: dir.path().to_path_buf(),
+        },
+        config: b_config.display().to_string(),
+        pin: b_key.clone(),
+    };
+    let (p, s) = open(&tenant_b);
+    assert_eq!(count_objects(&s), 0, "instance B sees instance A's objects");
+    rsa_pair(&s, "instance-b-key", true);
+    assert!(find_one(&s, ObjectClass::PRIVATE_KEY, "instance-a-key").is_none());
+    drop(s);
+    p.finalize().unwrap();
+    let (p, s) = open(&d);
+    assert_eq!(
+        count_objects(&s),
+        a_objects,
+        "instance A sees instance B's objects"
+    );
+    drop(s);
+    p.finalize().unwrap();
+
+    // A Reader's API key: the private keystore (Writer) and key generation are refused.
+    let reader = api_key(&d.server, &d.server.instance, &["Reader"]);
+    std::env::set_var("EP11CLIENT_CFG", &d.config);
+    let p = Pkcs11::new(module()).unwrap();
+    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let slot = p.get_slots_with_token().unwrap()[0];
+    let s = p.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&AuthPin::from(reader)))
+        .unwrap();
+    match s.find_objects(&[]) {
+        Err(Error::Pkcs11(RvError::UserNotLoggedIn, _)) => {}
+        other => panic!("a Reader listed the private keystore: {other:?}"),
+    }
+    let gen = s.generate_key(
+        &Mechanism::AesKeyGen,
+        &[
+            Attribute::ValueLen(32.into()),
+            Attribute::Encrypt(true),
+            Attribute::Token(false),
+        ],
+    );
+    assert!(
+        matches!(gen, Err(Error::Pkcs11(RvError::UserNotLoggedIn, _))),
+        "{gen:?}"
+    );
+    assert!(matches!(
+        s.login(
+            UserType::User,
+            Some(&AuthPin::from("sr1.bogus.key".to_string()))
+        ),
+        Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _))
+    ));
+    s.logout().unwrap();
+    assert!(matches!(
+        s.login(
+            UserType::User,
+            Some(&AuthPin::from("sr1.bogus.key".to_string()))
+        ),
+        Err(Error::Pkcs11(RvError::PinIncorrect, _))
+    ));
+    drop(s);
+    p.finalize().unwrap();
+    drop(d.server);
+
+    // The instance's key quota bounds its token objects.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        &["--grpc-addr", "127.0.0.1:0", "--max-keys-per-instance", "2"],
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("dev.json")).unwrap())
+            .unwrap();
+    let q = Dev {
+        server,
+        config: v["pkcs11_config"].as_str().unwrap().to_string(),
+        pin: v["pkcs11_pin"].as_str().unwrap().to_string(),
+    };
+    let (p, s) = open(&q);
+    let aes = |label: &str| {
+        s.generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ValueLen(32.into()),
+                Attribute::Token(true),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ],
+        )
+    };
+    aes("one").unwrap();
+    aes("two").unwrap();
+    match aes("three") {
+        Err(Error::Pkcs11(RvError::DeviceMemory, _)) => {}
+        other => panic!("the quota did not hold: {other:?}"),
+    }
+    drop(s);
+    p.finalize().unwrap();
+}
+
+#[test]
+fn expired_tokens_are_exchanged_again_init_token_empties_the_keystores_and_pins_stay_api_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dev(dir.path(), "127.0.0.1:0");
+    let (p, s) = open(&d);
+    let (_, private) = rsa_pair(&s, "kept", true);
+    s.sign(&Mechanism::Sha256RsaPkcs, private, b"now").unwrap();
+
+    // The server's clock moves two days on: the token the PIN was exchanged for has
+    // expired. The library exchanges the API key again and the call goes through.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(d.server.client().advance(&d.server.admin_token, 2 * 86_400));
+    s.sign(&Mechanism::Sha256RsaPkcs, private, b"two days later")
+        .unwrap();
+
+    // PINs are API keys, managed by the instance's administrators.
+    assert!(matches!(
+        s.init_pin(&AuthPin::from("123456".to_string())),
+        Err(Error::Pkcs11(RvError::FunctionNotSupported, _))
+    ));
+    assert!(matches!(
+        s.set_pin(
+            &AuthPin::from(d.pin.clone()),
+            &AuthPin::from("123456".to_string())
+        ),
+        Err(Error::Pkcs11(RvError::FunctionNotSupported, _))
+    ));
+    drop(s);
+
+    // C_InitToken by the security officer (its PIN: an API key with Manager) empties both
+    // keystores.
+    let slot = p.get_slots_with_token().unwrap()[0];
+    assert!(matches!(
+        p.init_token(
+            slot,
+            &AuthPin::from("sr1.not.a-key".to_string()),
+            "Strongroom 0"
+        ),
+        Err(Error::Pkcs11(RvError::PinIncorrect, _))
+    ));
+    p.init_token(slot, &AuthPin::from(d.pin.clone()), "Strongroom 0")
+        .unwrap();
+    let s = p.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&AuthPin::from(d.pin.clone())))
+        .unwrap();
+    assert!(find_one(&s, ObjectClass::PRIVATE_KEY, "kept").is_none());
+    assert_eq!(count_objects(&s), 0);
+    drop(s);
+    p.finalize().unwrap();
+}
+
+#[test]
+fn the_library_speaks_tls_to_grep11_and_iam() {
+    // A self-signed certificate for the loopback address, which the dev configuration
+    // then names as its CA.
+    let dir = tempfile::tempdir().unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let (cert_pem, key_pem) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert_pem, cert.cert.pem()).unwrap();
+    std::fs::write(&key_pem, cert.key_pair.serialize_pem()).unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let (c, k) = (
+        cert_pem.display().to_string(),
+        key_pem.display().to_string(),
+    );
+    let d = {
+        let server = Server::start_with(
+            &data,
+            &[
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--tls-cert",
+                &c,
+                "--tls-key",
+                &k,
+            ],
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(data.join("dev.json")).unwrap()).unwrap();
+        assert!(
+            v["rest_url"].as_str().unwrap().starts_with("https://"),
+            "{v}"
+        );
+        Dev {
+            server,
+            config: v["pkcs11_config"].as_str().unwrap().to_string(),
+            pin: v["pkcs11_pin"].as_str().unwrap().to_string(),
+        }
+    };
+    let yaml = std::fs::read_to_string(&d.config).unwrap();
+    assert!(
+        !yaml.contains("enabled: false") && yaml.contains(&format!("cacert: \"{c}\"")),
+        "{yaml}"
+    );
+    let (p, s) = open(&d);
+    let (public, private) = rsa_pair(&s, "over-tls", true);
+    let sig = s
+        .sign(&Mechanism::Sha256RsaPkcs, private, b"over TLS")
+        .unwrap();
+    s.verify(&Mechanism::Sha256RsaPkcs, public, b"over TLS", &sig)
+        .unwrap();
+    drop(s);
+    p.finalize().unwrap();
+
+    // A CA the server's certificate does not chain to: the library refuses the connection.
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let other_pem = dir.path().join("other.crt");
+    std::fs::write(&other_pem, other.cert.pem()).unwrap();
+    let wrong = dir.path().join("wrong-ca.yaml");
+    std::fs::write(&wrong, yaml.replace(&c, &other_pem.display().to_string())).unwrap();
+    std::env::set_var("EP11CLIENT_CFG", &wrong);
+    let p = Pkcs11::new(module()).unwrap();
+    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let slot = p.get_slots_with_token().unwrap()[0];
+    let s = p.open_rw_session(slot).unwrap();
+    match s.login(UserType::User, Some(&AuthPin::from(d.pin.clone()))) {
+        Err(Error::Pkcs11(RvError::DeviceError, _)) => {}
+        other => panic!("a server outside the configured CA was trusted: {other:?}"),
+    }
+    drop(s);
+    p.finalize().unwrap();
+}
