@@ -14,6 +14,7 @@
 pub mod config;
 pub mod crypto;
 pub mod der;
+pub mod engines;
 pub mod ffi;
 pub mod library;
 pub mod log;

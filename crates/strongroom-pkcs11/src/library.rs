@@ -15,7 +15,7 @@ use crate::object::{self, Home, Object, Stored, Template, Value};
 use crate::ops::Ops;
 use crate::remote::{CallError, Remote, Who};
 
-/// One GREP11 call on a token's remote, run on the library's runtime:
+/// One GREP11 call on a token's remote, run on the calling thread's engine:
 /// `rpc!(library, remote, method, request)`.
 macro_rules! rpc {
     ($lib:expr, $remote:expr, $method:ident, $req:expr) => {
@@ -82,7 +82,7 @@ impl State {
 /// The library.
 pub struct Library {
     slots: Vec<Slot>,
-    rt: tokio::runtime::Runtime,
+    engines: crate::engines::Engines,
     state: Mutex<State>,
 }
 
@@ -103,14 +103,8 @@ pub fn fail(e: CallError) -> Ckr {
 }
 
 impl Library {
-    /// A library for `cfg` with its own runtime; nothing is connected yet.
+    /// A library for `cfg`; nothing is connected yet.
     pub fn new(cfg: Config) -> std::result::Result<Library, String> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("strongroom-pkcs11")
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the library's runtime: {e}"))?;
         let slots = cfg
             .tokens
             .into_iter()
@@ -124,14 +118,17 @@ impl Library {
             .collect::<std::result::Result<_, String>>()?;
         Ok(Library {
             slots,
-            rt,
+            engines: crate::engines::Engines::default(),
             state: Mutex::new(State::default()),
         })
     }
 
-    /// Runs a future on the library's runtime.
-    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.rt.block_on(f)
+    /// Runs a call on an engine that the calling thread drives (see [`crate::engines`]).
+    pub fn block_on<T, F>(&self, f: F) -> std::result::Result<T, CallError>
+    where
+        F: std::future::Future<Output = std::result::Result<T, CallError>>,
+    {
+        self.engines.run(f).map_err(CallError::device)?
     }
 
     /// The slot ids.

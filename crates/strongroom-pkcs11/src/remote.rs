@@ -2,8 +2,9 @@
 //! listed hosts, and the API key exchanged for a bearer token that is refreshed before it
 //! expires. Every failure comes back as the CK_RV the application sees.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use strongroom_client::grep11::grep11_error_of;
 use strongroom_client::grep11::keystore::keystore_client::KeystoreClient;
@@ -53,10 +54,8 @@ fn bearer_of(t: (IamToken, Duration)) -> Result<(IamToken, Duration, Bearer), Ca
 pub struct Remote {
     cfg: config::Token,
     http: reqwest::Client,
-    /// The connections to the endpoint in use (its index in the configuration): a few, so
-    /// that concurrent sessions are not framed by one connection's task.
-    channels: Mutex<Option<(usize, Vec<Channel>)>>,
-    next: std::sync::atomic::AtomicUsize,
+    /// Each engine's connection (see [`crate::engines`]), to the endpoint in use.
+    channels: Mutex<HashMap<usize, Link>>,
     /// `Bluemix-Instance`, parsed once.
     instance: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
     auth: Mutex<Auth>,
@@ -75,8 +74,17 @@ fn cfg_instance(cfg: &config::Token) -> Option<String> {
         .find_map(|i| i.instance.clone())
 }
 
-/// Connections kept to the endpoint in use.
-const POOL: usize = 2;
+/// One engine's connection: the endpoint (its index in the configuration), the channel,
+/// and when it was last used.
+struct Link {
+    index: usize,
+    channel: Channel,
+    used: Instant,
+}
+
+/// A connection idle this long is opened again before its next call, rather than trusted
+/// to have survived the network in between (its engine sends no pings while idle).
+const IDLE: Duration = Duration::from_secs(60);
 
 /// Why a call failed, as PKCS#11 says it.
 #[derive(Debug, Clone)]
@@ -88,7 +96,8 @@ pub struct CallError {
 }
 
 impl CallError {
-    fn device(detail: impl Into<String>) -> Self {
+    /// `CKR_DEVICE_ERROR`: the server or the way to it failed.
+    pub fn device(detail: impl Into<String>) -> Self {
         CallError {
             ckr: ckr::DEVICE_ERROR,
             detail: detail.into(),
@@ -99,9 +108,12 @@ impl CallError {
 impl Remote {
     /// A remote for `cfg`; nothing is connected until the first call.
     pub fn new(cfg: config::Token) -> Result<Self, String> {
+        // No idle connections are kept: a pooled connection's task belongs to the engine
+        // that opened it, and another engine would wait on it (see `crate::engines`).
         let mut http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30));
+            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(0);
         if let Some(ca) = &cfg.tls.cacert {
             let pem =
                 std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
@@ -117,8 +129,7 @@ impl Remote {
         Ok(Remote {
             cfg,
             http,
-            channels: Mutex::new(None),
-            next: std::sync::atomic::AtomicUsize::new(0),
+            channels: Mutex::new(HashMap::new()),
             instance,
             auth: Mutex::new(Auth {
                 who: Who::Anonymous,
@@ -268,8 +279,7 @@ impl Remote {
             .map_err(|e| CallError::device(format!("bad endpoint {host}: {e}")))?
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30));
+            .tcp_nodelay(true);
         if let Some(tls) = tls {
             e = e
                 .tls_config(tls)
@@ -280,25 +290,36 @@ impl Remote {
             .map_err(|e| CallError::device(format!("cannot reach {host}:{}: {e}", ep.port)))
     }
 
-    /// A channel to the current endpoint, or to the next one that answers.
+    /// The calling engine's channel to the endpoint in use, or a new one to the first
+    /// endpoint that answers (the one other engines use first).
     async fn channel(&self) -> Result<(usize, Channel), CallError> {
-        let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Some((index, chs)) = lock(&self.channels).as_ref() {
-            return Ok((*index, chs[turn % chs.len()].clone()));
-        }
+        let engine = crate::engines::current();
+        let preferred = {
+            let mut links = lock(&self.channels);
+            if let Some(l) = links.get_mut(&engine) {
+                if l.used.elapsed() < IDLE {
+                    l.used = Instant::now();
+                    return Ok((l.index, l.channel.clone()));
+                }
+                links.remove(&engine);
+            }
+            links.values().next().map(|l| l.index)
+        };
         let n = self.cfg.endpoints.len();
+        let order = preferred
+            .into_iter()
+            .chain((0..n).filter(|&i| Some(i) != preferred));
         let mut last = CallError::device("no GREP11 endpoint is configured");
-        for index in 0..n {
+        for index in order {
             match self.connect(index).await {
-                Ok(first) => {
-                    let mut chs = vec![first.clone()];
-                    for _ in 1..POOL {
-                        if let Ok(ch) = self.connect(index).await {
-                            chs.push(ch);
-                        }
-                    }
-                    *lock(&self.channels) = Some((index, chs));
-                    return Ok((index, first));
+                Ok(channel) => {
+                    let link = Link {
+                        index,
+                        channel: channel.clone(),
+                        used: Instant::now(),
+                    };
+                    lock(&self.channels).insert(engine, link);
+                    return Ok((index, channel));
                 }
                 Err(e) => last = e,
             }
@@ -306,11 +327,10 @@ impl Remote {
         Err(last)
     }
 
+    /// Forgets every engine's connection to endpoint `index`: the next calls reconnect,
+    /// trying every endpoint.
     fn drop_channel(&self, index: usize) {
-        let mut c = lock(&self.channels);
-        if c.as_ref().is_some_and(|(i, _)| *i == index) {
-            *c = None;
-        }
+        lock(&self.channels).retain(|_, l| l.index != index);
     }
 
     fn request<M>(&self, msg: M, bearer: Option<&Bearer>) -> tonic::Request<M> {
