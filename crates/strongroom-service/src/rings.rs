@@ -8,7 +8,7 @@ use crate::auth::Ctx;
 use crate::error::{ErrorKind, Result, ServiceError};
 use crate::keys::MAX_ALIASES;
 use crate::mutation::MutateOutcome;
-use crate::Service;
+use crate::{KeyRing, Service};
 
 /// The ring every instance has and new keys land in.
 pub const DEFAULT_RING: &str = "default";
@@ -52,14 +52,14 @@ impl Service {
     }
 
     /// Lists key rings, `default` first.
-    pub async fn list_key_rings(&self, ctx: &Ctx) -> Result<Vec<KeyRingRecord>> {
+    pub async fn list_key_rings(&self, ctx: &Ctx) -> Result<Vec<KeyRing>> {
         let op = async {
-            let mut rings = vec![KeyRingRecord {
+            let mut rings = vec![KeyRing {
                 id: DEFAULT_RING.into(),
-                created_at: strongroom_model::UnixMillis(0),
-                created_by: String::new(),
+                created: None,
             }];
-            rings.extend(self.store.list_key_rings(ctx.instance).await?);
+            let stored = self.store.list_key_rings(ctx.instance).await?;
+            rings.extend(stored.into_iter().map(KeyRing::from));
             // A caller limited to key rings sees only its own.
             if let Some(mine) = &ctx.principal.key_rings {
                 rings.retain(|r| mine.contains(&r.id));
@@ -71,7 +71,7 @@ impl Service {
     }
 
     /// Creates a key ring (at most 50 per instance).
-    pub async fn create_key_ring(&self, ctx: &Ctx, id: &str) -> Result<KeyRingRecord> {
+    pub async fn create_key_ring(&self, ctx: &Ctx, id: &str) -> Result<KeyRing> {
         let op = async {
             validate_ring_id(id)?;
             if id == DEFAULT_RING {
@@ -103,7 +103,7 @@ impl Service {
                     ),
                     other => other.into(),
                 })?;
-            Ok(rec)
+            Ok(KeyRing::from(rec))
         };
         self.audited(ctx, Action::KeyRingsCreate, Role::Manager, Some(id), op)
             .await

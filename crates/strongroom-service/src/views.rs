@@ -3,7 +3,7 @@
 //! is built from the record in one place, here.
 
 use strongroom_keystore::{
-    ApiKeyRecord, InstancePolicyRecord, InstanceRecord, KeyRecord, ServiceIdRecord,
+    ApiKeyRecord, InstancePolicyRecord, InstanceRecord, KeyRecord, KeyRingRecord, ServiceIdRecord,
 };
 use strongroom_model::{
     DeletionAuthorization, DualAuthPolicy, InstanceId, KeyId, KeyKind, KeyState, Roles,
@@ -119,6 +119,24 @@ impl From<InstanceRecord> for InstanceInfo {
             id: r.id,
             name: r.name,
             created_at: r.created_at,
+        }
+    }
+}
+
+/// A key ring. The `default` ring always exists and has no creation record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRing {
+    /// Ring id.
+    pub id: String,
+    /// When and by whom it was created (`None` for `default`).
+    pub created: Option<(UnixMillis, String)>,
+}
+
+impl From<KeyRingRecord> for KeyRing {
+    fn from(r: KeyRingRecord) -> Self {
+        KeyRing {
+            id: r.id,
+            created: Some((r.created_at, r.created_by)),
         }
     }
 }

@@ -82,11 +82,10 @@ pub fn usage_json(
 }
 
 /// A key ring (the default ring has only its id).
-pub fn ring_json(id: &str, created_at: UnixMillis, created_by: &str) -> Value {
-    if id == strongroom_service::DEFAULT_RING {
-        json!({"id": id})
-    } else {
-        json!({"id": id, "creationDate": ts(created_at), "createdBy": created_by})
+pub fn ring_json(r: &strongroom_service::KeyRing) -> Value {
+    match &r.created {
+        None => json!({"id": r.id}),
+        Some((at, by)) => json!({"id": r.id, "creationDate": ts(*at), "createdBy": by}),
     }
 }
 
@@ -122,4 +121,83 @@ pub fn with_total(body: &mut Value, total: Option<u64>) {
     if let Some(t) = total {
         body["metadata"]["totalCount"] = json!(t);
     }
+}
+
+/// A listing of the admin API: `{"<name>": [items]}`.
+pub fn admin_list_json<T>(name: &str, items: &[T], each: impl Fn(&T) -> Value) -> Value {
+    let mut o = serde_json::Map::new();
+    o.insert(name.into(), items.iter().map(each).collect());
+    Value::Object(o)
+}
+
+/// A created API key: its record and, this once, the key itself.
+pub fn api_key_created_json(c: &strongroom_service::ApiKeyCreated) -> Value {
+    let mut body = api_key_json(&c.record);
+    body["apikey"] = json!(c.api_key);
+    body
+}
+
+/// The instance's units on this node, with the node's zone and region.
+pub fn local_units_json<T: serde::Serialize>(
+    units: &T,
+    zone: Option<&str>,
+    region: Option<&str>,
+) -> Value {
+    json!({"units": units, "zone": zone, "region": region})
+}
+
+/// A unit added to an instance by the administrator.
+pub fn unit_added_json(
+    unit: strongroom_model::UnitId,
+    instance: strongroom_model::InstanceId,
+) -> Value {
+    json!({"unit": unit.to_string(), "instance": instance.to_string()})
+}
+
+/// The answer to clearing an instance's allowedIP policy.
+pub fn allowed_ip_cleared_json(instance: &str, was_enabled: bool) -> Value {
+    json!({"instance": instance, "allowedIP_was_enabled": was_enabled})
+}
+
+/// The service clock's time (dev test clock).
+pub fn clock_json(now: UnixMillis) -> Value {
+    json!({"now": ts(now)})
+}
+
+/// A search's echo in a key listing's metadata.
+pub fn with_search(body: &mut Value, s: &strongroom_service::Search, incomplete: bool) {
+    let mut scopes = vec![];
+    if s.name {
+        scopes.push("name");
+    }
+    if s.alias {
+        scopes.push("alias");
+    }
+    body["metadata"]["incompleteSearch"] = json!(incomplete);
+    body["metadata"]["searchQuery"] =
+        json!({"query": s.query, "scopes": scopes, "not": s.not, "exact": s.exact});
+}
+
+/// The cursor of the next page of activity events.
+pub fn with_next(body: &mut Value, next: Option<i64>) {
+    if let Some(n) = next {
+        body["metadata"]["next"] = json!(n.to_string());
+    }
+}
+
+/// An IAM error in IAM's own format.
+pub fn iam_error_json(code: &str, msg: &str) -> Value {
+    json!({"errorCode": code, "errorMessage": msg, "context": {"requestId": uuid::Uuid::new_v4().to_string()}})
+}
+
+/// An IAM token answer, as IBM's IAM gives it.
+pub fn iam_token_json(t: &strongroom_service::IssuedToken) -> Value {
+    json!({
+        "access_token": t.access_token,
+        "refresh_token": "not_supported",
+        "token_type": "Bearer",
+        "expires_in": t.expires_in,
+        "expiration": t.expiration,
+        "scope": "ibm openid",
+    })
 }

@@ -25,8 +25,6 @@ pub(crate) async fn list_activity(
             .map(|e| activity_event_json(&call.ctx.instance, e))
             .collect(),
     );
-    if let Some(n) = next {
-        body["metadata"]["next"] = json!(n.to_string());
-    }
+    with_next(&mut body, next);
     Ok(call.respond(StatusCode::OK, "application/json", Some(body)))
 }

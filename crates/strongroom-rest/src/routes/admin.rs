@@ -178,10 +178,7 @@ pub(crate) async fn admin_add_unit(
         .add_unit(&c.ctx, instance, kind, allow_same_zone)
         .await
         .map_err(|e| c.fail(e))?;
-    Ok(c.respond(
-        StatusCode::CREATED,
-        Some(json!({"unit": unit.to_string(), "instance": instance.to_string()})),
-    ))
+    Ok(c.respond(StatusCode::CREATED, Some(unit_added_json(unit, instance))))
 }
 
 /// `GET /admin/v1/instances/{id}/units`: the instance's units on every node, with their
@@ -206,7 +203,7 @@ pub(crate) async fn admin_list_instances(State(st): State<AppState>, h: HeaderMa
     const WHAT: &str = "Instances could not be listed";
     let c = AdminCall::begin(&st, &h, Action::AdminInstancesList, WHAT).await?;
     let list = st.svc.list_instances(&c.ctx).await.map_err(|e| c.fail(e))?;
-    let body = json!({"instances": list.iter().map(instance_json).collect::<Vec<_>>()});
+    let body = admin_list_json("instances", &list, instance_json);
     Ok(c.respond(StatusCode::OK, Some(body)))
 }
 
@@ -318,9 +315,7 @@ pub(crate) async fn admin_create_api_key(
         .create_api_key(&c.ctx, instance, &name, access)
         .await
         .map_err(|e| c.fail(e))?;
-    let mut body = api_key_json(&created.record);
-    body["apikey"] = json!(created.api_key);
-    Ok(c.respond(StatusCode::CREATED, Some(body)))
+    Ok(c.respond(StatusCode::CREATED, Some(api_key_created_json(&created))))
 }
 
 /// `POST /admin/v1/instances/{id}/service_ids`: `{name, roles, key_rings?}`.
@@ -368,7 +363,7 @@ pub(crate) async fn admin_list_service_ids(
         .list_service_ids(&c.ctx, instance)
         .await
         .map_err(|e| c.fail(e))?;
-    let body = json!({"service_ids": list.iter().map(service_id_json).collect::<Vec<_>>()});
+    let body = admin_list_json("service_ids", &list, service_id_json);
     Ok(c.respond(StatusCode::OK, Some(body)))
 }
 
@@ -424,7 +419,7 @@ pub(crate) async fn admin_list_api_keys(
         .list_api_keys(&c.ctx, instance)
         .await
         .map_err(|e| c.fail(e))?;
-    let body = json!({"api_keys": list.iter().map(api_key_json).collect::<Vec<_>>()});
+    let body = admin_list_json("api_keys", &list, api_key_json);
     Ok(c.respond(StatusCode::OK, Some(body)))
 }
 
@@ -460,7 +455,7 @@ pub(crate) async fn admin_clear_allowed_ip(
         .map_err(|e| c.fail(e))?;
     Ok(c.respond(
         StatusCode::OK,
-        Some(json!({"instance": id, "allowedIP_was_enabled": was_enabled})),
+        Some(allowed_ip_cleared_json(&id, was_enabled)),
     ))
 }
 
@@ -490,7 +485,7 @@ pub(crate) async fn test_clock(State(st): State<AppState>, h: HeaderMap, body: B
     Ok(respond(
         StatusCode::OK,
         "application/json",
-        Some(json!({"now": ts(st.svc.now())})),
+        Some(clock_json(st.svc.now())),
         &correlation_id(&h),
     ))
 }

@@ -3,7 +3,7 @@
 use crate::*;
 
 pub(crate) fn iam_error(status: StatusCode, code: &str, msg: &str) -> Response {
-    let body = json!({"errorCode": code, "errorMessage": msg, "context": {"requestId": uuid::Uuid::new_v4().to_string()}});
+    let body = iam_error_json(code, msg);
     let mut r = (status, body.to_string()).into_response();
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -48,14 +48,7 @@ pub(crate) async fn identity_token(
         .await
     {
         Ok(t) => {
-            let body = json!({
-                "access_token": t.access_token,
-                "refresh_token": "not_supported",
-                "token_type": "Bearer",
-                "expires_in": t.expires_in,
-                "expiration": t.expiration,
-                "scope": "ibm openid",
-            });
+            let body = iam_token_json(&t);
             let mut r = (StatusCode::OK, body.to_string()).into_response();
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,

@@ -224,16 +224,7 @@ pub(crate) async fn list_keys(
         .collect();
     let mut body = collection(KEY_JSON, resources);
     if let Some(s) = &query.search {
-        let mut scopes = vec![];
-        if s.name {
-            scopes.push("name");
-        }
-        if s.alias {
-            scopes.push("alias");
-        }
-        body["metadata"]["incompleteSearch"] = json!(incomplete);
-        body["metadata"]["searchQuery"] =
-            json!({"query": s.query, "scopes": scopes, "not": s.not, "exact": s.exact});
+        with_search(&mut body, s, incomplete);
     }
     Ok(call.respond(StatusCode::OK, KEY_JSON, Some(body)))
 }

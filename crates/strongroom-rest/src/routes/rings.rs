@@ -21,7 +21,7 @@ pub(crate) async fn list_rings(
         .iter()
         .skip(offset as usize)
         .take(limit as usize)
-        .map(|r| ring_json(&r.id, r.created_at, &r.created_by))
+        .map(ring_json)
         .collect();
     let mut body = collection(KEY_RING_JSON, page);
     with_total(&mut body, want_total.then_some(total as u64));

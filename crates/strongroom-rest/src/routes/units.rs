@@ -13,7 +13,7 @@ pub(crate) async fn list_units(State(st): State<AppState>, h: HeaderMap) -> ApiR
     Ok(respond(
         StatusCode::OK,
         "application/json",
-        Some(json!({"units": list, "zone": zone, "region": region})),
+        Some(local_units_json(&list, zone, region)),
         &correlation_id(&h),
     ))
 }
