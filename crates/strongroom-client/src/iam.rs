@@ -72,18 +72,12 @@ pub async fn iam_token(
         })?;
     if !status.is_success() {
         // IAM's error body names the reason (never the key).
-        let reason = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| {
-                v.get("errorMessage")
-                    .and_then(|m| m.as_str())
-                    .map(String::from)
-            })
-            .unwrap_or_else(|| status.to_string());
+        let body = serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default();
+        let field = |k: &str| body.get(k).and_then(|m| m.as_str()).map(String::from);
         return Err(ClientError::Api {
             status: status.as_u16(),
-            code: "IAM_TOKEN".into(),
-            message: reason,
+            code: field("errorCode").unwrap_or_else(|| "IAM_TOKEN".into()),
+            message: field("errorMessage").unwrap_or_else(|| status.to_string()),
         });
     }
     let grant: Grant = serde_json::from_str(&text)

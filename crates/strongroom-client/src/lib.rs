@@ -87,7 +87,11 @@ pub struct Client {
     http: reqwest::Client,
     auth: Auth,
     instance: Option<String>,
-    token: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    /// Where API keys are exchanged: IBM's IAM (`https://iam.cloud.ibm.com`), or, when
+    /// `None`, the server itself (`/identity/token` on each endpoint in turn).
+    iam_url: Option<String>,
+    /// The token an API key was exchanged for, and its lifetime.
+    token: std::sync::Arc<std::sync::Mutex<Option<(IamToken, Duration)>>>,
 }
 
 impl Client {
@@ -123,46 +127,53 @@ impl Client {
             http,
             auth,
             instance,
+            iam_url: None,
             token: Default::default(),
         })
     }
 
-    async fn bearer(&self) -> Result<Option<String>, ClientError> {
-        match &self.auth {
-            Auth::Token(t) | Auth::Admin(t) => Ok(Some(t.clone())),
-            Auth::None => Ok(None),
-            Auth::ApiKey(k) => {
-                if let Some(t) = self.token.lock().ok().and_then(|t| t.clone()) {
-                    return Ok(Some(t));
+    /// Exchanges the API key at `iam_url` (IBM's IAM, for example) instead of the server.
+    pub fn with_iam_url(mut self, iam_url: Option<String>) -> Self {
+        self.iam_url = iam_url.map(|u| u.trim_end_matches('/').to_string());
+        self
+    }
+
+    /// The bearer token to send: an API key's token is exchanged on first use and again
+    /// shortly before it expires (or when `stale`, after the server refused it).
+    async fn bearer(&self, stale: bool) -> Result<Option<String>, ClientError> {
+        let key = match &self.auth {
+            Auth::Token(t) | Auth::Admin(t) => return Ok(Some(t.clone())),
+            Auth::None => return Ok(None),
+            Auth::ApiKey(k) => k,
+        };
+        if !stale {
+            if let Some((t, life)) = self.token.lock().ok().and_then(|t| t.clone()) {
+                if !t.needs_refresh(life) {
+                    return Ok(Some(t.access_token));
                 }
-                let form = [
-                    ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
-                    ("apikey", k.as_str()),
-                ];
-                let body = serde_urlencoded_form(&form);
-                let r = self
-                    .send(
-                        Method::POST,
-                        "/identity/token",
-                        Some(("application/x-www-form-urlencoded", body)),
-                        None,
-                        &[],
-                    )
-                    .await?;
-                let t = r
-                    .body
-                    .get("access_token")
-                    .and_then(Value::as_str)
-                    .map(String::from)
-                    .ok_or_else(|| {
-                        ClientError::Other(format!("token exchange failed: {}", r.body))
-                    })?;
-                if let Ok(mut slot) = self.token.lock() {
-                    *slot = Some(t.clone());
-                }
-                Ok(Some(t))
             }
         }
+        let iam = self.iam_url.iter().chain(&self.endpoints);
+        let mut last = None;
+        for endpoint in iam.take(if self.iam_url.is_some() {
+            1
+        } else {
+            usize::MAX
+        }) {
+            match iam_token(&self.http, endpoint, key).await {
+                Ok((t, life)) => {
+                    let access = t.access_token.clone();
+                    if let Ok(mut slot) = self.token.lock() {
+                        *slot = Some((t, life));
+                    }
+                    return Ok(Some(access));
+                }
+                // An endpoint that cannot be reached: the next one may exchange the key.
+                Err(e @ ClientError::Unreachable { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ClientError::Other("no endpoint".into())))
     }
 
     async fn send(
@@ -224,10 +235,20 @@ impl Client {
         body: Option<Value>,
         extra: &[(&str, String)],
     ) -> Result<Reply, ClientError> {
-        let bearer = self.bearer().await?;
         let body = body.map(|b| ("application/json", b.to_string()));
-        self.send(method, path, body, bearer.as_deref(), extra)
+        let bearer = self.bearer(false).await?;
+        match self
+            .send(method.clone(), path, body.clone(), bearer.as_deref(), extra)
             .await
+        {
+            // A token that expired or was revoked early: exchange the API key again, once.
+            Err(ClientError::Api { status: 401, .. }) if matches!(self.auth, Auth::ApiKey(_)) => {
+                let bearer = self.bearer(true).await?;
+                self.send(method, path, body, bearer.as_deref(), extra)
+                    .await
+            }
+            r => r,
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod error;
 mod kmip_serve;
 mod listen;
 mod logging;
+mod migrate;
 mod node;
 mod serve;
 mod tke;
@@ -78,6 +79,11 @@ enum Cmd {
     /// Back up and restore a node's keystore (key material stays sealed under the master keys).
     #[command(subcommand_required = true)]
     Backup(cli::BackupArgs),
+    /// Move an instance from IBM Key Protect or HPCS (or another Strongroom) to this one:
+    /// `plan` reads the source and says what will happen to each key; `run` carries the plan
+    /// out, resumably, rewrapping the data keys you give (docs/runbooks/leaving-ibm.md).
+    #[command(subcommand_required = true)]
+    Migrate(migrate::MigrateArgs),
     /// Load generator and baseline server used by scripts/bench.
     #[command(subcommand_required = true, hide = true)]
     Bench(bench::BenchArgs),
@@ -115,6 +121,7 @@ fn main() -> ExitCode {
             Cmd::Audit(a) => cli::audit(a).await,
             Cmd::Activity(a) => cli::activity(a).await,
             Cmd::Backup(a) => cli::backup(a).await,
+            Cmd::Migrate(a) => migrate::migrate(a).await,
             Cmd::Bench(a) => bench::run(a).await,
         }
     });

@@ -133,7 +133,7 @@ impl Conn {
     }
 
     /// One client over every endpoint (it fails over between them).
-    fn client(&self) -> Result<Client, Error> {
+    pub(crate) fn client(&self) -> Result<Client, Error> {
         let (url, instance, auth) = self.resolve()?;
         Client::new(&url, auth, Some(instance), &self.trust()).map_err(Error::from)
     }
