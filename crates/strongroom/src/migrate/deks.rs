@@ -128,27 +128,13 @@ impl Output {
     /// Opens `path`, dropping a line a kill cut short.
     pub fn open(path: &Path) -> Result<Output, Error> {
         let ctx = || format!("DEK output {}", path.display());
-        let mut text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::context(ctx())(e)),
-        };
-        if !text.is_empty() && !text.ends_with('\n') {
-            let keep = text.rfind('\n').map_or(0, |i| i + 1);
-            text.truncate(keep);
-            std::fs::write(path, &text).map_err(Error::context(ctx()))?;
-        }
+        let (text, file) = super::journal::open_lines(path, &ctx())?;
         let mut done = HashSet::new();
         for (n, line) in text.lines().enumerate() {
             let r: Rewrapped = serde_json::from_str(line)
                 .map_err(|e| Error::check(format!("{} line {}: {e}", ctx(), n + 1)))?;
             done.insert(r.ciphertext);
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(Error::context(ctx()))?;
         Ok(Output {
             file,
             lines: done.len(),

@@ -53,6 +53,27 @@ impl Entry {
     }
 }
 
+/// Opens a file of JSON lines to append to, with its whole lines so far: a last line that
+/// a kill cut short was never acted on, and is dropped.
+pub fn open_lines(path: &Path, what: &str) -> Result<(String, std::fs::File), Error> {
+    let mut text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::context(what.to_string())(e)),
+    };
+    if !text.is_empty() && !text.ends_with('\n') {
+        let keep = text.rfind('\n').map_or(0, |i| i + 1);
+        text.truncate(keep);
+        std::fs::write(path, &text).map_err(Error::context(what.to_string()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(Error::context(what.to_string()))?;
+    Ok((text, file))
+}
+
 /// The journal of one plan's run.
 pub struct Journal {
     file: std::fs::File,
@@ -67,23 +88,9 @@ impl Journal {
     /// Opens (or starts) the journal at `path`.
     pub fn open(path: &Path) -> Result<Journal, Error> {
         let ctx = || format!("journal {}", path.display());
-        let mut text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::context(ctx())(e)),
-        };
-        // A line the kill cut short was never acted on as done: drop it.
-        if !text.is_empty() && !text.ends_with('\n') {
-            let keep = text.rfind('\n').map_or(0, |i| i + 1);
-            text.truncate(keep);
-            std::fs::write(path, &text).map_err(Error::context(ctx()))?;
-        }
+        let (text, file) = open_lines(path, &ctx())?;
         let mut j = Journal {
-            file: std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(Error::context(ctx()))?,
+            file,
             done: HashSet::new(),
             keys: HashMap::new(),
             adapters: HashMap::new(),
