@@ -227,6 +227,39 @@ impl CryptoProvider for AwsLcProvider {
         Ok((pkcs8, public))
     }
 
+    fn pbkdf2_hmac_sha256(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        iterations: u32,
+        out: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        let n = std::num::NonZeroU32::new(iterations).ok_or(CryptoError)?;
+        if out.is_empty() || out.len() > 1024 {
+            return Err(CryptoError);
+        }
+        aws_lc_rs::pbkdf2::derive(
+            aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256,
+            n,
+            salt,
+            password,
+            out,
+        );
+        Ok(())
+    }
+
+    fn ec_private_to_pkcs8(
+        &self,
+        alg: SigAlg,
+        der: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let a = ecdsa_signing(alg).ok_or(CryptoError)?;
+        let k = aws_lc_rs::signature::EcdsaKeyPair::from_private_key_der(a, der)
+            .map_err(|_| CryptoError)?;
+        let doc = k.to_pkcs8v1().map_err(|_| CryptoError)?;
+        Ok(Zeroizing::new(doc.as_ref().to_vec()))
+    }
+
     fn sig_public_key(&self, alg: SigAlg, pkcs8: &[u8]) -> Result<Vec<u8>, CryptoError> {
         Ok(Self::sig_keypair(alg, pkcs8)?.public())
     }

@@ -322,6 +322,21 @@ pub trait CryptoProvider: Send + Sync + 'static {
         &self,
         alg: SigAlg,
     ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CryptoError>;
+    /// PBKDF2-HMAC-SHA-256 (RFC 8018): only to read files of tools that use it (HPCS's TKE
+    /// signature key files); Strongroom's own files use Argon2id.
+    fn pbkdf2_hmac_sha256(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        iterations: u32,
+        out: &mut [u8],
+    ) -> Result<(), CryptoError>;
+    /// An ECDSA private key in DER, SEC1 (RFC 5915) or PKCS#8, as the PKCS#8 of `alg`.
+    fn ec_private_to_pkcs8(
+        &self,
+        alg: SigAlg,
+        der: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
     /// The raw public key of a PKCS#8 private key (fails if it is not a key of `alg`).
     fn sig_public_key(&self, alg: SigAlg, pkcs8: &[u8]) -> Result<Vec<u8>, CryptoError>;
     /// Signs `msg` with a PKCS#8 private key.

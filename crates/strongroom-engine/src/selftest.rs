@@ -76,6 +76,15 @@ pub fn run_self_tests(p: &dyn CryptoProvider) -> Result<(), EngineError> {
             == unhex("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"),
         "HKDF-SHA-256",
     )?;
+    // PBKDF2-HMAC-SHA-256, RFC 7914 section 11 (c = 1).
+    let mut dk = [0u8; 64];
+    p.pbkdf2_hmac_sha256(b"passwd", b"salt", 1, &mut dk)
+        .map_err(|_| EngineError::SelfTestFailed("PBKDF2-HMAC-SHA-256"))?;
+    check(
+        dk.to_vec()
+            == unhex("55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783"),
+        "PBKDF2-HMAC-SHA-256",
+    )?;
     // AES-256-GCM, GCM specification test case 14 (seal), and a flipped tag must not open.
     let key = p
         .aead_key(AeadAlg::AesGcm, &[0u8; 32])

@@ -255,6 +255,22 @@ impl CryptoProvider for BrokenHmac {
     fn sig_public_key(&self, alg: SigAlg, k: &[u8]) -> Result<Vec<u8>, CryptoError> {
         AwsLcProvider.sig_public_key(alg, k)
     }
+    fn pbkdf2_hmac_sha256(
+        &self,
+        pw: &[u8],
+        salt: &[u8],
+        n: u32,
+        out: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        AwsLcProvider.pbkdf2_hmac_sha256(pw, salt, n, out)
+    }
+    fn ec_private_to_pkcs8(
+        &self,
+        alg: SigAlg,
+        der: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        AwsLcProvider.ec_private_to_pkcs8(alg, der)
+    }
     fn sig_sign(&self, alg: SigAlg, k: &[u8], m: &[u8]) -> Result<Vec<u8>, CryptoError> {
         AwsLcProvider.sig_sign(alg, k, m)
     }

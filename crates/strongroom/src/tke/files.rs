@@ -241,8 +241,123 @@ pub struct SigKey {
     pub pkcs8: Zeroizing<Vec<u8>>,
 }
 
-/// Opens a signature key file and checks that its private key matches its header.
+/// An HPCS TKE CLI signature key file (spec/ceremony.md §3.8): a JSON map of strings.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HpcsSigkey {
+    key_type: String,
+    ski: String,
+    sea_salt: String,
+    enckey: String,
+}
+
+/// The SKI of an HPCS signature key file not yet re-protected, if `path` is one.
+pub fn hpcs_ski(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str::<HpcsSigkey>(&text)
+        .ok()
+        .map(|h| h.ski)
+}
+
+/// PBKDF2 iterations of HPCS's signature key files.
+const HPCS_PBKDF2_ITERATIONS: u32 = 4096;
+
+/// If `path` is an HPCS TKE signature key file, re-protects it in Strongroom's format
+/// (Argon2id, authenticated header) under the same password, keeping the original as
+/// `<file>.hpcs`. Returns whether it did.
+pub fn import_hpcs_sigkey(
+    p: &dyn CryptoProvider,
+    path: &Path,
+    password: &[u8],
+) -> Result<bool, Error> {
+    let what = path.display().to_string();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(false);
+    };
+    let Ok(h) = serde_json::from_str::<HpcsSigkey>(&text) else {
+        return Ok(false);
+    };
+    if h.key_type != "p521ec" {
+        return Err(Error::usage(format!(
+            "{what} is an HPCS {} signature key: Strongroom's crypto units take P-521, P-256 and              Ed25519 administrator keys, not RSA; add a new key (sigkey-add) and install it              while the old administrators can still sign",
+            if h.key_type.is_empty() { "RSA-2048" } else { &h.key_type }
+        )));
+    }
+    let bad = |field: &str| Error::check(format!("{what}: HPCS field {field} is not hex"));
+    let salt = hex::decode(&h.sea_salt).map_err(|_| bad("seaSalt"))?;
+    let enc = hex::decode(&h.enckey).map_err(|_| bad("enckey"))?;
+    let (nonce, ct) = enc
+        .split_at_checked(12)
+        .ok_or_else(|| Error::check(format!("{what}: HPCS field enckey is too short")))?;
+    let nonce: [u8; 12] = nonce
+        .try_into()
+        .map_err(|_| Error::check(format!("{what}: bad nonce")))?;
+    let mut k = Zeroizing::new([0u8; 32]);
+    p.pbkdf2_hmac_sha256(password, &salt, HPCS_PBKDF2_ITERATIONS, k.as_mut())
+        .map_err(|_| Error::other("key derivation failed"))?;
+    let key = p
+        .aead_key(AeadAlg::AesGcm, k.as_ref())
+        .map_err(|_| Error::other("cipher setup failed"))?;
+    let mut pem = Zeroizing::new(ct.to_vec());
+    key.open(&nonce, &[], &mut pem).map_err(|_| {
+        Error::check(format!(
+            "{what}: wrong password, or the HPCS file was altered"
+        ))
+    })?;
+    let pem = Zeroizing::new(
+        String::from_utf8(pem.to_vec())
+            .map_err(|_| Error::check(format!("{what}: the HPCS key is not PEM")))?,
+    );
+    let b64: Zeroizing<String> = Zeroizing::new(
+        pem.lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<Vec<_>>()
+            .concat(),
+    );
+    let der = Zeroizing::new(
+        B64.decode(b64.as_bytes())
+            .map_err(|_| Error::check(format!("{what}: the HPCS key is not PEM")))?,
+    );
+    let alg = SigAlg::EcdsaP521Sha512;
+    let pkcs8 = p
+        .ec_private_to_pkcs8(alg, &der)
+        .map_err(|_| Error::check(format!("{what}: the HPCS key is not a P-521 private key")))?;
+    let public = p
+        .sig_public_key(alg, &pkcs8)
+        .map_err(|_| Error::check(format!("{what}: the HPCS key is damaged")))?;
+    let ski = ski_of(p, alg, &public);
+    if !h.ski.eq_ignore_ascii_case(&hex::encode(ski)) {
+        return Err(Error::check(format!(
+            "{what}: the key does not match the SKI in the HPCS file"
+        )));
+    }
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut header = new_header(SIGKEY_FORMAT, &name);
+    header.alg = Some(alg.name().into());
+    header.public_key = Some(B64.encode(&public));
+    header.ski = Some(hex::encode(ski));
+    let sealed = seal(p, header, password, DEFAULT_M_MIB, &pkcs8)?;
+    let original = path.with_extension("sigkey.hpcs");
+    std::fs::rename(path, &original).map_err(Error::context(format!(
+        "cannot keep {what} as {}",
+        original.display()
+    )))?;
+    write(path, &sealed)?;
+    eprintln!(
+        "{what}: HPCS signature key (SKI {}) re-protected in Strongroom's format under the same          password; the original is kept as {}",
+        hex::encode(ski),
+        original.display()
+    );
+    Ok(true)
+}
+
+/// Opens a signature key file and checks that its private key matches its header. An HPCS
+/// TKE signature key file is re-protected in Strongroom's format first.
 pub fn open_sigkey(p: &dyn CryptoProvider, path: &Path, password: &[u8]) -> Result<SigKey, Error> {
+    import_hpcs_sigkey(p, path, password)?;
     let f = read(path)?;
     let what = path.display().to_string();
     if f.header.format != SIGKEY_FORMAT {

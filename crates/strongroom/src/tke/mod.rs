@@ -29,6 +29,7 @@ use files::{PinnedUnit, SigKey, Workstation};
 /// `strongroom tke`.
 mod args;
 mod session;
+mod signserv;
 mod units;
 mod workstation;
 
@@ -69,6 +70,7 @@ pub async fn tke(a: TkeArgs) -> Result<(), Error> {
         keys: None,
         module,
         cards: None,
+        service: None,
         last_signed: None,
         known: Vec::new(),
     };

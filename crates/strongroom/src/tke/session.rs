@@ -38,6 +38,8 @@ pub(super) struct Tke {
     pub(super) module: Option<PathBuf>,
     /// The selected cards, logged in, with the signature keys they hold.
     pub(super) cards: Option<Vec<(crate::card::Card, Vec<crate::card::CardKey>)>>,
+    /// With `TKE_SIGNSERV_URL`: the signing service's URL and the keys `SIGNSERVKEYS` lists.
+    pub(super) service: Option<(String, Vec<signserv::ServiceKey>)>,
     /// The last signed response (an importer key or a transfer is passed on as received).
     pub(super) last_signed: Option<SignedResponse>,
     /// Every unit of the instance seen by the last discovery (id, short name).
@@ -227,7 +229,16 @@ impl Tke {
         if self.keys.is_some() {
             return Ok(());
         }
-        if self.ws.sigkeys.is_empty() {
+        // With a signing service, its keys sign (IBM's sigkey commands do nothing then);
+        // selected files and cards still sign too.
+        if let Some(url) = signserv::url() {
+            let mut keys = Vec::new();
+            for (name, token) in signserv::listed(&self.dir, &self.pw)? {
+                keys.push(signserv::open(&self.p, &url, &name, token)?);
+            }
+            self.service = Some((url, keys));
+        }
+        if self.ws.sigkeys.is_empty() && self.service.is_none() {
             return Err(Error::other(
                 "no signature keys selected: `strongroom tke sigkey-sel <numbers>`",
             ));
@@ -317,6 +328,15 @@ impl Tke {
                         .map(move |k| crate::card::CardSigner::new(card, k))
                 })
                 .collect();
+            let services: Vec<signserv::ServiceSigner<'_>> = self
+                .service
+                .as_ref()
+                .map(|(url, keys)| {
+                    keys.iter()
+                        .map(|k| signserv::ServiceSigner::new(url, k))
+                        .collect()
+                })
+                .unwrap_or_default();
             let signers: Vec<&dyn CommandSigner> = if needed == 0 {
                 Vec::new()
             } else {
@@ -324,6 +344,7 @@ impl Tke {
                     .iter()
                     .map(|s| s as &dyn CommandSigner)
                     .chain(cards.iter().map(|s| s as &dyn CommandSigner))
+                    .chain(services.iter().map(|s| s as &dyn CommandSigner))
                     .filter(|s| admins.contains(&hex::encode(s.ski()).as_str()))
                     .take(needed)
                     .collect();
@@ -342,6 +363,7 @@ impl Tke {
                     return Err(cards
                         .iter()
                         .find_map(|c| c.take_failure())
+                        .or_else(|| services.iter().find_map(|s| s.take_failure()))
                         .unwrap_or_else(|| Error::from(e)))
                 }
             }

@@ -104,6 +104,57 @@ pub(super) async fn unit_command(
             let units = t.selected().await?;
             t.print_units(&units, "registers");
         }
+        TkeCmd::CryptounitAdminAdd { sigkey } if super::signserv::url().is_some() => {
+            // As IBM's plug-in does with a signing service: the argument names a key of the
+            // service, whose token comes from SIGNSERVKEYS, the passwords file, or a prompt.
+            let url = super::signserv::url().unwrap_or_default();
+            let mut units = t.selected().await?;
+            let token = match super::signserv::listed(&t.dir, &t.pw)
+                .ok()
+                .and_then(|l| l.into_iter().find(|(k, _)| *k == sigkey))
+            {
+                Some((_, token)) => token,
+                None => super::signserv::token_of(&t.pw, &sigkey)?,
+            };
+            let key = super::signserv::open(&t.p, &url, &sigkey, token)?;
+            let signer = super::signserv::ServiceSigner::new(&url, &key);
+            let mut cmds = Vec::new();
+            for u in &units {
+                let installed = u
+                    .status
+                    .admins
+                    .iter()
+                    .any(|a| a.ski == hex::encode(key.ski));
+                cmds.push(if installed {
+                    None
+                } else {
+                    Some(
+                        admin_add_command_by(
+                            &t.p,
+                            instance,
+                            u.id,
+                            &key.name,
+                            &signer,
+                            &key.public_key,
+                        )
+                        .map_err(|e| signer.take_failure().unwrap_or_else(|| Error::from(e)))?,
+                    )
+                });
+            }
+            drop(signer);
+            if t.each(&mut units, cmds, None).await? {
+                return Ok(());
+            }
+            print(
+                t.out,
+                format!(
+                    "administrator {} (SKI {}, key held by the signing service {url}) installed",
+                    key.name,
+                    hex::encode(key.ski)
+                ),
+                &json!({"installed_admin": key.name, "ski": hex::encode(key.ski), "signing_service": url}),
+            );
+        }
         TkeCmd::CryptounitAdminAdd { sigkey } if sigkey.starts_with("pkcs11:") => {
             let mut units = t.selected().await?;
             let (card, keys) = t.open_card(&sigkey)?;

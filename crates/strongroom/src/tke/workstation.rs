@@ -20,8 +20,25 @@ pub(super) fn workstation_command(
             let mut rows = Vec::new();
             let mut human = format!("signature keys in {}:\n", dir.display());
             for (n, f) in files.iter().enumerate() {
-                let h = files::read(f)?.header;
                 let name = files::file_name(f);
+                let h = match files::read(f) {
+                    Ok(f) => f.header,
+                    Err(e) => {
+                        match files::hpcs_ski(f) {
+                            Some(ski) => {
+                                human.push_str(&format!(
+                                "  {:>2}  {:<24} {:<18} {ski} (HPCS file: re-protected when first used)\n",
+                                n + 1,
+                                name,
+                                "p521ec"
+                            ));
+                                rows.push(json!({"number": n + 1, "file": name, "hpcs": true, "ski": ski}));
+                                continue;
+                            }
+                            None => return Err(e),
+                        }
+                    }
+                };
                 let sel = if ws.sigkeys.contains(&name) {
                     "SELECTED"
                 } else {

@@ -13,6 +13,7 @@ mod key_parts;
 mod output;
 mod recovery;
 mod rotation;
+mod signserv;
 mod two_nodes;
 
 use std::path::{Path, PathBuf};
