@@ -30,3 +30,126 @@ pub fn grep11_error_of(status: &tonic::Status) -> Option<pb::Grep11Error> {
         _ => None,
     }
 }
+
+/// How a GREP11 connection is secured.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// Plain HTTP/2 (a loopback dev listener).
+    Plain,
+    /// TLS, verified against `trust`, with a client certificate for mutual TLS.
+    Tls {
+        /// The servers trusted.
+        trust: crate::Trust,
+        /// The client certificate, when the server asks for one.
+        identity: Option<crate::ClientIdentity>,
+    },
+}
+
+/// Why a GREP11 channel could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The TLS configuration is unusable (a CA or identity file).
+    #[error(transparent)]
+    Trust(#[from] crate::TrustError),
+    /// The endpoint is not `host:port`, or the host is no server name.
+    #[error("bad GREP11 endpoint {0}")]
+    Endpoint(String),
+    /// The server could not be reached, or the handshake failed.
+    #[error("cannot reach {endpoint}: {detail}")]
+    Unreachable {
+        /// The endpoint.
+        endpoint: String,
+        /// The transport's words, with the certificate problem when there is one.
+        detail: String,
+    },
+}
+
+/// Timeouts of a GREP11 channel.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// For the TCP connection and the TLS handshake together.
+    pub connect: std::time::Duration,
+    /// For each call.
+    pub call: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: std::time::Duration::from_secs(5),
+            call: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+/// Opens a channel to a GREP11 server at `host`:`port`. TLS goes through the same rustls
+/// configuration as every other Strongroom client: the hybrid post-quantum group
+/// X25519MLKEM768 is offered first, the classic groups after it.
+pub async fn channel(
+    host: &str,
+    port: u16,
+    transport: &Transport,
+    timeouts: Timeouts,
+) -> Result<tonic::transport::Channel, ConnectError> {
+    use std::sync::Arc;
+    let bracketed = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let endpoint = format!("{bracketed}:{port}");
+    // The connector below does TLS itself, so tonic is given a plain URI; the requests
+    // still name the https origin.
+    let mut e = tonic::transport::Endpoint::from_shared(format!("http://{endpoint}"))
+        .map_err(|_| ConnectError::Endpoint(endpoint.clone()))?
+        .connect_timeout(timeouts.connect)
+        .timeout(timeouts.call)
+        .tcp_nodelay(true);
+    let unreachable = |e: &(dyn std::error::Error + 'static)| {
+        let mut detail = e.to_string();
+        let mut cur = e.source();
+        while let Some(s) = cur {
+            detail = format!("{detail}: {s}");
+            cur = s.source();
+        }
+        if let Some(p) = crate::certificate_problem(e) {
+            detail = p;
+        }
+        ConnectError::Unreachable {
+            endpoint: endpoint.clone(),
+            detail,
+        }
+    };
+    let tls = match transport {
+        Transport::Plain => {
+            return e.connect().await.map_err(|err| unreachable(&err));
+        }
+        Transport::Tls { trust, identity } => {
+            let mut config = trust.verifying_config(identity.as_ref())?;
+            config.alpn_protocols = vec![b"h2".to_vec()];
+            Arc::new(config)
+        }
+    };
+    let name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+        .map_err(|_| ConnectError::Endpoint(endpoint.clone()))?;
+    e = e.origin(
+        format!("https://{endpoint}")
+            .parse()
+            .map_err(|_| ConnectError::Endpoint(endpoint.clone()))?,
+    );
+    let addr = endpoint.clone();
+    let connector = tower::service_fn(move |_: tonic::transport::Uri| {
+        let (tls, name, addr) = (Arc::clone(&tls), name.clone(), addr.clone());
+        async move {
+            let tcp = tokio::net::TcpStream::connect(addr.as_str()).await?;
+            tcp.set_nodelay(true)?;
+            let stream = tokio_rustls::TlsConnector::from(tls)
+                .connect(name, tcp)
+                .await?;
+            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+        }
+    });
+    e.connect_with_connector(connector)
+        .await
+        .map_err(|err| unreachable(&err))
+}

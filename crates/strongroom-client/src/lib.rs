@@ -12,7 +12,7 @@ pub mod grep11;
 mod iam;
 mod trust;
 pub use iam::{iam_token, IamToken};
-pub use trust::{certificate_problem, Trust, TrustError};
+pub use trust::{certificate_problem, ClientIdentity, Trust, TrustError};
 
 pub use reqwest::Method;
 use reqwest::StatusCode;
@@ -136,6 +136,17 @@ impl Client {
     pub fn with_iam_url(mut self, iam_url: Option<String>) -> Self {
         self.iam_url = iam_url.map(|u| u.trim_end_matches('/').to_string());
         self
+    }
+
+    /// The bearer token this client sends (an API key's token, exchanged or refreshed as
+    /// needed), for calls to the same service over another protocol (GREP11).
+    pub async fn bearer_token(&self) -> Result<Option<String>, ClientError> {
+        self.bearer(false).await
+    }
+
+    /// The instance the calls name (`Bluemix-Instance`).
+    pub fn instance(&self) -> Option<&str> {
+        self.instance.as_deref()
     }
 
     /// The bearer token to send: an API key's token is exchanged on first use and again

@@ -48,6 +48,15 @@ impl Trust {
         if self.insecure {
             return Ok(None);
         }
+        self.verifying_config(None).map(Some)
+    }
+
+    /// The verifying configuration of [`Trust::rustls_config`] (whatever `insecure` says),
+    /// presenting `identity` to servers that ask for a client certificate (mutual TLS).
+    pub fn verifying_config(
+        &self,
+        identity: Option<&ClientIdentity>,
+    ) -> Result<rustls::ClientConfig, TrustError> {
         let mut roots = rustls::RootCertStore::empty();
         // The system store: unreadable entries are skipped (a minimal container may have
         // none at all; the CA file then carries the trust).
@@ -75,9 +84,60 @@ impl Trust {
                 path: PathBuf::new(),
                 problem: e.to_string(),
             })?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Some(config))
+            .with_root_certificates(roots);
+        match identity {
+            None => Ok(config.with_no_client_auth()),
+            Some(id) => {
+                let (certs, key) = id.load()?;
+                config
+                    .with_client_auth_cert(certs, key)
+                    .map_err(|e| TrustError::Bad {
+                        path: id.key.clone(),
+                        problem: format!("does not match its certificate: {e}"),
+                    })
+            }
+        }
+    }
+}
+
+/// A client certificate and its private key, both PEM files.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+type Loaded = (
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+);
+
+impl ClientIdentity {
+    fn load(&self) -> Result<Loaded, TrustError> {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| TrustError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let bad = |path: &Path, problem: &str| TrustError::Bad {
+            path: path.to_path_buf(),
+            problem: problem.into(),
+        };
+        let pem = read(&self.cert)?;
+        let certs = rustls_pemfile::certs(&mut pem.as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| bad(&self.cert, "is not PEM"))?;
+        if certs.is_empty() {
+            return Err(bad(&self.cert, "holds no PEM certificate"));
+        }
+        let pem = zeroize::Zeroizing::new(read(&self.key)?);
+        let key = rustls_pemfile::private_key(&mut pem.as_slice())
+            .map_err(|_| bad(&self.key, "is not PEM"))?
+            .ok_or_else(|| bad(&self.key, "holds no PEM private key"))?;
+        Ok((certs, key))
     }
 }
 

@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use strongroom_client::grep11::grep11_error_of;
 use strongroom_client::grep11::keystore::keystore_client::KeystoreClient;
 use strongroom_client::grep11::pb::crypto_client::CryptoClient;
+use strongroom_client::grep11::{channel, ConnectError, Timeouts, Transport};
 use strongroom_client::{iam_token, IamToken};
+use strongroom_client::{ClientIdentity, Trust};
 use strongroom_model::pkcs11::{ckr, Ckr};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::transport::Channel;
 use zeroize::Zeroizing;
 
 use crate::config;
@@ -74,6 +76,14 @@ fn cfg_instance(cfg: &config::Token) -> Option<String> {
         .find_map(|i| i.instance.clone())
 }
 
+/// The servers a token trusts: the system's roots and the configuration's `cacert`.
+fn trust_of(cfg: &config::Token) -> Trust {
+    Trust {
+        ca_file: cfg.tls.cacert.clone(),
+        insecure: false,
+    }
+}
+
 /// One engine's connection: the endpoint (its index in the configuration), the channel,
 /// and when it was last used.
 struct Link {
@@ -110,18 +120,15 @@ impl Remote {
     pub fn new(cfg: config::Token) -> Result<Self, String> {
         // No idle connections are kept: a pooled connection's task belongs to the engine
         // that opened it, and another engine would wait on it (see `crate::engines`).
-        let mut http = reqwest::Client::builder()
+        // The IAM endpoint is trusted as the GREP11 servers are, post-quantum group first.
+        let tls = trust_of(&cfg)
+            .verifying_config(None)
+            .map_err(|e| e.to_string())?;
+        let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(0);
-        if let Some(ca) = &cfg.tls.cacert {
-            let pem =
-                std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| format!("{} is not a PEM certificate: {e}", ca.display()))?;
-            http = http.add_root_certificate(cert);
-        }
-        let http = http
+            .pool_max_idle_per_host(0)
+            .use_preconfigured_tls(tls)
             .build()
             .map_err(|e| format!("cannot build the IAM client: {e}"))?;
         let apikey = cfg.anonymous.iam.apikey.clone().map(Zeroizing::new);
@@ -242,52 +249,39 @@ impl Remote {
         Ok(header)
     }
 
-    fn tls(&self, host: &str) -> Result<Option<ClientTlsConfig>, CallError> {
+    fn transport(&self) -> Transport {
         let t = &self.cfg.tls;
         if !t.enabled {
-            return Ok(None);
+            return Transport::Plain;
         }
-        let read = |p: &std::path::Path| {
-            std::fs::read(p).map_err(|e| CallError {
-                ckr: ckr::GENERAL_ERROR,
-                detail: format!("cannot read {}: {e}", p.display()),
-            })
+        let identity = match (t.mutual, &t.certfile, &t.keyfile) {
+            (true, Some(cert), Some(key)) => Some(ClientIdentity {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
         };
-        let mut tls = ClientTlsConfig::new().domain_name(host.to_string());
-        tls = match &t.cacert {
-            Some(ca) => tls.ca_certificate(Certificate::from_pem(read(ca)?)),
-            None => tls.with_native_roots(),
-        };
-        if t.mutual {
-            if let (Some(c), Some(k)) = (&t.certfile, &t.keyfile) {
-                tls = tls.identity(Identity::from_pem(read(c)?, read(k)?));
-            }
+        Transport::Tls {
+            trust: trust_of(&self.cfg),
+            identity,
         }
-        Ok(Some(tls))
     }
 
     async fn connect(&self, index: usize) -> Result<Channel, CallError> {
         let ep = &self.cfg.endpoints[index];
-        let tls = self.tls(&ep.host)?;
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let host = if ep.host.contains(':') && !ep.host.starts_with('[') {
-            format!("[{}]", ep.host)
-        } else {
-            ep.host.clone()
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(3),
+            call: Duration::from_secs(30),
         };
-        let mut e = Channel::from_shared(format!("{scheme}://{host}:{}", ep.port))
-            .map_err(|e| CallError::device(format!("bad endpoint {host}: {e}")))?
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(30))
-            .tcp_nodelay(true);
-        if let Some(tls) = tls {
-            e = e
-                .tls_config(tls)
-                .map_err(|e| CallError::device(format!("TLS for {host}: {e}")))?;
-        }
-        e.connect()
+        channel(&ep.host, ep.port, &self.transport(), timeouts)
             .await
-            .map_err(|e| CallError::device(format!("cannot reach {host}:{}: {e}", ep.port)))
+            .map_err(|e| match e {
+                ConnectError::Trust(t) => CallError {
+                    ckr: ckr::GENERAL_ERROR,
+                    detail: t.to_string(),
+                },
+                other => CallError::device(other.to_string()),
+            })
     }
 
     /// The calling engine's channel to the endpoint in use, or a new one to the first

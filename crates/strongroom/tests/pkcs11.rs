@@ -816,6 +816,35 @@ fn the_library_speaks_tls_to_grep11_and_iam() {
         .unwrap();
     drop(s);
     p.finalize().unwrap();
+    // The library offers the hybrid post-quantum group first, and the server takes it, on
+    // GREP11 and on the IAM token exchange (REST).
+    let metrics = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ca = reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap();
+        reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .build()
+            .unwrap()
+            .get(format!("{}/metrics", d.server.admin_url))
+            .bearer_auth(&d.server.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let handshakes = |listener: &str, group: &str| -> u64 {
+        let want = format!(
+            "strongroom_tls_handshakes_total{{group=\"{group}\",listener=\"{listener}\"}} "
+        );
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&want))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    };
+    assert!(handshakes("grep11", "X25519MLKEM768") >= 1, "{metrics}");
+    assert_eq!(handshakes("grep11", "X25519"), 0, "{metrics}");
+    assert!(handshakes("rest", "X25519MLKEM768") >= 1, "{metrics}");
 
     // A CA the server's certificate does not chain to: the library refuses the connection.
     let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
