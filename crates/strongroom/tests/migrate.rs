@@ -634,3 +634,353 @@ fn the_source_api_key_never_comes_from_the_command_line_and_plans_are_checked() 
         "{err}"
     );
 }
+
+mod grep11_blobs {
+    use super::*;
+    use strongroom_grep11::pb;
+    use strongroom_grep11::{cka, ckk, ckm, cko, Cka};
+
+    type Stub = pb::crypto_client::CryptoClient<tonic::transport::Channel>;
+
+    fn attr(v: impl Into<Attr>) -> pb::AttributeValue {
+        pb::AttributeValue {
+            one_attr: Some(match v.into() {
+                Attr::B(b) => pb::attribute_value::OneAttr::AttributeTf(b),
+                Attr::I(i) => pb::attribute_value::OneAttr::AttributeI(i),
+                Attr::Bytes(b) => pb::attribute_value::OneAttr::AttributeB(b),
+            }),
+        }
+    }
+
+    enum Attr {
+        B(bool),
+        I(i64),
+        Bytes(Vec<u8>),
+    }
+    impl From<bool> for Attr {
+        fn from(b: bool) -> Self {
+            Attr::B(b)
+        }
+    }
+    impl From<i64> for Attr {
+        fn from(i: i64) -> Self {
+            Attr::I(i)
+        }
+    }
+    impl From<Vec<u8>> for Attr {
+        fn from(b: Vec<u8>) -> Self {
+            Attr::Bytes(b)
+        }
+    }
+
+    fn t(items: Vec<(Cka, pb::AttributeValue)>) -> HashMap<u64, pb::AttributeValue> {
+        items.into_iter().map(|(k, v)| (k.0, v)).collect()
+    }
+
+    fn mech(m: strongroom_grep11::Ckm, iv: Option<&[u8]>) -> Option<pb::Mechanism> {
+        Some(pb::Mechanism {
+            mechanism: m.0,
+            parameter: iv.map(|iv| pb::mechanism::Parameter::ParameterB(iv.to_vec())),
+        })
+    }
+
+    fn kb(b: &[u8]) -> Option<pb::KeyBlob> {
+        Some(pb::KeyBlob {
+            key_blobs: vec![b.to_vec()],
+            ..Default::default()
+        })
+    }
+
+    async fn aes(g: &mut Stub, token: &str, extractable: bool) -> Vec<u8> {
+        let r = g
+            .generate_key(common::grep11_req(
+                pb::GenerateKeyRequest {
+                    mech: mech(ckm::AES_KEY_GEN, None),
+                    template: t(vec![
+                        (cka::VALUE_LEN, attr(32i64)),
+                        (cka::ENCRYPT, attr(true)),
+                        (cka::DECRYPT, attr(true)),
+                        (cka::EXTRACTABLE, attr(extractable)),
+                    ]),
+                },
+                token,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        r.key_bytes
+    }
+
+    async fn encrypt(g: &mut Stub, token: &str, key: &[u8], iv: &[u8], data: &[u8]) -> Vec<u8> {
+        g.encrypt_single(common::grep11_req(
+            pb::EncryptSingleRequest {
+                key: kb(key),
+                mech: mech(ckm::AES_CBC_PAD, Some(iv)),
+                plain: data.to_vec(),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .ciphered
+    }
+
+    fn grpc(s: &Server) -> String {
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(s.dir.join("dev.json")).unwrap())
+                .unwrap();
+        format!("http://{}", v["grpc_addr"].as_str().unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grep11_blobs_move_wrapped_and_are_used_and_fixed_keys_are_reported() {
+        let (sd, dd, work) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let grpc_flags = ["--grpc-addr", "127.0.0.1:0"];
+        let src = Server::start_with(sd.path(), &grpc_flags);
+        let dst = Server::start_with(dd.path(), &grpc_flags);
+        let mut gs = common::grep11_client(&src).await;
+        let mut gd = common::grep11_client(&dst).await;
+
+        step("the application's blobs at the source: AES extractable and not, an EC key pair");
+        let movable = aes(&mut gs, &src.token, true).await;
+        let fixed = aes(&mut gs, &src.token, false).await;
+        let p256 = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+        let pair = gs
+            .generate_key_pair(common::grep11_req(
+                pb::GenerateKeyPairRequest {
+                    mech: mech(ckm::EC_KEY_PAIR_GEN, None),
+                    pub_key_template: t(vec![
+                        (cka::EC_PARAMS, attr(p256)),
+                        (cka::VERIFY, attr(true)),
+                    ]),
+                    priv_key_template: t(vec![
+                        (cka::SIGN, attr(true)),
+                        (cka::EXTRACTABLE, attr(true)),
+                        (cka::LABEL, attr(b"signer".to_vec())),
+                    ]),
+                },
+                &src.token,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let (ec_priv, ec_pub) = (pair.priv_key_bytes, pair.pub_key_bytes);
+        let iv = random(16);
+        let secret = b"data the application encrypted at the source".to_vec();
+        let ct = encrypt(&mut gs, &src.token, &movable, &iv, &secret).await;
+
+        let input = work.path().join("blobs.jsonl");
+        let blobs = [
+            ("orders-key", &movable),
+            ("hsm-bound", &fixed),
+            ("signer", &ec_priv),
+            ("signer-public", &ec_pub),
+        ];
+        let mut text = String::new();
+        for (name, blob) in blobs {
+            text.push_str(&json!({"name": name, "blob": b64(blob)}).to_string());
+            text.push('\n');
+        }
+        std::fs::write(&input, text).unwrap();
+        let out = work.path().join("blobs.moved.jsonl");
+        let args = |extra: &[&str]| {
+            let mut a = vec![
+                "blobs".to_string(),
+                "--from-grep11".into(),
+                grpc(&src),
+                "--from-instance".into(),
+                src.instance.clone(),
+                "--from".into(),
+                src.url.clone(),
+                "--to-grep11".into(),
+                grpc(&dst),
+                "--blobs".into(),
+                input.display().to_string(),
+            ];
+            a.extend(extra.iter().map(|s| s.to_string()));
+            a
+        };
+
+        step("a dry run says what would move and changes nothing");
+        let a = args(&["--dry-run"]);
+        let (ok, said) = output(migrate(
+            &src,
+            &dst,
+            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        ));
+        assert!(ok, "{said}");
+        assert!(said.contains("3 blob(s) would move"), "{said}");
+        assert!(
+            said.contains("cannot move hsm-bound: CKA_EXTRACTABLE is false"),
+            "{said}"
+        );
+        assert!(said.contains("generate a new key in Strongroom"), "{said}");
+        assert!(!out.exists());
+
+        step("the run moves three blobs, checked at both ends, and reports the fixed one");
+        let a = args(&[]);
+        let run: Vec<&str> = a.iter().map(String::as_str).collect();
+        let (ok, said) = output(migrate(&src, &dst, &run));
+        assert!(ok, "{said}");
+        assert!(
+            said.contains("3 blob(s) moved, 0 moved by an earlier run"),
+            "{said}"
+        );
+        assert!(said.contains("cannot move hsm-bound"), "{said}");
+        let moved: HashMap<String, Value> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                (v["name"].as_str().unwrap().to_string(), v)
+            })
+            .collect();
+        assert_eq!(moved.len(), 3, "{moved:?}");
+        assert_eq!(moved["orders-key"]["checked"], "same-ciphertext");
+        assert_eq!(moved["signer"]["checked"], "same-public-key");
+        assert_eq!(moved["signer-public"]["checked"], "same-public-key");
+        assert_eq!(moved["orders-key"]["class"], "secret");
+        assert!(!moved.contains_key("hsm-bound"));
+        let new = |name: &str| {
+            base64::engine::general_purpose::STANDARD
+                .decode(moved[name]["blob"].as_str().unwrap())
+                .unwrap()
+        };
+        assert_ne!(new("orders-key"), movable);
+
+        step("the moved AES key decrypts at Strongroom what the source encrypted");
+        let back = gd
+            .decrypt_single(common::grep11_req(
+                pb::DecryptSingleRequest {
+                    key: kb(&new("orders-key")),
+                    mech: mech(ckm::AES_CBC_PAD, Some(&iv)),
+                    ciphered: ct.clone(),
+                    ..Default::default()
+                },
+                &dst.token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .plain;
+        assert_eq!(back, secret);
+        step("the old blob means nothing to Strongroom: its master key is another");
+        assert!(gd
+            .decrypt_single(common::grep11_req(
+                pb::DecryptSingleRequest {
+                    key: kb(&movable),
+                    mech: mech(ckm::AES_CBC_PAD, Some(&iv)),
+                    ciphered: ct,
+                    ..Default::default()
+                },
+                &dst.token,
+            ))
+            .await
+            .is_err());
+
+        step("the moved private key signs at Strongroom; the source's public key verifies it");
+        let digest = random(32);
+        let sig = gd
+            .sign_single(common::grep11_req(
+                pb::SignSingleRequest {
+                    priv_key: kb(&new("signer")),
+                    mech: mech(ckm::ECDSA, None),
+                    data: digest.clone(),
+                    ..Default::default()
+                },
+                &dst.token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .signature;
+        gs.verify_single(common::grep11_req(
+            pb::VerifySingleRequest {
+                pub_key: kb(&ec_pub),
+                mech: mech(ckm::ECDSA, None),
+                data: digest.clone(),
+                signature: sig.clone(),
+                ..Default::default()
+            },
+            &src.token,
+        ))
+        .await
+        .unwrap();
+        gd.verify_single(common::grep11_req(
+            pb::VerifySingleRequest {
+                pub_key: kb(&new("signer-public")),
+                mech: mech(ckm::ECDSA, None),
+                data: digest,
+                signature: sig,
+                ..Default::default()
+            },
+            &dst.token,
+        ))
+        .await
+        .unwrap();
+        step("attributes came along: the label, and the key's class and type");
+        let a = gd
+            .get_attribute_value(common::grep11_req(
+                pb::GetAttributeValueRequest {
+                    object: new("signer"),
+                    attributes: t(vec![
+                        (cka::LABEL, attr(false)),
+                        (cka::CLASS, attr(false)),
+                        (cka::KEY_TYPE, attr(false)),
+                        (cka::EXTRACTABLE, attr(false)),
+                    ]),
+                    ..Default::default()
+                },
+                &dst.token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .attributes;
+        let one = |c: Cka| a[&c.0].one_attr.clone().unwrap();
+        assert_eq!(
+            one(cka::LABEL),
+            pb::attribute_value::OneAttr::AttributeB(b"signer".to_vec())
+        );
+        assert_eq!(
+            one(cka::CLASS),
+            pb::attribute_value::OneAttr::AttributeI(cko::PRIVATE_KEY.0 as i64)
+        );
+        assert_eq!(
+            one(cka::KEY_TYPE),
+            pb::attribute_value::OneAttr::AttributeI(ckk::EC.0 as i64)
+        );
+
+        step("a second run moves nothing twice");
+        let (ok, said) = output(migrate(&src, &dst, &run));
+        assert!(ok, "{said}");
+        assert!(
+            said.contains("0 blob(s) moved, 3 moved by an earlier run"),
+            "{said}"
+        );
+        assert_eq!(lines(&out), 3);
+
+        step("bad input: a blob that is not base64 is named by its line");
+        std::fs::write(&input, "{\"name\": \"x\", \"blob\": \"not base64!\"}\n").unwrap();
+        let (ok, said) = output(migrate(&src, &dst, &run));
+        assert!(
+            !ok && said.contains("line 1: the blob is not base64"),
+            "{said}"
+        );
+        step("a blob the source cannot open fails alone, and the run says so");
+        std::fs::write(
+            &input,
+            format!("{}\n", json!({"name": "junk", "blob": b64(b"not a blob")})),
+        )
+        .unwrap();
+        let (ok, said) = output(migrate(&src, &dst, &run));
+        assert!(!ok && said.contains("FAILED junk"), "{said}");
+        assert_eq!(lines(&out), 3);
+    }
+}

@@ -132,6 +132,20 @@ impl Conn {
         Ok((out, instance))
     }
 
+    /// The dev server's GREP11 endpoint from `<data-dir>/dev.json`: `http://` when its REST
+    /// listener is plain, `https://` otherwise.
+    pub(crate) fn dev_grep11(&self) -> Option<String> {
+        let dev = dev_json(&self.data_dir)?;
+        let addr = dev["grpc_addr"].as_str()?;
+        let tls = dev["rest_url"].as_str()?.starts_with("https://");
+        Some(format!("{}://{addr}", if tls { "https" } else { "http" }))
+    }
+
+    /// How clients verify servers, for connections other than REST (GREP11).
+    pub(crate) fn server_trust(&self) -> strongroom_client::Trust {
+        self.trust()
+    }
+
     /// One client over every endpoint (it fails over between them).
     pub(crate) fn client(&self) -> Result<Client, Error> {
         let (url, instance, auth) = self.resolve()?;

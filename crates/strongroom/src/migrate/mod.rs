@@ -4,6 +4,7 @@
 //! through the public API only. `plan` reads and changes nothing; `run` carries a plan out,
 //! resumably. docs/runbooks/leaving-ibm.md walks through it.
 
+mod blobs;
 mod deks;
 mod journal;
 mod plan;
@@ -97,6 +98,43 @@ enum MigrateCmd {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// Move GREP11 key blobs that your applications keep, from HPCS's GREP11 (or another
+    /// Strongroom's) to Strongroom's. Extractable keys travel wrapped under a transport key
+    /// created in Strongroom, and each is checked by use at both ends; keys that are not
+    /// extractable are listed with the re-key procedure. The new blobs are appended to
+    /// `--out`; run again after a failure or a kill, and blobs already moved are skipped.
+    Blobs {
+        /// The source's GREP11 endpoint: host:port or https://host:port (TLS), or
+        /// http://host:port (plain, loopback test servers).
+        #[arg(long = "from-grep11", value_name = "ENDPOINT")]
+        from_grep11: String,
+        /// The source instance's id (HPCS's Bluemix-Instance header).
+        #[arg(long, value_name = "ID")]
+        from_instance: String,
+        /// Where the source's API key is exchanged for a token (IBM Cloud:
+        /// https://iam.cloud.ibm.com).
+        #[arg(long, value_name = "URL")]
+        from_iam_url: Option<String>,
+        /// The source's Key Protect API URL: a Strongroom source exchanges the API key
+        /// there when --from-iam-url is not given.
+        #[arg(long = "from", value_name = "URL")]
+        from: Option<String>,
+        #[command(flatten)]
+        from_args: FromArgs,
+        /// Strongroom's GREP11 endpoint (default: the dev server's, from dev.json).
+        #[arg(long = "to-grep11", value_name = "ENDPOINT")]
+        to_grep11: Option<String>,
+        /// The blobs: JSON lines of {"name": "...", "blob": "<base64 of the blob>"}.
+        #[arg(long, value_name = "FILE")]
+        blobs: PathBuf,
+        /// Where the new blobs go, one JSON line each, with how each move was checked.
+        /// Default: the input's name with `.moved.jsonl`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Only say which blobs would move and which cannot; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// An indicatif bar on stderr (hidden when stderr is not a terminal).
@@ -151,6 +189,48 @@ impl FromArgs {
 pub async fn migrate(a: MigrateArgs) -> Result<(), Error> {
     let output = a.conn.output();
     match a.cmd {
+        MigrateCmd::Blobs {
+            from_grep11,
+            from_instance,
+            from_iam_url,
+            from,
+            from_args,
+            to_grep11,
+            blobs,
+            out,
+            dry_run,
+        } => {
+            let token_url = from.or_else(|| from_iam_url.clone()).ok_or_else(|| {
+                Error::usage(
+                    "give --from-iam-url (IBM Cloud: https://iam.cloud.ibm.com), or --from with \
+                     the source's Key Protect URL, where its API key is exchanged",
+                )
+            })?;
+            let trust = strongroom_client::Trust {
+                ca_file: from_args.from_ca_file.clone(),
+                insecure: false,
+            };
+            let source_rest = from_args.client(&token_url, &from_instance, from_iam_url)?;
+            let src = blobs::Side::connect("the source", &from_grep11, trust, source_rest).await?;
+            let to = to_grep11.or_else(|| a.conn.dev_grep11()).ok_or_else(|| {
+                Error::usage("give --to-grep11 host:port, Strongroom's GREP11 endpoint")
+            })?;
+            let dst =
+                blobs::Side::connect("Strongroom", &to, a.conn.server_trust(), a.conn.client()?)
+                    .await?;
+            let out = out.unwrap_or_else(|| blobs.with_extension("moved.jsonl"));
+            let report = blobs::move_blobs(&src, &dst, &blobs, &out, dry_run).await?;
+            let json = serde_json::to_value(&report)?;
+            print(output, report.human(&out), &json);
+            if report.failures() > 0 {
+                return Err(Error::check(format!(
+                    "{} blob(s) failed to move (listed above); run again once the cause is \
+                     fixed: blobs already moved are skipped",
+                    report.failures()
+                )));
+            }
+            Ok(())
+        }
         MigrateCmd::Plan {
             from,
             from_instance,
