@@ -241,69 +241,119 @@ pub struct SigKey {
     pub pkcs8: Zeroizing<Vec<u8>>,
 }
 
-/// An HPCS TKE CLI signature key file (spec/ceremony.md §3.8): a JSON map of strings.
+/// An HPCS TKE CLI workstation file (spec/ceremony.md §3.8): a JSON map of strings whose
+/// secret is sealed with AES-256-GCM under PBKDF2-HMAC-SHA-256 of the file's password.
+/// Signature key files carry `keyType` and `ski`; key part files, whose layout IBM does not
+/// publish, are read as the same scheme without them (an inference, docs/formats.md).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct HpcsSigkey {
-    key_type: String,
-    ski: String,
+struct HpcsFile {
+    #[serde(default)]
+    key_type: Option<String>,
+    #[serde(default)]
+    ski: Option<String>,
     sea_salt: String,
     enckey: String,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+impl HpcsFile {
+    /// The file at `path`, if it is an HPCS file at all.
+    fn read(path: &Path) -> Option<HpcsFile> {
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// The sealed secret, opened with `password`.
+    fn open(
+        &self,
+        p: &dyn CryptoProvider,
+        what: &str,
+        password: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let bad = |field: &str| Error::check(format!("{what}: HPCS field {field} is not hex"));
+        let salt = hex::decode(&self.sea_salt).map_err(|_| bad("seaSalt"))?;
+        let enc = hex::decode(&self.enckey).map_err(|_| bad("enckey"))?;
+        let (nonce, ct) = enc
+            .split_at_checked(12)
+            .ok_or_else(|| Error::check(format!("{what}: HPCS field enckey is too short")))?;
+        let nonce: [u8; 12] = nonce
+            .try_into()
+            .map_err(|_| Error::check(format!("{what}: bad nonce")))?;
+        let mut k = Zeroizing::new([0u8; 32]);
+        p.pbkdf2_hmac_sha256(password, &salt, HPCS_PBKDF2_ITERATIONS, k.as_mut())
+            .map_err(|_| Error::other("key derivation failed"))?;
+        let key = p
+            .aead_key(AeadAlg::AesGcm, k.as_ref())
+            .map_err(|_| Error::other("cipher setup failed"))?;
+        let mut plain = Zeroizing::new(ct.to_vec());
+        key.open(&nonce, &[], &mut plain).map_err(|_| {
+            Error::check(format!(
+                "{what}: wrong password, or the HPCS file was altered"
+            ))
+        })?;
+        Ok(plain)
+    }
+}
+
+/// Replaces the HPCS file at `path` with `sealed`, keeping the original as
+/// `<file>.<ext>.hpcs`.
+fn keep_and_replace(path: &Path, ext: &str, sealed: &ProtectedFile) -> Result<PathBuf, Error> {
+    let original = path.with_extension(format!("{ext}.hpcs"));
+    std::fs::rename(path, &original).map_err(Error::context(format!(
+        "cannot keep {} as {}",
+        path.display(),
+        original.display()
+    )))?;
+    write(path, sealed)?;
+    Ok(original)
 }
 
 /// The SKI of an HPCS signature key file not yet re-protected, if `path` is one.
 pub fn hpcs_ski(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    serde_json::from_str::<HpcsSigkey>(&text)
-        .ok()
-        .map(|h| h.ski)
+    HpcsFile::read(path)?.ski
 }
 
-/// PBKDF2 iterations of HPCS's signature key files.
+/// Whether `path` is an HPCS key part file not yet re-protected.
+pub fn is_hpcs_part(path: &Path) -> bool {
+    HpcsFile::read(path).is_some_and(|h| h.ski.is_none() && h.key_type.is_none())
+}
+
+/// PBKDF2 iterations of HPCS's workstation files.
 const HPCS_PBKDF2_ITERATIONS: u32 = 4096;
 
 /// If `path` is an HPCS TKE signature key file, re-protects it in Strongroom's format
 /// (Argon2id, authenticated header) under the same password, keeping the original as
-/// `<file>.hpcs`. Returns whether it did.
+/// `<file>.sigkey.hpcs`. Returns whether it did.
 pub fn import_hpcs_sigkey(
     p: &dyn CryptoProvider,
     path: &Path,
     password: &[u8],
 ) -> Result<bool, Error> {
     let what = path.display().to_string();
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Some(h) = HpcsFile::read(path) else {
         return Ok(false);
     };
-    let Ok(h) = serde_json::from_str::<HpcsSigkey>(&text) else {
-        return Ok(false);
-    };
-    if h.key_type != "p521ec" {
+    let Some(file_ski) = h.ski.clone() else {
         return Err(Error::usage(format!(
-            "{what} is an HPCS {} signature key: Strongroom's crypto units take P-521, P-256 and              Ed25519 administrator keys, not RSA; add a new key (sigkey-add) and install it              while the old administrators can still sign",
-            if h.key_type.is_empty() { "RSA-2048" } else { &h.key_type }
+            "{what} is an HPCS file without an SKI: not a signature key file"
+        )));
+    };
+    let key_type = h.key_type.clone().unwrap_or_default();
+    if key_type != "p521ec" {
+        return Err(Error::usage(format!(
+            "{what} is an HPCS {} signature key: Strongroom's crypto units take P-521, P-256 and \
+             Ed25519 administrator keys, not RSA; add a new key (sigkey-add) and install it \
+             while the old administrators can still sign",
+            if key_type.is_empty() {
+                "RSA-2048"
+            } else {
+                &key_type
+            }
         )));
     }
-    let bad = |field: &str| Error::check(format!("{what}: HPCS field {field} is not hex"));
-    let salt = hex::decode(&h.sea_salt).map_err(|_| bad("seaSalt"))?;
-    let enc = hex::decode(&h.enckey).map_err(|_| bad("enckey"))?;
-    let (nonce, ct) = enc
-        .split_at_checked(12)
-        .ok_or_else(|| Error::check(format!("{what}: HPCS field enckey is too short")))?;
-    let nonce: [u8; 12] = nonce
-        .try_into()
-        .map_err(|_| Error::check(format!("{what}: bad nonce")))?;
-    let mut k = Zeroizing::new([0u8; 32]);
-    p.pbkdf2_hmac_sha256(password, &salt, HPCS_PBKDF2_ITERATIONS, k.as_mut())
-        .map_err(|_| Error::other("key derivation failed"))?;
-    let key = p
-        .aead_key(AeadAlg::AesGcm, k.as_ref())
-        .map_err(|_| Error::other("cipher setup failed"))?;
-    let mut pem = Zeroizing::new(ct.to_vec());
-    key.open(&nonce, &[], &mut pem).map_err(|_| {
-        Error::check(format!(
-            "{what}: wrong password, or the HPCS file was altered"
-        ))
-    })?;
+    let pem = h.open(p, &what, password)?;
     let pem = Zeroizing::new(
         String::from_utf8(pem.to_vec())
             .map_err(|_| Error::check(format!("{what}: the HPCS key is not PEM")))?,
@@ -326,7 +376,7 @@ pub fn import_hpcs_sigkey(
         .sig_public_key(alg, &pkcs8)
         .map_err(|_| Error::check(format!("{what}: the HPCS key is damaged")))?;
     let ski = ski_of(p, alg, &public);
-    if !h.ski.eq_ignore_ascii_case(&hex::encode(ski)) {
+    if !file_ski.eq_ignore_ascii_case(&hex::encode(ski)) {
         return Err(Error::check(format!(
             "{what}: the key does not match the SKI in the HPCS file"
         )));
@@ -340,15 +390,67 @@ pub fn import_hpcs_sigkey(
     header.public_key = Some(B64.encode(&public));
     header.ski = Some(hex::encode(ski));
     let sealed = seal(p, header, password, DEFAULT_M_MIB, &pkcs8)?;
-    let original = path.with_extension("sigkey.hpcs");
-    std::fs::rename(path, &original).map_err(Error::context(format!(
-        "cannot keep {what} as {}",
-        original.display()
-    )))?;
-    write(path, &sealed)?;
+    let original = keep_and_replace(path, "sigkey", &sealed)?;
     eprintln!(
-        "{what}: HPCS signature key (SKI {}) re-protected in Strongroom's format under the same          password; the original is kept as {}",
+        "{what}: HPCS signature key (SKI {}) re-protected in Strongroom's format under the same \
+         password; the original is kept as {}",
         hex::encode(ski),
+        original.display()
+    );
+    Ok(true)
+}
+
+/// If `path` is an HPCS TKE key part file, re-protects it in Strongroom's format under the
+/// same password, with its part verification pattern, keeping the original as
+/// `<file>.mkpart.hpcs`. The part inside is 32 bytes, or 64 hex digits. Returns whether it
+/// did.
+pub fn import_hpcs_part(
+    p: &dyn CryptoProvider,
+    path: &Path,
+    password: &[u8],
+) -> Result<bool, Error> {
+    let what = path.display().to_string();
+    let Some(h) = HpcsFile::read(path) else {
+        return Ok(false);
+    };
+    if h.ski.is_some() || h.key_type.is_some() {
+        return Err(Error::usage(format!(
+            "{what} is an HPCS signature key file, not a key part file: name it .sigkey"
+        )));
+    }
+    let body = h.open(p, &what, password)?;
+    let hex_text = std::str::from_utf8(&body)
+        .ok()
+        .map(str::trim)
+        .filter(|t| t.len() == 2 * MASTER_KEY_LEN)
+        .and_then(|t| hex::decode(t).ok())
+        .map(Zeroizing::new);
+    let raw: &[u8] = match &hex_text {
+        Some(b) => b,
+        None => &body,
+    };
+    let mut part = Zeroizing::new([0u8; MASTER_KEY_LEN]);
+    if raw.len() != MASTER_KEY_LEN {
+        return Err(Error::check(format!(
+            "{what}: the HPCS key part holds {} bytes, not {MASTER_KEY_LEN}",
+            raw.len()
+        )));
+    }
+    part.copy_from_slice(raw);
+    let vp = part_vp_of(p, &part).map_err(|_| Error::check("verification pattern failed"))?;
+    let description = h.description.clone().unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    let mut header = new_header(MKPART_FORMAT, &description);
+    header.part_vp = Some(vp.to_hex());
+    let sealed = seal(p, header, password, DEFAULT_M_MIB, part.as_ref())?;
+    let original = keep_and_replace(path, "mkpart", &sealed)?;
+    eprintln!(
+        "{what}: HPCS key part (part VP {}) re-protected in Strongroom's format under the same \
+         password; the original is kept as {}",
+        vp.to_hex(),
         original.display()
     );
     Ok(true)
@@ -393,6 +495,7 @@ pub fn open_part(
     path: &Path,
     password: &[u8],
 ) -> Result<Zeroizing<[u8; MASTER_KEY_LEN]>, Error> {
+    import_hpcs_part(p, path, password)?;
     let f = read(path)?;
     let what = path.display().to_string();
     if f.header.format != MKPART_FORMAT {

@@ -159,7 +159,20 @@ pub(super) fn workstation_command(
             let mut rows = Vec::new();
             let mut human = format!("master key parts in {}:\n", dir.display());
             for (n, f) in files.iter().enumerate() {
-                let h = files::read(f)?.header;
+                let h = match files::read(f) {
+                    Ok(f) => f.header,
+                    Err(_) if files::is_hpcs_part(f) => {
+                        let name = files::file_name(f);
+                        human.push_str(&format!(
+                            "  {:>2}  {:<30} (HPCS file: re-protected when first used)\n",
+                            n + 1,
+                            name
+                        ));
+                        rows.push(json!({"number": n + 1, "file": name, "hpcs": true}));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 human.push_str(&format!(
                     "  {:>2}  {:<30} part VP {}\n",
                     n + 1,

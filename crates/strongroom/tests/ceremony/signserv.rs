@@ -274,3 +274,127 @@ async fn an_hpcs_signature_key_file_is_re_protected_on_first_use_and_signs() {
     assert_eq!(u["signature_threshold"], json!(1));
     assert!(u["admins"].to_string().contains(&ski), "{u}");
 }
+
+/// An HPCS TKE CLI key part file, in the layout spec/ceremony.md §3.8 infers for it: the
+/// signature key files' scheme (PBKDF2-HMAC-SHA-256 over `seaSalt`, AES-256-GCM of the
+/// secret in `enckey`) holding the 32-byte part, raw or as 64 hex digits.
+fn hpcs_part_file(password: &str, part: &[u8; 32], as_hex: bool, description: &str) -> String {
+    let p = AwsLcProvider;
+    let mut salt = [0u8; 32];
+    let mut nonce = [0u8; 12];
+    p.fill_random(&mut salt).unwrap();
+    p.fill_random(&mut nonce).unwrap();
+    let mut k = [0u8; 32];
+    p.pbkdf2_hmac_sha256(password.as_bytes(), &salt, 4096, &mut k)
+        .unwrap();
+    let mut body = if as_hex {
+        hex::encode(part).into_bytes()
+    } else {
+        part.to_vec()
+    };
+    p.aead_key(AeadAlg::AesGcm, &k)
+        .unwrap()
+        .seal(&nonce, &[], &mut body)
+        .unwrap();
+    let mut enc = nonce.to_vec();
+    enc.extend(body);
+    json!({
+        "seaSalt": hex::encode(salt),
+        "enckey": hex::encode(enc),
+        "description": description,
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn hpcs_key_part_files_are_re_protected_and_load_the_master_key() {
+    let c = Ceremony::new("1", "0");
+    let p = AwsLcProvider;
+    let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
+    p.fill_random(&mut a).unwrap();
+    p.fill_random(&mut b).unwrap();
+    let file_a = hpcs_part_file("custodian-a-pw", &a, false, "custodian-a");
+    std::fs::write(c.ws.join("hpcs-a.mkpart"), &file_a).unwrap();
+    std::fs::write(
+        c.ws.join("hpcs-b.mkpart"),
+        hpcs_part_file("custodian-b-pw", &b, true, "custodian-b"),
+    )
+    .unwrap();
+    let good = std::fs::read_to_string(&c.pw).unwrap();
+
+    step("the listing shows both as HPCS files");
+    let out = c.ok(&["mks"]);
+    assert_eq!(out.matches("HPCS file").count(), 2, "{out}");
+
+    c.ok(&["cryptounit-admin-add", "alice"]);
+    c.ok(&["cryptounit-admin-add", "bob"]);
+    c.ok(&[
+        "cryptounit-thrhld-set",
+        "--signature-threshold",
+        "2",
+        "--revocation-threshold",
+        "1",
+    ]);
+
+    step("a wrong password is refused, the file stays as it was, nothing is loaded");
+    std::fs::write(
+        &c.pw,
+        format!("{good}hpcs-a.mkpart: not-it\nhpcs-b.mkpart: custodian-b-pw\n"),
+    )
+    .unwrap();
+    let before = c.units();
+    c.fails(
+        &["cryptounit-mk-load", "hpcs-a", "hpcs-b"],
+        "wrong password",
+    );
+    assert_eq!(
+        std::fs::read_to_string(c.ws.join("hpcs-a.mkpart")).unwrap(),
+        file_a
+    );
+    assert_eq!(c.units(), before);
+
+    step("with their passwords both are re-protected and load the master key a ⊕ b");
+    std::fs::write(
+        &c.pw,
+        format!("{good}hpcs-a.mkpart: custodian-a-pw\nhpcs-b.mkpart: custodian-b-pw\n"),
+    )
+    .unwrap();
+    c.ok(&["cryptounit-mk-load", "hpcs-a", "hpcs-b"]);
+    c.ok(&["cryptounit-mk-commit"]);
+    c.ok(&["cryptounit-mk-setimm", "--yes"]);
+    let mut mk = [0u8; 32];
+    for i in 0..32 {
+        mk[i] = a[i] ^ b[i];
+    }
+    let vp = strongroom_engine::admin::vp_of(&p, &mk).unwrap().to_hex();
+    assert_eq!(c.units()[0]["current"]["vp"].as_str().unwrap(), vp);
+    let converted: Value =
+        serde_json::from_str(&std::fs::read_to_string(c.ws.join("hpcs-b.mkpart")).unwrap())
+            .unwrap();
+    assert_eq!(converted["format"], json!("strongroom-mkpart/1"));
+    assert_eq!(converted["name"], json!("custodian-b"));
+    assert_eq!(
+        converted["part_vp"],
+        json!(strongroom_engine::admin::part_vp_of(&p, &b)
+            .unwrap()
+            .to_hex())
+    );
+    assert_eq!(
+        std::fs::read_to_string(c.ws.join("hpcs-a.mkpart.hpcs")).unwrap(),
+        file_a
+    );
+    let out = c.ok(&["mks"]);
+    assert!(
+        out.contains("custodian-b") && !out.contains("HPCS file"),
+        "{out}"
+    );
+
+    step("a signature key file named as a part is refused with what to do");
+    let (sigkey, _) = hpcs_sigkey_file("pw-of-a-sigkey");
+    std::fs::write(c.ws.join("wrong.mkpart"), sigkey).unwrap();
+    std::fs::write(&c.pw, format!("{good}wrong.mkpart: pw-of-a-sigkey\n")).unwrap();
+    c.fails(
+        &["cryptounit-mk-load", "wrong", "hpcs-b"],
+        "not a key part file",
+    );
+}
