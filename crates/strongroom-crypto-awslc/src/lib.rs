@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 mod pkcs11;
+mod pq;
 mod sys;
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_192_GCM, AES_256_GCM};
@@ -440,6 +441,17 @@ impl CryptoProvider for AwsLcProvider {
         pkcs11::verify(scheme, public, data, sig)
     }
 
+    fn ml_dsa_verify(&self, public: &PublicInfo, context: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+        pq::ml_dsa_verify(public, context, msg, sig)
+    }
+
+    fn ml_kem_encapsulate(
+        &self,
+        public: &PublicInfo,
+    ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), CryptoError> {
+        pq::encapsulate(public)
+    }
+
     fn rsa_encrypt(
         &self,
         padding: RsaPadding,
@@ -577,3 +589,5 @@ impl SigKeyPair {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pq;

@@ -302,6 +302,8 @@ enum Key {
         params: Vec<u8>,
         x: Zeroizing<Vec<u8>>,
     },
+    /// ML-DSA or ML-KEM.
+    Pq(crate::pq::PqKey),
 }
 
 struct Prepared {
@@ -377,7 +379,11 @@ pub(crate) fn prepare(pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoEr
             };
             (Key::Ed25519(kp), public)
         }
-        _ => return Err(CryptoError),
+        o => {
+            let kind = crate::pq::kind_of_oid(o).ok_or(CryptoError)?;
+            let (k, public) = crate::pq::prepare(kind, pkcs8)?;
+            (Key::Pq(k), public)
+        }
     };
     Ok(Box::new(Prepared {
         key,
@@ -429,6 +435,21 @@ impl PreparedPrivate for Prepared {
                 .map_err(|_| CryptoError)?
                 .as_ref()
                 .to_vec()),
+            (Key::Pq(k), SignScheme::MlDsa) => k.ml_dsa_sign(&[], data),
+            _ => Err(CryptoError),
+        }
+    }
+
+    fn ml_dsa_sign(&self, context: &[u8], msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        match &self.key {
+            Key::Pq(k) => k.ml_dsa_sign(context, msg),
+            _ => Err(CryptoError),
+        }
+    }
+
+    fn decapsulate(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        match &self.key {
+            Key::Pq(k) => k.decapsulate(ciphertext),
             _ => Err(CryptoError),
         }
     }
@@ -518,6 +539,7 @@ pub(crate) fn generate(kind: AsymKind) -> Result<(Zeroizing<Vec<u8>>, PublicInfo
             let kp = EcdsaKeyPair::generate(ecdsa_alg(curve)?).map_err(|_| CryptoError)?;
             Zeroizing::new(kp.to_pkcs8v1().map_err(|_| CryptoError)?.as_ref().to_vec())
         }
+        AsymKind::MlDsa(_) | AsymKind::MlKem(_) => crate::pq::generate(kind)?,
         AsymKind::Dsa { .. } | AsymKind::Dh { .. } => return Err(CryptoError),
     };
     let public = prepare(&pkcs8)?.public().clone();
@@ -632,7 +654,11 @@ pub(crate) fn public_info(spki: &[u8]) -> Result<PublicInfo, CryptoError> {
                 spki: der::build_spki(oid::EC_PUBLIC_KEY, Some(curve_oid(curve)), key),
             })
         }
-        _ => Err(CryptoError),
+        o => match crate::pq::kind_of_oid(o) {
+            // No parameters follow a post-quantum algorithm OID.
+            Some(kind) if alg.curve.is_empty() => crate::pq::public_info(kind, key),
+            _ => Err(CryptoError),
+        },
     }
 }
 
@@ -682,6 +708,7 @@ pub(crate) fn verify(scheme: SignScheme, public: &PublicInfo, data: &[u8], sig: 
                 .verify(data, sig)
                 .is_ok()
         }
+        (AsymKind::MlDsa(_), SignScheme::MlDsa) => crate::pq::ml_dsa_verify(public, &[], data, sig),
         (AsymKind::Ec(curve), SignScheme::EcdsaDigest) => {
             let Some(v) = ecdsa_verify_alg(curve) else {
                 return false;

@@ -1203,6 +1203,107 @@ pub(crate) fn rsa_x931_verify(key: &Pkey, input: &[u8], sig: &[u8]) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(&t, &em).is_ok()
 }
 
+/// Owned EVP_MD_CTX.
+struct MdCtx(NonNull<sys::EVP_MD_CTX>);
+impl Drop for MdCtx {
+    fn drop(&mut self) {
+        // SAFETY: owned by this value alone; freeing also frees the EVP_PKEY_CTX that
+        // EVP_Digest{Sign,Verify}Init attached to it.
+        unsafe { sys::EVP_MD_CTX_free(self.0.as_ptr()) }
+    }
+}
+
+/// A digest-sign or digest-verify context over `key` with the ML-DSA context string
+/// `context` (pure ML-DSA: no digest is named; aws-lc refuses a context over 255 bytes).
+fn ml_dsa_ctx(key: &Pkey, context: &[u8], sign: bool) -> Result<MdCtx, CryptoError> {
+    // SAFETY: EVP_MD_CTX_new returns null or a context that `MdCtx` owns.
+    let md = MdCtx(NonNull::new(unsafe { sys::EVP_MD_CTX_new() }).ok_or(CryptoError)?);
+    let mut pctx: *mut sys::EVP_PKEY_CTX = std::ptr::null_mut();
+    // SAFETY: `md` and the EVP_PKEY are valid; the init call stores a new EVP_PKEY_CTX
+    // (owned by `md`) in `pctx`, which is used only while `md` lives; `context` is
+    // readable for its length and copied by aws-lc.
+    let ok = unsafe {
+        let init = if sign {
+            sys::EVP_DigestSignInit(
+                md.0.as_ptr(),
+                &mut pctx,
+                std::ptr::null(),
+                std::ptr::null_mut(),
+                key.0.as_ptr(),
+            )
+        } else {
+            sys::EVP_DigestVerifyInit(
+                md.0.as_ptr(),
+                &mut pctx,
+                std::ptr::null(),
+                std::ptr::null_mut(),
+                key.0.as_ptr(),
+            )
+        };
+        init == 1
+            && !pctx.is_null()
+            && sys::EVP_PKEY_CTX_set_signature_context(pctx, context.as_ptr(), context.len()) == 1
+    };
+    if ok {
+        Ok(md)
+    } else {
+        Err(CryptoError)
+    }
+}
+
+/// Pure ML-DSA signature of `msg` with a context string (FIPS 204 §5.2, hedged).
+pub(crate) fn ml_dsa_sign(key: &Pkey, context: &[u8], msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let md = ml_dsa_ctx(key, context, true)?;
+    let mut len = 0usize;
+    // SAFETY: with a null output EVP_DigestSign only writes the signature length to `len`.
+    if unsafe {
+        sys::EVP_DigestSign(
+            md.0.as_ptr(),
+            std::ptr::null_mut(),
+            &mut len,
+            msg.as_ptr(),
+            msg.len(),
+        )
+    } != 1
+    {
+        return Err(CryptoError);
+    }
+    let mut sig = vec![0u8; len];
+    // SAFETY: `sig` holds `len` bytes, the most aws-lc writes; `msg` is readable.
+    if unsafe {
+        sys::EVP_DigestSign(
+            md.0.as_ptr(),
+            sig.as_mut_ptr(),
+            &mut len,
+            msg.as_ptr(),
+            msg.len(),
+        )
+    } != 1
+        || len > sig.len()
+    {
+        return Err(CryptoError);
+    }
+    sig.truncate(len);
+    Ok(sig)
+}
+
+/// Verifies a pure ML-DSA signature with a context string.
+pub(crate) fn ml_dsa_verify(key: &Pkey, context: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+    let Ok(md) = ml_dsa_ctx(key, context, false) else {
+        return false;
+    };
+    // SAFETY: `sig` and `msg` are readable for their lengths.
+    unsafe {
+        sys::EVP_DigestVerify(
+            md.0.as_ptr(),
+            sig.as_ptr(),
+            sig.len(),
+            msg.as_ptr(),
+            msg.len(),
+        ) == 1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -39,6 +39,18 @@ pub mod oid {
     pub const P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
     /// secp256k1 1.3.132.0.10
     pub const SECP256K1: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x0a];
+    /// id-ml-dsa-44 (2.16.840.1.101.3.4.3.17), FIPS 204 keys in X.509 and PKCS#8.
+    pub const ML_DSA_44: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x11];
+    /// id-ml-dsa-65 (2.16.840.1.101.3.4.3.18).
+    pub const ML_DSA_65: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x12];
+    /// id-ml-dsa-87 (2.16.840.1.101.3.4.3.19).
+    pub const ML_DSA_87: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x13];
+    /// id-alg-ml-kem-512 (2.16.840.1.101.3.4.4.1), FIPS 203 keys.
+    pub const ML_KEM_512: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04, 0x01];
+    /// id-alg-ml-kem-768 (2.16.840.1.101.3.4.4.2).
+    pub const ML_KEM_768: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04, 0x02];
+    /// id-alg-ml-kem-1024 (2.16.840.1.101.3.4.4.3).
+    pub const ML_KEM_1024: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04, 0x03];
 }
 
 /// One TLV: its tag, its content and the bytes after it.
@@ -255,6 +267,32 @@ pub fn build_spki(alg_oid: &[u8], curve_oid: Option<&[u8]>, key: &[u8]) -> Vec<u
     let mut out = Vec::new();
     write_tlv(&mut out, tag::SEQUENCE, &body);
     out
+}
+
+/// Builds a PKCS#8 PrivateKeyInfo (v1) whose privateKey OCTET STRING holds `private_key`
+/// (already DER: for ML-KEM the `expandedKey` OCTET STRING of its CHOICE).
+pub fn build_pkcs8(alg_oid: &[u8], private_key: &[u8]) -> Vec<u8> {
+    let mut alg = Vec::new();
+    write_tlv(&mut alg, tag::OID, alg_oid);
+    let mut body = Vec::new();
+    write_tlv(&mut body, tag::INTEGER, &[0]);
+    write_tlv(&mut body, tag::SEQUENCE, &alg);
+    write_tlv(&mut body, tag::OCTET_STRING, private_key);
+    let mut out = Vec::new();
+    write_tlv(&mut out, tag::SEQUENCE, &body);
+    out
+}
+
+/// The privateKey OCTET STRING content of a PKCS#8 PrivateKeyInfo.
+pub fn pkcs8_private_key(pkcs8: &[u8]) -> Option<&[u8]> {
+    let (body, after) = expect(pkcs8, tag::SEQUENCE)?;
+    if !after.is_empty() {
+        return None;
+    }
+    let (_version, rest) = expect(body, tag::INTEGER)?;
+    let (_alg, rest) = expect(rest, tag::SEQUENCE)?;
+    let (key, _) = expect(rest, tag::OCTET_STRING)?;
+    Some(key)
 }
 
 #[cfg(test)]

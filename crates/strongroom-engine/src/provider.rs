@@ -185,6 +185,96 @@ pub enum AsymKind {
         /// Bytes of q (half an r ‖ s signature).
         q_len: u8,
     },
+    /// ML-DSA (FIPS 204) signatures.
+    MlDsa(MlDsaSet),
+    /// ML-KEM (FIPS 203) key encapsulation.
+    MlKem(MlKemSet),
+}
+
+/// The parameter sets of ML-DSA (FIPS 204).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MlDsaSet {
+    /// ML-DSA-44 (category 2).
+    P44,
+    /// ML-DSA-65 (category 3).
+    P65,
+    /// ML-DSA-87 (category 5).
+    P87,
+}
+
+impl MlDsaSet {
+    /// Every set, smallest first.
+    pub const ALL: [MlDsaSet; 3] = [MlDsaSet::P44, MlDsaSet::P65, MlDsaSet::P87];
+
+    /// The signature length in bytes.
+    pub fn signature_len(self) -> usize {
+        match self {
+            MlDsaSet::P44 => 2420,
+            MlDsaSet::P65 => 3309,
+            MlDsaSet::P87 => 4627,
+        }
+    }
+
+    /// The public key length in bytes.
+    pub fn public_key_len(self) -> usize {
+        match self {
+            MlDsaSet::P44 => 1312,
+            MlDsaSet::P65 => 1952,
+            MlDsaSet::P87 => 2592,
+        }
+    }
+
+    /// The name FIPS 204 gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MlDsaSet::P44 => "ML-DSA-44",
+            MlDsaSet::P65 => "ML-DSA-65",
+            MlDsaSet::P87 => "ML-DSA-87",
+        }
+    }
+}
+
+/// The parameter sets of ML-KEM (FIPS 203).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MlKemSet {
+    /// ML-KEM-512 (category 1).
+    K512,
+    /// ML-KEM-768 (category 3).
+    K768,
+    /// ML-KEM-1024 (category 5).
+    K1024,
+}
+
+impl MlKemSet {
+    /// Every set, smallest first.
+    pub const ALL: [MlKemSet; 3] = [MlKemSet::K512, MlKemSet::K768, MlKemSet::K1024];
+
+    /// The ciphertext length in bytes.
+    pub fn ciphertext_len(self) -> usize {
+        match self {
+            MlKemSet::K512 => 768,
+            MlKemSet::K768 => 1088,
+            MlKemSet::K1024 => 1568,
+        }
+    }
+
+    /// The encapsulation key length in bytes.
+    pub fn public_key_len(self) -> usize {
+        match self {
+            MlKemSet::K512 => 800,
+            MlKemSet::K768 => 1184,
+            MlKemSet::K1024 => 1568,
+        }
+    }
+
+    /// The name FIPS 203 gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MlKemSet::K512 => "ML-KEM-512",
+            MlKemSet::K768 => "ML-KEM-768",
+            MlKemSet::K1024 => "ML-KEM-1024",
+        }
+    }
 }
 
 /// A public key as the provider understands it.
@@ -227,6 +317,9 @@ pub enum SignScheme {
     Ed25519,
     /// DSA over a digest; r ‖ s, each as long as q.
     DsaDigest,
+    /// Pure ML-DSA over the message with an empty context (a context string goes through
+    /// [`PreparedPrivate::ml_dsa_sign`] and [`CryptoProvider::ml_dsa_verify`]).
+    MlDsa,
 }
 
 /// RSA encryption padding.
@@ -267,6 +360,16 @@ pub trait PreparedPrivate: Send + Sync {
     fn ec_multiply(&self, point: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
     /// The PKCS#8 encoding (for wrapping out).
     fn pkcs8(&self) -> &[u8];
+    /// Pure ML-DSA over `msg` with a context string of at most 255 bytes (FIPS 204 §5.2),
+    /// hedged with fresh randomness.
+    fn ml_dsa_sign(&self, _context: &[u8], _msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        Err(CryptoError)
+    }
+    /// ML-KEM decapsulation: the 32-byte shared secret of `ciphertext` (implicit rejection:
+    /// a ciphertext of the right length never fails, a forged one gives an unrelated secret).
+    fn decapsulate(&self, _ciphertext: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        Err(CryptoError)
+    }
 }
 
 /// The primitives a crypto unit needs. Implementations are stateless and thread-safe.
@@ -450,4 +553,22 @@ pub trait CryptoProvider: Send + Sync + 'static {
         label: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError>;
+    /// Verifies a pure ML-DSA signature with a context string (see
+    /// [`PreparedPrivate::ml_dsa_sign`]).
+    fn ml_dsa_verify(
+        &self,
+        _public: &PublicInfo,
+        _context: &[u8],
+        _msg: &[u8],
+        _sig: &[u8],
+    ) -> bool {
+        false
+    }
+    /// ML-KEM encapsulation to a public key: (ciphertext, 32-byte shared secret).
+    fn ml_kem_encapsulate(
+        &self,
+        _public: &PublicInfo,
+    ) -> Result<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>), CryptoError> {
+        Err(CryptoError)
+    }
 }

@@ -303,6 +303,18 @@ pub mod ckm {
     pub const IBM_ED25519_SHA512: Ckm = Ckm(0x8001_001C);
     pub const IBM_ATTRIBUTEBOUND_WRAP: Ckm = Ckm(0x8002_0004);
     pub const IBM_TRANSPORTKEY: Ckm = Ckm(0x8002_0005);
+    /// PKCS#11 3.2: ML-KEM (FIPS 203) key pair generation.
+    pub const ML_KEM_KEY_PAIR_GEN: Ckm = Ckm(0xF);
+    /// PKCS#11 3.2: ML-KEM encapsulation and decapsulation.
+    pub const ML_KEM: Ckm = Ckm(0x17);
+    /// PKCS#11 3.2: ML-DSA (FIPS 204) key pair generation.
+    pub const ML_DSA_KEY_PAIR_GEN: Ckm = Ckm(0x1C);
+    /// PKCS#11 3.2: pure ML-DSA signatures (CK_SIGN_ADDITIONAL_CONTEXT parameter).
+    pub const ML_DSA: Ckm = Ckm(0x1D);
+    /// IBM's pre-standard Dilithium (round 2/3): refused, see docs/compatibility.md.
+    pub const IBM_DILITHIUM: Ckm = Ckm(0x8001_0023);
+    /// IBM's pre-standard Kyber (round 2/3): refused, see docs/compatibility.md.
+    pub const IBM_KYBER: Ckm = Ckm(0x8001_0024);
 }
 
 /// Attribute types (CKA_*).
@@ -353,6 +365,12 @@ pub mod cka {
     pub const PRIME: Cka = Cka(0x130);
     pub const SUBPRIME: Cka = Cka(0x131);
     pub const BASE: Cka = Cka(0x132);
+    /// PKCS#11 3.2: the parameter set of an ML-DSA or ML-KEM key (CKP_*).
+    pub const PARAMETER_SET: Cka = Cka(0x61D);
+    /// PKCS#11 3.2: the key may encapsulate (ML-KEM public key).
+    pub const ENCAPSULATE: Cka = Cka(0x633);
+    /// PKCS#11 3.2: the key may decapsulate (ML-KEM private key).
+    pub const DECAPSULATE: Cka = Cka(0x634);
 }
 
 /// Key types (CKK_*).
@@ -369,6 +387,22 @@ pub mod ckk {
     pub const AES: Ckk = Ckk(0x1F);
     /// CKK_EC_EDWARDS (PKCS#11 3.0), what Ed25519 keys report.
     pub const EC_EDWARDS: Ckk = Ckk(0x40);
+    /// PKCS#11 3.2: ML-KEM (FIPS 203).
+    pub const ML_KEM: Ckk = Ckk(0x49);
+    /// PKCS#11 3.2: ML-DSA (FIPS 204).
+    pub const ML_DSA: Ckk = Ckk(0x4A);
+}
+
+/// Parameter sets of PKCS#11 3.2 (`CKA_PARAMETER_SET`): the same numbers name ML-DSA-44/65/87
+/// and ML-KEM-512/768/1024.
+pub mod ckp {
+    #![allow(missing_docs)]
+    pub const ML_DSA_44: u64 = 1;
+    pub const ML_DSA_65: u64 = 2;
+    pub const ML_DSA_87: u64 = 3;
+    pub const ML_KEM_512: u64 = 1;
+    pub const ML_KEM_768: u64 = 2;
+    pub const ML_KEM_1024: u64 = 3;
 }
 
 /// Object classes (CKO_*).

@@ -56,8 +56,9 @@ const READ_ONLY: [Cka; 6] = [
 ];
 
 /// Value-carrying attributes a template may give (checked by the operation).
-const VALUES: [Cka; 11] = [
+const VALUES: [Cka; 12] = [
     cka::PRIME_BITS,
+    cka::PARAMETER_SET,
     cka::IBM_STRUCT_PARAMS,
     cka::CLASS,
     cka::KEY_TYPE,
@@ -155,7 +156,8 @@ pub fn check_template(t: &Template, class: Cko) -> Result<(), Ep11Error> {
                 | cka::KEY_TYPE
                 | cka::VALUE_LEN
                 | cka::MODULUS_BITS
-                | cka::PRIME_BITS => v.as_ulong().is_some(),
+                | cka::PRIME_BITS
+                | cka::PARAMETER_SET => v.as_ulong().is_some(),
                 cka::PUBLIC_EXPONENT => v.as_ulong().is_some() || matches!(v, AttrValue::Bytes(_)),
                 cka::IBM_NEVER_MODIFIABLE => v.as_bool().is_some(),
                 _ => matches!(v, AttrValue::Bytes(_)),

@@ -1,9 +1,12 @@
-//! Key derivation: ECDH, DH, generic-secret derivations, EC multiply.
+//! Key derivation: ECDH, DH, ML-KEM, generic-secret derivations, EC multiply.
 
 use super::*;
 
 impl Ep11<'_> {
-    /// `DeriveKey`: ECDH1 (KDF NULL) and SHA*_KEY_DERIVATION.
+    /// `DeriveKey`: ECDH1 (KDF NULL), DH, SHA*_KEY_DERIVATION, the concatenations, and
+    /// ML-KEM: with a public key it encapsulates (the ciphertext follows the 7-byte check
+    /// value in CheckSum, where IBM's Kyber puts it), with a private key it decapsulates
+    /// the ciphertext given in ParameterB.
     pub fn derive(&self, mech: &Mech, base: &[u8], t: &Template) -> Result<NewKey, Ep11Error> {
         let class = attrs::class_in(t).unwrap_or(cko::SECRET_KEY);
         if class != cko::SECRET_KEY {
@@ -20,7 +23,59 @@ impl Ep11<'_> {
                 "the base key is not extractable, so a key derived from it cannot be",
             );
         }
+        // ML-KEM encapsulation hands the ciphertext back after the new key's check value.
+        let mut ciphertext: Option<Vec<u8>> = None;
         let secret: Zeroizing<Vec<u8>> = match mech.code {
+            ckm::ML_KEM => match &b.body {
+                Body::Public(info) => {
+                    if !matches!(info.kind, AsymKind::MlKem(_)) {
+                        return err(
+                            ckr::KEY_TYPE_INCONSISTENT,
+                            "CKM_ML_KEM encapsulates to an ML-KEM public key",
+                        );
+                    }
+                    no_param(mech)?;
+                    let (ct, ss) = self.provider.ml_kem_encapsulate(info).map_err(|_| {
+                        Ep11Error::new(ckr::GENERAL_ERROR, "ML-KEM encapsulation failed")
+                    })?;
+                    ciphertext = Some(ct);
+                    ss
+                }
+                Body::Private(pk) => {
+                    let AsymKind::MlKem(set) = pk.public().kind else {
+                        return err(
+                            ckr::KEY_TYPE_INCONSISTENT,
+                            "CKM_ML_KEM decapsulates with an ML-KEM private key",
+                        );
+                    };
+                    let MechParam::Bytes(ct) = &mech.param else {
+                        return err(
+                            ckr::MECHANISM_PARAM_INVALID,
+                            "CKM_ML_KEM decapsulation needs the ciphertext in ParameterB",
+                        );
+                    };
+                    if ct.len() != set.ciphertext_len() {
+                        return err(
+                            ckr::ENCRYPTED_DATA_LEN_RANGE,
+                            format!(
+                                "an {} ciphertext has {} bytes, not {}",
+                                set.name(),
+                                set.ciphertext_len(),
+                                ct.len()
+                            ),
+                        );
+                    }
+                    pk.decapsulate(ct).map_err(|_| {
+                        Ep11Error::new(ckr::GENERAL_ERROR, "ML-KEM decapsulation failed")
+                    })?
+                }
+                Body::Secret(_) => {
+                    return err(
+                        ckr::KEY_TYPE_INCONSISTENT,
+                        "CKM_ML_KEM needs an ML-KEM public key (encapsulate) or private key (decapsulate)",
+                    )
+                }
+            },
             ckm::ECDH1_DERIVE => {
                 let peer = match &mech.param {
                     MechParam::Bytes(p) => p.clone(),
@@ -193,6 +248,11 @@ impl Ep11<'_> {
                 ),
             );
         }
-        self.new_secret(t, kt, KeyMaterial::new(secret[..len].to_vec()), false, None)
+        let mut key =
+            self.new_secret(t, kt, KeyMaterial::new(secret[..len].to_vec()), false, None)?;
+        if let Some(ct) = ciphertext {
+            key.checksum.extend_from_slice(&ct);
+        }
+        Ok(key)
     }
 }

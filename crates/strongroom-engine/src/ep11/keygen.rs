@@ -277,6 +277,36 @@ impl Ep11<'_> {
                 }
                 AsymKind::Ec(c)
             }
+            ckm::ML_DSA_KEY_PAIR_GEN => {
+                let set = match parameter_set(pub_t, priv_t, "ML-DSA")? {
+                    ckp::ML_DSA_44 => MlDsaSet::P44,
+                    ckp::ML_DSA_65 => MlDsaSet::P65,
+                    ckp::ML_DSA_87 => MlDsaSet::P87,
+                    n => {
+                        return bad_parameter_set(
+                            "ML-DSA",
+                            n,
+                            "1 (ML-DSA-44), 2 (ML-DSA-65) or 3 (ML-DSA-87)",
+                        )
+                    }
+                };
+                AsymKind::MlDsa(set)
+            }
+            ckm::ML_KEM_KEY_PAIR_GEN => {
+                let set = match parameter_set(pub_t, priv_t, "ML-KEM")? {
+                    ckp::ML_KEM_512 => MlKemSet::K512,
+                    ckp::ML_KEM_768 => MlKemSet::K768,
+                    ckp::ML_KEM_1024 => MlKemSet::K1024,
+                    n => {
+                        return bad_parameter_set(
+                            "ML-KEM",
+                            n,
+                            "1 (ML-KEM-512), 2 (ML-KEM-768) or 3 (ML-KEM-1024)",
+                        )
+                    }
+                };
+                AsymKind::MlKem(set)
+            }
             c => {
                 return err(
                     ckr::MECHANISM_INVALID,
@@ -336,4 +366,28 @@ impl Ep11<'_> {
         };
         Ok((public, private))
     }
+}
+
+/// `CKA_PARAMETER_SET` of a key pair template (public or private; both must agree).
+fn parameter_set(pub_t: &Template, priv_t: &Template, alg: &str) -> Result<u64, Ep11Error> {
+    let a = attrs::ulong(pub_t, cka::PARAMETER_SET);
+    let b = attrs::ulong(priv_t, cka::PARAMETER_SET);
+    match (a, b) {
+        (Some(x), Some(y)) if x != y => err(
+            ckr::TEMPLATE_INCONSISTENT,
+            "the public and private templates name different parameter sets",
+        ),
+        (Some(x), _) | (None, Some(x)) => Ok(x),
+        (None, None) => err(
+            ckr::TEMPLATE_INCOMPLETE,
+            format!("{alg} key generation needs CKA_PARAMETER_SET in the public template"),
+        ),
+    }
+}
+
+fn bad_parameter_set<T>(alg: &str, n: u64, valid: &str) -> Result<T, Ep11Error> {
+    err(
+        ckr::ATTRIBUTE_VALUE_INVALID,
+        format!("CKA_PARAMETER_SET {n} is not an {alg} parameter set: {valid} are"),
+    )
 }

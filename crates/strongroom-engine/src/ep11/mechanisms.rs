@@ -149,6 +149,11 @@ pub const MECHANISMS: &[MechInfo] = &[
     mi(ckm::IBM_ATTRIBUTEBOUND_WRAP, 0, 0, ckf::WRAP | ckf::UNWRAP),
     mi(ckm::DSA_PARAMETER_GEN, 2048, 3072, ckf::GENERATE),
     mi(ckm::DH_PKCS_PARAMETER_GEN, 2048, 8192, ckf::GENERATE),
+    // FIPS 203/204 under PKCS#11 3.2's codes; sizes are CKP_* parameter sets (1 to 3).
+    mi(ckm::ML_DSA_KEY_PAIR_GEN, 1, 3, ckf::GENERATE_KEY_PAIR),
+    mi(ckm::ML_DSA, 1, 3, SV),
+    mi(ckm::ML_KEM_KEY_PAIR_GEN, 1, 3, ckf::GENERATE_KEY_PAIR),
+    mi(ckm::ML_KEM, 1, 3, ckf::DERIVE),
 ];
 
 /// The info of one mechanism.

@@ -30,14 +30,14 @@ use strongroom_model::InstanceId;
 use zeroize::Zeroizing;
 
 use crate::provider::{
-    AeadAlg, AsymKind, BlockCipher, CipherMode, Curve, DigestAlg, MacAlg, PreparedPrivate,
-    PublicInfo, RsaPadding, SignScheme,
+    AeadAlg, AsymKind, BlockCipher, CipherMode, Curve, DigestAlg, MacAlg, MlDsaSet, MlKemSet,
+    PreparedPrivate, PublicInfo, RsaPadding, SignScheme,
 };
 use crate::secret::KeyMaterial;
 use crate::{CryptoUnit, EngineError, MkId};
 
 pub use attrs::{AttrValue, Attrs, Template};
-use consts::{cka, ckf, ckk, ckm, cko, ckr, Cka, Ckk, Ckm, Cko, Ckr};
+use consts::{cka, ckf, ckk, ckm, cko, ckp, ckr, Cka, Ckk, Ckm, Cko, Ckr};
 use object::Parsed;
 
 use errors::*;

@@ -237,6 +237,9 @@ impl Ep11<'_> {
             }
             Plan::Sign { scheme, hash } => {
                 let k = key.ok_or_else(|| Ep11Error::new(ckr::KEY_HANDLE_INVALID, "no key"))?;
+                if *scheme == SignScheme::MlDsa {
+                    return self.ml_dsa_step(op, k, ml_dsa_context(&st.mech)?, all, sig);
+                }
                 let input = match (scheme, hash) {
                     (SignScheme::Ed25519, _) => all.to_vec(),
                     (_, Some(h)) => match prehashed {
@@ -297,6 +300,37 @@ impl Ep11<'_> {
                     _ => err(ckr::KEY_TYPE_INCONSISTENT, "wrong half of the key pair"),
                 }
             }
+        }
+    }
+
+    /// Pure ML-DSA: the message itself is signed, with the context string of the mechanism.
+    fn ml_dsa_step(
+        &self,
+        op: Op,
+        k: &Resolved,
+        context: &[u8],
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<Vec<u8>, Ep11Error> {
+        match (&k.body, op) {
+            (Body::Private(pk), Op::Sign) => pk
+                .ml_dsa_sign(context, msg)
+                .map_err(|_| Ep11Error::new(ckr::GENERAL_ERROR, "ML-DSA signing failed")),
+            (Body::Public(info), Op::Verify) => {
+                let want = sig_len(k, SignScheme::MlDsa);
+                if sig.len() != want {
+                    return err(
+                        ckr::SIGNATURE_LEN_RANGE,
+                        format!("the signature must be {want} bytes"),
+                    );
+                }
+                if self.provider.ml_dsa_verify(info, context, msg, sig) {
+                    Ok(Vec::new())
+                } else {
+                    err(ckr::SIGNATURE_INVALID, "the signature does not verify")
+                }
+            }
+            _ => err(ckr::KEY_TYPE_INCONSISTENT, "wrong half of the key pair"),
         }
     }
 

@@ -116,6 +116,27 @@ pub(super) fn no_param(m: &Mech) -> Result<(), Ep11Error> {
     }
 }
 
+/// The context string of a `CKM_ML_DSA` parameter: over GREP11, ParameterB holds the
+/// context itself (0 to 255 bytes; none means the empty context). Signatures are always
+/// hedged (FIPS 204's default); PKCS#11 3.2's deterministic variant is not offered.
+pub(super) fn ml_dsa_context(m: &Mech) -> Result<&[u8], Ep11Error> {
+    match &m.param {
+        MechParam::None => Ok(&[]),
+        MechParam::Bytes(b) if b.len() <= 255 => Ok(b),
+        MechParam::Bytes(b) => err(
+            ckr::MECHANISM_PARAM_INVALID,
+            format!(
+                "CKM_ML_DSA: the context string has {} bytes; FIPS 204 allows at most 255",
+                b.len()
+            ),
+        ),
+        _ => err(
+            ckr::MECHANISM_PARAM_INVALID,
+            "CKM_ML_DSA takes its context string (at most 255 bytes) in ParameterB",
+        ),
+    }
+}
+
 pub(super) fn hmac_general_len(m: &Mech, full: usize) -> Result<usize, Ep11Error> {
     // CK_MAC_GENERAL_PARAMS: a CK_ULONG, sent as 8 (or 4) big-endian bytes in ParameterB.
     let n = match &m.param {
@@ -395,6 +416,13 @@ pub(super) fn plan(m: &Mech, op: Op) -> Result<Plan, Ep11Error> {
             no_param(m)?;
             Plan::Sign {
                 scheme: SignScheme::Ed25519,
+                hash: None,
+            }
+        }
+        ML_DSA if sign_ops => {
+            ml_dsa_context(m)?;
+            Plan::Sign {
+                scheme: SignScheme::MlDsa,
                 hash: None,
             }
         }

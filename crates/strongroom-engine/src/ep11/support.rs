@@ -28,6 +28,8 @@ pub(super) fn key_type_of(k: AsymKind) -> Ckk {
         AsymKind::Ec(_) => ckk::EC,
         AsymKind::Dsa { .. } => ckk::DSA,
         AsymKind::Dh { .. } => ckk::DH,
+        AsymKind::MlDsa(_) => ckk::ML_DSA,
+        AsymKind::MlKem(_) => ckk::ML_KEM,
     }
 }
 
@@ -43,6 +45,8 @@ pub(super) fn add_public_attrs(a: &mut Attrs, info: &PublicInfo) {
         AsymKind::Dsa { bits, .. } | AsymKind::Dh { bits } => {
             a.set(cka::PRIME_BITS, AttrValue::Int(i64::from(bits)))
         }
+        AsymKind::MlDsa(s) => a.set(cka::PARAMETER_SET, AttrValue::ulong(ckp_of_dsa(s))),
+        AsymKind::MlKem(s) => a.set(cka::PARAMETER_SET, AttrValue::ulong(ckp_of_kem(s))),
     }
 }
 
@@ -56,8 +60,28 @@ pub(super) fn public_checksum(info: &PublicInfo) -> Vec<u8> {
             Curve::P384 => 384,
             _ => 256,
         },
+        AsymKind::MlDsa(s) => (s.public_key_len() * 8) as u32,
+        AsymKind::MlKem(s) => (s.public_key_len() * 8) as u32,
     };
     let mut out = info.spki.clone();
     out.extend_from_slice(&bits.to_be_bytes());
     out
+}
+
+/// The CKP_* number of an ML-DSA parameter set.
+pub(super) fn ckp_of_dsa(s: MlDsaSet) -> u64 {
+    match s {
+        MlDsaSet::P44 => ckp::ML_DSA_44,
+        MlDsaSet::P65 => ckp::ML_DSA_65,
+        MlDsaSet::P87 => ckp::ML_DSA_87,
+    }
+}
+
+/// The CKP_* number of an ML-KEM parameter set.
+pub(super) fn ckp_of_kem(s: MlKemSet) -> u64 {
+    match s {
+        MlKemSet::K512 => ckp::ML_KEM_512,
+        MlKemSet::K768 => ckp::ML_KEM_768,
+        MlKemSet::K1024 => ckp::ML_KEM_1024,
+    }
 }

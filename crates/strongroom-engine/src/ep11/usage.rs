@@ -76,6 +76,10 @@ pub(super) fn plan_name(plan: &Plan) -> &'static str {
             scheme: SignScheme::Ed25519,
             ..
         } => "an Ed25519 key is needed",
+        Plan::Sign {
+            scheme: SignScheme::MlDsa,
+            ..
+        } => "an ML-DSA key is needed",
     }
 }
 
@@ -139,6 +143,10 @@ pub(super) fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
         } => {
             matches!(kind_of(k), Some(AsymKind::Ec(Curve::Ed25519)))
         }
+        Plan::Sign {
+            scheme: SignScheme::MlDsa,
+            ..
+        } => matches!(kind_of(k), Some(AsymKind::MlDsa(_))),
         Plan::Digest(_) => true,
         Plan::EcMultiply => {
             matches!(&k.body, Body::Private(_))
@@ -159,7 +167,8 @@ pub(super) fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
                     | SignScheme::RsaX931
                     | SignScheme::EcdsaDigest
                     | SignScheme::DsaDigest
-                    | SignScheme::Ed25519,
+                    | SignScheme::Ed25519
+                    | SignScheme::MlDsa,
                 ..
             }
     );
@@ -210,6 +219,7 @@ pub(super) fn sig_len(k: &Resolved, scheme: SignScheme) -> usize {
         (Some(AsymKind::Dsa { q_len, .. }), _) => 2 * usize::from(q_len),
         (Some(AsymKind::Ec(Curve::Ed25519)), _) => 64,
         (Some(AsymKind::Ec(c)), _) => 2 * c.field_len(),
+        (Some(AsymKind::MlDsa(s)), _) => s.signature_len(),
         _ => 0,
     }
 }
