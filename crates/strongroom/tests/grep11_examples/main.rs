@@ -10,6 +10,7 @@ mod bad_input;
 mod derive_wrap;
 mod encrypt;
 mod mechanisms;
+mod pq;
 mod sign;
 
 use std::collections::HashMap;
