@@ -107,6 +107,10 @@ fn add_public(a: &mut Template, spki: &[u8], point: bool) {
                 a.insert(cka::EC_POINT, Value::Bytes(p));
             }
         }
+        Some(Public::PostQuantum { value }) if point => {
+            a.insert(cka::VALUE, Value::Bytes(value));
+        }
+        Some(Public::PostQuantum { .. }) => {}
         None => {}
     }
 }
@@ -233,10 +237,23 @@ impl Library {
             let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
             sent.insert(cka::IBM_STRUCT_PARAMS, Value::Bytes(der::integers(&refs)));
         }
+        let mut sent_private = st.clone();
+        if code == ckm::ML_KEM_KEY_PAIR_GEN {
+            // GREP11 encapsulates and decapsulates through DeriveKey: the server's keys
+            // carry CKA_DERIVE where PKCS#11 3.2 names CKA_ENCAPSULATE / CKA_DECAPSULATE.
+            for (t, a) in [
+                (&mut sent, cka::ENCAPSULATE),
+                (&mut sent_private, cka::DECAPSULATE),
+            ] {
+                if matches!(t.get(&a), Some(Value::Bool(true))) {
+                    t.insert(cka::DERIVE, Value::Bool(true));
+                }
+            }
+        }
         let req = pb::GenerateKeyPairRequest {
             mech: Some(m),
             pub_key_template: pb_template(&sent, cko::PUBLIC_KEY),
-            priv_key_template: pb_template(st, cko::PRIVATE_KEY),
+            priv_key_template: pb_template(&sent_private, cko::PRIVATE_KEY),
         };
         let r = rpc!(self, self.remote_of(h)?, generate_key_pair, req).map_err(fail)?;
         let pub_blob = blob_of(&r.pub_key, r.pub_key_bytes);
@@ -363,9 +380,92 @@ impl Library {
             ..Default::default()
         };
         let r = rpc!(self, self.remote_of(h)?, derive_key, req).map_err(fail)?;
+        self.new_derived(h, t, &r, code)
+    }
+
+    /// `C_EncapsulateKey` with CKM_ML_KEM: a new secret key (an object made from the
+    /// template) and the ciphertext for the holder of the private key. With `out` None the
+    /// caller asks the ciphertext's length only, and no key is made.
+    pub fn encapsulate_key(
+        &self,
+        h: u64,
+        m: Mechanism,
+        public: u64,
+        t: &Template,
+        out: Option<usize>,
+    ) -> Result<(Option<u64>, Vec<u8>, usize)> {
+        if Ckm(m.mechanism) != ckm::ML_KEM {
+            return Err(ckr::MECHANISM_INVALID);
+        }
+        let (o, blob) = self.key_for(h, public, cka::ENCAPSULATE)?;
+        if o.key_type() != ckk::ML_KEM {
+            return Err(ckr::KEY_TYPE_INCONSISTENT);
+        }
+        let len = match o.ulong(cka::PARAMETER_SET) {
+            Some(1) => 768,
+            Some(2) => 1088,
+            Some(3) => 1568,
+            _ => return Err(ckr::KEY_TYPE_INCONSISTENT),
+        };
+        match out {
+            None => return Ok((None, Vec::new(), len)),
+            Some(n) if n < len => return Err(ckr::BUFFER_TOO_SMALL),
+            Some(_) => {}
+        }
+        self.may_create(h, t, cko::SECRET_KEY)?;
+        let req = pb::DeriveKeyRequest {
+            mech: Some(m),
+            template: pb_template(t, cko::SECRET_KEY),
+            base_key: kb(&blob),
+            ..Default::default()
+        };
+        let r = rpc!(self, self.remote_of(h)?, derive_key, req).map_err(fail)?;
+        // The check value (7 bytes) comes first, then the ciphertext.
+        let ct = r.check_sum.get(7..).ok_or(ckr::DEVICE_ERROR)?.to_vec();
+        if ct.len() != len {
+            return Err(ckr::DEVICE_ERROR);
+        }
+        let k = self.new_derived(h, t, &r, ckm::ML_KEM)?;
+        Ok((Some(k), ct, len))
+    }
+
+    /// `C_DecapsulateKey` with CKM_ML_KEM: the secret key the ciphertext carries.
+    pub fn decapsulate_key(
+        &self,
+        h: u64,
+        m: Mechanism,
+        private: u64,
+        t: &Template,
+        ct: &[u8],
+    ) -> Result<u64> {
+        if Ckm(m.mechanism) != ckm::ML_KEM || m.parameter.is_some() {
+            return Err(ckr::MECHANISM_INVALID);
+        }
+        let (_, blob) = self.key_for(h, private, cka::DECAPSULATE)?;
+        self.may_create(h, t, cko::SECRET_KEY)?;
+        let req = pb::DeriveKeyRequest {
+            mech: Some(Mechanism {
+                mechanism: ckm::ML_KEM.0,
+                parameter: Some(pb::mechanism::Parameter::ParameterB(ct.to_vec())),
+            }),
+            template: pb_template(t, cko::SECRET_KEY),
+            base_key: kb(&blob),
+            ..Default::default()
+        };
+        let r = rpc!(self, self.remote_of(h)?, derive_key, req).map_err(fail)?;
+        self.new_derived(h, t, &r, ckm::ML_KEM)
+    }
+
+    fn new_derived(
+        &self,
+        h: u64,
+        t: &Template,
+        r: &pb::DeriveKeyResponse,
+        code: Ckm,
+    ) -> Result<u64> {
         let mut attrs = new_key_attrs(t, attrs_of(&r.new_key), cko::SECRET_KEY, code);
         attrs.insert(cka::LOCAL, Value::Bool(false));
-        let blob = blob_of(&r.new_key, r.new_key_bytes);
+        let blob = blob_of(&r.new_key, r.new_key_bytes.clone());
         self.add_object(
             h,
             Object {

@@ -57,10 +57,18 @@ pub enum Public {
         /// CKA_EC_POINT.
         point: Vec<u8>,
     },
+    /// ML-DSA or ML-KEM (NIST OIDs 2.16.840.1.101.3.4.3.17-19 and .4.4.1-3): the raw key,
+    /// PKCS#11 3.2's CKA_VALUE of the public key.
+    PostQuantum {
+        /// CKA_VALUE.
+        value: Vec<u8>,
+    },
 }
 
 const RSA_OID: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
 const EC_OID: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
+/// 2.16.840.1.101.3.4: NIST's algorithm arc; .3.17-19 are ML-DSA, .4.1-3 ML-KEM.
+const NIST_ALG: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04];
 
 fn unsigned(i: &[u8]) -> Vec<u8> {
     let mut i = i;
@@ -109,6 +117,11 @@ pub fn public_of_spki(b: &[u8]) -> Option<Public> {
         return Some(Public::Ec {
             params: encode(0x06, curve),
             point: encode(0x04, key),
+        });
+    }
+    if let Some([3, 17..=19] | [4, 1..=3]) = oid.strip_prefix(NIST_ALG) {
+        return Some(Public::PostQuantum {
+            value: key.to_vec(),
         });
     }
     None

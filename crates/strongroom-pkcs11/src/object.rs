@@ -71,12 +71,15 @@ pub fn kind_of(a: Cka) -> Kind {
         | cka::IBM_RESTRICTABLE
         | cka::IBM_NEVER_MODIFIABLE
         | cka::IBM_ATTRBOUND
-        | cka::IBM_USE_AS_DATA => Kind::Bool,
+        | cka::IBM_USE_AS_DATA
+        | cka::ENCAPSULATE
+        | cka::DECAPSULATE => Kind::Bool,
         cka::CLASS
         | cka::KEY_TYPE
         | cka::VALUE_LEN
         | cka::MODULUS_BITS
         | cka::PRIME_BITS
+        | cka::PARAMETER_SET
         | cka::KEY_GEN_MECHANISM
         | CERTIFICATE_TYPE
         | CERTIFICATE_CATEGORY
@@ -98,6 +101,7 @@ pub fn server_side(a: Cka) -> bool {
             | cka::PUBLIC_EXPONENT
             | cka::EC_PARAMS
             | cka::PRIME_BITS
+            | cka::PARAMETER_SET
             | cka::LABEL
             | cka::ID
             | cka::PRIVATE
@@ -145,6 +149,7 @@ pub fn fixed(a: Cka) -> bool {
             | cka::EC_POINT
             | cka::VALUE
             | cka::CHECK_VALUE
+            | cka::PARAMETER_SET
     )
 }
 

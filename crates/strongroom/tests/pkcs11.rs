@@ -865,3 +865,93 @@ fn the_library_speaks_tls_to_grep11_and_iam() {
     drop(s);
     p.finalize().unwrap();
 }
+
+/// PKCS#11 3.2's post-quantum functions through the library (its default interface is 3.2):
+/// ML-DSA-65 signatures with a context, ML-KEM-768 C_EncapsulateKey / C_DecapsulateKey to
+/// AES keys that agree, and the refusals (deterministic ML-DSA, a truncated ciphertext).
+#[test]
+fn ml_dsa_and_ml_kem_through_the_pkcs11_3_2_interface() {
+    use cryptoki::mechanism::dsa::{HedgeType, SignAdditionalContext};
+    use cryptoki::object::{MlDsaParameterSetType, MlKemParameterSetType};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dev(dir.path(), "127.0.0.1:0");
+    let (p, s) = open(&d);
+    assert!(p.is_fn_supported(cryptoki::context::Function::EncapsulateKey));
+
+    step("ML-DSA-65: generate, sign with a context, verify; another context fails.");
+    let (public, private) = s
+        .generate_key_pair(
+            &Mechanism::MlDsaKeyPairGen,
+            &[
+                Attribute::ParameterSet(MlDsaParameterSetType::ML_DSA_65.into()),
+                Attribute::Verify(true),
+            ],
+            &[Attribute::Sign(true), Attribute::Sensitive(true)],
+        )
+        .unwrap();
+    let attrs = s
+        .get_attributes(public, &[AttributeType::KeyType, AttributeType::Value])
+        .unwrap();
+    assert!(attrs.contains(&Attribute::KeyType(KeyType::ML_DSA)));
+    assert!(attrs
+        .iter()
+        .any(|a| matches!(a, Attribute::Value(v) if v.len() == 1952)));
+    let ctx = SignAdditionalContext::new(HedgeType::Preferred, Some(b"pkcs11 context"));
+    let sig = s
+        .sign(&Mechanism::MlDsa(ctx), private, b"a message")
+        .unwrap();
+    assert_eq!(sig.len(), 3309);
+    s.verify(&Mechanism::MlDsa(ctx), public, b"a message", &sig)
+        .unwrap();
+    let other = SignAdditionalContext::new(HedgeType::Preferred, Some(b"other"));
+    assert!(matches!(
+        s.verify(&Mechanism::MlDsa(other), public, b"a message", &sig),
+        Err(Error::Pkcs11(RvError::SignatureInvalid, _))
+    ));
+    let det = SignAdditionalContext::new(HedgeType::DeterministicRequired, None);
+    assert!(matches!(
+        s.sign(&Mechanism::MlDsa(det), private, b"a message"),
+        Err(Error::Pkcs11(RvError::MechanismParamInvalid, _))
+    ));
+
+    step("ML-KEM-768: encapsulate to the public key, decapsulate with the private key.");
+    let (ek, dk) = s
+        .generate_key_pair(
+            &Mechanism::MlKemKeyPairGen,
+            &[
+                Attribute::ParameterSet(MlKemParameterSetType::ML_KEM_768.into()),
+                Attribute::Encapsulate(true),
+            ],
+            &[Attribute::Decapsulate(true), Attribute::Sensitive(true)],
+        )
+        .unwrap();
+    let aes = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(32.into()),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+    ];
+    let (ct, sent) = s.encapsulate_key(&Mechanism::MlKem, ek, &aes).unwrap();
+    assert_eq!(ct.len(), 1088);
+    let got = s.decapsulate_key(&Mechanism::MlKem, dk, &aes, &ct).unwrap();
+    let iv = [9u8; 16];
+    let c = s
+        .encrypt(&Mechanism::AesCbcPad(iv), sent, b"one shared secret")
+        .unwrap();
+    assert_eq!(
+        s.decrypt(&Mechanism::AesCbcPad(iv), got, &c).unwrap(),
+        b"one shared secret"
+    );
+    assert!(matches!(
+        s.decapsulate_key(&Mechanism::MlKem, dk, &aes, &ct[..1087]),
+        Err(Error::Pkcs11(RvError::EncryptedDataLenRange, _))
+    ));
+    // A key without CKA_ENCAPSULATE may not encapsulate; an ML-DSA key is the wrong type.
+    assert!(matches!(
+        s.encapsulate_key(&Mechanism::MlKem, dk, &aes),
+        Err(Error::Pkcs11(RvError::KeyFunctionNotPermitted, _))
+    ));
+    drop(s);
+    p.finalize().unwrap();
+}

@@ -1,4 +1,4 @@
-//! The function lists: PKCS#11 2.40's (`C_GetFunctionList`) and 3.0's, offered through
+//! The function lists: PKCS#11 2.40's (`C_GetFunctionList`), 3.0's and 3.2's, offered through
 //! `C_GetInterfaceList` / `C_GetInterface` under the interface name "PKCS 11".
 
 use super::entry::*;
@@ -41,47 +41,59 @@ macro_rules! list {
 
 static FUNCTIONS_240: CK_FUNCTION_LIST = v240!(list, CK_FUNCTION_LIST, 2, 40);
 
-static FUNCTIONS_30: CK_FUNCTION_LIST_3_0 = v240!(
+/// The 3.0 list's own functions after the 2.40 ones, then `$extra` (the 3.2 list's).
+macro_rules! v30 {
+    ($m:ident, $ty:ident, $major:expr, $minor:expr $(, $extra:ident)*) => {
+        v240!($m, $ty, $major, $minor,
+            C_GetInterfaceList, C_GetInterface, C_LoginUser, C_SessionCancel,
+            C_MessageEncryptInit, C_EncryptMessage, C_EncryptMessageBegin, C_EncryptMessageNext,
+            C_MessageEncryptFinal, C_MessageDecryptInit, C_DecryptMessage,
+            C_DecryptMessageBegin, C_DecryptMessageNext, C_MessageDecryptFinal,
+            C_MessageSignInit, C_SignMessage, C_SignMessageBegin, C_SignMessageNext,
+            C_MessageSignFinal, C_MessageVerifyInit, C_VerifyMessage, C_VerifyMessageBegin,
+            C_VerifyMessageNext, C_MessageVerifyFinal
+            $(, $extra)*)
+    };
+}
+
+static FUNCTIONS_30: CK_FUNCTION_LIST_3_0 = v30!(list, CK_FUNCTION_LIST_3_0, 3, 0);
+
+/// PKCS#11 3.2: C_EncapsulateKey and C_DecapsulateKey (ML-KEM) are served; the other new
+/// functions answer CKR_FUNCTION_NOT_SUPPORTED.
+static FUNCTIONS_32: CK_FUNCTION_LIST_3_2 = v30!(
     list,
-    CK_FUNCTION_LIST_3_0,
+    CK_FUNCTION_LIST_3_2,
     3,
-    0,
-    C_GetInterfaceList,
-    C_GetInterface,
-    C_LoginUser,
-    C_SessionCancel,
-    C_MessageEncryptInit,
-    C_EncryptMessage,
-    C_EncryptMessageBegin,
-    C_EncryptMessageNext,
-    C_MessageEncryptFinal,
-    C_MessageDecryptInit,
-    C_DecryptMessage,
-    C_DecryptMessageBegin,
-    C_DecryptMessageNext,
-    C_MessageDecryptFinal,
-    C_MessageSignInit,
-    C_SignMessage,
-    C_SignMessageBegin,
-    C_SignMessageNext,
-    C_MessageSignFinal,
-    C_MessageVerifyInit,
-    C_VerifyMessage,
-    C_VerifyMessageBegin,
-    C_VerifyMessageNext,
-    C_MessageVerifyFinal
+    2,
+    C_EncapsulateKey,
+    C_DecapsulateKey,
+    C_VerifySignatureInit,
+    C_VerifySignature,
+    C_VerifySignatureUpdate,
+    C_VerifySignatureFinal,
+    C_GetSessionValidationFlags,
+    C_AsyncComplete,
+    C_AsyncGetID,
+    C_AsyncJoin,
+    C_WrapKeyAuthenticated,
+    C_UnwrapKeyAuthenticated
 );
 
 const NAME: &[u8] = b"PKCS 11\0";
 
-/// The interfaces this library offers, 3.0 first.
-struct Interfaces([CK_INTERFACE; 2]);
+/// The interfaces this library offers, newest first.
+struct Interfaces([CK_INTERFACE; 3]);
 
 // SAFETY: the interfaces only point to immutable statics (the name and the function lists),
 // which are valid for the life of the process and never written through these pointers.
 unsafe impl Sync for Interfaces {}
 
 static INTERFACES: Interfaces = Interfaces([
+    CK_INTERFACE {
+        pInterfaceName: NAME.as_ptr() as *mut CK_UTF8CHAR,
+        pFunctionList: &FUNCTIONS_32 as *const CK_FUNCTION_LIST_3_2 as *mut std::ffi::c_void,
+        flags: CKF_INTERFACE_FORK_SAFE,
+    },
     CK_INTERFACE {
         pInterfaceName: NAME.as_ptr() as *mut CK_UTF8CHAR,
         pFunctionList: &FUNCTIONS_30 as *const CK_FUNCTION_LIST_3_0 as *mut std::ffi::c_void,
@@ -120,7 +132,7 @@ pub unsafe extern "C" fn C_GetInterfaceList(
     })
 }
 
-/// C_GetInterface: by name ("PKCS 11" or null), version (3.0, 2.40 or null) and flags.
+/// C_GetInterface: by name ("PKCS 11" or null), version (3.2, 3.0, 2.40 or null) and flags.
 #[no_mangle]
 pub unsafe extern "C" fn C_GetInterface(
     pInterfaceName: CK_UTF8CHAR_PTR,
@@ -146,14 +158,15 @@ pub unsafe extern "C" fn C_GetInterface(
             // SAFETY: the caller's CK_VERSION.
             Some(unsafe { *pVersion })
         };
-        let found = INTERFACES
-            .0
-            .iter()
-            .zip([(3u8, 0u8), (2, 40)])
-            .find(|(itf, (major, minor))| {
-                want.is_none_or(|v| v.major == *major && v.minor == *minor)
-                    && itf.flags & flags == flags
-            });
+        let found =
+            INTERFACES
+                .0
+                .iter()
+                .zip([(3u8, 2u8), (3, 0), (2, 40)])
+                .find(|(itf, (major, minor))| {
+                    want.is_none_or(|v| v.major == *major && v.minor == *minor)
+                        && itf.flags & flags == flags
+                });
         match found {
             Some((itf, _)) => {
                 // SAFETY: checked non-null; the interface is a static.

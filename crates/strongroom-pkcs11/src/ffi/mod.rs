@@ -283,6 +283,23 @@ unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism, Ckr> {
             let aad = unsafe { bytes(g.pAAD, g.ulAADLen) }?;
             Some(Parameter::ParameterB([iv, aad].concat()))
         }
+        c if c == ckm::ML_DSA.0 => {
+            // PKCS#11 3.2: an optional CK_SIGN_ADDITIONAL_CONTEXT; GREP11 takes the context
+            // itself. Signatures are hedged; a caller that requires determinism is refused.
+            if m.pParameter.is_null() && m.ulParameterLen == 0 {
+                None
+            } else {
+                // SAFETY: size checked by `param`.
+                let a: CK_SIGN_ADDITIONAL_CONTEXT = unsafe { param(m) }?;
+                if a.hedgeVariant == CKH_DETERMINISTIC_REQUIRED {
+                    crate::log::warn("CKM_ML_DSA: deterministic signatures are not offered");
+                    return Err(ckr::MECHANISM_PARAM_INVALID);
+                }
+                // SAFETY: the context is `ulContextLen` bytes.
+                let ctx = unsafe { bytes(a.pContext, a.ulContextLen) }?;
+                (!ctx.is_empty()).then(|| Parameter::ParameterB(ctx.to_vec()))
+            }
+        }
         c if MAC_GENERAL.contains(&c) => {
             // SAFETY: CK_MAC_GENERAL_PARAMS is a CK_ULONG.
             let n: CK_ULONG = unsafe { param(m) }?;
@@ -436,6 +453,58 @@ mod tests {
     }
 
     #[test]
+    fn ml_dsa_context_parameters_become_the_grep11_context() {
+        let mut ctx = *b"app context";
+        let add = CK_SIGN_ADDITIONAL_CONTEXT {
+            hedgeVariant: CKH_HEDGE_PREFERRED,
+            pContext: ctx.as_mut_ptr(),
+            ulContextLen: ctx.len() as CK_ULONG,
+        };
+        let with = CK_MECHANISM {
+            mechanism: ckm::ML_DSA.0,
+            pParameter: &add as *const _ as *mut std::ffi::c_void,
+            ulParameterLen: std::mem::size_of::<CK_SIGN_ADDITIONAL_CONTEXT>() as CK_ULONG,
+        };
+        // SAFETY: a mechanism whose parameter is a live CK_SIGN_ADDITIONAL_CONTEXT.
+        let m = unsafe { mechanism(&with) }.unwrap();
+        assert_eq!(
+            m.parameter,
+            Some(pb::mechanism::Parameter::ParameterB(
+                b"app context".to_vec()
+            ))
+        );
+        let none = CK_MECHANISM {
+            mechanism: ckm::ML_DSA.0,
+            pParameter: std::ptr::null_mut(),
+            ulParameterLen: 0,
+        };
+        // SAFETY: no parameter.
+        assert_eq!(unsafe { mechanism(&none) }.unwrap().parameter, None);
+        let det = CK_SIGN_ADDITIONAL_CONTEXT {
+            hedgeVariant: CKH_DETERMINISTIC_REQUIRED,
+            ..add
+        };
+        let det_m = CK_MECHANISM {
+            pParameter: &det as *const _ as *mut std::ffi::c_void,
+            ..with
+        };
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { mechanism(&det_m) }.unwrap_err(),
+            ckr::MECHANISM_PARAM_INVALID
+        );
+        let short = CK_MECHANISM {
+            ulParameterLen: 8,
+            ..with
+        };
+        // SAFETY: the length is wrong; the library must not read past it.
+        assert_eq!(
+            unsafe { mechanism(&short) }.unwrap_err(),
+            ckr::MECHANISM_PARAM_INVALID
+        );
+    }
+
+    #[test]
     fn entry_points_before_initialize_answer_not_initialized_and_interfaces_are_listed() {
         let mut n: CK_ULONG = 0;
         // SAFETY: a count pointer and a null list (asks for the count).
@@ -443,8 +512,27 @@ mod tests {
             unsafe { C_GetInterfaceList(std::ptr::null_mut(), &mut n) },
             CKR_OK
         );
-        assert_eq!(n, 2);
+        assert_eq!(n, 3);
         let mut itf: CK_INTERFACE_PTR = std::ptr::null_mut();
+        // SAFETY: null name and version: the default interface, PKCS#11 3.2's.
+        assert_eq!(
+            unsafe { C_GetInterface(std::ptr::null_mut(), std::ptr::null_mut(), &mut itf, 0) },
+            CKR_OK
+        );
+        // SAFETY: the interface is a static the library returned.
+        let list = unsafe { (*itf).pFunctionList } as *const CK_FUNCTION_LIST_3_2;
+        // SAFETY: the 3.2 list.
+        let l = unsafe { &*list };
+        assert_eq!((l.version.major, l.version.minor), (3, 2));
+        assert!(l.C_EncapsulateKey.is_some() && l.C_DecapsulateKey.is_some());
+        // SAFETY: an entry point that needs no pointer to answer (before C_Initialize,
+        // as every unsupported function, it says the library is not initialized).
+        assert_eq!(
+            unsafe {
+                (l.C_AsyncJoin.unwrap())(0, std::ptr::null_mut(), 0, std::ptr::null_mut(), 0)
+            },
+            CKR_CRYPTOKI_NOT_INITIALIZED
+        );
         let v = CK_VERSION {
             major: 2,
             minor: 40,

@@ -365,6 +365,105 @@ pub unsafe extern "C" fn C_DeriveKey(
     })
 }
 
+/// C_EncapsulateKey (PKCS#11 3.2): CKM_ML_KEM to a public key; a new secret key and its
+/// ciphertext (a null `pCiphertext` asks the length only, and makes no key).
+#[no_mangle]
+pub unsafe extern "C" fn C_EncapsulateKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hPublicKey: CK_OBJECT_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulAttributeCount: CK_ULONG,
+    pCiphertext: CK_BYTE_PTR,
+    pulCiphertextLen: CK_ULONG_PTR,
+    phKey: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    guard(|| {
+        let l = lib()?;
+        // SAFETY: the caller's mechanism and template.
+        let (m, t) = unsafe {
+            (
+                mechanism(pMechanism)?,
+                template(pTemplate, ulAttributeCount)?,
+            )
+        };
+        if pulCiphertextLen.is_null() {
+            return Err(ckr::ARGUMENTS_BAD);
+        }
+        let room = if pCiphertext.is_null() {
+            None
+        } else {
+            // SAFETY: checked non-null; the caller's length.
+            Some(usize::try_from(unsafe { *pulCiphertextLen }).map_err(|_| ckr::ARGUMENTS_BAD)?)
+        };
+        if room.is_some() && phKey.is_null() {
+            return Err(ckr::ARGUMENTS_BAD);
+        }
+        // The ciphertext's length first (it depends on the key's parameter set only).
+        let (_, _, len) = l.encapsulate_key(hSession, m.clone(), hPublicKey, &t, None)?;
+        let Some(room) = room else {
+            // SAFETY: checked non-null.
+            return unsafe { put(pulCiphertextLen, len as CK_ULONG) };
+        };
+        if room < len {
+            // SAFETY: checked non-null.
+            unsafe { put(pulCiphertextLen, len as CK_ULONG) }?;
+            return Err(ckr::BUFFER_TOO_SMALL);
+        }
+        let (key, ct, _) = l.encapsulate_key(hSession, m, hPublicKey, &t, Some(room))?;
+        let key = key.ok_or(ckr::GENERAL_ERROR)?;
+        // SAFETY: the caller's buffer holds at least `len` bytes (checked above).
+        unsafe { out(&ct, pCiphertext, pulCiphertextLen) }?;
+        // SAFETY: checked non-null.
+        unsafe { put(phKey, key) }
+    })
+}
+
+/// C_DecapsulateKey (PKCS#11 3.2): CKM_ML_KEM with a private key; the secret key the
+/// ciphertext carries.
+#[no_mangle]
+pub unsafe extern "C" fn C_DecapsulateKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hPrivateKey: CK_OBJECT_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulAttributeCount: CK_ULONG,
+    pCiphertext: CK_BYTE_PTR,
+    ulCiphertextLen: CK_ULONG,
+    phKey: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    guard(|| {
+        let l = lib()?;
+        // SAFETY: the caller's mechanism, template and ciphertext.
+        let (m, t, ct) = unsafe {
+            (
+                mechanism(pMechanism)?,
+                template(pTemplate, ulAttributeCount)?,
+                bytes(pCiphertext, ulCiphertextLen)?,
+            )
+        };
+        if phKey.is_null() {
+            return Err(ckr::ARGUMENTS_BAD);
+        }
+        let k = l.decapsulate_key(hSession, m, hPrivateKey, &t, ct)?;
+        // SAFETY: checked non-null.
+        unsafe { put(phKey, k) }
+    })
+}
+
+unsupported! {
+    C_VerifySignatureInit(h: CK_SESSION_HANDLE, m: CK_MECHANISM_PTR, k: CK_OBJECT_HANDLE, s: CK_BYTE_PTR, n: CK_ULONG);
+    C_VerifySignature(h: CK_SESSION_HANDLE, d: CK_BYTE_PTR, n: CK_ULONG);
+    C_VerifySignatureUpdate(h: CK_SESSION_HANDLE, d: CK_BYTE_PTR, n: CK_ULONG);
+    C_VerifySignatureFinal(h: CK_SESSION_HANDLE);
+    C_GetSessionValidationFlags(h: CK_SESSION_HANDLE, t: CK_SESSION_VALIDATION_FLAGS_TYPE, f: *mut CK_FLAGS);
+    C_AsyncComplete(h: CK_SESSION_HANDLE, n: *mut CK_UTF8CHAR, r: *mut CK_ASYNC_DATA);
+    C_AsyncGetID(h: CK_SESSION_HANDLE, n: *mut CK_UTF8CHAR, i: *mut CK_ULONG);
+    C_AsyncJoin(h: CK_SESSION_HANDLE, n: *mut CK_UTF8CHAR, i: CK_ULONG, d: *mut CK_BYTE, dn: CK_ULONG);
+    C_WrapKeyAuthenticated(h: CK_SESSION_HANDLE, m: CK_MECHANISM_PTR, w: CK_OBJECT_HANDLE, k: CK_OBJECT_HANDLE, a: CK_BYTE_PTR, an: CK_ULONG, o: CK_BYTE_PTR, on: CK_ULONG_PTR);
+    C_UnwrapKeyAuthenticated(h: CK_SESSION_HANDLE, m: CK_MECHANISM_PTR, u: CK_OBJECT_HANDLE, w: CK_BYTE_PTR, wn: CK_ULONG, t: CK_ATTRIBUTE_PTR, tn: CK_ULONG, a: CK_BYTE_PTR, an: CK_ULONG, k: CK_OBJECT_HANDLE_PTR);
+}
+
 /// C_SeedRandom: the server's generator takes no seed.
 #[no_mangle]
 pub unsafe extern "C" fn C_SeedRandom(
