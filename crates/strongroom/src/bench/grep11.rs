@@ -10,7 +10,7 @@ use crate::error::Error;
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
-use strongroom_engine::ep11::consts::{cka, ckm, Cka, Ckm};
+use strongroom_engine::ep11::consts::{cka, ckk, ckm, cko, Cka, Ckm};
 use strongroom_engine::ep11::{AttrValue, Mech, MechParam, Op, Template};
 use strongroom_engine::{CryptoProvider, CryptoUnit, MasterKey};
 use strongroom_grep11::pb::crypto_client::CryptoClient;
@@ -28,6 +28,21 @@ pub enum Ep11Op {
     AesEncrypt,
     /// GenerateKey CKM_AES_KEY_GEN, 32 bytes.
     GenerateAes,
+    /// SignSingle CKM_ML_DSA with an ML-DSA-65 key over 32 bytes (empty context).
+    MlDsaSign,
+    /// DeriveKey CKM_ML_KEM with an ML-KEM-768 private key: decapsulation of one ciphertext
+    /// to an AES-256 key blob.
+    MlKemDecap,
+}
+
+/// The AES-256 key an ML-KEM decapsulation makes.
+fn kem_template() -> Template {
+    t(&[
+        (cka::CLASS, AttrValue::ulong(cko::SECRET_KEY)),
+        (cka::KEY_TYPE, AttrValue::ulong(ckk::AES)),
+        (cka::VALUE_LEN, AttrValue::Int(32)),
+        (cka::ENCRYPT, AttrValue::Bool(true)),
+    ])
 }
 
 fn t(items: &[(Cka, AttrValue)]) -> Template {
@@ -61,6 +76,22 @@ fn key_spec(op: Ep11Op) -> (Ckm, Template, Template) {
             Template::new(),
             t(&[(cka::VALUE_LEN, AttrValue::Int(32)), (cka::ENCRYPT, yes)]),
         ),
+        Ep11Op::MlDsaSign => (
+            ckm::ML_DSA_KEY_PAIR_GEN,
+            t(&[
+                (cka::PARAMETER_SET, AttrValue::Int(2)),
+                (cka::VERIFY, yes.clone()),
+            ]),
+            t(&[(cka::SIGN, yes)]),
+        ),
+        Ep11Op::MlKemDecap => (
+            ckm::ML_KEM_KEY_PAIR_GEN,
+            t(&[
+                (cka::PARAMETER_SET, AttrValue::Int(2)),
+                (cka::DERIVE, yes.clone()),
+            ]),
+            t(&[(cka::DERIVE, yes)]),
+        ),
     }
 }
 
@@ -73,7 +104,22 @@ fn op_mech(op: Ep11Op) -> Mech {
             param: MechParam::Bytes(vec![9; 16]),
         },
         Ep11Op::GenerateAes => Mech::new(ckm::AES_KEY_GEN),
+        Ep11Op::MlDsaSign => Mech::new(ckm::ML_DSA),
+        // The ciphertext is made once the key exists (see `with_ciphertext`).
+        Ep11Op::MlKemDecap => Mech::new(ckm::ML_KEM),
     }
+}
+
+/// CKM_ML_KEM for decapsulating `ct`: the ciphertext of an encapsulation (DeriveKey with
+/// the public key), the 7-byte check value removed.
+fn with_ciphertext(checksum: &[u8]) -> Result<Mech, Error> {
+    let ct = checksum
+        .get(7..)
+        .ok_or_else(|| Error::other("no ciphertext after the check value"))?;
+    Ok(Mech {
+        code: ckm::ML_KEM,
+        param: MechParam::Bytes(ct.to_vec()),
+    })
 }
 
 fn data_of(op: Ep11Op) -> Vec<u8> {
@@ -91,17 +137,25 @@ pub fn inproc(op: Ep11Op, threads: usize, duration: f64) -> Result<serde_json::V
     unit.set_current_master_key(MasterKey::random(p.as_ref()).map_err(|_| Error::other("rng"))?);
     let unit = Arc::new(unit);
     let (gen, pt, st) = key_spec(op);
+    let mut mech = op_mech(op);
     let key = if gen == ckm::AES_KEY_GEN {
         unit.ep11()
             .generate_key(&Mech::new(gen), &st)
             .map_err(Error::from)?
             .blob
     } else {
-        unit.ep11()
+        let (public, private) = unit
+            .ep11()
             .generate_key_pair(&Mech::new(gen), &pt, &st)
-            .map_err(Error::from)?
-            .1
-            .blob
+            .map_err(Error::from)?;
+        if op == Ep11Op::MlKemDecap {
+            let sent = unit
+                .ep11()
+                .derive(&Mech::new(ckm::ML_KEM), &public.blob, &kem_template())
+                .map_err(Error::from)?;
+            mech = with_ciphertext(&sent.checksum)?;
+        }
+        private.blob
     };
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
@@ -114,14 +168,17 @@ pub fn inproc(op: Ep11Op, threads: usize, duration: f64) -> Result<serde_json::V
                 Arc::clone(&stop),
                 Arc::clone(&count),
             );
-            let (mech, data, st) = (op_mech(op), data_of(op), st.clone());
+            let (mech, data, st) = (mech.clone(), data_of(op), st.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let ok = match op {
-                        Ep11Op::RsaSign | Ep11Op::EcdsaSign => unit
+                        Ep11Op::RsaSign | Ep11Op::EcdsaSign | Ep11Op::MlDsaSign => unit
                             .ep11()
                             .single(Op::Sign, &mech, &key, &data, &[])
                             .is_ok(),
+                        Ep11Op::MlKemDecap => {
+                            unit.ep11().derive(&mech, &key, &kem_template()).is_ok()
+                        }
                         Ep11Op::AesEncrypt => unit
                             .ep11()
                             .single(Op::Encrypt, &mech, &key, &data, &[])
@@ -188,11 +245,21 @@ struct Call {
 }
 
 impl Call {
-    fn new(op: Ep11Op, key: &[u8], template: &Template) -> Call {
+    fn new(op: Ep11Op, mech: &Mech, key: &[u8], template: &Template) -> Call {
         use prost::Message;
-        let (mech, data) = (pb_mech(&op_mech(op)), data_of(op));
+        let (mech, data) = (pb_mech(mech), data_of(op));
         let (path, msg) = match op {
-            Ep11Op::RsaSign | Ep11Op::EcdsaSign => (
+            Ep11Op::MlKemDecap => (
+                "/grep11.Crypto/DeriveKey",
+                pb::DeriveKeyRequest {
+                    mech,
+                    template: pb_template(&kem_template()),
+                    base_key: kb(key),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+            Ep11Op::RsaSign | Ep11Op::EcdsaSign | Ep11Op::MlDsaSign => (
                 "/grep11.Crypto/SignSingle",
                 pb::SignSingleRequest {
                     mech,
@@ -271,18 +338,23 @@ impl Call {
             .ok_or_else(|| Error::other("the answer is not one gRPC message"))?;
         let decoded = Error::context("protobuf");
         let (size, expected) = match self.op {
-            Ep11Op::RsaSign | Ep11Op::EcdsaSign => {
+            Ep11Op::RsaSign | Ep11Op::EcdsaSign | Ep11Op::MlDsaSign => {
                 let n = pb::SignSingleResponse::decode(msg)
                     .map_err(decoded)?
                     .signature
                     .len();
+                let want = match self.op {
+                    Ep11Op::RsaSign => 256,
+                    Ep11Op::MlDsaSign => 3309,
+                    _ => 64,
+                };
+                (n, n == want)
+            }
+            Ep11Op::MlKemDecap => {
+                let r = pb::DeriveKeyResponse::decode(msg).map_err(decoded)?;
                 (
-                    n,
-                    if self.op == Ep11Op::RsaSign {
-                        n == 256
-                    } else {
-                        n == 64
-                    },
+                    r.new_key_bytes.len(),
+                    r.check_sum.len() == 7 && r.new_key_bytes.len() > 32,
                 )
             }
             Ep11Op::AesEncrypt => {
@@ -368,6 +440,7 @@ pub async fn grpc(
     }
     let mut c = chans[0].clone();
     let (gen, pt, st) = key_spec(op);
+    let mut mech = op_mech(op);
     let key = if gen == ckm::AES_KEY_GEN {
         c.generate_key(authed(
             pb::GenerateKeyRequest {
@@ -381,24 +454,41 @@ pub async fn grpc(
         .into_inner()
         .key_bytes
     } else {
-        c.generate_key_pair(authed(
-            pb::GenerateKeyPairRequest {
-                mech: pb_mech(&Mech::new(gen)),
-                pub_key_template: pb_template(&pt),
-                priv_key_template: pb_template(&st),
-            },
-            token,
-        ))
-        .await
-        .map_err(Error::from)?
-        .into_inner()
-        .priv_key_bytes
+        let pair = c
+            .generate_key_pair(authed(
+                pb::GenerateKeyPairRequest {
+                    mech: pb_mech(&Mech::new(gen)),
+                    pub_key_template: pb_template(&pt),
+                    priv_key_template: pb_template(&st),
+                },
+                token,
+            ))
+            .await
+            .map_err(Error::from)?
+            .into_inner();
+        if op == Ep11Op::MlKemDecap {
+            let sent = c
+                .derive_key(authed(
+                    pb::DeriveKeyRequest {
+                        mech: pb_mech(&Mech::new(ckm::ML_KEM)),
+                        template: pb_template(&kem_template()),
+                        base_key: kb(&pair.pub_key_bytes),
+                        ..Default::default()
+                    },
+                    token,
+                ))
+                .await
+                .map_err(Error::from)?
+                .into_inner();
+            mech = with_ciphertext(&sent.check_sum)?;
+        }
+        pair.priv_key_bytes
     };
     // The measured requests: one pre-encoded gRPC message per operation, sent by a lean
     // HTTP/2 client (hyper) so that the load generator takes little of the cores it shares
     // with the server. Every answer is checked: HTTP 200, `grpc-status: 0` and a response
     // message that decodes and carries a result of the expected size.
-    let call = Call::new(op, &key, &st);
+    let call = Call::new(op, &mech, &key, &st);
     let mut senders = Vec::new();
     for _ in 0..connections.max(1) {
         let tcp = tokio::net::TcpStream::connect(addr)
@@ -523,7 +613,12 @@ mod tests {
                 .await
                 .map_err(Error::from)?;
         tokio::spawn(conn);
-        let call = Call::new(Ep11Op::RsaSign, &[1; 1500], &Template::new());
+        let call = Call::new(
+            Ep11Op::RsaSign,
+            &op_mech(Ep11Op::RsaSign),
+            &[1; 1500],
+            &Template::new(),
+        );
         assert!(call.frame.len() > 1500, "the request carries the key blob");
         let uri: hyper::Uri = "http://localhost/grep11.Crypto/SignSingle".parse().unwrap();
         call.send(&mut sender, &uri, &"Bearer t".parse().unwrap())

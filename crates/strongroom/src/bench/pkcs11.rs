@@ -93,6 +93,9 @@ fn key_for(s: &Session, op: Ep11Op) -> Result<(ObjectHandle, Mechanism<'static>)
                 .map_err(e)?;
             Ok((k, Mechanism::AesCbcPad([7; 16])))
         }
+        Ep11Op::MlDsaSign | Ep11Op::MlKemDecap => Err(Error::usage(
+            "the PKCS#11 bench measures rsa-sign, ecdsa-sign, aes-encrypt and generate-aes",
+        )),
     }
 }
 
@@ -122,9 +125,11 @@ pub fn load(
                 let (key, mech) = key_for(&s, op)?;
                 while !stop.load(Ordering::Relaxed) {
                     let r = match op {
-                        Ep11Op::RsaSign | Ep11Op::EcdsaSign => s.sign(&mech, key, data).map(drop),
+                        Ep11Op::RsaSign | Ep11Op::EcdsaSign | Ep11Op::MlDsaSign => {
+                            s.sign(&mech, key, data).map(drop)
+                        }
                         Ep11Op::AesEncrypt => s.encrypt(&mech, key, data).map(drop),
-                        Ep11Op::GenerateAes => key_for(&s, op)
+                        Ep11Op::GenerateAes | Ep11Op::MlKemDecap => key_for(&s, op)
                             .map(drop)
                             .map_err(|_| cryptoki::error::Error::NullFunctionPointer),
                     };
