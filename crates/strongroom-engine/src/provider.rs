@@ -511,6 +511,15 @@ pub trait CryptoProvider: Send + Sync + 'static {
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
     /// A MAC over `data` (full length).
     fn mac(&self, alg: MacAlg, key: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// AES key wrap with padding (NIST SP 800-38F KWP, RFC 5649) under a 16- or 32-byte
+    /// key.
+    fn aes_kwp_wrap(&self, kek: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// Unwraps AES-KWP; fails on a wrong key, a modified ciphertext or bad padding.
+    fn aes_kwp_unwrap(
+        &self,
+        kek: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
     /// Generates a key pair: (PKCS#8 private key, public key). RSA sizes: 2048, 3072, 4096
     /// or 8192 bits, exponent 65537.
     fn asym_generate(

@@ -292,6 +292,16 @@ impl CryptoProvider for BrokenHmac {
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
         AwsLcProvider.hpke_open(k, i, a, c)
     }
+    fn aes_kwp_wrap(&self, k: &[u8], m: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        AwsLcProvider.aes_kwp_wrap(k, m)
+    }
+    fn aes_kwp_unwrap(
+        &self,
+        k: &[u8],
+        c: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        AwsLcProvider.aes_kwp_unwrap(k, c)
+    }
     fn digest(&self, alg: DigestAlg, data: &[u8]) -> Vec<u8> {
         AwsLcProvider.digest(alg, data)
     }

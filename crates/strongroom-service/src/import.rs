@@ -1,13 +1,19 @@
-//! Secure import: per-instance import tokens (an RSA-4096 transport key and a nonce) so that
-//! root key material travels encrypted to the service, as Key Protect and HPCS do it.
+//! Secure import: per-instance import tokens (a transport key and a nonce) so that root key
+//! material travels encrypted to the service, as Key Protect and HPCS do it.
 //!
-//! The importer encrypts the material with RSA-OAEP (SHA-256; SHA-1 for the HPCS variant)
-//! to the token's public key, and proves it holds the material by encrypting the token's
-//! nonce with it: AES-GCM with a 12-byte IV (SHA-256 variant) or AES-CBC with PKCS#7 padding
-//! and a 16-byte IV (HPCS variant).
+//! With Key Protect's RSA-4096 token, the importer encrypts the material with RSA-OAEP
+//! (SHA-256; SHA-1 for the HPCS variant) to the token's public key. With Strongroom's
+//! ML-KEM token (an extension, against harvest-now-decrypt-later), the importer encapsulates
+//! to the token's ML-KEM public key and wraps the material with AES-256-KWP under the
+//! 32-byte shared secret: `payload = ciphertext ‖ KWP(secret, material)`.
+//!
+//! Either way the importer proves it holds the material by encrypting the token's nonce with
+//! it: AES-GCM with a 12-byte IV (RSA-OAEP-SHA-256 and ML-KEM) or AES-CBC with PKCS#7
+//! padding and a 16-byte IV (the HPCS variant, RSA-OAEP-SHA-1).
 
 use crate::action::Action;
-use strongroom_engine::{AeadAlg, BlobBinding, KeyMaterial, OaepHash};
+use strongroom_engine::provider::{AsymKind, MlKemSet};
+use strongroom_engine::{AeadAlg, BlobBinding, CryptoProvider, KeyMaterial, OaepHash};
 use strongroom_keystore::{ImportTokenRecord, StoreError};
 use strongroom_model::{KeyId, KeyKind, Role, UnixMillis, VersionId};
 use zeroize::Zeroizing;
@@ -23,6 +29,59 @@ pub const IMPORT_TOKEN_EXPIRATION: (i64, i64, i64) = (300, 86_400, 600);
 /// Retrieval bounds and default.
 pub const IMPORT_TOKEN_RETRIEVALS: (i64, i64, i64) = (1, 500, 1);
 
+/// The transport key of an import token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransportKey {
+    /// RSA-4096, Key Protect's and HPCS's token.
+    #[default]
+    Rsa4096,
+    /// ML-KEM-768 (FIPS 203), a Strongroom extension.
+    MlKem768,
+    /// ML-KEM-1024 (FIPS 203), a Strongroom extension.
+    MlKem1024,
+}
+
+impl TransportKey {
+    /// The name on the wire (`transportKeyAlgorithm`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TransportKey::Rsa4096 => "RSA_4096",
+            TransportKey::MlKem768 => "ML_KEM_768",
+            TransportKey::MlKem1024 => "ML_KEM_1024",
+        }
+    }
+
+    /// Every transport key, by wire name.
+    pub fn parse(s: &str) -> Option<TransportKey> {
+        [
+            TransportKey::Rsa4096,
+            TransportKey::MlKem768,
+            TransportKey::MlKem1024,
+        ]
+        .into_iter()
+        .find(|t| t.name() == s)
+    }
+
+    fn of(kind: AsymKind) -> Option<TransportKey> {
+        match kind {
+            AsymKind::Rsa { .. } => Some(TransportKey::Rsa4096),
+            AsymKind::MlKem(MlKemSet::K768) => Some(TransportKey::MlKem768),
+            AsymKind::MlKem(MlKemSet::K1024) => Some(TransportKey::MlKem1024),
+            _ => None,
+        }
+    }
+}
+
+/// How the key material of a secure import was encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportAlgorithm {
+    /// RSA-OAEP to an RSA token (`RSAES_OAEP_SHA_256`, or `RSAES_OAEP_SHA_1` for HPCS).
+    RsaOaep(OaepHash),
+    /// ML-KEM encapsulation to an ML-KEM token, then AES-256-KWP under the shared secret
+    /// (`ML_KEM_AES_256_KWP`, a Strongroom extension).
+    MlKemAesKwp,
+}
+
 /// Encryption details of a secure import.
 #[derive(Clone)]
 pub struct SecureImport {
@@ -30,8 +89,8 @@ pub struct SecureImport {
     pub encrypted_nonce: Vec<u8>,
     /// The IV used for the nonce.
     pub iv: Vec<u8>,
-    /// RSA-OAEP hash (`RSAES_OAEP_SHA_256`, or `RSAES_OAEP_SHA_1` for HPCS).
-    pub algorithm: OaepHash,
+    /// How the material was encrypted.
+    pub algorithm: ImportAlgorithm,
 }
 
 impl std::fmt::Debug for SecureImport {
@@ -53,6 +112,8 @@ pub struct ImportTokenInfo {
     pub remaining: u32,
     /// Lifetime requested, seconds.
     pub expiration_secs: i64,
+    /// The kind of transport key.
+    pub transport: TransportKey,
     /// SubjectPublicKeyInfo DER (only from `get_import_token`).
     pub public_key: Option<Vec<u8>>,
     /// The nonce (only from `get_import_token`).
@@ -80,6 +141,7 @@ impl Service {
         ctx: &Ctx,
         expiration: Option<i64>,
         max_retrievals: Option<i64>,
+        transport: TransportKey,
     ) -> Result<ImportTokenInfo> {
         let op = async {
             let (lo, hi, def) = IMPORT_TOKEN_EXPIRATION;
@@ -103,15 +165,20 @@ impl Service {
             let unit = self.unit(ctx.instance)?;
             let p = unit.provider_arc();
             // RSA-4096 generation takes a while: keep it off the async workers.
-            let (pkcs8, spki) =
-                tokio::task::spawn_blocking(move || p.rsa_generate(IMPORT_TOKEN_RSA_BITS))
-                    .await
-                    .map_err(|_| {
-                        ServiceError::new(ErrorKind::Internal, "key generation task failed")
-                    })?
-                    .map_err(|_| {
-                        ServiceError::new(ErrorKind::Internal, "RSA key generation failed")
-                    })?;
+            let (pkcs8, spki) = tokio::task::spawn_blocking(move || match transport {
+                TransportKey::Rsa4096 => p.rsa_generate(IMPORT_TOKEN_RSA_BITS),
+                TransportKey::MlKem768 => p
+                    .asym_generate(AsymKind::MlKem(MlKemSet::K768))
+                    .map(|(k, public)| (k, public.spki)),
+                TransportKey::MlKem1024 => p
+                    .asym_generate(AsymKind::MlKem(MlKemSet::K1024))
+                    .map(|(k, public)| (k, public.spki)),
+            })
+            .await
+            .map_err(|_| ServiceError::new(ErrorKind::Internal, "key generation task failed"))?
+            .map_err(|_| {
+                ServiceError::new(ErrorKind::Internal, "transport key generation failed")
+            })?;
             let id = KeyId::random();
             let blob = unit
                 .seal_blob(
@@ -145,6 +212,7 @@ impl Service {
                 max_retrievals: rec.max_retrievals,
                 remaining: rec.remaining,
                 expiration_secs: expiration,
+                transport,
                 public_key: None,
                 nonce: None,
             })
@@ -185,6 +253,7 @@ impl Service {
                 max_retrievals: tok.max_retrievals,
                 remaining,
                 expiration_secs: tok.expires_at.secs_since(tok.created_at),
+                transport: token_transport(self.unit(ctx.instance)?.provider(), &tok)?,
                 public_key: Some(tok.public_key),
                 nonce: Some(tok.nonce),
             })
@@ -229,13 +298,47 @@ impl Service {
                     format!("cannot open the transport key: {e}"),
                 ),
             })?;
-        let material = p.rsa_oaep_decrypt(pkcs8.expose(), s.algorithm, sealed).map_err(|_| {
+        let undecryptable = || {
             ServiceError::field(
                 ErrorKind::InvalidField,
                 "payload",
                 "The field 'payload' cannot be decrypted with the current import token (was it encrypted for an older token, or with another algorithm?)",
             )
-        })?;
+        };
+        let transport = token_transport(p, &tok)?;
+        let material = match (s.algorithm, transport) {
+            (ImportAlgorithm::RsaOaep(hash), TransportKey::Rsa4096) => p
+                .rsa_oaep_decrypt(pkcs8.expose(), hash, sealed)
+                .map_err(|_| undecryptable())?,
+            (ImportAlgorithm::MlKemAesKwp, TransportKey::MlKem768 | TransportKey::MlKem1024) => {
+                let set = match transport {
+                    TransportKey::MlKem768 => MlKemSet::K768,
+                    _ => MlKemSet::K1024,
+                };
+                let Some((ct, wrapped)) = sealed.split_at_checked(set.ciphertext_len()) else {
+                    return Err(undecryptable());
+                };
+                // Decapsulation never fails on a well-sized ciphertext (implicit rejection):
+                // a wrong one yields a wrong secret, and the KWP integrity check refuses it.
+                let secret = p
+                    .prepare_private(pkcs8.expose())
+                    .and_then(|k| k.decapsulate(ct))
+                    .map_err(|_| undecryptable())?;
+                p.aes_kwp_unwrap(&secret, wrapped)
+                    .map_err(|_| undecryptable())?
+            }
+            (algorithm, transport) => {
+                return Err(ServiceError::field(
+                    ErrorKind::InvalidField,
+                    "encryptionAlgorithm",
+                    format!(
+                        "encryptionAlgorithm {} does not fit the current import token, whose transport key is {}",
+                        algorithm_name(algorithm),
+                        transport.name()
+                    ),
+                ))
+            }
+        };
         if ![16, 24, 32].contains(&material.len()) {
             return Err(ServiceError::field(
                 ErrorKind::InvalidField,
@@ -250,7 +353,7 @@ impl Service {
             )
         };
         let nonce = match s.algorithm {
-            OaepHash::Sha256 => {
+            ImportAlgorithm::RsaOaep(OaepHash::Sha256) | ImportAlgorithm::MlKemAesKwp => {
                 let iv: [u8; 12] = s.iv.as_slice().try_into().map_err(|_| bad_iv())?;
                 let key = p
                     .aead_key(AeadAlg::AesGcm, &material)
@@ -259,7 +362,7 @@ impl Service {
                 key.open(&iv, &[], &mut buf).map_err(|_| bad_iv())?;
                 Zeroizing::new(buf)
             }
-            OaepHash::Sha1 => {
+            ImportAlgorithm::RsaOaep(OaepHash::Sha1) => {
                 let iv: [u8; 16] = s.iv.as_slice().try_into().map_err(|_| bad_iv())?;
                 p.aes_cbc_pkcs7_decrypt(&material, &iv, &s.encrypted_nonce)
                     .map_err(|_| bad_iv())?
@@ -272,5 +375,27 @@ impl Service {
             ));
         }
         Ok(material)
+    }
+}
+
+/// The kind of a stored token's transport key, read from its public key.
+fn token_transport(p: &dyn CryptoProvider, tok: &ImportTokenRecord) -> Result<TransportKey> {
+    p.public_info(&tok.public_key)
+        .ok()
+        .and_then(|i| TransportKey::of(i.kind))
+        .ok_or_else(|| {
+            ServiceError::new(
+                ErrorKind::Internal,
+                "the import token's public key is unreadable",
+            )
+        })
+}
+
+/// The wire name of an import algorithm.
+pub fn algorithm_name(a: ImportAlgorithm) -> &'static str {
+    match a {
+        ImportAlgorithm::RsaOaep(OaepHash::Sha256) => "RSAES_OAEP_SHA_256",
+        ImportAlgorithm::RsaOaep(OaepHash::Sha1) => "RSAES_OAEP_SHA_1",
+        ImportAlgorithm::MlKemAesKwp => "ML_KEM_AES_256_KWP",
     }
 }

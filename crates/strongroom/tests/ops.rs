@@ -419,53 +419,65 @@ async fn cli_manages_service_ids_limited_to_key_rings() {
 async fn cli_secure_import_sends_no_material_in_clear() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path());
-    let material = [0x5au8; 32];
-    let file = dir.path().join("root.key");
-    std::fs::write(&file, material).unwrap();
-    let (ok, out, err) = cli(
-        dir.path(),
-        &[
+    // The default transport (ML-KEM-1024), the other ML-KEM set, and Key Protect's RSA.
+    for (n, transport) in [None, Some("ml-kem-768"), Some("rsa-4096")]
+        .into_iter()
+        .enumerate()
+    {
+        let material = [0x5a ^ n as u8; 32];
+        let file = dir.path().join(format!("root{n}.key"));
+        std::fs::write(&file, material).unwrap();
+        let name = format!("byok{n}");
+        let mut args = vec![
             "key",
             "import",
-            "byok",
+            &name,
             "--secure",
             file.to_str().unwrap(),
-            "--output",
-            "json",
-        ],
-    );
-    assert!(ok, "{err}");
-    let k: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        (k["imported"].as_bool(), k["extractable"].as_bool()),
-        (Some(true), Some(false))
-    );
-    // The key holds exactly that material: a WDEK made by the server opens with it.
-    let api = s.client();
-    let id = k["id"].as_str().unwrap();
-    let w = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{id}/actions/wrap"),
-            Some(json!({"plaintext": "ZGVr"})),
+            "--alias",
+            &name,
+        ];
+        args.extend(transport.iter().flat_map(|t| ["--transport", *t]));
+        let (ok, out, err) = cli(dir.path(), &args);
+        assert!(ok, "{transport:?}: {err}");
+        let used = ["ML_KEM_1024", "ML_KEM_768", "RSA_4096"][n];
+        assert!(
+            out.contains(&format!("import token with a {used} transport key")),
+            "{out}"
+        );
+        let api = s.client();
+        let k = api.call("GET", &format!("/api/v2/keys/{name}"), None).await;
+        let k = &k.body["resources"][0];
+        assert_eq!(
+            (k["imported"].as_bool(), k["extractable"].as_bool()),
+            (Some(true), Some(false))
+        );
+        // The key holds exactly that material: a WDEK made by the server opens with it.
+        let id = k["id"].as_str().unwrap();
+        let w = api
+            .call(
+                "POST",
+                &format!("/api/v2/keys/{id}/actions/wrap"),
+                Some(json!({"plaintext": "ZGVr"})),
+            )
+            .await;
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(w.body["ciphertext"].as_str().unwrap())
+            .unwrap();
+        let wk = strongroom_engine::WrappingKey::new(
+            &strongroom_crypto_awslc::AwsLcProvider,
+            &strongroom_engine::KeyMaterial::from_slice(&material),
         )
-        .await;
-    use base64::Engine as _;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(w.body["ciphertext"].as_str().unwrap())
         .unwrap();
-    let wk = strongroom_engine::WrappingKey::new(
-        &strongroom_crypto_awslc::AwsLcProvider,
-        &strongroom_engine::KeyMaterial::from_slice(&material),
-    )
-    .unwrap();
-    let wdek = strongroom_engine::Wdek::parse(&raw).unwrap();
-    assert_eq!(
-        strongroom_engine::envelope::unwrap(&wk, &wdek, &[])
-            .unwrap()
-            .as_slice(),
-        b"dek"
-    );
+        let wdek = strongroom_engine::Wdek::parse(&raw).unwrap();
+        assert_eq!(
+            strongroom_engine::envelope::unwrap(&wk, &wdek, &[])
+                .unwrap()
+                .as_slice(),
+            b"dek"
+        );
+    }
     let short = dir.path().join("short.key");
     std::fs::write(&short, [1u8; 20]).unwrap();
     let (ok, _, err) = cli(

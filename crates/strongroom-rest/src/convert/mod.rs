@@ -501,14 +501,15 @@ pub fn parse_secure_import(
         )
     })?;
     let algorithm = match alg.as_deref() {
-        None | Some("RSAES_OAEP_SHA_256") => strongroom_engine_hash::Sha256,
-        Some("RSAES_OAEP_SHA_1") => strongroom_engine_hash::Sha1,
+        None | Some("RSAES_OAEP_SHA_256") => ImportAlgorithm::RsaOaep(OaepHash::Sha256),
+        Some("RSAES_OAEP_SHA_1") => ImportAlgorithm::RsaOaep(OaepHash::Sha1),
+        Some("ML_KEM_AES_256_KWP") => ImportAlgorithm::MlKemAesKwp,
         Some(other) => {
             return Err(ServiceError::field(
                 ErrorKind::InvalidField,
                 "encryptionAlgorithm",
                 format!(
-                "encryptionAlgorithm must be RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1, not '{other}'"
+                "encryptionAlgorithm must be RSAES_OAEP_SHA_256, RSAES_OAEP_SHA_1 or ML_KEM_AES_256_KWP, not '{other}'"
             ),
             ))
         }
@@ -520,7 +521,24 @@ pub fn parse_secure_import(
     }))
 }
 
-use strongroom_service::OaepHash as strongroom_engine_hash;
+use strongroom_service::{ImportAlgorithm, OaepHash, TransportKey};
+
+/// Reads `transportKeyAlgorithm` of an import token request (a Strongroom extension:
+/// `RSA_4096`, Key Protect's, by default; `ML_KEM_768` or `ML_KEM_1024`).
+pub fn parse_transport_key(f: &Fields) -> Result<TransportKey, ServiceError> {
+    match f.string("transportkeyalgorithm", "transportKeyAlgorithm")? {
+        None => Ok(TransportKey::default()),
+        Some(name) => TransportKey::parse(&name).ok_or_else(|| {
+            ServiceError::field(
+                ErrorKind::InvalidField,
+                "transportKeyAlgorithm",
+                format!(
+                    "transportKeyAlgorithm must be RSA_4096, ML_KEM_768 or ML_KEM_1024, not '{name}'"
+                ),
+            )
+        }),
+    }
+}
 
 /// The JSON of an import token (`payload` is base64 of the PEM public key).
 pub fn import_token_json(t: &strongroom_service::ImportTokenInfo) -> Value {
@@ -530,6 +548,7 @@ pub fn import_token_json(t: &strongroom_service::ImportTokenInfo) -> Value {
         "expiration": t.expiration_secs,
         "maxAllowedRetrievals": t.max_retrievals,
         "remainingRetrievals": t.remaining,
+        "transportKeyAlgorithm": t.transport.name(),
     });
     if let Some(spki) = &t.public_key {
         let body = STANDARD.encode(spki);

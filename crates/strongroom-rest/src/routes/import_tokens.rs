@@ -1,6 +1,7 @@
 //! Import tokens for secure import.
 
 use crate::*;
+use strongroom_service::TransportKey;
 
 pub(crate) async fn post_import_token(
     State(st): State<AppState>,
@@ -14,18 +15,26 @@ pub(crate) async fn post_import_token(
     let parsed = (|| {
         check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
         let Some(obj) = parse_object(&body)? else {
-            return Ok((None, None));
+            return Ok((None, None, TransportKey::default()));
         };
-        let f = Fields::new(obj, &["expiration", "maxallowedretrievals"])?;
+        let f = Fields::new(
+            obj,
+            &[
+                "expiration",
+                "maxallowedretrievals",
+                "transportkeyalgorithm",
+            ],
+        )?;
         Ok((
             f.int("expiration", "expiration")?,
             f.int("maxallowedretrievals", "maxAllowedRetrievals")?,
+            parse_transport_key(&f)?,
         ))
     })();
-    let (expiration, retrievals) = call.accept(&st, parsed, None).await?;
+    let (expiration, retrievals, transport) = call.accept(&st, parsed, None).await?;
     let t = st
         .svc
-        .create_import_token(ctx, expiration, retrievals)
+        .create_import_token(ctx, expiration, retrievals, transport)
         .await
         .map_err(|e| call.fail(e))?;
     Ok(call.respond(

@@ -324,7 +324,11 @@ async fn ring_limited_access_reaches_only_its_rings() {
         ErrorKind::Forbidden
     );
     assert_eq!(
-        kind(f.svc.create_import_token(&ctx, None, None).await),
+        kind(
+            f.svc
+                .create_import_token(&ctx, None, None, Default::default())
+                .await
+        ),
         ErrorKind::Forbidden
     );
     assert_eq!(

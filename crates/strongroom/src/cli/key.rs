@@ -40,15 +40,21 @@ pub(crate) enum KeyCmd {
         #[arg(long)]
         key_ring: Option<String>,
     },
-    /// Import a root key securely: fetches a fresh import token, encrypts FILE's key material
-    /// (16, 24 or 32 raw bytes) to it with RSA-OAEP-SHA-256 and proves possession with the
-    /// token's nonce (AES-GCM), so the material never travels in clear.
+    /// Import a root key securely: creates a fresh import token, encrypts FILE's key material
+    /// (16, 24 or 32 raw bytes) to its transport key and proves possession with the token's
+    /// nonce (AES-GCM), so the material never travels in clear. By default the token is
+    /// post-quantum (ML-KEM-1024, then AES-256-KWP under the shared secret), so a recording
+    /// of the import cannot be decrypted later by a quantum computer.
     Import {
         /// Key name.
         name: String,
         /// File with the raw key material.
         #[arg(long = "secure", value_name = "FILE")]
         secure: PathBuf,
+        /// The import token's transport key: ml-kem-1024, ml-kem-768 (Strongroom's
+        /// extension), or rsa-4096 (Key Protect's, for servers that only know that one).
+        #[arg(long, default_value = "ml-kem-1024", value_parser = ["ml-kem-1024", "ml-kem-768", "rsa-4096"])]
+        transport: String,
         #[arg(long)]
         description: Option<String>,
         #[arg(long = "alias")]
@@ -244,6 +250,7 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
         KeyCmd::Import {
             name,
             secure,
+            transport,
             description,
             aliases,
         } => {
@@ -258,18 +265,28 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
                     material.len()
                 )));
             }
-            c.request(
-                Method::POST,
-                "/api/v2/import_token",
-                Some(json!({"expiration": 300, "maxAllowedRetrievals": 1})),
-                &[],
-            )
-            .await
-            .map_err(Error::from)?;
+            let mut token = json!({"expiration": 300, "maxAllowedRetrievals": 1});
+            if transport != "rsa-4096" {
+                token["transportKeyAlgorithm"] = json!(transport.to_uppercase().replace('-', "_"));
+            }
+            c.request(Method::POST, "/api/v2/import_token", Some(token), &[])
+                .await
+                .map_err(Error::from)?;
             let tok = c
                 .request(Method::GET, "/api/v2/import_token", None, &[])
                 .await
                 .map_err(Error::from)?;
+            let wanted = transport.to_uppercase().replace('-', "_");
+            let given = tok.body["transportKeyAlgorithm"]
+                .as_str()
+                .unwrap_or("RSA_4096");
+            if given != wanted {
+                // A server without Strongroom's extension (IBM's Key Protect) ignores the
+                // request and hands out an RSA token: never downgrade without being told.
+                return Err(Error::check(format!(
+                    "the server's import token has a {given} transport key, not {wanted}: it does not offer post-quantum import tokens; import with --transport rsa-4096 to use its RSA token"
+                )));
+            }
             let mut r = sealed_import(&tok.body, &material)?;
             r["type"] = json!("application/vnd.ibm.kms.key+json");
             r["name"] = json!(name);
@@ -285,7 +302,14 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
                 .await
                 .map_err(Error::from)?;
             let k = &reply.body["resources"][0];
-            print(out, format!("imported {}", key_details(k)), k);
+            print(
+                out,
+                format!(
+                    "imported {}\n  through an import token with a {wanted} transport key",
+                    key_details(k)
+                ),
+                k,
+            );
         }
         KeyCmd::List {
             state,
@@ -526,11 +550,14 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// The client side of secure import: RSA-OAEP-SHA-256 of the material to the token's public
-/// key, and the token's nonce sealed with AES-GCM under the material.
+/// The client side of secure import: the material encrypted to the token's transport key
+/// (RSA-OAEP-SHA-256; or, for an ML-KEM token, the encapsulation's ciphertext followed by the
+/// material wrapped with AES-256-KWP under the shared secret), and the token's nonce sealed
+/// with AES-GCM under the material.
 pub(crate) fn sealed_import(token: &Value, material: &[u8]) -> Result<Value, Error> {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine as _;
+    use strongroom_engine::provider::AsymKind;
     use strongroom_engine::{AeadAlg, CryptoProvider, OaepHash};
     let p = strongroom_crypto_awslc::AwsLcProvider;
     let bad = |what: &str| Error::check(format!("the server's import token is malformed ({what})"));
@@ -543,9 +570,24 @@ pub(crate) fn sealed_import(token: &Value, material: &[u8]) -> Result<Value, Err
     let nonce = STANDARD
         .decode(token["nonce"].as_str().ok_or_else(|| bad("nonce"))?)
         .map_err(|_| bad("nonce"))?;
-    let payload = p
-        .rsa_oaep_encrypt(&spki, OaepHash::Sha256, material)
-        .map_err(|_| bad("public key"))?;
+    let public = p.public_info(&spki).map_err(|_| bad("public key"))?;
+    let (payload, algorithm) = match public.kind {
+        AsymKind::MlKem(_) => {
+            let (mut ct, secret) = p
+                .ml_kem_encapsulate(&public)
+                .map_err(|_| bad("ML-KEM public key"))?;
+            let wrapped = p
+                .aes_kwp_wrap(&secret, material)
+                .map_err(|_| Error::other("wrapping the key material failed"))?;
+            ct.extend_from_slice(&wrapped);
+            (ct, "ML_KEM_AES_256_KWP")
+        }
+        _ => (
+            p.rsa_oaep_encrypt(&spki, OaepHash::Sha256, material)
+                .map_err(|_| bad("public key"))?,
+            "RSAES_OAEP_SHA_256",
+        ),
+    };
     let mut iv = [0u8; 12];
     p.fill_random(&mut iv)
         .map_err(|_| Error::other("random generator failed"))?;
@@ -559,7 +601,7 @@ pub(crate) fn sealed_import(token: &Value, material: &[u8]) -> Result<Value, Err
         "payload": STANDARD.encode(payload),
         "encryptedNonce": STANDARD.encode(sealed),
         "iv": STANDARD.encode(iv),
-        "encryptionAlgorithm": "RSAES_OAEP_SHA_256",
+        "encryptionAlgorithm": algorithm,
     }))
 }
 
