@@ -442,7 +442,7 @@ async fn cli_secure_import_sends_no_material_in_clear() {
         assert!(ok, "{transport:?}: {err}");
         let used = ["ML_KEM_1024", "ML_KEM_768", "RSA_4096"][n];
         assert!(
-            out.contains(&format!("import token with a {used} transport key")),
+            out.contains(&format!("import token whose transport key is {used}")),
             "{out}"
         );
         let api = s.client();

@@ -305,7 +305,7 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
             print(
                 out,
                 format!(
-                    "imported {}\n  through an import token with a {wanted} transport key",
+                    "imported {}\n  through an import token whose transport key is {wanted}",
                     key_details(k)
                 ),
                 k,
