@@ -1539,3 +1539,98 @@ async fn units_of_an_instance_are_placed_apart_across_nodes() {
     assert_eq!(zones.len(), 4, "{p}");
     assert_eq!(zones.iter().filter(|z| **z == "zone-c").count(), 2, "{p}");
 }
+
+/// A server without Strongroom's import token extension (IBM's Key Protect) ignores
+/// `transportKeyAlgorithm` and hands out an RSA token: `key import --secure` refuses rather
+/// than downgrade, and sends no key.
+#[test]
+fn cli_secure_import_refuses_a_downgrade_to_rsa() {
+    use base64::Engine as _;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use strongroom_engine::CryptoProvider as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let (_, spki) = strongroom_crypto_awslc::AwsLcProvider
+        .rsa_generate(2048)
+        .unwrap();
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        b64(&spki)
+    );
+    let token = json!({"creationDate": "2026-12-04T00:00:00Z", "maxAllowedRetrievals": 1,
+        "remainingRetrievals": 0, "payload": b64(pem.as_bytes()), "nonce": b64(&[7; 12])});
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let mut len = 0usize;
+                loop {
+                    let mut h = String::new();
+                    r.read_line(&mut h).unwrap();
+                    if h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; len];
+                r.read_exact(&mut body).unwrap();
+                let target = line
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let answer = match target.as_str() {
+                    "POST /api/v2/import_token" | "GET /api/v2/import_token" => token.to_string(),
+                    _ => "{}".to_string(),
+                };
+                log.lock().unwrap().push(target);
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+                    answer.len(),
+                    answer
+                );
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("root.key");
+    std::fs::write(&file, [9u8; 32]).unwrap();
+    let (ok, _, err) = cli(
+        dir.path(),
+        &[
+            "key",
+            "import",
+            "pq",
+            "--secure",
+            file.to_str().unwrap(),
+            "--url",
+            &url,
+            "--token",
+            "t",
+            "--instance",
+            "00000000-0000-4000-8000-000000000001",
+        ],
+    );
+    assert!(
+        !ok && err.contains("import token is RSA_4096, not ML_KEM_1024")
+            && err.contains("--transport rsa-4096"),
+        "{err}"
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        ["POST /api/v2/import_token", "GET /api/v2/import_token"],
+        "the CLI stopped before sending any key"
+    );
+}

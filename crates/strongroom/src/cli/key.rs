@@ -284,7 +284,7 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
                 // A server without Strongroom's extension (IBM's Key Protect) ignores the
                 // request and hands out an RSA token: never downgrade without being told.
                 return Err(Error::check(format!(
-                    "the server's import token has a {given} transport key, not {wanted}: it does not offer post-quantum import tokens; import with --transport rsa-4096 to use its RSA token"
+                    "the transport key of the server's import token is {given}, not {wanted}: the server does not offer post-quantum import tokens; import with --transport rsa-4096 to use its RSA token"
                 )));
             }
             let mut r = sealed_import(&tok.body, &material)?;
