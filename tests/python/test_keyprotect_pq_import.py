@@ -13,6 +13,7 @@ from ibm_cloud_sdk_core import ApiException
 from kyber_py.ml_kem import ML_KEM_768, ML_KEM_1024
 
 from test_keyprotect_client import b64, body, client, data, error_code, key_body
+from test_keyprotect_secure_import import wrap_opens_with
 
 # (transportKeyAlgorithm, kyber-py parameter set, encapsulation key bytes, ciphertext bytes)
 SETS = [("ML_KEM_768", ML_KEM_768, 1184, 1088), ("ML_KEM_1024", ML_KEM_1024, 1568, 1568)]
@@ -61,11 +62,7 @@ def test_ml_kem_import_token_imports_and_rotates(server, name, impl, ek_len, ct_
     r = kp.create_key(inst, key_body(name=f"pq-{name}", extractable=False, **seal(impl, ek, material, nonce)))
     key = data(r)["resources"][0]
     assert r.get_status_code() == 201 and key["imported"] is True
-    # The imported material really is the key: a DEK wrapped by Strongroom opens with it.
-    w = data(kp.wrap_key(key["id"], inst, key_action_wrap_body=body({"plaintext": b64(b"dek")})))
-    raw = base64.b64decode(w["ciphertext"])
-    aad = b"strongroom/wdek/v1" + raw[:29] + (0).to_bytes(4, "big")
-    assert AESGCM(material).decrypt(raw[17:29], raw[29:], aad) == b"dek"
+    w = wrap_opens_with(kp, inst, key["id"], material)
     # Rotation with new material through the same token (its second retrieval is unused).
     r = kp.rotate_key(key["id"], inst, key_action_rotate_body=body(seal(impl, ek, os.urandom(16), nonce)))
     assert r.get_status_code() == 204

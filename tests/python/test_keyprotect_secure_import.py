@@ -43,6 +43,16 @@ def seal(public, material, nonce, hpcs=False):
     return {"payload": b64(payload), "encryptedNonce": b64(encrypted_nonce), "iv": b64(iv), "encryptionAlgorithm": alg}
 
 
+def wrap_opens_with(kp, inst, key_id, material):
+    """The imported material really is the key: a DEK wrapped by Strongroom opens with it.
+    Returns the wrap's answer."""
+    w = data(kp.wrap_key(key_id, inst, key_action_wrap_body=body({"plaintext": b64(b"dek")})))
+    raw = base64.b64decode(w["ciphertext"])
+    aad = b"strongroom/wdek/v1" + raw[:29] + (0).to_bytes(4, "big")
+    assert AESGCM(material).decrypt(raw[17:29], raw[29:], aad) == b"dek"
+    return w
+
+
 def test_secure_import_and_rotation(server):
     kp = client(server)
     inst = server.instance
@@ -54,11 +64,7 @@ def test_secure_import_and_rotation(server):
     r = kp.create_key(inst, key_body(name="py-secure", extractable=False, **seal(public, material, nonce)))
     key = data(r)["resources"][0]
     assert r.get_status_code() == 201 and key["imported"] is True
-    # The imported material really is the key: a DEK wrapped by Strongroom opens with it.
-    w = data(kp.wrap_key(key["id"], inst, key_action_wrap_body=body({"plaintext": b64(b"dek")})))
-    raw = base64.b64decode(w["ciphertext"])
-    aad = b"strongroom/wdek/v1" + raw[:29] + (0).to_bytes(4, "big")
-    assert AESGCM(material).decrypt(raw[17:29], raw[29:], aad) == b"dek"
+    w = wrap_opens_with(kp, inst, key["id"], material)
 
     hpcs_material = os.urandom(32)
     r = kp.rotate_key(key["id"], inst, key_action_rotate_body=body(seal(public, hpcs_material, nonce, hpcs=True)))

@@ -62,6 +62,17 @@ impl TransportKey {
         .find(|t| t.name() == s)
     }
 
+    /// The key kind generated for the token.
+    fn kind(self) -> AsymKind {
+        match self {
+            TransportKey::Rsa4096 => AsymKind::Rsa {
+                bits: IMPORT_TOKEN_RSA_BITS as u32,
+            },
+            TransportKey::MlKem768 => AsymKind::MlKem(MlKemSet::K768),
+            TransportKey::MlKem1024 => AsymKind::MlKem(MlKemSet::K1024),
+        }
+    }
+
     fn of(kind: AsymKind) -> Option<TransportKey> {
         match kind {
             AsymKind::Rsa { .. } => Some(TransportKey::Rsa4096),
@@ -165,14 +176,9 @@ impl Service {
             let unit = self.unit(ctx.instance)?;
             let p = unit.provider_arc();
             // RSA-4096 generation takes a while: keep it off the async workers.
-            let (pkcs8, spki) = tokio::task::spawn_blocking(move || match transport {
-                TransportKey::Rsa4096 => p.rsa_generate(IMPORT_TOKEN_RSA_BITS),
-                TransportKey::MlKem768 => p
-                    .asym_generate(AsymKind::MlKem(MlKemSet::K768))
-                    .map(|(k, public)| (k, public.spki)),
-                TransportKey::MlKem1024 => p
-                    .asym_generate(AsymKind::MlKem(MlKemSet::K1024))
-                    .map(|(k, public)| (k, public.spki)),
+            let (pkcs8, spki) = tokio::task::spawn_blocking(move || {
+                p.asym_generate(transport.kind())
+                    .map(|(k, public)| (k, public.spki))
             })
             .await
             .map_err(|_| ServiceError::new(ErrorKind::Internal, "key generation task failed"))?
@@ -311,9 +317,8 @@ impl Service {
                 .rsa_oaep_decrypt(pkcs8.expose(), hash, sealed)
                 .map_err(|_| undecryptable())?,
             (ImportAlgorithm::MlKemAesKwp, TransportKey::MlKem768 | TransportKey::MlKem1024) => {
-                let set = match transport {
-                    TransportKey::MlKem768 => MlKemSet::K768,
-                    _ => MlKemSet::K1024,
+                let AsymKind::MlKem(set) = transport.kind() else {
+                    return Err(undecryptable());
                 };
                 let Some((ct, wrapped)) = sealed.split_at_checked(set.ciphertext_len()) else {
                     return Err(undecryptable());

@@ -265,9 +265,11 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
                     material.len()
                 )));
             }
+            // The wire name of the transport key: ml-kem-1024 → ML_KEM_1024.
+            let wanted = transport.to_uppercase().replace('-', "_");
             let mut token = json!({"expiration": 300, "maxAllowedRetrievals": 1});
             if transport != "rsa-4096" {
-                token["transportKeyAlgorithm"] = json!(transport.to_uppercase().replace('-', "_"));
+                token["transportKeyAlgorithm"] = json!(wanted);
             }
             c.request(Method::POST, "/api/v2/import_token", Some(token), &[])
                 .await
@@ -276,7 +278,6 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
                 .request(Method::GET, "/api/v2/import_token", None, &[])
                 .await
                 .map_err(Error::from)?;
-            let wanted = transport.to_uppercase().replace('-', "_");
             let given = tok.body["transportKeyAlgorithm"]
                 .as_str()
                 .unwrap_or("RSA_4096");
