@@ -237,7 +237,10 @@ impl SqlExec for SqliteStore {
                 .map_err(unavailable)?;
         }
         for chunk in records.chunks(AUDIT_CHUNK) {
-            let (sql, args) = strongroom_keystore::sql::audit_insert(chunk);
+            let (sql, args) = strongroom_keystore::sql::audit_insert(
+                chunk,
+                strongroom_keystore::sql::Placeholders::Anonymous,
+            );
             let keep = strongroom_keystore::keep_audit_statement(chunk.len());
             let q = bind_all(sqlx::query(&sql), args).persistent(keep);
             if let Err(e) = q.execute(&mut *conn).await {
