@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod hd;
 mod pkcs11;
 mod pq;
 mod sys;
@@ -12,8 +13,9 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_192_
 use aws_lc_rs::rand::SecureRandom;
 use aws_lc_rs::{constant_time, digest, hkdf, hmac, rand};
 use strongroom_engine::provider::{
-    AeadAlg, AeadKey, AsymKind, BlockCipher, CipherMode, CryptoError, CryptoProvider, DigestAlg,
-    MacAlg, OaepHash, PreparedPrivate, PublicInfo, RsaPadding, SigAlg, SignScheme,
+    AeadAlg, AeadKey, AsymKind, BlockCipher, CipherMode, CryptoError, CryptoProvider, Curve,
+    DigestAlg, HdChild, HdError, HdParent, HdScheme, MacAlg, OaepHash, PreparedPrivate, PublicInfo,
+    RsaPadding, SigAlg, SignScheme,
 };
 use zeroize::Zeroizing;
 
@@ -425,6 +427,16 @@ impl CryptoProvider for AwsLcProvider {
         pkcs11::mac(alg, key, data)
     }
 
+    fn hd_derive(
+        &self,
+        scheme: HdScheme,
+        curve: Curve,
+        parent: HdParent<'_>,
+        index: u32,
+    ) -> Result<HdChild, HdError> {
+        hd::derive(scheme, curve, parent, index)
+    }
+
     fn asym_generate(
         &self,
         kind: AsymKind,
@@ -616,6 +628,8 @@ impl SigKeyPair {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_hd;
 #[cfg(test)]
 mod tests_pq;
 

@@ -185,7 +185,9 @@ pub(crate) fn mac(alg: MacAlg, key: &[u8], data: &[u8]) -> Result<Vec<u8>, Crypt
     }
 }
 
-fn ecdsa_alg(curve: Curve) -> Result<&'static signature::EcdsaSigningAlgorithm, CryptoError> {
+pub(crate) fn ecdsa_alg(
+    curve: Curve,
+) -> Result<&'static signature::EcdsaSigningAlgorithm, CryptoError> {
     Ok(match curve {
         Curve::P256 => &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
         Curve::P384 => &signature::ECDSA_P384_SHA384_FIXED_SIGNING,

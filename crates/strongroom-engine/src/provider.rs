@@ -338,6 +338,64 @@ pub enum RsaPadding {
     },
 }
 
+/// Hierarchical deterministic key derivation: BIP32 (secp256k1) and SLIP-0010
+/// (secp256k1, P-256, Ed25519).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HdScheme {
+    /// BIP32: secp256k1 only; an index whose child is not a valid key has no child.
+    Bip32,
+    /// SLIP-0010: the same tree on more curves; on NIST curves an invalid child is retried
+    /// as the specification says, and Ed25519 knows hardened private derivation only.
+    Slip10,
+}
+
+/// Indexes from this one up are hardened (BIP32's `i ≥ 2³¹`).
+pub const HD_HARDENED: u32 = 0x8000_0000;
+
+/// What an HD derivation starts from.
+#[derive(Clone, Copy)]
+pub enum HdParent<'a> {
+    /// A seed (16 to 64 bytes in BIP32): the master key.
+    Seed(&'a [u8]),
+    /// A private key (PKCS#8) and its chain code.
+    Private {
+        /// The parent's PKCS#8.
+        pkcs8: &'a [u8],
+        /// The parent's chain code.
+        chain: &'a [u8; 32],
+    },
+    /// A public key and its chain code.
+    Public {
+        /// The parent's public key.
+        public: &'a PublicInfo,
+        /// The parent's chain code.
+        chain: &'a [u8; 32],
+    },
+}
+
+/// A derived key with its chain code.
+pub struct HdChild {
+    /// The child's private key (PKCS#8), unless it was derived from a public key.
+    pub private: Option<zeroize::Zeroizing<Vec<u8>>>,
+    /// The child's public key.
+    pub public: PublicInfo,
+    /// The child's chain code.
+    pub chain: [u8; 32],
+}
+
+/// Why an HD derivation gave no key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HdError {
+    /// The scheme is not defined on the key's curve.
+    Curve,
+    /// A hardened index from a public key, or a non-hardened one on Ed25519.
+    Hardened,
+    /// The parent key or seed cannot be used.
+    Parent,
+    /// BIP32: the index gives no valid key (probability below 2⁻¹²⁷); use the next one.
+    NoChild,
+}
+
 /// A private key parsed once and used many times (the service caches these).
 pub trait PreparedPrivate: Send + Sync {
     /// The public half.
@@ -520,6 +578,15 @@ pub trait CryptoProvider: Send + Sync + 'static {
         kek: &[u8],
         ciphertext: &[u8],
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
+    /// One step of BIP32 / SLIP-0010 on `curve`: the master key of a seed, or the child
+    /// `index` of a private or public parent.
+    fn hd_derive(
+        &self,
+        scheme: HdScheme,
+        curve: Curve,
+        parent: HdParent<'_>,
+        index: u32,
+    ) -> Result<HdChild, HdError>;
     /// Generates a key pair: (PKCS#8 private key, public key). RSA sizes: 2048, 3072, 4096
     /// or 8192 bits, exponent 65537.
     fn asym_generate(

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use strongroom_crypto_awslc::AwsLcProvider;
 use strongroom_engine::provider::{
-    AsymKind, BlockCipher, CipherMode, MacAlg, PreparedPrivate, PublicInfo, RsaPadding, SignScheme,
+    AsymKind, BlockCipher, CipherMode, Curve, HdChild, HdError, HdParent, HdScheme, MacAlg,
+    PreparedPrivate, PublicInfo, RsaPadding, SignScheme,
 };
 use strongroom_engine::*;
 use strongroom_model::{InstanceId, KeyId, KeyKind, VersionId};
@@ -341,6 +342,15 @@ impl CryptoProvider for BrokenHmac {
     }
     fn mac(&self, a: MacAlg, k: &[u8], d: &[u8]) -> Result<Vec<u8>, CryptoError> {
         AwsLcProvider.mac(a, k, d)
+    }
+    fn hd_derive(
+        &self,
+        s: HdScheme,
+        c: Curve,
+        p: HdParent<'_>,
+        i: u32,
+    ) -> Result<HdChild, HdError> {
+        AwsLcProvider.hd_derive(s, c, p, i)
     }
     fn asym_generate(
         &self,
