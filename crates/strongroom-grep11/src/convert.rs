@@ -36,7 +36,12 @@ pub fn mech_of(m: Option<pb::Mechanism>) -> Result<Mech, Status> {
             shared: p.shared_data,
             public: p.public_data,
         },
-        Some(Parameter::BtcDeriveParameter(_)) => MechParam::Unsupported(6),
+        Some(Parameter::BtcDeriveParameter(p)) => MechParam::BtcDerive {
+            kind: u64::try_from(p.r#type).unwrap_or(u64::MAX),
+            index: p.child_key_index,
+            chain: p.chain_code,
+            version: p.version,
+        },
         Some(Parameter::EcsgParameter(_)) => MechParam::Unsupported(7),
         Some(Parameter::KyberKemParameter(_)) => MechParam::Unsupported(8),
         Some(Parameter::EcaggParameter(_)) => MechParam::Unsupported(9),

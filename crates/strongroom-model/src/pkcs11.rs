@@ -301,6 +301,10 @@ pub mod ckm {
     pub const IBM_SHA512_224_HMAC: Ckm = Ckm(0x8001_0015);
     pub const IBM_EC_MULTIPLY: Ckm = Ckm(0x8001_000C);
     pub const IBM_ED25519_SHA512: Ckm = Ckm(0x8001_001C);
+    pub const IBM_EC_X25519: Ckm = Ckm(0x8001_001B);
+    pub const IBM_ECDSA_OTHER: Ckm = Ckm(0x8001_0031);
+    pub const IBM_EC_AGGREGATE: Ckm = Ckm(0x8001_0034);
+    pub const IBM_BTC_DERIVE: Ckm = Ckm(0x8007_0001);
     pub const IBM_ATTRIBUTEBOUND_WRAP: Ckm = Ckm(0x8002_0004);
     pub const IBM_TRANSPORTKEY: Ckm = Ckm(0x8002_0005);
     /// PKCS#11 3.2: ML-KEM (FIPS 203) key pair generation.

@@ -105,6 +105,21 @@ impl AttrValue {
     }
 }
 
+/// The part of a template that applies to a key of `class`: for derivations that serve one
+/// template to a private and a public key alike (IBM's BTC examples send CKA_SIGN and
+/// CKA_VERIFY, and CKA_VALUE_LEN 0, for both), the usage flags of the other half and the
+/// secret key's length are left out.
+pub fn applicable(t: &Template, class: Cko) -> Template {
+    t.iter()
+        .filter(|(a, _)| {
+            !(class == cko::PUBLIC_KEY && PRIVATE_ONLY.contains(a)
+                || class == cko::PRIVATE_KEY && PUBLIC_ONLY.contains(a)
+                || class != cko::SECRET_KEY && **a == cka::VALUE_LEN)
+        })
+        .map(|(a, v)| (*a, v.clone()))
+        .collect()
+}
+
 /// Checks a template given by a caller: every attribute known, of the right type, not
 /// read-only, and usage attributes only where the class has them.
 pub fn check_template(t: &Template, class: Cko) -> Result<(), Ep11Error> {

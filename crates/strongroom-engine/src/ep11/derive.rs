@@ -8,6 +8,9 @@ impl Ep11<'_> {
     /// value in CheckSum, where IBM's Kyber puts it), with a private key it decapsulates
     /// the ciphertext given in ParameterB.
     pub fn derive(&self, mech: &Mech, base: &[u8], t: &Template) -> Result<NewKey, Ep11Error> {
+        if mech.code == ckm::IBM_BTC_DERIVE {
+            return self.btc_derive(mech, base, t);
+        }
         let class = attrs::class_in(t).unwrap_or(cko::SECRET_KEY);
         if class != cko::SECRET_KEY {
             return err(ckr::TEMPLATE_INCONSISTENT, "DeriveKey creates secret keys");

@@ -9,6 +9,7 @@
 mod attrbound;
 mod attributes;
 pub mod attrs;
+mod btc;
 pub mod consts;
 mod derive;
 mod errors;
@@ -134,6 +135,18 @@ pub enum MechParam {
         shared: Vec<u8>,
         /// Peer public data.
         public: Vec<u8>,
+    },
+    /// CKM_IBM_BTC_DERIVE (BTCDeriveParm): the derivation (CK_IBM_BTC_* type), the child's
+    /// index, the parent's chain code and the parameter version (1).
+    BtcDerive {
+        /// BTCDeriveParm.Type.
+        kind: u64,
+        /// ChildKeyIndex (hardened from 2³¹).
+        index: u64,
+        /// The parent's chain code (empty for a master key).
+        chain: Vec<u8>,
+        /// Version (XCP_BTC_VERSION = 1).
+        version: u64,
     },
     /// A parameter kind this server does not implement (by its oneof field number).
     Unsupported(u32),

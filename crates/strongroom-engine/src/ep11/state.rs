@@ -77,7 +77,9 @@ impl OpState {
                 put(&mut out, &mgf.to_be_bytes());
                 put(&mut out, &salt.to_be_bytes());
             }
-            MechParam::Ecdh { .. } | MechParam::Unsupported(_) => out.push(0xff),
+            MechParam::Ecdh { .. } | MechParam::BtcDerive { .. } | MechParam::Unsupported(_) => {
+                out.push(0xff)
+            }
         }
         put(&mut out, &self.key);
         put(&mut out, &self.iv);
