@@ -1,0 +1,138 @@
+"""CKM_IBM_BTC_DERIVE over GREP11, checked by bip-utils (an independent BIP32/SLIP-0010
+implementation): the same seed gives the same chain codes and public keys along a wallet
+path, for BIP32 on secp256k1 and SLIP-0010 on secp256k1, P-256 and Ed25519; a key derived
+here signs, and the signature verifies with the key bip-utils derived."""
+import hashlib
+import os
+
+import grpc
+import pytest
+from bip_utils import Bip32Slip10Ed25519, Bip32Slip10Nist256p1, Bip32Slip10Secp256k1
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from test_grep11 import call, grep11_code, stubs  # noqa: F401  (the stubs fixture)
+
+CKM_AES_KEY_GEN, CKM_AES_CBC_PAD, CKM_ECDSA = 0x1080, 0x1085, 0x1041
+CKM_IBM_ED25519_SHA512, CKM_IBM_BTC_DERIVE = 0x8001001C, 0x80070001
+CKA_CLASS, CKA_KEY_TYPE, CKA_VALUE_LEN, CKA_EC_PARAMS = 0x0, 0x100, 0x161, 0x180
+CKA_ENCRYPT, CKA_UNWRAP, CKA_SIGN, CKA_VERIFY, CKA_DERIVE = 0x104, 0x107, 0x108, 0x10A, 0x10C
+CKA_EXTRACTABLE, CKA_IBM_USE_AS_DATA, CKA_PUBLIC_KEY_INFO = 0x162, 0x80010008, 0x129
+CKO_SECRET_KEY, CKK_GENERIC_SECRET, CKK_EC = 4, 0x10, 0x3
+BIP32_PRV2PRV, BIP32_PRV2PUB, BIP32_PUB2PUB, BIP32_MASTERK = 1, 2, 3, 4
+SLIP10_PRV2PRV, SLIP10_PRV2PUB, SLIP10_MASTERK = 5, 6, 8
+HARDENED = 0x80000000
+# DER OIDs of the curves (CKA_EC_PARAMS).
+SECP256K1 = bytes.fromhex("06052b8104000a")
+P256 = bytes.fromhex("06082a8648ce3d030107")
+ED25519 = bytes.fromhex("06032b6570")
+
+
+def tf(pb, v):
+    return pb.AttributeValue(AttributeTF=v)
+
+
+def i(pb, v):
+    return pb.AttributeValue(AttributeI=v)
+
+
+def import_seed(server, stubs, seed):
+    pb = stubs["server_pb2"]
+    kek = call(server, stubs, "GenerateKey", pb.GenerateKeyRequest(
+        Mech=pb.Mechanism(Mechanism=CKM_AES_KEY_GEN),
+        Template={CKA_VALUE_LEN: i(pb, 32), CKA_ENCRYPT: tf(pb, True), CKA_UNWRAP: tf(pb, True)})).KeyBytes
+    mech = pb.Mechanism(Mechanism=CKM_AES_CBC_PAD, ParameterB=bytes(16))
+    wrapped = call(server, stubs, "EncryptSingle", pb.EncryptSingleRequest(
+        Mech=mech, Key=pb.KeyBlob(KeyBlobs=[kek]), Plain=seed)).Ciphered
+    return call(server, stubs, "UnwrapKey", pb.UnwrapKeyRequest(
+        Wrapped=wrapped, Mech=mech, KeK=pb.KeyBlob(KeyBlobs=[kek]),
+        Template={CKA_CLASS: i(pb, CKO_SECRET_KEY), CKA_KEY_TYPE: i(pb, CKK_GENERIC_SECRET),
+                  CKA_DERIVE: tf(pb, True), CKA_IBM_USE_AS_DATA: tf(pb, True)})).UnwrappedBytes
+
+
+def derive(server, stubs, kind, base, curve, index=0, chain=b""):
+    """One BTC derivation with IBM's example template; (new key blob, chain code)."""
+    pb = stubs["server_pb2"]
+    r = call(server, stubs, "DeriveKey", pb.DeriveKeyRequest(
+        Mech=pb.Mechanism(Mechanism=CKM_IBM_BTC_DERIVE, BTCDeriveParameter=pb.BTCDeriveParm(
+            Type=kind, ChildKeyIndex=index, ChainCode=chain, Version=1)),
+        Template={CKA_KEY_TYPE: i(pb, CKK_EC), CKA_EC_PARAMS: pb.AttributeValue(AttributeB=curve),
+                  CKA_DERIVE: tf(pb, True), CKA_SIGN: tf(pb, True), CKA_VERIFY: tf(pb, True),
+                  CKA_EXTRACTABLE: tf(pb, False), CKA_VALUE_LEN: i(pb, 0),
+                  CKA_IBM_USE_AS_DATA: tf(pb, True)},
+        BaseKey=pb.KeyBlob(KeyBlobs=[base])))
+    return r.NewKeyBytes, r.CheckSum
+
+
+def spki(server, stubs, public):
+    pb = stubs["server_pb2"]
+    r = call(server, stubs, "GetAttributeValue", pb.GetAttributeValueRequest(
+        Object=public, Attributes={CKA_PUBLIC_KEY_INFO: pb.AttributeValue(AttributeB=b"")}))
+    v = r.AttributesBytes.get(CKA_PUBLIC_KEY_INFO) or r.Attributes[CKA_PUBLIC_KEY_INFO].AttributeB
+    return bytes(v)
+
+
+def compressed(der, curve):
+    if curve == ED25519:
+        return b"\x00" + der[-32:]
+    point = der[-65:]
+    return bytes([2 + (point[64] & 1)]) + point[1:33]
+
+
+# A wallet path: purpose, coin type and account hardened, then change and address normal.
+PATH = [44 + HARDENED, 0 + HARDENED, 0 + HARDENED, 0, 5]
+CASES = [
+    ("BIP32 secp256k1", Bip32Slip10Secp256k1, SECP256K1, (BIP32_MASTERK, BIP32_PRV2PRV, BIP32_PRV2PUB), PATH),
+    ("SLIP-0010 secp256k1", Bip32Slip10Secp256k1, SECP256K1, (SLIP10_MASTERK, SLIP10_PRV2PRV, SLIP10_PRV2PUB), PATH),
+    ("SLIP-0010 P-256", Bip32Slip10Nist256p1, P256, (SLIP10_MASTERK, SLIP10_PRV2PRV, SLIP10_PRV2PUB), PATH),
+    ("SLIP-0010 Ed25519", Bip32Slip10Ed25519, ED25519, (SLIP10_MASTERK, SLIP10_PRV2PRV, SLIP10_PRV2PUB),
+     [44 + HARDENED, 501 + HARDENED, 0 + HARDENED, 0 + HARDENED]),
+]
+
+
+@pytest.mark.parametrize("name,impl,curve,kinds,path", CASES, ids=[c[0] for c in CASES])
+def test_derivations_match_bip_utils(server, stubs, name, impl, curve, kinds, path):
+    pb = stubs["server_pb2"]
+    master_k, prv2prv, prv2pub = kinds
+    seed = os.urandom(64)
+    ours, chain = derive(server, stubs, master_k, import_seed(server, stubs, seed), curve)
+    theirs = impl.FromSeed(seed)
+    assert chain == theirs.ChainCode().ToBytes(), f"{name}: master chain code"
+    for index in path:
+        public, pub_chain = derive(server, stubs, prv2pub, ours, curve, index, chain)
+        ours, chain = derive(server, stubs, prv2prv, ours, curve, index, chain)
+        theirs = theirs.ChildKey(index)
+        assert chain == pub_chain == theirs.ChainCode().ToBytes(), f"{name}: chain code of {index:#x}"
+        der = spki(server, stubs, public)
+        assert compressed(der, curve) == theirs.PublicKey().RawCompressed().ToBytes(), f"{name}: key {index:#x}"
+    # The last key signs here; the signature verifies under bip-utils' public key.
+    msg = b"pay 1 BTC to ..."
+    if curve == ED25519:
+        sig = call(server, stubs, "SignSingle", pb.SignSingleRequest(
+            Mech=pb.Mechanism(Mechanism=CKM_IBM_ED25519_SHA512), PrivKey=pb.KeyBlob(KeyBlobs=[ours]),
+            Data=msg)).Signature
+        ed25519.Ed25519PublicKey.from_public_bytes(theirs.PublicKey().RawCompressed().ToBytes()[1:]).verify(sig, msg)
+    else:
+        digest = hashlib.sha256(msg).digest()
+        sig = call(server, stubs, "SignSingle", pb.SignSingleRequest(
+            Mech=pb.Mechanism(Mechanism=CKM_ECDSA), PrivKey=pb.KeyBlob(KeyBlobs=[ours]), Data=digest)).Signature
+        der_sig = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+        crv = ec.SECP256K1() if curve == SECP256K1 else ec.SECP256R1()
+        key = ec.EllipticCurvePublicKey.from_encoded_point(crv, theirs.PublicKey().RawCompressed().ToBytes())
+        key.verify(der_sig, msg, ec.ECDSA(hashes.SHA256()))
+
+
+def test_public_derivation_matches_and_hardened_from_public_is_refused(server, stubs):
+    seed = os.urandom(32)
+    master, chain = derive(server, stubs, BIP32_MASTERK, import_seed(server, stubs, seed), SECP256K1)
+    account, account_chain = derive(server, stubs, BIP32_PRV2PUB, master, SECP256K1, 0 + HARDENED, chain)
+    theirs = Bip32Slip10Secp256k1.FromSeed(seed).ChildKey(0 + HARDENED)
+    # Watch-only: addresses from the account's public key alone.
+    for index in (0, 1, 7):
+        child, _ = derive(server, stubs, BIP32_PUB2PUB, account, SECP256K1, index, account_chain)
+        want = theirs.ChildKey(index).PublicKey().RawCompressed().ToBytes()
+        assert compressed(spki(server, stubs, child), SECP256K1) == want
+    with pytest.raises(grpc.RpcError) as e:
+        derive(server, stubs, BIP32_PUB2PUB, account, SECP256K1, 1 + HARDENED, account_chain)
+    assert grep11_code(stubs, e.value) == 0x71  # CKR_MECHANISM_PARAM_INVALID
