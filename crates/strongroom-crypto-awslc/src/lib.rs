@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod bip340;
 mod hd;
 mod pkcs11;
 mod pq;

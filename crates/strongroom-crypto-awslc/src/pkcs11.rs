@@ -431,6 +431,14 @@ impl PreparedPrivate for Prepared {
                     .as_ref()
                     .to_vec())
             }
+            (
+                Key::Ec {
+                    curve: Curve::Secp256k1,
+                    sign,
+                    ..
+                },
+                SignScheme::Bip340,
+            ) => crate::bip340::sign(sign, data),
             (Key::Dsa(k), SignScheme::DsaDigest) => crate::sys::dsa_sign(k, data),
             (Key::Ed25519(kp), SignScheme::Ed25519) => Ok(kp
                 .try_sign(data)
@@ -666,6 +674,9 @@ pub(crate) fn public_info(spki: &[u8]) -> Result<PublicInfo, CryptoError> {
 
 pub(crate) fn verify(scheme: SignScheme, public: &PublicInfo, data: &[u8], sig: &[u8]) -> bool {
     match (public.kind, scheme) {
+        (AsymKind::Ec(Curve::Secp256k1), SignScheme::Bip340) => {
+            crate::bip340::verify(&public.raw, data, sig)
+        }
         (AsymKind::Dsa { .. }, SignScheme::DsaDigest) => crate::sys::Pkey::public(&public.spki)
             .is_some_and(|k| crate::sys::dsa_verify(&k, data, sig)),
         (AsymKind::Rsa { .. }, SignScheme::RsaPssWith { hash, mgf, salt }) => {

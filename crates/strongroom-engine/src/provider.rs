@@ -317,6 +317,9 @@ pub enum SignScheme {
     Ed25519,
     /// DSA over a digest; r ‖ s, each as long as q.
     DsaDigest,
+    /// BIP340 Schnorr over the message on secp256k1: 64 bytes, under the x-only public key,
+    /// with fresh auxiliary randomness.
+    Bip340,
     /// Pure ML-DSA over the message with an empty context (a context string goes through
     /// [`PreparedPrivate::ml_dsa_sign`] and [`CryptoProvider::ml_dsa_verify`]).
     MlDsa,

@@ -42,7 +42,9 @@ pub fn mech_of(m: Option<pb::Mechanism>) -> Result<Mech, Status> {
             chain: p.chain_code,
             version: p.version,
         },
-        Some(Parameter::EcsgParameter(_)) => MechParam::Unsupported(7),
+        Some(Parameter::EcsgParameter(p)) => {
+            MechParam::Ecsg(u64::try_from(p.r#type).unwrap_or(u64::MAX))
+        }
         Some(Parameter::KyberKemParameter(_)) => MechParam::Unsupported(8),
         Some(Parameter::EcaggParameter(_)) => MechParam::Unsupported(9),
     };

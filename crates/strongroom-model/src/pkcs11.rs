@@ -397,6 +397,20 @@ pub mod ckk {
     pub const ML_DSA: Ckk = Ckk(0x4A);
 }
 
+/// The signature variants of `CKM_IBM_ECDSA_OTHER` (GREP11's `ECSGParm.Type`): IBM's
+/// `ECSG_IBM_*` values, and Strongroom's BIP340 Schnorr, which IBM's list lacks.
+pub mod ecsg {
+    #![allow(missing_docs)]
+    /// BSI TR-03111 EC-SDSA with SHA-256.
+    pub const ECSDSA_S256: u64 = 3;
+    /// EC-SDSA over the compressed public key and the signer's key (Zilliqa's Schnorr).
+    pub const ECSDSA_COMPR_MULTI: u64 = 5;
+    /// BLS12-381 signatures.
+    pub const BLS: u64 = 6;
+    /// BIP340 Schnorr on secp256k1 (a Strongroom extension: `CkEcsgStrongroomBip340`).
+    pub const BIP340: u64 = 256;
+}
+
 /// Parameter sets of PKCS#11 3.2 (`CKA_PARAMETER_SET`): the same numbers name ML-DSA-44/65/87
 /// and ML-KEM-512/768/1024.
 pub mod ckp {

@@ -147,6 +147,8 @@ pub const MECHANISMS: &[MechInfo] = &[
     mi(ckm::IBM_EC_MULTIPLY, 256, 521, ckf::ENCRYPT | EC_FLAGS),
     // BIP32 / SLIP-0010 (secp256k1, P-256, Ed25519); the seed's size in bytes.
     mi(ckm::IBM_BTC_DERIVE, 16, 64, ckf::DERIVE | EC_FLAGS),
+    // BIP340 Schnorr on secp256k1 (ECSGParm type 256), single-part.
+    mi(ckm::IBM_ECDSA_OTHER, 256, 256, SV | EC_FLAGS),
     mi(ckm::IBM_TRANSPORTKEY, 0, 0, ckf::UNWRAP),
     mi(ckm::IBM_ATTRIBUTEBOUND_WRAP, 0, 0, ckf::WRAP | ckf::UNWRAP),
     mi(ckm::DSA_PARAMETER_GEN, 2048, 3072, ckf::GENERATE),

@@ -38,7 +38,7 @@ use crate::secret::KeyMaterial;
 use crate::{CryptoUnit, EngineError, MkId};
 
 pub use attrs::{AttrValue, Attrs, Template};
-use consts::{cka, ckf, ckk, ckm, cko, ckp, ckr, Cka, Ckk, Ckm, Cko, Ckr};
+use consts::{cka, ckf, ckk, ckm, cko, ckp, ckr, ecsg, Cka, Ckk, Ckm, Cko, Ckr};
 use object::Parsed;
 
 use errors::*;
@@ -148,6 +148,8 @@ pub enum MechParam {
         /// Version (XCP_BTC_VERSION = 1).
         version: u64,
     },
+    /// CKM_IBM_ECDSA_OTHER (ECSGParm): the signature variant (ECSG type).
+    Ecsg(u64),
     /// A parameter kind this server does not implement (by its oneof field number).
     Unsupported(u32),
 }

@@ -419,6 +419,31 @@ pub(super) fn plan(m: &Mech, op: Op) -> Result<Plan, Ep11Error> {
                 hash: None,
             }
         }
+        IBM_ECDSA_OTHER if sign_ops => match m.param {
+            MechParam::Ecsg(ecsg::BIP340) => Plan::Sign {
+                scheme: SignScheme::Bip340,
+                hash: None,
+            },
+            MechParam::Ecsg(t @ (ecsg::ECSDSA_S256 | ecsg::ECSDSA_COMPR_MULTI | ecsg::BLS)) => {
+                return err(
+                    ckr::MECHANISM_PARAM_INVALID,
+                    format!(
+                        "ECSG type {t} (IBM's EC-SDSA and BLS variants) is not implemented here; \
+                         BIP340 Schnorr is (ECSG type {})",
+                        ecsg::BIP340
+                    ),
+                )
+            }
+            _ => {
+                return err(
+                    ckr::MECHANISM_PARAM_INVALID,
+                    format!(
+                        "CKM_IBM_ECDSA_OTHER needs an ECSGParm; its type {} is BIP340 Schnorr",
+                        ecsg::BIP340
+                    ),
+                )
+            }
+        },
         ML_DSA if sign_ops => {
             ml_dsa_context(m)?;
             Plan::Sign {

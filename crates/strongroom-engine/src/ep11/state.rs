@@ -77,6 +77,10 @@ impl OpState {
                 put(&mut out, &mgf.to_be_bytes());
                 put(&mut out, &salt.to_be_bytes());
             }
+            MechParam::Ecsg(t) => {
+                out.push(4);
+                put(&mut out, &t.to_be_bytes());
+            }
             MechParam::Ecdh { .. } | MechParam::BtcDerive { .. } | MechParam::Unsupported(_) => {
                 out.push(0xff)
             }
@@ -112,6 +116,7 @@ impl OpState {
                 mgf: take_u64(&mut b)?,
                 salt: take_u64(&mut b)?,
             },
+            4 => MechParam::Ecsg(take_u64(&mut b)?),
             _ => return None,
         };
         let key = take(&mut b)?.to_vec();

@@ -77,6 +77,10 @@ pub(super) fn plan_name(plan: &Plan) -> &'static str {
             ..
         } => "an Ed25519 key is needed",
         Plan::Sign {
+            scheme: SignScheme::Bip340,
+            ..
+        } => "BIP340 Schnorr signs with a secp256k1 key",
+        Plan::Sign {
             scheme: SignScheme::MlDsa,
             ..
         } => "an ML-DSA key is needed",
@@ -147,6 +151,10 @@ pub(super) fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
             scheme: SignScheme::MlDsa,
             ..
         } => matches!(kind_of(k), Some(AsymKind::MlDsa(_))),
+        Plan::Sign {
+            scheme: SignScheme::Bip340,
+            ..
+        } => matches!(kind_of(k), Some(AsymKind::Ec(Curve::Secp256k1))),
         Plan::Digest(_) => true,
         Plan::EcMultiply => {
             matches!(&k.body, Body::Private(_))
@@ -168,6 +176,7 @@ pub(super) fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
                     | SignScheme::EcdsaDigest
                     | SignScheme::DsaDigest
                     | SignScheme::Ed25519
+                    | SignScheme::Bip340
                     | SignScheme::MlDsa,
                 ..
             }

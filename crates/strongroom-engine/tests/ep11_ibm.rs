@@ -1,8 +1,11 @@
-//! `CKM_IBM_BTC_DERIVE` through the EP11 engine, as a GREP11 client drives it: the seed
-//! imported as a generic secret, each step a DeriveKey whose CheckSum (the child's chain
-//! code) feeds the next one. Checked against the BIP32 and SLIP-0010 vectors
-//! (tests/vectors/hd/hd.json, sources in tests/vectors/SOURCE.md), with every bad input
-//! answered by its CKR code.
+//! IBM's special mechanisms through the EP11 engine, as a GREP11 client drives them, against
+//! their published vectors (sources in tests/vectors/SOURCE.md), with every bad input
+//! answered by its CKR code:
+//! - `CKM_IBM_BTC_DERIVE`: the seed imported as a generic secret, each step a DeriveKey
+//!   whose CheckSum (the child's chain code) feeds the next one; BIP32 and SLIP-0010
+//!   vectors (tests/vectors/hd/hd.json);
+//! - `CKM_IBM_ECDSA_OTHER` with BIP340 Schnorr: BIP340's vectors
+//!   (tests/vectors/bip340/test-vectors.csv).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -38,9 +41,8 @@ fn unit() -> CryptoUnit {
     u
 }
 
-/// A seed as IBM's example brings one in: a generic secret that may derive, imported with
-/// UnwrapKey under an AES key.
-fn import_seed(u: &CryptoUnit, seed: &[u8], derive: bool) -> Vec<u8> {
+/// Key material brought in with UnwrapKey under an AES key, as a GREP11 client imports it.
+fn import(u: &CryptoUnit, material: &[u8], tm: &Template) -> Result<Vec<u8>, Ep11Error> {
     let kek = u
         .ep11()
         .generate_key(
@@ -59,18 +61,22 @@ fn import_seed(u: &CryptoUnit, seed: &[u8], derive: bool) -> Vec<u8> {
     };
     let wrapped = u
         .ep11()
-        .single(Op::Encrypt, &mech, &kek, seed, &[])
+        .single(Op::Encrypt, &mech, &kek, material, &[])
         .unwrap();
+    u.ep11()
+        .unwrap(&mech, &kek, &[], &wrapped, tm)
+        .map(|k| k.blob)
+}
+
+/// A seed as IBM's example brings one in: a generic secret that may derive.
+fn import_seed(u: &CryptoUnit, seed: &[u8], derive: bool) -> Vec<u8> {
     let tm = t(&[
         (cka::CLASS, AttrValue::ulong(cko::SECRET_KEY)),
         (cka::KEY_TYPE, AttrValue::ulong(ckk::GENERIC_SECRET)),
         (cka::DERIVE, AttrValue::Bool(derive)),
         (cka::IBM_USE_AS_DATA, AttrValue::Bool(true)),
     ]);
-    u.ep11()
-        .unwrap(&mech, &kek, &[], &wrapped, &tm)
-        .unwrap()
-        .blob
+    import(u, seed, &tm).unwrap()
 }
 
 fn btc(kind: u64, index: u64, chain: &[u8]) -> Mech {
@@ -368,5 +374,150 @@ fn bad_derivations_get_their_ckr_codes() {
     assert_eq!(
         d(btc(BIP32_MASTERK, 0, &[]), &seed, &secret),
         ckr::TEMPLATE_INCONSISTENT
+    );
+}
+
+fn schnorr() -> Mech {
+    Mech {
+        code: ckm::IBM_ECDSA_OTHER,
+        param: MechParam::Ecsg(0x100),
+    }
+}
+
+/// A secp256k1 private key from its scalar: PKCS#8 around an RFC 5915 ECPrivateKey.
+fn secp256k1_pkcs8(d: &[u8]) -> Vec<u8> {
+    let prefix = "303e020100301006072a8648ce3d020106052b8104000a042730250201010420";
+    [hex::decode(prefix).unwrap(), d.to_vec()].concat()
+}
+
+/// A public key blob from a BIP340 x-only key (the point with the even y).
+fn xonly_spki(x: &[u8]) -> Vec<u8> {
+    let prefix = "3036301006072a8648ce3d020106052b8104000a03220002";
+    [hex::decode(prefix).unwrap(), x.to_vec()].concat()
+}
+
+#[test]
+fn bip340_vectors_verify_and_keys_sign_through_the_engine() {
+    let u = unit();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/vectors/bip340/test-vectors.csv"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let private = t(&[
+        (cka::CLASS, AttrValue::ulong(cko::PRIVATE_KEY)),
+        (cka::KEY_TYPE, AttrValue::ulong(ckk::EC)),
+        (cka::SIGN, AttrValue::Bool(true)),
+    ]);
+    let (mut signed, mut checked) = (0, 0);
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.splitn(8, ',').collect();
+        let h = |s: &str| hex::decode(s).unwrap();
+        let (public, msg, sig) = (xonly_spki(&h(f[2])), h(f[4]), h(f[5]));
+        let what = format!("vector {}: {}", f[0], f[7]);
+        let r = u.ep11().single(Op::Verify, &schnorr(), &public, &msg, &sig);
+        if f[6] == "TRUE" {
+            r.unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        } else {
+            // A signature that does not verify, or a public key that is no point at all.
+            let code = r.unwrap_err().ckr;
+            assert!(
+                [
+                    ckr::SIGNATURE_INVALID,
+                    ckr::KEY_HANDLE_INVALID,
+                    ckr::KEY_TYPE_INCONSISTENT,
+                    ckr::PUBLIC_KEY_INVALID
+                ]
+                .contains(&code),
+                "{what}: {code:?}"
+            );
+        }
+        if !f[1].is_empty() {
+            // Strongroom signs with fresh auxiliary randomness: not the vector's bytes, but
+            // a signature the vector's public key verifies, and a different one each time.
+            let key = import(&u, &secp256k1_pkcs8(&h(f[1])), &private).unwrap();
+            let ours = u
+                .ep11()
+                .single(Op::Sign, &schnorr(), &key, &msg, &[])
+                .unwrap();
+            assert_eq!(ours.len(), 64);
+            assert_ne!(
+                ours,
+                u.ep11()
+                    .single(Op::Sign, &schnorr(), &key, &msg, &[])
+                    .unwrap()
+            );
+            u.ep11()
+                .single(Op::Verify, &schnorr(), &public, &msg, &ours)
+                .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+            let mut forged = ours.clone();
+            forged[63] ^= 1;
+            assert_eq!(
+                u.ep11()
+                    .single(Op::Verify, &schnorr(), &public, &msg, &forged)
+                    .unwrap_err()
+                    .ckr,
+                ckr::SIGNATURE_INVALID
+            );
+            signed += 1;
+        }
+        checked += 1;
+    }
+    assert_eq!((signed, checked), (8, 19));
+}
+
+#[test]
+fn schnorr_refuses_other_keys_variants_and_lengths() {
+    let u = unit();
+    let pair = |params: Vec<u8>| {
+        u.ep11()
+            .generate_key_pair(
+                &Mech::new(ckm::EC_KEY_PAIR_GEN),
+                &t(&[
+                    (cka::EC_PARAMS, AttrValue::Bytes(params)),
+                    (cka::VERIFY, AttrValue::Bool(true)),
+                ]),
+                &t(&[(cka::SIGN, AttrValue::Bool(true))]),
+            )
+            .unwrap()
+    };
+    let (k1_pub, k1) = pair(params_of_curve(Curve::Secp256k1));
+    let (_, p256) = pair(params_of_curve(Curve::P256));
+    let msg = b"an order to sign";
+    let s = |m: &Mech, key: &[u8]| u.ep11().single(Op::Sign, m, key, msg, &[]);
+    // A key of another curve.
+    assert_eq!(
+        s(&schnorr(), &p256.blob).unwrap_err().ckr,
+        ckr::KEY_TYPE_INCONSISTENT
+    );
+    // IBM's variants that are not implemented, an unknown one, no parameter at all.
+    for variant in [3u64, 5, 6, 7] {
+        let m = Mech {
+            code: ckm::IBM_ECDSA_OTHER,
+            param: MechParam::Ecsg(variant),
+        };
+        assert_eq!(
+            s(&m, &k1.blob).unwrap_err().ckr,
+            ckr::MECHANISM_PARAM_INVALID,
+            "type {variant}"
+        );
+    }
+    assert_eq!(
+        s(&Mech::new(ckm::IBM_ECDSA_OTHER), &k1.blob)
+            .unwrap_err()
+            .ckr,
+        ckr::MECHANISM_PARAM_INVALID
+    );
+    // A truncated signature, and a signature by the other half of the pair.
+    let sig = s(&schnorr(), &k1.blob).unwrap();
+    let v = |key: &[u8], sig: &[u8]| u.ep11().single(Op::Verify, &schnorr(), key, msg, sig);
+    v(&k1_pub.blob, &sig).unwrap();
+    assert_eq!(
+        v(&k1_pub.blob, &sig[..63]).unwrap_err().ckr,
+        ckr::SIGNATURE_LEN_RANGE
+    );
+    assert_eq!(
+        v(&k1.blob, &sig).unwrap_err().ckr,
+        ckr::KEY_TYPE_INCONSISTENT
     );
 }
