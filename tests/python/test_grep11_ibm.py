@@ -1,7 +1,8 @@
-"""CKM_IBM_BTC_DERIVE over GREP11, checked by bip-utils (an independent BIP32/SLIP-0010
-implementation): the same seed gives the same chain codes and public keys along a wallet
-path, for BIP32 on secp256k1 and SLIP-0010 on secp256k1, P-256 and Ed25519; a key derived
-here signs, and the signature verifies with the key bip-utils derived."""
+"""IBM's special mechanisms over GREP11, checked by independent implementations:
+- CKM_IBM_BTC_DERIVE against bip-utils: the same seed gives the same chain codes and public
+  keys along a wallet path, for BIP32 on secp256k1 and SLIP-0010 on secp256k1, P-256 and
+  Ed25519; a key derived here signs, and the signature verifies with bip-utils' key;
+- CKM_IBM_ECDSA_OTHER with BIP340 Schnorr against coincurve (libsecp256k1), both ways."""
 import hashlib
 import os
 
@@ -136,3 +137,52 @@ def test_public_derivation_matches_and_hardened_from_public_is_refused(server, s
     with pytest.raises(grpc.RpcError) as e:
         derive(server, stubs, BIP32_PUB2PUB, account, SECP256K1, 1 + HARDENED, account_chain)
     assert grep11_code(stubs, e.value) == 0x71  # CKR_MECHANISM_PARAM_INVALID
+
+
+CKM_EC_KEY_PAIR_GEN, CKM_IBM_ECDSA_OTHER = 0x1040, 0x80010031
+ECSG_BIP340 = 256  # CkEcsgStrongroomBip340
+
+
+def test_bip340_schnorr_cross_checks_with_coincurve(server, stubs):
+    """BIP340 signatures made here verify in libsecp256k1 (coincurve), libsecp256k1's verify
+    here, and a tampered one is refused. Keys may come from a BIP32 tree as well."""
+    from coincurve import PrivateKey, PublicKeyXOnly
+
+    pb = stubs["server_pb2"]
+    mech = pb.Mechanism(Mechanism=CKM_IBM_ECDSA_OTHER, ECSGParameter=pb.ECSGParm(Type=ECSG_BIP340))
+    r = call(server, stubs, "GenerateKeyPair", pb.GenerateKeyPairRequest(
+        Mech=pb.Mechanism(Mechanism=CKM_EC_KEY_PAIR_GEN),
+        PubKeyTemplate={CKA_EC_PARAMS: pb.AttributeValue(AttributeB=SECP256K1), CKA_VERIFY: tf(pb, True)},
+        PrivKeyTemplate={CKA_SIGN: tf(pb, True)}))
+    generated = (r.PubKeyBytes, r.PrivKeyBytes)
+    seed = import_seed(server, stubs, os.urandom(32))
+    master, chain = derive(server, stubs, BIP32_MASTERK, seed, SECP256K1)
+    child, _ = derive(server, stubs, BIP32_PRV2PRV, master, SECP256K1, 86 + HARDENED, chain)
+    child_pub, _ = derive(server, stubs, BIP32_PRV2PUB, master, SECP256K1, 86 + HARDENED, chain)
+    for public, private in (generated, (child_pub, child)):
+        x = spki(server, stubs, public)[-64:-32]
+        for msg in (os.urandom(32), b"", b"a taproot message of another length"):
+            sig = call(server, stubs, "SignSingle", pb.SignSingleRequest(
+                Mech=mech, PrivKey=pb.KeyBlob(KeyBlobs=[private]), Data=msg)).Signature
+            assert len(sig) == 64
+            if len(msg) == 32:  # coincurve's verify takes 32-byte messages
+                assert PublicKeyXOnly(x).verify(sig, msg)
+                assert not PublicKeyXOnly(x).verify(sig[:63] + bytes([sig[63] ^ 1]), msg)
+            call(server, stubs, "VerifySingle", pb.VerifySingleRequest(
+                Mech=mech, PubKey=pb.KeyBlob(KeyBlobs=[public]), Data=msg, Signature=sig))
+    # libsecp256k1 signs; Strongroom verifies under the x-only key with the even y.
+    theirs = PrivateKey()
+    msg = os.urandom(32)
+    sig = theirs.sign_schnorr(msg)
+    xonly = PublicKeyXOnly.from_secret(theirs.secret).format()
+    der = bytes.fromhex("3036301006072a8648ce3d020106052b8104000a03220002") + xonly
+    call(server, stubs, "VerifySingle", pb.VerifySingleRequest(
+        Mech=mech, PubKey=pb.KeyBlob(KeyBlobs=[der]), Data=msg, Signature=sig))
+    with pytest.raises(grpc.RpcError) as e:
+        call(server, stubs, "VerifySingle", pb.VerifySingleRequest(
+            Mech=mech, PubKey=pb.KeyBlob(KeyBlobs=[der]), Data=msg, Signature=sig[:32] + bytes(32)))
+    assert grep11_code(stubs, e.value) == 0xC0  # CKR_SIGNATURE_INVALID
+    with pytest.raises(grpc.RpcError) as e:
+        call(server, stubs, "VerifySingle", pb.VerifySingleRequest(
+            Mech=mech, PubKey=pb.KeyBlob(KeyBlobs=[der]), Data=msg, Signature=sig[:-1]))
+    assert grep11_code(stubs, e.value) == 0xC1  # CKR_SIGNATURE_LEN_RANGE
