@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use strongroom_client::grep11::keystore as ks;
 use strongroom_client::grep11::pb;
-use strongroom_model::pkcs11::{cka, cko, ckr, Cka, Ckm, Cko, Ckr};
+use strongroom_model::pkcs11::{cka, ckm, cko, ckr, Cka, Ckm, Cko, Ckr};
 use zeroize::Zeroizing;
 
 use crate::config::{Config, Token};
@@ -102,6 +102,11 @@ pub fn fail(e: CallError) -> Ckr {
     e.ckr
 }
 
+/// GREP11 mechanisms whose parameters this library does not translate yet (IBM's
+/// `CK_IBM_BTC_DERIVE_PARAMS` with its chain code written back, and the ECSG variant): they
+/// are left out of C_GetMechanismList rather than listed and then refused.
+const NOT_CARRIED: [Ckm; 2] = [ckm::IBM_BTC_DERIVE, ckm::IBM_ECDSA_OTHER];
+
 impl Library {
     /// A library for `cfg`; nothing is connected yet.
     pub fn new(cfg: Config) -> std::result::Result<Library, String> {
@@ -144,7 +149,7 @@ impl Library {
             .ok_or(ckr::SLOT_ID_INVALID)
     }
 
-    /// The mechanisms the server implements.
+    /// The mechanisms the server implements and this library can pass parameters for.
     pub fn mechanisms(&self, slot: u64) -> Result<Vec<Ckm>> {
         let s = self.slot(slot)?;
         if let Some(m) = lock(&s.mechs).clone() {
@@ -157,7 +162,12 @@ impl Library {
             pb::GetMechanismListRequest {}
         )
         .map_err(fail)?;
-        let list: Vec<Ckm> = r.mechs.into_iter().map(Ckm).collect();
+        let list: Vec<Ckm> = r
+            .mechs
+            .into_iter()
+            .map(Ckm)
+            .filter(|m| !NOT_CARRIED.contains(m))
+            .collect();
         *lock(&s.mechs) = Some(list.clone());
         Ok(list)
     }
@@ -165,6 +175,9 @@ impl Library {
     /// A mechanism's key sizes and flags, as the server states them.
     pub fn mechanism_info(&self, slot: u64, m: Ckm) -> Result<pb::MechanismInfo> {
         let s = self.slot(slot)?;
+        if NOT_CARRIED.contains(&m) {
+            return Err(ckr::MECHANISM_INVALID);
+        }
         let r = rpc!(
             self,
             s.remote,
