@@ -2,7 +2,8 @@
 - CKM_IBM_BTC_DERIVE against bip-utils: the same seed gives the same chain codes and public
   keys along a wallet path, for BIP32 on secp256k1 and SLIP-0010 on secp256k1, P-256 and
   Ed25519; a key derived here signs, and the signature verifies with bip-utils' key;
-- CKM_IBM_ECDSA_OTHER with BIP340 Schnorr against coincurve (libsecp256k1), both ways."""
+- CKM_IBM_ECDSA_OTHER with BIP340 Schnorr against coincurve (libsecp256k1), both ways;
+- CKM_IBM_EC_X25519 against `cryptography`'s X25519."""
 import hashlib
 import os
 
@@ -186,3 +187,42 @@ def test_bip340_schnorr_cross_checks_with_coincurve(server, stubs):
         call(server, stubs, "VerifySingle", pb.VerifySingleRequest(
             Mech=mech, PubKey=pb.KeyBlob(KeyBlobs=[der]), Data=msg, Signature=sig[:-1]))
     assert grep11_code(stubs, e.value) == 0xC1  # CKR_SIGNATURE_LEN_RANGE
+
+
+CKM_IBM_EC_X25519, CKM_AES_ECB, CKK_AES = 0x8001001B, 0x1081, 0x1F
+X25519 = bytes.fromhex("06032b656e")
+
+
+def test_x25519_agrees_with_cryptography(server, stubs):
+    """An X25519 pair made here and one made by `cryptography` agree on the same secret,
+    seen as the same AES-256 key; a point of small order is refused."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    pb = stubs["server_pb2"]
+    r = call(server, stubs, "GenerateKeyPair", pb.GenerateKeyPairRequest(
+        Mech=pb.Mechanism(Mechanism=CKM_EC_KEY_PAIR_GEN),
+        PubKeyTemplate={CKA_EC_PARAMS: pb.AttributeValue(AttributeB=X25519), CKA_DERIVE: tf(pb, True)},
+        PrivKeyTemplate={CKA_DERIVE: tf(pb, True)}))
+    ours = spki(server, stubs, r.PubKeyBytes)[-32:]
+    theirs = X25519PrivateKey.generate()
+    their_public = theirs.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    shared = theirs.exchange(X25519PublicKey.from_public_bytes(ours))
+
+    def aes_from(peer):
+        return call(server, stubs, "DeriveKey", pb.DeriveKeyRequest(
+            Mech=pb.Mechanism(Mechanism=CKM_IBM_EC_X25519, ParameterB=peer),
+            Template={CKA_CLASS: i(pb, CKO_SECRET_KEY), CKA_KEY_TYPE: i(pb, CKK_AES),
+                      CKA_VALUE_LEN: i(pb, 32), CKA_ENCRYPT: tf(pb, True)},
+            BaseKey=pb.KeyBlob(KeyBlobs=[r.PrivKeyBytes]))).NewKeyBytes
+
+    block = os.urandom(16)
+    got = call(server, stubs, "EncryptSingle", pb.EncryptSingleRequest(
+        Mech=pb.Mechanism(Mechanism=CKM_AES_ECB), Key=pb.KeyBlob(KeyBlobs=[aes_from(their_public)]),
+        Plain=block)).Ciphered
+    enc = Cipher(algorithms.AES(shared), modes.ECB()).encryptor()
+    assert got == enc.update(block) + enc.finalize(), "the same 32-byte secret"
+    with pytest.raises(grpc.RpcError) as e:
+        aes_from(bytes(32))  # the point 0 has small order: an all-zero secret
+    assert grep11_code(stubs, e.value) == 0x71  # CKR_MECHANISM_PARAM_INVALID

@@ -193,7 +193,7 @@ pub(crate) fn ecdsa_alg(
         Curve::P384 => &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
         Curve::P521 => &signature::ECDSA_P521_SHA512_FIXED_SIGNING,
         Curve::Secp256k1 => &signature::ECDSA_P256K1_SHA256_FIXED_SIGNING,
-        Curve::Ed25519 => return Err(CryptoError),
+        Curve::Ed25519 | Curve::X25519 => return Err(CryptoError),
     })
 }
 
@@ -203,7 +203,7 @@ fn ecdsa_verify_alg(curve: Curve) -> Option<&'static signature::EcdsaVerificatio
         Curve::P384 => &signature::ECDSA_P384_SHA384_FIXED,
         Curve::P521 => &signature::ECDSA_P521_SHA512_FIXED,
         Curve::Secp256k1 => &signature::ECDSA_P256K1_SHA256_FIXED,
-        Curve::Ed25519 => return None,
+        Curve::Ed25519 | Curve::X25519 => return None,
     })
 }
 
@@ -222,6 +222,7 @@ fn curve_oid(curve: Curve) -> &'static [u8] {
         Curve::P521 => oid::P521,
         Curve::Secp256k1 => oid::SECP256K1,
         Curve::Ed25519 => oid::ED25519,
+        Curve::X25519 => oid::X25519,
     }
 }
 
@@ -232,6 +233,7 @@ fn curve_of_oid(c: &[u8]) -> Result<Curve, CryptoError> {
         x if x == oid::P521 => Curve::P521,
         x if x == oid::SECP256K1 => Curve::Secp256k1,
         x if x == oid::ED25519 => Curve::Ed25519,
+        x if x == oid::X25519 => Curve::X25519,
         _ => return Err(CryptoError),
     })
 }
@@ -299,6 +301,7 @@ enum Key {
         raw: Option<crate::sys::Pkey>,
     },
     Ed25519(Ed25519KeyPair),
+    X25519(agreement::PrivateKey),
     Dsa(crate::sys::Pkey),
     Dh {
         params: Vec<u8>,
@@ -380,6 +383,19 @@ pub(crate) fn prepare(pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoEr
                 spki: der_of(kp.public_key())?,
             };
             (Key::Ed25519(kp), public)
+        }
+        o if o == oid::X25519 => {
+            // RFC 8410: the privateKey OCTET STRING holds a CurvePrivateKey OCTET STRING.
+            let inner = der::pkcs8_private_key(pkcs8).ok_or(CryptoError)?;
+            let (raw, rest) = der::expect(inner, der::tag::OCTET_STRING).ok_or(CryptoError)?;
+            if !rest.is_empty() {
+                return Err(CryptoError);
+            }
+            let sk = agreement::PrivateKey::from_private_key(&agreement::X25519, raw)
+                .map_err(|_| CryptoError)?;
+            let point = sk.compute_public_key().map_err(|_| CryptoError)?;
+            let public = x25519_public(point.as_ref())?;
+            (Key::X25519(sk), public)
         }
         o => {
             let kind = crate::pq::kind_of_oid(o).ok_or(CryptoError)?;
@@ -511,6 +527,11 @@ impl PreparedPrivate for Prepared {
                 agreement::agree(sk, peer, CryptoError, |z| Ok(Zeroizing::new(z.to_vec())))
             }
             Key::Ec { raw: Some(k), .. } => crate::sys::ecdh_raw(k, peer_point),
+            // aws-lc refuses a peer point of small order (an all-zero secret).
+            Key::X25519(sk) => {
+                let peer = agreement::UnparsedPublicKey::new(&agreement::X25519, peer_point);
+                agreement::agree(sk, peer, CryptoError, |z| Ok(Zeroizing::new(z.to_vec())))
+            }
             _ => Err(CryptoError),
         }
     }
@@ -544,6 +565,15 @@ pub(crate) fn generate(kind: AsymKind) -> Result<(Zeroizing<Vec<u8>>, PublicInfo
         AsymKind::Ec(Curve::Ed25519) => {
             let kp = Ed25519KeyPair::generate().map_err(|_| CryptoError)?;
             Zeroizing::new(kp.to_pkcs8v1().map_err(|_| CryptoError)?.as_ref().to_vec())
+        }
+        AsymKind::Ec(Curve::X25519) => {
+            use aws_lc_rs::encoding::{AsBigEndian, Curve25519SeedBin};
+            let sk =
+                agreement::PrivateKey::generate(&agreement::X25519).map_err(|_| CryptoError)?;
+            let seed: Curve25519SeedBin = sk.as_be_bytes().map_err(|_| CryptoError)?;
+            let mut inner = Zeroizing::new(Vec::with_capacity(34));
+            der::write_tlv(&mut inner, der::tag::OCTET_STRING, seed.as_ref());
+            Zeroizing::new(der::build_pkcs8(oid::X25519, &inner))
         }
         AsymKind::Ec(curve) => {
             let kp = EcdsaKeyPair::generate(ecdsa_alg(curve)?).map_err(|_| CryptoError)?;
@@ -626,6 +656,18 @@ pub(crate) fn dsa_generate(params: &[u8]) -> Result<(Zeroizing<Vec<u8>>, PublicI
     Ok((k.to_pkcs8()?, public))
 }
 
+/// An X25519 public key (RFC 8410 SPKI).
+fn x25519_public(key: &[u8]) -> Result<PublicInfo, CryptoError> {
+    if key.len() != 32 {
+        return Err(CryptoError);
+    }
+    Ok(PublicInfo {
+        kind: AsymKind::Ec(Curve::X25519),
+        raw: key.to_vec(),
+        spki: der::build_spki(oid::X25519, None, key),
+    })
+}
+
 pub(crate) fn public_info(spki: &[u8]) -> Result<PublicInfo, CryptoError> {
     let (alg, key) = der::spki(spki).ok_or(CryptoError)?;
     match alg.oid {
@@ -653,6 +695,7 @@ pub(crate) fn public_info(spki: &[u8]) -> Result<PublicInfo, CryptoError> {
                 spki: der::build_spki(oid::ED25519, None, key),
             })
         }
+        o if o == oid::X25519 && alg.curve.is_empty() => x25519_public(key),
         o if o == oid::EC_PUBLIC_KEY => {
             let curve = curve_of_oid(alg.curve)?;
             let v = ecdsa_verify_alg(curve).ok_or(CryptoError)?;

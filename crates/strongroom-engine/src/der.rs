@@ -31,6 +31,8 @@ pub mod oid {
     pub const DSA: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01];
     /// id-Ed25519 1.3.101.112 (RFC 8410)
     pub const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+    /// id-X25519 (RFC 8410), 1.3.101.110.
+    pub const X25519: &[u8] = &[0x2b, 0x65, 0x6e];
     /// prime256v1 1.2.840.10045.3.1.7
     pub const P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
     /// secp384r1 1.3.132.0.34

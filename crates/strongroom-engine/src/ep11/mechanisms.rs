@@ -124,6 +124,7 @@ pub const MECHANISMS: &[MechInfo] = &[
     mi(ckm::ECDSA_SHA384, 256, 521, SV | EC_FLAGS),
     mi(ckm::ECDSA_SHA512, 256, 521, SV | EC_FLAGS),
     mi(ckm::ECDH1_DERIVE, 256, 521, ckf::DERIVE | EC_FLAGS),
+    mi(ckm::IBM_EC_X25519, 256, 256, ckf::DERIVE | EC_FLAGS),
     mi(ckm::AES_KEY_GEN, 16, 32, ckf::GENERATE),
     mi(ckm::AES_ECB, 16, 32, EDWU),
     mi(ckm::AES_CBC, 16, 32, EDWU),
@@ -175,6 +176,7 @@ pub fn curve_of_params(p: &[u8]) -> Option<Curve> {
             x if x == oid::P521 => Some(Curve::P521),
             x if x == oid::SECP256K1 => Some(Curve::Secp256k1),
             x if x == oid::ED25519 => Some(Curve::Ed25519),
+            x if x == oid::X25519 => Some(Curve::X25519),
             _ => None,
         };
     }
@@ -184,6 +186,7 @@ pub fn curve_of_params(p: &[u8]) -> Option<Curve> {
         b"P-521" | b"secp521r1" => Some(Curve::P521),
         b"secp256k1" => Some(Curve::Secp256k1),
         b"Ed25519" | b"ED25519" => Some(Curve::Ed25519),
+        b"X25519" | b"curve25519" => Some(Curve::X25519),
         _ => None,
     }
 }
@@ -197,6 +200,7 @@ pub fn params_of_curve(c: Curve) -> Vec<u8> {
         Curve::P521 => oid::P521,
         Curve::Secp256k1 => oid::SECP256K1,
         Curve::Ed25519 => oid::ED25519,
+        Curve::X25519 => oid::X25519,
     };
     let mut out = Vec::new();
     crate::der::write_tlv(&mut out, crate::der::tag::OID, o);

@@ -54,7 +54,7 @@ pub(super) fn add_public_attrs(a: &mut Attrs, info: &PublicInfo) {
 pub(super) fn public_checksum(info: &PublicInfo) -> Vec<u8> {
     let bits = match info.kind {
         AsymKind::Rsa { bits } | AsymKind::Dsa { bits, .. } | AsymKind::Dh { bits } => bits,
-        AsymKind::Ec(Curve::Ed25519) => 255,
+        AsymKind::Ec(Curve::Ed25519 | Curve::X25519) => 255,
         AsymKind::Ec(c) => match c {
             Curve::P521 => 521,
             Curve::P384 => 384,

@@ -135,7 +135,7 @@ pub(super) fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
             scheme: SignScheme::EcdsaDigest,
             ..
         } => {
-            matches!(kind_of(k), Some(AsymKind::Ec(c)) if c != Curve::Ed25519)
+            matches!(kind_of(k), Some(AsymKind::Ec(c)) if c.is_weierstrass())
         }
         Plan::Sign {
             scheme: SignScheme::DsaDigest,
@@ -158,7 +158,7 @@ pub(super) fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
         Plan::Digest(_) => true,
         Plan::EcMultiply => {
             matches!(&k.body, Body::Private(_))
-                && matches!(kind_of(k), Some(AsymKind::Ec(c)) if c != Curve::Ed25519)
+                && matches!(kind_of(k), Some(AsymKind::Ec(c)) if c.is_weierstrass())
         }
     };
     if !ok {

@@ -257,7 +257,7 @@ unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism, Ckr> {
                 salt_byte_count: s.sLen,
             }))
         }
-        c if c == ckm::ECDH1_DERIVE.0 => {
+        c if c == ckm::ECDH1_DERIVE.0 || c == ckm::IBM_EC_X25519.0 => {
             // SAFETY: size checked by `param`.
             let e: CK_ECDH1_DERIVE_PARAMS = unsafe { param(m) }?;
             // SAFETY: lengths given with the pointers.
