@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 mod bip340;
+mod bls;
 mod hd;
 mod pkcs11;
 mod pq;
@@ -426,6 +427,14 @@ impl CryptoProvider for AwsLcProvider {
 
     fn mac(&self, alg: MacAlg, key: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
         pkcs11::mac(alg, key, data)
+    }
+
+    fn bls_aggregate_signatures(&self, sigs: &[&[u8]]) -> Result<Vec<u8>, CryptoError> {
+        bls::aggregate_signatures(sigs)
+    }
+
+    fn bls_aggregate_public_keys(&self, keys: &[&[u8]]) -> Result<PublicInfo, CryptoError> {
+        bls::aggregate_public_keys(keys)
     }
 
     fn hd_derive(

@@ -193,7 +193,7 @@ pub(crate) fn ecdsa_alg(
         Curve::P384 => &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
         Curve::P521 => &signature::ECDSA_P521_SHA512_FIXED_SIGNING,
         Curve::Secp256k1 => &signature::ECDSA_P256K1_SHA256_FIXED_SIGNING,
-        Curve::Ed25519 | Curve::X25519 => return Err(CryptoError),
+        Curve::Ed25519 | Curve::X25519 | Curve::Bls12381 => return Err(CryptoError),
     })
 }
 
@@ -203,7 +203,7 @@ fn ecdsa_verify_alg(curve: Curve) -> Option<&'static signature::EcdsaVerificatio
         Curve::P384 => &signature::ECDSA_P384_SHA384_FIXED,
         Curve::P521 => &signature::ECDSA_P521_SHA512_FIXED,
         Curve::Secp256k1 => &signature::ECDSA_P256K1_SHA256_FIXED,
-        Curve::Ed25519 | Curve::X25519 => return None,
+        Curve::Ed25519 | Curve::X25519 | Curve::Bls12381 => return None,
     })
 }
 
@@ -223,6 +223,7 @@ fn curve_oid(curve: Curve) -> &'static [u8] {
         Curve::Secp256k1 => oid::SECP256K1,
         Curve::Ed25519 => oid::ED25519,
         Curve::X25519 => oid::X25519,
+        Curve::Bls12381 => oid::BLS12_381,
     }
 }
 
@@ -234,6 +235,7 @@ fn curve_of_oid(c: &[u8]) -> Result<Curve, CryptoError> {
         x if x == oid::SECP256K1 => Curve::Secp256k1,
         x if x == oid::ED25519 => Curve::Ed25519,
         x if x == oid::X25519 => Curve::X25519,
+        x if x == oid::BLS12_381 => Curve::Bls12381,
         _ => return Err(CryptoError),
     })
 }
@@ -302,6 +304,7 @@ enum Key {
     },
     Ed25519(Ed25519KeyPair),
     X25519(agreement::PrivateKey),
+    Bls(crate::bls::BlsKey),
     Dsa(crate::sys::Pkey),
     Dh {
         params: Vec<u8>,
@@ -333,6 +336,10 @@ pub(crate) fn prepare(pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoEr
                 spki,
             };
             (Key::Rsa { sign, decrypt, raw }, public)
+        }
+        o if o == oid::EC_PUBLIC_KEY && alg.curve == oid::BLS12_381 => {
+            let (k, public) = crate::bls::prepare(pkcs8)?;
+            (Key::Bls(k), public)
         }
         o if o == oid::EC_PUBLIC_KEY => {
             let curve = curve_of_oid(alg.curve)?;
@@ -455,6 +462,7 @@ impl PreparedPrivate for Prepared {
                 },
                 SignScheme::Bip340,
             ) => crate::bip340::sign(sign, data),
+            (Key::Bls(k), SignScheme::Bls) => Ok(k.sign(data)),
             (Key::Dsa(k), SignScheme::DsaDigest) => crate::sys::dsa_sign(k, data),
             (Key::Ed25519(kp), SignScheme::Ed25519) => Ok(kp
                 .try_sign(data)
@@ -566,6 +574,7 @@ pub(crate) fn generate(kind: AsymKind) -> Result<(Zeroizing<Vec<u8>>, PublicInfo
             let kp = Ed25519KeyPair::generate().map_err(|_| CryptoError)?;
             Zeroizing::new(kp.to_pkcs8v1().map_err(|_| CryptoError)?.as_ref().to_vec())
         }
+        AsymKind::Ec(Curve::Bls12381) => return crate::bls::generate(),
         AsymKind::Ec(Curve::X25519) => {
             use aws_lc_rs::encoding::{AsBigEndian, Curve25519SeedBin};
             let sk =
@@ -696,6 +705,7 @@ pub(crate) fn public_info(spki: &[u8]) -> Result<PublicInfo, CryptoError> {
             })
         }
         o if o == oid::X25519 && alg.curve.is_empty() => x25519_public(key),
+        o if o == oid::EC_PUBLIC_KEY && alg.curve == oid::BLS12_381 => crate::bls::public_info(key),
         o if o == oid::EC_PUBLIC_KEY => {
             let curve = curve_of_oid(alg.curve)?;
             let v = ecdsa_verify_alg(curve).ok_or(CryptoError)?;
@@ -717,6 +727,9 @@ pub(crate) fn public_info(spki: &[u8]) -> Result<PublicInfo, CryptoError> {
 
 pub(crate) fn verify(scheme: SignScheme, public: &PublicInfo, data: &[u8], sig: &[u8]) -> bool {
     match (public.kind, scheme) {
+        (AsymKind::Ec(Curve::Bls12381), SignScheme::Bls) => {
+            crate::bls::verify(&public.raw, data, sig)
+        }
         (AsymKind::Ec(Curve::Secp256k1), SignScheme::Bip340) => {
             crate::bip340::verify(&public.raw, data, sig)
         }

@@ -143,19 +143,24 @@ pub enum Curve {
     Ed25519,
     /// Curve25519 for key agreement (X25519, RFC 7748).
     X25519,
+    /// BLS12-381 for BLS signatures (public keys in G1, signatures in G2).
+    Bls12381,
 }
 
 impl Curve {
-    /// A short Weierstrass curve (ECDSA and ECDH1): not Ed25519 or X25519.
-    pub fn is_weierstrass(self) -> bool {
-        !matches!(self, Curve::Ed25519 | Curve::X25519)
+    /// A curve of ECDSA and ECDH1: P-256, P-384, P-521, secp256k1.
+    pub fn is_ecdsa(self) -> bool {
+        matches!(
+            self,
+            Curve::P256 | Curve::P384 | Curve::P521 | Curve::Secp256k1
+        )
     }
 
     /// The length of the curve order in bytes (the native ECDSA digest length; 64 on
     /// P-521, whose order has 521 bits, because aws-lc signs at most 64-byte digests there).
     pub fn digest_len(self) -> usize {
         match self {
-            Curve::P256 | Curve::Secp256k1 | Curve::Ed25519 | Curve::X25519 => 32,
+            Curve::P256 | Curve::Secp256k1 | Curve::Ed25519 | Curve::X25519 | Curve::Bls12381 => 32,
             Curve::P384 => 48,
             Curve::P521 => 64,
         }
@@ -164,7 +169,7 @@ impl Curve {
     pub fn field_len(self) -> usize {
         match self {
             Curve::P256 | Curve::Secp256k1 | Curve::Ed25519 | Curve::X25519 => 32,
-            Curve::P384 => 48,
+            Curve::P384 | Curve::Bls12381 => 48,
             Curve::P521 => 66,
         }
     }
@@ -324,6 +329,9 @@ pub enum SignScheme {
     Ed25519,
     /// DSA over a digest; r ‖ s, each as long as q.
     DsaDigest,
+    /// BLS over the message on BLS12-381 (Ethereum's proof-of-possession ciphersuite): 96
+    /// bytes.
+    Bls,
     /// BIP340 Schnorr over the message on secp256k1: 64 bytes, under the x-only public key,
     /// with fresh auxiliary randomness.
     Bip340,
@@ -588,6 +596,10 @@ pub trait CryptoProvider: Send + Sync + 'static {
         kek: &[u8],
         ciphertext: &[u8],
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
+    /// The aggregate of BLS signatures (96-byte compressed G2 points).
+    fn bls_aggregate_signatures(&self, sigs: &[&[u8]]) -> Result<Vec<u8>, CryptoError>;
+    /// The aggregate of BLS public keys (48-byte compressed G1 points).
+    fn bls_aggregate_public_keys(&self, keys: &[&[u8]]) -> Result<PublicInfo, CryptoError>;
     /// One step of BIP32 / SLIP-0010 on `curve`: the master key of a seed, or the child
     /// `index` of a private or public parent.
     fn hd_derive(

@@ -343,6 +343,12 @@ impl CryptoProvider for BrokenHmac {
     fn mac(&self, a: MacAlg, k: &[u8], d: &[u8]) -> Result<Vec<u8>, CryptoError> {
         AwsLcProvider.mac(a, k, d)
     }
+    fn bls_aggregate_signatures(&self, s: &[&[u8]]) -> Result<Vec<u8>, CryptoError> {
+        AwsLcProvider.bls_aggregate_signatures(s)
+    }
+    fn bls_aggregate_public_keys(&self, k: &[&[u8]]) -> Result<PublicInfo, CryptoError> {
+        AwsLcProvider.bls_aggregate_public_keys(k)
+    }
     fn hd_derive(
         &self,
         s: HdScheme,

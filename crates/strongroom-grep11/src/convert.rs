@@ -46,7 +46,12 @@ pub fn mech_of(m: Option<pb::Mechanism>) -> Result<Mech, Status> {
             MechParam::Ecsg(u64::try_from(p.r#type).unwrap_or(u64::MAX))
         }
         Some(Parameter::KyberKemParameter(_)) => MechParam::Unsupported(8),
-        Some(Parameter::EcaggParameter(_)) => MechParam::Unsupported(9),
+        Some(Parameter::EcaggParameter(p)) => MechParam::EcAgg {
+            version: u64::from(p.version),
+            mode: u64::try_from(p.mode).unwrap_or(u64::MAX),
+            per_element: u64::from(p.per_element_size),
+            elements: p.elements,
+        },
     };
     Ok(Mech {
         code: Ckm(m.mechanism),

@@ -8,8 +8,10 @@ impl Ep11<'_> {
     /// value in CheckSum, where IBM's Kyber puts it), with a private key it decapsulates
     /// the ciphertext given in ParameterB.
     pub fn derive(&self, mech: &Mech, base: &[u8], t: &Template) -> Result<NewKey, Ep11Error> {
-        if mech.code == ckm::IBM_BTC_DERIVE {
-            return self.btc_derive(mech, base, t);
+        match mech.code {
+            ckm::IBM_BTC_DERIVE => return self.btc_derive(mech, base, t),
+            ckm::IBM_EC_AGGREGATE => return self.aggregate_public_keys(mech, base, t),
+            _ => {}
         }
         let class = attrs::class_in(t).unwrap_or(cko::SECRET_KEY);
         if class != cko::SECRET_KEY {
@@ -106,7 +108,7 @@ impl Ep11<'_> {
                     return err(ckr::KEY_TYPE_INCONSISTENT, "ECDH needs an EC private key");
                 };
                 match (mech.code, pk.public().kind) {
-                    (ckm::ECDH1_DERIVE, AsymKind::Ec(c)) if c.is_weierstrass() => {}
+                    (ckm::ECDH1_DERIVE, AsymKind::Ec(c)) if c.is_ecdsa() => {}
                     (ckm::IBM_EC_X25519, AsymKind::Ec(Curve::X25519)) => {}
                     (ckm::ECDH1_DERIVE, _) => {
                         return err(

@@ -148,8 +148,15 @@ pub const MECHANISMS: &[MechInfo] = &[
     mi(ckm::IBM_EC_MULTIPLY, 256, 521, ckf::ENCRYPT | EC_FLAGS),
     // BIP32 / SLIP-0010 (secp256k1, P-256, Ed25519); the seed's size in bytes.
     mi(ckm::IBM_BTC_DERIVE, 16, 64, ckf::DERIVE | EC_FLAGS),
-    // BIP340 Schnorr on secp256k1 (ECSGParm type 256), single-part.
-    mi(ckm::IBM_ECDSA_OTHER, 256, 256, SV | EC_FLAGS),
+    // BIP340 Schnorr on secp256k1 (ECSGParm type 256) and BLS on BLS12-381 (type 6),
+    // single-part; BLS signatures and public keys aggregate (sign and derive).
+    mi(ckm::IBM_ECDSA_OTHER, 256, 381, SV | EC_FLAGS),
+    mi(
+        ckm::IBM_EC_AGGREGATE,
+        381,
+        381,
+        ckf::SIGN | ckf::DERIVE | EC_FLAGS,
+    ),
     mi(ckm::IBM_TRANSPORTKEY, 0, 0, ckf::UNWRAP),
     mi(ckm::IBM_ATTRIBUTEBOUND_WRAP, 0, 0, ckf::WRAP | ckf::UNWRAP),
     mi(ckm::DSA_PARAMETER_GEN, 2048, 3072, ckf::GENERATE),
@@ -177,6 +184,7 @@ pub fn curve_of_params(p: &[u8]) -> Option<Curve> {
             x if x == oid::SECP256K1 => Some(Curve::Secp256k1),
             x if x == oid::ED25519 => Some(Curve::Ed25519),
             x if x == oid::X25519 => Some(Curve::X25519),
+            x if x == oid::BLS12_381 => Some(Curve::Bls12381),
             _ => None,
         };
     }
@@ -187,6 +195,7 @@ pub fn curve_of_params(p: &[u8]) -> Option<Curve> {
         b"secp256k1" => Some(Curve::Secp256k1),
         b"Ed25519" | b"ED25519" => Some(Curve::Ed25519),
         b"X25519" | b"curve25519" => Some(Curve::X25519),
+        b"BLS12-381" | b"BLS12_381" => Some(Curve::Bls12381),
         _ => None,
     }
 }
@@ -201,6 +210,7 @@ pub fn params_of_curve(c: Curve) -> Vec<u8> {
         Curve::Secp256k1 => oid::SECP256K1,
         Curve::Ed25519 => oid::ED25519,
         Curve::X25519 => oid::X25519,
+        Curve::Bls12381 => oid::BLS12_381,
     };
     let mut out = Vec::new();
     crate::der::write_tlv(&mut out, crate::der::tag::OID, o);

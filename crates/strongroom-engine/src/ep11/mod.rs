@@ -6,6 +6,7 @@
 //! Errors carry a PKCS#11 return value (`CKR_*`) and a detail that never holds key
 //! material or data.
 
+mod aggregate;
 mod attrbound;
 mod attributes;
 pub mod attrs;
@@ -150,6 +151,18 @@ pub enum MechParam {
     },
     /// CKM_IBM_ECDSA_OTHER (ECSGParm): the signature variant (ECSG type).
     Ecsg(u64),
+    /// CKM_IBM_EC_AGGREGATE (ECAGGParm): version, mode (1 signatures, 2 public keys), the
+    /// size of each element, and the elements one after the other.
+    EcAgg {
+        /// ECAGGParm.Version.
+        version: u64,
+        /// ECAGGParm.Mode.
+        mode: u64,
+        /// ECAGGParm.PerElementSize.
+        per_element: u64,
+        /// ECAGGParm.Elements.
+        elements: Vec<u8>,
+    },
     /// A parameter kind this server does not implement (by its oneof field number).
     Unsupported(u32),
 }

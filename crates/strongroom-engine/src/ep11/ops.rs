@@ -396,6 +396,9 @@ impl Ep11<'_> {
         data: &[u8],
         sig: &[u8],
     ) -> Result<Vec<u8>, Ep11Error> {
+        if mech.code == ckm::IBM_EC_AGGREGATE && op == Op::Sign {
+            return self.aggregate_signatures(mech, key);
+        }
         let plan = plan(mech, op)?;
         let k = self.key_for(op, &plan, key)?;
         let mut st = OpState::start([0; 16], mech, &[], &plan);

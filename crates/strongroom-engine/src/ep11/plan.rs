@@ -424,12 +424,16 @@ pub(super) fn plan(m: &Mech, op: Op) -> Result<Plan, Ep11Error> {
                 scheme: SignScheme::Bip340,
                 hash: None,
             },
-            MechParam::Ecsg(t @ (ecsg::ECSDSA_S256 | ecsg::ECSDSA_COMPR_MULTI | ecsg::BLS)) => {
+            MechParam::Ecsg(ecsg::BLS) => Plan::Sign {
+                scheme: SignScheme::Bls,
+                hash: None,
+            },
+            MechParam::Ecsg(t @ (ecsg::ECSDSA_S256 | ecsg::ECSDSA_COMPR_MULTI)) => {
                 return err(
                     ckr::MECHANISM_PARAM_INVALID,
                     format!(
-                        "ECSG type {t} (IBM's EC-SDSA and BLS variants) is not implemented here; \
-                         BIP340 Schnorr is (ECSG type {})",
+                        "ECSG type {t} (IBM's EC-SDSA) is not implemented here; BLS (6) and \
+                         BIP340 Schnorr ({}) are",
                         ecsg::BIP340
                     ),
                 )
@@ -438,7 +442,7 @@ pub(super) fn plan(m: &Mech, op: Op) -> Result<Plan, Ep11Error> {
                 return err(
                     ckr::MECHANISM_PARAM_INVALID,
                     format!(
-                        "CKM_IBM_ECDSA_OTHER needs an ECSGParm; its type {} is BIP340 Schnorr",
+                        "CKM_IBM_ECDSA_OTHER needs an ECSGParm: type 6 is BLS, {} BIP340 Schnorr",
                         ecsg::BIP340
                     ),
                 )

@@ -81,9 +81,10 @@ impl OpState {
                 out.push(4);
                 put(&mut out, &t.to_be_bytes());
             }
-            MechParam::Ecdh { .. } | MechParam::BtcDerive { .. } | MechParam::Unsupported(_) => {
-                out.push(0xff)
-            }
+            MechParam::Ecdh { .. }
+            | MechParam::BtcDerive { .. }
+            | MechParam::EcAgg { .. }
+            | MechParam::Unsupported(_) => out.push(0xff),
         }
         put(&mut out, &self.key);
         put(&mut out, &self.iv);

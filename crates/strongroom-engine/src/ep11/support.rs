@@ -58,6 +58,7 @@ pub(super) fn public_checksum(info: &PublicInfo) -> Vec<u8> {
         AsymKind::Ec(c) => match c {
             Curve::P521 => 521,
             Curve::P384 => 384,
+            Curve::Bls12381 => 381,
             _ => 256,
         },
         AsymKind::MlDsa(s) => (s.public_key_len() * 8) as u32,

@@ -81,6 +81,10 @@ pub(super) fn plan_name(plan: &Plan) -> &'static str {
             ..
         } => "BIP340 Schnorr signs with a secp256k1 key",
         Plan::Sign {
+            scheme: SignScheme::Bls,
+            ..
+        } => "BLS signs with a BLS12-381 key",
+        Plan::Sign {
             scheme: SignScheme::MlDsa,
             ..
         } => "an ML-DSA key is needed",
@@ -135,7 +139,7 @@ pub(super) fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
             scheme: SignScheme::EcdsaDigest,
             ..
         } => {
-            matches!(kind_of(k), Some(AsymKind::Ec(c)) if c.is_weierstrass())
+            matches!(kind_of(k), Some(AsymKind::Ec(c)) if c.is_ecdsa())
         }
         Plan::Sign {
             scheme: SignScheme::DsaDigest,
@@ -155,10 +159,14 @@ pub(super) fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
             scheme: SignScheme::Bip340,
             ..
         } => matches!(kind_of(k), Some(AsymKind::Ec(Curve::Secp256k1))),
+        Plan::Sign {
+            scheme: SignScheme::Bls,
+            ..
+        } => matches!(kind_of(k), Some(AsymKind::Ec(Curve::Bls12381))),
         Plan::Digest(_) => true,
         Plan::EcMultiply => {
             matches!(&k.body, Body::Private(_))
-                && matches!(kind_of(k), Some(AsymKind::Ec(c)) if c.is_weierstrass())
+                && matches!(kind_of(k), Some(AsymKind::Ec(c)) if c.is_ecdsa())
         }
     };
     if !ok {
@@ -177,6 +185,7 @@ pub(super) fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
                     | SignScheme::DsaDigest
                     | SignScheme::Ed25519
                     | SignScheme::Bip340
+                    | SignScheme::Bls
                     | SignScheme::MlDsa,
                 ..
             }
