@@ -490,8 +490,13 @@ fn schnorr_refuses_other_keys_variants_and_lengths() {
         s(&schnorr(), &p256.blob).unwrap_err().ckr,
         ckr::KEY_TYPE_INCONSISTENT
     );
-    // IBM's variants that are not implemented, an unknown one, no parameter at all.
-    for variant in [3u64, 5, 6, 7] {
+    // IBM's EC-SDSA variants, which are not implemented, an unknown one, no parameter at all;
+    // BLS (6) is a variant for another curve.
+    assert_eq!(
+        s(&bls(), &k1.blob).unwrap_err().ckr,
+        ckr::KEY_TYPE_INCONSISTENT
+    );
+    for variant in [3u64, 5, 7] {
         let m = Mech {
             code: ckm::IBM_ECDSA_OTHER,
             param: MechParam::Ecsg(variant),
@@ -688,4 +693,265 @@ fn x25519_pairs_agree_and_refuse_other_uses() {
         .ep11()
         .single(Op::Sign, &Mech::new(ckm::ECDSA), &a.blob, &[0; 32], &[])
         .is_err());
+}
+
+fn bls() -> Mech {
+    Mech {
+        code: ckm::IBM_ECDSA_OTHER,
+        param: MechParam::Ecsg(6),
+    }
+}
+
+fn aggregate(mode: u64, size: u64, elements: Vec<u8>) -> Mech {
+    Mech {
+        code: ckm::IBM_EC_AGGREGATE,
+        param: MechParam::EcAgg {
+            version: 0,
+            mode,
+            per_element: size,
+            elements,
+        },
+    }
+}
+
+/// A BLS private key in the PKCS#8 form keys take here: id-ecPublicKey with IBM's BLS12-381
+/// OID, around an RFC 5915 ECPrivateKey with the 32-byte scalar.
+fn bls_pkcs8(d: &[u8]) -> Vec<u8> {
+    let prefix = "3045020100301706072a8648ce3d0201060c2b0601040102820b87670302042730250201010420";
+    [hex::decode(prefix).unwrap(), d.to_vec()].concat()
+}
+
+/// A BLS public key as a plain SPKI around the 48-byte compressed point.
+fn bls_spki(raw: &[u8]) -> Vec<u8> {
+    let prefix = "304c301706072a8648ce3d0201060c2b0601040102820b87670302033100";
+    [hex::decode(prefix).unwrap(), raw.to_vec()].concat()
+}
+
+fn bls_vectors() -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/vectors/bls/ethereum.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn bls_ethereum_vectors_through_sign_verify_and_aggregate() {
+    let u = unit();
+    let v = bls_vectors();
+    let private = t(&[
+        (cka::CLASS, AttrValue::ulong(cko::PRIVATE_KEY)),
+        (cka::KEY_TYPE, AttrValue::ulong(ckk::EC)),
+        (cka::SIGN, AttrValue::Bool(true)),
+    ]);
+    // sign: BLS is deterministic, so the engine reproduces every signature.
+    for c in v["sign"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let imported = import(&u, &bls_pkcs8(&hx(&c["private"])), &private);
+        if c["signature"].is_null() {
+            assert!(imported.is_err(), "{name}: the zero key is refused");
+            continue;
+        }
+        let key = imported.unwrap();
+        let msg = hx(&c["message"]);
+        let sig = u.ep11().single(Op::Sign, &bls(), &key, &msg, &[]).unwrap();
+        assert_eq!(sig, hx(&c["signature"]), "{name}");
+    }
+    // aggregate: SignSingle without a key.
+    for c in v["aggregate"].as_array().unwrap() {
+        let elements: Vec<u8> = c["signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(hx)
+            .collect();
+        let r = u
+            .ep11()
+            .single(Op::Sign, &aggregate(1, 96, elements), &[], &[], &[]);
+        match c["aggregate"].is_null() {
+            true => assert!(r.is_err(), "{}", c["name"]),
+            false => assert_eq!(r.unwrap(), hx(&c["aggregate"]), "{}", c["name"]),
+        }
+    }
+    // fast_aggregate_verify: the keys aggregated by DeriveKey, then VerifySingle.
+    let public = t(&[(cka::VERIFY, AttrValue::Bool(true))]);
+    for c in v["fast_aggregate_verify"].as_array().unwrap() {
+        let blobs: Vec<Vec<u8>> = c["publics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| bls_spki(&hx(k)))
+            .collect();
+        let elements = blobs.concat();
+        let size = blobs.first().map_or(78, Vec::len) as u64;
+        let agg = u.ep11().derive(&aggregate(2, size, elements), &[], &public);
+        let ok = agg.is_ok_and(|k| {
+            u.ep11()
+                .single(
+                    Op::Verify,
+                    &bls(),
+                    &k.blob,
+                    &hx(&c["message"]),
+                    &hx(&c["signature"]),
+                )
+                .is_ok()
+        });
+        assert_eq!(ok, c["valid"].as_bool().unwrap(), "{}", c["name"]);
+    }
+}
+
+#[test]
+fn bls_keys_generated_here_sign_aggregate_and_refuse_bad_input() {
+    let u = unit();
+    let pair = || {
+        u.ep11()
+            .generate_key_pair(
+                &Mech::new(ckm::EC_KEY_PAIR_GEN),
+                &t(&[
+                    (
+                        cka::EC_PARAMS,
+                        AttrValue::Bytes(params_of_curve(Curve::Bls12381)),
+                    ),
+                    (cka::VERIFY, AttrValue::Bool(true)),
+                ]),
+                &t(&[(cka::SIGN, AttrValue::Bool(true))]),
+            )
+            .unwrap()
+    };
+    let pairs: Vec<(NewKey, NewKey)> = (0..10).map(|_| pair()).collect();
+    let msg = b"one block, ten validators";
+    let sigs: Vec<Vec<u8>> = pairs
+        .iter()
+        .map(|(_, sk)| {
+            u.ep11()
+                .single(Op::Sign, &bls(), &sk.blob, msg, &[])
+                .unwrap()
+        })
+        .collect();
+    for ((pk, _), sig) in pairs.iter().zip(&sigs) {
+        u.ep11()
+            .single(Op::Verify, &bls(), &pk.blob, msg, sig)
+            .unwrap();
+    }
+    // Aggregate the ten signatures and the ten public key blobs (MACed, as IBM's example).
+    let agg_sig = u
+        .ep11()
+        .single(Op::Sign, &aggregate(1, 96, sigs.concat()), &[], &[], &[])
+        .unwrap();
+    let size = pairs[0].0.blob.len() as u64;
+    let all: Vec<u8> = pairs.iter().flat_map(|(pk, _)| pk.blob.clone()).collect();
+    let agg_pk = u
+        .ep11()
+        .derive(
+            &aggregate(2, size, all),
+            &[],
+            &t(&[(cka::VERIFY, AttrValue::Bool(true))]),
+        )
+        .unwrap();
+    assert_eq!(agg_pk.attrs.class(), cko::PUBLIC_KEY);
+    u.ep11()
+        .single(Op::Verify, &bls(), &agg_pk.blob, msg, &agg_sig)
+        .unwrap();
+    // Only two of three signed: the aggregate of three keys refuses the aggregate of two.
+    let two = u
+        .ep11()
+        .single(
+            Op::Sign,
+            &aggregate(1, 96, sigs[..2].concat()),
+            &[],
+            &[],
+            &[],
+        )
+        .unwrap();
+    let three: Vec<u8> = pairs[..3]
+        .iter()
+        .flat_map(|(pk, _)| pk.blob.clone())
+        .collect();
+    let pk3 = u
+        .ep11()
+        .derive(
+            &aggregate(2, size, three),
+            &[],
+            &t(&[(cka::VERIFY, AttrValue::Bool(true))]),
+        )
+        .unwrap();
+    assert_eq!(
+        u.ep11()
+            .single(Op::Verify, &bls(), &pk3.blob, msg, &two)
+            .unwrap_err()
+            .ckr,
+        ckr::SIGNATURE_INVALID
+    );
+    // Bad input: elements that do not divide, the wrong mode or version, a key given, a
+    // truncated signature, a public key of another curve among the elements.
+    let e = |m: Mech, key: &[u8]| {
+        u.ep11()
+            .single(Op::Sign, &m, key, &[], &[])
+            .unwrap_err()
+            .ckr
+    };
+    assert_eq!(
+        e(aggregate(1, 96, sigs.concat()[..200].to_vec()), &[]),
+        ckr::MECHANISM_PARAM_INVALID
+    );
+    assert_eq!(
+        e(aggregate(2, 96, sigs.concat()), &[]),
+        ckr::MECHANISM_PARAM_INVALID
+    );
+    assert_eq!(
+        e(aggregate(1, 95, sigs.concat()), &[]),
+        ckr::MECHANISM_PARAM_INVALID
+    );
+    assert_eq!(
+        e(aggregate(1, 96, vec![]), &[]),
+        ckr::MECHANISM_PARAM_INVALID
+    );
+    assert_eq!(
+        e(aggregate(1, 96, sigs.concat()), &pairs[0].1.blob),
+        ckr::ARGUMENTS_BAD
+    );
+    let mut v1 = aggregate(1, 96, sigs.concat());
+    if let MechParam::EcAgg { version, .. } = &mut v1.param {
+        *version = 1;
+    }
+    assert_eq!(e(v1, &[]), ckr::MECHANISM_PARAM_INVALID);
+    assert_eq!(
+        u.ep11()
+            .single(Op::Verify, &bls(), &pairs[0].0.blob, msg, &sigs[0][..95])
+            .unwrap_err()
+            .ckr,
+        ckr::SIGNATURE_LEN_RANGE
+    );
+    let (k1_pub, _) = u
+        .ep11()
+        .generate_key_pair(
+            &Mech::new(ckm::EC_KEY_PAIR_GEN),
+            &t(&[(
+                cka::EC_PARAMS,
+                AttrValue::Bytes(params_of_curve(Curve::Secp256k1)),
+            )]),
+            &t(&[(cka::SIGN, AttrValue::Bool(true))]),
+        )
+        .unwrap();
+    let mixed = [pairs[0].0.blob.clone(), bls_spki(&[0; 48])].concat();
+    assert!(u
+        .ep11()
+        .derive(&aggregate(2, size, mixed), &[], &t(&[]))
+        .is_err());
+    let other = [k1_pub.blob.clone(), k1_pub.blob.clone()].concat();
+    assert_eq!(
+        code(
+            u.ep11()
+                .derive(&aggregate(2, k1_pub.blob.len() as u64, other), &[], &t(&[]))
+        ),
+        ckr::KEY_TYPE_INCONSISTENT
+    );
+    // A BLS key does not sign BIP340, a secp256k1 key does not sign BLS.
+    assert_eq!(
+        u.ep11()
+            .single(Op::Sign, &schnorr(), &pairs[0].1.blob, msg, &[])
+            .unwrap_err()
+            .ckr,
+        ckr::KEY_TYPE_INCONSISTENT
+    );
 }

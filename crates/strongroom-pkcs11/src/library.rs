@@ -103,9 +103,14 @@ pub fn fail(e: CallError) -> Ckr {
 }
 
 /// GREP11 mechanisms whose parameters this library does not translate yet (IBM's
-/// `CK_IBM_BTC_DERIVE_PARAMS` with its chain code written back, and the ECSG variant): they
-/// are left out of C_GetMechanismList rather than listed and then refused.
-const NOT_CARRIED: [Ckm; 2] = [ckm::IBM_BTC_DERIVE, ckm::IBM_ECDSA_OTHER];
+/// `CK_IBM_BTC_DERIVE_PARAMS` with its chain code written back, the ECSG variant, and
+/// `XCP_EC_AGGREGATE_PARAMS`): they are left out of C_GetMechanismList rather than listed
+/// and then refused.
+const NOT_CARRIED: [Ckm; 3] = [
+    ckm::IBM_BTC_DERIVE,
+    ckm::IBM_ECDSA_OTHER,
+    ckm::IBM_EC_AGGREGATE,
+];
 
 impl Library {
     /// A library for `cfg`; nothing is connected yet.

@@ -175,13 +175,16 @@ async fn grep11_random_digest_and_mechanisms() {
             assert!(d.is_ok(), "listed mechanism 0x{m:x} digests");
         }
     }
-    // IBM's digital-asset mechanisms: BIP32/SLIP-0010 and (BIP340) Schnorr are listed; BLS
-    // aggregation is not yet, and answers CKR_MECHANISM_INVALID.
-    assert!(list.contains(&0x8007_0001) && list.contains(&0x8001_0031));
-    assert!(!list.contains(&0x8001_0034));
+    // IBM's digital-asset mechanisms are listed: BIP32/SLIP-0010, Schnorr and BLS, BLS
+    // aggregation, X25519; IBM's Ethereum (EIP-2333) derivation is not, and answers
+    // CKR_MECHANISM_INVALID.
+    for m in [0x8007_0001, 0x8001_0031, 0x8001_0034, 0x8001_001B] {
+        assert!(list.contains(&m), "0x{m:x} is listed");
+    }
+    assert!(!list.contains(&0x8007_0002));
     expect_ckr(
         c.get_mechanism_info(authed(
-            pb::GetMechanismInfoRequest { mech: 0x8001_0034 },
+            pb::GetMechanismInfoRequest { mech: 0x8007_0002 },
             &t,
         ))
         .await,

@@ -968,11 +968,11 @@ fn x25519_agreement_through_the_library_and_ibm_mechanisms_it_lists() {
 
     // (cryptoki's C_GetMechanismList drops the vendor-defined codes it does not name, so the
     // test asks C_GetMechanismInfo, which refuses what the library leaves out of its list.)
-    step("C_GetMechanismInfo: X25519 agreement is there; BIP32 and Schnorr, whose parameters the library does not translate yet, are not.");
+    step("C_GetMechanismInfo: X25519 agreement is there; BIP32, Schnorr/BLS and BLS aggregation, whose parameters the library does not translate yet, are not.");
     let x25519 = MechanismType::new_vendor_defined(0x8001_001B).unwrap();
     let info = p.get_mechanism_info(slot, x25519).unwrap();
     assert!(info.derive());
-    for hidden in [0x8007_0001, 0x8001_0031] {
+    for hidden in [0x8007_0001, 0x8001_0031, 0x8001_0034] {
         let m = MechanismType::new_vendor_defined(hidden).unwrap();
         assert!(matches!(
             p.get_mechanism_info(slot, m),
