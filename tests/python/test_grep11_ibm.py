@@ -15,12 +15,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from test_grep11 import call, grep11_code, stubs  # noqa: F401  (the stubs fixture)
+from test_grep11_pq import i, spki, tf
 
 CKM_AES_KEY_GEN, CKM_AES_CBC_PAD, CKM_ECDSA = 0x1080, 0x1085, 0x1041
 CKM_IBM_ED25519_SHA512, CKM_IBM_BTC_DERIVE = 0x8001001C, 0x80070001
 CKA_CLASS, CKA_KEY_TYPE, CKA_VALUE_LEN, CKA_EC_PARAMS = 0x0, 0x100, 0x161, 0x180
 CKA_ENCRYPT, CKA_UNWRAP, CKA_SIGN, CKA_VERIFY, CKA_DERIVE = 0x104, 0x107, 0x108, 0x10A, 0x10C
-CKA_EXTRACTABLE, CKA_IBM_USE_AS_DATA, CKA_PUBLIC_KEY_INFO = 0x162, 0x80010008, 0x129
+CKA_EXTRACTABLE, CKA_IBM_USE_AS_DATA = 0x162, 0x80010008
 CKO_SECRET_KEY, CKK_GENERIC_SECRET, CKK_EC = 4, 0x10, 0x3
 BIP32_PRV2PRV, BIP32_PRV2PUB, BIP32_PUB2PUB, BIP32_MASTERK = 1, 2, 3, 4
 SLIP10_PRV2PRV, SLIP10_PRV2PUB, SLIP10_MASTERK = 5, 6, 8
@@ -29,14 +30,6 @@ HARDENED = 0x80000000
 SECP256K1 = bytes.fromhex("06052b8104000a")
 P256 = bytes.fromhex("06082a8648ce3d030107")
 ED25519 = bytes.fromhex("06032b6570")
-
-
-def tf(pb, v):
-    return pb.AttributeValue(AttributeTF=v)
-
-
-def i(pb, v):
-    return pb.AttributeValue(AttributeI=v)
 
 
 def import_seed(server, stubs, seed):
@@ -65,14 +58,6 @@ def derive(server, stubs, kind, base, curve, index=0, chain=b""):
                   CKA_IBM_USE_AS_DATA: tf(pb, True)},
         BaseKey=pb.KeyBlob(KeyBlobs=[base])))
     return r.NewKeyBytes, r.CheckSum
-
-
-def spki(server, stubs, public):
-    pb = stubs["server_pb2"]
-    r = call(server, stubs, "GetAttributeValue", pb.GetAttributeValueRequest(
-        Object=public, Attributes={CKA_PUBLIC_KEY_INFO: pb.AttributeValue(AttributeB=b"")}))
-    v = r.AttributesBytes.get(CKA_PUBLIC_KEY_INFO) or r.Attributes[CKA_PUBLIC_KEY_INFO].AttributeB
-    return bytes(v)
 
 
 def compressed(der, curve):

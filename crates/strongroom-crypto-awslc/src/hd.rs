@@ -188,11 +188,7 @@ fn private_child<C: CurveArithmetic>(
 ) -> Result<HdChild, HdError> {
     let mut d = k.to_repr();
     k.zeroize();
-    let curve_oid = match curve {
-        Curve::Secp256k1 => oid::SECP256K1,
-        Curve::P256 => oid::P256,
-        _ => return Err(HdError::Curve),
-    };
+    let curve_oid = crate::pkcs11::curve_oid(curve);
     // ECPrivateKey ::= SEQUENCE { version 1, privateKey OCTET STRING, [0] parameters }
     let mut body = Zeroizing::new(Vec::with_capacity(64));
     der::write_tlv(&mut body, 0x02, &[1]);
@@ -205,12 +201,15 @@ fn private_child<C: CurveArithmetic>(
     der::write_tlv(&mut sec1, 0x30, &body);
     let alg = crate::pkcs11::ecdsa_alg(curve).map_err(|_| HdError::Curve)?;
     let kp = EcdsaKeyPair::from_private_key_der(alg, &sec1).map_err(|_| HdError::Parent)?;
-    let pkcs8 = Zeroizing::new(
-        kp.to_pkcs8v1()
-            .map_err(|_| HdError::Parent)?
-            .as_ref()
-            .to_vec(),
-    );
+    child_of(kp.to_pkcs8v1(), chain)
+}
+
+/// A derived private key from its PKCS#8 (as aws-lc encoded it), with its public key.
+fn child_of(
+    pkcs8: Result<aws_lc_rs::pkcs8::Document, aws_lc_rs::error::Unspecified>,
+    chain: [u8; 32],
+) -> Result<HdChild, HdError> {
+    let pkcs8 = Zeroizing::new(pkcs8.map_err(|_| HdError::Parent)?.as_ref().to_vec());
     let public = crate::pkcs11::prepare(&pkcs8)
         .map_err(|_| HdError::Parent)?
         .public()
@@ -223,13 +222,12 @@ fn private_child<C: CurveArithmetic>(
 }
 
 fn ec_public(curve: Curve, point: &[u8]) -> Result<PublicInfo, HdError> {
-    let curve_oid = match curve {
-        Curve::Secp256k1 => oid::SECP256K1,
-        Curve::P256 => oid::P256,
-        _ => return Err(HdError::Curve),
-    };
-    crate::pkcs11::public_info(&der::build_spki(oid::EC_PUBLIC_KEY, Some(curve_oid), point))
-        .map_err(|_| HdError::Parent)
+    let spki = der::build_spki(
+        oid::EC_PUBLIC_KEY,
+        Some(crate::pkcs11::curve_oid(curve)),
+        point,
+    );
+    crate::pkcs11::public_info(&spki).map_err(|_| HdError::Parent)
 }
 
 /// SLIP-0010 on Ed25519: the key is IL itself, and only hardened private derivation exists.
@@ -250,19 +248,5 @@ fn ed25519(parent: HdParent<'_>, index: u32) -> Result<HdChild, HdError> {
     };
     let (il, ir) = halves(&i);
     let kp = Ed25519KeyPair::from_seed_unchecked(il).map_err(|_| HdError::Parent)?;
-    let pkcs8 = Zeroizing::new(
-        kp.to_pkcs8v1()
-            .map_err(|_| HdError::Parent)?
-            .as_ref()
-            .to_vec(),
-    );
-    let public = crate::pkcs11::prepare(&pkcs8)
-        .map_err(|_| HdError::Parent)?
-        .public()
-        .clone();
-    Ok(HdChild {
-        private: Some(pkcs8),
-        public,
-        chain: ir,
-    })
+    child_of(kp.to_pkcs8v1(), ir)
 }

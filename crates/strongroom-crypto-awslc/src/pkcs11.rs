@@ -215,7 +215,7 @@ fn native_digest(curve: Curve) -> &'static digest::Algorithm {
     }
 }
 
-fn curve_oid(curve: Curve) -> &'static [u8] {
+pub(crate) fn curve_oid(curve: Curve) -> &'static [u8] {
     match curve {
         Curve::P256 => oid::P256,
         Curve::P384 => oid::P384,
@@ -401,7 +401,7 @@ pub(crate) fn prepare(pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoEr
             let sk = agreement::PrivateKey::from_private_key(&agreement::X25519, raw)
                 .map_err(|_| CryptoError)?;
             let point = sk.compute_public_key().map_err(|_| CryptoError)?;
-            let public = x25519_public(point.as_ref())?;
+            let public = public_25519(Curve::X25519, point.as_ref())?;
             (Key::X25519(sk), public)
         }
         o => {
@@ -665,15 +665,15 @@ pub(crate) fn dsa_generate(params: &[u8]) -> Result<(Zeroizing<Vec<u8>>, PublicI
     Ok((k.to_pkcs8()?, public))
 }
 
-/// An X25519 public key (RFC 8410 SPKI).
-fn x25519_public(key: &[u8]) -> Result<PublicInfo, CryptoError> {
+/// An Ed25519 or X25519 public key: 32 bytes, with RFC 8410's SPKI.
+fn public_25519(curve: Curve, key: &[u8]) -> Result<PublicInfo, CryptoError> {
     if key.len() != 32 {
         return Err(CryptoError);
     }
     Ok(PublicInfo {
-        kind: AsymKind::Ec(Curve::X25519),
+        kind: AsymKind::Ec(curve),
         raw: key.to_vec(),
-        spki: der::build_spki(oid::X25519, None, key),
+        spki: der::build_spki(curve_oid(curve), None, key),
     })
 }
 
@@ -695,16 +695,9 @@ pub(crate) fn public_info(spki: &[u8]) -> Result<PublicInfo, CryptoError> {
         // IBM's EP11 writes Ed25519 keys as id-ecPublicKey with the Ed25519 curve OID;
         // accept that form and answer with RFC 8410's.
         o if (o == oid::EC_PUBLIC_KEY && alg.curve == oid::ED25519) || o == oid::ED25519 => {
-            if key.len() != 32 {
-                return Err(CryptoError);
-            }
-            Ok(PublicInfo {
-                kind: AsymKind::Ec(Curve::Ed25519),
-                raw: key.to_vec(),
-                spki: der::build_spki(oid::ED25519, None, key),
-            })
+            public_25519(Curve::Ed25519, key)
         }
-        o if o == oid::X25519 && alg.curve.is_empty() => x25519_public(key),
+        o if o == oid::X25519 && alg.curve.is_empty() => public_25519(Curve::X25519, key),
         o if o == oid::EC_PUBLIC_KEY && alg.curve == oid::BLS12_381 => crate::bls::public_info(key),
         o if o == oid::EC_PUBLIC_KEY => {
             let curve = curve_of_oid(alg.curve)?;

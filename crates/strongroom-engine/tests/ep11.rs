@@ -1,33 +1,15 @@
 //! Engine-level tests of the EP11 semantics (the gRPC tests replay IBM's examples).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
+mod common;
 
+use common::{t, unit, unit_for};
 use strongroom_crypto_awslc::AwsLcProvider;
 use strongroom_engine::ep11::consts::{cka, ckk, ckm, cko, ckr, Cka};
 use strongroom_engine::ep11::*;
 use strongroom_engine::provider::Curve;
 use strongroom_engine::{CryptoProvider, CryptoUnit, MasterKey};
 use strongroom_model::InstanceId;
-
-fn unit_for(instance: InstanceId, mk: MasterKey) -> CryptoUnit {
-    let p: Arc<dyn CryptoProvider> = Arc::new(AwsLcProvider);
-    let mut u = CryptoUnit::new(p).unwrap();
-    u.set_instance(instance);
-    u.set_current_master_key(mk);
-    u
-}
-
-fn unit() -> CryptoUnit {
-    unit_for(
-        InstanceId::random(),
-        MasterKey::random(&AwsLcProvider).unwrap(),
-    )
-}
-
-fn t(items: &[(Cka, AttrValue)]) -> Template {
-    items.iter().cloned().collect()
-}
 
 fn aes(u: &CryptoUnit, extra: &[(Cka, AttrValue)]) -> Vec<u8> {
     let mut tm = t(&[

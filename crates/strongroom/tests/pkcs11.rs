@@ -869,6 +869,17 @@ fn the_library_speaks_tls_to_grep11_and_iam() {
 /// PKCS#11 3.2's post-quantum functions through the library (its default interface is 3.2):
 /// ML-DSA-65 signatures with a context, ML-KEM-768 C_EncapsulateKey / C_DecapsulateKey to
 /// AES keys that agree, and the refusals (deterministic ML-DSA, a truncated ciphertext).
+/// An AES-256 session key that encrypts and decrypts (what agreements and KEMs derive here).
+fn aes_template() -> [Attribute; 5] {
+    [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(32.into()),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+    ]
+}
+
 #[test]
 fn ml_dsa_and_ml_kem_through_the_pkcs11_3_2_interface() {
     use cryptoki::mechanism::dsa::{HedgeType, SignAdditionalContext};
@@ -925,13 +936,7 @@ fn ml_dsa_and_ml_kem_through_the_pkcs11_3_2_interface() {
             &[Attribute::Decapsulate(true), Attribute::Sensitive(true)],
         )
         .unwrap();
-    let aes = [
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::ValueLen(32.into()),
-        Attribute::Encrypt(true),
-        Attribute::Decrypt(true),
-    ];
+    let aes = aes_template();
     let (ct, sent) = s.encapsulate_key(&Mechanism::MlKem, ek, &aes).unwrap();
     assert_eq!(ct.len(), 1088);
     let got = s.decapsulate_key(&Mechanism::MlKem, dk, &aes, &ct).unwrap();
@@ -1002,13 +1007,7 @@ fn x25519_agreement_through_the_library_and_ibm_mechanisms_it_lists() {
         other => panic!("{other:?}"),
     };
     let ((a_pub, a), (b_pub, b)) = (pair(), pair());
-    let aes = [
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::ValueLen(32.into()),
-        Attribute::Encrypt(true),
-        Attribute::Decrypt(true),
-    ];
+    let aes = aes_template();
     let derive = |private, peer: &[u8]| {
         let params = Ecdh1DeriveParams::new(EcKdf::null(), peer);
         let m = Mechanism::VendorDefined(VendorDefinedMechanism::new(x25519, Some(&params)));

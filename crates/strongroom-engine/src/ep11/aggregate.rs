@@ -100,14 +100,7 @@ impl Ep11<'_> {
                 "CKM_IBM_EC_AGGREGATE aggregates the public keys it is given: send no base key",
             );
         }
-        let t = &attrs::applicable(t, cko::PUBLIC_KEY);
-        if attrs::class_in(t).is_some_and(|c| c != cko::PUBLIC_KEY) {
-            return err(
-                ckr::TEMPLATE_INCONSISTENT,
-                "aggregating public keys makes a public key",
-            );
-        }
-        attrs::check_template(t, cko::PUBLIC_KEY)?;
+        let t = &attrs::for_derived_ec(t, cko::PUBLIC_KEY)?;
         let mut raws = Vec::new();
         for (i, blob) in elements(mech, MODE_PUBLIC_KEYS)?.into_iter().enumerate() {
             let k = self.resolve(blob, Role::Key)?;

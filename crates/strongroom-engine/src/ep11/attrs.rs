@@ -105,6 +105,27 @@ impl AttrValue {
     }
 }
 
+/// The template of an EC key a derivation makes (IBM's BTC derivation and aggregation): the
+/// part that applies to `class` (see [`applicable`]), checked, and naming no other class or
+/// key type.
+pub fn for_derived_ec(t: &Template, class: Cko) -> Result<Template, Ep11Error> {
+    let t = applicable(t, class);
+    if class_in(&t).is_some_and(|c| c != class) {
+        return Err(invalid(
+            ckr::TEMPLATE_INCONSISTENT,
+            "this derivation makes a key of another class than the template's CKA_CLASS".into(),
+        ));
+    }
+    check_template(&t, class)?;
+    if key_type_in(&t).is_some_and(|k| k != ckk::EC) {
+        return Err(invalid(
+            ckr::TEMPLATE_INCONSISTENT,
+            "this derivation makes EC keys (CKA_KEY_TYPE CKK_EC)".into(),
+        ));
+    }
+    Ok(t)
+}
+
 /// The part of a template that applies to a key of `class`: for derivations that serve one
 /// template to a private and a public key alike (IBM's BTC examples send CKA_SIGN and
 /// CKA_VERIFY, and CKA_VALUE_LEN 0, for both), the usage flags of the other half and the

@@ -115,20 +115,7 @@ impl Ep11<'_> {
             Step::Master | Step::PrivToPriv => cko::PRIVATE_KEY,
             Step::PrivToPub | Step::PubToPub => cko::PUBLIC_KEY,
         };
-        let t = &attrs::applicable(t, class);
-        if attrs::class_in(t).is_some_and(|c| c != class) {
-            return err(
-                ckr::TEMPLATE_INCONSISTENT,
-                "this derivation makes a key of another class than the template's CKA_CLASS",
-            );
-        }
-        attrs::check_template(t, class)?;
-        if attrs::key_type_in(t).is_some_and(|k| k != ckk::EC) {
-            return err(
-                ckr::TEMPLATE_INCONSISTENT,
-                "CKM_IBM_BTC_DERIVE makes EC keys (CKA_KEY_TYPE CKK_EC)",
-            );
-        }
+        let t = &attrs::for_derived_ec(t, class)?;
         let curve_named = match attrs::bytes(t, cka::EC_PARAMS) {
             None => None,
             Some(p) => Some(curve_of_params(p).ok_or_else(|| {
