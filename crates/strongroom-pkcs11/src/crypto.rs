@@ -124,6 +124,19 @@ fn token_of(t: &Template) -> bool {
     matches!(t.get(&cka::TOKEN), Some(Value::Bool(true)))
 }
 
+/// The class of the key a derivation makes: IBM's BTC derivations make EC private or public
+/// keys, every other derivation a secret key.
+fn derived_class(m: &Mechanism) -> Cko {
+    use pb::mechanism::Parameter;
+    match &m.parameter {
+        Some(Parameter::BtcDeriveParameter(p)) if matches!(p.r#type, 2 | 3 | 6 | 7) => {
+            cko::PUBLIC_KEY
+        }
+        Some(Parameter::BtcDeriveParameter(_)) => cko::PRIVATE_KEY,
+        _ => cko::SECRET_KEY,
+    }
+}
+
 fn pb_template(t: &Template, class: Cko) -> std::collections::HashMap<u64, pb::AttributeValue> {
     let mut t = t.clone();
     t.remove(&cka::TOKEN);
@@ -369,18 +382,28 @@ impl Library {
     }
 
     /// `C_DeriveKey`.
-    pub fn derive_key(&self, h: u64, m: Mechanism, base: u64, t: &Template) -> Result<u64> {
+    /// `C_DeriveKey`: the new key's handle and the server's CheckSum (for
+    /// `CKM_IBM_BTC_DERIVE`, the child's chain code).
+    pub fn derive_key(
+        &self,
+        h: u64,
+        m: Mechanism,
+        base: u64,
+        t: &Template,
+    ) -> Result<(u64, Vec<u8>)> {
         let (_, blob) = self.key_for(h, base, cka::DERIVE)?;
-        self.may_create(h, t, cko::SECRET_KEY)?;
+        let class = derived_class(&m);
+        self.may_create(h, t, class)?;
         let code = Ckm(m.mechanism);
         let req = pb::DeriveKeyRequest {
             mech: Some(m),
-            template: pb_template(t, cko::SECRET_KEY),
+            template: pb_template(t, class),
             base_key: kb(&blob),
             ..Default::default()
         };
         let r = rpc!(self, self.remote_of(h)?, derive_key, req).map_err(fail)?;
-        self.new_derived(h, t, &r, code)
+        let k = self.new_derived(h, t, &r, code, class)?;
+        Ok((k, r.check_sum))
     }
 
     /// `C_EncapsulateKey` with CKM_ML_KEM: a new secret key (an object made from the
@@ -425,7 +448,7 @@ impl Library {
         if ct.len() != len {
             return Err(ckr::DEVICE_ERROR);
         }
-        let k = self.new_derived(h, t, &r, ckm::ML_KEM)?;
+        let k = self.new_derived(h, t, &r, ckm::ML_KEM, cko::SECRET_KEY)?;
         Ok((Some(k), ct, len))
     }
 
@@ -453,7 +476,7 @@ impl Library {
             ..Default::default()
         };
         let r = rpc!(self, self.remote_of(h)?, derive_key, req).map_err(fail)?;
-        self.new_derived(h, t, &r, ckm::ML_KEM)
+        self.new_derived(h, t, &r, ckm::ML_KEM, cko::SECRET_KEY)
     }
 
     fn new_derived(
@@ -462,10 +485,14 @@ impl Library {
         t: &Template,
         r: &pb::DeriveKeyResponse,
         code: Ckm,
+        class: Cko,
     ) -> Result<u64> {
-        let mut attrs = new_key_attrs(t, attrs_of(&r.new_key), cko::SECRET_KEY, code);
+        let mut attrs = new_key_attrs(t, attrs_of(&r.new_key), class, code);
         attrs.insert(cka::LOCAL, Value::Bool(false));
         let blob = blob_of(&r.new_key, r.new_key_bytes.clone());
+        if class == cko::PUBLIC_KEY {
+            add_public(&mut attrs, &blob, true);
+        }
         self.add_object(
             h,
             Object {

@@ -102,15 +102,10 @@ pub fn fail(e: CallError) -> Ckr {
     e.ckr
 }
 
-/// GREP11 mechanisms whose parameters this library does not translate yet (IBM's
-/// `CK_IBM_BTC_DERIVE_PARAMS` with its chain code written back, the ECSG variant, and
-/// `XCP_EC_AGGREGATE_PARAMS`): they are left out of C_GetMechanismList rather than listed
-/// and then refused.
-const NOT_CARRIED: [Ckm; 3] = [
-    ckm::IBM_BTC_DERIVE,
-    ckm::IBM_ECDSA_OTHER,
-    ckm::IBM_EC_AGGREGATE,
-];
+/// GREP11 mechanisms this library cannot carry: BLS aggregation signs and derives without a
+/// key, which C_SignInit and C_DeriveKey cannot express. It is left out of
+/// C_GetMechanismList rather than listed and then refused.
+const NOT_CARRIED: [Ckm; 1] = [ckm::IBM_EC_AGGREGATE];
 
 impl Library {
     /// A library for `cfg`; nothing is connected yet.

@@ -973,11 +973,11 @@ fn x25519_agreement_through_the_library_and_ibm_mechanisms_it_lists() {
 
     // (cryptoki's C_GetMechanismList drops the vendor-defined codes it does not name, so the
     // test asks C_GetMechanismInfo, which refuses what the library leaves out of its list.)
-    step("C_GetMechanismInfo: X25519 agreement is there; BIP32, Schnorr/BLS and BLS aggregation, whose parameters the library does not translate yet, are not.");
+    step("C_GetMechanismInfo: X25519 agreement is there; BLS aggregation, which signs and derives without a key, is not.");
     let x25519 = MechanismType::new_vendor_defined(0x8001_001B).unwrap();
     let info = p.get_mechanism_info(slot, x25519).unwrap();
     assert!(info.derive());
-    for hidden in [0x8007_0001, 0x8001_0031, 0x8001_0034] {
+    for hidden in [0x8001_0034] {
         let m = MechanismType::new_vendor_defined(hidden).unwrap();
         assert!(matches!(
             p.get_mechanism_info(slot, m),
@@ -1025,6 +1025,140 @@ fn x25519_agreement_through_the_library_and_ibm_mechanisms_it_lists() {
     assert!(matches!(
         derive(a, &[0u8; 32]),
         Err(Error::Pkcs11(RvError::MechanismParamInvalid, _))
+    ));
+    drop(s);
+    p.finalize().unwrap();
+}
+
+/// IBM's `CK_IBM_BTC_DERIVE_PARAMS` as an application declares it (ep11.h).
+#[repr(C)]
+struct BtcDeriveParams {
+    kind: u64,
+    child_key_index: u64,
+    chain_code: *mut u8,
+    chain_code_len: u64,
+    version: u64,
+}
+
+#[test]
+fn bip32_and_bip340_through_the_library_with_ibm_parameter_structures() {
+    use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
+    use cryptoki::mechanism::MechanismType;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dev(dir.path(), "127.0.0.1:0");
+    let (p, s) = open(&d);
+    let btc = MechanismType::new_vendor_defined(0x8007_0001).unwrap();
+    let other = MechanismType::new_vendor_defined(0x8001_0031).unwrap();
+    let secp256k1 = vec![0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
+
+    step("BIP32 test vector 1: the seed imported, the master key and m/0H derived; the chain codes come back in pChainCode and match.");
+    let seed = s
+        .create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::Value(hex::decode("000102030405060708090a0b0c0d0e0f").unwrap()),
+            Attribute::Derive(true),
+        ])
+        .unwrap();
+    let template = |class: ObjectClass| {
+        let usage = if class == ObjectClass::PRIVATE_KEY {
+            Attribute::Sign(true)
+        } else {
+            Attribute::Verify(true)
+        };
+        vec![
+            Attribute::Class(class),
+            Attribute::KeyType(KeyType::EC),
+            Attribute::EcParams(secp256k1.clone()),
+            Attribute::Derive(true),
+            usage,
+        ]
+    };
+    let derive = |kind: u64, index: u64, base, chain: &mut [u8; 32], parent_len: u64, class| {
+        let params = BtcDeriveParams {
+            kind,
+            child_key_index: index,
+            chain_code: chain.as_mut_ptr(),
+            chain_code_len: parent_len,
+            version: 1,
+        };
+        let m = Mechanism::VendorDefined(VendorDefinedMechanism::new(btc, Some(&params)));
+        s.derive_key(&m, base, &template(class))
+    };
+    let mut master_chain = [0u8; 32];
+    let master = derive(4, 0, seed, &mut master_chain, 0, ObjectClass::PRIVATE_KEY).unwrap();
+    assert_eq!(
+        hex::encode(master_chain),
+        "873dff81c02f525623fd1fe5167eac3a55a049de3d314bb42ee227ffed37d508"
+    );
+    let mut chain = master_chain;
+    let child = derive(
+        1,
+        0x8000_0000,
+        master,
+        &mut chain,
+        32,
+        ObjectClass::PRIVATE_KEY,
+    )
+    .unwrap();
+    assert_eq!(
+        hex::encode(chain),
+        "47fdacbd0f1097043b78c63c20c34ef4ed9a111d980047ad16282c7ae6236141"
+    );
+    let mut chain = master_chain;
+    let child_pub = derive(
+        2,
+        0x8000_0000,
+        master,
+        &mut chain,
+        32,
+        ObjectClass::PUBLIC_KEY,
+    )
+    .unwrap();
+    let point = match s
+        .get_attributes(child_pub, &[AttributeType::EcPoint])
+        .unwrap()
+        .pop()
+    {
+        Some(Attribute::EcPoint(p)) => p,
+        other => panic!("{other:?}"),
+    };
+    // The uncompressed point, possibly inside a DER OCTET STRING.
+    let raw = &point[point.len() - 65..];
+    let compressed = [&[2 + (raw[64] & 1)][..], &raw[1..33]].concat();
+    assert_eq!(
+        hex::encode(compressed),
+        "035a784662a4a20a65bf6aab9ae98a6c068a81c52e4b032c0fb5400c706cfccc56"
+    );
+
+    step("A hardened child of a public key is refused; a short chain code is refused.");
+    let mut c = chain;
+    assert!(matches!(
+        derive(
+            3,
+            0x8000_0001,
+            child_pub,
+            &mut c,
+            32,
+            ObjectClass::PUBLIC_KEY
+        ),
+        Err(Error::Pkcs11(RvError::MechanismParamInvalid, _))
+    ));
+    let mut c = chain;
+    assert!(matches!(
+        derive(1, 1, child, &mut c, 31, ObjectClass::PRIVATE_KEY),
+        Err(Error::Pkcs11(RvError::MechanismParamInvalid, _))
+    ));
+
+    step("BIP340 Schnorr (CK_IBM_ECDSA_OTHER_PARAMS, variant 256) with the derived key: sign, verify, a changed message fails.");
+    let variant: u64 = 256;
+    let m = Mechanism::VendorDefined(VendorDefinedMechanism::new(other, Some(&variant)));
+    let sig = s.sign(&m, child, b"pay 1 BTC").unwrap();
+    assert_eq!(sig.len(), 64);
+    s.verify(&m, child_pub, b"pay 1 BTC", &sig).unwrap();
+    assert!(matches!(
+        s.verify(&m, child_pub, b"pay 2 BTC", &sig),
+        Err(Error::Pkcs11(RvError::SignatureInvalid, _))
     ));
     drop(s);
     p.finalize().unwrap();

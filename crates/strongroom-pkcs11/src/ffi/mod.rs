@@ -212,6 +212,30 @@ unsafe fn param<T: Copy>(m: &CK_MECHANISM) -> Result<T, Ckr> {
     Ok(unsafe { (m.pParameter as *const T).read_unaligned() })
 }
 
+/// IBM's `CK_IBM_BTC_DERIVE_PARAMS` (ep11.h): BIP32/SLIP-0010 derivation. `pChainCode`
+/// holds the parent's chain code (`ulChainCodeLen` bytes, none for a master key) and
+/// receives the child's (`CK_IBM_BTC_CHAINCODE_LENGTH`, 32 bytes).
+#[repr(C)]
+#[derive(Clone, Copy)]
+#[allow(non_snake_case)]
+pub(crate) struct CK_IBM_BTC_DERIVE_PARAMS {
+    pub r#type: CK_ULONG,
+    pub childKeyIndex: CK_ULONG,
+    pub pChainCode: CK_BYTE_PTR,
+    pub ulChainCodeLen: CK_ULONG,
+    pub version: CK_ULONG,
+}
+
+/// IBM's `CK_IBM_ECDSA_OTHER_PARAMS`: the signature variant of `CKM_IBM_ECDSA_OTHER`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct CK_IBM_ECDSA_OTHER_PARAMS {
+    pub submechanism: CK_ULONG,
+}
+
+/// The length of a BIP32 chain code (`CK_IBM_BTC_CHAINCODE_LENGTH`).
+pub(crate) const BTC_CHAINCODE_LEN: usize = 32;
+
 const MAC_GENERAL: [u64; 7] = [
     0x0000_0252, // CKM_SHA256_HMAC_GENERAL
     0x0000_0262, // CKM_SHA384_HMAC_GENERAL
@@ -299,6 +323,25 @@ unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism, Ckr> {
                 let ctx = unsafe { bytes(a.pContext, a.ulContextLen) }?;
                 (!ctx.is_empty()).then(|| Parameter::ParameterB(ctx.to_vec()))
             }
+        }
+        c if c == ckm::IBM_BTC_DERIVE.0 => {
+            // SAFETY: size checked by `param`.
+            let b: CK_IBM_BTC_DERIVE_PARAMS = unsafe { param(m) }?;
+            // SAFETY: the parent's chain code is `ulChainCodeLen` bytes.
+            let chain = unsafe { bytes(b.pChainCode, b.ulChainCodeLen) }?;
+            Some(Parameter::BtcDeriveParameter(pb::BtcDeriveParm {
+                r#type: i32::try_from(b.r#type).map_err(|_| ckr::MECHANISM_PARAM_INVALID)?,
+                child_key_index: b.childKeyIndex,
+                chain_code: chain.to_vec(),
+                version: b.version,
+            }))
+        }
+        c if c == ckm::IBM_ECDSA_OTHER.0 => {
+            // SAFETY: size checked by `param`.
+            let o: CK_IBM_ECDSA_OTHER_PARAMS = unsafe { param(m) }?;
+            Some(Parameter::EcsgParameter(pb::EcsgParm {
+                r#type: i32::try_from(o.submechanism).map_err(|_| ckr::MECHANISM_PARAM_INVALID)?,
+            }))
         }
         c if MAC_GENERAL.contains(&c) => {
             // SAFETY: CK_MAC_GENERAL_PARAMS is a CK_ULONG.

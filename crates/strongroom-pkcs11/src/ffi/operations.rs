@@ -337,6 +337,24 @@ pub unsafe extern "C" fn C_UnwrapKey(
     })
 }
 
+/// Writes a BIP32 chain code to the `pChainCode` of a `CKM_IBM_BTC_DERIVE` mechanism.
+///
+/// # Safety
+/// `m` must point to a CK_MECHANISM whose parameter is a readable CK_IBM_BTC_DERIVE_PARAMS,
+/// and its `pChainCode`, unless null, to 32 writable bytes.
+unsafe fn write_chain_code(m: CK_MECHANISM_PTR, chain: &[u8]) -> Result<(), Ckr> {
+    if chain.len() != BTC_CHAINCODE_LEN {
+        return Err(ckr::DEVICE_ERROR);
+    }
+    // SAFETY: the caller's mechanism, read once already by `mechanism`.
+    let p: CK_IBM_BTC_DERIVE_PARAMS = unsafe { param(&*m) }?;
+    if !p.pChainCode.is_null() {
+        // SAFETY: per IBM's contract the buffer holds CK_IBM_BTC_CHAINCODE_LENGTH bytes.
+        unsafe { std::ptr::copy_nonoverlapping(chain.as_ptr(), p.pChainCode, BTC_CHAINCODE_LEN) };
+    }
+    Ok(())
+}
+
 /// C_DeriveKey.
 #[no_mangle]
 pub unsafe extern "C" fn C_DeriveKey(
@@ -359,7 +377,15 @@ pub unsafe extern "C" fn C_DeriveKey(
         if phKey.is_null() {
             return Err(ckr::ARGUMENTS_BAD);
         }
-        let k = l.derive_key(hSession, m, hBaseKey, &t)?;
+        let btc = m.mechanism == ckm::IBM_BTC_DERIVE.0;
+        let (k, checksum) = l.derive_key(hSession, m, hBaseKey, &t)?;
+        if btc {
+            // SAFETY: `mechanism` read this parameter above, so it is a readable
+            // CK_IBM_BTC_DERIVE_PARAMS; its pChainCode, when not null, is the caller's buffer
+            // of CK_IBM_BTC_CHAINCODE_LENGTH (32) bytes, IBM's contract for this mechanism,
+            // which receives the child's chain code.
+            unsafe { write_chain_code(pMechanism, &checksum) }?;
+        }
         // SAFETY: checked non-null.
         unsafe { put(phKey, k) }
     })
