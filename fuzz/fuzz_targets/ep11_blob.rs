@@ -11,7 +11,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = object::parse(data);
     if let Some(a) = Attrs::decode(data) {
         let again = a.encode();
-        assert_eq!(Attrs::decode(&again), Some(a), "an attribute block decodes stably");
+        assert_eq!(
+            Attrs::decode(&again),
+            Some(a),
+            "an attribute block decodes stably"
+        );
     }
     let _ = blob_mk_id(data);
     let _ = Wdek::parse(data);
