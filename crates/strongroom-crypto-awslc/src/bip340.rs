@@ -1,6 +1,6 @@
 //! BIP340 Schnorr signatures on secp256k1, from RustCrypto's `k256` (aws-lc-rs has no
-//! Schnorr; see docs/adr/0012-curve-arithmetic-for-ibm-mechanisms.md). The key stays an
-//! aws-lc ECDSA key; its scalar is read for each signature and dropped after it.
+//! Schnorr; see docs/adr/0005-curve-arithmetic-for-ibm-mechanisms.md). The key stays an
+//! aws-lc ECDSA key; its BIP340 form is made once per opened key and zeroized with it.
 
 use aws_lc_rs::encoding::AsBigEndian;
 use aws_lc_rs::rand::SecureRandom;
@@ -8,23 +8,27 @@ use aws_lc_rs::signature::EcdsaKeyPair;
 use k256::schnorr::{Signature, SigningKey, VerifyingKey};
 use strongroom_engine::provider::CryptoError;
 
+/// The BIP340 signing key of an aws-lc secp256k1 key (zeroized when dropped).
+pub(crate) fn signing_key(key: &EcdsaKeyPair) -> Result<SigningKey, CryptoError> {
+    let d = key.private_key().as_be_bytes().map_err(|_| CryptoError)?;
+    SigningKey::from_bytes(d.as_ref()).map_err(|_| CryptoError)
+}
+
 /// Signs `msg` (any length, BIP340 as revised in 2022) with fresh auxiliary randomness.
-pub(crate) fn sign(key: &EcdsaKeyPair, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn sign(sk: &SigningKey, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let mut aux = zeroize::Zeroizing::new([0u8; 32]);
     aws_lc_rs::rand::SystemRandom::new()
         .fill(aux.as_mut())
         .map_err(|_| CryptoError)?;
-    sign_with(key, msg, &aux)
+    sign_with(sk, msg, &aux)
 }
 
 /// Signs with the given auxiliary randomness (the known-answer tests fix it).
 pub(crate) fn sign_with(
-    key: &EcdsaKeyPair,
+    sk: &SigningKey,
     msg: &[u8],
     aux: &[u8; 32],
 ) -> Result<Vec<u8>, CryptoError> {
-    let d = key.private_key().as_be_bytes().map_err(|_| CryptoError)?;
-    let sk = SigningKey::from_bytes(d.as_ref()).map_err(|_| CryptoError)?;
     let sig = sk.sign_raw(msg, aux).map_err(|_| CryptoError)?;
     Ok(sig.to_bytes().to_vec())
 }
@@ -76,7 +80,7 @@ mod tests {
             if !f[1].is_empty() {
                 let aux: [u8; 32] = h(f[3]).try_into().unwrap();
                 assert_eq!(
-                    sign_with(&key(&h(f[1])), &msg, &aux).unwrap(),
+                    sign_with(&signing_key(&key(&h(f[1]))).unwrap(), &msg, &aux).unwrap(),
                     sig,
                     "vector {}",
                     f[0]

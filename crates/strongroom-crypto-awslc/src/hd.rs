@@ -1,7 +1,7 @@
 //! BIP32 and SLIP-0010 key trees. aws-lc-rs computes HMAC-SHA-512 and makes and reads the
 //! keys; the arithmetic it does not expose (adding scalars modulo the group order, adding
 //! points) comes from RustCrypto's `k256` (secp256k1) and `p256` (P-256), see
-//! docs/adr/0012-curve-arithmetic-for-ibm-mechanisms.md.
+//! docs/adr/0005-curve-arithmetic-for-ibm-mechanisms.md.
 
 use aws_lc_rs::encoding::AsBigEndian;
 use aws_lc_rs::hmac;

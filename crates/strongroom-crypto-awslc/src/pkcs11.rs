@@ -301,6 +301,8 @@ enum Key {
         agree: Option<agreement::PrivateKey>,
         /// The same key for the C API (ECDH on secp256k1, EC multiply).
         raw: Option<crate::sys::Pkey>,
+        /// The BIP340 form of a secp256k1 key, made on its first Schnorr signature.
+        schnorr: std::sync::OnceLock<k256::schnorr::SigningKey>,
     },
     Ed25519(Ed25519KeyPair),
     X25519(agreement::PrivateKey),
@@ -366,6 +368,7 @@ pub(crate) fn prepare(pkcs8: &[u8]) -> Result<Box<dyn PreparedPrivate>, CryptoEr
                     sign,
                     agree,
                     raw,
+                    schnorr: std::sync::OnceLock::new(),
                 },
                 public,
             )
@@ -458,10 +461,17 @@ impl PreparedPrivate for Prepared {
                 Key::Ec {
                     curve: Curve::Secp256k1,
                     sign,
+                    schnorr,
                     ..
                 },
                 SignScheme::Bip340,
-            ) => crate::bip340::sign(sign, data),
+            ) => {
+                if schnorr.get().is_none() {
+                    // A concurrent first signature may set it first: either key is the same.
+                    let _ = schnorr.set(crate::bip340::signing_key(sign)?);
+                }
+                crate::bip340::sign(schnorr.get().ok_or(CryptoError)?, data)
+            }
             (Key::Bls(k), SignScheme::Bls) => Ok(k.sign(data)),
             (Key::Dsa(k), SignScheme::DsaDigest) => crate::sys::dsa_sign(k, data),
             (Key::Ed25519(kp), SignScheme::Ed25519) => Ok(kp

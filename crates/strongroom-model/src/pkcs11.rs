@@ -397,6 +397,28 @@ pub mod ckk {
     pub const ML_DSA: Ckk = Ckk(0x4A);
 }
 
+/// The derivations of `CKM_IBM_BTC_DERIVE` (IBM's `CK_IBM_BTC_*` types, GREP11's
+/// `BTCDeriveParm.Type`).
+pub mod btc {
+    #![allow(missing_docs)]
+    pub const BIP32_PRV2PRV: u64 = 1;
+    pub const BIP32_PRV2PUB: u64 = 2;
+    pub const BIP32_PUB2PUB: u64 = 3;
+    pub const BIP32_MASTERK: u64 = 4;
+    pub const SLIP10_PRV2PRV: u64 = 5;
+    pub const SLIP10_PRV2PUB: u64 = 6;
+    pub const SLIP10_PUB2PUB: u64 = 7;
+    pub const SLIP10_MASTERK: u64 = 8;
+
+    /// Whether the derivation makes a public key (private → public, public → public).
+    pub fn makes_public(kind: u64) -> bool {
+        matches!(
+            kind,
+            BIP32_PRV2PUB | BIP32_PUB2PUB | SLIP10_PRV2PUB | SLIP10_PUB2PUB
+        )
+    }
+}
+
 /// The signature variants of `CKM_IBM_ECDSA_OTHER` (GREP11's `ECSGParm.Type`): IBM's
 /// `ECSG_IBM_*` values, and Strongroom's BIP340 Schnorr, which IBM's list lacks.
 pub mod ecsg {

@@ -129,7 +129,9 @@ fn token_of(t: &Template) -> bool {
 fn derived_class(m: &Mechanism) -> Cko {
     use pb::mechanism::Parameter;
     match &m.parameter {
-        Some(Parameter::BtcDeriveParameter(p)) if matches!(p.r#type, 2 | 3 | 6 | 7) => {
+        Some(Parameter::BtcDeriveParameter(p))
+            if u64::try_from(p.r#type).is_ok_and(strongroom_model::pkcs11::btc::makes_public) =>
+        {
             cko::PUBLIC_KEY
         }
         Some(Parameter::BtcDeriveParameter(_)) => cko::PRIVATE_KEY,

@@ -5,17 +5,7 @@
 use super::*;
 use crate::provider::{HdError, HdParent, HdScheme};
 
-/// `BTCDeriveParm.Type` (IBM's `CK_IBM_BTC_*` derivation types).
-mod kind {
-    pub const BIP32_PRV2PRV: u64 = 1;
-    pub const BIP32_PRV2PUB: u64 = 2;
-    pub const BIP32_PUB2PUB: u64 = 3;
-    pub const BIP32_MASTERK: u64 = 4;
-    pub const SLIP10_PRV2PRV: u64 = 5;
-    pub const SLIP10_PRV2PUB: u64 = 6;
-    pub const SLIP10_PUB2PUB: u64 = 7;
-    pub const SLIP10_MASTERK: u64 = 8;
-}
+use strongroom_model::pkcs11::btc as kind;
 
 /// `XCP_BTC_VERSION`: the one parameter version there is.
 const BTC_VERSION: u64 = 1;
