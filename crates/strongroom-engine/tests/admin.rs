@@ -111,6 +111,7 @@ fn load(u: &mut UnitState, parts: &[[u8; 32]], signer: &Key) -> Result<Executed,
         Cmd::LoadNew {
             importer: hex::encode(id),
             parts: sealed,
+            card_parts: vec![],
         },
         &[signer],
     )
@@ -514,7 +515,7 @@ proptest! {
                     let parts = [[*x; 32], [y.wrapping_add(7); 32]];
                     match signers.first() {
                         Some(k) if u.mode() == Mode::Secured && u.admins().iter().any(|a| a.ski == k.ski) => load(&mut u, &parts, k),
-                        _ => run(&mut u, Cmd::LoadNew { importer: hex::encode([0u8; 16]), parts: vec![] }, &signers),
+                        _ => run(&mut u, Cmd::LoadNew { importer: hex::encode([0u8; 16]), parts: vec![], card_parts: vec![] }, &signers),
                     }
                 }
                 Op::Commit(right) | Op::Finalize(right) => {
@@ -591,4 +592,283 @@ fn card_signatures_in_r_s_form_become_the_der_units_verify() {
     }
     assert_eq!(ecdsa_raw_to_der(&[]), None);
     assert_eq!(ecdsa_raw_to_der(&[1, 2, 3]), None);
+}
+
+/// A card of a zone, made in software the way a card makes it on the token.
+struct TestCard {
+    cert: CardCertificate,
+    key: Key,
+}
+
+fn zone_of(name: &str, cas: &[&Key]) -> Zone {
+    Zone {
+        name: name.into(),
+        ca_keys: cas
+            .iter()
+            .map(|k| {
+                base64::engine::general_purpose::STANDARD
+                    .encode(P.sig_public_key(k.alg, &k.sk).unwrap())
+            })
+            .collect(),
+    }
+}
+
+fn certify(zone: &str, label: &str, ca: &Key) -> TestCard {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = Key::new(SigAlg::EcdsaP256Sha256);
+    let (_, unwrap) = P.rsa_generate(2048).unwrap();
+    let body = serde_json::to_vec(&CardCertBody {
+        v: CARD_CERT_VERSION,
+        zone: zone.into(),
+        card: label.into(),
+        serial: "0001".into(),
+        card_key: b64.encode(P.sig_public_key(key.alg, &key.sk).unwrap()),
+        unwrap_key: b64.encode(unwrap),
+    })
+    .unwrap();
+    let sig = P
+        .sig_sign(ca.alg, &ca.sk, &card_cert_message(&body))
+        .unwrap();
+    TestCard {
+        cert: CardCertificate {
+            body: b64.encode(&body),
+            ca: hex::encode(ca.ski),
+            signature: b64.encode(sig),
+        },
+        key,
+    }
+}
+
+/// What a card delivers: `part` wrapped to the unit's transport key, signed for the load.
+fn deliver(u: &UnitState, importer: &[u8; 16], card: &TestCard, part: &[u8; 32]) -> CardPart {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let spki = u
+        .transport_key()
+        .expect("a unit that trusts a zone has a transport key");
+    let wrapped = P
+        .rsa_oaep_encrypt(spki, strongroom_engine::OaepHash::Sha1, part)
+        .unwrap();
+    let msg = card_part_message(u.instance(), u.id(), importer, &wrapped);
+    CardPart {
+        certificate: card.cert.clone(),
+        wrapped: b64.encode(&wrapped),
+        signature: b64.encode(P.sig_sign(card.key.alg, &card.key.sk, &msg).unwrap()),
+    }
+}
+
+fn load_cards(
+    u: &mut UnitState,
+    importer: [u8; 16],
+    card_parts: Vec<CardPart>,
+    signer: &Key,
+) -> Result<Executed, Refusal> {
+    run(
+        u,
+        Cmd::LoadNew {
+            importer: hex::encode(importer),
+            parts: vec![],
+            card_parts,
+        },
+        &[signer],
+    )
+}
+
+#[test]
+fn parts_from_cards_of_a_trusted_zone_load_and_others_are_refused() {
+    let (a, b) = (Key::new(SigAlg::Ed25519), Key::new(SigAlg::EcdsaP256Sha256));
+    let (ca, backup_ca, rogue_ca) = (
+        Key::new(SigAlg::EcdsaP256Sha256),
+        Key::new(SigAlg::EcdsaP256Sha256),
+        Key::new(SigAlg::EcdsaP256Sha256),
+    );
+    let mut u = secured(UnitKind::Operational, InstanceId::random(), &a, &b);
+    assert!(
+        u.transport_key().is_none(),
+        "no transport key before a zone"
+    );
+    let zone = zone_of("zone-1", &[&ca, &backup_ca]);
+
+    // Trusting a zone needs the signature threshold.
+    let before = snapshot(&u);
+    let r = run(&mut u, Cmd::TrustZone { zone: zone.clone() }, &[&a]);
+    assert_refused(&mut u, r, RefusalKind::Signatures, &before);
+    let e = run(&mut u, Cmd::TrustZone { zone: zone.clone() }, &[&a, &b]).unwrap();
+    let body = verify_response(&P, u.identity_key(), &e.response).unwrap();
+    let Output::Status(s) = body.output else {
+        panic!()
+    };
+    assert_eq!(s.zones, vec![zone.clone()]);
+    let spki = s
+        .transport_key
+        .expect("the signed status shows the transport key");
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(spki)
+            .unwrap(),
+        u.transport_key().unwrap()
+    );
+
+    let card1 = certify("zone-1", "part-1", &ca);
+    let card2 = certify("zone-1", "part-2", &backup_ca);
+    let foreign = certify("zone-2", "foreign", &rogue_ca);
+    let forged = certify("zone-1", "forged", &rogue_ca);
+    let parts = [[7u8; 32], [9u8; 32]];
+
+    let (id, _, _) = importer(&mut u, &a);
+    let refused = |u: &mut UnitState, cps: Vec<CardPart>, kind: RefusalKind, why: &str| {
+        let before = snapshot(u);
+        let r = load_cards(u, id, cps, &a);
+        let msg = r
+            .as_ref()
+            .err()
+            .map(|e| e.message.clone())
+            .unwrap_or_default();
+        assert_refused(u, r, kind, &before);
+        assert!(msg.contains(why), "{msg}");
+    };
+    // A card of a zone the unit does not trust.
+    let cps = vec![
+        deliver(&u, &id, &card1, &parts[0]),
+        deliver(&u, &id, &foreign, &parts[1]),
+    ];
+    refused(
+        &mut u,
+        cps,
+        RefusalKind::Roster,
+        "zone 'zone-2', which is not trusted",
+    );
+    // A card that names the zone but was certified by another CA.
+    let cps = vec![
+        deliver(&u, &id, &card1, &parts[0]),
+        deliver(&u, &id, &forged, &parts[1]),
+    ];
+    refused(
+        &mut u,
+        cps,
+        RefusalKind::Roster,
+        "not a CA of zone 'zone-1'",
+    );
+    // A certificate altered after the CA signed it (another card key put in).
+    let mut altered = deliver(&u, &id, &card2, &parts[1]);
+    let mut cert: CardCertBody = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(&altered.certificate.body)
+            .unwrap(),
+    )
+    .unwrap();
+    cert.card_key = base64::engine::general_purpose::STANDARD
+        .encode(P.sig_public_key(forged.key.alg, &forged.key.sk).unwrap());
+    altered.certificate.body =
+        base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&cert).unwrap());
+    let cps = vec![deliver(&u, &id, &card1, &parts[0]), altered];
+    refused(
+        &mut u,
+        cps,
+        RefusalKind::Roster,
+        "does not verify with the CA key",
+    );
+    // A delivered part altered on the way.
+    let mut tampered = deliver(&u, &id, &card2, &parts[1]);
+    let mut w = base64::engine::general_purpose::STANDARD
+        .decode(&tampered.wrapped)
+        .unwrap();
+    w[10] ^= 1;
+    tampered.wrapped = base64::engine::general_purpose::STANDARD.encode(w);
+    let cps = vec![deliver(&u, &id, &card1, &parts[0]), tampered];
+    refused(
+        &mut u,
+        cps,
+        RefusalKind::Roster,
+        "key part 2: the delivery is not signed",
+    );
+    // A delivery signed for another load (an older importer id).
+    let cps = vec![
+        deliver(&u, &id, &card1, &parts[0]),
+        deliver(&u, &[0u8; 16], &card2, &parts[1]),
+    ];
+    refused(
+        &mut u,
+        cps,
+        RefusalKind::Roster,
+        "made for another unit or load",
+    );
+    // A part wrapped to another unit's transport key, though signed for this unit.
+    let mut other = secured(UnitKind::Operational, u.instance(), &a, &b);
+    run(&mut other, Cmd::TrustZone { zone: zone.clone() }, &[&a, &b]).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let wrapped = P
+        .rsa_oaep_encrypt(
+            other.transport_key().unwrap(),
+            strongroom_engine::OaepHash::Sha1,
+            &parts[1],
+        )
+        .unwrap();
+    let wrong = CardPart {
+        certificate: card2.cert.clone(),
+        wrapped: b64.encode(&wrapped),
+        signature: b64.encode(
+            P.sig_sign(
+                card2.key.alg,
+                &card2.key.sk,
+                &card_part_message(u.instance(), u.id(), &id, &wrapped),
+            )
+            .unwrap(),
+        ),
+    };
+    let cps = vec![deliver(&u, &id, &card1, &parts[0]), wrong];
+    refused(
+        &mut u,
+        cps,
+        RefusalKind::Roster,
+        "cannot be unwrapped with this unit's key-transport key",
+    );
+    // Only one part.
+    let cps = vec![deliver(&u, &id, &card1, &parts[0])];
+    refused(&mut u, cps, RefusalKind::Malformed, "1 given");
+
+    // Two good cards, one from each CA of the zone: the master key is their XOR.
+    let cps = vec![
+        deliver(&u, &id, &card1, &parts[0]),
+        deliver(&u, &id, &card2, &parts[1]),
+    ];
+    load_cards(&mut u, id, cps, &a).unwrap();
+    let vp = vp_of(&P, &xor(&parts)).unwrap();
+    assert_eq!(u.new_vp(), Some((vp, false)));
+
+    // Zones and the transport key survive persistence; a unit restored from it opens parts.
+    let bytes = u.to_persisted().unwrap();
+    let back = UnitState::from_persisted(&P, &bytes).unwrap();
+    assert_eq!(back.zones(), u.zones());
+    assert_eq!(back.transport_key(), u.transport_key());
+
+    // A card part mixes with a key part file; a forgotten zone's cards are refused.
+    run(&mut u, Cmd::ClearNew, &[&a]).unwrap();
+    run(
+        &mut u,
+        Cmd::ForgetZone {
+            name: "zone-1".into(),
+        },
+        &[&a, &b],
+    )
+    .unwrap();
+    let (id, pk, _) = importer(&mut u, &a);
+    let mixed = |u: &UnitState| Cmd::LoadNew {
+        importer: hex::encode(id),
+        parts: vec![seal_part(&P, u.instance(), u.id(), &id, &pk, &parts[0]).unwrap()],
+        card_parts: vec![deliver(u, &id, &card1, &parts[1])],
+    };
+    let before = snapshot(&u);
+    let cmd = mixed(&u);
+    let r = run(&mut u, cmd, &[&a]);
+    assert_refused(&mut u, r, RefusalKind::Roster, &before);
+    let transport = u.transport_key().unwrap().to_vec();
+    run(&mut u, Cmd::TrustZone { zone }, &[&a, &b]).unwrap();
+    assert_eq!(
+        u.transport_key().unwrap(),
+        transport,
+        "the transport key is long-term"
+    );
+    let cmd = mixed(&u);
+    run(&mut u, cmd, &[&a]).unwrap();
+    assert_eq!(u.new_vp(), Some((vp, false)));
 }

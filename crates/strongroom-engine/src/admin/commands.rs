@@ -149,26 +149,38 @@ impl UnitState {
                     status: Box::new(self.status()),
                 }))
             }
-            Cmd::LoadNew { importer, parts } => {
+            Cmd::TrustZone { zone } => self.trust_zone(p, zone),
+            Cmd::ForgetZone { name } => self.forget_zone(name),
+            Cmd::LoadNew {
+                importer,
+                parts,
+                card_parts,
+            } => {
                 self.require_secured("loading a master key")?;
                 self.new_must_be_empty()?;
                 let id = hex16("importer", importer)?;
                 let imp = self.take_importer(&id)?;
-                if !(MIN_PARTS..=MAX_PARTS).contains(&parts.len()) {
+                let count = parts.len() + card_parts.len();
+                if !(MIN_PARTS..=MAX_PARTS).contains(&count) {
                     return Err(malformed(format!(
-                        "a master key is loaded from {MIN_PARTS} or {MAX_PARTS} key parts; {} given",
-                        parts.len()
+                        "a master key is loaded from {MIN_PARTS} or {MAX_PARTS} key parts; {count} given"
                     )));
                 }
                 let info = part_info(self.instance, self.id, &id);
-                let mut key = Zeroizing::new([0u8; MASTER_KEY_LEN]);
-                let mut part_vps: Vec<Vp> = Vec::new();
+                let mut opened = Vec::with_capacity(count);
                 for (i, sealed) in parts.iter().enumerate() {
                     let ct = b64("part", sealed)?;
-                    let part = p.hpke_open(&imp.private, &info, b"", &ct).map_err(|_| Refusal {
+                    opened.push(p.hpke_open(&imp.private, &info, b"", &ct).map_err(|_| Refusal {
                         kind: RefusalKind::Malformed,
                         message: format!("key part {} cannot be opened with this unit's importer key (sealed to another unit or importer, or altered)", i + 1),
-                    })?;
+                    })?);
+                }
+                for (i, cp) in card_parts.iter().enumerate() {
+                    opened.push(self.open_card_part(p, &id, parts.len() + i + 1, cp)?);
+                }
+                let mut key = Zeroizing::new([0u8; MASTER_KEY_LEN]);
+                let mut part_vps: Vec<Vp> = Vec::new();
+                for (i, part) in opened.iter().enumerate() {
                     let part: &[u8; MASTER_KEY_LEN] = part.as_slice().try_into().map_err(|_| {
                         malformed(format!("key part {} is not {MASTER_KEY_LEN} bytes", i + 1))
                     })?;
@@ -325,6 +337,7 @@ impl UnitState {
                 self.rotating = false;
                 self.importer = None;
                 self.roster.clear();
+                self.zones.clear();
                 self.epoch += 1;
                 self.dev = false;
                 Ok(None)

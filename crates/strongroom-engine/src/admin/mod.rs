@@ -30,11 +30,13 @@ mod refusals;
 mod state;
 mod wire;
 mod workstation;
+mod zones;
 
 pub use refusals::*;
 pub use state::*;
 pub use wire::*;
 pub use workstation::*;
+pub use zones::*;
 
 /// Most administrators a unit holds (EP11: `XCP_MAX_ADMINS`).
 pub const MAX_ADMINS: usize = 8;

@@ -32,9 +32,17 @@ pub(super) struct PersistedUnit {
     pub(super) identity: Zeroizing<String>,
     pub(super) audit_head: String,
     pub(super) dev: bool,
+    /// Since format 3.
+    #[serde(default)]
+    pub(super) zones: Vec<Zone>,
+    /// Since format 3: the key-transport key (PKCS#8, base64).
+    #[serde(default)]
+    pub(super) transport: Option<Zeroizing<String>>,
 }
 
-pub(super) const PERSIST_FORMAT: &str = "strongroom-unit-state/2";
+/// The format written. Format 2 (before card zones) is read as well.
+pub(super) const PERSIST_FORMAT: &str = "strongroom-unit-state/3";
+const PERSIST_FORMAT_2: &str = "strongroom-unit-state/2";
 
 impl UnitState {
     /// The state as bytes (JSON, secrets base64) for the node to seal. Zeroized on drop.
@@ -79,6 +87,11 @@ impl UnitState {
             identity: Zeroizing::new(B64.encode(&*self.identity)),
             audit_head: hex::encode(self.audit_head),
             dev: self.dev,
+            zones: self.zones.clone(),
+            transport: self
+                .transport
+                .as_ref()
+                .map(|t| Zeroizing::new(B64.encode(&*t.private))),
         };
         serde_json::to_vec(&pu)
             .map(Zeroizing::new)
@@ -89,7 +102,7 @@ impl UnitState {
     pub fn from_persisted(p: &dyn CryptoProvider, bytes: &[u8]) -> Result<Self, String> {
         let pu: PersistedUnit =
             serde_json::from_slice(bytes).map_err(|e| format!("unit state is malformed: {e}"))?;
-        if pu.format != PERSIST_FORMAT {
+        if pu.format != PERSIST_FORMAT && pu.format != PERSIST_FORMAT_2 {
             return Err(format!(
                 "unit state format '{}' is not supported",
                 pu.format
@@ -135,6 +148,20 @@ impl UnitState {
                 public: B64.decode(public).map_err(|_| "bad importer key")?,
             }),
         };
+        let transport = match &pu.transport {
+            None => None,
+            Some(s) => {
+                let private = Zeroizing::new(
+                    B64.decode(s.as_bytes())
+                        .map_err(|_| "bad key-transport key")?,
+                );
+                let public = p
+                    .prepare_private(&private)
+                    .map(|k| k.public().spki.clone())
+                    .map_err(|_| "bad key-transport key")?;
+                Some(Transport { private, public })
+            }
+        };
         Ok(UnitState {
             id: pu.id,
             instance: pu.instance,
@@ -158,6 +185,8 @@ impl UnitState {
             identity_public,
             audit_head: hex32("audit_head", &pu.audit_head).map_err(|e| e.message)?,
             dev: pu.dev,
+            zones: pu.zones,
+            transport,
         })
     }
 }

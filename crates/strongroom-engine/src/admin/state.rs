@@ -75,6 +75,8 @@ pub struct UnitState {
     pub(super) identity_public: Vec<u8>,
     pub(super) audit_head: [u8; 32],
     pub(super) dev: bool,
+    pub(super) zones: Vec<Zone>,
+    pub(super) transport: Option<Transport>,
 }
 
 impl std::fmt::Debug for UnitState {
@@ -128,6 +130,8 @@ impl UnitState {
             identity_public,
             audit_head: [0u8; 32],
             dev: false,
+            zones: Vec::new(),
+            transport: None,
         })
     }
 
@@ -250,6 +254,8 @@ impl UnitState {
             roster: self.roster.clone(),
             identity_key: B64.encode(&self.identity_public),
             dev: self.dev,
+            zones: self.zones.clone(),
+            transport_key: self.transport.as_ref().map(|t| B64.encode(&t.public)),
         }
     }
 
@@ -289,7 +295,11 @@ impl UnitState {
         let revoke = usize::from(self.revoke);
         Ok(match self.mode {
             Mode::Imprint => match cmd {
-                Cmd::AdminAdd { .. } | Cmd::AdminRemove { .. } | Cmd::Zeroize => 0,
+                Cmd::AdminAdd { .. }
+                | Cmd::AdminRemove { .. }
+                | Cmd::TrustZone { .. }
+                | Cmd::ForgetZone { .. }
+                | Cmd::Zeroize => 0,
                 Cmd::SetThresholds { sign, .. } => usize::from(*sign),
                 other => {
                     return refuse(
@@ -305,6 +315,8 @@ impl UnitState {
                 Cmd::AdminAdd { .. }
                 | Cmd::SetThresholds { .. }
                 | Cmd::SetRoster { .. }
+                | Cmd::TrustZone { .. }
+                | Cmd::ForgetZone { .. }
                 | Cmd::Commit { .. }
                 | Cmd::Export { .. } => sign,
                 Cmd::AdminRemove { .. } => revoke,

@@ -86,14 +86,29 @@ pub enum Cmd {
         /// Every unit of the instance, this one included.
         units: Vec<RosterEntry>,
     },
+    /// Trust a card zone (or replace the CA keys of a trusted zone of that name): key
+    /// parts are then accepted from cards its CAs certified. The first zone gives the
+    /// unit its key-transport key.
+    TrustZone {
+        /// The zone.
+        zone: Zone,
+    },
+    /// Stop trusting a card zone.
+    ForgetZone {
+        /// The zone's name.
+        name: String,
+    },
     /// Create a fresh importer key for one load (`GEN_DOM_IMPORTER`).
     GenImporter,
     /// Load 2–3 key parts sealed to the importer key into the new register (`IMPORT_WK`).
     LoadNew {
         /// The importer id (hex) the parts are sealed to.
         importer: String,
-        /// HPKE-sealed parts (base64).
+        /// HPKE-sealed parts from key part files (base64).
         parts: Vec<String>,
+        /// Parts delivered by cards of a trusted zone.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        card_parts: Vec<CardPart>,
     },
     /// Import a master key exported by a recovery unit of the roster into the new register.
     ImportTransfer {
@@ -141,6 +156,8 @@ impl Cmd {
             Cmd::AdminRemove { .. } => "admin_remove",
             Cmd::SetThresholds { .. } => "set_thresholds",
             Cmd::SetRoster { .. } => "set_roster",
+            Cmd::TrustZone { .. } => "trust_zone",
+            Cmd::ForgetZone { .. } => "forget_zone",
             Cmd::GenImporter => "gen_importer",
             Cmd::LoadNew { .. } => "load_new",
             Cmd::ImportTransfer { .. } => "import_transfer",
@@ -276,4 +293,11 @@ pub struct StatusView {
     pub identity_key: String,
     /// Whether this unit was initialised by `serve --dev` (random key, no ceremony).
     pub dev: bool,
+    /// The card zones the unit trusts.
+    #[serde(default)]
+    pub zones: Vec<Zone>,
+    /// The key-transport public key that cards wrap parts to (RSA SPKI DER, base64), once
+    /// the unit trusts a zone.
+    #[serde(default)]
+    pub transport_key: Option<String>,
 }

@@ -310,6 +310,7 @@ pub(super) async fn unit_command(
                                 &Cmd::LoadNew {
                                     importer: String::new(),
                                     parts: vec![],
+                                    card_parts: vec![],
                                 },
                             ),
                         ]
@@ -347,6 +348,7 @@ pub(super) async fn unit_command(
                     Cmd::LoadNew {
                         importer: hex::encode(id),
                         parts: sealed,
+                        card_parts: vec![],
                     },
                 )
                 .await?;
