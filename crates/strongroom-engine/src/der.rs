@@ -275,6 +275,46 @@ pub fn build_spki(alg_oid: &[u8], curve_oid: Option<&[u8]>, key: &[u8]) -> Vec<u
     out
 }
 
+/// An RSA SubjectPublicKeyInfo (rsaEncryption, NULL parameters) from the big-endian
+/// modulus and public exponent.
+pub fn rsa_spki(modulus: &[u8], exponent: &[u8]) -> Vec<u8> {
+    let mut ints = Vec::new();
+    write_uint(&mut ints, modulus);
+    write_uint(&mut ints, exponent);
+    let mut key = Vec::new();
+    write_tlv(&mut key, tag::SEQUENCE, &ints);
+    let mut alg = Vec::new();
+    write_tlv(&mut alg, tag::OID, oid::RSA);
+    write_tlv(&mut alg, tag::NULL, &[]);
+    let mut body = Vec::new();
+    write_tlv(&mut body, tag::SEQUENCE, &alg);
+    let mut bits = Vec::with_capacity(key.len() + 1);
+    bits.push(0);
+    bits.extend_from_slice(&key);
+    write_tlv(&mut body, tag::BIT_STRING, &bits);
+    let mut out = Vec::new();
+    write_tlv(&mut out, tag::SEQUENCE, &body);
+    out
+}
+
+/// The (modulus, public exponent) of an RSA SubjectPublicKeyInfo, big-endian without
+/// leading zeros.
+pub fn rsa_spki_parts(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (alg, key) = spki(der)?;
+    if alg.oid != oid::RSA {
+        return None;
+    }
+    let (ints, after) = expect(key, tag::SEQUENCE)?;
+    if !after.is_empty() {
+        return None;
+    }
+    let (n, rest) = expect(ints, tag::INTEGER)?;
+    let (e, rest) = expect(rest, tag::INTEGER)?;
+    rest.is_empty()
+        .then_some(())
+        .and_then(|()| Some((uint_value(n)?, uint_value(e)?)))
+}
+
 /// Builds a PKCS#8 PrivateKeyInfo (v1) whose privateKey OCTET STRING holds `private_key`
 /// (already DER: for ML-KEM the `expandedKey` OCTET STRING of its CHOICE).
 pub fn build_pkcs8(alg_oid: &[u8], private_key: &[u8]) -> Vec<u8> {

@@ -701,12 +701,14 @@ fn parts_from_cards_of_a_trusted_zone_load_and_others_are_refused() {
     let spki = s
         .transport_key
         .expect("the signed status shows the transport key");
-    assert_eq!(
-        base64::engine::general_purpose::STANDARD
-            .decode(spki)
-            .unwrap(),
-        u.transport_key().unwrap()
-    );
+    let spki = base64::engine::general_purpose::STANDARD
+        .decode(spki)
+        .unwrap();
+    assert_eq!(spki, u.transport_key().unwrap());
+    // A card is given the key as modulus and exponent; they rebuild the same SPKI.
+    let (n, e) = strongroom_engine::der::rsa_spki_parts(&spki).unwrap();
+    assert_eq!((n.len(), e), (384, &[1u8, 0, 1][..]));
+    assert_eq!(strongroom_engine::der::rsa_spki(n, e), spki);
 
     let card1 = certify("zone-1", "part-1", &ca);
     let card2 = certify("zone-1", "part-2", &backup_ca);

@@ -291,46 +291,7 @@ impl UnitState {
     }
 
     pub(super) fn required(&self, cmd: &Cmd) -> Result<usize, Refusal> {
-        let sign = usize::from(self.sign);
-        let revoke = usize::from(self.revoke);
-        Ok(match self.mode {
-            Mode::Imprint => match cmd {
-                Cmd::AdminAdd { .. }
-                | Cmd::AdminRemove { .. }
-                | Cmd::TrustZone { .. }
-                | Cmd::ForgetZone { .. }
-                | Cmd::Zeroize => 0,
-                Cmd::SetThresholds { sign, .. } => usize::from(*sign),
-                other => {
-                    return refuse(
-                        RefusalKind::State,
-                        format!(
-                            "the unit is in imprint mode: '{}' needs administrators and thresholds first (cryptounit-admin-add, cryptounit-thrhld-set)",
-                            other.name()
-                        ),
-                    )
-                }
-            },
-            Mode::Secured => match cmd {
-                Cmd::AdminAdd { .. }
-                | Cmd::SetThresholds { .. }
-                | Cmd::SetRoster { .. }
-                | Cmd::TrustZone { .. }
-                | Cmd::ForgetZone { .. }
-                | Cmd::Commit { .. }
-                | Cmd::Export { .. } => sign,
-                Cmd::AdminRemove { .. } => revoke,
-                Cmd::GenImporter
-                | Cmd::LoadNew { .. }
-                | Cmd::ImportTransfer { .. }
-                | Cmd::BeginRotation { .. }
-                | Cmd::Finalize { .. }
-                | Cmd::ClearNew
-                | Cmd::ClearCurrent
-                | Cmd::Zeroize
-                | Cmd::GenRandom => 1,
-            },
-        })
+        required_signatures(self.mode, self.sign, self.revoke, cmd)
     }
 
     /// Decodes a command and checks its target, counter and signatures, without executing
@@ -570,6 +531,51 @@ impl UnitState {
         self.importer = None;
         Ok(None)
     }
+}
+
+/// How many administrator signatures `cmd` needs on a unit in `mode` with thresholds
+/// `sign`/`revoke`; refused in imprint mode for commands that need a secured unit.
+pub fn required_signatures(mode: Mode, sign: u8, revoke: u8, cmd: &Cmd) -> Result<usize, Refusal> {
+    let sign = usize::from(sign);
+    let revoke = usize::from(revoke);
+    Ok(match mode {
+            Mode::Imprint => match cmd {
+                Cmd::AdminAdd { .. }
+                | Cmd::AdminRemove { .. }
+                | Cmd::TrustZone { .. }
+                | Cmd::ForgetZone { .. }
+                | Cmd::Zeroize => 0,
+                Cmd::SetThresholds { sign, .. } => usize::from(*sign),
+                other => {
+                    return refuse(
+                        RefusalKind::State,
+                        format!(
+                            "the unit is in imprint mode: '{}' needs administrators and thresholds first (cryptounit-admin-add, cryptounit-thrhld-set)",
+                            other.name()
+                        ),
+                    )
+                }
+            },
+            Mode::Secured => match cmd {
+                Cmd::AdminAdd { .. }
+                | Cmd::SetThresholds { .. }
+                | Cmd::SetRoster { .. }
+                | Cmd::TrustZone { .. }
+                | Cmd::ForgetZone { .. }
+                | Cmd::Commit { .. }
+                | Cmd::Export { .. } => sign,
+                Cmd::AdminRemove { .. } => revoke,
+                Cmd::GenImporter
+                | Cmd::LoadNew { .. }
+                | Cmd::ImportTransfer { .. }
+                | Cmd::BeginRotation { .. }
+                | Cmd::Finalize { .. }
+                | Cmd::ClearNew
+                | Cmd::ClearCurrent
+                | Cmd::Zeroize
+                | Cmd::GenRandom => 1,
+            },
+        })
 }
 
 /// Verifies a unit's response against its identity key and decodes it.

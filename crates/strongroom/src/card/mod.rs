@@ -9,7 +9,9 @@
 //! `<token label>.card: <PIN>`, never on the command line.
 
 pub mod cli;
+mod copy;
 pub(crate) mod uri;
+mod zone;
 
 use std::path::{Path, PathBuf};
 
@@ -116,9 +118,29 @@ pub fn inserted(module: &Path) -> Result<Vec<Inserted>, Error> {
     Ok(cards)
 }
 
-/// A card with a logged-in user session: one "insertion".
+/// Who logs in to a card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The card's holder (the user PIN).
+    User,
+    /// The card's security officer (the SO PIN): marks keys trusted.
+    Officer,
+}
+
+impl Role {
+    fn user_type(self) -> UserType {
+        match self {
+            Role::User => UserType::User,
+            Role::Officer => UserType::So,
+        }
+    }
+}
+
+/// A card with a logged-in session: one "insertion".
 pub struct Card {
     uri: CardUri,
+    label: String,
+    serial: String,
     session: Session,
     // Dropped after the session, which it outlives.
     _ctx: Pkcs11,
@@ -132,6 +154,23 @@ impl Card {
         uri: &CardUri,
         pin: impl FnOnce() -> Result<Zeroizing<String>, Error>,
     ) -> Result<Card, Error> {
+        Self::open_as(module, uri, Role::User, pin)
+    }
+
+    /// Opens the card as [`Card::open`] does, logged in as `role`.
+    pub fn open_as(
+        module: &Path,
+        uri: &CardUri,
+        role: Role,
+        pin: impl FnOnce() -> Result<Zeroizing<String>, Error>,
+    ) -> Result<Card, Error> {
+        let card = Self::open_public(module, uri)?;
+        card.login(role, pin)?;
+        Ok(card)
+    }
+
+    /// Opens the card without logging in: its public objects only.
+    pub fn open_public(module: &Path, uri: &CardUri) -> Result<Card, Error> {
         let ctx = context(module).map_err(|e| card_error(uri, "open", e))?;
         let mut found = Vec::new();
         for slot in ctx
@@ -147,11 +186,11 @@ impl Card {
                 info.model(),
                 info.serial_number(),
             ) {
-                found.push(slot);
+                found.push((slot, info));
             }
         }
-        let slot = match found.as_slice() {
-            [one] => *one,
+        let (slot, info) = match found.as_slice() {
+            [one] => one.clone(),
             [] => {
                 return Err(Error::other(format!(
                     "card {uri}: no inserted card matches (is it in the reader? `strongroom card list` shows the cards)"
@@ -167,15 +206,64 @@ impl Card {
         let session = ctx
             .open_rw_session(slot)
             .map_err(|e| card_error(uri, "open a session", e))?;
-        let pin = pin()?;
-        session
-            .login(UserType::User, Some(&AuthPin::from(pin.to_string())))
-            .map_err(|e| card_error(uri, "log in", e))?;
         Ok(Card {
             uri: uri.clone(),
+            label: info.label().trim_end().to_string(),
+            serial: info.serial_number().trim_end().to_string(),
             session,
             _ctx: ctx,
         })
+    }
+
+    /// Logs `role` in with the PIN `pin` gives, after logging out whoever was logged in
+    /// (a card has one login state per application).
+    pub fn login(
+        &self,
+        role: Role,
+        pin: impl FnOnce() -> Result<Zeroizing<String>, Error>,
+    ) -> Result<(), Error> {
+        let pin = pin()?;
+        match self
+            .session
+            .login(role.user_type(), Some(&AuthPin::from(pin.to_string())))
+        {
+            Ok(()) => Ok(()),
+            // Another command of this process already logged this card's user in.
+            Err(cryptoki::error::Error::Pkcs11(RvError::UserAlreadyLoggedIn, _))
+                if role == Role::User =>
+            {
+                Ok(())
+            }
+            Err(cryptoki::error::Error::Pkcs11(RvError::UserAnotherAlreadyLoggedIn, _)) => {
+                let _ = self.session.logout();
+                self.session
+                    .login(role.user_type(), Some(&AuthPin::from(pin.to_string())))
+                    .map_err(|e| card_error(&self.uri, "log in", e))
+            }
+            Err(e) => Err(card_error(
+                &self.uri,
+                match role {
+                    Role::User => "log in",
+                    Role::Officer => "log the security officer in",
+                },
+                e,
+            )),
+        }
+    }
+
+    /// Logs out (best effort: a removed card has no login left).
+    pub fn logout(&self) {
+        let _ = self.session.logout();
+    }
+
+    /// The card's label.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The card's serial number.
+    pub fn serial(&self) -> &str {
+        &self.serial
     }
 
     /// The URI the card was opened with.
@@ -184,8 +272,15 @@ impl Card {
     }
 
     /// Generates an administrator's P-256 signature key on the card: the private key is a
-    /// token object, private, sensitive and never extractable, and signs only.
-    pub fn generate_sigkey(&self, p: &dyn CryptoProvider, name: &str) -> Result<CardKey, Error> {
+    /// token object, private and sensitive, and signs only. On a card of a zone it is
+    /// `copyable`: it leaves the card only wrapped under a key the card's security officer
+    /// trusted, for a card copy within the zone. Otherwise it never leaves the card.
+    pub fn generate_sigkey(
+        &self,
+        p: &dyn CryptoProvider,
+        name: &str,
+        copyable: bool,
+    ) -> Result<CardKey, Error> {
         if name.is_empty() || name.chars().count() > 30 || name.chars().any(char::is_control) {
             return Err(Error::usage(
                 "an administrator's name has 1 to 30 printable characters",
@@ -201,29 +296,7 @@ impl Card {
         let mut id = [0u8; 16];
         p.fill_random(&mut id)
             .map_err(|_| Error::other("random generator failed"))?;
-        let public = [
-            Attribute::Token(true),
-            Attribute::Private(false),
-            Attribute::Verify(true),
-            Attribute::EcParams(P256_PARAMS.to_vec()),
-            Attribute::Label(label.clone().into_bytes()),
-            Attribute::Id(id.to_vec()),
-        ];
-        let private = [
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Sign(true),
-            Attribute::Derive(false),
-            Attribute::Decrypt(false),
-            Attribute::Unwrap(false),
-            Attribute::Label(label.into_bytes()),
-            Attribute::Id(id.to_vec()),
-        ];
-        self.session
-            .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
-            .map_err(|e| card_error(&self.uri, "generate the signature key", e))?;
+        self.generate_p256(&label, &id, copyable)?;
         self.sigkey(p, name)?.ok_or_else(|| {
             Error::other(format!(
                 "card {}: the key it generated cannot be found",
@@ -288,24 +361,37 @@ impl Card {
         Ok(names)
     }
 
-    /// What the card says of a private key's protection: (sensitive, extractable).
-    pub fn protection(&self, key: &CardKey) -> Result<(bool, bool), Error> {
+    /// What the card says of a signature key's protection.
+    pub fn protection(&self, key: &CardKey) -> Result<Protection, Error> {
+        self.protection_of(key.handle)
+    }
+
+    pub(crate) fn protection_of(&self, handle: ObjectHandle) -> Result<Protection, Error> {
         let attrs = self
             .session
             .get_attributes(
-                key.handle,
-                &[AttributeType::Sensitive, AttributeType::Extractable],
+                handle,
+                &[
+                    AttributeType::Sensitive,
+                    AttributeType::Extractable,
+                    AttributeType::WrapWithTrusted,
+                ],
             )
             .map_err(|e| card_error(&self.uri, "read the key's attributes", e))?;
-        let (mut sensitive, mut extractable) = (false, true);
+        let mut p = Protection {
+            sensitive: false,
+            extractable: true,
+            wrap_with_trusted: false,
+        };
         for a in attrs {
             match a {
-                Attribute::Sensitive(v) => sensitive = v,
-                Attribute::Extractable(v) => extractable = v,
+                Attribute::Sensitive(v) => p.sensitive = v,
+                Attribute::Extractable(v) => p.extractable = v,
+                Attribute::WrapWithTrusted(v) => p.wrap_with_trusted = v,
                 _ => {}
             }
         }
-        Ok((sensitive, extractable))
+        Ok(p)
     }
 
     /// Changes the user PIN (the card checks the old one).
@@ -320,10 +406,20 @@ impl Card {
 
     /// Signs `msg` with `key` on the card: SHA-256 here, ECDSA on the card.
     fn sign(&self, p: &dyn CryptoProvider, key: &CardKey, msg: &[u8]) -> Result<Vec<u8>, Error> {
+        self.sign_with(p, key.handle, msg)
+    }
+
+    /// Signs `msg` with the P-256 private key `handle` (DER signature).
+    fn sign_with(
+        &self,
+        p: &dyn CryptoProvider,
+        handle: ObjectHandle,
+        msg: &[u8],
+    ) -> Result<Vec<u8>, Error> {
         let digest = p.sha256(&[msg]);
         let raw = self
             .session
-            .sign(&Mechanism::Ecdsa, key.handle, &digest)
+            .sign(&Mechanism::Ecdsa, handle, &digest)
             .map_err(|e| card_error(&self.uri, "sign", e))?;
         ecdsa_raw_to_der(&raw).ok_or_else(|| {
             Error::other(format!(
@@ -358,6 +454,33 @@ fn ec_point(der: &[u8]) -> Option<Vec<u8>> {
         _ => return None,
     };
     (point.first() == Some(&0x04)).then(|| point.to_vec())
+}
+
+/// What a card says of a key's protection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protection {
+    /// `CKA_SENSITIVE`: its value cannot be read.
+    pub sensitive: bool,
+    /// `CKA_EXTRACTABLE`: it can be wrapped.
+    pub extractable: bool,
+    /// `CKA_WRAP_WITH_TRUSTED`: only under a key the security officer trusted.
+    pub wrap_with_trusted: bool,
+}
+
+impl Protection {
+    /// Whether no one holding only the user PIN can read the key.
+    pub fn safe(&self) -> bool {
+        self.sensitive && (!self.extractable || self.wrap_with_trusted)
+    }
+
+    /// In words.
+    pub fn describe(&self) -> &'static str {
+        match (self.safe(), self.extractable) {
+            (true, false) => "sensitive, never extractable",
+            (true, true) => "sensitive; leaves the card only wrapped for a card of its zone",
+            (false, _) => "WARNING: readable from the card",
+        }
+    }
 }
 
 /// An administrator's signature key on a card.
@@ -415,4 +538,29 @@ pub fn pin(passwords: &crate::tke::Passwords, uri: &CardUri) -> Result<Zeroizing
         &format!("{}.card", uri.token_name()),
         &format!("PIN of card {uri}: "),
     )
+}
+
+/// A card's security officer PIN: from the passwords file (`<token label>.card-so: <PIN>`),
+/// else asked once.
+pub fn officer_pin(
+    passwords: &crate::tke::Passwords,
+    uri: &CardUri,
+) -> Result<Zeroizing<String>, Error> {
+    passwords.get(
+        &format!("{}.card-so", uri.token_name()),
+        &format!("Security officer PIN of card {uri}: "),
+    )
+}
+
+/// Opens a CA card with both of its PINs: the officer's is checked by the card first, then
+/// the user logs in to use the CA key (as the seed's CA cards need both).
+pub fn open_ca(
+    module: &Path,
+    uri: &CardUri,
+    passwords: &crate::tke::Passwords,
+) -> Result<Card, Error> {
+    let card = Card::open_as(module, uri, Role::Officer, || officer_pin(passwords, uri))?;
+    card.logout();
+    card.login(Role::User, || pin(passwords, uri))?;
+    Ok(card)
 }

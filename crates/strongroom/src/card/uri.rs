@@ -1,5 +1,6 @@
 //! RFC 7512 `pkcs11:` URIs naming a card: the path attributes `token`, `manufacturer`,
-//! `model`, `serial` (a card), `object` and `id` (ignored here: the command names the key),
+//! `model`, `serial` (a card), `object` (which key part of the card; other keys are named
+//! by the command) and `id` (ignored),
 //! and the query attribute `module-path`. `pin-value` is refused: a PIN never goes on a
 //! command line. Values are percent-decoded.
 
@@ -19,6 +20,9 @@ pub struct CardUri {
     pub model: Option<String>,
     /// `serial`.
     pub serial: Option<String>,
+    /// `object`: the label of a key part on the card (without its `strongroom-part:`
+    /// prefix).
+    pub object: Option<String>,
     /// `module-path`.
     pub module_path: Option<PathBuf>,
 }
@@ -77,6 +81,7 @@ impl std::str::FromStr for CardUri {
             manufacturer: None,
             model: None,
             serial: None,
+            object: None,
             module_path: None,
         };
         for attr in path.split(';').filter(|a| !a.is_empty()) {
@@ -89,8 +94,8 @@ impl std::str::FromStr for CardUri {
                 "manufacturer" => uri.manufacturer = Some(v),
                 "model" => uri.model = Some(v),
                 "serial" => uri.serial = Some(v),
-                "object"
-                | "id"
+                "object" => uri.object = Some(v),
+                "id"
                 | "type"
                 | "library-manufacturer"
                 | "library-description"
@@ -140,6 +145,7 @@ impl CardUri {
             manufacturer: None,
             model: None,
             serial: None,
+            object: None,
             module_path: Some(module.to_path_buf()),
         }
     }

@@ -69,9 +69,14 @@ pub(super) enum TkeCmd {
     },
     /// List the master key part files of this workstation.
     Mks,
-    /// Create a master key part file: a random 32-byte part, or a value you give.
+    /// Create a master key part file: a random 32-byte part, or a value you give. With
+    /// --card, the part is generated on a card of a zone instead (AES-256, sensitive; it
+    /// leaves the card only wrapped for a unit the card trusts, or for a card of its zone).
     #[command(name = "mk-add")]
     MkAdd {
+        /// Generate the part on this card (a pkcs11: URI); --description names it.
+        #[arg(long, conflicts_with_all = ["random", "value"])]
+        card: Option<String>,
         /// Generate a random part.
         #[arg(long, conflicts_with = "value")]
         random: bool,
@@ -134,12 +139,38 @@ pub(super) enum TkeCmd {
     /// recovery unit may export the master key to).
     #[command(name = "cryptounit-roster-set")]
     CryptounitRosterSet,
-    /// Load key parts into the new master key register of the selected units.
+    /// Load key parts into the new master key register of the selected units: 2 or 3
+    /// parts in all, from key part files and from cards. A card part is wrapped on the
+    /// card for each unit and never passes through this workstation in the clear.
     #[command(name = "cryptounit-mk-load")]
     CryptounitMkLoad {
-        /// 2 or 3 key part files (numbers or file names).
-        #[arg(required = true, num_args = 2..=3)]
+        /// Key part files (numbers or file names).
+        #[arg(num_args = 0..=3)]
         parts: Vec<String>,
+        /// A key part on a card: pkcs11:token=<label>[;object=<part name>] (repeatable).
+        #[arg(long = "card")]
+        cards: Vec<String>,
+    },
+    /// Make the selected units trust a card zone, as its CA card records it (no PIN: the
+    /// zone is public). Needs the signature threshold. The first zone gives a unit its
+    /// key-transport key, which `cryptounit-card-enroll` puts on part cards.
+    #[command(name = "cryptounit-zone-trust")]
+    CryptounitZoneTrust {
+        /// The zone's CA card (or backup CA card), as a pkcs11: URI.
+        #[arg(long)]
+        ca: String,
+    },
+    /// Make the selected units stop trusting a card zone.
+    #[command(name = "cryptounit-zone-forget")]
+    CryptounitZoneForget { zone: String },
+    /// The card's security officer trusts the selected units: their key-transport keys
+    /// (from their signed status) are marked trusted on the card, so that its key parts can
+    /// be delivered to them. Asks the card's security officer PIN.
+    #[command(name = "cryptounit-card-enroll")]
+    CryptounitCardEnroll {
+        /// The card, as a pkcs11: URI.
+        #[arg(long)]
+        card: String,
     },
     /// Commit the new master key register of the selected units.
     #[command(name = "cryptounit-mk-commit")]

@@ -14,9 +14,9 @@ use serde_json::json;
 use strongroom_client::{Client, Method};
 use strongroom_crypto_awslc::AwsLcProvider;
 use strongroom_engine::admin::{
-    admin_add_command, admin_add_command_by, seal_part, sign_command_by, verify_response, vp_of,
-    Cmd, CommandBody, CommandSigner, Mode, Output as UnitOutput, ResponseBody, RosterEntry,
-    SignedResponse, Signer, StatusView, Which, WIRE_VERSION,
+    admin_add_command, admin_add_command_by, required_signatures, seal_part, sign_command_by,
+    verify_response, vp_of, CardPart, Cmd, CommandBody, CommandSigner, Mode, Output as UnitOutput,
+    ResponseBody, RosterEntry, SignedResponse, Signer, StatusView, Which, WIRE_VERSION,
 };
 use strongroom_engine::{CryptoProvider, SigAlg, MASTER_KEY_LEN};
 use strongroom_model::{InstanceId, UnitId};
@@ -28,6 +28,7 @@ use files::{PinnedUnit, SigKey, Workstation};
 
 /// `strongroom tke`.
 mod args;
+mod cards;
 mod session;
 mod signserv;
 mod units;

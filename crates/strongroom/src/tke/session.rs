@@ -47,25 +47,8 @@ pub(super) struct Tke {
 }
 
 pub(super) fn required(s: &StatusView, cmd: &Cmd) -> usize {
-    let (sign, revoke) = (
-        usize::from(s.signature_threshold),
-        usize::from(s.revocation_threshold),
-    );
-    match s.mode {
-        Mode::Imprint => match cmd {
-            Cmd::SetThresholds { sign, .. } => usize::from(*sign),
-            _ => 0,
-        },
-        Mode::Secured => match cmd {
-            Cmd::AdminAdd { .. }
-            | Cmd::SetThresholds { .. }
-            | Cmd::SetRoster { .. }
-            | Cmd::Commit { .. }
-            | Cmd::Export { .. } => sign,
-            Cmd::AdminRemove { .. } => revoke,
-            _ => 1,
-        },
-    }
+    // A command the unit refuses in its mode is sent unsigned, and the unit says why.
+    required_signatures(s.mode, s.signature_threshold, s.revocation_threshold, cmd).unwrap_or(0)
 }
 
 pub(super) fn decode_body(r: &SignedResponse) -> Result<ResponseBody, Error> {

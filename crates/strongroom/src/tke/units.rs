@@ -297,7 +297,16 @@ pub(super) async fn unit_command(
                 &json!({"roster_units": units.len()}),
             );
         }
-        TkeCmd::CryptounitMkLoad { parts } => {
+        TkeCmd::CryptounitZoneTrust { ca } => t.zone_trust(&ca).await?,
+        TkeCmd::CryptounitZoneForget { zone } => t.zone_forget(&zone).await?,
+        TkeCmd::CryptounitCardEnroll { card } => t.card_enroll(&card).await?,
+        TkeCmd::CryptounitMkLoad { parts, cards } => {
+            let total = parts.len() + cards.len();
+            if !(2..=3).contains(&total) {
+                return Err(Error::usage(format!(
+                    "a master key is loaded from 2 or 3 key parts (files and --card), not {total}"
+                )));
+            }
             let mut units = t.selected().await?;
             if t.plan_or(
                 units
@@ -319,6 +328,8 @@ pub(super) async fn unit_command(
             ) {
                 return Ok(());
             }
+            let part_cards = t.part_cards(&cards)?;
+            cards::check_zones(t, &part_cards, &units)?;
             let mut values = Vec::new();
             for r in &parts {
                 let path = files::resolve(&t.dir, "mkpart", r)?;
@@ -333,9 +344,19 @@ pub(super) async fn unit_command(
                     *a ^= b;
                 }
             }
-            let vp = vp_of(&t.p, &mk).map_err(|_| Error::check("verification pattern failed"))?;
+            // With card parts, only the units know the key: they show its pattern.
+            let vp = if part_cards.is_empty() {
+                Some(
+                    vp_of(&t.p, &mk)
+                        .map_err(|_| Error::check("verification pattern failed"))?
+                        .to_hex(),
+                )
+            } else {
+                None
+            };
             for u in units.iter_mut() {
                 let (_, id, pk) = t.importer(u).await?;
+                let card_parts = cards::deliver(t, &part_cards, u, &id)?;
                 let sealed = values
                     .iter()
                     .map(|v| {
@@ -348,15 +369,22 @@ pub(super) async fn unit_command(
                     Cmd::LoadNew {
                         importer: hex::encode(id),
                         parts: sealed,
-                        card_parts: vec![],
+                        card_parts,
                     },
                 )
                 .await?;
             }
+            let shown: Vec<Option<String>> = units.iter().map(new_vp).collect();
+            if !same(&shown) || (vp.is_some() && shown.first() != Some(&vp)) {
+                return Err(Error::check(
+                    "the units show different new master keys after the load (cryptounit-mk); clear them (cryptounit-mk-clrnew)",
+                ));
+            }
+            let vp = shown.into_iter().next().flatten().unwrap_or_default();
             print(
                 t.out,
-                format!("new master key loaded (uncommitted) in {} unit(s); verification pattern {}\nnext: strongroom tke cryptounit-mk-commit", units.len(), vp.to_hex()),
-                &json!({"loaded_units": units.len(), "new_vp": vp.to_hex()}),
+                format!("new master key loaded (uncommitted) in {} unit(s); verification pattern {vp}\nnext: strongroom tke cryptounit-mk-commit", units.len()),
+                &json!({"loaded_units": units.len(), "new_vp": vp}),
             );
         }
         TkeCmd::CryptounitMkCommit { vp } => {

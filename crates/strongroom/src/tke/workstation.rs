@@ -75,12 +75,15 @@ pub(super) fn workstation_command(
             let uri: crate::card::CardUri = card.parse()?;
             let module = crate::card::module_path(module, &uri)?;
             let c = crate::card::Card::open(&module, &uri, || crate::card::pin(pw, &uri))?;
-            let key = c.generate_sigkey(p, name.trim())?;
+            let copyable = c.certificate()?.is_some();
+            let key = c.generate_sigkey(p, name.trim(), copyable)?;
+            let pr = c.protection(&key)?;
             print(
                 out,
                 format!(
-                    "created the signature key of {} on card {uri} (ECDSA P-256, never extractable)\n  SKI {}",
+                    "created the signature key of {} on card {uri} (ECDSA P-256, {})\n  SKI {}",
                     name.trim(),
+                    pr.describe(),
                     hex::encode(key.ski)
                 ),
                 &json!({"card": uri.to_string(), "name": name.trim(), "ski": hex::encode(key.ski)}),
@@ -185,6 +188,36 @@ pub(super) fn workstation_command(
             Ok(true)
         }
         TkeCmd::MkAdd {
+            card: Some(card),
+            description,
+            ..
+        } => {
+            let uri: crate::card::CardUri = card.parse()?;
+            let module = crate::card::module_path(module, &uri)?;
+            let c = crate::card::Card::open(&module, &uri, || crate::card::pin(pw, &uri))?;
+            let (_, zone, _) = c.certified(p)?;
+            let name = description.trim();
+            c.generate_part(p, name)?;
+            let pr = c.part_protection(name)?;
+            if !pr.safe() {
+                return Err(Error::other(format!(
+                    "card {uri}: the part it generated is readable ({pr:?}); do not use this card for key parts"
+                )));
+            }
+            print(
+                out,
+                format!(
+                    "created key part {name} on card {uri} (AES-256, sensitive; it leaves the card only wrapped for a unit the card trusts, or for a card of zone {})\nuse it with `strongroom tke cryptounit-mk-load --card 'pkcs11:token={};object={}'`",
+                    zone.name,
+                    crate::card::uri::encode(c.label()),
+                    crate::card::uri::encode(name)
+                ),
+                &json!({"card": uri.to_string(), "part": name, "zone": zone.name}),
+            );
+            Ok(true)
+        }
+        TkeCmd::MkAdd {
+            card: None,
             random,
             value,
             description,

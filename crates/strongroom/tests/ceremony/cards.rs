@@ -9,16 +9,24 @@ use cryptoki::types::AuthPin;
 
 use super::*;
 
-const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+pub(super) const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const CARDS: [(&str, &str); 3] = [("alice", "1111"), ("bob", "2222"), ("carol", "3333")];
 
-/// SoftHSM2 tokens in `dir`, one per administrator, named `<name>-card`.
-struct Cards {
-    conf: PathBuf,
+/// SoftHSM2 tokens in `dir`, named `<name>-card`; their officers' PIN is [`SO_PIN`].
+pub(super) struct Cards {
+    pub(super) conf: PathBuf,
 }
 
+pub(super) const SO_PIN: &str = "87654321";
+
 impl Cards {
+    /// One card per administrator of [`CARDS`].
     fn new(dir: &Path) -> Cards {
+        Self::tokens(dir, &CARDS)
+    }
+
+    /// A token per (name, user PIN).
+    pub(super) fn tokens(dir: &Path, cards: &[(&str, &str)]) -> Cards {
         assert!(
             Path::new(SOFTHSM).exists(),
             "SoftHSM2 (Debian's softhsm2) is required; scripts/test installs it"
@@ -34,9 +42,9 @@ impl Cards {
             ),
         )
         .unwrap();
-        let cards = Cards { conf };
-        for (name, pin) in CARDS {
-            cards.softhsm(&[
+        let c = Cards { conf };
+        for (name, pin) in cards {
+            c.softhsm(&[
                 "--init-token",
                 "--free",
                 "--label",
@@ -44,13 +52,13 @@ impl Cards {
                 "--pin",
                 pin,
                 "--so-pin",
-                "87654321",
+                SO_PIN,
             ]);
         }
-        cards
+        c
     }
 
-    fn softhsm(&self, args: &[&str]) {
+    pub(super) fn softhsm(&self, args: &[&str]) {
         let out = Command::new("softhsm2-util")
             .env("SOFTHSM2_CONF", &self.conf)
             .args(args)
@@ -63,7 +71,7 @@ impl Cards {
         );
     }
 
-    fn env(&self) -> [(&str, &str); 2] {
+    pub(super) fn env(&self) -> [(&str, &str); 2] {
         [
             ("SOFTHSM2_CONF", self.conf.to_str().unwrap()),
             ("STRONGROOM_PKCS11_MODULE", SOFTHSM),
@@ -71,13 +79,13 @@ impl Cards {
     }
 }
 
-fn uri(name: &str) -> String {
+pub(super) fn uri(name: &str) -> String {
     format!("pkcs11:token={name}-card")
 }
 
 impl Ceremony {
     /// `strongroom <args>` with the cards' module and the ceremony's passwords file.
-    fn with_cards(&self, cards: &Cards, args: &[&str]) -> (bool, String, String) {
+    pub(super) fn with_cards(&self, cards: &Cards, args: &[&str]) -> (bool, String, String) {
         let mut env = vec![
             ("STRONGROOM_URL", self.server.url.as_str()),
             ("STRONGROOM_INSTANCE", self.instance.as_str()),
@@ -89,7 +97,7 @@ impl Ceremony {
         run(args, &env)
     }
 
-    fn card_ok(&self, cards: &Cards, args: &[&str]) -> String {
+    pub(super) fn card_ok(&self, cards: &Cards, args: &[&str]) -> String {
         let (ok, out, err) = self.with_cards(cards, args);
         assert!(ok, "{args:?} failed:\n{err}\n{out}");
         out

@@ -15,6 +15,7 @@ mod recovery;
 mod rotation;
 mod signserv;
 mod two_nodes;
+mod zones;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -445,4 +446,81 @@ async fn assert_unwraps_all(api: &Api, deks: Vec<(String, String, String)>) {
         async move { assert_unwraps(&api, &chunk).await }
     }))
     .await;
+}
+
+/// A client that keeps wrapping with `keys` and unwrapping `deks`, four requests at a time,
+/// until stopped; it records every failed request.
+struct Load {
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+    tasks: tokio::task::JoinSet<Vec<String>>,
+}
+
+impl Load {
+    fn start(api: &Api, keys: Arc<Vec<String>>, deks: Arc<Vec<(String, String, String)>>) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for w in 0..4usize {
+            let (api, keys, deks, stop, done) = (
+                api.clone(),
+                keys.clone(),
+                deks.clone(),
+                stop.clone(),
+                done.clone(),
+            );
+            tasks.spawn(async move {
+                let mut failures = Vec::new();
+                let mut i = w;
+                while !stop.load(Ordering::Relaxed) {
+                    let k = &keys[(i * 7919) % keys.len()];
+                    let r = api
+                        .call(
+                            "POST",
+                            &format!("/api/v2/keys/{k}/actions/wrap"),
+                            Some(json!({})),
+                        )
+                        .await;
+                    if r.status != 200 {
+                        failures.push(format!("wrap: {} {:?}", r.status, r.body));
+                    }
+                    let (k, ct, pt) = &deks[i % deks.len()];
+                    let r = api
+                        .call(
+                            "POST",
+                            &format!("/api/v2/keys/{k}/actions/unwrap"),
+                            Some(json!({"ciphertext": ct})),
+                        )
+                        .await;
+                    if r.status != 200 || r.body["plaintext"].as_str() != Some(pt) {
+                        failures.push(format!("unwrap: {} {:?}", r.status, r.body));
+                    }
+                    done.fetch_add(2, Ordering::Relaxed);
+                    i += 4;
+                }
+                failures
+            });
+        }
+        Load { stop, done, tasks }
+    }
+
+    /// Requests made so far.
+    fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    /// Stops the client and asserts that no request failed.
+    async fn stop_without_failures(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut failures = Vec::new();
+        while let Some(f) = self.tasks.join_next().await {
+            failures.extend(f.unwrap());
+        }
+        assert!(
+            failures.is_empty(),
+            "{} failed requests under load, first: {:?}",
+            failures.len(),
+            failures.first()
+        );
+    }
 }

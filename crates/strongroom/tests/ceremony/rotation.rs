@@ -28,49 +28,7 @@ async fn rotation_of_10000_keys_keeps_serving_and_resumes_after_kill_9() {
     let deks = Arc::new(deks);
 
     step("A client keeps wrapping and unwrapping while the master key rotates.");
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
-    let mut load = tokio::task::JoinSet::new();
-    for w in 0..4usize {
-        let (api, keys, deks, stop, done) = (
-            api.clone(),
-            keys.clone(),
-            deks.clone(),
-            stop.clone(),
-            done.clone(),
-        );
-        load.spawn(async move {
-            let mut failures = Vec::new();
-            let mut i = w;
-            while !stop.load(Ordering::Relaxed) {
-                let k = &keys[(i * 7919) % keys.len()];
-                let r = api
-                    .call(
-                        "POST",
-                        &format!("/api/v2/keys/{k}/actions/wrap"),
-                        Some(json!({})),
-                    )
-                    .await;
-                if r.status != 200 {
-                    failures.push(format!("wrap: {} {:?}", r.status, r.body));
-                }
-                let (k, ct, pt) = &deks[i % deks.len()];
-                let r = api
-                    .call(
-                        "POST",
-                        &format!("/api/v2/keys/{k}/actions/unwrap"),
-                        Some(json!({"ciphertext": ct})),
-                    )
-                    .await;
-                if r.status != 200 || r.body["plaintext"].as_str() != Some(pt) {
-                    failures.push(format!("unwrap: {} {:?}", r.status, r.body));
-                }
-                done.fetch_add(2, Ordering::Relaxed);
-                i += 4;
-            }
-            failures
-        });
-    }
+    let load = Load::start(&api, keys.clone(), deks.clone());
     c.ok(&[
         "mk-add",
         "--random",
@@ -81,7 +39,7 @@ async fn rotation_of_10000_keys_keeps_serving_and_resumes_after_kill_9() {
     ]);
     c.ok(&["cryptounit-mk-load", "part1", "part3"]);
     c.ok(&["cryptounit-mk-commit"]);
-    let before_rotation = done.load(Ordering::Relaxed);
+    let before_rotation = load.done();
     let (ws, pw, url, inst, ak) = (
         c.ws.clone(),
         c.pw.clone(),
@@ -111,18 +69,8 @@ async fn rotation_of_10000_keys_keeps_serving_and_resumes_after_kill_9() {
         "{}",
         rotate.2
     );
-    let during = done.load(Ordering::Relaxed) - before_rotation;
-    stop.store(true, Ordering::Relaxed);
-    let mut failures = Vec::new();
-    while let Some(f) = load.join_next().await {
-        failures.extend(f.unwrap());
-    }
-    assert!(
-        failures.is_empty(),
-        "{} failed requests during the rotation, first: {:?}",
-        failures.len(),
-        failures.first()
-    );
+    let during = load.done() - before_rotation;
+    load.stop_without_failures().await;
     assert!(during > 0, "the client made requests during the rotation");
     let units = c.units();
     let vp2 = units[0]["current"]["vp"].as_str().unwrap().to_string();

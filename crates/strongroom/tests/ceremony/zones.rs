@@ -1,0 +1,612 @@
+//! The ceremony with smart cards end to end (issue 17's acceptance), SoftHSM2 tokens
+//! standing for cards: a zone with a CA and a backup CA card; three administrators whose
+//! signature keys are on cards; master key parts generated on cards and delivered to two
+//! units wrapped on the card; a rotation with new card parts under load; card copies to
+//! backup cards, from which the ceremony runs again; and the refusals.
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::types::AuthPin;
+
+use super::cards::{uri, Cards, SOFTHSM, SO_PIN};
+use super::*;
+
+/// (name, user PIN): the zone's CA and backup CA, three EP11 cards, their backups, and a
+/// CA and a card of another zone.
+const TOKENS: [(&str, &str); 10] = [
+    ("ca", "1000"),
+    ("ca-backup", "1001"),
+    ("ann", "1111"),
+    ("ben", "2222"),
+    ("cat", "3333"),
+    ("ann-b", "4111"),
+    ("ben-b", "4222"),
+    ("cat-b", "4333"),
+    ("rogue-ca", "5000"),
+    ("rogue", "5111"),
+];
+
+fn part(card: &str, object: &str) -> String {
+    format!("pkcs11:token={card}-card;object={object}")
+}
+
+/// A user session on token `name`, in this process (not the CLI's).
+fn session(p11: &Pkcs11, name: &str) -> Session {
+    let pin = TOKENS.iter().find(|(n, _)| *n == name).unwrap().1;
+    let slot = p11
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| p11.get_token_info(*s).unwrap().label() == format!("{name}-card"))
+        .unwrap();
+    let s = p11.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&AuthPin::from(pin.to_string())))
+        .unwrap();
+    s
+}
+
+fn find(s: &Session, class: ObjectClass, label: &str) -> ObjectHandle {
+    s.find_objects(&[
+        Attribute::Class(class),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ])
+    .unwrap()
+    .into_iter()
+    .next()
+    .unwrap_or_else(|| panic!("no {label}"))
+}
+
+/// Asserts that the key `h` cannot be read by the card's user: its value is never given
+/// out, and it cannot be wrapped under a key the user made.
+fn assert_unreadable(s: &Session, h: ObjectHandle, what: &str) {
+    let attrs = s
+        .get_attributes(
+            h,
+            &[AttributeType::Sensitive, AttributeType::WrapWithTrusted],
+        )
+        .unwrap();
+    for a in &attrs {
+        match a {
+            Attribute::Sensitive(v) | Attribute::WrapWithTrusted(v) => assert!(*v, "{what}: {a:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    let value = s.get_attributes(h, &[AttributeType::Value]).unwrap();
+    assert!(
+        !value.iter().any(|a| matches!(a, Attribute::Value(_))),
+        "{what}: its value was given out"
+    );
+    let mine = s
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::Token(false),
+                Attribute::ValueLen(32.into()),
+                Attribute::Wrap(true),
+                Attribute::Extractable(true),
+            ],
+        )
+        .unwrap();
+    let r = s.wrap_key(&Mechanism::AesKeyWrapPad, mine, h);
+    assert!(
+        matches!(
+            r,
+            Err(cryptoki::error::Error::Pkcs11(
+                cryptoki::error::RvError::KeyNotWrappable,
+                _
+            ))
+        ),
+        "{what}: wrapped under a key of the user's: {r:?}"
+    );
+    s.destroy_object(mine).unwrap();
+}
+
+/// The labels of the card's keys marked trusted (only its officer can mark one).
+fn trusted(s: &Session) -> Vec<String> {
+    let mut labels: Vec<String> = s
+        .find_objects(&[Attribute::Trusted(true)])
+        .unwrap()
+        .into_iter()
+        .map(
+            |h| match s.get_attributes(h, &[AttributeType::Label]).unwrap().pop() {
+                Some(Attribute::Label(l)) => String::from_utf8(l).unwrap(),
+                other => panic!("{other:?}"),
+            },
+        )
+        .collect();
+    labels.sort();
+    labels
+}
+
+/// Replaces a data object's value (the user may: its value is fixed once created).
+fn replace_data(s: &Session, h: ObjectHandle, value: Vec<u8>) -> ObjectHandle {
+    let attrs = s
+        .get_attributes(h, &[AttributeType::Label, AttributeType::Application])
+        .unwrap();
+    s.destroy_object(h).unwrap();
+    let mut template = vec![
+        Attribute::Class(ObjectClass::DATA),
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Value(value),
+    ];
+    template.extend(attrs);
+    s.create_object(&template).unwrap()
+}
+
+async fn wrap_unwrap_works(api: &Api, name: &str) {
+    let k = api.create_root(name).await;
+    let deks = wrap_each(api, &[k]).await;
+    assert_unwraps(api, &deks).await;
+}
+
+// Two workers: the CLI runs blocking on one while the load runs on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ceremony_with_parts_on_cards_of_a_zone() {
+    let c = Ceremony::new("2", "0");
+    let api = c.api().await;
+    let cards = Cards::tokens(c.ws.parent().unwrap(), &TOKENS);
+    let mut pw = std::fs::read_to_string(&c.pw).unwrap();
+    for (name, pin) in TOKENS {
+        pw.push_str(&format!(
+            "{name}-card.card: {pin}\n{name}-card.card-so: {SO_PIN}\n"
+        ));
+    }
+    std::fs::write(&c.pw, &pw).unwrap();
+    let units = c.units();
+    let unit_ids: Vec<String> = units
+        .iter()
+        .map(|u| u["unit"].as_str().unwrap().to_string())
+        .collect();
+
+    step("a zone: its CA key on the CA card, a second CA key on the backup CA card");
+    let out = c.card_ok(
+        &cards,
+        &[
+            "card",
+            "zone-create",
+            "--ca",
+            &uri("ca"),
+            "--zone",
+            "zone-a",
+        ],
+    );
+    assert!(out.contains("zone zone-a created"), "{out}");
+    let out = c.card_ok(
+        &cards,
+        &[
+            "card",
+            "ca-backup",
+            "--ca",
+            &uri("ca"),
+            "--backup",
+            &uri("ca-backup"),
+        ],
+    );
+    assert!(out.contains("the zone now has 2 CA keys"), "{out}");
+    c.card_ok(
+        &cards,
+        &[
+            "card",
+            "zone-create",
+            "--ca",
+            &uri("rogue-ca"),
+            "--zone",
+            "zone-b",
+        ],
+    );
+
+    step("the CA card needs its security officer's PIN as well as its user's");
+    let good = std::fs::read_to_string(&c.pw).unwrap();
+    std::fs::write(
+        &c.pw,
+        good.replace(
+            &format!("ca-card.card-so: {SO_PIN}"),
+            "ca-card.card-so: 00000000",
+        ),
+    )
+    .unwrap();
+    let (ok, _, err) = c.with_cards(
+        &cards,
+        &[
+            "card",
+            "init",
+            "--card",
+            &uri("ann"),
+            "--ca",
+            &uri("ca"),
+            "--name",
+            "ann",
+        ],
+    );
+    assert!(!ok && err.contains("the PIN is wrong"), "{err}");
+    std::fs::write(&c.pw, &good).unwrap();
+
+    step("EP11 cards are certified in the zone; three administrators' keys are made on them");
+    for name in ["ann", "ben", "cat"] {
+        let out = c.card_ok(
+            &cards,
+            &[
+                "card",
+                "init",
+                "--card",
+                &uri(name),
+                "--ca",
+                &uri("ca"),
+                "--name",
+                name,
+            ],
+        );
+        assert!(out.contains("certified in zone zone-a"), "{out}");
+    }
+    for name in ["ann-b", "ben-b", "cat-b"] {
+        c.card_ok(
+            &cards,
+            &[
+                "card",
+                "init",
+                "--card",
+                &uri(name),
+                "--ca",
+                &uri("ca-backup"),
+            ],
+        );
+    }
+    c.card_ok(
+        &cards,
+        &[
+            "card",
+            "init",
+            "--card",
+            &uri("rogue"),
+            "--ca",
+            &uri("rogue-ca"),
+            "--name",
+            "mallory",
+        ],
+    );
+    for name in ["ann", "ben", "cat"] {
+        c.card_ok(&cards, &["tke", "cryptounit-admin-add", &uri(name)]);
+    }
+    c.card_ok(&cards, &["tke", "sigkey-sel", &uri("ann"), &uri("ben")]);
+    c.card_ok(
+        &cards,
+        &[
+            "tke",
+            "cryptounit-thrhld-set",
+            "--signature-threshold",
+            "2",
+            "--revocation-threshold",
+            "1",
+        ],
+    );
+
+    step(
+        "the units trust the zone (signed by two cards); the part cards' officers enroll the units",
+    );
+    let out = c.card_ok(
+        &cards,
+        &["tke", "cryptounit-zone-trust", "--ca", &uri("ca")],
+    );
+    assert!(
+        out.contains("2 unit(s) trust zone zone-a (2 CA key(s))"),
+        "{out}"
+    );
+    for u in c.units() {
+        assert_eq!(u["zones"][0]["name"], json!("zone-a"), "{u}");
+        assert!(u["transport_key"].is_string(), "{u}");
+    }
+    for name in ["ann", "ben", "cat", "rogue"] {
+        let out = c.card_ok(
+            &cards,
+            &["tke", "cryptounit-card-enroll", "--card", &uri(name)],
+        );
+        assert!(out.contains("trusts 2 unit(s)"), "{out}");
+    }
+
+    step("three key parts are generated on cards; loaded, committed and set immediate");
+    for (name, p) in [("ann", "p1"), ("ben", "p2"), ("cat", "p3")] {
+        let out = c.card_ok(
+            &cards,
+            &["tke", "mk-add", "--card", &uri(name), "--description", p],
+        );
+        assert!(out.contains(&format!("created key part {p}")), "{out}");
+    }
+    let out = c.card_ok(
+        &cards,
+        &[
+            "tke",
+            "cryptounit-mk-load",
+            "--card",
+            &uri("ann"),
+            "--card",
+            &uri("ben"),
+            "--card",
+            &uri("cat"),
+        ],
+    );
+    assert!(out.contains("loaded (uncommitted) in 2 unit(s)"), "{out}");
+    let vp1 = c.units()[0]["new"]["vp"].as_str().unwrap().to_string();
+    c.card_ok(&cards, &["tke", "cryptounit-mk-commit"]);
+    c.card_ok(&cards, &["tke", "cryptounit-mk-setimm", "--yes"]);
+    assert!(c.units().iter().all(|u| u["current"]["vp"] == vp1.as_str()));
+    wrap_unwrap_works(&api, "under card parts").await;
+
+    step("no key part and no signature private key can be read from a card");
+    let p11 = Pkcs11::new(SOFTHSM).unwrap();
+    std::env::set_var("SOFTHSM2_CONF", &cards.conf);
+    p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let mut unit_labels: Vec<String> = unit_ids
+        .iter()
+        .map(|u| format!("strongroom-unit:{u}"))
+        .collect();
+    unit_labels.sort();
+    for (name, p) in [("ann", "p1"), ("ben", "p2"), ("cat", "p3")] {
+        let s = session(&p11, name);
+        assert_unreadable(
+            &s,
+            find(&s, ObjectClass::SECRET_KEY, &format!("strongroom-part:{p}")),
+            p,
+        );
+        assert_unreadable(
+            &s,
+            find(
+                &s,
+                ObjectClass::PRIVATE_KEY,
+                &format!("strongroom-sigkey:{name}"),
+            ),
+            name,
+        );
+        // A part can be wrapped only under a trusted key, and the only trusted keys are
+        // the units' key-transport keys, whose private halves only the units hold: the
+        // CLI receives each part wrapped for a unit, never in the clear.
+        assert_eq!(trusted(&s), unit_labels, "{name}");
+        s.logout().unwrap();
+    }
+
+    step("a rotation with new parts on cards while a wrap/unwrap load runs: zero failed requests");
+    let keys = Arc::new(futures_join(&api, 300).await);
+    let deks = Arc::new(wrap_each(&api, &keys[..60]).await);
+    let load = Load::start(&api, keys.clone(), deks.clone());
+    c.card_ok(
+        &cards,
+        &[
+            "tke",
+            "mk-add",
+            "--card",
+            &uri("ann"),
+            "--description",
+            "r1",
+        ],
+    );
+    c.card_ok(
+        &cards,
+        &[
+            "tke",
+            "mk-add",
+            "--card",
+            &uri("ben"),
+            "--description",
+            "r2",
+        ],
+    );
+    // A card with several parts needs the part named.
+    let (ok, _, err) = c.with_cards(
+        &cards,
+        &[
+            "tke",
+            "cryptounit-mk-load",
+            "--card",
+            &uri("ann"),
+            "--card",
+            &uri("ben"),
+        ],
+    );
+    assert!(
+        !ok && err.contains("holds 2 key parts: name one with object="),
+        "{err}"
+    );
+    c.card_ok(
+        &cards,
+        &[
+            "tke",
+            "cryptounit-mk-load",
+            "--card",
+            &part("ann", "r1"),
+            "--card",
+            &part("ben", "r2"),
+        ],
+    );
+    c.card_ok(&cards, &["tke", "cryptounit-mk-commit"]);
+    let before = load.done();
+    let out = c.card_ok(&cards, &["tke", "cryptounit-mk-rotate", "--batch", "100"]);
+    assert!(out.contains("current master key"), "{out}");
+    assert!(
+        load.done() > before,
+        "the client made requests during the rotation"
+    );
+    load.stop_without_failures().await;
+    let vp2 = c.units()[0]["current"]["vp"].as_str().unwrap().to_string();
+    assert_ne!(vp1, vp2);
+    assert_unwraps(&api, &deks).await;
+
+    step("refusals: each is clear, and no unit changes");
+    let before = c.units();
+    // A card of another zone: the units refuse its part.
+    c.card_ok(
+        &cards,
+        &[
+            "tke",
+            "mk-add",
+            "--card",
+            &uri("rogue"),
+            "--description",
+            "x",
+        ],
+    );
+    let (ok, _, err) = c.with_cards(
+        &cards,
+        &[
+            "tke",
+            "cryptounit-mk-load",
+            "--card",
+            &part("ann", "p1"),
+            "--card",
+            &uri("rogue"),
+        ],
+    );
+    assert!(
+        !ok && err.contains("zone 'zone-b', which is not trusted"),
+        "{err}"
+    );
+    // A wrong PIN on a part card.
+    std::fs::write(
+        &c.pw,
+        good.replace("ben-card.card: 2222", "ben-card.card: 9999"),
+    )
+    .unwrap();
+    let (ok, _, err) = c.with_cards(
+        &cards,
+        &[
+            "tke",
+            "cryptounit-mk-load",
+            "--card",
+            &part("ann", "p1"),
+            "--card",
+            &part("ben", "p2"),
+        ],
+    );
+    assert!(!ok && err.contains("the PIN is wrong"), "{err}");
+    std::fs::write(&c.pw, &good).unwrap();
+    // A removed card.
+    let (ok, _, err) = c.with_cards(
+        &cards,
+        &[
+            "tke",
+            "cryptounit-mk-load",
+            "--card",
+            &part("ann", "p1"),
+            "--card",
+            &uri("gone"),
+        ],
+    );
+    assert!(!ok && err.contains("no inserted card matches"), "{err}");
+    // A card whose zone certificate was altered (another zone name written in).
+    {
+        let s = session(&p11, "cat");
+        let h = find(&s, ObjectClass::DATA, "strongroom-card-cert");
+        let original = match s.get_attributes(h, &[AttributeType::Value]).unwrap().pop() {
+            Some(Attribute::Value(v)) => v,
+            other => panic!("{other:?}"),
+        };
+        let mut cert: Value = serde_json::from_slice(&original).unwrap();
+        let mut body: Value =
+            serde_json::from_slice(&B64.decode(cert["body"].as_str().unwrap()).unwrap()).unwrap();
+        body["card"] = json!("someone-else");
+        cert["body"] = json!(B64.encode(serde_json::to_vec(&body).unwrap()));
+        let h = replace_data(&s, h, serde_json::to_vec(&cert).unwrap());
+        let (ok, _, err) = c.with_cards(
+            &cards,
+            &[
+                "tke",
+                "cryptounit-mk-load",
+                "--card",
+                &part("ann", "p1"),
+                "--card",
+                &part("cat", "p3"),
+            ],
+        );
+        assert!(
+            !ok && err.contains("does not verify with the CA key"),
+            "{err}"
+        );
+        replace_data(&s, h, original);
+        s.logout().unwrap();
+    }
+    // A copy to a card outside the zone.
+    let (ok, _, err) = c.with_cards(
+        &cards,
+        &["card", "copy", "--from", &uri("ann"), "--to", &uri("rogue")],
+    );
+    assert!(!ok && err.contains("outside zone zone-a"), "{err}");
+    let s = session(&p11, "rogue");
+    assert!(s
+        .find_objects(&[Attribute::Label(b"strongroom-part:p1".to_vec())])
+        .unwrap()
+        .is_empty());
+    s.logout().unwrap();
+    assert_eq!(c.units(), before, "a refusal changed a unit");
+
+    step("the cards are copied to backup cards, card to card");
+    for name in ["ann", "ben", "cat"] {
+        let out = c.card_ok(
+            &cards,
+            &[
+                "card",
+                "copy",
+                "--from",
+                &uri(name),
+                "--to",
+                &uri(&format!("{name}-b")),
+                "--output",
+                "json",
+            ],
+        );
+        let out: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(out["sigkeys"], json!([name]), "{out}");
+        assert_eq!(out["units"].as_array().map(Vec::len), Some(2), "{out}");
+        let s = session(&p11, &format!("{name}-b"));
+        assert_unreadable(
+            &s,
+            find(
+                &s,
+                ObjectClass::PRIVATE_KEY,
+                &format!("strongroom-sigkey:{name}"),
+            ),
+            name,
+        );
+        for h in s
+            .find_objects(&[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::AES),
+            ])
+            .unwrap()
+        {
+            assert_unreadable(&s, h, "a copied part");
+        }
+        assert_eq!(trusted(&s), unit_labels, "{name}-b");
+        s.logout().unwrap();
+    }
+
+    step("the original cards are gone; the ceremony runs again from the backup cards alone");
+    for name in ["ann", "ben", "cat"] {
+        cards.softhsm(&["--delete-token", "--token", &format!("{name}-card")]);
+    }
+    c.card_ok(&cards, &["tke", "sigkey-sel", &uri("ann-b"), &uri("cat-b")]);
+    c.card_ok(
+        &cards,
+        &[
+            "tke",
+            "cryptounit-mk-load",
+            "--card",
+            &part("ann-b", "p1"),
+            "--card",
+            &part("ben-b", "p2"),
+            "--card",
+            &part("cat-b", "p3"),
+        ],
+    );
+    let units = c.units();
+    assert!(
+        units.iter().all(|u| u["new"]["vp"] == vp1.as_str()),
+        "the backup cards hold the same parts: {units:?}"
+    );
+    c.card_ok(&cards, &["tke", "cryptounit-mk-commit"]);
+    c.card_ok(&cards, &["tke", "cryptounit-mk-rotate", "--batch", "100"]);
+    assert!(c.units().iter().all(|u| u["current"]["vp"] == vp1.as_str()));
+    assert_unwraps(&api, &deks).await;
+    wrap_unwrap_works(&api, "after the backup ceremony").await;
+}
