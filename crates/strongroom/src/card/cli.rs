@@ -92,10 +92,14 @@ enum CardCmd {
         card: Option<String>,
     },
     /// Change a card's user PIN (the new PIN is asked twice, or read from the passwords
-    /// file as '<token label>.card-new: <PIN>').
+    /// file as '<token label>.card-new: <PIN>'), or with --officer its security officer's
+    /// PIN ('<token label>.card-so-new: <PIN>').
     PinChange {
         #[arg(long)]
         card: String,
+        /// Change the security officer's PIN instead of the user's.
+        #[arg(long)]
+        officer: bool,
     },
 }
 
@@ -346,17 +350,26 @@ pub fn card(a: CardArgs) -> Result<(), Error> {
                 &json!({"card": c.uri().to_string(), "serial": c.serial(), "sigkeys": rows, "zone": zone, "ca_zone": ca_zone.map(|z| z.name), "parts": parts, "units": units}),
             );
         }
-        CardCmd::PinChange { card } => {
+        CardCmd::PinChange { card, officer } => {
             let uri: CardUri = card.parse()?;
             let module = module_path(a.pkcs11_module.as_deref(), &uri)?;
             let mut old = None;
-            let c = Card::open(&module, &uri, || {
-                let p = pin(&pw, &uri)?;
+            let (role, suffix) = if *officer {
+                (super::Role::Officer, "card-so")
+            } else {
+                (super::Role::User, "card")
+            };
+            let c = Card::open_as(&module, &uri, role, || {
+                let p = if *officer {
+                    super::officer_pin(&pw, &uri)?
+                } else {
+                    pin(&pw, &uri)?
+                };
                 old = Some(p.clone());
                 Ok(p)
             })?;
             let old = old.unwrap_or_default();
-            let label = format!("{}.card-new", uri.token_name());
+            let label = format!("{}.{suffix}-new", uri.token_name());
             let new = pw.get(&label, "New PIN: ")?;
             if !std::io::IsTerminal::is_terminal(&std::io::stdin()) || pw.has(&label) {
                 // From the passwords file: no second entry to compare.
@@ -367,10 +380,16 @@ pub fn card(a: CardArgs) -> Result<(), Error> {
                 }
             }
             c.change_pin(&old, &new)?;
+            c.logout();
+            let who = if *officer {
+                "security officer's PIN"
+            } else {
+                "PIN"
+            };
             print(
                 a.output,
-                format!("card {uri}: PIN changed"),
-                &json!({"card": uri.to_string(), "pin_changed": true}),
+                format!("card {uri}: {who} changed"),
+                &json!({"card": uri.to_string(), "pin_changed": true, "officer": officer}),
             );
         }
     }

@@ -609,4 +609,58 @@ async fn ceremony_with_parts_on_cards_of_a_zone() {
     assert!(c.units().iter().all(|u| u["current"]["vp"] == vp1.as_str()));
     assert_unwraps(&api, &deks).await;
     wrap_unwrap_works(&api, "after the backup ceremony").await;
+
+    step("a card's security officer PIN is changed on the card; the old one then fails");
+    let mut pw = std::fs::read_to_string(&c.pw).unwrap();
+    pw.push_str("rogue-card.card-so-new: 13572468\n");
+    std::fs::write(&c.pw, &pw).unwrap();
+    let out = c.card_ok(
+        &cards,
+        &["card", "pin-change", "--officer", "--card", &uri("rogue")],
+    );
+    assert!(out.contains("security officer's PIN changed"), "{out}");
+    let (ok, _, err) = c.with_cards(
+        &cards,
+        &["tke", "cryptounit-card-enroll", "--card", &uri("rogue")],
+    );
+    assert!(!ok && err.contains("the PIN is wrong"), "{err}");
+    std::fs::write(
+        &c.pw,
+        pw.replace(
+            &format!("rogue-card.card-so: {SO_PIN}"),
+            "rogue-card.card-so: 13572468",
+        ),
+    )
+    .unwrap();
+    c.card_ok(
+        &cards,
+        &["tke", "cryptounit-card-enroll", "--card", &uri("rogue")],
+    );
+
+    step("a card holds at most 85 key parts");
+    for i in 1..85 {
+        c.card_ok(
+            &cards,
+            &[
+                "tke",
+                "mk-add",
+                "--card",
+                &uri("rogue"),
+                "--description",
+                &format!("q{i}"),
+            ],
+        );
+    }
+    let (ok, _, err) = c.with_cards(
+        &cards,
+        &[
+            "tke",
+            "mk-add",
+            "--card",
+            &uri("rogue"),
+            "--description",
+            "one-too-many",
+        ],
+    );
+    assert!(!ok && err.contains("at most 85 key parts"), "{err}");
 }
