@@ -62,8 +62,10 @@ enum Cmd {
     /// and recovery (the HPCS TKE command names; docs/runbooks/ceremony.md).
     #[command(subcommand_required = true)]
     Tke(tke::TkeArgs),
-    /// Administrators' smart cards and USB tokens (PKCS#11): signature keys generated on the
-    /// card, listed, PIN changes (docs/runbooks/ceremony-smart-cards.md).
+    /// Administrators' smart cards and USB tokens (PKCS#11), as IBM's Management Utilities:
+    /// zone CA and backup CA cards, EP11 cards certified in a zone with signature keys and
+    /// master key parts generated on them, card copy within a zone, PIN changes
+    /// (docs/runbooks/ceremony-smart-cards.md).
     #[command(subcommand_required = true)]
     Card(card::cli::CardArgs),
     /// Manage instances and their API keys (service administrator).

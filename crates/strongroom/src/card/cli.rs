@@ -85,8 +85,9 @@ enum CardCmd {
         #[arg(long)]
         to: String,
     },
-    /// The administrators' signature keys a card holds, and their protection; without
-    /// --card, the cards inserted in the module's readers (no PIN asked).
+    /// What a card holds: administrators' signature keys and key parts with their
+    /// protection, its zone, the units it trusts; without --card, the cards inserted in the
+    /// module's readers (no PIN asked).
     List {
         #[arg(long)]
         card: Option<String>,
