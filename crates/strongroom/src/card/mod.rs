@@ -222,6 +222,19 @@ impl Card {
         role: Role,
         pin: impl FnOnce() -> Result<Zeroizing<String>, Error>,
     ) -> Result<(), Error> {
+        // One insertion, one PIN: a card this process already logged its user in to (for
+        // signing and for a key part in the same command) is not asked again.
+        if role == Role::User
+            && self.session.get_session_info().is_ok_and(|i| {
+                matches!(
+                    i.session_state(),
+                    cryptoki::session::SessionState::RoUser
+                        | cryptoki::session::SessionState::RwUser
+                )
+            })
+        {
+            return Ok(());
+        }
         let pin = pin()?;
         match self
             .session
