@@ -245,14 +245,39 @@ pub fn card(a: CardArgs) -> Result<(), Error> {
                 target.logout();
             }
             source.logout();
+            let list = |what: &str, v: &[String]| {
+                if v.is_empty() {
+                    format!("no {what}")
+                } else {
+                    format!("{what} {}", v.join(", "))
+                }
+            };
+            let skipped: Vec<String> = copied
+                .skipped
+                .iter()
+                .map(|l| {
+                    l.strip_prefix(super::zone::PART_LABEL)
+                        .map(|n| format!("key part {n}"))
+                        .or_else(|| {
+                            l.strip_prefix(super::SIGKEY_LABEL)
+                                .map(|n| format!("signature key of {n}"))
+                        })
+                        .unwrap_or_else(|| l.clone())
+                })
+                .collect();
             let human = format!(
-                "card {suri} copied to card {turi}: {} key part(s) [{}], {} signature key(s) [{}]; {} unit(s) trusted{}",
-                copied.parts.len(),
-                copied.parts.join(", "),
-                copied.sigkeys.len(),
-                copied.sigkeys.join(", "),
+                "card {suri} copied to card {turi}: {}; {}; the target trusts {} unit(s){}",
+                list("key parts", &copied.parts),
+                list("signature keys", &copied.sigkeys),
                 units.len(),
-                if copied.skipped.is_empty() { String::new() } else { format!("; already on the target, left as they were: {}", copied.skipped.join(", ")) }
+                if skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "\nalready on the target, left as they were: {}",
+                        skipped.join(", ")
+                    )
+                }
             );
             print(
                 a.output,

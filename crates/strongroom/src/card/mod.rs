@@ -108,6 +108,10 @@ pub fn inserted(module: &Path) -> Result<Vec<Inserted>, Error> {
         let info = ctx
             .get_token_info(slot)
             .map_err(|e| card_error(&what(), "read a card", e))?;
+        if !info.token_initialized() {
+            // An empty slot of a software token, or a card its tool never initialised.
+            continue;
+        }
         cards.push(Inserted {
             label: info.label().trim_end().to_string(),
             manufacturer: info.manufacturer_id().trim_end().to_string(),
