@@ -73,6 +73,10 @@ enum CardCmd {
         /// The zone's CA card, which certifies this card (its two PINs are asked).
         #[arg(long)]
         ca: Option<String>,
+        /// Make the signature key never extractable even on a card of a zone: it can then
+        /// never be copied; its backup is another administrator's key on another card.
+        #[arg(long, requires = "name")]
+        never_extractable: bool,
     },
     /// Copy a card's key parts and signature keys to another card of the same zone,
     /// encrypted card to card: the source's security officer authorises it, the target's
@@ -170,7 +174,12 @@ pub fn card(a: CardArgs) -> Result<(), Error> {
                 &json!({"zone": z, "backup_card": buri.to_string(), "ca_ski": ski}),
             );
         }
-        CardCmd::Init { card, name, ca } => {
+        CardCmd::Init {
+            card,
+            name,
+            ca,
+            never_extractable,
+        } => {
             let c = open(card)?;
             let mut lines = Vec::new();
             let mut zone_name = None;
@@ -207,7 +216,7 @@ pub fn card(a: CardArgs) -> Result<(), Error> {
             let mut out = json!({"card": c.uri().to_string(), "zone": zone_name});
             if let Some(name) = name {
                 let name = name.trim();
-                let copyable = c.certificate()?.is_some();
+                let copyable = c.certificate()?.is_some() && !never_extractable;
                 let key = c.generate_sigkey(&p, name, copyable)?;
                 let ski = hex::encode(key.ski);
                 lines.push(format!(

@@ -265,7 +265,32 @@ async fn ceremony_with_parts_on_cards_of_a_zone() {
             &uri("rogue-ca"),
             "--name",
             "mallory",
+            "--never-extractable",
         ],
+    );
+    let listed = c.card_ok(
+        &cards,
+        &["card", "list", "--card", &uri("rogue"), "--output", "json"],
+    );
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["zone"], json!("zone-b"), "{listed}");
+    assert_eq!(
+        listed["sigkeys"][0]["extractable"],
+        json!(false),
+        "{listed}"
+    );
+    let listed = c.card_ok(
+        &cards,
+        &["card", "list", "--card", &uri("ann"), "--output", "json"],
+    );
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(
+        (
+            &listed["sigkeys"][0]["sensitive"],
+            &listed["sigkeys"][0]["wrap_with_trusted"]
+        ),
+        (&json!(true), &json!(true)),
+        "{listed}"
     );
     for name in ["ann", "ben", "cat"] {
         c.card_ok(&cards, &["tke", "cryptounit-admin-add", &uri(name)]);
