@@ -97,6 +97,16 @@ impl Ceremony {
         run(args, &env)
     }
 
+    /// Runs `strongroom <args>` with the cards, which must fail saying `expect`.
+    pub(super) fn card_fails(&self, cards: &Cards, args: &[&str], expect: &str) {
+        let (ok, out, err) = self.with_cards(cards, args);
+        assert!(!ok, "{args:?} should fail:\n{out}");
+        assert!(
+            err.contains(expect),
+            "{args:?}: expected '{expect}' in:\n{err}"
+        );
+    }
+
     pub(super) fn card_ok(&self, cards: &Cards, args: &[&str]) -> String {
         let (ok, out, err) = self.with_cards(cards, args);
         assert!(ok, "{args:?} failed:\n{err}\n{out}");
@@ -136,7 +146,7 @@ async fn ceremony_with_signature_keys_on_cards() {
         ],
     );
     assert!(out.contains("never extractable"), "{out}");
-    let (ok, _, err) = c.with_cards(
+    c.card_fails(
         &cards,
         &[
             "card",
@@ -146,13 +156,13 @@ async fn ceremony_with_signature_keys_on_cards() {
             "--name",
             &"x".repeat(31),
         ],
+        "1 to 30",
     );
-    assert!(!ok && err.contains("1 to 30"), "{err}");
-    let (ok, _, err) = c.with_cards(
+    c.card_fails(
         &cards,
         &["card", "init", "--card", &uri("alice"), "--name", "alice"],
+        "already holds",
     );
-    assert!(!ok && err.contains("already holds"), "{err}");
 
     step("the inserted cards are listed without a PIN");
     let listed = c.card_ok(&cards, &["card", "list", "--output", "json"]);
@@ -297,7 +307,7 @@ async fn ceremony_with_signature_keys_on_cards() {
         good.replace("bob-card.card: 2222", "bob-card.card: 9999"),
     )
     .unwrap();
-    let (ok, _, err) = c.with_cards(
+    c.card_fails(
         &cards,
         &[
             "tke",
@@ -307,15 +317,15 @@ async fn ceremony_with_signature_keys_on_cards() {
             "--revocation-threshold",
             "1",
         ],
+        "the PIN is wrong",
     );
-    assert!(!ok && err.contains("the PIN is wrong"), "{err}");
     assert_eq!(c.units(), before);
     std::fs::write(&c.pw, &good).unwrap();
 
     step("a removed card is named as such, and nothing changes");
     c.card_ok(&cards, &["tke", "sigkey-sel", &uri("alice"), &uri("carol")]);
     cards.softhsm(&["--delete-token", "--token", "carol-card"]);
-    let (ok, _, err) = c.with_cards(
+    c.card_fails(
         &cards,
         &[
             "tke",
@@ -325,8 +335,8 @@ async fn ceremony_with_signature_keys_on_cards() {
             "--revocation-threshold",
             "1",
         ],
+        "no inserted card matches",
     );
-    assert!(!ok && err.contains("no inserted card matches"), "{err}");
     assert_eq!(c.units(), before);
 
     step("the remaining two cards still sign");

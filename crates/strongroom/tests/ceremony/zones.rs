@@ -28,6 +28,15 @@ const TOKENS: [(&str, &str); 10] = [
     ("rogue", "5111"),
 ];
 
+/// `tke cryptounit-mk-load --card <each of cards>`.
+fn mk_load<'a>(cards: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["tke", "cryptounit-mk-load"];
+    for c in cards {
+        args.extend(["--card", c]);
+    }
+    args
+}
+
 fn part(card: &str, object: &str) -> String {
     format!("pkcs11:token={card}-card;object={object}")
 }
@@ -208,7 +217,7 @@ async fn ceremony_with_parts_on_cards_of_a_zone() {
         ),
     )
     .unwrap();
-    let (ok, _, err) = c.with_cards(
+    c.card_fails(
         &cards,
         &[
             "card",
@@ -220,8 +229,8 @@ async fn ceremony_with_parts_on_cards_of_a_zone() {
             "--name",
             "ann",
         ],
+        "the PIN is wrong",
     );
-    assert!(!ok && err.contains("the PIN is wrong"), "{err}");
     std::fs::write(&c.pw, &good).unwrap();
 
     step("EP11 cards are certified in the zone; three administrators' keys are made on them");
@@ -339,19 +348,7 @@ async fn ceremony_with_parts_on_cards_of_a_zone() {
         );
         assert!(out.contains(&format!("created key part {p}")), "{out}");
     }
-    let out = c.card_ok(
-        &cards,
-        &[
-            "tke",
-            "cryptounit-mk-load",
-            "--card",
-            &uri("ann"),
-            "--card",
-            &uri("ben"),
-            "--card",
-            &uri("cat"),
-        ],
-    );
+    let out = c.card_ok(&cards, &mk_load(&[&uri("ann"), &uri("ben"), &uri("cat")]));
     assert!(out.contains("loaded (uncommitted) in 2 unit(s)"), "{out}");
     let vp1 = c.units()[0]["new"]["vp"].as_str().unwrap().to_string();
     c.card_ok(&cards, &["tke", "cryptounit-mk-commit"]);
@@ -419,32 +416,12 @@ async fn ceremony_with_parts_on_cards_of_a_zone() {
         ],
     );
     // A card with several parts needs the part named.
-    let (ok, _, err) = c.with_cards(
+    c.card_fails(
         &cards,
-        &[
-            "tke",
-            "cryptounit-mk-load",
-            "--card",
-            &uri("ann"),
-            "--card",
-            &uri("ben"),
-        ],
+        &mk_load(&[&uri("ann"), &uri("ben")]),
+        "holds 2 key parts: name one with object=",
     );
-    assert!(
-        !ok && err.contains("holds 2 key parts: name one with object="),
-        "{err}"
-    );
-    c.card_ok(
-        &cards,
-        &[
-            "tke",
-            "cryptounit-mk-load",
-            "--card",
-            &part("ann", "r1"),
-            "--card",
-            &part("ben", "r2"),
-        ],
-    );
+    c.card_ok(&cards, &mk_load(&[&part("ann", "r1"), &part("ben", "r2")]));
     c.card_ok(&cards, &["tke", "cryptounit-mk-commit"]);
     let before = load.done();
     let out = c.card_ok(&cards, &["tke", "cryptounit-mk-rotate", "--batch", "100"]);
@@ -472,20 +449,10 @@ async fn ceremony_with_parts_on_cards_of_a_zone() {
             "x",
         ],
     );
-    let (ok, _, err) = c.with_cards(
+    c.card_fails(
         &cards,
-        &[
-            "tke",
-            "cryptounit-mk-load",
-            "--card",
-            &part("ann", "p1"),
-            "--card",
-            &uri("rogue"),
-        ],
-    );
-    assert!(
-        !ok && err.contains("zone 'zone-b', which is not trusted"),
-        "{err}"
+        &mk_load(&[&part("ann", "p1"), &uri("rogue")]),
+        "zone 'zone-b', which is not trusted",
     );
     // A wrong PIN on a part card.
     std::fs::write(
@@ -493,32 +460,18 @@ async fn ceremony_with_parts_on_cards_of_a_zone() {
         good.replace("ben-card.card: 2222", "ben-card.card: 9999"),
     )
     .unwrap();
-    let (ok, _, err) = c.with_cards(
+    c.card_fails(
         &cards,
-        &[
-            "tke",
-            "cryptounit-mk-load",
-            "--card",
-            &part("ann", "p1"),
-            "--card",
-            &part("ben", "p2"),
-        ],
+        &mk_load(&[&part("ann", "p1"), &part("ben", "p2")]),
+        "the PIN is wrong",
     );
-    assert!(!ok && err.contains("the PIN is wrong"), "{err}");
     std::fs::write(&c.pw, &good).unwrap();
     // A removed card.
-    let (ok, _, err) = c.with_cards(
+    c.card_fails(
         &cards,
-        &[
-            "tke",
-            "cryptounit-mk-load",
-            "--card",
-            &part("ann", "p1"),
-            "--card",
-            &uri("gone"),
-        ],
+        &mk_load(&[&part("ann", "p1"), &uri("gone")]),
+        "no inserted card matches",
     );
-    assert!(!ok && err.contains("no inserted card matches"), "{err}");
     // A card whose zone certificate was altered (another zone name written in).
     {
         let s = session(&p11, "cat");
@@ -533,30 +486,20 @@ async fn ceremony_with_parts_on_cards_of_a_zone() {
         body["card"] = json!("someone-else");
         cert["body"] = json!(B64.encode(serde_json::to_vec(&body).unwrap()));
         let h = replace_data(&s, h, serde_json::to_vec(&cert).unwrap());
-        let (ok, _, err) = c.with_cards(
+        c.card_fails(
             &cards,
-            &[
-                "tke",
-                "cryptounit-mk-load",
-                "--card",
-                &part("ann", "p1"),
-                "--card",
-                &part("cat", "p3"),
-            ],
-        );
-        assert!(
-            !ok && err.contains("does not verify with the CA key"),
-            "{err}"
+            &mk_load(&[&part("ann", "p1"), &part("cat", "p3")]),
+            "does not verify with the CA key",
         );
         replace_data(&s, h, original);
         s.logout().unwrap();
     }
     // A copy to a card outside the zone.
-    let (ok, _, err) = c.with_cards(
+    c.card_fails(
         &cards,
         &["card", "copy", "--from", &uri("ann"), "--to", &uri("rogue")],
+        "outside zone zone-a",
     );
-    assert!(!ok && err.contains("outside zone zone-a"), "{err}");
     let s = session(&p11, "rogue");
     assert!(s
         .find_objects(&[Attribute::Label(b"strongroom-part:p1".to_vec())])
@@ -613,16 +556,11 @@ async fn ceremony_with_parts_on_cards_of_a_zone() {
     c.card_ok(&cards, &["tke", "sigkey-sel", &uri("ann-b"), &uri("cat-b")]);
     c.card_ok(
         &cards,
-        &[
-            "tke",
-            "cryptounit-mk-load",
-            "--card",
+        &mk_load(&[
             &part("ann-b", "p1"),
-            "--card",
             &part("ben-b", "p2"),
-            "--card",
             &part("cat-b", "p3"),
-        ],
+        ]),
     );
     let units = c.units();
     assert!(
@@ -644,11 +582,11 @@ async fn ceremony_with_parts_on_cards_of_a_zone() {
         &["card", "pin-change", "--officer", "--card", &uri("rogue")],
     );
     assert!(out.contains("security officer's PIN changed"), "{out}");
-    let (ok, _, err) = c.with_cards(
+    c.card_fails(
         &cards,
         &["tke", "cryptounit-card-enroll", "--card", &uri("rogue")],
+        "the PIN is wrong",
     );
-    assert!(!ok && err.contains("the PIN is wrong"), "{err}");
     std::fs::write(
         &c.pw,
         pw.replace(
@@ -676,7 +614,7 @@ async fn ceremony_with_parts_on_cards_of_a_zone() {
             ],
         );
     }
-    let (ok, _, err) = c.with_cards(
+    c.card_fails(
         &cards,
         &[
             "tke",
@@ -686,6 +624,6 @@ async fn ceremony_with_parts_on_cards_of_a_zone() {
             "--description",
             "one-too-many",
         ],
+        "at most 85 key parts",
     );
-    assert!(!ok && err.contains("at most 85 key parts"), "{err}");
 }
