@@ -120,9 +120,24 @@ pub async fn channel(
             detail,
         }
     };
+    // Every connection coalesces small frames: one write per request (see `coalesce`).
     let tls = match transport {
         Transport::Plain => {
-            return e.connect().await.map_err(|err| unreachable(&err));
+            let addr = endpoint.clone();
+            let connector = tower::service_fn(move |_: tonic::transport::Uri| {
+                let addr = addr.clone();
+                async move {
+                    let tcp = tokio::net::TcpStream::connect(addr.as_str()).await?;
+                    tcp.set_nodelay(true)?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                        crate::coalesce::Coalesce::new(tcp, true),
+                    ))
+                }
+            });
+            return e
+                .connect_with_connector(connector)
+                .await
+                .map_err(|err| unreachable(&err));
         }
         Transport::Tls { trust, identity } => {
             let mut config = trust.verifying_config(identity.as_ref())?;
@@ -146,7 +161,9 @@ pub async fn channel(
             let stream = tokio_rustls::TlsConnector::from(tls)
                 .connect(name, tcp)
                 .await?;
-            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                crate::coalesce::Coalesce::new(stream, true),
+            ))
         }
     });
     e.connect_with_connector(connector)

@@ -8,6 +8,8 @@
 use std::time::Duration;
 
 #[cfg(feature = "grep11")]
+pub mod coalesce;
+#[cfg(feature = "grep11")]
 pub mod grep11;
 mod iam;
 mod trust;

@@ -9,7 +9,7 @@ use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::coalesce::Coalesce;
+use strongroom_client::coalesce::Coalesce;
 
 /// Waits for SIGTERM or Ctrl-C.
 pub(crate) async fn shutdown_signal() {

@@ -6,7 +6,6 @@ mod backup_target;
 mod bench;
 mod card;
 mod cli;
-mod coalesce;
 mod config;
 mod dev;
 mod error;

@@ -37,7 +37,7 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: CK_VOID_PTR) -> CK_RV {
         }
         let mut g = LIB.write().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = g.take() {
-            if old.pid == std::process::id() {
+            if old.process.is_current() {
                 *g = Some(old);
                 return Err(ckr::CRYPTOKI_ALREADY_INITIALIZED);
             }
@@ -57,7 +57,7 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: CK_VOID_PTR) -> CK_RV {
         })?;
         *g = Some(Global {
             lib: Arc::new(lib),
-            pid: std::process::id(),
+            process: super::fork::Process::current(),
         });
         Ok(())
     })
@@ -72,7 +72,7 @@ pub unsafe extern "C" fn C_Finalize(pReserved: CK_VOID_PTR) -> CK_RV {
         }
         let mut g = LIB.write().unwrap_or_else(|e| e.into_inner());
         match g.take() {
-            Some(old) if old.pid == std::process::id() => {
+            Some(old) if old.process.is_current() => {
                 // Shut the runtime down off this thread's stack: the caller may itself be
                 // inside an async context (a Rust application).
                 drop(g);

@@ -10,6 +10,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 mod entry;
+mod fork;
 mod lists;
 mod operations;
 
@@ -27,7 +28,8 @@ pub use lists::{C_GetFunctionList, C_GetInterface, C_GetInterfaceList};
 
 struct Global {
     lib: Arc<Library>,
-    pid: u32,
+    /// The process that initialized it ([`fork::Process`]).
+    process: fork::Process,
 }
 
 static LIB: RwLock<Option<Global>> = RwLock::new(None);
@@ -38,7 +40,7 @@ static LIB: RwLock<Option<Global>> = RwLock::new(None);
 fn lib() -> Result<Arc<Library>, Ckr> {
     let g = LIB.read().unwrap_or_else(|e| e.into_inner());
     match &*g {
-        Some(g) if g.pid == std::process::id() => Ok(g.lib.clone()),
+        Some(g) if g.process.is_current() => Ok(g.lib.clone()),
         _ => Err(ckr::CRYPTOKI_NOT_INITIALIZED),
     }
 }

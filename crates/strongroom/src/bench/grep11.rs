@@ -496,7 +496,9 @@ pub async fn grpc(
             .map_err(Error::context(format!("cannot connect to {addr}")))?;
         let _ = tcp.set_nodelay(true);
         let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .handshake(TokioIo::new(crate::coalesce::Coalesce::new(tcp, true)))
+            .handshake(TokioIo::new(strongroom_client::coalesce::Coalesce::new(
+                tcp, true,
+            )))
             .await
             .map_err(Error::context(format!("HTTP/2 handshake with {addr}")))?;
         tokio::spawn(conn);

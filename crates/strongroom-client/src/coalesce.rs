@@ -8,8 +8,10 @@
 //! (the responses of many streams included) leaves in one `write`. A copy of at most 1 KiB
 //! costs far less than a system call and a TCP segment.
 //!
-//! The GREP11 (HTTP/2) listener turns it on. The REST listener leaves it off: hyper's HTTP/1
-//! writer already sends a response in one call, so there is nothing to gain there.
+//! The GREP11 (HTTP/2) listener turns it on, and so do GREP11 clients (the PKCS#11 library):
+//! a unary request is HEADERS, DATA and an empty DATA with END_STREAM, three writes without
+//! it. The REST listener leaves it off: hyper's HTTP/1 writer already sends a response in
+//! one call, so there is nothing to gain there.
 
 use std::io;
 use std::pin::Pin;
@@ -25,6 +27,7 @@ pub struct Coalesce<T> {
 }
 
 impl<T> Coalesce<T> {
+    /// `inner`, with vectored writes hidden when `on`.
     pub fn new(inner: T, on: bool) -> Coalesce<T> {
         Coalesce { inner, on }
     }
