@@ -686,6 +686,12 @@ fn parts_from_cards_of_a_trusted_zone_load_and_others_are_refused() {
         u.transport_key().is_none(),
         "no transport key before a zone"
     );
+    // Without zones the state is written as format 2, which earlier releases read.
+    let format = |u: &UnitState| -> String {
+        let v: serde_json::Value = serde_json::from_slice(&u.to_persisted().unwrap()).unwrap();
+        v["format"].as_str().unwrap().to_string()
+    };
+    assert_eq!(format(&u), "strongroom-unit-state/2");
     let zone = zone_of("zone-1", &[&ca, &backup_ca]);
 
     // Trusting a zone needs the signature threshold.
@@ -698,6 +704,7 @@ fn parts_from_cards_of_a_trusted_zone_load_and_others_are_refused() {
         panic!()
     };
     assert_eq!(s.zones, vec![zone.clone()]);
+    assert_eq!(format(&u), "strongroom-unit-state/3");
     let spki = s
         .transport_key
         .expect("the signed status shows the transport key");

@@ -33,14 +33,15 @@ pub(super) struct PersistedUnit {
     pub(super) audit_head: String,
     pub(super) dev: bool,
     /// Since format 3.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) zones: Vec<Zone>,
     /// Since format 3: the key-transport key (PKCS#8, base64).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) transport: Option<Zeroizing<String>>,
 }
 
-/// The format written. Format 2 (before card zones) is read as well.
+/// The format written once a unit trusts a card zone. A unit that never did is written as
+/// format 2, which earlier releases read (a node can still be rolled back); both are read.
 pub(super) const PERSIST_FORMAT: &str = "strongroom-unit-state/3";
 const PERSIST_FORMAT_2: &str = "strongroom-unit-state/2";
 
@@ -53,8 +54,13 @@ impl UnitState {
             NewRegister::Uncommitted(r) => (Some(sec(&r.key)), false),
             NewRegister::Committed(r) => (Some(sec(&r.key)), true),
         };
+        let format = if self.zones.is_empty() && self.transport.is_none() {
+            PERSIST_FORMAT_2
+        } else {
+            PERSIST_FORMAT
+        };
         let pu = PersistedUnit {
-            format: PERSIST_FORMAT.into(),
+            format: format.into(),
             id: self.id,
             instance: self.instance,
             kind: self.kind,
