@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod dev;
 mod error;
+mod harden;
 mod kmip_serve;
 mod listen;
 mod logging;

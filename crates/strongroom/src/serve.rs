@@ -83,6 +83,19 @@ fn chrono_now_ms() -> i64 {
 }
 
 pub async fn run(cfg: Config) -> Result<(), Error> {
+    let h = crate::harden::harden();
+    match &h.memory_note {
+        None => tracing::info!(
+            core_dumps_off = h.core_dumps_off,
+            memory_locked = h.memory_locked,
+            "process hardened: no core dumps, memory locked out of swap"
+        ),
+        Some(why) => tracing::warn!(
+            core_dumps_off = h.core_dumps_off,
+            memory_locked = h.memory_locked,
+            "memory is not locked: {why}"
+        ),
+    }
     let provider: Arc<dyn CryptoProvider> = Arc::new(AwsLcProvider);
     crate::node::create_private_dir(&cfg.data_dir).map_err(Error::context(format!(
         "cannot create data dir {}",

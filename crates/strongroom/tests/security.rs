@@ -619,3 +619,44 @@ async fn tls_prefers_hybrid_post_quantum_keeps_classic_and_can_refuse_it() {
     );
     assert_eq!(handshakes(&pq, "rest", "X25519").await, 0);
 }
+
+/// The `Max …` row of `/proc/<pid>/limits`: (soft, hard).
+fn limit(pid: u32, row: &str) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with(row))
+        .unwrap_or_else(|| panic!("no {row} in {limits}"));
+    let v: Vec<&str> = line[row.len()..].split_whitespace().collect();
+    (v[0].to_string(), v[1].to_string())
+}
+
+#[test]
+fn the_server_makes_no_core_dumps_and_locks_its_memory_where_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let pid = s.child.id();
+    assert_eq!(
+        limit(pid, "Max core file size"),
+        ("0".to_string(), "0".to_string()),
+        "core dumps stay on"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let locked_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    // The server inherits this process's locked-memory limit.
+    if limit(pid, "Max locked memory").0 == "unlimited" {
+        assert!(locked_kb > 0, "memory is not locked:\n{status}");
+    } else {
+        assert_eq!(locked_kb, 0);
+        let log = std::fs::read_to_string(
+            dir.path()
+                .join(format!("server-{}.log", std::process::id())),
+        )
+        .unwrap_or_default();
+        assert!(log.contains("memory is not locked"), "{log}");
+    }
+}
