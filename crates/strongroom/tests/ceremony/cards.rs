@@ -79,6 +79,20 @@ impl Cards {
     }
 }
 
+/// A user session on the token `<name>-card`, in this process (not the CLI's).
+pub(super) fn user_session(p11: &Pkcs11, name: &str, pin: &str) -> cryptoki::session::Session {
+    let slot = p11
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| p11.get_token_info(*s).unwrap().label() == format!("{name}-card"))
+        .unwrap();
+    let s = p11.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&AuthPin::from(pin.to_string())))
+        .unwrap();
+    s
+}
+
 pub(super) fn uri(name: &str) -> String {
     format!("pkcs11:token={name}-card")
 }
@@ -187,15 +201,7 @@ async fn ceremony_with_signature_keys_on_cards() {
     p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
         .unwrap();
     for (name, pin) in CARDS {
-        let slot = p11
-            .get_slots_with_token()
-            .unwrap()
-            .into_iter()
-            .find(|s| p11.get_token_info(*s).unwrap().label() == format!("{name}-card"))
-            .unwrap();
-        let s = p11.open_ro_session(slot).unwrap();
-        s.login(UserType::User, Some(&AuthPin::from(pin.to_string())))
-            .unwrap();
+        let s = user_session(&p11, name, pin);
         let keys = s
             .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
             .unwrap();

@@ -7,10 +7,9 @@
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
-use cryptoki::types::AuthPin;
+use cryptoki::session::Session;
 
-use super::cards::{uri, Cards, SOFTHSM, SO_PIN};
+use super::cards::{uri, user_session, Cards, SOFTHSM, SO_PIN};
 use super::*;
 
 /// (name, user PIN): the zone's CA and backup CA, three EP11 cards, their backups, and a
@@ -44,16 +43,7 @@ fn part(card: &str, object: &str) -> String {
 /// A user session on token `name`, in this process (not the CLI's).
 fn session(p11: &Pkcs11, name: &str) -> Session {
     let pin = TOKENS.iter().find(|(n, _)| *n == name).unwrap().1;
-    let slot = p11
-        .get_slots_with_token()
-        .unwrap()
-        .into_iter()
-        .find(|s| p11.get_token_info(*s).unwrap().label() == format!("{name}-card"))
-        .unwrap();
-    let s = p11.open_rw_session(slot).unwrap();
-    s.login(UserType::User, Some(&AuthPin::from(pin.to_string())))
-        .unwrap();
-    s
+    user_session(p11, name, pin)
 }
 
 fn find(s: &Session, class: ObjectClass, label: &str) -> ObjectHandle {
