@@ -90,6 +90,12 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
             memory_locked = h.memory_locked,
             "process hardened: no core dumps, memory locked out of swap"
         ),
+        // A development server holds no real keys: the same words, without the warning.
+        Some(why) if cfg.dev => tracing::info!(
+            core_dumps_off = h.core_dumps_off,
+            memory_locked = h.memory_locked,
+            "memory is not locked: {why}"
+        ),
         Some(why) => tracing::warn!(
             core_dumps_off = h.core_dumps_off,
             memory_locked = h.memory_locked,
