@@ -70,15 +70,6 @@ impl Zone {
         }
         Ok(keys)
     }
-
-    /// The SKIs of the zone's CA keys.
-    pub fn ca_skis(&self, p: &dyn CryptoProvider) -> Vec<[u8; 32]> {
-        self.validate()
-            .unwrap_or_default()
-            .iter()
-            .map(|k| ski_of(p, SigAlg::EcdsaP256Sha256, k))
-            .collect()
-    }
 }
 
 /// What a zone CA signs about an EP11 card.
