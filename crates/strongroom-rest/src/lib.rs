@@ -42,6 +42,20 @@ pub struct RestOptions {
     /// Wrap each request in a tracing span (exported over OpenTelemetry by the server),
     /// continuing the caller's trace from a W3C `traceparent` header.
     pub trace_requests: bool,
+    /// The node's other listeners, as the console shows them (`/ui/endpoints.json`).
+    pub endpoints: Endpoints,
+}
+
+/// Where clients of the node's other interfaces connect, for the console's integration
+/// page: ports only (the browser knows the host it reached), never a credential.
+#[derive(Clone, Debug, Default)]
+pub struct Endpoints {
+    /// The GREP11 gRPC listener's port.
+    pub grep11_port: Option<u16>,
+    /// Whether the GREP11 listener speaks TLS.
+    pub grep11_tls: bool,
+    /// The KMIP listener's port.
+    pub kmip_port: Option<u16>,
 }
 
 impl Default for RestOptions {
@@ -50,6 +64,7 @@ impl Default for RestOptions {
             max_body: 64 * 1024,
             test_clock: None,
             trace_requests: false,
+            endpoints: Endpoints::default(),
         }
     }
 }
@@ -347,6 +362,12 @@ fn api_routes() -> Router<AppState> {
         .route("/api/v2/crypto_units/{unit}/commands", post(unit_command))
         .route("/identity/token", post(identity_token))
         .route("/oidc/token", post(identity_token))
+        .route("/api/v2/instance/usage", get(instance_usage))
+        .route("/api/v2/instance/backups", get(instance_backups))
+        .route("/ui", get(console_redirect))
+        .route("/ui/", get(console_page))
+        .route("/ui/endpoints.json", get(console_endpoints))
+        .route("/ui/{asset}", get(console_asset))
 }
 
 fn admin_routes() -> Router<AppState> {

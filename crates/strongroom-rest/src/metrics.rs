@@ -172,6 +172,7 @@ pub fn route_class(path: &str) -> &'static str {
         [Some("metrics"), None, ..] => "/metrics",
         [Some("health"), None, ..] => "/health",
         [Some("ready"), None, ..] => "/ready",
+        [Some("ui"), ..] => "/ui",
         _ => "other",
     }
 }

@@ -233,12 +233,18 @@ pub enum Action {
     SecretsUnwrap,
     /// `kms.secrets.wrap`
     SecretsWrap,
+    /// `kms.instance.usage.read`
+    UsageRead,
+    /// `kms.instance.backups.read`
+    BackupsRead,
 }
 
 impl Action {
     /// Every action.
     pub const ALL: &'static [Action] = &[
         Action::ActivityRead,
+        Action::UsageRead,
+        Action::BackupsRead,
         Action::AdminApiKeysCreate,
         Action::AdminApiKeysDelete,
         Action::AdminApiKeysList,
@@ -469,6 +475,8 @@ impl Action {
             Action::SecretsUnsetKeyForDeletion => "kms.secrets.unsetkeyfordeletion",
             Action::SecretsUnwrap => "kms.secrets.unwrap",
             Action::SecretsWrap => "kms.secrets.wrap",
+            Action::UsageRead => "kms.instance.usage.read",
+            Action::BackupsRead => "kms.instance.backups.read",
         }
     }
 
@@ -480,6 +488,8 @@ impl Action {
         !matches!(
             self,
             ActivityRead
+                | UsageRead
+                | BackupsRead
                 | AdminMetricsRead
                 | AdminUnitsList
                 | UnitsList

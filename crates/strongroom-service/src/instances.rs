@@ -3,10 +3,10 @@
 
 use crate::action::Action;
 use strongroom_keystore::{ApiKeyRecord, InstanceRecord, StoreError};
-use strongroom_model::{InstanceId, Roles};
+use strongroom_model::{InstanceId, Role, Roles};
 
 use crate::audit::AuditEvent;
-use crate::auth::{admin_token_matches, new_api_key_secret, parse_api_key, Principal};
+use crate::auth::{admin_token_matches, new_api_key_secret, parse_api_key, Ctx, Principal};
 use crate::error::{ErrorKind, Result, ServiceError};
 use crate::units::{UnitLayout, MAX_OPERATIONAL_UNITS, MAX_RECOVERY_UNITS};
 use crate::Service;
@@ -370,6 +370,34 @@ impl Service {
         }
         .await;
         self.admin_audited(ctx, Action::AdminInstancesUsage, Some(instance), r)
+            .await
+    }
+
+    /// The caller's own instance's API calls in `[from, to)` and its crypto units' counts
+    /// for `month`: what the administrator's usage report says, for the instance's Readers
+    /// and Managers (the console's usage chart).
+    pub async fn usage(
+        &self,
+        ctx: &Ctx,
+        from: strongroom_model::UnixMillis,
+        to: strongroom_model::UnixMillis,
+        month: &str,
+    ) -> Result<InstanceUsage> {
+        let instance = ctx.instance;
+        let op = async {
+            self.flush_unit_usage().await?;
+            Ok(InstanceUsage {
+                api_calls: self.store.audit_usage(instance, from, to).await?,
+                units: self
+                    .store
+                    .unit_usage(instance, month)
+                    .await?
+                    .into_iter()
+                    .map(|u| (u.unit, u.calls))
+                    .collect(),
+            })
+        };
+        self.audited(ctx, Action::UsageRead, Role::Reader, None, op)
             .await
     }
 

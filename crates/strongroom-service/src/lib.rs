@@ -9,6 +9,7 @@ pub mod activity;
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod backups;
 mod cache;
 pub mod clock;
 mod crypto_ops;
@@ -200,6 +201,8 @@ pub struct Service {
     kmip_cache: kmip::KmipCache,
     /// Woken when a KMIP client certificate is added or removed on this node.
     kmip_certificates_changed: Arc<tokio::sync::Notify>,
+    /// Where this node writes its backups (`serve --backup-dir`), for the backup list.
+    backup_catalog: std::sync::OnceLock<Arc<dyn backups::BackupCatalog>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -254,6 +257,7 @@ impl Service {
             buckets: std::sync::Mutex::new(HashMap::new()),
             kmip_cache: kmip::KmipCache::new(kmip_capacity),
             kmip_certificates_changed: Arc::new(tokio::sync::Notify::new()),
+            backup_catalog: std::sync::OnceLock::new(),
         };
         let svc = Arc::new(svc);
         if let Some(mut feed) = svc.store.changes() {

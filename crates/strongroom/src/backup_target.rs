@@ -199,3 +199,17 @@ pub async fn read_archive(location: &str) -> Result<Vec<u8>, Error> {
     let path = Path::new(location);
     std::fs::read(path).map_err(Error::context(format!("cannot read {}", path.display())))
 }
+
+#[async_trait::async_trait]
+impl strongroom_service::backups::BackupCatalog for Target {
+    async fn names(&self) -> std::io::Result<Vec<String>> {
+        if let Target::Dir(d) = self {
+            if !d.exists() {
+                return Ok(vec![]); // no backup written yet
+            }
+        }
+        self.list()
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
+}

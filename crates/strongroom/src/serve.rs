@@ -272,6 +272,11 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         max_body: cfg.max_body,
         test_clock,
         trace_requests: cfg.otlp_endpoint.is_some(),
+        endpoints: strongroom_rest::Endpoints {
+            grep11_port: grpc_local.map(|a| a.port()),
+            grep11_tls: tls.is_some(),
+            kmip_port: kmip_local.map(|a| a.port()),
+        },
     };
     let frontend = Arc::new(strongroom_rest::Frontend::new(
         Arc::clone(&svc),
@@ -328,6 +333,10 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         Some(d) => Some(crate::backup_target::Target::parse(&d.to_string_lossy())?),
         None => None,
     };
+    let backup_target = backup_target.map(Arc::new);
+    if let Some(t) = &backup_target {
+        svc.set_backup_catalog(Arc::clone(t) as Arc<dyn strongroom_service::backups::BackupCatalog>);
+    }
     let backups = backup_target.map(|target| {
         let store = store.dyn_store();
         let svc_for_backups = Arc::downgrade(&svc);

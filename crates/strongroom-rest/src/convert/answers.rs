@@ -201,3 +201,23 @@ pub fn iam_token_json(t: &strongroom_service::IssuedToken) -> Value {
         "scope": "ibm openid",
     })
 }
+
+/// The backups an instance's Manager sees.
+pub fn backups_json(v: &strongroom_service::backups::BackupsView) -> Value {
+    let archives: Vec<Value> = v
+        .archives
+        .iter()
+        .map(|a| {
+            json!({
+                "name": a.name,
+                "creationDate": ts(a.created_at),
+                "scope": if a.instance_only { "instance" } else { "node" },
+            })
+        })
+        .collect();
+    json!({
+        "configured": v.configured,
+        "lastScheduledBackup": v.last_scheduled.map(ts),
+        "backups": archives,
+    })
+}
