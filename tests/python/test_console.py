@@ -3,12 +3,13 @@ dev server: log in, create, rotate, disable, see the audit event, secure import 
 opening a DEK the imported key wrapped), the dual-authorization delete, restore, purge, the
 Reader's view, logout; the security headers, no request to another host, nothing rendered as
 HTML from the API; an axe-core scan of every page in light and dark themes. Screenshots of
-every page go to $STRONGROOM_CONSOLE_SCREENSHOTS (scripts/console-screenshots sets it to
-docs/console) or a temporary directory."""
+every page go to $STRONGROOM_CONSOLE_SCREENSHOTS (docs/console for the README) or a
+temporary directory."""
 import base64
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import tempfile
@@ -68,7 +69,7 @@ class Console:
         self.page = self.ctx.new_page()
         self.requests = []
         self.errors = []
-        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("request", lambda r: self.requests.append((r.method, r.url)))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         # Refused API calls log "Failed to load resource" (the page shows their reason);
         # anything else on the console (a CSP violation, a script error) fails the test.
@@ -96,8 +97,13 @@ class Console:
     def close(self):
         assert not self.errors, self.errors
         host = urllib.parse.urlsplit(self.server.url).netloc
-        foreign = [u for u in self.requests if urllib.parse.urlsplit(u).netloc not in (host, "")]
+        foreign = [u for _, u in self.requests if urllib.parse.urlsplit(u).netloc not in (host, "")]
         assert not foreign, f"requests left the page's host: {foreign}"
+        # Key material is never fetched: the page reads keys through /metadata only (a GET of
+        # /api/v2/keys/{id} would return a standard key's payload).
+        material = [u for m, u in self.requests
+                    if m == "GET" and re.fullmatch(r"/api/v2/keys/[^/]+", urllib.parse.urlsplit(u).path)]
+        assert not material, material
         self.ctx.close()
 
 
@@ -241,6 +247,7 @@ def test_secure_import_wraps_in_the_browser(server, browser):
     expect(page.get_by_role("heading", name="console-imported")).to_be_visible()
     key = key_by_name(server, "console-imported")
     assert key["imported"] is True
+    assert base64.b64encode(material).decode() not in page.content()
     # The material never travelled in clear: no request body carried it.
     # (The page wrapped it; the server opened it.) A DEK wrapped by the key opens with it.
     w = api(server, "POST", f"/api/v2/keys/{key['id']}/actions/wrap",
@@ -445,6 +452,33 @@ def test_backups_page_lists_the_archives_that_hold_the_instance(server, browser,
     assert listed["configured"] is True and [b["scope"] for b in listed["backups"]].count("node") == 1
     assert all(other_id not in b["name"] for b in listed["backups"])
     c.scan("backups", shots)
+    c.close()
+
+
+def test_keyboard_only_on_a_phone_in_the_dark(server, browser, shots):
+    """The create flow with the keyboard alone, on a phone-sized screen in the dark theme."""
+    c = Console(browser, server, scheme="dark")
+    c.page.set_viewport_size({"width": 390, "height": 844})
+    c.login_with_key(server.api_key("Manager", "Writer"))
+    page = c.page
+    page.get_by_role("button", name="Create key").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog")).to_be_visible()
+    expect(page.get_by_label("Name")).to_be_focused()
+    page.keyboard.type("typed-key")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="typed-key")).to_be_visible()
+    assert key_by_name(server, "typed-key")["state"] == 1
+    # Escape closes a dialog and creates nothing.
+    page.get_by_role("link", name="← All keys").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Create key").focus()
+    page.keyboard.press("Enter")
+    page.keyboard.type("never-made")
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    assert not api(server, "GET", "/api/v2/keys", params={"search": "exact:never-made"}).json().get("resources")
+    c.scan("keys-phone-dark", shots)
     c.close()
 
 

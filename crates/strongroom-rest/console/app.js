@@ -158,9 +158,9 @@ function date(s) {
   return isNaN(d) ? s : d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC").replace("Z", " UTC");
 }
 
-function table(headers, rows, caption) {
+function table(headers, rows, caption, cls) {
   return el("div", { class: "table-wrap" },
-    el("table", {},
+    el("table", { class: cls },
       caption ? el("caption", { class: "muted" }, caption) : null,
       el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, rows)));
@@ -382,7 +382,7 @@ async function loadKeys(box) {
   const prev = el("button", { type: "button", class: "secondary", disabled: q.offset === 0, onclick: () => { q.offset = Math.max(0, q.offset - q.limit); loadKeys(box); } }, "Previous page");
   const next = el("button", { type: "button", class: "secondary", disabled: last >= q.total, onclick: () => { q.offset += q.limit; loadKeys(box); } }, "Next page");
   box.replaceChildren(
-    keys.length ? table(["Name", "Type", "State", "Created", "Aliases", "Id"], rows) : el("p", { class: "muted" }, "No keys match."),
+    keys.length ? table(["Name", "Type", "State", "Created", "Aliases", "Id"], rows, null, "keys") : el("p", { class: "muted" }, "No keys match."),
     el("div", { class: "actions" }, prev, next, el("span", { class: "muted", id: "range" }, `${first}–${last} of ${q.total}`)));
 }
 
