@@ -223,6 +223,20 @@ def test_manager_walks_through_a_key_life(server, browser, shots):
     page.get_by_label("State").select_option("2")
     expect(page.locator("#range")).to_have_text("0–0 of 0")
     page.get_by_label("State").select_option("1,2")
+    # A key ring narrows the list (the X-Kms-Key-Ring header).
+    r = api(server, "POST", "/api/v2/key_rings/payments", content_type="application/json")
+    assert r.status_code == 201, r.text
+    r = requests.post(f"{server.url}/api/v2/keys",
+                      json={"metadata": {"collectionType": KEY_JSON, "collectionTotal": 1},
+                            "resources": [{"type": KEY_JSON, "name": "in-payments"}]},
+                      headers={"Authorization": f"Bearer {server.token}", "Bluemix-Instance": server.instance,
+                               "Content-Type": KEY_JSON, "X-Kms-Key-Ring": "payments"})
+    assert r.status_code == 201, r.text
+    page.reload()
+    page.get_by_label("Key ring").select_option("payments")
+    expect(page.locator("#range")).to_have_text("1–1 of 1")
+    expect(page.get_by_role("link", name="in-payments")).to_be_visible()
+    page.get_by_label("Key ring").select_option("")
     c.scan("keys", shots)
 
     # An API name is text, never markup.

@@ -71,7 +71,7 @@ pub enum StoreError {
 }
 
 pub use strongroom_model::{
-    DeletionAuthorization, DualAuthPolicy, KeyFilter, Page, RotationPolicy,
+    DeletionAuthorization, DualAuthPolicy, KeyFilter, Page, RotationPolicy, SortField,
 };
 
 /// Which unique value a write collided with.
@@ -547,6 +547,16 @@ pub trait KeyStore: KmipStore + TokenObjectStore + Send + Sync + 'static {
         &self,
         instance: InstanceId,
         filter: &KeyFilter,
+        page: Page,
+    ) -> Result<Vec<KeyRecord>>;
+    /// Lists keys in the order of `sort` (each field ascending, or descending when its flag
+    /// is set; unset dates first when ascending; ties by id), so that a page of a sorted
+    /// list needs no more than that page.
+    async fn list_keys_sorted(
+        &self,
+        instance: InstanceId,
+        filter: &KeyFilter,
+        sort: &[(SortField, bool)],
         page: Page,
     ) -> Result<Vec<KeyRecord>>;
     /// Counts keys.

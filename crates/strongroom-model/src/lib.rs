@@ -362,6 +362,30 @@ pub struct KeyFilter {
     pub within_rings: Option<Vec<String>>,
 }
 
+/// A property keys can be sorted by (the list API's `sort`). Dates that are not set sort
+/// first in ascending order; ties are broken by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortField {
+    /// Key id.
+    Id,
+    /// State code.
+    State,
+    /// Standard (true) or root.
+    Extractable,
+    /// Imported or generated.
+    Imported,
+    /// Creation time.
+    CreationDate,
+    /// Last update.
+    LastUpdateDate,
+    /// Last rotation.
+    LastRotateDate,
+    /// Deletion time.
+    DeletionDate,
+    /// Expiration.
+    ExpirationDate,
+}
+
 /// A page of results (keys are ordered by id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {

@@ -81,12 +81,12 @@ function reasonOf(json, status) {
   return `The server answered ${status}.`;
 }
 
-async function api(method, path, { query, body, type, auth = true } = {}) {
+async function api(method, path, { query, body, type, auth = true, headers: extra = {} } = {}) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(query || {})) {
     if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
   }
-  const headers = {};
+  const headers = { ...extra };
   if (auth) {
     headers.Authorization = `Bearer ${session.token}`;
     headers["Bluemix-Instance"] = session.claims.iid;
@@ -324,7 +324,7 @@ async function loginPage() {
     el("p", { class: "muted" }, "The token stays in this tab's session storage and is cleared when you log out.")));
 }
 
-const keyQuery = { search: "", state: "1,2", sort: "-creationDate", limit: 25, offset: 0, total: 0 };
+const keyQuery = { search: "", state: "1,2", ring: "", sort: "-creationDate", limit: 25, offset: 0, total: 0 };
 
 async function keysPage() {
   const h1 = el("h1", {}, "Keys");
@@ -338,9 +338,13 @@ async function keysPage() {
       ["-lastRotateDate", "Recently rotated"], ["state", "State"], ["id", "Id"]]
       .map(([v, t]) => el("option", { value: v, selected: keyQuery.sort === v }, t)));
   const size = el("select", { id: "size" }, [10, 25, 50, 100].map((n) => el("option", { value: n, selected: keyQuery.limit === n }, n)));
+  const rings = await api("GET", "/api/v2/key_rings", { query: { limit: 100 } }).then((r) => r.json.resources || [], () => []);
+  const ring = el("select", { id: "ring" }, el("option", { value: "" }, "All rings"),
+    rings.map((r) => el("option", { value: r.id, selected: keyQuery.ring === r.id }, r.id)));
   const reload = () => {
     keyQuery.search = search.value.trim();
     keyQuery.state = state.value;
+    keyQuery.ring = ring.value;
     keyQuery.sort = sort.value;
     keyQuery.limit = Number(size.value);
     keyQuery.offset = 0;
@@ -349,10 +353,11 @@ async function keysPage() {
   const toolbar = el("form", { class: "toolbar", role: "search", onsubmit: (ev) => { ev.preventDefault(); reload(); } },
     el("div", {}, el("label", { for: "search" }, "Search"), search),
     el("div", {}, el("label", { for: "state" }, "State"), state),
+    el("div", {}, el("label", { for: "ring" }, "Key ring"), ring),
     el("div", {}, el("label", { for: "sort" }, "Sort"), sort),
     el("div", {}, el("label", { for: "size" }, "Per page"), size),
     el("div", {}, el("button", { type: "submit" }, "Apply")));
-  for (const s of [state, sort, size]) s.addEventListener("change", reload);
+  for (const s of [state, ring, sort, size]) s.addEventListener("change", reload);
   const create = can("Writer")
     ? el("div", { class: "actions" }, el("button", { type: "button", onclick: createKey }, "Create key"),
       can("Manager") ? el("button", { type: "button", class: "secondary", onclick: importKey }, "Import root key") : null)
@@ -362,14 +367,26 @@ async function keysPage() {
 }
 
 async function loadKeys(box) {
+  try {
+    await showKeys(box);
+  } catch (e) {
+    box.replaceChildren(errorBox(e));
+  }
+}
+
+async function showKeys(box) {
   const q = keyQuery;
   const filters = { state: q.state, search: q.search };
+  const headers = q.ring ? { "X-Kms-Key-Ring": q.ring } : {};
+  // The count is a second request: a search over more than 5,000 keys cannot be counted,
+  // and the page is still shown.
   const [r, count] = await Promise.all([
-    api("GET", "/api/v2/keys", { query: { ...filters, limit: q.limit, offset: q.offset, sort: q.sort } }),
-    api("HEAD", "/api/v2/keys", { query: filters }),
+    api("GET", "/api/v2/keys", { query: { ...filters, limit: q.limit, offset: q.offset, sort: q.sort }, headers }),
+    api("HEAD", "/api/v2/keys", { query: filters, headers }).then((c) => Number(c.headers.get("Key-Total")), () => null),
   ]);
   const keys = r.json.resources || [];
-  q.total = Number(count.headers.get("Key-Total") ?? keys.length);
+  const incomplete = r.json.metadata.incompleteSearch === true;
+  q.total = count;
   const rows = keys.map((k) => el("tr", {},
     el("td", {}, el("a", { href: `#/keys/${encodeURIComponent(k.id)}` }, k.name || k.id)),
     el("td", {}, k.extractable ? "Standard" : "Root"),
@@ -377,13 +394,17 @@ async function loadKeys(box) {
     el("td", {}, date(k.creationDate)),
     el("td", {}, (k.aliases || []).join(", ")),
     el("td", { class: "mono" }, k.id)));
-  const first = q.total === 0 ? 0 : q.offset + 1;
+  const first = keys.length === 0 ? 0 : q.offset + 1;
   const last = q.offset + keys.length;
+  const more = q.total === null || incomplete ? keys.length === q.limit : last < q.total;
   const prev = el("button", { type: "button", class: "secondary", disabled: q.offset === 0, onclick: () => { q.offset = Math.max(0, q.offset - q.limit); loadKeys(box); } }, "Previous page");
-  const next = el("button", { type: "button", class: "secondary", disabled: last >= q.total, onclick: () => { q.offset += q.limit; loadKeys(box); } }, "Next page");
-  box.replaceChildren(
+  const next = el("button", { type: "button", class: "secondary", disabled: !more, onclick: () => { q.offset += q.limit; loadKeys(box); } }, "Next page");
+  box.replaceChildren(...[
+    incomplete ? el("div", { class: "warning", role: "note" }, "The search looked through the first 5,000 keys only (Key Protect's limit); narrow the list by state or key ring to search the rest.") : null,
     keys.length ? table(["Name", "Type", "State", "Created", "Aliases", "Id"], rows, null, "keys") : el("p", { class: "muted" }, "No keys match."),
-    el("div", { class: "actions" }, prev, next, el("span", { class: "muted", id: "range" }, `${first}–${last} of ${q.total}`)));
+    el("div", { class: "actions" }, prev, next,
+      el("span", { class: "muted", id: "range" }, q.total === null || incomplete ? `${first}–${last}` : `${first}–${last} of ${q.total}`)),
+  ].filter(Boolean));
 }
 
 async function createKey() {

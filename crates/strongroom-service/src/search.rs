@@ -98,28 +98,7 @@ impl Search {
     }
 }
 
-/// A sortable property.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortField {
-    /// Key id.
-    Id,
-    /// State code.
-    State,
-    /// Standard (true) or root.
-    Extractable,
-    /// Imported or generated.
-    Imported,
-    /// Creation time.
-    CreationDate,
-    /// Last update.
-    LastUpdateDate,
-    /// Last rotation.
-    LastRotateDate,
-    /// Deletion time.
-    DeletionDate,
-    /// Expiration.
-    ExpirationDate,
-}
+pub use strongroom_model::SortField;
 
 fn date_of(k: &KeyRecord, f: SortField) -> Option<UnixMillis> {
     match f {
@@ -325,6 +304,22 @@ impl Service {
     ) -> Result<SearchOutcome> {
         let op = async {
             let mut base = self.within_rings(ctx, base)?;
+            if q.search.is_none() && q.filter.is_empty() {
+                // Only a sort: the keystore orders the whole list and reads one page, so the
+                // order holds however many keys the instance has.
+                let now = self.clock.now();
+                let keys = self
+                    .store
+                    .list_keys_sorted(ctx.instance, &base, &q.sort, page)
+                    .await?
+                    .into_iter()
+                    .map(|k| crate::KeyMetadata::of(&k, effective_state(&k, now)))
+                    .collect();
+                return Ok(SearchOutcome {
+                    keys,
+                    incomplete: false,
+                });
+            }
             if q.filter.iter().any(|t| matches!(t, FilterTerm::States(_))) {
                 base.states.clear();
             }

@@ -1304,4 +1304,5 @@ async fn the_per_instance_rate_limit_refuses_bursts() {
 mod kmip;
 mod placement;
 mod service_ids;
+mod sorted_lists;
 mod state_model;

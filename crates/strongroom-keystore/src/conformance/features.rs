@@ -106,6 +106,133 @@ pub async fn list_filters_and_pages(s: Arc<dyn KeyStore>) {
     assert_eq!(tail.len(), 2);
 }
 
+/// A sorted list is ordered by the keystore, whole, before it is paged: each field in either
+/// direction, unset dates first when ascending, ties by id; filters still apply.
+pub async fn sorted_lists_order_in_the_keystore(s: Arc<dyn KeyStore>) {
+    use std::cmp::Ordering;
+    let i = new_instance(s.as_ref()).await;
+    let mut all = Vec::new();
+    for n in 0..12_i64 {
+        let (mut k, v) = key(i, &format!("s{n}"));
+        // Creation times repeat (ties), other dates are set on some keys only.
+        k.created_at = t(1000 * (n % 5));
+        k.updated_at = t(1000 * (11 - n));
+        k.last_rotated_at = (n % 3 != 0).then(|| t(500 * n));
+        k.expiration = (n % 4 == 1).then(|| t(100_000 - n));
+        if n % 2 == 1 {
+            k.kind = KeyKind::Standard;
+        }
+        k.imported = n % 3 == 2;
+        if n >= 9 {
+            k.state = KeyState::Destroyed;
+            k.deleted_at = Some(t(7000 - n));
+        } else if n == 4 {
+            k.state = KeyState::Suspended;
+        }
+        s.create_key(&k, &v).await.unwrap();
+        all.push(k);
+    }
+    fn field(a: &KeyRecord, b: &KeyRecord, f: SortField) -> Ordering {
+        match f {
+            SortField::Id => a.id.to_string().cmp(&b.id.to_string()),
+            SortField::State => a.state.code().cmp(&b.state.code()),
+            SortField::Extractable => {
+                (a.kind == KeyKind::Standard).cmp(&(b.kind == KeyKind::Standard))
+            }
+            SortField::Imported => a.imported.cmp(&b.imported),
+            SortField::CreationDate => a.created_at.cmp(&b.created_at),
+            SortField::LastUpdateDate => a.updated_at.cmp(&b.updated_at),
+            SortField::LastRotateDate => a.last_rotated_at.cmp(&b.last_rotated_at),
+            SortField::DeletionDate => a.deleted_at.cmp(&b.deleted_at),
+            SortField::ExpirationDate => a.expiration.cmp(&b.expiration),
+        }
+    }
+    let expect = |sort: &[(SortField, bool)], keep: &dyn Fn(&KeyRecord) -> bool| {
+        let mut v: Vec<KeyRecord> = all.iter().filter(|k| keep(k)).cloned().collect();
+        v.sort_by(|a, b| {
+            sort.iter()
+                .fold(Ordering::Equal, |o, (f, desc)| {
+                    o.then_with(|| {
+                        let c = field(a, b, *f);
+                        if *desc {
+                            c.reverse()
+                        } else {
+                            c
+                        }
+                    })
+                })
+                .then_with(|| a.id.to_string().cmp(&b.id.to_string()))
+        });
+        v.into_iter().map(|k| k.id).collect::<Vec<_>>()
+    };
+    let everything = Page {
+        limit: 100,
+        offset: 0,
+    };
+    let fields = [
+        SortField::Id,
+        SortField::State,
+        SortField::Extractable,
+        SortField::Imported,
+        SortField::CreationDate,
+        SortField::LastUpdateDate,
+        SortField::LastRotateDate,
+        SortField::DeletionDate,
+        SortField::ExpirationDate,
+    ];
+    for f in fields {
+        for desc in [false, true] {
+            let got: Vec<KeyId> = s
+                .list_keys_sorted(i, &KeyFilter::default(), &[(f, desc)], everything)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|k| k.id)
+                .collect();
+            assert_eq!(got, expect(&[(f, desc)], &|_| true), "{f:?} desc={desc}");
+        }
+    }
+    // Two fields, a filter, and a page out of the middle.
+    let sort = [
+        (SortField::Extractable, false),
+        (SortField::CreationDate, true),
+    ];
+    let active = KeyFilter {
+        states: vec![KeyState::Active],
+        ..KeyFilter::default()
+    };
+    let want = expect(&sort, &|k| k.state == KeyState::Active);
+    assert_eq!(want.len(), 8);
+    let page: Vec<KeyId> = s
+        .list_keys_sorted(
+            i,
+            &active,
+            &sort,
+            Page {
+                limit: 3,
+                offset: 2,
+            },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(page, want[2..5].to_vec());
+    // The records come back whole.
+    let first = s
+        .list_keys_sorted(
+            i,
+            &KeyFilter::default(),
+            &[(SortField::DeletionDate, true)],
+            everything,
+        )
+        .await
+        .unwrap();
+    let k9 = all.iter().find(|k| k.name == "s9").unwrap();
+    assert_eq!(first.iter().find(|k| k.id == k9.id), Some(k9));
+}
+
 /// Aliases can be added and removed; a taken alias refuses the change; stale writes fail.
 pub async fn aliases_add_and_remove(s: Arc<dyn KeyStore>) {
     let i = new_instance(s.as_ref()).await;

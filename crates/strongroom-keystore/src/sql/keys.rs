@@ -7,7 +7,7 @@ use strongroom_model::{InstanceId, KeyKind};
 
 use super::exec::{Arg, Stmt};
 use super::text;
-use crate::{KeyFilter, KeyRecord, KeyVersionRecord, Unique};
+use crate::{KeyFilter, KeyRecord, KeyVersionRecord, SortField, Unique};
 
 /// The columns of `keys`, in the order [`key_args`] binds them.
 const KEY_COLUMNS: &str = "instance_id, id, name, description, aliases, kind, imported, bits, state, key_ring, \
@@ -177,6 +177,33 @@ pub(super) fn update_key(k: &KeyRecord) -> Stmt {
 }
 
 /// `WHERE` clause and parameters of a key listing; `$1` is the instance.
+/// `ORDER BY` for a sorted key list: the same order on SQLite and PostgreSQL (unset dates
+/// first when ascending, last when descending; ties by id). Columns come from a closed enum.
+pub(super) fn key_order(sort: &[(SortField, bool)]) -> String {
+    let mut terms = Vec::new();
+    for (field, desc) in sort {
+        let (column, nullable) = match field {
+            SortField::Id => ("id", false),
+            SortField::State => ("state", false),
+            SortField::Extractable => ("kind", false),
+            SortField::Imported => ("imported", false),
+            SortField::CreationDate => ("created_at", false),
+            SortField::LastUpdateDate => ("updated_at", false),
+            SortField::LastRotateDate => ("last_rotated_at", true),
+            SortField::DeletionDate => ("deleted_at", true),
+            SortField::ExpirationDate => ("expiration", true),
+        };
+        let dir = if *desc { "DESC" } else { "ASC" };
+        if nullable {
+            let nulls = if *desc { "ASC" } else { "DESC" };
+            terms.push(format!("({column} IS NULL) {nulls}"));
+        }
+        terms.push(format!("{column} {dir}"));
+    }
+    terms.push("id ASC".into());
+    format!(" ORDER BY {}", terms.join(", "))
+}
+
 pub(super) fn key_where(instance: InstanceId, f: &KeyFilter) -> (String, Vec<Arg>) {
     let mut sql = String::from(" WHERE instance_id = $1");
     let mut args = vec![text(instance)];

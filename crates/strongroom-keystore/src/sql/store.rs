@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use strongroom_model::{InstanceId, KeyId, UnixMillis};
 
-use super::keys::{insert_key, insert_version, key_where, update_key};
+use super::keys::{insert_key, insert_version, key_order, key_where, update_key};
 use super::*;
-use crate::{AuditQuery, BlobUpdate, ChangeFeed, KeyFilter, KeyStore, Page, Unique};
+use crate::{AuditQuery, BlobUpdate, ChangeFeed, KeyFilter, KeyStore, Page, SortField, Unique};
 
 /// The tables whose rows belong to one instance, children before parents.
 const INSTANCE_TABLES: [&str; 14] = [
@@ -189,6 +189,25 @@ impl<E: SqlExec> KeyStore for E {
         args.extend([Arg::Int(page.limit.into()), Arg::Int(page.offset.into())]);
         let sql = format!(
             "SELECT * FROM keys{clause} ORDER BY id LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        keys_where(self, &sql, args).await
+    }
+
+    async fn list_keys_sorted(
+        &self,
+        instance: InstanceId,
+        filter: &KeyFilter,
+        sort: &[(SortField, bool)],
+        page: Page,
+    ) -> Result<Vec<KeyRecord>> {
+        let (clause, mut args) = key_where(instance, filter);
+        let n = args.len();
+        args.extend([Arg::Int(page.limit.into()), Arg::Int(page.offset.into())]);
+        let sql = format!(
+            "SELECT * FROM keys{clause}{} LIMIT ${} OFFSET ${}",
+            key_order(sort),
             n + 1,
             n + 2
         );

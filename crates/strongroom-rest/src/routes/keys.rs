@@ -238,7 +238,8 @@ pub(crate) async fn count_keys(
     let call = Call::begin(&st, &h, Action::SecretsHead, WHAT).await?;
     let ctx = &call.ctx;
     let (filter, query) = call.accept(&st, list_filter(&q, &h), None).await?;
-    let n = if query_is_plain(&query) {
+    // A sort does not change how many keys there are.
+    let n = if query.search.is_none() && query.filter.is_empty() {
         st.svc
             .count_keys(ctx, &filter)
             .await
