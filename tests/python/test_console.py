@@ -270,6 +270,17 @@ def test_secure_import_wraps_in_the_browser(server, browser):
     raw = base64.b64decode(w.json()["ciphertext"])
     aad = b"strongroom/wdek/v1" + raw[:29] + (0).to_bytes(4, "big")
     assert AESGCM(material).decrypt(raw[17:29], raw[29:], aad) == b"dek"
+    # An imported key rotates to new material, wrapped in the page as well.
+    rotated = os.urandom(32)
+    page.get_by_role("button", name="Rotate").click()
+    page.get_by_label("Key material (base64)").fill(base64.b64encode(rotated).decode())
+    page.get_by_role("button", name="Rotate", exact=True).last.click()
+    expect(page.get_by_text("2 versions", exact=True)).to_be_visible()
+    w2 = api(server, "POST", f"/api/v2/keys/{key['id']}/actions/wrap",
+             content_type="application/vnd.ibm.kms.key_action+json", json={"plaintext": base64.b64encode(b"dek2").decode()})
+    raw = base64.b64decode(w2.json()["ciphertext"])
+    aad = b"strongroom/wdek/v1" + raw[:29] + (0).to_bytes(4, "big")
+    assert AESGCM(rotated).decrypt(raw[17:29], raw[29:], aad) == b"dek2"
     # Bad material is refused in the page, before anything is sent.
     page.get_by_role("link", name="← All keys").click()
     page.get_by_role("button", name="Import root key").click()

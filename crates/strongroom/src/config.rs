@@ -35,7 +35,7 @@ pub struct ServeArgs {
     #[arg(long, env = "STRONGROOM_KEYSTORE_URL", hide_env_values = true)]
     pub keystore_url: Option<String>,
     /// REST listener address (port 0 picks a free port). Default 127.0.0.1:8080 with
-    /// --dev, else 127.0.0.1:8443.
+    /// --dev, else 127.0.0.1:8443. It also serves the web console at /ui/.
     #[arg(long, env = "STRONGROOM_HTTP_ADDR")]
     pub http_addr: Option<SocketAddr>,
     /// GREP11 gRPC listener address (port 0 picks a free port). Default: a free loopback

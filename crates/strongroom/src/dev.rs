@@ -47,6 +47,7 @@ pub(crate) async fn dev_bootstrap(
         "instance_id": inst.id.to_string(),
         "token": token.access_token,
         "rest_url": rest_url,
+        "console_url": format!("{rest_url}/ui/"),
         "admin_url": admin_url,
         "private_rest_url": private_rest_url,
         "private_grpc_addr": private_grpc_addr.map(|a| a.to_string()),
@@ -81,6 +82,7 @@ pub(crate) async fn dev_bootstrap(
          !! The dev instance's crypto unit holds a RANDOM master key kept in\n\
          !! {units}. Plain HTTP, no ceremony: never use this for real keys.\n\
          REST API     {rest_url}\n\
+         Console      {rest_url}/ui/   (log in with the token below)\n\
          Admin API    {admin}   (/admin/v1, /metrics; admin token in admin.token)\n\
          Instance     {inst}   (Bluemix-Instance header)\n\
          Token        {tok}\n\
