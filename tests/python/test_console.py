@@ -21,7 +21,7 @@ from axe_playwright_python.sync_playwright import Axe
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from playwright.sync_api import expect, sync_playwright
 
-from conftest import Server, _binary
+from conftest import ROOT, Server, _binary
 
 KEY_JSON = "application/vnd.ibm.kms.key+json"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -391,6 +391,16 @@ def test_units_integrations_usage_pages(server, browser, shots):
     yaml = pathlib.Path(dl.value.path()).read_text()
     assert f'port: "{grpc_port}"' in yaml and f'instance: "{server.instance}"' in yaml
     assert "sr1." not in yaml  # no API key in the file
+    # The file works as it is: the PKCS#11 library reads it, an API key is the PIN.
+    cfg = pathlib.Path(c.server.dir.name) / "console-grep11client.yaml"
+    cfg.write_text(yaml)
+    module = ROOT / "target" / "debug" / "libstrongroom_pkcs11.so"
+    assert module.exists(), f"build the workspace first: {module} is missing"
+    out = subprocess.run(["pkcs11-tool", "--module", str(module), "--login", "--pin", server.api_key("Manager", "Writer"),
+                          "--keypairgen", "--key-type", "EC:prime256v1", "--label", "from-console-yaml"],
+                         env={**os.environ, "EP11CLIENT_CFG": str(cfg)}, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "from-console-yaml" in out.stdout
     c.scan("integrations", shots)
 
     page.get_by_role("link", name="Usage").click()

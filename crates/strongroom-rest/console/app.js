@@ -607,9 +607,11 @@ async function unitsPage() {
 function grep11Yaml(ep) {
   const host = location.hostname;
   const tokenspace = crypto.randomUUID();
+  const publicSpace = crypto.randomUUID();
   return [
     "# grep11client.yaml for Strongroom's PKCS#11 library (IBM's format; docs/pkcs11.md).",
-    "# The PIN is an API key of this instance. The user's tokenspaceID names its private keystore.",
+    "# The PIN is an API key of this instance. The user's tokenspaceID names its private keystore,",
+    "# the anonymous user's the public one (public token objects, such as public keys).",
     "iamcredentialtemplate: &defaultiamcredential",
     "  enabled: true",
     `  endpoint: "${location.origin}"`,
@@ -623,6 +625,7 @@ function grep11Yaml(ep) {
     `      port: "${ep.port}"`,
     "      tls:",
     `        enabled: ${ep.tls ? "true" : "false"}`,
+    ...(ep.tls ? ["        # cacert: /path/to/ca.pem   (when the server's certificate is from a private CA)"] : []),
     "    storage:",
     "      remotestore:",
     "        enabled: true",
@@ -633,6 +636,10 @@ function grep11Yaml(ep) {
     "      1:",
     '        name: "User"',
     `        tokenspaceID: "${tokenspace}"`,
+    "        iamauth: *defaultiamcredential",
+    "      2:",
+    '        name: "Anonymous"',
+    `        tokenspaceID: "${publicSpace}"`,
     "        iamauth: *defaultiamcredential",
     "logging:",
     "  loglevel: warning",
