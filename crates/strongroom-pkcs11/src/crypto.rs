@@ -62,6 +62,20 @@ fn new_key_attrs(asked: &Template, server: Template, class: Cko, mech: Ckm) -> T
         .map(|(k, v)| (*k, v.clone()))
         .collect();
     a.extend(server);
+    if mech == ckm::ML_KEM_KEY_PAIR_GEN {
+        // The server keeps ML-KEM's use as CKA_DERIVE (GREP11 encapsulates through
+        // DeriveKey); the application sees PKCS#11 3.2's attributes, and CKA_DERIVE only
+        // if it asked for it.
+        let derive = matches!(a.get(&cka::DERIVE), Some(Value::Bool(true)));
+        let usage = if class == cko::PUBLIC_KEY {
+            cka::ENCAPSULATE
+        } else {
+            cka::DECAPSULATE
+        };
+        a.entry(usage).or_insert(Value::Bool(derive));
+        let asked_derive = asked.get(&cka::DERIVE).cloned();
+        a.insert(cka::DERIVE, asked_derive.unwrap_or(Value::Bool(false)));
+    }
     a.insert(cka::CLASS, Value::Ulong(class.0));
     a.entry(cka::LOCAL).or_insert(Value::Bool(true));
     a.entry(cka::KEY_GEN_MECHANISM)

@@ -936,6 +936,25 @@ fn ml_dsa_and_ml_kem_through_the_pkcs11_3_2_interface() {
             &[Attribute::Decapsulate(true), Attribute::Sensitive(true)],
         )
         .unwrap();
+    // PKCS#11 3.2's usage attributes, and no CKA_DERIVE the application did not ask for.
+    for (key, usage) in [
+        (ek, AttributeType::Encapsulate),
+        (dk, AttributeType::Decapsulate),
+    ] {
+        let got = s
+            .get_attributes(key, &[usage, AttributeType::Derive])
+            .unwrap();
+        assert!(
+            matches!(
+                got[..],
+                [
+                    Attribute::Encapsulate(true) | Attribute::Decapsulate(true),
+                    Attribute::Derive(false)
+                ]
+            ),
+            "{got:?}"
+        );
+    }
     let aes = aes_template();
     let (ct, sent) = s.encapsulate_key(&Mechanism::MlKem, ek, &aes).unwrap();
     assert_eq!(ct.len(), 1088);
