@@ -302,9 +302,45 @@ fn lines(bytes: &[u8], p: &dyn CryptoProvider) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-/// Checks an archive (checksum, format version, record count) and summarises it.
+/// The records a restore writes in bulk, read from an archive's lines.
+struct Records {
+    keys: Vec<(KeyRecord, Vec<KeyVersionRecord>)>,
+    kmip_objects: Vec<KmipObjectRecord>,
+    token_objects: Vec<TokenObjectRecord>,
+}
+
+/// Reads every record of an archive as a restore would, refusing a record it cannot read
+/// or of a type it does not know.
+fn records(ls: &[Value]) -> Result<Records> {
+    let mut out = Records {
+        keys: Vec::new(),
+        kmip_objects: Vec::new(),
+        token_objects: Vec::new(),
+    };
+    for l in ls.iter().skip(1) {
+        match l["type"].as_str() {
+            Some("key") => out.keys.push(key_from(l)?),
+            Some("kmip_object") => out.kmip_objects.push(kmip_object_from(l)?),
+            Some("token_object") => out.token_objects.push(token_object_from(l)?),
+            Some(
+                "instance" | "key_ring" | "service_id" | "api_key" | "instance_policy"
+                | "registration" | "kmip_adapter" | "kmip_certificate",
+            ) => {}
+            other => {
+                return Err(bad(format!(
+                    "the archive holds a record of unknown type {other:?}: it was written by a newer Strongroom"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Checks an archive (checksum, format version, record count, and that every key, KMIP
+/// object and token object record reads as a restore would read it) and summarises it.
 pub fn verify_archive(bytes: &[u8], p: &dyn CryptoProvider) -> Result<ArchiveSummary> {
     let ls = lines(bytes, p)?;
+    records(&ls)?;
     let mut sum = ArchiveSummary {
         created_at: ls
             .first()
@@ -507,25 +543,11 @@ pub async fn restore_archive(
         ));
     }
     // Parse everything before writing anything.
-    let mut keys = Vec::new();
-    let mut kmip_objects = Vec::new();
-    let mut token_objects = Vec::new();
-    for l in &ls[1..] {
-        match l["type"].as_str() {
-            Some("key") => keys.push(key_from(l)?),
-            Some("kmip_object") => kmip_objects.push(kmip_object_from(l)?),
-            Some("token_object") => token_objects.push(token_object_from(l)?),
-            Some(
-                "instance" | "key_ring" | "service_id" | "api_key" | "instance_policy"
-                | "registration" | "kmip_adapter" | "kmip_certificate",
-            ) => {}
-            other => {
-                return Err(bad(format!(
-                    "the archive holds a record of unknown type {other:?}: it was written by a newer Strongroom"
-                )))
-            }
-        }
-    }
+    let Records {
+        keys,
+        kmip_objects,
+        token_objects,
+    } = records(&ls)?;
     let mut sum = ArchiveSummary {
         created_at: ls[0]["created_at"].as_i64().unwrap_or(0),
         ..Default::default()
@@ -681,4 +703,45 @@ pub async fn restore_archive(
         sum.versions += batch.iter().map(|(_, v)| v.len() as u64).sum::<u64>();
     }
     Ok(sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strongroom_crypto_awslc::AwsLcProvider;
+
+    /// An archive of `records` lines with a correct trailer.
+    fn archive(records: &[&str]) -> Vec<u8> {
+        let mut body = format!(
+            "{{\"format\":\"strongroom-backup\",\"version\":{BACKUP_FORMAT_VERSION},\"created_at\":1,\"scope\":\"node\"}}\n"
+        );
+        for r in records {
+            body.push_str(r);
+            body.push('\n');
+        }
+        let digest = AwsLcProvider.sha256(&[body.as_bytes()]);
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!(
+            "{body}{{\"type\":\"end\",\"records\":{},\"sha256\":\"{hex}\"}}\n",
+            records.len()
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn verify_reads_every_record_as_a_restore_would() {
+        let instance = r#"{"type":"instance","id":"c83650f3-362a-4758-82ef-7a03e85ee03d","name":"i","created_at":1}"#;
+        let sum = verify_archive(&archive(&[instance]), &AwsLcProvider).unwrap();
+        assert_eq!((sum.instances, sum.keys), (1, 0));
+        // A checksum that matches does not make an unreadable record restorable.
+        for bad in [
+            r#"{"type":"key","id":"not-a-key-id"}"#,
+            r#"{"type":"kmip_object"}"#,
+            r#"{"type":"token_object","instance":7}"#,
+            r#"{"type":"a_newer_kind"}"#,
+        ] {
+            let e = verify_archive(&archive(&[instance, bad]), &AwsLcProvider).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::BadBody, "{bad}: {e:?}");
+        }
+    }
 }
