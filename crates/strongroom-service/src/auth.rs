@@ -267,7 +267,45 @@ pub(crate) fn admin_token_matches(p: &dyn CryptoProvider, expected: &[u8], suppl
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use proptest::prelude::*;
     use strongroom_crypto_awslc::AwsLcProvider;
+
+    proptest! {
+        /// Any principal survives a token: issued, verified, it is the same principal; any
+        /// byte changed and the token is refused.
+        #[test]
+        fn tokens_round_trip_and_any_change_is_refused(
+            subject in "[ -~]{1,40}",
+            roles in 1_u8..32,
+            rings in proptest::option::of(proptest::collection::vec("[a-z0-9-]{2,20}", 0..4)),
+            ttl in 1_i64..86_400,
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let signer = TokenSigner::new([7; 32]);
+            let now = UnixMillis(1_800_000_000_000);
+            let principal = Principal {
+                subject,
+                instance: Some(InstanceId::random()),
+                roles: Roles(roles),
+                key_rings: rings,
+            };
+            let (token, exp) = signer.issue(&AwsLcProvider, &principal, now, ttl).unwrap();
+            prop_assert_eq!(exp, now.0 / 1000 + ttl);
+            let back = signer.verify(&AwsLcProvider, &token, now).unwrap();
+            prop_assert_eq!(&back.subject, &principal.subject);
+            prop_assert_eq!(back.instance, principal.instance);
+            prop_assert_eq!(back.roles, principal.roles);
+            prop_assert_eq!(&back.key_rings, &principal.key_rings);
+            let mut changed = token.clone().into_bytes();
+            let i = at.index(changed.len());
+            if changed[i] != byte {
+                changed[i] = byte;
+                let changed = String::from_utf8_lossy(&changed).into_owned();
+                prop_assert!(signer.verify(&AwsLcProvider, &changed, now).is_err());
+            }
+        }
+    }
 
     fn signed(signer: &TokenSigner, header: &str, claims: serde_json::Value) -> String {
         let input = format!(

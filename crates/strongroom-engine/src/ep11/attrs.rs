@@ -392,6 +392,42 @@ pub fn secret_len_ok(key_type: Ckk, len: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = AttrValue> {
+        prop_oneof![
+            any::<bool>().prop_map(AttrValue::Bool),
+            any::<i64>().prop_map(AttrValue::Int),
+            proptest::collection::vec(any::<u8>(), 0..64).prop_map(AttrValue::Bytes),
+        ]
+    }
+
+    proptest! {
+        /// Every attribute block decodes to what was encoded.
+        #[test]
+        fn any_block_round_trips(m in proptest::collection::btree_map(any::<u64>().prop_map(Cka), value(), 0..12)) {
+            let a = Attrs(m);
+            prop_assert_eq!(Attrs::decode(&a.encode()), Some(a));
+        }
+
+        /// The encoding is canonical: whatever bytes decode, encode back to the same bytes
+        /// (so two blobs with the same attributes cannot differ in their MAC'd bytes).
+        #[test]
+        fn whatever_decodes_is_canonical(
+            m in proptest::collection::btree_map(any::<u64>().prop_map(Cka), value(), 1..8),
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            // A valid block with one byte changed: it decodes to something else or not at
+            // all, and what decodes encodes back to the same bytes.
+            let mut b = Attrs(m).encode();
+            let i = at.index(b.len());
+            b[i] = byte;
+            if let Some(a) = Attrs::decode(&b) {
+                prop_assert_eq!(a.encode(), b);
+            }
+        }
+    }
 
     #[test]
     fn encoding_round_trips_and_is_canonical() {
