@@ -301,7 +301,7 @@ pub async fn verify_chain(
                     wrong_key: false,
                 });
             }
-            if r.prev_hash != prev {
+            if !p.ct_eq(&r.prev_hash, &prev) {
                 return Ok(VerifyReport {
                     records: count,
                     problem: Some((r.seq, "link to the previous record is broken".into())),
@@ -344,7 +344,9 @@ async fn no_record_verifies(
     key: &[u8],
 ) -> Result<bool> {
     let head = store.read_audit(1, WRONG_KEY_PROBE).await?;
-    let linked = head.windows(2).all(|w| w[1].prev_hash == w[0].hash);
+    let linked = head
+        .windows(2)
+        .all(|w| p.ct_eq(&w[1].prev_hash, &w[0].hash));
     let none_verifies = head
         .iter()
         .all(|r| !p.ct_eq(&chain_hash(p, key, r), &r.hash));

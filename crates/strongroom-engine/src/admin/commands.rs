@@ -256,6 +256,7 @@ impl UnitState {
                     .try_into()
                     .map_err(|_| malformed("the transferred key has the wrong length"))?;
                 let reg = Register::new(p, MasterKey::from_bytes(key)).map_err(crypto)?;
+                // ct-exempt: Vp's PartialEq is constant-time (subtle)
                 if reg.vp != vp {
                     return refuse(
                         RefusalKind::Roster,

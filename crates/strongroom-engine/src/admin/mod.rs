@@ -96,8 +96,22 @@ pub enum Which {
 /// A 32-byte verification pattern of a master key: HKDF-SHA-256(salt = "", IKM = key,
 /// info = "strongroom/mk-id/v1", L = 32). Its first 16 bytes are the [`MkId`] stamped in
 /// every blob (HKDF output of length 16 is a prefix of the length-32 output).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// Compared in constant time: a verification pattern is checked against keys the unit holds.
+#[derive(Clone, Copy, Eq)]
 pub struct Vp(pub [u8; 32]);
+
+impl PartialEq for Vp {
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq as _;
+        bool::from(self.0.ct_eq(&other.0))
+    }
+}
+
+impl std::hash::Hash for Vp {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl Vp {
     /// The master key id (first 16 bytes).

@@ -524,6 +524,7 @@ impl UnitState {
         reg: Register,
         equal_current: &str,
     ) -> Result<Option<Output>, Refusal> {
+        // ct-exempt: Vp's PartialEq is constant-time (subtle)
         if self.current.as_ref().is_some_and(|c| c.vp == reg.vp) {
             return refuse(RefusalKind::State, equal_current);
         }

@@ -510,7 +510,7 @@ pub fn open_part(
         .map_err(|_| Error::check(format!("{what}: the part has the wrong length")))?;
     let part = Zeroizing::new(part);
     let vp = part_vp_of(p, &part).map_err(|_| Error::check("verification pattern failed"))?;
-    if f.header.part_vp.as_deref() != Some(vp.to_hex().as_str()) {
+    if !super::same_vp(f.header.part_vp.as_deref(), Some(&vp.to_hex())) {
         return Err(Error::check(format!(
             "{what}: the part does not match its verification pattern"
         )));

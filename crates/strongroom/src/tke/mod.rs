@@ -77,3 +77,15 @@ pub async fn tke(a: TkeArgs) -> Result<(), Error> {
     };
     units::unit_command(&mut t, a.cmd, instance).await
 }
+
+/// Whether two verification patterns (hex, from signed statuses or key part files) are the
+/// same, compared in constant time.
+pub(crate) fn same_vp(a: Option<&str>, b: Option<&str>) -> bool {
+    use strongroom_engine::CryptoProvider as _;
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            strongroom_crypto_awslc::AwsLcProvider.ct_eq(a.as_bytes(), b.as_bytes())
+        }
+        _ => false,
+    }
+}

@@ -99,13 +99,13 @@ impl Tke {
         };
         let id = body.unit.to_string();
         let key_b64 = match self.ws.pinned.get(&id) {
-            Some(pin) => {
+            Some(pinned) => {
                 if let Some(k) = &status_key {
-                    if *k != pin.identity_key {
+                    if *k != pinned.identity_key {
                         return Err(Error::check(format!("unit {id} now presents a different identity key than the one pinned on this workstation: refusing to talk to it (if the unit was replaced on purpose, remove it from workstation.json)")));
                     }
                 }
-                pin.identity_key.clone()
+                pinned.identity_key.clone()
             }
             None => {
                 let k = status_key.ok_or_else(|| {
@@ -487,6 +487,15 @@ pub(super) fn same<T: PartialEq>(v: &[T]) -> bool {
     v.windows(2).all(|w| w[0] == w[1])
 }
 
+/// Whether the units show the same verification pattern (or all none), compared in
+/// constant time.
+pub(super) fn same_vps(v: &[Option<String>]) -> bool {
+    v.windows(2).all(|w| match (&w[0], &w[1]) {
+        (None, None) => true,
+        (a, b) => super::same_vp(a.as_deref(), b.as_deref()),
+    })
+}
+
 pub(super) fn new_vp(u: &Unit) -> Option<String> {
     u.status.new.vp.clone()
 }
@@ -559,7 +568,7 @@ impl Tke {
         let Some(Some(vp)) = vps.first().cloned() else {
             return Err(Error::other("the new master key register is empty: load (cryptounit-mk-load) and commit (cryptounit-mk-commit) a new master key first"));
         };
-        if !same(&vps) {
+        if !same_vps(&vps) {
             return Err(Error::check("the selected units hold different new master keys (see cryptounit-mk); they must agree before a rotation"));
         }
         if let Some(u) = units
@@ -573,7 +582,7 @@ impl Tke {
         }
         let currents: Vec<Option<String>> =
             units.iter().map(|u| u.status.current.vp.clone()).collect();
-        if !same(&currents) || currents[0].is_none() {
+        if !same_vps(&currents) || currents[0].is_none() {
             return Err(Error::other("the selected units do not hold one and the same current master key; compare them (cryptounit-compare)"));
         }
         let op: Vec<usize> = (0..units.len())

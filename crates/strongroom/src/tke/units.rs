@@ -375,7 +375,10 @@ pub(super) async fn unit_command(
                 .await?;
             }
             let shown: Vec<Option<String>> = units.iter().map(new_vp).collect();
-            if !same(&shown) || (vp.is_some() && shown.first() != Some(&vp)) {
+            let first = shown.first().cloned().flatten();
+            if !same_vps(&shown)
+                || (vp.is_some() && !super::same_vp(first.as_deref(), vp.as_deref()))
+            {
                 return Err(Error::check(
                     "the units show different new master keys after the load (cryptounit-mk); clear them (cryptounit-mk-clrnew)",
                 ));
@@ -390,7 +393,7 @@ pub(super) async fn unit_command(
         TkeCmd::CryptounitMkCommit { vp } => {
             let mut units = t.selected().await?;
             let vps: Vec<Option<String>> = units.iter().map(new_vp).collect();
-            if !same(&vps) {
+            if !same_vps(&vps) {
                 return Err(Error::check(
                     "the selected units hold different new master keys (cryptounit-mk)",
                 ));
@@ -431,7 +434,7 @@ pub(super) async fn unit_command(
                 .cloned()
                 .flatten()
                 .ok_or_else(|| Error::other("the new register is empty"))?;
-            if !same(&vps) {
+            if !same_vps(&vps) {
                 return Err(Error::check(
                     "the selected units hold different new master keys (cryptounit-mk)",
                 ));
@@ -515,7 +518,8 @@ pub(super) async fn unit_command(
                 let all = t.discover().await?;
                 let current = units.first().and_then(|u| u.status.current.vp.clone());
                 let kept = all.iter().any(|u| {
-                    !selected.contains(&u.id) && current.is_some() && u.status.current.vp == current
+                    !selected.contains(&u.id)
+                        && super::same_vp(u.status.current.vp.as_deref(), current.as_deref())
                 });
                 return Err(Error::usage(format!(
                     "the instance's keystore holds {held} key(s) under the master key of the selected unit(s); {} Nothing was changed. To zeroize anyway, run again with --force",
@@ -740,7 +744,7 @@ pub(super) async fn unit_command(
             }
             let currents: Vec<Option<String>> =
                 units.iter().map(|u| u.status.current.vp.clone()).collect();
-            if !same(&currents) || currents[0].is_none() {
+            if !same_vps(&currents) || currents[0].is_none() {
                 return Err(Error::check(
                     "the selected units do not share one current master key (cryptounit-compare)",
                 ));
@@ -768,7 +772,7 @@ pub(super) async fn unit_command(
                     continue;
                 }
                 match target.status.new.vp.clone().as_deref() {
-                    Some(v) if v == vp => {
+                    Some(v) if super::same_vp(Some(v), Some(vp.as_str())) => {
                         if target.status.new.state == "full_uncommitted" {
                             t.send(target, Cmd::Commit { vp: vp.clone() }).await?;
                         }
