@@ -104,6 +104,9 @@ pub struct CryptoUnit {
     /// The instance whose keys this unit serves (binds GREP11 blobs and states).
     instance: Option<strongroom_model::InstanceId>,
     ep11: ep11::Ep11Cache,
+    /// Whether `CKM_RSA_PKCS` decrypts and unwraps (PKCS#1 v1.5 decryption; see
+    /// [`CryptoUnit::refuse_rsa_pkcs1_decryption`]).
+    rsa_pkcs1_decryption: bool,
 }
 
 impl fmt::Debug for CryptoUnit {
@@ -129,7 +132,20 @@ impl CryptoUnit {
             write_next: false,
             instance: None,
             ep11: ep11::Ep11Cache::default(),
+            rsa_pkcs1_decryption: true,
         })
+    }
+
+    /// Switches PKCS#1 v1.5 decryption off: `CKM_RSA_PKCS` no longer decrypts or unwraps
+    /// (a padding oracle, Bleichenbacher and Marvin, needs only that), and the mechanism
+    /// list no longer offers it for them. Signing and verifying with it stay.
+    pub fn refuse_rsa_pkcs1_decryption(&mut self) {
+        self.rsa_pkcs1_decryption = false;
+    }
+
+    /// Whether `CKM_RSA_PKCS` decrypts and unwraps on this unit.
+    pub fn rsa_pkcs1_decryption(&self) -> bool {
+        self.rsa_pkcs1_decryption
     }
 
     /// Binds the unit to the instance whose GREP11 blobs and states it seals and opens.

@@ -919,3 +919,104 @@ fn x931_signatures() {
         .unwrap_err();
     assert_eq!(e.ckr, ckr::KEY_SIZE_RANGE);
 }
+
+#[test]
+fn pkcs1_v15_decryption_can_be_switched_off_and_leaves_signing_and_oaep() {
+    let mut u = unit();
+    let (public, private) = u
+        .ep11()
+        .generate_key_pair(
+            &Mech::new(ckm::RSA_PKCS_KEY_PAIR_GEN),
+            &t(&[
+                (cka::MODULUS_BITS, AttrValue::Int(2048)),
+                (cka::ENCRYPT, AttrValue::Bool(true)),
+                (cka::WRAP, AttrValue::Bool(true)),
+                (cka::VERIFY, AttrValue::Bool(true)),
+            ]),
+            &t(&[
+                (cka::DECRYPT, AttrValue::Bool(true)),
+                (cka::UNWRAP, AttrValue::Bool(true)),
+                (cka::SIGN, AttrValue::Bool(true)),
+            ]),
+        )
+        .unwrap();
+    let pkcs1 = Mech::new(ckm::RSA_PKCS);
+    let aes = common::aes_key(&u, &[cka::ENCRYPT, cka::EXTRACTABLE]);
+    let ct = u
+        .ep11()
+        .single(Op::Encrypt, &pkcs1, &public.blob, b"secret", &[])
+        .unwrap();
+    let wrapped = u.ep11().wrap(&pkcs1, &aes, &public.blob, &[]).unwrap();
+    let aes_template = t(&[
+        (cka::CLASS, AttrValue::Int(cko::SECRET_KEY.0 as i64)),
+        (cka::KEY_TYPE, AttrValue::Int(ckk::AES.0 as i64)),
+        (cka::ENCRYPT, AttrValue::Bool(true)),
+    ]);
+    // Allowed by default: decrypt and unwrap work, and the mechanism offers them.
+    assert_eq!(
+        u.ep11()
+            .single(Op::Decrypt, &pkcs1, &private.blob, &ct, &[])
+            .unwrap(),
+        b"secret"
+    );
+    u.ep11()
+        .unwrap(&pkcs1, &private.blob, &[], &wrapped, &aes_template)
+        .unwrap();
+    let flags = |u: &CryptoUnit| u.ep11().mechanism_info(ckm::RSA_PKCS).unwrap().flags;
+    assert_ne!(flags(&u) & 0x200, 0, "CKF_DECRYPT");
+    assert_ne!(flags(&u) & 0x40000, 0, "CKF_UNWRAP");
+
+    u.refuse_rsa_pkcs1_decryption();
+    assert!(!u.rsa_pkcs1_decryption());
+    let refused = |e: Ep11Error| {
+        assert_eq!(e.ckr, ckr::MECHANISM_INVALID);
+        assert!(e.detail.contains("switched off"), "{}", e.detail);
+    };
+    refused(
+        u.ep11()
+            .single(Op::Decrypt, &pkcs1, &private.blob, &ct, &[])
+            .unwrap_err(),
+    );
+    refused(
+        u.ep11()
+            .init(Op::Decrypt, &pkcs1, &private.blob)
+            .unwrap_err(),
+    );
+    refused(
+        u.ep11()
+            .unwrap(&pkcs1, &private.blob, &[], &wrapped, &aes_template)
+            .unwrap_err(),
+    );
+    assert_eq!(flags(&u) & (0x200 | 0x40000), 0);
+    // Encrypting, wrapping, signing and verifying with CKM_RSA_PKCS stay; OAEP decrypts.
+    assert_ne!(flags(&u) & 0x100, 0, "CKF_ENCRYPT");
+    u.ep11()
+        .single(Op::Encrypt, &pkcs1, &public.blob, b"secret", &[])
+        .unwrap();
+    let di = [0x30; 51];
+    let sig = u
+        .ep11()
+        .single(Op::Sign, &pkcs1, &private.blob, &di, &[])
+        .unwrap();
+    u.ep11()
+        .single(Op::Verify, &pkcs1, &public.blob, &di, &sig)
+        .unwrap();
+    let oaep = Mech {
+        code: ckm::RSA_PKCS_OAEP,
+        param: MechParam::Oaep {
+            hash: ckm::SHA256,
+            mgf: 2,
+            label: vec![],
+        },
+    };
+    let ct = u
+        .ep11()
+        .single(Op::Encrypt, &oaep, &public.blob, b"secret", &[])
+        .unwrap();
+    assert_eq!(
+        u.ep11()
+            .single(Op::Decrypt, &oaep, &private.blob, &ct, &[])
+            .unwrap(),
+        b"secret"
+    );
+}

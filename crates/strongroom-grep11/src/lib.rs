@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use prost::Message as _;
 use strongroom_engine::ep11::{
-    mechanism_info, AttrValue, Attrs, Ep11Error, Mech, MechParam, NewKey, Op, Template, MECHANISMS,
+    offered_mechanism_info, AttrValue, Attrs, Ep11Error, Mech, MechParam, NewKey, Op, Template,
+    MECHANISMS,
 };
 use strongroom_engine::CryptoUnit;
 use strongroom_model::Role;
@@ -246,7 +247,7 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::GetMechanismInfoResponse>, Status> {
         self.ctx(&r, Action::Ep11Mechanisms).await?;
         let mech = Ckm(r.get_ref().mech);
-        let Some(info) = mechanism_info(mech) else {
+        let Some(info) = offered_mechanism_info(mech, self.svc.rsa_pkcs1_decryption()) else {
             return Err(bad_mech(&format!(
                 "mechanism 0x{mech:x} is not implemented by this server"
             )));

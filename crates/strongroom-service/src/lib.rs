@@ -145,6 +145,8 @@ pub struct ServiceConfig {
     pub zone: Option<String>,
     /// This node's region (`serve --region`).
     pub region: Option<String>,
+    /// Whether `CKM_RSA_PKCS` decrypts and unwraps (`serve --rsa-pkcs1-decryption`).
+    pub rsa_pkcs1_decryption: bool,
 }
 
 impl Default for ServiceConfig {
@@ -158,6 +160,7 @@ impl Default for ServiceConfig {
             dev: false,
             zone: None,
             region: None,
+            rsa_pkcs1_decryption: true,
         }
     }
 }
@@ -381,6 +384,11 @@ impl Service {
     /// This node's zone and region, as configured.
     pub fn placement(&self) -> (Option<&str>, Option<&str>) {
         (self.config.zone.as_deref(), self.config.region.as_deref())
+    }
+
+    /// Whether `CKM_RSA_PKCS` decrypts and unwraps on this node.
+    pub fn rsa_pkcs1_decryption(&self) -> bool {
+        self.config.rsa_pkcs1_decryption
     }
 
     /// Now, by the service clock.

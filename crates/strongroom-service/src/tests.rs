@@ -35,6 +35,7 @@ async fn fixture_with(audit_sync_all: bool) -> Fixture {
         dev: true,
         zone: None,
         region: None,
+        rsa_pkcs1_decryption: true,
     })
     .await;
     Fixture {

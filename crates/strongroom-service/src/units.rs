@@ -156,7 +156,13 @@ impl Service {
         let unit = match best {
             Some(u) => u
                 .data_plane(Arc::clone(&self.provider))
-                .map_err(|e| internal(&format!("crypto unit start failed: {e}")))?,
+                .map_err(|e| internal(&format!("crypto unit start failed: {e}")))?
+                .map(|mut unit| {
+                    if !self.config.rsa_pkcs1_decryption {
+                        unit.refuse_rsa_pkcs1_decryption();
+                    }
+                    unit
+                }),
             None => None,
         };
         let serving_id = best.map(|u| u.id());

@@ -138,6 +138,13 @@ pub struct ServeArgs {
     /// within milliseconds) or `all` (every request; slower).
     #[arg(long, env = "STRONGROOM_AUDIT_SYNC")]
     pub audit_sync: Option<String>,
+    /// Whether CKM_RSA_PKCS (PKCS#1 v1.5) decrypts and unwraps over GREP11 and the PKCS#11
+    /// library: `allow` (default, for applications that need it) or `refuse` (recommended:
+    /// a PKCS#1 v1.5 padding oracle, Bleichenbacher and Marvin, needs only that; signing
+    /// with CKM_RSA_PKCS stays, OAEP is unaffected, and the mechanism list then shows
+    /// CKM_RSA_PKCS without CKF_DECRYPT and CKF_UNWRAP).
+    #[arg(long, env = "STRONGROOM_RSA_PKCS1_DECRYPTION")]
+    pub rsa_pkcs1_decryption: Option<String>,
     /// A file of at least 32 secret bytes shared by the nodes of a cluster: the keys that sign
     /// bearer tokens and chain the audit log are derived from it, so any node accepts a token
     /// another node issued and all nodes extend one audit chain (created with 32 random bytes
@@ -198,6 +205,7 @@ pub(crate) struct FileConfig {
     max_body: Option<usize>,
     log_format: Option<String>,
     audit_sync: Option<String>,
+    rsa_pkcs1_decryption: Option<String>,
     max_keys_per_instance: Option<u64>,
     rate_limit_per_instance: Option<u32>,
     backup_dir: Option<PathBuf>,
@@ -252,6 +260,7 @@ pub struct Config {
     pub log_json: bool,
     pub test_clock: bool,
     pub audit_sync_all: bool,
+    pub rsa_pkcs1_decryption: bool,
     pub max_keys_per_instance: Option<u64>,
     pub rate_limit_per_instance: Option<u32>,
     pub backup_dir: Option<PathBuf>,
@@ -328,6 +337,19 @@ pub fn resolve(a: ServeArgs) -> Result<Config, Error> {
             "--audit-sync must be 'changes' or 'all', not '{audit_sync}'"
         )));
     }
+    let rsa_pkcs1_decryption = match a
+        .rsa_pkcs1_decryption
+        .or(file.rsa_pkcs1_decryption)
+        .as_deref()
+    {
+        None | Some("allow") => true,
+        Some("refuse") => false,
+        Some(other) => {
+            return Err(Error::usage(format!(
+                "--rsa-pkcs1-decryption must be 'allow' or 'refuse', not '{other}'"
+            )))
+        }
+    };
     let http_addr = a.http_addr.or(file.http_addr).unwrap_or(default_addr);
     let grpc_addr = a.grpc_addr.or(file.grpc_addr);
     let admin_addr = match a.admin_addr.or(file.admin_addr).as_deref() {
@@ -485,6 +507,7 @@ pub fn resolve(a: ServeArgs) -> Result<Config, Error> {
         log_json: log_format == "json",
         test_clock: a.test_clock,
         audit_sync_all: audit_sync == "all",
+        rsa_pkcs1_decryption,
         max_keys_per_instance: a.max_keys_per_instance.or(file.max_keys_per_instance),
         rate_limit_per_instance: a.rate_limit_per_instance.or(file.rate_limit_per_instance),
         backup_dir: a.backup_dir.or(file.backup_dir),

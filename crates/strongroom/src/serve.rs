@@ -156,6 +156,7 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
             dev: cfg.dev,
             zone: cfg.zone.clone(),
             region: cfg.region.clone(),
+            rsa_pkcs1_decryption: cfg.rsa_pkcs1_decryption,
         },
     )
     .await

@@ -173,6 +173,16 @@ pub fn mechanism_info(code: Ckm) -> Option<MechInfo> {
     MECHANISMS.iter().copied().find(|m| m.code == code)
 }
 
+/// A mechanism's information as a server offers it: without `CKF_DECRYPT` and
+/// `CKF_UNWRAP` on `CKM_RSA_PKCS` when PKCS#1 v1.5 decryption is switched off.
+pub fn offered_mechanism_info(code: Ckm, rsa_pkcs1_decryption: bool) -> Option<MechInfo> {
+    let mut info = mechanism_info(code)?;
+    if code == ckm::RSA_PKCS && !rsa_pkcs1_decryption {
+        info.flags &= !(ckf::DECRYPT | ckf::UNWRAP);
+    }
+    Some(info)
+}
+
 /// Curve of a CKA_EC_PARAMS value: a DER OID, or one of IBM's ASCII names.
 pub fn curve_of_params(p: &[u8]) -> Option<Curve> {
     use crate::der::oid;

@@ -43,7 +43,9 @@ use consts::{cka, ckf, ckk, ckm, cko, ckp, ckr, ecsg, Cka, Ckk, Ckm, Cko, Ckr};
 use object::Parsed;
 
 use errors::*;
-pub use mechanisms::{curve_of_params, mechanism_info, params_of_curve, MechInfo, MECHANISMS};
+pub use mechanisms::{
+    curve_of_params, mechanism_info, offered_mechanism_info, params_of_curve, MechInfo, MECHANISMS,
+};
 pub use plan::digest_of;
 use plan::*;
 use state::*;

@@ -336,7 +336,7 @@ impl Ep11<'_> {
 
     /// `EncryptInit`, `DecryptInit`, `SignInit`, `VerifyInit`, `DigestInit`: a State.
     pub fn init(&self, op: Op, mech: &Mech, key: &[u8]) -> Result<Vec<u8>, Ep11Error> {
-        let plan = plan(mech, op)?;
+        let plan = self.planned(mech, op)?;
         self.key_for(op, &plan, key)?;
         let st = self.new_state(mech, key, &plan)?;
         self.seal_op(op, &st)
@@ -350,7 +350,7 @@ impl Ep11<'_> {
         data: &[u8],
     ) -> Result<(Vec<u8>, Vec<u8>), Ep11Error> {
         let mut st = self.open_op(op, state)?;
-        let plan = plan(&st.mech, op)?;
+        let plan = self.planned(&st.mech, op)?;
         let key = self.key_for(op, &plan, &st.key)?;
         let out = self.step(op, &plan, key.as_deref(), &mut st, data, None)?;
         self.provider
@@ -382,7 +382,7 @@ impl Ep11<'_> {
         sig: &[u8],
     ) -> Result<Vec<u8>, Ep11Error> {
         let mut st = self.open_op(op, state)?;
-        let plan = plan(&st.mech, op)?;
+        let plan = self.planned(&st.mech, op)?;
         let key = self.key_for(op, &plan, &st.key)?;
         self.step(op, &plan, key.as_deref(), &mut st, data, Some(sig))
     }
@@ -399,7 +399,7 @@ impl Ep11<'_> {
         if mech.code == ckm::IBM_EC_AGGREGATE && op == Op::Sign {
             return self.aggregate_signatures(mech, key);
         }
-        let plan = plan(mech, op)?;
+        let plan = self.planned(mech, op)?;
         let k = self.key_for(op, &plan, key)?;
         let mut st = OpState::start([0; 16], mech, &[], &plan);
         self.step(op, &plan, k.as_deref(), &mut st, data, Some(sig))

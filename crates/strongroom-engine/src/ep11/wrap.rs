@@ -18,7 +18,7 @@ impl Ep11<'_> {
         }
         let k = self.resolve(key, Role::Key)?;
         let w = self.resolve(kek, Role::Wrapping)?;
-        let plan = plan(mech, Op::Encrypt)?;
+        let plan = self.planned(mech, Op::Encrypt)?;
         fits(&plan, Op::Encrypt, &w)
             .map_err(|e| Ep11Error::new(ckr::WRAPPING_KEY_TYPE_INCONSISTENT, e.detail))?;
         permit(&w, cka::WRAP, "CKA_WRAP")?;
@@ -115,7 +115,7 @@ impl Ep11<'_> {
             )
         })?;
         let w = self.resolve(kek, Role::Unwrapping)?;
-        let plan = plan(mech, Op::Decrypt)?;
+        let plan = self.planned(mech, Op::Decrypt)?;
         fits(&plan, Op::Decrypt, &w)
             .map_err(|e| Ep11Error::new(ckr::UNWRAPPING_KEY_TYPE_INCONSISTENT, e.detail))?;
         permit(&w, cka::UNWRAP, "CKA_UNWRAP")?;

@@ -250,3 +250,88 @@ async fn bad_input_gets_its_ckr_and_changes_nothing() {
     step("The server is still healthy.");
     assert_eq!(g.random(16).await.len(), 16);
 }
+
+/// `serve --rsa-pkcs1-decryption refuse`: CKM_RSA_PKCS no longer decrypts or unwraps over
+/// GREP11 (a PKCS#1 v1.5 padding oracle needs only that), the mechanism says so, and
+/// encryption, signatures and OAEP go on.
+#[tokio::test]
+async fn pkcs1_v15_decryption_refused_by_the_server_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(dir.path(), &["--rsa-pkcs1-decryption", "refuse"]);
+    let mut g = G::new(&s).await;
+    let r = g.r(pb::GetMechanismInfoRequest {
+        mech: ckm::RSA_PKCS.0,
+    });
+    let flags =
+        g.c.get_mechanism_info(r)
+            .await
+            .unwrap()
+            .into_inner()
+            .mech_info
+            .unwrap()
+            .flags;
+    assert_eq!(
+        flags & (0x200 | 0x40000),
+        0,
+        "no CKF_DECRYPT, no CKF_UNWRAP"
+    );
+    assert_ne!(flags & (0x100 | 0x800), 0, "CKF_ENCRYPT and CKF_SIGN stay");
+    let (public, private) = g
+        .gen_pair(
+            ckm::RSA_PKCS_KEY_PAIR_GEN,
+            &[
+                (cka::MODULUS_BITS, i(2048)),
+                (cka::ENCRYPT, b(true)),
+                (cka::WRAP, b(true)),
+            ],
+            &[
+                (cka::DECRYPT, b(true)),
+                (cka::UNWRAP, b(true)),
+                (cka::SIGN, b(true)),
+            ],
+        )
+        .await;
+    let ct = g.enc1(m(ckm::RSA_PKCS), &public, b"secret").await.unwrap();
+    let refused = g.dec1(m(ckm::RSA_PKCS), &private, &ct).await;
+    assert_eq!(
+        ckr_of(refused.map(tonic::Response::new)),
+        ckr::MECHANISM_INVALID
+    );
+    let aes = g
+        .gen_key(
+            ckm::AES_KEY_GEN,
+            &[(cka::VALUE_LEN, i(16)), (cka::EXTRACTABLE, b(true))],
+        )
+        .await;
+    let r = g.r(pb::WrapKeyRequest {
+        mech: m(ckm::RSA_PKCS),
+        key: aes.key.clone(),
+        ke_k: kb(&public),
+        ..Default::default()
+    });
+    let wrapped = g.c.wrap_key(r).await.unwrap().into_inner().wrapped;
+    let r = g.r(pb::UnwrapKeyRequest {
+        wrapped,
+        mech: m(ckm::RSA_PKCS),
+        template: tm(&[
+            (cka::CLASS, i(cko::SECRET_KEY.0 as i64)),
+            (cka::KEY_TYPE, i(ckk::AES.0 as i64)),
+            (cka::VALUE_LEN, i(16)),
+        ]),
+        ke_k: kb(&private),
+        ..Default::default()
+    });
+    assert_eq!(ckr_of(g.c.unwrap_key(r).await), ckr::MECHANISM_INVALID);
+    // Signing with CKM_RSA_PKCS stays.
+    let sig = g.sign1(m(ckm::RSA_PKCS), &private, &[0x30; 51]).await;
+    assert_eq!(sig.len(), 256);
+    // An invalid value of the setting stops the server with a clear message.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strongroom"))
+        .args(["serve", "--dev", "--rsa-pkcs1-decryption", "maybe"])
+        .arg("--data-dir")
+        .arg(dir.path().join("other"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'allow' or 'refuse'"));
+}
