@@ -211,3 +211,52 @@ def test_x25519_agrees_with_cryptography(server, stubs):
     with pytest.raises(grpc.RpcError) as e:
         aes_from(bytes(32))  # the point 0 has small order: an all-zero secret
     assert grep11_code(stubs, e.value) == 0x71  # CKR_MECHANISM_PARAM_INVALID
+
+
+CKM_IBM_EC_AGGREGATE, ECSG_BLS = 0x80010034, 6
+BLS12_381 = bytes.fromhex("060c2b0601040102820b87670302")
+
+
+def test_bls_aggregation_as_ibms_example(server, stubs):
+    """IBM's Test_bls12_Aggregation over gRPC: ten BLS12-381 key pairs sign one message; the
+    signatures aggregate by SignSingle without a key and the public keys by DeriveKey without
+    a base key; the aggregate verifies against the derived key and against a KeyBlob whose
+    first blob is the ten public key blobs joined. With three keys and two signatures, both
+    forms refuse (Test_bls12_AggregationWithVerificationFailure)."""
+    pb = stubs["server_pb2"]
+    bls = pb.Mechanism(Mechanism=CKM_IBM_ECDSA_OTHER, ECSGParameter=pb.ECSGParm(Type=ECSG_BLS))
+    pairs = []
+    for _ in range(10):
+        r = call(server, stubs, "GenerateKeyPair", pb.GenerateKeyPairRequest(
+            Mech=pb.Mechanism(Mechanism=CKM_EC_KEY_PAIR_GEN),
+            PubKeyTemplate={CKA_EC_PARAMS: pb.AttributeValue(AttributeB=BLS12_381), CKA_VERIFY: tf(pb, True)},
+            PrivKeyTemplate={CKA_SIGN: tf(pb, True)}))
+        pairs.append((r.PubKeyBytes, r.PrivKeyBytes))
+    msg = b"one block, ten validators"
+    sigs = [call(server, stubs, "SignSingle", pb.SignSingleRequest(
+        Mech=bls, PrivKey=pb.KeyBlob(KeyBlobs=[sk]), Data=msg)).Signature for _, sk in pairs]
+
+    def agg_sig(s):
+        return call(server, stubs, "SignSingle", pb.SignSingleRequest(Mech=pb.Mechanism(
+            Mechanism=CKM_IBM_EC_AGGREGATE, ECAGGParameter=pb.ECAGGParm(
+                Version=0, Mode=1, PerElementSize=96, Elements=b"".join(s))))).Signature
+
+    def agg_key(pks):
+        return call(server, stubs, "DeriveKey", pb.DeriveKeyRequest(
+            Mech=pb.Mechanism(Mechanism=CKM_IBM_EC_AGGREGATE, ECAGGParameter=pb.ECAGGParm(
+                Version=0, Mode=2, PerElementSize=len(pks[0]), Elements=b"".join(pks))),
+            Template={CKA_VERIFY: tf(pb, True)})).NewKeyBytes
+
+    def verify(key, sig):
+        call(server, stubs, "VerifySingle", pb.VerifySingleRequest(
+            Mech=bls, PubKey=pb.KeyBlob(KeyBlobs=[key]), Data=msg, Signature=sig))
+
+    all_sig = agg_sig(sigs)
+    public = [pk for pk, _ in pairs]
+    verify(agg_key(public), all_sig)
+    verify(b"".join(public), all_sig)
+    two = agg_sig(sigs[:2])
+    for key in (agg_key(public[:3]), b"".join(public[:3])):
+        with pytest.raises(grpc.RpcError) as e:
+            verify(key, two)
+        assert grep11_code(stubs, e.value) == 0xC0  # CKR_SIGNATURE_INVALID

@@ -847,6 +847,76 @@ fn bls_keys_generated_here_sign_aggregate_and_refuse_bad_input() {
             .ckr,
         ckr::SIGNATURE_INVALID
     );
+    // IBM's second form: the signers' public key blobs joined in one KeyBlob verify the
+    // aggregate signature directly; without a signer's key, or with one too many, it fails.
+    let joined: Vec<u8> = pairs.iter().flat_map(|(pk, _)| pk.blob.clone()).collect();
+    u.ep11()
+        .single(Op::Verify, &bls(), &joined, msg, &agg_sig)
+        .unwrap();
+    let joined3: Vec<u8> = pairs[..3]
+        .iter()
+        .flat_map(|(pk, _)| pk.blob.clone())
+        .collect();
+    assert_eq!(
+        u.ep11()
+            .single(Op::Verify, &bls(), &joined3, msg, &two)
+            .unwrap_err()
+            .ckr,
+        ckr::SIGNATURE_INVALID
+    );
+    let joined2: Vec<u8> = pairs[..2]
+        .iter()
+        .flat_map(|(pk, _)| pk.blob.clone())
+        .collect();
+    u.ep11()
+        .single(Op::Verify, &bls(), &joined2, msg, &two)
+        .unwrap();
+    // A damaged blob in the set, a private key blob, a non-BLS key, or a joined set used
+    // for anything but a BLS verification are refused.
+    let mut damaged = joined2.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    assert!(u
+        .ep11()
+        .single(Op::Verify, &bls(), &damaged, msg, &two)
+        .is_err());
+    let with_private: Vec<u8> = [pairs[0].0.blob.clone(), pairs[1].1.blob.clone()].concat();
+    assert!(u
+        .ep11()
+        .single(Op::Verify, &bls(), &with_private, msg, &two)
+        .is_err());
+    let p256 = u
+        .ep11()
+        .generate_key_pair(
+            &Mech::new(ckm::EC_KEY_PAIR_GEN),
+            &t(&[
+                (
+                    cka::EC_PARAMS,
+                    AttrValue::Bytes(params_of_curve(Curve::P256)),
+                ),
+                (cka::VERIFY, AttrValue::Bool(true)),
+            ]),
+            &t(&[(cka::SIGN, AttrValue::Bool(true))]),
+        )
+        .unwrap();
+    let mixed: Vec<u8> = [pairs[0].0.blob.clone(), p256.0.blob.clone()].concat();
+    assert_eq!(
+        u.ep11()
+            .single(Op::Verify, &bls(), &mixed, msg, &two)
+            .unwrap_err()
+            .ckr,
+        ckr::KEY_TYPE_INCONSISTENT
+    );
+    assert!(u
+        .ep11()
+        .single(
+            Op::Verify,
+            &Mech::new(ckm::ECDSA),
+            &joined2,
+            &[0; 32],
+            &[0; 64]
+        )
+        .is_err());
     // Bad input: elements that do not divide, the wrong mode or version, a key given, a
     // truncated signature, a public key of another curve among the elements.
     let e = |m: Mech, key: &[u8]| {

@@ -134,4 +134,46 @@ impl Ep11<'_> {
             attrs: a,
         })
     }
+
+    /// IBM's second BLS verification form: the signers' public key blobs joined in one
+    /// KeyBlob. Each blob is checked (its MAC, BLS12-381, CKA_VERIFY) and the signature is
+    /// verified against their aggregate, as with a key aggregated by DeriveKey.
+    pub(super) fn aggregate_signers(&self, parts: &[&[u8]]) -> Result<Arc<Resolved>, Ep11Error> {
+        let mut raws = Vec::new();
+        for (i, blob) in parts.iter().enumerate() {
+            let k = self.resolve(blob, Role::Key)?;
+            match &k.body {
+                Body::Public(info) if info.kind == AsymKind::Ec(Curve::Bls12381) => {
+                    permit(&k, cka::VERIFY, "CKA_VERIFY")?;
+                    raws.push(info.raw.clone());
+                }
+                _ => {
+                    return err(
+                        ckr::KEY_TYPE_INCONSISTENT,
+                        format!(
+                            "public key {i} of the joined KeyBlob is not a BLS12-381 public key"
+                        ),
+                    )
+                }
+            }
+        }
+        let refs: Vec<&[u8]> = raws.iter().map(Vec::as_slice).collect();
+        let info = self
+            .provider
+            .bls_aggregate_public_keys(&refs)
+            .map_err(|_| {
+                Ep11Error::new(
+                    ckr::KEY_TYPE_INCONSISTENT,
+                    "the public keys do not aggregate (the point at infinity)",
+                )
+            })?;
+        let mut t = Template::new();
+        t.insert(cka::VERIFY, AttrValue::Bool(true));
+        let mut attrs = Attrs::build(&t, cko::PUBLIC_KEY, ckk::EC, false, None);
+        add_public_attrs(&mut attrs, &info);
+        Ok(Arc::new(Resolved {
+            attrs,
+            body: Body::Public(info),
+        }))
+    }
 }

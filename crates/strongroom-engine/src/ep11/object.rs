@@ -119,6 +119,31 @@ pub fn parse(b: &[u8]) -> Option<Parsed<'_>> {
     }
 }
 
+/// Splits bytes made of several public key blobs joined end to end (IBM's second BLS
+/// verification form: a KeyBlob whose first blob is the signers' public key blobs joined).
+/// None unless there are at least two, each a whole public key blob.
+pub fn split_public_blobs(mut b: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        if *b.first()? != tag::SEQUENCE {
+            return None;
+        }
+        let spki_len = der::tlv_len(b)?;
+        let mut rest = b.get(spki_len..)?;
+        for _ in 0..3 {
+            let (_, r) = der::expect(rest, tag::OCTET_STRING)?;
+            rest = r;
+        }
+        let (one, tail) = b.split_at(b.len() - rest.len());
+        if !matches!(parse(one)?, Parsed::Public { .. }) {
+            return None;
+        }
+        out.push(one);
+        b = tail;
+    }
+    (out.len() >= 2).then_some(out)
+}
+
 /// The master key id a blob depends on (None for a raw SPKI).
 pub fn mk_of(b: &[u8]) -> Result<Option<MkId>, EngineError> {
     match parse(b).ok_or(EngineError::BlobMalformed)? {

@@ -225,7 +225,18 @@ impl Ep11<'_> {
         if op == Op::Digest {
             return Ok(None);
         }
-        let k = self.resolve(key, Role::Key)?;
+        let bls_verify = op == Op::Verify
+            && matches!(
+                plan,
+                Plan::Sign {
+                    scheme: SignScheme::Bls,
+                    ..
+                }
+            );
+        let k = match object::split_public_blobs(key) {
+            Some(parts) if bls_verify => self.aggregate_signers(&parts)?,
+            _ => self.resolve(key, Role::Key)?,
+        };
         fits(plan, op, &k)?;
         // EC multiply is a key agreement step: the private key must allow derivation.
         let (a, name) = match plan {
