@@ -187,21 +187,41 @@ impl SqlExec for SqliteStore {
     }
 
     async fn execute_all(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>> {
-        let mut tx = self.write.begin().await.map_err(unavailable)?;
-        let mut counts = Vec::with_capacity(stmts.len());
-        for s in stmts {
-            let n = bind_all(sqlx::query(&s.sql), s.args.clone())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| collision_or(e, &s))?
-                .rows_affected();
-            if s.required && n == 0 {
-                return Err(StoreError::NotFound);
+        // BEGIN/COMMIT by hand on the one writer connection, and an explicit ROLLBACK on
+        // any failure, COMMIT's included: after SQLITE_FULL or an I/O error SQLite may or
+        // may not have rolled the transaction back itself, and a transaction left open
+        // would swallow every later write of this connection uncommitted — acknowledged,
+        // then lost (tests/chaos.rs fills the disk to show it does not happen).
+        let mut conn = self.write.acquire().await.map_err(unavailable)?;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        let run = async {
+            let mut counts = Vec::with_capacity(stmts.len());
+            for s in &stmts {
+                let n = bind_all(sqlx::query(&s.sql), s.args.clone())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| collision_or(e, s))?
+                    .rows_affected();
+                if s.required && n == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                counts.push(n);
             }
-            counts.push(n);
+            sqlx::query("COMMIT")
+                .execute(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(counts)
         }
-        tx.commit().await.map_err(unavailable)?;
-        Ok(counts)
+        .await;
+        if run.is_err() {
+            // Fails harmlessly when SQLite has already rolled back.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        }
+        run
     }
 
     async fn fetch_all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Self::Row>> {
@@ -259,10 +279,11 @@ impl SqlExec for SqliteStore {
             }
         }
         if tx.is_some() {
-            sqlx::query("COMMIT")
-                .execute(&mut *conn)
-                .await
-                .map_err(unavailable)?;
+            if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
+                // As in execute_all: never leave this connection inside a transaction.
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                return Err(unavailable(e));
+            }
         }
         Ok(())
     }
