@@ -38,6 +38,13 @@ pub struct OffsetClock {
 }
 
 impl OffsetClock {
+    /// Moves the clock by `secs` seconds, forward or back (chaos tests: a node whose clock
+    /// is stepped by NTP or an operator).
+    pub fn jump(&self, secs: i64) {
+        self.offset_ms
+            .fetch_add(secs.saturating_mul(1000), Ordering::SeqCst);
+    }
+
     /// Moves the clock forward by `secs` seconds (negative values are ignored).
     pub fn advance(&self, secs: i64) {
         if secs > 0 {

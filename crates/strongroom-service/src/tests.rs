@@ -1302,6 +1302,7 @@ async fn the_per_instance_rate_limit_refuses_bursts() {
     );
     assert_eq!(allowed + limited, 30);
 }
+mod clock_jumps;
 mod kmip;
 mod placement;
 mod service_ids;
