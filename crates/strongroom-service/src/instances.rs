@@ -355,18 +355,7 @@ impl Service {
     ) -> Result<InstanceUsage> {
         let r = async {
             self.require_instance(instance).await?;
-            // This node's counts so far; other nodes add theirs every few seconds.
-            self.flush_unit_usage().await?;
-            Ok(InstanceUsage {
-                api_calls: self.store.audit_usage(instance, from, to).await?,
-                units: self
-                    .store
-                    .unit_usage(instance, month)
-                    .await?
-                    .into_iter()
-                    .map(|u| (u.unit, u.calls))
-                    .collect(),
-            })
+            self.usage_of(instance, from, to, month).await
         }
         .await;
         self.admin_audited(ctx, Action::AdminInstancesUsage, Some(instance), r)
@@ -383,22 +372,30 @@ impl Service {
         to: strongroom_model::UnixMillis,
         month: &str,
     ) -> Result<InstanceUsage> {
-        let instance = ctx.instance;
-        let op = async {
-            self.flush_unit_usage().await?;
-            Ok(InstanceUsage {
-                api_calls: self.store.audit_usage(instance, from, to).await?,
-                units: self
-                    .store
-                    .unit_usage(instance, month)
-                    .await?
-                    .into_iter()
-                    .map(|u| (u.unit, u.calls))
-                    .collect(),
-            })
-        };
+        let op = self.usage_of(ctx.instance, from, to, month);
         self.audited(ctx, Action::UsageRead, Role::Reader, None, op)
             .await
+    }
+
+    async fn usage_of(
+        &self,
+        instance: InstanceId,
+        from: strongroom_model::UnixMillis,
+        to: strongroom_model::UnixMillis,
+        month: &str,
+    ) -> Result<InstanceUsage> {
+        // This node's counts so far; other nodes add theirs every few seconds.
+        self.flush_unit_usage().await?;
+        Ok(InstanceUsage {
+            api_calls: self.store.audit_usage(instance, from, to).await?,
+            units: self
+                .store
+                .unit_usage(instance, month)
+                .await?
+                .into_iter()
+                .map(|u| (u.unit, u.calls))
+                .collect(),
+        })
     }
 
     /// Exchanges an API key for a bearer token (the IAM apikey grant). The key's instance's

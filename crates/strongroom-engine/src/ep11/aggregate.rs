@@ -101,31 +101,7 @@ impl Ep11<'_> {
             );
         }
         let t = &attrs::for_derived_ec(t, cko::PUBLIC_KEY)?;
-        let mut raws = Vec::new();
-        for (i, blob) in elements(mech, MODE_PUBLIC_KEYS)?.into_iter().enumerate() {
-            let k = self.resolve(blob, Role::Key)?;
-            match &k.body {
-                Body::Public(info) if info.kind == AsymKind::Ec(Curve::Bls12381) => {
-                    raws.push(info.raw.clone())
-                }
-                _ => {
-                    return err(
-                        ckr::KEY_TYPE_INCONSISTENT,
-                        format!("element {i} is not a BLS12-381 public key"),
-                    )
-                }
-            }
-        }
-        let refs: Vec<&[u8]> = raws.iter().map(Vec::as_slice).collect();
-        let info = self
-            .provider
-            .bls_aggregate_public_keys(&refs)
-            .map_err(|_| {
-                Ep11Error::new(
-                    ckr::KEY_TYPE_INCONSISTENT,
-                    "the public keys do not aggregate (the point at infinity)",
-                )
-            })?;
+        let info = self.bls_aggregate(&elements(mech, MODE_PUBLIC_KEYS)?, None, "element")?;
         let mut a = Attrs::build(t, cko::PUBLIC_KEY, ckk::EC, false, Some(mech.code));
         add_public_attrs(&mut a, &info);
         Ok(NewKey {
@@ -139,34 +115,11 @@ impl Ep11<'_> {
     /// KeyBlob. Each blob is checked (its MAC, BLS12-381, CKA_VERIFY) and the signature is
     /// verified against their aggregate, as with a key aggregated by DeriveKey.
     pub(super) fn aggregate_signers(&self, parts: &[&[u8]]) -> Result<Arc<Resolved>, Ep11Error> {
-        let mut raws = Vec::new();
-        for (i, blob) in parts.iter().enumerate() {
-            let k = self.resolve(blob, Role::Key)?;
-            match &k.body {
-                Body::Public(info) if info.kind == AsymKind::Ec(Curve::Bls12381) => {
-                    permit(&k, cka::VERIFY, "CKA_VERIFY")?;
-                    raws.push(info.raw.clone());
-                }
-                _ => {
-                    return err(
-                        ckr::KEY_TYPE_INCONSISTENT,
-                        format!(
-                            "public key {i} of the joined KeyBlob is not a BLS12-381 public key"
-                        ),
-                    )
-                }
-            }
-        }
-        let refs: Vec<&[u8]> = raws.iter().map(Vec::as_slice).collect();
-        let info = self
-            .provider
-            .bls_aggregate_public_keys(&refs)
-            .map_err(|_| {
-                Ep11Error::new(
-                    ckr::KEY_TYPE_INCONSISTENT,
-                    "the public keys do not aggregate (the point at infinity)",
-                )
-            })?;
+        let info = self.bls_aggregate(
+            parts,
+            Some((cka::VERIFY, "CKA_VERIFY")),
+            "public key of the joined KeyBlob",
+        )?;
         let mut t = Template::new();
         t.insert(cka::VERIFY, AttrValue::Bool(true));
         let mut attrs = Attrs::build(&t, cko::PUBLIC_KEY, ckk::EC, false, None);
@@ -175,5 +128,40 @@ impl Ep11<'_> {
             attrs,
             body: Body::Public(info),
         }))
+    }
+
+    /// The aggregate of BLS12-381 public key blobs, each checked (its MAC, its curve, and
+    /// the usage attribute when one is named); `what` names an element in refusals.
+    fn bls_aggregate(
+        &self,
+        blobs: &[&[u8]],
+        usage: Option<(Cka, &str)>,
+        what: &str,
+    ) -> Result<PublicInfo, Ep11Error> {
+        let mut raws = Vec::new();
+        for (i, blob) in blobs.iter().enumerate() {
+            let k = self.resolve(blob, Role::Key)?;
+            match &k.body {
+                Body::Public(info) if info.kind == AsymKind::Ec(Curve::Bls12381) => {
+                    if let Some((a, name)) = usage {
+                        permit(&k, a, name)?;
+                    }
+                    raws.push(info.raw.clone());
+                }
+                _ => {
+                    return err(
+                        ckr::KEY_TYPE_INCONSISTENT,
+                        format!("{what} {i} is not a BLS12-381 public key"),
+                    )
+                }
+            }
+        }
+        let refs: Vec<&[u8]> = raws.iter().map(Vec::as_slice).collect();
+        self.provider.bls_aggregate_public_keys(&refs).map_err(|_| {
+            Ep11Error::new(
+                ckr::KEY_TYPE_INCONSISTENT,
+                "the public keys do not aggregate (the point at infinity)",
+            )
+        })
     }
 }

@@ -184,15 +184,8 @@ impl<E: SqlExec> KeyStore for E {
         filter: &KeyFilter,
         page: Page,
     ) -> Result<Vec<KeyRecord>> {
-        let (clause, mut args) = key_where(instance, filter);
-        let n = args.len();
-        args.extend([Arg::Int(page.limit.into()), Arg::Int(page.offset.into())]);
-        let sql = format!(
-            "SELECT * FROM keys{clause} ORDER BY id LIMIT ${} OFFSET ${}",
-            n + 1,
-            n + 2
-        );
-        keys_where(self, &sql, args).await
+        // No sort field: ordered by id alone.
+        self.list_keys_sorted(instance, filter, &[], page).await
     }
 
     async fn list_keys_sorted(
