@@ -47,7 +47,6 @@ function startSession(token) {
 
 function logout(message) {
   session = null;
-  sessionStorage.removeItem(SESSION);
   sessionStorage.clear();
   if (message) say(message);
   if (location.hash !== "#/login") location.hash = "#/login"; else route();

@@ -307,13 +307,12 @@ impl Service {
             if q.search.is_none() && q.filter.is_empty() {
                 // Only a sort: the keystore orders the whole list and reads one page, so the
                 // order holds however many keys the instance has.
-                let now = self.clock.now();
                 let keys = self
                     .store
                     .list_keys_sorted(ctx.instance, &base, &q.sort, page)
                     .await?
-                    .into_iter()
-                    .map(|k| crate::KeyMetadata::of(&k, effective_state(&k, now)))
+                    .iter()
+                    .map(|k| self.view(k))
                     .collect();
                 return Ok(SearchOutcome {
                     keys,

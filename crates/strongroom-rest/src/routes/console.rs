@@ -33,7 +33,7 @@ const ASSETS: [Asset; 3] = [
 
 /// The console's content security policy: scripts and styles from this origin only (no
 /// inline code), requests to this origin only, never framed.
-pub(crate) const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
      frame-ancestors 'none'";
 
@@ -94,17 +94,8 @@ pub(crate) async fn console_endpoints(State(st): State<AppState>) -> Response {
 pub(crate) async fn console_asset(Path(name): Path<String>) -> Response {
     match ASSETS.iter().find(|a| a.name == name) {
         Some(a) => serve(a),
-        None => not_found_plain(),
+        None => not_found().await,
     }
-}
-
-fn not_found_plain() -> Response {
-    let mut r = (StatusCode::NOT_FOUND, "not found\n").into_response();
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
 }
 
 #[cfg(test)]
