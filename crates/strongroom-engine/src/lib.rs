@@ -13,6 +13,8 @@ pub mod ep11;
 pub mod provider;
 pub mod secret;
 mod selftest;
+#[cfg(feature = "test-provider")]
+pub mod test_provider;
 
 use std::fmt;
 use std::sync::Arc;

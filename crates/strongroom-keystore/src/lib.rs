@@ -11,10 +11,15 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod kmip;
+#[cfg(feature = "memory")]
+mod memory;
+#[cfg(feature = "sql")]
 pub mod sql;
 mod token_objects;
 
 pub use kmip::*;
+#[cfg(feature = "memory")]
+pub use memory::MemoryStore;
 pub use token_objects::*;
 
 use async_trait::async_trait;

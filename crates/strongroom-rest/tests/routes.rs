@@ -108,7 +108,7 @@ fn key_body(mut resource: Value) -> Value {
 
 #[tokio::test]
 async fn keys_are_created_read_and_used_through_the_router() {
-    let node = TestNode::dev().await;
+    let node = TestNode::dev_in_memory().await;
     let c = Client::new(&node, &[Role::Manager]).await;
     let id = c.create_root("in-process").await;
     let r = c.call("GET", &format!("/api/v2/keys/{id}"), None).await;
@@ -158,7 +158,7 @@ async fn keys_are_created_read_and_used_through_the_router() {
 
 #[tokio::test]
 async fn the_prologue_refuses_with_key_protects_envelope() {
-    let node = TestNode::dev().await;
+    let node = TestNode::dev_in_memory().await;
     let c = Client::new(&node, &[Role::Manager]).await;
     let no_token = c
         .send(
@@ -227,7 +227,7 @@ async fn the_prologue_refuses_with_key_protects_envelope() {
 
 #[tokio::test]
 async fn roles_from_the_service_become_401_on_the_wire() {
-    let node = TestNode::dev().await;
+    let node = TestNode::dev_in_memory().await;
     let manager = Client::new(&node, &[Role::Manager]).await;
     let id = manager.create_root("guarded").await;
     let mut reader = Client::new(&node, &[Role::Reader]).await;
@@ -255,7 +255,7 @@ async fn roles_from_the_service_become_401_on_the_wire() {
 
 #[tokio::test]
 async fn the_admin_surface_is_separate_and_needs_the_admin_token() {
-    let node = TestNode::dev().await;
+    let node = TestNode::dev_in_memory().await;
     let c = Client::new(&node, &[Role::Manager]).await;
     let api_only = strongroom_rest::Frontend::new(node.svc.clone(), RestOptions::default());
     let peer: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
@@ -328,7 +328,7 @@ async fn admin_call(c: &Client, method: &str, path: &str, body: Option<Value>) -
 
 #[tokio::test]
 async fn service_ids_and_key_rings_on_the_wire() {
-    let node = TestNode::dev().await;
+    let node = TestNode::dev_in_memory().await;
     let m = Client::new(&node, &[Role::Manager]).await;
     let r = m.call("POST", "/api/v2/key_rings/payments", None).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);

@@ -27,7 +27,7 @@ mod registrations;
 mod rings;
 mod search;
 mod service_ids;
-#[cfg(any(test, feature = "test-support"))]
+#[cfg(any(test, feature = "test-support", feature = "test-memory"))]
 pub mod testing;
 pub mod text;
 pub mod token_objects;

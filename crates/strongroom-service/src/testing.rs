@@ -1,16 +1,20 @@
-//! Test support, for this crate's tests and, behind the `test-support` feature, for the
-//! front ends' tests: a service over a SQLite keystore in a temporary directory, crypto
-//! units kept in memory, and a clock the test moves. Front ends test their adapters
-//! against it in-process, without a server.
+//! Test support, for this crate's tests and, behind features, for the front ends' tests: a
+//! service with crypto units kept in memory and a clock the test moves, over
+//! - `test-support`: a SQLite keystore in a temporary directory and the production
+//!   crypto provider (aws-lc), as a node runs ([`TestNode::start`]);
+//! - `test-memory`: the in-memory keystore and the RustCrypto test provider, so that a
+//!   test of service or adapter logic builds neither SQLite nor aws-lc
+//!   ([`TestNode::in_memory`]).
+//!
+//! Front ends test their adapters against it in-process, without a server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use strongroom_crypto_awslc::AwsLcProvider;
+use strongroom_engine::provider::CryptoProvider;
 use strongroom_keystore::KeyStore;
-use strongroom_keystore_sqlite::SqliteStore;
 use strongroom_model::{InstanceId, Role, Roles, UnitId};
 use zeroize::Zeroizing;
 
@@ -71,15 +75,43 @@ pub struct TestNode {
     pub store: Arc<dyn KeyStore>,
     /// Its crypto units.
     pub vault: Arc<MemVault>,
-    _dir: tempfile::TempDir,
+    /// What the keystore needs kept until the node is dropped (its temporary directory).
+    _keep: Box<dyn std::any::Any + Send + Sync>,
 }
 
 impl TestNode {
-    /// A node with `config`.
+    /// A node with `config` over SQLite in a temporary directory and aws-lc.
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn start(config: ServiceConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn KeyStore> =
-            Arc::new(SqliteStore::open(&dir.path().join("ks.db")).await.unwrap());
+        let store = strongroom_keystore_sqlite::SqliteStore::open(&dir.path().join("ks.db"))
+            .await
+            .unwrap();
+        let provider = Arc::new(strongroom_crypto_awslc::AwsLcProvider);
+        Self::start_with(Arc::new(store), provider, config, Box::new(dir)).await
+    }
+
+    /// A node with `config` over the in-memory keystore and the test provider: neither
+    /// SQLite nor aws-lc. Mechanisms the test provider lacks (RSA, ECDSA, …) fail.
+    #[cfg(any(test, feature = "test-memory"))]
+    pub async fn in_memory(config: ServiceConfig) -> Self {
+        let store = Arc::new(strongroom_keystore::MemoryStore::new());
+        let provider = Arc::new(strongroom_engine::test_provider::TestProvider);
+        Self::start_with(store, provider, config, Box::new(())).await
+    }
+
+    /// [`TestNode::dev`] over the in-memory keystore and the test provider.
+    #[cfg(any(test, feature = "test-memory"))]
+    pub async fn dev_in_memory() -> Self {
+        Self::in_memory(Self::dev_config()).await
+    }
+
+    async fn start_with(
+        store: Arc<dyn KeyStore>,
+        provider: Arc<dyn CryptoProvider>,
+        config: ServiceConfig,
+        keep: Box<dyn std::any::Any + Send + Sync>,
+    ) -> Self {
         let clock = Arc::new(OffsetClock::default());
         let vault = Arc::new(MemVault::default());
         let secrets = NodeSecrets {
@@ -89,7 +121,7 @@ impl TestNode {
         };
         let (svc, _task) = Service::start(
             Arc::clone(&store),
-            Arc::new(AwsLcProvider),
+            provider,
             vault.clone(),
             clock.clone(),
             secrets,
@@ -102,18 +134,24 @@ impl TestNode {
             clock,
             store,
             vault,
-            _dir: dir,
+            _keep: keep,
         }
     }
 
-    /// A node in development mode whose audit records are committed before each answer.
-    pub async fn dev() -> Self {
-        Self::start(ServiceConfig {
+    /// Development mode, with audit records committed before each answer.
+    fn dev_config() -> ServiceConfig {
+        ServiceConfig {
             audit_sync_all: true,
             dev: true,
             ..Default::default()
-        })
-        .await
+        }
+    }
+
+    /// A node in development mode (SQLite and aws-lc) whose audit records are committed
+    /// before each answer.
+    #[cfg(any(test, feature = "test-support"))]
+    pub async fn dev() -> Self {
+        Self::start(Self::dev_config()).await
     }
 
     /// A development instance (its unit holds a random master key) named `name`.

@@ -25,7 +25,7 @@ async fn fixture() -> Fixture {
 }
 
 async fn fixture_with(audit_sync_all: bool) -> Fixture {
-    let node = TestNode::start(ServiceConfig {
+    let node = TestNode::in_memory(ServiceConfig {
         key_cache_capacity: 4,
         token_ttl_secs: 3600,
         // Deterministic tests read the log right after a call.
