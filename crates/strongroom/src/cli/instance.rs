@@ -168,7 +168,7 @@ pub(crate) enum ApiKeyCmd {
 
 pub async fn instance(a: InstanceArgs) -> Result<(), Error> {
     let c = a.conn.admin_client(&a.admin_url, &a.admin_token)?;
-    let out = a.conn.output;
+    let out = a.conn.output();
     match a.cmd {
         InstanceCmd::Create {
             name,

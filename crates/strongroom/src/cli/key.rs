@@ -193,7 +193,7 @@ pub(crate) fn collection_body(resource: Value) -> Value {
 
 pub async fn key(a: KeyArgs) -> Result<(), Error> {
     let c = a.conn.client()?;
-    let out = a.conn.output;
+    let out = a.conn.output();
     let path = |id: &str, rest: &str| format!("/api/v2/keys/{}{rest}", urlencode(id));
     match a.cmd {
         KeyCmd::Create {

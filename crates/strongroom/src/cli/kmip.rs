@@ -123,7 +123,7 @@ async fn list(
 
 pub async fn kmip(a: KmipArgs) -> Result<(), Error> {
     let c = a.conn.client()?;
-    let out = a.conn.output;
+    let out = a.conn.output();
     let adapter_path = |id: &str| format!("/api/v2/kmip_adapters/{}", urlencode(id));
     match a.cmd {
         KmipCmd::Adapter(AdapterCmd::Create {

@@ -164,14 +164,40 @@ pub struct Ends {
     pub dest: Client,
 }
 
-fn b64(s: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+/// Why one DEK was not rewrapped: a line of the report.
+#[derive(Debug, thiserror::Error)]
+enum DekError {
+    /// The plan does not move its key.
+    #[error("{0}")]
+    Plan(String),
+    /// A call to one of the two ends failed.
+    #[error("{step}: {source}")]
+    Call {
+        /// Which call (`unwrap at the source`, `wrap here`, `unwrap here`).
+        step: &'static str,
+        /// The client's error.
+        #[source]
+        source: strongroom_client::ClientError,
+    },
+    /// An end answered without what the call returns, or the two ends disagree.
+    #[error("{0}")]
+    Answer(&'static str),
+}
+
+fn b64(s: &str) -> Result<Zeroizing<Vec<u8>>, DekError> {
     base64::engine::general_purpose::STANDARD
         .decode(s)
         .map(Zeroizing::new)
-        .map_err(|_| "an answer's plaintext is not base64".to_string())
+        .map_err(|_| DekError::Answer("an answer's plaintext is not base64"))
 }
 
-async fn action(c: &Client, key: &str, name: &str, body: Value) -> Result<Value, String> {
+async fn action(
+    c: &Client,
+    key: &str,
+    name: &str,
+    body: Value,
+    step: &'static str,
+) -> Result<Value, DekError> {
     c.request(
         Method::POST,
         &format!("/api/v2/keys/{}/actions/{name}", urlencode(key)),
@@ -180,7 +206,7 @@ async fn action(c: &Client, key: &str, name: &str, body: Value) -> Result<Value,
     )
     .await
     .map(|r| r.body)
-    .map_err(|e| e.to_string())
+    .map_err(|source| DekError::Call { step, source })
 }
 
 /// Rewraps one DEK under `new_key` and checks it.
@@ -189,42 +215,43 @@ async fn rewrap_one(
     old_key: &str,
     new_key: &str,
     dek: &Input,
-) -> Result<String, String> {
+) -> Result<String, DekError> {
     let mut body = json!({"ciphertext": dek.ciphertext});
     if let Some(aad) = &dek.aad {
         body["aad"] = json!(aad);
     }
-    let src = action(&ends.source, old_key, "unwrap", body)
-        .await
-        .map_err(|e| format!("unwrap at the source: {e}"))?;
+    let src = action(
+        &ends.source,
+        old_key,
+        "unwrap",
+        body,
+        "unwrap at the source",
+    )
+    .await?;
     let plain = Zeroizing::new(
         src["plaintext"]
             .as_str()
-            .ok_or("the source answered no plaintext")?
+            .ok_or(DekError::Answer("the source answered no plaintext"))?
             .to_string(),
     );
     let mut wrap = json!({"plaintext": plain.as_str()});
     if let Some(aad) = &dek.aad {
         wrap["aad"] = json!(aad);
     }
-    let wrapped = action(&ends.dest, new_key, "wrap", wrap)
-        .await
-        .map_err(|e| format!("wrap here: {e}"))?;
+    let wrapped = action(&ends.dest, new_key, "wrap", wrap, "wrap here").await?;
     let new_ct = wrapped["ciphertext"]
         .as_str()
-        .ok_or("wrap answered no ciphertext")?
+        .ok_or(DekError::Answer("wrap answered no ciphertext"))?
         .to_string();
     let mut check = json!({"ciphertext": new_ct});
     if let Some(aad) = &dek.aad {
         check["aad"] = json!(aad);
     }
-    let back = action(&ends.dest, new_key, "unwrap", check)
-        .await
-        .map_err(|e| format!("unwrap here: {e}"))?;
+    let back = action(&ends.dest, new_key, "unwrap", check, "unwrap here").await?;
     let again = Zeroizing::new(
         back["plaintext"]
             .as_str()
-            .ok_or("unwrap here answered no plaintext")?
+            .ok_or(DekError::Answer("unwrap here answered no plaintext"))?
             .to_string(),
     );
     let p = strongroom_crypto_awslc::AwsLcProvider;
@@ -233,7 +260,9 @@ async fn rewrap_one(
         p.digest(DigestAlg::Sha256, &b64(&again)?),
     );
     if !p.ct_eq(&h1, &h2) {
-        return Err("the two ends unwrap to different plaintexts".into());
+        return Err(DekError::Answer(
+            "the two ends unwrap to different plaintexts",
+        ));
     }
     Ok(new_ct)
 }
@@ -294,7 +323,8 @@ pub async fn rewrap_all(
                     .get(&k.id)
                     .map(|n| (k.id.clone(), n.clone()))
                     .ok_or_else(|| format!("key {} was not created here", job.dek.key)),
-            };
+            }
+            .map_err(DekError::Plan);
             let ends = ends.clone();
             set.spawn(async move {
                 let r = match target {
@@ -326,7 +356,7 @@ pub async fn rewrap_all(
             Err(error) => report.failed.push(Failure {
                 file: job.file,
                 line: job.line,
-                error,
+                error: error.to_string(),
             }),
         }
         bar.inc(1);
