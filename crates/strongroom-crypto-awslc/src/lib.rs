@@ -55,7 +55,17 @@ impl hkdf::KeyType for Len {
 
 impl CryptoProvider for AwsLcProvider {
     fn name(&self) -> &'static str {
-        "aws-lc-rs"
+        if cfg!(feature = "fips") {
+            "aws-lc-rs (FIPS module)"
+        } else {
+            "aws-lc-rs"
+        }
+    }
+
+    fn fips_mode(&self) -> bool {
+        // Built with the `fips` feature, aws-lc-rs links aws-lc's FIPS module and says
+        // whether it runs in its approved mode; otherwise it never does.
+        cfg!(feature = "fips") && aws_lc_rs::try_fips_mode().is_ok()
     }
 
     fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {

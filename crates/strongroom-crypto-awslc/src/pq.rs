@@ -198,12 +198,15 @@ pub(crate) fn public_info(kind: AsymKind, key: &[u8]) -> Result<PublicInfo, Cryp
 
 impl PqKey {
     /// Pure ML-DSA with a context string: the safe API for the empty context, the C API
-    /// otherwise.
+    /// otherwise (refused in a FIPS build: [`CONTEXTS`]).
     pub(crate) fn ml_dsa_sign(&self, context: &[u8], msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let PqKey::MlDsa { pair, raw } = self else {
             return Err(CryptoError);
         };
         if !context.is_empty() {
+            if !CONTEXTS {
+                return Err(CryptoError);
+            }
             return crate::sys::ml_dsa_sign(raw, context, msg);
         }
         let mut sig = vec![0u8; pair.algorithm().signature_len()];
@@ -236,9 +239,15 @@ pub(crate) fn ml_dsa_verify(public: &PublicInfo, context: &[u8], msg: &[u8], sig
             .verify(msg, sig)
             .is_ok();
     }
-    crate::sys::Pkey::public(&public.spki)
-        .is_some_and(|k| crate::sys::ml_dsa_verify(&k, context, msg, sig))
+    CONTEXTS
+        && crate::sys::Pkey::public(&public.spki)
+            .is_some_and(|k| crate::sys::ml_dsa_verify(&k, context, msg, sig))
 }
+
+/// Whether ML-DSA takes a non-empty context string. The FIPS module that aws-lc-fips-sys
+/// 0.14 builds signs and verifies only with the empty context, so a FIPS build refuses the
+/// others instead of asking the module.
+pub(crate) const CONTEXTS: bool = !cfg!(feature = "fips");
 
 /// ML-KEM encapsulation to `public`: (ciphertext, shared secret).
 pub(crate) fn encapsulate(

@@ -22,6 +22,9 @@
 
 use std::ptr::NonNull;
 
+#[cfg(feature = "fips")]
+use aws_lc_fips_sys as sys;
+#[cfg(not(feature = "fips"))]
 use aws_lc_sys as sys;
 use strongroom_engine::provider::CryptoError;
 use zeroize::Zeroizing;

@@ -353,3 +353,14 @@ fn aes_kwp_matches_wycheproof() {
         "{valid} valid, {invalid} invalid vectors ran"
     );
 }
+
+#[test]
+fn fips_mode_is_what_the_build_chose() {
+    // With `--features fips` aws-lc's FIPS module is linked and runs in its approved mode;
+    // otherwise the provider never claims it.
+    assert_eq!(AwsLcProvider.fips_mode(), cfg!(feature = "fips"));
+    assert_eq!(
+        AwsLcProvider.name().contains("FIPS"),
+        cfg!(feature = "fips")
+    );
+}

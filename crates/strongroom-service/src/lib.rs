@@ -217,6 +217,11 @@ impl std::fmt::Debug for Service {
 }
 
 impl Service {
+    /// Whether the crypto provider runs a FIPS 140 module in its approved mode.
+    pub fn fips_mode(&self) -> bool {
+        self.provider.fips_mode()
+    }
+
     /// Starts the service: runs the crypto self-tests, loads every instance's master key
     /// from the vault, and starts the audit writer (whose task is returned; it ends after
     /// the last `Service` reference is dropped, having flushed every record).
@@ -232,6 +237,11 @@ impl Service {
             tracing::error!(error = %e, "crypto self-test failed; refusing to serve");
             ServiceError::new(ErrorKind::Internal, format!("crypto self-test failed: {e}"))
         })?;
+        tracing::info!(
+            provider = provider.name(),
+            fips = provider.fips_mode(),
+            "crypto self-tests passed"
+        );
         let (audit, handle) = audit::AuditLog::start(
             Arc::clone(&store),
             Arc::clone(&provider),

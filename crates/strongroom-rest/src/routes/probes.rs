@@ -42,11 +42,17 @@ pub(crate) async fn metrics_text(State(st): State<AppState>, h: HeaderMap) -> Re
         .into_response()
 }
 
-pub(crate) async fn health() -> Response {
+pub(crate) async fn health(State(st): State<AppState>) -> Response {
+    // `fips`: whether the crypto runs in a FIPS 140 module in its approved mode.
+    let body = if st.svc.fips_mode() {
+        r#"{"status":"ok","fips":true}"#
+    } else {
+        r#"{"status":"ok","fips":false}"#
+    };
     (
         StatusCode::OK,
         [(http::header::CONTENT_TYPE, "application/json")],
-        r#"{"status":"ok"}"#,
+        body,
     )
         .into_response()
 }
