@@ -167,11 +167,9 @@ impl CryptoProvider for TestProvider {
     }
 
     fn sha256(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut d = sha2::Sha256::new();
-        for p in parts {
-            d.update(p);
-        }
-        d.finalize().into()
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&hash_parts::<sha2::Sha256>(parts));
+        out
     }
 
     fn ct_eq(&self, a: &[u8], b: &[u8]) -> bool {
