@@ -120,13 +120,7 @@ async fn kill_9_loses_nothing_that_was_acknowledged() {
         );
     }
     for (id, ct, pt) in &acked.wraps {
-        let r = api
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{id}/actions/unwrap"),
-                Some(json!({"ciphertext": ct})),
-            )
-            .await;
+        let r = api.action(id, "unwrap", json!({"ciphertext": ct})).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         assert_eq!(r.body["plaintext"].as_str(), Some(pt.as_str()));
     }
@@ -192,23 +186,13 @@ async fn serves_from_postgresql_across_restarts() {
     let mut s = Server::start_with(dir.path(), &["--keystore-url", &db]);
     let api = s.client();
     let id = api.create_root("on-postgres").await;
-    let w = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{id}/actions/wrap"),
-            Some(json!({})),
-        )
-        .await;
+    let w = api.action(&id, "wrap", json!({})).await;
     assert_eq!(w.status, 200);
     s.kill9();
     let s2 = Server::start_with(dir.path(), &["--keystore-url", &db]);
     let api = s2.client();
     let u = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{id}/actions/unwrap"),
-            Some(json!({"ciphertext": w.body["ciphertext"]})),
-        )
+        .action(&id, "unwrap", json!({"ciphertext": w.body["ciphertext"]}))
         .await;
     assert_eq!(u.status, 200, "{:?}", u.body);
     assert_eq!(u.body["plaintext"], w.body["plaintext"]);
@@ -258,15 +242,8 @@ async fn two_nodes_on_postgresql_see_each_others_changes() {
     let b = Server::start_with(dir_b.path(), &["--keystore-url", &db]);
     let (api_a, api_b) = (a.client(), b.client());
     let id = api_a.create_root("shared").await;
-    let wrap = |api: Api, id: String| async move {
-        api.call(
-            "POST",
-            &format!("/api/v2/keys/{id}/actions/wrap"),
-            Some(json!({})),
-        )
-        .await
-        .status
-    };
+    let wrap =
+        |api: Api, id: String| async move { api.action(&id, "wrap", json!({})).await.status };
     assert_eq!(
         wrap(api_b.clone(), id.clone()).await,
         200,
@@ -343,13 +320,7 @@ async fn postgresql_restart_fails_fast_and_recovers() {
     let s = Server::start_with(dir.path(), &["--keystore-url", &url]);
     let api = s.client();
     let id = api.create_root("before").await;
-    let w = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{id}/actions/wrap"),
-            Some(json!({})),
-        )
-        .await;
+    let w = api.action(&id, "wrap", json!({})).await;
 
     assert!(std::process::Command::new(&script)
         .arg("stop")
@@ -410,11 +381,7 @@ async fn postgresql_restart_fails_fast_and_recovers() {
     );
     assert!(recovered, "the server recovered by itself");
     let u = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{id}/actions/unwrap"),
-            Some(json!({"ciphertext": w.body["ciphertext"]})),
-        )
+        .action(&id, "unwrap", json!({"ciphertext": w.body["ciphertext"]}))
         .await;
     assert_eq!(u.body["plaintext"], w.body["plaintext"]);
     let _ = std::process::Command::new(&script)
@@ -666,13 +633,7 @@ async fn three_nodes_survive_a_sigkill_under_load() {
             );
         }
         for (id, ct, pt) in acked.wraps.iter().step_by(3) {
-            let r = api
-                .call(
-                    "POST",
-                    &format!("/api/v2/keys/{id}/actions/unwrap"),
-                    Some(json!({"ciphertext": ct})),
-                )
-                .await;
+            let r = api.action(id, "unwrap", json!({"ciphertext": ct})).await;
             assert_eq!(
                 r.body["plaintext"].as_str(),
                 Some(pt.as_str()),
@@ -690,28 +651,14 @@ async fn three_nodes_survive_a_sigkill_under_load() {
 
 /// A wrap on `api` of `key`: the ciphertext and the plaintext it wraps.
 async fn wrap_on(api: &Api, key: &str) -> (String, String) {
-    let r = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{key}/actions/wrap"),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    (
-        r.body["ciphertext"].as_str().unwrap().to_string(),
-        r.body["plaintext"].as_str().unwrap().to_string(),
-    )
+    let (_, ciphertext, plaintext) = api.wrap(key).await;
+    (ciphertext, plaintext)
 }
 
 /// The plaintext `ciphertext` unwraps to on `api`.
 async fn unwrap_on(api: &Api, key: &str, ciphertext: &str) -> String {
     let r = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{key}/actions/unwrap"),
-            Some(json!({"ciphertext": ciphertext})),
-        )
+        .action(key, "unwrap", json!({"ciphertext": ciphertext}))
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     r.body["plaintext"].as_str().unwrap().to_string()
@@ -771,42 +718,17 @@ async fn the_previous_release_and_this_one_serve_one_postgresql_together() {
         json!({"name": "ring app", "roles": ["Manager"], "key_rings": ["payments"]}),
     )
     .await;
-    let tok: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/identity/token", new.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey={}",
-            key["apikey"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let limited = Api {
-        token: tok["access_token"].as_str().unwrap().to_string(),
+        token: exchange_apikey(&new.url, key["apikey"].as_str().unwrap()).await,
         ..api_old.clone()
     };
-    let r = limited
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{k_old}/actions/wrap"),
-            Some(json!({})),
-        )
-        .await;
+    let r = limited.action(&k_old, "wrap", json!({})).await;
     assert_eq!(r.status, 401, "never read as instance-wide: {:?}", r.body);
     let on_new = Api {
         url: new.url.clone(),
         ..limited.clone()
     };
-    let r = on_new
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{k_old}/actions/wrap"),
-            Some(json!({})),
-        )
-        .await;
+    let r = on_new.action(&k_old, "wrap", json!({})).await;
     assert_eq!(
         r.status, 401,
         "outside its ring on this release too: {:?}",

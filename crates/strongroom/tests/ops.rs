@@ -103,12 +103,7 @@ async fn audit_verify_detects_changed_and_removed_records() {
     let api = s.client();
     let id = api.create_root("a").await;
     for _ in 0..5 {
-        api.call(
-            "POST",
-            &format!("/api/v2/keys/{id}/actions/wrap"),
-            Some(json!({})),
-        )
-        .await;
+        api.action(&id, "wrap", json!({})).await;
     }
     api.call("GET", "/api/v2/keys/missing-key", None).await;
     let status = s.terminate();
@@ -454,13 +449,7 @@ async fn cli_secure_import_sends_no_material_in_clear() {
         );
         // The key holds exactly that material: a WDEK made by the server opens with it.
         let id = k["id"].as_str().unwrap();
-        let w = api
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{id}/actions/wrap"),
-                Some(json!({"plaintext": "ZGVr"})),
-            )
-            .await;
+        let w = api.action(id, "wrap", json!({"plaintext": "ZGVr"})).await;
         use base64::Engine as _;
         let raw = base64::engine::general_purpose::STANDARD
             .decode(w.body["ciphertext"].as_str().unwrap())
@@ -499,18 +488,7 @@ async fn backup_restore_into_a_fresh_node_and_refuse_damaged_archives() {
             api.call("POST", &format!("/api/v2/keys/{id}/actions/rotate"), None)
                 .await;
         }
-        let w = api
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{id}/actions/wrap"),
-                Some(json!({})),
-            )
-            .await;
-        wraps.push((
-            id,
-            w.body["ciphertext"].as_str().unwrap().to_string(),
-            w.body["plaintext"].as_str().unwrap().to_string(),
-        ));
+        wraps.push(api.wrap(&id).await);
     }
     api.call(
         "POST",
@@ -606,13 +584,7 @@ async fn backup_restore_into_a_fresh_node_and_refuse_damaged_archives() {
     let s2 = Server::start(fresh.path());
     let api2 = s2.client();
     for (id, ct, pt) in &wraps {
-        let r = api2
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{id}/actions/unwrap"),
-                Some(json!({"ciphertext": ct})),
-            )
-            .await;
+        let r = api2.action(id, "unwrap", json!({"ciphertext": ct})).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         assert_eq!(r.body["plaintext"].as_str(), Some(pt.as_str()));
     }
@@ -650,12 +622,7 @@ async fn metering_and_prometheus_metrics() {
     let api = s.client();
     let id = api.create_root("metered").await;
     for _ in 0..4 {
-        api.call(
-            "POST",
-            &format!("/api/v2/keys/{id}/actions/wrap"),
-            Some(json!({})),
-        )
-        .await;
+        api.action(&id, "wrap", json!({})).await;
     }
     api.call("GET", "/api/v2/keys/nope-alias", None).await;
     // Refused calls count too; let the queued audit records land.
@@ -882,17 +849,7 @@ async fn backups_go_to_an_s3_compatible_store() {
     let s = Server::start(dir.path());
     let api = s.client();
     let id = api.create_root("s3-backed").await;
-    let w = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{id}/actions/wrap"),
-            Some(json!({})),
-        )
-        .await;
-    let (ct, pt) = (
-        w.body["ciphertext"].as_str().unwrap().to_string(),
-        w.body["plaintext"].as_str().unwrap().to_string(),
-    );
+    let (_, ct, pt) = api.wrap(&id).await;
     let (ok, out, err) = s3cli(
         dir.path(),
         &[
@@ -984,11 +941,7 @@ async fn backups_go_to_an_s3_compatible_store() {
     let s2 = Server::start(fresh.path());
     let r = s2
         .client()
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{id}/actions/unwrap"),
-            Some(json!({"ciphertext": ct})),
-        )
+        .action(&id, "unwrap", json!({"ciphertext": ct}))
         .await;
     assert_eq!(
         (r.status, r.body["plaintext"].as_str()),
@@ -1011,13 +964,7 @@ async fn tenants_read_their_own_activity_events() {
     assert_eq!(started.status, 200);
     let id = a.create_root("tracked").await;
     for _ in 0..3 {
-        let w = a
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{id}/actions/wrap"),
-                Some(json!({})),
-            )
-            .await;
+        let w = a.action(&id, "wrap", json!({})).await;
         assert_eq!(w.status, 200);
     }
     assert_eq!(
@@ -1037,12 +984,7 @@ async fn tenants_read_their_own_activity_events() {
     b.instance = b_id.clone();
     b.token = token_for(&s, &b_id, &["Manager"]).await;
     let b_key = b.create_root("b-secret").await;
-    b.call(
-        "POST",
-        &format!("/api/v2/keys/{b_key}/actions/wrap"),
-        Some(json!({})),
-    )
-    .await;
+    b.action(&b_key, "wrap", json!({})).await;
 
     let events = |api: &Api, q: &str| {
         let (api, q) = (api.clone(), q.to_string());
@@ -1161,12 +1103,7 @@ async fn tenants_read_their_own_activity_events() {
             .count(),
         3
     );
-    a.call(
-        "POST",
-        &format!("/api/v2/keys/{id}/actions/wrap"),
-        Some(json!({})),
-    )
-    .await;
+    a.action(&id, "wrap", json!({})).await;
     // The position file is lost: the file's last line still tells where to go on.
     std::fs::remove_file(&state).unwrap();
     let (ok, _, err) = export(&["--to-file", out.to_str().unwrap()]);

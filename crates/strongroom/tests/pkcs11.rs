@@ -552,17 +552,7 @@ fn pkcs11_tool_test_shows_no_failure_softhsm2_does_not_and_openssl_checks_its_si
 /// An admin API call (the tests' only way to make a second instance and API keys).
 fn admin(s: &Server, path: &str, body: serde_json::Value) -> serde_json::Value {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let r = reqwest::Client::new()
-            .post(format!("{}{path}", s.admin_url))
-            .header("authorization", format!("Bearer {}", s.admin_token))
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json().await.unwrap()
-    })
+    rt.block_on(admin_post(s, path, body))
 }
 
 fn api_key(s: &Server, instance: &str, roles: &[&str]) -> String {

@@ -109,13 +109,7 @@ async fn key_api_end_to_end_with_both_action_styles() {
     assert_eq!(count(&api).await, 5);
 
     // wrap (generated DEK and caller DEK), both action styles, with AAD
-    let r = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{root}/actions/wrap"),
-            Some(json!({})),
-        )
-        .await;
+    let r = api.action(&root, "wrap", json!({})).await;
     assert_eq!(r.status, 200);
     assert_eq!(
         r.headers["content-type"],
@@ -146,10 +140,10 @@ async fn key_api_end_to_end_with_both_action_styles() {
     let (_, v2) = key_state(&api, &root).await;
     assert_ne!(v1, v2);
     let r = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{root}/actions/unwrap"),
-            Some(json!({"ciphertext": ct, "aad": ["a", "b"]})),
+        .action(
+            &root,
+            "unwrap",
+            json!({"ciphertext": ct, "aad": ["a", "b"]}),
         )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
@@ -167,18 +161,14 @@ async fn key_api_end_to_end_with_both_action_styles() {
     assert_eq!(r.body["plaintext"], b64(b"dek"));
     assert!(r.body.get("rewrappedKeyVersion").is_none());
     let r = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{root}/actions/unwrap"),
-            Some(json!({"ciphertext": gen_ct})),
-        )
+        .action(&root, "unwrap", json!({"ciphertext": gen_ct}))
         .await;
     assert_eq!(r.body["plaintext"], gen_dek.as_str());
     let r = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{root}/actions/rewrap"),
-            Some(json!({"ciphertext": ct, "aad": ["a", "b"]})),
+        .action(
+            &root,
+            "rewrap",
+            json!({"ciphertext": ct, "aad": ["a", "b"]}),
         )
         .await;
     assert_eq!(r.status, 200);
@@ -209,13 +199,7 @@ async fn key_api_end_to_end_with_both_action_styles() {
         204
     );
     assert_eq!(key_state(&api, &root).await.0, 2);
-    let r = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{root}/actions/wrap"),
-            Some(json!({})),
-        )
-        .await;
+    let r = api.action(&root, "wrap", json!({})).await;
     assert_eq!((r.status, r.code()), (409, "KEY_ACTION_INVALID_STATE_ERR"));
     let r = api
         .call("POST", &format!("/api/v2/keys/{root}?action=enable"), None)
@@ -289,10 +273,10 @@ async fn bad_input_gets_documented_errors_and_changes_nothing() {
     let root = api.create_root("r").await;
     let other = api.create_root("other").await;
     let w = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{root}/actions/wrap"),
-            Some(json!({"plaintext": b64(b"dek"), "aad": ["x"]})),
+        .action(
+            &root,
+            "wrap",
+            json!({"plaintext": b64(b"dek"), "aad": ["x"]}),
         )
         .await;
     let ct = w.body["ciphertext"].as_str().unwrap().to_string();
@@ -317,26 +301,26 @@ async fn bad_input_gets_documented_errors_and_changes_nothing() {
         ("unknown key id", api.call("GET", "/api/v2/keys/9b2ae0a2-0e0e-4c3f-9f37-3f8e3c1c9c01", None).await, 404, "KEY_NOT_FOUND_ERR"),
         ("unknown alias", api.call("POST", "/api/v2/keys/no-such-alias/actions/wrap", Some(json!({}))).await, 404, "KEY_NOT_FOUND_ERR"),
         ("unwrap without body", api.call("POST", &format!("/api/v2/keys/{root}/actions/unwrap"), None).await, 400, "NO_BODY_ERR"),
-        ("ciphertext not base64", api.call("POST", &format!("/api/v2/keys/{root}/actions/unwrap"), Some(json!({"ciphertext": "not base64!", "aad": ["x"]}))).await, 400, "INVALID_FIELD_ERR"),
-        ("ciphertext garbage", api.call("POST", &format!("/api/v2/keys/{root}/actions/unwrap"), Some(json!({"ciphertext": b64(b"garbage"), "aad": ["x"]}))).await, 400, "INVALID_FIELD_ERR"),
+        ("ciphertext not base64", api.action(&root, "unwrap", json!({"ciphertext": "not base64!", "aad": ["x"]})).await, 400, "INVALID_FIELD_ERR"),
+        ("ciphertext garbage", api.action(&root, "unwrap", json!({"ciphertext": b64(b"garbage"), "aad": ["x"]})).await, 400, "INVALID_FIELD_ERR"),
         ("ciphertext tampered", {
             let mut b = STANDARD.decode(&ct).unwrap();
             let n = b.len() - 3;
             b[n] ^= 1;
-            api.call("POST", &format!("/api/v2/keys/{root}/actions/unwrap"), Some(json!({"ciphertext": b64(&b), "aad": ["x"]}))).await
+            api.action(&root, "unwrap", json!({"ciphertext": b64(&b), "aad": ["x"]})).await
         }, 400, "INVALID_FIELD_ERR"),
-        ("ciphertext of another key", api.call("POST", &format!("/api/v2/keys/{other}/actions/unwrap"), Some(json!({"ciphertext": ct, "aad": ["x"]}))).await, 400, "INVALID_FIELD_ERR"),
-        ("AAD mismatch", api.call("POST", &format!("/api/v2/keys/{root}/actions/unwrap"), Some(json!({"ciphertext": ct, "aad": ["y"]}))).await, 400, "INVALID_FIELD_ERR"),
-        ("AAD not strings", api.call("POST", &format!("/api/v2/keys/{root}/actions/unwrap"), Some(json!({"ciphertext": ct, "aad": [1]}))).await, 400, "INVALID_FIELD_ERR"),
-        ("AAD too long", api.call("POST", &format!("/api/v2/keys/{root}/actions/wrap"), Some(json!({"aad": ["a".repeat(256)]}))).await, 400, "INVALID_FIELD_ERR"),
-        ("plaintext too big", api.call("POST", &format!("/api/v2/keys/{root}/actions/wrap"), Some(json!({"plaintext": b64(&[0; 7501])}))).await, 400, "INVALID_FIELD_ERR"),
+        ("ciphertext of another key", api.action(&other, "unwrap", json!({"ciphertext": ct, "aad": ["x"]})).await, 400, "INVALID_FIELD_ERR"),
+        ("AAD mismatch", api.action(&root, "unwrap", json!({"ciphertext": ct, "aad": ["y"]})).await, 400, "INVALID_FIELD_ERR"),
+        ("AAD not strings", api.action(&root, "unwrap", json!({"ciphertext": ct, "aad": [1]})).await, 400, "INVALID_FIELD_ERR"),
+        ("AAD too long", api.action(&root, "wrap", json!({"aad": ["a".repeat(256)]})).await, 400, "INVALID_FIELD_ERR"),
+        ("plaintext too big", api.action(&root, "wrap", json!({"plaintext": b64(&[0; 7501])})).await, 400, "INVALID_FIELD_ERR"),
         ("unknown action", api.call("POST", &format!("/api/v2/keys/{root}/actions/explode"), None).await, 400, "INVALID_QUERY_PARAM_ERR"),
         ("legacy without action", api.call("POST", &format!("/api/v2/keys/{root}"), None).await, 400, "INVALID_QUERY_PARAM_ERR"),
         ("bad state filter", api.call("GET", "/api/v2/keys?state=4", None).await, 400, "INVALID_QUERY_PARAM_ERR"),
         ("bad limit", api.call("GET", "/api/v2/keys?limit=5001", None).await, 400, "INVALID_QUERY_PARAM_ERR"),
         ("enable an active key", api.call("POST", &format!("/api/v2/keys/{root}/actions/enable"), None).await, 409, "KEY_ACTION_INVALID_STATE_ERR"),
         ("restore an active key", api.call("POST", &format!("/api/v2/keys/{root}/restore"), None).await, 409, "KEY_ACTION_INVALID_STATE_ERR"),
-        ("rotate with payload (not imported)", api.call("POST", &format!("/api/v2/keys/{root}/actions/rotate"), Some(json!({"payload": b64(&[1; 32])}))).await, 400, "INVALID_FIELD_ERR"),
+        ("rotate with payload (not imported)", api.action(&root, "rotate", json!({"payload": b64(&[1; 32])})).await, 400, "INVALID_FIELD_ERR"),
     ];
     for (what, r, status, code) in cases {
         assert_eq!((r.status, r.code()), (status, code), "{what}: {:?}", r.body);
@@ -388,52 +372,11 @@ async fn bad_input_gets_documented_errors_and_changes_nothing() {
     assert_eq!((r.status, r.code()), (400, "INVALID_FIELD_ERR"));
 
     // a Reader API key: can wrap, cannot unwrap or create
-    let admin = reqwest::Client::new();
-    let created: Value = admin
-        .post(format!(
-            "{}/admin/v1/instances/{}/api_keys",
-            api.admin_url, api.instance
-        ))
-        .header("authorization", format!("Bearer {}", s.admin_token))
-        .body(json!({"name": "reader", "roles": ["Reader"]}).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tok: Value = admin
-        .post(format!("{}/identity/token", api.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey={}",
-            created["apikey"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let mut reader = api.clone();
-    reader.token = tok["access_token"].as_str().unwrap().to_string();
-    assert_eq!(
-        reader
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{root}/actions/wrap"),
-                Some(json!({}))
-            )
-            .await
-            .status,
-        200
-    );
+    reader.token = token_for(&s, &api.instance, &["Reader"]).await;
+    assert_eq!(reader.action(&root, "wrap", json!({})).await.status, 200);
     let r = reader
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{root}/actions/unwrap"),
-            Some(json!({"ciphertext": ct, "aad": ["x"]})),
-        )
+        .action(&root, "unwrap", json!({"ciphertext": ct, "aad": ["x"]}))
         .await;
     assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED_ERR"));
     assert_eq!(
@@ -447,7 +390,7 @@ async fn bad_input_gets_documented_errors_and_changes_nothing() {
             .status,
         401
     );
-    let bad = admin
+    let bad = reqwest::Client::new()
         .post(format!("{}/identity/token", api.url))
         .body("grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey=sr1.nope.nope")
         .send()
@@ -459,45 +402,21 @@ async fn bad_input_gets_documented_errors_and_changes_nothing() {
     assert_eq!(count(&api).await, before);
     assert_eq!(key_state(&api, &root).await, (state0, version0));
     let r = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{root}/actions/unwrap"),
-            Some(json!({"ciphertext": ct, "aad": ["x"]})),
-        )
+        .action(&root, "unwrap", json!({"ciphertext": ct, "aad": ["x"]}))
         .await;
     assert_eq!(r.body["plaintext"], b64(b"dek"));
 
     // a ReaderPlus API key: reads a standard key's payload; cannot unwrap or create, on
     // REST and on GREP11 alike
-    let created: Value = admin
-        .post(format!(
-            "{}/admin/v1/instances/{}/api_keys",
-            api.admin_url, api.instance
-        ))
-        .header("authorization", format!("Bearer {}", s.admin_token))
-        .body(json!({"name": "fetcher", "roles": ["ReaderPlus"]}).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = admin_post(
+        &s,
+        &format!("/admin/v1/instances/{}/api_keys", api.instance),
+        json!({"name": "fetcher", "roles": ["ReaderPlus"]}),
+    )
+    .await;
     assert_eq!(created["roles"], json!(["ReaderPlus"]), "{created}");
-    let tok: Value = admin
-        .post(format!("{}/identity/token", api.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey={}",
-            created["apikey"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let mut plus = api.clone();
-    plus.token = tok["access_token"].as_str().unwrap().to_string();
+    plus.token = exchange_apikey(&api.url, created["apikey"].as_str().unwrap()).await;
     let std_key = api
         .call(
             "POST",
@@ -525,11 +444,7 @@ async fn bad_input_gets_documented_errors_and_changes_nothing() {
         "a Reader gets no payload"
     );
     let r = plus
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{root}/actions/unwrap"),
-            Some(json!({"ciphertext": ct, "aad": ["x"]})),
-        )
+        .action(&root, "unwrap", json!({"ciphertext": ct, "aad": ["x"]}))
         .await;
     assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED_ERR"));
     let mut g = grep11_client(&s).await;

@@ -326,14 +326,7 @@ async fn deleted_keys_are_purged_and_deleted_instances_shredded_on_every_node() 
     let api_a = a.client();
     let id = api_a.create_root("shred-me").await;
     for n in nodes {
-        let r = n
-            .client()
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{id}/actions/wrap"),
-                Some(json!({})),
-            )
-            .await;
+        let r = n.client().action(&id, "wrap", json!({})).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
     }
     let deleted = api_a
@@ -376,11 +369,7 @@ async fn deleted_keys_are_purged_and_deleted_instances_shredded_on_every_node() 
             404
         );
         let r = api
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{id}/actions/unwrap"),
-                Some(json!({"ciphertext": "AAAA"})),
-            )
+            .action(&id, "unwrap", json!({"ciphertext": "AAAA"}))
             .await;
         assert_eq!(
             r.status, 404,

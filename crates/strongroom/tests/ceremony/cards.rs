@@ -288,20 +288,10 @@ async fn ceremony_with_signature_keys_on_cards() {
     c.card_ok(&cards, &["tke", "cryptounit-mk-commit"]);
     c.card_ok(&cards, &["tke", "cryptounit-mk-setimm", "--yes"]);
     let k = api.create_root("guarded by cards").await;
-    let r = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{k}/actions/wrap"),
-            Some(json!({})),
-        )
-        .await;
+    let r = api.action(&k, "wrap", json!({})).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let r2 = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{k}/actions/unwrap"),
-            Some(json!({"ciphertext": r.body["ciphertext"]})),
-        )
+        .action(&k, "unwrap", json!({"ciphertext": r.body["ciphertext"]}))
         .await;
     assert_eq!(r2.body["plaintext"], r.body["plaintext"]);
 

@@ -50,16 +50,7 @@ async fn key_part_ceremony_with_refusals_that_change_nothing() {
 
     step("Keys work now.");
     let k = api.create_root("payments").await;
-    let r = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{k}/actions/wrap"),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let ct = r.body["ciphertext"].as_str().unwrap().to_string();
-    let dek = r.body["plaintext"].as_str().unwrap().to_string();
+    let (_, ct, dek) = api.wrap(&k).await;
 
     let alice = read_sigkey(&c.ws.join("alice.sigkey"), "alice-password-1");
     let bob = read_sigkey(&c.ws.join("bob.sigkey"), "bob-password-22");
@@ -204,26 +195,14 @@ async fn key_part_ceremony_with_refusals_that_change_nothing() {
     std::fs::write(&c.pw, PASSWORDS).unwrap();
 
     step("Everything still works and the DEK still unwraps.");
-    let r = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{k}/actions/unwrap"),
-            Some(json!({"ciphertext": ct})),
-        )
-        .await;
+    let r = api.action(&k, "unwrap", json!({"ciphertext": ct})).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["plaintext"].as_str().unwrap(), dek);
 
     step("A restart keeps the units (sealed state files) and the keys working.");
     c.restart(false);
     let api = c.api().await;
-    let r = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{k}/actions/unwrap"),
-            Some(json!({"ciphertext": ct})),
-        )
-        .await;
+    let r = api.action(&k, "unwrap", json!({"ciphertext": ct})).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(c.units()[0]["current"]["vp"].as_str().unwrap(), vp);
 }

@@ -371,13 +371,7 @@ fn strip_ctr(mut v: Vec<Value>) -> Vec<Value> {
 /// Every (key, ciphertext, plaintext) unwraps to its plaintext.
 async fn assert_unwraps(api: &Api, deks: &[(String, String, String)]) {
     for (k, ct, pt) in deks {
-        let r = api
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{k}/actions/unwrap"),
-                Some(json!({"ciphertext": ct})),
-            )
-            .await;
+        let r = api.action(k, "unwrap", json!({"ciphertext": ct})).await;
         assert_eq!(
             (r.status, r.body["plaintext"].as_str()),
             (200, Some(pt.as_str())),
@@ -417,21 +411,7 @@ async fn futures_join(api: &Api, n: usize) -> Vec<String> {
 async fn wrap_each(api: &Api, keys: &[String]) -> Vec<(String, String, String)> {
     sixteen_at_a_time(keys.iter().map(|k| {
         let (api, k) = (api.clone(), k.clone());
-        async move {
-            let r = api
-                .call(
-                    "POST",
-                    &format!("/api/v2/keys/{k}/actions/wrap"),
-                    Some(json!({})),
-                )
-                .await;
-            assert_eq!(r.status, 200, "{:?}", r.body);
-            (
-                k,
-                r.body["ciphertext"].as_str().unwrap().to_string(),
-                r.body["plaintext"].as_str().unwrap().to_string(),
-            )
-        }
+        async move { api.wrap(&k).await }
     }))
     .await
 }
@@ -474,24 +454,12 @@ impl Load {
                 let mut i = w;
                 while !stop.load(Ordering::Relaxed) {
                     let k = &keys[(i * 7919) % keys.len()];
-                    let r = api
-                        .call(
-                            "POST",
-                            &format!("/api/v2/keys/{k}/actions/wrap"),
-                            Some(json!({})),
-                        )
-                        .await;
+                    let r = api.action(k, "wrap", json!({})).await;
                     if r.status != 200 {
                         failures.push(format!("wrap: {} {:?}", r.status, r.body));
                     }
                     let (k, ct, pt) = &deks[i % deks.len()];
-                    let r = api
-                        .call(
-                            "POST",
-                            &format!("/api/v2/keys/{k}/actions/unwrap"),
-                            Some(json!({"ciphertext": ct})),
-                        )
-                        .await;
+                    let r = api.action(k, "unwrap", json!({"ciphertext": ct})).await;
                     if r.status != 200 || r.body["plaintext"].as_str() != Some(pt) {
                         failures.push(format!("unwrap: {} {:?}", r.status, r.body));
                     }

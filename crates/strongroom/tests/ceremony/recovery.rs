@@ -49,19 +49,7 @@ async fn recovery_unit_initialises_recovers_and_exports_only_to_the_roster() {
     let keys: Vec<String> = futures_join(&api, 5).await;
     let mut deks = Vec::new();
     for k in &keys {
-        let r = api
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{k}/actions/wrap"),
-                Some(json!({})),
-            )
-            .await;
-        assert_eq!(r.status, 200);
-        deks.push((
-            k.clone(),
-            r.body["ciphertext"].as_str().unwrap().to_string(),
-            r.body["plaintext"].as_str().unwrap().to_string(),
-        ));
+        deks.push(api.wrap(k).await);
     }
 
     step("Zeroize one operational unit; the other keeps serving.");
@@ -177,12 +165,5 @@ async fn recovery_unit_initialises_recovers_and_exports_only_to_the_roster() {
         .contains("4 selected units are identical"));
     assert_unwraps(&api, &deks).await;
     let created = api.create_root("after-auto-rotate").await;
-    let w = api
-        .call(
-            "POST",
-            &format!("/api/v2/keys/{created}/actions/wrap"),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(w.status, 200, "{:?}", w.body);
+    api.wrap(&created).await;
 }

@@ -11,19 +11,7 @@ async fn rotation_of_10000_keys_keeps_serving_and_resumes_after_kill_9() {
     let keys = Arc::new(keys);
     let mut deks = Vec::new();
     for k in keys.iter().step_by(50) {
-        let r = api
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{k}/actions/wrap"),
-                Some(json!({})),
-            )
-            .await;
-        assert_eq!(r.status, 200);
-        deks.push((
-            k.clone(),
-            r.body["ciphertext"].as_str().unwrap().to_string(),
-            r.body["plaintext"].as_str().unwrap().to_string(),
-        ));
+        deks.push(api.wrap(k).await);
     }
     let deks = Arc::new(deks);
 
@@ -152,13 +140,6 @@ async fn rotation_of_10000_keys_keeps_serving_and_resumes_after_kill_9() {
     );
     assert_unwraps(&api, &deks).await;
     for k in keys.iter().step_by(997) {
-        let r = api
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{k}/actions/wrap"),
-                Some(json!({})),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{:?}", r.body);
+        api.wrap(k).await;
     }
 }

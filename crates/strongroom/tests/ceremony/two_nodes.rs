@@ -157,23 +157,8 @@ async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
     let keys = futures_join(&api_a, 50).await;
     let mut deks = Vec::new();
     for k in &keys {
-        let r = api_b
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{k}/actions/wrap"),
-                Some(json!({})),
-            )
-            .await;
-        assert_eq!(
-            r.status, 200,
-            "node B serves keys created on node A: {:?}",
-            r.body
-        );
-        deks.push((
-            k.clone(),
-            r.body["ciphertext"].as_str().unwrap().to_string(),
-            r.body["plaintext"].as_str().unwrap().to_string(),
-        ));
+        // Node B serves keys created on node A.
+        deks.push(api_b.wrap(k).await);
     }
     step("An import token made before the rotation.");
     let r = api_a
@@ -300,14 +285,7 @@ async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
     for (api, other) in [(&api_a, &api_b), (&api_b, &api_a)] {
         assert_unwraps(api, &deks).await;
         let k = other.create_root("after-rotation").await;
-        let r = api
-            .call(
-                "POST",
-                &format!("/api/v2/keys/{k}/actions/wrap"),
-                Some(json!({})),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{:?}", r.body);
+        api.wrap(&k).await;
     }
     assert!(tke(&["cryptounit-compare"]).contains("identical"));
     step("After the rotation: the old blob is refused with CKR_IBM_WKID_MISMATCH; the rewrapped blob decrypts what the old one encrypted, on either node.");

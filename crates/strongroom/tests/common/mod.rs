@@ -168,6 +168,9 @@ pub struct Api {
     pub token: String,
 }
 
+/// A DEK that a key wrapped: the key's id, the ciphertext and the plaintext (base64).
+pub type Dek = (String, String, String);
+
 pub struct Resp {
     pub status: u16,
     pub body: Value,
@@ -230,6 +233,20 @@ impl Api {
             body,
             headers,
         }
+    }
+
+    /// `POST /api/v2/keys/{key}/actions/{action}` with a JSON body.
+    pub async fn action(&self, key: &str, action: &str, body: Value) -> Resp {
+        let path = format!("/api/v2/keys/{key}/actions/{action}");
+        self.call("POST", &path, Some(body)).await
+    }
+
+    /// Has `key` wrap a fresh DEK and asserts that it did.
+    pub async fn wrap(&self, key: &str) -> Dek {
+        let r = self.action(key, "wrap", json!({})).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let field = |name: &str| r.body[name].as_str().unwrap().to_string();
+        (key.to_string(), field("ciphertext"), field("plaintext"))
     }
 
     pub async fn create_root(&self, name: &str) -> String {
@@ -378,12 +395,16 @@ pub async fn token_for(s: &Server, instance: &str, roles: &[&str]) -> String {
         json!({"name": "test", "roles": roles}),
     )
     .await;
+    exchange_apikey(&s.url, key["apikey"].as_str().unwrap()).await
+}
+
+/// Exchanges an API key for a bearer token at the node's `/identity/token`.
+pub async fn exchange_apikey(url: &str, apikey: &str) -> String {
     let tok: Value = reqwest::Client::new()
-        .post(format!("{}/identity/token", s.url))
+        .post(format!("{url}/identity/token"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!(
-            "grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey={}",
-            key["apikey"].as_str().unwrap()
+            "grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey={apikey}"
         ))
         .send()
         .await
