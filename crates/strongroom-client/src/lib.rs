@@ -240,6 +240,26 @@ impl Client {
         }
     }
 
+    /// `GET path`, authenticated.
+    pub async fn get(&self, path: &str) -> Result<Reply, ClientError> {
+        self.request(Method::GET, path, None, &[]).await
+    }
+
+    /// `DELETE path`, authenticated.
+    pub async fn delete(&self, path: &str) -> Result<Reply, ClientError> {
+        self.request(Method::DELETE, path, None, &[]).await
+    }
+
+    /// `POST path` with an optional JSON body, authenticated.
+    pub async fn post(&self, path: &str, body: Option<Value>) -> Result<Reply, ClientError> {
+        self.request(Method::POST, path, body, &[]).await
+    }
+
+    /// `PUT path` with an optional JSON body, authenticated.
+    pub async fn put(&self, path: &str, body: Option<Value>) -> Result<Reply, ClientError> {
+        self.request(Method::PUT, path, body, &[]).await
+    }
+
     /// Sends a request with authentication; `body` is JSON.
     pub async fn request(
         &self,

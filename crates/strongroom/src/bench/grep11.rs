@@ -313,13 +313,13 @@ impl Call {
             .header("authorization", auth.clone())
             .body(Chunks::of(&self.frame))
             .map_err(Error::from)?;
-        sender.ready().await.map_err(Error::from)?;
-        let resp = sender.send_request(req).await.map_err(Error::from)?;
+        sender.ready().await?;
+        let resp = sender.send_request(req).await?;
         if resp.status() != hyper::StatusCode::OK {
             return Err(Error::other(format!("HTTP status {}", resp.status())));
         }
         let headers_status = resp.headers().get("grpc-status").cloned();
-        let body = resp.into_body().collect().await.map_err(Error::from)?;
+        let body = resp.into_body().collect().await?;
         let status = body
             .trailers()
             .and_then(|t| t.get("grpc-status").cloned())
@@ -434,8 +434,7 @@ pub async fn grpc(
             .map_err(Error::from)?
             .tcp_nodelay(true)
             .connect()
-            .await
-            .map_err(Error::from)?;
+            .await?;
         chans.push(CryptoClient::new(ch));
     }
     let mut c = chans[0].clone();
@@ -449,8 +448,7 @@ pub async fn grpc(
             },
             token,
         ))
-        .await
-        .map_err(Error::from)?
+        .await?
         .into_inner()
         .key_bytes
     } else {
@@ -463,8 +461,7 @@ pub async fn grpc(
                 },
                 token,
             ))
-            .await
-            .map_err(Error::from)?
+            .await?
             .into_inner();
         if op == Ep11Op::MlKemDecap {
             let sent = c
@@ -477,8 +474,7 @@ pub async fn grpc(
                     },
                     token,
                 ))
-                .await
-                .map_err(Error::from)?
+                .await?
                 .into_inner();
             mech = with_ciphertext(&sent.check_sum)?;
         }
@@ -612,8 +608,7 @@ mod tests {
         );
         let (mut sender, conn) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(client_end))
-                .await
-                .map_err(Error::from)?;
+                .await?;
         tokio::spawn(conn);
         let call = Call::new(
             Ep11Op::RsaSign,

@@ -113,14 +113,14 @@ fn create_request() -> Vec<u8> {
 
 /// Sends one message and returns the payload of its one batch item, or why it failed.
 async fn exchange(tls: &mut Tls, msg: &[u8], buf: &mut Vec<u8>) -> Result<Ttlv, Error> {
-    tls.write_all(msg).await.map_err(Error::from)?;
+    tls.write_all(msg).await?;
     let mut header = [0u8; 8];
-    tls.read_exact(&mut header).await.map_err(Error::from)?;
+    tls.read_exact(&mut header).await?;
     let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
     buf.clear();
     buf.extend_from_slice(&header);
     buf.resize(8 + len, 0);
-    tls.read_exact(&mut buf[8..]).await.map_err(Error::from)?;
+    tls.read_exact(&mut buf[8..]).await?;
     let resp = decode(buf, &Limits::default()).map_err(Error::from)?;
     let item = resp
         .child(Tag::BATCH_ITEM)
@@ -250,7 +250,7 @@ pub async fn run(op: KmipOp, load: KmipLoad) -> Result<serde_json::Value, Error>
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
     for task in tasks {
-        all.extend(task.await.map_err(Error::from)?);
+        all.extend(task.await?);
     }
     all.sort_unstable();
     let n = ok.load(Ordering::Relaxed);

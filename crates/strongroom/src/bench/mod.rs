@@ -216,8 +216,7 @@ pub async fn run(a: BenchArgs) -> Result<(), Error> {
                 threads
             };
             let v = tokio::task::spawn_blocking(move || grep11::inproc(op, threads, duration))
-                .await
-                .map_err(Error::from)??;
+                .await??;
             println!("{v}");
             Ok(())
         }
@@ -325,9 +324,7 @@ pub async fn run(a: BenchArgs) -> Result<(), Error> {
                     )
                 }),
             );
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(Error::from)?;
+            let listener = tokio::net::TcpListener::bind(addr).await?;
             let local = listener.local_addr().map_err(Error::from)?;
             std::fs::write(&addr_file, local.to_string()).map_err(Error::from)?;
             let (_tx, rx) = tokio::sync::watch::channel(false);

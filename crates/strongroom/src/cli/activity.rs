@@ -96,12 +96,10 @@ fn query(f: &Filters, after: i64, limit: u32) -> String {
 
 async fn page(c: &Client, f: &Filters, after: i64, limit: u32) -> Result<Vec<Value>, Error> {
     let r = c
-        .request(
-            Method::GET,
-            &format!("/api/v2/activity_events{}", query(f, after, limit)),
-            None,
-            &[],
-        )
+        .get(&format!(
+            "/api/v2/activity_events{}",
+            query(f, after, limit)
+        ))
         .await?;
     Ok(r.body["resources"].as_array().cloned().unwrap_or_default())
 }

@@ -84,8 +84,7 @@ pub async fn audit(a: AuditArgs) -> Result<(), Error> {
             let _ = provider.name();
             let report =
                 strongroom_service::verify_chain(store.as_ref(), &provider, audit_key.as_ref())
-                    .await
-                    .map_err(Error::from)?;
+                    .await?;
             let v = json!({"records": report.records, "ok": report.problem.is_none(), "wrong_key": report.wrong_key, "problem": report.problem.as_ref().map(|(s, m)| json!({"seq": s, "message": m}))});
             match &report.problem {
                 None => print(

@@ -109,8 +109,7 @@ pub async fn write_backup(
         only,
         strongroom_model::UnixMillis(now),
     )
-    .await
-    .map_err(Error::from)?;
+    .await?;
     let name = match only {
         Some(i) => format!("strongroom-backup-{now}-{i}.srbk"),
         None => format!("strongroom-backup-{now}.srbk"),
@@ -207,9 +206,8 @@ pub async fn backup(a: BackupArgs) -> Result<(), Error> {
                 .map_err(|e| Error::other(format!("{file}: {}", e.message)))?;
             let store = open_keystore(&a.data_dir, &a.keystore_url).await?;
             let started = std::time::Instant::now();
-            let sum = strongroom_service::backup::restore_archive(store.as_ref(), &bytes, &p)
-                .await
-                .map_err(Error::from)?;
+            let sum =
+                strongroom_service::backup::restore_archive(store.as_ref(), &bytes, &p).await?;
             let seconds = started.elapsed().as_secs_f64();
             let (ready, waiting) = served_here(&a.data_dir, store.as_ref()).await?;
             let mut v = summary_json(&sum);

@@ -178,20 +178,14 @@ pub async fn instance(a: InstanceArgs) -> Result<(), Error> {
             allow_same_zone,
         } => {
             let r = c
-                .request(
-                    Method::POST,
-                    "/admin/v1/instances",
-                    Some({
+                .post("/admin/v1/instances", Some({
                         let mut b = json!({"name": name, "units": units, "dev_master_key": dev_master_key, "allow_same_zone": allow_same_zone});
                         if let Some(n) = recovery_units {
                             b["recovery_units"] = json!(n);
                         }
                         b
-                    }),
-                    &[],
-                )
-                .await
-                .map_err(Error::from)?;
+                    }))
+                .await?;
             let next = if dev_master_key {
                 String::new()
             } else {
@@ -217,14 +211,11 @@ pub async fn instance(a: InstanceArgs) -> Result<(), Error> {
             allow_same_zone,
         } => {
             let r = c
-                .request(
-                    Method::POST,
+                .post(
                     &format!("/admin/v1/instances/{}/units", urlencode(&id)),
                     Some(json!({"kind": kind, "allow_same_zone": allow_same_zone})),
-                    &[],
                 )
-                .await
-                .map_err(Error::from)?;
+                .await?;
             print(
                 out,
                 format!(
@@ -237,14 +228,8 @@ pub async fn instance(a: InstanceArgs) -> Result<(), Error> {
         }
         InstanceCmd::Units { id } => {
             let r = c
-                .request(
-                    Method::GET,
-                    &format!("/admin/v1/instances/{}/units", urlencode(&id)),
-                    None,
-                    &[],
-                )
-                .await
-                .map_err(Error::from)?;
+                .get(&format!("/admin/v1/instances/{}/units", urlencode(&id)))
+                .await?;
             let mut human: Vec<String> = r.body["units"]
                 .as_array()
                 .into_iter()
@@ -270,10 +255,7 @@ pub async fn instance(a: InstanceArgs) -> Result<(), Error> {
             print(out, human.join("\n"), &r.body);
         }
         InstanceCmd::List => {
-            let r = c
-                .request(Method::GET, "/admin/v1/instances", None, &[])
-                .await
-                .map_err(Error::from)?;
+            let r = c.get("/admin/v1/instances").await?;
             let list = r.body["instances"].as_array().cloned().unwrap_or_default();
             let human = list
                 .iter()
@@ -298,14 +280,8 @@ pub async fn instance(a: InstanceArgs) -> Result<(), Error> {
             );
         }
         InstanceCmd::Delete { id } => {
-            c.request(
-                Method::DELETE,
-                &format!("/admin/v1/instances/{}", urlencode(&id)),
-                None,
-                &[],
-            )
-            .await
-            .map_err(Error::from)?;
+            c.delete(&format!("/admin/v1/instances/{}", urlencode(&id)))
+                .await?;
             print(
                 out,
                 format!("deleted instance {id}; its master key is destroyed"),
@@ -314,14 +290,11 @@ pub async fn instance(a: InstanceArgs) -> Result<(), Error> {
         }
         InstanceCmd::ClearAllowedIp { id } => {
             let r = c
-                .request(
-                    Method::DELETE,
-                    &format!("/admin/v1/instances/{}/allowed_ip", urlencode(&id)),
-                    None,
-                    &[],
-                )
-                .await
-                .map_err(Error::from)?;
+                .delete(&format!(
+                    "/admin/v1/instances/{}/allowed_ip",
+                    urlencode(&id)
+                ))
+                .await?;
             let human = if r.body["allowedIP_was_enabled"] == json!(true) {
                 format!("instance {id}: allowedIP policy turned off; every address may call again")
             } else {
@@ -334,14 +307,8 @@ pub async fn instance(a: InstanceArgs) -> Result<(), Error> {
                 .map(|m| format!("?month={}", urlencode(&m)))
                 .unwrap_or_default();
             let r = c
-                .request(
-                    Method::GET,
-                    &format!("/admin/v1/instances/{}/usage{q}", urlencode(&id)),
-                    None,
-                    &[],
-                )
-                .await
-                .map_err(Error::from)?;
+                .get(&format!("/admin/v1/instances/{}/usage{q}", urlencode(&id)))
+                .await?;
             let mut human = format!(
                 "{}: {} API calls in {}",
                 id,
@@ -373,14 +340,11 @@ pub async fn instance(a: InstanceArgs) -> Result<(), Error> {
                 None => grant.body(json!({"name": name})),
             };
             let r = c
-                .request(
-                    Method::POST,
+                .post(
                     &format!("/admin/v1/instances/{}/api_keys", urlencode(&instance)),
                     Some(body),
-                    &[],
                 )
-                .await
-                .map_err(Error::from)?;
+                .await?;
             print(
                 out,
                 format!(
@@ -394,29 +358,20 @@ pub async fn instance(a: InstanceArgs) -> Result<(), Error> {
         InstanceCmd::ServiceId(cmd) => service_id(&c, out, cmd).await?,
         InstanceCmd::Apikey(ApiKeyCmd::List { instance }) => {
             let r = c
-                .request(
-                    Method::GET,
-                    &format!("/admin/v1/instances/{}/api_keys", urlencode(&instance)),
-                    None,
-                    &[],
-                )
-                .await
-                .map_err(Error::from)?;
+                .get(&format!(
+                    "/admin/v1/instances/{}/api_keys",
+                    urlencode(&instance)
+                ))
+                .await?;
             print_grants(out, &r.body["api_keys"], "no API keys");
         }
         InstanceCmd::Apikey(ApiKeyCmd::Delete { instance, id }) => {
-            c.request(
-                Method::DELETE,
-                &format!(
-                    "/admin/v1/instances/{}/api_keys/{}",
-                    urlencode(&instance),
-                    urlencode(&id)
-                ),
-                None,
-                &[],
-            )
-            .await
-            .map_err(Error::from)?;
+            c.delete(&format!(
+                "/admin/v1/instances/{}/api_keys/{}",
+                urlencode(&instance),
+                urlencode(&id)
+            ))
+            .await?;
             print(
                 out,
                 format!("deleted API key {id}"),
@@ -486,14 +441,8 @@ async fn service_id(c: &Client, out: Output, cmd: ServiceIdCmd) -> Result<(), Er
             name,
         } => {
             let r = c
-                .request(
-                    Method::POST,
-                    &path(&instance),
-                    Some(grant.body(json!({"name": name}))),
-                    &[],
-                )
-                .await
-                .map_err(Error::from)?;
+                .post(&path(&instance), Some(grant.body(json!({"name": name}))))
+                .await?;
             let id = r.body["id"].as_str().unwrap_or("?");
             print(
                 out,
@@ -505,10 +454,7 @@ async fn service_id(c: &Client, out: Output, cmd: ServiceIdCmd) -> Result<(), Er
             );
         }
         ServiceIdCmd::List { instance } => {
-            let r = c
-                .request(Method::GET, &path(&instance), None, &[])
-                .await
-                .map_err(Error::from)?;
+            let r = c.get(&path(&instance)).await?;
             print_grants(out, &r.body["service_ids"], "no service IDs");
         }
         ServiceIdCmd::Update {
@@ -517,14 +463,11 @@ async fn service_id(c: &Client, out: Output, cmd: ServiceIdCmd) -> Result<(), Er
             grant,
         } => {
             let r = c
-                .request(
-                    Method::PUT,
+                .put(
                     &format!("{}/{}", path(&instance), urlencode(&id)),
                     Some(grant.body(json!({}))),
-                    &[],
                 )
-                .await
-                .map_err(Error::from)?;
+                .await?;
             print(
                 out,
                 format!(
@@ -535,14 +478,8 @@ async fn service_id(c: &Client, out: Output, cmd: ServiceIdCmd) -> Result<(), Er
             );
         }
         ServiceIdCmd::Delete { instance, id } => {
-            c.request(
-                Method::DELETE,
-                &format!("{}/{}", path(&instance), urlencode(&id)),
-                None,
-                &[],
-            )
-            .await
-            .map_err(Error::from)?;
+            c.delete(&format!("{}/{}", path(&instance), urlencode(&id)))
+                .await?;
             print(
                 out,
                 format!("deleted service ID {id} and its API keys"),
@@ -557,12 +494,10 @@ async fn service_id(c: &Client, out: Output, cmd: ServiceIdCmd) -> Result<(), Er
 /// placement is complete, or when it cannot be read).
 async fn placement_advice(c: &Client, instance: &str) -> String {
     let Ok(r) = c
-        .request(
-            Method::GET,
-            &format!("/admin/v1/instances/{}/units", urlencode(instance)),
-            None,
-            &[],
-        )
+        .get(&format!(
+            "/admin/v1/instances/{}/units",
+            urlencode(instance)
+        ))
         .await
     else {
         return String::new();

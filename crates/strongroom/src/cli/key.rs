@@ -242,8 +242,7 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
                     Some(collection_body(r)),
                     &headers,
                 )
-                .await
-                .map_err(Error::from)?;
+                .await?;
             let k = &reply.body["resources"][0];
             print(out, format!("created {}", key_details(k)), k);
         }
@@ -271,13 +270,8 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
             if transport != "rsa-4096" {
                 token["transportKeyAlgorithm"] = json!(wanted);
             }
-            c.request(Method::POST, "/api/v2/import_token", Some(token), &[])
-                .await
-                .map_err(Error::from)?;
-            let tok = c
-                .request(Method::GET, "/api/v2/import_token", None, &[])
-                .await
-                .map_err(Error::from)?;
+            c.post("/api/v2/import_token", Some(token)).await?;
+            let tok = c.get("/api/v2/import_token").await?;
             let given = tok.body["transportKeyAlgorithm"]
                 .as_str()
                 .unwrap_or("RSA_4096");
@@ -298,10 +292,7 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
             if !aliases.is_empty() {
                 r["aliases"] = json!(aliases);
             }
-            let reply = c
-                .request(Method::POST, "/api/v2/keys", Some(collection_body(r)), &[])
-                .await
-                .map_err(Error::from)?;
+            let reply = c.post("/api/v2/keys", Some(collection_body(r))).await?;
             let k = &reply.body["resources"][0];
             print(
                 out,
@@ -332,8 +323,7 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
                 .collect();
             let reply = c
                 .request(Method::GET, &format!("/api/v2/keys{q}"), None, &headers)
-                .await
-                .map_err(Error::from)?;
+                .await?;
             let keys = reply.body["resources"]
                 .as_array()
                 .cloned()
@@ -356,10 +346,7 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
             } else {
                 path(&id, "")
             };
-            let reply = c
-                .request(Method::GET, &p, None, &[])
-                .await
-                .map_err(Error::from)?;
+            let reply = c.get(&p).await?;
             let k = &reply.body["resources"][0];
             print(out, key_details(k), k);
         }
@@ -371,10 +358,7 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
             if !aad.is_empty() {
                 body["aad"] = json!(aad);
             }
-            let reply = c
-                .request(Method::POST, &path(&id, "/actions/wrap"), Some(body), &[])
-                .await
-                .map_err(Error::from)?;
+            let reply = c.post(&path(&id, "/actions/wrap"), Some(body)).await?;
             let b = &reply.body;
             let mut human = format!(
                 "ciphertext  {}\nversion     {}",
@@ -397,10 +381,7 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
             if !aad.is_empty() {
                 body["aad"] = json!(aad);
             }
-            let reply = c
-                .request(Method::POST, &path(&id, "/actions/unwrap"), Some(body), &[])
-                .await
-                .map_err(Error::from)?;
+            let reply = c.post(&path(&id, "/actions/unwrap"), Some(body)).await?;
             let b = &reply.body;
             let mut human = format!(
                 "plaintext   {}\nversion     {}",
@@ -424,10 +405,7 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
             if !aad.is_empty() {
                 body["aad"] = json!(aad);
             }
-            let reply = c
-                .request(Method::POST, &path(&id, "/actions/rewrap"), Some(body), &[])
-                .await
-                .map_err(Error::from)?;
+            let reply = c.post(&path(&id, "/actions/rewrap"), Some(body)).await?;
             let b = &reply.body;
             print(
                 out,
@@ -443,13 +421,8 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
             let body = payload
                 .map(|p| json!({"payload": p}))
                 .unwrap_or_else(|| json!({}));
-            c.request(Method::POST, &path(&id, "/actions/rotate"), Some(body), &[])
-                .await
-                .map_err(Error::from)?;
-            let reply = c
-                .request(Method::GET, &path(&id, "/metadata"), None, &[])
-                .await
-                .map_err(Error::from)?;
+            c.post(&path(&id, "/actions/rotate"), Some(body)).await?;
+            let reply = c.get(&path(&id, "/metadata")).await?;
             let k = &reply.body["resources"][0];
             print(
                 out,
@@ -463,17 +436,11 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
         }
         KeyCmd::Versions { id } => {
             let reply = c
-                .request(
-                    Method::GET,
-                    &format!(
-                        "{}?allKeyStates=true&totalCount=true",
-                        path(&id, "/versions")
-                    ),
-                    None,
-                    &[],
-                )
-                .await
-                .map_err(Error::from)?;
+                .get(&format!(
+                    "{}?allKeyStates=true&totalCount=true",
+                    path(&id, "/versions")
+                ))
+                .await?;
             let vs = reply.body["resources"]
                 .as_array()
                 .cloned()
@@ -517,8 +484,7 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
                     None,
                     &[("prefer", "return=representation".into())],
                 )
-                .await
-                .map_err(Error::from)?;
+                .await?;
             let k = &reply.body["resources"][0];
             print(
                 out,
@@ -532,18 +498,12 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
             );
         }
         KeyCmd::Restore { id } => {
-            let reply = c
-                .request(Method::POST, &path(&id, "/restore"), None, &[])
-                .await
-                .map_err(Error::from)?;
+            let reply = c.post(&path(&id, "/restore"), None).await?;
             let k = &reply.body["resources"][0];
             print(out, format!("restored {}", key_line(k)), k);
         }
         KeyCmd::Purge { id } => {
-            let reply = c
-                .request(Method::DELETE, &path(&id, "/purge"), None, &[])
-                .await
-                .map_err(Error::from)?;
+            let reply = c.delete(&path(&id, "/purge")).await?;
             let k = &reply.body["resources"][0];
             print(out, format!("purged {id}"), k);
         }
@@ -612,9 +572,7 @@ pub(crate) async fn simple_action(
     path: &str,
     msg: &str,
 ) -> Result<(), Error> {
-    c.request(Method::POST, path, None, &[])
-        .await
-        .map_err(Error::from)?;
+    c.post(path, None).await?;
     print(out, msg.to_string(), &json!({"result": msg}));
     Ok(())
 }

@@ -104,10 +104,7 @@ async fn list(
     path: &str,
     line: impl Fn(&Value) -> String,
 ) -> Result<(), Error> {
-    let reply = c
-        .request(Method::GET, path, None, &[])
-        .await
-        .map_err(Error::from)?;
+    let reply = c.get(path).await?;
     let lines: Vec<String> = reply.body["resources"]
         .as_array()
         .map(|a| a.iter().map(line).collect())
@@ -143,14 +140,11 @@ pub async fn kmip(a: KmipArgs) -> Result<(), Error> {
                 ""
             };
             let reply = c
-                .request(
-                    Method::POST,
+                .post(
                     &format!("/api/v2/kmip_adapters{q}"),
                     Some(envelope(ADAPTER_JSON, r)),
-                    &[],
                 )
-                .await
-                .map_err(Error::from)?;
+                .await?;
             let v = &reply.body["resources"][0];
             print(
                 out,
@@ -174,9 +168,7 @@ pub async fn kmip(a: KmipArgs) -> Result<(), Error> {
             .await?;
         }
         KmipCmd::Adapter(AdapterCmd::Delete { adapter }) => {
-            c.request(Method::DELETE, &adapter_path(&adapter), None, &[])
-                .await
-                .map_err(Error::from)?;
+            c.delete(&adapter_path(&adapter)).await?;
             print(
                 out,
                 format!("deleted KMIP adapter {adapter}"),
@@ -195,14 +187,11 @@ pub async fn kmip(a: KmipArgs) -> Result<(), Error> {
                 r["name"] = json!(n);
             }
             let reply = c
-                .request(
-                    Method::POST,
+                .post(
                     &format!("{}/certificates", adapter_path(&adapter)),
                     Some(envelope(CERT_JSON, r)),
-                    &[],
                 )
-                .await
-                .map_err(Error::from)?;
+                .await?;
             let v = &reply.body["resources"][0];
             print(
                 out,
@@ -232,18 +221,12 @@ pub async fn kmip(a: KmipArgs) -> Result<(), Error> {
             .await?;
         }
         KmipCmd::Cert(CertCmd::Delete { adapter, cert }) => {
-            c.request(
-                Method::DELETE,
-                &format!(
-                    "{}/certificates/{}",
-                    adapter_path(&adapter),
-                    urlencode(&cert)
-                ),
-                None,
-                &[],
-            )
-            .await
-            .map_err(Error::from)?;
+            c.delete(&format!(
+                "{}/certificates/{}",
+                adapter_path(&adapter),
+                urlencode(&cert)
+            ))
+            .await?;
             print(
                 out,
                 format!("deleted certificate {cert} of {adapter}"),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use strongroom_client::{Client, Method};
+use strongroom_client::Client;
 use strongroom_engine::{CryptoProvider, DigestAlg};
 use zeroize::Zeroizing;
 
@@ -198,11 +198,9 @@ async fn action(
     body: Value,
     step: &'static str,
 ) -> Result<Value, DekError> {
-    c.request(
-        Method::POST,
+    c.post(
         &format!("/api/v2/keys/{}/actions/{name}", urlencode(key)),
         Some(body),
-        &[],
     )
     .await
     .map(|r| r.body)

@@ -136,12 +136,7 @@ pub async fn run(
         let e = Entry::Ring { id: ring.clone() };
         if !j.is_done(&e) {
             let r = dest
-                .request(
-                    Method::POST,
-                    &format!("/api/v2/key_rings/{}", urlencode(ring)),
-                    None,
-                    &[],
-                )
+                .post(&format!("/api/v2/key_rings/{}", urlencode(ring)), None)
                 .await;
             match r {
                 Ok(_) => {}
@@ -211,11 +206,9 @@ pub async fn run(
             continue;
         }
         let r = dest
-            .request(
-                Method::POST,
+            .post(
                 &format!("/api/v2/keys/{}/actions/disable", urlencode(&new)),
                 None,
-                &[],
             )
             .await;
         match r {
@@ -240,10 +233,7 @@ pub async fn run(
             "metadata": {"collectionType": "application/vnd.ibm.kms.policy+json", "collectionTotal": resources.len()},
             "resources": resources,
         });
-        match dest
-            .request(Method::PUT, "/api/v2/instance/policies", Some(body), &[])
-            .await
-        {
+        match dest.put("/api/v2/instance/policies", Some(body)).await {
             Ok(_) => j.record(e)?,
             Err(err) => report.failed.push(StepFailure {
                 what: "instance policies".into(),
@@ -276,12 +266,7 @@ async fn key(
         None => {
             let found = if j.is_done(&Entry::KeyStart { old: k.id.clone() }) {
                 match dest
-                    .request(
-                        Method::GET,
-                        &format!("/api/v2/keys/{}/metadata", urlencode(&finder)),
-                        None,
-                        &[],
-                    )
+                    .get(&format!("/api/v2/keys/{}/metadata", urlencode(&finder)))
                     .await
                 {
                     Ok(r) => resources(&r.body)
@@ -310,16 +295,11 @@ async fn key(
     let dropped = Entry::AliasDropped { old: k.id.clone() };
     if k.aliases.len() < 5 && !j.is_done(&dropped) {
         let r = dest
-            .request(
-                Method::DELETE,
-                &format!(
-                    "/api/v2/keys/{}/aliases/{}",
-                    urlencode(&new),
-                    urlencode(&mark)
-                ),
-                None,
-                &[],
-            )
+            .delete(&format!(
+                "/api/v2/keys/{}/aliases/{}",
+                urlencode(&new),
+                urlencode(&mark)
+            ))
             .await;
         match r {
             Ok(_) | Err(ClientError::Api { status: 404, .. }) => j.record(dropped)?,
@@ -343,11 +323,9 @@ async fn key(
                 "metadata": {"collectionType": "application/vnd.ibm.kms.policy+json", "collectionTotal": resources.len()},
                 "resources": resources,
             });
-            dest.request(
-                Method::PUT,
+            dest.put(
                 &format!("/api/v2/keys/{}/policies", urlencode(&new)),
                 Some(body),
-                &[],
             )
             .await?;
         }
@@ -371,15 +349,13 @@ async fn key(
         }
         let body = envelope("registration_input", res);
         match dest
-            .request(
-                Method::POST,
+            .post(
                 &format!(
                     "/api/v2/keys/{}/registrations/{}",
                     urlencode(&new),
                     urlencode(&crn)
                 ),
                 Some(body),
-                &[],
             )
             .await
         {
@@ -420,12 +396,7 @@ async fn create(
     match k.action {
         Fate::Copy => {
             let r = source
-                .request(
-                    Method::GET,
-                    &format!("/api/v2/keys/{}", urlencode(&k.id)),
-                    None,
-                    &[],
-                )
+                .get(&format!("/api/v2/keys/{}", urlencode(&k.id)))
                 .await?;
             let payload = zeroize::Zeroizing::new(
                 resources(&r.body)
@@ -486,12 +457,7 @@ async fn adapter(
                 res["description"] = json!(d);
             }
             let id = match dest
-                .request(
-                    Method::POST,
-                    "/api/v2/kmip_adapters",
-                    Some(envelope("kmip_adapter", res)),
-                    &[],
-                )
+                .post("/api/v2/kmip_adapters", Some(envelope("kmip_adapter", res)))
                 .await
             {
                 Ok(r) => resources(&r.body)
@@ -500,12 +466,7 @@ async fn adapter(
                 // Created before a kill: adapters are found by name.
                 Err(e) if exists(&e) => resources(
                     &dest
-                        .request(
-                            Method::GET,
-                            &format!("/api/v2/kmip_adapters/{}", urlencode(&a.name)),
-                            None,
-                            &[],
-                        )
+                        .get(&format!("/api/v2/kmip_adapters/{}", urlencode(&a.name)))
                         .await?
                         .body,
                 )
@@ -535,11 +496,9 @@ async fn adapter(
             json!({"name": name, "certificate": c["certificate"]}),
         );
         match dest
-            .request(
-                Method::POST,
+            .post(
                 &format!("/api/v2/kmip_adapters/{}/certificates", urlencode(&new)),
                 Some(body),
-                &[],
             )
             .await
         {

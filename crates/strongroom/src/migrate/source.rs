@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
-use strongroom_client::{Client, Method};
+use strongroom_client::Client;
 
 use super::plan::{classify, AdapterEntry, Fate, KeyEntry, Material, Plan, SourceInfo};
 use crate::cli::urlencode;
@@ -20,12 +20,10 @@ pub async fn list_all(c: &Client, path: &str, query: &str) -> Result<Vec<Value>,
     loop {
         let sep = if query.is_empty() { "" } else { "&" };
         let r = c
-            .request(
-                Method::GET,
-                &format!("{path}?limit={PAGE}&offset={}{sep}{query}", out.len()),
-                None,
-                &[],
-            )
+            .get(&format!(
+                "{path}?limit={PAGE}&offset={}{sep}{query}",
+                out.len()
+            ))
             .await?;
         let page = resources(&r.body);
         let n = page.len();
@@ -55,11 +53,7 @@ pub async fn read_plan(c: &Client, info: SourceInfo, material: &Material) -> Res
         .filter_map(|r| text(r, "id"))
         .filter(|r| r != "default")
         .collect();
-    info.instance_policies = resources(
-        &c.request(Method::GET, "/api/v2/instance/policies", None, &[])
-            .await?
-            .body,
-    );
+    info.instance_policies = resources(&c.get("/api/v2/instance/policies").await?.body);
     let mut registrations: HashMap<String, Vec<Value>> = HashMap::new();
     for r in list_all(c, "/api/v2/keys/registrations", "").await? {
         if let Some(k) = text(&r, "keyId") {
@@ -74,26 +68,16 @@ pub async fn read_plan(c: &Client, info: SourceInfo, material: &Material) -> Res
             vec![]
         } else {
             resources(
-                &c.request(
-                    Method::GET,
-                    &format!("/api/v2/keys/{}/policies", urlencode(&id)),
-                    None,
-                    &[],
-                )
-                .await?
-                .body,
+                &c.get(&format!("/api/v2/keys/{}/policies", urlencode(&id)))
+                    .await?
+                    .body,
             )
         };
         let versions = c
-            .request(
-                Method::GET,
-                &format!(
-                    "/api/v2/keys/{}/versions?allKeyStates=true&totalCount=true&limit=1",
-                    urlencode(&id)
-                ),
-                None,
-                &[],
-            )
+            .get(&format!(
+                "/api/v2/keys/{}/versions?allKeyStates=true&totalCount=true&limit=1",
+                urlencode(&id)
+            ))
             .await
             .ok()
             .and_then(|r| r.body["metadata"]["totalCount"].as_u64())
@@ -168,12 +152,7 @@ async fn adapters(c: &Client) -> Result<Vec<AdapterEntry>, Error> {
         for cert in list_all(c, &format!("{path}/certificates"), "").await? {
             let cid = text(&cert, "id").unwrap_or_default();
             let full = c
-                .request(
-                    Method::GET,
-                    &format!("{path}/certificates/{}", urlencode(&cid)),
-                    None,
-                    &[],
-                )
+                .get(&format!("{path}/certificates/{}", urlencode(&cid)))
                 .await?;
             let r = &resources(&full.body)[..];
             let pem = r

@@ -150,7 +150,7 @@ impl Tke {
         for i in 0..self.clients.len() {
             let (url, client) = (self.clients[i].0.clone(), self.clients[i].1.clone());
             let r = client
-                .request(Method::GET, "/api/v2/crypto_units", None, &[])
+                .get("/api/v2/crypto_units")
                 .await
                 .map_err(Error::context(url.to_string()))?;
             let zone = r.body["zone"].as_str().map(String::from);
@@ -255,12 +255,10 @@ impl Tke {
     pub(super) async fn refresh(&mut self, u: &mut Unit) -> Result<(), Error> {
         let client = self.clients[u.client].1.clone();
         let r = client
-            .request(
-                Method::GET,
-                &format!("/api/v2/crypto_units/{}", urlencode(&u.id.to_string())),
-                None,
-                &[],
-            )
+            .get(&format!(
+                "/api/v2/crypto_units/{}",
+                urlencode(&u.id.to_string())
+            ))
             .await
             .map_err(Error::context(format!("unit {}", u.short())))?;
         let sr: SignedResponse =
@@ -353,14 +351,12 @@ impl Tke {
         };
         let client = self.clients[u.client].1.clone();
         let r = client
-            .request(
-                Method::POST,
+            .post(
                 &format!(
                     "/api/v2/crypto_units/{}/commands",
                     urlencode(&u.id.to_string())
                 ),
                 Some(json!(signed)),
-                &[],
             )
             .await
             .map_err(Error::context(format!("unit {}: {name}", u.short())))?;
@@ -615,11 +611,9 @@ impl Tke {
         let mut done = 0u64;
         loop {
             let r = client
-                .request(
-                    Method::POST,
+                .post(
                     &format!("/api/v2/crypto_units/reencrypt?batch={batch}"),
                     None,
-                    &[],
                 )
                 .await
                 .map_err(Error::context(

@@ -118,41 +118,19 @@ pub(super) async fn unit_command(
             };
             let key = super::signserv::open(&t.p, &url, &sigkey, token)?;
             let signer = super::signserv::ServiceSigner::new(&url, &key);
-            let mut cmds = Vec::new();
-            for u in &units {
-                let installed = u
-                    .status
-                    .admins
-                    .iter()
-                    .any(|a| a.ski == hex::encode(key.ski));
-                cmds.push(if installed {
-                    None
-                } else {
-                    Some(
-                        admin_add_command_by(
-                            &t.p,
-                            instance,
-                            u.id,
-                            &key.name,
-                            &signer,
-                            &key.public_key,
-                        )
-                        .map_err(|e| signer.take_failure().unwrap_or_else(|| Error::from(e)))?,
-                    )
-                });
-            }
+            let cmds = admin_add_commands(&units, &key.ski, |unit| {
+                admin_add_command_by(&t.p, instance, unit, &key.name, &signer, &key.public_key)
+                    .map_err(|e| signer.take_failure().unwrap_or_else(|| Error::from(e)))
+            })?;
             drop(signer);
             if t.each(&mut units, cmds, None).await? {
                 return Ok(());
             }
-            print(
+            print_installed(
                 t.out,
-                format!(
-                    "administrator {} (SKI {}, key held by the signing service {url}) installed",
-                    key.name,
-                    hex::encode(key.ski)
-                ),
-                &json!({"installed_admin": key.name, "ski": hex::encode(key.ski), "signing_service": url}),
+                &key.name,
+                &key.ski,
+                Some(("key held by the signing service", "signing_service", &url)),
             );
         }
         TkeCmd::CryptounitAdminAdd { sigkey } if sigkey.starts_with("pkcs11:") => {
@@ -165,42 +143,20 @@ pub(super) async fn unit_command(
                 )));
             };
             let signer = crate::card::CardSigner::new(&card, key);
-            let mut cmds = Vec::new();
-            for u in &units {
-                let installed = u
-                    .status
-                    .admins
-                    .iter()
-                    .any(|a| a.ski == hex::encode(key.ski));
-                cmds.push(if installed {
-                    None
-                } else {
-                    Some(
-                        admin_add_command_by(
-                            &t.p,
-                            instance,
-                            u.id,
-                            &key.name,
-                            &signer,
-                            &key.public_key,
-                        )
-                        .map_err(|e| signer.take_failure().unwrap_or_else(|| Error::from(e)))?,
-                    )
-                });
-            }
+            let cmds = admin_add_commands(&units, &key.ski, |unit| {
+                admin_add_command_by(&t.p, instance, unit, &key.name, &signer, &key.public_key)
+                    .map_err(|e| signer.take_failure().unwrap_or_else(|| Error::from(e)))
+            })?;
             drop(signer);
             drop(card);
             if t.each(&mut units, cmds, None).await? {
                 return Ok(());
             }
-            print(
+            print_installed(
                 t.out,
-                format!(
-                    "administrator {} (SKI {}, key on card {sigkey}) installed",
-                    key.name,
-                    hex::encode(key.ski)
-                ),
-                &json!({"installed_admin": key.name, "ski": hex::encode(key.ski), "card": sigkey}),
+                &key.name,
+                &key.ski,
+                Some(("key on card", "card", &sigkey)),
             );
         }
         TkeCmd::CryptounitAdminAdd { sigkey } => {
@@ -212,34 +168,15 @@ pub(super) async fn unit_command(
                 &format!("Password for {name} (the key to install): "),
             )?;
             let key = files::open_sigkey(&t.p, &path, password.as_bytes())?;
-            let mut cmds = Vec::new();
-            for u in &units {
-                let installed = u
-                    .status
-                    .admins
-                    .iter()
-                    .any(|a| a.ski == hex::encode(key.ski));
-                cmds.push(if installed {
-                    None
-                } else {
-                    Some(
-                        admin_add_command(&t.p, instance, u.id, &key.name, key.alg, &key.pkcs8)
-                            .map_err(Error::from)?,
-                    )
-                });
-            }
+            let cmds = admin_add_commands(&units, &key.ski, |unit| {
+                Ok(admin_add_command(
+                    &t.p, instance, unit, &key.name, key.alg, &key.pkcs8,
+                )?)
+            })?;
             if t.each(&mut units, cmds, None).await? {
                 return Ok(());
             }
-            print(
-                t.out,
-                format!(
-                    "administrator {} (SKI {}) installed",
-                    key.name,
-                    hex::encode(key.ski)
-                ),
-                &json!({"installed_admin": key.name, "ski": hex::encode(key.ski)}),
-            );
+            print_installed(t.out, &key.name, &key.ski, None);
         }
         TkeCmd::CryptounitAdminRm { admin } => {
             let mut units = t.selected().await?;
@@ -898,4 +835,39 @@ fn ask_number(question: &str, min: usize, max: u8) -> Result<usize, Error> {
         }
     }
     Err(Error::usage("no valid answer"))
+}
+
+/// The AdminAdd command for each unit that lacks the administrator whose key has `ski`, made by
+/// `make`; `None` for the units that have it already.
+fn admin_add_commands(
+    units: &[Unit],
+    ski: &[u8],
+    mut make: impl FnMut(UnitId) -> Result<Cmd, Error>,
+) -> Result<Vec<Option<Cmd>>, Error> {
+    let ski = hex::encode(ski);
+    units
+        .iter()
+        .map(|u| {
+            if u.status.admins.iter().any(|a| a.ski == ski) {
+                Ok(None)
+            } else {
+                make(u.id).map(Some)
+            }
+        })
+        .collect()
+}
+
+/// Reports an installed administrator; `held` says where its key is: the words for people, and
+/// the JSON field and value.
+fn print_installed(out: Output, name: &str, ski: &[u8], held: Option<(&str, &str, &str)>) {
+    let ski = hex::encode(ski);
+    let mut v = json!({"installed_admin": name, "ski": ski});
+    let human = match held {
+        Some((words, field, value)) => {
+            v[field] = json!(value);
+            format!("administrator {name} (SKI {ski}, {words} {value}) installed")
+        }
+        None => format!("administrator {name} (SKI {ski}) installed"),
+    };
+    print(out, human, &v);
 }
