@@ -101,6 +101,27 @@ impl Call {
         Ok(Call { ctx, action, what })
     }
 
+    /// A call that carries a JSON body: reads the body (refused above the configured size),
+    /// authenticates the caller, checks the content type and parses the body with `parse`. A
+    /// body that is refused is audited as the call's refusal (for key `key`).
+    pub(crate) async fn with_body<T>(
+        st: &AppState,
+        h: &HeaderMap,
+        body: Body,
+        action: Action,
+        what: &'static str,
+        key: Option<&str>,
+        parse: impl FnOnce(&[u8]) -> Result<T, ServiceError>,
+    ) -> Result<(Call, T), ApiError> {
+        let body = body_bytes(body, st.opts.max_body, what).await?;
+        let call = Call::begin(st, h, action, what).await?;
+        let parsed = check_content_type(h, &body, what)
+            .map_err(|e| e.err)
+            .and_then(|()| parse(&body));
+        let v = call.accept(st, parsed, key).await?;
+        Ok((call, v))
+    }
+
     /// The parsed request, or its refusal recorded in the audit log (for key `key`).
     pub(crate) async fn accept<T>(
         &self,

@@ -77,6 +77,12 @@ pub fn b64(data: &[u8]) -> String {
     STANDARD.encode(data)
 }
 
+/// Parses a request body that must be a JSON object; an empty one is refused with `NoBody`
+/// and `missing` as its message.
+pub fn required_object(body: &[u8], missing: &str) -> Result<Map<String, Value>, ServiceError> {
+    parse_object(body)?.ok_or_else(|| ServiceError::new(ErrorKind::NoBody, missing))
+}
+
 /// Parses a request body into a JSON object (empty body → `None`).
 pub fn parse_object(body: &[u8]) -> Result<Option<Map<String, Value>>, ServiceError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -847,8 +853,7 @@ pub fn parse_kmip_adapter(
     body: &[u8],
     allow_expiring_key: bool,
 ) -> Result<strongroom_service::kmip::NewKmipAdapter, ServiceError> {
-    let obj = parse_object(body)?
-        .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Request body is required"))?;
+    let obj = required_object(body, "Request body is required")?;
     let r = Fields::new(
         single_resource(obj)?,
         &["name", "description", "profile", "profile_data", "type"],
@@ -878,8 +883,7 @@ pub fn parse_kmip_adapter(
 
 /// The body of `POST …/certificates`: (name, PEM).
 pub fn parse_kmip_certificate(body: &[u8]) -> Result<(Option<String>, String), ServiceError> {
-    let obj = parse_object(body)?
-        .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Request body is required"))?;
+    let obj = required_object(body, "Request body is required")?;
     let r = Fields::new(single_resource(obj)?, &["name", "certificate", "type"])?;
     let pem = r.string("certificate", "certificate")?.ok_or_else(|| {
         ServiceError::field(

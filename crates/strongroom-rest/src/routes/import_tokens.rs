@@ -9,29 +9,34 @@ pub(crate) async fn post_import_token(
     body: Body,
 ) -> ApiResult {
     const WHAT: &str = "Import token could not be created";
-    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let call = Call::begin(&st, &h, Action::ImportTokenCreate, WHAT).await?;
+    let (call, (expiration, retrievals, transport)) = Call::with_body(
+        &st,
+        &h,
+        body,
+        Action::ImportTokenCreate,
+        WHAT,
+        None,
+        |body| {
+            let Some(obj) = parse_object(body)? else {
+                return Ok((None, None, TransportKey::default()));
+            };
+            let f = Fields::new(
+                obj,
+                &[
+                    "expiration",
+                    "maxallowedretrievals",
+                    "transportkeyalgorithm",
+                ],
+            )?;
+            Ok((
+                f.int("expiration", "expiration")?,
+                f.int("maxallowedretrievals", "maxAllowedRetrievals")?,
+                parse_transport_key(&f)?,
+            ))
+        },
+    )
+    .await?;
     let ctx = &call.ctx;
-    let parsed = (|| {
-        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
-        let Some(obj) = parse_object(&body)? else {
-            return Ok((None, None, TransportKey::default()));
-        };
-        let f = Fields::new(
-            obj,
-            &[
-                "expiration",
-                "maxallowedretrievals",
-                "transportkeyalgorithm",
-            ],
-        )?;
-        Ok((
-            f.int("expiration", "expiration")?,
-            f.int("maxallowedretrievals", "maxAllowedRetrievals")?,
-            parse_transport_key(&f)?,
-        ))
-    })();
-    let (expiration, retrievals, transport) = call.accept(&st, parsed, None).await?;
     let t = st
         .svc
         .create_import_token(ctx, expiration, retrievals, transport)

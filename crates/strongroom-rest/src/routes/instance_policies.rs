@@ -9,17 +9,21 @@ pub(crate) async fn put_instance_policies(
     body: Body,
 ) -> ApiResult {
     const WHAT: &str = "Instance policies could not be updated";
-    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let call = Call::begin(&st, &h, Action::InstancePoliciesWrite, WHAT).await?;
-    let ctx = &call.ctx;
     let only = q.get("policy").filter(|p| !p.is_empty()).cloned();
-    let parsed = (|| {
-        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
-        let obj = parse_object(&body)?
-            .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Missing body in request"))?;
-        parse_instance_policies(obj)
-    })();
-    let inputs = call.accept(&st, parsed, None).await?;
+    let (call, inputs) = Call::with_body(
+        &st,
+        &h,
+        body,
+        Action::InstancePoliciesWrite,
+        WHAT,
+        None,
+        |body| {
+            let obj = required_object(body, "Missing body in request")?;
+            parse_instance_policies(obj)
+        },
+    )
+    .await?;
+    let ctx = &call.ctx;
     st.svc
         .put_instance_policies(ctx, inputs, only.as_deref())
         .await

@@ -39,13 +39,8 @@ pub(crate) async fn create_key_with(
     with_overrides: bool,
 ) -> ApiResult {
     const WHAT: &str = "Key could not be created";
-    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let call = Call::begin(&st, &h, Action::SecretsCreate, WHAT).await?;
-    let ctx = &call.ctx;
-    let parsed = (|| {
-        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
-        let obj = parse_object(&body)?
-            .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Missing body in request"))?;
+    let (call, req) = Call::with_body(&st, &h, body, Action::SecretsCreate, WHAT, None, |body| {
+        let obj = required_object(body, "Missing body in request")?;
         let f = Fields::new(single_resource(obj)?, CREATE_FIELDS)?;
         let secure = parse_secure_import(&f)?;
         let overrides = parse_policy_overrides(&f, with_overrides)?;
@@ -94,8 +89,9 @@ pub(crate) async fn create_key_with(
             secure,
             overrides,
         })
-    })();
-    let req = call.accept(&st, parsed, None).await?;
+    })
+    .await?;
+    let ctx = &call.ctx;
     let view = st
         .svc
         .create_key(ctx, req)
@@ -389,27 +385,32 @@ pub(crate) async fn patch_key(
     body: Body,
 ) -> ApiResult {
     const WHAT: &str = "Key could not be updated";
-    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let call = Call::begin(&st, &h, Action::SecretsPatch, WHAT).await?;
+    let (call, target) = Call::with_body(
+        &st,
+        &h,
+        body,
+        Action::SecretsPatch,
+        WHAT,
+        Some(&id),
+        |body| {
+            let obj = parse_object(body)?.ok_or_else(|| {
+                ServiceError::new(
+                    ErrorKind::NoBody,
+                    "Missing body in request: {\"keyRingID\": ...} is required",
+                )
+            })?;
+            let f = Fields::new(obj, &["keyringid"])?;
+            f.string("keyringid", "keyRingID")?.ok_or_else(|| {
+                ServiceError::field(
+                    ErrorKind::InvalidField,
+                    "keyRingID",
+                    "The field 'keyRingID' is required",
+                )
+            })
+        },
+    )
+    .await?;
     let ctx = &call.ctx;
-    let target = (|| {
-        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
-        let obj = parse_object(&body)?.ok_or_else(|| {
-            ServiceError::new(
-                ErrorKind::NoBody,
-                "Missing body in request: {\"keyRingID\": ...} is required",
-            )
-        })?;
-        let f = Fields::new(obj, &["keyringid"])?;
-        f.string("keyringid", "keyRingID")?.ok_or_else(|| {
-            ServiceError::field(
-                ErrorKind::InvalidField,
-                "keyRingID",
-                "The field 'keyRingID' is required",
-            )
-        })
-    })();
-    let target = call.accept(&st, target, Some(&id)).await?;
     let rec = st
         .svc
         .move_key(ctx, &id, header(&h, "x-kms-key-ring"), &target)

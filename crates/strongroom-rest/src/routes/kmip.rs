@@ -56,18 +56,23 @@ pub(crate) async fn create_kmip_adapter(
     body: Body,
 ) -> ApiResult {
     const WHAT: &str = "KMIP adapter could not be created";
-    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let call = Call::begin(&st, &h, Action::KmipAdaptersCreate, WHAT).await?;
-    let parsed = (|| {
-        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
-        let allow = q
-            .get("allowExpiringKey")
-            .map(|s| parse_bool_param("allowExpiringKey", s))
-            .transpose()?
-            .unwrap_or(false);
-        parse_kmip_adapter(&body, allow)
-    })();
-    let req = call.accept(&st, parsed, None).await?;
+    let (call, req) = Call::with_body(
+        &st,
+        &h,
+        body,
+        Action::KmipAdaptersCreate,
+        WHAT,
+        None,
+        |body| {
+            let allow = q
+                .get("allowExpiringKey")
+                .map(|s| parse_bool_param("allowExpiringKey", s))
+                .transpose()?
+                .unwrap_or(false);
+            parse_kmip_adapter(body, allow)
+        },
+    )
+    .await?;
     let a = st
         .svc
         .create_kmip_adapter(&call.ctx, req)
@@ -138,13 +143,16 @@ pub(crate) async fn add_kmip_certificate(
     body: Body,
 ) -> ApiResult {
     const WHAT: &str = "KMIP client certificate could not be added";
-    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let call = Call::begin(&st, &h, Action::KmipCertificatesCreate, WHAT).await?;
-    let parsed = (|| {
-        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
-        parse_kmip_certificate(&body)
-    })();
-    let (name, pem) = call.accept(&st, parsed, None).await?;
+    let (call, (name, pem)) = Call::with_body(
+        &st,
+        &h,
+        body,
+        Action::KmipCertificatesCreate,
+        WHAT,
+        None,
+        parse_kmip_certificate,
+    )
+    .await?;
     let c = st
         .svc
         .add_kmip_certificate(&call.ctx, &adapter, name, &pem)

@@ -43,17 +43,21 @@ pub(crate) async fn put_policies(
     body: Body,
 ) -> ApiResult {
     const WHAT: &str = "Key policies could not be updated";
-    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let call = Call::begin(&st, &h, Action::PoliciesWrite, WHAT).await?;
+    let (call, (rotation, dual)) = Call::with_body(
+        &st,
+        &h,
+        body,
+        Action::PoliciesWrite,
+        WHAT,
+        Some(&id),
+        |body| {
+            let which = policy_filter(&q)?;
+            let obj = required_object(body, "Missing body in request")?;
+            parse_policy_body(obj, which)
+        },
+    )
+    .await?;
     let ctx = &call.ctx;
-    let parsed = (|| {
-        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
-        let which = policy_filter(&q)?;
-        let obj = parse_object(&body)?
-            .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Missing body in request"))?;
-        parse_policy_body(obj, which)
-    })();
-    let (rotation, dual) = call.accept(&st, parsed, Some(&id)).await?;
     let (key, p) = st
         .svc
         .put_key_policies(ctx, &id, rotation, dual)

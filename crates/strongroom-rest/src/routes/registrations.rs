@@ -70,17 +70,13 @@ pub(crate) async fn write_registration_common(
     mode: strongroom_service::RegistrationWrite,
 ) -> ApiResult {
     const WHAT: &str = "Registration could not be written";
-    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
     let action = match mode {
         strongroom_service::RegistrationWrite::Create => Action::RegistrationsCreate,
         strongroom_service::RegistrationWrite::Replace => Action::RegistrationsReplace,
         strongroom_service::RegistrationWrite::Update => Action::RegistrationsUpdate,
     };
-    let call = Call::begin(&st, &h, action, WHAT).await?;
-    let ctx = &call.ctx;
-    let input = (|| {
-        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
-        let Some(obj) = parse_object(&body)? else {
+    let (call, input) = Call::with_body(&st, &h, body, action, WHAT, Some(&id), |body| {
+        let Some(obj) = parse_object(body)? else {
             return Ok(strongroom_service::RegistrationInput::default());
         };
         let f = Fields::new(
@@ -110,8 +106,9 @@ pub(crate) async fn write_registration_common(
             metadata: f.string("registrationmetadata", "registrationMetadata")?,
             key_version,
         })
-    })();
-    let input = call.accept(&st, input, Some(&id)).await?;
+    })
+    .await?;
+    let ctx = &call.ctx;
     let rec = st
         .svc
         .write_registration(ctx, &id, &crn, input, mode)
@@ -207,39 +204,36 @@ pub(crate) async fn delete_registration(
 /// `POST /api/v2/event_ack`: an integrated service acknowledges a key lifecycle event.
 pub(crate) async fn event_ack(State(st): State<AppState>, h: HeaderMap, body: Body) -> ApiResult {
     const WHAT: &str = "Event could not be acknowledged";
-    let body = body_bytes(body, st.opts.max_body, WHAT).await?;
-    let call = Call::begin(&st, &h, Action::SecretsEventAck, WHAT).await?;
+    let (call, (event, version)) =
+        Call::with_body(&st, &h, body, Action::SecretsEventAck, WHAT, None, |body| {
+            let obj = required_object(body, "Missing body in request")?;
+            let f = Fields::new(
+                obj,
+                &[
+                    "eventid",
+                    "adopterkeystate",
+                    "timestamp",
+                    "keystatedata",
+                    "deleteregistration",
+                ],
+            )?;
+            let event = f.string("eventid", "eventId")?.ok_or_else(|| {
+                ServiceError::field(ErrorKind::InvalidField, "eventId", "eventId is required")
+            })?;
+            if let Some(t) = f.string("timestamp", "timestamp")? {
+                parse_ts("timestamp", &t)?;
+            }
+            let version = match f.get("keystatedata") {
+                Some(Value::Object(d)) => d
+                    .get("keyVersion")
+                    .and_then(Value::as_str)
+                    .map(String::from),
+                _ => None,
+            };
+            Ok::<_, ServiceError>((event, version))
+        })
+        .await?;
     let ctx = &call.ctx;
-    let parsed = (|| {
-        check_content_type(&h, &body, WHAT).map_err(|e| e.err)?;
-        let obj = parse_object(&body)?
-            .ok_or_else(|| ServiceError::new(ErrorKind::NoBody, "Missing body in request"))?;
-        let f = Fields::new(
-            obj,
-            &[
-                "eventid",
-                "adopterkeystate",
-                "timestamp",
-                "keystatedata",
-                "deleteregistration",
-            ],
-        )?;
-        let event = f.string("eventid", "eventId")?.ok_or_else(|| {
-            ServiceError::field(ErrorKind::InvalidField, "eventId", "eventId is required")
-        })?;
-        if let Some(t) = f.string("timestamp", "timestamp")? {
-            parse_ts("timestamp", &t)?;
-        }
-        let version = match f.get("keystatedata") {
-            Some(Value::Object(d)) => d
-                .get("keyVersion")
-                .and_then(Value::as_str)
-                .map(String::from),
-            _ => None,
-        };
-        Ok::<_, ServiceError>((event, version))
-    })();
-    let (event, version) = call.accept(&st, parsed, None).await?;
     st.svc
         .acknowledge_event(ctx, &event, version.as_deref())
         .await
