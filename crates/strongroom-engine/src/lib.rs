@@ -109,6 +109,9 @@ pub struct CryptoUnit {
     /// Whether `CKM_RSA_PKCS` decrypts and unwraps (PKCS#1 v1.5 decryption; see
     /// [`CryptoUnit::refuse_rsa_pkcs1_decryption`]).
     rsa_pkcs1_decryption: bool,
+    /// Whether only what FIPS 140-3 approves is offered (the provider's FIPS mode, or
+    /// [`CryptoUnit::enforce_fips_policy`]).
+    fips_policy: bool,
 }
 
 impl fmt::Debug for CryptoUnit {
@@ -128,13 +131,14 @@ impl CryptoUnit {
     pub fn new(provider: Arc<dyn CryptoProvider>) -> Result<Self, EngineError> {
         run_self_tests(provider.as_ref())?;
         Ok(CryptoUnit {
-            provider,
             current: None,
             next: None,
             write_next: false,
             instance: None,
             ep11: ep11::Ep11Cache::default(),
             rsa_pkcs1_decryption: true,
+            fips_policy: provider.fips_mode(),
+            provider,
         })
     }
 
@@ -143,6 +147,17 @@ impl CryptoUnit {
     /// list no longer offers it for them. Signing and verifying with it stay.
     pub fn refuse_rsa_pkcs1_decryption(&mut self) {
         self.rsa_pkcs1_decryption = false;
+    }
+
+    /// Offers and serves only what FIPS 140-3 approves ([`ep11::fips`]), as a unit whose
+    /// provider runs in FIPS mode always does.
+    pub fn enforce_fips_policy(&mut self) {
+        self.fips_policy = true;
+    }
+
+    /// Whether this unit offers and serves only what FIPS 140-3 approves.
+    pub fn fips_policy(&self) -> bool {
+        self.fips_policy
     }
 
     /// Whether `CKM_RSA_PKCS` decrypts and unwraps on this unit.

@@ -13,10 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use prost::Message as _;
-use strongroom_engine::ep11::{
-    offered_mechanism_info, AttrValue, Attrs, Ep11Error, Mech, MechParam, NewKey, Op, Template,
-    MECHANISMS,
-};
+use strongroom_engine::ep11::{AttrValue, Attrs, Ep11Error, Mech, MechParam, NewKey, Op, Template};
 use strongroom_engine::CryptoUnit;
 use strongroom_model::Role;
 use strongroom_service::{Action, Ctx, Ep11Cost, ErrorKind, Service, ServiceError};
@@ -237,7 +234,12 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::GetMechanismListResponse>, Status> {
         self.ctx(&r, Action::Ep11Mechanisms).await?;
         Ok(Response::new(pb::GetMechanismListResponse {
-            mechs: MECHANISMS.iter().map(|m| m.code.0).collect(),
+            mechs: self
+                .svc
+                .mechanism_policy()
+                .list()
+                .map(|m| m.code.0)
+                .collect(),
         }))
     }
 
@@ -247,7 +249,7 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::GetMechanismInfoResponse>, Status> {
         self.ctx(&r, Action::Ep11Mechanisms).await?;
         let mech = Ckm(r.get_ref().mech);
-        let Some(info) = offered_mechanism_info(mech, self.svc.rsa_pkcs1_decryption()) else {
+        let Some(info) = self.svc.mechanism_policy().info(mech) else {
             return Err(bad_mech(&format!(
                 "mechanism 0x{mech:x} is not implemented by this server"
             )));

@@ -163,7 +163,10 @@ async fn health_reports_whether_the_crypto_runs_in_fips_mode() {
     let r = c.call("GET", "/health", None).await;
     assert_eq!(r.status, StatusCode::OK);
     // The test provider is no FIPS module.
-    assert_eq!(r.body, json!({"status": "ok", "fips": false}));
+    assert_eq!(
+        r.body,
+        json!({"status": "ok", "fips": false, "fips_policy": false})
+    );
 }
 
 #[tokio::test]

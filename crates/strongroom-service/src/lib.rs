@@ -147,6 +147,9 @@ pub struct ServiceConfig {
     pub region: Option<String>,
     /// Whether `CKM_RSA_PKCS` decrypts and unwraps (`serve --rsa-pkcs1-decryption`).
     pub rsa_pkcs1_decryption: bool,
+    /// Offer and serve only what FIPS 140-3 approves, even when the crypto provider is not a
+    /// FIPS build (`serve --fips-policy`; a FIPS build always does).
+    pub fips_policy: bool,
 }
 
 impl Default for ServiceConfig {
@@ -161,6 +164,7 @@ impl Default for ServiceConfig {
             zone: None,
             region: None,
             rsa_pkcs1_decryption: true,
+            fips_policy: false,
         }
     }
 }
@@ -240,6 +244,7 @@ impl Service {
         tracing::info!(
             provider = provider.name(),
             fips = provider.fips_mode(),
+            fips_policy = config.fips_policy || provider.fips_mode(),
             "crypto self-tests passed"
         );
         let (audit, handle) = audit::AuditLog::start(
@@ -396,9 +401,14 @@ impl Service {
         (self.config.zone.as_deref(), self.config.region.as_deref())
     }
 
-    /// Whether `CKM_RSA_PKCS` decrypts and unwraps on this node.
-    pub fn rsa_pkcs1_decryption(&self) -> bool {
-        self.config.rsa_pkcs1_decryption
+    /// What this node offers of the mechanism table, and so what it refuses: PKCS#1 v1.5
+    /// decryption as configured, and only FIPS-approved uses in FIPS mode or under
+    /// `--fips-policy`.
+    pub fn mechanism_policy(&self) -> strongroom_engine::ep11::MechanismPolicy {
+        strongroom_engine::ep11::MechanismPolicy {
+            rsa_pkcs1_decryption: self.config.rsa_pkcs1_decryption,
+            fips: self.config.fips_policy || self.fips_mode(),
+        }
     }
 
     /// Now, by the service clock.

@@ -24,8 +24,9 @@ async fn fixture() -> Fixture {
     fixture_with(true).await
 }
 
-async fn fixture_with(audit_sync_all: bool) -> Fixture {
-    let node = TestNode::in_memory(ServiceConfig {
+/// The service configuration of the tests' fixtures.
+fn test_config(audit_sync_all: bool) -> ServiceConfig {
+    ServiceConfig {
         key_cache_capacity: 4,
         token_ttl_secs: 3600,
         // Deterministic tests read the log right after a call.
@@ -35,9 +36,16 @@ async fn fixture_with(audit_sync_all: bool) -> Fixture {
         dev: true,
         zone: None,
         region: None,
-        rsa_pkcs1_decryption: true,
-    })
-    .await;
+        ..ServiceConfig::default()
+    }
+}
+
+async fn fixture_with(audit_sync_all: bool) -> Fixture {
+    fixture_with_config(test_config(audit_sync_all)).await
+}
+
+async fn fixture_with_config(config: ServiceConfig) -> Fixture {
+    let node = TestNode::in_memory(config).await;
     Fixture {
         svc: Arc::clone(&node.svc),
         clock: Arc::clone(&node.clock),

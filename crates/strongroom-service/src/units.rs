@@ -161,6 +161,9 @@ impl Service {
                     if !self.config.rsa_pkcs1_decryption {
                         unit.refuse_rsa_pkcs1_decryption();
                     }
+                    if self.config.fips_policy {
+                        unit.enforce_fips_policy();
+                    }
                     unit
                 }),
             None => None,

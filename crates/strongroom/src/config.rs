@@ -145,6 +145,14 @@ pub struct ServeArgs {
     /// CKM_RSA_PKCS without CKF_DECRYPT and CKF_UNWRAP).
     #[arg(long, env = "STRONGROOM_RSA_PKCS1_DECRYPTION")]
     pub rsa_pkcs1_decryption: Option<String>,
+    /// Offer and serve only what FIPS 140-3 approves, on every interface: GREP11 and the
+    /// PKCS#11 library list only approved mechanisms and refuse the others with
+    /// CKR_MECHANISM_INVALID (secp256k1, X25519 and BLS keys with CKR_CURVE_NOT_SUPPORTED);
+    /// SHA-1 signatures, DSA and Triple-DES only verify and decrypt what exists. A FIPS build
+    /// (`--features fips`) always does this; the flag gives the same policy on other builds,
+    /// without the validated module. The table is in docs/fips.md.
+    #[arg(long, env = "STRONGROOM_FIPS_POLICY")]
+    pub fips_policy: bool,
     /// A file of at least 32 secret bytes shared by the nodes of a cluster: the keys that sign
     /// bearer tokens and chain the audit log are derived from it, so any node accepts a token
     /// another node issued and all nodes extend one audit chain (created with 32 random bytes
@@ -206,6 +214,7 @@ pub(crate) struct FileConfig {
     log_format: Option<String>,
     audit_sync: Option<String>,
     rsa_pkcs1_decryption: Option<String>,
+    fips_policy: Option<bool>,
     max_keys_per_instance: Option<u64>,
     rate_limit_per_instance: Option<u32>,
     backup_dir: Option<PathBuf>,
@@ -261,6 +270,7 @@ pub struct Config {
     pub test_clock: bool,
     pub audit_sync_all: bool,
     pub rsa_pkcs1_decryption: bool,
+    pub fips_policy: bool,
     pub max_keys_per_instance: Option<u64>,
     pub rate_limit_per_instance: Option<u32>,
     pub backup_dir: Option<PathBuf>,
@@ -508,6 +518,7 @@ pub fn resolve(a: ServeArgs) -> Result<Config, Error> {
         test_clock: a.test_clock,
         audit_sync_all: audit_sync == "all",
         rsa_pkcs1_decryption,
+        fips_policy: a.fips_policy || file.fips_policy.unwrap_or(false),
         max_keys_per_instance: a.max_keys_per_instance.or(file.max_keys_per_instance),
         rate_limit_per_instance: a.rate_limit_per_instance.or(file.rate_limit_per_instance),
         backup_dir: a.backup_dir.or(file.backup_dir),

@@ -157,6 +157,7 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
             zone: cfg.zone.clone(),
             region: cfg.region.clone(),
             rsa_pkcs1_decryption: cfg.rsa_pkcs1_decryption,
+            fips_policy: cfg.fips_policy,
         },
     )
     .await

@@ -46,7 +46,14 @@ struct Dev {
 }
 
 fn dev(dir: &std::path::Path, grpc: &str) -> Dev {
-    let server = Server::start_with(dir, &["--grpc-addr", grpc]);
+    dev_with(dir, grpc, &[])
+}
+
+/// [`dev`] with more `serve` arguments.
+fn dev_with(dir: &std::path::Path, grpc: &str, extra: &[&str]) -> Dev {
+    let mut args = vec!["--grpc-addr", grpc];
+    args.extend_from_slice(extra);
+    let server = Server::start_with(dir, &args);
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("dev.json")).unwrap()).unwrap();
     Dev {
@@ -1173,4 +1180,46 @@ fn bip32_and_bip340_through_the_library_with_ibm_parameter_structures() {
     ));
     drop(s);
     p.finalize().unwrap();
+}
+
+/// `serve --fips-policy` reaches applications through the library: C_GetMechanismList and
+/// C_GetMechanismInfo show what the server offers, and what it refuses fails with
+/// CKR_MECHANISM_INVALID or CKR_CURVE_NOT_SUPPORTED.
+#[test]
+fn the_fips_policy_reaches_applications_through_the_library() {
+    use cryptoki::mechanism::MechanismType;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dev_with(dir.path(), "127.0.0.1:0", &["--fips-policy"]);
+    let (p, s) = open(&d);
+    let slot = s.get_session_info().unwrap().slot_id();
+    let list = p.get_mechanism_list(slot).unwrap();
+    assert!(list.contains(&MechanismType::AES_KEY_GEN));
+    assert!(list.contains(&MechanismType::ECDSA_SHA256));
+    assert!(!list.contains(&MechanismType::DES3_KEY_GEN));
+    assert!(matches!(
+        p.get_mechanism_info(slot, MechanismType::DES3_KEY_GEN),
+        Err(Error::Pkcs11(RvError::MechanismInvalid, _))
+    ));
+    let rsa = p.get_mechanism_info(slot, MechanismType::RSA_PKCS).unwrap();
+    assert!(rsa.sign() && !rsa.encrypt() && !rsa.decrypt());
+
+    assert!(matches!(
+        s.generate_key(&Mechanism::Des3KeyGen, &[Attribute::Encrypt(true)]),
+        Err(Error::Pkcs11(RvError::MechanismInvalid, _))
+    ));
+    let secp256k1 = vec![0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
+    assert!(matches!(
+        s.generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[Attribute::EcParams(secp256k1), Attribute::Verify(true)],
+            &[Attribute::Sign(true)],
+        ),
+        Err(Error::Pkcs11(RvError::CurveNotSupported, _))
+    ));
+    // Approved mechanisms work as before.
+    let (public, private) = rsa_pair(&s, "fips", false);
+    let sig = s
+        .sign(&Mechanism::Sha256RsaPkcs, private, b"approved")
+        .unwrap();
+    check_rsa_signature(&s, public, b"approved", &sig);
 }

@@ -8,6 +8,7 @@ impl Ep11<'_> {
     /// value in CheckSum, where IBM's Kyber puts it), with a private key it decapsulates
     /// the ciphertext given in ParameterB.
     pub fn derive(&self, mech: &Mech, base: &[u8], t: &Template) -> Result<NewKey, Ep11Error> {
+        self.offered(mech.code, ckf::DERIVE)?;
         match mech.code {
             ckm::IBM_BTC_DERIVE => return self.btc_derive(mech, base, t),
             ckm::IBM_EC_AGGREGATE => return self.aggregate_public_keys(mech, base, t),
@@ -19,6 +20,7 @@ impl Ep11<'_> {
         }
         attrs::check_template(t, cko::SECRET_KEY)?;
         let b = self.resolve(base, Role::Key)?;
+        self.fips_key(&b)?;
         permit(&b, cka::DERIVE, "CKA_DERIVE")?;
         // A derived key must not be easier to take out than its base key (otherwise
         // CONCATENATE_BASE_AND_DATA would export a non-extractable key).

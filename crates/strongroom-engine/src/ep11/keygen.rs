@@ -69,6 +69,7 @@ impl Ep11<'_> {
     /// `GenerateKey` (AES, DES2/DES3, generic secret).
     pub fn generate_key(&self, mech: &Mech, t: &Template) -> Result<NewKey, Ep11Error> {
         no_param(mech)?;
+        self.offered(mech.code, ckf::GENERATE)?;
         if matches!(
             mech.code,
             ckm::DSA_PARAMETER_GEN | ckm::DH_PKCS_PARAMETER_GEN
@@ -180,6 +181,7 @@ impl Ep11<'_> {
         priv_t: &Template,
     ) -> Result<(NewKey, NewKey), Ep11Error> {
         no_param(mech)?;
+        self.offered(mech.code, ckf::GENERATE_KEY_PAIR)?;
         attrs::check_template(pub_t, cko::PUBLIC_KEY)?;
         attrs::check_template(priv_t, cko::PRIVATE_KEY)?;
         let mut exponent = 65537u64;
@@ -264,6 +266,7 @@ impl Ep11<'_> {
                         "curve not supported: P-256, P-384, P-521, secp256k1, Ed25519 and X25519 are",
                     )
                 })?;
+                self.fips_curve(c)?;
                 if let (Some(a), Some(b)) = (
                     attrs::bytes(pub_t, cka::EC_PARAMS),
                     attrs::bytes(priv_t, cka::EC_PARAMS),

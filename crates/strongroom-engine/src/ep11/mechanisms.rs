@@ -173,14 +173,47 @@ pub fn mechanism_info(code: Ckm) -> Option<MechInfo> {
     MECHANISMS.iter().copied().find(|m| m.code == code)
 }
 
-/// A mechanism's information as a server offers it: without `CKF_DECRYPT` and
-/// `CKF_UNWRAP` on `CKM_RSA_PKCS` when PKCS#1 v1.5 decryption is switched off.
-pub fn offered_mechanism_info(code: Ckm, rsa_pkcs1_decryption: bool) -> Option<MechInfo> {
-    let mut info = mechanism_info(code)?;
-    if code == ckm::RSA_PKCS && !rsa_pkcs1_decryption {
-        info.flags &= !(ckf::DECRYPT | ckf::UNWRAP);
+/// What a server offers of [`MECHANISMS`] (GetMechanismList, GetMechanismInfo) and so what
+/// it refuses: with PKCS#1 v1.5 decryption switched off, `CKM_RSA_PKCS` without
+/// `CKF_DECRYPT` and `CKF_UNWRAP`; in FIPS mode, only the uses [`fips::allowed_uses`] keeps,
+/// and none of the mechanisms it refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MechanismPolicy {
+    /// Whether `CKM_RSA_PKCS` decrypts and unwraps.
+    pub rsa_pkcs1_decryption: bool,
+    /// Whether only what FIPS 140-3 approves is offered.
+    pub fips: bool,
+}
+
+impl Default for MechanismPolicy {
+    fn default() -> Self {
+        MechanismPolicy {
+            rsa_pkcs1_decryption: true,
+            fips: false,
+        }
     }
-    Some(info)
+}
+
+impl MechanismPolicy {
+    /// A mechanism's information as offered; `None` when it is not offered at all.
+    pub fn info(&self, code: Ckm) -> Option<MechInfo> {
+        let mut info = mechanism_info(code)?;
+        if code == ckm::RSA_PKCS && !self.rsa_pkcs1_decryption {
+            info.flags &= !(ckf::DECRYPT | ckf::UNWRAP);
+        }
+        if self.fips {
+            info.flags &= fips::allowed_uses(code) | !fips::USES;
+            if info.flags & fips::USES == 0 {
+                return None;
+            }
+        }
+        Some(info)
+    }
+
+    /// The mechanisms offered, in the table's order.
+    pub fn list(&self) -> impl Iterator<Item = MechInfo> + '_ {
+        MECHANISMS.iter().filter_map(|m| self.info(m.code))
+    }
 }
 
 /// Curve of a CKA_EC_PARAMS value: a DER OID, or one of IBM's ASCII names.

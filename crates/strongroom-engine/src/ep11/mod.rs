@@ -14,6 +14,7 @@ mod btc;
 pub mod consts;
 mod derive;
 mod errors;
+pub mod fips;
 mod keygen;
 mod mechanisms;
 pub mod object;
@@ -44,7 +45,7 @@ use object::Parsed;
 
 use errors::*;
 pub use mechanisms::{
-    curve_of_params, mechanism_info, offered_mechanism_info, params_of_curve, MechInfo, MECHANISMS,
+    curve_of_params, mechanism_info, params_of_curve, MechInfo, MechanismPolicy, MECHANISMS,
 };
 pub use plan::digest_of;
 use plan::*;

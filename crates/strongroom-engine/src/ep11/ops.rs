@@ -397,6 +397,7 @@ impl Ep11<'_> {
         sig: &[u8],
     ) -> Result<Vec<u8>, Ep11Error> {
         if mech.code == ckm::IBM_EC_AGGREGATE && op == Op::Sign {
+            self.offered(mech.code, ckf::SIGN)?;
             return self.aggregate_signatures(mech, key);
         }
         let plan = self.planned(mech, op)?;

@@ -469,31 +469,16 @@ pub(super) fn plan(m: &Mech, op: Op) -> Result<Plan, Ep11Error> {
 }
 
 impl Ep11<'_> {
-    /// The plan of a call, under this unit's policy: with PKCS#1 v1.5 decryption switched
-    /// off, `CKM_RSA_PKCS` neither decrypts nor unwraps.
+    /// The plan of a call, under this unit's policy ([`MechanismPolicy`]): with PKCS#1 v1.5
+    /// decryption switched off, `CKM_RSA_PKCS` neither decrypts nor unwraps; in FIPS mode,
+    /// only approved uses are planned.
     pub(super) fn planned(&self, m: &Mech, op: Op) -> Result<Plan, Ep11Error> {
-        let p = plan(m, op)?;
-        if op == Op::Decrypt
-            && !self.rsa_pkcs1_decryption()
-            && matches!(
-                p,
-                Plan::Rsa {
-                    padding: RsaPadding::Pkcs1,
-                    ..
-                }
-            )
-        {
-            return err(
-                ckr::MECHANISM_INVALID,
-                "CKM_RSA_PKCS decryption and unwrapping are switched off on this server \
-                 (PKCS#1 v1.5 padding oracles); use CKM_RSA_PKCS_OAEP",
-            );
-        }
-        Ok(p)
+        self.offered(m.code, fips::use_of(op))?;
+        plan(m, op)
     }
 
     /// A mechanism's information as this unit offers it (the list GetMechanismInfo gives).
     pub fn mechanism_info(&self, code: Ckm) -> Option<MechInfo> {
-        offered_mechanism_info(code, self.rsa_pkcs1_decryption())
+        self.mechanism_policy().info(code)
     }
 }

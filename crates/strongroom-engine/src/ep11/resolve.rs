@@ -238,6 +238,7 @@ impl Ep11<'_> {
             _ => self.resolve(key, Role::Key)?,
         };
         fits(plan, op, &k)?;
+        self.fips_key(&k)?;
         // EC multiply is a key agreement step: the private key must allow derivation.
         let (a, name) = match plan {
             Plan::EcMultiply => (cka::DERIVE, "CKA_DERIVE"),

@@ -12,6 +12,7 @@ impl Ep11<'_> {
         kek: &[u8],
         mac_key: &[u8],
     ) -> Result<Vec<u8>, Ep11Error> {
+        self.offered(mech.code, ckf::WRAP)?;
         if mech.code == ckm::IBM_ATTRIBUTEBOUND_WRAP {
             no_param(mech)?;
             return self.attrbound_wrap(key, kek, mac_key);
@@ -58,6 +59,7 @@ impl Ep11<'_> {
         wrapped: &[u8],
         t: &Template,
     ) -> Result<NewKey, Ep11Error> {
+        self.offered(mech.code, ckf::UNWRAP)?;
         if mech.code == ckm::IBM_ATTRIBUTEBOUND_WRAP {
             no_param(mech)?;
             return self.attrbound_unwrap(kek, mac_key, wrapped, attrs::key_type_in(t));

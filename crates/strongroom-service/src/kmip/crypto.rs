@@ -511,6 +511,12 @@ impl Service {
         data: &[u8],
     ) -> Result<Vec<u8>> {
         let op = async {
+            if scheme_of(sig).1 == KmipHash::Sha1 && self.mechanism_policy().fips {
+                return Err(unsupported(
+                    "SHA-1 signatures are not approved in FIPS mode (NIST SP 800-131A Rev. 2); \
+                     verifying existing ones stays",
+                ));
+            }
             check_data(data)?;
             let k = self.kmip_key(s, id).await?;
             usable(&k, "sign", false)?;

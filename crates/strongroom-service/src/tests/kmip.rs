@@ -355,3 +355,39 @@ async fn rekey_links_the_two_keys_and_every_operation_is_audited_as_kmip() {
         assert!(actions.contains(&a), "{a} not audited: {actions:?}");
     }
 }
+
+/// A KMIP Sign of an object that does not exist, with ECDSA and `hash`: its refusal.
+async fn sign_missing(f: &Fixture, s: &KmipSession, hash: KmipHash) -> ServiceError {
+    let id = uuid::Uuid::new_v4().to_string();
+    f.svc
+        .kmip_sign(s, &id, KmipSignature::Ecdsa(hash), b"m")
+        .await
+        .unwrap_err()
+}
+
+/// Under the FIPS policy KMIP makes no SHA-1 signature: the request is refused before any
+/// key is looked at, where without the policy it goes on to the key.
+#[tokio::test]
+async fn the_fips_policy_makes_no_sha1_signatures() {
+    let f = fixture_with_config(ServiceConfig {
+        fips_policy: true,
+        ..test_config(true)
+    })
+    .await;
+    assert!(f.svc.mechanism_policy().fips);
+    let instance = f.instance().await;
+    let s = session(&f, instance, "fips").await;
+    let e = sign_missing(&f, &s, KmipHash::Sha1).await;
+    assert_eq!(e.kind, ErrorKind::Unsupported, "{e}");
+    assert!(e.message.contains("FIPS"), "{e}");
+    // SHA-256 goes on to the key (which does not exist).
+    let e = sign_missing(&f, &s, KmipHash::Sha256).await;
+    assert_ne!(e.kind, ErrorKind::Unsupported, "{e}");
+
+    let plain = fixture().await;
+    assert_eq!(plain.svc.mechanism_policy().fips, plain.svc.fips_mode());
+    let instance = plain.instance().await;
+    let s = session(&plain, instance, "plain").await;
+    let e = sign_missing(&plain, &s, KmipHash::Sha1).await;
+    assert_ne!(e.kind, ErrorKind::Unsupported, "{e}");
+}

@@ -9,6 +9,7 @@ mod audit;
 mod bad_input;
 mod derive_wrap;
 mod encrypt;
+mod fips;
 mod mechanisms;
 mod pq;
 mod sign;
