@@ -34,11 +34,32 @@ impl Default for PgSettings {
     }
 }
 
+/// How long the probe waits while the database is known to be away (the last operation
+/// failed for want of it): a database that is back needs far less to show it.
+const DEGRADED_DEADLINE: Duration = Duration::from_secs(2);
+
 /// The PostgreSQL keystore.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
     changes: tokio::sync::broadcast::Sender<Change>,
+    /// Longest any operation may take, measured here: `statement_timeout` is the server's,
+    /// and a database cut off by the network (packets dropped, not refused) never answers.
+    deadline: Duration,
+    /// Set when an operation failed for want of the database; the next success flushes
+    /// every cache ([`Change::All`]): what changed meanwhile may have been missed.
+    degraded: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Set while one operation probes a degraded database.
+    probing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Clears the probing flag when the probe ends, however it ends.
+struct ProbeDone<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for ProbeDone<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
 }
 
 fn unavailable(e: sqlx::Error) -> StoreError {
@@ -96,11 +117,16 @@ impl PgStore {
     /// Connects to `url` and applies migrations.
     pub async fn connect(url: &str, s: &PgSettings) -> Result<Self> {
         let ms = s.statement_timeout.as_millis().to_string();
+        // A node cut off in the middle of a transaction would otherwise hold its locks (the
+        // instance's creation lock among them) until the kernel gives the connection up,
+        // minutes later, and stall every other node: the server ends such a transaction.
+        let idle_ms = (2 * s.statement_timeout).as_millis().to_string();
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?
             .options([
                 ("statement_timeout", ms.as_str()),
                 ("lock_timeout", ms.as_str()),
+                ("idle_in_transaction_session_timeout", idle_ms.as_str()),
             ]);
         let pool = PgPoolOptions::new()
             .max_connections(s.max_connections)
@@ -148,7 +174,59 @@ impl PgStore {
                 }
             }
         });
-        Ok(PgStore { pool, changes })
+        Ok(PgStore {
+            pool,
+            changes,
+            // Acquiring a connection, then a transaction of bounded statements.
+            deadline: s.acquire_timeout + s.statement_timeout + Duration::from_secs(1),
+            degraded: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            probing: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        })
+    }
+
+    /// Runs one keystore operation within the deadline. A failure for want of the database
+    /// (refused, or no answer in time) marks the store degraded and drops every cache; while
+    /// it is degraded, one operation
+    /// at a time probes the database with a short deadline and the others fail at once, so a
+    /// node cut off answers its clients in seconds. The first success after that tells every
+    /// subscriber to drop its caches: the change notifications sent meanwhile may arrive late
+    /// or never.
+    async fn guarded<T>(&self, op: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        use std::sync::atomic::Ordering;
+        let unavailable = |what: String| {
+            Err(StoreError::Unavailable(Box::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                what,
+            ))))
+        };
+        let mut _probe = None;
+        let deadline = if self.degraded.load(Ordering::Relaxed) {
+            if self.probing.swap(true, Ordering::AcqRel) {
+                return unavailable("the database is unreachable (a probe is under way)".into());
+            }
+            _probe = Some(ProbeDone(&self.probing));
+            self.deadline.min(DEGRADED_DEADLINE)
+        } else {
+            self.deadline
+        };
+        let r = match tokio::time::timeout(deadline, op).await {
+            Ok(r) => r,
+            Err(_) => unavailable(format!("the database did not answer within {deadline:?}")),
+        };
+        match &r {
+            // Cached entries may go stale from now on, unseen: drop them, so that the node
+            // answers from the database or not at all.
+            Err(StoreError::Unavailable(_)) if !self.degraded.swap(true, Ordering::Relaxed) => {
+                tracing::warn!("the database does not answer; caches flushed");
+                let _ = self.changes.send(Change::All);
+            }
+            Ok(_) if self.degraded.swap(false, Ordering::Relaxed) => {
+                tracing::warn!("the database answers again; caches flushed");
+                let _ = self.changes.send(Change::All);
+            }
+            _ => {}
+        }
+        r
     }
 
     /// Closes the pool.
@@ -203,7 +281,7 @@ impl SqlExec for PgStore {
     }
 
     async fn execute_all(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>> {
-        retrying(|| async {
+        self.guarded(retrying(|| async {
             let mut tx = self.pool.begin().await?;
             let mut counts = Vec::with_capacity(stmts.len());
             for s in &stmts {
@@ -222,15 +300,18 @@ impl SqlExec for PgStore {
             }
             tx.commit().await?;
             Ok(counts)
-        })
+        }))
         .await
     }
 
     async fn fetch_all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Self::Row>> {
-        bind_all(sqlx::query(sql), args)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)
+        self.guarded(async {
+            bind_all(sqlx::query(sql), args)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)
+        })
+        .await
     }
 
     async fn fetch_write(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Self::Row>> {
@@ -238,6 +319,16 @@ impl SqlExec for PgStore {
     }
 
     async fn insert_audit(&self, records: &[AuditRecord]) -> Result<()> {
+        self.guarded(self.insert_audit_now(records)).await
+    }
+
+    fn changes(&self) -> Option<Box<dyn ChangeFeed>> {
+        Some(Box::new(Feed(self.changes.subscribe())))
+    }
+}
+
+impl PgStore {
+    async fn insert_audit_now(&self, records: &[AuditRecord]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         for chunk in records.chunks(AUDIT_CHUNK) {
             let (sql, args) = strongroom_keystore::sql::audit_insert(
@@ -255,9 +346,5 @@ impl SqlExec for PgStore {
             }
         }
         tx.commit().await.map_err(unavailable)
-    }
-
-    fn changes(&self) -> Option<Box<dyn ChangeFeed>> {
-        Some(Box::new(Feed(self.changes.subscribe())))
     }
 }

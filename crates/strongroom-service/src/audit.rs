@@ -195,10 +195,14 @@ impl AuditLog {
                         health.store(false, std::sync::atomic::Ordering::SeqCst);
                         tracing::error!(error = %e, records = records.len(), "audit log write failed; requests fail until it recovers");
                         // Re-read the head in case another writer appended (cluster) or the
-                        // batch partially landed (it cannot: append is one transaction).
-                        if let Ok(Some((s2, h2))) = store.audit_head().await {
-                            seq = s2;
-                            prev = h2;
+                        // batch partially landed (it cannot: append is one transaction). Not
+                        // while the keystore is away: that read would wait for it too, and
+                        // the next append finds a moved head as a conflict and re-reads then.
+                        if !matches!(e, strongroom_keystore::StoreError::Unavailable(_)) {
+                            if let Ok(Some((s2, h2))) = store.audit_head().await {
+                                seq = s2;
+                                prev = h2;
+                            }
                         }
                         Err(ServiceError::new(
                             ErrorKind::Unavailable,

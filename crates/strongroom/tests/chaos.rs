@@ -1,6 +1,7 @@
-//! Faults no user reports until it is too late, made on purpose: here, the disk filling up
-//! under SQLite. The server runs on a 3 MiB filesystem (a tmpfs mounted in a user and mount
-//! namespace the test creates, so no privilege is needed and nothing outside sees it).
+//! Faults no user reports until it is too late, made on purpose: the disk filling up under
+//! SQLite (a 3 MiB tmpfs mounted in a user and mount namespace the test creates, so no
+//! privilege is needed and nothing outside sees it), and a node cut off from PostgreSQL under
+//! load (a network namespace of the test's own, with nftables; root).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -182,4 +183,312 @@ async fn a_full_disk_under_sqlite_answers_503_and_loses_nothing() {
         serde_json::from_str(&std::fs::read_to_string(out.path().join("audit.json")).unwrap())
             .unwrap();
     assert_eq!(audit["ok"], json!(true), "{audit}");
+}
+
+/// Set in the copy of this test binary that runs inside the network namespace.
+const IN_NETNS: &str = "STRONGROOM_CHAOS_IN_NETNS";
+
+/// A node cut off from PostgreSQL under load, and so from its peers (the nodes of a cluster
+/// speak only through the keystore). The test runs itself again in a network namespace of
+/// its own (`unshare --net`: loopback only, nothing outside sees it), starts PostgreSQL
+/// there on 127.0.0.1 and 127.0.0.2, node A on the second address and node B on the first,
+/// and cuts A off with nftables (its packets to and from the database dropped, not
+/// refused: a partition, not a stopped server). B serves on; A answers within seconds
+/// instead of hanging; a key disabled on B while A is cut off is refused on A once it is
+/// back; every acknowledged creation on either node is there at the end.
+#[test]
+fn a_node_cut_off_from_postgresql_fails_fast_loses_nothing_and_catches_up() {
+    if std::env::var_os(IN_NETNS).is_some() {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(partition_in_this_namespace());
+        return;
+    }
+    let root = Command::new("id").arg("-u").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&root.stdout).trim(),
+        "0",
+        "a network namespace with nftables needs root (scripts/test runs as root)"
+    );
+    let nft = Command::new("nft").arg("--version").output();
+    assert!(
+        nft.is_ok_and(|o| o.status.success()),
+        "nft is missing: scripts/test installs Debian's nftables"
+    );
+    let out = Command::new("unshare")
+        .args(["--net", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_node_cut_off_from_postgresql_fails_fast_loses_nothing_and_catches_up",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(IN_NETNS, "1")
+        .output()
+        .expect("unshare (util-linux)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "the partition scenario failed:\n{text}"
+    );
+    assert!(
+        text.contains("1 passed"),
+        "the scenario ran in the namespace:\n{text}"
+    );
+}
+
+fn sh(cmd: &str, args: &[&str]) -> String {
+    let o = Command::new(cmd).args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Drops node A's packets to and from PostgreSQL (`on`), or lets them through again.
+fn cut_off(port: &str, on: bool) {
+    if on {
+        sh("nft", &["add", "table", "inet", "chaos"]);
+        sh(
+            "nft",
+            &[
+                "add",
+                "chain",
+                "inet",
+                "chaos",
+                "input",
+                "{ type filter hook input priority 0; }",
+            ],
+        );
+        for rule in [
+            format!("ip daddr 127.0.0.2 tcp dport {port} drop"),
+            format!("ip saddr 127.0.0.2 tcp sport {port} drop"),
+        ] {
+            let mut args = vec!["add", "rule", "inet", "chaos", "input"];
+            args.extend(rule.split(' '));
+            sh("nft", &args);
+        }
+    } else {
+        sh("nft", &["delete", "table", "inet", "chaos"]);
+    }
+}
+
+/// What a load client saw: the keys whose creation was acknowledged, and the slowest answer.
+#[derive(Default)]
+struct Seen {
+    acked: Vec<String>,
+    refused: usize,
+    slowest: Duration,
+}
+
+/// Creates keys on `api` until `stop`, one request at a time.
+fn load(
+    api: Api,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<Seen> {
+    tokio::spawn(async move {
+        let mut seen = Seen::default();
+        let mut n = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            n += 1;
+            let body = key_body(json!({"name": format!("load-{n}")}));
+            let started = Instant::now();
+            let r = api.call("POST", "/api/v2/keys", Some(body)).await;
+            seen.slowest = seen.slowest.max(started.elapsed());
+            match r.status {
+                201 => seen
+                    .acked
+                    .push(r.body["resources"][0]["id"].as_str().unwrap().to_string()),
+                503 => seen.refused += 1,
+                other => panic!("unexpected answer {other}: {}", r.body),
+            }
+        }
+        seen
+    })
+}
+
+async fn partition_in_this_namespace() {
+    sh("ip", &["link", "set", "lo", "up"]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres");
+    let pgdir = tempfile::Builder::new()
+        .prefix("sr-netns-pg")
+        .tempdir()
+        .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(pgdir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let pg = pgdir.path().join("pg");
+    let out = Command::new(&script)
+        .arg("start")
+        .arg(&pg)
+        .env("PG_LISTEN", "127.0.0.1,127.0.0.2")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url_b = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let url_a = url_b.replace("127.0.0.1", "127.0.0.2");
+    let port = std::fs::read_to_string(pg.join("port"))
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Server::start_with(dir_a.path(), &["--keystore-url", &url_a]);
+    copy_node_files(dir_a.path(), dir_b.path());
+    let b = Server::start_with(dir_b.path(), &["--keystore-url", &url_b]);
+    let (api_a, api_b) = (a.client(), b.client());
+    let shared = api_a.create_root("shared").await;
+    let (_, ct, pt) = api_b.wrap(&shared).await;
+    assert_eq!(api_a.wrap(&shared).await.2.len(), pt.len());
+
+    step("Both nodes under load; then node A is cut off from the database.");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load_a = load(api_a.clone(), stop.clone());
+    let load_b = load(api_b.clone(), stop.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cut_off(&port, true);
+    let cut_at = Instant::now();
+
+    step("Cut off, A answers within seconds (503, never a hang); B serves on, and disables the shared key.");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let r = api_b.action(&shared, "disable", json!({})).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let started = Instant::now();
+    let r = api_a
+        .call(
+            "POST",
+            "/api/v2/keys",
+            Some(key_body(json!({"name": "cut-off"}))),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (503, "SERVICE_UNAVAILABLE_ERR"),
+        "{}",
+        r.body
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "A answered in {:?}",
+        started.elapsed()
+    );
+    // Once A knows the database is away, it answers in a few seconds.
+    let started = Instant::now();
+    let r = api_a
+        .call("GET", &format!("/api/v2/keys/{shared}/metadata"), None)
+        .await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "A answered in {:?}",
+        started.elapsed()
+    );
+    // Cut off, A cannot write the audit record a wrap needs: it refuses rather than serve a
+    // key from its cache that may have changed meanwhile (as this one has).
+    let during = api_a.action(&shared, "wrap", json!({})).await;
+    assert_eq!(during.status, 503, "{}", during.body);
+    while cut_at.elapsed() < Duration::from_secs(25) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    step("The partition heals: A catches up by itself.");
+    cut_off(&port, false);
+    let healed = Instant::now();
+    let back = loop {
+        let r = api_a
+            .call(
+                "POST",
+                "/api/v2/keys",
+                Some(key_body(json!({"name": "healed"}))),
+            )
+            .await;
+        if r.status == 201 {
+            break r;
+        }
+        assert!(
+            healed.elapsed() < Duration::from_secs(60),
+            "A did not recover: {} {}",
+            r.status,
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    println!(
+        "A recovered {:?} after the partition healed",
+        healed.elapsed()
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (seen_a, seen_b) = (load_a.await.unwrap(), load_b.await.unwrap());
+    println!(
+        "A: {} acknowledged, {} refused, slowest {:?}; B: {} acknowledged, {} refused, slowest {:?}",
+        seen_a.acked.len(),
+        seen_a.refused,
+        seen_a.slowest,
+        seen_b.acked.len(),
+        seen_b.refused,
+        seen_b.slowest
+    );
+    assert!(seen_a.refused > 0, "A refused while cut off");
+    assert!(
+        seen_a.slowest < Duration::from_secs(15),
+        "A never hung: {:?}",
+        seen_a.slowest
+    );
+    assert_eq!(seen_b.refused, 0, "B served on");
+    assert!(seen_b.acked.len() > seen_a.acked.len());
+
+    step("Back, A knows what changed while it was cut off: the key B disabled is refused.");
+    for (what, r) in [
+        ("wrap", api_a.action(&shared, "wrap", json!({})).await),
+        (
+            "unwrap",
+            api_a
+                .action(&shared, "unwrap", json!({"ciphertext": ct}))
+                .await,
+        ),
+    ] {
+        assert_eq!(
+            (r.status, r.code()),
+            (409, "KEY_ACTION_INVALID_STATE_ERR"),
+            "{what}: {}",
+            r.body
+        );
+    }
+
+    step("Every acknowledged creation, on either node, is in the keystore.");
+    let mut acked = seen_a.acked;
+    acked.extend(seen_b.acked);
+    acked.push(
+        back.body["resources"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    let mut lost = Vec::new();
+    for id in &acked {
+        let r = api_b
+            .call("GET", &format!("/api/v2/keys/{id}/metadata"), None)
+            .await;
+        if r.status != 200 {
+            lost.push((id.clone(), r.status));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "of {} acknowledged keys, lost: {lost:?}",
+        acked.len()
+    );
+    let _ = Command::new(&script).arg("stop").arg(&pg).status();
 }
