@@ -85,6 +85,16 @@ impl Error {
     }
 }
 
+impl From<strongroom_engine::admin::files::FileError> for Error {
+    fn from(e: strongroom_engine::admin::files::FileError) -> Self {
+        use strongroom_engine::admin::files::FileError;
+        match e {
+            FileError::Check(m) => Error::Check(m),
+            FileError::Other(m) => Error::Other(m),
+        }
+    }
+}
+
 /// Errors of libraries the commands call, each kept as the source under the name of what
 /// failed (call sites that know more use [`Error::context`]).
 macro_rules! failed_from {

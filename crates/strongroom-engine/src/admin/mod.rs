@@ -25,6 +25,7 @@ use crate::secret::{MasterKey, MASTER_KEY_LEN};
 use crate::{CryptoUnit, EngineError, MkId};
 
 mod commands;
+pub mod files;
 mod persist;
 mod refusals;
 mod state;

@@ -12,181 +12,16 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use strongroom_engine::admin::{part_vp_of, ski_of};
-use strongroom_engine::{AeadAlg, CryptoProvider, SigAlg, MASTER_KEY_LEN};
+use strongroom_engine::{CryptoProvider, SigAlg, MASTER_KEY_LEN};
 use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::node::write_private;
 
-pub const SIGKEY_FORMAT: &str = "strongroom-sigkey/1";
-pub const MKPART_FORMAT: &str = "strongroom-mkpart/1";
-/// Default Argon2id memory (RFC 9106's second recommended option).
-pub const DEFAULT_M_MIB: u32 = 256;
-/// Smallest memory accepted when creating a file.
-pub const MIN_M_MIB: u32 = 64;
-const KDF_T: u32 = 3;
-const KDF_P: u32 = 1;
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Kdf {
-    pub alg: String,
-    pub v: u32,
-    pub m_kib: u32,
-    pub t: u32,
-    pub p: u32,
-    pub salt: String,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Aead {
-    pub alg: String,
-    pub nonce: String,
-}
-
-/// Header of a protected file: everything but the ciphertext, authenticated as AAD in this
-/// field order.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Header {
-    pub format: String,
-    pub id: String,
-    /// The administrator name (signature keys) or the part description (key parts).
-    pub name: String,
-    pub created: String,
-    /// Signature keys: the algorithm.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub alg: Option<String>,
-    /// Signature keys: the raw public key (base64).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub public_key: Option<String>,
-    /// Signature keys: the SKI (hex).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub ski: Option<String>,
-    /// Key parts: the part's verification pattern (hex).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub part_vp: Option<String>,
-    pub kdf: Kdf,
-    pub aead: Aead,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-#[serde(deny_unknown_fields)]
-pub struct ProtectedFile {
-    #[serde(flatten)]
-    pub header: Header,
-    pub ct: String,
-}
-
-fn derive(
-    p: &dyn CryptoProvider,
-    password: &[u8],
-    kdf: &Kdf,
-) -> Result<Zeroizing<[u8; 32]>, Error> {
-    if kdf.alg != "argon2id" || kdf.v != 0x13 {
-        return Err(Error::other(format!(
-            "unsupported key derivation {} v{}",
-            kdf.alg, kdf.v
-        )));
-    }
-    // Bounds protect against a file that would make us allocate absurd memory.
-    if !(8..=4 * 1024 * 1024).contains(&kdf.m_kib)
-        || !(1..=64).contains(&kdf.t)
-        || !(1..=16).contains(&kdf.p)
-    {
-        return Err(Error::other(
-            "the file's Argon2id parameters are out of range",
-        ));
-    }
-    let salt = B64
-        .decode(&kdf.salt)
-        .map_err(|_| Error::check("the file's salt is not base64"))?;
-    let mut k = Zeroizing::new([0u8; 32]);
-    p.argon2id(password, &salt, kdf.m_kib, kdf.t, kdf.p, k.as_mut())
-        .map_err(|_| Error::other("key derivation failed"))?;
-    Ok(k)
-}
-
-fn aad(h: &Header) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(h).map_err(Error::from)
-}
-
-/// Seals `secret` into a new protected file body.
-pub fn seal(
-    p: &dyn CryptoProvider,
-    mut header: Header,
-    password: &[u8],
-    m_mib: u32,
-    secret: &[u8],
-) -> Result<ProtectedFile, Error> {
-    if m_mib < MIN_M_MIB {
-        return Err(Error::other(format!(
-            "Argon2id memory below {MIN_M_MIB} MiB is refused"
-        )));
-    }
-    let mut salt = [0u8; 32];
-    let mut nonce = [0u8; 12];
-    p.fill_random(&mut salt)
-        .map_err(|_| Error::other("random generator failed"))?;
-    p.fill_random(&mut nonce)
-        .map_err(|_| Error::other("random generator failed"))?;
-    header.kdf = Kdf {
-        alg: "argon2id".into(),
-        v: 0x13,
-        m_kib: m_mib * 1024,
-        t: KDF_T,
-        p: KDF_P,
-        salt: B64.encode(salt),
-    };
-    header.aead = Aead {
-        alg: "A256GCM".into(),
-        nonce: B64.encode(nonce),
-    };
-    let k = derive(p, password, &header.kdf)?;
-    let key = p
-        .aead_key(AeadAlg::AesGcm, k.as_ref())
-        .map_err(|_| Error::other("cipher setup failed"))?;
-    let mut body = Zeroizing::new(secret.to_vec());
-    key.seal(&nonce, &aad(&header)?, &mut body)
-        .map_err(|_| Error::other("encryption failed"))?;
-    Ok(ProtectedFile {
-        header,
-        ct: B64.encode(body.as_slice()),
-    })
-}
-
-/// Opens a protected file with its password.
-pub fn open(
-    p: &dyn CryptoProvider,
-    f: &ProtectedFile,
-    password: &[u8],
-    what: &str,
-) -> Result<Zeroizing<Vec<u8>>, Error> {
-    if f.header.aead.alg != "A256GCM" {
-        return Err(Error::other(format!(
-            "{what}: unsupported cipher {}",
-            f.header.aead.alg
-        )));
-    }
-    let nonce: [u8; 12] = B64
-        .decode(&f.header.aead.nonce)
-        .ok()
-        .and_then(|n| n.try_into().ok())
-        .ok_or_else(|| Error::other(format!("{what}: bad nonce")))?;
-    let k = derive(p, password, &f.header.kdf).map_err(Error::context(what.to_string()))?;
-    let key = p
-        .aead_key(AeadAlg::AesGcm, k.as_ref())
-        .map_err(|_| Error::other("cipher setup failed"))?;
-    let mut body = Zeroizing::new(
-        B64.decode(&f.ct)
-            .map_err(|_| Error::check(format!("{what}: the ciphertext is not base64")))?,
-    );
-    key.open(&nonce, &aad(&f.header)?, &mut body).map_err(|_| {
-        Error::check(format!("{what}: wrong password, or the file was altered (its header and ciphertext are authenticated together)"))
-    })?;
-    Ok(body)
-}
+pub use strongroom_engine::admin::files::{open, seal};
+pub use strongroom_engine::admin::files::{
+    Aead, Header, HpcsFile, Kdf, ProtectedFile, DEFAULT_M_MIB, MKPART_FORMAT, SIGKEY_FORMAT,
+};
 
 pub fn new_header(format: &str, name: &str) -> Header {
     Header {
@@ -218,7 +53,7 @@ pub fn new_header(format: &str, name: &str) -> Header {
 pub fn read(path: &Path) -> Result<ProtectedFile, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(Error::context(format!("cannot read {}", path.display())))?;
-    serde_json::from_str(&text).map_err(Error::context(format!(
+    ProtectedFile::parse(&text).map_err(Error::context(format!(
         "{} is not a Strongroom workstation file",
         path.display()
     )))
@@ -241,60 +76,9 @@ pub struct SigKey {
     pub pkcs8: Zeroizing<Vec<u8>>,
 }
 
-/// An HPCS TKE CLI workstation file (spec/ceremony.md §3.8): a JSON map of strings whose
-/// secret is sealed with AES-256-GCM under PBKDF2-HMAC-SHA-256 of the file's password.
-/// Signature key files carry `keyType` and `ski`; key part files, whose layout IBM does not
-/// publish, are read as the same scheme without them (an inference, docs/formats.md).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HpcsFile {
-    #[serde(default)]
-    key_type: Option<String>,
-    #[serde(default)]
-    ski: Option<String>,
-    sea_salt: String,
-    enckey: String,
-    #[serde(default)]
-    description: Option<String>,
-}
-
-impl HpcsFile {
-    /// The file at `path`, if it is an HPCS file at all.
-    fn read(path: &Path) -> Option<HpcsFile> {
-        let text = std::fs::read_to_string(path).ok()?;
-        serde_json::from_str(&text).ok()
-    }
-
-    /// The sealed secret, opened with `password`.
-    fn open(
-        &self,
-        p: &dyn CryptoProvider,
-        what: &str,
-        password: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, Error> {
-        let bad = |field: &str| Error::check(format!("{what}: HPCS field {field} is not hex"));
-        let salt = hex::decode(&self.sea_salt).map_err(|_| bad("seaSalt"))?;
-        let enc = hex::decode(&self.enckey).map_err(|_| bad("enckey"))?;
-        let (nonce, ct) = enc
-            .split_at_checked(12)
-            .ok_or_else(|| Error::check(format!("{what}: HPCS field enckey is too short")))?;
-        let nonce: [u8; 12] = nonce
-            .try_into()
-            .map_err(|_| Error::check(format!("{what}: bad nonce")))?;
-        let mut k = Zeroizing::new([0u8; 32]);
-        p.pbkdf2_hmac_sha256(password, &salt, HPCS_PBKDF2_ITERATIONS, k.as_mut())
-            .map_err(|_| Error::other("key derivation failed"))?;
-        let key = p
-            .aead_key(AeadAlg::AesGcm, k.as_ref())
-            .map_err(|_| Error::other("cipher setup failed"))?;
-        let mut plain = Zeroizing::new(ct.to_vec());
-        key.open(&nonce, &[], &mut plain).map_err(|_| {
-            Error::check(format!(
-                "{what}: wrong password, or the HPCS file was altered"
-            ))
-        })?;
-        Ok(plain)
-    }
+/// The HPCS file at `path`, if it is one.
+fn read_hpcs(path: &Path) -> Option<HpcsFile> {
+    HpcsFile::parse(&std::fs::read_to_string(path).ok()?)
 }
 
 /// Replaces the HPCS file at `path` with `sealed`, keeping the original as
@@ -312,16 +96,13 @@ fn keep_and_replace(path: &Path, ext: &str, sealed: &ProtectedFile) -> Result<Pa
 
 /// The SKI of an HPCS signature key file not yet re-protected, if `path` is one.
 pub fn hpcs_ski(path: &Path) -> Option<String> {
-    HpcsFile::read(path)?.ski
+    read_hpcs(path)?.ski
 }
 
 /// Whether `path` is an HPCS key part file not yet re-protected.
 pub fn is_hpcs_part(path: &Path) -> bool {
-    HpcsFile::read(path).is_some_and(|h| h.ski.is_none() && h.key_type.is_none())
+    read_hpcs(path).is_some_and(|h| h.ski.is_none() && h.key_type.is_none())
 }
-
-/// PBKDF2 iterations of HPCS's workstation files.
-const HPCS_PBKDF2_ITERATIONS: u32 = 4096;
 
 /// If `path` is an HPCS TKE signature key file, re-protects it in Strongroom's format
 /// (Argon2id, authenticated header) under the same password, keeping the original as
@@ -332,7 +113,7 @@ pub fn import_hpcs_sigkey(
     password: &[u8],
 ) -> Result<bool, Error> {
     let what = path.display().to_string();
-    let Some(h) = HpcsFile::read(path) else {
+    let Some(h) = read_hpcs(path) else {
         return Ok(false);
     };
     let Some(file_ski) = h.ski.clone() else {
@@ -410,7 +191,7 @@ pub fn import_hpcs_part(
     password: &[u8],
 ) -> Result<bool, Error> {
     let what = path.display().to_string();
-    let Some(h) = HpcsFile::read(path) else {
+    let Some(h) = read_hpcs(path) else {
         return Ok(false);
     };
     if h.ski.is_some() || h.key_type.is_some() {

@@ -1,0 +1,97 @@
+//! The ceremony workstation's protected files as bytes (`admin::files`): a sealed file opens
+//! with its password only, every header field is authenticated, and files that ask for
+//! absurd key derivations or carry damaged fields are refused with an error.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use strongroom_crypto_awslc::AwsLcProvider;
+use strongroom_engine::admin::files::*;
+
+fn header(format: &str) -> Header {
+    ProtectedFile::parse(&format!(
+        r#"{{"format":"{format}","id":"i","name":"part one","created":"2026-12-05T06:00:00Z",
+            "kdf":{{"alg":"","v":0,"m_kib":0,"t":0,"p":0,"salt":""}},
+            "aead":{{"alg":"","nonce":""}},"ct":""}}"#
+    ))
+    .unwrap()
+    .header
+}
+
+#[test]
+fn a_sealed_file_opens_with_its_password_only_and_its_header_is_authenticated() {
+    let p = &AwsLcProvider;
+    let secret = [7u8; 32];
+    let f = seal(p, header(MKPART_FORMAT), b"pw-1", MIN_M_MIB, &secret).unwrap();
+    assert_eq!(f.header.kdf.alg, "argon2id");
+    assert_eq!(f.header.kdf.m_kib, MIN_M_MIB * 1024);
+    let text = serde_json::to_string(&f).unwrap();
+    assert!(!text.contains(&hex::encode(secret)));
+    let back = ProtectedFile::parse(&text).unwrap();
+    assert_eq!(open(p, &back, b"pw-1", "f").unwrap().as_slice(), &secret);
+    assert!(matches!(
+        open(p, &back, b"pw-2", "f"),
+        Err(FileError::Check(_))
+    ));
+    // A description moved onto the file breaks it.
+    let mut moved = back.clone();
+    moved.header.name = "part two".into();
+    assert!(matches!(
+        open(p, &moved, b"pw-1", "f"),
+        Err(FileError::Check(_))
+    ));
+    // Unknown fields are refused when reading.
+    assert!(ProtectedFile::parse(&text.replacen('{', r#"{"extra":1,"#, 1)).is_err());
+    // Too little Argon2id memory is refused when sealing.
+    assert!(matches!(
+        seal(p, header(SIGKEY_FORMAT), b"pw", MIN_M_MIB - 1, &secret),
+        Err(FileError::Other(_))
+    ));
+}
+
+#[test]
+fn damaged_or_absurd_files_are_refused_with_an_error() {
+    let p = &AwsLcProvider;
+    let f = seal(p, header(MKPART_FORMAT), b"pw", MIN_M_MIB, &[1; 32]).unwrap();
+    let refused = |g: &ProtectedFile| open(p, g, b"pw", "f").unwrap_err().to_string();
+    let mut g = f.clone();
+    g.header.kdf.m_kib = u32::MAX;
+    assert!(refused(&g).contains("out of range"));
+    let mut g = f.clone();
+    g.header.kdf.alg = "scrypt".into();
+    assert!(refused(&g).contains("unsupported key derivation"));
+    let mut g = f.clone();
+    g.header.aead.nonce = "AAEC".into();
+    assert!(refused(&g).contains("bad nonce"));
+    let mut g = f.clone();
+    g.ct = "not base64!".into();
+    assert!(refused(&g).contains("not base64"));
+    let mut g = f;
+    g.header.aead.alg = "A128CBC".into();
+    assert!(refused(&g).contains("unsupported cipher"));
+}
+
+#[test]
+fn hpcs_files_are_recognised_and_refused_when_damaged() {
+    let p = &AwsLcProvider;
+    let sigkey = HpcsFile::parse(
+        r#"{"keyType":"p521ec","ski":"ab","seaSalt":"00","enckey":"00112233445566778899aabbccddeeff"}"#,
+    )
+    .unwrap();
+    assert_eq!(sigkey.key_type.as_deref(), Some("p521ec"));
+    assert!(matches!(
+        sigkey.open(p, "f", b"pw"),
+        Err(FileError::Check(_))
+    ));
+    let part = HpcsFile::parse(r#"{"seaSalt":"zz","enckey":"00"}"#).unwrap();
+    assert!(part
+        .open(p, "f", b"pw")
+        .unwrap_err()
+        .to_string()
+        .contains("seaSalt"));
+    let short = HpcsFile::parse(r#"{"seaSalt":"00","enckey":"0011"}"#).unwrap();
+    assert!(short
+        .open(p, "f", b"pw")
+        .unwrap_err()
+        .to_string()
+        .contains("too short"));
+    assert!(HpcsFile::parse(r#"{"format":"strongroom-mkpart/1"}"#).is_none());
+}
