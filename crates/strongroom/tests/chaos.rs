@@ -315,34 +315,10 @@ fn load(
 
 async fn partition_in_this_namespace() {
     sh("ip", &["link", "set", "lo", "up"]);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres");
-    let pgdir = tempfile::Builder::new()
-        .prefix("sr-netns-pg")
-        .tempdir()
-        .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(pgdir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    }
-    let pg = pgdir.path().join("pg");
-    let out = Command::new(&script)
-        .arg("start")
-        .arg(&pg)
-        .env("PG_LISTEN", "127.0.0.1,127.0.0.2")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let url_b = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let pg = OwnPostgres::start("sr-netns-pg", "127.0.0.1,127.0.0.2");
+    let url_b = pg.url.clone();
     let url_a = url_b.replace("127.0.0.1", "127.0.0.2");
-    let port = std::fs::read_to_string(pg.join("port"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let port = pg.port();
 
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = Server::start_with(dir_a.path(), &["--keystore-url", &url_a]);
@@ -490,5 +466,4 @@ async fn partition_in_this_namespace() {
         "of {} acknowledged keys, lost: {lost:?}",
         acked.len()
     );
-    let _ = Command::new(&script).arg("stop").arg(&pg).status();
 }

@@ -294,40 +294,15 @@ async fn two_nodes_on_postgresql_see_each_others_changes() {
 async fn postgresql_restart_fails_fast_and_recovers() {
     let _ = std::env::var("STRONGROOM_TEST_POSTGRES_URL")
         .expect("STRONGROOM_TEST_POSTGRES_URL is not set: run scripts/test, which installs and starts PostgreSQL");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres");
-    let pgdir = tempfile::Builder::new()
-        .prefix("sr-pg-restart")
-        .tempdir()
-        .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(pgdir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    }
-    let pg = pgdir.path().join("pg");
-    let out = std::process::Command::new(&script)
-        .arg("start")
-        .arg(&pg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let pg = OwnPostgres::start("sr-pg-restart", "127.0.0.1");
+    let url = pg.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_with(dir.path(), &["--keystore-url", &url]);
     let api = s.client();
     let id = api.create_root("before").await;
     let w = api.action(&id, "wrap", json!({})).await;
 
-    assert!(std::process::Command::new(&script)
-        .arg("stop")
-        .arg(&pg)
-        .status()
-        .unwrap()
-        .success());
+    pg.run("stop");
     let started = std::time::Instant::now();
     let r = api
         .call(
@@ -354,12 +329,7 @@ async fn postgresql_restart_fails_fast_and_recovers() {
         grpc_health(&s, "grep11.Crypto").await
     );
 
-    assert!(std::process::Command::new(&script)
-        .arg("resume")
-        .arg(&pg)
-        .status()
-        .unwrap()
-        .success());
+    pg.run("resume");
     let mut recovered = false;
     for _ in 0..60 {
         let r = api
@@ -384,10 +354,6 @@ async fn postgresql_restart_fails_fast_and_recovers() {
         .action(&id, "unwrap", json!({"ciphertext": w.body["ciphertext"]}))
         .await;
     assert_eq!(u.body["plaintext"], w.body["plaintext"]);
-    let _ = std::process::Command::new(&script)
-        .arg("stop")
-        .arg(&pg)
-        .status();
 }
 
 /// Three nodes on one PostgreSQL, each hosting its own crypto unit of an instance initialised
@@ -528,19 +494,7 @@ async fn three_nodes_survive_a_sigkill_under_load() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("3 selected units are identical"));
     let http = reqwest::Client::new();
-    let token: serde_json::Value = http
-        .post(format!("{}/identity/token", nodes[0].url))
-        .form(&[
-            ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
-            ("apikey", apikey.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_string();
+    let token = exchange_apikey(&nodes[0].url, &apikey).await;
     let api_for = |url: &str| Api {
         http: http.clone(),
         url: url.to_string(),

@@ -277,20 +277,8 @@ async fn fresh_token(s: &Server) -> Api {
         .json()
         .await
         .unwrap();
-    let t: Value = http
-        .post(format!("{}/identity/token", s.url))
-        .form(&[
-            ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
-            ("apikey", key["apikey"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     Api {
-        token: t["access_token"].as_str().unwrap().to_string(),
+        token: exchange_apikey(&s.url, key["apikey"].as_str().unwrap()).await,
         ..s.client()
     }
 }

@@ -178,25 +178,12 @@ impl Ceremony {
     }
 
     async fn api(&self) -> Api {
-        let http = reqwest::Client::new();
-        let r: Value = http
-            .post(format!("{}/identity/token", self.server.url))
-            .form(&[
-                ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
-                ("apikey", self.apikey.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
         Api {
-            http,
+            http: reqwest::Client::new(),
             url: self.server.url.clone(),
             admin_url: self.server.admin_url.clone(),
             instance: self.instance.clone(),
-            token: r["access_token"].as_str().unwrap().to_string(),
+            token: exchange_apikey(&self.server.url, &self.apikey).await,
         }
     }
 

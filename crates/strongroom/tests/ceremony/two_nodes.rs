@@ -123,22 +123,8 @@ async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
     assert!(tke(&["cryptounit-compare"]).contains("2 selected units are identical"));
 
     let token = |server: &Server| {
-        let (http, url, apikey) = (reqwest::Client::new(), server.url.clone(), apikey.clone());
-        async move {
-            let r: Value = http
-                .post(format!("{url}/identity/token"))
-                .form(&[
-                    ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
-                    ("apikey", apikey.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            r["access_token"].as_str().unwrap().to_string()
-        }
+        let (url, apikey) = (server.url.clone(), apikey.clone());
+        async move { exchange_apikey(&url, &apikey).await }
     };
     let api_a = Api {
         http: reqwest::Client::new(),

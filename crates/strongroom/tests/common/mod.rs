@@ -414,3 +414,71 @@ pub async fn exchange_apikey(url: &str, apikey: &str) -> String {
         .unwrap();
     tok["access_token"].as_str().unwrap().to_string()
 }
+
+/// A PostgreSQL of the test's own (scripts/postgres), listening on `listen` (comma-separated
+/// loopback addresses), so that the test can stop it or cut it off. Stopped when dropped.
+pub struct OwnPostgres {
+    /// The server's directory (its data, log and `port` file).
+    pub pg: PathBuf,
+    /// `postgres://…@127.0.0.1:<port>/strongroom_test`.
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnPostgres {
+    pub fn start(prefix: &str, listen: &str) -> OwnPostgres {
+        let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // scripts/postgres runs the server as the postgres user.
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        let pg = dir.path().join("pg");
+        let out = Command::new(Self::script())
+            .arg("start")
+            .arg(&pg)
+            .env("PG_LISTEN", listen)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        OwnPostgres { pg, url, _dir: dir }
+    }
+
+    fn script() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres")
+    }
+
+    /// `scripts/postgres stop|resume`.
+    pub fn run(&self, what: &str) {
+        let ok = Command::new(Self::script())
+            .arg(what)
+            .arg(&self.pg)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "scripts/postgres {what}");
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> String {
+        std::fs::read_to_string(self.pg.join("port"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = Command::new(Self::script())
+            .arg("stop")
+            .arg(&self.pg)
+            .status();
+    }
+}
