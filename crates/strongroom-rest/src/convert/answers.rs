@@ -221,3 +221,17 @@ pub fn backups_json(v: &strongroom_service::backups::BackupsView) -> Value {
         "backups": archives,
     })
 }
+
+/// The console's `endpoints.json`: the ports of the node's GREP11 and KMIP listeners.
+pub fn endpoints_json(e: &crate::Endpoints) -> Value {
+    json!({
+        "grep11": e.grep11_port.map(|p| json!({"port": p, "tls": e.grep11_tls})),
+        "kmip": e.kmip_port.map(|p| json!({"port": p})),
+    })
+}
+
+/// `/health`: whether the crypto runs in a FIPS 140 module in its approved mode (`fips`), and
+/// whether only FIPS-approved mechanisms are offered (`fips_policy`, always with `fips`).
+pub fn health_json(fips: bool, fips_policy: bool) -> Value {
+    json!({"status": "ok", "fips": fips, "fips_policy": fips_policy})
+}

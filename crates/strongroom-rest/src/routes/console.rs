@@ -77,11 +77,7 @@ pub(crate) async fn console_page() -> Response {
 /// `GET /ui/endpoints.json`: the ports of the node's GREP11 and KMIP listeners, for the
 /// integration page's connection details and its `grep11client.yaml`.
 pub(crate) async fn console_endpoints(State(st): State<AppState>) -> Response {
-    let e = &st.opts.endpoints;
-    let body = json!({
-        "grep11": e.grep11_port.map(|p| json!({"port": p, "tls": e.grep11_tls})),
-        "kmip": e.kmip_port.map(|p| json!({"port": p})),
-    });
+    let body = endpoints_json(&st.opts.endpoints);
     let mut r = (StatusCode::OK, body.to_string()).into_response();
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -43,13 +43,7 @@ pub(crate) async fn metrics_text(State(st): State<AppState>, h: HeaderMap) -> Re
 }
 
 pub(crate) async fn health(State(st): State<AppState>) -> Response {
-    // `fips`: whether the crypto runs in a FIPS 140 module in its approved mode;
-    // `fips_policy`: whether only FIPS-approved mechanisms are offered (always with `fips`).
-    let body = json!({
-        "status": "ok",
-        "fips": st.svc.fips_mode(),
-        "fips_policy": st.svc.mechanism_policy().fips,
-    });
+    let body = health_json(st.svc.fips_mode(), st.svc.mechanism_policy().fips);
     (
         StatusCode::OK,
         [(http::header::CONTENT_TYPE, "application/json")],
