@@ -1,4 +1,4 @@
-//! Where backup archives go: a directory, or an S3-compatible object store
+//! Writing backup archives, and where they go: a directory, or an S3-compatible object store
 //! (`s3://bucket/prefix`). S3 credentials and region come from the standard `AWS_*`
 //! environment variables; `STRONGROOM_S3_ENDPOINT` (or `AWS_ENDPOINT_URL`) points at a
 //! non-AWS store (MinIO, Ceph, …).
@@ -212,4 +212,28 @@ impl strongroom_service::backups::BackupCatalog for Target {
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))
     }
+}
+
+/// Writes one archive of the keystore (or of one instance, `only`) to `target` and returns
+/// where it went, with its summary: `backup create` and the server's daily job.
+pub async fn write_backup(
+    store: &dyn strongroom_keystore::KeyStore,
+    target: &crate::backup_target::Target,
+    only: Option<strongroom_model::InstanceId>,
+) -> Result<(String, strongroom_service::backup::ArchiveSummary), Error> {
+    let p = strongroom_crypto_awslc::AwsLcProvider;
+    let now = crate::cli::now_ms();
+    let (bytes, sum) = strongroom_service::backup::export_archive(
+        store,
+        &p,
+        only,
+        strongroom_model::UnixMillis(now),
+    )
+    .await?;
+    let name = match only {
+        Some(i) => format!("strongroom-backup-{now}-{i}.srbk"),
+        None => format!("strongroom-backup-{now}.srbk"),
+    };
+    let location = target.put(&name, bytes).await?;
+    Ok((location, sum))
 }

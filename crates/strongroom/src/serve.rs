@@ -351,7 +351,7 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
                 tick.tick().await;
                 let now = strongroom_model::UnixMillis(chrono_now_ms());
                 match store.claim_job("daily-backup", &node, now, 23 * 3_600_000).await {
-                    Ok(true) => match crate::cli::write_backup(store.as_ref(), &target, None).await {
+                    Ok(true) => match crate::backup_target::write_backup(store.as_ref(), &target, None).await {
                         Ok((location, sum)) => {
                             tracing::info!(archive = %location, keys = sum.keys, "daily backup written");
                             if let Some(svc) = svc_for_backups.upgrade() {

@@ -95,29 +95,6 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Writes one archive into `dir` and returns its path (shared with the server's daily job).
-pub async fn write_backup(
-    store: &dyn strongroom_keystore::KeyStore,
-    target: &crate::backup_target::Target,
-    only: Option<strongroom_model::InstanceId>,
-) -> Result<(String, strongroom_service::backup::ArchiveSummary), Error> {
-    let p = strongroom_crypto_awslc::AwsLcProvider;
-    let now = now_ms();
-    let (bytes, sum) = strongroom_service::backup::export_archive(
-        store,
-        &p,
-        only,
-        strongroom_model::UnixMillis(now),
-    )
-    .await?;
-    let name = match only {
-        Some(i) => format!("strongroom-backup-{now}-{i}.srbk"),
-        None => format!("strongroom-backup-{now}.srbk"),
-    };
-    let location = target.put(&name, bytes).await?;
-    Ok((location, sum))
-}
-
 pub async fn backup(a: BackupArgs) -> Result<(), Error> {
     let p = strongroom_crypto_awslc::AwsLcProvider;
     match a.cmd {
@@ -131,7 +108,7 @@ pub async fn backup(a: BackupArgs) -> Result<(), Error> {
             let store = open_keystore(&a.data_dir, &a.keystore_url).await?;
             let started = std::time::Instant::now();
             let target = crate::backup_target::Target::parse(&dir)?;
-            let (path, sum) = write_backup(store.as_ref(), &target, only).await?;
+            let (path, sum) = crate::backup_target::write_backup(store.as_ref(), &target, only).await?;
             let mut v = summary_json(&sum);
             v["file"] = json!(path);
             v["seconds"] = json!(started.elapsed().as_secs_f64());

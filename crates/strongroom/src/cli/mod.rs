@@ -21,7 +21,8 @@ mod output;
 
 pub use activity::{activity, ActivityArgs};
 pub use audit::{audit, AuditArgs};
-pub use backup::{backup, write_backup, BackupArgs};
+pub use backup::{backup, BackupArgs};
+pub(crate) use backup::now_ms;
 pub(crate) use conn::Conn;
 pub use instance::{instance, InstanceArgs};
 pub use key::{key, KeyArgs};
