@@ -241,14 +241,8 @@ fn a_node_cut_off_from_postgresql_fails_fast_loses_nothing_and_catches_up() {
     );
 }
 
-fn sh(cmd: &str, args: &[&str]) -> String {
-    let o = Command::new(cmd).args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+fn sh(cmd: &str, args: &[&str]) {
+    output_ok(Command::new(cmd).args(args));
 }
 
 /// Drops node A's packets to and from PostgreSQL (`on`), or lets them through again.

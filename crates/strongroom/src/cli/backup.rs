@@ -108,7 +108,8 @@ pub async fn backup(a: BackupArgs) -> Result<(), Error> {
             let store = open_keystore(&a.data_dir, &a.keystore_url).await?;
             let started = std::time::Instant::now();
             let target = crate::backup_target::Target::parse(&dir)?;
-            let (path, sum) = crate::backup_target::write_backup(store.as_ref(), &target, only).await?;
+            let (path, sum) =
+                crate::backup_target::write_backup(store.as_ref(), &target, only).await?;
             let mut v = summary_json(&sum);
             v["file"] = json!(path);
             v["seconds"] = json!(started.elapsed().as_secs_f64());

@@ -21,8 +21,8 @@ mod output;
 
 pub use activity::{activity, ActivityArgs};
 pub use audit::{audit, AuditArgs};
-pub use backup::{backup, BackupArgs};
 pub(crate) use backup::now_ms;
+pub use backup::{backup, BackupArgs};
 pub(crate) use conn::Conn;
 pub use instance::{instance, InstanceArgs};
 pub use key::{key, KeyArgs};

@@ -59,15 +59,10 @@ impl Cards {
     }
 
     pub(super) fn softhsm(&self, args: &[&str]) {
-        let out = Command::new("softhsm2-util")
-            .env("SOFTHSM2_CONF", &self.conf)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        output_ok(
+            Command::new("softhsm2-util")
+                .env("SOFTHSM2_CONF", &self.conf)
+                .args(args),
         );
     }
 

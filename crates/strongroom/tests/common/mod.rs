@@ -435,16 +435,11 @@ impl OwnPostgres {
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         }
         let pg = dir.path().join("pg");
-        let out = Command::new(Self::script())
-            .arg("start")
-            .arg(&pg)
-            .env("PG_LISTEN", listen)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = output_ok(
+            Command::new(Self::script())
+                .arg("start")
+                .arg(&pg)
+                .env("PG_LISTEN", listen),
         );
         let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
         OwnPostgres { pg, url, _dir: dir }
@@ -481,4 +476,15 @@ impl Drop for OwnPostgres {
             .arg(&self.pg)
             .status();
     }
+}
+
+/// Runs `cmd` and asserts that it succeeded (its stderr in the message); its output.
+pub fn output_ok(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }

@@ -259,17 +259,7 @@ async fn pkcs1_v15_decryption_refused_by_the_server_policy() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_with(dir.path(), &["--rsa-pkcs1-decryption", "refuse"]);
     let mut g = G::new(&s).await;
-    let r = g.r(pb::GetMechanismInfoRequest {
-        mech: ckm::RSA_PKCS.0,
-    });
-    let flags =
-        g.c.get_mechanism_info(r)
-            .await
-            .unwrap()
-            .into_inner()
-            .mech_info
-            .unwrap()
-            .flags;
+    let flags = g.mech_flags(ckm::RSA_PKCS).await;
     assert_eq!(
         flags & (0x200 | 0x40000),
         0,

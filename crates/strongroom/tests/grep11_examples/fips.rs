@@ -40,17 +40,7 @@ async fn example_fips_policy() {
             ckr::MECHANISM_INVALID
         );
     }
-    let r = g.r(pb::GetMechanismInfoRequest {
-        mech: ckm::RSA_PKCS.0,
-    });
-    let flags =
-        g.c.get_mechanism_info(r)
-            .await
-            .unwrap()
-            .into_inner()
-            .mech_info
-            .unwrap()
-            .flags;
+    let flags = g.mech_flags(ckm::RSA_PKCS).await;
     assert_eq!(
         flags & (0x100 | 0x200),
         0,

@@ -105,6 +105,12 @@ impl G {
         );
         r
     }
+    /// The CKF_* flags GetMechanismInfo gives for `mech`.
+    async fn mech_flags(&mut self, mech: Ckm) -> u64 {
+        let r = self.r(pb::GetMechanismInfoRequest { mech: mech.0 });
+        let info = self.c.get_mechanism_info(r).await.unwrap().into_inner();
+        info.mech_info.unwrap().flags
+    }
     async fn random(&mut self, n: u64) -> Vec<u8> {
         let r = self.r(pb::GenerateRandomRequest { len: n });
         self.c.generate_random(r).await.unwrap().into_inner().rnd
