@@ -119,8 +119,12 @@ impl PgStore {
         let ms = s.statement_timeout.as_millis().to_string();
         // A node cut off in the middle of a transaction would otherwise hold its locks (the
         // instance's creation lock among them) until the kernel gives the connection up,
-        // minutes later, and stall every other node: the server ends such a transaction.
-        let idle_ms = (2 * s.statement_timeout).as_millis().to_string();
+        // minutes later, and stall every other node: the server ends such a transaction, and
+        // before the others' lock waits run out, so that they are delayed, not refused.
+        let idle_ms = (s.statement_timeout * 4 / 5)
+            .max(Duration::from_secs(1))
+            .as_millis()
+            .to_string();
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?
             .options([
