@@ -336,13 +336,7 @@ async fn partition_in_this_namespace() {
     let r = api_b.action(&shared, "disable", json!({})).await;
     assert_eq!(r.status, 204, "{}", r.body);
     let started = Instant::now();
-    let r = api_a
-        .call(
-            "POST",
-            "/api/v2/keys",
-            Some(key_body(json!({"name": "cut-off"}))),
-        )
-        .await;
+    let r = api_a.create_key(json!({"name": "cut-off"})).await;
     assert_eq!(
         (r.status, r.code()),
         (503, "SERVICE_UNAVAILABLE_ERR"),
@@ -377,13 +371,7 @@ async fn partition_in_this_namespace() {
     cut_off(&port, false);
     let healed = Instant::now();
     let back = loop {
-        let r = api_a
-            .call(
-                "POST",
-                "/api/v2/keys",
-                Some(key_body(json!({"name": "healed"}))),
-            )
-            .await;
+        let r = api_a.create_key(json!({"name": "healed"})).await;
         if r.status == 201 {
             break r;
         }

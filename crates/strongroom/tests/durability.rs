@@ -304,13 +304,7 @@ async fn postgresql_restart_fails_fast_and_recovers() {
 
     pg.run("stop");
     let started = std::time::Instant::now();
-    let r = api
-        .call(
-            "POST",
-            "/api/v2/keys",
-            Some(key_body(json!({"name": "during"}))),
-        )
-        .await;
+    let r = api.create_key(json!({"name": "during"})).await;
     assert_eq!(
         (r.status, r.code()),
         (503, "SERVICE_UNAVAILABLE_ERR"),
@@ -332,13 +326,7 @@ async fn postgresql_restart_fails_fast_and_recovers() {
     pg.run("resume");
     let mut recovered = false;
     for _ in 0..60 {
-        let r = api
-            .call(
-                "POST",
-                "/api/v2/keys",
-                Some(key_body(json!({"name": "after"}))),
-            )
-            .await;
+        let r = api.create_key(json!({"name": "after"})).await;
         if r.status == 201 {
             recovered = true;
             break;

@@ -561,13 +561,9 @@ async fn a_key_created_just_before_a_kill_is_found_again_not_created_twice() {
 
     step("the state a kill leaves between creating a key here and journaling it");
     let r = d
-        .call(
-            "POST",
-            "/api/v2/keys",
-            Some(key_body(json!({
-                "name": "orders", "extractable": false, "aliases": [format!("migrated-{old}")]
-            }))),
-        )
+        .create_key(json!({
+            "name": "orders", "extractable": false, "aliases": [format!("migrated-{old}")]
+        }))
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let made = r.body["resources"][0]["id"].as_str().unwrap().to_string();

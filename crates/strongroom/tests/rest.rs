@@ -64,25 +64,15 @@ async fn key_api_end_to_end_with_both_action_styles() {
     assert!(k["creationDate"].as_str().unwrap().ends_with('Z'));
     for len in [16usize, 24, 32] {
         let r = api
-            .call(
-                "POST",
-                "/api/v2/keys",
-                Some(key_body(
-                    json!({"name": "imp", "extractable": false, "payload": b64(&vec![7u8; len])}),
-                )),
+            .create_key(
+                json!({"name": "imp", "extractable": false, "payload": b64(&vec![7u8; len])}),
             )
             .await;
         assert_eq!(r.status, 201);
         assert_eq!(r.body["resources"][0]["imported"], true);
     }
     let r = api
-        .call(
-            "POST",
-            "/api/v2/keys",
-            Some(key_body(
-                json!({"Name": "std", "Extractable": true, "Payload": b64(b"secret-bytes")}),
-            )),
-        )
+        .create_key(json!({"Name": "std", "Extractable": true, "Payload": b64(b"secret-bytes")}))
         .await;
     assert_eq!(
         r.status, 201,
@@ -288,16 +278,16 @@ async fn bad_input_gets_documented_errors_and_changes_nothing() {
         ("wrong content type", api.raw("POST", "/api/v2/keys", Some("name=x".into()), Some("text/plain"), &[]).await, 400, "BAD_BODY_ERR"),
         ("two resources", api.call("POST", "/api/v2/keys", Some(json!({"metadata": {"collectionTotal": 2}, "resources": [{"name": "a"}, {"name": "b"}]}))).await, 400, "BAD_BODY_ERR"),
         ("total mismatch", api.call("POST", "/api/v2/keys", Some(json!({"metadata": {"collectionTotal": 3}, "resources": [{"name": "a"}]}))).await, 400, "COLLECTION_TOTAL_MISMATCH_ERR"),
-        ("unknown field", api.call("POST", "/api/v2/keys", Some(key_body(json!({"name": "a", "color": "red"})))).await, 400, "BAD_BODY_ERR"),
-        ("no name", api.call("POST", "/api/v2/keys", Some(key_body(json!({"extractable": false})))).await, 400, "INVALID_FIELD_ERR"),
-        ("name too long", api.call("POST", "/api/v2/keys", Some(key_body(json!({"name": "n".repeat(91)})))).await, 400, "INVALID_FIELD_ERR"),
-        ("invalid base64 payload", api.call("POST", "/api/v2/keys", Some(key_body(json!({"name": "a", "payload": "%%%"})))).await, 400, "INVALID_FIELD_ERR"),
-        ("root payload 20 bytes", api.call("POST", "/api/v2/keys", Some(key_body(json!({"name": "a", "payload": b64(&[1; 20])})))).await, 400, "INVALID_FIELD_ERR"),
-        ("standard payload too big", api.call("POST", "/api/v2/keys", Some(key_body(json!({"name": "a", "extractable": true, "payload": b64(&[1; 7501])})))).await, 400, "INVALID_FIELD_ERR"),
-        ("body over the limit", api.call("POST", "/api/v2/keys", Some(key_body(json!({"name": "a", "description": "d".repeat(20000)})))).await, 400, "BAD_BODY_ERR"),
-        ("bad expiration", api.call("POST", "/api/v2/keys", Some(key_body(json!({"name": "a", "expirationDate": "tomorrow"})))).await, 400, "INVALID_FIELD_ERR"),
-        ("past expiration", api.call("POST", "/api/v2/keys", Some(key_body(json!({"name": "a", "expirationDate": "2001-01-01T00:00:00Z"})))).await, 400, "INVALID_FIELD_ERR"),
-        ("alias looks like a UUID", api.call("POST", "/api/v2/keys", Some(key_body(json!({"name": "a", "aliases": [root.clone()]})))).await, 400, "INVALID_FIELD_ERR"),
+        ("unknown field", api.create_key(json!({"name": "a", "color": "red"})).await, 400, "BAD_BODY_ERR"),
+        ("no name", api.create_key(json!({"extractable": false})).await, 400, "INVALID_FIELD_ERR"),
+        ("name too long", api.create_key(json!({"name": "n".repeat(91)})).await, 400, "INVALID_FIELD_ERR"),
+        ("invalid base64 payload", api.create_key(json!({"name": "a", "payload": "%%%"})).await, 400, "INVALID_FIELD_ERR"),
+        ("root payload 20 bytes", api.create_key(json!({"name": "a", "payload": b64(&[1; 20])})).await, 400, "INVALID_FIELD_ERR"),
+        ("standard payload too big", api.create_key(json!({"name": "a", "extractable": true, "payload": b64(&[1; 7501])})).await, 400, "INVALID_FIELD_ERR"),
+        ("body over the limit", api.create_key(json!({"name": "a", "description": "d".repeat(20000)})).await, 400, "BAD_BODY_ERR"),
+        ("bad expiration", api.create_key(json!({"name": "a", "expirationDate": "tomorrow"})).await, 400, "INVALID_FIELD_ERR"),
+        ("past expiration", api.create_key(json!({"name": "a", "expirationDate": "2001-01-01T00:00:00Z"})).await, 400, "INVALID_FIELD_ERR"),
+        ("alias looks like a UUID", api.create_key(json!({"name": "a", "aliases": [root.clone()]})).await, 400, "INVALID_FIELD_ERR"),
         ("unknown key id", api.call("GET", "/api/v2/keys/9b2ae0a2-0e0e-4c3f-9f37-3f8e3c1c9c01", None).await, 404, "KEY_NOT_FOUND_ERR"),
         ("unknown alias", api.call("POST", "/api/v2/keys/no-such-alias/actions/wrap", Some(json!({}))).await, 404, "KEY_NOT_FOUND_ERR"),
         ("unwrap without body", api.call("POST", &format!("/api/v2/keys/{root}/actions/unwrap"), None).await, 400, "NO_BODY_ERR"),
@@ -379,17 +369,7 @@ async fn bad_input_gets_documented_errors_and_changes_nothing() {
         .action(&root, "unwrap", json!({"ciphertext": ct, "aad": ["x"]}))
         .await;
     assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED_ERR"));
-    assert_eq!(
-        reader
-            .call(
-                "POST",
-                "/api/v2/keys",
-                Some(key_body(json!({"name": "no"})))
-            )
-            .await
-            .status,
-        401
-    );
+    assert_eq!(reader.create_key(json!({"name": "no"})).await.status, 401);
     let bad = reqwest::Client::new()
         .post(format!("{}/identity/token", api.url))
         .body("grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey=sr1.nope.nope")
@@ -418,13 +398,7 @@ async fn bad_input_gets_documented_errors_and_changes_nothing() {
     let mut plus = api.clone();
     plus.token = exchange_apikey(&api.url, created["apikey"].as_str().unwrap()).await;
     let std_key = api
-        .call(
-            "POST",
-            "/api/v2/keys",
-            Some(key_body(
-                json!({"name": "fetched", "extractable": true, "payload": b64(b"app-secret")}),
-            )),
-        )
+        .create_key(json!({"name": "fetched", "extractable": true, "payload": b64(b"app-secret")}))
         .await;
     let std_id = std_key.body["resources"][0]["id"]
         .as_str()

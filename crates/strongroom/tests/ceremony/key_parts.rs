@@ -9,11 +9,7 @@ async fn key_part_ceremony_with_refusals_that_change_nothing() {
 
     step("Until the units hold a master key, key operations fail clearly.");
     let r = api
-        .call(
-            "POST",
-            "/api/v2/keys",
-            Some(key_body(json!({"name": "early", "extractable": false}))),
-        )
+        .create_key(json!({"name": "early", "extractable": false}))
         .await;
     assert_eq!(
         (r.status, r.code()),

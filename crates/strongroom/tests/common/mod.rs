@@ -249,13 +249,15 @@ impl Api {
         (key.to_string(), field("ciphertext"), field("plaintext"))
     }
 
+    /// `POST /api/v2/keys` with one key resource.
+    pub async fn create_key(&self, resource: Value) -> Resp {
+        self.call("POST", "/api/v2/keys", Some(key_body(resource)))
+            .await
+    }
+
     pub async fn create_root(&self, name: &str) -> String {
         let r = self
-            .call(
-                "POST",
-                "/api/v2/keys",
-                Some(key_body(json!({"name": name, "extractable": false}))),
-            )
+            .create_key(json!({"name": name, "extractable": false}))
             .await;
         assert_eq!(r.status, 201, "{:?}", r.body);
         r.body["resources"][0]["id"].as_str().unwrap().to_string()
