@@ -7,17 +7,7 @@ async fn bad_input_gets_its_ckr_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path());
     let mut g = G::new(&s).await;
-    let key = g
-        .gen_key(
-            ckm::AES_KEY_GEN,
-            &[
-                (cka::VALUE_LEN, i(32)),
-                (cka::ENCRYPT, b(true)),
-                (cka::DECRYPT, b(true)),
-            ],
-        )
-        .await
-        .key_bytes;
+    let key = g.aes256().await;
     let iv = [1u8; 16];
 
     step("Tampered and truncated key blobs.");

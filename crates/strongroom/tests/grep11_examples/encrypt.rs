@@ -9,17 +9,7 @@ async fn examples_encrypt_decrypt() {
     let mut g = G::new(&s).await;
 
     step("16-18: AES-256 CBC_PAD single, Init+one-shot, multi-part (split at 16).");
-    let key = g
-        .gen_key(
-            ckm::AES_KEY_GEN,
-            &[
-                (cka::VALUE_LEN, i(32)),
-                (cka::ENCRYPT, b(true)),
-                (cka::DECRYPT, b(true)),
-            ],
-        )
-        .await
-        .key_bytes;
+    let key = g.aes256().await;
     let iv = g.random(16).await;
     let ct = g
         .enc1(mb(ckm::AES_CBC_PAD, &iv), &key, PLAIN)
@@ -142,28 +132,8 @@ async fn examples_encrypt_decrypt() {
     );
 
     step("55: ReencryptSingle from key A/IV_A to key B/IV_B.");
-    let a = g
-        .gen_key(
-            ckm::AES_KEY_GEN,
-            &[
-                (cka::VALUE_LEN, i(32)),
-                (cka::ENCRYPT, b(true)),
-                (cka::DECRYPT, b(true)),
-            ],
-        )
-        .await
-        .key_bytes;
-    let bk = g
-        .gen_key(
-            ckm::AES_KEY_GEN,
-            &[
-                (cka::VALUE_LEN, i(32)),
-                (cka::ENCRYPT, b(true)),
-                (cka::DECRYPT, b(true)),
-            ],
-        )
-        .await
-        .key_bytes;
+    let a = g.aes256().await;
+    let bk = g.aes256().await;
     let (iva, ivb) = (g.random(16).await, g.random(16).await);
     let ct = g.enc1(mb(ckm::AES_CBC_PAD, &iva), &a, PLAIN).await.unwrap();
     let r = g.r(pb::ReencryptSingleRequest {

@@ -111,6 +111,15 @@ impl G {
         let info = self.c.get_mechanism_info(r).await.unwrap().into_inner();
         info.mech_info.unwrap().flags
     }
+    /// A new AES-256 key that encrypts and decrypts: its blob.
+    async fn aes256(&mut self) -> Vec<u8> {
+        let t = [
+            (cka::VALUE_LEN, i(32)),
+            (cka::ENCRYPT, b(true)),
+            (cka::DECRYPT, b(true)),
+        ];
+        self.gen_key(ckm::AES_KEY_GEN, &t).await.key_bytes
+    }
     async fn random(&mut self, n: u64) -> Vec<u8> {
         let r = self.r(pb::GenerateRandomRequest { len: n });
         self.c.generate_random(r).await.unwrap().into_inner().rnd
