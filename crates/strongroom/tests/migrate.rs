@@ -76,15 +76,29 @@ fn lines(p: &Path) -> usize {
 
 /// Starts a run and kills it (SIGKILL) once `file` has `at_least` lines.
 fn kill_when(mut c: Command, file: &Path, at_least: usize, what: &str) {
+    let err = file.with_extension("stderr");
     let mut child = c
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .unwrap();
     let start = Instant::now();
     while lines(file) < at_least {
         if let Some(status) = child.try_wait().unwrap() {
-            panic!("the run ended ({status}) before it could be killed {what}");
+            let report = file.with_file_name("plan.report.json");
+            let report = std::fs::read_to_string(report).unwrap_or_default();
+            panic!(
+                "the run ended ({status}) before it could be killed {what}: {} {}",
+                std::fs::read_to_string(&err).unwrap_or_default(),
+                report
+                    .lines()
+                    .filter(|l| l.contains("\"error\"") && !l.contains("was not created here"))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .take(20)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
         }
         assert!(
             start.elapsed() < Duration::from_secs(120),
