@@ -213,13 +213,7 @@ async fn bad_input_gets_its_ckr_and_changes_nothing() {
         PLAIN
     );
     step("A Verify with a signature of the wrong length.");
-    let (public, private) = g
-        .gen_pair(
-            ckm::EC_KEY_PAIR_GEN,
-            &[(cka::EC_PARAMS, by(P256)), (cka::VERIFY, b(true))],
-            &[(cka::SIGN, b(true))],
-        )
-        .await;
+    let (public, private) = g.p256_pair().await;
     let sig = g.sign1(m(ckm::ECDSA), &private, &[3; 32]).await;
     assert_eq!(
         ckr_of(

@@ -67,13 +67,7 @@ async fn example_fips_policy() {
     step("What is approved works as before: AES-GCM, ECDSA on P-256");
     let aes = g.gen_key(ckm::AES_KEY_GEN, &aes_template(32)).await;
     assert!(!aes.key_bytes.is_empty());
-    let (public, private) = g
-        .gen_pair(
-            ckm::EC_KEY_PAIR_GEN,
-            &[(cka::EC_PARAMS, by(P256)), (cka::VERIFY, b(true))],
-            &[(cka::SIGN, b(true))],
-        )
-        .await;
+    let (public, private) = g.p256_pair().await;
     let sig = g.sign1(m(ckm::ECDSA_SHA256), &private, SIGN_DATA).await;
     g.verify1(m(ckm::ECDSA_SHA256), &public, SIGN_DATA, &sig)
         .await

@@ -111,6 +111,12 @@ impl G {
         let info = self.c.get_mechanism_info(r).await.unwrap().into_inner();
         info.mech_info.unwrap().flags
     }
+    /// A new P-256 key pair that signs and verifies: (public, private) blobs.
+    async fn p256_pair(&mut self) -> (Vec<u8>, Vec<u8>) {
+        let public = [(cka::EC_PARAMS, by(P256)), (cka::VERIFY, b(true))];
+        self.gen_pair(ckm::EC_KEY_PAIR_GEN, &public, &[(cka::SIGN, b(true))])
+            .await
+    }
     /// A new AES-256 key that encrypts and decrypts: its blob.
     async fn aes256(&mut self) -> Vec<u8> {
         let t = [

@@ -156,13 +156,7 @@ async fn ml_dsa_signs_and_verifies_with_contexts_over_grep11() {
     }
 
     step("A key of the wrong type: an EC key with CKM_ML_DSA, an ML-DSA key with ECDSA.");
-    let (ec_pub, ec_priv) = g
-        .gen_pair(
-            ckm::EC_KEY_PAIR_GEN,
-            &[(cka::EC_PARAMS, by(P256)), (cka::VERIFY, b(true))],
-            &[(cka::SIGN, b(true))],
-        )
-        .await;
+    let (ec_pub, ec_priv) = g.p256_pair().await;
     let (_, ml_priv) = g
         .gen_pair(
             ckm::ML_DSA_KEY_PAIR_GEN,

@@ -73,13 +73,7 @@ async fn examples_sign_verify() {
         .sign_verify_all(m(ckm::ECDSA), &private, &public, false)
         .await;
     assert_eq!(sig.len(), 64);
-    let (p256_pub, p256_priv) = g
-        .gen_pair(
-            ckm::EC_KEY_PAIR_GEN,
-            &[(cka::EC_PARAMS, by(P256)), (cka::VERIFY, b(true))],
-            &[(cka::SIGN, b(true))],
-        )
-        .await;
+    let (p256_pub, p256_priv) = g.p256_pair().await;
     g.sign_verify_all(m(ckm::ECDSA_SHA512), &p256_priv, &p256_pub, true)
         .await;
     step("CKM_ECDSA cannot do multi-part.");
