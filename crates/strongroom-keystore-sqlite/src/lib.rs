@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use strongroom_keystore::sql::{bind_all, Arg, SqlExec, Stmt};
+use strongroom_keystore::sql::{bind_all, to_completion, Arg, SqlExec, Stmt};
 use strongroom_keystore::{AuditRecord, Result, StoreError, AUDIT_CHUNK};
 
 /// The SQLite keystore.
@@ -167,61 +167,116 @@ fn collision_or(e: sqlx::Error, stmt: &Stmt) -> StoreError {
     }
 }
 
+/// The statements of one write transaction on the writer connection.
+async fn write_all(write: SqlitePool, stmts: Vec<Stmt>) -> Result<Vec<u64>> {
+    // BEGIN/COMMIT by hand on the one writer connection, and an explicit ROLLBACK on any
+    // failure, COMMIT's included: after SQLITE_FULL or an I/O error SQLite may or may not
+    // have rolled the transaction back itself, and a transaction left open would swallow
+    // every later write of this connection uncommitted — acknowledged, then lost
+    // (tests/chaos.rs fills the disk to show it does not happen).
+    let mut conn = write.acquire().await.map_err(unavailable)?;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    let run = async {
+        let mut counts = Vec::with_capacity(stmts.len());
+        for s in &stmts {
+            let n = bind_all(sqlx::query(&s.sql), s.args.clone())
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| collision_or(e, s))?
+                .rows_affected();
+            if s.required && n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            counts.push(n);
+        }
+        sqlx::query("COMMIT")
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(counts)
+    }
+    .await;
+    if run.is_err() {
+        // Fails harmlessly when SQLite has already rolled back.
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    }
+    run
+}
+
+/// Audit records appended to the audit file, in one transaction when they need several
+/// statements.
+async fn append_audit(audit: SqlitePool, records: Vec<AuditRecord>) -> Result<()> {
+    // One multi-row statement per chunk; the `audit_contiguous` trigger refuses gaps and the
+    // primary key refuses replays, so no read is needed before the write.
+    let mut conn = audit.acquire().await.map_err(unavailable)?;
+    let mut tx = (records.len() > AUDIT_CHUNK).then_some(());
+    if tx.is_some() {
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+    }
+    for chunk in records.chunks(AUDIT_CHUNK) {
+        let (sql, args) = strongroom_keystore::sql::audit_insert(
+            chunk,
+            strongroom_keystore::sql::Placeholders::Anonymous,
+        );
+        let keep = strongroom_keystore::keep_audit_statement(chunk.len());
+        let q = bind_all(sqlx::query(&sql), args).persistent(keep);
+        if let Err(e) = q.execute(&mut *conn).await {
+            if tx.take().is_some() {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            }
+            return Err(match &e {
+                sqlx::Error::Database(d)
+                    if d.is_unique_violation()
+                        || d.code().as_deref() == Some(SQLITE_CONSTRAINT_TRIGGER) =>
+                {
+                    StoreError::Conflict
+                }
+                _ => unavailable(e),
+            });
+        }
+    }
+    if tx.is_some() {
+        if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
+            // As in write_all: never leave this connection inside a transaction.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(unavailable(e));
+        }
+    }
+    Ok(())
+}
+
 /// The shared SQL (`strongroom_keystore::sql`) runs here: changes on the one writer
-/// connection, queries on the read pool, the audit log in its own file.
+/// connection, queries on the read pool, the audit log in its own file. Writes run to their
+/// end whatever becomes of the caller ([`to_completion`]).
 #[async_trait]
 impl SqlExec for SqliteStore {
     type Row = sqlx::sqlite::SqliteRow;
     const BACKEND: &'static str = "sqlite";
 
     async fn execute(&self, stmt: Stmt) -> Result<u64> {
-        let n = bind_all(sqlx::query(&stmt.sql), stmt.args.clone())
-            .execute(&self.write)
-            .await
-            .map_err(|e| collision_or(e, &stmt))?
-            .rows_affected();
-        if stmt.required && n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(n)
+        let write = self.write.clone();
+        to_completion(async move {
+            let n = bind_all(sqlx::query(&stmt.sql), stmt.args.clone())
+                .execute(&write)
+                .await
+                .map_err(|e| collision_or(e, &stmt))?
+                .rows_affected();
+            if stmt.required && n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(n)
+        })
+        .await
     }
 
     async fn execute_all(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>> {
-        // BEGIN/COMMIT by hand on the one writer connection, and an explicit ROLLBACK on
-        // any failure, COMMIT's included: after SQLITE_FULL or an I/O error SQLite may or
-        // may not have rolled the transaction back itself, and a transaction left open
-        // would swallow every later write of this connection uncommitted — acknowledged,
-        // then lost (tests/chaos.rs fills the disk to show it does not happen).
-        let mut conn = self.write.acquire().await.map_err(unavailable)?;
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-        let run = async {
-            let mut counts = Vec::with_capacity(stmts.len());
-            for s in &stmts {
-                let n = bind_all(sqlx::query(&s.sql), s.args.clone())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| collision_or(e, s))?
-                    .rows_affected();
-                if s.required && n == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                counts.push(n);
-            }
-            sqlx::query("COMMIT")
-                .execute(&mut *conn)
-                .await
-                .map_err(unavailable)?;
-            Ok(counts)
-        }
-        .await;
-        if run.is_err() {
-            // Fails harmlessly when SQLite has already rolled back.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-        }
-        run
+        to_completion(write_all(self.write.clone(), stmts)).await
     }
 
     async fn fetch_all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Self::Row>> {
@@ -246,45 +301,6 @@ impl SqlExec for SqliteStore {
     }
 
     async fn insert_audit(&self, records: &[AuditRecord]) -> Result<()> {
-        // One multi-row statement per chunk; the `audit_contiguous` trigger refuses gaps
-        // and the primary key refuses replays, so no read is needed before the write.
-        let mut conn = self.audit.acquire().await.map_err(unavailable)?;
-        let mut tx = (records.len() > AUDIT_CHUNK).then_some(());
-        if tx.is_some() {
-            sqlx::query("BEGIN IMMEDIATE")
-                .execute(&mut *conn)
-                .await
-                .map_err(unavailable)?;
-        }
-        for chunk in records.chunks(AUDIT_CHUNK) {
-            let (sql, args) = strongroom_keystore::sql::audit_insert(
-                chunk,
-                strongroom_keystore::sql::Placeholders::Anonymous,
-            );
-            let keep = strongroom_keystore::keep_audit_statement(chunk.len());
-            let q = bind_all(sqlx::query(&sql), args).persistent(keep);
-            if let Err(e) = q.execute(&mut *conn).await {
-                if tx.take().is_some() {
-                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                }
-                return Err(match &e {
-                    sqlx::Error::Database(d)
-                        if d.is_unique_violation()
-                            || d.code().as_deref() == Some(SQLITE_CONSTRAINT_TRIGGER) =>
-                    {
-                        StoreError::Conflict
-                    }
-                    _ => unavailable(e),
-                });
-            }
-        }
-        if tx.is_some() {
-            if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
-                // As in execute_all: never leave this connection inside a transaction.
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                return Err(unavailable(e));
-            }
-        }
-        Ok(())
+        to_completion(append_audit(self.audit.clone(), records.to_vec())).await
     }
 }

@@ -18,7 +18,8 @@ macro_rules! conformance_tests {
             versions_newest_first, delete_instance_rules, purge_erases_everything,
             api_keys_round_trip, service_ids_round_trip, placements_round_trip, audit_chain_append_and_read, instance_audit_filters, list_filters_and_pages, sorted_lists_order_in_the_keystore,
             aliases_add_and_remove, key_rings_rules, policies_round_trip, import_tokens_round_trip, instance_policies_round_trip, registrations_round_trip, job_leases, restore_keeps_everything, key_quota_is_atomic, blobs_rewrap_by_master_key, unit_usage_adds_up, deleted_keys_are_found_for_purging,
-            kmip_adapters_and_certificates, kmip_objects_round_trip, token_objects_round_trip);
+            kmip_adapters_and_certificates, kmip_objects_round_trip, token_objects_round_trip,
+            dropped_writes_leave_the_store_usable);
     };
     (@case $factory:expr, $($name:ident),*) => {
         $(

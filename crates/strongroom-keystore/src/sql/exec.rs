@@ -213,3 +213,16 @@ where
         col(self, c)
     }
 }
+
+/// Runs a write to its end in a task of its own. The caller's future may be dropped at any
+/// await (a client that goes away drops its request; a deadline runs out), and a write cut
+/// off between `BEGIN` and `COMMIT` would leave its connection inside the transaction: the
+/// later writes on that connection would fail, or worse, be acknowledged inside a
+/// transaction that never commits. A backend runs every write through this.
+pub async fn to_completion<T: Send + 'static>(
+    op: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(op)
+        .await
+        .map_err(|e| StoreError::Unavailable(Box::new(e)))?
+}

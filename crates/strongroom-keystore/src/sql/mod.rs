@@ -12,7 +12,7 @@ mod kmip;
 mod store;
 mod token_objects;
 
-pub use exec::{bind_all, Arg, SqlExec, SqlRow, Stmt};
+pub use exec::{bind_all, to_completion, Arg, SqlExec, SqlRow, Stmt};
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use strongroom_model::{
