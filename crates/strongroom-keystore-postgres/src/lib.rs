@@ -2,15 +2,25 @@
 //! runs with a bounded `statement_timeout` and pool acquire time, so a stuck database makes
 //! requests fail fast with a retryable error instead of hanging; serialization failures and
 //! deadlocks are retried. Writes use the same optimistic `row_version` rule as every backend.
+//!
+//! A URL may name several servers of one replicated database (libpq's multi-host form,
+//! `postgres://user@h1:5432,h2:5432/db`): the store then works with whichever accepts writes,
+//! and when it loses the database it looks for the primary again, so that it follows a
+//! failover by itself.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod hosts;
+
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use strongroom_keystore::sql::{bind_all, Arg, SqlExec, Stmt};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Connection;
+use strongroom_keystore::sql::{bind_all, to_completion, Arg, SqlExec, Stmt};
 use strongroom_keystore::{AuditRecord, Change, ChangeFeed, Result, StoreError, AUDIT_CHUNK};
 
 /// Connection settings.
@@ -51,6 +61,70 @@ pub struct PgStore {
     degraded: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Set while one operation probes a degraded database.
     probing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The servers the URL names, and which of them the pool connects to.
+    servers: Arc<Servers>,
+}
+
+/// The servers of one replicated database, and the pool's current choice among them.
+#[derive(Debug)]
+struct Servers {
+    options: Vec<PgConnectOptions>,
+    current: AtomicUsize,
+    /// When the pool last moved to another server, in nanoseconds after `epoch`: connections
+    /// opened before that lead to the old one and are not used again.
+    moved_at: AtomicU64,
+    epoch: Instant,
+}
+
+impl Servers {
+    fn several(&self) -> bool {
+        self.options.len() > 1
+    }
+
+    fn name(&self, i: usize) -> String {
+        let o = &self.options[i];
+        format!("{}:{}", o.get_host(), o.get_port())
+    }
+
+    /// Whether a connection opened `age` ago predates the last move.
+    fn stale(&self, age: Duration) -> bool {
+        let opened = self.epoch.elapsed().saturating_sub(age);
+        (opened.as_nanos() as u64) < self.moved_at.load(Ordering::Acquire)
+    }
+
+    /// The first server, in the URL's order, that answers within `each` and accepts writes.
+    async fn find_primary(&self, each: Duration) -> Result<usize> {
+        let mut seen = Vec::with_capacity(self.options.len());
+        for (i, o) in self.options.iter().enumerate() {
+            let answer = tokio::time::timeout(each, async {
+                let mut c = PgConnection::connect_with(o).await?;
+                let standby = read_only(&mut c).await;
+                let _ = c.close().await;
+                standby
+            })
+            .await;
+            match answer {
+                Ok(Ok(false)) => return Ok(i),
+                Ok(Ok(true)) => seen.push(format!("{} is read-only", self.name(i))),
+                Ok(Err(e)) => seen.push(format!("{}: {e}", self.name(i))),
+                Err(_) => seen.push(format!("{} did not answer within {each:?}", self.name(i))),
+            }
+        }
+        Err(StoreError::Unavailable(Box::new(std::io::Error::new(
+            std::io::ErrorKind::NotConnected,
+            format!("no server accepts writes ({})", seen.join("; ")),
+        ))))
+    }
+}
+
+/// Whether the server behind `c` refuses writes: a standby, or a promoted standby that its
+/// failover manager keeps read-only until the old primary is known to be down (libpq's test
+/// for `target_session_attrs=read-write`).
+async fn read_only(c: &mut PgConnection) -> std::result::Result<bool, sqlx::Error> {
+    let v: String = sqlx::query_scalar("SHOW transaction_read_only")
+        .fetch_one(c)
+        .await?;
+    Ok(v == "on")
 }
 
 /// Clears the probing flag when the probe ends, however it ends.
@@ -114,7 +188,8 @@ impl From<sqlx::Error> for RetryableError {
 }
 
 impl PgStore {
-    /// Connects to `url` and applies migrations.
+    /// Connects to `url` (with several hosts: to the one that accepts writes) and applies
+    /// migrations.
     pub async fn connect(url: &str, s: &PgSettings) -> Result<Self> {
         let ms = s.statement_timeout.as_millis().to_string();
         // A node cut off in the middle of a transaction would otherwise hold its locks (the
@@ -125,17 +200,54 @@ impl PgStore {
             .max(Duration::from_secs(1))
             .as_millis()
             .to_string();
-        let opts = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Unavailable(Box::new(e)))?
-            .options([
-                ("statement_timeout", ms.as_str()),
-                ("lock_timeout", ms.as_str()),
-                ("idle_in_transaction_session_timeout", idle_ms.as_str()),
-            ]);
-        let pool = PgPoolOptions::new()
+        let options = hosts::split(url)
+            .iter()
+            .map(|u| {
+                PgConnectOptions::from_str(u).map(|o| {
+                    o.options([
+                        ("statement_timeout", ms.as_str()),
+                        ("lock_timeout", ms.as_str()),
+                        ("idle_in_transaction_session_timeout", idle_ms.as_str()),
+                    ])
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        let servers = Arc::new(Servers {
+            options,
+            current: AtomicUsize::new(0),
+            moved_at: AtomicU64::new(0),
+            epoch: Instant::now(),
+        });
+        let mut pool_options = PgPoolOptions::new()
             .max_connections(s.max_connections)
-            .acquire_timeout(s.acquire_timeout)
-            .connect_with(opts)
+            .acquire_timeout(s.acquire_timeout);
+        if servers.several() {
+            let first = servers.find_primary(s.acquire_timeout).await?;
+            servers.current.store(first, Ordering::Release);
+            tracing::info!(server = %servers.name(first), "connected to the primary");
+            let known = servers.clone();
+            pool_options = pool_options
+                // A server chosen as the primary may since have become a standby.
+                .after_connect(|c, _| {
+                    Box::pin(async move {
+                        if read_only(c).await? {
+                            return Err(sqlx::Error::Io(std::io::Error::new(
+                                std::io::ErrorKind::ConnectionRefused,
+                                "the server is read-only (a standby), not the primary",
+                            )));
+                        }
+                        Ok(())
+                    })
+                })
+                .before_acquire(move |_, meta| {
+                    let usable = !known.stale(meta.age);
+                    Box::pin(async move { Ok(usable) })
+                });
+        }
+        let first = servers.options[servers.current.load(Ordering::Acquire)].clone();
+        let pool = pool_options
+            .connect_with(first)
             .await
             .map_err(unavailable)?;
         // A schema that a newer release has already expanded (a rolling upgrade, or a
@@ -185,7 +297,27 @@ impl PgStore {
             deadline: s.acquire_timeout + s.statement_timeout + Duration::from_secs(1),
             degraded: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
             probing: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            servers,
         })
+    }
+
+    /// With several servers: finds the one that accepts writes now and, when it is another
+    /// than before, points the pool at it. Connections to the old one are not used again.
+    async fn follow_primary(&self, within: Duration) -> Result<()> {
+        let s = &self.servers;
+        if !s.several() {
+            return Ok(());
+        }
+        let each = within / s.options.len() as u32;
+        let found = s.find_primary(each).await?;
+        let before = s.current.swap(found, Ordering::AcqRel);
+        if found != before {
+            self.pool.set_connect_options(s.options[found].clone());
+            let now = s.epoch.elapsed().as_nanos() as u64;
+            s.moved_at.store(now, Ordering::Release);
+            tracing::warn!(from = %s.name(before), to = %s.name(found), "the primary moved; following it");
+        }
+        Ok(())
     }
 
     /// Runs one keystore operation within the deadline. A failure for want of the database
@@ -196,7 +328,6 @@ impl PgStore {
     /// subscriber to drop its caches: the change notifications sent meanwhile may arrive late
     /// or never.
     async fn guarded<T>(&self, op: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-        use std::sync::atomic::Ordering;
         let unavailable = |what: String| {
             Err(StoreError::Unavailable(Box::new(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -213,7 +344,15 @@ impl PgStore {
         } else {
             self.deadline
         };
-        let r = match tokio::time::timeout(deadline, op).await {
+        // The probe first looks for the primary: the database may be back on another server.
+        let probe = _probe.is_some();
+        let run = async {
+            if probe {
+                self.follow_primary(deadline / 2).await?;
+            }
+            op.await
+        };
+        let r = match tokio::time::timeout(deadline, run).await {
             Ok(r) => r,
             Err(_) => unavailable(format!("the database did not answer within {deadline:?}")),
         };
@@ -285,25 +424,9 @@ impl SqlExec for PgStore {
     }
 
     async fn execute_all(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>> {
-        self.guarded(retrying(|| async {
-            let mut tx = self.pool.begin().await?;
-            let mut counts = Vec::with_capacity(stmts.len());
-            for s in &stmts {
-                let r = bind_all(sqlx::query(&s.sql), s.args.clone())
-                    .execute(&mut *tx)
-                    .await;
-                let n = match r {
-                    Ok(r) => r.rows_affected(),
-                    Err(e) if is_unique(&e) => return Err(RetryableError::Store(s.collision())),
-                    Err(e) => return Err(e.into()),
-                };
-                if s.required && n == 0 {
-                    return Err(RetryableError::Store(StoreError::NotFound));
-                }
-                counts.push(n);
-            }
-            tx.commit().await?;
-            Ok(counts)
+        let pool = self.pool.clone();
+        self.guarded(to_completion(async move {
+            retrying(|| transaction(&pool, &stmts)).await
         }))
         .await
     }
@@ -323,7 +446,11 @@ impl SqlExec for PgStore {
     }
 
     async fn insert_audit(&self, records: &[AuditRecord]) -> Result<()> {
-        self.guarded(self.insert_audit_now(records)).await
+        self.guarded(to_completion(append_audit(
+            self.pool.clone(),
+            records.to_vec(),
+        )))
+        .await
     }
 
     fn changes(&self) -> Option<Box<dyn ChangeFeed>> {
@@ -331,24 +458,48 @@ impl SqlExec for PgStore {
     }
 }
 
-impl PgStore {
-    async fn insert_audit_now(&self, records: &[AuditRecord]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        for chunk in records.chunks(AUDIT_CHUNK) {
-            let (sql, args) = strongroom_keystore::sql::audit_insert(
-                chunk,
-                strongroom_keystore::sql::Placeholders::Numbered,
-            );
-            let keep = strongroom_keystore::keep_audit_statement(chunk.len());
-            let q = bind_all(sqlx::query(&sql), args).persistent(keep);
-            if let Err(e) = q.execute(&mut *tx).await {
-                return Err(match code_of(&e).as_deref() {
-                    // A taken sequence number, or a gap the trigger refuses.
-                    Some("23505" | "SR001") => StoreError::Conflict,
-                    _ => unavailable(e),
-                });
-            }
+/// The statements of one transaction, committed together.
+async fn transaction(
+    pool: &PgPool,
+    stmts: &[Stmt],
+) -> std::result::Result<Vec<u64>, RetryableError> {
+    let mut tx = pool.begin().await?;
+    let mut counts = Vec::with_capacity(stmts.len());
+    for s in stmts {
+        let r = bind_all(sqlx::query(&s.sql), s.args.clone())
+            .execute(&mut *tx)
+            .await;
+        let n = match r {
+            Ok(r) => r.rows_affected(),
+            Err(e) if is_unique(&e) => return Err(RetryableError::Store(s.collision())),
+            Err(e) => return Err(e.into()),
+        };
+        if s.required && n == 0 {
+            return Err(RetryableError::Store(StoreError::NotFound));
         }
-        tx.commit().await.map_err(unavailable)
+        counts.push(n);
     }
+    tx.commit().await?;
+    Ok(counts)
+}
+
+/// Audit records appended in one transaction.
+async fn append_audit(pool: PgPool, records: Vec<AuditRecord>) -> Result<()> {
+    let mut tx = pool.begin().await.map_err(unavailable)?;
+    for chunk in records.chunks(AUDIT_CHUNK) {
+        let (sql, args) = strongroom_keystore::sql::audit_insert(
+            chunk,
+            strongroom_keystore::sql::Placeholders::Numbered,
+        );
+        let keep = strongroom_keystore::keep_audit_statement(chunk.len());
+        let q = bind_all(sqlx::query(&sql), args).persistent(keep);
+        if let Err(e) = q.execute(&mut *tx).await {
+            return Err(match code_of(&e).as_deref() {
+                // A taken sequence number, or a gap the trigger refuses.
+                Some("23505" | "SR001") => StoreError::Conflict,
+                _ => unavailable(e),
+            });
+        }
+    }
+    tx.commit().await.map_err(unavailable)
 }

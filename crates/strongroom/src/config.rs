@@ -31,7 +31,9 @@ pub struct ServeArgs {
     #[arg(long, env = "STRONGROOM_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Keystore: a `postgres://user@host:port/db` URL to share keys between nodes (default:
-    /// the embedded SQLite file `<data-dir>/keystore.db`).
+    /// the embedded SQLite file `<data-dir>/keystore.db`). Several hosts,
+    /// `postgres://user@h1:5432,h2:5432/db`, name the servers of a replicated database: the
+    /// node uses the one that accepts writes and follows a failover by itself.
     #[arg(long, env = "STRONGROOM_KEYSTORE_URL", hide_env_values = true)]
     pub keystore_url: Option<String>,
     /// REST listener address (port 0 picks a free port). Default 127.0.0.1:8080 with

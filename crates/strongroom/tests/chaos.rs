@@ -449,3 +449,148 @@ async fn partition_in_this_namespace() {
         acked.len()
     );
 }
+
+/// A pg_auto_failover formation of the test's own (`scripts/postgres formation`): a monitor,
+/// a primary and its synchronous standby, on loopback.
+struct Formation {
+    dir: std::path::PathBuf,
+    /// The multi-host URL of both nodes.
+    url: String,
+    _tmp: tempfile::TempDir,
+}
+
+impl Formation {
+    fn start() -> Formation {
+        let tmp = tempfile::Builder::new()
+            .prefix("sr-formation")
+            .tempdir()
+            .unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // scripts/postgres runs the servers as the postgres user.
+            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        let dir = tmp.path().join("f");
+        let out = output_ok(
+            Command::new(OwnPostgres::script())
+                .arg("formation")
+                .arg(&dir),
+        );
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(url.contains(','), "a multi-host URL: {url}");
+        Formation {
+            dir,
+            url,
+            _tmp: tmp,
+        }
+    }
+
+    fn script(&self, what: &str) -> String {
+        let out = output_ok(Command::new(OwnPostgres::script()).arg(what).arg(&self.dir));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Formation {
+    fn drop(&mut self) {
+        let _ = Command::new(OwnPostgres::script())
+            .arg("formation-stop")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+/// Creates keys on `api` until the next creation after `since` succeeds; how long that took.
+async fn until_it_writes(api: &Api, since: Instant, what: &str) -> Duration {
+    loop {
+        let r = api.create_key(json!({"name": what})).await;
+        if r.status == 201 {
+            return since.elapsed();
+        }
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(
+            since.elapsed() < Duration::from_secs(90),
+            "{what}: no write within 90 s of the crash: {}",
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_failing_over_to_its_standby_under_load_loses_no_acknowledged_write() {
+    let f = Formation::start();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Server::start_with(dir_a.path(), &["--keystore-url", &f.url]);
+    copy_node_files(dir_a.path(), dir_b.path());
+    let b = Server::start_with(dir_b.path(), &["--keystore-url", &f.url]);
+    let (api_a, api_b) = (a.client(), b.client());
+    let shared = api_a.create_root("shared").await;
+    let (_, ct, pt) = api_b.wrap(&shared).await;
+    let first = f.script("primary");
+
+    step("Two nodes under load on the primary; then it crashes (SIGKILL, server and keeper).");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loads = [
+        load(api_a.clone(), stop.clone()),
+        load(api_a.clone(), stop.clone()),
+        load(api_b.clone(), stop.clone()),
+        load(api_b.clone(), stop.clone()),
+    ];
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let crashed = f.script("crash");
+    assert_eq!(crashed, first);
+    let crash_at = Instant::now();
+
+    step("The monitor promotes the standby; both nodes find the new primary by themselves.");
+    let (took_a, took_b) = tokio::join!(
+        until_it_writes(&api_a, crash_at, "after-a"),
+        until_it_writes(&api_b, crash_at, "after-b")
+    );
+    let now_primary = f.script("primary");
+    assert_ne!(now_primary, first, "the standby was promoted");
+    println!("{first} crashed; {now_primary} took over: A wrote again after {took_a:?}, B after {took_b:?}");
+    // Some more load on the new primary.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acked = Vec::new();
+    for l in loads {
+        let seen = l.await.unwrap();
+        println!(
+            "a load client: {} acknowledged, {} refused, slowest {:?}",
+            seen.acked.len(),
+            seen.refused,
+            seen.slowest
+        );
+        assert!(
+            seen.slowest < Duration::from_secs(15),
+            "no answer took long: {:?}",
+            seen.slowest
+        );
+        acked.extend(seen.acked);
+    }
+
+    step("Every acknowledged creation is on the new primary; the DEK wrapped before unwraps.");
+    let mut lost = Vec::new();
+    for (i, id) in acked.iter().enumerate() {
+        let api = if i % 2 == 0 { &api_a } else { &api_b };
+        let r = api
+            .call("GET", &format!("/api/v2/keys/{id}/metadata"), None)
+            .await;
+        if r.status != 200 {
+            lost.push((id.clone(), r.status));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "of {} acknowledged keys, lost: {lost:?}",
+        acked.len()
+    );
+    for api in [&api_a, &api_b] {
+        let r = api
+            .action(&shared, "unwrap", json!({"ciphertext": ct}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["plaintext"].as_str(), Some(pt.as_str()));
+    }
+}

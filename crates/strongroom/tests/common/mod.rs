@@ -459,7 +459,7 @@ impl OwnPostgres {
         OwnPostgres { pg, url, _dir: dir }
     }
 
-    fn script() -> PathBuf {
+    pub fn script() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres")
     }
 
