@@ -517,6 +517,7 @@ async fn until_it_writes(api: &Api, since: Instant, what: &str) -> Duration {
     }
 }
 
+/// A planned switchover (the old primary stays up, read-only), then a crash of the new primary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_primary_failing_over_to_its_standby_under_load_loses_no_acknowledged_write() {
     let f = Formation::start();
@@ -528,8 +529,6 @@ async fn a_primary_failing_over_to_its_standby_under_load_loses_no_acknowledged_
     let shared = api_a.create_root("shared").await;
     let (_, ct, pt) = api_b.wrap(&shared).await;
     let first = f.script("primary");
-
-    step("Two nodes under load on the primary; then it crashes (SIGKILL, server and keeper).");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let loads = [
         load(api_a.clone(), stop.clone()),
@@ -537,19 +536,35 @@ async fn a_primary_failing_over_to_its_standby_under_load_loses_no_acknowledged_
         load(api_b.clone(), stop.clone()),
         load(api_b.clone(), stop.clone()),
     ];
-    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    step("Two nodes under load; a planned switchover demotes the primary to a standby.");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let switched_at = Instant::now();
+    let second = f.script("switchover");
+    assert_ne!(second, first, "the standby was promoted");
+    // The old primary is alive and read-only now: the nodes' connections to it must go.
+    let (took_a, took_b) = tokio::join!(
+        until_it_writes(&api_a, switched_at, "after-switchover-a"),
+        until_it_writes(&api_b, switched_at, "after-switchover-b")
+    );
+    println!("switchover {first} -> {second}: A wrote again after {took_a:?}, B after {took_b:?} (from the start of the switchover)");
+
+    step("Under load again, the new primary crashes (SIGKILL, server and keeper).");
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let crashed = f.script("crash");
-    assert_eq!(crashed, first);
+    assert_eq!(crashed, second);
     let crash_at = Instant::now();
 
     step("The monitor promotes the standby; both nodes find the new primary by themselves.");
     let (took_a, took_b) = tokio::join!(
-        until_it_writes(&api_a, crash_at, "after-a"),
-        until_it_writes(&api_b, crash_at, "after-b")
+        until_it_writes(&api_a, crash_at, "after-crash-a"),
+        until_it_writes(&api_b, crash_at, "after-crash-b")
     );
-    let now_primary = f.script("primary");
-    assert_ne!(now_primary, first, "the standby was promoted");
-    println!("{first} crashed; {now_primary} took over: A wrote again after {took_a:?}, B after {took_b:?}");
+    let third = f.script("primary");
+    assert_eq!(third, first, "the first node took over again");
+    println!(
+        "{second} crashed; {third} took over: A wrote again after {took_a:?}, B after {took_b:?}"
+    );
     // Some more load on the new primary.
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
