@@ -301,6 +301,27 @@ impl PgStore {
         })
     }
 
+    /// Runs a write in a task of its own ([`to_completion`]), so that a caller that goes away
+    /// does not cut it off mid-transaction, and within the store's deadline, so that a write
+    /// whose database went silent (a partition: no answer, no error) gives up its connection
+    /// instead of holding it until the kernel gives up.
+    fn detached<T: Send + 'static>(
+        &self,
+        op: impl std::future::Future<Output = Result<T>> + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<T>> {
+        let deadline = self.deadline;
+        to_completion(async move {
+            tokio::time::timeout(deadline, op)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable(Box::new(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("the database did not answer within {deadline:?}"),
+                    ))))
+                })
+        })
+    }
+
     /// With several servers: finds the one that accepts writes now and, when it is another
     /// than before, points the pool at it. Connections to the old one are not used again.
     async fn follow_primary(&self, within: Duration) -> Result<()> {
@@ -425,10 +446,8 @@ impl SqlExec for PgStore {
 
     async fn execute_all(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>> {
         let pool = self.pool.clone();
-        self.guarded(to_completion(async move {
-            retrying(|| transaction(&pool, &stmts)).await
-        }))
-        .await
+        self.guarded(self.detached(async move { retrying(|| transaction(&pool, &stmts)).await }))
+            .await
     }
 
     async fn fetch_all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Self::Row>> {
@@ -446,11 +465,8 @@ impl SqlExec for PgStore {
     }
 
     async fn insert_audit(&self, records: &[AuditRecord]) -> Result<()> {
-        self.guarded(to_completion(append_audit(
-            self.pool.clone(),
-            records.to_vec(),
-        )))
-        .await
+        self.guarded(self.detached(append_audit(self.pool.clone(), records.to_vec())))
+            .await
     }
 
     fn changes(&self) -> Option<Box<dyn ChangeFeed>> {
