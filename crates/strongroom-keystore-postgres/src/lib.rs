@@ -117,6 +117,27 @@ impl Servers {
     }
 }
 
+/// Several servers are named to survive a failover; with asynchronous replication a
+/// failover can still lose the last writes the old primary acknowledged. Said once, at start.
+async fn warn_if_asynchronous(pool: &PgPool) {
+    let show = |what: &'static str| async move {
+        sqlx::query_scalar::<_, String>(what)
+            .fetch_one(pool)
+            .await
+            .unwrap_or_default()
+    };
+    let standbys = show("SHOW synchronous_standby_names").await;
+    let commit = show("SHOW synchronous_commit").await;
+    if standbys.trim().is_empty() || matches!(commit.as_str(), "off" | "local") {
+        tracing::warn!(
+            synchronous_standby_names = %standbys,
+            synchronous_commit = %commit,
+            "the primary replicates asynchronously: a failover can lose writes it has \
+             acknowledged; set synchronous_standby_names (docs/runbooks/postgresql-replication.md)"
+        );
+    }
+}
+
 /// Whether the server behind `c` refuses writes: a standby, or a promoted standby that its
 /// failover manager keeps read-only until the old primary is known to be down (libpq's test
 /// for `target_session_attrs=read-write`).
@@ -250,6 +271,9 @@ impl PgStore {
             .connect_with(first)
             .await
             .map_err(unavailable)?;
+        if servers.several() {
+            warn_if_asynchronous(&pool).await;
+        }
         // A schema that a newer release has already expanded (a rolling upgrade, or a
         // node rolled back) is served as it is: migrations only add, and the newer
         // release's extra tables and nullable columns are unknown here and left alone.

@@ -529,6 +529,14 @@ async fn a_primary_failing_over_to_its_standby_under_load_loses_no_acknowledged_
     let shared = api_a.create_root("shared").await;
     let (_, ct, pt) = api_b.wrap(&shared).await;
     let first = f.script("primary");
+    // The formation replicates synchronously: nothing to warn about.
+    for s in [&a, &b] {
+        assert!(
+            !s.log().contains("replicates asynchronously"),
+            "{}",
+            s.log()
+        );
+    }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let loads = [
         load(api_a.clone(), stop.clone()),
@@ -608,4 +616,30 @@ async fn a_primary_failing_over_to_its_standby_under_load_loses_no_acknowledged_
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.body["plaintext"].as_str(), Some(pt.as_str()));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_host_url_serves_and_warns_when_replication_is_asynchronous() {
+    let url = fresh_postgres_db("multihost").await;
+    // The test's PostgreSQL named twice: the first accepts writes; it has no standby.
+    let (head, db) = url.rsplit_once('/').unwrap();
+    let host = head.rsplit_once('@').unwrap().1;
+    let multi = format!("{head},{host}/{db}?target_session_attrs=read-write");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(dir.path(), &["--keystore-url", &multi]);
+    let api = s.client();
+    let key = api.create_root("multi-host").await;
+    let (_, ct, pt) = api.wrap(&key).await;
+    let r = api.action(&key, "unwrap", json!({"ciphertext": ct})).await;
+    assert_eq!(
+        r.body["plaintext"].as_str(),
+        Some(pt.as_str()),
+        "{}",
+        r.body
+    );
+    let log = s.log();
+    assert!(
+        log.contains("connected to the primary") && log.contains("replicates asynchronously"),
+        "{log}"
+    );
 }

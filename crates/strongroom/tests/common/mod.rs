@@ -152,6 +152,14 @@ impl Server {
     }
 }
 
+impl Server {
+    /// What the server has written to its log so far (stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(format!("server-{}.log", std::process::id())))
+            .unwrap_or_default()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
