@@ -1,5 +1,5 @@
 //! ML-DSA and ML-KEM against outside truth: NIST's ACVP vectors (key generation, ML-DSA
-//! signature generation, ML-KEM decapsulation) and Wycheproof's (ML-DSA verify with contexts, ML-DSA signing keys from
+//! signature generation and verification, ML-KEM decapsulation) and Wycheproof's (ML-DSA verify with contexts, ML-DSA signing keys from
 //! seeds, ML-KEM keys and decapsulation). Sources and licences: tests/vectors/SOURCE.md.
 
 use super::*;
@@ -293,6 +293,48 @@ fn ml_dsa_signatures_match_acvp_sig_gen() {
     }
     assert_eq!(n, 18);
     assert!(with_context >= 15, "{with_context} vectors with a context");
+}
+
+/// NIST's ACVP sigVer vectors (external interface, pure ML-DSA, with contexts): every
+/// verdict matches NIST's, the signatures that NIST's tests expect to fail (changed
+/// commitment, response or hint, a different message or key) included.
+#[test]
+fn ml_dsa_verification_matches_acvp_sig_ver() {
+    let p = AwsLcProvider;
+    let v = acvp("ml-dsa-sigver.json");
+    let (mut n, mut valid, mut refused_contexts) = (0, 0, 0);
+    for g in v["testGroups"].as_array().unwrap() {
+        let s = dsa_set(g["parameterSet"].as_str().unwrap());
+        for t in g["tests"].as_array().unwrap() {
+            let tc = &t["tcId"];
+            let (pk, msg, ctx, sig) = (
+                hx(&t["pk"]),
+                hx(&t["message"]),
+                hx(&t["context"]),
+                hx(&t["signature"]),
+            );
+            let expected = t["testPassed"].as_bool().unwrap();
+            let info = p
+                .public_info(&der::build_spki(dsa_oid(s), None, &pk))
+                .unwrap();
+            let ok = p.ml_dsa_verify(&info, &ctx, &msg, &sig);
+            n += 1;
+            if !ctx.is_empty() && !crate::pq::CONTEXTS {
+                // A FIPS build refuses context strings.
+                assert!(!ok, "tc {tc}: a FIPS build refuses contexts");
+                refused_contexts += 1;
+                continue;
+            }
+            assert_eq!(ok, expected, "tc {tc}");
+            valid += usize::from(expected);
+        }
+    }
+    assert_eq!(n, 45);
+    if crate::pq::CONTEXTS {
+        assert_eq!(valid, 9, "NIST's valid signatures");
+    } else {
+        assert!(refused_contexts > 30, "{refused_contexts}");
+    }
 }
 
 #[test]
