@@ -273,6 +273,24 @@ fn cut_off(port: &str, on: bool) {
     }
 }
 
+/// Asserts that every acknowledged key is readable, asking the nodes of `apis` in turn.
+async fn assert_none_lost(apis: &[&Api], acked: &[String]) {
+    let mut lost = Vec::new();
+    for (i, id) in acked.iter().enumerate() {
+        let r = apis[i % apis.len()]
+            .call("GET", &format!("/api/v2/keys/{id}/metadata"), None)
+            .await;
+        if r.status != 200 {
+            lost.push((id.clone(), r.status));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "of {} acknowledged keys, lost: {lost:?}",
+        acked.len()
+    );
+}
+
 /// What a load client saw: the keys whose creation was acknowledged, and the slowest answer.
 #[derive(Default)]
 struct Seen {
@@ -434,20 +452,7 @@ async fn partition_in_this_namespace() {
             .unwrap()
             .to_string(),
     );
-    let mut lost = Vec::new();
-    for id in &acked {
-        let r = api_b
-            .call("GET", &format!("/api/v2/keys/{id}/metadata"), None)
-            .await;
-        if r.status != 200 {
-            lost.push((id.clone(), r.status));
-        }
-    }
-    assert!(
-        lost.is_empty(),
-        "of {} acknowledged keys, lost: {lost:?}",
-        acked.len()
-    );
+    assert_none_lost(&[&api_b], &acked).await;
 }
 
 /// A pg_auto_failover formation of the test's own (`scripts/postgres formation`): a monitor,
@@ -594,21 +599,7 @@ async fn a_primary_failing_over_to_its_standby_under_load_loses_no_acknowledged_
     }
 
     step("Every acknowledged creation is on the new primary; the DEK wrapped before unwraps.");
-    let mut lost = Vec::new();
-    for (i, id) in acked.iter().enumerate() {
-        let api = if i % 2 == 0 { &api_a } else { &api_b };
-        let r = api
-            .call("GET", &format!("/api/v2/keys/{id}/metadata"), None)
-            .await;
-        if r.status != 200 {
-            lost.push((id.clone(), r.status));
-        }
-    }
-    assert!(
-        lost.is_empty(),
-        "of {} acknowledged keys, lost: {lost:?}",
-        acked.len()
-    );
+    assert_none_lost(&[&api_a, &api_b], &acked).await;
     for api in [&api_a, &api_b] {
         let r = api
             .action(&shared, "unwrap", json!({"ciphertext": ct}))

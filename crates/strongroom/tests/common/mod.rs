@@ -167,13 +167,11 @@ impl Drop for Server {
         // A failing test shows the end of the server's log: its temporary directory goes
         // with the test.
         if std::thread::panicking() {
-            let log = self.dir.join(format!("server-{}.log", std::process::id()));
-            if let Ok(text) = std::fs::read_to_string(&log) {
-                let tail: Vec<&str> = text.lines().rev().take(60).collect();
-                eprintln!("--- the last lines of {}:", log.display());
-                for line in tail.iter().rev() {
-                    eprintln!("{line}");
-                }
+            let text = self.log();
+            let tail: Vec<&str> = text.lines().rev().take(60).collect();
+            eprintln!("--- the last lines of {}'s server log:", self.dir.display());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
             }
         }
     }
