@@ -13,6 +13,7 @@
 //!   digests and hash-then-sign keep a fixed-size state instead of the data),
 //! * RSA-PSS and RSA-OAEP with any SHA-1/SHA-2 hash, an MGF1 hash of their own and (PSS)
 //!   any salt length — the combinations the safe API's fixed algorithms do not cover.
+//! * (tests only) ML-KEM encapsulation with a given `m`, for NIST's encapsulation vectors.
 //!
 //! This is the only module of Strongroom with `unsafe` code. Keys cross from the safe API as
 //! DER (PKCS#8 or SubjectPublicKeyInfo) and are parsed here into owned `EVP_PKEY`s; no
@@ -1305,6 +1306,60 @@ pub(crate) fn ml_dsa_verify(key: &Pkey, context: &[u8], msg: &[u8], sig: &[u8]) 
             msg.len(),
         ) == 1
     }
+}
+
+/// FIPS 203 ML-KEM.Encaps_internal: encapsulation to the raw key `ek` with the caller's
+/// 32-byte `m` in place of the RBG's, so that NIST's ACVP encapsulation vectors can be
+/// checked against the code that [`crate::pq::encapsulate`] runs with fresh randomness.
+/// Tests only: a caller-chosen `m` has no place in production.
+#[cfg(test)]
+pub(crate) fn ml_kem_encapsulate_with(
+    set: strongroom_engine::provider::MlKemSet,
+    ek: &[u8],
+    m: &[u8; 32],
+) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), CryptoError> {
+    use strongroom_engine::provider::MlKemSet;
+    let nid = match set {
+        MlKemSet::K512 => sys::NID_MLKEM512,
+        MlKemSet::K768 => sys::NID_MLKEM768,
+        MlKemSet::K1024 => sys::NID_MLKEM1024,
+    };
+    // SAFETY: `ek` is readable for its length and copied by aws-lc, which returns null or a
+    // new EVP_PKEY that `Pkey` owns.
+    let key = Pkey(
+        NonNull::new(unsafe { sys::EVP_PKEY_kem_new_raw_public_key(nid, ek.as_ptr(), ek.len()) })
+            .ok_or(CryptoError)?,
+    );
+    // SAFETY: the EVP_PKEY is valid; EVP_PKEY_CTX_new takes its own reference and returns
+    // null or a context that `Ctx` owns.
+    let ctx =
+        Ctx(
+            NonNull::new(unsafe { sys::EVP_PKEY_CTX_new(key.0.as_ptr(), std::ptr::null_mut()) })
+                .ok_or(CryptoError)?,
+        );
+    let (mut ct, mut ss) = (
+        vec![0u8; set.ciphertext_len()],
+        Zeroizing::new(vec![0u8; 32]),
+    );
+    let (mut ct_len, mut ss_len, mut m_len) = (ct.len(), ss.len(), m.len());
+    // SAFETY: `ct` and `ss` are writable for the lengths passed, which aws-lc checks against
+    // the parameter set before writing and then sets to what it wrote; `m` is readable for
+    // `m_len` bytes, which aws-lc checks to be 32.
+    let ok = unsafe {
+        sys::EVP_PKEY_encapsulate_deterministic(
+            ctx.0.as_ptr(),
+            ct.as_mut_ptr(),
+            &mut ct_len,
+            ss.as_mut_ptr(),
+            &mut ss_len,
+            m.as_ptr(),
+            &mut m_len,
+        )
+    };
+    if ok != 1 || ct_len != ct.len() || ss_len != ss.len() {
+        return Err(CryptoError);
+    }
+    Ok((ct, ss))
 }
 
 #[cfg(test)]

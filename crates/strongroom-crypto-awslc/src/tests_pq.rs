@@ -1,6 +1,7 @@
 //! ML-DSA and ML-KEM against outside truth: NIST's ACVP vectors (key generation, ML-DSA
-//! signature generation and verification, ML-KEM decapsulation) and Wycheproof's (ML-DSA verify with contexts, ML-DSA signing keys from
-//! seeds, ML-KEM keys and decapsulation). Sources and licences: tests/vectors/SOURCE.md.
+//! signature generation and verification, ML-KEM encapsulation, decapsulation and key checks)
+//! and Wycheproof's (ML-DSA verify with contexts, ML-DSA signing keys from seeds, ML-KEM keys
+//! and decapsulation). Sources and licences: tests/vectors/SOURCE.md.
 
 use super::*;
 use aws_lc_rs::signature::{KeyPair as _, PqdsaKeyPair};
@@ -481,4 +482,63 @@ fn generated_post_quantum_keys_work_and_bad_input_is_refused() {
     let dk = der::pkcs8_private_key(&pkcs8).unwrap();
     let (dk, _) = der::expect(dk, der::tag::OCTET_STRING).unwrap();
     assert!(p.prepare_private(&kem_pkcs8(MlKemSet::K768, dk)).is_err());
+}
+
+/// NIST's ACVP encapsulation vectors: aws-lc's ML-KEM.Encaps with NIST's `m` gives NIST's
+/// ciphertext and key; the production path (fresh `m`, the key parsed as the engine parses
+/// it) gives a ciphertext that decapsulates under the vector's `dk` to the same key it
+/// returned, and so does NIST's. The key checks of FIPS 203 §7.2 and §7.3: an encapsulation
+/// key with coefficients out of range and a decapsulation key whose hash of `ek` was changed
+/// are refused, and every valid key is taken.
+#[test]
+fn ml_kem_encapsulation_and_key_checks_match_acvp() {
+    let p = AwsLcProvider;
+    let v = acvp("ml-kem-encap.json");
+    let (mut encaps, mut ek_checks, mut dk_checks) = (0, 0, 0);
+    for g in v["testGroups"].as_array().unwrap() {
+        let s = kem_set(g["parameterSet"].as_str().unwrap());
+        for t in g["tests"].as_array().unwrap() {
+            let tc = &t["tcId"];
+            match g["function"].as_str().unwrap() {
+                "encapsulation" => {
+                    let (ek, dk) = (hx(&t["ek"]), hx(&t["dk"]));
+                    let m: [u8; 32] = hx(&t["m"]).try_into().unwrap();
+                    let (c, k) = crate::sys::ml_kem_encapsulate_with(s, &ek, &m).unwrap();
+                    assert_eq!(c, hx(&t["c"]), "tc {tc}: ciphertext");
+                    assert_eq!(k.to_vec(), hx(&t["k"]), "tc {tc}: key");
+                    let info = p
+                        .public_info(&der::build_spki(kem_oid(s), None, &ek))
+                        .unwrap();
+                    let key = p.prepare_private(&kem_pkcs8(s, &dk)).unwrap();
+                    let (c2, k2) = p.ml_kem_encapsulate(&info).unwrap();
+                    assert_ne!(c2, c, "tc {tc}: fresh randomness");
+                    assert_eq!(key.decapsulate(&c2).unwrap(), k2, "tc {tc}");
+                    assert_eq!(key.decapsulate(&c).unwrap(), k, "tc {tc}");
+                    encaps += 1;
+                }
+                "encapsulationKeyCheck" => {
+                    let spki = der::build_spki(kem_oid(s), None, &hx(&t["ek"]));
+                    let valid = t["testPassed"].as_bool().unwrap();
+                    assert_eq!(
+                        p.public_info(&spki).is_ok(),
+                        valid,
+                        "tc {tc} ({})",
+                        t["reason"]
+                    );
+                    ek_checks += 1;
+                }
+                "decapsulationKeyCheck" => {
+                    let got = p.prepare_private(&kem_pkcs8(s, &hx(&t["dk"])));
+                    let valid = t["testPassed"].as_bool().unwrap();
+                    assert_eq!(got.is_ok(), valid, "tc {tc} ({})", t["reason"]);
+                    if let Ok(key) = got {
+                        assert_eq!(key.public().raw, hx(&t["ek"]), "tc {tc}");
+                    }
+                    dk_checks += 1;
+                }
+                other => panic!("unexpected function {other}"),
+            }
+        }
+    }
+    assert_eq!((encaps, ek_checks, dk_checks), (15, 30, 30));
 }
