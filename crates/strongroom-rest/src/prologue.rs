@@ -174,9 +174,37 @@ impl Call {
         self.respond(status, KEY_JSON, Some(collection(KEY_JSON, vec![j])))
     }
 
-    /// The error answer of a service refusal.
-    pub(crate) fn fail(&self, e: ServiceError) -> ApiError {
-        ApiError::new(e, self.what)
+    /// A collection of one item of `media_type`.
+    pub(crate) fn one(
+        &self,
+        status: StatusCode,
+        media_type: &'static str,
+        item: Value,
+    ) -> Response {
+        self.respond(status, media_type, Some(collection(media_type, vec![item])))
+    }
+
+    /// Awaits the service's answer; a refusal becomes the call's error answer.
+    pub(crate) async fn run<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, ServiceError>>,
+    ) -> Result<T, ApiError> {
+        f.await.map_err(|e| ApiError::new(e, self.what))
+    }
+
+    /// The optional `force` query parameter of a delete (false when absent); a bad value is
+    /// the call's refusal (for key `key`).
+    pub(crate) async fn force(
+        &self,
+        st: &AppState,
+        q: &HashMap<String, String>,
+        key: Option<&str>,
+    ) -> Result<bool, ApiError> {
+        let parsed = q
+            .get("force")
+            .map(|s| parse_bool_param("force", s))
+            .transpose();
+        Ok(self.accept(st, parsed, key).await?.unwrap_or(false))
     }
 }
 

@@ -12,11 +12,7 @@ pub(crate) async fn list_activity(
     let call = Call::begin(&st, &h, Action::ActivityRead, WHAT).await?;
     let parsed = activity_query(&q);
     let query = call.accept(&st, parsed, None).await?;
-    let events = st
-        .svc
-        .activity(&call.ctx, query)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let events = call.run(st.svc.activity(&call.ctx, query)).await?;
     let next = events.last().map(|e| e.seq);
     let mut body = collection(
         ACTIVITY_EVENT_JSON,
@@ -40,11 +36,7 @@ pub(crate) async fn instance_usage(
     let call = Call::begin(&st, &h, Action::UsageRead, WHAT).await?;
     let parsed = month_bounds(q.get("month").map(String::as_str), st.svc.now());
     let (from, to, month) = call.accept(&st, parsed, None).await?;
-    let usage = st
-        .svc
-        .usage(&call.ctx, from, to, &month)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let usage = call.run(st.svc.usage(&call.ctx, from, to, &month)).await?;
     let body = usage_json(call.ctx.instance, &month, from, to, &usage);
     Ok(call.respond(StatusCode::OK, "application/json", Some(body)))
 }
@@ -54,7 +46,7 @@ pub(crate) async fn instance_usage(
 pub(crate) async fn instance_backups(State(st): State<AppState>, h: HeaderMap) -> ApiResult {
     const WHAT: &str = "Backups could not be listed";
     let call = Call::begin(&st, &h, Action::BackupsRead, WHAT).await?;
-    let view = st.svc.backups(&call.ctx).await.map_err(|e| call.fail(e))?;
+    let view = call.run(st.svc.backups(&call.ctx)).await?;
     Ok(call.respond(
         StatusCode::OK,
         "application/json",

@@ -48,6 +48,14 @@ impl AdminCall {
         ApiError::new(e, self.what)
     }
 
+    /// Awaits the service's answer; a refusal becomes the call's error answer.
+    pub(crate) async fn run<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, ServiceError>>,
+    ) -> Result<T, ApiError> {
+        f.await.map_err(|e| self.fail(e))
+    }
+
     /// A JSON answer.
     pub(crate) fn respond(&self, status: StatusCode, body: Option<Value>) -> Response {
         respond(status, "application/json", body, &self.correlation_id)
@@ -126,17 +134,9 @@ pub(crate) async fn admin_create_instance(
     // Without recovery_units, the recovery units HPCS keeps (two, the second in another
     // region when the cluster has one).
     if !recovery_given && !layout.dev_master_key {
-        layout.recovery = st
-            .svc
-            .default_recovery_units()
-            .await
-            .map_err(|e| c.fail(e))?;
+        layout.recovery = c.run(st.svc.default_recovery_units()).await?;
     }
-    let rec = st
-        .svc
-        .create_instance(&c.ctx, &name, layout)
-        .await
-        .map_err(|e| c.fail(e))?;
+    let rec = c.run(st.svc.create_instance(&c.ctx, &name, layout)).await?;
     Ok(c.respond(StatusCode::CREATED, Some(instance_json(&rec))))
 }
 
@@ -173,11 +173,9 @@ pub(crate) async fn admin_add_unit(
             ))
         })
         .map_err(|e| c.fail(e))?;
-    let unit = st
-        .svc
-        .add_unit(&c.ctx, instance, kind, allow_same_zone)
-        .await
-        .map_err(|e| c.fail(e))?;
+    let unit = c
+        .run(st.svc.add_unit(&c.ctx, instance, kind, allow_same_zone))
+        .await?;
     Ok(c.respond(StatusCode::CREATED, Some(unit_added_json(unit, instance))))
 }
 
@@ -191,18 +189,14 @@ pub(crate) async fn admin_list_units(
     const WHAT: &str = "Crypto units could not be listed";
     let c = AdminCall::begin(&st, &h, Action::AdminUnitsList, WHAT).await?;
     let instance = c.instance(&id)?;
-    let placement = st
-        .svc
-        .unit_placement(&c.ctx, instance)
-        .await
-        .map_err(|e| c.fail(e))?;
+    let placement = c.run(st.svc.unit_placement(&c.ctx, instance)).await?;
     Ok(c.respond(StatusCode::OK, Some(placement_json(&placement))))
 }
 
 pub(crate) async fn admin_list_instances(State(st): State<AppState>, h: HeaderMap) -> ApiResult {
     const WHAT: &str = "Instances could not be listed";
     let c = AdminCall::begin(&st, &h, Action::AdminInstancesList, WHAT).await?;
-    let list = st.svc.list_instances(&c.ctx).await.map_err(|e| c.fail(e))?;
+    let list = c.run(st.svc.list_instances(&c.ctx)).await?;
     let body = admin_list_json("instances", &list, instance_json);
     Ok(c.respond(StatusCode::OK, Some(body)))
 }
@@ -215,10 +209,7 @@ pub(crate) async fn admin_delete_instance(
     const WHAT: &str = "Instance could not be deleted";
     let c = AdminCall::begin(&st, &h, Action::AdminInstancesDelete, WHAT).await?;
     let id = c.instance(&id)?;
-    st.svc
-        .delete_instance(&c.ctx, id)
-        .await
-        .map_err(|e| c.fail(e))?;
+    c.run(st.svc.delete_instance(&c.ctx, id)).await?;
     Ok(c.respond(StatusCode::NO_CONTENT, None))
 }
 
@@ -234,11 +225,9 @@ pub(crate) async fn admin_instance_usage(
     let instance = c.instance(&id)?;
     let (from, to, month) =
         month_bounds(q.get("month").map(String::as_str), st.svc.now()).map_err(|e| c.fail(e))?;
-    let usage = st
-        .svc
-        .instance_usage(&c.ctx, instance, from, to, &month)
-        .await
-        .map_err(|e| c.fail(e))?;
+    let usage = c
+        .run(st.svc.instance_usage(&c.ctx, instance, from, to, &month))
+        .await?;
     let body = usage_json(instance, &month, from, to, &usage);
     Ok(c.respond(StatusCode::OK, Some(body)))
 }
@@ -310,11 +299,9 @@ pub(crate) async fn admin_create_api_key(
         Ok::<_, ServiceError>((name, access))
     })()
     .map_err(|e| c.fail(e))?;
-    let created = st
-        .svc
-        .create_api_key(&c.ctx, instance, &name, access)
-        .await
-        .map_err(|e| c.fail(e))?;
+    let created = c
+        .run(st.svc.create_api_key(&c.ctx, instance, &name, access))
+        .await?;
     Ok(c.respond(StatusCode::CREATED, Some(api_key_created_json(&created))))
 }
 
@@ -341,11 +328,9 @@ pub(crate) async fn admin_create_service_id(
         Ok((name, grant_of(&f)?))
     })
     .map_err(|e| c.fail(e))?;
-    let created = st
-        .svc
-        .create_service_id(&c.ctx, instance, &name, grant)
-        .await
-        .map_err(|e| c.fail(e))?;
+    let created = c
+        .run(st.svc.create_service_id(&c.ctx, instance, &name, grant))
+        .await?;
     Ok(c.respond(StatusCode::CREATED, Some(service_id_json(&created))))
 }
 
@@ -358,11 +343,7 @@ pub(crate) async fn admin_list_service_ids(
     const WHAT: &str = "Service IDs could not be listed";
     let c = AdminCall::begin(&st, &h, Action::AdminServiceIdsList, WHAT).await?;
     let instance = c.instance(&id)?;
-    let list = st
-        .svc
-        .list_service_ids(&c.ctx, instance)
-        .await
-        .map_err(|e| c.fail(e))?;
+    let list = c.run(st.svc.list_service_ids(&c.ctx, instance)).await?;
     let body = admin_list_json("service_ids", &list, service_id_json);
     Ok(c.respond(StatusCode::OK, Some(body)))
 }
@@ -382,11 +363,9 @@ pub(crate) async fn admin_update_service_id(
     let grant = object_body(&body, &["roles", "key_rings"], "{\"roles\"}")
         .and_then(|f| grant_of(&f))
         .map_err(|e| c.fail(e))?;
-    let updated = st
-        .svc
-        .update_service_id(&c.ctx, instance, &sid, grant)
-        .await
-        .map_err(|e| c.fail(e))?;
+    let updated = c
+        .run(st.svc.update_service_id(&c.ctx, instance, &sid, grant))
+        .await?;
     Ok(c.respond(StatusCode::OK, Some(service_id_json(&updated))))
 }
 
@@ -399,10 +378,8 @@ pub(crate) async fn admin_delete_service_id(
     const WHAT: &str = "Service ID could not be deleted";
     let c = AdminCall::begin(&st, &h, Action::AdminServiceIdsDelete, WHAT).await?;
     let instance = c.instance(&id)?;
-    st.svc
-        .delete_service_id(&c.ctx, instance, &sid)
-        .await
-        .map_err(|e| c.fail(e))?;
+    c.run(st.svc.delete_service_id(&c.ctx, instance, &sid))
+        .await?;
     Ok(c.respond(StatusCode::NO_CONTENT, None))
 }
 
@@ -414,11 +391,7 @@ pub(crate) async fn admin_list_api_keys(
     const WHAT: &str = "API keys could not be listed";
     let c = AdminCall::begin(&st, &h, Action::AdminApiKeysList, WHAT).await?;
     let instance = c.instance(&id)?;
-    let list = st
-        .svc
-        .list_api_keys(&c.ctx, instance)
-        .await
-        .map_err(|e| c.fail(e))?;
+    let list = c.run(st.svc.list_api_keys(&c.ctx, instance)).await?;
     let body = admin_list_json("api_keys", &list, api_key_json);
     Ok(c.respond(StatusCode::OK, Some(body)))
 }
@@ -431,10 +404,8 @@ pub(crate) async fn admin_delete_api_key(
     const WHAT: &str = "API key could not be deleted";
     let c = AdminCall::begin(&st, &h, Action::AdminApiKeysDelete, WHAT).await?;
     let instance = c.instance(&id)?;
-    st.svc
-        .delete_api_key(&c.ctx, instance, &key_id)
-        .await
-        .map_err(|e| c.fail(e))?;
+    c.run(st.svc.delete_api_key(&c.ctx, instance, &key_id))
+        .await?;
     Ok(c.respond(StatusCode::NO_CONTENT, None))
 }
 
@@ -448,11 +419,9 @@ pub(crate) async fn admin_clear_allowed_ip(
     const WHAT: &str = "allowedIP policy could not be cleared";
     let c = AdminCall::begin(&st, &h, Action::AdminInstancesAllowedIpClear, WHAT).await?;
     let instance = c.instance(&id)?;
-    let was_enabled = st
-        .svc
-        .admin_clear_allowed_ip(&c.ctx, instance)
-        .await
-        .map_err(|e| c.fail(e))?;
+    let was_enabled = c
+        .run(st.svc.admin_clear_allowed_ip(&c.ctx, instance))
+        .await?;
     Ok(c.respond(
         StatusCode::OK,
         Some(allowed_ip_cleared_json(&id, was_enabled)),

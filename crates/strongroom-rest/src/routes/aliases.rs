@@ -10,17 +10,9 @@ pub(crate) async fn create_alias(
     const WHAT: &str = "Key alias could not be created";
     let call = Call::begin(&st, &h, Action::SecretsCreateAlias, WHAT).await?;
     let ctx = &call.ctx;
-    let (key_id, at) = st
-        .svc
-        .create_key_alias(ctx, &id, &alias)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let (key_id, at) = call.run(st.svc.create_key_alias(ctx, &id, &alias)).await?;
     let res = alias_json(key_id, &alias, at, &ctx.principal.subject);
-    Ok(call.respond(
-        StatusCode::CREATED,
-        ALIAS_JSON,
-        Some(collection(ALIAS_JSON, vec![res])),
-    ))
+    Ok(call.one(StatusCode::CREATED, ALIAS_JSON, res))
 }
 
 pub(crate) async fn delete_alias(
@@ -31,9 +23,6 @@ pub(crate) async fn delete_alias(
     const WHAT: &str = "Key alias could not be deleted";
     let call = Call::begin(&st, &h, Action::SecretsDeleteAlias, WHAT).await?;
     let ctx = &call.ctx;
-    st.svc
-        .delete_key_alias(ctx, &id, &alias)
-        .await
-        .map_err(|e| call.fail(e))?;
+    call.run(st.svc.delete_key_alias(ctx, &id, &alias)).await?;
     Ok(call.respond(StatusCode::NO_CONTENT, ALIAS_JSON, None))
 }

@@ -37,11 +37,12 @@ pub(crate) async fn post_import_token(
     )
     .await?;
     let ctx = &call.ctx;
-    let t = st
-        .svc
-        .create_import_token(ctx, expiration, retrievals, transport)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let t = call
+        .run(
+            st.svc
+                .create_import_token(ctx, expiration, retrievals, transport),
+        )
+        .await?;
     Ok(call.respond(
         StatusCode::OK,
         "application/json",
@@ -53,11 +54,7 @@ pub(crate) async fn get_import_token(State(st): State<AppState>, h: HeaderMap) -
     const WHAT: &str = "Import Token could not be retrieved";
     let call = Call::begin(&st, &h, Action::ImportTokenRead, WHAT).await?;
     let ctx = &call.ctx;
-    let t = st
-        .svc
-        .get_import_token(ctx)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let t = call.run(st.svc.get_import_token(ctx)).await?;
     Ok(call.respond(
         StatusCode::OK,
         "application/json",

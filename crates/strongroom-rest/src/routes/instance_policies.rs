@@ -24,10 +24,8 @@ pub(crate) async fn put_instance_policies(
     )
     .await?;
     let ctx = &call.ctx;
-    st.svc
-        .put_instance_policies(ctx, inputs, only.as_deref())
-        .await
-        .map_err(|e| call.fail(e))?;
+    call.run(st.svc.put_instance_policies(ctx, inputs, only.as_deref()))
+        .await?;
     Ok(call.respond(StatusCode::NO_CONTENT, POLICY_JSON, None))
 }
 
@@ -40,11 +38,9 @@ pub(crate) async fn get_instance_policies(
     let call = Call::begin(&st, &h, Action::InstancePoliciesRead, WHAT).await?;
     let ctx = &call.ctx;
     let only = q.get("policy").filter(|p| !p.is_empty()).cloned();
-    let list = st
-        .svc
-        .get_instance_policies(ctx, only.as_deref())
-        .await
-        .map_err(|e| call.fail(e))?;
+    let list = call
+        .run(st.svc.get_instance_policies(ctx, only.as_deref()))
+        .await?;
     let resources: Vec<Value> = list.iter().map(instance_policy_json).collect();
     Ok(call.respond(
         StatusCode::OK,
@@ -58,10 +54,8 @@ pub(crate) async fn allowed_ip_port(State(st): State<AppState>, h: HeaderMap) ->
     const WHAT: &str = "Allowed IP port could not be retrieved";
     let call = Call::begin(&st, &h, Action::InstancePoliciesRead, WHAT).await?;
     let ctx = &call.ctx;
-    st.svc
-        .get_instance_policies(ctx, Some("allowedIP"))
-        .await
-        .map_err(|e| call.fail(e))?;
+    call.run(st.svc.get_instance_policies(ctx, Some("allowedIP")))
+        .await?;
     Ok(call.respond(
         StatusCode::OK,
         "application/json",

@@ -92,18 +92,17 @@ pub(crate) async fn create_key_with(
     })
     .await?;
     let ctx = &call.ctx;
-    let view = st
-        .svc
-        .create_key(ctx, req)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let view = call.run(st.svc.create_key(ctx, req)).await?;
     let payload = if prefer_minimal(&h) {
         None
     } else {
         view.payload.as_deref().map(|p| p.as_slice())
     };
-    let body = collection(KEY_JSON, vec![key_json(&view.record, payload)]);
-    Ok(call.respond(StatusCode::CREATED, KEY_JSON, Some(body)))
+    Ok(call.one(
+        StatusCode::CREATED,
+        KEY_JSON,
+        key_json(&view.record, payload),
+    ))
 }
 
 pub(crate) fn list_filter(
@@ -194,19 +193,11 @@ pub(crate) async fn list_keys(
     })();
     let ((filter, query), page) = call.accept(&st, parsed, None).await?;
     let (keys, incomplete) = if query_is_plain(&query) {
-        (
-            st.svc
-                .list_keys(ctx, &filter, page)
-                .await
-                .map_err(|e| call.fail(e))?,
-            false,
-        )
+        (call.run(st.svc.list_keys(ctx, &filter, page)).await?, false)
     } else {
-        let out = st
-            .svc
-            .search_keys(ctx, &filter, &query, page)
-            .await
-            .map_err(|e| call.fail(e))?;
+        let out = call
+            .run(st.svc.search_keys(ctx, &filter, &query, page))
+            .await?;
         (out.keys, out.incomplete)
     };
     let now = st.svc.now();
@@ -236,19 +227,14 @@ pub(crate) async fn count_keys(
     let (filter, query) = call.accept(&st, list_filter(&q, &h), None).await?;
     // A sort does not change how many keys there are.
     let n = if query.search.is_none() && query.filter.is_empty() {
-        st.svc
-            .count_keys(ctx, &filter)
-            .await
-            .map_err(|e| call.fail(e))?
+        call.run(st.svc.count_keys(ctx, &filter)).await?
     } else {
         let all = Page {
             limit: strongroom_service::SEARCH_SPACE,
             offset: 0,
         };
-        st.svc
-            .search_keys(ctx, &filter, &query, all)
-            .await
-            .map_err(|e| call.fail(e))?
+        call.run(st.svc.search_keys(ctx, &filter, &query, all))
+            .await?
             .keys
             .len() as u64
     };
@@ -267,7 +253,7 @@ pub(crate) async fn get_key(
     const WHAT: &str = "Key could not be retrieved";
     let call = Call::begin(&st, &h, Action::SecretsRead, WHAT).await?;
     let ctx = &call.ctx;
-    let view = st.svc.get_key(ctx, &id).await.map_err(|e| call.fail(e))?;
+    let view = call.run(st.svc.get_key(ctx, &id)).await?;
     Ok(call.key(
         StatusCode::OK,
         &view.record,
@@ -284,11 +270,7 @@ pub(crate) async fn get_metadata(
     const WHAT: &str = "Key metadata could not be retrieved";
     let call = Call::begin(&st, &h, Action::SecretsReadMetadata, WHAT).await?;
     let ctx = &call.ctx;
-    let rec = st
-        .svc
-        .get_key_metadata(ctx, &id)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let rec = call.run(st.svc.get_key_metadata(ctx, &id)).await?;
     Ok(call.key(StatusCode::OK, &rec, None, Some(st.svc.now())))
 }
 
@@ -311,11 +293,7 @@ pub(crate) async fn key_versions(
         Ok((Page { limit, offset }, total, all))
     })();
     let (page, want_total, all) = call.accept(&st, parsed, Some(&id)).await?;
-    let (versions, total) = st
-        .svc
-        .key_versions(ctx, &id, page, all)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let (versions, total) = call.run(st.svc.key_versions(ctx, &id, page, all)).await?;
     let mut body = collection(VERSION_JSON, versions.iter().map(version_json).collect());
     with_total(&mut body, want_total.then_some(total));
     Ok(call.respond(StatusCode::OK, VERSION_JSON, Some(body)))
@@ -330,21 +308,8 @@ pub(crate) async fn delete_key(
     const WHAT: &str = "Key could not be deleted";
     let call = Call::begin(&st, &h, Action::SecretsDelete, WHAT).await?;
     let ctx = &call.ctx;
-    let force = call
-        .accept(
-            &st,
-            q.get("force")
-                .map(|s| parse_bool_param("force", s))
-                .transpose(),
-            Some(&id),
-        )
-        .await?
-        .unwrap_or(false);
-    let rec = st
-        .svc
-        .delete(ctx, &id, force)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let force = call.force(&st, &q, Some(&id)).await?;
+    let rec = call.run(st.svc.delete(ctx, &id, force)).await?;
     if prefer_minimal(&h) {
         return Ok(call.respond(StatusCode::NO_CONTENT, KEY_JSON, None));
     }
@@ -359,7 +324,7 @@ pub(crate) async fn purge_key(
     const WHAT: &str = "Key could not be purged";
     let call = Call::begin(&st, &h, Action::SecretsPurge, WHAT).await?;
     let ctx = &call.ctx;
-    let rec = st.svc.purge(ctx, &id).await.map_err(|e| call.fail(e))?;
+    let rec = call.run(st.svc.purge(ctx, &id)).await?;
     if prefer_minimal(&h) {
         return Ok(call.respond(StatusCode::NO_CONTENT, KEY_JSON, None));
     }
@@ -374,7 +339,7 @@ pub(crate) async fn restore_key(
     const WHAT: &str = "Key could not be restored";
     let call = Call::begin(&st, &h, Action::SecretsRestore, WHAT).await?;
     let ctx = &call.ctx;
-    let rec = st.svc.restore(ctx, &id).await.map_err(|e| call.fail(e))?;
+    let rec = call.run(st.svc.restore(ctx, &id)).await?;
     Ok(call.key(StatusCode::CREATED, &rec, None, None))
 }
 
@@ -411,10 +376,11 @@ pub(crate) async fn patch_key(
     )
     .await?;
     let ctx = &call.ctx;
-    let rec = st
-        .svc
-        .move_key(ctx, &id, header(&h, "x-kms-key-ring"), &target)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let rec = call
+        .run(
+            st.svc
+                .move_key(ctx, &id, header(&h, "x-kms-key-ring"), &target),
+        )
+        .await?;
     Ok(call.key(StatusCode::OK, &rec, None, None))
 }

@@ -34,11 +34,7 @@ pub(crate) async fn list_kmip_adapters(
         Ok((limit, offset, crk))
     })();
     let (limit, offset, crk) = call.accept(&st, parsed, None).await?;
-    let all = st
-        .svc
-        .list_kmip_adapters(&call.ctx, crk)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let all = call.run(st.svc.list_kmip_adapters(&call.ctx, crk)).await?;
     let page = all
         .iter()
         .skip(offset as usize)
@@ -73,13 +69,12 @@ pub(crate) async fn create_kmip_adapter(
         },
     )
     .await?;
-    let a = st
-        .svc
-        .create_kmip_adapter(&call.ctx, req)
-        .await
-        .map_err(|e| call.fail(e))?;
-    let body = collection(KMIP_ADAPTER_JSON, vec![kmip_adapter_json(&a)]);
-    Ok(call.respond(StatusCode::CREATED, KMIP_ADAPTER_JSON, Some(body)))
+    let a = call.run(st.svc.create_kmip_adapter(&call.ctx, req)).await?;
+    Ok(call.one(
+        StatusCode::CREATED,
+        KMIP_ADAPTER_JSON,
+        kmip_adapter_json(&a),
+    ))
 }
 
 pub(crate) async fn get_kmip_adapter(
@@ -89,13 +84,8 @@ pub(crate) async fn get_kmip_adapter(
 ) -> ApiResult {
     const WHAT: &str = "KMIP adapter could not be retrieved";
     let call = Call::begin(&st, &h, Action::KmipAdaptersRead, WHAT).await?;
-    let a = st
-        .svc
-        .get_kmip_adapter(&call.ctx, &id)
-        .await
-        .map_err(|e| call.fail(e))?;
-    let body = collection(KMIP_ADAPTER_JSON, vec![kmip_adapter_json(&a)]);
-    Ok(call.respond(StatusCode::OK, KMIP_ADAPTER_JSON, Some(body)))
+    let a = call.run(st.svc.get_kmip_adapter(&call.ctx, &id)).await?;
+    Ok(call.one(StatusCode::OK, KMIP_ADAPTER_JSON, kmip_adapter_json(&a)))
 }
 
 pub(crate) async fn delete_kmip_adapter(
@@ -105,10 +95,7 @@ pub(crate) async fn delete_kmip_adapter(
 ) -> ApiResult {
     const WHAT: &str = "KMIP adapter could not be deleted";
     let call = Call::begin(&st, &h, Action::KmipAdaptersDelete, WHAT).await?;
-    st.svc
-        .delete_kmip_adapter(&call.ctx, &id)
-        .await
-        .map_err(|e| call.fail(e))?;
+    call.run(st.svc.delete_kmip_adapter(&call.ctx, &id)).await?;
     Ok(call.respond(StatusCode::NO_CONTENT, "application/json", None))
 }
 
@@ -121,11 +108,9 @@ pub(crate) async fn list_kmip_certificates(
     const WHAT: &str = "KMIP client certificates could not be listed";
     let call = Call::begin(&st, &h, Action::KmipCertificatesList, WHAT).await?;
     let (limit, offset, _) = call.accept(&st, paging(&q, 100), None).await?;
-    let all = st
-        .svc
-        .list_kmip_certificates(&call.ctx, &adapter)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let all = call
+        .run(st.svc.list_kmip_certificates(&call.ctx, &adapter))
+        .await?;
     let page = all
         .iter()
         .skip(offset as usize)
@@ -153,13 +138,14 @@ pub(crate) async fn add_kmip_certificate(
         parse_kmip_certificate,
     )
     .await?;
-    let c = st
-        .svc
-        .add_kmip_certificate(&call.ctx, &adapter, name, &pem)
-        .await
-        .map_err(|e| call.fail(e))?;
-    let body = collection(KMIP_CERTIFICATE_JSON, vec![kmip_certificate_json(&c, true)]);
-    Ok(call.respond(StatusCode::CREATED, KMIP_CERTIFICATE_JSON, Some(body)))
+    let c = call
+        .run(st.svc.add_kmip_certificate(&call.ctx, &adapter, name, &pem))
+        .await?;
+    Ok(call.one(
+        StatusCode::CREATED,
+        KMIP_CERTIFICATE_JSON,
+        kmip_certificate_json(&c, true),
+    ))
 }
 
 pub(crate) async fn get_kmip_certificate(
@@ -169,13 +155,14 @@ pub(crate) async fn get_kmip_certificate(
 ) -> ApiResult {
     const WHAT: &str = "KMIP client certificate could not be retrieved";
     let call = Call::begin(&st, &h, Action::KmipCertificatesRead, WHAT).await?;
-    let c = st
-        .svc
-        .get_kmip_certificate(&call.ctx, &adapter, &id)
-        .await
-        .map_err(|e| call.fail(e))?;
-    let body = collection(KMIP_CERTIFICATE_JSON, vec![kmip_certificate_json(&c, true)]);
-    Ok(call.respond(StatusCode::OK, KMIP_CERTIFICATE_JSON, Some(body)))
+    let c = call
+        .run(st.svc.get_kmip_certificate(&call.ctx, &adapter, &id))
+        .await?;
+    Ok(call.one(
+        StatusCode::OK,
+        KMIP_CERTIFICATE_JSON,
+        kmip_certificate_json(&c, true),
+    ))
 }
 
 pub(crate) async fn delete_kmip_certificate(
@@ -185,10 +172,8 @@ pub(crate) async fn delete_kmip_certificate(
 ) -> ApiResult {
     const WHAT: &str = "KMIP client certificate could not be deleted";
     let call = Call::begin(&st, &h, Action::KmipCertificatesDelete, WHAT).await?;
-    st.svc
-        .delete_kmip_certificate(&call.ctx, &adapter, &id)
-        .await
-        .map_err(|e| call.fail(e))?;
+    call.run(st.svc.delete_kmip_certificate(&call.ctx, &adapter, &id))
+        .await?;
     Ok(call.respond(StatusCode::NO_CONTENT, "application/json", None))
 }
 
@@ -210,11 +195,12 @@ pub(crate) async fn list_kmip_objects(
         Ok((limit, offset, states.unwrap_or_default()))
     })();
     let (limit, offset, states) = call.accept(&st, parsed, None).await?;
-    let (objects, total) = st
-        .svc
-        .list_kmip_objects(&call.ctx, &adapter, states, u64::from(offset), limit)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let (objects, total) = call
+        .run(
+            st.svc
+                .list_kmip_objects(&call.ctx, &adapter, states, u64::from(offset), limit),
+        )
+        .await?;
     let body = counted_collection(
         KMIP_OBJECT_JSON,
         objects.iter().map(kmip_object_json).collect(),
@@ -230,13 +216,10 @@ pub(crate) async fn get_kmip_object(
 ) -> ApiResult {
     const WHAT: &str = "KMIP object could not be retrieved";
     let call = Call::begin(&st, &h, Action::KmipObjectsRead, WHAT).await?;
-    let o = st
-        .svc
-        .get_kmip_object(&call.ctx, &adapter, &id)
-        .await
-        .map_err(|e| call.fail(e))?;
-    let body = collection(KMIP_OBJECT_JSON, vec![kmip_object_json(&o)]);
-    Ok(call.respond(StatusCode::OK, KMIP_OBJECT_JSON, Some(body)))
+    let o = call
+        .run(st.svc.get_kmip_object(&call.ctx, &adapter, &id))
+        .await?;
+    Ok(call.one(StatusCode::OK, KMIP_OBJECT_JSON, kmip_object_json(&o)))
 }
 
 pub(crate) async fn delete_kmip_object(
@@ -247,19 +230,8 @@ pub(crate) async fn delete_kmip_object(
 ) -> ApiResult {
     const WHAT: &str = "KMIP object could not be deleted";
     let call = Call::begin(&st, &h, Action::KmipObjectsDelete, WHAT).await?;
-    let force = call
-        .accept(
-            &st,
-            q.get("force")
-                .map(|s| parse_bool_param("force", s))
-                .transpose(),
-            None,
-        )
-        .await?
-        .unwrap_or(false);
-    st.svc
-        .delete_kmip_object(&call.ctx, &adapter, &id, force)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let force = call.force(&st, &q, None).await?;
+    call.run(st.svc.delete_kmip_object(&call.ctx, &adapter, &id, force))
+        .await?;
     Ok(call.respond(StatusCode::NO_CONTENT, "application/json", None))
 }

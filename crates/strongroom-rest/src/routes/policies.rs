@@ -23,11 +23,7 @@ pub(crate) async fn get_policies(
     let call = Call::begin(&st, &h, Action::PoliciesRead, WHAT).await?;
     let ctx = &call.ctx;
     let which = call.accept(&st, policy_filter(&q), Some(&id)).await?;
-    let (key, p) = st
-        .svc
-        .get_key_policies(ctx, &id)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let (key, p) = call.run(st.svc.get_key_policies(ctx, &id)).await?;
     Ok(call.respond(
         StatusCode::OK,
         "application/json",
@@ -58,11 +54,9 @@ pub(crate) async fn put_policies(
     )
     .await?;
     let ctx = &call.ctx;
-    let (key, p) = st
-        .svc
-        .put_key_policies(ctx, &id, rotation, dual)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let (key, p) = call
+        .run(st.svc.put_key_policies(ctx, &id, rotation, dual))
+        .await?;
     Ok(call.respond(
         StatusCode::OK,
         "application/json",

@@ -31,11 +31,12 @@ pub(crate) async fn list_registrations_common(
         Ok((Page { limit, offset }, total, prevent, crn))
     })();
     let (page, want_total, prevent, crn) = call.accept(&st, parsed, key.as_deref()).await?;
-    let (list, total) = st
-        .svc
-        .list_registrations(ctx, key.as_deref(), crn.as_deref(), prevent, page)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let (list, total) = call
+        .run(
+            st.svc
+                .list_registrations(ctx, key.as_deref(), crn.as_deref(), prevent, page),
+        )
+        .await?;
     let mut body = collection(
         REGISTRATION_JSON,
         list.iter().map(registration_json).collect(),
@@ -109,11 +110,9 @@ pub(crate) async fn write_registration_common(
     })
     .await?;
     let ctx = &call.ctx;
-    let rec = st
-        .svc
-        .write_registration(ctx, &id, &crn, input, mode)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let rec = call
+        .run(st.svc.write_registration(ctx, &id, &crn, input, mode))
+        .await?;
     let view = strongroom_service::RegistrationView {
         record: rec,
         key_name: String::new(),
@@ -194,10 +193,7 @@ pub(crate) async fn delete_registration(
     const WHAT: &str = "Registration could not be deleted";
     let call = Call::begin(&st, &h, Action::RegistrationsDelete, WHAT).await?;
     let ctx = &call.ctx;
-    st.svc
-        .delete_registration(ctx, &id, &crn)
-        .await
-        .map_err(|e| call.fail(e))?;
+    call.run(st.svc.delete_registration(ctx, &id, &crn)).await?;
     Ok(call.respond(StatusCode::NO_CONTENT, REGISTRATION_JSON, None))
 }
 
@@ -234,9 +230,7 @@ pub(crate) async fn event_ack(State(st): State<AppState>, h: HeaderMap, body: Bo
         })
         .await?;
     let ctx = &call.ctx;
-    st.svc
-        .acknowledge_event(ctx, &event, version.as_deref())
-        .await
-        .map_err(|e| call.fail(e))?;
+    call.run(st.svc.acknowledge_event(ctx, &event, version.as_deref()))
+        .await?;
     Ok(call.respond(StatusCode::NO_CONTENT, "application/json", None))
 }

@@ -15,7 +15,7 @@ pub(crate) async fn list_rings(
         Ok((limit, offset, total))
     })();
     let (limit, offset, want_total) = call.accept(&st, parsed, None).await?;
-    let rings = st.svc.list_key_rings(ctx).await.map_err(|e| call.fail(e))?;
+    let rings = call.run(st.svc.list_key_rings(ctx)).await?;
     let total = rings.len();
     let page: Vec<Value> = rings
         .iter()
@@ -36,10 +36,7 @@ pub(crate) async fn create_ring(
     const WHAT: &str = "Key ring could not be created";
     let call = Call::begin(&st, &h, Action::KeyRingsCreate, WHAT).await?;
     let ctx = &call.ctx;
-    st.svc
-        .create_key_ring(ctx, &ring)
-        .await
-        .map_err(|e| call.fail(e))?;
+    call.run(st.svc.create_key_ring(ctx, &ring)).await?;
     Ok(call.respond(StatusCode::CREATED, KEY_RING_JSON, None))
 }
 
@@ -52,19 +49,7 @@ pub(crate) async fn delete_ring(
     const WHAT: &str = "Key ring could not be deleted";
     let call = Call::begin(&st, &h, Action::KeyRingsDelete, WHAT).await?;
     let ctx = &call.ctx;
-    let force = call
-        .accept(
-            &st,
-            q.get("force")
-                .map(|s| parse_bool_param("force", s))
-                .transpose(),
-            Some(&ring),
-        )
-        .await?
-        .unwrap_or(false);
-    st.svc
-        .delete_key_ring(ctx, &ring, force)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let force = call.force(&st, &q, Some(&ring)).await?;
+    call.run(st.svc.delete_key_ring(ctx, &ring, force)).await?;
     Ok(call.respond(StatusCode::NO_CONTENT, KEY_RING_JSON, None))
 }

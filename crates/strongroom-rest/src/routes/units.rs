@@ -8,7 +8,7 @@ pub(crate) async fn list_units(State(st): State<AppState>, h: HeaderMap) -> ApiR
     const WHAT: &str = "Crypto units could not be listed";
     let call = Call::begin(&st, &h, Action::UnitsList, WHAT).await?;
     let ctx = &call.ctx;
-    let list = st.svc.list_units(ctx).await.map_err(|e| call.fail(e))?;
+    let list = call.run(st.svc.list_units(ctx)).await?;
     let (zone, region) = st.svc.placement();
     Ok(respond(
         StatusCode::OK,
@@ -37,11 +37,7 @@ pub(crate) async fn get_unit(
     let call = Call::begin(&st, &h, Action::UnitsRead, WHAT).await?;
     let ctx = &call.ctx;
     let unit = parse_unit_id(&unit, WHAT)?;
-    let r = st
-        .svc
-        .query_unit(ctx, unit)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let r = call.run(st.svc.query_unit(ctx, unit)).await?;
     Ok(respond(
         StatusCode::OK,
         "application/json",
@@ -72,11 +68,7 @@ pub(crate) async fn unit_command(
             return Err(call.refuse(&st, err, Some(&unit.to_string())).await);
         }
     };
-    let r = st
-        .svc
-        .unit_command(ctx, unit, &cmd)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let r = call.run(st.svc.unit_command(ctx, unit, &cmd)).await?;
     Ok(respond(
         StatusCode::OK,
         "application/json",
@@ -105,11 +97,7 @@ pub(crate) async fn reencrypt(
         )
         .await?
         .unwrap_or(1000);
-    let r = st
-        .svc
-        .reencrypt(ctx, batch)
-        .await
-        .map_err(|e| call.fail(e))?;
+    let r = call.run(st.svc.reencrypt(ctx, batch)).await?;
     Ok(respond(
         StatusCode::OK,
         "application/json",
