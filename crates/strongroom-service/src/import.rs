@@ -227,21 +227,31 @@ impl Service {
             .await
     }
 
+    /// The instance's import token, refused as expired (`if_expired`) past its expiry.
+    async fn live_import_token(&self, ctx: &Ctx, if_expired: &str) -> Result<ImportTokenRecord> {
+        let tok = match self.store.get_import_token(ctx.instance).await {
+            Ok(t) => t,
+            Err(StoreError::NotFound) => {
+                return Err(expired(
+                    "No import token exists: create one with POST /api/v2/import_token",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if tok.expires_at <= self.clock.now() {
+            return Err(expired(if_expired));
+        }
+        Ok(tok)
+    }
+
     /// Retrieves the import token's public key and nonce, using one retrieval.
     pub async fn get_import_token(&self, ctx: &Ctx) -> Result<ImportTokenInfo> {
         let op = async {
-            let tok = match self.store.get_import_token(ctx.instance).await {
-                Ok(t) => t,
-                Err(StoreError::NotFound) => {
-                    return Err(expired(
-                        "No import token exists: create one with POST /api/v2/import_token",
-                    ))
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if tok.expires_at <= self.clock.now() {
-                return Err(expired("Import Token could not be retrieved: the import token has expired; create a new one"));
-            }
+            let tok = self.live_import_token(
+                ctx,
+                "Import Token could not be retrieved: the import token has expired; create a new one",
+            )
+            .await?;
             let remaining = match self
                 .store
                 .take_import_token_retrieval(ctx.instance, tok.id)
@@ -275,20 +285,12 @@ impl Service {
         sealed: &[u8],
         s: &SecureImport,
     ) -> Result<Zeroizing<Vec<u8>>> {
-        let tok = match self.store.get_import_token(ctx.instance).await {
-            Ok(t) => t,
-            Err(StoreError::NotFound) => {
-                return Err(expired(
-                    "No import token exists: create one with POST /api/v2/import_token",
-                ))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if tok.expires_at <= self.clock.now() {
-            return Err(expired(
+        let tok = self
+            .live_import_token(
+                ctx,
                 "The import token has expired; create a new one and encrypt the key again",
-            ));
-        }
+            )
+            .await?;
         let unit = self.unit(ctx.instance)?;
         let p = unit.provider();
         let pkcs8 = unit

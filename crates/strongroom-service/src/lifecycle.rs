@@ -108,44 +108,55 @@ impl Service {
         .await
     }
 
-    /// Disables (suspends) an active root key.
-    pub async fn disable(&self, ctx: &Ctx, id_or_alias: &str) -> Result<()> {
+    /// One audited change of the key `id_or_alias`: `change` runs on its record under the
+    /// key's lock, and what it returns is written (see [`Service::mutate`]).
+    async fn change_key<T, F>(
+        &self,
+        ctx: &Ctx,
+        action: Action,
+        role: Role,
+        id_or_alias: &str,
+        change: F,
+    ) -> Result<T>
+    where
+        F: for<'a> FnOnce(
+            &'a mut KeyRecord,
+            strongroom_model::UnixMillis,
+        ) -> Result<MutateOutcome<T>>,
+    {
         let op = async {
             let id = self.resolve(ctx, id_or_alias).await?;
-            self.mutate(ctx, id, |rec, now| {
-                if rec.kind != KeyKind::Root {
-                    return Err(ServiceError::new(
-                        ErrorKind::RootKeyRequired,
-                        "Requested action can only be completed with a root key",
-                    ));
-                }
-                rec.state = transition(rec, now, LifecycleEvent::Disable, "disabled")?;
-                rec.state_changed_at = now;
-                Ok(MutateOutcome::Update(()))
-            })
-            .await
+            self.mutate(ctx, id, change).await
         };
-        self.audited(
+        self.audited(ctx, action, role, Some(id_or_alias), op).await
+    }
+
+    /// Disables (suspends) an active root key.
+    pub async fn disable(&self, ctx: &Ctx, id_or_alias: &str) -> Result<()> {
+        self.change_key(
             ctx,
             Action::SecretsDisable,
             Role::Manager,
-            Some(id_or_alias),
-            op,
+            id_or_alias,
+            |rec, now| {
+                require_root(rec)?;
+                rec.state = transition(rec, now, LifecycleEvent::Disable, "disabled")?;
+                rec.state_changed_at = now;
+                Ok(MutateOutcome::Update(()))
+            },
         )
         .await
     }
 
     /// Enables a suspended root key, at least 30 seconds after it was disabled.
     pub async fn enable(&self, ctx: &Ctx, id_or_alias: &str) -> Result<()> {
-        let op = async {
-            let id = self.resolve(ctx, id_or_alias).await?;
-            self.mutate(ctx, id, |rec, now| {
-                if rec.kind != KeyKind::Root {
-                    return Err(ServiceError::new(
-                        ErrorKind::RootKeyRequired,
-                        "Requested action can only be completed with a root key",
-                    ));
-                }
+        self.change_key(
+            ctx,
+            Action::SecretsEnable,
+            Role::Manager,
+            id_or_alias,
+            |rec, now| {
+                require_root(rec)?;
                 if effective_state(rec, now) == KeyState::Deactivated {
                     return Err(ServiceError::new(
                         ErrorKind::KeyExpired,
@@ -162,15 +173,7 @@ impl Service {
                 rec.state = next;
                 rec.state_changed_at = now;
                 Ok(MutateOutcome::Update(()))
-            })
-            .await
-        };
-        self.audited(
-            ctx,
-            Action::SecretsEnable,
-            Role::Manager,
-            Some(id_or_alias),
-            op,
+            },
         )
         .await
     }
@@ -214,61 +217,38 @@ impl Service {
     /// Restores a deleted key: at least 30 seconds and at most 30 days after deletion, and
     /// only if it has not expired.
     pub async fn restore(&self, ctx: &Ctx, id_or_alias: &str) -> Result<crate::KeyMetadata> {
-        let op = async {
-            let id = self.resolve(ctx, id_or_alias).await?;
-            self.mutate(ctx, id, |rec, now| {
-                if rec.state != KeyState::Destroyed {
-                    return Err(ServiceError::new(
-                        ErrorKind::InvalidKeyState,
-                        format!("Key is in state {}: only deleted keys can be restored", rec.state.code()),
-                    ));
-                }
-                let deleted = rec.deleted_at.unwrap_or(rec.state_changed_at);
-                if now.secs_since(deleted) < COOLDOWN_SECS {
-                    return Err(ServiceError::new(ErrorKind::TooEarly, "A key can be restored 30 seconds after it was deleted; retry later"));
-                }
-                if now.secs_since(deleted) > RESTORE_WITHIN_SECS {
-                    return Err(ServiceError::new(ErrorKind::RestoreExpired, "Key restoration has expired: keys can be restored within 30 days of deletion"));
-                }
-                if rec.expiration.is_some_and(|e| e <= now) {
-                    return Err(ServiceError::new(ErrorKind::KeyExpired, "The key has expired and cannot be restored"));
-                }
-                rec.state = KeyState::Destroyed.transition(LifecycleEvent::Restore { expired: false }).map_err(|_| {
-                    ServiceError::new(ErrorKind::InvalidKeyState, "key could not be restored")
-                })?;
-                rec.state_changed_at = now;
-                rec.deleted_at = None;
-                rec.deleted_by = None;
-                Ok(MutateOutcome::Update(as_written(rec, now)))
-            })
-            .await
-        };
-        self.audited(
-            ctx,
-            Action::SecretsRestore,
-            Role::Manager,
-            Some(id_or_alias),
-            op,
-        )
+        self.change_key(ctx, Action::SecretsRestore, Role::Manager, id_or_alias, |rec, now| {
+            let deleted = deleted_at(rec, "restored")?;
+            if now.secs_since(deleted) < COOLDOWN_SECS {
+                return Err(ServiceError::new(ErrorKind::TooEarly, "A key can be restored 30 seconds after it was deleted; retry later"));
+            }
+            if now.secs_since(deleted) > RESTORE_WITHIN_SECS {
+                return Err(ServiceError::new(ErrorKind::RestoreExpired, "Key restoration has expired: keys can be restored within 30 days of deletion"));
+            }
+            if rec.expiration.is_some_and(|e| e <= now) {
+                return Err(ServiceError::new(ErrorKind::KeyExpired, "The key has expired and cannot be restored"));
+            }
+            rec.state = KeyState::Destroyed.transition(LifecycleEvent::Restore { expired: false }).map_err(|_| {
+                ServiceError::new(ErrorKind::InvalidKeyState, "key could not be restored")
+            })?;
+            rec.state_changed_at = now;
+            rec.deleted_at = None;
+            rec.deleted_by = None;
+            Ok(MutateOutcome::Update(as_written(rec, now)))
+        })
         .await
         .map(|r| crate::KeyMetadata::from(&r))
     }
 
     /// Purges a deleted key for good, at least 4 hours after deletion (KeyPurge role).
     pub async fn purge(&self, ctx: &Ctx, id_or_alias: &str) -> Result<crate::KeyMetadata> {
-        let op = async {
-            let id = self.resolve(ctx, id_or_alias).await?;
-            self.mutate(ctx, id, |rec, now| {
-                if rec.state != KeyState::Destroyed {
-                    return Err(ServiceError::new(
-                        ErrorKind::InvalidKeyState,
-                        format!(
-                            "Key is in state {}: only deleted keys can be purged",
-                            rec.state.code()
-                        ),
-                    ));
-                }
-                let deleted = rec.deleted_at.unwrap_or(rec.state_changed_at);
+        self.change_key(
+            ctx,
+            Action::SecretsPurge,
+            Role::KeyPurge,
+            id_or_alias,
+            |rec, now| {
+                let deleted = deleted_at(rec, "purged")?;
                 if now.secs_since(deleted) < PURGE_AFTER_SECS {
                     return Err(ServiceError::new(
                         ErrorKind::TooEarly,
@@ -276,19 +256,37 @@ impl Service {
                     ));
                 }
                 Ok(MutateOutcome::Purge(rec.clone()))
-            })
-            .await
-        };
-        self.audited(
-            ctx,
-            Action::SecretsPurge,
-            Role::KeyPurge,
-            Some(id_or_alias),
-            op,
+            },
         )
         .await
         .map(|r| crate::KeyMetadata::from(&r))
     }
+}
+
+/// When a deleted key was deleted; a key in any other state cannot be `done` (restored,
+/// purged).
+fn deleted_at(rec: &KeyRecord, done: &str) -> Result<strongroom_model::UnixMillis> {
+    if rec.state != KeyState::Destroyed {
+        return Err(ServiceError::new(
+            ErrorKind::InvalidKeyState,
+            format!(
+                "Key is in state {}: only deleted keys can be {done}",
+                rec.state.code()
+            ),
+        ));
+    }
+    Ok(rec.deleted_at.unwrap_or(rec.state_changed_at))
+}
+
+/// Disable and enable act on root keys only.
+fn require_root(rec: &KeyRecord) -> Result<()> {
+    if rec.kind == KeyKind::Root {
+        return Ok(());
+    }
+    Err(ServiceError::new(
+        ErrorKind::RootKeyRequired,
+        "Requested action can only be completed with a root key",
+    ))
 }
 
 /// The record as the store will hold it once `rec` is written at `now`: the store bumps the

@@ -359,6 +359,29 @@ impl Service {
         })
     }
 
+    /// The asymmetric key `id` for a signature operation: usable to `verb`, and a private
+    /// key in PKCS#8 (signing) or a public key in X.509 (verifying); else `refusal`.
+    async fn signature_key(
+        &self,
+        s: &KmipSession,
+        id: &str,
+        verb: &str,
+        verifying: bool,
+        refusal: &'static str,
+    ) -> Result<KmipManaged> {
+        let k = self.kmip_key(s, id).await?;
+        usable(&k, verb, verifying)?;
+        let want = if verifying {
+            (object_type::PUBLIC_KEY, key_format::X_509)
+        } else {
+            (object_type::PRIVATE_KEY, key_format::PKCS_8)
+        };
+        if (k.object_type, k.format) != want {
+            return Err(ServiceError::new(ErrorKind::InvalidField, refusal));
+        }
+        Ok(k)
+    }
+
     /// Encrypt with a symmetric key. Returns (ciphertext, IV the server chose, tag).
     pub async fn kmip_encrypt(
         &self,
@@ -518,14 +541,9 @@ impl Service {
                 ));
             }
             check_data(data)?;
-            let k = self.kmip_key(s, id).await?;
-            usable(&k, "sign", false)?;
-            if k.object_type != object_type::PRIVATE_KEY || k.format != key_format::PKCS_8 {
-                return Err(ServiceError::new(
-                    ErrorKind::InvalidField,
-                    "Sign takes a private key",
-                ));
-            }
+            let k = self
+                .signature_key(s, id, "sign", false, "Sign takes a private key")
+                .await?;
             let key = self
                 .provider
                 .prepare_private(&k.material)
@@ -555,14 +573,9 @@ impl Service {
     ) -> Result<bool> {
         let op = async {
             check_data(data)?;
-            let k = self.kmip_key(s, id).await?;
-            usable(&k, "verify", true)?;
-            if k.object_type != object_type::PUBLIC_KEY || k.format != key_format::X_509 {
-                return Err(ServiceError::new(
-                    ErrorKind::InvalidField,
-                    "SignatureVerify takes a public key",
-                ));
-            }
+            let k = self
+                .signature_key(s, id, "verify", true, "SignatureVerify takes a public key")
+                .await?;
             let public = self
                 .provider
                 .public_info(&k.material)

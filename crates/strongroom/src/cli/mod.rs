@@ -27,5 +27,6 @@ pub(crate) use conn::Conn;
 pub use instance::{instance, InstanceArgs};
 pub use key::{key, KeyArgs};
 pub use kmip::{kmip, KmipArgs};
+pub(crate) use output::print;
 pub use output::Output;
-pub(crate) use output::{print, urlencode};
+pub(crate) use strongroom_client::urlencode;

@@ -22,15 +22,3 @@ pub(crate) fn print(output: Output, human: String, value: &Value) {
         Output::Human => println!("{human}"),
     }
 }
-
-/// Percent-encodes a path segment (RFC 3986 unreserved characters stay).
-pub(crate) fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}

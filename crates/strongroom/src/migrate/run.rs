@@ -118,6 +118,14 @@ fn exists(e: &ClientError) -> bool {
     matches!(e, ClientError::Api { status: 409, .. })
 }
 
+/// A creation that succeeded, or found its thing there already (a step run again).
+fn created_or_exists<T>(r: Result<T, ClientError>) -> Result<(), ClientError> {
+    match r {
+        Err(e) if !exists(&e) => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Runs every step of `plan` not in the journal.
 pub async fn run(
     plan: &Plan,
@@ -348,8 +356,8 @@ async fn key(
             }
         }
         let body = envelope("registration_input", res);
-        match dest
-            .post(
+        created_or_exists(
+            dest.post(
                 &format!(
                     "/api/v2/keys/{}/registrations/{}",
                     urlencode(&new),
@@ -357,12 +365,8 @@ async fn key(
                 ),
                 Some(body),
             )
-            .await
-        {
-            Ok(_) => {}
-            Err(err) if exists(&err) => {}
-            Err(err) => return Err(err.into()),
-        }
+            .await,
+        )?;
         j.record(e)?;
     }
     Ok(())
@@ -495,17 +499,13 @@ async fn adapter(
             "kmip_client_certificate",
             json!({"name": name, "certificate": c["certificate"]}),
         );
-        match dest
-            .post(
+        created_or_exists(
+            dest.post(
                 &format!("/api/v2/kmip_adapters/{}/certificates", urlencode(&new)),
                 Some(body),
             )
-            .await
-        {
-            Ok(_) => {}
-            Err(err) if exists(&err) => {}
-            Err(err) => return Err(err.into()),
-        }
+            .await,
+        )?;
         j.record(e)?;
     }
     Ok(())
