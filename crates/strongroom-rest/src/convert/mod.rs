@@ -184,16 +184,17 @@ impl Fields {
     }
 }
 
-/// Opens a Key Protect collection envelope and returns its single resource.
-pub fn single_resource(obj: Map<String, Value>) -> Result<Map<String, Value>, ServiceError> {
+/// The resources of a Key Protect collection envelope `{metadata, resources}`: at least
+/// `min` of them, else `refusal`; a `collectiontotal` must count them.
+fn collection_resources(
+    obj: Map<String, Value>,
+    min: usize,
+    refusal: &'static str,
+) -> Result<Vec<Value>, ServiceError> {
     let f = Fields::new(obj, &["metadata", "resources"])?;
     let resources = match f.get("resources") {
-        Some(Value::Array(r)) => r.clone(),
-        _ => {
-            return Err(bad_body(
-                "Invalid body data was passed: 'resources' must be a list with one key",
-            ))
-        }
+        Some(Value::Array(r)) if r.len() >= min => r.clone(),
+        _ => return Err(bad_body(refusal)),
     };
     if let Some(Value::Object(meta)) = f.get("metadata") {
         let meta = Fields::new(meta.clone(), &["collectiontype", "collectiontotal"])?;
@@ -206,6 +207,16 @@ pub fn single_resource(obj: Map<String, Value>) -> Result<Map<String, Value>, Se
             }
         }
     }
+    Ok(resources)
+}
+
+/// Opens a Key Protect collection envelope and returns its single resource.
+pub fn single_resource(obj: Map<String, Value>) -> Result<Map<String, Value>, ServiceError> {
+    let resources = collection_resources(
+        obj,
+        0,
+        "Invalid body data was passed: 'resources' must be a list with one key",
+    )?;
     if resources.len() != 1 {
         return Err(bad_body(
             "Invalid body data was passed: exactly one resource is required",
@@ -414,26 +425,11 @@ pub fn parse_policy_body(
     obj: Map<String, Value>,
     which: Option<&str>,
 ) -> Result<(Option<strongroom_service::RotationChange>, Option<bool>), ServiceError> {
-    let f = Fields::new(obj, &["metadata", "resources"])?;
-    let resources = match f.get("resources") {
-        Some(Value::Array(r)) if !r.is_empty() => r.clone(),
-        _ => {
-            return Err(bad_body(
-                "Invalid body data was passed: 'resources' must list at least one policy",
-            ))
-        }
-    };
-    if let Some(Value::Object(meta)) = f.get("metadata") {
-        let meta = Fields::new(meta.clone(), &["collectiontype", "collectiontotal"])?;
-        if let Some(total) = meta.get("collectiontotal") {
-            if total.as_u64() != Some(resources.len() as u64) {
-                return Err(ServiceError::new(
-                    ErrorKind::CollectionTotalMismatch,
-                    "Collection total does not match number of resources",
-                ));
-            }
-        }
-    }
+    let resources = collection_resources(
+        obj,
+        1,
+        "Invalid body data was passed: 'resources' must list at least one policy",
+    )?;
     let (mut rotation, mut dual) = (None, None);
     for r in resources {
         let Value::Object(o) = r else {
@@ -621,26 +617,11 @@ pub fn parse_policy_overrides(
 pub fn parse_instance_policies(
     obj: Map<String, Value>,
 ) -> Result<Vec<strongroom_service::InstancePolicyInput>, ServiceError> {
-    let f = Fields::new(obj, &["metadata", "resources"])?;
-    let resources = match f.get("resources") {
-        Some(Value::Array(r)) => r.clone(),
-        _ => {
-            return Err(bad_body(
-                "Invalid body data was passed: 'resources' must list the policies",
-            ))
-        }
-    };
-    if let Some(Value::Object(meta)) = f.get("metadata") {
-        let meta = Fields::new(meta.clone(), &["collectiontype", "collectiontotal"])?;
-        if let Some(total) = meta.get("collectiontotal") {
-            if total.as_u64() != Some(resources.len() as u64) {
-                return Err(ServiceError::new(
-                    ErrorKind::CollectionTotalMismatch,
-                    "Collection total does not match number of resources",
-                ));
-            }
-        }
-    }
+    let resources = collection_resources(
+        obj,
+        0,
+        "Invalid body data was passed: 'resources' must list the policies",
+    )?;
     resources
         .into_iter()
         .map(|r| {
