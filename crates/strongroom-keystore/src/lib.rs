@@ -553,7 +553,9 @@ pub trait KeyStore: KmipStore + TokenObjectStore + Send + Sync + 'static {
         instance: InstanceId,
         filter: &KeyFilter,
         page: Page,
-    ) -> Result<Vec<KeyRecord>>;
+    ) -> Result<Vec<KeyRecord>> {
+        self.list_keys_sorted(instance, filter, &[], page).await
+    }
     /// Lists keys in the order of `sort` (each field ascending, or descending when its flag
     /// is set; unset dates first when ascending; ties by id), so that a page of a sorted
     /// list needs no more than that page.

@@ -342,15 +342,6 @@ impl KeyStore for MemoryStore {
             .ok_or(StoreError::NotFound)
     }
 
-    async fn list_keys(
-        &self,
-        instance: InstanceId,
-        filter: &KeyFilter,
-        page: Page,
-    ) -> Result<Vec<KeyRecord>> {
-        self.list_keys_sorted(instance, filter, &[], page).await
-    }
-
     async fn list_keys_sorted(
         &self,
         instance: InstanceId,

@@ -178,16 +178,6 @@ impl<E: SqlExec> KeyStore for E {
         key_id(&one(rows)?, "key_id")
     }
 
-    async fn list_keys(
-        &self,
-        instance: InstanceId,
-        filter: &KeyFilter,
-        page: Page,
-    ) -> Result<Vec<KeyRecord>> {
-        // No sort field: ordered by id alone.
-        self.list_keys_sorted(instance, filter, &[], page).await
-    }
-
     async fn list_keys_sorted(
         &self,
         instance: InstanceId,
