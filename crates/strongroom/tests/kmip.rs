@@ -1018,15 +1018,7 @@ async fn kmip_handshakes_are_counted_by_key_exchange_group() {
     .await;
     assert!(answer.is_some(), "the KMIP server answered");
     drop(t);
-    let text = reqwest::Client::new()
-        .get(format!("{}/metrics", s.admin_url))
-        .bearer_auth(&s.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     let want = format!("strongroom_tls_handshakes_total{{group=\"{group}\",listener=\"kmip\"}} ");
     let n: u64 = text
         .lines()

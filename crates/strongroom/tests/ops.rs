@@ -691,15 +691,7 @@ async fn metering_and_prometheus_metrics() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401, "/metrics needs the admin token");
-    let text = reqwest::Client::new()
-        .get(format!("{}/metrics", api.admin_url))
-        .bearer_auth(&s.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     assert!(text.contains(r#"strongroom_http_requests_total{method="POST",route="/api/v2/keys/{id}/actions/wrap",status="200"} 4"#), "{text}");
     assert!(text.contains("strongroom_http_request_duration_seconds_bucket"));
     assert!(text.contains("strongroom_cached_keys 1"));

@@ -316,22 +316,8 @@ fn a_server_outage_is_a_device_error_and_the_library_recovers() {
 
 /// A SoftHSM2 token in `dir`, as the baseline `pkcs11-tool --test` is compared with.
 fn softhsm(dir: &std::path::Path) -> (String, PathBuf) {
-    let module = PathBuf::from("/usr/lib/softhsm/libsofthsm2.so");
-    assert!(
-        module.exists(),
-        "SoftHSM2 (Debian's softhsm2 package) is required; scripts/test installs it"
-    );
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
+    let module = PathBuf::from(SOFTHSM);
+    let conf = softhsm_conf(dir);
     let st = Command::new("softhsm2-util")
         .env("SOFTHSM2_CONF", &conf)
         .args([

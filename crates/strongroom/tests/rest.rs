@@ -475,22 +475,8 @@ async fn purge_needs_keypurge_and_four_hours() {
         .await
         .unwrap();
     let apikey = created["apikey"].as_str().unwrap().to_string();
-    let login = |admin: reqwest::Client, url: String, apikey: String| async move {
-        let tok: Value = admin
-            .post(format!("{url}/identity/token"))
-            .body(format!(
-                "grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey={apikey}"
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        tok["access_token"].as_str().unwrap().to_string()
-    };
     let mut purger = api.clone();
-    purger.token = login(admin.clone(), api.url.clone(), apikey.clone()).await;
+    purger.token = exchange_apikey(&api.url, &apikey).await;
     let r = purger
         .call("DELETE", &format!("/api/v2/keys/{id}/purge"), None)
         .await;
@@ -514,7 +500,7 @@ async fn purge_needs_keypurge_and_four_hours() {
         (401, "UNAUTHORIZED_ERR"),
         "the 1-hour token expired meanwhile"
     );
-    purger.token = login(admin.clone(), api.url.clone(), apikey.clone()).await;
+    purger.token = exchange_apikey(&api.url, &apikey).await;
     let r = purger
         .call("DELETE", &format!("/api/v2/keys/{id}/purge"), None)
         .await;

@@ -42,13 +42,7 @@ async fn auto_init_creates_administrators_in_the_flow_and_asks_for_thresholds() 
             &format!("{} tke auto-init", bin().display()),
             "/dev/null",
         ])
-        .envs([
-            ("STRONGROOM_URL", d.server.url.as_str()),
-            ("STRONGROOM_INSTANCE", d.instance.as_str()),
-            ("STRONGROOM_API_KEY", d.apikey.as_str()),
-            ("STRONGROOM_TKE_FILES", d.ws.to_str().unwrap()),
-            ("STRONGROOM_TKE_PASSWORDS", d.pw.to_str().unwrap()),
-        ])
+        .envs(d.workstation_env())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

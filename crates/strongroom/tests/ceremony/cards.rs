@@ -9,7 +9,7 @@ use cryptoki::types::AuthPin;
 
 use super::*;
 
-pub(super) const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+pub(super) use super::common::SOFTHSM;
 const CARDS: [(&str, &str); 3] = [("alice", "1111"), ("bob", "2222"), ("carol", "3333")];
 
 /// SoftHSM2 tokens in `dir`, named `<name>-card`; their officers' PIN is [`SO_PIN`].
@@ -27,22 +27,9 @@ impl Cards {
 
     /// A token per (name, user PIN).
     pub(super) fn tokens(dir: &Path, cards: &[(&str, &str)]) -> Cards {
-        assert!(
-            Path::new(SOFTHSM).exists(),
-            "SoftHSM2 (Debian's softhsm2) is required; scripts/test installs it"
-        );
-        let tokens = dir.join("tokens");
-        std::fs::create_dir_all(&tokens).unwrap();
-        let conf = dir.join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                tokens.display()
-            ),
-        )
-        .unwrap();
-        let c = Cards { conf };
+        let c = Cards {
+            conf: super::common::softhsm_conf(dir),
+        };
         for (name, pin) in cards {
             c.softhsm(&[
                 "--init-token",
@@ -95,15 +82,7 @@ pub(super) fn uri(name: &str) -> String {
 impl Ceremony {
     /// `strongroom <args>` with the cards' module and the ceremony's passwords file.
     pub(super) fn with_cards(&self, cards: &Cards, args: &[&str]) -> (bool, String, String) {
-        let mut env = vec![
-            ("STRONGROOM_URL", self.server.url.as_str()),
-            ("STRONGROOM_INSTANCE", self.instance.as_str()),
-            ("STRONGROOM_API_KEY", self.apikey.as_str()),
-            ("STRONGROOM_TKE_FILES", self.ws.to_str().unwrap()),
-            ("STRONGROOM_TKE_PASSWORDS", self.pw.to_str().unwrap()),
-        ];
-        env.extend(cards.env());
-        run(args, &env)
+        self.workstation(args, &cards.env())
     }
 
     /// Runs `strongroom <args>` with the cards, which must fail saying `expect`.

@@ -127,18 +127,33 @@ impl Ceremony {
     }
 
     fn tke(&self, args: &[&str]) -> (bool, String, String) {
+        self.tke_with(args, &[])
+    }
+
+    /// `strongroom tke <args>` with `extra` in its environment.
+    fn tke_with(&self, args: &[&str], extra: &[(&str, &str)]) -> (bool, String, String) {
         let mut a = vec!["tke"];
         a.extend_from_slice(args);
-        run(
-            &a,
-            &[
-                ("STRONGROOM_URL", &self.server.url),
-                ("STRONGROOM_INSTANCE", &self.instance),
-                ("STRONGROOM_API_KEY", &self.apikey),
-                ("STRONGROOM_TKE_FILES", self.ws.to_str().unwrap()),
-                ("STRONGROOM_TKE_PASSWORDS", self.pw.to_str().unwrap()),
-            ],
-        )
+        self.workstation(&a, extra)
+    }
+
+    /// `strongroom <args>` on the ceremony's workstation (its server, instance, API key,
+    /// files and passwords), with `extra` in the environment.
+    fn workstation(&self, args: &[&str], extra: &[(&str, &str)]) -> (bool, String, String) {
+        let mut env = self.workstation_env();
+        env.extend_from_slice(extra);
+        run(args, &env)
+    }
+
+    /// The environment of the ceremony's workstation.
+    fn workstation_env(&self) -> Vec<(&str, &str)> {
+        vec![
+            ("STRONGROOM_URL", self.server.url.as_str()),
+            ("STRONGROOM_INSTANCE", self.instance.as_str()),
+            ("STRONGROOM_API_KEY", self.apikey.as_str()),
+            ("STRONGROOM_TKE_FILES", self.ws.to_str().unwrap()),
+            ("STRONGROOM_TKE_PASSWORDS", self.pw.to_str().unwrap()),
+        ]
     }
 
     /// Stops the server (SIGTERM, or SIGKILL with `kill`) and starts it again on the same

@@ -104,19 +104,7 @@ async fn start_service(names: &[(&str, &str)]) -> (String, Shared) {
 
 impl Ceremony {
     fn with_service(&self, url: &str, args: &[&str]) -> (bool, String, String) {
-        let mut a = vec!["tke"];
-        a.extend_from_slice(args);
-        run(
-            &a,
-            &[
-                ("STRONGROOM_URL", &self.server.url),
-                ("STRONGROOM_INSTANCE", &self.instance),
-                ("STRONGROOM_API_KEY", &self.apikey),
-                ("STRONGROOM_TKE_FILES", self.ws.to_str().unwrap()),
-                ("STRONGROOM_TKE_PASSWORDS", self.pw.to_str().unwrap()),
-                ("TKE_SIGNSERV_URL", url),
-            ],
-        )
+        self.tke_with(args, &[("TKE_SIGNSERV_URL", url)])
     }
 }
 

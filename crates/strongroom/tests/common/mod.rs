@@ -153,6 +153,19 @@ impl Server {
 }
 
 impl Server {
+    /// The node's `/metrics` text (read with the admin token).
+    pub async fn metrics(&self) -> String {
+        reqwest::Client::new()
+            .get(format!("{}/metrics", self.admin_url))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// What the server has written to its log so far (stderr).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join(format!("server-{}.log", std::process::id())))
@@ -507,4 +520,28 @@ pub fn output_ok(cmd: &mut Command) -> std::process::Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Debian's SoftHSM2 module (the smart-card stand-in and the PKCS#11 baseline).
+pub const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// A SoftHSM2 configuration whose tokens live in `dir/tokens` (errors only in its log);
+/// returns its path, for `SOFTHSM2_CONF`. SoftHSM2 must be installed.
+pub fn softhsm_conf(dir: &Path) -> PathBuf {
+    assert!(
+        Path::new(SOFTHSM).exists(),
+        "SoftHSM2 (Debian's softhsm2 package) is required; scripts/test installs it"
+    );
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    conf
 }
