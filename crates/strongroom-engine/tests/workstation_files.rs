@@ -40,11 +40,12 @@ fn a_sealed_file_opens_with_its_password_only_and_its_header_is_authenticated() 
     ));
     // Unknown fields are refused when reading.
     assert!(ProtectedFile::parse(&text.replacen('{', r#"{"extra":1,"#, 1)).is_err());
-    // Too little Argon2id memory is refused when sealing.
-    assert!(matches!(
-        seal(p, header(SIGKEY_FORMAT), b"pw", MIN_M_MIB - 1, &secret),
-        Err(FileError::Other(_))
-    ));
+    // Too little Argon2id memory is refused when sealing, and so is more than a file may be
+    // opened with (4,194,305 MiB in KiB would wrap to 1 MiB in 32 bits).
+    for m in [MIN_M_MIB - 1, MAX_M_MIB + 1, 4_194_305, u32::MAX] {
+        let e = seal(p, header(SIGKEY_FORMAT), b"pw", m, &secret).unwrap_err();
+        assert!(e.to_string().contains("64 to 4096 MiB"), "{m}: {e}");
+    }
 }
 
 #[test]

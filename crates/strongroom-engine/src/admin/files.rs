@@ -19,6 +19,9 @@ pub const MKPART_FORMAT: &str = "strongroom-mkpart/1";
 pub const DEFAULT_M_MIB: u32 = 256;
 /// Smallest memory accepted when creating a file.
 pub const MIN_M_MIB: u32 = 64;
+/// Largest memory a file may ask for (4 GiB): more is refused when creating a file, and
+/// when opening one, so that a crafted file cannot make us allocate without bound.
+pub const MAX_M_MIB: u32 = 4 * 1024;
 const KDF_T: u32 = 3;
 const KDF_P: u32 = 1;
 /// PBKDF2 iterations of HPCS's workstation files.
@@ -138,7 +141,7 @@ fn derive(
         )));
     }
     // Bounds protect against a file that would make us allocate absurd memory.
-    if !(8..=4 * 1024 * 1024).contains(&kdf.m_kib)
+    if !(8..=MAX_M_MIB * 1024).contains(&kdf.m_kib)
         || !(1..=64).contains(&kdf.t)
         || !(1..=16).contains(&kdf.p)
     {
@@ -165,9 +168,11 @@ pub fn seal(
     m_mib: u32,
     secret: &[u8],
 ) -> Result<ProtectedFile, FileError> {
-    if m_mib < MIN_M_MIB {
+    // Above the bound, `m_mib * 1024` could also wrap to a small value: refused, never
+    // sealed with less memory than asked for.
+    if !(MIN_M_MIB..=MAX_M_MIB).contains(&m_mib) {
         return Err(FileError::Other(format!(
-            "Argon2id memory below {MIN_M_MIB} MiB is refused"
+            "Argon2id memory must be {MIN_M_MIB} to {MAX_M_MIB} MiB, not {m_mib}"
         )));
     }
     let mut salt = [0u8; 32];

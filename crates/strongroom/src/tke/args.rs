@@ -51,7 +51,7 @@ pub(super) enum TkeCmd {
         /// ed25519 (default), ecdsa-p256-sha256 or ecdsa-p521-sha512 (as HPCS).
         #[arg(long, default_value = "ed25519")]
         alg: String,
-        /// Argon2id memory in MiB (at least 64; default 256).
+        /// Argon2id memory in MiB (64 to 4096; default 256).
         #[arg(long, default_value_t = files::DEFAULT_M_MIB)]
         kdf_memory_mib: u32,
     },
@@ -86,7 +86,7 @@ pub(super) enum TkeCmd {
         /// A description (also the file name).
         #[arg(long)]
         description: String,
-        /// Argon2id memory in MiB (at least 64; default 256).
+        /// Argon2id memory in MiB (64 to 4096; default 256).
         #[arg(long, default_value_t = files::DEFAULT_M_MIB)]
         kdf_memory_mib: u32,
     },
