@@ -229,23 +229,13 @@ pub async fn run(a: BenchArgs) -> Result<(), Error> {
             duration,
             warmup,
         } => {
-            // The load generator runs on one thread (a current-thread runtime): it takes
-            // as little as possible of the cores the server shares with it.
             let load = grep11::Load {
                 streams,
                 connections,
                 duration,
                 warmup,
             };
-            let v = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(Error::from)?;
-                rt.block_on(grep11::grpc(&addr, &token, op, load))
-            })
-            .join()
-            .map_err(|_| Error::other("load generator panicked"))??;
+            let v = on_one_thread(async move { grep11::grpc(&addr, &token, op, load).await })?;
             println!("{v}");
             Ok(())
         }
@@ -270,16 +260,7 @@ pub async fn run(a: BenchArgs) -> Result<(), Error> {
                 warmup,
                 max_requests,
             };
-            // One thread, as the other load generators: most of the cores stay the server's.
-            let v = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(Error::from)?;
-                rt.block_on(kmip::run(op, load))
-            })
-            .join()
-            .map_err(|_| Error::other("load generator panicked"))??;
+            let v = on_one_thread(kmip::run(op, load))?;
             println!("{v}");
             Ok(())
         }
@@ -522,4 +503,20 @@ async fn worker(
         }
     }
     lat
+}
+
+/// Runs a load generator on one thread of its own (a current-thread runtime), so that it
+/// takes as little as possible of the cores the server shares with it.
+fn on_one_thread<T: Send + 'static>(
+    load: impl std::future::Future<Output = Result<T, Error>> + Send + 'static,
+) -> Result<T, Error> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::from)?
+            .block_on(load)
+    })
+    .join()
+    .map_err(|_| Error::other("load generator panicked"))?
 }
