@@ -271,6 +271,43 @@ async fn cli_drives_instances_api_keys_and_keys() {
     assert!(ok);
     let u: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(u["plaintext"], w["plaintext"]);
+    // rewrap keeps the AAD and gives a ciphertext that unwraps to the same key.
+    let (ok, out, err) = run(&[
+        "rewrap",
+        "payments-root",
+        "--ciphertext",
+        w["ciphertext"].as_str().unwrap(),
+        "--aad",
+        "order-1",
+        "--output",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    let (ok, out, err) = run(&[
+        "unwrap",
+        "payments-root",
+        "--ciphertext",
+        r["ciphertext"].as_str().unwrap(),
+        "--aad",
+        "order-1",
+        "--output",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let u: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(u["plaintext"], w["plaintext"]);
+    let (ok, _, err) = run(&[
+        "rewrap",
+        "payments-root",
+        "--ciphertext",
+        w["ciphertext"].as_str().unwrap(),
+    ]);
+    assert!(!ok, "rewrap without the AAD must fail");
+    assert!(
+        err.contains("INVALID_FIELD_ERR") && err.contains("check that the aad matches"),
+        "{err}"
+    );
     let (ok, _, err) = run(&["disable", "payments-root"]);
     assert!(
         !ok && err.contains("401 UNAUTHORIZED_ERR"),

@@ -351,14 +351,8 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
             print(out, key_details(k), k);
         }
         KeyCmd::Wrap { id, plaintext, aad } => {
-            let mut body = json!({});
-            if let Some(p) = plaintext {
-                body["plaintext"] = json!(p);
-            }
-            if !aad.is_empty() {
-                body["aad"] = json!(aad);
-            }
-            let reply = c.post(&path(&id, "/actions/wrap"), Some(body)).await?;
+            let body = plaintext.map_or_else(|| json!({}), |p| json!({"plaintext": p}));
+            let reply = data_key_action(&c, &path(&id, "/actions/wrap"), body, aad).await?;
             let b = &reply.body;
             let mut human = format!(
                 "ciphertext  {}\nversion     {}",
@@ -377,11 +371,8 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
             ciphertext,
             aad,
         } => {
-            let mut body = json!({"ciphertext": ciphertext});
-            if !aad.is_empty() {
-                body["aad"] = json!(aad);
-            }
-            let reply = c.post(&path(&id, "/actions/unwrap"), Some(body)).await?;
+            let body = json!({"ciphertext": ciphertext});
+            let reply = data_key_action(&c, &path(&id, "/actions/unwrap"), body, aad).await?;
             let b = &reply.body;
             let mut human = format!(
                 "plaintext   {}\nversion     {}",
@@ -401,11 +392,8 @@ pub async fn key(a: KeyArgs) -> Result<(), Error> {
             ciphertext,
             aad,
         } => {
-            let mut body = json!({"ciphertext": ciphertext});
-            if !aad.is_empty() {
-                body["aad"] = json!(aad);
-            }
-            let reply = c.post(&path(&id, "/actions/rewrap"), Some(body)).await?;
+            let body = json!({"ciphertext": ciphertext});
+            let reply = data_key_action(&c, &path(&id, "/actions/rewrap"), body, aad).await?;
             let b = &reply.body;
             print(
                 out,
@@ -564,6 +552,19 @@ pub(crate) fn sealed_import(token: &Value, material: &[u8]) -> Result<Value, Err
         "iv": STANDARD.encode(iv),
         "encryptionAlgorithm": algorithm,
     }))
+}
+
+/// A wrap, unwrap or rewrap: `body` with the additional authenticated data, if any.
+async fn data_key_action(
+    c: &Client,
+    path: &str,
+    mut body: Value,
+    aad: Vec<String>,
+) -> Result<strongroom_client::Reply, Error> {
+    if !aad.is_empty() {
+        body["aad"] = json!(aad);
+    }
+    Ok(c.post(path, Some(body)).await?)
 }
 
 pub(crate) async fn simple_action(
