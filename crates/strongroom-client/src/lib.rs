@@ -17,7 +17,6 @@ pub use iam::{iam_token, IamToken};
 pub use trust::{certificate_problem, ClientIdentity, Trust, TrustError};
 
 pub use reqwest::Method;
-use reqwest::StatusCode;
 use serde_json::Value;
 
 /// Client errors.
@@ -345,9 +344,4 @@ async fn decode(resp: reqwest::Response) -> Result<Reply, ClientError> {
         code,
         message,
     })
-}
-
-/// Whether an error status is worth retrying.
-pub fn is_retryable(status: u16) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS.as_u16() || (status >= 500 && status != 501)
 }
