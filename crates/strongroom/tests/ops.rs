@@ -248,61 +248,41 @@ async fn cli_drives_instances_api_keys_and_keys() {
     assert!(ok, "{err}");
     let k: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(k["name"], "payments");
-    let (ok, out, _) = run(&[
-        "wrap",
-        "payments-root",
-        "--aad",
-        "order-1",
-        "--output",
-        "json",
-    ]);
-    assert!(ok);
-    let w: Value = serde_json::from_str(&out).unwrap();
-    let (ok, out, _) = run(&[
-        "unwrap",
-        "payments-root",
-        "--ciphertext",
-        w["ciphertext"].as_str().unwrap(),
-        "--aad",
-        "order-1",
-        "--output",
-        "json",
-    ]);
-    assert!(ok);
-    let u: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(u["plaintext"], w["plaintext"]);
+    // `key <args> --output json`, which must succeed.
+    let json_of = |args: &[&str]| -> Value {
+        let mut a = args.to_vec();
+        a.extend_from_slice(&["--output", "json"]);
+        let (ok, out, err) = run(&a);
+        assert!(ok, "{args:?}: {err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let w = json_of(&["wrap", "payments-root", "--aad", "order-1"]);
+    let ct = w["ciphertext"].as_str().unwrap();
+    let unwrap = |ct: &str| {
+        json_of(&[
+            "unwrap",
+            "payments-root",
+            "--ciphertext",
+            ct,
+            "--aad",
+            "order-1",
+        ])
+    };
+    assert_eq!(unwrap(ct)["plaintext"], w["plaintext"]);
     // rewrap keeps the AAD and gives a ciphertext that unwraps to the same key.
-    let (ok, out, err) = run(&[
+    let r = json_of(&[
         "rewrap",
         "payments-root",
         "--ciphertext",
-        w["ciphertext"].as_str().unwrap(),
+        ct,
         "--aad",
         "order-1",
-        "--output",
-        "json",
     ]);
-    assert!(ok, "{err}");
-    let r: Value = serde_json::from_str(&out).unwrap();
-    let (ok, out, err) = run(&[
-        "unwrap",
-        "payments-root",
-        "--ciphertext",
-        r["ciphertext"].as_str().unwrap(),
-        "--aad",
-        "order-1",
-        "--output",
-        "json",
-    ]);
-    assert!(ok, "{err}");
-    let u: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(u["plaintext"], w["plaintext"]);
-    let (ok, _, err) = run(&[
-        "rewrap",
-        "payments-root",
-        "--ciphertext",
-        w["ciphertext"].as_str().unwrap(),
-    ]);
+    assert_eq!(
+        unwrap(r["ciphertext"].as_str().unwrap())["plaintext"],
+        w["plaintext"]
+    );
+    let (ok, _, err) = run(&["rewrap", "payments-root", "--ciphertext", ct]);
     assert!(!ok, "rewrap without the AAD must fail");
     assert!(
         err.contains("INVALID_FIELD_ERR") && err.contains("check that the aad matches"),
