@@ -301,3 +301,122 @@ pub(crate) fn open_state(
     let b = binding(p, instance, STATE_CONTEXT, &[STATE_V1, op]);
     blob::open(p, mk, mk_id, &b, inner)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Property tests of the sealed formats: a key object, an operation State and a WDEK
+    //! open to what was sealed, and any one changed byte is refused.
+    use proptest::prelude::*;
+    use strongroom_model::VersionId;
+
+    use super::*;
+    use crate::envelope::{self, WrappingKey};
+    use crate::ep11::{cka, cko, AttrValue, Cka};
+    use crate::test_provider::TestProvider;
+
+    const P: TestProvider = TestProvider;
+
+    fn unit() -> (MasterKey, MkId, InstanceId) {
+        let mk = MasterKey::from_bytes([0x42; 32]);
+        let id = crate::mk_id(&P, &mk);
+        (mk, id, InstanceId(Uuid::from_bytes([7; 16])))
+    }
+
+    fn attrs() -> impl Strategy<Value = Attrs> {
+        let value = prop_oneof![
+            any::<bool>().prop_map(AttrValue::Bool),
+            any::<i64>().prop_map(AttrValue::Int),
+            proptest::collection::vec(any::<u8>(), 0..32).prop_map(AttrValue::Bytes),
+        ];
+        proptest::collection::btree_map((1u64..0x200).prop_map(Cka), value, 0..6).prop_map(|m| {
+            let mut a = Attrs(m);
+            a.set(cka::CLASS, AttrValue::Int(cko::SECRET_KEY.0 as i64));
+            a
+        })
+    }
+
+    /// Opens a key object as the engine does: parse, then open the inner blob.
+    fn open_key(blob: &[u8]) -> Option<(Attrs, Vec<u8>)> {
+        let (mk, id, instance) = unit();
+        let Parsed::Sealed {
+            attrs,
+            header,
+            inner,
+            ..
+        } = parse(blob)?
+        else {
+            return None;
+        };
+        let m = open_object(&P, &mk, id, instance, header, inner).ok()?;
+        Some((attrs, m.expose().to_vec()))
+    }
+
+    fn open_state_blob(state: &[u8]) -> Option<(u8, Vec<u8>)> {
+        let (mk, id, instance) = unit();
+        let (op, inner) = state_op(state)?;
+        let body = open_state(&P, &mk, id, instance, op, inner).ok()?;
+        Some((op, body.expose().to_vec()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn key_objects_round_trip_and_any_changed_byte_is_refused(
+            a in attrs(),
+            material in proptest::collection::vec(any::<u8>(), 1..80),
+            at in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+        ) {
+            let (mk, id, instance) = unit();
+            let blob = seal_object(&P, &mk, id, instance, &a, &KeyMaterial::from_slice(&material))
+                .expect("seal");
+            prop_assert_eq!(open_key(&blob), Some((a, material)));
+            let mut bad = blob.clone();
+            let i = at.index(bad.len());
+            bad[i] ^= flip;
+            prop_assert_eq!(open_key(&bad), None);
+            prop_assert_eq!(open_key(&blob[..blob.len() - 1]), None);
+        }
+
+        #[test]
+        fn states_round_trip_and_any_changed_byte_is_refused(
+            op in any::<u8>(),
+            body in proptest::collection::vec(any::<u8>(), 0..200),
+            at in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+        ) {
+            let (mk, id, instance) = unit();
+            let state = seal_state(&P, &mk, id, instance, op, &KeyMaterial::from_slice(&body))
+                .expect("seal");
+            prop_assert_eq!(open_state_blob(&state), Some((op, body)));
+            let mut bad = state.clone();
+            let i = at.index(bad.len());
+            bad[i] ^= flip;
+            prop_assert_eq!(open_state_blob(&bad), None);
+        }
+
+        #[test]
+        fn wdeks_round_trip_and_any_changed_byte_is_refused(
+            dek in proptest::collection::vec(any::<u8>(), 1..64),
+            aad in proptest::collection::vec("[a-z0-9-]{0,12}", 0..3),
+            handle in any::<[u8; 16]>(),
+            at in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+        ) {
+            let wk = WrappingKey::new(&P, &KeyMaterial::from_slice(&[0x24; 32])).expect("key");
+            let open = |w: &[u8]| -> Option<(VersionId, Vec<u8>)> {
+                let parsed = envelope::Wdek::parse(w).ok()?;
+                let dek = envelope::unwrap(&wk, &parsed, &aad).ok()?;
+                Some((parsed.handle, dek.to_vec()))
+            };
+            let handle = VersionId(Uuid::from_bytes(handle));
+            let w = envelope::wrap(&P, &wk, handle, &dek, &aad).expect("wrap");
+            prop_assert_eq!(open(&w), Some((handle, dek)));
+            let mut bad = w.clone();
+            let i = at.index(bad.len());
+            bad[i] ^= flip;
+            prop_assert_eq!(open(&bad), None);
+        }
+    }
+}
