@@ -3,6 +3,9 @@
 //! absurd key derivations or carry damaged fields are refused with an error.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
 use strongroom_crypto_awslc::AwsLcProvider;
 use strongroom_engine::admin::files::*;
 
@@ -95,4 +98,44 @@ fn hpcs_files_are_recognised_and_refused_when_damaged() {
         .to_string()
         .contains("too short"));
     assert!(HpcsFile::parse(r#"{"format":"strongroom-mkpart/1"}"#).is_none());
+}
+
+/// One key part file, sealed once (Argon2id at 64 MiB is too slow to seal per case).
+fn sealed_text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let mut h = header(MKPART_FORMAT);
+        h.part_vp = Some(hex::encode([9u8; 32]));
+        let f = seal(&AwsLcProvider, h, b"pw", MIN_M_MIB, &[5; 32]).unwrap();
+        serde_json::to_string(&f).unwrap()
+    })
+}
+
+/// What a changed file gives: refused at parsing, or at opening, never a secret.
+fn opens(bytes: &[u8]) -> Option<Vec<u8>> {
+    let f = ProtectedFile::parse(std::str::from_utf8(bytes).ok()?).ok()?;
+    open(&AwsLcProvider, &f, b"pw", "f")
+        .ok()
+        .map(|s| s.to_vec())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// A file prints back to the same text and opens to its secret; any one changed byte
+    /// (header, key derivation, nonce, ciphertext, or the JSON around them) is refused.
+    #[test]
+    fn a_protected_file_round_trips_and_any_changed_byte_is_refused(
+        at in any::<prop::sample::Index>(),
+        flip in 1u8..=255,
+    ) {
+        let text = sealed_text();
+        let f = ProtectedFile::parse(text).unwrap();
+        prop_assert_eq!(serde_json::to_string(&f).unwrap(), text);
+        prop_assert_eq!(opens(text.as_bytes()), Some(vec![5u8; 32]));
+        let mut bad = text.as_bytes().to_vec();
+        let i = at.index(bad.len());
+        bad[i] ^= flip;
+        prop_assert_eq!(opens(&bad), None, "byte {} changed", i);
+    }
 }
