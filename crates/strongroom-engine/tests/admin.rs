@@ -881,3 +881,49 @@ fn parts_from_cards_of_a_trusted_zone_load_and_others_are_refused() {
     run(&mut u, cmd, &[&a]).unwrap();
     assert_eq!(u.new_vp(), Some((vp, false)));
 }
+
+// ---------------------------------------------------------------------------------------
+// Property: a signed command envelope round-trips, and any one changed byte of its JSON is
+// refused by the unit, which stays as it was.
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #[test]
+    fn a_command_envelope_round_trips_and_any_changed_byte_is_refused(
+        at in any::<prop::sample::Index>(),
+        flip in 1u8..=255,
+    ) {
+        let (a, b) = (Key::new(SigAlg::Ed25519), Key::new(SigAlg::EcdsaP256Sha256));
+        let u = secured(UnitKind::Operational, InstanceId::random(), &a, &b);
+        let saved = u.to_persisted().unwrap();
+        let cmd = body(&u, Cmd::SetThresholds { sign: 2, revoke: 1 });
+        let signed = sign_command(&P, &cmd, &[a.signer(), b.signer()]).unwrap();
+        let text = serde_json::to_string(&signed).unwrap();
+        let back: SignedCommand = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(&back, &signed);
+        let bytes = base64::engine::general_purpose::STANDARD.decode(&back.body).unwrap();
+        prop_assert_eq!(serde_json::from_slice::<CommandBody>(&bytes).unwrap(), cmd);
+        let mut fresh = UnitState::from_persisted(&P, &saved).unwrap();
+        prop_assert!(fresh.execute(&P, &back).is_ok());
+
+        let mut bad = text.into_bytes();
+        let i = at.index(bad.len());
+        bad[i] ^= flip;
+        let Some(changed) = std::str::from_utf8(&bad).ok()
+            .and_then(|t| serde_json::from_str::<SignedCommand>(t).ok()) else {
+            return Ok(()); // refused as JSON
+        };
+        let mut unit = UnitState::from_persisted(&P, &saved).unwrap();
+        match unit.execute(&P, &changed) {
+            Err(_) => prop_assert_eq!(snapshot(&unit), saved.to_vec(), "a refusal changed the unit"),
+            // Accepted only if the change kept the meaning: an SKI's hex digit in the other case.
+            Ok(_) => {
+                let mut same = changed.clone();
+                for s in &mut same.signatures {
+                    s.ski = s.ski.to_ascii_lowercase();
+                }
+                prop_assert_eq!(same, signed, "byte {} changed and the command was accepted", i);
+            }
+        }
+    }
+}
