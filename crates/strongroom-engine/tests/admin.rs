@@ -884,7 +884,7 @@ fn parts_from_cards_of_a_trusted_zone_load_and_others_are_refused() {
 
 // ---------------------------------------------------------------------------------------
 // Property: a signed command envelope round-trips, and any one changed byte of its JSON is
-// refused by the unit, which stays as it was.
+// refused by the unit, which stays as it was; the same for the unit's signed response.
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
@@ -902,9 +902,21 @@ proptest! {
         let back: SignedCommand = serde_json::from_str(&text).unwrap();
         prop_assert_eq!(&back, &signed);
         let bytes = base64::engine::general_purpose::STANDARD.decode(&back.body).unwrap();
-        prop_assert_eq!(serde_json::from_slice::<CommandBody>(&bytes).unwrap(), cmd);
+        prop_assert_eq!(&serde_json::from_slice::<CommandBody>(&bytes).unwrap(), &cmd);
         let mut fresh = UnitState::from_persisted(&P, &saved).unwrap();
-        prop_assert!(fresh.execute(&P, &back).is_ok());
+        let response = fresh.execute(&P, &back).unwrap().response;
+        // The unit's signed response round-trips too, and a changed byte fails its check.
+        let answer = serde_json::to_string(&response).unwrap();
+        let read = |t: &[u8]| -> Option<ResponseBody> {
+            let r: SignedResponse = serde_json::from_str(std::str::from_utf8(t).ok()?).ok()?;
+            verify_response(&P, fresh.identity_key(), &r).ok()
+        };
+        let expected = read(answer.as_bytes());
+        prop_assert_eq!(expected.as_ref().map(|b| b.ctr), Some(cmd.ctr));
+        let mut bad_answer = answer.clone().into_bytes();
+        let j = at.index(bad_answer.len());
+        bad_answer[j] ^= flip;
+        prop_assert_eq!(read(&bad_answer), None, "response byte {} changed", j);
 
         let mut bad = text.into_bytes();
         let i = at.index(bad.len());
