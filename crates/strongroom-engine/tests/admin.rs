@@ -555,6 +555,11 @@ proptest! {
                 }
             }
             check_invariants(&u);
+            // Whatever state the sequence reached persists and restores to itself.
+            let saved = u.to_persisted().unwrap();
+            let back = UnitState::from_persisted(&P, &saved).unwrap();
+            prop_assert_eq!(back.status(), u.status());
+            prop_assert_eq!(back.to_persisted().unwrap().to_vec(), saved.to_vec());
         }
     }
 }
