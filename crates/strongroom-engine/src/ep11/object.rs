@@ -335,6 +335,14 @@ mod tests {
         })
     }
 
+    /// `bytes` with one byte changed (`flip` is never 0).
+    fn changed(bytes: &[u8], at: prop::sample::Index, flip: u8) -> Vec<u8> {
+        let mut bad = bytes.to_vec();
+        let i = at.index(bad.len());
+        bad[i] ^= flip;
+        bad
+    }
+
     /// Opens a key object as the engine does: parse, then open the inner blob.
     fn open_key(blob: &[u8]) -> Option<(Attrs, Vec<u8>)> {
         let (mk, id, instance) = unit();
@@ -389,9 +397,7 @@ mod tests {
             let blob = seal_object(&P, &mk, id, instance, &a, &KeyMaterial::from_slice(&material))
                 .expect("seal");
             prop_assert_eq!(open_key(&blob), Some((a, material)));
-            let mut bad = blob.clone();
-            let i = at.index(bad.len());
-            bad[i] ^= flip;
+            let bad = changed(&blob, at, flip);
             prop_assert_eq!(open_key(&bad), None);
             prop_assert_eq!(open_key(&blob[..blob.len() - 1]), None);
         }
@@ -408,9 +414,7 @@ mod tests {
             spki.extend_from_slice(&inner);
             let blob = mac_spki(&P, &mk, id, instance, &spki, &a).expect("mac");
             prop_assert_eq!(open_public(&blob), Some((spki, a)));
-            let mut bad = blob.clone();
-            let i = at.index(bad.len());
-            bad[i] ^= flip;
+            let bad = changed(&blob, at, flip);
             // Whatever the change, no MACed key comes out (a change may leave a plain SPKI,
             // which the engine accepts to verify with only, without attributes).
             prop_assert_eq!(open_public(&bad), None);
@@ -427,9 +431,7 @@ mod tests {
             let state = seal_state(&P, &mk, id, instance, op, &KeyMaterial::from_slice(&body))
                 .expect("seal");
             prop_assert_eq!(open_state_blob(&state), Some((op, body)));
-            let mut bad = state.clone();
-            let i = at.index(bad.len());
-            bad[i] ^= flip;
+            let bad = changed(&state, at, flip);
             prop_assert_eq!(open_state_blob(&bad), None);
         }
 
@@ -450,9 +452,7 @@ mod tests {
             let handle = VersionId(Uuid::from_bytes(handle));
             let w = envelope::wrap(&P, &wk, handle, &dek, &aad).expect("wrap");
             prop_assert_eq!(open(&w), Some((handle, dek)));
-            let mut bad = w.clone();
-            let i = at.index(bad.len());
-            bad[i] ^= flip;
+            let bad = changed(&w, at, flip);
             prop_assert_eq!(open(&bad), None);
         }
     }
