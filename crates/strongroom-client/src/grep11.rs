@@ -15,6 +15,8 @@ pub mod keystore {
     tonic::include_proto!("strongroom.keystore");
 }
 
+pub mod unary;
+
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 mod rpc {
     tonic::include_proto!("google.rpc");
@@ -82,30 +84,68 @@ impl Default for Timeouts {
     }
 }
 
-/// Opens a channel to a GREP11 server at `host`:`port`. TLS goes through the same rustls
-/// configuration as every other Strongroom client: the hybrid post-quantum group
-/// X25519MLKEM768 is offered first, the classic groups after it.
-pub async fn channel(
-    host: &str,
-    port: u16,
-    transport: &Transport,
-    timeouts: Timeouts,
-) -> Result<tonic::transport::Channel, ConnectError> {
-    use std::sync::Arc;
-    let bracketed = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    };
-    let endpoint = format!("{bracketed}:{port}");
-    // The connector below does TLS itself, so tonic is given a plain URI; the requests
-    // still name the https origin.
-    let mut e = tonic::transport::Endpoint::from_shared(format!("http://{endpoint}"))
-        .map_err(|_| ConnectError::Endpoint(endpoint.clone()))?
-        .connect_timeout(timeouts.connect)
-        .timeout(timeouts.call)
-        .tcp_nodelay(true);
-    let unreachable = |e: &(dyn std::error::Error + 'static)| {
+/// A byte stream to a GREP11 server: TCP, or TLS over TCP.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
+/// How to reach one GREP11 endpoint: its `host:port`, and the TLS settings when it speaks
+/// TLS. Every Strongroom client dials through it, so all speak TLS the same way.
+#[derive(Clone)]
+pub(crate) struct Dial {
+    /// `host:port`, the host bracketed when it is an IPv6 address.
+    pub(crate) endpoint: String,
+    tls: Option<(
+        std::sync::Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+}
+
+impl Dial {
+    pub(crate) fn new(host: &str, port: u16, transport: &Transport) -> Result<Dial, ConnectError> {
+        let bracketed = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        };
+        let endpoint = format!("{bracketed}:{port}");
+        let tls = match transport {
+            Transport::Plain => None,
+            Transport::Tls { trust, identity } => {
+                let mut config = trust.verifying_config(identity.as_ref())?;
+                config.alpn_protocols = vec![b"h2".to_vec()];
+                let name = rustls::pki_types::ServerName::try_from(
+                    host.trim_matches(['[', ']']).to_string(),
+                )
+                .map_err(|_| ConnectError::Endpoint(endpoint.clone()))?;
+                Some((std::sync::Arc::new(config), name))
+            }
+        };
+        Ok(Dial { endpoint, tls })
+    }
+
+    /// Whether the connection speaks TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// A new connection, with Nagle off and small frames coalesced (see `coalesce`).
+    pub(crate) async fn connect(&self) -> std::io::Result<crate::coalesce::Coalesce<Box<dyn Io>>> {
+        let tcp = tokio::net::TcpStream::connect(self.endpoint.as_str()).await?;
+        tcp.set_nodelay(true)?;
+        let stream: Box<dyn Io> = match &self.tls {
+            None => Box::new(tcp),
+            Some((config, name)) => Box::new(
+                tokio_rustls::TlsConnector::from(std::sync::Arc::clone(config))
+                    .connect(name.clone(), tcp)
+                    .await?,
+            ),
+        };
+        Ok(crate::coalesce::Coalesce::new(stream, true))
+    }
+
+    /// The error of a failed connection, with the certificate problem in words when there
+    /// is one.
+    pub(crate) fn unreachable(&self, e: &(dyn std::error::Error + 'static)) -> ConnectError {
         let mut detail = e.to_string();
         let mut cur = e.source();
         while let Some(s) = cur {
@@ -116,57 +156,43 @@ pub async fn channel(
             detail = p;
         }
         ConnectError::Unreachable {
-            endpoint: endpoint.clone(),
+            endpoint: self.endpoint.clone(),
             detail,
         }
-    };
-    // Every connection coalesces small frames: one write per request (see `coalesce`).
-    let tls = match transport {
-        Transport::Plain => {
-            let addr = endpoint.clone();
-            let connector = tower::service_fn(move |_: tonic::transport::Uri| {
-                let addr = addr.clone();
-                async move {
-                    let tcp = tokio::net::TcpStream::connect(addr.as_str()).await?;
-                    tcp.set_nodelay(true)?;
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                        crate::coalesce::Coalesce::new(tcp, true),
-                    ))
-                }
-            });
-            return e
-                .connect_with_connector(connector)
-                .await
-                .map_err(|err| unreachable(&err));
-        }
-        Transport::Tls { trust, identity } => {
-            let mut config = trust.verifying_config(identity.as_ref())?;
-            config.alpn_protocols = vec![b"h2".to_vec()];
-            Arc::new(config)
-        }
-    };
-    let name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-        .map_err(|_| ConnectError::Endpoint(endpoint.clone()))?;
-    e = e.origin(
-        format!("https://{endpoint}")
-            .parse()
-            .map_err(|_| ConnectError::Endpoint(endpoint.clone()))?,
-    );
-    let addr = endpoint.clone();
+    }
+}
+
+/// Opens a channel to a GREP11 server at `host`:`port`. TLS goes through the same rustls
+/// configuration as every other Strongroom client: the hybrid post-quantum group
+/// X25519MLKEM768 is offered first, the classic groups after it.
+pub async fn channel(
+    host: &str,
+    port: u16,
+    transport: &Transport,
+    timeouts: Timeouts,
+) -> Result<tonic::transport::Channel, ConnectError> {
+    let dial = Dial::new(host, port, transport)?;
+    let endpoint = &dial.endpoint;
+    // The connector below does TLS itself, so tonic is given a plain URI; with TLS the
+    // requests still name the https origin.
+    let mut e = tonic::transport::Endpoint::from_shared(format!("http://{endpoint}"))
+        .map_err(|_| ConnectError::Endpoint(endpoint.clone()))?
+        .connect_timeout(timeouts.connect)
+        .timeout(timeouts.call)
+        .tcp_nodelay(true);
+    if dial.is_tls() {
+        e = e.origin(
+            format!("https://{endpoint}")
+                .parse()
+                .map_err(|_| ConnectError::Endpoint(endpoint.clone()))?,
+        );
+    }
+    let d = dial.clone();
     let connector = tower::service_fn(move |_: tonic::transport::Uri| {
-        let (tls, name, addr) = (Arc::clone(&tls), name.clone(), addr.clone());
-        async move {
-            let tcp = tokio::net::TcpStream::connect(addr.as_str()).await?;
-            tcp.set_nodelay(true)?;
-            let stream = tokio_rustls::TlsConnector::from(tls)
-                .connect(name, tcp)
-                .await?;
-            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                crate::coalesce::Coalesce::new(stream, true),
-            ))
-        }
+        let d = d.clone();
+        async move { Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(d.connect().await?)) }
     });
     e.connect_with_connector(connector)
         .await
-        .map_err(|err| unreachable(&err))
+        .map_err(|err| dial.unreachable(&err))
 }

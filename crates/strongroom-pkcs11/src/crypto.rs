@@ -194,7 +194,7 @@ impl Library {
             mech: Some(m),
             template: pb_template(t, class),
         };
-        let r = rpc!(self, self.remote_of(h)?, generate_key, req).map_err(fail)?;
+        let r = rpc!(self, self.remote_of(h)?, req).map_err(fail)?;
         let blob = blob_of(&r.key, r.key_bytes);
         if params {
             // Domain parameters come back in the clear (DER): their values are attributes.
@@ -284,7 +284,7 @@ impl Library {
             pub_key_template: pb_template(&sent, cko::PUBLIC_KEY),
             priv_key_template: pb_template(&sent_private, cko::PRIVATE_KEY),
         };
-        let r = rpc!(self, self.remote_of(h)?, generate_key_pair, req).map_err(fail)?;
+        let r = rpc!(self, self.remote_of(h)?, req).map_err(fail)?;
         let pub_blob = blob_of(&r.pub_key, r.pub_key_bytes);
         let priv_blob = blob_of(&r.priv_key, r.priv_key_bytes);
         let mut pa = new_key_attrs(pt, attrs_of(&r.pub_key), cko::PUBLIC_KEY, code);
@@ -334,7 +334,7 @@ impl Library {
             ke_k: kb(&kek),
             ..Default::default()
         };
-        let r = rpc!(self, self.remote_of(h)?, wrap_key, req).map_err(fail)?;
+        let r = rpc!(self, self.remote_of(h)?, req).map_err(fail)?;
         Ok(r.wrapped)
     }
 
@@ -378,7 +378,7 @@ impl Library {
             ke_k: kb(kek),
             ..Default::default()
         };
-        let r = rpc!(self, self.remote_of(h)?, unwrap_key, req).map_err(fail)?;
+        let r = rpc!(self, self.remote_of(h)?, req).map_err(fail)?;
         let blob = blob_of(&r.unwrapped, r.unwrapped_bytes);
         let mut attrs = new_key_attrs(t, attrs_of(&r.unwrapped), class, code);
         attrs.insert(cka::LOCAL, Value::Bool(false));
@@ -417,7 +417,7 @@ impl Library {
             base_key: kb(&blob),
             ..Default::default()
         };
-        let r = rpc!(self, self.remote_of(h)?, derive_key, req).map_err(fail)?;
+        let r = rpc!(self, self.remote_of(h)?, req).map_err(fail)?;
         let k = self.new_derived(h, t, &r, code, class)?;
         Ok((k, r.check_sum))
     }
@@ -458,7 +458,7 @@ impl Library {
             base_key: kb(&blob),
             ..Default::default()
         };
-        let r = rpc!(self, self.remote_of(h)?, derive_key, req).map_err(fail)?;
+        let r = rpc!(self, self.remote_of(h)?, req).map_err(fail)?;
         // The check value (7 bytes) comes first, then the ciphertext.
         let ct = r.check_sum.get(7..).ok_or(ckr::DEVICE_ERROR)?.to_vec();
         if ct.len() != len {
@@ -491,7 +491,7 @@ impl Library {
             base_key: kb(&blob),
             ..Default::default()
         };
-        let r = rpc!(self, self.remote_of(h)?, derive_key, req).map_err(fail)?;
+        let r = rpc!(self, self.remote_of(h)?, req).map_err(fail)?;
         self.new_derived(h, t, &r, ckm::ML_KEM, cko::SECRET_KEY)
     }
 
@@ -572,7 +572,7 @@ impl Library {
             template: object::to_pb(&kek_t),
         };
         let remote = self.remote_of(h)?;
-        let r = rpc!(self, remote, generate_key, req).map_err(fail)?;
+        let r = rpc!(self, remote, req).map_err(fail)?;
         let kek = blob_of(&r.key, r.key_bytes);
         let (mech, wrapped) = match class {
             cko::SECRET_KEY => {
@@ -658,7 +658,7 @@ impl Library {
             key: kb(kek),
             ..Default::default()
         };
-        let c = rpc!(self, self.remote_of(h)?, encrypt_single, req).map_err(fail)?;
+        let c = rpc!(self, self.remote_of(h)?, req).map_err(fail)?;
         Ok((m, c.ciphered))
     }
 
@@ -747,7 +747,7 @@ impl Library {
                         state,
                         data: part.to_vec(),
                     };
-                    let r = rpc!(self, remote, verify_update, req).map_err(fail)?;
+                    let r = rpc!(self, remote, req).map_err(fail)?;
                     op.state = Some(r.state);
                 }
                 let state = self.ensure_state(h, Kind::Verify, &mut op)?;
@@ -755,7 +755,7 @@ impl Library {
                     state,
                     signature: signature.to_vec(),
                 };
-                rpc!(self, remote, verify_final, req)
+                rpc!(self, remote, req)
                     .map(drop)
                     .map_err(fail)
             })(),
@@ -767,7 +767,7 @@ impl Library {
                     pub_key: op.key.as_deref().and_then(kb),
                     ..Default::default()
                 };
-                rpc!(self, remote, verify_single, req)
+                rpc!(self, remote, req)
                     .map(drop)
                     .map_err(fail)
             }
@@ -778,7 +778,7 @@ impl Library {
                         state,
                         data: data.to_vec(),
                     };
-                    let r = rpc!(self, remote, verify_update, req).map_err(fail)?;
+                    let r = rpc!(self, remote, req).map_err(fail)?;
                     op.state = Some(r.state);
                     Ok(())
                 }),
@@ -789,7 +789,7 @@ impl Library {
                         state,
                         signature: signature.to_vec(),
                     };
-                    rpc!(self, remote, verify_final, req)
+                    rpc!(self, remote, req)
                         .map(drop)
                         .map_err(fail)
                 }),
@@ -817,7 +817,7 @@ impl Library {
                     key: kb(&blob),
                     ..Default::default()
                 };
-                let r = rpc!(self, self.remote_of(h)?, digest_key, req).map_err(fail)?;
+                let r = rpc!(self, self.remote_of(h)?, req).map_err(fail)?;
                 op.state = Some(r.state);
                 Ok(())
             });
@@ -840,7 +840,7 @@ impl Library {
                     key,
                     ..Default::default()
                 };
-                rpc!(self, remote, encrypt_init, req).map(|r| r.state)
+                rpc!(self, remote, req).map(|r| r.state)
             }
             Kind::Decrypt => {
                 let req = pb::DecryptInitRequest {
@@ -848,11 +848,11 @@ impl Library {
                     key,
                     ..Default::default()
                 };
-                rpc!(self, remote, decrypt_init, req).map(|r| r.state)
+                rpc!(self, remote, req).map(|r| r.state)
             }
             Kind::Digest => {
                 let req = pb::DigestInitRequest { mech };
-                rpc!(self, remote, digest_init, req).map(|r| r.state)
+                rpc!(self, remote, req).map(|r| r.state)
             }
             Kind::Sign => {
                 let req = pb::SignInitRequest {
@@ -860,7 +860,7 @@ impl Library {
                     priv_key: key,
                     ..Default::default()
                 };
-                rpc!(self, remote, sign_init, req).map(|r| r.state)
+                rpc!(self, remote, req).map(|r| r.state)
             }
             Kind::Verify => {
                 let req = pb::VerifyInitRequest {
@@ -868,7 +868,7 @@ impl Library {
                     pub_key: key,
                     ..Default::default()
                 };
-                rpc!(self, remote, verify_init, req).map(|r| r.state)
+                rpc!(self, remote, req).map(|r| r.state)
             }
         }
         .map_err(fail)?;
@@ -898,7 +898,7 @@ impl Library {
                     key,
                     ..Default::default()
                 };
-                rpc!(self, remote, encrypt_single, req)
+                rpc!(self, remote, req)
                     .map(|r| r.ciphered)
                     .map_err(fail)
             }
@@ -909,7 +909,7 @@ impl Library {
                     key,
                     ..Default::default()
                 };
-                rpc!(self, remote, decrypt_single, req)
+                rpc!(self, remote, req)
                     .map(|r| r.plain)
                     .map_err(fail)
             }
@@ -920,13 +920,13 @@ impl Library {
                     priv_key: key,
                     ..Default::default()
                 };
-                rpc!(self, remote, sign_single, req)
+                rpc!(self, remote, req)
                     .map(|r| r.signature)
                     .map_err(fail)
             }
             (Kind::Digest, Step::Single) if op.state.is_none() => {
                 let req = pb::DigestSingleRequest { mech, data };
-                rpc!(self, remote, digest_single, req)
+                rpc!(self, remote, req)
                     .map(|r| r.digest)
                     .map_err(fail)
             }
@@ -936,22 +936,22 @@ impl Library {
                 let (state, out) = match kind {
                     Kind::Encrypt => {
                         let req = pb::EncryptUpdateRequest { state, plain: data };
-                        rpc!(self, remote, encrypt_update, req).map(|r| (r.state, r.ciphered))
+                        rpc!(self, remote, req).map(|r| (r.state, r.ciphered))
                     }
                     Kind::Decrypt => {
                         let req = pb::DecryptUpdateRequest {
                             state,
                             ciphered: data,
                         };
-                        rpc!(self, remote, decrypt_update, req).map(|r| (r.state, r.plain))
+                        rpc!(self, remote, req).map(|r| (r.state, r.plain))
                     }
                     Kind::Digest => {
                         let req = pb::DigestUpdateRequest { state, data };
-                        rpc!(self, remote, digest_update, req).map(|r| (r.state, Vec::new()))
+                        rpc!(self, remote, req).map(|r| (r.state, Vec::new()))
                     }
                     Kind::Sign => {
                         let req = pb::SignUpdateRequest { state, data };
-                        rpc!(self, remote, sign_update, req).map(|r| (r.state, Vec::new()))
+                        rpc!(self, remote, req).map(|r| (r.state, Vec::new()))
                     }
                     Kind::Verify => return Err(ckr::FUNCTION_FAILED),
                 }
@@ -964,19 +964,19 @@ impl Library {
                 match kind {
                     Kind::Encrypt => {
                         let req = pb::EncryptFinalRequest { state };
-                        rpc!(self, remote, encrypt_final, req).map(|r| r.ciphered)
+                        rpc!(self, remote, req).map(|r| r.ciphered)
                     }
                     Kind::Decrypt => {
                         let req = pb::DecryptFinalRequest { state };
-                        rpc!(self, remote, decrypt_final, req).map(|r| r.plain)
+                        rpc!(self, remote, req).map(|r| r.plain)
                     }
                     Kind::Digest => {
                         let req = pb::DigestFinalRequest { state };
-                        rpc!(self, remote, digest_final, req).map(|r| r.digest)
+                        rpc!(self, remote, req).map(|r| r.digest)
                     }
                     Kind::Sign => {
                         let req = pb::SignFinalRequest { state };
-                        rpc!(self, remote, sign_final, req).map(|r| r.signature)
+                        rpc!(self, remote, req).map(|r| r.signature)
                     }
                     Kind::Verify => return Err(ckr::FUNCTION_FAILED),
                 }
@@ -988,7 +988,7 @@ impl Library {
     /// `C_GenerateRandom`.
     pub fn random(&self, h: u64, len: usize) -> Result<Vec<u8>> {
         let req = pb::GenerateRandomRequest { len: len as u64 };
-        rpc!(self, self.remote_of(h)?, generate_random, req)
+        rpc!(self, self.remote_of(h)?, req)
             .map(|r| r.rnd)
             .map_err(fail)
     }

@@ -15,18 +15,11 @@ use crate::object::{self, Home, Object, Stored, Template, Value};
 use crate::ops::Ops;
 use crate::remote::{CallError, Remote, Who};
 
-/// One GREP11 call on a token's remote, run on the calling thread's engine:
-/// `rpc!(library, remote, method, request)`.
+/// One GREP11 call (or one call of the token-object keystore) on a token's remote, run on
+/// the calling thread's engine: `rpc!(library, remote, request)`.
 macro_rules! rpc {
-    ($lib:expr, $remote:expr, $method:ident, $req:expr) => {
-        $lib.block_on($remote.call($req, |mut c, r| async move { c.$method(r).await }))
-    };
-}
-
-/// One call of the token-object keystore, as [`rpc!`].
-macro_rules! keystore {
-    ($lib:expr, $remote:expr, $method:ident, $req:expr) => {
-        $lib.block_on($remote.call_keystore($req, |mut c, r| async move { c.$method(r).await }))
+    ($lib:expr, $remote:expr, $req:expr) => {
+        $lib.block_on($remote.call($req))
     };
 }
 pub(crate) use rpc;
@@ -158,7 +151,6 @@ impl Library {
         let r = rpc!(
             self,
             s.remote,
-            get_mechanism_list,
             pb::GetMechanismListRequest {}
         )
         .map_err(fail)?;
@@ -181,7 +173,6 @@ impl Library {
         let r = rpc!(
             self,
             s.remote,
-            get_mechanism_info,
             pb::GetMechanismInfoRequest { mech: m.0 }
         )
         .map_err(|e| match e.ckr {
@@ -350,7 +341,7 @@ impl Library {
                 space: space.to_string(),
                 private,
             };
-            keystore!(self, s.remote, clear_space, req).map_err(fail)?;
+            rpc!(self, s.remote, req).map_err(fail)?;
         }
         Ok(())
     }
@@ -397,7 +388,7 @@ impl Library {
                     space: space.to_string(),
                     private,
                 };
-                let r = keystore!(self, s.remote, list_objects, req).map_err(fail)?;
+                let r = rpc!(self, s.remote, req).map_err(fail)?;
                 for o in r.objects {
                     let home = Home::Token {
                         id: o.id.clone(),
@@ -494,7 +485,7 @@ impl Library {
             expected_version: expected,
         };
         let s = self.slot(slot)?;
-        let r = keystore!(self, s.remote, put_object, req).map_err(fail)?;
+        let r = rpc!(self, s.remote, req).map_err(fail)?;
         Ok(r.version)
     }
 
@@ -534,7 +525,7 @@ impl Library {
                 id: id.clone(),
             };
             let s = self.slot(slot)?;
-            keystore!(self, s.remote, delete_object, req).map_err(fail)?;
+            rpc!(self, s.remote, req).map_err(fail)?;
         }
         lock(&self.state).objects.remove(&obj);
         Ok(())
@@ -620,7 +611,7 @@ impl Library {
                 attributes: object::to_pb(&bound),
             };
             let s = self.slot(slot)?;
-            let r = rpc!(self, s.remote, set_attribute_value, req).map_err(fail)?;
+            let r = rpc!(self, s.remote, req).map_err(fail)?;
             o.blob = Some(r.object);
         }
         for (a, v) in t {

@@ -7,21 +7,15 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use strongroom_client::grep11::grep11_error_of;
-use strongroom_client::grep11::keystore::keystore_client::KeystoreClient;
-use strongroom_client::grep11::pb::crypto_client::CryptoClient;
-use strongroom_client::grep11::{channel, ConnectError, Timeouts, Transport};
+use strongroom_client::grep11::unary::{Connection, Unary};
+use strongroom_client::grep11::{ConnectError, Timeouts, Transport};
 use strongroom_client::{iam_token, IamToken};
 use strongroom_client::{ClientIdentity, Trust};
 use strongroom_model::pkcs11::{ckr, Ckr};
-use tonic::transport::Channel;
+use tonic::codegen::http::{HeaderMap, HeaderValue};
 use zeroize::Zeroizing;
 
 use crate::config;
-
-/// The GREP11 client stub over one channel.
-pub type Grep11 = CryptoClient<Channel>;
-/// The token-object keystore's client stub over one channel.
-pub type Keystore = KeystoreClient<Channel>;
 
 /// Who the calls authenticate as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +29,7 @@ pub enum Who {
 }
 
 /// An `authorization` header value, parsed once per token.
-type Bearer = tonic::metadata::MetadataValue<tonic::metadata::Ascii>;
+type Bearer = HeaderValue;
 
 struct Auth {
     who: Who,
@@ -59,7 +53,7 @@ pub struct Remote {
     /// Each engine's connection (see [`crate::engines`]), to the endpoint in use.
     channels: Mutex<HashMap<usize, Link>>,
     /// `Bluemix-Instance`, parsed once.
-    instance: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    instance: Option<HeaderValue>,
     auth: Mutex<Auth>,
 }
 
@@ -84,11 +78,11 @@ fn trust_of(cfg: &config::Token) -> Trust {
     }
 }
 
-/// One engine's connection: the endpoint (its index in the configuration), the channel,
+/// One engine's connection: the endpoint (its index in the configuration), the connection,
 /// and when it was last used.
 struct Link {
     index: usize,
-    channel: Channel,
+    conn: Connection,
     used: Instant,
 }
 
@@ -267,13 +261,13 @@ impl Remote {
         }
     }
 
-    async fn connect(&self, index: usize) -> Result<Channel, CallError> {
+    async fn connect(&self, index: usize) -> Result<Connection, CallError> {
         let ep = &self.cfg.endpoints[index];
         let timeouts = Timeouts {
             connect: Duration::from_secs(3),
             call: Duration::from_secs(30),
         };
-        channel(&ep.host, ep.port, &self.transport(), timeouts)
+        Connection::open(&ep.host, ep.port, &self.transport(), timeouts)
             .await
             .map_err(|e| match e {
                 ConnectError::Trust(t) => CallError {
@@ -286,14 +280,14 @@ impl Remote {
 
     /// The calling engine's channel to the endpoint in use, or a new one to the first
     /// endpoint that answers (the one other engines use first).
-    async fn channel(&self) -> Result<(usize, Channel), CallError> {
+    async fn connection(&self) -> Result<(usize, Connection), CallError> {
         let engine = crate::engines::current();
         let preferred = {
             let mut links = lock(&self.channels);
             if let Some(l) = links.get_mut(&engine) {
-                if l.used.elapsed() < IDLE {
+                if l.used.elapsed() < IDLE && !l.conn.is_closed() {
                     l.used = Instant::now();
-                    return Ok((l.index, l.channel.clone()));
+                    return Ok((l.index, l.conn.clone()));
                 }
                 links.remove(&engine);
             }
@@ -306,14 +300,14 @@ impl Remote {
         let mut last = CallError::device("no GREP11 endpoint is configured");
         for index in order {
             match self.connect(index).await {
-                Ok(channel) => {
+                Ok(conn) => {
                     let link = Link {
                         index,
-                        channel: channel.clone(),
+                        conn: conn.clone(),
                         used: Instant::now(),
                     };
                     lock(&self.channels).insert(engine, link);
-                    return Ok((index, channel));
+                    return Ok((index, conn));
                 }
                 Err(e) => last = e,
             }
@@ -327,54 +321,29 @@ impl Remote {
         lock(&self.channels).retain(|_, l| l.index != index);
     }
 
-    fn request<M>(&self, msg: M, bearer: Option<&Bearer>) -> tonic::Request<M> {
-        let mut r = tonic::Request::new(msg);
-        let md = r.metadata_mut();
+    /// The request headers of a call: the bearer token and the instance.
+    fn metadata(&self, bearer: Option<&Bearer>) -> HeaderMap {
+        let mut md = HeaderMap::with_capacity(2);
         if let Some(b) = bearer {
             md.insert("authorization", b.clone());
         }
         if let Some(i) = &self.instance {
             md.insert("bluemix-instance", i.clone());
         }
-        r
+        md
     }
 
-    /// Runs one GREP11 call: on an expired token it exchanges the key again and retries
-    /// once; on a transport failure it forgets the channel (the next call reconnects,
-    /// trying every endpoint) and answers `CKR_DEVICE_ERROR`.
-    pub async fn call<M, T, F, Fut>(&self, msg: M, f: F) -> Result<T, CallError>
-    where
-        M: Clone,
-        F: Fn(Grep11, tonic::Request<M>) -> Fut,
-        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    {
-        self.call_on(msg, |ch, r| f(CryptoClient::new(ch), r)).await
-    }
-
-    /// Runs one call of Strongroom's keystore for token objects, as [`Remote::call`].
-    pub async fn call_keystore<M, T, F, Fut>(&self, msg: M, f: F) -> Result<T, CallError>
-    where
-        M: Clone,
-        F: Fn(Keystore, tonic::Request<M>) -> Fut,
-        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    {
-        self.call_on(msg, |ch, r| f(KeystoreClient::new(ch), r))
-            .await
-    }
-
-    async fn call_on<M, T, F, Fut>(&self, msg: M, f: F) -> Result<T, CallError>
-    where
-        M: Clone,
-        F: Fn(Channel, tonic::Request<M>) -> Fut,
-        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    {
+    /// Runs one GREP11 call (or one call of Strongroom's keystore for token objects): on
+    /// an expired token it exchanges the key again and retries once; on a transport
+    /// failure it forgets the connection (the next call reconnects, trying every endpoint)
+    /// and answers `CKR_DEVICE_ERROR`.
+    pub async fn call<M: Unary>(&self, msg: M) -> Result<M::Response, CallError> {
         let mut refreshed = false;
         loop {
             let bearer = self.bearer(refreshed).await?;
-            let (index, channel) = self.channel().await?;
-            let req = self.request(msg.clone(), bearer.as_ref());
-            match f(channel, req).await {
-                Ok(r) => return Ok(r.into_inner()),
+            let (index, mut conn) = self.connection().await?;
+            match conn.call(&msg, &self.metadata(bearer.as_ref())).await {
+                Ok(r) => return Ok(r),
                 Err(st) => {
                     if let Some(e) = grep11_error_of(&st) {
                         if st.code() == tonic::Code::Unauthenticated

@@ -13,6 +13,7 @@ use serde_json::json;
 use strongroom_engine::ep11::consts::{cka, ckk, ckm, cko, Cka, Ckm};
 use strongroom_engine::ep11::{AttrValue, Mech, MechParam, Op, Template};
 use strongroom_engine::{CryptoProvider, CryptoUnit, MasterKey};
+use strongroom_client::grep11::unary::{frame, unframe, Chunks};
 use strongroom_grep11::pb::crypto_client::CryptoClient;
 use strongroom_grep11::{pb, pb_template};
 use strongroom_model::InstanceId;
@@ -202,40 +203,6 @@ pub fn inproc(op: Ep11Op, threads: usize, duration: f64) -> Result<serde_json::V
     Ok(json!({"ops": n, "seconds": secs, "ops_per_sec": n as f64 / secs, "threads": threads}))
 }
 
-/// A request body sent as DATA frames of less than 1 KiB: h2 copies such frames into its
-/// write buffer, so the requests of many streams leave in one write (a larger frame is
-/// written on its own, one system call per request).
-pub struct Chunks(std::collections::VecDeque<hyper::body::Bytes>);
-
-impl Chunks {
-    fn of(b: &hyper::body::Bytes) -> Chunks {
-        let mut parts = std::collections::VecDeque::new();
-        let mut at = 0;
-        while at < b.len() {
-            let end = (at + 1000).min(b.len());
-            parts.push_back(b.slice(at..end));
-            at = end;
-        }
-        Chunks(parts)
-    }
-}
-
-impl hyper::body::Body for Chunks {
-    type Data = hyper::body::Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(hyper::body::Frame::data(b))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
 /// One measured operation as it goes over the wire: the method path, the request message
 /// framed for gRPC (flag byte, length, protobuf) and what a correct answer holds.
 struct Call {
@@ -246,56 +213,47 @@ struct Call {
 
 impl Call {
     fn new(op: Ep11Op, mech: &Mech, key: &[u8], template: &Template) -> Call {
-        use prost::Message;
         let (mech, data) = (pb_mech(mech), data_of(op));
         let (path, msg) = match op {
             Ep11Op::MlKemDecap => (
                 "/grep11.Crypto/DeriveKey",
-                pb::DeriveKeyRequest {
+                frame(&pb::DeriveKeyRequest {
                     mech,
                     template: pb_template(&kem_template()),
                     base_key: kb(key),
                     ..Default::default()
-                }
-                .encode_to_vec(),
+                }),
             ),
             Ep11Op::RsaSign | Ep11Op::EcdsaSign | Ep11Op::MlDsaSign => (
                 "/grep11.Crypto/SignSingle",
-                pb::SignSingleRequest {
+                frame(&pb::SignSingleRequest {
                     mech,
                     data,
                     priv_key: kb(key),
                     ..Default::default()
-                }
-                .encode_to_vec(),
+                }),
             ),
             Ep11Op::AesEncrypt => (
                 "/grep11.Crypto/EncryptSingle",
-                pb::EncryptSingleRequest {
+                frame(&pb::EncryptSingleRequest {
                     mech,
                     plain: data,
                     key: kb(key),
                     ..Default::default()
-                }
-                .encode_to_vec(),
+                }),
             ),
             Ep11Op::GenerateAes => (
                 "/grep11.Crypto/GenerateKey",
-                pb::GenerateKeyRequest {
+                frame(&pb::GenerateKeyRequest {
                     mech,
                     template: pb_template(template),
-                }
-                .encode_to_vec(),
+                }),
             ),
         };
-        let mut frame = Vec::with_capacity(5 + msg.len());
-        frame.push(0);
-        frame.extend_from_slice(&(msg.len() as u32).to_be_bytes());
-        frame.extend_from_slice(&msg);
         Call {
             op,
             path,
-            frame: frame.into(),
+            frame: msg,
         }
     }
 
@@ -328,14 +286,7 @@ impl Call {
             return Err(Error::other(format!("grpc-status {status:?}")));
         }
         let bytes = body.to_bytes();
-        let msg = bytes
-            .get(5..)
-            .filter(|m| {
-                bytes[0] == 0
-                    && m.len()
-                        == u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize
-            })
-            .ok_or_else(|| Error::other("the answer is not one gRPC message"))?;
+        let msg = unframe(&bytes).map_err(|st| Error::other(st.message().to_string()))?;
         let decoded = Error::context("protobuf");
         let (size, expected) = match self.op {
             Ep11Op::RsaSign | Ep11Op::EcdsaSign | Ep11Op::MlDsaSign => {
@@ -639,19 +590,5 @@ mod tests {
         assert!(wrong.to_string().contains("size 255"), "{wrong}");
         let garbage = answering(vec![0xff; 7], "0").await.unwrap_err();
         assert!(!garbage.to_string().is_empty());
-    }
-
-    #[test]
-    fn request_bodies_go_in_frames_h2_copies() {
-        let frame = Bytes::from(vec![3u8; 2500]);
-        let parts = Chunks::of(&frame).0;
-        assert!(parts.iter().all(|p| p.len() < 1024));
-        assert_eq!(
-            parts
-                .iter()
-                .flat_map(|p| p.iter().copied())
-                .collect::<Vec<_>>(),
-            frame.to_vec()
-        );
     }
 }
