@@ -19,6 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "keystore.proto",
     ]
     .map(|f| format!("{dir}/{f}"));
+    println!("cargo:rerun-if-changed=build.rs");
     for f in &files {
         println!("cargo:rerun-if-changed={f}");
     }

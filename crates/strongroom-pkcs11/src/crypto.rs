@@ -755,9 +755,7 @@ impl Library {
                     state,
                     signature: signature.to_vec(),
                 };
-                rpc!(self, remote, req)
-                    .map(drop)
-                    .map_err(fail)
+                rpc!(self, remote, req).map(drop).map_err(fail)
             })(),
             Step::Single => {
                 let req = pb::VerifySingleRequest {
@@ -767,9 +765,7 @@ impl Library {
                     pub_key: op.key.as_deref().and_then(kb),
                     ..Default::default()
                 };
-                rpc!(self, remote, req)
-                    .map(drop)
-                    .map_err(fail)
+                rpc!(self, remote, req).map(drop).map_err(fail)
             }
             Step::Update => self
                 .ensure_state(h, Kind::Verify, &mut op)
@@ -789,9 +785,7 @@ impl Library {
                         state,
                         signature: signature.to_vec(),
                     };
-                    rpc!(self, remote, req)
-                        .map(drop)
-                        .map_err(fail)
+                    rpc!(self, remote, req).map(drop).map_err(fail)
                 }),
         };
         let keep = step == Step::Update && r.is_ok();
@@ -898,9 +892,7 @@ impl Library {
                     key,
                     ..Default::default()
                 };
-                rpc!(self, remote, req)
-                    .map(|r| r.ciphered)
-                    .map_err(fail)
+                rpc!(self, remote, req).map(|r| r.ciphered).map_err(fail)
             }
             (Kind::Decrypt, Step::Single) if op.state.is_none() => {
                 let req = pb::DecryptSingleRequest {
@@ -909,9 +901,7 @@ impl Library {
                     key,
                     ..Default::default()
                 };
-                rpc!(self, remote, req)
-                    .map(|r| r.plain)
-                    .map_err(fail)
+                rpc!(self, remote, req).map(|r| r.plain).map_err(fail)
             }
             (Kind::Sign, Step::Single) if op.state.is_none() => {
                 let req = pb::SignSingleRequest {
@@ -920,15 +910,11 @@ impl Library {
                     priv_key: key,
                     ..Default::default()
                 };
-                rpc!(self, remote, req)
-                    .map(|r| r.signature)
-                    .map_err(fail)
+                rpc!(self, remote, req).map(|r| r.signature).map_err(fail)
             }
             (Kind::Digest, Step::Single) if op.state.is_none() => {
                 let req = pb::DigestSingleRequest { mech, data };
-                rpc!(self, remote, req)
-                    .map(|r| r.digest)
-                    .map_err(fail)
+                rpc!(self, remote, req).map(|r| r.digest).map_err(fail)
             }
             (_, Step::Single) => Err(ckr::OPERATION_ACTIVE),
             (kind, Step::Update) => {

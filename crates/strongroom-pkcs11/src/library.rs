@@ -148,12 +148,7 @@ impl Library {
         if let Some(m) = lock(&s.mechs).clone() {
             return Ok(m);
         }
-        let r = rpc!(
-            self,
-            s.remote,
-            pb::GetMechanismListRequest {}
-        )
-        .map_err(fail)?;
+        let r = rpc!(self, s.remote, pb::GetMechanismListRequest {}).map_err(fail)?;
         let list: Vec<Ckm> = r
             .mechs
             .into_iter()
@@ -170,15 +165,12 @@ impl Library {
         if NOT_CARRIED.contains(&m) {
             return Err(ckr::MECHANISM_INVALID);
         }
-        let r = rpc!(
-            self,
-            s.remote,
-            pb::GetMechanismInfoRequest { mech: m.0 }
-        )
-        .map_err(|e| match e.ckr {
-            ckr::MECHANISM_INVALID => ckr::MECHANISM_INVALID,
-            _ => fail(e),
-        })?;
+        let r = rpc!(self, s.remote, pb::GetMechanismInfoRequest { mech: m.0 }).map_err(
+            |e| match e.ckr {
+                ckr::MECHANISM_INVALID => ckr::MECHANISM_INVALID,
+                _ => fail(e),
+            },
+        )?;
         r.mech_info.ok_or(ckr::DEVICE_ERROR)
     }
 

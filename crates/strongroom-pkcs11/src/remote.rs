@@ -278,7 +278,7 @@ impl Remote {
             })
     }
 
-    /// The calling engine's channel to the endpoint in use, or a new one to the first
+    /// The calling engine's connection to the endpoint in use, or a new one to the first
     /// endpoint that answers (the one other engines use first).
     async fn connection(&self) -> Result<(usize, Connection), CallError> {
         let engine = crate::engines::current();

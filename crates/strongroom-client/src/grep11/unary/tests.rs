@@ -164,7 +164,10 @@ fn metadata() -> HeaderMap {
 #[test]
 fn paths_and_responses_come_from_the_protos() {
     assert_eq!(pb::SignSingleRequest::PATH, "/grep11.Crypto/SignSingle");
-    assert_eq!(pb::GetMechanismListRequest::PATH, "/grep11.Crypto/GetMechanismList");
+    assert_eq!(
+        pb::GetMechanismListRequest::PATH,
+        "/grep11.Crypto/GetMechanismList"
+    );
     assert_eq!(
         keystore::ListObjectsRequest::PATH,
         "/strongroom.keystore.Keystore/ListObjects"
@@ -193,7 +196,10 @@ fn a_frame_holds_exactly_one_uncompressed_message() {
     assert_eq!(unframe(&f).unwrap(), &req.encode_to_vec()[..]);
     let mut compressed = f.to_vec();
     compressed[0] = 1;
-    assert!(unframe(&compressed).unwrap_err().message().contains("compressed"));
+    assert!(unframe(&compressed)
+        .unwrap_err()
+        .message()
+        .contains("compressed"));
     assert!(unframe(&f[..f.len() - 1]).is_err(), "short");
     let mut long = f.to_vec();
     long.push(0);
