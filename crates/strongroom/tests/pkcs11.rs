@@ -18,6 +18,30 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 
+/// The library is loaded once per process and initialized by each test, with its
+/// configuration in a process-wide variable, so the tests of one process take turns
+/// (nextest runs each in a process of its own; a plain `cargo test` runs them in threads).
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The library, initialized with the configuration `EP11CLIENT_CFG` names now: an earlier
+/// test of the process that did not finalize it (it failed, or it had no need) is finalized
+/// first, so that the library reads the configuration again.
+fn loaded() -> Pkcs11 {
+    let args = || CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK);
+    let p = Pkcs11::new(module()).unwrap();
+    match p.initialize(args()) {
+        Err(Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {
+            Pkcs11::new(module()).unwrap().finalize().unwrap();
+            p.initialize(args()).unwrap();
+        }
+        r => r.unwrap(),
+    }
+    p
+}
+
 /// The library the workspace build produced next to the binary.
 fn module() -> PathBuf {
     let dir = bin().parent().unwrap().to_path_buf();
@@ -72,9 +96,7 @@ fn dev_with(dir: &std::path::Path, grpc: &str, extra: &[&str]) -> Dev {
 fn open(d: &Dev) -> (Pkcs11, Session) {
     // SAFETY-free: the variable is read by the library at C_Initialize, in this process.
     std::env::set_var("EP11CLIENT_CFG", &d.config);
-    let p = Pkcs11::new(module()).unwrap();
-    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .unwrap();
+    let p = loaded();
     let slot = p.get_slots_with_token().unwrap()[0];
     let s = p.open_rw_session(slot).unwrap();
     s.login(UserType::User, Some(&AuthPin::from(d.pin.clone())))
@@ -163,6 +185,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn token_objects_persist_across_processes_and_sixteen_threads_share_the_token() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let d = dev(dir.path(), "127.0.0.1:0");
 
@@ -242,6 +265,7 @@ fn token_objects_persist_across_processes_and_sixteen_threads_share_the_token() 
 
 #[test]
 fn the_library_fails_over_to_the_next_listed_endpoint() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let d = dev(dir.path(), "127.0.0.1:0");
     // Nothing listens on 127.0.0.2 (the server binds 127.0.0.1): the library moves on.
@@ -279,6 +303,7 @@ fn the_library_fails_over_to_the_next_listed_endpoint() {
 
 #[test]
 fn a_server_outage_is_a_device_error_and_the_library_recovers() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let grpc = format!("127.0.0.1:{}", free_port());
     let mut d = dev(dir.path(), &grpc);
@@ -384,6 +409,7 @@ fn failures(report: &str) -> Vec<String> {
 
 #[test]
 fn pkcs11_tool_test_shows_no_failure_softhsm2_does_not_and_openssl_checks_its_signatures() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let d = dev(dir.path(), "127.0.0.1:0");
     let ours = module();
@@ -563,6 +589,7 @@ fn count_objects(s: &Session) -> usize {
 
 #[test]
 fn tenants_roles_and_quotas_hold_on_the_pkcs11_path() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let d = dev(dir.path(), "127.0.0.1:0");
     let (p, s) = open(&d);
@@ -617,9 +644,7 @@ fn tenants_roles_and_quotas_hold_on_the_pkcs11_path() {
     // A Reader's API key: the private keystore (Writer) and key generation are refused.
     let reader = api_key(&d.server, &d.server.instance, &["Reader"]);
     std::env::set_var("EP11CLIENT_CFG", &d.config);
-    let p = Pkcs11::new(module()).unwrap();
-    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .unwrap();
+    let p = loaded();
     let slot = p.get_slots_with_token().unwrap()[0];
     let s = p.open_rw_session(slot).unwrap();
     s.login(UserType::User, Some(&AuthPin::from(reader)))
@@ -696,6 +721,7 @@ fn tenants_roles_and_quotas_hold_on_the_pkcs11_path() {
 
 #[test]
 fn expired_tokens_are_exchanged_again_init_token_empties_the_keystores_and_pins_stay_api_keys() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let d = dev(dir.path(), "127.0.0.1:0");
     let (p, s) = open(&d);
@@ -747,6 +773,7 @@ fn expired_tokens_are_exchanged_again_init_token_empties_the_keystores_and_pins_
 
 #[test]
 fn the_library_speaks_tls_to_grep11_and_iam() {
+    let _one = one_at_a_time();
     // A self-signed certificate for the loopback address, which the dev configuration
     // then names as its CA.
     let dir = tempfile::tempdir().unwrap();
@@ -836,9 +863,7 @@ fn the_library_speaks_tls_to_grep11_and_iam() {
     let wrong = dir.path().join("wrong-ca.yaml");
     std::fs::write(&wrong, yaml.replace(&c, &other_pem.display().to_string())).unwrap();
     std::env::set_var("EP11CLIENT_CFG", &wrong);
-    let p = Pkcs11::new(module()).unwrap();
-    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .unwrap();
+    let p = loaded();
     let slot = p.get_slots_with_token().unwrap()[0];
     let s = p.open_rw_session(slot).unwrap();
     match s.login(UserType::User, Some(&AuthPin::from(d.pin.clone()))) {
@@ -865,6 +890,7 @@ fn aes_template() -> [Attribute; 5] {
 
 #[test]
 fn ml_dsa_and_ml_kem_through_the_pkcs11_3_2_interface() {
+    let _one = one_at_a_time();
     use cryptoki::mechanism::dsa::{HedgeType, SignAdditionalContext};
     use cryptoki::object::{MlDsaParameterSetType, MlKemParameterSetType};
     let dir = tempfile::tempdir().unwrap();
@@ -965,6 +991,7 @@ fn ml_dsa_and_ml_kem_through_the_pkcs11_3_2_interface() {
 
 #[test]
 fn x25519_agreement_through_the_library_and_ibm_mechanisms_it_lists() {
+    let _one = one_at_a_time();
     use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
     use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
     use cryptoki::mechanism::MechanismType;
@@ -1046,6 +1073,7 @@ struct BtcDeriveParams {
 
 #[test]
 fn bip32_and_bip340_through_the_library_with_ibm_parameter_structures() {
+    let _one = one_at_a_time();
     use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
     use cryptoki::mechanism::MechanismType;
     let dir = tempfile::tempdir().unwrap();
@@ -1173,6 +1201,7 @@ fn bip32_and_bip340_through_the_library_with_ibm_parameter_structures() {
 /// CKR_MECHANISM_INVALID or CKR_CURVE_NOT_SUPPORTED.
 #[test]
 fn the_fips_policy_reaches_applications_through_the_library() {
+    let _one = one_at_a_time();
     use cryptoki::mechanism::MechanismType;
     let dir = tempfile::tempdir().unwrap();
     let d = dev_with(dir.path(), "127.0.0.1:0", &["--fips-policy"]);
