@@ -125,3 +125,94 @@ fn blob_key(
     p.hkdf_sha256(salt, mk.expose(), BLOB_INFO, k.as_mut())?;
     Ok(p.aead_key(AeadAlg::AesGcm, k.as_ref())?)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Property test of the key blob (v1): it opens to what was sealed, under the binding it
+    //! was sealed with only, and any one changed byte or a truncation is refused.
+    use proptest::prelude::*;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::test_provider::TestProvider;
+
+    const P: TestProvider = TestProvider;
+
+    fn binding() -> impl Strategy<Value = BlobBinding> {
+        let kind = prop_oneof![
+            Just(KeyKind::Root),
+            Just(KeyKind::Standard),
+            Just(KeyKind::TransportKey)
+        ];
+        (any::<[[u8; 16]; 3]>(), kind, any::<bool>()).prop_map(|([i, k, v], kind, imported)| {
+            BlobBinding {
+                instance: InstanceId(Uuid::from_bytes(i)),
+                key: KeyId(Uuid::from_bytes(k)),
+                version: VersionId(Uuid::from_bytes(v)),
+                kind,
+                imported,
+            }
+        })
+    }
+
+    /// `b` with one of its five fields changed (`which` picks the field).
+    fn rebound(b: &BlobBinding, which: u8) -> BlobBinding {
+        let other = |u: &Uuid| {
+            let mut bytes = *u.as_bytes();
+            bytes[0] ^= 1;
+            Uuid::from_bytes(bytes)
+        };
+        let mut c = *b;
+        match which % 5 {
+            0 => c.instance = InstanceId(other(&b.instance.0)),
+            1 => c.key = KeyId(other(&b.key.0)),
+            2 => c.version = VersionId(other(&b.version.0)),
+            3 => {
+                c.kind = match b.kind {
+                    KeyKind::Root => KeyKind::Standard,
+                    KeyKind::Standard | KeyKind::TransportKey => KeyKind::Root,
+                }
+            }
+            _ => c.imported = !b.imported,
+        }
+        c
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        #[test]
+        fn key_blobs_round_trip_and_any_changed_byte_or_binding_is_refused(
+            b in binding(),
+            material in proptest::collection::vec(any::<u8>(), 0..96),
+            salt in any::<[u8; 32]>(),
+            nonce in any::<[u8; 12]>(),
+            at in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+            which in any::<u8>(),
+        ) {
+            let mk = MasterKey::from_bytes([0x42; 32]);
+            let id = crate::mk_id(&P, &mk);
+            let blob = seal_with(&P, &mk, id, &b, &KeyMaterial::from_slice(&material), &salt, &nonce)
+                .expect("seal");
+            prop_assert_eq!(blob.len(), BLOB_V1_HEADER + material.len() + TAG_LEN);
+            prop_assert_eq!(blob_mk_id(&blob).expect("stamped"), id);
+            let open_with = |binding: &BlobBinding, bytes: &[u8]| {
+                open(&P, &mk, id, binding, bytes).map(|m| m.expose().to_vec()).ok()
+            };
+            prop_assert_eq!(open_with(&b, &blob), Some(material));
+            let mut bad = blob.clone();
+            let i = at.index(bad.len());
+            bad[i] ^= flip;
+            prop_assert_eq!(open_with(&b, &bad), None);
+            prop_assert_eq!(open_with(&b, &blob[..blob.len() - 1]), None);
+            prop_assert_eq!(open_with(&rebound(&b, which), &blob), None);
+            // Under another master key it is refused as such, before any decryption.
+            let other = MasterKey::from_bytes([0x43; 32]);
+            let other_id = crate::mk_id(&P, &other);
+            let refused = open(&P, &other, other_id, &b, &blob);
+            let names_its_key = matches!(refused, Err(EngineError::WrongMasterKey { blob: s }) if s == id);
+            prop_assert!(names_its_key, "{:?}", refused.map(|_| ()));
+        }
+    }
+}
