@@ -1020,3 +1020,75 @@ fn pkcs1_v15_decryption_can_be_switched_off_and_leaves_signing_and_oaep() {
         b"secret"
     );
 }
+
+mod attribute_bound_wrap {
+    //! Property test of the attribute-bound wrap (v1, `CKM_IBM_ATTRIBUTEBOUND_WRAP`): a key
+    //! wrapped with its attributes unwraps to the same value with the same attributes, and
+    //! any one changed byte or a truncation is refused as an invalid wrapped key.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn attr_key(
+        u: &CryptoUnit,
+        mech: strongroom_engine::ep11::consts::Ckm,
+        extra: &[(Cka, AttrValue)],
+    ) -> NewKey {
+        let mut tm = t(&[
+            (cka::VALUE_LEN, AttrValue::Int(32)),
+            (cka::IBM_ATTRBOUND, AttrValue::Bool(true)),
+        ]);
+        tm.extend(extra.iter().cloned());
+        u.ep11().generate_key(&Mech::new(mech), &tm).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_key_round_trips_with_its_attributes_and_any_changed_byte_is_refused(
+            usage in any::<[bool; 4]>(),
+            label in proptest::collection::vec(any::<u8>(), 0..24),
+            id in proptest::collection::vec(any::<u8>(), 0..12),
+            len in prop::sample::select(vec![16i64, 24, 32]),
+            at in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+        ) {
+            let u = unit();
+            let kek = attr_key(&u, ckm::AES_KEY_GEN, &[
+                (cka::WRAP, AttrValue::Bool(true)),
+                (cka::UNWRAP, AttrValue::Bool(true)),
+            ]);
+            let mac = attr_key(&u, ckm::GENERIC_SECRET_KEY_GEN, &[]);
+            let flags = [cka::ENCRYPT, cka::DECRYPT, cka::SIGN, cka::VERIFY];
+            let mut extra: Vec<(Cka, AttrValue)> = flags
+                .iter()
+                .zip(usage)
+                .map(|(a, on)| (*a, AttrValue::Bool(on)))
+                .collect();
+            extra.extend([
+                (cka::EXTRACTABLE, AttrValue::Bool(true)),
+                (cka::VALUE_LEN, AttrValue::Int(len)),
+                (cka::LABEL, AttrValue::Bytes(label)),
+                (cka::ID, AttrValue::Bytes(id)),
+            ]);
+            let key = attr_key(&u, ckm::AES_KEY_GEN, &extra);
+            let abw = Mech::new(ckm::IBM_ATTRIBUTEBOUND_WRAP);
+            let wrapped = u.ep11().wrap(&abw, &key.blob, &kek.blob, &mac.blob).unwrap();
+            let unwrap = |w: &[u8]| {
+                u.ep11().unwrap(&abw, &kek.blob, &mac.blob, w, &t(&[(cka::KEY_TYPE, AttrValue::ulong(ckk::AES.0))]))
+            };
+            let back = unwrap(&wrapped).unwrap();
+            prop_assert_eq!(&back.checksum, &key.checksum);
+            for a in flags.iter().chain(&[cka::CLASS, cka::KEY_TYPE, cka::VALUE_LEN, cka::LABEL, cka::ID, cka::EXTRACTABLE, cka::IBM_ATTRBOUND]) {
+                prop_assert_eq!(back.attrs.0.get(a), key.attrs.0.get(a), "attribute {:?}", a);
+            }
+            prop_assert_eq!(back.attrs.0.get(&cka::LOCAL), Some(&AttrValue::Bool(false)));
+            let mut bad = wrapped.clone();
+            let i = at.index(bad.len());
+            bad[i] ^= flip;
+            prop_assert_eq!(unwrap(&bad).map(|_| ()).unwrap_err().ckr, ckr::WRAPPED_KEY_INVALID);
+            let short = &wrapped[..at.index(wrapped.len())];
+            prop_assert_eq!(unwrap(short).map(|_| ()).unwrap_err().ckr, ckr::WRAPPED_KEY_INVALID);
+        }
+    }
+}
