@@ -706,24 +706,27 @@ pub async fn restore_archive(
 }
 
 #[cfg(test)]
+mod tests_archive;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
     use strongroom_crypto_awslc::AwsLcProvider;
 
-    fn uuid() -> impl Strategy<Value = uuid::Uuid> {
+    pub(super) fn uuid() -> impl Strategy<Value = uuid::Uuid> {
         any::<u128>().prop_map(uuid::Uuid::from_u128)
     }
 
-    fn ms() -> impl Strategy<Value = UnixMillis> {
+    pub(super) fn ms() -> impl Strategy<Value = UnixMillis> {
         (0_i64..4_102_444_800_000).prop_map(UnixMillis)
     }
 
-    fn text() -> impl Strategy<Value = String> {
+    pub(super) fn text() -> impl Strategy<Value = String> {
         "[ -~\\u{e9}\\u{4e2d}]{0,24}"
     }
 
-    fn key_record() -> impl Strategy<Value = (KeyRecord, Vec<KeyVersionRecord>)> {
+    pub(super) fn key_record() -> impl Strategy<Value = (KeyRecord, Vec<KeyVersionRecord>)> {
         let ids = (uuid(), uuid(), uuid());
         let words = (
             text(),
