@@ -307,6 +307,42 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// An API key (v1) as handed out parses back to its id and secret, and the secret
+        /// hashes to what the keystore holds; another prefix, a missing part or a changed
+        /// character of the secret does not lead to the same key.
+        #[test]
+        fn api_keys_round_trip_and_a_changed_secret_does_not_match(
+            at in any::<prop::sample::Index>(),
+            to in "[A-Za-z0-9_-]",
+            prefix in "[a-z0-9]{0,4}",
+        ) {
+            let (id, secret, hash) = new_api_key_secret(&AwsLcProvider).unwrap();
+            prop_assert!(id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+            prop_assert_eq!(secret.len(), 43);
+            let key = format!("sr1.{id}.{secret}");
+            let padded = format!(" {key}\n");
+            let parts = parse_api_key(&padded).unwrap();
+            prop_assert_eq!((parts.id, parts.secret), (id.as_str(), secret.as_str()));
+            prop_assert_eq!(AwsLcProvider.sha256(&[parts.secret.as_bytes()]), hash);
+            let other_prefix = format!("{prefix}.{id}.{secret}");
+            if prefix != "sr1" {
+                prop_assert!(parse_api_key(&other_prefix).is_none());
+            }
+            let no_secret = format!("sr1.{id}");
+            let no_id = format!("sr1..{secret}");
+            prop_assert!(parse_api_key(&no_secret).is_none());
+            prop_assert!(parse_api_key(&no_id).is_none());
+            let i = at.index(secret.len());
+            let mut other = secret.clone();
+            other.replace_range(i..=i, &to);
+            let changed = format!("sr1.{id}.{other}");
+            let parts = parse_api_key(&changed).unwrap();
+            let same = AwsLcProvider.sha256(&[parts.secret.as_bytes()]) == hash;
+            prop_assert_eq!(same, other == secret);
+        }
+    }
+
     fn signed(signer: &TokenSigner, header: &str, claims: serde_json::Value) -> String {
         let input = format!(
             "{header}.{}",
