@@ -356,3 +356,6 @@ async fn no_record_verifies(
         .all(|r| !p.ct_eq(&chain_hash(p, key, r), &r.hash));
     Ok(head.len() > 1 && linked && none_verifies)
 }
+
+#[cfg(test)]
+mod tests_chain;
