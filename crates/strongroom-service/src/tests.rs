@@ -1313,6 +1313,7 @@ async fn the_per_instance_rate_limit_refuses_bursts() {
 mod clock_jumps;
 mod kmip;
 mod placement;
+mod secure_import;
 mod service_ids;
 mod sorted_lists;
 mod state_model;
