@@ -385,6 +385,61 @@ mod tests {
         assert_eq!(uint_value(&[0]), Some(&[0u8][..]));
     }
 
+    /// `v` as DER keeps it: unsigned, without leading zeros (zero is one zero byte).
+    fn minimal(v: &[u8]) -> Vec<u8> {
+        let first = v
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(v.len().saturating_sub(1));
+        v[first..].to_vec()
+    }
+
+    proptest::proptest! {
+        /// The DER key forms Strongroom builds itself (PKCS #3 DH keys, PKCS#8 around an
+        /// ML-KEM expandedKey, SubjectPublicKeyInfo) parse back to what they were built
+        /// from, and no proper prefix of one parses.
+        #[test]
+        fn built_key_forms_round_trip_and_no_prefix_parses(
+            p in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..300),
+            g in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..4),
+            x in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..300),
+            y in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..300),
+            key in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3200),
+        ) {
+            let params = {
+                let mut inner = Vec::new();
+                write_uint(&mut inner, &p);
+                write_uint(&mut inner, &g);
+                let mut out = Vec::new();
+                write_tlv(&mut out, tag::SEQUENCE, &inner);
+                out
+            };
+            let (pkcs8, spki_der) = dh_encode(&params, &x, &y);
+            let k = dh_pkcs8(&pkcs8).unwrap();
+            proptest::prop_assert_eq!((k.params, k.value.to_vec()), (&params[..], minimal(&x)));
+            let pk = dh_spki(&spki_der).unwrap();
+            proptest::prop_assert_eq!((pk.params, pk.value.to_vec()), (&params[..], minimal(&y)));
+            for n in 0..pkcs8.len() {
+                proptest::prop_assert!(dh_pkcs8(&pkcs8[..n]).is_none());
+            }
+            for n in 0..spki_der.len() {
+                proptest::prop_assert!(dh_spki(&spki_der[..n]).is_none());
+            }
+
+            let mut expanded = Vec::new();
+            write_tlv(&mut expanded, tag::OCTET_STRING, &key);
+            let built = build_pkcs8(oid::DH, &expanded);
+            proptest::prop_assert_eq!(pkcs8_private_key(&built), Some(&expanded[..]));
+            proptest::prop_assert_eq!(pkcs8_algorithm(&built).unwrap().oid, oid::DH);
+            for n in 0..built.len() {
+                proptest::prop_assert!(pkcs8_private_key(&built[..n]).is_none());
+            }
+            let s = build_spki(oid::EC_PUBLIC_KEY, Some(oid::P256), &key);
+            let (alg, back) = spki(&s).unwrap();
+            proptest::prop_assert_eq!((alg.oid, alg.curve, back), (oid::EC_PUBLIC_KEY, oid::P256, &key[..]));
+        }
+    }
+
     #[test]
     fn spki_is_built_and_parsed() {
         let point = [4u8; 65];
