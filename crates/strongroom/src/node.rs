@@ -407,6 +407,51 @@ mod tests {
         Arc::new(AwsLcProvider)
     }
 
+    /// The keys derived from the node key and from a cluster key file are fixed by
+    /// docs/formats.md: a change would orphan every token and audit chain made before it.
+    /// Expected values computed independently (RFC 5869 over Python's `hmac`).
+    #[test]
+    fn node_and_cluster_keys_derive_as_documented() {
+        let p = AwsLcProvider;
+        let node_key = [0x11u8; 32];
+        for (purpose, expected) in [
+            (
+                "token",
+                "db444a62e1c67fa620b0c9327f0de2d13d553bbe99adc0a4d6365cd67f36af3c",
+            ),
+            (
+                "audit",
+                "030e3a8e1f8fb6029f2a1331008f2e3c318cafc0a550ea340d93d35ad0a78a97",
+            ),
+            (
+                "unit-seal",
+                "fc7ba31170b52f3d645e1f55896e979ae0ff924e4c2363d0e3f0776a7d194808",
+            ),
+        ] {
+            let k = NodeFiles::derive(&p, &node_key, purpose).unwrap();
+            assert_eq!(hex::encode(k), expected, "node key, {purpose}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = dir.path().join("cluster.key");
+        std::fs::write(&cluster, [0x22u8; 32]).unwrap();
+        for (purpose, expected) in [
+            (
+                "token",
+                "201195cff94b8e6527dd1f444d44b1b4a039f58a258484575d953695da8be7cb",
+            ),
+            (
+                "audit",
+                "b97944663685338f2297a0268e8c971d7f135698dd674cd9a574bcec18b5bff6",
+            ),
+        ] {
+            let k = NodeFiles::shared_key(&p, &node_key, Some(&cluster), purpose).unwrap();
+            assert_eq!(hex::encode(k), expected, "cluster key, {purpose}");
+        }
+        // Without a cluster key file the shared keys are the node key's.
+        let k = NodeFiles::shared_key(&p, &node_key, None, "audit").unwrap();
+        assert_eq!(k, NodeFiles::derive(&p, &node_key, "audit").unwrap());
+    }
+
     #[tokio::test]
     async fn a_version_1_unit_file_becomes_a_version_2_unit_holding_the_same_key() {
         let dir = tempfile::tempdir().unwrap();
