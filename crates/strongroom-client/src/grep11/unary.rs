@@ -7,9 +7,9 @@
 //! request buffer task, a codec with its own buffers and an interceptor chain, and hyper
 //! adds a task per request to send its body; this client encodes the message once, sends
 //! it as one stream of the `h2` crate's HTTP/2 client (the protocol layer under hyper) from
-//! the calling task itself, and decodes the one message of the answer. What a call means is unchanged: the same paths, the same messages,
-//! and a refusal comes back as the same `tonic::Status`, details included, so callers map
-//! errors as they did.
+//! the calling task itself, and decodes the one message of the answer. What a call means is
+//! unchanged: the same paths, the same messages, and a refusal comes back as the same
+//! `tonic::Status`, details included, so callers map errors as they did.
 //!
 //! Which path and response type go with a request message is generated from the protos by
 //! the build script ([`Unary`]).

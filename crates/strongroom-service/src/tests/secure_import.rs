@@ -31,6 +31,15 @@ fn sealed(public: &[u8], nonce: &[u8], material: &[u8], iv: [u8; 12]) -> (Vec<u8
     (payload, s)
 }
 
+/// Another `SecureImport` with the same fields, to change one of them.
+fn copy(s: &SecureImport) -> SecureImport {
+    SecureImport {
+        encrypted_nonce: s.encrypted_nonce.clone(),
+        iv: s.iv.clone(),
+        algorithm: s.algorithm,
+    }
+}
+
 #[test]
 fn ml_kem_imports_open_to_their_material_and_any_changed_byte_is_refused() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -97,11 +106,7 @@ fn ml_kem_imports_open_to_their_material_and_any_changed_byte_is_refused() {
                     (ErrorKind::InvalidField, Some("payload"))
                 );
 
-                let mut nonce = SecureImport {
-                    encrypted_nonce: s.encrypted_nonce.clone(),
-                    iv: s.iv.clone(),
-                    algorithm: s.algorithm,
-                };
+                let mut nonce = copy(&s);
                 let n = at.index(nonce.encrypted_nonce.len());
                 nonce.encrypted_nonce[n] ^= flip;
                 let e = node
@@ -110,11 +115,7 @@ fn ml_kem_imports_open_to_their_material_and_any_changed_byte_is_refused() {
                     .await
                     .unwrap_err();
                 prop_assert_eq!(e.kind, ErrorKind::IncorrectNonceIv);
-                let mut moved = SecureImport {
-                    encrypted_nonce: s.encrypted_nonce.clone(),
-                    iv: s.iv.clone(),
-                    algorithm: s.algorithm,
-                };
+                let mut moved = copy(&s);
                 moved.iv[at.index(12)] ^= flip;
                 let e = node
                     .svc
