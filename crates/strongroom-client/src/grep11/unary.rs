@@ -41,44 +41,6 @@ include!(concat!(env!("OUT_DIR"), "/unary_methods.rs"));
 /// refused rather than buffered).
 pub const MAX_RESPONSE: usize = 64 << 20;
 
-/// The largest DATA frame sent: h2 copies frames of less than 1 KiB into its write buffer,
-/// so a request (and the requests of other streams ready at the same time) leaves in one
-/// write; a larger frame is written on its own, one system call each.
-const FRAME: usize = 1000;
-
-/// A request body sent as DATA frames of less than 1 KiB (see [`FRAME`]), for hyper.
-pub struct Chunks(std::collections::VecDeque<Bytes>);
-
-impl Chunks {
-    /// `b` in frames of at most [`FRAME`] bytes.
-    pub fn of(b: &Bytes) -> Chunks {
-        Chunks(pieces(b).collect())
-    }
-}
-
-impl hyper::body::Body for Chunks {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(hyper::body::Frame::data(b))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-/// `b` in pieces of at most [`FRAME`] bytes (none for an empty `b`).
-fn pieces(b: &Bytes) -> impl Iterator<Item = Bytes> + '_ {
-    (0..b.len())
-        .step_by(FRAME)
-        .map(|at| b.slice(at..(at + FRAME).min(b.len())))
-}
-
 /// `msg` framed for gRPC: the uncompressed flag, the length (big-endian), the message.
 pub fn frame(msg: &impl Message) -> Bytes {
     let len = msg.encoded_len();
@@ -236,13 +198,9 @@ impl Connection {
         let mut sender = self.sender.clone().ready().await.map_err(transport)?;
         let (answer, mut stream) = sender.send_request(req, false).map_err(transport)?;
         // The body is queued whole (h2 sends it as the peer's flow control allows, while
-        // this task waits for the answer below).
-        let mut parts = pieces(&body).peekable();
-        while let Some(part) = parts.next() {
-            stream
-                .send_data(part, parts.peek().is_none())
-                .map_err(transport)?;
-        }
+        // this task waits for the answer below); the connection's `Coalesce` wrapper sends
+        // it in the same write as the headers.
+        stream.send_data(body, true).map_err(transport)?;
         let resp = answer.await.map_err(transport)?;
         if resp.status() != hyper::StatusCode::OK {
             return Err(Status::new(

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
-use strongroom_client::grep11::unary::{frame, unframe, Chunks};
+use strongroom_client::grep11::unary::{frame, unframe};
 use strongroom_engine::ep11::consts::{cka, ckk, ckm, cko, Cka, Ckm};
 use strongroom_engine::ep11::{AttrValue, Mech, MechParam, Op, Template};
 use strongroom_engine::{CryptoProvider, CryptoUnit, MasterKey};
@@ -260,7 +260,7 @@ impl Call {
     /// Sends the request and checks the answer.
     async fn send(
         &self,
-        sender: &mut hyper::client::conn::http2::SendRequest<Chunks>,
+        sender: &mut hyper::client::conn::http2::SendRequest<Full<hyper::body::Bytes>>,
         uri: &hyper::Uri,
         auth: &hyper::header::HeaderValue,
     ) -> Result<(), Error> {
@@ -269,7 +269,7 @@ impl Call {
             .header("content-type", "application/grpc")
             .header("te", "trailers")
             .header("authorization", auth.clone())
-            .body(Chunks::of(&self.frame))
+            .body(Full::new(self.frame.clone()))
             .map_err(Error::from)?;
         sender.ready().await?;
         let resp = sender.send_request(req).await?;
@@ -529,7 +529,6 @@ pub async fn grpc(
 mod tests {
     use std::convert::Infallible;
 
-    use http_body_util::Full;
     use hyper::body::Bytes;
     use prost::Message;
 

@@ -209,15 +209,6 @@ fn a_frame_holds_exactly_one_uncompressed_message() {
     assert!(unframe(&f[..4]).is_err(), "no header");
 }
 
-#[test]
-fn request_bodies_go_in_frames_h2_copies() {
-    let frame = Bytes::from(vec![3u8; 2500]);
-    let parts = Chunks::of(&frame).0;
-    assert!(parts.iter().all(|p| p.len() < 1024));
-    let joined: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
-    assert_eq!(joined, frame.to_vec());
-}
-
 #[tokio::test]
 async fn a_call_sends_the_method_metadata_and_message_and_decodes_the_answer() {
     let want = pb::SignSingleResponse {
