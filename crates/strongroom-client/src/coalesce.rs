@@ -106,8 +106,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
         if this.pending() >= HIGH {
             ready!(this.drain(cx))?;
         }
-        this.out.extend_from_slice(buf);
-        Poll::Ready(Ok(buf.len()))
+        // At most `HIGH` bytes are held: a DATA payload as large as the peer's frame size
+        // allows (up to 16 MiB) is taken in parts, as a socket would.
+        let n = buf.len().min(HIGH - this.pending());
+        this.out.extend_from_slice(&buf[..n]);
+        Poll::Ready(Ok(n))
     }
 
     fn poll_write_vectored(
@@ -306,6 +309,9 @@ mod tests {
         let off = writes_per_round(false, 3_314, 32).await;
         assert!(on <= 4, "{on} writes for 32 answers");
         assert!(off >= 32, "{off} writes for 32 answers without the wrapper");
+        // Large answers arrive whole, in writes of at most 64 KiB.
+        let large = writes_per_round(true, 300_000, 2).await;
+        assert!(large >= 600_000 / HIGH, "{large} writes for 600 KB");
     }
 
     /// Counts wake-ups.
@@ -361,11 +367,11 @@ mod tests {
         peer.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"onetwo");
 
-        // 64 KiB held writes without waiting for a turn.
-        let big = vec![1u8; HIGH];
+        // At most 64 KiB is taken at once, and 64 KiB held writes without waiting for a turn.
+        let big = vec![1u8; 2 * HIGH];
         assert!(matches!(
             c.as_mut().poll_write(&mut cx, &big),
-            Poll::Ready(Ok(_))
+            Poll::Ready(Ok(n)) if n == HIGH
         ));
         assert!(matches!(
             c.as_mut().poll_flush(&mut cx),
