@@ -134,13 +134,13 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         if this.on && this.pending() > 0 {
-            if !this.held && this.pending() < HIGH {
-                this.held = true;
-                cx.waker().wake_by_ref();
-                return Poll::Ready(Ok(()));
-            }
-            if this.held && !this.turned && this.pending() < HIGH {
-                // A further flush in the same turn: the wake-up is still to come.
+            // Held until a later turn (a further flush in the same turn waits for the
+            // wake-up already asked for), or until `HIGH` bytes gather.
+            if this.pending() < HIGH && !(this.held && this.turned) {
+                if !this.held {
+                    this.held = true;
+                    cx.waker().wake_by_ref();
+                }
                 return Poll::Ready(Ok(()));
             }
             ready!(this.drain(cx))?;
@@ -333,35 +333,30 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let mut c = Pin::new(&mut c);
         let written = |c: &mut Pin<&mut Coalesce<DuplexStream>>| c.as_mut().get_mut().pending();
+        let write = |c: &mut Pin<&mut Coalesce<DuplexStream>>, cx: &mut Context<'_>, b: &[u8]| {
+            let r = c.as_mut().poll_write(cx, b);
+            let Poll::Ready(Ok(n)) = r else {
+                panic!("write: {r:?}")
+            };
+            n
+        };
+        let flush = |c: &mut Pin<&mut Coalesce<DuplexStream>>, cx: &mut Context<'_>| {
+            assert!(matches!(c.as_mut().poll_flush(cx), Poll::Ready(Ok(()))));
+        };
 
-        assert!(matches!(
-            c.as_mut().poll_write(&mut cx, b"one"),
-            Poll::Ready(Ok(3))
-        ));
+        assert_eq!(write(&mut c, &mut cx, b"one"), 3);
         // The first flush of a turn is held, and the task woken to come back.
-        assert!(matches!(
-            c.as_mut().poll_flush(&mut cx),
-            Poll::Ready(Ok(()))
-        ));
+        flush(&mut c, &mut cx);
         assert_eq!((written(&mut c), wakes.0.load(Ordering::SeqCst)), (3, 1));
         // A further flush in the same turn (no read between) still holds.
-        assert!(matches!(
-            c.as_mut().poll_write(&mut cx, b"two"),
-            Poll::Ready(Ok(3))
-        ));
-        assert!(matches!(
-            c.as_mut().poll_flush(&mut cx),
-            Poll::Ready(Ok(()))
-        ));
+        assert_eq!(write(&mut c, &mut cx, b"two"), 3);
+        flush(&mut c, &mut cx);
         assert_eq!((written(&mut c), wakes.0.load(Ordering::SeqCst)), (6, 1));
         // The next turn starts with a read; its flush writes everything.
         let mut space = [0u8; 8];
         let mut rb = ReadBuf::new(&mut space);
         assert!(c.as_mut().poll_read(&mut cx, &mut rb).is_pending());
-        assert!(matches!(
-            c.as_mut().poll_flush(&mut cx),
-            Poll::Ready(Ok(()))
-        ));
+        flush(&mut c, &mut cx);
         assert_eq!(written(&mut c), 0);
         let mut got = [0u8; 6];
         peer.read_exact(&mut got).await.unwrap();
@@ -369,27 +364,15 @@ mod tests {
 
         // At most 64 KiB is taken at once, and 64 KiB held writes without waiting for a turn.
         let big = vec![1u8; 2 * HIGH];
-        assert!(matches!(
-            c.as_mut().poll_write(&mut cx, &big),
-            Poll::Ready(Ok(n)) if n == HIGH
-        ));
-        assert!(matches!(
-            c.as_mut().poll_flush(&mut cx),
-            Poll::Ready(Ok(()))
-        ));
+        assert_eq!(write(&mut c, &mut cx, &big), HIGH);
+        flush(&mut c, &mut cx);
         assert_eq!(written(&mut c), 0);
         let mut got = vec![0u8; HIGH];
         peer.read_exact(&mut got).await.unwrap();
 
         // A shutdown writes what a flush held, then closes.
-        assert!(matches!(
-            c.as_mut().poll_write(&mut cx, b"last"),
-            Poll::Ready(Ok(4))
-        ));
-        assert!(matches!(
-            c.as_mut().poll_flush(&mut cx),
-            Poll::Ready(Ok(()))
-        ));
+        assert_eq!(write(&mut c, &mut cx, b"last"), 4);
+        flush(&mut c, &mut cx);
         assert!(matches!(
             c.as_mut().poll_shutdown(&mut cx),
             Poll::Ready(Ok(()))
