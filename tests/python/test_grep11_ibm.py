@@ -3,6 +3,8 @@
   keys along a wallet path, for BIP32 on secp256k1 and SLIP-0010 on secp256k1, P-256 and
   Ed25519; a key derived here signs, and the signature verifies with bip-utils' key;
 - CKM_IBM_ECDSA_OTHER with BIP340 Schnorr against coincurve (libsecp256k1), both ways;
+- CKM_IBM_ECDSA_OTHER with IBM's two EC-SDSA forms on secp256k1, recomputed with
+  libsecp256k1's point arithmetic (coincurve), both ways, in IBM's example flow (6 KiB of data);
 - CKM_IBM_EC_X25519 against `cryptography`'s X25519."""
 import hashlib
 import os
@@ -172,6 +174,92 @@ def test_bip340_schnorr_cross_checks_with_coincurve(server, stubs):
         call(server, stubs, "VerifySingle", pb.VerifySingleRequest(
             Mech=mech, PubKey=pb.KeyBlob(KeyBlobs=[der]), Data=msg, Signature=sig[:-1]))
     assert grep11_code(stubs, e.value) == 0xC1  # CKR_SIGNATURE_LEN_RANGE
+
+
+ECSG_ECSDSA_S256, ECSG_ECSDSA_COMPR_MULTI = 3, 5
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def ecsdsa_challenge(form, w, p, msg):
+    """The hash of IBM's EC-SDSA forms: over x ‖ y of W (type 3), or over the compressed W,
+    the signer's compressed key and the message (type 5), reduced modulo n for type 5."""
+    if form == ECSG_ECSDSA_S256:
+        return hashlib.sha256(w.format(compressed=False)[1:] + msg).digest()
+    h = hashlib.sha256(w.format(compressed=True) + p.format(compressed=True) + msg).digest()
+    return (int.from_bytes(h, "big") % SECP256K1_N).to_bytes(32, "big")
+
+
+def ecsdsa_verify(form, p, msg, sig):
+    """EC-SDSA verification with libsecp256k1's point arithmetic: W' = s·G − e·P (type 3) or
+    s·G + r·P (type 5), then the challenge again."""
+    from coincurve import PublicKey
+
+    r, s = sig[:32], sig[32:]
+    e = int.from_bytes(r, "big") % SECP256K1_N
+    if form == ECSG_ECSDSA_S256:
+        e = SECP256K1_N - e
+    w = PublicKey.combine_keys([PublicKey.from_secret(s), p.multiply(e.to_bytes(32, "big"))])
+    return ecsdsa_challenge(form, w, p, msg) == r
+
+
+def ecsdsa_sign(form, d, msg):
+    """EC-SDSA signing in Python integers and libsecp256k1 points (the other way round)."""
+    from coincurve import PrivateKey, PublicKey
+
+    k = PrivateKey()
+    p = PublicKey.from_secret(d.to_bytes(32, "big"))
+    r = ecsdsa_challenge(form, k.public_key, p, msg)
+    e = int.from_bytes(r, "big") % SECP256K1_N
+    kk = int.from_bytes(k.secret, "big")
+    s = (kk + e * d) % SECP256K1_N if form == ECSG_ECSDSA_S256 else (kk - e * d) % SECP256K1_N
+    return r + s.to_bytes(32, "big")
+
+
+@pytest.mark.parametrize("form", [ECSG_ECSDSA_S256, ECSG_ECSDSA_COMPR_MULTI])
+def test_ec_sdsa_cross_checks_with_libsecp256k1(server, stubs, form):
+    """IBM's Schnorr example flow (a secp256k1 pair, 6 KiB of random data, SignSingle and
+    VerifySingle with the ECSGParm type), the signature checked again outside with
+    libsecp256k1's arithmetic as IBM's example checks type 5 with Zilliqa's SDK; a signature
+    made outside verifies here; a tampered one, or one of the other form, is refused."""
+    from coincurve import PublicKey
+
+    pb = stubs["server_pb2"]
+    mech = pb.Mechanism(Mechanism=CKM_IBM_ECDSA_OTHER, ECSGParameter=pb.ECSGParm(Type=form))
+    r = call(server, stubs, "GenerateKeyPair", pb.GenerateKeyPairRequest(
+        Mech=pb.Mechanism(Mechanism=CKM_EC_KEY_PAIR_GEN),
+        PubKeyTemplate={CKA_EC_PARAMS: pb.AttributeValue(AttributeB=SECP256K1), CKA_VERIFY: tf(pb, True),
+                        CKA_EXTRACTABLE: tf(pb, False)},
+        PrivKeyTemplate={CKA_SIGN: tf(pb, True), CKA_EXTRACTABLE: tf(pb, False)}))
+    p = PublicKey(spki(server, stubs, r.PubKeyBytes)[-65:])
+    data = os.urandom(6 * 1024)
+    sig = call(server, stubs, "SignSingle", pb.SignSingleRequest(
+        Mech=mech, PrivKey=pb.KeyBlob(KeyBlobs=[r.PrivKeyBytes]), Data=data)).Signature
+    assert len(sig) == 64
+    call(server, stubs, "VerifySingle", pb.VerifySingleRequest(
+        Mech=mech, PubKey=pb.KeyBlob(KeyBlobs=[r.PubKeyBytes]), Data=data, Signature=sig))
+    assert ecsdsa_verify(form, p, data, sig)
+    other = ECSG_ECSDSA_COMPR_MULTI if form == ECSG_ECSDSA_S256 else ECSG_ECSDSA_S256
+    assert not ecsdsa_verify(other, p, data, sig)
+    assert not ecsdsa_verify(form, p, data + b"!", sig)
+    # Signed outside with a key Strongroom sees only as a public key blob.
+    d = int.from_bytes(os.urandom(32), "big") % SECP256K1_N
+    theirs = PublicKey.from_secret(d.to_bytes(32, "big")).format(compressed=False)
+    der = bytes.fromhex("3056301006072a8648ce3d020106052b8104000a034200") + theirs
+    msg = b"pay 1 BTC to bc1q..."
+    outside = ecsdsa_sign(form, d, msg)
+    call(server, stubs, "VerifySingle", pb.VerifySingleRequest(
+        Mech=mech, PubKey=pb.KeyBlob(KeyBlobs=[der]), Data=msg, Signature=outside))
+    for bad, code in ((outside[:32] + bytes([outside[32] ^ 1]) + outside[33:], 0xC0),  # SIGNATURE_INVALID
+                      (outside[:-1], 0xC1)):  # SIGNATURE_LEN_RANGE
+        with pytest.raises(grpc.RpcError) as e:
+            call(server, stubs, "VerifySingle", pb.VerifySingleRequest(
+                Mech=mech, PubKey=pb.KeyBlob(KeyBlobs=[der]), Data=msg, Signature=bad))
+        assert grep11_code(stubs, e.value) == code
+    with pytest.raises(grpc.RpcError) as e:
+        call(server, stubs, "VerifySingle", pb.VerifySingleRequest(
+            Mech=pb.Mechanism(Mechanism=CKM_IBM_ECDSA_OTHER, ECSGParameter=pb.ECSGParm(Type=other)),
+            PubKey=pb.KeyBlob(KeyBlobs=[der]), Data=msg, Signature=outside))
+    assert grep11_code(stubs, e.value) == 0xC0
 
 
 CKM_IBM_EC_X25519, CKM_AES_ECB, CKK_AES = 0x8001001B, 0x1081, 0x1F

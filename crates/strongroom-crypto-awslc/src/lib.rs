@@ -6,6 +6,7 @@
 
 mod bip340;
 mod bls;
+mod ecsdsa;
 mod hd;
 mod pkcs11;
 mod pq;

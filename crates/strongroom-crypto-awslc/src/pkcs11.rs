@@ -472,6 +472,9 @@ impl PreparedPrivate for Prepared {
                 }
                 crate::bip340::sign(schnorr.get().ok_or(CryptoError)?, data)
             }
+            (Key::Ec { curve, sign, .. }, SignScheme::EcSdsa(form)) => {
+                crate::ecsdsa::sign(form, *curve, sign, &self.public.raw, data)
+            }
             (Key::Bls(k), SignScheme::Bls) => Ok(k.sign(data)),
             (Key::Dsa(k), SignScheme::DsaDigest) => crate::sys::dsa_sign(k, data),
             (Key::Ed25519(kp), SignScheme::Ed25519) => Ok(kp
@@ -735,6 +738,9 @@ pub(crate) fn verify(scheme: SignScheme, public: &PublicInfo, data: &[u8], sig: 
         }
         (AsymKind::Ec(Curve::Secp256k1), SignScheme::Bip340) => {
             crate::bip340::verify(&public.raw, data, sig)
+        }
+        (AsymKind::Ec(curve), SignScheme::EcSdsa(form)) => {
+            crate::ecsdsa::verify(form, curve, &public.raw, data, sig)
         }
         (AsymKind::Dsa { .. }, SignScheme::DsaDigest) => crate::sys::Pkey::public(&public.spki)
             .is_some_and(|k| crate::sys::dsa_verify(&k, data, sig)),

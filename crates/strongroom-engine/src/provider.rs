@@ -338,6 +338,21 @@ pub enum SignScheme {
     /// Pure ML-DSA over the message with an empty context (a context string goes through
     /// [`PreparedPrivate::ml_dsa_sign`] and [`CryptoProvider::ml_dsa_verify`]).
     MlDsa,
+    /// IBM's EC-SDSA (Schnorr) over the message with SHA-256, on P-256 or secp256k1: `r ‖ s`,
+    /// 32 bytes each, with a fresh random nonce.
+    EcSdsa(EcSdsa),
+}
+
+/// The two EC-SDSA forms of IBM's `CKM_IBM_ECDSA_OTHER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EcSdsa {
+    /// ECSG type 3 (`ECSG_IBM_ECSDSA_S256`): EC-SDSA of BSI TR-03111 and ISO/IEC 14888-3,
+    /// `r = SHA-256(x(W) ‖ y(W) ‖ M)`, `s = k + r·d mod n`.
+    Standard,
+    /// ECSG type 5 (`ECSG_IBM_ECSDSA_COMPR_MULTI`): over compressed points and including the
+    /// signer's public key `P`, `r = SHA-256(W ‖ P ‖ M) mod n`, `s = k − r·d mod n` (the
+    /// Schnorr signature of Zilliqa, which IBM's own example verifies with).
+    CompressedMulti,
 }
 
 /// RSA encryption padding.

@@ -466,13 +466,12 @@ fn schnorr_refuses_other_keys_variants_and_lengths() {
         s(&schnorr(), &p256.blob).unwrap_err().ckr,
         ckr::KEY_TYPE_INCONSISTENT
     );
-    // IBM's EC-SDSA variants, which are not implemented, an unknown one, no parameter at all;
-    // BLS (6) is a variant for another curve.
+    // An unknown variant, no parameter at all; BLS (6) is a variant for another curve.
     assert_eq!(
         s(&bls(), &k1.blob).unwrap_err().ckr,
         ckr::KEY_TYPE_INCONSISTENT
     );
-    for variant in [3u64, 5, 7] {
+    for variant in [0u64, 1, 2, 4, 7, 0x101] {
         let m = Mech {
             code: ckm::IBM_ECDSA_OTHER,
             param: MechParam::Ecsg(variant),
@@ -501,6 +500,165 @@ fn schnorr_refuses_other_keys_variants_and_lengths() {
         v(&k1.blob, &sig).unwrap_err().ckr,
         ckr::KEY_TYPE_INCONSISTENT
     );
+}
+
+fn ec_sdsa(variant: u64) -> Mech {
+    Mech {
+        code: ckm::IBM_ECDSA_OTHER,
+        param: MechParam::Ecsg(variant),
+    }
+}
+
+/// A P-256 private key from its scalar: PKCS#8 around an RFC 5915 ECPrivateKey.
+fn p256_pkcs8(d: &[u8]) -> Vec<u8> {
+    let prefix = "3041020100301306072a8648ce3d020106082a8648ce3d030107042730250201010420";
+    [hex::decode(prefix).unwrap(), d.to_vec()].concat()
+}
+
+/// A public key blob (SPKI) from a point on P-256 or secp256k1, compressed or not.
+fn ec_spki(curve: Curve, point: &[u8]) -> Vec<u8> {
+    let (oid, bits) = match curve {
+        Curve::P256 => ("06082a8648ce3d030107", point.len() + 1),
+        _ => ("06052b8104000a", point.len() + 1),
+    };
+    let alg = format!("06072a8648ce3d0201{oid}");
+    let alg = format!("30{:02x}{alg}", alg.len() / 2);
+    let key = format!("03{bits:02x}00{}", hex::encode(point));
+    hex::decode(format!("30{:02x}{alg}{key}", (alg.len() + key.len()) / 2)).unwrap()
+}
+
+/// IBM's EC-SDSA forms (ECSG 3 and 5): ISO/IEC 14888-3's example and Zilliqa's vectors
+/// verify through VerifySingle, the vectors' keys imported with UnwrapKey sign (with fresh
+/// nonces) what the vectors' public keys verify, and a signature of one form is not one of
+/// the other.
+#[test]
+fn ec_sdsa_vectors_verify_and_keys_sign_through_the_engine() {
+    let u = unit();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/vectors/ecsdsa/ecsdsa.json"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let private = t(&[
+        (cka::CLASS, AttrValue::ulong(cko::PRIVATE_KEY)),
+        (cka::KEY_TYPE, AttrValue::ulong(ckk::EC)),
+        (cka::SIGN, AttrValue::Bool(true)),
+    ]);
+    let check =
+        |curve: Curve, variant: u64, pkcs8: Vec<u8>, point: &[u8], msg: &[u8], sig: &[u8]| {
+            let public = ec_spki(curve, point);
+            let verify =
+                |m: u64, sig: &[u8]| u.ep11().single(Op::Verify, &ec_sdsa(m), &public, msg, sig);
+            verify(variant, sig).unwrap();
+            let other = if variant == 3 { 5 } else { 3 };
+            assert_eq!(verify(other, sig).unwrap_err().ckr, ckr::SIGNATURE_INVALID);
+            let mut forged = sig.to_vec();
+            forged[10] ^= 0x40;
+            assert_eq!(
+                verify(variant, &forged).unwrap_err().ckr,
+                ckr::SIGNATURE_INVALID
+            );
+            let key = import(&u, &pkcs8, &private).unwrap();
+            let sign = || {
+                u.ep11()
+                    .single(Op::Sign, &ec_sdsa(variant), &key, msg, &[])
+                    .unwrap()
+            };
+            let ours = sign();
+            assert_eq!(ours.len(), 64);
+            assert_ne!(ours, sign());
+            verify(variant, &ours).unwrap();
+        };
+    let iso = &v["iso14888_3_p256_sha256"];
+    check(
+        Curve::P256,
+        3,
+        p256_pkcs8(&hx(&iso["d"])),
+        &hx(&iso["public"]),
+        &hx(&iso["msg"]),
+        &hx(&iso["sig"]),
+    );
+    let mut n = 0;
+    for z in v["zilliqa_schnorr_secp256k1"].as_array().unwrap() {
+        let sig = [hx(&z["r"]), hx(&z["s"])].concat();
+        check(
+            Curve::Secp256k1,
+            5,
+            secp256k1_pkcs8(&hx(&z["priv"])),
+            &hx(&z["pub"]),
+            &hx(&z["msg"]),
+            &sig,
+        );
+        n += 1;
+    }
+    assert_eq!(n, 12);
+}
+
+/// EC-SDSA's refusals: keys of other curves, the wrong half, signatures of the wrong length.
+#[test]
+fn ec_sdsa_refuses_other_keys_and_lengths() {
+    let u = unit();
+    let pair = |curve: Curve| {
+        u.ep11()
+            .generate_key_pair(
+                &Mech::new(ckm::EC_KEY_PAIR_GEN),
+                &t(&[
+                    (cka::EC_PARAMS, AttrValue::Bytes(params_of_curve(curve))),
+                    (cka::VERIFY, AttrValue::Bool(true)),
+                ]),
+                &t(&[(cka::SIGN, AttrValue::Bool(true))]),
+            )
+            .unwrap()
+    };
+    let msg = b"an order to sign";
+    for variant in [3u64, 5] {
+        let m = ec_sdsa(variant);
+        for curve in [Curve::P256, Curve::Secp256k1] {
+            let (public, private) = pair(curve);
+            let sig = u
+                .ep11()
+                .single(Op::Sign, &m, &private.blob, msg, &[])
+                .unwrap();
+            let v = |key: &[u8], sig: &[u8]| u.ep11().single(Op::Verify, &m, key, msg, sig);
+            v(&public.blob, &sig).unwrap();
+            for len in [0, 63, 65, 96] {
+                let mut s = sig.clone();
+                s.resize(len, 0);
+                assert_eq!(
+                    v(&public.blob, &s).unwrap_err().ckr,
+                    ckr::SIGNATURE_LEN_RANGE,
+                    "{len}"
+                );
+            }
+            assert_eq!(
+                v(&private.blob, &sig).unwrap_err().ckr,
+                ckr::KEY_TYPE_INCONSISTENT
+            );
+            assert_eq!(
+                u.ep11()
+                    .single(Op::Sign, &m, &public.blob, msg, &[])
+                    .unwrap_err()
+                    .ckr,
+                ckr::KEY_TYPE_INCONSISTENT
+            );
+        }
+        // Only the two 256-bit curves, as IBM's.
+        let (p384_pub, p384) = pair(Curve::P384);
+        assert_eq!(
+            u.ep11()
+                .single(Op::Sign, &m, &p384.blob, msg, &[])
+                .unwrap_err()
+                .ckr,
+            ckr::KEY_TYPE_INCONSISTENT
+        );
+        assert_eq!(
+            u.ep11()
+                .single(Op::Verify, &m, &p384_pub.blob, msg, &[0; 96])
+                .unwrap_err()
+                .ckr,
+            ckr::KEY_TYPE_INCONSISTENT
+        );
+    }
 }
 
 /// The value of a secret key the unit made, read back the way a client can: wrapped under

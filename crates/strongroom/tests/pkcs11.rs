@@ -1072,7 +1072,7 @@ struct BtcDeriveParams {
 }
 
 #[test]
-fn bip32_and_bip340_through_the_library_with_ibm_parameter_structures() {
+fn bip32_bip340_and_ec_sdsa_through_the_library_with_ibm_parameter_structures() {
     let _one = one_at_a_time();
     use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
     use cryptoki::mechanism::MechanismType;
@@ -1192,6 +1192,23 @@ fn bip32_and_bip340_through_the_library_with_ibm_parameter_structures() {
         s.verify(&m, child_pub, b"pay 2 BTC", &sig),
         Err(Error::Pkcs11(RvError::SignatureInvalid, _))
     ));
+
+    step("IBM's EC-SDSA (variants 3 and 5) with the same key: sign, verify, the other variant and a changed message fail.");
+    for (variant, other_variant) in [(3u64, 5u64), (5, 3)] {
+        let m = Mechanism::VendorDefined(VendorDefinedMechanism::new(other, Some(&variant)));
+        let sig = s.sign(&m, child, b"pay 1 BTC").unwrap();
+        assert_eq!(sig.len(), 64);
+        s.verify(&m, child_pub, b"pay 1 BTC", &sig).unwrap();
+        assert!(matches!(
+            s.verify(&m, child_pub, b"pay 2 BTC", &sig),
+            Err(Error::Pkcs11(RvError::SignatureInvalid, _))
+        ));
+        let o = Mechanism::VendorDefined(VendorDefinedMechanism::new(other, Some(&other_variant)));
+        assert!(matches!(
+            s.verify(&o, child_pub, b"pay 1 BTC", &sig),
+            Err(Error::Pkcs11(RvError::SignatureInvalid, _))
+        ));
+    }
     drop(s);
     p.finalize().unwrap();
 }

@@ -33,8 +33,8 @@ use strongroom_model::InstanceId;
 use zeroize::Zeroizing;
 
 use crate::provider::{
-    AeadAlg, AsymKind, BlockCipher, CipherMode, Curve, DigestAlg, MacAlg, MlDsaSet, MlKemSet,
-    PreparedPrivate, PublicInfo, RsaPadding, SignScheme,
+    AeadAlg, AsymKind, BlockCipher, CipherMode, Curve, DigestAlg, EcSdsa, MacAlg, MlDsaSet,
+    MlKemSet, PreparedPrivate, PublicInfo, RsaPadding, SignScheme,
 };
 use crate::secret::KeyMaterial;
 use crate::{CryptoUnit, EngineError, MkId};

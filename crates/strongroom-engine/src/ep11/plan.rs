@@ -428,21 +428,20 @@ pub(super) fn plan(m: &Mech, op: Op) -> Result<Plan, Ep11Error> {
                 scheme: SignScheme::Bls,
                 hash: None,
             },
-            MechParam::Ecsg(t @ (ecsg::ECSDSA_S256 | ecsg::ECSDSA_COMPR_MULTI)) => {
-                return err(
-                    ckr::MECHANISM_PARAM_INVALID,
-                    format!(
-                        "ECSG type {t} (IBM's EC-SDSA) is not implemented here; BLS (6) and \
-                         BIP340 Schnorr ({}) are",
-                        ecsg::BIP340
-                    ),
-                )
-            }
+            MechParam::Ecsg(ecsg::ECSDSA_S256) => Plan::Sign {
+                scheme: SignScheme::EcSdsa(EcSdsa::Standard),
+                hash: None,
+            },
+            MechParam::Ecsg(ecsg::ECSDSA_COMPR_MULTI) => Plan::Sign {
+                scheme: SignScheme::EcSdsa(EcSdsa::CompressedMulti),
+                hash: None,
+            },
             _ => {
                 return err(
                     ckr::MECHANISM_PARAM_INVALID,
                     format!(
-                        "CKM_IBM_ECDSA_OTHER needs an ECSGParm: type 6 is BLS, {} BIP340 Schnorr",
+                        "CKM_IBM_ECDSA_OTHER needs an ECSGParm: type 3 is EC-SDSA, 5 EC-SDSA over \
+                         compressed points, 6 BLS, {} BIP340 Schnorr",
                         ecsg::BIP340
                     ),
                 )

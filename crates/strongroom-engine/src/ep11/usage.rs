@@ -85,6 +85,10 @@ pub(super) fn plan_name(plan: &Plan) -> &'static str {
             ..
         } => "BLS signs with a BLS12-381 key",
         Plan::Sign {
+            scheme: SignScheme::EcSdsa(_),
+            ..
+        } => "EC-SDSA signs with a P-256 or secp256k1 key",
+        Plan::Sign {
             scheme: SignScheme::MlDsa,
             ..
         } => "an ML-DSA key is needed",
@@ -163,6 +167,13 @@ pub(super) fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
             scheme: SignScheme::Bls,
             ..
         } => matches!(kind_of(k), Some(AsymKind::Ec(Curve::Bls12381))),
+        Plan::Sign {
+            scheme: SignScheme::EcSdsa(_),
+            ..
+        } => matches!(
+            kind_of(k),
+            Some(AsymKind::Ec(Curve::P256 | Curve::Secp256k1))
+        ),
         Plan::Digest(_) => true,
         Plan::EcMultiply => {
             matches!(&k.body, Body::Private(_))
@@ -186,6 +197,7 @@ pub(super) fn fits(plan: &Plan, op: Op, k: &Resolved) -> Result<(), Ep11Error> {
                     | SignScheme::Ed25519
                     | SignScheme::Bip340
                     | SignScheme::Bls
+                    | SignScheme::EcSdsa(_)
                     | SignScheme::MlDsa,
                 ..
             }
