@@ -125,16 +125,10 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
-    fn vectors() -> serde_json::Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/vectors/bls/ethereum.json"
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
+    use crate::test_vectors::hx as h;
 
-    fn h(v: &serde_json::Value) -> Vec<u8> {
-        hex::decode(v.as_str().unwrap()).unwrap()
+    fn vectors() -> serde_json::Value {
+        crate::test_vectors::json("bls/ethereum.json")
     }
 
     #[test]

@@ -67,16 +67,6 @@ fn random_nonce(out: &mut [u8; HALF]) -> Result<(), CryptoError> {
         .map_err(|_| CryptoError)
 }
 
-fn scalar_of<C: CurveArithmetic>(bytes: &[u8]) -> Option<Scalar<C>> {
-    let mut repr = FieldBytes::<C>::default();
-    if repr.len() != bytes.len() {
-        return None;
-    }
-    repr.copy_from_slice(bytes);
-    let s: Option<Scalar<C>> = Scalar::<C>::from_repr(repr).into();
-    s.filter(|s| !bool::from(s.is_zero()))
-}
-
 fn sha256(parts: &[&[u8]]) -> digest::Digest {
     let mut ctx = digest::Context::new(&digest::SHA256);
     for p in parts {
@@ -128,14 +118,14 @@ where
     AffinePoint<C>: FromEncodedPoint<C> + ToEncodedPoint<C>,
     FieldBytesSize<C>: ModulusSize,
 {
-    let mut d = scalar_of::<C>(d).ok_or(CryptoError)?;
+    let mut d = crate::hd::scalar::<C>(d).ok_or(CryptoError)?;
     let signer = point::<C>(public).ok_or(CryptoError)?.to_affine();
     let signer = compressed::<C>(&signer);
     let mut k_bytes = Zeroizing::new([0u8; HALF]);
     let mut out = Err(CryptoError);
     for _ in 0..TRIES {
         nonce(&mut k_bytes)?;
-        let Some(mut k) = scalar_of::<C>(k_bytes.as_ref()) else {
+        let Some(mut k) = crate::hd::scalar::<C>(k_bytes.as_ref()) else {
             continue;
         };
         let w = (C::ProjectivePoint::generator() * k).to_affine();
@@ -184,7 +174,7 @@ where
         return false;
     }
     let (r, s) = sig.split_at(HALF);
-    let (Some(p), Some(s)) = (point::<C>(public), scalar_of::<C>(s)) else {
+    let (Some(p), Some(s)) = (point::<C>(public), crate::hd::scalar::<C>(s)) else {
         return false;
     };
     let g = C::ProjectivePoint::generator();
@@ -209,7 +199,7 @@ where
         }
         EcSdsa::CompressedMulti => {
             // `r` is a scalar here: below the order and not zero.
-            let Some(r) = scalar_of::<C>(r) else {
+            let Some(r) = crate::hd::scalar::<C>(r) else {
                 return false;
             };
             let w = g * s + p * r;
@@ -237,16 +227,10 @@ mod tests {
     use super::*;
     use aws_lc_rs::signature::KeyPair;
 
-    fn vectors() -> serde_json::Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/vectors/ecsdsa/ecsdsa.json"
-        );
-        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-    }
+    use crate::test_vectors::hx;
 
-    fn hx(v: &serde_json::Value) -> Vec<u8> {
-        hex::decode(v.as_str().unwrap()).unwrap()
+    fn vectors() -> serde_json::Value {
+        crate::test_vectors::json("ecsdsa/ecsdsa.json")
     }
 
     /// The uncompressed public point of scalar `d` on `curve`, computed by aws-lc.

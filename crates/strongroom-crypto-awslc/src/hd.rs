@@ -59,8 +59,9 @@ fn halves(i: &[u8; 64]) -> (&[u8], [u8; 32]) {
     (&i[..32], ir)
 }
 
-/// `parse256(IL)` as a scalar, if it is below the group order and not zero.
-fn scalar<C: CurveArithmetic>(il: &[u8]) -> Option<Scalar<C>> {
+/// Big-endian bytes as a scalar, if below the group order and not zero (BIP32's
+/// `parse256(IL)`; EC-SDSA's private keys, nonces and signature halves).
+pub(crate) fn scalar<C: CurveArithmetic>(il: &[u8]) -> Option<Scalar<C>> {
     let mut repr = FieldBytes::<C>::default();
     if repr.len() != il.len() {
         return None;

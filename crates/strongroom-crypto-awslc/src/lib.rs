@@ -648,6 +648,8 @@ impl SigKeyPair {
 }
 
 #[cfg(test)]
+mod test_vectors;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_hd;

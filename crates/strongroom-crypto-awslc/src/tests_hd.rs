@@ -7,16 +7,10 @@ use aws_lc_rs::encoding::AsBigEndian;
 use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair};
 use strongroom_engine::provider::{HdError, HD_HARDENED};
 
-fn vectors() -> Vec<serde_json::Value> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/vectors/hd/hd.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use crate::test_vectors::hx;
 
-fn hx(v: &serde_json::Value) -> Vec<u8> {
-    hex::decode(v.as_str().unwrap()).unwrap()
+fn vectors() -> Vec<serde_json::Value> {
+    serde_json::from_value(crate::test_vectors::json("hd/hd.json")).unwrap()
 }
 
 fn curve(name: &str) -> Curve {

