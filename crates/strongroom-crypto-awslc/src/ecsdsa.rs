@@ -51,7 +51,7 @@ pub(crate) fn sign(
     }
 }
 
-/// Whether `sig` is a signature of `msg` under the uncompressed point `public`.
+/// Whether `sig` is a signature of `msg` under the point `public` (SEC1, compressed or not).
 pub(crate) fn verify(form: EcSdsa, curve: Curve, public: &[u8], msg: &[u8], sig: &[u8]) -> bool {
     match curve {
         Curve::Secp256k1 => verify_on::<k256::Secp256k1>(form, public, msg, sig),
