@@ -523,6 +523,11 @@ async fn transaction(
     Ok(counts)
 }
 
+/// The audit batches kept prepared besides the full chunk: up to 8 rows. Every connection
+/// of the pool holds its own copy, in this process and in the server, beside the statements
+/// of every other query.
+const AUDIT_KEPT_ROWS: usize = 8;
+
 /// Audit records appended in one transaction.
 async fn append_audit(pool: PgPool, records: Vec<AuditRecord>) -> Result<()> {
     let mut tx = pool.begin().await.map_err(unavailable)?;
@@ -531,7 +536,7 @@ async fn append_audit(pool: PgPool, records: Vec<AuditRecord>) -> Result<()> {
             chunk,
             strongroom_keystore::sql::Placeholders::Numbered,
         );
-        let keep = strongroom_keystore::keep_audit_statement(chunk.len());
+        let keep = strongroom_keystore::keep_audit_statement(chunk.len(), AUDIT_KEPT_ROWS);
         let q = bind_all(sqlx::query(&sql), args).persistent(keep);
         if let Err(e) = q.execute(&mut *tx).await {
             return Err(match code_of(&e).as_deref() {

@@ -399,11 +399,12 @@ pub const BLOB_MK_ID_OFFSET: usize = 1;
 /// Rows per multi-row audit INSERT statement (both SQL backends).
 pub const AUDIT_CHUNK: usize = 500;
 
-/// Whether the audit INSERT of `rows` rows stays prepared on its connection. Each row count
-/// is its own statement text: only full chunks and small batches are kept, since caching
-/// every size up to [`AUDIT_CHUNK`] held tens of megabytes.
-pub fn keep_audit_statement(rows: usize) -> bool {
-    rows == AUDIT_CHUNK || rows <= 8
+/// Whether the audit INSERT of `rows` rows stays prepared on its connection, when batches of
+/// up to `small` rows are kept. Each row count is its own statement text: only full chunks
+/// and batches up to `small` rows are kept, since caching every size up to [`AUDIT_CHUNK`]
+/// held tens of megabytes. A backend picks `small` by how many connections hold the cache.
+pub fn keep_audit_statement(rows: usize, small: usize) -> bool {
+    rows == AUDIT_CHUNK || rows <= small
 }
 
 /// An API key: a secret exchanged for bearer tokens. Only a hash of the secret is stored.

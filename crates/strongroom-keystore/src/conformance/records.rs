@@ -603,6 +603,26 @@ pub async fn audit_chain_append_and_read(s: Arc<dyn KeyStore>) {
         s.read_audit(start + 2, 1).await.unwrap(),
         vec![batch[1].clone()]
     );
+    // Every batch size on both sides of the sizes a backend keeps prepared, each twice, and
+    // a refused replay of a kept size between them: a statement taken from the cache binds
+    // its rows afresh, and a refusal leaves it usable.
+    let mut next = start + 4;
+    for size in (1..=70).chain(1..=70) {
+        let batch: Vec<_> = (next..next + size).map(rec).collect();
+        s.append_audit(&batch).await.unwrap();
+        assert_eq!(s.read_audit(next, 100).await.unwrap(), batch, "{size} rows");
+        if size == 5 {
+            assert!(matches!(
+                s.append_audit(&batch).await,
+                Err(StoreError::Conflict)
+            ));
+        }
+        next += size;
+    }
+    assert_eq!(
+        s.audit_head().await.unwrap().map(|(seq, _)| seq),
+        Some(next - 1)
+    );
 }
 
 /// An instance's audit records read back by filter: only that instance's, in order, from a
