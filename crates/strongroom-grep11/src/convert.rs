@@ -116,13 +116,14 @@ pub(crate) fn key_blob(k: &NewKey) -> pb::KeyBlob {
         version: 0,
         tx_id: Vec::new(),
         attributes: attr_map(&k.attrs),
-        key_blobs: vec![k.blob.clone()],
+        key_blobs: vec![k.blob.clone().into()],
     }
 }
 
 /// The key blob of a request: `KeyBlobs[0]` of the v2 `KeyBlob`, else the v1 bytes field.
-pub(crate) fn key_of(v2: Option<pb::KeyBlob>, v1: Vec<u8>) -> Vec<u8> {
+/// Neither is copied.
+pub(crate) fn key_of(v2: Option<pb::KeyBlob>, v1: Vec<u8>) -> prost::bytes::Bytes {
     v2.and_then(|k| k.key_blobs.into_iter().next())
         .filter(|b| !b.is_empty())
-        .unwrap_or(v1)
+        .unwrap_or_else(|| v1.into())
 }

@@ -820,7 +820,7 @@ impl pb::crypto_server::Crypto for Grep11 {
                         version: 0,
                         tx_id: Vec::new(),
                         attributes,
-                        key_blobs: vec![b.clone()],
+                        key_blobs: vec![b.clone().into()],
                     }),
                     rewrapped_key_bytes: b,
                 })

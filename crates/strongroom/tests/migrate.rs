@@ -696,7 +696,7 @@ mod grep11_blobs {
 
     fn kb(b: &[u8]) -> Option<pb::KeyBlob> {
         Some(pb::KeyBlob {
-            key_blobs: vec![b.to_vec()],
+            key_blobs: vec![b.to_vec().into()],
             ..Default::default()
         })
     }

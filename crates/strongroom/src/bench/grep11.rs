@@ -340,7 +340,7 @@ fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
 
 fn kb(blob: &[u8]) -> Option<pb::KeyBlob> {
     Some(pb::KeyBlob {
-        key_blobs: vec![blob.to_vec()],
+        key_blobs: vec![blob.to_vec().into()],
         ..Default::default()
     })
 }

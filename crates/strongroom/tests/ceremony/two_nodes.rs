@@ -197,7 +197,7 @@ async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
         .key_bytes;
     let kb = |b: &[u8]| {
         Some(pb::KeyBlob {
-            key_blobs: vec![b.to_vec()],
+            key_blobs: vec![b.to_vec().into()],
             ..Default::default()
         })
     };

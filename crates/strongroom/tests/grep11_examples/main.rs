@@ -69,7 +69,7 @@ fn mb(code: Ckm, p: &[u8]) -> Option<Mechanism> {
 }
 fn kb(blob: &[u8]) -> Option<KeyBlob> {
     Some(KeyBlob {
-        key_blobs: vec![blob.to_vec()],
+        key_blobs: vec![blob.to_vec().into()],
         ..Default::default()
     })
 }
