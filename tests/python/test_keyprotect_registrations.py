@@ -38,6 +38,15 @@ def test_registrations_protect_keys(server):
     bad = register(server, key, crn_b, method="PATCH", keyVersionId="9b2ae0a2-0e0e-4c3f-9f37-3f8e3c1c9c01")
     assert (bad.status_code, bad.json()["resources"][0]["reasons"][0]["code"]) == (422, "KEY_VERSION_INVALID")
     assert register(server, key, "not-a-crn").status_code == 400
+    # PUT replaces a registration whole (its metadata goes with what the body leaves out);
+    # PATCH is refused for one that does not exist, and creates nothing.
+    put = register(server, key, crn_a, method="PUT", description="bucket, replaced")
+    assert put.status_code == 200, put.text
+    assert put.json()["resources"][0]["description"] == "bucket, replaced"
+    assert put.json()["resources"][0].get("registrationMetadata") in (None, "")
+    missing = "crn:v1:bluemix:public:cloud-object-storage:global:a/acct:bucket-9::"
+    absent = register(server, key, missing, method="PATCH", description="x")
+    assert (absent.status_code, absent.json()["resources"][0]["reasons"][0]["code"]) == (404, "REGISTRATION_NOT_FOUND_ERR")
 
     regs = data(kp.get_registrations(key, inst, total_count=True))
     assert regs["metadata"]["totalCount"] == 2

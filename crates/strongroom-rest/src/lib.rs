@@ -310,9 +310,9 @@ fn api_routes() -> Router<AppState> {
         )
         .route(
             "/api/v2/keys/{id}/registrations/{crn}",
-            post(create_registration)
-                .put(replace_registration)
-                .patch(update_registration)
+            post(write_registration)
+                .put(write_registration)
+                .patch(write_registration)
                 .delete(delete_registration),
         )
         .route("/api/v2/event_ack", post(event_ack))

@@ -62,19 +62,25 @@ pub(crate) async fn list_key_registrations(
     list_registrations_common(st, Some(id), q, h).await
 }
 
-pub(crate) async fn write_registration_common(
-    st: AppState,
-    id: String,
-    crn: String,
+/// A registration write: POST creates, PUT creates or replaces, PATCH updates. The route
+/// sends only these methods here; any other is refused as on a route without it.
+pub(crate) async fn write_registration(
+    State(st): State<AppState>,
+    method: Method,
+    Path((id, crn)): Path<(String, String)>,
     h: HeaderMap,
     body: Body,
-    mode: strongroom_service::RegistrationWrite,
 ) -> ApiResult {
+    use strongroom_service::RegistrationWrite as Write;
     const WHAT: &str = "Registration could not be written";
-    let action = match mode {
-        strongroom_service::RegistrationWrite::Create => Action::RegistrationsCreate,
-        strongroom_service::RegistrationWrite::Replace => Action::RegistrationsReplace,
-        strongroom_service::RegistrationWrite::Update => Action::RegistrationsUpdate,
+    let (mode, action) = if method == Method::POST {
+        (Write::Create, Action::RegistrationsCreate)
+    } else if method == Method::PUT {
+        (Write::Replace, Action::RegistrationsReplace)
+    } else if method == Method::PATCH {
+        (Write::Update, Action::RegistrationsUpdate)
+    } else {
+        return Ok(error_map::RequestRefusal::MethodNotAllowed(method).into_response());
     };
     let (call, input) = Call::with_body(&st, &h, body, action, WHAT, Some(&id), |body| {
         let Some(obj) = parse_object(body)? else {
@@ -132,57 +138,6 @@ pub(crate) async fn write_registration_common(
         )),
         &ctx.correlation_id,
     ))
-}
-
-pub(crate) async fn create_registration(
-    State(st): State<AppState>,
-    Path((id, crn)): Path<(String, String)>,
-    h: HeaderMap,
-    body: Body,
-) -> ApiResult {
-    write_registration_common(
-        st,
-        id,
-        crn,
-        h,
-        body,
-        strongroom_service::RegistrationWrite::Create,
-    )
-    .await
-}
-
-pub(crate) async fn replace_registration(
-    State(st): State<AppState>,
-    Path((id, crn)): Path<(String, String)>,
-    h: HeaderMap,
-    body: Body,
-) -> ApiResult {
-    write_registration_common(
-        st,
-        id,
-        crn,
-        h,
-        body,
-        strongroom_service::RegistrationWrite::Replace,
-    )
-    .await
-}
-
-pub(crate) async fn update_registration(
-    State(st): State<AppState>,
-    Path((id, crn)): Path<(String, String)>,
-    h: HeaderMap,
-    body: Body,
-) -> ApiResult {
-    write_registration_common(
-        st,
-        id,
-        crn,
-        h,
-        body,
-        strongroom_service::RegistrationWrite::Update,
-    )
-    .await
 }
 
 pub(crate) async fn delete_registration(
