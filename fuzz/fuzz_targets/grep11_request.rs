@@ -66,7 +66,7 @@ fn setup() -> Setup {
 
 fn key_of(s: &Setup, pick: u8, blob: Option<pb::KeyBlob>, v1: &[u8]) -> Vec<u8> {
     match blob.and_then(|b| b.key_blobs.into_iter().next()) {
-        Some(b) if pick & 0x80 == 0 => b,
+        Some(b) if pick & 0x80 == 0 => b.to_vec(),
         _ if !v1.is_empty() && pick & 0x40 == 0 => v1.to_vec(),
         _ => s.keys[usize::from(pick) % s.keys.len()].clone(),
     }
