@@ -17,8 +17,8 @@ use aws_lc_rs::rand::SecureRandom;
 use aws_lc_rs::{constant_time, digest, hkdf, hmac, rand};
 use strongroom_engine::provider::{
     AeadAlg, AeadKey, AsymKind, BlockCipher, CipherMode, CryptoError, CryptoProvider, Curve,
-    DigestAlg, HdChild, HdError, HdParent, HdScheme, MacAlg, OaepHash, PreparedPrivate, PublicInfo,
-    RsaPadding, SigAlg, SignScheme,
+    DigestAlg, HdChild, HdError, HdParent, HdScheme, HmacSha256Key, MacAlg, OaepHash,
+    PreparedPrivate, PublicInfo, RsaPadding, SigAlg, SignScheme,
 };
 use zeroize::Zeroizing;
 
@@ -51,6 +51,22 @@ struct Len(usize);
 impl hkdf::KeyType for Len {
     fn len(&self) -> usize {
         self.0
+    }
+}
+
+/// An HMAC-SHA-256 key whose pads aws-lc hashed once; each message starts from a copy of
+/// that state.
+struct PreparedHmac(hmac::Key);
+
+impl HmacSha256Key for PreparedHmac {
+    fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        for p in parts {
+            ctx.update(p);
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
     }
 }
 
@@ -111,6 +127,10 @@ impl CryptoProvider for AwsLcProvider {
         let mut out = [0u8; 32];
         out.copy_from_slice(ctx.sign().as_ref());
         out
+    }
+
+    fn hmac_sha256_key(&self, key: &[u8]) -> Box<dyn HmacSha256Key> {
+        Box::new(PreparedHmac(hmac::Key::new(hmac::HMAC_SHA256, key)))
     }
 
     fn sha256(&self, parts: &[&[u8]]) -> [u8; 32] {

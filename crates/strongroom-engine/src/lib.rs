@@ -21,7 +21,9 @@ use std::sync::Arc;
 
 pub use blob::{blob_mk_id, BlobBinding};
 pub use envelope::{Wdek, WrappingKey};
-pub use provider::{AeadAlg, AeadKey, CryptoError, CryptoProvider, DigestAlg, OaepHash, SigAlg};
+pub use provider::{
+    AeadAlg, AeadKey, CryptoError, CryptoProvider, DigestAlg, HmacSha256Key, OaepHash, SigAlg,
+};
 pub use secret::{KeyMaterial, MasterKey, MASTER_KEY_LEN};
 pub use selftest::{compute_format_vectors, run_self_tests};
 

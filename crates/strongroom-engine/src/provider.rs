@@ -23,6 +23,13 @@ pub trait AeadKey: Send + Sync {
     fn open(&self, nonce: &[u8; 12], aad: &[u8], in_out: &mut Vec<u8>) -> Result<(), CryptoError>;
 }
 
+/// A prepared HMAC-SHA-256 key: its inner and outer pads are hashed once, for many messages.
+/// Implementations must not expose the key.
+pub trait HmacSha256Key: Send + Sync {
+    /// HMAC-SHA-256 over the concatenation of `parts`.
+    fn sign(&self, parts: &[&[u8]]) -> [u8; 32];
+}
+
 /// The hash of RSA-OAEP (and of its MGF1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OaepHash {
@@ -486,6 +493,9 @@ pub trait CryptoProvider: Send + Sync + 'static {
     ) -> Result<(), CryptoError>;
     /// HMAC-SHA-256 over the concatenation of `parts`.
     fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> [u8; 32];
+    /// Prepares `key` for many HMAC-SHA-256 computations (the audit chain's key, which
+    /// signs every record). Same results as [`CryptoProvider::hmac_sha256`].
+    fn hmac_sha256_key(&self, key: &[u8]) -> Box<dyn HmacSha256Key>;
     /// SHA-256 over the concatenation of `parts`.
     fn sha256(&self, parts: &[&[u8]]) -> [u8; 32];
     /// Compares two secrets in time independent of their content.

@@ -33,12 +33,18 @@ pub fn run_self_tests(p: &dyn CryptoProvider) -> Result<(), EngineError> {
             == unhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
         "SHA-256",
     )?;
-    // HMAC-SHA-256, RFC 4231 test case 2.
+    // HMAC-SHA-256, RFC 4231 test case 2: once with the key set up for the message, and
+    // twice with a prepared key (the second from the same prepared state).
+    let rfc4231 = unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    let parts: [&[u8]; 2] = [b"what do ya want ", b"for nothing?"];
     check(
-        p.hmac_sha256(b"Jefe", &[b"what do ya want ", b"for nothing?"])
-            .to_vec()
-            == unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+        p.hmac_sha256(b"Jefe", &parts).to_vec() == rfc4231,
         "HMAC-SHA-256",
+    )?;
+    let prepared = p.hmac_sha256_key(b"Jefe");
+    check(
+        prepared.sign(&parts).to_vec() == rfc4231 && prepared.sign(&parts).to_vec() == rfc4231,
+        "HMAC-SHA-256 (prepared key)",
     )?;
     // AES-256-CBC, SP 800-38A F.2.5 (first block), encrypt and decrypt.
     let k256 = unhex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4");

@@ -125,6 +125,19 @@ impl TestProvider {
     }
 }
 
+/// An HMAC-SHA-256 state with the key's pads absorbed; each message starts from a copy.
+struct PreparedHmac(hmac::Hmac<sha2::Sha256>);
+
+impl HmacSha256Key for PreparedHmac {
+    fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut m = self.0.clone();
+        for p in parts {
+            m.update(p);
+        }
+        m.finalize().into_bytes().into()
+    }
+}
+
 impl CryptoProvider for TestProvider {
     fn name(&self) -> &'static str {
         "test provider (RustCrypto; tests only)"
@@ -164,6 +177,13 @@ impl CryptoProvider for TestProvider {
             m.update(p);
         }
         m.finalize().into_bytes().into()
+    }
+
+    fn hmac_sha256_key(&self, key: &[u8]) -> Box<dyn HmacSha256Key> {
+        Box::new(PreparedHmac(
+            <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
+                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
+        ))
     }
 
     fn sha256(&self, parts: &[&[u8]]) -> [u8; 32] {

@@ -216,6 +216,9 @@ impl CryptoProvider for BrokenHmac {
         h[0] ^= 1;
         h
     }
+    fn hmac_sha256_key(&self, key: &[u8]) -> Box<dyn strongroom_engine::HmacSha256Key> {
+        AwsLcProvider.hmac_sha256_key(key)
+    }
     fn sha256(&self, parts: &[&[u8]]) -> [u8; 32] {
         AwsLcProvider.sha256(parts)
     }

@@ -12,7 +12,7 @@
 use crate::action::Action;
 use std::sync::Arc;
 
-use strongroom_engine::CryptoProvider;
+use strongroom_engine::{CryptoProvider, HmacSha256Key};
 use strongroom_keystore::{AuditRecord, KeyStore};
 use strongroom_model::{InstanceId, UnixMillis};
 use tokio::sync::{mpsc, oneshot};
@@ -106,9 +106,10 @@ pub fn canonical(r: &AuditRecord) -> Vec<u8> {
     out
 }
 
-/// The chain hash of `r` (its `prev_hash` must be set).
-pub fn chain_hash(p: &dyn CryptoProvider, key: &[u8], r: &AuditRecord) -> [u8; 32] {
-    p.hmac_sha256(key, &[&r.prev_hash, &canonical(r)])
+/// The chain hash of `r` (its `prev_hash` must be set), under the audit key prepared by
+/// [`CryptoProvider::hmac_sha256_key`].
+pub fn chain_hash(key: &dyn HmacSha256Key, r: &AuditRecord) -> [u8; 32] {
+    key.sign(&[&r.prev_hash, &canonical(r)])
 }
 
 impl AuditLog {
@@ -122,6 +123,9 @@ impl AuditLog {
         let (tx, mut rx) = mpsc::channel::<Pending>(16_384);
         let healthy = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let health = Arc::clone(&healthy);
+        // Every record is signed under the one key: its pads are hashed once, here.
+        let signer = provider.hmac_sha256_key(key.as_ref());
+        drop(key);
         let handle = tokio::spawn(async move {
             let mut batch: Vec<Pending> = Vec::with_capacity(1024);
             while let Some(first) = rx.recv().await {
@@ -153,7 +157,7 @@ impl AuditLog {
                         prev_hash: h,
                         hash: [0; 32],
                     };
-                    r.hash = chain_hash(provider.as_ref(), key.as_ref(), &r);
+                    r.hash = chain_hash(signer.as_ref(), &r);
                     h = r.hash;
                     records.push(r);
                 }
@@ -177,7 +181,7 @@ impl AuditLog {
                         s2 += 1;
                         r.seq = s2;
                         r.prev_hash = h2;
-                        r.hash = chain_hash(provider.as_ref(), key.as_ref(), r);
+                        r.hash = chain_hash(signer.as_ref(), r);
                         h2 = r.hash;
                     }
                     s = s2;
@@ -286,6 +290,7 @@ pub async fn verify_chain(
     p: &dyn CryptoProvider,
     key: &[u8],
 ) -> Result<VerifyReport> {
+    let signer = p.hmac_sha256_key(key);
     let mut expected_seq = 1i64;
     let mut prev = [0u8; 32];
     let mut count = 0u64;
@@ -312,8 +317,8 @@ pub async fn verify_chain(
                     wrong_key: false,
                 });
             }
-            if !p.ct_eq(&chain_hash(p, key, &r), &r.hash) {
-                if count == 0 && no_record_verifies(store, p, key).await? {
+            if !p.ct_eq(&chain_hash(signer.as_ref(), &r), &r.hash) {
+                if count == 0 && no_record_verifies(store, p, signer.as_ref()).await? {
                     return Ok(VerifyReport {
                         records: 0,
                         problem: Some((
@@ -345,15 +350,13 @@ pub async fn verify_chain(
 async fn no_record_verifies(
     store: &dyn KeyStore,
     p: &dyn CryptoProvider,
-    key: &[u8],
+    key: &dyn HmacSha256Key,
 ) -> Result<bool> {
     let head = store.read_audit(1, WRONG_KEY_PROBE).await?;
     let linked = head
         .windows(2)
         .all(|w| p.ct_eq(&w[1].prev_hash, &w[0].hash));
-    let none_verifies = head
-        .iter()
-        .all(|r| !p.ct_eq(&chain_hash(p, key, r), &r.hash));
+    let none_verifies = head.iter().all(|r| !p.ct_eq(&chain_hash(key, r), &r.hash));
     Ok(head.len() > 1 && linked && none_verifies)
 }
 

@@ -6,6 +6,7 @@
 
 use proptest::prelude::*;
 use strongroom_crypto_awslc::AwsLcProvider;
+use strongroom_engine::CryptoProvider;
 use strongroom_keystore::{AuditRecord, KeyStore, MemoryStore};
 use strongroom_model::{InstanceId, UnixMillis};
 use uuid::Uuid;
@@ -50,7 +51,7 @@ fn chained(mut records: Vec<AuditRecord>) -> Vec<AuditRecord> {
     for (n, r) in records.iter_mut().enumerate() {
         r.seq = i64::try_from(n).expect("few") + 1;
         r.prev_hash = prev;
-        r.hash = chain_hash(&AwsLcProvider, &KEY, r);
+        r.hash = chain_hash(AwsLcProvider.hmac_sha256_key(&KEY).as_ref(), r);
         prev = r.hash;
     }
     records
@@ -117,6 +118,19 @@ proptest! {
             verify_chain(&store, &AwsLcProvider, &[0xa5; 32]).await.unwrap()
         });
         prop_assert!(other.wrong_key);
+    }
+
+    /// The chain hash is HMAC-SHA-256 under the audit key over the previous hash and the
+    /// canonical encoding (docs/formats.md), whether the key is prepared once or not, and a
+    /// prepared key gives the same answer however many records it signed before.
+    #[test]
+    fn a_prepared_key_hashes_as_the_format_says(records in proptest::collection::vec(fields(), 1..6)) {
+        let prepared = AwsLcProvider.hmac_sha256_key(&KEY);
+        for r in chained(records) {
+            let once = AwsLcProvider.hmac_sha256(&KEY, &[&r.prev_hash, &canonical(&r)]);
+            prop_assert_eq!(r.hash, once);
+            prop_assert_eq!(chain_hash(prepared.as_ref(), &r), once);
+        }
     }
 
     /// (Format v1 writes an absent key as the empty string, so an absent key and an empty
