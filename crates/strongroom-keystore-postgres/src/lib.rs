@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::Connection;
 use strongroom_keystore::sql::{bind_all, to_completion, Arg, SqlExec, Stmt};
-use strongroom_keystore::{AuditRecord, Change, ChangeFeed, Result, StoreError, AUDIT_CHUNK};
+use strongroom_keystore::{AuditRecord, Change, ChangeFeed, Result, StoreError};
 
 /// Connection settings.
 #[derive(Debug, Clone)]
@@ -523,28 +523,57 @@ async fn transaction(
     Ok(counts)
 }
 
-/// The audit batches kept prepared besides the full chunk: up to 8 rows. Every connection
-/// of the pool holds its own copy, in this process and in the server, beside the statements
-/// of every other query.
-const AUDIT_KEPT_ROWS: usize = 8;
+/// Appends a batch of audit records with one statement whatever the batch's size: the
+/// columns travel as eleven arrays and `unnest` turns them back into rows, stored in chain
+/// order (the `audit_contiguous` trigger checks the statement's rows together: migration
+/// 0011). So every connection keeps a single prepared statement for the audit log, where a
+/// statement of one row per `VALUES` tuple would have a text, a parse and a plan of its own
+/// for every batch size.
+const AUDIT_INSERT: &str = "INSERT INTO audit (seq, at, instance_id, principal, action, key, \
+     outcome, status, correlation_id, prev_hash, hash) \
+     SELECT seq, at, instance_id, principal, action, key, outcome, status, correlation_id, \
+     prev_hash, hash \
+     FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], \
+     $7::text[], $8::bigint[], $9::text[], $10::bytea[], $11::bytea[]) WITH ORDINALITY \
+     AS r(seq, at, instance_id, principal, action, key, outcome, status, correlation_id, \
+     prev_hash, hash, n) \
+     ORDER BY n";
 
-/// Audit records appended in one transaction.
+/// Audit records appended in one statement.
 async fn append_audit(pool: PgPool, records: Vec<AuditRecord>) -> Result<()> {
-    let mut tx = pool.begin().await.map_err(unavailable)?;
-    for chunk in records.chunks(AUDIT_CHUNK) {
-        let (sql, args) = strongroom_keystore::sql::audit_insert(
-            chunk,
-            strongroom_keystore::sql::Placeholders::Numbered,
-        );
-        let keep = strongroom_keystore::keep_audit_statement(chunk.len(), AUDIT_KEPT_ROWS);
-        let q = bind_all(sqlx::query(&sql), args).persistent(keep);
-        if let Err(e) = q.execute(&mut *tx).await {
-            return Err(match code_of(&e).as_deref() {
-                // A taken sequence number, or a gap the trigger refuses.
-                Some("23505" | "SR001") => StoreError::Conflict,
-                _ => unavailable(e),
-            });
+    let column = |f: fn(&AuditRecord) -> i64| records.iter().map(f).collect::<Vec<_>>();
+    let text =
+        |f: fn(&AuditRecord) -> &str| records.iter().map(|r| f(r).to_owned()).collect::<Vec<_>>();
+    let q = sqlx::query(AUDIT_INSERT)
+        .bind(column(|r| r.seq))
+        .bind(column(|r| r.at.0))
+        .bind(
+            records
+                .iter()
+                .map(|r| r.instance.map(|i| i.to_string()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(text(|r| &r.principal))
+        .bind(text(|r| &r.action))
+        .bind(records.iter().map(|r| r.key.clone()).collect::<Vec<_>>())
+        .bind(text(|r| &r.outcome))
+        .bind(column(|r| r.status.into()))
+        .bind(text(|r| &r.correlation_id))
+        .bind(
+            records
+                .iter()
+                .map(|r| r.prev_hash.to_vec())
+                .collect::<Vec<_>>(),
+        )
+        .bind(records.iter().map(|r| r.hash.to_vec()).collect::<Vec<_>>());
+    // One statement is one transaction: the batch lands whole or not at all, in one round
+    // trip.
+    match q.execute(&pool).await {
+        Ok(_) => Ok(()),
+        // A taken sequence number, or a gap the trigger refuses.
+        Err(e) if matches!(code_of(&e).as_deref(), Some("23505" | "SR001")) => {
+            Err(StoreError::Conflict)
         }
+        Err(e) => Err(unavailable(e)),
     }
-    tx.commit().await.map_err(unavailable)
 }

@@ -231,10 +231,7 @@ async fn append_audit(audit: SqlitePool, records: Vec<AuditRecord>) -> Result<()
             .map_err(unavailable)?;
     }
     for chunk in records.chunks(AUDIT_CHUNK) {
-        let (sql, args) = strongroom_keystore::sql::audit_insert(
-            chunk,
-            strongroom_keystore::sql::Placeholders::Anonymous,
-        );
+        let (sql, args) = strongroom_keystore::sql::audit_insert(chunk);
         let keep = strongroom_keystore::keep_audit_statement(chunk.len(), AUDIT_KEPT_ROWS);
         let q = bind_all(sqlx::query(&sql), args).persistent(keep);
         if let Err(e) = q.execute(&mut *conn).await {

@@ -396,7 +396,8 @@ pub struct PlacementRecord {
 /// Bytes 1..17 of a v1 blob: the id of the master key it is sealed under.
 pub const BLOB_MK_ID_OFFSET: usize = 1;
 
-/// Rows per multi-row audit INSERT statement (both SQL backends).
+/// Rows per multi-row audit INSERT statement (SQLite; PostgreSQL appends a batch of any size
+/// in one statement over arrays).
 pub const AUDIT_CHUNK: usize = 500;
 
 /// Whether the audit INSERT of `rows` rows stays prepared on its connection, when batches of

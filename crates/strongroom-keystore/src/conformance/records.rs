@@ -571,16 +571,18 @@ pub async fn api_keys_round_trip(s: Arc<dyn KeyStore>) {
 /// Audit records append in sequence and read back exactly; gaps and replays are refused.
 pub async fn audit_chain_append_and_read(s: Arc<dyn KeyStore>) {
     let start = s.audit_head().await.unwrap().map_or(0, |(seq, _)| seq);
+    // Every field differs from row to row, and some rows name no instance or no key, so a
+    // column or a row out of place reads back differently.
     let rec = |seq: i64| AuditRecord {
         seq,
         at: t(seq),
-        instance: Some(InstanceId::random()),
-        principal: "p".into(),
+        instance: (seq % 3 != 0).then(InstanceId::random),
+        principal: format!("p{seq}"),
         action: "kms.secrets.wrap".into(),
-        key: Some("k".into()),
-        outcome: "success".into(),
-        status: 200,
-        correlation_id: "c".into(),
+        key: (seq % 4 != 0).then(|| format!("k{seq}")),
+        outcome: if seq % 2 == 0 { "success" } else { "not_found" }.into(),
+        status: if seq % 2 == 0 { 200 } else { 404 },
+        correlation_id: format!("c{seq}"),
         prev_hash: [seq as u8; 32],
         hash: [(seq + 1) as u8; 32],
     };
@@ -623,6 +625,20 @@ pub async fn audit_chain_append_and_read(s: Arc<dyn KeyStore>) {
         s.audit_head().await.unwrap().map(|(seq, _)| seq),
         Some(next - 1)
     );
+    // A batch with a gap inside is refused whole: its first rows do not land either.
+    let gapped: Vec<_> = (next..next + 3)
+        .chain(next + 4..next + 6)
+        .map(rec)
+        .collect();
+    assert!(matches!(
+        s.append_audit(&gapped).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        s.audit_head().await.unwrap().map(|(seq, _)| seq),
+        Some(next - 1)
+    );
+    assert!(s.read_audit(next, 10).await.unwrap().is_empty());
 }
 
 /// An instance's audit records read back by filter: only that instance's, in order, from a

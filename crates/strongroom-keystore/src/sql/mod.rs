@@ -27,35 +27,17 @@ use crate::{
     ServiceIdRecord, StoreError, UnitUsage,
 };
 
-/// How a statement names its parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placeholders {
-    /// `$1, $2, …`: PostgreSQL's only form.
-    Numbered,
-    /// `?, ?, …`, bound in order. SQLite looks a numbered parameter's name up by a linear
-    /// scan each time the driver binds one, which made a chunk of 500 audit rows (5,500
-    /// parameters) cost quadratic time: half of the server's CPU under load.
-    Anonymous,
-}
-
-/// A multi-row insert of audit records with its parameters, 11 a record.
-pub fn audit_insert(records: &[AuditRecord], style: Placeholders) -> (String, Vec<Arg>) {
-    const COLUMNS: usize = 11;
-    let rows: Vec<String> = (0..records.len())
-        .map(|r| {
-            let cells: Vec<String> = (1..=COLUMNS)
-                .map(|c| match style {
-                    Placeholders::Numbered => format!("${}", r * COLUMNS + c),
-                    Placeholders::Anonymous => "?".to_string(),
-                })
-                .collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect();
+/// A multi-row insert of audit records with its parameters, 11 a record: SQLite's form
+/// (PostgreSQL appends a batch in one statement over arrays). Parameters are anonymous
+/// (`?`, bound in order): SQLite looks a numbered parameter's name up by a linear scan each
+/// time the driver binds one, which made a chunk of 500 audit rows (5,500 parameters) cost
+/// quadratic time, half of the server's CPU under load.
+pub fn audit_insert(records: &[AuditRecord]) -> (String, Vec<Arg>) {
+    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     let sql = format!(
         "INSERT INTO audit (seq, at, instance_id, principal, action, key, outcome, status, \
          correlation_id, prev_hash, hash) VALUES {}",
-        rows.join(", ")
+        vec![ROW; records.len()].join(", ")
     );
     let args = records
         .iter()
