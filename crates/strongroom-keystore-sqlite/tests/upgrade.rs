@@ -27,8 +27,20 @@ fn statements(sql: &str) -> Vec<String> {
         .collect()
 }
 
-/// Why `stmt` would break a node of the previous release, if it would.
-fn contracts(stmt: &str) -> Option<&'static str> {
+/// Why `stmt`, one of the statements of a migration file `all`, would break a node of the
+/// previous release, if it would. A trigger is no name a release reads or writes: one that
+/// the same file creates again under its name (a check replaced by an equivalent one) may
+/// be dropped.
+fn contracts(stmt: &str, all: &[String]) -> Option<&'static str> {
+    if let Some(name) = stmt
+        .strip_prefix("DROP TRIGGER ")
+        .and_then(|rest| rest.split_whitespace().next())
+    {
+        let again = format!("CREATE TRIGGER {name} ");
+        if all.iter().any(|s| s.starts_with(&again)) {
+            return None;
+        }
+    }
     if stmt.starts_with("DROP ") || stmt.contains(" DROP ") {
         return Some("drops something the previous release reads");
     }
@@ -54,16 +66,22 @@ fn the_contract_check_catches_what_breaks_a_previous_release() {
         "ALTER TABLE keys RENAME COLUMN name TO label",
         "ALTER TABLE keys ALTER COLUMN name TYPE BYTEA",
         "ALTER TABLE keys ADD COLUMN owner TEXT NOT NULL",
+        "DROP TRIGGER audit_contiguous ON audit",
+        "DROP TRIGGER audit_contiguous ON audit; CREATE TRIGGER audit_other AFTER INSERT ON audit",
+        "DROP FUNCTION audit_contiguous()",
     ] {
-        assert!(contracts(&statements(bad)[0]).is_some(), "{bad}");
+        let all = statements(bad);
+        assert!(contracts(&all[0], &all).is_some(), "{bad}");
     }
     for good in [
         "CREATE TABLE t (a TEXT NOT NULL)",
         "ALTER TABLE keys ADD COLUMN owner TEXT",
         "ALTER TABLE keys ADD COLUMN n INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX k ON keys (name) -- drop later",
+        "DROP TRIGGER audit_contiguous ON audit; CREATE TRIGGER audit_contiguous AFTER INSERT ON audit",
     ] {
-        assert!(contracts(&statements(good)[0]).is_none(), "{good}");
+        let all = statements(good);
+        assert!(contracts(&all[0], &all).is_none(), "{good}");
     }
 }
 
@@ -80,8 +98,9 @@ fn migrations_only_expand() {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
             let path = entry.unwrap().path();
             let sql = std::fs::read_to_string(&path).unwrap();
-            for stmt in statements(&sql) {
-                if let Some(why) = contracts(&stmt) {
+            let all = statements(&sql);
+            for stmt in &all {
+                if let Some(why) = contracts(stmt, &all) {
                     panic!("{}: `{stmt}` {why}; contract in a later release instead (docs/runbooks/upgrade.md)", path.display());
                 }
             }
