@@ -1,0 +1,5 @@
+// `sqlx::migrate!` embeds the migration files when the crate compiles; cargo rebuilds it
+// when one is added or changed only if told to watch the folder.
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}
