@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use strongroom_keystore::conformance::audit_guard;
 use strongroom_keystore::KeyStore;
 use strongroom_keystore_postgres::{PgSettings, PgStore};
 
@@ -54,66 +55,17 @@ async fn an_unreachable_database_fails_fast_and_clearly() {
 }
 
 /// The database itself keeps the audit chain whole against a writer that goes around the
-/// store (which checks a batch before sending it): an INSERT statement lands only if its rows
-/// are consecutive and continue the newest record, taken numbers are refused, and records are
-/// never changed or removed. A refused statement leaves nothing behind.
+/// store: statements out of sequence are refused by migration 0011's check (SR001), taken
+/// numbers by the primary key (23505), changes by 0001's trigger (SR002).
 #[tokio::test]
 async fn the_database_refuses_audit_rows_out_of_sequence_and_changes() {
     let (store, url) = fresh_store().await;
-    store.close().await;
     let db = sqlx::PgPool::connect(&url).await.unwrap();
-    let insert = |seqs: &[i64]| {
-        let rows: Vec<String> = seqs
-            .iter()
-            .map(|s| {
-                format!("({s}, 0, NULL, 'p', 'a', NULL, 'success', 200, 'c', '\\x00', '\\x00')")
-            })
-            .collect();
-        format!(
-            "INSERT INTO audit (seq, at, instance_id, principal, action, key, outcome, status, \
-             correlation_id, prev_hash, hash) VALUES {}",
-            rows.join(", ")
-        )
+    let code = async |sql: String| {
+        let e = sqlx::query(&sql).execute(&db).await.err()?;
+        Some(e.as_database_error()?.code()?.into_owned())
     };
-    let code = |r: Result<sqlx::postgres::PgQueryResult, sqlx::Error>| match r {
-        Err(sqlx::Error::Database(d)) => d.code().map(|c| c.to_string()),
-        other => panic!("expected a refusal, got {other:?}"),
-    };
-    let count = || async {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit")
-            .fetch_one(&db)
-            .await
-            .unwrap()
-    };
-    sqlx::query(&insert(&[1, 2, 3])).execute(&db).await.unwrap();
-    for (seqs, why) in [
-        (&[4, 5, 7][..], "a gap inside the statement"),
-        (&[5, 6][..], "a gap after the newest record"),
-        (&[0][..], "a number before the first"),
-    ] {
-        assert_eq!(
-            code(sqlx::query(&insert(seqs)).execute(&db).await).as_deref(),
-            Some("SR001"),
-            "{why}"
-        );
-        assert_eq!(count().await, 3, "{why}: nothing lands");
-    }
-    assert_eq!(
-        code(sqlx::query(&insert(&[3, 4])).execute(&db).await).as_deref(),
-        Some("23505"),
-        "a taken number"
-    );
-    assert_eq!(count().await, 3);
-    for change in [
-        "UPDATE audit SET outcome = 'x' WHERE seq = 2",
-        "DELETE FROM audit WHERE seq = 3",
-    ] {
-        assert_eq!(
-            code(sqlx::query(change).execute(&db).await).as_deref(),
-            Some("SR002"),
-            "{change}"
-        );
-    }
-    sqlx::query(&insert(&[4, 5, 6])).execute(&db).await.unwrap();
-    assert_eq!(count().await, 6);
+    let refusals = ["SR001", "23505", "SR002"];
+    let blob = "decode(repeat('00', 32), 'hex')";
+    audit_guard(Arc::new(store), blob, code, refusals).await;
 }

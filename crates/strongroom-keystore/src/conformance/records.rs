@@ -641,6 +641,68 @@ pub async fn audit_chain_append_and_read(s: Arc<dyn KeyStore>) {
     assert!(s.read_audit(next, 10).await.unwrap().is_empty());
 }
 
+/// The database's own guard of the audit chain, for a backend's test that writes around the
+/// store (the store checks a batch before it sends it, so the cases above never reach that
+/// guard). `run` executes a statement directly and tells how the database refused it
+/// (`None`: it ran); `blob` is the backend's expression for a 32-byte hash; `refusals` are
+/// texts that the refusal of an out-of-sequence row, of a taken number and of a change to a
+/// record contain. A refused statement leaves nothing behind.
+pub async fn audit_guard(
+    s: Arc<dyn KeyStore>,
+    blob: &str,
+    run: impl AsyncFn(String) -> Option<String>,
+    refusals: [&str; 3],
+) {
+    let insert = |seqs: &[i64]| {
+        let rows: Vec<String> = seqs
+            .iter()
+            .map(|n| format!("({n}, 0, NULL, 'p', 'a', NULL, 'success', 200, 'c', {blob}, {blob})"))
+            .collect();
+        format!(
+            "INSERT INTO audit (seq, at, instance_id, principal, action, key, outcome, \
+             status, correlation_id, prev_hash, hash) VALUES {}",
+            rows.join(", ")
+        )
+    };
+    let stored = async || s.read_audit(1, 100).await.unwrap().len();
+    assert_eq!(run(insert(&[1, 2, 3])).await, None);
+    let [out_of_sequence, taken, changed] = refusals;
+    let refused = [
+        (
+            insert(&[4, 5, 7]),
+            out_of_sequence,
+            "a gap inside the statement",
+        ),
+        (
+            insert(&[5, 6]),
+            out_of_sequence,
+            "a gap after the newest record",
+        ),
+        (insert(&[0]), out_of_sequence, "a number before the first"),
+        (insert(&[3, 4]), taken, "a taken number"),
+        (
+            "UPDATE audit SET outcome = 'x' WHERE seq = 2".into(),
+            changed,
+            "an update",
+        ),
+        (
+            "DELETE FROM audit WHERE seq = 3".into(),
+            changed,
+            "a deletion",
+        ),
+    ];
+    for (sql, want, what) in refused {
+        let got = run(sql).await;
+        assert!(
+            got.as_deref().is_some_and(|g| g.contains(want)),
+            "{what}: {got:?}"
+        );
+        assert_eq!(stored().await, 3, "{what}: nothing lands");
+    }
+    assert_eq!(run(insert(&[4, 5, 6])).await, None);
+    assert_eq!(stored().await, 6);
+}
+
 /// An instance's audit records read back by filter: only that instance's, in order, from a
 /// cursor, by time window, action, outcome, failures and key.
 pub async fn instance_audit_filters(s: Arc<dyn KeyStore>) {
