@@ -118,17 +118,6 @@ impl CryptoProvider for AwsLcProvider {
             .map_err(|_| CryptoError)
     }
 
-    fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-        let k = hmac::Key::new(hmac::HMAC_SHA256, key);
-        let mut ctx = hmac::Context::with_key(&k);
-        for p in parts {
-            ctx.update(p);
-        }
-        let mut out = [0u8; 32];
-        out.copy_from_slice(ctx.sign().as_ref());
-        out
-    }
-
     fn hmac_sha256_key(&self, key: &[u8]) -> Box<dyn HmacSha256Key> {
         Box::new(PreparedHmac(hmac::Key::new(hmac::HMAC_SHA256, key)))
     }

@@ -491,10 +491,12 @@ pub trait CryptoProvider: Send + Sync + 'static {
         info: &[u8],
         out: &mut [u8],
     ) -> Result<(), CryptoError>;
-    /// HMAC-SHA-256 over the concatenation of `parts`.
-    fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> [u8; 32];
+    /// HMAC-SHA-256 over the concatenation of `parts`, with a key used once.
+    fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        self.hmac_sha256_key(key).sign(parts)
+    }
     /// Prepares `key` for many HMAC-SHA-256 computations (the audit chain's key, which
-    /// signs every record). Same results as [`CryptoProvider::hmac_sha256`].
+    /// signs every record).
     fn hmac_sha256_key(&self, key: &[u8]) -> Box<dyn HmacSha256Key>;
     /// SHA-256 over the concatenation of `parts`.
     fn sha256(&self, parts: &[&[u8]]) -> [u8; 32];

@@ -170,15 +170,6 @@ impl CryptoProvider for TestProvider {
             .map_err(|_| CryptoError)
     }
 
-    fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-        let mut m = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        for p in parts {
-            m.update(p);
-        }
-        m.finalize().into_bytes().into()
-    }
-
     fn hmac_sha256_key(&self, key: &[u8]) -> Box<dyn HmacSha256Key> {
         Box::new(PreparedHmac(
             <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
