@@ -13,7 +13,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use strongroom_keystore::sql::{bind_all, to_completion, Arg, SqlExec, Stmt};
-use strongroom_keystore::{AuditRecord, Result, StoreError, AUDIT_CHUNK};
+
+mod audit;
+use audit::{append_audit, AUDIT_STATEMENT_CACHE};
+use strongroom_keystore::{AuditRecord, Result, StoreError};
 
 /// The SQLite keystore.
 #[derive(Debug, Clone)]
@@ -205,58 +208,6 @@ async fn write_all(write: SqlitePool, stmts: Vec<Stmt>) -> Result<Vec<u64>> {
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
     }
     run
-}
-
-/// The audit batches kept prepared: every size up to 64 rows. The audit file has one
-/// connection of its own, so one cache holds them (a few hundred kilobytes), and the
-/// batches that a busy GREP11 listener gathers in the writer's 2 ms linger (20 to 60
-/// records) skip SQLite's parser.
-const AUDIT_KEPT_ROWS: usize = 64;
-
-/// Statements the audit connection keeps prepared: the [`AUDIT_KEPT_ROWS`] batch sizes, the
-/// full chunk, and the head and read queries.
-const AUDIT_STATEMENT_CACHE: usize = 128;
-
-/// Audit records appended to the audit file, in one transaction when they need several
-/// statements.
-async fn append_audit(audit: SqlitePool, records: Vec<AuditRecord>) -> Result<()> {
-    // One multi-row statement per chunk; the `audit_contiguous` trigger refuses gaps and the
-    // primary key refuses replays, so no read is needed before the write.
-    let mut conn = audit.acquire().await.map_err(unavailable)?;
-    let mut tx = (records.len() > AUDIT_CHUNK).then_some(());
-    if tx.is_some() {
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-    }
-    for chunk in records.chunks(AUDIT_CHUNK) {
-        let (sql, args) = strongroom_keystore::sql::audit_insert(chunk);
-        let keep = strongroom_keystore::keep_audit_statement(chunk.len(), AUDIT_KEPT_ROWS);
-        let q = bind_all(sqlx::query(&sql), args).persistent(keep);
-        if let Err(e) = q.execute(&mut *conn).await {
-            if tx.take().is_some() {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            }
-            return Err(match &e {
-                sqlx::Error::Database(d)
-                    if d.is_unique_violation()
-                        || d.code().as_deref() == Some(SQLITE_CONSTRAINT_TRIGGER) =>
-                {
-                    StoreError::Conflict
-                }
-                _ => unavailable(e),
-            });
-        }
-    }
-    if tx.is_some() {
-        if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
-            // As in write_all: never leave this connection inside a transaction.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return Err(unavailable(e));
-        }
-    }
-    Ok(())
 }
 
 /// The shared SQL (`strongroom_keystore::sql`) runs here: changes on the one writer

@@ -396,18 +396,6 @@ pub struct PlacementRecord {
 /// Bytes 1..17 of a v1 blob: the id of the master key it is sealed under.
 pub const BLOB_MK_ID_OFFSET: usize = 1;
 
-/// Rows per multi-row audit INSERT statement (SQLite; PostgreSQL appends a batch of any size
-/// in one statement over arrays).
-pub const AUDIT_CHUNK: usize = 500;
-
-/// Whether the audit INSERT of `rows` rows stays prepared on its connection, when batches of
-/// up to `small` rows are kept. Each row count is its own statement text: only full chunks
-/// and batches up to `small` rows are kept, since caching every size up to [`AUDIT_CHUNK`]
-/// held tens of megabytes. A backend picks `small` by how many connections hold the cache.
-pub fn keep_audit_statement(rows: usize, small: usize) -> bool {
-    rows == AUDIT_CHUNK || rows <= small
-}
-
 /// An API key: a secret exchanged for bearer tokens. Only a hash of the secret is stored.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {

@@ -27,39 +27,6 @@ use crate::{
     ServiceIdRecord, StoreError, UnitUsage,
 };
 
-/// A multi-row insert of audit records with its parameters, 11 a record: SQLite's form
-/// (PostgreSQL appends a batch in one statement over arrays). Parameters are anonymous
-/// (`?`, bound in order): SQLite looks a numbered parameter's name up by a linear scan each
-/// time the driver binds one, which made a chunk of 500 audit rows (5,500 parameters) cost
-/// quadratic time, half of the server's CPU under load.
-pub fn audit_insert(records: &[AuditRecord]) -> (String, Vec<Arg>) {
-    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    let sql = format!(
-        "INSERT INTO audit (seq, at, instance_id, principal, action, key, outcome, status, \
-         correlation_id, prev_hash, hash) VALUES {}",
-        vec![ROW; records.len()].join(", ")
-    );
-    let args = records
-        .iter()
-        .flat_map(|r| {
-            [
-                Arg::Int(r.seq),
-                Arg::Int(r.at.0),
-                Arg::OptText(r.instance.map(|i| i.to_string())),
-                text(&r.principal),
-                text(&r.action),
-                Arg::OptText(r.key.clone()),
-                text(&r.outcome),
-                Arg::Int(r.status.into()),
-                text(&r.correlation_id),
-                Arg::Bytes(r.prev_hash.to_vec()),
-                Arg::Bytes(r.hash.to_vec()),
-            ]
-        })
-        .collect();
-    (sql, args)
-}
-
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
