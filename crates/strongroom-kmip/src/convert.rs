@@ -781,5 +781,14 @@ mod tests {
         let a = Attribute::new("x-owner", AttrValue::Text("ops".into()));
         let (back, index) = attribute_from_v1(&attribute_to_v1(&a, Some(2))).expect("v1");
         assert_eq!((back, index), (a, Some(2)));
+        // A client's attribute, built from an item of any tag, reads back as its value.
+        let sent = Ttlv::attribute("Cryptographic Length", Ttlv::integer(Tag::NAME, 256));
+        assert_eq!(
+            attribute_from_v1(&sent).expect("client attribute"),
+            (
+                Attribute::new("Cryptographic Length", AttrValue::Int(256)),
+                None
+            )
+        );
     }
 }

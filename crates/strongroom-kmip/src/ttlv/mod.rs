@@ -122,6 +122,17 @@ impl Ttlv {
     pub fn structure(tag: Tag, items: Vec<Ttlv>) -> Ttlv {
         Ttlv::new(tag, Value::Structure(items))
     }
+    /// A KMIP 1.x Attribute structure: `name`, and the value of `value` under the Attribute
+    /// Value tag (the tag `value` carries is not sent).
+    pub fn attribute(name: impl Into<String>, value: Ttlv) -> Ttlv {
+        Ttlv::structure(
+            Tag::ATTRIBUTE,
+            vec![
+                Ttlv::text(Tag::ATTRIBUTE_NAME, name),
+                Ttlv::new(Tag::ATTRIBUTE_VALUE, value.value),
+            ],
+        )
+    }
     /// An enumeration.
     pub fn enumeration(tag: Tag, v: u32) -> Ttlv {
         Ttlv::new(tag, Value::Enumeration(v))

@@ -72,19 +72,6 @@ fn request(op: u32, payload: Vec<Ttlv>) -> Vec<u8> {
     out
 }
 
-fn attribute(name: &str, value: Ttlv) -> Ttlv {
-    Ttlv::structure(
-        Tag::ATTRIBUTE,
-        vec![
-            Ttlv::text(Tag::ATTRIBUTE_NAME, name),
-            Ttlv {
-                tag: Tag::ATTRIBUTE_VALUE,
-                value: value.value,
-            },
-        ],
-    )
-}
-
 fn create_request() -> Vec<u8> {
     request(
         0x01,
@@ -93,15 +80,15 @@ fn create_request() -> Vec<u8> {
             Ttlv::structure(
                 Tag::TEMPLATE_ATTRIBUTE,
                 vec![
-                    attribute(
+                    Ttlv::attribute(
                         "Cryptographic Algorithm",
                         Ttlv::enumeration(Tag::ATTRIBUTE_VALUE, 3),
                     ),
-                    attribute(
+                    Ttlv::attribute(
                         "Cryptographic Length",
                         Ttlv::integer(Tag::ATTRIBUTE_VALUE, 256),
                     ),
-                    attribute(
+                    Ttlv::attribute(
                         "Cryptographic Usage Mask",
                         Ttlv::integer(Tag::ATTRIBUTE_VALUE, 0x0C),
                     ),
