@@ -95,17 +95,7 @@ impl Fixture {
 }
 
 fn root(name: &str) -> CreateKey {
-    CreateKey {
-        name: name.into(),
-        description: None,
-        aliases: vec![],
-        kind: KeyKind::Root,
-        payload: None,
-        expiration: None,
-        key_ring: None,
-        secure: None,
-        overrides: None,
-    }
+    CreateKey::generated(name, KeyKind::Root)
 }
 
 fn kind(r: Result<impl Sized>) -> ErrorKind {
@@ -691,15 +681,10 @@ async fn standard_keys_return_payload_and_refuse_root_actions() {
     let i = f.instance().await;
     let c = f.ctx(i, &[Role::Manager]).await;
     let req = CreateKey {
-        name: "std".into(),
         description: Some("d".into()),
         aliases: vec!["std-alias".into()],
-        kind: KeyKind::Standard,
         payload: Some(Zeroizing::new(vec![3u8; 7500])),
-        expiration: None,
-        key_ring: None,
-        secure: None,
-        overrides: None,
+        ..CreateKey::generated("std", KeyKind::Standard)
     };
     let k = f.svc.create_key(&c, req).await.unwrap();
     assert!(k.record.imported);

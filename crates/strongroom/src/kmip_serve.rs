@@ -162,15 +162,12 @@ pub async fn dev_adapter(
                 .create_key(
                     &ctx,
                     strongroom_service::CreateKey {
-                        name: "KMIP dev root key".into(),
                         description: Some("root key of the dev KMIP adapter".into()),
                         aliases: vec![DEV_ROOT_ALIAS.into()],
-                        kind: KeyKind::Root,
-                        payload: None,
-                        expiration: None,
-                        key_ring: None,
-                        secure: None,
-                        overrides: None,
+                        ..strongroom_service::CreateKey::generated(
+                            "KMIP dev root key",
+                            KeyKind::Root,
+                        )
                     },
                 )
                 .await;
