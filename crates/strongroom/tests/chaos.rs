@@ -228,8 +228,7 @@ fn a_node_cut_off_from_postgresql_fails_fast_loses_nothing_and_catches_up() {
         .env(IN_NETNS, "1")
         .output()
         .expect("unshare (util-linux)");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text = text_of(&out);
     println!("{text}");
     assert!(
         out.status.success(),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{text_of, Server};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::Value;
 use strongroom_kmip::ttlv::{decode, encode, Limits, Tag, Ttlv};
@@ -159,32 +159,19 @@ fn ok(resp: &Ttlv) -> Vec<Ttlv> {
         .collect()
 }
 
-fn attr(name: &str, value: Ttlv) -> Ttlv {
-    Ttlv::structure(
-        Tag::ATTRIBUTE,
-        vec![
-            Ttlv::text(Tag::ATTRIBUTE_NAME, name),
-            Ttlv {
-                tag: Tag::ATTRIBUTE_VALUE,
-                value: value.value,
-            },
-        ],
-    )
-}
-
 fn aes_template(bits: i32) -> Ttlv {
     Ttlv::structure(
         Tag::TEMPLATE_ATTRIBUTE,
         vec![
-            attr(
+            Ttlv::attribute(
                 "Cryptographic Algorithm",
                 Ttlv::enumeration(Tag::ATTRIBUTE_VALUE, 3),
             ),
-            attr(
+            Ttlv::attribute(
                 "Cryptographic Length",
                 Ttlv::integer(Tag::ATTRIBUTE_VALUE, bits),
             ),
-            attr("x-vm", Ttlv::text(Tag::ATTRIBUTE_VALUE, "vm-42")),
+            Ttlv::attribute("x-vm", Ttlv::text(Tag::ATTRIBUTE_VALUE, "vm-42")),
         ],
     )
 }
@@ -352,7 +339,7 @@ async fn versions_batches_placeholders_attributes_and_both_attribute_forms() {
                 ADD_ATTRIBUTE,
                 vec![
                     Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
-                    attr("x-vm", Ttlv::text(Tag::ATTRIBUTE_VALUE, "vm-43")),
+                    Ttlv::attribute("x-vm", Ttlv::text(Tag::ATTRIBUTE_VALUE, "vm-43")),
                 ],
             )],
         ),
@@ -372,7 +359,10 @@ async fn versions_batches_placeholders_attributes_and_both_attribute_forms() {
             (1, 4),
             vec![(
                 LOCATE,
-                vec![attr("x-vm", Ttlv::text(Tag::ATTRIBUTE_VALUE, "vm-43"))],
+                vec![Ttlv::attribute(
+                    "x-vm",
+                    Ttlv::text(Tag::ATTRIBUTE_VALUE, "vm-43"),
+                )],
             )],
         ),
     )
@@ -406,7 +396,7 @@ async fn versions_batches_placeholders_attributes_and_both_attribute_forms() {
                     vec![
                         Ttlv::integer(Tag::MAXIMUM_ITEMS, 1),
                         Ttlv::integer(Tag::OFFSET_ITEMS, 1),
-                        attr("x-vm", Ttlv::text(Tag::ATTRIBUTE_VALUE, "vm-42")),
+                        Ttlv::attribute("x-vm", Ttlv::text(Tag::ATTRIBUTE_VALUE, "vm-42")),
                     ],
                 ),
             ],
@@ -445,7 +435,10 @@ async fn versions_batches_placeholders_attributes_and_both_attribute_forms() {
             (1, 4),
             vec![(
                 LOCATE,
-                vec![attr("x-vm", Ttlv::text(Tag::ATTRIBUTE_VALUE, "vm-43"))],
+                vec![Ttlv::attribute(
+                    "x-vm",
+                    Ttlv::text(Tag::ATTRIBUTE_VALUE, "vm-43"),
+                )],
             )],
         ),
     )
@@ -740,14 +733,7 @@ fn cli(dir: &Path, args: &[&str]) -> (bool, String) {
         .arg(dir)
         .output()
         .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    (out.status.success(), text_of(&out))
 }
 
 #[tokio::test]

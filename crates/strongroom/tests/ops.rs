@@ -847,11 +847,7 @@ async fn backups_go_to_an_s3_compatible_store() {
             .envs(env)
             .output()
             .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        outcome(&out)
     };
 
     let dir = tempfile::tempdir().unwrap();

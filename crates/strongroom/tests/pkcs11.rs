@@ -166,11 +166,7 @@ fn tool(d: &Dev, args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = text_of(&out);
     assert!(out.status.success(), "pkcs11-tool {args:?}:\n{text}");
     text
 }
@@ -383,14 +379,7 @@ fn run_tool(
         .args(args)
         .output()
         .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    (out.status.success(), text_of(&out))
 }
 
 /// The failures a `pkcs11-tool --test` run reports, one line each.

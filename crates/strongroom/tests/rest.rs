@@ -6,7 +6,7 @@ mod common;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn b64(b: &[u8]) -> String {
     STANDARD.encode(b)
@@ -460,20 +460,12 @@ async fn purge_needs_keypurge_and_four_hours() {
     let s = Server::start(dir.path());
     let api = s.client();
     let id = api.create_root("p").await;
-    let admin = reqwest::Client::new();
-    let created: Value = admin
-        .post(format!(
-            "{}/admin/v1/instances/{}/api_keys",
-            api.admin_url, api.instance
-        ))
-        .header("authorization", format!("Bearer {}", s.admin_token))
-        .body(json!({"name": "purger", "roles": ["KeyPurge"]}).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = admin_post(
+        &s,
+        &format!("/admin/v1/instances/{}/api_keys", api.instance),
+        json!({"name": "purger", "roles": ["KeyPurge"]}),
+    )
+    .await;
     let apikey = created["apikey"].as_str().unwrap().to_string();
     let mut purger = api.clone();
     purger.token = exchange_apikey(&api.url, &apikey).await;

@@ -134,11 +134,7 @@ fn instance_list(node: &TlsNode, args: &[&str], env: &[(&str, &str)]) -> (bool, 
         .envs(env.iter().copied())
         .output()
         .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(&out)
 }
 
 #[tokio::test]
@@ -263,22 +259,8 @@ fn unit_files(dir: &Path) -> Vec<String> {
 
 /// A token for the dev instance after the clock moved past the dev token's 7 days.
 async fn fresh_token(s: &Server) -> Api {
-    let http = reqwest::Client::new();
-    let key: Value = http
-        .post(format!(
-            "{}/admin/v1/instances/{}/api_keys",
-            s.admin_url, s.instance
-        ))
-        .bearer_auth(&s.admin_token)
-        .json(&json!({"name": "t", "roles": ["Manager", "KeyPurge"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     Api {
-        token: exchange_apikey(&s.url, key["apikey"].as_str().unwrap()).await,
+        token: token_for(s, &s.instance, &["Manager", "KeyPurge"]).await,
         ..s.client()
     }
 }

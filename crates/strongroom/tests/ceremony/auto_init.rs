@@ -54,8 +54,7 @@ async fn auto_init_creates_administrators_in_the_flow_and_asks_for_thresholds() 
         stdin.write_all(b"2\n1\nyes\n").unwrap();
     }
     let out = child.wait_with_output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text = text_of(&out);
     assert!(
         text.contains("Signature threshold") && text.contains("Revocation threshold"),
         "{text}"

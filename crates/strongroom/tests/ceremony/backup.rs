@@ -94,15 +94,7 @@ async fn a_backup_restores_into_a_new_node_with_the_key_parts() {
         r.body
     );
     restored.ok(&["cryptounit-add", "--all"]);
-    restored.ok(&["cryptounit-admin-add", "alice"]);
-    restored.ok(&["cryptounit-admin-add", "bob"]);
-    restored.ok(&[
-        "cryptounit-thrhld-set",
-        "--signature-threshold",
-        "2",
-        "--revocation-threshold",
-        "1",
-    ]);
+    restored.admins_alice_and_bob();
     restored.ok(&["cryptounit-mk-load", "part1", "part2"]);
     restored.ok(&["cryptounit-mk-commit"]);
     restored.ok(&["cryptounit-mk-setimm", "--yes"]);

@@ -56,11 +56,7 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
         .envs(env.iter().copied())
         .output()
         .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(&out)
 }
 
 impl Ceremony {
@@ -202,6 +198,20 @@ impl Ceremony {
         }
     }
 
+    /// Adds the administrators alice and bob to the selected units, with a signature
+    /// threshold of 2 and a revocation threshold of 1.
+    fn admins_alice_and_bob(&self) {
+        self.ok(&["cryptounit-admin-add", "alice"]);
+        self.ok(&["cryptounit-admin-add", "bob"]);
+        self.ok(&[
+            "cryptounit-thrhld-set",
+            "--signature-threshold",
+            "2",
+            "--revocation-threshold",
+            "1",
+        ]);
+    }
+
     /// Initialises the units from key part files: admins alice and bob, thresholds 2/1,
     /// master key = part1 ⊕ part2.
     fn init_with_parts(&self) {
@@ -221,15 +231,7 @@ impl Ceremony {
             "--kdf-memory-mib",
             "64",
         ]);
-        self.ok(&["cryptounit-admin-add", "alice"]);
-        self.ok(&["cryptounit-admin-add", "bob"]);
-        self.ok(&[
-            "cryptounit-thrhld-set",
-            "--signature-threshold",
-            "2",
-            "--revocation-threshold",
-            "1",
-        ]);
+        self.admins_alice_and_bob();
         self.ok(&["cryptounit-mk-load", "part1", "part2"]);
         self.ok(&["cryptounit-mk-commit"]);
         self.ok(&["cryptounit-mk-setimm", "--yes"]);

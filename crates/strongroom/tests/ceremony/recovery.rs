@@ -120,15 +120,7 @@ async fn recovery_unit_initialises_recovers_and_exports_only_to_the_roster() {
         .to_string();
     c.ok(&["cryptounit-rm", &others[0], &others[1], &z]);
     c.ok(&["cryptounit-add", &newcomer]);
-    c.ok(&["cryptounit-admin-add", "alice"]);
-    c.ok(&["cryptounit-admin-add", "bob"]);
-    c.ok(&[
-        "cryptounit-thrhld-set",
-        "--signature-threshold",
-        "2",
-        "--revocation-threshold",
-        "1",
-    ]);
+    c.admins_alice_and_bob();
     let recovery = units.iter().find(|u| u["kind"] == "recovery").unwrap()["unit"]
         .as_str()
         .unwrap()

@@ -314,15 +314,7 @@ async fn hpcs_key_part_files_are_re_protected_and_load_the_master_key() {
     let out = c.ok(&["mks"]);
     assert_eq!(out.matches("HPCS file").count(), 2, "{out}");
 
-    c.ok(&["cryptounit-admin-add", "alice"]);
-    c.ok(&["cryptounit-admin-add", "bob"]);
-    c.ok(&[
-        "cryptounit-thrhld-set",
-        "--signature-threshold",
-        "2",
-        "--revocation-threshold",
-        "1",
-    ]);
+    c.admins_alice_and_bob();
 
     step("a wrong password is refused, the file stays as it was, nothing is loaded");
     std::fs::write(

@@ -511,6 +511,22 @@ impl Drop for OwnPostgres {
     }
 }
 
+/// What a finished command wrote, as text: its stdout, then its stderr.
+#[allow(dead_code)]
+pub fn text_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Whether a finished command succeeded, with its stdout and its stderr as text.
+#[allow(dead_code)]
+pub fn outcome(out: &std::process::Output) -> (bool, String, String) {
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Runs `cmd` and asserts that it succeeded (its stderr in the message); its output.
 pub fn output_ok(cmd: &mut Command) -> std::process::Output {
     let out = cmd.output().unwrap();
