@@ -435,12 +435,7 @@ async fn private_only_instances_answer_on_private_listeners_only() {
     assert_eq!(r.status, 204, "{:?}", r.body);
 
     let r = public.call("GET", "/api/v2/keys", None).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (401, "UNAUTHORIZED_ERR"),
-        "{:?}",
-        r.body
-    );
+    r.assert_refused(401, "UNAUTHORIZED_ERR");
     assert!(r.body.to_string().contains("private"), "{:?}", r.body);
     assert_eq!(private.call("GET", "/api/v2/keys", None).await.status, 200);
     let refused = random(public_grpc.clone(), s.token.clone())

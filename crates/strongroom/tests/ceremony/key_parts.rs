@@ -11,12 +11,7 @@ async fn key_part_ceremony_with_refusals_that_change_nothing() {
     let r = api
         .create_key(json!({"name": "early", "extractable": false}))
         .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (503, "CRYPTO_UNIT_NOT_INITIALIZED_ERR"),
-        "{:?}",
-        r.body
-    );
+    r.assert_refused(503, "CRYPTO_UNIT_NOT_INITIALIZED_ERR");
 
     step("--plan shows the signatures and changes nothing.");
     let before = c.units();
@@ -62,12 +57,7 @@ async fn key_part_ceremony_with_refusals_that_change_nothing() {
         1,
     )
     .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (403, "CRYPTO_UNIT_SIGNATURES_ERR"),
-        "{:?}",
-        r.body
-    );
+    r.assert_refused(403, "CRYPTO_UNIT_SIGNATURES_ERR");
     assert!(r.body["resources"][0]["reasons"][0]["message"]
         .as_str()
         .unwrap()
@@ -85,12 +75,7 @@ async fn key_part_ceremony_with_refusals_that_change_nothing() {
         1,
     )
     .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (409, "CRYPTO_UNIT_STATE_ERR"),
-        "{:?}",
-        r.body
-    );
+    r.assert_refused(409, "CRYPTO_UNIT_STATE_ERR");
     assert_eq!(unit_status(&api, &id0).await, u);
     c.fails(
         &["cryptounit-mk-commit", "--vp", &"11".repeat(32)],
@@ -108,12 +93,7 @@ async fn key_part_ceremony_with_refusals_that_change_nothing() {
             Some(signed),
         )
         .await;
-    assert_eq!(
-        (replay.status, replay.code()),
-        (409, "CRYPTO_UNIT_REPLAY_ERR"),
-        "{:?}",
-        replay.body
-    );
+    replay.assert_refused(409, "CRYPTO_UNIT_REPLAY_ERR");
     assert_eq!(unit_status(&api, &id0).await, after);
     step("A stale counter from the past, too.");
     let (r, _) = raw_command(&api, &after, Cmd::GenImporter, &[&alice], 0).await;
@@ -134,12 +114,7 @@ async fn key_part_ceremony_with_refusals_that_change_nothing() {
     let u = unit_status(&api, &id0).await;
     assert_eq!(u["admins"].as_array().unwrap().len(), 2);
     let (r, _) = raw_command(&api, &u, Cmd::GenImporter, &[&carol], 1).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (403, "CRYPTO_UNIT_SIGNATURES_ERR"),
-        "{:?}",
-        r.body
-    );
+    r.assert_refused(403, "CRYPTO_UNIT_SIGNATURES_ERR");
     assert!(r.body["resources"][0]["reasons"][0]["message"]
         .as_str()
         .unwrap()

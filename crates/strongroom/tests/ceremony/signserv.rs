@@ -177,6 +177,27 @@ async fn administrators_keys_held_by_a_signing_service_sign_ceremony_commands() 
     assert_eq!(c.units(), before);
 }
 
+/// HPCS's protection of a TKE file's secret: a random 32-byte `seaSalt`, and AES-256-GCM
+/// under PBKDF2-HMAC-SHA-256 (4,096 iterations) of the password over it, as `nonce ‖
+/// ciphertext ‖ tag`. Returns the salt and that `enckey`.
+fn hpcs_seal(password: &str, mut secret: Vec<u8>) -> ([u8; 32], Vec<u8>) {
+    let p = AwsLcProvider;
+    let mut salt = [0u8; 32];
+    let mut nonce = [0u8; 12];
+    p.fill_random(&mut salt).unwrap();
+    p.fill_random(&mut nonce).unwrap();
+    let mut k = [0u8; 32];
+    p.pbkdf2_hmac_sha256(password.as_bytes(), &salt, 4096, &mut k)
+        .unwrap();
+    p.aead_key(AeadAlg::AesGcm, &k)
+        .unwrap()
+        .seal(&nonce, &[], &mut secret)
+        .unwrap();
+    let mut enc = nonce.to_vec();
+    enc.extend(secret);
+    (salt, enc)
+}
+
 /// An HPCS TKE CLI signature key file (spec/ceremony.md §3.8) for a new P-521 key:
 /// PBKDF2-HMAC-SHA-256 (4,096 iterations) of the password over `seaSalt`, and AES-256-GCM
 /// (`nonce ‖ ciphertext ‖ tag`) of the PEM private key. Returns the file and the key's SKI.
@@ -187,20 +208,7 @@ fn hpcs_sigkey_file(password: &str) -> (String, String) {
         "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
         B64.encode(&pkcs8)
     );
-    let mut salt = [0u8; 32];
-    let mut nonce = [0u8; 12];
-    p.fill_random(&mut salt).unwrap();
-    p.fill_random(&mut nonce).unwrap();
-    let mut k = [0u8; 32];
-    p.pbkdf2_hmac_sha256(password.as_bytes(), &salt, 4096, &mut k)
-        .unwrap();
-    let mut body = pem.into_bytes();
-    p.aead_key(AeadAlg::AesGcm, &k)
-        .unwrap()
-        .seal(&nonce, &[], &mut body)
-        .unwrap();
-    let mut enc = nonce.to_vec();
-    enc.extend(body);
+    let (salt, enc) = hpcs_seal(password, pem.into_bytes());
     let ski = hex::encode(strongroom_engine::admin::ski_of(
         &p,
         SigAlg::EcdsaP521Sha512,
@@ -267,25 +275,12 @@ async fn an_hpcs_signature_key_file_is_re_protected_on_first_use_and_signs() {
 /// signature key files' scheme (PBKDF2-HMAC-SHA-256 over `seaSalt`, AES-256-GCM of the
 /// secret in `enckey`) holding the 32-byte part, raw or as 64 hex digits.
 fn hpcs_part_file(password: &str, part: &[u8; 32], as_hex: bool, description: &str) -> String {
-    let p = AwsLcProvider;
-    let mut salt = [0u8; 32];
-    let mut nonce = [0u8; 12];
-    p.fill_random(&mut salt).unwrap();
-    p.fill_random(&mut nonce).unwrap();
-    let mut k = [0u8; 32];
-    p.pbkdf2_hmac_sha256(password.as_bytes(), &salt, 4096, &mut k)
-        .unwrap();
-    let mut body = if as_hex {
+    let secret = if as_hex {
         hex::encode(part).into_bytes()
     } else {
         part.to_vec()
     };
-    p.aead_key(AeadAlg::AesGcm, &k)
-        .unwrap()
-        .seal(&nonce, &[], &mut body)
-        .unwrap();
-    let mut enc = nonce.to_vec();
-    enc.extend(body);
+    let (salt, enc) = hpcs_seal(password, secret);
     json!({
         "seaSalt": hex::encode(salt),
         "enckey": hex::encode(enc),

@@ -309,12 +309,7 @@ async fn units_on_two_nodes_share_one_master_key_and_rotate_together() {
         "payload": B64.encode([1u8; 512]), "encryptedNonce": B64.encode([2u8; 28]), "iv": B64.encode([3u8; 12]),
         "encryptionAlgorithm": "RSAES_OAEP_SHA_256"});
     let r = api_a.create_key(resource).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (409, "IMPORT_TOKEN_EXPIRED_ERR"),
-        "{:?}",
-        r.body
-    );
+    r.assert_refused(409, "IMPORT_TOKEN_EXPIRED_ERR");
     assert!(
         r.body.to_string().contains("previous master key"),
         "{:?}",

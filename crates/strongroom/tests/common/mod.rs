@@ -214,6 +214,19 @@ impl Resp {
             .as_str()
             .unwrap_or("")
     }
+
+    /// Asserts that the answer is `status` with Key Protect's reason `code` (the whole
+    /// body in the message otherwise).
+    #[track_caller]
+    #[allow(dead_code)]
+    pub fn assert_refused(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "{:?}",
+            self.body
+        );
+    }
 }
 
 impl Api {
