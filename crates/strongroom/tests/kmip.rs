@@ -181,6 +181,9 @@ const LOCATE: u32 = 0x08;
 const GET: u32 = 0x0A;
 const GET_ATTRIBUTES: u32 = 0x0B;
 const ADD_ATTRIBUTE: u32 = 0x0D;
+const MODIFY_ATTRIBUTE: u32 = 0x0E;
+/// Result Status Operation Failed comes with this Result Reason for a bad field.
+const INVALID_FIELD: u32 = 0x07;
 const DELETE_ATTRIBUTE: u32 = 0x0F;
 const ACTIVATE: u32 = 0x12;
 const DESTROY: u32 = 0x14;
@@ -205,6 +208,127 @@ async fn object_count(s: &Server) -> u64 {
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     r.body["metadata"]["totalCount"].as_u64().unwrap()
+}
+
+/// A KMIP 2.x Name attribute (a tagged item), wrapped in `wrapper` (New Attribute or
+/// Current Attribute).
+fn v2_name(wrapper: Tag, name: &str) -> Ttlv {
+    Ttlv::structure(
+        wrapper,
+        vec![Ttlv::structure(
+            Tag::NAME,
+            vec![
+                Ttlv::text(Tag::NAME_VALUE, name),
+                Ttlv::enumeration(Tag::NAME_TYPE, 1),
+            ],
+        )],
+    )
+}
+
+/// The object's names, in order, read with a 1.4 GetAttributes.
+async fn names_of(t: &mut TlsStream<TcpStream>, uid: &str) -> Vec<String> {
+    let r = ok(&call(
+        t,
+        &request(
+            (1, 4),
+            vec![(
+                GET_ATTRIBUTES,
+                vec![
+                    Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid),
+                    Ttlv::text(Tag::ATTRIBUTE_NAME, "Name"),
+                ],
+            )],
+        ),
+    )
+    .await);
+    r[0].children(Tag::ATTRIBUTE)
+        .map(|a| {
+            a.child(Tag::ATTRIBUTE_VALUE)
+                .and_then(|v| v.child(Tag::NAME_VALUE))
+                .and_then(Ttlv::as_text)
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn kmip_2_current_attributes_pick_the_value_to_modify_or_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let _s = Server::start_with(dir.path(), KMIP);
+    let d = dev(dir.path());
+    let mut t = tls_to(&d, None).await.unwrap();
+    let r = ok(&call(
+        &mut t,
+        &request(
+            (1, 4),
+            vec![(
+                CREATE,
+                vec![Ttlv::enumeration(Tag::OBJECT_TYPE, 2), aes_template(256)],
+            )],
+        ),
+    )
+    .await);
+    let uid = uid_of(&r[0]);
+    let id = || Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone());
+    ok(&call(
+        &mut t,
+        &request(
+            (2, 0),
+            vec![
+                (ADD_ATTRIBUTE, vec![id(), v2_name(Tag::NEW_ATTRIBUTE, "a")]),
+                (ADD_ATTRIBUTE, vec![id(), v2_name(Tag::NEW_ATTRIBUTE, "b")]),
+                (ADD_ATTRIBUTE, vec![id(), v2_name(Tag::NEW_ATTRIBUTE, "c")]),
+            ],
+        ),
+    )
+    .await);
+    assert_eq!(names_of(&mut t, &uid).await, ["a", "b", "c"]);
+
+    // The Current Attribute names the second value: it alone changes.
+    ok(&call(
+        &mut t,
+        &request(
+            (2, 0),
+            vec![(
+                MODIFY_ATTRIBUTE,
+                vec![
+                    id(),
+                    v2_name(Tag::CURRENT_ATTRIBUTE, "b"),
+                    v2_name(Tag::NEW_ATTRIBUTE, "b2"),
+                ],
+            )],
+        ),
+    )
+    .await);
+    assert_eq!(names_of(&mut t, &uid).await, ["a", "b2", "c"]);
+
+    // Deleting by Current Attribute removes that value and keeps the others in order.
+    ok(&call(
+        &mut t,
+        &request(
+            (2, 0),
+            vec![(
+                DELETE_ATTRIBUTE,
+                vec![id(), v2_name(Tag::CURRENT_ATTRIBUTE, "c")],
+            )],
+        ),
+    )
+    .await);
+    assert_eq!(names_of(&mut t, &uid).await, ["a", "b2"]);
+
+    // A Current Attribute the object does not hold is an Invalid Field, and changes nothing.
+    for (op, extra) in [
+        (MODIFY_ATTRIBUTE, Some(v2_name(Tag::NEW_ATTRIBUTE, "z"))),
+        (DELETE_ATTRIBUTE, None),
+    ] {
+        let mut payload = vec![id(), v2_name(Tag::CURRENT_ATTRIBUTE, "nope")];
+        payload.extend(extra);
+        let r = call(&mut t, &request((2, 0), vec![(op, payload)])).await;
+        let (status, reason, _) = items(&r).remove(0);
+        assert_eq!((status, reason), (1, Some(INVALID_FIELD)), "{r:?}");
+    }
+    assert_eq!(names_of(&mut t, &uid).await, ["a", "b2"]);
 }
 
 #[tokio::test]

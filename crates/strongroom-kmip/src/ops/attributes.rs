@@ -97,6 +97,32 @@ fn wrapped_attribute(p: &Ttlv, tag: Tag) -> Result<Option<Attribute>, KmipError>
     }
 }
 
+/// The position of `current` among the object's values of its attribute: the index a 2.x
+/// Current Attribute names.
+async fn index_of(ctx: &mut OpCtx<'_>, id: &str, current: &Attribute) -> Result<u32, KmipError> {
+    let all = ctx
+        .service
+        .kmip_attributes(ctx.session, id, Action::KmipGetAttributes)
+        .await
+        .map_err(|e| ctx.fail(e))?;
+    let pos = all
+        .iter()
+        .filter(|x| x.name == current.name)
+        .position(|x| x.value == current.value)
+        .ok_or_else(|| KmipError::invalid("Current Attribute (no such value)"))?;
+    Ok(u32::try_from(pos).unwrap_or(u32::MAX))
+}
+
+/// The answer of Add, Modify and Delete Attribute: the object's id, and in 1.x the
+/// attribute with its index.
+fn answer(ctx: &OpCtx<'_>, id: &str, a: &Attribute, index: u32) -> Vec<Ttlv> {
+    let mut out = vec![uid_item(id)];
+    if !ctx.version.v2() {
+        out.push(convert::attribute_to_v1(a, Some(index)));
+    }
+    out
+}
+
 pub async fn add_attribute(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipError> {
     let id = ctx.uid(p)?;
     let a = if ctx.version.v2() {
@@ -114,11 +140,7 @@ pub async fn add_attribute(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, K
         .kmip_add_attribute(ctx.session, &id, a.clone())
         .await
         .map_err(|e| ctx.fail(e))?;
-    let mut out = vec![uid_item(&id)];
-    if !ctx.version.v2() {
-        out.push(convert::attribute_to_v1(&a, Some(index)));
-    }
-    Ok(out)
+    Ok(answer(ctx, &id, &a, index))
 }
 
 pub async fn modify_attribute(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipError> {
@@ -128,19 +150,7 @@ pub async fn modify_attribute(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>
             .ok_or_else(|| KmipError::missing("a New Attribute"))?;
         let index = match wrapped_attribute(p, Tag::CURRENT_ATTRIBUTE)? {
             None => None,
-            Some(current) => {
-                let all = ctx
-                    .service
-                    .kmip_attributes(ctx.session, &id, Action::KmipGetAttributes)
-                    .await
-                    .map_err(|e| ctx.fail(e))?;
-                let pos = all
-                    .iter()
-                    .filter(|x| x.name == current.name)
-                    .position(|x| x.value == current.value)
-                    .ok_or_else(|| KmipError::invalid("Current Attribute (no such value)"))?;
-                Some(u32::try_from(pos).unwrap_or(u32::MAX))
-            }
+            Some(current) => Some(index_of(ctx, &id, &current).await?),
         };
         (new, index)
     } else {
@@ -170,28 +180,15 @@ pub async fn modify_attribute(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>
         }
         Err(e) => return Err(ctx.fail(e)),
     };
-    let mut out = vec![uid_item(&id)];
-    if !ctx.version.v2() {
-        out.push(convert::attribute_to_v1(&a, Some(index)));
-    }
-    Ok(out)
+    Ok(answer(ctx, &id, &a, index))
 }
 
 pub async fn delete_attribute(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipError> {
     let id = ctx.uid(p)?;
     let (name, index) = if ctx.version.v2() {
         if let Some(current) = wrapped_attribute(p, Tag::CURRENT_ATTRIBUTE)? {
-            let all = ctx
-                .service
-                .kmip_attributes(ctx.session, &id, Action::KmipGetAttributes)
-                .await
-                .map_err(|e| ctx.fail(e))?;
-            let pos = all
-                .iter()
-                .filter(|x| x.name == current.name)
-                .position(|x| x.value == current.value)
-                .ok_or_else(|| KmipError::invalid("Current Attribute (no such value)"))?;
-            (current.name, Some(u32::try_from(pos).unwrap_or(u32::MAX)))
+            let index = index_of(ctx, &id, &current).await?;
+            (current.name, Some(index))
         } else {
             let names = references(p)?;
             let name = names
@@ -217,11 +214,7 @@ pub async fn delete_attribute(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>
         .kmip_delete_attribute(ctx.session, &id, &name, index)
         .await
         .map_err(|e| ctx.fail(e))?;
-    let mut out = vec![uid_item(&id)];
-    if !ctx.version.v2() {
-        out.push(convert::attribute_to_v1(&removed, Some(index.unwrap_or(0))));
-    }
-    Ok(out)
+    Ok(answer(ctx, &id, &removed, index.unwrap_or(0)))
 }
 
 pub async fn locate(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipError> {
