@@ -182,6 +182,7 @@ const GET: u32 = 0x0A;
 const GET_ATTRIBUTES: u32 = 0x0B;
 const ADD_ATTRIBUTE: u32 = 0x0D;
 const MODIFY_ATTRIBUTE: u32 = 0x0E;
+const SET_ATTRIBUTE: u32 = 0x31;
 /// Result Status Operation Failed comes with this Result Reason for a bad field.
 const INVALID_FIELD: u32 = 0x07;
 const DELETE_ATTRIBUTE: u32 = 0x0F;
@@ -253,7 +254,8 @@ async fn names_of(t: &mut TlsStream<TcpStream>, uid: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn kmip_2_current_attributes_pick_the_value_to_modify_or_delete() {
+async fn kmip_2_current_attributes_pick_the_value_to_modify_or_delete_and_set_attribute_adds_or_replaces(
+) {
     let dir = tempfile::tempdir().unwrap();
     let _s = Server::start_with(dir.path(), KMIP);
     let d = dev(dir.path());
@@ -329,6 +331,42 @@ async fn kmip_2_current_attributes_pick_the_value_to_modify_or_delete() {
         assert_eq!((status, reason), (1, Some(INVALID_FIELD)), "{r:?}");
     }
     assert_eq!(names_of(&mut t, &uid).await, ["a", "b2"]);
+
+    // 2.x SetAttribute adds an attribute the object lacks, and replaces it once it has one.
+    let r = ok(&call(
+        &mut t,
+        &request(
+            (1, 4),
+            vec![(
+                CREATE,
+                vec![Ttlv::enumeration(Tag::OBJECT_TYPE, 2), aes_template(256)],
+            )],
+        ),
+    )
+    .await);
+    let other = uid_of(&r[0]);
+    for (name, want) in [("s", ["s"]), ("t", ["t"])] {
+        ok(&call(
+            &mut t,
+            &request(
+                (2, 0),
+                vec![(
+                    SET_ATTRIBUTE,
+                    vec![
+                        Ttlv::text(Tag::UNIQUE_IDENTIFIER, other.clone()),
+                        v2_name(Tag::NEW_ATTRIBUTE, name),
+                    ],
+                )],
+            ),
+        )
+        .await);
+        assert_eq!(names_of(&mut t, &other).await, want);
+    }
+    assert_eq!(
+        names_of(&mut t, &uid).await,
+        ["a", "b2"],
+        "the other object is untouched"
+    );
 }
 
 #[tokio::test]
