@@ -13,10 +13,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use strongroom_keystore::sql::{bind_all, to_completion, Arg, SqlExec, Stmt};
+use strongroom_keystore::{AuditRecord, Result, StoreError};
 
 mod audit;
 use audit::{append_audit, AUDIT_STATEMENT_CACHE};
-use strongroom_keystore::{AuditRecord, Result, StoreError};
 
 /// The SQLite keystore.
 #[derive(Debug, Clone)]

@@ -226,6 +226,22 @@ fn v2_name(wrapper: Tag, name: &str) -> Ttlv {
     )
 }
 
+/// Creates an AES-256 key with a request of protocol version `v`; its unique identifier.
+async fn create_aes256(t: &mut TlsStream<TcpStream>, v: (i32, i32)) -> String {
+    let r = ok(&call(
+        t,
+        &request(
+            v,
+            vec![(
+                CREATE,
+                vec![Ttlv::enumeration(Tag::OBJECT_TYPE, 2), aes_template(256)],
+            )],
+        ),
+    )
+    .await);
+    uid_of(&r[0])
+}
+
 /// The object's names, in order, read with a 1.4 GetAttributes.
 async fn names_of(t: &mut TlsStream<TcpStream>, uid: &str) -> Vec<String> {
     let r = ok(&call(
@@ -260,18 +276,7 @@ async fn kmip_2_current_attributes_pick_the_value_to_modify_or_delete_and_set_at
     let _s = Server::start_with(dir.path(), KMIP);
     let d = dev(dir.path());
     let mut t = tls_to(&d, None).await.unwrap();
-    let r = ok(&call(
-        &mut t,
-        &request(
-            (1, 4),
-            vec![(
-                CREATE,
-                vec![Ttlv::enumeration(Tag::OBJECT_TYPE, 2), aes_template(256)],
-            )],
-        ),
-    )
-    .await);
-    let uid = uid_of(&r[0]);
+    let uid = create_aes256(&mut t, (1, 4)).await;
     let id = || Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone());
     ok(&call(
         &mut t,
@@ -333,18 +338,7 @@ async fn kmip_2_current_attributes_pick_the_value_to_modify_or_delete_and_set_at
     assert_eq!(names_of(&mut t, &uid).await, ["a", "b2"]);
 
     // 2.x SetAttribute adds an attribute the object lacks, and replaces it once it has one.
-    let r = ok(&call(
-        &mut t,
-        &request(
-            (1, 4),
-            vec![(
-                CREATE,
-                vec![Ttlv::enumeration(Tag::OBJECT_TYPE, 2), aes_template(256)],
-            )],
-        ),
-    )
-    .await);
-    let other = uid_of(&r[0]);
+    let other = create_aes256(&mut t, (1, 4)).await;
     for (name, want) in [("s", ["s"]), ("t", ["t"])] {
         ok(&call(
             &mut t,
@@ -949,18 +943,7 @@ async fn the_cli_manages_adapters_certificates_and_objects() {
         ))
     };
     let mut t = tls_to(&d, client()).await.unwrap();
-    let r = ok(&call(
-        &mut t,
-        &request(
-            (1, 1),
-            vec![(
-                CREATE,
-                vec![Ttlv::enumeration(Tag::OBJECT_TYPE, 2), aes_template(256)],
-            )],
-        ),
-    )
-    .await);
-    let uid = uid_of(&r[0]);
+    let uid = create_aes256(&mut t, (1, 1)).await;
     let (_, out) = cli(
         dir.path(),
         &["kmip", "objects", "list", "vcenter", "--output", "json"],
