@@ -104,79 +104,13 @@ pub(super) async fn unit_command(
             let units = t.selected().await?;
             t.print_units(&units, "registers");
         }
-        TkeCmd::CryptounitAdminAdd { sigkey } if super::signserv::url().is_some() => {
-            // As IBM's plug-in does with a signing service: the argument names a key of the
-            // service, whose token comes from SIGNSERVKEYS, the passwords file, or a prompt.
-            let url = super::signserv::url().unwrap_or_default();
-            let mut units = t.selected().await?;
-            let token = match super::signserv::listed(&t.dir, &t.pw)
-                .ok()
-                .and_then(|l| l.into_iter().find(|(k, _)| *k == sigkey))
-            {
-                Some((_, token)) => token,
-                None => super::signserv::token_of(&t.pw, &sigkey)?,
-            };
-            let key = super::signserv::open(&t.p, &url, &sigkey, token)?;
-            let signer = super::signserv::ServiceSigner::new(&url, &key);
-            let cmds = admin_add_commands(&units, &key.ski, |unit| {
-                admin_add_command_by(&t.p, instance, unit, &key.name, &signer, &key.public_key)
-                    .map_err(|e| signer.take_failure().unwrap_or_else(|| Error::from(e)))
-            })?;
-            drop(signer);
-            if t.each(&mut units, cmds, None).await? {
-                return Ok(());
-            }
-            print_installed(
-                t.out,
-                &key.name,
-                &key.ski,
-                Some(("key held by the signing service", "signing_service", &url)),
-            );
-        }
-        TkeCmd::CryptounitAdminAdd { sigkey } if sigkey.starts_with("pkcs11:") => {
-            let mut units = t.selected().await?;
-            let (card, keys) = t.open_card(&sigkey)?;
-            let [key] = keys.as_slice() else {
-                return Err(Error::other(format!(
-                    "card {sigkey} holds the signature keys of {} administrators; a card for cryptounit-admin-add holds one",
-                    keys.len()
-                )));
-            };
-            let signer = crate::card::CardSigner::new(&card, key);
-            let cmds = admin_add_commands(&units, &key.ski, |unit| {
-                admin_add_command_by(&t.p, instance, unit, &key.name, &signer, &key.public_key)
-                    .map_err(|e| signer.take_failure().unwrap_or_else(|| Error::from(e)))
-            })?;
-            drop(signer);
-            drop(card);
-            if t.each(&mut units, cmds, None).await? {
-                return Ok(());
-            }
-            print_installed(
-                t.out,
-                &key.name,
-                &key.ski,
-                Some(("key on card", "card", &sigkey)),
-            );
-        }
         TkeCmd::CryptounitAdminAdd { sigkey } => {
             let mut units = t.selected().await?;
-            let path = files::resolve(&t.dir, "sigkey", &sigkey)?;
-            let name = files::file_name(&path);
-            let password = t.pw.get(
-                &name,
-                &format!("Password for {name} (the key to install): "),
-            )?;
-            let key = files::open_sigkey(&t.p, &path, password.as_bytes())?;
-            let cmds = admin_add_commands(&units, &key.ski, |unit| {
-                Ok(admin_add_command(
-                    &t.p, instance, unit, &key.name, key.alg, &key.pkcs8,
-                )?)
-            })?;
+            let (cmds, installed) = admin_add_signed(t, instance, &units, &sigkey)?;
             if t.each(&mut units, cmds, None).await? {
                 return Ok(());
             }
-            print_installed(t.out, &key.name, &key.ski, None);
+            installed.print(t.out);
         }
         TkeCmd::CryptounitAdminRm { admin } => {
             let mut units = t.selected().await?;
@@ -857,17 +791,127 @@ fn admin_add_commands(
         .collect()
 }
 
-/// Reports an installed administrator; `held` says where its key is: the words for people, and
-/// the JSON field and value.
-fn print_installed(out: Output, name: &str, ski: &[u8], held: Option<(&str, &str, &str)>) {
-    let ski = hex::encode(ski);
-    let mut v = json!({"installed_admin": name, "ski": ski});
-    let human = match held {
-        Some((words, field, value)) => {
-            v[field] = json!(value);
-            format!("administrator {name} (SKI {ski}, {words} {value}) installed")
+/// The AdminAdd commands that install the administrator whose key `sigkey` names, for the
+/// units that lack it, each with the proof that the new administrator holds its key. `sigkey`
+/// is a key of the signing service when one is configured (as IBM's plug-in reads it), a card
+/// (`pkcs11:` URI), or else a signature key file.
+fn admin_add_signed(
+    t: &Tke,
+    instance: InstanceId,
+    units: &[Unit],
+    sigkey: &str,
+) -> Result<(Vec<Option<Cmd>>, Installed), Error> {
+    if let Some(url) = super::signserv::url() {
+        // The key's token comes from SIGNSERVKEYS, the passwords file, or a prompt.
+        let token = match super::signserv::listed(&t.dir, &t.pw)
+            .ok()
+            .and_then(|l| l.into_iter().find(|(k, _)| k == sigkey))
+        {
+            Some((_, token)) => token,
+            None => super::signserv::token_of(&t.pw, sigkey)?,
+        };
+        let key = super::signserv::open(&t.p, &url, sigkey, token)?;
+        let signer = super::signserv::ServiceSigner::new(&url, &key);
+        let cmds =
+            admin_add_commands_held(t, instance, units, &key.name, &key.public_key, &signer)?;
+        let held = (
+            "key held by the signing service",
+            "signing_service",
+            url.clone(),
+        );
+        return Ok((cmds, Installed::new(&key.name, &key.ski, Some(held))));
+    }
+    if sigkey.starts_with("pkcs11:") {
+        let (card, keys) = t.open_card(sigkey)?;
+        let [key] = keys.as_slice() else {
+            return Err(Error::other(format!(
+                "card {sigkey} holds the signature keys of {} administrators; a card for cryptounit-admin-add holds one",
+                keys.len()
+            )));
+        };
+        let signer = crate::card::CardSigner::new(&card, key);
+        let cmds =
+            admin_add_commands_held(t, instance, units, &key.name, &key.public_key, &signer)?;
+        let held = ("key on card", "card", sigkey.to_string());
+        return Ok((cmds, Installed::new(&key.name, &key.ski, Some(held))));
+    }
+    let path = files::resolve(&t.dir, "sigkey", sigkey)?;
+    let name = files::file_name(&path);
+    let password = t.pw.get(
+        &name,
+        &format!("Password for {name} (the key to install): "),
+    )?;
+    let key = files::open_sigkey(&t.p, &path, password.as_bytes())?;
+    let cmds = admin_add_commands(units, &key.ski, |unit| {
+        Ok(admin_add_command(
+            &t.p, instance, unit, &key.name, key.alg, &key.pkcs8,
+        )?)
+    })?;
+    Ok((cmds, Installed::new(&key.name, &key.ski, None)))
+}
+
+/// A signer whose key is held outside this process (on a card, by a signing service). When a
+/// signature fails, its own account of why says more than the engine's error.
+pub(super) trait HeldSigner: CommandSigner {
+    /// Why the last signature failed.
+    fn take_failure(&self) -> Option<Error>;
+}
+
+impl HeldSigner for crate::card::CardSigner<'_> {
+    fn take_failure(&self) -> Option<Error> {
+        crate::card::CardSigner::take_failure(self)
+    }
+}
+
+impl HeldSigner for super::signserv::ServiceSigner<'_> {
+    fn take_failure(&self) -> Option<Error> {
+        super::signserv::ServiceSigner::take_failure(self)
+    }
+}
+
+/// [`admin_add_commands`] for the administrator `name`, whose proof of possession `signer`
+/// makes with the key of `public_key`.
+fn admin_add_commands_held(
+    t: &Tke,
+    instance: InstanceId,
+    units: &[Unit],
+    name: &str,
+    public_key: &[u8],
+    signer: &dyn HeldSigner,
+) -> Result<Vec<Option<Cmd>>, Error> {
+    admin_add_commands(units, &signer.ski(), |unit| {
+        admin_add_command_by(&t.p, instance, unit, name, signer, public_key)
+            .map_err(|e| signer.take_failure().unwrap_or_else(|| Error::from(e)))
+    })
+}
+
+/// An installed administrator, as reported: its name, SKI, and where its key is held (the
+/// words for people, and the JSON field and value).
+struct Installed {
+    name: String,
+    ski: String,
+    held: Option<(&'static str, &'static str, String)>,
+}
+
+impl Installed {
+    fn new(name: &str, ski: &[u8], held: Option<(&'static str, &'static str, String)>) -> Self {
+        Installed {
+            name: name.to_string(),
+            ski: hex::encode(ski),
+            held,
         }
-        None => format!("administrator {name} (SKI {ski}) installed"),
-    };
-    print(out, human, &v);
+    }
+
+    fn print(&self, out: Output) {
+        let (name, ski) = (&self.name, &self.ski);
+        let mut v = json!({"installed_admin": name, "ski": ski});
+        let human = match &self.held {
+            Some((words, field, value)) => {
+                v[*field] = json!(value);
+                format!("administrator {name} (SKI {ski}, {words} {value}) installed")
+            }
+            None => format!("administrator {name} (SKI {ski}) installed"),
+        };
+        print(out, human, &v);
+    }
 }

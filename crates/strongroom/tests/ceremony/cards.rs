@@ -220,7 +220,11 @@ async fn ceremony_with_signature_keys_on_cards() {
     step("the administrators are installed from their cards; commands are signed on the cards");
     for (name, _) in CARDS {
         let out = c.card_ok(&cards, &["tke", "cryptounit-admin-add", &uri(name)]);
-        assert!(out.contains(&format!("administrator {name}")), "{out}");
+        let card = format!("key on card {}", uri(name));
+        assert!(
+            out.contains(&format!("administrator {name}")) && out.contains(&card),
+            "{out}"
+        );
     }
     c.card_ok(&cards, &["tke", "sigkey-sel", &uri("alice"), &uri("bob")]);
     c.card_ok(

@@ -70,6 +70,16 @@ async fn sign(
     let input = B64
         .decode(req["input"].as_str().ok_or(StatusCode::BAD_REQUEST)?)
         .map_err(|_| StatusCode::BAD_REQUEST)?;
+    // "svc-liar" signs with another key than the one it publishes.
+    let pkcs8 = if name == "svc-liar" {
+        AwsLcProvider
+            .sig_generate(SigAlg::EcdsaP521Sha512)
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+            .0
+            .to_vec()
+    } else {
+        pkcs8
+    };
     let sig = AwsLcProvider
         .sig_sign(SigAlg::EcdsaP521Sha512, &pkcs8, &input)
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
@@ -111,11 +121,16 @@ impl Ceremony {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administrators_keys_held_by_a_signing_service_sign_ceremony_commands() {
     let c = Ceremony::new("1", "0");
-    let (url, service) = start_service(&[("svc-one", "token-1"), ("svc-two", "token-2")]).await;
+    let (url, service) = start_service(&[
+        ("svc-one", "token-1"),
+        ("svc-two", "token-2"),
+        ("svc-liar", "token-3"),
+    ])
+    .await;
     // One token in SIGNSERVKEYS, the other from the passwords file (IBM prompts for it).
     std::fs::write(
         c.ws.join("SIGNSERVKEYS"),
-        r#"[{"key":"svc-one","token":"token-1"},{"key":"svc-two"}]"#,
+        r#"[{"key":"svc-one","token":"token-1"},{"key":"svc-two"},{"key":"svc-liar","token":"token-3"}]"#,
     )
     .unwrap();
     let good = std::fs::read_to_string(&c.pw).unwrap() + "svc-two.signserv: token-2\n";
@@ -129,9 +144,25 @@ async fn administrators_keys_held_by_a_signing_service_sign_ceremony_commands() 
     step("the service's keys become administrators; the service signs their proofs");
     for name in ["svc-one", "svc-two"] {
         let out = ok(&["cryptounit-admin-add", name]);
-        assert!(out.contains(&format!("administrator {name}")), "{out}");
+        assert!(
+            out.contains(&format!("administrator {name}"))
+                && out.contains(&format!("key held by the signing service {url}")),
+            "{out}"
+        );
     }
     assert_eq!(service.signed.load(Ordering::SeqCst), 2);
+    let out = ok(&["cryptounit-admin-add", "svc-one", "--output", "json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["signing_service"], json!(url), "{out}");
+    assert_eq!(c.units()[0]["admins"].as_array().map(Vec::len), Some(2));
+
+    step("a proof signed with another key than the service publishes is refused before it is sent");
+    let (refused, out, err) = c.with_service(&url, &["cryptounit-admin-add", "svc-liar"]);
+    assert!(
+        !refused && err.contains("signature of key svc-liar does not verify with its public key"),
+        "{err}\n{out}"
+    );
+    assert_eq!(c.units()[0]["admins"].as_array().map(Vec::len), Some(2));
     ok(&[
         "cryptounit-thrhld-set",
         "--signature-threshold",
