@@ -361,9 +361,8 @@ pub struct Load {
     pub streams: usize,
     /// HTTP/2 connections the streams are spread over.
     pub connections: usize,
-    /// Seconds measured, after `warmup` seconds.
-    pub duration: f64,
-    pub warmup: f64,
+    /// How long.
+    pub timing: super::Timing,
 }
 
 /// Over gRPC: `streams` requests in flight, spread over `connections` HTTP/2 connections.
@@ -376,8 +375,7 @@ pub async fn grpc(
     let Load {
         streams,
         connections,
-        duration,
-        warmup,
+        timing,
     } = load;
     let mut chans = Vec::new();
     for _ in 0..connections.max(1) {
@@ -498,10 +496,10 @@ pub async fn grpc(
             lat
         }));
     }
-    tokio::time::sleep(Duration::from_secs_f64(warmup)).await;
+    tokio::time::sleep(timing.warmup()).await;
     measuring.store(true, Ordering::SeqCst);
     let start = Instant::now();
-    tokio::time::sleep(Duration::from_secs_f64(duration)).await;
+    tokio::time::sleep(timing.measured()).await;
     measuring.store(false, Ordering::SeqCst);
     let secs = start.elapsed().as_secs_f64();
     stop.store(true, Ordering::SeqCst);

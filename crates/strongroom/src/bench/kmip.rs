@@ -33,8 +33,7 @@ pub struct KmipLoad {
     pub cert: std::path::PathBuf,
     pub key: std::path::PathBuf,
     pub connections: usize,
-    pub duration: f64,
-    pub warmup: f64,
+    pub timing: super::Timing,
     /// Stop after this many successful requests (e.g. to store N objects).
     pub max_requests: Option<u64>,
 }
@@ -165,7 +164,7 @@ pub async fn run(op: KmipOp, load: KmipLoad) -> Result<serde_json::Value, Error>
                 exchange(tls, &discover, &mut buf).await?;
             }
             println!("{}", serde_json::json!({"held": conns.len()}));
-            tokio::time::sleep(Duration::from_secs_f64(load.duration)).await;
+            tokio::time::sleep(load.timing.measured()).await;
             return Ok(serde_json::json!({"held": conns.len()}));
         }
         KmipOp::Create => create_request(),
@@ -225,10 +224,10 @@ pub async fn run(op: KmipOp, load: KmipLoad) -> Result<serde_json::Value, Error>
             lat
         }));
     }
-    tokio::time::sleep(Duration::from_secs_f64(load.warmup)).await;
+    tokio::time::sleep(load.timing.warmup()).await;
     measuring.store(true, Ordering::Relaxed);
     let t = Instant::now();
-    let until = t + Duration::from_secs_f64(load.duration);
+    let until = t + load.timing.measured();
     while Instant::now() < until && !stop.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -60,10 +60,8 @@ enum BenchCmd {
         /// HTTP/2 connections the streams are spread over.
         #[arg(long, default_value_t = 2)]
         connections: usize,
-        #[arg(long, default_value_t = 10.0)]
-        duration: f64,
-        #[arg(long, default_value_t = 2.0)]
-        warmup: f64,
+        #[command(flatten)]
+        timing: Timing,
     },
     /// An operation through a PKCS#11 module (this library, or SoftHSM2 as the baseline)
     /// from N threads, a session each.
@@ -78,10 +76,8 @@ enum BenchCmd {
         op: grep11::Ep11Op,
         #[arg(long, default_value_t = 16)]
         threads: usize,
-        #[arg(long, default_value_t = 10.0)]
-        duration: f64,
-        #[arg(long, default_value_t = 2.0)]
-        warmup: f64,
+        #[command(flatten)]
+        timing: Timing,
     },
     /// The resident memory a PKCS#11 module adds to a process with N sessions and M
     /// session objects.
@@ -112,10 +108,8 @@ enum BenchCmd {
         key: PathBuf,
         #[arg(long, default_value_t = 16)]
         connections: usize,
-        #[arg(long, default_value_t = 10.0)]
-        duration: f64,
-        #[arg(long, default_value_t = 2.0)]
-        warmup: f64,
+        #[command(flatten)]
+        timing: Timing,
         /// Stop after this many successful requests.
         #[arg(long)]
         max_requests: Option<u64>,
@@ -149,16 +143,35 @@ enum BenchCmd {
         headers: Vec<String>,
         #[arg(long, default_value_t = 64)]
         connections: usize,
-        /// Seconds to measure.
-        #[arg(long, default_value_t = 10.0)]
-        duration: f64,
-        /// Seconds of warm-up before measuring.
-        #[arg(long, default_value_t = 2.0)]
-        warmup: f64,
+        #[command(flatten)]
+        timing: Timing,
         /// Stop after this many successful requests (e.g. to create N keys).
         #[arg(long)]
         max_requests: Option<u64>,
     },
+}
+
+/// How long a load runs: a warm-up, then the seconds measured.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct Timing {
+    /// Seconds to measure.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds of warm-up before measuring.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+}
+
+impl Timing {
+    /// The seconds measured.
+    pub fn measured(&self) -> Duration {
+        Duration::from_secs_f64(self.duration)
+    }
+
+    /// The seconds of warm-up.
+    pub fn warmup(&self) -> Duration {
+        Duration::from_secs_f64(self.warmup)
+    }
 }
 
 pub async fn run(a: BenchArgs) -> Result<(), Error> {
@@ -226,14 +239,12 @@ pub async fn run(a: BenchArgs) -> Result<(), Error> {
             op,
             streams,
             connections,
-            duration,
-            warmup,
+            timing,
         } => {
             let load = grep11::Load {
                 streams,
                 connections,
-                duration,
-                warmup,
+                timing,
             };
             let v = on_one_thread(async move { grep11::grpc(&addr, &token, op, load).await })?;
             println!("{v}");
@@ -246,8 +257,7 @@ pub async fn run(a: BenchArgs) -> Result<(), Error> {
             cert,
             key,
             connections,
-            duration,
-            warmup,
+            timing,
             max_requests,
         } => {
             let load = kmip::KmipLoad {
@@ -256,8 +266,7 @@ pub async fn run(a: BenchArgs) -> Result<(), Error> {
                 cert,
                 key,
                 connections,
-                duration,
-                warmup,
+                timing,
                 max_requests,
             };
             let v = on_one_thread(kmip::run(op, load))?;
@@ -269,11 +278,10 @@ pub async fn run(a: BenchArgs) -> Result<(), Error> {
             pin,
             op,
             threads,
-            duration,
-            warmup,
+            timing,
         } => {
             let v = tokio::task::spawn_blocking(move || {
-                pkcs11::load(module, &pin, op, threads, duration, warmup)
+                pkcs11::load(module, &pin, op, threads, timing)
             })
             .await
             .map_err(|_| Error::other("load generator panicked"))??;
@@ -328,8 +336,7 @@ pub async fn run(a: BenchArgs) -> Result<(), Error> {
             body,
             headers,
             connections,
-            duration,
-            warmup,
+            timing,
             max_requests,
         } => {
             let ids: Vec<String> = match ids_file {
@@ -391,11 +398,11 @@ pub async fn run(a: BenchArgs) -> Result<(), Error> {
                     .await
                 }));
             }
-            tokio::time::sleep(Duration::from_secs_f64(warmup)).await;
+            tokio::time::sleep(timing.warmup()).await;
             let ok0 = shared.ok.load(Ordering::SeqCst);
             shared.measuring.store(true, Ordering::SeqCst);
             let start = Instant::now();
-            while start.elapsed().as_secs_f64() < duration && !shared.stop.load(Ordering::SeqCst) {
+            while start.elapsed() < timing.measured() && !shared.stop.load(Ordering::SeqCst) {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             let elapsed = start.elapsed().as_secs_f64();

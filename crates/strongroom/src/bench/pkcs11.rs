@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::Mechanism;
@@ -99,14 +99,13 @@ fn key_for(s: &Session, op: Ep11Op) -> Result<(ObjectHandle, Mechanism<'static>)
     }
 }
 
-/// Runs `op` from `threads` threads, a session each, for `duration` seconds after `warmup`.
+/// Runs `op` from `threads` threads, a session each, as long as `timing` says.
 pub fn load(
     module: PathBuf,
     pin: &str,
     op: Ep11Op,
     threads: usize,
-    duration: f64,
-    warmup: f64,
+    timing: super::Timing,
 ) -> Result<serde_json::Value, Error> {
     let (p, slot) = open(&module, pin)?;
     let ops = AtomicU64::new(0);
@@ -143,10 +142,10 @@ pub fn load(
                 Ok(())
             }));
         }
-        std::thread::sleep(Duration::from_secs_f64(warmup));
+        std::thread::sleep(timing.warmup());
         counting.store(true, Ordering::Relaxed);
         let start = Instant::now();
-        std::thread::sleep(Duration::from_secs_f64(duration));
+        std::thread::sleep(timing.measured());
         counting.store(false, Ordering::Relaxed);
         measured = start.elapsed().as_secs_f64();
         stop.store(true, Ordering::Relaxed);
