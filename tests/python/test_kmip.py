@@ -107,6 +107,53 @@ def test_symmetric_key_lifecycle_and_aes_cbc_against_cryptography(kmip):
         kmip.destroy(uid)
 
 
+def test_rekey_makes_an_active_replacement_that_takes_over_the_name(kmip):
+    name = f"rekey-{uuid.uuid4().hex[:8]}"
+    old = kmip.create(enums.CryptographicAlgorithm.AES, 128, name=name,
+                      cryptographic_usage_mask=[enums.CryptographicUsageMask.ENCRYPT, enums.CryptographicUsageMask.DECRYPT])
+    kmip.activate(old)
+    new = kmip.rekey(uid=old)
+    assert new != old
+    old_key, new_key = kmip.get(old), kmip.get(new)
+    assert (new_key.cryptographic_algorithm, new_key.cryptographic_length, len(new_key.value)) == (enums.CryptographicAlgorithm.AES, 128, 16)
+    assert new_key.value != old_key.value
+
+    # The replacement is Active and encrypts under its own value; the existing key stays Active.
+    _, attrs = kmip.get_attributes(new, ["State", "Name", "Cryptographic Usage Mask"])
+    got = {a.attribute_name.value: a.attribute_value for a in attrs}
+    assert got["State"].value == enums.State.ACTIVE
+    assert got["Name"].name_value.value == name
+    iv = os.urandom(16)
+    ct, _ = kmip.encrypt(b"sixteen byte msg", uid=new, cryptographic_parameters=cbc(), iv_counter_nonce=iv)
+    dec = Cipher(algorithms.AES(new_key.value), modes.CBC(iv)).decryptor()
+    assert dec.update(ct) + dec.finalize() == b"sixteen byte msg" + bytes([16] * 16)
+
+    # KMIP's Re-key rules: the name moves, so a Locate by it finds only the replacement.
+    _, attrs = kmip.get_attributes(old, ["State", "Name"])
+    got = {a.attribute_name.value: a.attribute_value for a in attrs}
+    assert got["State"].value == enums.State.ACTIVE and "Name" not in got, got
+    assert kmip.locate(attributes=[kmip_name_attr(name)]) == [new]
+
+    # What is not supported is refused, and changes nothing.
+    for kwargs in ({"offset": 3600}, {"activation_date": 2000000000}):
+        with pytest.raises(pie_exceptions.KmipOperationFailure) as e:
+            kmip.rekey(uid=new, **kwargs)
+        assert e.value.reason == enums.ResultReason.FEATURE_NOT_SUPPORTED, kwargs
+    assert kmip.locate(attributes=[kmip_name_attr(name)]) == [new]
+    pair = kmip.create_key_pair(enums.CryptographicAlgorithm.EC, 256,
+                                private_usage_mask=[enums.CryptographicUsageMask.SIGN],
+                                public_usage_mask=[enums.CryptographicUsageMask.VERIFY])
+    with pytest.raises(pie_exceptions.KmipOperationFailure) as e:
+        kmip.rekey(uid=pair[1])
+    assert e.value.reason == enums.ResultReason.FEATURE_NOT_SUPPORTED
+    for u in (old, new):
+        kmip.revoke(enums.RevocationReasonCode.CESSATION_OF_OPERATION, u)
+        kmip.destroy(u)
+    with pytest.raises(pie_exceptions.KmipOperationFailure) as e:
+        kmip.rekey(uid=old)
+    assert e.value.reason == enums.ResultReason.ILLEGAL_OPERATION
+
+
 def test_register_get_and_aes_gcm_with_a_server_chosen_iv(kmip):
     material = os.urandom(16)
     sk = objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 128, material, name="registered")

@@ -213,6 +213,13 @@ pub async fn rekey(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipError
             "ReKey with an Offset is not supported",
         ));
     }
+    // The replacement takes its attributes from the existing key; attributes asked for
+    // here would otherwise be dropped without a word.
+    if !template_of(p, Tag::TEMPLATE_ATTRIBUTE, Tag::ATTRIBUTES)?.is_empty() {
+        return Err(KmipError::unsupported(
+            "ReKey with attributes is not supported: the replacement key takes the existing key's attributes (set others afterwards with Add Attribute or Modify Attribute)",
+        ));
+    }
     let new_id = ctx
         .service
         .kmip_rekey(ctx.session, &id)

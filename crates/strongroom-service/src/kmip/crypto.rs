@@ -282,7 +282,9 @@ impl Service {
     }
 
     /// ReKey: a new symmetric key of the same algorithm and length with the old one's
-    /// client attributes; the two are linked (Replacement/Replaced Object).
+    /// client attributes, Active now; the two are linked (Replacement/Replaced Object). The
+    /// replacement takes over the existing key's Names, as KMIP's Re-key attribute rules
+    /// say, so that a Locate by name finds only the replacement.
     pub async fn kmip_rekey(&self, s: &KmipSession, id: &str) -> Result<Uuid> {
         let op = async {
             let r = self.kmip_record(s, id).await?;
@@ -339,7 +341,10 @@ impl Service {
                 names::LINK,
                 link_value(link_type::REPLACEMENT_OBJECT, new_id),
             );
+            // Stored after the replacement: should this fail, the existing key keeps its
+            // names rather than no key having them.
             self.kmip_change(s, id, |_, st| {
+                st.attrs.retain(|a| a.name != names::NAME);
                 st.attrs.push(link.clone());
                 Ok(())
             })

@@ -294,7 +294,10 @@ async fn rekey_links_the_two_keys_and_every_operation_is_audited_as_kmip() {
             &s,
             algorithm::AES,
             128,
-            vec![Attribute::new("x-vm", AttrValue::Text("vm-7".into()))],
+            vec![
+                Attribute::new("x-vm", AttrValue::Text("vm-7".into())),
+                Attribute::new(names::NAME, name_value("disk-7")),
+            ],
         )
         .await
         .unwrap()
@@ -336,6 +339,23 @@ async fn rekey_links_the_two_keys_and_every_operation_is_audited_as_kmip() {
         Some(new.clone())
     );
     assert!(new_attrs.contains(&Attribute::new("x-vm", AttrValue::Text("vm-7".into()))));
+    // The replacement takes over the name: the existing key keeps its other attributes.
+    let named = Attribute::new(names::NAME, name_value("disk-7"));
+    assert!(new_attrs.contains(&named), "{new_attrs:?}");
+    assert!(
+        !old_attrs.iter().any(|a| a.name == names::NAME),
+        "{old_attrs:?}"
+    );
+    assert!(old_attrs.contains(&Attribute::new("x-vm", AttrValue::Text("vm-7".into()))));
+    let by_name = KmipLocate {
+        name: Some("disk-7".into()),
+        ..KmipLocate::default()
+    };
+    let (found, _) = f.svc.kmip_locate(&s, by_name).await.unwrap();
+    assert_eq!(
+        found.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        vec![new.clone()]
+    );
 
     // The audit log names each KMIP operation, with the certificate as the principal.
     let head = f.store.audit_head().await.unwrap().unwrap().0;
