@@ -146,6 +146,15 @@ pub trait KmipStore: Send + Sync {
     /// Replaces an object if its stored `row_version` is `o.row_version`; returns the new
     /// one. `Conflict` if it changed, `NotFound` if it is gone.
     async fn update_kmip_object(&self, o: &KmipObjectRecord) -> Result<i64>;
+    /// Stores the `new` objects and replaces the `replaced` ones (each if its stored
+    /// `row_version` is the one given) in one transaction: all of them or none. An object
+    /// of `new` that exists is `AlreadyExists(KmipObject)`; one of `replaced` that changed
+    /// is `Conflict`, one that is gone `NotFound`.
+    async fn write_kmip_objects(
+        &self,
+        new: &[KmipObjectRecord],
+        replaced: &[KmipObjectRecord],
+    ) -> Result<()>;
     /// Objects matching `filter`, oldest first, from `offset`, at most `limit`.
     async fn list_kmip_objects(
         &self,

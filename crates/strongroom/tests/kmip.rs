@@ -363,6 +363,92 @@ async fn kmip_2_current_attributes_pick_the_value_to_modify_or_delete_and_set_at
     );
 }
 
+const CREATE_KEY_PAIR: u32 = 0x02;
+/// Result Reason Permission Denied (a read-only attribute in a 1.x template).
+const PERMISSION_DENIED: u32 = 0x0C;
+
+/// The object's links, as (Link Type, Linked Object Identifier), read with a 1.4
+/// GetAttributes.
+async fn links_of(t: &mut TlsStream<TcpStream>, uid: &str) -> Vec<(u32, String)> {
+    let r = ok(&call(
+        t,
+        &request(
+            (1, 4),
+            vec![(
+                GET_ATTRIBUTES,
+                vec![
+                    Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid),
+                    Ttlv::text(Tag::ATTRIBUTE_NAME, "Link"),
+                ],
+            )],
+        ),
+    )
+    .await);
+    r[0].children(Tag::ATTRIBUTE)
+        .filter_map(|a| a.child(Tag::ATTRIBUTE_VALUE))
+        .map(|v| {
+            (
+                v.child(Tag::LINK_TYPE).and_then(Ttlv::as_enum).unwrap(),
+                v.child(Tag::LINKED_OBJECT_IDENTIFIER)
+                    .and_then(Ttlv::as_text)
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A 1.4 CreateKeyPair of ECDSA on P-256, with `public` in the public key's template.
+fn create_key_pair(public: Vec<Ttlv>) -> Ttlv {
+    let common = Ttlv::structure(
+        Tag::COMMON_TEMPLATE_ATTRIBUTE,
+        vec![
+            Ttlv::attribute(
+                "Cryptographic Algorithm",
+                Ttlv::enumeration(Tag::ATTRIBUTE_VALUE, 6),
+            ),
+            Ttlv::attribute(
+                "Cryptographic Length",
+                Ttlv::integer(Tag::ATTRIBUTE_VALUE, 256),
+            ),
+        ],
+    );
+    let public = Ttlv::structure(Tag::PUBLIC_KEY_TEMPLATE_ATTRIBUTE, public);
+    request((1, 4), vec![(CREATE_KEY_PAIR, vec![common, public])])
+}
+
+/// CreateKeyPair stores both keys, each linked to the other, or neither: a template the
+/// server refuses for the public key leaves no private key behind.
+#[tokio::test]
+async fn a_key_pair_is_stored_linked_and_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(dir.path(), KMIP);
+    let d = dev(dir.path());
+    let mut t = tls_to(&d, None).await.unwrap();
+    let before = object_count(&s).await;
+
+    let read_only = Ttlv::attribute("State", Ttlv::enumeration(Tag::ATTRIBUTE_VALUE, 2));
+    let refused = call(&mut t, &create_key_pair(vec![read_only])).await;
+    let (status, reason, _) = items(&refused).remove(0);
+    assert_eq!(
+        (status, reason),
+        (1, Some(PERMISSION_DENIED)),
+        "{refused:?}"
+    );
+    assert_eq!(object_count(&s).await, before);
+
+    let r = ok(&call(&mut t, &create_key_pair(vec![])).await);
+    let id = |tag: Tag| r[0].child(tag).and_then(Ttlv::as_text).unwrap().to_string();
+    let (private, public) = (
+        id(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER),
+        id(Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER),
+    );
+    // Link Type Public Key Link (0x102) and Private Key Link (0x103).
+    assert_eq!(links_of(&mut t, &private).await, [(0x102, public.clone())]);
+    assert_eq!(links_of(&mut t, &public).await, [(0x103, private)]);
+    assert_eq!(object_count(&s).await, before + 2);
+}
+
 #[tokio::test]
 async fn versions_batches_placeholders_attributes_and_both_attribute_forms() {
     let dir = tempfile::tempdir().unwrap();

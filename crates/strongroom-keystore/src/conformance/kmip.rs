@@ -231,6 +231,60 @@ pub async fn kmip_objects_round_trip(s: Arc<dyn KeyStore>) {
         Err(StoreError::NotFound)
     ));
 
+    // Several writes in one transaction: all of them, or none when one cannot be made.
+    let absent = |o: &KmipObjectRecord| {
+        let s = Arc::clone(&s);
+        let (instance, id) = (o.instance, o.id);
+        async move {
+            matches!(
+                s.get_kmip_object(instance, id).await,
+                Err(StoreError::NotFound)
+            )
+        }
+    };
+    let (p1, p2) = (object(&a, "p1", 1, 30), object(&a, "p2", 1, 31));
+    let mut current = s.get_kmip_object(i, first.id).await.unwrap();
+    current.state = 3;
+    let stale = current.clone();
+    s.write_kmip_objects(&[p1.clone(), p2.clone()], std::slice::from_ref(&current))
+        .await
+        .unwrap();
+    assert_eq!(s.get_kmip_object(i, p1.id).await.unwrap(), p1);
+    assert_eq!(s.get_kmip_object(i, p2.id).await.unwrap(), p2);
+    let stored = s.get_kmip_object(i, first.id).await.unwrap();
+    assert_eq!((stored.state, stored.row_version), (3, v + 1));
+    let p3 = object(&a, "p3", 1, 32);
+    assert!(matches!(
+        s.write_kmip_objects(std::slice::from_ref(&p3), std::slice::from_ref(&stale))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(
+        absent(&p3).await,
+        "a new object was kept from a refused write"
+    );
+    assert!(matches!(
+        s.write_kmip_objects(&[p3.clone(), p1.clone()], &[]).await,
+        Err(StoreError::AlreadyExists(Unique::KmipObject))
+    ));
+    assert!(
+        absent(&p3).await,
+        "a new object was kept from a refused write"
+    );
+    assert!(matches!(
+        s.write_kmip_objects(std::slice::from_ref(&p3), std::slice::from_ref(&gone))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        absent(&p3).await,
+        "a new object was kept from a refused write"
+    );
+    assert_eq!(
+        s.get_kmip_object(i, first.id).await.unwrap().row_version,
+        v + 1
+    );
+
     // Deleting the instance takes its KMIP records with it.
     s.delete_instance(i, true, t(100)).await.unwrap();
     assert!(matches!(

@@ -166,6 +166,40 @@ impl KmipStore for MemoryStore {
         Ok(next)
     }
 
+    async fn write_kmip_objects(
+        &self,
+        new: &[KmipObjectRecord],
+        replaced: &[KmipObjectRecord],
+    ) -> Result<()> {
+        let mut t = self.lock()?;
+        // Everything is checked before anything is written: all or nothing.
+        for o in new {
+            if t.kmip_objects.contains_key(&(o.instance, o.id)) {
+                return Err(StoreError::AlreadyExists(Unique::KmipObject));
+            }
+        }
+        for o in replaced {
+            let stored = t
+                .kmip_objects
+                .get(&(o.instance, o.id))
+                .ok_or(StoreError::NotFound)?;
+            if stored.row_version != o.row_version {
+                return Err(StoreError::Conflict);
+            }
+        }
+        for o in new {
+            t.kmip_objects.insert((o.instance, o.id), o.clone());
+        }
+        for o in replaced {
+            let next = KmipObjectRecord {
+                row_version: o.row_version + 1,
+                ..o.clone()
+            };
+            t.kmip_objects.insert((o.instance, o.id), next);
+        }
+        Ok(())
+    }
+
     async fn list_kmip_objects(
         &self,
         instance: InstanceId,

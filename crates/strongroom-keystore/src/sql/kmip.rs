@@ -274,17 +274,7 @@ impl<E: SqlExec> KmipStore for E {
     }
 
     async fn create_kmip_object(&self, o: &KmipObjectRecord) -> Result<()> {
-        self.execute(
-            Stmt::new(
-                "INSERT INTO kmip_objects (instance_id, adapter_id, id, object_type, state, name, \
-             algorithm, row_version, created_at, created_by, updated_at, destroyed_at, attributes, \
-             material) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                object_args(o),
-            )
-            .unique(Unique::KmipObject),
-        )
-        .await
-        .map(|_| ())
+        self.execute(insert_object(o)).await.map(|_| ())
     }
 
     async fn get_kmip_object(&self, instance: InstanceId, id: Uuid) -> Result<KmipObjectRecord> {
@@ -299,23 +289,25 @@ impl<E: SqlExec> KmipStore for E {
     }
 
     async fn update_kmip_object(&self, o: &KmipObjectRecord) -> Result<i64> {
-        let mut args = object_args(o);
-        let next = o.row_version + 1;
-        args[7] = Arg::Int(next);
-        args.push(Arg::Int(o.row_version));
-        let n = self
-            .execute(Stmt::new("UPDATE kmip_objects SET adapter_id = $2, object_type = $4, state = $5, name = $6, \
-                 algorithm = $7, row_version = $8, created_at = $9, created_by = $10, updated_at = $11, \
-                 destroyed_at = $12, attributes = $13, material = $14 \
-                 WHERE instance_id = $1 AND id = $3 AND row_version = $15",
-                args).unique(Unique::KmipObject))
-            .await?;
-        if n == 1 {
-            return Ok(next);
+        if self.execute(replace_object(o)).await? == 1 {
+            return Ok(o.row_version + 1);
         }
-        match self.get_kmip_object(o.instance, o.id).await {
-            Ok(_) => Err(StoreError::Conflict),
-            Err(e) => Err(e),
+        Err(missed(self, std::slice::from_ref(o)).await)
+    }
+
+    async fn write_kmip_objects(
+        &self,
+        new: &[KmipObjectRecord],
+        replaced: &[KmipObjectRecord],
+    ) -> Result<()> {
+        let stmts = new
+            .iter()
+            .map(insert_object)
+            .chain(replaced.iter().map(|o| replace_object(o).required()))
+            .collect();
+        match self.execute_all(stmts).await {
+            Err(StoreError::NotFound) => Err(missed(self, replaced).await),
+            other => other.map(|_| ()),
         }
     }
 
@@ -357,6 +349,44 @@ impl<E: SqlExec> KmipStore for E {
                 .await?,
         )
     }
+}
+
+/// Why replacing `objects` changed no row: one is gone (`NotFound`), or else one changed
+/// since it was read (`Conflict`).
+async fn missed<E: SqlExec>(e: &E, objects: &[KmipObjectRecord]) -> StoreError {
+    for o in objects {
+        match e.get_kmip_object(o.instance, o.id).await {
+            Ok(_) => {}
+            Err(err) => return err,
+        }
+    }
+    StoreError::Conflict
+}
+
+/// The INSERT of a new object.
+fn insert_object(o: &KmipObjectRecord) -> Stmt {
+    Stmt::new(
+        "INSERT INTO kmip_objects (instance_id, adapter_id, id, object_type, state, name, \
+         algorithm, row_version, created_at, created_by, updated_at, destroyed_at, attributes, \
+         material) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        object_args(o),
+    )
+    .unique(Unique::KmipObject)
+}
+
+/// The UPDATE that replaces an object at `o.row_version` and moves it to the next one.
+fn replace_object(o: &KmipObjectRecord) -> Stmt {
+    let mut args = object_args(o);
+    args[7] = Arg::Int(o.row_version + 1);
+    args.push(Arg::Int(o.row_version));
+    Stmt::new(
+        "UPDATE kmip_objects SET adapter_id = $2, object_type = $4, state = $5, name = $6, \
+         algorithm = $7, row_version = $8, created_at = $9, created_by = $10, updated_at = $11, \
+         destroyed_at = $12, attributes = $13, material = $14 \
+         WHERE instance_id = $1 AND id = $3 AND row_version = $15",
+        args,
+    )
+    .unique(Unique::KmipObject)
 }
 
 fn object_args(o: &KmipObjectRecord) -> Vec<Arg> {

@@ -5,6 +5,7 @@
 
 use strongroom_engine::provider::{AsymKind, BlockCipher, CipherMode, Curve, MacAlg, SignScheme};
 use strongroom_engine::{AeadAlg, DigestAlg};
+use strongroom_keystore::StoreError;
 use strongroom_model::Role;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -187,50 +188,52 @@ impl Service {
                 }
                 KmipKeyPairSpec::Ec(c) => (AsymKind::Ec(curve_of(c)?), curve_length(c)),
             };
+            // What would refuse the pair is checked before any key is made.
+            for a in private_attrs.iter().chain(&public_attrs) {
+                super::objects::check_settable(a)?;
+            }
+            self.kmip_check_room(s, 2).await?;
             let (pkcs8, public) = self.provider.asym_generate(kind).map_err(|_| {
                 ServiceError::new(ErrorKind::Internal, "key pair generation failed")
             })?;
-            let private_id = self
-                .kmip_store_new(
-                    s,
-                    NewKmipObject {
-                        object_type: object_type::PRIVATE_KEY,
-                        format: key_format::PKCS_8,
-                        algorithm: Some(algorithm),
-                        length: Some(length),
-                        subtype: None,
-                        presented: None,
-                        material: pkcs8,
-                        attributes: private_attrs,
-                    },
-                )
-                .await?;
+            // Both keys, each linked to the other, are stored in one write: a refusal of
+            // either leaves neither.
+            let (private_id, public_id) = (Uuid::new_v4(), Uuid::new_v4());
+            let mut private_attrs = private_attrs;
+            private_attrs.push(Attribute::new(
+                names::LINK,
+                link_value(link_type::PUBLIC_KEY, public_id),
+            ));
             let mut public_attrs = public_attrs;
             public_attrs.push(Attribute::new(
                 names::LINK,
                 link_value(link_type::PRIVATE_KEY, private_id),
             ));
-            let public_id = self
-                .kmip_store_new(
-                    s,
-                    NewKmipObject {
-                        object_type: object_type::PUBLIC_KEY,
-                        format: key_format::X_509,
-                        algorithm: Some(algorithm),
-                        length: Some(length),
-                        subtype: None,
-                        presented: None,
-                        material: Zeroizing::new(public.spki),
-                        attributes: public_attrs,
-                    },
-                )
-                .await?;
-            let link = Attribute::new(names::LINK, link_value(link_type::PUBLIC_KEY, public_id));
-            self.kmip_change(s, &private_id.to_string(), |_, st| {
-                st.attrs.push(link.clone());
-                Ok(())
-            })
-            .await?;
+            let private = NewKmipObject {
+                object_type: object_type::PRIVATE_KEY,
+                format: key_format::PKCS_8,
+                algorithm: Some(algorithm),
+                length: Some(length),
+                subtype: None,
+                presented: None,
+                material: pkcs8,
+                attributes: private_attrs,
+            };
+            let public = NewKmipObject {
+                object_type: object_type::PUBLIC_KEY,
+                format: key_format::X_509,
+                algorithm: Some(algorithm),
+                length: Some(length),
+                subtype: None,
+                presented: None,
+                material: Zeroizing::new(public.spki),
+                attributes: public_attrs,
+            };
+            let records = [
+                self.kmip_new_record(s, private_id, private).await?,
+                self.kmip_new_record(s, public_id, public).await?,
+            ];
+            self.store.write_kmip_objects(&records, &[]).await?;
             Ok((private_id, public_id))
         };
         self.audited(&s.ctx, Action::KmipCreateKeyPair, Role::Writer, None, op)
@@ -287,69 +290,87 @@ impl Service {
     /// say, so that a Locate by name finds only the replacement.
     pub async fn kmip_rekey(&self, s: &KmipSession, id: &str) -> Result<Uuid> {
         let op = async {
-            let r = self.kmip_record(s, id).await?;
-            if r.object_type != object_type::SYMMETRIC_KEY {
-                return Err(unsupported("ReKey applies to symmetric keys"));
-            }
-            let st = super::objects::stored(&r)?;
-            let state = KmipState::from_code(r.state).unwrap_or(KmipState::Destroyed);
-            if state.is_destroyed() {
-                return Err(ServiceError::new(
-                    ErrorKind::InvalidKeyState,
-                    "The object is destroyed: it cannot be re-keyed",
-                ));
-            }
+            // The existing key, if it can be re-keyed.
+            let read = || async {
+                let r = self.kmip_record(s, id).await?;
+                if r.object_type != object_type::SYMMETRIC_KEY {
+                    return Err(unsupported("ReKey applies to symmetric keys"));
+                }
+                if KmipState::from_code(r.state).is_none_or(KmipState::is_destroyed) {
+                    return Err(ServiceError::new(
+                        ErrorKind::InvalidKeyState,
+                        "The object is destroyed: it cannot be re-keyed",
+                    ));
+                }
+                let st = super::objects::stored(&r)?;
+                Ok((r, st))
+            };
+            let (mut r, mut st) = read().await?;
             let length = st.length.unwrap_or(256);
             let mut key = Zeroizing::new(vec![0u8; usize::try_from(length / 8).unwrap_or(32)]);
             self.provider
                 .fill_random(&mut key)
                 .map_err(|_| ServiceError::new(ErrorKind::Internal, "random generator failed"))?;
-            let mut attrs: Vec<Attribute> = st
-                .attrs
-                .iter()
-                .filter(|a| {
-                    a.name != names::LINK
-                        && a.name != names::ACTIVATION_DATE
-                        && a.name != names::DEACTIVATION_DATE
-                })
-                .cloned()
-                .collect();
-            attrs.push(Attribute::new(
-                names::LINK,
-                link_value(link_type::REPLACED_OBJECT, r.id),
-            ));
-            attrs.push(Attribute::new(
-                names::ACTIVATION_DATE,
-                AttrValue::DateTime(self.clock.now().0.div_euclid(1000)),
-            ));
-            let new_id = self
-                .kmip_store_new(
-                    s,
-                    NewKmipObject {
-                        object_type: object_type::SYMMETRIC_KEY,
-                        format: key_format::RAW,
-                        algorithm: st.algorithm,
-                        length: Some(length),
-                        subtype: None,
-                        presented: None,
-                        material: key,
-                        attributes: attrs,
-                    },
-                )
-                .await?;
-            let link = Attribute::new(
-                names::LINK,
-                link_value(link_type::REPLACEMENT_OBJECT, new_id),
-            );
-            // Stored after the replacement: should this fail, the existing key keeps its
-            // names rather than no key having them.
-            self.kmip_change(s, id, |_, st| {
+            self.kmip_check_room(s, 1).await?;
+            let new_id = Uuid::new_v4();
+            // The replacement and the existing key's change (its Names gone, its link to
+            // the replacement) are one write; a concurrent change of the existing key is
+            // read again and retried.
+            for _ in 0..8 {
+                let mut attrs: Vec<Attribute> = st
+                    .attrs
+                    .iter()
+                    .filter(|a| {
+                        a.name != names::LINK
+                            && a.name != names::ACTIVATION_DATE
+                            && a.name != names::DEACTIVATION_DATE
+                    })
+                    .cloned()
+                    .collect();
+                attrs.push(Attribute::new(
+                    names::LINK,
+                    link_value(link_type::REPLACED_OBJECT, r.id),
+                ));
+                attrs.push(Attribute::new(
+                    names::ACTIVATION_DATE,
+                    AttrValue::DateTime(self.clock.now().0.div_euclid(1000)),
+                ));
+                let replacement = NewKmipObject {
+                    object_type: object_type::SYMMETRIC_KEY,
+                    format: key_format::RAW,
+                    algorithm: st.algorithm,
+                    length: Some(length),
+                    subtype: None,
+                    presented: None,
+                    material: key.clone(),
+                    attributes: attrs,
+                };
+                let replacement = self.kmip_new_record(s, new_id, replacement).await?;
                 st.attrs.retain(|a| a.name != names::NAME);
-                st.attrs.push(link.clone());
-                Ok(())
-            })
-            .await?;
-            Ok(new_id)
+                st.attrs.push(Attribute::new(
+                    names::LINK,
+                    link_value(link_type::REPLACEMENT_OBJECT, new_id),
+                ));
+                self.kmip_restamp(s, &mut r, &mut st)?;
+                let written = self
+                    .store
+                    .write_kmip_objects(
+                        std::slice::from_ref(&replacement),
+                        std::slice::from_ref(&r),
+                    )
+                    .await;
+                self.kmip_cache.remove(&(r.instance, r.id));
+                match written {
+                    Ok(()) => return Ok(new_id),
+                    Err(StoreError::Conflict) => (r, st) = read().await?,
+                    Err(StoreError::NotFound) => return Err(super::admin::object_not_found()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(ServiceError::new(
+                ErrorKind::Conflict,
+                "the object was changed concurrently; retry",
+            ))
         };
         self.audited(&s.ctx, Action::KmipReKey, Role::Writer, Some(id), op)
             .await

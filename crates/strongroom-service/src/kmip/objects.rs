@@ -177,7 +177,7 @@ fn first_name(attrs: &[Attribute]) -> Option<String> {
         .map(str::to_string)
 }
 
-fn check_settable(a: &Attribute) -> Result<()> {
+pub(crate) fn check_settable(a: &Attribute) -> Result<()> {
     if names::SERVER_MAINTAINED.contains(&a.name.as_str()) {
         return Err(ServiceError::new(
             ErrorKind::KmipAttributeReadOnly,
@@ -282,24 +282,42 @@ impl Service {
     /// Stores a new object (state Pre-Active, or Active when the template's Activation
     /// Date has come).
     pub(crate) async fn kmip_store_new(&self, s: &KmipSession, new: NewKmipObject) -> Result<Uuid> {
+        self.kmip_check_room(s, 1).await?;
+        let rec = self.kmip_new_record(s, Uuid::new_v4(), new).await?;
+        self.store.create_kmip_object(&rec).await?;
+        Ok(rec.id)
+    }
+
+    /// Refuses to add `adding` objects beyond the instance's key quota, which bounds its
+    /// live KMIP objects as well (destroyed ones hold no value and do not count).
+    pub(crate) async fn kmip_check_room(&self, s: &KmipSession, adding: u64) -> Result<()> {
+        let Some(max) = self.config.max_keys_per_instance else {
+            return Ok(());
+        };
+        let live = KmipObjectFilter {
+            states: vec![1, 2, 3, 4],
+            ..KmipObjectFilter::default()
+        };
+        if self.store.count_kmip_objects(s.ctx.instance, &live).await? + adding > max {
+            return Err(ServiceError::new(
+                ErrorKind::LimitReached,
+                format!("The instance holds {max} live KMIP objects, the most this server allows (--max-keys-per-instance); destroy some first"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The record of a new object `id`, its material sealed, not yet stored: its attributes
+    /// checked, its state Pre-Active, or Active when the template's Activation Date has come.
+    pub(crate) async fn kmip_new_record(
+        &self,
+        s: &KmipSession,
+        id: Uuid,
+        new: NewKmipObject,
+    ) -> Result<KmipObjectRecord> {
         for a in &new.attributes {
             check_settable(a)?;
         }
-        // The instance's key quota bounds its live KMIP objects as well (destroyed ones
-        // hold no value and do not count).
-        if let Some(max) = self.config.max_keys_per_instance {
-            let live = KmipObjectFilter {
-                states: vec![1, 2, 3, 4],
-                ..KmipObjectFilter::default()
-            };
-            if self.store.count_kmip_objects(s.ctx.instance, &live).await? >= max {
-                return Err(ServiceError::new(
-                    ErrorKind::LimitReached,
-                    format!("The instance holds {max} live KMIP objects, the most this server allows (--max-keys-per-instance); destroy some first"),
-                ));
-            }
-        }
-        let id = Uuid::new_v4();
         let now = self.clock.now();
         let activation = new
             .attributes
@@ -326,7 +344,7 @@ impl Service {
             changed: secs(now),
             ..StoredAttributes::default()
         };
-        let rec = KmipObjectRecord {
+        Ok(KmipObjectRecord {
             instance: s.ctx.instance,
             adapter: s.adapter,
             id,
@@ -341,9 +359,23 @@ impl Service {
             destroyed_at: None,
             attributes: encode(&stored)?,
             material: Some(sealed),
-        };
-        self.store.create_kmip_object(&rec).await?;
-        Ok(id)
+        })
+    }
+
+    /// Puts `st` into `r` as a change made now by the session's certificate.
+    pub(crate) fn kmip_restamp(
+        &self,
+        s: &KmipSession,
+        r: &mut KmipObjectRecord,
+        st: &mut StoredAttributes,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        st.changed = secs(now);
+        st.updated_by = Some(s.certificate);
+        r.updated_at = now;
+        r.name = first_name(&st.attrs);
+        r.attributes = encode(st)?;
+        Ok(())
     }
 
     /// Changes an object under compare-and-swap: `f` sees the stored record and its
@@ -358,12 +390,7 @@ impl Service {
             let mut r = self.kmip_record(s, id).await?;
             let mut st = stored(&r)?;
             let out = f(&mut r, &mut st)?;
-            let now = self.clock.now();
-            st.changed = secs(now);
-            st.updated_by = Some(s.certificate);
-            r.updated_at = now;
-            r.name = first_name(&st.attrs);
-            r.attributes = encode(&st)?;
+            self.kmip_restamp(s, &mut r, &mut st)?;
             let written = self.store.update_kmip_object(&r).await;
             self.kmip_cache.remove(&(r.instance, r.id));
             match written {

@@ -275,12 +275,80 @@ async fn the_instance_quota_bounds_live_kmip_objects() {
         kind(f.svc.kmip_create(&s, algorithm::AES, 256, vec![]).await),
         ErrorKind::LimitReached
     );
-    // A destroyed object frees its place.
+    // ReKey at the limit is refused, and leaves the existing key as it was.
+    let before = f
+        .store
+        .get_kmip_object(s.ctx.instance, ids[1].parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        kind(f.svc.kmip_rekey(&s, &ids[1]).await),
+        ErrorKind::LimitReached
+    );
+    let after = f
+        .store
+        .get_kmip_object(s.ctx.instance, before.id)
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+    // A destroyed object frees its place; a key pair needs two, so it is refused whole,
+    // and no lone private key is left behind.
     f.svc.kmip_destroy(&s, &ids[0]).await.unwrap();
+    let live = KmipObjectFilter {
+        states: vec![1, 2, 3, 4],
+        ..KmipObjectFilter::default()
+    };
+    let pair = f
+        .svc
+        .kmip_create_key_pair(
+            &s,
+            KmipKeyPairSpec::Ec(curve::P_256),
+            algorithm::ECDSA,
+            vec![],
+            vec![],
+        )
+        .await;
+    assert_eq!(kind(pair), ErrorKind::LimitReached);
+    assert_eq!(
+        f.store
+            .count_kmip_objects(s.ctx.instance, &live)
+            .await
+            .unwrap(),
+        11
+    );
     aes(&f, &s).await;
     assert_eq!(
         kind(f.svc.kmip_create(&s, algorithm::AES, 256, vec![]).await),
         ErrorKind::LimitReached
+    );
+}
+
+/// A CreateKeyPair whose public template is refused stores neither key. (That an accepted
+/// one stores both, linked, is tested end to end in the binary's KMIP tests: the test
+/// provider here makes no key pairs.)
+#[tokio::test]
+async fn a_key_pair_with_a_refused_template_stores_neither_key() {
+    let f = fixture().await;
+    let s = session(&f, f.instance().await, "pair").await;
+    let read_only = vec![Attribute::new(names::STATE, AttrValue::Enum(2))];
+    let refused = f
+        .svc
+        .kmip_create_key_pair(
+            &s,
+            KmipKeyPairSpec::Ec(curve::P_256),
+            algorithm::ECDSA,
+            vec![],
+            read_only,
+        )
+        .await;
+    assert_eq!(kind(refused), ErrorKind::KmipAttributeReadOnly);
+    let all = KmipObjectFilter::default();
+    assert_eq!(
+        f.store
+            .count_kmip_objects(s.ctx.instance, &all)
+            .await
+            .unwrap(),
+        0
     );
 }
 
