@@ -242,8 +242,8 @@ async fn create_aes256(t: &mut TlsStream<TcpStream>, v: (i32, i32)) -> String {
     uid_of(&r[0])
 }
 
-/// The object's names, in order, read with a 1.4 GetAttributes.
-async fn names_of(t: &mut TlsStream<TcpStream>, uid: &str) -> Vec<String> {
+/// The values of the object's attribute `name`, in order, read with a 1.4 GetAttributes.
+async fn attribute_values(t: &mut TlsStream<TcpStream>, uid: &str, name: &str) -> Vec<Ttlv> {
     let r = ok(&call(
         t,
         &request(
@@ -252,16 +252,24 @@ async fn names_of(t: &mut TlsStream<TcpStream>, uid: &str) -> Vec<String> {
                 GET_ATTRIBUTES,
                 vec![
                     Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid),
-                    Ttlv::text(Tag::ATTRIBUTE_NAME, "Name"),
+                    Ttlv::text(Tag::ATTRIBUTE_NAME, name),
                 ],
             )],
         ),
     )
     .await);
     r[0].children(Tag::ATTRIBUTE)
-        .map(|a| {
-            a.child(Tag::ATTRIBUTE_VALUE)
-                .and_then(|v| v.child(Tag::NAME_VALUE))
+        .filter_map(|a| a.child(Tag::ATTRIBUTE_VALUE).cloned())
+        .collect()
+}
+
+/// The object's names, in order.
+async fn names_of(t: &mut TlsStream<TcpStream>, uid: &str) -> Vec<String> {
+    attribute_values(t, uid, "Name")
+        .await
+        .iter()
+        .map(|v| {
+            v.child(Tag::NAME_VALUE)
                 .and_then(Ttlv::as_text)
                 .unwrap()
                 .to_string()
@@ -367,25 +375,11 @@ const CREATE_KEY_PAIR: u32 = 0x02;
 /// Result Reason Permission Denied (a read-only attribute in a 1.x template).
 const PERMISSION_DENIED: u32 = 0x0C;
 
-/// The object's links, as (Link Type, Linked Object Identifier), read with a 1.4
-/// GetAttributes.
+/// The object's links, as (Link Type, Linked Object Identifier).
 async fn links_of(t: &mut TlsStream<TcpStream>, uid: &str) -> Vec<(u32, String)> {
-    let r = ok(&call(
-        t,
-        &request(
-            (1, 4),
-            vec![(
-                GET_ATTRIBUTES,
-                vec![
-                    Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid),
-                    Ttlv::text(Tag::ATTRIBUTE_NAME, "Link"),
-                ],
-            )],
-        ),
-    )
-    .await);
-    r[0].children(Tag::ATTRIBUTE)
-        .filter_map(|a| a.child(Tag::ATTRIBUTE_VALUE))
+    attribute_values(t, uid, "Link")
+        .await
+        .iter()
         .map(|v| {
             (
                 v.child(Tag::LINK_TYPE).and_then(Ttlv::as_enum).unwrap(),

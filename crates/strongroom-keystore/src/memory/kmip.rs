@@ -150,20 +150,9 @@ impl KmipStore for MemoryStore {
     }
 
     async fn update_kmip_object(&self, o: &KmipObjectRecord) -> Result<i64> {
-        let mut t = self.lock()?;
-        let stored = t
-            .kmip_objects
-            .get_mut(&(o.instance, o.id))
-            .ok_or(StoreError::NotFound)?;
-        if stored.row_version != o.row_version {
-            return Err(StoreError::Conflict);
-        }
-        let next = o.row_version + 1;
-        *stored = KmipObjectRecord {
-            row_version: next,
-            ..o.clone()
-        };
-        Ok(next)
+        self.write_kmip_objects(&[], std::slice::from_ref(o))
+            .await
+            .map(|()| o.row_version + 1)
     }
 
     async fn write_kmip_objects(

@@ -62,6 +62,23 @@ async fn aes(f: &Fixture, s: &KmipSession) -> String {
         .to_string()
 }
 
+/// A CreateKeyPair of ECDSA on P-256, with `public` in the public key's template.
+async fn p256_pair(
+    f: &Fixture,
+    s: &KmipSession,
+    public: Vec<Attribute>,
+) -> Result<(uuid::Uuid, uuid::Uuid)> {
+    f.svc
+        .kmip_create_key_pair(
+            s,
+            KmipKeyPairSpec::Ec(curve::P_256),
+            algorithm::ECDSA,
+            vec![],
+            public,
+        )
+        .await
+}
+
 async fn state(f: &Fixture, s: &KmipSession, id: &str) -> u32 {
     let attrs = f
         .svc
@@ -298,17 +315,10 @@ async fn the_instance_quota_bounds_live_kmip_objects() {
         states: vec![1, 2, 3, 4],
         ..KmipObjectFilter::default()
     };
-    let pair = f
-        .svc
-        .kmip_create_key_pair(
-            &s,
-            KmipKeyPairSpec::Ec(curve::P_256),
-            algorithm::ECDSA,
-            vec![],
-            vec![],
-        )
-        .await;
-    assert_eq!(kind(pair), ErrorKind::LimitReached);
+    assert_eq!(
+        kind(p256_pair(&f, &s, vec![]).await),
+        ErrorKind::LimitReached
+    );
     assert_eq!(
         f.store
             .count_kmip_objects(s.ctx.instance, &live)
@@ -331,17 +341,10 @@ async fn a_key_pair_with_a_refused_template_stores_neither_key() {
     let f = fixture().await;
     let s = session(&f, f.instance().await, "pair").await;
     let read_only = vec![Attribute::new(names::STATE, AttrValue::Enum(2))];
-    let refused = f
-        .svc
-        .kmip_create_key_pair(
-            &s,
-            KmipKeyPairSpec::Ec(curve::P_256),
-            algorithm::ECDSA,
-            vec![],
-            read_only,
-        )
-        .await;
-    assert_eq!(kind(refused), ErrorKind::KmipAttributeReadOnly);
+    assert_eq!(
+        kind(p256_pair(&f, &s, read_only).await),
+        ErrorKind::KmipAttributeReadOnly
+    );
     let all = KmipObjectFilter::default();
     assert_eq!(
         f.store
