@@ -88,6 +88,20 @@ pub struct KmipObjectRecord {
     pub material: Option<Vec<u8>>,
 }
 
+/// The states of a live object (Pre-Active, Active, Deactivated, Compromised): the ones
+/// the instance's key quota counts and an adapter must not hold when it is deleted.
+pub const LIVE_STATES: [u32; 4] = [1, 2, 3, 4];
+
+impl KmipObjectFilter {
+    /// Every live object (see [`LIVE_STATES`]).
+    pub fn live() -> Self {
+        KmipObjectFilter {
+            states: LIVE_STATES.to_vec(),
+            ..KmipObjectFilter::default()
+        }
+    }
+}
+
 /// Which objects a listing wants. Empty fields match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KmipObjectFilter {
@@ -147,13 +161,17 @@ pub trait KmipStore: Send + Sync {
     /// one. `Conflict` if it changed, `NotFound` if it is gone.
     async fn update_kmip_object(&self, o: &KmipObjectRecord) -> Result<i64>;
     /// Stores the `new` objects and replaces the `replaced` ones (each if its stored
-    /// `row_version` is the one given) in one transaction: all of them or none. An object
-    /// of `new` that exists is `AlreadyExists(KmipObject)`; one of `replaced` that changed
-    /// is `Conflict`, one that is gone `NotFound`.
+    /// `row_version` is the one given) in one transaction: all of them or none.
+    /// - The new objects must fit beside the instance's live objects within `max_live`
+    ///   (`u64::MAX` for no bound), else `QuotaExceeded(max_live)`. The count is part of
+    ///   the transaction: concurrent writers cannot both pass it.
+    /// - An object of `new` that exists is `AlreadyExists(KmipObject)`.
+    /// - An object of `replaced` that changed is `Conflict`, one that is gone `NotFound`.
     async fn write_kmip_objects(
         &self,
         new: &[KmipObjectRecord],
         replaced: &[KmipObjectRecord],
+        max_live: u64,
     ) -> Result<()>;
     /// Objects matching `filter`, oldest first, from `offset`, at most `limit`.
     async fn list_kmip_objects(

@@ -45,7 +45,16 @@ async fn fixture_with(audit_sync_all: bool) -> Fixture {
 }
 
 async fn fixture_with_config(config: ServiceConfig) -> Fixture {
-    let node = TestNode::in_memory(config).await;
+    fixture_of(TestNode::in_memory(config).await)
+}
+
+/// A fixture over SQLite and aws-lc, as a node runs: its keystore calls wait on a database,
+/// so concurrent calls interleave where the in-memory keystore runs each to its end.
+async fn node_fixture() -> Fixture {
+    fixture_of(TestNode::start(test_config(true)).await)
+}
+
+fn fixture_of(node: TestNode) -> Fixture {
     Fixture {
         svc: Arc::clone(&node.svc),
         clock: Arc::clone(&node.clock),

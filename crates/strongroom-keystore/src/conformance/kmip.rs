@@ -246,17 +246,25 @@ pub async fn kmip_objects_round_trip(s: Arc<dyn KeyStore>) {
     let mut current = s.get_kmip_object(i, first.id).await.unwrap();
     current.state = 3;
     let stale = current.clone();
-    s.write_kmip_objects(&[p1.clone(), p2.clone()], std::slice::from_ref(&current))
-        .await
-        .unwrap();
+    s.write_kmip_objects(
+        &[p1.clone(), p2.clone()],
+        std::slice::from_ref(&current),
+        u64::MAX,
+    )
+    .await
+    .unwrap();
     assert_eq!(s.get_kmip_object(i, p1.id).await.unwrap(), p1);
     assert_eq!(s.get_kmip_object(i, p2.id).await.unwrap(), p2);
     let stored = s.get_kmip_object(i, first.id).await.unwrap();
     assert_eq!((stored.state, stored.row_version), (3, v + 1));
     let p3 = object(&a, "p3", 1, 32);
     assert!(matches!(
-        s.write_kmip_objects(std::slice::from_ref(&p3), std::slice::from_ref(&stale))
-            .await,
+        s.write_kmip_objects(
+            std::slice::from_ref(&p3),
+            std::slice::from_ref(&stale),
+            u64::MAX
+        )
+        .await,
         Err(StoreError::Conflict)
     ));
     assert!(
@@ -264,7 +272,8 @@ pub async fn kmip_objects_round_trip(s: Arc<dyn KeyStore>) {
         "a new object was kept from a refused write"
     );
     assert!(matches!(
-        s.write_kmip_objects(&[p3.clone(), p1.clone()], &[]).await,
+        s.write_kmip_objects(&[p3.clone(), p1.clone()], &[], u64::MAX)
+            .await,
         Err(StoreError::AlreadyExists(Unique::KmipObject))
     ));
     assert!(
@@ -272,8 +281,12 @@ pub async fn kmip_objects_round_trip(s: Arc<dyn KeyStore>) {
         "a new object was kept from a refused write"
     );
     assert!(matches!(
-        s.write_kmip_objects(std::slice::from_ref(&p3), std::slice::from_ref(&gone))
-            .await,
+        s.write_kmip_objects(
+            std::slice::from_ref(&p3),
+            std::slice::from_ref(&gone),
+            u64::MAX
+        )
+        .await,
         Err(StoreError::NotFound)
     ));
     assert!(
@@ -284,6 +297,27 @@ pub async fn kmip_objects_round_trip(s: Arc<dyn KeyStore>) {
         s.get_kmip_object(i, first.id).await.unwrap().row_version,
         v + 1
     );
+    // The quota counts live objects (here 8) in the same transaction: two more do not fit
+    // under 9, one does.
+    let live = s
+        .count_kmip_objects(i, &KmipObjectFilter::live())
+        .await
+        .unwrap();
+    assert_eq!(live, 8);
+    let p4 = object(&a, "p4", 1, 33);
+    assert!(matches!(
+        s.write_kmip_objects(&[p3.clone(), p4.clone()], &[], live + 1)
+            .await,
+        Err(StoreError::QuotaExceeded(9))
+    ));
+    assert!(
+        absent(&p3).await && absent(&p4).await,
+        "a refused write kept an object"
+    );
+    s.write_kmip_objects(std::slice::from_ref(&p3), &[], live + 1)
+        .await
+        .unwrap();
+    assert!(!absent(&p3).await);
 
     // Deleting the instance takes its KMIP records with it.
     s.delete_instance(i, true, t(100)).await.unwrap();

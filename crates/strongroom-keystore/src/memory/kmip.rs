@@ -38,7 +38,7 @@ impl KmipStore for MemoryStore {
         let mut t = self.lock()?;
         let live = KmipObjectFilter {
             adapter: Some(id),
-            states: vec![1, 2, 3, 4],
+            states: LIVE_STATES.to_vec(),
             ..KmipObjectFilter::default()
         };
         let live = u64_of(t.kmip_objects_of(instance, &live).count());
@@ -150,7 +150,7 @@ impl KmipStore for MemoryStore {
     }
 
     async fn update_kmip_object(&self, o: &KmipObjectRecord) -> Result<i64> {
-        self.write_kmip_objects(&[], std::slice::from_ref(o))
+        self.write_kmip_objects(&[], std::slice::from_ref(o), u64::MAX)
             .await
             .map(|()| o.row_version + 1)
     }
@@ -159,9 +159,19 @@ impl KmipStore for MemoryStore {
         &self,
         new: &[KmipObjectRecord],
         replaced: &[KmipObjectRecord],
+        max_live: u64,
     ) -> Result<()> {
         let mut t = self.lock()?;
         // Everything is checked before anything is written: all or nothing.
+        if let Some(o) = new.first() {
+            let live = u64_of(
+                t.kmip_objects_of(o.instance, &KmipObjectFilter::live())
+                    .count(),
+            );
+            if live.saturating_add(u64_of(new.len())) > max_live {
+                return Err(StoreError::QuotaExceeded(max_live));
+            }
+        }
         for o in new {
             if t.kmip_objects.contains_key(&(o.instance, o.id)) {
                 return Err(StoreError::AlreadyExists(Unique::KmipObject));

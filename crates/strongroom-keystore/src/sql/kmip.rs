@@ -161,7 +161,7 @@ impl<E: SqlExec> KmipStore for E {
                         instance,
                         &KmipObjectFilter {
                             adapter: Some(id),
-                            states: vec![1, 2, 3, 4],
+                            states: crate::LIVE_STATES.to_vec(),
                             ..KmipObjectFilter::default()
                         },
                     )
@@ -299,14 +299,33 @@ impl<E: SqlExec> KmipStore for E {
         &self,
         new: &[KmipObjectRecord],
         replaced: &[KmipObjectRecord],
+        max_live: u64,
     ) -> Result<()> {
-        let stmts = new
-            .iter()
-            .map(insert_object)
-            .chain(replaced.iter().map(|o| replace_object(o).required()))
+        let bounded = new.first().filter(|_| max_live < u64::MAX);
+        let mut stmts: Vec<Stmt> = bounded
+            .and_then(|o| E::INSTANCE_LOCK.map(|lock| Stmt::new(lock, vec![text(o.instance)])))
+            .into_iter()
             .collect();
+        for (n, o) in new.iter().enumerate() {
+            stmts.push(match bounded {
+                Some(_) if n == 0 => insert_object_within(o, new.len(), max_live),
+                _ => insert_object(o),
+            });
+        }
+        stmts.extend(replaced.iter().map(|o| replace_object(o).required()));
         match self.execute_all(stmts).await {
-            Err(StoreError::NotFound) => Err(missed(self, replaced).await),
+            Err(StoreError::NotFound) => {
+                if let Some(o) = bounded {
+                    let live = self
+                        .count_kmip_objects(o.instance, &KmipObjectFilter::live())
+                        .await?;
+                    if live.saturating_add(u64::try_from(new.len()).unwrap_or(u64::MAX)) > max_live
+                    {
+                        return Err(StoreError::QuotaExceeded(max_live));
+                    }
+                }
+                Err(missed(self, replaced).await)
+            }
             other => other.map(|_| ()),
         }
     }
@@ -372,6 +391,24 @@ fn insert_object(o: &KmipObjectRecord) -> Stmt {
         object_args(o),
     )
     .unique(Unique::KmipObject)
+}
+
+/// The INSERT of the first of `n` new objects, which adds no row (and so rolls its
+/// transaction back) unless the instance's live objects leave room for `n` under `max`.
+fn insert_object_within(o: &KmipObjectRecord, n: usize, max: u64) -> Stmt {
+    let mut args = object_args(o);
+    args.push(Arg::Int(i64::try_from(n).unwrap_or(i64::MAX)));
+    args.push(Arg::Int(i64::try_from(max).unwrap_or(i64::MAX)));
+    Stmt::new(
+        "INSERT INTO kmip_objects (instance_id, adapter_id, id, object_type, state, name, \
+         algorithm, row_version, created_at, created_by, updated_at, destroyed_at, attributes, \
+         material) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
+         WHERE (SELECT COUNT(*) FROM kmip_objects WHERE instance_id = $1 \
+         AND state IN (1, 2, 3, 4)) + $15 <= $16",
+        args,
+    )
+    .unique(Unique::KmipObject)
+    .required()
 }
 
 /// The UPDATE that replaces an object at `o.row_version` and moves it to the next one.

@@ -233,7 +233,9 @@ impl Service {
                 self.kmip_new_record(s, private_id, private).await?,
                 self.kmip_new_record(s, public_id, public).await?,
             ];
-            self.store.write_kmip_objects(&records, &[]).await?;
+            self.kmip_write(&records, &[])
+                .await
+                .map_err(super::objects::kmip_write_error)?;
             Ok((private_id, public_id))
         };
         self.audited(&s.ctx, Action::KmipCreateKeyPair, Role::Writer, None, op)
@@ -311,7 +313,6 @@ impl Service {
             self.provider
                 .fill_random(&mut key)
                 .map_err(|_| ServiceError::new(ErrorKind::Internal, "random generator failed"))?;
-            self.kmip_check_room(s, 1).await?;
             let new_id = Uuid::new_v4();
             // The replacement and the existing key's change (its Names gone, its link to
             // the replacement) are one write; a concurrent change of the existing key is
@@ -353,18 +354,12 @@ impl Service {
                 ));
                 self.kmip_restamp(s, &mut r, &mut st)?;
                 let written = self
-                    .store
-                    .write_kmip_objects(
-                        std::slice::from_ref(&replacement),
-                        std::slice::from_ref(&r),
-                    )
+                    .kmip_write(std::slice::from_ref(&replacement), std::slice::from_ref(&r))
                     .await;
-                self.kmip_cache.remove(&(r.instance, r.id));
                 match written {
                     Ok(()) => return Ok(new_id),
                     Err(StoreError::Conflict) => (r, st) = read().await?,
-                    Err(StoreError::NotFound) => return Err(super::admin::object_not_found()),
-                    Err(e) => return Err(e.into()),
+                    Err(e) => return Err(super::objects::kmip_write_error(e)),
                 }
             }
             Err(ServiceError::new(

@@ -168,6 +168,23 @@ fn binding(id: Uuid) -> Vec<String> {
     vec![format!("kmip-object:{id}")]
 }
 
+/// The instance holds as many live KMIP objects as the server allows.
+pub(crate) fn kmip_quota_reached(max: u64) -> ServiceError {
+    ServiceError::new(
+        ErrorKind::LimitReached,
+        format!("The instance holds {max} live KMIP objects, the most this server allows (--max-keys-per-instance); destroy some first"),
+    )
+}
+
+/// The service's answer to a store error of a KMIP write.
+pub(crate) fn kmip_write_error(e: StoreError) -> ServiceError {
+    match e {
+        StoreError::QuotaExceeded(max) => kmip_quota_reached(max),
+        StoreError::NotFound => object_not_found(),
+        other => other.into(),
+    }
+}
+
 fn first_name(attrs: &[Attribute]) -> Option<String> {
     attrs
         .iter()
@@ -282,27 +299,42 @@ impl Service {
     /// Stores a new object (state Pre-Active, or Active when the template's Activation
     /// Date has come).
     pub(crate) async fn kmip_store_new(&self, s: &KmipSession, new: NewKmipObject) -> Result<Uuid> {
-        self.kmip_check_room(s, 1).await?;
         let rec = self.kmip_new_record(s, Uuid::new_v4(), new).await?;
-        self.store.create_kmip_object(&rec).await?;
+        self.kmip_write(std::slice::from_ref(&rec), &[])
+            .await
+            .map_err(kmip_write_error)?;
         Ok(rec.id)
     }
 
-    /// Refuses to add `adding` objects beyond the instance's key quota, which bounds its
-    /// live KMIP objects as well (destroyed ones hold no value and do not count).
+    /// Stores `new` objects and replaces `replaced` ones in one transaction, within the
+    /// instance's key quota, which bounds its live KMIP objects as well (destroyed ones hold
+    /// no value and do not count). The store's errors come back as they are, but for the
+    /// quota's.
+    pub(crate) async fn kmip_write(
+        &self,
+        new: &[KmipObjectRecord],
+        replaced: &[KmipObjectRecord],
+    ) -> std::result::Result<(), StoreError> {
+        let max = self.config.max_keys_per_instance.unwrap_or(u64::MAX);
+        let written = self.store.write_kmip_objects(new, replaced, max).await;
+        for r in replaced {
+            self.kmip_cache.remove(&(r.instance, r.id));
+        }
+        written
+    }
+
+    /// Refuses early, before any key is generated, to add `adding` objects beyond the
+    /// instance's key quota. (The write checks it again, in its transaction.)
     pub(crate) async fn kmip_check_room(&self, s: &KmipSession, adding: u64) -> Result<()> {
         let Some(max) = self.config.max_keys_per_instance else {
             return Ok(());
         };
-        let live = KmipObjectFilter {
-            states: vec![1, 2, 3, 4],
-            ..KmipObjectFilter::default()
-        };
-        if self.store.count_kmip_objects(s.ctx.instance, &live).await? + adding > max {
-            return Err(ServiceError::new(
-                ErrorKind::LimitReached,
-                format!("The instance holds {max} live KMIP objects, the most this server allows (--max-keys-per-instance); destroy some first"),
-            ));
+        let live = self
+            .store
+            .count_kmip_objects(s.ctx.instance, &KmipObjectFilter::live())
+            .await?;
+        if live.saturating_add(adding) > max {
+            return Err(kmip_quota_reached(max));
         }
         Ok(())
     }

@@ -311,26 +311,46 @@ async fn the_instance_quota_bounds_live_kmip_objects() {
     // A destroyed object frees its place; a key pair needs two, so it is refused whole,
     // and no lone private key is left behind.
     f.svc.kmip_destroy(&s, &ids[0]).await.unwrap();
-    let live = KmipObjectFilter {
-        states: vec![1, 2, 3, 4],
-        ..KmipObjectFilter::default()
+    let live = || async {
+        f.store
+            .count_kmip_objects(s.ctx.instance, &KmipObjectFilter::live())
+            .await
+            .unwrap()
     };
     assert_eq!(
         kind(p256_pair(&f, &s, vec![]).await),
         ErrorKind::LimitReached
     );
-    assert_eq!(
-        f.store
-            .count_kmip_objects(s.ctx.instance, &live)
-            .await
-            .unwrap(),
-        11
-    );
+    assert_eq!(live().await, 11);
     aes(&f, &s).await;
     assert_eq!(
         kind(f.svc.kmip_create(&s, algorithm::AES, 256, vec![]).await),
         ErrorKind::LimitReached
     );
+}
+
+/// Concurrent Creates with room for two objects: two are stored, the others refused. The quota is counted in the write's own transaction, so no two writers
+/// pass it together. (On SQLite, where they interleave.)
+#[tokio::test]
+async fn concurrent_creates_cannot_pass_the_quota_together() {
+    let f = node_fixture().await;
+    let s = session(&f, f.instance().await, "race").await;
+    for _ in 0..10 {
+        aes(&f, &s).await;
+    }
+    let create = || f.svc.kmip_create(&s, algorithm::AES, 256, vec![]);
+    let (a, b, c, d, e) = tokio::join!(create(), create(), create(), create(), create());
+    let stored = [&a, &b, &c, &d, &e].map(|r| r.is_ok());
+    assert_eq!(stored.iter().filter(|ok| **ok).count(), 2, "{stored:?}");
+    for r in [a, b, c, d, e].into_iter().filter(Result::is_err) {
+        assert_eq!(kind(r), ErrorKind::LimitReached);
+    }
+    let live = f
+        .store
+        .count_kmip_objects(s.ctx.instance, &KmipObjectFilter::live())
+        .await
+        .unwrap();
+    assert_eq!(live, 12);
 }
 
 /// A CreateKeyPair whose public template is refused stores neither key. (That an accepted
