@@ -688,9 +688,10 @@ pub async fn restore_archive(
             _ => {}
         }
     }
-    for o in &kmip_objects {
-        store.create_kmip_object(o).await?;
-        sum.kmip_objects += 1;
+    // KMIP objects, as keys below: one transaction per batch.
+    for batch in kmip_objects.chunks(RESTORE_BATCH) {
+        store.write_kmip_objects(batch, &[], u64::MAX).await?;
+        sum.kmip_objects += u64::try_from(batch.len()).unwrap_or(u64::MAX);
     }
     for o in &token_objects {
         store.put_token_object(o, 0, u64::MAX).await?;
