@@ -153,8 +153,6 @@ pub trait KmipStore: Send + Sync {
     /// The fingerprints of every registered certificate on the node (what the KMIP
     /// listener admits at the TLS handshake).
     async fn kmip_fingerprints(&self) -> Result<Vec<String>>;
-    /// Stores a new object (`row_version` as given).
-    async fn create_kmip_object(&self, o: &KmipObjectRecord) -> Result<()>;
     /// Reads an object.
     async fn get_kmip_object(&self, instance: InstanceId, id: Uuid) -> Result<KmipObjectRecord>;
     /// Replaces an object if its stored `row_version` is `o.row_version`; returns the new

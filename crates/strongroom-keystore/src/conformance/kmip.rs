@@ -116,7 +116,9 @@ pub async fn kmip_adapters_and_certificates(s: Arc<dyn KeyStore>) {
     // A live object keeps the adapter; once destroyed, the adapter goes with its
     // certificates and objects.
     let mut o = object(&a, "disk-1", 2, 3);
-    s.create_kmip_object(&o).await.unwrap();
+    s.write_kmip_objects(std::slice::from_ref(&o), &[], u64::MAX)
+        .await
+        .unwrap();
     assert!(matches!(
         s.delete_kmip_adapter(i, a.id).await,
         Err(StoreError::AdapterNotEmpty(1))
@@ -157,11 +159,13 @@ pub async fn kmip_objects_round_trip(s: Arc<dyn KeyStore>) {
             o.algorithm = None;
             o.object_type = 7;
         }
-        s.create_kmip_object(&o).await.unwrap();
+        s.write_kmip_objects(std::slice::from_ref(&o), &[], u64::MAX)
+            .await
+            .unwrap();
         made.push(o);
     }
     assert!(matches!(
-        s.create_kmip_object(&made[0]).await,
+        s.write_kmip_objects(&made[..1], &[], u64::MAX).await,
         Err(StoreError::AlreadyExists(Unique::KmipObject))
     ));
     assert_eq!(s.get_kmip_object(i, made[2].id).await.unwrap(), made[2]);

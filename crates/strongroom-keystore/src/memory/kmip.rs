@@ -132,15 +132,6 @@ impl KmipStore for MemoryStore {
             .collect())
     }
 
-    async fn create_kmip_object(&self, o: &KmipObjectRecord) -> Result<()> {
-        let mut t = self.lock()?;
-        if t.kmip_objects.contains_key(&(o.instance, o.id)) {
-            return Err(StoreError::AlreadyExists(Unique::KmipObject));
-        }
-        t.kmip_objects.insert((o.instance, o.id), o.clone());
-        Ok(())
-    }
-
     async fn get_kmip_object(&self, instance: InstanceId, id: Uuid) -> Result<KmipObjectRecord> {
         self.lock()?
             .kmip_objects

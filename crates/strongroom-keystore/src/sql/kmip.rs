@@ -273,10 +273,6 @@ impl<E: SqlExec> KmipStore for E {
             .collect()
     }
 
-    async fn create_kmip_object(&self, o: &KmipObjectRecord) -> Result<()> {
-        self.execute(insert_object(o)).await.map(|_| ())
-    }
-
     async fn get_kmip_object(&self, instance: InstanceId, id: Uuid) -> Result<KmipObjectRecord> {
         self.fetch_all(
             "SELECT * FROM kmip_objects WHERE instance_id = $1 AND id = $2",

@@ -310,7 +310,9 @@ async fn store_of(w: &World) -> MemoryStore {
         }
     }
     for o in &w.kmip_objects {
-        s.create_kmip_object(o).await.unwrap();
+        s.write_kmip_objects(std::slice::from_ref(o), &[], u64::MAX)
+            .await
+            .unwrap();
     }
     for o in &w.token_objects {
         s.put_token_object(o, 0, u64::MAX).await.unwrap();
