@@ -381,9 +381,7 @@ async fn missed<E: SqlExec>(e: &E, objects: &[KmipObjectRecord]) -> StoreError {
 /// The INSERT of a new object.
 fn insert_object(o: &KmipObjectRecord) -> Stmt {
     Stmt::new(
-        "INSERT INTO kmip_objects (instance_id, adapter_id, id, object_type, state, name, \
-         algorithm, row_version, created_at, created_by, updated_at, destroyed_at, attributes, \
-         material) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        format!("{INSERT_OBJECT} VALUES ({OBJECT_VALUES})"),
         object_args(o),
     )
     .unique(Unique::KmipObject)
@@ -392,20 +390,27 @@ fn insert_object(o: &KmipObjectRecord) -> Stmt {
 /// The INSERT of the first of `n` new objects, which adds no row (and so rolls its
 /// transaction back) unless the instance's live objects leave room for `n` under `max`.
 fn insert_object_within(o: &KmipObjectRecord, n: usize, max: u64) -> Stmt {
+    let live = crate::LIVE_STATES.map(|s| s.to_string()).join(", ");
     let mut args = object_args(o);
     args.push(Arg::Int(i64::try_from(n).unwrap_or(i64::MAX)));
     args.push(Arg::Int(i64::try_from(max).unwrap_or(i64::MAX)));
     Stmt::new(
-        "INSERT INTO kmip_objects (instance_id, adapter_id, id, object_type, state, name, \
-         algorithm, row_version, created_at, created_by, updated_at, destroyed_at, attributes, \
-         material) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
-         WHERE (SELECT COUNT(*) FROM kmip_objects WHERE instance_id = $1 \
-         AND state IN (1, 2, 3, 4)) + $15 <= $16",
+        format!(
+            "{INSERT_OBJECT} SELECT {OBJECT_VALUES} WHERE (SELECT COUNT(*) FROM kmip_objects \
+             WHERE instance_id = $1 AND state IN ({live})) + $15 <= $16"
+        ),
         args,
     )
     .unique(Unique::KmipObject)
     .required()
 }
+
+/// An INSERT of an object's columns, in the order of [`object_args`].
+const INSERT_OBJECT: &str = "INSERT INTO kmip_objects (instance_id, adapter_id, id, \
+     object_type, state, name, algorithm, row_version, created_at, created_by, updated_at, \
+     destroyed_at, attributes, material)";
+/// The placeholders of [`object_args`].
+const OBJECT_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14";
 
 /// The UPDATE that replaces an object at `o.row_version` and moves it to the next one.
 fn replace_object(o: &KmipObjectRecord) -> Stmt {

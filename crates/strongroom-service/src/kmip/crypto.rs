@@ -209,26 +209,28 @@ impl Service {
                 names::LINK,
                 link_value(link_type::PRIVATE_KEY, private_id),
             ));
-            let private = NewKmipObject {
-                object_type: object_type::PRIVATE_KEY,
-                format: key_format::PKCS_8,
+            let key = |object_type, format, material, attributes| NewKmipObject {
+                object_type,
+                format,
                 algorithm: Some(algorithm),
                 length: Some(length),
                 subtype: None,
                 presented: None,
-                material: pkcs8,
-                attributes: private_attrs,
+                material,
+                attributes,
             };
-            let public = NewKmipObject {
-                object_type: object_type::PUBLIC_KEY,
-                format: key_format::X_509,
-                algorithm: Some(algorithm),
-                length: Some(length),
-                subtype: None,
-                presented: None,
-                material: Zeroizing::new(public.spki),
-                attributes: public_attrs,
-            };
+            let private = key(
+                object_type::PRIVATE_KEY,
+                key_format::PKCS_8,
+                pkcs8,
+                private_attrs,
+            );
+            let public = key(
+                object_type::PUBLIC_KEY,
+                key_format::X_509,
+                Zeroizing::new(public.spki),
+                public_attrs,
+            );
             let records = [
                 self.kmip_new_record(s, private_id, private).await?,
                 self.kmip_new_record(s, public_id, public).await?,

@@ -308,8 +308,8 @@ impl Service {
 
     /// Stores `new` objects and replaces `replaced` ones in one transaction, within the
     /// instance's key quota, which bounds its live KMIP objects as well (destroyed ones hold
-    /// no value and do not count). The store's errors come back as they are, but for the
-    /// quota's.
+    /// no value and do not count). The store's error comes back as it is, for the caller to
+    /// retry a `Conflict`; [`kmip_write_error`] says the others in the service's terms.
     pub(crate) async fn kmip_write(
         &self,
         new: &[KmipObjectRecord],
