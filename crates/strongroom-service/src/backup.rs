@@ -262,12 +262,20 @@ pub async fn export_archive(
 fn lines(bytes: &[u8], p: &dyn CryptoProvider) -> Result<Vec<Value>> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| bad("the archive is not a Strongroom backup (not UTF-8 text)"))?;
-    let body_end = text
-        .trim_end_matches('\n')
+    // The archive ends with the trailer line and its newline, byte for byte: the trailer is
+    // not covered by the checksum, so nothing around it is trimmed or tolerated.
+    let ended = text.strip_suffix('\n').ok_or_else(|| {
+        bad("the archive is truncated or damaged (it does not end with a newline)")
+    })?;
+    let body_end = ended
         .rfind('\n')
         .ok_or_else(|| bad("the archive is truncated (no trailer)"))?
         + 1;
-    let trailer: Value = serde_json::from_str(text[body_end..].trim())
+    let trailer_line = &ended[body_end..];
+    if trailer_line.trim() != trailer_line {
+        return Err(bad("the archive is damaged (space around the trailer)"));
+    }
+    let trailer: Value = serde_json::from_str(trailer_line)
         .map_err(|_| bad("the archive is truncated or damaged (bad trailer)"))?;
     if trailer["type"] != "end" {
         return Err(bad("the archive is truncated (no end record)"));

@@ -369,3 +369,57 @@ proptest! {
         })?;
     }
 }
+
+/// Every byte of a small archive, changed to every other value, and every cut of it, is
+/// refused: the trailer line and the newline that ends it are not covered by the checksum,
+/// so they are checked byte for byte (a final newline turned into another space once
+/// verified).
+#[test]
+fn every_change_to_a_small_archive_is_refused_including_its_final_newline() {
+    let w = World {
+        instance: InstanceRecord {
+            id: InstanceId(::uuid::Uuid::nil()),
+            name: String::new(),
+            created_at: UnixMillis(0),
+        },
+        rings: vec![],
+        keys: vec![],
+        service_ids: vec![],
+        api_keys: vec![],
+        policies: vec![],
+        adapters: vec![],
+        kmip_objects: vec![],
+        token_objects: vec![],
+        registrations: vec![],
+    };
+    let p = AwsLcProvider;
+    let (archive, _) = runtime().block_on(async {
+        export_archive(&store_of(&w).await, &p, None, UnixMillis(0))
+            .await
+            .unwrap()
+    });
+    assert!(verify_archive(&archive, &p).is_ok());
+    assert_eq!(archive.last(), Some(&b'\n'));
+    for i in 0..archive.len() {
+        for flip in 1u8..=255 {
+            let mut bad = archive.clone();
+            bad[i] ^= flip;
+            assert!(
+                verify_archive(&bad, &p).is_err(),
+                "byte {i} of {} xor {flip:#04x} verified",
+                archive.len()
+            );
+        }
+        assert!(
+            verify_archive(&archive[..i], &p).is_err(),
+            "cut at {i} verified"
+        );
+    }
+    for extra in [&b"\n"[..], b" ", b"\r\n", b"{}\n"] {
+        let longer = [archive.as_slice(), extra].concat();
+        assert!(
+            verify_archive(&longer, &p).is_err(),
+            "{extra:?} appended verified"
+        );
+    }
+}
