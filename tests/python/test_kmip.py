@@ -8,6 +8,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 
 import pytest
@@ -134,11 +135,10 @@ def test_rekey_makes_an_active_replacement_that_takes_over_the_name(kmip):
     assert got["State"].value == enums.State.ACTIVE and "Name" not in got, got
     assert kmip.locate(attributes=[kmip_name_attr(name)]) == [new]
 
-    # What is not supported is refused, and changes nothing.
-    for kwargs in ({"offset": 3600}, {"activation_date": 2000000000}):
-        with pytest.raises(pie_exceptions.KmipOperationFailure) as e:
-            kmip.rekey(uid=new, **kwargs)
-        assert e.value.reason == enums.ResultReason.FEATURE_NOT_SUPPORTED, kwargs
+    # What is not supported (a template of attributes) is refused, and changes nothing.
+    with pytest.raises(pie_exceptions.KmipOperationFailure) as e:
+        kmip.rekey(uid=new, activation_date=2000000000)
+    assert e.value.reason == enums.ResultReason.FEATURE_NOT_SUPPORTED
     assert kmip.locate(attributes=[kmip_name_attr(name)]) == [new]
     pair = kmip.create_key_pair(enums.CryptographicAlgorithm.EC, 256,
                                 private_usage_mask=[enums.CryptographicUsageMask.SIGN],
@@ -152,6 +152,56 @@ def test_rekey_makes_an_active_replacement_that_takes_over_the_name(kmip):
     with pytest.raises(pie_exceptions.KmipOperationFailure) as e:
         kmip.rekey(uid=old)
     assert e.value.reason == enums.ResultReason.ILLEGAL_OPERATION
+
+
+def dates(kmip, uid):
+    """State and the dates of an object, as GetAttributes reports them."""
+    _, attrs = kmip.get_attributes(uid, ["State", "Initial Date", "Activation Date", "Deactivation Date"])
+    return {a.attribute_name.value: a.attribute_value.value for a in attrs}
+
+
+def test_rekey_offset_moves_the_dates_and_an_activation_date_that_comes_activates(kmip):
+    old = kmip.create(enums.CryptographicAlgorithm.AES, 128,
+                      cryptographic_usage_mask=[enums.CryptographicUsageMask.ENCRYPT])
+    kmip.activate(old)
+    activated = dates(kmip, old)["Activation Date"]
+
+    # Without an Offset the replacement copies the existing key's Activation Date.
+    copied = kmip.rekey(uid=old)
+    got = dates(kmip, copied)
+    assert got["State"] == enums.State.ACTIVE and got["Activation Date"] == activated, got
+
+    # With one, its Activation Date is its Initial Date + Offset, and it is Pre-Active until
+    # then: it encrypts nothing.
+    later = kmip.rekey(uid=old, offset=2)
+    got = dates(kmip, later)
+    assert got["State"] == enums.State.PRE_ACTIVE, got
+    assert got["Activation Date"] == got["Initial Date"] + 2, got
+    with pytest.raises(pie_exceptions.KmipOperationFailure) as e:
+        kmip.encrypt(b"sixteen byte msg", uid=later, cryptographic_parameters=cbc(), iv_counter_nonce=os.urandom(16))
+    assert e.value.reason == enums.ResultReason.ILLEGAL_OPERATION
+    # The date comes: Active, for GetAttributes, Locate and Encrypt, with no Activate.
+    time.sleep(max(0, got["Activation Date"] - time.time()) + 1.1)
+    assert dates(kmip, later)["State"] == enums.State.ACTIVE
+    assert later in kmip.locate(attributes=[kmip_attr("State", enums.State.ACTIVE)])
+    kmip.encrypt(b"sixteen byte msg", uid=later, cryptographic_parameters=cbc(), iv_counter_nonce=os.urandom(16))
+    with pytest.raises(pie_exceptions.KmipOperationFailure) as e:
+        kmip.activate(later)
+    assert e.value.reason == enums.ResultReason.ILLEGAL_OPERATION
+
+    # A revoked key's replacement, with an Offset of 0, is Active now and keeps the
+    # existing key's period: its Deactivation Date is as far from its Activation Date.
+    kmip.revoke(enums.RevocationReasonCode.CESSATION_OF_OPERATION, old)
+    was = dates(kmip, old)
+    replacement = kmip.rekey(uid=old, offset=0)
+    fresh = dates(kmip, replacement)
+    assert fresh["State"] == enums.State.ACTIVE, fresh
+    assert fresh["Activation Date"] == fresh["Initial Date"]
+    assert fresh["Deactivation Date"] - fresh["Activation Date"] == was["Deactivation Date"] - was["Activation Date"]
+    for u in (copied, later, replacement):
+        kmip.revoke(enums.RevocationReasonCode.CESSATION_OF_OPERATION, u)
+    for u in (old, copied, later, replacement):
+        kmip.destroy(u)
 
 
 def test_register_get_and_aes_gcm_with_a_server_chosen_iv(kmip):

@@ -208,11 +208,13 @@ pub async fn destroy(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipErr
 
 pub async fn rekey(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipError> {
     let id = ctx.uid(p)?;
-    if p.child(Tag::OFFSET).is_some() {
-        return Err(KmipError::unsupported(
-            "ReKey with an Offset is not supported",
-        ));
-    }
+    let offset = match p.child(Tag::OFFSET) {
+        None => None,
+        Some(o) => Some(
+            o.as_interval()
+                .ok_or_else(|| KmipError::invalid("Offset: it must be an Interval"))?,
+        ),
+    };
     // The replacement takes its attributes from the existing key; attributes asked for
     // here would otherwise be dropped without a word.
     if !template_of(p, Tag::TEMPLATE_ATTRIBUTE, Tag::ATTRIBUTES)?.is_empty() {
@@ -222,7 +224,7 @@ pub async fn rekey(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipError
     }
     let new_id = ctx
         .service
-        .kmip_rekey(ctx.session, &id)
+        .kmip_rekey(ctx.session, &id, offset)
         .await
         .map_err(|e| ctx.fail(e))?;
     ctx.placeholder = Some(new_id.to_string());

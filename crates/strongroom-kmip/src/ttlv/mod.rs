@@ -215,6 +215,13 @@ impl Ttlv {
             _ => None,
         }
     }
+    /// The value as an interval (seconds).
+    pub fn as_interval(&self) -> Option<u32> {
+        match self.value {
+            Value::Interval(v) => Some(v),
+            _ => None,
+        }
+    }
     /// The value as a date-time in seconds (an extended one is truncated to seconds).
     pub fn as_date_time(&self) -> Option<i64> {
         match self.value {

@@ -17,6 +17,8 @@ use crate::error::{ErrorKind, Result, ServiceError};
 use crate::keys::invalid;
 use crate::Service;
 
+use super::model::KmipState;
+
 /// Most adapters per instance (Key Protect's limit).
 pub const MAX_KMIP_ADAPTERS: u32 = 200;
 /// Most client certificates per adapter (Key Protect's limit).
@@ -129,13 +131,15 @@ fn certificate_view(r: KmipCertificateRecord) -> KmipCertificate {
     }
 }
 
-pub(crate) fn object_info(r: &KmipObjectRecord) -> KmipObjectInfo {
+/// An object's metadata, with its state at `now` (seconds): a date that has come moves it
+/// on before the keystore's row does.
+pub(crate) fn object_info(r: &KmipObjectRecord, now: i64) -> KmipObjectInfo {
     let stored = super::objects::stored(r).unwrap_or_default();
     KmipObjectInfo {
         id: r.id,
         adapter: r.adapter,
         object_type: r.object_type,
-        state: r.state,
+        state: KmipState::from_code(r.state).map_or(r.state, |s| stored.state_at(s, now).code()),
         created_at: r.created_at,
         created_by_cert: Uuid::parse_str(&r.created_by).ok(),
         updated_at: r.updated_at,
@@ -507,7 +511,9 @@ impl Service {
                 .list_kmip_objects(ctx.instance, &filter, offset, limit)
                 .await?;
             let total = self.store.count_kmip_objects(ctx.instance, &filter).await?;
-            Ok((rows.iter().map(object_info).collect(), total))
+            let now = self.clock.now().0.div_euclid(1000);
+            let infos = rows.iter().map(|r| object_info(r, now)).collect();
+            Ok((infos, total))
         };
         self.audited(ctx, Action::KmipObjectsList, Role::Reader, None, op)
             .await
@@ -530,7 +536,10 @@ impl Service {
         adapter: &str,
         id: &str,
     ) -> Result<KmipObjectInfo> {
-        let op = async { Ok(object_info(&self.find_kmip_object(ctx, adapter, id).await?)) };
+        let op = async {
+            let r = self.find_kmip_object(ctx, adapter, id).await?;
+            Ok(object_info(&r, self.clock.now().0.div_euclid(1000)))
+        };
         self.audited(ctx, Action::KmipObjectsRead, Role::Reader, None, op)
             .await
     }

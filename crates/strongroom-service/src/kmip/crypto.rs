@@ -100,19 +100,77 @@ fn ecdsa_raw(der: &[u8], n: usize) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The existing key's attributes a ReKey does not copy: its links, the dates it sets
+/// itself ([`rekey_dates`]), and its compromise (KMIP's Re-key attribute rules).
+const NOT_CARRIED_BY_REKEY: &[&str] = &[
+    names::LINK,
+    names::ACTIVATION_DATE,
+    names::PROCESS_START_DATE,
+    names::PROTECT_STOP_DATE,
+    names::DEACTIVATION_DATE,
+    names::COMPROMISE_OCCURRENCE_DATE,
+];
+
+/// The dates of a ReKey's replacement, from the existing key's (`st`), as KMIP's Re-key
+/// operation sets them. Without an Offset, the Activation, Process Start, Protect Stop
+/// and Deactivation Dates are copied. With one, the Activation Date is now + Offset, and
+/// each other date moves by as much as the Activation Date moved, so that the
+/// replacement's periods are as long as the existing key's. An existing key with no
+/// Activation Date gives nothing to move the others by: they are not carried over.
+fn rekey_dates(st: &StoredAttributes, now: i64, offset: Option<u32>) -> Vec<Attribute> {
+    let dates = [
+        (
+            names::PROCESS_START_DATE,
+            st.date(names::PROCESS_START_DATE),
+        ),
+        (names::PROTECT_STOP_DATE, st.date(names::PROTECT_STOP_DATE)),
+        (names::DEACTIVATION_DATE, st.deactivation()),
+    ];
+    let (activation, shift) = match (offset, st.activation()) {
+        (None, old) => (old, Some(0)),
+        (Some(o), old) => {
+            let new = now.saturating_add(i64::from(o));
+            (Some(new), old.map(|old| new.saturating_sub(old)))
+        }
+    };
+    let date = |name: &str, t: i64| Attribute::new(name, AttrValue::DateTime(t));
+    let mut out: Vec<Attribute> = activation
+        .map(|t| date(names::ACTIVATION_DATE, t))
+        .into_iter()
+        .collect();
+    if let Some(shift) = shift {
+        for (name, t) in dates {
+            if let Some(t) = t {
+                out.push(date(name, t.saturating_add(shift)));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `m` may be used to `verb` now: by its state, and by its Protect Stop Date
+/// (protection: encrypt, sign, MAC) or Process Start Date (`decrypting`: decrypt,
+/// verify).
 fn usable(m: &KmipManaged, verb: &str, decrypting: bool) -> Result<()> {
     let ok = match m.state {
         KmipState::Active => true,
         KmipState::Deactivated | KmipState::Compromised => decrypting,
         _ => false,
     };
-    if ok {
-        Ok(())
-    } else {
+    let refused = |why: String| {
         Err(ServiceError::new(
             ErrorKind::InvalidKeyState,
-            format!("The object is {:?}: it cannot be used to {verb}", m.state),
+            format!("{why}: it cannot be used to {verb}"),
         ))
+    };
+    if !ok {
+        refused(format!("The object is {:?}", m.state))
+    } else if decrypting && m.process_pending {
+        refused("The object's Process Start Date has not come".into())
+    } else if !decrypting && m.protect_stopped {
+        refused("The object's Protect Stop Date has passed".into())
+    } else {
+        Ok(())
     }
 }
 
@@ -289,10 +347,12 @@ impl Service {
     }
 
     /// ReKey: a new symmetric key of the same algorithm and length with the old one's
-    /// client attributes, Active now; the two are linked (Replacement/Replaced Object). The
-    /// replacement takes over the existing key's Names, as KMIP's Re-key attribute rules
-    /// say, so that a Locate by name finds only the replacement.
-    pub async fn kmip_rekey(&self, s: &KmipSession, id: &str) -> Result<Uuid> {
+    /// client attributes; the two are linked (Replacement/Replaced Object). As KMIP's
+    /// Re-key rules say, the replacement takes over the existing key's Names (a Locate by
+    /// name then finds only the replacement), and its dates are the existing key's: copied
+    /// without `offset`, and with it moved so that its Activation Date is `offset` seconds
+    /// from now (see [`rekey_dates`]). Its state follows from those dates.
+    pub async fn kmip_rekey(&self, s: &KmipSession, id: &str, offset: Option<u32>) -> Result<Uuid> {
         let op = async {
             // The existing key, if it can be re-keyed.
             let read = || async {
@@ -323,21 +383,15 @@ impl Service {
                 let mut attrs: Vec<Attribute> = st
                     .attrs
                     .iter()
-                    .filter(|a| {
-                        a.name != names::LINK
-                            && a.name != names::ACTIVATION_DATE
-                            && a.name != names::DEACTIVATION_DATE
-                    })
+                    .filter(|a| !NOT_CARRIED_BY_REKEY.contains(&a.name.as_str()))
                     .cloned()
                     .collect();
                 attrs.push(Attribute::new(
                     names::LINK,
                     link_value(link_type::REPLACED_OBJECT, r.id),
                 ));
-                attrs.push(Attribute::new(
-                    names::ACTIVATION_DATE,
-                    AttrValue::DateTime(self.clock.now().0.div_euclid(1000)),
-                ));
+                let now = self.clock.now().0.div_euclid(1000);
+                attrs.extend(rekey_dates(&st, now, offset));
                 let replacement = NewKmipObject {
                     object_type: object_type::SYMMETRIC_KEY,
                     format: key_format::RAW,
@@ -374,7 +428,8 @@ impl Service {
     }
 
     async fn kmip_key(&self, s: &KmipSession, id: &str) -> Result<KmipManaged> {
-        self.kmip_cached(s, id).await?.managed().ok_or_else(|| {
+        let now = self.clock.now().0.div_euclid(1000);
+        self.kmip_cached(s, id).await?.managed(now).ok_or_else(|| {
             ServiceError::new(
                 ErrorKind::InvalidKeyState,
                 "The object is destroyed: it cannot be used",

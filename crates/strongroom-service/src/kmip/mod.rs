@@ -6,11 +6,12 @@
 //! come here.
 
 mod admin;
+mod cache;
 mod crypto;
 pub mod model;
 mod objects;
 
 pub use admin::*;
+pub(crate) use cache::KmipCache;
 pub use model::*;
-pub(crate) use objects::KmipCache;
 pub use objects::*;

@@ -165,6 +165,10 @@ pub mod names {
     pub const ACTIVATION_DATE: &str = "Activation Date";
     /// Deactivation Date.
     pub const DEACTIVATION_DATE: &str = "Deactivation Date";
+    /// Process Start Date.
+    pub const PROCESS_START_DATE: &str = "Process Start Date";
+    /// Protect Stop Date.
+    pub const PROTECT_STOP_DATE: &str = "Protect Stop Date";
     /// Destroy Date (server-maintained).
     pub const DESTROY_DATE: &str = "Destroy Date";
     /// Compromise Date (server-maintained).
@@ -391,4 +395,43 @@ pub(crate) struct StoredAttributes {
     pub updated_by: Option<Uuid>,
     /// Certificate that destroyed it.
     pub destroyed_by: Option<Uuid>,
+}
+
+impl StoredAttributes {
+    /// A date attribute the client set (seconds), if any.
+    pub(crate) fn date(&self, name: &str) -> Option<i64> {
+        self.attrs
+            .iter()
+            .find(|a| a.name == name)
+            .and_then(|a| match a.value {
+                AttrValue::DateTime(t) => Some(t),
+                _ => None,
+            })
+    }
+
+    /// The Activation Date: the client's, else when an Activate made the object Active.
+    pub(crate) fn activation(&self) -> Option<i64> {
+        self.date(names::ACTIVATION_DATE).or(self.activated)
+    }
+
+    /// The Deactivation Date: the client's, else when a Revoke deactivated the object.
+    pub(crate) fn deactivation(&self) -> Option<i64> {
+        self.date(names::DEACTIVATION_DATE).or(self.deactivated)
+    }
+
+    /// The state at `now` (seconds): the stored state moved on by KMIP's transitions on
+    /// time. A Pre-Active object whose Activation Date has come is Active, and an Active
+    /// one whose Deactivation Date has come is Deactivated. Nothing else moves with time,
+    /// so a stored state is never ahead of this one.
+    pub(crate) fn state_at(&self, stored: KmipState, now: i64) -> KmipState {
+        let due = |name: &str| self.date(name).is_some_and(|t| t <= now);
+        let mut state = stored;
+        if state == KmipState::PreActive && due(names::ACTIVATION_DATE) {
+            state = KmipState::Active;
+        }
+        if state == KmipState::Active && due(names::DEACTIVATION_DATE) {
+            state = KmipState::Deactivated;
+        }
+        state
+    }
 }

@@ -72,6 +72,11 @@ pub struct KmipManaged {
     pub presented: u32,
     /// The material.
     pub material: Zeroizing<Vec<u8>>,
+    /// Its Protect Stop Date has come: it protects nothing more (encrypt, sign, MAC).
+    pub protect_stopped: bool,
+    /// Its Process Start Date is still to come: it processes nothing yet (decrypt,
+    /// verify).
+    pub process_pending: bool,
 }
 
 /// What a new object holds.
@@ -147,7 +152,7 @@ fn encode(s: &StoredAttributes) -> Result<Vec<u8>> {
         .map_err(|_| ServiceError::new(ErrorKind::Internal, "cannot encode KMIP attributes"))
 }
 
-fn state_of(r: &KmipObjectRecord) -> Result<KmipState> {
+pub(crate) fn state_of(r: &KmipObjectRecord) -> Result<KmipState> {
     KmipState::from_code(r.state)
         .ok_or_else(|| ServiceError::new(ErrorKind::Internal, "stored KMIP state is corrupt"))
 }
@@ -195,19 +200,48 @@ fn first_name(attrs: &[Attribute]) -> Option<String> {
 }
 
 pub(crate) fn check_settable(a: &Attribute) -> Result<()> {
-    if names::SERVER_MAINTAINED.contains(&a.name.as_str()) {
+    settable(&a.name)
+}
+
+fn settable(name: &str) -> Result<()> {
+    if names::SERVER_MAINTAINED.contains(&name) {
         return Err(ServiceError::new(
             ErrorKind::KmipAttributeReadOnly,
-            format!("The attribute '{}' is set by the server", a.name),
+            format!("The attribute '{name}' is set by the server"),
         ));
     }
-    if a.name.is_empty() || a.name.len() > 200 {
+    if name.is_empty() || name.len() > 200 {
         return Err(invalid(
             "attribute",
             "an attribute name must be 1 to 200 bytes",
         ));
     }
     Ok(())
+}
+
+/// Whether a client may add, change or delete attribute `name` of `r`, whose state is
+/// brought up to date: a settable attribute of an object not destroyed, and, as KMIP's
+/// attribute rules say, the Activation Date only while Pre-Active, and the Deactivation,
+/// Process Start and Protect Stop Dates only while Pre-Active or Active. A date that has
+/// come cannot be moved back to undo its transition.
+fn check_change(r: &KmipObjectRecord, name: &str) -> Result<()> {
+    settable(name)?;
+    let state = state_of(r)?;
+    let allowed = match name {
+        names::ACTIVATION_DATE => state == KmipState::PreActive,
+        names::DEACTIVATION_DATE | names::PROCESS_START_DATE | names::PROTECT_STOP_DATE => {
+            matches!(state, KmipState::PreActive | KmipState::Active)
+        }
+        _ => !state.is_destroyed(),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ServiceError::new(
+            ErrorKind::InvalidKeyState,
+            format!("The object is {state:?}: its '{name}' can no longer be changed"),
+        ))
+    }
 }
 
 impl Service {
@@ -351,18 +385,6 @@ impl Service {
             check_settable(a)?;
         }
         let now = self.clock.now();
-        let activation = new
-            .attributes
-            .iter()
-            .find(|a| a.name == names::ACTIVATION_DATE)
-            .and_then(|a| match a.value {
-                AttrValue::DateTime(t) => Some(t),
-                _ => None,
-            });
-        let state = match activation {
-            Some(t) if t <= secs(now) => KmipState::Active,
-            _ => KmipState::PreActive,
-        };
         let sealed = self.seal_kmip(s, id, &new.material).await?;
         let stored = StoredAttributes {
             v: 1,
@@ -372,10 +394,11 @@ impl Service {
             length: new.length,
             subtype: new.subtype,
             presented: new.presented,
-            activated: (state == KmipState::Active).then_some(activation.unwrap_or(secs(now))),
             changed: secs(now),
             ..StoredAttributes::default()
         };
+        // Dates that have already come make it Active, or Deactivated, from the start.
+        let state = stored.state_at(KmipState::PreActive, secs(now));
         Ok(KmipObjectRecord {
             instance: s.ctx.instance,
             adapter: s.adapter,
@@ -421,6 +444,8 @@ impl Service {
         for _ in 0..8 {
             let mut r = self.kmip_record(s, id).await?;
             let mut st = stored(&r)?;
+            // `f` sees, and the write keeps, the state that time has brought.
+            r.state = st.state_at(state_of(&r)?, secs(self.clock.now())).code();
             let out = f(&mut r, &mut st)?;
             self.kmip_restamp(s, &mut r, &mut st)?;
             let written = self.store.update_kmip_object(&r).await;
@@ -452,7 +477,7 @@ impl Service {
     pub async fn kmip_get(&self, s: &KmipSession, id: &str) -> Result<KmipManaged> {
         let op = async {
             let c = self.kmip_cached(s, id).await?;
-            c.managed().ok_or_else(|| {
+            c.managed(secs(self.clock.now())).ok_or_else(|| {
                 ServiceError::new(
                     ErrorKind::KmipObjectNotFound,
                     "The object is destroyed: its key value is gone",
@@ -472,7 +497,7 @@ impl Service {
     ) -> Result<Vec<Attribute>> {
         let op = async {
             let r = self.kmip_record(s, id).await?;
-            all_attributes(&r, &stored(&r)?)
+            all_attributes(&r, &stored(&r)?, secs(self.clock.now()))
         };
         self.audited(&s.ctx, action, Role::Reader, Some(id), op)
             .await
@@ -481,10 +506,7 @@ impl Service {
     /// Adds an attribute instance (a single-valued attribute only when absent).
     pub async fn kmip_add_attribute(&self, s: &KmipSession, id: &str, a: Attribute) -> Result<u32> {
         let op = self.kmip_change(s, id, |r, st| {
-            check_settable(&a)?;
-            if state_of(r)?.is_destroyed() {
-                return Err(wrong_state("changed", state_of(r)?));
-            }
+            check_change(r, &a.name)?;
             let count = st.attrs.iter().filter(|x| x.name == a.name).count();
             if count > 0 && names::SINGLE_VALUED.contains(&a.name.as_str()) {
                 return Err(ServiceError::new(
@@ -512,10 +534,7 @@ impl Service {
         index: Option<u32>,
     ) -> Result<u32> {
         let op = self.kmip_change(s, id, |r, st| {
-            check_settable(&a)?;
-            if state_of(r)?.is_destroyed() {
-                return Err(wrong_state("changed", state_of(r)?));
-            }
+            check_change(r, &a.name)?;
             let want = index.unwrap_or(0) as usize;
             let slot = st
                 .attrs
@@ -550,10 +569,7 @@ impl Service {
         index: Option<u32>,
     ) -> Result<Attribute> {
         let op = self.kmip_change(s, id, |r, st| {
-            check_settable(&Attribute::new(name, AttrValue::Bool(false)))?;
-            if state_of(r)?.is_destroyed() {
-                return Err(wrong_state("changed", state_of(r)?));
-            }
+            check_change(r, name)?;
             let want = index.unwrap_or(0) as usize;
             let pos = st
                 .attrs
@@ -592,6 +608,8 @@ impl Service {
                 ));
             }
             r.state = KmipState::Active.code();
+            // Activate sets the Activation Date to now, over a later one the client set.
+            st.attrs.retain(|a| a.name != names::ACTIVATION_DATE);
             st.activated = Some(now);
             Ok(())
         });
@@ -630,6 +648,7 @@ impl Service {
                     KmipState::Compromised
                 }
                 (RevocationReason::Other(_), KmipState::PreActive | KmipState::Active) => {
+                    st.attrs.retain(|a| a.name != names::DEACTIVATION_DATE);
                     st.deactivated = Some(now);
                     KmipState::Deactivated
                 }
@@ -663,7 +682,9 @@ impl Service {
         by: Option<Uuid>,
     ) -> Result<()> {
         for _ in 0..8 {
-            let state = state_of(&r)?;
+            let mut st = stored(&r)?;
+            let now = self.clock.now();
+            let state = st.state_at(state_of(&r)?, secs(now));
             let next = match state {
                 KmipState::Active if !force => {
                     return Err(wrong_state(
@@ -680,8 +701,6 @@ impl Service {
                 KmipState::Compromised => KmipState::DestroyedCompromised,
                 _ => KmipState::Destroyed,
             };
-            let mut st = stored(&r)?;
-            let now = self.clock.now();
             st.destroyed = Some(secs(now));
             st.destroyed_by = by;
             st.changed = secs(now);
@@ -715,11 +734,17 @@ impl Service {
     /// most `max_items`; and how many match in all (KMIP's Located Items).
     pub async fn kmip_locate(&self, s: &KmipSession, q: KmipLocate) -> Result<(Vec<Uuid>, u64)> {
         let op = async {
+            // A stored state may be behind the one time has brought (Pre-Active → Active
+            // → Deactivated), never ahead: the states that can lead to the one asked for
+            // are read, and each object's state at this moment decides.
+            let wanted = q.state.and_then(KmipState::from_code);
             let filter = KmipObjectFilter {
                 adapter: Some(s.adapter),
-                states: match q.state {
-                    Some(st) => vec![st],
-                    None => vec![1, 2, 3, 4],
+                states: match (q.state, wanted) {
+                    (Some(_), Some(KmipState::Active)) => vec![1, 2],
+                    (Some(_), Some(KmipState::Deactivated)) => vec![1, 2, 3],
+                    (Some(st), _) => vec![st],
+                    (None, _) => vec![1, 2, 3, 4],
                 },
                 object_type: q.object_type,
                 name: q.name.clone(),
@@ -729,13 +754,17 @@ impl Service {
                 .store
                 .list_kmip_objects(s.ctx.instance, &filter, 0, LOCATE_SCAN_LIMIT)
                 .await?;
+            let now = secs(self.clock.now());
             let mut out = Vec::new();
             let mut matched = 0u64;
             for r in rows {
-                if !q.attributes.is_empty() {
+                if wanted.is_some() || !q.attributes.is_empty() {
                     let st = stored(&r)?;
-                    let all = all_attributes(&r, &st)?;
-                    if !matches_all(&all, &q.attributes) {
+                    let state = st.state_at(state_of(&r)?, now);
+                    if wanted.is_some_and(|w| state != w) {
+                        continue;
+                    }
+                    if !matches_all(&all_attributes(&r, &st, now)?, &q.attributes) {
                         continue;
                     }
                 }
@@ -790,11 +819,13 @@ fn matches_all(all: &[Attribute], wanted: &[Attribute]) -> bool {
 pub(crate) fn all_attributes(
     r: &KmipObjectRecord,
     st: &StoredAttributes,
+    now: i64,
 ) -> Result<Vec<Attribute>> {
+    let state = st.state_at(state_of(r)?, now);
     let mut out = vec![
         Attribute::new(names::UNIQUE_IDENTIFIER, AttrValue::Text(r.id.to_string())),
         Attribute::new(names::OBJECT_TYPE, AttrValue::Enum(r.object_type)),
-        Attribute::new(names::STATE, AttrValue::Enum(r.state)),
+        Attribute::new(names::STATE, AttrValue::Enum(state.code())),
         Attribute::new(names::INITIAL_DATE, AttrValue::DateTime(secs(r.created_at))),
         Attribute::new(names::LAST_CHANGE_DATE, AttrValue::DateTime(st.changed)),
     ];
@@ -850,127 +881,6 @@ pub(crate) fn all_attributes(
     }
     out.extend(st.attrs.iter().cloned());
     Ok(out)
-}
-
-/// An object as the read paths use it: the row, its parsed attributes, and its value
-/// opened (none once destroyed). Kept per node for Get and the cryptographic operations,
-/// dropped on every change made through this node and on every change the keystore's feed
-/// reports from other nodes.
-pub(crate) struct CachedKmip {
-    pub record: KmipObjectRecord,
-    pub stored: StoredAttributes,
-    pub material: Option<Zeroizing<Vec<u8>>>,
-}
-
-impl CachedKmip {
-    /// The object with its value; `None` once destroyed.
-    pub(crate) fn managed(&self) -> Option<KmipManaged> {
-        let state = KmipState::from_code(self.record.state).filter(|s| !s.is_destroyed())?;
-        Some(KmipManaged {
-            id: self.record.id,
-            object_type: self.record.object_type,
-            state,
-            format: self.stored.format,
-            algorithm: self.stored.algorithm,
-            length: self.stored.length,
-            subtype: self.stored.subtype,
-            presented: self.stored.presented.unwrap_or(self.stored.format),
-            material: self.material.clone()?,
-        })
-    }
-}
-
-type KmipCacheKey = (strongroom_model::InstanceId, Uuid);
-
-/// A bounded cache of opened KMIP objects. `epoch` moves on every eviction, so that a read
-/// that raced with a change does not put back what the change replaced.
-pub(crate) struct KmipCache {
-    lru: Mutex<lru::LruCache<KmipCacheKey, std::sync::Arc<CachedKmip>>>,
-    epoch: std::sync::atomic::AtomicU64,
-}
-
-impl KmipCache {
-    pub(crate) fn new(capacity: usize) -> KmipCache {
-        let cap =
-            std::num::NonZeroUsize::new(capacity.max(1)).unwrap_or(std::num::NonZeroUsize::MIN);
-        KmipCache {
-            lru: Mutex::new(lru::LruCache::new(cap)),
-            epoch: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-    fn epoch(&self) -> u64 {
-        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
-    }
-    fn get(&self, k: &KmipCacheKey) -> Option<std::sync::Arc<CachedKmip>> {
-        self.lru.lock().ok()?.get(k).cloned()
-    }
-    fn put_if_unchanged(&self, k: KmipCacheKey, v: std::sync::Arc<CachedKmip>, epoch: u64) {
-        if let Ok(mut l) = self.lru.lock() {
-            if self.epoch() == epoch {
-                l.put(k, v);
-            }
-        }
-    }
-    /// Drops one object.
-    pub(crate) fn remove(&self, k: &KmipCacheKey) {
-        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if let Ok(mut l) = self.lru.lock() {
-            l.pop(k);
-        }
-    }
-    /// Drops every object of an instance (`None`: of every instance).
-    pub(crate) fn clear(&self, instance: Option<strongroom_model::InstanceId>) {
-        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if let Ok(mut l) = self.lru.lock() {
-            match instance {
-                None => l.clear(),
-                Some(i) => {
-                    let doomed: Vec<KmipCacheKey> = l
-                        .iter()
-                        .filter(|(k, _)| k.0 == i)
-                        .map(|(k, _)| *k)
-                        .collect();
-                    for k in doomed {
-                        l.pop(&k);
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl Service {
-    /// An object of this connection's adapter, opened, from the cache or the keystore.
-    pub(crate) async fn kmip_cached(
-        &self,
-        s: &KmipSession,
-        id: &str,
-    ) -> Result<std::sync::Arc<CachedKmip>> {
-        let uid = Uuid::parse_str(id).map_err(|_| object_not_found())?;
-        let key = (s.ctx.instance, uid);
-        if let Some(hit) = self.kmip_cache.get(&key) {
-            if hit.record.adapter != s.adapter {
-                return Err(object_not_found());
-            }
-            return Ok(hit);
-        }
-        let epoch = self.kmip_cache.epoch();
-        let record = self.kmip_record(s, id).await?;
-        let stored = stored(&record)?;
-        let material = if state_of(&record)?.is_destroyed() {
-            None
-        } else {
-            Some(self.open_kmip_material(s, &record).await?)
-        };
-        let entry = std::sync::Arc::new(CachedKmip {
-            record,
-            stored,
-            material,
-        });
-        self.kmip_cache
-            .put_if_unchanged(key, std::sync::Arc::clone(&entry), epoch);
-        Ok(entry)
-    }
 }
 
 #[cfg(test)]

@@ -299,7 +299,7 @@ async fn the_instance_quota_bounds_live_kmip_objects() {
         .await
         .unwrap();
     assert_eq!(
-        kind(f.svc.kmip_rekey(&s, &ids[1]).await),
+        kind(f.svc.kmip_rekey(&s, &ids[1], None).await),
         ErrorKind::LimitReached
     );
     let after = f
@@ -393,8 +393,9 @@ async fn rekey_links_the_two_keys_and_every_operation_is_audited_as_kmip() {
         .await
         .unwrap()
         .to_string();
+    f.svc.kmip_activate(&s, &old).await.unwrap();
     let before = f.svc.kmip_get(&s, &old).await.unwrap().material;
-    let new = f.svc.kmip_rekey(&s, &old).await.unwrap().to_string();
+    let new = f.svc.kmip_rekey(&s, &old, None).await.unwrap().to_string();
     let fresh = f.svc.kmip_get(&s, &new).await.unwrap();
     assert_eq!(fresh.state, KmipState::Active);
     assert_eq!(
@@ -501,4 +502,337 @@ async fn the_fips_policy_makes_no_sha1_signatures() {
     let s = session(&plain, instance, "plain").await;
     let e = sign_missing(&plain, &s, KmipHash::Sha1).await;
     assert_ne!(e.kind, ErrorKind::Unsupported, "{e}");
+}
+
+/// Seconds since the epoch on the fixture's clock.
+fn secs_now(f: &Fixture) -> i64 {
+    f.svc.now().0.div_euclid(1000)
+}
+
+/// The ids Locate finds in `state`.
+async fn located(f: &Fixture, s: &KmipSession, state: KmipState) -> Vec<String> {
+    let q = KmipLocate {
+        state: Some(state.code()),
+        ..KmipLocate::default()
+    };
+    let (ids, _) = f.svc.kmip_locate(s, q).await.unwrap();
+    ids.iter().map(ToString::to_string).collect()
+}
+
+/// A date attribute of an object, as GetAttributes reports it.
+async fn date_of(f: &Fixture, s: &KmipSession, id: &str, name: &str) -> Option<i64> {
+    let attrs = f
+        .svc
+        .kmip_attributes(s, id, Action::KmipGetAttributes)
+        .await
+        .unwrap();
+    attrs
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| match a.value {
+            AttrValue::DateTime(t) => t,
+            ref other => panic!("{name} is {other:?}"),
+        })
+}
+
+#[tokio::test]
+async fn dates_that_come_move_an_object_on_and_cannot_be_moved_back() {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let s = session(&f, i, "dates").await;
+    let admin = f.ctx(i, &[Role::Manager]).await;
+    let t0 = secs_now(&f);
+    let date = |name: &str, t: i64| Attribute::new(name, AttrValue::DateTime(t));
+    let id = f
+        .svc
+        .kmip_create(
+            &s,
+            algorithm::AES,
+            256,
+            vec![
+                date(names::ACTIVATION_DATE, t0 + 100),
+                date(names::DEACTIVATION_DATE, t0 + 200),
+            ],
+        )
+        .await
+        .unwrap()
+        .to_string();
+    let cbc = KmipCipher::AesCbc { pad: true };
+    let iv = Some(vec![7u8; 16]);
+    let encrypt = || f.svc.kmip_encrypt(&s, &id, cbc, iv.clone(), b"", b"data");
+    let listed = || async {
+        f.svc
+            .get_kmip_object(&admin, "dates", &id)
+            .await
+            .unwrap()
+            .state
+    };
+
+    // Before its Activation Date: Pre-Active, and it protects nothing.
+    assert_eq!(state(&f, &s, &id).await, 1);
+    assert_eq!(kind(encrypt().await), ErrorKind::InvalidKeyState);
+    assert_eq!(
+        located(&f, &s, KmipState::PreActive).await,
+        vec![id.clone()]
+    );
+
+    // The Activation Date comes: Active for every reader and every use, with no write.
+    f.clock.advance(100);
+    assert_eq!(state(&f, &s, &id).await, 2);
+    assert_eq!(listed().await, 2);
+    assert_eq!(located(&f, &s, KmipState::Active).await, vec![id.clone()]);
+    assert!(located(&f, &s, KmipState::PreActive).await.is_empty());
+    let (ciphertext, _, _) = encrypt().await.unwrap();
+    assert_eq!(
+        kind(f.svc.kmip_activate(&s, &id).await),
+        ErrorKind::InvalidKeyState
+    );
+    // Its Activation Date has come and stays; its Deactivation Date may still move.
+    let moved = f
+        .svc
+        .kmip_modify_attribute(&s, &id, date(names::ACTIVATION_DATE, t0 + 500), None)
+        .await;
+    assert_eq!(kind(moved), ErrorKind::InvalidKeyState);
+    assert_eq!(
+        kind(
+            f.svc
+                .kmip_delete_attribute(&s, &id, names::ACTIVATION_DATE, None)
+                .await
+        ),
+        ErrorKind::InvalidKeyState
+    );
+    f.svc
+        .kmip_modify_attribute(&s, &id, date(names::DEACTIVATION_DATE, t0 + 300), None)
+        .await
+        .unwrap();
+    assert_eq!(state(&f, &s, &id).await, 2);
+
+    // The Deactivation Date comes: Deactivated. It decrypts, no longer encrypts, and a
+    // Deactivated object is destroyed without a Revoke.
+    f.clock.advance(199);
+    assert_eq!(state(&f, &s, &id).await, 2, "one second early");
+    f.clock.advance(1);
+    assert_eq!(state(&f, &s, &id).await, 3);
+    assert_eq!(listed().await, 3);
+    assert_eq!(
+        located(&f, &s, KmipState::Deactivated).await,
+        vec![id.clone()]
+    );
+    assert!(located(&f, &s, KmipState::Active).await.is_empty());
+    assert_eq!(kind(encrypt().await), ErrorKind::InvalidKeyState);
+    let plain = f
+        .svc
+        .kmip_decrypt(&s, &id, cbc, iv.clone(), b"", &ciphertext, None)
+        .await
+        .unwrap();
+    assert_eq!(plain.as_slice(), b"data");
+    for undo in [
+        f.svc
+            .kmip_delete_attribute(&s, &id, names::DEACTIVATION_DATE, None)
+            .await
+            .map(|_| ()),
+        f.svc
+            .kmip_modify_attribute(&s, &id, date(names::DEACTIVATION_DATE, t0 + 900), None)
+            .await
+            .map(|_| ()),
+    ] {
+        assert_eq!(kind(undo), ErrorKind::InvalidKeyState);
+    }
+    assert_eq!(state(&f, &s, &id).await, 3);
+    f.svc.kmip_destroy(&s, &id).await.unwrap();
+    assert_eq!(state(&f, &s, &id).await, 5);
+
+    // Dates that have already come at Create make a Deactivated object at once.
+    let late = f
+        .svc
+        .kmip_create(
+            &s,
+            algorithm::AES,
+            128,
+            vec![
+                date(names::ACTIVATION_DATE, secs_now(&f) - 10),
+                date(names::DEACTIVATION_DATE, secs_now(&f)),
+            ],
+        )
+        .await
+        .unwrap()
+        .to_string();
+    assert_eq!(state(&f, &s, &late).await, 3);
+    // Activate and Revoke set their dates to now, over the ones a client set.
+    let early = f
+        .svc
+        .kmip_create(
+            &s,
+            algorithm::AES,
+            128,
+            vec![
+                date(names::ACTIVATION_DATE, t0 + 10_000),
+                date(names::DEACTIVATION_DATE, t0 + 20_000),
+            ],
+        )
+        .await
+        .unwrap()
+        .to_string();
+    f.svc.kmip_activate(&s, &early).await.unwrap();
+    let now = secs_now(&f);
+    assert_eq!(
+        date_of(&f, &s, &early, names::ACTIVATION_DATE).await,
+        Some(now)
+    );
+    f.svc
+        .kmip_revoke(&s, &early, RevocationReason::Other(6), 6, None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        date_of(&f, &s, &early, names::DEACTIVATION_DATE).await,
+        Some(now)
+    );
+
+    // An Active key processes from its Process Start Date, and protects until its Protect
+    // Stop Date.
+    let windowed = f
+        .svc
+        .kmip_create(
+            &s,
+            algorithm::AES,
+            128,
+            vec![
+                date(names::ACTIVATION_DATE, now),
+                date(names::PROCESS_START_DATE, now + 50),
+                date(names::PROTECT_STOP_DATE, now + 100),
+            ],
+        )
+        .await
+        .unwrap()
+        .to_string();
+    let use_it = |decrypting: bool, data: Vec<u8>| {
+        let (f, s, id, iv) = (&f, &s, windowed.clone(), iv.clone());
+        async move {
+            if decrypting {
+                f.svc
+                    .kmip_decrypt(s, &id, cbc, iv, b"", &data, None)
+                    .await
+                    .map(|p| p.to_vec())
+            } else {
+                f.svc
+                    .kmip_encrypt(s, &id, cbc, iv, b"", &data)
+                    .await
+                    .map(|(c, _, _)| c)
+            }
+        }
+    };
+    let sealed = use_it(false, b"early".to_vec()).await.unwrap();
+    assert_eq!(
+        kind(use_it(true, sealed.clone()).await),
+        ErrorKind::InvalidKeyState
+    );
+    f.clock.advance(50);
+    assert_eq!(use_it(true, sealed.clone()).await.unwrap(), b"early");
+    f.clock.advance(50);
+    assert_eq!(
+        kind(use_it(false, b"late".to_vec()).await),
+        ErrorKind::InvalidKeyState
+    );
+    assert_eq!(use_it(true, sealed).await.unwrap(), b"early");
+    assert_eq!(
+        state(&f, &s, &windowed).await,
+        2,
+        "the dates limit use, not state"
+    );
+}
+
+#[tokio::test]
+async fn rekey_copies_the_existing_dates_or_moves_them_by_the_offset() {
+    let f = fixture().await;
+    let s = session(&f, f.instance().await, "rekey-dates").await;
+    let t0 = secs_now(&f);
+    let date = |name: &str, t: i64| Attribute::new(name, AttrValue::DateTime(t));
+    let dates = [
+        (names::ACTIVATION_DATE, t0 - 50),
+        (names::PROCESS_START_DATE, t0 - 40),
+        (names::PROTECT_STOP_DATE, t0 + 900),
+        (names::DEACTIVATION_DATE, t0 + 1000),
+    ];
+    let mut attrs: Vec<Attribute> = dates.iter().map(|(n, t)| date(n, *t)).collect();
+    attrs.push(date(names::COMPROMISE_OCCURRENCE_DATE, t0 - 5));
+    let old = f
+        .svc
+        .kmip_create(&s, algorithm::AES, 256, attrs)
+        .await
+        .unwrap()
+        .to_string();
+    assert_eq!(state(&f, &s, &old).await, 2);
+
+    // No Offset: the four dates are copied, and the compromise is not.
+    let copied = f.svc.kmip_rekey(&s, &old, None).await.unwrap().to_string();
+    for (name, t) in dates {
+        assert_eq!(date_of(&f, &s, &copied, name).await, Some(t), "{name}");
+    }
+    assert_eq!(
+        date_of(&f, &s, &copied, names::COMPROMISE_OCCURRENCE_DATE).await,
+        None
+    );
+    assert_eq!(state(&f, &s, &copied).await, 2);
+
+    // An Offset: Activation Date = now + Offset, the others moved as much (110 s).
+    let moved = f
+        .svc
+        .kmip_rekey(&s, &old, Some(60))
+        .await
+        .unwrap()
+        .to_string();
+    for (name, t) in dates {
+        assert_eq!(date_of(&f, &s, &moved, name).await, Some(t + 110), "{name}");
+    }
+    assert_eq!(state(&f, &s, &moved).await, 1, "Pre-Active until now + 60");
+    f.clock.advance(60);
+    assert_eq!(state(&f, &s, &moved).await, 2);
+
+    // A Pre-Active key without dates gives a Pre-Active replacement; with an Offset of 0
+    // an Active one, with nothing else to move.
+    let pending = aes(&f, &s).await;
+    let still = f
+        .svc
+        .kmip_rekey(&s, &pending, None)
+        .await
+        .unwrap()
+        .to_string();
+    assert_eq!(state(&f, &s, &still).await, 1);
+    let at_once = f
+        .svc
+        .kmip_rekey(&s, &pending, Some(0))
+        .await
+        .unwrap()
+        .to_string();
+    assert_eq!(state(&f, &s, &at_once).await, 2);
+    assert_eq!(
+        date_of(&f, &s, &at_once, names::ACTIVATION_DATE).await,
+        Some(secs_now(&f))
+    );
+    assert_eq!(
+        date_of(&f, &s, &at_once, names::DEACTIVATION_DATE).await,
+        None
+    );
+
+    // A key revoked after 100 s of use: with an Offset of 0 its replacement is Active
+    // now and deactivates after as long.
+    let used = aes(&f, &s).await;
+    f.svc.kmip_activate(&s, &used).await.unwrap();
+    f.clock.advance(100);
+    f.svc
+        .kmip_revoke(&s, &used, RevocationReason::Other(6), 6, None, None)
+        .await
+        .unwrap();
+    let next = f
+        .svc
+        .kmip_rekey(&s, &used, Some(0))
+        .await
+        .unwrap()
+        .to_string();
+    let now = secs_now(&f);
+    assert_eq!(state(&f, &s, &next).await, 2);
+    assert_eq!(
+        date_of(&f, &s, &next, names::DEACTIVATION_DATE).await,
+        Some(now + 100)
+    );
 }
