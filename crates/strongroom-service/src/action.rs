@@ -163,6 +163,8 @@ pub enum Action {
     KmipSign,
     /// `kmip.signature_verify`
     KmipSignatureVerify,
+    /// `kmip.transition`: the scheduler writes a state that an object's date brought.
+    KmipTransition,
     /// `kms.keyrings.create`
     KeyRingsCreate,
     /// `kms.keyrings.delete`
@@ -322,6 +324,7 @@ impl Action {
         Action::KmipRevoke,
         Action::KmipSign,
         Action::KmipSignatureVerify,
+        Action::KmipTransition,
         Action::KeyRingsCreate,
         Action::KeyRingsDelete,
         Action::KeyRingsList,
@@ -437,6 +440,7 @@ impl Action {
             Action::KmipModifyAttribute => "kmip.modify_attribute",
             Action::KmipRegister => "kmip.register",
             Action::KmipReKey => "kmip.rekey",
+            Action::KmipTransition => "kmip.transition",
             Action::KmipRevoke => "kmip.revoke",
             Action::KmipSign => "kmip.sign",
             Action::KmipSignatureVerify => "kmip.signature_verify",

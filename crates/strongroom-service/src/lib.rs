@@ -98,6 +98,8 @@ pub struct JobsRun {
     pub expired: usize,
     /// Deleted keys purged at their `purgeScheduledOn`.
     pub purged: usize,
+    /// KMIP objects whose Activation or Deactivation Date came, written in their new state.
+    pub kmip_dates: usize,
 }
 
 /// A snapshot of this node's operational counters.
@@ -338,8 +340,9 @@ impl Service {
         Ok((svc, handle))
     }
 
-    /// Runs the cluster-wide background jobs (rotation policies, expiration) if this node
-    /// holds their lease; with several nodes on one keystore, one node runs each job.
+    /// Runs the cluster-wide background jobs (rotation policies, expiration, purges, KMIP
+    /// dates) if this node holds their lease; with several nodes on one keystore, one node
+    /// runs each job.
     pub async fn run_background_jobs(&self, node: &str, lease_ms: i64) -> Result<JobsRun> {
         let now = self.clock.now();
         let rotated = if self
@@ -365,10 +368,20 @@ impl Service {
         } else {
             0
         };
+        let kmip_dates = if self
+            .store
+            .claim_job("kmip-dates", node, now, lease_ms)
+            .await?
+        {
+            self.apply_kmip_dates().await?
+        } else {
+            0
+        };
         Ok(JobsRun {
             rotated,
             expired,
             purged,
+            kmip_dates,
         })
     }
 

@@ -177,9 +177,10 @@ pub struct ServeArgs {
     /// and loudly warned about with it.
     #[arg(long)]
     pub dev_allow_non_loopback: bool,
-    /// Seconds between runs of the background jobs: rotation policies, expiration, and the
-    /// automatic purge of keys deleted 90 days ago (1-3600; default 300). With several
-    /// nodes, one node holds each job's lease.
+    /// Seconds between runs of the background jobs: rotation policies, expiration, the
+    /// automatic purge of keys deleted 90 days ago, and the recording of KMIP objects whose
+    /// Activation or Deactivation Date came (1-3600; default 300). With several nodes, one
+    /// node holds each job's lease.
     #[arg(long, env = "STRONGROOM_JOBS_EVERY")]
     pub jobs_every: Option<u64>,
     /// Testing only (with --dev): lets POST /admin/v1/test/clock move the service clock.

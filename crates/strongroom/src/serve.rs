@@ -300,7 +300,7 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         tracing::info!(url = %u, "admin API and /metrics are serving");
     }
 
-    // Rotation policies, expiration and automatic purges: checked every few minutes (Key
+    // Rotation policies, expiration, automatic purges and KMIP dates: checked every few minutes (Key
     // Protect promises rotation "within a 24-hour window" of the due time).
     let scheduler_svc = Arc::downgrade(&svc);
     let node_id = format!("node-{}", uuid::Uuid::new_v4());
@@ -324,6 +324,7 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
                     rotated = run.rotated,
                     deactivated = run.expired,
                     purged = run.purged,
+                    kmip_dates = run.kmip_dates,
                     "background jobs applied"
                 ),
                 Err(e) => tracing::warn!(error = %e, "background jobs failed"),

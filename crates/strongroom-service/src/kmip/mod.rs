@@ -8,6 +8,7 @@
 mod admin;
 mod cache;
 mod crypto;
+mod dates;
 pub mod model;
 mod objects;
 

@@ -583,6 +583,30 @@ async fn dates_that_come_move_an_object_on_and_cannot_be_moved_back() {
     assert_eq!(located(&f, &s, KmipState::Active).await, vec![id.clone()]);
     assert!(located(&f, &s, KmipState::PreActive).await.is_empty());
     let (ciphertext, _, _) = encrypt().await.unwrap();
+    // The scheduler writes the new state into the row, for the management API's state
+    // filter and counts, once, and audits it.
+    let in_state = |st: u32| {
+        let (f, admin) = (&f, &admin);
+        async move {
+            let (objects, total) = f
+                .svc
+                .list_kmip_objects(admin, "dates", vec![st], 0, 10)
+                .await
+                .unwrap();
+            let ids: Vec<String> = objects.iter().map(|o| o.id.to_string()).collect();
+            assert_eq!(total, ids.len() as u64);
+            ids
+        }
+    };
+    assert!(in_state(2).await.is_empty(), "the row is still Pre-Active");
+    assert_eq!(f.svc.apply_kmip_dates().await.unwrap(), 1);
+    assert_eq!(f.svc.apply_kmip_dates().await.unwrap(), 0);
+    assert_eq!(in_state(2).await, vec![id.clone()]);
+    let head = f.store.audit_head().await.unwrap().unwrap().0;
+    let recs = f.store.read_audit(head - 5, 10).await.unwrap();
+    assert!(recs.iter().any(|r| r.action == "kmip.transition"
+        && r.principal == "scheduler"
+        && r.key.as_deref() == Some(id.as_str())));
     assert_eq!(
         kind(f.svc.kmip_activate(&s, &id).await),
         ErrorKind::InvalidKeyState
@@ -619,6 +643,8 @@ async fn dates_that_come_move_an_object_on_and_cannot_be_moved_back() {
         vec![id.clone()]
     );
     assert!(located(&f, &s, KmipState::Active).await.is_empty());
+    assert_eq!(f.svc.apply_kmip_dates().await.unwrap(), 1);
+    assert_eq!(in_state(3).await, vec![id.clone()]);
     assert_eq!(kind(encrypt().await), ErrorKind::InvalidKeyState);
     let plain = f
         .svc
