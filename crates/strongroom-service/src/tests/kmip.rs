@@ -504,6 +504,20 @@ async fn the_fips_policy_makes_no_sha1_signatures() {
     assert_ne!(e.kind, ErrorKind::Unsupported, "{e}");
 }
 
+fn date(name: &str, t: i64) -> Attribute {
+    Attribute::new(name, AttrValue::DateTime(t))
+}
+
+/// A new AES-128 key with these dates.
+async fn aes_dated(f: &Fixture, s: &KmipSession, dates: &[(&str, i64)]) -> String {
+    let attrs = dates.iter().map(|(n, t)| date(n, *t)).collect();
+    f.svc
+        .kmip_create(s, algorithm::AES, 128, attrs)
+        .await
+        .unwrap()
+        .to_string()
+}
+
 /// Seconds since the epoch on the fixture's clock.
 fn secs_now(f: &Fixture) -> i64 {
     f.svc.now().0.div_euclid(1000)
@@ -542,21 +556,15 @@ async fn dates_that_come_move_an_object_on_and_cannot_be_moved_back() {
     let s = session(&f, i, "dates").await;
     let admin = f.ctx(i, &[Role::Manager]).await;
     let t0 = secs_now(&f);
-    let date = |name: &str, t: i64| Attribute::new(name, AttrValue::DateTime(t));
-    let id = f
-        .svc
-        .kmip_create(
-            &s,
-            algorithm::AES,
-            256,
-            vec![
-                date(names::ACTIVATION_DATE, t0 + 100),
-                date(names::DEACTIVATION_DATE, t0 + 200),
-            ],
-        )
-        .await
-        .unwrap()
-        .to_string();
+    let id = aes_dated(
+        &f,
+        &s,
+        &[
+            (names::ACTIVATION_DATE, t0 + 100),
+            (names::DEACTIVATION_DATE, t0 + 200),
+        ],
+    )
+    .await;
     let cbc = KmipCipher::AesCbc { pad: true };
     let iv = Some(vec![7u8; 16]);
     let encrypt = || f.svc.kmip_encrypt(&s, &id, cbc, iv.clone(), b"", b"data");
@@ -669,36 +677,27 @@ async fn dates_that_come_move_an_object_on_and_cannot_be_moved_back() {
     assert_eq!(state(&f, &s, &id).await, 5);
 
     // Dates that have already come at Create make a Deactivated object at once.
-    let late = f
-        .svc
-        .kmip_create(
-            &s,
-            algorithm::AES,
-            128,
-            vec![
-                date(names::ACTIVATION_DATE, secs_now(&f) - 10),
-                date(names::DEACTIVATION_DATE, secs_now(&f)),
-            ],
-        )
-        .await
-        .unwrap()
-        .to_string();
+    let now = secs_now(&f);
+    let late = aes_dated(
+        &f,
+        &s,
+        &[
+            (names::ACTIVATION_DATE, now - 10),
+            (names::DEACTIVATION_DATE, now),
+        ],
+    )
+    .await;
     assert_eq!(state(&f, &s, &late).await, 3);
     // Activate and Revoke set their dates to now, over the ones a client set.
-    let early = f
-        .svc
-        .kmip_create(
-            &s,
-            algorithm::AES,
-            128,
-            vec![
-                date(names::ACTIVATION_DATE, t0 + 10_000),
-                date(names::DEACTIVATION_DATE, t0 + 20_000),
-            ],
-        )
-        .await
-        .unwrap()
-        .to_string();
+    let early = aes_dated(
+        &f,
+        &s,
+        &[
+            (names::ACTIVATION_DATE, t0 + 10_000),
+            (names::DEACTIVATION_DATE, t0 + 20_000),
+        ],
+    )
+    .await;
     f.svc.kmip_activate(&s, &early).await.unwrap();
     let now = secs_now(&f);
     assert_eq!(
@@ -716,21 +715,16 @@ async fn dates_that_come_move_an_object_on_and_cannot_be_moved_back() {
 
     // An Active key processes from its Process Start Date, and protects until its Protect
     // Stop Date.
-    let windowed = f
-        .svc
-        .kmip_create(
-            &s,
-            algorithm::AES,
-            128,
-            vec![
-                date(names::ACTIVATION_DATE, now),
-                date(names::PROCESS_START_DATE, now + 50),
-                date(names::PROTECT_STOP_DATE, now + 100),
-            ],
-        )
-        .await
-        .unwrap()
-        .to_string();
+    let windowed = aes_dated(
+        &f,
+        &s,
+        &[
+            (names::ACTIVATION_DATE, now),
+            (names::PROCESS_START_DATE, now + 50),
+            (names::PROTECT_STOP_DATE, now + 100),
+        ],
+    )
+    .await;
     let use_it = |decrypting: bool, data: Vec<u8>| {
         let (f, s, id, iv) = (&f, &s, windowed.clone(), iv.clone());
         async move {
@@ -772,7 +766,6 @@ async fn rekey_copies_the_existing_dates_or_moves_them_by_the_offset() {
     let f = fixture().await;
     let s = session(&f, f.instance().await, "rekey-dates").await;
     let t0 = secs_now(&f);
-    let date = |name: &str, t: i64| Attribute::new(name, AttrValue::DateTime(t));
     let dates = [
         (names::ACTIVATION_DATE, t0 - 50),
         (names::PROCESS_START_DATE, t0 - 40),
