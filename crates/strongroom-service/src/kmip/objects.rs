@@ -22,9 +22,13 @@ use crate::Service;
 /// certificate deleted through the API stops working within this time).
 const RECHECK_EVERY: Duration = Duration::from_secs(5);
 
-/// Most objects one Locate looks at after the keystore's filter (the rest of the
-/// criteria are matched here).
-const LOCATE_SCAN_LIMIT: u32 = 100_000;
+/// Objects read from the keystore per page while Locate matches the criteria the
+/// keystore cannot filter on (small in tests, so that they cross pages).
+const LOCATE_PAGE: u32 = if cfg!(test) { 3 } else { 10_000 };
+
+/// Most identifiers one Locate returns. Located Items still counts every match, so that a
+/// client can page through the rest with Offset Items.
+const LOCATE_RETURN_LIMIT: u32 = 100_000;
 
 /// An authenticated KMIP connection: the instance, adapter and certificate it acts for.
 #[derive(Debug)]
@@ -750,31 +754,47 @@ impl Service {
                 name: q.name.clone(),
                 algorithm: q.algorithm,
             };
-            let rows = self
-                .store
-                .list_kmip_objects(s.ctx.instance, &filter, 0, LOCATE_SCAN_LIMIT)
-                .await?;
+            let cap = q
+                .max_items
+                .map_or(LOCATE_RETURN_LIMIT, |m| m.min(LOCATE_RETURN_LIMIT));
+            let instance = s.ctx.instance;
+            if wanted.is_none() && q.attributes.is_empty() {
+                // The keystore's filter is the whole query: it counts and pages.
+                let matched = self.store.count_kmip_objects(instance, &filter).await?;
+                let rows = self
+                    .store
+                    .list_kmip_objects(instance, &filter, q.offset, cap)
+                    .await?;
+                return Ok((rows.iter().map(|r| r.id).collect(), matched));
+            }
+            // Every page of the keystore's matches, each object checked here.
             let now = secs(self.clock.now());
             let mut out = Vec::new();
             let mut matched = 0u64;
-            for r in rows {
-                if wanted.is_some() || !q.attributes.is_empty() {
-                    let st = stored(&r)?;
-                    let state = st.state_at(state_of(&r)?, now);
-                    if wanted.is_some_and(|w| state != w) {
+            let mut read = 0u64;
+            loop {
+                let rows = self
+                    .store
+                    .list_kmip_objects(instance, &filter, read, LOCATE_PAGE)
+                    .await?;
+                read += rows.len() as u64;
+                for r in &rows {
+                    let st = stored(r)?;
+                    let state = st.state_at(state_of(r)?, now);
+                    if wanted.is_some_and(|w| state != w)
+                        || !matches_all(&all_attributes(r, &st, now)?, &q.attributes)
+                    {
                         continue;
                     }
-                    if !matches_all(&all_attributes(&r, &st, now)?, &q.attributes) {
-                        continue;
+                    matched += 1;
+                    if matched > q.offset && out.len() < cap as usize {
+                        out.push(r.id);
                     }
                 }
-                matched += 1;
-                if matched <= q.offset || q.max_items.is_some_and(|m| out.len() >= m as usize) {
-                    continue;
+                if rows.len() < LOCATE_PAGE as usize {
+                    return Ok((out, matched));
                 }
-                out.push(r.id);
             }
-            Ok((out, matched))
         };
         self.audited(&s.ctx, Action::KmipLocate, Role::Reader, None, op)
             .await

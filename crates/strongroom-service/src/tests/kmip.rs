@@ -855,3 +855,68 @@ async fn rekey_copies_the_existing_dates_or_moves_them_by_the_offset() {
         Some(now + 100)
     );
 }
+
+#[tokio::test]
+async fn locate_reads_every_page_and_counts_every_match() {
+    let f = fixture().await;
+    let s = session(&f, f.instance().await, "pages").await;
+    // More objects than a page (3 in tests); every other one tagged.
+    let tag = || Attribute::new("x-batch", AttrValue::Text("b".into()));
+    let mut tagged = Vec::new();
+    for n in 0..8 {
+        let attrs = if n % 2 == 0 { vec![tag()] } else { vec![] };
+        let id = f
+            .svc
+            .kmip_create(&s, algorithm::AES, 128, attrs)
+            .await
+            .unwrap()
+            .to_string();
+        if n % 2 == 0 {
+            tagged.push(id);
+        }
+    }
+    let locate = |q: KmipLocate| {
+        let (f, s) = (&f, &s);
+        async move {
+            let (ids, matched) = f.svc.kmip_locate(s, q).await.unwrap();
+            let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+            (ids, matched)
+        }
+    };
+    let page = |offset: u64, max_items: Option<u32>| KmipLocate {
+        offset,
+        max_items,
+        ..KmipLocate::default()
+    };
+
+    // Criteria matched here (an attribute, a state): every page is read.
+    let by_tag = |offset, max| KmipLocate {
+        attributes: vec![tag()],
+        ..page(offset, max)
+    };
+    let (found, matched) = locate(by_tag(0, None)).await;
+    assert_eq!(matched, 4);
+    let mut sorted = found.clone();
+    sorted.sort();
+    tagged.sort();
+    assert_eq!(sorted, tagged);
+    assert_eq!(locate(by_tag(1, Some(2))).await, (found[1..3].to_vec(), 4));
+    assert_eq!(locate(by_tag(3, Some(5))).await, (found[3..].to_vec(), 4));
+
+    // The keystore's filter alone: it counts and pages, in the same order.
+    let (everything, total) = locate(page(0, None)).await;
+    assert_eq!((everything.len(), total), (8, 8));
+    assert_eq!(
+        locate(page(5, Some(2))).await,
+        (everything[5..7].to_vec(), 8)
+    );
+    let pre_active = |offset, max| KmipLocate {
+        state: Some(KmipState::PreActive.code()),
+        ..page(offset, max)
+    };
+    assert_eq!(locate(pre_active(0, None)).await, (everything.clone(), 8));
+    assert_eq!(
+        locate(pre_active(6, Some(9))).await,
+        (everything[6..].to_vec(), 8)
+    );
+}
