@@ -511,7 +511,7 @@ impl Service {
                 .list_kmip_objects(ctx.instance, &filter, offset, limit)
                 .await?;
             let total = self.store.count_kmip_objects(ctx.instance, &filter).await?;
-            let now = self.clock.now().0.div_euclid(1000);
+            let now = self.kmip_now();
             let infos = rows.iter().map(|r| object_info(r, now)).collect();
             Ok((infos, total))
         };
@@ -538,7 +538,7 @@ impl Service {
     ) -> Result<KmipObjectInfo> {
         let op = async {
             let r = self.find_kmip_object(ctx, adapter, id).await?;
-            Ok(object_info(&r, self.clock.now().0.div_euclid(1000)))
+            Ok(object_info(&r, self.kmip_now()))
         };
         self.audited(ctx, Action::KmipObjectsRead, Role::Reader, None, op)
             .await

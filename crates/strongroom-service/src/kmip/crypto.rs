@@ -390,7 +390,7 @@ impl Service {
                     names::LINK,
                     link_value(link_type::REPLACED_OBJECT, r.id),
                 ));
-                let now = self.clock.now().0.div_euclid(1000);
+                let now = self.kmip_now();
                 attrs.extend(rekey_dates(&st, now, offset));
                 let replacement = NewKmipObject {
                     object_type: object_type::SYMMETRIC_KEY,
@@ -428,7 +428,7 @@ impl Service {
     }
 
     async fn kmip_key(&self, s: &KmipSession, id: &str) -> Result<KmipManaged> {
-        let now = self.clock.now().0.div_euclid(1000);
+        let now = self.kmip_now();
         self.kmip_cached(s, id).await?.managed(now).ok_or_else(|| {
             ServiceError::new(
                 ErrorKind::InvalidKeyState,

@@ -4,11 +4,10 @@
 //! management API's filter and counts) agrees, and so that each transition is in the audit
 //! log.
 
-use strongroom_keystore::{KmipObjectFilter, StoreError};
-use uuid::Uuid;
+use strongroom_keystore::{KmipObjectFilter, KmipObjectRecord, StoreError};
 
 use super::model::*;
-use super::objects::{state_of, stored};
+use super::objects::{state_now, stored};
 use crate::action::Action;
 use crate::audit::{AuditEvent, Outcome};
 use crate::error::Result;
@@ -24,7 +23,7 @@ impl Service {
     /// how many objects moved.
     pub async fn apply_kmip_dates(&self) -> Result<usize> {
         let now = self.clock.now();
-        let secs = now.0.div_euclid(1000);
+        let secs = self.kmip_now();
         // Only Pre-Active and Active objects move with time.
         let filter = KmipObjectFilter {
             states: vec![KmipState::PreActive.code(), KmipState::Active.code()],
@@ -32,27 +31,29 @@ impl Service {
         };
         let mut moved = 0;
         for instance in self.store.list_instances().await? {
-            // The due objects first: a row that moves leaves the filter and would shift
-            // the pages read after it.
-            let mut due: Vec<Uuid> = Vec::new();
+            // The due rows first: a row that moves leaves the filter and would shift the
+            // pages read after it.
+            let mut due: Vec<KmipObjectRecord> = Vec::new();
             let mut offset = 0u64;
             loop {
                 let page = self
                     .store
                     .list_kmip_objects(instance.id, &filter, offset, PAGE)
                     .await?;
-                for r in &page {
-                    if stored(r)?.state_at(state_of(r)?, secs).code() != r.state {
-                        due.push(r.id);
+                let read = page.len();
+                for r in page {
+                    if state_now(&r, &stored(&r)?, secs)?.code() != r.state {
+                        due.push(r);
                     }
                 }
-                if page.len() < PAGE as usize {
+                if read < PAGE as usize {
                     break;
                 }
                 offset += u64::from(PAGE);
             }
-            for id in due {
-                if self.write_kmip_date_state(instance.id, id, secs).await? {
+            for r in due {
+                let id = r.id;
+                if self.write_kmip_date_state(r, secs).await? {
                     moved += 1;
                     self.audit
                         .record(
@@ -73,34 +74,29 @@ impl Service {
         Ok(moved)
     }
 
-    /// Writes object `id`'s state at `secs` if it differs from its row's; whether it did.
-    /// A concurrent change is read again; an object gone or changed to another state by a
-    /// client is left as it is.
-    async fn write_kmip_date_state(
-        &self,
-        instance: strongroom_model::InstanceId,
-        id: Uuid,
-        secs: i64,
-    ) -> Result<bool> {
+    /// Writes row `r` in its state at `secs` if that differs from the row's; whether it did.
+    /// After a concurrent change the row is read again; an object gone, or moved to another
+    /// state by a client, is left as it is.
+    async fn write_kmip_date_state(&self, mut r: KmipObjectRecord, secs: i64) -> Result<bool> {
         for _ in 0..8 {
-            let mut r = match self.store.get_kmip_object(instance, id).await {
-                Ok(r) => r,
-                Err(StoreError::NotFound) => return Ok(false),
-                Err(e) => return Err(e.into()),
-            };
-            let next = stored(&r)?.state_at(state_of(&r)?, secs).code();
+            let next = state_now(&r, &stored(&r)?, secs)?.code();
             if next == r.state {
                 return Ok(false);
             }
             r.state = next;
             let written = self.store.update_kmip_object(&r).await;
-            self.kmip_cache.remove(&(instance, id));
+            self.kmip_cache.remove(&(r.instance, r.id));
             match written {
                 Ok(_) => return Ok(true),
-                Err(StoreError::Conflict) => continue,
+                Err(StoreError::Conflict) => {}
                 Err(StoreError::NotFound) => return Ok(false),
                 Err(e) => return Err(e.into()),
             }
+            r = match self.store.get_kmip_object(r.instance, r.id).await {
+                Ok(fresh) => fresh,
+                Err(StoreError::NotFound) => return Ok(false),
+                Err(e) => return Err(e.into()),
+            };
         }
         Ok(false)
     }

@@ -156,6 +156,15 @@ fn encode(s: &StoredAttributes) -> Result<Vec<u8>> {
         .map_err(|_| ServiceError::new(ErrorKind::Internal, "cannot encode KMIP attributes"))
 }
 
+/// `r`'s state at `now` (seconds): its stored state moved on by its dates.
+pub(crate) fn state_now(
+    r: &KmipObjectRecord,
+    st: &StoredAttributes,
+    now: i64,
+) -> Result<KmipState> {
+    Ok(st.state_at(state_of(r)?, now))
+}
+
 pub(crate) fn state_of(r: &KmipObjectRecord) -> Result<KmipState> {
     KmipState::from_code(r.state)
         .ok_or_else(|| ServiceError::new(ErrorKind::Internal, "stored KMIP state is corrupt"))
@@ -249,6 +258,11 @@ fn check_change(r: &KmipObjectRecord, name: &str) -> Result<()> {
 }
 
 impl Service {
+    /// Now, in KMIP's seconds.
+    pub(crate) fn kmip_now(&self) -> i64 {
+        secs(self.clock.now())
+    }
+
     /// Starts one KMIP request on a connection: the instance's rate limit, and, every few
     /// seconds, a check that the certificate is still registered.
     pub async fn kmip_begin(&self, s: &KmipSession) -> Result<()> {
@@ -449,7 +463,7 @@ impl Service {
             let mut r = self.kmip_record(s, id).await?;
             let mut st = stored(&r)?;
             // `f` sees, and the write keeps, the state that time has brought.
-            r.state = st.state_at(state_of(&r)?, secs(self.clock.now())).code();
+            r.state = state_now(&r, &st, self.kmip_now())?.code();
             let out = f(&mut r, &mut st)?;
             self.kmip_restamp(s, &mut r, &mut st)?;
             let written = self.store.update_kmip_object(&r).await;
@@ -481,7 +495,7 @@ impl Service {
     pub async fn kmip_get(&self, s: &KmipSession, id: &str) -> Result<KmipManaged> {
         let op = async {
             let c = self.kmip_cached(s, id).await?;
-            c.managed(secs(self.clock.now())).ok_or_else(|| {
+            c.managed(self.kmip_now()).ok_or_else(|| {
                 ServiceError::new(
                     ErrorKind::KmipObjectNotFound,
                     "The object is destroyed: its key value is gone",
@@ -501,7 +515,7 @@ impl Service {
     ) -> Result<Vec<Attribute>> {
         let op = async {
             let r = self.kmip_record(s, id).await?;
-            all_attributes(&r, &stored(&r)?, secs(self.clock.now()))
+            all_attributes(&r, &stored(&r)?, self.kmip_now())
         };
         self.audited(&s.ctx, action, Role::Reader, Some(id), op)
             .await
@@ -602,7 +616,7 @@ impl Service {
 
     /// Pre-Active → Active.
     pub async fn kmip_activate(&self, s: &KmipSession, id: &str) -> Result<()> {
-        let now = secs(self.clock.now());
+        let now = self.kmip_now();
         let op = self.kmip_change(s, id, |r, st| {
             let state = state_of(r)?;
             if state != KmipState::PreActive {
@@ -632,7 +646,7 @@ impl Service {
         message: Option<String>,
         occurred: Option<i64>,
     ) -> Result<()> {
-        let now = secs(self.clock.now());
+        let now = self.kmip_now();
         let op = self.kmip_change(s, id, |r, st| {
             let state = state_of(r)?;
             let next = match (reason, state) {
@@ -688,7 +702,7 @@ impl Service {
         for _ in 0..8 {
             let mut st = stored(&r)?;
             let now = self.clock.now();
-            let state = st.state_at(state_of(&r)?, secs(now));
+            let state = state_now(&r, &st, secs(now))?;
             let next = match state {
                 KmipState::Active if !force => {
                     return Err(wrong_state(
@@ -768,7 +782,7 @@ impl Service {
                 return Ok((rows.iter().map(|r| r.id).collect(), matched));
             }
             // Every page of the keystore's matches, each object checked here.
-            let now = secs(self.clock.now());
+            let now = self.kmip_now();
             let mut out = Vec::new();
             let mut matched = 0u64;
             let mut read = 0u64;
@@ -780,7 +794,7 @@ impl Service {
                 read += rows.len() as u64;
                 for r in &rows {
                     let st = stored(r)?;
-                    let state = st.state_at(state_of(r)?, now);
+                    let state = state_now(r, &st, now)?;
                     if wanted.is_some_and(|w| state != w)
                         || !matches_all(&all_attributes(r, &st, now)?, &q.attributes)
                     {
@@ -841,7 +855,7 @@ pub(crate) fn all_attributes(
     st: &StoredAttributes,
     now: i64,
 ) -> Result<Vec<Attribute>> {
-    let state = st.state_at(state_of(r)?, now);
+    let state = state_now(r, st, now)?;
     let mut out = vec![
         Attribute::new(names::UNIQUE_IDENTIFIER, AttrValue::Text(r.id.to_string())),
         Attribute::new(names::OBJECT_TYPE, AttrValue::Enum(r.object_type)),
