@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::stats::{gather, with, Meter};
 use crate::error::Error;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -456,35 +457,24 @@ pub async fn grpc(
         .parse()
         .map_err(|e| Error::other(format!("{e}")))?;
     let call = Arc::new(call);
-    let measuring = Arc::new(AtomicBool::new(false));
-    let stop = Arc::new(AtomicBool::new(false));
-    let ok = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
+    let meter = Arc::new(Meter::default());
     let mut tasks = Vec::new();
     for s in 0..streams {
         let mut sender = senders[s % senders.len()].clone();
-        let (call, auth, uri, measuring, stop, ok, errors) = (
+        let (call, auth, uri, meter) = (
             Arc::clone(&call),
             auth.clone(),
             uri.clone(),
-            Arc::clone(&measuring),
-            Arc::clone(&stop),
-            Arc::clone(&ok),
-            Arc::clone(&errors),
+            Arc::clone(&meter),
         );
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(100_000);
-            while !stop.load(Ordering::Relaxed) {
+            while meter.running() {
                 let t0 = Instant::now();
                 match call.send(&mut sender, &uri, &auth).await {
-                    Ok(()) => {
-                        if measuring.load(Ordering::Relaxed) {
-                            ok.fetch_add(1, Ordering::Relaxed);
-                            lat.push(t0.elapsed().as_micros() as u64);
-                        }
-                    }
+                    Ok(()) => meter.success(t0, &mut lat),
                     Err(e) => {
-                        if errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                        if meter.error() {
                             eprintln!("first error: {e}");
                         }
                         if sender.is_closed() {
@@ -496,31 +486,9 @@ pub async fn grpc(
             lat
         }));
     }
-    tokio::time::sleep(timing.warmup()).await;
-    measuring.store(true, Ordering::SeqCst);
-    let start = Instant::now();
-    tokio::time::sleep(timing.measured()).await;
-    measuring.store(false, Ordering::SeqCst);
-    let secs = start.elapsed().as_secs_f64();
-    stop.store(true, Ordering::SeqCst);
-    let mut lat = Vec::new();
-    for t in tasks {
-        if let Ok(v) = t.await {
-            lat.extend(v);
-        }
-    }
-    lat.sort_unstable();
-    let pct = |p: f64| super::stats::percentile_ms(&lat, p);
-    let n = ok.load(Ordering::SeqCst);
-    Ok(json!({
-        "ops": n,
-        "errors": errors.load(Ordering::SeqCst),
-        "seconds": secs,
-        "ops_per_sec": n as f64 / secs,
-        "p50_ms": pct(0.5),
-        "p99_ms": pct(0.99),
-        "streams": streams,
-    }))
+    let secs = meter.window(&timing).await;
+    let report = meter.report(secs, gather(tasks).await);
+    Ok(with(report, "streams", json!(streams)))
 }
 
 #[cfg(test)]

@@ -3,15 +3,14 @@
 //! clients do). Every answer is decoded and must carry Result Status Success. The same
 //! generator drives PyKMIP's own server in the same run.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rustls::pki_types::ServerName;
 use strongroom_kmip::ttlv::{decode, encode, Limits, Tag, Ttlv};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::stats::percentile_ms;
+use super::stats::{gather, Meter};
 use crate::error::Error;
 
 /// What each request does.
@@ -186,37 +185,19 @@ pub async fn run(op: KmipOp, load: KmipLoad) -> Result<serde_json::Value, Error>
         }
     };
     let msg = Arc::new(msg);
-    let measuring = Arc::new(AtomicBool::new(false));
-    let stop = Arc::new(AtomicBool::new(false));
-    let ok = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let max = load.max_requests;
+    let meter = Arc::new(Meter::with_max(load.max_requests));
     let mut tasks = Vec::new();
     for mut tls in conns {
-        let (msg, measuring, stop, ok, errors) = (
-            Arc::clone(&msg),
-            Arc::clone(&measuring),
-            Arc::clone(&stop),
-            Arc::clone(&ok),
-            Arc::clone(&errors),
-        );
+        let (msg, meter) = (Arc::clone(&msg), Arc::clone(&meter));
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(100_000);
             let mut buf = Vec::with_capacity(1024);
-            while !stop.load(Ordering::Relaxed) {
+            while meter.running() {
                 let t0 = Instant::now();
                 match exchange(&mut tls, &msg, &mut buf).await {
-                    Ok(_) => {
-                        if measuring.load(Ordering::Relaxed) {
-                            let n = ok.fetch_add(1, Ordering::Relaxed) + 1;
-                            lat.push(t0.elapsed().as_micros() as u64);
-                            if max.is_some_and(|m| n >= m) {
-                                stop.store(true, Ordering::Relaxed);
-                            }
-                        }
-                    }
+                    Ok(_) => meter.success(t0, &mut lat),
                     Err(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
+                        meter.error();
                         break;
                     }
                 }
@@ -224,27 +205,6 @@ pub async fn run(op: KmipOp, load: KmipLoad) -> Result<serde_json::Value, Error>
             lat
         }));
     }
-    tokio::time::sleep(load.timing.warmup()).await;
-    measuring.store(true, Ordering::Relaxed);
-    let t = Instant::now();
-    let until = t + load.timing.measured();
-    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    measuring.store(false, Ordering::Relaxed);
-    let secs = t.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await?);
-    }
-    all.sort_unstable();
-    let n = ok.load(Ordering::Relaxed);
-    Ok(serde_json::json!({
-        "ops_per_sec": n as f64 / secs,
-        "requests": n,
-        "errors": errors.load(Ordering::Relaxed),
-        "p50_ms": percentile_ms(&all, 0.50),
-        "p99_ms": percentile_ms(&all, 0.99),
-    }))
+    let secs = meter.window(&load.timing).await;
+    Ok(meter.report(secs, gather(tasks).await))
 }

@@ -7,10 +7,10 @@ mod kmip;
 mod pkcs11;
 mod stats;
 
-use stats::percentile_ms;
+use stats::Meter;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -367,10 +367,7 @@ pub async fn run(a: BenchArgs) -> Result<(), Error> {
                 })
                 .collect();
             let shared = Arc::new(Shared {
-                measuring: AtomicBool::new(false),
-                stop: AtomicBool::new(false),
-                ok: AtomicU64::new(0),
-                errors: AtomicU64::new(0),
+                meter: Meter::default(),
                 counter: AtomicU64::new(0),
                 max_requests,
             });
@@ -398,45 +395,20 @@ pub async fn run(a: BenchArgs) -> Result<(), Error> {
                     .await
                 }));
             }
-            tokio::time::sleep(timing.warmup()).await;
-            let ok0 = shared.ok.load(Ordering::SeqCst);
-            shared.measuring.store(true, Ordering::SeqCst);
-            let start = Instant::now();
-            while start.elapsed() < timing.measured() && !shared.stop.load(Ordering::SeqCst) {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            let elapsed = start.elapsed().as_secs_f64();
-            shared.measuring.store(false, Ordering::SeqCst);
-            let ok = shared.ok.load(Ordering::SeqCst) - ok0;
-            shared.stop.store(true, Ordering::SeqCst);
-            let mut lat = Vec::new();
-            for t in tasks {
-                if let Ok(v) = t.await {
-                    lat.extend(v);
-                }
-            }
-            lat.sort_unstable();
-            let pct = |p: f64| percentile_ms(&lat, p);
-            let out = json!({
-                "ops": ok,
-                "errors": shared.errors.load(Ordering::SeqCst),
-                "seconds": elapsed,
-                "ops_per_sec": ok as f64 / elapsed,
-                "p50_ms": pct(0.50),
-                "p99_ms": pct(0.99),
-                "connections": connections,
-            });
+            let secs = shared.meter.window(&timing).await;
+            let report = shared.meter.report(secs, stats::gather(tasks).await);
+            let out = stats::with(report, "connections", json!(connections));
             println!("{out}");
             Ok(())
         }
     }
 }
 
+/// What the HTTP load generator's connections share.
 struct Shared {
-    measuring: AtomicBool,
-    stop: AtomicBool,
-    ok: AtomicU64,
-    errors: AtomicU64,
+    meter: Meter,
+    /// Requests sent, warm-up included: picks each request's id, and ends the run at
+    /// `max_requests` (so that a run creates exactly that many keys).
     counter: AtomicU64,
     max_requests: Option<u64>,
 }
@@ -451,9 +423,9 @@ async fn worker(
     headers: Vec<(String, String)>,
 ) -> Vec<u64> {
     let mut lat = Vec::with_capacity(100_000);
-    'reconnect: while !shared.stop.load(Ordering::Relaxed) {
+    'reconnect: while shared.meter.running() {
         let Ok(stream) = tokio::net::TcpStream::connect(&authority).await else {
-            shared.errors.fetch_add(1, Ordering::Relaxed);
+            shared.meter.error();
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
@@ -464,11 +436,11 @@ async fn worker(
             continue;
         };
         tokio::spawn(conn);
-        while !shared.stop.load(Ordering::Relaxed) {
+        while shared.meter.running() {
             let n = shared.counter.fetch_add(1, Ordering::Relaxed);
             if let Some(max) = shared.max_requests {
                 if n >= max {
-                    shared.stop.store(true, Ordering::Relaxed);
+                    shared.meter.stop();
                     break 'reconnect;
                 }
             }
@@ -492,18 +464,14 @@ async fn worker(
                 Ok(resp) => {
                     let status = resp.status();
                     let _ = resp.into_body().collect().await;
-                    let us = t.elapsed().as_micros() as u64;
                     if status.is_success() {
-                        shared.ok.fetch_add(1, Ordering::Relaxed);
-                        if shared.measuring.load(Ordering::Relaxed) {
-                            lat.push(us);
-                        }
+                        shared.meter.success(t, &mut lat);
                     } else {
-                        shared.errors.fetch_add(1, Ordering::Relaxed);
+                        shared.meter.error();
                     }
                 }
                 Err(_) => {
-                    shared.errors.fetch_add(1, Ordering::Relaxed);
+                    shared.meter.error();
                     continue 'reconnect;
                 }
             }

@@ -3,7 +3,6 @@
 //! memory the library adds to a process with many sessions and session objects.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -14,6 +13,7 @@ use cryptoki::types::AuthPin;
 use serde_json::json;
 
 use super::grep11::Ep11Op;
+use super::stats::Meter;
 use crate::error::Error;
 
 fn e(e: cryptoki::error::Error) -> Error {
@@ -108,21 +108,20 @@ pub fn load(
     timing: super::Timing,
 ) -> Result<serde_json::Value, Error> {
     let (p, slot) = open(&module, pin)?;
-    let ops = AtomicU64::new(0);
-    let errors = AtomicU64::new(0);
-    let counting = AtomicBool::new(false);
-    let stop = AtomicBool::new(false);
+    let meter = Meter::default();
     let data = vec![0x5Au8; if op == Ep11Op::AesEncrypt { 1024 } else { 32 }];
-    let mut measured = 0.0;
+    let mut secs = 0.0;
+    let mut lat = Vec::new();
     std::thread::scope(|scope| -> Result<(), Error> {
         let mut handles = Vec::new();
         for _ in 0..threads {
-            let (p, ops, errors, counting, stop, data) =
-                (&p, &ops, &errors, &counting, &stop, &data);
-            handles.push(scope.spawn(move || -> Result<(), Error> {
+            let (p, meter, data) = (&p, &meter, &data);
+            handles.push(scope.spawn(move || -> Result<Vec<u64>, Error> {
                 let s = p.open_rw_session(slot).map_err(e)?;
                 let (key, mech) = key_for(&s, op)?;
-                while !stop.load(Ordering::Relaxed) {
+                let mut lat = Vec::with_capacity(100_000);
+                while meter.running() {
+                    let t0 = Instant::now();
                     let r = match op {
                         Ep11Op::RsaSign | Ep11Op::EcdsaSign | Ep11Op::MlDsaSign => {
                             s.sign(&mech, key, data).map(drop)
@@ -132,33 +131,29 @@ pub fn load(
                             .map(drop)
                             .map_err(|_| cryptoki::error::Error::NullFunctionPointer),
                     };
-                    if counting.load(Ordering::Relaxed) {
-                        match r {
-                            Ok(()) => ops.fetch_add(1, Ordering::Relaxed),
-                            Err(_) => errors.fetch_add(1, Ordering::Relaxed),
-                        };
+                    match r {
+                        Ok(()) => meter.success(t0, &mut lat),
+                        Err(_) => {
+                            meter.error();
+                        }
                     }
                 }
-                Ok(())
+                Ok(lat)
             }));
         }
         std::thread::sleep(timing.warmup());
-        counting.store(true, Ordering::Relaxed);
-        let start = Instant::now();
+        let start = meter.open();
         std::thread::sleep(timing.measured());
-        counting.store(false, Ordering::Relaxed);
-        measured = start.elapsed().as_secs_f64();
-        stop.store(true, Ordering::Relaxed);
+        secs = meter.close(start);
         for h in handles {
-            h.join()
-                .map_err(|_| Error::other("a load thread panicked"))??;
+            lat.extend(
+                h.join()
+                    .map_err(|_| Error::other("a load thread panicked"))??,
+            );
         }
         Ok(())
     })?;
-    let n = ops.load(Ordering::Relaxed);
-    Ok(
-        json!({"ops": n, "seconds": measured, "ops_per_sec": n as f64 / measured, "errors": errors.load(Ordering::Relaxed)}),
-    )
+    Ok(meter.report(secs, lat))
 }
 
 fn rss_kb() -> u64 {
