@@ -112,13 +112,18 @@ pub fn load(
     let data = vec![0x5Au8; if op == Ep11Op::AesEncrypt { 1024 } else { 32 }];
     let mut secs = 0.0;
     let mut lat = Vec::new();
+    let ready = std::sync::Barrier::new(threads + 1);
     std::thread::scope(|scope| -> Result<(), Error> {
         let mut handles = Vec::new();
         for _ in 0..threads {
-            let (p, meter, data) = (&p, &meter, &data);
+            let (p, meter, data, ready) = (&p, &meter, &data, &ready);
             handles.push(scope.spawn(move || -> Result<Vec<u64>, Error> {
-                let s = p.open_rw_session(slot).map_err(e)?;
-                let (key, mech) = key_for(&s, op)?;
+                let prepared = p.open_rw_session(slot).map_err(e).and_then(|s| {
+                    let (key, mech) = key_for(&s, op)?;
+                    Ok((s, key, mech))
+                });
+                ready.wait();
+                let (s, key, mech) = prepared?;
                 let mut lat = Vec::with_capacity(100_000);
                 while meter.running() {
                     let t0 = Instant::now();
@@ -141,6 +146,10 @@ pub fn load(
                 Ok(lat)
             }));
         }
+        // The warm-up starts when every thread has its session and key: generating 16
+        // RSA keys takes seconds, and a window opened while some threads still generate
+        // would count a lower rate than the module serves.
+        ready.wait();
         std::thread::sleep(timing.warmup());
         let start = meter.open();
         std::thread::sleep(timing.measured());
