@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::stats::{gather, with, Meter};
+use super::stats::{gather, Meter};
 use crate::error::Error;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -487,8 +487,9 @@ pub async fn grpc(
         }));
     }
     let secs = meter.window(&timing).await;
-    let report = meter.report(secs, gather(tasks).await);
-    Ok(with(report, "streams", json!(streams)))
+    let mut report = meter.report(secs, gather(tasks).await);
+    report["streams"] = json!(streams);
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -396,9 +396,9 @@ pub async fn run(a: BenchArgs) -> Result<(), Error> {
                 }));
             }
             let secs = shared.meter.window(&timing).await;
-            let report = shared.meter.report(secs, stats::gather(tasks).await);
-            let out = stats::with(report, "connections", json!(connections));
-            println!("{out}");
+            let mut report = shared.meter.report(secs, stats::gather(tasks).await);
+            report["connections"] = json!(connections);
+            println!("{report}");
             Ok(())
         }
     }

@@ -124,18 +124,6 @@ pub(crate) async fn gather(workers: Vec<tokio::task::JoinHandle<Vec<u64>>>) -> V
     all
 }
 
-/// `value`, an object, with `key` set to `extra`.
-pub(crate) fn with(
-    mut value: serde_json::Value,
-    key: &str,
-    extra: serde_json::Value,
-) -> serde_json::Value {
-    if let Some(o) = value.as_object_mut() {
-        o.insert(key.to_string(), extra);
-    }
-    value
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
