@@ -206,7 +206,8 @@ def test_rekey_offset_moves_the_dates_and_an_activation_date_that_comes_activate
 
 def test_register_get_and_aes_gcm_with_a_server_chosen_iv(kmip):
     material = os.urandom(16)
-    sk = objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 128, material, name="registered")
+    sk = objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 128, material, name="registered",
+                              masks=[enums.CryptographicUsageMask.ENCRYPT, enums.CryptographicUsageMask.DECRYPT])
     uid = kmip.register(sk)
     assert kmip.get(uid).value == material
     kmip.activate(uid)
@@ -280,7 +281,8 @@ def test_key_pairs_sign_and_verify_against_cryptography(kmip):
 def test_mac_matches_hmac(kmip):
     from cryptography.hazmat.primitives import hmac
     material = os.urandom(32)
-    uid = kmip.register(objects.SymmetricKey(enums.CryptographicAlgorithm.HMAC_SHA256, 256, material))
+    uid = kmip.register(objects.SymmetricKey(enums.CryptographicAlgorithm.HMAC_SHA256, 256, material,
+                                             masks=[enums.CryptographicUsageMask.MAC_GENERATE]))
     kmip.activate(uid)
     _, mac = kmip.mac(b"data", uid=uid, algorithm=enums.CryptographicAlgorithm.HMAC_SHA256)
     h = hmac.HMAC(material, hashes.SHA256())
@@ -288,6 +290,40 @@ def test_mac_matches_hmac(kmip):
     assert mac == h.finalize()
     kmip.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, uid)
     kmip.destroy(uid)
+
+
+def test_the_usage_mask_decides_what_a_key_may_do(kmip):
+    """As PyKMIP's own server does, each operation needs its bit in the key's Cryptographic
+    Usage Mask; the refusal is Permission Denied (KMIP 1.x)."""
+    def refused(call):
+        with pytest.raises(pie_exceptions.KmipOperationFailure) as e:
+            call()
+        assert e.value.reason == enums.ResultReason.PERMISSION_DENIED, e.value
+        assert "Cryptographic Usage Mask" in str(e.value), e.value
+
+    # PyKMIP's create() sends Encrypt and Decrypt: no MAC.
+    aes = kmip.create(enums.CryptographicAlgorithm.AES, 256)
+    kmip.activate(aes)
+    refused(lambda: kmip.mac(b"data", uid=aes, algorithm=enums.CryptographicAlgorithm.HMAC_SHA256))
+    # Registered with an empty mask (PyKMIP's default for a registered key): no use at all.
+    bare = kmip.register(objects.SymmetricKey(enums.CryptographicAlgorithm.HMAC_SHA256, 256, os.urandom(32)))
+    kmip.activate(bare)
+    refused(lambda: kmip.mac(b"data", uid=bare, algorithm=enums.CryptographicAlgorithm.HMAC_SHA256))
+    # A private key whose mask says Verify cannot sign; one that says Sign can.
+    params = {"cryptographic_algorithm": enums.CryptographicAlgorithm.RSA,
+              "hashing_algorithm": enums.HashingAlgorithm.SHA_256,
+              "padding_method": enums.PaddingMethod.PSS}
+    pub, priv = kmip.create_key_pair(enums.CryptographicAlgorithm.RSA, 2048,
+                                     public_usage_mask=[enums.CryptographicUsageMask.SIGN],
+                                     private_usage_mask=[enums.CryptographicUsageMask.VERIFY])
+    kmip.activate(pub)
+    kmip.activate(priv)
+    refused(lambda: kmip.sign(b"m", uid=priv, cryptographic_parameters=params))
+    # The public key's mask lacks Verify.
+    refused(lambda: kmip.signature_verify(b"m", b"\0" * 256, uid=pub, cryptographic_parameters=params))
+    for u in (aes, bare, pub, priv):
+        kmip.revoke(enums.RevocationReasonCode.CESSATION_OF_OPERATION, u)
+        kmip.destroy(u)
 
 
 def test_locate_by_name_type_and_paging(kmip):

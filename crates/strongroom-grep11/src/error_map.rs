@@ -67,6 +67,16 @@ pub fn ckr_of(kind: ErrorKind) -> (tonic::Code, Ckr, bool) {
         | KeyVersionInvalid
         | UnitCommandMalformed
         | KmipAttributeReadOnly => (Code::InvalidArgument, ckr::ARGUMENTS_BAD, false),
+        KmipUsageMaskForbids => (
+            Code::InvalidArgument,
+            ckr::KEY_FUNCTION_NOT_PERMITTED,
+            false,
+        ),
+        KmipUsageLimitReached => (
+            Code::FailedPrecondition,
+            ckr::KEY_FUNCTION_NOT_PERMITTED,
+            false,
+        ),
         Unsupported => (Code::InvalidArgument, ckr::MECHANISM_INVALID, false),
         CryptoFailure => (Code::InvalidArgument, ckr::ENCRYPTED_DATA_INVALID, false),
         KeyNotFound

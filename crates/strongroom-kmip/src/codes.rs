@@ -14,6 +14,7 @@ pub mod op {
     pub const ADD_ATTRIBUTE: u32 = 0x0D;
     pub const MODIFY_ATTRIBUTE: u32 = 0x0E;
     pub const DELETE_ATTRIBUTE: u32 = 0x0F;
+    pub const GET_USAGE_ALLOCATION: u32 = 0x10;
     pub const ACTIVATE: u32 = 0x12;
     pub const REVOKE: u32 = 0x13;
     pub const DESTROY: u32 = 0x14;
@@ -39,6 +40,7 @@ pub mod op {
         ADD_ATTRIBUTE,
         MODIFY_ATTRIBUTE,
         DELETE_ATTRIBUTE,
+        GET_USAGE_ALLOCATION,
         ACTIVATE,
         REVOKE,
         DESTROY,
@@ -73,7 +75,9 @@ pub mod reason {
     pub const PERMISSION_DENIED: u32 = 0x0C;
     pub const KEY_FORMAT_TYPE_NOT_SUPPORTED: u32 = 0x10;
     pub const OBJECT_ALREADY_EXISTS: u32 = 0x18;
+    pub const USAGE_LIMIT_EXCEEDED: u32 = 0x1A;
     pub const READ_ONLY_ATTRIBUTE: u32 = 0x1D;
+    pub const INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK: u32 = 0x29;
     pub const WRONG_KEY_LIFECYCLE_STATE: u32 = 0x43;
     pub const SERVER_LIMIT_EXCEEDED: u32 = 0x3A;
     pub const UNSUPPORTED_PROTOCOL_VERSION: u32 = 0x3F;

@@ -82,6 +82,20 @@ pub fn reason_of(kind: ErrorKind, v2: bool) -> u32 {
                 reason::PERMISSION_DENIED
             }
         }
+        KmipUsageMaskForbids => {
+            if v2 {
+                reason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK
+            } else {
+                reason::PERMISSION_DENIED
+            }
+        }
+        KmipUsageLimitReached => {
+            if v2 {
+                reason::USAGE_LIMIT_EXCEEDED
+            } else {
+                reason::PERMISSION_DENIED
+            }
+        }
         AlreadyExists | AliasTaken => reason::OBJECT_ALREADY_EXISTS,
         Unsupported | RootKeyRequired | RegistrationRootRequired => reason::FEATURE_NOT_SUPPORTED,
         CryptoFailure => reason::CRYPTOGRAPHIC_FAILURE,

@@ -67,6 +67,8 @@ pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
         KmipObjectNotFound => (StatusCode::NOT_FOUND, "KMIP_OBJECT_NOT_FOUND_ERR"),
         KmipAdapterNotEmpty => (StatusCode::CONFLICT, "KMIP_ADAPTER_HAS_OBJECTS_ERR"),
         KmipAttributeReadOnly => (StatusCode::BAD_REQUEST, "INVALID_FIELD_ERR"),
+        KmipUsageMaskForbids => (StatusCode::BAD_REQUEST, "BAD_REQUEST_ERR"),
+        KmipUsageLimitReached => (StatusCode::CONFLICT, "QUOTA_EXCEEDED_ERR"),
         Unsupported => (StatusCode::BAD_REQUEST, "FEATURE_RESTRICTED_ERR"),
         CryptoFailure => (StatusCode::BAD_REQUEST, "BAD_REQUEST_ERR"),
         Pkcs11(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST_ERR"),

@@ -147,6 +147,8 @@ pub enum Action {
     KmipGetAttributeList,
     /// `kmip.get_attributes`
     KmipGetAttributes,
+    /// `kmip.get_usage_allocation`
+    KmipGetUsageAllocation,
     /// `kmip.locate`
     KmipLocate,
     /// `kmip.mac`
@@ -316,6 +318,7 @@ impl Action {
         Action::KmipGet,
         Action::KmipGetAttributeList,
         Action::KmipGetAttributes,
+        Action::KmipGetUsageAllocation,
         Action::KmipLocate,
         Action::KmipMac,
         Action::KmipModifyAttribute,
@@ -435,6 +438,7 @@ impl Action {
             Action::KmipGet => "kmip.get",
             Action::KmipGetAttributeList => "kmip.get_attribute_list",
             Action::KmipGetAttributes => "kmip.get_attributes",
+            Action::KmipGetUsageAllocation => "kmip.get_usage_allocation",
             Action::KmipLocate => "kmip.locate",
             Action::KmipMac => "kmip.mac",
             Action::KmipModifyAttribute => "kmip.modify_attribute",

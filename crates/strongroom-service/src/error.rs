@@ -151,6 +151,10 @@ pub enum ErrorKind {
     KmipAdapterNotEmpty,
     /// A KMIP attribute that the server maintains cannot be set or removed.
     KmipAttributeReadOnly,
+    /// The KMIP object's Cryptographic Usage Mask does not allow the operation.
+    KmipUsageMaskForbids,
+    /// The KMIP object's Usage Limits have too little left for the operation.
+    KmipUsageLimitReached,
     /// A KMIP feature, format, algorithm or parameter this server does not offer.
     Unsupported,
     /// A cryptographic check failed (a tag, a padding): the input is not authentic.
@@ -167,7 +171,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind (for exhaustive mapping tests).
-    pub const ALL: [ErrorKind; 59] = [
+    pub const ALL: [ErrorKind; 61] = [
         ErrorKind::Unauthenticated,
         ErrorKind::MalformedToken,
         ErrorKind::Forbidden,
@@ -221,6 +225,8 @@ impl ErrorKind {
         ErrorKind::KmipObjectNotFound,
         ErrorKind::KmipAdapterNotEmpty,
         ErrorKind::KmipAttributeReadOnly,
+        ErrorKind::KmipUsageMaskForbids,
+        ErrorKind::KmipUsageLimitReached,
         ErrorKind::Unsupported,
         ErrorKind::CryptoFailure,
         ErrorKind::Pkcs11(strongroom_model::pkcs11::ckr::GENERAL_ERROR),
@@ -285,6 +291,8 @@ impl ErrorKind {
             ErrorKind::KmipObjectNotFound => "kmip_object_not_found",
             ErrorKind::KmipAdapterNotEmpty => "kmip_adapter_not_empty",
             ErrorKind::KmipAttributeReadOnly => "kmip_attribute_read_only",
+            ErrorKind::KmipUsageMaskForbids => "kmip_usage_mask_forbids",
+            ErrorKind::KmipUsageLimitReached => "kmip_usage_limit_reached",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::CryptoFailure => "crypto_failure",
             ErrorKind::Pkcs11(_) => "pkcs11",
@@ -315,6 +323,7 @@ impl ErrorKind {
             | IncorrectNonceIv
             | SearchTooBroad
             | KmipAttributeReadOnly
+            | KmipUsageMaskForbids
             | Unsupported
             | CryptoFailure
             | UnitCommandMalformed
@@ -348,6 +357,7 @@ impl ErrorKind {
             | ProtectedResource
             | PreventKeyDeletion
             | KmipAdapterNotEmpty
+            | KmipUsageLimitReached
             | UnitReplay
             | UnitState
             | UnitRoster => S::Conflict,

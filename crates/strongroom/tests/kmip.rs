@@ -1240,3 +1240,161 @@ async fn kmip_handshakes_are_counted_by_key_exchange_group() {
         .unwrap();
     assert!(n >= 1);
 }
+
+const MAC: u32 = 0x23;
+const GET_USAGE_ALLOCATION: u32 = 0x10;
+const USAGE_LIMIT_EXCEEDED: u32 = 0x1A;
+const INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK: u32 = 0x29;
+
+/// Creates and activates an AES-256 key with these extra template attributes (1.4).
+async fn active_aes_with(t: &mut TlsStream<TcpStream>, extra: Vec<Ttlv>) -> String {
+    let mut template = aes_template(256);
+    if let strongroom_kmip::ttlv::Value::Structure(items) = &mut template.value {
+        items.extend(extra);
+    }
+    let r = ok(&call(
+        t,
+        &request(
+            (1, 4),
+            vec![
+                (
+                    CREATE,
+                    vec![Ttlv::enumeration(Tag::OBJECT_TYPE, 2), template],
+                ),
+                (ACTIVATE, vec![]),
+            ],
+        ),
+    )
+    .await);
+    uid_of(&r[0])
+}
+
+/// The (status, reason) of a MAC over `data` with key `uid`, in protocol version `v`.
+async fn mac_outcome(
+    t: &mut TlsStream<TcpStream>,
+    v: (i32, i32),
+    uid: &str,
+    data: &[u8],
+) -> (u32, Option<u32>) {
+    let r = call(
+        t,
+        &request(
+            v,
+            vec![(
+                MAC,
+                vec![
+                    Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid),
+                    Ttlv::bytes(Tag::DATA, data),
+                ],
+            )],
+        ),
+    )
+    .await;
+    let (status, reason, _) = items(&r).remove(0);
+    (status, reason)
+}
+
+/// The Usage Limits Count GetAttributes reports.
+async fn usage_count(t: &mut TlsStream<TcpStream>, uid: &str) -> i64 {
+    let v = attribute_values(t, uid, "Usage Limits").await;
+    v[0].child(Tag::USAGE_LIMITS_COUNT)
+        .and_then(Ttlv::as_long)
+        .unwrap()
+}
+
+/// The Cryptographic Usage Mask and Usage Limits bound what a key does over the wire, with
+/// KMIP 1.x's Permission Denied and 2.x's finer reasons, and Get Usage Allocation draws on
+/// the limits.
+#[tokio::test]
+async fn the_usage_mask_and_usage_limits_bound_a_key_on_the_wire() {
+    use strongroom_kmip::ttlv::Value;
+    let dir = tempfile::tempdir().unwrap();
+    let _s = Server::start_with(dir.path(), KMIP);
+    let d = dev(dir.path());
+    let mut t = tls_to(&d, None).await.unwrap();
+    let mask = |bits: i32| {
+        Ttlv::attribute(
+            "Cryptographic Usage Mask",
+            Ttlv::integer(Tag::ATTRIBUTE_VALUE, bits),
+        )
+    };
+    let limits = |total: i64, unit: u32| {
+        Ttlv::attribute(
+            "Usage Limits",
+            Ttlv::structure(
+                Tag::ATTRIBUTE_VALUE,
+                vec![
+                    Ttlv::new(Tag::USAGE_LIMITS_TOTAL, Value::LongInteger(total)),
+                    Ttlv::new(Tag::USAGE_LIMITS_COUNT, Value::LongInteger(0)),
+                    Ttlv::enumeration(Tag::USAGE_LIMITS_UNIT, unit),
+                ],
+            ),
+        )
+    };
+
+    // Encrypt|Decrypt: no MAC, in either major version.
+    let enc = active_aes_with(&mut t, vec![mask(0x04 | 0x08)]).await;
+    assert_eq!(
+        mac_outcome(&mut t, (1, 4), &enc, b"m").await,
+        (1, Some(PERMISSION_DENIED))
+    );
+    assert_eq!(
+        mac_outcome(&mut t, (2, 1), &enc, b"m").await,
+        (1, Some(INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK))
+    );
+
+    // MAC Generate with two uses (the client's Count of 0 is ignored): two MACs, then
+    // Usage Limit Exceeded (2.x) or Permission Denied (1.x).
+    let two = active_aes_with(&mut t, vec![mask(0x80), limits(2, 2)]).await;
+    assert_eq!(usage_count(&mut t, &two).await, 2);
+    assert_eq!(mac_outcome(&mut t, (2, 1), &two, b"m").await, (0, None));
+    assert_eq!(mac_outcome(&mut t, (1, 4), &two, b"m").await, (0, None));
+    assert_eq!(usage_count(&mut t, &two).await, 0);
+    assert_eq!(
+        mac_outcome(&mut t, (2, 1), &two, b"m").await,
+        (1, Some(USAGE_LIMIT_EXCEEDED))
+    );
+    assert_eq!(
+        mac_outcome(&mut t, (1, 4), &two, b"m").await,
+        (1, Some(PERMISSION_DENIED))
+    );
+
+    // Get Usage Allocation of bytes: 6 of 10, then 5 more is refused.
+    let bytes = active_aes_with(&mut t, vec![limits(10, 1)]).await;
+    let allocate = |n: i64| {
+        request(
+            (1, 4),
+            vec![(
+                GET_USAGE_ALLOCATION,
+                vec![
+                    Ttlv::text(Tag::UNIQUE_IDENTIFIER, bytes.clone()),
+                    Ttlv::new(Tag::USAGE_LIMITS_COUNT, Value::LongInteger(n)),
+                ],
+            )],
+        )
+    };
+    let r = ok(&call(&mut t, &allocate(6)).await);
+    assert_eq!(uid_of(&r[0]), bytes);
+    assert_eq!(usage_count(&mut t, &bytes).await, 4);
+    let (status, reason, _) = items(&call(&mut t, &allocate(5)).await).remove(0);
+    assert_eq!((status, reason), (1, Some(PERMISSION_DENIED)));
+    // A MAC of 4 bytes takes the rest.
+    assert_eq!(
+        mac_outcome(&mut t, (2, 1), &bytes, b"1234").await,
+        (0, None)
+    );
+    assert_eq!(usage_count(&mut t, &bytes).await, 0);
+
+    // Query lists Get Usage Allocation.
+    let q = ok(&call(
+        &mut t,
+        &request(
+            (1, 4),
+            vec![(QUERY, vec![Ttlv::enumeration(Tag::QUERY_FUNCTION, 1)])],
+        ),
+    )
+    .await);
+    assert!(q[0]
+        .children(Tag::OPERATION)
+        .any(|o| o.as_enum() == Some(GET_USAGE_ALLOCATION)));
+}

@@ -21,6 +21,7 @@ pub async fn run(ctx: &mut OpCtx<'_>, operation: u32, p: &Ttlv) -> Result<Vec<Tt
         op::REGISTER => objects::register(ctx, p).await,
         op::GET => objects::get(ctx, p).await,
         op::ACTIVATE => objects::activate(ctx, p).await,
+        op::GET_USAGE_ALLOCATION => objects::get_usage_allocation(ctx, p).await,
         op::REVOKE => objects::revoke(ctx, p).await,
         op::DESTROY => objects::destroy(ctx, p).await,
         op::REKEY => objects::rekey(ctx, p).await,

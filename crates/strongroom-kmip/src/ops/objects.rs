@@ -170,6 +170,22 @@ pub async fn activate(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipEr
     Ok(vec![uid_item(id)])
 }
 
+/// Get Usage Allocation: draws Usage Limits Count units from the object's Usage Limits.
+pub async fn get_usage_allocation(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipError> {
+    let id = ctx.uid(p)?;
+    let amount = match p.child(Tag::USAGE_LIMITS_COUNT) {
+        None => return Err(KmipError::missing("a Usage Limits Count")),
+        Some(t) => t
+            .as_long()
+            .ok_or_else(|| KmipError::invalid("Usage Limits Count (a Long Integer)"))?,
+    };
+    ctx.service
+        .kmip_get_usage_allocation(ctx.session, &id, amount)
+        .await
+        .map_err(|e| ctx.fail(e))?;
+    Ok(vec![uid_item(id)])
+}
+
 pub async fn revoke(ctx: &mut OpCtx<'_>, p: &Ttlv) -> Result<Vec<Ttlv>, KmipError> {
     let id = ctx.uid(p)?;
     let r = p

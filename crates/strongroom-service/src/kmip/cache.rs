@@ -41,6 +41,8 @@ impl CachedKmip {
             material: self.material.clone()?,
             protect_stopped: date(names::PROTECT_STOP_DATE).is_some_and(|t| t <= now),
             process_pending: date(names::PROCESS_START_DATE).is_some_and(|t| t > now),
+            usage_mask: self.stored.usage_mask(),
+            limited: self.stored.usage_limits().is_some(),
         })
     }
 }

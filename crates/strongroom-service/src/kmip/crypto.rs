@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use super::model::*;
 use super::objects::{KmipManaged, KmipSession, NewKmipObject};
+use super::usage::KeyUse;
 use crate::action::Action;
 use crate::error::{ErrorKind, Result, ServiceError};
 use crate::Service;
@@ -148,29 +149,30 @@ fn rekey_dates(st: &StoredAttributes, now: i64, offset: Option<u32>) -> Vec<Attr
     out
 }
 
-/// Whether `m` may be used to `verb` now: by its state, and by its Protect Stop Date
-/// (protection: encrypt, sign, MAC) or Process Start Date (`decrypting`: decrypt,
-/// verify).
-fn usable(m: &KmipManaged, verb: &str, decrypting: bool) -> Result<()> {
+/// Whether `m` may be put to `use` now: by its state, by its Protect Stop Date
+/// (protection: encrypt, sign, MAC) or Process Start Date (processing: decrypt, verify),
+/// and by its Cryptographic Usage Mask.
+fn usable(m: &KmipManaged, use_: KeyUse) -> Result<()> {
+    let processing = !use_.protects();
     let ok = match m.state {
         KmipState::Active => true,
-        KmipState::Deactivated | KmipState::Compromised => decrypting,
+        KmipState::Deactivated | KmipState::Compromised => processing,
         _ => false,
     };
     let refused = |why: String| {
         Err(ServiceError::new(
             ErrorKind::InvalidKeyState,
-            format!("{why}: it cannot be used to {verb}"),
+            format!("{why}: it cannot be used to {}", use_.verb()),
         ))
     };
     if !ok {
         refused(format!("The object is {:?}", m.state))
-    } else if decrypting && m.process_pending {
+    } else if processing && m.process_pending {
         refused("The object's Process Start Date has not come".into())
-    } else if !decrypting && m.protect_stopped {
+    } else if !processing && m.protect_stopped {
         refused("The object's Protect Stop Date has passed".into())
     } else {
-        Ok(())
+        m.usage_mask.map_or(Ok(()), |mask| use_.allowed_by(mask))
     }
 }
 
@@ -248,7 +250,7 @@ impl Service {
             };
             // What would refuse the pair is checked before any key is made.
             for a in private_attrs.iter().chain(&public_attrs) {
-                super::objects::check_settable(a)?;
+                super::usage::admit(a.clone())?;
             }
             self.kmip_check_room(s, 2).await?;
             let (pkcs8, public) = self.provider.asym_generate(kind).map_err(|_| {
@@ -443,13 +445,12 @@ impl Service {
         &self,
         s: &KmipSession,
         id: &str,
-        verb: &str,
-        verifying: bool,
+        use_: KeyUse,
         refusal: &'static str,
     ) -> Result<KmipManaged> {
         let k = self.kmip_key(s, id).await?;
-        usable(&k, verb, verifying)?;
-        let want = if verifying {
+        usable(&k, use_)?;
+        let want = if use_ == KeyUse::Verify {
             (object_type::PUBLIC_KEY, key_format::X_509)
         } else {
             (object_type::PRIVATE_KEY, key_format::PKCS_8)
@@ -473,9 +474,9 @@ impl Service {
         let op = async {
             check_data(data)?;
             let k = self.kmip_key(s, id).await?;
-            usable(&k, "encrypt", false)?;
+            usable(&k, KeyUse::Encrypt)?;
             self.symmetric_key(&k)?;
-            match cipher {
+            let out = match cipher {
                 KmipCipher::AesGcm { tag_len } => {
                     let (nonce, chosen) = match iv {
                         Some(v) => (
@@ -500,7 +501,7 @@ impl Service {
                     key.seal(&nonce, aad, &mut buf)
                         .map_err(|_| crypto_failed("encryption failed"))?;
                     let tag = buf.split_off(buf.len() - 16);
-                    Ok((buf, chosen, Some(tag[..tag_len].to_vec())))
+                    (buf, chosen, Some(tag[..tag_len].to_vec()))
                 }
                 KmipCipher::AesCbc { pad } => {
                     let (iv, chosen) = match iv {
@@ -528,9 +529,11 @@ impl Service {
                                 "AES-CBC without padding takes whole 16-byte blocks",
                             )
                         })?;
-                    Ok((ct, chosen, None))
+                    (ct, chosen, None)
                 }
-            }
+            };
+            self.kmip_spend(s, &k, data.len()).await?;
+            Ok(out)
         };
         self.audited(&s.ctx, Action::KmipEncrypt, Role::Writer, Some(id), op)
             .await
@@ -551,7 +554,7 @@ impl Service {
         let op = async {
             check_data(data)?;
             let k = self.kmip_key(s, id).await?;
-            usable(&k, "decrypt", true)?;
+            usable(&k, KeyUse::Decrypt)?;
             self.symmetric_key(&k)?;
             let iv = iv.ok_or_else(|| {
                 ServiceError::new(
@@ -620,7 +623,7 @@ impl Service {
             }
             check_data(data)?;
             let k = self
-                .signature_key(s, id, "sign", false, "Sign takes a private key")
+                .signature_key(s, id, KeyUse::Sign, "Sign takes a private key")
                 .await?;
             let key = self
                 .provider
@@ -631,6 +634,7 @@ impl Service {
             let out = key
                 .sign(scheme, &digest_for(sig, &digest, key.public()))
                 .map_err(|_| unsupported("the key does not fit the signature parameters"))?;
+            self.kmip_spend(s, &k, data.len()).await?;
             Ok(match sig {
                 KmipSignature::Ecdsa(_) => ecdsa_der(&out),
                 _ => out,
@@ -652,7 +656,7 @@ impl Service {
         let op = async {
             check_data(data)?;
             let k = self
-                .signature_key(s, id, "verify", true, "SignatureVerify takes a public key")
+                .signature_key(s, id, KeyUse::Verify, "SignatureVerify takes a public key")
                 .await?;
             let public = self
                 .provider
@@ -697,7 +701,7 @@ impl Service {
         let op = async {
             check_data(data)?;
             let k = self.kmip_key(s, id).await?;
-            usable(&k, "compute a MAC", false)?;
+            usable(&k, KeyUse::Mac)?;
             if k.object_type != object_type::SYMMETRIC_KEY {
                 return Err(ServiceError::new(
                     ErrorKind::InvalidField,
@@ -711,9 +715,12 @@ impl Service {
                 (None, Some(algorithm::HMAC_SHA512)) => KmipHash::Sha512,
                 (None, _) => KmipHash::Sha256,
             };
-            self.provider
+            let mac = self
+                .provider
                 .mac(MacAlg::Hmac(digest_of(hash)), &k.material, data)
-                .map_err(|_| crypto_failed("the MAC cannot be computed with this key"))
+                .map_err(|_| crypto_failed("the MAC cannot be computed with this key"))?;
+            self.kmip_spend(s, &k, data.len()).await?;
+            Ok(mac)
         };
         self.audited(&s.ctx, Action::KmipMac, Role::Writer, Some(id), op)
             .await

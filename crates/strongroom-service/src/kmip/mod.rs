@@ -11,8 +11,10 @@ mod crypto;
 mod dates;
 pub mod model;
 mod objects;
+mod usage;
 
 pub use admin::*;
 pub(crate) use cache::KmipCache;
 pub use model::*;
 pub use objects::*;
+pub use usage::{usage_mask, KeyUse, UsageLimits, UsageUnit};

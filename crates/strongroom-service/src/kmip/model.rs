@@ -189,6 +189,8 @@ pub mod names {
     pub const KEY_VALUE_PRESENT: &str = "Key Value Present";
     /// Original Creation Date (server-maintained).
     pub const ORIGINAL_CREATION_DATE: &str = "Original Creation Date";
+    /// Usage Limits (its Count is the server's; see `kmip::usage`).
+    pub const USAGE_LIMITS: &str = "Usage Limits";
 
     /// Attributes the server keeps itself: a client may read them, never set them.
     pub const SERVER_MAINTAINED: &[&str] = &[
@@ -223,6 +225,7 @@ pub mod names {
         LAST_CHANGE_DATE,
         CERTIFICATE_TYPE,
         CRYPTOGRAPHIC_DOMAIN_PARAMETERS,
+        USAGE_LIMITS,
     ];
 }
 

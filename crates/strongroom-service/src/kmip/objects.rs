@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use super::admin::object_not_found;
 use super::model::*;
+use super::usage::{admit, check_limits_unused};
 use crate::action::Action;
 use crate::auth::Ctx;
 use crate::error::{ErrorKind, Result, ServiceError};
@@ -81,6 +82,10 @@ pub struct KmipManaged {
     /// Its Process Start Date is still to come: it processes nothing yet (decrypt,
     /// verify).
     pub process_pending: bool,
+    /// Its Cryptographic Usage Mask, if it has one.
+    pub usage_mask: Option<u32>,
+    /// It has Usage Limits: each protection it applies draws on them.
+    pub limited: bool,
 }
 
 /// What a new object holds.
@@ -399,14 +404,16 @@ impl Service {
         id: Uuid,
         new: NewKmipObject,
     ) -> Result<KmipObjectRecord> {
-        for a in &new.attributes {
-            check_settable(a)?;
-        }
+        let attrs = new
+            .attributes
+            .into_iter()
+            .map(admit)
+            .collect::<Result<Vec<_>>>()?;
         let now = self.clock.now();
         let sealed = self.seal_kmip(s, id, &new.material).await?;
         let stored = StoredAttributes {
             v: 1,
-            attrs: new.attributes,
+            attrs,
             format: new.format,
             algorithm: new.algorithm,
             length: new.length,
@@ -523,7 +530,9 @@ impl Service {
 
     /// Adds an attribute instance (a single-valued attribute only when absent).
     pub async fn kmip_add_attribute(&self, s: &KmipSession, id: &str, a: Attribute) -> Result<u32> {
+        let a = admit(a);
         let op = self.kmip_change(s, id, |r, st| {
+            let a = a.clone()?;
             check_change(r, &a.name)?;
             let count = st.attrs.iter().filter(|x| x.name == a.name).count();
             if count > 0 && names::SINGLE_VALUED.contains(&a.name.as_str()) {
@@ -535,7 +544,7 @@ impl Service {
                     ),
                 ));
             }
-            st.attrs.push(a.clone());
+            st.attrs.push(a);
             Ok(u32::try_from(count).unwrap_or(u32::MAX))
         });
         self.audited(&s.ctx, Action::KmipAddAttribute, Role::Writer, Some(id), op)
@@ -551,8 +560,13 @@ impl Service {
         a: Attribute,
         index: Option<u32>,
     ) -> Result<u32> {
+        let a = admit(a);
         let op = self.kmip_change(s, id, |r, st| {
+            let a = a.clone()?;
             check_change(r, &a.name)?;
+            if a.name == names::USAGE_LIMITS {
+                check_limits_unused(st)?;
+            }
             let want = index.unwrap_or(0) as usize;
             let slot = st
                 .attrs
@@ -565,7 +579,7 @@ impl Service {
                         format!("The object has no attribute '{}' at index {want}", a.name),
                     )
                 })?;
-            slot.value = a.value.clone();
+            slot.value = a.value;
             Ok(index.unwrap_or(0))
         });
         self.audited(

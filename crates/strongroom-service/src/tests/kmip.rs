@@ -920,3 +920,5 @@ async fn locate_reads_every_page_and_counts_every_match() {
         (everything[6..].to_vec(), 8)
     );
 }
+
+mod usage;

@@ -1,0 +1,332 @@
+//! What a KMIP key may be used for: its Cryptographic Usage Mask, checked by every
+//! cryptographic operation, and its Usage Limits, which the server counts down and which
+//! no use, concurrent ones included, can pass.
+
+use super::*;
+
+fn mask(bits: u32) -> Attribute {
+    Attribute::new(
+        names::CRYPTOGRAPHIC_USAGE_MASK,
+        AttrValue::Int(i32::try_from(bits).unwrap()),
+    )
+}
+
+/// Usage Limits as a client sends them, with a Count the server must ignore.
+fn limits(total: i64, unit: UsageUnit) -> Attribute {
+    let unit = match unit {
+        UsageUnit::Byte => 1,
+        UsageUnit::Object => 2,
+    };
+    Attribute::new(
+        names::USAGE_LIMITS,
+        AttrValue::Struct(vec![
+            (0x420097, AttrValue::Long(total)),
+            (0x420096, AttrValue::Long(999_999)),
+            (0x420098, AttrValue::Enum(unit)),
+        ]),
+    )
+}
+
+/// An active AES-256 key with these attributes.
+async fn active_aes(f: &Fixture, s: &KmipSession, attrs: Vec<Attribute>) -> String {
+    let id = f
+        .svc
+        .kmip_create(s, algorithm::AES, 256, attrs)
+        .await
+        .unwrap()
+        .to_string();
+    f.svc.kmip_activate(s, &id).await.unwrap();
+    id
+}
+
+/// The object's Usage Limits, as GetAttributes reports them.
+async fn limits_of(f: &Fixture, s: &KmipSession, id: &str) -> UsageLimits {
+    let attrs = f
+        .svc
+        .kmip_attributes(s, id, Action::KmipGetAttributes)
+        .await
+        .unwrap();
+    let a = attrs
+        .iter()
+        .find(|a| a.name == names::USAGE_LIMITS)
+        .expect("Usage Limits reported");
+    UsageLimits::from_value(&a.value).unwrap()
+}
+
+const CBC: KmipCipher = KmipCipher::AesCbc { pad: true };
+
+async fn encrypt(f: &Fixture, s: &KmipSession, id: &str, data: &[u8]) -> Result<Vec<u8>> {
+    let iv = Some(vec![3u8; 16]);
+    f.svc
+        .kmip_encrypt(s, id, CBC, iv, b"", data)
+        .await
+        .map(|(ct, _, _)| ct)
+}
+
+#[tokio::test]
+async fn the_usage_mask_decides_which_operations_a_key_serves() {
+    let f = fixture().await;
+    let s = session(&f, f.instance().await, "mask").await;
+    let iv = || Some(vec![3u8; 16]);
+
+    // Encrypt only: decrypting and MACs are refused, as Incompatible Cryptographic Usage
+    // Mask, and the refusal names the missing bit.
+    let enc = active_aes(&f, &s, vec![mask(usage_mask::ENCRYPT)]).await;
+    let ct = encrypt(&f, &s, &enc, b"data").await.unwrap();
+    let e = f
+        .svc
+        .kmip_decrypt(&s, &enc, CBC, iv(), b"", &ct, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::KmipUsageMaskForbids);
+    assert!(e.message.contains("Decrypt bit"), "{}", e.message);
+    assert_eq!(
+        kind(f.svc.kmip_mac(&s, &enc, None, b"m").await),
+        ErrorKind::KmipUsageMaskForbids
+    );
+
+    // Encrypt and Decrypt: both work, the MAC does not.
+    let both = active_aes(
+        &f,
+        &s,
+        vec![mask(usage_mask::ENCRYPT | usage_mask::DECRYPT)],
+    )
+    .await;
+    let ct = encrypt(&f, &s, &both, b"data").await.unwrap();
+    let pt = f
+        .svc
+        .kmip_decrypt(&s, &both, CBC, iv(), b"", &ct, None)
+        .await
+        .unwrap();
+    assert_eq!(&pt[..], b"data");
+    assert_eq!(
+        kind(f.svc.kmip_mac(&s, &both, None, b"m").await),
+        ErrorKind::KmipUsageMaskForbids
+    );
+
+    // MAC Generate only, and KMIP 2.0's Unrestricted, which allows every use.
+    let mac = active_aes(&f, &s, vec![mask(usage_mask::MAC_GENERATE)]).await;
+    f.svc.kmip_mac(&s, &mac, None, b"m").await.unwrap();
+    assert_eq!(
+        kind(encrypt(&f, &s, &mac, b"data").await),
+        ErrorKind::KmipUsageMaskForbids
+    );
+    let any = active_aes(&f, &s, vec![mask(usage_mask::UNRESTRICTED)]).await;
+    encrypt(&f, &s, &any, b"data").await.unwrap();
+    f.svc.kmip_mac(&s, &any, None, b"m").await.unwrap();
+
+    // (Sign and SignatureVerify check the mask the same way; the test provider makes no
+    // key pairs, so the binary's KMIP tests show them.)
+
+    // A mask that is not an Integer is refused at Create and at AddAttribute.
+    let text_mask = Attribute::new(
+        names::CRYPTOGRAPHIC_USAGE_MASK,
+        AttrValue::Text("Encrypt".into()),
+    );
+    assert_eq!(
+        kind(
+            f.svc
+                .kmip_create(&s, algorithm::AES, 256, vec![text_mask.clone()])
+                .await
+        ),
+        ErrorKind::InvalidField
+    );
+    let plain = aes(&f, &s).await;
+    assert_eq!(
+        kind(f.svc.kmip_add_attribute(&s, &plain, text_mask).await),
+        ErrorKind::InvalidField
+    );
+}
+
+#[tokio::test]
+async fn usage_limits_count_protection_down_and_stop_at_the_total() {
+    let f = fixture().await;
+    let s = session(&f, f.instance().await, "limits").await;
+
+    // Uses: the client's Count is ignored, the server starts it at the Total.
+    let uses = active_aes(&f, &s, vec![limits(2, UsageUnit::Object)]).await;
+    assert_eq!(
+        limits_of(&f, &s, &uses).await,
+        UsageLimits {
+            total: 2,
+            count: 2,
+            unit: UsageUnit::Object
+        }
+    );
+    let ct = encrypt(&f, &s, &uses, &[1u8; 100]).await.unwrap();
+    f.svc.kmip_mac(&s, &uses, None, b"m").await.unwrap();
+    assert_eq!(limits_of(&f, &s, &uses).await.count, 0);
+    let e = encrypt(&f, &s, &uses, b"x").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::KmipUsageLimitReached);
+    assert!(e.message.contains("0 uses left of 2"), "{}", e.message);
+    assert_eq!(
+        kind(f.svc.kmip_mac(&s, &uses, None, b"m").await),
+        ErrorKind::KmipUsageLimitReached
+    );
+    // Processing protected data is never counted.
+    let pt = f
+        .svc
+        .kmip_decrypt(&s, &uses, CBC, Some(vec![3u8; 16]), b"", &ct, None)
+        .await
+        .unwrap();
+    assert_eq!(pt.len(), 100);
+    assert_eq!(limits_of(&f, &s, &uses).await.count, 0);
+
+    // Bytes: a use that needs more than is left is refused and takes nothing.
+    let bytes = active_aes(&f, &s, vec![limits(10, UsageUnit::Byte)]).await;
+    encrypt(&f, &s, &bytes, &[0u8; 8]).await.unwrap();
+    assert_eq!(
+        kind(encrypt(&f, &s, &bytes, &[0u8; 4]).await),
+        ErrorKind::KmipUsageLimitReached
+    );
+    assert_eq!(limits_of(&f, &s, &bytes).await.count, 2);
+    encrypt(&f, &s, &bytes, &[0u8; 2]).await.unwrap();
+    assert_eq!(limits_of(&f, &s, &bytes).await.count, 0);
+
+    // A ReKey's replacement starts with the whole Total again.
+    let new = f
+        .svc
+        .kmip_rekey(&s, &uses, Some(0))
+        .await
+        .unwrap()
+        .to_string();
+    assert_eq!(limits_of(&f, &s, &new).await.count, 2);
+    encrypt(&f, &s, &new, b"x").await.unwrap();
+
+    // Malformed limits are refused at Create.
+    let bad = Attribute::new(
+        names::USAGE_LIMITS,
+        AttrValue::Struct(vec![(0x420097, AttrValue::Long(5))]),
+    );
+    assert_eq!(
+        kind(f.svc.kmip_create(&s, algorithm::AES, 256, vec![bad]).await),
+        ErrorKind::InvalidField
+    );
+}
+
+#[tokio::test]
+async fn the_client_sets_the_total_only_until_the_limits_are_used() {
+    let f = fixture().await;
+    let s = session(&f, f.instance().await, "total").await;
+    let id = active_aes(&f, &s, vec![]).await;
+
+    // Added: the Count is the server's.
+    f.svc
+        .kmip_add_attribute(&s, &id, limits(3, UsageUnit::Object))
+        .await
+        .unwrap();
+    assert_eq!(limits_of(&f, &s, &id).await.count, 3);
+    // Single-valued.
+    assert_eq!(
+        kind(
+            f.svc
+                .kmip_add_attribute(&s, &id, limits(3, UsageUnit::Object))
+                .await
+        ),
+        ErrorKind::AlreadyExists
+    );
+    // Unused, the Total may be corrected, and the Count follows it.
+    f.svc
+        .kmip_modify_attribute(&s, &id, limits(5, UsageUnit::Object), None)
+        .await
+        .unwrap();
+    assert_eq!(limits_of(&f, &s, &id).await.count, 5);
+    // Once used, the limits cannot be changed: not to raise the Count back, nor the Total.
+    encrypt(&f, &s, &id, b"x").await.unwrap();
+    let e = f
+        .svc
+        .kmip_modify_attribute(&s, &id, limits(50, UsageUnit::Object), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::KmipAttributeReadOnly);
+    assert_eq!(
+        limits_of(&f, &s, &id).await,
+        UsageLimits {
+            total: 5,
+            count: 4,
+            unit: UsageUnit::Object
+        }
+    );
+}
+
+#[tokio::test]
+async fn concurrent_uses_never_pass_the_total() {
+    let f = fixture().await;
+    let s = session(&f, f.instance().await, "race").await;
+    let id = active_aes(&f, &s, vec![limits(5, UsageUnit::Object)]).await;
+    let f = &f;
+    let s = &s;
+    let id = id.as_str();
+    // Eight uses at once: some may be told to retry (the compare-and-swap lost eight
+    // times), none may pass the Total.
+    let enc = || encrypt(f, s, id, b"x");
+    let (a, b, c, d, e, g, h, i) =
+        tokio::join!(enc(), enc(), enc(), enc(), enc(), enc(), enc(), enc());
+    let results = [a, b, c, d, e, g, h, i];
+    let mut done = 0;
+    for r in &results {
+        match r {
+            Ok(_) => done += 1,
+            Err(e) => assert!(
+                matches!(
+                    e.kind,
+                    ErrorKind::KmipUsageLimitReached | ErrorKind::Conflict
+                ),
+                "{e:?}"
+            ),
+        }
+    }
+    assert!(done <= 5, "{done} uses of 5");
+    assert_eq!(limits_of(f, s, id).await.count, 5 - done);
+    // One at a time, the rest of the Total is usable, and no more.
+    for _ in done..5 {
+        encrypt(f, s, id, b"x").await.unwrap();
+    }
+    assert_eq!(
+        kind(encrypt(f, s, id, b"x").await),
+        ErrorKind::KmipUsageLimitReached
+    );
+}
+
+#[tokio::test]
+async fn get_usage_allocation_draws_on_an_active_objects_limits() {
+    let f = fixture().await;
+    let s = session(&f, f.instance().await, "alloc").await;
+    let id = active_aes(&f, &s, vec![limits(5, UsageUnit::Byte)]).await;
+    f.svc.kmip_get_usage_allocation(&s, &id, 3).await.unwrap();
+    assert_eq!(limits_of(&f, &s, &id).await.count, 2);
+    assert_eq!(
+        kind(f.svc.kmip_get_usage_allocation(&s, &id, 3).await),
+        ErrorKind::KmipUsageLimitReached
+    );
+    assert_eq!(limits_of(&f, &s, &id).await.count, 2);
+    for bad in [0, -1] {
+        assert_eq!(
+            kind(f.svc.kmip_get_usage_allocation(&s, &id, bad).await),
+            ErrorKind::InvalidField
+        );
+    }
+    // An object without limits, and one not Active, give none.
+    let unlimited = active_aes(&f, &s, vec![]).await;
+    assert_eq!(
+        kind(f.svc.kmip_get_usage_allocation(&s, &unlimited, 1).await),
+        ErrorKind::InvalidField
+    );
+    let pending = f
+        .svc
+        .kmip_create(&s, algorithm::AES, 256, vec![limits(5, UsageUnit::Byte)])
+        .await
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        kind(f.svc.kmip_get_usage_allocation(&s, &pending, 1).await),
+        ErrorKind::InvalidKeyState
+    );
+
+    // Audited under its own action, by the certificate.
+    let head = f.store.audit_head().await.unwrap().unwrap().0;
+    let recs = f.store.read_audit(head - 10, 20).await.unwrap();
+    assert!(recs.iter().any(|r| r.action == "kmip.get_usage_allocation"
+        && r.principal == s.certificate.to_string()
+        && r.outcome == "success"));
+}
