@@ -72,6 +72,9 @@ pub fn ckr_of(kind: ErrorKind) -> (tonic::Code, Ckr, bool) {
             ckr::KEY_FUNCTION_NOT_PERMITTED,
             false,
         ),
+        KmipSensitive | KmipNotExtractable => {
+            (Code::InvalidArgument, ckr::KEY_UNEXTRACTABLE, false)
+        }
         KmipUsageLimitReached => (
             Code::FailedPrecondition,
             ckr::KEY_FUNCTION_NOT_PERMITTED,

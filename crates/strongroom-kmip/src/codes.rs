@@ -74,6 +74,8 @@ pub mod reason {
     pub const ILLEGAL_OPERATION: u32 = 0x0B;
     pub const PERMISSION_DENIED: u32 = 0x0C;
     pub const KEY_FORMAT_TYPE_NOT_SUPPORTED: u32 = 0x10;
+    pub const SENSITIVE: u32 = 0x16;
+    pub const NOT_EXTRACTABLE: u32 = 0x17;
     pub const OBJECT_ALREADY_EXISTS: u32 = 0x18;
     pub const USAGE_LIMIT_EXCEEDED: u32 = 0x1A;
     pub const READ_ONLY_ATTRIBUTE: u32 = 0x1D;

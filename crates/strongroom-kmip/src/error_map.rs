@@ -96,6 +96,8 @@ pub fn reason_of(kind: ErrorKind, v2: bool) -> u32 {
                 reason::PERMISSION_DENIED
             }
         }
+        KmipSensitive => reason::SENSITIVE,
+        KmipNotExtractable => reason::NOT_EXTRACTABLE,
         AlreadyExists | AliasTaken => reason::OBJECT_ALREADY_EXISTS,
         Unsupported | RootKeyRequired | RegistrationRootRequired => reason::FEATURE_NOT_SUPPORTED,
         CryptoFailure => reason::CRYPTOGRAPHIC_FAILURE,

@@ -155,6 +155,10 @@ pub enum ErrorKind {
     KmipUsageMaskForbids,
     /// The KMIP object's Usage Limits have too little left for the operation.
     KmipUsageLimitReached,
+    /// The KMIP object is Sensitive: its value is never returned in the clear.
+    KmipSensitive,
+    /// The KMIP object is not Extractable: its value never leaves the server.
+    KmipNotExtractable,
     /// A KMIP feature, format, algorithm or parameter this server does not offer.
     Unsupported,
     /// A cryptographic check failed (a tag, a padding): the input is not authentic.
@@ -171,7 +175,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind (for exhaustive mapping tests).
-    pub const ALL: [ErrorKind; 61] = [
+    pub const ALL: [ErrorKind; 63] = [
         ErrorKind::Unauthenticated,
         ErrorKind::MalformedToken,
         ErrorKind::Forbidden,
@@ -227,6 +231,8 @@ impl ErrorKind {
         ErrorKind::KmipAttributeReadOnly,
         ErrorKind::KmipUsageMaskForbids,
         ErrorKind::KmipUsageLimitReached,
+        ErrorKind::KmipSensitive,
+        ErrorKind::KmipNotExtractable,
         ErrorKind::Unsupported,
         ErrorKind::CryptoFailure,
         ErrorKind::Pkcs11(strongroom_model::pkcs11::ckr::GENERAL_ERROR),
@@ -293,6 +299,8 @@ impl ErrorKind {
             ErrorKind::KmipAttributeReadOnly => "kmip_attribute_read_only",
             ErrorKind::KmipUsageMaskForbids => "kmip_usage_mask_forbids",
             ErrorKind::KmipUsageLimitReached => "kmip_usage_limit_reached",
+            ErrorKind::KmipSensitive => "kmip_sensitive",
+            ErrorKind::KmipNotExtractable => "kmip_not_extractable",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::CryptoFailure => "crypto_failure",
             ErrorKind::Pkcs11(_) => "pkcs11",
@@ -358,6 +366,8 @@ impl ErrorKind {
             | PreventKeyDeletion
             | KmipAdapterNotEmpty
             | KmipUsageLimitReached
+            | KmipSensitive
+            | KmipNotExtractable
             | UnitReplay
             | UnitState
             | UnitRoster => S::Conflict,

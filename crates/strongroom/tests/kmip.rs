@@ -1245,6 +1245,7 @@ const MAC: u32 = 0x23;
 const GET_USAGE_ALLOCATION: u32 = 0x10;
 const USAGE_LIMIT_EXCEEDED: u32 = 0x1A;
 const INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK: u32 = 0x29;
+const NOT_EXTRACTABLE: u32 = 0x17;
 
 /// Creates and activates an AES-256 key with these extra template attributes (1.4).
 async fn active_aes_with(t: &mut TlsStream<TcpStream>, extra: Vec<Ttlv>) -> String {
@@ -1303,8 +1304,8 @@ async fn usage_count(t: &mut TlsStream<TcpStream>, uid: &str) -> i64 {
 }
 
 /// The Cryptographic Usage Mask and Usage Limits bound what a key does over the wire, with
-/// KMIP 1.x's Permission Denied and 2.x's finer reasons, and Get Usage Allocation draws on
-/// the limits.
+/// KMIP 1.x's Permission Denied and 2.x's finer reasons; Get Usage Allocation draws on the
+/// limits; Get withholds a key that is not Extractable.
 #[tokio::test]
 async fn the_usage_mask_and_usage_limits_bound_a_key_on_the_wire() {
     use strongroom_kmip::ttlv::Value;
@@ -1384,6 +1385,31 @@ async fn the_usage_mask_and_usage_limits_bound_a_key_on_the_wire() {
         (0, None)
     );
     assert_eq!(usage_count(&mut t, &bytes).await, 0);
+
+    // Not Extractable: Get answers Not Extractable, the key still computes MACs, and the
+    // server reports Never Extractable.
+    let held = active_aes_with(
+        &mut t,
+        vec![
+            mask(0x80),
+            Ttlv::attribute("Extractable", Ttlv::boolean(Tag::ATTRIBUTE_VALUE, false)),
+        ],
+    )
+    .await;
+    let get = call(
+        &mut t,
+        &request(
+            (1, 4),
+            vec![(GET, vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, held.clone())])],
+        ),
+    )
+    .await;
+    let (status, reason, _) = items(&get).remove(0);
+    assert_eq!((status, reason), (1, Some(NOT_EXTRACTABLE)), "{get:?}");
+    assert_eq!(mac_outcome(&mut t, (1, 4), &held, b"m").await, (0, None));
+    let never = attribute_values(&mut t, &held, "Never Extractable").await;
+    assert_eq!(never.len(), 1);
+    assert_eq!(never[0].as_bool(), Some(true));
 
     // Query lists Get Usage Allocation.
     let q = ok(&call(

@@ -385,7 +385,10 @@ impl Service {
                 let mut attrs: Vec<Attribute> = st
                     .attrs
                     .iter()
-                    .filter(|a| !NOT_CARRIED_BY_REKEY.contains(&a.name.as_str()))
+                    .filter(|a| {
+                        let n = a.name.as_str();
+                        !NOT_CARRIED_BY_REKEY.contains(&n) && !names::SERVER_MAINTAINED.contains(&n)
+                    })
                     .cloned()
                     .collect();
                 attrs.push(Attribute::new(

@@ -191,6 +191,14 @@ pub mod names {
     pub const ORIGINAL_CREATION_DATE: &str = "Original Creation Date";
     /// Usage Limits (its Count is the server's; see `kmip::usage`).
     pub const USAGE_LIMITS: &str = "Usage Limits";
+    /// Sensitive: the value is returned only wrapped (so, here, never).
+    pub const SENSITIVE: &str = "Sensitive";
+    /// Extractable: when false, the value never leaves the server.
+    pub const EXTRACTABLE: &str = "Extractable";
+    /// Always Sensitive (server-maintained).
+    pub const ALWAYS_SENSITIVE: &str = "Always Sensitive";
+    /// Never Extractable (server-maintained).
+    pub const NEVER_EXTRACTABLE: &str = "Never Extractable";
 
     /// Attributes the server keeps itself: a client may read them, never set them.
     pub const SERVER_MAINTAINED: &[&str] = &[
@@ -206,6 +214,8 @@ pub mod names {
         ORIGINAL_CREATION_DATE,
         CRYPTOGRAPHIC_ALGORITHM,
         CRYPTOGRAPHIC_LENGTH,
+        ALWAYS_SENSITIVE,
+        NEVER_EXTRACTABLE,
     ];
     /// Attributes an object has at most one of.
     pub const SINGLE_VALUED: &[&str] = &[
@@ -226,6 +236,10 @@ pub mod names {
         CERTIFICATE_TYPE,
         CRYPTOGRAPHIC_DOMAIN_PARAMETERS,
         USAGE_LIMITS,
+        SENSITIVE,
+        EXTRACTABLE,
+        ALWAYS_SENSITIVE,
+        NEVER_EXTRACTABLE,
     ];
 }
 
@@ -398,6 +412,13 @@ pub(crate) struct StoredAttributes {
     pub updated_by: Option<Uuid>,
     /// Certificate that destroyed it.
     pub destroyed_by: Option<Uuid>,
+    /// It was Sensitive from its creation (and, Sensitive being one-way, still is):
+    /// Always Sensitive.
+    #[serde(default)]
+    pub born_sensitive: bool,
+    /// It was not Extractable from its creation (and still is not): Never Extractable.
+    #[serde(default)]
+    pub born_unextractable: bool,
 }
 
 impl StoredAttributes {

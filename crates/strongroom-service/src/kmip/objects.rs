@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::admin::object_not_found;
 use super::model::*;
-use super::usage::{admit, check_limits_unused};
+use super::usage::{admit, check_export, check_flag_change, check_limits_unused};
 use crate::action::Action;
 use crate::auth::Ctx;
 use crate::error::{ErrorKind, Result, ServiceError};
@@ -411,7 +411,7 @@ impl Service {
             .collect::<Result<Vec<_>>>()?;
         let now = self.clock.now();
         let sealed = self.seal_kmip(s, id, &new.material).await?;
-        let stored = StoredAttributes {
+        let mut stored = StoredAttributes {
             v: 1,
             attrs,
             format: new.format,
@@ -422,6 +422,8 @@ impl Service {
             changed: secs(now),
             ..StoredAttributes::default()
         };
+        stored.born_sensitive = stored.sensitive();
+        stored.born_unextractable = !stored.extractable();
         // Dates that have already come make it Active, or Deactivated, from the start.
         let state = stored.state_at(KmipState::PreActive, secs(now));
         Ok(KmipObjectRecord {
@@ -502,12 +504,14 @@ impl Service {
     pub async fn kmip_get(&self, s: &KmipSession, id: &str) -> Result<KmipManaged> {
         let op = async {
             let c = self.kmip_cached(s, id).await?;
-            c.managed(self.kmip_now()).ok_or_else(|| {
+            let managed = c.managed(self.kmip_now()).ok_or_else(|| {
                 ServiceError::new(
                     ErrorKind::KmipObjectNotFound,
                     "The object is destroyed: its key value is gone",
                 )
-            })
+            })?;
+            check_export(&c.stored)?;
+            Ok(managed)
         };
         self.audited(&s.ctx, Action::KmipGet, Role::ReaderPlus, Some(id), op)
             .await
@@ -567,6 +571,7 @@ impl Service {
             if a.name == names::USAGE_LIMITS {
                 check_limits_unused(st)?;
             }
+            check_flag_change(st, &a.name, Some(&a.value))?;
             let want = index.unwrap_or(0) as usize;
             let slot = st
                 .attrs
@@ -602,6 +607,7 @@ impl Service {
     ) -> Result<Attribute> {
         let op = self.kmip_change(s, id, |r, st| {
             check_change(r, name)?;
+            check_flag_change(st, name, None)?;
             let want = index.unwrap_or(0) as usize;
             let pos = st
                 .attrs
@@ -896,6 +902,16 @@ pub(crate) fn all_attributes(
             AttrValue::Enum(st.subtype.unwrap_or(1)),
         ));
     }
+    if st.has_export_flags() {
+        out.push(Attribute::new(
+            names::ALWAYS_SENSITIVE,
+            AttrValue::Bool(st.born_sensitive && st.sensitive()),
+        ));
+        out.push(Attribute::new(
+            names::NEVER_EXTRACTABLE,
+            AttrValue::Bool(st.born_unextractable && !st.extractable()),
+        ));
+    }
     if let Some(t) = st.activated.filter(|_| !has(names::ACTIVATION_DATE)) {
         out.push(Attribute::new(
             names::ACTIVATION_DATE,
@@ -927,7 +943,14 @@ pub(crate) fn all_attributes(
             AttrValue::Struct(f),
         ));
     }
-    out.extend(st.attrs.iter().cloned());
+    // Objects stored before the server kept Always Sensitive and Never Extractable may
+    // hold a client's value for them: the server's answer stands instead.
+    out.extend(
+        st.attrs
+            .iter()
+            .filter(|a| !names::SERVER_MAINTAINED.contains(&a.name.as_str()))
+            .cloned(),
+    );
     Ok(out)
 }
 

@@ -10,6 +10,12 @@
 //!   by compare-and-swap on the stored object, so that the nodes of a cluster together
 //!   never exceed the Total. Get Usage Allocation draws on it for a client that applies
 //!   protection itself.
+//! - Its Sensitive and Extractable flags decide whether Get returns its value: a Sensitive
+//!   object's value leaves only wrapped, which this server's Get does not do, and a
+//!   non-Extractable one's never leaves. Both are one-way, as PKCS#11's are: a client may
+//!   make an object Sensitive or non-Extractable, never undo it (KMIP lets the flags move
+//!   back and records the history in Always Sensitive and Never Extractable; here they
+//!   cannot, so an object's value cannot be let out again once it was held in).
 
 use super::model::*;
 use super::objects::{check_settable, state_of, KmipManaged, KmipSession};
@@ -253,6 +259,9 @@ impl StoredAttributes {
 pub(crate) fn admit(a: Attribute) -> Result<Attribute> {
     check_settable(&a)?;
     match a.name.as_str() {
+        names::SENSITIVE | names::EXTRACTABLE if !matches!(a.value, AttrValue::Bool(_)) => {
+            Err(invalid("attribute", format!("'{}' is a Boolean", a.name)))
+        }
         names::CRYPTOGRAPHIC_USAGE_MASK if !matches!(a.value, AttrValue::Int(_)) => Err(invalid(
             "Cryptographic Usage Mask",
             "the Cryptographic Usage Mask is an Integer of usage bits",
@@ -273,6 +282,75 @@ pub(crate) fn admit(a: Attribute) -> Result<Attribute> {
             Ok(Attribute::new(names::USAGE_LIMITS, fresh.value()))
         }
         _ => Ok(a),
+    }
+}
+
+impl StoredAttributes {
+    fn flag(&self, name: &str) -> Option<bool> {
+        self.attrs
+            .iter()
+            .find(|a| a.name == name)
+            .and_then(|a| match a.value {
+                AttrValue::Bool(b) => Some(b),
+                _ => None,
+            })
+    }
+
+    /// Sensitive (false when absent).
+    pub(crate) fn sensitive(&self) -> bool {
+        self.flag(names::SENSITIVE).unwrap_or(false)
+    }
+
+    /// Extractable (true when absent).
+    pub(crate) fn extractable(&self) -> bool {
+        self.flag(names::EXTRACTABLE).unwrap_or(true)
+    }
+
+    /// Whether the client has set either flag: then GetAttributes also reports Always
+    /// Sensitive and Never Extractable.
+    pub(crate) fn has_export_flags(&self) -> bool {
+        self.flag(names::SENSITIVE).is_some() || self.flag(names::EXTRACTABLE).is_some()
+    }
+}
+
+/// Whether Get may return the object's value.
+pub(crate) fn check_export(st: &StoredAttributes) -> Result<()> {
+    if !st.extractable() {
+        return Err(ServiceError::new(
+            ErrorKind::KmipNotExtractable,
+            "The object is not Extractable: its value never leaves the server (use it with Encrypt, Decrypt, Sign or MAC)",
+        ));
+    }
+    if st.sensitive() {
+        return Err(ServiceError::new(
+            ErrorKind::KmipSensitive,
+            "The object is Sensitive: its value leaves the server only wrapped, and this server's Get does not wrap",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a client may set `name` to `new` (`None`: delete it) on `st`: Sensitive
+/// cannot go back to false, nor Extractable back to true.
+pub(crate) fn check_flag_change(
+    st: &StoredAttributes,
+    name: &str,
+    new: Option<&AttrValue>,
+) -> Result<()> {
+    let refused = |what: &str| {
+        Err(ServiceError::new(
+            ErrorKind::KmipAttributeReadOnly,
+            format!("The object is {what}: that cannot be undone"),
+        ))
+    };
+    match name {
+        names::SENSITIVE if st.sensitive() && new != Some(&AttrValue::Bool(true)) => {
+            refused("Sensitive")
+        }
+        names::EXTRACTABLE if !st.extractable() && new != Some(&AttrValue::Bool(false)) => {
+            refused("not Extractable")
+        }
+        _ => Ok(()),
     }
 }
 

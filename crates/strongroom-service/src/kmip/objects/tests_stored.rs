@@ -40,6 +40,7 @@ fn attributes() -> impl Strategy<Value = StoredAttributes> {
         any::<Option<(u32, Option<String>)>>(),
         any::<i64>(),
         ids,
+        any::<(bool, bool)>(),
     )
         .prop_map(
             |(
@@ -49,6 +50,7 @@ fn attributes() -> impl Strategy<Value = StoredAttributes> {
                 revocation,
                 changed,
                 [u, x],
+                (born_sensitive, born_unextractable),
             )| {
                 StoredAttributes {
                     v: 1,
@@ -66,6 +68,8 @@ fn attributes() -> impl Strategy<Value = StoredAttributes> {
                     changed,
                     updated_by: u.map(Uuid::from_bytes),
                     destroyed_by: x.map(Uuid::from_bytes),
+                    born_sensitive,
+                    born_unextractable,
                 }
             },
         )

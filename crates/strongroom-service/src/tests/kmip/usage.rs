@@ -330,3 +330,129 @@ async fn get_usage_allocation_draws_on_an_active_objects_limits() {
         && r.principal == s.certificate.to_string()
         && r.outcome == "success"));
 }
+
+fn flag(name: &str, v: bool) -> Attribute {
+    Attribute::new(name, AttrValue::Bool(v))
+}
+
+async fn flags_of(f: &Fixture, s: &KmipSession, id: &str) -> Vec<(String, bool)> {
+    let attrs = f
+        .svc
+        .kmip_attributes(s, id, Action::KmipGetAttributes)
+        .await
+        .unwrap();
+    attrs
+        .into_iter()
+        .filter_map(|a| match a.value {
+            AttrValue::Bool(b) => Some((a.name, b)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_key_held_in_stays_in() {
+    let f = fixture().await;
+    let s = session(&f, f.instance().await, "held").await;
+
+    // Not Extractable: Get is refused, the key still works in place, and the flag cannot
+    // be turned back nor deleted.
+    let held = active_aes(&f, &s, vec![flag(names::EXTRACTABLE, false)]).await;
+    let e = f.svc.kmip_get(&s, &held).await.err().unwrap();
+    assert_eq!(e.kind, ErrorKind::KmipNotExtractable);
+    encrypt(&f, &s, &held, b"data").await.unwrap();
+    for change in [
+        f.svc
+            .kmip_modify_attribute(&s, &held, flag(names::EXTRACTABLE, true), None)
+            .await
+            .map(|_| ()),
+        f.svc
+            .kmip_delete_attribute(&s, &held, names::EXTRACTABLE, None)
+            .await
+            .map(|_| ()),
+    ] {
+        assert_eq!(kind(change), ErrorKind::KmipAttributeReadOnly);
+    }
+    assert_eq!(
+        kind(f.svc.kmip_get(&s, &held).await),
+        ErrorKind::KmipNotExtractable
+    );
+    let flags = flags_of(&f, &s, &held).await;
+    for want in [
+        (names::EXTRACTABLE, false),
+        (names::NEVER_EXTRACTABLE, true),
+        (names::ALWAYS_SENSITIVE, false),
+    ] {
+        assert!(
+            flags.contains(&(want.0.to_string(), want.1)),
+            "{want:?} in {flags:?}"
+        );
+    }
+
+    // Sensitive, set after creation: Get is refused from then on, it cannot be undone,
+    // and the key was not Always Sensitive.
+    let later = active_aes(&f, &s, vec![]).await;
+    f.svc.kmip_get(&s, &later).await.unwrap();
+    f.svc
+        .kmip_add_attribute(&s, &later, flag(names::SENSITIVE, true))
+        .await
+        .unwrap();
+    assert_eq!(
+        kind(f.svc.kmip_get(&s, &later).await),
+        ErrorKind::KmipSensitive
+    );
+    assert_eq!(
+        kind(
+            f.svc
+                .kmip_modify_attribute(&s, &later, flag(names::SENSITIVE, false), None)
+                .await
+        ),
+        ErrorKind::KmipAttributeReadOnly
+    );
+    assert!(flags_of(&f, &s, &later)
+        .await
+        .contains(&(names::ALWAYS_SENSITIVE.to_string(), false)));
+
+    // Tightening is allowed: Extractable true → false.
+    let open = active_aes(&f, &s, vec![flag(names::EXTRACTABLE, true)]).await;
+    f.svc.kmip_get(&s, &open).await.unwrap();
+    f.svc
+        .kmip_modify_attribute(&s, &open, flag(names::EXTRACTABLE, false), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        kind(f.svc.kmip_get(&s, &open).await),
+        ErrorKind::KmipNotExtractable
+    );
+    // A ReKey's replacement is held in too.
+    let new = f
+        .svc
+        .kmip_rekey(&s, &held, Some(0))
+        .await
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        kind(f.svc.kmip_get(&s, &new).await),
+        ErrorKind::KmipNotExtractable
+    );
+
+    // The server keeps the history flags, and the flags are Booleans.
+    for refused in [
+        flag(names::NEVER_EXTRACTABLE, true),
+        flag(names::ALWAYS_SENSITIVE, true),
+    ] {
+        assert_eq!(
+            kind(
+                f.svc
+                    .kmip_create(&s, algorithm::AES, 256, vec![refused])
+                    .await
+            ),
+            ErrorKind::KmipAttributeReadOnly
+        );
+    }
+    let text = Attribute::new(names::EXTRACTABLE, AttrValue::Text("no".into()));
+    assert_eq!(
+        kind(f.svc.kmip_create(&s, algorithm::AES, 256, vec![text]).await),
+        ErrorKind::InvalidField
+    );
+}
