@@ -422,15 +422,17 @@ pub(crate) struct StoredAttributes {
 }
 
 impl StoredAttributes {
+    /// The value of the client's (first) attribute `name`, if any.
+    pub(crate) fn value(&self, name: &str) -> Option<&AttrValue> {
+        self.attrs.iter().find(|a| a.name == name).map(|a| &a.value)
+    }
+
     /// A date attribute the client set (seconds), if any.
     pub(crate) fn date(&self, name: &str) -> Option<i64> {
-        self.attrs
-            .iter()
-            .find(|a| a.name == name)
-            .and_then(|a| match a.value {
-                AttrValue::DateTime(t) => Some(t),
-                _ => None,
-            })
+        match self.value(name)? {
+            AttrValue::DateTime(t) => Some(*t),
+            _ => None,
+        }
     }
 
     /// The Activation Date: the client's, else when an Activate made the object Active.

@@ -217,21 +217,15 @@ impl UsageLimits {
 impl StoredAttributes {
     /// The Cryptographic Usage Mask, if the object has one.
     pub(crate) fn usage_mask(&self) -> Option<u32> {
-        self.attrs
-            .iter()
-            .find(|a| a.name == names::CRYPTOGRAPHIC_USAGE_MASK)
-            .and_then(|a| match a.value {
-                AttrValue::Int(m) => Some(m as u32),
-                _ => None,
-            })
+        match self.value(names::CRYPTOGRAPHIC_USAGE_MASK)? {
+            AttrValue::Int(m) => Some(*m as u32),
+            _ => None,
+        }
     }
 
     /// The Usage Limits, if the object has them.
     pub(crate) fn usage_limits(&self) -> Option<UsageLimits> {
-        self.attrs
-            .iter()
-            .find(|a| a.name == names::USAGE_LIMITS)
-            .and_then(|a| UsageLimits::from_value(&a.value))
+        UsageLimits::from_value(self.value(names::USAGE_LIMITS)?)
     }
 
     /// Draws `units` from the Usage Limits; nothing when the object has none.
@@ -287,13 +281,10 @@ pub(crate) fn admit(a: Attribute) -> Result<Attribute> {
 
 impl StoredAttributes {
     fn flag(&self, name: &str) -> Option<bool> {
-        self.attrs
-            .iter()
-            .find(|a| a.name == name)
-            .and_then(|a| match a.value {
-                AttrValue::Bool(b) => Some(b),
-                _ => None,
-            })
+        match self.value(name)? {
+            AttrValue::Bool(b) => Some(*b),
+            _ => None,
+        }
     }
 
     /// Sensitive (false when absent).

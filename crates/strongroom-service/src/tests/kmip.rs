@@ -533,14 +533,18 @@ async fn located(f: &Fixture, s: &KmipSession, state: KmipState) -> Vec<String> 
     ids.iter().map(ToString::to_string).collect()
 }
 
-/// A date attribute of an object, as GetAttributes reports it.
-async fn date_of(f: &Fixture, s: &KmipSession, id: &str, name: &str) -> Option<i64> {
-    let attrs = f
-        .svc
+/// Every attribute of an object, as GetAttributes reports them.
+async fn attributes_of(f: &Fixture, s: &KmipSession, id: &str) -> Vec<Attribute> {
+    f.svc
         .kmip_attributes(s, id, Action::KmipGetAttributes)
         .await
-        .unwrap();
-    attrs
+        .unwrap()
+}
+
+/// A date attribute of an object, as GetAttributes reports it.
+async fn date_of(f: &Fixture, s: &KmipSession, id: &str, name: &str) -> Option<i64> {
+    attributes_of(f, s, id)
+        .await
         .iter()
         .find(|a| a.name == name)
         .map(|a| match a.value {

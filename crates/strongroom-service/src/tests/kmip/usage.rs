@@ -41,11 +41,7 @@ async fn active_aes(f: &Fixture, s: &KmipSession, attrs: Vec<Attribute>) -> Stri
 
 /// The object's Usage Limits, as GetAttributes reports them.
 async fn limits_of(f: &Fixture, s: &KmipSession, id: &str) -> UsageLimits {
-    let attrs = f
-        .svc
-        .kmip_attributes(s, id, Action::KmipGetAttributes)
-        .await
-        .unwrap();
+    let attrs = attributes_of(f, s, id).await;
     let a = attrs
         .iter()
         .find(|a| a.name == names::USAGE_LIMITS)
@@ -336,12 +332,8 @@ fn flag(name: &str, v: bool) -> Attribute {
 }
 
 async fn flags_of(f: &Fixture, s: &KmipSession, id: &str) -> Vec<(String, bool)> {
-    let attrs = f
-        .svc
-        .kmip_attributes(s, id, Action::KmipGetAttributes)
+    attributes_of(f, s, id)
         .await
-        .unwrap();
-    attrs
         .into_iter()
         .filter_map(|a| match a.value {
             AttrValue::Bool(b) => Some((a.name, b)),
