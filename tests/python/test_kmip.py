@@ -462,6 +462,52 @@ def test_allowed_ip_holds_on_kmip(server):
         c.create(enums.CryptographicAlgorithm.AES, 128)
 
 
+def test_key_create_import_access_holds_on_kmip(server):
+    """keyCreateImportAccess governs KMIP objects as standard keys: with imports of standard
+    keys off, Register of a key is refused (Permission Denied) while a certificate still
+    registers; with standard key creation off, Create and CreateKeyPair are refused too."""
+    inst, apikey = new_instance(server)
+    kp = client(server, IAMAuthenticator(apikey=apikey, url=server.url))
+    root = kp.create_key(inst, key_body_root("cia-root"), prefer="return=representation").get_result().json()["resources"][0]["id"]
+    kp.create_kmip_adapter(inst, {"collectionType": ADAPTER, "collectionTotal": 1},
+                           [{"name": "vc", "profile": "native_1.0", "profile_data": {"crk_id": root}}])
+    cert, key = self_signed()
+    kp.add_kmip_client_certificate("vc", inst, {"collectionType": CERT, "collectionTotal": 1},
+                                   [{"name": "vc-cert", "certificate": cert}])
+    d = tempfile.mkdtemp()
+    cp, kpath = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
+    open(cp, "w").write(cert)
+    open(kpath, "w").write(key)
+
+    def access(create_standard, import_standard):
+        kp.put_instance_policy(inst, policies(("keyCreateImportAccess", {"enabled": True, "attributes": {
+            "create_root_key": True, "create_standard_key": create_standard,
+            "import_root_key": True, "import_standard_key": import_standard, "enforce_token": False}})),
+            policy="keyCreateImportAccess")
+
+    def refused(call):
+        with pytest.raises(pie_exceptions.KmipOperationFailure) as e:
+            call()
+        assert e.value.reason == enums.ResultReason.PERMISSION_DENIED, e.value
+        assert "KeyCreateImportAccess" in str(e.value), e.value
+
+    c = connect(server, cp, kpath)
+    try:
+        access(create_standard=True, import_standard=False)
+        made = c.create(enums.CryptographicAlgorithm.AES, 256)
+        refused(lambda: c.register(objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 128, os.urandom(16))))
+        refused(lambda: c.register(objects.SecretData(b"passphrase", enums.SecretDataType.PASSWORD)))
+        der = x509.load_pem_x509_certificate(cert.encode()).public_bytes(serialization.Encoding.DER)
+        assert c.register(objects.X509Certificate(der))
+        access(create_standard=False, import_standard=True)
+        refused(lambda: c.create(enums.CryptographicAlgorithm.AES, 256))
+        refused(lambda: c.create_key_pair(enums.CryptographicAlgorithm.EC, 256))
+        refused(lambda: c.rekey(uid=made))
+        assert c.register(objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 128, os.urandom(16)))
+    finally:
+        c.close()
+
+
 def result(r):
     """The JSON of an answer (the client decodes plain application/json itself; Key Protect's
     vendor types arrive as a response object)."""

@@ -42,7 +42,7 @@ pub fn reason_of(kind: ErrorKind, v2: bool) -> u32 {
     use ErrorKind::*;
     match kind {
         Unauthenticated | MalformedToken => reason::AUTHENTICATION_NOT_SUCCESSFUL,
-        Forbidden | InvalidInstanceHeader => reason::PERMISSION_DENIED,
+        Forbidden | InvalidInstanceHeader | CreateImportAccessDenied => reason::PERMISSION_DENIED,
         BadBody
         | NoBody
         | CollectionTotalMismatch
@@ -108,20 +108,9 @@ pub fn reason_of(kind: ErrorKind, v2: bool) -> u32 {
                 reason::GENERAL_FAILURE
             }
         }
-        TooEarly
-        | RotationNotPermitted
-        | InstanceNotEmpty
-        | KeyRingNotEmpty
-        | AuthorizationsNotMet
-        | NotDualAuth
-        | ImportTokenExpired
-        | CreateImportAccessDenied
-        | ProtectedResource
-        | PreventKeyDeletion
-        | KmipAdapterNotEmpty
-        | UnitReplay
-        | UnitState
-        | UnitRoster
+        TooEarly | RotationNotPermitted | InstanceNotEmpty | KeyRingNotEmpty
+        | AuthorizationsNotMet | NotDualAuth | ImportTokenExpired | ProtectedResource
+        | PreventKeyDeletion | KmipAdapterNotEmpty | UnitReplay | UnitState | UnitRoster
         | UnitSignatures => reason::ILLEGAL_OPERATION,
         Pkcs11(_) => reason::INVALID_FIELD,
         UnitNotInitialized | Unavailable | Conflict | Internal => reason::GENERAL_FAILURE,

@@ -255,6 +255,42 @@ fn effective(recs: &[InstancePolicyRecord]) -> Effective {
     e
 }
 
+/// Whether the instance's keyCreateImportAccess policy (in `e`) allows making a key of
+/// `kind`, generated or `imported` (with an import token: `secure`).
+fn check_create_import(
+    e: &Effective,
+    kind: strongroom_model::KeyKind,
+    imported: bool,
+    secure: bool,
+) -> Result<()> {
+    use strongroom_model::KeyKind::*;
+    let Some(a) = e.create_import else {
+        return Ok(());
+    };
+    let (allowed, what) = match (kind, imported) {
+        (Root, false) => (a.create_root_key, "creating root keys"),
+        (Standard, false) => (a.create_standard_key, "creating standard keys"),
+        (Root, true) => (
+            a.import_root_key && (!a.enforce_token || secure),
+            if a.enforce_token && !secure {
+                "importing root keys without an import token"
+            } else {
+                "importing root keys"
+            },
+        ),
+        (Standard, true) => (a.import_standard_key, "importing standard keys"),
+        (TransportKey, _) => (false, "this key kind"),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ServiceError::new(
+            ErrorKind::CreateImportAccessDenied,
+            format!("KeyCreateImportAccess instance policy does not allow {what}"),
+        ))
+    }
+}
+
 impl Service {
     pub(crate) async fn effective_policies(&self, instance: InstanceId) -> Result<Arc<Effective>> {
         if let Some(e) = self
@@ -490,6 +526,14 @@ impl Service {
             .await
     }
 
+    /// Applies keyCreateImportAccess to a key another interface makes in the instance's
+    /// keystore: a KMIP object is a standard key (its value can be retrieved), `imported`
+    /// when the client supplies its material (Register).
+    pub(crate) async fn check_key_creation(&self, ctx: &Ctx, imported: bool) -> Result<()> {
+        let e = self.effective_policies(ctx.instance).await?;
+        check_create_import(&e, strongroom_model::KeyKind::Standard, imported, false)
+    }
+
     /// Applies keyCreateImportAccess and fills in inherited or overriding policies of a new key.
     pub(crate) async fn apply_creation_policies(
         &self,
@@ -502,28 +546,7 @@ impl Service {
     ) -> Result<(Option<RotationPolicy>, Option<DualAuthPolicy>)> {
         use strongroom_model::KeyKind::*;
         let e = self.effective_policies(ctx.instance).await?;
-        if let Some(a) = e.create_import {
-            let (allowed, what) = match (kind, imported) {
-                (Root, false) => (a.create_root_key, "creating root keys"),
-                (Standard, false) => (a.create_standard_key, "creating standard keys"),
-                (Root, true) => (
-                    a.import_root_key && (!a.enforce_token || secure),
-                    if a.enforce_token && !secure {
-                        "importing root keys without an import token"
-                    } else {
-                        "importing root keys"
-                    },
-                ),
-                (Standard, true) => (a.import_standard_key, "importing standard keys"),
-                (TransportKey, _) => (false, "this key kind"),
-            };
-            if !allowed {
-                return Err(ServiceError::new(
-                    ErrorKind::CreateImportAccessDenied,
-                    format!("KeyCreateImportAccess instance policy does not allow {what}"),
-                ));
-            }
-        }
+        check_create_import(&e, kind, imported, secure)?;
         let by = ctx.principal.subject.clone();
         let mut rotation = match e.rotation_interval {
             Some(m) if kind == Root && !imported => Some(RotationPolicy {

@@ -186,6 +186,7 @@ impl Service {
         attributes: Vec<Attribute>,
     ) -> Result<Uuid> {
         let op = async {
+            self.check_key_creation(&s.ctx, false).await?;
             // Keys for ciphers that only the client runs (IDEA, Camellia, …) are made too:
             // random bytes of the length asked. Only AES and HMAC keys are used here.
             let ok = match algorithm {
@@ -252,6 +253,7 @@ impl Service {
             for a in private_attrs.iter().chain(&public_attrs) {
                 super::usage::admit(a.clone())?;
             }
+            self.check_key_creation(&s.ctx, false).await?;
             self.kmip_check_room(s, 2).await?;
             let (pkcs8, public) = self.provider.asym_generate(kind).map_err(|_| {
                 ServiceError::new(ErrorKind::Internal, "key pair generation failed")
@@ -372,6 +374,7 @@ impl Service {
                 Ok((r, st))
             };
             let (mut r, mut st) = read().await?;
+            self.check_key_creation(&s.ctx, false).await?;
             let length = st.length.unwrap_or(256);
             let mut key = Zeroizing::new(vec![0u8; usize::try_from(length / 8).unwrap_or(32)]);
             self.provider

@@ -494,6 +494,14 @@ impl Service {
     pub async fn kmip_register(&self, s: &KmipSession, new: NewKmipObject) -> Result<Uuid> {
         let op = async {
             self.check_kmip_material(&new)?;
+            // Public keys and certificates hold no secret: keyCreateImportAccess governs the
+            // import of the rest.
+            if !matches!(
+                new.object_type,
+                object_type::PUBLIC_KEY | object_type::CERTIFICATE
+            ) {
+                self.check_key_creation(&s.ctx, true).await?;
+            }
             self.kmip_store_new(s, new).await
         };
         self.audited(&s.ctx, Action::KmipRegister, Role::Writer, None, op)
