@@ -69,7 +69,9 @@ pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
         KmipAttributeReadOnly => (StatusCode::BAD_REQUEST, "INVALID_FIELD_ERR"),
         KmipUsageMaskForbids => (StatusCode::BAD_REQUEST, "BAD_REQUEST_ERR"),
         KmipUsageLimitReached => (StatusCode::CONFLICT, "QUOTA_EXCEEDED_ERR"),
-        KmipSensitive | KmipNotExtractable => (StatusCode::BAD_REQUEST, "BAD_REQUEST_ERR"),
+        KmipSensitive | KmipNotExtractable => {
+            (StatusCode::CONFLICT, "KEY_ACTION_INVALID_STATE_ERR")
+        }
         Unsupported => (StatusCode::BAD_REQUEST, "FEATURE_RESTRICTED_ERR"),
         CryptoFailure => (StatusCode::BAD_REQUEST, "BAD_REQUEST_ERR"),
         Pkcs11(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST_ERR"),
