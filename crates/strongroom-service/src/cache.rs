@@ -96,8 +96,13 @@ impl KeyCache {
 
     /// The lock that serializes loads and writes of one key.
     pub fn stripe(&self, k: &CacheKey) -> &tokio::sync::Mutex<()> {
-        let b = k.1.as_bytes();
-        let idx = usize::from(b[15]) % self.stripes.len();
+        self.stripe_of(k.1.as_bytes())
+    }
+
+    /// The same locks for any object with a UUID (KMIP objects): changes of one object
+    /// on this node queue instead of racing each other's compare-and-swap.
+    pub fn stripe_of(&self, id: &[u8; 16]) -> &tokio::sync::Mutex<()> {
+        let idx = usize::from(id[15]) % self.stripes.len();
         &self.stripes[idx]
     }
 }

@@ -461,13 +461,16 @@ impl Service {
     }
 
     /// Changes an object under compare-and-swap: `f` sees the stored record and its
-    /// attributes and may refuse; a concurrent change is retried.
+    /// attributes and may refuse; a concurrent change (from another node: changes of one
+    /// object on this node queue on its stripe lock) is retried.
     pub(crate) async fn kmip_change<T>(
         &self,
         s: &KmipSession,
         id: &str,
         mut f: impl FnMut(&mut KmipObjectRecord, &mut StoredAttributes) -> Result<T>,
     ) -> Result<T> {
+        let uid = Uuid::parse_str(id).map_err(|_| object_not_found())?;
+        let _queued = self.cache.stripe_of(uid.as_bytes()).lock().await;
         for _ in 0..8 {
             let mut r = self.kmip_record(s, id).await?;
             let mut st = stored(&r)?;

@@ -247,41 +247,37 @@ async fn the_client_sets_the_total_only_until_the_limits_are_used() {
 
 #[tokio::test]
 async fn concurrent_uses_never_pass_the_total() {
-    let f = fixture().await;
+    let f = node_fixture().await;
     let s = session(&f, f.instance().await, "race").await;
-    let id = active_aes(&f, &s, vec![limits(5, UsageUnit::Object)]).await;
-    let f = &f;
-    let s = &s;
-    let id = id.as_str();
-    // Eight uses at once: some may be told to retry (the compare-and-swap lost eight
-    // times), none may pass the Total.
-    let enc = || encrypt(f, s, id, b"x");
-    let (a, b, c, d, e, g, h, i) =
-        tokio::join!(enc(), enc(), enc(), enc(), enc(), enc(), enc(), enc());
-    let results = [a, b, c, d, e, g, h, i];
-    let mut done = 0;
-    for r in &results {
-        match r {
-            Ok(_) => done += 1,
-            Err(e) => assert!(
-                matches!(
-                    e.kind,
-                    ErrorKind::KmipUsageLimitReached | ErrorKind::Conflict
-                ),
-                "{e:?}"
-            ),
-        }
+    let (f, s) = (&f, &s);
+    let eight = |id: String| async move {
+        let enc = || encrypt(f, s, &id, b"x");
+        let (a, b, c, d, e, g, h, i) =
+            tokio::join!(enc(), enc(), enc(), enc(), enc(), enc(), enc(), enc());
+        [a, b, c, d, e, g, h, i]
+    };
+    // Eight uses at once of a key with five: exactly five are made, and the others are
+    // refused for the limit, not told to retry (uses of one object on a node queue rather
+    // than lose each other's compare-and-swap).
+    let five = active_aes(f, s, vec![limits(5, UsageUnit::Object)]).await;
+    let results = eight(five.clone()).await;
+    let done = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(done, 5, "{results:?}");
+    for r in results.into_iter().filter(Result::is_err) {
+        assert_eq!(kind(r), ErrorKind::KmipUsageLimitReached);
     }
-    assert!(done <= 5, "{done} uses of 5");
-    assert_eq!(limits_of(f, s, id).await.count, 5 - done);
-    // One at a time, the rest of the Total is usable, and no more.
-    for _ in done..5 {
-        encrypt(f, s, id, b"x").await.unwrap();
-    }
-    assert_eq!(
-        kind(encrypt(f, s, id, b"x").await),
-        ErrorKind::KmipUsageLimitReached
-    );
+    assert_eq!(limits_of(f, s, &five).await.count, 0);
+    // With enough left, every one of 32 at once is made.
+    let plenty = active_aes(f, s, vec![limits(100, UsageUnit::Object)]).await;
+    let p = || eight(plenty.clone());
+    let (a, b, c, d) = tokio::join!(p(), p(), p(), p());
+    let failed: Vec<_> = [a, b, c, d]
+        .into_iter()
+        .flatten()
+        .filter_map(Result::err)
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(limits_of(f, s, &plenty).await.count, 68);
 }
 
 #[tokio::test]
