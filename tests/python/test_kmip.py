@@ -437,11 +437,13 @@ def key_body_root(name):
     return key_body(name=name, extractable=False)
 
 
-def test_allowed_ip_holds_on_kmip(server):
-    """An instance whose allowedIP policy excludes loopback gets no KMIP service."""
+def instance_with_adapter(server, root_name):
+    """A fresh instance with a KMIP adapter `vc` and a client certificate registered to it,
+    made through IBM's keyprotect client: (instance, client, certificate PEM, its path, the
+    key's path)."""
     inst, apikey = new_instance(server)
     kp = client(server, IAMAuthenticator(apikey=apikey, url=server.url))
-    root = kp.create_key(inst, key_body_root("ip-root"), prefer="return=representation").get_result().json()["resources"][0]["id"]
+    root = kp.create_key(inst, key_body_root(root_name), prefer="return=representation").get_result().json()["resources"][0]["id"]
     kp.create_kmip_adapter(inst, {"collectionType": ADAPTER, "collectionTotal": 1},
                            [{"name": "vc", "profile": "native_1.0", "profile_data": {"crk_id": root}}])
     cert, key = self_signed()
@@ -451,6 +453,12 @@ def test_allowed_ip_holds_on_kmip(server):
     cp, kpath = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
     open(cp, "w").write(cert)
     open(kpath, "w").write(key)
+    return inst, kp, cert, cp, kpath
+
+
+def test_allowed_ip_holds_on_kmip(server):
+    """An instance whose allowedIP policy excludes loopback gets no KMIP service."""
+    inst, kp, _, cp, kpath = instance_with_adapter(server, "ip-root")
     c = connect(server, cp, kpath)
     assert c.create(enums.CryptographicAlgorithm.AES, 128)
     c.close()
@@ -465,19 +473,8 @@ def test_allowed_ip_holds_on_kmip(server):
 def test_key_create_import_access_holds_on_kmip(server):
     """keyCreateImportAccess governs KMIP objects as standard keys: with imports of standard
     keys off, Register of a key is refused (Permission Denied) while a certificate still
-    registers; with standard key creation off, Create and CreateKeyPair are refused too."""
-    inst, apikey = new_instance(server)
-    kp = client(server, IAMAuthenticator(apikey=apikey, url=server.url))
-    root = kp.create_key(inst, key_body_root("cia-root"), prefer="return=representation").get_result().json()["resources"][0]["id"]
-    kp.create_kmip_adapter(inst, {"collectionType": ADAPTER, "collectionTotal": 1},
-                           [{"name": "vc", "profile": "native_1.0", "profile_data": {"crk_id": root}}])
-    cert, key = self_signed()
-    kp.add_kmip_client_certificate("vc", inst, {"collectionType": CERT, "collectionTotal": 1},
-                                   [{"name": "vc-cert", "certificate": cert}])
-    d = tempfile.mkdtemp()
-    cp, kpath = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
-    open(cp, "w").write(cert)
-    open(kpath, "w").write(key)
+    registers; with standard key creation off, Create, CreateKeyPair and ReKey are refused."""
+    inst, kp, cert, cp, kpath = instance_with_adapter(server, "cia-root")
 
     def access(create_standard, import_standard):
         kp.put_instance_policy(inst, policies(("keyCreateImportAccess", {"enabled": True, "attributes": {
