@@ -259,6 +259,12 @@ pub mod field {
     pub const REVOCATION_MESSAGE: u32 = 0x420080;
     /// Recommended Curve (in Cryptographic Domain Parameters).
     pub const RECOMMENDED_CURVE: u32 = 0x420075;
+    /// Usage Limits Count (in Usage Limits).
+    pub const USAGE_LIMITS_COUNT: u32 = 0x420096;
+    /// Usage Limits Total (in Usage Limits).
+    pub const USAGE_LIMITS_TOTAL: u32 = 0x420097;
+    /// Usage Limits Unit (in Usage Limits).
+    pub const USAGE_LIMITS_UNIT: u32 = 0x420098;
 }
 
 /// KMIP Link Type values the service sets.

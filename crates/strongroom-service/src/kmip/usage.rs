@@ -110,13 +110,6 @@ impl KeyUse {
     }
 }
 
-/// Field tags of the Usage Limits structure.
-mod limits_field {
-    pub const COUNT: u32 = 0x420096;
-    pub const TOTAL: u32 = 0x420097;
-    pub const UNIT: u32 = 0x420098;
-}
-
 /// What Usage Limits count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UsageUnit {
@@ -167,14 +160,14 @@ impl UsageLimits {
             Some(AttrValue::Long(n)) => Some(*n),
             _ => None,
         };
-        let total = long(limits_field::TOTAL)?;
-        let unit = match v.field(limits_field::UNIT) {
+        let total = long(field::USAGE_LIMITS_TOTAL)?;
+        let unit = match v.field(field::USAGE_LIMITS_UNIT) {
             Some(AttrValue::Enum(u)) => UsageUnit::from_code(*u)?,
             _ => return None,
         };
-        let count = match v.field(limits_field::COUNT) {
+        let count = match v.field(field::USAGE_LIMITS_COUNT) {
             None => total,
-            Some(_) => long(limits_field::COUNT)?,
+            Some(_) => long(field::USAGE_LIMITS_COUNT)?,
         };
         Some(UsageLimits { total, count, unit })
     }
@@ -182,9 +175,9 @@ impl UsageLimits {
     /// The stored and wire form: Total, Count, Unit.
     pub fn value(self) -> AttrValue {
         AttrValue::Struct(vec![
-            (limits_field::TOTAL, AttrValue::Long(self.total)),
-            (limits_field::COUNT, AttrValue::Long(self.count)),
-            (limits_field::UNIT, AttrValue::Enum(self.unit.code())),
+            (field::USAGE_LIMITS_TOTAL, AttrValue::Long(self.total)),
+            (field::USAGE_LIMITS_COUNT, AttrValue::Long(self.count)),
+            (field::USAGE_LIMITS_UNIT, AttrValue::Enum(self.unit.code())),
         ])
     }
 
@@ -435,11 +428,11 @@ mod tests {
     use super::*;
 
     fn limits(total: i64, count: Option<i64>, unit: u32) -> Attribute {
-        let mut f = vec![(limits_field::TOTAL, AttrValue::Long(total))];
+        let mut f = vec![(field::USAGE_LIMITS_TOTAL, AttrValue::Long(total))];
         if let Some(c) = count {
-            f.push((limits_field::COUNT, AttrValue::Long(c)));
+            f.push((field::USAGE_LIMITS_COUNT, AttrValue::Long(c)));
         }
-        f.push((limits_field::UNIT, AttrValue::Enum(unit)));
+        f.push((field::USAGE_LIMITS_UNIT, AttrValue::Enum(unit)));
         Attribute::new(names::USAGE_LIMITS, AttrValue::Struct(f))
     }
 

@@ -20,9 +20,9 @@ fn limits(total: i64, unit: UsageUnit) -> Attribute {
     Attribute::new(
         names::USAGE_LIMITS,
         AttrValue::Struct(vec![
-            (0x420097, AttrValue::Long(total)),
-            (0x420096, AttrValue::Long(999_999)),
-            (0x420098, AttrValue::Enum(unit)),
+            (field::USAGE_LIMITS_TOTAL, AttrValue::Long(total)),
+            (field::USAGE_LIMITS_COUNT, AttrValue::Long(999_999)),
+            (field::USAGE_LIMITS_UNIT, AttrValue::Enum(unit)),
         ]),
     )
 }
@@ -192,7 +192,7 @@ async fn usage_limits_count_protection_down_and_stop_at_the_total() {
     // Malformed limits are refused at Create.
     let bad = Attribute::new(
         names::USAGE_LIMITS,
-        AttrValue::Struct(vec![(0x420097, AttrValue::Long(5))]),
+        AttrValue::Struct(vec![(field::USAGE_LIMITS_TOTAL, AttrValue::Long(5))]),
     );
     assert_eq!(
         kind(f.svc.kmip_create(&s, algorithm::AES, 256, vec![bad]).await),
