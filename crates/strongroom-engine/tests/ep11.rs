@@ -159,6 +159,140 @@ fn attributes_are_enforced() {
     );
 }
 
+/// CKA_ALLOWED_MECHANISMS as GREP11 carries it: 8 bytes big-endian per mechanism.
+fn allowed(mechs: &[consts::Ckm]) -> (Cka, AttrValue) {
+    let b = mechs.iter().flat_map(|m| m.0.to_be_bytes()).collect();
+    (cka::ALLOWED_MECHANISMS, AttrValue::Bytes(b))
+}
+
+#[test]
+fn allowed_mechanisms_bind_a_key_to_its_mechanisms_in_every_use() {
+    let u = unit();
+    let e = u.ep11();
+    let gcm = Mech {
+        code: ckm::AES_GCM,
+        param: MechParam::Bytes(vec![1; 12]),
+    };
+    let k = aes(&u, &[allowed(&[ckm::AES_GCM])]);
+    let ct = e.single(Op::Encrypt, &gcm, &k, b"x", &[]).unwrap();
+    assert_eq!(e.single(Op::Decrypt, &gcm, &k, &ct, &[]).unwrap(), b"x");
+    // Every entry into a use checks the list: single, Init, and a State's later steps.
+    let refused = e
+        .single(Op::Encrypt, &cbc(&[0; 16]), &k, b"x", &[])
+        .unwrap_err();
+    assert_eq!(refused.ckr, ckr::MECHANISM_INVALID);
+    assert!(
+        refused.detail.contains("CKA_ALLOWED_MECHANISMS"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        e.init(Op::Decrypt, &cbc(&[0; 16]), &k).unwrap_err().ckr,
+        ckr::MECHANISM_INVALID
+    );
+    // The list is bound into the blob and reported back as it was given.
+    let a = e.get_attributes(&k, &[cka::ALLOWED_MECHANISMS]).unwrap();
+    assert_eq!(
+        a.0.get(&cka::ALLOWED_MECHANISMS),
+        Some(&allowed(&[ckm::AES_GCM]).1)
+    );
+    // It cannot be changed afterwards, not even to a longer list.
+    assert_eq!(
+        e.set_attributes(&k, &t(&[allowed(&[ckm::AES_GCM, ckm::AES_CBC_PAD])]))
+            .unwrap_err()
+            .ckr,
+        ckr::ATTRIBUTE_VALUE_INVALID
+    );
+    // An empty list restricts nothing (SoftHSM2 reads it so).
+    let any = aes(&u, &[allowed(&[])]);
+    e.single(Op::Encrypt, &cbc(&[0; 16]), &any, b"x", &[])
+        .unwrap();
+
+    // Wrapping keys: the wrap mechanism must be on the KEK's list; unwrapping too.
+    let kek = aes(
+        &u,
+        &[
+            (cka::WRAP, AttrValue::Bool(true)),
+            (cka::UNWRAP, AttrValue::Bool(true)),
+            allowed(&[ckm::AES_CBC_PAD]),
+        ],
+    );
+    let payload = aes(&u, &[(cka::EXTRACTABLE, AttrValue::Bool(true))]);
+    assert_eq!(
+        e.wrap(&Mech::new(ckm::AES_ECB), &payload, &kek, &[])
+            .unwrap_err()
+            .ckr,
+        ckr::MECHANISM_INVALID
+    );
+    let kwp = cbc(&[0; 16]);
+    let wrapped = e.wrap(&kwp, &payload, &kek, &[]).unwrap();
+    let template = t(&[
+        (cka::CLASS, AttrValue::Int(cko::SECRET_KEY.0 as i64)),
+        (cka::KEY_TYPE, AttrValue::Int(ckk::AES.0 as i64)),
+        (cka::ENCRYPT, AttrValue::Bool(true)),
+        allowed(&[ckm::AES_CBC_PAD]),
+    ]);
+    assert_eq!(
+        e.unwrap(&Mech::new(ckm::AES_ECB), &kek, &[], &wrapped, &template)
+            .unwrap_err()
+            .ckr,
+        ckr::MECHANISM_INVALID
+    );
+    let back = e.unwrap(&kwp, &kek, &[], &wrapped, &template).unwrap();
+    // The unwrapped key carries the list its template gave.
+    e.single(Op::Encrypt, &cbc(&[0; 16]), &back.blob, b"x", &[])
+        .unwrap();
+    assert_eq!(
+        e.single(Op::Encrypt, &gcm, &back.blob, b"x", &[])
+            .unwrap_err()
+            .ckr,
+        ckr::MECHANISM_INVALID
+    );
+
+    // Derivation: the base key's list must name the derivation mechanism.
+    let base = e
+        .generate_key(
+            &Mech::new(ckm::GENERIC_SECRET_KEY_GEN),
+            &t(&[
+                (cka::VALUE_LEN, AttrValue::Int(32)),
+                (cka::DERIVE, AttrValue::Bool(true)),
+                allowed(&[ckm::SHA256_KEY_DERIVATION]),
+            ]),
+        )
+        .unwrap()
+        .blob;
+    let derived = t(&[
+        (cka::KEY_TYPE, AttrValue::Int(ckk::GENERIC_SECRET.0 as i64)),
+        (cka::VALUE_LEN, AttrValue::Int(16)),
+    ]);
+    assert_eq!(
+        e.derive(&Mech::new(ckm::SHA1_KEY_DERIVATION), &base, &derived)
+            .unwrap_err()
+            .ckr,
+        ckr::MECHANISM_INVALID
+    );
+    e.derive(&Mech::new(ckm::SHA256_KEY_DERIVATION), &base, &derived)
+        .unwrap();
+
+    // Malformed lists are refused when the key is made.
+    for bad in [
+        AttrValue::Bytes(vec![0; 12]),
+        AttrValue::Int(1),
+        AttrValue::Bytes(vec![0; 8 * 257]),
+    ] {
+        let mut tm = t(&[
+            (cka::VALUE_LEN, AttrValue::Int(32)),
+            (cka::ENCRYPT, AttrValue::Bool(true)),
+        ]);
+        tm.insert(cka::ALLOWED_MECHANISMS, bad);
+        assert_eq!(
+            e.generate_key(&Mech::new(ckm::AES_KEY_GEN), &tm)
+                .unwrap_err()
+                .ckr,
+            ckr::ATTRIBUTE_VALUE_INVALID
+        );
+    }
+}
+
 #[test]
 fn wrong_key_types_and_templates_are_refused() {
     let u = unit();

@@ -375,6 +375,14 @@ pub mod cka {
     pub const ENCAPSULATE: Cka = Cka(0x633);
     /// PKCS#11 3.2: the key may decapsulate (ML-KEM private key).
     pub const DECAPSULATE: Cka = Cka(0x634);
+    /// The mechanisms a key may be used with (an array of CK_MECHANISM_TYPE; absent or
+    /// empty: any). CKF_ARRAY_ATTRIBUTE | 0x600.
+    pub const ALLOWED_MECHANISMS: Cka = Cka(0x4000_0600);
+    /// Templates PKCS#11 applies to keys a key wraps, unwraps or derives
+    /// (CKF_ARRAY_ATTRIBUTE | 0x211, 0x212, 0x213).
+    pub const WRAP_TEMPLATE: Cka = Cka(0x4000_0211);
+    pub const UNWRAP_TEMPLATE: Cka = Cka(0x4000_0212);
+    pub const DERIVE_TEMPLATE: Cka = Cka(0x4000_0213);
 }
 
 /// Key types (CKK_*).

@@ -169,11 +169,22 @@ impl Library {
         }
     }
 
-    fn key_for(&self, h: u64, key: u64, attr: Cka) -> Result<(std::sync::Arc<Object>, Vec<u8>)> {
+    fn key_for(
+        &self,
+        h: u64,
+        key: u64,
+        attr: Cka,
+        mech: Ckm,
+    ) -> Result<(std::sync::Arc<Object>, Vec<u8>)> {
         let o = self.object(h, key).map_err(|_| ckr::KEY_HANDLE_INVALID)?;
         let blob = o.blob.clone().ok_or(ckr::KEY_HANDLE_INVALID)?;
         if !o.flag(attr, false) {
             return Err(ckr::KEY_FUNCTION_NOT_PERMITTED);
+        }
+        // The server refuses it too (the list is bound into the blob); refusing here
+        // answers at C_*Init, where PKCS#11 expects it.
+        if !o.allows(mech) {
+            return Err(ckr::MECHANISM_INVALID);
         }
         Ok((o, blob))
     }
@@ -322,10 +333,12 @@ impl Library {
 
     /// `C_WrapKey`.
     pub fn wrap_key(&self, h: u64, m: Mechanism, wrapping: u64, key: u64) -> Result<Vec<u8>> {
-        let (_, kek) = self.key_for(h, wrapping, cka::WRAP).map_err(|e| match e {
-            ckr::KEY_HANDLE_INVALID => ckr::WRAPPING_KEY_HANDLE_INVALID,
-            other => other,
-        })?;
+        let (_, kek) = self
+            .key_for(h, wrapping, cka::WRAP, Ckm(m.mechanism))
+            .map_err(|e| match e {
+                ckr::KEY_HANDLE_INVALID => ckr::WRAPPING_KEY_HANDLE_INVALID,
+                other => other,
+            })?;
         let k = self.object(h, key).map_err(|_| ckr::KEY_HANDLE_INVALID)?;
         let blob = k.blob.clone().ok_or(ckr::KEY_HANDLE_INVALID)?;
         let req = pb::WrapKeyRequest {
@@ -348,7 +361,7 @@ impl Library {
         t: &Template,
     ) -> Result<u64> {
         let (_, kek) = self
-            .key_for(h, unwrapping, cka::UNWRAP)
+            .key_for(h, unwrapping, cka::UNWRAP, Ckm(m.mechanism))
             .map_err(|e| match e {
                 ckr::KEY_HANDLE_INVALID => ckr::UNWRAPPING_KEY_HANDLE_INVALID,
                 other => other,
@@ -407,7 +420,7 @@ impl Library {
         base: u64,
         t: &Template,
     ) -> Result<(u64, Vec<u8>)> {
-        let (_, blob) = self.key_for(h, base, cka::DERIVE)?;
+        let (_, blob) = self.key_for(h, base, cka::DERIVE, Ckm(m.mechanism))?;
         let class = derived_class(&m);
         self.may_create(h, t, class)?;
         let code = Ckm(m.mechanism);
@@ -436,7 +449,7 @@ impl Library {
         if Ckm(m.mechanism) != ckm::ML_KEM {
             return Err(ckr::MECHANISM_INVALID);
         }
-        let (o, blob) = self.key_for(h, public, cka::ENCAPSULATE)?;
+        let (o, blob) = self.key_for(h, public, cka::ENCAPSULATE, ckm::ML_KEM)?;
         if o.key_type() != ckk::ML_KEM {
             return Err(ckr::KEY_TYPE_INCONSISTENT);
         }
@@ -480,7 +493,7 @@ impl Library {
         if Ckm(m.mechanism) != ckm::ML_KEM || m.parameter.is_some() {
             return Err(ckr::MECHANISM_INVALID);
         }
-        let (_, blob) = self.key_for(h, private, cka::DECAPSULATE)?;
+        let (_, blob) = self.key_for(h, private, cka::DECAPSULATE, ckm::ML_KEM)?;
         self.may_create(h, t, cko::SECRET_KEY)?;
         let req = pb::DeriveKeyRequest {
             mech: Some(Mechanism {
@@ -673,7 +686,7 @@ impl Library {
         }
         self.checked_mech(slot, &m)?;
         let blob = match (usage(kind), key) {
-            (Some((attr, _)), Some(k)) => Some(self.key_for(h, k, attr)?.1),
+            (Some((attr, _)), Some(k)) => Some(self.key_for(h, k, attr, Ckm(m.mechanism))?.1),
             (None, None) => None,
             _ => return Err(ckr::KEY_HANDLE_INVALID),
         };

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use strongroom_client::grep11::pb;
-use strongroom_model::pkcs11::{cka, cko, Cka, Ckk, Cko};
+use strongroom_model::pkcs11::{cka, cko, Cka, Ckk, Ckm, Cko};
 
 /// An attribute value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +27,13 @@ pub enum Kind {
     Ulong,
     /// Bytes.
     Bytes,
+    /// An array of CK_ULONG (CKA_ALLOWED_MECHANISMS). The library keeps it as GREP11
+    /// carries it: [`Value::Bytes`], each element in 8 bytes big-endian.
+    UlongArray,
+    /// An array of CK_ATTRIBUTE (CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE,
+    /// CKA_DERIVE_TEMPLATE). The library does not enforce these templates, so it refuses
+    /// them (`CKR_ATTRIBUTE_TYPE_INVALID`) rather than keep a restriction it would ignore.
+    Template,
 }
 
 // Attribute codes this module needs beyond the engine's set (PKCS#11 v2.40 / 3.0).
@@ -86,6 +93,8 @@ pub fn kind_of(a: Cka) -> Kind {
         | JAVA_MIDP_SECURITY_DOMAIN
         | NAME_HASH_ALGORITHM
         | MECHANISM_TYPE => Kind::Ulong,
+        cka::ALLOWED_MECHANISMS => Kind::UlongArray,
+        cka::WRAP_TEMPLATE | cka::UNWRAP_TEMPLATE | cka::DERIVE_TEMPLATE => Kind::Template,
         _ => Kind::Bytes,
     }
 }
@@ -122,6 +131,7 @@ pub fn server_side(a: Cka) -> bool {
             | cka::IBM_ATTRBOUND
             | cka::IBM_USE_AS_DATA
             | cka::IBM_STRUCT_PARAMS
+            | cka::ALLOWED_MECHANISMS
     )
 }
 
@@ -150,6 +160,7 @@ pub fn fixed(a: Cka) -> bool {
             | cka::VALUE
             | cka::CHECK_VALUE
             | cka::PARAMETER_SET
+            | cka::ALLOWED_MECHANISMS
     )
 }
 
@@ -280,6 +291,16 @@ impl Object {
         match self.attrs.get(&a) {
             Some(Value::Bool(b)) => *b,
             _ => default,
+        }
+    }
+
+    /// Whether CKA_ALLOWED_MECHANISMS lets `mech` use this key (absent or empty: any).
+    pub fn allows(&self, mech: Ckm) -> bool {
+        match self.attrs.get(&cka::ALLOWED_MECHANISMS) {
+            Some(Value::Bytes(b)) if !b.is_empty() => b
+                .chunks_exact(8)
+                .any(|c| c == mech.0.to_be_bytes().as_slice()),
+            _ => true,
         }
     }
 

@@ -1239,3 +1239,117 @@ fn the_fips_policy_reaches_applications_through_the_library() {
         .unwrap();
     check_rsa_signature(&s, public, b"approved", &sig);
 }
+
+/// What a sequence of calls answers about CKA_ALLOWED_MECHANISMS, module-independent: each
+/// call's result as "ok" or its CKR name.
+fn allowed_mechanism_answers(s: &Session) -> Vec<String> {
+    use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+    use cryptoki::mechanism::MechanismType;
+    let answer = |r: Result<(), Error>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(Error::Pkcs11(rv, _)) => format!("{rv:?}"),
+        Err(e) => panic!("{e}"),
+    };
+    let mut out = Vec::new();
+    let pss = Mechanism::Sha256RsaPkcsPss(PkcsPssParams {
+        hash_alg: MechanismType::SHA256,
+        mgf: PkcsMgfType::MGF1_SHA256,
+        s_len: 32.into(),
+    });
+    let (_, private) = s
+        .generate_key_pair(
+            &Mechanism::RsaPkcsKeyPairGen,
+            &[
+                Attribute::ModulusBits(2048.into()),
+                Attribute::PublicExponent(vec![1, 0, 1]),
+                Attribute::Verify(true),
+            ],
+            &[
+                Attribute::Private(true),
+                Attribute::Sign(true),
+                Attribute::Sensitive(true),
+                Attribute::AllowedMechanisms(vec![MechanismType::SHA256_RSA_PKCS_PSS]),
+            ],
+        )
+        .unwrap();
+    out.push(answer(s.sign(&pss, private, b"pss only").map(drop)));
+    out.push(answer(s.sign_init(&Mechanism::Sha256RsaPkcs, private)));
+    out.push(answer(
+        s.sign(&Mechanism::Sha256RsaPkcs, private, b"pkcs1")
+            .map(drop),
+    ));
+    let list = s
+        .get_attributes(private, &[AttributeType::AllowedMechanisms])
+        .unwrap();
+    out.push(format!("{list:?}"));
+
+    let mut aes = aes_template().to_vec();
+    aes.push(Attribute::AllowedMechanisms(vec![
+        MechanismType::AES_CBC_PAD,
+    ]));
+    let k = s.generate_key(&Mechanism::AesKeyGen, &aes).unwrap();
+    out.push(answer(
+        s.encrypt(&Mechanism::AesCbcPad([3; 16]), k, b"allowed")
+            .map(drop),
+    ));
+    out.push(answer(s.encrypt(&Mechanism::AesEcb, k, &[0; 16]).map(drop)));
+    out.push(answer(s.decrypt(&Mechanism::AesEcb, k, &[0; 16]).map(drop)));
+    out
+}
+
+/// CKA_ALLOWED_MECHANISMS binds a key to its mechanisms: the library answers as SoftHSM2
+/// does, in the same run, and the server enforces the list too (it is bound into the
+/// blob), so a modified client gains nothing. The list cannot be changed, and templates
+/// for other keys (CKA_WRAP_TEMPLATE …), which the library does not enforce, are refused.
+#[test]
+fn allowed_mechanisms_restrict_keys_as_in_softhsm2() {
+    use cryptoki::mechanism::MechanismType;
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+
+    let (conf, soft) = softhsm(dir.path());
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+    let sp = Pkcs11::new(soft).unwrap();
+    sp.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let slot = sp.get_slots_with_token().unwrap()[0];
+    let ss = sp.open_rw_session(slot).unwrap();
+    ss.login(UserType::User, Some(&AuthPin::from("123456".to_string())))
+        .unwrap();
+    let theirs = allowed_mechanism_answers(&ss);
+    drop(ss);
+    sp.finalize().unwrap();
+
+    let d = dev(dir.path(), "127.0.0.1:0");
+    let (p, s) = open(&d);
+    let ours = allowed_mechanism_answers(&s);
+    assert_eq!(ours, theirs);
+    assert_eq!(ours[..3], ["ok", "MechanismInvalid", "MechanismInvalid"]);
+
+    // Widening the list afterwards, directly or on a copy, is refused.
+    let mut aes = aes_template().to_vec();
+    aes.push(Attribute::AllowedMechanisms(vec![
+        MechanismType::AES_CBC_PAD,
+    ]));
+    let k = s.generate_key(&Mechanism::AesKeyGen, &aes).unwrap();
+    let wider = [Attribute::AllowedMechanisms(vec![
+        MechanismType::AES_CBC_PAD,
+        MechanismType::AES_ECB,
+    ])];
+    assert!(matches!(
+        s.update_attributes(k, &wider),
+        Err(Error::Pkcs11(RvError::AttributeReadOnly, _))
+    ));
+    assert!(matches!(
+        s.copy_object(k, &wider),
+        Err(Error::Pkcs11(RvError::AttributeReadOnly, _))
+    ));
+    // A copy keeps the list.
+    let copy = s.copy_object(k, &[]).unwrap();
+    assert!(matches!(
+        s.encrypt(&Mechanism::AesEcb, copy, &[0; 16]),
+        Err(Error::Pkcs11(RvError::MechanismInvalid, _))
+    ));
+    drop(s);
+    p.finalize().unwrap();
+}

@@ -114,10 +114,14 @@ impl Ep11<'_> {
     /// IBM's second BLS verification form: the signers' public key blobs joined in one
     /// KeyBlob. Each blob is checked (its MAC, BLS12-381, CKA_VERIFY) and the signature is
     /// verified against their aggregate, as with a key aggregated by DeriveKey.
-    pub(super) fn aggregate_signers(&self, parts: &[&[u8]]) -> Result<Arc<Resolved>, Ep11Error> {
+    pub(super) fn aggregate_signers(
+        &self,
+        parts: &[&[u8]],
+        mech: Ckm,
+    ) -> Result<Arc<Resolved>, Ep11Error> {
         let info = self.bls_aggregate(
             parts,
-            Some((cka::VERIFY, "CKA_VERIFY")),
+            Some((cka::VERIFY, "CKA_VERIFY", mech)),
             "public key of the joined KeyBlob",
         )?;
         let mut t = Template::new();
@@ -135,7 +139,7 @@ impl Ep11<'_> {
     fn bls_aggregate(
         &self,
         blobs: &[&[u8]],
-        usage: Option<(Cka, &str)>,
+        usage: Option<(Cka, &str, Ckm)>,
         what: &str,
     ) -> Result<PublicInfo, Ep11Error> {
         let mut raws = Vec::new();
@@ -143,8 +147,8 @@ impl Ep11<'_> {
             let k = self.resolve(blob, Role::Key)?;
             match &k.body {
                 Body::Public(info) if info.kind == AsymKind::Ec(Curve::Bls12381) => {
-                    if let Some((a, name)) = usage {
-                        permit(&k, a, name)?;
+                    if let Some((a, name, mech)) = usage {
+                        permit(&k, a, name, mech)?;
                     }
                     raws.push(info.raw.clone());
                 }

@@ -68,7 +68,12 @@ impl Ep11<'_> {
         bound(&k, "key")?;
         bound(&w, "wrapping key")?;
         bound(&m, "MAC key")?;
-        permit(&w, cka::WRAP, "CKA_WRAP")?;
+        permit(
+            &w,
+            cka::WRAP,
+            "CKA_WRAP",
+            super::consts::ckm::IBM_ATTRIBUTEBOUND_WRAP,
+        )?;
         if !k.attrs.flag(cka::EXTRACTABLE) {
             return err(
                 ckr::KEY_UNEXTRACTABLE,
@@ -135,7 +140,12 @@ impl Ep11<'_> {
         let m = self.resolve(mac_key, Role::Key)?;
         bound(&w, "unwrapping key")?;
         bound(&m, "MAC key")?;
-        permit(&w, cka::UNWRAP, "CKA_UNWRAP")?;
+        permit(
+            &w,
+            cka::UNWRAP,
+            "CKA_UNWRAP",
+            super::consts::ckm::IBM_ATTRIBUTEBOUND_WRAP,
+        )?;
         if wrapped.len() < 4 + 2 + 2 + 12 + 4 + 32 || !wrapped.starts_with(MAGIC) || wrapped[4] != 1
         {
             return Err(bad());

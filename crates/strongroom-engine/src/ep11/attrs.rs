@@ -56,7 +56,8 @@ const READ_ONLY: [Cka; 6] = [
 ];
 
 /// Value-carrying attributes a template may give (checked by the operation).
-const VALUES: [Cka; 12] = [
+const VALUES: [Cka; 13] = [
+    cka::ALLOWED_MECHANISMS,
     cka::PRIME_BITS,
     cka::PARAMETER_SET,
     cka::IBM_STRUCT_PARAMS,
@@ -196,6 +197,7 @@ pub fn check_template(t: &Template, class: Cko) -> Result<(), Ep11Error> {
                 | cka::PARAMETER_SET => v.as_ulong().is_some(),
                 cka::PUBLIC_EXPONENT => v.as_ulong().is_some() || matches!(v, AttrValue::Bytes(_)),
                 cka::IBM_NEVER_MODIFIABLE => v.as_bool().is_some(),
+                cka::ALLOWED_MECHANISMS => mechanism_list(v).is_some(),
                 _ => matches!(v, AttrValue::Bytes(_)),
             };
             if !ok {
@@ -281,7 +283,7 @@ impl Attrs {
             m.insert(cka::SENSITIVE, AttrValue::Bool(false));
             m.insert(cka::EXTRACTABLE, AttrValue::Bool(true));
         }
-        for a in [cka::LABEL, cka::ID] {
+        for a in [cka::LABEL, cka::ID, cka::ALLOWED_MECHANISMS] {
             if let Some(v) = t.get(&a) {
                 m.insert(a, v.clone());
             }
@@ -308,6 +310,19 @@ impl Attrs {
     /// A boolean attribute (false when absent).
     pub fn flag(&self, a: Cka) -> bool {
         self.0.get(&a).and_then(AttrValue::as_bool).unwrap_or(false)
+    }
+
+    /// Whether the key's CKA_ALLOWED_MECHANISMS lets `mech` use it: an absent or empty list
+    /// allows every mechanism (as SoftHSM2 reads it).
+    pub fn allows(&self, mech: Ckm) -> bool {
+        match self
+            .0
+            .get(&cka::ALLOWED_MECHANISMS)
+            .and_then(mechanism_list)
+        {
+            Some(list) if !list.is_empty() => list.contains(&mech),
+            _ => true,
+        }
     }
 
     /// A ULONG attribute.
@@ -376,6 +391,25 @@ impl Attrs {
         }
         Some(Attrs(m))
     }
+}
+
+/// The most mechanisms a CKA_ALLOWED_MECHANISMS list names.
+pub const MAX_ALLOWED_MECHANISMS: usize = 256;
+
+/// The mechanisms of a CKA_ALLOWED_MECHANISMS value: GREP11 carries the array as bytes,
+/// each CK_MECHANISM_TYPE in 8 bytes big-endian. `None` for any other shape.
+pub fn mechanism_list(v: &AttrValue) -> Option<Vec<Ckm>> {
+    let AttrValue::Bytes(b) = v else {
+        return None;
+    };
+    if !b.len().is_multiple_of(8) || b.len() / 8 > MAX_ALLOWED_MECHANISMS {
+        return None;
+    }
+    Some(
+        b.chunks_exact(8)
+            .map(|c| Ckm(c.iter().fold(0u64, |a, x| (a << 8) | u64::from(*x))))
+            .collect(),
+    )
 }
 
 /// A secret key type and its allowed value lengths.

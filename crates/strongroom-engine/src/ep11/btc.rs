@@ -116,7 +116,7 @@ impl Ep11<'_> {
             })?),
         };
         let b = self.resolve(base, Role::Key)?;
-        permit(&b, cka::DERIVE, "CKA_DERIVE")?;
+        permit(&b, cka::DERIVE, "CKA_DERIVE", mech.code)?;
         if class == cko::PRIVATE_KEY
             && !b.attrs.flag(cka::EXTRACTABLE)
             && attrs::flag_of(t, cka::EXTRACTABLE)

@@ -21,7 +21,7 @@ impl Ep11<'_> {
         attrs::check_template(t, cko::SECRET_KEY)?;
         let b = self.resolve(base, Role::Key)?;
         self.fips_key(&b)?;
-        permit(&b, cka::DERIVE, "CKA_DERIVE")?;
+        permit(&b, cka::DERIVE, "CKA_DERIVE", mech.code)?;
         // A derived key must not be easier to take out than its base key (otherwise
         // CONCATENATE_BASE_AND_DATA would export a non-extractable key).
         if !b.attrs.flag(cka::EXTRACTABLE) && attrs::flag_of(t, cka::EXTRACTABLE) {
@@ -191,7 +191,7 @@ impl Ep11<'_> {
                     }
                     _ => {
                         let other = self.resolve(data, Role::Key)?;
-                        permit(&other, cka::DERIVE, "CKA_DERIVE")?;
+                        permit(&other, cka::DERIVE, "CKA_DERIVE", mech.code)?;
                         let Body::Secret(o) = &other.body else {
                             return err(
                                 ckr::KEY_TYPE_INCONSISTENT,

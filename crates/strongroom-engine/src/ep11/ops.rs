@@ -337,7 +337,7 @@ impl Ep11<'_> {
     /// `EncryptInit`, `DecryptInit`, `SignInit`, `VerifyInit`, `DigestInit`: a State.
     pub fn init(&self, op: Op, mech: &Mech, key: &[u8]) -> Result<Vec<u8>, Ep11Error> {
         let plan = self.planned(mech, op)?;
-        self.key_for(op, &plan, key)?;
+        self.key_for(op, mech.code, &plan, key)?;
         let st = self.new_state(mech, key, &plan)?;
         self.seal_op(op, &st)
     }
@@ -351,7 +351,7 @@ impl Ep11<'_> {
     ) -> Result<(Vec<u8>, Vec<u8>), Ep11Error> {
         let mut st = self.open_op(op, state)?;
         let plan = self.planned(&st.mech, op)?;
-        let key = self.key_for(op, &plan, &st.key)?;
+        let key = self.key_for(op, st.mech.code, &plan, &st.key)?;
         let out = self.step(op, &plan, key.as_deref(), &mut st, data, None)?;
         self.provider
             .fill_random(&mut st.id)
@@ -383,7 +383,7 @@ impl Ep11<'_> {
     ) -> Result<Vec<u8>, Ep11Error> {
         let mut st = self.open_op(op, state)?;
         let plan = self.planned(&st.mech, op)?;
-        let key = self.key_for(op, &plan, &st.key)?;
+        let key = self.key_for(op, st.mech.code, &plan, &st.key)?;
         self.step(op, &plan, key.as_deref(), &mut st, data, Some(sig))
     }
 
@@ -401,7 +401,7 @@ impl Ep11<'_> {
             return self.aggregate_signatures(mech, key);
         }
         let plan = self.planned(mech, op)?;
-        let k = self.key_for(op, &plan, key)?;
+        let k = self.key_for(op, mech.code, &plan, key)?;
         let mut st = OpState::start([0; 16], mech, &[], &plan);
         self.step(op, &plan, k.as_deref(), &mut st, data, Some(sig))
     }

@@ -219,6 +219,7 @@ impl Ep11<'_> {
     pub(super) fn key_for(
         &self,
         op: Op,
+        mech: Ckm,
         plan: &Plan,
         key: &[u8],
     ) -> Result<Option<Arc<Resolved>>, Ep11Error> {
@@ -234,7 +235,7 @@ impl Ep11<'_> {
                 }
             );
         let k = match object::split_public_blobs(key) {
-            Some(parts) if bls_verify => self.aggregate_signers(&parts)?,
+            Some(parts) if bls_verify => self.aggregate_signers(&parts, mech)?,
             _ => self.resolve(key, Role::Key)?,
         };
         fits(plan, op, &k)?;
@@ -244,7 +245,7 @@ impl Ep11<'_> {
             Plan::EcMultiply => (cka::DERIVE, "CKA_DERIVE"),
             _ => usage_attr(op),
         };
-        permit(&k, a, name)?;
+        permit(&k, a, name, mech)?;
         Ok(Some(k))
     }
 }

@@ -14,15 +14,22 @@ pub(super) fn usage_attr(op: Op) -> (Cka, &'static str) {
     }
 }
 
-pub(super) fn permit(k: &Resolved, attr: Cka, name: &str) -> Result<(), Ep11Error> {
-    if k.attrs.flag(attr) {
-        Ok(())
-    } else {
-        err(
+/// Whether `k` may serve `mech` in the use `attr` (named `name`) stands for: the usage
+/// attribute is true, and the key's CKA_ALLOWED_MECHANISMS names `mech` (or is absent).
+pub(super) fn permit(k: &Resolved, attr: Cka, name: &str, mech: Ckm) -> Result<(), Ep11Error> {
+    if !k.attrs.flag(attr) {
+        return err(
             ckr::KEY_FUNCTION_NOT_PERMITTED,
             format!("the key's {name} attribute is false"),
-        )
+        );
     }
+    if !k.attrs.allows(mech) {
+        return err(
+            ckr::MECHANISM_INVALID,
+            format!("the key's CKA_ALLOWED_MECHANISMS does not name mechanism 0x{mech:x}"),
+        );
+    }
+    Ok(())
 }
 
 pub(super) fn type_mismatch(plan: &Plan) -> Ep11Error {

@@ -22,7 +22,7 @@ impl Ep11<'_> {
         let plan = self.planned(mech, Op::Encrypt)?;
         fits(&plan, Op::Encrypt, &w)
             .map_err(|e| Ep11Error::new(ckr::WRAPPING_KEY_TYPE_INCONSISTENT, e.detail))?;
-        permit(&w, cka::WRAP, "CKA_WRAP")?;
+        permit(&w, cka::WRAP, "CKA_WRAP", mech.code)?;
         if !k.attrs.flag(cka::EXTRACTABLE) {
             return err(
                 ckr::KEY_UNEXTRACTABLE,
@@ -120,7 +120,7 @@ impl Ep11<'_> {
         let plan = self.planned(mech, Op::Decrypt)?;
         fits(&plan, Op::Decrypt, &w)
             .map_err(|e| Ep11Error::new(ckr::UNWRAPPING_KEY_TYPE_INCONSISTENT, e.detail))?;
-        permit(&w, cka::UNWRAP, "CKA_UNWRAP")?;
+        permit(&w, cka::UNWRAP, "CKA_UNWRAP", mech.code)?;
         let mut st = OpState::start([0; 16], mech, &[], &plan);
         // One answer for every failure of the decryption (no padding oracle).
         let material = Zeroizing::new(

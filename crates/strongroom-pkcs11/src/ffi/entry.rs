@@ -490,7 +490,7 @@ pub unsafe extern "C" fn C_GetAttributeValue(
                     rv = Err(ckr::ATTRIBUTE_TYPE_INVALID);
                 }
                 Ok(Some(v)) => {
-                    let b = value_bytes(&v);
+                    let b = value_bytes(Cka(a.type_), &v);
                     if a.pValue.is_null() {
                         a.ulValueLen = b.len() as CK_ULONG;
                     } else if (a.ulValueLen as usize) < b.len() {

@@ -186,18 +186,49 @@ unsafe fn template(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<Template, Ckr>
             }
             Kind::Bool | Kind::Ulong => return Err(ckr::ATTRIBUTE_VALUE_INVALID),
             Kind::Bytes => Value::Bytes(v.to_vec()),
+            Kind::UlongArray => Value::Bytes(ulongs_to_be(v)?),
+            Kind::Template => {
+                crate::log::warn(&format!(
+                    "attribute {:#x} (a template for other keys) is not supported",
+                    ty.0
+                ));
+                return Err(ckr::ATTRIBUTE_TYPE_INVALID);
+            }
         };
         t.insert(ty, value);
     }
     Ok(t)
 }
 
-/// The C bytes of an attribute value.
-fn value_bytes(v: &Value) -> Vec<u8> {
-    match v {
-        Value::Bool(b) => vec![u8::from(*b)],
-        Value::Ulong(u) => (*u as CK_ULONG).to_ne_bytes().to_vec(),
-        Value::Bytes(b) => b.clone(),
+/// A C array of CK_ULONG as the library keeps it (8 bytes big-endian each).
+fn ulongs_to_be(v: &[u8]) -> Result<Vec<u8>, Ckr> {
+    const N: usize = std::mem::size_of::<CK_ULONG>();
+    if !v.len().is_multiple_of(N) {
+        return Err(ckr::ATTRIBUTE_VALUE_INVALID);
+    }
+    Ok(v.chunks_exact(N)
+        .flat_map(|c| {
+            let mut b = [0u8; N];
+            b.copy_from_slice(c);
+            CK_ULONG::from_ne_bytes(b).to_be_bytes()
+        })
+        .collect())
+}
+
+/// The C bytes of attribute `a`'s value.
+fn value_bytes(a: Cka, v: &Value) -> Vec<u8> {
+    match (v, kind_of(a)) {
+        (Value::Bool(b), _) => vec![u8::from(*b)],
+        (Value::Ulong(u), _) => (*u as CK_ULONG).to_ne_bytes().to_vec(),
+        (Value::Bytes(b), Kind::UlongArray) => b
+            .chunks_exact(8)
+            .flat_map(|c| {
+                let mut x = [0u8; 8];
+                x.copy_from_slice(c);
+                (u64::from_be_bytes(x) as CK_ULONG).to_ne_bytes()
+            })
+            .collect(),
+        (Value::Bytes(b), _) => b.clone(),
     }
 }
 
@@ -419,6 +450,55 @@ mod tests {
             unsafe { template(std::ptr::null(), 2) }.unwrap_err(),
             ckr::ARGUMENTS_BAD
         );
+    }
+
+    #[test]
+    fn allowed_mechanisms_travel_big_endian_and_templates_of_other_keys_are_refused() {
+        let mechs: [CK_ULONG; 2] = [0x1, 0x1082];
+        let allowed = [CK_ATTRIBUTE {
+            type_: 0x4000_0600,
+            pValue: mechs.as_ptr() as *mut _,
+            ulValueLen: 16,
+        }];
+        // SAFETY: one attribute whose value (two CK_ULONGs) outlives the call.
+        let t = unsafe { template(allowed.as_ptr(), 1) }.unwrap();
+        let kept = t.get(&Cka(0x4000_0600)).unwrap();
+        let mut wire = 1u64.to_be_bytes().to_vec();
+        wire.extend_from_slice(&0x1082u64.to_be_bytes());
+        assert_eq!(kept, &Value::Bytes(wire));
+        // And back to the application in its own byte order.
+        let native: Vec<u8> = mechs.iter().flat_map(|m| m.to_ne_bytes()).collect();
+        assert_eq!(value_bytes(Cka(0x4000_0600), kept), native);
+
+        let odd = [CK_ATTRIBUTE {
+            type_: 0x4000_0600,
+            pValue: mechs.as_ptr() as *mut _,
+            ulValueLen: 12,
+        }];
+        // SAFETY: twelve readable bytes of the array.
+        assert_eq!(
+            unsafe { template(odd.as_ptr(), 1) }.unwrap_err(),
+            ckr::ATTRIBUTE_VALUE_INVALID
+        );
+        let yes: CK_BBOOL = 1;
+        let inner = [CK_ATTRIBUTE {
+            type_: 0x104,
+            pValue: &yes as *const _ as *mut _,
+            ulValueLen: 1,
+        }];
+        for ty in [0x4000_0211, 0x4000_0212, 0x4000_0213] {
+            let nested = [CK_ATTRIBUTE {
+                type_: ty,
+                pValue: inner.as_ptr() as *mut _,
+                ulValueLen: std::mem::size_of_val(&inner) as CK_ULONG,
+            }];
+            // SAFETY: the nested template is readable for its whole length.
+            assert_eq!(
+                unsafe { template(nested.as_ptr(), 1) }.unwrap_err(),
+                ckr::ATTRIBUTE_TYPE_INVALID,
+                "{ty:#x}"
+            );
+        }
     }
 
     #[test]
