@@ -685,9 +685,14 @@ impl Library {
             return Err(ckr::OPERATION_ACTIVE);
         }
         self.checked_mech(slot, &m)?;
-        let blob = match (usage(kind), key) {
-            (Some((attr, _)), Some(k)) => Some(self.key_for(h, k, attr, Ckm(m.mechanism))?.1),
-            (None, None) => None,
+        let (blob, reauth) = match (usage(kind), key) {
+            (Some((attr, _)), Some(k)) => {
+                let (o, blob) = self.key_for(h, k, attr, Ckm(m.mechanism))?;
+                let reauth = matches!(kind, Kind::Sign | Kind::Decrypt)
+                    && o.flag(object::ALWAYS_AUTHENTICATE, false);
+                (Some(blob), reauth)
+            }
+            (None, None) => (None, false),
             _ => return Err(ckr::KEY_HANDLE_INVALID),
         };
         *crate::library::lock_session(&sess).ops.slot(kind) = Some(Op {
@@ -695,6 +700,7 @@ impl Library {
             key: blob,
             state: None,
             pending: None,
+            reauth,
         });
         Ok(())
     }
@@ -723,6 +729,11 @@ impl Library {
             .slot(kind)
             .clone()
             .ok_or(ckr::OPERATION_NOT_INITIALIZED)?;
+        if op.reauth {
+            // As SoftHSM2: the use without the PIN ends the operation.
+            *crate::library::lock_session(&sess).ops.slot(kind) = None;
+            return Err(ckr::USER_NOT_LOGGED_IN);
+        }
         let out = match op.pending.take() {
             Some((s, out)) if s == step => out,
             _ => match self.op_call(h, kind, step, data, &mut op) {

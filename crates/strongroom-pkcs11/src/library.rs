@@ -27,10 +27,13 @@ pub(crate) use rpc;
 /// Results of library calls.
 pub type Result<T, E = Ckr> = std::result::Result<T, E>;
 
-/// `CKU_SO`, `CKU_USER`, `CKU_CONTEXT_SPECIFIC`.
+/// `CKU_SO`.
 pub const CKU_SO: u64 = 0;
 /// `CKU_USER`.
 pub const CKU_USER: u64 = 1;
+/// `CKU_CONTEXT_SPECIFIC`: the PIN again, for one use of a key with
+/// `CKA_ALWAYS_AUTHENTICATE`.
+pub const CKU_CONTEXT_SPECIFIC: u64 = 2;
 
 /// A mechanism with its parameter, in GREP11's form.
 pub type Mechanism = pb::Mechanism;
@@ -248,6 +251,9 @@ impl Library {
     /// `C_Login`: the PIN is the API key of the user (`CKU_USER`) or the security officer.
     pub fn login(&self, h: u64, user: u64, pin: Zeroizing<String>) -> Result<()> {
         let (slot, rw) = self.session_slot(h)?;
+        if user == CKU_CONTEXT_SPECIFIC {
+            return self.login_for_use(h, slot, &pin);
+        }
         let who = match user {
             CKU_SO => Who::SecurityOfficer,
             CKU_USER => Who::User,
@@ -274,6 +280,32 @@ impl Library {
         }
         self.block_on(remote.login(who, pin)).map_err(fail)?;
         lock(&self.state).loaded.remove(&slot);
+        Ok(())
+    }
+
+    /// `C_Login` with `CKU_CONTEXT_SPECIFIC`: the logged-in user's PIN again, which lets
+    /// the session's pending use of a `CKA_ALWAYS_AUTHENTICATE` key go ahead (once).
+    fn login_for_use(&self, h: u64, slot: u64, pin: &str) -> Result<()> {
+        let remote = &self.slot(slot)?.remote;
+        if remote.who() != Who::User {
+            return Err(ckr::USER_NOT_LOGGED_IN);
+        }
+        let sess = self.session(h)?;
+        let mut s = lock(&sess);
+        let waiting = [crate::ops::Kind::Sign, crate::ops::Kind::Decrypt]
+            .into_iter()
+            .any(|k| s.ops.slot(k).as_ref().is_some_and(|op| op.reauth));
+        if !waiting {
+            return Err(ckr::OPERATION_NOT_INITIALIZED);
+        }
+        if !remote.pin_matches(pin) {
+            return Err(ckr::PIN_INCORRECT);
+        }
+        for k in [crate::ops::Kind::Sign, crate::ops::Kind::Decrypt] {
+            if let Some(op) = s.ops.slot(k).as_mut() {
+                op.reauth = false;
+            }
+        }
         Ok(())
     }
 
@@ -589,6 +621,16 @@ impl Library {
         }
         if let Some(a) = t.keys().find(|a| object::fixed(**a)) {
             crate::log::warn(&format!("attribute {:#x} cannot be changed", a.0));
+            return Err(ckr::ATTRIBUTE_READ_ONLY);
+        }
+        // Like CKA_SENSITIVE on the server: once the PIN is asked for each use, always.
+        if o.flag(object::ALWAYS_AUTHENTICATE, false)
+            && matches!(
+                t.get(&object::ALWAYS_AUTHENTICATE),
+                Some(Value::Bool(false))
+            )
+        {
+            crate::log::warn("CKA_ALWAYS_AUTHENTICATE can only be turned on");
             return Err(ckr::ATTRIBUTE_READ_ONLY);
         }
         let (slot, _) = self.session_slot(h)?;

@@ -41,6 +41,9 @@ pub struct Op {
     pub state: Option<Vec<u8>>,
     /// The output of a call whose caller asked for the length first.
     pub pending: Option<(Step, Vec<u8>)>,
+    /// The key has `CKA_ALWAYS_AUTHENTICATE`: the operation waits for the user's PIN
+    /// (`C_Login` with `CKU_CONTEXT_SPECIFIC`) before it may run.
+    pub reauth: bool,
 }
 
 /// The operations of a session, one of each kind at most.

@@ -176,6 +176,15 @@ impl Remote {
         Ok(())
     }
 
+    /// Whether `pin` is the PIN (API key) the current login used, compared in constant time.
+    pub fn pin_matches(&self, pin: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let a = lock(&self.auth);
+        a.apikey
+            .as_ref()
+            .is_some_and(|k| bool::from(k.as_bytes().ct_eq(pin.as_bytes())))
+    }
+
     /// Back to the anonymous user.
     pub fn logout(&self) {
         let mut a = lock(&self.auth);

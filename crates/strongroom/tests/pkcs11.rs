@@ -1240,16 +1240,50 @@ fn the_fips_policy_reaches_applications_through_the_library() {
     check_rsa_signature(&s, public, b"approved", &sig);
 }
 
-/// What a sequence of calls answers about CKA_ALLOWED_MECHANISMS, module-independent: each
-/// call's result as "ok" or its CKR name.
-fn allowed_mechanism_answers(s: &Session) -> Vec<String> {
-    use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
-    use cryptoki::mechanism::MechanismType;
-    let answer = |r: Result<(), Error>| match r {
-        Ok(()) => "ok".to_string(),
+/// A call's result as the comparisons with SoftHSM2 record it: "ok" or the CKR's name.
+fn answer<T>(r: Result<T, Error>) -> String {
+    match r {
+        Ok(_) => "ok".to_string(),
         Err(Error::Pkcs11(rv, _)) => format!("{rv:?}"),
         Err(e) => panic!("{e}"),
-    };
+    }
+}
+
+/// Runs `scenario` (given a logged-in session and its PIN) on a fresh SoftHSM2 token, then
+/// through Strongroom's library on the dev server `d`, and asserts that both answered the
+/// same. Returns Strongroom's answers and its session, still open, for the checks SoftHSM2
+/// has no counterpart of.
+fn answers_as_in_softhsm2(
+    dir: &std::path::Path,
+    d: &Dev,
+    scenario: impl Fn(&Session, &str) -> Vec<String>,
+) -> (Pkcs11, Session, Vec<String>) {
+    let (conf, soft) = softhsm(dir);
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+    let sp = Pkcs11::new(soft).unwrap();
+    sp.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let slot = sp.get_slots_with_token().unwrap()[0];
+    let ss = sp.open_rw_session(slot).unwrap();
+    ss.login(UserType::User, Some(&AuthPin::from("123456".to_string())))
+        .unwrap();
+    let theirs = scenario(&ss, "123456");
+    drop(ss);
+    sp.finalize().unwrap();
+
+    let (p, s) = open(d);
+    let ours = scenario(&s, &d.pin);
+    assert_eq!(
+        ours, theirs,
+        "Strongroom (left) and SoftHSM2 (right) differ"
+    );
+    (p, s, ours)
+}
+
+/// CKA_ALLOWED_MECHANISMS: an RSA key for PSS only, an AES key for CBC-PAD only.
+fn allowed_mechanism_answers(s: &Session, _pin: &str) -> Vec<String> {
+    use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+    use cryptoki::mechanism::MechanismType;
     let mut out = Vec::new();
     let pss = Mechanism::Sha256RsaPkcsPss(PkcsPssParams {
         hash_alg: MechanismType::SHA256,
@@ -1272,12 +1306,9 @@ fn allowed_mechanism_answers(s: &Session) -> Vec<String> {
             ],
         )
         .unwrap();
-    out.push(answer(s.sign(&pss, private, b"pss only").map(drop)));
+    out.push(answer(s.sign(&pss, private, b"pss only")));
     out.push(answer(s.sign_init(&Mechanism::Sha256RsaPkcs, private)));
-    out.push(answer(
-        s.sign(&Mechanism::Sha256RsaPkcs, private, b"pkcs1")
-            .map(drop),
-    ));
+    out.push(answer(s.sign(&Mechanism::Sha256RsaPkcs, private, b"pkcs1")));
     let list = s
         .get_attributes(private, &[AttributeType::AllowedMechanisms])
         .unwrap();
@@ -1288,42 +1319,26 @@ fn allowed_mechanism_answers(s: &Session) -> Vec<String> {
         MechanismType::AES_CBC_PAD,
     ]));
     let k = s.generate_key(&Mechanism::AesKeyGen, &aes).unwrap();
-    out.push(answer(
-        s.encrypt(&Mechanism::AesCbcPad([3; 16]), k, b"allowed")
-            .map(drop),
-    ));
-    out.push(answer(s.encrypt(&Mechanism::AesEcb, k, &[0; 16]).map(drop)));
-    out.push(answer(s.decrypt(&Mechanism::AesEcb, k, &[0; 16]).map(drop)));
+    out.push(answer(s.encrypt(
+        &Mechanism::AesCbcPad([3; 16]),
+        k,
+        b"allowed",
+    )));
+    out.push(answer(s.encrypt(&Mechanism::AesEcb, k, &[0; 16])));
+    out.push(answer(s.decrypt(&Mechanism::AesEcb, k, &[0; 16])));
     out
 }
 
 /// CKA_ALLOWED_MECHANISMS binds a key to its mechanisms: the library answers as SoftHSM2
 /// does, in the same run, and the server enforces the list too (it is bound into the
-/// blob), so a modified client gains nothing. The list cannot be changed, and templates
-/// for other keys (CKA_WRAP_TEMPLATE …), which the library does not enforce, are refused.
+/// blob), so a modified client gains nothing. The list cannot be changed.
 #[test]
 fn allowed_mechanisms_restrict_keys_as_in_softhsm2() {
     use cryptoki::mechanism::MechanismType;
     let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-
-    let (conf, soft) = softhsm(dir.path());
-    std::env::set_var("SOFTHSM2_CONF", &conf);
-    let sp = Pkcs11::new(soft).unwrap();
-    sp.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .unwrap();
-    let slot = sp.get_slots_with_token().unwrap()[0];
-    let ss = sp.open_rw_session(slot).unwrap();
-    ss.login(UserType::User, Some(&AuthPin::from("123456".to_string())))
-        .unwrap();
-    let theirs = allowed_mechanism_answers(&ss);
-    drop(ss);
-    sp.finalize().unwrap();
-
     let d = dev(dir.path(), "127.0.0.1:0");
-    let (p, s) = open(&d);
-    let ours = allowed_mechanism_answers(&s);
-    assert_eq!(ours, theirs);
+    let (p, s, ours) = answers_as_in_softhsm2(dir.path(), &d, allowed_mechanism_answers);
     assert_eq!(ours[..3], ["ok", "MechanismInvalid", "MechanismInvalid"]);
 
     // Widening the list afterwards, directly or on a copy, is refused.
@@ -1349,6 +1364,74 @@ fn allowed_mechanisms_restrict_keys_as_in_softhsm2() {
     assert!(matches!(
         s.encrypt(&Mechanism::AesEcb, copy, &[0; 16]),
         Err(Error::Pkcs11(RvError::MechanismInvalid, _))
+    ));
+    drop(s);
+    p.finalize().unwrap();
+}
+
+/// CKA_ALWAYS_AUTHENTICATE: each signature with the key needs the PIN again.
+fn always_authenticate_answers(s: &Session, pin: &str) -> Vec<String> {
+    let pin = AuthPin::from(pin.to_string());
+    let wrong = AuthPin::from("not-the-pin".to_string());
+    let ctx = UserType::ContextSpecific;
+    let (_, private) = s
+        .generate_key_pair(
+            &Mechanism::RsaPkcsKeyPairGen,
+            &[
+                Attribute::ModulusBits(2048.into()),
+                Attribute::PublicExponent(vec![1, 0, 1]),
+                Attribute::Verify(true),
+            ],
+            &[
+                Attribute::Private(true),
+                Attribute::Sign(true),
+                Attribute::AlwaysAuthenticate(true),
+            ],
+        )
+        .unwrap();
+    let m = Mechanism::Sha256RsaPkcs;
+    let mut out = vec![
+        // Without the PIN: refused, and the operation ends.
+        answer(s.sign(&m, private, b"no pin")),
+        answer(s.sign_final()),
+        // The PIN with no use waiting for it.
+        answer(s.login(ctx, Some(&pin))),
+    ];
+    // A wrong PIN, then the right one: the use goes ahead.
+    out.push(answer(s.sign_init(&m, private)));
+    out.push(answer(s.login(ctx, Some(&wrong))));
+    out.push(answer(s.login(ctx, Some(&pin))));
+    out.push(answer(s.sign_update(b"with ")));
+    out.push(answer(s.sign_update(b"the pin")));
+    out.push(answer(s.sign_final()));
+    // Once: the next use asks again.
+    out.push(answer(s.sign_init(&m, private)));
+    out.push(answer(s.sign_update(b"again")));
+    out
+}
+
+/// CKA_ALWAYS_AUTHENTICATE makes each use of a key ask for the PIN again
+/// (`C_Login(CKU_CONTEXT_SPECIFIC)`), as SoftHSM2 does in the same run; the library used to
+/// keep the attribute and never ask. It can be turned on, not off.
+#[test]
+fn always_authenticate_asks_for_the_pin_at_each_use_as_in_softhsm2() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dev(dir.path(), "127.0.0.1:0");
+    let (p, s, ours) = answers_as_in_softhsm2(dir.path(), &d, always_authenticate_answers);
+    assert_eq!(ours[0], "UserNotLoggedIn");
+    assert_eq!(ours[ours.len() - 3], "ok", "{ours:?}");
+
+    let (_, private) = rsa_pair(&s, "always-auth", false);
+    s.update_attributes(private, &[Attribute::AlwaysAuthenticate(true)])
+        .unwrap();
+    assert!(matches!(
+        s.sign(&Mechanism::Sha256RsaPkcs, private, b"x"),
+        Err(Error::Pkcs11(RvError::UserNotLoggedIn, _))
+    ));
+    assert!(matches!(
+        s.update_attributes(private, &[Attribute::AlwaysAuthenticate(false)]),
+        Err(Error::Pkcs11(RvError::AttributeReadOnly, _))
     ));
     drop(s);
     p.finalize().unwrap();
