@@ -293,6 +293,128 @@ fn allowed_mechanisms_bind_a_key_to_its_mechanisms_in_every_use() {
     }
 }
 
+/// Only the security officer makes a key CKA_TRUSTED, so CKA_WRAP_WITH_TRUSTED keys leave
+/// only under KEKs the officer made: not at generation, not by SetAttributeValue, not by an
+/// attribute-bound unwrap that would restore the flag.
+#[test]
+fn only_the_security_officer_makes_keys_trusted() {
+    let u = unit();
+    let user = u.ep11();
+    let officer = u.ep11().as_officer(true);
+    let trusted_kek = [
+        (cka::VALUE_LEN, AttrValue::Int(32)),
+        (cka::WRAP, AttrValue::Bool(true)),
+        (cka::UNWRAP, AttrValue::Bool(true)),
+        (cka::EXTRACTABLE, AttrValue::Bool(true)),
+        (cka::TRUSTED, AttrValue::Bool(true)),
+    ];
+    let gen = Mech::new(ckm::AES_KEY_GEN);
+    let e = user.generate_key(&gen, &t(&trusted_kek)).unwrap_err();
+    assert_eq!(e.ckr, ckr::ATTRIBUTE_READ_ONLY);
+    assert!(e.detail.contains("security officer"), "{e:?}");
+    let rsa = Mech::new(ckm::RSA_PKCS_KEY_PAIR_GEN);
+    let trusted_public = t(&[
+        (cka::MODULUS_BITS, AttrValue::Int(2048)),
+        (cka::WRAP, AttrValue::Bool(true)),
+        (cka::TRUSTED, AttrValue::Bool(true)),
+    ]);
+    let private = t(&[(cka::UNWRAP, AttrValue::Bool(true))]);
+    assert_eq!(
+        user.generate_key_pair(&rsa, &trusted_public, &private)
+            .unwrap_err()
+            .ckr,
+        ckr::ATTRIBUTE_READ_ONLY
+    );
+    officer
+        .generate_key_pair(&rsa, &trusted_public, &private)
+        .unwrap();
+    let kek = officer.generate_key(&gen, &t(&trusted_kek)).unwrap().blob;
+
+    // A user's own KEK cannot be made trusted afterwards.
+    let own = aes(
+        &u,
+        &[
+            (cka::WRAP, AttrValue::Bool(true)),
+            (cka::EXTRACTABLE, AttrValue::Bool(true)),
+        ],
+    );
+    let trust = t(&[(cka::TRUSTED, AttrValue::Bool(true))]);
+    assert_eq!(
+        user.set_attributes(&own, &trust).unwrap_err().ckr,
+        ckr::ATTRIBUTE_READ_ONLY
+    );
+    let (own_trusted, _) = officer.set_attributes(&own, &trust).unwrap();
+    // Lifting the flag, or changing another attribute of a trusted key, needs no officer.
+    user.set_attributes(
+        &own_trusted,
+        &t(&[(cka::EXTRACTABLE, AttrValue::Bool(false))]),
+    )
+    .unwrap();
+    user.set_attributes(&own_trusted, &t(&[(cka::TRUSTED, AttrValue::Bool(false))]))
+        .unwrap();
+
+    // What the flag protects: a WRAP_WITH_TRUSTED key leaves under the officer's KEK only.
+    let guarded = aes(
+        &u,
+        &[
+            (cka::EXTRACTABLE, AttrValue::Bool(true)),
+            (cka::WRAP_WITH_TRUSTED, AttrValue::Bool(true)),
+        ],
+    );
+    assert_eq!(
+        user.wrap(&cbc(&[0; 16]), &guarded, &own, &[])
+            .unwrap_err()
+            .ckr,
+        ckr::KEY_NOT_WRAPPABLE
+    );
+    user.wrap(&cbc(&[0; 16]), &guarded, &kek, &[]).unwrap();
+
+    // An attribute-bound wrap of the trusted KEK restores CKA_TRUSTED: the officer's call.
+    let mac = u
+        .ep11()
+        .generate_key(
+            &Mech::new(ckm::GENERIC_SECRET_KEY_GEN),
+            &t(&[
+                (cka::VALUE_LEN, AttrValue::Int(32)),
+                (cka::SIGN, AttrValue::Bool(true)),
+                (cka::VERIFY, AttrValue::Bool(true)),
+                (cka::IBM_ATTRBOUND, AttrValue::Bool(true)),
+            ]),
+        )
+        .unwrap()
+        .blob;
+    let bound_kek = officer
+        .generate_key(
+            &gen,
+            &t(&[
+                (cka::VALUE_LEN, AttrValue::Int(32)),
+                (cka::WRAP, AttrValue::Bool(true)),
+                (cka::UNWRAP, AttrValue::Bool(true)),
+                (cka::IBM_ATTRBOUND, AttrValue::Bool(true)),
+            ]),
+        )
+        .unwrap()
+        .blob;
+    let mut bound_template = trusted_kek.to_vec();
+    bound_template.push((cka::IBM_ATTRBOUND, AttrValue::Bool(true)));
+    let trusted_bound = officer
+        .generate_key(&gen, &t(&bound_template))
+        .unwrap()
+        .blob;
+    let ab = Mech::new(ckm::IBM_ATTRIBUTEBOUND_WRAP);
+    let wrapped = user.wrap(&ab, &trusted_bound, &bound_kek, &mac).unwrap();
+    assert_eq!(
+        user.unwrap(&ab, &bound_kek, &mac, &wrapped, &Template::new())
+            .unwrap_err()
+            .ckr,
+        ckr::ATTRIBUTE_READ_ONLY
+    );
+    let back = officer
+        .unwrap(&ab, &bound_kek, &mac, &wrapped, &Template::new())
+        .unwrap();
+    assert!(back.attrs.flag(cka::TRUSTED));
+}
+
 #[test]
 fn wrong_key_types_and_templates_are_refused() {
     let u = unit();

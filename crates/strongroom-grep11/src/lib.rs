@@ -13,8 +13,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use prost::Message as _;
-use strongroom_engine::ep11::{AttrValue, Attrs, Ep11Error, Mech, MechParam, NewKey, Op, Template};
-use strongroom_engine::CryptoUnit;
+use strongroom_engine::ep11::{
+    AttrValue, Attrs, Ep11, Ep11Error, Mech, MechParam, NewKey, Op, Template,
+};
 use strongroom_model::Role;
 use strongroom_service::{Action, Ctx, Ep11Cost, ErrorKind, Service, ServiceError};
 use tonic::{Request, Response, Status};
@@ -164,7 +165,7 @@ impl Grep11 {
     ) -> Result<Response<T>, Status>
     where
         T: Send + 'static,
-        F: FnOnce(&CryptoUnit) -> Result<T, Ep11Error> + Send + 'static,
+        F: FnOnce(Ep11<'_>) -> Result<T, Ep11Error> + Send + 'static,
     {
         let ctx = self.ctx(&r, action).await?;
         let op = f(r.into_inner())?;
@@ -269,9 +270,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::DigestInitResponse>, Status> {
         self.call(r, Action::Ep11Digest, READ, |q| {
             let mech = mech_of(q.mech)?;
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .init(Op::Digest, &mech, &[])
+            Ok(move |e: Ep11<'_>| {
+                e.init(Op::Digest, &mech, &[])
                     .map(|state| pb::DigestInitResponse { state })
             })
         })
@@ -283,9 +283,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::DigestRequest>,
     ) -> Result<Response<pb::DigestResponse>, Status> {
         self.call(r, Action::Ep11Digest, READ, |q| {
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .finish(Op::Digest, &q.state, &q.data, &[])
+            Ok(move |e: Ep11<'_>| {
+                e.finish(Op::Digest, &q.state, &q.data, &[])
                     .map(|digest| pb::DigestResponse { digest })
             })
         })
@@ -297,9 +296,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::DigestUpdateRequest>,
     ) -> Result<Response<pb::DigestUpdateResponse>, Status> {
         self.call(r, Action::Ep11Digest, READ, |q| {
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .update(Op::Digest, &q.state, &q.data)
+            Ok(move |e: Ep11<'_>| {
+                e.update(Op::Digest, &q.state, &q.data)
                     .map(|(state, _)| pb::DigestUpdateResponse { state })
             })
         })
@@ -312,9 +310,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::DigestKeyResponse>, Status> {
         self.call(r, Action::Ep11Digest, WRITE, |q| {
             let key = key_of(q.key, q.key_v1);
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .digest_key(&q.state, &key)
+            Ok(move |e: Ep11<'_>| {
+                e.digest_key(&q.state, &key)
                     .map(|state| pb::DigestKeyResponse { state })
             })
         })
@@ -326,9 +323,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::DigestFinalRequest>,
     ) -> Result<Response<pb::DigestFinalResponse>, Status> {
         self.call(r, Action::Ep11Digest, READ, |q| {
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .finish(Op::Digest, &q.state, &[], &[])
+            Ok(move |e: Ep11<'_>| {
+                e.finish(Op::Digest, &q.state, &[], &[])
                     .map(|digest| pb::DigestFinalResponse { digest })
             })
         })
@@ -342,9 +338,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Encrypt, READ, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .init(Op::Encrypt, &mech, &key)
+            Ok(move |e: Ep11<'_>| {
+                e.init(Op::Encrypt, &mech, &key)
                     .map(|state| pb::EncryptInitResponse { state })
             })
         })
@@ -358,9 +353,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Decrypt, WRITE, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .init(Op::Decrypt, &mech, &key)
+            Ok(move |e: Ep11<'_>| {
+                e.init(Op::Decrypt, &mech, &key)
                     .map(|state| pb::DecryptInitResponse { state })
             })
         })
@@ -372,9 +366,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::EncryptUpdateRequest>,
     ) -> Result<Response<pb::EncryptUpdateResponse>, Status> {
         self.call(r, Action::Ep11Encrypt, READ, |q| {
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .update(Op::Encrypt, &q.state, &q.plain)
+            Ok(move |e: Ep11<'_>| {
+                e.update(Op::Encrypt, &q.state, &q.plain)
                     .map(|(state, ciphered)| pb::EncryptUpdateResponse { state, ciphered })
             })
         })
@@ -386,9 +379,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::DecryptUpdateRequest>,
     ) -> Result<Response<pb::DecryptUpdateResponse>, Status> {
         self.call(r, Action::Ep11Decrypt, WRITE, |q| {
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .update(Op::Decrypt, &q.state, &q.ciphered)
+            Ok(move |e: Ep11<'_>| {
+                e.update(Op::Decrypt, &q.state, &q.ciphered)
                     .map(|(state, plain)| pb::DecryptUpdateResponse { state, plain })
             })
         })
@@ -400,9 +392,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::EncryptRequest>,
     ) -> Result<Response<pb::EncryptResponse>, Status> {
         self.call(r, Action::Ep11Encrypt, READ, |q| {
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .finish(Op::Encrypt, &q.state, &q.plain, &[])
+            Ok(move |e: Ep11<'_>| {
+                e.finish(Op::Encrypt, &q.state, &q.plain, &[])
                     .map(|ciphered| pb::EncryptResponse { ciphered })
             })
         })
@@ -414,9 +405,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::DecryptRequest>,
     ) -> Result<Response<pb::DecryptResponse>, Status> {
         self.call(r, Action::Ep11Decrypt, WRITE, |q| {
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .finish(Op::Decrypt, &q.state, &q.ciphered, &[])
+            Ok(move |e: Ep11<'_>| {
+                e.finish(Op::Decrypt, &q.state, &q.ciphered, &[])
                     .map(|plain| pb::DecryptResponse { plain })
             })
         })
@@ -428,9 +418,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::EncryptFinalRequest>,
     ) -> Result<Response<pb::EncryptFinalResponse>, Status> {
         self.call(r, Action::Ep11Encrypt, READ, |q| {
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .finish(Op::Encrypt, &q.state, &[], &[])
+            Ok(move |e: Ep11<'_>| {
+                e.finish(Op::Encrypt, &q.state, &[], &[])
                     .map(|ciphered| pb::EncryptFinalResponse { ciphered })
             })
         })
@@ -442,9 +431,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::DecryptFinalRequest>,
     ) -> Result<Response<pb::DecryptFinalResponse>, Status> {
         self.call(r, Action::Ep11Decrypt, WRITE, |q| {
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .finish(Op::Decrypt, &q.state, &[], &[])
+            Ok(move |e: Ep11<'_>| {
+                e.finish(Op::Decrypt, &q.state, &[], &[])
                     .map(|plain| pb::DecryptFinalResponse { plain })
             })
         })
@@ -458,9 +446,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Encrypt, READ, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .single(Op::Encrypt, &mech, &key, &q.plain, &[])
+            Ok(move |e: Ep11<'_>| {
+                e.single(Op::Encrypt, &mech, &key, &q.plain, &[])
                     .map(|ciphered| pb::EncryptSingleResponse { ciphered })
             })
         })
@@ -474,9 +461,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Decrypt, WRITE, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .single(Op::Decrypt, &mech, &key, &q.ciphered, &[])
+            Ok(move |e: Ep11<'_>| {
+                e.single(Op::Decrypt, &mech, &key, &q.ciphered, &[])
                     .map(|plain| pb::DecryptSingleResponse { plain })
             })
         })
@@ -490,9 +476,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Sign, WRITE, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.priv_key, q.priv_key_v1);
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .init(Op::Sign, &mech, &key)
+            Ok(move |e: Ep11<'_>| {
+                e.init(Op::Sign, &mech, &key)
                     .map(|state| pb::SignInitResponse { state })
             })
         })
@@ -506,9 +491,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Verify, READ, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.pub_key, q.pub_key_v1);
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .init(Op::Verify, &mech, &key)
+            Ok(move |e: Ep11<'_>| {
+                e.init(Op::Verify, &mech, &key)
                     .map(|state| pb::VerifyInitResponse { state })
             })
         })
@@ -520,9 +504,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::SignUpdateRequest>,
     ) -> Result<Response<pb::SignUpdateResponse>, Status> {
         self.call(r, Action::Ep11Sign, WRITE, |q| {
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .update(Op::Sign, &q.state, &q.data)
+            Ok(move |e: Ep11<'_>| {
+                e.update(Op::Sign, &q.state, &q.data)
                     .map(|(state, _)| pb::SignUpdateResponse { state })
             })
         })
@@ -534,9 +517,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::VerifyUpdateRequest>,
     ) -> Result<Response<pb::VerifyUpdateResponse>, Status> {
         self.call(r, Action::Ep11Verify, READ, |q| {
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .update(Op::Verify, &q.state, &q.data)
+            Ok(move |e: Ep11<'_>| {
+                e.update(Op::Verify, &q.state, &q.data)
                     .map(|(state, _)| pb::VerifyUpdateResponse { state })
             })
         })
@@ -548,9 +530,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::SignFinalRequest>,
     ) -> Result<Response<pb::SignFinalResponse>, Status> {
         self.call(r, Action::Ep11Sign, WRITE, |q| {
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .finish(Op::Sign, &q.state, &[], &[])
+            Ok(move |e: Ep11<'_>| {
+                e.finish(Op::Sign, &q.state, &[], &[])
                     .map(|signature| pb::SignFinalResponse { signature })
             })
         })
@@ -562,9 +543,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::VerifyFinalRequest>,
     ) -> Result<Response<pb::VerifyFinalResponse>, Status> {
         self.call(r, Action::Ep11Verify, READ, |q| {
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .finish(Op::Verify, &q.state, &[], &q.signature)
+            Ok(move |e: Ep11<'_>| {
+                e.finish(Op::Verify, &q.state, &[], &q.signature)
                     .map(|_| pb::VerifyFinalResponse {})
             })
         })
@@ -576,9 +556,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::SignRequest>,
     ) -> Result<Response<pb::SignResponse>, Status> {
         self.call(r, Action::Ep11Sign, WRITE, |q| {
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .finish(Op::Sign, &q.state, &q.data, &[])
+            Ok(move |e: Ep11<'_>| {
+                e.finish(Op::Sign, &q.state, &q.data, &[])
                     .map(|signature| pb::SignResponse { signature })
             })
         })
@@ -590,9 +569,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::VerifyRequest>,
     ) -> Result<Response<pb::VerifyResponse>, Status> {
         self.call(r, Action::Ep11Verify, READ, |q| {
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .finish(Op::Verify, &q.state, &q.data, &q.signature)
+            Ok(move |e: Ep11<'_>| {
+                e.finish(Op::Verify, &q.state, &q.data, &q.signature)
                     .map(|_| pb::VerifyResponse {})
             })
         })
@@ -606,9 +584,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Sign, WRITE, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.priv_key, q.priv_key_v1);
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .single(Op::Sign, &mech, &key, &q.data, &[])
+            Ok(move |e: Ep11<'_>| {
+                e.single(Op::Sign, &mech, &key, &q.data, &[])
                     .map(|signature| pb::SignSingleResponse { signature })
             })
         })
@@ -622,9 +599,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Verify, READ, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.pub_key, q.pub_key_v1);
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .single(Op::Verify, &mech, &key, &q.data, &q.signature)
+            Ok(move |e: Ep11<'_>| {
+                e.single(Op::Verify, &mech, &key, &q.data, &q.signature)
                     .map(|_| pb::VerifySingleResponse {})
             })
         })
@@ -640,9 +616,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let enc = mech_of(q.enc_mech)?;
             let dk = key_of(q.dec_key, q.dec_key_v1);
             let ek = key_of(q.enc_key, q.enc_key_v1);
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .reencrypt(&dec, &dk, &enc, &ek, &q.ciphered)
+            Ok(move |e: Ep11<'_>| {
+                e.reencrypt(&dec, &dk, &enc, &ek, &q.ciphered)
                     .map(|reciphered| pb::ReencryptSingleResponse { reciphered })
             })
         })
@@ -661,14 +636,12 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11GenerateKey, cost, |q| {
             let mech = mech_of(q.mech)?;
             let t = template_of(q.template);
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .generate_key(&mech, &t)
-                    .map(|k| pb::GenerateKeyResponse {
-                        key: Some(key_blob(&k)),
-                        key_bytes: k.blob,
-                        check_sum: k.checksum,
-                    })
+            Ok(move |e: Ep11<'_>| {
+                e.generate_key(&mech, &t).map(|k| pb::GenerateKeyResponse {
+                    key: Some(key_blob(&k)),
+                    key_bytes: k.blob,
+                    check_sum: k.checksum,
+                })
             })
         })
         .await
@@ -686,9 +659,8 @@ impl pb::crypto_server::Crypto for Grep11 {
                 let mech = mech_of(q.mech)?;
                 let pt = template_of(q.pub_key_template);
                 let st = template_of(q.priv_key_template);
-                Ok(move |u: &CryptoUnit| {
-                    u.ep11()
-                        .generate_key_pair(&mech, &pt, &st)
+                Ok(move |e: Ep11<'_>| {
+                    e.generate_key_pair(&mech, &pt, &st)
                         .map(|(public, private)| pb::GenerateKeyPairResponse {
                             priv_key: Some(key_blob(&private)),
                             pub_key: Some(key_blob(&public)),
@@ -710,9 +682,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let key = key_of(q.key, q.key_v1);
             let kek = key_of(q.ke_k, q.ke_kv1);
             let mac = key_of(q.mac_key, q.mac_key_v1);
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .wrap(&mech, &key, &kek, &mac)
+            Ok(move |e: Ep11<'_>| {
+                e.wrap(&mech, &key, &kek, &mac)
                     .map(|wrapped| pb::WrapKeyResponse { wrapped })
             })
         })
@@ -728,9 +699,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let kek = key_of(q.ke_k, q.ke_kv1);
             let mac = key_of(q.mac_key, q.mac_key_v1);
             let t = template_of(q.template);
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .unwrap(&mech, &kek, &mac, &q.wrapped, &t)
+            Ok(move |e: Ep11<'_>| {
+                e.unwrap(&mech, &kek, &mac, &q.wrapped, &t)
                     .map(|k| pb::UnwrapKeyResponse {
                         unwrapped: Some(key_blob(&k)),
                         unwrapped_bytes: k.blob,
@@ -753,14 +723,12 @@ impl pb::crypto_server::Crypto for Grep11 {
             }
             let base = key_of(q.base_key, q.base_key_v1);
             let t = template_of(q.template);
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .derive(&mech, &base, &t)
-                    .map(|k| pb::DeriveKeyResponse {
-                        new_key: Some(key_blob(&k)),
-                        new_key_bytes: k.blob,
-                        check_sum: k.checksum,
-                    })
+            Ok(move |e: Ep11<'_>| {
+                e.derive(&mech, &base, &t).map(|k| pb::DeriveKeyResponse {
+                    new_key: Some(key_blob(&k)),
+                    new_key_bytes: k.blob,
+                    check_sum: k.checksum,
+                })
             })
         })
         .await
@@ -775,9 +743,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             which.extend(q.attributes_bytes.keys().map(|&a| Cka(a)));
             which.sort_unstable();
             which.dedup();
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .get_attributes(&q.object, &which)
+            Ok(move |e: Ep11<'_>| {
+                e.get_attributes(&q.object, &which)
                     .map(|a| pb::GetAttributeValueResponse {
                         attributes_bytes: attr_bytes(&a),
                         attributes: attr_map(&a),
@@ -793,9 +760,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::SetAttributeValueResponse>, Status> {
         self.call(r, Action::Ep11SetAttributes, WRITE, |q| {
             let t = template_of(q.attributes);
-            Ok(move |u: &CryptoUnit| {
-                u.ep11()
-                    .set_attributes(&q.object, &t)
+            Ok(move |e: Ep11<'_>| {
+                e.set_attributes(&q.object, &t)
                     .map(|(object, _)| pb::SetAttributeValueResponse { object })
             })
         })
@@ -813,8 +779,8 @@ impl pb::crypto_server::Crypto for Grep11 {
                 .map(|k| k.attributes.clone())
                 .unwrap_or_default();
             let blob = key_of(q.wrapped_key, q.wrapped_key_bytes);
-            Ok(move |u: &CryptoUnit| {
-                u.ep11().rewrap(&blob).map(|b| pb::RewrapKeyBlobResponse {
+            Ok(move |e: Ep11<'_>| {
+                e.rewrap(&blob).map(|b| pb::RewrapKeyBlobResponse {
                     rewrapped_key: Some(pb::KeyBlob {
                         key_blob_id: Vec::new(),
                         version: 0,

@@ -6,7 +6,7 @@
 use crate::action::Action;
 use std::sync::Arc;
 
-use strongroom_engine::ep11::{consts::ckr, Ep11Error};
+use strongroom_engine::ep11::{consts::ckr, Ep11, Ep11Error};
 use strongroom_engine::{CryptoUnit, DigestAlg};
 use strongroom_model::Role;
 
@@ -43,7 +43,7 @@ impl Service {
     ) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&CryptoUnit) -> std::result::Result<T, Ep11Error> + Send + 'static,
+        F: FnOnce(Ep11<'_>) -> std::result::Result<T, Ep11Error> + Send + 'static,
     {
         self.audited(ctx, action, role, None, async {
             let unit = self.unit(ctx.instance).map_err(|_| {
@@ -52,11 +52,15 @@ impl Service {
                     "the instance's crypto unit holds no master key (load one with the ceremony)",
                 )
             })?;
+            // The security officer of EP11 (who alone may make keys CKA_TRUSTED) is a
+            // Manager of the whole instance, as C_InitToken needs.
+            let officer =
+                ctx.principal.roles.grants(Role::Manager) && ctx.principal.key_rings.is_none();
             match cost {
-                Ep11Cost::Inline => f(&unit).map_err(pkcs11),
+                Ep11Cost::Inline => f(unit.ep11().as_officer(officer)).map_err(pkcs11),
                 Ep11Cost::Blocking => {
                     let unit: Arc<CryptoUnit> = unit;
-                    tokio::task::spawn_blocking(move || f(&unit))
+                    tokio::task::spawn_blocking(move || f(unit.ep11().as_officer(officer)))
                         .await
                         .map_err(|_| ServiceError::new(ErrorKind::Internal, "operation aborted"))?
                         .map_err(pkcs11)

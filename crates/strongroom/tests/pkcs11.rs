@@ -94,12 +94,17 @@ fn dev_with(dir: &std::path::Path, grpc: &str, extra: &[&str]) -> Dev {
 }
 
 fn open(d: &Dev) -> (Pkcs11, Session) {
+    open_as(d, &d.pin)
+}
+
+/// [`open`], logged in with another API key of the instance.
+fn open_as(d: &Dev, pin: &str) -> (Pkcs11, Session) {
     // SAFETY-free: the variable is read by the library at C_Initialize, in this process.
     std::env::set_var("EP11CLIENT_CFG", &d.config);
     let p = loaded();
     let slot = p.get_slots_with_token().unwrap()[0];
     let s = p.open_rw_session(slot).unwrap();
-    s.login(UserType::User, Some(&AuthPin::from(d.pin.clone())))
+    s.login(UserType::User, Some(&AuthPin::from(pin.to_string())))
         .unwrap();
     (p, s)
 }
@@ -1435,4 +1440,70 @@ fn always_authenticate_asks_for_the_pin_at_each_use_as_in_softhsm2() {
     ));
     drop(s);
     p.finalize().unwrap();
+}
+
+/// Only a Manager of the whole instance (the security officer of PKCS#11) makes a key
+/// CKA_TRUSTED, through the library as over GREP11. So CKA_WRAP_WITH_TRUSTED keeps its
+/// meaning: a Writer can neither make a trusted KEK nor turn its own KEK trusted, and so
+/// cannot wrap such a key out.
+#[test]
+fn only_a_manager_makes_keys_trusted_through_the_library() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dev(dir.path(), "127.0.0.1:0");
+    let writer = api_key(&d.server, &d.server.instance, &["Writer", "Reader"]);
+    let manager = api_key(
+        &d.server,
+        &d.server.instance,
+        &["Manager", "Writer", "Reader"],
+    );
+    let aes = |extra: &[Attribute]| {
+        let mut t = vec![
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::ValueLen(32.into()),
+        ];
+        t.extend_from_slice(extra);
+        t
+    };
+    let kek = aes(&[Attribute::Wrap(true), Attribute::Trusted(true)]);
+    let iv = Mechanism::AesCbcPad([9; 16]);
+    for (pin, officer) in [(writer, false), (manager, true)] {
+        let (p, s) = open_as(&d, &pin);
+        let made = s.generate_key(&Mechanism::AesKeyGen, &kek);
+        let own = s
+            .generate_key(&Mechanism::AesKeyGen, &aes(&[Attribute::Wrap(true)]))
+            .unwrap();
+        let turned = s.update_attributes(own, &[Attribute::Trusted(true)]);
+        let guarded = s
+            .generate_key(
+                &Mechanism::AesKeyGen,
+                &aes(&[
+                    Attribute::Extractable(true),
+                    Attribute::WrapWithTrusted(true),
+                ]),
+            )
+            .unwrap();
+        if officer {
+            let trusted = made.unwrap();
+            turned.unwrap();
+            s.wrap_key(&iv, trusted, guarded).unwrap();
+            s.wrap_key(&iv, own, guarded).unwrap();
+        } else {
+            assert!(
+                matches!(made, Err(Error::Pkcs11(RvError::AttributeReadOnly, _))),
+                "{made:?}"
+            );
+            assert!(
+                matches!(turned, Err(Error::Pkcs11(RvError::AttributeReadOnly, _))),
+                "{turned:?}"
+            );
+            assert!(matches!(
+                s.wrap_key(&iv, own, guarded),
+                Err(Error::Pkcs11(RvError::KeyNotWrappable, _))
+            ));
+        }
+        drop(s);
+        p.finalize().unwrap();
+    }
 }

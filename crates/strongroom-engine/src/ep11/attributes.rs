@@ -87,6 +87,7 @@ impl Ep11<'_> {
                     format!("attribute 0x{attr:x} can only be changed towards more protection"),
                 );
             }
+            self.check_trust(attr == cka::TRUSTED && on && !a.flag(cka::TRUSTED))?;
             a.set(attr, AttrValue::Bool(on));
         }
         if matches!(object::parse(blob), Some(Parsed::RawSpki(_))) {

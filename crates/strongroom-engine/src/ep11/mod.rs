@@ -54,22 +54,50 @@ use support::*;
 use usage::*;
 
 /// The EP11 operations of a crypto unit ([`CryptoUnit::ep11`]): what GREP11 serves, on
-/// stateless key blobs and sealed States.
+/// stateless key blobs and sealed States, for a caller who is the security officer or not
+/// ([`Ep11::as_officer`]).
 #[derive(Clone, Copy)]
-pub struct Ep11<'a>(&'a CryptoUnit);
+pub struct Ep11<'a> {
+    unit: &'a CryptoUnit,
+    officer: bool,
+}
 
 impl std::ops::Deref for Ep11<'_> {
     type Target = CryptoUnit;
 
     fn deref(&self) -> &CryptoUnit {
-        self.0
+        self.unit
     }
 }
 
 impl CryptoUnit {
-    /// The unit's EP11 operations.
+    /// The unit's EP11 operations, for a caller who is not the security officer.
     pub fn ep11(&self) -> Ep11<'_> {
-        Ep11(self)
+        Ep11 {
+            unit: self,
+            officer: false,
+        }
+    }
+}
+
+impl Ep11<'_> {
+    /// The same operations for a caller who is (`true`) or is not the security officer:
+    /// only the officer may make a key `CKA_TRUSTED` (PKCS#11 lets only the SO set it to
+    /// true), since a trusted key may wrap the keys marked `CKA_WRAP_WITH_TRUSTED`.
+    pub fn as_officer(self, officer: bool) -> Self {
+        Ep11 { officer, ..self }
+    }
+
+    /// Refuses to make a key `CKA_TRUSTED` (`grants`: a new key with it, or a change that
+    /// turns it on) unless the caller is the security officer.
+    fn check_trust(&self, grants: bool) -> Result<(), Ep11Error> {
+        if grants && !self.officer {
+            return err(
+                ckr::ATTRIBUTE_READ_ONLY,
+                "CKA_TRUSTED can be set only by the security officer (a Manager of the whole instance)",
+            );
+        }
+        Ok(())
     }
 }
 
