@@ -909,6 +909,61 @@ fn generic_secret_derivations_and_the_extractable_rule() {
         )
         .unwrap();
     assert_eq!(x2.checksum, same.checksum);
+
+    // A key that may leave only under trusted KEKs cannot be copied by a derivation into
+    // one that may leave under any KEK: as base key, as the second key, or as a BIP32 seed.
+    let guarded = u
+        .ep11()
+        .generate_key(
+            &Mech::new(ckm::GENERIC_SECRET_KEY_GEN),
+            &t(&[
+                (cka::VALUE_LEN, AttrValue::Int(32)),
+                (cka::DERIVE, AttrValue::Bool(true)),
+                (cka::EXTRACTABLE, AttrValue::Bool(true)),
+                (cka::WRAP_WITH_TRUSTED, AttrValue::Bool(true)),
+            ]),
+        )
+        .unwrap()
+        .blob;
+    let still_guarded = t(&[
+        (cka::EXTRACTABLE, AttrValue::Bool(true)),
+        (cka::WRAP_WITH_TRUSTED, AttrValue::Bool(true)),
+    ]);
+    for (mech, base) in [
+        (m(ckm::XOR_BASE_AND_DATA, &[0; 32]), &guarded),
+        (m(ckm::CONCATENATE_BASE_AND_DATA, &[1]), &guarded),
+        (m(ckm::CONCATENATE_BASE_AND_KEY, &guarded), &open),
+    ] {
+        let e = u.ep11().derive(&mech, base, &wants_ext).unwrap_err();
+        assert_eq!(e.ckr, ckr::TEMPLATE_INCONSISTENT, "{mech:?}");
+        assert!(e.detail.contains("trusted"), "{e:?}");
+        let kept = u.ep11().derive(&mech, base, &still_guarded).unwrap();
+        assert!(kept.attrs.flag(cka::WRAP_WITH_TRUSTED));
+        // Not extractable at all is fine too.
+        u.ep11().derive(&mech, base, &Template::new()).unwrap();
+    }
+    let btc = Mech {
+        code: ckm::IBM_BTC_DERIVE,
+        param: MechParam::BtcDerive {
+            kind: strongroom_model::pkcs11::btc::BIP32_MASTERK,
+            index: 0,
+            chain: Vec::new(),
+            version: 1,
+        },
+    };
+    let secp256k1 = vec![0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
+    let child = t(&[
+        (cka::EXTRACTABLE, AttrValue::Bool(true)),
+        (cka::SIGN, AttrValue::Bool(true)),
+        (cka::EC_PARAMS, AttrValue::Bytes(secp256k1)),
+    ]);
+    assert_eq!(
+        u.ep11().derive(&btc, &guarded, &child).unwrap_err().ckr,
+        ckr::TEMPLATE_INCONSISTENT
+    );
+    let mut guarded_child = child.clone();
+    guarded_child.insert(cka::WRAP_WITH_TRUSTED, AttrValue::Bool(true));
+    u.ep11().derive(&btc, &guarded, &guarded_child).unwrap();
 }
 
 #[test]

@@ -117,14 +117,8 @@ impl Ep11<'_> {
         };
         let b = self.resolve(base, Role::Key)?;
         permit(&b, cka::DERIVE, "CKA_DERIVE", mech.code)?;
-        if class == cko::PRIVATE_KEY
-            && !b.attrs.flag(cka::EXTRACTABLE)
-            && attrs::flag_of(t, cka::EXTRACTABLE)
-        {
-            return err(
-                ckr::TEMPLATE_INCONSISTENT,
-                "the base key is not extractable, so a key derived from it cannot be",
-            );
+        if class == cko::PRIVATE_KEY {
+            no_easier_to_export(&b, t, "base key")?;
         }
         let parent_chain = || -> Result<[u8; 32], Ep11Error> {
             chain.as_slice().try_into().map_err(|_| {

@@ -22,14 +22,7 @@ impl Ep11<'_> {
         let b = self.resolve(base, Role::Key)?;
         self.fips_key(&b)?;
         permit(&b, cka::DERIVE, "CKA_DERIVE", mech.code)?;
-        // A derived key must not be easier to take out than its base key (otherwise
-        // CONCATENATE_BASE_AND_DATA would export a non-extractable key).
-        if !b.attrs.flag(cka::EXTRACTABLE) && attrs::flag_of(t, cka::EXTRACTABLE) {
-            return err(
-                ckr::TEMPLATE_INCONSISTENT,
-                "the base key is not extractable, so a key derived from it cannot be",
-            );
-        }
+        no_easier_to_export(&b, t, "base key")?;
         // ML-KEM encapsulation hands the ciphertext back after the new key's check value.
         let mut ciphertext: Option<Vec<u8>> = None;
         let secret: Zeroizing<Vec<u8>> = match mech.code {
@@ -198,15 +191,8 @@ impl Ep11<'_> {
                                 "CONCATENATE_BASE_AND_KEY joins two secret keys",
                             );
                         };
-                        // The result may be extracted only if both keys may be.
-                        if !other.attrs.flag(cka::EXTRACTABLE)
-                            && attrs::flag_of(t, cka::EXTRACTABLE)
-                        {
-                            return err(
-                                ckr::TEMPLATE_INCONSISTENT,
-                                "the second key is not extractable, so the derived key cannot be",
-                            );
-                        }
+                        // The result may leave only as both keys may.
+                        no_easier_to_export(&other, t, "second key")?;
                         Zeroizing::new([base, o.expose()].concat())
                     }
                 }

@@ -32,6 +32,37 @@ pub(super) fn permit(k: &Resolved, attr: Cka, name: &str, mech: Ckm) -> Result<(
     Ok(())
 }
 
+/// Refuses a derived key (template `t`) that would be easier to take out than `source`, a
+/// key whose value goes into it (`which` names it): not extractable if the source is not,
+/// and, if the source may be wrapped only by trusted keys, not otherwise. Without this,
+/// `CONCATENATE_BASE_AND_DATA` or an XOR with zeros would copy a key out from under its
+/// protection.
+pub(super) fn no_easier_to_export(
+    source: &Resolved,
+    t: &Template,
+    which: &str,
+) -> Result<(), Ep11Error> {
+    if !attrs::flag_of(t, cka::EXTRACTABLE) {
+        return Ok(());
+    }
+    if !source.attrs.flag(cka::EXTRACTABLE) {
+        return err(
+            ckr::TEMPLATE_INCONSISTENT,
+            format!("the {which} is not extractable, so a key derived from it cannot be"),
+        );
+    }
+    if source.attrs.flag(cka::WRAP_WITH_TRUSTED) && !attrs::flag_of(t, cka::WRAP_WITH_TRUSTED) {
+        return err(
+            ckr::TEMPLATE_INCONSISTENT,
+            format!(
+                "the {which} may be wrapped only by trusted keys, so a key derived from it \
+                 must have CKA_WRAP_WITH_TRUSTED too (or not be extractable)"
+            ),
+        );
+    }
+    Ok(())
+}
+
 pub(super) fn type_mismatch(plan: &Plan) -> Ep11Error {
     Ep11Error::new(
         ckr::KEY_TYPE_INCONSISTENT,
