@@ -413,6 +413,24 @@ fn only_the_security_officer_makes_keys_trusted() {
         .unwrap(&ab, &bound_kek, &mac, &wrapped, &Template::new())
         .unwrap();
     assert!(back.attrs.flag(cka::TRUSTED));
+
+    // An attribute-bound wrap, too, takes a CKA_WRAP_WITH_TRUSTED key only to a trusted KEK.
+    let guarded_bound = aes(
+        &u,
+        &[
+            (cka::EXTRACTABLE, AttrValue::Bool(true)),
+            (cka::WRAP_WITH_TRUSTED, AttrValue::Bool(true)),
+            (cka::IBM_ATTRBOUND, AttrValue::Bool(true)),
+        ],
+    );
+    assert_eq!(
+        user.wrap(&ab, &guarded_bound, &bound_kek, &mac)
+            .unwrap_err()
+            .ckr,
+        ckr::KEY_NOT_WRAPPABLE
+    );
+    user.wrap(&ab, &guarded_bound, &trusted_bound, &mac)
+        .unwrap();
 }
 
 #[test]

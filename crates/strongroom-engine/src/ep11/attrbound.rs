@@ -17,9 +17,9 @@
 use zeroize::Zeroizing;
 
 use super::attrs::Attrs;
-use super::consts::{cka, cko, ckr, Ckk, Cko};
+use super::consts::{cka, ckm, cko, ckr, Ckk, Cko};
 use super::Ep11;
-use super::{err, permit, Body, Ep11Error, NewKey, Resolved, Role};
+use super::{err, may_wrap, permit, Body, Ep11Error, NewKey, Resolved, Role};
 use crate::provider::{AeadAlg, AsymKind, DigestAlg, RsaPadding};
 use crate::secret::KeyMaterial;
 
@@ -68,18 +68,8 @@ impl Ep11<'_> {
         bound(&k, "key")?;
         bound(&w, "wrapping key")?;
         bound(&m, "MAC key")?;
-        permit(
-            &w,
-            cka::WRAP,
-            "CKA_WRAP",
-            super::consts::ckm::IBM_ATTRIBUTEBOUND_WRAP,
-        )?;
-        if !k.attrs.flag(cka::EXTRACTABLE) {
-            return err(
-                ckr::KEY_UNEXTRACTABLE,
-                "the key's CKA_EXTRACTABLE attribute is false",
-            );
-        }
+        permit(&w, cka::WRAP, "CKA_WRAP", ckm::IBM_ATTRIBUTEBOUND_WRAP)?;
+        may_wrap(&k, &w)?;
         let material: Zeroizing<Vec<u8>> = match &k.body {
             Body::Secret(v) => Zeroizing::new(v.expose().to_vec()),
             Body::Private(pk) => Zeroizing::new(pk.pkcs8().to_vec()),
@@ -140,12 +130,7 @@ impl Ep11<'_> {
         let m = self.resolve(mac_key, Role::Key)?;
         bound(&w, "unwrapping key")?;
         bound(&m, "MAC key")?;
-        permit(
-            &w,
-            cka::UNWRAP,
-            "CKA_UNWRAP",
-            super::consts::ckm::IBM_ATTRIBUTEBOUND_WRAP,
-        )?;
+        permit(&w, cka::UNWRAP, "CKA_UNWRAP", ckm::IBM_ATTRIBUTEBOUND_WRAP)?;
         if wrapped.len() < 4 + 2 + 2 + 12 + 4 + 32 || !wrapped.starts_with(MAGIC) || wrapped[4] != 1
         {
             return Err(bad());

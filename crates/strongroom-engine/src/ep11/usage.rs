@@ -32,6 +32,25 @@ pub(super) fn permit(k: &Resolved, attr: Cka, name: &str, mech: Ckm) -> Result<(
     Ok(())
 }
 
+/// Whether the key `k` may leave wrapped under `w`: it is extractable, and a key marked
+/// `CKA_WRAP_WITH_TRUSTED` goes only to a `CKA_TRUSTED` wrapping key. Every wrap (plain or
+/// attribute-bound) asks this.
+pub(super) fn may_wrap(k: &Resolved, w: &Resolved) -> Result<(), Ep11Error> {
+    if !k.attrs.flag(cka::EXTRACTABLE) {
+        return err(
+            ckr::KEY_UNEXTRACTABLE,
+            "the key's CKA_EXTRACTABLE attribute is false",
+        );
+    }
+    if k.attrs.flag(cka::WRAP_WITH_TRUSTED) && !w.attrs.flag(cka::TRUSTED) {
+        return err(
+            ckr::KEY_NOT_WRAPPABLE,
+            "the key may only be wrapped by a CKA_TRUSTED key",
+        );
+    }
+    Ok(())
+}
+
 /// Refuses a derived key (template `t`) that would be easier to take out than `source`, a
 /// key whose value goes into it (`which` names it): not extractable if the source is not,
 /// and, if the source may be wrapped only by trusted keys, not otherwise. Without this,

@@ -23,18 +23,7 @@ impl Ep11<'_> {
         fits(&plan, Op::Encrypt, &w)
             .map_err(|e| Ep11Error::new(ckr::WRAPPING_KEY_TYPE_INCONSISTENT, e.detail))?;
         permit(&w, cka::WRAP, "CKA_WRAP", mech.code)?;
-        if !k.attrs.flag(cka::EXTRACTABLE) {
-            return err(
-                ckr::KEY_UNEXTRACTABLE,
-                "the key's CKA_EXTRACTABLE attribute is false",
-            );
-        }
-        if k.attrs.flag(cka::WRAP_WITH_TRUSTED) && !w.attrs.flag(cka::TRUSTED) {
-            return err(
-                ckr::KEY_NOT_WRAPPABLE,
-                "the key may only be wrapped by a CKA_TRUSTED key",
-            );
-        }
+        may_wrap(&k, &w)?;
         let encoding: Zeroizing<Vec<u8>> = match &k.body {
             Body::Secret(m) => Zeroizing::new(m.expose().to_vec()),
             Body::Private(pk) if !matches!(plan, Plan::Rsa { .. }) => Zeroizing::new(pk.pkcs8().to_vec()),
