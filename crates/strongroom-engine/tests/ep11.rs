@@ -852,7 +852,7 @@ fn generic_secret_derivations_and_the_extractable_rule() {
             .ckr,
         ckr::TEMPLATE_INCONSISTENT
     );
-    // Lengths: base ‖ data, data ‖ base, base ⊕ data (shorter of the two), base ‖ key.
+    // Lengths: base ‖ data, data ‖ base, base ⊕ data (as long as the base), base ‖ key.
     let len = |k: &NewKey| k.attrs.ulong(cka::VALUE_LEN).unwrap();
     assert_eq!(
         len(&u
@@ -880,13 +880,57 @@ fn generic_secret_derivations_and_the_extractable_rule() {
         len(&u
             .ep11()
             .derive(
-                &m(ckm::XOR_BASE_AND_DATA, &[1; 4]),
+                &m(ckm::XOR_BASE_AND_DATA, &[1; 20]),
                 &locked,
                 &Template::new()
             )
             .unwrap()),
-        4
+        16
     );
+    // A key holding only part of the base key's bytes could be guessed a byte at a time
+    // (a MAC or DigestKey oracle): XOR with less data than the base key, and any shorter
+    // CKA_VALUE_LEN of a derivation that copies the base key, are refused.
+    assert_eq!(
+        u.ep11()
+            .derive(
+                &m(ckm::XOR_BASE_AND_DATA, &[1; 4]),
+                &locked,
+                &Template::new()
+            )
+            .unwrap_err()
+            .ckr,
+        ckr::MECHANISM_PARAM_INVALID
+    );
+    let one_byte_more = t(&[
+        (cka::VALUE_LEN, AttrValue::Int(16)),
+        (cka::SIGN, AttrValue::Bool(true)),
+    ]);
+    for (code, data) in [
+        (ckm::CONCATENATE_DATA_AND_BASE, &[7u8; 15][..]),
+        (ckm::CONCATENATE_BASE_AND_DATA, &[7u8; 15][..]),
+        (ckm::XOR_BASE_AND_DATA, &[7u8; 16][..]),
+        (ckm::CONCATENATE_BASE_AND_KEY, &open[..]),
+    ] {
+        let mut short = one_byte_more.clone();
+        if code == ckm::XOR_BASE_AND_DATA {
+            short.insert(cka::VALUE_LEN, AttrValue::Int(1));
+        }
+        let e = u
+            .ep11()
+            .derive(&m(code, data), &locked, &short)
+            .unwrap_err();
+        assert_eq!(e.ckr, ckr::TEMPLATE_INCONSISTENT, "{code:x}: {e:?}");
+    }
+    // Hash derivations may be shortened: a prefix of a digest tells nothing of the base.
+    let short_hash = u
+        .ep11()
+        .derive(
+            &Mech::new(ckm::SHA256_KEY_DERIVATION),
+            &locked,
+            &one_byte_more,
+        )
+        .unwrap();
+    assert_eq!(len(&short_hash), 16);
     assert_eq!(
         len(&u
             .ep11()

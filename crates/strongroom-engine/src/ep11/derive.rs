@@ -180,6 +180,18 @@ impl Ep11<'_> {
                         Zeroizing::new([data.as_slice(), base].concat())
                     }
                     ckm::XOR_BASE_AND_DATA => {
+                        // A shorter result would hold only the first bytes of the base key
+                        // (see the whole-result rule below).
+                        if data.len() < base.len() {
+                            return err(
+                                ckr::MECHANISM_PARAM_INVALID,
+                                format!(
+                                    "XOR_BASE_AND_DATA needs at least as many bytes of data as \
+                                     the base key has ({})",
+                                    base.len()
+                                ),
+                            );
+                        }
                         Zeroizing::new(base.iter().zip(data.iter()).map(|(a, b)| a ^ b).collect())
                     }
                     _ => {
@@ -240,6 +252,27 @@ impl Ep11<'_> {
                 }
             },
         };
+        // The mechanisms that copy the base key's bytes into the new key give the whole
+        // result or nothing: a shorter key (say the data then one byte of the base key)
+        // could be guessed with a MAC or DigestKey oracle, a byte at a time, until the
+        // whole base key is known.
+        let copies_base = matches!(
+            mech.code,
+            ckm::CONCATENATE_BASE_AND_DATA
+                | ckm::CONCATENATE_DATA_AND_BASE
+                | ckm::XOR_BASE_AND_DATA
+                | ckm::CONCATENATE_BASE_AND_KEY
+        );
+        if copies_base && len != secret.len() {
+            return err(
+                ckr::TEMPLATE_INCONSISTENT,
+                format!(
+                    "this derivation copies the base key's bytes, so the new key takes the \
+                     whole result ({} bytes), not {len}",
+                    secret.len()
+                ),
+            );
+        }
         if len > secret.len() || !attrs::secret_len_ok(kt, len) {
             return err(
                 ckr::TEMPLATE_INCONSISTENT,
