@@ -6,8 +6,8 @@
 //! crypto units; token objects live in the server's keystores, session objects in memory.
 //!
 //! Layers: [`ffi`] (the only `unsafe` code: C types, `catch_unwind`) over [`library`]
-//! (sessions, login, objects) and [`crypto`] (GREP11 calls), over [`remote`] (endpoints,
-//! TLS, tokens) and [`config`].
+//! (sessions, login, objects), [`crypto`] (key management) and [`ops`] (operations in
+//! progress), all GREP11 calls, over [`remote`] (endpoints, TLS, tokens) and [`config`].
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
