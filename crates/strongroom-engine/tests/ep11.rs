@@ -331,13 +331,17 @@ fn only_the_security_officer_makes_keys_trusted() {
     let kek = officer.generate_key(&gen, &t(&trusted_kek)).unwrap().blob;
 
     // A user's own KEK cannot be made trusted afterwards.
-    let own = aes(
-        &u,
-        &[
-            (cka::WRAP, AttrValue::Bool(true)),
-            (cka::EXTRACTABLE, AttrValue::Bool(true)),
-        ],
-    );
+    let own = user
+        .generate_key(
+            &gen,
+            &t(&[
+                (cka::VALUE_LEN, AttrValue::Int(32)),
+                (cka::WRAP, AttrValue::Bool(true)),
+                (cka::EXTRACTABLE, AttrValue::Bool(true)),
+            ]),
+        )
+        .unwrap()
+        .blob;
     let trust = t(&[(cka::TRUSTED, AttrValue::Bool(true))]);
     assert_eq!(
         user.set_attributes(&own, &trust).unwrap_err().ckr,
@@ -367,7 +371,49 @@ fn only_the_security_officer_makes_keys_trusted() {
             .ckr,
         ckr::KEY_NOT_WRAPPABLE
     );
-    user.wrap(&cbc(&[0; 16]), &guarded, &kek, &[]).unwrap();
+    let w = user.wrap(&cbc(&[0; 16]), &guarded, &kek, &[]).unwrap();
+    // Unwrapped again with the trusted KEK, it keeps its protection or stays inside.
+    let back_as = |extra: &[(Cka, AttrValue)]| {
+        let mut tm = t(&[
+            (cka::CLASS, AttrValue::Int(cko::SECRET_KEY.0 as i64)),
+            (cka::KEY_TYPE, AttrValue::Int(ckk::AES.0 as i64)),
+        ]);
+        tm.extend(extra.iter().cloned());
+        user.unwrap(&cbc(&[0; 16]), &kek, &[], &w, &tm)
+    };
+    assert_eq!(
+        back_as(&[(cka::EXTRACTABLE, AttrValue::Bool(true))])
+            .unwrap_err()
+            .ckr,
+        ckr::TEMPLATE_INCONSISTENT
+    );
+    back_as(&[
+        (cka::EXTRACTABLE, AttrValue::Bool(true)),
+        (cka::WRAP_WITH_TRUSTED, AttrValue::Bool(true)),
+    ])
+    .unwrap();
+    back_as(&[]).unwrap();
+    // A trusted key may not decrypt (it would decrypt what it wrapped), from the start or
+    // later; nor may a decrypting key become trusted.
+    let mut decrypting = trusted_kek.to_vec();
+    decrypting.push((cka::DECRYPT, AttrValue::Bool(true)));
+    assert_eq!(
+        officer.generate_key(&gen, &t(&decrypting)).unwrap_err().ckr,
+        ckr::TEMPLATE_INCONSISTENT
+    );
+    let decrypt = t(&[(cka::DECRYPT, AttrValue::Bool(true))]);
+    assert_eq!(
+        officer.set_attributes(&kek, &decrypt).unwrap_err().ckr,
+        ckr::TEMPLATE_INCONSISTENT
+    );
+    let (decrypting_own, _) = user.set_attributes(&own, &decrypt).unwrap();
+    assert_eq!(
+        officer
+            .set_attributes(&decrypting_own, &trust)
+            .unwrap_err()
+            .ckr,
+        ckr::TEMPLATE_INCONSISTENT
+    );
 
     // An attribute-bound wrap of the trusted KEK restores CKA_TRUSTED: the officer's call.
     let mac = u

@@ -87,8 +87,11 @@ impl Ep11<'_> {
                     format!("attribute 0x{attr:x} can only be changed towards more protection"),
                 );
             }
-            self.check_trust(attr == cka::TRUSTED && on && !a.flag(cka::TRUSTED))?;
+            self.may_grant_trust(attr == cka::TRUSTED && on && !a.flag(cka::TRUSTED))?;
             a.set(attr, AttrValue::Bool(on));
+        }
+        if decrypting_trust(&a) && !decrypting_trust(&k.attrs) {
+            return Err(decrypting_trust_refused());
         }
         if matches!(object::parse(blob), Some(Parsed::RawSpki(_))) {
             return err(

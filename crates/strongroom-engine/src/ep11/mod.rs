@@ -88,9 +88,19 @@ impl Ep11<'_> {
         Ep11 { officer, ..self }
     }
 
+    /// Refuses a new key with `CKA_TRUSTED` unless the caller is the security officer, and
+    /// a trusted key that could decrypt.
+    fn check_trust(&self, attrs: &Attrs) -> Result<(), Ep11Error> {
+        self.may_grant_trust(attrs.flag(cka::TRUSTED))?;
+        if decrypting_trust(attrs) {
+            return Err(decrypting_trust_refused());
+        }
+        Ok(())
+    }
+
     /// Refuses to make a key `CKA_TRUSTED` (`grants`: a new key with it, or a change that
     /// turns it on) unless the caller is the security officer.
-    fn check_trust(&self, grants: bool) -> Result<(), Ep11Error> {
+    fn may_grant_trust(&self, grants: bool) -> Result<(), Ep11Error> {
         if grants && !self.officer {
             return err(
                 ckr::ATTRIBUTE_READ_ONLY,

@@ -115,7 +115,7 @@ impl Ep11<'_> {
         attrs: &Attrs,
         material: &KeyMaterial,
     ) -> Result<Vec<u8>, Ep11Error> {
-        self.check_trust(attrs.flag(cka::TRUSTED))?;
+        self.check_trust(attrs)?;
         let instance = self.instance_for_ep11()?;
         let (mk, id) = self.sealing().map_err(|e| engine_err(e, Role::Key))?;
         object::seal_object(self.provider.as_ref(), mk, id, instance, attrs, material)
@@ -123,7 +123,7 @@ impl Ep11<'_> {
     }
 
     pub(super) fn mac_public(&self, spki: &[u8], attrs: &Attrs) -> Result<Vec<u8>, Ep11Error> {
-        self.check_trust(attrs.flag(cka::TRUSTED))?;
+        self.check_trust(attrs)?;
         let instance = self.instance_for_ep11()?;
         let (mk, id) = self.sealing().map_err(|e| engine_err(e, Role::Key))?;
         object::mac_spki(self.provider.as_ref(), mk, id, instance, spki, attrs)

@@ -51,6 +51,20 @@ pub(super) fn may_wrap(k: &Resolved, w: &Resolved) -> Result<(), Ep11Error> {
     Ok(())
 }
 
+/// Whether the attributes pair CKA_TRUSTED with CKA_DECRYPT: a trusted key that decrypts
+/// would decrypt what it wrapped, and so hand out the keys CKA_WRAP_WITH_TRUSTED protects.
+pub(super) fn decrypting_trust(a: &Attrs) -> bool {
+    a.flag(cka::TRUSTED) && a.flag(cka::DECRYPT)
+}
+
+/// The refusal of [`decrypting_trust`].
+pub(super) fn decrypting_trust_refused() -> Ep11Error {
+    Ep11Error::new(
+        ckr::TEMPLATE_INCONSISTENT,
+        "a CKA_TRUSTED key cannot have CKA_DECRYPT: it could decrypt the keys it wraps",
+    )
+}
+
 /// Refuses a derived key (template `t`) that would be easier to take out than `source`, a
 /// key whose value goes into it (`which` names it): not extractable if the source is not,
 /// and, if the source may be wrapped only by trusted keys, not otherwise. Without this,

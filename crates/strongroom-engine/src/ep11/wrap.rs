@@ -110,6 +110,18 @@ impl Ep11<'_> {
         fits(&plan, Op::Decrypt, &w)
             .map_err(|e| Ep11Error::new(ckr::UNWRAPPING_KEY_TYPE_INCONSISTENT, e.detail))?;
         permit(&w, cka::UNWRAP, "CKA_UNWRAP", mech.code)?;
+        // What a trusted key takes in keeps its protection: otherwise a key marked
+        // CKA_WRAP_WITH_TRUSTED, wrapped under it and unwrapped again, would come back
+        // without the mark and leave under any KEK.
+        if w.attrs.flag(cka::TRUSTED)
+            && attrs::flag_of(t, cka::EXTRACTABLE)
+            && !attrs::flag_of(t, cka::WRAP_WITH_TRUSTED)
+        {
+            return err(
+                ckr::TEMPLATE_INCONSISTENT,
+                "a key unwrapped with a CKA_TRUSTED key may be extractable only with CKA_WRAP_WITH_TRUSTED",
+            );
+        }
         let mut st = OpState::start([0; 16], mech, &[], &plan);
         // One answer for every failure of the decryption (no padding oracle).
         let material = Zeroizing::new(
