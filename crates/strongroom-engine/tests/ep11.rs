@@ -325,9 +325,22 @@ fn only_the_security_officer_makes_keys_trusted() {
             .ckr,
         ckr::ATTRIBUTE_READ_ONLY
     );
-    officer
+    let (rsa_kek, rsa_unwrap) = officer
         .generate_key_pair(&rsa, &trusted_public, &private)
         .unwrap();
+    // Its private half is trusted too, so it may not decrypt either.
+    assert!(rsa_unwrap.attrs.flag(cka::TRUSTED));
+    let decrypting_private = t(&[
+        (cka::UNWRAP, AttrValue::Bool(true)),
+        (cka::DECRYPT, AttrValue::Bool(true)),
+    ]);
+    assert_eq!(
+        officer
+            .generate_key_pair(&rsa, &trusted_public, &decrypting_private)
+            .unwrap_err()
+            .ckr,
+        ckr::TEMPLATE_INCONSISTENT
+    );
     let kek = officer.generate_key(&gen, &t(&trusted_kek)).unwrap().blob;
 
     // A user's own KEK cannot be made trusted afterwards.
@@ -393,6 +406,31 @@ fn only_the_security_officer_makes_keys_trusted() {
     ])
     .unwrap();
     back_as(&[]).unwrap();
+    // The same round trip through the trusted RSA pair: its private half keeps the mark.
+    let oaep = Mech {
+        code: ckm::RSA_PKCS_OAEP,
+        param: MechParam::Oaep {
+            hash: ckm::SHA256,
+            mgf: 2,
+            label: Vec::new(),
+        },
+    };
+    let w_rsa = user.wrap(&oaep, &guarded, &rsa_kek.blob, &[]).unwrap();
+    let aes_out = t(&[
+        (cka::CLASS, AttrValue::Int(cko::SECRET_KEY.0 as i64)),
+        (cka::KEY_TYPE, AttrValue::Int(ckk::AES.0 as i64)),
+        (cka::EXTRACTABLE, AttrValue::Bool(true)),
+    ]);
+    assert_eq!(
+        user.unwrap(&oaep, &rsa_unwrap.blob, &[], &w_rsa, &aes_out)
+            .unwrap_err()
+            .ckr,
+        ckr::TEMPLATE_INCONSISTENT
+    );
+    let mut aes_kept = aes_out.clone();
+    aes_kept.insert(cka::WRAP_WITH_TRUSTED, AttrValue::Bool(true));
+    user.unwrap(&oaep, &rsa_unwrap.blob, &[], &w_rsa, &aes_kept)
+        .unwrap();
     // A trusted key may not decrypt (it would decrypt what it wrapped), from the start or
     // later; nor may a decrypting key become trusted.
     let mut decrypting = trusted_kek.to_vec();

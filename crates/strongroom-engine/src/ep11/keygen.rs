@@ -357,6 +357,12 @@ impl Ep11<'_> {
         add_public_attrs(&mut pa, &info);
         let mut sa = Attrs::build(priv_t, cko::PRIVATE_KEY, kt, true, Some(mech.code));
         add_public_attrs(&mut sa, &info);
+        // The private half of a trusted public KEK is trusted too, so that the rules of a
+        // trusted key hold for what it unwraps (and it does not decrypt what its public half
+        // wrapped).
+        if pa.flag(cka::TRUSTED) {
+            sa.set(cka::TRUSTED, AttrValue::Bool(true));
+        }
         let public = NewKey {
             blob: self.mac_public(&info.spki, &pa)?,
             checksum: public_checksum(&info),
