@@ -270,8 +270,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::DigestInitResponse>, Status> {
         self.call(r, Action::Ep11Digest, READ, |q| {
             let mech = mech_of(q.mech)?;
-            Ok(move |e: Ep11<'_>| {
-                e.init(Op::Digest, &mech, &[])
+            Ok(move |ep: Ep11<'_>| {
+                ep.init(Op::Digest, &mech, &[])
                     .map(|state| pb::DigestInitResponse { state })
             })
         })
@@ -283,8 +283,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::DigestRequest>,
     ) -> Result<Response<pb::DigestResponse>, Status> {
         self.call(r, Action::Ep11Digest, READ, |q| {
-            Ok(move |e: Ep11<'_>| {
-                e.finish(Op::Digest, &q.state, &q.data, &[])
+            Ok(move |ep: Ep11<'_>| {
+                ep.finish(Op::Digest, &q.state, &q.data, &[])
                     .map(|digest| pb::DigestResponse { digest })
             })
         })
@@ -296,8 +296,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::DigestUpdateRequest>,
     ) -> Result<Response<pb::DigestUpdateResponse>, Status> {
         self.call(r, Action::Ep11Digest, READ, |q| {
-            Ok(move |e: Ep11<'_>| {
-                e.update(Op::Digest, &q.state, &q.data)
+            Ok(move |ep: Ep11<'_>| {
+                ep.update(Op::Digest, &q.state, &q.data)
                     .map(|(state, _)| pb::DigestUpdateResponse { state })
             })
         })
@@ -310,8 +310,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::DigestKeyResponse>, Status> {
         self.call(r, Action::Ep11Digest, WRITE, |q| {
             let key = key_of(q.key, q.key_v1);
-            Ok(move |e: Ep11<'_>| {
-                e.digest_key(&q.state, &key)
+            Ok(move |ep: Ep11<'_>| {
+                ep.digest_key(&q.state, &key)
                     .map(|state| pb::DigestKeyResponse { state })
             })
         })
@@ -323,8 +323,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::DigestFinalRequest>,
     ) -> Result<Response<pb::DigestFinalResponse>, Status> {
         self.call(r, Action::Ep11Digest, READ, |q| {
-            Ok(move |e: Ep11<'_>| {
-                e.finish(Op::Digest, &q.state, &[], &[])
+            Ok(move |ep: Ep11<'_>| {
+                ep.finish(Op::Digest, &q.state, &[], &[])
                     .map(|digest| pb::DigestFinalResponse { digest })
             })
         })
@@ -338,8 +338,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Encrypt, READ, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
-            Ok(move |e: Ep11<'_>| {
-                e.init(Op::Encrypt, &mech, &key)
+            Ok(move |ep: Ep11<'_>| {
+                ep.init(Op::Encrypt, &mech, &key)
                     .map(|state| pb::EncryptInitResponse { state })
             })
         })
@@ -353,8 +353,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Decrypt, WRITE, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
-            Ok(move |e: Ep11<'_>| {
-                e.init(Op::Decrypt, &mech, &key)
+            Ok(move |ep: Ep11<'_>| {
+                ep.init(Op::Decrypt, &mech, &key)
                     .map(|state| pb::DecryptInitResponse { state })
             })
         })
@@ -366,8 +366,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::EncryptUpdateRequest>,
     ) -> Result<Response<pb::EncryptUpdateResponse>, Status> {
         self.call(r, Action::Ep11Encrypt, READ, |q| {
-            Ok(move |e: Ep11<'_>| {
-                e.update(Op::Encrypt, &q.state, &q.plain)
+            Ok(move |ep: Ep11<'_>| {
+                ep.update(Op::Encrypt, &q.state, &q.plain)
                     .map(|(state, ciphered)| pb::EncryptUpdateResponse { state, ciphered })
             })
         })
@@ -379,8 +379,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::DecryptUpdateRequest>,
     ) -> Result<Response<pb::DecryptUpdateResponse>, Status> {
         self.call(r, Action::Ep11Decrypt, WRITE, |q| {
-            Ok(move |e: Ep11<'_>| {
-                e.update(Op::Decrypt, &q.state, &q.ciphered)
+            Ok(move |ep: Ep11<'_>| {
+                ep.update(Op::Decrypt, &q.state, &q.ciphered)
                     .map(|(state, plain)| pb::DecryptUpdateResponse { state, plain })
             })
         })
@@ -392,8 +392,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::EncryptRequest>,
     ) -> Result<Response<pb::EncryptResponse>, Status> {
         self.call(r, Action::Ep11Encrypt, READ, |q| {
-            Ok(move |e: Ep11<'_>| {
-                e.finish(Op::Encrypt, &q.state, &q.plain, &[])
+            Ok(move |ep: Ep11<'_>| {
+                ep.finish(Op::Encrypt, &q.state, &q.plain, &[])
                     .map(|ciphered| pb::EncryptResponse { ciphered })
             })
         })
@@ -405,8 +405,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::DecryptRequest>,
     ) -> Result<Response<pb::DecryptResponse>, Status> {
         self.call(r, Action::Ep11Decrypt, WRITE, |q| {
-            Ok(move |e: Ep11<'_>| {
-                e.finish(Op::Decrypt, &q.state, &q.ciphered, &[])
+            Ok(move |ep: Ep11<'_>| {
+                ep.finish(Op::Decrypt, &q.state, &q.ciphered, &[])
                     .map(|plain| pb::DecryptResponse { plain })
             })
         })
@@ -418,8 +418,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::EncryptFinalRequest>,
     ) -> Result<Response<pb::EncryptFinalResponse>, Status> {
         self.call(r, Action::Ep11Encrypt, READ, |q| {
-            Ok(move |e: Ep11<'_>| {
-                e.finish(Op::Encrypt, &q.state, &[], &[])
+            Ok(move |ep: Ep11<'_>| {
+                ep.finish(Op::Encrypt, &q.state, &[], &[])
                     .map(|ciphered| pb::EncryptFinalResponse { ciphered })
             })
         })
@@ -431,8 +431,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::DecryptFinalRequest>,
     ) -> Result<Response<pb::DecryptFinalResponse>, Status> {
         self.call(r, Action::Ep11Decrypt, WRITE, |q| {
-            Ok(move |e: Ep11<'_>| {
-                e.finish(Op::Decrypt, &q.state, &[], &[])
+            Ok(move |ep: Ep11<'_>| {
+                ep.finish(Op::Decrypt, &q.state, &[], &[])
                     .map(|plain| pb::DecryptFinalResponse { plain })
             })
         })
@@ -446,8 +446,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Encrypt, READ, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
-            Ok(move |e: Ep11<'_>| {
-                e.single(Op::Encrypt, &mech, &key, &q.plain, &[])
+            Ok(move |ep: Ep11<'_>| {
+                ep.single(Op::Encrypt, &mech, &key, &q.plain, &[])
                     .map(|ciphered| pb::EncryptSingleResponse { ciphered })
             })
         })
@@ -461,8 +461,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Decrypt, WRITE, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.key, q.key_v1);
-            Ok(move |e: Ep11<'_>| {
-                e.single(Op::Decrypt, &mech, &key, &q.ciphered, &[])
+            Ok(move |ep: Ep11<'_>| {
+                ep.single(Op::Decrypt, &mech, &key, &q.ciphered, &[])
                     .map(|plain| pb::DecryptSingleResponse { plain })
             })
         })
@@ -476,8 +476,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Sign, WRITE, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.priv_key, q.priv_key_v1);
-            Ok(move |e: Ep11<'_>| {
-                e.init(Op::Sign, &mech, &key)
+            Ok(move |ep: Ep11<'_>| {
+                ep.init(Op::Sign, &mech, &key)
                     .map(|state| pb::SignInitResponse { state })
             })
         })
@@ -491,8 +491,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Verify, READ, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.pub_key, q.pub_key_v1);
-            Ok(move |e: Ep11<'_>| {
-                e.init(Op::Verify, &mech, &key)
+            Ok(move |ep: Ep11<'_>| {
+                ep.init(Op::Verify, &mech, &key)
                     .map(|state| pb::VerifyInitResponse { state })
             })
         })
@@ -504,8 +504,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::SignUpdateRequest>,
     ) -> Result<Response<pb::SignUpdateResponse>, Status> {
         self.call(r, Action::Ep11Sign, WRITE, |q| {
-            Ok(move |e: Ep11<'_>| {
-                e.update(Op::Sign, &q.state, &q.data)
+            Ok(move |ep: Ep11<'_>| {
+                ep.update(Op::Sign, &q.state, &q.data)
                     .map(|(state, _)| pb::SignUpdateResponse { state })
             })
         })
@@ -517,8 +517,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::VerifyUpdateRequest>,
     ) -> Result<Response<pb::VerifyUpdateResponse>, Status> {
         self.call(r, Action::Ep11Verify, READ, |q| {
-            Ok(move |e: Ep11<'_>| {
-                e.update(Op::Verify, &q.state, &q.data)
+            Ok(move |ep: Ep11<'_>| {
+                ep.update(Op::Verify, &q.state, &q.data)
                     .map(|(state, _)| pb::VerifyUpdateResponse { state })
             })
         })
@@ -530,8 +530,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::SignFinalRequest>,
     ) -> Result<Response<pb::SignFinalResponse>, Status> {
         self.call(r, Action::Ep11Sign, WRITE, |q| {
-            Ok(move |e: Ep11<'_>| {
-                e.finish(Op::Sign, &q.state, &[], &[])
+            Ok(move |ep: Ep11<'_>| {
+                ep.finish(Op::Sign, &q.state, &[], &[])
                     .map(|signature| pb::SignFinalResponse { signature })
             })
         })
@@ -543,8 +543,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::VerifyFinalRequest>,
     ) -> Result<Response<pb::VerifyFinalResponse>, Status> {
         self.call(r, Action::Ep11Verify, READ, |q| {
-            Ok(move |e: Ep11<'_>| {
-                e.finish(Op::Verify, &q.state, &[], &q.signature)
+            Ok(move |ep: Ep11<'_>| {
+                ep.finish(Op::Verify, &q.state, &[], &q.signature)
                     .map(|_| pb::VerifyFinalResponse {})
             })
         })
@@ -556,8 +556,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::SignRequest>,
     ) -> Result<Response<pb::SignResponse>, Status> {
         self.call(r, Action::Ep11Sign, WRITE, |q| {
-            Ok(move |e: Ep11<'_>| {
-                e.finish(Op::Sign, &q.state, &q.data, &[])
+            Ok(move |ep: Ep11<'_>| {
+                ep.finish(Op::Sign, &q.state, &q.data, &[])
                     .map(|signature| pb::SignResponse { signature })
             })
         })
@@ -569,8 +569,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         r: Request<pb::VerifyRequest>,
     ) -> Result<Response<pb::VerifyResponse>, Status> {
         self.call(r, Action::Ep11Verify, READ, |q| {
-            Ok(move |e: Ep11<'_>| {
-                e.finish(Op::Verify, &q.state, &q.data, &q.signature)
+            Ok(move |ep: Ep11<'_>| {
+                ep.finish(Op::Verify, &q.state, &q.data, &q.signature)
                     .map(|_| pb::VerifyResponse {})
             })
         })
@@ -584,8 +584,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Sign, WRITE, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.priv_key, q.priv_key_v1);
-            Ok(move |e: Ep11<'_>| {
-                e.single(Op::Sign, &mech, &key, &q.data, &[])
+            Ok(move |ep: Ep11<'_>| {
+                ep.single(Op::Sign, &mech, &key, &q.data, &[])
                     .map(|signature| pb::SignSingleResponse { signature })
             })
         })
@@ -599,8 +599,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11Verify, READ, |q| {
             let mech = mech_of(q.mech)?;
             let key = key_of(q.pub_key, q.pub_key_v1);
-            Ok(move |e: Ep11<'_>| {
-                e.single(Op::Verify, &mech, &key, &q.data, &q.signature)
+            Ok(move |ep: Ep11<'_>| {
+                ep.single(Op::Verify, &mech, &key, &q.data, &q.signature)
                     .map(|_| pb::VerifySingleResponse {})
             })
         })
@@ -616,8 +616,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let enc = mech_of(q.enc_mech)?;
             let dk = key_of(q.dec_key, q.dec_key_v1);
             let ek = key_of(q.enc_key, q.enc_key_v1);
-            Ok(move |e: Ep11<'_>| {
-                e.reencrypt(&dec, &dk, &enc, &ek, &q.ciphered)
+            Ok(move |ep: Ep11<'_>| {
+                ep.reencrypt(&dec, &dk, &enc, &ek, &q.ciphered)
                     .map(|reciphered| pb::ReencryptSingleResponse { reciphered })
             })
         })
@@ -636,8 +636,8 @@ impl pb::crypto_server::Crypto for Grep11 {
         self.call(r, Action::Ep11GenerateKey, cost, |q| {
             let mech = mech_of(q.mech)?;
             let t = template_of(q.template);
-            Ok(move |e: Ep11<'_>| {
-                e.generate_key(&mech, &t).map(|k| pb::GenerateKeyResponse {
+            Ok(move |ep: Ep11<'_>| {
+                ep.generate_key(&mech, &t).map(|k| pb::GenerateKeyResponse {
                     key: Some(key_blob(&k)),
                     key_bytes: k.blob,
                     check_sum: k.checksum,
@@ -659,8 +659,8 @@ impl pb::crypto_server::Crypto for Grep11 {
                 let mech = mech_of(q.mech)?;
                 let pt = template_of(q.pub_key_template);
                 let st = template_of(q.priv_key_template);
-                Ok(move |e: Ep11<'_>| {
-                    e.generate_key_pair(&mech, &pt, &st)
+                Ok(move |ep: Ep11<'_>| {
+                    ep.generate_key_pair(&mech, &pt, &st)
                         .map(|(public, private)| pb::GenerateKeyPairResponse {
                             priv_key: Some(key_blob(&private)),
                             pub_key: Some(key_blob(&public)),
@@ -682,8 +682,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let key = key_of(q.key, q.key_v1);
             let kek = key_of(q.ke_k, q.ke_kv1);
             let mac = key_of(q.mac_key, q.mac_key_v1);
-            Ok(move |e: Ep11<'_>| {
-                e.wrap(&mech, &key, &kek, &mac)
+            Ok(move |ep: Ep11<'_>| {
+                ep.wrap(&mech, &key, &kek, &mac)
                     .map(|wrapped| pb::WrapKeyResponse { wrapped })
             })
         })
@@ -699,8 +699,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             let kek = key_of(q.ke_k, q.ke_kv1);
             let mac = key_of(q.mac_key, q.mac_key_v1);
             let t = template_of(q.template);
-            Ok(move |e: Ep11<'_>| {
-                e.unwrap(&mech, &kek, &mac, &q.wrapped, &t)
+            Ok(move |ep: Ep11<'_>| {
+                ep.unwrap(&mech, &kek, &mac, &q.wrapped, &t)
                     .map(|k| pb::UnwrapKeyResponse {
                         unwrapped: Some(key_blob(&k)),
                         unwrapped_bytes: k.blob,
@@ -723,8 +723,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             }
             let base = key_of(q.base_key, q.base_key_v1);
             let t = template_of(q.template);
-            Ok(move |e: Ep11<'_>| {
-                e.derive(&mech, &base, &t).map(|k| pb::DeriveKeyResponse {
+            Ok(move |ep: Ep11<'_>| {
+                ep.derive(&mech, &base, &t).map(|k| pb::DeriveKeyResponse {
                     new_key: Some(key_blob(&k)),
                     new_key_bytes: k.blob,
                     check_sum: k.checksum,
@@ -743,8 +743,8 @@ impl pb::crypto_server::Crypto for Grep11 {
             which.extend(q.attributes_bytes.keys().map(|&a| Cka(a)));
             which.sort_unstable();
             which.dedup();
-            Ok(move |e: Ep11<'_>| {
-                e.get_attributes(&q.object, &which)
+            Ok(move |ep: Ep11<'_>| {
+                ep.get_attributes(&q.object, &which)
                     .map(|a| pb::GetAttributeValueResponse {
                         attributes_bytes: attr_bytes(&a),
                         attributes: attr_map(&a),
@@ -760,8 +760,8 @@ impl pb::crypto_server::Crypto for Grep11 {
     ) -> Result<Response<pb::SetAttributeValueResponse>, Status> {
         self.call(r, Action::Ep11SetAttributes, WRITE, |q| {
             let t = template_of(q.attributes);
-            Ok(move |e: Ep11<'_>| {
-                e.set_attributes(&q.object, &t)
+            Ok(move |ep: Ep11<'_>| {
+                ep.set_attributes(&q.object, &t)
                     .map(|(object, _)| pb::SetAttributeValueResponse { object })
             })
         })
@@ -779,8 +779,8 @@ impl pb::crypto_server::Crypto for Grep11 {
                 .map(|k| k.attributes.clone())
                 .unwrap_or_default();
             let blob = key_of(q.wrapped_key, q.wrapped_key_bytes);
-            Ok(move |e: Ep11<'_>| {
-                e.rewrap(&blob).map(|b| pb::RewrapKeyBlobResponse {
+            Ok(move |ep: Ep11<'_>| {
+                ep.rewrap(&blob).map(|b| pb::RewrapKeyBlobResponse {
                     rewrapped_key: Some(pb::KeyBlob {
                         key_blob_id: Vec::new(),
                         version: 0,

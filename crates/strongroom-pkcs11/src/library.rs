@@ -292,7 +292,7 @@ impl Library {
         }
         let sess = self.session(h)?;
         let mut s = lock(&sess);
-        let waiting = [crate::ops::Kind::Sign, crate::ops::Kind::Decrypt]
+        let waiting = crate::ops::ASKS_PIN_AGAIN
             .into_iter()
             .any(|k| s.ops.slot(k).as_ref().is_some_and(|op| op.reauth));
         if !waiting {
@@ -301,7 +301,7 @@ impl Library {
         if !remote.pin_matches(pin) {
             return Err(ckr::PIN_INCORRECT);
         }
-        for k in [crate::ops::Kind::Sign, crate::ops::Kind::Decrypt] {
+        for k in crate::ops::ASKS_PIN_AGAIN {
             if let Some(op) = s.ops.slot(k).as_mut() {
                 op.reauth = false;
             }

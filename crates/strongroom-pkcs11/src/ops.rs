@@ -26,6 +26,10 @@ pub enum Kind {
     Verify,
 }
 
+/// The operations that a key with `CKA_ALWAYS_AUTHENTICATE` holds until the user gives the
+/// PIN again (`C_Login` with `CKU_CONTEXT_SPECIFIC`).
+pub const ASKS_PIN_AGAIN: [Kind; 2] = [Kind::Sign, Kind::Decrypt];
+
 /// Which call of the operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -117,8 +121,8 @@ impl Library {
         let (blob, reauth) = match (usage(kind), key) {
             (Some((attr, _)), Some(k)) => {
                 let (o, blob) = self.key_for(h, k, attr, Ckm(m.mechanism))?;
-                let reauth = matches!(kind, Kind::Sign | Kind::Decrypt)
-                    && o.flag(object::ALWAYS_AUTHENTICATE, false);
+                let reauth =
+                    ASKS_PIN_AGAIN.contains(&kind) && o.flag(object::ALWAYS_AUTHENTICATE, false);
                 (Some(blob), reauth)
             }
             (None, None) => (None, false),
