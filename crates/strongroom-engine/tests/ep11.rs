@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{t, unit, unit_for};
+use common::{secret_key, t, unit, unit_for};
 use strongroom_crypto_awslc::AwsLcProvider;
 use strongroom_engine::ep11::consts::{cka, ckk, ckm, cko, ckr, Cka};
 use strongroom_engine::ep11::*;
@@ -834,19 +834,7 @@ fn generic_secret_derivations_and_the_extractable_rule() {
 
     // A key that may leave only under trusted KEKs cannot be copied by a derivation into
     // one that may leave under any KEK: as base key, as the second key, or as a BIP32 seed.
-    let guarded = u
-        .ep11()
-        .generate_key(
-            &Mech::new(ckm::GENERIC_SECRET_KEY_GEN),
-            &t(&[
-                (cka::VALUE_LEN, AttrValue::Int(32)),
-                (cka::DERIVE, AttrValue::Bool(true)),
-                (cka::EXTRACTABLE, AttrValue::Bool(true)),
-                (cka::WRAP_WITH_TRUSTED, AttrValue::Bool(true)),
-            ]),
-        )
-        .unwrap()
-        .blob;
+    let guarded = secret_key(&u, &[cka::DERIVE, cka::EXTRACTABLE, cka::WRAP_WITH_TRUSTED]);
     let still_guarded = t(&[
         (cka::EXTRACTABLE, AttrValue::Bool(true)),
         (cka::WRAP_WITH_TRUSTED, AttrValue::Bool(true)),

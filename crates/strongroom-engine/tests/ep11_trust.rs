@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{aes_key, aes_key_by, aes_template, t, unit};
+use common::{aes_key, aes_key_by, aes_template, secret_key, t, unit};
 use strongroom_engine::ep11::consts::{cka, ckk, ckm, cko, ckr, Cka};
 use strongroom_engine::ep11::*;
 use strongroom_engine::CryptoUnit;
@@ -188,19 +188,7 @@ fn attribute_bound_wraps_keep_trust_with_the_officer() {
     let u = unit();
     let user = u.ep11();
     let bound = |set: &[Cka]| [set, &[cka::IBM_ATTRBOUND]].concat();
-    let mac = u
-        .ep11()
-        .generate_key(
-            &Mech::new(ckm::GENERIC_SECRET_KEY_GEN),
-            &t(&[
-                (cka::VALUE_LEN, AttrValue::Int(32)),
-                (cka::SIGN, AttrValue::Bool(true)),
-                (cka::VERIFY, AttrValue::Bool(true)),
-                (cka::IBM_ATTRBOUND, AttrValue::Bool(true)),
-            ]),
-        )
-        .unwrap()
-        .blob;
+    let mac = secret_key(&u, &bound(&[cka::SIGN, cka::VERIFY]));
     let ab = Mech::new(ckm::IBM_ATTRIBUTEBOUND_WRAP);
     let kek = aes_key_by(officer(&u), &bound(&[cka::WRAP, cka::UNWRAP]));
     let trusted_kek = aes_key_by(officer(&u), &bound(&TRUSTED_KEK));

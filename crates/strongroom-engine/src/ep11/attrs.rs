@@ -315,12 +315,11 @@ impl Attrs {
     /// Whether the key's CKA_ALLOWED_MECHANISMS lets `mech` use it: an absent or empty list
     /// allows every mechanism (as SoftHSM2 reads it).
     pub fn allows(&self, mech: Ckm) -> bool {
-        match self
-            .0
-            .get(&cka::ALLOWED_MECHANISMS)
-            .and_then(mechanism_list)
-        {
-            Some(list) if !list.is_empty() => list.contains(&mech),
+        // Checked on every use: read the bytes in place rather than build the list.
+        match self.0.get(&cka::ALLOWED_MECHANISMS) {
+            Some(AttrValue::Bytes(b)) if !b.is_empty() => b
+                .chunks_exact(8)
+                .any(|c| c == mech.0.to_be_bytes().as_slice()),
             _ => true,
         }
     }

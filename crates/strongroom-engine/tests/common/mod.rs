@@ -43,7 +43,18 @@ pub fn aes_key_by(ep: Ep11<'_>, usage: &[Cka]) -> Vec<u8> {
         .blob
 }
 
-/// The template of [`aes_key`].
+/// A new 32-byte generic secret key blob that may do what `usage` names.
+pub fn secret_key(u: &CryptoUnit, usage: &[Cka]) -> Vec<u8> {
+    u.ep11()
+        .generate_key(
+            &Mech::new(ckm::GENERIC_SECRET_KEY_GEN),
+            &aes_template(usage),
+        )
+        .unwrap()
+        .blob
+}
+
+/// The template of [`aes_key`] (and of [`secret_key`]): 32 bytes and the flags `usage`.
 pub fn aes_template(usage: &[Cka]) -> Template {
     let mut tm = t(&[(cka::VALUE_LEN, AttrValue::Int(32))]);
     for a in usage {
