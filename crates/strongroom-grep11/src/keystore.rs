@@ -2,11 +2,20 @@
 //! beside `grep11.Crypto` with the same authentication and error details.
 
 use crate::*;
+use strongroom_service::token_objects::TokenSpace;
 
 /// The keystore messages and service.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod ks {
     tonic::include_proto!("strongroom.keystore");
+}
+
+fn space<'a>(name: &'a str, private: bool, proof: &'a [u8]) -> TokenSpace<'a> {
+    TokenSpace {
+        name,
+        private,
+        proof,
+    }
 }
 
 #[tonic::async_trait]
@@ -19,7 +28,7 @@ impl ks::keystore_server::Keystore for Grep11 {
         let q = r.into_inner();
         let objects = self
             .svc
-            .token_objects(&ctx, &q.space, q.private)
+            .token_objects(&ctx, space(&q.space, q.private, &q.auth))
             .await
             .map_err(status_of)?
             .into_iter()
@@ -40,7 +49,13 @@ impl ks::keystore_server::Keystore for Grep11 {
         let q = r.into_inner();
         let version = self
             .svc
-            .put_token_object(&ctx, &q.space, q.private, &q.id, q.data, q.expected_version)
+            .put_token_object(
+                &ctx,
+                space(&q.space, q.private, &q.auth),
+                &q.id,
+                q.data,
+                q.expected_version,
+            )
             .await
             .map_err(status_of)?;
         Ok(Response::new(ks::PutObjectResponse { version }))
@@ -53,7 +68,7 @@ impl ks::keystore_server::Keystore for Grep11 {
         let ctx = self.ctx(&r, Action::Ep11KeystoreDelete).await?;
         let q = r.into_inner();
         self.svc
-            .delete_token_object(&ctx, &q.space, q.private, &q.id)
+            .delete_token_object(&ctx, space(&q.space, q.private, &q.auth), &q.id)
             .await
             .map_err(status_of)?;
         Ok(Response::new(ks::DeleteObjectResponse {}))

@@ -185,6 +185,8 @@ pub mod ckr {
     pub const SESSION_READ_ONLY_EXISTS: Ckr = Ckr(0xb7);
     /// CKR_SESSION_READ_WRITE_SO_EXISTS
     pub const SESSION_READ_WRITE_SO_EXISTS: Ckr = Ckr(0xb8);
+    /// CKR_TOKEN_NOT_RECOGNIZED
+    pub const TOKEN_NOT_RECOGNIZED: Ckr = Ckr(0xe1);
     /// CKR_TOKEN_WRITE_PROTECTED
     pub const TOKEN_WRITE_PROTECTED: Ckr = Ckr(0xe2);
     /// CKR_USER_ALREADY_LOGGED_IN

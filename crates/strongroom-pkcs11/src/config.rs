@@ -88,6 +88,21 @@ impl std::fmt::Debug for IamAuth {
     }
 }
 
+/// The password of a keystore (`sessionauth.tokenspaceIDPassword`): never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeystorePassword(pub zeroize::Zeroizing<String>);
+
+impl std::fmt::Debug for KeystorePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeystorePassword(<set>)")
+    }
+}
+
+/// The shortest keystore password the library takes (IBM's lower bound).
+pub const MIN_KEYSTORE_PASSWORD: usize = 6;
+/// The longest keystore password the library takes.
+pub const MAX_KEYSTORE_PASSWORD: usize = 256;
+
 /// One of the three users of a token.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct User {
@@ -95,6 +110,10 @@ pub struct User {
     pub name: String,
     /// The keystore this user's token objects live in.
     pub tokenspace: Option<Uuid>,
+    /// The keystore's password, when `sessionauth` is enabled (IBM's authenticated
+    /// keystores): the server refuses calls without its proof, and the objects are
+    /// encrypted under a key derived from it.
+    pub password: Option<KeystorePassword>,
     /// Authentication.
     pub iam: IamAuth,
 }
@@ -167,11 +186,21 @@ struct YIam {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
+struct YSessionAuth {
+    enabled: Option<bool>,
+    // A string, or a number when the file leaves digits unquoted.
+    #[serde(rename = "tokenspaceIDPassword")]
+    password: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct YUser {
     name: Option<String>,
     #[serde(rename = "tokenspaceID")]
     tokenspace_id: Option<String>,
     iamauth: Option<YIam>,
+    sessionauth: Option<YSessionAuth>,
 }
 
 #[derive(Deserialize, Default)]
@@ -228,7 +257,47 @@ fn port_of(v: Option<Value>, slot: u64) -> Result<u16, ConfigError> {
     }
 }
 
-fn user_of(y: Option<YUser>, who: &str, slot: u64) -> Result<User, ConfigError> {
+/// A user's keystore password: `None` unless `sessionauth.enabled`.
+fn password_of(
+    y: Option<YSessionAuth>,
+    has_keystore: bool,
+    who: &str,
+    slot: u64,
+) -> Result<Option<KeystorePassword>, ConfigError> {
+    let Some(y) = y.filter(|a| a.enabled == Some(true)) else {
+        return Ok(None);
+    };
+    let invalid = |why: &str| {
+        ConfigError::Invalid(format!(
+            "tokens.{slot}.users ({who}): sessionauth is enabled, but {why}"
+        ))
+    };
+    if !has_keystore {
+        return Err(invalid("the user names no keystore (tokenspaceID)"));
+    }
+    let password = match y.password {
+        Some(Value::String(s)) => s,
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    let password = zeroize::Zeroizing::new(password);
+    let chars = password.chars().count();
+    if !(MIN_KEYSTORE_PASSWORD..=MAX_KEYSTORE_PASSWORD).contains(&chars) {
+        return Err(invalid(&format!(
+            "tokenspaceIDPassword must be {MIN_KEYSTORE_PASSWORD} to {MAX_KEYSTORE_PASSWORD} characters"
+        )));
+    }
+    Ok(Some(KeystorePassword(password)))
+}
+
+/// A user of `users.N`; `keeps_objects` for the two users with a keystore (the security
+/// officer has none, and its `sessionauth`, if any, is ignored).
+fn user_of(
+    y: Option<YUser>,
+    who: &str,
+    slot: u64,
+    keeps_objects: bool,
+) -> Result<User, ConfigError> {
     let y = y.unwrap_or_default();
     let iam = y.iamauth.unwrap_or_default();
     let tokenspace = match nonempty(y.tokenspace_id) {
@@ -239,9 +308,14 @@ fn user_of(y: Option<YUser>, who: &str, slot: u64) -> Result<User, ConfigError> 
             ))
         })?),
     };
+    let password = match keeps_objects {
+        true => password_of(y.sessionauth, tokenspace.is_some(), who, slot)?,
+        false => None,
+    };
     Ok(User {
         name: nonempty(y.name).unwrap_or_else(|| who.to_string()),
         tokenspace,
+        password,
         iam: IamAuth {
             enabled: iam.enabled.unwrap_or(false),
             endpoint: nonempty(iam.endpoint).unwrap_or_default(),
@@ -309,9 +383,9 @@ impl Config {
                     "tokens.{slot}.grep11connection.tls: mutual TLS needs certfile and keyfile"
                 )));
             }
-            let so = user_of(t.users.remove(&0), "security officer", slot)?;
-            let user = user_of(t.users.remove(&1), "user", slot)?;
-            let anonymous = user_of(t.users.remove(&2), "anonymous", slot)?;
+            let so = user_of(t.users.remove(&0), "security officer", slot, false)?;
+            let user = user_of(t.users.remove(&1), "user", slot, true)?;
+            let anonymous = user_of(t.users.remove(&2), "anonymous", slot, true)?;
             if let (Some(a), Some(b)) = (user.tokenspace, anonymous.tokenspace) {
                 if a == b {
                     return Err(ConfigError::Invalid(format!(
@@ -439,10 +513,49 @@ logging:
             ("tokens: {0: {grep11connection: {address: a, port: 1, tls: {mutual: true}}}}", "certfile"),
             ("tokens: {0: {grep11connection: {address: a, port: 1}, users: {1: {tokenspaceID: nope}}}}", "not a UUID"),
             ("tokens: [", "not a valid"),
+            ("tokens: {0: {grep11connection: {address: a, port: 1}, users: {1: {tokenspaceID: f00db2f1-4421-4032-a505-465bedfa845b, sessionauth: {enabled: true}}}}}", "tokenspaceIDPassword must be 6 to 256"),
+            ("tokens: {0: {grep11connection: {address: a, port: 1}, users: {1: {tokenspaceID: f00db2f1-4421-4032-a505-465bedfa845b, sessionauth: {enabled: true, tokenspaceIDPassword: abcde}}}}}", "tokenspaceIDPassword must be 6 to 256"),
+            ("tokens: {0: {grep11connection: {address: a, port: 1}, users: {2: {sessionauth: {enabled: true, tokenspaceIDPassword: abcdef}}}}}", "names no keystore"),
         ];
         for (yaml, want) in cases {
             let e = Config::parse(yaml).unwrap_err().to_string();
             assert!(e.contains(want), "{yaml}: {e}");
         }
+    }
+
+    #[test]
+    fn keystore_passwords_come_from_enabled_sessionauth_only() {
+        let yaml = |so: &str, user: &str, anon: &str| {
+            format!(
+                "tokens: {{0: {{grep11connection: {{address: a, port: 1}}, users: {{\
+                 0: {{sessionauth: {so}}}, \
+                 1: {{tokenspaceID: f00db2f1-4421-4032-a505-465bedfa845b, sessionauth: {user}}}, \
+                 2: {{tokenspaceID: ca22be26-b798-4fdf-8c83-3e3a492dc215, sessionauth: {anon}}}}}}}}}"
+            )
+        };
+        let c = Config::parse(&yaml(
+            "{enabled: true, tokenspaceIDPassword: ignored}",
+            "{enabled: true, tokenspaceIDPassword: \"pw-of-user\"}",
+            "{enabled: true, tokenspaceIDPassword: 123456}",
+        ))
+        .unwrap();
+        let t = &c.tokens[0];
+        assert_eq!(t.so.password, None, "the security officer has no keystore");
+        let pw = |u: &User| u.password.as_ref().map(|p| p.0.to_string());
+        assert_eq!(pw(&t.user).as_deref(), Some("pw-of-user"));
+        assert_eq!(
+            pw(&t.anonymous).as_deref(),
+            Some("123456"),
+            "digits left unquoted"
+        );
+        assert!(!format!("{t:?}").contains("pw-of-user"), "never printed");
+        let off = Config::parse(&yaml(
+            "{}",
+            "{enabled: false, tokenspaceIDPassword: \"pw-of-user\"}",
+            "{}",
+        ))
+        .unwrap();
+        assert_eq!(off.tokens[0].user.password, None);
+        assert_eq!(off.tokens[0].anonymous.password, None);
     }
 }

@@ -21,3 +21,4 @@ pub mod log;
 pub mod object;
 pub mod ops;
 pub mod remote;
+pub mod sealed;

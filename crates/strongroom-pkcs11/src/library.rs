@@ -14,6 +14,7 @@ use crate::config::{Config, Token};
 use crate::object::{self, Home, Object, Stored, Template, Value};
 use crate::ops::Ops;
 use crate::remote::{CallError, Remote, Who};
+use crate::sealed::Spaces;
 
 /// One GREP11 call (or one call of the token-object keystore) on a token's remote, run on
 /// the calling thread's engine: `rpc!(library, remote, request)`.
@@ -44,6 +45,8 @@ pub struct Slot {
     pub id: u64,
     /// The server.
     pub remote: Remote,
+    /// Its keystores' passwords, and what they give.
+    spaces: Spaces,
     mechs: Mutex<Option<Vec<Ckm>>>,
 }
 
@@ -112,6 +115,7 @@ impl Library {
             .map(|t: Token| {
                 Ok(Slot {
                     id: t.slot,
+                    spaces: Spaces::of(&t),
                     remote: Remote::new(t)?,
                     mechs: Mutex::new(None),
                 })
@@ -280,6 +284,14 @@ impl Library {
         }
         self.block_on(remote.login(who, pin)).map_err(fail)?;
         lock(&self.state).loaded.remove(&slot);
+        // A password-protected keystore is opened now, so that a wrong password is
+        // CKR_PIN_INCORRECT here rather than at the first search.
+        if who == Who::User && self.slot(slot)?.spaces.protected(true) {
+            if let Err(e) = self.load_token_objects(slot) {
+                remote.logout();
+                return Err(e);
+            }
+        }
         Ok(())
     }
 
@@ -411,14 +423,22 @@ impl Library {
                 let req = ks::ListObjectsRequest {
                     space: space.to_string(),
                     private,
+                    auth: s.spaces.proof(private)?,
                 };
                 let r = rpc!(self, s.remote, req).map_err(fail)?;
                 for o in r.objects {
+                    let Some(data) = s.spaces.decode(private, &o.id, o.data) else {
+                        crate::log::error(&format!(
+                            "token object {} of password-protected keystore {space} is not sealed under its password (changed outside this library?); skipped",
+                            o.id
+                        ));
+                        continue;
+                    };
                     let home = Home::Token {
                         id: o.id.clone(),
                         version: o.version,
                     };
-                    match serde_json::from_slice::<Stored>(&o.data)
+                    match serde_json::from_slice::<Stored>(&data)
                         .ok()
                         .and_then(|x| x.object(home))
                     {
@@ -500,15 +520,16 @@ impl Library {
         o: &Object,
         expected: i64,
     ) -> Result<i64> {
+        let s = self.slot(slot)?;
         let data = serde_json::to_vec(&Stored::of(o)).map_err(|_| ckr::GENERAL_ERROR)?;
         let req = ks::PutObjectRequest {
             space: space.to_string(),
             private,
             id: id.to_string(),
-            data,
+            data: s.spaces.encode(private, id, data)?,
             expected_version: expected,
+            auth: s.spaces.proof(private)?,
         };
-        let s = self.slot(slot)?;
         let r = rpc!(self, s.remote, req).map_err(fail)?;
         Ok(r.version)
     }
@@ -543,12 +564,13 @@ impl Library {
                 return Err(ckr::SESSION_READ_ONLY);
             }
             let (space, private) = self.space_of(slot, o.private())?;
+            let s = self.slot(slot)?;
             let req = ks::DeleteObjectRequest {
                 space,
                 private,
                 id: id.clone(),
+                auth: s.spaces.proof(private)?,
             };
-            let s = self.slot(slot)?;
             rpc!(self, s.remote, req).map_err(fail)?;
         }
         lock(&self.state).objects.remove(&obj);

@@ -88,8 +88,12 @@ impl Fixture {
             .id
     }
     async fn ctx(&self, instance: InstanceId, roles: &[Role]) -> Ctx {
-        let p =
-            Principal::instance_wide(format!("user-{}", roles.len()), instance, Roles::of(roles));
+        self.ctx_named(instance, &format!("user-{}", roles.len()), roles)
+            .await
+    }
+    /// A caller named `who` with `roles` over the whole instance.
+    async fn ctx_named(&self, instance: InstanceId, who: &str, roles: &[Role]) -> Ctx {
+        let p = Principal::instance_wide(who, instance, Roles::of(roles));
         let token = self.svc.token_for(&p, 600).unwrap().access_token;
         self.svc
             .authenticate(
@@ -1311,3 +1315,4 @@ mod secure_import;
 mod service_ids;
 mod sorted_lists;
 mod state_model;
+mod token_spaces;

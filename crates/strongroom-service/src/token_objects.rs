@@ -4,6 +4,14 @@
 //! attributes. Roles hold as for keys: reading the public keystore needs Reader, the
 //! private one Writer; writing needs Writer; emptying a keystore (`C_InitToken`) Manager.
 //! The instance's key quota bounds the number of objects.
+//!
+//! A keystore may be password-protected (IBM's authenticated keystores, `sessionauth` in
+//! grep11client.yaml). The library derives a proof from the password and sends it with
+//! every call; the service keeps a hash of the proof in the keystore (as the object
+//! [`AUTH_ID`], which no client can name) and refuses any call without the proof. The
+//! first call that brings a proof to an empty keystore protects it; `C_InitToken` (which
+//! empties it) lifts the protection. The library also encrypts the objects of such a
+//! keystore under a key the service never sees (docs/formats.md).
 
 use strongroom_keystore::{StoreError, TokenObjectRecord};
 use strongroom_model::pkcs11::ckr;
@@ -16,6 +24,37 @@ use crate::Service;
 
 /// The largest object the keystore takes.
 pub const MAX_TOKEN_OBJECT: usize = 512 * 1024;
+
+/// The id under which a password-protected keystore keeps the hash of its proof. `#` is not
+/// a character of the ids clients may use, so no call can read, replace or delete it.
+pub const AUTH_ID: &str = "#auth";
+
+/// The length of a keystore's proof (the library's HKDF output).
+pub const PROOF_LEN: usize = 32;
+
+/// What the verifier of a keystore's proof starts with (its format version).
+const VERIFIER_V1: &[u8] = b"strongroom/keystore-auth/v1";
+
+/// A keystore as a call names it.
+#[derive(Clone, Copy)]
+pub struct TokenSpace<'a> {
+    /// The tokenspaceID (a UUID).
+    pub name: &'a str,
+    /// The private keystore (readable by Writers) or the public one (by Readers).
+    pub private: bool,
+    /// The proof of the keystore's password, if the caller has one (empty: none).
+    pub proof: &'a [u8],
+}
+
+impl std::fmt::Debug for TokenSpace<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSpace")
+            .field("name", &self.name)
+            .field("private", &self.private)
+            .field("proof", &(!self.proof.is_empty()))
+            .finish()
+    }
+}
 
 /// A stored token object, as the library reads it back.
 #[derive(Clone)]
@@ -55,6 +94,13 @@ fn id_ok(id: &str) -> Result<()> {
     }
 }
 
+fn wrong_password() -> ServiceError {
+    ServiceError::new(
+        ErrorKind::Pkcs11(ckr::PIN_INCORRECT),
+        "this keystore is password-protected, and the call did not bring its password's proof (check sessionauth in grep11client.yaml)",
+    )
+}
+
 fn not_found() -> ServiceError {
     ServiceError::new(
         ErrorKind::Pkcs11(ckr::OBJECT_HANDLE_INVALID),
@@ -82,33 +128,93 @@ fn store_error(e: StoreError) -> ServiceError {
 }
 
 impl Service {
+    /// The keystore's objects after checking the caller's proof against its verifier,
+    /// which is created when an empty keystore first meets a proof. The verifier itself is
+    /// not among the objects returned.
+    async fn open_space(&self, ctx: &Ctx, space: TokenSpace<'_>) -> Result<Vec<TokenObjectRecord>> {
+        space_ok(space.name)?;
+        if !space.proof.is_empty() && space.proof.len() != PROOF_LEN {
+            return Err(ServiceError::field(
+                ErrorKind::InvalidField,
+                "auth",
+                format!("a keystore password's proof is {PROOF_LEN} bytes"),
+            ));
+        }
+        let mut rows = self
+            .store
+            .list_token_objects(ctx.instance, space.name)
+            .await
+            .map_err(store_error)?;
+        let verifier = rows
+            .iter()
+            .position(|r| r.id == AUTH_ID)
+            .map(|i| rows.remove(i));
+        let expected =
+            (!space.proof.is_empty()).then(|| self.provider.sha256(&[VERIFIER_V1, space.proof]));
+        match (verifier, expected) {
+            (None, None) => Ok(rows),
+            (Some(v), Some(e)) if self.provider.ct_eq(&v.data, &e) => Ok(rows),
+            (Some(_), _) => Err(wrong_password()),
+            (None, Some(_)) if !rows.is_empty() => Err(ServiceError::new(
+                ErrorKind::Pkcs11(ckr::TOKEN_NOT_RECOGNIZED),
+                "this keystore holds objects stored without a password, so a password cannot protect it now: empty it with C_InitToken, or name a new tokenspaceID",
+            )),
+            (None, Some(e)) => {
+                let now = self.clock.now();
+                let rec = TokenObjectRecord {
+                    instance: ctx.instance,
+                    space: space.name.to_string(),
+                    id: AUTH_ID.to_string(),
+                    private: space.private,
+                    data: e.to_vec(),
+                    version: 0,
+                    created_at: now,
+                    updated_at: now,
+                };
+                let max = self.config.max_keys_per_instance.unwrap_or(u64::MAX);
+                match self.store.put_token_object(&rec, 0, max).await {
+                    Ok(_) => Ok(rows),
+                    // Another call protected it first: its proof decides.
+                    Err(StoreError::AlreadyExists(_)) => {
+                        Box::pin(self.open_space(ctx, space)).await
+                    }
+                    Err(e) => Err(store_error(e)),
+                }
+            }
+        }
+    }
+
     /// The objects of a keystore.
     pub async fn token_objects(
         &self,
         ctx: &Ctx,
-        space: &str,
-        private: bool,
+        space: TokenSpace<'_>,
     ) -> Result<Vec<TokenObject>> {
-        let role = if private { Role::Writer } else { Role::Reader };
-        self.audited(ctx, Action::Ep11KeystoreList, role, Some(space), async {
-            space_ok(space)?;
-            let rows = self
-                .store
-                .list_token_objects(ctx.instance, space)
-                .await
-                .map_err(store_error)?;
-            // A keystore is private or public for good: listing it as the other kind
-            // shows nothing.
-            Ok(rows
-                .into_iter()
-                .filter(|r| r.private == private)
-                .map(|r| TokenObject {
-                    id: r.id,
-                    data: r.data,
-                    version: r.version,
-                })
-                .collect())
-        })
+        let role = if space.private {
+            Role::Writer
+        } else {
+            Role::Reader
+        };
+        self.audited(
+            ctx,
+            Action::Ep11KeystoreList,
+            role,
+            Some(space.name),
+            async {
+                let rows = self.open_space(ctx, space).await?;
+                // A keystore is private or public for good: listing it as the other kind
+                // shows nothing.
+                Ok(rows
+                    .into_iter()
+                    .filter(|r| r.private == space.private)
+                    .map(|r| TokenObject {
+                        id: r.id,
+                        data: r.data,
+                        version: r.version,
+                    })
+                    .collect())
+            },
+        )
         .await
     }
 
@@ -116,8 +222,7 @@ impl Service {
     pub async fn put_token_object(
         &self,
         ctx: &Ctx,
-        space: &str,
-        private: bool,
+        space: TokenSpace<'_>,
         id: &str,
         data: Vec<u8>,
         expected: i64,
@@ -128,7 +233,6 @@ impl Service {
             Role::Writer,
             Some(id),
             async {
-                space_ok(space)?;
                 id_ok(id)?;
                 if data.is_empty() || data.len() > MAX_TOKEN_OBJECT {
                     return Err(ServiceError::field(
@@ -144,12 +248,13 @@ impl Service {
                         "must not be negative",
                     ));
                 }
+                self.open_space(ctx, space).await?;
                 let now = self.clock.now();
                 let rec = TokenObjectRecord {
                     instance: ctx.instance,
-                    space: space.to_string(),
+                    space: space.name.to_string(),
                     id: id.to_string(),
-                    private,
+                    private: space.private,
                     data,
                     version: expected,
                     created_at: now,
@@ -169,8 +274,7 @@ impl Service {
     pub async fn delete_token_object(
         &self,
         ctx: &Ctx,
-        space: &str,
-        private: bool,
+        space: TokenSpace<'_>,
         id: &str,
     ) -> Result<()> {
         self.audited(
@@ -179,20 +283,17 @@ impl Service {
             Role::Writer,
             Some(id),
             async {
-                space_ok(space)?;
                 id_ok(id)?;
                 let exists = self
-                    .store
-                    .list_token_objects(ctx.instance, space)
-                    .await
-                    .map_err(store_error)?
+                    .open_space(ctx, space)
+                    .await?
                     .iter()
-                    .any(|r| r.id == id && r.private == private);
+                    .any(|r| r.id == id && r.private == space.private);
                 if !exists {
                     return Err(not_found());
                 }
                 self.store
-                    .delete_token_object(ctx.instance, space, id)
+                    .delete_token_object(ctx.instance, space.name, id)
                     .await
                     .map_err(store_error)
             },
@@ -200,7 +301,9 @@ impl Service {
         .await
     }
 
-    /// Empties a keystore (the security officer's `C_InitToken`).
+    /// Empties a keystore (the security officer's `C_InitToken`), password protection
+    /// included: the way back when a keystore's password is lost, at the cost of its
+    /// objects. Returns how many objects were deleted.
     pub async fn clear_token_space(&self, ctx: &Ctx, space: &str) -> Result<u64> {
         self.audited(
             ctx,
@@ -209,9 +312,17 @@ impl Service {
             Some(space),
             async {
                 space_ok(space)?;
+                let protected = self
+                    .store
+                    .list_token_objects(ctx.instance, space)
+                    .await
+                    .map_err(store_error)?
+                    .iter()
+                    .any(|r| r.id == AUTH_ID);
                 self.store
                     .clear_token_space(ctx.instance, space)
                     .await
+                    .map(|n| n.saturating_sub(u64::from(protected)))
                     .map_err(store_error)
             },
         )

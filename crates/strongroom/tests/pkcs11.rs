@@ -807,6 +807,147 @@ fn expired_tokens_are_exchanged_again_init_token_empties_the_keystores_and_pins_
     p.finalize().unwrap();
 }
 
+/// Every file under `dir`, read whole (the server's keystore and its journal).
+fn files_under(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            all.extend(files_under(&path));
+        } else if let Ok(b) = std::fs::read(&path) {
+            all.extend(b);
+        }
+    }
+    all
+}
+
+/// How the library's JSON encoding of a token object writes `text` (bytes as numbers).
+fn as_stored(text: &str) -> Vec<u8> {
+    let n: Vec<String> = text.bytes().map(|b| b.to_string()).collect();
+    n.join(",").into_bytes()
+}
+
+#[test]
+fn a_keystore_password_keeps_other_users_out_and_the_server_holds_only_ciphertext() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dev(dir.path(), "127.0.0.1:0");
+    let yaml = std::fs::read_to_string(&d.config).unwrap();
+    // The user's keystore (the first tokenspaceID, users.1) becomes a new, empty one,
+    // with IBM's sessionauth or without.
+    let line = yaml
+        .lines()
+        .find(|l| l.trim_start().starts_with("tokenspaceID:"))
+        .unwrap();
+    let indent = &line[..line.len() - line.trim_start().len()];
+    let config = |name: &str, password: Option<&str>| {
+        let auth = password
+            .map(|p| {
+                format!(
+                    "\n{indent}sessionauth:\n{indent}  enabled: true\n{indent}  tokenspaceIDPassword: \"{p}\""
+                )
+            })
+            .unwrap_or_default();
+        let space = "5b0c7f3e-0d7c-4f7e-9a51-0c2f3a9d6e11";
+        let text = yaml.replacen(line, &format!("{indent}tokenspaceID: \"{space}\"{auth}"), 1);
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let login = |config: &str| {
+        std::env::set_var("EP11CLIENT_CFG", config);
+        let p = loaded();
+        let slot = p.get_slots_with_token().unwrap()[0];
+        let s = p.open_rw_session(slot).unwrap();
+        let r = s.login(UserType::User, Some(&AuthPin::from(d.pin.clone())));
+        (p, s, r)
+    };
+    let protected = config("protected.yaml", Some("first-pw"));
+    let (guarded, public) = ("guarded-by-password", "public-without-one");
+
+    // The first login protects the empty keystore with the configured password.
+    let (p, s, r) = login(&protected);
+    r.unwrap();
+    let mut template = aes_template().to_vec();
+    template.extend([
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Label(guarded.into()),
+    ]);
+    let key = s.generate_key(&Mechanism::AesKeyGen, &template).unwrap();
+    let iv = [9u8; 16];
+    let ct = s
+        .encrypt(&Mechanism::AesCbcPad(iv), key, b"kept under a password")
+        .unwrap();
+    s.create_object(&[
+        Attribute::Class(ObjectClass::DATA),
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Label(public.into()),
+        Attribute::Value(vec![1, 2, 3]),
+    ])
+    .unwrap();
+    drop(s);
+    p.finalize().unwrap();
+
+    // The same password, in a new initialisation: the key is there and works.
+    let (p, s, r) = login(&protected);
+    r.unwrap();
+    let key = find_one(&s, ObjectClass::SECRET_KEY, guarded).expect("the protected key");
+    assert_eq!(
+        s.decrypt(&Mechanism::AesCbcPad(iv), key, &ct).unwrap(),
+        b"kept under a password"
+    );
+    drop(s);
+    p.finalize().unwrap();
+
+    // Another password: C_Login answers CKR_PIN_INCORRECT and nobody is logged in.
+    let (p, s, r) = login(&config("wrong.yaml", Some("other-pw")));
+    assert!(
+        matches!(r, Err(Error::Pkcs11(RvError::PinIncorrect, _))),
+        "{r:?}"
+    );
+    assert!(matches!(
+        s.generate_key(&Mechanism::AesKeyGen, &template),
+        Err(Error::Pkcs11(RvError::UserNotLoggedIn, _))
+    ));
+    drop(s);
+    p.finalize().unwrap();
+
+    // No password for the same keystore: the login (an API key of the same instance and
+    // role) succeeds, and the keystore stays closed.
+    let unprotected = config("none.yaml", None);
+    let (p, s, r) = login(&unprotected);
+    r.unwrap();
+    assert!(matches!(
+        s.find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY)]),
+        Err(Error::Pkcs11(RvError::PinIncorrect, _))
+    ));
+    drop(s);
+
+    // The server's files hold the public object's label (the control), and nothing
+    // readable of the protected one.
+    let stored = files_under(dir.path());
+    let holds = |needle: &[u8]| stored.windows(needle.len()).any(|w| w == needle);
+    assert!(holds(&as_stored(public)), "the control is not found");
+    assert!(
+        !holds(&as_stored(guarded)),
+        "the protected object is readable on the server"
+    );
+
+    // The security officer's C_InitToken empties the keystore and lifts its password: the
+    // way back from a lost password, at the cost of its objects.
+    let slot = p.get_slots_with_token().unwrap()[0];
+    p.init_token(slot, &AuthPin::from(d.pin.clone()), "Strongroom 0")
+        .unwrap();
+    p.finalize().unwrap();
+    let (p, s, r) = login(&config("new.yaml", Some("new-password")));
+    r.unwrap();
+    assert!(find_one(&s, ObjectClass::SECRET_KEY, guarded).is_none());
+    drop(s);
+    p.finalize().unwrap();
+}
+
 #[test]
 fn the_library_speaks_tls_to_grep11_and_iam() {
     let _one = one_at_a_time();
