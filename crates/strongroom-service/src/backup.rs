@@ -2,6 +2,11 @@
 //! docs/formats.md: JSON lines, a header, one line per record, and a trailer with the record
 //! count and the SHA-256 of everything before it. Key material is only ever in sealed blobs,
 //! so an archive is useless without the instances' master keys.
+//!
+//! The SHA-256 finds damage, not tampering: whoever can write an archive can recompute it,
+//! and a restore would then bring back the API keys, roles, policies and KMIP client
+//! certificates they wrote. With a backup key ([`ArchiveKey`]), the trailer also carries an
+//! HMAC-SHA-256 of the same bytes, and an archive read with the key must carry the right one.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -38,6 +43,70 @@ pub struct ArchiveSummary {
     pub kmip_objects: u64,
     /// PKCS#11 token objects.
     pub token_objects: u64,
+    /// Whether the archive's origin was checked (reading an archive only).
+    pub authenticity: Authenticity,
+}
+
+/// The key that authenticates archives: derived from a backup key file the operator keeps
+/// apart from the archives (`--backup-key-file`).
+pub struct ArchiveKey(zeroize::Zeroizing<[u8; 32]>);
+
+impl ArchiveKey {
+    /// The key of a backup key file's bytes (at least 32 bytes, every one used).
+    pub fn derive(p: &dyn CryptoProvider, file: &[u8]) -> Result<Self> {
+        if file.len() < 32 {
+            return Err(ServiceError::new(
+                ErrorKind::InvalidField,
+                "a backup key file holds at least 32 secret bytes",
+            ));
+        }
+        let mut k = zeroize::Zeroizing::new([0u8; 32]);
+        p.hkdf_sha256(
+            b"strongroom/backup",
+            file,
+            b"strongroom/backup/mac/v1",
+            k.as_mut(),
+        )
+        .map_err(|_| ServiceError::new(ErrorKind::Internal, "key derivation failed"))?;
+        Ok(ArchiveKey(k))
+    }
+
+    fn mac(&self, p: &dyn CryptoProvider, body: &[u8]) -> String {
+        hex(&p.hmac_sha256(self.0.as_ref(), &[body]))
+    }
+}
+
+impl std::fmt::Debug for ArchiveKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ArchiveKey(<secret>)")
+    }
+}
+
+/// Whether an archive's origin was checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Authenticity {
+    /// No HMAC in the archive, and no key to ask for one: only damage was checked.
+    #[default]
+    Unauthenticated,
+    /// The archive carries an HMAC, but no key was given to check it.
+    NotChecked,
+    /// The HMAC matches the backup key.
+    Verified,
+}
+
+impl Authenticity {
+    /// As reports name it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Authenticity::Unauthenticated => "unauthenticated",
+            Authenticity::NotChecked => "not checked",
+            Authenticity::Verified => "verified",
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn bad(msg: impl Into<String>) -> ServiceError {
@@ -92,6 +161,7 @@ pub async fn export_archive(
     p: &dyn CryptoProvider,
     only: Option<InstanceId>,
     now: UnixMillis,
+    key: Option<&ArchiveKey>,
 ) -> Result<(Vec<u8>, ArchiveSummary)> {
     let mut out = Vec::new();
     let mut sum = ArchiveSummary {
@@ -250,16 +320,20 @@ pub async fn export_archive(
             records += 1;
         }
     }
-    let digest = p.sha256(&[&out]);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    push(
-        &mut out,
-        json!({"type": "end", "records": records, "sha256": hex}),
-    );
+    let mut trailer = json!({"type": "end", "records": records, "sha256": hex(&p.sha256(&[&out]))});
+    if let Some(k) = key {
+        trailer["hmac"] = json!(k.mac(p, &out));
+        sum.authenticity = Authenticity::Verified;
+    }
+    push(&mut out, trailer);
     Ok((out, sum))
 }
 
-fn lines(bytes: &[u8], p: &dyn CryptoProvider) -> Result<Vec<Value>> {
+fn lines(
+    bytes: &[u8],
+    p: &dyn CryptoProvider,
+    key: Option<&ArchiveKey>,
+) -> Result<(Vec<Value>, Authenticity)> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| bad("the archive is not a Strongroom backup (not UTF-8 text)"))?;
     // The archive ends with the trailer line and its newline, byte for byte: the trailer is
@@ -280,13 +354,31 @@ fn lines(bytes: &[u8], p: &dyn CryptoProvider) -> Result<Vec<Value>> {
     if trailer["type"] != "end" {
         return Err(bad("the archive is truncated (no end record)"));
     }
-    let digest = p.sha256(&[&text.as_bytes()[..body_end]]);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    if trailer["sha256"].as_str() != Some(hex.as_str()) {
+    let body = &text.as_bytes()[..body_end];
+    if trailer["sha256"].as_str() != Some(hex(&p.sha256(&[body])).as_str()) {
         return Err(bad(
             "the archive's checksum does not match: it was changed or damaged",
         ));
     }
+    let authenticity = match (key, trailer.get("hmac")) {
+        (None, None) => Authenticity::Unauthenticated,
+        (None, Some(_)) => Authenticity::NotChecked,
+        (Some(_), None) => return Err(bad(
+            "the archive carries no authentication code, and a backup key was given: it was written without the key, or the code was removed (restore it without --backup-key-file only if you trust where it comes from)",
+        )),
+        (Some(k), Some(mac)) => {
+            let expected = k.mac(p, body);
+            if !mac
+                .as_str()
+                .is_some_and(|m| p.ct_eq(m.as_bytes(), expected.as_bytes()))
+            {
+                return Err(bad(
+                    "the archive's authentication code does not match the backup key: it was changed, or written with another key",
+                ));
+            }
+            Authenticity::Verified
+        }
+    };
     let mut out = Vec::new();
     for (n, l) in text[..body_end].lines().enumerate() {
         out.push(
@@ -307,7 +399,7 @@ fn lines(bytes: &[u8], p: &dyn CryptoProvider) -> Result<Vec<Value>> {
     if trailer["records"].as_u64() != Some(out.len() as u64 - 1) {
         return Err(bad("the archive's record count does not match"));
     }
-    Ok(out)
+    Ok((out, authenticity))
 }
 
 /// The records a restore writes in bulk, read from an archive's lines.
@@ -346,14 +438,19 @@ fn records(ls: &[Value]) -> Result<Records> {
 
 /// Checks an archive (checksum, format version, record count, and that every key, KMIP
 /// object and token object record reads as a restore would read it) and summarises it.
-pub fn verify_archive(bytes: &[u8], p: &dyn CryptoProvider) -> Result<ArchiveSummary> {
-    let ls = lines(bytes, p)?;
+pub fn verify_archive(
+    bytes: &[u8],
+    p: &dyn CryptoProvider,
+    key: Option<&ArchiveKey>,
+) -> Result<ArchiveSummary> {
+    let (ls, authenticity) = lines(bytes, p, key)?;
     records(&ls)?;
     let mut sum = ArchiveSummary {
         created_at: ls
             .first()
             .and_then(|h| h["created_at"].as_i64())
             .unwrap_or(0),
+        authenticity,
         ..Default::default()
     };
     for l in &ls[1..] {
@@ -542,8 +639,9 @@ pub async fn restore_archive(
     store: &dyn KeyStore,
     bytes: &[u8],
     p: &dyn CryptoProvider,
+    key: Option<&ArchiveKey>,
 ) -> Result<ArchiveSummary> {
-    let ls = lines(bytes, p)?;
+    let (ls, authenticity) = lines(bytes, p, key)?;
     if !store.list_instances().await?.is_empty() {
         return Err(ServiceError::new(
             ErrorKind::AlreadyExists,
@@ -558,6 +656,7 @@ pub async fn restore_archive(
     } = records(&ls)?;
     let mut sum = ArchiveSummary {
         created_at: ls[0]["created_at"].as_i64().unwrap_or(0),
+        authenticity,
         ..Default::default()
     };
     for l in &ls[1..] {

@@ -10,6 +10,27 @@ use crate::error::Error;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _};
+use strongroom_service::backup::ArchiveKey;
+
+/// The key that authenticates archives, from the backup key file at `path` (`--backup-key-file`):
+/// created with 32 random bytes when absent and `create` is set (writing archives), required
+/// otherwise (reading them).
+pub fn archive_key(path: Option<&Path>, create: bool) -> Result<Option<ArchiveKey>, Error> {
+    let Some(path) = path else { return Ok(None) };
+    let p = strongroom_crypto_awslc::AwsLcProvider;
+    let created = create.then_some(
+        "created a new backup key file: keep a copy apart from the archives (a restore needs it)",
+    );
+    let secret = zeroize::Zeroizing::new(
+        crate::node::load_or_create_secret(path, &p, created).map_err(Error::context(format!(
+            "backup key file {}",
+            path.display()
+        )))?,
+    );
+    ArchiveKey::derive(&p, &secret)
+        .map(Some)
+        .map_err(|e| Error::other(e.message))
+}
 
 /// A backup destination.
 pub enum Target {
@@ -220,6 +241,7 @@ pub async fn write_backup(
     store: &dyn strongroom_keystore::KeyStore,
     target: &crate::backup_target::Target,
     only: Option<strongroom_model::InstanceId>,
+    key: Option<&ArchiveKey>,
 ) -> Result<(String, strongroom_service::backup::ArchiveSummary), Error> {
     let p = strongroom_crypto_awslc::AwsLcProvider;
     let now = crate::cli::now_ms();
@@ -228,6 +250,7 @@ pub async fn write_backup(
         &p,
         only,
         strongroom_model::UnixMillis(now),
+        key,
     )
     .await?;
     let name = match only {

@@ -135,6 +135,12 @@ pub struct ServeArgs {
     /// Number of daily archives to keep (default 7).
     #[arg(long, env = "STRONGROOM_BACKUP_KEEP")]
     pub backup_keep: Option<usize>,
+    /// A file of at least 32 secret bytes, kept apart from the archives, that authenticates
+    /// the daily archives (an HMAC in each; created with 32 random bytes if absent). A
+    /// restore with the same file refuses an archive someone changed. Without it the
+    /// archives carry only a checksum, which finds damage but not changes.
+    #[arg(long, env = "STRONGROOM_BACKUP_KEY_FILE")]
+    pub backup_key_file: Option<PathBuf>,
     /// When a response waits for its audit record to be committed: `changes` (default:
     /// requests that changed state; reads, wraps and refusals are queued and committed
     /// within milliseconds) or `all` (every request; slower).
@@ -222,6 +228,7 @@ pub(crate) struct FileConfig {
     rate_limit_per_instance: Option<u32>,
     backup_dir: Option<PathBuf>,
     backup_keep: Option<usize>,
+    backup_key_file: Option<PathBuf>,
     unit_passphrase_file: Option<PathBuf>,
     pub(crate) cluster_key_file: Option<PathBuf>,
     otlp_endpoint: Option<String>,
@@ -278,6 +285,7 @@ pub struct Config {
     pub rate_limit_per_instance: Option<u32>,
     pub backup_dir: Option<PathBuf>,
     pub backup_keep: usize,
+    pub backup_key_file: Option<PathBuf>,
     pub unit_passphrase_file: Option<PathBuf>,
     pub cluster_key_file: Option<PathBuf>,
     pub otlp_endpoint: Option<String>,
@@ -526,6 +534,7 @@ pub fn resolve(a: ServeArgs) -> Result<Config, Error> {
         rate_limit_per_instance: a.rate_limit_per_instance.or(file.rate_limit_per_instance),
         backup_dir: a.backup_dir.or(file.backup_dir),
         backup_keep: a.backup_keep.or(file.backup_keep).unwrap_or(7).max(1),
+        backup_key_file: a.backup_key_file.or(file.backup_key_file),
         unit_passphrase_file: a.unit_passphrase_file.or(file.unit_passphrase_file),
         cluster_key_file: a.cluster_key_file.or(file.cluster_key_file),
         otlp_endpoint: a.otlp_endpoint.or(file.otlp_endpoint),

@@ -63,7 +63,13 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Reads a cluster secret file (at least 32 bytes), or creates it with 32 random bytes
 /// (mode 0600) when it does not exist: copy it to the other nodes.
-fn load_or_create_secret(path: &Path, p: &dyn CryptoProvider) -> std::io::Result<Vec<u8>> {
+/// A secret file of at least 32 bytes (a cluster or backup key file). When it is absent and
+/// `created` is given, it is created with 32 random bytes and `created` is logged.
+pub(crate) fn load_or_create_secret(
+    path: &Path,
+    p: &dyn CryptoProvider,
+    created: Option<&str>,
+) -> std::io::Result<Vec<u8>> {
     match fs::read(path) {
         Ok(b) if b.len() >= 32 => Ok(b),
         Ok(_) => Err(other(format!(
@@ -71,12 +77,12 @@ fn load_or_create_secret(path: &Path, p: &dyn CryptoProvider) -> std::io::Result
             path.display(),
             path.display()
         ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && created.is_some() => {
             let mut k = vec![0u8; 32];
             p.fill_random(&mut k)
                 .map_err(|_| other("random generator failed"))?;
             write_private(path, &k)?;
-            tracing::warn!(file = %path.display(), "created a new cluster key file: copy it to every node of the cluster");
+            tracing::warn!(file = %path.display(), "{}", created.unwrap_or_default());
             Ok(k)
         }
         Err(e) => Err(other(format!("cannot read {}: {e}", path.display()))),
@@ -136,7 +142,11 @@ impl NodeFiles {
         let Some(path) = cluster_key_file else {
             return Self::derive(p, node_key, purpose);
         };
-        let secret = Zeroizing::new(load_or_create_secret(path, p)?);
+        let secret = Zeroizing::new(load_or_create_secret(
+            path,
+            p,
+            Some("created a new cluster key file: copy it to every node of the cluster"),
+        )?);
         let mut out = [0u8; 32];
         p.hkdf_sha256(
             b"strongroom/cluster",

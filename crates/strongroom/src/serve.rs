@@ -340,6 +340,10 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     if let Some(t) = &backup_target {
         svc.set_backup_catalog(Arc::clone(t) as Arc<dyn strongroom_service::backups::BackupCatalog>);
     }
+    let backup_key = match &backup_target {
+        Some(_) => crate::backup_target::archive_key(cfg.backup_key_file.as_deref(), true)?,
+        None => None,
+    };
     let backups = backup_target.map(|target| {
         let store = store.dyn_store();
         let svc_for_backups = Arc::downgrade(&svc);
@@ -352,7 +356,7 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
                 tick.tick().await;
                 let now = strongroom_model::UnixMillis(chrono_now_ms());
                 match store.claim_job("daily-backup", &node, now, 23 * 3_600_000).await {
-                    Ok(true) => match crate::backup_target::write_backup(store.as_ref(), &target, None).await {
+                    Ok(true) => match crate::backup_target::write_backup(store.as_ref(), &target, None, backup_key.as_ref()).await {
                         Ok((location, sum)) => {
                             tracing::info!(archive = %location, keys = sum.keys, "daily backup written");
                             if let Some(svc) = svc_for_backups.upgrade() {

@@ -790,6 +790,158 @@ async fn request_spans_are_exported_over_otlp() {
     assert!(has(b"strongroom"), "service name");
 }
 
+/// An archive with its checksum recomputed (coreutils' sha256sum) after `extra` lines were
+/// put before the trailer, as anyone who can write to the backup store can do; with
+/// `keep_mac` false, the authentication code is removed as well.
+fn forge(archive: &[u8], extra: &str, keep_mac: bool) -> Vec<u8> {
+    let text = std::str::from_utf8(archive).unwrap();
+    let body_end = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+    let mut trailer: Value = serde_json::from_str(&text[body_end..]).unwrap();
+    let body = format!("{}{extra}", &text[..body_end]);
+    let mut sum = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    sum.stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = String::from_utf8(sum.wait_with_output().unwrap().stdout).unwrap();
+    trailer["sha256"] = json!(out.split_whitespace().next().unwrap());
+    trailer["records"] = json!(trailer["records"].as_u64().unwrap() + extra.lines().count() as u64);
+    if !keep_mac {
+        trailer.as_object_mut().unwrap().remove("hmac");
+    }
+    format!("{body}{trailer}\n").into_bytes()
+}
+
+/// `backup --backup-key-file`: the archive carries an authentication code; an archive in
+/// which someone planted an API key with Manager and recomputed the checksum, or whose code
+/// they removed, is refused by `verify` and `restore` with the key (and passes the checksum
+/// without it); the genuine archive restores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_key_refuses_archives_someone_changed_and_rechecksummed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let api = s.client();
+    api.create_root("kept").await;
+    let backups = dir.path().join("backups");
+    let key_file = dir.path().join("backup.key");
+    let key = key_file.to_str().unwrap();
+    let (ok, out, err) = cli(
+        dir.path(),
+        &[
+            "backup",
+            "create",
+            "--dir",
+            backups.to_str().unwrap(),
+            "--backup-key-file",
+            key,
+            "--output",
+            "json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let made: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(made["authenticity"], "verified", "{made}");
+    assert!(err.contains("created a new backup key file"), "{err}");
+    assert_eq!(std::fs::read(&key_file).unwrap().len(), 32);
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let file = made["file"].as_str().unwrap().to_string();
+    let (ok, out, err) = cli(
+        dir.path(),
+        &["backup", "verify", &file, "--backup-key-file", key],
+    );
+    assert!(
+        ok && out.contains("authenticated by the backup key"),
+        "{out}{err}"
+    );
+    let (ok, out, _) = cli(dir.path(), &["backup", "verify", &file]);
+    assert!(ok && out.contains("not checked"), "{out}");
+
+    let archive = std::fs::read(&file).unwrap();
+    let instance = serde_json::from_str::<Value>(
+        std::str::from_utf8(&archive)
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap(),
+    )
+    .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let planted = json!({"type": "api_key", "instance": instance, "id": "intruder",
+        "name": "intruder", "roles": 7, "created_at": 0,
+        "secret_hash": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="})
+    .to_string()
+        + "\n";
+    for (name, bytes, why) in [
+        (
+            "planted.srbk",
+            forge(&archive, &planted, true),
+            "does not match the backup key",
+        ),
+        (
+            "stripped.srbk",
+            forge(&archive, &planted, false),
+            "carries no authentication code",
+        ),
+    ] {
+        let bad = dir.path().join(name);
+        std::fs::write(&bad, bytes).unwrap();
+        let bad = bad.to_str().unwrap();
+        let (ok, out, _) = cli(dir.path(), &["backup", "verify", bad]);
+        assert!(ok, "{name}: the checksum alone accepts it: {out}");
+        let (ok, _, err) = cli(
+            dir.path(),
+            &["backup", "verify", bad, "--backup-key-file", key],
+        );
+        assert!(!ok && err.contains(why), "{name}: {err}");
+        let never = dir.path().join("never");
+        let (ok, _, err) = cli(
+            &never,
+            &["backup", "restore", bad, "--backup-key-file", key],
+        );
+        assert!(!ok && err.contains(why), "{name}: {err}");
+        assert!(
+            !never.join("keystore.db").exists(),
+            "{name}: a refused restore wrote"
+        );
+    }
+    // A reader's key file that is not there is an error, not a new key.
+    let missing = dir.path().join("missing.key");
+    let (ok, _, err) = cli(
+        dir.path(),
+        &[
+            "backup",
+            "verify",
+            &file,
+            "--backup-key-file",
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok && err.contains("cannot read"), "{err}");
+    assert!(!missing.exists());
+
+    let fresh = tempfile::tempdir().unwrap();
+    let (ok, out, err) = cli(
+        fresh.path(),
+        &["backup", "restore", &file, "--backup-key-file", key],
+    );
+    assert!(
+        ok && out.contains("authenticated by the backup key"),
+        "{out}{err}"
+    );
+}
+
 /// Backups to an S3-compatible store (moto's server, started by this test from the venv that
 /// scripts/test prepares): create, list, verify, restore into a fresh node from s3://, and a
 /// damaged object refused.

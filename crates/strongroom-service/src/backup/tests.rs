@@ -158,7 +158,7 @@ fn archive(records: &[&str]) -> Vec<u8> {
 #[test]
 fn verify_reads_every_record_as_a_restore_would() {
     let instance = r#"{"type":"instance","id":"c83650f3-362a-4758-82ef-7a03e85ee03d","name":"i","created_at":1}"#;
-    let sum = verify_archive(&archive(&[instance]), &AwsLcProvider).unwrap();
+    let sum = verify_archive(&archive(&[instance]), &AwsLcProvider, None).unwrap();
     assert_eq!((sum.instances, sum.keys), (1, 0));
     // A checksum that matches does not make an unreadable record restorable.
     for bad in [
@@ -167,7 +167,7 @@ fn verify_reads_every_record_as_a_restore_would() {
         r#"{"type":"token_object","instance":7}"#,
         r#"{"type":"a_newer_kind"}"#,
     ] {
-        let e = verify_archive(&archive(&[instance, bad]), &AwsLcProvider).unwrap_err();
+        let e = verify_archive(&archive(&[instance, bad]), &AwsLcProvider, None).unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadBody, "{bad}: {e:?}");
     }
 }

@@ -342,7 +342,7 @@ proptest! {
         let now = UnixMillis(1_700_000_000_000);
         let rt = runtime();
         let (archive, sum) = rt.block_on(async {
-            export_archive(&store_of(&w).await, &p, None, now).await.unwrap()
+            export_archive(&store_of(&w).await, &p, None, now, None).await.unwrap()
         });
         prop_assert_eq!(sum.instances, 1);
         prop_assert_eq!(sum.keys, w.keys.len() as u64);
@@ -350,20 +350,20 @@ proptest! {
         prop_assert_eq!(sum.token_objects, w.token_objects.len() as u64);
         let restored = MemoryStore::new();
         let again = rt.block_on(async {
-            restore_archive(&restored, &archive, &p).await.unwrap();
-            export_archive(&restored, &p, None, now).await.unwrap().0
+            restore_archive(&restored, &archive, &p, None).await.unwrap();
+            export_archive(&restored, &p, None, now, None).await.unwrap().0
         });
         prop_assert!(archive == again, "the restored keystore exports another archive");
 
         let mut bad = archive.clone();
         let i = at.index(bad.len());
         bad[i] ^= flip;
-        prop_assert!(verify_archive(&bad, &p).is_err(), "byte {} changed and verified", i);
+        prop_assert!(verify_archive(&bad, &p, None).is_err(), "byte {} changed and verified", i);
         let cut = &archive[..i];
-        prop_assert!(verify_archive(cut, &p).is_err(), "cut at {} and verified", i);
+        prop_assert!(verify_archive(cut, &p, None).is_err(), "cut at {} and verified", i);
         let empty = MemoryStore::new();
         rt.block_on(async {
-            prop_assert!(restore_archive(&empty, &bad, &p).await.is_err());
+            prop_assert!(restore_archive(&empty, &bad, &p, None).await.is_err());
             prop_assert!(empty.list_instances().await.unwrap().is_empty());
             Ok(())
         })?;
@@ -394,32 +394,138 @@ fn every_change_to_a_small_archive_is_refused_including_its_final_newline() {
     };
     let p = AwsLcProvider;
     let (archive, _) = runtime().block_on(async {
-        export_archive(&store_of(&w).await, &p, None, UnixMillis(0))
+        export_archive(&store_of(&w).await, &p, None, UnixMillis(0), None)
             .await
             .unwrap()
     });
-    assert!(verify_archive(&archive, &p).is_ok());
+    assert!(verify_archive(&archive, &p, None).is_ok());
     assert_eq!(archive.last(), Some(&b'\n'));
     for i in 0..archive.len() {
         for flip in 1u8..=255 {
             let mut bad = archive.clone();
             bad[i] ^= flip;
             assert!(
-                verify_archive(&bad, &p).is_err(),
+                verify_archive(&bad, &p, None).is_err(),
                 "byte {i} of {} xor {flip:#04x} verified",
                 archive.len()
             );
         }
         assert!(
-            verify_archive(&archive[..i], &p).is_err(),
+            verify_archive(&archive[..i], &p, None).is_err(),
             "cut at {i} verified"
         );
     }
     for extra in [&b"\n"[..], b" ", b"\r\n", b"{}\n"] {
         let longer = [archive.as_slice(), extra].concat();
         assert!(
-            verify_archive(&longer, &p).is_err(),
+            verify_archive(&longer, &p, None).is_err(),
             "{extra:?} appended verified"
         );
     }
+}
+
+/// An archive with the checksum recomputed after a change, as anyone who can write to the
+/// backup store can do: `extra` inserted before the trailer.
+fn forged(archive: &[u8], extra: &str, keep_mac: bool) -> Vec<u8> {
+    let text = std::str::from_utf8(archive).unwrap();
+    let body_end = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+    let mut trailer: Value = serde_json::from_str(&text[body_end..]).unwrap();
+    let body = format!("{}{extra}", &text[..body_end]);
+    let records = trailer["records"].as_u64().unwrap() + extra.lines().count() as u64;
+    trailer["records"] = json!(records);
+    trailer["sha256"] = json!(hex(&AwsLcProvider.sha256(&[body.as_bytes()])));
+    if !keep_mac {
+        trailer.as_object_mut().unwrap().remove("hmac");
+    }
+    format!("{body}{trailer}\n").into_bytes()
+}
+
+/// With a backup key, an archive that someone changed and re-checksummed (here: an API key
+/// with Manager added, which a restore would bring back), or whose code they removed, or
+/// that another key wrote, is refused by `verify` and by `restore`, which writes nothing.
+/// Without the key the same forgery passes: only the key tells them apart.
+#[test]
+fn a_backup_key_refuses_forged_archives_that_the_checksum_accepts() {
+    let p = AwsLcProvider;
+    let key = ArchiveKey::derive(&p, &[0x5a; 32]).unwrap();
+    let other = ArchiveKey::derive(&p, &[0x5b; 32]).unwrap();
+    assert!(ArchiveKey::derive(&p, &[0x5a; 31]).is_err());
+    let rt = runtime();
+    let w = {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        world().new_tree(&mut runner).unwrap().current()
+    };
+    let now = UnixMillis(1_700_000_000_000);
+    let (archive, sum) = rt.block_on(async {
+        export_archive(&store_of(&w).await, &p, None, now, Some(&key))
+            .await
+            .unwrap()
+    });
+    assert_eq!(sum.authenticity, Authenticity::Verified);
+    let ok = verify_archive(&archive, &p, Some(&key)).unwrap();
+    assert_eq!(ok.authenticity, Authenticity::Verified);
+    assert_eq!(
+        verify_archive(&archive, &p, None).unwrap().authenticity,
+        Authenticity::NotChecked
+    );
+    let plain = rt.block_on(async {
+        export_archive(&store_of(&w).await, &p, None, now, None)
+            .await
+            .unwrap()
+            .0
+    });
+    assert_eq!(
+        verify_archive(&plain, &p, None).unwrap().authenticity,
+        Authenticity::Unauthenticated
+    );
+
+    let intruder = json!({"type": "api_key", "instance": w.instance.id.to_string(),
+        "id": "intruder", "name": "intruder", "roles": 7,
+        "secret_hash": STANDARD.encode([0u8; 32]), "created_at": 0})
+    .to_string()
+        + "\n";
+    // Without a key, the forgery restores, intruder included.
+    let fooled = MemoryStore::new();
+    rt.block_on(async {
+        let sum = restore_archive(&fooled, &forged(&archive, &intruder, false), &p, None)
+            .await
+            .unwrap();
+        assert_eq!(sum.authenticity, Authenticity::Unauthenticated);
+        let keys = fooled.list_api_keys(w.instance.id).await.unwrap();
+        assert!(keys.iter().any(|k| k.id == "intruder"));
+    });
+    let cases = [
+        ("an API key added", forged(&archive, &intruder, true)),
+        ("the code removed", forged(&archive, "", false)),
+        (
+            "an API key added and the code removed",
+            forged(&archive, &intruder, false),
+        ),
+        ("written without the key", plain.clone()),
+    ];
+    for (what, bad) in &cases {
+        assert!(
+            verify_archive(bad, &p, None).is_ok(),
+            "{what}: the checksum alone"
+        );
+        let e = verify_archive(bad, &p, Some(&key)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadBody, "{what}");
+        let empty = MemoryStore::new();
+        rt.block_on(async {
+            assert!(restore_archive(&empty, bad, &p, Some(&key)).await.is_err());
+            assert!(empty.list_instances().await.unwrap().is_empty(), "{what}");
+        });
+    }
+    assert!(verify_archive(&archive, &p, Some(&other))
+        .unwrap_err()
+        .message
+        .contains("another key"));
+    // The genuine archive restores with its key.
+    let restored = MemoryStore::new();
+    let sum = rt
+        .block_on(restore_archive(&restored, &archive, &p, Some(&key)))
+        .unwrap();
+    assert_eq!(sum.authenticity, Authenticity::Verified);
+    assert_eq!(sum.instances, 1);
 }

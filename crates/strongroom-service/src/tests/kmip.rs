@@ -226,7 +226,7 @@ async fn kmip_records_survive_a_backup_and_are_shredded_with_their_instance() {
     let gone = aes(&f, &s).await;
     f.svc.kmip_destroy(&s, &gone).await.unwrap();
     let p = AwsLcProvider;
-    let (archive, sum) = backup::export_archive(f.store.as_ref(), &p, None, UnixMillis(0))
+    let (archive, sum) = backup::export_archive(f.store.as_ref(), &p, None, UnixMillis(0), None)
         .await
         .unwrap();
     assert_eq!(sum.kmip_objects, 2);
@@ -235,7 +235,9 @@ async fn kmip_records_survive_a_backup_and_are_shredded_with_their_instance() {
     let fresh = SqliteStore::open(&dir.path().join("restored.db"))
         .await
         .unwrap();
-    let restored = backup::restore_archive(&fresh, &archive, &p).await.unwrap();
+    let restored = backup::restore_archive(&fresh, &archive, &p, None)
+        .await
+        .unwrap();
     assert_eq!(restored.kmip_objects, 2);
     let all = KmipObjectFilter {
         states: vec![1, 2, 3, 4, 5, 6],

@@ -21,6 +21,14 @@ pub struct BackupArgs {
         global = true
     )]
     keystore_url: Option<String>,
+    /// A file of at least 32 secret bytes, kept apart from the archives: `create` adds an
+    /// authentication code made with it to the archive (creating the file with 32 random
+    /// bytes if absent), and `verify`, `list` and `restore` then refuse an archive without
+    /// the right code, so that whoever can write to the backup store cannot plant API
+    /// keys, roles or KMIP certificates for a restore to bring back. The checksum alone
+    /// only finds damage. The same file as `serve --backup-key-file`.
+    #[arg(long, env = "STRONGROOM_BACKUP_KEY_FILE", global = true)]
+    backup_key_file: Option<PathBuf>,
     #[arg(long, value_enum, global = true, default_value = "human")]
     output: Output,
     #[command(subcommand)]
@@ -46,7 +54,8 @@ pub(crate) enum BackupCmd {
         #[arg(long)]
         dir: String,
     },
-    /// Check an archive's checksum, format version and record count.
+    /// Check an archive's checksum, format version and record count, and with
+    /// --backup-key-file its authentication code.
     Verify {
         /// Archive file, or s3://bucket/key.
         file: String,
@@ -85,7 +94,17 @@ pub(crate) async fn open_keystore(
 }
 
 pub(crate) fn summary_json(s: &strongroom_service::backup::ArchiveSummary) -> Value {
-    json!({"created_at": s.created_at, "instances": s.instances, "keys": s.keys, "versions": s.versions, "other_records": s.other})
+    json!({"created_at": s.created_at, "instances": s.instances, "keys": s.keys, "versions": s.versions, "other_records": s.other, "authenticity": s.authenticity.code()})
+}
+
+/// What a reader should know of an archive's origin, for the human output.
+fn origin(s: &strongroom_service::backup::ArchiveSummary) -> &'static str {
+    use strongroom_service::backup::Authenticity::*;
+    match s.authenticity {
+        Verified => "authenticated by the backup key",
+        NotChecked => "carries an authentication code, not checked (no --backup-key-file)",
+        Unauthenticated => "not authenticated (written without a backup key; the checksum finds damage, not changes)",
+    }
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -97,6 +116,19 @@ pub(crate) fn now_ms() -> i64 {
 
 pub async fn backup(a: BackupArgs) -> Result<(), Error> {
     let p = strongroom_crypto_awslc::AwsLcProvider;
+    let creating = matches!(a.cmd, BackupCmd::Create { .. });
+    let new_key_file = a
+        .backup_key_file
+        .as_ref()
+        .filter(|f| creating && !f.exists());
+    let key = crate::backup_target::archive_key(a.backup_key_file.as_deref(), creating)?;
+    if let Some(f) = new_key_file {
+        eprintln!(
+            "created a new backup key file {}: keep a copy apart from the archives; a restore needs it",
+            f.display()
+        );
+    }
+    let key = key.as_ref();
     match a.cmd {
         BackupCmd::Create { dir, instance } => {
             let only = instance
@@ -109,19 +141,20 @@ pub async fn backup(a: BackupArgs) -> Result<(), Error> {
             let started = std::time::Instant::now();
             let target = crate::backup_target::Target::parse(&dir)?;
             let (path, sum) =
-                crate::backup_target::write_backup(store.as_ref(), &target, only).await?;
+                crate::backup_target::write_backup(store.as_ref(), &target, only, key).await?;
             let mut v = summary_json(&sum);
             v["file"] = json!(path);
             v["seconds"] = json!(started.elapsed().as_secs_f64());
             print(
                 a.output,
                 format!(
-                    "wrote {} ({} instances, {} keys, {} versions) in {:.1} s",
+                    "wrote {} ({} instances, {} keys, {} versions) in {:.1} s; {}",
                     path,
                     sum.instances,
                     sum.keys,
                     sum.versions,
-                    started.elapsed().as_secs_f64()
+                    started.elapsed().as_secs_f64(),
+                    origin(&sum)
                 ),
                 &v,
             );
@@ -131,7 +164,7 @@ pub async fn backup(a: BackupArgs) -> Result<(), Error> {
             let mut rows = Vec::new();
             for name in target.list().await? {
                 let bytes = target.get(&name).await?;
-                let mut v = match strongroom_service::backup::verify_archive(&bytes, &p) {
+                let mut v = match strongroom_service::backup::verify_archive(&bytes, &p, key) {
                     Ok(s) => summary_json(&s),
                     Err(err) => json!({"error": err.message}),
                 };
@@ -147,10 +180,11 @@ pub async fn backup(a: BackupArgs) -> Result<(), Error> {
                         err.as_str().unwrap_or("")
                     ),
                     None => format!(
-                        "{}  {} keys, {} versions",
+                        "{}  {} keys, {} versions, {}",
                         r["file"].as_str().unwrap_or(""),
                         r["keys"],
-                        r["versions"]
+                        r["versions"],
+                        r["authenticity"].as_str().unwrap_or("")
                     ),
                 })
                 .collect::<Vec<_>>()
@@ -167,25 +201,29 @@ pub async fn backup(a: BackupArgs) -> Result<(), Error> {
         }
         BackupCmd::Verify { file } => {
             let bytes = crate::backup_target::read_archive(&file).await?;
-            let sum = strongroom_service::backup::verify_archive(&bytes, &p)
+            let sum = strongroom_service::backup::verify_archive(&bytes, &p, key)
                 .map_err(|e| Error::other(format!("{file}: {}", e.message)))?;
             print(
                 a.output,
                 format!(
-                    "{} is intact: {} instances, {} keys, {} versions",
-                    file, sum.instances, sum.keys, sum.versions
+                    "{} is intact: {} instances, {} keys, {} versions; {}",
+                    file,
+                    sum.instances,
+                    sum.keys,
+                    sum.versions,
+                    origin(&sum)
                 ),
                 &summary_json(&sum),
             );
         }
         BackupCmd::Restore { file } => {
             let bytes = crate::backup_target::read_archive(&file).await?;
-            strongroom_service::backup::verify_archive(&bytes, &p)
+            strongroom_service::backup::verify_archive(&bytes, &p, key)
                 .map_err(|e| Error::other(format!("{file}: {}", e.message)))?;
             let store = open_keystore(&a.data_dir, &a.keystore_url).await?;
             let started = std::time::Instant::now();
-            let sum =
-                strongroom_service::backup::restore_archive(store.as_ref(), &bytes, &p).await?;
+            let sum = strongroom_service::backup::restore_archive(store.as_ref(), &bytes, &p, key)
+                .await?;
             let seconds = started.elapsed().as_secs_f64();
             let (ready, waiting) = served_here(&a.data_dir, store.as_ref()).await?;
             let mut v = summary_json(&sum);
@@ -205,8 +243,11 @@ pub async fn backup(a: BackupArgs) -> Result<(), Error> {
             print(
                 a.output,
                 format!(
-                    "restored {} instances, {} keys, {} versions in {seconds:.1} s; {next}",
-                    sum.instances, sum.keys, sum.versions
+                    "restored {} instances, {} keys, {} versions in {seconds:.1} s ({}); {next}",
+                    sum.instances,
+                    sum.keys,
+                    sum.versions,
+                    origin(&sum)
                 ),
                 &v,
             );
