@@ -94,10 +94,14 @@ fn id_ok(id: &str) -> Result<()> {
     }
 }
 
-fn wrong_password() -> ServiceError {
+fn wrong_password(brought_one: bool) -> ServiceError {
     ServiceError::new(
         ErrorKind::Pkcs11(ckr::PIN_INCORRECT),
-        "this keystore is password-protected, and the call did not bring its password's proof (check sessionauth in grep11client.yaml)",
+        if brought_one {
+            "the keystore password (sessionauth in grep11client.yaml) is not this keystore's"
+        } else {
+            "this keystore is password-protected: give its password in sessionauth in grep11client.yaml"
+        },
     )
 }
 
@@ -154,7 +158,7 @@ impl Service {
         match (verifier, expected) {
             (None, None) => Ok(rows),
             (Some(v), Some(e)) if self.provider.ct_eq(&v.data, &e) => Ok(rows),
-            (Some(_), _) => Err(wrong_password()),
+            (Some(_), e) => Err(wrong_password(e.is_some())),
             (None, Some(_)) if !rows.is_empty() => Err(ServiceError::new(
                 ErrorKind::Pkcs11(ckr::TOKEN_NOT_RECOGNIZED),
                 "this keystore holds objects stored without a password, so a password cannot protect it now: empty it with C_InitToken, or name a new tokenspaceID",

@@ -342,7 +342,14 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     }
     let backup_key = match &backup_target {
         Some(_) => crate::backup_target::archive_key(cfg.backup_key_file.as_deref(), true)?,
-        None => None,
+        None => {
+            if cfg.backup_key_file.is_some() {
+                tracing::warn!(
+                    "--backup-key-file is set without --backup-dir: this node writes no archives"
+                );
+            }
+            None
+        }
     };
     let backups = backup_target.map(|target| {
         let store = store.dyn_store();

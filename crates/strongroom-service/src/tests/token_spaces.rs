@@ -61,6 +61,10 @@ async fn the_first_proof_protects_an_empty_keystore_against_every_other_caller()
             pin_incorrect(svc.delete_token_object(who, space(true, proof), "k1").await);
         }
     }
+    // The refusal says which: no password given, or another one.
+    let said = |r: Result<Vec<String>>| r.unwrap_err().message;
+    assert!(said(f.ids(&bob, space(true, &[])).await).contains("give its password"));
+    assert!(said(f.ids(&bob, space(true, &OTHER)).await).contains("is not this keystore's"));
     // The password decides, not the caller: another Writer with the proof gets in.
     assert_eq!(f.ids(&bob, space(true, &PROOF)).await.unwrap(), ["k1"]);
     let v = svc
