@@ -133,8 +133,8 @@ fn store_error(e: StoreError) -> ServiceError {
 
 impl Service {
     /// The keystore's objects after checking the caller's proof against its verifier,
-    /// which is created when an empty keystore first meets a proof. The verifier itself is
-    /// not among the objects returned.
+    /// which is created when an empty keystore first meets a Writer's proof. The verifier
+    /// itself is not among the objects returned.
     async fn open_space(&self, ctx: &Ctx, space: TokenSpace<'_>) -> Result<Vec<TokenObjectRecord>> {
         space_ok(space.name)?;
         if !space.proof.is_empty() && space.proof.len() != PROOF_LEN {
@@ -163,6 +163,9 @@ impl Service {
                 ErrorKind::Pkcs11(ckr::TOKEN_NOT_RECOGNIZED),
                 "this keystore holds objects stored without a password, so a password cannot protect it now: empty it with C_InitToken, or name a new tokenspaceID",
             )),
+            // Protecting a keystore is a write: a Reader's proof opens an empty keystore
+            // without protecting it, so that a Reader cannot lock its Writers out.
+            (None, Some(_)) if !ctx.principal.roles.grants(Role::Writer) => Ok(rows),
             (None, Some(e)) => {
                 let now = self.clock.now();
                 let rec = TokenObjectRecord {

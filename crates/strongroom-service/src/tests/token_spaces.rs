@@ -105,6 +105,14 @@ async fn a_public_keystore_with_a_password_needs_it_from_readers_too() {
     let i = f.instance().await;
     let writer = f.ctx_named(i, "w", &[Role::Writer]).await;
     let reader = f.ctx_named(i, "r", &[Role::Reader]).await;
+    // A Reader's proof does not protect an empty keystore (that is a write): its Writers
+    // are not locked out.
+    assert!(f
+        .ids(&reader, space(false, &OTHER))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(f.ids(&writer, space(false, &[])).await.unwrap().is_empty());
     f.svc
         .put_token_object(&writer, space(false, &PROOF), "pub1", b"x".to_vec(), 0)
         .await
