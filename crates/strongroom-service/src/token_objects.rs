@@ -161,7 +161,7 @@ impl Service {
             (Some(_), e) => Err(wrong_password(e.is_some())),
             (None, Some(_)) if !rows.is_empty() => Err(ServiceError::new(
                 ErrorKind::Pkcs11(ckr::TOKEN_NOT_RECOGNIZED),
-                "this keystore holds objects stored without a password (by a configuration without sessionauth, or by a release that ignored it), so a password cannot protect it: to use them as they are, remove sessionauth for this user; to protect new objects, name a new, empty tokenspaceID (C_InitToken would delete these objects)",
+                "this keystore holds objects stored without a password (by a configuration without sessionauth, or by a release that ignored it), so a password cannot protect it: to use them as they are, remove sessionauth for this user; to protect them, name a new tokenspaceID and move them there with `strongroom pkcs11 seal-keystore` (C_InitToken would delete them)",
             )),
             // Protecting a keystore is a write: a Reader's proof opens an empty keystore
             // without protecting it, so that a Reader cannot lock its Writers out.

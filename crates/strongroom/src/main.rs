@@ -81,6 +81,10 @@ enum Cmd {
     /// Back up and restore a node's keystore (key material stays sealed under the master keys).
     #[command(subcommand_required = true)]
     Backup(cli::BackupArgs),
+    /// The PKCS#11 library's keystores, from its grep11client.yaml: `seal-keystore` moves
+    /// objects written without a password into a password-protected keystore.
+    #[command(subcommand_required = true)]
+    Pkcs11(cli::Pkcs11Args),
     /// Move an instance from IBM Key Protect or HPCS (or another Strongroom) to this one:
     /// `plan` reads the source and says what will happen to each key; `run` carries the plan
     /// out, resumably, rewrapping the data keys you give (docs/runbooks/leaving-ibm.md).
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
             Cmd::Audit(a) => cli::audit(a).await,
             Cmd::Activity(a) => cli::activity(a).await,
             Cmd::Backup(a) => cli::backup(a).await,
+            Cmd::Pkcs11(a) => cli::pkcs11(a).await,
             Cmd::Migrate(a) => migrate::migrate(a).await,
             Cmd::Bench(a) => bench::run(a).await,
         }

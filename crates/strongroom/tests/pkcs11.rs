@@ -832,27 +832,11 @@ fn a_keystore_password_keeps_other_users_out_and_the_server_holds_only_ciphertex
     let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let d = dev(dir.path(), "127.0.0.1:0");
-    let yaml = std::fs::read_to_string(&d.config).unwrap();
-    // The user's keystore (the first tokenspaceID, users.1) becomes a new, empty one,
-    // with IBM's sessionauth or without.
-    let line = yaml
-        .lines()
-        .find(|l| l.trim_start().starts_with("tokenspaceID:"))
-        .unwrap();
-    let indent = &line[..line.len() - line.trim_start().len()];
+    // The user's keystore (users.1) becomes a new, empty one, with IBM's sessionauth or
+    // without.
     let config = |name: &str, password: Option<&str>| {
-        let auth = password
-            .map(|p| {
-                format!(
-                    "\n{indent}sessionauth:\n{indent}  enabled: true\n{indent}  tokenspaceIDPassword: \"{p}\""
-                )
-            })
-            .unwrap_or_default();
         let space = "5b0c7f3e-0d7c-4f7e-9a51-0c2f3a9d6e11";
-        let text = yaml.replacen(line, &format!("{indent}tokenspaceID: \"{space}\"{auth}"), 1);
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path.display().to_string()
+        user_keystore_config(&d, dir.path(), name, space, password)
     };
     let login = |config: &str| {
         std::env::set_var("EP11CLIENT_CFG", config);
@@ -946,6 +930,148 @@ fn a_keystore_password_keeps_other_users_out_and_the_server_holds_only_ciphertex
     assert!(find_one(&s, ObjectClass::SECRET_KEY, guarded).is_none());
     drop(s);
     p.finalize().unwrap();
+}
+
+/// The dev configuration with the user's keystore (`users.1`) renamed to `space`, with IBM's
+/// sessionauth and `password` when given, written to `dir/name`.
+fn user_keystore_config(
+    d: &Dev,
+    dir: &std::path::Path,
+    name: &str,
+    space: &str,
+    password: Option<&str>,
+) -> String {
+    let yaml = std::fs::read_to_string(&d.config).unwrap();
+    let line = yaml
+        .lines()
+        .find(|l| l.trim_start().starts_with("tokenspaceID:"))
+        .unwrap();
+    let indent = &line[..line.len() - line.trim_start().len()];
+    let auth = password
+        .map(|p| {
+            format!(
+                "\n{indent}sessionauth:\n{indent}  enabled: true\n{indent}  tokenspaceIDPassword: \"{p}\""
+            )
+        })
+        .unwrap_or_default();
+    let text = yaml.replacen(line, &format!("{indent}tokenspaceID: \"{space}\"{auth}"), 1);
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// The tokenspaceID of the dev configuration's user keystore.
+fn dev_user_keystore(d: &Dev) -> String {
+    let yaml = std::fs::read_to_string(&d.config).unwrap();
+    let line = yaml
+        .lines()
+        .find(|l| l.trim_start().starts_with("tokenspaceID:"))
+        .unwrap();
+    line.split('"').nth(1).unwrap().to_string()
+}
+
+#[test]
+fn seal_keystore_moves_objects_written_without_a_password_into_a_protected_keystore() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dev(dir.path(), "127.0.0.1:0");
+    let old = dev_user_keystore(&d);
+
+    // A key in a keystore written without a password (as every keystore was before the
+    // library read sessionauth).
+    let (p, s) = open(&d);
+    let mut template = aes_template().to_vec();
+    template.extend([
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Label("moved".into()),
+    ]);
+    let key = s.generate_key(&Mechanism::AesKeyGen, &template).unwrap();
+    let iv = [3u8; 16];
+    let ct = s
+        .encrypt(
+            &Mechanism::AesCbcPad(iv),
+            key,
+            b"written before the password",
+        )
+        .unwrap();
+    drop(s);
+    p.finalize().unwrap();
+
+    // Turning sessionauth on for that keystore is refused, and loses nothing.
+    let same = user_keystore_config(&d, dir.path(), "same.yaml", &old, Some("pass-word"));
+    std::env::set_var("EP11CLIENT_CFG", &same);
+    let p = loaded();
+    let slot = p.get_slots_with_token().unwrap()[0];
+    let s = p.open_rw_session(slot).unwrap();
+    let r = s.login(UserType::User, Some(&AuthPin::from(d.pin.clone())));
+    assert!(
+        matches!(r, Err(Error::Pkcs11(RvError::TokenNotRecognized, _))),
+        "{r:?}"
+    );
+    drop(s);
+    p.finalize().unwrap();
+
+    // strongroom pkcs11 seal-keystore moves the objects into a new, protected keystore.
+    let new = "0b8c6f0e-6a51-4d3e-8f5a-2f7d9c1e4b21";
+    let protected = user_keystore_config(&d, dir.path(), "new.yaml", new, Some("pass-word"));
+    let seal = |pin: Option<&str>| {
+        let args = [
+            "pkcs11",
+            "seal-keystore",
+            "--config",
+            &protected,
+            "--from",
+            &old,
+        ];
+        let mut c = Command::new(bin());
+        c.args(args)
+            .args(["--output", "json"])
+            .env_remove("STRONGROOM_PKCS11_PIN");
+        if let Some(pin) = pin {
+            c.env("STRONGROOM_PKCS11_PIN", pin);
+        }
+        c.output().unwrap()
+    };
+    let out = seal(Some(&d.pin));
+    assert!(out.status.success(), "{}", text_of(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["objects"], 1, "{report}");
+    assert_eq!(report["to"], new);
+
+    // The application, with the new configuration, finds the key and uses it.
+    std::env::set_var("EP11CLIENT_CFG", &protected);
+    let p = loaded();
+    let slot = p.get_slots_with_token().unwrap()[0];
+    let s = p.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&AuthPin::from(d.pin.clone())))
+        .unwrap();
+    let key = find_one(&s, ObjectClass::SECRET_KEY, "moved").expect("the moved key");
+    assert_eq!(
+        s.decrypt(&Mechanism::AesCbcPad(iv), key, &ct).unwrap(),
+        b"written before the password"
+    );
+    drop(s);
+    p.finalize().unwrap();
+
+    // The old keystore is empty, and a second run refuses a target that holds objects.
+    let (p, s) = open(&d);
+    assert!(find_one(&s, ObjectClass::SECRET_KEY, "moved").is_none());
+    drop(s);
+    p.finalize().unwrap();
+    let out = seal(Some(&d.pin));
+    assert!(
+        !out.status.success() && text_of(&out).contains("already holds"),
+        "{}",
+        text_of(&out)
+    );
+    // Without the PIN the tool says what it needs.
+    let out = seal(None);
+    assert!(
+        !out.status.success() && text_of(&out).contains("STRONGROOM_PKCS11_PIN"),
+        "{}",
+        text_of(&out)
+    );
 }
 
 #[test]

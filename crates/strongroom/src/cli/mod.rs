@@ -18,6 +18,7 @@ mod instance;
 mod key;
 mod kmip;
 mod output;
+mod pkcs11;
 
 pub use activity::{activity, ActivityArgs};
 pub use audit::{audit, AuditArgs};
@@ -29,4 +30,5 @@ pub use key::{key, KeyArgs};
 pub use kmip::{kmip, KmipArgs};
 pub(crate) use output::print;
 pub use output::Output;
+pub use pkcs11::{pkcs11, Pkcs11Args};
 pub(crate) use strongroom_client::urlencode;
