@@ -22,8 +22,9 @@ pub(crate) enum Pkcs11Cmd {
     /// Move the token objects of a keystore written without a password (FROM) into the
     /// password-protected keystore the configuration names: the user's tokenspaceID, with
     /// `sessionauth` enabled. The objects are sealed under the password on the way, checked
-    /// back, and then the copies in FROM are deleted (unless --keep-source). The API key
-    /// (the PIN, a Writer of the instance) comes from STRONGROOM_PKCS11_PIN.
+    /// back, and then the copies in FROM are deleted (unless --keep-source). A run that
+    /// stopped half-way can be run again. The API key (the PIN, a Writer of the instance)
+    /// comes from STRONGROOM_PKCS11_PIN.
     SealKeystore {
         /// grep11client.yaml (default: EP11CLIENT_CFG, else /etc/ep11client/grep11client.yaml).
         #[arg(long)]
@@ -108,13 +109,25 @@ pub async fn pkcs11(a: Pkcs11Args) -> Result<(), Error> {
         .await
         .map_err(refused("opening the protected keystore"))?
         .objects;
-    if !present.is_empty() {
-        return Err(Error::other(format!(
-            "the protected keystore {to} already holds {} object(s): seal into a new, empty tokenspaceID",
-            present.len()
-        )));
-    }
+    // An object an earlier run sealed (it stopped half-way) is kept; an object of the same
+    // id that is something else is not this move's, and the move is refused.
+    let mut todo = Vec::new();
     for o in &source {
+        match present.iter().find(|p| p.id == o.id) {
+            None => todo.push(o),
+            Some(p)
+                if keys
+                    .open(to, private, &p.id, &p.data)
+                    .is_some_and(|x| x.as_slice() == o.data.as_slice()) => {}
+            Some(_) => {
+                return Err(Error::other(format!(
+                    "the protected keystore {to} already holds another object with id {}: seal into a new, empty tokenspaceID",
+                    o.id
+                )))
+            }
+        }
+    }
+    for o in todo {
         let req = ks::PutObjectRequest {
             space: to.to_string(),
             private,
@@ -144,7 +157,7 @@ pub async fn pkcs11(a: Pkcs11Args) -> Result<(), Error> {
                     .is_some_and(|p| p.as_slice() == o.data.as_slice())
         })
     });
-    if !intact || sealed.len() != source.len() {
+    if !intact {
         return Err(Error::other(format!(
             "the protected keystore {to} does not read back as the source did; the source {from} is unchanged"
         )));
