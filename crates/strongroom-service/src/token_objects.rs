@@ -167,19 +167,7 @@ impl Service {
             // without protecting it, so that a Reader cannot lock its Writers out.
             (None, Some(_)) if !ctx.principal.roles.grants(Role::Writer) => Ok(rows),
             (None, Some(e)) => {
-                let now = self.clock.now();
-                let rec = TokenObjectRecord {
-                    instance: ctx.instance,
-                    space: space.name.to_string(),
-                    id: AUTH_ID.to_string(),
-                    private: space.private,
-                    data: e.to_vec(),
-                    version: 0,
-                    created_at: now,
-                    updated_at: now,
-                };
-                let max = self.config.max_keys_per_instance.unwrap_or(u64::MAX);
-                match self.store.put_token_object(&rec, 0, max).await {
+                match self.write_token_object(ctx, space, AUTH_ID, e.to_vec(), 0).await {
                     Ok(_) => Ok(rows),
                     // Another call protected it first: its proof decides.
                     Err(StoreError::AlreadyExists(_)) => {
@@ -189,6 +177,30 @@ impl Service {
                 }
             }
         }
+    }
+
+    /// Writes object `id` of `space` (`expected` 0 creates it), within the instance's quota.
+    async fn write_token_object(
+        &self,
+        ctx: &Ctx,
+        space: TokenSpace<'_>,
+        id: &str,
+        data: Vec<u8>,
+        expected: i64,
+    ) -> std::result::Result<i64, StoreError> {
+        let now = self.clock.now();
+        let rec = TokenObjectRecord {
+            instance: ctx.instance,
+            space: space.name.to_string(),
+            id: id.to_string(),
+            private: space.private,
+            data,
+            version: expected,
+            created_at: now,
+            updated_at: now,
+        };
+        let max = self.config.max_keys_per_instance.unwrap_or(u64::MAX);
+        self.store.put_token_object(&rec, expected, max).await
     }
 
     /// The objects of a keystore.
@@ -256,20 +268,7 @@ impl Service {
                     ));
                 }
                 self.open_space(ctx, space).await?;
-                let now = self.clock.now();
-                let rec = TokenObjectRecord {
-                    instance: ctx.instance,
-                    space: space.name.to_string(),
-                    id: id.to_string(),
-                    private: space.private,
-                    data,
-                    version: expected,
-                    created_at: now,
-                    updated_at: now,
-                };
-                let max = self.config.max_keys_per_instance.unwrap_or(u64::MAX);
-                self.store
-                    .put_token_object(&rec, expected, max)
+                self.write_token_object(ctx, space, id, data, expected)
                     .await
                     .map_err(store_error)
             },
