@@ -450,6 +450,7 @@ fn parse_change(payload: &str) -> Change {
             _ => Change::All,
         },
         (Some("i"), Some(i), None) => i.parse().map(Change::Instance).unwrap_or(Change::All),
+        (Some("c"), Some(i), None) => i.parse().map(Change::Credentials).unwrap_or(Change::All),
         _ => Change::All,
     }
 }
@@ -575,5 +576,34 @@ async fn append_audit(pool: PgPool, records: Vec<AuditRecord>) -> Result<()> {
             Err(StoreError::Conflict)
         }
         Err(e) => Err(unavailable(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strongroom_model::{InstanceId, KeyId};
+
+    #[test]
+    fn change_notices_parse_and_anything_else_flushes_every_cache() {
+        let i = InstanceId::random();
+        let k = KeyId::random();
+        let o = uuid::Uuid::new_v4();
+        assert_eq!(parse_change(&format!("k:{i}:{k}")), Change::Key(i, k));
+        assert_eq!(
+            parse_change(&format!("o:{i}:{o}")),
+            Change::KmipObject(i, o)
+        );
+        assert_eq!(parse_change(&format!("i:{i}")), Change::Instance(i));
+        assert_eq!(parse_change(&format!("c:{i}")), Change::Credentials(i));
+        for other in [
+            "",
+            "c:",
+            "c:not-a-uuid",
+            &format!("c:{i}:x"),
+            &format!("x:{i}"),
+        ] {
+            assert_eq!(parse_change(other), Change::All, "{other:?}");
+        }
     }
 }

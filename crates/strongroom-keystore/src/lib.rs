@@ -275,6 +275,8 @@ pub enum Change {
     KmipObject(InstanceId, uuid::Uuid),
     /// Something instance-wide changed (instance policies).
     Instance(InstanceId),
+    /// An API key or service ID of the instance changed or was deleted.
+    Credentials(InstanceId),
     /// Changes may have been missed (the feed reconnected): drop every cached entry.
     All,
 }

@@ -25,6 +25,9 @@ pub struct Principal {
     /// The key rings the roles apply to; `None` for the whole instance. A principal limited
     /// to key rings reaches only the keys of those rings, and no instance-wide action.
     pub key_rings: Option<Vec<String>>,
+    /// The API key a token was exchanged for, when its subject does not name it (a service
+    /// ID's key): requests with the token stop when that key is deleted.
+    pub api_key: Option<String>,
 }
 
 impl Principal {
@@ -35,6 +38,7 @@ impl Principal {
             instance: Some(instance),
             roles,
             key_rings: None,
+            api_key: None,
         }
     }
 }
@@ -59,6 +63,10 @@ struct Claims {
     /// tokens of earlier releases).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rings: Option<Vec<String>>,
+    /// The API key a service ID's token was exchanged for (absent in tokens of earlier
+    /// releases, and where `sub` names the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kid: Option<String>,
     iat: i64,
     exp: i64,
     iss: String,
@@ -120,6 +128,7 @@ impl TokenSigner {
                 .map(String::from)
                 .collect(),
             rings: principal.key_rings.clone(),
+            kid: principal.api_key.clone(),
             iat,
             exp,
             iss: "strongroom".into(),
@@ -221,6 +230,7 @@ impl TokenSigner {
             instance: Some(claims.iid.parse().map_err(|_| malformed())?),
             roles: Roles::of(&roles),
             key_rings: claims.rings,
+            api_key: claims.kid,
         };
         Ok((principal, claims.exp))
     }
@@ -289,6 +299,7 @@ mod tests {
                 instance: Some(InstanceId::random()),
                 roles: Roles(roles),
                 key_rings: rings,
+                api_key: None,
             };
             let (token, exp) = signer.issue(&AwsLcProvider, &principal, now, ttl).unwrap();
             prop_assert_eq!(exp, now.0 / 1000 + ttl);

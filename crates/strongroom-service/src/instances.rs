@@ -250,6 +250,7 @@ impl Service {
                 })?;
             self.cache.remove_instance(id);
             self.kmip_cache.clear(Some(id));
+            self.credentials.forget(Some(id));
             self.destroy_units(id).await?;
             Ok(())
         }
@@ -322,7 +323,8 @@ impl Service {
             .await
     }
 
-    /// Deletes an API key (tokens already issued stay valid until they expire).
+    /// Deletes an API key. Tokens already issued for it stop working: at once on this node,
+    /// and on the others as soon as they hear of it ([`crate::credentials`]).
     pub async fn delete_api_key(
         &self,
         ctx: &AdminCtx,
@@ -339,6 +341,7 @@ impl Service {
                 }
                 other => other.into(),
             });
+        self.credentials.forget(Some(instance));
         self.admin_audited(ctx, Action::AdminApiKeysDelete, Some(instance), r)
             .await
     }
@@ -437,6 +440,7 @@ impl Service {
                     instance: Some(rec.instance),
                     roles: rec.roles,
                     key_rings: rec.key_rings.clone(),
+                    api_key: None,
                 },
                 // A service ID's keys act as the service ID, with its grant of now.
                 Some(sid) => match self.store.get_service_id(rec.instance, sid).await {
@@ -445,6 +449,7 @@ impl Service {
                         instance: Some(rec.instance),
                         roles: s.roles,
                         key_rings: s.key_rings,
+                        api_key: Some(rec.id.clone()),
                     },
                     Err(StoreError::NotFound) => return Err(denied()),
                     Err(e) => return Err(e.into()),

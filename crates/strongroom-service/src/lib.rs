@@ -12,6 +12,7 @@ pub mod backup;
 pub mod backups;
 mod cache;
 pub mod clock;
+mod credentials;
 mod crypto_ops;
 pub mod error;
 mod import;
@@ -199,6 +200,8 @@ pub struct Service {
     unit_calls: std::sync::Mutex<HashMap<(InstanceId, UnitId), Arc<std::sync::atomic::AtomicU64>>>,
     cache: cache::KeyCache,
     tokens: TokenSigner,
+    /// What this node last read of the credentials behind tokens.
+    credentials: credentials::Credentials,
     audit: audit::AuditLog,
     admin_token: zeroize::Zeroizing<String>,
     instance_policies: RwLock<HashMap<InstanceId, Arc<instance_policies::Effective>>>,
@@ -270,6 +273,7 @@ impl Service {
             stats: Stats::default(),
             unit_calls: std::sync::Mutex::new(HashMap::new()),
             tokens: TokenSigner::new(secrets.token_key),
+            credentials: Default::default(),
             audit,
             admin_token: zeroize::Zeroizing::new(secrets.admin_token),
             instance_policies: RwLock::new(HashMap::new()),
@@ -302,7 +306,11 @@ impl Service {
                             svc.allowed_ip_in_use
                                 .store(true, std::sync::atomic::Ordering::Relaxed);
                         }
+                        strongroom_keystore::Change::Credentials(i) => {
+                            svc.credentials.forget(Some(i))
+                        }
                         strongroom_keystore::Change::All => {
+                            svc.credentials.forget(None);
                             svc.cache.clear();
                             svc.kmip_cache.clear(None);
                             if let Ok(mut m) = svc.instance_policies.write() {
@@ -491,7 +499,14 @@ impl Service {
         action: Action,
         instance_required: bool,
     ) -> Result<Ctx> {
-        let result = self.authenticate_inner(authorization, instance_header, instance_required);
+        let result =
+            match self.authenticate_inner(authorization, instance_header, instance_required) {
+                Ok((principal, instance)) => self
+                    .as_credential_stands(principal, instance)
+                    .await
+                    .map(|p| (p, instance)),
+                Err(e) => Err(e),
+            };
         match result {
             Ok((principal, instance)) => Ok(Ctx {
                 principal,

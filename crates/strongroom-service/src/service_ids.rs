@@ -112,8 +112,9 @@ impl Service {
             .await
     }
 
-    /// Replaces a service ID's grant. Tokens already issued keep the grant they carry
-    /// until they expire; the next exchange with any of its API keys gets the new one.
+    /// Replaces a service ID's grant. Tokens already issued for its API keys act with the
+    /// new grant: at once on this node, and on the others as soon as they hear of it
+    /// ([`crate::credentials`]).
     pub async fn update_service_id(
         &self,
         ctx: &AdminCtx,
@@ -126,10 +127,13 @@ impl Service {
             self.check_grant(instance, &grant).await?;
             record.roles = grant.roles;
             record.key_rings = grant.key_rings;
-            self.store
+            let updated = self
+                .store
                 .update_service_id(&record)
                 .await
-                .map_err(service_id_error)?;
+                .map_err(service_id_error);
+            self.credentials.forget(Some(instance));
+            updated?;
             Ok(ServiceIdInfo::from(&record))
         }
         .await;
@@ -137,8 +141,8 @@ impl Service {
             .await
     }
 
-    /// Deletes a service ID and all its API keys (tokens already issued stay valid until
-    /// they expire).
+    /// Deletes a service ID and all its API keys; tokens already issued for them stop
+    /// working, as with [`Service::delete_api_key`].
     pub async fn delete_service_id(
         &self,
         ctx: &AdminCtx,
@@ -150,6 +154,7 @@ impl Service {
             .delete_service_id(instance, id)
             .await
             .map_err(service_id_error);
+        self.credentials.forget(Some(instance));
         self.admin_audited(ctx, Action::AdminServiceIdsDelete, Some(instance), r)
             .await
     }

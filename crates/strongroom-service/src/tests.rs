@@ -1309,6 +1309,7 @@ async fn the_per_instance_rate_limit_refuses_bursts() {
     assert_eq!(allowed + limited, 30);
 }
 mod clock_jumps;
+mod credentials;
 mod kmip;
 mod placement;
 mod secure_import;

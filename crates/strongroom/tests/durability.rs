@@ -285,6 +285,30 @@ async fn two_nodes_on_postgresql_see_each_others_changes() {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     assert!(back, "node B sees the key enabled again");
+
+    // An API key deleted through node A stops its token on node B at once: the keystore
+    // announces the change, well before B's recheck (5 s) would find it.
+    let (key_id, token) = api_key_and_token(&a, &api_a.instance, &["Writer"]).await;
+    let writer = Api {
+        token,
+        ..api_b.clone()
+    };
+    assert_eq!(wrap(writer.clone(), id.clone()).await, 200);
+    delete_api_key(&a, &api_a.instance, &key_id).await;
+    let started = std::time::Instant::now();
+    let mut stopped = false;
+    for _ in 0..40 {
+        if wrap(writer.clone(), id.clone()).await == 401 {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(
+        stopped && started.elapsed() < std::time::Duration::from_secs(2),
+        "node B refused the deleted API key's token after {:?}",
+        started.elapsed()
+    );
 }
 
 /// PostgreSQL goes away under a running server: requests fail fast with a retryable 503

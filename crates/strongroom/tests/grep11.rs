@@ -295,6 +295,23 @@ async fn grep11_random_digest_and_mechanisms() {
             .len(),
         8
     );
+    // A token stops with the API key it was exchanged for.
+    let (key_id, short) = api_key_and_token(&s, &s.instance, &["Writer"]).await;
+    c.generate_random(authed(pb::GenerateRandomRequest { len: 8 }, &short))
+        .await
+        .unwrap();
+    delete_api_key(&s, &s.instance, &key_id).await;
+    let st = expect_ckr(
+        c.generate_random(authed(pb::GenerateRandomRequest { len: 8 }, &short))
+            .await,
+        ckr::USER_NOT_LOGGED_IN,
+    );
+    assert_eq!(st.code(), tonic::Code::Unauthenticated);
+    assert!(
+        st.message().contains("has been deleted"),
+        "{}",
+        st.message()
+    );
 }
 
 /// `strongroom bench grep11` (what `scripts/bench` measures with) drives every operation

@@ -91,6 +91,12 @@ async fn service_id_keys_share_one_grant_that_changes_for_all() {
         );
     }
     let before = f.ctx_of_key(i, &keys[0].api_key).await.unwrap();
+    let earlier_token = f
+        .svc
+        .issue_token(&keys[0].api_key, None, "c")
+        .await
+        .unwrap()
+        .access_token;
     // One change of the service ID reaches both keys' next tokens.
     f.svc
         .update_service_id(&admin, i, &sid.id, grant(&[Role::Reader], Some(&["ops"])))
@@ -112,8 +118,25 @@ async fn service_id_keys_share_one_grant_that_changes_for_all() {
             "payments is no longer the service ID's ring"
         );
     }
-    // A token already issued keeps its grant until it expires.
+    // A request already authenticated finishes with the grant it had; a token already
+    // issued acts with the new grant from its next request on.
     f.svc.wrap(&before, &payments, None, &[]).await.unwrap();
+    let again = f
+        .svc
+        .authenticate(
+            Some(&earlier_token),
+            Some(&i.to_string()),
+            "c".into(),
+            Action::SecretsList,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.principal.roles, Roles::of(&[Role::Reader]));
+    assert_eq!(again.principal.key_rings, Some(vec!["ops".to_string()]));
+    assert_eq!(
+        kind(f.svc.wrap(&again, &payments, None, &[]).await),
+        ErrorKind::Forbidden
+    );
     // Rotating a key of the service ID: delete one, the other goes on.
     f.svc
         .delete_api_key(&admin, i, &keys[0].record.id)

@@ -471,7 +471,7 @@ async fn service_id(c: &Client, out: Output, cmd: ServiceIdCmd) -> Result<(), Er
             print(
                 out,
                 format!(
-                    "service ID {id} now grants {} (tokens already issued keep their grant until they expire)",
+                    "service ID {id} now grants {} (tokens already issued act with it within seconds)",
                     access_line(&r.body)
                 ),
                 &r.body,

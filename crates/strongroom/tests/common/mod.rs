@@ -444,6 +444,38 @@ pub async fn token_for(s: &Server, instance: &str, roles: &[&str]) -> String {
     exchange_apikey(&s.url, key["apikey"].as_str().unwrap()).await
 }
 
+/// A new API key of `instance` with `roles`: its id and a bearer token exchanged for it.
+#[allow(dead_code)]
+pub async fn api_key_and_token(s: &Server, instance: &str, roles: &[&str]) -> (String, String) {
+    let key = admin_post(
+        s,
+        &format!("/admin/v1/instances/{instance}/api_keys"),
+        json!({"name": "test", "roles": roles}),
+    )
+    .await;
+    let token = exchange_apikey(&s.url, key["apikey"].as_str().unwrap()).await;
+    (key["id"].as_str().unwrap().to_string(), token)
+}
+
+/// Deletes an API key of `instance` through the node's admin API.
+#[allow(dead_code)]
+pub async fn delete_api_key(s: &Server, instance: &str, id: &str) {
+    let r = reqwest::Client::new()
+        .delete(format!(
+            "{}/admin/v1/instances/{instance}/api_keys/{id}",
+            s.admin_url
+        ))
+        .bearer_auth(&s.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "deleting API key {id}: {}",
+        r.status()
+    );
+}
+
 /// Exchanges an API key for a bearer token at the node's `/identity/token`.
 pub async fn exchange_apikey(url: &str, apikey: &str) -> String {
     let tok: Value = reqwest::Client::new()

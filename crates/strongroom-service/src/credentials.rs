@@ -1,0 +1,180 @@
+//! Tokens answer to their credential as it is now.
+//!
+//! A bearer token is exchanged for an API key, and names it: `apikey:<id>` as its subject,
+//! or `serviceid:<id>` with the API key in the `kid` claim. Every request made with the
+//! token acts with the grant the credential has *now*: the API key's roles and key rings,
+//! or its service ID's. Deleting the API key or its service ID stops its tokens; narrowing
+//! a service ID's grant narrows its tokens. The token's own `roles` claim is what the grant
+//! was when it was issued, and no longer decides anything.
+//!
+//! A node reads a credential once and trusts what it read for [`RECHECK_MS`]. It forgets at
+//! once what its own administrators change, and what other nodes change as soon as the
+//! keystore announces it ([`strongroom_keystore::Change::Credentials`], PostgreSQL); the
+//! recheck bounds the rest. A node that cannot read its keystore refuses the request with
+//! the keystore's error, as it refuses every request it cannot audit.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use strongroom_keystore::StoreError;
+use strongroom_model::{InstanceId, Roles, UnixMillis};
+
+use crate::auth::Principal;
+use crate::error::{ErrorKind, Result, ServiceError};
+use crate::Service;
+
+/// How long a node trusts what it read of a credential before reading it again.
+pub(crate) const RECHECK_MS: i64 = 5_000;
+
+/// What this node last read of the credentials tokens were issued for.
+#[derive(Default)]
+pub(crate) struct Credentials {
+    inner: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    /// (instance, subject, API key) → when it was read, and what it said.
+    standing: HashMap<(InstanceId, String, Option<String>), (UnixMillis, Standing)>,
+    /// Bumped by every [`Credentials::forget`]: a read that started before a change is not
+    /// kept after it.
+    generation: u64,
+}
+
+const SEEN_MAX: usize = 65_536;
+
+/// A credential as the keystore holds it now.
+#[derive(Debug, Clone)]
+enum Standing {
+    Valid {
+        roles: Roles,
+        key_rings: Option<Vec<String>>,
+    },
+    Revoked(&'static str),
+}
+
+impl Credentials {
+    /// Forgets what was read of `instance`'s credentials (of every instance with `None`).
+    pub(crate) fn forget(&self, instance: Option<InstanceId>) {
+        if let Ok(mut seen) = self.inner.lock() {
+            seen.generation += 1;
+            match instance {
+                Some(i) => seen.standing.retain(|k, _| k.0 != i),
+                None => seen.standing.clear(),
+            }
+        }
+    }
+
+    fn recall(
+        &self,
+        key: &(InstanceId, String, Option<String>),
+        now: UnixMillis,
+    ) -> (Option<Standing>, u64) {
+        let Ok(seen) = self.inner.lock() else {
+            return (None, 0);
+        };
+        let fresh = seen
+            .standing
+            .get(key)
+            .filter(|(at, _)| (0..RECHECK_MS).contains(&(now.0 - at.0)))
+            .map(|(_, s)| s.clone());
+        (fresh, seen.generation)
+    }
+
+    fn remember(
+        &self,
+        key: (InstanceId, String, Option<String>),
+        read_at: UnixMillis,
+        generation: u64,
+        standing: Standing,
+    ) {
+        let Ok(mut seen) = self.inner.lock() else {
+            return;
+        };
+        if seen.generation != generation {
+            return;
+        }
+        if seen.standing.len() >= SEEN_MAX {
+            seen.standing.clear();
+        }
+        seen.standing.insert(key, (read_at, standing));
+    }
+}
+
+impl Service {
+    /// The principal a verified token of `instance` acts as now: its credential's grant of
+    /// now, or `Unauthenticated` if the credential is gone. Principals that no API key
+    /// stands behind (the dev token) are returned as they are.
+    pub(crate) async fn as_credential_stands(
+        &self,
+        mut principal: Principal,
+        instance: InstanceId,
+    ) -> Result<Principal> {
+        let service_id = principal.subject.strip_prefix("serviceid:");
+        let api_key = principal
+            .api_key
+            .as_deref()
+            .or_else(|| principal.subject.strip_prefix("apikey:"));
+        if service_id.is_none() && api_key.is_none() {
+            return Ok(principal);
+        }
+        let key = (
+            instance,
+            principal.subject.clone(),
+            api_key.map(str::to_string),
+        );
+        let now = self.clock.now();
+        let standing = match self.credentials.recall(&key, now) {
+            (Some(s), _) => s,
+            (None, generation) => {
+                let s = self.read_standing(instance, service_id, api_key).await?;
+                self.credentials.remember(key, now, generation, s.clone());
+                s
+            }
+        };
+        match standing {
+            Standing::Valid { roles, key_rings } => {
+                principal.roles = roles;
+                principal.key_rings = key_rings;
+                Ok(principal)
+            }
+            Standing::Revoked(why) => Err(ServiceError::new(ErrorKind::Unauthenticated, why)),
+        }
+    }
+
+    async fn read_standing(
+        &self,
+        instance: InstanceId,
+        service_id: Option<&str>,
+        api_key: Option<&str>,
+    ) -> Result<Standing> {
+        const KEY_GONE: &str = "the bearer token is no longer valid: the API key it was issued for has been deleted; exchange a current API key for a new token";
+        const SERVICE_ID_GONE: &str = "the bearer token is no longer valid: the service ID it was issued for has been deleted; exchange a current API key for a new token";
+        let mut standing = None;
+        if let Some(id) = api_key {
+            match self.store.get_api_key(id).await {
+                Ok(rec) if rec.instance == instance && rec.service_id.as_deref() == service_id => {
+                    standing = Some(Standing::Valid {
+                        roles: rec.roles,
+                        key_rings: rec.key_rings,
+                    });
+                }
+                Ok(_) | Err(StoreError::NotFound) => return Ok(Standing::Revoked(KEY_GONE)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(id) = service_id {
+            match self.store.get_service_id(instance, id).await {
+                Ok(rec) => {
+                    standing = Some(Standing::Valid {
+                        roles: rec.roles,
+                        key_rings: rec.key_rings,
+                    });
+                }
+                Err(StoreError::NotFound) => return Ok(Standing::Revoked(SERVICE_ID_GONE)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(standing.unwrap_or(Standing::Revoked(KEY_GONE)))
+    }
+}
