@@ -50,6 +50,13 @@ pub trait TokenObjectStore: Send + Sync {
         instance: InstanceId,
         space: &str,
     ) -> Result<Vec<TokenObjectRecord>>;
+    /// One object of a keystore (`NotFound` if there is none).
+    async fn get_token_object(
+        &self,
+        instance: InstanceId,
+        space: &str,
+        id: &str,
+    ) -> Result<TokenObjectRecord>;
     /// Every token object of an instance (backups).
     async fn all_token_objects(&self, instance: InstanceId) -> Result<Vec<TokenObjectRecord>>;
     /// Writes an object. With `expected` 0 it creates it (`AlreadyExists` if the id is

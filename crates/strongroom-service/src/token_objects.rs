@@ -132,10 +132,9 @@ fn store_error(e: StoreError) -> ServiceError {
 }
 
 impl Service {
-    /// The keystore's objects after checking the caller's proof against its verifier,
-    /// which is created when an empty keystore first meets a Writer's proof. The verifier
-    /// itself is not among the objects returned.
-    async fn open_space(&self, ctx: &Ctx, space: TokenSpace<'_>) -> Result<Vec<TokenObjectRecord>> {
+    /// Checks the caller's proof against the keystore's verifier (one read), which is
+    /// created when an empty keystore first meets a Writer's proof.
+    async fn check_space(&self, ctx: &Ctx, space: TokenSpace<'_>) -> Result<()> {
         space_ok(space.name)?;
         if !space.proof.is_empty() && space.proof.len() != PROOF_LEN {
             return Err(ServiceError::field(
@@ -144,38 +143,57 @@ impl Service {
                 format!("a keystore password's proof is {PROOF_LEN} bytes"),
             ));
         }
-        let mut rows = self
+        let verifier = match self
+            .store
+            .get_token_object(ctx.instance, space.name, AUTH_ID)
+            .await
+        {
+            Ok(v) => Some(v),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(store_error(e)),
+        };
+        let expected =
+            (!space.proof.is_empty()).then(|| self.provider.sha256(&[VERIFIER_V1, space.proof]));
+        match (verifier, expected) {
+            (None, None) => Ok(()),
+            (Some(v), Some(e)) if self.provider.ct_eq(&v.data, &e) => Ok(()),
+            (Some(_), e) => Err(wrong_password(e.is_some())),
+            (None, Some(e)) => self.protect_space(ctx, space, e).await,
+        }
+    }
+
+    /// A proof met a keystore without a verifier: an empty keystore becomes protected by it
+    /// (a Writer's proof only); one that holds objects stored without a password is refused.
+    async fn protect_space(
+        &self,
+        ctx: &Ctx,
+        space: TokenSpace<'_>,
+        verifier: [u8; 32],
+    ) -> Result<()> {
+        let stored = self
             .store
             .list_token_objects(ctx.instance, space.name)
             .await
             .map_err(store_error)?;
-        let verifier = rows
-            .iter()
-            .position(|r| r.id == AUTH_ID)
-            .map(|i| rows.remove(i));
-        let expected =
-            (!space.proof.is_empty()).then(|| self.provider.sha256(&[VERIFIER_V1, space.proof]));
-        match (verifier, expected) {
-            (None, None) => Ok(rows),
-            (Some(v), Some(e)) if self.provider.ct_eq(&v.data, &e) => Ok(rows),
-            (Some(_), e) => Err(wrong_password(e.is_some())),
-            (None, Some(_)) if !rows.is_empty() => Err(ServiceError::new(
+        if !stored.is_empty() {
+            return Err(ServiceError::new(
                 ErrorKind::Pkcs11(ckr::TOKEN_NOT_RECOGNIZED),
                 "this keystore holds objects stored without a password (by a configuration without sessionauth, or by a release that ignored it), so a password cannot protect it: to use them as they are, remove sessionauth for this user; to protect them, name a new tokenspaceID and move them there with `strongroom pkcs11 seal-keystore` (C_InitToken would delete them)",
-            )),
-            // Protecting a keystore is a write: a Reader's proof opens an empty keystore
-            // without protecting it, so that a Reader cannot lock its Writers out.
-            (None, Some(_)) if !ctx.principal.roles.grants(Role::Writer) => Ok(rows),
-            (None, Some(e)) => {
-                match self.write_token_object(ctx, space, AUTH_ID, e.to_vec(), 0).await {
-                    Ok(_) => Ok(rows),
-                    // Another call protected it first: its proof decides.
-                    Err(StoreError::AlreadyExists(_)) => {
-                        Box::pin(self.open_space(ctx, space)).await
-                    }
-                    Err(e) => Err(store_error(e)),
-                }
-            }
+            ));
+        }
+        // Protecting a keystore is a write: a Reader's proof opens an empty keystore
+        // without protecting it, so that a Reader cannot lock its Writers out.
+        if !ctx.principal.roles.grants(Role::Writer) {
+            return Ok(());
+        }
+        match self
+            .write_token_object(ctx, space, AUTH_ID, verifier.to_vec(), 0)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Another call protected it first: its proof decides.
+            Err(StoreError::AlreadyExists(_)) => Box::pin(self.check_space(ctx, space)).await,
+            Err(e) => Err(store_error(e)),
         }
     }
 
@@ -220,12 +238,17 @@ impl Service {
             role,
             Some(space.name),
             async {
-                let rows = self.open_space(ctx, space).await?;
+                self.check_space(ctx, space).await?;
+                let rows = self
+                    .store
+                    .list_token_objects(ctx.instance, space.name)
+                    .await
+                    .map_err(store_error)?;
                 // A keystore is private or public for good: listing it as the other kind
-                // shows nothing.
+                // shows nothing. The verifier is not an object.
                 Ok(rows
                     .into_iter()
-                    .filter(|r| r.private == space.private)
+                    .filter(|r| r.private == space.private && r.id != AUTH_ID)
                     .map(|r| TokenObject {
                         id: r.id,
                         data: r.data,
@@ -267,7 +290,7 @@ impl Service {
                         "must not be negative",
                     ));
                 }
-                self.open_space(ctx, space).await?;
+                self.check_space(ctx, space).await?;
                 self.write_token_object(ctx, space, id, data, expected)
                     .await
                     .map_err(store_error)
@@ -290,11 +313,16 @@ impl Service {
             Some(id),
             async {
                 id_ok(id)?;
-                let exists = self
-                    .open_space(ctx, space)
-                    .await?
-                    .iter()
-                    .any(|r| r.id == id && r.private == space.private);
+                self.check_space(ctx, space).await?;
+                let exists = match self
+                    .store
+                    .get_token_object(ctx.instance, space.name, id)
+                    .await
+                {
+                    Ok(r) => r.private == space.private,
+                    Err(StoreError::NotFound) => false,
+                    Err(e) => return Err(store_error(e)),
+                };
                 if !exists {
                     return Err(not_found());
                 }
@@ -318,13 +346,15 @@ impl Service {
             Some(space),
             async {
                 space_ok(space)?;
-                let protected = self
+                let protected = match self
                     .store
-                    .list_token_objects(ctx.instance, space)
+                    .get_token_object(ctx.instance, space, AUTH_ID)
                     .await
-                    .map_err(store_error)?
-                    .iter()
-                    .any(|r| r.id == AUTH_ID);
+                {
+                    Ok(_) => true,
+                    Err(StoreError::NotFound) => false,
+                    Err(e) => return Err(store_error(e)),
+                };
                 self.store
                     .clear_token_space(ctx.instance, space)
                     .await

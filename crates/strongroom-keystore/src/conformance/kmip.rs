@@ -372,6 +372,23 @@ pub async fn token_objects_round_trip(s: Arc<dyn KeyStore>) {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].data, a.data);
     assert!(listed[0].private);
+    // One object by its keystore and id; the same id elsewhere is not it.
+    assert_eq!(
+        s.get_token_object(inst.id, private, "a").await.unwrap(),
+        listed[0]
+    );
+    for (i, space, id) in [
+        (inst.id, public, "a"),
+        (inst.id, private, "b"),
+        (inst.id, private, "A"),
+    ] {
+        assert!(matches!(
+            s.get_token_object(i, space, id).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+    let elsewhere = s.get_token_object(other.id, private, "a").await.unwrap();
+    assert_eq!(elsewhere.instance, other.id);
     assert_eq!(s.all_token_objects(inst.id).await.unwrap().len(), 2);
     // Replace at the version read; a stale version is a conflict, a missing id not found.
     let newer = TokenObjectRecord {
@@ -379,6 +396,8 @@ pub async fn token_objects_round_trip(s: Arc<dyn KeyStore>) {
         ..a.clone()
     };
     assert_eq!(s.put_token_object(&newer, 1, 10).await.unwrap(), 2);
+    let got = s.get_token_object(inst.id, private, "a").await.unwrap();
+    assert_eq!((got.version, got.data.as_slice()), (2, &b"newer"[..]));
     assert!(matches!(
         s.put_token_object(&newer, 1, 10).await,
         Err(StoreError::Conflict)

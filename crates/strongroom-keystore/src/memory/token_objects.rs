@@ -17,6 +17,19 @@ impl TokenObjectStore for MemoryStore {
             .collect())
     }
 
+    async fn get_token_object(
+        &self,
+        instance: InstanceId,
+        space: &str,
+        id: &str,
+    ) -> Result<TokenObjectRecord> {
+        let t = self.lock()?;
+        t.token_objects
+            .get(&(instance, space.to_string(), id.to_string()))
+            .cloned()
+            .ok_or(StoreError::NotFound)
+    }
+
     async fn all_token_objects(&self, instance: InstanceId) -> Result<Vec<TokenObjectRecord>> {
         let t = self.lock()?;
         Ok(t.token_objects

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use strongroom_model::{InstanceId, UnixMillis};
 
 use super::exec::{Arg, SqlExec, SqlRow, Stmt};
-use super::{count_of, instance_id, text};
+use super::{count_of, instance_id, one, text};
 use crate::{Result, StoreError, TokenObjectRecord, TokenObjectStore, Unique};
 
 fn from_row(r: &impl SqlRow) -> Result<TokenObjectRecord> {
@@ -32,6 +32,19 @@ impl<E: SqlExec> TokenObjectStore for E {
             .fetch_all(sql, vec![text(instance), text(space)])
             .await?;
         rows.iter().map(from_row).collect()
+    }
+
+    async fn get_token_object(
+        &self,
+        instance: InstanceId,
+        space: &str,
+        id: &str,
+    ) -> Result<TokenObjectRecord> {
+        let sql = "SELECT * FROM token_objects WHERE instance_id = $1 AND space = $2 AND id = $3";
+        let rows = self
+            .fetch_all(sql, vec![text(instance), text(space), text(id)])
+            .await?;
+        from_row(&one(rows)?)
     }
 
     async fn all_token_objects(&self, instance: InstanceId) -> Result<Vec<TokenObjectRecord>> {
