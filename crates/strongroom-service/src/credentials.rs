@@ -14,7 +14,7 @@
 //! the keystore's error, as it refuses every request it cannot audit.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use strongroom_keystore::StoreError;
 use strongroom_model::{InstanceId, Roles, UnixMillis};
@@ -29,7 +29,7 @@ pub(crate) const RECHECK_MS: i64 = 5_000;
 /// What this node last read of the credentials tokens were issued for.
 #[derive(Default)]
 pub(crate) struct Credentials {
-    inner: Mutex<Seen>,
+    inner: RwLock<Seen>,
 }
 
 #[derive(Default)]
@@ -56,7 +56,7 @@ enum Standing {
 impl Credentials {
     /// Forgets what was read of `instance`'s credentials (of every instance with `None`).
     pub(crate) fn forget(&self, instance: Option<InstanceId>) {
-        if let Ok(mut seen) = self.inner.lock() {
+        if let Ok(mut seen) = self.inner.write() {
             seen.generation += 1;
             match instance {
                 Some(i) => seen.standing.retain(|k, _| k.0 != i),
@@ -70,7 +70,7 @@ impl Credentials {
         key: &(InstanceId, String, Option<String>),
         now: UnixMillis,
     ) -> (Option<Standing>, u64) {
-        let Ok(seen) = self.inner.lock() else {
+        let Ok(seen) = self.inner.read() else {
             return (None, 0);
         };
         let fresh = seen
@@ -88,7 +88,7 @@ impl Credentials {
         generation: u64,
         standing: Standing,
     ) {
-        let Ok(mut seen) = self.inner.lock() else {
+        let Ok(mut seen) = self.inner.write() else {
             return;
         };
         if seen.generation != generation {
