@@ -91,6 +91,20 @@ impl Fixture {
         self.ctx_named(instance, &format!("user-{}", roles.len()), roles)
             .await
     }
+    /// The context of a request with bearer `token` naming `instance`.
+    async fn authenticate(&self, token: &str, instance: InstanceId) -> Result<Ctx> {
+        authenticate(&self.svc, token, instance).await
+    }
+    /// Creates a root key named `name` and returns its id.
+    async fn root_id(&self, c: &Ctx, name: &str) -> String {
+        self.svc
+            .create_key(c, root(name))
+            .await
+            .unwrap()
+            .record
+            .id
+            .to_string()
+    }
     /// A caller named `who` with `roles` over the whole instance.
     async fn ctx_named(&self, instance: InstanceId, who: &str, roles: &[Role]) -> Ctx {
         let p = Principal::instance_wide(who, instance, Roles::of(roles));
@@ -105,6 +119,17 @@ impl Fixture {
             .await
             .unwrap()
     }
+}
+
+/// The context of a request to `svc` with bearer `token` naming `instance`.
+async fn authenticate(svc: &Service, token: &str, instance: InstanceId) -> Result<Ctx> {
+    svc.authenticate(
+        Some(token),
+        Some(&instance.to_string()),
+        "c".into(),
+        Action::SecretsList,
+    )
+    .await
 }
 
 fn root(name: &str) -> CreateKey {
@@ -209,14 +234,7 @@ async fn lifecycle_timing_rules_with_injected_clock() {
     let f = fixture().await;
     let i = f.instance().await;
     let c = f.ctx(i, &[Role::Manager, Role::KeyPurge]).await;
-    let id = f
-        .svc
-        .create_key(&c, root("r"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .to_string();
+    let id = f.root_id(&c, "r").await;
     f.svc.disable(&c, &id).await.unwrap();
     assert_eq!(
         kind(f.svc.wrap(&c, &id, None, &[]).await),
@@ -253,14 +271,7 @@ async fn lifecycle_timing_rules_with_injected_clock() {
     f.svc.purge(&c, &id).await.unwrap();
     assert_eq!(kind(f.svc.get_key(&c, &id).await), ErrorKind::KeyNotFound);
 
-    let late = f
-        .svc
-        .create_key(&c, root("late"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .to_string();
+    let late = f.root_id(&c, "late").await;
     f.svc.delete(&c, &late, false).await.unwrap();
     f.clock.advance(31 * 86_400);
     assert_eq!(
@@ -323,14 +334,7 @@ async fn roles_are_least_privilege() {
     let reader = f.ctx(i, &[Role::Reader]).await;
     let writer = f.ctx(i, &[Role::Writer]).await;
     let purger = f.ctx(i, &[Role::KeyPurge]).await;
-    let id = f
-        .svc
-        .create_key(&manager, root("r"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .to_string();
+    let id = f.root_id(&manager, "r").await;
     let w = f.svc.wrap(&reader, &id, None, &[]).await.unwrap();
     assert_eq!(
         kind(f.svc.unwrap(&reader, &id, &w.ciphertext, &[]).await),
@@ -403,14 +407,7 @@ async fn reader_plus_reads_standard_payloads_and_nothing_more() {
         ErrorKind::Forbidden
     );
     f.svc.get_key_metadata(&plus, &std_id).await.unwrap();
-    let root_id = f
-        .svc
-        .create_key(&manager, root("r"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .to_string();
+    let root_id = f.root_id(&manager, "r").await;
     let w = f.svc.wrap(&plus, &root_id, None, &[]).await.unwrap();
     assert_eq!(
         kind(f.svc.unwrap(&plus, &root_id, &w.ciphertext, &[]).await),
@@ -459,14 +456,7 @@ async fn instances_are_isolated_and_tokens_checked() {
         id
     );
     let w = f.svc.wrap(&ca, &id, None, &[]).await.unwrap();
-    let other = f
-        .svc
-        .create_key(&cb, root("rb"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .to_string();
+    let other = f.root_id(&cb, "rb").await;
     assert_eq!(
         kind(f.svc.unwrap(&cb, &other, &w.ciphertext, &[]).await),
         ErrorKind::InvalidField
@@ -476,15 +466,7 @@ async fn instances_are_isolated_and_tokens_checked() {
     let p = Principal::instance_wide("x", a, Roles::of(&[Role::Manager]));
     let token = f.svc.token_for(&p, 60).unwrap().access_token;
     let auth = format!("Bearer {token}");
-    let r = f
-        .svc
-        .authenticate(
-            Some(&auth),
-            Some(&b.to_string()),
-            "c".into(),
-            Action::SecretsList,
-        )
-        .await;
+    let r = f.authenticate(&auth, b).await;
     assert_eq!(kind(r), ErrorKind::Forbidden);
     assert_eq!(
         kind(
@@ -522,30 +504,12 @@ async fn instances_are_isolated_and_tokens_checked() {
     forged[at] = if forged[at] == 'A' { 'Q' } else { 'A' };
     let forged: String = forged.into_iter().collect();
     assert_eq!(
-        kind(
-            f.svc
-                .authenticate(
-                    Some(&forged),
-                    Some(&a.to_string()),
-                    "c".into(),
-                    Action::SecretsList
-                )
-                .await
-        ),
+        kind(f.authenticate(&forged, a).await),
         ErrorKind::Unauthenticated
     );
     f.clock.advance(61);
     assert_eq!(
-        kind(
-            f.svc
-                .authenticate(
-                    Some(&auth),
-                    Some(&a.to_string()),
-                    "c".into(),
-                    Action::SecretsList
-                )
-                .await
-        ),
+        kind(f.authenticate(&auth, a).await),
         ErrorKind::Unauthenticated
     );
 }
@@ -574,16 +538,7 @@ async fn api_keys_exchange_for_tokens() {
         .issue_token(&created.api_key, None, "c")
         .await
         .unwrap();
-    let ctx = f
-        .svc
-        .authenticate(
-            Some(&t.access_token),
-            Some(&i.to_string()),
-            "c".into(),
-            Action::SecretsList,
-        )
-        .await
-        .unwrap();
+    let ctx = f.authenticate(&t.access_token, i).await.unwrap();
     assert_eq!(ctx.principal.roles, Roles::of(&[Role::Writer]));
     let mut wrong = created.api_key.clone();
     wrong.push('x');
@@ -619,14 +574,7 @@ async fn deleting_an_instance_is_refused_while_it_holds_keys_then_shreds() {
     let i = f.instance().await;
     let admin = f.admin().await;
     let c = f.ctx(i, &[Role::Manager, Role::KeyPurge]).await;
-    let id = f
-        .svc
-        .create_key(&c, root("r"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .to_string();
+    let id = f.root_id(&c, "r").await;
     assert_eq!(
         kind(f.svc.delete_instance(&admin, i).await),
         ErrorKind::InstanceNotEmpty
@@ -820,14 +768,7 @@ async fn mutations_wait_for_their_audit_record_and_reads_are_queued() {
     let f = fixture_with(false).await;
     let i = f.instance().await;
     let c = f.ctx(i, &[Role::Manager]).await;
-    let id = f
-        .svc
-        .create_key(&c, root("r"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .to_string();
+    let id = f.root_id(&c, "r").await;
     let head = f.store.audit_head().await.unwrap().unwrap().0;
     let last = f.store.read_audit(head, 1).await.unwrap();
     assert_eq!(
@@ -857,14 +798,7 @@ async fn aliases_rings_and_moves() {
     let f = fixture().await;
     let i = f.instance().await;
     let c = f.ctx(i, &[Role::Manager]).await;
-    let id = f
-        .svc
-        .create_key(&c, root("r"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .to_string();
+    let id = f.root_id(&c, "r").await;
     for n in 0..5 {
         f.svc
             .create_key_alias(&c, &id, &format!("alias-{n}"))
@@ -879,14 +813,7 @@ async fn aliases_rings_and_moves() {
         kind(f.svc.create_key_alias(&c, &id, "alias-1").await),
         ErrorKind::AliasTaken
     );
-    let other = f
-        .svc
-        .create_key(&c, root("o"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .to_string();
+    let other = f.root_id(&c, "o").await;
     assert_eq!(
         kind(f.svc.create_key_alias(&c, &other, "alias-1").await),
         ErrorKind::AliasTaken
@@ -971,22 +898,8 @@ async fn rotation_policy_scheduler_with_injected_clock() {
     let f = fixture().await;
     let i = f.instance().await;
     let c = f.ctx(i, &[Role::Manager]).await;
-    let id = f
-        .svc
-        .create_key(&c, root("auto"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .to_string();
-    let idle = f
-        .svc
-        .create_key(&c, root("idle"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .to_string();
+    let id = f.root_id(&c, "auto").await;
+    let idle = f.root_id(&c, "idle").await;
     let mut imp = root("imported");
     imp.payload = Some(Zeroizing::new(vec![5; 32]));
     let imported = f
@@ -1118,24 +1031,8 @@ async fn dual_authorization_delete_needs_a_second_user() {
     let alice = f.ctx(i, &[Role::Manager]).await;
     let p = Principal::instance_wide("bob", i, Roles::of(&[Role::Manager]));
     let token = f.svc.token_for(&p, 30 * 86_400).unwrap().access_token;
-    let bob = f
-        .svc
-        .authenticate(
-            Some(&token),
-            Some(&i.to_string()),
-            "c".into(),
-            Action::SecretsList,
-        )
-        .await
-        .unwrap();
-    let id = f
-        .svc
-        .create_key(&alice, root("guarded"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .to_string();
+    let bob = f.authenticate(&token, i).await.unwrap();
+    let id = f.root_id(&alice, "guarded").await;
     assert_eq!(
         kind(f.svc.set_key_for_deletion(&alice, &id).await),
         ErrorKind::NotDualAuth
@@ -1193,14 +1090,7 @@ async fn expired_keys_are_deactivated_by_the_scheduler() {
         .record
         .id
         .to_string();
-    let lasting = f
-        .svc
-        .create_key(&c, root("lasting"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .to_string();
+    let lasting = f.root_id(&c, "lasting").await;
     assert_eq!(f.svc.deactivate_expired_keys().await.unwrap(), 0);
     f.clock.advance(101);
     assert_eq!(f.svc.deactivate_expired_keys().await.unwrap(), 1);

@@ -12,14 +12,7 @@ async fn tokens_and_lifecycle_rules_hold_when_the_clock_jumps() {
     let f = fixture().await;
     let i = f.instance().await;
     let c = f.ctx(i, &[Role::Manager, Role::KeyPurge]).await;
-    let id = f
-        .svc
-        .create_key(&c, root("k"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .to_string();
+    let id = f.root_id(&c, "k").await;
 
     // A token issued now: a step back keeps it valid (its expiry is further away), a step
     // past its expiry refuses it.
@@ -81,14 +74,7 @@ async fn rotation_policies_and_leases_hold_when_the_clock_jumps() {
     let f = fixture().await;
     let i = f.instance().await;
     let c = f.ctx(i, &[Role::Manager]).await;
-    let id = f
-        .svc
-        .create_key(&c, root("r"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .to_string();
+    let id = f.root_id(&c, "r").await;
     f.svc
         .put_key_policies(
             &c,

@@ -12,16 +12,6 @@ fn writer() -> Access {
     })
 }
 
-async fn authenticate(svc: &Service, token: &str, instance: InstanceId) -> Result<Ctx> {
-    svc.authenticate(
-        Some(&format!("Bearer {token}")),
-        Some(&instance.to_string()),
-        "c".into(),
-        Action::SecretsWrap,
-    )
-    .await
-}
-
 /// A second node on the fixture's keystore, clock and token key, which hears of nothing
 /// the first does (the in-memory keystore announces no changes).
 async fn second_node(f: &Fixture) -> Arc<Service> {
@@ -48,7 +38,7 @@ async fn a_deleted_api_key_stops_its_tokens_here_at_once_and_elsewhere_within_th
     let f = fixture().await;
     let i = f.instance().await;
     let m = f.ctx(i, &[Role::Manager]).await;
-    let key = f.svc.create_key(&m, root("k")).await.unwrap().record.id;
+    let key = f.root_id(&m, "k").await;
     let admin = f.admin().await;
     let doomed = f
         .svc
@@ -69,7 +59,7 @@ async fn a_deleted_api_key_stops_its_tokens_here_at_once_and_elsewhere_within_th
     let other = second_node(&f).await;
     for svc in [&f.svc, &other] {
         let ctx = authenticate(svc, &doomed_token, i).await.unwrap();
-        svc.wrap(&ctx, &key.to_string(), None, &[]).await.unwrap();
+        svc.wrap(&ctx, &key, None, &[]).await.unwrap();
     }
 
     let before = f.store.audit_head().await.unwrap().unwrap().0;
@@ -96,13 +86,13 @@ async fn a_deleted_api_key_stops_its_tokens_here_at_once_and_elsewhere_within_th
     // The instance's other keys are untouched, on both nodes.
     for svc in [&f.svc, &other] {
         let ctx = authenticate(svc, &kept_token, i).await.unwrap();
-        svc.wrap(&ctx, &key.to_string(), None, &[]).await.unwrap();
+        svc.wrap(&ctx, &key, None, &[]).await.unwrap();
     }
     // The refusal is audited, as every refused request is.
     let log = f.store.read_audit(before + 1, 20).await.unwrap();
     assert!(
         log.iter()
-            .any(|r| r.action == Action::SecretsWrap.as_str() && r.status == 401),
+            .any(|r| r.action == Action::SecretsList.as_str() && r.status == 401),
         "{log:?}"
     );
 }
@@ -112,14 +102,7 @@ async fn a_service_ids_tokens_follow_its_grant_and_stop_with_it() {
     let f = fixture().await;
     let i = f.instance().await;
     let m = f.ctx(i, &[Role::Manager]).await;
-    let key = f
-        .svc
-        .create_key(&m, root("k"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .to_string();
+    let key = f.root_id(&m, "k").await;
     let admin = f.admin().await;
     let grant = |roles: &[Role]| Grant {
         roles: Roles::of(roles),

@@ -16,14 +16,7 @@ impl Fixture {
     /// The context of a token exchanged for `api_key`.
     async fn ctx_of_key(&self, instance: InstanceId, api_key: &str) -> Result<Ctx> {
         let t = self.svc.issue_token(api_key, None, "c").await?;
-        self.svc
-            .authenticate(
-                Some(&t.access_token),
-                Some(&instance.to_string()),
-                "c".into(),
-                Action::SecretsList,
-            )
-            .await
+        self.authenticate(&t.access_token, instance).await
     }
 }
 
@@ -121,16 +114,7 @@ async fn service_id_keys_share_one_grant_that_changes_for_all() {
     // A request already authenticated finishes with the grant it had; a token already
     // issued acts with the new grant from its next request on.
     f.svc.wrap(&before, &payments, None, &[]).await.unwrap();
-    let again = f
-        .svc
-        .authenticate(
-            Some(&earlier_token),
-            Some(&i.to_string()),
-            "c".into(),
-            Action::SecretsList,
-        )
-        .await
-        .unwrap();
+    let again = f.authenticate(&earlier_token, i).await.unwrap();
     assert_eq!(again.principal.roles, Roles::of(&[Role::Reader]));
     assert_eq!(again.principal.key_rings, Some(vec!["ops".to_string()]));
     assert_eq!(
