@@ -534,6 +534,8 @@ async fn backup_restore_into_a_fresh_node_and_refuse_damaged_archives() {
     let file = made["file"].as_str().unwrap().to_string();
     let (ok, out, _) = cli(dir.path(), &["backup", "verify", &file]);
     assert!(ok && out.contains("intact"), "{out}");
+    // When it was written, so that an older archive than expected stands out.
+    assert!(out.contains(" s ago"), "{out}");
 
     // Damaged archives are refused, with a clear reason.
     let bytes = std::fs::read(&file).unwrap();

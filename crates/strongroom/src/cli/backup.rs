@@ -107,6 +107,27 @@ fn origin(s: &strongroom_service::backup::ArchiveSummary) -> &'static str {
     }
 }
 
+/// When an archive was written, and how long ago: restoring an archive older than the one
+/// expected is what a rollback looks like, so every reader's output says it.
+fn written(created_at: i64, now_ms: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(created_at) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{created_at} ms"));
+    let age = now_ms.saturating_sub(created_at) / 1000;
+    let ago = match age {
+        a if a < 0 => "in the future by this machine's clock".to_string(),
+        a if a < 120 => format!("{a} s ago"),
+        a if a < 2 * 3600 => format!("{} min ago", a / 60),
+        a if a < 2 * 86_400 => format!("{} h ago", a / 3600),
+        a => format!("{} days ago", a / 86_400),
+    };
+    format!("written {at}, {ago}")
+}
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -180,10 +201,11 @@ pub async fn backup(a: BackupArgs) -> Result<(), Error> {
                         err.as_str().unwrap_or("")
                     ),
                     None => format!(
-                        "{}  {} keys, {} versions, {}",
+                        "{}  {} keys, {} versions, {}, {}",
                         r["file"].as_str().unwrap_or(""),
                         r["keys"],
                         r["versions"],
+                        written(r["created_at"].as_i64().unwrap_or(0), now_ms()),
                         r["authenticity"].as_str().unwrap_or("")
                     ),
                 })
@@ -206,11 +228,12 @@ pub async fn backup(a: BackupArgs) -> Result<(), Error> {
             print(
                 a.output,
                 format!(
-                    "{} is intact: {} instances, {} keys, {} versions; {}",
+                    "{} is intact: {} instances, {} keys, {} versions; {}; {}",
                     file,
                     sum.instances,
                     sum.keys,
                     sum.versions,
+                    written(sum.created_at, now_ms()),
                     origin(&sum)
                 ),
                 &summary_json(&sum),
@@ -243,10 +266,11 @@ pub async fn backup(a: BackupArgs) -> Result<(), Error> {
             print(
                 a.output,
                 format!(
-                    "restored {} instances, {} keys, {} versions in {seconds:.1} s ({}); {next}",
+                    "restored {} instances, {} keys, {} versions in {seconds:.1} s ({}; {}); {next}",
                     sum.instances,
                     sum.keys,
                     sum.versions,
+                    written(sum.created_at, now_ms()),
                     origin(&sum)
                 ),
                 &v,
@@ -307,4 +331,34 @@ async fn served_here(
         }
     }
     Ok((ready, waiting))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::written;
+
+    #[test]
+    fn an_archive_says_when_it_was_written_and_how_long_ago() {
+        let at = 1_796_688_000_000; // 2026-12-08T00:00:00Z
+        assert_eq!(
+            written(at, at + 5_000),
+            "written 2026-12-08T00:00:00Z, 5 s ago"
+        );
+        assert_eq!(
+            written(at, at + 90 * 60_000),
+            "written 2026-12-08T00:00:00Z, 90 min ago"
+        );
+        assert_eq!(
+            written(at, at + 30 * 3_600_000),
+            "written 2026-12-08T00:00:00Z, 30 h ago"
+        );
+        assert_eq!(
+            written(at, at + 6 * 86_400_000),
+            "written 2026-12-08T00:00:00Z, 6 days ago"
+        );
+        assert_eq!(
+            written(at, at - 60_000),
+            "written 2026-12-08T00:00:00Z, in the future by this machine's clock"
+        );
+    }
 }
