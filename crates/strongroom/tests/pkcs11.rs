@@ -718,6 +718,31 @@ fn tenants_roles_and_quotas_hold_on_the_pkcs11_path() {
     ));
     drop(s);
     p.finalize().unwrap();
+
+    // A session whose PIN (API key) is deleted stops working at its next call.
+    let writer = api_key(&d.server, &d.server.instance, &["Writer"]);
+    let p = loaded();
+    let s = p.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&AuthPin::from(writer.clone())))
+        .unwrap();
+    let session_aes = |s: &Session| {
+        s.generate_key(
+            &Mechanism::AesKeyGen,
+            &[Attribute::ValueLen(32.into()), Attribute::Token(false)],
+        )
+    };
+    session_aes(&s).unwrap();
+    let id = writer.split('.').nth(1).unwrap();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(delete_api_key(&d.server, &d.server.instance, id));
+    let after = session_aes(&s);
+    assert!(
+        matches!(after, Err(Error::Pkcs11(RvError::UserNotLoggedIn, _))),
+        "{after:?}"
+    );
+    drop(s);
+    p.finalize().unwrap();
     drop(d.server);
 
     // The instance's key quota bounds its token objects.
