@@ -34,11 +34,20 @@ pub(crate) struct Credentials {
 
 #[derive(Default)]
 struct Seen {
-    /// (instance, subject, API key) → when it was read, and what it said.
-    standing: HashMap<(InstanceId, String, Option<String>), (UnixMillis, Standing)>,
+    /// Subject → what was read of its credentials (one per instance and API key, so one
+    /// in practice), found by the token's subject without building a key.
+    standing: HashMap<String, Vec<Seen1>>,
     /// Bumped by every [`Credentials::forget`]: a read that started before a change is not
     /// kept after it.
     generation: u64,
+}
+
+/// What was read of one credential, and when.
+struct Seen1 {
+    instance: InstanceId,
+    api_key: Option<String>,
+    read_at: UnixMillis,
+    standing: Standing,
 }
 
 const SEEN_MAX: usize = 65_536;
@@ -53,37 +62,48 @@ enum Standing {
     Revoked(&'static str),
 }
 
+/// One credential: the token's subject, its instance, and the API key it names.
+#[derive(Clone, Copy)]
+struct Credential<'a> {
+    subject: &'a str,
+    instance: InstanceId,
+    api_key: Option<&'a str>,
+}
+
 impl Credentials {
     /// Forgets what was read of `instance`'s credentials (of every instance with `None`).
     pub(crate) fn forget(&self, instance: Option<InstanceId>) {
         if let Ok(mut seen) = self.inner.write() {
             seen.generation += 1;
             match instance {
-                Some(i) => seen.standing.retain(|k, _| k.0 != i),
+                Some(i) => seen.standing.retain(|_, v| {
+                    v.retain(|s| s.instance != i);
+                    !v.is_empty()
+                }),
                 None => seen.standing.clear(),
             }
         }
     }
 
-    fn recall(
-        &self,
-        key: &(InstanceId, String, Option<String>),
-        now: UnixMillis,
-    ) -> (Option<Standing>, u64) {
+    fn recall(&self, c: Credential<'_>, now: UnixMillis) -> (Option<Standing>, u64) {
         let Ok(seen) = self.inner.read() else {
             return (None, 0);
         };
         let fresh = seen
             .standing
-            .get(key)
-            .filter(|(at, _)| (0..RECHECK_MS).contains(&(now.0 - at.0)))
-            .map(|(_, s)| s.clone());
+            .get(c.subject)
+            .and_then(|v| {
+                v.iter()
+                    .find(|s| s.instance == c.instance && s.api_key.as_deref() == c.api_key)
+            })
+            .filter(|s| (0..RECHECK_MS).contains(&(now.0 - s.read_at.0)))
+            .map(|s| s.standing.clone());
         (fresh, seen.generation)
     }
 
     fn remember(
         &self,
-        key: (InstanceId, String, Option<String>),
+        c: Credential<'_>,
         read_at: UnixMillis,
         generation: u64,
         standing: Standing,
@@ -97,7 +117,14 @@ impl Credentials {
         if seen.standing.len() >= SEEN_MAX {
             seen.standing.clear();
         }
-        seen.standing.insert(key, (read_at, standing));
+        let entries = seen.standing.entry(c.subject.to_string()).or_default();
+        entries.retain(|s| !(s.instance == c.instance && s.api_key.as_deref() == c.api_key));
+        entries.push(Seen1 {
+            instance: c.instance,
+            api_key: c.api_key.map(str::to_string),
+            read_at,
+            standing,
+        });
     }
 }
 
@@ -118,17 +145,18 @@ impl Service {
         if service_id.is_none() && api_key.is_none() {
             return Ok(principal);
         }
-        let key = (
+        let credential = Credential {
+            subject: &principal.subject,
             instance,
-            principal.subject.clone(),
-            api_key.map(str::to_string),
-        );
+            api_key,
+        };
         let now = self.clock.now();
-        let standing = match self.credentials.recall(&key, now) {
+        let standing = match self.credentials.recall(credential, now) {
             (Some(s), _) => s,
             (None, generation) => {
                 let s = self.read_standing(instance, service_id, api_key).await?;
-                self.credentials.remember(key, now, generation, s.clone());
+                self.credentials
+                    .remember(credential, now, generation, s.clone());
                 s
             }
         };
