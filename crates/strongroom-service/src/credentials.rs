@@ -206,3 +206,61 @@ impl Service {
         Ok(standing.unwrap_or(Standing::Revoked(KEY_GONE)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strongroom_model::Role;
+
+    fn valid() -> Standing {
+        Standing::Valid {
+            roles: Roles::of(&[Role::Writer]),
+            key_rings: None,
+        }
+    }
+
+    #[test]
+    fn a_read_that_started_before_a_change_is_not_kept_and_reads_age_out() {
+        let seen = Credentials::default();
+        let (i, other) = (InstanceId::random(), InstanceId::random());
+        let c = Credential {
+            subject: "apikey:1",
+            instance: i,
+            api_key: Some("1"),
+        };
+        let at = UnixMillis(1_000_000);
+        // A read raced by a change of the instance's credentials is dropped.
+        let (nothing, generation) = seen.recall(c, at);
+        assert!(nothing.is_none());
+        seen.forget(Some(i));
+        seen.remember(c, at, generation, valid());
+        assert!(seen.recall(c, at).0.is_none());
+        // Kept otherwise, for the recheck time and not past it.
+        let (_, generation) = seen.recall(c, at);
+        seen.remember(c, at, generation, valid());
+        assert!(seen
+            .recall(c, UnixMillis(at.0 + RECHECK_MS - 1))
+            .0
+            .is_some());
+        assert!(seen.recall(c, UnixMillis(at.0 + RECHECK_MS)).0.is_none());
+        assert!(
+            seen.recall(c, UnixMillis(at.0 - 1)).0.is_none(),
+            "clock went back"
+        );
+        // The same subject elsewhere, or with another API key, is another credential.
+        for c in [
+            Credential {
+                instance: other,
+                ..c
+            },
+            Credential { api_key: None, ..c },
+        ] {
+            assert!(seen.recall(c, at).0.is_none());
+        }
+        // Forgetting another instance keeps it; forgetting its own or all drops it.
+        seen.forget(Some(other));
+        assert!(seen.recall(c, at).0.is_some());
+        seen.forget(None);
+        assert!(seen.recall(c, at).0.is_none());
+    }
+}
