@@ -129,21 +129,21 @@ impl Credentials {
 }
 
 impl Service {
-    /// The principal a verified token of `instance` acts as now: its credential's grant of
-    /// now, or `Unauthenticated` if the credential is gone. Principals that no API key
-    /// stands behind (the dev token) are returned as they are.
+    /// Gives the principal of a verified token of `instance` its credential's grant of now,
+    /// or answers `Unauthenticated` if the credential is gone. Principals that no API key
+    /// stands behind (the dev token) are left as they are.
     pub(crate) async fn as_credential_stands(
         &self,
-        mut principal: Principal,
+        principal: &mut Principal,
         instance: InstanceId,
-    ) -> Result<Principal> {
+    ) -> Result<()> {
         let service_id = principal.subject.strip_prefix("serviceid:");
         let api_key = principal
             .api_key
             .as_deref()
             .or_else(|| principal.subject.strip_prefix("apikey:"));
         if service_id.is_none() && api_key.is_none() {
-            return Ok(principal);
+            return Ok(());
         }
         let credential = Credential {
             subject: &principal.subject,
@@ -164,7 +164,7 @@ impl Service {
             Standing::Valid { roles, key_rings } => {
                 principal.roles = roles;
                 principal.key_rings = key_rings;
-                Ok(principal)
+                Ok(())
             }
             Standing::Revoked(why) => Err(ServiceError::new(ErrorKind::Unauthenticated, why)),
         }

@@ -499,27 +499,34 @@ impl Service {
         action: Action,
         instance_required: bool,
     ) -> Result<Ctx> {
-        let result =
+        let (mut principal, instance) =
             match self.authenticate_inner(authorization, instance_header, instance_required) {
-                Ok((principal, instance)) => self
-                    .as_credential_stands(principal, instance)
-                    .await
-                    .map(|p| (p, instance)),
-                Err(e) => Err(e),
+                Ok(p) => p,
+                Err(e) => {
+                    let instance = instance_header.and_then(|h| h.trim().parse().ok());
+                    self.audit_failure(instance, "anonymous", action, None, &e, &correlation_id)
+                        .await?;
+                    return Err(e);
+                }
             };
-        match result {
-            Ok((principal, instance)) => Ok(Ctx {
-                principal,
-                instance,
-                correlation_id,
-            }),
-            Err(e) => {
-                let instance = instance_header.and_then(|h| h.trim().parse().ok());
-                self.audit_failure(instance, "anonymous", action, None, &e, &correlation_id)
-                    .await?;
-                Err(e)
-            }
+        // The token is genuine: a refusal now (its API key deleted) names who it was.
+        if let Err(e) = self.as_credential_stands(&mut principal, instance).await {
+            self.audit_failure(
+                Some(instance),
+                &principal.subject,
+                action,
+                None,
+                &e,
+                &correlation_id,
+            )
+            .await?;
+            return Err(e);
         }
+        Ok(Ctx {
+            principal,
+            instance,
+            correlation_id,
+        })
     }
 
     fn authenticate_inner(

@@ -88,11 +88,12 @@ async fn a_deleted_api_key_stops_its_tokens_here_at_once_and_elsewhere_within_th
         let ctx = authenticate(svc, &kept_token, i).await.unwrap();
         svc.wrap(&ctx, &key, None, &[]).await.unwrap();
     }
-    // The refusal is audited, as every refused request is.
+    // The refusal is audited, as every refused request is, under the deleted key's name.
     let log = f.store.read_audit(before + 1, 20).await.unwrap();
     assert!(
-        log.iter()
-            .any(|r| r.action == Action::SecretsList.as_str() && r.status == 401),
+        log.iter().any(|r| r.action == Action::SecretsList.as_str()
+            && r.status == 401
+            && r.principal == format!("apikey:{}", doomed.record.id)),
         "{log:?}"
     );
 }
