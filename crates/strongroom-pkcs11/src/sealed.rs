@@ -10,7 +10,7 @@
 //!
 //! The formats are in docs/formats.md ("Password-protected keystores, v1").
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use strongroom_crypto_awslc::AwsLcProvider;
 use strongroom_engine::{AeadAlg, AeadKey, CryptoProvider};
@@ -131,18 +131,33 @@ impl SpaceKeys {
 struct Space {
     id: Option<Uuid>,
     password: Option<KeystorePassword>,
-    keys: OnceLock<Result<SpaceKeys, Ckr>>,
+    keys: OnceLock<SpaceKeys>,
+    /// One derivation at a time (each takes 64 MiB). A failed one is not remembered: the
+    /// next call tries again.
+    deriving: Mutex<()>,
 }
 
 impl Space {
     fn keys(&self) -> Result<Option<&SpaceKeys>, Ckr> {
+        self.keys_with(SpaceKeys::derive)
+    }
+
+    fn keys_with(
+        &self,
+        derive: impl FnOnce(&str, Uuid) -> Result<SpaceKeys, Ckr>,
+    ) -> Result<Option<&SpaceKeys>, Ckr> {
         let (Some(id), Some(pw)) = (self.id, &self.password) else {
             return Ok(None);
         };
-        match self.keys.get_or_init(|| SpaceKeys::derive(&pw.0, id)) {
-            Ok(k) => Ok(Some(k)),
-            Err(e) => Err(*e),
+        if let Some(k) = self.keys.get() {
+            return Ok(Some(k));
         }
+        let _one = self.deriving.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(k) = self.keys.get() {
+            return Ok(Some(k));
+        }
+        let k = derive(&pw.0, id)?;
+        Ok(Some(self.keys.get_or_init(|| k)))
     }
 }
 
@@ -159,6 +174,7 @@ impl Spaces {
             id: u.tokenspace,
             password: u.password.clone(),
             keys: OnceLock::new(),
+            deriving: Mutex::new(()),
         };
         Spaces {
             private: space(&t.user),
@@ -229,6 +245,34 @@ mod tests {
     /// argon2-cffi and pyca/cryptography's HKDF, the sealed object with its AES-GCM
     /// (the script is in docs/formats.md). A keystore written by one release must open
     /// in the next: a changed parameter fails here.
+    #[test]
+    fn a_failed_derivation_is_tried_again_and_a_good_one_kept() {
+        let s = Space {
+            id: Some(space()),
+            password: Some(KeystorePassword(zeroize::Zeroizing::new(
+                "s3cret-pw".into(),
+            ))),
+            keys: OnceLock::new(),
+            deriving: Mutex::new(()),
+        };
+        // Argon2id's 64 MiB could not be had: this call fails, the next one derives.
+        assert_eq!(
+            s.keys_with(|_, _| Err(ckr::HOST_MEMORY)).err(),
+            Some(ckr::HOST_MEMORY)
+        );
+        let k = s.keys().unwrap().unwrap();
+        assert_eq!(
+            k.proof(),
+            hex("1a632d725cd0d3d18eba7e98c070a39b5f3fcc17cbb92b10d6f6a9cc3ce92a0c")
+        );
+        // Once derived, the keys are kept: no second derivation.
+        let again = s
+            .keys_with(|_, _| unreachable!("derived twice"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.proof(), k.proof());
+    }
+
     #[test]
     fn proof_and_sealed_object_match_an_independent_implementation() {
         let k = SpaceKeys::derive("s3cret-pw", space()).unwrap();
