@@ -374,7 +374,7 @@ pub async fn instance(a: InstanceArgs) -> Result<(), Error> {
             .await?;
             print(
                 out,
-                format!("deleted API key {id}"),
+                format!("deleted API key {id}: tokens issued for it stop within seconds"),
                 &json!({"deleted": id}),
             );
         }
@@ -482,7 +482,7 @@ async fn service_id(c: &Client, out: Output, cmd: ServiceIdCmd) -> Result<(), Er
                 .await?;
             print(
                 out,
-                format!("deleted service ID {id} and its API keys"),
+                format!("deleted service ID {id} and its API keys: tokens issued for them stop within seconds"),
                 &json!({"deleted": id}),
             );
         }
