@@ -109,7 +109,8 @@ pub struct ServeArgs {
     /// Maximum number of keys kept unwrapped in memory (default 10000).
     #[arg(long, env = "STRONGROOM_KEY_CACHE_SIZE")]
     pub key_cache_size: Option<usize>,
-    /// Lifetime of bearer tokens issued at /identity/token, in seconds (default 3600).
+    /// Lifetime of bearer tokens issued at /identity/token, in seconds (default 3600). A
+    /// token stops sooner, within seconds, when its API key or service ID is deleted.
     #[arg(long, env = "STRONGROOM_TOKEN_TTL")]
     pub token_ttl: Option<i64>,
     /// Largest accepted request body in bytes (default 65536).
