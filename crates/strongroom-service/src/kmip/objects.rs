@@ -23,6 +23,11 @@ use crate::Service;
 /// certificate deleted through the API stops working within this time).
 const RECHECK_EVERY: Duration = Duration::from_secs(5);
 
+/// How many times a change of an object is tried before the client is told to retry: each
+/// loss of the compare-and-swap to another node is followed by a longer random wait
+/// ([`Service::kmip_backoff`]; about 0.4 s in all at the most).
+const CHANGE_TRIES: u32 = 16;
+
 /// Objects read from the keystore per page while Locate matches the criteria the
 /// keystore cannot filter on (small in tests, so that they cross pages).
 const LOCATE_PAGE: u32 = if cfg!(test) { 3 } else { 10_000 };
@@ -471,7 +476,14 @@ impl Service {
     ) -> Result<T> {
         let uid = Uuid::parse_str(id).map_err(|_| object_not_found())?;
         let _queued = self.cache.stripe_of(uid.as_bytes()).lock().await;
-        for _ in 0..8 {
+        for attempt in 0..CHANGE_TRIES {
+            if attempt > 0 {
+                // Another node wrote the object between our read and our write. Uses of
+                // one object on this node queue (above); across nodes, a random wait that
+                // doubles with each loss lets the nodes' writes fall apart instead of
+                // colliding again.
+                self.kmip_backoff(attempt).await;
+            }
             let mut r = self.kmip_record(s, id).await?;
             let mut st = stored(&r)?;
             // `f` sees, and the write keeps, the state that time has brought.
@@ -491,6 +503,18 @@ impl Service {
             ErrorKind::Conflict,
             "the object was changed concurrently; retry",
         ))
+    }
+
+    /// Waits a random time of up to 2^`attempt` ms (at most 32 ms) after a lost
+    /// compare-and-swap.
+    async fn kmip_backoff(&self, attempt: u32) {
+        let cap = 1u64 << attempt.min(5);
+        let mut b = [0u8; 2];
+        let jitter = match self.provider.fill_random(&mut b) {
+            Ok(()) => u64::from(u16::from_le_bytes(b)) % (cap * 1000 + 1),
+            Err(_) => cap * 500,
+        };
+        tokio::time::sleep(Duration::from_micros(jitter)).await;
     }
 
     /// Registers an object whose material the client supplies.

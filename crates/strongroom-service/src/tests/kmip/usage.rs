@@ -444,3 +444,67 @@ async fn a_key_held_in_stays_in() {
         ErrorKind::InvalidField
     );
 }
+
+#[tokio::test]
+async fn two_nodes_drawing_on_one_key_lose_no_use_to_each_other() {
+    let f = node_fixture().await;
+    let i = f.instance().await;
+    let s = session(&f, i, "two-nodes").await;
+    let key = active_aes(&f, &s, vec![limits(100, UsageUnit::Object)]).await;
+    // Two nodes, each with two clients using the same key at once: every use is made (none
+    // is told to retry after losing the compare-and-swap to the other node), and the Count
+    // is exact. A second node on the same keystore and crypto units, connected with the
+    // same certificate.
+    let (other, _audit) = Service::start(
+        Arc::clone(&f.store),
+        Arc::new(AwsLcProvider),
+        f.vault.clone(),
+        f.clock.clone(),
+        NodeSecrets {
+            token_key: [1; 32],
+            audit_key: AUDIT_KEY,
+            admin_token: "admin-secret".into(),
+        },
+        test_config(true),
+    )
+    .await
+    .unwrap();
+    let cert = f
+        .store
+        .list_kmip_certificates(i, s.adapter)
+        .await
+        .unwrap()
+        .remove(0);
+    let s2 = other
+        .kmip_connect(&cert.fingerprint, None, crate::Network::Public, "c".into())
+        .await
+        .unwrap();
+    let on = |svc: Arc<Service>, s: Arc<KmipSession>, id: String| async move {
+        let mut refused = Vec::new();
+        for _ in 0..24 {
+            if let Err(e) = svc
+                .kmip_encrypt(&s, &id, CBC, Some(vec![3u8; 16]), b"", b"x")
+                .await
+            {
+                refused.push(e);
+            }
+        }
+        refused
+    };
+    let (s, s2) = (Arc::new(s), Arc::new(s2));
+    let mut tasks = Vec::new();
+    for n in 0..4 {
+        let (svc, sess) = if n % 2 == 0 {
+            (Arc::clone(&f.svc), Arc::clone(&s))
+        } else {
+            (Arc::clone(&other), Arc::clone(&s2))
+        };
+        tasks.push(tokio::spawn(on(svc, sess, key.clone())));
+    }
+    let mut refused = Vec::new();
+    for t in tasks {
+        refused.extend(t.await.unwrap());
+    }
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(limits_of(&f, &s, &key).await.count, 100 - 4 * 24);
+}
