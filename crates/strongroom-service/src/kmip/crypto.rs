@@ -384,7 +384,10 @@ impl Service {
             // The replacement and the existing key's change (its Names gone, its link to
             // the replacement) are one write; a concurrent change of the existing key is
             // read again and retried.
-            for _ in 0..8 {
+            for attempt in 0..super::objects::CHANGE_TRIES {
+                if attempt > 0 {
+                    self.kmip_backoff(attempt).await;
+                }
                 let mut attrs: Vec<Attribute> = st
                     .attrs
                     .iter()

@@ -26,7 +26,7 @@ const RECHECK_EVERY: Duration = Duration::from_secs(5);
 /// How many times a change of an object is tried before the client is told to retry: each
 /// loss of the compare-and-swap to another node is followed by a longer random wait
 /// ([`Service::kmip_backoff`]; about 0.4 s in all at the most).
-const CHANGE_TRIES: u32 = 16;
+pub(crate) const CHANGE_TRIES: u32 = 16;
 
 /// Objects read from the keystore per page while Locate matches the criteria the
 /// keystore cannot filter on (small in tests, so that they cross pages).
@@ -507,7 +507,7 @@ impl Service {
 
     /// Waits a random time of up to 2^`attempt` ms (at most 32 ms) after a lost
     /// compare-and-swap.
-    async fn kmip_backoff(&self, attempt: u32) {
+    pub(crate) async fn kmip_backoff(&self, attempt: u32) {
         let cap = 1u64 << attempt.min(5);
         let mut b = [0u8; 2];
         let jitter = match self.provider.fill_random(&mut b) {
@@ -754,7 +754,10 @@ impl Service {
         force: bool,
         by: Option<Uuid>,
     ) -> Result<()> {
-        for _ in 0..8 {
+        for attempt in 0..CHANGE_TRIES {
+            if attempt > 0 {
+                self.kmip_backoff(attempt).await;
+            }
             let mut st = stored(&r)?;
             let now = self.clock.now();
             let state = state_now(&r, &st, secs(now))?;
