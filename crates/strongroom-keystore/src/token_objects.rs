@@ -8,6 +8,10 @@ use strongroom_model::{InstanceId, UnixMillis};
 
 use crate::Result;
 
+/// The first character of the ids of the service's own records in a keystore, which no
+/// client may use and the quota does not count.
+pub const CONTROL_PREFIX: char = '#';
+
 /// One token object.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenObjectRecord {
@@ -62,7 +66,9 @@ pub trait TokenObjectStore: Send + Sync {
     /// Writes an object. With `expected` 0 it creates it (`AlreadyExists` if the id is
     /// taken, `QuotaExceeded` when the instance holds `max` objects); otherwise it
     /// replaces the object only while its version is `expected` (`Conflict`, or
-    /// `NotFound`). Returns the new version.
+    /// `NotFound`). Returns the new version. Ids that begin with [`CONTROL_PREFIX`] are the
+    /// service's own records (a keystore's password verifier): the quota neither counts
+    /// nor refuses them.
     async fn put_token_object(
         &self,
         rec: &TokenObjectRecord,

@@ -417,6 +417,18 @@ pub async fn token_objects_round_trip(s: Arc<dyn KeyStore>) {
             .await,
         Err(StoreError::QuotaExceeded(2))
     ));
+    // The service's control records (ids from '#') are neither counted nor refused.
+    let control = token_object(inst.id, public, "#auth", false);
+    s.put_token_object(&control, 0, 2).await.unwrap();
+    let c = token_object(inst.id, public, "c", false);
+    assert!(matches!(
+        s.put_token_object(&c, 0, 2).await,
+        Err(StoreError::QuotaExceeded(2))
+    ));
+    s.put_token_object(&c, 0, 3).await.unwrap();
+    for id in ["c", "#auth"] {
+        s.delete_token_object(inst.id, public, id).await.unwrap();
+    }
     s.delete_token_object(inst.id, public, "b").await.unwrap();
     assert!(matches!(
         s.delete_token_object(inst.id, public, "b").await,

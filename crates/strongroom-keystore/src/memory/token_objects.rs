@@ -48,12 +48,13 @@ impl TokenObjectStore for MemoryStore {
         let mut t = self.lock()?;
         let slot = (rec.instance, rec.space.clone(), rec.id.clone());
         if expected == 0 {
+            let control = |id: &str| id.starts_with(crate::CONTROL_PREFIX);
             let held = t
                 .token_objects
                 .keys()
-                .filter(|(i, ..)| *i == rec.instance)
+                .filter(|(i, _, id)| *i == rec.instance && !control(id))
                 .count();
-            if u64_of(held) >= max {
+            if !control(&rec.id) && u64_of(held) >= max {
                 return Err(StoreError::QuotaExceeded(max));
             }
             if t.token_objects.contains_key(&slot) {

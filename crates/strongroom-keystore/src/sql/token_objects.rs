@@ -68,7 +68,8 @@ impl<E: SqlExec> TokenObjectStore for E {
                 Stmt::new(
                     "INSERT INTO token_objects (instance_id, space, id, private, data, version, \
                      created_at, updated_at) SELECT $1, $2, $3, $4, $5, 1, $6, $6 \
-                     WHERE (SELECT COUNT(*) FROM token_objects WHERE instance_id = $1) < $7",
+                     WHERE $3 LIKE '#%' OR (SELECT COUNT(*) FROM token_objects \
+                     WHERE instance_id = $1 AND id NOT LIKE '#%') < $7",
                     vec![
                         text(o.instance),
                         text(&o.space),
