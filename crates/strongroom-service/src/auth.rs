@@ -27,7 +27,7 @@ pub struct Principal {
     pub key_rings: Option<Vec<String>>,
     /// The API key a token was exchanged for, when its subject does not name it (a service
     /// ID's key): requests with the token stop when that key is deleted.
-    pub api_key: Option<String>,
+    pub api_key_id: Option<String>,
 }
 
 impl Principal {
@@ -38,7 +38,7 @@ impl Principal {
             instance: Some(instance),
             roles,
             key_rings: None,
-            api_key: None,
+            api_key_id: None,
         }
     }
 }
@@ -128,7 +128,7 @@ impl TokenSigner {
                 .map(String::from)
                 .collect(),
             rings: principal.key_rings.clone(),
-            kid: principal.api_key.clone(),
+            kid: principal.api_key_id.clone(),
             iat,
             exp,
             iss: "strongroom".into(),
@@ -230,7 +230,7 @@ impl TokenSigner {
             instance: Some(claims.iid.parse().map_err(|_| malformed())?),
             roles: Roles::of(&roles),
             key_rings: claims.rings,
-            api_key: claims.kid,
+            api_key_id: claims.kid,
         };
         Ok((principal, claims.exp))
     }
@@ -299,7 +299,7 @@ mod tests {
                 instance: Some(InstanceId::random()),
                 roles: Roles(roles),
                 key_rings: rings,
-                api_key: None,
+                api_key_id: None,
             };
             let (token, exp) = signer.issue(&AwsLcProvider, &principal, now, ttl).unwrap();
             prop_assert_eq!(exp, now.0 / 1000 + ttl);

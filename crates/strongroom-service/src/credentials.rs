@@ -45,9 +45,16 @@ struct Seen {
 /// What was read of one credential, and when.
 struct Seen1 {
     instance: InstanceId,
-    api_key: Option<String>,
+    api_key_id: Option<String>,
     read_at: UnixMillis,
     standing: Standing,
+}
+
+impl Seen1 {
+    fn is(&self, c: Credential<'_>) -> bool {
+        // ct-exempt: an API key's id is public (it is in the audit log), not its secret
+        self.instance == c.instance && self.api_key_id.as_deref() == c.api_key_id
+    }
 }
 
 const SEEN_MAX: usize = 65_536;
@@ -67,7 +74,7 @@ enum Standing {
 struct Credential<'a> {
     subject: &'a str,
     instance: InstanceId,
-    api_key: Option<&'a str>,
+    api_key_id: Option<&'a str>,
 }
 
 impl Credentials {
@@ -92,10 +99,7 @@ impl Credentials {
         let fresh = seen
             .standing
             .get(c.subject)
-            .and_then(|v| {
-                v.iter()
-                    .find(|s| s.instance == c.instance && s.api_key.as_deref() == c.api_key)
-            })
+            .and_then(|v| v.iter().find(|s| s.is(c)))
             .filter(|s| (0..RECHECK_MS).contains(&(now.0 - s.read_at.0)))
             .map(|s| s.standing.clone());
         (fresh, seen.generation)
@@ -118,10 +122,10 @@ impl Credentials {
             seen.standing.clear();
         }
         let entries = seen.standing.entry(c.subject.to_string()).or_default();
-        entries.retain(|s| !(s.instance == c.instance && s.api_key.as_deref() == c.api_key));
+        entries.retain(|s| !s.is(c));
         entries.push(Seen1 {
             instance: c.instance,
-            api_key: c.api_key.map(str::to_string),
+            api_key_id: c.api_key_id.map(str::to_string),
             read_at,
             standing,
         });
@@ -138,23 +142,23 @@ impl Service {
         instance: InstanceId,
     ) -> Result<()> {
         let service_id = principal.subject.strip_prefix("serviceid:");
-        let api_key = principal
-            .api_key
+        let api_key_id = principal
+            .api_key_id
             .as_deref()
             .or_else(|| principal.subject.strip_prefix("apikey:"));
-        if service_id.is_none() && api_key.is_none() {
+        if service_id.is_none() && api_key_id.is_none() {
             return Ok(());
         }
         let credential = Credential {
             subject: &principal.subject,
             instance,
-            api_key,
+            api_key_id,
         };
         let now = self.clock.now();
         let standing = match self.credentials.recall(credential, now) {
             (Some(s), _) => s,
             (None, generation) => {
-                let s = self.read_standing(instance, service_id, api_key).await?;
+                let s = self.read_standing(instance, service_id, api_key_id).await?;
                 self.credentials
                     .remember(credential, now, generation, s.clone());
                 s
@@ -174,12 +178,12 @@ impl Service {
         &self,
         instance: InstanceId,
         service_id: Option<&str>,
-        api_key: Option<&str>,
+        api_key_id: Option<&str>,
     ) -> Result<Standing> {
         const KEY_GONE: &str = "the bearer token is no longer valid: the API key it was issued for has been deleted; exchange a current API key for a new token";
         const SERVICE_ID_GONE: &str = "the bearer token is no longer valid: the service ID it was issued for has been deleted; exchange a current API key for a new token";
         let mut standing = None;
-        if let Some(id) = api_key {
+        if let Some(id) = api_key_id {
             match self.store.get_api_key(id).await {
                 Ok(rec) if rec.instance == instance && rec.service_id.as_deref() == service_id => {
                     standing = Some(Standing::Valid {
@@ -226,7 +230,7 @@ mod tests {
         let c = Credential {
             subject: "apikey:1",
             instance: i,
-            api_key: Some("1"),
+            api_key_id: Some("1"),
         };
         let at = UnixMillis(1_000_000);
         // A read raced by a change of the instance's credentials is dropped.
@@ -253,7 +257,10 @@ mod tests {
                 instance: other,
                 ..c
             },
-            Credential { api_key: None, ..c },
+            Credential {
+                api_key_id: None,
+                ..c
+            },
         ] {
             assert!(seen.recall(c, at).0.is_none());
         }

@@ -440,7 +440,7 @@ impl Service {
                     instance: Some(rec.instance),
                     roles: rec.roles,
                     key_rings: rec.key_rings.clone(),
-                    api_key: None,
+                    api_key_id: None,
                 },
                 // A service ID's keys act as the service ID, with its grant of now.
                 Some(sid) => match self.store.get_service_id(rec.instance, sid).await {
@@ -449,7 +449,7 @@ impl Service {
                         instance: Some(rec.instance),
                         roles: s.roles,
                         key_rings: s.key_rings,
-                        api_key: Some(rec.id.clone()),
+                        api_key_id: Some(rec.id.clone()),
                     },
                     Err(StoreError::NotFound) => return Err(denied()),
                     Err(e) => return Err(e.into()),

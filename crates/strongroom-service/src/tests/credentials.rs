@@ -132,7 +132,7 @@ async fn a_service_ids_tokens_follow_its_grant_and_stop_with_it() {
         ids.push(k.record.id);
     }
     let ctx = authenticate(&f.svc, &tokens[0], i).await.unwrap();
-    assert_eq!(ctx.principal.api_key.as_deref(), Some(ids[0].as_str()));
+    assert_eq!(ctx.principal.api_key_id.as_deref(), Some(ids[0].as_str()));
     f.svc.rotate(&ctx, &key, None, None).await.unwrap();
 
     // Narrowed to Reader: the same token now reads but no longer changes anything.
