@@ -24,6 +24,14 @@ async fn fixture() -> Fixture {
     fixture_with(true).await
 }
 
+/// A fixture with one instance, and a Manager of it.
+async fn with_manager() -> (Fixture, InstanceId, Ctx) {
+    let f = fixture().await;
+    let i = f.instance().await;
+    let c = f.ctx(i, &[Role::Manager]).await;
+    (f, i, c)
+}
+
 /// The service configuration of the tests' fixtures.
 fn test_config(audit_sync_all: bool) -> ServiceConfig {
     ServiceConfig {
@@ -145,9 +153,7 @@ fn kind(r: Result<impl Sized>) -> ErrorKind {
 
 #[tokio::test]
 async fn wrap_rotate_unwrap_returns_rewrapped_ciphertext() {
-    let f = fixture().await;
-    let i = f.instance().await;
-    let c = f.ctx(i, &[Role::Manager]).await;
+    let (f, _, c) = with_manager().await;
     let k = f.svc.create_key(&c, root("r")).await.unwrap().record;
     assert_eq!(
         k.current_version.0, k.id.0,
@@ -282,9 +288,7 @@ async fn lifecycle_timing_rules_with_injected_clock() {
 
 #[tokio::test]
 async fn expiration_deactivates_wrap_but_not_unwrap() {
-    let f = fixture().await;
-    let i = f.instance().await;
-    let c = f.ctx(i, &[Role::Manager]).await;
+    let (f, _, c) = with_manager().await;
     let mut req = root("exp");
     req.expiration = Some(f.svc.now().plus_secs(60));
     let id = f
@@ -328,9 +332,7 @@ async fn expiration_deactivates_wrap_but_not_unwrap() {
 
 #[tokio::test]
 async fn roles_are_least_privilege() {
-    let f = fixture().await;
-    let i = f.instance().await;
-    let manager = f.ctx(i, &[Role::Manager]).await;
+    let (f, i, manager) = with_manager().await;
     let reader = f.ctx(i, &[Role::Reader]).await;
     let writer = f.ctx(i, &[Role::Writer]).await;
     let purger = f.ctx(i, &[Role::KeyPurge]).await;
@@ -381,9 +383,7 @@ async fn roles_are_least_privilege() {
 /// read a standard key's payload, and nothing a Writer may do besides.
 #[tokio::test]
 async fn reader_plus_reads_standard_payloads_and_nothing_more() {
-    let f = fixture().await;
-    let i = f.instance().await;
-    let manager = f.ctx(i, &[Role::Manager]).await;
+    let (f, i, manager) = with_manager().await;
     let reader = f.ctx(i, &[Role::Reader]).await;
     let plus = f.ctx(i, &[Role::ReaderPlus]).await;
     let mut req = root("secret");
@@ -638,9 +638,7 @@ async fn every_call_is_audited_and_the_chain_verifies() {
 
 #[tokio::test]
 async fn standard_keys_return_payload_and_refuse_root_actions() {
-    let f = fixture().await;
-    let i = f.instance().await;
-    let c = f.ctx(i, &[Role::Manager]).await;
+    let (f, _, c) = with_manager().await;
     let req = CreateKey {
         description: Some("d".into()),
         aliases: vec!["std-alias".into()],
@@ -694,9 +692,7 @@ async fn standard_keys_return_payload_and_refuse_root_actions() {
 
 #[tokio::test]
 async fn imported_root_keys_rotate_only_with_payload() {
-    let f = fixture().await;
-    let i = f.instance().await;
-    let c = f.ctx(i, &[Role::Manager]).await;
+    let (f, _, c) = with_manager().await;
     for len in [16usize, 24, 32] {
         let mut r = root("imp");
         r.payload = Some(Zeroizing::new(vec![len as u8; len]));
@@ -724,9 +720,7 @@ async fn imported_root_keys_rotate_only_with_payload() {
 
 #[tokio::test]
 async fn cache_stays_bounded_and_restart_keeps_keys() {
-    let f = fixture().await;
-    let i = f.instance().await;
-    let c = f.ctx(i, &[Role::Manager]).await;
+    let (f, _, c) = with_manager().await;
     let mut wraps = Vec::new();
     for n in 0..10 {
         let id = f
@@ -795,9 +789,7 @@ async fn mutations_wait_for_their_audit_record_and_reads_are_queued() {
 
 #[tokio::test]
 async fn aliases_rings_and_moves() {
-    let f = fixture().await;
-    let i = f.instance().await;
-    let c = f.ctx(i, &[Role::Manager]).await;
+    let (f, _, c) = with_manager().await;
     let id = f.root_id(&c, "r").await;
     for n in 0..5 {
         f.svc
@@ -895,9 +887,7 @@ async fn aliases_rings_and_moves() {
 
 #[tokio::test]
 async fn rotation_policy_scheduler_with_injected_clock() {
-    let f = fixture().await;
-    let i = f.instance().await;
-    let c = f.ctx(i, &[Role::Manager]).await;
+    let (f, i, c) = with_manager().await;
     let id = f.root_id(&c, "auto").await;
     let idle = f.root_id(&c, "idle").await;
     let mut imp = root("imported");
@@ -1026,9 +1016,7 @@ async fn rotation_policy_scheduler_with_injected_clock() {
 
 #[tokio::test]
 async fn dual_authorization_delete_needs_a_second_user() {
-    let f = fixture().await;
-    let i = f.instance().await;
-    let alice = f.ctx(i, &[Role::Manager]).await;
+    let (f, i, alice) = with_manager().await;
     let p = Principal::instance_wide("bob", i, Roles::of(&[Role::Manager]));
     let token = f.svc.token_for(&p, 30 * 86_400).unwrap().access_token;
     let bob = f.authenticate(&token, i).await.unwrap();
@@ -1077,9 +1065,7 @@ async fn dual_authorization_delete_needs_a_second_user() {
 
 #[tokio::test]
 async fn expired_keys_are_deactivated_by_the_scheduler() {
-    let f = fixture().await;
-    let i = f.instance().await;
-    let c = f.ctx(i, &[Role::Manager]).await;
+    let (f, _, c) = with_manager().await;
     let mut req = root("short-lived");
     req.expiration = Some(f.svc.now().plus_secs(100));
     let id = f
@@ -1122,9 +1108,7 @@ async fn expired_keys_are_deactivated_by_the_scheduler() {
 
 #[tokio::test]
 async fn the_instance_key_limit_is_enforced() {
-    let f = fixture().await;
-    let i = f.instance().await;
-    let c = f.ctx(i, &[Role::Manager]).await;
+    let (f, _, c) = with_manager().await;
     for n in 0..12 {
         f.svc.create_key(&c, root(&format!("k{n}"))).await.unwrap();
     }

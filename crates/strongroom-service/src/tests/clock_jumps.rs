@@ -71,9 +71,7 @@ async fn tokens_and_lifecycle_rules_hold_when_the_clock_jumps() {
 
 #[tokio::test]
 async fn rotation_policies_and_leases_hold_when_the_clock_jumps() {
-    let f = fixture().await;
-    let i = f.instance().await;
-    let c = f.ctx(i, &[Role::Manager]).await;
+    let (f, i, c) = with_manager().await;
     let id = f.root_id(&c, "r").await;
     f.svc
         .put_key_policies(

@@ -35,9 +35,7 @@ async fn second_node(f: &Fixture) -> Arc<Service> {
 
 #[tokio::test]
 async fn a_deleted_api_key_stops_its_tokens_here_at_once_and_elsewhere_within_the_recheck() {
-    let f = fixture().await;
-    let i = f.instance().await;
-    let m = f.ctx(i, &[Role::Manager]).await;
+    let (f, i, m) = with_manager().await;
     let key = f.root_id(&m, "k").await;
     let admin = f.admin().await;
     let doomed = f
@@ -100,9 +98,7 @@ async fn a_deleted_api_key_stops_its_tokens_here_at_once_and_elsewhere_within_th
 
 #[tokio::test]
 async fn a_service_ids_tokens_follow_its_grant_and_stop_with_it() {
-    let f = fixture().await;
-    let i = f.instance().await;
-    let m = f.ctx(i, &[Role::Manager]).await;
+    let (f, i, m) = with_manager().await;
     let key = f.root_id(&m, "k").await;
     let admin = f.admin().await;
     let grant = |roles: &[Role]| Grant {

@@ -216,9 +216,7 @@ proptest! {
 /// new version appeared).
 #[tokio::test]
 async fn an_expired_root_key_cannot_be_rotated() {
-    let f = fixture().await;
-    let i = f.instance().await;
-    let c = f.ctx(i, &[Role::Manager]).await;
+    let (f, i, c) = with_manager().await;
     let mut req = root("expiring");
     req.expiration = Some(f.svc.now().plus_secs(60));
     let id = f
