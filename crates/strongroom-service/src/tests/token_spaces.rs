@@ -181,3 +181,33 @@ async fn clearing_a_keystore_lifts_its_password_and_counts_only_objects() {
     pin_incorrect(f.ids(&w, space(true, &PROOF)).await);
     pin_incorrect(f.ids(&w, space(true, &[])).await);
 }
+
+#[tokio::test]
+async fn sessions_that_first_meet_a_keystore_at_once_all_get_in() {
+    // Eight writes with the same password race to an empty keystore on a node whose
+    // keystore calls interleave: one protects it, and none of the others mistakes the
+    // verifier or the objects written meanwhile for objects stored without a password.
+    let f = node_fixture().await;
+    let i = f.instance().await;
+    let alice = f.ctx_named(i, "alice", &[Role::Writer]).await;
+    let put = |id: &'static str| {
+        f.svc
+            .put_token_object(&alice, space(true, &PROOF), id, b"sealed".to_vec(), 0)
+    };
+    let all = tokio::join!(
+        put("a"),
+        put("b"),
+        put("c"),
+        put("d"),
+        put("e"),
+        put("f"),
+        put("g"),
+        put("h")
+    );
+    let all = [all.0, all.1, all.2, all.3, all.4, all.5, all.6, all.7];
+    assert!(all.iter().all(Result::is_ok), "{all:?}");
+    let mut ids = f.ids(&alice, space(true, &PROOF)).await.unwrap();
+    ids.sort();
+    assert_eq!(ids, ["a", "b", "c", "d", "e", "f", "g", "h"]);
+    pin_incorrect(f.ids(&alice, space(true, &OTHER)).await);
+}
