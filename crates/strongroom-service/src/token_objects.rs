@@ -143,15 +143,7 @@ impl Service {
                 format!("a keystore password's proof is {PROOF_LEN} bytes"),
             ));
         }
-        let verifier = match self
-            .store
-            .get_token_object(ctx.instance, space.name, AUTH_ID)
-            .await
-        {
-            Ok(v) => Some(v),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(store_error(e)),
-        };
+        let verifier = self.find_token_object(ctx, space.name, AUTH_ID).await?;
         let expected =
             (!space.proof.is_empty()).then(|| self.provider.sha256(&[VERIFIER_V1, space.proof]));
         match (verifier, expected) {
@@ -170,11 +162,7 @@ impl Service {
         space: TokenSpace<'_>,
         verifier: [u8; 32],
     ) -> Result<()> {
-        let stored = self
-            .store
-            .list_token_objects(ctx.instance, space.name)
-            .await
-            .map_err(store_error)?;
+        let stored = self.space_records(ctx, space.name).await?;
         if stored.iter().any(|r| r.id == AUTH_ID) {
             // Another call protected it since we looked: its proof decides.
             return Box::pin(self.check_space(ctx, space)).await;
@@ -199,6 +187,28 @@ impl Service {
             Err(StoreError::AlreadyExists(_)) => Box::pin(self.check_space(ctx, space)).await,
             Err(e) => Err(store_error(e)),
         }
+    }
+
+    /// Object `id` of keystore `space`, if there is one.
+    async fn find_token_object(
+        &self,
+        ctx: &Ctx,
+        space: &str,
+        id: &str,
+    ) -> Result<Option<TokenObjectRecord>> {
+        match self.store.get_token_object(ctx.instance, space, id).await {
+            Ok(r) => Ok(Some(r)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// Every record of keystore `space`, its verifier included.
+    async fn space_records(&self, ctx: &Ctx, space: &str) -> Result<Vec<TokenObjectRecord>> {
+        self.store
+            .list_token_objects(ctx.instance, space)
+            .await
+            .map_err(store_error)
     }
 
     /// Writes object `id` of `space` (`expected` 0 creates it), within the instance's quota.
@@ -243,11 +253,7 @@ impl Service {
             Some(space.name),
             async {
                 self.check_space(ctx, space).await?;
-                let rows = self
-                    .store
-                    .list_token_objects(ctx.instance, space.name)
-                    .await
-                    .map_err(store_error)?;
+                let rows = self.space_records(ctx, space.name).await?;
                 // A keystore is private or public for good: listing it as the other kind
                 // shows nothing. The verifier is not an object.
                 Ok(rows
@@ -318,15 +324,10 @@ impl Service {
             async {
                 id_ok(id)?;
                 self.check_space(ctx, space).await?;
-                let exists = match self
-                    .store
-                    .get_token_object(ctx.instance, space.name, id)
-                    .await
-                {
-                    Ok(r) => r.private == space.private,
-                    Err(StoreError::NotFound) => false,
-                    Err(e) => return Err(store_error(e)),
-                };
+                let exists = self
+                    .find_token_object(ctx, space.name, id)
+                    .await?
+                    .is_some_and(|r| r.private == space.private);
                 if !exists {
                     return Err(not_found());
                 }
@@ -350,15 +351,7 @@ impl Service {
             Some(space),
             async {
                 space_ok(space)?;
-                let protected = match self
-                    .store
-                    .get_token_object(ctx.instance, space, AUTH_ID)
-                    .await
-                {
-                    Ok(_) => true,
-                    Err(StoreError::NotFound) => false,
-                    Err(e) => return Err(store_error(e)),
-                };
+                let protected = self.find_token_object(ctx, space, AUTH_ID).await?.is_some();
                 self.store
                     .clear_token_space(ctx.instance, space)
                     .await
